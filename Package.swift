@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+//
+// llava-uhd: LLaVA-UHD v2 inference on the CPU, exported through a stable C ABI.
+//
+//   libllavauhd.so    the C-ABI library (product `llavauhd`, target `LlavaUHD`)
+//   llavauhd-cli      the command-line tool (installed as `llavauhd`; SwiftPM cannot give an
+//                     executable product the same name as the library product)
+//   llavauhd-bench    the benchmark program that writes BENCHMARKS.md
+//
+// Build flags (see ../shared/notes/toolchain.md):
+//   * x86-64-v3 baseline (AVX2, FMA, F16C) so Float16 converts in hardware;
+//   * no implicit _Concurrency / _StringProcessing imports, so the shipped library needs only
+//     libswiftCore (or nothing at all with -static-stdlib, see `make ship`).
+import PackageDescription
+
+let isaFlags = ["-Xcc", "-march=x86-64-v3"]
+let slimRuntime = [
+    "-Xfrontend", "-disable-implicit-concurrency-module-import",
+    "-Xfrontend", "-disable-implicit-string-processing-module-import",
+]
+let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno"])]
+
+let package = Package(
+    name: "llavauhd",
+    products: [
+        .library(name: "llavauhd", type: .dynamic, targets: ["LlavaUHD"]),
+        .executable(name: "llavauhd-cli", targets: ["llavauhd-cli"]),
+        .executable(name: "llavauhd-bench", targets: ["llavauhd-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libjpeg-dev, libpng-dev), found with pkg-config.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+
+        // What must be C: libjpeg's setjmp/longjmp error handling, loading OpenBLAS after
+        // choosing its core type, and SIMD kernels written with intrinsics.
+        .target(name: "CLlavaUHD", dependencies: ["COpenBLAS", "CJPEG"], path: "Sources/CLlavaUHD",
+                cSettings: cFlags, linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
+
+        // The Swift core: one folder per stage, plus the @_cdecl exports in CABI/.
+        .target(name: "LlavaUHD", dependencies: ["CLlavaUHD", "CPNG"], path: "Sources/LlavaUHD",
+                swiftSettings: [.unsafeFlags(isaFlags + slimRuntime)]),
+
+        .executableTarget(name: "llavauhd-cli",
+                          dependencies: ["LlavaUHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/llavauhd-cli", swiftSettings: [.unsafeFlags(isaFlags)]),
+        .executableTarget(name: "llavauhd-bench", dependencies: ["LlavaUHD", "CLlavaUHD"],
+                          path: "Sources/llavauhd-bench", swiftSettings: [.unsafeFlags(isaFlags)]),
+
+        // Test-only helpers: .npy reading, fixture locations, tolerance checks.
+        .target(name: "TestSupport", dependencies: ["LlavaUHD"], path: "Tests/TestSupport",
+                swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
+                    swiftSettings: [.unsafeFlags(isaFlags)]),
+    ]
+)

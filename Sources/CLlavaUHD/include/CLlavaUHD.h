@@ -1,0 +1,8 @@
+/* Umbrella header of the C helpers the Swift core calls. Nothing here is public API:
+ * the public C header is include/llavauhd.h at the repository root. */
+#ifndef CLLAVAUHD_H
+#define CLLAVAUHD_H
+#include "blas_loader.h"
+#include "thread_pool.h"
+#include "jpeg_decoder.h"
+#endif

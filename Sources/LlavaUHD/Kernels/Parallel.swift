@@ -1,0 +1,56 @@
+import CLlavaUHD
+
+/// How much of the machine a computation may use, and how it can be stopped.
+///
+/// Every stage takes one; results never depend on `threads` (work is split so that each task
+/// writes its own outputs with a fixed reduction order).
+public struct ComputeContext: @unchecked Sendable {
+    /// Threads a data-parallel loop may use, the calling thread included (at least 1).
+    public var threads: Int
+    /// Polled between units of work (layers, slices, tokens); returning true stops the
+    /// computation with `.cancelled`.
+    public var shouldAbort: (() -> Bool)?
+
+    public init(threads: Int = ComputeContext.defaultThreads, shouldAbort: (() -> Bool)? = nil) {
+        self.threads = max(1, threads)
+        self.shouldAbort = shouldAbort
+    }
+
+    /// The number of online CPUs.
+    public static var defaultThreads: Int { Int(luhd_cpu_count()) }
+
+    /// Throws `.cancelled` when the abort callback asks to stop.
+    public func checkAbort(_ what: @autoclosure () -> String) throws(LlavaError) {
+        if let shouldAbort, shouldAbort() { throw LlavaError(.cancelled, "\(what()) cancelled by the abort callback") }
+    }
+}
+
+/// Calls `body(i)` for every `i` in `0..<count` on up to `threads` threads (the caller included)
+/// and returns when all calls are done. Each call must write memory no other call writes.
+public func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+    guard count > 0 else { return }
+    if threads <= 1 || count == 1 {
+        for i in 0..<count { body(i) }
+        return
+    }
+    withoutActuallyEscaping(body) { escapable in
+        var closure = escapable
+        withUnsafeMutablePointer(to: &closure) { p in
+            luhd_parallel_for(count, Int32(threads), { ctx, i in
+                ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i)
+            }, p)
+        }
+    }
+}
+
+/// Splits `0..<count` into at most `parts` contiguous ranges of nearly equal size.
+public func chunks(_ count: Int, parts: Int) -> [Range<Int>] {
+    let p = max(1, min(parts, count))
+    return (0..<p).map { i in (count * i / p)..<(count * (i + 1) / p) }
+}
+
+/// A pointer that may cross into parallel tasks; the tasks promise to write disjoint parts.
+public struct SendablePointer<T>: @unchecked Sendable {
+    public let p: UnsafeMutablePointer<T>
+    public init(_ p: UnsafeMutablePointer<T>) { self.p = p }
+}

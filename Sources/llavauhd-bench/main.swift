@@ -1,0 +1,3 @@
+import LlavaUHD
+
+print("llavauhd-bench: no benchmarks yet")
