@@ -1,0 +1,128 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LlavaUHD
+
+/// One benchmark: a name, a one-line description and a body that measures and returns the
+/// Markdown it wants in BENCHMARKS.md (its own section, replaced on each run).
+struct Benchmark {
+    let name: String
+    let summary: String
+    let run: (BenchOptions) throws -> String
+}
+
+struct BenchOptions {
+    var names: [String] = []
+    var quick = false
+    var write = true
+    var output = "BENCHMARKS.md"
+
+    init(arguments: [String]) {
+        var it = arguments.makeIterator()
+        while let a = it.next() {
+            switch a {
+            case "--quick": quick = true
+            case "--no-write": write = false
+            case "--out": output = it.next() ?? output
+            default: names.append(a)
+            }
+        }
+    }
+
+    /// Repetitions for best-of-N timing.
+    func repetitions(_ full: Int) -> Int { quick ? max(1, full / 3) : full }
+}
+
+/// Monotonic wall-clock seconds.
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// The fastest of `n` runs of `body`, in seconds.
+func bestOf(_ n: Int, _ body: () throws -> Void) rethrows -> Double {
+    var best = Double.infinity
+    for _ in 0..<max(1, n) {
+        let t0 = now()
+        try body()
+        best = min(best, now() - t0)
+    }
+    return best
+}
+
+/// Resident set size of this process in bytes (from /proc/self/statm).
+func residentBytes() -> Int {
+    guard let f = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(f) }
+    var size = 0, resident = 0
+    _ = withUnsafeMutablePointer(to: &size) { s in
+        withUnsafeMutablePointer(to: &resident) { r in
+            withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) }
+        }
+    }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// A one-line description of the machine and the BLAS setup, printed with every figure.
+func machineLine() -> String {
+    var cpu = "unknown CPU"
+    if let f = fopen("/proc/cpuinfo", "r") {
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 512)
+        while fgets(&line, 512, f) != nil {
+            let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            if s.hasPrefix("model name") {
+                cpu = String(s.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters()
+                break
+            }
+        }
+    }
+    try? BLAS.load()
+    return "\(cpu), \(ComputeContext.defaultThreads) CPUs, OpenBLAS core \(BLAS.coreName)"
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let c = s.first, c == " " || c == "\n" || c == "\t" { s = s.dropFirst() }
+        while let c = s.last, c == " " || c == "\n" || c == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// Replaces the `<!-- bench:NAME -->` … `<!-- /bench:NAME -->` section of the file (appending
+/// it when absent).
+func writeSection(name: String, markdown: String, to path: String) {
+    let begin = "<!-- bench:\(name) -->", end = "<!-- /bench:\(name) -->"
+    var text = (try? readWholeFile(path)).map { String(decoding: $0, as: UTF8.self) }
+        ?? "# Benchmarks\n\nWritten by `llavauhd-bench` (Sources/llavauhd-bench); do not edit by hand.\n"
+    let section = "\(begin)\n\(markdown.trimmingCharacters())\n\(end)"
+    if let b = text.range(of: begin), let e = text.range(of: end), b.lowerBound < e.upperBound {
+        text.replaceSubrange(b.lowerBound..<e.upperBound, with: section)
+    } else {
+        text += "\n" + section + "\n"
+    }
+    guard let f = fopen(path, "w") else { print("cannot write \(path)"); return }
+    fputs(text, f)
+    fclose(f)
+}
+
+func runBenchmarks(_ all: [Benchmark], options: BenchOptions) {
+    let selected = options.names.isEmpty ? all : all.filter { options.names.contains($0.name) }
+    if selected.isEmpty {
+        print("benchmarks: " + all.map { "\($0.name) (\($0.summary))" }.joined(separator: ", "))
+        return
+    }
+    print(machineLine())
+    for b in selected {
+        print("== \(b.name): \(b.summary)")
+        do {
+            let md = try b.run(options)
+            print(md)
+            if options.write { writeSection(name: b.name, markdown: md, to: options.output) }
+        } catch {
+            print("\(b.name) failed: \(error)")
+        }
+    }
+}
