@@ -98,7 +98,7 @@ func writeSection(name: String, markdown: String, to path: String) {
     var text = (try? readWholeFile(path)).map { String(decoding: $0, as: UTF8.self) }
         ?? "# Benchmarks\n\nWritten by `llavauhd-bench` (Sources/llavauhd-bench); do not edit by hand.\n"
     let section = "\(begin)\n\(markdown.trimmingCharacters())\n\(end)"
-    if let b = text.range(of: begin), let e = text.range(of: end), b.lowerBound < e.upperBound {
+    if let b = text.firstRange(of: begin), let e = text.firstRange(of: end), b.lowerBound < e.upperBound {
         text.replaceSubrange(b.lowerBound..<e.upperBound, with: section)
     } else {
         text += "\n" + section + "\n"
