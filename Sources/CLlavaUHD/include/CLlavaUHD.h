@@ -5,4 +5,7 @@
 #include "blas_loader.h"
 #include "thread_pool.h"
 #include "jpeg_decoder.h"
+#include "last_error.h"
+/* The public C header, so the Swift exports use its exact types. */
+#include "../../../include/llavauhd.h"
 #endif
