@@ -31,9 +31,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // System libraries (Debian: libopenblas-dev, libjpeg-dev, libpng-dev), found with pkg-config.
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        // System libraries (Debian: libjpeg-dev, libpng-dev), found with pkg-config.
+        // OpenBLAS (Debian: libopenblas0, libopenblas-dev) is deliberately not one of them: it is
+        // opened with dlopen at first use so that its kernel set can be chosen before its library
+        // constructor runs (see Sources/CLlavaUHD/include/blas_loader.h). Linking it, even
+        // through a header-only module with pkg-config, would make it a DT_NEEDED dependency.
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
@@ -41,7 +43,7 @@ let package = Package(
 
         // What must be C: libjpeg's setjmp/longjmp error handling, loading OpenBLAS after
         // choosing its core type, and SIMD kernels written with intrinsics.
-        .target(name: "CLlavaUHD", dependencies: ["COpenBLAS", "CJPEG"], path: "Sources/CLlavaUHD",
+        .target(name: "CLlavaUHD", dependencies: ["CJPEG"], path: "Sources/CLlavaUHD",
                 cSettings: cFlags, linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
 
         // The Swift core: one folder per stage, plus the @_cdecl exports in CABI/.

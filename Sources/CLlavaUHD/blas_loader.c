@@ -1,6 +1,5 @@
 #define _GNU_SOURCE
 #include "blas_loader.h"
-#include <cblas.h>
 #include <cpuid.h>
 #include <dlfcn.h>
 #include <pthread.h>
@@ -8,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
-                         const blasint, const blasint, const blasint, const float, const float *, const blasint,
-                         const float *, const blasint, const float, float *, const blasint);
+/* The CBLAS interface, declared here rather than taken from <cblas.h>: including OpenBLAS's
+ * header would make the build link libopenblas (its pkg-config flags), which must not happen
+ * (see blas_loader.h). The enum values are fixed by the CBLAS standard; Debian's OpenBLAS uses
+ * 32-bit integers (blasint = int). */
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                         int lda, const float *b, int ldb, float beta, float *c, int ldc);
 typedef void (*set_threads_fn)(int);
 typedef int (*get_threads_fn)(void);
 typedef char *(*corename_fn)(void);
@@ -131,6 +134,6 @@ int luhd_blas_get_threads(void) { return load_status == 0 ? p_get_threads() : 0;
 
 void luhd_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    p_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+    p_sgemm(CBLAS_ROW_MAJOR, trans_a ? CBLAS_TRANS : CBLAS_NO_TRANS, trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS,
             m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
