@@ -59,5 +59,7 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "WeightsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/WeightsTests",
+                    swiftSettings: [.unsafeFlags(isaFlags)]),
     ]
 )

@@ -217,7 +217,7 @@ public struct ModelConfig: Sendable, Equatable {
         guard maxPositions > 0 else { throw c.bad("max_position_embeddings \(maxPositions) must be positive") }
         let tie = try c.bool("tie_word_embeddings") ?? false
         if let scaling = c.value("rope_scaling"), !scaling.isNull {
-            throw c.unsupported("rope_scaling \(ConfigKeys.describe(scaling)) is not supported (only null)")
+            throw c.unsupported("rope_scaling (\(ConfigKeys.describe(scaling))) is not supported; only null is")
         }
         let act = try c.string("hidden_act") ?? "silu"
         if act != "silu" { throw c.unsupported("hidden_act '\(act)' is not supported (only silu)") }
