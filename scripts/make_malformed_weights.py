@@ -794,8 +794,9 @@ def write_corpus(out):
         "how_to_check": ("Load each directory as a model: status is the Swift Status case name that the load "
                          "must fail with (\"ok\": it must load), message a substring of the error message. "
                          "Config cases carry valid tiny weights and weight cases a valid config, so the order in "
-                         "which a loader reads them does not matter; no case has tokenizer files, so the "
-                         "tokenizer must be looked for after config.json and the weights. Cases with "
+                         "which a loader reads them does not matter, except in dir-no-model-files, which has "
+                         "neither (config.json is expected to be read first). No case has tokenizer files, so "
+                         "the tokenizer must be looked for after config.json and the weights. Cases with "
                          "\"derived\": true are not committed: make them with --from-model DIR --out OUT from a "
                          "tiny model directory (e.g. .build-assets/models/coffee-v2-mask7); they fail only when "
                          "the model's stages look up their tensors (\"tensor\" names the one involved)."),

@@ -72,6 +72,14 @@ func loadModelDirectory(_ dir: String) throws(LlavaError) -> (ModelConfig, Weigh
         }
         #expect(statusName(error.status) == c.status, "\(c.name): \(error)")
         #expect(error.message.contains(c.message), "\(c.name): message \"\(error.message)\" lacks \"\(c.message)\"")
+        // Exactly one of config.json and the weights is broken, so a loader may read them in
+        // either order (except in the directory that has neither).
+        let dir = MalformedCase.directory + "/" + c.name
+        let configError = thrownError { () throws(LlavaError) in _ = try ModelConfig(directory: dir) }
+        let weightsError = thrownError { () throws(LlavaError) in _ = try WeightStore(directory: dir) }
+        if c.name != "dir-no-model-files" {
+            #expect((configError == nil) != (weightsError == nil), "\(c.name): config \(String(describing: configError)), weights \(String(describing: weightsError))")
+        }
     }
 
     @Test func reallyEmptyDirectoryIsBadConfig() {

@@ -61,7 +61,7 @@ public struct ModelConfig: Sendable, Equatable {
             throw LlavaError(.io, "model directory '\(directory)' does not exist or is not a directory")
         }
         let path = directory + "/config.json"
-        guard fileExists(path) else { throw LlavaError(.badConfig, "'\(path)' does not exist: a model directory needs a config.json") }
+        guard pathExists(path) else { throw LlavaError(.badConfig, "'\(path)' does not exist: a model directory needs a config.json") }
         try self.init(bytes: try readWholeFile(path, limit: 16 << 20), source: path)
     }
 
