@@ -109,16 +109,16 @@ public struct ModelConfig: Sendable, Equatable {
             kind = .hiwin
             newBranch = false
             if let modelMode {
-                throw c.contradiction("model_mode '\(modelMode)' (LLaVA-UHD-v2 branch) contradicts mm_projector_type 'adapt_spatial_resampler' (old-vicuna-7b branch; the v2 branch's Hiwin type is 'adapt_spatial_resampler_v2')")
+                throw c.bad("model_mode '\(modelMode)' (LLaVA-UHD-v2 branch) contradicts mm_projector_type 'adapt_spatial_resampler' (old-vicuna-7b branch; the v2 branch's Hiwin type is 'adapt_spatial_resampler_v2')")
             }
             guard let featureMode else {
-                throw c.contradiction("mm_projector_type 'adapt_spatial_resampler' needs feature_mode 'featup_muti_res', but feature_mode is absent (upstream then uses 'uhd_v1')")
+                throw c.bad("mm_projector_type 'adapt_spatial_resampler' needs feature_mode 'featup_muti_res', but feature_mode is absent (upstream then uses 'uhd_v1')")
             }
             if featureMode != "featup_muti_res" {
-                throw c.contradiction("feature_mode '\(featureMode)' contradicts mm_projector_type 'adapt_spatial_resampler' (the Hiwin projector needs feature_mode 'featup_muti_res')")
+                throw c.bad("feature_mode '\(featureMode)' contradicts mm_projector_type 'adapt_spatial_resampler' (the Hiwin projector needs feature_mode 'featup_muti_res')")
             }
             if architecture == .qwen2 {
-                throw c.contradiction("model_type 'llava_qwen' contradicts mm_projector_type 'adapt_spatial_resampler': the old-vicuna-7b branch has no Qwen2 model")
+                throw c.bad("model_type 'llava_qwen' contradicts mm_projector_type 'adapt_spatial_resampler': the old-vicuna-7b branch has no Qwen2 model")
             }
         case "adapt_spatial_resampler_v2":
             kind = .hiwin
@@ -127,22 +127,22 @@ public struct ModelConfig: Sendable, Equatable {
                 throw c.missing("model_mode", because: "mm_projector_type 'adapt_spatial_resampler_v2' runs only with model_mode 'uhd_v2'; upstream reads an absent model_mode as 'llava'")
             }
             if modelMode != "uhd_v2" {
-                throw c.contradiction("model_mode '\(modelMode)' contradicts mm_projector_type 'adapt_spatial_resampler_v2' (the Hiwin projector needs model_mode 'uhd_v2')")
+                throw c.bad("model_mode '\(modelMode)' contradicts mm_projector_type 'adapt_spatial_resampler_v2' (the Hiwin projector needs model_mode 'uhd_v2')")
             }
             if featureMode == "uhd_v1" {
-                throw c.contradiction("feature_mode 'uhd_v1' contradicts mm_projector_type 'adapt_spatial_resampler_v2' (a Hiwin projector)")
+                throw c.bad("feature_mode 'uhd_v1' contradicts mm_projector_type 'adapt_spatial_resampler_v2' (a Hiwin projector)")
             }
         case "adapt_spatial_resampler_v1":
             kind = .uhdV1
             newBranch = modelMode != nil
             if modelMode == "uhd_v2" {
-                throw c.contradiction("model_mode 'uhd_v2' contradicts mm_projector_type 'adapt_spatial_resampler_v1' (uhd_v2 runs the Hiwin projector; the v1 resampler needs model_mode 'uhd_v1')")
+                throw c.bad("model_mode 'uhd_v2' contradicts mm_projector_type 'adapt_spatial_resampler_v1' (uhd_v2 runs the Hiwin projector; the v1 resampler needs model_mode 'uhd_v1')")
             }
             if featureMode == "featup_muti_res" {
-                throw c.contradiction("feature_mode 'featup_muti_res' contradicts mm_projector_type 'adapt_spatial_resampler_v1' (featup_muti_res runs the Hiwin projector)")
+                throw c.bad("feature_mode 'featup_muti_res' contradicts mm_projector_type 'adapt_spatial_resampler_v1' (featup_muti_res runs the Hiwin projector)")
             }
             if !newBranch, architecture == .qwen2 {
-                throw c.contradiction("model_type 'llava_qwen' needs model_mode (LLaVA-UHD-v2 branch), but model_mode is absent (old-vicuna-7b branch, which has no Qwen2 model)")
+                throw c.bad("model_type 'llava_qwen' needs model_mode (LLaVA-UHD-v2 branch), but model_mode is absent (old-vicuna-7b branch, which has no Qwen2 model)")
             }
         default:
             throw c.unsupported("mm_projector_type '\(projectorType)' is not supported (supported: adapt_spatial_resampler, adapt_spatial_resampler_v2, adapt_spatial_resampler_v1)")
@@ -158,13 +158,13 @@ public struct ModelConfig: Sendable, Equatable {
                 throw c.bad("feature_scale_mask \(mask) is outside 1...15 (a bit set of the levels 1=1x, 2=2x, 4=4x, 8=8x of mm_projector_type '\(projectorType)')")
             }
             guard mask & 1 != 0 else {
-                throw c.contradiction("feature_scale_mask \(mask) lacks the 1x bit (1), which mm_projector_type '\(projectorType)' always reads (upstream prepare_single_key_value takes its batch size from the 1x level)")
+                throw c.bad("feature_scale_mask \(mask) lacks the 1x bit (1), which mm_projector_type '\(projectorType)' always reads (upstream prepare_single_key_value takes its batch size from the 1x level)")
             }
             guard mask & 8 == 0 else {
                 throw c.unsupported("feature_scale_mask \(mask) asks for the 8x level, which upstream cannot run (JBU8xStack has no forward_with_internal_features)")
             }
             guard mask & 6 != 0 else {
-                throw c.contradiction("feature_scale_mask \(mask) selects no upsampled level: mm_projector_type '\(projectorType)' then builds no VDIM upsampler upstream (legal masks: 3, 5, 7)")
+                throw c.bad("feature_scale_mask \(mask) selects no upsampled level: mm_projector_type '\(projectorType)' then builds no VDIM upsampler upstream (legal masks: 3, 5, 7)")
             }
             featureScaleMask = mask
         }
@@ -181,7 +181,7 @@ public struct ModelConfig: Sendable, Equatable {
         let visionHidden = try c.requiredInt("mm_hidden_size")         // the projectors read it without a default
         guard visionHidden > 0 else { throw c.bad("mm_hidden_size \(visionHidden) must be positive") }
         if projectorType == "adapt_spatial_resampler", visionHidden != 1024 {
-            throw c.contradiction("mm_hidden_size \(visionHidden) contradicts mm_projector_type 'adapt_spatial_resampler', whose pyramid projectors and VDIM take 1024 channels")
+            throw c.bad("mm_hidden_size \(visionHidden) contradicts mm_projector_type 'adapt_spatial_resampler', whose pyramid projectors and VDIM take 1024 channels")
         }
 
         // ---- LLM sizes
@@ -194,16 +194,16 @@ public struct ModelConfig: Sendable, Equatable {
         let kvHeads = try c.int("num_key_value_heads", nullIsAbsent: true) ?? heads
         guard kvHeads > 0 else { throw c.bad("num_key_value_heads \(kvHeads) must be positive") }
         guard hidden % heads == 0 else {
-            throw c.contradiction("hidden_size \(hidden) is not divisible by num_attention_heads \(heads)")
+            throw c.bad("hidden_size \(hidden) is not divisible by num_attention_heads \(heads)")
         }
         guard heads % kvHeads == 0 else {
-            throw c.contradiction("num_key_value_heads \(kvHeads) does not divide num_attention_heads \(heads)")
+            throw c.bad("num_key_value_heads \(kvHeads) does not divide num_attention_heads \(heads)")
         }
         guard hidden % 128 == 0 else {
-            throw c.contradiction("hidden_size \(hidden) is not a multiple of 128, but mm_projector_type '\(projectorType)' uses hidden_size/128 attention heads of width 128")
+            throw c.bad("hidden_size \(hidden) is not a multiple of 128, but mm_projector_type '\(projectorType)' uses hidden_size/128 attention heads of width 128")
         }
         guard vocab > ModelConfig.separatorTokenIds.max() ?? 0 else {
-            throw c.contradiction("vocab_size \(vocab) has no embedding row for the slice separator id 29892 that mm_projector_type '\(projectorType)' models insert")
+            throw c.bad("vocab_size \(vocab) has no embedding row for the slice separator id 29892 that mm_projector_type '\(projectorType)' models insert")
         }
 
         // Defaults from transformers 4.37 LlamaConfig / Qwen2Config: rms_norm_eps 1e-6,
@@ -217,7 +217,7 @@ public struct ModelConfig: Sendable, Equatable {
         guard maxPositions > 0 else { throw c.bad("max_position_embeddings \(maxPositions) must be positive") }
         let tie = try c.bool("tie_word_embeddings") ?? false
         if let scaling = c.value("rope_scaling"), !scaling.isNull {
-            throw c.unsupported("rope_scaling (\(ConfigKeys.describe(scaling))) is not supported; only null is")
+            throw c.unsupported("rope_scaling (\(scaling.briefDescription)) is not supported; only null is")
         }
         let act = try c.string("hidden_act") ?? "silu"
         if act != "silu" { throw c.unsupported("hidden_act '\(act)' is not supported (only silu)") }
@@ -254,10 +254,10 @@ public struct ModelConfig: Sendable, Equatable {
         var unique = Set<Int>()
         eos = eos.filter { unique.insert($0).inserted }
         if let bos, !(0..<vocab).contains(bos) {
-            throw c.contradiction("bos_token_id \(bos) is outside vocab_size \(vocab)")
+            throw c.bad("bos_token_id \(bos) is outside vocab_size \(vocab)")
         }
         if let bad = eos.first(where: { !(0..<vocab).contains($0) }) {
-            throw c.contradiction("eos_token_id \(bad) is outside vocab_size \(vocab)")
+            throw c.bad("eos_token_id \(bad) is outside vocab_size \(vocab)")
         }
 
         let maxLength = try c.int("tokenizer_model_max_length", nullIsAbsent: true)
@@ -307,13 +307,12 @@ private struct ConfigKeys {
     }
 
     func bad(_ what: String) -> LlavaError { LlavaError(.badConfig, "\(source): \(what)") }
-    func contradiction(_ what: String) -> LlavaError { LlavaError(.badConfig, "\(source): \(what)") }
     func unsupported(_ what: String) -> LlavaError { LlavaError(.unsupported, "\(source): \(what)") }
     func missing(_ key: String, because why: String? = nil) -> LlavaError {
         LlavaError(.badConfig, "\(source): missing required key '\(key)'" + (why.map { " (\($0))" } ?? ""))
     }
     func wrongType(_ key: String, _ expected: String, _ v: JSONValue) -> LlavaError {
-        LlavaError(.badConfig, "\(source): key '\(key)' must be \(expected), found \(Self.describe(v))")
+        LlavaError(.badConfig, "\(source): key '\(key)' must be \(expected), found \(v.briefDescription)")
     }
 
     func value(_ key: String) -> JSONValue? { members.first(where: { $0.0 == key })?.1 }
@@ -377,16 +376,4 @@ private struct ConfigKeys {
         }
     }
 
-    /// A short rendering of a JSON value for messages.
-    static func describe(_ v: JSONValue) -> String {
-        switch v {
-        case .null: return "null"
-        case .bool(let b): return String(b)
-        case .int(let i): return String(i)
-        case .double(let d): return String(d)
-        case .string(let s): return "the string \"\(s.count > 40 ? String(s.prefix(40)) + "…" : s)\""
-        case .array: return "a list"
-        case .object: return "an object"
-        }
-    }
 }

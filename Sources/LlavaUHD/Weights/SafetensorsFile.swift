@@ -81,7 +81,7 @@ public final class SafetensorsFile: @unchecked Sendable {
             shape.reserveCapacity(shapeValues.count)
             for d in shapeValues {
                 guard case .int(let dim) = d, dim >= 0 else {
-                    throw bad("tensor '\(name)' has an invalid dimension \(Self.describe(d)) in its shape (dimensions are non-negative integers)")
+                    throw bad("tensor '\(name)' has an invalid dimension \(d.briefDescription) in its shape (dimensions are non-negative integers)")
                 }
                 shape.append(dim)
             }
@@ -128,17 +128,20 @@ public final class SafetensorsFile: @unchecked Sendable {
         self.metadata = metadata
         self.dataOffset = dataStart
     }
+}
 
-    /// A short rendering of a JSON value for messages.
-    private static func describe(_ v: JSONValue) -> String {
-        switch v {
+extension JSONValue {
+    /// A short rendering for error messages: numbers and literals as written, strings quoted
+    /// (cut at 40 characters), containers by kind.
+    var briefDescription: String {
+        switch self {
+        case .null: "null"
+        case .bool(let b): String(b)
         case .int(let i): String(i)
         case .double(let d): String(d)
-        case .string(let s): "\"\(s)\""
-        case .bool(let b): String(b)
-        case .null: "null"
-        case .array: "[...]"
-        case .object: "{...}"
+        case .string(let s): "\"" + (s.count > 40 ? String(s.prefix(40)) + "…" : s) + "\""
+        case .array: "a list"
+        case .object: "an object"
         }
     }
 }
