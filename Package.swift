@@ -62,5 +62,7 @@ let package = Package(
         .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "KernelsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/KernelsTests", swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "WeightsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/WeightsTests",
+                    swiftSettings: [.unsafeFlags(isaFlags)]),
     ]
 )
