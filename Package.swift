@@ -59,5 +59,7 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "TokenizerTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/TokenizerTests",
+                    swiftSettings: [.unsafeFlags(isaFlags)]),
     ]
 )
