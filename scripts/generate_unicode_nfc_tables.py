@@ -73,6 +73,11 @@ def main():
         if len(m) == 2 and unicodedata.normalize('NFC', chr(cp)) == chr(cp):
             compose.append((m[0], m[1], cp))
 
+    # UnicodeNFC.normalize returns text without scalars from U+0300 on unchanged: check that
+    # no such scalar changes under NFC and none is the second half of a composition.
+    assert all(unicodedata.normalize('NFC', chr(cp)) == chr(cp) for cp in range(0x300))
+    assert all(b >= 0x300 for _, b, _ in compose)
+
     flat = []
     ranges = []
     for cp, full in decomp:

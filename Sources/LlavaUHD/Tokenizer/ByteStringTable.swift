@@ -66,6 +66,9 @@ struct ByteStringTable: Sendable {
         storage[Int(keyStarts[k])..<Int(keyStarts[k + 1])]
     }
 
+    /// The value of entry `k` (insertion order).
+    func value(at k: Int) -> Int32 { values[k] }
+
     /// Inserts a key; returns false (and changes nothing) when the key is already present.
     @discardableResult
     mutating func insert<C: Collection<UInt8>>(_ key: C, value: Int32) -> Bool {
