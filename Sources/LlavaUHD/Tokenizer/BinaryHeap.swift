@@ -1,11 +1,9 @@
-/// A binary min-heap: `pop` returns the element that `precedes` orders first. Used as the
-/// merge agenda of both BPE encoders (O(n log n) per word, so long inputs stay fast).
-struct BinaryHeap<Element> {
+/// A binary min-heap: `pop` returns the smallest element. Used as the merge agenda of both BPE
+/// encoders (O(n log n) per word, so long inputs stay fast).
+struct BinaryHeap<Element: Comparable> {
     private var items: [Element] = []
-    private let precedes: (Element, Element) -> Bool
 
-    init(reservingCapacity n: Int = 0, precedes: @escaping (Element, Element) -> Bool) {
-        self.precedes = precedes
+    init(reservingCapacity n: Int = 0) {
         items.reserveCapacity(n)
     }
 
@@ -15,31 +13,35 @@ struct BinaryHeap<Element> {
 
     mutating func push(_ e: Element) {
         items.append(e)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard precedes(items[i], items[parent]) else { break }
-            items.swapAt(i, parent)
-            i = parent
+        items.withUnsafeMutableBufferPointer { h in
+            var i = h.count - 1
+            while i > 0 {
+                let parent = (i - 1) / 2
+                guard h[i] < h[parent] else { break }
+                h.swapAt(i, parent)
+                i = parent
+            }
         }
     }
 
     mutating func pop() -> Element? {
         guard let last = items.popLast() else { return nil }
         guard !items.isEmpty else { return last }
-        let top = items[0]
-        items[0] = last
-        var i = 0
-        let n = items.count
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var best = i
-            if l < n && precedes(items[l], items[best]) { best = l }
-            if r < n && precedes(items[r], items[best]) { best = r }
-            if best == i { break }
-            items.swapAt(i, best)
-            i = best
+        return items.withUnsafeMutableBufferPointer { h in
+            let top = h[0]
+            h[0] = last
+            var i = 0
+            let n = h.count
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var best = i
+                if l < n && h[l] < h[best] { best = l }
+                if r < n && h[r] < h[best] { best = r }
+                if best == i { break }
+                h.swapAt(i, best)
+                i = best
+            }
+            return top
         }
-        return top
     }
 }

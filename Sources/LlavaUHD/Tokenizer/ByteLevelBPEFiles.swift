@@ -15,6 +15,8 @@ struct ByteLevelBPEFiles {
     var ignoreMerges = false
     /// Whether NFC runs before splitting (tokenizer.json `normalizer`; always for vocab.json).
     var normalizesNFC = true
+    /// Reused while reading merges.
+    private var mergedScratch: [UInt8] = []
 
     /// Reads tokenizer.json.
     static func load(tokenizerJSON path: String) throws(LlavaError) -> ByteLevelBPEFiles {
@@ -123,7 +125,10 @@ struct ByteLevelBPEFiles {
         guard let l = vocabulary.value(for: left.utf8), let r = vocabulary.value(for: right.utf8) else {
             throw LlavaError(.badTokenizer, "\(context): merge \(rank) \"\(left) \(right)\" uses a token that is not in the vocabulary")
         }
-        guard let m = vocabulary.value(for: Array(left.utf8) + Array(right.utf8)) else {
+        mergedScratch.removeAll(keepingCapacity: true)
+        mergedScratch.append(contentsOf: left.utf8)
+        mergedScratch.append(contentsOf: right.utf8)
+        guard let m = vocabulary.value(for: mergedScratch) else {
             throw LlavaError(.badTokenizer, "\(context): merge \(rank) \"\(left) \(right)\" makes a token that is not in the vocabulary")
         }
         merges.append((l, r, m))

@@ -147,10 +147,16 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         }
     }
 
-    private struct Candidate {
+    /// A possible merge at a symbol position; "smaller" means merged first: the lower rank,
+    /// then the leftmost.
+    private struct Candidate: Comparable {
         var rank: UInt32
         var position: Int32
         var merged: Int32
+
+        static func < (a: Candidate, b: Candidate) -> Bool {
+            a.rank < b.rank || (a.rank == b.rank && a.position < b.position)
+        }
     }
 
     /// Reused buffers for merging one word.
@@ -159,7 +165,7 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         var prev: [Int32] = []
         var next: [Int32] = []
         var alive: [Bool] = []
-        var agenda = BinaryHeap<Candidate> { a, b in a.rank < b.rank || (a.rank == b.rank && a.position < b.position) }
+        var agenda = BinaryHeap<Candidate>()
     }
 
     @inline(__always)

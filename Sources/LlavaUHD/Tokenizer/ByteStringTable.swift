@@ -9,13 +9,13 @@ struct ByteStringTable: Sendable {
     /// Key k occupies `storage[keyStarts[k] ..< keyStarts[k + 1]]`.
     private var keyStarts: [Int32] = [0]
     private var values: [Int32] = []
-    /// Key index + 1 per slot, 0 for an empty slot. The count is a power of two.
-    private var slots: [Int32]
+    /// Per slot: key index + 1 (0 = empty) in the low 32 bits, the key's hash in the high 32.
+    private var slots: [UInt64]
 
     init(expectedCount: Int = 16) {
         var n = 16
         while n < expectedCount * 2 { n <<= 1 }
-        slots = [Int32](repeating: 0, count: n)
+        slots = [UInt64](repeating: 0, count: n)
         values.reserveCapacity(expectedCount)
         keyStarts.reserveCapacity(expectedCount + 1)
     }
@@ -24,34 +24,38 @@ struct ByteStringTable: Sendable {
 
     @inline(__always)
     private static func hash(_ p: UnsafePointer<UInt8>?, _ n: Int) -> UInt64 {
-        // FNV-1a, 64-bit, then a final mix so that the low bits depend on every byte.
+        // FNV-1a, 64-bit, then a final mix so that all bits depend on every byte.
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for i in 0..<n { h = (h ^ UInt64(p.unsafelyUnwrapped[i])) &* 0x0000_0100_0000_01B3 }
+        if let p { for i in 0..<n { h = (h ^ UInt64(p[i])) &* 0x0000_0100_0000_01B3 } }
         h ^= h >> 29
         h = h &* 0xBF58_476D_1CE4_E5B9
         return h ^ h >> 32
     }
 
-    @inline(__always)
-    private func keyEquals(_ k: Int, _ p: UnsafePointer<UInt8>?, _ n: Int) -> Bool {
-        let s = Int(keyStarts[k]), e = Int(keyStarts[k + 1])
-        guard e - s == n else { return false }
-        return storage.withUnsafeBufferPointer { buf in
-            for i in 0..<n where buf[s + i] != p.unsafelyUnwrapped[i] { return false }
-            return true
-        }
-    }
-
     /// The value stored for the `n` bytes at `p`, or nil.
     func value(_ p: UnsafePointer<UInt8>?, count n: Int) -> Int32? {
+        let h = Self.hash(p, n)
+        let tag = h >> 32
         let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: Self.hash(p, n)) & mask
+        var i = Int(truncatingIfNeeded: h) & mask
         return slots.withUnsafeBufferPointer { s in
-            while true {
-                let k = Int(s[i])
-                if k == 0 { return nil }
-                if keyEquals(k - 1, p, n) { return values[k - 1] }
-                i = (i + 1) & mask
+            storage.withUnsafeBufferPointer { keys in
+                keyStarts.withUnsafeBufferPointer { starts in
+                    while true {
+                        let slot = s[i]
+                        if slot == 0 { return nil }
+                        if slot >> 32 == tag {
+                            let k = Int(slot & 0xFFFF_FFFF) - 1
+                            let start = Int(starts[k]), end = Int(starts[k + 1])
+                            if end - start == n {
+                                var equal = true
+                                for j in 0..<n where keys[start + j] != p.unsafelyUnwrapped[j] { equal = false; break }
+                                if equal { return values[k] }
+                            }
+                        }
+                        i = (i + 1) & mask
+                    }
+                }
             }
         }
     }
@@ -93,11 +97,11 @@ struct ByteStringTable: Sendable {
         let h = storage.withUnsafeBufferPointer { Self.hash($0.baseAddress.map { $0 + s }, e - s) }
         var i = Int(truncatingIfNeeded: h) & mask
         while slots[i] != 0 { i = (i + 1) & mask }
-        slots[i] = Int32(k + 1)
+        slots[i] = (h >> 32) << 32 | UInt64(k + 1)
     }
 
     private mutating func grow() {
-        slots = [Int32](repeating: 0, count: slots.count * 2)
+        slots = [UInt64](repeating: 0, count: slots.count * 2)
         for k in 0..<values.count { place(k) }
     }
 }

@@ -252,11 +252,17 @@ public final class SentencePieceTokenizer: Tokenizer {
         normalized.withUnsafeBufferPointer { encodeNormalized($0, into: &ids) }
     }
 
-    private struct Candidate {
+    /// A possible merge of two adjacent symbols; "smaller" means merged first: the higher
+    /// score, then the leftmost.
+    private struct Candidate: Comparable {
         var score: Float
         var left: Int32
         var right: Int32
         var size: Int32
+
+        static func < (a: Candidate, b: Candidate) -> Bool {
+            a.score > b.score || (a.score == b.score && a.left < b.left)
+        }
     }
 
     /// BPE over normalized text (sentencepiece `bpe::Model::SampleEncode` without dropout),
@@ -282,9 +288,7 @@ public final class SentencePieceTokenizer: Tokenizer {
             next.append(i < text.count ? index + 1 : -1)
         }
 
-        var agenda = BinaryHeap<Candidate>(reservingCapacity: start.count) { a, b in
-            a.score > b.score || (a.score == b.score && a.left < b.left)
-        }
+        var agenda = BinaryHeap<Candidate>(reservingCapacity: start.count)
         /// For merged UNUSED pieces: the two symbols they were made of (by piece id).
         var reverseMerges: [Int32: (Range<Int>, Range<Int>)] = [:]
 
