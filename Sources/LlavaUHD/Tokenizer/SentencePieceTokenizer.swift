@@ -37,6 +37,8 @@ public final class SentencePieceTokenizer: Tokenizer {
     private let splitter: AddedTokenSplitter
     /// Ids named special by the configuration (bos, eos, unk, pad, additional, added special).
     private let configuredSpecialIds: Set<Int32>
+    /// Hugging Face's `all_special_tokens`: bos, eos, unk, pad and the additional ones.
+    private let namedSpecialIds: Set<Int32>
     /// Added tokens whose ids lie beyond the SentencePiece vocabulary.
     private let extraTokens: [Int32: [UInt8]]
     private let spaceSymbolId: Int32?
@@ -155,6 +157,7 @@ public final class SentencePieceTokenizer: Tokenizer {
             special.insert(id)
             if splitTokens[id] == nil { splitTokens[id] = AddedToken(id: id, content: s, special: true) }
         }
+        namedSpecialIds = special
         for t in config.addedTokens where t.special { special.insert(t.id) }
         configuredSpecialIds = special
         splitter = AddedTokenSplitter(splitTokens.values.sorted { $0.id < $1.id })
@@ -195,7 +198,7 @@ public final class SentencePieceTokenizer: Tokenizer {
                 case .text(let r): encodePlain(Array(text[r]), dummyPrefix: addDummyPrefix, into: &ids)
                 }
             }
-        } else {
+        } else if !text.isEmpty {
             ids.append(contentsOf: encodeNonLegacy(text))
         }
         return ids
@@ -239,7 +242,7 @@ public final class SentencePieceTokenizer: Tokenizer {
                 }
             }
         }
-        if ids.count > 1, let space = spaceSymbolId, ids[0] == space, configuredSpecialIds.contains(ids[1]) {
+        if ids.count > 1, let space = spaceSymbolId, ids[0] == space, namedSpecialIds.contains(ids[1]) {
             ids.removeFirst()
         }
         return ids
