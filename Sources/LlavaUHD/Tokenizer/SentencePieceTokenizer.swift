@@ -42,6 +42,8 @@ public final class SentencePieceTokenizer: Tokenizer {
     /// Added tokens whose ids lie beyond the SentencePiece vocabulary.
     private let extraTokens: [Int32: [UInt8]]
     private let spaceSymbolId: Int32?
+    /// What the unknown piece decodes to (trainer_spec `unk_surface`, default " ⁇ ").
+    private let unknownSurface: [UInt8]
 
     /// Loads `tokenizer.model` alone (sentencepiece defaults: BOS added, `<s>` `</s>` `<unk>`).
     public convenience init(modelFile path: String) throws(LlavaError) {
@@ -119,6 +121,7 @@ public final class SentencePieceTokenizer: Tokenizer {
         normalizer = try SentencePieceNormalizer(spec: proto.normalizer, treatWhitespaceAsSuffix: proto.trainer.treatWhitespaceAsSuffix,
                                                  userDefined: userDefined, context: context)
         addDummyPrefix = proto.normalizer.addDummyPrefix
+        unknownSurface = proto.trainer.unkSurface
         spaceSymbolId = mergeable.value(for: SentencePieceNormalizer.spaceSymbol)
 
         // Special tokens: the configuration's names, else sentencepiece's (control pieces only).
@@ -408,36 +411,50 @@ public final class SentencePieceTokenizer: Tokenizer {
 
     // MARK: Decoding
 
+    /// With `skipSpecialTokens` (Hugging Face `decode(skip_special_tokens=True)`) special ids
+    /// give no text; without it this is sentencepiece's own decoding, where control pieces are
+    /// invisible and the unknown piece reads " ⁇ " (`unk_surface`).
     public func appendDecoded(_ id: Int32, to bytes: inout [UInt8], state: inout TokenDecodingState,
                               skipSpecialTokens: Bool) throws(LlavaError) {
         try checkId(id)
         guard let text = rawToken(id) else {
             throw LlavaError(.invalidArgument, "token id \(id) has no text in this vocabulary")
         }
-        if isSpecialToken(id) {
-            guard !skipSpecialTokens else { return }
+        if skipSpecialTokens && isSpecialToken(id) { return }
+        guard Int(id) < types.count else {
+            // An added token beyond the SentencePiece vocabulary: its text.
             stepNonBytePiece(&state)
             state.consumedDummyPrefix = false
             bytes.append(contentsOf: text)
             if !text.isEmpty { state.textIsEmpty = false }
             return
         }
-        if Int(id) < types.count && types[Int(id)] == .byte, let b = Self.byteValue(ofPiece: text) {
-            bytes.append(b)
-            state.textIsEmpty = false
+        var piece: ArraySlice<UInt8>
+        switch types[Int(id)] {
+        case .byte:
+            if let b = Self.byteValue(ofPiece: text) {
+                bytes.append(b)
+                state.textIsEmpty = false
+            }
             return
+        case .control:
+            piece = []
+        case .unknown:
+            piece = unknownSurface[...]
+        case .normal, .userDefined, .unused:
+            piece = text[...]
         }
-        // A normal, user-defined or unused piece (sentencepiece's DecodeSentencePiece).
+        // sentencepiece's DecodeSentencePiece: the first piece of a text loses its "▁".
         stepNonBytePiece(&state)
-        var piece = text[...]
         var consumed = false
-        if state.atStart && (addDummyPrefix || normalizer.spec.removeExtraWhitespaces)
+        if types[Int(id)] != .control && types[Int(id)] != .unknown && state.atStart
+            && (addDummyPrefix || normalizer.spec.removeExtraWhitespaces)
             && piece.starts(with: SentencePieceNormalizer.spaceSymbol) {
             piece = piece.dropFirst(3)
             consumed = !normalizer.spec.removeExtraWhitespaces
         }
         state.consumedDummyPrefix = consumed
-        let decoded = Self.replacingSpaceSymbols(piece)
+        let decoded = types[Int(id)] == .unknown ? Array(piece) : Self.replacingSpaceSymbols(piece)
         bytes.append(contentsOf: decoded)
         if !decoded.isEmpty { state.textIsEmpty = false }
     }
