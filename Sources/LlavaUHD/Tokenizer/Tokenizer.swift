@@ -81,7 +81,11 @@ extension Tokenizer {
     }
 
     /// Decodes ids to text; invalid UTF-8 becomes U+FFFD as `decodeRepair` says.
-    /// `skipSpecialTokens` (default, as upstream decodes generated text) leaves special tokens out.
+    /// `skipSpecialTokens` (the default, as upstream decodes generated text) leaves special
+    /// tokens out. Without it, SentencePiece decodes exactly as the sentencepiece library (control
+    /// pieces such as `</s>` give no text, the unknown piece reads " ⁇ ") and byte-level BPE
+    /// writes special tokens as their text (`<|im_end|>`), as Hugging Face `tokenizers` does.
+    /// Throws `.invalidArgument` for an id outside the vocabulary (the image id −200 included).
     public func decode(_ ids: [Int32], skipSpecialTokens: Bool = true) throws(LlavaError) -> String {
         UTF8Text.decode(try decodeBytes(ids, skipSpecialTokens: skipSpecialTokens), repair: decodeRepair)
     }
