@@ -7,8 +7,6 @@ struct BinaryHeap<Element: Comparable> {
         items.reserveCapacity(n)
     }
 
-    var isEmpty: Bool { items.isEmpty }
-
     mutating func removeAll() { items.removeAll(keepingCapacity: true) }
 
     mutating func push(_ e: Element) {

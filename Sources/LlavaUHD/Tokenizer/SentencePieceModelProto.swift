@@ -17,11 +17,12 @@ struct SentencePieceModelProto: Sendable {
         case unigram = 1, bpe = 2, word = 3, char = 4
     }
 
-    /// TrainerSpec fields that change encoding or decoding (field numbers in comments).
+    /// TrainerSpec fields that change encoding or decoding (field numbers in comments). The
+    /// splitting options (split_digits, split_by_whitespace, split_by_number, …) only shape the
+    /// vocabulary during training: a BPE model's encoder does not read them.
     struct TrainerSpec: Sendable {
         var modelType: ModelType = .unigram              // 3
         var treatWhitespaceAsSuffix = false              // 24
-        var splitDigits = false                          // 25
         var byteFallback = false                         // 35
         var unkSurface: [UInt8] = Array(" \u{2047} ".utf8)  // 44 (sentencepiece's kDefaultUnknownSymbol)
         var unkPiece: [UInt8] = Array("<unk>".utf8)      // 45
@@ -112,9 +113,6 @@ struct SentencePieceModelProto: Sendable {
             case 24:
                 try reader.expect(.varint, type, field: "treat_whitespace_as_suffix")
                 spec.treatWhitespaceAsSuffix = try reader.readBool()
-            case 25:
-                try reader.expect(.varint, type, field: "split_digits")
-                spec.splitDigits = try reader.readBool()
             case 35:
                 try reader.expect(.varint, type, field: "byte_fallback")
                 spec.byteFallback = try reader.readBool()
