@@ -63,7 +63,7 @@ import Testing
     }
 
     @Test func mistralDecodes() throws {
-        let tokenizer = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
+        let tokenizer = try SharedTokenizers.mistral()
         for d in try #require(try Self.golden()["mistral_decodes"]?.arrayValue) {
             let ids = Self.ids(d["ids"])
             #expect(try tokenizer.decode(ids, skipSpecialTokens: false) == d["decoded"]?.stringValue, "decode \(ids)")
@@ -73,7 +73,7 @@ import Testing
     }
 
     @Test func qwen2Decodes() throws {
-        let tokenizer = try ByteLevelBPETokenizer(tokenizerJSON: GoldenSet.qwen2Directory + "/tokenizer.json")
+        let tokenizer = try SharedTokenizers.qwen2()
         for d in try #require(try Self.golden()["qwen2_decodes"]?.arrayValue) {
             let ids = Self.ids(d["ids"])
             #expect(try tokenizer.decode(ids, skipSpecialTokens: false) == d["decoded"]?.stringValue, "decode \(ids)")

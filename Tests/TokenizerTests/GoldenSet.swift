@@ -41,3 +41,19 @@ func monotonicSeconds() -> Double {
 func escaped(_ s: String) -> String {
     s.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}" }.joined()
 }
+
+/// Tokenizers loaded once and shared by the tests that only use them (loading the 152 k-token
+/// Qwen2 vocabulary takes seconds in a debug build).
+enum SharedTokenizers {
+    private static let mistralResult = Result { () throws(LlavaError) in
+        try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
+    }
+    private static let qwen2Result = Result { () throws(LlavaError) in
+        try ByteLevelBPETokenizer(tokenizerJSON: GoldenSet.qwen2Directory + "/tokenizer.json")
+    }
+
+    /// Mistral-7B-v0.1's tokenizer.model, no configuration.
+    static func mistral() throws -> SentencePieceTokenizer { try mistralResult.get() }
+    /// The Qwen2 tokenizer.json, no configuration.
+    static func qwen2() throws -> ByteLevelBPETokenizer { try qwen2Result.get() }
+}

@@ -49,7 +49,7 @@ import Testing
         let qwenFast: any Tokenizer
 
         init() throws {
-            legacy = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
+            legacy = try SharedTokenizers.mistral()
             nonLegacy = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel,
                                                    configDirectory: Fixtures.root + "/tokenizer/llama_nonlegacy")
             let qwenDir = Fixtures.model("chelsea-qwen2-mask5")
@@ -112,7 +112,8 @@ import Testing
     @Test func templateRejectsMalformedConversations() {
         let t = ChatTemplate(kind: .vicunaV1)
         for messages in [[], [ChatMessage.assistant("hi")], [.user("a"), .user("b")],
-                         [ChatMessage(role: .user, text: "x", imageCount: -1)]] {
+                         [ChatMessage(role: .user, text: "x", imageCount: -1)],
+                         [.user("a"), ChatMessage(role: .assistant, text: "b", imageCount: 1)]] {
             #expect(throws: LlavaError.self) { try t.prompt(for: messages) }
         }
     }

@@ -6,14 +6,14 @@ import Testing
 /// `decode` (whose own correctness the golden sets check).
 @Suite struct StreamingDetokenizerTests {
     @Test func sentencePieceGoldenStreams() throws {
-        let tokenizer = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
+        let tokenizer = try SharedTokenizers.mistral()
         for c in try GoldenSet.load(SentencePieceTokenizerTests.golden).cases {
             try checkStreaming(tokenizer, c.ids, skipSpecialTokens: true)
         }
     }
 
     @Test func byteLevelGoldenStreams() throws {
-        let tokenizer = try ByteLevelBPETokenizer(tokenizerJSON: GoldenSet.qwen2Directory + "/tokenizer.json")
+        let tokenizer = try SharedTokenizers.qwen2()
         for c in try GoldenSet.load(ByteLevelBPETokenizerTests.golden).cases {
             try checkStreaming(tokenizer, c.ids, skipSpecialTokens: false)
             try checkStreaming(tokenizer, c.ids, skipSpecialTokens: true)
@@ -23,7 +23,7 @@ import Testing
     /// The em space U+2003 has no piece in the Mistral vocabulary: three byte-fallback pieces.
     /// Nothing comes out until the third.
     @Test func byteFallbackCharacterIsHeldBack() throws {
-        let tokenizer = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
+        let tokenizer = try SharedTokenizers.mistral()
         let text = "a\u{2003}b"
         let ids = try tokenizer.encode(text, addBOS: false, parseSpecial: false)
         let bytePieces = ids.compactMap { tokenizer.token(forId: $0) }.filter { $0.hasPrefix("<0x") }
@@ -41,7 +41,7 @@ import Testing
 
     /// Rare CJK characters are split across byte-level tokens.
     @Test func byteLevelSplitCharacterIsHeldBack() throws {
-        let tokenizer = try ByteLevelBPETokenizer(tokenizerJSON: GoldenSet.qwen2Directory + "/tokenizer.json")
+        let tokenizer = try SharedTokenizers.qwen2()
         let text = "𠀀𠀁𠀂 ok"
         let ids = try tokenizer.encode(text, addBOS: false, parseSpecial: true)
         #expect(ids.count > 4)
@@ -61,7 +61,7 @@ import Testing
 
     /// Bytes that never form a character come out as U+FFFD, as decode writes them, at the end.
     @Test func unfinishedCharacterFlushesAsReplacement() throws {
-        let tokenizer = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
+        let tokenizer = try SharedTokenizers.mistral()
         let e4 = try #require(tokenizer.id(forToken: "<0xE4>")), b8 = try #require(tokenizer.id(forToken: "<0xB8>"))
         var stream = StreamingDetokenizer(tokenizer: tokenizer)
         #expect(try stream.append(e4) == "")
@@ -71,7 +71,7 @@ import Testing
         #expect(stream.finish() == "\u{FFFD}\u{FFFD}")
         #expect(try tokenizer.decode([e4, b8]) == "\u{FFFD}\u{FFFD}")
 
-        let qwen = try ByteLevelBPETokenizer(tokenizerJSON: GoldenSet.qwen2Directory + "/tokenizer.json")
+        let qwen = try SharedTokenizers.qwen2()
         // Byte-level "ä¸" is E4 B8; maximal-subpart repair gives one U+FFFD.
         let partial = try #require(qwen.id(forToken: "ä¸"))
         var qs = StreamingDetokenizer(tokenizer: qwen)
@@ -80,7 +80,7 @@ import Testing
     }
 
     @Test func outOfRangeIdLeavesStateUnchanged() throws {
-        let tokenizer = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
+        let tokenizer = try SharedTokenizers.mistral()
         var stream = StreamingDetokenizer(tokenizer: tokenizer)
         let hello = try tokenizer.encode("Hello", addBOS: false, parseSpecial: false)
         #expect(try stream.append(hello[0]) == "Hello")

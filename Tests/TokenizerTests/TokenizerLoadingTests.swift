@@ -67,14 +67,14 @@ func expectStatus(_ status: Status, sourceLocation: SourceLocation = #_sourceLoc
     }
 
     @Test func vocabularyLookups() throws {
-        let spm = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
+        let spm = try SharedTokenizers.mistral()
         #expect(spm.token(forId: 13) == "<0x0A>" && spm.piece(forId: 13, renderSpecial: false) == [0x0A])
         #expect(spm.id(forToken: "▁the") == 272 && spm.piece(forId: 272, renderSpecial: false) == Array(" the".utf8))
         #expect(spm.token(forId: 2) == "</s>" && spm.isSpecialToken(2) && spm.isSpecialToken(0) && !spm.isSpecialToken(272))
         #expect(spm.piece(forId: 2, renderSpecial: false) == [] && spm.piece(forId: 2, renderSpecial: true) == Array("</s>".utf8))
         #expect(spm.token(forId: -1) == nil && spm.token(forId: 32000) == nil && spm.id(forToken: "no such piece") == nil)
 
-        let qwen = try ByteLevelBPETokenizer(tokenizerJSON: GoldenSet.qwen2Directory + "/tokenizer.json")
+        let qwen = try SharedTokenizers.qwen2()
         #expect(qwen.token(forId: 198) == "Ċ" && qwen.piece(forId: 198, renderSpecial: false) == [0x0A])
         #expect(qwen.id(forToken: "Ġhello") == 23811 && qwen.piece(forId: 23811, renderSpecial: false) == Array(" hello".utf8))
         #expect(qwen.id(forToken: "<|im_end|>") == 151645 && qwen.token(forId: 151645) == "<|im_end|>")
@@ -86,8 +86,8 @@ func expectStatus(_ status: Status, sourceLocation: SourceLocation = #_sourceLoc
     }
 
     @Test func invalidUTF8IsRejected() throws {
-        let spm = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
-        let qwen = try ByteLevelBPETokenizer(tokenizerJSON: GoldenSet.qwen2Directory + "/tokenizer.json")
+        let spm = try SharedTokenizers.mistral()
+        let qwen = try SharedTokenizers.qwen2()
         let bad: [[UInt8]] = [[0xFF], [0x61, 0xC3], [0xC3, 0x28], [0xED, 0xA0, 0x80], [0xC0, 0xAF], [0xF4, 0x90, 0x80, 0x80],
                               Array("ok <image> then".utf8) + [0x80]]
         for bytes in bad {

@@ -67,7 +67,7 @@ public struct ChatTemplate: Sendable, Equatable {
     /// The prompt for a conversation. Messages alternate user / assistant, starting with the
     /// user; after a final user message comes the assistant's generation prompt
     /// ("ASSISTANT:" / "<|im_start|>assistant\n"). Throws `.invalidArgument` for an empty or
-    /// out-of-order conversation or a negative image count.
+    /// out-of-order conversation, a negative image count or images on an assistant message.
     public func prompt(for messages: [ChatMessage]) throws(LlavaError) -> String {
         guard !messages.isEmpty else { throw LlavaError(.invalidArgument, "a conversation needs at least one message") }
         for (i, m) in messages.enumerated() {
@@ -76,6 +76,9 @@ public struct ChatTemplate: Sendable, Equatable {
                 throw LlavaError(.invalidArgument, "message \(i) should be from the \(expected == .user ? "user" : "assistant"): turns alternate, starting with the user")
             }
             guard m.imageCount >= 0 else { throw LlavaError(.invalidArgument, "message \(i) has a negative image count") }
+            guard m.role == .user || m.imageCount == 0 else {
+                throw LlavaError(.invalidArgument, "message \(i) is from the assistant and cannot carry images")
+            }
         }
         let generate = messages.last?.role == .user
         func content(_ m: ChatMessage) -> String {
