@@ -56,14 +56,6 @@ public struct ChatTemplate: Sendable, Equatable {
         }
     }
 
-    /// The text that ends an assistant turn in the prompt ("</s>" / "<|im_end|>").
-    public var endOfTurn: String {
-        switch kind {
-        case .vicunaV1: return "</s>"
-        case .qwen2ChatML: return "<|im_end|>"
-        }
-    }
-
     /// The prompt for a conversation. Messages alternate user / assistant, starting with the
     /// user; after a final user message comes the assistant's generation prompt
     /// ("ASSISTANT:" / "<|im_start|>assistant\n"). Throws `.invalidArgument` for an empty or

@@ -1,18 +1,18 @@
 /// A token that Hugging Face tokenizers match in the text before the model sees it
 /// (`added_tokens` of tokenizer.json, `added_tokens_decoder` of tokenizer_config.json).
-public struct AddedToken: Sendable, Equatable {
-    public var id: Int32
-    public var content: String
+struct AddedToken: Sendable, Equatable {
+    var id: Int32
+    var content: String
     /// Special tokens are skipped by `decode(skipSpecialTokens: true)`.
-    public var special: Bool
+    var special: Bool
     /// The match also swallows whitespace on its left / right.
-    public var lstrip: Bool
-    public var rstrip: Bool
+    var lstrip: Bool
+    var rstrip: Bool
     /// The match only counts when not inside a word.
-    public var singleWord: Bool
+    var singleWord: Bool
 
-    public init(id: Int32, content: String, special: Bool, lstrip: Bool = false, rstrip: Bool = false,
-                singleWord: Bool = false) {
+    init(id: Int32, content: String, special: Bool, lstrip: Bool = false, rstrip: Bool = false,
+         singleWord: Bool = false) {
         self.id = id
         self.content = content
         self.special = special
