@@ -18,7 +18,10 @@ libraries (sentencepiece, Hugging Face tokenizers):
 
 Run with the generator venv (sentencepiece 0.2.x, tokenizers 0.23.x):
   python scripts/make_tokenizer_edge_golden.py --assets .build-assets
-Writes Tests/Fixtures/tokenizer/{spm_nfkc_bytes.model, spm_identity_unk.model, tok_edge_golden.json}.
+3. Encodes with a small byte-level tokenizer.json (written too) whose added tokens strip
+   whitespace (lstrip / rstrip) or must stand alone (single_word), with tokenizers.
+Writes Tests/Fixtures/tokenizer/{spm_nfkc_bytes.model, spm_identity_unk.model,
+bpe_added_tokens/tokenizer.json, tok_edge_golden.json}.
 """
 import argparse
 import io
@@ -173,6 +176,20 @@ def main():
     qwen_decodes = [dict(ids=ids, decoded=qwen.decode(ids, skip_special_tokens=False),
                          decoded_skip_special=qwen.decode(ids, skip_special_tokens=True)) for ids in qwen_ids]
 
+    # 3. A small byte-level tokenizer.json with added tokens that strip whitespace or must stand
+    #    alone as a word, and a non-special added token.
+    added_dir = os.path.join(OUT_DIR, 'bpe_added_tokens')
+    os.makedirs(added_dir, exist_ok=True)
+    added = build_added_tokens_tokenizer()
+    added.save(os.path.join(added_dir, 'tokenizer.json'))
+    added_texts = ['a <L> b', 'a  <L>b', '<L>', '  <L>  ', 'a <R>  b', 'a<R>\n\nb', '<R>', 'the <W> the', 'the<W>the',
+                   'x <W>y', '_<W>', '<W>', 'plain text', 'a plain b', 'the <|n|> the', '<L><R><W>', 'é<W>é', '1<W>2']
+    added_cases = []
+    for t in added_texts:
+        ids = added.encode(t, add_special_tokens=False).ids
+        added_cases.append(dict(text=t, ids=ids, decoded=added.decode(ids, skip_special_tokens=False),
+                                decoded_skip_special=added.decode(ids, skip_special_tokens=True)))
+
     golden = dict(
         meta=dict(sentencepiece=spm.__version__, tokenizers=tokenizers.__version__,
                   note='spm_*: sp.encode(text, out_type=int) / sp.decode(ids); mistral: sp.decode(ids) with '
@@ -183,10 +200,33 @@ def main():
         spm_identity_unk=spm_cases(m2, crafted_identity),
         mistral_decodes=mistral_decodes,
         qwen2_decodes=qwen_decodes,
+        bpe_added_tokens=added_cases,
     )
     with open(os.path.join(OUT_DIR, 'tok_edge_golden.json'), 'w', encoding='utf-8') as f:
         json.dump(golden, f, ensure_ascii=False, indent=0)
     print('models', len(m), len(m2), 'bytes; unused', unused)
+
+
+def build_added_tokens_tokenizer():
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from make_token_golden import QWEN2_PAT, bytes_to_unicode
+    alphabet = bytes_to_unicode()
+    vocab = {alphabet[b]: b for b in range(256)}
+    merges = [('Ġ', 't'), ('h', 'e'), ('Ġt', 'he'), ('p', 'l'), ('a', 'in'), ('i', 'n'), ('pl', 'ain')]
+    for a, b in merges:
+        for tok in (a, b, a + b):
+            vocab.setdefault(tok, len(vocab))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_PAT), behavior='isolated', invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([AddedToken('<L>', lstrip=True, special=True, normalized=False),
+                            AddedToken('<R>', rstrip=True, special=True, normalized=False),
+                            AddedToken('<W>', single_word=True, special=True, normalized=False)])
+    tok.add_tokens([AddedToken('<|n|>', special=False, normalized=False)])
+    return tok
 
 
 def read_model_bytes(model_bytes):

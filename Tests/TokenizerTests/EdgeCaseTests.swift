@@ -82,6 +82,21 @@ import Testing
             try checkStreaming(tokenizer, ids, skipSpecialTokens: true)
         }
     }
+
+    /// Added tokens with lstrip / rstrip / single_word, and a non-special added token, in a small
+    /// byte-level tokenizer.json written by the generator with `tokenizers`.
+    @Test func addedTokenOptions() throws {
+        let tokenizer = try ByteLevelBPETokenizer(tokenizerJSON: Fixtures.root + "/tokenizer/bpe_added_tokens/tokenizer.json")
+        let cases = try #require(try Self.golden()["bpe_added_tokens"]?.arrayValue)
+        #expect(cases.count == 18)
+        for c in cases {
+            let text = c["text"]?.stringValue ?? ""
+            let expected = Self.ids(c["ids"])
+            #expect(try tokenizer.encode(text, addBOS: false, parseSpecial: true) == expected, "\"\(escaped(text))\"")
+            #expect(try tokenizer.decode(expected, skipSpecialTokens: false) == c["decoded"]?.stringValue)
+            #expect(try tokenizer.decode(expected, skipSpecialTokens: true) == c["decoded_skip_special"]?.stringValue)
+        }
+    }
 }
 
 /// Streams `ids` one at a time and checks that the pieces join to `decode(ids)`, and that no
