@@ -63,6 +63,7 @@ let package = Package(
                     swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "KernelsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/KernelsTests", swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "WeightsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/WeightsTests",
+        .testTarget(name: "TokenizerTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/TokenizerTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
     ]
 )
