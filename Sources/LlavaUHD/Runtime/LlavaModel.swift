@@ -20,6 +20,8 @@ public final class LlavaModel: @unchecked Sendable {
     /// The CLIP tower's hyper-parameters, inferred from its tensors.
     public let visionConfig: CLIPVisionConfig
     public let weights: WeightStore
+    /// The tokenizer of the model directory (SentencePiece or byte-level BPE).
+    public let tokenizer: any Tokenizer
     /// Threads used for compute.
     public let threads: Int
 
@@ -40,6 +42,12 @@ public final class LlavaModel: @unchecked Sendable {
         try report(0.01)
         weights = try WeightStore(directory: directory, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
         visionConfig = try config.visionConfig(from: weights)
+        try report(0.9)
+        tokenizer = try Tokenizers.load(directory: directory)
+        guard tokenizer.vocabularySize <= config.language.vocabSize else {
+            throw LlavaError(.badTokenizer, "the tokenizer has \(tokenizer.vocabularySize) tokens but the LLM's "
+                             + "embedding table only \(config.language.vocabSize) rows")
+        }
         try report(1.0)
     }
 
