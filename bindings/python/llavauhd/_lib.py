@@ -104,3 +104,8 @@ _declare("luhd_image_from_rgb", _status, POINTER(c_uint8), c_int32, c_int32, c_s
 _declare("luhd_image_size", _status, c_void_p, POINTER(c_int32), POINTER(c_int32))
 _declare("luhd_image_rgb", _status, c_void_p, POINTER(POINTER(c_uint8)))
 _declare("luhd_image_free", None, c_void_p)
+_declare("luhd_tokenize", _status, c_void_p, c_char_p, c_int64, c_bool, c_bool, POINTER(c_int32), c_int32,
+         POINTER(c_int32))
+_declare("luhd_detokenize", _status, c_void_p, POINTER(c_int32), c_int32, c_bool, ctypes.c_char_p, c_size_t,
+         POINTER(c_size_t))
+_declare("luhd_token_to_piece", _status, c_void_p, c_int32, c_bool, ctypes.c_char_p, c_size_t, POINTER(c_size_t))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from ._lib import PROGRESS_CALLBACK, ModelProperties, check, lib
 
@@ -54,6 +54,43 @@ class Model:
             v = getattr(p, name)
             out[name] = v.decode() if isinstance(v, bytes) else v
         return out
+
+    def tokenize(self, text: str | bytes, add_bos: bool = False, parse_special: bool = True) -> list[int]:
+        """Token ids of ``text`` (``luhd_tokenize``). ``bytes`` are passed through unchanged, so
+        invalid UTF-8 raises :class:`InvalidUTF8Error`."""
+        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        n = ctypes.c_int32()
+        capacity = len(data) + 2
+        buf = (ctypes.c_int32 * capacity)()
+        check(lib.luhd_tokenize(self._require(), data, len(data), add_bos, parse_special, buf, capacity,
+                                ctypes.byref(n)))
+        return list(buf[:n.value])
+
+    def detokenize(self, ids: Iterable[int], skip_special: bool = True) -> str:
+        """The text of ``ids`` (``luhd_detokenize``)."""
+        ids = list(ids)
+        arr = (ctypes.c_int32 * len(ids))(*ids)
+        n = ctypes.c_size_t()
+        size = 4 * len(ids) + 16
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            status = lib.luhd_detokenize(self._require(), arr, len(ids), skip_special, buf, size, ctypes.byref(n))
+            if status == 15 and n.value + 1 > size:
+                size = n.value + 1
+                continue
+            check(status)
+            return buf.raw[:n.value].decode("utf-8")
+
+    def token_to_piece(self, token: int, render_special: bool = False) -> bytes:
+        """The bytes one id stands for (possibly part of a UTF-8 character)."""
+        n = ctypes.c_size_t()
+        buf = ctypes.create_string_buffer(256)
+        status = lib.luhd_token_to_piece(self._require(), token, render_special, buf, 256, ctypes.byref(n))
+        if status == 15:
+            buf = ctypes.create_string_buffer(n.value)
+            status = lib.luhd_token_to_piece(self._require(), token, render_special, buf, n.value, ctypes.byref(n))
+        check(status)
+        return buf.raw[:n.value]
 
     def _require(self) -> ctypes.c_void_p:
         if not self._handle:
