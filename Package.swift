@@ -39,13 +39,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
-        // What must be C: libjpeg's setjmp/longjmp error handling, loading OpenBLAS after
+        // What must be C: libjpeg's and libpng's setjmp/longjmp error handling, loading OpenBLAS after
         // choosing its core type, and SIMD kernels written with intrinsics.
-        .target(name: "CLlavaUHD", dependencies: ["COpenBLAS", "CJPEG"], path: "Sources/CLlavaUHD",
+        .target(name: "CLlavaUHD", dependencies: ["COpenBLAS", "CJPEG", "CPNG"], path: "Sources/CLlavaUHD",
                 cSettings: cFlags, linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
 
         // The Swift core: one folder per stage, plus the @_cdecl exports in CABI/.
-        .target(name: "LlavaUHD", dependencies: ["CLlavaUHD", "CPNG"], path: "Sources/LlavaUHD",
+        .target(name: "LlavaUHD", dependencies: ["CLlavaUHD"], path: "Sources/LlavaUHD",
                 swiftSettings: [.unsafeFlags(isaFlags + slimRuntime)]),
 
         .executableTarget(name: "llavauhd-cli",
@@ -58,6 +58,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["LlavaUHD"], path: "Tests/TestSupport",
                 swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
+                    swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "ImageTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/ImageTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
     ]
 )

@@ -4,5 +4,7 @@
 #define CLLAVAUHD_H
 #include "blas_loader.h"
 #include "thread_pool.h"
+#include "image_codec.h"
 #include "jpeg_decoder.h"
+#include "png_decoder.h"
 #endif
