@@ -15,14 +15,17 @@ Three kinds of inputs:
     re-encoded here to cover what the real ones do not: CMYK / Adobe CMYK / YCCK JPEGs, greyscale,
     progressive, 4:2:2 / 4:4:4, odd sizes, an 8:1 wide crop, restart markers, EXIF orientation,
     recoverable JPEG corruption, and PNGs in every IHDR bit depth / colour type, palettes with
-    tRNS, Adam7 interlacing, all five row filters, split IDATs. JPEGs are encoded with Pillow;
-    PNGs with the small writer below (Pillow cannot write interlaced, 2-bit grey or 16-bit
-    grey+alpha PNGs), so the PNG files do not come from the library that reads them back;
+    tRNS, Adam7 interlacing, all five row filters, split IDATs. JPEGs are encoded with Pillow,
+    except a few made with libjpeg-turbo's cjpeg / jpegtran (Debian libjpeg-turbo-progs) for
+    arithmetic coding, 4:4:0 / 4:1:1 / 3x2 sampling and the RGB colour space;
+    PNGs with the small writer below (Pillow cannot write interlaced or 16-bit grey+alpha PNGs),
+    so the PNG files do not come from the library that reads them back;
   * corrupt files (committed, tiny): truncations at several points, bad CRCs, bad zlib data,
     garbage, zero sizes, huge declared sizes; and four small files whose every prefix is tried
     (golden.json lists the prefixes Pillow still decodes).
 
 usage: /work/venv-gen/bin/python scripts/make_image_golden.py [--assets DIR] [--out DIR]
+  (needs Pillow and numpy, and cjpeg + jpegtran on PATH)
   --assets  folder holding images/ (default: $LLAVAUHD_TEST_ASSETS or <repo>/.build-assets)
   --out     default <repo>/Tests/Fixtures/images
 Everything is deterministic (fixed crops, fixed random seeds); the JPEG bytes depend on the
@@ -33,7 +36,9 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import struct
+import subprocess
 import sys
 import zlib
 
@@ -222,6 +227,33 @@ def scan_start(data):
     return jpeg_segments(data)[-1][2]
 
 
+def jpegtran_tool():
+    tool = shutil.which("jpegtran")
+    if not tool:
+        sys.exit("jpegtran is needed for the arithmetic-coded fixtures (Debian: apt-get install libjpeg-turbo-progs)")
+    return tool
+
+
+def jpegtran(data, *options):
+    """Losslessly re-encodes a JPEG with libjpeg-turbo's jpegtran (Pillow cannot write arithmetic
+    coding)."""
+    return subprocess.run([jpegtran_tool(), *options], input=data, capture_output=True, check=True).stdout
+
+
+def cjpeg(im, *options):
+    """Encodes an RGB image with libjpeg-turbo's cjpeg, for samplings and colour spaces Pillow's
+    writer does not offer."""
+    tool = shutil.which("cjpeg") or sys.exit("cjpeg is needed (Debian: apt-get install libjpeg-turbo-progs)")
+    ppm = io.BytesIO()
+    im.save(ppm, "PPM")
+    return subprocess.run([tool, *options], input=ppm.getvalue(), capture_output=True, check=True).stdout
+
+
+def jpegtran_version():
+    result = subprocess.run([jpegtran_tool(), "-version"], capture_output=True, text=True)
+    return (result.stderr or result.stdout).strip()
+
+
 # --------------------------------------------------------------------------------------------
 # The fixture set
 # --------------------------------------------------------------------------------------------
@@ -333,6 +365,16 @@ def build_derived(b):
     exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
     b.derived("exif_orientation6.jpg", jpeg_save(odd, quality=90, exif=exif.tobytes()),
               "astronaut.png crop 157x93 with EXIF orientation 6, which Pillow (and upstream) do not apply")
+    b.derived("arithmetic_odd_420.jpg", jpegtran(jpeg_save(odd, quality=90), "-arithmetic"),
+              "odd_420.jpg re-encoded by jpegtran with arithmetic coding")
+    b.derived("arithmetic_progressive_ycck.jpg",
+              jpegtran(set_adobe_transform(jpeg_save(carrier, quality=90), 2), "-arithmetic", "-progressive"),
+              "ycck_adobe.jpg re-encoded by jpegtran as progressive with arithmetic coding")
+    for sampling, name in (("1x2", "440"), ("4x1", "411"), ("3x2", "3x2")):
+        b.derived(f"cjpeg_{name}.jpg", cjpeg(odd, "-quality", "90", "-sample", sampling),
+                  f"astronaut.png crop 157x93 encoded by cjpeg with luma sampling {sampling}")
+    b.derived("cjpeg_rgb.jpg", cjpeg(odd, "-quality", "90", "-rgb"),
+              "astronaut.png crop 157x93 encoded by cjpeg in the RGB colour space (no YCbCr transform)")
     b.derived("tiny_1x1.jpg", jpeg_save(odd.crop((60, 40, 61, 41)), quality=90), "a 1x1 crop of astronaut.png")
     base = jpeg_save(odd, quality=90)
     b.derived("trailing_garbage.jpg", base + b"\x00garbage after EOI\xff\xd9",
@@ -602,6 +644,7 @@ def main():
         "pillow": PIL.__version__,
         "libjpeg_turbo": features.version("libjpeg_turbo"),
         "zlib": features.version("zlib"),
+        "jpegtran": jpegtran_version(),
         "max_pixels": 2 * Image.MAX_IMAGE_PIXELS,
         "images": images,
         "corrupt": corrupt,

@@ -34,6 +34,12 @@ import Testing
         #expect(try check(origin: "derived") >= 60)
     }
 
+    /// The golden set covers every mode Pillow opens a JPEG or PNG in.
+    @Test func everyPillowModeIsCovered() throws {
+        let modes = Set((try ImageGolden.load()["images"]?.arrayValue ?? []).compactMap { $0["mode"]?.stringValue })
+        #expect(modes == Set(PillowMode.allCases.map(\.rawValue)))
+    }
+
     /// The real photos and scans of /work/shared/assets/README.md (scikit-image, matplotlib,
     /// imagemagick-6-doc), from the test-assets folder.
     @Test(.enabled(if: ImageGolden.haveAssets, "needs the test assets (LLAVAUHD_TEST_ASSETS)"))
