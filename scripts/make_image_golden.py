@@ -452,6 +452,15 @@ def build_derived(b):
     png("no_iend", "8-bit RGB without IEND (Pillow stops after the image data)", src, 8, 2, iend=False)
     png("bad_crc_after_idat", "8-bit RGB with a tEXt chunk with a wrong CRC after IDAT (never checked)", src, 8, 2,
         after_idat=[chunk(b"tEXt", b"Comment\x00x", crc=1)])
+    # APNG (written by Pillow): Image.open gives frame 0, the IDAT image, which is what a
+    # non-animated reader decodes; with default_image=True the IDAT image is not even a frame.
+    first, second = Image.fromarray(src), Image.fromarray(255 - src)
+    for default_image in (False, True):
+        buf = io.BytesIO()
+        first.save(buf, "PNG", save_all=True, append_images=[second], duration=100, default_image=default_image)
+        b.derived(f"apng{'_default_image' if default_image else ''}.png", buf.getvalue(),
+                  f"{crop}: a 2-frame APNG written by Pillow (default_image={default_image}); "
+                  "Image.open shows its IDAT image")
     tiny = src[:1, :1]
     png("tiny_1x1_interlaced", "1x1 RGB, interlaced (passes 2-7 empty)", tiny, 8, 2, interlace=True)
     png("tiny_3x2_interlaced", "3x2 4-bit grey, interlaced", (grey8[:2, :3] >> 4), 4, 0, interlace=True)
@@ -476,6 +485,10 @@ def build_corrupt(b):
                  f"a baseline JPEG cut {pct}% into its scan data (libjpeg would warn and pad with grey)")
     b.broken("jpeg_no_eoi.jpg", base[:-2], "a baseline JPEG without its final EOI marker")
     b.broken("jpeg_no_eoi_last_bytes.jpg", base[:-40], "a baseline JPEG missing its last 40 bytes")
+    odd = b.rgb("astronaut.png", box=(100, 40, 257, 133))
+    b.broken("jpeg_no_eoi_accepted.jpg", jpeg_save(odd, quality=90)[:-2],
+             "a 157x93 baseline JPEG without EOI that Pillow still decodes: whether libjpeg asks for bytes past "
+             "the end depends on where the last Huffman code ends")
     prog = jpeg_save(small_jpeg, quality=90, progressive=True)
     b.broken("jpeg_progressive_trunc_50.jpg", prog[:len(prog) // 2], "a progressive JPEG cut in half")
     b.broken("jpeg_progressive_no_eoi.jpg", prog[:-2], "a progressive JPEG without EOI")
