@@ -20,6 +20,7 @@ Three kinds of inputs:
     arithmetic coding, 4:4:0 / 4:1:1 / 3x2 sampling and the RGB colour space;
     PNGs with the small writer below (Pillow cannot write interlaced or 16-bit grey+alpha PNGs),
     so the PNG files do not come from the library that reads them back;
+  * static/: inputs no tool here can write, made once and committed (a lossless JPEG);
   * corrupt files (committed, tiny): truncations at several points, bad CRCs, bad zlib data,
     garbage, zero sizes, huge declared sizes; and four small files whose every prefix is tried
     (golden.json lists the prefixes Pillow still decodes).
@@ -551,6 +552,17 @@ def build_corrupt(b):
                  "palette, libpng stops with 'Missing PLTE before IDAT'")
     b.broken("png_garbage.png", b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 500, dtype=np.uint8).tobytes(),
              "PNG signature followed by random bytes")
+
+    # A lossless (SOF3) JPEG, made once with libjpeg-turbo 3.1 through imagecodecs and kept in
+    # static/ (not rewritten here): imagecodecs.jpeg8_encode(astronaut 157x93 crop, lossless=True).
+    b.corrupt.append({
+        "file": "static/lossless_sof3.jpg",
+        "how": "a lossless JPEG (SOF3, predictor 1) of the astronaut.png crop 157x93, written by imagecodecs 2026.3.6 "
+               "(libjpeg-turbo 3.1.3)",
+        "deviation": {"status": "badImage",
+                      "why": "lossless JPEG decoding arrived in libjpeg-turbo 3.0; Pillow's bundled 3.2 decodes it, "
+                             "Debian's 2.1.5 stops with 'Unsupported JPEG process: SOF type 0xc3'"},
+    })
 
     # ---------------- neither ----------------
     b.broken("empty.bin", b"", "an empty file")

@@ -16,8 +16,18 @@
 /// decoder's message; a JPEG that ends early is an error, as in Pillow, not grey padding),
 /// `.imageTooLarge` when the declared size exceeds `limits.maxPixels` (checked from the header,
 /// before any pixel memory is allocated), `.io` when a file cannot be read.
+///
+/// Where this decoder and Pillow part ways (all on damaged or rare files, listed with reasons in
+/// Tests/Fixtures/images/golden.json): a PNG whose zlib stream ends early on a row boundary
+/// (Pillow fills the missing rows with zeros), a PNG cut inside the last bytes of its final
+/// IDAT chunk after the last row's data, and a palette PNG without PLTE are `.badImage` here;
+/// lossless JPEGs (SOF3), which Pillow's bundled libjpeg-turbo 3 decodes, are `.badImage` with
+/// Debian's libjpeg-turbo 2.1.5; formats other than JPEG and PNG are not decoded.
+///
+/// All entry points are safe to call from any number of threads at once.
 public enum ImageDecoder {
-    /// Reads the header of an encoded image: format, declared size, Pillow mode.
+    /// Reads the header of an encoded image: format, declared size (not checked against any
+    /// limit), Pillow mode. Throws `.badImage` like `decode`.
     public static func header(of bytes: UnsafeRawBufferPointer) throws(LlavaError) -> ImageHeader {
         try codec(for: bytes).header(bytes)
     }
