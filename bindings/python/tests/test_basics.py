@@ -5,6 +5,8 @@ import llavauhd
 from llavauhd import _errors
 from llavauhd._lib import lib
 
+from conftest import REPO
+
 
 def test_versions():
     assert lib.luhd_abi_version() == llavauhd.ABI_VERSION == 1
@@ -22,7 +24,7 @@ def test_status_strings_cover_every_code():
 
 
 def test_every_header_status_has_an_exception():
-    header = (llavauhd._lib._HERE.parents[2] / "include" / "llavauhd.h").read_text()
+    header = (REPO / "include" / "llavauhd.h").read_text()
     for code, name in _errors.STATUS_NAMES.items():
         assert f"{name} = {code}" in header
 
