@@ -61,6 +61,7 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "LanguageTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/LanguageTests", swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "KernelsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/KernelsTests", swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "WeightsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/WeightsTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
