@@ -22,8 +22,14 @@ public struct RotaryEmbedding: Sendable {
     /// ω_i for i in 0..<headDim/2, float32.
     public let inverseFrequencies: [Float]
 
-    public init(headDim: Int, theta: Float) {
-        precondition(headDim > 0 && headDim % 2 == 0, "RoPE head width must be even")
+    /// Throws `.invalidArgument` unless `headDim` is positive and even and `theta` > 1.
+    public init(headDim: Int, theta: Float) throws(LlavaError) {
+        guard headDim > 0, headDim % 2 == 0 else {
+            throw LlavaError(.invalidArgument, "rotary embedding head width \(headDim) must be positive and even")
+        }
+        guard theta > 1, theta.isFinite else {
+            throw LlavaError(.invalidArgument, "rotary embedding base θ = \(theta) must be a finite number above 1")
+        }
         self.headDim = headDim
         self.theta = theta
         let half = headDim / 2

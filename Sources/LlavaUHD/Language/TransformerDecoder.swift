@@ -9,7 +9,7 @@
 ///
 /// Inputs are embeddings (`[L × hidden]` float32; image tokens are spliced in by
 /// `MultimodalInput`) or token ids. `eval` appends the positions to a `KVCache` and returns
-/// logits: prefill runs whole-sequence matrix products (in batches of `batchSize` positions),
+/// logits: prefill runs whole-sequence matrix products (in passes of at most `batchSize` positions),
 /// decoding one position is bound by reading the weights once. Both use
 /// `ComputeContext.threads`; the abort callback is polled before every layer.
 ///
@@ -17,8 +17,11 @@
 public final class TransformerDecoder: Sendable {
     public let config: LanguageModelConfig
     public let rope: RotaryEmbedding
-    /// Positions per forward pass during prefill (bounds the activation memory; results do
-    /// not depend on it beyond float rounding of the attention sums).
+    /// Most positions per forward pass during prefill. A longer input is split into the
+    /// fewest passes of equal size: each pass widens every BF16/F16 weight tile once, so
+    /// fewer passes convert less, while the activations take about
+    /// `batchSize · (3·hidden + 2·intermediate) · 4` bytes (1024 positions: 150 MB for
+    /// Vicuna-7B). Results do not depend on it beyond float rounding.
     public let batchSize: Int
 
     let embedTokens: TensorView
@@ -31,14 +34,14 @@ public final class TransformerDecoder: Sendable {
     /// `.unsupported` for biases the architecture does not have). With `tie_word_embeddings`
     /// the output head is `model.embed_tokens`; otherwise `lm_head.weight` is required.
     /// Loads OpenBLAS if needed (`.io` if it cannot).
-    public init(config: LanguageModelConfig, weights: WeightStore, batchSize: Int = 512) throws(LlavaError) {
+    public init(config: LanguageModelConfig, weights: WeightStore, batchSize: Int = 1024) throws(LlavaError) {
         try Self.validate(config)
         guard batchSize >= 1 else { throw LlavaError(.invalidArgument, "batch size \(batchSize) must be at least 1") }
         try BLAS.load()
         let h = config.hiddenSize, v = config.vocabSize
         self.config = config
         self.batchSize = batchSize
-        rope = RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
+        rope = try RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
         embedTokens = try weights.tensor("model.embed_tokens.weight", shape: [v, h])
         lmHead = config.tieWordEmbeddings ? embedTokens : try weights.tensor("lm_head.weight", shape: [v, h])
         finalNorm = try weights.tensor("model.norm.weight", shape: [h]).floats()
@@ -157,7 +160,8 @@ public final class TransformerDecoder: Sendable {
         try checkRoom(for: count, in: cache)
 
         let start = cache.count
-        let batch = min(batchSize, count)
+        let passes = (count + batchSize - 1) / batchSize
+        let batch = (count + passes - 1) / passes
         let workspace = DecoderWorkspace(rows: batch, config: config)
         let x = UnsafeMutablePointer<Float>.allocate(capacity: batch * h)
         defer { x.deallocate() }
