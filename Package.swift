@@ -20,6 +20,9 @@ let slimRuntime = [
 ]
 let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden"])]
 
+/// Test targets, one per stage (Tests/<Name>), each checking against references in Tests/Fixtures.
+let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests", "ImageTests", "LanguageTests"]
+
 let package = Package(
     name: "llavauhd",
     products: [
@@ -41,13 +44,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
-        // What must be C: libjpeg's setjmp/longjmp error handling, loading OpenBLAS after
+        // What must be C: libjpeg's and libpng's setjmp/longjmp error handling, loading OpenBLAS after
         // choosing its core type, and SIMD kernels written with intrinsics.
-        .target(name: "CLlavaUHD", dependencies: ["CJPEG"], path: "Sources/CLlavaUHD",
+        .target(name: "CLlavaUHD", dependencies: ["CJPEG", "CPNG"], path: "Sources/CLlavaUHD",
                 cSettings: cFlags, linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
 
         // The Swift core: one folder per stage, plus the @_cdecl exports in CABI/.
-        .target(name: "LlavaUHD", dependencies: ["CLlavaUHD", "CPNG"], path: "Sources/LlavaUHD",
+        .target(name: "LlavaUHD", dependencies: ["CLlavaUHD"], path: "Sources/LlavaUHD",
                 swiftSettings: [.unsafeFlags(isaFlags + slimRuntime)]),
 
         .executableTarget(name: "llavauhd-cli",
@@ -59,11 +62,8 @@ let package = Package(
         // Test-only helpers: .npy reading, fixture locations, tolerance checks.
         .target(name: "TestSupport", dependencies: ["LlavaUHD"], path: "Tests/TestSupport",
                 swiftSettings: [.unsafeFlags(isaFlags)]),
-        .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
-                    swiftSettings: [.unsafeFlags(isaFlags)]),
-        .testTarget(name: "LanguageTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/LanguageTests", swiftSettings: [.unsafeFlags(isaFlags)]),
-        .testTarget(name: "KernelsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/KernelsTests", swiftSettings: [.unsafeFlags(isaFlags)]),
-        .testTarget(name: "WeightsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/WeightsTests",
-                    swiftSettings: [.unsafeFlags(isaFlags)]),
-    ]
+    ] + testSuites.map { name in
+        .testTarget(name: name, dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/\(name)",
+                    swiftSettings: [.unsafeFlags(isaFlags)])
+    }
 )

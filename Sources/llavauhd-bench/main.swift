@@ -9,6 +9,8 @@ import LlavaUHD
 //            --layers N (LLM decoder layers to build; full depth extrapolated)
 
 let benchmarks: [Benchmark] = [
+    tokenizerBenchmark,
+    .imageDecode,
     languageBenchmark,
 ]
 

@@ -4,7 +4,9 @@
 #define CLLAVAUHD_H
 #include "blas_loader.h"
 #include "thread_pool.h"
+#include "image_codec.h"
 #include "jpeg_decoder.h"
+#include "png_decoder.h"
 #include "last_error.h"
 #include "atomic_flag.h"
 /* The public C header, so the Swift exports use its exact types. */
