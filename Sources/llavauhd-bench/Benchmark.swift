@@ -16,6 +16,9 @@ struct BenchOptions {
     var quick = false
     var write = true
     var output = "BENCHMARKS.md"
+    /// `--layers N`: decoder layers to build in the LLM benchmark (its full-depth figures are
+    /// then extrapolated); nil = the benchmark's default.
+    var layers: Int?
 
     init(arguments: [String]) {
         var it = arguments.makeIterator()
@@ -24,6 +27,7 @@ struct BenchOptions {
             case "--quick": quick = true
             case "--no-write": write = false
             case "--out": output = it.next() ?? output
+            case "--layers": layers = it.next().flatMap { Int($0) }
             default: names.append(a)
             }
         }

@@ -5,11 +5,13 @@ import LlavaUHD
 //
 //   swift run -c release llavauhd-bench            # every benchmark
 //   swift run -c release llavauhd-bench NAME ...   # the named ones
-//   options: --quick (fewer repetitions), --no-write (print only), --out PATH (default BENCHMARKS.md)
+//   options: --quick (fewer repetitions), --no-write (print only), --out PATH (default BENCHMARKS.md),
+//            --layers N (LLM decoder layers to build; full depth extrapolated)
 
 let benchmarks: [Benchmark] = [
     tokenizerBenchmark,
     .imageDecode,
+    languageBenchmark,
 ]
 
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))

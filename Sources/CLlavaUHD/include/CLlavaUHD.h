@@ -8,6 +8,7 @@
 #include "jpeg_decoder.h"
 #include "png_decoder.h"
 #include "last_error.h"
+#include "atomic_flag.h"
 /* The public C header, so the Swift exports use its exact types. */
 #include "../../../include/llavauhd.h"
 #endif

@@ -1,0 +1,231 @@
+/// The LLM of LLaVA-UHD: a LLaMA-2 (Vicuna v1.5) or Qwen2 decoder-only transformer
+/// (SPEC §6), run in float32 from weights that stay in the memory mapping (BF16 in the
+/// releases; F16 and F32 work too). Nothing is converted as a whole: matrix products widen
+/// weight tiles as they go.
+///
+/// Built from a `WeightStore` under the Hugging Face names (`model.embed_tokens`,
+/// `model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
+/// mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`), every tensor checked at init.
+///
+/// Inputs are embeddings (`[L × hidden]` float32; image tokens are spliced in by
+/// `MultimodalInput`) or token ids. `eval` appends the positions to a `KVCache` and returns
+/// logits: prefill runs whole-sequence matrix products (in passes of at most `batchSize` positions),
+/// decoding one position is bound by reading the weights once. Both use
+/// `ComputeContext.threads`; the abort callback is polled before every layer.
+///
+/// Immutable after init: any number of threads may evaluate with their own caches at once.
+public final class TransformerDecoder: Sendable {
+    public let config: LanguageModelConfig
+    public let rope: RotaryEmbedding
+    /// Most positions per forward pass during prefill. A longer input is split into the
+    /// fewest passes of equal size: each pass widens every BF16/F16 weight tile once, so
+    /// fewer passes convert less, while the activations take about
+    /// `batchSize · (3·hidden + 2·intermediate) · 4` bytes (1024 positions: 150 MB for
+    /// Vicuna-7B). Results do not depend on it beyond float rounding.
+    public let batchSize: Int
+
+    let embedTokens: TensorView
+    let lmHead: TensorView
+    let finalNorm: [Float]
+    let layers: [DecoderLayer]
+
+    /// Checks `config` (`.badConfig` when its sizes are inconsistent) and every tensor of the
+    /// decoder in `weights` (`.missingTensor` / `.tensorMismatch` naming the tensor;
+    /// `.unsupported` for biases the architecture does not have). With `tie_word_embeddings`
+    /// the output head is `model.embed_tokens`; otherwise `lm_head.weight` is required.
+    /// Loads OpenBLAS if needed (`.io` if it cannot).
+    public init(config: LanguageModelConfig, weights: WeightStore, batchSize: Int = 1024) throws(LlavaError) {
+        try Self.validate(config)
+        guard batchSize >= 1 else { throw LlavaError(.invalidArgument, "batch size \(batchSize) must be at least 1") }
+        try BLAS.load()
+        let h = config.hiddenSize, v = config.vocabSize
+        self.config = config
+        self.batchSize = batchSize
+        rope = try RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
+        embedTokens = try weights.tensor("model.embed_tokens.weight", shape: [v, h])
+        lmHead = config.tieWordEmbeddings ? embedTokens : try weights.tensor("lm_head.weight", shape: [v, h])
+        finalNorm = try weights.tensor("model.norm.weight", shape: [h]).floats()
+        var layers: [DecoderLayer] = []
+        for i in 0..<config.layerCount {
+            layers.append(try DecoderLayer(index: i, config: config, weights: weights))
+        }
+        if weights.contains("model.layers.\(config.layerCount).input_layernorm.weight") {
+            throw LlavaError(.tensorMismatch,
+                             "the weights have a layer \(config.layerCount) (model.layers.\(config.layerCount).*) but config.json num_hidden_layers is \(config.layerCount)")
+        }
+        self.layers = layers
+    }
+
+    static func validate(_ c: LanguageModelConfig) throws(LlavaError) {
+        func bad(_ what: String) -> LlavaError { LlavaError(.badConfig, "language model config: \(what)") }
+        for (name, value) in [("hidden_size", c.hiddenSize), ("intermediate_size", c.intermediateSize),
+                              ("num_hidden_layers", c.layerCount), ("num_attention_heads", c.headCount),
+                              ("num_key_value_heads", c.kvHeadCount), ("vocab_size", c.vocabSize),
+                              ("max_position_embeddings", c.maxPositionEmbeddings)] where value <= 0 {
+            throw bad("\(name) \(value) must be positive")
+        }
+        guard c.hiddenSize % c.headCount == 0 else {
+            throw bad("hidden_size \(c.hiddenSize) is not divisible by num_attention_heads \(c.headCount)")
+        }
+        guard c.headDim % 2 == 0 else { throw bad("head width \(c.headDim) must be even for rotary embeddings") }
+        guard c.headCount % c.kvHeadCount == 0 else {
+            throw bad("num_key_value_heads \(c.kvHeadCount) does not divide num_attention_heads \(c.headCount)")
+        }
+        guard c.rmsNormEps > 0, c.rmsNormEps.isFinite else { throw bad("rms_norm_eps \(c.rmsNormEps) must be positive") }
+        guard c.ropeTheta > 1, c.ropeTheta.isFinite else { throw bad("rope_theta \(c.ropeTheta) must be greater than 1") }
+    }
+
+    /// Which positions of an evaluated sequence get logits.
+    public enum LogitsSelection: Sendable {
+        /// None (for example a prompt prefix whose continuation follows).
+        case none
+        /// The last position: `[vocab]`.
+        case last
+        /// Every position: `[L × vocab]` row-major.
+        case all
+    }
+
+    // MARK: Embeddings
+
+    /// Row `id` of `model.embed_tokens` as float32 (`hidden` values). The slice separators of
+    /// LLaVA-UHD are rows 13 and 29892. Throws `.invalidArgument` for an id outside the vocabulary.
+    public func embeddingRow(_ id: Int) throws(LlavaError) -> [Float] {
+        try embed(tokens: [id])
+    }
+
+    /// The embeddings of `tokens`, `[count × hidden]` row-major. Throws `.invalidArgument`
+    /// naming the first id outside `0 ..< vocab`.
+    public func embed(tokens: [Int]) throws(LlavaError) -> [Float] {
+        let h = config.hiddenSize
+        var out = [Float](repeating: 0, count: tokens.count * h)
+        try out.withUnsafeMutableBufferPointer { (b) throws(LlavaError) in
+            guard let base = b.baseAddress else { return }
+            for (i, id) in tokens.enumerated() { try embed(token: id, into: base + i * h) }
+        }
+        return out
+    }
+
+    /// Writes the embedding of `token` (`hidden` floats) to `out`.
+    public func embed(token id: Int, into out: UnsafeMutablePointer<Float>) throws(LlavaError) {
+        guard id >= 0, id < config.vocabSize else {
+            throw LlavaError(.invalidArgument, "token id \(id) is outside the vocabulary (0..<\(config.vocabSize))")
+        }
+        embedTokens.convert(from: id * config.hiddenSize, count: config.hiddenSize, into: out)
+    }
+
+    // MARK: Evaluation
+
+    /// Evaluates `tokens` after the positions already in `cache` (see `eval(embeddings:…)`).
+    public func eval(tokens: [Int], cache: KVCache, logits: LogitsSelection = .last,
+                     context: ComputeContext) throws(LlavaError) -> [Float] {
+        try checkRoom(for: tokens.count, in: cache)
+        let x = try embed(tokens: tokens)
+        return try eval(embeddings: x, cache: cache, logits: logits, context: context)
+    }
+
+    /// Evaluates `embeddings` (`[L × hidden]` row-major) as positions `cache.count ..<
+    /// cache.count + L`, stores their keys and values in `cache`, and returns the requested
+    /// logits (float32; `[vocab]` for `.last`, `[L × vocab]` for `.all`, empty for `.none`).
+    ///
+    /// Throws `.invalidArgument` for an empty input, a length that is not a multiple of
+    /// `hidden`, or a cache made for another model; `.contextFull` when the cache lacks room
+    /// for L more positions (nothing is evaluated); `.cancelled` when the abort callback fires.
+    /// On any error the cache keeps exactly the positions it had.
+    public func eval(embeddings: [Float], cache: KVCache, logits: LogitsSelection = .last,
+                     context: ComputeContext) throws(LlavaError) -> [Float] {
+        let h = config.hiddenSize
+        guard embeddings.count % h == 0 else {
+            throw LlavaError(.invalidArgument, "embeddings hold \(embeddings.count) floats, not a multiple of hidden size \(h)")
+        }
+        return try embeddings.withUnsafeBufferPointer { (b) throws(LlavaError) -> [Float] in
+            try eval(embeddings: b, cache: cache, logits: logits, context: context)
+        }
+    }
+
+    /// As `eval(embeddings: [Float], …)`, reading from a buffer.
+    public func eval(embeddings: UnsafeBufferPointer<Float>, cache: KVCache, logits: LogitsSelection = .last,
+                     context: ComputeContext) throws(LlavaError) -> [Float] {
+        let h = config.hiddenSize, vocab = config.vocabSize
+        guard embeddings.count % h == 0 else {
+            throw LlavaError(.invalidArgument, "embeddings hold \(embeddings.count) floats, not a multiple of hidden size \(h)")
+        }
+        let count = embeddings.count / h
+        guard count > 0, let input = embeddings.baseAddress else {
+            throw LlavaError(.invalidArgument, "nothing to evaluate: the input has no positions")
+        }
+        guard cache.layerCount == config.layerCount, cache.rowWidth == config.kvHeadCount * config.headDim else {
+            throw LlavaError(.invalidArgument,
+                             "the KV cache was made for \(cache.layerCount) layers × \(cache.rowWidth) floats, not this model's \(config.layerCount) × \(config.kvHeadCount * config.headDim)")
+        }
+        try checkRoom(for: count, in: cache)
+
+        let start = cache.count
+        let passes = (count + batchSize - 1) / batchSize
+        let batch = (count + passes - 1) / passes
+        let workspace = DecoderWorkspace(rows: batch, config: config)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: batch * h)
+        defer { x.deallocate() }
+        var result: [Float]
+        switch logits {
+        case .none: result = []
+        case .last: result = [Float](repeating: 0, count: vocab)
+        case .all: result = [Float](repeating: 0, count: count * vocab)
+        }
+
+        var r0 = 0
+        while r0 < count {
+            let n = min(batch, count - r0)
+            x.update(from: input + r0 * h, count: n * h)
+            let (cos, sin) = rope.tables(positions: (start + r0)..<(start + r0 + n))
+            for layer in layers {
+                try context.checkAbort("language model layer \(layer.index)")
+                cos.withUnsafeBufferPointer { c in
+                    sin.withUnsafeBufferPointer { s in
+                        layer.forward(x, rows: n, position: start + r0, cache: cache, rope: rope,
+                                      cos: c.baseAddress!, sin: s.baseAddress!, config: config,
+                                      workspace: workspace, context: context)
+                    }
+                }
+            }
+            let isLast = r0 + n == count
+            switch logits {
+            case .none: break
+            case .last where isLast:
+                result.withUnsafeMutableBufferPointer { out in
+                    head(x + (n - 1) * h, rows: 1, into: out.baseAddress!, workspace: workspace, context: context)
+                }
+            case .last: break
+            case .all:
+                result.withUnsafeMutableBufferPointer { out in
+                    head(x, rows: n, into: out.baseAddress! + r0 * vocab, workspace: workspace, context: context)
+                }
+            }
+            r0 += n
+        }
+        cache.commit(count: start + count)
+        return result
+    }
+
+    /// Logits of `rows` final hidden states: `lm_head(rmsnorm(x))`.
+    private func head(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+                      workspace: DecoderWorkspace, context: ComputeContext) {
+        Normalization.rmsNorm(x, rows: rows, cols: config.hiddenSize, gamma: finalNorm, eps: config.rmsNormEps,
+                              into: workspace.normed, threads: context.threads)
+        MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, context: context)
+    }
+
+    private func checkRoom(for count: Int, in cache: KVCache) throws(LlavaError) {
+        guard count <= cache.remaining else {
+            throw LlavaError(.contextFull,
+                             "the context holds \(cache.count) of \(cache.capacity) positions; \(count) more do not fit")
+        }
+    }
+
+    /// Bytes of weights one decoded token reads: every matrix of every layer and the output
+    /// head (the embedding table is read one row per token and not counted).
+    public var weightBytesPerToken: Int {
+        layers.reduce(lmHead.byteCount) { sum, l in
+            sum + [l.qProj, l.kProj, l.vProj, l.oProj, l.gateProj, l.upProj, l.downProj].reduce(0) { $0 + $1.byteCount }
+        }
+    }
+}
