@@ -20,6 +20,8 @@ public final class LlavaModel: @unchecked Sendable {
     /// The CLIP tower's hyper-parameters, inferred from its tensors.
     public let visionConfig: CLIPVisionConfig
     public let weights: WeightStore
+    /// The LLM (LLaMA-2/Vicuna or Qwen2).
+    public let language: TransformerDecoder
     /// The tokenizer of the model directory (SentencePiece or byte-level BPE).
     public let tokenizer: any Tokenizer
     /// Threads used for compute.
@@ -42,6 +44,7 @@ public final class LlavaModel: @unchecked Sendable {
         try report(0.01)
         weights = try WeightStore(directory: directory, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
         visionConfig = try config.visionConfig(from: weights)
+        language = try TransformerDecoder(config: config.language, weights: weights)
         try report(0.9)
         tokenizer = try Tokenizers.load(directory: directory)
         guard tokenizer.vocabularySize <= config.language.vocabSize else {
