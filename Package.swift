@@ -61,5 +61,7 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "VisionTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/VisionTests",
+                    swiftSettings: [.unsafeFlags(isaFlags)]),
     ]
 )
