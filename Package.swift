@@ -63,5 +63,6 @@ let package = Package(
                     swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "VisionTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/VisionTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "KernelsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/KernelsTests", swiftSettings: [.unsafeFlags(isaFlags)]),
     ]
 )
