@@ -119,14 +119,14 @@ private func encoderFlops(config: CLIPVisionConfig, layers: Int, views: [Int]) -
 
 /// Deterministic pseudo-random pixels in the range of CLIP-normalised values.
 private func syntheticPixels(width: Int, height: Int, seed: UInt64) throws -> PixelTensor {
-    var rng = SplitMix(seed: seed)
+    var rng = VisionBenchRandom(seed: seed)
     let values = (0..<(3 * width * height)).map { _ in Float(rng.nextUnit()) * 4 - 2 }
     return try PixelTensor(width: width, height: height, values: values)
 }
 
 /// A smooth image with some texture (so the resizes do real work on every pixel).
 private func syntheticImage(width: Int, height: Int) -> RGBImage {
-    var rng = SplitMix(seed: 7)
+    var rng = VisionBenchRandom(seed: 7)
     var pixels = [UInt8](repeating: 0, count: width * height * 3)
     for y in 0..<height {
         for x in 0..<width {
@@ -139,8 +139,8 @@ private func syntheticImage(width: Int, height: Int) -> RGBImage {
     return RGBImage(width: width, height: height, pixels: pixels)
 }
 
-/// SplitMix64: a small deterministic generator for synthetic data.
-struct SplitMix {
+/// SplitMix64: a small deterministic generator for synthetic data (private to this file).
+private struct VisionBenchRandom {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
@@ -177,7 +177,7 @@ private func torchViT(threads: Int, repeat reps: Int) -> (single: Double, all: D
 /// Writes a safetensors file holding a CLIP vision tower of `config` under `prefix` with BF16
 /// values drawn like an initialised model (matrices ~ N(0, 1/fan_in), norm weights ≈ 1, small
 /// biases), so that the benchmark runs on realistic magnitudes without a download.
-enum SyntheticCLIPCheckpoint {
+private enum SyntheticCLIPCheckpoint {
     static func write(config: CLIPVisionConfig, prefix: String, to path: String) throws {
         let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize, g = config.gridSide
         var tensors: [(name: String, shape: [Int], scale: Float, offset: Float)] = [
@@ -216,7 +216,7 @@ enum SyntheticCLIPCheckpoint {
         var length = UInt64(header.utf8.count).littleEndian
         fwrite(&length, 8, 1, f)
         _ = header.utf8CString.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count - 1, f) }
-        var rng = SplitMix(seed: 42)
+        var rng = VisionBenchRandom(seed: 42)
         var chunk = [UInt16](repeating: 0, count: 1 << 16)
         for t in tensors {
             var left = t.shape.reduce(1, *)
