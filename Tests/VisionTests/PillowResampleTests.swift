@@ -61,5 +61,7 @@ import Testing
         let same = try PillowResample.bicubic(source, to: PixelSize(width: source.width, height: source.height))
         #expect(same == source)
         #expect(throws: LlavaError.self) { try PillowResample.bicubic(source, to: PixelSize(width: 0, height: 5)) }
+        let empty = RGBImage(width: 0, height: 0, pixels: [])
+        #expect(throws: LlavaError.self) { try PillowResample.bicubic(empty, to: PixelSize(width: 3, height: 3)) }
     }
 }

@@ -34,6 +34,7 @@ public struct CLIPNormalization: Sendable, Equatable {
     /// The normalised CHW tensor of an RGB8 image.
     public func normalize(_ image: RGBImage) -> PixelTensor {
         let plane = image.width * image.height
+        guard plane > 0 else { return PixelTensor(checkedWidth: image.width, height: image.height, values: []) }
         let values = [Float](unsafeUninitializedCapacity: 3 * plane) { out, n in
             image.pixels.withUnsafeBufferPointer { src in
                 table.withUnsafeBufferPointer { t in

@@ -102,11 +102,15 @@ public enum PillowResample {
     }
 
     /// Resizes `image` to `size` exactly as Pillow's BICUBIC filter does. `threads` splits the
-    /// rows (the result does not depend on it). Throws `.invalidArgument` for an empty size.
+    /// rows (the result does not depend on it). Throws `.invalidArgument` for an empty image or
+    /// target, `.imageTooLarge` for a target above 2³⁰ pixels.
     public static func bicubic(_ image: RGBImage, to size: PixelSize, threads: Int = 1,
                                order: PassOrder = defaultPassOrder) throws(LlavaError) -> RGBImage {
         guard size.width >= 1, size.height >= 1 else {
             throw LlavaError(.invalidArgument, "resize target \(size) must have both sides ≥ 1")
+        }
+        guard image.width >= 1, image.height >= 1 else {
+            throw LlavaError(.invalidArgument, "cannot resize an empty \(image.width)x\(image.height) image")
         }
         guard size.width <= 1 << 20, size.height <= 1 << 20, size.width * size.height <= 1 << 30 else {
             throw LlavaError(.imageTooLarge, "resize target \(size) is too large")

@@ -115,7 +115,8 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
         let p = config.patchSize, c = config.hiddenSize
         var grids: [(rows: Int, columns: Int)] = []
         for (index, view) in views.enumerated() {
-            guard view.width % p == 0, view.height % p == 0, view.values.count == 3 * view.width * view.height else {
+            guard view.width >= p, view.height >= p, view.width % p == 0, view.height % p == 0,
+                  view.values.count == 3 * view.width * view.height else {
                 throw LlavaError(.invalidArgument, "view \(index) is \(view.width)x\(view.height), not a multiple of the \(p)-pixel patch")
             }
             guard view.width / p * (view.height / p) + 1 <= Self.maxTokensPerView else {
