@@ -12,6 +12,7 @@ let benchmarks: [Benchmark] = [
     tokenizerBenchmark,
     .imageDecode,
     languageBenchmark,
+    visionBenchmark,
 ]
 
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -1,0 +1,240 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A width × height in pixels.
+public struct PixelSize: Sendable, Equatable, CustomStringConvertible {
+    public var width: Int
+    public var height: Int
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+    public var description: String { "\(width)x\(height)" }
+}
+
+/// The knobs of LLaVA-UHD's image preprocessing (SPEC §1.1). The defaults are upstream's
+/// evaluation settings (`model_vqa_loader.py`).
+public struct SlicingOptions: Sendable, Equatable {
+    /// Upscale-only pre-resize target for the long side (`resize_image_keep_ratio`): 1024 for
+    /// most benchmarks, 1536 for TextVQA, 0 = off (MME, AI2D).
+    public var preresizeLongSide: Int
+    /// Largest number of slices (`max_slice_nums`, 9 at inference, 7 in training).
+    public var maxSlices: Int
+    /// Side of the square area every view is sized to (`scale_resolution`, 336).
+    public var scaleResolution: Int
+    /// ViT patch side (14); view sides are multiples of it.
+    public var patchSize: Int
+
+    public init(preresizeLongSide: Int = 1024, maxSlices: Int = 9, scaleResolution: Int = 336, patchSize: Int = 14) {
+        self.preresizeLongSide = preresizeLongSide
+        self.maxSlices = maxSlices
+        self.scaleResolution = scaleResolution
+        self.patchSize = patchSize
+    }
+
+    /// Throws `.invalidArgument` for values upstream's arithmetic cannot use.
+    public func validate() throws(LlavaError) {
+        guard preresizeLongSide >= 0, preresizeLongSide <= 1 << 16 else {
+            throw LlavaError(.invalidArgument, "pre-resize long side \(preresizeLongSide) must be in 0...65536 (0 = off)")
+        }
+        guard maxSlices >= 0, maxSlices <= 64 else {
+            throw LlavaError(.invalidArgument, "max slices \(maxSlices) must be in 0...64")
+        }
+        guard patchSize >= 1, patchSize <= 64 else {
+            throw LlavaError(.invalidArgument, "patch size \(patchSize) must be in 1...64")
+        }
+        guard scaleResolution >= patchSize, scaleResolution <= 4096 else {
+            throw LlavaError(.invalidArgument, "scale resolution \(scaleResolution) must be in \(patchSize)...4096")
+        }
+    }
+}
+
+/// How LLaVA-UHD cuts one image into views (SPEC §1.1–§1.2): the eval pre-resize
+/// (`resize_image_keep_ratio`), then `slice_image_minicpm`: an overview of the whole image
+/// with area ≈ scaleResolution², and, for larger images, a grid of equal slices cut from a
+/// resize of the (pre-resized) image to `refineSize`. Every view side is a multiple of the
+/// patch size.
+///
+/// The plan is pure arithmetic on sizes; `ViewPreprocessor` produces the pixels.
+public struct SlicePlan: Sendable, Equatable {
+    /// Separator id after a slice that is not the last of its row (`','` in the LLaMA vocabulary).
+    public static let commaTokenID: Int32 = 29892
+    /// Separator id after the last slice of a row (`<0x0A>`, the newline byte token).
+    public static let newlineTokenID: Int32 = 13
+
+    /// The columns and rows of a slice grid.
+    public struct Grid: Sendable, Equatable {
+        public var columns: Int
+        public var rows: Int
+        public init(columns: Int, rows: Int) {
+            self.columns = columns
+            self.rows = rows
+        }
+        public var count: Int { columns * rows }
+    }
+
+    /// One view's place: its pixel size and patch grid, and for a slice the rectangle it is
+    /// cropped from in the refine-size image.
+    public struct View: Sendable, Equatable {
+        /// Pixel size (both sides multiples of the patch size).
+        public var size: PixelSize
+        /// Left and top of the crop in the refine-size image (0, 0 for the overview).
+        public var x: Int
+        public var y: Int
+        /// Patch rows (h = height / patch) and columns (w = width / patch).
+        public var patchRows: Int
+        public var patchColumns: Int
+        /// Whether this is the overview (the last view) rather than a slice.
+        public var isOverview: Bool
+        /// Number of patches, h·w.
+        public var patchCount: Int { patchRows * patchColumns }
+    }
+
+    /// The options the plan was made with.
+    public let options: SlicingOptions
+    /// Size of the input image.
+    public let inputSize: PixelSize
+    /// Size after the pre-resize (equal to `inputSize` when no resize happens).
+    public let resizedSize: PixelSize
+    /// The slice grid, or nil when the image is not sliced.
+    public let grid: Grid?
+    /// Size of the overview.
+    public let overviewSize: PixelSize
+    /// Size the pre-resized image is resized to before it is cut into slices (nil when not
+    /// sliced): `grid.columns · sliceSize.width` × `grid.rows · sliceSize.height`.
+    public let refineSize: PixelSize?
+    /// Size of every slice (nil when not sliced).
+    public let sliceSize: PixelSize?
+    /// Upstream's `ind_tokens`: one separator id per slice, row-major: 29892 after a slice that
+    /// is not last in its row, 13 after the last one. Empty when not sliced.
+    public let separatorIDs: [Int32]
+
+    /// Plans the views of an image of `inputSize`. Throws `.invalidArgument` for an empty size
+    /// or invalid options.
+    public init(inputSize: PixelSize, options: SlicingOptions = SlicingOptions()) throws(LlavaError) {
+        try options.validate()
+        guard inputSize.width >= 1, inputSize.height >= 1, inputSize.width <= 1 << 20, inputSize.height <= 1 << 20 else {
+            throw LlavaError(.invalidArgument, "image size \(inputSize) must have both sides in 1...1048576")
+        }
+        self.options = options
+        self.inputSize = inputSize
+        let resized = Self.preresizedSize(inputSize, longSide: options.preresizeLongSide)
+        self.resizedSize = resized
+
+        let s = options.scaleResolution, p = options.patchSize
+        let w = resized.width, h = resized.height
+        let logRatio = log(Double(w) / Double(h))
+        let ratio = Double(w * h) / Double(s * s)
+        let multiple = min(Int(ratio.rounded(.up)), options.maxSlices)
+
+        guard multiple > 1 else {
+            grid = nil
+            overviewSize = Self.bestResize(width: w, height: h, scale: s, patch: p, upscale: true)
+            refineSize = nil
+            sliceSize = nil
+            separatorIDs = []
+            return
+        }
+        // Candidate slice counts multiple−1, multiple, multiple+1 (minus 1 and anything above
+        // the maximum), and for each count n every factorisation [m, n/m], m ascending.
+        var best = Grid(columns: 1, rows: 1)
+        var minError = Double.infinity
+        for n in [multiple - 1, multiple, multiple + 1] where n != 1 && n <= options.maxSlices {
+            for m in 1...n where n % m == 0 {
+                let error = abs(logRatio - log(Double(m) / Double(n / m)))
+                if error < minError {   // strict: the first candidate wins ties
+                    best = Grid(columns: m, rows: n / m)
+                    minError = error
+                }
+            }
+        }
+        grid = best
+        overviewSize = Self.bestResize(width: w, height: h, scale: s, patch: p, upscale: false)
+        let refineW = Self.ensureDivide(w, best.columns), refineH = Self.ensureDivide(h, best.rows)
+        let cell = Self.bestResize(width: refineW / best.columns, height: refineH / best.rows,
+                                   scale: s, patch: p, upscale: true)
+        sliceSize = cell
+        refineSize = PixelSize(width: cell.width * best.columns, height: cell.height * best.rows)
+        var ids: [Int32] = []
+        for _ in 0..<best.rows {
+            for c in 0..<best.columns { ids.append(c == best.columns - 1 ? Self.newlineTokenID : Self.commaTokenID) }
+        }
+        separatorIDs = ids
+    }
+
+    /// `resize_image_keep_ratio`: the long side becomes `longSide` (the other side scaled and
+    /// truncated, computed as int(longSide / long · short) like upstream), but only when the
+    /// new width exceeds the old width; otherwise the image keeps its size. 0 = off.
+    public static func preresizedSize(_ size: PixelSize, longSide m: Int) -> PixelSize {
+        guard m > 0 else { return size }
+        let w = size.width, h = size.height
+        let newSize: PixelSize
+        if w > h {
+            newSize = PixelSize(width: m, height: Int(Double(m) / Double(w) * Double(h)))
+        } else {
+            newSize = PixelSize(width: Int(Double(m) / Double(h) * Double(w)), height: m)
+        }
+        return newSize.width > w ? newSize : size
+    }
+
+    /// `ensure_divide`: `length` floored to a multiple of `q`, at least `q`.
+    static func ensureDivide(_ length: Int, _ q: Int) -> Int { max(length / q * q, q) }
+
+    /// `find_best_resize`: when the area exceeds scale² (or `upscale`), a size with area ≈
+    /// scale² and the same aspect ratio (height = int(scale/√r), width = int(height·r)); then
+    /// both sides floored to multiples of `patch` (at least one patch).
+    static func bestResize(width: Int, height: Int, scale: Int, patch: Int, upscale: Bool) -> PixelSize {
+        var w = width, h = height
+        if width * height > scale * scale || upscale {
+            let r = Double(width) / Double(height)
+            h = Int(Double(scale) / r.squareRoot())
+            w = Int(Double(h) * r)
+        }
+        return PixelSize(width: ensureDivide(w, patch), height: ensureDivide(h, patch))
+    }
+
+    /// Whether the image is cut into slices.
+    public var isSliced: Bool { grid != nil }
+
+    /// Number of slices (0 when not sliced).
+    public var sliceCount: Int { grid?.count ?? 0 }
+
+    /// Every view in upstream's order: the slices row-major (top row left to right), then the
+    /// overview.
+    public var views: [View] {
+        let p = options.patchSize
+        var out: [View] = []
+        if let grid, let sliceSize {
+            for r in 0..<grid.rows {
+                for c in 0..<grid.columns {
+                    out.append(View(size: sliceSize, x: c * sliceSize.width, y: r * sliceSize.height,
+                                    patchRows: sliceSize.height / p, patchColumns: sliceSize.width / p,
+                                    isOverview: false))
+                }
+            }
+        }
+        out.append(View(size: overviewSize, x: 0, y: 0, patchRows: overviewSize.height / p,
+                        patchColumns: overviewSize.width / p, isOverview: true))
+        return out
+    }
+
+    /// The separator placed between the stitched slice grid and the overview in the
+    /// old-vicuna-7b layout: `separatorIDs[0]`, i.e. 29892 (',') with more than one column but
+    /// 13 ('\n') with a single column (an upstream quirk). Nil when not sliced.
+    public var overviewSeparatorID: Int32? { separatorIDs.first }
+
+    /// The number of LLM positions the image occupies, for a projector that yields
+    /// `queriesPerSide`² tokens per view (12 → 144):
+    /// * `.stitchedGrid` (old-vicuna-7b): rows·q·(cols·q + 1) + 1 + q² when sliced (a newline
+    ///   after every stitched token row, a separator, the overview), q² when not;
+    /// * `.perSlice` (LLaVA-UHD-v2 branch): n·(q² + 1) + q² (each slice's tokens and its
+    ///   separator, then the overview).
+    public func imagePositions(layout: ImageTokenLayout, queriesPerSide q: Int = 12) -> Int {
+        guard let grid else { return q * q }
+        switch layout {
+        case .stitchedGrid: return grid.rows * q * (grid.columns * q + 1) + 1 + q * q
+        case .perSlice: return grid.count * (q * q + 1) + q * q
+        }
+    }
+}

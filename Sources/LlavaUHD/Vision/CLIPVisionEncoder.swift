@@ -1,0 +1,379 @@
+/// The CLIP vision transformer of LLaVA-UHD (SPEC §2: upstream `AdaptCLIPVisionTransformer`
+/// over HF `CLIPEncoder`), run on each view at its native patch grid.
+///
+/// Per view of h×w patches (H = 14h, W = 14w pixels):
+/// 1. patch embedding: a 14×14 stride-14 convolution without bias, computed as a GEMM of the
+///    unfolded patches `[h·w, 3·14·14]` (channel, row, column order) with the weight
+///    `[C, 3·14·14]`; the class embedding is prepended;
+/// 2. position embeddings: the stored `1 + 24²` table when (h, w) = (24, 24); otherwise the
+///    24×24 patch part resized to h×w with torch's bicubic (align_corners=False), the CLS
+///    position kept;
+/// 3. `pre_layrnorm`, then encoder layers: x += out(MHA(LN1(x))), x += fc2(quickGELU(fc1(LN2(x))))
+///    with q/k/v/out biases, heads of C/heads channels, scores scaled by 1/√head_dim;
+/// 4. the output is the hidden state after `layersUsed` layers (`hidden_states[selectLayer]`;
+///    −2 = the input of the last layer, which is therefore never computed), CLS dropped.
+///
+/// All views are batched through every per-token operation (one GEMM per weight per layer
+/// over the tokens of all views); attention runs per view and head. Weights stay in the
+/// memory mapping: F32 weights are used in place, F16/BF16 matrices are widened to F32 once
+/// per layer per call into a reused scratch buffer (never kept). Biases and norm weights are
+/// converted once at init. GEMMs go through OpenBLAS (its own threads, `BLAS.threads`); the
+/// other loops use `context.threads`. Results do not depend on the thread count.
+public final class CLIPVisionEncoder: @unchecked Sendable {
+    public let config: CLIPVisionConfig
+    /// Encoder layers run per call (`layerCount + selectLayer + 1` for a negative selectLayer).
+    public let layersUsed: Int
+
+    struct Layer {
+        let norm1Weight: [Float], norm1Bias: [Float]
+        let norm2Weight: [Float], norm2Bias: [Float]
+        /// q, k, v projections `[C, C]` each; their biases concatenated `[3C]`.
+        let qkv: [TensorView]
+        let qkvBias: [Float]
+        let out: TensorView
+        let outBias: [Float]
+        let fc1: TensorView
+        let fc1Bias: [Float]
+        let fc2: TensorView
+        let fc2Bias: [Float]
+    }
+
+    let classEmbedding: [Float]
+    /// `[C, 3, p, p]`, used as `[C, 3·p·p]`.
+    let patchWeight: TensorView
+    /// `[1 + g², C]`.
+    let positionTable: TensorView
+    let preNormWeight: [Float], preNormBias: [Float]
+    let layers: [Layer]
+
+    /// Rows of the MLP processed at once (bounds the `[rows, intermediate]` buffer).
+    static let mlpRowBlock = 1024
+    /// Largest token count of one view (its attention scores take tokens² floats).
+    public static let maxTokensPerView = 16384
+
+    /// Binds the tower's tensors under `prefix` (upstream:
+    /// `model.vision_tower.vision_tower.vision_model.`; HF CLIPVisionModel: `vision_model.`) and
+    /// checks every shape and dtype against `config`. Throws `.badConfig` for an inconsistent
+    /// config, `.missingTensor` / `.tensorMismatch` naming the tensor.
+    public init(store: WeightStore, prefix: String, config: CLIPVisionConfig) throws(LlavaError) {
+        let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
+        guard c >= 1, i >= 1, config.headCount >= 1, c % config.headCount == 0 else {
+            throw LlavaError(.badConfig, "CLIP width \(c) is not divisible into \(config.headCount) heads")
+        }
+        guard p >= 1, config.imageSize >= p, config.imageSize % p == 0 else {
+            throw LlavaError(.badConfig, "CLIP image size \(config.imageSize) is not a multiple of the patch size \(p)")
+        }
+        guard config.layerNormEps > 0, config.layerNormEps.isFinite else {
+            throw LlavaError(.badConfig, "CLIP LayerNorm epsilon \(config.layerNormEps) must be positive")
+        }
+        let used = config.selectLayer < 0 ? config.layerCount + 1 + config.selectLayer : config.selectLayer
+        guard config.layerCount >= 1, used >= 0, used <= config.layerCount else {
+            throw LlavaError(.badConfig,
+                             "CLIP select layer \(config.selectLayer) does not exist in a \(config.layerCount)-layer tower")
+        }
+        self.config = config
+        self.layersUsed = used
+
+        func t(_ name: String, _ shape: [Int]) throws(LlavaError) -> TensorView {
+            try store.tensor(prefix + name, shape: shape)
+        }
+        func v(_ name: String, _ count: Int) throws(LlavaError) -> [Float] {
+            try store.tensor(prefix + name, shape: [count]).floats()
+        }
+        let g = config.gridSide
+        classEmbedding = try v("embeddings.class_embedding", c)
+        patchWeight = try t("embeddings.patch_embedding.weight", [c, 3, p, p])
+        positionTable = try t("embeddings.position_embedding.weight", [1 + g * g, c])
+        preNormWeight = try v("pre_layrnorm.weight", c)
+        preNormBias = try v("pre_layrnorm.bias", c)
+        var layers: [Layer] = []
+        for l in 0..<used {
+            let n = "encoder.layers.\(l)."
+            let qkv = [try t(n + "self_attn.q_proj.weight", [c, c]), try t(n + "self_attn.k_proj.weight", [c, c]),
+                       try t(n + "self_attn.v_proj.weight", [c, c])]
+            let qkvBias = try v(n + "self_attn.q_proj.bias", c) + v(n + "self_attn.k_proj.bias", c)
+                + v(n + "self_attn.v_proj.bias", c)
+            layers.append(Layer(
+                norm1Weight: try v(n + "layer_norm1.weight", c), norm1Bias: try v(n + "layer_norm1.bias", c),
+                norm2Weight: try v(n + "layer_norm2.weight", c), norm2Bias: try v(n + "layer_norm2.bias", c),
+                qkv: qkv, qkvBias: qkvBias,
+                out: try t(n + "self_attn.out_proj.weight", [c, c]), outBias: try v(n + "self_attn.out_proj.bias", c),
+                fc1: try t(n + "mlp.fc1.weight", [i, c]), fc1Bias: try v(n + "mlp.fc1.bias", i),
+                fc2: try t(n + "mlp.fc2.weight", [c, i]), fc2Bias: try v(n + "mlp.fc2.bias", c)))
+        }
+        self.layers = layers
+    }
+
+    /// Encodes views (each `3 × 14h × 14w`, any sizes) and returns their patch features in the
+    /// same order. Throws `.invalidArgument` for a view whose sides are not positive multiples
+    /// of the patch size, `.imageTooLarge` for a view above `maxTokensPerView` tokens,
+    /// `.cancelled` when `context` asks to stop (polled between layers). Needs OpenBLAS
+    /// (`.io` when it cannot be loaded).
+    public func encode(_ views: [PixelTensor], context: ComputeContext) throws(LlavaError) -> [PatchFeatures] {
+        guard !views.isEmpty else { return [] }
+        try BLAS.load()
+        let p = config.patchSize, c = config.hiddenSize
+        var grids: [(rows: Int, columns: Int)] = []
+        for (index, view) in views.enumerated() {
+            guard view.width >= p, view.height >= p, view.width % p == 0, view.height % p == 0,
+                  view.values.count == 3 * view.width * view.height else {
+                throw LlavaError(.invalidArgument, "view \(index) is \(view.width)x\(view.height), not a multiple of the \(p)-pixel patch")
+            }
+            guard view.width / p * (view.height / p) + 1 <= Self.maxTokensPerView else {
+                throw LlavaError(.imageTooLarge, "view \(index) (\(view.width)x\(view.height)) has more than \(Self.maxTokensPerView) tokens")
+            }
+            grids.append((view.height / p, view.width / p))
+        }
+        // Row offset of each view's CLS token in the stacked token matrix.
+        var offsets: [Int] = []
+        var total = 0
+        for g in grids {
+            offsets.append(total)
+            total += g.rows * g.columns + 1
+        }
+
+        let state = EncoderBuffers(config: config, tokens: total,
+                                   maxViewTokens: grids.map { $0.rows * $0.columns + 1 }.max() ?? 1)
+        defer { state.release() }
+
+        try embed(views, grids: grids, offsets: offsets, into: state, context: context)
+        Normalization.layerNorm(state.hidden, rows: total, cols: c, gamma: preNormWeight, beta: preNormBias,
+                                eps: config.layerNormEps, into: state.hidden, threads: context.threads)
+        for (l, layer) in layers.enumerated() {
+            try context.checkAbort("CLIP encoder layer \(l)")
+            run(layer, grids: grids, offsets: offsets, state: state, context: context)
+        }
+        try context.checkAbort("CLIP encoder")
+
+        return grids.indices.map { v in
+            let n = grids[v].rows * grids[v].columns
+            let start = state.hidden + (offsets[v] + 1) * c
+            let values = [Float](UnsafeBufferPointer(start: start, count: n * c))
+            return PatchFeatures(checkedRows: grids[v].rows, columns: grids[v].columns, channels: c, values: values)
+        }
+    }
+
+    /// Patch embedding + class embedding + (resized) position embeddings into `state.hidden`.
+    func embed(_ views: [PixelTensor], grids: [(rows: Int, columns: Int)], offsets: [Int],
+               into state: EncoderBuffers, context: ComputeContext) throws(LlavaError) {
+        let p = config.patchSize, c = config.hiddenSize, k = 3 * p * p, g = config.gridSide
+        let weight = state.weightF32(patchWeight, slot: 0, threads: context.threads)
+        let table = positionTable.floats()
+        var resized: [Int: [Float]] = [:]
+        for (v, view) in views.enumerated() {
+            let (h, w) = grids[v]
+            let n = h * w
+            // Unfold: patch (py, px) → row py·w + px, entries in (channel, ky, kx) order.
+            let patches = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+            defer { patches.deallocate() }
+            let dst = SendablePointer(patches)
+            view.values.withUnsafeBufferPointer { src in
+                let plane = view.width * view.height, width = view.width
+                parallelFor(h, threads: context.threads) { py in
+                    for px in 0..<w {
+                        var o = dst.p + (py * w + px) * k
+                        for ch in 0..<3 {
+                            for ky in 0..<p {
+                                let row = src.baseAddress! + ch * plane + (py * p + ky) * width + px * p
+                                o.update(from: row, count: p)
+                                o += p
+                            }
+                        }
+                    }
+                }
+            }
+            let cls = state.hidden + offsets[v] * c
+            BLAS.sgemm(transB: true, m: n, n: c, k: k, a: patches, lda: k, b: weight, ldb: k, c: cls + c, ldc: c)
+            for j in 0..<c { cls[j] = classEmbedding[j] + table[j] }
+            let positions: [Float]
+            if h == g && w == g {
+                positions = Array(table[c...])
+            } else if let cached = resized[h << 32 | w] {
+                positions = cached
+            } else {
+                var out = [Float](repeating: 0, count: n * c)
+                table.withUnsafeBufferPointer { src in
+                    out.withUnsafeMutableBufferPointer { o in
+                        TorchResample.bicubic(src.baseAddress! + c, layout: .hwc, channels: c, height: g, width: g,
+                                              outHeight: h, outWidth: w, into: o.baseAddress!)
+                    }
+                }
+                resized[h << 32 | w] = out
+                positions = out
+            }
+            let rows = SendablePointer(cls + c)
+            positions.withUnsafeBufferPointer { pos in
+                let parts = chunks(n, parts: context.threads)
+                parallelFor(parts.count, threads: context.threads) { part in
+                    for i in parts[part].lowerBound * c..<parts[part].upperBound * c { rows.p[i] += pos[i] }
+                }
+            }
+        }
+    }
+
+    /// One encoder layer over all tokens, in place on `state.hidden`.
+    func run(_ layer: Layer, grids: [(rows: Int, columns: Int)], offsets: [Int], state: EncoderBuffers,
+             context: ComputeContext) {
+        let c = config.hiddenSize, inter = config.intermediateSize, total = state.tokens
+        let heads = config.headCount, d = c / heads
+        let threads = context.threads
+        let eps = config.layerNormEps
+
+        // Attention block.
+        Normalization.layerNorm(state.hidden, rows: total, cols: c, gamma: layer.norm1Weight, beta: layer.norm1Bias,
+                                eps: eps, into: state.normed, threads: threads)
+        state.linear(state.normed, rows: total, weights: layer.qkv, slot: 0, bias: layer.qkvBias,
+                     into: state.qkv, threads: threads)
+        let scale = 1 / Float(d).squareRoot()
+        let ld = 3 * c
+        for v in grids.indices {
+            let n = grids[v].rows * grids[v].columns + 1
+            let base = state.qkv + offsets[v] * ld
+            for h in 0..<heads {
+                BLAS.sgemm(transB: true, m: n, n: n, k: d, alpha: scale, a: base + h * d, lda: ld,
+                           b: base + c + h * d, ldb: ld, c: state.scores, ldc: n)
+                let scores = SendablePointer(state.scores)
+                let parts = chunks(n, parts: n >= 64 ? threads : 1)
+                parallelFor(parts.count, threads: threads) { part in
+                    let r = parts[part]
+                    Activation.softmaxRows(scores.p + r.lowerBound * n, rows: r.count, cols: n)
+                }
+                BLAS.sgemm(m: n, n: d, k: n, a: state.scores, lda: n, b: base + 2 * c + h * d, ldb: ld,
+                           c: state.normed + offsets[v] * c + h * d, ldc: c)
+            }
+        }
+        state.linear(state.normed, rows: total, weights: [layer.out], slot: 1, bias: nil, into: state.qkv,
+                     threads: threads)
+        state.addResidual(state.qkv, bias: layer.outBias, rows: total, threads: threads)
+
+        // MLP block, in row blocks.
+        Normalization.layerNorm(state.hidden, rows: total, cols: c, gamma: layer.norm2Weight, beta: layer.norm2Bias,
+                                eps: eps, into: state.normed, threads: threads)
+        let fc1 = state.weightF32(layer.fc1, slot: 0, threads: threads)
+        let fc2 = state.weightF32(layer.fc2, slot: 1, threads: threads)
+        var r0 = 0
+        while r0 < total {
+            let m = min(Self.mlpRowBlock, total - r0)
+            BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
+                       c: state.mlp, ldc: inter)
+            let act = SendablePointer(state.mlp)
+            let parts = chunks(m, parts: threads)
+            layer.fc1Bias.withUnsafeBufferPointer { bias in
+                parallelFor(parts.count, threads: threads) { part in
+                    for r in parts[part] {
+                        let row = act.p + r * inter
+                        for j in 0..<inter { row[j] += bias[j] }
+                        Activation.quickGelu(row, count: inter)
+                    }
+                }
+            }
+            BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
+                       c: state.qkv + r0 * c, ldc: c)
+            r0 += m
+        }
+        state.addResidual(state.qkv, bias: layer.fc2Bias, rows: total, threads: threads)
+    }
+}
+
+/// The per-call working memory of `CLIPVisionEncoder` (freed when the call ends).
+final class EncoderBuffers {
+    let tokens: Int
+    let channels: Int
+    /// `[tokens, C]`: the residual stream.
+    let hidden: UnsafeMutablePointer<Float>
+    /// `[tokens, C]`: LayerNorm output, then the attention output.
+    let normed: UnsafeMutablePointer<Float>
+    /// `[tokens, 3C]`: q | k | v per token; also the output of out_proj and fc2.
+    let qkv: UnsafeMutablePointer<Float>
+    /// `[maxViewTokens, maxViewTokens]`: one head's attention scores.
+    let scores: UnsafeMutablePointer<Float>
+    /// `[min(tokens, mlpRowBlock), intermediate]`.
+    let mlp: UnsafeMutablePointer<Float>
+    /// Two scratch areas for widened weights (slot 0: q/k/v, fc1 or the patch weight;
+    /// slot 1: out_proj or fc2).
+    let scratch: [UnsafeMutablePointer<Float>]
+
+    init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int) {
+        let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
+        self.tokens = tokens
+        self.channels = c
+        hidden = .allocate(capacity: tokens * c)
+        normed = .allocate(capacity: tokens * c)
+        qkv = .allocate(capacity: tokens * 3 * c)
+        scores = .allocate(capacity: maxViewTokens * maxViewTokens)
+        mlp = .allocate(capacity: min(tokens, CLIPVisionEncoder.mlpRowBlock) * i)
+        scratch = [.allocate(capacity: max(3 * c * c, i * c, c * 3 * p * p)), .allocate(capacity: max(c * c, c * i))]
+    }
+
+    func release() {
+        for b in [hidden, normed, qkv, scores, mlp] + scratch { b.deallocate() }
+    }
+
+    /// The weight as row-major F32: the mapping itself for aligned F32 data, otherwise widened
+    /// into scratch `slot` (at `offset` floats) with `threads` threads.
+    func weightF32(_ w: TensorView, slot: Int, offset: Int = 0, threads: Int) -> UnsafePointer<Float> {
+        if w.dtype == .f32, Int(bitPattern: w.data) % MemoryLayout<Float>.alignment == 0 {
+            return w.data.assumingMemoryBound(to: Float.self)
+        }
+        let out = SendablePointer(scratch[slot] + offset)
+        let count = w.count
+        let parts = chunks(count, parts: count >= 1 << 16 ? threads * 4 : 1)
+        parallelFor(parts.count, threads: threads) { part in
+            let r = parts[part]
+            w.convert(from: r.lowerBound, count: r.count, into: out.p + r.lowerBound)
+        }
+        return UnsafePointer(out.p)
+    }
+
+    /// `out[rows, Σ nᵢ] = x[rows, C] · [W₀; W₁; …]ᵀ (+ bias)`, the weights `[nᵢ, C]` stacked
+    /// along the output: one GEMM per run of weights that are contiguous as F32 (widened ones
+    /// always are).
+    func linear(_ x: UnsafePointer<Float>, rows: Int, weights: [TensorView], slot: Int, bias: [Float]?,
+                into out: UnsafeMutablePointer<Float>, threads: Int) {
+        let k = channels
+        let width = weights.reduce(0) { $0 + $1.shape[0] }
+        var segments: [(pointer: UnsafePointer<Float>, column: Int, count: Int)] = []
+        var column = 0, offset = 0
+        for w in weights {
+            let n = w.shape[0]
+            let pointer = weightF32(w, slot: slot, offset: offset, threads: threads)
+            if pointer == UnsafePointer(scratch[slot] + offset) { offset += n * k }
+            if let last = segments.last, last.pointer + last.count * k == pointer {
+                segments[segments.count - 1].count += n
+            } else {
+                segments.append((pointer, column, n))
+            }
+            column += n
+        }
+        for s in segments {
+            BLAS.sgemm(transB: true, m: rows, n: s.count, k: k, a: x, lda: k, b: s.pointer, ldb: k,
+                       c: out + s.column, ldc: width)
+        }
+        guard let bias else { return }
+        let o = SendablePointer(out)
+        let parts = chunks(rows, parts: threads)
+        bias.withUnsafeBufferPointer { b in
+            parallelFor(parts.count, threads: threads) { part in
+                for r in parts[part] {
+                    let row = o.p + r * width
+                    for j in 0..<width { row[j] += b[j] }
+                }
+            }
+        }
+    }
+
+    /// `hidden[r] += delta[r] + bias` for every token row (`delta` has row stride C).
+    func addResidual(_ delta: UnsafePointer<Float>, bias: [Float], rows: Int, threads: Int) {
+        let c = channels
+        let h = SendablePointer(hidden)
+        let parts = chunks(rows, parts: threads)
+        bias.withUnsafeBufferPointer { b in
+            parallelFor(parts.count, threads: threads) { part in
+                for r in parts[part] {
+                    let row = h.p + r * c, d = delta + r * c
+                    for j in 0..<c { row[j] += d[j] + b[j] }
+                }
+            }
+        }
+    }
+}
