@@ -3,7 +3,8 @@
 public final class LlavaModel: @unchecked Sendable {
     /// How to load a model.
     public struct LoadOptions: Sendable {
-        /// Threads for compute (the calling thread included).
+        /// Threads for compute (the calling thread included). OpenBLAS's thread count is
+        /// process-wide: loading a model sets it to this value.
         public var threads: Int
         /// Called with the load progress in [0, 1]; returning false cancels the load.
         public var progress: (@Sendable (Double) -> Bool)?
@@ -20,6 +21,8 @@ public final class LlavaModel: @unchecked Sendable {
     /// The CLIP tower's hyper-parameters, inferred from its tensors.
     public let visionConfig: CLIPVisionConfig
     public let weights: WeightStore
+    /// The CLIP vision tower.
+    public let vision: CLIPVisionEncoder
     /// The LLM (LLaMA-2/Vicuna or Qwen2).
     public let language: TransformerDecoder
     /// The tokenizer of the model directory (SentencePiece or byte-level BPE).
@@ -32,6 +35,7 @@ public final class LlavaModel: @unchecked Sendable {
     public init(directory: String, options: LoadOptions = LoadOptions()) throws(LlavaError) {
         guard directoryExists(directory) else { throw LlavaError(.io, "'\(directory)' is not a directory") }
         try BLAS.load()
+        BLAS.threads = options.threads
         let progress = options.progress
         func report(_ fraction: Double) throws(LlavaError) {
             if let progress, !progress(fraction) {
@@ -44,6 +48,7 @@ public final class LlavaModel: @unchecked Sendable {
         try report(0.01)
         weights = try WeightStore(directory: directory, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
         visionConfig = try config.visionConfig(from: weights)
+        vision = try CLIPVisionEncoder(store: weights, prefix: CLIPVisionConfig.checkpointPrefix, config: visionConfig)
         language = try TransformerDecoder(config: config.language, weights: weights)
         try report(0.9)
         tokenizer = try Tokenizers.load(directory: directory)
