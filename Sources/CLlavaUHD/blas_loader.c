@@ -24,6 +24,7 @@ static const char *const sonames[] = {"libopenblas.so.0", "libopenblas.so"};
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_status = -1;
 static int private_copy;
+static int owns_threads;        /* we set OpenBLAS to one thread (our copy, not the host's) */
 static char load_error[512];
 static char coretype_set[32];
 static char description[512];
@@ -88,19 +89,6 @@ const char *luhd_blas_preferred_coretype(void) {
     if (f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq) return f->avx512_bf16 ? "Cooperlake" : "SkylakeX";
     if (f->avx2 && f->fma) return "Haswell";
     return "";
-}
-
-/* Whether OpenBLAS's kernel set `name` is as fast as the one we would choose. */
-static int core_is_fast(const char *name, const char *preferred) {
-    static const char *const avx512_cores[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
-    static const char *const avx2_cores[] = {"Haswell", "Zen", "SkylakeX", "Cooperlake", "SapphireRapids"};
-    if (!name) return 0;
-    int wants_avx512 = strcmp(preferred, "Haswell") != 0;
-    const char *const *list = wants_avx512 ? avx512_cores : avx2_cores;
-    size_t count = wants_avx512 ? 3 : 5;
-    for (size_t i = 0; i < count; i++)
-        if (strcasecmp(name, list[i]) == 0) return 1;
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -170,25 +158,23 @@ static void do_load(void) {
         h = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
 
     if (h) {
-        /* The host loaded OpenBLAS first: its constructor has already chosen. */
-        if (bind(h) != 0) return;
-        const char *core = p_corename();
-        if (host_chose || !preferred[0] || core_is_fast(core, preferred)) {
-            note = host_chose ? "OPENBLAS_CORETYPE set by the host" : "loaded by the host";
+        /* The host loaded OpenBLAS first: its constructor has already chosen its kernels, and
+         * its thread settings are the host's. Run a private copy, so that neither affects the
+         * other. */
+        saved_env saved = {0};
+        if (!host_chose && preferred[0]) saved = set_coretype(preferred);
+        void *mine = open_fresh(1);
+        restore_coretype(saved);
+        if (mine && bind(mine) == 0) {
+            private_copy = 1;
+            owns_threads = 1;
+            note = "private copy; the host had loaded OpenBLAS";
         } else {
-            saved_env saved = set_coretype(preferred);
-            void *mine = open_fresh(1);
-            restore_coretype(saved);
-            if (mine && bind(mine) == 0) {
-                private_copy = 1;
-                note = "private copy: the host's OpenBLAS had chosen slower kernels";
-            } else {
-                if (mine) dlclose(mine);
-                bind(h);
-                load_error[0] = 0;
-                coretype_set[0] = 0;
-                note = "the host's OpenBLAS, with slower kernels (a private copy could not be loaded)";
-            }
+            if (mine) dlclose(mine);
+            if (bind(h) != 0) return;
+            load_error[0] = 0;
+            coretype_set[0] = 0;
+            note = "the host's OpenBLAS (a private copy could not be loaded)";
         }
     } else {
         saved_env saved = {0};
@@ -203,7 +189,15 @@ static void do_load(void) {
             return;
         }
         if (bind(h) != 0) return;
+        owns_threads = 1;
         note = host_chose ? "OPENBLAS_CORETYPE set by the host" : "kernels chosen from CPUID";
+    }
+    /* Our callers split products into fixed blocks and run them on their own threads, so that
+     * results do not depend on a thread count; each OpenBLAS call then runs on one thread. The
+     * host's own copy (the fallback of step 4) keeps its settings. */
+    if (owns_threads) {
+        p_set_threads(1);
+        atomic_store(&threads_set, 1);
     }
     const char *config = p_config ? p_config() : NULL;
     const char *core = p_corename();
@@ -220,6 +214,7 @@ int luhd_blas_load(void) {
 const char *luhd_blas_error(void) { return load_error; }
 const char *luhd_blas_coretype_set(void) { return coretype_set; }
 int luhd_blas_private_copy(void) { return private_copy; }
+int luhd_blas_owns_threads(void) { return luhd_blas_load() == 0 && owns_threads; }
 const char *luhd_blas_description(void) { return load_status == 0 ? description : ""; }
 
 const char *luhd_blas_corename(void) {

@@ -141,18 +141,20 @@ static void KFN(softmax)(float *x, long n) {
         memset(x, 0, (size_t)n * sizeof(float));
         return;
     }
-    vf vm = v_set(m), sv = v_zero();
+    /* The sum of the exponentials in double lanes, so its rounding does not add to the error. */
+    vf vm = v_set(m);
+    vd s0 = vd_zero(), s1 = vd_zero();
     for (i = 0; i + W <= n; i += W) {
         vf e = k_exp(v_sub(v_load(x + i), vm));
         v_store(x + i, e);
-        sv = v_add(sv, e);
+        vd_add_halves(&s0, &s1, e);
     }
     if (i < n) {
         vf e = k_exp(v_sub(v_load_n_fill(x + i, n - i, -INFINITY), vm));   /* exp(-inf) = 0 */
         v_store_n(x + i, e, n - i);
-        sv = v_add(sv, e);
+        vd_add_halves(&s0, &s1, e);
     }
-    vf inv = v_set(1.0f / v_hsum(sv));
+    vf inv = v_set((float)(1.0 / vd_hsum(s0, s1)));
     for (i = 0; i + W <= n; i += W) v_store(x + i, v_mul(v_load(x + i), inv));
     if (i < n) v_store_n(x + i, v_mul(v_load_n(x + i, n - i), inv), n - i);
 }

@@ -16,9 +16,13 @@
  *   3. otherwise, if no OpenBLAS is loaded in the process yet, sets OPENBLAS_CORETYPE to the
  *      choice, dlopens libopenblas.so.0 and restores the environment as it was;
  *   4. if the host had already loaded libopenblas.so.0 (e.g. through Debian's libblas.so.3,
- *      numpy, R) and its kernel set is slower than the choice, loads a private copy in a new
- *      link-map namespace (dlmopen), whose constructor sees the choice; if that fails, it uses
- *      the host's copy and says so in luhd_blas_description().
+ *      numpy, R), whose constructor has chosen for itself (possibly "Prescott"), loads a private
+ *      copy in a new link-map namespace (dlmopen) as in 3, so that neither the host's kernel
+ *      choice nor its thread settings affect ours and ours do not affect the host; if that
+ *      fails, it uses the host's copy as it is and says so in luhd_blas_description();
+ *   5. sets its own copy (3 or 4) to one thread per call (see luhd_blas_owns_threads). A host
+ *      that loads libopenblas.so.0 after us shares that copy and setting (and may call
+ *      openblas_set_num_threads itself).
  * The environment is modified only for the duration of the load (setenv/unsetenv are not
  * thread-safe against a concurrent getenv in another thread of the host; this happens once). */
 
@@ -41,8 +45,15 @@ int luhd_blas_private_copy(void);
  * was chosen. "" before loading. */
 const char *luhd_blas_description(void);
 
+/* 1 when the OpenBLAS in use is ours (loaded by luhd_blas_load, fresh or as a private copy):
+ * it is then set to run each call on one thread, and callers parallelise over fixed blocks of
+ * the product (see BLAS.sgemm), which keeps results independent of thread counts. 0 when it is
+ * the host's copy (whose settings are left alone) or not loaded. */
+int luhd_blas_owns_threads(void);
+
 /* OpenBLAS's own thread count (process-wide for the copy we use). Setting is skipped when the
- * count is already the requested one; n < 1 is ignored. */
+ * count is already the requested one; n < 1 is ignored. Benchmarks only: the library keeps its
+ * own copy at 1. */
 void luhd_blas_set_threads(int n);
 int luhd_blas_get_threads(void);
 

@@ -46,7 +46,8 @@ typedef struct luhd_kernels {
     void (*_Nonnull rms_norm)(const float *_Nonnull x, long n, const float *_Nonnull gamma, float eps,
                               float *_Nonnull y);
 
-    /* In place. softmax: one row, max subtracted first, a row of only -inf becomes zeros.
+    /* In place. softmax: one row, max subtracted first, exponentials summed in double, then
+     * scaled by the float reciprocal of the sum; a row of only -inf becomes zeros.
      * exp / erf: elementwise (~1-2 ulp). gelu_erf: 0.5 x (1 + erf(x / sqrt 2)), with the
      * negative tail computed as 0.5 x erfc(|x| / sqrt 2) so it keeps its relative accuracy.
      * quick_gelu: x / (1 + exp(-1.702 x)). silu: x / (1 + exp(-x)).

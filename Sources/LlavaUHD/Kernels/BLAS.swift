@@ -32,28 +32,48 @@ public enum BLAS {
         return String(cString: luhd_blas_description())
     }
 
-    /// OpenBLAS's own thread count (process-wide).
-    public static var threads: Int {
-        get { Int(luhd_blas_get_threads()) }
-        set { luhd_blas_set_threads(Int32(newValue)) }
-    }
+    /// OpenBLAS's own thread count for each call: 1 when the library runs its own copy (it
+    /// parallelises over blocks itself, see `sgemm`); the host's setting otherwise.
+    public static var threads: Int { Int(luhd_blas_get_threads()) }
 
     /// Row-major `C[m×n] = alpha·op(A)·op(B) + beta·C`, where `op(A)` is m×k and `op(B)` k×n.
-    /// `threads`, when given, sets OpenBLAS's thread count first (a process-wide setting; the
-    /// product does not depend on it). Loads OpenBLAS if needed; without it a plain loop
-    /// computes the same product (slowly) rather than failing.
-    @inline(__always)
+    ///
+    /// The product is split into fixed blocks of C that depend only on the shape (see
+    /// `blockShape`), each computed by one single-threaded OpenBLAS call, and the blocks are run
+    /// on up to `threads` threads (`parallelFor`; inline when called from inside a parallel
+    /// task). OpenBLAS's results depend on how a product is partitioned, so this keeps results
+    /// independent of `threads`. Loads OpenBLAS if needed; without it a plain loop computes
+    /// the same product (slowly) rather than failing.
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int? = nil) {
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+                             threads: Int = ComputeContext.defaultThreads) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
-        if let threads { luhd_blas_set_threads(Int32(max(1, threads))) }
-        luhd_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda),
-                   b, Int32(ldb), beta, c, Int32(ldc))
+        let (mb, nb) = blockShape(m: m, n: n, k: k)
+        let rowBlocks = (m + mb - 1) / mb, colBlocks = (n + nb - 1) / nb
+        let cp = SendablePointer(c)
+        // With the host's copy of OpenBLAS (multi-threaded by its settings), run blocks in turn.
+        let parallel = luhd_blas_owns_threads() != 0 ? threads : 1
+        parallelFor(rowBlocks * colBlocks, threads: parallel) { block in
+            let m0 = block / colBlocks * mb, n0 = block % colBlocks * nb
+            let mm = min(mb, m - m0), nn = min(nb, n - n0)
+            luhd_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(mm), Int32(nn), Int32(k), alpha,
+                       transA ? a + m0 : a + m0 * lda, Int32(lda),
+                       transB ? b + n0 * ldb : b + n0, Int32(ldb),
+                       beta, cp.p + m0 * ldc + n0, Int32(ldc))
+        }
+    }
+
+    /// Rows and columns of the blocks of C that `sgemm` computes with one OpenBLAS call each: a
+    /// function of the shape only. Blocks are large (repacking A or B per block costs a few
+    /// percent at 512) and products under 2²² multiply-adds stay whole.
+    static func blockShape(m: Int, n: Int, k: Int) -> (rows: Int, cols: Int) {
+        if m * n * k < 1 << 22 { return (m, n) }
+        return (m <= 1536 ? m : 1024, n <= 768 ? n : 512)
     }
 }

@@ -5,18 +5,24 @@ import CLlavaUHD
 /// matrix-vector kernels, or tile by tile into a reused per-thread F32 buffer for OpenBLAS),
 /// never as a whole copy of the tensor.
 ///
-/// Each output element is computed by one thread with a fixed summation order, so results do
-/// not depend on `context.threads` (OpenBLAS's sgemm splits M and N, never K).
+/// Each output element is computed by one thread with a fixed summation order (the
+/// matrix-vector kernels; `BLAS.sgemm`'s fixed blocks), so results do not depend on
+/// `context.threads`.
 public enum MatMul {
     /// Inputs with at most this many rows use the matrix-vector kernels, which stream each
     /// weight row once and are bound by memory bandwidth; larger inputs go through sgemm,
     /// which is bound by arithmetic (see `llavauhd-bench sgemm` for the measurements).
     public static let matvecMaxRows = 16
 
-    /// Target bytes of one widened F32 weight tile; a tile has at least `minimumTileRows` rows
-    /// (so that sgemm's repacking of `x` per tile stays negligible).
+    /// Target bytes of one widened F32 weight tile. Tiles are whole multiples of `BLAS.sgemm`'s
+    /// 512-column blocks (so they split into full blocks), at least one block.
     static let tileBytes = 8 << 20
-    static let minimumTileRows = 256
+
+    /// Rows (or columns) per widened tile for a weight dimension of `count` and rows of `length`.
+    static func tileSize(count: Int, length: Int) -> Int {
+        let blocks = max(1, tileBytes / (4 * max(length, 1) * 512))
+        return min(count, blocks * 512)
+    }
 
     /// `out[m×N] = x[m×K] · Wᵀ (+ bias)` for `W` stored `[N, K]` (the PyTorch `Linear` layout).
     /// `ldOut` is the row stride of `out` (default N); `bias` has N values.
@@ -34,7 +40,7 @@ public enum MatMul {
                        b: w.data.assumingMemoryBound(to: Float.self), ldb: k, c: out, ldc: ldc,
                        threads: context.threads)
         } else {
-            let tileRows = min(n, max(minimumTileRows, tileBytes / (4 * max(k, 1))))
+            let tileRows = tileSize(count: n, length: k)
             withScratch(floats: tileRows * k) { scratch in
                 var n0 = 0
                 while n0 < n {
@@ -67,7 +73,7 @@ public enum MatMul {
             return
         }
         // Column tiles [K, nt], so every sgemm sums over the whole of K (as one product would).
-        let tileCols = min(n, max(minimumTileRows, tileBytes / (4 * max(k, 1))))
+        let tileCols = tileSize(count: n, length: k)
         withScratch(floats: k * tileCols) { scratch in
             let s = SendablePointer(scratch)
             var n0 = 0

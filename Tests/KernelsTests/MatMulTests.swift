@@ -1,0 +1,125 @@
+import LlavaUHD
+import Testing
+
+/// `MatMul.linear` (x·Wᵀ) and `MatMul.multiply` (x·W) against double-precision references,
+/// for every weight dtype, both the matrix-vector path (m ≤ `MatMul.matvecMaxRows`) and the
+/// tiled sgemm path, odd sizes, unaligned weights and thread counts.
+@Suite struct MatMulTests {
+    /// out[i][r] = Σ_j x[i][j]·W[r][j] in double, from the values the tensor really holds.
+    static func linearReference(_ x: [Float], m: Int, w: [Float], n: Int, k: Int, bias: [Float]?) -> [Double] {
+        var out = [Double](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for r in 0..<n {
+                var s = 0.0
+                for j in 0..<k { s += Double(x[i * k + j]) * Double(w[r * k + j]) }
+                out[i * n + r] = s + Double(bias?[r] ?? 0)
+            }
+        }
+        return out
+    }
+
+    /// Tolerance for fp32 sums of k products of values in [-1, 1], relative to the output scale
+    /// (~√k for random signs): a few k·2⁻²⁴ worst-case bounds are far looser than needed, so
+    /// this states the measured order of magnitude with a margin.
+    static let tolerance = 2e-6
+
+    static let dtypes: [DType] = [.f32, .f16, .bf16]
+
+    @Test(arguments: dtypes, [1, 2, 3, 4, 5, 9, 16, 17, 40])
+    func linearMatchesDoubleReference(dtype: DType, m: Int) {
+        var rng = TestRandom(seed: UInt64(m * 31 + dtype.size))
+        let n = 203, k = 517
+        let (w, exact) = makeTensor(rng.floats(n * k), shape: [n, k], dtype: dtype, misalignment: dtype == .f32 ? 4 : 2)
+        let x = rng.floats(m * k)
+        let bias = rng.floats(n)
+        let ref = Self.linearReference(x, m: m, w: exact, n: n, k: k, bias: bias)
+        var results: [[Float]] = []
+        for threads in [1, 2, 3] {
+            var out = [Float](repeating: .nan, count: m * n)
+            out.withUnsafeMutableBufferPointer { o in
+                MatMul.linear(x, rows: m, weight: w, into: o.baseAddress!, bias: bias,
+                              context: ComputeContext(threads: threads))
+            }
+            let err = relativeError(out, ref)
+            #expect(err <= Self.tolerance, "\(dtype) m=\(m) threads=\(threads): relative error \(err)")
+            results.append(out)
+        }
+        #expect(results[1] == results[0] && results[2] == results[0], "results depend on the thread count")
+    }
+
+    @Test(arguments: dtypes)
+    func linearWithRowStrideAndUnalignedF32(dtype: DType) {
+        var rng = TestRandom(seed: 5)
+        let n = 64, k = 33, ld = 80
+        // Misaligned by 2 bytes: F32 data no longer 4-byte aligned, so the copy path runs.
+        let (w, exact) = makeTensor(rng.floats(n * k), shape: [n, k], dtype: dtype, misalignment: 2)
+        for m in [1, 3, 20] {
+            let x = rng.floats(m * k)
+            let ref = Self.linearReference(x, m: m, w: exact, n: n, k: k, bias: nil)
+            var out = [Float](repeating: -7, count: m * ld)
+            out.withUnsafeMutableBufferPointer { o in
+                MatMul.linear(x, rows: m, weight: w, into: o.baseAddress!, ldOut: ld, context: ComputeContext(threads: 2))
+            }
+            var got = [Float](), untouched = true
+            for i in 0..<m {
+                got += out[(i * ld)..<(i * ld + n)]
+                untouched = untouched && out[(i * ld + n)..<(i * ld + ld)].allSatisfy { $0 == -7 }
+            }
+            #expect(relativeError(got, ref) <= Self.tolerance, "\(dtype) m=\(m)")
+            #expect(untouched, "columns past N were written")
+        }
+    }
+
+    @Test func largeShapeUsesSeveralTiles() {
+        // K large enough that the widened tile holds fewer rows than N (several sgemm calls).
+        var rng = TestRandom(seed: 3)
+        let n = 700, k = 4100, m = 24
+        let (w, exact) = makeTensor(rng.floats(n * k), shape: [n, k], dtype: .bf16)
+        let x = rng.floats(m * k)
+        let ref = Self.linearReference(x, m: m, w: exact, n: n, k: k, bias: nil)
+        var out = [Float](repeating: 0, count: m * n)
+        out.withUnsafeMutableBufferPointer { o in
+            MatMul.linear(x, rows: m, weight: w, into: o.baseAddress!, context: ComputeContext(threads: 2))
+        }
+        #expect(relativeError(out, ref) <= Self.tolerance)
+    }
+
+    @Test(arguments: dtypes, [1, 7, 144])
+    func multiplyMatchesDoubleReference(dtype: DType, m: Int) {
+        var rng = TestRandom(seed: UInt64(m + 100))
+        let k = 150, n = 611
+        let (w, exact) = makeTensor(rng.floats(k * n), shape: [k, n], dtype: dtype, misalignment: 2)
+        let x = rng.floats(m * k)
+        var ref = [Double](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k { s += Double(x[i * k + p]) * Double(exact[p * n + j]) }
+                ref[i * n + j] = s
+            }
+        }
+        var first: [Float]?
+        for threads in [1, 2] {
+            var out = [Float](repeating: .nan, count: m * n)
+            out.withUnsafeMutableBufferPointer { o in
+                MatMul.multiply(x, rows: m, by: w, into: o.baseAddress!, context: ComputeContext(threads: threads))
+            }
+            #expect(relativeError(out, ref) <= Self.tolerance, "\(dtype) m=\(m) threads=\(threads)")
+            if let first { #expect(out == first, "results depend on the thread count") }
+            first = out
+        }
+    }
+
+    @Test func emptyInnerDimensionGivesBias() {
+        let (w, _) = makeTensor([], shape: [5, 0], dtype: .bf16)
+        let bias: [Float] = [1, 2, 3, 4, 5]
+        for m in [1, 30] {
+            var out = [Float](repeating: .nan, count: m * 5)
+            out.withUnsafeMutableBufferPointer { o in
+                MatMul.linear([Float](repeating: 0, count: 1), rows: m, weight: w, into: o.baseAddress!, bias: bias,
+                              context: ComputeContext(threads: 2))
+            }
+            #expect(out == Array((0..<m).map { _ in bias }.joined()))
+        }
+    }
+}
