@@ -8,6 +8,8 @@ import LlavaUHD
 //   options: --quick (fewer repetitions), --no-write (print only), --out PATH (default BENCHMARKS.md)
 
 let benchmarks: [Benchmark] = [
+    sgemmBenchmark,
+    loadBenchmark,
 ]
 
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))
