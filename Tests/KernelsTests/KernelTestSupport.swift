@@ -113,3 +113,11 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     }
     for t in threads { pthread_join(t, nil) }
 }
+
+/// The first index where two arrays differ bit for bit (or the shorter length when the sizes
+/// differ), nil when identical. Tests compare large arrays through this, so a failure reports
+/// one index instead of printing (and diffing) whole arrays.
+func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
+    if a.count != b.count { return min(a.count, b.count) }
+    return a.indices.first { a[$0].bitPattern != b[$0].bitPattern }
+}
