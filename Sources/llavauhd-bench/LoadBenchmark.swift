@@ -15,45 +15,24 @@ var loadBenchmark: Benchmark { Benchmark(
     summary: "WeightStore load time and RSS on a synthetic 7B-shaped BF16 model directory",
     run: runLoadBenchmark) }
 
-/// The directory benchmarks keep their generated inputs in.
-func benchDataDirectory() -> String {
-    let args = CommandLine.arguments
-    if let i = args.firstIndex(of: "--dir"), i + 1 < args.count { return args[i + 1] }
-    if let env = getenv("LLAVAUHD_BENCH_DIR"), env[0] != 0 { return String(cString: env) }
-    return "/tmp/llavauhd-bench"
-}
-
-/// Asks the kernel to drop the cached pages of every file in `dir` (clean pages only; no root
-/// needed), so the next access reads from disk.
-func dropFromPageCache(_ paths: [String]) {
-    for path in paths {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { continue }
-        posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
-        close(fd)
-    }
-}
-
 private func megabytes(_ bytes: Int) -> String { "\(Int((Double(bytes) / 1e6).rounded())) MB" }
 
 private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
     let checkpoint = SyntheticCheckpoint(languageModel: .vicuna7B, multimodal: true)
-    let parent = benchDataDirectory()
+    let parent = SyntheticCheckpoint.benchDirectory()
     print("synthetic checkpoint: \(parent)/\(checkpoint.layoutName) (\(megabytes(checkpoint.totalBytes)))")
     let (dir, written, writeSeconds) = try checkpoint.ensure(in: parent)
-    if written { print("written in \(String(format1: writeSeconds)) s") }
-    let shardPaths = (1...checkpoint.shards.count).map {
-        dir + "/model-\(SyntheticCheckpoint.fiveDigits($0))-of-\(SyntheticCheckpoint.fiveDigits(checkpoint.shards.count)).safetensors"
-    }
+    if written { print("written in \(oneDecimal(writeSeconds)) s") }
+    let shardPaths = checkpoint.shardPaths(in: dir)
 
-    dropFromPageCache(shardPaths + [dir + "/model.safetensors.index.json", dir + "/config.json"])
+    SyntheticCheckpoint.dropFromPageCache(shardPaths + [dir + "/model.safetensors.index.json", dir + "/config.json"])
     let rssBefore = residentBytes()
     let t0 = now()
     let store = try WeightStore(directory: dir)
     let cold = now() - t0
     let rssAfter = residentBytes()
     guard store.count == checkpoint.tensors.count, store.totalBytes == checkpoint.totalBytes else {
-        throw BenchError("the store holds \(store.count) tensors / \(store.totalBytes) bytes, expected "
+        throw SyntheticCheckpointError("the store holds \(store.count) tensors / \(store.totalBytes) bytes, expected "
                          + "\(checkpoint.tensors.count) / \(checkpoint.totalBytes)")
     }
     let warm = try bestOf(options.repetitions(5)) { _ = try WeightStore(directory: dir) }
@@ -65,15 +44,15 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
 
     | measurement | value |
     |---|---|
-    | load, shards dropped from the page cache (cold-ish) | \(String(format1: cold * 1000)) ms |
-    | load, warm (best of \(options.repetitions(5))) | \(String(format1: warm * 1000)) ms |
+    | load, shards dropped from the page cache (cold-ish) | \(oneDecimal(cold * 1000)) ms |
+    | load, warm (best of \(options.repetitions(5))) | \(oneDecimal(warm * 1000)) ms |
     | RSS before → after the first load | \(megabytes(rssBefore)) → \(megabytes(rssAfter)) (+\(megabytes(rssAfter - rssBefore))) |
     | RSS after \(options.repetitions(5) + 1) loads | \(megabytes(rssWarm)) |
 
     """
     if !options.quick {
         // One pass over every page, cold: the first forward pass's disk reads.
-        dropFromPageCache(shardPaths)
+        SyntheticCheckpoint.dropFromPageCache(shardPaths)
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         var checksum = 0
         let t1 = now()
@@ -90,17 +69,16 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
         }
         let pass = now() - t1
         md += "| first touch of every page, cold, MADV_SEQUENTIAL (\(megabytes(store.totalBytes))) | "
-            + "\(String(format1: pass)) s = \(String(format1: Double(store.totalBytes) / pass / 1e9)) GB/s |\n"
+            + "\(oneDecimal(pass)) s = \(oneDecimal(Double(store.totalBytes) / pass / 1e9)) GB/s |\n"
         md += "| RSS after touching every page (file-backed, reclaimable) | \(megabytes(residentBytes())) |\n"
         if checksum == 42 { print("") }   // keeps the loads
     }
     return md
 }
 
-extension String {
-    /// `value` with one decimal.
-    init(format1 value: Double) {
-        let tenths = (value * 10).rounded()
-        self = tenths.isFinite ? "\(Int(tenths) / 10).\(abs(Int(tenths) % 10))" : "\(value)"
-    }
+/// `value` with one decimal.
+private func oneDecimal(_ value: Double) -> String {
+    guard value.isFinite else { return "\(value)" }
+    let tenths = Int((abs(value) * 10).rounded())
+    return (value < 0 ? "-" : "") + "\(tenths / 10).\(tenths % 10)"
 }

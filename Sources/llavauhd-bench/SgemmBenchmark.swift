@@ -52,7 +52,12 @@ private func randomFloats(_ n: Int, seed: UInt32) -> [Float] {
     }
 }
 
-private func fmt(_ v: Double) -> String { String(format1: v) }
+/// `value` with one decimal.
+private func oneDecimal(_ value: Double) -> String {
+    guard value.isFinite else { return "\(value)" }
+    let tenths = Int((abs(value) * 10).rounded())
+    return (value < 0 ? "-" : "") + "\(tenths / 10).\(tenths % 10)"
+}
 
 /// Bytes per second of a SIMD sum over `buffer`, split into 64 chunks over `threads` threads.
 private func readBandwidth(_ buffer: UnsafePointer<Float>, count: Int, threads: Int, repetitions: Int) -> Double {
@@ -122,8 +127,8 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
                     MatMul.linear(a, rows: m, weight: weight.view, into: cb.baseAddress!, context: ComputeContext(threads: threads))
                 }
             }
-            cells += [fmt(flops / lib / 1e9), fmt(flops / raw / 1e9)]
-            matmulCells.append(fmt(flops / mm / 1e9))
+            cells += [oneDecimal(flops / lib / 1e9), oneDecimal(flops / raw / 1e9)]
+            matmulCells.append(oneDecimal(flops / mm / 1e9))
         }
         md += "| \(m)×\(n)×\(k) | " + cells.joined(separator: " | ") + " | " + matmulCells.joined(separator: " | ") + " |\n"
         print("sgemm \(m)×\(n)×\(k) done")
@@ -151,9 +156,9 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
         + "SIMD read of \((count * 4) >> 20) MiB:\n\n"
     md += "| | " + threadCounts.map { "\($0) thread\($0 > 1 ? "s" : "")" }.joined(separator: " | ") + " |\n"
     md += "|---|" + String(repeating: "---|", count: threadCounts.count) + "\n"
-    md += "| memory read (sum) | " + threadCounts.map { fmt(readGBs[$0] ?? 0) }.joined(separator: " | ") + " |\n"
-    let x = randomFloats(64 * cols, seed: 5)
-    var y = [Float](repeating: 0, count: 64 * rows)
+    md += "| memory read (sum) | " + threadCounts.map { oneDecimal(readGBs[$0] ?? 0) }.joined(separator: " | ") + " |\n"
+    let x = randomFloats(256 * cols, seed: 5)
+    var y = [Float](repeating: 0, count: 256 * rows)
     for dtype in [DType.bf16, .f16, .f32] {
         let n = dtype == .f32 ? max(1, matrices / 2) : matrices
         let weights = (0..<n).map { BenchTensor(rows: rows, cols: cols, dtype: dtype, seed: UInt32(10 + $0)) }
@@ -165,7 +170,7 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
                     for w in weights { MatMul.linear(x, rows: 1, weight: w.view, into: yb.baseAddress!, context: context) }
                 }
             }
-            cells.append(fmt(Double(n * rows * cols * dtype.size) / t / 1e9))
+            cells.append(oneDecimal(Double(n * rows * cols * dtype.size) / t / 1e9))
         }
         md += "| \(dtype.rawValue) matrix-vector | " + cells.joined(separator: " | ") + " |\n"
         print("\(dtype.rawValue) matvec done")
@@ -173,7 +178,7 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
 
     // --- around the matrix-vector / sgemm switch ---
     let w = BenchTensor(rows: rows, cols: cols, dtype: .bf16, seed: 42)
-    let ms = options.quick ? [1, 16, 17, 64] : [1, 2, 4, 8, 16, 17, 24, 32, 64]
+    let ms = options.quick ? [1, 16, 64, 65] : [1, 4, 16, 32, 64, 65, 96, 128, 256]
     md += "\n`MatMul.linear`, BF16 \(rows)×\(cols), \(maxThreads) threads: milliseconds per call by rows m "
         + "(m ≤ \(MatMul.matvecMaxRows): matrix-vector kernels; above: widened tiles + sgemm):\n\n"
     md += "| m | " + ms.map(String.init).joined(separator: " | ") + " |\n|---|" + String(repeating: "---|", count: ms.count) + "\n"
@@ -184,8 +189,75 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
                 MatMul.linear(x, rows: m, weight: w.view, into: yb.baseAddress!, context: ComputeContext(threads: maxThreads))
             }
         }
-        times.append(fmt(t * 1000))
+        times.append(oneDecimal(t * 1000))
     }
     md += "| ms | " + times.joined(separator: " | ") + " |\n"
+    md += vectorKernelTimings(options, threadCounts: threadCounts)
+    return md
+}
+
+/// Milliseconds per call of the other shared kernels at the model's shapes.
+private func vectorKernelTimings(_ options: BenchOptions, threadCounts: [Int]) -> String {
+    var md = "\nOther kernels at model shapes, milliseconds per call (best of N):\n\n"
+    md += "| kernel | " + threadCounts.map { "\($0)T" }.joined(separator: " | ") + " |\n|---|"
+        + String(repeating: "---|", count: threadCounts.count) + "\n"
+    let c = 1024
+    let big = randomFloats(c * 96 * 96, seed: 7)
+    var out = big   // in-place kernels run on (and keep transforming) this copy
+    let gamma = randomFloats(4096, seed: 8), beta = randomFloats(4096, seed: 9)
+    let cases: [(String, (Int) -> Void)] = [
+        ("bicubic CHW 1024×24×24 → 48×48", { t in
+            out.withUnsafeMutableBufferPointer { o in
+                TorchResample.bicubic(big, layout: .chw, channels: c, height: 24, width: 24, outHeight: 48, outWidth: 48,
+                                      into: o.baseAddress!, threads: t)
+            }
+        }),
+        ("bicubic CHW 1024×48×48 → 96×96", { t in
+            out.withUnsafeMutableBufferPointer { o in
+                TorchResample.bicubic(big, layout: .chw, channels: c, height: 48, width: 48, outHeight: 96, outWidth: 96,
+                                      into: o.baseAddress!, threads: t)
+            }
+        }),
+        ("bicubic HWC 48×48×1024 → 96×96", { t in
+            out.withUnsafeMutableBufferPointer { o in
+                TorchResample.bicubic(big, layout: .hwc, channels: c, height: 48, width: 48, outHeight: 96, outWidth: 96,
+                                      into: o.baseAddress!, threads: t)
+            }
+        }),
+        ("LayerNorm 577×1024", { t in
+            out.withUnsafeMutableBufferPointer { o in
+                Normalization.layerNorm(big, rows: 577, cols: 1024, gamma: gamma, beta: beta, eps: 1e-5, into: o.baseAddress!, threads: t)
+            }
+        }),
+        ("RMSNorm 1×4096", { t in
+            out.withUnsafeMutableBufferPointer { o in
+                Normalization.rmsNorm(big, rows: 1, cols: 4096, gamma: gamma, eps: 1e-5, into: o.baseAddress!, threads: t)
+            }
+        }),
+        ("softmax 16×577 rows of 577", { t in
+            out.withUnsafeMutableBufferPointer { o in
+                Activation.softmaxRows(o.baseAddress!, rows: 16 * 577, cols: 577, threads: t)
+            }
+        }),
+        ("quick GELU 577×4096", { t in
+            out.withUnsafeMutableBufferPointer { o in
+                Activation.quickGelu(o.baseAddress!, count: 577 * 4096, threads: t)
+            }
+        }),
+        ("GELU (erf) 96×96×81", { t in
+            out.withUnsafeMutableBufferPointer { o in
+                Activation.geluErf(o.baseAddress!, count: 96 * 96 * 81, threads: t)
+            }
+        }),
+        ("SiLU·up 11008", { t in
+            out.withUnsafeMutableBufferPointer { o in
+                Activation.siluMultiply(o.baseAddress!, by: big, count: 11008, threads: t)
+            }
+        }),
+    ]
+    for (name, body) in cases {
+        let cells = threadCounts.map { t in oneDecimal(bestOf(options.repetitions(10)) { body(t) } * 1000) }
+        md += "| \(name) | " + cells.joined(separator: " | ") + " |\n"
+    }
     return md
 }

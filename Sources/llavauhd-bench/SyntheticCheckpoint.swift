@@ -224,18 +224,18 @@ struct SyntheticCheckpoint {
         if fileExists(marker), let text = try? readWholeFile(marker), String(decoding: text, as: UTF8.self) == layoutName {
             return (dir, false, 0)
         }
-        try makeDirectory(parent)
-        try makeDirectory(dir)
+        try Self.makeDirectory(parent)
+        try Self.makeDirectory(dir)
         let t0 = now()
         try write(to: dir)
-        try writeText(layoutName, to: marker)
+        try Self.writeText(layoutName, to: marker)
         return (dir, true, now() - t0)
     }
 
     /// Writes config.json, the shards and the index into `dir`, each shard's pages dropped from
     /// the page cache once on disk (so a following load starts cold-ish).
     func write(to dir: String) throws {
-        try writeText(configJSON, to: dir + "/config.json")
+        try Self.writeText(configJSON, to: dir + "/config.json")
         let shards = self.shards
         let pattern = Self.pattern
         var weightMap: [(String, String)] = []
@@ -255,11 +255,11 @@ struct SyntheticCheckpoint {
 
             let path = dir + "/" + file
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw BenchError("cannot create \(path)") }
+            guard fd >= 0 else { throw SyntheticCheckpointError("cannot create \(path)") }
             defer { close(fd) }
             var length = UInt64(header.utf8.count).littleEndian
-            try withUnsafeBytes(of: &length) { try writeAll(fd, $0, path) }
-            try Array(header.utf8).withUnsafeBytes { try writeAll(fd, $0, path) }
+            try withUnsafeBytes(of: &length) { try Self.writeAll(fd, $0, path) }
+            try Array(header.utf8).withUnsafeBytes { try Self.writeAll(fd, $0, path) }
             for t in shard {
                 switch t.fill {
                 case .random:
@@ -268,14 +268,14 @@ struct SyntheticCheckpoint {
                     var start = (serial &* 7919) % (pattern.count / 2)
                     while remaining > 0 {
                         let n = min(remaining, pattern.count - start)
-                        try pattern.withUnsafeBytes { try writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[(start * 2)..<((start + n) * 2)]), path) }
+                        try pattern.withUnsafeBytes { try Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[(start * 2)..<((start + n) * 2)]), path) }
                         remaining -= n
                         start = 0
                     }
                 case .constant(let v):
                     let bits = UInt16(truncatingIfNeeded: v.bitPattern >> 16)
                     let values = [UInt16](repeating: bits.littleEndian, count: t.count)
-                    try values.withUnsafeBytes { try writeAll(fd, $0, path) }
+                    try values.withUnsafeBytes { try Self.writeAll(fd, $0, path) }
                 }
                 serial += 1
             }
@@ -285,7 +285,7 @@ struct SyntheticCheckpoint {
         let total = totalBytes
         let index = "{\n  \"metadata\": {\"total_size\": \(total)},\n  \"weight_map\": {\n"
             + weightMap.map { "    \"\($0.0)\": \"\($0.1)\"" }.joined(separator: ",\n") + "\n  }\n}\n"
-        try writeText(index, to: dir + "/model.safetensors.index.json")
+        try Self.writeText(index, to: dir + "/model.safetensors.index.json")
     }
 
     /// 2²⁰ pseudo-random BF16 values in about ±0.02, none zero.
@@ -305,31 +305,59 @@ struct SyntheticCheckpoint {
     }
 }
 
-/// A benchmark's own failure (setup, files), reported by the runner.
-struct BenchError: Error, CustomStringConvertible {
+/// A failure to write or read a synthetic checkpoint.
+struct SyntheticCheckpointError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
 
-func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws {
-    var done = 0
-    while done < bytes.count {
-        let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-        if n < 0, errno == EINTR { continue }
-        guard n > 0 else { throw BenchError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        done += n
+extension SyntheticCheckpoint {
+    /// Where benchmarks keep generated inputs: `--dir DIR` on the command line,
+    /// else `$LLAVAUHD_BENCH_DIR`, else /tmp/llavauhd-bench.
+    static func benchDirectory() -> String {
+        let args = CommandLine.arguments
+        if let i = args.firstIndex(of: "--dir"), i + 1 < args.count { return args[i + 1] }
+        if let env = getenv("LLAVAUHD_BENCH_DIR"), env[0] != 0 { return String(cString: env) }
+        return "/tmp/llavauhd-bench"
     }
-}
 
-func writeText(_ text: String, to path: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw BenchError("cannot create \(path)") }
-    defer { close(fd) }
-    try Array(text.utf8).withUnsafeBytes { try writeAll(fd, $0, path) }
-}
+    /// The shard files of this layout inside `dir`.
+    func shardPaths(in dir: String) -> [String] {
+        let n = shards.count
+        return (1...n).map { dir + "/model-\(Self.fiveDigits($0))-of-\(Self.fiveDigits(n)).safetensors" }
+    }
 
-func makeDirectory(_ path: String) throws {
-    if mkdir(path, 0o755) != 0, errno != EEXIST {
-        throw BenchError("cannot create directory \(path): \(String(cString: strerror(errno)))")
+    /// Asks the kernel to drop the cached pages of these files (clean pages only; no root
+    /// needed), so the next access reads from disk.
+    static func dropFromPageCache(_ paths: [String]) {
+        for path in paths {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+            close(fd)
+        }
+    }
+
+    fileprivate static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw SyntheticCheckpointError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            done += n
+        }
+    }
+
+    fileprivate static func writeText(_ text: String, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw SyntheticCheckpointError("cannot create \(path)") }
+        defer { close(fd) }
+        try Array(text.utf8).withUnsafeBytes { try writeAll(fd, $0, path) }
+    }
+
+    fileprivate static func makeDirectory(_ path: String) throws {
+        if mkdir(path, 0o755) != 0, errno != EEXIST {
+            throw SyntheticCheckpointError("cannot create directory \(path): \(String(cString: strerror(errno)))")
+        }
     }
 }

@@ -10,9 +10,11 @@ import CLlavaUHD
 /// `context.threads`.
 public enum MatMul {
     /// Inputs with at most this many rows use the matrix-vector kernels, which stream each
-    /// weight row once and are bound by memory bandwidth; larger inputs go through sgemm,
-    /// which is bound by arithmetic (see `llavauhd-bench sgemm` for the measurements).
-    public static let matvecMaxRows = 16
+    /// weight row once (bound by memory bandwidth for a few rows, by their FMA rate beyond);
+    /// larger inputs widen weight tiles to F32 for sgemm, whose better arithmetic rate pays for
+    /// that extra memory traffic only from about this many rows on (`llavauhd-bench sgemm`
+    /// measures both sides of the switch).
+    public static let matvecMaxRows = 64
 
     /// Target bytes of one widened F32 weight tile. Tiles are whole multiples of `BLAS.sgemm`'s
     /// 512-column blocks (so they split into full blocks), at least one block.
@@ -90,7 +92,8 @@ public enum MatMul {
     }
 
     /// Matrix-vector products for a few rows (`m ≤ matvecMaxRows`) of a float weight: each
-    /// weight row is read once per call and widened in registers. Bound by memory bandwidth, so
+    /// weight row is read once per call (in blocks of 4 rows, reused from cache for every group
+    /// of 4 input rows) and widened in registers. Bound by memory bandwidth, so
     /// the weight rows are split across threads (in blocks of 4 rows).
     static func matvec(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
                        into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
