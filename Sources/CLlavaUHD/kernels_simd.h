@@ -364,29 +364,34 @@ static void KFN(bicubic_horizontal)(const float *in, long y0, long y1, long w, l
 }
 
 static void KFN(bicubic_vertical)(const float *rows, long ow, long channels, long oy0, long oy1,
-                           const int32_t *iy, const float *wy, float *out) {
+                                  const int32_t *iy, const float *wy, float *out) {
 #pragma clang fp contract(off)
     long len = ow * channels;
-    for (long oy = oy0; oy < oy1; oy++) {
-        const float *r0 = rows + iy[4 * oy] * len, *r1 = rows + iy[4 * oy + 1] * len;
-        const float *r2 = rows + iy[4 * oy + 2] * len, *r3 = rows + iy[4 * oy + 3] * len;
-        vf c0 = v_set(wy[4 * oy]), c1 = v_set(wy[4 * oy + 1]), c2 = v_set(wy[4 * oy + 2]), c3 = v_set(wy[4 * oy + 3]);
-        float *d = out + oy * len;
-        long v = 0;
-        for (; v + W <= len; v += W) {
-            vf acc = v_add(v_zero(), v_mul(c0, v_load(r0 + v)));
-            acc = v_add(acc, v_mul(c1, v_load(r1 + v)));
-            acc = v_add(acc, v_mul(c2, v_load(r2 + v)));
-            acc = v_add(acc, v_mul(c3, v_load(r3 + v)));
-            v_store(d + v, acc);
-        }
-        if (v < len) {
-            long t = len - v;
-            vf acc = v_add(v_zero(), v_mul(c0, v_load_n(r0 + v, t)));
-            acc = v_add(acc, v_mul(c1, v_load_n(r1 + v, t)));
-            acc = v_add(acc, v_mul(c2, v_load_n(r2 + v, t)));
-            acc = v_add(acc, v_mul(c3, v_load_n(r3 + v, t)));
-            v_store_n(d + v, acc, t);
+    /* Column chunks outermost, so the source rows' chunks stay in cache across output rows. */
+    const long chunk = 1024;
+    for (long v0 = 0; v0 < len; v0 += chunk) {
+        long v1 = v0 + chunk < len ? v0 + chunk : len;
+        for (long oy = oy0; oy < oy1; oy++) {
+            const float *r0 = rows + iy[4 * oy] * len, *r1 = rows + iy[4 * oy + 1] * len;
+            const float *r2 = rows + iy[4 * oy + 2] * len, *r3 = rows + iy[4 * oy + 3] * len;
+            vf c0 = v_set(wy[4 * oy]), c1 = v_set(wy[4 * oy + 1]), c2 = v_set(wy[4 * oy + 2]), c3 = v_set(wy[4 * oy + 3]);
+            float *d = out + oy * len;
+            long v = v0;
+            for (; v + W <= v1; v += W) {
+                vf acc = v_add(v_zero(), v_mul(c0, v_load(r0 + v)));
+                acc = v_add(acc, v_mul(c1, v_load(r1 + v)));
+                acc = v_add(acc, v_mul(c2, v_load(r2 + v)));
+                acc = v_add(acc, v_mul(c3, v_load(r3 + v)));
+                v_store(d + v, acc);
+            }
+            if (v < v1) {
+                long t = v1 - v;
+                vf acc = v_add(v_zero(), v_mul(c0, v_load_n(r0 + v, t)));
+                acc = v_add(acc, v_mul(c1, v_load_n(r1 + v, t)));
+                acc = v_add(acc, v_mul(c2, v_load_n(r2 + v, t)));
+                acc = v_add(acc, v_mul(c3, v_load_n(r3 + v, t)));
+                v_store_n(d + v, acc, t);
+            }
         }
     }
 }

@@ -44,7 +44,7 @@ static job *current;                  /* state_lock */
 static atomic_long generation;        /* written under state_lock; read by spinners as a hint */
 static int sleepers;                  /* state_lock */
 static int owner_sleeping;            /* state_lock */
-static int n_workers;                 /* owner_lock */
+static atomic_int n_workers;          /* written under owner_lock */
 static _Thread_local int inside_task; /* set on workers and on an owner while it runs tasks */
 
 static long long now_ns(void) {
@@ -106,12 +106,7 @@ int luhd_cpu_count(void) {
     return n < 1 ? 1 : (int)n;
 }
 
-int luhd_pool_workers(void) {
-    pthread_mutex_lock(&owner_lock);
-    int n = n_workers;
-    pthread_mutex_unlock(&owner_lock);
-    return n;
-}
+int luhd_pool_workers(void) { return atomic_load_explicit(&n_workers, memory_order_relaxed); }
 
 /* Starts workers up to `wanted` (called with owner_lock held). Workers block every signal, so
  * the host's handlers keep running on the host's threads. */

@@ -57,8 +57,9 @@ public enum BLAS {
         let (mb, nb) = blockShape(m: m, n: n, k: k)
         let rowBlocks = (m + mb - 1) / mb, colBlocks = (n + nb - 1) / nb
         let cp = SendablePointer(c)
-        // With the host's copy of OpenBLAS (multi-threaded by its settings), run blocks in turn.
-        let parallel = luhd_blas_owns_threads() != 0 ? threads : 1
+        // With the host's copy of OpenBLAS (multi-threaded by its own settings), blocks run in
+        // turn; with ours (one thread per call) or without OpenBLAS (the plain loop), in parallel.
+        let parallel = luhd_blas_load() != 0 || luhd_blas_owns_threads() != 0 ? threads : 1
         parallelFor(rowBlocks * colBlocks, threads: parallel) { block in
             let m0 = block / colBlocks * mb, n0 = block % colBlocks * nb
             let mm = min(mb, m - m0), nn = min(nb, n - n0)
