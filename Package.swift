@@ -20,6 +20,9 @@ let slimRuntime = [
 ]
 let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden"])]
 
+/// Test targets, one per stage (Tests/<Name>), each checking against references in Tests/Fixtures.
+let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests"]
+
 let package = Package(
     name: "llavauhd",
     products: [
@@ -59,8 +62,8 @@ let package = Package(
         // Test-only helpers: .npy reading, fixture locations, tolerance checks.
         .target(name: "TestSupport", dependencies: ["LlavaUHD"], path: "Tests/TestSupport",
                 swiftSettings: [.unsafeFlags(isaFlags)]),
-        .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
-                    swiftSettings: [.unsafeFlags(isaFlags)]),
-        .testTarget(name: "KernelsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/KernelsTests", swiftSettings: [.unsafeFlags(isaFlags)]),
-    ]
+    ] + testSuites.map { name in
+        .testTarget(name: name, dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/\(name)",
+                    swiftSettings: [.unsafeFlags(isaFlags)])
+    }
 )

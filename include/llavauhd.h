@@ -211,6 +211,47 @@ typedef struct luhd_model_properties {
 LUHD_API luhd_status luhd_model_info(const luhd_model *model, luhd_model_properties *out);
 
 /* ------------------------------------------------------------------------------------------------
+ * Tokenizer
+ *
+ * Token ids are int32_t. LUHD_IMAGE_TOKEN marks where an image goes in a prompt given as ids, as
+ * upstream's IMAGE_TOKEN_INDEX does. It is never a vocabulary id.
+ * --------------------------------------------------------------------------------------------- */
+
+#define LUHD_IMAGE_TOKEN (-200)
+
+/* Tokenizes `text_len` bytes of UTF-8 text, or a NUL-terminated string when text_len is -1,
+ * with the model's tokenizer: SentencePiece for LLaMA/Vicuna, byte-level BPE for Qwen2. With
+ * add_bos, the BOS id is put first when the tokenizer has one. Qwen2 has none. With
+ * parse_special, special-token text such as "<|im_end|>" or "</s>" becomes its id (Hugging
+ * Face's behaviour); otherwise it is tokenized as plain text.
+ * Writes up to n_max ids to `tokens` and the number of ids to *n_tokens. When n_max is too
+ * small, it returns LUHD_ERR_BUFFER_TOO_SMALL with *n_tokens set to the number needed, so a
+ * call with n_max 0 (tokens may then be NULL) measures.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT, LUHD_ERR_INVALID_UTF8, LUHD_ERR_BUFFER_TOO_SMALL.
+ * Thread-safe. */
+LUHD_API luhd_status luhd_tokenize(const luhd_model *model, const char *text, int64_t text_len, bool add_bos,
+                                   bool parse_special, int32_t *tokens, int32_t n_max, int32_t *n_tokens);
+
+/* Decodes ids to UTF-8 text, as Hugging Face's decode(ids, skip_special_tokens=skip_special)
+ * does for the model's tokenizer. Byte pieces are joined into characters, and invalid byte
+ * sequences become U+FFFD. Writes the text and a terminating NUL to `buf` when it fits
+ * (buf_size counts the NUL). *n_bytes receives the text's length without the NUL. If it does
+ * not fit, returns LUHD_ERR_BUFFER_TOO_SMALL with *n_bytes set.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, an id outside the vocabulary),
+ * LUHD_ERR_BUFFER_TOO_SMALL. Thread-safe. */
+LUHD_API luhd_status luhd_detokenize(const luhd_model *model, const int32_t *tokens, int32_t n_tokens,
+                                     bool skip_special, char *buf, size_t buf_size, size_t *n_bytes);
+
+/* The bytes one id stands for: "▁the" becomes " the", and "<0x0A>" becomes "\n". A byte piece
+ * can be part of a UTF-8 character, so the result is not NUL-terminated and may not be valid
+ * UTF-8 on its own. Special tokens give their text with render_special, and nothing
+ * otherwise. Writes up to buf_size bytes and the piece's length to *n_bytes; when the piece
+ * does not fit, returns LUHD_ERR_BUFFER_TOO_SMALL. Errors: LUHD_ERR_INVALID_ARGUMENT (NULL
+ * pointers, an id outside the vocabulary), LUHD_ERR_BUFFER_TOO_SMALL. Thread-safe. */
+LUHD_API luhd_status luhd_token_to_piece(const luhd_model *model, int32_t token, bool render_special, char *buf,
+                                         size_t buf_size, size_t *n_bytes);
+
+/* ------------------------------------------------------------------------------------------------
  * Images
  * --------------------------------------------------------------------------------------------- */
 

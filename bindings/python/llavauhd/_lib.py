@@ -91,3 +91,21 @@ def check(status: int) -> None:
 
 if lib.luhd_abi_version() != ABI_VERSION:
     raise ImportError(f"libllavauhd ABI {lib.luhd_abi_version()} does not match the bindings' ABI {ABI_VERSION}")
+
+
+_declare("luhd_model_default_params", ModelParams)
+_declare("luhd_model_load", _status, c_char_p, POINTER(ModelParams), _handle_out)
+_declare("luhd_model_free", None, c_void_p)
+_declare("luhd_model_info", _status, c_void_p, POINTER(ModelProperties))
+_declare("luhd_image_default_params", ImageParams)
+_declare("luhd_image_load_file", _status, c_char_p, POINTER(ImageParams), _handle_out)
+_declare("luhd_image_load_memory", _status, c_void_p, c_size_t, POINTER(ImageParams), _handle_out)
+_declare("luhd_image_from_rgb", _status, POINTER(c_uint8), c_int32, c_int32, c_size_t, _handle_out)
+_declare("luhd_image_size", _status, c_void_p, POINTER(c_int32), POINTER(c_int32))
+_declare("luhd_image_rgb", _status, c_void_p, POINTER(POINTER(c_uint8)))
+_declare("luhd_image_free", None, c_void_p)
+_declare("luhd_tokenize", _status, c_void_p, c_char_p, c_int64, c_bool, c_bool, POINTER(c_int32), c_int32,
+         POINTER(c_int32))
+_declare("luhd_detokenize", _status, c_void_p, POINTER(c_int32), c_int32, c_bool, ctypes.c_char_p, c_size_t,
+         POINTER(c_size_t))
+_declare("luhd_token_to_piece", _status, c_void_p, c_int32, c_bool, ctypes.c_char_p, c_size_t, POINTER(c_size_t))
