@@ -9,8 +9,9 @@
 #define W 16
 #define KFN(name) luhd_avx512_##name
 #define ISA_NAME "avx512"
-/* Weight rows per matrix-vector block: 4 rows x up to 4 vectors = 16 accumulators of 32 zmm. */
-#define MATVEC_ROWS(m) 4
+/* Weight rows per matrix-vector block, keeping the accumulators within 32 zmm registers:
+ * 8 rows when at most 2 vectors (16 accumulators), else 4 rows (x 4 vectors = 16). */
+#define MATVEC_ROWS(m) ((m) <= 2 ? 8 : 4)
 
 typedef __m512 vf;
 typedef __m512i vi;

@@ -244,18 +244,20 @@ ELEMENTWISE(round_f16, v_round_f16)
 /* Matrix-vector products                                                                      */
 
 /* One block of R weight rows (starting at row r) against V input vectors: one accumulator per
- * (row, vector), so a row's sum is formed the same way whatever R and V are. */
+ * (row, vector), so a row's sum is formed the same way whatever R and V are. R is chosen per
+ * ISA and number of vectors (MATVEC_ROWS) so the R·V accumulators fit in registers; 8 rows
+ * give one vector (decoding) more independent memory streams. */
 #define MATVEC_BLOCK(T, LOAD_W, LOAD_W_N)                                                       \
     INLINE void mv_block_##T(const T *w, long k, long r, const int R, const float *x, long ldx, \
                              const int V, float *y, long ldy) {                                  \
-        vf acc[4][4];                                                                           \
+        vf acc[8][4];                                                                           \
         for (int a = 0; a < R; a++)                                                             \
             for (int b = 0; b < V; b++) acc[a][b] = v_zero();                                   \
-        const T *wr[4];                                                                         \
+        const T *wr[8];                                                                         \
         for (int a = 0; a < R; a++) wr[a] = w + (r + a) * k;                                    \
         long j = 0;                                                                             \
         for (; j + W <= k; j += W) {                                                            \
-            vf wv[4];                                                                           \
+            vf wv[8];                                                                           \
             for (int a = 0; a < R; a++) wv[a] = LOAD_W(wr[a] + j);                              \
             for (int b = 0; b < V; b++) {                                                       \
                 vf xv = v_load(x + b * ldx + j);                                                \
@@ -264,7 +266,7 @@ ELEMENTWISE(round_f16, v_round_f16)
         }                                                                                       \
         if (j < k) {                                                                            \
             long t = k - j;                                                                     \
-            vf wv[4];                                                                           \
+            vf wv[8];                                                                           \
             for (int a = 0; a < R; a++) wv[a] = LOAD_W_N(wr[a] + j, t);                         \
             for (int b = 0; b < V; b++) {                                                       \
                 vf xv = v_load_n(x + b * ldx + j, t);                                           \
@@ -289,12 +291,15 @@ ELEMENTWISE(round_f16, v_round_f16)
         const int rb = MATVEC_ROWS(m);                                                          \
         long r = r0;                                                                            \
         while (r < r1) {                                                                        \
-            int rows = r1 - r >= rb ? rb : 1;                                                   \
+            long left = r1 - r;                                                                 \
+            int rows = left >= rb ? rb : left >= 4 && rb >= 4 ? 4 : left >= 2 && rb >= 2 ? 2 : 1; \
             for (long i = 0; i < m; i += 4) {                                                   \
                 long v = m - i < 4 ? m - i : 4;                                                 \
                 const float *xi = x + i * ldx;                                                  \
                 float *yi = y + i * ldy;                                                        \
-                if (rows == 4) {                                                                \
+                if (rows == 8) {                                                                \
+                    MATVEC_CALLS(T, 8)                                                          \
+                } else if (rows == 4) {                                                         \
                     MATVEC_CALLS(T, 4)                                                          \
                 } else if (rows == 2) {                                                         \
                     MATVEC_CALLS(T, 2)                                                          \

@@ -92,9 +92,9 @@ public enum MatMul {
     }
 
     /// Matrix-vector products for a few rows (`m ≤ matvecMaxRows`) of a float weight: each
-    /// weight row is read once per call (in blocks of 4 rows, reused from cache for every group
-    /// of 4 input rows) and widened in registers. Bound by memory bandwidth, so
-    /// the weight rows are split across threads (in blocks of 4 rows).
+    /// weight row is read once per call (in blocks of 4 or 8 rows, reused from cache for every
+    /// group of 4 input rows) and widened in registers. Bound by memory bandwidth, so
+    /// the weight rows are split across threads (in blocks of 8 rows).
     static func matvec(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
                        into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
         let n = w.shape[0], k = w.shape[1]
@@ -112,9 +112,9 @@ public enum MatMul {
             let wp = w.data.assumingMemoryBound(to: UInt16.self)
             run = { r in table.matvec_bf16(wp, k, r.lowerBound, r.upperBound, x, k, m, o.p, ldOut) }
         }
-        // Blocks of 4 rows; at least ~256 KB of weights per part so small products stay inline.
-        let blocks = (n + 3) / 4
-        let bytesPerBlock = 4 * k * w.dtype.size
+        // Blocks of 8 rows; at least ~256 KB of weights per part so small products stay inline.
+        let blocks = (n + 7) / 8
+        let bytesPerBlock = 8 * k * w.dtype.size
         let parts = min(threads * 4, max(1, blocks * bytesPerBlock / (256 << 10)))
         if parts <= 1 || threads <= 1 {
             run(0..<n)
@@ -122,7 +122,7 @@ public enum MatMul {
         }
         let ranges = chunks(blocks, parts: parts)
         parallelFor(ranges.count, threads: threads) { p in
-            run((ranges[p].lowerBound * 4)..<min(n, ranges[p].upperBound * 4))
+            run((ranges[p].lowerBound * 8)..<min(n, ranges[p].upperBound * 8))
         }
     }
 
