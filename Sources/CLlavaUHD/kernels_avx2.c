@@ -8,8 +8,8 @@
 #define KFN(name) luhd_avx2_##name
 #define ISA_NAME "avx2"
 /* Weight rows per matrix-vector block, keeping the accumulators within 16 ymm registers:
- * 4 rows when at most 2 vectors, else 2 rows (x 4 vectors = 8 accumulators). */
-#define MATVEC_ROWS(m) ((m) <= 2 ? 4 : 2)
+ * 8 rows for one vector, 4 for two, else 2 rows (x 4 vectors = 8 accumulators). */
+#define MATVEC_ROWS(m) ((m) == 1 ? 8 : (m) == 2 ? 4 : 2)
 
 typedef __m256 vf;
 typedef __m256i vi;

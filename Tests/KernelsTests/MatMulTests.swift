@@ -1,3 +1,4 @@
+import CLlavaUHD
 import LlavaUHD
 import Testing
 
@@ -108,6 +109,38 @@ import Testing
             #expect(relativeError(out, ref) <= Self.tolerance, "\(dtype) m=\(m) threads=\(threads)")
             if let first { #expect(firstDifference(out, first) == nil, "results depend on the thread count") }
             first = out
+        }
+    }
+
+    @Test(arguments: dtypes)
+    func matvecKernelsOfEveryInstructionSet(dtype: DType) {
+        // The kernels directly, on a row range that starts and ends off the block boundaries,
+        // for each vector count (the row-block size depends on it).
+        var rng = TestRandom(seed: 17)
+        let n = 61, k = 131, r0 = 3, r1 = 58
+        let (w, exact) = makeTensor(rng.floats(n * k), shape: [n, k], dtype: dtype, misalignment: 2)
+        for table in [luhd_kernels_avx2(), luhd_kernels_avx512()].compactMap({ $0?.pointee }) {
+            for m in [1, 2, 3, 4, 5, 8, 9] {
+                let x = rng.floats(m * k)
+                let ref = Self.linearReference(x, m: m, w: exact, n: n, k: k, bias: nil)
+                var y = [Float](repeating: .nan, count: m * n)
+                y.withUnsafeMutableBufferPointer { yb in
+                    let y = yb.baseAddress!
+                    switch dtype {
+                    case .f32: table.matvec_f32(w.data.assumingMemoryBound(to: Float.self), k, r0, r1, x, k, m, y, n)
+                    case .f16: table.matvec_f16(w.data.assumingMemoryBound(to: UInt16.self), k, r0, r1, x, k, m, y, n)
+                    default: table.matvec_bf16(w.data.assumingMemoryBound(to: UInt16.self), k, r0, r1, x, k, m, y, n)
+                    }
+                }
+                var got: [Float] = [], want: [Double] = [], untouched = true
+                for i in 0..<m {
+                    for r in 0..<n {
+                        if r >= r0, r < r1 { got.append(y[i * n + r]); want.append(ref[i * n + r]) } else { untouched = untouched && y[i * n + r].isNaN }
+                    }
+                }
+                #expect(relativeError(got, want) <= Self.tolerance, "\(String(cString: table.isa)) \(dtype) m=\(m)")
+                #expect(untouched, "rows outside [r0, r1) were written")
+            }
         }
     }
 
