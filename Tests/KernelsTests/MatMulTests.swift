@@ -35,6 +35,7 @@ import Testing
         let bias = rng.floats(n)
         let ref = Self.linearReference(x, m: m, w: exact, n: n, k: k, bias: bias)
         var results: [[Float]] = []
+        var worst = 0.0
         for threads in [1, 2, 3] {
             var out = [Float](repeating: .nan, count: m * n)
             out.withUnsafeMutableBufferPointer { o in
@@ -43,8 +44,10 @@ import Testing
             }
             let err = relativeError(out, ref)
             #expect(err <= Self.tolerance, "\(dtype) m=\(m) threads=\(threads): relative error \(err)")
+            worst = max(worst, err)
             results.append(out)
         }
+        print("linear \(dtype) m=\(m) (\(m <= MatMul.matvecMaxRows ? "matrix-vector" : "sgemm")): relative error \(worst)")
         #expect(firstDifference(results[1], results[0]) == nil && firstDifference(results[2], results[0]) == nil,
                 "results depend on the thread count")
     }
