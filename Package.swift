@@ -21,7 +21,7 @@ let slimRuntime = [
 let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden"])]
 
 /// Test targets, one per stage (Tests/<Name>), each checking against references in Tests/Fixtures.
-let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests"]
+let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests", "ImageTests"]
 
 let package = Package(
     name: "llavauhd",
@@ -44,13 +44,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
-        // What must be C: libjpeg's setjmp/longjmp error handling, loading OpenBLAS after
+        // What must be C: libjpeg's and libpng's setjmp/longjmp error handling, loading OpenBLAS after
         // choosing its core type, and SIMD kernels written with intrinsics.
-        .target(name: "CLlavaUHD", dependencies: ["CJPEG"], path: "Sources/CLlavaUHD",
+        .target(name: "CLlavaUHD", dependencies: ["CJPEG", "CPNG"], path: "Sources/CLlavaUHD",
                 cSettings: cFlags, linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
 
         // The Swift core: one folder per stage, plus the @_cdecl exports in CABI/.
-        .target(name: "LlavaUHD", dependencies: ["CLlavaUHD", "CPNG"], path: "Sources/LlavaUHD",
+        .target(name: "LlavaUHD", dependencies: ["CLlavaUHD"], path: "Sources/LlavaUHD",
                 swiftSettings: [.unsafeFlags(isaFlags + slimRuntime)]),
 
         .executableTarget(name: "llavauhd-cli",

@@ -9,6 +9,7 @@ import LlavaUHD
 
 let benchmarks: [Benchmark] = [
     tokenizerBenchmark,
+    .imageDecode,
     sgemmBenchmark,
     loadBenchmark,
 ]

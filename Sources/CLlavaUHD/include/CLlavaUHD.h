@@ -6,7 +6,9 @@
 #include "thread_pool.h"
 #include "kernels.h"
 #include "scratch.h"
+#include "image_codec.h"
 #include "jpeg_decoder.h"
+#include "png_decoder.h"
 #include "last_error.h"
 /* The public C header, so the Swift exports use its exact types. */
 #include "../../../include/llavauhd.h"
