@@ -33,7 +33,6 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
     var rows: [String] = []
     var preprocessRows: [String] = []
     for threads in [1, 2] {
-        BLAS.threads = threads
         let context = ComputeContext(threads: threads)
         _ = try encoder.encode([single], context: context)   // warm-up (page-in of the weights)
         let tSingle = try bestOfWithCPU(reps) { _ = try encoder.encode([single], context: context) }
@@ -51,12 +50,11 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         print("vit \(threads) thread(s): 336 \(fixed(tSingle.wall, 2)) s, 1024x768 \(fixed(tAll.wall, 2)) s "
               + "(cpu \(fixed(tAll.cpu, 2)) s), preprocess \(fixed(tPre.wall * 1000, 1)) ms")
     }
-    BLAS.threads = ComputeContext.defaultThreads
 
     let gflop = encoderFlops(config: config, layers: encoder.layersUsed, views: plan.views.map(\.patchCount)) / 1e9
     return """
         CLIP ViT-L/14-336, 23 of 24 layers (output of layer −2), float32 compute on synthetic BF16
-        weights (widened per layer per call; GEMMs in OpenBLAS \(BLAS.coreName), `BLAS.threads` =
+        weights (widened per layer per call; GEMMs in OpenBLAS \(BLAS.coreName) through `BLAS.sgemm`, threads =
         the thread count). 1024×768 views: \(viewList) (≈\(Int(gflop)) GFLOP). PyTorch:
         `scripts/bench_torch.py vit` (transformers CLIPVisionModel, float32, SDPA, 23 layers, views
         one at a time), ratio = PyTorch wall time / ours (> 1: we are faster). Best of \(reps) (wall

@@ -13,6 +13,8 @@ let benchmarks: [Benchmark] = [
     .imageDecode,
     languageBenchmark,
     visionBenchmark,
+    sgemmBenchmark,
+    loadBenchmark,
 ]
 
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -4,6 +4,8 @@
 #define CLLAVAUHD_H
 #include "blas_loader.h"
 #include "thread_pool.h"
+#include "kernels.h"
+#include "scratch.h"
 #include "image_codec.h"
 #include "jpeg_decoder.h"
 #include "png_decoder.h"

@@ -3,8 +3,7 @@
 public final class LlavaModel: @unchecked Sendable {
     /// How to load a model.
     public struct LoadOptions: Sendable {
-        /// Threads for compute (the calling thread included). OpenBLAS's thread count is
-        /// process-wide: loading a model sets it to this value.
+        /// Threads for compute (the calling thread included).
         public var threads: Int
         /// Called with the load progress in [0, 1]; returning false cancels the load.
         public var progress: (@Sendable (Double) -> Bool)?
@@ -35,7 +34,6 @@ public final class LlavaModel: @unchecked Sendable {
     public init(directory: String, options: LoadOptions = LoadOptions()) throws(LlavaError) {
         guard directoryExists(directory) else { throw LlavaError(.io, "'\(directory)' is not a directory") }
         try BLAS.load()
-        BLAS.threads = options.threads
         let progress = options.progress
         func report(_ fraction: Double) throws(LlavaError) {
             if let progress, !progress(fraction) {

@@ -17,7 +17,7 @@
 /// over the tokens of all views); attention runs per view and head. Weights stay in the
 /// memory mapping: F32 weights are used in place, F16/BF16 matrices are widened to F32 once
 /// per layer per call into a reused scratch buffer (never kept). Biases and norm weights are
-/// converted once at init. GEMMs go through OpenBLAS (its own threads, `BLAS.threads`); the
+/// converted once at init. GEMMs go through `BLAS.sgemm` with the context's threads; the
 /// other loops use `context.threads`. Results do not depend on the thread count.
 public final class CLIPVisionEncoder: @unchecked Sendable {
     public let config: CLIPVisionConfig
@@ -183,7 +183,7 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
                 }
             }
             let cls = state.hidden + offsets[v] * c
-            BLAS.sgemm(transB: true, m: n, n: c, k: k, a: patches, lda: k, b: weight, ldb: k, c: cls + c, ldc: c)
+            BLAS.sgemm(transB: true, m: n, n: c, k: k, a: patches, lda: k, b: weight, ldb: k, c: cls + c, ldc: c, threads: context.threads)
             for j in 0..<c { cls[j] = classEmbedding[j] + table[j] }
             let positions: [Float]
             if h == g && w == g {
@@ -231,7 +231,7 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
             let base = state.qkv + offsets[v] * ld
             for h in 0..<heads {
                 BLAS.sgemm(transB: true, m: n, n: n, k: d, alpha: scale, a: base + h * d, lda: ld,
-                           b: base + c + h * d, ldb: ld, c: state.scores, ldc: n)
+                           b: base + c + h * d, ldb: ld, c: state.scores, ldc: n, threads: threads)
                 let scores = SendablePointer(state.scores)
                 let parts = chunks(n, parts: n >= 64 ? threads : 1)
                 parallelFor(parts.count, threads: threads) { part in
@@ -239,7 +239,7 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
                     Activation.softmaxRows(scores.p + r.lowerBound * n, rows: r.count, cols: n)
                 }
                 BLAS.sgemm(m: n, n: d, k: n, a: state.scores, lda: n, b: base + 2 * c + h * d, ldb: ld,
-                           c: state.normed + offsets[v] * c + h * d, ldc: c)
+                           c: state.normed + offsets[v] * c + h * d, ldc: c, threads: threads)
             }
         }
         state.linear(state.normed, rows: total, weights: [layer.out], slot: 1, bias: nil, into: state.qkv,
@@ -255,7 +255,7 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
         while r0 < total {
             let m = min(Self.mlpRowBlock, total - r0)
             BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
-                       c: state.mlp, ldc: inter)
+                       c: state.mlp, ldc: inter, threads: threads)
             let act = SendablePointer(state.mlp)
             let parts = chunks(m, parts: threads)
             layer.fc1Bias.withUnsafeBufferPointer { bias in
@@ -268,7 +268,7 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
                 }
             }
             BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
-                       c: state.qkv + r0 * c, ldc: c)
+                       c: state.qkv + r0 * c, ldc: c, threads: threads)
             r0 += m
         }
         state.addResidual(state.qkv, bias: layer.fc2Bias, rows: total, threads: threads)
@@ -347,7 +347,7 @@ final class EncoderBuffers {
         }
         for s in segments {
             BLAS.sgemm(transB: true, m: rows, n: s.count, k: k, a: x, lda: k, b: s.pointer, ldb: k,
-                       c: out + s.column, ldc: width)
+                       c: out + s.column, ldc: width, threads: threads)
         }
         guard let bias else { return }
         let o = SendablePointer(out)
