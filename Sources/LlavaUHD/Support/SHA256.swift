@@ -1,5 +1,5 @@
-/// SHA-256 (FIPS 180-4), for comparing decoded pixels with the digests reference generators
-/// record (no Foundation / CryptoKit in the test targets).
+/// SHA-256 (FIPS 180-4). Used as the content hash of images in the session image-embedding
+/// cache, and by the tests to compare decoded pixels with the digests reference generators record.
 public enum SHA256 {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
