@@ -60,5 +60,6 @@ let package = Package(
         .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "KernelsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/KernelsTests", swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "ProjectorTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/ProjectorTests", swiftSettings: [.unsafeFlags(isaFlags)]),
     ]
 )
