@@ -91,16 +91,17 @@ import TestSupport
         try Self.checkTokens(k, tokens, "automatic")
     }
 
-    /// The per-pixel LayerNorm statistics are computed one of two ways depending on E vs C;
-    /// the tiny models (E 256 < C 1024) pick the direct one, the real ones (E 4096 > C) the
-    /// Gram one. Both must match upstream.
+    /// Each level is either projected at every pixel and then pooled, or pooled (with each
+    /// pixel's LayerNorm scale from the Gram matrix, for upsampled levels through the JBU
+    /// stage) and then projected. The tiny models (E 256 < C 1024) pick the first, the real
+    /// ones (E 4096 > C) the second for the 2x and 4x levels. Both must match upstream.
     @Test(arguments: ["coffee-v2-mask7", "chelsea-qwen2-mask5", "rocket-v1"])
-    func gramStatisticsMatchUpstream(_ name: String) throws {
+    func poolThenProjectMatchesUpstream(_ name: String) throws {
         let k = try UpstreamCase(name)
         let projector: any Projector = k.config.kind == .hiwin
-            ? try HiwinProjector(config: k.config, weights: k.weights, statistics: .gram)
-            : try UHDV1Projector(config: k.config, weights: k.weights, statistics: .gram)
-        try Self.checkTokens(k, try projector.project(k.views, context: ComputeContext(threads: 2)), "gram")
+            ? try HiwinProjector(config: k.config, weights: k.weights, levelMethod: .poolThenProject)
+            : try UHDV1Projector(config: k.config, weights: k.weights, levelMethod: .poolThenProject)
+        try Self.checkTokens(k, try projector.project(k.views, context: ComputeContext(threads: 2)), "pool-then-project")
     }
 
     /// A view's tokens do not depend on the other views of the call, nor on the thread count.

@@ -11,14 +11,18 @@
 ///
 /// The top VDIM level's fix-up (`F + 0.1·(W_f F + b_f)`) is linear, so `project` folds it
 /// into that level's projector (`W' = W(I + 0.1 W_f)`, `b' = b + 0.1 W b_f`) instead of
-/// applying it to every pixel; `pyramid` applies it as upstream does.
+/// applying it to every pixel; `pyramid` applies it as upstream does. Large levels are pooled
+/// before their E-wide projection (`LevelProjection.poolThenProject`); the Gram product
+/// `F_L·G` those need is obtained as the JBU upsampling of `F_{L−1}·G` (the stage is linear
+/// in its source), a quarter of the pixels.
 public final class HiwinProjector: Projector {
     public let config: ProjectorConfig
     let vdim: VDIMPyramid
     let resampler: WindowResampler
     /// Per projected scale, in key order: its projection and embedding.
-    let levels: [(scale: Int, projection: PooledLevelProjection, embedding: [Float])]
-    /// `LN_q(query_k) + pos_embed` for k = 1...4, `[4 · 144, E]`.
+    let levels: [(scale: Int, projection: LevelProjection, embedding: [Float])]
+    /// `LN_q(query_k) + pos_embed` for k = 1...4, projected by the attention's query
+    /// in-projection and scaled, `[4 · 144, E]`.
     let queries: [Float]
     let normProjWeight: [Float], normProjBias: [Float]
     let normPostWeight: [Float], normPostBias: [Float]
@@ -30,10 +34,10 @@ public final class HiwinProjector: Projector {
     static let normEps: Float = 1e-6
 
     /// Loads and checks every tensor the config's mask needs (see
-    /// `ProjectorConfig.makeProjector`). `statistics` forces how the per-pixel LayerNorm
-    /// statistics are computed (nil: the cheaper one for the sizes).
+    /// `ProjectorConfig.makeProjector`). `levelMethod` forces how every level is projected
+    /// and pooled (tests; nil picks the cheaper way per level and view size).
     init(config: ProjectorConfig, weights: WeightStore,
-         statistics: PooledLevelProjection.Statistics? = nil) throws(LlavaError) {
+         levelMethod: LevelProjection.Method? = nil) throws(LlavaError) {
         let e = config.embedDim, c = config.visionHiddenSize, g2 = config.tokensPerView
         let context = ComputeContext()
         guard let topScale = config.vdimTopScale else {
@@ -66,8 +70,10 @@ public final class HiwinProjector: Projector {
                                     roundPositionsToBFloat16: true)
         // Upstream adds `pos_embed.to(dtype)` and `embedding.to(dtype)` with dtype a parameter
         // defaulting to bfloat16 (no-ops for a BF16 checkpoint).
-        queries = Self.normalisedQueries(queryTensors, norm: lnQ, positions: table.map(PositionPooling.roundedToBFloat16),
-                                         embedDim: e)
+        queries = attention.projectQueries(
+            Self.normalisedQueries(queryTensors, norm: lnQ, positions: table.map(PositionPooling.roundedToBFloat16),
+                                   embedDim: e),
+            context: context)
         normProjWeight = lnProj.0.floats(); normProjBias = lnProj.1.floats()
         normPostWeight = lnPost.0.floats(); normPostBias = lnPost.1.floats()
         catProjWeight = catWeight
@@ -80,9 +86,9 @@ public final class HiwinProjector: Projector {
             if t.scale == topScale {
                 (weight, bias) = Self.foldFixup(weight: weight, bias: bias, into: vdim, embedDim: e, context: context)
             }
-            let projection = PooledLevelProjection(weight: weight, embedDim: e, channels: c, bias: bias,
-                                                   normWeight: kvWeight, normBias: kvBias, eps: Self.normEps,
-                                                   statistics: statistics, context: context)
+            let projection = LevelProjection(weight: weight, embedDim: e, channels: c, bias: bias,
+                                             normWeight: kvWeight, normBias: kvBias, eps: Self.normEps,
+                                             mayPool: t.scale > 1, forcedMethod: levelMethod)
             return (t.scale, projection, t.embedding.floats().map(PositionPooling.roundedToBFloat16))
         }
     }
@@ -183,11 +189,28 @@ public final class HiwinProjector: Projector {
             }
             var pooled: [PooledLevel] = []
             for level in levels {
-                let map = level.scale == 1 ? view.features : upsampled[level.scale == 2 ? 0 : 1].values
-                let h = view.rows * level.scale, w = view.columns * level.scale
+                let h = view.rows * level.scale, w = view.columns * level.scale, pixels = h * w
                 let l = try layout(h, w)
-                let (z, sigma) = map.withUnsafeBufferPointer { level.projection.pool($0.baseAddress!, layout: l, context: context) }
-                pooled.append(PooledLevel(layout: l, projection: level.projection, embedding: level.embedding, z: z, sigma: sigma))
+                let c = config.visionHiddenSize
+                // F_L·G via the stage that made level L: a quarter of the pixels, plus the
+                // upsampling (about 65 multiply-adds per value).
+                let gramCost = level.scale == 1 ? pixels * c * c : pixels / 4 * c * c + pixels * c * 65
+                let method = level.projection.method(pixels: pixels, samples: l.sampleCount, gramCost: gramCost)
+                let map = level.scale == 1 ? view.features : upsampled[level.scale == 2 ? 0 : 1].values
+                var product: [Float]? = nil
+                if method == .poolThenProject, level.scale > 1 {
+                    let below = level.scale == 2 ? view.features : upsampled[0].values
+                    let stage = level.scale == 2 ? 0 : 1
+                    let t = below.withUnsafeBufferPointer { level.projection.gramProduct($0.baseAddress!, pixels: pixels / 4) }
+                    product = try t.withUnsafeBufferPointer { (tb) throws(LlavaError) in
+                        try vdim.stages[stage].upsample(tb.baseAddress!, height: h / 2, width: w / 2, channels: c,
+                                                        kernels: upsampled[stage].kernels, threads: context.threads)
+                    }
+                }
+                let prepared = map.withUnsafeBufferPointer {
+                    level.projection.prepare($0.baseAddress!, layout: l, method: method, gramProduct: product, context: context)
+                }
+                pooled.append(PooledLevel(layout: l, projection: level.projection, embedding: level.embedding, prepared: prepared))
             }
             pooledViews.append(pooled)
         }

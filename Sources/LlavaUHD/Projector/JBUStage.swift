@@ -142,11 +142,12 @@ struct JBUStage: Sendable {
         return kernel
     }
 
-    /// The stage's output `[2h, 2w, C]` for a source `[h, w, C]` and guidance `3 × 2h × 2w`.
+    /// Step 5: the upsampled `[2h, 2w, C]` of a source `[h, w, C]`, with the kernels of the
+    /// `2h × 2w` guidance (`kernels(guidance:...)`). Linear in the source, so the same call
+    /// upsamples any map through this stage.
     func upsample(_ source: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
-                  guidance: UnsafePointer<Float>, threads: Int) throws(LlavaError) -> [Float] {
+                  kernels: [Float], threads: Int) throws(LlavaError) -> [Float] {
         let gh = 2 * height, gw = 2 * width
-        let kernel = try kernels(guidance: guidance, height: gh, width: gw, threads: threads)
         var up = [Float](repeating: 0, count: gh * gw * channels)
         up.withUnsafeMutableBufferPointer { u in
             TorchResample.bicubic(source, layout: .hwc, channels: channels, height: height, width: width,
@@ -154,7 +155,7 @@ struct JBUStage: Sendable {
         }
         var out = [Float](repeating: 0, count: gh * gw * channels)
         try up.withUnsafeBufferPointer { (u) throws(LlavaError) in
-            try kernel.withUnsafeBufferPointer { (k) throws(LlavaError) in
+            try kernels.withUnsafeBufferPointer { (k) throws(LlavaError) in
                 try out.withUnsafeMutableBufferPointer { (o) throws(LlavaError) in
                     try AdaptiveConvolution.apply(u.baseAddress!, height: gh, width: gw, channels: channels,
                                                   kernels: k.baseAddress!, radius: Self.radius,

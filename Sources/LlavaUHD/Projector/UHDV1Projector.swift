@@ -8,14 +8,14 @@
 public final class UHDV1Projector: Projector {
     public let config: ProjectorConfig
     let resampler: WindowResampler
-    let projection: PooledLevelProjection
+    let projection: LevelProjection
     let queries: [Float]
     let normPostWeight: [Float], normPostBias: [Float]
     let proj: TensorView
 
-    /// See `ProjectorConfig.makeProjector`; `statistics` as for `HiwinProjector`.
+    /// See `ProjectorConfig.makeProjector`; `levelMethod` as for `HiwinProjector`.
     init(config: ProjectorConfig, weights: WeightStore,
-         statistics: PooledLevelProjection.Statistics? = nil) throws(LlavaError) {
+         levelMethod: LevelProjection.Method? = nil) throws(LlavaError) {
         let e = config.embedDim, c = config.visionHiddenSize, g2 = config.tokensPerView
         var list = WeightChecklist(store: weights, prefix: ProjectorConfig.tensorPrefix)
         let attention = WindowAttention(checklist: &list, embedDim: e, heads: config.headCount)
@@ -32,7 +32,8 @@ public final class UHDV1Projector: Projector {
         let table = posEmbed.floats()
         resampler = WindowResampler(attention: attention, positionTable: table, grid: config.gridSize,
                                     roundPositionsToBFloat16: false)
-        queries = HiwinProjector.normalisedQueries([query], norm: lnQ, positions: table, embedDim: e)
+        queries = attention.projectQueries(
+            HiwinProjector.normalisedQueries([query], norm: lnQ, positions: table, embedDim: e), context: ComputeContext())
         let weight: FloatStorage
         if let kvProj {
             weight = FloatStorage(widening: kvProj)
@@ -40,10 +41,9 @@ public final class UHDV1Projector: Projector {
             weight = FloatStorage(count: e * c)
             for i in 0..<e { weight.pointer[i * c + i] = 1 }
         }
-        projection = PooledLevelProjection(weight: weight, embedDim: e, channels: c,
-                                           bias: [Float](repeating: 0, count: e),
-                                           normWeight: lnKV.0.floats(), normBias: lnKV.1.floats(),
-                                           eps: HiwinProjector.normEps, statistics: statistics, context: ComputeContext())
+        projection = LevelProjection(weight: weight, embedDim: e, channels: c, bias: [Float](repeating: 0, count: e),
+                                     normWeight: lnKV.0.floats(), normBias: lnKV.1.floats(), eps: HiwinProjector.normEps,
+                                     mayPool: false, forcedMethod: levelMethod)
         normPostWeight = lnPost.0.floats()
         normPostBias = lnPost.1.floats()
         self.proj = proj
@@ -82,10 +82,12 @@ public final class UHDV1Projector: Projector {
                 layout = try WindowLayout(height: view.rows, width: view.columns, grid: config.gridSize)
                 layouts[key] = layout
             }
-            let (z, sigma) = view.features.withUnsafeBufferPointer {
-                projection.pool($0.baseAddress!, layout: layout, context: context)
+            let pixels = view.rows * view.columns, c = config.visionHiddenSize
+            let method = projection.method(pixels: pixels, samples: layout.sampleCount, gramCost: pixels * c * c)
+            let prepared = view.features.withUnsafeBufferPointer {
+                projection.prepare($0.baseAddress!, layout: layout, method: method, gramProduct: nil, context: context)
             }
-            pooledViews.append([PooledLevel(layout: layout, projection: projection, embedding: nil, z: z, sigma: sigma)])
+            pooledViews.append([PooledLevel(layout: layout, projection: projection, embedding: nil, prepared: prepared)])
         }
         let e = config.embedDim, windows = config.tokensPerView, rows = views.count * windows
         var attended = try resampler.run(queries: queries, sets: 1, views: pooledViews, context: context)

@@ -7,12 +7,14 @@
 /// its 4x level plus `0.1·fixup_proj(4x)` (Conv1×1 C→C with bias); the 2x stack applies that
 /// fix-up to its 2x level. Levels are `[height, width, channels]` here.
 struct VDIMPyramid: Sendable {
-    /// One upsampled level, `[height, width, channels]`.
+    /// One upsampled level, `[height, width, channels]`, with the JBU kernels that made it
+    /// from the level below (`[height·width, 49]`).
     struct Level {
         let scale: Int
         let height: Int
         let width: Int
         var values: [Float]
+        let kernels: [Float]
     }
 
     let stages: [JBUStage]
@@ -55,18 +57,21 @@ struct VDIMPyramid: Sendable {
                 TorchResample.adaptiveAvgPool(pixels, channels: JBUStage.guidanceChannels, height: pixelHeight,
                                               width: pixelWidth, outHeight: gh, outWidth: gw, into: g.baseAddress!)
             }
-            let source = result.last
-            let up: [Float] = try guidance.withUnsafeBufferPointer { (g) throws(LlavaError) in
-                if let source {
-                    return try source.values.withUnsafeBufferPointer { (s) throws(LlavaError) in
-                        try stage.upsample(s.baseAddress!, height: h, width: w, channels: channels,
-                                           guidance: g.baseAddress!, threads: context.threads)
-                    }
-                }
-                return try stage.upsample(features, height: h, width: w, channels: channels,
-                                          guidance: g.baseAddress!, threads: context.threads)
+            let kernels = try guidance.withUnsafeBufferPointer { (g) throws(LlavaError) in
+                try stage.kernels(guidance: g.baseAddress!, height: gh, width: gw, threads: context.threads)
             }
-            result.append(Level(scale: 2 << index, height: gh, width: gw, values: up))
+            let source = result.last
+            let up: [Float]
+            if let source {
+                up = try source.values.withUnsafeBufferPointer { (s) throws(LlavaError) in
+                    try stage.upsample(s.baseAddress!, height: h, width: w, channels: channels, kernels: kernels,
+                                       threads: context.threads)
+                }
+            } else {
+                up = try stage.upsample(features, height: h, width: w, channels: channels, kernels: kernels,
+                                        threads: context.threads)
+            }
+            result.append(Level(scale: 2 << index, height: gh, width: gw, values: up, kernels: kernels))
             h = gh
             w = gw
         }

@@ -34,8 +34,8 @@ final class WindowAttention: @unchecked Sendable {
         let perWindow: Int
     }
 
-    /// What a call computes once for all views: the projected, scaled queries
-    /// (`[sets · windows, E]`, set-major) and the key and value weights widened to F32.
+    /// What a call prepares once for all views: the projected queries (`[sets · windows, E]`,
+    /// set-major, from `projectQueries`) and the key and value weights widened to F32.
     struct CallState {
         let sets: Int
         let windows: Int
@@ -44,10 +44,10 @@ final class WindowAttention: @unchecked Sendable {
         let valueWeight: FloatStorage
     }
 
-    /// Projects `queries` (`[sets · windows, E]`: LN_q(query_k) + pos_embed, set-major) with
-    /// the query in-projection and scales them by 1/√headDim.
-    func prepare(queries: [Float], sets: Int, windows: Int, context: ComputeContext) -> CallState {
-        let e = embedDim, rows = sets * windows
+    /// `(q·Wqᵀ + bq)/√headDim` for query rows `queries` (`[rows, E]`: LN_q(query_k) +
+    /// pos_embed). They depend only on the weights, so projectors compute them once.
+    func projectQueries(_ queries: [Float], context: ComputeContext) -> [Float] {
+        let e = embedDim, rows = queries.count / e
         let wq = TensorView(name: inProjWeight.name, dtype: inProjWeight.dtype, shape: [e, e],
                             data: inProjWeight.data, owner: inProjWeight.owner)
         var q = [Float](repeating: 0, count: rows * e)
@@ -59,10 +59,16 @@ final class WindowAttention: @unchecked Sendable {
         let bias = inProjBias.floats()
         let scale = 1 / Float(headDim).squareRoot()
         for r in 0..<rows { for j in 0..<e { q[r * e + j] = (q[r * e + j] + bias[j]) * scale } }
+        return q
+    }
+
+    /// Widens the key and value in-projections for one call.
+    func callState(projectedQueries: [Float], sets: Int, windows: Int) -> CallState {
+        let e = embedDim
         let wk = FloatStorage(count: e * e), wv = FloatStorage(count: e * e)
         inProjWeight.convert(from: e * e, count: e * e, into: wk.pointer)
         inProjWeight.convert(from: 2 * e * e, count: e * e, into: wv.pointer)
-        return CallState(sets: sets, windows: windows, queries: q, keyWeight: wk, valueWeight: wv)
+        return CallState(sets: sets, windows: windows, queries: projectedQueries, keyWeight: wk, valueWeight: wv)
     }
 
     /// `Wk_hᵀ q` for every set, head and window of `windows`: rows ordered (window, set,

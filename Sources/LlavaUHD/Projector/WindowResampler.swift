@@ -1,12 +1,11 @@
-/// One pyramid level of one view, pooled to its window samples in C-wide form (see
-/// `PooledLevelProjection`), with what turns the samples into keys: the level embedding
-/// (Hiwin's `feature_{L}x_embedding`; none in v1).
+/// One pyramid level of one view, prepared for pooling (see `LevelProjection`), with what
+/// turns its samples into keys: the level embedding (Hiwin's `feature_{L}x_embedding`; none
+/// in v1).
 struct PooledLevel {
     let layout: WindowLayout
-    let projection: PooledLevelProjection
+    let projection: LevelProjection
     let embedding: [Float]?
-    let z: [Float]
-    let sigma: [Float]
+    let prepared: LevelProjection.Prepared
 }
 
 /// The part the Hiwin and v1 projectors share (SPEC §4 steps 2–6, §8): values V = the pooled
@@ -28,12 +27,12 @@ struct WindowResampler {
     /// Upper bound on one block's key-space queries, in floats (32 MB).
     static let blockBudget = 8 << 20
 
-    /// `queries`: `[sets · grid², E]` (LN_q(query_k) + pos_embed, set-major); `views`: each
-    /// view's levels in key order. Returns the attention outputs after the out-projection,
-    /// `[views · grid² · sets, E]` with rows ordered (view, window, set).
+    /// `queries`: `[sets · grid², E]` from `WindowAttention.projectQueries` (set-major);
+    /// `views`: each view's levels in key order. Returns the attention outputs after the
+    /// out-projection, `[views · grid² · sets, E]` with rows ordered (view, window, set).
     func run(queries: [Float], sets: Int, views: [[PooledLevel]], context: ComputeContext) throws(LlavaError) -> [Float] {
         let e = attention.embedDim, windows = grid * grid
-        let state = attention.prepare(queries: queries, sets: sets, windows: windows, context: context)
+        let state = attention.callState(projectedQueries: queries, sets: sets, windows: windows)
         let rowsPerView = windows * sets
         var heads = [Float](repeating: 0, count: views.count * rowsPerView * e)
         let blockSize = max(1, min(windows, Self.blockBudget / max(1, sets * attention.heads * e)))
@@ -59,14 +58,10 @@ struct WindowResampler {
                                                               threads: context.threads)
                     }
                     var value = [Float](repeating: 0, count: rows * e)
-                    level.z.withUnsafeBufferPointer { z in
-                        level.sigma.withUnsafeBufferPointer { s in
-                            value.withUnsafeMutableBufferPointer { out in
-                                level.projection.values(z: z.baseAddress! + block.lowerBound * n * level.projection.channels,
-                                                        sigma: s.baseAddress! + block.lowerBound * n, count: rows,
-                                                        into: out.baseAddress!, context: context)
-                            }
-                        }
+                    value.withUnsafeMutableBufferPointer { out in
+                        level.projection.values(level.prepared, layout: layout,
+                                                cells: (block.lowerBound * n)..<(block.upperBound * n),
+                                                into: out.baseAddress!, context: context)
                     }
                     var k = value
                     let position = pooledPositions[key]!
