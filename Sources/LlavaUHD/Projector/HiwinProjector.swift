@@ -73,7 +73,7 @@ public final class HiwinProjector: Projector {
         queries = attention.projectQueries(
             Self.normalisedQueries(queryTensors, norm: lnQ, positions: table.map(PositionPooling.roundedToBFloat16),
                                    embedDim: e),
-            context: context)
+            sets: Self.querySets, context: context)
         normProjWeight = lnProj.0.floats(); normProjBias = lnProj.1.floats()
         normPostWeight = lnPost.0.floats(); normPostBias = lnPost.1.floats()
         catProjWeight = catWeight

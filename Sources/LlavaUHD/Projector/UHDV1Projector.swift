@@ -33,7 +33,8 @@ public final class UHDV1Projector: Projector {
         resampler = WindowResampler(attention: attention, positionTable: table, grid: config.gridSize,
                                     roundPositionsToBFloat16: false)
         queries = attention.projectQueries(
-            HiwinProjector.normalisedQueries([query], norm: lnQ, positions: table, embedDim: e), context: ComputeContext())
+            HiwinProjector.normalisedQueries([query], norm: lnQ, positions: table, embedDim: e), sets: 1,
+            context: ComputeContext())
         let weight: FloatStorage
         if let kvProj {
             weight = FloatStorage(widening: kvProj)

@@ -26,16 +26,8 @@ final class WindowAttention: @unchecked Sendable {
         outProjBias = checklist.tensor("attn.out_proj.bias", shape: [embedDim])
     }
 
-    /// One view's pooled keys and values of one level, for the windows of a block: window i
-    /// (counted from the block's first) owns rows `i·perWindow ..< (i+1)·perWindow`.
-    struct KeySegment {
-        let keys: UnsafePointer<Float>
-        let values: UnsafePointer<Float>
-        let perWindow: Int
-    }
-
-    /// What a call prepares once for all views: the projected queries (`[sets · windows, E]`,
-    /// set-major, from `projectQueries`) and the key and value weights widened to F32.
+    /// What a call prepares once for all views: the projected queries (`[windows · sets, E]`,
+    /// window-major, from `projectQueries`) and the key and value weights widened to F32.
     struct CallState {
         let sets: Int
         let windows: Int
@@ -44,10 +36,11 @@ final class WindowAttention: @unchecked Sendable {
         let valueWeight: FloatStorage
     }
 
-    /// `(q·Wqᵀ + bq)/√headDim` for query rows `queries` (`[rows, E]`: LN_q(query_k) +
-    /// pos_embed). They depend only on the weights, so projectors compute them once.
-    func projectQueries(_ queries: [Float], context: ComputeContext) -> [Float] {
-        let e = embedDim, rows = queries.count / e
+    /// `(q·Wqᵀ + bq)/√headDim` for the query rows `queries` (`[sets · windows, E]`, set-major:
+    /// LN_q(query_k) + pos_embed), returned window-major (row `window·sets + set`). They
+    /// depend only on the weights, so projectors compute them once.
+    func projectQueries(_ queries: [Float], sets: Int, context: ComputeContext) -> [Float] {
+        let e = embedDim, rows = queries.count / e, windows = rows / sets
         let wq = TensorView(name: inProjWeight.name, dtype: inProjWeight.dtype, shape: [e, e],
                             data: inProjWeight.data, owner: inProjWeight.owner)
         var q = [Float](repeating: 0, count: rows * e)
@@ -58,8 +51,14 @@ final class WindowAttention: @unchecked Sendable {
         }
         let bias = inProjBias.floats()
         let scale = 1 / Float(headDim).squareRoot()
-        for r in 0..<rows { for j in 0..<e { q[r * e + j] = (q[r * e + j] + bias[j]) * scale } }
-        return q
+        var out = [Float](repeating: 0, count: rows * e)
+        for k in 0..<sets {
+            for i in 0..<windows {
+                let src = (k * windows + i) * e, dst = (i * sets + k) * e
+                for j in 0..<e { out[dst + j] = (q[src + j] + bias[j]) * scale }
+            }
+        }
+        return out
     }
 
     /// Widens the key and value in-projections for one call.
@@ -71,53 +70,39 @@ final class WindowAttention: @unchecked Sendable {
         return CallState(sets: sets, windows: windows, queries: projectedQueries, keyWeight: wk, valueWeight: wv)
     }
 
-    /// `Wk_hᵀ q` for every set, head and window of `windows`: rows ordered (window, set,
-    /// head), `[count · sets · heads, E]`.
-    func keySpaceQueries(_ state: CallState, windows: Range<Int>) -> [Float] {
-        let e = embedDim, d = headDim, rowsPerWindow = state.sets * heads
-        var out = [Float](repeating: 0, count: windows.count * rowsPerWindow * e)
+    /// `Wk_hᵀ q` for every window of `windows`, set and head, into `out`: rows ordered
+    /// (window, set, head), `[windows.count · sets · heads, E]`. One product per head over all
+    /// the block's (window, set) rows.
+    func keySpaceQueries(_ state: CallState, windows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let e = embedDim, d = headDim
         state.queries.withUnsafeBufferPointer { q in
-            out.withUnsafeMutableBufferPointer { o in
-                for k in 0..<state.sets {
-                    for h in 0..<heads {
-                        BLAS.sgemm(m: windows.count, n: e, k: d,
-                                   a: q.baseAddress! + (k * state.windows + windows.lowerBound) * e + h * d, lda: e,
-                                   b: state.keyWeight.pointer + h * d * e, ldb: e,
-                                   c: o.baseAddress! + (k * heads + h) * e, ldc: rowsPerWindow * e)
-                    }
-                }
+            for h in 0..<heads {
+                BLAS.sgemm(m: windows.count * state.sets, n: e, k: d,
+                           a: q.baseAddress! + windows.lowerBound * state.sets * e + h * d, lda: e,
+                           b: state.keyWeight.pointer + h * d * e, ldb: e,
+                           c: out + h * e, ldc: heads * e)
             }
         }
-        return out
     }
 
     /// Attention of one view over a block of `count` windows. `keyQueries` comes from
-    /// `keySpaceQueries` for the same block; `segments` are the view's levels in order. Writes
-    /// the heads' outputs before the out-projection and without the value bias,
-    /// `[count · sets, E]` rows ordered (window, set), to `out`.
-    func attend(_ state: CallState, keyQueries: UnsafePointer<Float>, count: Int, segments: [KeySegment],
+    /// `keySpaceQueries` for the same block; `keys` and `values` are `[count, keysPerWindow, E]`
+    /// (window-major); `mixed` is scratch of `keyQueries`' size. Writes the heads' outputs
+    /// before the out-projection and without the value bias, `[count · sets, E]` rows ordered
+    /// (window, set), to `out`.
+    func attend(_ state: CallState, keyQueries: UnsafePointer<Float>, count: Int, keysPerWindow: Int,
+                keys: UnsafePointer<Float>, values: UnsafePointer<Float>, mixed: UnsafeMutablePointer<Float>,
                 into out: UnsafeMutablePointer<Float>) {
         let e = embedDim, d = headDim, rowsPerWindow = state.sets * heads
-        let keysPerWindow = segments.reduce(0) { $0 + $1.perWindow }
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerWindow * keysPerWindow)
-        let mixed = UnsafeMutablePointer<Float>.allocate(capacity: count * rowsPerWindow * e)
-        defer { scores.deallocate(); mixed.deallocate() }
+        defer { scores.deallocate() }
         for i in 0..<count {
             let q = keyQueries + i * rowsPerWindow * e
-            var column = 0
-            for s in segments {
-                BLAS.sgemm(transB: true, m: rowsPerWindow, n: s.perWindow, k: e, a: q, lda: e,
-                           b: s.keys + i * s.perWindow * e, ldb: e, c: scores + column, ldc: keysPerWindow)
-                column += s.perWindow
-            }
+            BLAS.sgemm(transB: true, m: rowsPerWindow, n: keysPerWindow, k: e, a: q, lda: e,
+                       b: keys + i * keysPerWindow * e, ldb: e, c: scores, ldc: keysPerWindow)
             Activation.softmaxRows(scores, rows: rowsPerWindow, cols: keysPerWindow)
-            column = 0
-            for (n, s) in segments.enumerated() {
-                BLAS.sgemm(m: rowsPerWindow, n: e, k: s.perWindow, a: scores + column, lda: keysPerWindow,
-                           b: s.values + i * s.perWindow * e, ldb: e, beta: n == 0 ? 0 : 1,
-                           c: mixed + i * rowsPerWindow * e, ldc: e)
-                column += s.perWindow
-            }
+            BLAS.sgemm(m: rowsPerWindow, n: e, k: keysPerWindow, a: scores, lda: keysPerWindow,
+                       b: values + i * keysPerWindow * e, ldb: e, c: mixed + i * rowsPerWindow * e, ldc: e)
         }
         // Head h of row (window, set) = Wv_h · mixed[(window, set, h)]; those rows are `heads`
         // apart.
