@@ -18,7 +18,10 @@ let slimRuntime = [
     "-Xfrontend", "-disable-implicit-concurrency-module-import",
     "-Xfrontend", "-disable-implicit-string-processing-module-import",
 ]
-let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno"])]
+let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden"])]
+
+/// Test targets, one per stage (Tests/<Name>), each checking against references in Tests/Fixtures.
+let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests", "ImageTests", "ProjectorTests"]
 
 let package = Package(
     name: "llavauhd",
@@ -31,21 +34,23 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // System libraries (Debian: libopenblas-dev, libjpeg-dev, libpng-dev), found with pkg-config.
-        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        // System libraries (Debian: libjpeg-dev, libpng-dev), found with pkg-config.
+        // OpenBLAS (Debian: libopenblas0, libopenblas-dev) is deliberately not one of them: it is
+        // opened with dlopen at first use so that its kernel set can be chosen before its library
+        // constructor runs (see Sources/CLlavaUHD/include/blas_loader.h). Linking it, even
+        // through a header-only module with pkg-config, would make it a DT_NEEDED dependency.
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
 
-        // What must be C: libjpeg's setjmp/longjmp error handling, loading OpenBLAS after
+        // What must be C: libjpeg's and libpng's setjmp/longjmp error handling, loading OpenBLAS after
         // choosing its core type, and SIMD kernels written with intrinsics.
-        .target(name: "CLlavaUHD", dependencies: ["COpenBLAS", "CJPEG"], path: "Sources/CLlavaUHD",
+        .target(name: "CLlavaUHD", dependencies: ["CJPEG", "CPNG"], path: "Sources/CLlavaUHD",
                 cSettings: cFlags, linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m")]),
 
         // The Swift core: one folder per stage, plus the @_cdecl exports in CABI/.
-        .target(name: "LlavaUHD", dependencies: ["CLlavaUHD", "CPNG"], path: "Sources/LlavaUHD",
+        .target(name: "LlavaUHD", dependencies: ["CLlavaUHD"], path: "Sources/LlavaUHD",
                 swiftSettings: [.unsafeFlags(isaFlags + slimRuntime)]),
 
         .executableTarget(name: "llavauhd-cli",
@@ -57,9 +62,8 @@ let package = Package(
         // Test-only helpers: .npy reading, fixture locations, tolerance checks.
         .target(name: "TestSupport", dependencies: ["LlavaUHD"], path: "Tests/TestSupport",
                 swiftSettings: [.unsafeFlags(isaFlags)]),
-        .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
-                    swiftSettings: [.unsafeFlags(isaFlags)]),
-        .testTarget(name: "KernelsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/KernelsTests", swiftSettings: [.unsafeFlags(isaFlags)]),
-        .testTarget(name: "ProjectorTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/ProjectorTests", swiftSettings: [.unsafeFlags(isaFlags)]),
-    ]
+    ] + testSuites.map { name in
+        .testTarget(name: name, dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/\(name)",
+                    swiftSettings: [.unsafeFlags(isaFlags)])
+    }
 )

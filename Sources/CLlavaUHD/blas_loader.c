@@ -1,28 +1,42 @@
 #define _GNU_SOURCE
 #include "blas_loader.h"
-#include <cblas.h>
 #include <cpuid.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef void (*sgemm_fn)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE, const enum CBLAS_TRANSPOSE,
-                         const blasint, const blasint, const blasint, const float, const float *, const blasint,
-                         const float *, const blasint, const float, float *, const blasint);
+/* The CBLAS interface, declared here rather than taken from <cblas.h>: including OpenBLAS's
+ * header would make the build link libopenblas (its pkg-config flags), which must not happen
+ * (see blas_loader.h). The enum values are fixed by the CBLAS standard; Debian's OpenBLAS uses
+ * 32-bit integers (blasint = int). */
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                         int lda, const float *b, int ldb, float beta, float *c, int ldc);
 typedef void (*set_threads_fn)(int);
 typedef int (*get_threads_fn)(void);
-typedef char *(*corename_fn)(void);
+typedef char *(*string_fn)(void);
+
+static const char *const sonames[] = {"libopenblas.so.0", "libopenblas.so"};
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_status = -1;
+static int private_copy;
+static int owns_threads;        /* we set OpenBLAS to one thread (our copy, not the host's) */
 static char load_error[512];
 static char coretype_set[32];
+static char description[512];
 static sgemm_fn p_sgemm;
 static set_threads_fn p_set_threads;
 static get_threads_fn p_get_threads;
-static corename_fn p_corename;
+static string_fn p_corename;
+static string_fn p_config;
+static atomic_int threads_set;   /* last count passed to openblas_set_num_threads, 0 = none */
+
+/* ---------------------------------------------------------------------------------------- */
+/* CPU features                                                                              */
 
 static luhd_cpu_features features;
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
@@ -30,20 +44,23 @@ static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 static void detect_cpu(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
-    int osxsave = (c >> 27) & 1;
-    features.fma = (c >> 12) & 1;
-    features.f16c = (c >> 29) & 1;
+    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    int fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
     unsigned long long xcr0 = 0;
     if (osxsave) {
         unsigned lo, hi;
         __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
         xcr0 = ((unsigned long long)hi << 32) | lo;
     }
-    int ymm_ok = (xcr0 & 0x6) == 0x6;
-    int zmm_ok = (xcr0 & 0xE6) == 0xE6;
-    if (!ymm_ok) { features.fma = 0; features.f16c = 0; return; }
+    /* The OS must save YMM (XCR0 bits 1-2) for any AVX, and opmask/ZMM (bits 5-7) for AVX-512. */
+    int ymm_ok = avx && (xcr0 & 0x6) == 0x6;
+    int zmm_ok = ymm_ok && (xcr0 & 0xE6) == 0xE6;
+    if (!ymm_ok) return;
+    features.fma = fma;
+    features.f16c = f16c;
     if (__get_cpuid_max(0, 0) < 7) return;
     __cpuid_count(7, 0, a, b, c, d);
+    unsigned max_subleaf = a;
     features.avx2 = (b >> 5) & 1;
     if (zmm_ok) {
         features.avx512f = (b >> 16) & 1;
@@ -53,9 +70,11 @@ static void detect_cpu(void) {
         features.avx512_vnni = (c >> 11) & 1;
         features.avx512_fp16 = (d >> 23) & 1;
     }
-    __cpuid_count(7, 1, a, b, c, d);
-    features.avx_vnni = (a >> 4) & 1;
-    if (zmm_ok) features.avx512_bf16 = (a >> 5) & 1;
+    if (max_subleaf >= 1) {
+        __cpuid_count(7, 1, a, b, c, d);
+        features.avx_vnni = (a >> 4) & 1;
+        if (zmm_ok) features.avx512_bf16 = (a >> 5) & 1;
+    }
 }
 
 const luhd_cpu_features *luhd_cpu(void) {
@@ -65,47 +84,125 @@ const luhd_cpu_features *luhd_cpu(void) {
 
 /* The OpenBLAS kernel family for this CPU, by feature rather than by model number, so that
  * CPUs newer than the installed OpenBLAS still get their fast kernels. */
-static const char *coretype_for_cpu(void) {
+const char *luhd_blas_preferred_coretype(void) {
     const luhd_cpu_features *f = luhd_cpu();
-    if (f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq)
-        return f->avx512_bf16 ? "Cooperlake" : "SkylakeX";
+    if (f->avx512f && f->avx512bw && f->avx512vl && f->avx512dq) return f->avx512_bf16 ? "Cooperlake" : "SkylakeX";
     if (f->avx2 && f->fma) return "Haswell";
-    return NULL;
+    return "";
 }
 
-static void *sym(void *h, const char *name) {
-    void *p = dlsym(h, name);
-    if (!p && load_error[0] == 0) snprintf(load_error, sizeof load_error, "OpenBLAS lacks symbol %s", name);
-    return p;
+/* ---------------------------------------------------------------------------------------- */
+/* Loading                                                                                   */
+
+/* Resolves the symbols we use from `h`; returns 0 when all required ones exist. */
+static int bind(void *h) {
+    sgemm_fn sg = (sgemm_fn)dlsym(h, "cblas_sgemm");
+    set_threads_fn st = (set_threads_fn)dlsym(h, "openblas_set_num_threads");
+    get_threads_fn gt = (get_threads_fn)dlsym(h, "openblas_get_num_threads");
+    string_fn cn = (string_fn)dlsym(h, "openblas_get_corename");
+    if (!sg || !st || !gt || !cn) {
+        snprintf(load_error, sizeof load_error,
+                 "the loaded libopenblas.so.0 lacks cblas_sgemm or the openblas_* thread/core functions");
+        return -1;
+    }
+    p_sgemm = sg;
+    p_set_threads = st;
+    p_get_threads = gt;
+    p_corename = cn;
+    p_config = (string_fn)dlsym(h, "openblas_get_config");
+    return 0;
+}
+
+/* Sets OPENBLAS_CORETYPE to `core` for one load and puts the environment back afterwards. */
+typedef struct saved_env {
+    int changed, had_value;
+    char value[64];
+} saved_env;
+
+static saved_env set_coretype(const char *core) {
+    saved_env s = {0};
+    const char *old = getenv("OPENBLAS_CORETYPE");
+    if (old) {
+        s.had_value = 1;
+        snprintf(s.value, sizeof s.value, "%s", old);
+    }
+    if (setenv("OPENBLAS_CORETYPE", core, 1) == 0) {
+        s.changed = 1;
+        snprintf(coretype_set, sizeof coretype_set, "%s", core);
+    }
+    return s;
+}
+
+static void restore_coretype(saved_env s) {
+    if (!s.changed) return;
+    if (s.had_value) setenv("OPENBLAS_CORETYPE", s.value, 1);
+    else unsetenv("OPENBLAS_CORETYPE");
+}
+
+static void *open_fresh(int new_namespace) {
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof sonames / sizeof sonames[0] && !h; i++)
+        h = new_namespace ? dlmopen(LM_ID_NEWLM, sonames[i], RTLD_NOW | RTLD_LOCAL)
+                          : dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
+    return h;
 }
 
 static void do_load(void) {
     const char *env = getenv("OPENBLAS_CORETYPE");
-    if (env == NULL) {
-        const char *core = coretype_for_cpu();
-        /* Only a host that has not loaded OpenBLAS yet is affected by this. */
-        void *already = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
-        if (already) {
-            dlclose(already);
-        } else if (core) {
-            setenv("OPENBLAS_CORETYPE", core, 0);
-            snprintf(coretype_set, sizeof coretype_set, "%s", core);
-        }
-    }
-    static const char *names[] = {"libopenblas.so.0", "libopenblas.so"};
+    int host_chose = env && env[0];           /* set-but-empty counts as unset */
+    const char *preferred = luhd_blas_preferred_coretype();
+    const char *note = "";
+
     void *h = NULL;
-    for (size_t i = 0; i < sizeof names / sizeof names[0] && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        snprintf(load_error, sizeof load_error,
-                 "cannot load OpenBLAS (libopenblas.so.0; Debian package libopenblas0): %s", e ? e : "unknown error");
-        return;
+    for (size_t i = 0; i < sizeof sonames / sizeof sonames[0] && !h; i++)
+        h = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+
+    if (h) {
+        /* The host loaded OpenBLAS first: its constructor has already chosen its kernels, and
+         * its thread settings are the host's. Run a private copy, so that neither affects the
+         * other. */
+        saved_env saved = {0};
+        if (!host_chose && preferred[0]) saved = set_coretype(preferred);
+        void *mine = open_fresh(1);
+        restore_coretype(saved);
+        if (mine && bind(mine) == 0) {
+            private_copy = 1;
+            owns_threads = 1;
+            note = "private copy; the host had loaded OpenBLAS";
+        } else {
+            if (mine) dlclose(mine);
+            if (bind(h) != 0) return;
+            load_error[0] = 0;
+            coretype_set[0] = 0;
+            note = "the host's OpenBLAS (a private copy could not be loaded)";
+        }
+    } else {
+        saved_env saved = {0};
+        if (!host_chose && preferred[0]) saved = set_coretype(preferred);
+        h = open_fresh(0);
+        restore_coretype(saved);
+        if (!h) {
+            const char *e = dlerror();
+            snprintf(load_error, sizeof load_error,
+                     "cannot load OpenBLAS (libopenblas.so.0; Debian package libopenblas0): %s",
+                     e ? e : "unknown error");
+            return;
+        }
+        if (bind(h) != 0) return;
+        owns_threads = 1;
+        note = host_chose ? "OPENBLAS_CORETYPE set by the host" : "kernels chosen from CPUID";
     }
-    p_sgemm = (sgemm_fn)sym(h, "cblas_sgemm");
-    p_set_threads = (set_threads_fn)sym(h, "openblas_set_num_threads");
-    p_get_threads = (get_threads_fn)sym(h, "openblas_get_num_threads");
-    p_corename = (corename_fn)sym(h, "openblas_get_corename");
-    if (!p_sgemm || !p_set_threads || !p_get_threads || !p_corename) return;
+    /* Our callers split products into fixed blocks and run them on their own threads, so that
+     * results do not depend on a thread count; each OpenBLAS call then runs on one thread. The
+     * host's own copy (the fallback of step 4) keeps its settings. */
+    if (owns_threads) {
+        p_set_threads(1);
+        atomic_store(&threads_set, 1);
+    }
+    const char *config = p_config ? p_config() : NULL;
+    const char *core = p_corename();
+    snprintf(description, sizeof description, "%s; core %s (%s)", config ? config : "OpenBLAS",
+             core ? core : "?", note);
     load_status = 0;
 }
 
@@ -116,21 +213,51 @@ int luhd_blas_load(void) {
 
 const char *luhd_blas_error(void) { return load_error; }
 const char *luhd_blas_coretype_set(void) { return coretype_set; }
+int luhd_blas_private_copy(void) { return private_copy; }
+int luhd_blas_owns_threads(void) { return luhd_blas_load() == 0 && owns_threads; }
+const char *luhd_blas_description(void) { return load_status == 0 ? description : ""; }
 
 const char *luhd_blas_corename(void) {
-    if (load_status != 0) return "";
+    if (luhd_blas_load() != 0) return "";
     const char *n = p_corename();
     return n ? n : "";
 }
 
 void luhd_blas_set_threads(int n) {
-    if (load_status == 0 && n > 0) p_set_threads(n);
+    if (n < 1 || luhd_blas_load() != 0) return;
+    if (atomic_exchange_explicit(&threads_set, n, memory_order_relaxed) == n) return;
+    p_set_threads(n);
 }
 
-int luhd_blas_get_threads(void) { return load_status == 0 ? p_get_threads() : 0; }
+int luhd_blas_get_threads(void) { return luhd_blas_load() == 0 ? p_get_threads() : 0; }
+
+/* ---------------------------------------------------------------------------------------- */
+/* sgemm                                                                                     */
+
+void luhd_sgemm_reference(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                          const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    for (int i = 0; i < m; i++) {
+        float *ci = c + (size_t)i * ldc;
+        for (int j = 0; j < n; j++) ci[j] = beta == 0 ? 0 : beta * ci[j];
+        for (int p = 0; p < k; p++) {
+            float aip = alpha * (trans_a ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p]);
+            if (trans_b) {
+                for (int j = 0; j < n; j++) ci[j] += aip * b[(size_t)j * ldb + p];
+            } else {
+                const float *bp = b + (size_t)p * ldb;
+                for (int j = 0; j < n; j++) ci[j] += aip * bp[j];
+            }
+        }
+    }
+}
 
 void luhd_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc) {
-    p_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+    if (m <= 0 || n <= 0) return;
+    if (luhd_blas_load() != 0) {
+        luhd_sgemm_reference(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    p_sgemm(CBLAS_ROW_MAJOR, trans_a ? CBLAS_TRANS : CBLAS_NO_TRANS, trans_b ? CBLAS_TRANS : CBLAS_NO_TRANS,
             m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -29,7 +29,6 @@ private func runProjectorBenchmark(_ options: BenchOptions) throws -> String {
         let view = try SyntheticProjectorWeights.view(rows: 24, columns: 24, channels: 1024, seed: 7)
         let views = try (0..<7).map { try SyntheticProjectorWeights.view(rows: 24, columns: 24, channels: 1024, seed: UInt64(10 + $0)) }
         for threads in [1, 2] {
-            BLAS.threads = threads
             let context = ComputeContext(threads: threads)
             var projector: (any Projector)?
             let load = try bestOf(1) { projector = try config.makeProjector(weights: store) }

@@ -9,6 +9,10 @@ import LlavaUHD
 
 let benchmarks: [Benchmark] = [
     projectorBenchmark,
+    tokenizerBenchmark,
+    .imageDecode,
+    sgemmBenchmark,
+    loadBenchmark,
 ]
 
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))

@@ -4,5 +4,12 @@
 #define CLLAVAUHD_H
 #include "blas_loader.h"
 #include "thread_pool.h"
+#include "kernels.h"
+#include "scratch.h"
+#include "image_codec.h"
 #include "jpeg_decoder.h"
+#include "png_decoder.h"
+#include "last_error.h"
+/* The public C header, so the Swift exports use its exact types. */
+#include "../../../include/llavauhd.h"
 #endif

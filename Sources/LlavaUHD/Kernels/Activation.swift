@@ -1,36 +1,56 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import CLlavaUHD
 
-/// Element-wise activations, in place on `count` floats.
+/// Element-wise activations and row softmax, in place, vectorised (see `VectorKernels`).
+///
+/// Accuracy against double precision, over results that are normal floats (tested in
+/// Tests/KernelsTests/ActivationTests.swift, measured on AVX2 and AVX-512): exp ≤ 1 ulp
+/// (0.96), erf ≤ 2 ulp (1.8), GELU ≤ 5 ulp (3.9; ≤ 6 below x = −5.6, where the negative tail is
+/// computed from erfc and so keeps its relative accuracy), SiLU and quick-GELU ≤ 3 ulp (2.6),
+/// softmax within (3 + |x − max|)·2⁻²⁴ relative (the rounding of x − max, as in PyTorch).
+/// Results do not depend on `threads`.
 public enum Activation {
     /// GELU with the exact error function: `0.5·x·(1 + erf(x/√2))` (PyTorch `gelu`, `nn.GELU()`).
-    public static func geluErf(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { let v = x[i]; x[i] = 0.5 * v * (1 + erff(v * 0.70710678118654752)) }
+    public static func geluErf(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
+        let p = SendablePointer(x)
+        VectorKernels.forEachRange(count, threads: threads) { r in
+            VectorKernels.table.gelu_erf(p.p + r.lowerBound, r.count)
+        }
     }
 
     /// CLIP's quick GELU: `x·sigmoid(1.702·x)`.
-    public static func quickGelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { let v = x[i]; x[i] = v / (1 + expf(-1.702 * v)) }
+    public static func quickGelu(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
+        let p = SendablePointer(x)
+        VectorKernels.forEachRange(count, threads: threads) { r in
+            VectorKernels.table.quick_gelu(p.p + r.lowerBound, r.count)
+        }
     }
 
     /// SiLU: `x·sigmoid(x)`.
-    public static func silu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { let v = x[i]; x[i] = v / (1 + expf(-v)) }
+    public static func silu(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
+        let p = SendablePointer(x)
+        VectorKernels.forEachRange(count, threads: threads) { r in
+            VectorKernels.table.silu(p.p + r.lowerBound, r.count)
+        }
+    }
+
+    /// The gated MLP activation of LLaMA / Qwen2: `gate = silu(gate) · up`, element-wise.
+    public static func siluMultiply(_ gate: UnsafeMutablePointer<Float>, by up: UnsafePointer<Float>, count: Int,
+                                    threads: Int = 1) {
+        let g = SendablePointer(gate)
+        VectorKernels.forEachRange(count, threads: threads) { r in
+            VectorKernels.table.silu_mul(g.p + r.lowerBound, up + r.lowerBound, r.count)
+        }
     }
 
     /// Softmax over each row of a row-major `[rows, cols]` matrix, in place, subtracting the
-    /// row maximum first. A row of all −inf becomes all zeros.
-    public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        for r in 0..<rows {
-            let row = x + r * cols
-            var m = -Float.infinity
-            for j in 0..<cols where row[j] > m { m = row[j] }
-            if m == -.infinity { for j in 0..<cols { row[j] = 0 }; continue }
-            var sum: Float = 0
-            for j in 0..<cols { let e = expf(row[j] - m); row[j] = e; sum += e }
-            let inv = 1 / sum
-            for j in 0..<cols { row[j] *= inv }
+    /// row maximum first (exponentials summed in Float lanes, then scaled by 1/sum). A row of
+    /// all −inf becomes all zeros.
+    public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, threads: Int = 1) {
+        guard rows > 0, cols > 0 else { return }
+        let p = SendablePointer(x)
+        VectorKernels.forEachRange(rows, threads: threads, minimumPerThread: max(1, (1 << 14) / cols)) { r in
+            let softmax = VectorKernels.table.softmax
+            for row in r { softmax(p.p + row * cols, cols) }
         }
     }
 }

@@ -1,38 +1,64 @@
-/// Matrix products against weights that stay in the memory mapping, in whatever float dtype
-/// the file stores (F32 used in place; F16/BF16 widened to F32 tile by tile, never as a whole
-/// copy of the tensor).
-public enum MatMul {
-    /// Bytes of F32 scratch per converted weight tile.
-    static let tileBytes = 4 << 20
+import CLlavaUHD
 
-    /// `out[m×N] = x[m×K] · Wᵀ` for `W` stored `[N, K]` (the PyTorch `Linear` layout).
-    /// `ldOut` is the row stride of `out` (default N).
+/// Matrix products against weights that stay in the memory mapping, in whatever float dtype
+/// the file stores: F32 used in place; F16/BF16 widened on the fly (in registers by the
+/// matrix-vector kernels, or tile by tile into a reused per-thread F32 buffer for OpenBLAS),
+/// never as a whole copy of the tensor.
+///
+/// Each output element is computed by one thread with a fixed summation order (the
+/// matrix-vector kernels; `BLAS.sgemm`'s fixed blocks), so results do not depend on
+/// `context.threads`.
+public enum MatMul {
+    /// Inputs with at most this many rows use the matrix-vector kernels, which stream each
+    /// weight row once (bound by memory bandwidth for a few rows, by their FMA rate beyond);
+    /// larger inputs widen weight tiles to F32 for sgemm, whose better arithmetic rate pays for
+    /// that extra memory traffic only from about this many rows on (`llavauhd-bench sgemm`
+    /// measures both sides of the switch).
+    public static let matvecMaxRows = 64
+
+    /// Target bytes of one widened F32 weight tile. Tiles are whole multiples of `BLAS.sgemm`'s
+    /// 512-column blocks (so they split into full blocks), at least one block.
+    static let tileBytes = 8 << 20
+
+    /// Rows (or columns) per widened tile for a weight dimension of `count` and rows of `length`.
+    static func tileSize(count: Int, length: Int) -> Int {
+        let blocks = max(1, tileBytes / (4 * max(length, 1) * 512))
+        return min(count, blocks * 512)
+    }
+
+    /// `out[m×N] = x[m×K] · Wᵀ (+ bias)` for `W` stored `[N, K]` (the PyTorch `Linear` layout).
+    /// `ldOut` is the row stride of `out` (default N); `bias` has N values.
     public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
                               into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
-                              context: ComputeContext) {
+                              bias: UnsafePointer<Float>? = nil, context: ComputeContext) {
         precondition(w.shape.count == 2, "linear weight '\(w.name)' must be 2-D")
         let n = w.shape[0], k = w.shape[1]
         let ldc = ldOut ?? n
         guard m > 0, n > 0 else { return }
-        if m <= 4 {
-            matvec(x, rows: m, weight: w, into: out, ldOut: ldc, context: context)
-            return
-        }
-        if w.dtype == .f32, Int(bitPattern: w.data) % 4 == 0 {
+        if m <= matvecMaxRows, DType.floatWeights.contains(w.dtype) {
+            matvec(x, rows: m, weight: w, into: out, ldOut: ldc, threads: context.threads)
+        } else if w.dtype == .f32, Int(bitPattern: w.data) % 4 == 0 {
             BLAS.sgemm(transB: true, m: m, n: n, k: k, a: x, lda: k,
-                       b: w.data.assumingMemoryBound(to: Float.self), ldb: k, c: out, ldc: ldc)
-            return
+                       b: w.data.assumingMemoryBound(to: Float.self), ldb: k, c: out, ldc: ldc,
+                       threads: context.threads)
+        } else {
+            let tileRows = tileSize(count: n, length: k)
+            withScratch(floats: tileRows * k) { scratch in
+                var n0 = 0
+                while n0 < n {
+                    let nt = min(tileRows, n - n0)
+                    FloatConversion.widen(w, from: n0 * k, count: nt * k, into: scratch, threads: context.threads)
+                    BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: x, lda: k, b: scratch, ldb: k,
+                               c: out + n0, ldc: ldc, threads: context.threads)
+                    n0 += nt
+                }
+            }
         }
-        let tileRows = max(1, min(n, tileBytes / (4 * max(k, 1))))
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
-        defer { scratch.deallocate() }
-        var n0 = 0
-        while n0 < n {
-            let nt = min(tileRows, n - n0)
-            convertRows(w, rows: n0..<(n0 + nt), rowLength: k, into: scratch, threads: context.threads)
-            BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: x, lda: k, b: scratch, ldb: k,
-                       c: out + n0, ldc: ldc)
-            n0 += nt
+        if let bias {
+            for i in 0..<m {
+                let row = out + i * ldc
+                for j in 0..<n { row[j] += bias[j] }
+            }
         }
     }
 
@@ -45,48 +71,70 @@ public enum MatMul {
         guard m > 0, n > 0 else { return }
         if w.dtype == .f32, Int(bitPattern: w.data) % 4 == 0 {
             BLAS.sgemm(m: m, n: n, k: k, a: x, lda: k, b: w.data.assumingMemoryBound(to: Float.self),
-                       ldb: n, c: out, ldc: n)
+                       ldb: n, c: out, ldc: n, threads: context.threads)
             return
         }
-        let tileRows = max(1, min(k, tileBytes / (4 * max(n, 1))))
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * n)
-        defer { scratch.deallocate() }
-        var k0 = 0
-        while k0 < k {
-            let kt = min(tileRows, k - k0)
-            convertRows(w, rows: k0..<(k0 + kt), rowLength: n, into: scratch, threads: context.threads)
-            BLAS.sgemm(m: m, n: n, k: kt, a: x + k0, lda: k, b: scratch, ldb: n,
-                       beta: k0 == 0 ? 0 : 1, c: out, ldc: n)
-            k0 += kt
-        }
-    }
-
-    /// Matrix-vector products for a few rows: reads each weight row once, widening on the fly.
-    /// Bound by memory bandwidth, so the rows are split across threads.
-    static func matvec(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
-                       into out: UnsafeMutablePointer<Float>, ldOut: Int, context: ComputeContext) {
-        let n = w.shape[0], k = w.shape[1]
-        let parts = chunks(n, parts: context.threads * 8)
-        let o = SendablePointer(out)
-        parallelFor(parts.count, threads: context.threads) { p in
-            let rowBuf = UnsafeMutablePointer<Float>.allocate(capacity: k)
-            defer { rowBuf.deallocate() }
-            for r in parts[p] {
-                w.convert(from: r * k, count: k, into: rowBuf)
-                for i in 0..<m { o.p[i * ldOut + r] = dot(x + i * k, rowBuf, k) }
+        // Column tiles [K, nt], so every sgemm sums over the whole of K (as one product would).
+        let tileCols = tileSize(count: n, length: k)
+        withScratch(floats: k * tileCols) { scratch in
+            let s = SendablePointer(scratch)
+            var n0 = 0
+            while n0 < n {
+                let nt = min(tileCols, n - n0), c0 = n0
+                VectorKernels.forEachRange(k, threads: context.threads, minimumPerThread: max(1, (1 << 16) / nt)) { rows in
+                    for row in rows { FloatConversion.widen(w, from: row * n + c0, count: nt, into: s.p + row * nt) }
+                }
+                BLAS.sgemm(m: m, n: nt, k: k, a: x, lda: k, b: scratch, ldb: nt, c: out + n0, ldc: n,
+                           threads: context.threads)
+                n0 += nt
             }
         }
     }
 
-    /// Widens rows `rows` of a 2-D tensor (row length `rowLength`) into contiguous F32.
-    static func convertRows(_ w: TensorView, rows: Range<Int>, rowLength: Int,
-                            into out: UnsafeMutablePointer<Float>, threads: Int) {
-        let parts = chunks(rows.count, parts: threads)
+    /// Matrix-vector products for a few rows (`m ≤ matvecMaxRows`) of a float weight: each
+    /// weight row is read once per call (in blocks of 4 or 8 rows, reused from cache for every
+    /// group of 4 input rows) and widened in registers. Bound by memory bandwidth, so
+    /// the weight rows are split across threads (in blocks of 8 rows).
+    static func matvec(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
+                       into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
+        let n = w.shape[0], k = w.shape[1]
+        let table = VectorKernels.table
         let o = SendablePointer(out)
-        parallelFor(parts.count, threads: threads) { p in
-            let r = parts[p]
-            w.convert(from: (rows.lowerBound + r.lowerBound) * rowLength, count: r.count * rowLength,
-                      into: o.p + r.lowerBound * rowLength)
+        let run: (Range<Int>) -> Void
+        switch w.dtype {
+        case .f32:
+            let wp = w.data.assumingMemoryBound(to: Float.self)
+            run = { r in table.matvec_f32(wp, k, r.lowerBound, r.upperBound, x, k, m, o.p, ldOut) }
+        case .f16:
+            let wp = w.data.assumingMemoryBound(to: UInt16.self)
+            run = { r in table.matvec_f16(wp, k, r.lowerBound, r.upperBound, x, k, m, o.p, ldOut) }
+        default:
+            let wp = w.data.assumingMemoryBound(to: UInt16.self)
+            run = { r in table.matvec_bf16(wp, k, r.lowerBound, r.upperBound, x, k, m, o.p, ldOut) }
+        }
+        // Blocks of 8 rows; at least ~256 KB of weights per part so small products stay inline.
+        let blocks = (n + 7) / 8
+        let bytesPerBlock = 8 * k * w.dtype.size
+        let parts = min(threads * 4, max(1, blocks * bytesPerBlock / (256 << 10)))
+        if parts <= 1 || threads <= 1 {
+            run(0..<n)
+            return
+        }
+        let ranges = chunks(blocks, parts: parts)
+        parallelFor(ranges.count, threads: threads) { p in
+            run((ranges[p].lowerBound * 8)..<min(n, ranges[p].upperBound * 8))
+        }
+    }
+
+    /// Calls `body` with the calling thread's reusable scratch buffer of at least `floats`
+    /// Floats (see luhd_thread_scratch), or a fresh allocation if that cannot grow.
+    static func withScratch(floats: Int, _ body: (UnsafeMutablePointer<Float>) -> Void) {
+        if let raw = luhd_thread_scratch(floats * 4) {
+            body(raw.assumingMemoryBound(to: Float.self))
+        } else {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: floats)
+            defer { p.deallocate() }
+            body(p)
         }
     }
 }

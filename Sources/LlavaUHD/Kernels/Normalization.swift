@@ -1,33 +1,19 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import CLlavaUHD
 
 /// Row-wise normalisations over the last dimension of a row-major `[rows, cols]` matrix.
-/// Statistics are accumulated in Double so the result does not depend on the row length's
-/// rounding behaviour; `x` and `out` may be the same buffer.
+/// Statistics are accumulated in Double (vectorised, two passes for LayerNorm), so the result
+/// does not depend on the row length's rounding behaviour; `x` and `out` may be the same
+/// buffer. Rows are split across `threads`; results do not depend on it.
 public enum Normalization {
     /// LayerNorm: `(x − mean) / sqrt(var + eps) · gamma + beta` (biased variance, as PyTorch).
     public static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
                                  gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>?, eps: Float,
                                  into out: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        guard rows > 0, cols > 0 else { return }
         let o = SendablePointer(out)
-        let parts = chunks(rows, parts: rows >= 64 ? threads : 1)
-        parallelFor(parts.count, threads: threads) { p in
-            for r in parts[p] {
-                let xr = x + r * cols, yr = o.p + r * cols
-                var sum = 0.0
-                for j in 0..<cols { sum += Double(xr[j]) }
-                let mean = sum / Double(cols)
-                var sq = 0.0
-                for j in 0..<cols { let d = Double(xr[j]) - mean; sq += d * d }
-                let inv = 1.0 / (sq / Double(cols) + Double(eps)).squareRoot()
-                let m = Float(mean), s = Float(inv)
-                if let beta {
-                    for j in 0..<cols { yr[j] = (xr[j] - m) * s * gamma[j] + beta[j] }
-                } else {
-                    for j in 0..<cols { yr[j] = (xr[j] - m) * s * gamma[j] }
-                }
-            }
+        VectorKernels.forEachRange(rows, threads: threads, minimumPerThread: max(1, (1 << 14) / cols)) { r in
+            let layerNorm = VectorKernels.table.layer_norm
+            for row in r { layerNorm(x + row * cols, cols, gamma, beta, eps, o.p + row * cols) }
         }
     }
 
@@ -35,16 +21,11 @@ public enum Normalization {
     public static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
                                gamma: UnsafePointer<Float>, eps: Float,
                                into out: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        guard rows > 0, cols > 0 else { return }
         let o = SendablePointer(out)
-        let parts = chunks(rows, parts: rows >= 64 ? threads : 1)
-        parallelFor(parts.count, threads: threads) { p in
-            for r in parts[p] {
-                let xr = x + r * cols, yr = o.p + r * cols
-                var sq = 0.0
-                for j in 0..<cols { sq += Double(xr[j]) * Double(xr[j]) }
-                let s = Float(1.0 / (sq / Double(cols) + Double(eps)).squareRoot())
-                for j in 0..<cols { yr[j] = (xr[j] * s) * gamma[j] }
-            }
+        VectorKernels.forEachRange(rows, threads: threads, minimumPerThread: max(1, (1 << 14) / cols)) { r in
+            let rmsNorm = VectorKernels.table.rms_norm
+            for row in r { rmsNorm(x + row * cols, cols, gamma, eps, o.p + row * cols) }
         }
     }
 }

@@ -25,8 +25,13 @@ public struct ComputeContext: @unchecked Sendable {
     }
 }
 
-/// Calls `body(i)` for every `i` in `0..<count` on up to `threads` threads (the caller included)
-/// and returns when all calls are done. Each call must write memory no other call writes.
+/// Calls `body(i)` exactly once for every `i` in `0..<count` on up to `threads` threads (the
+/// caller included) and returns when all calls are done. Each call must write memory no other
+/// call writes (and compute it in a fixed order), so that results do not depend on `threads`.
+///
+/// Runs on the process-wide pool of Sources/CLlavaUHD/thread_pool.c, one loop at a time: a
+/// call made while another thread's loop holds the pool runs inline on the calling thread, and
+/// so does a call from inside a task (nested loops), so loops never wait for each other.
 public func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     guard count > 0 else { return }
     if threads <= 1 || count == 1 {

@@ -14,9 +14,10 @@ public final class MappedFile: @unchecked Sendable {
     public let size: Int
 
     /// Opens and maps `path`. Throws `.io` if the file cannot be opened, is not a regular file
-    /// or cannot be mapped.
+    /// or cannot be mapped. The file is opened non-blocking so that a FIFO or device standing
+    /// in for a weight file is refused instead of hanging the open.
     public init(path: String) throws(LlavaError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw LlavaError(.io, "cannot open '\(path)': \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
@@ -41,12 +42,20 @@ public final class MappedFile: @unchecked Sendable {
     /// The whole file as a byte buffer (empty for an empty file).
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 
-    /// Hints the kernel to read the byte range ahead (`MADV_WILLNEED`).
+    /// Hints the kernel to read the byte range ahead (`MADV_WILLNEED`). The range is clipped
+    /// to the file.
     public func prefetch(offset: Int, count: Int) {
-        guard let base, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = offset / page * page
-        madvise(UnsafeMutableRawPointer(mutating: base + start), offset + count - start, MADV_WILLNEED)
+        let lower = max(0, offset), upper = min(size, offset + max(0, count))
+        guard let base, lower < upper else { return }
+        let page = max(1, Int(sysconf(Int32(_SC_PAGESIZE))))
+        let start = lower / page * page
+        madvise(UnsafeMutableRawPointer(mutating: base + start), upper - start, MADV_WILLNEED)
+    }
+
+    /// True if `pointer` lies inside the mapping (a view's bytes are borrowed, not copied).
+    public func contains(_ pointer: UnsafeRawPointer) -> Bool {
+        guard let base else { return false }
+        return pointer >= base && pointer < base + size
     }
 }
 
@@ -60,8 +69,21 @@ public func readWholeFile(_ path: String, limit: Int = 1 << 30) throws(LlavaErro
     return Array(file.bytes)
 }
 
-/// True if `path` names an existing regular file.
+/// True if `path` names an existing regular file (symbolic links are followed, as in a
+/// Hugging Face cache, whose files link into a blob store).
 public func fileExists(_ path: String) -> Bool {
     var st = stat()
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+}
+
+/// True if `path` names an existing directory (symbolic links are followed).
+public func directoryExists(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// True if anything exists at `path` (a file, directory, FIFO, dangling link...).
+func pathExists(_ path: String) -> Bool {
+    var st = stat()
+    return lstat(path, &st) == 0
 }

@@ -1,30 +1,44 @@
 /// A read-only view of one tensor inside a memory-mapped weight file. It borrows the bytes of
 /// the mapping (no copy) and keeps the mapping alive. Shapes are row-major, outermost first, as
-/// the file stores them: a Linear weight is `[out, in]`.
+/// the file stores them: a Linear weight is `[out, in]`. A scalar has shape `[]` and one
+/// element.
+///
+/// `data` has no alignment guarantee beyond what the file gives (safetensors writers pad the
+/// header to 8 bytes, so tensors are normally aligned to their element size); read it with
+/// `loadUnaligned` or check `isAligned` before binding it to a typed pointer.
 public struct TensorView: @unchecked Sendable {
     public let name: String
     public let dtype: DType
     public let shape: [Int]
     /// The first byte of the tensor's data inside the mapping.
     public let data: UnsafeRawPointer
+    /// Number of elements (1 for a scalar, 0 if any dimension is 0).
+    public let count: Int
     /// Keeps the mapping alive as long as any view exists.
     let owner: AnyObject
 
+    /// A view of `shape.reduce(1, *)` elements of `dtype` at `data`, kept alive by `owner`.
+    /// The caller guarantees that the bytes exist (SafetensorsFile checks this for files).
     public init(name: String, dtype: DType, shape: [Int], data: UnsafeRawPointer, owner: AnyObject) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
         self.data = data
+        self.count = shape.reduce(1, *)
         self.owner = owner
     }
 
-    /// Number of elements (1 for a scalar).
-    public var count: Int { shape.reduce(1, *) }
     /// Number of bytes.
     public var byteCount: Int { count * dtype.size }
 
-    /// Element `i` (flat index) converted to Float. For small tensors and scalars; kernels read
-    /// `data` directly.
+    /// The tensor's bytes, borrowed from the mapping.
+    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: data, count: byteCount) }
+
+    /// True if `data` is aligned to the element size (so it may be bound to a typed pointer).
+    public var isAligned: Bool { Int(bitPattern: data) % dtype.size == 0 }
+
+    /// Element `i` (flat index, `0 ..< count`) converted to Float. For small tensors and
+    /// scalars; kernels read `data` directly.
     public func float(at i: Int) -> Float {
         var x: Float = 0
         convertToFloat(self, from: i, count: 1, into: &x)
@@ -34,13 +48,15 @@ public struct TensorView: @unchecked Sendable {
     /// The whole tensor converted to Float (a copy). Use for small tensors (norm weights,
     /// biases, embeddings rows) and tests; large matrices are consumed in place by the kernels.
     public func floats() -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { buf, n in
-            convertToFloat(self, from: 0, count: count, into: buf.baseAddress!)
+        guard count > 0 else { return [] }
+        return [Float](unsafeUninitializedCapacity: count) { buf, n in
+            if let out = buf.baseAddress { convertToFloat(self, from: 0, count: count, into: out) }
             n = count
         }
     }
 
-    /// Elements `[from, from + count)` converted to Float into `out`.
+    /// Elements `[from, from + count)` (flat indices inside `0 ..< self.count`) converted to
+    /// Float into `out`.
     public func convert(from: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
         convertToFloat(self, from: from, count: count, into: out)
     }
@@ -85,11 +101,20 @@ func convertToFloat(_ t: TensorView, from: Int, count: Int, into out: UnsafeMuta
     case .u64: for i in 0..<count { out[i] = Float(base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
     case .f8e4m3: for i in 0..<count { out[i] = float8ToFloat(base.load(fromByteOffset: i, as: UInt8.self), exponentBits: 4) }
     case .f8e5m2: for i in 0..<count { out[i] = float8ToFloat(base.load(fromByteOffset: i, as: UInt8.self), exponentBits: 5) }
+    case .f8e4m3fnuz:
+        for i in 0..<count { out[i] = float8FNUZToFloat(base.load(fromByteOffset: i, as: UInt8.self), exponentBits: 4) }
+    case .f8e5m2fnuz:
+        for i in 0..<count { out[i] = float8FNUZToFloat(base.load(fromByteOffset: i, as: UInt8.self), exponentBits: 5) }
+    case .f8e8m0:
+        for i in 0..<count {
+            let e = base.load(fromByteOffset: i, as: UInt8.self)
+            out[i] = e == 0xFF ? .nan : Float(sign: .plus, exponent: Int(e) - 127, significand: 1)
+        }
     }
 }
 
 /// Decodes an 8-bit float: E4M3 (bias 7, no infinities, S.1111.111 = NaN) or E5M2 (bias 15,
-/// IEEE-style infinities and NaNs).
+/// IEEE-style infinities and NaNs). Subnormals have exponent 1 − bias.
 func float8ToFloat(_ b: UInt8, exponentBits e: Int) -> Float {
     let m = 7 - e
     let sign: Float = b & 0x80 != 0 ? -1 : 1
@@ -98,6 +123,19 @@ func float8ToFloat(_ b: UInt8, exponentBits e: Int) -> Float {
     let bias = (1 << (e - 1)) - 1
     if e == 4, exp == 15, mant == 7 { return .nan }
     if e == 5, exp == 31 { return mant == 0 ? sign * .infinity : .nan }
+    if exp == 0 { return sign * Float(mant) * Float(sign: .plus, exponent: 1 - bias - m, significand: 1) }
+    return sign * (1 + Float(mant) / Float(1 << m)) * Float(sign: .plus, exponent: exp - bias, significand: 1)
+}
+
+/// Decodes an 8-bit "FNUZ" float (E4M3 bias 8 or E5M2 bias 16): no infinities, no negative
+/// zero, and the pattern 0x80 is the only NaN.
+func float8FNUZToFloat(_ b: UInt8, exponentBits e: Int) -> Float {
+    if b == 0x80 { return .nan }
+    let m = 7 - e
+    let sign: Float = b & 0x80 != 0 ? -1 : 1
+    let exp = Int(b >> m) & ((1 << e) - 1)
+    let mant = Int(b) & ((1 << m) - 1)
+    let bias = 1 << (e - 1)
     if exp == 0 { return sign * Float(mant) * Float(sign: .plus, exponent: 1 - bias - m, significand: 1) }
     return sign * (1 + Float(mant) / Float(1 << m)) * Float(sign: .plus, exponent: exp - bias, significand: 1)
 }

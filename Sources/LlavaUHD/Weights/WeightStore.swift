@@ -1,48 +1,63 @@
 /// All tensors of a model directory, memory-mapped: either one `model.safetensors` or the shards
 /// named by `model.safetensors.index.json`. Immutable after loading and safe to share between
 /// threads. Tensors are looked up by their upstream names and checked for shape and dtype.
+/// Nothing is copied at load: every `TensorView` points into a file mapping.
 public final class WeightStore: @unchecked Sendable {
     /// The safetensors files, in the order they were opened.
     public let files: [SafetensorsFile]
     private let byName: [String: TensorView]
 
-    /// Loads a model directory. `progress` is called with a fraction in [0, 1] after each file
-    /// is validated; returning false cancels the load (`.cancelled`).
+    /// File names looked for in a model directory.
+    public static let singleFileName = "model.safetensors"
+    public static let indexFileName = "model.safetensors.index.json"
+
+    /// Loads a model directory. As transformers does, a single `model.safetensors` is preferred
+    /// when present; otherwise `model.safetensors.index.json` names the shards. Every shard must
+    /// exist, and the index and the shards' headers must agree tensor by tensor (no tensor
+    /// missing from its shard, none stored in another shard or in two shards, none left out of
+    /// the index). `progress` is called with a fraction in [0, 1] after each file is
+    /// validated; returning false cancels the load (`.cancelled`).
+    ///
+    /// Throws `.io` when the directory or a file cannot be read or the directory has no weight
+    /// file, `.badWeights` for any malformed file or index, `.unsupported` for an unreadable
+    /// dtype, `.cancelled` from the progress callback.
     public convenience init(directory: String, progress: ((Double) -> Bool)? = nil) throws(LlavaError) {
-        let index = directory + "/model.safetensors.index.json"
-        let single = directory + "/model.safetensors"
-        if fileExists(index) {
-            let shards = try Self.readIndex(index)
-            try self.init(paths: shards.files.map { directory + "/" + $0 }, expectedMap: shards.map,
-                          directory: directory, progress: progress)
-        } else if fileExists(single) {
-            try self.init(paths: [single], expectedMap: nil, directory: directory, progress: progress)
+        guard directoryExists(directory) else {
+            throw LlavaError(.io, "model directory '\(directory)' does not exist or is not a directory")
+        }
+        let single = directory + "/" + Self.singleFileName
+        let indexPath = directory + "/" + Self.indexFileName
+        if pathExists(single) {
+            try self.init(paths: [single], index: nil, progress: progress)
+        } else if pathExists(indexPath) {
+            let index = try SafetensorsIndex(path: indexPath)
+            for shard in index.shards where !pathExists(directory + "/" + shard) {
+                throw LlavaError(.badWeights, "\(indexPath): shard '\(shard)' does not exist in '\(directory)'")
+            }
+            try self.init(paths: index.shards.map { directory + "/" + $0 }, index: (index, indexPath), progress: progress)
         } else {
-            throw LlavaError(.io, "'\(directory)' has neither model.safetensors nor model.safetensors.index.json")
+            throw LlavaError(.io, "'\(directory)' has neither \(Self.singleFileName) nor \(Self.indexFileName)")
         }
     }
 
-    /// Loads explicit safetensors files (no index).
+    /// Loads explicit safetensors files (no index). A tensor name found in two files is an
+    /// error (`.badWeights`).
     public convenience init(paths: [String]) throws(LlavaError) {
-        try self.init(paths: paths, expectedMap: nil, directory: nil, progress: nil)
+        try self.init(paths: paths, index: nil, progress: nil)
     }
 
-    private init(paths: [String], expectedMap: [(String, String)]?, directory: String?,
+    private init(paths: [String], index: (SafetensorsIndex, String)?,
                  progress: ((Double) -> Bool)?) throws(LlavaError) {
         var files: [SafetensorsFile] = []
         var byName: [String: TensorView] = [:]
-        var fileOf: [String: String] = [:]
+        var fileOf: [String: Int] = [:]
         for (i, path) in paths.enumerated() {
-            guard fileExists(path) else {
-                throw LlavaError(directory == nil ? .io : .badWeights,
-                                 "shard '\(path)' named by model.safetensors.index.json does not exist")
-            }
             let file = try SafetensorsFile(path: path)
             for t in file.tensors {
                 if let other = fileOf[t.name] {
-                    throw LlavaError(.badWeights, "tensor '\(t.name)' is stored twice: in '\(other)' and '\(path)'")
+                    throw LlavaError(.badWeights, "tensor '\(t.name)' is stored twice: in '\(paths[other])' and '\(path)'")
                 }
-                fileOf[t.name] = path
+                fileOf[t.name] = i
                 byName[t.name] = t
             }
             files.append(file)
@@ -50,51 +65,26 @@ public final class WeightStore: @unchecked Sendable {
                 throw LlavaError(.cancelled, "model loading cancelled by the progress callback")
             }
         }
-        if let expectedMap {
-            for (name, shard) in expectedMap {
+        if case let (index, indexPath)? = index {
+            let shardNumber = Dictionary(uniqueKeysWithValues: index.shards.enumerated().map { ($1, $0) })
+            for (name, shard) in index.weightMap {
                 guard let actual = fileOf[name] else {
-                    throw LlavaError(.badWeights, "index names tensor '\(name)' in '\(shard)' but no shard holds it")
+                    throw LlavaError(.badWeights, "\(indexPath): names tensor '\(name)' in '\(shard)' but no shard holds it")
                 }
-                guard actual.hasSuffix("/" + shard) else {
-                    throw LlavaError(.badWeights, "index puts tensor '\(name)' in '\(shard)' but it is in '\(actual)'")
+                guard shardNumber[shard] == actual else {
+                    throw LlavaError(.badWeights,
+                                     "\(indexPath): puts tensor '\(name)' in '\(shard)' but it is stored in '\(paths[actual])'")
+                }
+            }
+            if byName.count != index.weightMap.count {
+                let listed = Set(index.weightMap.map(\.tensor))
+                if let extra = byName.keys.sorted().first(where: { !listed.contains($0) }), let i = fileOf[extra] {
+                    throw LlavaError(.badWeights, "\(indexPath): tensor '\(extra)' in '\(paths[i])' is not listed in weight_map")
                 }
             }
         }
         self.files = files
         self.byName = byName
-    }
-
-    /// Reads `model.safetensors.index.json`: the shard files (in first-mention order) and the
-    /// tensor → shard map. Throws `.badWeights` for malformed JSON or shard names that leave the
-    /// directory.
-    static func readIndex(_ path: String) throws(LlavaError) -> (files: [String], map: [(String, String)]) {
-        let bytes = try readWholeFile(path, limit: 64 << 20)
-        let json: JSONValue
-        do { json = try JSONValue.parse(bytes) } catch {
-            throw LlavaError(.badWeights, "\(path): not valid JSON (\(error))")
-        }
-        guard let map = json["weight_map"]?.objectValue else {
-            throw LlavaError(.badWeights, "\(path): no \"weight_map\" object")
-        }
-        var files: [String] = []
-        var seenFiles = Set<String>()
-        var seenNames = Set<String>()
-        var pairs: [(String, String)] = []
-        for (name, value) in map {
-            guard let shard = value.stringValue, !shard.isEmpty else {
-                throw LlavaError(.badWeights, "\(path): tensor '\(name)' maps to something other than a file name")
-            }
-            guard !shard.contains("/"), shard != ".", shard != ".." else {
-                throw LlavaError(.badWeights, "\(path): shard name '\(shard)' must be a plain file name in the model directory")
-            }
-            guard seenNames.insert(name).inserted else {
-                throw LlavaError(.badWeights, "\(path): tensor '\(name)' appears twice in weight_map")
-            }
-            if seenFiles.insert(shard).inserted { files.append(shard) }
-            pairs.append((name, shard))
-        }
-        guard !files.isEmpty else { throw LlavaError(.badWeights, "\(path): weight_map is empty") }
-        return (files, pairs)
     }
 
     /// Every tensor name, sorted.
@@ -109,7 +99,8 @@ public final class WeightStore: @unchecked Sendable {
     public func contains(_ name: String) -> Bool { byName[name] != nil }
 
     /// The tensor called `name`, checked: it must exist (`.missingTensor`), have exactly `shape`
-    /// when given (`.tensorMismatch`) and one of `dtypes` (`.tensorMismatch`).
+    /// when given (`.tensorMismatch`) and one of `dtypes` (`.tensorMismatch`). Messages name
+    /// the tensor, what it is and what was expected.
     public func tensor(_ name: String, shape: [Int]? = nil,
                        dtypes: Set<DType> = DType.floatWeights) throws(LlavaError) -> TensorView {
         guard let t = byName[name] else { throw LlavaError(.missingTensor, "tensor '\(name)' is not in the weight files") }
@@ -125,4 +116,18 @@ public final class WeightStore: @unchecked Sendable {
 
     /// Total bytes of tensor data across all files.
     public var totalBytes: Int { byName.values.reduce(0) { $0 + $1.byteCount } }
+
+    /// Bytes of tensor data per dtype.
+    public var bytesByDType: [DType: Int] {
+        var out: [DType: Int] = [:]
+        for t in byName.values { out[t.dtype, default: 0] += t.byteCount }
+        return out
+    }
+
+    /// The dtype holding most of the tensor bytes (nil for an empty store); ties go to the
+    /// dtype listed first in `DType.allCases`.
+    public var predominantDType: DType? {
+        let bytes = bytesByDType
+        return DType.allCases.filter { bytes[$0] != nil }.max { (bytes[$0] ?? 0) < (bytes[$1] ?? 0) }
+    }
 }

@@ -1,0 +1,40 @@
+#include "scratch.h"
+#include <pthread.h>
+#include <stdlib.h>
+
+typedef struct scratch {
+    void *data;
+    size_t size;
+} scratch;
+
+static pthread_key_t key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+
+static void release(void *p) {
+    scratch *s = p;
+    free(s->data);
+    free(s);
+}
+
+static void make_key(void) { pthread_key_create(&key, release); }
+
+void *luhd_thread_scratch(size_t bytes) {
+    pthread_once(&key_once, make_key);
+    scratch *s = pthread_getspecific(key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || pthread_setspecific(key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->size < bytes) {
+        size_t size = (bytes + 4095) & ~(size_t)4095;
+        void *p = NULL;
+        if (posix_memalign(&p, 64, size) != 0) return NULL;
+        free(s->data);
+        s->data = p;
+        s->size = size;
+    }
+    return s->data;
+}

@@ -1,0 +1,78 @@
+import CLlavaUHD
+
+// The mechanics shared by every export: turning Swift errors into a status plus the
+// thread's last-error message, reading versioned params structs, and handles.
+
+/// Runs `body`, converting a thrown `LlavaError` into its status and recording the message
+/// for `luhd_last_error()`.
+@inline(__always)
+func cCall(_ function: StaticString, _ body: () throws(LlavaError) -> Void) -> luhd_status {
+    do {
+        try body()
+        return LUHD_OK
+    } catch {
+        luhd_set_last_error("\(function): \(error.message)")
+        return luhd_status(rawValue: UInt32(error.status.rawValue))
+    }
+}
+
+/// Throws `.invalidArgument` naming the parameter when `pointer` is nil.
+@inline(__always)
+func nonNull<T>(_ pointer: T?, _ name: StaticString) throws(LlavaError) -> T {
+    guard let pointer else { throw LlavaError(.invalidArgument, "\(name) is NULL") }
+    return pointer
+}
+
+/// Reads a versioned params struct: starts from `defaults` and copies the first
+/// `struct_size` bytes the caller provided (fields the caller's header does not have keep
+/// their defaults; fields the library does not know are ignored). `nil` means defaults.
+func readParams<T>(_ pointer: UnsafePointer<T>?, defaults: T, name: StaticString) throws(LlavaError) -> T {
+    guard let pointer else { return defaults }
+    let given = UnsafeRawPointer(pointer).load(as: Int.self)
+    guard given >= MemoryLayout<Int>.size, given <= 1 << 20 else {
+        throw LlavaError(.invalidArgument, "\(name)->struct_size is \(given); set it with the default-params function")
+    }
+    var result = defaults
+    withUnsafeMutableBytes(of: &result) { dst in
+        dst.copyMemory(from: UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer), count: min(given, dst.count)))
+    }
+    return result
+}
+
+/// Reads a NUL-terminated UTF-8 string argument.
+func stringArgument(_ p: UnsafePointer<CChar>?, _ name: StaticString) throws(LlavaError) -> String {
+    let p = try nonNull(p, name)
+    guard let s = String(validatingCString: p) else { throw LlavaError(.invalidUTF8, "\(name) is not valid UTF-8") }
+    return s
+}
+
+/// Hands a Swift object to C as an opaque pointer (+1 retain); `release` balances it.
+func retainedHandle<T: AnyObject>(_ object: T) -> OpaquePointer {
+    OpaquePointer(Unmanaged.passRetained(object).toOpaque())
+}
+
+/// The object behind a handle, without changing its retain count.
+func object<T: AnyObject>(_ handle: OpaquePointer?, as type: T.Type, _ name: StaticString) throws(LlavaError) -> T {
+    let h = try nonNull(handle, name)
+    return Unmanaged<T>.fromOpaque(UnsafeRawPointer(h)).takeUnretainedValue()
+}
+
+/// Releases a handle made by `retainedHandle` (nil is ignored).
+func releaseHandle<T: AnyObject>(_ handle: OpaquePointer?, as type: T.Type) {
+    guard let handle else { return }
+    Unmanaged<T>.fromOpaque(UnsafeRawPointer(handle)).release()
+}
+
+/// A C string owned by a handle, freed with it.
+final class OwnedCString: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<CChar>
+    init(_ s: String) { pointer = strdupSwift(s) }
+    deinit { pointer.deallocate() }
+}
+
+func strdupSwift(_ s: String) -> UnsafeMutablePointer<CChar> {
+    let utf8 = s.utf8CString
+    let p = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count)
+    utf8.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: utf8.count) }
+    return p
+}

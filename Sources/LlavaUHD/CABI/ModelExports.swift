@@ -1,0 +1,96 @@
+import CLlavaUHD
+
+/// What a `luhd_model` handle points at: the model and the C strings `luhd_model_info` hands out.
+final class ModelHandle: @unchecked Sendable {
+    let model: LlavaModel
+    let architecture, projector, tokenLayout, chatTemplate, weightDType, blasCore: OwnedCString
+
+    init(_ model: LlavaModel) {
+        self.model = model
+        let c = model.config
+        architecture = OwnedCString(c.language.architecture.rawValue)
+        projector = OwnedCString(c.projector.kind == .hiwin ? "hiwin" : "uhd_v1")
+        tokenLayout = OwnedCString(c.imageTokenLayout == .stitchedGrid ? "stitched_grid" : "per_slice")
+        chatTemplate = OwnedCString(c.chatTemplate == .vicunaV1 ? "vicuna_v1" : "qwen2_chatml")
+        weightDType = OwnedCString(model.weights.predominantDType?.rawValue ?? "")
+        blasCore = OwnedCString(BLAS.coreName)
+    }
+}
+
+/// A C progress callback and its user data.
+private struct CProgress: @unchecked Sendable {
+    let callback: luhd_progress_callback
+    let userData: UnsafeMutableRawPointer?
+}
+
+@_cdecl("luhd_model_default_params")
+public func luhd_model_default_params() -> luhd_model_params {
+    luhd_model_params(struct_size: MemoryLayout<luhd_model_params>.size, n_threads: 0,
+                      progress_callback: nil, progress_user_data: nil)
+}
+
+@_cdecl("luhd_model_load")
+public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<luhd_model_params>?,
+                            _ out: UnsafeMutablePointer<OpaquePointer?>?) -> luhd_status {
+    cCall("luhd_model_load") { () throws(LlavaError) in
+        let out = try nonNull(out, "out_model")
+        let path = try stringArgument(path, "path")
+        let p = try readParams(params, defaults: luhd_model_default_params(), name: "params")
+        guard p.n_threads >= 0 else { throw LlavaError(.invalidArgument, "params->n_threads is negative") }
+        var options = LlavaModel.LoadOptions(threads: p.n_threads == 0 ? ComputeContext.defaultThreads : Int(p.n_threads))
+        if let callback = p.progress_callback {
+            let c = CProgress(callback: callback, userData: p.progress_user_data)
+            options.progress = { c.callback(Float($0), c.userData) }
+        }
+        out.pointee = retainedHandle(ModelHandle(try LlavaModel(directory: path, options: options)))
+    }
+}
+
+@_cdecl("luhd_model_free")
+public func luhd_model_free(_ handle: OpaquePointer?) {
+    releaseHandle(handle, as: ModelHandle.self)
+}
+
+@_cdecl("luhd_model_info")
+public func luhd_model_info(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<luhd_model_properties>?) -> luhd_status {
+    cCall("luhd_model_info") { () throws(LlavaError) in
+        let h = try object(handle, as: ModelHandle.self, "model")
+        let out = try nonNull(out, "out")
+        let given = out.pointee.struct_size
+        guard given >= MemoryLayout<Int>.size, given <= 1 << 20 else {
+            throw LlavaError(.invalidArgument, "out->struct_size is \(given); set it to sizeof(luhd_model_properties)")
+        }
+        let m = h.model, lm = m.config.language, v = m.visionConfig, pc = m.config.projector
+        var info = luhd_model_properties()
+        info.struct_size = given
+        info.architecture = UnsafePointer(h.architecture.pointer)
+        info.projector = UnsafePointer(h.projector.pointer)
+        info.token_layout = UnsafePointer(h.tokenLayout.pointer)
+        info.chat_template = UnsafePointer(h.chatTemplate.pointer)
+        info.weight_dtype = UnsafePointer(h.weightDType.pointer)
+        info.blas_core = UnsafePointer(h.blasCore.pointer)
+        info.n_threads = Int32(m.threads)
+        info.hidden_size = Int32(lm.hiddenSize)
+        info.intermediate_size = Int32(lm.intermediateSize)
+        info.n_layers = Int32(lm.layerCount)
+        info.n_heads = Int32(lm.headCount)
+        info.n_kv_heads = Int32(lm.kvHeadCount)
+        info.vocab_size = Int32(lm.vocabSize)
+        info.max_position_embeddings = Int32(lm.maxPositionEmbeddings)
+        info.vision_hidden_size = Int32(v.hiddenSize)
+        info.vision_intermediate_size = Int32(v.intermediateSize)
+        info.vision_n_layers = Int32(v.layerCount)
+        info.vision_n_heads = Int32(v.headCount)
+        info.vision_patch_size = Int32(v.patchSize)
+        info.vision_image_size = Int32(v.imageSize)
+        info.vision_select_layer = Int32(v.selectLayer)
+        info.feature_scale_mask = Int32(pc.kind == .hiwin ? pc.featureScaleMask : 0)
+        info.tokens_per_view = Int32(pc.tokensPerView)
+        info.n_tensors = Int64(m.weights.count)
+        info.weight_bytes = Int64(m.weights.totalBytes)
+        // Write only the fields the caller's struct has.
+        withUnsafeBytes(of: &info) { src in
+            UnsafeMutableRawPointer(out).copyMemory(from: src.baseAddress!, byteCount: min(given, src.count))
+        }
+    }
+}

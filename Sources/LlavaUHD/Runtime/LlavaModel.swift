@@ -1,0 +1,58 @@
+/// A loaded LLaVA-UHD model: its config, memory-mapped weights and the stages built on them.
+/// Immutable once loaded, so any number of sessions on any threads may share it.
+public final class LlavaModel: @unchecked Sendable {
+    /// How to load a model.
+    public struct LoadOptions: Sendable {
+        /// Threads for compute (the calling thread included).
+        public var threads: Int
+        /// Called with the load progress in [0, 1]; returning false cancels the load.
+        public var progress: (@Sendable (Double) -> Bool)?
+
+        public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil) {
+            self.threads = max(1, threads)
+            self.progress = progress
+        }
+    }
+
+    /// The model directory.
+    public let directory: String
+    public let config: ModelConfig
+    /// The CLIP tower's hyper-parameters, inferred from its tensors.
+    public let visionConfig: CLIPVisionConfig
+    public let weights: WeightStore
+    /// The tokenizer of the model directory (SentencePiece or byte-level BPE).
+    public let tokenizer: any Tokenizer
+    /// Threads used for compute.
+    public let threads: Int
+
+    /// Loads and validates a model directory (see `luhd_model_load`). Order: config.json,
+    /// the weight files, every tensor of every stage, then the tokenizer.
+    public init(directory: String, options: LoadOptions = LoadOptions()) throws(LlavaError) {
+        guard directoryExists(directory) else { throw LlavaError(.io, "'\(directory)' is not a directory") }
+        try BLAS.load()
+        let progress = options.progress
+        func report(_ fraction: Double) throws(LlavaError) {
+            if let progress, !progress(fraction) {
+                throw LlavaError(.cancelled, "model loading cancelled by the progress callback")
+            }
+        }
+        self.directory = directory
+        self.threads = options.threads
+        config = try ModelConfig(directory: directory)
+        try report(0.01)
+        weights = try WeightStore(directory: directory, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
+        visionConfig = try config.visionConfig(from: weights)
+        try report(0.9)
+        tokenizer = try Tokenizers.load(directory: directory)
+        guard tokenizer.vocabularySize <= config.language.vocabSize else {
+            throw LlavaError(.badTokenizer, "the tokenizer has \(tokenizer.vocabularySize) tokens but the LLM's "
+                             + "embedding table only \(config.language.vocabSize) rows")
+        }
+        try report(1.0)
+    }
+
+    /// A compute context using the model's threads and the given abort callback.
+    public func computeContext(shouldAbort: (() -> Bool)? = nil) -> ComputeContext {
+        ComputeContext(threads: threads, shouldAbort: shouldAbort)
+    }
+}

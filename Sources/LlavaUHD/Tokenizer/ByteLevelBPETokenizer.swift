@@ -1,0 +1,260 @@
+/// Qwen2's byte-level BPE tokenizer, encoding as Hugging Face `tokenizers` does:
+///
+/// 1. added tokens (`<|endoftext|>`, `<|im_start|>`, `<|im_end|>`) are cut out of the raw
+///    text first (when `parseSpecial`);
+/// 2. each remaining segment is NFC-normalized and split by `Qwen2PreTokenizer`;
+/// 3. each piece is encoded byte by byte and merged: the adjacent pair with the lowest merge
+///    rank first, ties to the leftmost (a heap per piece, O(n log n)).
+///
+/// Decoding concatenates the raw bytes of the tokens (added tokens: their text) and repairs
+/// invalid UTF-8 by maximal subparts, as `String::from_utf8_lossy` does.
+public final class ByteLevelBPETokenizer: Tokenizer {
+    public let vocabularySize: Int
+    public let bosTokenId: Int32?
+    public let eosTokenId: Int32?
+    public let unknownTokenId: Int32?
+    public let padTokenId: Int32?
+    public let addsBOSByDefault: Bool
+    public var decodeRepair: UTF8Repair { .maximalSubpart }
+
+    private let vocabulary: ByteStringTable
+    /// Vocabulary spelling of each id (index into `vocabulary`'s keys), -1 for none.
+    private let spellingIndex: [Int32]
+    /// The bytes each id decodes to (`ByteLevel` decoder rule), nil for unused ids.
+    private let pieces: [[UInt8]?]
+    /// (left id << 32 | right id) → (rank << 32 | merged id).
+    private let merges: [UInt64: UInt64]
+    /// The id of each single byte.
+    private let byteIds: [Int32]
+    private let ignoreMerges: Bool
+    private let normalizesNFC: Bool
+    private let splitter: AddedTokenSplitter
+    private let addedTokens: [Int32: AddedToken]
+    private let specialIds: Set<Int32>
+
+    /// Loads a model directory's tokenizer.json, with tokenizer_config.json and
+    /// special_tokens_map.json for BOS/EOS where present.
+    public convenience init(tokenizerJSON path: String, configDirectory: String? = nil) throws(LlavaError) {
+        let config = try configDirectory.map { dir throws(LlavaError) in try TokenizerConfig.load(directory: dir) } ?? TokenizerConfig()
+        try self.init(files: try ByteLevelBPEFiles.load(tokenizerJSON: path), config: config)
+    }
+
+    /// Loads vocab.json + merges.txt; the added tokens and BOS/EOS come from
+    /// tokenizer_config.json (and special_tokens_map.json) in `configDirectory`.
+    public convenience init(vocabJSON: String, merges: String, configDirectory: String?) throws(LlavaError) {
+        let config = try configDirectory.map { dir throws(LlavaError) in try TokenizerConfig.load(directory: dir) } ?? TokenizerConfig()
+        try self.init(files: try ByteLevelBPEFiles.load(vocabJSON: vocabJSON, merges: merges, addedTokens: config.addedTokens),
+                      config: config)
+    }
+
+    init(files: ByteLevelBPEFiles, config: TokenizerConfig) throws(LlavaError) {
+        let vocab = files.vocabulary
+        var maxId: Int32 = -1
+        for k in 0..<vocab.count { maxId = max(maxId, vocab.value(at: k)) }
+        for t in files.addedTokens { maxId = max(maxId, t.id) }
+        guard maxId >= 0 else { throw LlavaError(.badTokenizer, "the byte-level BPE vocabulary is empty") }
+        let size = Int(maxId) + 1
+        guard size <= 1 << 24 else { throw LlavaError(.badTokenizer, "the byte-level BPE vocabulary claims \(size) ids") }
+
+        var spellingIndex = [Int32](repeating: -1, count: size)
+        var pieces = [[UInt8]?](repeating: nil, count: size)
+        for k in 0..<vocab.count {
+            let id = vocab.value(at: k)
+            guard spellingIndex[Int(id)] < 0 else { continue }
+            let spelling = Array(vocab.key(at: k))
+            spellingIndex[Int(id)] = Int32(k)
+            pieces[Int(id)] = ByteLevelAlphabet.decode(spelling) ?? spelling
+        }
+        var added: [Int32: AddedToken] = [:]
+        var special = Set<Int32>()
+        for t in files.addedTokens {
+            added[t.id] = t
+            let bytes = Array(t.content.utf8)
+            pieces[Int(t.id)] = ByteLevelAlphabet.decode(bytes) ?? bytes
+            if t.special { special.insert(t.id) }
+        }
+
+        var byteIds = [Int32](repeating: 0, count: 256)
+        for b in 0..<256 {
+            guard let id = vocab.value(for: ByteLevelAlphabet.encode([UInt8(b)])) else {
+                throw LlavaError(.badTokenizer, "the byte-level vocabulary has no token for byte 0x\(String(b, radix: 16))")
+            }
+            byteIds[b] = id
+        }
+
+        var mergeTable: [UInt64: UInt64] = [:]
+        mergeTable.reserveCapacity(files.merges.count)
+        for (rank, m) in files.merges.enumerated() {
+            // A repeated pair keeps its last rank, as Hugging Face's map does.
+            mergeTable[UInt64(UInt32(m.left)) << 32 | UInt64(UInt32(m.right))] = UInt64(rank) << 32 | UInt64(UInt32(m.merged))
+        }
+
+        self.vocabulary = vocab
+        self.spellingIndex = spellingIndex
+        self.pieces = pieces
+        self.merges = mergeTable
+        self.byteIds = byteIds
+        self.ignoreMerges = files.ignoreMerges
+        self.normalizesNFC = files.normalizesNFC
+        self.splitter = AddedTokenSplitter(files.addedTokens)
+        self.addedTokens = added
+        self.specialIds = special
+        self.vocabularySize = size
+
+        func resolve(_ entry: TokenizerConfig.Entry, default fallback: Int32?) -> Int32? {
+            switch entry {
+            case .absent: return fallback
+            case .null: return nil
+            case .token(let s):
+                return files.addedTokens.first(where: { $0.content == s })?.id ?? vocab.value(for: Array(s.utf8))
+            }
+        }
+        let endOfText = files.addedTokens.first(where: { $0.content == "<|endoftext|>" })?.id
+        bosTokenId = resolve(config.bosToken, default: nil)
+        eosTokenId = resolve(config.eosToken, default: endOfText)
+        unknownTokenId = resolve(config.unkToken, default: nil)
+        padTokenId = resolve(config.padToken, default: nil)
+        addsBOSByDefault = (config.addBOSToken ?? false) && bosTokenId != nil
+    }
+
+    // MARK: Encoding
+
+    public func encode(utf8 text: [UInt8], addBOS: Bool, parseSpecial: Bool) throws(LlavaError) -> [Int32] {
+        try UTF8Text.validate(text)
+        var ids: [Int32] = []
+        ids.reserveCapacity(text.count / 3 + 4)
+        if addBOS, let bos = bosTokenId { ids.append(bos) }
+        if parseSpecial {
+            for segment in splitter.split(text) {
+                switch segment {
+                case .token(let id): ids.append(id)
+                case .text(let r): encodeSegment(text[r], into: &ids)
+                }
+            }
+        } else {
+            encodeSegment(text[...], into: &ids)
+        }
+        return ids
+    }
+
+    private func encodeSegment(_ text: ArraySlice<UInt8>, into ids: inout [Int32]) {
+        let normalized = normalizesNFC ? UnicodeNFC.normalize(text) : Array(text)
+        var scratch = MergeScratch()
+        for r in Qwen2PreTokenizer.split(normalized[...]) {
+            normalized.withUnsafeBufferPointer { b in
+                encodeWord(UnsafeBufferPointer(rebasing: b[r]), scratch: &scratch, into: &ids)
+            }
+        }
+    }
+
+    /// A possible merge at a symbol position; "smaller" means merged first: the lower rank,
+    /// then the leftmost.
+    private struct Candidate: Comparable {
+        var rank: UInt32
+        var position: Int32
+        var merged: Int32
+
+        static func < (a: Candidate, b: Candidate) -> Bool {
+            a.rank < b.rank || (a.rank == b.rank && a.position < b.position)
+        }
+    }
+
+    /// Reused buffers for merging one word.
+    private struct MergeScratch {
+        var symbols: [Int32] = []
+        var prev: [Int32] = []
+        var next: [Int32] = []
+        var alive: [Bool] = []
+        var agenda = BinaryHeap<Candidate>()
+    }
+
+    @inline(__always)
+    private func merge(_ a: Int32, _ b: Int32) -> (rank: UInt32, merged: Int32)? {
+        guard let m = merges[UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))] else { return nil }
+        return (UInt32(m >> 32), Int32(truncatingIfNeeded: m & 0xFFFF_FFFF))
+    }
+
+    /// BPE of one pre-token (Hugging Face `Word::merge_all` without dropout).
+    private func encodeWord(_ word: UnsafeBufferPointer<UInt8>, scratch s: inout MergeScratch, into ids: inout [Int32]) {
+        let n = word.count
+        guard n > 0 else { return }
+        if n == 1 { ids.append(byteIds[Int(word[0])]); return }
+        if ignoreMerges, let id = vocabulary.value(for: ByteLevelAlphabet.encode(word)) {
+            ids.append(id)
+            return
+        }
+        s.symbols.removeAll(keepingCapacity: true)
+        s.prev.removeAll(keepingCapacity: true)
+        s.next.removeAll(keepingCapacity: true)
+        s.alive.removeAll(keepingCapacity: true)
+        s.agenda.removeAll()
+        for i in 0..<n {
+            s.symbols.append(byteIds[Int(word[i])])
+            s.prev.append(Int32(i - 1))
+            s.next.append(i + 1 < n ? Int32(i + 1) : -1)
+            s.alive.append(true)
+        }
+        for i in 0..<(n - 1) {
+            if let m = merge(s.symbols[i], s.symbols[i + 1]) {
+                s.agenda.push(Candidate(rank: m.rank, position: Int32(i), merged: m.merged))
+            }
+        }
+        while let top = s.agenda.pop() {
+            let p = Int(top.position)
+            guard s.alive[p], s.next[p] >= 0 else { continue }
+            let q = Int(s.next[p])
+            guard let m = merge(s.symbols[p], s.symbols[q]), m.merged == top.merged else { continue }
+            s.symbols[p] = top.merged
+            s.alive[q] = false
+            s.next[p] = s.next[q]
+            if s.next[q] >= 0 { s.prev[Int(s.next[q])] = Int32(p) }
+            if s.prev[p] >= 0, let m = merge(s.symbols[Int(s.prev[p])], s.symbols[p]) {
+                s.agenda.push(Candidate(rank: m.rank, position: s.prev[p], merged: m.merged))
+            }
+            if s.next[p] >= 0, let m = merge(s.symbols[p], s.symbols[Int(s.next[p])]) {
+                s.agenda.push(Candidate(rank: m.rank, position: Int32(p), merged: m.merged))
+            }
+        }
+        var i: Int32 = 0
+        while i >= 0 {
+            ids.append(s.symbols[Int(i)])
+            i = s.next[Int(i)]
+        }
+    }
+
+    // MARK: Vocabulary
+
+    public func isSpecialToken(_ id: Int32) -> Bool { specialIds.contains(id) }
+
+    public func token(forId id: Int32) -> String? {
+        guard id >= 0 && Int(id) < vocabularySize else { return nil }
+        if let t = addedTokens[id] { return t.content }
+        let k = spellingIndex[Int(id)]
+        guard k >= 0 else { return nil }
+        return String(decoding: vocabulary.key(at: Int(k)), as: UTF8.self)
+    }
+
+    public func id(forToken token: String) -> Int32? {
+        if let t = addedTokens.values.first(where: { $0.content == token }) { return t.id }
+        return vocabulary.value(for: Array(token.utf8))
+    }
+
+    public func piece(forId id: Int32, renderSpecial: Bool) -> [UInt8]? {
+        guard id >= 0 && Int(id) < vocabularySize, let p = pieces[Int(id)] else { return nil }
+        if specialIds.contains(id) && !renderSpecial { return [] }
+        return p
+    }
+
+    // MARK: Decoding
+
+    public func appendDecoded(_ id: Int32, to bytes: inout [UInt8], state: inout TokenDecodingState,
+                              skipSpecialTokens: Bool) throws(LlavaError) {
+        try checkId(id)
+        guard let p = pieces[Int(id)] else {
+            throw LlavaError(.invalidArgument, "token id \(id) has no text in this vocabulary")
+        }
+        if skipSpecialTokens && specialIds.contains(id) { return }
+        bytes.append(contentsOf: p)
+        if !p.isEmpty { state.textIsEmpty = false }
+    }
+}

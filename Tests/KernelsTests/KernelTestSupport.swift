@@ -1,0 +1,123 @@
+import LlavaUHD
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Deterministic pseudo-random numbers (SplitMix64) for test inputs.
+struct TestRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [lo, hi).
+    mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
+        lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
+    }
+
+    mutating func floats(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] {
+        (0..<n).map { _ in uniform(lo, hi) }
+    }
+}
+
+/// Memory for a test tensor, placed `misalignment` bytes past a 64-byte boundary so kernels
+/// are exercised on unaligned data; owns the bytes for the lifetime of the views made from it.
+final class TestBuffer: @unchecked Sendable {
+    let raw: UnsafeMutableRawPointer
+    let base: UnsafeMutableRawPointer
+    let byteCount: Int
+
+    init(byteCount: Int, misalignment: Int = 0) {
+        self.byteCount = byteCount
+        raw = UnsafeMutableRawPointer.allocate(byteCount: byteCount + 64 + misalignment, alignment: 64)
+        base = raw + misalignment
+    }
+
+    deinit { raw.deallocate() }
+
+    /// Floats at `base` (which may be misaligned for Float: then only for unaligned kernels).
+    var floats: UnsafeMutablePointer<Float> { base.assumingMemoryBound(to: Float.self) }
+}
+
+/// A weight tensor holding `values` (row-major `shape`) rounded to `dtype`, at an optionally
+/// misaligned address. Returns the view and the exact Float values it holds.
+func makeTensor(_ values: [Float], shape: [Int], dtype: DType, misalignment: Int = 0) -> (TensorView, [Float]) {
+    let buffer = TestBuffer(byteCount: values.count * dtype.size, misalignment: misalignment)
+    var exact = values
+    switch dtype {
+    case .f32:
+        for (i, v) in values.enumerated() { buffer.base.storeBytes(of: v, toByteOffset: i * 4, as: Float.self) }
+    case .f16:
+        for (i, v) in values.enumerated() {
+            let h = Float16(v)
+            buffer.base.storeBytes(of: h.bitPattern, toByteOffset: i * 2, as: UInt16.self)
+            exact[i] = Float(h)
+        }
+    case .bf16:
+        for (i, v) in values.enumerated() {
+            let bits = UInt16(truncatingIfNeeded: v.bitPattern >> 16)   // truncation: any bf16 value will do
+            buffer.base.storeBytes(of: bits, toByteOffset: i * 2, as: UInt16.self)
+            exact[i] = Float(bitPattern: UInt32(bits) << 16)
+        }
+    default:
+        fatalError("test tensors are F32, F16 or BF16")
+    }
+    return (TensorView(name: "test", dtype: dtype, shape: shape, data: UnsafeRawPointer(buffer.base), owner: buffer), exact)
+}
+
+/// The distance between `got` and `ref` in units of the float spacing at `ref` (subnormal
+/// spacing below the normal range).
+func ulpDistance(_ got: Float, _ ref: Double) -> Double {
+    if ref.isNaN { return got.isNaN ? 0 : .infinity }
+    if ref.isInfinite { return Double(got) == ref ? 0 : .infinity }
+    let e = max(Float(ref).exponent, -126)
+    let spacing = Double(Float(sign: .plus, exponent: e - 23, significand: 1))
+    return abs(Double(got) - ref) / spacing
+}
+
+/// `max|got − ref| / max|ref|` against a double-precision reference.
+func relativeError(_ got: [Float], _ ref: [Double]) -> Double {
+    var maxDiff = 0.0, maxRef = 0.0
+    for i in ref.indices {
+        if got[i].isNaN { return .infinity }
+        maxDiff = max(maxDiff, abs(Double(got[i]) - ref[i]))
+        maxRef = max(maxRef, abs(ref[i]))
+    }
+    return maxRef > 0 ? maxDiff / maxRef : maxDiff
+}
+
+/// Runs `body(t)` on `count` new POSIX threads at once and waits for all of them.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    final class Job: @unchecked Sendable {
+        let body: @Sendable (Int) -> Void
+        let index: Int
+        init(_ body: @escaping @Sendable (Int) -> Void, _ index: Int) { self.body = body; self.index = index }
+    }
+    var threads: [pthread_t] = []
+    for t in 0..<count {
+        var thread = pthread_t()
+        let job = Unmanaged.passRetained(Job(body, t)).toOpaque()
+        let rc = pthread_create(&thread, nil, { arg in
+            let job = Unmanaged<Job>.fromOpaque(arg!).takeRetainedValue()
+            job.body(job.index)
+            return nil
+        }, job)
+        precondition(rc == 0, "pthread_create failed")
+        threads.append(thread)
+    }
+    for t in threads { pthread_join(t, nil) }
+}
+
+/// The first index where two arrays differ bit for bit (or the shorter length when the sizes
+/// differ), nil when identical. Tests compare large arrays through this, so a failure reports
+/// one index instead of printing (and diffing) whole arrays.
+func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
+    if a.count != b.count { return min(a.count, b.count) }
+    return a.indices.first { a[$0].bitPattern != b[$0].bitPattern }
+}

@@ -1,0 +1,42 @@
+import LlavaUHD
+import TestSupport
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SentencePiece BPE against the official `sentencepiece` library (0.2.x): the 235-string
+/// golden set made with Mistral-7B-v0.1's tokenizer.model (LLaMA-2 algorithm and settings:
+/// byte fallback, dummy prefix, identity normalizer, split digits).
+@Suite struct SentencePieceTokenizerTests {
+    static let golden = "tok_golden_mistral_v1_spm32000.json"
+
+    @Test func goldenIdsAndDecodedText() throws {
+        let t0 = monotonicSeconds()
+        let tokenizer = try SentencePieceTokenizer(modelFile: GoldenSet.mistralModel)
+        let loadTime = monotonicSeconds() - t0
+        let (meta, cases) = try GoldenSet.load(Self.golden)
+        #expect(tokenizer.vocabularySize == meta["vocab_size"]?.intValue)
+        #expect(tokenizer.bosTokenId == 1 && tokenizer.eosTokenId == 2 && tokenizer.unknownTokenId == 0)
+        #expect(tokenizer.padTokenId == nil)
+
+        var idMismatches = 0, textMismatches = 0
+        var encodeTime = 0.0
+        for c in cases {
+            let t1 = monotonicSeconds()
+            let ids = try tokenizer.encode(c.text, addBOS: false, parseSpecial: false)
+            encodeTime += monotonicSeconds() - t1
+            if ids != c.ids {
+                idMismatches += 1
+                Issue.record("ids differ for \"\(escaped(c.text))\": \(ids) vs \(c.ids)")
+            }
+            let decoded = try tokenizer.decode(c.ids, skipSpecialTokens: false)
+            if decoded != c.decoded {
+                textMismatches += 1
+                Issue.record("decoded text differs for \(c.ids): \"\(escaped(decoded))\" vs \"\(escaped(c.decoded))\"")
+            }
+        }
+        #expect(idMismatches == 0 && textMismatches == 0)
+        print("SentencePiece (\(cases.count) golden cases): load \(Int(loadTime * 1000)) ms, encode all \(Int(encodeTime * 1000)) ms (debug build)")
+    }
+}

@@ -1,0 +1,35 @@
+"""Versions, status strings and the error mapping."""
+import ctypes
+
+import llavauhd
+from llavauhd import _errors
+from llavauhd._lib import lib
+
+
+def test_versions():
+    assert lib.luhd_abi_version() == llavauhd.ABI_VERSION == 1
+    assert llavauhd.__version__.count(".") == 2
+
+
+def test_status_strings_cover_every_code():
+    for code, cls in _errors.BY_STATUS.items():
+        text = lib.luhd_status_string(code).decode()
+        assert text and text != "unknown status", code
+        assert cls.status == code
+    assert lib.luhd_status_string(0) == b"ok"
+    assert lib.luhd_status_string(999) == b"unknown status"
+    assert lib.luhd_status_string(-1) == b"unknown status"
+
+
+def test_every_header_status_has_an_exception():
+    header = (llavauhd._lib._HERE.parents[2] / "include" / "llavauhd.h").read_text()
+    for code, name in _errors.STATUS_NAMES.items():
+        assert f"{name} = {code}" in header
+
+
+def test_last_error_is_per_call_message():
+    out = ctypes.c_void_p()
+    status = lib.luhd_model_load(None, None, ctypes.byref(out))
+    assert status == 1
+    assert b"path is NULL" in lib.luhd_last_error()
+    assert out.value is None
