@@ -9,6 +9,7 @@ import LlavaUHD
 //            --layers N (LLM decoder layers to build; full depth extrapolated)
 
 let benchmarks: [Benchmark] = [
+    projectorBenchmark,
     tokenizerBenchmark,
     .imageDecode,
     languageBenchmark,

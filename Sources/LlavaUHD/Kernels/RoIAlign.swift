@@ -1,0 +1,215 @@
+/// torchvision's `roi_align` (the CPU kernel's arithmetic), precomputed for one map size and
+/// one set of boxes and then applied to any number of channels, vectorised over the channels
+/// of a `[height, width, channels]` map.
+///
+/// For box `(x1, y1, x2, y2)` (in map pixels after `spatialScale`, minus 0.5 when `aligned`)
+/// and output cell `(ph, pw)`: the box is split into `pooledHeight × pooledWidth` bins; each
+/// bin is sampled on a `gridH × gridW` grid (`samplingRatio`, or `ceil(binSize)` when it is
+/// ≤ 0) at `start + bin·binSize + (i + 0.5)·binSize/grid`; each sample is a bilinear tap of the
+/// 4 surrounding pixels (coordinates below 0 clamp to 0, a sample at or past the last
+/// row/column uses that row/column, a sample outside `[-1, size]` contributes 0); the cell is
+/// the sum of its samples divided by `gridH·gridW`. Without `aligned`, boxes narrower than one
+/// pixel count as one pixel wide. Output order: box, then `ph`, then `pw`, then channel.
+public struct RoIAlign: Sendable {
+    /// A box in map coordinates (before `spatialScale`).
+    public struct Box: Sendable, Equatable {
+        public var x1: Float, y1: Float, x2: Float, y2: Float
+        public init(x1: Float, y1: Float, x2: Float, y2: Float) {
+            self.x1 = x1; self.y1 = y1; self.x2 = x2; self.y2 = y2
+        }
+    }
+
+    public let height: Int
+    public let width: Int
+    public let pooledHeight: Int
+    public let pooledWidth: Int
+    public let boxCount: Int
+
+    /// Output cell `c` owns samples `sampleStart[c] ..< sampleStart[c + 1]`.
+    let sampleStart: [Int32]
+    /// 4 pixel indices (`y·width + x`) and 4 bilinear weights per sample, in torchvision's
+    /// order (low/low, low/high, high/low, high/high).
+    let samplePixels: [Int32]
+    let sampleWeights: [Float]
+    /// Each cell's sample count `max(gridH·gridW, 1)`; its sum is divided by it, as torchvision does.
+    let cellDivisor: [Float]
+
+    /// Output cells: `boxCount · pooledHeight · pooledWidth`.
+    public var cellCount: Int { boxCount * pooledHeight * pooledWidth }
+
+    /// Precomputes the samples. Throws `.invalidArgument` for an empty map or pooled size,
+    /// or a non-finite box.
+    public init(height: Int, width: Int, boxes: [Box], pooledHeight: Int, pooledWidth: Int,
+                spatialScale: Float = 1, samplingRatio: Int = -1, aligned: Bool = false) throws(LlavaError) {
+        guard height > 0, width > 0 else {
+            throw LlavaError(.invalidArgument, "roi_align: empty \(height)x\(width) map")
+        }
+        guard pooledHeight > 0, pooledWidth > 0 else {
+            throw LlavaError(.invalidArgument, "roi_align: pooled size \(pooledHeight)x\(pooledWidth) must be positive")
+        }
+        self.height = height
+        self.width = width
+        self.pooledHeight = pooledHeight
+        self.pooledWidth = pooledWidth
+        self.boxCount = boxes.count
+
+        var starts: [Int32] = [0]
+        var pixels: [Int32] = []
+        var weights: [Float] = []
+        var divisors: [Float] = []
+        starts.reserveCapacity(boxes.count * pooledHeight * pooledWidth + 1)
+        let offset: Float = aligned ? 0.5 : 0
+        for box in boxes {
+            guard box.x1.isFinite, box.y1.isFinite, box.x2.isFinite, box.y2.isFinite else {
+                throw LlavaError(.invalidArgument, "roi_align: box \(box) is not finite")
+            }
+            let startW = box.x1 * spatialScale - offset
+            let startH = box.y1 * spatialScale - offset
+            var roiW = box.x2 * spatialScale - offset - startW
+            var roiH = box.y2 * spatialScale - offset - startH
+            if !aligned {
+                roiW = max(roiW, 1)
+                roiH = max(roiH, 1)
+            }
+            let binH = roiH / Float(pooledHeight)
+            let binW = roiW / Float(pooledWidth)
+            let gridH = samplingRatio > 0 ? samplingRatio : Int((roiH / Float(pooledHeight)).rounded(.up))
+            let gridW = samplingRatio > 0 ? samplingRatio : Int((roiW / Float(pooledWidth)).rounded(.up))
+            let count = Float(max(gridH * gridW, 1))
+            for ph in 0..<pooledHeight {
+                for pw in 0..<pooledWidth {
+                    for iy in 0..<max(gridH, 0) {
+                        let yy = startH + Float(ph) * binH + (Float(iy) + 0.5) * binH / Float(gridH)
+                        for ix in 0..<max(gridW, 0) {
+                            let xx = startW + Float(pw) * binW + (Float(ix) + 0.5) * binW / Float(gridW)
+                            guard let tap = Self.bilinear(y: yy, x: xx, height: height, width: width) else { continue }
+                            pixels.append(contentsOf: tap.pixels)
+                            weights.append(contentsOf: tap.weights)
+                        }
+                    }
+                    starts.append(Int32(pixels.count / 4))
+                    divisors.append(count)
+                }
+            }
+        }
+        sampleStart = starts
+        samplePixels = pixels
+        sampleWeights = weights
+        cellDivisor = divisors
+    }
+
+    /// The 4 taps of one sample point, or nil when it lies outside `[-1, size]` (torchvision
+    /// then gives it zero weight).
+    static func bilinear(y yIn: Float, x xIn: Float, height: Int, width: Int) -> (pixels: [Int32], weights: [Float])? {
+        guard yIn >= -1, yIn <= Float(height), xIn >= -1, xIn <= Float(width) else { return nil }
+        var y = max(yIn, 0), x = max(xIn, 0)
+        var yLow = Int(y), xLow = Int(x)
+        let yHigh: Int, xHigh: Int
+        if yLow >= height - 1 {
+            yLow = height - 1; yHigh = yLow; y = Float(yLow)
+        } else {
+            yHigh = yLow + 1
+        }
+        if xLow >= width - 1 {
+            xLow = width - 1; xHigh = xLow; x = Float(xLow)
+        } else {
+            xHigh = xLow + 1
+        }
+        let ly = y - Float(yLow), lx = x - Float(xLow)
+        let hy = 1 - ly, hx = 1 - lx
+        return ([Int32(yLow * width + xLow), Int32(yLow * width + xHigh),
+                 Int32(yHigh * width + xLow), Int32(yHigh * width + xHigh)],
+                [hy * hx, hy * lx, ly * hx, ly * lx])
+    }
+
+    /// Pools a `[height, width, channels]` map into `out`: cell `c` of `cells` (default all)
+    /// goes to `out + (c − cells.lowerBound)·outStride` (`outStride` ≥ channels, default
+    /// channels). When `pixelScale` (one factor per map pixel, indexed like `map`) is given, each
+    /// pixel counts as its factor times its value. `map` may hold only the pixels from `firstPixel` on (then it
+    /// points at pixel `firstPixel`; see `pixelRange`). Cells are split across `threads`; each
+    /// is computed in a fixed order.
+    public func apply(_ map: UnsafePointer<Float>, channels: Int, into out: UnsafeMutablePointer<Float>,
+                      cells: Range<Int>? = nil, firstPixel: Int = 0, outStride: Int? = nil,
+                      pixelScale: UnsafePointer<Float>? = nil, threads: Int = 1) {
+        let stride = outStride ?? channels
+        let range = cells ?? 0..<cellCount
+        guard !range.isEmpty, channels > 0 else { return }
+        precondition(range.lowerBound >= 0 && range.upperBound <= cellCount, "roi_align: cells \(range) out of range")
+        let o = SendablePointer(out)
+        let m = SendablePointer(UnsafeMutablePointer(mutating: map))
+        let scale = pixelScale.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
+        let parts = chunks(range.count, parts: range.count * channels < (1 << 14) ? 1 : threads * 4)
+        sampleStart.withUnsafeBufferPointer { startBuf in
+            samplePixels.withUnsafeBufferPointer { pixBuf in
+                sampleWeights.withUnsafeBufferPointer { wBuf in
+                    cellDivisor.withUnsafeBufferPointer { divBuf in
+                        let starts = SendablePointer(UnsafeMutablePointer(mutating: startBuf.baseAddress!))
+                        let pix = SendablePointer(UnsafeMutablePointer(mutating: pixBuf.baseAddress!))
+                        let wts = SendablePointer(UnsafeMutablePointer(mutating: wBuf.baseAddress!))
+                        let divs = SendablePointer(UnsafeMutablePointer(mutating: divBuf.baseAddress!))
+                        parallelFor(parts.count, threads: threads) { part in
+                            for index in parts[part] {
+                                let cell = range.lowerBound + index
+                                let dst = o.p + index * stride
+                                for c in 0..<channels { dst[c] = 0 }
+                                for s in Int(starts.p[cell])..<Int(starts.p[cell + 1]) {
+                                    let taps = pix.p + 4 * s
+                                    var w = SIMD4<Float>(wts.p[4 * s], wts.p[4 * s + 1], wts.p[4 * s + 2], wts.p[4 * s + 3])
+                                    if let scale {
+                                        let sp = scale.p - firstPixel
+                                        w *= SIMD4<Float>(sp[Int(taps[0])], sp[Int(taps[1])], sp[Int(taps[2])], sp[Int(taps[3])])
+                                    }
+                                    Self.accumulateSample(m.p, channels: channels, taps: taps, firstPixel: firstPixel,
+                                                          weights: w, into: dst)
+                                }
+                                let divisor = divs.p[cell]
+                                for c in 0..<channels { dst[c] /= divisor }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dst += w1·v1 + w2·v2 + w3·v3 + w4·v4` over all channels (the sample's value first,
+    /// then added, as torchvision sums).
+    @inline(__always)
+    static func accumulateSample(_ map: UnsafePointer<Float>, channels: Int, taps: UnsafePointer<Int32>, firstPixel: Int,
+                                 weights w: SIMD4<Float>, into dst: UnsafeMutablePointer<Float>) {
+        let f1 = map + (Int(taps[0]) - firstPixel) * channels, f2 = map + (Int(taps[1]) - firstPixel) * channels
+        let f3 = map + (Int(taps[2]) - firstPixel) * channels, f4 = map + (Int(taps[3]) - firstPixel) * channels
+        let p1 = UnsafeRawPointer(f1), p2 = UnsafeRawPointer(f2), p3 = UnsafeRawPointer(f3), p4 = UnsafeRawPointer(f4)
+        let w1 = w[0], w2 = w[1], w3 = w[2], w4 = w[3]
+        let d = UnsafeMutableRawPointer(dst)
+        var c = 0
+        while c + 16 <= channels {
+            let o = c * 4
+            var v = SIMD16<Float>(repeating: w1) * p1.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            v += SIMD16<Float>(repeating: w2) * p2.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            v += SIMD16<Float>(repeating: w3) * p3.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            v += SIMD16<Float>(repeating: w4) * p4.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            let acc = d.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self) + v
+            d.storeBytes(of: acc, toByteOffset: o, as: SIMD16<Float>.self)
+            c += 16
+        }
+        while c < channels {
+            dst[c] += w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
+            c += 1
+        }
+    }
+
+    /// The pixels (`y·width + x`) that the taps of `cells` read, as a range from the first to
+    /// the last.
+    public func pixelRange(cells: Range<Int>) -> Range<Int> {
+        var low = Int.max, high = Int.min
+        for s in Int(sampleStart[cells.lowerBound])..<Int(sampleStart[cells.upperBound]) {
+            for k in 0..<4 {
+                let p = Int(samplePixels[4 * s + k])
+                low = min(low, p)
+                high = max(high, p)
+            }
+        }
+        return low <= high ? low..<(high + 1) : 0..<0
+    }
+}

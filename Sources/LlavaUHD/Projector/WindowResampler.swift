@@ -1,0 +1,112 @@
+/// One pyramid level of one view, prepared for pooling (see `LevelProjection`), with what
+/// turns its samples into keys: the level embedding (Hiwin's `feature_{L}x_embedding`; none
+/// in v1).
+struct PooledLevel {
+    let layout: WindowLayout
+    let projection: LevelProjection
+    let embedding: [Float]?
+    let prepared: LevelProjection.Prepared
+}
+
+/// The part the Hiwin and v1 projectors share (SPEC §4 steps 2–6, §8): values V = the pooled
+/// level features, keys K = V + the pooled, bicubic-resized position table + the level
+/// embedding, and the window attention of every query set, for all views of a call.
+///
+/// Work is done in blocks of windows: for each block the queries are moved into key space
+/// once (they do not depend on the view), then every view's keys and values for those
+/// windows are formed (window-major: a window's keys are its levels' samples in level order)
+/// and attended to. This bounds the memory to one block of E-wide keys and queries while
+/// keeping the products large enough to run efficiently.
+struct WindowResampler {
+    let attention: WindowAttention
+    /// The stored 2D sin-cos table `pos_embed`, `[grid², E]`.
+    let positionTable: [Float]
+    let grid: Int
+    /// Whether the resized table is rounded to bfloat16 before it is added to the keys (see
+    /// `PositionPooling`).
+    let roundPositionsToBFloat16: Bool
+
+    /// Upper bound on one block's key-space queries, in floats (96 MB; the mixed values take
+    /// as much again).
+    static let blockBudget = 24 << 20
+
+    /// `queries`: `[grid² · sets, E]` from `WindowAttention.projectQueries` (window-major);
+    /// `views`: each view's levels in key order. Returns the attention outputs after the out-projection,
+    /// `[views · grid² · sets, E]` with rows ordered (view, window, set).
+    func run(queries: [Float], sets: Int, views: [[PooledLevel]], context: ComputeContext) throws(LlavaError) -> [Float] {
+        let e = attention.embedDim, windows = grid * grid
+        let keyCounts = views.map { $0.reduce(0) { $0 + $1.layout.samplesPerWindow } }
+        let maxKeys = keyCounts.max() ?? 0
+        let state = attention.callState(projectedQueries: queries, sets: sets, windows: windows)
+        let rowsPerView = windows * sets
+        var heads = [Float](repeating: 0, count: views.count * rowsPerView * e)
+        let rowsPerWindow = sets * attention.heads
+        let blockSize = max(1, min(windows, Self.blockBudget / max(1, rowsPerWindow * e)))
+
+        let keyQueries = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * rowsPerWindow * e)
+        let mixed = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * rowsPerWindow * e)
+        let keys = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * maxKeys * e)
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * maxKeys * e)
+        let maxSamples = views.flatMap { $0.map(\.layout.samplesPerWindow) }.max() ?? 0
+        let levelValues = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * maxSamples * e)
+        defer {
+            keyQueries.deallocate(); mixed.deallocate(); keys.deallocate(); values.deallocate()
+            levelValues.deallocate()
+        }
+        var positionPooling: [String: PositionPooling] = [:]
+
+        var w0 = 0
+        while w0 < windows {
+            try context.checkAbort("projector")
+            let block = w0..<min(windows, w0 + blockSize)
+            attention.keySpaceQueries(state, windows: block, into: keyQueries)
+            var pooledPositions: [String: [Float]] = [:]
+            for (v, levels) in views.enumerated() {
+                let keysPerWindow = keyCounts[v]
+                var offset = 0
+                for level in levels {
+                    let layout = level.layout, n = layout.samplesPerWindow
+                    let cells = (block.lowerBound * n)..<(block.upperBound * n)
+                    let key = "\(layout.height)x\(layout.width)"
+                    if pooledPositions[key] == nil {
+                        let pooling = positionPooling[key] ?? PositionPooling(
+                            table: positionTable, grid: grid, embedDim: e, layout: layout,
+                            roundToBFloat16: roundPositionsToBFloat16)
+                        positionPooling[key] = pooling
+                        pooledPositions[key] = pooling.pooled(cells: cells, threads: context.threads)
+                    }
+                    level.projection.values(level.prepared, layout: layout, cells: cells, into: levelValues, context: context)
+                    let position = pooledPositions[key]!
+                    let embedding = level.embedding ?? [Float](repeating: 0, count: e)
+                    // Window i's samples go to rows offset ..< offset + n of its keys.
+                    for i in 0..<block.count {
+                        for t in 0..<n {
+                            let src = (i * n + t) * e, dst = (i * keysPerWindow + offset + t) * e
+                            for j in 0..<e {
+                                let x = levelValues[src + j]
+                                values[dst + j] = x
+                                keys[dst + j] = x + position[src + j] + embedding[j]
+                            }
+                        }
+                    }
+                    offset += n
+                }
+                try context.checkAbort("projector")
+                heads.withUnsafeMutableBufferPointer { out in
+                    attention.attend(state, keyQueries: keyQueries, count: block.count, keysPerWindow: keysPerWindow,
+                                     keys: keys, values: values, mixed: mixed,
+                                     into: out.baseAddress! + (v * rowsPerView + block.lowerBound * sets) * e)
+                }
+            }
+            w0 = block.upperBound
+        }
+        var out = [Float](repeating: 0, count: heads.count)
+        heads.withUnsafeMutableBufferPointer { h in
+            out.withUnsafeMutableBufferPointer { o in
+                attention.outputProjection(h.baseAddress!, rows: views.count * rowsPerView, into: o.baseAddress!,
+                                           context: context)
+            }
+        }
+        return out
+    }
+}
