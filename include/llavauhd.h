@@ -177,8 +177,9 @@ LUHD_API luhd_model_params luhd_model_default_params(void);
  * Thread-safe: several models may be loaded at once. */
 LUHD_API luhd_status luhd_model_load(const char *path, const luhd_model_params *params, luhd_model **out_model);
 
-/* Frees a model and unmaps its files. The caller must have freed every session made from the
- * model first. NULL is allowed. Not thread-safe with other uses of the same model. */
+/* Releases the caller's reference to a model. Its files are unmapped once no session uses it
+ * either. NULL is allowed. Do not call it while another thread is inside a call that takes
+ * this model handle. */
 LUHD_API void luhd_model_free(luhd_model *model);
 
 /* What a loaded model is. Strings belong to the model and live as long as it does. */
@@ -301,6 +302,257 @@ LUHD_API luhd_status luhd_image_rgb(const luhd_image *image, const uint8_t **out
 
 /* Frees an image. NULL is allowed. */
 LUHD_API void luhd_image_free(luhd_image *image);
+
+/* ------------------------------------------------------------------------------------------------
+ * Image stages, for inspection and feature extraction
+ *
+ * Each function runs an image through the pipeline up to its stage and returns every view's
+ * result. Views come in upstream's order: slices row-major, then the overview. These calls do
+ * not use a session's image cache.
+ * --------------------------------------------------------------------------------------------- */
+
+/* Called from inside long computations, which stop with LUHD_ERR_CANCELLED when it returns
+ * true. */
+typedef bool (*luhd_abort_callback)(void *user_data);
+
+typedef struct luhd_image_options {
+    size_t struct_size;              /* sizeof(luhd_image_options); set by the defaults */
+    /* Upstream's eval pre-resize: a long side shorter than this is upscaled to it (PIL
+     * BICUBIC). The default is 1024; 0 turns it off, as upstream does for MME and AI2D. */
+    int32_t preresize_long_side;
+    /* Most slices per image: 1 to LUHD_MAX_SLICES. The default is 9, upstream's inference
+     * setting. */
+    int32_t max_slices;
+    /* Optional abort callback, polled in the vision tower, VDIM and projector. */
+    luhd_abort_callback abort_callback;
+    void *abort_user_data;
+} luhd_image_options;
+
+#define LUHD_MAX_SLICES 64
+
+/* The default image options, with struct_size set. Thread-safe, never fails. */
+LUHD_API luhd_image_options luhd_image_default_options(void);
+
+/* How an image is cut (the UHD adaptive partition, SPEC §1). Sizes are width x height in
+ * pixels. */
+typedef struct luhd_plan {
+    size_t struct_size;              /* set by the caller to sizeof(luhd_plan) */
+    int32_t image_width, image_height;       /* the input */
+    int32_t resized_width, resized_height;   /* after the eval pre-resize */
+    int32_t grid_columns, grid_rows;         /* 0 x 0 when the image is not sliced */
+    int32_t slice_width, slice_height;       /* every slice; 0 when not sliced */
+    int32_t refine_width, refine_height;     /* the image resized before cutting; 0 when not sliced */
+    int32_t overview_width, overview_height;
+    int32_t n_views;                         /* slices + 1 */
+    /* Positions the image takes in the LLM input under the model's token layout. */
+    int32_t n_image_tokens;
+    /* Separator ids: separators[i] follows slice i (29892 "," inside a row, 13 "\n" at a
+     * row's end). overview_separator precedes the overview in the stitched layout (13 when
+     * there is a single column, an upstream quirk). */
+    int32_t overview_separator;
+    int32_t separators[LUHD_MAX_SLICES];
+} luhd_plan;
+
+/* Computes the slicing plan of an image for this model (no pixels are processed).
+ * Set out->struct_size = sizeof(luhd_plan) first. options may be NULL.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, bad options or struct_size).
+ * Thread-safe. */
+LUHD_API luhd_status luhd_image_plan(const luhd_model *model, const luhd_image *image, const luhd_image_options *options,
+                                     luhd_plan *out);
+
+/* A float32 array the library returns. */
+typedef struct luhd_tensor {
+    float *data;                     /* row-major; owned by the list it belongs to */
+    int32_t n_dims;
+    int64_t shape[4];
+    int32_t view;                    /* view index: slices row-major, then the overview */
+    int32_t level;                   /* pyramid level scale (1, 2, 4, 8); 0 when not a pyramid */
+    int32_t used_by_projector;       /* pyramid levels: 1 when the projector attends to it */
+} luhd_tensor;
+
+typedef struct luhd_tensor_list {
+    int32_t n_tensors;
+    luhd_tensor *tensors;
+} luhd_tensor_list;
+
+/* Frees a list returned by the functions below, with all its arrays. NULL is allowed. */
+LUHD_API void luhd_tensor_list_free(luhd_tensor_list *list);
+
+/* The CLIP-normalised pixels of every view: one tensor (3, H, W) per view.
+ * On success, *out receives a list, which you free with luhd_tensor_list_free.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT, LUHD_ERR_CANCELLED. Thread-safe. */
+LUHD_API luhd_status luhd_image_pixels(const luhd_model *model, const luhd_image *image,
+                                       const luhd_image_options *options, luhd_tensor_list **out);
+
+/* The CLIP layer -2 patch features of every view (CLS dropped): one tensor (h*w, C) per view,
+ * where h x w is the view's patch grid. Same ownership and errors as luhd_image_pixels. */
+LUHD_API luhd_status luhd_vision_features(const luhd_model *model, const luhd_image *image,
+                                          const luhd_image_options *options, luhd_tensor_list **out);
+
+/* The feature pyramid of every view: per view, one tensor (C, h_L, w_L) per level. Level 1 is
+ * the CLIP features; VDIM adds levels 2 and 4 for Hiwin checkpoints. The v1 projector has only
+ * level 1. Same ownership and errors as luhd_image_pixels. */
+LUHD_API luhd_status luhd_image_pyramid(const luhd_model *model, const luhd_image *image,
+                                        const luhd_image_options *options, luhd_tensor_list **out);
+
+/* The projector tokens of every view: one tensor (144, hidden) per view, in the LLM's
+ * embedding space. Same ownership and errors as luhd_image_pixels. */
+LUHD_API luhd_status luhd_image_embed(const luhd_model *model, const luhd_image *image,
+                                      const luhd_image_options *options, luhd_tensor_list **out);
+
+/* ------------------------------------------------------------------------------------------------
+ * Sessions
+ * --------------------------------------------------------------------------------------------- */
+
+/* One conversation: a KV cache, the chat history and a cache of image embeddings. Used by
+ * one thread at a time. Any number of sessions may share a model. */
+typedef struct luhd_session luhd_session;
+
+typedef struct luhd_session_params {
+    size_t struct_size;              /* sizeof(luhd_session_params); set by the defaults */
+    /* Positions the context holds: 1 to max_position_embeddings. The default 0 means
+     * min(4096, max_position_embeddings). The KV cache takes
+     * 2 * n_layers * n_ctx * n_kv_heads * head_dim * 4 bytes, reserved up front and committed
+     * as it fills. */
+    int32_t n_ctx;
+    /* Encoded images kept for reuse, keyed by a SHA-256 of their pixels, least recently used
+     * first out. The default is 4; 0 turns the cache off. */
+    int32_t image_cache_size;
+    /* The system prompt (UTF-8, copied). NULL, the default, means the template's own: the
+     * vicuna_v1 system text, or "You are a helpful assistant." for Qwen2. */
+    const char *system_prompt;
+    /* How images are sliced (see luhd_image_options). Its abort callback is ignored here. */
+    luhd_image_options image_options;
+    /* Optional abort callback, polled in the vision tower, VDIM, projector, prefill and decode.
+     * Work it stops returns LUHD_ERR_CANCELLED. */
+    luhd_abort_callback abort_callback;
+    void *abort_user_data;
+} luhd_session_params;
+
+/* The default session parameters, with struct_size set. Thread-safe, never fails. */
+LUHD_API luhd_session_params luhd_session_default_params(void);
+
+/* Creates a session on a model. params may be NULL. The session holds a reference to the
+ * model: luhd_model_free may run before luhd_session_free, and the model's memory is released
+ * when the last session using it is freed.
+ * On success, *out_session receives a session, which you free with luhd_session_free.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_ctx out of range, bad image options,
+ * system prompt not UTF-8), LUHD_ERR_OUT_OF_MEMORY (the KV cache cannot be reserved).
+ * Thread-safe on the model. */
+LUHD_API luhd_status luhd_session_create(const luhd_model *model, const luhd_session_params *params,
+                                         luhd_session **out_session);
+
+/* Forgets the conversation and the context. The image-embedding cache is kept. Errors:
+ * LUHD_ERR_INVALID_ARGUMENT (NULL session). */
+LUHD_API luhd_status luhd_session_reset(luhd_session *session);
+
+/* Frees a session. NULL is allowed. */
+LUHD_API void luhd_session_free(luhd_session *session);
+
+/* Stops the session's current luhd_session_chat or luhd_session_eval, which returns
+ * LUHD_ERR_CANCELLED. This is the one session function another thread may call while the
+ * session is in use. Has no effect when nothing is running. Errors: LUHD_ERR_INVALID_ARGUMENT
+ * (NULL session). */
+LUHD_API luhd_status luhd_session_cancel(luhd_session *session);
+
+/* Positions used and positions available in the session's context. Either out-pointer may be
+ * NULL. Errors: LUHD_ERR_INVALID_ARGUMENT (NULL session). */
+LUHD_API luhd_status luhd_session_context(const luhd_session *session, int32_t *n_used, int32_t *n_ctx);
+
+/* ------------------------------------------------------------------------------------------------
+ * Sampling and chat
+ * --------------------------------------------------------------------------------------------- */
+
+typedef struct luhd_sampling_params {
+    size_t struct_size;              /* sizeof(luhd_sampling_params); set by the defaults */
+    /* 0, the default, means greedy: always the most likely token, upstream's eval setting. */
+    float temperature;
+    int32_t top_k;                   /* keep the k most likely tokens; 0 (default) = off */
+    float top_p;                     /* nucleus: smallest set with probability >= top_p; 1 (default) = off */
+    float min_p;                     /* drop tokens below min_p * the top probability; 0 (default) = off */
+    /* Repetition penalty, as in HF and llama.cpp: seen tokens have positive logits divided by
+     * it and negative ones multiplied. 1 (default) = off. */
+    float repetition_penalty;
+    int32_t penalty_last_n;          /* history the penalty looks at; 0 (default) = all of it */
+    uint64_t seed;                   /* for sampled (temperature > 0) generation; default 0 */
+    int32_t max_new_tokens;          /* default 128, as upstream's eval */
+    /* Texts that end the answer (not included in it). NULL / 0 (default) = none. */
+    const char *const *stop_strings;
+    int32_t n_stop_strings;
+} luhd_sampling_params;
+
+/* The default sampling parameters (greedy, 128 new tokens), with struct_size set.
+ * Thread-safe, never fails. */
+LUHD_API luhd_sampling_params luhd_sampling_default_params(void);
+
+/* Receives one piece of the answer as it is generated: `length` bytes of UTF-8 that never end
+ * inside a character, NUL-terminated as well. Return false to stop the answer there. In that
+ * case luhd_session_chat still returns LUHD_OK, with stop_reason LUHD_STOP_CALLBACK. */
+typedef bool (*luhd_text_callback)(const char *piece, size_t length, void *user_data);
+
+typedef enum luhd_stop_reason {
+    LUHD_STOP_EOS = 0,               /* the model ended its answer */
+    LUHD_STOP_MAX_TOKENS = 1,        /* max_new_tokens reached */
+    LUHD_STOP_STRING = 2,            /* a stop string appeared */
+    LUHD_STOP_CALLBACK = 3,          /* the text callback returned false */
+    LUHD_STOP_CONTEXT_FULL = 4       /* the context filled up during the answer */
+} luhd_stop_reason;
+
+/* What one chat turn did and how long it took. */
+typedef struct luhd_chat_stats {
+    size_t struct_size;              /* set by the caller to sizeof(luhd_chat_stats) */
+    luhd_stop_reason stop_reason;
+    int32_t n_prompt_positions;      /* the whole conversation's prompt, images included */
+    int32_t n_reused_positions;      /* of those, taken from the cache (not recomputed) */
+    int32_t n_generated;             /* answer tokens */
+    int32_t n_images_encoded;        /* images run through the vision tower and projector */
+    int32_t n_images_cached;         /* images found in the image cache */
+    double image_seconds;            /* slicing, vision tower, VDIM, projector */
+    double prefill_seconds;
+    double decode_seconds;
+} luhd_chat_stats;
+
+/* One turn of chat. `text` is the user's message (UTF-8, NUL-terminated). It may contain
+ * "<image>" placeholders, one per image, placed where each image goes. Otherwise each image
+ * is put before the text as "<image>\n", as upstream's eval scripts do. The answer is
+ * streamed to `on_text` (may be NULL), and with out_text non-NULL it is also returned whole,
+ * NUL-terminated: free it with luhd_string_free. stats may be NULL. The turn joins the
+ * session's history. Earlier turns stay in the KV cache and are not recomputed. An image
+ * already in the session's image cache is not encoded again.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL session or text, NULL entries in images, placeholder
+ * count differs from n_images, bad sampling parameters), LUHD_ERR_INVALID_UTF8,
+ * LUHD_ERR_CONTEXT_FULL (the prompt does not fit: the session is unchanged),
+ * LUHD_ERR_CANCELLED (abort callback or luhd_session_cancel: what was generated is kept in
+ * the history, so the session stays usable). One thread at a time per session. */
+LUHD_API luhd_status luhd_session_chat(luhd_session *session, const char *text, const luhd_image *const *images,
+                                       int32_t n_images, const luhd_sampling_params *sampling,
+                                       luhd_text_callback on_text, void *user_data, char **out_text,
+                                       luhd_chat_stats *stats);
+
+/* Frees a string the library returned. NULL is allowed. */
+LUHD_API void luhd_string_free(char *string);
+
+/* The low-level path, like upstream's generate loop. Appends ids to the session's context, with
+ * LUHD_IMAGE_TOKEN wherever one of `images` goes, in order. Afterwards luhd_session_logits gives
+ * the next-token logits. No chat template is applied.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_tokens < 1, marker count differs from
+ * n_images, ids outside the vocabulary), LUHD_ERR_CONTEXT_FULL and LUHD_ERR_CANCELLED (nothing
+ * appended in either case). */
+LUHD_API luhd_status luhd_session_eval(luhd_session *session, const int32_t *tokens, int32_t n_tokens,
+                                       const luhd_image *const *images, int32_t n_images);
+
+/* Points *out_logits at the logits after the last evaluated position (n_vocab floats). The
+ * array belongs to the session and is valid until its next call. Errors:
+ * LUHD_ERR_INVALID_ARGUMENT (NULL pointers, or nothing evaluated yet). */
+LUHD_API luhd_status luhd_session_logits(const luhd_session *session, const float **out_logits, int32_t *n_vocab);
+
+/* Samples the next token from the session's logits (greedy when temperature is 0). The
+ * evaluated ids are the repetition-penalty history. The seeded random stream continues across
+ * calls while the parameters stay the same. Only max_new_tokens and stop_strings are ignored.
+ * The token is not evaluated: pass it to luhd_session_eval to continue. Errors:
+ * LUHD_ERR_INVALID_ARGUMENT. */
+LUHD_API luhd_status luhd_session_sample(luhd_session *session, const luhd_sampling_params *sampling,
+                                         int32_t *out_token);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+import LlavaUHD
 import TestSupport
 import Testing
 

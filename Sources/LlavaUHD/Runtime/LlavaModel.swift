@@ -22,6 +22,8 @@ public final class LlavaModel: @unchecked Sendable {
     public let weights: WeightStore
     /// The CLIP vision tower.
     public let vision: CLIPVisionEncoder
+    /// The projector: VDIM + Hiwin (LLaVA-UHD v2) or the v1 resampler.
+    public let projector: any Projector
     /// The LLM (LLaMA-2/Vicuna or Qwen2).
     public let language: TransformerDecoder
     /// The tokenizer of the model directory (SentencePiece or byte-level BPE).
@@ -47,6 +49,7 @@ public final class LlavaModel: @unchecked Sendable {
         weights = try WeightStore(directory: directory, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
         visionConfig = try config.visionConfig(from: weights)
         vision = try CLIPVisionEncoder(store: weights, prefix: CLIPVisionConfig.checkpointPrefix, config: visionConfig)
+        projector = try config.projector.makeProjector(weights: weights)
         language = try TransformerDecoder(config: config.language, weights: weights)
         try report(0.9)
         tokenizer = try Tokenizers.load(directory: directory)

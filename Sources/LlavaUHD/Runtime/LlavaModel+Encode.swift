@@ -1,0 +1,41 @@
+/// The rest of the image half: VDIM pyramids and projector tokens.
+extension LlavaModel {
+    /// The projector inputs of every view: CLIP features and the pixels they came from.
+    func projectorInputs(pixels: [PixelTensor], features: [PatchFeatures]) throws(LlavaError) -> [ProjectorInput] {
+        var inputs: [ProjectorInput] = []
+        inputs.reserveCapacity(features.count)
+        for (p, f) in zip(pixels, features) {
+            inputs.append(try ProjectorInput(rows: f.rows, columns: f.columns, channels: f.channels, features: f.values,
+                                             pixelHeight: p.height, pixelWidth: p.width, pixels: p.values))
+        }
+        return inputs
+    }
+
+    /// The feature pyramid of every view (1x = the CLIP features; VDIM's levels for Hiwin
+    /// checkpoints, only 1x for the v1 projector).
+    public func pyramids(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
+                         context: ComputeContext) throws(LlavaError) -> (plan: SlicePlan, views: [FeaturePyramid]) {
+        let (plan, pixels, features) = try visionFeatures(of: image, options: options, context: context)
+        var out: [FeaturePyramid] = []
+        for input in try projectorInputs(pixels: pixels, features: features) {
+            out.append(try projector.pyramid(input, context: context))
+        }
+        return (plan, out)
+    }
+
+    /// The projector tokens of every view: 144 × hidden each, slices row-major then the overview.
+    public func embed(_ image: RGBImage, options: SlicingOptions = SlicingOptions(),
+                      context: ComputeContext) throws(LlavaError) -> (plan: SlicePlan, views: [[Float]]) {
+        let (plan, pixels, features) = try visionFeatures(of: image, options: options, context: context)
+        return (plan, try projector.project(projectorInputs(pixels: pixels, features: features), context: context))
+    }
+
+    /// The image ready for the LLM input.
+    func encode(_ image: RGBImage, key: ImageKey, options: SlicingOptions,
+                context: ComputeContext) throws(LlavaError) -> EncodedImage {
+        let (plan, views) = try embed(image, options: options, context: context)
+        let projected = ProjectedImage(grid: plan.grid.map { ProjectedImage.Grid(columns: $0.columns, rows: $0.rows) },
+                                       views: views, separators: plan.separatorIDs.map(Int.init))
+        return EncodedImage(key: key, plan: plan, projected: projected)
+    }
+}
