@@ -8,6 +8,7 @@ import LlavaUHD
 //   options: --quick (fewer repetitions), --no-write (print only), --out PATH (default BENCHMARKS.md)
 
 let benchmarks: [Benchmark] = [
+    quantBenchmark,
 ]
 
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))

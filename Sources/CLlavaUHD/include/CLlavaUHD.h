@@ -6,6 +6,7 @@
 #include "thread_pool.h"
 #include "jpeg_decoder.h"
 #include "last_error.h"
+#include "quant_kernels.h"
 /* The public C header, so the Swift exports use its exact types. */
 #include "../../../include/llavauhd.h"
 #endif

@@ -1,0 +1,371 @@
+/* Integer matrix-vector kernels for Q8_0, Q4_0, Q4_K and Q6_K weights with AVX-512 VNNI (vpdpbusd).
+ *
+ * x is quantized once per call to int8 per 32-element block (scale dx = max|x| / 127, values
+ * rounded to nearest); the kernels then take integer dot products of 64 weights (two blocks) with
+ * 64 x values per instruction and apply both blocks' scales in f32. The prepared x of one row is
+ * a run of 192-byte records, one per pair of blocks:
+ *   bytes   0..63   the 64 x values in the order the kernel unpacks weights (see below);
+ *   bytes  64..127  16 f32 lane scales: the dx of the block each 32-bit lane belongs to;
+ *   bytes 128..191  16 int32 lane offsets added before the dot product (Q4_0: -8 * sum of the
+ *                   lane's four x values, which turns the unsigned nibbles into q - 8);
+ * followed by one 64-byte record for a trailing odd block (32 int8 x values, f32 dx).
+ * Q8_0: vpdpbusd multiplies unsigned by signed bytes, so x is stored as x + 128 (unsigned) and
+ *   128 * sum(w) is subtracted per lane; lanes 0..7 hold block a, 8..15 block b.
+ * Q4_0: the 16 nibble bytes of blocks a and b become [a 0..15, b 0..15, a 16..31, b 16..31]
+ *   (low nibbles of both, then high nibbles of both); x is stored in that order. */
+#include "quant_kernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
+
+static inline uint32_t load16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+static inline float h2f(const uint8_t *p) { return _cvtsh_ss((unsigned short)load16(p)); }
+
+size_t luhd_quant_vnni_row_stride(long cols) { return (size_t)(cols / 64) * 192 + 64; }
+
+/* Quantizes one 32-element block: returns dx, writes rounded x / dx into q. A block with a
+ * non-finite value gets dx = NaN so the result is NaN, as in f32 arithmetic. */
+static float quantize_block(const float *x, int8_t q[32]) {
+    float amax = 0.0f;
+    int finite = 1;
+    for (int j = 0; j < 32; j++) {
+        if (!isfinite(x[j])) finite = 0;
+        amax = fmaxf(amax, fabsf(x[j]));
+    }
+    if (!finite) {
+        memset(q, 0, 32);
+        return NAN;
+    }
+    const float dx = amax / 127.0f;
+    const float id = dx != 0.0f ? 1.0f / dx : 0.0f;
+    for (int j = 0; j < 32; j++) {
+        float v = nearbyintf(x[j] * id);
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        q[j] = (int8_t)v;
+    }
+    return dx;
+}
+
+void luhd_quant_prepare_vnni(int format, const float *x, long ldx, long cols, int m, void *scratch) {
+    const size_t stride = luhd_quant_vnni_row_stride(cols);
+    const long nb = cols / 32, np = nb / 2;
+    for (int i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        const float *xi = x + i * ldx;
+        for (long p = 0; p < np; p++) {
+            uint8_t *rec = row + p * 192;
+            int8_t qa[32], qb[32];
+            const float da = quantize_block(xi + 64 * p, qa), db = quantize_block(xi + 64 * p + 32, qb);
+            float lanes[16];
+            int32_t corr[16];
+            if (format == LUHD_QF_Q8_0) {
+                for (int j = 0; j < 32; j++) {
+                    rec[j] = (uint8_t)(qa[j] + 128);
+                    rec[32 + j] = (uint8_t)(qb[j] + 128);
+                }
+                for (int l = 0; l < 16; l++) { lanes[l] = l < 8 ? da : db; corr[l] = 0; }
+            } else {
+                int8_t *o = (int8_t *)rec;
+                memcpy(o, qa, 16);
+                memcpy(o + 16, qb, 16);
+                memcpy(o + 32, qa + 16, 16);
+                memcpy(o + 48, qb + 16, 16);
+                for (int l = 0; l < 16; l++) {
+                    lanes[l] = ((l / 4) % 2 == 0) ? da : db;
+                    corr[l] = -8 * (o[4 * l] + o[4 * l + 1] + o[4 * l + 2] + o[4 * l + 3]);
+                }
+            }
+            memcpy(rec + 64, lanes, 64);
+            memcpy(rec + 128, corr, 64);
+        }
+        uint8_t *tail = row + np * 192;
+        memset(tail, 0, 64);
+        if (nb % 2) {
+            int8_t qt[32];
+            const float dt = quantize_block(xi + 64 * np, qt);
+            memcpy(tail, qt, 32);
+            memcpy(tail + 32, &dt, 4);
+        }
+    }
+}
+
+static inline float hsum16(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+#define Q8_PAIR(P, A)                                                                              \
+    {                                                                                              \
+        const uint8_t *ba = b + 68 * (P);                                                          \
+        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))), \
+                                             _mm256_loadu_si256((const __m256i *)(ba + 36)), 1);   \
+        const __m512i negw = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k128, q));            \
+        const __m512 sw = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(                       \
+            _mm_cvtph_ps(_mm_cvtsi32_si128((int)(load16(ba) | load16(ba + 34) << 16)))));          \
+        for (int i = 0; i < m; i++) {                                                              \
+            const uint8_t *rec = prep + (size_t)i * pstride + (size_t)(P) * 192;                   \
+            const __m512i dots = _mm512_dpbusd_epi32(negw, _mm512_loadu_si512(rec), q);            \
+            const __m512 s = _mm512_mul_ps(sw, _mm512_loadu_ps((const float *)(rec + 64)));         \
+            acc[i][A] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), s, acc[i][A]);                    \
+        }                                                                                          \
+    }
+
+static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nb = cols / 32, np = nb / 2;
+    const __m512i zero = _mm512_setzero_si512(), k128 = _mm512_set1_epi8((char)0x80);
+    const __m512i sidx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m512 acc[4][2];
+        for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        long p = 0;
+        for (; p + 2 <= np; p += 2) {
+            Q8_PAIR(p, 0)
+            Q8_PAIR(p + 1, 1)
+        }
+        if (p < np) Q8_PAIR(p, 0)
+        for (int i = 0; i < m; i++) {
+            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1]));
+            if (nb % 2) {
+                const uint8_t *bt = b + 68 * np;
+                const uint8_t *tail = prep + (size_t)i * pstride + (size_t)np * 192;
+                const int8_t *qw = (const int8_t *)(bt + 2), *qx = (const int8_t *)tail;
+                int32_t s = 0;
+                for (int j = 0; j < 32; j++) s += qw[j] * qx[j];
+                float dt;
+                memcpy(&dt, tail + 32, 4);
+                t += (float)s * (h2f(bt) * dt);
+            }
+            y[i * ldy + r] = t;
+        }
+    }
+}
+
+#define Q4_PAIR(P, A)                                                                              \
+    {                                                                                              \
+        const uint8_t *ba = b + 36 * (P);                                                          \
+        const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 2))), \
+                                                  _mm_loadu_si128((const __m128i *)(ba + 20)), 1);  \
+        const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4); \
+        const __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);                  \
+        const __m512 sw = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(                       \
+            _mm_cvtph_ps(_mm_cvtsi32_si128((int)(load16(ba) | load16(ba + 18) << 16)))));          \
+        for (int i = 0; i < m; i++) {                                                              \
+            const uint8_t *rec = prep + (size_t)i * pstride + (size_t)(P) * 192;                   \
+            const __m512i dots = _mm512_dpbusd_epi32(_mm512_loadu_si512(rec + 128), wq, _mm512_loadu_si512(rec)); \
+            const __m512 s = _mm512_mul_ps(sw, _mm512_loadu_ps((const float *)(rec + 64)));         \
+            acc[i][A] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), s, acc[i][A]);                    \
+        }                                                                                          \
+    }
+
+static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nb = cols / 32, np = nb / 2;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m512i sidx = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m512 acc[4][2];
+        for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        long p = 0;
+        for (; p + 2 <= np; p += 2) {
+            Q4_PAIR(p, 0)
+            Q4_PAIR(p + 1, 1)
+        }
+        if (p < np) Q4_PAIR(p, 0)
+        for (int i = 0; i < m; i++) {
+            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1]));
+            if (nb % 2) {
+                const uint8_t *bt = b + 36 * np;
+                const uint8_t *tail = prep + (size_t)i * pstride + (size_t)np * 192;
+                const int8_t *qx = (const int8_t *)tail;
+                int32_t s = 0;
+                for (int j = 0; j < 16; j++)
+                    s += ((bt[2 + j] & 0x0F) - 8) * qx[j] + ((bt[2 + j] >> 4) - 8) * qx[j + 16];
+                float dt;
+                memcpy(&dt, tail + 32, 4);
+                t += (float)s * (h2f(bt) * dt);
+            }
+            y[i * ldy + r] = t;
+        }
+    }
+}
+
+/* ---- K formats (super-blocks of 256) ----
+ * Prepared x of one row, natural order: K int8 values (32-element blocks, dx = max|x| / 127),
+ * then f32 arrays dx32[K/32] (the block scales), xs32[K/32] (sums of the quantized x per 32,
+ * times dx), dx16[K/16] (dx32 repeated for each half block) and xs16[K/16] (the same sums per
+ * 16). Using the quantized x everywhere makes every kernel compute W · x~ exactly up to f32
+ * rounding, where x~ = dx * round(x / dx) is the int8 image of x. */
+size_t luhd_quant_vnni_k_row_stride(long cols) {
+    size_t b = (size_t)cols + (size_t)(cols / 32) * 8 + (size_t)(cols / 16) * 8;
+    return (b + 63) / 64 * 64;
+}
+
+void luhd_quant_prepare_vnni_k(const float *x, long ldx, long cols, int m, void *scratch) {
+    const size_t stride = luhd_quant_vnni_k_row_stride(cols);
+    const long nb = cols / 32;
+    for (int i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        int8_t *xq = (int8_t *)row;
+        float *dx32 = (float *)(row + cols), *xs32 = dx32 + nb, *dx16 = xs32 + nb, *xs16 = dx16 + 2 * nb;
+        const float *xi = x + i * ldx;
+        for (long b = 0; b < nb; b++) {
+            const float dx = quantize_block(xi + 32 * b, xq + 32 * b);
+            int s0 = 0, s1 = 0;
+            for (int j = 0; j < 16; j++) { s0 += xq[32 * b + j]; s1 += xq[32 * b + 16 + j]; }
+            dx32[b] = dx;
+            xs32[b] = dx * (float)(s0 + s1);
+            dx16[2 * b] = dx16[2 * b + 1] = dx;
+            xs16[2 * b] = dx * (float)s0;
+            xs16[2 * b + 1] = dx * (float)s1;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nsb = cols / 256, nb = cols / 32;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m512i pidx[4];
+    for (int c = 0; c < 4; c++)
+        pidx[c] = _mm512_set_epi32(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
+                                   2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m512 acc[4];
+        __m256 macc[4];
+        for (int i = 0; i < 4; i++) { acc[i] = _mm512_setzero_ps(); macc[i] = _mm256_setzero_ps(); }
+        for (long s = 0; s < nsb; s++, b += 144) {
+            const float d = h2f(b), dmin = h2f(b + 2);
+            uint32_t a0, a1, a2;
+            memcpy(&a0, b + 4, 4);
+            memcpy(&a1, b + 8, 4);
+            memcpy(&a2, b + 12, 4);
+            const uint32_t sc03 = a0 & 0x3F3F3F3Fu, mn03 = a1 & 0x3F3F3F3Fu;
+            const uint32_t sc47 = (a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u);
+            const uint32_t mn47 = ((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u);
+            const __m256 scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                _mm_set_epi32(0, 0, (int)sc47, (int)sc03))), _mm256_set1_ps(d));
+            const __m256 mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                _mm_set_epi32(0, 0, (int)mn47, (int)mn03))), _mm256_set1_ps(dmin));
+            __m512i wq[4];
+            for (int c = 0; c < 4; c++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c));
+                wq[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                           _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+            }
+            for (int i = 0; i < m; i++) {
+                const uint8_t *row = prep + (size_t)i * pstride;
+                const float *dx32 = (const float *)(row + cols) + 8 * s, *xs32 = (const float *)(row + cols) + nb + 8 * s;
+                const __m512 sl = _mm512_castps256_ps512(_mm256_mul_ps(scf, _mm256_loadu_ps(dx32)));
+                macc[i] = _mm256_fmadd_ps(mnf, _mm256_loadu_ps(xs32), macc[i]);
+                const uint8_t *xq = row + 256 * s;
+                for (int c = 0; c < 4; c++) {
+                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[c], _mm512_loadu_si512(xq + 64 * c));
+                    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[c], sl), acc[i]);
+                }
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            const __m256 mt = macc[i];
+            const __m128 m2 = _mm_add_ps(_mm256_castps256_ps128(mt), _mm256_extractf128_ps(mt, 1));
+            y[i * ldy + r] = hsum16(acc[i]) - ((m2[0] + m2[2]) + (m2[1] + m2[3]));
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nsb = cols / 256, nb = cols / 32;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
+    __m512i pidx[4];
+    for (int k = 0; k < 4; k++)
+        pidx[k] = _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2,
+                                   4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m512 acc[4], oacc[4];
+        for (int i = 0; i < 4; i++) acc[i] = oacc[i] = _mm512_setzero_ps();
+        for (long s = 0; s < nsb; s++, b += 210) {
+            const __m512 d = _mm512_set1_ps(h2f(b + 208));
+            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                _mm_loadu_si128((const __m128i *)(b + 192)))), d);
+            __m512i wq[4];
+            for (int h = 0; h < 2; h++) {
+                const __m256i A = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+                const __m256i B = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+                const __m256i H = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+                const __m256i q1 = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), m3));
+                const __m256i q2 = _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), m3));
+                const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_and_si256(H, m3));
+                const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4),
+                                                   _mm256_and_si256(_mm256_srli_epi16(H, 2), m3));
+                wq[2 * h] = _mm512_inserti64x4(_mm512_castsi256_si512(q1), q2, 1);
+                wq[2 * h + 1] = _mm512_inserti64x4(_mm512_castsi256_si512(q3), q4, 1);
+            }
+            for (int i = 0; i < m; i++) {
+                const uint8_t *row = prep + (size_t)i * pstride;
+                const float *dx16 = (const float *)(row + cols) + 2 * nb + 16 * s;
+                const float *xs16 = dx16 + 2 * nb;
+                const __m512 sl = _mm512_mul_ps(scf, _mm512_loadu_ps(dx16));
+                oacc[i] = _mm512_fmadd_ps(scf, _mm512_loadu_ps(xs16), oacc[i]);
+                const uint8_t *xq = row + 256 * s;
+                for (int k = 0; k < 4; k++) {
+                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
+                    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], sl), acc[i]);
+                }
+            }
+        }
+        for (int i = 0; i < m; i++) y[i * ldy + r] = hsum16(acc[i]) - 32.0f * hsum16(oacc[i]);
+    }
+}
+
+void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long r1, long cols,
+                            const void *prepared, int m, float *y, long ldy) {
+    const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
+    const size_t ps = luhd_quant_vnni_row_stride(cols);
+#define VCASE(fn)                                                        \
+    switch (m) {                                                         \
+    case 1: fn(wb, rb, r0, r1, cols, prep, ps, 1, y, ldy); break;        \
+    case 2: fn(wb, rb, r0, r1, cols, prep, ps, 2, y, ldy); break;        \
+    case 3: fn(wb, rb, r0, r1, cols, prep, ps, 3, y, ldy); break;        \
+    default: fn(wb, rb, r0, r1, cols, prep, ps, 4, y, ldy); break;       \
+    }
+    if (format == LUHD_QF_Q8_0) {
+        VCASE(q8_0_rows)
+    } else if (format == LUHD_QF_Q4_0) {
+        VCASE(q4_0_rows)
+    } else if (format == LUHD_QF_Q4_K) {
+        const size_t pk = luhd_quant_vnni_k_row_stride(cols);
+        switch (m) {
+        case 1: q4_k_rows(wb, rb, r0, r1, cols, prep, pk, 1, y, ldy); break;
+        case 2: q4_k_rows(wb, rb, r0, r1, cols, prep, pk, 2, y, ldy); break;
+        case 3: q4_k_rows(wb, rb, r0, r1, cols, prep, pk, 3, y, ldy); break;
+        default: q4_k_rows(wb, rb, r0, r1, cols, prep, pk, 4, y, ldy); break;
+        }
+    } else if (format == LUHD_QF_Q6_K) {
+        const size_t pk = luhd_quant_vnni_k_row_stride(cols);
+        switch (m) {
+        case 1: q6_k_rows(wb, rb, r0, r1, cols, prep, pk, 1, y, ldy); break;
+        case 2: q6_k_rows(wb, rb, r0, r1, cols, prep, pk, 2, y, ldy); break;
+        case 3: q6_k_rows(wb, rb, r0, r1, cols, prep, pk, 3, y, ldy); break;
+        default: q6_k_rows(wb, rb, r0, r1, cols, prep, pk, 4, y, ldy); break;
+        }
+    }
+#undef VCASE
+}
+#pragma clang attribute pop

@@ -1,0 +1,87 @@
+import CLlavaUHD
+
+/// The kernel families for `QuantizedMatrix` products (see Sources/CLlavaUHD/include/quant_kernels.h).
+public enum QuantKernel: Int32, Sendable, CaseIterable {
+    /// Weights widened to f32 in 256-bit registers, f32 x (the AVX2+FMA baseline; every format).
+    case f32AVX2 = 0
+    /// The same with 512-bit registers (AVX-512 F/BW/VL; every format).
+    case f32AVX512 = 1
+    /// x quantized to int8 per 32-element block (`x~ = dx·round(x/dx)`, `dx = max|x|/127`),
+    /// integer dot products with AVX-512 VNNI (the block formats). Computes `W·x~`, so it differs
+    /// from `W·x` by at most Σ_blocks (dx/2)·Σ|w| (about 4e-4 of Σ|w·x| on random data).
+    case int8VNNI = 2
+
+    /// True when this CPU runs the kernel.
+    public var isAvailable: Bool { luhd_quant_kernel_available(rawValue) != 0 }
+
+    /// True when the kernel implements `format`.
+    public func supports(_ format: QuantFormat) -> Bool {
+        luhd_quant_kernel_supports(Int32(format.ggmlType), rawValue) != 0
+    }
+
+    /// The kernel used by default for `format`: the int8 VNNI kernel for the block formats when
+    /// the CPU has AVX-512 VNNI (2 to 3 times the f32 kernels' arithmetic throughput, which
+    /// decides whether a matvec keeps up with memory: see BENCHMARKS.md `quant`), else the f32
+    /// kernels with the widest registers the CPU has.
+    public static func preferred(for format: QuantFormat) -> QuantKernel {
+        if format.isBlockQuantized, hasVNNI { return .int8VNNI }
+        return hasAVX512 ? .f32AVX512 : .f32AVX2
+    }
+
+    private static let hasAVX512 = QuantKernel.f32AVX512.isAvailable
+    private static let hasVNNI = QuantKernel.int8VNNI.isAvailable
+}
+
+extension MatMul {
+    /// `out[m×N] = x[m×K] · Wᵀ` for a `QuantizedMatrix` `W` of `N` rows and `K` columns: the
+    /// quantized counterpart of `linear(_:rows:weight:into:ldOut:context:)`. Up to 4 rows of x
+    /// run the matrix-vector kernels straight from the quantized bytes, split over the threads by
+    /// output rows (results do not depend on the thread count); more rows dequantize `W` tile by
+    /// tile (4 MB of f32) and multiply each tile with sgemm. `kernel` overrides the kernel choice
+    /// (it must be available and support the format).
+    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
+                              into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
+                              context: ComputeContext, kernel: QuantKernel? = nil) {
+        let n = w.rows, k = w.columns
+        let ldc = ldOut ?? n
+        guard m > 0, n > 0 else { return }
+        if m <= 4 {
+            quantizedMatvec(x, rows: m, ldx: k, weight: w, into: out, ldOut: ldc, threads: context.threads,
+                            kernel: kernel ?? QuantKernel.preferred(for: w.format))
+            return
+        }
+        let tileRows = max(1, min(n, tileBytes / (4 * k)))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
+        defer { scratch.deallocate() }
+        var n0 = 0
+        while n0 < n {
+            let nt = min(tileRows, n - n0)
+            w.dequantize(rows: n0..<(n0 + nt), into: scratch, threads: context.threads)
+            BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: x, lda: k, b: scratch, ldb: k, c: out + n0, ldc: ldc)
+            n0 += nt
+        }
+    }
+
+    /// `out[i·ldOut + r] = Σₖ W[r,k]·x[i·ldx + k]` for `m` ≤ 4 rows of x, with the given kernel.
+    static func quantizedMatvec(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, weight w: QuantizedMatrix,
+                                into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
+                                kernel: QuantKernel) {
+        precondition(m >= 1 && m <= 4, "quantizedMatvec takes 1 to 4 rows")
+        precondition(kernel.isAvailable && kernel.supports(w.format),
+                     "kernel \(kernel) cannot run \(w.format.rawValue) on this CPU")
+        let fmt = Int32(w.format.ggmlType), kid = kernel.rawValue
+        let prepBytes = luhd_quant_prepared_bytes(fmt, kid, w.columns, Int32(m))
+        let prep = UnsafeMutableRawPointer.allocate(byteCount: max(64, prepBytes), alignment: 64)
+        defer { prep.deallocate() }
+        luhd_quant_prepare(fmt, kid, x, ldx, w.columns, Int32(m), prep)
+        let parts = chunks(w.rows, parts: threads > 1 ? threads * 8 : 1)
+        let o = SendablePointer(out)
+        let p = UnsafeRawPointer(prep)
+        let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+        parallelFor(parts.count, threads: threads) { i in
+            let r = parts[i]
+            luhd_quant_matvec(fmt, kid, w.data, w.rowBytes, r.lowerBound, r.upperBound, w.columns,
+                              xs.p, ldx, p, Int32(m), o.p, ldOut)
+        }
+    }
+}
