@@ -62,5 +62,6 @@ let package = Package(
         .testTarget(name: "SupportTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/SupportTests",
                     swiftSettings: [.unsafeFlags(isaFlags)]),
         .testTarget(name: "KernelsTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/KernelsTests", swiftSettings: [.unsafeFlags(isaFlags)]),
+        .testTarget(name: "QuantTests", dependencies: ["LlavaUHD", "TestSupport"], path: "Tests/QuantTests", swiftSettings: [.unsafeFlags(isaFlags)]),
     ]
 )
