@@ -155,6 +155,10 @@ import Testing
         b.kvCount = 3   // claims 3, has 1
         b.kvU32("a.b", 1)
         b.padData = false
+        expectBad(b, "metadata count 3 cannot fit")
+        b = GGUFBuilder()
+        b.kv("a.b", type: 4, [1, 0])   // a UINT32 cut after 2 bytes
+        b.padData = false
         expectBad(b, "file ends")
     }
 
