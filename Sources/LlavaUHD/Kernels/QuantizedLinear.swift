@@ -37,8 +37,9 @@ extension MatMul {
     /// quantized counterpart of `linear(_:rows:weight:into:ldOut:context:)`. Up to 4 rows of x
     /// run the matrix-vector kernels straight from the quantized bytes, split over the threads by
     /// output rows (results do not depend on the thread count); more rows dequantize `W` tile by
-    /// tile (4 MB of f32) and multiply each tile with sgemm. `kernel` overrides the kernel choice
-    /// (it must be available and support the format).
+    /// tile (4 MB of f32) and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
+    /// `kernel` overrides the kernel choice for the matrix-vector case; a kernel this CPU cannot
+    /// run, or that does not implement the format, falls back to `QuantKernel.preferred(for:)`.
     public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
                               into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
                               context: ComputeContext, kernel: QuantKernel? = nil) {
@@ -46,8 +47,9 @@ extension MatMul {
         let ldc = ldOut ?? n
         guard m > 0, n > 0 else { return }
         if m <= 4 {
-            quantizedMatvec(x, rows: m, ldx: k, weight: w, into: out, ldOut: ldc, threads: context.threads,
-                            kernel: kernel ?? QuantKernel.preferred(for: w.format))
+            var chosen = QuantKernel.preferred(for: w.format)
+            if let kernel, kernel.isAvailable, kernel.supports(w.format) { chosen = kernel }
+            quantizedMatvec(x, rows: m, ldx: k, weight: w, into: out, ldOut: ldc, threads: context.threads, kernel: chosen)
             return
         }
         let tileRows = max(1, min(n, tileBytes / (4 * k)))
@@ -62,13 +64,11 @@ extension MatMul {
         }
     }
 
-    /// `out[i·ldOut + r] = Σₖ W[r,k]·x[i·ldx + k]` for `m` ≤ 4 rows of x, with the given kernel.
+    /// `out[i·ldOut + r] = Σₖ W[r,k]·x[i·ldx + k]` for `m` ≤ 4 rows of x, with a kernel the CPU
+    /// runs and that implements the format (checked by the caller).
     static func quantizedMatvec(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, weight w: QuantizedMatrix,
                                 into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
                                 kernel: QuantKernel) {
-        precondition(m >= 1 && m <= 4, "quantizedMatvec takes 1 to 4 rows")
-        precondition(kernel.isAvailable && kernel.supports(w.format),
-                     "kernel \(kernel) cannot run \(w.format.rawValue) on this CPU")
         let fmt = Int32(w.format.ggmlType), kid = kernel.rawValue
         let prepBytes = luhd_quant_prepared_bytes(fmt, kid, w.columns, Int32(m))
         let prep = UnsafeMutableRawPointer.allocate(byteCount: max(64, prepBytes), alignment: 64)
