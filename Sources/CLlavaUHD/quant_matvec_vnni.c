@@ -1,18 +1,19 @@
 /* Integer matrix-vector kernels for Q8_0, Q4_0, Q4_K and Q6_K weights with AVX-512 VNNI (vpdpbusd).
  *
  * x is quantized once per call to int8 per 32-element block (scale dx = max|x| / 127, values
- * rounded to nearest); the kernels then take integer dot products of 64 weights (two blocks) with
- * 64 x values per instruction and apply both blocks' scales in f32. The prepared x of one row is
- * a run of 192-byte records, one per pair of blocks:
- *   bytes   0..63   the 64 x values in the order the kernel unpacks weights (see below);
- *   bytes  64..127  16 f32 lane scales: the dx of the block each 32-bit lane belongs to;
- *   bytes 128..191  16 int32 lane offsets added before the dot product (Q4_0: -8 * sum of the
- *                   lane's four x values, which turns the unsigned nibbles into q - 8);
- * followed by one 64-byte record for a trailing odd block (32 int8 x values, f32 dx).
- * Q8_0: vpdpbusd multiplies unsigned by signed bytes, so x is stored as x + 128 (unsigned) and
- *   128 * sum(w) is subtracted per lane; lanes 0..7 hold block a, 8..15 block b.
- * Q4_0: the 16 nibble bytes of blocks a and b become [a 0..15, b 0..15, a 16..31, b 16..31]
- *   (low nibbles of both, then high nibbles of both); x is stored in that order. */
+ * rounded to nearest even); the kernels then take integer dot products of 64 weights (two
+ * blocks) with 64 x values per instruction and apply both blocks' scales in f32.
+ *
+ * Q8_0 and Q4_0: vpdpbusd multiplies unsigned by signed bytes, so x is stored as x + 128
+ * (unsigned) and the weights are signed (Q4_0 nibbles minus 8); 128 * sum(w) is subtracted
+ * per 32-bit lane, computed once per weight pair and shared by all right-hand rows. The
+ * prepared x of one row is compact, because it is re-read for every weight row and should stay
+ * in the L1 cache: np = K / 64 records of 64 bytes (the x + 128 values of a pair of blocks, in
+ * the order the kernel unpacks weights), then np pairs of f32 scales (dx of block a, dx of
+ * block b), then a 64-byte record for a trailing odd block (32 int8 x values, f32 dx).
+ * Q8_0 order: natural; lanes 0..7 hold block a, 8..15 block b.
+ * Q4_0 order: [a 0..15, b 0..15, a 16..31, b 16..31] (low nibbles of both blocks, then high
+ * nibbles); lanes 0..3 and 8..11 hold block a, 4..7 and 12..15 block b. */
 #include "quant_kernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -28,7 +29,10 @@ static inline uint32_t load16(const uint8_t *p) {
 
 static inline float h2f(const uint8_t *p) { return _cvtsh_ss((unsigned short)load16(p)); }
 
-size_t luhd_quant_vnni_row_stride(long cols) { return (size_t)(cols / 64) * 192 + 64; }
+size_t luhd_quant_vnni_row_stride(long cols) {
+    const size_t np = (size_t)(cols / 64);
+    return (np * 72 + 64 + 63) / 64 * 64;
+}
 
 /* Quantizes one 32-element block: returns dx, writes rounded x / dx into q. A block with a
  * non-finite value gets dx = NaN so the result is NaN, as in f32 arithmetic. */
@@ -58,34 +62,26 @@ void luhd_quant_prepare_vnni(int format, const float *x, long ldx, long cols, in
     const long nb = cols / 32, np = nb / 2;
     for (int i = 0; i < m; i++) {
         uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        float *scales = (float *)(row + np * 64);
         const float *xi = x + i * ldx;
         for (long p = 0; p < np; p++) {
-            uint8_t *rec = row + p * 192;
+            uint8_t *rec = row + p * 64;
             int8_t qa[32], qb[32];
-            const float da = quantize_block(xi + 64 * p, qa), db = quantize_block(xi + 64 * p + 32, qb);
-            float lanes[16];
-            int32_t corr[16];
+            scales[2 * p] = quantize_block(xi + 64 * p, qa);
+            scales[2 * p + 1] = quantize_block(xi + 64 * p + 32, qb);
+            int8_t o[64];
             if (format == LUHD_QF_Q8_0) {
-                for (int j = 0; j < 32; j++) {
-                    rec[j] = (uint8_t)(qa[j] + 128);
-                    rec[32 + j] = (uint8_t)(qb[j] + 128);
-                }
-                for (int l = 0; l < 16; l++) { lanes[l] = l < 8 ? da : db; corr[l] = 0; }
+                memcpy(o, qa, 32);
+                memcpy(o + 32, qb, 32);
             } else {
-                int8_t *o = (int8_t *)rec;
                 memcpy(o, qa, 16);
                 memcpy(o + 16, qb, 16);
                 memcpy(o + 32, qa + 16, 16);
                 memcpy(o + 48, qb + 16, 16);
-                for (int l = 0; l < 16; l++) {
-                    lanes[l] = ((l / 4) % 2 == 0) ? da : db;
-                    corr[l] = -8 * (o[4 * l] + o[4 * l + 1] + o[4 * l + 2] + o[4 * l + 3]);
-                }
             }
-            memcpy(rec + 64, lanes, 64);
-            memcpy(rec + 128, corr, 64);
+            for (int j = 0; j < 64; j++) rec[j] = (uint8_t)(o[j] + 128);
         }
-        uint8_t *tail = row + np * 192;
+        uint8_t *tail = row + np * 72;
         memset(tail, 0, 64);
         if (nb % 2) {
             int8_t qt[32];
@@ -102,20 +98,28 @@ static inline float hsum16(__m512 v) {
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
+/* One pair of blocks: signed weight bytes WQ and the two f16 scales in H (shared by the
+ * rows), then per row the dot product with the unsigned x, corrected by -128 * sum(w), scaled
+ * by d_w * dx per lane. */
+#define PAIR_ROWS(P, A, WQ, H)                                                                     \
+    {                                                                                              \
+        const __m512i negw = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k128, WQ));           \
+        const __m128 sw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(H)));                                \
+        for (int i = 0; i < m; i++) {                                                              \
+            const uint8_t *row = prep + (size_t)i * pstride;                                       \
+            const __m512i dots = _mm512_dpbusd_epi32(negw, _mm512_loadu_si512(row + (size_t)(P) * 64), WQ); \
+            const __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)(row + np * 64 + (size_t)(P) * 8))); \
+            const __m512 s = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(_mm_mul_ps(sw, dx)));  \
+            acc[i][A] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), s, acc[i][A]);                    \
+        }                                                                                          \
+    }
+
 #define Q8_PAIR(P, A)                                                                              \
     {                                                                                              \
         const uint8_t *ba = b + 68 * (P);                                                          \
         const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))), \
                                              _mm256_loadu_si256((const __m256i *)(ba + 36)), 1);   \
-        const __m512i negw = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k128, q));            \
-        const __m512 sw = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(                       \
-            _mm_cvtph_ps(_mm_cvtsi32_si128((int)(load16(ba) | load16(ba + 34) << 16)))));          \
-        for (int i = 0; i < m; i++) {                                                              \
-            const uint8_t *rec = prep + (size_t)i * pstride + (size_t)(P) * 192;                   \
-            const __m512i dots = _mm512_dpbusd_epi32(negw, _mm512_loadu_si512(rec), q);            \
-            const __m512 s = _mm512_mul_ps(sw, _mm512_loadu_ps((const float *)(rec + 64)));         \
-            acc[i][A] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), s, acc[i][A]);                    \
-        }                                                                                          \
+        PAIR_ROWS(P, A, q, load16(ba) | load16(ba + 34) << 16)                                     \
     }
 
 static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
@@ -138,7 +142,7 @@ static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, si
             float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1]));
             if (nb % 2) {
                 const uint8_t *bt = b + 68 * np;
-                const uint8_t *tail = prep + (size_t)i * pstride + (size_t)np * 192;
+                const uint8_t *tail = prep + (size_t)i * pstride + (size_t)np * 72;
                 const int8_t *qw = (const int8_t *)(bt + 2), *qx = (const int8_t *)tail;
                 int32_t s = 0;
                 for (int j = 0; j < 32; j++) s += qw[j] * qx[j];
@@ -157,15 +161,8 @@ static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, si
         const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 2))), \
                                                   _mm_loadu_si128((const __m128i *)(ba + 20)), 1);  \
         const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4); \
-        const __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);                  \
-        const __m512 sw = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(                       \
-            _mm_cvtph_ps(_mm_cvtsi32_si128((int)(load16(ba) | load16(ba + 18) << 16)))));          \
-        for (int i = 0; i < m; i++) {                                                              \
-            const uint8_t *rec = prep + (size_t)i * pstride + (size_t)(P) * 192;                   \
-            const __m512i dots = _mm512_dpbusd_epi32(_mm512_loadu_si512(rec + 128), wq, _mm512_loadu_si512(rec)); \
-            const __m512 s = _mm512_mul_ps(sw, _mm512_loadu_ps((const float *)(rec + 64)));         \
-            acc[i][A] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), s, acc[i][A]);                    \
-        }                                                                                          \
+        const __m512i wq = _mm512_sub_epi8(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), k8); \
+        PAIR_ROWS(P, A, wq, load16(ba) | load16(ba + 18) << 16)                                    \
     }
 
 static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
@@ -173,6 +170,7 @@ static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, si
                                                             float *y, long ldy) {
     const long nb = cols / 32, np = nb / 2;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m512i zero = _mm512_setzero_si512(), k128 = _mm512_set1_epi8((char)0x80), k8 = _mm512_set1_epi8(8);
     const __m512i sidx = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
@@ -188,7 +186,7 @@ static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, si
             float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1]));
             if (nb % 2) {
                 const uint8_t *bt = b + 36 * np;
-                const uint8_t *tail = prep + (size_t)i * pstride + (size_t)np * 192;
+                const uint8_t *tail = prep + (size_t)i * pstride + (size_t)np * 72;
                 const int8_t *qx = (const int8_t *)tail;
                 int32_t s = 0;
                 for (int j = 0; j < 16; j++)
