@@ -4,16 +4,17 @@
  * rounded to nearest even); the kernels then take integer dot products of 64 weights (two
  * blocks) with 64 x values per instruction and apply both blocks' scales in f32.
  *
- * Q8_0 and Q4_0: vpdpbusd multiplies unsigned by signed bytes, so x is stored as x + 128
- * (unsigned) and the weights are signed (Q4_0 nibbles minus 8); 128 * sum(w) is subtracted
- * per 32-bit lane, computed once per weight pair and shared by all right-hand rows. The
- * prepared x of one row is compact, because it is re-read for every weight row and should stay
- * in the L1 cache: np = K / 64 records of 64 bytes (the x + 128 values of a pair of blocks, in
- * the order the kernel unpacks weights), then np pairs of f32 scales (dx of block a, dx of
- * block b), then a 64-byte record for a trailing odd block (32 int8 x values, f32 dx).
- * Q8_0 order: natural; lanes 0..7 hold block a, 8..15 block b.
- * Q4_0 order: [a 0..15, b 0..15, a 16..31, b 16..31] (low nibbles of both blocks, then high
- * nibbles); lanes 0..3 and 8..11 hold block a, 4..7 and 12..15 block b. */
+ * Q8_0: vpdpbusd multiplies unsigned by signed bytes, so x is stored as x + 128 (unsigned) and
+ * 128 * sum(w) is subtracted per 32-bit lane, computed once per weight pair and shared by all
+ * right-hand rows. The prepared x of one row is compact, because it is re-read for every weight
+ * row and should stay in the L1 cache: np = K / 64 records of 64 bytes (the x + 128 values of a
+ * pair of blocks, natural order: lanes 0..7 hold block a, 8..15 block b), then np pairs of f32
+ * scales (dx of block a, dx of block b), then a 64-byte record for a trailing odd block (32 int8
+ * x values, f32 dx).
+ * Q4_0 (groups of 8 blocks, see below): the 16 nibble bytes of a pair of blocks a, b become
+ * [a 0..15, b 0..15, a 16..31, b 16..31] (low nibbles of both blocks, then high nibbles), and x
+ * is stored in that order; lanes 0..3 and 8..11 hold block a, 4..7 and 12..15 block b.
+ * Q4_K, Q6_K: see the K formats below. */
 #include "quant_kernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -155,45 +156,102 @@ static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, si
     }
 }
 
-#define Q4_PAIR(P, A)                                                                              \
-    {                                                                                              \
-        const uint8_t *ba = b + 36 * (P);                                                          \
-        const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 2))), \
-                                                  _mm_loadu_si128((const __m128i *)(ba + 20)), 1);  \
-        const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4); \
-        const __m512i wq = _mm512_sub_epi8(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), k8); \
-        PAIR_ROWS(P, A, wq, load16(ba) | load16(ba + 18) << 16)                                    \
+/* ---- Q4_0 in groups of 8 blocks (256 weights) ----
+ * The nibbles stay unsigned (vpdpbusd's unsigned operand) and x signed; the -8 offset becomes
+ * -8 * sum over blocks of d_b * dx_b * sum(x_b), a dot product of 8 scales with 8 per-block
+ * constants c_b = 8 * dx_b * sum(xq_b) computed once per x. The 8 weight scales of a group are
+ * widened together, so per right-hand row a group costs one 8-lane multiply (d * dx) and one
+ * multiply-add for the offsets besides the dot products. Prepared x of one row: ng = K / 256
+ * groups of 256 int8 values (pair by pair in the Q4_0 order above), then per group 8 dx and 8 c
+ * (f32), then the blocks after the last full group: 32 int8 values each, then their dx. */
+size_t luhd_quant_vnni_q4_row_stride(long cols) {
+    const size_t ng = (size_t)(cols / 256);
+    return (ng * 256 + ng * 64 + 7 * 36 + 63) / 64 * 64;
+}
+
+void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, void *scratch) {
+    const size_t stride = luhd_quant_vnni_q4_row_stride(cols);
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    for (int i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        float *gs = (float *)(row + ng * 256);
+        const float *xi = x + i * ldx;
+        for (long g = 0; g < ng; g++) {
+            for (int p = 0; p < 4; p++) {
+                int8_t qa[32], qb[32];
+                const long blk = 8 * g + 2 * p;
+                const float da = quantize_block(xi + 32 * blk, qa), db = quantize_block(xi + 32 * blk + 32, qb);
+                int8_t *o = (int8_t *)(row + g * 256 + p * 64);
+                memcpy(o, qa, 16);
+                memcpy(o + 16, qb, 16);
+                memcpy(o + 32, qa + 16, 16);
+                memcpy(o + 48, qb + 16, 16);
+                int sa = 0, sb = 0;
+                for (int j = 0; j < 32; j++) { sa += qa[j]; sb += qb[j]; }
+                gs[16 * g + 2 * p] = da;
+                gs[16 * g + 2 * p + 1] = db;
+                gs[16 * g + 8 + 2 * p] = 8.0f * da * (float)sa;
+                gs[16 * g + 8 + 2 * p + 1] = 8.0f * db * (float)sb;
+            }
+        }
+        int8_t *tq = (int8_t *)(gs + 16 * ng);
+        float *td = (float *)(tq + 32 * nt);
+        for (long t = 0; t < nt; t++) td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t);
     }
+}
 
 static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
                                                             const uint8_t *prep, size_t pstride, int m,
                                                             float *y, long ldy) {
-    const long nb = cols / 32, np = nb / 2;
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m512i zero = _mm512_setzero_si512(), k128 = _mm512_set1_epi8((char)0x80), k8 = _mm512_set1_epi8(8);
-    const __m512i sidx = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+    __m512i pidx[4];
+    for (int k = 0; k < 4; k++) {
+        const int a = 2 * k, c = 2 * k + 1;
+        pidx[k] = _mm512_set_epi32(c, c, c, c, a, a, a, a, c, c, c, c, a, a, a, a);
+    }
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         __m512 acc[4][2];
-        for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        long p = 0;
-        for (; p + 2 <= np; p += 2) {
-            Q4_PAIR(p, 0)
-            Q4_PAIR(p + 1, 1)
+        __m256 oacc[4];
+        for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); oacc[i] = _mm256_setzero_ps(); }
+        for (long g = 0; g < ng; g++, b += 144) {
+            const uint64_t lo = (uint64_t)load16(b) | (uint64_t)load16(b + 18) << 16 |
+                                (uint64_t)load16(b + 36) << 32 | (uint64_t)load16(b + 54) << 48;
+            const uint64_t hi = (uint64_t)load16(b + 72) | (uint64_t)load16(b + 90) << 16 |
+                                (uint64_t)load16(b + 108) << 32 | (uint64_t)load16(b + 126) << 48;
+            const __m256 d8 = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+            __m512i wq[4];
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *ba = b + 36 * k;
+                const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 2))),
+                                                          _mm_loadu_si128((const __m128i *)(ba + 20)), 1);
+                wq[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                           _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+            }
+            for (int i = 0; i < m; i++) {
+                const uint8_t *row = prep + (size_t)i * pstride;
+                const float *gs = (const float *)(row + ng * 256) + 16 * g;
+                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_loadu_ps(gs)));
+                oacc[i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(gs + 8), oacc[i]);
+                const uint8_t *xq = row + g * 256;
+                for (int k = 0; k < 4; k++) {
+                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
+                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], s), acc[i][k & 1]);
+                }
+            }
         }
-        if (p < np) Q4_PAIR(p, 0)
         for (int i = 0; i < m; i++) {
-            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1]));
-            if (nb % 2) {
-                const uint8_t *bt = b + 36 * np;
-                const uint8_t *tail = prep + (size_t)i * pstride + (size_t)np * 72;
-                const int8_t *qx = (const int8_t *)tail;
-                int32_t s = 0;
+            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[i]), _mm256_extractf128_ps(oacc[i], 1));
+            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((o[0] + o[2]) + (o[1] + o[3]));
+            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * 256 + ng * 64);
+            const float *td = (const float *)(tq + 32 * nt);
+            for (long k = 0; k < nt; k++) {
+                const uint8_t *bt = b + 18 * k;
+                int32_t sum = 0;
                 for (int j = 0; j < 16; j++)
-                    s += ((bt[2 + j] & 0x0F) - 8) * qx[j] + ((bt[2 + j] >> 4) - 8) * qx[j + 16];
-                float dt;
-                memcpy(&dt, tail + 32, 4);
-                t += (float)s * (h2f(bt) * dt);
+                    sum += ((bt[2 + j] & 0x0F) - 8) * tq[32 * k + j] + ((bt[2 + j] >> 4) - 8) * tq[32 * k + j + 16];
+                t += (float)sum * (h2f(bt) * td[k]);
             }
             y[i * ldy + r] = t;
         }
@@ -243,9 +301,9 @@ static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, si
                                    2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
-        __m512 acc[4];
+        __m512 acc[4][2];
         __m256 macc[4];
-        for (int i = 0; i < 4; i++) { acc[i] = _mm512_setzero_ps(); macc[i] = _mm256_setzero_ps(); }
+        for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); macc[i] = _mm256_setzero_ps(); }
         for (long s = 0; s < nsb; s++, b += 144) {
             const float d = h2f(b), dmin = h2f(b + 2);
             uint32_t a0, a1, a2;
@@ -273,14 +331,14 @@ static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, si
                 const uint8_t *xq = row + 256 * s;
                 for (int c = 0; c < 4; c++) {
                     const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[c], _mm512_loadu_si512(xq + 64 * c));
-                    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[c], sl), acc[i]);
+                    acc[i][c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[c], sl), acc[i][c & 1]);
                 }
             }
         }
         for (int i = 0; i < m; i++) {
             const __m256 mt = macc[i];
             const __m128 m2 = _mm_add_ps(_mm256_castps256_ps128(mt), _mm256_extractf128_ps(mt, 1));
-            y[i * ldy + r] = hsum16(acc[i]) - ((m2[0] + m2[2]) + (m2[1] + m2[3]));
+            y[i * ldy + r] = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((m2[0] + m2[2]) + (m2[1] + m2[3]));
         }
     }
 }
@@ -296,8 +354,8 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
                                    4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
-        __m512 acc[4], oacc[4];
-        for (int i = 0; i < 4; i++) acc[i] = oacc[i] = _mm512_setzero_ps();
+        __m512 acc[4][2], oacc[4];
+        for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = oacc[i] = _mm512_setzero_ps();
         for (long s = 0; s < nsb; s++, b += 210) {
             const __m512 d = _mm512_set1_ps(h2f(b + 208));
             const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
@@ -324,11 +382,11 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
                 const uint8_t *xq = row + 256 * s;
                 for (int k = 0; k < 4; k++) {
                     const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
-                    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], sl), acc[i]);
+                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], sl), acc[i][k & 1]);
                 }
             }
         }
-        for (int i = 0; i < m; i++) y[i * ldy + r] = hsum16(acc[i]) - 32.0f * hsum16(oacc[i]);
+        for (int i = 0; i < m; i++) y[i * ldy + r] = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - 32.0f * hsum16(oacc[i]);
     }
 }
 
@@ -346,7 +404,13 @@ void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long 
     if (format == LUHD_QF_Q8_0) {
         VCASE(q8_0_rows)
     } else if (format == LUHD_QF_Q4_0) {
-        VCASE(q4_0_rows)
+        const size_t pq = luhd_quant_vnni_q4_row_stride(cols);
+        switch (m) {
+        case 1: q4_0_rows(wb, rb, r0, r1, cols, prep, pq, 1, y, ldy); break;
+        case 2: q4_0_rows(wb, rb, r0, r1, cols, prep, pq, 2, y, ldy); break;
+        case 3: q4_0_rows(wb, rb, r0, r1, cols, prep, pq, 3, y, ldy); break;
+        default: q4_0_rows(wb, rb, r0, r1, cols, prep, pq, 4, y, ldy); break;
+        }
     } else if (format == LUHD_QF_Q4_K) {
         const size_t pk = luhd_quant_vnni_k_row_stride(cols);
         switch (m) {

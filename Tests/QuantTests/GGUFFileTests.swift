@@ -193,6 +193,10 @@ import Testing
         b = GGUFBuilder()
         b.kv("k", type: 9, nested)
         expectBad(b, "nests arrays")
+        // 2^24 + 1 one-byte elements (17 MB of file) would parse to ~0.5 GB of values.
+        b = GGUFBuilder()
+        b.kv("k", type: 9, GGUFBuilder.u32(0) + GGUFBuilder.u64(1 << 24 + 1) + [UInt8](repeating: 0, count: 1 << 24 + 1))
+        expectBad(b, "more than")
         b = GGUFBuilder()
         b.kvU32("k", 1)
         b.kvU32("k", 2)

@@ -10,17 +10,21 @@
 ///
 /// Checks (each failure throws `.badWeights` naming the file and the offending key or tensor):
 /// counts and lengths bounded by the bytes left in the file, strings valid UTF-8, no duplicate
-/// keys or tensor names, array nesting at most 8 deep, known value and tensor types (unknown
-/// GGML type ids are rejected with the tensor's name), at most 4 dimensions, rows a multiple of
-/// the type's block size, sizes computed without overflow, tensors aligned, inside the file and
-/// not overlapping. Tensors are handed out as views into the mapping, never copied: dense types
-/// as `TensorView` (shape outermost first, the reverse of the file's order), 2-D weights of any
-/// `QuantFormat` as `QuantizedMatrix`.
+/// keys or tensor names, array nesting at most 8 deep and at most 16 M array elements in all,
+/// known value and tensor types (unknown GGML type ids are rejected with the tensor's name),
+/// at most 4 dimensions, rows a multiple of the type's block size, sizes computed without
+/// overflow, tensors aligned, inside the file and not overlapping. Tensors are handed out as
+/// views into the mapping, never copied: dense types as `TensorView` (shape outermost first,
+/// the reverse of the file's order), 2-D weights of any `QuantFormat` as `QuantizedMatrix`.
 public final class GGUFFile: @unchecked Sendable {
     /// Metadata arrays may nest at most this deep.
     public static let maxArrayDepth = 8
     /// The longest tensor name GGUF allows, in bytes.
     public static let maxTensorNameBytes = 64
+    /// At most this many metadata array elements in all (real tokenizers have well under a
+    /// million): the parsed values take tens of bytes each, so a file of one-byte elements must
+    /// not be able to make the reader allocate many times its size.
+    public static let maxMetadataElements = 1 << 24
 
     public let file: MappedFile
     public let version: Int
@@ -253,6 +257,8 @@ struct GGUFReader {
     let bytes: UnsafeRawBufferPointer
     let path: String
     var position = 0
+    /// Metadata array elements read so far.
+    var elements = 0
 
     init(bytes: UnsafeRawBufferPointer, path: String) {
         self.bytes = bytes
@@ -333,6 +339,10 @@ struct GGUFReader {
                 throw bad("metadata '\(key)' has arrays of unknown value type \(elementType)")
             }
             let n = try count("element count of '\(key)'", minimumBytesEach: size)
+            elements += n
+            guard elements <= GGUFFile.maxMetadataElements else {
+                throw bad("metadata arrays hold more than \(GGUFFile.maxMetadataElements) elements (at '\(key)')")
+            }
             var items: [GGUFValue] = []
             items.reserveCapacity(n)
             for _ in 0..<n { items.append(try value(type: elementType, key: key, depth: depth + 1)) }
