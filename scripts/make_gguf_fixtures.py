@@ -12,7 +12,8 @@ Outputs:
   all_types.gguf        GGUF v3, alignment 64: one metadata entry of every value type (including
                         a non-ASCII string, arrays of ints / strings and a nested array), Qwen2-style
                         LLM and tokenizer keys, and one tensor of each type the library reads:
-                        F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K (2-D; one 1-D F32 and one 3-D F32).
+                        F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K (2-D; one 1-D F32 and one
+                        3-D F32).
   all_types.json        what the file holds, for the test: every key with its type and value and
                         every tensor with its GGUF dims (innermost first) and type name.
   deq_<tensor>.npy      the tensor dequantized to float32 by gguf.quants.dequantize.
@@ -127,6 +128,7 @@ def main() -> None:
     tensor("bf16.matrix", bf, T.BF16)
     tensor("q8_0.matrix", quantize(rng.standard_normal((7, 96)).astype(np.float32), T.Q8_0), T.Q8_0)
     tensor("q4_0.matrix", quantize(rng.standard_normal((7, 96)).astype(np.float32), T.Q4_0), T.Q4_0)
+    tensor("q5_0.matrix", quantize(rng.standard_normal((5, 96)).astype(np.float32), T.Q5_0), T.Q5_0)
     tensor("q4_k.matrix", k_quant_blocks(T.Q4_K, 3, 512), T.Q4_K)
     tensor("q6_k.matrix", k_quant_blocks(T.Q6_K, 3, 512), T.Q6_K)
 

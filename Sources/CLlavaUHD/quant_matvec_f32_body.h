@@ -127,6 +127,53 @@ static inline __attribute__((always_inline)) void KFN(q4_0_rows)(const uint8_t *
     }
 }
 
+/* Q5_0: 22-byte blocks (f16 d, u32 qh holding the fifth bit of element j in bit j, 16 bytes
+ * of nibbles as in Q4_0); w = q * d - 16 d. */
+static inline __attribute__((always_inline)) void KFN(q5_0_rows)(const uint8_t *w, size_t rb, long r0, long r1,
+                                                                long cols, const float *x, long ldx, int m,
+                                                                float *y, long ldy) {
+    const long nb = cols / 32;
+    typedef uint32_t kvu __attribute__((vector_size(64)));
+    const kvu lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+#define KQ5_BLOCK(B, W0, W1)                                                             \
+    kvf W0, W1;                                                                          \
+    {                                                                                    \
+        const float d = KFN(h2f)(B);                                                     \
+        uint32_t qh;                                                                     \
+        memcpy(&qh, (B) + 2, 4);                                                         \
+        const kvu h = (kvu){} + qh;                                                      \
+        const kvi q = KFN(zx16)((B) + 6);                                                \
+        W0 = __builtin_convertvector((q & 15) | (kvi)(((h >> lanes) & 1) << 4), kvf) * d - 16.0f * d; \
+        W1 = __builtin_convertvector((q >> 4) | (kvi)(((h >> (lanes + 16)) & 1) << 4), kvf) * d - 16.0f * d; \
+    }
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        kvf acc[4][4] = {{{0}}};
+        long k = 0;
+        for (; k + 2 <= nb; k += 2, b += 44) {
+            KQ5_BLOCK(b, w0, w1)
+            KQ5_BLOCK(b + 22, w2, w3)
+            for (int i = 0; i < m; i++) {
+                const float *xi = x + i * ldx + k * 32;
+                acc[i][0] += w0 * KFN(ldx)(xi);
+                acc[i][1] += w1 * KFN(ldx)(xi + 16);
+                acc[i][2] += w2 * KFN(ldx)(xi + 32);
+                acc[i][3] += w3 * KFN(ldx)(xi + 48);
+            }
+        }
+        if (k < nb) {
+            KQ5_BLOCK(b, w0, w1)
+            for (int i = 0; i < m; i++) {
+                const float *xi = x + i * ldx + k * 32;
+                acc[i][0] += w0 * KFN(ldx)(xi);
+                acc[i][1] += w1 * KFN(ldx)(xi + 16);
+            }
+        }
+        KFINISH(m)
+    }
+#undef KQ5_BLOCK
+}
+
 /* The eight 6-bit scales and mins of a Q4_K super-block, unpacked four bytes at a time:
  * scales 0..3 / mins 0..3 are the low 6 bits of bytes 0..3 / 4..7; scales 4..7 / mins 4..7 are
  * the low / high nibbles of bytes 8..11 with the top two bits of bytes 0..3 / 4..7 above them. */
@@ -285,6 +332,7 @@ static void KFN(matvec)(int format, const uint8_t *w, size_t rb, long r0, long r
     switch (format) {
     case LUHD_QF_Q8_0: KCASE(KFN(q8_0_rows)) break;
     case LUHD_QF_Q4_0: KCASE(KFN(q4_0_rows)) break;
+    case LUHD_QF_Q5_0: KCASE(KFN(q5_0_rows)) break;
     case LUHD_QF_Q4_K: KCASE(KFN(q4_k_rows)) break;
     case LUHD_QF_Q6_K: KCASE(KFN(q6_k_rows)) break;
     case LUHD_QF_F32:

@@ -11,7 +11,7 @@
 int luhd_quant_block_elements(int format) {
     switch (format) {
     case LUHD_QF_F32: case LUHD_QF_F16: case LUHD_QF_BF16: return 1;
-    case LUHD_QF_Q8_0: case LUHD_QF_Q4_0: return 32;
+    case LUHD_QF_Q8_0: case LUHD_QF_Q4_0: case LUHD_QF_Q5_0: return 32;
     case LUHD_QF_Q4_K: case LUHD_QF_Q6_K: return 256;
     default: return 0;
     }
@@ -23,6 +23,7 @@ int luhd_quant_block_bytes(int format) {
     case LUHD_QF_F16: case LUHD_QF_BF16: return 2;
     case LUHD_QF_Q8_0: return 34;
     case LUHD_QF_Q4_0: return 18;
+    case LUHD_QF_Q5_0: return 22;
     case LUHD_QF_Q4_K: return 144;
     case LUHD_QF_Q6_K: return 210;
     default: return 0;
@@ -87,6 +88,21 @@ static void dequant_q4_0(const uint8_t *b, long nb, float *y) {
     }
 }
 
+static void dequant_q5_0(const uint8_t *b, long nb, float *y) {
+    for (long i = 0; i < nb; i++, b += 22, y += 32) {
+        const float d = half_to_float(b);
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        const uint8_t *q = b + 6;
+        for (int j = 0; j < 16; j++) {
+            const int lo = (q[j] & 0x0F) | (int)((qh >> j) & 1) << 4;
+            const int hi = (q[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+            y[j] = (float)(lo - 16) * d;
+            y[j + 16] = (float)(hi - 16) * d;
+        }
+    }
+}
+
 static void dequant_q4_k(const uint8_t *b, long nb, float *y) {
     for (long i = 0; i < nb; i++, b += 144) {
         const float d = half_to_float(b), dmin = half_to_float(b + 2);
@@ -144,6 +160,7 @@ void luhd_quant_dequantize(int format, const void *src, long n, float *dst) {
         break;
     case LUHD_QF_Q8_0: dequant_q8_0(b, n / 32, dst); break;
     case LUHD_QF_Q4_0: dequant_q4_0(b, n / 32, dst); break;
+    case LUHD_QF_Q5_0: dequant_q5_0(b, n / 32, dst); break;
     case LUHD_QF_Q4_K: dequant_q4_k(b, n / 256, dst); break;
     case LUHD_QF_Q6_K: dequant_q6_k(b, n / 256, dst); break;
     default: break;

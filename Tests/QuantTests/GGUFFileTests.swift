@@ -265,14 +265,14 @@ import Testing
     /// as a matrix.
     @Test func knownButUnsupportedTypes() throws {
         var b = GGUFBuilder()
-        b.info("q5", dims: [32, 2], type: 6, offset: 0)   // Q5_0: 22 bytes per 32
+        b.info("q5", dims: [32, 2], type: 7, offset: 0)   // Q5_1: 24 bytes per 32
         b.data = [UInt8](repeating: 0, count: 64)
         let path = temporaryFile(b.bytes())
         defer { unlink(path) }
         let g = try GGUFFile(path: path)
-        #expect(g.tensorInfo("q5")?.type.name == "Q5_0")
-        #expect(g.tensorInfo("q5")?.byteCount == 44)
-        #expect(throws: LlavaError(.unsupported, "\(path): tensor 'q5' has GGML type Q5_0; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K")) {
+        #expect(g.tensorInfo("q5")?.type.name == "Q5_1")
+        #expect(g.tensorInfo("q5")?.byteCount == 48)
+        #expect(throws: LlavaError(.unsupported, "\(path): tensor 'q5' has GGML type Q5_1; supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K")) {
             try g.matrix("q5")
         }
     }

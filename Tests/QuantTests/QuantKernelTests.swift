@@ -18,16 +18,16 @@ struct TestRNG {
 }
 
 /// A `rows × columns` matrix of `format` with realistic contents: Q8_0/Q4_0/dense quantized from
-/// random floats, Q4_K/Q6_K random bytes with sane f16 super-block scales.
+/// random floats, Q5_0/Q4_K/Q6_K random bytes with sane f16 (super-)block scales.
 func testMatrix(_ format: QuantFormat, rows: Int, columns: Int, seed: UInt64) throws -> QuantizedMatrix {
     var rng = TestRNG(seed)
     switch format {
-    case .q4_K, .q6_K:
+    case .q4_K, .q6_K, .q5_0:
         let rb = try #require(format.rowBytes(columns: columns))
         var bytes = (0..<(rows * rb)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        for b in 0..<(rows * columns / 256) {
+        for b in 0..<(rows * columns / format.blockElements) {
             let d = Float16(0.001 + 0.01 * Float(rng.next() % 1000) / 1000).bitPattern
-            let at = b * format.blockBytes + (format == .q4_K ? 0 : 208)
+            let at = b * format.blockBytes + (format == .q6_K ? 208 : 0)
             bytes[at] = UInt8(d & 0xFF)
             bytes[at + 1] = UInt8(d >> 8)
             if format == .q4_K {
@@ -79,7 +79,7 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
     /// bound against Σ w·x~ (the int8 image of x they are defined to use), and against Σ w·x
     /// within the quantization bound Σ_blocks (dx/2)·Σ|w| plus the same rounding term.
     /// Results must not depend on the thread count (bit-identical for 1 and 2 threads).
-    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q4_K, .q6_K, .bf16, .f16, .f32])
+    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q5_0, .q4_K, .q6_K, .bf16, .f16, .f32])
     func matvecAgainstReference(format: QuantFormat) throws {
         let shapes: [(Int, Int)] = format.blockElements == 256 ? [(37, 512), (5, 2816)] : [(37, 96), (9, 1120), (5, 4096)]
         for (rows, cols) in shapes {
@@ -125,7 +125,7 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
     }
 
     /// More than 4 rows go through tile dequantization and sgemm.
-    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q4_K, .q6_K])
+    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q5_0, .q4_K, .q6_K])
     func tiledLinearAgainstReference(format: QuantFormat) throws {
         try BLAS.load()
         let rows = 40, cols = format.blockElements == 256 ? 768 : 160, m = 7

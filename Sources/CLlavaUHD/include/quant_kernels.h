@@ -7,6 +7,8 @@
  *   Q8_0 (8)   blocks of 32: f16 scale d, 32 x int8 q;            x = d * q
  *   Q4_0 (2)   blocks of 32: f16 scale d, 16 bytes of nibbles;     x = d * (q - 8)
  *              (byte j holds element j in its low nibble and element j + 16 in its high one)
+ *   Q5_0 (6)   blocks of 32 (22 bytes): f16 d, u32 qh (bit j = 5th bit of element j), 16 bytes
+ *              of nibbles as in Q4_0;                              x = d * (q - 16)
  *   Q4_K (12)  super-blocks of 256 (144 bytes): f16 d, f16 dmin, 12 bytes of packed 6-bit
  *              scales/mins for 8 sub-blocks of 32, 128 bytes of nibbles;
  *              x = (d * sc_j) * q - (dmin * m_j)
@@ -27,6 +29,7 @@ enum {
     LUHD_QF_F32 = 0,
     LUHD_QF_F16 = 1,
     LUHD_QF_Q4_0 = 2,
+    LUHD_QF_Q5_0 = 6,
     LUHD_QF_Q8_0 = 8,
     LUHD_QF_Q4_K = 12,
     LUHD_QF_Q6_K = 14,
@@ -41,7 +44,7 @@ enum {
     LUHD_QK_F32_AVX512 = 1,
     /* x quantized to int8 per 32-element block (dx = max|x| / 127, round to nearest even),
      * integer dot products with AVX-512 VNNI, scales applied per block in f32 (Q8_0, Q4_0,
-     * Q4_K, Q6_K). The result is W · x~ up to f32 rounding, x~ = dx * round(x / dx). */
+     * Q4_K, Q6_K; not Q5_0). The result is W · x~ up to f32 rounding, x~ = dx * round(x / dx). */
     LUHD_QK_INT8_VNNI = 2,
 };
 
@@ -63,7 +66,8 @@ void luhd_quant_dequantize(int format, const void *src, long n, float *dst);
 void luhd_quant_quantize_q8_0(const float *x, long n, void *dst);
 void luhd_quant_quantize_q4_0(const float *x, long n, void *dst);
 
-/* 1 if `kernel` implements `format` (F32 kernels: every format above; INT8_VNNI: the block formats). */
+/* 1 if `kernel` implements `format` (F32 kernels: every format above; INT8_VNNI: Q8_0, Q4_0,
+ * Q4_K, Q6_K). */
 int luhd_quant_kernel_supports(int format, int kernel);
 
 /* Bytes of scratch luhd_quant_prepare needs for m rows of `cols` elements (0: none needed). */

@@ -8,6 +8,7 @@ import CLlavaUHD
 /// |---|---|---|---|---|
 /// | Q8_0 | 32 | 34 | f16 `d`, 32 × int8 `q` | `q·d` |
 /// | Q4_0 | 32 | 18 | f16 `d`, 16 bytes: element j in the low nibble of byte j, element j+16 in its high nibble | `(q−8)·d` |
+/// | Q5_0 | 32 | 22 | f16 `d`, u32 `qh` (bit j: fifth bit of element j), 16 bytes of nibbles as Q4_0 | `(q−16)·d` |
 /// | Q4_K | 256 | 144 | f16 `d`, f16 `dmin`, 12 bytes of 6-bit scales `sc` / mins `m` for 8 sub-blocks of 32, 128 bytes of nibbles (each 32-byte run: sub-block 2c in the low nibbles, 2c+1 in the high ones) | `(d·sc)·q − dmin·m` |
 /// | Q6_K | 256 | 210 | 128 bytes of low nibbles, 64 bytes of 2-bit high parts, 16 × int8 scales (sub-blocks of 16), f16 `d` | `(d·sc)·(q−32)` |
 /// | F32 / F16 / BF16 | 1 | 4 / 2 / 2 | one element | the element |
@@ -19,6 +20,7 @@ public enum QuantFormat: String, Sendable, CaseIterable {
     case bf16 = "BF16"
     case q8_0 = "Q8_0"
     case q4_0 = "Q4_0"
+    case q5_0 = "Q5_0"
     case q4_K = "Q4_K"
     case q6_K = "Q6_K"
 
@@ -30,6 +32,7 @@ public enum QuantFormat: String, Sendable, CaseIterable {
         case .bf16: Int(LUHD_QF_BF16)
         case .q8_0: Int(LUHD_QF_Q8_0)
         case .q4_0: Int(LUHD_QF_Q4_0)
+        case .q5_0: Int(LUHD_QF_Q5_0)
         case .q4_K: Int(LUHD_QF_Q4_K)
         case .q6_K: Int(LUHD_QF_Q6_K)
         }
@@ -54,7 +57,7 @@ public enum QuantFormat: String, Sendable, CaseIterable {
     public var blockElements: Int { Int(luhd_quant_block_elements(Int32(ggmlType))) }
     /// Bytes per block.
     public var blockBytes: Int { Int(luhd_quant_block_bytes(Int32(ggmlType))) }
-    /// True for the block formats (Q8_0, Q4_0, Q4_K, Q6_K).
+    /// True for the block formats (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K).
     public var isBlockQuantized: Bool { blockElements > 1 }
 
     /// The dense formats as safetensors dtypes.
