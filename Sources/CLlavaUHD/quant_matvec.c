@@ -6,10 +6,10 @@ void luhd_quant_matvec_f32_avx2(int format, const void *w, size_t rb, long r0, l
                                 const float *x, long ldx, int m, float *y, long ldy);
 void luhd_quant_matvec_f32_avx512(int format, const void *w, size_t rb, long r0, long r1, long cols,
                                   const float *x, long ldx, int m, float *y, long ldy);
-size_t luhd_quant_vnni_row_stride(long cols);
-void luhd_quant_prepare_vnni(int format, const float *x, long ldx, long cols, int m, void *scratch);
 size_t luhd_quant_vnni_k_row_stride(long cols);
 size_t luhd_quant_vnni_q4_row_stride(long cols);
+size_t luhd_quant_vnni_q8_row_stride(long cols);
+void luhd_quant_prepare_vnni_q8_0(const float *x, long ldx, long cols, int m, void *scratch);
 void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, void *scratch);
 void luhd_quant_prepare_vnni_k(const float *x, long ldx, long cols, int m, void *scratch);
 void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long r1, long cols,
@@ -29,7 +29,7 @@ size_t luhd_quant_prepared_bytes(int format, int kernel, long cols, int m) {
     if (kernel != LUHD_QK_INT8_VNNI || !luhd_quant_kernel_supports(format, kernel)) return 0;
     if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K) return luhd_quant_vnni_k_row_stride(cols) * (size_t)m;
     if (format == LUHD_QF_Q4_0) return luhd_quant_vnni_q4_row_stride(cols) * (size_t)m;
-    return luhd_quant_vnni_row_stride(cols) * (size_t)m;
+    return luhd_quant_vnni_q8_row_stride(cols) * (size_t)m;
     return 0;
 }
 
@@ -37,7 +37,7 @@ void luhd_quant_prepare(int format, int kernel, const float *x, long ldx, long c
     if (kernel != LUHD_QK_INT8_VNNI || !luhd_quant_kernel_supports(format, kernel)) return;
     if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K) luhd_quant_prepare_vnni_k(x, ldx, cols, m, scratch);
     else if (format == LUHD_QF_Q4_0) luhd_quant_prepare_vnni_q4_0(x, ldx, cols, m, scratch);
-    else luhd_quant_prepare_vnni(format, x, ldx, cols, m, scratch);
+    else luhd_quant_prepare_vnni_q8_0(x, ldx, cols, m, scratch);
 }
 
 void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, long row_begin, long row_end,

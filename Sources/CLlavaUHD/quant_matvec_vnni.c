@@ -4,17 +4,11 @@
  * rounded to nearest even); the kernels then take integer dot products of 64 weights (two
  * blocks) with 64 x values per instruction and apply both blocks' scales in f32.
  *
- * Q8_0: vpdpbusd multiplies unsigned by signed bytes, so x is stored as x + 128 (unsigned) and
- * 128 * sum(w) is subtracted per 32-bit lane, computed once per weight pair and shared by all
- * right-hand rows. The prepared x of one row is compact, because it is re-read for every weight
- * row and should stay in the L1 cache: np = K / 64 records of 64 bytes (the x + 128 values of a
- * pair of blocks, natural order: lanes 0..7 hold block a, 8..15 block b), then np pairs of f32
- * scales (dx of block a, dx of block b), then a 64-byte record for a trailing odd block (32 int8
- * x values, f32 dx).
- * Q4_0 (groups of 8 blocks, see below): the 16 nibble bytes of a pair of blocks a, b become
- * [a 0..15, b 0..15, a 16..31, b 16..31] (low nibbles of both blocks, then high nibbles), and x
- * is stored in that order; lanes 0..3 and 8..11 hold block a, 4..7 and 12..15 block b.
- * Q4_K, Q6_K: see the K formats below. */
+ * Q8_0 and Q4_0 run in groups of 8 blocks (256 weights), Q4_K and Q6_K per super-block of
+ * 256: the weight scales of a group are widened together, the offset of each format (Q8_0's
+ * sign, Q4_0's -8, Q4_K's mins, Q6_K's -32) becomes a small dot product with per-block sums of
+ * x, and the prepared x is compact (int8 values plus a few floats per 256 weights) so that it
+ * stays in the L1 cache while it is re-read for every weight row. */
 #include "quant_kernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -29,11 +23,6 @@ static inline uint32_t load16(const uint8_t *p) {
 }
 
 static inline float h2f(const uint8_t *p) { return _cvtsh_ss((unsigned short)load16(p)); }
-
-size_t luhd_quant_vnni_row_stride(long cols) {
-    const size_t np = (size_t)(cols / 64);
-    return (np * 72 + 64 + 63) / 64 * 64;
-}
 
 /* Quantizes one 32-element block: returns dx, writes rounded x / dx into q. A block with a
  * non-finite value gets dx = NaN so the result is NaN, as in f32 arithmetic. */
@@ -58,98 +47,97 @@ static float quantize_block(const float *x, int8_t q[32]) {
     return dx;
 }
 
-void luhd_quant_prepare_vnni(int format, const float *x, long ldx, long cols, int m, void *scratch) {
-    const size_t stride = luhd_quant_vnni_row_stride(cols);
-    const long nb = cols / 32, np = nb / 2;
-    for (int i = 0; i < m; i++) {
-        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
-        float *scales = (float *)(row + np * 64);
-        const float *xi = x + i * ldx;
-        for (long p = 0; p < np; p++) {
-            uint8_t *rec = row + p * 64;
-            int8_t qa[32], qb[32];
-            scales[2 * p] = quantize_block(xi + 64 * p, qa);
-            scales[2 * p + 1] = quantize_block(xi + 64 * p + 32, qb);
-            int8_t o[64];
-            if (format == LUHD_QF_Q8_0) {
-                memcpy(o, qa, 32);
-                memcpy(o + 32, qb, 32);
-            } else {
-                memcpy(o, qa, 16);
-                memcpy(o + 16, qb, 16);
-                memcpy(o + 32, qa + 16, 16);
-                memcpy(o + 48, qb + 16, 16);
-            }
-            for (int j = 0; j < 64; j++) rec[j] = (uint8_t)(o[j] + 128);
-        }
-        uint8_t *tail = row + np * 72;
-        memset(tail, 0, 64);
-        if (nb % 2) {
-            int8_t qt[32];
-            const float dt = quantize_block(xi + 64 * np, qt);
-            memcpy(tail, qt, 32);
-            memcpy(tail + 32, &dt, 4);
-        }
-    }
-}
-
 static inline float hsum16(__m512 v) {
     __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
     __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-/* One pair of blocks: signed weight bytes WQ and the two f16 scales in H (shared by the
- * rows), then per row the dot product with the unsigned x, corrected by -128 * sum(w), scaled
- * by d_w * dx per lane. */
-#define PAIR_ROWS(P, A, WQ, H)                                                                     \
-    {                                                                                              \
-        const __m512i negw = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k128, WQ));           \
-        const __m128 sw = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(H)));                                \
-        for (int i = 0; i < m; i++) {                                                              \
-            const uint8_t *row = prep + (size_t)i * pstride;                                       \
-            const __m512i dots = _mm512_dpbusd_epi32(negw, _mm512_loadu_si512(row + (size_t)(P) * 64), WQ); \
-            const __m128 dx = _mm_castpd_ps(_mm_load_sd((const double *)(row + np * 64 + (size_t)(P) * 8))); \
-            const __m512 s = _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(_mm_mul_ps(sw, dx)));  \
-            acc[i][A] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), s, acc[i][A]);                    \
-        }                                                                                          \
-    }
+/* ---- Q8_0 in groups of 8 blocks (256 weights) ----
+ * The weights are made unsigned by flipping their sign bit (w + 128, one xor shared by all
+ * rows) and x stays signed; the +128 offset becomes 128 * sum over blocks of d_b * dx_b * sum(x_b),
+ * again a dot product of the group's 8 weight scales with per-block constants
+ * c_b = 128 * dx_b * sum(xq_b). Prepared x of one row: ng = K / 256 groups of 256 int8 values in
+ * natural order, then per group 8 dx and 8 c (f32), then the blocks after the last full group:
+ * 32 int8 values each, then their dx. */
+size_t luhd_quant_vnni_q8_row_stride(long cols) {
+    const size_t ng = (size_t)(cols / 256);
+    return (ng * 256 + ng * 64 + 7 * 36 + 63) / 64 * 64;
+}
 
-#define Q8_PAIR(P, A)                                                                              \
-    {                                                                                              \
-        const uint8_t *ba = b + 68 * (P);                                                          \
-        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))), \
-                                             _mm256_loadu_si256((const __m256i *)(ba + 36)), 1);   \
-        PAIR_ROWS(P, A, q, load16(ba) | load16(ba + 34) << 16)                                     \
+void luhd_quant_prepare_vnni_q8_0(const float *x, long ldx, long cols, int m, void *scratch) {
+    const size_t stride = luhd_quant_vnni_q8_row_stride(cols);
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    for (int i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        float *gs = (float *)(row + ng * 256);
+        const float *xi = x + i * ldx;
+        for (long g = 0; g < ng; g++) {
+            for (int j = 0; j < 8; j++) {
+                int8_t *q = (int8_t *)(row + g * 256 + 32 * j);
+                const float dx = quantize_block(xi + 32 * (8 * g + j), q);
+                int sum = 0;
+                for (int k = 0; k < 32; k++) sum += q[k];
+                gs[16 * g + j] = dx;
+                gs[16 * g + 8 + j] = 128.0f * dx * (float)sum;
+            }
+        }
+        int8_t *tq = (int8_t *)(gs + 16 * ng);
+        float *td = (float *)(tq + 32 * nt);
+        for (long t = 0; t < nt; t++) td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t);
     }
+}
 
 static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
                                                             const uint8_t *prep, size_t pstride, int m,
                                                             float *y, long ldy) {
-    const long nb = cols / 32, np = nb / 2;
-    const __m512i zero = _mm512_setzero_si512(), k128 = _mm512_set1_epi8((char)0x80);
-    const __m512i sidx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    const __m512i k128 = _mm512_set1_epi8((char)0x80);
+    __m512i pidx[4];
+    for (int k = 0; k < 4; k++) {
+        const int a = 2 * k, c = 2 * k + 1;
+        pidx[k] = _mm512_set_epi32(c, c, c, c, c, c, c, c, a, a, a, a, a, a, a, a);
+    }
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         __m512 acc[4][2];
-        for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        long p = 0;
-        for (; p + 2 <= np; p += 2) {
-            Q8_PAIR(p, 0)
-            Q8_PAIR(p + 1, 1)
+        __m256 oacc[4];
+        for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); oacc[i] = _mm256_setzero_ps(); }
+        for (long g = 0; g < ng; g++, b += 272) {
+            const uint64_t lo = (uint64_t)load16(b) | (uint64_t)load16(b + 34) << 16 |
+                                (uint64_t)load16(b + 68) << 32 | (uint64_t)load16(b + 102) << 48;
+            const uint64_t hi = (uint64_t)load16(b + 136) | (uint64_t)load16(b + 170) << 16 |
+                                (uint64_t)load16(b + 204) << 32 | (uint64_t)load16(b + 238) << 48;
+            const __m256 d8 = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+            __m512i wq[4];
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *ba = b + 68 * k;
+                wq[k] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))),
+                                                            _mm256_loadu_si256((const __m256i *)(ba + 36)), 1), k128);
+            }
+            for (int i = 0; i < m; i++) {
+                const uint8_t *row = prep + (size_t)i * pstride;
+                const float *gs = (const float *)(row + ng * 256) + 16 * g;
+                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_loadu_ps(gs)));
+                oacc[i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(gs + 8), oacc[i]);
+                const uint8_t *xq = row + g * 256;
+                for (int k = 0; k < 4; k++) {
+                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
+                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], s), acc[i][k & 1]);
+                }
+            }
         }
-        if (p < np) Q8_PAIR(p, 0)
         for (int i = 0; i < m; i++) {
-            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1]));
-            if (nb % 2) {
-                const uint8_t *bt = b + 68 * np;
-                const uint8_t *tail = prep + (size_t)i * pstride + (size_t)np * 72;
-                const int8_t *qw = (const int8_t *)(bt + 2), *qx = (const int8_t *)tail;
-                int32_t s = 0;
-                for (int j = 0; j < 32; j++) s += qw[j] * qx[j];
-                float dt;
-                memcpy(&dt, tail + 32, 4);
-                t += (float)s * (h2f(bt) * dt);
+            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[i]), _mm256_extractf128_ps(oacc[i], 1));
+            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((o[0] + o[2]) + (o[1] + o[3]));
+            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * 256 + ng * 64);
+            const float *td = (const float *)(tq + 32 * nt);
+            for (long k = 0; k < nt; k++) {
+                const uint8_t *bt = b + 34 * k;
+                const int8_t *qw = (const int8_t *)(bt + 2);
+                int32_t sum = 0;
+                for (int j = 0; j < 32; j++) sum += qw[j] * tq[32 * k + j];
+                t += (float)sum * (h2f(bt) * td[k]);
             }
             y[i * ldy + r] = t;
         }
@@ -393,40 +381,19 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
 void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long r1, long cols,
                             const void *prepared, int m, float *y, long ldy) {
     const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
-    const size_t ps = luhd_quant_vnni_row_stride(cols);
-#define VCASE(fn)                                                        \
-    switch (m) {                                                         \
-    case 1: fn(wb, rb, r0, r1, cols, prep, ps, 1, y, ldy); break;        \
-    case 2: fn(wb, rb, r0, r1, cols, prep, ps, 2, y, ldy); break;        \
-    case 3: fn(wb, rb, r0, r1, cols, prep, ps, 3, y, ldy); break;        \
-    default: fn(wb, rb, r0, r1, cols, prep, ps, 4, y, ldy); break;       \
+#define VCASE(fn, stride)                                                              \
+    switch (m) {                                                                       \
+    case 1: fn(wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break;                  \
+    case 2: fn(wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break;                  \
+    case 3: fn(wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break;                  \
+    default: fn(wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break;                 \
     }
-    if (format == LUHD_QF_Q8_0) {
-        VCASE(q8_0_rows)
-    } else if (format == LUHD_QF_Q4_0) {
-        const size_t pq = luhd_quant_vnni_q4_row_stride(cols);
-        switch (m) {
-        case 1: q4_0_rows(wb, rb, r0, r1, cols, prep, pq, 1, y, ldy); break;
-        case 2: q4_0_rows(wb, rb, r0, r1, cols, prep, pq, 2, y, ldy); break;
-        case 3: q4_0_rows(wb, rb, r0, r1, cols, prep, pq, 3, y, ldy); break;
-        default: q4_0_rows(wb, rb, r0, r1, cols, prep, pq, 4, y, ldy); break;
-        }
-    } else if (format == LUHD_QF_Q4_K) {
-        const size_t pk = luhd_quant_vnni_k_row_stride(cols);
-        switch (m) {
-        case 1: q4_k_rows(wb, rb, r0, r1, cols, prep, pk, 1, y, ldy); break;
-        case 2: q4_k_rows(wb, rb, r0, r1, cols, prep, pk, 2, y, ldy); break;
-        case 3: q4_k_rows(wb, rb, r0, r1, cols, prep, pk, 3, y, ldy); break;
-        default: q4_k_rows(wb, rb, r0, r1, cols, prep, pk, 4, y, ldy); break;
-        }
-    } else if (format == LUHD_QF_Q6_K) {
-        const size_t pk = luhd_quant_vnni_k_row_stride(cols);
-        switch (m) {
-        case 1: q6_k_rows(wb, rb, r0, r1, cols, prep, pk, 1, y, ldy); break;
-        case 2: q6_k_rows(wb, rb, r0, r1, cols, prep, pk, 2, y, ldy); break;
-        case 3: q6_k_rows(wb, rb, r0, r1, cols, prep, pk, 3, y, ldy); break;
-        default: q6_k_rows(wb, rb, r0, r1, cols, prep, pk, 4, y, ldy); break;
-        }
+    switch (format) {
+    case LUHD_QF_Q8_0: VCASE(q8_0_rows, luhd_quant_vnni_q8_row_stride(cols)) break;
+    case LUHD_QF_Q4_0: VCASE(q4_0_rows, luhd_quant_vnni_q4_row_stride(cols)) break;
+    case LUHD_QF_Q4_K: VCASE(q4_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_Q6_K: VCASE(q6_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    default: break;
     }
 #undef VCASE
 }
