@@ -82,6 +82,7 @@ struct QuantBench {
         for r in results { md += row(r, bw: bw[r.threads]!) }
         md += "\nDefault kernel: \(QuantKernel.preferred(for: .q4_0)) (f32 accumulation). "
         md += "7B tokens/s = GB/s ÷ (6.61 G weights × bytes/weight): the bound the weight reads alone set.\n"
+        md += try prefillSection(buffer, reps: max(1, reps / 2))
         if let gguf = realModelSection(reps: reps) { md += "\n" + gguf }
         return md
     }
@@ -147,6 +148,29 @@ struct QuantBench {
         }
         if sink == 0x1234_5678 { print("") }
         return Double(workingSet) / t / 1e9
+    }
+
+    /// Prefill: 256 rows of x times one 4096×11008 matrix, through the tile path (dequantize
+    /// 4 MB tiles, sgemm) for the quantized formats and the existing TensorView path for BF16.
+    func prefillSection(_ buffer: UnsafeMutableRawPointer, reps: Int) throws -> String {
+        let m = 256
+        var rng = SplitMix(seed: 11)
+        let x = (0..<(m * cols)).map { _ in rng.nextFloat() - 0.5 }
+        var y = [Float](repeating: 0, count: m * rows)
+        var md = "\nPrefill (\(m) rows of x × one \(rows)×\(cols) matrix, 2 threads, GFLOP/s = 2·m·rows·cols / time):"
+        for format in [QuantFormat.bf16, .q8_0, .q4_0, .q4_K, .q6_K] {
+            _ = fill(buffer, format: format)
+            let t: Double
+            if format == .bf16 {
+                let view = TensorView(name: "w", dtype: .bf16, shape: [rows, cols], data: UnsafeRawPointer(buffer), owner: BenchOwner())
+                t = bestOf(reps) { MatMul.linear(x, rows: m, weight: view, into: &y, context: ComputeContext(threads: 2)) }
+            } else {
+                let w = try QuantizedMatrix(name: "w", format: format, rows: rows, columns: cols, data: UnsafeRawPointer(buffer), owner: nil)
+                t = bestOf(reps) { MatMul.linear(x, rows: m, weight: w, into: &y, context: ComputeContext(threads: 2)) }
+            }
+            md += " \(format.rawValue) \(fmt(2 * Double(m * rows * cols) / t / 1e9)) GFLOP/s\(format == .q6_K ? "." : ",")"
+        }
+        return md + "\n"
     }
 
     struct Result {
