@@ -124,29 +124,44 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
         }
     }
 
-    /// More than 4 rows go through tile dequantization and sgemm.
+    /// More than 4 rows: the int8 VNNI product (Q8_0, Q4_0, Q4_K where available) within
+    /// 1e-5·Σ|w·x~| of the f64 reference with x~ the int8 image of x, and tile dequantization +
+    /// sgemm (forced with an f32 kernel, and the only path for Q5_0 / Q6_K) within 1e-5·Σ|w·x|.
+    /// Row counts cover partial 16-row tiles and 6-row blocks of x with remainders.
     @Test(arguments: [QuantFormat.q8_0, .q4_0, .q5_0, .q4_K, .q6_K])
-    func tiledLinearAgainstReference(format: QuantFormat) throws {
+    func manyRowsAgainstReference(format: QuantFormat) throws {
         try BLAS.load()
-        let rows = 40, cols = format.blockElements == 256 ? 768 : 160, m = 7
+        let rows = 40, cols = format.blockElements == 256 ? 768 : 160
         let w = try testMatrix(format, rows: rows, columns: cols, seed: 5)
         let wd = w.dequantized()
         var rng = TestRNG(3)
-        let x = (0..<(m * cols)).map { _ in rng.float() }
-        var y = [Float](repeating: .nan, count: m * (rows + 3))
-        MatMul.linear(x, rows: m, weight: w, into: &y, ldOut: rows + 3, context: ComputeContext(threads: 2))
-        var worst = 0.0
-        for i in 0..<m {
-            for r in 0..<rows {
-                var s = 0.0, sa = 0.0
-                for k in 0..<cols {
-                    s += Double(wd[r * cols + k]) * Double(x[i * cols + k])
-                    sa += abs(Double(wd[r * cols + k]) * Double(x[i * cols + k]))
+        for m in [5, 7, 13] {
+            let x = (0..<(m * cols)).map { _ in rng.float() }
+            for kernel in [QuantKernel.int8VNNI, .f32AVX2] {
+                let int8 = kernel == .int8VNNI && kernel.isAvailable && kernel.supports(format) && format != .q6_K
+                var ys: [[Float]] = []
+                for threads in [1, 2] {
+                    var y = [Float](repeating: .nan, count: m * (rows + 3))
+                    MatMul.linear(x, rows: m, weight: w, into: &y, ldOut: rows + 3, context: ComputeContext(threads: threads), kernel: kernel)
+                    ys.append(y)
                 }
-                worst = max(worst, abs(Double(y[i * (rows + 3) + r]) - s) / sa)
+                if int8 { #expect(ys[0].map(\.bitPattern) == ys[1].map(\.bitPattern), "\(format) m=\(m): thread count changed the result") }
+                var worst = 0.0
+                for i in 0..<m {
+                    let xi = Array(x[(i * cols)..<((i + 1) * cols)])
+                    let xt = int8 ? int8Image(xi).values : xi
+                    for r in 0..<rows {
+                        var s = 0.0, sa = 0.0
+                        for k in 0..<cols {
+                            s += Double(wd[r * cols + k]) * Double(xt[k])
+                            sa += abs(Double(wd[r * cols + k]) * Double(xt[k]))
+                        }
+                        worst = max(worst, abs(Double(ys[0][i * (rows + 3) + r]) - s) / sa)
+                    }
+                }
+                #expect(worst <= 1e-5, "\(format) \(int8 ? "int8" : "sgemm") m=\(m): |err|/Σ|wx| = \(worst)")
             }
         }
-        #expect(worst <= 1e-5, "\(format): |err|/Σ|wx| = \(worst)")
     }
 
     /// Q8_0 and Q4_0 quantization equals GGML's reference quantizer byte for byte

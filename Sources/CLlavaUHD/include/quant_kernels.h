@@ -83,6 +83,19 @@ void luhd_quant_prepare(int format, int kernel, const float *x, long ldx, long c
 void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, long row_begin, long row_end,
                        long cols, const float *x, long ldx, const void *prepared, int m, float *y, long ldy);
 
+/* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI: Q8_0, Q4_0, Q4_K (see
+ * quant_gemm_vnni.c). x is prepared once (luhd_quant_gemm_x_bytes(cols, m) bytes, 64-byte
+ * aligned); then each call of luhd_quant_gemm_tile unpacks rows [n0, n0 + nr) (nr <= 16) of W
+ * into `tile` (luhd_quant_gemm_tile_bytes(cols) bytes, 64-byte aligned, owned by the calling
+ * thread) and writes y[i * ldy + n] for every i < m and n in the tile. Results are W . x~ up to
+ * f32 rounding, x~ the int8 image of x as for LUHD_QK_INT8_VNNI, independent of the tiling. */
+int luhd_quant_gemm_supports(int format);
+size_t luhd_quant_gemm_x_bytes(long cols, long m);
+size_t luhd_quant_gemm_tile_bytes(long cols);
+void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf);
+void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, int nr, long cols,
+                          const void *xbuf, long m, void *tile, float *y, long ldy);
+
 /* Streams over n bytes, returning a checksum (defeats dead-code elimination): measures
  * memory-read bandwidth with the same vector width the kernels use. */
 uint64_t luhd_quant_read_bytes(const void *p, size_t n);

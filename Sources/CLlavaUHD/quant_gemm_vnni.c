@@ -1,0 +1,165 @@
+/* Int8 matrix products for prefill: y[i][n] = sum_k W[n][k] * x[i][k] for many rows of x, with
+ * AVX-512 VNNI, for Q8_0, Q4_0 and Q4_K weights (declared in quant_kernels.h).
+ *
+ * x is quantized like the matrix-vector kernels do (int8 per 32-element block, dx = max|x| / 127,
+ * round to nearest even) and stored as x + 128 (the unsigned operand of vpdpbusd), with per block
+ * dx and sx = dx * sum(xq). The weights are unpacked 16 rows at a time into a tile laid out for
+ * vpdpbusd: per 32-element block, 8 groups of 64 bytes (row n's 4 consecutive weights in lane n),
+ * then 16 f32 scales s, 16 f32 offsets o and 16 int32 corrections -128 * sum(w), so that
+ *   y[i][n] = sum_b s[b][n] * dx[i][b] * (sum_k (xq + 128) w - 128 sum_k w) - o[b][n] * sx[i][b].
+ * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q (0..15), s = d, o = 8 d.
+ * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block). */
+#include "quant_kernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
+
+#define TILE_BLOCK_BYTES (512 + 64 * 3)
+
+static inline float gh2f(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+int luhd_quant_gemm_supports(int format) {
+    return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0 || format == LUHD_QF_Q4_K;
+}
+
+size_t luhd_quant_gemm_x_bytes(long cols, long m) {
+    const size_t row = (size_t)cols + (size_t)(cols / 32) * 8;
+    return (row + 63) / 64 * 64 * (size_t)m;
+}
+
+size_t luhd_quant_gemm_tile_bytes(long cols) { return (size_t)(cols / 32) * TILE_BLOCK_BYTES; }
+
+void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf) {
+    const size_t stride = luhd_quant_gemm_x_bytes(cols, 1);
+    const long nb = cols / 32;
+    for (long i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)xbuf + (size_t)i * stride;
+        float *dxs = (float *)(row + cols), *sxs = dxs + nb;
+        for (long b = 0; b < nb; b++) {
+            const float *xb = x + i * ldx + 32 * b;
+            float amax = 0.0f;
+            int finite = 1;
+            for (int j = 0; j < 32; j++) {
+                if (!isfinite(xb[j])) finite = 0;
+                amax = fmaxf(amax, fabsf(xb[j]));
+            }
+            const float dx = finite ? amax / 127.0f : NAN;
+            const float id = finite && dx != 0.0f ? 1.0f / dx : 0.0f;
+            int sum = 0;
+            for (int j = 0; j < 32; j++) {
+                float v = nearbyintf(xb[j] * id);
+                v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+                sum += (int)v;
+                row[32 * b + j] = (uint8_t)((int)v + 128);
+            }
+            dxs[b] = dx;
+            sxs[b] = dx * (float)sum;
+        }
+    }
+}
+
+/* Unpacks rows [n0, n0 + nr) (nr <= 16) of W into the tile; missing rows are zero. */
+static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, long cols, uint8_t *tile) {
+    const long nb = cols / 32;
+    memset(tile, 0, (size_t)nb * TILE_BLOCK_BYTES);
+    for (int n = 0; n < nr; n++) {
+        const uint8_t *row = w + (size_t)(n0 + n) * rb;
+        for (long b = 0; b < nb; b++) {
+            int8_t q[32];
+            float s = 0.0f, o = 0.0f;
+            if (format == LUHD_QF_Q8_0) {
+                const uint8_t *blk = row + 34 * b;
+                memcpy(q, blk + 2, 32);
+                s = gh2f(blk);
+            } else if (format == LUHD_QF_Q4_0) {
+                const uint8_t *blk = row + 18 * b;
+                for (int j = 0; j < 16; j++) {
+                    q[j] = (int8_t)(blk[2 + j] & 0x0F);
+                    q[j + 16] = (int8_t)(blk[2 + j] >> 4);
+                }
+                s = gh2f(blk);
+                o = 8.0f * s;
+            } else { /* Q4_K: block b is sub-block b % 8 of super-block b / 8 */
+                const uint8_t *sb = row + 144 * (b / 8);
+                const int j = (int)(b % 8);
+                const uint8_t *sc = sb + 4, *qs = sb + 16 + 32 * (j / 2);
+                int scale, min;
+                if (j < 4) {
+                    scale = sc[j] & 63;
+                    min = sc[j + 4] & 63;
+                } else {
+                    scale = (sc[j + 4] & 0x0F) | ((sc[j - 4] >> 6) << 4);
+                    min = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+                }
+                for (int l = 0; l < 32; l++) q[l] = (int8_t)((j % 2 == 0) ? (qs[l] & 0x0F) : (qs[l] >> 4));
+                s = gh2f(sb) * (float)scale;
+                o = gh2f(sb + 2) * (float)min;
+            }
+            uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
+            int sum = 0;
+            for (int kq = 0; kq < 8; kq++) memcpy(tb + 64 * kq + 4 * n, q + 4 * kq, 4);
+            for (int l = 0; l < 32; l++) sum += q[l];
+            const int32_t corr = -128 * sum;
+            memcpy(tb + 512 + 4 * n, &s, 4);
+            memcpy(tb + 576 + 4 * n, &o, 4);
+            memcpy(tb + 640 + 4 * n, &corr, 4);
+        }
+    }
+}
+
+/* MR rows of x against one packed tile. */
+static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile, long nb, const uint8_t *xbuf,
+                                                            size_t xstride, long cols, long i0, int mr,
+                                                            float *y, long ldy, long n0, __mmask16 mask) {
+    __m512 out[6];
+    for (int i = 0; i < 6; i++) out[i] = _mm512_setzero_ps();
+    for (long b = 0; b < nb; b++) {
+        const uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
+        const __m512i corr = _mm512_loadu_si512(tb + 640);
+        __m512i acc[6];
+        for (int i = 0; i < mr; i++) acc[i] = corr;
+        for (int kq = 0; kq < 8; kq++) {
+            const __m512i wv = _mm512_loadu_si512(tb + 64 * kq);
+            for (int i = 0; i < mr; i++) {
+                int32_t xw;
+                memcpy(&xw, xbuf + (size_t)(i0 + i) * xstride + 32 * b + 4 * kq, 4);
+                acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(xw), wv);
+            }
+        }
+        const __m512 s = _mm512_loadu_ps((const float *)(tb + 512)), o = _mm512_loadu_ps((const float *)(tb + 576));
+        for (int i = 0; i < mr; i++) {
+            const float *dxs = (const float *)(xbuf + (size_t)(i0 + i) * xstride + cols);
+            out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_mul_ps(s, _mm512_set1_ps(dxs[b])), out[i]);
+            out[i] = _mm512_fnmadd_ps(o, _mm512_set1_ps(dxs[nb + b]), out[i]);
+        }
+    }
+    for (int i = 0; i < mr; i++) _mm512_mask_storeu_ps(y + (i0 + i) * ldy + n0, mask, out[i]);
+}
+
+void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, int nr, long cols,
+                          const void *xbuf, long m, void *tile, float *y, long ldy) {
+    if (nr <= 0 || m <= 0) return;
+    const long nb = cols / 32;
+    uint8_t *t = (uint8_t *)tile;
+    pack_tile(format, (const uint8_t *)w, row_bytes, n0, nr > 16 ? 16 : nr, cols, t);
+    const __mmask16 mask = (__mmask16)((nr >= 16) ? 0xFFFF : ((1u << nr) - 1));
+    const uint8_t *xb = (const uint8_t *)xbuf;
+    const size_t xs = luhd_quant_gemm_x_bytes(cols, 1);
+    long i = 0;
+    for (; i + 6 <= m; i += 6) tile_rows(t, nb, xb, xs, cols, i, 6, y, ldy, n0, mask);
+    switch (m - i) {
+    case 5: tile_rows(t, nb, xb, xs, cols, i, 5, y, ldy, n0, mask); break;
+    case 4: tile_rows(t, nb, xb, xs, cols, i, 4, y, ldy, n0, mask); break;
+    case 3: tile_rows(t, nb, xb, xs, cols, i, 3, y, ldy, n0, mask); break;
+    case 2: tile_rows(t, nb, xb, xs, cols, i, 2, y, ldy, n0, mask); break;
+    case 1: tile_rows(t, nb, xb, xs, cols, i, 1, y, ldy, n0, mask); break;
+    default: break;
+    }
+}
+#pragma clang attribute pop
