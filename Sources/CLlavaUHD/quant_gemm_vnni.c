@@ -1,14 +1,17 @@
 /* Int8 matrix products for prefill: y[i][n] = sum_k W[n][k] * x[i][k] for many rows of x, with
- * AVX-512 VNNI, for Q8_0, Q4_0 and Q4_K weights (declared in quant_kernels.h).
+ * AVX-512 VNNI, for Q8_0, Q4_0, Q4_K and Q6_K weights (declared in quant_kernels.h).
  *
  * x is quantized like the matrix-vector kernels do (int8 per 32-element block, dx = max|x| / 127,
  * round to nearest even) and stored as x + 128 (the unsigned operand of vpdpbusd), with per block
  * dx and sx = dx * sum(xq). The weights are unpacked 16 rows at a time into a tile laid out for
  * vpdpbusd: per 32-element block, 8 groups of 64 bytes (row n's 4 consecutive weights in lane n),
- * then 16 f32 scales s, 16 f32 offsets o and 16 int32 corrections -128 * sum(w), so that
- *   y[i][n] = sum_b s[b][n] * dx[i][b] * (sum_k (xq + 128) w - 128 sum_k w) - o[b][n] * sx[i][b].
+ * then for each half of the block (16 elements) 16 f32 scales s and 16 int32 corrections
+ * -128 * sum(w), then 16 f32 offsets o, so that
+ *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (xq + 128) w - 128 sum_k w) - o[b][n] sx[i][b].
  * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q (0..15), s = d, o = 8 d.
- * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block). */
+ * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block).
+ * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0.
+ * Only Q6_K has different scales in the two halves; the others take the whole block at once. */
 #include "quant_kernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -16,7 +19,13 @@
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
 
-#define TILE_BLOCK_BYTES (512 + 64 * 3)
+#define TILE_BLOCK_BYTES (512 + 64 * 5)
+/* Offsets inside a tile block. */
+#define T_S0 512
+#define T_C0 576
+#define T_S1 640
+#define T_C1 704
+#define T_O 768
 
 static inline float gh2f(const uint8_t *p) {
     uint16_t h;
@@ -25,7 +34,7 @@ static inline float gh2f(const uint8_t *p) {
 }
 
 int luhd_quant_gemm_supports(int format) {
-    return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0 || format == LUHD_QF_Q4_K;
+    return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0 || format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K;
 }
 
 size_t luhd_quant_gemm_x_bytes(long cols, long m) {
@@ -72,20 +81,20 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
         const uint8_t *row = w + (size_t)(n0 + n) * rb;
         for (long b = 0; b < nb; b++) {
             int8_t q[32];
-            float s = 0.0f, o = 0.0f;
+            float s0 = 0.0f, s1 = 0.0f, o = 0.0f;
             if (format == LUHD_QF_Q8_0) {
                 const uint8_t *blk = row + 34 * b;
                 memcpy(q, blk + 2, 32);
-                s = gh2f(blk);
+                s0 = s1 = gh2f(blk);
             } else if (format == LUHD_QF_Q4_0) {
                 const uint8_t *blk = row + 18 * b;
                 for (int j = 0; j < 16; j++) {
                     q[j] = (int8_t)(blk[2 + j] & 0x0F);
                     q[j + 16] = (int8_t)(blk[2 + j] >> 4);
                 }
-                s = gh2f(blk);
-                o = 8.0f * s;
-            } else { /* Q4_K: block b is sub-block b % 8 of super-block b / 8 */
+                s0 = s1 = gh2f(blk);
+                o = 8.0f * s0;
+            } else if (format == LUHD_QF_Q4_K) { /* block b is sub-block b % 8 of super-block b / 8 */
                 const uint8_t *sb = row + 144 * (b / 8);
                 const int j = (int)(b % 8);
                 const uint8_t *sc = sb + 4, *qs = sb + 16 + 32 * (j / 2);
@@ -98,45 +107,72 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
                     min = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
                 }
                 for (int l = 0; l < 32; l++) q[l] = (int8_t)((j % 2 == 0) ? (qs[l] & 0x0F) : (qs[l] >> 4));
-                s = gh2f(sb) * (float)scale;
+                s0 = s1 = gh2f(sb) * (float)scale;
                 o = gh2f(sb + 2) * (float)min;
+            } else { /* Q6_K: elements 32j..32j+31 of super-block b / 8, j = b % 8 */
+                const uint8_t *sb = row + 210 * (b / 8);
+                const int j = (int)(b % 8), h = j / 4, part = j % 4;
+                const uint8_t *ql = sb + 64 * h + (part % 2) * 32, *qh = sb + 128 + 32 * h;
+                for (int l = 0; l < 32; l++) {
+                    const int low = part < 2 ? (ql[l] & 0x0F) : (ql[l] >> 4);
+                    q[l] = (int8_t)((low | (((qh[l] >> (2 * part)) & 3) << 4)) - 32);
+                }
+                const int8_t *sc = (const int8_t *)(sb + 192);
+                const float d = gh2f(sb + 208);
+                s0 = d * (float)sc[2 * j];
+                s1 = d * (float)sc[2 * j + 1];
             }
             uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
-            int sum = 0;
+            int sum0 = 0, sum1 = 0;
             for (int kq = 0; kq < 8; kq++) memcpy(tb + 64 * kq + 4 * n, q + 4 * kq, 4);
-            for (int l = 0; l < 32; l++) sum += q[l];
-            const int32_t corr = -128 * sum;
-            memcpy(tb + 512 + 4 * n, &s, 4);
-            memcpy(tb + 576 + 4 * n, &o, 4);
-            memcpy(tb + 640 + 4 * n, &corr, 4);
+            for (int l = 0; l < 16; l++) { sum0 += q[l]; sum1 += q[16 + l]; }
+            const int32_t c0 = -128 * sum0, c1 = -128 * sum1;
+            memcpy(tb + T_S0 + 4 * n, &s0, 4);
+            memcpy(tb + T_C0 + 4 * n, &c0, 4);
+            memcpy(tb + T_S1 + 4 * n, &s1, 4);
+            memcpy(tb + T_C1 + 4 * n, &c1, 4);
+            memcpy(tb + T_O + 4 * n, &o, 4);
         }
     }
 }
 
-/* MR rows of x against one packed tile. */
+/* MR rows of x against one packed tile. SPLIT: the two halves of each block have their own
+ * scales (Q6_K), so they are accumulated and scaled separately. */
 static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile, long nb, const uint8_t *xbuf,
-                                                            size_t xstride, long cols, long i0, int mr,
+                                                            size_t xstride, long cols, long i0, int mr, int split,
                                                             float *y, long ldy, long n0, __mmask16 mask) {
     __m512 out[6];
     for (int i = 0; i < 6; i++) out[i] = _mm512_setzero_ps();
     for (long b = 0; b < nb; b++) {
         const uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
-        const __m512i corr = _mm512_loadu_si512(tb + 640);
-        __m512i acc[6];
-        for (int i = 0; i < mr; i++) acc[i] = corr;
+        __m512i acc[6], acc1[6];
+        if (split) {
+            const __m512i c0 = _mm512_loadu_si512(tb + T_C0), c1 = _mm512_loadu_si512(tb + T_C1);
+            for (int i = 0; i < mr; i++) { acc[i] = c0; acc1[i] = c1; }
+        } else {
+            const __m512i c = _mm512_add_epi32(_mm512_loadu_si512(tb + T_C0), _mm512_loadu_si512(tb + T_C1));
+            for (int i = 0; i < mr; i++) acc[i] = c;
+        }
         for (int kq = 0; kq < 8; kq++) {
             const __m512i wv = _mm512_loadu_si512(tb + 64 * kq);
             for (int i = 0; i < mr; i++) {
                 int32_t xw;
                 memcpy(&xw, xbuf + (size_t)(i0 + i) * xstride + 32 * b + 4 * kq, 4);
-                acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(xw), wv);
+                if (split && kq >= 4) acc1[i] = _mm512_dpbusd_epi32(acc1[i], _mm512_set1_epi32(xw), wv);
+                else acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(xw), wv);
             }
         }
-        const __m512 s = _mm512_loadu_ps((const float *)(tb + 512)), o = _mm512_loadu_ps((const float *)(tb + 576));
+        const __m512 s0 = _mm512_loadu_ps((const float *)(tb + T_S0)), o = _mm512_loadu_ps((const float *)(tb + T_O));
         for (int i = 0; i < mr; i++) {
             const float *dxs = (const float *)(xbuf + (size_t)(i0 + i) * xstride + cols);
-            out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_mul_ps(s, _mm512_set1_ps(dxs[b])), out[i]);
-            out[i] = _mm512_fnmadd_ps(o, _mm512_set1_ps(dxs[nb + b]), out[i]);
+            const __m512 dx = _mm512_set1_ps(dxs[b]);
+            out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_mul_ps(s0, dx), out[i]);
+            if (split) {
+                const __m512 s1 = _mm512_loadu_ps((const float *)(tb + T_S1));
+                out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[i]), _mm512_mul_ps(s1, dx), out[i]);
+            } else {
+                out[i] = _mm512_fnmadd_ps(o, _mm512_set1_ps(dxs[nb + b]), out[i]);
+            }
         }
     }
     for (int i = 0; i < mr; i++) _mm512_mask_storeu_ps(y + (i0 + i) * ldy + n0, mask, out[i]);
@@ -151,15 +187,20 @@ void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, 
     const __mmask16 mask = (__mmask16)((nr >= 16) ? 0xFFFF : ((1u << nr) - 1));
     const uint8_t *xb = (const uint8_t *)xbuf;
     const size_t xs = luhd_quant_gemm_x_bytes(cols, 1);
+    const int split = format == LUHD_QF_Q6_K;
     long i = 0;
-    for (; i + 6 <= m; i += 6) tile_rows(t, nb, xb, xs, cols, i, 6, y, ldy, n0, mask);
+#define ROWS(MR)                                                                                 \
+    if (split) tile_rows(t, nb, xb, xs, cols, i, MR, 1, y, ldy, n0, mask);                      \
+    else tile_rows(t, nb, xb, xs, cols, i, MR, 0, y, ldy, n0, mask);
+    for (; i + 6 <= m; i += 6) { ROWS(6) }
     switch (m - i) {
-    case 5: tile_rows(t, nb, xb, xs, cols, i, 5, y, ldy, n0, mask); break;
-    case 4: tile_rows(t, nb, xb, xs, cols, i, 4, y, ldy, n0, mask); break;
-    case 3: tile_rows(t, nb, xb, xs, cols, i, 3, y, ldy, n0, mask); break;
-    case 2: tile_rows(t, nb, xb, xs, cols, i, 2, y, ldy, n0, mask); break;
-    case 1: tile_rows(t, nb, xb, xs, cols, i, 1, y, ldy, n0, mask); break;
+    case 5: ROWS(5) break;
+    case 4: ROWS(4) break;
+    case 3: ROWS(3) break;
+    case 2: ROWS(2) break;
+    case 1: ROWS(1) break;
     default: break;
     }
+#undef ROWS
 }
 #pragma clang attribute pop

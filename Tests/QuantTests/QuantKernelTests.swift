@@ -124,9 +124,9 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
         }
     }
 
-    /// More than 4 rows: the int8 VNNI product (Q8_0, Q4_0, Q4_K where available) within
+    /// More than 4 rows: the int8 VNNI product (Q8_0, Q4_0, Q4_K, Q6_K where available) within
     /// 1e-5·Σ|w·x~| of the f64 reference with x~ the int8 image of x, and tile dequantization +
-    /// sgemm (forced with an f32 kernel, and the only path for Q5_0 / Q6_K) within 1e-5·Σ|w·x|.
+    /// sgemm (forced with an f32 kernel, and the only path for Q5_0) within 1e-5·Σ|w·x|.
     /// Row counts cover partial 16-row tiles and 6-row blocks of x with remainders.
     @Test(arguments: [QuantFormat.q8_0, .q4_0, .q5_0, .q4_K, .q6_K])
     func manyRowsAgainstReference(format: QuantFormat) throws {
@@ -138,7 +138,7 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
         for m in [5, 7, 13] {
             let x = (0..<(m * cols)).map { _ in rng.float() }
             for kernel in [QuantKernel.int8VNNI, .f32AVX2] {
-                let int8 = kernel == .int8VNNI && kernel.isAvailable && kernel.supports(format) && format != .q6_K
+                let int8 = kernel == .int8VNNI && kernel.isAvailable && kernel.supports(format)
                 var ys: [[Float]] = []
                 for threads in [1, 2] {
                     var y = [Float](repeating: .nan, count: m * (rows + 3))

@@ -83,7 +83,7 @@ void luhd_quant_prepare(int format, int kernel, const float *x, long ldx, long c
 void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, long row_begin, long row_end,
                        long cols, const float *x, long ldx, const void *prepared, int m, float *y, long ldy);
 
-/* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI: Q8_0, Q4_0, Q4_K (see
+/* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI: Q8_0, Q4_0, Q4_K, Q6_K (see
  * quant_gemm_vnni.c). x is prepared once (luhd_quant_gemm_x_bytes(cols, m) bytes, 64-byte
  * aligned); then each call of luhd_quant_gemm_tile unpacks rows [n0, n0 + nr) (nr <= 16) of W
  * into `tile` (luhd_quant_gemm_tile_bytes(cols) bytes, 64-byte aligned, owned by the calling
