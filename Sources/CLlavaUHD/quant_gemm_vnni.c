@@ -73,67 +73,88 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
     }
 }
 
-/* Unpacks rows [n0, n0 + nr) (nr <= 16) of W into the tile; missing rows are zero. */
+/* Unpacks rows [n0, n0 + nr) (nr <= 16) of W into the tile; missing rows are zero. The 16 rows
+ * are read together with gathers: lane n of a gathered vector holds 4 bytes of row n. */
 static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, long cols, uint8_t *tile) {
     const long nb = cols / 32;
-    memset(tile, 0, (size_t)nb * TILE_BLOCK_BYTES);
-    for (int n = 0; n < nr; n++) {
-        const uint8_t *row = w + (size_t)(n0 + n) * rb;
-        for (long b = 0; b < nb; b++) {
-            int8_t q[32];
-            float s0 = 0.0f, s1 = 0.0f, o = 0.0f;
-            if (format == LUHD_QF_Q8_0) {
-                const uint8_t *blk = row + 34 * b;
-                memcpy(q, blk + 2, 32);
-                s0 = s1 = gh2f(blk);
-            } else if (format == LUHD_QF_Q4_0) {
-                const uint8_t *blk = row + 18 * b;
-                for (int j = 0; j < 16; j++) {
-                    q[j] = (int8_t)(blk[2 + j] & 0x0F);
-                    q[j + 16] = (int8_t)(blk[2 + j] >> 4);
-                }
-                s0 = s1 = gh2f(blk);
-                o = 8.0f * s0;
-            } else if (format == LUHD_QF_Q4_K) { /* block b is sub-block b % 8 of super-block b / 8 */
-                const uint8_t *sb = row + 144 * (b / 8);
-                const int j = (int)(b % 8);
-                const uint8_t *sc = sb + 4, *qs = sb + 16 + 32 * (j / 2);
-                int scale, min;
-                if (j < 4) {
-                    scale = sc[j] & 63;
-                    min = sc[j + 4] & 63;
-                } else {
-                    scale = (sc[j + 4] & 0x0F) | ((sc[j - 4] >> 6) << 4);
-                    min = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
-                }
-                for (int l = 0; l < 32; l++) q[l] = (int8_t)((j % 2 == 0) ? (qs[l] & 0x0F) : (qs[l] >> 4));
-                s0 = s1 = gh2f(sb) * (float)scale;
-                o = gh2f(sb + 2) * (float)min;
-            } else { /* Q6_K: elements 32j..32j+31 of super-block b / 8, j = b % 8 */
-                const uint8_t *sb = row + 210 * (b / 8);
-                const int j = (int)(b % 8), h = j / 4, part = j % 4;
-                const uint8_t *ql = sb + 64 * h + (part % 2) * 32, *qh = sb + 128 + 32 * h;
-                for (int l = 0; l < 32; l++) {
-                    const int low = part < 2 ? (ql[l] & 0x0F) : (ql[l] >> 4);
-                    q[l] = (int8_t)((low | (((qh[l] >> (2 * part)) & 3) << 4)) - 32);
-                }
-                const int8_t *sc = (const int8_t *)(sb + 192);
-                const float d = gh2f(sb + 208);
-                s0 = d * (float)sc[2 * j];
-                s1 = d * (float)sc[2 * j + 1];
+    const __mmask16 rows = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    const __m512i rowoff = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                              _mm512_set1_epi32((int)rb));
+    const uint8_t *base = w + (size_t)n0 * rb;
+    const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1), low4 = _mm512_set1_epi8(0x0F);
+    const __m512i k3 = _mm512_set1_epi8(3), k32 = _mm512_set1_epi8(32);
+#define GATHER(OFF) _mm512_mask_i32gather_epi32(zero, rows, _mm512_add_epi32(rowoff, _mm512_set1_epi32((int)(OFF))), base, 1)
+    for (long b = 0; b < nb; b++) {
+        uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
+        __m512i q[8];
+        __m512 s0, s1, o = _mm512_setzero_ps();
+        if (format == LUHD_QF_Q8_0) {
+            for (int kq = 0; kq < 8; kq++) q[kq] = GATHER(34 * b + 2 + 4 * kq);
+            s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(GATHER(34 * b)));
+        } else if (format == LUHD_QF_Q4_0) {
+            for (int kq = 0; kq < 4; kq++) {
+                const __m512i v = GATHER(18 * b + 2 + 4 * kq);
+                q[kq] = _mm512_and_si512(v, low4);
+                q[kq + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), low4);
             }
-            uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
-            int sum0 = 0, sum1 = 0;
-            for (int kq = 0; kq < 8; kq++) memcpy(tb + 64 * kq + 4 * n, q + 4 * kq, 4);
-            for (int l = 0; l < 16; l++) { sum0 += q[l]; sum1 += q[16 + l]; }
-            const int32_t c0 = -128 * sum0, c1 = -128 * sum1;
-            memcpy(tb + T_S0 + 4 * n, &s0, 4);
-            memcpy(tb + T_C0 + 4 * n, &c0, 4);
-            memcpy(tb + T_S1 + 4 * n, &s1, 4);
-            memcpy(tb + T_C1 + 4 * n, &c1, 4);
-            memcpy(tb + T_O + 4 * n, &o, 4);
+            s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(GATHER(18 * b)));
+            o = _mm512_mul_ps(s0, _mm512_set1_ps(8.0f));
+        } else if (format == LUHD_QF_Q4_K) { /* block b is sub-block j = b % 8 of super-block b / 8 */
+            const long sb = 144 * (b / 8);
+            const int j = (int)(b % 8);
+            for (int kq = 0; kq < 8; kq++) {
+                const __m512i v = GATHER(sb + 16 + 32 * (j / 2) + 4 * kq);
+                q[kq] = _mm512_and_si512(j % 2 ? _mm512_srli_epi32(v, 4) : v, low4);
+            }
+            const __m512i dd = GATHER(sb);   /* d in the low 16 bits, dmin in the high 16 */
+            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+            const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+            /* The 6-bit scale and min of sub-block j: for j < 4 the low 6 bits of bytes j and j + 4;
+             * else the low / high nibble of byte j + 4 with the top 2 bits of byte j - 4 / j above. */
+            __m512i sc, mn;
+            if (j < 4) {
+                sc = _mm512_and_si512(GATHER(sb + 4 + j), _mm512_set1_epi32(63));
+                mn = _mm512_and_si512(GATHER(sb + 8 + j), _mm512_set1_epi32(63));
+            } else {
+                const __m512i hi = GATHER(sb + 4 + j + 4), top_s = GATHER(sb + 4 + j - 4), top_m = GATHER(sb + 4 + j);
+                sc = _mm512_or_si512(_mm512_and_si512(hi, _mm512_set1_epi32(0x0F)),
+                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(top_s, 6), _mm512_set1_epi32(3)), 4));
+                mn = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(hi, 4), _mm512_set1_epi32(0x0F)),
+                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(top_m, 6), _mm512_set1_epi32(3)), 4));
+            }
+            s0 = s1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
+            o = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
+        } else { /* Q6_K: elements 32j..32j+31 of super-block b / 8, j = b % 8 */
+            const long sb = 210 * (b / 8);
+            const int j = (int)(b % 8), h = j / 4, part = j % 4;
+            for (int kq = 0; kq < 8; kq++) {
+                const __m512i l = GATHER(sb + 64 * h + (part % 2) * 32 + 4 * kq);
+                const __m512i hb = GATHER(sb + 128 + 32 * h + 4 * kq);
+                const __m512i lo = _mm512_and_si512(part < 2 ? l : _mm512_srli_epi32(l, 4), low4);
+                const __m512i up = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2 * part), k3), 4);
+                q[kq] = _mm512_sub_epi8(_mm512_or_si512(lo, up), k32);
+            }
+            const __m512i sc = GATHER(sb + 192 + 2 * j);   /* int8 scales 2j, 2j + 1 in the low bytes */
+            /* d is the block's last two bytes: read the dword ending there, keep its high half. */
+            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(GATHER(sb + 206), 16)));
+            s0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 24), 24)));
+            s1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 16), 24)));
         }
+        /* Per-row sums of the signed weights of each half: vpdpbusd with unsigned ones. */
+        __m512i sum0 = zero, sum1 = zero;
+        for (int kq = 0; kq < 8; kq++) {
+            _mm512_storeu_si512(tb + 64 * kq, q[kq]);
+            if (kq < 4) sum0 = _mm512_dpbusd_epi32(sum0, ones, q[kq]);
+            else sum1 = _mm512_dpbusd_epi32(sum1, ones, q[kq]);
+        }
+        const __m512i m128 = _mm512_set1_epi32(-128);
+        _mm512_storeu_ps((float *)(tb + T_S0), _mm512_maskz_mov_ps(rows, s0));
+        _mm512_storeu_si512(tb + T_C0, _mm512_mullo_epi32(sum0, m128));
+        _mm512_storeu_ps((float *)(tb + T_S1), _mm512_maskz_mov_ps(rows, s1));
+        _mm512_storeu_si512(tb + T_C1, _mm512_mullo_epi32(sum1, m128));
+        _mm512_storeu_ps((float *)(tb + T_O), _mm512_maskz_mov_ps(rows, o));
     }
+#undef GATHER
 }
 
 /* MR rows of x against one packed tile. SPLIT: the two halves of each block have their own
