@@ -38,10 +38,11 @@ int luhd_quant_kernel_available(int kernel) {
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case LUHD_QK_F32_AVX512:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl");
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     case LUHD_QK_INT8_VNNI:
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vnni");
     default: return 0;
     }
 }

@@ -40,11 +40,12 @@ enum {
 enum {
     /* Weights widened to f32 in registers and multiplied with f32 x (AVX2+FMA, the baseline). */
     LUHD_QK_F32_AVX2 = 0,
-    /* The same with 512-bit vectors (AVX-512 F/BW/VL). */
+    /* The same with 512-bit vectors (AVX-512 F/BW/VL/DQ). */
     LUHD_QK_F32_AVX512 = 1,
     /* x quantized to int8 per 32-element block (dx = max|x| / 127, round to nearest even),
-     * integer dot products with AVX-512 VNNI, scales applied per block in f32 (Q8_0, Q4_0,
-     * Q4_K, Q6_K; not Q5_0). The result is W · x~ up to f32 rounding, x~ = dx * round(x / dx). */
+     * integer dot products with AVX-512 VNNI (and F/BW/VL/DQ), scales applied per block in f32
+     * (Q8_0, Q4_0, Q4_K, Q6_K; not Q5_0). The result is W . x~ up to f32 rounding, where
+     * x~ = dx * round(x / dx). */
     LUHD_QK_INT8_VNNI = 2,
 };
 

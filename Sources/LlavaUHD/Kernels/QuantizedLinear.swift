@@ -4,7 +4,7 @@ import CLlavaUHD
 public enum QuantKernel: Int32, Sendable, CaseIterable {
     /// Weights widened to f32 in 256-bit registers, f32 x (the AVX2+FMA baseline; every format).
     case f32AVX2 = 0
-    /// The same with 512-bit registers (AVX-512 F/BW/VL; every format).
+    /// The same with 512-bit registers (AVX-512 F/BW/VL/DQ; every format).
     case f32AVX512 = 1
     /// x quantized to int8 per 32-element block (`x~ = dx·round(x/dx)`, `dx = max|x|/127`),
     /// integer dot products with AVX-512 VNNI (Q8_0, Q4_0, Q4_K, Q6_K). Computes `W·x~`, so it differs
