@@ -16,6 +16,7 @@ let benchmarks: [Benchmark] = [
     visionBenchmark,
     sgemmBenchmark,
     loadBenchmark,
+    quantBenchmark,
 ]
 
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))

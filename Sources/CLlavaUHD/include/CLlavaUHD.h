@@ -11,6 +11,7 @@
 #include "png_decoder.h"
 #include "last_error.h"
 #include "atomic_flag.h"
+#include "quant_kernels.h"
 /* The public C header, so the Swift exports use its exact types. */
 #include "../../../include/llavauhd.h"
 #endif

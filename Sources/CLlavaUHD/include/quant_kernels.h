@@ -1,0 +1,103 @@
+#ifndef CLLAVAUHD_QUANT_KERNELS_H
+#define CLLAVAUHD_QUANT_KERNELS_H
+/* Block-quantized weights in GGML's byte layouts, and the kernels that read them.
+ *
+ * Formats are named by their GGML type ids (the numbers GGUF files store):
+ *   F32 (0), F16 (1), BF16 (30)  dense, one element per 4 / 2 / 2 bytes;
+ *   Q8_0 (8)   blocks of 32: f16 scale d, 32 x int8 q;            x = d * q
+ *   Q4_0 (2)   blocks of 32: f16 scale d, 16 bytes of nibbles;     x = d * (q - 8)
+ *              (byte j holds element j in its low nibble and element j + 16 in its high one)
+ *   Q5_0 (6)   blocks of 32 (22 bytes): f16 d, u32 qh (bit j = 5th bit of element j), 16 bytes
+ *              of nibbles as in Q4_0;                              x = d * (q - 16)
+ *   Q4_K (12)  super-blocks of 256 (144 bytes): f16 d, f16 dmin, 12 bytes of packed 6-bit
+ *              scales/mins for 8 sub-blocks of 32, 128 bytes of nibbles;
+ *              x = (d * sc_j) * q - (dmin * m_j)
+ *   Q6_K (14)  super-blocks of 256 (210 bytes): 128 bytes of low nibbles, 64 bytes of 2-bit
+ *              high parts, 16 int8 scales (sub-blocks of 16), f16 d; x = (d * sc_j) * (q - 32)
+ * A matrix is stored row-major with its blocks along the row (the input dimension), so a row of
+ * `cols` elements takes cols / block_elements * block_bytes bytes.
+ *
+ * Matrix-vector products y[i][r] = sum_k W[r][k] * x[i][k] for 1..4 right-hand rows x[i] run
+ * in two steps: luhd_quant_prepare() turns x into the form the kernel reads (block sums, or
+ * int8 blocks for the integer kernels) once, then luhd_quant_matvec() computes any range of
+ * output rows from it, so callers can split the rows over threads. Each output row is computed
+ * by one call with a fixed summation order: results do not depend on how rows are split. */
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    LUHD_QF_F32 = 0,
+    LUHD_QF_F16 = 1,
+    LUHD_QF_Q4_0 = 2,
+    LUHD_QF_Q5_0 = 6,
+    LUHD_QF_Q8_0 = 8,
+    LUHD_QF_Q4_K = 12,
+    LUHD_QF_Q6_K = 14,
+    LUHD_QF_BF16 = 30,
+};
+
+/* Kernel families. */
+enum {
+    /* Weights widened to f32 in registers and multiplied with f32 x (AVX2+FMA, the baseline). */
+    LUHD_QK_F32_AVX2 = 0,
+    /* The same with 512-bit vectors (AVX-512 F/BW/VL/DQ). */
+    LUHD_QK_F32_AVX512 = 1,
+    /* x quantized to int8 per 32-element block (dx = max|x| / 127, round to nearest even),
+     * integer dot products with AVX-512 VNNI (and F/BW/VL/DQ), scales applied per block in f32
+     * (Q8_0, Q4_0, Q4_K, Q6_K; not Q5_0). The result is W . x~ up to f32 rounding, where
+     * x~ = dx * round(x / dx). */
+    LUHD_QK_INT8_VNNI = 2,
+};
+
+/* Elements per block and bytes per block of a format; 0 when the format is not one of the above. */
+int luhd_quant_block_elements(int format);
+int luhd_quant_block_bytes(int format);
+
+/* 1 if the CPU (and OS) can run the kernel family, else 0. */
+int luhd_quant_kernel_available(int kernel);
+
+/* Reference dequantization of n elements (n a multiple of the block size) to f32, with the
+ * operations in the order given above, each rounded to f32 (no fused multiply-add), so the
+ * result is bit-exact against any implementation of the same formulas. */
+void luhd_quant_dequantize(int format, const void *src, long n, float *dst);
+
+/* GGML's reference quantizers (round to nearest): Q8_0 d = max|x| / 127, q = roundf(x / d)
+ * (ties away from zero); Q4_0 d = x_absmax_signed / -8, q = min(15, trunc(x / d + 8.5)).
+ * n must be a multiple of 32. Non-finite inputs give a zero scale and zero quants. */
+void luhd_quant_quantize_q8_0(const float *x, long n, void *dst);
+void luhd_quant_quantize_q4_0(const float *x, long n, void *dst);
+
+/* 1 if `kernel` implements `format` (F32 kernels: every format above; INT8_VNNI: Q8_0, Q4_0,
+ * Q4_K, Q6_K). */
+int luhd_quant_kernel_supports(int format, int kernel);
+
+/* Bytes of scratch luhd_quant_prepare needs for m rows of `cols` elements (0: none needed). */
+size_t luhd_quant_prepared_bytes(int format, int kernel, long cols, int m);
+
+/* Prepares m (1..4) rows of x (row stride ldx floats) for the kernel. `scratch` must be
+ * 64-byte aligned and luhd_quant_prepared_bytes() long. */
+void luhd_quant_prepare(int format, int kernel, const float *x, long ldx, long cols, int m, void *scratch);
+
+/* y[i * ldy + r] = sum_k W[r][k] * x[i][k] for r in [row_begin, row_end), i < m, where row r of
+ * W starts at w + r * row_bytes, and x is the one given to luhd_quant_prepare (which also needs
+ * it: the f32 kernels read x directly, so it must stay alive and unchanged). */
+void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, long row_begin, long row_end,
+                       long cols, const float *x, long ldx, const void *prepared, int m, float *y, long ldy);
+
+/* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI: Q8_0, Q4_0, Q4_K, Q6_K (see
+ * quant_gemm_vnni.c). x is prepared once (luhd_quant_gemm_x_bytes(cols, m) bytes, 64-byte
+ * aligned); then each call of luhd_quant_gemm_tile unpacks rows [n0, n0 + nr) (nr <= 16) of W
+ * into `tile` (luhd_quant_gemm_tile_bytes(cols) bytes, 64-byte aligned, owned by the calling
+ * thread) and writes y[i * ldy + n] for every i < m and n in the tile. Results are W . x~ up to
+ * f32 rounding, x~ the int8 image of x as for LUHD_QK_INT8_VNNI, independent of the tiling. */
+int luhd_quant_gemm_supports(int format);
+size_t luhd_quant_gemm_x_bytes(long cols, long m);
+size_t luhd_quant_gemm_tile_bytes(long cols);
+void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf);
+void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, int nr, long cols,
+                          const void *xbuf, long m, void *tile, float *y, long ldy);
+
+/* Streams over n bytes, returning a checksum (defeats dead-code elimination): measures
+ * memory-read bandwidth with the same vector width the kernels use. */
+uint64_t luhd_quant_read_bytes(const void *p, size_t n);
+#endif

@@ -1,0 +1,227 @@
+/* Int8 matrix products for prefill: y[i][n] = sum_k W[n][k] * x[i][k] for many rows of x, with
+ * AVX-512 VNNI, for Q8_0, Q4_0, Q4_K and Q6_K weights (declared in quant_kernels.h).
+ *
+ * x is quantized like the matrix-vector kernels do (int8 per 32-element block, dx = max|x| / 127,
+ * round to nearest even) and stored as x + 128 (the unsigned operand of vpdpbusd), with per block
+ * dx and sx = dx * sum(xq). The weights are unpacked 16 rows at a time into a tile laid out for
+ * vpdpbusd: per 32-element block, 8 groups of 64 bytes (row n's 4 consecutive weights in lane n),
+ * then for each half of the block (16 elements) 16 f32 scales s and 16 int32 corrections
+ * -128 * sum(w), then 16 f32 offsets o, so that
+ *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (xq + 128) w - 128 sum_k w) - o[b][n] sx[i][b].
+ * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q (0..15), s = d, o = 8 d.
+ * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block).
+ * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0.
+ * Only Q6_K has different scales in the two halves; the others take the whole block at once. */
+#include "quant_kernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
+
+#define TILE_BLOCK_BYTES (512 + 64 * 5)
+/* Offsets inside a tile block. */
+#define T_S0 512
+#define T_C0 576
+#define T_S1 640
+#define T_C1 704
+#define T_O 768
+
+static inline float gh2f(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+int luhd_quant_gemm_supports(int format) {
+    return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0 || format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K;
+}
+
+size_t luhd_quant_gemm_x_bytes(long cols, long m) {
+    const size_t row = (size_t)cols + (size_t)(cols / 32) * 8;
+    return (row + 63) / 64 * 64 * (size_t)m;
+}
+
+size_t luhd_quant_gemm_tile_bytes(long cols) { return (size_t)(cols / 32) * TILE_BLOCK_BYTES; }
+
+void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf) {
+    const size_t stride = luhd_quant_gemm_x_bytes(cols, 1);
+    const long nb = cols / 32;
+    for (long i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)xbuf + (size_t)i * stride;
+        float *dxs = (float *)(row + cols), *sxs = dxs + nb;
+        for (long b = 0; b < nb; b++) {
+            const float *xb = x + i * ldx + 32 * b;
+            float amax = 0.0f;
+            int finite = 1;
+            for (int j = 0; j < 32; j++) {
+                if (!isfinite(xb[j])) finite = 0;
+                amax = fmaxf(amax, fabsf(xb[j]));
+            }
+            const float dx = finite ? amax / 127.0f : NAN;
+            const float id = finite && dx != 0.0f ? 1.0f / dx : 0.0f;
+            int sum = 0;
+            for (int j = 0; j < 32; j++) {
+                float v = nearbyintf(xb[j] * id);
+                v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+                sum += (int)v;
+                row[32 * b + j] = (uint8_t)((int)v + 128);
+            }
+            dxs[b] = dx;
+            sxs[b] = dx * (float)sum;
+        }
+    }
+}
+
+/* Unpacks rows [n0, n0 + nr) (nr <= 16) of W into the tile; missing rows are zero. The 16 rows
+ * are read together with gathers: lane n of a gathered vector holds 4 bytes of row n. */
+static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, long cols, uint8_t *tile) {
+    const long nb = cols / 32;
+    const __mmask16 rows = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    const __m512i rowoff = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                              _mm512_set1_epi32((int)rb));
+    const uint8_t *base = w + (size_t)n0 * rb;
+    const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1), low4 = _mm512_set1_epi8(0x0F);
+    const __m512i k3 = _mm512_set1_epi8(3), k32 = _mm512_set1_epi8(32);
+#define GATHER(OFF) _mm512_mask_i32gather_epi32(zero, rows, _mm512_add_epi32(rowoff, _mm512_set1_epi32((int)(OFF))), base, 1)
+    for (long b = 0; b < nb; b++) {
+        uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
+        __m512i q[8];
+        __m512 s0, s1, o = _mm512_setzero_ps();
+        if (format == LUHD_QF_Q8_0) {
+            for (int kq = 0; kq < 8; kq++) q[kq] = GATHER(34 * b + 2 + 4 * kq);
+            s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(GATHER(34 * b)));
+        } else if (format == LUHD_QF_Q4_0) {
+            for (int kq = 0; kq < 4; kq++) {
+                const __m512i v = GATHER(18 * b + 2 + 4 * kq);
+                q[kq] = _mm512_and_si512(v, low4);
+                q[kq + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), low4);
+            }
+            s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(GATHER(18 * b)));
+            o = _mm512_mul_ps(s0, _mm512_set1_ps(8.0f));
+        } else if (format == LUHD_QF_Q4_K) { /* block b is sub-block j = b % 8 of super-block b / 8 */
+            const long sb = 144 * (b / 8);
+            const int j = (int)(b % 8);
+            for (int kq = 0; kq < 8; kq++) {
+                const __m512i v = GATHER(sb + 16 + 32 * (j / 2) + 4 * kq);
+                q[kq] = _mm512_and_si512(j % 2 ? _mm512_srli_epi32(v, 4) : v, low4);
+            }
+            const __m512i dd = GATHER(sb);   /* d in the low 16 bits, dmin in the high 16 */
+            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+            const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+            /* The 6-bit scale and min of sub-block j: for j < 4 the low 6 bits of bytes j and j + 4;
+             * else the low / high nibble of byte j + 4 with the top 2 bits of byte j - 4 / j above. */
+            __m512i sc, mn;
+            if (j < 4) {
+                sc = _mm512_and_si512(GATHER(sb + 4 + j), _mm512_set1_epi32(63));
+                mn = _mm512_and_si512(GATHER(sb + 8 + j), _mm512_set1_epi32(63));
+            } else {
+                const __m512i hi = GATHER(sb + 4 + j + 4), top_s = GATHER(sb + 4 + j - 4), top_m = GATHER(sb + 4 + j);
+                sc = _mm512_or_si512(_mm512_and_si512(hi, _mm512_set1_epi32(0x0F)),
+                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(top_s, 6), _mm512_set1_epi32(3)), 4));
+                mn = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(hi, 4), _mm512_set1_epi32(0x0F)),
+                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(top_m, 6), _mm512_set1_epi32(3)), 4));
+            }
+            s0 = s1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
+            o = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
+        } else { /* Q6_K: elements 32j..32j+31 of super-block b / 8, j = b % 8 */
+            const long sb = 210 * (b / 8);
+            const int j = (int)(b % 8), h = j / 4, part = j % 4;
+            for (int kq = 0; kq < 8; kq++) {
+                const __m512i l = GATHER(sb + 64 * h + (part % 2) * 32 + 4 * kq);
+                const __m512i hb = GATHER(sb + 128 + 32 * h + 4 * kq);
+                const __m512i lo = _mm512_and_si512(part < 2 ? l : _mm512_srli_epi32(l, 4), low4);
+                const __m512i up = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2 * part), k3), 4);
+                q[kq] = _mm512_sub_epi8(_mm512_or_si512(lo, up), k32);
+            }
+            const __m512i sc = GATHER(sb + 192 + 2 * j);   /* int8 scales 2j, 2j + 1 in the low bytes */
+            /* d is the block's last two bytes: read the dword ending there, keep its high half. */
+            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(GATHER(sb + 206), 16)));
+            s0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 24), 24)));
+            s1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 16), 24)));
+        }
+        /* Per-row sums of the signed weights of each half: vpdpbusd with unsigned ones. */
+        __m512i sum0 = zero, sum1 = zero;
+        for (int kq = 0; kq < 8; kq++) {
+            _mm512_storeu_si512(tb + 64 * kq, q[kq]);
+            if (kq < 4) sum0 = _mm512_dpbusd_epi32(sum0, ones, q[kq]);
+            else sum1 = _mm512_dpbusd_epi32(sum1, ones, q[kq]);
+        }
+        const __m512i m128 = _mm512_set1_epi32(-128);
+        _mm512_storeu_ps((float *)(tb + T_S0), _mm512_maskz_mov_ps(rows, s0));
+        _mm512_storeu_si512(tb + T_C0, _mm512_mullo_epi32(sum0, m128));
+        _mm512_storeu_ps((float *)(tb + T_S1), _mm512_maskz_mov_ps(rows, s1));
+        _mm512_storeu_si512(tb + T_C1, _mm512_mullo_epi32(sum1, m128));
+        _mm512_storeu_ps((float *)(tb + T_O), _mm512_maskz_mov_ps(rows, o));
+    }
+#undef GATHER
+}
+
+/* MR rows of x against one packed tile. SPLIT: the two halves of each block have their own
+ * scales (Q6_K), so they are accumulated and scaled separately. */
+static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile, long nb, const uint8_t *xbuf,
+                                                            size_t xstride, long cols, long i0, int mr, int split,
+                                                            float *y, long ldy, long n0, __mmask16 mask) {
+    __m512 out[6];
+    for (int i = 0; i < 6; i++) out[i] = _mm512_setzero_ps();
+    for (long b = 0; b < nb; b++) {
+        const uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
+        __m512i acc[6], acc1[6];
+        if (split) {
+            const __m512i c0 = _mm512_loadu_si512(tb + T_C0), c1 = _mm512_loadu_si512(tb + T_C1);
+            for (int i = 0; i < mr; i++) { acc[i] = c0; acc1[i] = c1; }
+        } else {
+            const __m512i c = _mm512_add_epi32(_mm512_loadu_si512(tb + T_C0), _mm512_loadu_si512(tb + T_C1));
+            for (int i = 0; i < mr; i++) acc[i] = c;
+        }
+        for (int kq = 0; kq < 8; kq++) {
+            const __m512i wv = _mm512_loadu_si512(tb + 64 * kq);
+            for (int i = 0; i < mr; i++) {
+                int32_t xw;
+                memcpy(&xw, xbuf + (size_t)(i0 + i) * xstride + 32 * b + 4 * kq, 4);
+                if (split && kq >= 4) acc1[i] = _mm512_dpbusd_epi32(acc1[i], _mm512_set1_epi32(xw), wv);
+                else acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(xw), wv);
+            }
+        }
+        const __m512 s0 = _mm512_loadu_ps((const float *)(tb + T_S0)), o = _mm512_loadu_ps((const float *)(tb + T_O));
+        for (int i = 0; i < mr; i++) {
+            const float *dxs = (const float *)(xbuf + (size_t)(i0 + i) * xstride + cols);
+            const __m512 dx = _mm512_set1_ps(dxs[b]);
+            out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_mul_ps(s0, dx), out[i]);
+            if (split) {
+                const __m512 s1 = _mm512_loadu_ps((const float *)(tb + T_S1));
+                out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[i]), _mm512_mul_ps(s1, dx), out[i]);
+            } else {
+                out[i] = _mm512_fnmadd_ps(o, _mm512_set1_ps(dxs[nb + b]), out[i]);
+            }
+        }
+    }
+    for (int i = 0; i < mr; i++) _mm512_mask_storeu_ps(y + (i0 + i) * ldy + n0, mask, out[i]);
+}
+
+void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, int nr, long cols,
+                          const void *xbuf, long m, void *tile, float *y, long ldy) {
+    if (nr <= 0 || m <= 0) return;
+    const long nb = cols / 32;
+    uint8_t *t = (uint8_t *)tile;
+    pack_tile(format, (const uint8_t *)w, row_bytes, n0, nr > 16 ? 16 : nr, cols, t);
+    const __mmask16 mask = (__mmask16)((nr >= 16) ? 0xFFFF : ((1u << nr) - 1));
+    const uint8_t *xb = (const uint8_t *)xbuf;
+    const size_t xs = luhd_quant_gemm_x_bytes(cols, 1);
+    const int split = format == LUHD_QF_Q6_K;
+    long i = 0;
+#define ROWS(MR)                                                                                 \
+    if (split) tile_rows(t, nb, xb, xs, cols, i, MR, 1, y, ldy, n0, mask);                      \
+    else tile_rows(t, nb, xb, xs, cols, i, MR, 0, y, ldy, n0, mask);
+    for (; i + 6 <= m; i += 6) { ROWS(6) }
+    switch (m - i) {
+    case 5: ROWS(5) break;
+    case 4: ROWS(4) break;
+    case 3: ROWS(3) break;
+    case 2: ROWS(2) break;
+    case 1: ROWS(1) break;
+    default: break;
+    }
+#undef ROWS
+}
+#pragma clang attribute pop

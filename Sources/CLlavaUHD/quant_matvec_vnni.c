@@ -1,0 +1,400 @@
+/* Integer matrix-vector kernels for Q8_0, Q4_0, Q4_K and Q6_K weights with AVX-512 VNNI (vpdpbusd).
+ *
+ * x is quantized once per call to int8 per 32-element block (scale dx = max|x| / 127, values
+ * rounded to nearest even); the kernels then take integer dot products of 64 weights (two
+ * blocks) with 64 x values per instruction and apply both blocks' scales in f32.
+ *
+ * Q8_0 and Q4_0 run in groups of 8 blocks (256 weights), Q4_K and Q6_K per super-block of
+ * 256: the weight scales of a group are widened together, the offset of each format (Q8_0's
+ * sign, Q4_0's -8, Q4_K's mins, Q6_K's -32) becomes a small dot product with per-block sums of
+ * x, and the prepared x is compact (int8 values plus a few floats per 256 weights) so that it
+ * stays in the L1 cache while it is re-read for every weight row. */
+#include "quant_kernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
+
+static inline uint32_t load16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+static inline float h2f(const uint8_t *p) { return _cvtsh_ss((unsigned short)load16(p)); }
+
+/* Quantizes one 32-element block: returns dx, writes rounded x / dx into q. A block with a
+ * non-finite value gets dx = NaN so the result is NaN, as in f32 arithmetic. */
+static float quantize_block(const float *x, int8_t q[32]) {
+    float amax = 0.0f;
+    int finite = 1;
+    for (int j = 0; j < 32; j++) {
+        if (!isfinite(x[j])) finite = 0;
+        amax = fmaxf(amax, fabsf(x[j]));
+    }
+    if (!finite) {
+        memset(q, 0, 32);
+        return NAN;
+    }
+    const float dx = amax / 127.0f;
+    const float id = dx != 0.0f ? 1.0f / dx : 0.0f;
+    for (int j = 0; j < 32; j++) {
+        float v = nearbyintf(x[j] * id);
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        q[j] = (int8_t)v;
+    }
+    return dx;
+}
+
+static inline float hsum16(__m512 v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+/* ---- Q8_0 in groups of 8 blocks (256 weights) ----
+ * The weights are made unsigned by flipping their sign bit (w + 128, one xor shared by all
+ * rows) and x stays signed; the +128 offset becomes 128 * sum over blocks of d_b * dx_b * sum(x_b),
+ * again a dot product of the group's 8 weight scales with per-block constants
+ * c_b = 128 * dx_b * sum(xq_b). Prepared x of one row: ng = K / 256 groups of 256 int8 values in
+ * natural order, then per group 8 dx and 8 c (f32), then the blocks after the last full group:
+ * 32 int8 values each, then their dx. */
+size_t luhd_quant_vnni_q8_row_stride(long cols) {
+    const size_t ng = (size_t)(cols / 256);
+    return (ng * 256 + ng * 64 + 7 * 36 + 63) / 64 * 64;
+}
+
+void luhd_quant_prepare_vnni_q8_0(const float *x, long ldx, long cols, int m, void *scratch) {
+    const size_t stride = luhd_quant_vnni_q8_row_stride(cols);
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    for (int i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        float *gs = (float *)(row + ng * 256);
+        const float *xi = x + i * ldx;
+        for (long g = 0; g < ng; g++) {
+            for (int j = 0; j < 8; j++) {
+                int8_t *q = (int8_t *)(row + g * 256 + 32 * j);
+                const float dx = quantize_block(xi + 32 * (8 * g + j), q);
+                int sum = 0;
+                for (int k = 0; k < 32; k++) sum += q[k];
+                gs[16 * g + j] = dx;
+                gs[16 * g + 8 + j] = 128.0f * dx * (float)sum;
+            }
+        }
+        int8_t *tq = (int8_t *)(gs + 16 * ng);
+        float *td = (float *)(tq + 32 * nt);
+        for (long t = 0; t < nt; t++) td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t);
+    }
+}
+
+static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    const __m512i k128 = _mm512_set1_epi8((char)0x80);
+    __m512i pidx[4];
+    for (int k = 0; k < 4; k++) {
+        const int a = 2 * k, c = 2 * k + 1;
+        pidx[k] = _mm512_set_epi32(c, c, c, c, c, c, c, c, a, a, a, a, a, a, a, a);
+    }
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m512 acc[4][2];
+        __m256 oacc[4];
+        for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); oacc[i] = _mm256_setzero_ps(); }
+        for (long g = 0; g < ng; g++, b += 272) {
+            const uint64_t lo = (uint64_t)load16(b) | (uint64_t)load16(b + 34) << 16 |
+                                (uint64_t)load16(b + 68) << 32 | (uint64_t)load16(b + 102) << 48;
+            const uint64_t hi = (uint64_t)load16(b + 136) | (uint64_t)load16(b + 170) << 16 |
+                                (uint64_t)load16(b + 204) << 32 | (uint64_t)load16(b + 238) << 48;
+            const __m256 d8 = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+            __m512i wq[4];
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *ba = b + 68 * k;
+                wq[k] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))),
+                                                            _mm256_loadu_si256((const __m256i *)(ba + 36)), 1), k128);
+            }
+            for (int i = 0; i < m; i++) {
+                const uint8_t *row = prep + (size_t)i * pstride;
+                const float *gs = (const float *)(row + ng * 256) + 16 * g;
+                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_loadu_ps(gs)));
+                oacc[i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(gs + 8), oacc[i]);
+                const uint8_t *xq = row + g * 256;
+                for (int k = 0; k < 4; k++) {
+                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
+                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], s), acc[i][k & 1]);
+                }
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[i]), _mm256_extractf128_ps(oacc[i], 1));
+            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((o[0] + o[2]) + (o[1] + o[3]));
+            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * 256 + ng * 64);
+            const float *td = (const float *)(tq + 32 * nt);
+            for (long k = 0; k < nt; k++) {
+                const uint8_t *bt = b + 34 * k;
+                const int8_t *qw = (const int8_t *)(bt + 2);
+                int32_t sum = 0;
+                for (int j = 0; j < 32; j++) sum += qw[j] * tq[32 * k + j];
+                t += (float)sum * (h2f(bt) * td[k]);
+            }
+            y[i * ldy + r] = t;
+        }
+    }
+}
+
+/* ---- Q4_0 in groups of 8 blocks (256 weights) ----
+ * The nibbles stay unsigned (vpdpbusd's unsigned operand) and x signed; the -8 offset becomes
+ * -8 * sum over blocks of d_b * dx_b * sum(x_b), a dot product of 8 scales with 8 per-block
+ * constants c_b = 8 * dx_b * sum(xq_b) computed once per x. The 8 weight scales of a group are
+ * widened together, so per right-hand row a group costs one 8-lane multiply (d * dx) and one
+ * multiply-add for the offsets besides the dot products. Prepared x of one row: ng = K / 256
+ * groups of 256 int8 values (pair by pair in the Q4_0 order above), then per group 8 dx and 8 c
+ * (f32), then the blocks after the last full group: 32 int8 values each, then their dx. */
+size_t luhd_quant_vnni_q4_row_stride(long cols) {
+    const size_t ng = (size_t)(cols / 256);
+    return (ng * 256 + ng * 64 + 7 * 36 + 63) / 64 * 64;
+}
+
+void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, void *scratch) {
+    const size_t stride = luhd_quant_vnni_q4_row_stride(cols);
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    for (int i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        float *gs = (float *)(row + ng * 256);
+        const float *xi = x + i * ldx;
+        for (long g = 0; g < ng; g++) {
+            for (int p = 0; p < 4; p++) {
+                int8_t qa[32], qb[32];
+                const long blk = 8 * g + 2 * p;
+                const float da = quantize_block(xi + 32 * blk, qa), db = quantize_block(xi + 32 * blk + 32, qb);
+                int8_t *o = (int8_t *)(row + g * 256 + p * 64);
+                memcpy(o, qa, 16);
+                memcpy(o + 16, qb, 16);
+                memcpy(o + 32, qa + 16, 16);
+                memcpy(o + 48, qb + 16, 16);
+                int sa = 0, sb = 0;
+                for (int j = 0; j < 32; j++) { sa += qa[j]; sb += qb[j]; }
+                gs[16 * g + 2 * p] = da;
+                gs[16 * g + 2 * p + 1] = db;
+                gs[16 * g + 8 + 2 * p] = 8.0f * da * (float)sa;
+                gs[16 * g + 8 + 2 * p + 1] = 8.0f * db * (float)sb;
+            }
+        }
+        int8_t *tq = (int8_t *)(gs + 16 * ng);
+        float *td = (float *)(tq + 32 * nt);
+        for (long t = 0; t < nt; t++) td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t);
+    }
+}
+
+static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m512i pidx[4];
+    for (int k = 0; k < 4; k++) {
+        const int a = 2 * k, c = 2 * k + 1;
+        pidx[k] = _mm512_set_epi32(c, c, c, c, a, a, a, a, c, c, c, c, a, a, a, a);
+    }
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m512 acc[4][2];
+        __m256 oacc[4];
+        for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); oacc[i] = _mm256_setzero_ps(); }
+        for (long g = 0; g < ng; g++, b += 144) {
+            const uint64_t lo = (uint64_t)load16(b) | (uint64_t)load16(b + 18) << 16 |
+                                (uint64_t)load16(b + 36) << 32 | (uint64_t)load16(b + 54) << 48;
+            const uint64_t hi = (uint64_t)load16(b + 72) | (uint64_t)load16(b + 90) << 16 |
+                                (uint64_t)load16(b + 108) << 32 | (uint64_t)load16(b + 126) << 48;
+            const __m256 d8 = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+            __m512i wq[4];
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *ba = b + 36 * k;
+                const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 2))),
+                                                          _mm_loadu_si128((const __m128i *)(ba + 20)), 1);
+                wq[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                           _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+            }
+            for (int i = 0; i < m; i++) {
+                const uint8_t *row = prep + (size_t)i * pstride;
+                const float *gs = (const float *)(row + ng * 256) + 16 * g;
+                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_loadu_ps(gs)));
+                oacc[i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(gs + 8), oacc[i]);
+                const uint8_t *xq = row + g * 256;
+                for (int k = 0; k < 4; k++) {
+                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
+                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], s), acc[i][k & 1]);
+                }
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[i]), _mm256_extractf128_ps(oacc[i], 1));
+            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((o[0] + o[2]) + (o[1] + o[3]));
+            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * 256 + ng * 64);
+            const float *td = (const float *)(tq + 32 * nt);
+            for (long k = 0; k < nt; k++) {
+                const uint8_t *bt = b + 18 * k;
+                int32_t sum = 0;
+                for (int j = 0; j < 16; j++)
+                    sum += ((bt[2 + j] & 0x0F) - 8) * tq[32 * k + j] + ((bt[2 + j] >> 4) - 8) * tq[32 * k + j + 16];
+                t += (float)sum * (h2f(bt) * td[k]);
+            }
+            y[i * ldy + r] = t;
+        }
+    }
+}
+
+/* ---- K formats (super-blocks of 256) ----
+ * Prepared x of one row, natural order: K int8 values (32-element blocks, dx = max|x| / 127),
+ * then f32 arrays dx32[K/32] (the block scales), xs32[K/32] (sums of the quantized x per 32,
+ * times dx), dx16[K/16] (dx32 repeated for each half block) and xs16[K/16] (the same sums per
+ * 16). Using the quantized x everywhere makes every kernel compute W · x~ exactly up to f32
+ * rounding, where x~ = dx * round(x / dx) is the int8 image of x. */
+size_t luhd_quant_vnni_k_row_stride(long cols) {
+    size_t b = (size_t)cols + (size_t)(cols / 32) * 8 + (size_t)(cols / 16) * 8;
+    return (b + 63) / 64 * 64;
+}
+
+void luhd_quant_prepare_vnni_k(const float *x, long ldx, long cols, int m, void *scratch) {
+    const size_t stride = luhd_quant_vnni_k_row_stride(cols);
+    const long nb = cols / 32;
+    for (int i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        int8_t *xq = (int8_t *)row;
+        float *dx32 = (float *)(row + cols), *xs32 = dx32 + nb, *dx16 = xs32 + nb, *xs16 = dx16 + 2 * nb;
+        const float *xi = x + i * ldx;
+        for (long b = 0; b < nb; b++) {
+            const float dx = quantize_block(xi + 32 * b, xq + 32 * b);
+            int s0 = 0, s1 = 0;
+            for (int j = 0; j < 16; j++) { s0 += xq[32 * b + j]; s1 += xq[32 * b + 16 + j]; }
+            dx32[b] = dx;
+            xs32[b] = dx * (float)(s0 + s1);
+            dx16[2 * b] = dx16[2 * b + 1] = dx;
+            xs16[2 * b] = dx * (float)s0;
+            xs16[2 * b + 1] = dx * (float)s1;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nsb = cols / 256, nb = cols / 32;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m512i pidx[4];
+    for (int c = 0; c < 4; c++)
+        pidx[c] = _mm512_set_epi32(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
+                                   2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m512 acc[4][2];
+        __m256 macc[4];
+        for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); macc[i] = _mm256_setzero_ps(); }
+        for (long s = 0; s < nsb; s++, b += 144) {
+            const float d = h2f(b), dmin = h2f(b + 2);
+            uint32_t a0, a1, a2;
+            memcpy(&a0, b + 4, 4);
+            memcpy(&a1, b + 8, 4);
+            memcpy(&a2, b + 12, 4);
+            const uint32_t sc03 = a0 & 0x3F3F3F3Fu, mn03 = a1 & 0x3F3F3F3Fu;
+            const uint32_t sc47 = (a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u);
+            const uint32_t mn47 = ((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u);
+            const __m256 scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                _mm_set_epi32(0, 0, (int)sc47, (int)sc03))), _mm256_set1_ps(d));
+            const __m256 mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                _mm_set_epi32(0, 0, (int)mn47, (int)mn03))), _mm256_set1_ps(dmin));
+            __m512i wq[4];
+            for (int c = 0; c < 4; c++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c));
+                wq[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                           _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+            }
+            for (int i = 0; i < m; i++) {
+                const uint8_t *row = prep + (size_t)i * pstride;
+                const float *dx32 = (const float *)(row + cols) + 8 * s, *xs32 = (const float *)(row + cols) + nb + 8 * s;
+                const __m512 sl = _mm512_castps256_ps512(_mm256_mul_ps(scf, _mm256_loadu_ps(dx32)));
+                macc[i] = _mm256_fmadd_ps(mnf, _mm256_loadu_ps(xs32), macc[i]);
+                const uint8_t *xq = row + 256 * s;
+                for (int c = 0; c < 4; c++) {
+                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[c], _mm512_loadu_si512(xq + 64 * c));
+                    acc[i][c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[c], sl), acc[i][c & 1]);
+                }
+            }
+        }
+        for (int i = 0; i < m; i++) {
+            const __m256 mt = macc[i];
+            const __m128 m2 = _mm_add_ps(_mm256_castps256_ps128(mt), _mm256_extractf128_ps(mt, 1));
+            y[i * ldy + r] = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((m2[0] + m2[2]) + (m2[1] + m2[3]));
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nsb = cols / 256, nb = cols / 32;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
+    __m512i pidx[4];
+    for (int k = 0; k < 4; k++)
+        pidx[k] = _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2,
+                                   4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m512 acc[4][2], oacc[4];
+        for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = oacc[i] = _mm512_setzero_ps();
+        for (long s = 0; s < nsb; s++, b += 210) {
+            const __m512 d = _mm512_set1_ps(h2f(b + 208));
+            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                _mm_loadu_si128((const __m128i *)(b + 192)))), d);
+            __m512i wq[4];
+            for (int h = 0; h < 2; h++) {
+                const __m256i A = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
+                const __m256i B = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
+                const __m256i H = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+                const __m256i q1 = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), m3));
+                const __m256i q2 = _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), m3));
+                const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_and_si256(H, m3));
+                const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4),
+                                                   _mm256_and_si256(_mm256_srli_epi16(H, 2), m3));
+                wq[2 * h] = _mm512_inserti64x4(_mm512_castsi256_si512(q1), q2, 1);
+                wq[2 * h + 1] = _mm512_inserti64x4(_mm512_castsi256_si512(q3), q4, 1);
+            }
+            for (int i = 0; i < m; i++) {
+                const uint8_t *row = prep + (size_t)i * pstride;
+                const float *dx16 = (const float *)(row + cols) + 2 * nb + 16 * s;
+                const float *xs16 = dx16 + 2 * nb;
+                const __m512 sl = _mm512_mul_ps(scf, _mm512_loadu_ps(dx16));
+                oacc[i] = _mm512_fmadd_ps(scf, _mm512_loadu_ps(xs16), oacc[i]);
+                const uint8_t *xq = row + 256 * s;
+                for (int k = 0; k < 4; k++) {
+                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
+                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], sl), acc[i][k & 1]);
+                }
+            }
+        }
+        for (int i = 0; i < m; i++) y[i * ldy + r] = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - 32.0f * hsum16(oacc[i]);
+    }
+}
+
+void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long r1, long cols,
+                            const void *prepared, int m, float *y, long ldy) {
+    const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
+#define VCASE(fn, stride)                                                              \
+    switch (m) {                                                                       \
+    case 1: fn(wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break;                  \
+    case 2: fn(wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break;                  \
+    case 3: fn(wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break;                  \
+    default: fn(wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break;                 \
+    }
+    switch (format) {
+    case LUHD_QF_Q8_0: VCASE(q8_0_rows, luhd_quant_vnni_q8_row_stride(cols)) break;
+    case LUHD_QF_Q4_0: VCASE(q4_0_rows, luhd_quant_vnni_q4_row_stride(cols)) break;
+    case LUHD_QF_Q4_K: VCASE(q4_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_Q6_K: VCASE(q6_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    default: break;
+    }
+#undef VCASE
+}
+#pragma clang attribute pop

@@ -1,0 +1,86 @@
+import CLlavaUHD
+
+extension MatMul {
+    /// `out[m×N] = x[m×K] · Wᵀ` for a `QuantizedMatrix` `W` of `N` rows and `K` columns: the
+    /// quantized counterpart of `linear(_:rows:weight:into:ldOut:context:)`.
+    /// - Up to 4 rows of x run the matrix-vector kernels straight from the quantized bytes.
+    /// - More rows (prefill) run the int8 VNNI matrix product for Q8_0, Q4_0, Q4_K and Q6_K when the
+    ///   CPU has it (16 weight rows unpacked at a time), else dequantize `W` tile by tile (4 MB
+    ///   of f32) and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
+    /// Work is split over the threads by output rows; results do not depend on the thread count.
+    /// `kernel` overrides the choice: an f32 kernel forces exact f32 arithmetic (f32 matrix-vector
+    /// kernel, or dequantization + sgemm); a kernel this CPU cannot run, or that does not
+    /// implement the format, falls back to `QuantKernel.preferred(for:)`.
+    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
+                              into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
+                              context: ComputeContext, kernel: QuantKernel? = nil) {
+        let n = w.rows, k = w.columns
+        let ldc = ldOut ?? n
+        guard m > 0, n > 0 else { return }
+        var chosen = QuantKernel.preferred(for: w.format)
+        if let kernel, kernel.isAvailable, kernel.supports(w.format) { chosen = kernel }
+        if m <= 4 {
+            quantizedMatvec(x, rows: m, ldx: k, weight: w, into: out, ldOut: ldc, threads: context.threads, kernel: chosen)
+            return
+        }
+        let fmt = Int32(w.format.ggmlType)
+        if chosen == .int8VNNI, luhd_quant_gemm_supports(fmt) != 0 {
+            int8Product(x, rows: m, weight: w, into: out, ldOut: ldc, threads: context.threads)
+            return
+        }
+        let tileRows = max(1, min(n, tileBytes / (4 * k)))
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
+        defer { scratch.deallocate() }
+        var n0 = 0
+        while n0 < n {
+            let nt = min(tileRows, n - n0)
+            w.dequantize(rows: n0..<(n0 + nt), into: scratch, threads: context.threads)
+            BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: x, lda: k, b: scratch, ldb: k, c: out + n0, ldc: ldc)
+            n0 += nt
+        }
+    }
+
+    /// The int8 VNNI matrix product (Q8_0, Q4_0, Q4_K, Q6_K): x quantized once, then tiles of 16
+    /// weight rows split over the threads, each thread unpacking its tiles into its own buffer.
+    static func int8Product(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
+                            into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
+        let fmt = Int32(w.format.ggmlType), k = w.columns
+        let xbuf = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_x_bytes(k, m), alignment: 64)
+        defer { xbuf.deallocate() }
+        luhd_quant_gemm_prepare_x(x, k, k, m, xbuf)
+        let tiles = (w.rows + 15) / 16
+        let parts = chunks(tiles, parts: threads > 1 ? threads * 4 : 1)
+        let o = SendablePointer(out)
+        let xb = UnsafeRawPointer(xbuf)
+        let tileBytes = luhd_quant_gemm_tile_bytes(k)
+        parallelFor(parts.count, threads: threads) { p in
+            let tile = UnsafeMutableRawPointer.allocate(byteCount: max(64, tileBytes), alignment: 64)
+            defer { tile.deallocate() }
+            for t in parts[p] {
+                let n0 = t * 16
+                luhd_quant_gemm_tile(fmt, w.data, w.rowBytes, n0, Int32(min(16, w.rows - n0)), k, xb, m, tile, o.p, ldOut)
+            }
+        }
+    }
+
+    /// `out[i·ldOut + r] = Σₖ W[r,k]·x[i·ldx + k]` for `m` ≤ 4 rows of x, with a kernel the CPU
+    /// runs and that implements the format (checked by the caller).
+    static func quantizedMatvec(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, weight w: QuantizedMatrix,
+                                into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
+                                kernel: QuantKernel) {
+        let fmt = Int32(w.format.ggmlType), kid = kernel.rawValue
+        let prepBytes = luhd_quant_prepared_bytes(fmt, kid, w.columns, Int32(m))
+        let prep = UnsafeMutableRawPointer.allocate(byteCount: max(64, prepBytes), alignment: 64)
+        defer { prep.deallocate() }
+        luhd_quant_prepare(fmt, kid, x, ldx, w.columns, Int32(m), prep)
+        let parts = chunks(w.rows, parts: threads > 1 ? threads * 8 : 1)
+        let o = SendablePointer(out)
+        let p = UnsafeRawPointer(prep)
+        let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+        parallelFor(parts.count, threads: threads) { i in
+            let r = parts[i]
+            luhd_quant_matvec(fmt, kid, w.data, w.rowBytes, r.lowerBound, r.upperBound, w.columns,
+                              xs.p, ldx, p, Int32(m), o.p, ldOut)
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import LlavaUHD
+import TestSupport
+import Testing
+
+/// A deterministic generator for test data.
+struct TestRNG {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    mutating func float() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
+}
+
+/// A `rows × columns` matrix of `format` with realistic contents: Q8_0/Q4_0/dense quantized from
+/// random floats, Q5_0/Q4_K/Q6_K random bytes with sane f16 (super-)block scales.
+func testMatrix(_ format: QuantFormat, rows: Int, columns: Int, seed: UInt64) throws -> QuantizedMatrix {
+    var rng = TestRNG(seed)
+    switch format {
+    case .q4_K, .q6_K, .q5_0:
+        let rb = try #require(format.rowBytes(columns: columns))
+        var bytes = (0..<(rows * rb)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for b in 0..<(rows * columns / format.blockElements) {
+            let d = Float16(0.001 + 0.01 * Float(rng.next() % 1000) / 1000).bitPattern
+            let at = b * format.blockBytes + (format == .q6_K ? 208 : 0)
+            bytes[at] = UInt8(d & 0xFF)
+            bytes[at + 1] = UInt8(d >> 8)
+            if format == .q4_K {
+                let dmin = Float16(0.0005 + 0.005 * Float(rng.next() % 1000) / 1000).bitPattern
+                bytes[at + 2] = UInt8(dmin & 0xFF)
+                bytes[at + 3] = UInt8(dmin >> 8)
+            }
+        }
+        let owner = ByteOwner(bytes)
+        return try QuantizedMatrix(name: "test", format: format, rows: rows, columns: columns,
+                                   data: UnsafeRawPointer(owner.pointer), owner: owner)
+    default:
+        let x = (0..<(rows * columns)).map { _ in rng.float() }
+        return try QuantizedMatrix.quantize(x, rows: rows, columns: columns, format: format, name: "test")
+    }
+}
+
+/// Keeps test bytes alive at a stable address.
+final class ByteOwner {
+    let pointer: UnsafeMutableRawPointer
+    init(_ bytes: [UInt8]) {
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 64)
+        pointer.copyMemory(from: bytes, byteCount: bytes.count)
+    }
+    deinit { pointer.deallocate() }
+}
+
+/// The int8 image of x that the VNNI kernels multiply with: per 32-block dx = max|x| / 127,
+/// x~ = dx · round(x / dx) (ties to even).
+func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
+    var out = [Float](repeating: 0, count: x.count)
+    var scales: [Float] = []
+    for b in 0..<(x.count / 32) {
+        let block = x[(b * 32)..<(b * 32 + 32)]
+        let dx = block.map(abs).max()! / 127
+        let id: Float = dx != 0 ? 1 / dx : 0
+        for j in 0..<32 {
+            let q = min(127, max(-127, (x[b * 32 + j] * id).rounded(.toNearestOrEven)))
+            out[b * 32 + j] = q * dx
+        }
+        scales.append(dx)
+    }
+    return (out, scales)
+}
+
+@Suite struct QuantKernelTests {
+    /// f32 kernels: |y − Σ w·x| ≤ 1e-5 · Σ|w·x| (f32 accumulation over a few thousand terms, the
+    /// reference summed in f64 from the exactly dequantized weights). VNNI kernels: the same
+    /// bound against Σ w·x~ (the int8 image of x they are defined to use), and against Σ w·x
+    /// within the quantization bound Σ_blocks (dx/2)·Σ|w| plus the same rounding term.
+    /// Results must not depend on the thread count (bit-identical for 1 and 2 threads).
+    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q5_0, .q4_K, .q6_K, .bf16, .f16, .f32])
+    func matvecAgainstReference(format: QuantFormat) throws {
+        let shapes: [(Int, Int)] = format.blockElements == 256 ? [(37, 512), (5, 2816)] : [(37, 96), (9, 1120), (5, 4096)]
+        for (rows, cols) in shapes {
+            let w = try testMatrix(format, rows: rows, columns: cols, seed: UInt64(rows * cols))
+            let wd = w.dequantized()
+            var rng = TestRNG(99)
+            let x = (0..<(4 * cols)).map { _ in rng.float() * 2 }
+            for kernel in QuantKernel.allCases where kernel.isAvailable && kernel.supports(format) {
+                for m in 1...4 {
+                    var ys: [[Float]] = []
+                    for threads in [1, 2] {
+                        var y = [Float](repeating: .nan, count: m * rows)
+                        MatMul.linear(x, rows: m, weight: w, into: &y, context: ComputeContext(threads: threads), kernel: kernel)
+                        ys.append(y)
+                    }
+                    #expect(ys[0].map(\.bitPattern) == ys[1].map(\.bitPattern), "\(format) \(kernel) m=\(m): thread count changed the result")
+                    var worst = 0.0, worstQuant = 0.0
+                    for i in 0..<m {
+                        let xi = Array(x[(i * cols)..<((i + 1) * cols)])
+                        let image = int8Image(xi)
+                        let xt = kernel == .int8VNNI ? image.values : xi
+                        for r in 0..<rows {
+                            var s = 0.0, sa = 0.0, exact = 0.0, qbound = 0.0
+                            for k in 0..<cols {
+                                let wv = Double(wd[r * cols + k])
+                                s += wv * Double(xt[k])
+                                sa += abs(wv * Double(xt[k]))
+                                exact += wv * Double(xi[k])
+                                qbound += abs(wv) * Double(image.dx[k / 32]) / 2
+                            }
+                            let y = Double(ys[0][i * rows + r])
+                            worst = max(worst, abs(y - s) / max(sa, 1e-30))
+                            if kernel == .int8VNNI {
+                                worstQuant = max(worstQuant, abs(y - exact) / (qbound + 1e-5 * sa))
+                            }
+                        }
+                    }
+                    #expect(worst <= 1e-5, "\(format) \(kernel) m=\(m) \(rows)×\(cols): |err|/Σ|wx| = \(worst)")
+                    #expect(worstQuant <= 1, "\(format) \(kernel) m=\(m): exceeds the x-quantization bound (\(worstQuant))")
+                }
+            }
+        }
+    }
+
+    /// More than 4 rows: the int8 VNNI product (Q8_0, Q4_0, Q4_K, Q6_K where available) within
+    /// 1e-5·Σ|w·x~| of the f64 reference with x~ the int8 image of x, and tile dequantization +
+    /// sgemm (forced with an f32 kernel, and the only path for Q5_0) within 1e-5·Σ|w·x|.
+    /// Row counts cover partial 16-row tiles and 6-row blocks of x with remainders.
+    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q5_0, .q4_K, .q6_K])
+    func manyRowsAgainstReference(format: QuantFormat) throws {
+        try BLAS.load()
+        let rows = 40, cols = format.blockElements == 256 ? 768 : 160
+        let w = try testMatrix(format, rows: rows, columns: cols, seed: 5)
+        let wd = w.dequantized()
+        var rng = TestRNG(3)
+        for m in [5, 7, 13] {
+            let x = (0..<(m * cols)).map { _ in rng.float() }
+            for kernel in [QuantKernel.int8VNNI, .f32AVX2] {
+                let int8 = kernel == .int8VNNI && kernel.isAvailable && kernel.supports(format)
+                var ys: [[Float]] = []
+                for threads in [1, 2] {
+                    var y = [Float](repeating: .nan, count: m * (rows + 3))
+                    MatMul.linear(x, rows: m, weight: w, into: &y, ldOut: rows + 3, context: ComputeContext(threads: threads), kernel: kernel)
+                    ys.append(y)
+                }
+                if int8 { #expect(ys[0].map(\.bitPattern) == ys[1].map(\.bitPattern), "\(format) m=\(m): thread count changed the result") }
+                var worst = 0.0
+                for i in 0..<m {
+                    let xi = Array(x[(i * cols)..<((i + 1) * cols)])
+                    let xt = int8 ? int8Image(xi).values : xi
+                    for r in 0..<rows {
+                        var s = 0.0, sa = 0.0
+                        for k in 0..<cols {
+                            s += Double(wd[r * cols + k]) * Double(xt[k])
+                            sa += abs(Double(wd[r * cols + k]) * Double(xt[k]))
+                        }
+                        worst = max(worst, abs(Double(ys[0][i * (rows + 3) + r]) - s) / sa)
+                    }
+                }
+                #expect(worst <= 1e-5, "\(format) \(int8 ? "int8" : "sgemm") m=\(m): |err|/Σ|wx| = \(worst)")
+            }
+        }
+    }
+
+    /// Q8_0 and Q4_0 quantization equals GGML's reference quantizer byte for byte
+    /// (gguf.quants.quantize on the same input, including all-zero blocks, ties, tiny and
+    /// near-f16-overflow values).
+    @Test(arguments: [QuantFormat.q8_0, .q4_0])
+    func quantizeMatchesReference(format: QuantFormat) throws {
+        let dir = Fixtures.root + "/gguf"
+        let input = try NPYArray(path: dir + "/quant_input.npy")
+        let ref = try NPYArray(path: dir + "/quant_\(format.lowercaseName).npy")
+        let rows = input.shape[0], cols = input.shape[1]
+        let q = try QuantizedMatrix.quantize(input.floats, rows: rows, columns: cols, format: format)
+        #expect(ref.shape == [rows, q.rowBytes])
+        let bytes = Array(UnsafeRawBufferPointer(start: q.data, count: q.byteCount))
+        #expect(bytes == ref.bytes)
+        // Round trip: Q8_0 within half a step of its block (plus the f16 rounding of d); Q4_0
+        // within a step (its 16 levels run from -8 d to 7 d, so the end opposite the block's
+        // largest magnitude is clamped one step short).
+        let back = q.dequantized(), x = input.floats
+        for b in 0..<(x.count / 32) {
+            let block = x[(b * 32)..<(b * 32 + 32)]
+            let amax = block.map(abs).max()!
+            let bound = format == .q8_0 ? amax / 127 / 2 : amax / 8
+            for j in (b * 32)..<(b * 32 + 32) {
+                #expect(abs(back[j] - x[j]) <= bound + amax * 2e-3 + 1e-30, "element \(j)")
+            }
+        }
+    }
+
+    /// Dequantization of matrices made in Swift equals a scalar re-derivation for Q8_0/Q4_0, and
+    /// TensorView-backed dense matrices pass through.
+    @Test func densePassThrough() throws {
+        var rng = TestRNG(1)
+        let x = (0..<(3 * 64)).map { _ in rng.float() }
+        let bf = try QuantizedMatrix.quantize(x, rows: 3, columns: 64, format: .bf16)
+        let view = TensorView(name: "v", dtype: .bf16, shape: [3, 64], data: bf.data, owner: ByteOwner([]))
+        let m = try QuantizedMatrix(view)
+        #expect(m.format == .bf16 && m.rows == 3 && m.columns == 64)
+        #expect(m.dequantized() == view.floats())
+        #expect(throws: LlavaError.self) {
+            try QuantizedMatrix(TensorView(name: "i", dtype: .i32, shape: [2, 2], data: bf.data, owner: ByteOwner([])))
+        }
+        #expect(throws: LlavaError.self) {
+            try QuantizedMatrix(name: "bad", format: .q4_K, rows: 1, columns: 100, data: bf.data, owner: nil)
+        }
+        #expect(throws: LlavaError.self) { try QuantizedMatrix.quantize(x, rows: 1, columns: 64, format: .q4_K) }
+        let sub = try testMatrix(.q8_0, rows: 10, columns: 64, seed: 2)
+        #expect(sub.rows(3..<5).dequantized() == Array(sub.dequantized()[(3 * 64)..<(5 * 64)]))
+    }
+}
