@@ -105,9 +105,9 @@ public enum ModelQuantizer {
             shardSizes.append(size)
         }
         if sharded {
-            let shards = try WeightStore.readIndex(indexPath)
+            let index = try SafetensorsIndex(path: indexPath)
             var json = "{\n  \"metadata\": {\"total_size\": \(shardSizes.reduce(0, +))},\n  \"weight_map\": {\n"
-            json += shards.map.map { "    \(jsonString($0.0)): \(jsonString($0.1))" }.joined(separator: ",\n")
+            json += index.weightMap.map { "    \(jsonString($0.tensor)): \(jsonString($0.shard))" }.joined(separator: ",\n")
             json += "\n  }\n}\n"
             try writeFile(output + "/model.safetensors.index.json", Array(json.utf8))
         }
