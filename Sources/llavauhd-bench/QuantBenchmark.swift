@@ -299,7 +299,7 @@ struct QuantBench {
 final class BenchOwner {}
 
 /// The 1-minute load average (other processes on the machine skew every figure here).
-func loadAverage() -> String {
+private func loadAverage() -> String {
     guard let f = fopen("/proc/loadavg", "r") else { return "?" }
     defer { fclose(f) }
     var line = [CChar](repeating: 0, count: 128)
@@ -309,7 +309,7 @@ func loadAverage() -> String {
 }
 
 /// A small deterministic generator for benchmark data.
-struct SplitMix {
+private struct SplitMix {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
@@ -323,13 +323,13 @@ struct SplitMix {
 }
 
 /// `v` in scientific notation with 1 decimal ("3.2e-04").
-func sci(_ v: Double) -> String {
+private func sci(_ v: Double) -> String {
     var buf = [CChar](repeating: 0, count: 64)
     _ = withVaList([v]) { vsnprintf(&buf, 64, "%.1e", $0) }
     return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
 }
 
-func fmt(_ v: Double, _ digits: Int = 1) -> String {
+private func fmt(_ v: Double, _ digits: Int = 1) -> String {
     var buf = [CChar](repeating: 0, count: 64)
     _ = withVaList([v]) { vsnprintf(&buf, 64, "%.\(digits)f", $0) }
     return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
