@@ -39,6 +39,22 @@ func readParams<T>(_ pointer: UnsafePointer<T>?, defaults: T, name: StaticString
     return result
 }
 
+/// The `struct_size` a caller set in an output struct, checked to be plausible.
+func outputStructSize(_ given: Int, _ name: StaticString, _ type: StaticString) throws(LlavaError) -> Int {
+    guard given >= MemoryLayout<Int>.size, given <= 1 << 20 else {
+        throw LlavaError(.invalidArgument, "\(name)->struct_size is \(given); set it to sizeof(\(type))")
+    }
+    return given
+}
+
+/// Writes the first `size` bytes of `value` (the caller's `struct_size`) to `out`, so a caller
+/// built against an older, shorter struct only receives the fields it knows.
+func writeOutputStruct<T>(_ value: T, to out: UnsafeMutablePointer<T>, size: Int) {
+    withUnsafeBytes(of: value) { src in
+        UnsafeMutableRawPointer(out).copyMemory(from: src.baseAddress!, byteCount: min(size, src.count))
+    }
+}
+
 /// Reads a NUL-terminated UTF-8 string argument.
 func stringArgument(_ p: UnsafePointer<CChar>?, _ name: StaticString) throws(LlavaError) -> String {
     let p = try nonNull(p, name)

@@ -56,10 +56,7 @@ public func luhd_model_info(_ handle: OpaquePointer?, _ out: UnsafeMutablePointe
     cCall("luhd_model_info") { () throws(LlavaError) in
         let h = try object(handle, as: ModelHandle.self, "model")
         let out = try nonNull(out, "out")
-        let given = out.pointee.struct_size
-        guard given >= MemoryLayout<Int>.size, given <= 1 << 20 else {
-            throw LlavaError(.invalidArgument, "out->struct_size is \(given); set it to sizeof(luhd_model_properties)")
-        }
+        let given = try outputStructSize(out.pointee.struct_size, "out", "luhd_model_properties")
         let m = h.model, lm = m.config.language, v = m.visionConfig, pc = m.config.projector
         var info = luhd_model_properties()
         info.struct_size = given
@@ -88,9 +85,6 @@ public func luhd_model_info(_ handle: OpaquePointer?, _ out: UnsafeMutablePointe
         info.tokens_per_view = Int32(pc.tokensPerView)
         info.n_tensors = Int64(m.weights.count)
         info.weight_bytes = Int64(m.weights.totalBytes)
-        // Write only the fields the caller's struct has.
-        withUnsafeBytes(of: &info) { src in
-            UnsafeMutableRawPointer(out).copyMemory(from: src.baseAddress!, byteCount: min(given, src.count))
-        }
+        writeOutputStruct(info, to: out, size: given)
     }
 }

@@ -122,21 +122,17 @@ public func luhd_session_chat(_ handle: OpaquePointer?, _ text: UnsafePointer<CC
         let text = try stringArgument(text, "text")
         let parameters = try chatParameters(sampling)
         let imgs = try images(imageList, nImages)
-        if let stats {
-            let given = stats.pointee.struct_size
-            guard given >= MemoryLayout<Int>.size, given <= 1 << 20 else {
-                throw LlavaError(.invalidArgument, "stats->struct_size is \(given); set it to sizeof(luhd_chat_stats)")
-            }
+        let statsSize = try stats.map { (s) throws(LlavaError) in
+            try outputStructSize(s.pointee.struct_size, "stats", "luhd_chat_stats")
         }
         let reply = try s.chat(text, images: imgs, parameters: parameters) { piece in
             guard let onText else { return true }
             return piece.withCString { onText($0, piece.utf8.count, userData) }
         }
         if let outText { outText.pointee = strdupSwift(reply.text) }
-        if let stats {
-            let given = stats.pointee.struct_size
+        if let stats, let statsSize {
             var st = luhd_chat_stats()
-            st.struct_size = given
+            st.struct_size = statsSize
             st.stop_reason = luhd_stop_reason(rawValue: UInt32(reply.stopReason.rawValue))
             st.n_prompt_positions = Int32(reply.promptPositions)
             st.n_reused_positions = Int32(reply.reusedPositions)
@@ -146,9 +142,7 @@ public func luhd_session_chat(_ handle: OpaquePointer?, _ text: UnsafePointer<CC
             st.image_seconds = reply.timings.imageEncoding
             st.prefill_seconds = reply.timings.prefill
             st.decode_seconds = reply.timings.decode
-            withUnsafeBytes(of: &st) { src in
-                UnsafeMutableRawPointer(stats).copyMemory(from: src.baseAddress!, byteCount: min(given, src.count))
-            }
+            writeOutputStruct(st, to: stats, size: statsSize)
         }
     }
 }

@@ -40,10 +40,7 @@ public func luhd_image_plan(_ model: OpaquePointer?, _ image: OpaquePointer?, _ 
         let m = try object(model, as: ModelHandle.self, "model").model
         let img = try object(image, as: ImageHandle.self, "image").image
         let out = try nonNull(out, "out")
-        let given = out.pointee.struct_size
-        guard given >= MemoryLayout<Int>.size, given <= 1 << 20 else {
-            throw LlavaError(.invalidArgument, "out->struct_size is \(given); set it to sizeof(luhd_plan)")
-        }
+        let given = try outputStructSize(out.pointee.struct_size, "out", "luhd_plan")
         let (slicing, _) = try imageOptions(options)
         let plan = try m.plan(for: img, options: slicing)
         var p = luhd_plan()
@@ -67,9 +64,7 @@ public func luhd_image_plan(_ model: OpaquePointer?, _ image: OpaquePointer?, _ 
             let seps = raw.bindMemory(to: Int32.self)
             for (i, id) in plan.separatorIDs.prefix(seps.count).enumerated() { seps[i] = id }
         }
-        withUnsafeBytes(of: &p) { src in
-            UnsafeMutableRawPointer(out).copyMemory(from: src.baseAddress!, byteCount: min(given, src.count))
-        }
+        writeOutputStruct(p, to: out, size: given)
     }
 }
 
