@@ -201,7 +201,7 @@ public final class HiwinProjector: Projector {
                 if method == .poolThenProject, level.scale > 1 {
                     let below = level.scale == 2 ? view.features : upsampled[0].values
                     let stage = level.scale == 2 ? 0 : 1
-                    let t = below.withUnsafeBufferPointer { level.projection.gramProduct($0.baseAddress!, pixels: pixels / 4) }
+                    let t = below.withUnsafeBufferPointer { level.projection.gramProduct($0.baseAddress!, pixels: pixels / 4, threads: context.threads) }
                     product = try t.withUnsafeBufferPointer { (tb) throws(LlavaError) in
                         try vdim.stages[stage].upsample(tb.baseAddress!, height: h / 2, width: w / 2, channels: c,
                                                         kernels: upsampled[stage].kernels, threads: context.threads)

@@ -86,9 +86,9 @@ struct JBUStage: Sendable {
         // Guidance as pixel rows [pixels, 3], then E = range_proj(G): [pixels, 32].
         var guide = [Float](repeating: 0, count: pixels * g)
         for c in 0..<g { for p in 0..<pixels { guide[p * g + c] = guidance[c * pixels + p] } }
-        var hidden = Self.conv1x1(guide, pixels: pixels, weight: rangeWeight1, bias: rangeBias1)
-        hidden.withUnsafeMutableBufferPointer { Activation.geluErf($0.baseAddress!, count: $0.count) }
-        let keys = Self.conv1x1(hidden, pixels: pixels, weight: rangeWeight2, bias: rangeBias2)
+        var hidden = Self.conv1x1(guide, pixels: pixels, weight: rangeWeight1, bias: rangeBias1, threads: threads)
+        hidden.withUnsafeMutableBufferPointer { Activation.geluErf($0.baseAddress!, count: $0.count, threads: threads) }
+        let keys = Self.conv1x1(hidden, pixels: pixels, weight: rangeWeight2, bias: rangeBias2, threads: threads)
 
         // Range kernel × spatial kernel, normalised.
         var kernel = [Float](repeating: 0, count: pixels * taps)
@@ -135,9 +135,9 @@ struct JBUStage: Sendable {
             for t in 0..<taps { joined[p * (taps + g) + t] = kernel[p * taps + t] }
             for c in 0..<g { joined[p * (taps + g) + taps + c] = guide[p * g + c] }
         }
-        var fix = Self.conv1x1(joined, pixels: pixels, weight: fixupWeight1, bias: fixupBias1)
-        fix.withUnsafeMutableBufferPointer { Activation.geluErf($0.baseAddress!, count: $0.count) }
-        let correction = Self.conv1x1(fix, pixels: pixels, weight: fixupWeight2, bias: fixupBias2)
+        var fix = Self.conv1x1(joined, pixels: pixels, weight: fixupWeight1, bias: fixupBias1, threads: threads)
+        fix.withUnsafeMutableBufferPointer { Activation.geluErf($0.baseAddress!, count: $0.count, threads: threads) }
+        let correction = Self.conv1x1(fix, pixels: pixels, weight: fixupWeight2, bias: fixupBias2, threads: threads)
         for i in 0..<kernel.count { kernel[i] += 0.1 * correction[i] }
         return kernel
     }
@@ -151,7 +151,7 @@ struct JBUStage: Sendable {
         var up = [Float](repeating: 0, count: gh * gw * channels)
         up.withUnsafeMutableBufferPointer { u in
             TorchResample.bicubic(source, layout: .hwc, channels: channels, height: height, width: width,
-                                  outHeight: gh, outWidth: gw, into: u.baseAddress!)
+                                  outHeight: gh, outWidth: gw, into: u.baseAddress!, threads: threads)
         }
         var out = [Float](repeating: 0, count: gh * gw * channels)
         try up.withUnsafeBufferPointer { (u) throws(LlavaError) in
@@ -168,7 +168,7 @@ struct JBUStage: Sendable {
 
     /// A 1×1 convolution on pixel rows: `[pixels, in] → [pixels, out]`, `W` stored
     /// `[out, in, 1, 1]`.
-    static func conv1x1(_ x: [Float], pixels: Int, weight: TensorView, bias: TensorView) -> [Float] {
+    static func conv1x1(_ x: [Float], pixels: Int, weight: TensorView, bias: TensorView, threads: Int) -> [Float] {
         let outCh = weight.shape[0], inCh = weight.shape[1]
         let w = weight.floats(), b = bias.floats()
         var y = [Float](repeating: 0, count: pixels * outCh)
@@ -176,7 +176,7 @@ struct JBUStage: Sendable {
             w.withUnsafeBufferPointer { wb in
                 y.withUnsafeMutableBufferPointer { yb in
                     BLAS.sgemm(transB: true, m: pixels, n: outCh, k: inCh, a: xb.baseAddress!, lda: inCh,
-                               b: wb.baseAddress!, ldb: inCh, c: yb.baseAddress!, ldc: outCh)
+                               b: wb.baseAddress!, ldb: inCh, c: yb.baseAddress!, ldc: outCh, threads: threads)
                 }
             }
         }

@@ -93,11 +93,11 @@ final class LevelProjection: @unchecked Sendable {
     }
 
     /// `F·G` for a `[pixels, C]` map (`[pixels, C]`). Requires `canPool`.
-    func gramProduct(_ features: UnsafePointer<Float>, pixels: Int) -> [Float] {
+    func gramProduct(_ features: UnsafePointer<Float>, pixels: Int, threads: Int) -> [Float] {
         var out = [Float](repeating: 0, count: pixels * channels)
         out.withUnsafeMutableBufferPointer { o in
             BLAS.sgemm(m: pixels, n: channels, k: channels, a: features, lda: channels, b: gram!.pointer, ldb: channels,
-                       c: o.baseAddress!, ldc: channels)
+                       c: o.baseAddress!, ldc: channels, threads: threads)
         }
         return out
     }
@@ -119,7 +119,7 @@ final class LevelProjection: @unchecked Sendable {
             }
             return .pixels(x)
         case .poolThenProject:
-            let product = gramProduct ?? self.gramProduct(features, pixels: pixels)
+            let product = gramProduct ?? self.gramProduct(features, pixels: pixels, threads: context.threads)
             var scales = [Float](repeating: 0, count: pixels)
             product.withUnsafeBufferPointer { t in
                 gramLinear.withUnsafeBufferPointer { u in
@@ -160,14 +160,55 @@ final class LevelProjection: @unchecked Sendable {
                 MatMul.linear(zb.baseAddress! + cells.lowerBound * channels, rows: cells.count, weight: weight, into: out,
                               context: context)
             }
-            for (row, s) in cells.enumerated() {
-                let r = out + row * e
-                let sg = sigma[s]
-                var sum = 0.0
-                for j in 0..<e { r[j] += sg * bias[j]; sum += Double(r[j]) }
-                let mean = Float(sum / Double(e))
-                for j in 0..<e { r[j] = (r[j] - mean) * normWeight[j] + normBias[j] }
+            bias.withUnsafeBufferPointer { b in
+                normWeight.withUnsafeBufferPointer { g in
+                    normBias.withUnsafeBufferPointer { bt in
+                        let rows = SendablePointer(out)
+                        let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
+                        let gp = SendablePointer(UnsafeMutablePointer(mutating: g.baseAddress!))
+                        let tp = SendablePointer(UnsafeMutablePointer(mutating: bt.baseAddress!))
+                        let parts = chunks(cells.count, parts: context.threads)
+                        parallelFor(parts.count, threads: context.threads) { part in
+                            for row in parts[part] {
+                                Self.centreAndNormalise(rows.p + row * e, count: e, sigma: sigma[cells.lowerBound + row],
+                                                        bias: bp.p, gamma: gp.p, beta: tp.p)
+                            }
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// `r ← γ ⊙ (r + σ·b − mean(r + σ·b)) + β` for one row of `count` values (the mean
+    /// summed in SIMD lanes, then in double).
+    @inline(__always)
+    static func centreAndNormalise(_ r: UnsafeMutablePointer<Float>, count: Int, sigma: Float,
+                                   bias: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>) {
+        let raw = UnsafeMutableRawPointer(r), rb = UnsafeRawPointer(bias)
+        let sg = SIMD16<Float>(repeating: sigma)
+        var lanes = SIMD16<Float>()
+        var j = 0
+        while j + 16 <= count {
+            let v = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                + sg * rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            raw.storeBytes(of: v, toByteOffset: j * 4, as: SIMD16<Float>.self)
+            lanes += v
+            j += 16
+        }
+        var sum = 0.0
+        for l in 0..<16 { sum += Double(lanes[l]) }
+        while j < count { r[j] += sigma * bias[j]; sum += Double(r[j]); j += 1 }
+        let mean = Float(sum / Double(count))
+        let m = SIMD16<Float>(repeating: mean), rg = UnsafeRawPointer(gamma), rt = UnsafeRawPointer(beta)
+        j = 0
+        while j + 16 <= count {
+            let v = (raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self) - m)
+                * rg.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+                + rt.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
+            raw.storeBytes(of: v, toByteOffset: j * 4, as: SIMD16<Float>.self)
+            j += 16
+        }
+        while j < count { r[j] = (r[j] - mean) * gamma[j] + beta[j]; j += 1 }
     }
 }
