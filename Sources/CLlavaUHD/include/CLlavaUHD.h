@@ -10,6 +10,7 @@
 #include "jpeg_decoder.h"
 #include "png_decoder.h"
 #include "last_error.h"
+#include "projector_kernels.h"
 /* The public C header, so the Swift exports use its exact types. */
 #include "../../../include/llavauhd.h"
 #endif

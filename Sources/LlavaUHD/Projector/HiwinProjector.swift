@@ -1,3 +1,5 @@
+import CLlavaUHD
+
 /// The LLaVA-UHD v2 projector: VDIM's inverse semantic pyramid, then the hierarchical window
 /// (Hiwin) attention (SPEC §3, §4; upstream `AdaptSpatialResampler.forward_with_featup`,
 /// `prepare_single_key_value`, `query_with_parallel_attn`).
@@ -71,7 +73,7 @@ public final class HiwinProjector: Projector {
         // Upstream adds `pos_embed.to(dtype)` and `embedding.to(dtype)` with dtype a parameter
         // defaulting to bfloat16 (no-ops for a BF16 checkpoint).
         queries = attention.projectQueries(
-            Self.normalisedQueries(queryTensors, norm: lnQ, positions: table.map(PositionPooling.roundedToBFloat16),
+            Self.normalisedQueries(queryTensors, norm: lnQ, positions: PositionPooling.roundedToBFloat16(table),
                                    embedDim: e),
             sets: Self.querySets, context: context)
         normProjWeight = lnProj.0.floats(); normProjBias = lnProj.1.floats()
@@ -89,7 +91,7 @@ public final class HiwinProjector: Projector {
             let projection = LevelProjection(weight: weight, embedDim: e, channels: c, bias: bias,
                                              normWeight: kvWeight, normBias: kvBias, eps: Self.normEps,
                                              mayPool: t.scale > 1, forcedMethod: levelMethod)
-            return (t.scale, projection, t.embedding.floats().map(PositionPooling.roundedToBFloat16))
+            return (t.scale, projection, PositionPooling.roundedToBFloat16(t.embedding.floats()))
         }
     }
 
@@ -161,9 +163,13 @@ public final class HiwinProjector: Projector {
 
     /// `[height, width, channels]` → `[channels, height, width]`.
     static func toCHW(_ x: [Float], height: Int, width: Int, channels: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: x.count)
         let pixels = height * width
-        for p in 0..<pixels { for c in 0..<channels { out[c * pixels + p] = x[p * channels + c] } }
+        var out = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                luhd_proj_transpose_rows(src.baseAddress!, pixels, channels, 0, pixels, dst.baseAddress!)
+            }
+        }
         return out
     }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLlavaUHD
 
 /// One stage of VDIM: FeatUp's joint bilateral upsampler with a learned range kernel
 /// (`JBULearnedRange(guidance_dim 3, key_dim 32, radius 3)` in upstream `featup/upsamplers.py`),
@@ -81,7 +82,7 @@ struct JBUStage: Sendable {
     func kernels(guidance: UnsafePointer<Float>, height: Int, width: Int, threads: Int) throws(LlavaError) -> [Float] {
         try Self.checkGuidanceSize(height: height, width: width)
         let pixels = height * width
-        let keyDim = Self.keyDim, taps = Self.taps, g = Self.guidanceChannels
+        let taps = Self.taps, g = Self.guidanceChannels
 
         // Guidance as pixel rows [pixels, 3], then E = range_proj(G): [pixels, 32].
         var guide = [Float](repeating: 0, count: pixels * g)
@@ -93,36 +94,23 @@ struct JBUStage: Sendable {
         // Range kernel × spatial kernel, normalised.
         var kernel = [Float](repeating: 0, count: pixels * taps)
         let tau = temperature, spatial = spatialKernel
-        let d = Self.diameter, r = Self.radius
-        let rowOf = (0..<(height + 2 * r)).map { AdaptiveConvolution.reflect($0 - r, height) }
-        let colOf = (0..<(width + 2 * r)).map { AdaptiveConvolution.reflect($0 - r, width) }
+        let rowOf = AdaptiveConvolution.reflectedIndices(size: height, radius: Self.radius)
+        let colOf = AdaptiveConvolution.reflectedIndices(size: width, radius: Self.radius)
         keys.withUnsafeBufferPointer { kb in
             kernel.withUnsafeMutableBufferPointer { outBuf in
-                let e = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
-                let o = SendablePointer(outBuf.baseAddress!)
-                let parts = chunks(height, parts: pixels < 1024 ? 1 : threads * 4)
-                parallelFor(parts.count, threads: threads) { part in
-                    var logits = [Float](repeating: 0, count: taps)
-                    for y in parts[part] {
-                        for x in 0..<width {
-                            let p = y * width + x
-                            let center = e.p + p * keyDim
-                            var maxLogit = -Float.infinity
-                            for i in 0..<d {
-                                let rowBase = rowOf[y + i] * width
-                                for j in 0..<d {
-                                    let l = tau * dot(e.p + (rowBase + colOf[x + j]) * keyDim, center, keyDim)
-                                    logits[i * d + j] = l
-                                    maxLogit = max(maxLogit, l)
-                                }
+                rowOf.withUnsafeBufferPointer { rb in
+                    colOf.withUnsafeBufferPointer { cb in
+                        spatial.withUnsafeBufferPointer { sb in
+                            let e = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
+                            let o = SendablePointer(outBuf.baseAddress!)
+                            let r = SendablePointer(UnsafeMutablePointer(mutating: rb.baseAddress!))
+                            let c = SendablePointer(UnsafeMutablePointer(mutating: cb.baseAddress!))
+                            let sp = SendablePointer(UnsafeMutablePointer(mutating: sb.baseAddress!))
+                            let parts = chunks(height, parts: pixels < 1024 ? 1 : threads * 4)
+                            parallelFor(parts.count, threads: threads) { part in
+                                luhd_proj_range_kernel_rows(e.p, width, Self.diameter, r.p, c.p, tau, sp.p,
+                                                            parts[part].lowerBound, parts[part].upperBound, o.p)
                             }
-                            var sum: Float = 0
-                            for t in 0..<taps { logits[t] = expf(logits[t] - maxLogit); sum += logits[t] }
-                            let out = o.p + p * taps
-                            var total: Float = 0
-                            for t in 0..<taps { out[t] = logits[t] / sum * spatial[t]; total += out[t] }
-                            let norm = max(total, 1e-7)
-                            for t in 0..<taps { out[t] /= norm }
                         }
                     }
                 }

@@ -1,3 +1,5 @@
+import CLlavaUHD
+
 /// One pyramid level's value projection, `X = LN_kv(F·Wᵀ + b)` per pixel (SPEC §4 step 1;
 /// upstream `features_{L}x_projector` then `ln_kv`, or the v1 `kv_proj`), and its RoIAlign
 /// pooling over the windows. Two exact ways to get the pooled values `Σ_p ω_p X_p`:
@@ -125,7 +127,8 @@ final class LevelProjection: @unchecked Sendable {
                 gramLinear.withUnsafeBufferPointer { u in
                     for p in 0..<pixels {
                         let f = features + p * channels
-                        let q = dot(t.baseAddress! + p * channels, f, channels) + dot(u.baseAddress!, f, channels) + gramConstant
+                        let q = luhd_proj_dot(t.baseAddress! + p * channels, f, channels)
+                            + luhd_proj_dot(u.baseAddress!, f, channels) + gramConstant
                         scales[p] = 1 / (max(q, 0) / Float(embedDim) + eps).squareRoot()
                     }
                 }
@@ -170,45 +173,13 @@ final class LevelProjection: @unchecked Sendable {
                         let parts = chunks(cells.count, parts: context.threads)
                         parallelFor(parts.count, threads: context.threads) { part in
                             for row in parts[part] {
-                                Self.centreAndNormalise(rows.p + row * e, count: e, sigma: sigma[cells.lowerBound + row],
-                                                        bias: bp.p, gamma: gp.p, beta: tp.p)
+                                luhd_proj_centre_normalise(rows.p + row * e, e, sigma[cells.lowerBound + row],
+                                                           bp.p, gp.p, tp.p)
                             }
                         }
                     }
                 }
             }
         }
-    }
-
-    /// `r ← γ ⊙ (r + σ·b − mean(r + σ·b)) + β` for one row of `count` values (the mean
-    /// summed in SIMD lanes, then in double).
-    @inline(__always)
-    static func centreAndNormalise(_ r: UnsafeMutablePointer<Float>, count: Int, sigma: Float,
-                                   bias: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>) {
-        let raw = UnsafeMutableRawPointer(r), rb = UnsafeRawPointer(bias)
-        let sg = SIMD16<Float>(repeating: sigma)
-        var lanes = SIMD16<Float>()
-        var j = 0
-        while j + 16 <= count {
-            let v = raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
-                + sg * rb.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
-            raw.storeBytes(of: v, toByteOffset: j * 4, as: SIMD16<Float>.self)
-            lanes += v
-            j += 16
-        }
-        var sum = 0.0
-        for l in 0..<16 { sum += Double(lanes[l]) }
-        while j < count { r[j] += sigma * bias[j]; sum += Double(r[j]); j += 1 }
-        let mean = Float(sum / Double(count))
-        let m = SIMD16<Float>(repeating: mean), rg = UnsafeRawPointer(gamma), rt = UnsafeRawPointer(beta)
-        j = 0
-        while j + 16 <= count {
-            let v = (raw.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self) - m)
-                * rg.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
-                + rt.loadUnaligned(fromByteOffset: j * 4, as: SIMD16<Float>.self)
-            raw.storeBytes(of: v, toByteOffset: j * 4, as: SIMD16<Float>.self)
-            j += 16
-        }
-        while j < count { r[j] = (r[j] - mean) * gamma[j] + beta[j]; j += 1 }
     }
 }

@@ -1,3 +1,5 @@
+import CLlavaUHD
+
 /// One pyramid level of one view, prepared for pooling (see `LevelProjection`), with what
 /// turns its samples into keys: the level embedding (Hiwin's `feature_{L}x_embedding`; none
 /// in v1).
@@ -89,7 +91,7 @@ struct WindowResampler {
                                 for t in 0..<n {
                                     let s = (i * n + t) * e, d = (i * keysPerWindow + base + t) * e
                                     (vv.p + d).update(from: src.p + s, count: e)
-                                    for j in 0..<e { k.p[d + j] = src.p[s + j] + pos.p[s + j] + emb.p[j] }
+                                    luhd_proj_sum3(src.p + s, pos.p + s, emb.p, e, k.p + d)
                                 }
                             }
                         }
