@@ -1,3 +1,5 @@
+import CLlavaUHD
+
 /// torchvision's `roi_align` (the CPU kernel's arithmetic), precomputed for one map size and
 /// one set of boxes and then applied to any number of channels, vectorised over the channels
 /// of a `[height, width, channels]` map.
@@ -8,7 +10,8 @@
 /// ≤ 0) at `start + bin·binSize + (i + 0.5)·binSize/grid`; each sample is a bilinear tap of the
 /// 4 surrounding pixels (coordinates below 0 clamp to 0, a sample at or past the last
 /// row/column uses that row/column, a sample outside `[-1, size]` contributes 0); the cell is
-/// the sum of its samples divided by `gridH·gridW`. Without `aligned`, boxes narrower than one
+/// the sum of its samples divided by `gridH·gridW` (each sample's 4 taps summed first, as
+/// torchvision does; in C: `luhd_proj_roi_cells`). Without `aligned`, boxes narrower than one
 /// pixel count as one pixel wide. Output order: box, then `ph`, then `pw`, then channel.
 public struct RoIAlign: Sendable {
     /// A box in map coordinates (before `spatialScale`).
@@ -148,54 +151,14 @@ public struct RoIAlign: Sendable {
                         let wts = SendablePointer(UnsafeMutablePointer(mutating: wBuf.baseAddress!))
                         let divs = SendablePointer(UnsafeMutablePointer(mutating: divBuf.baseAddress!))
                         parallelFor(parts.count, threads: threads) { part in
-                            for index in parts[part] {
-                                let cell = range.lowerBound + index
-                                let dst = o.p + index * stride
-                                for c in 0..<channels { dst[c] = 0 }
-                                for s in Int(starts.p[cell])..<Int(starts.p[cell + 1]) {
-                                    let taps = pix.p + 4 * s
-                                    var w = SIMD4<Float>(wts.p[4 * s], wts.p[4 * s + 1], wts.p[4 * s + 2], wts.p[4 * s + 3])
-                                    if let scale {
-                                        let sp = scale.p - firstPixel
-                                        w *= SIMD4<Float>(sp[Int(taps[0])], sp[Int(taps[1])], sp[Int(taps[2])], sp[Int(taps[3])])
-                                    }
-                                    Self.accumulateSample(m.p, channels: channels, taps: taps, firstPixel: firstPixel,
-                                                          weights: w, into: dst)
-                                }
-                                let divisor = divs.p[cell]
-                                for c in 0..<channels { dst[c] /= divisor }
-                            }
+                            let cells = parts[part]
+                            luhd_proj_roi_cells(m.p, channels, firstPixel, starts.p, pix.p, wts.p, divs.p, scale?.p,
+                                                range.lowerBound + cells.lowerBound, range.lowerBound + cells.upperBound,
+                                                o.p + cells.lowerBound * stride, stride)
                         }
                     }
                 }
             }
-        }
-    }
-
-    /// `dst += w1·v1 + w2·v2 + w3·v3 + w4·v4` over all channels (the sample's value first,
-    /// then added, as torchvision sums).
-    @inline(__always)
-    static func accumulateSample(_ map: UnsafePointer<Float>, channels: Int, taps: UnsafePointer<Int32>, firstPixel: Int,
-                                 weights w: SIMD4<Float>, into dst: UnsafeMutablePointer<Float>) {
-        let f1 = map + (Int(taps[0]) - firstPixel) * channels, f2 = map + (Int(taps[1]) - firstPixel) * channels
-        let f3 = map + (Int(taps[2]) - firstPixel) * channels, f4 = map + (Int(taps[3]) - firstPixel) * channels
-        let p1 = UnsafeRawPointer(f1), p2 = UnsafeRawPointer(f2), p3 = UnsafeRawPointer(f3), p4 = UnsafeRawPointer(f4)
-        let w1 = w[0], w2 = w[1], w3 = w[2], w4 = w[3]
-        let d = UnsafeMutableRawPointer(dst)
-        var c = 0
-        while c + 16 <= channels {
-            let o = c * 4
-            var v = SIMD16<Float>(repeating: w1) * p1.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            v += SIMD16<Float>(repeating: w2) * p2.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            v += SIMD16<Float>(repeating: w3) * p3.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            v += SIMD16<Float>(repeating: w4) * p4.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            let acc = d.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self) + v
-            d.storeBytes(of: acc, toByteOffset: o, as: SIMD16<Float>.self)
-            c += 16
-        }
-        while c < channels {
-            dst[c] += w1 * f1[c] + w2 * f2[c] + w3 * f3[c] + w4 * f4[c]
-            c += 1
         }
     }
 

@@ -1,3 +1,5 @@
+import CLlavaUHD
+
 /// The LLaVA-UHD v2 projector: VDIM's inverse semantic pyramid, then the hierarchical window
 /// (Hiwin) attention (SPEC §3, §4; upstream `AdaptSpatialResampler.forward_with_featup`,
 /// `prepare_single_key_value`, `query_with_parallel_attn`).
@@ -71,7 +73,7 @@ public final class HiwinProjector: Projector {
         // Upstream adds `pos_embed.to(dtype)` and `embedding.to(dtype)` with dtype a parameter
         // defaulting to bfloat16 (no-ops for a BF16 checkpoint).
         queries = attention.projectQueries(
-            Self.normalisedQueries(queryTensors, norm: lnQ, positions: table.map(PositionPooling.roundedToBFloat16),
+            Self.normalisedQueries(queryTensors, norm: lnQ, positions: PositionPooling.roundedToBFloat16(table),
                                    embedDim: e),
             sets: Self.querySets, context: context)
         normProjWeight = lnProj.0.floats(); normProjBias = lnProj.1.floats()
@@ -89,7 +91,7 @@ public final class HiwinProjector: Projector {
             let projection = LevelProjection(weight: weight, embedDim: e, channels: c, bias: bias,
                                              normWeight: kvWeight, normBias: kvBias, eps: Self.normEps,
                                              mayPool: t.scale > 1, forcedMethod: levelMethod)
-            return (t.scale, projection, t.embedding.floats().map(PositionPooling.roundedToBFloat16))
+            return (t.scale, projection, PositionPooling.roundedToBFloat16(t.embedding.floats()))
         }
     }
 
@@ -161,9 +163,13 @@ public final class HiwinProjector: Projector {
 
     /// `[height, width, channels]` → `[channels, height, width]`.
     static func toCHW(_ x: [Float], height: Int, width: Int, channels: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: x.count)
         let pixels = height * width
-        for p in 0..<pixels { for c in 0..<channels { out[c * pixels + p] = x[p * channels + c] } }
+        var out = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                luhd_proj_transpose_rows(src.baseAddress!, pixels, channels, 0, pixels, dst.baseAddress!)
+            }
+        }
         return out
     }
 
@@ -201,7 +207,7 @@ public final class HiwinProjector: Projector {
                 if method == .poolThenProject, level.scale > 1 {
                     let below = level.scale == 2 ? view.features : upsampled[0].values
                     let stage = level.scale == 2 ? 0 : 1
-                    let t = below.withUnsafeBufferPointer { level.projection.gramProduct($0.baseAddress!, pixels: pixels / 4) }
+                    let t = below.withUnsafeBufferPointer { level.projection.gramProduct($0.baseAddress!, pixels: pixels / 4, threads: context.threads) }
                     product = try t.withUnsafeBufferPointer { (tb) throws(LlavaError) in
                         try vdim.stages[stage].upsample(tb.baseAddress!, height: h / 2, width: w / 2, channels: c,
                                                         kernels: upsampled[stage].kernels, threads: context.threads)

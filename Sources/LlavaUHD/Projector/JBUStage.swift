@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLlavaUHD
 
 /// One stage of VDIM: FeatUp's joint bilateral upsampler with a learned range kernel
 /// (`JBULearnedRange(guidance_dim 3, key_dim 32, radius 3)` in upstream `featup/upsamplers.py`),
@@ -81,48 +82,35 @@ struct JBUStage: Sendable {
     func kernels(guidance: UnsafePointer<Float>, height: Int, width: Int, threads: Int) throws(LlavaError) -> [Float] {
         try Self.checkGuidanceSize(height: height, width: width)
         let pixels = height * width
-        let keyDim = Self.keyDim, taps = Self.taps, g = Self.guidanceChannels
+        let taps = Self.taps, g = Self.guidanceChannels
 
         // Guidance as pixel rows [pixels, 3], then E = range_proj(G): [pixels, 32].
         var guide = [Float](repeating: 0, count: pixels * g)
         for c in 0..<g { for p in 0..<pixels { guide[p * g + c] = guidance[c * pixels + p] } }
-        var hidden = Self.conv1x1(guide, pixels: pixels, weight: rangeWeight1, bias: rangeBias1)
-        hidden.withUnsafeMutableBufferPointer { Activation.geluErf($0.baseAddress!, count: $0.count) }
-        let keys = Self.conv1x1(hidden, pixels: pixels, weight: rangeWeight2, bias: rangeBias2)
+        var hidden = Self.conv1x1(guide, pixels: pixels, weight: rangeWeight1, bias: rangeBias1, threads: threads)
+        hidden.withUnsafeMutableBufferPointer { Activation.geluErf($0.baseAddress!, count: $0.count, threads: threads) }
+        let keys = Self.conv1x1(hidden, pixels: pixels, weight: rangeWeight2, bias: rangeBias2, threads: threads)
 
         // Range kernel × spatial kernel, normalised.
         var kernel = [Float](repeating: 0, count: pixels * taps)
         let tau = temperature, spatial = spatialKernel
-        let d = Self.diameter, r = Self.radius
-        let rowOf = (0..<(height + 2 * r)).map { AdaptiveConvolution.reflect($0 - r, height) }
-        let colOf = (0..<(width + 2 * r)).map { AdaptiveConvolution.reflect($0 - r, width) }
+        let rowOf = AdaptiveConvolution.reflectedIndices(size: height, radius: Self.radius)
+        let colOf = AdaptiveConvolution.reflectedIndices(size: width, radius: Self.radius)
         keys.withUnsafeBufferPointer { kb in
             kernel.withUnsafeMutableBufferPointer { outBuf in
-                let e = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
-                let o = SendablePointer(outBuf.baseAddress!)
-                let parts = chunks(height, parts: pixels < 1024 ? 1 : threads * 4)
-                parallelFor(parts.count, threads: threads) { part in
-                    var logits = [Float](repeating: 0, count: taps)
-                    for y in parts[part] {
-                        for x in 0..<width {
-                            let p = y * width + x
-                            let center = e.p + p * keyDim
-                            var maxLogit = -Float.infinity
-                            for i in 0..<d {
-                                let rowBase = rowOf[y + i] * width
-                                for j in 0..<d {
-                                    let l = tau * dot(e.p + (rowBase + colOf[x + j]) * keyDim, center, keyDim)
-                                    logits[i * d + j] = l
-                                    maxLogit = max(maxLogit, l)
-                                }
+                rowOf.withUnsafeBufferPointer { rb in
+                    colOf.withUnsafeBufferPointer { cb in
+                        spatial.withUnsafeBufferPointer { sb in
+                            let e = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
+                            let o = SendablePointer(outBuf.baseAddress!)
+                            let r = SendablePointer(UnsafeMutablePointer(mutating: rb.baseAddress!))
+                            let c = SendablePointer(UnsafeMutablePointer(mutating: cb.baseAddress!))
+                            let sp = SendablePointer(UnsafeMutablePointer(mutating: sb.baseAddress!))
+                            let parts = chunks(height, parts: pixels < 1024 ? 1 : threads * 4)
+                            parallelFor(parts.count, threads: threads) { part in
+                                luhd_proj_range_kernel_rows(e.p, width, Self.diameter, r.p, c.p, tau, sp.p,
+                                                            parts[part].lowerBound, parts[part].upperBound, o.p)
                             }
-                            var sum: Float = 0
-                            for t in 0..<taps { logits[t] = expf(logits[t] - maxLogit); sum += logits[t] }
-                            let out = o.p + p * taps
-                            var total: Float = 0
-                            for t in 0..<taps { out[t] = logits[t] / sum * spatial[t]; total += out[t] }
-                            let norm = max(total, 1e-7)
-                            for t in 0..<taps { out[t] /= norm }
                         }
                     }
                 }
@@ -135,9 +123,9 @@ struct JBUStage: Sendable {
             for t in 0..<taps { joined[p * (taps + g) + t] = kernel[p * taps + t] }
             for c in 0..<g { joined[p * (taps + g) + taps + c] = guide[p * g + c] }
         }
-        var fix = Self.conv1x1(joined, pixels: pixels, weight: fixupWeight1, bias: fixupBias1)
-        fix.withUnsafeMutableBufferPointer { Activation.geluErf($0.baseAddress!, count: $0.count) }
-        let correction = Self.conv1x1(fix, pixels: pixels, weight: fixupWeight2, bias: fixupBias2)
+        var fix = Self.conv1x1(joined, pixels: pixels, weight: fixupWeight1, bias: fixupBias1, threads: threads)
+        fix.withUnsafeMutableBufferPointer { Activation.geluErf($0.baseAddress!, count: $0.count, threads: threads) }
+        let correction = Self.conv1x1(fix, pixels: pixels, weight: fixupWeight2, bias: fixupBias2, threads: threads)
         for i in 0..<kernel.count { kernel[i] += 0.1 * correction[i] }
         return kernel
     }
@@ -151,7 +139,7 @@ struct JBUStage: Sendable {
         var up = [Float](repeating: 0, count: gh * gw * channels)
         up.withUnsafeMutableBufferPointer { u in
             TorchResample.bicubic(source, layout: .hwc, channels: channels, height: height, width: width,
-                                  outHeight: gh, outWidth: gw, into: u.baseAddress!)
+                                  outHeight: gh, outWidth: gw, into: u.baseAddress!, threads: threads)
         }
         var out = [Float](repeating: 0, count: gh * gw * channels)
         try up.withUnsafeBufferPointer { (u) throws(LlavaError) in
@@ -168,7 +156,7 @@ struct JBUStage: Sendable {
 
     /// A 1×1 convolution on pixel rows: `[pixels, in] → [pixels, out]`, `W` stored
     /// `[out, in, 1, 1]`.
-    static func conv1x1(_ x: [Float], pixels: Int, weight: TensorView, bias: TensorView) -> [Float] {
+    static func conv1x1(_ x: [Float], pixels: Int, weight: TensorView, bias: TensorView, threads: Int) -> [Float] {
         let outCh = weight.shape[0], inCh = weight.shape[1]
         let w = weight.floats(), b = bias.floats()
         var y = [Float](repeating: 0, count: pixels * outCh)
@@ -176,7 +164,7 @@ struct JBUStage: Sendable {
             w.withUnsafeBufferPointer { wb in
                 y.withUnsafeMutableBufferPointer { yb in
                     BLAS.sgemm(transB: true, m: pixels, n: outCh, k: inCh, a: xb.baseAddress!, lda: inCh,
-                               b: wb.baseAddress!, ldb: inCh, c: yb.baseAddress!, ldc: outCh)
+                               b: wb.baseAddress!, ldb: inCh, c: yb.baseAddress!, ldc: outCh, threads: threads)
                 }
             }
         }

@@ -1,3 +1,5 @@
+import CLlavaUHD
+
 /// One pyramid level's value projection, `X = LN_kv(F·Wᵀ + b)` per pixel (SPEC §4 step 1;
 /// upstream `features_{L}x_projector` then `ln_kv`, or the v1 `kv_proj`), and its RoIAlign
 /// pooling over the windows. Two exact ways to get the pooled values `Σ_p ω_p X_p`:
@@ -93,11 +95,11 @@ final class LevelProjection: @unchecked Sendable {
     }
 
     /// `F·G` for a `[pixels, C]` map (`[pixels, C]`). Requires `canPool`.
-    func gramProduct(_ features: UnsafePointer<Float>, pixels: Int) -> [Float] {
+    func gramProduct(_ features: UnsafePointer<Float>, pixels: Int, threads: Int) -> [Float] {
         var out = [Float](repeating: 0, count: pixels * channels)
         out.withUnsafeMutableBufferPointer { o in
             BLAS.sgemm(m: pixels, n: channels, k: channels, a: features, lda: channels, b: gram!.pointer, ldb: channels,
-                       c: o.baseAddress!, ldc: channels)
+                       c: o.baseAddress!, ldc: channels, threads: threads)
         }
         return out
     }
@@ -119,13 +121,14 @@ final class LevelProjection: @unchecked Sendable {
             }
             return .pixels(x)
         case .poolThenProject:
-            let product = gramProduct ?? self.gramProduct(features, pixels: pixels)
+            let product = gramProduct ?? self.gramProduct(features, pixels: pixels, threads: context.threads)
             var scales = [Float](repeating: 0, count: pixels)
             product.withUnsafeBufferPointer { t in
                 gramLinear.withUnsafeBufferPointer { u in
                     for p in 0..<pixels {
                         let f = features + p * channels
-                        let q = dot(t.baseAddress! + p * channels, f, channels) + dot(u.baseAddress!, f, channels) + gramConstant
+                        let q = luhd_proj_dot(t.baseAddress! + p * channels, f, channels)
+                            + luhd_proj_dot(u.baseAddress!, f, channels) + gramConstant
                         scales[p] = 1 / (max(q, 0) / Float(embedDim) + eps).squareRoot()
                     }
                 }
@@ -160,13 +163,22 @@ final class LevelProjection: @unchecked Sendable {
                 MatMul.linear(zb.baseAddress! + cells.lowerBound * channels, rows: cells.count, weight: weight, into: out,
                               context: context)
             }
-            for (row, s) in cells.enumerated() {
-                let r = out + row * e
-                let sg = sigma[s]
-                var sum = 0.0
-                for j in 0..<e { r[j] += sg * bias[j]; sum += Double(r[j]) }
-                let mean = Float(sum / Double(e))
-                for j in 0..<e { r[j] = (r[j] - mean) * normWeight[j] + normBias[j] }
+            bias.withUnsafeBufferPointer { b in
+                normWeight.withUnsafeBufferPointer { g in
+                    normBias.withUnsafeBufferPointer { bt in
+                        let rows = SendablePointer(out)
+                        let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
+                        let gp = SendablePointer(UnsafeMutablePointer(mutating: g.baseAddress!))
+                        let tp = SendablePointer(UnsafeMutablePointer(mutating: bt.baseAddress!))
+                        let parts = chunks(cells.count, parts: context.threads)
+                        parallelFor(parts.count, threads: context.threads) { part in
+                            for row in parts[part] {
+                                luhd_proj_centre_normalise(rows.p + row * e, e, sigma[cells.lowerBound + row],
+                                                           bp.p, gp.p, tp.p)
+                            }
+                        }
+                    }
+                }
             }
         }
     }

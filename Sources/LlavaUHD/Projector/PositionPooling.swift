@@ -1,3 +1,5 @@
+import CLlavaUHD
+
 /// The position term of the keys for one level size (SPEC §4 step 2; upstream `get_abs_pos`
 /// and `prepare_single_key_value`): the stored `grid × grid` table `pos_embed` resized to the
 /// level's `height × width` with torch's bicubic (align_corners=False, `size=(h, w)`),
@@ -61,7 +63,7 @@ struct PositionPooling {
                     }
                 }
                 if roundToBFloat16 {
-                    for i in 0..<rb.count { rb[i] = Self.roundedToBFloat16(rb[i]) }
+                    FloatConversion.roundToBFloat16(rb.baseAddress!, count: rb.count, threads: threads)
                 }
             }
         }
@@ -74,33 +76,16 @@ struct PositionPooling {
         return out
     }
 
-    /// `out = w0·s0 + w1·s1 + w2·s2 + w3·s3` element-wise, summed left to right.
+    /// `out = ((w0·s0 + w1·s1) + w2·s2) + w3·s3` element-wise (torch's order, no fused
+    /// multiply-add).
     static func combine4(_ s: [UnsafePointer<Float>], _ w: [Float], count: Int, into out: UnsafeMutablePointer<Float>) {
-        let w0 = SIMD16<Float>(repeating: w[0]), w1 = SIMD16<Float>(repeating: w[1])
-        let w2 = SIMD16<Float>(repeating: w[2]), w3 = SIMD16<Float>(repeating: w[3])
-        let r0 = UnsafeRawPointer(s[0]), r1 = UnsafeRawPointer(s[1]), r2 = UnsafeRawPointer(s[2]), r3 = UnsafeRawPointer(s[3])
-        let d = UnsafeMutableRawPointer(out)
-        var i = 0
-        while i + 16 <= count {
-            let o = i * 4
-            var v = w0 * r0.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            v += w1 * r1.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            v += w2 * r2.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            v += w3 * r3.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
-            d.storeBytes(of: v, toByteOffset: o, as: SIMD16<Float>.self)
-            i += 16
-        }
-        while i < count {
-            out[i] = w[0] * s[0][i] + w[1] * s[1][i] + w[2] * s[2][i] + w[3] * s[3][i]
-            i += 1
-        }
+        luhd_proj_combine4(s[0], s[1], s[2], s[3], w, count, out)
     }
 
-    /// Round to nearest even bfloat16, as `tensor.to(torch.bfloat16)` (NaN stays NaN).
-    @inline(__always)
-    static func roundedToBFloat16(_ x: Float) -> Float {
-        guard !x.isNaN else { return x }
-        let b = x.bitPattern
-        return Float(bitPattern: (b &+ 0x7FFF &+ ((b >> 16) & 1)) & 0xFFFF_0000)
+    /// `x` after `tensor.to(torch.bfloat16)` (round to nearest even).
+    static func roundedToBFloat16(_ x: [Float]) -> [Float] {
+        var y = x
+        y.withUnsafeMutableBufferPointer { FloatConversion.roundToBFloat16($0.baseAddress!, count: $0.count) }
+        return y
     }
 }

@@ -1,3 +1,5 @@
+import CLlavaUHD
+
 /// VDIM, the visual detail injection module: the stack of JBU stages that turns a view's CLIP
 /// features into the inverse semantic pyramid (SPEC §3.1, §3.3; upstream `JBU2xStack` /
 /// `JBU4xStack.forward_with_internal_features`).
@@ -92,9 +94,18 @@ struct VDIMPyramid: Sendable {
             }
         }
         let bias = fixupBias.floats()
-        for p in 0..<pixels {
-            for c in 0..<channels {
-                level.values[p * channels + c] += 0.1 * (projected[p * channels + c] + bias[c])
+        let c = channels
+        level.values.withUnsafeMutableBufferPointer { v in
+            projected.withUnsafeBufferPointer { p in
+                bias.withUnsafeBufferPointer { b in
+                    let vp = SendablePointer(v.baseAddress!)
+                    let pp = SendablePointer(UnsafeMutablePointer(mutating: p.baseAddress!))
+                    let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
+                    let parts = chunks(pixels, parts: context.threads)
+                    parallelFor(parts.count, threads: context.threads) { part in
+                        luhd_proj_add_scaled_rows(vp.p, pp.p, bp.p, c, 0.1, parts[part].lowerBound, parts[part].upperBound)
+                    }
+                }
             }
         }
     }

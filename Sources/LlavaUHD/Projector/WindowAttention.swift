@@ -72,15 +72,17 @@ final class WindowAttention: @unchecked Sendable {
 
     /// `Wk_hᵀ q` for every window of `windows`, set and head, into `out`: rows ordered
     /// (window, set, head), `[windows.count · sets · heads, E]`. One product per head over all
-    /// the block's (window, set) rows.
-    func keySpaceQueries(_ state: CallState, windows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let e = embedDim, d = headDim
+    /// the block's (window, set) rows; heads are split across threads.
+    func keySpaceQueries(_ state: CallState, windows: Range<Int>, into out: UnsafeMutablePointer<Float>, threads: Int) {
+        let e = embedDim, d = headDim, heads = heads
+        let o = SendablePointer(out)
         state.queries.withUnsafeBufferPointer { q in
-            for h in 0..<heads {
+            let qp = SendablePointer(UnsafeMutablePointer(mutating: q.baseAddress!))
+            let wk = SendablePointer(state.keyWeight.pointer)
+            parallelFor(heads, threads: threads) { h in
                 BLAS.sgemm(m: windows.count * state.sets, n: e, k: d,
-                           a: q.baseAddress! + windows.lowerBound * state.sets * e + h * d, lda: e,
-                           b: state.keyWeight.pointer + h * d * e, ldb: e,
-                           c: out + h * e, ldc: heads * e)
+                           a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
+                           b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e, threads: 1)
             }
         }
     }
@@ -89,26 +91,33 @@ final class WindowAttention: @unchecked Sendable {
     /// `keySpaceQueries` for the same block; `keys` and `values` are `[count, keysPerWindow, E]`
     /// (window-major); `mixed` is scratch of `keyQueries`' size. Writes the heads' outputs
     /// before the out-projection and without the value bias, `[count · sets, E]` rows ordered
-    /// (window, set), to `out`.
+    /// (window, set), to `out`. Windows, then heads, are split across threads.
     func attend(_ state: CallState, keyQueries: UnsafePointer<Float>, count: Int, keysPerWindow: Int,
                 keys: UnsafePointer<Float>, values: UnsafePointer<Float>, mixed: UnsafeMutablePointer<Float>,
-                into out: UnsafeMutablePointer<Float>) {
-        let e = embedDim, d = headDim, rowsPerWindow = state.sets * heads
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerWindow * keysPerWindow)
-        defer { scores.deallocate() }
-        for i in 0..<count {
-            let q = keyQueries + i * rowsPerWindow * e
-            BLAS.sgemm(transB: true, m: rowsPerWindow, n: keysPerWindow, k: e, a: q, lda: e,
-                       b: keys + i * keysPerWindow * e, ldb: e, c: scores, ldc: keysPerWindow)
-            Activation.softmaxRows(scores, rows: rowsPerWindow, cols: keysPerWindow)
-            BLAS.sgemm(m: rowsPerWindow, n: e, k: keysPerWindow, a: scores, lda: keysPerWindow,
-                       b: values + i * keysPerWindow * e, ldb: e, c: mixed + i * rowsPerWindow * e, ldc: e)
+                into out: UnsafeMutablePointer<Float>, threads: Int) {
+        let e = embedDim, d = headDim, heads = heads, rowsPerWindow = state.sets * heads
+        let q = SendablePointer(UnsafeMutablePointer(mutating: keyQueries))
+        let k = SendablePointer(UnsafeMutablePointer(mutating: keys))
+        let v = SendablePointer(UnsafeMutablePointer(mutating: values))
+        let m = SendablePointer(mixed), o = SendablePointer(out)
+        let parts = chunks(count, parts: threads)
+        parallelFor(parts.count, threads: threads) { part in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerWindow * keysPerWindow)
+            defer { scores.deallocate() }
+            for i in parts[part] {
+                BLAS.sgemm(transB: true, m: rowsPerWindow, n: keysPerWindow, k: e, a: q.p + i * rowsPerWindow * e, lda: e,
+                           b: k.p + i * keysPerWindow * e, ldb: e, c: scores, ldc: keysPerWindow, threads: 1)
+                Activation.softmaxRows(scores, rows: rowsPerWindow, cols: keysPerWindow)
+                BLAS.sgemm(m: rowsPerWindow, n: e, k: keysPerWindow, a: scores, lda: keysPerWindow,
+                           b: v.p + i * keysPerWindow * e, ldb: e, c: m.p + i * rowsPerWindow * e, ldc: e, threads: 1)
+            }
         }
         // Head h of row (window, set) = Wv_h · mixed[(window, set, h)]; those rows are `heads`
         // apart.
-        for h in 0..<heads {
-            BLAS.sgemm(transB: true, m: count * state.sets, n: d, k: e, a: mixed + h * e, lda: heads * e,
-                       b: state.valueWeight.pointer + h * d * e, ldb: e, c: out + h * d, ldc: e)
+        let wv = SendablePointer(state.valueWeight.pointer)
+        parallelFor(heads, threads: threads) { h in
+            BLAS.sgemm(transB: true, m: count * state.sets, n: d, k: e, a: m.p + h * e, lda: heads * e,
+                       b: wv.p + h * d * e, ldb: e, c: o.p + h * d, ldc: e, threads: 1)
         }
     }
 

@@ -1,3 +1,5 @@
+import CLlavaUHD
+
 /// One pyramid level of one view, prepared for pooling (see `LevelProjection`), with what
 /// turns its samples into keys: the level embedding (Hiwin's `feature_{L}x_embedding`; none
 /// in v1).
@@ -59,7 +61,7 @@ struct WindowResampler {
         while w0 < windows {
             try context.checkAbort("projector")
             let block = w0..<min(windows, w0 + blockSize)
-            attention.keySpaceQueries(state, windows: block, into: keyQueries)
+            attention.keySpaceQueries(state, windows: block, into: keyQueries, threads: context.threads)
             var pooledPositions: [String: [Float]] = [:]
             for (v, levels) in views.enumerated() {
                 let keysPerWindow = keyCounts[v]
@@ -79,13 +81,18 @@ struct WindowResampler {
                     let position = pooledPositions[key]!
                     let embedding = level.embedding ?? [Float](repeating: 0, count: e)
                     // Window i's samples go to rows offset ..< offset + n of its keys.
-                    for i in 0..<block.count {
-                        for t in 0..<n {
-                            let src = (i * n + t) * e, dst = (i * keysPerWindow + offset + t) * e
-                            for j in 0..<e {
-                                let x = levelValues[src + j]
-                                values[dst + j] = x
-                                keys[dst + j] = x + position[src + j] + embedding[j]
+                    position.withUnsafeBufferPointer { pb in
+                        embedding.withUnsafeBufferPointer { eb in
+                            let pos = SendablePointer(UnsafeMutablePointer(mutating: pb.baseAddress!))
+                            let emb = SendablePointer(UnsafeMutablePointer(mutating: eb.baseAddress!))
+                            let src = SendablePointer(levelValues), k = SendablePointer(keys), vv = SendablePointer(values)
+                            let base = offset
+                            parallelFor(block.count, threads: context.threads) { i in
+                                for t in 0..<n {
+                                    let s = (i * n + t) * e, d = (i * keysPerWindow + base + t) * e
+                                    (vv.p + d).update(from: src.p + s, count: e)
+                                    luhd_proj_sum3(src.p + s, pos.p + s, emb.p, e, k.p + d)
+                                }
                             }
                         }
                     }
@@ -95,7 +102,8 @@ struct WindowResampler {
                 heads.withUnsafeMutableBufferPointer { out in
                     attention.attend(state, keyQueries: keyQueries, count: block.count, keysPerWindow: keysPerWindow,
                                      keys: keys, values: values, mixed: mixed,
-                                     into: out.baseAddress! + (v * rowsPerView + block.lowerBound * sets) * e)
+                                     into: out.baseAddress! + (v * rowsPerView + block.lowerBound * sets) * e,
+                                     threads: context.threads)
                 }
             }
             w0 = block.upperBound

@@ -1,0 +1,62 @@
+#ifndef CLLAVAUHD_PROJECTOR_KERNELS_H
+#define CLLAVAUHD_PROJECTOR_KERNELS_H
+
+#include <stdint.h>
+
+/* Inner loops of the projector (VDIM and the Hiwin window pooling), in C so that they run at
+ * full speed in every build configuration. Callers split the work across threads; every
+ * output element is computed in an order that depends only on its own inputs and the sizes,
+ * so the split never changes a result. Pointers need no particular alignment. */
+
+/* JBU adaptive convolution, output rows y in [y0, y1) of a map `width` pixels wide:
+ * out[y][x][c] = sum over t = i*d + j (i, j < d) of kernels[(y*width + x)*d*d + t] *
+ * in[row_of[y + i]][col_of[x + j]][c], taps summed in order; row_of / col_of map padded
+ * coordinates to source rows / columns (reflect padding). */
+void luhd_proj_adaptive_conv_rows(const float *_Nonnull in, long width, long channels,
+                                  const float *_Nonnull kernels, long diameter,
+                                  const int32_t *_Nonnull row_of, const int32_t *_Nonnull col_of,
+                                  long y0, long y1, float *_Nonnull out);
+
+/* JBU range x spatial kernel for output rows y in [y0, y1): for pixel p with 32-wide key
+ * keys[p], logits[t] = tau * <keys[n_t], keys[p]> over the d*d neighbours n_t (row_of /
+ * col_of as above), softmax over t (max subtracted), times spatial[t], divided by the sum
+ * clamped at 1e-7. Writes out[p*d*d + t]. */
+void luhd_proj_range_kernel_rows(const float *_Nonnull keys, long width, long diameter,
+                                 const int32_t *_Nonnull row_of, const int32_t *_Nonnull col_of,
+                                 float tau, const float *_Nonnull spatial, long y0, long y1,
+                                 float *_Nonnull out);
+
+/* RoIAlign cells [cell0, cell1): cell c owns samples start[c] .. start[c+1]-1, each with 4
+ * pixel indices and 4 weights; out[(c - cell0)*out_stride + ch] = (sum over samples of
+ * (w1*v1 + w2*v2 + w3*v3 + w4*v4)) / divisor[c], v = map[(pixel - first_pixel)*channels + ch],
+ * weights multiplied by scale[pixel - first_pixel] when `scale` is not NULL. */
+void luhd_proj_roi_cells(const float *_Nonnull map, long channels, long first_pixel,
+                         const int32_t *_Nonnull start, const int32_t *_Nonnull pixels,
+                         const float *_Nonnull weights, const float *_Nonnull divisor,
+                         const float *_Nullable scale, long cell0, long cell1,
+                         float *_Nonnull out, long out_stride);
+
+/* out[i] = ((w0*s0[i] + w1*s1[i]) + w2*s2[i]) + w3*s3[i] (no fused multiply-add), i < n. */
+void luhd_proj_combine4(const float *_Nonnull s0, const float *_Nonnull s1, const float *_Nonnull s2,
+                        const float *_Nonnull s3, const float *_Nonnull w, long n, float *_Nonnull out);
+
+/* row += sigma*bias; then row = (row - mean(row)) * gamma + beta, the mean summed in double. */
+void luhd_proj_centre_normalise(float *_Nonnull row, long n, float sigma, const float *_Nonnull bias,
+                                const float *_Nonnull gamma, const float *_Nonnull beta);
+
+/* out[i] = a[i] + b[i] + c[i], i < n. */
+void luhd_proj_sum3(const float *_Nonnull a, const float *_Nonnull b, const float *_Nonnull c, long n,
+                    float *_Nonnull out);
+
+/* values[r][c] += scale * (projected[r][c] + bias[c]) for rows r in [r0, r1). */
+void luhd_proj_add_scaled_rows(float *_Nonnull values, const float *_Nonnull projected,
+                               const float *_Nonnull bias, long columns, float scale, long r0, long r1);
+
+/* dst[c*rows + r] = src[r*cols + c] for rows r in [r0, r1). */
+void luhd_proj_transpose_rows(const float *_Nonnull src, long rows, long cols, long r0, long r1,
+                              float *_Nonnull dst);
+
+/* sum of a[i]*b[i] over i < n, in 8 interleaved float partial sums reduced in a fixed order. */
+float luhd_proj_dot(const float *_Nonnull a, const float *_Nonnull b, long n);
+
+#endif

@@ -1,0 +1,154 @@
+/* Projector inner loops; see include/projector_kernels.h. Plain C written so that the
+ * compiler vectorises the contiguous (channel) loops; reductions use explicit partial sums. */
+#include "projector_kernels.h"
+
+#include <math.h>
+
+enum { CHANNEL_BLOCK = 64 };
+
+void luhd_proj_adaptive_conv_rows(const float *in, long width, long channels, const float *kernels, long diameter,
+                                  const int32_t *row_of, const int32_t *col_of, long y0, long y1, float *out) {
+    const long taps = diameter * diameter;
+    long offsets[64];
+    for (long y = y0; y < y1; y++) {
+        for (long x = 0; x < width; x++) {
+            for (long i = 0; i < diameter; i++) {
+                const long row = (long)row_of[y + i] * width;
+                for (long j = 0; j < diameter; j++) offsets[i * diameter + j] = (row + col_of[x + j]) * channels;
+            }
+            const float *k = kernels + (y * width + x) * taps;
+            float *dst = out + (y * width + x) * channels;
+            for (long c0 = 0; c0 < channels; c0 += CHANNEL_BLOCK) {
+                const long n = channels - c0 < CHANNEL_BLOCK ? channels - c0 : CHANNEL_BLOCK;
+                float acc[CHANNEL_BLOCK] = {0};
+                for (long t = 0; t < taps; t++) {
+                    const float w = k[t];
+                    const float *s = in + offsets[t] + c0;
+                    for (long c = 0; c < n; c++) acc[c] += w * s[c];
+                }
+                for (long c = 0; c < n; c++) dst[c0 + c] = acc[c];
+            }
+        }
+    }
+}
+
+float luhd_proj_dot(const float *a, const float *b, long n) {
+    float s[8] = {0};
+    long i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += a[i + l] * b[i + l];
+    float total = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+    for (; i < n; i++) total += a[i] * b[i];
+    return total;
+}
+
+void luhd_proj_range_kernel_rows(const float *keys, long width, long diameter, const int32_t *row_of,
+                                 const int32_t *col_of, float tau, const float *spatial, long y0, long y1,
+                                 float *out) {
+    enum { KEY_DIM = 32 };
+    const long taps = diameter * diameter;
+    float logits[64];
+    for (long y = y0; y < y1; y++) {
+        for (long x = 0; x < width; x++) {
+            const long p = y * width + x;
+            const float *center = keys + p * KEY_DIM;
+            float max_logit = -INFINITY;
+            for (long i = 0; i < diameter; i++) {
+                const long row = (long)row_of[y + i] * width;
+                for (long j = 0; j < diameter; j++) {
+                    const float l = tau * luhd_proj_dot(keys + (row + col_of[x + j]) * KEY_DIM, center, KEY_DIM);
+                    logits[i * diameter + j] = l;
+                    if (l > max_logit) max_logit = l;
+                }
+            }
+            float sum = 0;
+            for (long t = 0; t < taps; t++) {
+                logits[t] = expf(logits[t] - max_logit);
+                sum += logits[t];
+            }
+            float *k = out + p * taps;
+            float total = 0;
+            for (long t = 0; t < taps; t++) {
+                k[t] = logits[t] / sum * spatial[t];
+                total += k[t];
+            }
+            const float norm = total > 1e-7f ? total : 1e-7f;
+            for (long t = 0; t < taps; t++) k[t] /= norm;
+        }
+    }
+}
+
+void luhd_proj_roi_cells(const float *map, long channels, long first_pixel, const int32_t *start,
+                         const int32_t *pixels, const float *weights, const float *divisor, const float *scale,
+                         long cell0, long cell1, float *out, long out_stride) {
+    for (long cell = cell0; cell < cell1; cell++) {
+        float *dst = out + (cell - cell0) * out_stride;
+        for (long c = 0; c < channels; c++) dst[c] = 0;
+        for (long s = start[cell]; s < start[cell + 1]; s++) {
+            const int32_t *px = pixels + 4 * s;
+            float w[4];
+            const float *v[4];
+            for (int k = 0; k < 4; k++) {
+                const long p = (long)px[k] - first_pixel;
+                w[k] = weights[4 * s + k] * (scale ? scale[p] : 1.0f);
+                v[k] = map + p * channels;
+            }
+            for (long c = 0; c < channels; c++)
+                dst[c] += ((w[0] * v[0][c] + w[1] * v[1][c]) + w[2] * v[2][c]) + w[3] * v[3][c];
+        }
+        const float d = divisor[cell];
+        for (long c = 0; c < channels; c++) dst[c] /= d;
+    }
+}
+
+#pragma clang fp contract(off)
+void luhd_proj_combine4(const float *s0, const float *s1, const float *s2, const float *s3, const float *w, long n,
+                        float *out) {
+    const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+    for (long i = 0; i < n; i++) out[i] = ((w0 * s0[i] + w1 * s1[i]) + w2 * s2[i]) + w3 * s3[i];
+}
+#pragma clang fp contract(on)
+
+void luhd_proj_centre_normalise(float *row, long n, float sigma, const float *bias, const float *gamma,
+                                const float *beta) {
+    float lanes[16] = {0};
+    long i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) {
+            row[i + l] += sigma * bias[i + l];
+            lanes[l] += row[i + l];
+        }
+    double sum = 0;
+    for (int l = 0; l < 16; l++) sum += lanes[l];
+    for (; i < n; i++) {
+        row[i] += sigma * bias[i];
+        sum += row[i];
+    }
+    const float mean = (float)(sum / (double)n);
+    for (i = 0; i < n; i++) row[i] = (row[i] - mean) * gamma[i] + beta[i];
+}
+
+void luhd_proj_sum3(const float *a, const float *b, const float *c, long n, float *out) {
+    for (long i = 0; i < n; i++) out[i] = a[i] + b[i] + c[i];
+}
+
+void luhd_proj_add_scaled_rows(float *values, const float *projected, const float *bias, long columns, float scale,
+                               long r0, long r1) {
+    for (long r = r0; r < r1; r++) {
+        float *v = values + r * columns;
+        const float *p = projected + r * columns;
+        for (long c = 0; c < columns; c++) v[c] += scale * (p[c] + bias[c]);
+    }
+}
+
+void luhd_proj_transpose_rows(const float *src, long rows, long cols, long r0, long r1, float *dst) {
+    enum { TILE = 16 };
+    for (long rb = r0; rb < r1; rb += TILE) {
+        const long re = rb + TILE < r1 ? rb + TILE : r1;
+        for (long cb = 0; cb < cols; cb += TILE) {
+            const long ce = cb + TILE < cols ? cb + TILE : cols;
+            for (long c = cb; c < ce; c++)
+                for (long r = rb; r < re; r++) dst[c * rows + r] = src[r * cols + c];
+        }
+    }
+}
