@@ -70,12 +70,8 @@ struct BenchCommand: ParsableCommand {
             inputs.append(try ProjectorInput(rows: f.rows, columns: f.columns, channels: f.channels, features: f.values,
                                              pixelHeight: p.height, pixelWidth: p.width, pixels: p.values))
         }
-        let tPyramid = try best { () throws(LlavaError) in
-            for input in inputs { _ = try model.projector.pyramid(input, context: context) }
-        }
-        rows.append(("VDIM pyramid", "\(fixed(tPyramid)) s", "\(fixed(tPyramid / Double(views), 3)) s/view"))
         let tProject = try best { () throws(LlavaError) in _ = try model.projector.project(inputs, context: context) }
-        rows.append(("VDIM + projector", "\(fixed(tProject)) s", "\(fixed(tProject / Double(views), 3)) s/view"))
+        rows.append((model.config.projector.kind == .hiwin ? "projector (VDIM + Hiwin)" : "projector (v1 resampler)", "\(fixed(tProject)) s", "\(fixed(tProject / Double(views), 3)) s/view"))
 
         // One chat turn: encoding, prefill, decode.
         var sessionOptions = ChatSession.Options()

@@ -80,54 +80,50 @@ struct EvalCommand: ParsableCommand {
         let (model, _) = try modelOptions.load(status)
         let session = try ChatSession(model: model, options: options)
         let modelName = modelID ?? Self.upstreamModelName(modelOptions.model)
-        var imageSeconds = 0.0, prefillSeconds = 0.0, decodeSeconds = 0.0
-        var encoded = 0, cached = 0, prefilled = 0, decoded = 0
+        var totals = EvalTotals()
         let start = now()
-        for (n, question) in todo.enumerated() {
-            let begin = now()
-            var pictures: [RGBImage] = []
-            if let path = question.imagePath(folder: images) {
-                do {
-                    pictures.append(try ImageDecoder.decodeFile(path))
-                } catch {
-                    throw LlavaError(error.status, "question_id \(question.key): \(error.message)")
-                }
+        // Ctrl-C stops the answer in progress, or the loop between two answers; the file then
+        // holds whole lines only, and the same command resumes.
+        try InterruptHandler.shared.whileAnswering(session.cancellation) {
+            for (n, question) in todo.enumerated() {
+                if InterruptHandler.shared.interrupted { throw Self.interrupted(written: n, answers: answers) }
+                let begin = now()
+                let reply = try answer(question, written: n, session: session, parameters: parameters)
+                try file.append(JSONWriter.object([
+                    ("question_id", question.id),
+                    ("prompt", .string(question.text)),
+                    ("text", .string(pythonStripped(reply.text))),
+                    ("answer_id", .string(ShortUUID.random())),
+                    ("model_id", .string(modelName)),
+                    ("metadata", .object([])),
+                ]), key: question.key)
+                totals.add(reply)
+                status.status("[\(n + 1)/\(todo.count)] question_id \(question.key): "
+                              + "\(reply.tokens.count) tokens in \(fixed(now() - begin)) s")
             }
-            session.reset()
-            let reply: ChatReply
-            do {
-                reply = try InterruptHandler.shared.whileAnswering(session.cancellation) { () throws(LlavaError) in
-                    try session.chat(question.text, images: pictures, parameters: parameters)
-                }
-            } catch let error as LlavaError {
-                if error.status == .cancelled {
-                    throw LlavaError(.cancelled, "interrupted: \(n) answers written to \(answers); run the same command again to resume")
-                }
-                throw LlavaError(error.status, "question_id \(question.key): \(error.message)")
-            }
-            try file.append(JSONWriter.object([
-                ("question_id", question.id),
-                ("prompt", .string(question.text)),
-                ("text", .string(pythonStripped(reply.text))),
-                ("answer_id", .string(ShortUUID.random())),
-                ("model_id", .string(modelName)),
-                ("metadata", .object([])),
-            ]), key: question.key)
-            let t = reply.timings
-            imageSeconds += t.imageEncoding
-            encoded += t.encodedImages
-            cached += t.cachedImages
-            prefillSeconds += t.prefill
-            decodeSeconds += t.decode
-            prefilled += reply.promptPositions - reply.reusedPositions
-            decoded += reply.tokens.count
-            status.status("[\(n + 1)/\(todo.count)] question_id \(question.key): \(reply.tokens.count) tokens in \(fixed(now() - begin)) s")
         }
         let elapsed = now() - start
-        status.line("eval: \(todo.count) answers in \(fixed(elapsed)) s (\(fixed(elapsed / Double(todo.count))) s per question), written to \(answers)")
-        status.line("images:  \(fixed(imageSeconds)) s (\(encoded) encoded, \(cached) from cache)")
-        status.line("prefill: \(prefilled) positions in \(fixed(prefillSeconds)) s (\(StatusReporter.rate(prefilled, prefillSeconds)) tok/s)")
-        status.line("decode:  \(decoded) tokens in \(fixed(decodeSeconds)) s (\(StatusReporter.rate(decoded, decodeSeconds)) tok/s)")
+        status.line("eval: \(todo.count) answers in \(fixed(elapsed)) s (\(fixed(elapsed / Double(todo.count))) s per question), "
+                    + "written to \(answers)")
+        for line in totals.lines { status.line(line) }
+    }
+
+    /// One question in a fresh conversation (the image cache is kept). Errors name the question.
+    private func answer(_ question: EvalQuestion, written: Int, session: ChatSession,
+                        parameters: ChatParameters) throws(LlavaError) -> ChatReply {
+        var pictures: [RGBImage] = []
+        do {
+            if let path = question.imagePath(folder: images) { pictures.append(try ImageDecoder.decodeFile(path)) }
+            session.reset()
+            return try session.chat(question.text, images: pictures, parameters: parameters)
+        } catch {
+            if error.status == .cancelled { throw Self.interrupted(written: written, answers: answers) }
+            throw LlavaError(error.status, "question_id \(question.key): \(error.message)")
+        }
+    }
+
+    static func interrupted(written: Int, answers: String) -> LlavaError {
+        LlavaError(.cancelled, "interrupted: \(written) new answers were written to \(answers); run the same command again to resume")
     }
 
     /// `i/n` with 0 <= i < n.
@@ -147,5 +143,28 @@ struct EvalCommand: ParsableCommand {
         guard let last = parts.last else { return path }
         if last.hasPrefix("checkpoint-"), parts.count >= 2 { return parts[parts.count - 2] + "_" + last }
         return last
+    }
+}
+
+/// What the answers of an eval run cost, summed.
+struct EvalTotals {
+    var imageSeconds = 0.0, prefillSeconds = 0.0, decodeSeconds = 0.0
+    var encoded = 0, cached = 0, prefilled = 0, decoded = 0
+
+    mutating func add(_ reply: ChatReply) {
+        let t = reply.timings
+        imageSeconds += t.imageEncoding
+        encoded += t.encodedImages
+        cached += t.cachedImages
+        prefillSeconds += t.prefill
+        decodeSeconds += t.decode
+        prefilled += reply.promptPositions - reply.reusedPositions
+        decoded += reply.tokens.count
+    }
+
+    var lines: [String] {
+        ["images:  \(fixed(imageSeconds)) s (\(encoded) encoded, \(cached) from cache)",
+         "prefill: \(prefilled) positions in \(fixed(prefillSeconds)) s (\(StatusReporter.rate(prefilled, prefillSeconds)) tok/s)",
+         "decode:  \(decoded) tokens in \(fixed(decodeSeconds)) s (\(StatusReporter.rate(decoded, decodeSeconds)) tok/s)"]
     }
 }

@@ -61,6 +61,10 @@ final class InterruptHandler: Sendable {
         return try body()
     }
 
+    /// Whether Ctrl-C was pressed during the current `whileAnswering` (for loops of answers,
+    /// to stop between two of them).
+    var interrupted: Bool { state.withLock { $0.cancelled } }
+
     private static func interruptSet() -> sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
