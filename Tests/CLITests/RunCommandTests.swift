@@ -25,9 +25,11 @@ import Testing
         // Progress and timings go to standard error.
         let err = lines(result.stderr)
         #expect(err.contains { $0.hasPrefix("model loaded in ") })
-        #expect(err.contains("image 1/1: vision tower"))
-        #expect(err.contains { $0.hasPrefix("images:  ") && $0.hasSuffix("(1 encoded, 0 from cache)") })
         let positions = try #require(manifest["layout"]?["seq_len"]?.intValue)
+        let stages = ["image 1/1: slicing and resizing", "image 1/1: vision tower", "image 1/1: VDIM and projector",
+                      "prefill: \(positions) positions", "decoding"]
+        #expect(err.filter(stages.contains) == stages, "\(result.stderr)")
+        #expect(err.contains { $0.hasPrefix("images:  ") && $0.hasSuffix("(1 encoded, 0 from cache)") })
         #expect(err.contains { $0.hasPrefix("prefill: \(positions) positions in ") })
         #expect(err.contains { $0.hasPrefix("decode:  8 tokens in ") && $0.hasSuffix("stopped by max new tokens") })
     }

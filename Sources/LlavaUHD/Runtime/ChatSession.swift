@@ -319,7 +319,7 @@ public struct ChatParameters: Sendable {
     }
 }
 
-/// Where a chat or eval call is, for progress display.
+/// Where a `chat` or `eval(tokens:images:)` call is, for progress display.
 public enum ChatStage: Sendable, Equatable {
     /// Image `index` of the `count` given to the call (0-based) enters an encoding stage;
     /// images found in the cache are not encoded and not reported.
