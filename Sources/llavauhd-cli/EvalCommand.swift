@@ -13,9 +13,10 @@ struct EvalCommand: ParsableCommand {
             {"question_id", "prompt" (the question text), "text" (the answer, stripped), \
             "answer_id", "model_id", "metadata": {}}, as upstream writes it.
 
-            Defaults are upstream's eval settings: greedy, 128 new tokens, pre-resize 1024 \
-            (use --preresize 1536 for TextVQA, 0 for MME and AI2D), at most 9 slices. Every \
-            question starts a fresh conversation; encoded images stay cached.
+            Defaults are upstream's eval settings: greedy, 128 new tokens, pre-resize 1024, at \
+            most 9 slices; give --preresize as upstream picks it from the image folder (1536 \
+            for 'textvqa', 0 for 'mme' or 'ai2d'). Every question starts a fresh conversation; \
+            encoded images stay cached.
 
             Resumable: questions whose id is already in the answers file are skipped, so after an \
             interruption the same command continues. --shard i/n takes the same contiguous part \

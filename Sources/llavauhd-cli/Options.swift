@@ -26,8 +26,9 @@ struct ModelOptions: ParsableArguments {
 /// `--max-slices` and `--preresize`: how images are sliced (upstream's eval settings by default).
 struct SlicingFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Upscale-only pre-resize of the image's long side before slicing; 0 = off. Upstream's eval uses 1024, "
-            + "1536 for TextVQA, 0 for MME and AI2D.", valueName: "pixels"))
+        "Upscale-only pre-resize of the image's long side before slicing; 0 = off. Upstream's eval uses 1536 "
+            + "when the image folder's path contains 'textvqa', 0 when it contains 'mme' or 'ai2d', else 1024.",
+        valueName: "pixels"))
     var preresize: Int = 1024
 
     @Option(name: .customLong("max-slices"), help: "Largest number of slices (upstream's eval uses 9).")
