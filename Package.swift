@@ -21,7 +21,7 @@ let slimRuntime = [
 let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden"])]
 
 /// Test targets, one per stage (Tests/<Name>), each checking against references in Tests/Fixtures.
-let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests", "ImageTests", "LanguageTests", "VisionTests", "ProjectorTests", "RuntimeTests", "QuantTests"]
+let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests", "ImageTests", "LanguageTests", "VisionTests", "ProjectorTests", "RuntimeTests", "CLITests", "QuantTests"]
 
 let package = Package(
     name: "llavauhd",

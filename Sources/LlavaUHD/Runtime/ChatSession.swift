@@ -27,6 +27,9 @@ public final class ChatSession: @unchecked Sendable {
         /// Polled inside the vision tower, VDIM, projector, prefill and decode; returning true
         /// stops the work with `.cancelled`.
         public var shouldAbort: (@Sendable () -> Bool)? = nil
+        /// Told on the calling thread as a call moves through its stages (each image encoding
+        /// step, prefill, decoding), e.g. to show progress.
+        public var onStage: (@Sendable (ChatStage) -> Void)? = nil
 
         public init() {}
     }
@@ -102,15 +105,20 @@ public final class ChatSession: @unchecked Sendable {
 
     // MARK: - Images
 
-    /// The encoding of `image`, from the cache when the same pixels were encoded before.
-    func encode(_ image: RGBImage, context: ComputeContext, timings: inout ChatTimings) throws(LlavaError) -> EncodedImage {
+    /// The encoding of `image` (number `index` of `count` in this call), from the cache when the
+    /// same pixels were encoded before.
+    func encode(_ image: RGBImage, index: Int, count: Int, context: ComputeContext,
+                timings: inout ChatTimings) throws(LlavaError) -> EncodedImage {
         let key = ImageKey(image: image, options: options.slicing)
         if let hit = imageCache.lookup(key) {
             timings.cachedImages += 1
             return hit
         }
         let start = monotonicSeconds()
-        let encoded = try model.encode(image, key: key, options: options.slicing, context: context)
+        let onStage = options.onStage
+        let encoded = try model.encode(image, key: key, options: options.slicing, context: context) { stage in
+            onStage?(.image(index: index, count: count, stage: stage))
+        }
         timings.imageEncoding += monotonicSeconds() - start
         timings.encodedImages += 1
         imageCache.insert(encoded)
@@ -128,7 +136,9 @@ public final class ChatSession: @unchecked Sendable {
         let context = computeContext()
         var timings = ChatTimings()
         var encoded: [EncodedImage] = []
-        for image in images { encoded.append(try encode(image, context: context, timings: &timings)) }
+        for (i, image) in images.enumerated() {
+            encoded.append(try encode(image, index: i, count: images.count, context: context, timings: &timings))
+        }
         let input = try MultimodalInput(promptIds: tokens, images: encoded.map(\.projected),
                                         layout: model.config.imageTokenLayout,
                                         hiddenSize: model.config.language.hiddenSize)
@@ -136,6 +146,7 @@ public final class ChatSession: @unchecked Sendable {
             throw LlavaError(.contextFull, "\(input.count) positions do not fit: the context holds \(cache.capacity) and \(cache.count) are used")
         }
         let embeddings = try input.embeddings(decoder: model.language)
+        options.onStage?(.prefill(positions: input.count))
         logits = try model.language.eval(embeddings: embeddings, cache: cache, context: context)
         positions += keys(of: input, images: encoded)
         tokenHistory += tokens.filter { $0 >= 0 }
@@ -186,7 +197,9 @@ public final class ChatSession: @unchecked Sendable {
 
         // The whole conversation's prompt, as upstream builds it.
         var newImages: [EncodedImage] = []
-        for image in images { newImages.append(try encode(image, context: context, timings: &timings)) }
+        for (i, image) in images.enumerated() {
+            newImages.append(try encode(image, index: i, count: images.count, context: context, timings: &timings))
+        }
         let allImages = conversationImages + newImages
         let ids = try template.encode(messages + [turn], with: model.tokenizer).map(Int.init)
         let input = try MultimodalInput(promptIds: ids, images: allImages.map(\.projected),
@@ -207,6 +220,7 @@ public final class ChatSession: @unchecked Sendable {
         tokenHistory = positions.compactMap { if case .token(let id) = $0 { id } else { nil } }
         logits = nil
         let h = model.config.language.hiddenSize
+        options.onStage?(.prefill(positions: input.count - reused))
         let prefillStart = monotonicSeconds()
         let promptLogits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
             try model.language.eval(embeddings: UnsafeBufferPointer(rebasing: all[(reused * h)...]), cache: cache,
@@ -231,6 +245,7 @@ public final class ChatSession: @unchecked Sendable {
             answer += released
             if !onText(released) { stoppedByCaller = true }
         }
+        options.onStage?(.decoding)
         let decodeStart = monotonicSeconds()
         var result: GenerationResult
         do {
@@ -302,6 +317,17 @@ public struct ChatParameters: Sendable {
         self.generation = generation
         self.stopStrings = stopStrings
     }
+}
+
+/// Where a `chat` or `eval(tokens:images:)` call is, for progress display.
+public enum ChatStage: Sendable, Equatable {
+    /// Image `index` of the `count` given to the call (0-based) enters an encoding stage;
+    /// images found in the cache are not encoded and not reported.
+    case image(index: Int, count: Int, stage: ImageEncodingStage)
+    /// Evaluating the prompt positions the cache does not hold.
+    case prefill(positions: Int)
+    /// Generating the answer.
+    case decoding
 }
 
 /// Where the time of one turn went, in seconds.

@@ -30,12 +30,28 @@ extension LlavaModel {
         return (plan, try projector.project(projectorInputs(pixels: pixels, features: features), context: context))
     }
 
-    /// The image ready for the LLM input.
-    func encode(_ image: RGBImage, key: ImageKey, options: SlicingOptions,
-                context: ComputeContext) throws(LlavaError) -> EncodedImage {
-        let (plan, views) = try embed(image, options: options, context: context)
+    /// The image ready for the LLM input (what `embed` computes), telling `onStage` when each
+    /// stage starts.
+    func encode(_ image: RGBImage, key: ImageKey, options: SlicingOptions, context: ComputeContext,
+                onStage: (ImageEncodingStage) -> Void = { _ in }) throws(LlavaError) -> EncodedImage {
+        onStage(.preprocessing)
+        let (plan, pixels) = try self.pixels(of: image, options: options, context: context)
+        onStage(.visionTower)
+        let features = try vision.encode(pixels, context: context)
+        onStage(.projector)
+        let views = try projector.project(projectorInputs(pixels: pixels, features: features), context: context)
         let projected = ProjectedImage(grid: plan.grid.map { ProjectedImage.Grid(columns: $0.columns, rows: $0.rows) },
                                        views: views, separators: plan.separatorIDs.map(Int.init))
         return EncodedImage(key: key, plan: plan, projected: projected)
     }
+}
+
+/// The stages of encoding one image, in order.
+public enum ImageEncodingStage: Sendable, Equatable {
+    /// Slicing, Pillow-exact resizes and CLIP normalisation of every view.
+    case preprocessing
+    /// The CLIP vision tower on every view.
+    case visionTower
+    /// VDIM and the projector (Hiwin or the v1 resampler).
+    case projector
 }

@@ -1,0 +1,101 @@
+import ArgumentParser
+import LlavaUHD
+
+/// `--model` and `--threads`: which model to load and how many threads compute with.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The model directory (config.json, *.safetensors, tokenizer files).",
+                                            valueName: "dir"))
+    var model: String
+
+    @Option(name: .long, help: "Compute threads (default: every online CPU).")
+    var threads: Int?
+
+    /// Loads the model, showing the load progress on standard error.
+    func load(_ status: StatusReporter) throws(LlavaError) -> (model: LlavaModel, seconds: Double) {
+        if let threads, threads < 1 { throw LlavaError(.invalidArgument, "--threads \(threads) must be at least 1") }
+        let start = now()
+        let options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
+                                             progress: status.loadProgress(directory: model))
+        let loaded = try LlavaModel(directory: model, options: options)
+        let seconds = now() - start
+        status.loadFinished(seconds: seconds)
+        return (loaded, seconds)
+    }
+}
+
+/// `--max-slices` and `--preresize`: how images are sliced (upstream's eval settings by default).
+struct SlicingFlags: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Upscale-only pre-resize of the image's long side before slicing; 0 = off. Upstream's eval uses 1536 "
+            + "when the image folder's path contains 'textvqa', 0 when it contains 'mme' or 'ai2d', else 1024.",
+        valueName: "pixels"))
+    var preresize: Int = 1024
+
+    @Option(name: .customLong("max-slices"), help: "Largest number of slices (upstream's eval uses 9).")
+    var maxSlices: Int = 9
+
+    var options: SlicingOptions { SlicingOptions(preresizeLongSide: preresize, maxSlices: maxSlices) }
+}
+
+/// The options of a conversation: context, system prompt, generation and sampling.
+struct GenerationFlags: ParsableArguments {
+    @Option(name: .customLong("ctx"), help: "Context length in positions; 0 = min(4096, the model's maximum).")
+    var contextLength: Int = 0
+
+    @Option(name: .customLong("max-new-tokens"), help: "Most tokens in an answer (default: 512; eval: 128, as upstream).")
+    var maxNewTokens: Int?
+
+    @Option(name: .long, help: "Sampling temperature; 0 = greedy (upstream's eval setting).")
+    var temperature: Float = 0
+
+    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens; 0 = off.")
+    var topK: Int = 0
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling threshold; 1 = off.")
+    var topP: Float = 1
+
+    @Option(name: .customLong("min-p"), help: "Drop tokens below this fraction of the top probability; 0 = off.")
+    var minP: Float = 0
+
+    @Option(name: .customLong("repeat-penalty"), help: "Repetition penalty (Hugging Face rule); 1 = off.")
+    var repeatPenalty: Float = 1
+
+    @Option(name: .customLong("repeat-last-n"), help: "How many recent tokens the penalty looks at; 0 = all.")
+    var repeatLastN: Int = 0
+
+    @Option(name: .long, help: "Seed of the sampling random stream.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("stop"), help: ArgumentHelp("Stop the answer at this text (repeatable).", valueName: "text"))
+    var stopStrings: [String] = []
+
+    @Option(name: .customLong("system"), help: ArgumentHelp("The system prompt (default: the chat template's).",
+                                                            valueName: "prompt"))
+    var systemPrompt: String?
+
+    /// The session options, with the given slicing and the context length and system prompt.
+    func sessionOptions(slicing: SlicingOptions) -> ChatSession.Options {
+        var options = ChatSession.Options()
+        options.contextLength = contextLength
+        options.systemPrompt = systemPrompt
+        options.slicing = slicing
+        return options
+    }
+
+    /// The per-answer parameters; `defaultMaxNewTokens` applies when `--max-new-tokens` is not given.
+    func parameters(defaultMaxNewTokens: Int) throws(LlavaError) -> ChatParameters {
+        let maxNew = maxNewTokens ?? defaultMaxNewTokens
+        guard maxNew >= 1 else { throw LlavaError(.invalidArgument, "--max-new-tokens \(maxNew) must be at least 1") }
+        let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                                          repetitionPenalty: repeatPenalty, penaltyWindow: repeatLastN, seed: seed)
+        try sampling.validate()
+        return ChatParameters(generation: GenerationParameters(maxNewTokens: maxNew, sampling: sampling),
+                              stopStrings: stopStrings)
+    }
+}
+
+/// `--quiet`.
+struct OutputFlags: ParsableArguments {
+    @Flag(name: .long, help: "No progress or timings on standard error (errors are still shown).")
+    var quiet = false
+}
