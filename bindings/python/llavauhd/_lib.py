@@ -15,14 +15,18 @@ _HERE = Path(__file__).resolve().parent
 
 
 def _candidates() -> list[Path]:
-    """Where the library is looked for, in order: $LLAVAUHD_LIBRARY, next to this package,
-    then the repository's build folders (the shipping build first)."""
+    """Where the library is looked for, in order: $LLAVAUHD_LIBRARY, next to this package, then
+    the repository's build folders when the package runs from a checkout (the shipping build
+    first). After them comes the dynamic loader's own search (LD_LIBRARY_PATH, the system
+    library folders: an installed prefix, ``make install``)."""
     env = os.environ.get("LLAVAUHD_LIBRARY")
     if env:
         return [Path(env)]
+    found = [_HERE / "libllavauhd.so"]
     repo = _HERE.parent.parent.parent
-    return [_HERE / "libllavauhd.so", repo / "build" / "lib" / "libllavauhd.so",
-            repo / ".build" / "release" / "libllavauhd.so"]
+    if (repo / "include" / "llavauhd.h").is_file():
+        found += [repo / "build" / "lib" / "libllavauhd.so", repo / ".build" / "release" / "libllavauhd.so"]
+    return found
 
 
 def _load() -> ctypes.CDLL:
@@ -31,8 +35,13 @@ def _load() -> ctypes.CDLL:
         if path.is_file():
             return ctypes.CDLL(str(path))
         tried.append(str(path))
-    raise OSError("libllavauhd.so not found; set LLAVAUHD_LIBRARY or build it with `make ship`. Tried: "
-                  + ", ".join(tried))
+    if "LLAVAUHD_LIBRARY" not in os.environ:
+        try:
+            return ctypes.CDLL("libllavauhd.so")
+        except OSError:
+            tried.append("libllavauhd.so on the loader's search path")
+    raise OSError("libllavauhd.so not found; set LLAVAUHD_LIBRARY to its path, put it next to the llavauhd "
+                  "package, or build it with `make ship`. Tried: " + ", ".join(tried))
 
 
 lib = _load()
