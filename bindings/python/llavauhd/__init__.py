@@ -38,7 +38,7 @@ LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR, LOG_NONE = 0, 1, 2, 3, 4
 
 # The callback the library calls, and the one it replaced: a message already being delivered
 # may still reach the previous callback, so that one is kept until the next change.
-_log_callbacks: list = [None, None]
+_log_callbacks: list[object] = [None, None]
 
 
 def set_log(callback: Optional[Callable[[int, str], None]] = None, level: int = LOG_WARNING) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ._lib import ABORT_CALLBACK, ImageOptions, lib
 
@@ -50,7 +50,7 @@ class CallbackErrors:
             raise error
 
 
-def abort_trampoline(abort: Callable[[], bool], errors: CallbackErrors) -> ABORT_CALLBACK:
+def abort_trampoline(abort: Callable[[], bool], errors: CallbackErrors) -> Any:
     """A ``luhd_abort_callback`` calling ``abort()``; an exception counts as "stop"."""
 
     def trampoline(_user: object) -> bool:
@@ -73,7 +73,7 @@ def image_options(preresize_long_side: Optional[int], max_slices: Optional[int],
         options.preresize_long_side = preresize_long_side
     if max_slices is not None:
         options.max_slices = max_slices
-    keep: object = None
+    keep: Any = None
     if abort is not None:
         keep = abort_trampoline(abort, errors if errors is not None else CallbackErrors())
         options.abort_callback = ctypes.cast(keep, ctypes.c_void_p)

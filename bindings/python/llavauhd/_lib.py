@@ -6,6 +6,7 @@ import os
 from ctypes import (POINTER, Structure, c_bool, c_char, c_char_p, c_double, c_float, c_int32, c_int64,
                     c_size_t, c_uint8, c_uint32, c_uint64, c_void_p)
 from pathlib import Path
+from typing import Any
 
 from ._errors import error_for
 
@@ -134,7 +135,7 @@ _status = c_int32
 _handle_out = POINTER(c_void_p)
 
 
-def _declare(name, restype, *argtypes):
+def _declare(name: str, restype: Any, *argtypes: Any) -> Any:
     f = getattr(lib, name)
     f.restype = restype
     f.argtypes = list(argtypes)

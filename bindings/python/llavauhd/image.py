@@ -16,9 +16,16 @@ DEFAULT_MAX_PIXELS = 178_956_970
 def _params(max_pixels: int | None) -> ImageParams | None:
     if max_pixels is None:
         return None
-    p = lib.luhd_image_default_params()
+    p = ImageParams.from_buffer_copy(lib.luhd_image_default_params())
     p.max_pixels = max_pixels
     return p
+
+
+def _made(out: ctypes.c_void_p) -> int:
+    """The handle a successful luhd_image_* call wrote."""
+    if not out.value:
+        raise RuntimeError("the library reported success without an image")
+    return out.value
 
 
 class Image:
@@ -47,7 +54,7 @@ class Image:
         out = ctypes.c_void_p()
         p = _params(max_pixels)
         check(lib.luhd_image_load_file(os.fsencode(path), ctypes.byref(p) if p else None, ctypes.byref(out)))
-        return cls(out.value)
+        return cls(_made(out))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, max_pixels: int | None = None) -> "Image":
@@ -57,7 +64,7 @@ class Image:
         out = ctypes.c_void_p()
         p = _params(max_pixels)
         check(lib.luhd_image_load_memory(buf, len(data), ctypes.byref(p) if p else None, ctypes.byref(out)))
-        return cls(out.value)
+        return cls(_made(out))
 
     @classmethod
     def from_array(cls, array: Any) -> "Image":
@@ -72,7 +79,7 @@ class Image:
         out = ctypes.c_void_p()
         ptr = a.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
         check(lib.luhd_image_from_rgb(ptr, a.shape[1], a.shape[0], a.strides[0], ctypes.byref(out)))
-        return cls(out.value)
+        return cls(_made(out))
 
     @classmethod
     def from_pil(cls, image: Any) -> "Image":

@@ -69,7 +69,8 @@ class Model:
         p.struct_size = ctypes.sizeof(ModelProperties)
         check(lib.luhd_model_info(self._require(), ctypes.byref(p)))
         out: dict[str, Any] = {}
-        for name, _ in ModelProperties._fields_[1:]:
+        for field in ModelProperties._fields_[1:]:
+            name = field[0]
             v = getattr(p, name)
             out[name] = v.decode() if isinstance(v, bytes) else v
         return out
@@ -207,7 +208,8 @@ class Model:
     def pyramid_levels(self, image: Image, *, preresize_long_side: Optional[int] = None,
                        max_slices: Optional[int] = None) -> list[tuple[int, bool]]:
         """(scale, used_by_projector) of each level :meth:`pyramid` returns for a view, e.g.
-        [(1, True), (2, False), (4, True)] for feature_scale_mask 5."""
+        [(1, True), (2, False), (4, True)] for feature_scale_mask 5. The levels depend on the
+        model only, but finding them runs the pyramid stage on ``image``."""
         levels = self._stage(lib.luhd_image_pyramid, image, preresize_long_side, max_slices, None)
         return [(level, used) for _, view, level, used in levels if view == 0]
 

@@ -122,7 +122,8 @@ class Session:
         returning False stops it there (the call still succeeds). If it raises, the answer
         stops and the exception propagates.
 
-        :attr:`last_stats` then says why the answer ended and where the time went.
+        :attr:`last_stats` then says why the answer ended and where the time went (None after
+        a failed or cancelled turn).
 
         Raises:
             InvalidArgumentError: placeholder count differs from the images, bad parameters.
@@ -213,7 +214,7 @@ class Session:
 
             def trampoline(piece: Optional[int], length: int, _user: object) -> bool:
                 try:
-                    text = ctypes.string_at(piece, length).decode("utf-8", "replace") if length else ""
+                    text = ctypes.string_at(piece, length).decode("utf-8", "replace") if piece and length else ""
                     return on_text(text) is not False
                 except BaseException as e:  # noqa: BLE001 - nothing may unwind into C
                     errors.record(e)
@@ -223,6 +224,7 @@ class Session:
         stats.struct_size = ctypes.sizeof(ChatStats)
         answer = ctypes.POINTER(ctypes.c_char)()
         self._errors.clear()
+        self.last_stats = None
         status = lib.luhd_session_chat(self._handle, data, handles, n_images, ctypes.byref(sampling.params),
                                        callback if callback is not None else TEXT_CALLBACK(),
                                        None, ctypes.byref(answer), ctypes.byref(stats))

@@ -45,6 +45,11 @@ def test_progress_callback_reports_and_cancels(assets):
     with pytest.raises(llavauhd.CancelledError):
         llavauhd.Model(assets / "models" / "small-noslice", progress=lambda f: False)
 
+    def broken(fraction):
+        raise OverflowError("from the progress callback")
+    with pytest.raises(OverflowError, match="from the progress callback"):
+        llavauhd.Model(assets / "models" / "small-noslice", progress=broken)
+
 
 def test_missing_directory_is_io_error(tmp_path):
     with pytest.raises(llavauhd.FileAccessError):
