@@ -716,6 +716,29 @@ static void test_chat(luhd_model *m, luhd_image *img) {
     luhd_string_free(out);
     out = NULL;
 
+    /* After the callback refused a piece it is not called again, and the answer is what it was
+     * given, even when the session held text back for a possible stop string: a stop string
+     * that starts with the last character of the first piece (and never matches). */
+    EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
+    text_state probe = {.stop_after = 1};
+    luhd_sampling_params eight = sampling(8);
+    EXPECT_STATUS(luhd_session_chat(s, "Hello", NULL, 0, &eight, on_text, &probe, NULL, NULL), LUHD_OK);
+    size_t n1 = probe.length;
+    CHECK(n1 >= 2 && (unsigned char)probe.text[n1 - 1] < 0x80); /* true for this model's answer */
+    if (n1 >= 2 && (unsigned char)probe.text[n1 - 1] < 0x80) {
+        char holdback[3] = {probe.text[n1 - 1], '\x01', '\0'};
+        const char *stops[1] = {holdback};
+        eight.stop_strings = stops;
+        eight.n_stop_strings = 1;
+        text_state once = {.stop_after = 1};
+        EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
+        EXPECT_STATUS(luhd_session_chat(s, "Hello", NULL, 0, &eight, on_text, &once, &out, &st), LUHD_OK);
+        CHECK(once.pieces == 1 && once.length == n1 - 1 && out && strcmp(out, once.text) == 0);
+        CHECK(st.stop_reason == LUHD_STOP_CALLBACK);
+        luhd_string_free(out);
+        out = NULL;
+    }
+
     /* A stop string taken from the middle of a full answer ends it there. */
     EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
     luhd_sampling_params twelve = sampling(12);

@@ -128,11 +128,19 @@ public func luhd_session_chat(_ handle: OpaquePointer?, _ text: UnsafePointer<CC
                 throw LlavaError(.invalidArgument, "stats->struct_size is \(given); set it to sizeof(luhd_chat_stats)")
             }
         }
+        // Once the callback has returned false it is not called again, and the answer is what
+        // it was given: text the session still held back (a possible stop-string start) is
+        // dropped, as the header promises ("stop the answer there").
+        var refused = false
+        var delivered = ""
         let reply = try s.chat(text, images: imgs, parameters: parameters) { piece in
             guard let onText else { return true }
-            return piece.withCString { onText($0, piece.utf8.count, userData) }
+            guard !refused else { return false }
+            delivered += piece
+            refused = !piece.withCString { onText($0, piece.utf8.count, userData) }
+            return !refused
         }
-        if let outText { outText.pointee = strdupSwift(reply.text) }
+        if let outText { outText.pointee = strdupSwift(refused ? delivered : reply.text) }
         if let stats {
             let given = stats.pointee.struct_size
             var st = luhd_chat_stats()

@@ -128,7 +128,8 @@ class Model:
         * ``views``: slices + 1 (the overview)
         * ``n_image_tokens``: positions the image takes in the LLM input
         * ``separators``: the id after each slice (one per slice)
-        * ``overview_separator``: the id before the overview in the stitched layout, else None
+        * ``overview_separator``: the id before the overview in the stitched layout (the
+          old-vicuna-7b branch); None when not sliced or in the per-slice layout
 
         ``preresize_long_side`` (default 1024; 0 turns the pre-resize off) and ``max_slices``
         (default 9) are upstream's slicing options.
@@ -139,6 +140,7 @@ class Model:
         check(lib.luhd_image_plan(self._require(), image._require(), ctypes.byref(options), ctypes.byref(p)))
         sliced = p.grid_columns > 0
         n_slices = p.n_views - 1
+        stitched = self.info["token_layout"] == "stitched_grid"
         return {
             "image_size": (p.image_width, p.image_height),
             "resized_size": (p.resized_width, p.resized_height),
@@ -149,7 +151,7 @@ class Model:
             "views": p.n_views,
             "n_image_tokens": p.n_image_tokens,
             "separators": list(p.separators[:n_slices]),
-            "overview_separator": p.overview_separator or None,
+            "overview_separator": p.overview_separator if sliced and stitched else None,
         }
 
     def _stage(self, function: Any, image: Image, preresize_long_side: Optional[int], max_slices: Optional[int],

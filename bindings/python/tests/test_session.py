@@ -121,6 +121,24 @@ def test_text_callback_returning_false_stops_with_ok(session):
     session.chat("Next.", max_new_tokens=2)
 
 
+def test_text_callback_is_not_called_after_it_refused(session):
+    """With a stop string the session holds back text that could start it; when the callback
+    refuses a piece, that held-back text is neither passed to it nor returned."""
+    pieces = list(session.chat_stream("Hello", max_new_tokens=8))
+    first = pieces[0]
+    assert len(first) >= 2
+    session.reset()
+    calls = []
+
+    def on_text(piece):
+        calls.append(piece)
+        return False
+    # A stop string starting with the first piece's last character (and never matching).
+    text = session.chat("Hello", max_new_tokens=8, stop=[first[-1] + "\x01"], on_text=on_text)
+    assert calls == [first[:-1]] and text == first[:-1]
+    assert session.last_stats["stop_reason"] == "callback"
+
+
 def test_text_callback_that_raises_stops_and_propagates(session):
     def on_text(piece):
         raise ZeroDivisionError("in on_text")

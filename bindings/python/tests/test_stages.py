@@ -48,6 +48,8 @@ def test_plan_matches_upstream(case, load_model):
         # The stitched layout puts one separator before the overview: the last entry of
         # layout.separator_ids (13 after a single column, the upstream quirk).
         assert plan["overview_separator"] == layout["separator_ids"][-1]
+    else:
+        assert plan["overview_separator"] is None
 
 
 @pytest.mark.parametrize("case", CASES)
