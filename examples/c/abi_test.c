@@ -7,12 +7,24 @@
  *
  * Prints one line per failed check and exits 1 if any failed. Every handle is freed, so the
  * program also runs clean under LeakSanitizer (scripts/asan.sh). */
+#define _DEFAULT_SOURCE
 #include <llavauhd.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
 
 static int n_checks, n_failed;
 
@@ -187,6 +199,9 @@ static void test_logging(const char *model_dir) {
     EXPECT_STATUS(luhd_model_load(model_dir, NULL, &m2), LUHD_OK);
     luhd_model_free(m2);
     luhd_log_set(on_log, &s, (luhd_log_level)99);
+    EXPECT_STATUS(luhd_model_load(model_dir, NULL, &m2), LUHD_OK);
+    luhd_model_free(m2);
+    luhd_log_set(on_log, &s, (luhd_log_level)-1); /* outside the enum: silence, no trap */
     EXPECT_STATUS(luhd_model_load(model_dir, NULL, &m2), LUHD_OK);
     luhd_model_free(m2);
     CHECK(s.calls == before);
@@ -608,6 +623,46 @@ static void test_sessions(luhd_model *m) {
     luhd_session_free(NULL);
 }
 
+/* LUHD_ERR_OUT_OF_MEMORY: a KV cache that cannot be reserved. In a child process whose address
+ * space is capped just above what it uses, a 32768-position session of the Qwen2 model (64 MB
+ * of KV cache) cannot be made, and a 64-position one can. Not under ASan, which reserves
+ * terabytes of shadow memory. */
+static void test_out_of_memory(const char *assets) {
+#ifdef UNDER_ASAN
+    (void)assets;
+#else
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *dir = path_join(assets, "models/chelsea-qwen2-mask5");
+        luhd_model *q = NULL;
+        if (luhd_model_load(dir, NULL, &q) != LUHD_OK) _exit(100);
+        long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (!f || fscanf(f, "%ld", &pages) != 1) _exit(101);
+        fclose(f);
+        struct rlimit cap = {.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (24u << 20)};
+        cap.rlim_max = cap.rlim_cur;
+        if (setrlimit(RLIMIT_AS, &cap) != 0) _exit(102);
+        luhd_session_params p = luhd_session_default_params();
+        p.n_ctx = 32768;
+        luhd_session *s = NULL;
+        luhd_status big = luhd_session_create(q, &p, &s);
+        if (s != NULL || strstr(luhd_last_error(), "KV cache") == NULL) _exit(103);
+        p.n_ctx = 64;
+        luhd_status small = luhd_session_create(q, &p, &s);
+        luhd_session_free(s);
+        _exit(big == LUHD_ERR_OUT_OF_MEMORY && small == LUHD_OK ? 0 : 104);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "    out-of-memory child: exit %d, signal %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+#endif
+}
+
 /* A session holds its own reference to the model: freeing the model first is allowed. */
 static void test_session_outlives_model(const char *model_dir) {
     luhd_model *m = NULL;
@@ -955,6 +1010,7 @@ int main(int argc, char **argv) {
     char *image_path = path_join(argv[2], "Tests/Fixtures/upstream/small-noslice/input.png");
 
     test_versions_and_status();
+    test_out_of_memory(argv[1]); /* first: the fork happens before the library starts threads */
     test_logging(model_dir);
     luhd_log_set(NULL, NULL, LUHD_LOG_NONE); /* the expected failures below need no log lines */
     test_models(model_dir);

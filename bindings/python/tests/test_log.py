@@ -40,9 +40,10 @@ def test_log_level_filters(log, assets):
             m.tokenize(b"\xff")
     assert messages and all(level >= llavauhd.LOG_INFO for level, _, _ in messages)
     messages.clear()
-    llavauhd.set_log(receive, llavauhd.LOG_NONE)
-    with llavauhd.Model(assets / "models" / "small-noslice"):
-        pass
+    for silent in (llavauhd.LOG_NONE, 99, -1, 2 ** 31):  # out-of-range levels silence too
+        llavauhd.set_log(receive, silent)
+        with llavauhd.Model(assets / "models" / "small-noslice"):
+            pass
     assert messages == []
 
 

@@ -2,6 +2,7 @@
 path, cancellation from every callback and from another thread, and every documented error.
 The tiny small-noslice model keeps each call to milliseconds (one image encoding ~0.5 s)."""
 import ctypes
+import os
 import threading
 
 import numpy as np
@@ -444,3 +445,28 @@ def test_raw_session_calls(small, small_image):
         assert lib.luhd_session_sample(s, None, ctypes.byref(token)) == 0
     finally:
         lib.luhd_session_free(s)
+
+
+def test_kv_cache_that_cannot_be_reserved_is_out_of_memory(assets):
+    """In a child process whose address space is capped just above its use, a 32768-position
+    Qwen2 session (64 MB of KV cache) raises OutOfMemoryError and a 64-position one works."""
+    import subprocess
+    import sys
+    script = f"""
+import resource, llavauhd
+m = llavauhd.Model({str(assets / "models" / "chelsea-qwen2-mask5")!r})
+pages = int(open("/proc/self/statm").read().split()[0])
+cap = pages * resource.getpagesize() + (24 << 20)
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+try:
+    m.session(n_ctx=32768)
+    print("no error")
+except llavauhd.OutOfMemoryError as e:
+    assert "KV cache" in e.message
+    with m.session(n_ctx=64):
+        print("ok")
+"""
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("AddressSanitizer reserves more address space than the cap")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "ok", r.stdout + r.stderr
