@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 import numpy as np
 
 from ._callbacks import CallbackErrors, image_options
+from ._errors import BufferTooSmallError
 from ._lib import PROGRESS_CALLBACK, ModelProperties, Plan, TensorList, check, lib
 from .image import Image
 
@@ -76,18 +77,29 @@ class Model:
         return out
 
     def tokenize(self, text: str | bytes, add_bos: bool = False, parse_special: bool = True) -> list[int]:
-        """Token ids of ``text`` (``luhd_tokenize``). ``bytes`` are passed through unchanged, so
-        invalid UTF-8 raises :class:`InvalidUTF8Error`."""
+        """Token ids of ``text`` (``luhd_tokenize``): SentencePiece for LLaMA / Vicuna, byte-level
+        BPE for Qwen2. ``add_bos`` puts the BOS id first when the tokenizer has one (Qwen2 has
+        none); with ``parse_special`` special-token text such as ``"</s>"`` becomes its id.
+        ``bytes`` are passed through unchanged, so invalid UTF-8 raises
+        :class:`InvalidUTF8Error`."""
         data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
         n = ctypes.c_int32()
-        capacity = len(data) + 2
-        buf = (ctypes.c_int32 * capacity)()
-        check(lib.luhd_tokenize(self._require(), data, len(data), add_bos, parse_special, buf, capacity,
-                                ctypes.byref(n)))
-        return list(buf[:n.value])
+        capacity = len(data) + 2  # enough for every tokenizer here; measured again if not
+        while True:
+            buf = (ctypes.c_int32 * capacity)()
+            status = lib.luhd_tokenize(self._require(), data, len(data), add_bos, parse_special, buf, capacity,
+                                       ctypes.byref(n))
+            if status == BufferTooSmallError.status and n.value > capacity:
+                capacity = n.value
+                continue
+            check(status)
+            return list(buf[:n.value])
 
     def detokenize(self, ids: Iterable[int], skip_special: bool = True) -> str:
-        """The text of ``ids`` (``luhd_detokenize``)."""
+        """The text of ``ids`` (``luhd_detokenize``), as Hugging Face's
+        ``decode(ids, skip_special_tokens=skip_special)``; byte pieces are joined into
+        characters and invalid sequences become U+FFFD. Raises :class:`InvalidArgumentError`
+        for an id outside the vocabulary."""
         ids = list(ids)
         arr = (ctypes.c_int32 * len(ids))(*ids)
         n = ctypes.c_size_t()
@@ -95,18 +107,20 @@ class Model:
         while True:
             buf = ctypes.create_string_buffer(size)
             status = lib.luhd_detokenize(self._require(), arr, len(ids), skip_special, buf, size, ctypes.byref(n))
-            if status == 15 and n.value + 1 > size:
+            if status == BufferTooSmallError.status and n.value + 1 > size:
                 size = n.value + 1
                 continue
             check(status)
             return buf.raw[:n.value].decode("utf-8")
 
     def token_to_piece(self, token: int, render_special: bool = False) -> bytes:
-        """The bytes one id stands for (possibly part of a UTF-8 character)."""
+        """The bytes one id stands for (``luhd_token_to_piece``): ``"▁the"`` gives ``b" the"``,
+        ``"<0x0A>"`` gives ``b"\\n"``; a byte piece may be part of a UTF-8 character. Special
+        tokens give their text with ``render_special`` and ``b""`` otherwise."""
         n = ctypes.c_size_t()
         buf = ctypes.create_string_buffer(256)
         status = lib.luhd_token_to_piece(self._require(), token, render_special, buf, 256, ctypes.byref(n))
-        if status == 15:
+        if status == BufferTooSmallError.status:
             buf = ctypes.create_string_buffer(n.value)
             status = lib.luhd_token_to_piece(self._require(), token, render_special, buf, n.value, ctypes.byref(n))
         check(status)

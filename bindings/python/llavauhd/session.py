@@ -138,19 +138,23 @@ class Session:
         with self._use():
             return self._chat(_utf8(text), images, sampling, on_text)
 
-    def chat_stream(self, text: Text, images: Sequence[Image] = (), **options: Any) -> Iterator[str]:
-        """Like :meth:`chat`, but a generator of the answer's pieces as they are generated.
+    def chat_stream(self, text: Text, images: Sequence[Image] = (), *, max_new_tokens: int = 128,
+                    temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
+                    repetition_penalty: float = 1.0, penalty_last_n: int = 0, seed: int = 0,
+                    stop: Sequence[Text] = ()) -> Iterator[str]:
+        """Like :meth:`chat`, but a generator of the answer's pieces (whole characters) as they
+        are generated; :attr:`last_stats` is set once it is exhausted.
 
-        The C call runs on a background thread. Closing the generator early (``break`` out of
-        the loop, or ``close()``) stops the answer; what was generated so far stays in the
-        conversation and the session remains usable. Errors are raised from the generator.
+        The C call runs on a background thread and nothing starts before the first ``next()``.
+        Closing the generator early (``break`` out of the loop, or ``close()``) stops the
+        answer: the text callback refuses the next piece and a prompt still being evaluated is
+        cancelled. What was generated so far stays in the conversation and the session remains
+        usable. Errors are raised from the generator.
         """
-        if "on_text" in options:
-            raise TypeError("chat_stream yields the text; it takes no on_text")
-        sampling = _Sampling(**options)
-        data = _utf8(text)
-        images = list(images)
-        return self._stream(data, images, sampling)
+        sampling = _Sampling(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                             repetition_penalty=repetition_penalty, penalty_last_n=penalty_last_n, seed=seed,
+                             max_new_tokens=max_new_tokens, stop=stop)
+        return self._stream(_utf8(text), list(images), sampling)
 
     def _stream(self, data: bytes, images: list[Image], sampling: _Sampling) -> Iterator[str]:
         pieces: "queue.SimpleQueue[object]" = queue.SimpleQueue()

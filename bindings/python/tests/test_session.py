@@ -105,7 +105,7 @@ def test_stream_errors_are_raised_from_the_generator(session, small_image):
     with pytest.raises(llavauhd.InvalidArgumentError):
         next(stream)
     with pytest.raises(TypeError):
-        session.chat_stream("Hi", on_text=print)
+        session.chat_stream("Hi", on_text=print)  # type: ignore[call-arg]
     # The session is free again.
     session.chat("Hi", max_new_tokens=1)
 
