@@ -273,6 +273,42 @@ static void test_models(const char *model_dir) {
     luhd_model_free(NULL);
 }
 
+/* A model directory without a usable tokenizer: the config and weights of a tiny model, linked
+ * into a temporary directory, with no tokenizer file, then a corrupt tokenizer.model. */
+static void test_bad_tokenizer(const char *model_dir) {
+    char dir[] = "/tmp/luhd-abi-test-XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    static const char *linked[2] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++) {
+        char *from = path_join(model_dir, linked[i]), *to = path_join(dir, linked[i]);
+        CHECK(symlink(from, to) == 0);
+        free(from);
+        free(to);
+    }
+    luhd_model *m = NULL;
+    EXPECT_STATUS(luhd_model_load(dir, NULL, &m), LUHD_ERR_BAD_TOKENIZER);
+    char *tok = path_join(dir, "tokenizer.model");
+    FILE *f = fopen(tok, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("garbage", f);
+        fclose(f);
+    }
+    EXPECT_STATUS(luhd_model_load(dir, NULL, &m), LUHD_ERR_BAD_TOKENIZER);
+    CHECK(m == NULL && strstr(luhd_last_error(), "tokenizer.model") != NULL);
+    unlink(tok);
+    free(tok);
+    for (int i = 0; i < 2; i++) {
+        char *to = path_join(dir, linked[i]);
+        unlink(to);
+        free(to);
+    }
+    rmdir(dir);
+}
+
 static void test_tokenizer(luhd_model *m) {
     int32_t ids[64], n = -1;
     EXPECT_STATUS(luhd_tokenize(NULL, "hi", -1, true, false, ids, 64, &n), LUHD_ERR_INVALID_ARGUMENT);
@@ -1014,6 +1050,7 @@ int main(int argc, char **argv) {
     test_logging(model_dir);
     luhd_log_set(NULL, NULL, LUHD_LOG_NONE); /* the expected failures below need no log lines */
     test_models(model_dir);
+    test_bad_tokenizer(model_dir);
     test_images(image_path, argv[2]);
 
     luhd_model *m = NULL;
