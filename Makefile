@@ -35,7 +35,7 @@ assets: deps
 # The shipping build: -static-stdlib makes the library need only Debian's libraries.
 ship: deps
 	$(SWIFT) build -c release --scratch-path $(SHIP) --product llavauhd -Xswiftc -static-stdlib
-	$(SWIFT) build -c release --scratch-path $(SHIP) --product llavauhd-cli --static-swift-stdlib
+	$(SWIFT) build -c release --scratch-path $(SHIP) --product llavauhd-cli -Xswiftc -static-stdlib
 	mkdir -p $(BUILD)/lib/pkgconfig $(BUILD)/bin $(BUILD)/include
 	cp $(SHIP)/release/libllavauhd.so $(BUILD)/lib/libllavauhd.so
 	strip -s $(BUILD)/lib/libllavauhd.so

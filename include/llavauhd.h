@@ -233,8 +233,10 @@ LUHD_API luhd_status luhd_model_info(const luhd_model *model, luhd_model_propert
 LUHD_API luhd_status luhd_tokenize(const luhd_model *model, const char *text, int64_t text_len, bool add_bos,
                                    bool parse_special, int32_t *tokens, int32_t n_max, int32_t *n_tokens);
 
-/* Decodes ids to UTF-8 text, as Hugging Face's decode(ids, skip_special_tokens=skip_special)
- * does for the model's tokenizer. Byte pieces are joined into characters, and invalid byte
+/* Decodes ids to UTF-8 text as the model's tokenizer library does: Hugging Face's
+ * decode(ids, skip_special_tokens=skip_special) for byte-level BPE (Qwen2); sentencepiece's
+ * decode for tokenizer.model (LLaMA), where control pieces such as <s> and </s> give no text
+ * whatever skip_special says. Byte pieces are joined into characters, and invalid byte
  * sequences become U+FFFD. Writes the text and a terminating NUL to `buf` when it fits
  * (buf_size counts the NUL). *n_bytes receives the text's length without the NUL. If it does
  * not fit, returns LUHD_ERR_BUFFER_TOO_SMALL with *n_bytes set.
@@ -348,7 +350,8 @@ typedef struct luhd_plan {
     int32_t n_image_tokens;
     /* Separator ids: separators[i] follows slice i (29892 "," inside a row, 13 "\n" at a
      * row's end). overview_separator precedes the overview in the stitched layout (13 when
-     * there is a single column, an upstream quirk). */
+     * there is a single column, an upstream quirk); it is 0 when nothing precedes the overview
+     * (no slices, or the model's per-slice layout). */
     int32_t overview_separator;
     int32_t separators[LUHD_MAX_SLICES];
 } luhd_plan;
@@ -436,8 +439,9 @@ LUHD_API luhd_session_params luhd_session_default_params(void);
  * model: luhd_model_free may run before luhd_session_free, and the model's memory is released
  * when the last session using it is freed.
  * On success, *out_session receives a session, which you free with luhd_session_free.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_ctx out of range, bad image options,
- * system prompt not UTF-8), LUHD_ERR_OUT_OF_MEMORY (the KV cache cannot be reserved).
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_ctx out of range, bad image options),
+ * LUHD_ERR_INVALID_UTF8 (system prompt), LUHD_ERR_OUT_OF_MEMORY (the KV cache cannot be
+ * reserved).
  * Thread-safe on the model. */
 LUHD_API luhd_status luhd_session_create(const luhd_model *model, const luhd_session_params *params,
                                          luhd_session **out_session);

@@ -1,18 +1,57 @@
 /* expect_status: load a model directory (and optionally an image) and check the status.
- * Used by the tests to run the malformed-input corpus through the C ABI.
+ * Used by the tests to run the malformed-input corpora through the C ABI (also under
+ * AddressSanitizer, scripts/asan.sh).
  *
  *   ./expect_status model DIR EXPECTED_STATUS_NAME [MESSAGE_SUBSTRING]
  *   ./expect_status image FILE EXPECTED_STATUS_NAME [MESSAGE_SUBSTRING]
+ *   ./expect_status prefixes FILE
  *
  * EXPECTED_STATUS_NAME is a luhd_status_string() text such as "malformed weight file", or "ok".
- * Exits 0 when the status (and message substring) match, 1 otherwise. */
+ * Exits 0 when the status (and message substring) match, 1 otherwise. `prefixes` decodes every
+ * prefix of FILE from memory (bytes 0..n for every n) and fails if one gives a status other
+ * than "ok", "bad image" or "image too large". */
 #include <llavauhd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+static int decode_prefixes(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return 1;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *data = malloc(size > 0 ? (size_t)size : 1);
+    size_t got = fread(data, 1, (size_t)size, f);
+    fclose(f);
+    int failed = 0, decoded = 0;
+    for (size_t n = 0; n <= got; n++) {
+        /* An exact-size copy, so that a read past the prefix is a heap overflow under ASan. */
+        unsigned char *prefix = malloc(n ? n : 1);
+        memcpy(prefix, data, n);
+        luhd_image *image = NULL;
+        luhd_status st = luhd_image_load_memory(prefix, n, NULL, &image);
+        if (st == LUHD_OK) decoded++;
+        else if (st != LUHD_ERR_BAD_IMAGE && st != LUHD_ERR_IMAGE_TOO_LARGE) {
+            fprintf(stderr, "%s: prefix of %zu bytes: %s: %s\n", path, n, luhd_status_string(st), luhd_last_error());
+            failed = 1;
+        }
+        luhd_image_free(image);
+        free(prefix);
+    }
+    free(data);
+    printf("%s: %zu prefixes, %d decoded\n", path, got + 1, decoded);
+    return failed;
+}
+
 int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "prefixes") == 0) return decode_prefixes(argv[2]);
     if (argc < 4) {
-        fprintf(stderr, "usage: %s model|image PATH STATUS_NAME [MESSAGE_SUBSTRING]\n", argv[0]);
+        fprintf(stderr, "usage: %s model|image PATH STATUS_NAME [MESSAGE_SUBSTRING]\n       %s prefixes FILE\n",
+                argv[0], argv[0]);
         return 2;
     }
     luhd_status st;

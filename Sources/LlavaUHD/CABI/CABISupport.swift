@@ -3,15 +3,17 @@ import CLlavaUHD
 // The mechanics shared by every export: turning Swift errors into a status plus the
 // thread's last-error message, reading versioned params structs, and handles.
 
-/// Runs `body`, converting a thrown `LlavaError` into its status and recording the message
-/// for `luhd_last_error()`.
+/// Runs `body`, converting a thrown `LlavaError` into its status, recording the message for
+/// `luhd_last_error()` and logging it at debug level.
 @inline(__always)
 func cCall(_ function: StaticString, _ body: () throws(LlavaError) -> Void) -> luhd_status {
     do {
         try body()
         return LUHD_OK
     } catch {
-        luhd_set_last_error("\(function): \(error.message)")
+        let message = "\(function): \(error.message)"
+        luhd_set_last_error(message)
+        Log.debug("\(message) (status \(error.status.rawValue))")
         return luhd_status(rawValue: UInt32(error.status.rawValue))
     }
 }

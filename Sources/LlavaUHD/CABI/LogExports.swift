@@ -8,12 +8,14 @@ private struct CLogSink: @unchecked Sendable {
 
 @_cdecl("luhd_log_set")
 public func luhd_log_set(_ callback: luhd_log_callback?, _ userData: UnsafeMutableRawPointer?, _ minLevel: luhd_log_level) {
-    let raw = Int32(minLevel.rawValue)
-    guard raw <= LogLevel.error.rawValue else {
+    // Any value, even one outside the enum (a C caller may pass (luhd_log_level)-1), is read
+    // without trapping: above LUHD_LOG_ERROR silences the library.
+    let raw = Int64(minLevel.rawValue)
+    guard raw <= Int64(LogLevel.error.rawValue) else {
         Log.configure(sink: nil, minimum: .error)
         return
     }
-    let minimum = LogLevel(rawValue: max(0, raw)) ?? .warning
+    let minimum = LogLevel(rawValue: Int32(max(0, raw))) ?? .warning
     guard let callback else {
         Log.configure(sink: Log.stderrSink, minimum: minimum)
         return

@@ -42,7 +42,13 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
             let c = CProgress(callback: callback, userData: p.progress_user_data)
             options.progress = { c.callback(Float($0), c.userData) }
         }
-        out.pointee = retainedHandle(ModelHandle(try LlavaModel(directory: path, options: options)))
+        let start = monotonicSeconds()
+        let model = try LlavaModel(directory: path, options: options)
+        let c = model.config.language
+        Log.info("loaded \(path): \(c.architecture.rawValue), \(c.layerCount) layers, hidden \(c.hiddenSize), "
+                 + "\(model.weights.count) tensors, \(model.weights.totalBytes) bytes, \(model.threads) threads, "
+                 + "BLAS core \(BLAS.coreName), in \(monotonicSeconds() - start) s")
+        out.pointee = retainedHandle(ModelHandle(model))
     }
 }
 

@@ -59,7 +59,7 @@ public func luhd_image_plan(_ model: OpaquePointer?, _ image: OpaquePointer?, _ 
         p.overview_height = Int32(plan.overviewSize.height)
         p.n_views = Int32(plan.views.count)
         p.n_image_tokens = Int32(plan.imagePositions(layout: m.config.imageTokenLayout))
-        p.overview_separator = plan.overviewSeparatorID ?? 0
+        p.overview_separator = m.config.imageTokenLayout == .stitchedGrid ? plan.overviewSeparatorID ?? 0 : 0
         withUnsafeMutableBytes(of: &p.separators) { raw in
             let seps = raw.bindMemory(to: Int32.self)
             for (i, id) in plan.separatorIDs.prefix(seps.count).enumerated() { seps[i] = id }

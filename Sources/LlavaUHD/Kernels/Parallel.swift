@@ -21,7 +21,7 @@ public struct ComputeContext: @unchecked Sendable {
 
     /// Throws `.cancelled` when the abort callback asks to stop.
     public func checkAbort(_ what: @autoclosure () -> String) throws(LlavaError) {
-        if let shouldAbort, shouldAbort() { throw LlavaError(.cancelled, "\(what()) cancelled by the abort callback") }
+        if let shouldAbort, shouldAbort() { throw LlavaError(.cancelled, "\(what()) cancelled (abort callback or cancellation request)") }
     }
 }
 

@@ -240,6 +240,7 @@ public final class ChatSession: @unchecked Sendable {
         var generated: [Int] = []
         var stoppedByCaller = false
         func emit(_ piece: String) {
+            guard !stoppedByCaller else { return }
             let released = matcher.feed(piece)
             guard !released.isEmpty else { return }
             answer += released
@@ -264,8 +265,10 @@ public final class ChatSession: @unchecked Sendable {
         }
         timings.decode = monotonicSeconds() - decodeStart
         if !matcher.stopped && !stoppedByCaller { emit(detokenizer.finish()) }
+        // Text held back for a possible stop string ends the answer, unless the caller already
+        // stopped it: the answer is then exactly what the caller was given.
         let tail = matcher.finish()
-        if !tail.isEmpty {
+        if !tail.isEmpty && !stoppedByCaller {
             answer += tail
             _ = onText(tail)
         }

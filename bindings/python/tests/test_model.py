@@ -45,6 +45,11 @@ def test_progress_callback_reports_and_cancels(assets):
     with pytest.raises(llavauhd.CancelledError):
         llavauhd.Model(assets / "models" / "small-noslice", progress=lambda f: False)
 
+    def broken(fraction):
+        raise OverflowError("from the progress callback")
+    with pytest.raises(OverflowError, match="from the progress callback"):
+        llavauhd.Model(assets / "models" / "small-noslice", progress=broken)
+
 
 def test_missing_directory_is_io_error(tmp_path):
     with pytest.raises(llavauhd.FileAccessError):
@@ -54,3 +59,16 @@ def test_missing_directory_is_io_error(tmp_path):
 def test_bad_thread_count():
     with pytest.raises(ValueError):
         llavauhd.Model("/", n_threads=0)
+
+
+@pytest.mark.parametrize("tokenizer", [None, ("tokenizer.model", b"garbage"), ("tokenizer.json", b"{not json")])
+def test_bad_tokenizer(tokenizer, tmp_path, assets):
+    """A model directory whose tokenizer files are missing or malformed: BadTokenizerError."""
+    src = assets / "models" / "small-noslice"
+    for name in ("config.json", "model.safetensors"):
+        (tmp_path / name).symlink_to(src / name)
+    if tokenizer:
+        (tmp_path / tokenizer[0]).write_bytes(tokenizer[1])
+    with pytest.raises(llavauhd.BadTokenizerError) as err:
+        llavauhd.Model(tmp_path)
+    assert err.value.status == 10 and "tokenizer" in err.value.message

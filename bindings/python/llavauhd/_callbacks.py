@@ -1,0 +1,80 @@
+"""Python callables behind the C callbacks.
+
+Rules every trampoline here follows:
+
+* No Python exception ever propagates into C. A callback that raises asks the library to stop
+  (the same as returning the "stop" value), and the exception is kept so that the Python call
+  that started the work raises it once the C call has returned.
+* The ctypes function object is kept alive by its owner (a :class:`Model` load, an image-stage
+  call, a :class:`Session`) for as long as C may call it.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any, Callable, Optional
+
+from ._lib import ABORT_CALLBACK, ImageOptions, lib
+
+
+class CallbackErrors:
+    """The first exception raised by a callback during a C call, re-raised afterwards.
+
+    Callbacks may run on library threads, so access is locked.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._error: Optional[BaseException] = None
+
+    def record(self, error: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = error
+
+    @property
+    def pending(self) -> bool:
+        """True when a callback has raised since the last :meth:`raise_pending`."""
+        with self._lock:
+            return self._error is not None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._error = None
+
+    def raise_pending(self) -> None:
+        """Raises (and forgets) the recorded exception, if any."""
+        with self._lock:
+            error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
+def abort_trampoline(abort: Callable[[], bool], errors: CallbackErrors) -> Any:
+    """A ``luhd_abort_callback`` calling ``abort()``; an exception counts as "stop"."""
+
+    def trampoline(_user: object) -> bool:
+        try:
+            return bool(abort())
+        except BaseException as e:  # noqa: BLE001 - nothing may unwind into C
+            errors.record(e)
+            return True
+
+    return ABORT_CALLBACK(trampoline)
+
+
+def image_options(preresize_long_side: Optional[int], max_slices: Optional[int],
+                  abort: Optional[Callable[[], bool]] = None,
+                  errors: Optional[CallbackErrors] = None) -> tuple[ImageOptions, object]:
+    """A ``luhd_image_options`` from keyword arguments (None keeps the library default), and the
+    object that must stay referenced while C may call the abort callback."""
+    options = lib.luhd_image_default_options()
+    if preresize_long_side is not None:
+        options.preresize_long_side = preresize_long_side
+    if max_slices is not None:
+        options.max_slices = max_slices
+    keep: Any = None
+    if abort is not None:
+        keep = abort_trampoline(abort, errors if errors is not None else CallbackErrors())
+        options.abort_callback = ctypes.cast(keep, ctypes.c_void_p)
+    return options, keep
