@@ -8,7 +8,7 @@ import TestSupport
 /// Choosing the projector from config.json, and the errors a bad config, checkpoint or input
 /// gets (never a crash).
 @Suite struct ProjectorConfigTests {
-    static func config(_ json: String) throws -> ProjectorConfig { try ProjectorConfig(modelConfig: JSONValue.parse(json)) }
+    static func config(_ model: String) throws -> ProjectorConfig { try ModelConfig(directory: Fixtures.model(model)).projector }
 
     static func status(_ body: () throws -> Void) -> Status? {
         do { try body() } catch let e as LlavaError { return e.status } catch { return nil }
@@ -16,35 +16,25 @@ import TestSupport
     }
 
     @Test func readsTheFixtureModels() throws {
-        let coffee = try ProjectorConfig(modelConfig: Fixtures.json(Fixtures.model("coffee-v2-mask7") + "/config.json"))
+        let coffee = try Self.config("coffee-v2-mask7")
         #expect(coffee == ProjectorConfig(kind: .hiwin, featureScaleMask: 7, visionHiddenSize: 1024, embedDim: 256))
         #expect(coffee.projectedScales == [1, 2, 4] && coffee.vdimTopScale == 4 && coffee.headCount == 2)
-        let qwen = try ProjectorConfig(modelConfig: Fixtures.json(Fixtures.model("chelsea-qwen2-mask5") + "/config.json"))
+        let qwen = try Self.config("chelsea-qwen2-mask5")
         #expect(qwen.kind == .hiwin && qwen.featureScaleMask == 5 && qwen.projectedScales == [1, 4])
-        let v1 = try ProjectorConfig(modelConfig: Fixtures.json(Fixtures.model("rocket-v1") + "/config.json"))
+        let v1 = try Self.config("rocket-v1")
         #expect(v1.kind == .uhdV1 && v1.projectedScales == [1] && v1.vdimTopScale == nil)
     }
 
-    @Test func masksUpstreamCannotRunAreUnsupported() throws {
-        let base = #""mm_projector_type": "adapt_spatial_resampler_v2", "mm_hidden_size": 1024, "hidden_size": 4096"#
-        #expect(try Self.config("{\(base)}").featureScaleMask == 7)
-        #expect(try Self.config("{\(base), \"feature_scale_mask\": 3}").vdimTopScale == 2)
-        for mask in [15, 9, 6, 1, 4, 16, 0] {
-            #expect(Self.status { _ = try Self.config("{\(base), \"feature_scale_mask\": \(mask)}") } == .unsupported, "mask \(mask)")
+    /// Masks upstream cannot run are refused by `validate()` (which `makeProjector` calls), with
+    /// the statuses `ModelConfig` gives them when it reads config.json.
+    @Test func masksUpstreamCannotRunAreRefused() throws {
+        func status(_ mask: Int) -> Status? {
+            Self.status { try ProjectorConfig(kind: .hiwin, featureScaleMask: mask, visionHiddenSize: 1024, embedDim: 4096).validate() }
         }
-    }
-
-    @Test func badConfigsThrow() {
-        #expect(Self.status { _ = try Self.config(#"{"mm_projector_type": "adapt_spatial_resampler", "mm_hidden_size": 1024, "hidden_size": 4096}"#) }
-            == .unsupported)  // old branch without feature_mode featup_muti_res
-        #expect(Self.status { _ = try Self.config(#"{"mm_projector_type": "mlp2x_gelu", "mm_hidden_size": 1024, "hidden_size": 4096}"#) }
-            == .unsupported)
-        #expect(Self.status { _ = try Self.config(#"{"mm_hidden_size": 1024, "hidden_size": 4096}"#) } == .badConfig)
-        #expect(Self.status { _ = try Self.config(#"{"mm_projector_type": "adapt_spatial_resampler_v1", "hidden_size": 4096}"#) }
-            == .badConfig)
-        #expect(Self.status { _ = try Self.config(#"{"mm_projector_type": "adapt_spatial_resampler_v1", "mm_hidden_size": 1024, "hidden_size": "x"}"#) }
-            == .badConfig)
-        #expect(Self.status { _ = try Self.config(#"{"mm_projector_type": "adapt_spatial_resampler_v1", "mm_hidden_size": 1024, "hidden_size": 100}"#) }
+        for mask in [3, 5, 7] { #expect(status(mask) == .ok, "mask \(mask)") }
+        for mask in [15, 9] { #expect(status(mask) == .unsupported, "mask \(mask)") }
+        for mask in [6, 1, 4, 16, 0] { #expect(status(mask) == .badConfig, "mask \(mask)") }
+        #expect(Self.status { try ProjectorConfig(kind: .uhdV1, featureScaleMask: 0, visionHiddenSize: 1024, embedDim: 100).validate() }
             == .badConfig)
     }
 
@@ -92,7 +82,7 @@ import TestSupport
             == .invalidArgument)
 
         let model = Fixtures.model("small-noslice")
-        let config = try ProjectorConfig(modelConfig: Fixtures.json(model + "/config.json"))
+        let config = try ModelConfig(directory: model).projector
         let projector = try config.makeProjector(weights: WeightStore(directory: model))
         let context = ComputeContext(threads: 1)
         // Wrong feature width.

@@ -18,7 +18,7 @@ struct UpstreamCase {
         self.name = name
         manifest = try Fixtures.json(Fixtures.upstream(name) + "/manifest.json")
         let model = Fixtures.model(name)
-        config = try ProjectorConfig(modelConfig: Fixtures.json(model + "/config.json"))
+        config = try ModelConfig(directory: model).projector
         weights = try WeightStore(directory: model)
 
         let pre = manifest["preprocess"]

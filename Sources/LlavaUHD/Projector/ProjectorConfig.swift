@@ -26,46 +26,6 @@ public struct ProjectorConfig: Sendable, Equatable {
         self.gridSize = gridSize
     }
 
-    /// Reads the projector keys of a checkpoint's config.json: `mm_projector_type`
-    /// (`adapt_spatial_resampler` with `feature_mode: featup_muti_res`,
-    /// `adapt_spatial_resampler_v2`, or `adapt_spatial_resampler_v1`), `feature_scale_mask`
-    /// (upstream's default 7 when absent), `mm_hidden_size` and `hidden_size`. Throws
-    /// `.badConfig` for missing or malformed keys and `.unsupported` for other projectors or
-    /// feature masks upstream cannot run (see `validate()`).
-    public init(modelConfig json: JSONValue) throws(LlavaError) {
-        func int(_ key: String) throws(LlavaError) -> Int {
-            guard let v = json[key] else { throw LlavaError(.badConfig, "config.json has no \"\(key)\"") }
-            guard let i = v.intValue else { throw LlavaError(.badConfig, "config.json \"\(key)\" is not an integer") }
-            return i
-        }
-        guard let type = json["mm_projector_type"]?.stringValue else {
-            throw LlavaError(.badConfig, "config.json has no \"mm_projector_type\" string")
-        }
-        let kind: Kind
-        switch type {
-        case "adapt_spatial_resampler":
-            // The old branch builds the VDIM pyramid only in this feature mode (its default,
-            // 'uhd_v1', would leave the v2 projector without an upsampler).
-            let mode = json["feature_mode"]?.stringValue ?? "uhd_v1"
-            guard mode == "featup_muti_res" else {
-                throw LlavaError(.unsupported,
-                                 "mm_projector_type adapt_spatial_resampler with feature_mode '\(mode)' is not supported (expected featup_muti_res)")
-            }
-            kind = .hiwin
-        case "adapt_spatial_resampler_v2":
-            kind = .hiwin
-        case "adapt_spatial_resampler_v1":
-            kind = .uhdV1
-        default:
-            throw LlavaError(.unsupported, "mm_projector_type '\(type)' is not supported")
-        }
-        var mask = 7
-        if json["feature_scale_mask"] != nil { mask = try int("feature_scale_mask") }
-        self.init(kind: kind, featureScaleMask: mask, visionHiddenSize: try int("mm_hidden_size"),
-                  embedDim: try int("hidden_size"))
-        try validate()
-    }
-
     /// Attention heads of the shared multi-head attention (E / 128).
     public var headCount: Int { embedDim / 128 }
     /// Tokens per view (144).
@@ -86,7 +46,8 @@ public struct ProjectorConfig: Sendable, Equatable {
     /// Checks the sizes and the feature mask. Upstream runs only masks with the 1x bit set
     /// (`prepare_single_key_value` reads the 1x level's batch size), an upsampler (bit 2 or 4),
     /// and no 8x bit (`JBU8xStack` has no `forward_with_internal_features`, so the 8x stack
-    /// fails at inference). Throws `.unsupported` or `.badConfig`.
+    /// fails at inference). Throws `.unsupported` (8x) or `.badConfig`, as `ModelConfig` does when it
+    /// reads config.json.
     public func validate() throws(LlavaError) {
         guard visionHiddenSize > 0 else { throw LlavaError(.badConfig, "mm_hidden_size \(visionHiddenSize) must be positive") }
         guard embedDim >= 128, embedDim % headCount == 0 else {
@@ -95,16 +56,16 @@ public struct ProjectorConfig: Sendable, Equatable {
         guard gridSize > 0 else { throw LlavaError(.badConfig, "window grid size \(gridSize) must be positive") }
         guard kind == .hiwin else { return }
         let m = featureScaleMask
-        guard m & ~15 == 0 else { throw LlavaError(.unsupported, "feature_scale_mask \(m) has bits other than 1, 2, 4, 8") }
+        guard m & ~15 == 0 else { throw LlavaError(.badConfig, "feature_scale_mask \(m) has bits other than 1, 2, 4, 8") }
         guard m & 8 == 0 else {
             throw LlavaError(.unsupported,
                              "feature_scale_mask \(m) selects the 8x VDIM stack, which upstream LLaVA-UHD cannot run at inference (JBU8xStack has no forward_with_internal_features)")
         }
         guard m & 1 != 0 else {
-            throw LlavaError(.unsupported, "feature_scale_mask \(m) drops the 1x level, which upstream's Hiwin projector requires")
+            throw LlavaError(.badConfig, "feature_scale_mask \(m) drops the 1x level, which upstream's Hiwin projector requires")
         }
         guard m & 6 != 0 else {
-            throw LlavaError(.unsupported, "feature_scale_mask \(m) selects no VDIM upsampler (bit 2 or 4), which upstream requires")
+            throw LlavaError(.badConfig, "feature_scale_mask \(m) selects no VDIM upsampler (bit 2 or 4), which upstream requires")
         }
     }
 }
