@@ -106,7 +106,7 @@ struct BenchCommand: ParsableCommand {
                      "\(reply.tokens.count) tokens, \(StatusReporter.rate(reply.tokens.count, t.decode)) tok/s"))
 
         var text = "llavauhd bench: \(modelOptions.model), \(model.threads) threads, best of \(runs)\n"
-        text += "image: \(imageName), \(plan.oneLineSummary), \(plan.imagePositions(layout: model.config.imageTokenLayout, queriesPerSide: model.config.projector.gridSize)) image positions\n\n"
+        text += "image: \(imageName), \(plan.oneLineSummary), \(plan.imagePositions(layout: model.config.imageTokenLayout)) image positions\n\n"
         text += "| step | time | |\n|---|---:|---|\n"
         for (name, time, note) in rows { text += "| \(name) | \(time) | \(note) |\n" }
         Console.out(text)

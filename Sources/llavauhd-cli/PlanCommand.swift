@@ -28,13 +28,10 @@ struct PlanCommand: ParsableCommand {
         let decoded = try ImageDecoder.decodeFile(image)
         let plan = try SlicePlan(inputSize: PixelSize(width: decoded.width, height: decoded.height), options: options)
         var layouts: [ImageTokenLayout] = [.stitchedGrid, .perSlice]
-        var queriesPerSide = 12
         if let model {
-            let config = try ModelConfig(directory: model)
-            layouts = [config.imageTokenLayout]
-            queriesPerSide = config.projector.gridSize
+            layouts = [try ModelConfig(directory: model).imageTokenLayout]
         }
-        let tokens = layouts.map { ($0, plan.imagePositions(layout: $0, queriesPerSide: queriesPerSide)) }
+        let tokens = layouts.map { ($0, plan.imagePositions(layout: $0)) }
         Console.out(json ? Self.json(plan, image: image, tokens: tokens) + "\n"
                          : Self.text(plan, image: image, tokens: tokens, modelLayout: model != nil))
     }

@@ -103,7 +103,7 @@ import Testing
                       "greyalpha8_interlaced.png"])
     func survivesRandomDamage(_ file: String) throws {
         let original = try readWholeFile(ImageGolden.folder + "/derived/" + file)
-        var rng = SplitMix64(seed: UInt64(truncatingIfNeeded: file.utf8.reduce(17) { $0 &* 31 &+ Int($1) }))
+        var rng = TestRandom(seed: UInt64(truncatingIfNeeded: file.utf8.reduce(17) { $0 &* 31 &+ Int($1) }))
         for round in 0..<250 {
             var data = original
             switch round % 3 {
@@ -130,17 +130,3 @@ import Testing
     }
 }
 
-/// A small deterministic generator (SplitMix64) for the damage test.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A value in 0..<bound (0 when bound is 0).
-    mutating func next(_ bound: Int) -> Int { bound > 0 ? Int(next() % UInt64(bound)) : 0 }
-}

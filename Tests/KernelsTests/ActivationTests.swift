@@ -1,5 +1,6 @@
 import CLlavaUHD
 import LlavaUHD
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

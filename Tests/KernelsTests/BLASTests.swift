@@ -1,5 +1,6 @@
 import CLlavaUHD
 import LlavaUHD
+import TestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import TestSupport
 import CLlavaUHD
 @testable import LlavaUHD
 import Testing

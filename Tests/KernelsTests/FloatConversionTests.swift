@@ -1,5 +1,6 @@
 import CLlavaUHD
 import LlavaUHD
+import TestSupport
 import Testing
 
 /// F16 / BF16 conversions against Swift's own `Float16` and a bit-level reference of

@@ -1,30 +1,9 @@
 import LlavaUHD
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Deterministic pseudo-random numbers (SplitMix64) for test inputs.
-struct TestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [lo, hi).
-    mutating func uniform(_ lo: Float, _ hi: Float) -> Float {
-        lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
-    }
-
-    mutating func floats(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] {
-        (0..<n).map { _ in uniform(lo, hi) }
-    }
-}
 
 /// Memory for a test tensor, placed `misalignment` bytes past a 64-byte boundary so kernels
 /// are exercised on unaligned data; owns the bytes for the lifetime of the views made from it.

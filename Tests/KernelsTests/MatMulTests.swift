@@ -1,5 +1,6 @@
 import CLlavaUHD
 import LlavaUHD
+import TestSupport
 import Testing
 
 /// `MatMul.linear` (x·Wᵀ) and `MatMul.multiply` (x·W) against double-precision references,

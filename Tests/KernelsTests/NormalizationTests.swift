@@ -1,5 +1,6 @@
 import CLlavaUHD
 import LlavaUHD
+import TestSupport
 import Testing
 
 /// LayerNorm and RMSNorm (both instruction-set variants and the threaded wrappers) against

@@ -6,7 +6,7 @@ import TestSupport
 /// positions and values of one image per layout): the position formulas of SPEC §5.2/§5.3
 /// (worked examples 1033 and 769), several images, and every malformed input.
 @Suite struct MultimodalInputTests {
-    typealias Grid = ProjectedImage.Grid
+    typealias Grid = SliceGrid
 
     /// An image whose token t of view v holds the value 1000·v + t in every channel.
     static func image(_ grid: Grid?, separators: [Int], hidden: Int) -> ProjectedImage {

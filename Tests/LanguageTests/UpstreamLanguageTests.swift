@@ -26,10 +26,10 @@ import TestSupport
         let hidden = config.language.hiddenSize
         let preprocess = try #require(manifest["preprocess"])
         let separators = try #require(preprocess["ind_tokens"]?.arrayValue).compactMap(\.intValue)
-        var grid: ProjectedImage.Grid?
+        var grid: SliceGrid?
         var views: [[Float]] = []
         if let g = preprocess["grid_cols_rows"]?.arrayValue?.compactMap(\.intValue), g.count == 2 {
-            grid = ProjectedImage.Grid(columns: g[0], rows: g[1])
+            grid = SliceGrid(columns: g[0], rows: g[1])
             let slices = try Fixtures.npy(name, "hiwin_slices").floats
             let perView = ImageTokenLayout.tokensPerView * hidden
             #expect(slices.count == g[0] * g[1] * perView)

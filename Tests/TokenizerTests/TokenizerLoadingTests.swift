@@ -133,7 +133,7 @@ func expectStatus(_ status: Status, sourceLocation: SourceLocation = #_sourceLoc
         }
         #expect(rejected >= strideCuts.count)
         // Random byte changes.
-        var rng = SplitMix64(seed: 42)
+        var rng = TestRandom(seed: 42)
         for _ in 0..<60 {
             var copy = model
             for _ in 0..<4 { copy[Int(rng.next() % UInt64(copy.count))] = UInt8(truncatingIfNeeded: rng.next()) }
@@ -231,18 +231,6 @@ func expectStatus(_ status: Status, sourceLocation: SourceLocation = #_sourceLoc
     }
 }
 
-/// A small deterministic random generator for the fuzz cases.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 extension String {
     /// The string with each backslash doubled (for embedding in a JSON string literal).

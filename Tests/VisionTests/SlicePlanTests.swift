@@ -52,7 +52,7 @@ import Testing
         let overview = try #require(VisionFixtures.pair(pre["overview_size_wh"]))
         #expect(plan.overviewSize == PixelSize(width: overview.0, height: overview.1))
         if let grid = VisionFixtures.pair(pre["grid_cols_rows"]) {
-            #expect(plan.grid == SlicePlan.Grid(columns: grid.0, rows: grid.1))
+            #expect(plan.grid == SliceGrid(columns: grid.0, rows: grid.1))
             let slice = try #require(VisionFixtures.pair(pre["slice_size_wh"]))
             #expect(plan.sliceSize == PixelSize(width: slice.0, height: slice.1))
             #expect(plan.refineSize == PixelSize(width: slice.0 * grid.0, height: slice.1 * grid.1))
@@ -80,7 +80,7 @@ import Testing
     /// single-column quirk: the separator before the overview is then 13, not 29892.
     @Test func workedExamples() throws {
         let a = try SlicePlan(inputSize: PixelSize(width: 1024, height: 768))
-        #expect(a.grid == SlicePlan.Grid(columns: 3, rows: 2))
+        #expect(a.grid == SliceGrid(columns: 3, rows: 2))
         #expect(a.overviewSize == PixelSize(width: 378, height: 280))
         #expect(a.sliceSize == PixelSize(width: 308, height: 350))
         #expect(a.refineSize == PixelSize(width: 924, height: 700))
@@ -93,7 +93,7 @@ import Testing
 
         let b = try SlicePlan(inputSize: PixelSize(width: 336, height: 1344))
         #expect(b.resizedSize == PixelSize(width: 336, height: 1344))
-        #expect(b.grid == SlicePlan.Grid(columns: 1, rows: 4))
+        #expect(b.grid == SliceGrid(columns: 1, rows: 4))
         #expect(b.overviewSize == PixelSize(width: 168, height: 672))
         #expect(b.sliceSize == PixelSize(width: 336, height: 336))
         #expect(b.separatorIDs == [13, 13, 13, 13])

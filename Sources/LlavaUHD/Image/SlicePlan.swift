@@ -63,17 +63,6 @@ public struct SlicePlan: Sendable, Equatable {
     /// Separator id after the last slice of a row (`<0x0A>`, the newline byte token).
     public static let newlineTokenID: Int32 = 13
 
-    /// The columns and rows of a slice grid.
-    public struct Grid: Sendable, Equatable {
-        public var columns: Int
-        public var rows: Int
-        public init(columns: Int, rows: Int) {
-            self.columns = columns
-            self.rows = rows
-        }
-        public var count: Int { columns * rows }
-    }
-
     /// One view's place: its pixel size and patch grid, and for a slice the rectangle it is
     /// cropped from in the refine-size image.
     public struct View: Sendable, Equatable {
@@ -98,7 +87,7 @@ public struct SlicePlan: Sendable, Equatable {
     /// Size after the pre-resize (equal to `inputSize` when no resize happens).
     public let resizedSize: PixelSize
     /// The slice grid, or nil when the image is not sliced.
-    public let grid: Grid?
+    public let grid: SliceGrid?
     /// Size of the overview.
     public let overviewSize: PixelSize
     /// Size the pre-resized image is resized to before it is cut into slices (nil when not
@@ -138,13 +127,13 @@ public struct SlicePlan: Sendable, Equatable {
         }
         // Candidate slice counts multiple−1, multiple, multiple+1 (minus 1 and anything above
         // the maximum), and for each count n every factorisation [m, n/m], m ascending.
-        var best = Grid(columns: 1, rows: 1)
+        var best = SliceGrid(columns: 1, rows: 1)
         var minError = Double.infinity
         for n in [multiple - 1, multiple, multiple + 1] where n != 1 && n <= options.maxSlices {
             for m in 1...n where n % m == 0 {
                 let error = abs(logRatio - log(Double(m) / Double(n / m)))
                 if error < minError {   // strict: the first candidate wins ties
-                    best = Grid(columns: m, rows: n / m)
+                    best = SliceGrid(columns: m, rows: n / m)
                     minError = error
                 }
             }
@@ -224,17 +213,9 @@ public struct SlicePlan: Sendable, Equatable {
     /// 13 ('\n') with a single column (an upstream quirk). Nil when not sliced.
     public var overviewSeparatorID: Int32? { separatorIDs.first }
 
-    /// The number of LLM positions the image occupies, for a projector that yields
-    /// `queriesPerSide`² tokens per view (12 → 144):
-    /// * `.stitchedGrid` (old-vicuna-7b): rows·q·(cols·q + 1) + 1 + q² when sliced (a newline
-    ///   after every stitched token row, a separator, the overview), q² when not;
-    /// * `.perSlice` (LLaVA-UHD-v2 branch): n·(q² + 1) + q² (each slice's tokens and its
-    ///   separator, then the overview).
-    public func imagePositions(layout: ImageTokenLayout, queriesPerSide q: Int = 12) -> Int {
-        guard let grid else { return q * q }
-        switch layout {
-        case .stitchedGrid: return grid.rows * q * (grid.columns * q + 1) + 1 + q * q
-        case .perSlice: return grid.count * (q * q + 1) + q * q
-        }
+    /// The number of LLM positions the image occupies under `layout` (144 tokens per view;
+    /// see `ImageTokenLayout.positionCount`).
+    public func imagePositions(layout: ImageTokenLayout) -> Int {
+        layout.positionCount(grid: grid)
     }
 }

@@ -24,7 +24,7 @@ extension ImageTokenLayout {
     ///   then the overview: `n·145 + 144` positions.
     ///
     /// Throws `.invalidArgument` for an empty grid or a separator count other than one per slice.
-    public func slots(grid: ProjectedImage.Grid?, separators: [Int]) throws(LlavaError) -> [Slot] {
+    public func slots(grid: SliceGrid?, separators: [Int]) throws(LlavaError) -> [Slot] {
         let side = Self.tokenGridSide, perView = Self.tokensPerView
         guard let grid else {
             guard separators.isEmpty else {
@@ -64,7 +64,7 @@ extension ImageTokenLayout {
     }
 
     /// The number of LLM positions one image takes (see `slots`).
-    public func positionCount(grid: ProjectedImage.Grid?) -> Int {
+    public func positionCount(grid: SliceGrid?) -> Int {
         let perView = Self.tokensPerView, side = Self.tokenGridSide
         guard let grid else { return perView }
         switch self {

@@ -1,18 +1,7 @@
 /// One image's projector output, with what the token layout needs to place it.
 public struct ProjectedImage: Sendable {
-    /// A slice grid: `columns × rows` slices, row-major.
-    public struct Grid: Sendable, Equatable {
-        public var columns: Int
-        public var rows: Int
-        public init(columns: Int, rows: Int) {
-            self.columns = columns
-            self.rows = rows
-        }
-        public var count: Int { columns * rows }
-    }
-
     /// The slice grid; nil when the image was not sliced (the overview is its only view).
-    public var grid: Grid?
+    public var grid: SliceGrid?
     /// Per view `ImageTokenLayout.tokensPerView × E` float32 (12×12 row-major): the slices
     /// row-major, then the overview.
     public var views: [[Float]]
@@ -20,7 +9,7 @@ public struct ProjectedImage: Sendable {
     /// not last in its row, 13 after the last); empty when not sliced.
     public var separators: [Int]
 
-    public init(grid: Grid?, views: [[Float]], separators: [Int]) {
+    public init(grid: SliceGrid?, views: [[Float]], separators: [Int]) {
         self.grid = grid
         self.views = views
         self.separators = separators

@@ -195,20 +195,24 @@ public final class ChatSession: @unchecked Sendable {
         }
         let turn = ChatMessage.user(text, images: placeholders == 0 ? images.count : 0)
 
-        // The whole conversation's prompt, as upstream builds it.
+        // The whole conversation's prompt, as upstream builds it. Its length is known from the
+        // slicing plans, so a prompt that cannot fit is refused before any image is encoded.
+        let layout = model.config.imageTokenLayout
+        let ids = try template.encode(messages + [turn], with: model.tokenizer).map(Int.init)
+        var needed = ids.filter { $0 != MultimodalInput.imageMarker }.count
+            + conversationImages.reduce(0) { $0 + $1.positionCount(layout: layout) }
+        for image in images { needed += try model.plan(for: image, options: options.slicing).imagePositions(layout: layout) }
+        guard needed < cache.capacity else {
+            throw LlavaError(.contextFull, "the conversation needs \(needed) positions plus the answer; "
+                             + "the context holds \(cache.capacity)")
+        }
         var newImages: [EncodedImage] = []
         for (i, image) in images.enumerated() {
             newImages.append(try encode(image, index: i, count: images.count, context: context, timings: &timings))
         }
         let allImages = conversationImages + newImages
-        let ids = try template.encode(messages + [turn], with: model.tokenizer).map(Int.init)
-        let input = try MultimodalInput(promptIds: ids, images: allImages.map(\.projected),
-                                        layout: model.config.imageTokenLayout,
+        let input = try MultimodalInput(promptIds: ids, images: allImages.map(\.projected), layout: layout,
                                         hiddenSize: model.config.language.hiddenSize)
-        guard input.count < cache.capacity else {
-            throw LlavaError(.contextFull, "the conversation needs \(input.count) positions plus the answer; "
-                             + "the context holds \(cache.capacity)")
-        }
         let newKeys = keys(of: input, images: allImages)
 
         // Keep the cached prefix, evaluate the rest.

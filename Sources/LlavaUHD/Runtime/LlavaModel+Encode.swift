@@ -40,7 +40,7 @@ extension LlavaModel {
         let features = try vision.encode(pixels, context: context)
         onStage(.projector)
         let views = try projector.project(projectorInputs(pixels: pixels, features: features), context: context)
-        let projected = ProjectedImage(grid: plan.grid.map { ProjectedImage.Grid(columns: $0.columns, rows: $0.rows) },
+        let projected = ProjectedImage(grid: plan.grid,
                                        views: views, separators: plan.separatorIDs.map(Int.init))
         return EncodedImage(key: key, plan: plan, projected: projected)
     }
