@@ -49,7 +49,6 @@ ship: deps
 SWIFT_TEST_FLAGS := -c release --scratch-path .build-test -Xswiftc -enable-testing
 
 swift-test: assets
-	$(SWIFT) build --build-tests $(SWIFT_TEST_FLAGS)
 	$(SWIFT) test $(SWIFT_TEST_FLAGS) 2>&1 | tee $(ASSETS)/swift-test.log; exit $${PIPESTATUS[0]}
 
 c-test: ship assets
