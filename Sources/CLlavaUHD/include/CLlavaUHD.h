@@ -12,6 +12,7 @@
 #include "last_error.h"
 #include "atomic_flag.h"
 #include "quant_kernels.h"
+#include "bf16_gemm.h"
 /* The public C header, so the Swift exports use its exact types. */
 #include "../../../include/llavauhd.h"
 #endif
