@@ -59,14 +59,14 @@ struct DecoderLayer: Sendable {
     /// (which must already hold positions `0 ..< position` for this layer).
     func forward(_ x: UnsafeMutablePointer<Float>, rows n: Int, position: Int, cache: KVCache,
                  rope: RotaryEmbedding, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>,
-                 config c: LanguageModelConfig, arithmetic: MatrixArithmetic,
+                 config c: LanguageModelConfig, arithmetic: MatrixArithmetic, kernel: QuantKernel?,
                  workspace ws: DecoderWorkspace, context: ComputeContext) {
         let h = c.hiddenSize, qWidth = c.headCount * c.headDim, kvWidth = cache.rowWidth
         let threads = context.threads
         let keys = cache.keys(layer: index), values = cache.values(layer: index)
         let newKeys = keys + position * kvWidth, newValues = values + position * kvWidth
         func linear(_ input: UnsafePointer<Float>, _ w: LinearWeight, _ out: UnsafeMutablePointer<Float>) {
-            MatMul.linear(input, rows: n, weight: w, into: out, arithmetic: arithmetic, context: context)
+            MatMul.linear(input, rows: n, weight: w, into: out, arithmetic: arithmetic, kernel: kernel, context: context)
         }
 
         // Attention.

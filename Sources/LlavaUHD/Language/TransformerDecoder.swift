@@ -28,6 +28,8 @@ public final class TransformerDecoder: Sendable {
     /// How activations meet dense weights in the matrix products (`.float32`: exact float32
     /// products; `.bfloat16`: bf16 dot products in prefill where the CPU has them).
     public let arithmetic: MatrixArithmetic
+    /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`).
+    public let quantizedKernel: QuantKernel?
 
     /// The embedding table `[vocab, hidden]` and the output head `[vocab, hidden]` (the same
     /// tensor when the embeddings are tied).
@@ -43,31 +45,32 @@ public final class TransformerDecoder: Sendable {
     /// Matrices `ModelQuantizer` stored quantized are used quantized. Loads OpenBLAS if needed
     /// (`.io` if it cannot).
     public convenience init(config: LanguageModelConfig, weights: WeightStore, batchSize: Int = 1024,
-                            arithmetic: MatrixArithmetic = .float32) throws(LlavaError) {
+                            arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
         try self.init(config: config, source: SafetensorsDecoderSource(store: weights), batchSize: batchSize,
-                      arithmetic: arithmetic)
+                      arithmetic: arithmetic, quantizedKernel: quantizedKernel)
     }
 
     /// The decoder of a LLaMA- or Qwen2-architecture GGUF file: hyper-parameters from its
     /// metadata (`LanguageModelConfig(gguf:)`), tensors under llama.cpp's names
     /// (`GGUFDecoderSource`), used in place from the mapping. The output head is `output.weight`,
     /// or `token_embd.weight` when the file has none (tied embeddings).
-    public convenience init(gguf file: GGUFFile, batchSize: Int = 1024, arithmetic: MatrixArithmetic = .float32) throws(LlavaError) {
+    public convenience init(gguf file: GGUFFile, batchSize: Int = 1024, arithmetic: MatrixArithmetic = .float32,
+                            quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
         let config = try LanguageModelConfig(gguf: file)
         try self.init(config: config, source: GGUFDecoderSource(file: file, architecture: config.architecture),
-                      batchSize: batchSize, arithmetic: arithmetic)
+                      batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel)
     }
 
     /// The decoder of a GGUF file with a given config (a model directory's, checked against the
     /// file's metadata by the caller).
     public convenience init(config: LanguageModelConfig, gguf file: GGUFFile, batchSize: Int = 1024,
-                            arithmetic: MatrixArithmetic = .float32) throws(LlavaError) {
+                            arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
         try self.init(config: config, source: GGUFDecoderSource(file: file, architecture: config.architecture),
-                      batchSize: batchSize, arithmetic: arithmetic)
+                      batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel)
     }
 
     init(config: LanguageModelConfig, source: some DecoderTensorSource, batchSize: Int,
-         arithmetic: MatrixArithmetic) throws(LlavaError) {
+         arithmetic: MatrixArithmetic, quantizedKernel: QuantKernel?) throws(LlavaError) {
         try Self.validate(config)
         guard batchSize >= 1 else { throw LlavaError(.invalidArgument, "batch size \(batchSize) must be at least 1") }
         try BLAS.load()
@@ -75,6 +78,7 @@ public final class TransformerDecoder: Sendable {
         self.config = config
         self.batchSize = batchSize
         self.arithmetic = arithmetic
+        self.quantizedKernel = quantizedKernel
         rope = try RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
         embedTokens = try source.matrix(.embedTokens, layer: 0, shape: [v, h])
         lmHead = config.tieWordEmbeddings ? embedTokens : try source.matrix(.outputHead, layer: 0, shape: [v, h])
@@ -217,7 +221,7 @@ public final class TransformerDecoder: Sendable {
                     sin.withUnsafeBufferPointer { s in
                         layer.forward(x, rows: n, position: start + r0, cache: cache, rope: rope,
                                       cos: c.baseAddress!, sin: s.baseAddress!, config: config,
-                                      arithmetic: arithmetic, workspace: workspace, context: context)
+                                      arithmetic: arithmetic, kernel: quantizedKernel, workspace: workspace, context: context)
                     }
                 }
             }
@@ -245,7 +249,8 @@ public final class TransformerDecoder: Sendable {
                       workspace: DecoderWorkspace, context: ComputeContext) {
         Normalization.rmsNorm(x, rows: rows, cols: config.hiddenSize, gamma: finalNorm, eps: config.rmsNormEps,
                               into: workspace.normed, threads: context.threads)
-        MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, arithmetic: arithmetic, context: context)
+        MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, arithmetic: arithmetic,
+                      kernel: quantizedKernel, context: context)
     }
 
     private func checkRoom(for count: Int, in cache: KVCache) throws(LlavaError) {
@@ -253,6 +258,14 @@ public final class TransformerDecoder: Sendable {
             throw LlavaError(.contextFull,
                              "the context holds \(cache.count) of \(cache.capacity) positions; \(count) more do not fit")
         }
+    }
+
+    /// How the decoder's matrices are stored: format name ("BF16", "Q8_0", "Q4_K", ...) → number
+    /// of matrices, over the layers' projections and the output head.
+    public var matrixFormats: [String: Int] {
+        var out: [String: Int] = [lmHead.formatName: 1]
+        for l in layers { for m in l.matrices { out[m.formatName, default: 0] += 1 } }
+        return out
     }
 
     /// Bytes of weights one decoded token reads: every matrix of every layer and the output
