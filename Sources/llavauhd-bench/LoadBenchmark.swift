@@ -15,14 +15,12 @@ var loadBenchmark: Benchmark { Benchmark(
     summary: "WeightStore load time and RSS on a synthetic 7B-shaped BF16 model directory",
     run: runLoadBenchmark) }
 
-private func megabytes(_ bytes: Int) -> String { "\(Int((Double(bytes) / 1e6).rounded())) MB" }
-
 private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
     let checkpoint = SyntheticCheckpoint(languageModel: .vicuna7B, multimodal: true)
     let parent = SyntheticCheckpoint.benchDirectory()
     print("synthetic checkpoint: \(parent)/\(checkpoint.layoutName) (\(megabytes(checkpoint.totalBytes)))")
     let (dir, written, writeSeconds) = try checkpoint.ensure(in: parent)
-    if written { print("written in \(oneDecimal(writeSeconds)) s") }
+    if written { print("written in \(fmt(writeSeconds)) s") }
     let shardPaths = checkpoint.shardPaths(in: dir)
 
     SyntheticCheckpoint.dropFromPageCache(shardPaths + [dir + "/model.safetensors.index.json", dir + "/config.json"])
@@ -44,8 +42,8 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
 
     | measurement | value |
     |---|---|
-    | load, shards dropped from the page cache (cold-ish) | \(oneDecimal(cold * 1000)) ms |
-    | load, warm (best of \(options.repetitions(5))) | \(oneDecimal(warm * 1000)) ms |
+    | load, shards dropped from the page cache (cold-ish) | \(fmt(cold * 1000)) ms |
+    | load, warm (best of \(options.repetitions(5))) | \(fmt(warm * 1000)) ms |
     | RSS before → after the first load | \(megabytes(rssBefore)) → \(megabytes(rssAfter)) (+\(megabytes(rssAfter - rssBefore))) |
     | RSS after \(options.repetitions(5) + 1) loads | \(megabytes(rssWarm)) |
 
@@ -69,16 +67,9 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
         }
         let pass = now() - t1
         md += "| first touch of every page, cold, MADV_SEQUENTIAL (\(megabytes(store.totalBytes))) | "
-            + "\(oneDecimal(pass)) s = \(oneDecimal(Double(store.totalBytes) / pass / 1e9)) GB/s |\n"
+            + "\(fmt(pass)) s = \(fmt(Double(store.totalBytes) / pass / 1e9)) GB/s |\n"
         md += "| RSS after touching every page (file-backed, reclaimable) | \(megabytes(residentBytes())) |\n"
         if checksum == 42 { print("") }   // keeps the loads
     }
     return md
-}
-
-/// `value` with one decimal.
-private func oneDecimal(_ value: Double) -> String {
-    guard value.isFinite else { return "\(value)" }
-    let tenths = Int((abs(value) * 10).rounded())
-    return (value < 0 ? "-" : "") + "\(tenths / 10).\(tenths % 10)"
 }

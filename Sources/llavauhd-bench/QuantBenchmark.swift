@@ -132,22 +132,7 @@ struct QuantBench {
     }
 
     func readBandwidth(_ buffer: UnsafeMutableRawPointer, threads: Int, reps: Int) -> Double {
-        let parts = chunks(workingSet / 4096, parts: threads)
-        let b = SendablePointer(buffer.assumingMemoryBound(to: UInt8.self))
-        var sink: UInt64 = 0
-        let t = bestOf(reps) {
-            var sums = [UInt64](repeating: 0, count: parts.count)
-            sums.withUnsafeMutableBufferPointer { s in
-                let sp = SendablePointer(s.baseAddress!)
-                parallelFor(parts.count, threads: threads) { p in
-                    let r = parts[p]
-                    sp.p[p] = luhd_quant_read_bytes(b.p + r.lowerBound * 4096, r.count * 4096)
-                }
-            }
-            sink ^= sums.reduce(0, ^)
-        }
-        if sink == 0x1234_5678 { print("") }
-        return Double(workingSet) / t / 1e9
+        ReadBandwidth.measure(UnsafeRawPointer(buffer), bytes: workingSet, threads: threads, repeats: reps) / 1e9
     }
 
     /// Prefill: 256 rows of x times one 4096×11008 matrix, through the tile path (dequantize
@@ -297,40 +282,3 @@ struct QuantBench {
 }
 
 final class BenchOwner {}
-
-/// The 1-minute load average (other processes on the machine skew every figure here).
-private func loadAverage() -> String {
-    guard let f = fopen("/proc/loadavg", "r") else { return "?" }
-    defer { fclose(f) }
-    var line = [CChar](repeating: 0, count: 128)
-    guard fgets(&line, 128, f) != nil else { return "?" }
-    let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    return String(s.split(separator: " ").first ?? "?")
-}
-
-/// A small deterministic generator for benchmark data.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
-}
-
-/// `v` in scientific notation with 1 decimal ("3.2e-04").
-private func sci(_ v: Double) -> String {
-    var buf = [CChar](repeating: 0, count: 64)
-    _ = withVaList([v]) { vsnprintf(&buf, 64, "%.1e", $0) }
-    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-}
-
-private func fmt(_ v: Double, _ digits: Int = 1) -> String {
-    var buf = [CChar](repeating: 0, count: 64)
-    _ = withVaList([v]) { vsnprintf(&buf, 64, "%.\(digits)f", $0) }
-    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-}
