@@ -87,35 +87,28 @@ struct QuantBench {
         return md
     }
 
-    /// Fills the working set with as many matrices of `format` as fit and returns their count.
-    /// One matrix is made from random weights and copied, so the data is realistic (finite
-    /// scales, no denormals) and cheap to make.
+    /// Fills the working set with as many matrices of `format` as fit and returns their count:
+    /// pseudo-random bytes everywhere (every page different: repeated pages read faster than
+    /// real weights on some virtual machines), then each block's f16 scales set to sane values
+    /// (BF16: every element's exponent), so the data is finite and without denormals.
     func fill(_ buffer: UnsafeMutableRawPointer, format: QuantFormat) -> Int {
-        let rb = format.rowBytes(columns: cols)!
-        let bytes = rows * rb
+        let bytes = rows * format.rowBytes(columns: cols)!
         let count = max(1, workingSet / bytes)
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix(seed: 42 &+ UInt64(format.ggmlType))
+        for i in stride(from: 0, to: count * bytes - 7, by: 8) { buffer.storeBytes(of: rng.next(), toByteOffset: i, as: UInt64.self) }
+        let d = Float16(0.002).bitPattern
+        let blocks = count * rows * cols / format.blockElements
+        let u16 = buffer.assumingMemoryBound(to: UInt16.self)
         switch format {
-        case .q4_K, .q6_K:
-            // No quantizer for the K formats: random quants and scales, sane f16 super-scales.
-            let u = buffer.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<bytes { u[i] = UInt8(truncatingIfNeeded: rng.next()) }
-            let d = Float16(0.002).bitPattern
-            for b in 0..<(rows * cols / 256) {
-                let p = buffer + b * format.blockBytes
-                if format == .q4_K {
-                    p.storeBytes(of: d, as: UInt16.self)
-                    (p + 2).storeBytes(of: d, as: UInt16.self)
-                } else {
-                    (p + 208).storeBytes(of: d, as: UInt16.self)
-                }
-            }
+        case .bf16:
+            for i in 0..<(count * rows * cols) { u16[i] = (u16[i] & 0x807F) | 0x3C00 }
+        case .q4_K:
+            for b in 0..<blocks { (buffer + b * 144).storeBytes(of: d, as: UInt16.self); (buffer + b * 144 + 2).storeBytes(of: d, as: UInt16.self) }
+        case .q6_K:
+            for b in 0..<blocks { (buffer + b * 210 + 208).storeBytes(of: d, as: UInt16.self) }
         default:
-            let x = (0..<(rows * cols)).map { _ in rng.nextFloat() * 2 - 1 }
-            let q = try! QuantizedMatrix.quantize(x, rows: rows, columns: cols, format: format)
-            buffer.copyMemory(from: q.data, byteCount: bytes)
+            for b in 0..<blocks { (buffer + b * format.blockBytes).storeBytes(of: d, as: UInt16.self) }
         }
-        for i in 1..<count { (buffer + i * bytes).copyMemory(from: buffer, byteCount: bytes) }
         return count
     }
 

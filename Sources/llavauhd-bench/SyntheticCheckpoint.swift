@@ -64,7 +64,7 @@ struct SyntheticCheckpoint {
 
     var layoutName: String {
         let depth = layerCount == languageModel.layers ? "" : "-\(layerCount)-layers"
-        return "llava-uhd-v2-\(languageModel.rawValue)\(multimodal ? "" : "-llm-only")\(depth)-bf16-synthetic"
+        return "llava-uhd-v2-\(languageModel.rawValue)\(multimodal ? "" : "-llm-only")\(depth)-bf16-random"
     }
 
     /// The LLM's hyper-parameters (SPEC §6) with the layers written.
@@ -264,7 +264,6 @@ struct SyntheticCheckpoint {
     func write(to dir: String) throws {
         try Self.writeText(configJSON, to: dir + "/config.json")
         let shards = self.shards
-        let pattern = Self.pattern
         var weightMap: [(String, String)] = []
         var serial = 0
         for (i, shard) in shards.enumerated() {
@@ -290,14 +289,16 @@ struct SyntheticCheckpoint {
             for t in shard {
                 switch t.fill {
                 case .random:
-                    // Slices of one pseudo-random buffer, starting at a tensor-specific place.
+                    // Fresh values for every tensor: memory pages with repeated contents read
+                    // faster than real weights on some virtual machines (deduplicated by the host).
+                    var rng = SplitMix(seed: 0x5EED &+ UInt64(serial))
                     var remaining = t.count
-                    var start = (serial &* 7919) % (pattern.count / 2)
+                    var chunk = [UInt16](repeating: 0, count: 1 << 20)
                     while remaining > 0 {
-                        let n = min(remaining, pattern.count - start)
-                        try pattern.withUnsafeBytes { try Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[(start * 2)..<((start + n) * 2)]), path) }
+                        let n = min(remaining, chunk.count)
+                        chunk.withUnsafeMutableBufferPointer { c in Self.fillRandom(c.baseAddress!, count: n, rng: &rng) }
+                        try chunk.withUnsafeBytes { try Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<(n * 2)]), path) }
                         remaining -= n
-                        start = 0
                     }
                 case .constant(let v):
                     let bits = UInt16(truncatingIfNeeded: v.bitPattern >> 16)
@@ -315,16 +316,20 @@ struct SyntheticCheckpoint {
         try Self.writeText(index, to: dir + "/model.safetensors.index.json")
     }
 
-    /// 2²⁰ pseudo-random BF16 values in about ±0.02, none zero.
-    static let pattern: [UInt16] = {
-        var state: UInt64 = 0x1234_5678_9ABC_DEF0
-        return (0..<(1 << 20)).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            let u = Float(state >> 40) / Float(1 << 24)          // [0, 1)
-            let v = (u - 0.5) * 0.04 + (u < 0.5 ? -1e-3 : 1e-3)  // ±[0.001, 0.021)
-            return UInt16(truncatingIfNeeded: v.bitPattern >> 16).littleEndian
+    /// `count` pseudo-random BF16 values, uniform in ±[0.001, 0.021) (none zero), 4 per draw.
+    static func fillRandom(_ out: UnsafeMutablePointer<UInt16>, count: Int, rng: inout SplitMix) {
+        var i = 0
+        while i < count {
+            var r = rng.next()
+            for _ in 0..<4 where i < count {
+                let u = Float(r & 0xFFFF) / 65536                   // [0, 1)
+                let v = (u - 0.5) * 0.04 + (u < 0.5 ? -1e-3 : 1e-3)
+                out[i] = UInt16(truncatingIfNeeded: v.bitPattern >> 16)
+                r >>= 16
+                i += 1
+            }
         }
-    }()
+    }
 
     static func fiveDigits(_ n: Int) -> String {
         let s = String(n)
