@@ -188,63 +188,31 @@ void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, vo
     }
 }
 
-static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
-                                                            const uint8_t *prep, size_t pstride, int m,
-                                                            float *y, long ldy) {
-    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m512i pidx[4];
-    for (int k = 0; k < 4; k++) {
-        const int a = 2 * k, c = 2 * k + 1;
-        pidx[k] = _mm512_set_epi32(c, c, c, c, a, a, a, a, c, c, c, c, a, a, a, a);
-    }
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *b = w + (size_t)r * rb;
-        __m512 acc[4][2];
-        __m256 oacc[4];
-        for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); oacc[i] = _mm256_setzero_ps(); }
-        for (long g = 0; g < ng; g++, b += 144) {
-            const uint64_t lo = (uint64_t)load16(b) | (uint64_t)load16(b + 18) << 16 |
-                                (uint64_t)load16(b + 36) << 32 | (uint64_t)load16(b + 54) << 48;
-            const uint64_t hi = (uint64_t)load16(b + 72) | (uint64_t)load16(b + 90) << 16 |
-                                (uint64_t)load16(b + 108) << 32 | (uint64_t)load16(b + 126) << 48;
-            const __m256 d8 = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
-            __m512i wq[4];
-            for (int k = 0; k < 4; k++) {
-                const uint8_t *ba = b + 36 * k;
-                const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 2))),
-                                                          _mm_loadu_si128((const __m128i *)(ba + 20)), 1);
-                wq[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
-                                           _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
-            }
-            for (int i = 0; i < m; i++) {
-                const uint8_t *row = prep + (size_t)i * pstride;
-                const float *gs = (const float *)(row + ng * 256) + 16 * g;
-                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_loadu_ps(gs)));
-                oacc[i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(gs + 8), oacc[i]);
-                const uint8_t *xq = row + g * 256;
-                for (int k = 0; k < 4; k++) {
-                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
-                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], s), acc[i][k & 1]);
-                }
-            }
-        }
-        for (int i = 0; i < m; i++) {
-            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[i]), _mm256_extractf128_ps(oacc[i], 1));
-            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((o[0] + o[2]) + (o[1] + o[3]));
-            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * 256 + ng * 64);
-            const float *td = (const float *)(tq + 32 * nt);
-            for (long k = 0; k < nt; k++) {
-                const uint8_t *bt = b + 18 * k;
-                int32_t sum = 0;
-                for (int j = 0; j < 16; j++)
-                    sum += ((bt[2 + j] & 0x0F) - 8) * tq[32 * k + j] + ((bt[2 + j] >> 4) - 8) * tq[32 * k + j + 16];
-                t += (float)sum * (h2f(bt) * td[k]);
-            }
-            y[i * ldy + r] = t;
-        }
-    }
+/* The 8 f16 scales of a Q4_0 group (bytes 0, 18, ..., 126: words 0, 9, ..., 63 of its first
+ * 128 bytes) widened to f32, from two 64-byte loads with one word permutation. */
+static inline __m256 q4_0_group_scales(__m512i l0, __m512i l1) {
+    const __m512i widx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          0, 0, 0, 0, 0, 0, 0, 0, 63, 54, 45, 36, 27, 18, 9, 0);
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(l0, widx, l1)));
 }
+
+/* q4_0_rows_body / q4_0_rows_body_vbmi: the same kernel, the second unpacking the nibbles with
+ * VBMI byte permutations (see quant_q4_0_rows.h). */
+#define VBMI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,f16c,fma")))
+#define Q4_0_ROWS q4_0_rows_body
+#define Q4_0_VBMI 0
+#define Q4_0_TARGET
+#include "quant_q4_0_rows.h"
+#undef Q4_0_ROWS
+#undef Q4_0_VBMI
+#undef Q4_0_TARGET
+#define Q4_0_ROWS q4_0_rows_body_vbmi
+#define Q4_0_VBMI 1
+#define Q4_0_TARGET VBMI_TARGET
+#include "quant_q4_0_rows.h"
+#undef Q4_0_ROWS
+#undef Q4_0_VBMI
+#undef Q4_0_TARGET
 
 /* ---- K formats (super-blocks of 256) ----
  * Prepared x of one row, natural order: K int8 values (32-element blocks, dx = max|x| / 127),
@@ -378,6 +346,28 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
     }
 }
 
+#define Q4_0_VARIANT(name, body, target)                                                                     \
+    target static void name(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep,           \
+                     size_t pstride, int m, float *y, long ldy) {                                               \
+        switch (m) {                                                                                            \
+        case 1: body(w, rb, r0, r1, cols, prep, pstride, 1, y, ldy); break;                                     \
+        case 2: body(w, rb, r0, r1, cols, prep, pstride, 2, y, ldy); break;                                     \
+        case 3: body(w, rb, r0, r1, cols, prep, pstride, 3, y, ldy); break;                                     \
+        default: body(w, rb, r0, r1, cols, prep, pstride, 4, y, ldy); break;                                    \
+        }                                                                                                       \
+    }
+Q4_0_VARIANT(q4_0_rows_plain, q4_0_rows_body, )
+Q4_0_VARIANT(q4_0_rows_vbmi, q4_0_rows_body_vbmi, VBMI_TARGET)
+
+static int has_vbmi(void) {
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
+    }
+    return known;
+}
+
 void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long r1, long cols,
                             const void *prepared, int m, float *y, long ldy) {
     const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
@@ -390,7 +380,10 @@ void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long 
     }
     switch (format) {
     case LUHD_QF_Q8_0: VCASE(q8_0_rows, luhd_quant_vnni_q8_row_stride(cols)) break;
-    case LUHD_QF_Q4_0: VCASE(q4_0_rows, luhd_quant_vnni_q4_row_stride(cols)) break;
+    case LUHD_QF_Q4_0:
+        if (has_vbmi()) q4_0_rows_vbmi(wb, rb, r0, r1, cols, prep, luhd_quant_vnni_q4_row_stride(cols), m, y, ldy);
+        else q4_0_rows_plain(wb, rb, r0, r1, cols, prep, luhd_quant_vnni_q4_row_stride(cols), m, y, ldy);
+        break;
     case LUHD_QF_Q4_K: VCASE(q4_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
     case LUHD_QF_Q6_K: VCASE(q6_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
     default: break;
