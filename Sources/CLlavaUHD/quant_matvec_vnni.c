@@ -145,16 +145,22 @@ static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, si
 }
 
 /* ---- Q4_0 in groups of 8 blocks (256 weights) ----
- * The nibbles stay unsigned (vpdpbusd's unsigned operand) and x signed; the -8 offset becomes
- * -8 * sum over blocks of d_b * dx_b * sum(x_b), a dot product of 8 scales with 8 per-block
- * constants c_b = 8 * dx_b * sum(xq_b) computed once per x. The 8 weight scales of a group are
- * widened together, so per right-hand row a group costs one 8-lane multiply (d * dx) and one
- * multiply-add for the offsets besides the dot products. Prepared x of one row: ng = K / 256
- * groups of 256 int8 values (pair by pair in the Q4_0 order above), then per group 8 dx and 8 c
- * (f32), then the blocks after the last full group: 32 int8 values each, then their dx. */
+ * The nibbles stay unsigned (vpdpbusd's unsigned operand) and x signed. The 16 nibble bytes of
+ * blocks 0-3 of a group are gathered into one register T0 (blocks 4-7: T1); T0's low nibbles are
+ * elements 0-15 of blocks 0-3 and its high nibbles elements 16-31, so two vpdpbusd (low, then
+ * high) accumulate into one register whose 128-bit chunk c belongs to block c only, and blocks
+ * 4-7 likewise: per group and right-hand row, 4 dot products, 2 conversions and 2 multiply-adds
+ * with per-lane scales d_b * dx_b (d widened and spread to the lanes once per group, dx stored
+ * spread by the preparation). The -8 offset is -8 * sum_b d_b * dx_b * sum(xq_b): a dot product of
+ * the 8 scales with per-block constants c_b = 8 * dx_b * sum(xq_b).
+ * Prepared x of one row: per group 256 int8 values in the order of the four dot products (blocks
+ * 0-3 elements 0-15, blocks 0-3 elements 16-31, blocks 4-7 elements 0-15, blocks 4-7 elements
+ * 16-31; 16 values per block each), 16 f32 dx for blocks 0-3 (each 4 times), 16 for blocks 4-7,
+ * 8 f32 c; then the blocks after the last full group: 32 int8 values each, then their dx. */
+#define Q4_0_GROUP_BYTES (256 + 64 + 64 + 32)
 size_t luhd_quant_vnni_q4_row_stride(long cols) {
     const size_t ng = (size_t)(cols / 256);
-    return (ng * 256 + ng * 64 + 7 * 36 + 63) / 64 * 64;
+    return (ng * Q4_0_GROUP_BYTES + 7 * 36 + 63) / 64 * 64;
 }
 
 void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, void *scratch) {
@@ -162,27 +168,23 @@ void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, vo
     const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
     for (int i = 0; i < m; i++) {
         uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
-        float *gs = (float *)(row + ng * 256);
         const float *xi = x + i * ldx;
         for (long g = 0; g < ng; g++) {
-            for (int p = 0; p < 4; p++) {
-                int8_t qa[32], qb[32];
-                const long blk = 8 * g + 2 * p;
-                const float da = quantize_block(xi + 32 * blk, qa), db = quantize_block(xi + 32 * blk + 32, qb);
-                int8_t *o = (int8_t *)(row + g * 256 + p * 64);
-                memcpy(o, qa, 16);
-                memcpy(o + 16, qb, 16);
-                memcpy(o + 32, qa + 16, 16);
-                memcpy(o + 48, qb + 16, 16);
-                int sa = 0, sb = 0;
-                for (int j = 0; j < 32; j++) { sa += qa[j]; sb += qb[j]; }
-                gs[16 * g + 2 * p] = da;
-                gs[16 * g + 2 * p + 1] = db;
-                gs[16 * g + 8 + 2 * p] = 8.0f * da * (float)sa;
-                gs[16 * g + 8 + 2 * p + 1] = 8.0f * db * (float)sb;
+            uint8_t *gp = row + g * Q4_0_GROUP_BYTES;
+            float *dxs = (float *)(gp + 256), *cs = dxs + 32;
+            for (int j = 0; j < 8; j++) {
+                int8_t q[32];
+                const float dx = quantize_block(xi + 32 * (8 * g + j), q);
+                int sum = 0;
+                for (int e = 0; e < 32; e++) sum += q[e];
+                const int half = j / 4, c = j % 4;
+                memcpy(gp + 128 * half + 16 * c, q, 16);
+                memcpy(gp + 128 * half + 64 + 16 * c, q + 16, 16);
+                for (int l = 0; l < 4; l++) dxs[16 * half + 4 * c + l] = dx;
+                cs[j] = 8.0f * dx * (float)sum;
             }
         }
-        int8_t *tq = (int8_t *)(gs + 16 * ng);
+        int8_t *tq = (int8_t *)(row + ng * Q4_0_GROUP_BYTES);
         float *td = (float *)(tq + 32 * nt);
         for (long t = 0; t < nt; t++) td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t);
     }
