@@ -145,16 +145,22 @@ static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, si
 }
 
 /* ---- Q4_0 in groups of 8 blocks (256 weights) ----
- * The nibbles stay unsigned (vpdpbusd's unsigned operand) and x signed; the -8 offset becomes
- * -8 * sum over blocks of d_b * dx_b * sum(x_b), a dot product of 8 scales with 8 per-block
- * constants c_b = 8 * dx_b * sum(xq_b) computed once per x. The 8 weight scales of a group are
- * widened together, so per right-hand row a group costs one 8-lane multiply (d * dx) and one
- * multiply-add for the offsets besides the dot products. Prepared x of one row: ng = K / 256
- * groups of 256 int8 values (pair by pair in the Q4_0 order above), then per group 8 dx and 8 c
- * (f32), then the blocks after the last full group: 32 int8 values each, then their dx. */
+ * The nibbles stay unsigned (vpdpbusd's unsigned operand) and x signed. The 16 nibble bytes of
+ * blocks 0-3 of a group are gathered into one register T0 (blocks 4-7: T1); T0's low nibbles are
+ * elements 0-15 of blocks 0-3 and its high nibbles elements 16-31, so two vpdpbusd (low, then
+ * high) accumulate into one register whose 128-bit chunk c belongs to block c only, and blocks
+ * 4-7 likewise: per group and right-hand row, 4 dot products, 2 conversions and 2 multiply-adds
+ * with per-lane scales d_b * dx_b (d widened and spread to the lanes once per group, dx stored
+ * spread by the preparation). The -8 offset is -8 * sum_b d_b * dx_b * sum(xq_b): a dot product of
+ * the 8 scales with per-block constants c_b = 8 * dx_b * sum(xq_b).
+ * Prepared x of one row: per group 256 int8 values in the order of the four dot products (blocks
+ * 0-3 elements 0-15, blocks 0-3 elements 16-31, blocks 4-7 elements 0-15, blocks 4-7 elements
+ * 16-31; 16 values per block each), 16 f32 dx for blocks 0-3 (each 4 times), 16 for blocks 4-7,
+ * 8 f32 c; then the blocks after the last full group: 32 int8 values each, then their dx. */
+#define Q4_0_GROUP_BYTES (256 + 64 + 64 + 32)
 size_t luhd_quant_vnni_q4_row_stride(long cols) {
     const size_t ng = (size_t)(cols / 256);
-    return (ng * 256 + ng * 64 + 7 * 36 + 63) / 64 * 64;
+    return (ng * Q4_0_GROUP_BYTES + 7 * 36 + 63) / 64 * 64;
 }
 
 void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, void *scratch) {
@@ -162,89 +168,53 @@ void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, vo
     const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
     for (int i = 0; i < m; i++) {
         uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
-        float *gs = (float *)(row + ng * 256);
         const float *xi = x + i * ldx;
         for (long g = 0; g < ng; g++) {
-            for (int p = 0; p < 4; p++) {
-                int8_t qa[32], qb[32];
-                const long blk = 8 * g + 2 * p;
-                const float da = quantize_block(xi + 32 * blk, qa), db = quantize_block(xi + 32 * blk + 32, qb);
-                int8_t *o = (int8_t *)(row + g * 256 + p * 64);
-                memcpy(o, qa, 16);
-                memcpy(o + 16, qb, 16);
-                memcpy(o + 32, qa + 16, 16);
-                memcpy(o + 48, qb + 16, 16);
-                int sa = 0, sb = 0;
-                for (int j = 0; j < 32; j++) { sa += qa[j]; sb += qb[j]; }
-                gs[16 * g + 2 * p] = da;
-                gs[16 * g + 2 * p + 1] = db;
-                gs[16 * g + 8 + 2 * p] = 8.0f * da * (float)sa;
-                gs[16 * g + 8 + 2 * p + 1] = 8.0f * db * (float)sb;
+            uint8_t *gp = row + g * Q4_0_GROUP_BYTES;
+            float *dxs = (float *)(gp + 256), *cs = dxs + 32;
+            for (int j = 0; j < 8; j++) {
+                int8_t q[32];
+                const float dx = quantize_block(xi + 32 * (8 * g + j), q);
+                int sum = 0;
+                for (int e = 0; e < 32; e++) sum += q[e];
+                const int half = j / 4, c = j % 4;
+                memcpy(gp + 128 * half + 16 * c, q, 16);
+                memcpy(gp + 128 * half + 64 + 16 * c, q + 16, 16);
+                for (int l = 0; l < 4; l++) dxs[16 * half + 4 * c + l] = dx;
+                cs[j] = 8.0f * dx * (float)sum;
             }
         }
-        int8_t *tq = (int8_t *)(gs + 16 * ng);
+        int8_t *tq = (int8_t *)(row + ng * Q4_0_GROUP_BYTES);
         float *td = (float *)(tq + 32 * nt);
         for (long t = 0; t < nt; t++) td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t);
     }
 }
 
-static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
-                                                            const uint8_t *prep, size_t pstride, int m,
-                                                            float *y, long ldy) {
-    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m512i pidx[4];
-    for (int k = 0; k < 4; k++) {
-        const int a = 2 * k, c = 2 * k + 1;
-        pidx[k] = _mm512_set_epi32(c, c, c, c, a, a, a, a, c, c, c, c, a, a, a, a);
-    }
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *b = w + (size_t)r * rb;
-        __m512 acc[4][2];
-        __m256 oacc[4];
-        for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); oacc[i] = _mm256_setzero_ps(); }
-        for (long g = 0; g < ng; g++, b += 144) {
-            const uint64_t lo = (uint64_t)load16(b) | (uint64_t)load16(b + 18) << 16 |
-                                (uint64_t)load16(b + 36) << 32 | (uint64_t)load16(b + 54) << 48;
-            const uint64_t hi = (uint64_t)load16(b + 72) | (uint64_t)load16(b + 90) << 16 |
-                                (uint64_t)load16(b + 108) << 32 | (uint64_t)load16(b + 126) << 48;
-            const __m256 d8 = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
-            __m512i wq[4];
-            for (int k = 0; k < 4; k++) {
-                const uint8_t *ba = b + 36 * k;
-                const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ba + 2))),
-                                                          _mm_loadu_si128((const __m128i *)(ba + 20)), 1);
-                wq[k] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
-                                           _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
-            }
-            for (int i = 0; i < m; i++) {
-                const uint8_t *row = prep + (size_t)i * pstride;
-                const float *gs = (const float *)(row + ng * 256) + 16 * g;
-                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_loadu_ps(gs)));
-                oacc[i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(gs + 8), oacc[i]);
-                const uint8_t *xq = row + g * 256;
-                for (int k = 0; k < 4; k++) {
-                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
-                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], s), acc[i][k & 1]);
-                }
-            }
-        }
-        for (int i = 0; i < m; i++) {
-            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[i]), _mm256_extractf128_ps(oacc[i], 1));
-            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((o[0] + o[2]) + (o[1] + o[3]));
-            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * 256 + ng * 64);
-            const float *td = (const float *)(tq + 32 * nt);
-            for (long k = 0; k < nt; k++) {
-                const uint8_t *bt = b + 18 * k;
-                int32_t sum = 0;
-                for (int j = 0; j < 16; j++)
-                    sum += ((bt[2 + j] & 0x0F) - 8) * tq[32 * k + j] + ((bt[2 + j] >> 4) - 8) * tq[32 * k + j + 16];
-                t += (float)sum * (h2f(bt) * td[k]);
-            }
-            y[i * ldy + r] = t;
-        }
-    }
+/* The 8 f16 scales of a Q4_0 group (bytes 0, 18, ..., 126: words 0, 9, ..., 63 of its first
+ * 128 bytes) widened to f32, from two 64-byte loads with one word permutation. */
+static inline __m256 q4_0_group_scales(__m512i l0, __m512i l1) {
+    const __m512i widx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          0, 0, 0, 0, 0, 0, 0, 0, 63, 54, 45, 36, 27, 18, 9, 0);
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(l0, widx, l1)));
 }
+
+/* q4_0_rows_body / q4_0_rows_body_vbmi: the same kernel, the second unpacking the nibbles with
+ * VBMI byte permutations (see quant_q4_0_rows.h). */
+#define VBMI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,f16c,fma")))
+#define Q4_0_ROWS q4_0_rows_body
+#define Q4_0_VBMI 0
+#define Q4_0_TARGET
+#include "quant_q4_0_rows.h"
+#undef Q4_0_ROWS
+#undef Q4_0_VBMI
+#undef Q4_0_TARGET
+#define Q4_0_ROWS q4_0_rows_body_vbmi
+#define Q4_0_VBMI 1
+#define Q4_0_TARGET VBMI_TARGET
+#include "quant_q4_0_rows.h"
+#undef Q4_0_ROWS
+#undef Q4_0_VBMI
+#undef Q4_0_TARGET
 
 /* ---- K formats (super-blocks of 256) ----
  * Prepared x of one row, natural order: K int8 values (32-element blocks, dx = max|x| / 127),
@@ -378,6 +348,28 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
     }
 }
 
+#define Q4_0_VARIANT(name, body, target)                                                                     \
+    target static void name(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep,           \
+                     size_t pstride, int m, float *y, long ldy) {                                               \
+        switch (m) {                                                                                            \
+        case 1: body(w, rb, r0, r1, cols, prep, pstride, 1, y, ldy); break;                                     \
+        case 2: body(w, rb, r0, r1, cols, prep, pstride, 2, y, ldy); break;                                     \
+        case 3: body(w, rb, r0, r1, cols, prep, pstride, 3, y, ldy); break;                                     \
+        default: body(w, rb, r0, r1, cols, prep, pstride, 4, y, ldy); break;                                    \
+        }                                                                                                       \
+    }
+Q4_0_VARIANT(q4_0_rows_plain, q4_0_rows_body, )
+Q4_0_VARIANT(q4_0_rows_vbmi, q4_0_rows_body_vbmi, VBMI_TARGET)
+
+static int has_vbmi(void) {
+    static int known = -1;
+    if (known < 0) {
+        __builtin_cpu_init();
+        known = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
+    }
+    return known;
+}
+
 void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long r1, long cols,
                             const void *prepared, int m, float *y, long ldy) {
     const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
@@ -390,7 +382,10 @@ void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long 
     }
     switch (format) {
     case LUHD_QF_Q8_0: VCASE(q8_0_rows, luhd_quant_vnni_q8_row_stride(cols)) break;
-    case LUHD_QF_Q4_0: VCASE(q4_0_rows, luhd_quant_vnni_q4_row_stride(cols)) break;
+    case LUHD_QF_Q4_0:
+        if (has_vbmi()) q4_0_rows_vbmi(wb, rb, r0, r1, cols, prep, luhd_quant_vnni_q4_row_stride(cols), m, y, ldy);
+        else q4_0_rows_plain(wb, rb, r0, r1, cols, prep, luhd_quant_vnni_q4_row_stride(cols), m, y, ldy);
+        break;
     case LUHD_QF_Q4_K: VCASE(q4_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
     case LUHD_QF_Q6_K: VCASE(q6_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
     default: break;

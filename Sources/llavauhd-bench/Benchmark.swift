@@ -68,6 +68,31 @@ func residentBytes() -> Int {
     return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
+/// Peak resident set size of this process in bytes (VmHWM of /proc/self/status).
+func peakResidentBytes() -> Int {
+    guard let f = fopen("/proc/self/status", "r") else { return 0 }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, f) != nil {
+        let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        if s.hasPrefix("VmHWM:") {
+            let digits = s.utf8.filter { $0 >= 48 && $0 <= 57 }
+            return (Int(String(decoding: digits, as: UTF8.self)) ?? 0) * 1024
+        }
+    }
+    return 0
+}
+
+/// The 1-minute load average (other processes on the machine skew every figure).
+func loadAverage() -> String {
+    guard let f = fopen("/proc/loadavg", "r") else { return "?" }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 128)
+    guard fgets(&line, 128, f) != nil else { return "?" }
+    let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    return String(s.split(separator: " ").first ?? "?")
+}
+
 /// A one-line description of the machine and the BLAS setup, printed with every figure.
 func machineLine() -> String {
     var cpu = "unknown CPU"

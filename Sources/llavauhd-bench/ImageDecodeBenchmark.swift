@@ -25,9 +25,9 @@ static var imageDecode: Benchmark { Benchmark(
         let image = try ImageDecoder.decodeFile(path)
         let seconds = try bestOf(repetitions) { _ = try ImageDecoder.decodeFile(path) }
         let name = String(path.split(separator: "/").last ?? "")
-        let theirs = pillow.times[path].map { fixed2($0 * 1000) + " ms" } ?? "–"
-        let ratio = pillow.times[path].map { fixed2($0 / seconds) + "×" } ?? "–"
-        rows.append("| \(name) | \(image.width)×\(image.height) | \(fixed2(seconds * 1000)) ms | \(theirs) | \(ratio) |")
+        let theirs = pillow.times[path].map { fmt($0 * 1000, 2) + " ms" } ?? "–"
+        let ratio = pillow.times[path].map { fmt($0 / seconds, 2) + "×" } ?? "–"
+        rows.append("| \(name) | \(image.width)×\(image.height) | \(fmt(seconds * 1000, 2)) ms | \(theirs) | \(ratio) |")
     }
     return """
     \(machineLine()); best of \(repetitions), one thread, file read included. \
@@ -40,26 +40,15 @@ static var imageDecode: Benchmark { Benchmark(
 
 /// Pillow's best-of-N decode time per path, from scripts/bench_image_decode.py.
 private func pillowDecodeTimes(_ paths: [String], repetitions: Int) -> (version: String?, times: [String: Double]) {
-    let python = getenv("LLAVAUHD_BENCH_PYTHON").map { String(cString: $0) } ?? "python3"
-    let command = ([python, "scripts/bench_image_decode.py", String(repetitions)] + paths)
-        .map { "'" + $0 + "'" }.joined(separator: " ") + " 2>/dev/null"
-    guard let pipe = popen(command, "r") else { return (nil, [:]) }
+    let command = ([PythonRunner.python, "scripts/bench_image_decode.py", String(repetitions)] + paths)
+        .map(shellQuoted).joined(separator: " ") + " 2>/dev/null"
     var version: String?
     var times: [String: Double] = [:]
-    var line = [CChar](repeating: 0, count: 4096)
-    while fgets(&line, Int32(line.count), pipe) != nil {
-        let text = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }.trimmingCharacters()
+    for line in (runCommand(command) ?? "").split(separator: "\n") {
+        let text = String(line).trimmingCharacters()
         if text.hasPrefix("pillow ") { version = "Pillow " + text.dropFirst(7); continue }
         let fields = text.split(separator: "\t")
         if fields.count == 2, let seconds = Double(fields[1]) { times[String(fields[0])] = seconds }
     }
-    pclose(pipe)
     return (version, times)
-}
-
-/// `value` with two decimals.
-private func fixed2(_ value: Double) -> String {
-    let hundredths = Int((value * 100).rounded())
-    let fraction = hundredths % 100
-    return "\(hundredths / 100)." + (fraction < 10 ? "0" : "") + "\(fraction)"
 }

@@ -9,20 +9,21 @@ import LlavaUHD
 /// `WeightStore(directory:)` with the shards dropped from the page cache (cold-ish) and again
 /// warm, and reports the resident memory after loading, which must stay small: the weights are
 /// mapped, not read. Without `--quick` it also times one pass over every page (what the first
-/// forward pass pays on a cold cache).
+/// forward pass pays on a cold cache). Then the whole model as an application opens it,
+/// `LlavaModel(directory:)` (config, weights, CLIP tower, projector, LLM, tokenizer: the real
+/// tokenizer.model of the test assets is copied in when found), in a child process so that its
+/// peak resident memory (VmHWM) is the load's own.
 var loadBenchmark: Benchmark { Benchmark(
     name: "load",
-    summary: "WeightStore load time and RSS on a synthetic 7B-shaped BF16 model directory",
+    summary: "WeightStore and LlavaModel load time, RSS and peak RSS on a synthetic 7B-shaped BF16 model directory",
     run: runLoadBenchmark) }
-
-private func megabytes(_ bytes: Int) -> String { "\(Int((Double(bytes) / 1e6).rounded())) MB" }
 
 private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
     let checkpoint = SyntheticCheckpoint(languageModel: .vicuna7B, multimodal: true)
     let parent = SyntheticCheckpoint.benchDirectory()
     print("synthetic checkpoint: \(parent)/\(checkpoint.layoutName) (\(megabytes(checkpoint.totalBytes)))")
     let (dir, written, writeSeconds) = try checkpoint.ensure(in: parent)
-    if written { print("written in \(oneDecimal(writeSeconds)) s") }
+    if written { print("written in \(fmt(writeSeconds)) s") }
     let shardPaths = checkpoint.shardPaths(in: dir)
 
     SyntheticCheckpoint.dropFromPageCache(shardPaths + [dir + "/model.safetensors.index.json", dir + "/config.json"])
@@ -44,8 +45,8 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
 
     | measurement | value |
     |---|---|
-    | load, shards dropped from the page cache (cold-ish) | \(oneDecimal(cold * 1000)) ms |
-    | load, warm (best of \(options.repetitions(5))) | \(oneDecimal(warm * 1000)) ms |
+    | load, shards dropped from the page cache (cold-ish) | \(fmt(cold * 1000)) ms |
+    | load, warm (best of \(options.repetitions(5))) | \(fmt(warm * 1000)) ms |
     | RSS before → after the first load | \(megabytes(rssBefore)) → \(megabytes(rssAfter)) (+\(megabytes(rssAfter - rssBefore))) |
     | RSS after \(options.repetitions(5) + 1) loads | \(megabytes(rssWarm)) |
 
@@ -69,16 +70,46 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
         }
         let pass = now() - t1
         md += "| first touch of every page, cold, MADV_SEQUENTIAL (\(megabytes(store.totalBytes))) | "
-            + "\(oneDecimal(pass)) s = \(oneDecimal(Double(store.totalBytes) / pass / 1e9)) GB/s |\n"
+            + "\(fmt(pass)) s = \(fmt(Double(store.totalBytes) / pass / 1e9)) GB/s |\n"
         md += "| RSS after touching every page (file-backed, reclaimable) | \(megabytes(residentBytes())) |\n"
         if checksum == 42 { print("") }   // keeps the loads
     }
+    md += try modelLoadRows(dir, reps: options.repetitions(3))
     return md
 }
 
-/// `value` with one decimal.
-private func oneDecimal(_ value: Double) -> String {
-    guard value.isFinite else { return "\(value)" }
-    let tenths = Int((abs(value) * 10).rounded())
-    return (value < 0 ? "-" : "") + "\(tenths / 10).\(tenths % 10)"
+/// `LlavaModel(directory:)` timed in child processes (`--load-probe DIR`), best of `reps`, with
+/// their peak resident memory; rows for the table above.
+private func modelLoadRows(_ dir: String, reps: Int) throws -> String {
+    let assets = environment("LLAVAUHD_TEST_ASSETS") ?? "\(environment("PWD") ?? ".")/.build-assets"
+    let tokenizer = assets + "/tokenizers/tokenizer.model.v1"
+    if !fileExists(dir + "/tokenizer.model") {
+        guard fileExists(tokenizer) else { return "| `LlavaModel(directory:)` | not run: no tokenizer.model (set LLAVAUHD_TEST_ASSETS) |\n" }
+        _ = system("cp \(shellQuoted(tokenizer)) \(shellQuoted(dir + "/tokenizer.model"))")
+    }
+    var best: (seconds: Double, peak: Double, rss: Double)?
+    for _ in 0..<max(1, reps) {
+        guard let json = runJSON("\(shellQuoted(CommandLine.arguments[0])) --load-probe \(shellQuoted(dir))"),
+              let seconds = json["seconds"]?.doubleValue, let peak = json["peak_rss"]?.doubleValue,
+              let rss = json["rss"]?.doubleValue else {
+            return "| `LlavaModel(directory:)` | failed (see the output above) |\n"
+        }
+        if best == nil || seconds < best!.seconds { best = (seconds, peak, rss) }
+    }
+    guard let best else { return "" }
+    return "| `LlavaModel(directory:)`, warm page cache (best of \(max(1, reps)) processes) | \(milliseconds(best.seconds)) |\n"
+        + "| resident memory after `LlavaModel` load / peak during it (VmHWM, whole process) | \(megabytes(Int(best.rss))) / \(megabytes(Int(best.peak))) |\n"
+}
+
+/// The child side of `modelLoadRows`: loads the model in `dir` and prints one JSON line.
+func loadProbe(_ dir: String) {
+    let t0 = now()
+    do {
+        let model = try LlavaModel(directory: dir)
+        let seconds = now() - t0
+        print("{\"seconds\": \(seconds), \"rss\": \(residentBytes()), \"peak_rss\": \(peakResidentBytes()), \"tensors\": \(model.weights.count)}")
+    } catch {
+        print("load probe failed: \(error)")
+        exit(1)
+    }
 }

@@ -36,7 +36,7 @@ private func runProjectorBenchmark(_ options: BenchOptions) throws -> String {
             let pyramid = try bestOf(reps) { _ = try projector.pyramid(view, context: context) }
             let single = try bestOf(reps) { _ = try projector.project([view], context: context) }
             let batch = try bestOf(max(1, reps - 1)) { _ = try projector.project(views, context: context) }
-            let row = "| \(embedDim) | \(threads) | \(format(load)) | \(format(pyramid)) | \(format(single)) | \(format(batch / 7)) |"
+            let row = "| \(embedDim) | \(threads) | \(milliseconds(load)) | \(milliseconds(pyramid)) | \(milliseconds(single)) | \(milliseconds(batch / 7)) |"
             print(row)
             md += row + "\n"
         }
@@ -51,31 +51,13 @@ private func runProjectorBenchmark(_ options: BenchOptions) throws -> String {
     return md
 }
 
-private func format(_ seconds: Double) -> String {
-    let ms = (seconds * 10000).rounded() / 10
-    return "\(ms) ms"
-}
-
 /// Writes a safetensors file holding every tensor the Hiwin projector (mask 7) reads, with
 /// random BF16 values of plausible scales, and makes random view inputs.
 enum SyntheticProjectorWeights {
-    /// SplitMix64 stream mapped to uniform floats in [-1, 1).
-    struct Random {
-        var state: UInt64
-        mutating func next() -> Float {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return Float(z >> 40) / Float(1 << 23) - 1
-        }
-    }
-
     static func write(path: String, embedDim e: Int, channels c: Int) throws {
-        var tensors: [(String, [Int], (inout Random, Int) -> Float)] = []
-        func uniform(_ scale: Float) -> (inout Random, Int) -> Float { { r, _ in r.next() * scale } }
-        func constant(_ v: Float) -> (inout Random, Int) -> Float { { _, _ in v } }
+        var tensors: [(String, [Int], (inout SplitMix, Int) -> Float)] = []
+        func uniform(_ scale: Float) -> (inout SplitMix, Int) -> Float { { r, _ in (r.nextFloat() * 2 - 1) * scale } }
+        func constant(_ v: Float) -> (inout SplitMix, Int) -> Float { { _, _ in v } }
         let p = "model.mm_projector."
         tensors.append((p + "pos_embed", [144, e], { _, i in sinCos(index: i, embedDim: e) }))
         for k in 1...4 { tensors.append((p + "query_\(k)", [144, e], uniform(0.035))) }
@@ -126,7 +108,7 @@ enum SyntheticProjectorWeights {
         var length = UInt64(header.utf8.count).littleEndian
         fwrite(&length, 8, 1, f)
         fputs(header, f)
-        var random = Random(state: 12345)
+        var random = SplitMix(seed: 12345)
         for (_, shape, value) in tensors {
             let count = shape.reduce(1, *)
             var buffer = [UInt16](repeating: 0, count: count)
@@ -150,10 +132,10 @@ enum SyntheticProjectorWeights {
 
     /// A view with random features (about unit scale) and normalised-looking pixels.
     static func view(rows: Int, columns: Int, channels: Int, seed: UInt64) throws -> ProjectorInput {
-        var r = Random(state: seed)
-        let features = (0..<(rows * columns * channels)).map { _ in r.next() * 1.7 }
+        var r = SplitMix(seed: seed)
+        let features = (0..<(rows * columns * channels)).map { _ in (r.nextFloat() * 2 - 1) * 1.7 }
         let h = rows * 14, w = columns * 14
-        let pixels = (0..<(3 * h * w)).map { _ in r.next() * 1.9 }
+        let pixels = (0..<(3 * h * w)).map { _ in (r.nextFloat() * 2 - 1) * 1.9 }
         return try ProjectorInput(rows: rows, columns: columns, channels: channels, features: features,
                                   pixelHeight: h, pixelWidth: w, pixels: pixels)
     }

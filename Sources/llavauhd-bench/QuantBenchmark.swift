@@ -87,35 +87,28 @@ struct QuantBench {
         return md
     }
 
-    /// Fills the working set with as many matrices of `format` as fit and returns their count.
-    /// One matrix is made from random weights and copied, so the data is realistic (finite
-    /// scales, no denormals) and cheap to make.
+    /// Fills the working set with as many matrices of `format` as fit and returns their count:
+    /// pseudo-random bytes everywhere (every page different: repeated pages read faster than
+    /// real weights on some virtual machines), then each block's f16 scales set to sane values
+    /// (BF16: every element's exponent), so the data is finite and without denormals.
     func fill(_ buffer: UnsafeMutableRawPointer, format: QuantFormat) -> Int {
-        let rb = format.rowBytes(columns: cols)!
-        let bytes = rows * rb
+        let bytes = rows * format.rowBytes(columns: cols)!
         let count = max(1, workingSet / bytes)
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix(seed: 42 &+ UInt64(format.ggmlType))
+        for i in stride(from: 0, to: count * bytes - 7, by: 8) { buffer.storeBytes(of: rng.next(), toByteOffset: i, as: UInt64.self) }
+        let d = Float16(0.002).bitPattern
+        let blocks = count * rows * cols / format.blockElements
+        let u16 = buffer.assumingMemoryBound(to: UInt16.self)
         switch format {
-        case .q4_K, .q6_K:
-            // No quantizer for the K formats: random quants and scales, sane f16 super-scales.
-            let u = buffer.assumingMemoryBound(to: UInt8.self)
-            for i in 0..<bytes { u[i] = UInt8(truncatingIfNeeded: rng.next()) }
-            let d = Float16(0.002).bitPattern
-            for b in 0..<(rows * cols / 256) {
-                let p = buffer + b * format.blockBytes
-                if format == .q4_K {
-                    p.storeBytes(of: d, as: UInt16.self)
-                    (p + 2).storeBytes(of: d, as: UInt16.self)
-                } else {
-                    (p + 208).storeBytes(of: d, as: UInt16.self)
-                }
-            }
+        case .bf16:
+            for i in 0..<(count * rows * cols) { u16[i] = (u16[i] & 0x807F) | 0x3C00 }
+        case .q4_K:
+            for b in 0..<blocks { (buffer + b * 144).storeBytes(of: d, as: UInt16.self); (buffer + b * 144 + 2).storeBytes(of: d, as: UInt16.self) }
+        case .q6_K:
+            for b in 0..<blocks { (buffer + b * 210 + 208).storeBytes(of: d, as: UInt16.self) }
         default:
-            let x = (0..<(rows * cols)).map { _ in rng.nextFloat() * 2 - 1 }
-            let q = try! QuantizedMatrix.quantize(x, rows: rows, columns: cols, format: format)
-            buffer.copyMemory(from: q.data, byteCount: bytes)
+            for b in 0..<blocks { (buffer + b * format.blockBytes).storeBytes(of: d, as: UInt16.self) }
         }
-        for i in 1..<count { (buffer + i * bytes).copyMemory(from: buffer, byteCount: bytes) }
         return count
     }
 
@@ -132,22 +125,7 @@ struct QuantBench {
     }
 
     func readBandwidth(_ buffer: UnsafeMutableRawPointer, threads: Int, reps: Int) -> Double {
-        let parts = chunks(workingSet / 4096, parts: threads)
-        let b = SendablePointer(buffer.assumingMemoryBound(to: UInt8.self))
-        var sink: UInt64 = 0
-        let t = bestOf(reps) {
-            var sums = [UInt64](repeating: 0, count: parts.count)
-            sums.withUnsafeMutableBufferPointer { s in
-                let sp = SendablePointer(s.baseAddress!)
-                parallelFor(parts.count, threads: threads) { p in
-                    let r = parts[p]
-                    sp.p[p] = luhd_quant_read_bytes(b.p + r.lowerBound * 4096, r.count * 4096)
-                }
-            }
-            sink ^= sums.reduce(0, ^)
-        }
-        if sink == 0x1234_5678 { print("") }
-        return Double(workingSet) / t / 1e9
+        ReadBandwidth.measure(UnsafeRawPointer(buffer), bytes: workingSet, threads: threads, repeats: reps) / 1e9
     }
 
     /// Prefill: 256 rows of x times one 4096×11008 matrix, through the tile path (dequantize
@@ -297,40 +275,3 @@ struct QuantBench {
 }
 
 final class BenchOwner {}
-
-/// The 1-minute load average (other processes on the machine skew every figure here).
-private func loadAverage() -> String {
-    guard let f = fopen("/proc/loadavg", "r") else { return "?" }
-    defer { fclose(f) }
-    var line = [CChar](repeating: 0, count: 128)
-    guard fgets(&line, 128, f) != nil else { return "?" }
-    let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    return String(s.split(separator: " ").first ?? "?")
-}
-
-/// A small deterministic generator for benchmark data.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
-}
-
-/// `v` in scientific notation with 1 decimal ("3.2e-04").
-private func sci(_ v: Double) -> String {
-    var buf = [CChar](repeating: 0, count: 64)
-    _ = withVaList([v]) { vsnprintf(&buf, 64, "%.1e", $0) }
-    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-}
-
-private func fmt(_ v: Double, _ digits: Int = 1) -> String {
-    var buf = [CChar](repeating: 0, count: 64)
-    _ = withVaList([v]) { vsnprintf(&buf, 64, "%.\(digits)f", $0) }
-    return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-}

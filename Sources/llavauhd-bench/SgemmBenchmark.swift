@@ -44,48 +44,6 @@ private final class BenchTensor: @unchecked Sendable {
     private final class Owner {}
 }
 
-private func randomFloats(_ n: Int, seed: UInt32) -> [Float] {
-    var s = seed | 1
-    return (0..<n).map { _ in
-        s = s &* 1_664_525 &+ 1_013_904_223
-        return Float(s >> 8) / Float(1 << 24) - 0.5
-    }
-}
-
-/// `value` with one decimal.
-private func oneDecimal(_ value: Double) -> String {
-    guard value.isFinite else { return "\(value)" }
-    let tenths = Int((abs(value) * 10).rounded())
-    return (value < 0 ? "-" : "") + "\(tenths / 10).\(tenths % 10)"
-}
-
-/// Bytes per second of a SIMD sum over `buffer`, split into 64 chunks over `threads` threads.
-private func readBandwidth(_ buffer: UnsafePointer<Float>, count: Int, threads: Int, repetitions: Int) -> Double {
-    let parts = chunks(count / 64, parts: 64)
-    var sink: Float = 0
-    let t = bestOf(repetitions) {
-        var sums = [Float](repeating: 0, count: parts.count)
-        sums.withUnsafeMutableBufferPointer { sb in
-            let s = SendablePointer(sb.baseAddress!)
-            parallelFor(parts.count, threads: threads) { p in
-                let raw = UnsafeRawPointer(buffer)
-                var a = SIMD16<Float>(), b = SIMD16<Float>(), c = SIMD16<Float>(), d = SIMD16<Float>()
-                for block in parts[p] {
-                    let o = block * 256
-                    a += raw.load(fromByteOffset: o, as: SIMD16<Float>.self)
-                    b += raw.load(fromByteOffset: o + 64, as: SIMD16<Float>.self)
-                    c += raw.load(fromByteOffset: o + 128, as: SIMD16<Float>.self)
-                    d += raw.load(fromByteOffset: o + 192, as: SIMD16<Float>.self)
-                }
-                s.p[p] = (a + b + c + d).sum()
-            }
-        }
-        sink += sums.reduce(0, +)
-    }
-    if sink == 1 { print("") }
-    return Double(count * 4) / t
-}
-
 private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
     try BLAS.load()
     let maxThreads = min(2, ComputeContext.defaultThreads)
@@ -127,8 +85,8 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
                     MatMul.linear(a, rows: m, weight: weight.view, into: cb.baseAddress!, context: ComputeContext(threads: threads))
                 }
             }
-            cells += [oneDecimal(flops / lib / 1e9), oneDecimal(flops / raw / 1e9)]
-            matmulCells.append(oneDecimal(flops / mm / 1e9))
+            cells += [fmt(flops / lib / 1e9), fmt(flops / raw / 1e9)]
+            matmulCells.append(fmt(flops / mm / 1e9))
         }
         md += "| \(m)×\(n)×\(k) | " + cells.joined(separator: " | ") + " | " + matmulCells.joined(separator: " | ") + " |\n"
         print("sgemm \(m)×\(n)×\(k) done")
@@ -145,7 +103,8 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
     }
     var readGBs: [Int: Double] = [:]
     for threads in threadCounts {
-        readGBs[threads] = readBandwidth(buffer, count: count, threads: threads, repetitions: options.repetitions(3)) / 1e9
+        readGBs[threads] = ReadBandwidth.measure(UnsafeRawPointer(buffer), bytes: count * 4, threads: threads,
+                                                 repeats: options.repetitions(3)) / 1e9
     }
     print("read bandwidth done")
 
@@ -156,7 +115,7 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
         + "SIMD read of \((count * 4) >> 20) MiB:\n\n"
     md += "| | " + threadCounts.map { "\($0) thread\($0 > 1 ? "s" : "")" }.joined(separator: " | ") + " |\n"
     md += "|---|" + String(repeating: "---|", count: threadCounts.count) + "\n"
-    md += "| memory read (sum) | " + threadCounts.map { oneDecimal(readGBs[$0] ?? 0) }.joined(separator: " | ") + " |\n"
+    md += "| memory read (sum) | " + threadCounts.map { fmt(readGBs[$0] ?? 0) }.joined(separator: " | ") + " |\n"
     let x = randomFloats(256 * cols, seed: 5)
     var y = [Float](repeating: 0, count: 256 * rows)
     for dtype in [DType.bf16, .f16, .f32] {
@@ -170,7 +129,7 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
                     for w in weights { MatMul.linear(x, rows: 1, weight: w.view, into: yb.baseAddress!, context: context) }
                 }
             }
-            cells.append(oneDecimal(Double(n * rows * cols * dtype.size) / t / 1e9))
+            cells.append(fmt(Double(n * rows * cols * dtype.size) / t / 1e9))
         }
         md += "| \(dtype.rawValue) matrix-vector | " + cells.joined(separator: " | ") + " |\n"
         print("\(dtype.rawValue) matvec done")
@@ -189,7 +148,7 @@ private func runSgemmBenchmark(_ options: BenchOptions) throws -> String {
                 MatMul.linear(x, rows: m, weight: w.view, into: yb.baseAddress!, context: ComputeContext(threads: maxThreads))
             }
         }
-        times.append(oneDecimal(t * 1000))
+        times.append(fmt(t * 1000))
     }
     md += "| ms | " + times.joined(separator: " | ") + " |\n"
     md += vectorKernelTimings(options, threadCounts: threadCounts)
@@ -256,7 +215,7 @@ private func vectorKernelTimings(_ options: BenchOptions, threadCounts: [Int]) -
         }),
     ]
     for (name, body) in cases {
-        let cells = threadCounts.map { t in oneDecimal(bestOf(options.repetitions(10)) { body(t) } * 1000) }
+        let cells = threadCounts.map { t in fmt(bestOf(options.repetitions(10)) { body(t) } * 1000) }
         md += "| \(name) | " + cells.joined(separator: " | ") + " |\n"
     }
     return md

@@ -21,6 +21,11 @@ struct SyntheticCheckpoint {
         /// vocab 152064, untied LM head.
         case qwen2_7B = "qwen2-7b"
 
+        /// The name used in tables.
+        var displayName: String { self == .vicuna7B ? "Vicuna-7B" : "Qwen2-7B" }
+        /// The architecture name of scripts/bench_torch.py and GGUF.
+        var architectureName: String { self == .vicuna7B ? "llama" : "qwen2" }
+
         var hidden: Int { self == .vicuna7B ? 4096 : 3584 }
         var intermediate: Int { self == .vicuna7B ? 11008 : 18944 }
         var layers: Int { self == .vicuna7B ? 32 : 28 }
@@ -50,8 +55,30 @@ struct SyntheticCheckpoint {
     /// With the CLIP ViT-L/14-336 tower and the VDIM + Hiwin projector (a complete LLaVA-UHD v2
     /// directory) or the language model alone.
     let multimodal: Bool
+    /// Decoder layers written (nil: the model's full depth). Benchmarks that cannot afford the
+    /// full 13–15 GB build a few layers and extrapolate.
+    var layers: Int? = nil
 
-    var layoutName: String { "llava-uhd-v2-\(languageModel.rawValue)\(multimodal ? "" : "-llm-only")-bf16-synthetic" }
+    /// The decoder layers written.
+    var layerCount: Int { min(languageModel.layers, max(1, layers ?? languageModel.layers)) }
+
+    var layoutName: String {
+        let depth = layerCount == languageModel.layers ? "" : "-\(layerCount)-layers"
+        return "llava-uhd-v2-\(languageModel.rawValue)\(multimodal ? "" : "-llm-only")\(depth)-bf16-random"
+    }
+
+    /// The LLM's hyper-parameters (SPEC §6) with the layers written.
+    var languageConfig: LanguageModelConfig {
+        let m = languageModel
+        return m == .vicuna7B
+            ? LanguageModelConfig(architecture: .llama, hiddenSize: 4096, intermediateSize: 11008, layerCount: layerCount,
+                                  headCount: 32, kvHeadCount: 32, vocabSize: 32000, rmsNormEps: 1e-5, ropeTheta: 10000,
+                                  maxPositionEmbeddings: 4096, tieWordEmbeddings: false, bosTokenId: 1, eosTokenIds: [2])
+            : LanguageModelConfig(architecture: .qwen2, hiddenSize: 3584, intermediateSize: 18944, layerCount: layerCount,
+                                  headCount: 28, kvHeadCount: 4, vocabSize: 152064, rmsNormEps: 1e-6, ropeTheta: 1_000_000,
+                                  maxPositionEmbeddings: 32768, tieWordEmbeddings: false, bosTokenId: nil,
+                                  eosTokenIds: [151645, 151643])
+    }
 
     // MARK: Tensors
 
@@ -65,7 +92,7 @@ struct SyntheticCheckpoint {
     var languageModelTensors: [Tensor] {
         let m = languageModel, h = m.hidden, kv = m.kvHeads * (h / m.heads)
         var t = [Tensor(name: "model.embed_tokens.weight", shape: [m.vocab, h], fill: .random)]
-        for i in 0..<m.layers {
+        for i in 0..<layerCount {
             let p = "model.layers.\(i)."
             t.append(Tensor(name: p + "input_layernorm.weight", shape: [h], fill: .constant(1)))
             for (proj, rows) in [("q_proj", h), ("k_proj", kv), ("v_proj", kv)] {
@@ -169,7 +196,7 @@ struct SyntheticCheckpoint {
             ("architectures", m == .vicuna7B ? "[\"LlavaLlamaForCausalLM\"]" : "[\"LlavaQwenForCausalLM\"]"),
             ("model_type", m == .vicuna7B ? "\"llava_llama\"" : "\"llava_qwen\""),
             ("hidden_size", "\(m.hidden)"), ("intermediate_size", "\(m.intermediate)"),
-            ("num_hidden_layers", "\(m.layers)"), ("num_attention_heads", "\(m.heads)"),
+            ("num_hidden_layers", "\(layerCount)"), ("num_attention_heads", "\(m.heads)"),
             ("num_key_value_heads", "\(m.kvHeads)"), ("vocab_size", "\(m.vocab)"),
             ("hidden_act", "\"silu\""), ("rms_norm_eps", m == .vicuna7B ? "1e-05" : "1e-06"),
             ("rope_theta", m == .vicuna7B ? "10000.0" : "1000000.0"), ("rope_scaling", "null"),
@@ -237,7 +264,6 @@ struct SyntheticCheckpoint {
     func write(to dir: String) throws {
         try Self.writeText(configJSON, to: dir + "/config.json")
         let shards = self.shards
-        let pattern = Self.pattern
         var weightMap: [(String, String)] = []
         var serial = 0
         for (i, shard) in shards.enumerated() {
@@ -263,14 +289,16 @@ struct SyntheticCheckpoint {
             for t in shard {
                 switch t.fill {
                 case .random:
-                    // Slices of one pseudo-random buffer, starting at a tensor-specific place.
+                    // Fresh values for every tensor: memory pages with repeated contents read
+                    // faster than real weights on some virtual machines (deduplicated by the host).
+                    var rng = SplitMix(seed: 0x5EED &+ UInt64(serial))
                     var remaining = t.count
-                    var start = (serial &* 7919) % (pattern.count / 2)
+                    var chunk = [UInt16](repeating: 0, count: 1 << 20)
                     while remaining > 0 {
-                        let n = min(remaining, pattern.count - start)
-                        try pattern.withUnsafeBytes { try Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[(start * 2)..<((start + n) * 2)]), path) }
+                        let n = min(remaining, chunk.count)
+                        chunk.withUnsafeMutableBufferPointer { c in Self.fillRandom(c.baseAddress!, count: n, rng: &rng) }
+                        try chunk.withUnsafeBytes { try Self.writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<(n * 2)]), path) }
                         remaining -= n
-                        start = 0
                     }
                 case .constant(let v):
                     let bits = UInt16(truncatingIfNeeded: v.bitPattern >> 16)
@@ -288,16 +316,20 @@ struct SyntheticCheckpoint {
         try Self.writeText(index, to: dir + "/model.safetensors.index.json")
     }
 
-    /// 2²⁰ pseudo-random BF16 values in about ±0.02, none zero.
-    static let pattern: [UInt16] = {
-        var state: UInt64 = 0x1234_5678_9ABC_DEF0
-        return (0..<(1 << 20)).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            let u = Float(state >> 40) / Float(1 << 24)          // [0, 1)
-            let v = (u - 0.5) * 0.04 + (u < 0.5 ? -1e-3 : 1e-3)  // ±[0.001, 0.021)
-            return UInt16(truncatingIfNeeded: v.bitPattern >> 16).littleEndian
+    /// `count` pseudo-random BF16 values, uniform in ±[0.001, 0.021) (none zero), 4 per draw.
+    static func fillRandom(_ out: UnsafeMutablePointer<UInt16>, count: Int, rng: inout SplitMix) {
+        var i = 0
+        while i < count {
+            var r = rng.next()
+            for _ in 0..<4 where i < count {
+                let u = Float(r & 0xFFFF) / 65536                   // [0, 1)
+                let v = (u - 0.5) * 0.04 + (u < 0.5 ? -1e-3 : 1e-3)
+                out[i] = UInt16(truncatingIfNeeded: v.bitPattern >> 16)
+                r >>= 16
+                i += 1
+            }
         }
-    }()
+    }
 
     static func fiveDigits(_ n: Int) -> String {
         let s = String(n)

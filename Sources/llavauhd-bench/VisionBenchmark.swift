@@ -40,15 +40,15 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         let tPre = try bestOfWithCPU(reps * 3) { _ = try preprocessor.pixels(of: image, threads: threads) }
         let torch = torchViT(threads: threads, repeat: reps)
         func cell(_ ours: (wall: Double, cpu: Double), _ theirs: Double?) -> String {
-            let mine = "\(fixed(ours.wall, 2)) s | \(fixed(ours.cpu, 2)) s"
+            let mine = "\(fmt(ours.wall, 2)) s | \(fmt(ours.cpu, 2)) s"
             guard let theirs else { return mine + " | n/a" }
-            return mine + " | \(fixed(theirs, 2)) s (\(fixed(theirs / ours.wall, 2))×)"
+            return mine + " | \(fmt(theirs, 2)) s (\(fmt(theirs / ours.wall, 2))×)"
         }
         rows.append("| \(threads) | 336×336 (1 view, 577 tokens) | \(cell(tSingle, torch?.single)) |")
         rows.append("| \(threads) | 1024×768 (\(views.count) views, \(tokens) tokens) | \(cell(tAll, torch?.all)) |")
-        preprocessRows.append("| \(threads) | \(fixed(tPre.wall * 1000, 1)) ms | \(fixed(tPre.cpu * 1000, 1)) ms |")
-        print("vit \(threads) thread(s): 336 \(fixed(tSingle.wall, 2)) s, 1024x768 \(fixed(tAll.wall, 2)) s "
-              + "(cpu \(fixed(tAll.cpu, 2)) s), preprocess \(fixed(tPre.wall * 1000, 1)) ms")
+        preprocessRows.append("| \(threads) | \(fmt(tPre.wall * 1000, 1)) ms | \(fmt(tPre.cpu * 1000, 1)) ms |")
+        print("vit \(threads) thread(s): 336 \(fmt(tSingle.wall, 2)) s, 1024x768 \(fmt(tAll.wall, 2)) s "
+              + "(cpu \(fmt(tAll.cpu, 2)) s), preprocess \(fmt(tPre.wall * 1000, 1)) ms")
     }
 
     let gflop = encoderFlops(config: config, layers: encoder.layersUsed, views: plan.views.map(\.patchCount)) / 1e9
@@ -72,18 +72,6 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         |---|---|---|
         \(preprocessRows.joined(separator: "\n"))
         """
-}
-
-/// `x` with `digits` decimals (no Foundation formatting in this program).
-private func fixed(_ x: Double, _ digits: Int) -> String {
-    guard x.isFinite else { return "\(x)" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let n = Int((abs(x) * scale).rounded())
-    let whole = n / Int(scale), frac = n % Int(scale)
-    var f = String(frac)
-    while f.count < digits { f = "0" + f }
-    return (x < 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + f : "")
 }
 
 /// The fastest of `n` runs (wall seconds) and the process CPU seconds of that run.
@@ -117,14 +105,14 @@ private func encoderFlops(config: CLIPVisionConfig, layers: Int, views: [Int]) -
 
 /// Deterministic pseudo-random pixels in the range of CLIP-normalised values.
 private func syntheticPixels(width: Int, height: Int, seed: UInt64) throws -> PixelTensor {
-    var rng = VisionBenchRandom(seed: seed)
+    var rng = SplitMix(seed: seed)
     let values = (0..<(3 * width * height)).map { _ in Float(rng.nextUnit()) * 4 - 2 }
     return try PixelTensor(width: width, height: height, values: values)
 }
 
 /// A smooth image with some texture (so the resizes do real work on every pixel).
 private func syntheticImage(width: Int, height: Int) -> RGBImage {
-    var rng = VisionBenchRandom(seed: 7)
+    var rng = SplitMix(seed: 7)
     var pixels = [UInt8](repeating: 0, count: width * height * 3)
     for y in 0..<height {
         for x in 0..<width {
@@ -137,36 +125,11 @@ private func syntheticImage(width: Int, height: Int) -> RGBImage {
     return RGBImage(width: width, height: height, pixels: pixels)
 }
 
-/// SplitMix64: a small deterministic generator for synthetic data (private to this file).
-private struct VisionBenchRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
-
 /// PyTorch's `vit` figures (seconds) from scripts/bench_torch.py, or nil when torch is not
 /// importable or the script fails.
 private func torchViT(threads: Int, repeat reps: Int) -> (single: Double, all: Double)? {
-    let python = getenv("LLAVAUHD_BENCH_PYTHON").map { String(cString: $0) } ?? "python3"
-    guard system("\(python) -c 'import torch' >/dev/null 2>&1") == 0 else { return nil }
-    let command = "\(python) scripts/bench_torch.py vit --threads \(threads) --repeat \(reps) 2>/dev/null"
-    guard let pipe = popen(command, "r") else { return nil }
-    var output: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = fread(&buffer, 1, buffer.count, pipe)
-        if n <= 0 { break }
-        output += buffer[0..<n]
-    }
-    guard pclose(pipe) == 0, let json = try? JSONValue.parse(output),
+    guard PythonRunner.hasModule("torch"),
+          let json = PythonRunner.json("scripts/bench_torch.py", ["vit", "--threads", String(threads), "--repeat", String(reps)]),
           let single = json["single_336_s"]?.doubleValue, let all = json["uhd_1024x768_7views_s"]?.doubleValue
     else { return nil }
     return (single, all)
@@ -214,7 +177,7 @@ private enum SyntheticCLIPCheckpoint {
         var length = UInt64(header.utf8.count).littleEndian
         fwrite(&length, 8, 1, f)
         _ = header.utf8CString.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count - 1, f) }
-        var rng = VisionBenchRandom(seed: 42)
+        var rng = SplitMix(seed: 42)
         var chunk = [UInt16](repeating: 0, count: 1 << 16)
         for t in tensors {
             var left = t.shape.reduce(1, *)

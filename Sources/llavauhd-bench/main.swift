@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LlavaUHD
 
 // llavauhd-bench: programs that print figures (never timed assertions) and record them in
@@ -17,7 +20,13 @@ let benchmarks: [Benchmark] = [
     sgemmBenchmark,
     loadBenchmark,
     quantBenchmark,
+    ggufBenchmark,
 ]
 
-let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))
+let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "--load-probe", arguments.count == 2 {
+    loadProbe(arguments[1])   // the child process of the `load` benchmark
+    exit(0)
+}
+let options = BenchOptions(arguments: arguments)
 runBenchmarks(benchmarks, options: options)

@@ -18,7 +18,8 @@ struct LlavaUHDCommand: ParsableCommand {
             code says what kind: 64 bad argument, 65 bad model directory, 66 file not readable, \
             67 bad image, 68 context full, 130 interrupted, 1 anything else.
             """,
-        subcommands: [RunCommand.self, ChatCommand.self, PlanCommand.self, EvalCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, ChatCommand.self, PlanCommand.self, EvalCommand.self, BenchCommand.self,
+                      QuantizeCommand.self])
 
     /// Parses the command line and runs the subcommand; a library error becomes one line on
     /// standard error and its class's exit code, never a trace.

@@ -13,6 +13,7 @@
 #include "atomic_flag.h"
 #include "quant_kernels.h"
 #include "projector_kernels.h"
+#include "bf16_gemm.h"
 /* The public C header, so the Swift exports use its exact types. */
 #include "../../../include/llavauhd.h"
 #endif

@@ -4,85 +4,98 @@
 ///     h = x + o_proj(attention(rope(q_proj(n₁)), rope(k_proj(n₁)), v_proj(n₁)))   n₁ = rmsnorm₁(x)
 ///     y = h + down_proj(silu(gate_proj(n₂)) ⊙ up_proj(n₂))                       n₂ = rmsnorm₂(h)
 ///
-/// Qwen2 adds biases to q/k/v (not to o_proj); LLaMA has none. Tensor names are the Hugging
-/// Face ones under `model.layers.N.`.
+/// Qwen2 adds biases to q/k/v (not to o_proj); LLaMA has none. The projections are dense or
+/// quantized (`LinearWeight`), as their source stores them.
 struct DecoderLayer: Sendable {
     let index: Int
     let inputNorm: [Float]
     let postAttentionNorm: [Float]
-    let qProj, kProj, vProj, oProj: TensorView
+    let qProj, kProj, vProj, oProj: LinearWeight
     let qBias, kBias, vBias: [Float]?
-    let gateProj, upProj, downProj: TensorView
+    let gateProj, upProj, downProj: LinearWeight
+    /// The q/k rows are in GGML's interleaved rotary order (see `GGUFDecoderSource`): the
+    /// projections' outputs are put back in Hugging Face order before the rotation.
+    let interleavedRotaryRows: Bool
 
-    /// Looks up and checks every tensor of layer `index` (shape and float dtype).
-    init(index: Int, config c: LanguageModelConfig, weights: WeightStore) throws(LlavaError) {
-        let p = "model.layers.\(index)."
+    /// Looks up and checks every tensor of layer `index` (shape and storage type).
+    init(index: Int, config c: LanguageModelConfig, source: some DecoderTensorSource) throws(LlavaError) {
         let h = c.hiddenSize, qWidth = c.headCount * c.headDim, kvWidth = c.kvHeadCount * c.headDim
         let i = c.intermediateSize
         self.index = index
-        inputNorm = try weights.tensor(p + "input_layernorm.weight", shape: [h]).floats()
-        postAttentionNorm = try weights.tensor(p + "post_attention_layernorm.weight", shape: [h]).floats()
-        qProj = try weights.tensor(p + "self_attn.q_proj.weight", shape: [qWidth, h])
-        kProj = try weights.tensor(p + "self_attn.k_proj.weight", shape: [kvWidth, h])
-        vProj = try weights.tensor(p + "self_attn.v_proj.weight", shape: [kvWidth, h])
-        oProj = try weights.tensor(p + "self_attn.o_proj.weight", shape: [h, qWidth])
-        gateProj = try weights.tensor(p + "mlp.gate_proj.weight", shape: [i, h])
-        upProj = try weights.tensor(p + "mlp.up_proj.weight", shape: [i, h])
-        downProj = try weights.tensor(p + "mlp.down_proj.weight", shape: [h, i])
+        inputNorm = try source.vector(.inputNorm, layer: index, count: h)
+        postAttentionNorm = try source.vector(.postAttentionNorm, layer: index, count: h)
+        qProj = try source.matrix(.query, layer: index, shape: [qWidth, h])
+        kProj = try source.matrix(.key, layer: index, shape: [kvWidth, h])
+        vProj = try source.matrix(.value, layer: index, shape: [kvWidth, h])
+        oProj = try source.matrix(.output, layer: index, shape: [h, qWidth])
+        gateProj = try source.matrix(.gate, layer: index, shape: [i, h])
+        upProj = try source.matrix(.up, layer: index, shape: [i, h])
+        downProj = try source.matrix(.down, layer: index, shape: [h, i])
+        interleavedRotaryRows = source.interleavedRotaryRows
         switch c.architecture {
         case .qwen2:
-            qBias = try weights.tensor(p + "self_attn.q_proj.bias", shape: [qWidth]).floats()
-            kBias = try weights.tensor(p + "self_attn.k_proj.bias", shape: [kvWidth]).floats()
-            vBias = try weights.tensor(p + "self_attn.v_proj.bias", shape: [kvWidth]).floats()
+            qBias = try source.vector(.queryBias, layer: index, count: qWidth)
+            kBias = try source.vector(.keyBias, layer: index, count: kvWidth)
+            vBias = try source.vector(.valueBias, layer: index, count: kvWidth)
         case .llama:
-            for name in ["q_proj", "k_proj", "v_proj", "o_proj"] where weights.contains(p + "self_attn.\(name).bias") {
+            for t in [DecoderTensor.queryBias, .keyBias, .valueBias, .outputBias] where source.contains(t, layer: index) {
                 throw LlavaError(.unsupported,
-                                 "tensor '\(p)self_attn.\(name).bias' exists, but LLaMA attention has no biases (attention_bias true is not supported)")
+                                 "tensor '\(source.name(t, layer: index))' exists, but LLaMA attention has no biases (attention_bias true is not supported)")
             }
             qBias = nil
             kBias = nil
             vBias = nil
         }
-        for name in ["self_attn.o_proj.bias", "mlp.gate_proj.bias", "mlp.up_proj.bias", "mlp.down_proj.bias"]
-        where weights.contains(p + name) {
-            throw LlavaError(.unsupported, "tensor '\(p)\(name)' exists, but \(c.architecture.rawValue) has no bias there (mlp_bias is not supported)")
+        for t in [DecoderTensor.outputBias, .gateBias, .upBias, .downBias] where source.contains(t, layer: index) {
+            throw LlavaError(.unsupported, "tensor '\(source.name(t, layer: index))' exists, but \(c.architecture.rawValue) has no bias there (mlp_bias is not supported)")
         }
     }
+
+    /// The matrices, in the order a forward pass reads them.
+    var matrices: [LinearWeight] { [qProj, kProj, vProj, oProj, gateProj, upProj, downProj] }
 
     /// Runs the block on `rows` hidden states `x` (`[rows × hidden]`, updated in place) at
     /// positions `position ..< position + rows`, writing their keys and values into `cache`
     /// (which must already hold positions `0 ..< position` for this layer).
     func forward(_ x: UnsafeMutablePointer<Float>, rows n: Int, position: Int, cache: KVCache,
                  rope: RotaryEmbedding, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>,
-                 config c: LanguageModelConfig, workspace ws: DecoderWorkspace, context: ComputeContext) {
+                 config c: LanguageModelConfig, arithmetic: MatrixArithmetic, kernel: QuantKernel?,
+                 workspace ws: DecoderWorkspace, context: ComputeContext) {
         let h = c.hiddenSize, qWidth = c.headCount * c.headDim, kvWidth = cache.rowWidth
         let threads = context.threads
         let keys = cache.keys(layer: index), values = cache.values(layer: index)
         let newKeys = keys + position * kvWidth, newValues = values + position * kvWidth
+        func linear(_ input: UnsafePointer<Float>, _ w: LinearWeight, _ out: UnsafeMutablePointer<Float>) {
+            MatMul.linear(input, rows: n, weight: w, into: out, arithmetic: arithmetic, kernel: kernel, context: context)
+        }
 
         // Attention.
         Normalization.rmsNorm(x, rows: n, cols: h, gamma: inputNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
-        MatMul.linear(ws.normed, rows: n, weight: qProj, into: ws.queries, context: context)
-        MatMul.linear(ws.normed, rows: n, weight: kProj, into: newKeys, context: context)
-        MatMul.linear(ws.normed, rows: n, weight: vProj, into: newValues, context: context)
+        linear(ws.normed, qProj, ws.queries)
+        linear(ws.normed, kProj, newKeys)
+        linear(ws.normed, vProj, newValues)
         if let qBias { Elementwise.addRowVector(qBias, to: ws.queries, rows: n, cols: qWidth, threads: threads) }
         if let kBias { Elementwise.addRowVector(kBias, to: newKeys, rows: n, cols: kvWidth, threads: threads) }
         if let vBias { Elementwise.addRowVector(vBias, to: newValues, rows: n, cols: kvWidth, threads: threads) }
+        if interleavedRotaryRows {
+            Elementwise.deinterleaveHeads(ws.queries, rows: n, rowStride: qWidth, heads: c.headCount, headDim: c.headDim)
+            Elementwise.deinterleaveHeads(newKeys, rows: n, rowStride: kvWidth, heads: c.kvHeadCount, headDim: c.headDim)
+        }
         rope.apply(ws.queries, rows: n, heads: c.headCount, rowStride: qWidth, cos: cos, sin: sin, threads: threads)
         rope.apply(newKeys, rows: n, heads: c.kvHeadCount, rowStride: kvWidth, cos: cos, sin: sin, threads: threads)
         CausalAttention.compute(queries: ws.queries, rows: n, queryStride: qWidth, start: position,
                                 keys: keys, values: values, kvStride: kvWidth,
                                 heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
                                 out: ws.attention, outStride: qWidth, context: context)
-        MatMul.linear(ws.attention, rows: n, weight: oProj, into: ws.normed, context: context)
+        linear(ws.attention, oProj, ws.normed)
         Elementwise.add(ws.normed, to: x, count: n * h, threads: threads)
 
         // MLP.
         Normalization.rmsNorm(x, rows: n, cols: h, gamma: postAttentionNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
-        MatMul.linear(ws.normed, rows: n, weight: gateProj, into: ws.gate, context: context)
-        MatMul.linear(ws.normed, rows: n, weight: upProj, into: ws.up, context: context)
+        linear(ws.normed, gateProj, ws.gate)
+        linear(ws.normed, upProj, ws.up)
         Elementwise.siluMultiply(ws.gate, by: ws.up, count: n * c.intermediateSize, threads: threads)
-        MatMul.linear(ws.gate, rows: n, weight: downProj, into: ws.normed, context: context)
+        linear(ws.gate, downProj, ws.normed)
         Elementwise.add(ws.normed, to: x, count: n * h, threads: threads)
     }
 }
@@ -133,6 +146,25 @@ enum Elementwise {
                 for r in parts[p] {
                     let row = out.p + r * cols
                     for j in 0..<cols { row[j] += bias[j] }
+                }
+            }
+        }
+    }
+
+    /// Puts the values of every head of every row from GGML's interleaved rotary order back
+    /// in Hugging Face's: value 2i + j of a head moves to j·headDim/2 + i.
+    static func deinterleaveHeads(_ m: UnsafeMutablePointer<Float>, rows: Int, rowStride: Int, heads: Int, headDim: Int) {
+        let half = headDim / 2
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { tmp in
+            guard let t = tmp.baseAddress else { return }
+            for r in 0..<rows {
+                for head in 0..<heads {
+                    let v = m + r * rowStride + head * headDim
+                    for i in 0..<half {
+                        t[i] = v[2 * i]
+                        t[half + i] = v[2 * i + 1]
+                    }
+                    v.update(from: t, count: headDim)
                 }
             }
         }

@@ -1,11 +1,13 @@
 /// The LLM of LLaVA-UHD: a LLaMA-2 (Vicuna v1.5) or Qwen2 decoder-only transformer
-/// (SPEC §6), run in float32 from weights that stay in the memory mapping (BF16 in the
-/// releases; F16 and F32 work too). Nothing is converted as a whole: matrix products widen
-/// weight tiles as they go.
+/// (SPEC §6), run in float32 from weights that stay in the memory mapping: BF16 in the
+/// releases (F16 and F32 work too), or block-quantized (Q8_0, Q4_0 written by
+/// `ModelQuantizer`; Q4_K, Q6_K, Q5_0 from GGUF files). Nothing is converted as a whole:
+/// matrix products widen or dequantize weight tiles as they go.
 ///
 /// Built from a `WeightStore` under the Hugging Face names (`model.embed_tokens`,
 /// `model.layers.N.{input_layernorm, self_attn.{q,k,v,o}_proj, post_attention_layernorm,
-/// mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`), every tensor checked at init.
+/// mlp.{gate,up,down}_proj}`, `model.norm`, `lm_head`), or from a GGUF file under llama.cpp's
+/// names (`GGUFDecoderSource`); every tensor is checked at init.
 ///
 /// Inputs are embeddings (`[L × hidden]` float32; image tokens are spliced in by
 /// `MultimodalInput`) or token ids. `eval` appends the positions to a `KVCache` and returns
@@ -23,9 +25,16 @@ public final class TransformerDecoder: Sendable {
     /// `batchSize · (3·hidden + 2·intermediate) · 4` bytes (1024 positions: 150 MB for
     /// Vicuna-7B). Results do not depend on it beyond float rounding.
     public let batchSize: Int
+    /// How activations meet dense weights in the matrix products (`.float32`: exact float32
+    /// products; `.bfloat16`: bf16 dot products in prefill where the CPU has them).
+    public let arithmetic: MatrixArithmetic
+    /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`).
+    public let quantizedKernel: QuantKernel?
 
-    let embedTokens: TensorView
-    let lmHead: TensorView
+    /// The embedding table `[vocab, hidden]` and the output head `[vocab, hidden]` (the same
+    /// tensor when the embeddings are tied).
+    public let embedTokens: LinearWeight
+    public let lmHead: LinearWeight
     let finalNorm: [Float]
     let layers: [DecoderLayer]
 
@@ -33,25 +42,54 @@ public final class TransformerDecoder: Sendable {
     /// decoder in `weights` (`.missingTensor` / `.tensorMismatch` naming the tensor;
     /// `.unsupported` for biases the architecture does not have). With `tie_word_embeddings`
     /// the output head is `model.embed_tokens`; otherwise `lm_head.weight` is required.
-    /// Loads OpenBLAS if needed (`.io` if it cannot).
-    public init(config: LanguageModelConfig, weights: WeightStore, batchSize: Int = 1024) throws(LlavaError) {
+    /// Matrices `ModelQuantizer` stored quantized are used quantized. Loads OpenBLAS if needed
+    /// (`.io` if it cannot).
+    public convenience init(config: LanguageModelConfig, weights: WeightStore, batchSize: Int = 1024,
+                            arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
+        try self.init(config: config, source: SafetensorsDecoderSource(store: weights), batchSize: batchSize,
+                      arithmetic: arithmetic, quantizedKernel: quantizedKernel)
+    }
+
+    /// The decoder of a LLaMA- or Qwen2-architecture GGUF file: hyper-parameters from its
+    /// metadata (`LanguageModelConfig(gguf:)`), tensors under llama.cpp's names
+    /// (`GGUFDecoderSource`), used in place from the mapping. The output head is `output.weight`,
+    /// or `token_embd.weight` when the file has none (tied embeddings).
+    public convenience init(gguf file: GGUFFile, batchSize: Int = 1024, arithmetic: MatrixArithmetic = .float32,
+                            quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
+        let config = try LanguageModelConfig(gguf: file)
+        try self.init(config: config, source: GGUFDecoderSource(file: file, architecture: config.architecture),
+                      batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel)
+    }
+
+    /// The decoder of a GGUF file with a given config (a model directory's, checked against the
+    /// file's metadata by the caller).
+    public convenience init(config: LanguageModelConfig, gguf file: GGUFFile, batchSize: Int = 1024,
+                            arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
+        try self.init(config: config, source: GGUFDecoderSource(file: file, architecture: config.architecture),
+                      batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel)
+    }
+
+    init(config: LanguageModelConfig, source: some DecoderTensorSource, batchSize: Int,
+         arithmetic: MatrixArithmetic, quantizedKernel: QuantKernel?) throws(LlavaError) {
         try Self.validate(config)
         guard batchSize >= 1 else { throw LlavaError(.invalidArgument, "batch size \(batchSize) must be at least 1") }
         try BLAS.load()
         let h = config.hiddenSize, v = config.vocabSize
         self.config = config
         self.batchSize = batchSize
+        self.arithmetic = arithmetic
+        self.quantizedKernel = quantizedKernel
         rope = try RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
-        embedTokens = try weights.tensor("model.embed_tokens.weight", shape: [v, h])
-        lmHead = config.tieWordEmbeddings ? embedTokens : try weights.tensor("lm_head.weight", shape: [v, h])
-        finalNorm = try weights.tensor("model.norm.weight", shape: [h]).floats()
+        embedTokens = try source.matrix(.embedTokens, layer: 0, shape: [v, h])
+        lmHead = config.tieWordEmbeddings ? embedTokens : try source.matrix(.outputHead, layer: 0, shape: [v, h])
+        finalNorm = try source.vector(.finalNorm, layer: 0, count: h)
         var layers: [DecoderLayer] = []
         for i in 0..<config.layerCount {
-            layers.append(try DecoderLayer(index: i, config: config, weights: weights))
+            layers.append(try DecoderLayer(index: i, config: config, source: source))
         }
-        if weights.contains("model.layers.\(config.layerCount).input_layernorm.weight") {
+        if source.contains(.inputNorm, layer: config.layerCount) {
             throw LlavaError(.tensorMismatch,
-                             "the weights have a layer \(config.layerCount) (model.layers.\(config.layerCount).*) but config.json num_hidden_layers is \(config.layerCount)")
+                             "\(source.description) have a layer \(config.layerCount) ('\(source.name(.inputNorm, layer: config.layerCount))') but the config says \(config.layerCount) layers")
         }
         self.layers = layers
     }
@@ -110,7 +148,7 @@ public final class TransformerDecoder: Sendable {
         guard id >= 0, id < config.vocabSize else {
             throw LlavaError(.invalidArgument, "token id \(id) is outside the vocabulary (0..<\(config.vocabSize))")
         }
-        embedTokens.convert(from: id * config.hiddenSize, count: config.hiddenSize, into: out)
+        embedTokens.row(id, into: out)
     }
 
     // MARK: Evaluation
@@ -183,7 +221,7 @@ public final class TransformerDecoder: Sendable {
                     sin.withUnsafeBufferPointer { s in
                         layer.forward(x, rows: n, position: start + r0, cache: cache, rope: rope,
                                       cos: c.baseAddress!, sin: s.baseAddress!, config: config,
-                                      workspace: workspace, context: context)
+                                      arithmetic: arithmetic, kernel: quantizedKernel, workspace: workspace, context: context)
                     }
                 }
             }
@@ -211,7 +249,8 @@ public final class TransformerDecoder: Sendable {
                       workspace: DecoderWorkspace, context: ComputeContext) {
         Normalization.rmsNorm(x, rows: rows, cols: config.hiddenSize, gamma: finalNorm, eps: config.rmsNormEps,
                               into: workspace.normed, threads: context.threads)
-        MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, context: context)
+        MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, arithmetic: arithmetic,
+                      kernel: quantizedKernel, context: context)
     }
 
     private func checkRoom(for count: Int, in cache: KVCache) throws(LlavaError) {
@@ -221,11 +260,17 @@ public final class TransformerDecoder: Sendable {
         }
     }
 
+    /// How the decoder's matrices are stored: format name ("BF16", "Q8_0", "Q4_K", ...) → number
+    /// of matrices, over the layers' projections and the output head.
+    public var matrixFormats: [String: Int] {
+        var out: [String: Int] = [lmHead.formatName: 1]
+        for l in layers { for m in l.matrices { out[m.formatName, default: 0] += 1 } }
+        return out
+    }
+
     /// Bytes of weights one decoded token reads: every matrix of every layer and the output
     /// head (the embedding table is read one row per token and not counted).
     public var weightBytesPerToken: Int {
-        layers.reduce(lmHead.byteCount) { sum, l in
-            sum + [l.qProj, l.kProj, l.vProj, l.oProj, l.gateProj, l.upProj, l.downProj].reduce(0) { $0 + $1.byteCount }
-        }
+        layers.reduce(lmHead.byteCount) { sum, l in sum + l.matrices.reduce(0) { $0 + $1.byteCount } }
     }
 }

@@ -7,10 +7,15 @@ public final class LlavaModel: @unchecked Sendable {
         public var threads: Int
         /// Called with the load progress in [0, 1]; returning false cancels the load.
         public var progress: (@Sendable (Double) -> Bool)?
+        /// How the LLM's prefill multiplies activations with dense weights (`.float32`: exact;
+        /// `.bfloat16`: bf16 dot products against BF16 weights where the CPU has AVX512_BF16).
+        public var languageArithmetic: MatrixArithmetic
 
-        public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil) {
+        public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
+                    languageArithmetic: MatrixArithmetic = .float32) {
             self.threads = max(1, threads)
             self.progress = progress
+            self.languageArithmetic = languageArithmetic
         }
     }
 
@@ -26,13 +31,19 @@ public final class LlavaModel: @unchecked Sendable {
     public let projector: any Projector
     /// The LLM (LLaMA-2/Vicuna or Qwen2).
     public let language: TransformerDecoder
-    /// The tokenizer of the model directory (SentencePiece or byte-level BPE).
+    /// The tokenizer of the model directory (SentencePiece or byte-level BPE), or of the GGUF
+    /// LLM's metadata when the directory has no tokenizer files.
     public let tokenizer: any Tokenizer
+    /// The GGUF file the LLM comes from (see `GGUFLanguageModel`), or nil when it comes from
+    /// the safetensors files.
+    public let languageGGUF: GGUFFile?
     /// Threads used for compute.
     public let threads: Int
 
     /// Loads and validates a model directory (see `luhd_model_load`). Order: config.json,
-    /// the weight files, every tensor of every stage, then the tokenizer.
+    /// the weight files, every tensor of every stage, then the tokenizer. The LLM comes from a
+    /// GGUF file when the directory names or holds one (`GGUFLanguageModel`); its matrices may be
+    /// quantized (`ModelQuantizer`, or the GGUF file's types).
     public init(directory: String, options: LoadOptions = LoadOptions()) throws(LlavaError) {
         guard directoryExists(directory) else { throw LlavaError(.io, "'\(directory)' is not a directory") }
         try BLAS.load()
@@ -50,14 +61,31 @@ public final class LlavaModel: @unchecked Sendable {
         visionConfig = try config.visionConfig(from: weights)
         vision = try CLIPVisionEncoder(store: weights, prefix: CLIPVisionConfig.checkpointPrefix, config: visionConfig)
         projector = try config.projector.makeProjector(weights: weights)
-        language = try TransformerDecoder(config: config.language, weights: weights)
+        if let ggufPath = try GGUFLanguageModel.locate(directory: directory) {
+            let gguf = try GGUFFile(path: ggufPath)
+            languageGGUF = gguf
+            language = try TransformerDecoder(config: GGUFLanguageModel.reconcile(config.language, with: gguf), gguf: gguf,
+                                              arithmetic: options.languageArithmetic)
+        } else {
+            languageGGUF = nil
+            language = try TransformerDecoder(config: config.language, weights: weights, arithmetic: options.languageArithmetic)
+        }
         try report(0.9)
-        tokenizer = try Tokenizers.load(directory: directory)
+        if let gguf = languageGGUF, !Self.hasTokenizerFiles(directory) {
+            tokenizer = try Tokenizers.load(gguf: gguf)
+        } else {
+            tokenizer = try Tokenizers.load(directory: directory)
+        }
         guard tokenizer.vocabularySize <= config.language.vocabSize else {
             throw LlavaError(.badTokenizer, "the tokenizer has \(tokenizer.vocabularySize) tokens but the LLM's "
                              + "embedding table only \(config.language.vocabSize) rows")
         }
         try report(1.0)
+    }
+
+    /// True when `directory` has the files `Tokenizers.load(directory:)` reads.
+    static func hasTokenizerFiles(_ directory: String) -> Bool {
+        ["tokenizer.model", "tokenizer.json", "vocab.json"].contains { fileExists(directory + "/" + $0) }
     }
 
     /// A compute context using the model's threads and the given abort callback.

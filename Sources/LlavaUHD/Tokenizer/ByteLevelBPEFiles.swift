@@ -121,7 +121,7 @@ struct ByteLevelBPEFiles {
         return table
     }
 
-    private mutating func appendMerge(_ left: Substring, _ right: Substring, rank: Int, context: String) throws(LlavaError) {
+    mutating func appendMerge(_ left: Substring, _ right: Substring, rank: Int, context: String) throws(LlavaError) {
         guard let l = vocabulary.value(for: left.utf8), let r = vocabulary.value(for: right.utf8) else {
             throw LlavaError(.badTokenizer, "\(context): merge \(rank) \"\(left) \(right)\" uses a token that is not in the vocabulary")
         }

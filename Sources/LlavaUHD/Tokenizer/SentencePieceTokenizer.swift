@@ -56,13 +56,17 @@ public final class SentencePieceTokenizer: Tokenizer {
         try self.init(modelFile: path, config: try TokenizerConfig.load(directory: configDirectory))
     }
 
-    init(modelFile path: String, config: TokenizerConfig) throws(LlavaError) {
+    convenience init(modelFile path: String, config: TokenizerConfig) throws(LlavaError) {
         let file: MappedFile
         do { file = try MappedFile(path: path) } catch {
             throw LlavaError(.badTokenizer, "cannot read the SentencePiece model '\(path)': \(error.message)")
         }
-        let proto = try SentencePieceModelProto.parse(file.bytes, path: path)
-        let context = "'\(path)'"
+        try self.init(proto: try SentencePieceModelProto.parse(file.bytes, path: path), config: config, context: "'\(path)'")
+    }
+
+    /// A tokenizer from a parsed model (a tokenizer.model file, or the pieces of a GGUF file's
+    /// `llama` tokenizer metadata); `context` names the source in errors.
+    init(proto: SentencePieceModelProto, config: TokenizerConfig, context: String) throws(LlavaError) {
 
         guard proto.trainer.modelType == .bpe else {
             throw LlavaError(.unsupported, "\(context): SentencePiece model type \(proto.trainer.modelType) is not supported (only BPE)")

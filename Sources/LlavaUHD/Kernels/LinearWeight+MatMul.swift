@@ -1,0 +1,24 @@
+extension MatMul {
+    /// `out[m×N] = x[m×K] · Wᵀ` for a linear weight `W` (`[N, K]`), dense or quantized:
+    /// - dense: `linear(_:rows:weight:into:ldOut:bias:context:)` (float32), or with
+    ///   `arithmetic == .bfloat16`, for more than `matvecMaxRows` rows of a BF16 weight on a CPU
+    ///   with AVX512_BF16, the bf16 matrix product (`BF16Product`);
+    /// - quantized: `linear(_:rows:weight:into:ldOut:context:kernel:)` with the CPU's preferred
+    ///   kernel (int8 VNNI, else float32), or `kernel` when given (tests force the AVX2 path so).
+    /// Results do not depend on `context.threads`.
+    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight: LinearWeight,
+                              into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
+                              arithmetic: MatrixArithmetic = .float32, kernel: QuantKernel? = nil,
+                              context: ComputeContext) {
+        switch weight {
+        case .dense(let t):
+            if arithmetic == .bfloat16, m > matvecMaxRows, t.dtype == .bf16, t.shape[1] % 2 == 0, BF16Product.isAvailable {
+                BF16Product.linear(x, rows: m, weight: t, into: out, ldOut: ldOut ?? t.shape[0], threads: context.threads)
+            } else {
+                linear(x, rows: m, weight: t, into: out, ldOut: ldOut, context: context)
+            }
+        case .quantized(let q):
+            linear(x, rows: m, weight: q, into: out, ldOut: ldOut, context: context, kernel: kernel)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import CLlavaUHD
+import LlavaUHD
+
+/// Memory-read bandwidth: the bound a bandwidth-limited kernel (a decoded token reading every
+/// weight once) is measured against. A buffer well beyond the caches is read with 256-bit loads
+/// (`luhd_quant_read_bytes`, an XOR of every byte, so nothing is skipped), split in contiguous
+/// parts over the threads, best of N. Benchmarks measure it in the same run as what they compare
+/// with it, since other load on the machine moves both.
+final class ReadBandwidth {
+    let bytes: Int
+    private let buffer: UnsafeMutableRawPointer
+
+    init(bytes: Int = 1 << 30) {
+        self.bytes = bytes
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+        let parts = chunks(bytes / 4096, parts: 64), b = SendablePointer(buffer.assumingMemoryBound(to: UInt8.self))
+        parallelFor(parts.count, threads: ComputeContext.defaultThreads) { p in
+            memsetPattern(b.p + parts[p].lowerBound * 4096, parts[p].count * 4096)
+        }
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Bytes per second with `threads` threads, best of `repeats`.
+    func measure(threads: Int, repeats: Int) -> Double {
+        Self.measure(UnsafeRawPointer(buffer), bytes: bytes, threads: threads, repeats: repeats)
+    }
+
+    /// Bytes per second of reading `bytes` bytes at `buffer` (a multiple of 4096) with `threads`
+    /// threads, best of `repeats`.
+    static func measure(_ buffer: UnsafeRawPointer, bytes: Int, threads: Int, repeats: Int) -> Double {
+        let parts = chunks(bytes / 4096, parts: threads)
+        let b = SendablePointer(UnsafeMutableRawPointer(mutating: buffer).assumingMemoryBound(to: UInt8.self))
+        var sink: UInt64 = 0
+        let t = bestOf(repeats) {
+            var sums = [UInt64](repeating: 0, count: parts.count)
+            sums.withUnsafeMutableBufferPointer { s in
+                let sp = SendablePointer(s.baseAddress!)
+                parallelFor(parts.count, threads: threads) { p in
+                    sp.p[p] = luhd_quant_read_bytes(b.p + parts[p].lowerBound * 4096, parts[p].count * 4096)
+                }
+            }
+            sink ^= sums.reduce(0, ^)
+        }
+        if sink == 0x1234_5678 { print("") }
+        return Double(bytes) / t
+    }
+
+    /// The buffer, for benchmarks that time their own kernels over it.
+    var raw: UnsafeMutableRawPointer { buffer }
+}
+
+/// Pseudo-random bytes: pages with repeated contents read faster than real data on some
+/// virtual machines (deduplicated by the host), which would inflate the bound.
+private func memsetPattern(_ p: UnsafeMutablePointer<UInt8>, _ n: Int) {
+    var rng = SplitMix(seed: UInt64(UInt(bitPattern: p)))
+    let words = UnsafeMutableRawPointer(p)
+    for i in stride(from: 0, to: n - 7, by: 8) { words.storeBytes(of: rng.next(), toByteOffset: i, as: UInt64.self) }
+}
