@@ -24,7 +24,6 @@ for a in "$@"; do
 done
 [ -f "$GGUF" ] || { echo "no GGUF file at $GGUF (see scripts/fetch_gguf_model.sh)" >&2; exit 2; }
 export LLAVAUHD_REAL_GGUF=$GGUF LLAVAUHD_GGUF=$GGUF
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
 
 swift build --build-tests 2>&1 | grep -E "error|warning:" || true
 swift test --skip-build --filter RealGGUFTests

@@ -21,7 +21,7 @@ var languageBenchmark: Benchmark {
 }
 
 private let defaultLayers = 2
-private let promptTokens = 512
+private let promptTokens = 1000
 private let decodeTokens = 32
 
 private struct Measured {
