@@ -22,6 +22,8 @@ import numpy as np
 import gguf
 from gguf import GGMLQuantizationType as T
 
+from gguf_names import gguf_name, permute
+
 
 def tensors(model_dir):
     """name -> (dtype, shape, memmap) for every tensor of the directory's safetensors files."""
@@ -44,26 +46,6 @@ def tensors(model_dir):
     return out
 
 
-def permute(w, n_head, n_head_kv):
-    if n_head_kv is not None and n_head != n_head_kv:
-        n_head = n_head_kv
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-
-def gguf_name(hf):
-    fixed = {"model.embed_tokens.weight": "token_embd.weight", "lm_head.weight": "output.weight",
-             "model.norm.weight": "output_norm.weight"}
-    if hf in fixed:
-        return fixed[hf]
-    p = hf.split(".")
-    rest = ".".join(p[3:])
-    table = {"input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
-             "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
-             "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
-             "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias",
-             "self_attn.v_proj.bias": "attn_v.bias", "mlp.gate_proj.weight": "ffn_gate.weight",
-             "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight"}
-    return f"blk.{p[2]}.{table[rest]}"
 
 
 def to_f32(dtype, data):

@@ -38,6 +38,8 @@ from gguf import GGMLQuantizationType as T
 from gguf.quants import quantize
 from safetensors.numpy import load_file
 
+from gguf_names import gguf_name, permute
+
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "Fixtures")
 OUT = os.path.join(ROOT, "gguf-llm")
 
@@ -56,28 +58,6 @@ def load_bf16_aware(path):
     return f32, bits
 
 
-def permute(w, n_head, n_head_kv):
-    """convert_hf_to_gguf.py LlamaModel.permute."""
-    if n_head_kv is not None and n_head != n_head_kv:
-        n_head = n_head_kv
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-
-def gguf_name(hf):
-    fixed = {"model.embed_tokens.weight": "token_embd.weight", "lm_head.weight": "output.weight",
-             "model.norm.weight": "output_norm.weight"}
-    if hf in fixed:
-        return fixed[hf]
-    parts = hf.split(".")
-    assert parts[0] == "model" and parts[1] == "layers", hf
-    n, rest = parts[2], ".".join(parts[3:])
-    table = {"input_layernorm.weight": "attn_norm.weight", "post_attention_layernorm.weight": "ffn_norm.weight",
-             "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
-             "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
-             "self_attn.q_proj.bias": "attn_q.bias", "self_attn.k_proj.bias": "attn_k.bias",
-             "self_attn.v_proj.bias": "attn_v.bias", "mlp.gate_proj.weight": "ffn_gate.weight",
-             "mlp.up_proj.weight": "ffn_up.weight", "mlp.down_proj.weight": "ffn_down.weight"}
-    return f"blk.{n}.{table[rest]}"
 
 
 def convert(model, file_type, out_name):

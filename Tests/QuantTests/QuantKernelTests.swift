@@ -2,25 +2,10 @@ import LlavaUHD
 import TestSupport
 import Testing
 
-/// A deterministic generator for test data.
-struct TestRNG {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    mutating func float() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
-}
-
 /// A `rows × columns` matrix of `format` with realistic contents: Q8_0/Q4_0/dense quantized from
 /// random floats, Q5_0/Q4_K/Q6_K random bytes with sane f16 (super-)block scales.
 func testMatrix(_ format: QuantFormat, rows: Int, columns: Int, seed: UInt64) throws -> QuantizedMatrix {
-    var rng = TestRNG(seed)
+    var rng = TestRandom(seed: seed)
     switch format {
     case .q4_K, .q6_K, .q5_0:
         let rb = try #require(format.rowBytes(columns: columns))
@@ -40,7 +25,7 @@ func testMatrix(_ format: QuantFormat, rows: Int, columns: Int, seed: UInt64) th
         return try QuantizedMatrix(name: "test", format: format, rows: rows, columns: columns,
                                    data: UnsafeRawPointer(owner.pointer), owner: owner)
     default:
-        let x = (0..<(rows * columns)).map { _ in rng.float() }
+        let x = (0..<(rows * columns)).map { _ in rng.uniform(-1, 1) }
         return try QuantizedMatrix.quantize(x, rows: rows, columns: columns, format: format, name: "test")
     }
 }
@@ -85,8 +70,8 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
         for (rows, cols) in shapes {
             let w = try testMatrix(format, rows: rows, columns: cols, seed: UInt64(rows * cols))
             let wd = w.dequantized()
-            var rng = TestRNG(99)
-            let x = (0..<(4 * cols)).map { _ in rng.float() * 2 }
+            var rng = TestRandom(seed: 99)
+            let x = (0..<(4 * cols)).map { _ in rng.uniform(-1, 1) * 2 }
             for kernel in QuantKernel.allCases where kernel.isAvailable && kernel.supports(format) {
                 for m in 1...4 {
                     var ys: [[Float]] = []
@@ -134,9 +119,9 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
         let rows = 40, cols = format.blockElements == 256 ? 768 : 160
         let w = try testMatrix(format, rows: rows, columns: cols, seed: 5)
         let wd = w.dequantized()
-        var rng = TestRNG(3)
+        var rng = TestRandom(seed: 3)
         for m in [5, 7, 13] {
-            let x = (0..<(m * cols)).map { _ in rng.float() }
+            let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
             for kernel in [QuantKernel.int8VNNI, .f32AVX2] {
                 let int8 = kernel == .int8VNNI && kernel.isAvailable && kernel.supports(format)
                 var ys: [[Float]] = []
@@ -194,8 +179,8 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
     /// Dequantization of matrices made in Swift equals a scalar re-derivation for Q8_0/Q4_0, and
     /// TensorView-backed dense matrices pass through.
     @Test func densePassThrough() throws {
-        var rng = TestRNG(1)
-        let x = (0..<(3 * 64)).map { _ in rng.float() }
+        var rng = TestRandom(seed: 1)
+        let x = (0..<(3 * 64)).map { _ in rng.uniform(-1, 1) }
         let bf = try QuantizedMatrix.quantize(x, rows: 3, columns: 64, format: .bf16)
         let view = TensorView(name: "v", dtype: .bf16, shape: [3, 64], data: bf.data, owner: ByteOwner([]))
         let m = try QuantizedMatrix(view)
