@@ -64,6 +64,24 @@ import Testing
         print("llama.cpp \(Self.qwen2): \(cases.count) Qwen2 golden cases, \(mismatches) mismatches")
     }
 
+    /// The converter that wrote this file filled ids 151646...151935 (embedding rows without a
+    /// token) with `[PAD<id>]` typed user-defined (today's converter types them unused).
+    /// llama.cpp matches user-defined tokens in any text, so it would turn "[PAD151646]" into
+    /// id 151646; the Qwen2 tokenizer has no such tokens and encodes that text as plain text.
+    /// The loader follows the Qwen2 tokenizer: the fillers are left out, the vocabulary has the
+    /// Qwen2 tokenizer's 151646 ids, and filler text encodes as the tokenizer.json tokenizer
+    /// (checked against the golden set by ByteLevelBPETokenizerTests) encodes it.
+    @Test(.enabled(if: LlamaCppVocab.runnable(qwen2), LlamaCppVocab.skipMessage(qwen2)))
+    func qwen2PadFillersAreNotTokens() throws {
+        let tokenizer = try LlamaCppVocab.tokenizer(Self.qwen2)
+        let reference = try SharedTokenizers.qwen2()
+        #expect(tokenizer.vocabularySize == reference.vocabularySize)
+        #expect(tokenizer.token(forId: 151646) == nil && tokenizer.token(forId: 151935) == nil)
+        for text in ["[PAD151646]", "a [PAD151935] b<|im_end|>", "[PAD151645][PAD0]"] {
+            #expect(try tokenizer.encode(text, addBOS: false, parseSpecial: true) == reference.encode(text, addBOS: false, parseSpecial: true))
+        }
+    }
+
     /// test-tokenizer-1-spm's first check: for every id, the text it decodes to on its own
     /// (special tokens rendered) encodes (special-token text parsed) to ids that decode to the
     /// same text. Byte-fallback ids 0x80...0xFF decode to a lone non-UTF-8 byte, which this
