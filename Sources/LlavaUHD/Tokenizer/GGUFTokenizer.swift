@@ -10,7 +10,9 @@ extension Tokenizers {
     /// * `gpt2` with `tokenizer.ggml.pre` = `qwen2` or `deepseek-r1-qwen` (the same split rule) →
     ///   `ByteLevelBPETokenizer` from `tokens` and `merges`: normal tokens form the byte-level
     ///   vocabulary, control tokens are special added tokens, user-defined ones plain added
-    ///   tokens, unused ones (the converter's `[PAD…]` fillers) are left out; NFC first.
+    ///   tokens, unused ones are left out, and so are the converter's fillers for ids without a
+    ///   token (`[PAD<id>]`, typed unused, or user-defined by older converters: the original
+    ///   tokenizer has no such tokens, so their text stays plain text); NFC first.
     ///
     /// BOS/EOS/UNK/PAD come from `tokenizer.ggml.{bos,eos,unknown,padding}_token_id`, BOS is
     /// added when `tokenizer.ggml.add_bos_token` says so (default: true for `llama`, false for
@@ -76,6 +78,8 @@ extension Tokenizers {
                 switch types[i] {
                 case 1:
                     guard files.vocabulary.insert(text.utf8, value: Int32(i)) else { throw bad("token '\(text)' appears twice") }
+                case 4 where text.utf8.elementsEqual("[PAD\(i)]".utf8):
+                    break   // a filler that older converters typed user-defined
                 case 3, 4:
                     files.addedTokens.append(AddedToken(id: Int32(i), content: text, special: types[i] == 3))
                 case 5: break
