@@ -160,12 +160,13 @@ typedef struct luhd_model_params {
     /* Optional load-progress callback, and its user data. Default NULL. */
     luhd_progress_callback progress_callback;
     void *progress_user_data;
-    /* Prefill arithmetic of the LLM. false (the default): float32 products, the exact path.
-     * true: on CPUs with AVX512_BF16, products of many rows (prefill, not decoding) against
-     * BF16 weights round the activations to bf16 and use bf16 dot products with float32 sums,
-     * about twice as fast, with the error of PyTorch's bf16 matmul (relative 2^-9 per
-     * activation). Ignored for quantized weights and on other CPUs. */
-    bool bf16_prefill;
+    /* Arithmetic of the large matrix products. false (the default): float32 products, the
+     * exact path. true: on CPUs with AVX512_BF16, the vision tower's projections and the LLM's
+     * prefill (products of many rows, not decoding) against BF16 weights round the activations
+     * to bf16 and use bf16 dot products with float32 sums: about twice as fast, with the error
+     * of PyTorch's bf16 matmul (relative 2^-9 per activation). Ignored for other weight types
+     * and on other CPUs; the projector and decoding are float32 either way. */
+    bool bf16_matmul;
 } luhd_model_params;
 
 /* The default model parameters, with struct_size set. Thread-safe, never fails. */

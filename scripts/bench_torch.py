@@ -96,12 +96,13 @@ def bench_vit(args):
     cfg = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=layers,
                            num_attention_heads=16, image_size=336, patch_size=14, hidden_act="quick_gelu",
                            layer_norm_eps=1e-5, attn_implementation="sdpa")
-    model = CLIPVisionModel(cfg).eval()
+    dtype = torch.float32 if args.compute == "fp32" else torch.bfloat16
+    model = CLIPVisionModel(cfg).eval().to(dtype)
     fill_random_(model)
     g = torch.Generator().manual_seed(1)
 
     def pixels(h, w):
-        return torch.randn(1, 3, h, w, generator=g)
+        return torch.randn(1, 3, h, w, generator=g).to(dtype)
 
     single = pixels(336, 336)
     views = [pixels(h, w) for h, w in UHD_SLICES + [UHD_OVERVIEW]]
@@ -114,7 +115,7 @@ def bench_vit(args):
     out.update({"model": "CLIP ViT-L/14-336 (transformers CLIPVisionModel, random weights)",
                 "layers_run": layers, "output": "hidden_states[-2] = output of layer 23 of 24" if layers == 23
                 else "output of layer %d" % layers,
-                "dtype": "float32", "attention": "sdpa"})
+                "dtype": "float32" if args.compute == "fp32" else "bfloat16", "attention": "sdpa"})
     log("vit: 336x336")
     out["single_336_s"] = best_of(args.repeat, lambda: run(single))
     per_view = {}
@@ -494,6 +495,7 @@ def main(argv=None):
         p.add_argument("--repeat", type=int, default=3, help="best of N timed runs (after one warm-up)")
         if name == "vit":
             p.add_argument("--layers", type=int, default=None, help="encoder layers to run (default 23 = layer -2)")
+            p.add_argument("--compute", choices=["fp32", "bf16"], default="fp32", help="weights and activations dtype")
         if name == "llm":
             p.add_argument("--arch", choices=["llama", "qwen2"], default="llama")
             p.add_argument("--layers", type=int, default=None, help="decoder layers to build (default: all)")

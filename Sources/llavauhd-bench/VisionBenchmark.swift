@@ -19,6 +19,8 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
     defer { unlink(path) }
     let store = try WeightStore(paths: [path])
     let encoder = try CLIPVisionEncoder(store: store, prefix: "vision_model.", config: config)
+    let bf16Encoder = BF16Product.isAvailable
+        ? try CLIPVisionEncoder(store: store, prefix: "vision_model.", config: config, arithmetic: .bfloat16) : nil
     try BLAS.load()
 
     // Inputs: a 336×336 view, and a synthetic 1024×768 photo-like image cut as upstream cuts it.
@@ -31,6 +33,7 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
     let tokens = plan.views.reduce(0) { $0 + $1.patchCount + 1 }
 
     var rows: [String] = []
+    var bf16Rows: [String] = []
     var preprocessRows: [String] = []
     for threads in [1, 2] {
         let context = ComputeContext(threads: threads)
@@ -38,7 +41,7 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         let tSingle = try bestOfWithCPU(reps) { _ = try encoder.encode([single], context: context) }
         let tAll = try bestOfWithCPU(reps) { _ = try encoder.encode(views, context: context) }
         let tPre = try bestOfWithCPU(reps * 3) { _ = try preprocessor.pixels(of: image, threads: threads) }
-        let torch = torchViT(threads: threads, repeat: reps)
+        let torch = torchViT(threads: threads, repeat: reps, compute: "fp32")
         func cell(_ ours: (wall: Double, cpu: Double), _ theirs: Double?) -> String {
             let mine = "\(fmt(ours.wall, 2)) s | \(fmt(ours.cpu, 2)) s"
             guard let theirs else { return mine + " | n/a" }
@@ -46,6 +49,14 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         }
         rows.append("| \(threads) | 336×336 (1 view, 577 tokens) | \(cell(tSingle, torch?.single)) |")
         rows.append("| \(threads) | 1024×768 (\(views.count) views, \(tokens) tokens) | \(cell(tAll, torch?.all)) |")
+        if let bf16Encoder {
+            _ = try bf16Encoder.encode([single], context: context)
+            let tBF16 = try bestOfWithCPU(reps) { _ = try bf16Encoder.encode(views, context: context) }
+            let torchBF16 = torchViT(threads: threads, repeat: reps, compute: "bf16")
+            bf16Rows.append("| \(threads) | 1024×768 (\(views.count) views) | \(cell(tBF16, torchBF16?.all)) | "
+                            + "\(fmt(tAll.wall / tBF16.wall, 2))× | \(torch.map { fmt($0.all / tBF16.wall, 2) + "×" } ?? "n/a") |")
+            print("vit \(threads) thread(s): 1024x768 with bf16 products \(fmt(tBF16.wall, 2)) s")
+        }
         preprocessRows.append("| \(threads) | \(fmt(tPre.wall * 1000, 1)) ms | \(fmt(tPre.cpu * 1000, 1)) ms |")
         print("vit \(threads) thread(s): 336 \(fmt(tSingle.wall, 2)) s, 1024x768 \(fmt(tAll.wall, 2)) s "
               + "(cpu \(fmt(tAll.cpu, 2)) s), preprocess \(fmt(tPre.wall * 1000, 1)) ms")
@@ -64,6 +75,15 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         | threads | input | llava-uhd wall | llava-uhd CPU | PyTorch wall (ratio) |
         |---|---|---|---|---|
         \(rows.joined(separator: "\n"))
+
+        With `bf16_matmul` (`MatrixArithmetic.bfloat16`: the q/k/v, out, fc1 and fc2 products in
+        AVX512_BF16 `vdpbf16ps` against the BF16 weights in place, activations rounded to bf16; \(bf16Encoder == nil
+            ? "not run: this CPU has no AVX512_BF16" : "patch embedding and attention float32"). PyTorch: the same script
+        with `--compute bf16` (bf16 weights and activations):
+
+        | threads | input | llava-uhd bf16 wall | llava-uhd CPU | PyTorch bf16 wall (ratio) | vs our float32 | vs PyTorch float32 |
+        |---|---|---|---|---|---|---|
+        \(bf16Rows.joined(separator: "\n"))
 
         View preprocessing of the 1024×768 image (plan, 3 Pillow-exact BICUBIC resizes to
         924×700 and 378×280, crops, CLIP normalisation; best of \(reps * 3)):
@@ -127,9 +147,10 @@ private func syntheticImage(width: Int, height: Int) -> RGBImage {
 
 /// PyTorch's `vit` figures (seconds) from scripts/bench_torch.py, or nil when torch is not
 /// importable or the script fails.
-private func torchViT(threads: Int, repeat reps: Int) -> (single: Double, all: Double)? {
+private func torchViT(threads: Int, repeat reps: Int, compute: String) -> (single: Double, all: Double)? {
     guard PythonRunner.hasModule("torch"),
-          let json = PythonRunner.json("scripts/bench_torch.py", ["vit", "--threads", String(threads), "--repeat", String(reps)]),
+          let json = PythonRunner.json("scripts/bench_torch.py", ["vit", "--threads", String(threads), "--repeat", String(reps),
+                                                                 "--compute", compute]),
           let single = json["single_336_s"]?.doubleValue, let all = json["uhd_1024x768_7views_s"]?.doubleValue
     else { return nil }
     return (single, all)

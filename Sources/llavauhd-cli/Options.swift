@@ -10,10 +10,10 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Compute threads (default: every online CPU).")
     var threads: Int?
 
-    @Flag(name: .customLong("bf16-prefill"), help: ArgumentHelp(
-        "Prefill with bf16 products against BF16 LLM weights (AVX512_BF16 CPUs; about twice as fast, "
-            + "PyTorch bf16 matmul precision). Default: exact float32."))
-    var bf16Prefill = false
+    @Flag(name: .customLong("bf16-matmul"), help: ArgumentHelp(
+        "bf16 products against BF16 weights in the vision tower and the LLM prefill (AVX512_BF16 CPUs; "
+            + "about twice as fast, PyTorch bf16 matmul precision). Default: exact float32."))
+    var bf16Matmul = false
 
     /// Loads the model, showing the load progress on standard error.
     func load(_ status: StatusReporter) throws(LlavaError) -> (model: LlavaModel, seconds: Double) {
@@ -21,7 +21,7 @@ struct ModelOptions: ParsableArguments {
         let start = now()
         let options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
                                              progress: status.loadProgress(directory: model),
-                                             languageArithmetic: bf16Prefill ? .bfloat16 : .float32)
+                                             matrixArithmetic: bf16Matmul ? .bfloat16 : .float32)
         let loaded = try LlavaModel(directory: model, options: options)
         let seconds = now() - start
         status.loadFinished(seconds: seconds)

@@ -214,7 +214,7 @@ static void test_logging(const char *model_dir) {
 static void test_models(const char *model_dir) {
     luhd_model *m = NULL;
     luhd_model_params p = luhd_model_default_params();
-    CHECK(p.struct_size == sizeof p && p.n_threads == 0 && p.progress_callback == NULL && !p.bf16_prefill);
+    CHECK(p.struct_size == sizeof p && p.n_threads == 0 && p.progress_callback == NULL && !p.bf16_matmul);
 
     EXPECT_STATUS(luhd_model_load(NULL, NULL, &m), LUHD_ERR_INVALID_ARGUMENT);
     CHECK(strstr(luhd_last_error(), "luhd_model_load") != NULL && strstr(luhd_last_error(), "path") != NULL);
@@ -1038,12 +1038,12 @@ static void test_eval_logits_sample(luhd_model *m, luhd_image *img) {
     luhd_session_free(s);
 }
 
-/* bf16_prefill: a prompt longer than the matrix-vector threshold gives the float32 logits within
+/* bf16_matmul: a prompt longer than the matrix-vector threshold gives the float32 logits within
  * the error of rounding activations to bf16 (2^-9 relative each; 2e-2 of the largest logit over
  * the tiny model's layers), whether or not this CPU has AVX512_BF16. */
-static void test_bf16_prefill(const char *model_dir, luhd_model *exact) {
+static void test_bf16_matmul(const char *model_dir, luhd_model *exact) {
     luhd_model_params p = luhd_model_default_params();
-    p.bf16_prefill = true;
+    p.bf16_matmul = true;
     luhd_model *m = NULL;
     EXPECT_STATUS(luhd_model_load(model_dir, &p, &m), LUHD_OK);
     if (!m) return;
@@ -1101,7 +1101,7 @@ int main(int argc, char **argv) {
         test_abort_callbacks(m, img);
         test_cancel_from_another_thread(m);
         test_eval_logits_sample(m, img);
-        test_bf16_prefill(model_dir, m);
+        test_bf16_matmul(model_dir, m);
     }
     test_session_outlives_model(model_dir);
     luhd_image_free(img);

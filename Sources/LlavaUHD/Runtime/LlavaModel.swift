@@ -7,15 +7,16 @@ public final class LlavaModel: @unchecked Sendable {
         public var threads: Int
         /// Called with the load progress in [0, 1]; returning false cancels the load.
         public var progress: (@Sendable (Double) -> Bool)?
-        /// How the LLM's prefill multiplies activations with dense weights (`.float32`: exact;
-        /// `.bfloat16`: bf16 dot products against BF16 weights where the CPU has AVX512_BF16).
-        public var languageArithmetic: MatrixArithmetic
+        /// How the vision tower's projections and the LLM's prefill multiply activations with
+        /// dense weights (`.float32`: exact; `.bfloat16`: bf16 dot products against BF16 weights
+        /// where the CPU has AVX512_BF16). The projector and decoding stay float32.
+        public var matrixArithmetic: MatrixArithmetic
 
         public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
-                    languageArithmetic: MatrixArithmetic = .float32) {
+                    matrixArithmetic: MatrixArithmetic = .float32) {
             self.threads = max(1, threads)
             self.progress = progress
-            self.languageArithmetic = languageArithmetic
+            self.matrixArithmetic = matrixArithmetic
         }
     }
 
@@ -59,16 +60,17 @@ public final class LlavaModel: @unchecked Sendable {
         try report(0.01)
         weights = try WeightStore(directory: directory, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
         visionConfig = try config.visionConfig(from: weights)
-        vision = try CLIPVisionEncoder(store: weights, prefix: CLIPVisionConfig.checkpointPrefix, config: visionConfig)
+        vision = try CLIPVisionEncoder(store: weights, prefix: CLIPVisionConfig.checkpointPrefix, config: visionConfig,
+                                       arithmetic: options.matrixArithmetic)
         projector = try config.projector.makeProjector(weights: weights)
         if let ggufPath = try GGUFLanguageModel.locate(directory: directory) {
             let gguf = try GGUFFile(path: ggufPath)
             languageGGUF = gguf
             language = try TransformerDecoder(config: GGUFLanguageModel.reconcile(config.language, with: gguf), gguf: gguf,
-                                              arithmetic: options.languageArithmetic)
+                                              arithmetic: options.matrixArithmetic)
         } else {
             languageGGUF = nil
-            language = try TransformerDecoder(config: config.language, weights: weights, arithmetic: options.languageArithmetic)
+            language = try TransformerDecoder(config: config.language, weights: weights, arithmetic: options.matrixArithmetic)
         }
         try report(0.9)
         if let gguf = languageGGUF, !Self.hasTokenizerFiles(directory) {

@@ -19,10 +19,16 @@
 /// per layer per call into a reused scratch buffer (never kept). Biases and norm weights are
 /// converted once at init. GEMMs go through `BLAS.sgemm` with the context's threads; the
 /// other loops use `context.threads`. Results do not depend on the thread count.
+///
+/// With `arithmetic == .bfloat16` on a CPU with AVX512_BF16, the q/k/v, out, fc1 and fc2
+/// products against BF16 weights use `BF16Product` instead (activations rounded to bf16, the
+/// weights read in place, float32 sums); the patch embedding and attention stay float32.
 public final class CLIPVisionEncoder: @unchecked Sendable {
     public let config: CLIPVisionConfig
     /// Encoder layers run per call (`layerCount + selectLayer + 1` for a negative selectLayer).
     public let layersUsed: Int
+    /// How the per-token projections multiply activations with BF16 weights.
+    public let arithmetic: MatrixArithmetic
 
     struct Layer {
         let norm1Weight: [Float], norm1Bias: [Float]
@@ -55,7 +61,8 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
     /// `model.vision_tower.vision_tower.vision_model.`; HF CLIPVisionModel: `vision_model.`) and
     /// checks every shape and dtype against `config`. Throws `.badConfig` for an inconsistent
     /// config, `.missingTensor` / `.tensorMismatch` naming the tensor.
-    public init(store: WeightStore, prefix: String, config: CLIPVisionConfig) throws(LlavaError) {
+    public init(store: WeightStore, prefix: String, config: CLIPVisionConfig,
+                arithmetic: MatrixArithmetic = .float32) throws(LlavaError) {
         let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
         guard c >= 1, i >= 1, config.headCount >= 1, c % config.headCount == 0 else {
             throw LlavaError(.badConfig, "CLIP width \(c) is not divisible into \(config.headCount) heads")
@@ -73,6 +80,7 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
         }
         self.config = config
         self.layersUsed = used
+        self.arithmetic = arithmetic
 
         func t(_ name: String, _ shape: [Int]) throws(LlavaError) -> TensorView {
             try store.tensor(prefix + name, shape: shape)
@@ -223,7 +231,7 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
         Normalization.layerNorm(state.hidden, rows: total, cols: c, gamma: layer.norm1Weight, beta: layer.norm1Bias,
                                 eps: eps, into: state.normed, threads: threads)
         state.linear(state.normed, rows: total, weights: layer.qkv, slot: 0, bias: layer.qkvBias,
-                     into: state.qkv, threads: threads)
+                     into: state.qkv, bfloat16: usesBF16(layer.qkv), threads: threads)
         let scale = 1 / Float(d).squareRoot()
         let ld = 3 * c
         for v in grids.indices {
@@ -243,19 +251,25 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
             }
         }
         state.linear(state.normed, rows: total, weights: [layer.out], slot: 1, bias: nil, into: state.qkv,
-                     threads: threads)
+                     bfloat16: usesBF16([layer.out]), threads: threads)
         state.addResidual(state.qkv, bias: layer.outBias, rows: total, threads: threads)
 
         // MLP block, in row blocks.
         Normalization.layerNorm(state.hidden, rows: total, cols: c, gamma: layer.norm2Weight, beta: layer.norm2Bias,
                                 eps: eps, into: state.normed, threads: threads)
-        let fc1 = state.weightF32(layer.fc1, slot: 0, threads: threads)
-        let fc2 = state.weightF32(layer.fc2, slot: 1, threads: threads)
+        let bf16 = usesBF16([layer.fc1, layer.fc2])
+        let fc1 = bf16 ? nil : state.weightF32(layer.fc1, slot: 0, threads: threads)
+        let fc2 = bf16 ? nil : state.weightF32(layer.fc2, slot: 1, threads: threads)
         var r0 = 0
         while r0 < total {
             let m = min(Self.mlpRowBlock, total - r0)
-            BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
-                       c: state.mlp, ldc: inter, threads: threads)
+            if let fc1 {
+                BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
+                           c: state.mlp, ldc: inter, threads: threads)
+            } else {
+                BF16Product.linear(state.normed + r0 * c, rows: m, weight: layer.fc1, into: state.mlp, ldOut: inter,
+                                   threads: threads)
+            }
             let act = SendablePointer(state.mlp)
             let parts = chunks(m, parts: threads)
             layer.fc1Bias.withUnsafeBufferPointer { bias in
@@ -267,11 +281,25 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
                     }
                 }
             }
-            BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
-                       c: state.qkv + r0 * c, ldc: c, threads: threads)
+            if let fc2 {
+                BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
+                           c: state.qkv + r0 * c, ldc: c, threads: threads)
+            } else {
+                BF16Product.linear(state.mlp, rows: m, weight: layer.fc2, into: state.qkv + r0 * c, ldOut: c,
+                                   threads: threads)
+            }
             r0 += m
         }
         state.addResidual(state.qkv, bias: layer.fc2Bias, rows: total, threads: threads)
+    }
+}
+
+extension CLIPVisionEncoder {
+    /// True when the products against `weights` run in bf16: `.bfloat16` asked for, the CPU has
+    /// AVX512_BF16, and every weight is a BF16 matrix with an even row length.
+    func usesBF16(_ weights: [TensorView]) -> Bool {
+        arithmetic == .bfloat16 && BF16Product.isAvailable
+            && weights.allSatisfy { $0.dtype == .bf16 && $0.shape.count == 2 && $0.shape[1] % 2 == 0 }
     }
 }
 
@@ -327,14 +355,18 @@ final class EncoderBuffers {
 
     /// `out[rows, Σ nᵢ] = x[rows, C] · [W₀; W₁; …]ᵀ (+ bias)`, the weights `[nᵢ, C]` stacked
     /// along the output: one GEMM per run of weights that are contiguous as F32 (widened ones
-    /// always are).
+    /// always are), or with `bfloat16`, one `BF16Product` per (BF16) weight.
     func linear(_ x: UnsafePointer<Float>, rows: Int, weights: [TensorView], slot: Int, bias: [Float]?,
-                into out: UnsafeMutablePointer<Float>, threads: Int) {
+                into out: UnsafeMutablePointer<Float>, bfloat16: Bool, threads: Int) {
         let k = channels
         let width = weights.reduce(0) { $0 + $1.shape[0] }
         var segments: [(pointer: UnsafePointer<Float>, column: Int, count: Int)] = []
         var column = 0, offset = 0
-        for w in weights {
+        for w in weights where bfloat16 {
+            BF16Product.linear(x, rows: rows, weight: w, into: out + column, ldOut: width, threads: threads)
+            column += w.shape[0]
+        }
+        for w in weights where !bfloat16 {
             let n = w.shape[0]
             let pointer = weightF32(w, slot: slot, offset: offset, threads: threads)
             if pointer == UnsafePointer(scratch[slot] + offset) { offset += n * k }

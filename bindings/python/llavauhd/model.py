@@ -28,9 +28,9 @@ class Model:
         progress: called with the load progress in [0, 1]; return False to cancel
             (raises :class:`CancelledError`). If it raises, the load is cancelled and its
             exception propagates.
-        bf16_prefill: prefill the LLM with bf16 products against BF16 weights on CPUs with
-            AVX512_BF16 (about twice as fast, PyTorch bf16 matmul precision); default False,
-            the exact float32 path.
+        bf16_matmul: bf16 products against BF16 weights in the vision tower and the LLM
+            prefill on CPUs with AVX512_BF16 (about twice as fast, PyTorch bf16 matmul
+            precision); default False, the exact float32 path.
 
     Raises:
         Error: the subclass of the C status (``FileAccessError``, ``BadConfigError``,
@@ -39,9 +39,9 @@ class Model:
     """
 
     def __init__(self, path: str | os.PathLike[str], n_threads: Optional[int] = None,
-                 progress: Optional[Callable[[float], bool]] = None, bf16_prefill: bool = False):
+                 progress: Optional[Callable[[float], bool]] = None, bf16_matmul: bool = False):
         params = lib.luhd_model_default_params()
-        params.bf16_prefill = bool(bf16_prefill)
+        params.bf16_matmul = bool(bf16_matmul)
         if n_threads is not None:
             if n_threads < 1:
                 raise ValueError("n_threads must be at least 1")

@@ -74,17 +74,23 @@ def test_bad_tokenizer(tokenizer, tmp_path, assets):
     assert err.value.status == 10 and "tokenizer" in err.value.message
 
 
-def test_bf16_prefill_stays_within_bf16_rounding_of_exact_logits(assets):
-    """bf16_prefill changes only the prefill products (activations rounded to bf16, 2^-9
-    relative each): the last-position logits of a 200-token prompt stay within 2e-2 of the
-    largest exact logit, on CPUs with or without AVX512_BF16."""
+def test_bf16_matmul_stays_within_bf16_rounding_of_exact_results(assets):
+    """bf16_matmul changes only the large products (activations rounded to bf16, 2^-9 relative
+    each): the vision features of every view of a sliced photo, and the last-position logits of
+    a 200-token prompt, stay within 2e-2 of the largest exact value, on CPUs with or without
+    AVX512_BF16."""
     ids = [1] + [100 + (i * 7919) % 31000 for i in range(1, 200)]
-    logits = []
+    photo = llavauhd.Image.open(FIXTURES / "upstream" / "coffee-v2-mask7" / "input.png")
+    features, logits = [], []
     for bf16 in (False, True):
-        with llavauhd.Model(assets / "models" / "small-noslice", bf16_prefill=bf16) as model:
+        with llavauhd.Model(assets / "models" / "coffee-v2-mask7", bf16_matmul=bf16) as model:
+            features.append(model.vision_features(photo))
             with model.session() as session:
                 session.eval(ids)
                 logits.append(session.logits().copy())
-    exact, fast = logits
-    assert exact.shape == fast.shape
-    assert abs(fast - exact).max() <= 2e-2 * abs(exact).max()
+    assert len(features[0]) == len(features[1]) > 1
+    for exact, fast in zip(*features):
+        assert exact.shape == fast.shape
+        assert abs(fast - exact).max() <= 2e-2 * abs(exact).max()
+    assert logits[0].shape == logits[1].shape
+    assert abs(logits[1] - logits[0]).max() <= 2e-2 * abs(logits[0]).max()
