@@ -93,6 +93,16 @@ func loadAverage() -> String {
     return String(s.split(separator: " ").first ?? "?")
 }
 
+/// The current UTC date and time, e.g. "2026-11-26 23:40 UTC".
+func utcDate() -> String {
+    var t = time(nil)
+    var parts = tm()
+    gmtime_r(&t, &parts)
+    var buffer = [CChar](repeating: 0, count: 32)
+    let n = strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M UTC", &parts)
+    return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
 /// A one-line description of the machine and the BLAS setup, printed with every figure.
 func machineLine() -> String {
     var cpu = "unknown CPU"
@@ -147,7 +157,8 @@ func runBenchmarks(_ all: [Benchmark], options: BenchOptions) {
     for b in selected {
         print("== \(b.name): \(b.summary)")
         do {
-            let md = try b.run(options)
+            let stamp = "_Measured \(utcDate()) on \(machineLine()); load average \(loadAverage()) at the start._\n\n"
+            let md = stamp + (try b.run(options))
             print(md)
             if options.write { writeSection(name: b.name, markdown: md, to: options.output) }
         } catch {

@@ -9,7 +9,9 @@ import LlavaUHD
 /// `ModelQuantizer`, and Q4_K_M made by llama.cpp's llama-quantize from the same weights (when
 /// llama.cpp is available). For each: prefill of a `promptTokens` prompt and greedy decoding of
 /// `decodeTokens` tokens after it, best of N; decode set against the memory-bandwidth bound
-/// measured in the same run (bytes of weights and KV cache read per token / read bandwidth).
+/// measured around each row (bytes of weights and KV cache read per token / the read bandwidth
+/// measured just before and just after that row's timing, the larger: on a shared virtual
+/// machine the bandwidth drifts by tens of percent within minutes).
 /// By default `defaultLayers` decoder layers are built (a full 7B checkpoint is 13–15 GB); the
 /// full-depth figures are extrapolated from the time measured inside the layers (`--layers N`
 /// changes the depth). llama.cpp (`llama-bench` on GGUF files of the same weights and depth,
@@ -33,6 +35,8 @@ private struct Measured {
     let fullPrefill: Double
     let fullDecode: Double
     let fullBytesPerToken: Int
+    /// The read bandwidth measured just before and just after this row (the larger), bytes/s.
+    var bandwidth = 0.0
 }
 
 private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
@@ -48,8 +52,8 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
     var md = """
         LLM at 7B shapes on synthetic weights (BF16 as the releases store them), \(threads) threads, best of \(reps). \
         Prefill: a \(promptTokens)-token prompt (logits of the last position). Decode: \(decodeTokens) greedy tokens after it. \
-        Decode bound = (weight bytes + KV-cache bytes read per token) / the read bandwidth measured in the same run \
-        (\(probe.bytes >> 20) MiB read with 256-bit loads on \(threads) threads, best of the measurements between models). \
+        Decode bound = (weight bytes + KV-cache bytes read per token) / the read bandwidth measured just before and just after \
+        that row (\(probe.bytes >> 20) MiB read with 256-bit loads on \(threads) threads, best of 2 each time, the larger of the two). \
         Weights: BF16 safetensors with float32 products (the exact path) and with bf16 prefill products \
         (`MatrixArithmetic.bfloat16`, AVX512_BF16: \(BF16Product.isAvailable ? "yes" : "no")); Q8_0 / Q4_0 written by \
         `ModelQuantizer` (projections and lm_head; embeddings BF16); Q4_K_M = llama.cpp's `llama-quantize` of the same weights, \
@@ -92,20 +96,22 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         var results: [Measured] = []
         for v in variants {
             let decoder = try v.make()
-            bandwidth = max(bandwidth, probe.measure(threads: threads, repeats: 2))
-            let m = try measure(decoder, label: v.label, format: v.format, fullLayers: full, reps: reps, threads: threads)
+            let before = probe.measure(threads: threads, repeats: 2)
+            var m = try measure(decoder, label: v.label, format: v.format, fullLayers: full, reps: reps, threads: threads)
+            m.bandwidth = max(before, probe.measure(threads: threads, repeats: 2))
+            bandwidth = max(bandwidth, m.bandwidth)
             results.append(m)
             print("llm: \(model.displayName) \(v.label): prefill \(fmt(m.prefill)) tok/s, decode \(fmt(m.decode, 2)) tok/s "
-                  + "(\(fmt(100 * Double(m.bytesPerToken) / bandwidth * m.decode, 0)) % of the bound)")
+                  + "(\(fmt(100 * Double(m.bytesPerToken) / m.bandwidth * m.decode, 0)) % of the bound at \(fmt(m.bandwidth / 1e9)) GB/s)")
         }
         let fp32Prefill = results.first?.prefill
         tables += "\n**\(model.displayName)**, \(layers) of \(full) decoder layers run (+ embeddings and lm_head):\n\n"
-        tables += "| weights | prefill tok/s | vs float32 prefill | decode tok/s | GB read/token | decode vs bound | full depth: prefill tok/s | full depth: decode tok/s | full depth: vs bound |\n"
-        tables += "|---|---|---|---|---|---|---|---|---|\n"
+        tables += "| weights | prefill tok/s | vs float32 prefill | decode tok/s | GB read/token | read GB/s | decode vs bound | full depth: prefill tok/s | full depth: decode tok/s | full depth: vs bound |\n"
+        tables += "|---|---|---|---|---|---|---|---|---|---|\n"
         for m in results {
             tables += "| \(m.label) | \(fmt(m.prefill)) | \(ratio(m.prefill, fp32Prefill)) | \(fmt(m.decode, 2)) | "
-                + "\(fmt(Double(m.bytesPerToken) / 1e9, 2)) | **\(fmt(100 * Double(m.bytesPerToken) / bandwidth * m.decode, 0)) %** | "
-                + "\(fmt(m.fullPrefill)) | \(fmt(m.fullDecode, 2)) | \(fmt(100 * Double(m.fullBytesPerToken) / bandwidth * m.fullDecode, 0)) % |\n"
+                + "\(fmt(Double(m.bytesPerToken) / 1e9, 2)) | \(fmt(m.bandwidth / 1e9)) | **\(fmt(100 * Double(m.bytesPerToken) / m.bandwidth * m.decode, 0)) %** | "
+                + "\(fmt(m.fullPrefill)) | \(fmt(m.fullDecode, 2)) | \(fmt(100 * Double(m.fullBytesPerToken) / m.bandwidth * m.fullDecode, 0)) % |\n"
         }
 
         if llama {
@@ -143,7 +149,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
             }
         }
     }
-    md += "Read bandwidth: **\(fmt(bandwidth / 1e9)) GB/s** (\(threads) threads).\n" + tables
+    md += "Read bandwidth: \(fmt(bandwidth / 1e9)) GB/s at best in this run (\(threads) threads); each row is set against its own measurement.\n" + tables
     md += """
 
         Full-depth columns are extrapolated: measured time + (time inside the decoder layers, from the per-layer abort \

@@ -59,7 +59,7 @@ public enum BLAS {
         let cp = SendablePointer(c)
         // With the host's copy of OpenBLAS (multi-threaded by its own settings), blocks run in
         // turn; with ours (one thread per call) or without OpenBLAS (the plain loop), in parallel.
-        let parallel = luhd_blas_load() != 0 || luhd_blas_owns_threads() != 0 ? threads : 1
+        let parallel = callsRunInParallel ? threads : 1
         parallelFor(rowBlocks * colBlocks, threads: parallel) { block in
             let m0 = block / colBlocks * mb, n0 = block % colBlocks * nb
             let mm = min(mb, m - m0), nn = min(nb, n - n0)
@@ -69,6 +69,11 @@ public enum BLAS {
                        beta, cp.p + m0 * ldc + n0, Int32(ldc))
         }
     }
+
+    /// True when several threads may call `luhd_sgemm` at once: with the library's own
+    /// single-threaded OpenBLAS, or the plain loop when there is none; false when the host
+    /// process's OpenBLAS (threaded by its own settings) is in use.
+    static var callsRunInParallel: Bool { luhd_blas_load() != 0 || luhd_blas_owns_threads() != 0 }
 
     /// Rows and columns of the blocks of C that `sgemm` computes with one OpenBLAS call each: a
     /// function of the shape only. Blocks are large (repacking A or B per block costs a few

@@ -42,15 +42,20 @@ public enum MatMul {
                        b: w.data.assumingMemoryBound(to: Float.self), ldb: k, c: out, ldc: ldc,
                        threads: context.threads)
         } else {
-            let tileRows = tileSize(count: n, length: k)
-            withScratch(floats: tileRows * k) { scratch in
-                var n0 = 0
-                while n0 < n {
-                    let nt = min(tileRows, n - n0)
-                    FloatConversion.widen(w, from: n0 * k, count: nt * k, into: scratch, threads: context.threads)
-                    BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: x, lda: k, b: scratch, ldb: k,
-                               c: out + n0, ldc: ldc, threads: context.threads)
-                    n0 += nt
+            // Tiles of weight rows that are exactly the column blocks `BLAS.sgemm` would use for
+            // the whole product (512 rows, or all when N ≤ 768), each widened and multiplied by
+            // one thread in its own scratch (nb × K floats): the same blocks, so the same sums,
+            // as one sgemm on the widened matrix, whatever the thread count.
+            let tileRows = BLAS.blockShape(m: m, n: n, k: k).cols
+            let tiles = (n + tileRows - 1) / tileRows
+            let threads = BLAS.callsRunInParallel ? context.threads : 1
+            let o = SendablePointer(out), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+            parallelFor(tiles, threads: threads) { tile in
+                let n0 = tile * tileRows, nt = min(tileRows, n - n0)
+                withScratch(floats: nt * k) { scratch in
+                    FloatConversion.widen(w, from: n0 * k, count: nt * k, into: scratch)
+                    BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: xs.p, lda: k, b: scratch, ldb: k,
+                               c: o.p + n0, ldc: ldc, threads: 1)
                 }
             }
         }
