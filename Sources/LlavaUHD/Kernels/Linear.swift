@@ -16,16 +16,6 @@ public enum MatMul {
     /// measures both sides of the switch).
     public static let matvecMaxRows = 64
 
-    /// Target bytes of one widened F32 weight tile. Tiles are whole multiples of `BLAS.sgemm`'s
-    /// 512-column blocks (so they split into full blocks), at least one block.
-    static let tileBytes = 8 << 20
-
-    /// Rows (or columns) per widened tile for a weight dimension of `count` and rows of `length`.
-    static func tileSize(count: Int, length: Int) -> Int {
-        let blocks = max(1, tileBytes / (4 * max(length, 1) * 512))
-        return min(count, blocks * 512)
-    }
-
     /// `out[m×N] = x[m×K] · Wᵀ (+ bias)` for `W` stored `[N, K]` (the PyTorch `Linear` layout).
     /// `ldOut` is the row stride of `out` (default N); `bias` has N values.
     public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
@@ -79,19 +69,18 @@ public enum MatMul {
                        ldb: n, c: out, ldc: n, threads: context.threads)
             return
         }
-        // Column tiles [K, nt], so every sgemm sums over the whole of K (as one product would).
-        let tileCols = tileSize(count: n, length: k)
-        withScratch(floats: k * tileCols) { scratch in
-            let s = SendablePointer(scratch)
-            var n0 = 0
-            while n0 < n {
-                let nt = min(tileCols, n - n0), c0 = n0
-                VectorKernels.forEachRange(k, threads: context.threads, minimumPerThread: max(1, (1 << 16) / nt)) { rows in
-                    for row in rows { FloatConversion.widen(w, from: row * n + c0, count: nt, into: s.p + row * nt) }
-                }
-                BLAS.sgemm(m: m, n: nt, k: k, a: x, lda: k, b: scratch, ldb: nt, c: out + n0, ldc: n,
-                           threads: context.threads)
-                n0 += nt
+        // Column tiles [K, nt] that are exactly `BLAS.sgemm`'s column blocks for the whole product,
+        // each widened and multiplied by one thread in its own scratch: the same sums as one
+        // sgemm on the widened matrix, whatever the thread count.
+        let tileCols = BLAS.blockShape(m: m, n: n, k: k).cols
+        let tiles = (n + tileCols - 1) / tileCols
+        let threads = BLAS.callsRunInParallel ? context.threads : 1
+        let o = SendablePointer(out), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+        parallelFor(tiles, threads: threads) { tile in
+            let n0 = tile * tileCols, nt = min(tileCols, n - n0)
+            withScratch(floats: k * nt) { scratch in
+                for row in 0..<k { FloatConversion.widen(w, from: row * n + n0, count: nt, into: scratch + row * nt) }
+                BLAS.sgemm(m: m, n: nt, k: k, a: xs.p, lda: k, b: scratch, ldb: nt, c: o.p + n0, ldc: n, threads: 1)
             }
         }
     }
