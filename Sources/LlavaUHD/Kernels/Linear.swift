@@ -32,21 +32,10 @@ public enum MatMul {
                        b: w.data.assumingMemoryBound(to: Float.self), ldb: k, c: out, ldc: ldc,
                        threads: context.threads)
         } else {
-            // Tiles of weight rows that are exactly the column blocks `BLAS.sgemm` would use for
-            // the whole product (512 rows, or all when N ≤ 768), each widened and multiplied by
-            // one thread in its own scratch (nb × K floats): the same blocks, so the same sums,
-            // as one sgemm on the widened matrix, whatever the thread count.
-            let tileRows = BLAS.blockShape(m: m, n: n, k: k).cols
-            let tiles = (n + tileRows - 1) / tileRows
-            let threads = BLAS.callsRunInParallel ? context.threads : 1
-            let o = SendablePointer(out), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
-            parallelFor(tiles, threads: threads) { tile in
-                let n0 = tile * tileRows, nt = min(tileRows, n - n0)
-                withScratch(floats: nt * k) { scratch in
-                    FloatConversion.widen(w, from: n0 * k, count: nt * k, into: scratch)
-                    BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: xs.p, lda: k, b: scratch, ldb: k,
-                               c: o.p + n0, ldc: ldc, threads: 1)
-                }
+            forEachWeightTile(m: m, n: n, k: k, x: x, context: context) { n0, nt, xs, scratch in
+                FloatConversion.widen(w, from: n0 * k, count: nt * k, into: scratch)
+                BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: xs, lda: k, b: scratch, ldb: k,
+                           c: out + n0, ldc: ldc, threads: 1)
             }
         }
         if let bias {
@@ -69,19 +58,10 @@ public enum MatMul {
                        ldb: n, c: out, ldc: n, threads: context.threads)
             return
         }
-        // Column tiles [K, nt] that are exactly `BLAS.sgemm`'s column blocks for the whole product,
-        // each widened and multiplied by one thread in its own scratch: the same sums as one
-        // sgemm on the widened matrix, whatever the thread count.
-        let tileCols = BLAS.blockShape(m: m, n: n, k: k).cols
-        let tiles = (n + tileCols - 1) / tileCols
-        let threads = BLAS.callsRunInParallel ? context.threads : 1
-        let o = SendablePointer(out), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
-        parallelFor(tiles, threads: threads) { tile in
-            let n0 = tile * tileCols, nt = min(tileCols, n - n0)
-            withScratch(floats: k * nt) { scratch in
-                for row in 0..<k { FloatConversion.widen(w, from: row * n + n0, count: nt, into: scratch + row * nt) }
-                BLAS.sgemm(m: m, n: nt, k: k, a: xs.p, lda: k, b: scratch, ldb: nt, c: o.p + n0, ldc: n, threads: 1)
-            }
+        // Column tiles [K, nt].
+        forEachWeightTile(m: m, n: n, k: k, x: x, context: context) { n0, nt, xs, scratch in
+            for row in 0..<k { FloatConversion.widen(w, from: row * n + n0, count: nt, into: scratch + row * nt) }
+            BLAS.sgemm(m: m, n: nt, k: k, a: xs, lda: k, b: scratch, ldb: nt, c: out + n0, ldc: n, threads: 1)
         }
     }
 
@@ -117,6 +97,25 @@ public enum MatMul {
         let ranges = chunks(blocks, parts: parts)
         parallelFor(ranges.count, threads: threads) { p in
             run((ranges[p].lowerBound * 8)..<min(n, ranges[p].upperBound * 8))
+        }
+    }
+
+    /// The products of `m` rows against a stored weight with `n` outputs over `k`, tile by tile:
+    /// the tiles are exactly the column blocks `BLAS.sgemm` would use for the whole product (512
+    /// outputs, or all when N ≤ 768), and `body(n0, count, x, scratch)` converts one tile into
+    /// `scratch` (count × k floats, the running thread's own) and multiplies it single-threaded.
+    /// Tiles run on `context.threads` (in turn with the host's threaded OpenBLAS): the same
+    /// blocks, so the same sums, as one sgemm on the converted matrix, whatever the thread count.
+    static func forEachWeightTile(m: Int, n: Int, k: Int, x: UnsafePointer<Float>, context: ComputeContext,
+                                  _ body: (_ n0: Int, _ count: Int, _ x: UnsafePointer<Float>,
+                                           _ scratch: UnsafeMutablePointer<Float>) -> Void) {
+        let tile = BLAS.blockShape(m: m, n: n, k: k).cols
+        let tiles = (n + tile - 1) / tile
+        let threads = BLAS.callsRunInParallel ? context.threads : 1
+        let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+        parallelFor(tiles, threads: threads) { t in
+            let n0 = t * tile, count = min(tile, n - n0)
+            withScratch(floats: count * k) { scratch in body(n0, count, UnsafePointer(xs.p), scratch) }
         }
     }
 

@@ -28,19 +28,10 @@ extension MatMul {
             int8Product(x, rows: m, weight: w, into: out, ldOut: ldc, threads: context.threads)
             return
         }
-        // Tiles of weight rows = `BLAS.sgemm`'s column blocks, each dequantized and multiplied by
-        // one thread in its own scratch (as `MatMul.linear` does for F16/BF16 weights).
-        let tileRows = BLAS.blockShape(m: m, n: n, k: k).cols
-        let tiles = (n + tileRows - 1) / tileRows
-        let threads = BLAS.callsRunInParallel ? context.threads : 1
-        let o = SendablePointer(out), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
-        parallelFor(tiles, threads: threads) { tile in
-            let n0 = tile * tileRows, nt = min(tileRows, n - n0)
-            withScratch(floats: nt * k) { scratch in
-                w.dequantize(rows: n0..<(n0 + nt), into: scratch, threads: 1)
-                BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: xs.p, lda: k, b: scratch, ldb: k, c: o.p + n0, ldc: ldc,
-                           threads: 1)
-            }
+        forEachWeightTile(m: m, n: n, k: k, x: x, context: context) { n0, nt, xs, scratch in
+            w.dequantize(rows: n0..<(n0 + nt), into: scratch, threads: 1)
+            BLAS.sgemm(transB: true, m: m, n: nt, k: k, a: xs, lda: k, b: scratch, ldb: k, c: out + n0, ldc: ldc,
+                       threads: 1)
         }
     }
 
