@@ -148,11 +148,14 @@ func writeSection(name: String, markdown: String, to path: String) {
 }
 
 func runBenchmarks(_ all: [Benchmark], options: BenchOptions) {
-    let selected = options.names.isEmpty ? all : all.filter { options.names.contains($0.name) }
-    if selected.isEmpty {
-        print("benchmarks: " + all.map { "\($0.name) (\($0.summary))" }.joined(separator: ", "))
-        return
+    let unknown = options.names.filter { name in !all.contains { $0.name == name } }
+    guard unknown.isEmpty else {
+        let message = "llavauhd-bench: unknown benchmark \(unknown.joined(separator: ", ")); benchmarks: "
+            + all.map { "\($0.name) (\($0.summary))" }.joined(separator: ", ") + "\n"
+        _ = message.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+        exit(2)
     }
+    let selected = options.names.isEmpty ? all : all.filter { options.names.contains($0.name) }
     print(machineLine())
     for b in selected {
         print("== \(b.name): \(b.summary)")
