@@ -23,40 +23,6 @@ enum JSONWriter {
         }
     }
 
-    /// A string literal.
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                let v = scalar.value
-                if v < 0x20 || v > 0x7E {
-                    if v > 0xFFFF {
-                        let u = v - 0x10000
-                        out += hex4(0xD800 + (u >> 10)) + hex4(0xDC00 + (u & 0x3FF))
-                    } else {
-                        out += hex4(v)
-                    }
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
-
-    /// `\u` and four lowercase hex digits.
-    private static func hex4(_ v: UInt32) -> String {
-        let digits = Array("0123456789abcdef")
-        var out = "\\u"
-        for shift in stride(from: 12, through: 0, by: -4) { out.append(digits[Int((v >> UInt32(shift)) & 0xF)]) }
-        return out
-    }
+    /// A string literal (`JSONValue.stringLiteral`: ensure_ascii escaping).
+    static func string(_ s: String) -> String { JSONValue.stringLiteral(s) }
 }

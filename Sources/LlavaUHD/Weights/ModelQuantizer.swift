@@ -107,7 +107,7 @@ public enum ModelQuantizer {
         if sharded {
             let index = try SafetensorsIndex(path: indexPath)
             var json = "{\n  \"metadata\": {\"total_size\": \(shardSizes.reduce(0, +))},\n  \"weight_map\": {\n"
-            json += index.weightMap.map { "    \(jsonString($0.tensor)): \(jsonString($0.shard))" }.joined(separator: ",\n")
+            json += index.weightMap.map { "    \(JSONValue.stringLiteral($0.tensor)): \(JSONValue.stringLiteral($0.shard))" }.joined(separator: ",\n")
             json += "\n  }\n}\n"
             try writeFile(output + "/model.safetensors.index.json", Array(json.utf8))
         }
@@ -148,13 +148,13 @@ public enum ModelQuantizer {
         }
         var entries: [String] = []
         if !metadata.isEmpty {
-            entries.append("\"__metadata__\":{" + metadata.map { "\(jsonString($0.0)):\(jsonString($0.1))" }.joined(separator: ",") + "}")
+            entries.append("\"__metadata__\":{" + metadata.map { "\(JSONValue.stringLiteral($0.0)):\(JSONValue.stringLiteral($0.1))" }.joined(separator: ",") + "}")
         }
         var offset = 0
         for p in plans {
             let dtype = p.quantized ? "U8" : p.view.dtype.rawValue
             let shape = p.quantized ? [p.view.shape[0], p.rowBytes] : p.view.shape
-            entries.append("\(jsonString(p.view.name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + p.bytes)]}")
+            entries.append("\(JSONValue.stringLiteral(p.view.name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + p.bytes)]}")
             offset += p.bytes
         }
         var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
@@ -255,28 +255,6 @@ public enum ModelQuantizer {
         let out = try OutputFile(path: path)
         try out.write(bytes)
         try out.close()
-    }
-
-    /// A JSON string literal.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 }
 

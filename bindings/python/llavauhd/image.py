@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ._closing import Closing
 from ._lib import ImageParams, check, lib
 
 #: Pillow's decompression-bomb limit, the library's default ``max_pixels``.
@@ -28,7 +29,7 @@ def _made(out: ctypes.c_void_p) -> int:
     return out.value
 
 
-class Image:
+class Image(Closing):
     """An 8-bit RGB image decoded by the library, pixel for pixel as Pillow's
     ``Image.open(...).convert('RGB')``. Immutable; may be shared between threads and sessions.
 
@@ -106,18 +107,6 @@ class Image:
         if self._handle:
             lib.luhd_image_free(self._handle)
             self._handle = ctypes.c_void_p()
-
-    def __enter__(self) -> "Image":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<llavauhd.Image {self.size[0]}x{self.size[1]}>" if self._handle else "<llavauhd.Image (closed)>"

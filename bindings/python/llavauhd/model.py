@@ -9,13 +9,14 @@ import numpy as np
 
 from ._callbacks import CallbackErrors, image_options
 from ._errors import BufferTooSmallError
+from ._closing import Closing
 from ._lib import PROGRESS_CALLBACK, ModelProperties, Plan, TensorList, check, lib
 from .image import Image
 
 if TYPE_CHECKING:
     from .session import Session
 
-class Model:
+class Model(Closing):
     """A LLaVA-UHD model directory, loaded and validated (``luhd_model_load``).
 
     The weights are memory-mapped, not copied. A model is immutable: any number of sessions
@@ -260,18 +261,6 @@ class Model:
         if getattr(self, "_handle", None):
             lib.luhd_model_free(self._handle)
             self._handle = ctypes.c_void_p()
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return f"<llavauhd.Model {self.path!r}>"

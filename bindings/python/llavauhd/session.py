@@ -11,6 +11,7 @@ import numpy as np
 
 from ._errors import CancelledError
 from ._callbacks import CallbackErrors, abort_trampoline, image_options
+from ._closing import Closing
 from ._lib import TEXT_CALLBACK, ChatStats, SamplingParams, check, lib
 from .image import Image
 
@@ -60,7 +61,7 @@ class _Sampling:
         self.params = p
 
 
-class Session:
+class Session(Closing):
     """One conversation on a :class:`Model`: its KV cache, chat history and a cache of image
     embeddings (``luhd_session``). Make one with :meth:`Model.session`; use it as a context
     manager or call :meth:`close`.
@@ -358,18 +359,6 @@ class Session:
             self._handle = ctypes.c_void_p()
         finally:
             self._busy.release()
-
-    def __enter__(self) -> "Session":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if not self._handle:
