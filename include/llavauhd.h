@@ -1,47 +1,70 @@
 /*
  * llavauhd.h - the C interface of llava-uhd, a CPU runtime for the LLaVA-UHD v2 multimodal model.
  *
- * Link with -lllavauhd. Every symbol has the prefix luhd_ (types and functions) or LUHD_
- * (macros and constants).
+ * Link with -lllavauhd (pkg-config: llavauhd). Every symbol has the prefix luhd_ (types and
+ * functions) or LUHD_ (macros and constants). The header compiles as C89, C99, C11 and C++11
+ * or later.
  *
  * Conventions
  * -----------
+ * Names. Functions are luhd_<object>_<verb> (luhd_model_load, luhd_session_chat); the
+ *   parameters of a call come from luhd_<object>_default_params(); a struct a call fills is
+ *   named after what it holds (luhd_model_properties, luhd_slice_plan, luhd_chat_stats).
+ *
  * Status codes. Every call that can fail returns a luhd_status, and LUHD_OK (0) means success.
  *   Outputs are written through out-pointers, and only on success. On failure,
- *   luhd_last_error() gives a message that says what went wrong, naming the file, tensor, key
- *   or argument. No call aborts or exits the process, whatever it is given.
+ *   luhd_last_error() gives a message that says what went wrong, naming the file, tensor, key,
+ *   argument or field. No call aborts or exits the process, whatever it is given: every
+ *   number is checked against its documented range first. The one known exception is a
+ *   weight file changed or truncated on disk while a model maps it (see luhd_model_load).
  *
  * Ownership. A handle you receive (luhd_model, luhd_image, ...) is yours. Free it with the
  *   matching luhd_*_free function, named next to the function that made it. Every *_free
  *   accepts NULL. Strings the library returns as `const char *` belong to the library and stay
- *   valid as long as this comment says.
+ *   valid as long as the function's comment says.
  *
  * Parameter structs. Each one starts with `size_t struct_size` and comes from a
- *   luhd_*_default_params() function, which sets struct_size. Fields are only ever appended, so
- *   a program built against an older header keeps working with a newer library. The library
- *   reads the first struct_size bytes and ignores fields it does not know. Passing NULL for a
- *   params pointer means "use the defaults".
+ *   luhd_*_default_params() function, which sets struct_size. Fields are only ever appended, and
+ *   no params struct embeds another by value, so a program built against an older header keeps
+ *   working with a newer library: the library reads the first struct_size bytes and keeps the
+ *   defaults of the fields it was not given. Passing NULL for a params pointer means "use the
+ *   defaults". Structs the library fills (luhd_model_properties, luhd_slice_plan,
+ *   luhd_chat_stats) also start with struct_size, which the caller sets to sizeof(the struct);
+ *   the library writes only that many bytes.
  *
- * Threads. A luhd_model is immutable once loaded. Any number of threads may use one model at
- *   the same time, for example through their own sessions. A luhd_image is immutable and may
- *   also be shared. Nothing else may be used by two threads at once. luhd_last_error() is
- *   per thread.
+ * Threads. Every function's comment ends with its thread rule:
+ *   - "Threads: any." The call may run on any thread, concurrently with any other call,
+ *     including calls on the same handle.
+ *   - "Threads: one call per session at a time." A session is used by one thread at a time.
+ *     A second call that overlaps (from another thread, or from inside one of the session's
+ *     callbacks) is refused with LUHD_ERR_INVALID_ARGUMENT instead of racing;
+ *     luhd_session_cancel is the one exception and may be called at any time.
+ *   - Freeing: a luhd_*_free call must not overlap another call that takes the same handle
+ *     (the handle's memory would go away under it). Freeing a session from inside one of its
+ *     own callbacks is allowed: it cancels the running call and the memory goes once the call
+ *     has returned.
+ *   A luhd_model and a luhd_image are immutable once made and may be shared by any number of
+ *   threads and sessions. luhd_last_error() is per thread.
  *
- * Callbacks. Callbacks (load progress, token streaming, abort) run on the calling thread. A
- *   callback can stop the work by returning false. Stopped work returns LUHD_ERR_CANCELLED and
- *   leaves every handle usable.
+ * Callbacks. Callbacks (load progress, token streaming, abort) run on the thread of the call
+ *   that was given them, except abort callbacks, which may also run on the library's compute
+ *   threads. A callback stops the work by returning false (progress, text) or true (abort).
+ *   Stopped work returns LUHD_ERR_CANCELLED (or, for the text callback, LUHD_OK with
+ *   LUHD_STOP_CALLBACK) and leaves every handle usable.
  *
- * Performance. OpenBLAS is loaded on first use, with the kernels chosen for the CPU. Debian's
- *   OpenBLAS 0.3.21 misdetects recent Intel CPUs and picks slow ones. When OPENBLAS_CORETYPE
- *   is not set and the host has not already loaded OpenBLAS, the library sets
- *   OPENBLAS_CORETYPE before loading it. luhd_model_properties.blas_core reports the choice.
+ * Performance. OpenBLAS is loaded on first use (dlopen), with the kernels chosen for the CPU.
+ *   Debian's OpenBLAS 0.3.21 misdetects recent Intel CPUs and picks slow ones. When
+ *   OPENBLAS_CORETYPE is not set and the host has not already loaded OpenBLAS, the library
+ *   sets OPENBLAS_CORETYPE before loading it. luhd_model_properties.blas_core reports the choice.
  */
 #ifndef LLAVAUHD_H
 #define LLAVAUHD_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#ifndef __cplusplus
+#include <stdbool.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,16 +80,33 @@ extern "C" {
  * Versions
  * --------------------------------------------------------------------------------------------- */
 
+/* The release this header belongs to (semantic versioning). */
+#define LUHD_VERSION_MAJOR 1
+#define LUHD_VERSION_MINOR 0
+#define LUHD_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH, e.g. 10000 for 1.0.0, for comparisons in #if. */
+#define LUHD_VERSION_NUMBER (LUHD_VERSION_MAJOR * 10000 + LUHD_VERSION_MINOR * 100 + LUHD_VERSION_PATCH)
+#define LUHD_VERSION_STRINGIFY_(x) #x
+#define LUHD_VERSION_STRINGIFY(x) LUHD_VERSION_STRINGIFY_(x)
+/* "MAJOR.MINOR.PATCH", e.g. "1.0.0". */
+#define LUHD_VERSION_STRING \
+    LUHD_VERSION_STRINGIFY(LUHD_VERSION_MAJOR) "." LUHD_VERSION_STRINGIFY(LUHD_VERSION_MINOR) "." \
+    LUHD_VERSION_STRINGIFY(LUHD_VERSION_PATCH)
+
 /* The ABI this header describes. It changes only when an existing declaration changes
  * incompatibly. Appending functions or struct fields does not change it. */
-#define LUHD_ABI_VERSION 1
+#define LUHD_ABI_VERSION 2
 
 /* The ABI version of the loaded library. A program should check at startup that it equals
- * LUHD_ABI_VERSION. Thread-safe, never fails. */
+ * LUHD_ABI_VERSION. Never fails. Threads: any. */
 LUHD_API uint32_t luhd_abi_version(void);
 
-/* The library's release, e.g. "0.1.0". A static string. Thread-safe, never fails. */
-LUHD_API const char *luhd_version(void);
+/* The loaded library's LUHD_VERSION_NUMBER. Never fails. Threads: any. */
+LUHD_API uint32_t luhd_version_number(void);
+
+/* The loaded library's LUHD_VERSION_STRING, e.g. "1.0.0". A static string. Never fails.
+ * Threads: any. */
+LUHD_API const char *luhd_version_string(void);
 
 /* ------------------------------------------------------------------------------------------------
  * Status codes and errors
@@ -74,7 +114,8 @@ LUHD_API const char *luhd_version(void);
 
 typedef enum luhd_status {
     LUHD_OK = 0,
-    /* A NULL pointer where one is required, a wrong struct_size, an out-of-range parameter. */
+    /* A NULL pointer where one is required, a wrong struct_size, an out-of-range number, a call
+     * the thread rules do not allow (an overlapping call on a busy session). */
     LUHD_ERR_INVALID_ARGUMENT = 1,
     /* A file or directory could not be opened, read or memory-mapped (or a system library,
      * such as OpenBLAS, could not be loaded). */
@@ -92,7 +133,7 @@ typedef enum luhd_status {
     LUHD_ERR_UNSUPPORTED = 7,
     /* An image could not be decoded: corrupt, truncated, or an unknown format. */
     LUHD_ERR_BAD_IMAGE = 8,
-    /* An image has more pixels than the limit (luhd_image_params.max_pixels). */
+    /* An image has more pixels than the limit (luhd_image_load_params.max_pixels). */
     LUHD_ERR_IMAGE_TOO_LARGE = 9,
     /* A tokenizer file is missing or malformed. */
     LUHD_ERR_BAD_TOKENIZER = 10,
@@ -100,9 +141,10 @@ typedef enum luhd_status {
     LUHD_ERR_INVALID_UTF8 = 11,
     /* The session's context window cannot hold the request. The session is unchanged. */
     LUHD_ERR_CONTEXT_FULL = 12,
-    /* A callback asked to stop. The handle stays usable. */
+    /* A callback or luhd_session_cancel asked to stop. The handle stays usable. */
     LUHD_ERR_CANCELLED = 13,
-    /* A size computed from the input exceeds what the library will allocate. */
+    /* A size computed from the input exceeds what the library will allocate, or an
+     * allocation failed. */
     LUHD_ERR_OUT_OF_MEMORY = 14,
     /* A caller-provided buffer is too small. The call reports the size it needs. */
     LUHD_ERR_BUFFER_TOO_SMALL = 15,
@@ -111,12 +153,13 @@ typedef enum luhd_status {
 } luhd_status;
 
 /* A short English name for a status, e.g. "bad image". Returns "unknown status" for a value
- * that is not in luhd_status. A static string. Thread-safe, never fails. */
+ * that is not in luhd_status. A static string. Never fails. Threads: any. */
 LUHD_API const char *luhd_status_string(luhd_status status);
 
 /* The detailed message of the calling thread's most recent failed call, or "" if no call on
  * this thread has failed. The string belongs to the library and stays valid until the next
- * failing luhd_ call on the same thread. Successful calls leave it unchanged. Never NULL. */
+ * failing luhd_ call on the same thread. Successful calls leave it unchanged. Never NULL.
+ * Threads: any (each thread has its own message). */
 LUHD_API const char *luhd_last_error(void);
 
 /* ------------------------------------------------------------------------------------------------
@@ -133,14 +176,17 @@ typedef enum luhd_log_level {
 
 /* Receives one log message (UTF-8, no trailing newline). The message pointer is valid only
  * during the call. The callback may run on any thread that calls into the library, and on
- * several threads at once. */
+ * several threads at once. It may call any luhd_ function except luhd_log_set. */
 typedef void (*luhd_log_callback)(luhd_log_level level, const char *message, void *user_data);
 
 /* Routes the library's log messages at or above min_level to callback. With callback NULL,
  * messages go to standard error, which is the default, with min_level LUHD_LOG_WARNING. Use
- * min_level LUHD_LOG_NONE to silence the library. Applies process-wide. Thread-safe: messages
- * already being delivered may still reach the previous callback. */
-LUHD_API void luhd_log_set(luhd_log_callback callback, void *user_data, luhd_log_level min_level);
+ * min_level LUHD_LOG_NONE (or any value above LUHD_LOG_ERROR) to silence the library. Applies
+ * process-wide. When the call returns, the previous callback is no longer running on any
+ * thread and will not be called again, so its user data may be freed.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (called from inside a log callback, which would wait for
+ * itself; nothing changes). Threads: any. */
+LUHD_API luhd_status luhd_log_set(luhd_log_callback callback, void *user_data, luhd_log_level min_level);
 
 /* ------------------------------------------------------------------------------------------------
  * Models
@@ -150,46 +196,65 @@ LUHD_API void luhd_log_set(luhd_log_callback callback, void *user_data, luhd_log
  * any number of threads. */
 typedef struct luhd_model luhd_model;
 
+/* A vocabulary id. LUHD_IMAGE_TOKEN marks where an image goes in a prompt given as ids, as
+ * upstream's IMAGE_TOKEN_INDEX does. It is never a vocabulary id. */
+typedef int32_t luhd_token;
+
+#define LUHD_IMAGE_TOKEN (-200)
+
 /* Called during loading with progress in [0, 1]. Return false to cancel the load. */
 typedef bool (*luhd_progress_callback)(float progress, void *user_data);
 
+/* Arithmetic of the large matrix products. */
+typedef enum luhd_precision {
+    /* float32 products: the exact path, tested against the reference. The default. */
+    LUHD_PRECISION_EXACT = 0,
+    /* The fastest reduced-precision kernels this CPU has, within a stated bound. Today: on
+     * CPUs with AVX512_BF16, the vision tower's projections and the LLM's prefill (products of
+     * many rows, not decoding) against BF16 weights round the activations to bf16 and use bf16
+     * dot products with float32 sums: about twice as fast, with the error of PyTorch's bf16
+     * matmul (relative 2^-9 per activation). Elsewhere, and for other weight types, the same
+     * as LUHD_PRECISION_EXACT. The projector and decoding are float32 either way. */
+    LUHD_PRECISION_FAST = 1
+} luhd_precision;
+
 typedef struct luhd_model_params {
     size_t struct_size;              /* sizeof(luhd_model_params); set by the defaults */
-    /* Threads for compute. 0 means all online CPUs (the default). */
+    /* Threads for compute: 0 (the default) means all online CPUs; at most 1024. */
     int32_t n_threads;
     /* Optional load-progress callback, and its user data. Default NULL. */
     luhd_progress_callback progress_callback;
     void *progress_user_data;
-    /* Arithmetic of the large matrix products. false (the default): float32 products, the
-     * exact path. true: on CPUs with AVX512_BF16, the vision tower's projections and the LLM's
-     * prefill (products of many rows, not decoding) against BF16 weights round the activations
-     * to bf16 and use bf16 dot products with float32 sums: about twice as fast, with the error
-     * of PyTorch's bf16 matmul (relative 2^-9 per activation). Ignored for other weight types
-     * and on other CPUs; the projector and decoding are float32 either way. */
-    bool bf16_matmul;
+    /* LUHD_PRECISION_EXACT (the default) or LUHD_PRECISION_FAST. */
+    luhd_precision precision;
 } luhd_model_params;
 
-/* The default model parameters, with struct_size set. Thread-safe, never fails. */
+/* The default model parameters, with struct_size set. Never fails. Threads: any. */
 LUHD_API luhd_model_params luhd_model_default_params(void);
 
-/* Loads the model directory at `path`. The directory is an upstream LLaVA-UHD checkpoint as
- * released: config.json, model.safetensors or model.safetensors.index.json plus its shards,
- * and tokenizer.model or tokenizer.json / vocab.json + merges.txt. Also accepted: a directory
- * written by `llavauhd quantize` (Q8_0/Q4_0 LLM weights), and a directory whose LLM is a
- * LLaMA- or Qwen2-architecture GGUF file (named by config.json's "llm_gguf", or its only
- * *.gguf file; its tokenizer is used when the directory has no tokenizer files). The files
- * are memory-mapped, not copied. The load checks config.json, every safetensors header, and the presence, shape
- * and dtype of every tensor the model uses. params may be NULL.
+/* Loads the model directory at `path` (NUL-terminated). The directory is an upstream
+ * LLaVA-UHD checkpoint as released: config.json, model.safetensors or
+ * model.safetensors.index.json plus its shards, and tokenizer.model or tokenizer.json /
+ * vocab.json + merges.txt. Also accepted: a directory written by `llavauhd quantize` (Q8_0/Q4_0
+ * LLM weights), and a directory whose LLM is a LLaMA- or Qwen2-architecture GGUF file (named
+ * by config.json's "llm_gguf", or its only *.gguf file; its tokenizer is used when the
+ * directory has no tokenizer files). The load checks config.json, every weight file header,
+ * and the presence, shape and dtype of every tensor the model uses. params may be NULL.
+ * The weight files are memory-mapped, not copied. This is the one known way to take the host
+ * down: if a mapped file is truncated or rewritten in place while the model is loaded, reading
+ * the missing pages raises SIGBUS. Replace model files by writing new ones and renaming them,
+ * never in place, and free the model before deleting its files.
  * On success, *out_model receives a model, which you free with luhd_model_free.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL path or out_model, bad struct_size), LUHD_ERR_IO,
- * LUHD_ERR_BAD_CONFIG, LUHD_ERR_UNSUPPORTED, LUHD_ERR_BAD_WEIGHTS, LUHD_ERR_MISSING_TENSOR,
- * LUHD_ERR_TENSOR_MISMATCH, LUHD_ERR_BAD_TOKENIZER, LUHD_ERR_CANCELLED (progress callback).
- * Thread-safe: several models may be loaded at once. */
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL path or out_model, bad struct_size, n_threads or
+ * precision out of range), LUHD_ERR_IO, LUHD_ERR_BAD_CONFIG, LUHD_ERR_UNSUPPORTED,
+ * LUHD_ERR_BAD_WEIGHTS, LUHD_ERR_MISSING_TENSOR, LUHD_ERR_TENSOR_MISMATCH,
+ * LUHD_ERR_BAD_TOKENIZER, LUHD_ERR_CANCELLED (progress callback).
+ * Threads: any (several models may be loaded at once). */
 LUHD_API luhd_status luhd_model_load(const char *path, const luhd_model_params *params, luhd_model **out_model);
 
 /* Releases the caller's reference to a model. Its files are unmapped once no session uses it
- * either. NULL is allowed. Do not call it while another thread is inside a call that takes
- * this model handle. */
+ * either. NULL is allowed. Threads: any, but not overlapping another call that takes this
+ * model handle. */
 LUHD_API void luhd_model_free(luhd_model *model);
 
 /* What a loaded model is. Strings belong to the model and live as long as it does. */
@@ -217,52 +282,50 @@ typedef struct luhd_model_properties {
 } luhd_model_properties;
 
 /* Fills *out with what the model is. Set out->struct_size = sizeof(luhd_model_properties)
- * first. Errors: LUHD_ERR_INVALID_ARGUMENT (NULL model or out, struct_size too small).
- * Thread-safe. */
-LUHD_API luhd_status luhd_model_info(const luhd_model *model, luhd_model_properties *out);
+ * first. Errors: LUHD_ERR_INVALID_ARGUMENT (NULL model or out, struct_size too small or too
+ * large). Threads: any. */
+LUHD_API luhd_status luhd_model_get_properties(const luhd_model *model, luhd_model_properties *out);
 
 /* ------------------------------------------------------------------------------------------------
  * Tokenizer
- *
- * Token ids are int32_t. LUHD_IMAGE_TOKEN marks where an image goes in a prompt given as ids, as
- * upstream's IMAGE_TOKEN_INDEX does. It is never a vocabulary id.
  * --------------------------------------------------------------------------------------------- */
 
-#define LUHD_IMAGE_TOKEN (-200)
-
-/* Tokenizes `text_len` bytes of UTF-8 text, or a NUL-terminated string when text_len is -1,
- * with the model's tokenizer: SentencePiece for LLaMA/Vicuna, byte-level BPE for Qwen2. With
- * add_bos, the BOS id is put first when the tokenizer has one. Qwen2 has none. With
- * parse_special, special-token text such as "<|im_end|>" or "</s>" becomes its id (Hugging
- * Face's behaviour); otherwise it is tokenized as plain text.
+/* Tokenizes `text_length` bytes of UTF-8 text, or a NUL-terminated string when text_length is
+ * -1, with the model's tokenizer: SentencePiece for LLaMA/Vicuna, byte-level BPE for Qwen2.
+ * With an explicit length, NUL bytes are text like any other. With add_bos, the BOS id is put
+ * first when the tokenizer has one. Qwen2 has none. With parse_special, special-token text
+ * such as "<|im_end|>" or "</s>" becomes its id (Hugging Face's behaviour); otherwise it is
+ * tokenized as plain text.
  * Writes up to n_max ids to `tokens` and the number of ids to *n_tokens. When n_max is too
  * small, it returns LUHD_ERR_BUFFER_TOO_SMALL with *n_tokens set to the number needed, so a
  * call with n_max 0 (tokens may then be NULL) measures.
- * Errors: LUHD_ERR_INVALID_ARGUMENT, LUHD_ERR_INVALID_UTF8, LUHD_ERR_BUFFER_TOO_SMALL.
- * Thread-safe. */
-LUHD_API luhd_status luhd_tokenize(const luhd_model *model, const char *text, int64_t text_len, bool add_bos,
-                                   bool parse_special, int32_t *tokens, int32_t n_max, int32_t *n_tokens);
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, text_length < -1, n_max < 0),
+ * LUHD_ERR_INVALID_UTF8, LUHD_ERR_BUFFER_TOO_SMALL. Threads: any. */
+LUHD_API luhd_status luhd_model_tokenize(const luhd_model *model, const char *text, int64_t text_length,
+                                         bool add_bos, bool parse_special, luhd_token *tokens, int32_t n_max,
+                                         int32_t *n_tokens);
 
 /* Decodes ids to UTF-8 text as the model's tokenizer library does: Hugging Face's
  * decode(ids, skip_special_tokens=skip_special) for byte-level BPE (Qwen2); sentencepiece's
  * decode for tokenizer.model (LLaMA), where control pieces such as <s> and </s> give no text
  * whatever skip_special says. Byte pieces are joined into characters, and invalid byte
  * sequences become U+FFFD. Writes the text and a terminating NUL to `buf` when it fits
- * (buf_size counts the NUL). *n_bytes receives the text's length without the NUL. If it does
- * not fit, returns LUHD_ERR_BUFFER_TOO_SMALL with *n_bytes set.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, an id outside the vocabulary),
- * LUHD_ERR_BUFFER_TOO_SMALL. Thread-safe. */
-LUHD_API luhd_status luhd_detokenize(const luhd_model *model, const int32_t *tokens, int32_t n_tokens,
-                                     bool skip_special, char *buf, size_t buf_size, size_t *n_bytes);
+ * (buf_size counts the NUL). *n_bytes receives the text's length without the NUL (the text
+ * itself may contain NUL bytes). If it does not fit, returns LUHD_ERR_BUFFER_TOO_SMALL with
+ * *n_bytes set.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_tokens < 0, an id outside the
+ * vocabulary), LUHD_ERR_BUFFER_TOO_SMALL. Threads: any. */
+LUHD_API luhd_status luhd_model_detokenize(const luhd_model *model, const luhd_token *tokens, int32_t n_tokens,
+                                           bool skip_special, char *buf, size_t buf_size, size_t *n_bytes);
 
 /* The bytes one id stands for: "▁the" becomes " the", and "<0x0A>" becomes "\n". A byte piece
  * can be part of a UTF-8 character, so the result is not NUL-terminated and may not be valid
  * UTF-8 on its own. Special tokens give their text with render_special, and nothing
  * otherwise. Writes up to buf_size bytes and the piece's length to *n_bytes; when the piece
  * does not fit, returns LUHD_ERR_BUFFER_TOO_SMALL. Errors: LUHD_ERR_INVALID_ARGUMENT (NULL
- * pointers, an id outside the vocabulary), LUHD_ERR_BUFFER_TOO_SMALL. Thread-safe. */
-LUHD_API luhd_status luhd_token_to_piece(const luhd_model *model, int32_t token, bool render_special, char *buf,
-                                         size_t buf_size, size_t *n_bytes);
+ * pointers, an id outside the vocabulary), LUHD_ERR_BUFFER_TOO_SMALL. Threads: any. */
+LUHD_API luhd_status luhd_model_token_to_piece(const luhd_model *model, luhd_token token, bool render_special,
+                                               char *buf, size_t buf_size, size_t *n_bytes);
 
 /* ------------------------------------------------------------------------------------------------
  * Images
@@ -271,84 +334,87 @@ LUHD_API luhd_status luhd_token_to_piece(const luhd_model *model, int32_t token,
 /* Decoded 8-bit RGB pixels. Immutable, and shareable by any number of threads. */
 typedef struct luhd_image luhd_image;
 
-typedef struct luhd_image_params {
-    size_t struct_size;              /* sizeof(luhd_image_params); set by the defaults */
-    /* Largest width x height accepted. It is checked against the image header before any
-     * pixel memory is allocated, as a guard against decompression bombs. The default,
-     * 178956970, matches Pillow's limit. */
+/* How an encoded image is decoded (luhd_image_load_file, luhd_image_load_memory). */
+typedef struct luhd_image_load_params {
+    size_t struct_size;              /* sizeof(luhd_image_load_params); set by the defaults */
+    /* Largest width x height accepted: 1 or more. It is checked against the image header
+     * before any pixel memory is allocated, as a guard against decompression bombs. The
+     * default, 178956970, matches Pillow's limit. */
     int64_t max_pixels;
-} luhd_image_params;
+} luhd_image_load_params;
 
-/* The default image parameters, with struct_size set. Thread-safe, never fails. */
-LUHD_API luhd_image_params luhd_image_default_params(void);
+/* The default image-decoding parameters, with struct_size set. Never fails. Threads: any. */
+LUHD_API luhd_image_load_params luhd_image_load_default_params(void);
 
-/* Decodes a JPEG or PNG file to RGB8 with the same pixels as Pillow's
+/* Decodes a JPEG or PNG file (path NUL-terminated) to RGB8 with the same pixels as Pillow's
  * Image.open(path).convert('RGB'): alpha is dropped, not composited; palette and greyscale
  * images are expanded; 16-bit images are reduced as Pillow reduces them; CMYK JPEGs are
  * converted as Pillow converts them; EXIF orientation is not applied. params may be NULL.
  * On success, *out_image receives an image, which you free with luhd_image_free.
  * Errors: LUHD_ERR_INVALID_ARGUMENT, LUHD_ERR_IO, LUHD_ERR_BAD_IMAGE (corrupt, truncated,
- * unknown format), LUHD_ERR_IMAGE_TOO_LARGE. Thread-safe. */
-LUHD_API luhd_status luhd_image_load_file(const char *path, const luhd_image_params *params, luhd_image **out_image);
+ * unknown format), LUHD_ERR_IMAGE_TOO_LARGE, LUHD_ERR_OUT_OF_MEMORY. Threads: any. */
+LUHD_API luhd_status luhd_image_load_file(const char *path, const luhd_image_load_params *params,
+                                          luhd_image **out_image);
 
-/* Like luhd_image_load_file, but for `size` bytes of an encoded JPEG or PNG in memory. The
- * bytes are not retained after the call. */
-LUHD_API luhd_status luhd_image_load_memory(const void *data, size_t size, const luhd_image_params *params,
+/* Like luhd_image_load_file, but for `size` bytes of an encoded JPEG or PNG in memory (size at
+ * most PTRDIFF_MAX). The bytes are not retained after the call. Threads: any. */
+LUHD_API luhd_status luhd_image_load_memory(const void *data, size_t size, const luhd_image_load_params *params,
                                             luhd_image **out_image);
 
 /* Copies raw RGB8 pixels: `height` rows of `width` pixels, 3 bytes each, with rows `stride`
  * bytes apart. A stride of 0 means 3 * width. The buffer is not retained after the call.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, width or height < 1, or stride < 3 * width),
- * LUHD_ERR_IMAGE_TOO_LARGE (more than the default max_pixels). Thread-safe. */
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, width or height < 1, stride < 3 * width or
+ * above PTRDIFF_MAX), LUHD_ERR_IMAGE_TOO_LARGE (more than the default max_pixels, or a buffer
+ * span that overflows). Threads: any. */
 LUHD_API luhd_status luhd_image_from_rgb(const uint8_t *rgb, int32_t width, int32_t height, size_t stride,
                                          luhd_image **out_image);
 
 /* Writes the image's width and height in pixels. Either out-pointer may be NULL.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL image). Thread-safe. */
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL image). Threads: any. */
 LUHD_API luhd_status luhd_image_size(const luhd_image *image, int32_t *width, int32_t *height);
 
 /* Points *out_rgb at the image's pixels: width * height * 3 bytes, rows packed. The pointer
  * belongs to the image and is valid until luhd_image_free. Errors: LUHD_ERR_INVALID_ARGUMENT.
- * Thread-safe. */
+ * Threads: any. */
 LUHD_API luhd_status luhd_image_rgb(const luhd_image *image, const uint8_t **out_rgb);
 
-/* Frees an image. NULL is allowed. */
+/* Frees an image. NULL is allowed. A session that has encoded the image keeps its own copy of
+ * what it needs. Threads: any, but not overlapping another call that takes this image. */
 LUHD_API void luhd_image_free(luhd_image *image);
 
 /* ------------------------------------------------------------------------------------------------
- * Image stages, for inspection and feature extraction
+ * Slicing and image stages, for inspection and feature extraction
  *
- * Each function runs an image through the pipeline up to its stage and returns every view's
- * result. Views come in upstream's order: slices row-major, then the overview. These calls do
- * not use a session's image cache.
+ * Each stage function runs an image through the pipeline up to its stage and returns every
+ * view's result. Views come in upstream's order: slices row-major, then the overview. These
+ * calls do not use a session's image cache.
  * --------------------------------------------------------------------------------------------- */
 
 /* Called from inside long computations, which stop with LUHD_ERR_CANCELLED when it returns
- * true. */
+ * true. It may run on the library's compute threads, several at once. */
 typedef bool (*luhd_abort_callback)(void *user_data);
 
-typedef struct luhd_image_options {
-    size_t struct_size;              /* sizeof(luhd_image_options); set by the defaults */
+#define LUHD_MAX_SLICES 64
+
+/* How an image is cut into slices (the UHD adaptive partition). The same two fields are in
+ * luhd_session_params. */
+typedef struct luhd_slice_params {
+    size_t struct_size;              /* sizeof(luhd_slice_params); set by the defaults */
     /* Upstream's eval pre-resize: a long side shorter than this is upscaled to it (PIL
-     * BICUBIC). The default is 1024; 0 turns it off, as upstream does for MME and AI2D. */
+     * BICUBIC). 0 to 65536; the default is 1024; 0 turns it off, as upstream does for MME and
+     * AI2D. */
     int32_t preresize_long_side;
     /* Most slices per image: 1 to LUHD_MAX_SLICES. The default is 9, upstream's inference
      * setting. */
     int32_t max_slices;
-    /* Optional abort callback, polled in the vision tower, VDIM and projector. */
-    luhd_abort_callback abort_callback;
-    void *abort_user_data;
-} luhd_image_options;
+} luhd_slice_params;
 
-#define LUHD_MAX_SLICES 64
+/* The default slicing parameters, with struct_size set. Never fails. Threads: any. */
+LUHD_API luhd_slice_params luhd_slice_default_params(void);
 
-/* The default image options, with struct_size set. Thread-safe, never fails. */
-LUHD_API luhd_image_options luhd_image_default_options(void);
-
-/* How an image is cut (the UHD adaptive partition, SPEC §1). Sizes are width x height in
- * pixels. */
-typedef struct luhd_plan {
-    size_t struct_size;              /* set by the caller to sizeof(luhd_plan) */
+/* How an image is cut. Sizes are width x height in pixels. */
+typedef struct luhd_slice_plan {
+    size_t struct_size;              /* set by the caller to sizeof(luhd_slice_plan) */
     int32_t image_width, image_height;       /* the input */
     int32_t resized_width, resized_height;   /* after the eval pre-resize */
     int32_t grid_columns, grid_rows;         /* 0 x 0 when the image is not sliced */
@@ -362,16 +428,16 @@ typedef struct luhd_plan {
      * row's end). overview_separator precedes the overview in the stitched layout (13 when
      * there is a single column, an upstream quirk); it is 0 when nothing precedes the overview
      * (no slices, or the model's per-slice layout). */
-    int32_t overview_separator;
-    int32_t separators[LUHD_MAX_SLICES];
-} luhd_plan;
+    luhd_token overview_separator;
+    luhd_token separators[LUHD_MAX_SLICES];
+} luhd_slice_plan;
 
 /* Computes the slicing plan of an image for this model (no pixels are processed).
- * Set out->struct_size = sizeof(luhd_plan) first. options may be NULL.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, bad options or struct_size).
- * Thread-safe. */
-LUHD_API luhd_status luhd_image_plan(const luhd_model *model, const luhd_image *image, const luhd_image_options *options,
-                                     luhd_plan *out);
+ * Set out->struct_size = sizeof(luhd_slice_plan) first. params may be NULL.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, params out of range, bad struct_size).
+ * Threads: any. */
+LUHD_API luhd_status luhd_image_get_slice_plan(const luhd_model *model, const luhd_image *image,
+                                               const luhd_slice_params *params, luhd_slice_plan *out);
 
 /* A float32 array the library returns. */
 typedef struct luhd_tensor {
@@ -388,30 +454,37 @@ typedef struct luhd_tensor_list {
     luhd_tensor *tensors;
 } luhd_tensor_list;
 
-/* Frees a list returned by the functions below, with all its arrays. NULL is allowed. */
+/* Frees a list returned by the functions below, with all its arrays. NULL is allowed.
+ * Threads: any, but not overlapping another use of the list. */
 LUHD_API void luhd_tensor_list_free(luhd_tensor_list *list);
 
-/* The CLIP-normalised pixels of every view: one tensor (3, H, W) per view.
+/* The CLIP-normalised pixels of every view: one tensor (3, H, W) per view. params may be NULL;
+ * abort_callback may be NULL and is polled during the work.
  * On success, *out receives a list, which you free with luhd_tensor_list_free.
- * Errors: LUHD_ERR_INVALID_ARGUMENT, LUHD_ERR_CANCELLED. Thread-safe. */
+ * Errors: LUHD_ERR_INVALID_ARGUMENT, LUHD_ERR_CANCELLED, LUHD_ERR_OUT_OF_MEMORY. Threads: any. */
 LUHD_API luhd_status luhd_image_pixels(const luhd_model *model, const luhd_image *image,
-                                       const luhd_image_options *options, luhd_tensor_list **out);
+                                       const luhd_slice_params *params, luhd_abort_callback abort_callback,
+                                       void *abort_user_data, luhd_tensor_list **out);
 
 /* The CLIP layer -2 patch features of every view (CLS dropped): one tensor (h*w, C) per view,
- * where h x w is the view's patch grid. Same ownership and errors as luhd_image_pixels. */
-LUHD_API luhd_status luhd_vision_features(const luhd_model *model, const luhd_image *image,
-                                          const luhd_image_options *options, luhd_tensor_list **out);
+ * where h x w is the view's patch grid. Same arguments, ownership, errors and threads as
+ * luhd_image_pixels. */
+LUHD_API luhd_status luhd_image_features(const luhd_model *model, const luhd_image *image,
+                                         const luhd_slice_params *params, luhd_abort_callback abort_callback,
+                                         void *abort_user_data, luhd_tensor_list **out);
 
 /* The feature pyramid of every view: per view, one tensor (C, h_L, w_L) per level. Level 1 is
  * the CLIP features; VDIM adds levels 2 and 4 for Hiwin checkpoints. The v1 projector has only
- * level 1. Same ownership and errors as luhd_image_pixels. */
+ * level 1. Same arguments, ownership, errors and threads as luhd_image_pixels. */
 LUHD_API luhd_status luhd_image_pyramid(const luhd_model *model, const luhd_image *image,
-                                        const luhd_image_options *options, luhd_tensor_list **out);
+                                        const luhd_slice_params *params, luhd_abort_callback abort_callback,
+                                        void *abort_user_data, luhd_tensor_list **out);
 
 /* The projector tokens of every view: one tensor (144, hidden) per view, in the LLM's
- * embedding space. Same ownership and errors as luhd_image_pixels. */
+ * embedding space. Same arguments, ownership, errors and threads as luhd_image_pixels. */
 LUHD_API luhd_status luhd_image_embed(const luhd_model *model, const luhd_image *image,
-                                      const luhd_image_options *options, luhd_tensor_list **out);
+                                      const luhd_slice_params *params, luhd_abort_callback abort_callback,
+                                      void *abort_user_data, luhd_tensor_list **out);
 
 /* ------------------------------------------------------------------------------------------------
  * Sessions
@@ -431,47 +504,53 @@ typedef struct luhd_session_params {
     /* Encoded images kept for reuse, keyed by a SHA-256 of their pixels, least recently used
      * first out. The default is 4; 0 turns the cache off. */
     int32_t image_cache_size;
-    /* The system prompt (UTF-8, copied). NULL, the default, means the template's own: the
-     * vicuna_v1 system text, or "You are a helpful assistant." for Qwen2. */
+    /* The system prompt (UTF-8, NUL-terminated, copied). NULL, the default, means the
+     * template's own: the vicuna_v1 system text, or "You are a helpful assistant." for Qwen2. */
     const char *system_prompt;
-    /* How images are sliced (see luhd_image_options). Its abort callback is ignored here. */
-    luhd_image_options image_options;
+    /* How images are sliced: the fields of luhd_slice_params, same ranges and defaults. */
+    int32_t preresize_long_side;
+    int32_t max_slices;
     /* Optional abort callback, polled in the vision tower, VDIM, projector, prefill and decode.
      * Work it stops returns LUHD_ERR_CANCELLED. */
     luhd_abort_callback abort_callback;
     void *abort_user_data;
 } luhd_session_params;
 
-/* The default session parameters, with struct_size set. Thread-safe, never fails. */
+/* The default session parameters, with struct_size set. Never fails. Threads: any. */
 LUHD_API luhd_session_params luhd_session_default_params(void);
 
 /* Creates a session on a model. params may be NULL. The session holds a reference to the
  * model: luhd_model_free may run before luhd_session_free, and the model's memory is released
  * when the last session using it is freed.
  * On success, *out_session receives a session, which you free with luhd_session_free.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_ctx out of range, bad image options),
- * LUHD_ERR_INVALID_UTF8 (system prompt), LUHD_ERR_OUT_OF_MEMORY (the KV cache cannot be
- * reserved).
- * Thread-safe on the model. */
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_ctx, image_cache_size or slicing fields
+ * out of range), LUHD_ERR_INVALID_UTF8 (system prompt), LUHD_ERR_OUT_OF_MEMORY (the KV cache
+ * cannot be reserved). Threads: any. */
 LUHD_API luhd_status luhd_session_create(const luhd_model *model, const luhd_session_params *params,
                                          luhd_session **out_session);
 
 /* Forgets the conversation and the context. The image-embedding cache is kept. Errors:
- * LUHD_ERR_INVALID_ARGUMENT (NULL session). */
+ * LUHD_ERR_INVALID_ARGUMENT (NULL session, or the session is busy). Threads: one call per
+ * session at a time. */
 LUHD_API luhd_status luhd_session_reset(luhd_session *session);
 
-/* Frees a session. NULL is allowed. */
+/* Frees a session. NULL is allowed. From inside one of the session's own callbacks it cancels
+ * the running call, and the memory is released when that call returns (with
+ * LUHD_ERR_CANCELLED); the handle must not be used again either way. Threads: any, but not
+ * overlapping another call on this session from another thread (luhd_session_cancel
+ * included). */
 LUHD_API void luhd_session_free(luhd_session *session);
 
 /* Stops the session's current luhd_session_chat or luhd_session_eval, which returns
- * LUHD_ERR_CANCELLED. This is the one session function another thread may call while the
- * session is in use. Has no effect when nothing is running. Errors: LUHD_ERR_INVALID_ARGUMENT
- * (NULL session). */
+ * LUHD_ERR_CANCELLED. Has no effect when nothing is running. Errors: LUHD_ERR_INVALID_ARGUMENT
+ * (NULL session). Threads: any, at any time, also while another thread uses the session
+ * (but not overlapping luhd_session_free). */
 LUHD_API luhd_status luhd_session_cancel(luhd_session *session);
 
 /* Positions used and positions available in the session's context. Either out-pointer may be
- * NULL. Errors: LUHD_ERR_INVALID_ARGUMENT (NULL session). */
-LUHD_API luhd_status luhd_session_context(const luhd_session *session, int32_t *n_used, int32_t *n_ctx);
+ * NULL. Errors: LUHD_ERR_INVALID_ARGUMENT (NULL session, or the session is busy). Threads: one
+ * call per session at a time. */
+LUHD_API luhd_status luhd_session_context(luhd_session *session, int32_t *n_used, int32_t *n_ctx);
 
 /* ------------------------------------------------------------------------------------------------
  * Sampling and chat
@@ -479,7 +558,8 @@ LUHD_API luhd_status luhd_session_context(const luhd_session *session, int32_t *
 
 typedef struct luhd_sampling_params {
     size_t struct_size;              /* sizeof(luhd_sampling_params); set by the defaults */
-    /* 0, the default, means greedy: always the most likely token, upstream's eval setting. */
+    /* 0, the default, means greedy: always the most likely token, upstream's eval setting.
+     * Finite and >= 0. */
     float temperature;
     int32_t top_k;                   /* keep the k most likely tokens; 0 (default) = off */
     float top_p;                     /* nucleus: smallest set with probability >= top_p; 1 (default) = off */
@@ -489,19 +569,22 @@ typedef struct luhd_sampling_params {
     float repetition_penalty;
     int32_t penalty_last_n;          /* history the penalty looks at; 0 (default) = all of it */
     uint64_t seed;                   /* for sampled (temperature > 0) generation; default 0 */
-    int32_t max_new_tokens;          /* default 128, as upstream's eval */
-    /* Texts that end the answer (not included in it). NULL / 0 (default) = none. */
+    int32_t max_new_tokens;          /* 0 or more; default 128, as upstream's eval */
+    /* Texts (UTF-8, NUL-terminated) that end the answer (not included in it).
+     * NULL / 0 (default) = none. */
     const char *const *stop_strings;
     int32_t n_stop_strings;
 } luhd_sampling_params;
 
 /* The default sampling parameters (greedy, 128 new tokens), with struct_size set.
- * Thread-safe, never fails. */
+ * Never fails. Threads: any. */
 LUHD_API luhd_sampling_params luhd_sampling_default_params(void);
 
 /* Receives one piece of the answer as it is generated: `length` bytes of UTF-8 that never end
- * inside a character, NUL-terminated as well. Return false to stop the answer there. In that
- * case luhd_session_chat still returns LUHD_OK, with stop_reason LUHD_STOP_CALLBACK. */
+ * inside a character, NUL-terminated as well (the piece may itself contain NUL bytes: use
+ * length). Return false to stop the answer there. In that case luhd_session_chat still returns
+ * LUHD_OK, with stop_reason LUHD_STOP_CALLBACK. The callback may call luhd_session_cancel and
+ * luhd_session_free on its session; any other call on that session is refused. */
 typedef bool (*luhd_text_callback)(const char *piece, size_t length, void *user_data);
 
 typedef enum luhd_stop_reason {
@@ -526,47 +609,58 @@ typedef struct luhd_chat_stats {
     double decode_seconds;
 } luhd_chat_stats;
 
-/* One turn of chat. `text` is the user's message (UTF-8, NUL-terminated). It may contain
- * "<image>" placeholders, one per image, placed where each image goes. Otherwise each image
- * is put before the text as "<image>\n", as upstream's eval scripts do. The answer is
- * streamed to `on_text` (may be NULL), and with out_text non-NULL it is also returned whole,
- * NUL-terminated: free it with luhd_string_free. stats may be NULL. The turn joins the
- * session's history. Earlier turns stay in the KV cache and are not recomputed. An image
- * already in the session's image cache is not encoded again.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL session or text, NULL entries in images, placeholder
- * count differs from n_images, bad sampling parameters), LUHD_ERR_INVALID_UTF8,
- * LUHD_ERR_CONTEXT_FULL (the prompt does not fit: the session is unchanged),
- * LUHD_ERR_CANCELLED (abort callback or luhd_session_cancel: what was generated is kept in
- * the history, so the session stays usable). One thread at a time per session. */
-LUHD_API luhd_status luhd_session_chat(luhd_session *session, const char *text, const luhd_image *const *images,
-                                       int32_t n_images, const luhd_sampling_params *sampling,
-                                       luhd_text_callback on_text, void *user_data, char **out_text,
-                                       luhd_chat_stats *stats);
+/* One turn of chat. `text` is the user's message: text_length bytes of UTF-8, or a
+ * NUL-terminated string when text_length is -1 (with an explicit length, NUL bytes are text).
+ * It may contain "<image>" placeholders, one per image, placed where each image goes.
+ * Otherwise each image is put before the text as "<image>\n", as upstream's eval scripts do.
+ * The answer is streamed to `on_text` (may be NULL). With out_text non-NULL it is also
+ * returned whole: *out_text receives the answer, NUL-terminated, which you free with
+ * luhd_string_free, and *out_text_length (when not NULL) its length in bytes without the NUL;
+ * the answer may contain NUL bytes, so use the length. out_stats may be NULL. The turn joins
+ * the session's history. Earlier turns stay in the KV cache and are not recomputed. An image
+ * already in the session's image cache is not encoded again. Afterwards luhd_session_logits
+ * gives the logits after the last evaluated position (the prompt or the last evaluated answer
+ * token).
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL session or text, text_length < -1, NULL entries in
+ * images, n_images < 0, placeholder count differs from n_images, sampling fields out of range,
+ * the session is busy), LUHD_ERR_INVALID_UTF8, LUHD_ERR_CONTEXT_FULL (the prompt does not fit:
+ * the session is unchanged), LUHD_ERR_CANCELLED (abort callback or luhd_session_cancel: what
+ * was generated is kept in the history, so the session stays usable), LUHD_ERR_OUT_OF_MEMORY.
+ * Threads: one call per session at a time; the images may be shared with other threads. */
+LUHD_API luhd_status luhd_session_chat(luhd_session *session, const char *text, int64_t text_length,
+                                       const luhd_image *const *images, int32_t n_images,
+                                       const luhd_sampling_params *sampling, luhd_text_callback on_text,
+                                       void *user_data, char **out_text, size_t *out_text_length,
+                                       luhd_chat_stats *out_stats);
 
-/* Frees a string the library returned. NULL is allowed. */
+/* Frees a string the library returned. NULL is allowed. Threads: any. */
 LUHD_API void luhd_string_free(char *string);
 
 /* The low-level path, like upstream's generate loop. Appends ids to the session's context, with
  * LUHD_IMAGE_TOKEN wherever one of `images` goes, in order. Afterwards luhd_session_logits gives
  * the next-token logits. No chat template is applied.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_tokens < 1, marker count differs from
- * n_images, ids outside the vocabulary), LUHD_ERR_CONTEXT_FULL and LUHD_ERR_CANCELLED (nothing
- * appended in either case). */
-LUHD_API luhd_status luhd_session_eval(luhd_session *session, const int32_t *tokens, int32_t n_tokens,
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_tokens < 1, n_images < 0, marker count
+ * differs from n_images, ids outside the vocabulary, the session is busy),
+ * LUHD_ERR_CONTEXT_FULL and LUHD_ERR_CANCELLED (nothing appended in either case).
+ * Threads: one call per session at a time. */
+LUHD_API luhd_status luhd_session_eval(luhd_session *session, const luhd_token *tokens, int32_t n_tokens,
                                        const luhd_image *const *images, int32_t n_images);
 
-/* Points *out_logits at the logits after the last evaluated position (n_vocab floats). The
- * array belongs to the session and is valid until its next call. Errors:
- * LUHD_ERR_INVALID_ARGUMENT (NULL pointers, or nothing evaluated yet). */
-LUHD_API luhd_status luhd_session_logits(const luhd_session *session, const float **out_logits, int32_t *n_vocab);
+/* Points *out_logits at the logits after the last evaluated position (n_vocab floats), by
+ * luhd_session_eval or luhd_session_chat. The array belongs to the session and is valid until
+ * the session's next call. Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, the session is
+ * busy, or no logits: nothing evaluated since the session was made or reset, or the last chat
+ * failed after it had started evaluating). Threads: one call per session at a time. */
+LUHD_API luhd_status luhd_session_logits(luhd_session *session, const float **out_logits, int32_t *n_vocab);
 
 /* Samples the next token from the session's logits (greedy when temperature is 0). The
  * evaluated ids are the repetition-penalty history. The seeded random stream continues across
  * calls while the parameters stay the same. Only max_new_tokens and stop_strings are ignored.
  * The token is not evaluated: pass it to luhd_session_eval to continue. Errors:
- * LUHD_ERR_INVALID_ARGUMENT. */
+ * LUHD_ERR_INVALID_ARGUMENT (as luhd_session_logits, or sampling fields out of range).
+ * Threads: one call per session at a time. */
 LUHD_API luhd_status luhd_session_sample(luhd_session *session, const luhd_sampling_params *sampling,
-                                         int32_t *out_token);
+                                         luhd_token *out_token);
 
 #ifdef __cplusplus
 }

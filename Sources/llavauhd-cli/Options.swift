@@ -10,18 +10,22 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Compute threads (default: every online CPU).")
     var threads: Int?
 
-    @Flag(name: .customLong("bf16-matmul"), help: ArgumentHelp(
-        "bf16 products against BF16 weights in the vision tower and the LLM prefill (AVX512_BF16 CPUs; "
-            + "about twice as fast, PyTorch bf16 matmul precision). Default: exact float32."))
-    var bf16Matmul = false
+    @Option(name: .long, help: ArgumentHelp(
+        "exact: float32 products (the default). fast: the fastest reduced-precision kernels the CPU has; today "
+            + "bf16 products against BF16 weights in the vision tower and the LLM prefill on AVX512_BF16 CPUs "
+            + "(about twice as fast, PyTorch bf16 matmul precision).", valueName: "exact|fast"))
+    var precision: String = Precision.exact.name
 
     /// Loads the model, showing the load progress on standard error.
     func load(_ status: StatusReporter) throws(LlavaError) -> (model: LlavaModel, seconds: Double) {
         if let threads, threads < 1 { throw LlavaError(.invalidArgument, "--threads \(threads) must be at least 1") }
+        guard let precision = Precision(name: precision) else {
+            throw LlavaError(.invalidArgument, "--precision \(self.precision) is not one of exact, fast")
+        }
         let start = now()
         let options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
                                              progress: status.loadProgress(directory: model),
-                                             matrixArithmetic: bf16Matmul ? .bfloat16 : .float32)
+                                             matrixArithmetic: precision.matrixArithmetic)
         let loaded = try LlavaModel(directory: model, options: options)
         let seconds = now() - start
         status.loadFinished(seconds: seconds)

@@ -1,4 +1,7 @@
 import CLlavaUHD
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // The mechanics shared by every export: turning Swift errors into a status plus the
 // thread's last-error message, reading versioned params structs, and handles.
@@ -89,8 +92,53 @@ final class OwnedCString: @unchecked Sendable {
 }
 
 func strdupSwift(_ s: String) -> UnsafeMutablePointer<CChar> {
-    let utf8 = s.utf8CString
-    let p = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count)
-    utf8.withUnsafeBufferPointer { p.initialize(from: $0.baseAddress!, count: utf8.count) }
+    copyCString(bytes: Array(s.utf8))
+}
+
+/// A heap copy of `bytes` with a NUL after them (bytes may contain NULs themselves), freed
+/// with `deallocate` (`luhd_string_free`).
+func copyCString(bytes: [UInt8]) -> UnsafeMutablePointer<CChar> {
+    let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+    bytes.withUnsafeBytes { if let base = $0.baseAddress { UnsafeMutableRawPointer(p).copyMemory(from: base, byteCount: $0.count) } }
+    p[bytes.count] = 0
     return p
+}
+
+/// A `size_t` from a C caller as an `Int`, refused (naming it) above `Int.max` (PTRDIFF_MAX):
+/// such a size cannot describe memory the caller really has, and would turn negative.
+func byteCount(_ value: UInt, _ name: StaticString) throws(LlavaError) -> Int {
+    guard let n = Int(exactly: value) else {
+        throw LlavaError(.invalidArgument, "\(name) is \(value), above PTRDIFF_MAX")
+    }
+    return n
+}
+
+/// A value the library reports through an `int32_t` field, refused (naming it) when it does
+/// not fit rather than trapping or wrapping.
+func int32Field(_ value: Int, _ name: StaticString) throws(LlavaError) -> Int32 {
+    guard let v = Int32(exactly: value) else {
+        throw LlavaError(.unsupported, "\(name) is \(value), which does not fit the int32_t the C interface reports it in")
+    }
+    return v
+}
+
+/// Reads text given as a pointer and a length in bytes, or NUL-terminated when `length` is -1
+/// (with a length, NUL bytes are text). Invalid UTF-8 is refused.
+func textArgument(_ p: UnsafePointer<CChar>?, length: Int64, _ name: StaticString) throws(LlavaError) -> String {
+    let bytes = try textBytes(p, length: length, name)
+    guard let s = String(validating: bytes, as: UTF8.self) else {
+        throw LlavaError(.invalidUTF8, "\(name) is not valid UTF-8")
+    }
+    return s
+}
+
+/// The bytes of text given as a pointer and a length, or NUL-terminated when `length` is -1.
+func textBytes(_ p: UnsafePointer<CChar>?, length: Int64, _ name: StaticString) throws(LlavaError)
+    -> UnsafeRawBufferPointer {
+    let p = try nonNull(p, name)
+    guard length >= -1 else { throw LlavaError(.invalidArgument, "\(name) length is \(length); use -1 for NUL-terminated text") }
+    guard let count = length == -1 ? strlen(p) : Int(exactly: length) else {
+        throw LlavaError(.invalidArgument, "\(name) length \(length) is out of range")
+    }
+    return UnsafeRawBufferPointer(start: p, count: count)
 }

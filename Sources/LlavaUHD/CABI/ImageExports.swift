@@ -6,19 +6,20 @@ final class ImageHandle: @unchecked Sendable {
     init(_ image: RGBImage) { self.image = image }
 }
 
-@_cdecl("luhd_image_default_params")
-public func luhd_image_default_params() -> luhd_image_params {
-    luhd_image_params(struct_size: MemoryLayout<luhd_image_params>.size, max_pixels: Int64(ImageLimits.default.maxPixels))
+@_cdecl("luhd_image_load_default_params")
+public func luhd_image_load_default_params() -> luhd_image_load_params {
+    luhd_image_load_params(struct_size: MemoryLayout<luhd_image_load_params>.size,
+                           max_pixels: Int64(ImageLimits.default.maxPixels))
 }
 
-private func limits(_ params: UnsafePointer<luhd_image_params>?) throws(LlavaError) -> ImageLimits {
-    let p = try readParams(params, defaults: luhd_image_default_params(), name: "params")
-    guard p.max_pixels > 0 else { throw LlavaError(.invalidArgument, "params->max_pixels must be positive") }
+private func limits(_ params: UnsafePointer<luhd_image_load_params>?) throws(LlavaError) -> ImageLimits {
+    let p = try readParams(params, defaults: luhd_image_load_default_params(), name: "params")
+    guard p.max_pixels > 0 else { throw LlavaError(.invalidArgument, "params->max_pixels is \(p.max_pixels); it must be positive") }
     return ImageLimits(maxPixels: Int(p.max_pixels))
 }
 
 @_cdecl("luhd_image_load_file")
-public func luhd_image_load_file(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<luhd_image_params>?,
+public func luhd_image_load_file(_ path: UnsafePointer<CChar>?, _ params: UnsafePointer<luhd_image_load_params>?,
                                  _ out: UnsafeMutablePointer<OpaquePointer?>?) -> luhd_status {
     cCall("luhd_image_load_file") { () throws(LlavaError) in
         let out = try nonNull(out, "out_image")
@@ -29,18 +30,19 @@ public func luhd_image_load_file(_ path: UnsafePointer<CChar>?, _ params: Unsafe
 }
 
 @_cdecl("luhd_image_load_memory")
-public func luhd_image_load_memory(_ data: UnsafeRawPointer?, _ size: Int, _ params: UnsafePointer<luhd_image_params>?,
+public func luhd_image_load_memory(_ data: UnsafeRawPointer?, _ size: UInt, _ params: UnsafePointer<luhd_image_load_params>?,
                                    _ out: UnsafeMutablePointer<OpaquePointer?>?) -> luhd_status {
     cCall("luhd_image_load_memory") { () throws(LlavaError) in
         let out = try nonNull(out, "out_image")
         let data = try nonNull(data, "data")
-        let image = try ImageDecoder.decode(UnsafeRawBufferPointer(start: data, count: size), limits: limits(params))
+        let count = try byteCount(size, "size")
+        let image = try ImageDecoder.decode(UnsafeRawBufferPointer(start: data, count: count), limits: limits(params))
         out.pointee = retainedHandle(ImageHandle(image))
     }
 }
 
 @_cdecl("luhd_image_from_rgb")
-public func luhd_image_from_rgb(_ rgb: UnsafePointer<UInt8>?, _ width: Int32, _ height: Int32, _ stride: Int,
+public func luhd_image_from_rgb(_ rgb: UnsafePointer<UInt8>?, _ width: Int32, _ height: Int32, _ stride: UInt,
                                 _ out: UnsafeMutablePointer<OpaquePointer?>?) -> luhd_status {
     cCall("luhd_image_from_rgb") { () throws(LlavaError) in
         let out = try nonNull(out, "out_image")
@@ -48,7 +50,8 @@ public func luhd_image_from_rgb(_ rgb: UnsafePointer<UInt8>?, _ width: Int32, _ 
         guard width > 0, height > 0 else {
             throw LlavaError(.invalidArgument, "image size must be positive, got \(width)x\(height)")
         }
-        let rowStride = stride == 0 ? Int(width) * 3 : stride
+        let givenStride = try byteCount(stride, "stride")
+        let rowStride = givenStride == 0 ? Int(width) * 3 : givenStride
         guard rowStride >= Int(width) * 3 else {
             throw LlavaError(.invalidArgument, "stride \(stride) is less than width × 3 = \(Int(width) * 3) bytes")
         }
@@ -68,8 +71,8 @@ public func luhd_image_size(_ handle: OpaquePointer?, _ width: UnsafeMutablePoin
                             _ height: UnsafeMutablePointer<Int32>?) -> luhd_status {
     cCall("luhd_image_size") { () throws(LlavaError) in
         let image = try object(handle, as: ImageHandle.self, "image").image
-        width?.pointee = Int32(image.width)
-        height?.pointee = Int32(image.height)
+        width?.pointee = try int32Field(image.width, "width")
+        height?.pointee = try int32Field(image.height, "height")
     }
 }
 

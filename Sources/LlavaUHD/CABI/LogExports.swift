@@ -7,21 +7,29 @@ private struct CLogSink: @unchecked Sendable {
 }
 
 @_cdecl("luhd_log_set")
-public func luhd_log_set(_ callback: luhd_log_callback?, _ userData: UnsafeMutableRawPointer?, _ minLevel: luhd_log_level) {
-    // Any value, even one outside the enum (a C caller may pass (luhd_log_level)-1), is read
-    // without trapping: above LUHD_LOG_ERROR silences the library.
-    let raw = Int64(minLevel.rawValue)
-    guard raw <= Int64(LogLevel.error.rawValue) else {
-        Log.configure(sink: nil, minimum: .error)
-        return
+public func luhd_log_set(_ callback: luhd_log_callback?, _ userData: UnsafeMutableRawPointer?,
+                         _ minLevel: luhd_log_level) -> luhd_status {
+    cCall("luhd_log_set") { () throws(LlavaError) in
+        // Any value, even one outside the enum (a C caller may pass (luhd_log_level)-1), is read
+        // without trapping: above LUHD_LOG_ERROR silences the library.
+        let raw = Int64(minLevel.rawValue)
+        let sink: Log.Sink?
+        let minimum: LogLevel
+        if raw > Int64(LogLevel.error.rawValue) {
+            (sink, minimum) = (nil, .error)
+        } else {
+            minimum = LogLevel(rawValue: Int32(max(0, raw))) ?? .warning
+            if let callback {
+                let c = CLogSink(callback: callback, userData: userData)
+                sink = { level, message in
+                    message.withCString { c.callback(luhd_log_level(rawValue: UInt32(level.rawValue)), $0, c.userData) }
+                }
+            } else {
+                sink = Log.stderrSink
+            }
+        }
+        guard Log.configure(sink: sink, minimum: minimum) else {
+            throw LlavaError(.invalidArgument, "called from inside a log callback, which it would wait for; nothing changed")
+        }
     }
-    let minimum = LogLevel(rawValue: Int32(max(0, raw))) ?? .warning
-    guard let callback else {
-        Log.configure(sink: Log.stderrSink, minimum: minimum)
-        return
-    }
-    let sink = CLogSink(callback: callback, userData: userData)
-    Log.configure(sink: { level, message in
-        message.withCString { sink.callback(luhd_log_level(rawValue: UInt32(level.rawValue)), $0, sink.userData) }
-    }, minimum: minimum)
 }

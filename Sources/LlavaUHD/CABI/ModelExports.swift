@@ -1,6 +1,7 @@
 import CLlavaUHD
 
-/// What a `luhd_model` handle points at: the model and the C strings `luhd_model_info` hands out.
+/// What a `luhd_model` handle points at: the model and the C strings
+/// `luhd_model_get_properties` hands out.
 final class ModelHandle: @unchecked Sendable {
     let model: LlavaModel
     let architecture, projector, tokenLayout, chatTemplate, weightDType, blasCore: OwnedCString
@@ -26,7 +27,7 @@ private struct CProgress: @unchecked Sendable {
 @_cdecl("luhd_model_default_params")
 public func luhd_model_default_params() -> luhd_model_params {
     luhd_model_params(struct_size: MemoryLayout<luhd_model_params>.size, n_threads: 0,
-                      progress_callback: nil, progress_user_data: nil, bf16_matmul: false)
+                      progress_callback: nil, progress_user_data: nil, precision: LUHD_PRECISION_EXACT)
 }
 
 @_cdecl("luhd_model_load")
@@ -36,9 +37,16 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
         let out = try nonNull(out, "out_model")
         let path = try stringArgument(path, "path")
         let p = try readParams(params, defaults: luhd_model_default_params(), name: "params")
-        guard p.n_threads >= 0 else { throw LlavaError(.invalidArgument, "params->n_threads is negative") }
+        guard p.n_threads >= 0, p.n_threads <= maxThreads else {
+            throw LlavaError(.invalidArgument, "params->n_threads is \(p.n_threads); it must be in 0...\(maxThreads)")
+        }
+        // Read as an integer: a C caller may store any int in the enum field.
+        let rawPrecision = withUnsafeBytes(of: p.precision) { $0.load(as: Int32.self) }
+        guard let precision = Precision(rawValue: rawPrecision) else {
+            throw LlavaError(.invalidArgument, "params->precision is \(rawPrecision); use LUHD_PRECISION_EXACT or LUHD_PRECISION_FAST")
+        }
         var options = LlavaModel.LoadOptions(threads: p.n_threads == 0 ? ComputeContext.defaultThreads : Int(p.n_threads),
-                                             matrixArithmetic: p.bf16_matmul ? .bfloat16 : .float32)
+                                             matrixArithmetic: precision.matrixArithmetic)
         if let callback = p.progress_callback {
             let c = CProgress(callback: callback, userData: p.progress_user_data)
             options.progress = { c.callback(Float($0), c.userData) }
@@ -58,9 +66,13 @@ public func luhd_model_free(_ handle: OpaquePointer?) {
     releaseHandle(handle, as: ModelHandle.self)
 }
 
-@_cdecl("luhd_model_info")
-public func luhd_model_info(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<luhd_model_properties>?) -> luhd_status {
-    cCall("luhd_model_info") { () throws(LlavaError) in
+/// The most compute threads a caller may ask for (`luhd_model_params.n_threads`).
+private let maxThreads: Int32 = 1024
+
+@_cdecl("luhd_model_get_properties")
+public func luhd_model_get_properties(_ handle: OpaquePointer?,
+                                      _ out: UnsafeMutablePointer<luhd_model_properties>?) -> luhd_status {
+    cCall("luhd_model_get_properties") { () throws(LlavaError) in
         let h = try object(handle, as: ModelHandle.self, "model")
         let out = try nonNull(out, "out")
         let given = try outputStructSize(out.pointee.struct_size, "out", "luhd_model_properties")
@@ -73,23 +85,23 @@ public func luhd_model_info(_ handle: OpaquePointer?, _ out: UnsafeMutablePointe
         info.chat_template = UnsafePointer(h.chatTemplate.pointer)
         info.weight_dtype = UnsafePointer(h.weightDType.pointer)
         info.blas_core = UnsafePointer(h.blasCore.pointer)
-        info.n_threads = Int32(m.threads)
-        info.hidden_size = Int32(lm.hiddenSize)
-        info.intermediate_size = Int32(lm.intermediateSize)
-        info.n_layers = Int32(lm.layerCount)
-        info.n_heads = Int32(lm.headCount)
-        info.n_kv_heads = Int32(lm.kvHeadCount)
-        info.vocab_size = Int32(lm.vocabSize)
-        info.max_position_embeddings = Int32(lm.maxPositionEmbeddings)
-        info.vision_hidden_size = Int32(v.hiddenSize)
-        info.vision_intermediate_size = Int32(v.intermediateSize)
-        info.vision_n_layers = Int32(v.layerCount)
-        info.vision_n_heads = Int32(v.headCount)
-        info.vision_patch_size = Int32(v.patchSize)
-        info.vision_image_size = Int32(v.imageSize)
-        info.vision_select_layer = Int32(v.selectLayer)
-        info.feature_scale_mask = Int32(pc.kind == .hiwin ? pc.featureScaleMask : 0)
-        info.tokens_per_view = Int32(pc.tokensPerView)
+        info.n_threads = try int32Field(m.threads, "n_threads")
+        info.hidden_size = try int32Field(lm.hiddenSize, "hidden_size")
+        info.intermediate_size = try int32Field(lm.intermediateSize, "intermediate_size")
+        info.n_layers = try int32Field(lm.layerCount, "n_layers")
+        info.n_heads = try int32Field(lm.headCount, "n_heads")
+        info.n_kv_heads = try int32Field(lm.kvHeadCount, "n_kv_heads")
+        info.vocab_size = try int32Field(lm.vocabSize, "vocab_size")
+        info.max_position_embeddings = try int32Field(lm.maxPositionEmbeddings, "max_position_embeddings")
+        info.vision_hidden_size = try int32Field(v.hiddenSize, "vision_hidden_size")
+        info.vision_intermediate_size = try int32Field(v.intermediateSize, "vision_intermediate_size")
+        info.vision_n_layers = try int32Field(v.layerCount, "vision_n_layers")
+        info.vision_n_heads = try int32Field(v.headCount, "vision_n_heads")
+        info.vision_patch_size = try int32Field(v.patchSize, "vision_patch_size")
+        info.vision_image_size = try int32Field(v.imageSize, "vision_image_size")
+        info.vision_select_layer = try int32Field(v.selectLayer, "vision_select_layer")
+        info.feature_scale_mask = try int32Field(pc.kind == .hiwin ? pc.featureScaleMask : 0, "feature_scale_mask")
+        info.tokens_per_view = try int32Field(pc.tokensPerView, "tokens_per_view")
         info.n_tensors = Int64(m.weights.count)
         info.weight_bytes = Int64(m.weights.totalBytes)
         writeOutputStruct(info, to: out, size: given)

@@ -7,58 +7,61 @@ struct CAbort: @unchecked Sendable {
     func callAsFunction() -> Bool { callback(userData) }
 }
 
-@_cdecl("luhd_image_default_options")
-public func luhd_image_default_options() -> luhd_image_options {
+@_cdecl("luhd_slice_default_params")
+public func luhd_slice_default_params() -> luhd_slice_params {
     let d = SlicingOptions()
-    return luhd_image_options(struct_size: MemoryLayout<luhd_image_options>.size,
-                              preresize_long_side: Int32(d.preresizeLongSide), max_slices: Int32(d.maxSlices),
-                              abort_callback: nil, abort_user_data: nil)
+    return luhd_slice_params(struct_size: MemoryLayout<luhd_slice_params>.size,
+                             preresize_long_side: Int32(d.preresizeLongSide), max_slices: Int32(d.maxSlices))
 }
 
-/// Slicing options and abort callback from a C options struct (nil: defaults).
-func imageOptions(_ p: UnsafePointer<luhd_image_options>?) throws(LlavaError) -> (SlicingOptions, CAbort?) {
-    let o = try readParams(p, defaults: luhd_image_default_options(), name: "options")
-    return (try slicingOptions(o), o.abort_callback.map { CAbort(callback: $0, userData: o.abort_user_data) })
+/// Slicing options from a C params struct (nil: defaults).
+func slicingOptions(_ p: UnsafePointer<luhd_slice_params>?) throws(LlavaError) -> SlicingOptions {
+    let o = try readParams(p, defaults: luhd_slice_default_params(), name: "params")
+    return try slicingOptions(preresizeLongSide: o.preresize_long_side, maxSlices: o.max_slices, prefix: "params->")
 }
 
-func slicingOptions(_ o: luhd_image_options) throws(LlavaError) -> SlicingOptions {
-    guard o.max_slices >= 1, o.max_slices <= LUHD_MAX_SLICES else {
-        throw LlavaError(.invalidArgument, "max_slices \(o.max_slices) is outside 1...\(LUHD_MAX_SLICES)")
+/// Slicing options from the two C fields (of `luhd_slice_params` or `luhd_session_params`),
+/// each checked and named in the error.
+func slicingOptions(preresizeLongSide: Int32, maxSlices: Int32, prefix: String) throws(LlavaError) -> SlicingOptions {
+    guard maxSlices >= 1, maxSlices <= LUHD_MAX_SLICES else {
+        throw LlavaError(.invalidArgument, "\(prefix)max_slices is \(maxSlices); it must be in 1...\(LUHD_MAX_SLICES)")
     }
-    guard o.preresize_long_side >= 0 else {
-        throw LlavaError(.invalidArgument, "preresize_long_side \(o.preresize_long_side) is negative")
+    let options = SlicingOptions(preresizeLongSide: Int(preresizeLongSide), maxSlices: Int(maxSlices))
+    do {
+        try options.validate()
+    } catch {
+        throw LlavaError(error.status, "\(prefix)preresize_long_side is \(preresizeLongSide): \(error.message)")
     }
-    let options = SlicingOptions(preresizeLongSide: Int(o.preresize_long_side), maxSlices: Int(o.max_slices))
-    try options.validate()
     return options
 }
 
-@_cdecl("luhd_image_plan")
-public func luhd_image_plan(_ model: OpaquePointer?, _ image: OpaquePointer?, _ options: UnsafePointer<luhd_image_options>?,
-                            _ out: UnsafeMutablePointer<luhd_plan>?) -> luhd_status {
-    cCall("luhd_image_plan") { () throws(LlavaError) in
+@_cdecl("luhd_image_get_slice_plan")
+public func luhd_image_get_slice_plan(_ model: OpaquePointer?, _ image: OpaquePointer?,
+                                      _ params: UnsafePointer<luhd_slice_params>?,
+                                      _ out: UnsafeMutablePointer<luhd_slice_plan>?) -> luhd_status {
+    cCall("luhd_image_get_slice_plan") { () throws(LlavaError) in
         let m = try object(model, as: ModelHandle.self, "model").model
         let img = try object(image, as: ImageHandle.self, "image").image
         let out = try nonNull(out, "out")
-        let given = try outputStructSize(out.pointee.struct_size, "out", "luhd_plan")
-        let (slicing, _) = try imageOptions(options)
+        let given = try outputStructSize(out.pointee.struct_size, "out", "luhd_slice_plan")
+        let slicing = try slicingOptions(params)
         let plan = try m.plan(for: img, options: slicing)
-        var p = luhd_plan()
+        var p = luhd_slice_plan()
         p.struct_size = given
-        p.image_width = Int32(plan.inputSize.width)
-        p.image_height = Int32(plan.inputSize.height)
-        p.resized_width = Int32(plan.resizedSize.width)
-        p.resized_height = Int32(plan.resizedSize.height)
-        p.grid_columns = Int32(plan.grid?.columns ?? 0)
-        p.grid_rows = Int32(plan.grid?.rows ?? 0)
-        p.slice_width = Int32(plan.sliceSize?.width ?? 0)
-        p.slice_height = Int32(plan.sliceSize?.height ?? 0)
-        p.refine_width = Int32(plan.refineSize?.width ?? 0)
-        p.refine_height = Int32(plan.refineSize?.height ?? 0)
-        p.overview_width = Int32(plan.overviewSize.width)
-        p.overview_height = Int32(plan.overviewSize.height)
-        p.n_views = Int32(plan.views.count)
-        p.n_image_tokens = Int32(plan.imagePositions(layout: m.config.imageTokenLayout))
+        p.image_width = try int32Field(plan.inputSize.width, "image_width")
+        p.image_height = try int32Field(plan.inputSize.height, "image_height")
+        p.resized_width = try int32Field(plan.resizedSize.width, "resized_width")
+        p.resized_height = try int32Field(plan.resizedSize.height, "resized_height")
+        p.grid_columns = try int32Field(plan.grid?.columns ?? 0, "grid_columns")
+        p.grid_rows = try int32Field(plan.grid?.rows ?? 0, "grid_rows")
+        p.slice_width = try int32Field(plan.sliceSize?.width ?? 0, "slice_width")
+        p.slice_height = try int32Field(plan.sliceSize?.height ?? 0, "slice_height")
+        p.refine_width = try int32Field(plan.refineSize?.width ?? 0, "refine_width")
+        p.refine_height = try int32Field(plan.refineSize?.height ?? 0, "refine_height")
+        p.overview_width = try int32Field(plan.overviewSize.width, "overview_width")
+        p.overview_height = try int32Field(plan.overviewSize.height, "overview_height")
+        p.n_views = try int32Field(plan.views.count, "n_views")
+        p.n_image_tokens = try int32Field(plan.imagePositions(layout: m.config.imageTokenLayout), "n_image_tokens")
         p.overview_separator = m.config.imageTokenLayout == .stitchedGrid ? plan.overviewSeparatorID ?? 0 : 0
         withUnsafeMutableBytes(of: &p.separators) { raw in
             let seps = raw.bindMemory(to: Int32.self)
@@ -103,33 +106,37 @@ public func luhd_tensor_list_free(_ list: UnsafeMutablePointer<luhd_tensor_list>
 
 /// Shared body of the stage exports: arguments checked, model/image/options resolved.
 private func stage(_ name: StaticString, _ model: OpaquePointer?, _ image: OpaquePointer?,
-                   _ options: UnsafePointer<luhd_image_options>?, _ out: UnsafeMutablePointer<UnsafeMutablePointer<luhd_tensor_list>?>?,
+                   _ params: UnsafePointer<luhd_slice_params>?, _ abort: luhd_abort_callback?,
+                   _ abortUserData: UnsafeMutableRawPointer?, _ out: UnsafeMutablePointer<UnsafeMutablePointer<luhd_tensor_list>?>?,
                    _ body: (LlavaModel, RGBImage, SlicingOptions, ComputeContext) throws(LlavaError)
                        -> [(values: [Float], shape: [Int], view: Int, level: Int, used: Bool)]) -> luhd_status {
     cCall(name) { () throws(LlavaError) in
         let m = try object(model, as: ModelHandle.self, "model").model
         let img = try object(image, as: ImageHandle.self, "image").image
         let out = try nonNull(out, "out")
-        let (slicing, abort) = try imageOptions(options)
+        let slicing = try slicingOptions(params)
+        let abort = abort.map { CAbort(callback: $0, userData: abortUserData) }
         let context = m.computeContext(shouldAbort: abort.map { a in { a() } })
         out.pointee = makeTensorList(try body(m, img, slicing, context))
     }
 }
 
 @_cdecl("luhd_image_pixels")
-public func luhd_image_pixels(_ model: OpaquePointer?, _ image: OpaquePointer?, _ options: UnsafePointer<luhd_image_options>?,
+public func luhd_image_pixels(_ model: OpaquePointer?, _ image: OpaquePointer?, _ params: UnsafePointer<luhd_slice_params>?,
+                              _ abort: luhd_abort_callback?, _ abortUserData: UnsafeMutableRawPointer?,
                               _ out: UnsafeMutablePointer<UnsafeMutablePointer<luhd_tensor_list>?>?) -> luhd_status {
-    stage("luhd_image_pixels", model, image, options, out) { (m, img, slicing, context) throws(LlavaError) in
+    stage("luhd_image_pixels", model, image, params, abort, abortUserData, out) { (m, img, slicing, context) throws(LlavaError) in
         try m.pixels(of: img, options: slicing, context: context).views.enumerated().map {
             ($1.values, [3, $1.height, $1.width], $0, 0, false)
         }
     }
 }
 
-@_cdecl("luhd_vision_features")
-public func luhd_vision_features(_ model: OpaquePointer?, _ image: OpaquePointer?, _ options: UnsafePointer<luhd_image_options>?,
+@_cdecl("luhd_image_features")
+public func luhd_image_features(_ model: OpaquePointer?, _ image: OpaquePointer?, _ params: UnsafePointer<luhd_slice_params>?,
+                              _ abort: luhd_abort_callback?, _ abortUserData: UnsafeMutableRawPointer?,
                                  _ out: UnsafeMutablePointer<UnsafeMutablePointer<luhd_tensor_list>?>?) -> luhd_status {
-    stage("luhd_vision_features", model, image, options, out) { (m, img, slicing, context) throws(LlavaError) in
+    stage("luhd_image_features", model, image, params, abort, abortUserData, out) { (m, img, slicing, context) throws(LlavaError) in
         try m.visionFeatures(of: img, options: slicing, context: context).features.enumerated().map {
             ($1.values, [$1.patchCount, $1.channels], $0, 0, false)
         }
@@ -137,9 +144,10 @@ public func luhd_vision_features(_ model: OpaquePointer?, _ image: OpaquePointer
 }
 
 @_cdecl("luhd_image_pyramid")
-public func luhd_image_pyramid(_ model: OpaquePointer?, _ image: OpaquePointer?, _ options: UnsafePointer<luhd_image_options>?,
+public func luhd_image_pyramid(_ model: OpaquePointer?, _ image: OpaquePointer?, _ params: UnsafePointer<luhd_slice_params>?,
+                              _ abort: luhd_abort_callback?, _ abortUserData: UnsafeMutableRawPointer?,
                                _ out: UnsafeMutablePointer<UnsafeMutablePointer<luhd_tensor_list>?>?) -> luhd_status {
-    stage("luhd_image_pyramid", model, image, options, out) { (m, img, slicing, context) throws(LlavaError) in
+    stage("luhd_image_pyramid", model, image, params, abort, abortUserData, out) { (m, img, slicing, context) throws(LlavaError) in
         try m.pyramids(of: img, options: slicing, context: context).views.enumerated().flatMap { view, pyramid in
             pyramid.levels.map { ($0.values, [$0.channels, $0.rows, $0.columns], view, $0.scale, $0.usedByProjector) }
         }
@@ -147,9 +155,10 @@ public func luhd_image_pyramid(_ model: OpaquePointer?, _ image: OpaquePointer?,
 }
 
 @_cdecl("luhd_image_embed")
-public func luhd_image_embed(_ model: OpaquePointer?, _ image: OpaquePointer?, _ options: UnsafePointer<luhd_image_options>?,
+public func luhd_image_embed(_ model: OpaquePointer?, _ image: OpaquePointer?, _ params: UnsafePointer<luhd_slice_params>?,
+                              _ abort: luhd_abort_callback?, _ abortUserData: UnsafeMutableRawPointer?,
                              _ out: UnsafeMutablePointer<UnsafeMutablePointer<luhd_tensor_list>?>?) -> luhd_status {
-    stage("luhd_image_embed", model, image, options, out) { (m, img, slicing, context) throws(LlavaError) in
+    stage("luhd_image_embed", model, image, params, abort, abortUserData, out) { (m, img, slicing, context) throws(LlavaError) in
         let hidden = m.config.language.hiddenSize
         return try m.embed(img, options: slicing, context: context).views.enumerated().map {
             ($1, [$1.count / hidden, hidden], $0, 0, false)

@@ -3,18 +3,15 @@ import CLlavaUHD
 import Glibc
 #endif
 
-@_cdecl("luhd_tokenize")
-public func luhd_tokenize(_ handle: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ textLength: Int64, _ addBOS: Bool,
+@_cdecl("luhd_model_tokenize")
+public func luhd_model_tokenize(_ handle: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ textLength: Int64, _ addBOS: Bool,
                           _ parseSpecial: Bool, _ tokens: UnsafeMutablePointer<Int32>?, _ nMax: Int32,
                           _ nTokens: UnsafeMutablePointer<Int32>?) -> luhd_status {
-    cCall("luhd_tokenize") { () throws(LlavaError) in
+    cCall("luhd_model_tokenize") { () throws(LlavaError) in
         let model = try object(handle, as: ModelHandle.self, "model").model
-        let text = try nonNull(text, "text")
         let nTokens = try nonNull(nTokens, "n_tokens")
-        guard textLength >= -1 else { throw LlavaError(.invalidArgument, "text_len is \(textLength)") }
-        guard nMax >= 0 else { throw LlavaError(.invalidArgument, "n_max is negative") }
-        let count = textLength == -1 ? strlen(text) : Int(textLength)
-        let bytes = [UInt8](UnsafeRawBufferPointer(start: text, count: count))
+        let bytes = [UInt8](try textBytes(text, length: textLength, "text"))
+        guard nMax >= 0 else { throw LlavaError(.invalidArgument, "n_max is \(nMax); it must be 0 or more") }
         let ids = try model.tokenizer.encode(utf8: bytes, addBOS: addBOS, parseSpecial: parseSpecial)
         guard ids.count <= Int32.max else { throw LlavaError(.invalidArgument, "text gives more than 2^31 tokens") }
         nTokens.pointee = Int32(ids.count)
@@ -40,30 +37,30 @@ private func copyOut(_ bytes: [UInt8], to buf: UnsafeMutablePointer<CChar>?, siz
     if terminate { buf[bytes.count] = 0 }
 }
 
-@_cdecl("luhd_detokenize")
-public func luhd_detokenize(_ handle: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ nTokens: Int32,
-                            _ skipSpecial: Bool, _ buf: UnsafeMutablePointer<CChar>?, _ bufSize: Int,
+@_cdecl("luhd_model_detokenize")
+public func luhd_model_detokenize(_ handle: OpaquePointer?, _ tokens: UnsafePointer<Int32>?, _ nTokens: Int32,
+                            _ skipSpecial: Bool, _ buf: UnsafeMutablePointer<CChar>?, _ bufSize: UInt,
                             _ nBytes: UnsafeMutablePointer<Int>?) -> luhd_status {
-    cCall("luhd_detokenize") { () throws(LlavaError) in
+    cCall("luhd_model_detokenize") { () throws(LlavaError) in
         let model = try object(handle, as: ModelHandle.self, "model").model
         let nBytes = try nonNull(nBytes, "n_bytes")
-        guard nTokens >= 0 else { throw LlavaError(.invalidArgument, "n_tokens is negative") }
+        guard nTokens >= 0 else { throw LlavaError(.invalidArgument, "n_tokens is \(nTokens); it must be 0 or more") }
         let ids = nTokens == 0 ? [] : Array(UnsafeBufferPointer(start: try nonNull(tokens, "tokens"), count: Int(nTokens)))
         let text = try model.tokenizer.decode(ids, skipSpecialTokens: skipSpecial)
-        try copyOut(Array(text.utf8), to: buf, size: bufSize, length: nBytes, terminate: true)
+        try copyOut(Array(text.utf8), to: buf, size: byteCount(bufSize, "buf_size"), length: nBytes, terminate: true)
     }
 }
 
-@_cdecl("luhd_token_to_piece")
-public func luhd_token_to_piece(_ handle: OpaquePointer?, _ token: Int32, _ renderSpecial: Bool,
-                                _ buf: UnsafeMutablePointer<CChar>?, _ bufSize: Int,
+@_cdecl("luhd_model_token_to_piece")
+public func luhd_model_token_to_piece(_ handle: OpaquePointer?, _ token: Int32, _ renderSpecial: Bool,
+                                _ buf: UnsafeMutablePointer<CChar>?, _ bufSize: UInt,
                                 _ nBytes: UnsafeMutablePointer<Int>?) -> luhd_status {
-    cCall("luhd_token_to_piece") { () throws(LlavaError) in
+    cCall("luhd_model_token_to_piece") { () throws(LlavaError) in
         let model = try object(handle, as: ModelHandle.self, "model").model
         let nBytes = try nonNull(nBytes, "n_bytes")
         guard let piece = model.tokenizer.piece(forId: token, renderSpecial: renderSpecial) else {
             throw LlavaError(.invalidArgument, "token \(token) is outside the vocabulary (0..<\(model.tokenizer.vocabularySize))")
         }
-        try copyOut(piece, to: buf, size: bufSize, length: nBytes, terminate: false)
+        try copyOut(piece, to: buf, size: byteCount(bufSize, "buf_size"), length: nBytes, terminate: false)
     }
 }

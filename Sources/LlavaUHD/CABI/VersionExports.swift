@@ -1,17 +1,10 @@
 import CLlavaUHD
 
-/// The library release.
-public let libraryVersion: StaticString = "0.1.0"
-/// Must equal LUHD_ABI_VERSION in include/llavauhd.h.
-public let abiVersion: UInt32 = 1
+// luhd_version_number, luhd_version_string and luhd_abi_version are defined in C
+// (Sources/CLlavaUHD/version.c) from the header's macros, so the release is written in one place.
 
-@_cdecl("luhd_abi_version")
-public func luhd_abi_version() -> UInt32 { abiVersion }
-
-@_cdecl("luhd_version")
-public func luhd_version() -> UnsafePointer<CChar> {
-    UnsafeRawPointer(libraryVersion.utf8Start).assumingMemoryBound(to: CChar.self)
-}
+/// The library release, "MAJOR.MINOR.PATCH", as include/llavauhd.h defines it.
+public let libraryVersion = String(cString: luhd_version_string())
 
 /// Static, NUL-terminated names for `luhd_status_string`, indexed by status code.
 private let statusNames: [StaticString] = [

@@ -41,6 +41,9 @@ public struct GenerationResult: Sendable, Equatable {
     /// right after choosing it); evaluate it first to continue the sequence. Nil when every
     /// token of `tokens` is in the cache.
     public var pendingToken: Int?
+    /// The logits after the last position the call evaluated (the prompt's when it evaluated
+    /// none): what a caller inspects or samples from next.
+    public var lastLogits: [Float] = []
 }
 
 extension TransformerDecoder {
@@ -79,19 +82,19 @@ extension TransformerDecoder {
             try context.checkAbort("generation")
             let token = try sampler.sample(logits: current, history: seen)
             if stopIds.contains(token) {
-                return GenerationResult(tokens: tokens, stopReason: .endOfSequence, stopToken: token, pendingToken: nil)
+                return GenerationResult(tokens: tokens, stopReason: .endOfSequence, stopToken: token, pendingToken: nil, lastLogits: current)
             }
             tokens.append(token)
             seen.append(token)
             if try onToken(token) == .stop {
-                return GenerationResult(tokens: tokens, stopReason: .callback, stopToken: nil, pendingToken: token)
+                return GenerationResult(tokens: tokens, stopReason: .callback, stopToken: nil, pendingToken: token, lastLogits: current)
             }
             if tokens.count == parameters.maxNewTokens { break }
             if cache.remaining == 0 {
-                return GenerationResult(tokens: tokens, stopReason: .contextFull, stopToken: nil, pendingToken: token)
+                return GenerationResult(tokens: tokens, stopReason: .contextFull, stopToken: nil, pendingToken: token, lastLogits: current)
             }
             current = try eval(tokens: [token], cache: cache, logits: .last, context: context)
         }
-        return GenerationResult(tokens: tokens, stopReason: .maxNewTokens, stopToken: nil, pendingToken: tokens.last)
+        return GenerationResult(tokens: tokens, stopReason: .maxNewTokens, stopToken: nil, pendingToken: tokens.last, lastLogits: current)
     }
 }

@@ -265,6 +265,7 @@ public final class ChatSession: @unchecked Sendable {
         } catch {
             // Keep what was generated and evaluated, so the history matches the cache.
             syncAfterGeneration(generated: Array(generated.prefix(max(0, cache.count - positions.count))), answer: answer)
+            logits = nil  // the last evaluated position's logits are not known here
             throw error
         }
         timings.decode = monotonicSeconds() - decodeStart
@@ -279,7 +280,7 @@ public final class ChatSession: @unchecked Sendable {
         let evaluated = result.pendingToken == nil ? result.tokens : Array(result.tokens.dropLast())
         syncAfterGeneration(generated: evaluated, answer: answer)
         if let pending = result.pendingToken { tokenHistory.append(pending) }
-        logits = nil
+        logits = result.lastLogits
 
         let reason: ChatReply.StopReason
         switch result.stopReason {
