@@ -1,7 +1,7 @@
 # llava-uhd — build, ship, test, demo.
 #
 #   make demo      set up, build, and answer a question about a real photo (tiny random model)
-#   make test      set up and run every test (Swift, C samples, Python); what .ci/run calls
+#   make test      set up and run every test (Swift, C API, C/Rust/Go samples, Python); what .ci/run calls
 #   make ship      the self-contained build: build/lib/libllavauhd.so (Swift runtime linked in),
 #                  build/bin/llavauhd, build/include/llavauhd.h, build/lib/pkgconfig/llavauhd.pc
 #   make asan      the malformed-input suites under AddressSanitizer
@@ -22,7 +22,10 @@ SHIP    := .build-ship
 
 export LLAVAUHD_TEST_ASSETS := $(ASSETS)
 
-.PHONY: all deps assets ship test swift-test c-test python-test asan demo bench install clean
+.PHONY: all deps assets ship test swift-test c-test embed-test python-test python-lint asan demo bench install clean
+
+# The release, read from include/llavauhd.h (LUHD_VERSION_MAJOR/MINOR/PATCH), the one place it is written.
+VERSION := $(shell sed -n 's/^\#define LUHD_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' include/llavauhd.h | paste -sd.)
 
 all: ship
 
@@ -41,7 +44,7 @@ ship: deps
 	strip -s $(BUILD)/lib/libllavauhd.so
 	cp $(SHIP)/release/llavauhd-cli $(BUILD)/bin/llavauhd
 	cp include/llavauhd.h $(BUILD)/include/
-	sed -e 's|@PREFIX@|$(CURDIR)/$(BUILD)|' scripts/llavauhd.pc.in > $(BUILD)/lib/pkgconfig/llavauhd.pc
+	sed -e 's|@PREFIX@|$(CURDIR)/$(BUILD)|' -e 's|@VERSION@|$(VERSION)|' scripts/llavauhd.pc.in > $(BUILD)/lib/pkgconfig/llavauhd.pc
 
 # The Swift suites run in an optimised build: the numeric tests (ViT, VDIM, LLM on the tiny
 # models) take minutes in a debug build and seconds in this one. -enable-testing keeps
@@ -51,14 +54,26 @@ SWIFT_TEST_FLAGS := -c release --scratch-path .build-test -Xswiftc -enable-testi
 swift-test: assets
 	$(SWIFT) test $(SWIFT_TEST_FLAGS) 2>&1 | tee $(ASSETS)/swift-test.log; exit $${PIPESTATUS[0]}
 
+# The C API tests (header compiled as C89/C99/C11/C++, every function, boundaries, races) and the C samples.
 c-test: ship assets
-	$(MAKE) -C examples/c test LLAVAUHD_PREFIX=$(CURDIR)/$(BUILD)
+	$(MAKE) -C Tests/C test LLAVAUHD_PREFIX=$(CURDIR)/$(BUILD) ASSETS=$(ASSETS)
+	$(MAKE) -C examples/c test LLAVAUHD_PREFIX=$(CURDIR)/$(BUILD) ASSETS=$(ASSETS)
+
+# The library embedded in other runtimes: Rust (hand-written extern "C", std only) and Go (cgo).
+embed-test: ship assets
+	$(MAKE) -C examples/rust test LLAVAUHD_PREFIX=$(CURDIR)/$(BUILD) ASSETS=$(ASSETS)
+	$(MAKE) -C examples/go test LLAVAUHD_PREFIX=$(CURDIR)/$(BUILD) ASSETS=$(ASSETS)
 
 python-test: ship assets
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check pytest ./bindings/python
 	LLAVAUHD_LIBRARY=$(CURDIR)/$(BUILD)/lib/libllavauhd.so $(VENV)/bin/python -m pytest -q bindings/python/tests
 
-test: swift-test c-test python-test
+# ruff and mypy on the Python package, in their own venv (.build-venv; versions pinned in
+# bindings/python/requirements-lint.txt). Meant to be called by `make lint`.
+python-lint:
+	bash bindings/python/lint.sh
+
+test: swift-test c-test embed-test python-test
 	@echo "make test: all suites passed"
 
 asan: assets
@@ -75,7 +90,10 @@ install: ship
 	install -m 0755 $(BUILD)/lib/libllavauhd.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 include/llavauhd.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0755 $(BUILD)/bin/llavauhd $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' scripts/llavauhd.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/llavauhd.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/llavauhd.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/llavauhd.pc
 
 clean:
 	rm -rf $(BUILD) $(SHIP) .build
+	$(MAKE) -C Tests/C clean
+	$(MAKE) -C examples/rust clean
+	$(MAKE) -C examples/go clean

@@ -8,12 +8,12 @@
 #    way to run ASan: the C ABI test runs in seconds instead of minutes); LLAVAUHD_ASAN_CONFIG=debug
 #    builds it unoptimised instead. The library links the toolchain's Swift runtime dynamically;
 #    the ASan runtime comes from the host program.
-# 2. Compiles the C hosts (examples/c/expect_status.c, abi_test.c) with the toolchain's clang and
+# 2. Compiles the C hosts (Tests/C/expect_status.c, abi_test.c) with the toolchain's clang and
 #    -fsanitize=address -shared-libasan, so the library and the host share one ASan runtime
 #    (libclang_rt.asan-x86_64.so of the same toolchain).
 # 3. Runs through the C ABI:
 #    - the malformed-weights corpus (Tests/Fixtures/malformed/expectations.json plus the cases
-#      derived from a tiny model) with examples/c/run_corpus.sh;
+#      derived from a tiny model) with Tests/C/run_corpus.sh;
 #    - every corrupt image of Tests/Fixtures/images/golden.json (its documented status), and
 #      every prefix of each corrupt file and of the prefix-sweep files, decoded from
 #      exact-size heap copies so that any read past the data is reported;
@@ -60,7 +60,7 @@ mkdir -p "$bin"
 cflags=(-fsanitize=address -shared-libasan -fno-omit-frame-pointer -g -O1 -std=c11 -Wall -Werror -I"$repo/include")
 ldflags=(-L"$lib" -Wl,-rpath,"$lib" -Wl,-rpath,"$(dirname "$runtime")" -lllavauhd -lpthread)
 for prog in expect_status abi_test; do
-    "$clang" "${cflags[@]}" "$repo/examples/c/$prog.c" -o "$bin/$prog" "${ldflags[@]}"
+    "$clang" "${cflags[@]}" "$repo/Tests/C/$prog.c" -o "$bin/$prog" "${ldflags[@]}"
 done
 cat > "$bin/leak_canary.c" <<'EOF'
 /* Makes one image and does not free it: LeakSanitizer must report it. */
@@ -94,7 +94,7 @@ fi
 rm -f "$logs"/asan.*
 
 step "malformed-weights corpus through the C ABI"
-LLAVAUHD_TEST_ASSETS=$assets PYTHON=$py bash "$repo/examples/c/run_corpus.sh" "$bin/expect_status" "$repo" || fail=1
+LLAVAUHD_TEST_ASSETS=$assets PYTHON=$py bash "$repo/Tests/C/run_corpus.sh" "$bin/expect_status" "$repo" || fail=1
 
 step "corrupt images through the C ABI: documented status, then every prefix"
 "$py" - "$bin/expect_status" "$repo/Tests/Fixtures/images" <<'PY' || fail=1

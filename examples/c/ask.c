@@ -47,7 +47,7 @@ int main(int argc, char **argv) {
         if (argc > 4) sampling.max_new_tokens = atoi(argv[4]);
         luhd_chat_stats stats = {.struct_size = sizeof stats};
         const luhd_image *images[1] = {image};
-        st = luhd_session_chat(session, argv[3], images, 1, &sampling, print_piece, NULL, NULL, &stats);
+        st = luhd_session_chat(session, argv[3], -1, images, 1, &sampling, print_piece, NULL, NULL, NULL, &stats);
         putchar('\n');
         if (st == LUHD_OK) {
             fprintf(stderr, "%d prompt positions, %d tokens; image %.2f s, prefill %.2f s, decode %.2f s\n",

@@ -103,8 +103,8 @@ int main(int argc, char **argv) {
         }
         interrupted = 0;
         luhd_chat_stats stats = {.struct_size = sizeof stats};
-        st = luhd_session_chat(session, line, (const luhd_image *const *)images, n_images, &sampling, print_piece,
-                               NULL, NULL, &stats);
+        st = luhd_session_chat(session, line, -1, (const luhd_image *const *)images, n_images, &sampling, print_piece,
+                               NULL, NULL, NULL, &stats);
         putchar('\n');
         fflush(stdout);
         for (int i = 0; i < n_images; i++) luhd_image_free(images[i]);

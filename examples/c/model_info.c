@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "libllavauhd ABI %u, header ABI %d\n", luhd_abi_version(), LUHD_ABI_VERSION);
         return 1;
     }
-    printf("llavauhd %s (ABI %u)\n", luhd_version(), luhd_abi_version());
+    printf("llavauhd %s (ABI %u)\n", luhd_version_string(), luhd_abi_version());
 
     luhd_model_params params = luhd_model_default_params();
     params.progress_callback = on_progress;
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     }
 
     luhd_model_properties info = {.struct_size = sizeof info};
-    luhd_model_info(model, &info);
+    luhd_model_get_properties(model, &info);
     printf("LLM        %s: hidden %d, %d layers, %d heads (%d KV), MLP %d, vocab %d, context %d\n",
            info.architecture, info.hidden_size, info.n_layers, info.n_heads, info.n_kv_heads,
            info.intermediate_size, info.vocab_size, info.max_position_embeddings);

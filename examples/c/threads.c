@@ -30,7 +30,7 @@ static void *answer(void *arg) {
         luhd_sampling_params sampling = luhd_sampling_default_params();
         sampling.max_new_tokens = j->max_new_tokens;
         const luhd_image *images[1] = {j->image};
-        j->status = luhd_session_chat(session, j->question, images, 1, &sampling, NULL, NULL, &j->answer, NULL);
+        j->status = luhd_session_chat(session, j->question, -1, images, 1, &sampling, NULL, NULL, &j->answer, NULL, NULL);
     }
     if (j->status != LUHD_OK) snprintf(j->error, sizeof j->error, "%s", luhd_last_error()); /* per thread */
     luhd_session_free(session);

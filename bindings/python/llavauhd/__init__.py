@@ -7,66 +7,97 @@ build folder.
     import llavauhd
     model = llavauhd.Model("path/to/LLaVA-UHD-v2")
     image = llavauhd.Image.open("photo.jpg")
-    with model.session() as s:
+    with llavauhd.Session(model) as s:
         print(s.chat("What is in this picture?", images=[image]))
-        for piece in s.chat_stream("Tell me more."):
+        for piece in s.chat_stream("Tell me more.", sampling=llavauhd.Sampling(max_new_tokens=64)):
             print(piece, end="", flush=True)
 
-Every failed call raises a subclass of :class:`Error` carrying the library's message.
+Every failed call raises a subclass of :class:`Error` carrying the library's message; an
+argument the C interface cannot represent (an integer out of its C type's range, a NUL
+character in a C string) raises ValueError naming it before anything reaches the library.
+The library's log messages go to ``logging.getLogger("llavauhd")`` (see :func:`set_log`).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
-
-from ._errors import (BadConfigError, BadImageError, BadTokenizerError, BadWeightsError, BufferTooSmallError,
-                      CancelledError, ContextFullError, Error, FileAccessError, ImageTooLargeError,
-                      InternalError, InvalidArgumentError, InvalidUTF8Error, MissingTensorError,
-                      OutOfMemoryError, TensorMismatchError, UnsupportedModelError)
-
-from ._lib import ABI_VERSION, LOG_CALLBACK, MAX_SLICES, lib as _clib
+from ._errors import (
+                      BadConfigError,
+                      BadImageError,
+                      BadTokenizerError,
+                      BadWeightsError,
+                      BufferTooSmallError,
+                      CancelledError,
+                      ContextFullError,
+                      Error,
+                      FileAccessError,
+                      ImageTooLargeError,
+                      InternalError,
+                      InvalidArgumentError,
+                      InvalidUTF8Error,
+                      MissingTensorError,
+                      OutOfMemoryError,
+                      TensorMismatchError,
+                      UnsupportedModelError,
+)
+from ._lib import ABI_VERSION, MAX_SLICES
+from ._lib import lib as _clib
+from ._log import STDERR, set_log
 from .image import DEFAULT_MAX_PIXELS, Image
 from .model import Model
-from .session import STOP_REASONS, Session
+from .session import Session
+from .types import (
+                      DEFAULT_MAX_SLICES,
+                      DEFAULT_PRERESIZE_LONG_SIDE,
+                      ChatStats,
+                      LogLevel,
+                      ModelInfo,
+                      Precision,
+                      Sampling,
+                      SlicePlan,
+                      StopReason,
+)
 
-__version__ = _clib.luhd_version().decode()
+#: The library's release (``luhd_version_string``), "MAJOR.MINOR.PATCH".
+__version__: str = _clib.luhd_version_string().decode()
 
-#: The placeholder id upstream puts where an image goes in a prompt.
+#: The placeholder id upstream puts where an image goes in a prompt (``LUHD_IMAGE_TOKEN``).
 IMAGE_TOKEN = -200
 
-#: Log levels of :func:`set_log` (``luhd_log_level``).
-LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR, LOG_NONE = 0, 1, 2, 3, 4
-
-# The callback the library calls, and the one it replaced: a message already being delivered
-# may still reach the previous callback, so that one is kept until the next change.
-_log_callbacks: list[object] = [None, None]
-
-
-def set_log(callback: Optional[Callable[[int, str], None]] = None, level: int = LOG_WARNING) -> None:
-    """Routes the library's log messages at or above ``level`` (:data:`LOG_DEBUG`,
-    :data:`LOG_INFO`, :data:`LOG_WARNING`, :data:`LOG_ERROR`; :data:`LOG_NONE` silences it) to
-    ``callback(level, message)``, or to standard error when ``callback`` is None, the default
-    (``luhd_log_set``). Applies to the whole process. The callback may run on any thread that
-    is inside a library call, and on several at once; an exception it raises is ignored."""
-    if callback is None:
-        _clib.luhd_log_set(None, None, level)
-        _log_callbacks[:] = [None, _log_callbacks[0]]
-        return
-
-    def trampoline(lvl: int, message: bytes, _user: object) -> None:
-        try:
-            callback(lvl, message.decode("utf-8", "replace"))
-        except BaseException:  # noqa: BLE001 - nothing may unwind into C
-            pass
-    new = LOG_CALLBACK(trampoline)
-    _clib.luhd_log_set(new, None, level)
-    _log_callbacks[:] = [new, _log_callbacks[0]]
-
+set_log()  # the library's messages go to logging.getLogger("llavauhd") from the start
 
 __all__ = [
-    "ABI_VERSION", "DEFAULT_MAX_PIXELS", "IMAGE_TOKEN", "MAX_SLICES", "STOP_REASONS", "Image", "Model", "Session",
-    "set_log", "LOG_DEBUG", "LOG_INFO", "LOG_WARNING", "LOG_ERROR", "LOG_NONE", "Error",
-    "InvalidArgumentError", "FileAccessError", "BadWeightsError", "MissingTensorError", "TensorMismatchError",
-    "BadConfigError", "UnsupportedModelError", "BadImageError", "ImageTooLargeError", "BadTokenizerError",
-    "InvalidUTF8Error", "ContextFullError", "CancelledError", "OutOfMemoryError", "BufferTooSmallError",
-    "InternalError",
+                      "ABI_VERSION",
+                      "DEFAULT_MAX_PIXELS",
+                      "DEFAULT_MAX_SLICES",
+                      "DEFAULT_PRERESIZE_LONG_SIDE",
+                      "IMAGE_TOKEN",
+                      "MAX_SLICES",
+                      "STDERR",
+                      "BadConfigError",
+                      "BadImageError",
+                      "BadTokenizerError",
+                      "BadWeightsError",
+                      "BufferTooSmallError",
+                      "CancelledError",
+                      "ChatStats",
+                      "ContextFullError",
+                      "Error",
+                      "FileAccessError",
+                      "Image",
+                      "ImageTooLargeError",
+                      "InternalError",
+                      "InvalidArgumentError",
+                      "InvalidUTF8Error",
+                      "LogLevel",
+                      "MissingTensorError",
+                      "Model",
+                      "ModelInfo",
+                      "OutOfMemoryError",
+                      "Precision",
+                      "Sampling",
+                      "Session",
+                      "SlicePlan",
+                      "StopReason",
+                      "TensorMismatchError",
+                      "UnsupportedModelError",
+                      "set_log",
 ]

@@ -10,11 +10,10 @@ Rules every trampoline here follows:
 """
 from __future__ import annotations
 
-import ctypes
 import threading
 from typing import Any, Callable, Optional
 
-from ._lib import ABORT_CALLBACK, ImageOptions, lib
+from ._lib import ABORT_CALLBACK
 
 
 class CallbackErrors:
@@ -56,25 +55,8 @@ def abort_trampoline(abort: Callable[[], bool], errors: CallbackErrors) -> Any:
     def trampoline(_user: object) -> bool:
         try:
             return bool(abort())
-        except BaseException as e:  # noqa: BLE001 - nothing may unwind into C
+        except BaseException as e:
             errors.record(e)
             return True
 
     return ABORT_CALLBACK(trampoline)
-
-
-def image_options(preresize_long_side: Optional[int], max_slices: Optional[int],
-                  abort: Optional[Callable[[], bool]] = None,
-                  errors: Optional[CallbackErrors] = None) -> tuple[ImageOptions, object]:
-    """A ``luhd_image_options`` from keyword arguments (None keeps the library default), and the
-    object that must stay referenced while C may call the abort callback."""
-    options = lib.luhd_image_default_options()
-    if preresize_long_side is not None:
-        options.preresize_long_side = preresize_long_side
-    if max_slices is not None:
-        options.max_slices = max_slices
-    keep: Any = None
-    if abort is not None:
-        keep = abort_trampoline(abort, errors if errors is not None else CallbackErrors())
-        options.abort_callback = ctypes.cast(keep, ctypes.c_void_p)
-    return options, keep

@@ -2,15 +2,31 @@
 from __future__ import annotations
 
 import ctypes
+import operator
 import os
-from ctypes import (POINTER, Structure, c_bool, c_char, c_char_p, c_double, c_float, c_int32, c_int64,
-                    c_size_t, c_uint8, c_uint32, c_uint64, c_void_p)
+from ctypes import (
+    POINTER,
+    Structure,
+    c_bool,
+    c_char,
+    c_char_p,
+    c_double,
+    c_float,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint8,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
 from pathlib import Path
 from typing import Any
 
 from ._errors import error_for
 
-ABI_VERSION = 1
+#: ``LUHD_ABI_VERSION`` of the header these bindings were written for.
+ABI_VERSION = 2
 
 _HERE = Path(__file__).resolve().parent
 
@@ -51,10 +67,10 @@ lib = _load()
 class ModelParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("n_threads", c_int32),
                 ("progress_callback", c_void_p), ("progress_user_data", c_void_p),
-                ("bf16_matmul", c_bool)]
+                ("precision", c_int32)]
 
 
-class ImageParams(Structure):
+class ImageLoadParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("max_pixels", c_int64)]
 
 
@@ -87,12 +103,11 @@ TEXT_CALLBACK = ctypes.CFUNCTYPE(c_bool, c_void_p, c_size_t, c_void_p)
 MAX_SLICES = 64
 
 
-class ImageOptions(Structure):
-    _fields_ = [("struct_size", c_size_t), ("preresize_long_side", c_int32), ("max_slices", c_int32),
-                ("abort_callback", c_void_p), ("abort_user_data", c_void_p)]
+class SliceParams(Structure):
+    _fields_ = [("struct_size", c_size_t), ("preresize_long_side", c_int32), ("max_slices", c_int32)]
 
 
-class Plan(Structure):
+class SlicePlan(Structure):
     _fields_ = [("struct_size", c_size_t),
                 ("image_width", c_int32), ("image_height", c_int32),
                 ("resized_width", c_int32), ("resized_height", c_int32),
@@ -115,7 +130,7 @@ class TensorList(Structure):
 
 class SessionParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("n_ctx", c_int32), ("image_cache_size", c_int32),
-                ("system_prompt", c_char_p), ("image_options", ImageOptions),
+                ("system_prompt", c_char_p), ("preresize_long_side", c_int32), ("max_slices", c_int32),
                 ("abort_callback", c_void_p), ("abort_user_data", c_void_p)]
 
 
@@ -144,10 +159,11 @@ def _declare(name: str, restype: Any, *argtypes: Any) -> Any:
 
 
 _declare("luhd_abi_version", c_uint32)
-_declare("luhd_version", c_char_p)
+_declare("luhd_version_number", c_uint32)
+_declare("luhd_version_string", c_char_p)
 _declare("luhd_status_string", c_char_p, _status)
 _declare("luhd_last_error", c_char_p)
-_declare("luhd_log_set", None, c_void_p, c_void_p, c_int32)
+_declare("luhd_log_set", _status, c_void_p, c_void_p, c_int32)
 
 
 def check(status: int) -> None:
@@ -163,26 +179,28 @@ if lib.luhd_abi_version() != ABI_VERSION:
 _declare("luhd_model_default_params", ModelParams)
 _declare("luhd_model_load", _status, c_char_p, POINTER(ModelParams), _handle_out)
 _declare("luhd_model_free", None, c_void_p)
-_declare("luhd_model_info", _status, c_void_p, POINTER(ModelProperties))
-_declare("luhd_image_default_params", ImageParams)
-_declare("luhd_image_load_file", _status, c_char_p, POINTER(ImageParams), _handle_out)
-_declare("luhd_image_load_memory", _status, c_void_p, c_size_t, POINTER(ImageParams), _handle_out)
+_declare("luhd_model_get_properties", _status, c_void_p, POINTER(ModelProperties))
+_declare("luhd_model_tokenize", _status, c_void_p, c_char_p, c_int64, c_bool, c_bool, POINTER(c_int32), c_int32,
+         POINTER(c_int32))
+_declare("luhd_model_detokenize", _status, c_void_p, POINTER(c_int32), c_int32, c_bool, ctypes.c_char_p, c_size_t,
+         POINTER(c_size_t))
+_declare("luhd_model_token_to_piece", _status, c_void_p, c_int32, c_bool, ctypes.c_char_p, c_size_t,
+         POINTER(c_size_t))
+_declare("luhd_image_load_default_params", ImageLoadParams)
+_declare("luhd_image_load_file", _status, c_char_p, POINTER(ImageLoadParams), _handle_out)
+_declare("luhd_image_load_memory", _status, c_void_p, c_size_t, POINTER(ImageLoadParams), _handle_out)
 _declare("luhd_image_from_rgb", _status, POINTER(c_uint8), c_int32, c_int32, c_size_t, _handle_out)
 _declare("luhd_image_size", _status, c_void_p, POINTER(c_int32), POINTER(c_int32))
 _declare("luhd_image_rgb", _status, c_void_p, POINTER(POINTER(c_uint8)))
 _declare("luhd_image_free", None, c_void_p)
-_declare("luhd_tokenize", _status, c_void_p, c_char_p, c_int64, c_bool, c_bool, POINTER(c_int32), c_int32,
-         POINTER(c_int32))
-_declare("luhd_detokenize", _status, c_void_p, POINTER(c_int32), c_int32, c_bool, ctypes.c_char_p, c_size_t,
-         POINTER(c_size_t))
-_declare("luhd_token_to_piece", _status, c_void_p, c_int32, c_bool, ctypes.c_char_p, c_size_t, POINTER(c_size_t))
 
 _image_array = POINTER(c_void_p)
-_declare("luhd_image_default_options", ImageOptions)
-_declare("luhd_image_plan", _status, c_void_p, c_void_p, POINTER(ImageOptions), POINTER(Plan))
+_declare("luhd_slice_default_params", SliceParams)
+_declare("luhd_image_get_slice_plan", _status, c_void_p, c_void_p, POINTER(SliceParams), POINTER(SlicePlan))
 _declare("luhd_tensor_list_free", None, POINTER(TensorList))
-for _stage in ("luhd_image_pixels", "luhd_vision_features", "luhd_image_pyramid", "luhd_image_embed"):
-    _declare(_stage, _status, c_void_p, c_void_p, POINTER(ImageOptions), POINTER(POINTER(TensorList)))
+for _stage in ("luhd_image_pixels", "luhd_image_features", "luhd_image_pyramid", "luhd_image_embed"):
+    _declare(_stage, _status, c_void_p, c_void_p, POINTER(SliceParams), ABORT_CALLBACK, c_void_p,
+             POINTER(POINTER(TensorList)))
 
 _declare("luhd_session_default_params", SessionParams)
 _declare("luhd_session_create", _status, c_void_p, POINTER(SessionParams), _handle_out)
@@ -191,8 +209,8 @@ _declare("luhd_session_free", None, c_void_p)
 _declare("luhd_session_cancel", _status, c_void_p)
 _declare("luhd_session_context", _status, c_void_p, POINTER(c_int32), POINTER(c_int32))
 _declare("luhd_sampling_default_params", SamplingParams)
-_declare("luhd_session_chat", _status, c_void_p, c_char_p, _image_array, c_int32, POINTER(SamplingParams),
-         TEXT_CALLBACK, c_void_p, POINTER(POINTER(c_char)), POINTER(ChatStats))
+_declare("luhd_session_chat", _status, c_void_p, c_void_p, c_int64, _image_array, c_int32, POINTER(SamplingParams),
+         TEXT_CALLBACK, c_void_p, POINTER(POINTER(c_char)), POINTER(c_size_t), POINTER(ChatStats))
 _declare("luhd_string_free", None, POINTER(c_char))
 _declare("luhd_session_eval", _status, c_void_p, POINTER(c_int32), c_int32, _image_array, c_int32)
 _declare("luhd_session_logits", _status, c_void_p, POINTER(POINTER(c_float)), POINTER(c_int32))
@@ -200,15 +218,44 @@ _declare("luhd_session_sample", _status, c_void_p, POINTER(SamplingParams), POIN
 
 #: Every function the header declares, in header order (the tests check the list against it).
 FUNCTIONS = (
-    "luhd_abi_version", "luhd_version", "luhd_status_string", "luhd_last_error", "luhd_log_set",
-    "luhd_model_default_params", "luhd_model_load", "luhd_model_free", "luhd_model_info",
-    "luhd_tokenize", "luhd_detokenize", "luhd_token_to_piece",
-    "luhd_image_default_params", "luhd_image_load_file", "luhd_image_load_memory", "luhd_image_from_rgb",
+    "luhd_abi_version", "luhd_version_number", "luhd_version_string", "luhd_status_string", "luhd_last_error",
+    "luhd_log_set",
+    "luhd_model_default_params", "luhd_model_load", "luhd_model_free", "luhd_model_get_properties",
+    "luhd_model_tokenize", "luhd_model_detokenize", "luhd_model_token_to_piece",
+    "luhd_image_load_default_params", "luhd_image_load_file", "luhd_image_load_memory", "luhd_image_from_rgb",
     "luhd_image_size", "luhd_image_rgb", "luhd_image_free",
-    "luhd_image_default_options", "luhd_image_plan", "luhd_tensor_list_free", "luhd_image_pixels",
-    "luhd_vision_features", "luhd_image_pyramid", "luhd_image_embed",
+    "luhd_slice_default_params", "luhd_image_get_slice_plan", "luhd_tensor_list_free", "luhd_image_pixels",
+    "luhd_image_features", "luhd_image_pyramid", "luhd_image_embed",
     "luhd_session_default_params", "luhd_session_create", "luhd_session_reset", "luhd_session_free",
     "luhd_session_cancel", "luhd_session_context",
     "luhd_sampling_default_params", "luhd_session_chat", "luhd_string_free",
     "luhd_session_eval", "luhd_session_logits", "luhd_session_sample",
 )
+
+
+# ------------------------------------------------------------------------------------------------
+# Range checks: ctypes silently wraps an out-of-range int (2**32 + 3 becomes 3), so every
+# integer a caller gives is checked here first, with its field named.
+
+INT32_MAX = 2**31 - 1
+
+
+def int_in_range(value: Any, name: str, low: int, high: int) -> int:
+    """``value`` as an int in ``low..high``, or ValueError / TypeError naming ``name``."""
+    try:
+        number = operator.index(value)  # int, numpy integers; not float or str
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    if not low <= number <= high:
+        raise ValueError(f"{name} is {number}; it must be in {low}..{high}")
+    return number
+
+
+def c_text(text: object, name: str) -> bytes:
+    """A NUL-terminated C string argument: ``str`` as UTF-8, ``bytes`` unchanged (so invalid
+    UTF-8 reaches the library and raises :class:`InvalidUTF8Error`). An embedded NUL would cut
+    the text silently in C, so it is a ValueError naming ``name``."""
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)  # type: ignore[call-overload]
+    if b"\0" in data:
+        raise ValueError(f"{name} contains a NUL character, which the C interface cannot pass")
+    return data

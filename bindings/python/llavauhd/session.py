@@ -4,124 +4,140 @@ from __future__ import annotations
 import ctypes
 import queue
 import threading
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from ._errors import CancelledError
-from ._callbacks import CallbackErrors, abort_trampoline, image_options
+from ._callbacks import CallbackErrors, abort_trampoline
 from ._closing import Closing
-from ._lib import TEXT_CALLBACK, ChatStats, SamplingParams, check, lib
+from ._errors import CancelledError
+from ._lib import INT32_MAX, TEXT_CALLBACK, SamplingParams, c_text, check, int_in_range, lib
+from ._lib import ChatStats as _CChatStats
+from ._slicing import slice_params
 from .image import Image
-
-if TYPE_CHECKING:
-    from .model import Model
+from .model import Model
+from .types import ChatStats, Sampling
 
 #: Text given to the library: ``str`` is encoded as UTF-8; ``bytes`` are passed unchanged (so
 #: invalid UTF-8 reaches the library and raises :class:`InvalidUTF8Error`).
 Text = Union[str, bytes]
-
-#: ``luhd_stop_reason`` values, as the names ``last_stats["stop_reason"]`` gives.
-STOP_REASONS = {0: "eos", 1: "max_tokens", 2: "stop_string", 3: "callback", 4: "context_full"}
 
 
 def _utf8(text: Text) -> bytes:
     return text.encode("utf-8") if isinstance(text, str) else bytes(text)
 
 
-def _image_handles(images: Sequence[Image]) -> tuple[Any, int]:
-    """A C array of image handles (None when empty) and its length."""
-    images = list(images)
-    if not images:
-        return None, 0
-    array = (ctypes.c_void_p * len(images))(*(img._require().value for img in images))
-    return array, len(images)
+class _CSampling:
+    """A ``luhd_sampling_params`` made from a :class:`Sampling`, and the buffers its pointers
+    refer to (kept alive with it)."""
 
-
-class _Sampling:
-    """A ``luhd_sampling_params`` and the buffers its pointers refer to."""
-
-    def __init__(self, *, temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
-                 repetition_penalty: float = 1.0, penalty_last_n: int = 0, seed: int = 0,
-                 max_new_tokens: int = 128, stop: Sequence[Text] = ()):
-        p = lib.luhd_sampling_default_params()
-        p.temperature = temperature
-        p.top_k = top_k
-        p.top_p = top_p
-        p.min_p = min_p
-        p.repetition_penalty = repetition_penalty
-        p.penalty_last_n = penalty_last_n
-        p.seed = seed
-        p.max_new_tokens = max_new_tokens
-        self._stops = (ctypes.c_char_p * max(1, len(stop)))(*[_utf8(s) for s in stop])
-        if stop:
+    def __init__(self, sampling: Optional[Sampling]):
+        s = sampling if sampling is not None else Sampling()
+        if not isinstance(s, Sampling):
+            raise TypeError(f"sampling must be a llavauhd.Sampling, got {type(s).__name__}")
+        p: SamplingParams = lib.luhd_sampling_default_params()
+        p.temperature = s.temperature
+        p.top_k = s.top_k
+        p.top_p = s.top_p
+        p.min_p = s.min_p
+        p.repetition_penalty = s.repetition_penalty
+        p.penalty_last_n = s.penalty_last_n
+        p.seed = s.seed
+        p.max_new_tokens = s.max_new_tokens
+        stops = [c_text(text, f"stop[{i}]") for i, text in enumerate(s.stop)]
+        self._stops = (ctypes.c_char_p * max(1, len(stops)))(*stops)
+        if stops:
             p.stop_strings = self._stops
-            p.n_stop_strings = len(stop)
+            p.n_stop_strings = len(stops)
         self.params = p
 
 
 class Session(Closing):
     """One conversation on a :class:`Model`: its KV cache, chat history and a cache of image
-    embeddings (``luhd_session``). Make one with :meth:`Model.session`; use it as a context
-    manager or call :meth:`close`.
+    embeddings (``luhd_session``). Use it as a context manager or call :meth:`close`.
 
-    A session is used by one thread at a time (a second thread gets a ``RuntimeError``), except
-    :meth:`cancel`, which any thread may call. Sessions on one model may run on different
-    threads at the same time.
+    A session is used by one thread at a time: a call that overlaps another (from a second
+    thread, or from inside a callback of the running call) raises ``RuntimeError``. Two calls
+    are exempt: :meth:`cancel`, which any thread may call at any time, and :meth:`close` from
+    another thread, which stops the running call and waits for it. Sessions on one model may
+    run on different threads at the same time.
 
     Args:
         model: the model.
         n_ctx: positions the context holds (default ``min(4096, max_position_embeddings)``).
         image_cache_size: encoded images kept for reuse (default 4; 0 disables the cache).
-        system_prompt: replaces the chat template's system text (``str`` or UTF-8 ``bytes``).
+        system_prompt: replaces the chat template's system text (``str`` or UTF-8 ``bytes``;
+            a NUL character is refused with ValueError).
         preresize_long_side, max_slices: how images are sliced (see :meth:`Model.plan`).
         abort: polled during image encoding, prefill and decoding; returning True stops the
             work with :class:`CancelledError`. If it raises, the work stops and its exception
             propagates. It may be called from the library's threads.
     """
 
-    def __init__(self, model: "Model", *, n_ctx: int = 0, image_cache_size: int = 4,
+    _kind = "session"
+
+    def __init__(self, model: Model, *, n_ctx: int = 0, image_cache_size: int = 4,
                  system_prompt: Optional[Text] = None, preresize_long_side: Optional[int] = None,
                  max_slices: Optional[int] = None, abort: Optional[Callable[[], bool]] = None):
-        self._handle = ctypes.c_void_p()
+        super().__init__(lib.luhd_session_free)
         self._model = model  # the Python object; the C session holds its own model reference
         self._busy = threading.Lock()
         self._errors = CallbackErrors()
         self._abort_callback = None
         self._stream_closed: Optional[threading.Event] = None
-        self.last_stats: Optional[dict[str, Any]] = None
+        # Threads currently inside one of this session's callbacks (text, abort): close() there
+        # would wait for the call it is part of.
+        self._callback_threads: set[int] = set()
+        self.last_stats: Optional[ChatStats] = None
         params = lib.luhd_session_default_params()
-        params.n_ctx = n_ctx
-        params.image_cache_size = image_cache_size
-        system = None if system_prompt is None else _utf8(system_prompt)
+        params.n_ctx = int_in_range(n_ctx, "n_ctx", 0, INT32_MAX)
+        params.image_cache_size = int_in_range(image_cache_size, "image_cache_size", 0, INT32_MAX)
+        system = None if system_prompt is None else c_text(system_prompt, "system_prompt")
         if system is not None:
             params.system_prompt = system
-        params.image_options, _ = image_options(preresize_long_side, max_slices)
+        slicing = slice_params(preresize_long_side, max_slices)
+        params.preresize_long_side = slicing.preresize_long_side
+        params.max_slices = slicing.max_slices
         if abort is not None:
-            self._abort_callback = abort_trampoline(abort, self._errors)
+            self._abort_callback = abort_trampoline(self._tracked(abort), self._errors)
             params.abort_callback = ctypes.cast(self._abort_callback, ctypes.c_void_p)
         out = ctypes.c_void_p()
-        check(lib.luhd_session_create(model._require(), ctypes.byref(params), ctypes.byref(out)))
-        self._handle = out
+        with model._borrow() as model_handle:
+            check(lib.luhd_session_create(model_handle, ctypes.byref(params), ctypes.byref(out)))
+        self._adopt(out)
+
+    def _tracked(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function`` marked as a callback of this session while it runs."""
+
+        def run(*args: Any) -> Any:
+            me = threading.get_ident()
+            with self._handle_lock:
+                self._callback_threads.add(me)
+            try:
+                return function(*args)
+            finally:
+                with self._handle_lock:
+                    self._callback_threads.discard(me)
+        return run
 
     # ------------------------------------------------------------------------------------------
     # Chat
 
-    def chat(self, text: Text, images: Sequence[Image] = (), *, max_new_tokens: int = 128,
-             temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
-             repetition_penalty: float = 1.0, penalty_last_n: int = 0, seed: int = 0,
-             stop: Sequence[Text] = (), on_text: Optional[Callable[[str], Optional[bool]]] = None) -> str:
+    def chat(self, text: Text, images: Sequence[Image] = (), *, sampling: Optional[Sampling] = None,
+             on_text: Optional[Callable[[str], Optional[bool]]] = None) -> str:
         """One turn of chat (``luhd_session_chat``): the user's ``text`` with ``images``, and
         the model's answer, which is returned and joins the conversation.
 
         ``text`` may hold ``"<image>"`` placeholders, one per image; otherwise each image goes
-        before the text. Earlier turns stay in the KV cache, and an image the session has
-        already encoded is taken from its cache. Sampling is greedy when ``temperature`` is 0
-        (the default, upstream's eval setting); ``stop`` texts end the answer and are not part
-        of it. ``on_text(piece)`` receives the answer as it is generated, in whole characters;
-        returning False stops it there (the call still succeeds). If it raises, the answer
-        stops and the exception propagates.
+        before the text. It is passed with its length, so NUL characters are text, and the
+        answer is returned whole even when it contains one. Earlier turns stay in the KV cache,
+        and an image the session has already encoded is taken from its cache. ``sampling``
+        (default: greedy, 128 new tokens) says how the answer is generated. ``on_text(piece)``
+        receives the answer as it is generated, in whole characters; returning False stops it
+        there (the call still succeeds). If it raises, the answer stops and the exception
+        propagates.
 
         :attr:`last_stats` then says why the answer ended and where the time went (None after
         a failed or cancelled turn).
@@ -133,16 +149,12 @@ class Session(Closing):
             CancelledError: :meth:`cancel` or the abort callback stopped it; what was
                 generated stays in the conversation, so the session remains usable.
         """
-        sampling = _Sampling(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                             repetition_penalty=repetition_penalty, penalty_last_n=penalty_last_n, seed=seed,
-                             max_new_tokens=max_new_tokens, stop=stop)
+        c_sampling = _CSampling(sampling)
         with self._use():
-            return self._chat(_utf8(text), images, sampling, on_text)
+            return self._chat(_utf8(text), images, c_sampling, on_text)
 
-    def chat_stream(self, text: Text, images: Sequence[Image] = (), *, max_new_tokens: int = 128,
-                    temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
-                    repetition_penalty: float = 1.0, penalty_last_n: int = 0, seed: int = 0,
-                    stop: Sequence[Text] = ()) -> Iterator[str]:
+    def chat_stream(self, text: Text, images: Sequence[Image] = (), *,
+                    sampling: Optional[Sampling] = None) -> Iterator[str]:
         """Like :meth:`chat`, but a generator of the answer's pieces (whole characters) as they
         are generated; :attr:`last_stats` is set once it is exhausted.
 
@@ -152,13 +164,10 @@ class Session(Closing):
         cancelled. What was generated so far stays in the conversation and the session remains
         usable. Errors are raised from the generator.
         """
-        sampling = _Sampling(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                             repetition_penalty=repetition_penalty, penalty_last_n=penalty_last_n, seed=seed,
-                             max_new_tokens=max_new_tokens, stop=stop)
-        return self._stream(_utf8(text), list(images), sampling)
+        return self._stream(_utf8(text), list(images), _CSampling(sampling))
 
-    def _stream(self, data: bytes, images: list[Image], sampling: _Sampling) -> Iterator[str]:
-        pieces: "queue.SimpleQueue[object]" = queue.SimpleQueue()
+    def _stream(self, data: bytes, images: list[Image], sampling: _CSampling) -> Iterator[str]:
+        pieces: queue.SimpleQueue[object] = queue.SimpleQueue()
         closed = threading.Event()
         done = object()
         outcome: dict[str, BaseException] = {}
@@ -174,7 +183,7 @@ class Session(Closing):
             # while the generator is suspended.
             try:
                 self._chat(data, images, sampling, on_piece)
-            except BaseException as e:  # noqa: BLE001 - handed to the consuming thread
+            except BaseException as e:
                 outcome["error"] = e
             finally:
                 self._stream_closed = None
@@ -202,18 +211,17 @@ class Session(Closing):
                 # interrupts a prompt still being evaluated.
                 closed.set()
                 while worker.is_alive():
-                    lib.luhd_session_cancel(self._handle)
+                    self.cancel()
                     worker.join(0.05)
                 outcome.pop("error", None)
         error = outcome.get("error")
         if error is not None and not (closed.is_set() and isinstance(error, CancelledError)):
             raise error
 
-    def _chat(self, data: bytes, images: Sequence[Image], sampling: _Sampling,
+    def _chat(self, data: bytes, images: Sequence[Image], sampling: _CSampling,
               on_text: Optional[Callable[[str], Optional[bool]]]) -> str:
         """The ``luhd_session_chat`` call; the caller holds the session."""
-        handles, n_images = _image_handles(images)
-        callback = None
+        callback = TEXT_CALLBACK()
         if on_text is not None:
             errors = self._errors
 
@@ -221,35 +229,27 @@ class Session(Closing):
                 try:
                     text = ctypes.string_at(piece, length).decode("utf-8", "replace") if piece and length else ""
                     return on_text(text) is not False
-                except BaseException as e:  # noqa: BLE001 - nothing may unwind into C
+                except BaseException as e:
                     errors.record(e)
                     return False
-            callback = TEXT_CALLBACK(trampoline)
-        stats = ChatStats()
-        stats.struct_size = ctypes.sizeof(ChatStats)
+            callback = TEXT_CALLBACK(self._tracked(trampoline))
+        stats = _CChatStats()
+        stats.struct_size = ctypes.sizeof(_CChatStats)
         answer = ctypes.POINTER(ctypes.c_char)()
+        length = ctypes.c_size_t()
         self._errors.clear()
         self.last_stats = None
-        status = lib.luhd_session_chat(self._handle, data, handles, n_images, ctypes.byref(sampling.params),
-                                       callback if callback is not None else TEXT_CALLBACK(),
-                                       None, ctypes.byref(answer), ctypes.byref(stats))
+        with self._borrow() as handle, _borrowed_images(images) as (handles, n_images):
+            status = lib.luhd_session_chat(handle, data, len(data), handles, n_images, ctypes.byref(sampling.params),
+                                           callback, None, ctypes.byref(answer), ctypes.byref(length),
+                                           ctypes.byref(stats))
         try:
-            text = ctypes.string_at(answer).decode("utf-8") if answer else ""
+            text = ctypes.string_at(answer, length.value).decode("utf-8") if answer else ""
         finally:
             lib.luhd_string_free(answer)
         self._errors.raise_pending()
         check(status)
-        self.last_stats = {
-            "stop_reason": STOP_REASONS.get(stats.stop_reason, str(stats.stop_reason)),
-            "n_prompt_positions": stats.n_prompt_positions,
-            "n_reused_positions": stats.n_reused_positions,
-            "n_generated": stats.n_generated,
-            "n_images_encoded": stats.n_images_encoded,
-            "n_images_cached": stats.n_images_cached,
-            "image_seconds": stats.image_seconds,
-            "prefill_seconds": stats.prefill_seconds,
-            "decode_seconds": stats.decode_seconds,
-        }
+        self.last_stats = ChatStats.from_c(stats)
         return text
 
     # ------------------------------------------------------------------------------------------
@@ -263,36 +263,36 @@ class Session(Closing):
         Raises :class:`InvalidArgumentError` (no ids, marker count differs from the images, an
         id outside the vocabulary), :class:`ContextFullError` or :class:`CancelledError` (nothing
         is appended in either case)."""
-        ids = [int(i) for i in ids]
+        ids = [int_in_range(i, f"ids[{k}]", -2**31, INT32_MAX) for k, i in enumerate(ids)]
         array = (ctypes.c_int32 * max(1, len(ids)))(*ids)
-        handles, n_images = _image_handles(images)
         with self._use():
             self._errors.clear()
-            status = lib.luhd_session_eval(self._handle, array if ids else None, len(ids), handles, n_images)
+            with self._borrow() as handle, _borrowed_images(images) as (handles, n_images):
+                status = lib.luhd_session_eval(handle, array if ids else None, len(ids), handles, n_images)
             self._errors.raise_pending()
             check(status)
 
     def logits(self) -> np.ndarray:
-        """A float32 copy of the logits after the last evaluated position, shape (vocab,)
-        (``luhd_session_logits``). Raises :class:`InvalidArgumentError` when nothing has been
-        evaluated since the session started or was reset."""
+        """A float32 copy of the logits after the last evaluated position (by :meth:`eval` or
+        :meth:`chat`), shape (vocab,) (``luhd_session_logits``). Raises
+        :class:`InvalidArgumentError` when nothing has been evaluated since the session started
+        or was reset."""
         pointer = ctypes.POINTER(ctypes.c_float)()
         n = ctypes.c_int32()
-        with self._use():
-            check(lib.luhd_session_logits(self._handle, ctypes.byref(pointer), ctypes.byref(n)))
-            return np.ctypeslib.as_array(pointer, shape=(n.value,)).copy()
+        with self._use(), self._borrow() as handle:
+            check(lib.luhd_session_logits(handle, ctypes.byref(pointer), ctypes.byref(n)))
+            logits: np.ndarray = np.ctypeslib.as_array(pointer, shape=(n.value,)).copy()
+            return logits
 
-    def sample(self, temperature: float = 0.0, *, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
-               repetition_penalty: float = 1.0, penalty_last_n: int = 0, seed: int = 0) -> int:
-        """The next token sampled from the logits, greedy when ``temperature`` is 0
-        (``luhd_session_sample``). The evaluated ids are the repetition-penalty history; the
-        seeded random stream continues across calls while the parameters stay the same. The
-        token is not evaluated: pass it to :meth:`eval` to continue."""
-        sampling = _Sampling(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                             repetition_penalty=repetition_penalty, penalty_last_n=penalty_last_n, seed=seed)
+    def sample(self, sampling: Optional[Sampling] = None) -> int:
+        """The next token sampled from the logits, greedy by default (``luhd_session_sample``).
+        The evaluated ids are the repetition-penalty history; the seeded random stream
+        continues across calls while the parameters stay the same; ``max_new_tokens`` and
+        ``stop`` are ignored. The token is not evaluated: pass it to :meth:`eval` to continue."""
+        c_sampling = _CSampling(sampling)
         token = ctypes.c_int32()
-        with self._use():
-            check(lib.luhd_session_sample(self._handle, ctypes.byref(sampling.params), ctypes.byref(token)))
+        with self._use(), self._borrow() as handle:
+            check(lib.luhd_session_sample(handle, ctypes.byref(c_sampling.params), ctypes.byref(token)))
         return token.value
 
     # ------------------------------------------------------------------------------------------
@@ -300,38 +300,38 @@ class Session(Closing):
 
     def reset(self) -> None:
         """Forgets the conversation and the context; the image-embedding cache is kept."""
-        with self._use():
-            check(lib.luhd_session_reset(self._handle))
+        with self._use(), self._borrow() as handle:
+            check(lib.luhd_session_reset(handle))
         self.last_stats = None
 
     def cancel(self) -> None:
         """Stops the chat or eval running on another thread, which raises :class:`CancelledError`
-        (``luhd_session_cancel``). No effect when nothing is running."""
-        check(lib.luhd_session_cancel(self._require()))
+        (``luhd_session_cancel``). No effect when nothing is running or the session is closed.
+        Any thread may call it at any time, also while another thread closes the session."""
+        with self._handle_lock:  # close() frees under this lock: the handle cannot go mid-call
+            if self._handle:
+                check(lib.luhd_session_cancel(self._handle))
 
     @property
     def context(self) -> tuple[int, int]:
         """(positions used, positions the context holds)."""
         used, size = ctypes.c_int32(), ctypes.c_int32()
-        check(lib.luhd_session_context(self._require(), ctypes.byref(used), ctypes.byref(size)))
+        with self._use(), self._borrow() as handle:
+            check(lib.luhd_session_context(handle, ctypes.byref(used), ctypes.byref(size)))
         return used.value, size.value
 
     @property
-    def model(self) -> "Model":
+    def model(self) -> Model:
         """The model the session runs on."""
         return self._model
 
-    def _require(self) -> ctypes.c_void_p:
-        if not self._handle:
-            raise ValueError("the session is closed")
-        return self._handle
-
     def _acquire(self) -> None:
-        """Takes the session for one call; a second thread gets a RuntimeError instead of
+        """Takes the session for one call; an overlapping call gets a RuntimeError instead of
         racing."""
         if not self._busy.acquire(blocking=False):
-            raise RuntimeError("the session is in use by another call (one thread at a time per session)")
-        if not self._handle:
+            raise RuntimeError("the session is in use by another call (one thread at a time per session, "
+                               "and a callback may call only cancel() on its own session)")
+        if self.closed:
             self._busy.release()
             raise ValueError("the session is closed")
 
@@ -344,24 +344,43 @@ class Session(Closing):
             self._busy.release()
 
     def close(self) -> None:
-        """Frees the session, after stopping a call still running on it (a chat on another
-        thread raises :class:`CancelledError`; a chat_stream being consumed just ends) and
-        waiting for it to return."""
-        if not getattr(self, "_handle", None):
+        """Frees the session, after stopping a call still running on it from another thread (a
+        chat there raises :class:`CancelledError`; a chat_stream being consumed just ends) and
+        waiting for it to return. From inside one of the session's own callbacks it raises
+        RuntimeError, since it would wait for the call it is part of: call :meth:`cancel` there
+        and close the session once the call has returned."""
+        lock = getattr(self, "_handle_lock", None)
+        if lock is None or self.closed:
             return
+        with lock:
+            inside_callback = threading.get_ident() in self._callback_threads
+        if inside_callback:
+            raise RuntimeError("Session.close() called from inside one of the session's callbacks; "
+                               "call cancel() there and close the session after the call returns")
         while not self._busy.acquire(timeout=0.05):
             closed = self._stream_closed
             if closed is not None:
                 closed.set()
-            lib.luhd_session_cancel(self._handle)
+            self.cancel()
         try:
-            lib.luhd_session_free(self._handle)
-            self._handle = ctypes.c_void_p()
+            super().close()
         finally:
             self._busy.release()
 
     def __repr__(self) -> str:
-        if not self._handle:
+        if self.closed:
             return "<llavauhd.Session (closed)>"
-        used, size = self.context
-        return f"<llavauhd.Session {used}/{size} positions>"
+        return "<llavauhd.Session>"
+
+
+@contextmanager
+def _borrowed_images(images: Sequence[Image]) -> Iterator[tuple[Any, int]]:
+    """A C array of image handles (None when empty) and its length, with every image kept open
+    until the block ends (another thread's Image.close() then frees it afterwards)."""
+    images = list(images)
+    if not images:
+        yield None, 0
+        return
+    with ExitStack() as stack:
+        handles = [stack.enter_context(img._borrow()).value for img in images]
+        yield (ctypes.c_void_p * len(handles))(*handles), len(handles)

@@ -6,19 +6,18 @@ import re
 import shutil
 import subprocess
 
-import pytest
+from conftest import REPO
 
 import llavauhd
 from llavauhd import _lib
-from llavauhd._lib import ImageOptions, ModelParams, ModelProperties, lib
-
-from conftest import REPO
+from llavauhd._lib import ModelParams, ModelProperties, lib
 
 HEADER = (REPO / "include" / "llavauhd.h").read_text()
 
 STRUCTS = {
     "luhd_model_params": _lib.ModelParams, "luhd_model_properties": _lib.ModelProperties,
-    "luhd_image_params": _lib.ImageParams, "luhd_image_options": _lib.ImageOptions, "luhd_plan": _lib.Plan,
+    "luhd_image_load_params": _lib.ImageLoadParams, "luhd_slice_params": _lib.SliceParams,
+    "luhd_slice_plan": _lib.SlicePlan,
     "luhd_tensor": _lib.Tensor, "luhd_tensor_list": _lib.TensorList, "luhd_session_params": _lib.SessionParams,
     "luhd_sampling_params": _lib.SamplingParams, "luhd_chat_stats": _lib.ChatStats,
 }
@@ -26,7 +25,7 @@ STRUCTS = {
 
 def test_every_header_function_is_declared_and_exported():
     declared = re.findall(r"LUHD_API\s+[^;]*?\b(luhd_\w+)\s*\(", HEADER)
-    assert len(declared) == len(set(declared)) == 38
+    assert len(declared) == len(set(declared)) == 39
     assert list(_lib.FUNCTIONS) == declared
     for name in declared:
         f = getattr(lib, name)
@@ -61,20 +60,21 @@ def test_struct_layouts_match_the_c_compiler(tmp_path):
 
 def test_defaults_carry_their_struct_size():
     for fn, cls in ((lib.luhd_model_default_params, _lib.ModelParams),
-                    (lib.luhd_image_default_params, _lib.ImageParams),
-                    (lib.luhd_image_default_options, _lib.ImageOptions),
+                    (lib.luhd_image_load_default_params, _lib.ImageLoadParams),
+                    (lib.luhd_slice_default_params, _lib.SliceParams),
                     (lib.luhd_session_default_params, _lib.SessionParams),
                     (lib.luhd_sampling_default_params, _lib.SamplingParams)):
         assert fn().struct_size == ctypes.sizeof(cls)
-    o = lib.luhd_image_default_options()
-    assert (o.preresize_long_side, o.max_slices, o.abort_callback) == (1024, 9, None)
+    o = lib.luhd_slice_default_params()
+    assert (o.preresize_long_side, o.max_slices) == (1024, 9)
     s = lib.luhd_session_default_params()
-    assert (s.n_ctx, s.image_cache_size, s.system_prompt, s.image_options.max_slices) == (0, 4, None, 9)
+    assert (s.n_ctx, s.image_cache_size, s.system_prompt, s.preresize_long_side, s.max_slices,
+            s.abort_callback) == (0, 4, None, 1024, 9, None)
     p = lib.luhd_sampling_default_params()
     assert (p.temperature, p.top_k, p.top_p, p.min_p, p.repetition_penalty, p.max_new_tokens, p.n_stop_strings) == \
         (0.0, 0, 1.0, 0.0, 1.0, 128, 0)
     m = lib.luhd_model_default_params()
-    assert (m.n_threads, m.progress_callback) == (0, None)
+    assert (m.n_threads, m.progress_callback, m.precision) == (0, None, llavauhd.Precision.EXACT)
 
 
 def test_raw_model_calls(small, assets):
@@ -90,14 +90,14 @@ def test_raw_model_calls(small, assets):
     assert not out
     lib.luhd_model_free(None)
     info = ModelProperties()
-    assert lib.luhd_model_info(None, ctypes.byref(info)) == 1
-    assert lib.luhd_model_info(small._handle, None) == 1
-    assert lib.luhd_model_info(small._handle, ctypes.byref(info)) == 1  # struct_size 0
+    assert lib.luhd_model_get_properties(None, ctypes.byref(info)) == 1
+    assert lib.luhd_model_get_properties(small._handle, None) == 1
+    assert lib.luhd_model_get_properties(small._handle, ctypes.byref(info)) == 1  # struct_size 0
     assert b"struct_size" in lib.luhd_last_error()
     # An older caller's shorter struct: only its fields are written.
     info.struct_size = ModelProperties.hidden_size.offset
     info.hidden_size = -3
-    assert lib.luhd_model_info(small._handle, ctypes.byref(info)) == 0
+    assert lib.luhd_model_get_properties(small._handle, ctypes.byref(info)) == 0
     assert info.architecture == b"llama" and info.hidden_size == -3
 
 
@@ -105,52 +105,52 @@ def test_raw_tokenizer_calls(small):
     h = small._handle
     n = ctypes.c_int32()
     ids = (ctypes.c_int32 * 64)()
-    assert lib.luhd_tokenize(None, b"hi", -1, True, False, ids, 64, ctypes.byref(n)) == 1
-    assert lib.luhd_tokenize(h, None, -1, True, False, ids, 64, ctypes.byref(n)) == 1
-    assert lib.luhd_tokenize(h, b"hi", -1, True, False, ids, 64, None) == 1
-    assert lib.luhd_tokenize(h, b"hi", -2, True, False, ids, 64, ctypes.byref(n)) == 1
-    assert lib.luhd_tokenize(h, b"hi", -1, True, False, ids, -1, ctypes.byref(n)) == 1
+    assert lib.luhd_model_tokenize(None, b"hi", -1, True, False, ids, 64, ctypes.byref(n)) == 1
+    assert lib.luhd_model_tokenize(h, None, -1, True, False, ids, 64, ctypes.byref(n)) == 1
+    assert lib.luhd_model_tokenize(h, b"hi", -1, True, False, ids, 64, None) == 1
+    assert lib.luhd_model_tokenize(h, b"hi", -2, True, False, ids, 64, ctypes.byref(n)) == 1
+    assert lib.luhd_model_tokenize(h, b"hi", -1, True, False, ids, -1, ctypes.byref(n)) == 1
     # Measure with n_max 0 and tokens NULL, then fill.
-    assert lib.luhd_tokenize(h, b"hello world", -1, True, False, None, 0, ctypes.byref(n)) == 15
+    assert lib.luhd_model_tokenize(h, b"hello world", -1, True, False, None, 0, ctypes.byref(n)) == 15
     need = n.value
     assert need == len(small.tokenize("hello world", add_bos=True))
-    assert lib.luhd_tokenize(h, b"hello world", -1, True, False, ids, need - 1, ctypes.byref(n)) == 15
-    assert lib.luhd_tokenize(h, b"hello world", -1, True, False, ids, need, ctypes.byref(n)) == 0
+    assert lib.luhd_model_tokenize(h, b"hello world", -1, True, False, ids, need - 1, ctypes.byref(n)) == 15
+    assert lib.luhd_model_tokenize(h, b"hello world", -1, True, False, ids, need, ctypes.byref(n)) == 0
     assert n.value == need
-    assert lib.luhd_tokenize(h, b"hello world", 5, False, False, ids, 64, ctypes.byref(n)) == 0  # "hello"
+    assert lib.luhd_model_tokenize(h, b"hello world", 5, False, False, ids, 64, ctypes.byref(n)) == 0  # "hello"
     assert list(ids[:n.value]) == small.tokenize("hello")
-    assert lib.luhd_tokenize(h, b"ab\xc3", 3, False, False, ids, 64, ctypes.byref(n)) == 11
-    assert lib.luhd_tokenize(h, b"", 0, False, False, None, 0, ctypes.byref(n)) == 0 and n.value == 0
+    assert lib.luhd_model_tokenize(h, b"ab\xc3", 3, False, False, ids, 64, ctypes.byref(n)) == 11
+    assert lib.luhd_model_tokenize(h, b"", 0, False, False, None, 0, ctypes.byref(n)) == 0 and n.value == 0
     # Special-token text: parsed or not.
-    assert lib.luhd_tokenize(h, b"</s>", -1, False, True, ids, 64, ctypes.byref(n)) == 0 and list(ids[:n.value]) == [2]
-    assert lib.luhd_tokenize(h, b"</s>", -1, False, False, ids, 64, ctypes.byref(n)) == 0 and n.value > 1
+    assert lib.luhd_model_tokenize(h, b"</s>", -1, False, True, ids, 64, ctypes.byref(n)) == 0 and list(ids[:n.value]) == [2]
+    assert lib.luhd_model_tokenize(h, b"</s>", -1, False, False, ids, 64, ctypes.byref(n)) == 0 and n.value > 1
 
     toks = (ctypes.c_int32 * 3)(*small.tokenize("Hello there"))
     size = ctypes.c_size_t()
-    assert lib.luhd_detokenize(None, toks, 3, True, None, 0, ctypes.byref(size)) == 1
-    assert lib.luhd_detokenize(h, None, 3, True, None, 0, ctypes.byref(size)) == 1
-    assert lib.luhd_detokenize(h, toks, 3, True, None, 0, None) == 1
-    assert lib.luhd_detokenize(h, toks, -1, True, None, 0, ctypes.byref(size)) == 1
-    assert lib.luhd_detokenize(h, toks, 3, True, None, 0, ctypes.byref(size)) == 15
+    assert lib.luhd_model_detokenize(None, toks, 3, True, None, 0, ctypes.byref(size)) == 1
+    assert lib.luhd_model_detokenize(h, None, 3, True, None, 0, ctypes.byref(size)) == 1
+    assert lib.luhd_model_detokenize(h, toks, 3, True, None, 0, None) == 1
+    assert lib.luhd_model_detokenize(h, toks, -1, True, None, 0, ctypes.byref(size)) == 1
+    assert lib.luhd_model_detokenize(h, toks, 3, True, None, 0, ctypes.byref(size)) == 15
     text_len = size.value
     buf = ctypes.create_string_buffer(text_len + 1)
-    assert lib.luhd_detokenize(h, toks, 3, True, buf, text_len, ctypes.byref(size)) == 15  # no room for NUL
-    assert lib.luhd_detokenize(h, toks, 3, True, buf, text_len + 1, ctypes.byref(size)) == 0
+    assert lib.luhd_model_detokenize(h, toks, 3, True, buf, text_len, ctypes.byref(size)) == 15  # no room for NUL
+    assert lib.luhd_model_detokenize(h, toks, 3, True, buf, text_len + 1, ctypes.byref(size)) == 0
     assert buf.value == b"Hello there" and size.value == text_len
     bad = (ctypes.c_int32 * 2)(1, llavauhd.IMAGE_TOKEN)
-    assert lib.luhd_detokenize(h, bad, 2, True, buf, 16, ctypes.byref(size)) == 1
-    assert lib.luhd_detokenize(h, None, 0, True, buf, 1, ctypes.byref(size)) == 0 and size.value == 0
+    assert lib.luhd_model_detokenize(h, bad, 2, True, buf, 16, ctypes.byref(size)) == 1
+    assert lib.luhd_model_detokenize(h, None, 0, True, buf, 1, ctypes.byref(size)) == 0 and size.value == 0
 
     piece = ctypes.create_string_buffer(8)
-    assert lib.luhd_token_to_piece(None, 13, False, piece, 8, ctypes.byref(size)) == 1
-    assert lib.luhd_token_to_piece(h, 13, False, piece, 8, None) == 1
-    assert lib.luhd_token_to_piece(h, 13, False, piece, 8, ctypes.byref(size)) == 0  # <0x0A>
+    assert lib.luhd_model_token_to_piece(None, 13, False, piece, 8, ctypes.byref(size)) == 1
+    assert lib.luhd_model_token_to_piece(h, 13, False, piece, 8, None) == 1
+    assert lib.luhd_model_token_to_piece(h, 13, False, piece, 8, ctypes.byref(size)) == 0  # <0x0A>
     assert piece.raw[:size.value] == b"\n"
     hello = small.tokenize("Hello")[-1]
-    assert lib.luhd_token_to_piece(h, hello, False, piece, 2, ctypes.byref(size)) == 15 and size.value > 2
-    assert lib.luhd_token_to_piece(h, hello, False, None, 0, ctypes.byref(size)) == 15
-    assert lib.luhd_token_to_piece(h, 32000, False, piece, 8, ctypes.byref(size)) == 1
-    assert lib.luhd_token_to_piece(h, -1, False, piece, 8, ctypes.byref(size)) == 1
+    assert lib.luhd_model_token_to_piece(h, hello, False, piece, 2, ctypes.byref(size)) == 15 and size.value > 2
+    assert lib.luhd_model_token_to_piece(h, hello, False, None, 0, ctypes.byref(size)) == 15
+    assert lib.luhd_model_token_to_piece(h, 32000, False, piece, 8, ctypes.byref(size)) == 1
+    assert lib.luhd_model_token_to_piece(h, -1, False, piece, 8, ctypes.byref(size)) == 1
     # A special token: its text with render_special, nothing without.
-    assert lib.luhd_token_to_piece(h, 2, True, piece, 8, ctypes.byref(size)) == 0 and piece.raw[:size.value] == b"</s>"
-    assert lib.luhd_token_to_piece(h, 2, False, None, 0, ctypes.byref(size)) == 0 and size.value == 0
+    assert lib.luhd_model_token_to_piece(h, 2, True, piece, 8, ctypes.byref(size)) == 0 and piece.raw[:size.value] == b"</s>"
+    assert lib.luhd_model_token_to_piece(h, 2, False, None, 0, ctypes.byref(size)) == 0 and size.value == 0

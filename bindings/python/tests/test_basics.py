@@ -1,15 +1,15 @@
 """Versions, status strings and the error mapping."""
 import ctypes
 
+from conftest import REPO
+
 import llavauhd
 from llavauhd import _errors
 from llavauhd._lib import lib
 
-from conftest import REPO
-
 
 def test_versions():
-    assert lib.luhd_abi_version() == llavauhd.ABI_VERSION == 1
+    assert lib.luhd_abi_version() == llavauhd.ABI_VERSION == 2
     assert llavauhd.__version__.count(".") == 2
 
 

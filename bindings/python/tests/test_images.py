@@ -7,13 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import ASSETS, FIXTURES
 from PIL import Image as PILImage
 
 import llavauhd
 from llavauhd import _errors
-from llavauhd._lib import ImageParams, lib
-
-from conftest import ASSETS, FIXTURES
+from llavauhd._lib import ImageLoadParams, lib
 
 GOLDEN = json.loads((FIXTURES / "images" / "golden.json").read_text())
 STATUS = {"badImage": llavauhd.BadImageError, "imageTooLarge": llavauhd.ImageTooLargeError}
@@ -155,11 +154,11 @@ def test_raw_rgb_and_image_calls():
     assert lib.luhd_image_load_memory(png, len(png), None, None) == 1
     assert lib.luhd_image_load_file(None, None, ctypes.byref(out)) == 1
     assert lib.luhd_image_load_file(b"x.png", None, None) == 1
-    p = ImageParams()  # struct_size 0
+    p = ImageLoadParams()  # struct_size 0
     assert lib.luhd_image_load_memory(png, len(png), ctypes.byref(p), ctypes.byref(out)) == 1
     assert b"struct_size" in lib.luhd_last_error()
-    d = lib.luhd_image_default_params()
-    assert d.struct_size == ctypes.sizeof(ImageParams) and d.max_pixels == llavauhd.DEFAULT_MAX_PIXELS
+    d = lib.luhd_image_load_default_params()
+    assert d.struct_size == ctypes.sizeof(ImageLoadParams) and d.max_pixels == llavauhd.DEFAULT_MAX_PIXELS
     assert lib.luhd_image_load_file(b"bad\xff\xfe.png", None, ctypes.byref(out)) in (2, 11)
 
 

@@ -21,26 +21,26 @@ def log():
 
 def test_log_callback_receives_messages(log, assets):
     receive, messages = log
-    llavauhd.set_log(receive, llavauhd.LOG_DEBUG)
+    llavauhd.set_log(receive, llavauhd.LogLevel.DEBUG)
     with llavauhd.Model(assets / "models" / "small-noslice") as m:
         with pytest.raises(llavauhd.InvalidUTF8Error):
             m.tokenize(b"\xff")
     levels = {level for level, _, _ in messages}
-    assert llavauhd.LOG_INFO in levels and llavauhd.LOG_DEBUG in levels
-    assert any("loaded" in text and "small-noslice" in text for level, text, _ in messages if level == llavauhd.LOG_INFO)
-    assert any("luhd_tokenize" in text and "UTF-8" in text for level, text, _ in messages
-               if level == llavauhd.LOG_DEBUG)
+    assert llavauhd.LogLevel.INFO in levels and llavauhd.LogLevel.DEBUG in levels
+    assert any("loaded" in text and "small-noslice" in text for level, text, _ in messages if level == llavauhd.LogLevel.INFO)
+    assert any("luhd_model_tokenize" in text and "UTF-8" in text for level, text, _ in messages
+               if level == llavauhd.LogLevel.DEBUG)
 
 
 def test_log_level_filters(log, assets):
     receive, messages = log
-    llavauhd.set_log(receive, llavauhd.LOG_INFO)
+    llavauhd.set_log(receive, llavauhd.LogLevel.INFO)
     with llavauhd.Model(assets / "models" / "small-noslice") as m:
         with pytest.raises(llavauhd.InvalidUTF8Error):
             m.tokenize(b"\xff")
-    assert messages and all(level >= llavauhd.LOG_INFO for level, _, _ in messages)
+    assert messages and all(level >= llavauhd.LogLevel.INFO for level, _, _ in messages)
     messages.clear()
-    for silent in (llavauhd.LOG_NONE, 99, -1, 2 ** 31):  # out-of-range levels silence too
+    for silent in (llavauhd.LogLevel.NONE, 99, -1, 2 ** 31):  # out-of-range levels silence too
         llavauhd.set_log(receive, silent)
         with llavauhd.Model(assets / "models" / "small-noslice"):
             pass
@@ -49,7 +49,7 @@ def test_log_level_filters(log, assets):
 
 def test_log_from_other_threads_and_a_raising_callback(log, assets):
     receive, messages = log
-    llavauhd.set_log(receive, llavauhd.LOG_DEBUG)
+    llavauhd.set_log(receive, llavauhd.LogLevel.DEBUG)
     t = threading.Thread(target=lambda: llavauhd.Model(assets / "models" / "small-noslice").close(), name="loader")
     t.start()
     t.join(60)
@@ -57,6 +57,6 @@ def test_log_from_other_threads_and_a_raising_callback(log, assets):
 
     def broken(level, message):
         raise RuntimeError("ignored")
-    llavauhd.set_log(broken, llavauhd.LOG_DEBUG)
+    llavauhd.set_log(broken, llavauhd.LogLevel.DEBUG)
     with llavauhd.Model(assets / "models" / "small-noslice"):  # the exception does not escape
         pass

@@ -6,11 +6,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ASSETS, FIXTURES, REPO
 
 import llavauhd
 from llavauhd import _errors
-
-from conftest import ASSETS, FIXTURES, REPO
 
 STATUS_CODES = {"ok": 0, "invalidArgument": 1, "io": 2, "badWeights": 3, "missingTensor": 4, "tensorMismatch": 5,
                 "badConfig": 6, "unsupported": 7, "badImage": 8, "imageTooLarge": 9, "badTokenizer": 10}
@@ -37,7 +36,7 @@ def test_corpus_case(case, assets):
     code = STATUS_CODES[case["status"]]
     if code == 0:
         with llavauhd.Model(path) as m:
-            assert m.info["n_tensors"] > 0
+            assert m.info.n_tensors > 0
         return
     with pytest.raises(_errors.BY_STATUS[code]) as err:
         llavauhd.Model(path)

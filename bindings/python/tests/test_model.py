@@ -2,10 +2,10 @@
 import json
 
 import pytest
+from conftest import FIXTURES
 
 import llavauhd
-
-from conftest import FIXTURES
+from llavauhd import Session
 
 CASES = ["coffee-v2-mask7", "tall-v2-mask7", "small-noslice", "chelsea-qwen2-mask5", "rocket-v1"]
 
@@ -83,9 +83,9 @@ def test_bf16_matmul_stays_within_bf16_rounding_of_exact_results(assets):
     photo = llavauhd.Image.open(FIXTURES / "upstream" / "coffee-v2-mask7" / "input.png")
     features, logits = [], []
     for bf16 in (False, True):
-        with llavauhd.Model(assets / "models" / "coffee-v2-mask7", bf16_matmul=bf16) as model:
+        with llavauhd.Model(assets / "models" / "coffee-v2-mask7", precision=llavauhd.Precision.FAST if bf16 else llavauhd.Precision.EXACT) as model:
             features.append(model.vision_features(photo))
-            with model.session() as session:
+            with Session(model) as session:
                 session.eval(ids)
                 logits.append(session.logits().copy())
     assert len(features[0]) == len(features[1]) > 1

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import llavauhd
+from llavauhd import Sampling, Session
 from llavauhd._lib import TEXT_CALLBACK, ChatStats, SamplingParams, SessionParams, lib
 
 NOSLICE = {"preresize_long_side": 0}
@@ -17,87 +18,87 @@ NOTEXT = TEXT_CALLBACK()  # a NULL luhd_text_callback
 
 @pytest.fixture
 def session(small):
-    with small.session(**NOSLICE) as s:
+    with Session(small, **NOSLICE) as s:
         yield s
 
 
 def test_chat_streams_and_returns_the_answer(session, small_image):
     pieces = []
-    text = session.chat("What animal is this?", images=[small_image], max_new_tokens=6, on_text=pieces.append)
+    text = session.chat("What animal is this?", images=[small_image], on_text=pieces.append, sampling=Sampling(max_new_tokens=6))
     assert text == "".join(pieces) and text
     st = session.last_stats
-    assert st["stop_reason"] in ("max_tokens", "eos")
-    assert st["n_generated"] == 6 or st["stop_reason"] == "eos"
-    assert st["n_images_encoded"] == 1 and st["n_images_cached"] == 0
-    assert st["n_prompt_positions"] > 144 and st["n_reused_positions"] == 0
-    assert st["image_seconds"] > 0 and st["prefill_seconds"] > 0 and st["decode_seconds"] >= 0
+    assert st.stop_reason in ("max_tokens", "eos")
+    assert st.n_generated == 6 or st.stop_reason == "eos"
+    assert st.n_images_encoded == 1 and st.n_images_cached == 0
+    assert st.n_prompt_positions > 144 and st.n_reused_positions == 0
+    assert st.image_seconds > 0 and st.prefill_seconds > 0 and st.decode_seconds >= 0
     used, size = session.context
-    assert size == 4096 and st["n_prompt_positions"] < used <= st["n_prompt_positions"] + 6
+    assert size == 4096 and st.n_prompt_positions < used <= st.n_prompt_positions + 6
 
 
 def test_follow_up_reuses_the_cache_and_matches_a_fresh_prompt(small, session, small_image):
-    first = session.chat("What animal is this?", images=[small_image], max_new_tokens=5)
-    prompt1 = session.last_stats["n_prompt_positions"]
-    second = session.chat("And its colour?", max_new_tokens=5)
+    first = session.chat("What animal is this?", images=[small_image], sampling=Sampling(max_new_tokens=5))
+    prompt1 = session.last_stats.n_prompt_positions
+    second = session.chat("And its colour?", sampling=Sampling(max_new_tokens=5))
     st = session.last_stats
-    assert st["n_reused_positions"] >= prompt1 and st["n_images_encoded"] == 0
+    assert st.n_reused_positions >= prompt1 and st.n_images_encoded == 0
     # The same two-turn conversation with "<image>" placed explicitly, in a fresh session.
-    with small.session(**NOSLICE) as fresh:
-        assert fresh.chat("<image>\nWhat animal is this?", images=[small_image], max_new_tokens=5) == first
-        assert fresh.chat("And its colour?", max_new_tokens=5) == second
+    with Session(small, **NOSLICE) as fresh:
+        assert fresh.chat("<image>\nWhat animal is this?", images=[small_image], sampling=Sampling(max_new_tokens=5)) == first
+        assert fresh.chat("And its colour?", sampling=Sampling(max_new_tokens=5)) == second
     # After a reset the same image comes from the image cache.
     session.reset()
     assert session.context[0] == 0 and session.last_stats is None
-    assert session.chat("What animal is this?", images=[small_image], max_new_tokens=5) == first
-    assert session.last_stats["n_images_cached"] == 1 and session.last_stats["n_images_encoded"] == 0
+    assert session.chat("What animal is this?", images=[small_image], sampling=Sampling(max_new_tokens=5)) == first
+    assert session.last_stats.n_images_cached == 1 and session.last_stats.n_images_encoded == 0
 
 
 def test_image_cache_off_encodes_again(small, small_image):
-    with small.session(image_cache_size=0, **NOSLICE) as s:
-        s.chat("Hi", images=[small_image], max_new_tokens=1)
+    with Session(small, image_cache_size=0, **NOSLICE) as s:
+        s.chat("Hi", images=[small_image], sampling=Sampling(max_new_tokens=1))
         s.reset()
-        s.chat("Hi", images=[small_image], max_new_tokens=1)
-        assert s.last_stats["n_images_encoded"] == 1 and s.last_stats["n_images_cached"] == 0
+        s.chat("Hi", images=[small_image], sampling=Sampling(max_new_tokens=1))
+        assert s.last_stats.n_images_encoded == 1 and s.last_stats.n_images_cached == 0
 
 
 def test_system_prompt_changes_the_prompt(small):
-    with small.session() as a, small.session(system_prompt="Be brief.") as b:
-        a.chat("Hello", max_new_tokens=1)
-        b.chat("Hello", max_new_tokens=1)
-        assert b.last_stats["n_prompt_positions"] < a.last_stats["n_prompt_positions"]
+    with Session(small) as a, Session(small, system_prompt="Be brief.") as b:
+        a.chat("Hello", sampling=Sampling(max_new_tokens=1))
+        b.chat("Hello", sampling=Sampling(max_new_tokens=1))
+        assert b.last_stats.n_prompt_positions < a.last_stats.n_prompt_positions
 
 
 def test_chat_stream_equals_chat(small, small_image):
-    with small.session(**NOSLICE) as a, small.session(**NOSLICE) as b:
-        whole = a.chat("Describe it.", images=[small_image], max_new_tokens=8)
-        pieces = list(b.chat_stream("Describe it.", images=[small_image], max_new_tokens=8))
+    with Session(small, **NOSLICE) as a, Session(small, **NOSLICE) as b:
+        whole = a.chat("Describe it.", images=[small_image], sampling=Sampling(max_new_tokens=8))
+        pieces = list(b.chat_stream("Describe it.", images=[small_image], sampling=Sampling(max_new_tokens=8)))
         assert "".join(pieces) == whole and len(pieces) > 1
         untimed = lambda st: {k: v for k, v in st.items() if not k.endswith("_seconds")}  # noqa: E731
         assert untimed(b.last_stats) == untimed(a.last_stats)
-        assert a.chat("Again?", max_new_tokens=4) == "".join(b.chat_stream("Again?", max_new_tokens=4))
+        assert a.chat("Again?", sampling=Sampling(max_new_tokens=4)) == "".join(b.chat_stream("Again?", sampling=Sampling(max_new_tokens=4)))
 
 
 def test_closing_a_stream_early_leaves_the_session_usable(session):
-    stream = session.chat_stream("Tell me a long story.", max_new_tokens=200)
+    stream = session.chat_stream("Tell me a long story.", sampling=Sampling(max_new_tokens=200))
     first = next(stream)
     assert isinstance(first, str)
     stream.close()
     used, _ = session.context
     assert used > 0
     # The partial answer joined the conversation; the next turn works and reuses the cache.
-    assert session.chat("Go on.", max_new_tokens=3) is not None
-    assert session.last_stats["n_reused_positions"] > 0
+    assert session.chat("Go on.", sampling=Sampling(max_new_tokens=3)) is not None
+    assert session.last_stats.n_reused_positions > 0
     # break out of a for loop: the same.
-    for _ in session.chat_stream("More.", max_new_tokens=50):
+    for _ in session.chat_stream("More.", sampling=Sampling(max_new_tokens=50)):
         break
-    session.chat("Thanks.", max_new_tokens=2)
+    session.chat("Thanks.", sampling=Sampling(max_new_tokens=2))
 
 
 def test_closing_a_stream_before_it_starts_is_harmless(session):
-    stream = session.chat_stream("Hello", max_new_tokens=3)
+    stream = session.chat_stream("Hello", sampling=Sampling(max_new_tokens=3))
     stream.close()  # never started: nothing ran
     assert session.context[0] == 0
-    session.chat("Hello", max_new_tokens=2)
+    session.chat("Hello", sampling=Sampling(max_new_tokens=2))
 
 
 def test_stream_errors_are_raised_from_the_generator(session, small_image):
@@ -107,7 +108,7 @@ def test_stream_errors_are_raised_from_the_generator(session, small_image):
     with pytest.raises(TypeError):
         session.chat_stream("Hi", on_text=print)  # type: ignore[call-arg]
     # The session is free again.
-    session.chat("Hi", max_new_tokens=1)
+    session.chat("Hi", sampling=Sampling(max_new_tokens=1))
 
 
 def test_text_callback_returning_false_stops_with_ok(session):
@@ -116,16 +117,16 @@ def test_text_callback_returning_false_stops_with_ok(session):
     def on_text(piece):
         seen.append(piece)
         return len(seen) < 2
-    text = session.chat("Count to ten.", max_new_tokens=20, on_text=on_text)
+    text = session.chat("Count to ten.", on_text=on_text, sampling=Sampling(max_new_tokens=20))
     assert len(seen) == 2 and text == "".join(seen)
-    assert session.last_stats["stop_reason"] == "callback"
-    session.chat("Next.", max_new_tokens=2)
+    assert session.last_stats.stop_reason == "callback"
+    session.chat("Next.", sampling=Sampling(max_new_tokens=2))
 
 
 def test_text_callback_is_not_called_after_it_refused(session):
     """With a stop string the session holds back text that could start it; when the callback
     refuses a piece, that held-back text is neither passed to it nor returned."""
-    pieces = list(session.chat_stream("Hello", max_new_tokens=8))
+    pieces = list(session.chat_stream("Hello", sampling=Sampling(max_new_tokens=8)))
     first = pieces[0]
     assert len(first) >= 2
     session.reset()
@@ -135,27 +136,27 @@ def test_text_callback_is_not_called_after_it_refused(session):
         calls.append(piece)
         return False
     # A stop string starting with the first piece's last character (and never matching).
-    text = session.chat("Hello", max_new_tokens=8, stop=[first[-1] + "\x01"], on_text=on_text)
+    text = session.chat("Hello", on_text=on_text, sampling=Sampling(max_new_tokens=8, stop=[first[-1] + "\x01"]))
     assert calls == [first[:-1]] and text == first[:-1]
-    assert session.last_stats["stop_reason"] == "callback"
+    assert session.last_stats.stop_reason == "callback"
 
 
 def test_text_callback_that_raises_stops_and_propagates(session):
     def on_text(piece):
         raise ZeroDivisionError("in on_text")
     with pytest.raises(ZeroDivisionError, match="in on_text"):
-        session.chat("Hello", max_new_tokens=5, on_text=on_text)
-    assert session.chat("Hello", max_new_tokens=2)
+        session.chat("Hello", on_text=on_text, sampling=Sampling(max_new_tokens=5))
+    assert session.chat("Hello", sampling=Sampling(max_new_tokens=2))
 
 
 def test_stop_strings_end_the_answer(small):
-    with small.session() as s:
-        full = s.chat("Hello", max_new_tokens=12)
+    with Session(small) as s:
+        full = s.chat("Hello", sampling=Sampling(max_new_tokens=12))
         s.reset()
         assert len(full) >= 4
         stop = full[len(full) // 2:len(full) // 2 + 2]
-        cut = s.chat("Hello", max_new_tokens=12, stop=[stop, "never-appears"])
-        assert s.last_stats["stop_reason"] == "stop_string"
+        cut = s.chat("Hello", sampling=Sampling(max_new_tokens=12, stop=[stop, "never-appears"]))
+        assert s.last_stats.stop_reason == "stop_string"
         assert stop not in cut and full.startswith(cut)
 
 
@@ -165,34 +166,34 @@ def test_abort_callback_cancels_image_encoding_and_chat(small, small_image):
     def abort():
         state["polls"] += 1
         return state["abort"]
-    with small.session(abort=abort, **NOSLICE) as s:
+    with Session(small, abort=abort, **NOSLICE) as s:
         # During image encoding: the first poll of a turn with a new image is in the image stage.
         state["abort"] = True
         with pytest.raises(llavauhd.CancelledError) as err:
-            s.chat("What is it?", images=[small_image], max_new_tokens=5)
+            s.chat("What is it?", images=[small_image], sampling=Sampling(max_new_tokens=5))
         assert "cancelled" in err.value.message and s.context[0] == 0
         state["abort"] = False
-        assert s.chat("Hello", max_new_tokens=2)
+        assert s.chat("Hello", sampling=Sampling(max_new_tokens=2))
         # During the answer: the text callback raises the flag, decoding stops at its next poll.
         s.reset()
 
         def on_text(piece):
             state["abort"] = True
         with pytest.raises(llavauhd.CancelledError):
-            s.chat("What is it?", images=[small_image], max_new_tokens=30, on_text=on_text)
+            s.chat("What is it?", images=[small_image], on_text=on_text, sampling=Sampling(max_new_tokens=30))
         state["abort"] = False
         used = s.context[0]
         assert used > 144  # the prompt and what was generated are kept
-        assert s.chat("And now?", max_new_tokens=2)
-        assert s.last_stats["n_reused_positions"] > 144
+        assert s.chat("And now?", sampling=Sampling(max_new_tokens=2))
+        assert s.last_stats.n_reused_positions > 144
 
 
 def test_abort_callback_that_raises_cancels_and_propagates(small):
     def abort():
         raise LookupError("abort raised")
-    with small.session(abort=abort) as s:
+    with Session(small, abort=abort) as s:
         with pytest.raises(LookupError, match="abort raised"):
-            s.chat("Hello", max_new_tokens=2)
+            s.chat("Hello", sampling=Sampling(max_new_tokens=2))
         with pytest.raises(LookupError):
             s.eval([1, 22557])
 
@@ -208,7 +209,7 @@ def test_cancel_from_another_thread(session):
 
     def run():
         try:
-            session.chat("Tell me a long story.", max_new_tokens=500, on_text=on_text)
+            session.chat("Tell me a long story.", on_text=on_text, sampling=Sampling(max_new_tokens=500))
             result["outcome"] = "finished"
         except llavauhd.CancelledError as e:
             result["outcome"] = e
@@ -223,13 +224,13 @@ def test_cancel_from_another_thread(session):
     assert isinstance(result["outcome"], llavauhd.CancelledError)
     # Still usable; a cancel with nothing running has no effect on the next call.
     session.cancel()
-    assert session.chat("Hi", max_new_tokens=2)
-    assert session.last_stats["stop_reason"] in ("max_tokens", "eos")
+    assert session.chat("Hi", sampling=Sampling(max_new_tokens=2))
+    assert session.last_stats.stop_reason in ("max_tokens", "eos")
 
 
 def test_close_stops_a_running_stream(small):
-    s = small.session()
-    stream = s.chat_stream("Tell me a long story.", max_new_tokens=300)
+    s = Session(small)
+    stream = s.chat_stream("Tell me a long story.", sampling=Sampling(max_new_tokens=300))
     next(stream)
     s.close()  # cancels the worker and waits for it
     assert repr(s) == "<llavauhd.Session (closed)>"
@@ -240,7 +241,7 @@ def test_close_stops_a_running_stream(small):
 
 
 def test_context_full(small, small_image):
-    with small.session(n_ctx=64) as s:
+    with Session(small, n_ctx=64) as s:
         assert s.context == (0, 64)
         with pytest.raises(llavauhd.ContextFullError):
             s.chat("Describe.", images=[small_image])  # 144 image positions
@@ -256,8 +257,8 @@ def test_context_full(small, small_image):
         assert s.context == (64, 64)
         s.reset()
         # The answer stops when the context fills up.
-        s.chat("Hi", max_new_tokens=200)
-        assert s.last_stats["stop_reason"] in ("context_full", "eos")
+        s.chat("Hi", sampling=Sampling(max_new_tokens=200))
+        assert s.last_stats.stop_reason in ("context_full", "eos")
         assert s.context[0] <= 64
         with pytest.raises(llavauhd.ContextFullError):
             s.chat("Hi")
@@ -265,16 +266,16 @@ def test_context_full(small, small_image):
 
 def test_bad_utf8(small):
     with pytest.raises(llavauhd.InvalidUTF8Error):
-        small.session(system_prompt=b"caf\xc3")
-    with small.session() as s:
+        Session(small, system_prompt=b"caf\xc3")
+    with Session(small) as s:
         with pytest.raises(llavauhd.InvalidUTF8Error):
             s.chat(b"\xff\xfe")
         with pytest.raises(llavauhd.InvalidUTF8Error):
-            s.chat("Hello", stop=["ok", b"\xc3\x28"])
+            s.chat("Hello", sampling=Sampling(stop=["ok", b"\xc3\x28"]))
         with pytest.raises(llavauhd.InvalidUTF8Error):
             list(s.chat_stream(b"bad \xed\xa0\x80 surrogate"))
         assert s.context[0] == 0
-        s.chat("Hello", max_new_tokens=1)
+        s.chat("Hello", sampling=Sampling(max_new_tokens=1))
 
 
 def test_placeholder_and_marker_counts(session, small_image):
@@ -290,7 +291,7 @@ def test_placeholder_and_marker_counts(session, small_image):
 
 
 def test_ids_outside_the_vocabulary(session, small):
-    vocab = small.info["vocab_size"]
+    vocab = small.info.vocab_size
     for bad in ([vocab], [1, -1], [1, 2 ** 31 - 1], [-201]):
         with pytest.raises(llavauhd.InvalidArgumentError, match="vocabulary"):
             session.eval(bad)
@@ -308,11 +309,11 @@ def test_eval_logits_sample(small, session):
     ids = small.tokenize("The capital of France is", add_bos=True)
     session.eval(ids)
     logits = session.logits()
-    assert logits.dtype == np.float32 and logits.shape == (small.info["vocab_size"],)
+    assert logits.dtype == np.float32 and logits.shape == (small.info.vocab_size,)
     assert session.sample() == int(np.argmax(logits))
-    assert session.sample(0.8, top_k=1) == int(np.argmax(logits))
+    assert session.sample(0.8, Sampling(top_k=1)) == int(np.argmax(logits))
     # Evaluating in pieces gives the same logits as in one go.
-    with small.session() as other:
+    with Session(small) as other:
         for i in ids:
             other.eval([i])
         assert float(np.max(np.abs(other.logits() - logits))) <= 1e-4 * float(np.max(np.abs(logits)))
@@ -332,11 +333,11 @@ def test_seeded_sampling_is_reproducible(small):
     ids = small.tokenize("Once upon a time", add_bos=True)
 
     def run(seed):
-        with small.session() as s:
+        with Session(small) as s:
             s.eval(ids)
             out = []
             for _ in range(6):
-                t = s.sample(1.5, seed=seed, top_p=0.95, min_p=0.01, repetition_penalty=1.1, penalty_last_n=16)
+                t = s.sample(1.5, Sampling(seed=seed, top_p=0.95, min_p=0.01, repetition_penalty=1.1, penalty_last_n=16))
                 out.append(t)
                 s.eval([t])
             return out
@@ -350,7 +351,7 @@ def test_bad_parameters(small, session):
     for bad in ({"n_ctx": info["max_position_embeddings"] + 1}, {"n_ctx": -1}, {"image_cache_size": -1},
                 {"max_slices": 0}, {"max_slices": 65}, {"preresize_long_side": -3}):
         with pytest.raises(llavauhd.InvalidArgumentError):
-            small.session(**bad)
+            Session(small, **bad)
     for bad in ({"max_new_tokens": -1}, {"temperature": -1.0}, {"temperature": float("nan")}, {"top_k": -1},
                 {"top_p": 0.0}, {"top_p": 1.5}, {"min_p": 2.0}, {"repetition_penalty": 0.0},
                 {"penalty_last_n": -1}):
@@ -360,22 +361,22 @@ def test_bad_parameters(small, session):
     with pytest.raises(llavauhd.InvalidArgumentError):
         session.sample(-0.5)
     with pytest.raises(llavauhd.InvalidArgumentError):
-        session.sample(top_p=0.0)
+        session.sample(Sampling(top_p=0.0))
 
 
 def test_reentrant_call_from_a_callback_is_refused(session):
     def on_text(piece):
         session.chat("nested")
     with pytest.raises(RuntimeError, match="in use"):
-        session.chat("Hello", max_new_tokens=3, on_text=on_text)
-    session.chat("Hello", max_new_tokens=1)
+        session.chat("Hello", on_text=on_text, sampling=Sampling(max_new_tokens=3))
+    session.chat("Hello", sampling=Sampling(max_new_tokens=1))
 
 
 def test_session_outlives_its_model(assets):
     model = llavauhd.Model(assets / "models" / "small-noslice")
-    s = model.session()
+    s = Session(model)
     model.close()  # the C session holds its own reference to the model
-    assert s.chat("Hello", max_new_tokens=2)
+    assert s.chat("Hello", sampling=Sampling(max_new_tokens=2))
     s.close()
     s.close()  # idempotent
 
@@ -459,11 +460,11 @@ pages = int(open("/proc/self/statm").read().split()[0])
 cap = pages * resource.getpagesize() + (24 << 20)
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 try:
-    m.session(n_ctx=32768)
+    Session(m, n_ctx=32768)
     print("no error")
 except llavauhd.OutOfMemoryError as e:
     assert "KV cache" in e.message
-    with m.session(n_ctx=64):
+    with Session(m, n_ctx=64):
         print("ok")
 """
     if "asan" in os.environ.get("LD_PRELOAD", ""):

@@ -5,11 +5,11 @@ import ctypes
 
 import numpy as np
 import pytest
+from conftest import CASES, UPSTREAM, manifest, npy, relative_error, slicing
 
 import llavauhd
-from llavauhd._lib import ImageOptions, Plan, TensorList, lib
-
-from conftest import CASES, UPSTREAM, manifest, npy, relative_error, slicing
+from llavauhd import _lib
+from llavauhd._lib import SliceParams, SlicePlan, TensorList, lib
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
@@ -32,24 +32,24 @@ def test_plan_matches_upstream(case, load_model):
     pre, layout = m["preprocess"], m["layout"]
     img = image(case)
     plan = model.plan(img, **slicing(case))
-    assert plan["image_size"] == img.size
-    assert plan["resized_size"] == tuple(pre["preresized_size_wh"])
-    assert plan["grid"] == (tuple(pre["grid_cols_rows"]) if pre["grid_cols_rows"] else None)
-    assert plan["slice_size"] == (tuple(pre["slice_size_wh"]) if pre["slice_size_wh"] else None)
-    assert plan["overview_size"] == tuple(pre["overview_size_wh"])
-    assert plan["views"] == pre["num_slices"] + 1 == len(pre["view_patch_grids_hw"])
-    assert plan["separators"] == pre["ind_tokens"]
-    assert plan["n_image_tokens"] == layout["image_positions"]
-    if plan["grid"]:
-        cols, rows = plan["grid"]
-        sw, sh = plan["slice_size"]
-        assert plan["refine_size"] == (cols * sw, rows * sh)
-    if model.info["token_layout"] == "stitched_grid" and plan["grid"]:
+    assert plan.image_size == img.size
+    assert plan.resized_size == tuple(pre["preresized_size_wh"])
+    assert plan.grid == (tuple(pre["grid_cols_rows"]) if pre["grid_cols_rows"] else None)
+    assert plan.slice_size == (tuple(pre["slice_size_wh"]) if pre["slice_size_wh"] else None)
+    assert plan.overview_size == tuple(pre["overview_size_wh"])
+    assert plan.views == pre["num_slices"] + 1 == len(pre["view_patch_grids_hw"])
+    assert list(plan.separators) == pre["ind_tokens"]
+    assert plan.n_image_tokens == layout["image_positions"]
+    if plan.grid:
+        cols, rows = plan.grid
+        sw, sh = plan.slice_size
+        assert plan.refine_size == (cols * sw, rows * sh)
+    if model.info.token_layout == "stitched_grid" and plan.grid:
         # The stitched layout puts one separator before the overview: the last entry of
         # layout.separator_ids (13 after a single column, the upstream quirk).
-        assert plan["overview_separator"] == layout["separator_ids"][-1]
+        assert plan.overview_separator == layout["separator_ids"][-1]
     else:
-        assert plan["overview_separator"] is None
+        assert plan.overview_separator is None
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -85,7 +85,7 @@ def test_embed_image_matches_upstream_projector(case, load_model):
     model = load_model(case)
     emb = model.embed_image(image(case), **slicing(case))
     ref = np.stack(views_of(case, "hiwin"))
-    assert emb.dtype == np.float32 and emb.shape == ref.shape == (len(ref), 144, model.info["hidden_size"])
+    assert emb.dtype == np.float32 and emb.shape == ref.shape == (len(ref), 144, model.info.hidden_size)
     errors = [relative_error(e, r) for e, r in zip(emb, ref)]
     print(f"{case}: projector error per view {max(errors):.2e}")
     assert max(errors) <= 1e-4
@@ -96,7 +96,7 @@ def test_pyramid_matches_upstream(case, load_model):
     model, m = load_model(case), manifest(case)
     img = image(case)
     pyramid = model.pyramid(img, **slicing(case))
-    levels = model.pyramid_levels(img, **slicing(case))
+    levels = model.pyramid_levels()
     feats = model.vision_features(img, **slicing(case))
     grids = m["preprocess"]["view_patch_grids_hw"]
     assert len(pyramid) == len(grids)
@@ -128,11 +128,11 @@ def test_pyramid_matches_upstream(case, load_model):
 def test_slicing_options_change_the_plan(small, small_image):
     # Upstream's pre-resize (default 1024) upscales the 200x150 image and slices it.
     default = small.plan(small_image)
-    assert default["resized_size"] == (1024, 768) and default["grid"] is not None
+    assert default.resized_size == (1024, 768) and default.grid is not None
     off = small.plan(small_image, preresize_long_side=0)
-    assert off["grid"] is None and off["views"] == 1 and off["n_image_tokens"] == 144
+    assert off.grid is None and off.views == 1 and off.n_image_tokens == 144
     one = small.plan(small_image, max_slices=1)
-    assert one["views"] <= default["views"]
+    assert one.views <= default.views
 
 
 def test_stage_errors(small, small_image):
@@ -183,25 +183,26 @@ def test_abort_after_some_polls_stops_inside_the_encoder(small, small_image):
 def test_raw_stage_calls(small, small_image):
     """The C entry points directly: NULL arguments, wrong struct_size, freeing NULL."""
     out = ctypes.POINTER(TensorList)()
-    for fn in (lib.luhd_image_pixels, lib.luhd_vision_features, lib.luhd_image_pyramid, lib.luhd_image_embed):
-        assert fn(None, small_image._handle, None, ctypes.byref(out)) == 1
-        assert fn(small._handle, None, None, ctypes.byref(out)) == 1
-        assert fn(small._handle, small_image._handle, None, None) == 1
-        bad = ImageOptions()
+    for fn in (lib.luhd_image_pixels, lib.luhd_image_features, lib.luhd_image_pyramid, lib.luhd_image_embed):
+        no_abort = _lib.ABORT_CALLBACK()
+        assert fn(None, small_image._handle, None, no_abort, None, ctypes.byref(out)) == 1
+        assert fn(small._handle, None, None, no_abort, None, ctypes.byref(out)) == 1
+        assert fn(small._handle, small_image._handle, None, no_abort, None, None) == 1
+        bad = SliceParams()
         bad.struct_size = 0
-        assert fn(small._handle, small_image._handle, ctypes.byref(bad), ctypes.byref(out)) == 1
+        assert fn(small._handle, small_image._handle, ctypes.byref(bad), no_abort, None, ctypes.byref(out)) == 1
         assert b"struct_size" in lib.luhd_last_error()
     assert not out
     lib.luhd_tensor_list_free(None)
-    plan = Plan()
-    assert lib.luhd_image_plan(small._handle, small_image._handle, None, ctypes.byref(plan)) == 1  # struct_size 0
-    plan.struct_size = ctypes.sizeof(Plan)
-    assert lib.luhd_image_plan(small._handle, small_image._handle, None, ctypes.byref(plan)) == 0
+    plan = SlicePlan()
+    assert lib.luhd_image_get_slice_plan(small._handle, small_image._handle, None, ctypes.byref(plan)) == 1  # struct_size 0
+    plan.struct_size = ctypes.sizeof(SlicePlan)
+    assert lib.luhd_image_get_slice_plan(small._handle, small_image._handle, None, ctypes.byref(plan)) == 0
     assert plan.n_views >= 1
-    assert lib.luhd_image_plan(small._handle, small_image._handle, None, None) == 1
+    assert lib.luhd_image_get_slice_plan(small._handle, small_image._handle, None, None) == 1
     # An older caller's shorter struct: only its fields are written.
-    short = Plan()
-    short.struct_size = Plan.n_views.offset
+    short = SlicePlan()
+    short.struct_size = SlicePlan.n_views.offset
     short.n_views = -7
-    assert lib.luhd_image_plan(small._handle, small_image._handle, None, ctypes.byref(short)) == 0
+    assert lib.luhd_image_get_slice_plan(small._handle, small_image._handle, None, ctypes.byref(short)) == 0
     assert short.overview_height > 0 and short.n_views == -7

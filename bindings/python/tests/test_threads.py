@@ -4,18 +4,18 @@ after another."""
 import threading
 
 import numpy as np
+from conftest import UPSTREAM
 
 import llavauhd
+from llavauhd import Sampling, Session
 from llavauhd._lib import lib
-
-from conftest import UPSTREAM
 
 QUESTION = "What animal is this?"
 
 
 def answer(model, image):
-    with model.session(preresize_long_side=0) as s:
-        text = s.chat(QUESTION, images=[image], max_new_tokens=8)
+    with Session(model, preresize_long_side=0) as s:
+        text = s.chat(QUESTION, images=[image], sampling=Sampling(max_new_tokens=8))
         s.eval(model.tokenize(" Also,"))
         return text, s.logits()
 
@@ -26,7 +26,7 @@ def run_threads(target, n):
     def work(i):
         try:
             results[i] = target()
-        except BaseException as e:  # noqa: BLE001 - reported by the test
+        except BaseException as e:
             errors.append(e)
     threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
     for t in threads:
@@ -75,5 +75,5 @@ def test_last_error_is_per_thread(small):
         t.start()
     for t in threads:
         t.join(30)
-    assert seen["failing"].startswith(b"luhd_tokenize: ") and b"UTF-8" in seen["failing"]
+    assert seen["failing"].startswith(b"luhd_model_tokenize: ") and b"UTF-8" in seen["failing"]
     assert seen["clean"] == b""

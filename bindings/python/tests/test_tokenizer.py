@@ -3,10 +3,9 @@ libraries) and the error paths."""
 import json
 
 import pytest
+from conftest import FIXTURES
 
 import llavauhd
-
-from conftest import FIXTURES
 
 # case -> (golden set, whether its reference library parses special-token text): the SentencePiece
 # golden ids come from the sentencepiece library (which does not), the Qwen2 ones from HF

@@ -1,12 +1,11 @@
 """End to end through Python, against every upstream golden case: the image file and the question
 in, the upstream greedy ids out, through Session.chat and through the eval / logits / sample loop
 (Tests/Fixtures/upstream: the original PyTorch code on the case's tiny model, float32)."""
-import numpy as np
 import pytest
+from conftest import CASES, UPSTREAM, manifest, npy, relative_error, slicing
 
 import llavauhd
-
-from conftest import CASES, UPSTREAM, manifest, npy, relative_error, slicing
+from llavauhd import Sampling, Session
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -14,13 +13,13 @@ def test_chat_and_generate_loop_reproduce_upstream(case, load_model):
     model, m = load_model(case), manifest(case)
     image = llavauhd.Image.open(UPSTREAM / case / "input.png")
     expected = [int(t) for t in npy(case, "generated_ids")]
-    with model.session(**slicing(case)) as s:
+    with Session(model, **slicing(case)) as s:
         # Chat: the template and the image placement of upstream's eval scripts.
         pieces = []
-        text = s.chat(m["prompt"]["question"], images=[image], max_new_tokens=len(expected), on_text=pieces.append)
+        text = s.chat(m["prompt"]["question"], images=[image], on_text=pieces.append, sampling=Sampling(max_new_tokens=len(expected)))
         st = s.last_stats
-        assert st["n_prompt_positions"] == m["layout"]["seq_len"]
-        assert st["n_generated"] == len(expected) and st["stop_reason"] == "max_tokens"
+        assert st.n_prompt_positions == m["layout"]["seq_len"]
+        assert st.n_generated == len(expected) and st.stop_reason == "max_tokens"
         assert "".join(pieces) == text
         # The answer is the text of the upstream ids, as Hugging Face's decode gives it (a
         # SentencePiece answer drops the leading space of its first piece; Qwen2's keeps it).
@@ -49,7 +48,7 @@ def test_prompt_chunks_tokenize_as_upstream(case, load_model):
     first chunk's BOS only and -200 between them."""
     model, m = load_model(case), manifest(case)
     chunks, want = m["prompt"]["chunks"], m["prompt"]["chunk_ids_with_bos"]
-    is_llama = model.info["architecture"] == "llama"
+    is_llama = model.info.architecture == "llama"
     got = [model.tokenize(c, add_bos=True, parse_special=True) for c in chunks]
     assert got == want
     ids = got[0] + [llavauhd.IMAGE_TOKEN] + (got[1][1:] if is_llama else got[1])

@@ -162,9 +162,11 @@ static void *fresh_thread_last_error(void *out) {
 
 static void test_versions_and_status(void) {
     CHECK(luhd_abi_version() == LUHD_ABI_VERSION);
-    const char *v = luhd_version();
+    CHECK(luhd_version_number() == LUHD_VERSION_NUMBER);
+    CHECK(strcmp(luhd_version_string(), LUHD_VERSION_STRING) == 0);
     int major, minor, patch;
-    CHECK(v != NULL && sscanf(v, "%d.%d.%d", &major, &minor, &patch) == 3);
+    CHECK(sscanf(luhd_version_string(), "%d.%d.%d", &major, &minor, &patch) == 3);
+    CHECK(major == LUHD_VERSION_MAJOR && minor == LUHD_VERSION_MINOR && patch == LUHD_VERSION_PATCH);
     for (int s = LUHD_OK; s <= LUHD_ERR_INTERNAL; s++) {
         const char *name = luhd_status_string((luhd_status)s);
         CHECK(name != NULL && name[0] != '\0' && strcmp(name, "unknown status") != 0);
@@ -187,12 +189,12 @@ static void test_logging(const char *model_dir) {
     luhd_model *m = NULL;
     EXPECT_STATUS(luhd_model_load(model_dir, NULL, &m), LUHD_OK);
     CHECK(s.info >= 1 && strstr(s.last, "loaded") != NULL);
-    EXPECT_STATUS(luhd_tokenize(m, "\xff", -1, false, false, NULL, 0, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    CHECK(s.debug >= 1 && strstr(s.last, "luhd_tokenize") != NULL);
+    EXPECT_STATUS(luhd_model_tokenize(m, "\xff", -1, false, false, NULL, 0, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    CHECK(s.debug >= 1 && strstr(s.last, "luhd_model_tokenize") != NULL);
     /* Level filter: INFO passes info, drops debug. */
     int before = s.calls;
     luhd_log_set(on_log, &s, LUHD_LOG_INFO);
-    EXPECT_STATUS(luhd_tokenize(m, "\xff", -1, false, false, NULL, 0, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_tokenize(m, "\xff", -1, false, false, NULL, 0, NULL), LUHD_ERR_INVALID_ARGUMENT);
     CHECK(s.calls == before);
     /* LUHD_LOG_NONE, and a level past it, silence the library. */
     luhd_model *m2 = NULL;
@@ -214,7 +216,8 @@ static void test_logging(const char *model_dir) {
 static void test_models(const char *model_dir) {
     luhd_model *m = NULL;
     luhd_model_params p = luhd_model_default_params();
-    CHECK(p.struct_size == sizeof p && p.n_threads == 0 && p.progress_callback == NULL && !p.bf16_matmul);
+    CHECK(p.struct_size == sizeof p && p.n_threads == 0 && p.progress_callback == NULL &&
+          p.precision == LUHD_PRECISION_EXACT);
 
     EXPECT_STATUS(luhd_model_load(NULL, NULL, &m), LUHD_ERR_INVALID_ARGUMENT);
     CHECK(strstr(luhd_last_error(), "luhd_model_load") != NULL && strstr(luhd_last_error(), "path") != NULL);
@@ -256,11 +259,11 @@ static void test_models(const char *model_dir) {
     CHECK(never == 0);
 
     luhd_model_properties info = {0};
-    EXPECT_STATUS(luhd_model_info(NULL, &info), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_model_info(m, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_model_info(m, &info), LUHD_ERR_INVALID_ARGUMENT); /* struct_size 0 */
+    EXPECT_STATUS(luhd_model_get_properties(NULL, &info), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_get_properties(m, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_get_properties(m, &info), LUHD_ERR_INVALID_ARGUMENT); /* struct_size 0 */
     info.struct_size = sizeof info;
-    EXPECT_STATUS(luhd_model_info(m, &info), LUHD_OK);
+    EXPECT_STATUS(luhd_model_get_properties(m, &info), LUHD_OK);
     CHECK(strcmp(info.architecture, "llama") == 0 && strcmp(info.projector, "hiwin") == 0);
     CHECK(strcmp(info.token_layout, "stitched_grid") == 0 && strcmp(info.chat_template, "vicuna_v1") == 0);
     CHECK(strcmp(info.weight_dtype, "BF16") == 0 && info.blas_core[0] != '\0');
@@ -268,7 +271,7 @@ static void test_models(const char *model_dir) {
     CHECK(info.vision_hidden_size == 1024 && info.vision_patch_size == 14 && info.tokens_per_view == 144);
     CHECK(info.feature_scale_mask == 7 && info.n_tensors > 0 && info.weight_bytes > 0 && info.n_threads >= 1);
     luhd_model_properties shorter = {.struct_size = offsetof(luhd_model_properties, hidden_size), .hidden_size = -3};
-    EXPECT_STATUS(luhd_model_info(m, &shorter), LUHD_OK);
+    EXPECT_STATUS(luhd_model_get_properties(m, &shorter), LUHD_OK);
     CHECK(shorter.architecture != NULL && shorter.hidden_size == -3);
     luhd_model_free(m);
     luhd_model_free(NULL);
@@ -312,70 +315,70 @@ static void test_bad_tokenizer(const char *model_dir) {
 
 static void test_tokenizer(luhd_model *m) {
     int32_t ids[64], n = -1;
-    EXPECT_STATUS(luhd_tokenize(NULL, "hi", -1, true, false, ids, 64, &n), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_tokenize(m, NULL, -1, true, false, ids, 64, &n), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_tokenize(m, "hi", -1, true, false, ids, 64, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_tokenize(m, "hi", -2, true, false, ids, 64, &n), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_tokenize(m, "hi", -1, true, false, ids, -1, &n), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_tokenize(m, "hi", -1, true, false, NULL, 5, &n), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_tokenize(m, "caf\xc3", -1, false, false, ids, 64, &n), LUHD_ERR_INVALID_UTF8);
-    EXPECT_STATUS(luhd_tokenize(m, "a\xed\xa0\x80", 4, false, false, ids, 64, &n), LUHD_ERR_INVALID_UTF8);
+    EXPECT_STATUS(luhd_model_tokenize(NULL, "hi", -1, true, false, ids, 64, &n), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_tokenize(m, NULL, -1, true, false, ids, 64, &n), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_tokenize(m, "hi", -1, true, false, ids, 64, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_tokenize(m, "hi", -2, true, false, ids, 64, &n), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_tokenize(m, "hi", -1, true, false, ids, -1, &n), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_tokenize(m, "hi", -1, true, false, NULL, 5, &n), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_tokenize(m, "caf\xc3", -1, false, false, ids, 64, &n), LUHD_ERR_INVALID_UTF8);
+    EXPECT_STATUS(luhd_model_tokenize(m, "a\xed\xa0\x80", 4, false, false, ids, 64, &n), LUHD_ERR_INVALID_UTF8);
     /* Measure, too small, fit. */
-    EXPECT_STATUS(luhd_tokenize(m, "Hello world", -1, true, false, NULL, 0, &n), LUHD_ERR_BUFFER_TOO_SMALL);
+    EXPECT_STATUS(luhd_model_tokenize(m, "Hello world", -1, true, false, NULL, 0, &n), LUHD_ERR_BUFFER_TOO_SMALL);
     int32_t need = n;
     CHECK(need >= 3);
-    EXPECT_STATUS(luhd_tokenize(m, "Hello world", -1, true, false, ids, need - 1, &n), LUHD_ERR_BUFFER_TOO_SMALL);
+    EXPECT_STATUS(luhd_model_tokenize(m, "Hello world", -1, true, false, ids, need - 1, &n), LUHD_ERR_BUFFER_TOO_SMALL);
     CHECK(n == need);
-    EXPECT_STATUS(luhd_tokenize(m, "Hello world", -1, true, false, ids, need, &n), LUHD_OK);
+    EXPECT_STATUS(luhd_model_tokenize(m, "Hello world", -1, true, false, ids, need, &n), LUHD_OK);
     CHECK(n == need && ids[0] == 1);
-    EXPECT_STATUS(luhd_tokenize(m, "Hello world", 5, false, false, ids, 64, &n), LUHD_OK); /* "Hello" */
+    EXPECT_STATUS(luhd_model_tokenize(m, "Hello world", 5, false, false, ids, 64, &n), LUHD_OK); /* "Hello" */
     int32_t hello_n = n, hello_last = ids[n - 1];
-    EXPECT_STATUS(luhd_tokenize(m, "</s>", -1, false, true, ids, 64, &n), LUHD_OK);
+    EXPECT_STATUS(luhd_model_tokenize(m, "</s>", -1, false, true, ids, 64, &n), LUHD_OK);
     CHECK(n == 1 && ids[0] == 2);
-    EXPECT_STATUS(luhd_tokenize(m, "</s>", -1, false, false, ids, 64, &n), LUHD_OK);
+    EXPECT_STATUS(luhd_model_tokenize(m, "</s>", -1, false, false, ids, 64, &n), LUHD_OK);
     CHECK(n > 1);
-    EXPECT_STATUS(luhd_tokenize(m, "", 0, false, false, NULL, 0, &n), LUHD_OK);
+    EXPECT_STATUS(luhd_model_tokenize(m, "", 0, false, false, NULL, 0, &n), LUHD_OK);
     CHECK(n == 0);
 
     int32_t toks[8];
-    EXPECT_STATUS(luhd_tokenize(m, "Hello there", -1, false, false, toks, 8, &n), LUHD_OK);
+    EXPECT_STATUS(luhd_model_tokenize(m, "Hello there", -1, false, false, toks, 8, &n), LUHD_OK);
     int32_t nt = n;
     char buf[64];
     size_t len = 0;
-    EXPECT_STATUS(luhd_detokenize(NULL, toks, nt, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_detokenize(m, NULL, nt, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_detokenize(m, toks, nt, true, buf, sizeof buf, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_detokenize(m, toks, -1, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_detokenize(m, toks, nt, true, NULL, 0, &len), LUHD_ERR_BUFFER_TOO_SMALL);
+    EXPECT_STATUS(luhd_model_detokenize(NULL, toks, nt, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_detokenize(m, NULL, nt, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_detokenize(m, toks, nt, true, buf, sizeof buf, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_detokenize(m, toks, -1, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_detokenize(m, toks, nt, true, NULL, 0, &len), LUHD_ERR_BUFFER_TOO_SMALL);
     CHECK(len == strlen("Hello there"));
-    EXPECT_STATUS(luhd_detokenize(m, toks, nt, true, buf, len, &len), LUHD_ERR_BUFFER_TOO_SMALL); /* no NUL room */
-    EXPECT_STATUS(luhd_detokenize(m, toks, nt, true, buf, len + 1, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_detokenize(m, toks, nt, true, buf, len, &len), LUHD_ERR_BUFFER_TOO_SMALL); /* no NUL room */
+    EXPECT_STATUS(luhd_model_detokenize(m, toks, nt, true, buf, len + 1, &len), LUHD_OK);
     CHECK(strcmp(buf, "Hello there") == 0);
     int32_t bad[2] = {1, 32000};
-    EXPECT_STATUS(luhd_detokenize(m, bad, 2, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_detokenize(m, bad, 2, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
     bad[1] = LUHD_IMAGE_TOKEN;
-    EXPECT_STATUS(luhd_detokenize(m, bad, 2, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_detokenize(m, NULL, 0, true, buf, sizeof buf, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_detokenize(m, bad, 2, true, buf, sizeof buf, &len), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_detokenize(m, NULL, 0, true, buf, sizeof buf, &len), LUHD_OK);
     CHECK(len == 0 && buf[0] == '\0');
     int32_t with_special[3] = {1, toks[0], 2};
-    EXPECT_STATUS(luhd_detokenize(m, with_special, 3, true, buf, sizeof buf, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_detokenize(m, with_special, 3, true, buf, sizeof buf, &len), LUHD_OK);
     CHECK(strcmp(buf, "Hello") == 0);
 
     char piece[16];
-    EXPECT_STATUS(luhd_token_to_piece(NULL, 13, false, piece, sizeof piece, &len), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_token_to_piece(m, 13, false, piece, sizeof piece, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_token_to_piece(m, 32000, false, piece, sizeof piece, &len), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_token_to_piece(m, -1, false, piece, sizeof piece, &len), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_token_to_piece(m, LUHD_IMAGE_TOKEN, false, piece, sizeof piece, &len), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_token_to_piece(m, 13, false, piece, sizeof piece, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_token_to_piece(NULL, 13, false, piece, sizeof piece, &len), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_token_to_piece(m, 13, false, piece, sizeof piece, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_token_to_piece(m, 32000, false, piece, sizeof piece, &len), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_token_to_piece(m, -1, false, piece, sizeof piece, &len), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_token_to_piece(m, LUHD_IMAGE_TOKEN, false, piece, sizeof piece, &len), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_model_token_to_piece(m, 13, false, piece, sizeof piece, &len), LUHD_OK);
     CHECK(len == 1 && piece[0] == '\n');
-    EXPECT_STATUS(luhd_token_to_piece(m, hello_last, false, NULL, 0, &len), LUHD_ERR_BUFFER_TOO_SMALL);
+    EXPECT_STATUS(luhd_model_token_to_piece(m, hello_last, false, NULL, 0, &len), LUHD_ERR_BUFFER_TOO_SMALL);
     CHECK(len >= 2 || hello_n > 1);
     size_t need_piece = len;
-    EXPECT_STATUS(luhd_token_to_piece(m, hello_last, false, piece, need_piece, &len), LUHD_OK);
-    EXPECT_STATUS(luhd_token_to_piece(m, 2, true, piece, sizeof piece, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_token_to_piece(m, hello_last, false, piece, need_piece, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_token_to_piece(m, 2, true, piece, sizeof piece, &len), LUHD_OK);
     CHECK(len == 4 && memcmp(piece, "</s>", 4) == 0);
-    EXPECT_STATUS(luhd_token_to_piece(m, 2, false, NULL, 0, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_token_to_piece(m, 2, false, NULL, 0, &len), LUHD_OK);
     CHECK(len == 0);
 }
 
@@ -387,21 +390,21 @@ static void test_qwen2_tokenizer(const char *assets) {
     free(dir);
     if (!q) return;
     int32_t ids[16], n = 0;
-    EXPECT_STATUS(luhd_tokenize(q, "<|im_start|>user", -1, true, true, ids, 16, &n), LUHD_OK);
+    EXPECT_STATUS(luhd_model_tokenize(q, "<|im_start|>user", -1, true, true, ids, 16, &n), LUHD_OK);
     CHECK(n == 2 && ids[0] == 151644 && ids[1] == 872);
-    EXPECT_STATUS(luhd_tokenize(q, "<|im_start|>user", -1, true, false, ids, 16, &n), LUHD_OK);
+    EXPECT_STATUS(luhd_model_tokenize(q, "<|im_start|>user", -1, true, false, ids, 16, &n), LUHD_OK);
     CHECK(n > 2 && ids[0] != 151644);
     int32_t chat[3] = {151644, 8948, 151645};
     char buf[64];
     size_t len = 0;
-    EXPECT_STATUS(luhd_detokenize(q, chat, 3, false, buf, sizeof buf, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_detokenize(q, chat, 3, false, buf, sizeof buf, &len), LUHD_OK);
     CHECK(strcmp(buf, "<|im_start|>system<|im_end|>") == 0);
-    EXPECT_STATUS(luhd_detokenize(q, chat, 3, true, buf, sizeof buf, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_detokenize(q, chat, 3, true, buf, sizeof buf, &len), LUHD_OK);
     CHECK(strcmp(buf, "system") == 0);
-    EXPECT_STATUS(luhd_token_to_piece(q, 151645, true, buf, sizeof buf, &len), LUHD_OK);
+    EXPECT_STATUS(luhd_model_token_to_piece(q, 151645, true, buf, sizeof buf, &len), LUHD_OK);
     CHECK(len == 10 && memcmp(buf, "<|im_end|>", 10) == 0);
     luhd_model_properties info = {.struct_size = sizeof info};
-    EXPECT_STATUS(luhd_model_info(q, &info), LUHD_OK);
+    EXPECT_STATUS(luhd_model_get_properties(q, &info), LUHD_OK);
     CHECK(strcmp(info.architecture, "qwen2") == 0 && strcmp(info.token_layout, "per_slice") == 0);
     CHECK(strcmp(info.chat_template, "qwen2_chatml") == 0 && info.feature_scale_mask == 5 && info.vocab_size == 151936);
     luhd_model_free(q);
@@ -409,14 +412,14 @@ static void test_qwen2_tokenizer(const char *assets) {
 
 static void test_images(const char *image_path, const char *repo) {
     luhd_image *img = NULL;
-    luhd_image_params ip = luhd_image_default_params();
+    luhd_image_load_params ip = luhd_image_load_default_params();
     CHECK(ip.struct_size == sizeof ip && ip.max_pixels == 178956970);
     EXPECT_STATUS(luhd_image_load_file(NULL, NULL, &img), LUHD_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(luhd_image_load_file(image_path, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(luhd_image_load_file("/nonexistent.png", NULL, &img), LUHD_ERR_IO);
     ip.struct_size = 0;
     EXPECT_STATUS(luhd_image_load_file(image_path, &ip, &img), LUHD_ERR_INVALID_ARGUMENT);
-    ip = luhd_image_default_params();
+    ip = luhd_image_load_default_params();
     ip.max_pixels = 0;
     EXPECT_STATUS(luhd_image_load_file(image_path, &ip, &img), LUHD_ERR_INVALID_ARGUMENT);
     ip.max_pixels = 200 * 150 - 1; /* the image is 200 x 150 */
@@ -456,7 +459,7 @@ static void test_images(const char *image_path, const char *repo) {
     EXPECT_STATUS(luhd_image_load_memory(png, size, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(luhd_image_load_memory(png, 0, NULL, &mem), LUHD_ERR_BAD_IMAGE);
     EXPECT_STATUS(luhd_image_load_memory(png, size / 2, NULL, &mem), LUHD_ERR_BAD_IMAGE);
-    ip = luhd_image_default_params();
+    ip = luhd_image_load_default_params();
     ip.max_pixels = 100;
     EXPECT_STATUS(luhd_image_load_memory(png, size, &ip, &mem), LUHD_ERR_IMAGE_TOO_LARGE);
     EXPECT_STATUS(luhd_image_load_memory(png, size, NULL, &mem), LUHD_OK);
@@ -511,51 +514,47 @@ static int64_t elements(const luhd_tensor *t) {
 }
 
 static void test_stages(luhd_model *m, luhd_image *img) {
-    luhd_image_options o = luhd_image_default_options();
-    CHECK(o.struct_size == sizeof o && o.preresize_long_side == 1024 && o.max_slices == 9 && o.abort_callback == NULL);
-    luhd_plan plan = {0};
-    EXPECT_STATUS(luhd_image_plan(NULL, img, NULL, &plan), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_image_plan(m, NULL, NULL, &plan), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_image_plan(m, img, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_image_plan(m, img, NULL, &plan), LUHD_ERR_INVALID_ARGUMENT); /* struct_size 0 */
+    luhd_slice_params o = luhd_slice_default_params();
+    CHECK(o.struct_size == sizeof o && o.preresize_long_side == 1024 && o.max_slices == 9);
+    luhd_slice_plan plan = {0};
+    EXPECT_STATUS(luhd_image_get_slice_plan(NULL, img, NULL, &plan), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_image_get_slice_plan(m, NULL, NULL, &plan), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_image_get_slice_plan(m, img, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_image_get_slice_plan(m, img, NULL, &plan), LUHD_ERR_INVALID_ARGUMENT); /* struct_size 0 */
     plan.struct_size = sizeof plan;
-    EXPECT_STATUS(luhd_image_plan(m, img, NULL, &plan), LUHD_OK); /* defaults: pre-resize to 1024 */
+    EXPECT_STATUS(luhd_image_get_slice_plan(m, img, NULL, &plan), LUHD_OK); /* defaults: pre-resize to 1024 */
     CHECK(plan.image_width == 200 && plan.resized_width == 1024 && plan.grid_columns * plan.grid_rows == plan.n_views - 1);
     CHECK(plan.n_image_tokens > 144 && plan.separators[plan.grid_columns - 1] == 13);
-    luhd_image_options bad = o;
+    luhd_slice_params bad = o;
     bad.struct_size = 0;
-    EXPECT_STATUS(luhd_image_plan(m, img, &bad, &plan), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_image_get_slice_plan(m, img, &bad, &plan), LUHD_ERR_INVALID_ARGUMENT);
     bad = o;
     bad.max_slices = 0;
-    EXPECT_STATUS(luhd_image_plan(m, img, &bad, &plan), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_image_get_slice_plan(m, img, &bad, &plan), LUHD_ERR_INVALID_ARGUMENT);
     bad.max_slices = LUHD_MAX_SLICES + 1;
-    EXPECT_STATUS(luhd_image_plan(m, img, &bad, &plan), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_image_get_slice_plan(m, img, &bad, &plan), LUHD_ERR_INVALID_ARGUMENT);
     bad = o;
     bad.preresize_long_side = -1;
-    EXPECT_STATUS(luhd_image_plan(m, img, &bad, &plan), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_image_get_slice_plan(m, img, &bad, &plan), LUHD_ERR_INVALID_ARGUMENT);
     o.preresize_long_side = 0; /* upstream's MME / AI2D setting: this image is not sliced */
-    EXPECT_STATUS(luhd_image_plan(m, img, &o, &plan), LUHD_OK);
+    EXPECT_STATUS(luhd_image_get_slice_plan(m, img, &o, &plan), LUHD_OK);
     CHECK(plan.n_views == 1 && plan.grid_columns == 0 && plan.slice_width == 0 && plan.n_image_tokens == 144);
     CHECK(plan.overview_width == 378 && plan.overview_height == 280);
 
-    typedef luhd_status (*stage_fn)(const luhd_model *, const luhd_image *, const luhd_image_options *,
-                                    luhd_tensor_list **);
-    static const stage_fn stages[4] = {luhd_image_pixels, luhd_vision_features, luhd_image_pyramid, luhd_image_embed};
+    typedef luhd_status (*stage_fn)(const luhd_model *, const luhd_image *, const luhd_slice_params *,
+                                    luhd_abort_callback, void *, luhd_tensor_list **);
+    static const stage_fn stages[4] = {luhd_image_pixels, luhd_image_features, luhd_image_pyramid, luhd_image_embed};
     for (int s = 0; s < 4; s++) {
         luhd_tensor_list *list = NULL;
-        EXPECT_STATUS(stages[s](NULL, img, &o, &list), LUHD_ERR_INVALID_ARGUMENT);
-        EXPECT_STATUS(stages[s](m, NULL, &o, &list), LUHD_ERR_INVALID_ARGUMENT);
-        EXPECT_STATUS(stages[s](m, img, &o, NULL), LUHD_ERR_INVALID_ARGUMENT);
-        EXPECT_STATUS(stages[s](m, img, &bad, &list), LUHD_ERR_INVALID_ARGUMENT);
+        EXPECT_STATUS(stages[s](NULL, img, &o, NULL, NULL, &list), LUHD_ERR_INVALID_ARGUMENT);
+        EXPECT_STATUS(stages[s](m, NULL, &o, NULL, NULL, &list), LUHD_ERR_INVALID_ARGUMENT);
+        EXPECT_STATUS(stages[s](m, img, &o, NULL, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
+        EXPECT_STATUS(stages[s](m, img, &bad, NULL, NULL, &list), LUHD_ERR_INVALID_ARGUMENT);
         abort_state ab = {.stop_at = 1};
-        luhd_image_options cancel = o;
-        cancel.abort_callback = on_abort;
-        cancel.abort_user_data = &ab;
-        EXPECT_STATUS(stages[s](m, img, &cancel, &list), LUHD_ERR_CANCELLED);
+        EXPECT_STATUS(stages[s](m, img, &o, on_abort, &ab, &list), LUHD_ERR_CANCELLED);
         CHECK(ab.polls == 1 && list == NULL);
         abort_state count = {0};
-        cancel.abort_user_data = &count;
-        EXPECT_STATUS(stages[s](m, img, &cancel, &list), LUHD_OK);
+        EXPECT_STATUS(stages[s](m, img, &o, on_abort, &count, &list), LUHD_OK);
         CHECK(count.polls >= 1 && list != NULL);
         if (!list) continue;
         for (int i = 0; i < list->n_tensors; i++) {
@@ -585,11 +584,8 @@ static void test_stages(luhd_model *m, luhd_image *img) {
     }
     /* Polled inside the work, not only before it: stopping at the third poll still cancels. */
     abort_state third = {.stop_at = 3};
-    luhd_image_options cancel = o;
-    cancel.abort_callback = on_abort;
-    cancel.abort_user_data = &third;
     luhd_tensor_list *list = NULL;
-    EXPECT_STATUS(luhd_image_embed(m, img, &cancel, &list), LUHD_ERR_CANCELLED);
+    EXPECT_STATUS(luhd_image_embed(m, img, &o, on_abort, &third, &list), LUHD_ERR_CANCELLED);
     CHECK(third.polls == 3 && list == NULL);
     luhd_tensor_list_free(NULL);
 }
@@ -597,7 +593,7 @@ static void test_stages(luhd_model *m, luhd_image *img) {
 static luhd_session *new_session(luhd_model *m, int32_t n_ctx, abort_state *ab) {
     luhd_session_params p = luhd_session_default_params();
     p.n_ctx = n_ctx;
-    p.image_options.preresize_long_side = 0;
+    p.preresize_long_side = 0;
     if (ab) {
         p.abort_callback = on_abort;
         p.abort_user_data = ab;
@@ -616,7 +612,7 @@ static luhd_sampling_params sampling(int32_t max_new_tokens) {
 static void test_sessions(luhd_model *m) {
     luhd_session_params p = luhd_session_default_params();
     CHECK(p.struct_size == sizeof p && p.n_ctx == 0 && p.image_cache_size == 4 && p.system_prompt == NULL);
-    CHECK(p.image_options.struct_size == sizeof(luhd_image_options) && p.image_options.max_slices == 9);
+    CHECK(p.preresize_long_side == 1024 && p.max_slices == 9 && p.abort_callback == NULL);
     luhd_session *s = NULL;
     EXPECT_STATUS(luhd_session_create(NULL, NULL, &s), LUHD_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(luhd_session_create(m, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
@@ -631,7 +627,7 @@ static void test_sessions(luhd_model *m) {
     p.image_cache_size = -1;
     EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_ERR_INVALID_ARGUMENT);
     p = luhd_session_default_params();
-    p.image_options.max_slices = 0;
+    p.max_slices = 0;
     EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_ERR_INVALID_ARGUMENT);
     p = luhd_session_default_params();
     p.system_prompt = "caf\xc3";
@@ -650,7 +646,7 @@ static void test_sessions(luhd_model *m) {
     EXPECT_STATUS(luhd_session_cancel(NULL), LUHD_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(luhd_session_cancel(s), LUHD_OK); /* nothing running: no effect */
     luhd_sampling_params sp = sampling(3);
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &sp, NULL, NULL, NULL, NULL), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, NULL), LUHD_OK);
     EXPECT_STATUS(luhd_session_context(s, &used, NULL), LUHD_OK);
     CHECK(used > 0);
     EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
@@ -710,7 +706,7 @@ static void test_session_outlives_model(const char *model_dir) {
     luhd_sampling_params sp = luhd_sampling_default_params();
     sp.max_new_tokens = 2;
     char *out = NULL;
-    EXPECT_STATUS(luhd_session_chat(s, "Hello", NULL, 0, &sp, NULL, NULL, &out, NULL), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Hello", -1, NULL, 0, &sp, NULL, NULL, &out, NULL, NULL), LUHD_OK);
     CHECK(out != NULL);
     luhd_string_free(out);
     luhd_session_free(s);
@@ -723,38 +719,38 @@ static void test_chat(luhd_model *m, luhd_image *img) {
     char *out = NULL;
     luhd_chat_stats st = {0};
 
-    EXPECT_STATUS(luhd_session_chat(NULL, "Hi", NULL, 0, &sp, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_session_chat(s, NULL, NULL, 0, &sp, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_session_chat(s, "Hi \xff", NULL, 0, &sp, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_UTF8);
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 1, &sp, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", images + 1, 1, &sp, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(NULL, "Hi", -1, NULL, 0, &sp, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, NULL, -1, NULL, 0, &sp, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi \xff", -1, NULL, 0, &sp, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_UTF8);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 1, &sp, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, images + 1, 1, &sp, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
     CHECK(strstr(luhd_last_error(), "images[0] is NULL") != NULL);
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", images, -1, &sp, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_session_chat(s, "<image> and <image>", images, 1, &sp, NULL, NULL, &out, NULL),
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, images, -1, &sp, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "<image> and <image>", -1, images, 1, &sp, NULL, NULL, &out, NULL, NULL),
                   LUHD_ERR_INVALID_ARGUMENT);
     CHECK(strstr(luhd_last_error(), "placeholder") != NULL);
     luhd_sampling_params bad = sp;
     bad.struct_size = 0;
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &bad, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &bad, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
     bad = sp;
     bad.max_new_tokens = -1;
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &bad, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &bad, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
     bad = sp;
     bad.temperature = -1.0f;
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &bad, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &bad, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
     bad = sp;
     bad.top_p = 0.0f;
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &bad, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &bad, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
     bad = sp;
     bad.n_stop_strings = 1; /* stop_strings NULL */
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &bad, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &bad, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
     const char *stops_bad[2] = {"ok", "\xc3\x28"};
     bad.stop_strings = stops_bad;
     bad.n_stop_strings = 2;
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &bad, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_UTF8);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &bad, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_UTF8);
     bad.n_stop_strings = -1;
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &bad, NULL, NULL, &out, NULL), LUHD_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &sp, NULL, NULL, &out, &st), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &bad, NULL, NULL, &out, NULL, NULL), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &sp, NULL, NULL, &out, NULL, &st), LUHD_ERR_INVALID_ARGUMENT);
     CHECK(strstr(luhd_last_error(), "stats->struct_size") != NULL);
     CHECK(out == NULL);
     int32_t used = -1;
@@ -764,7 +760,7 @@ static void test_chat(luhd_model *m, luhd_image *img) {
     /* A turn with an image, streamed: the pieces are the answer. */
     text_state ts = {0};
     st.struct_size = sizeof st;
-    EXPECT_STATUS(luhd_session_chat(s, "What animal is this?", images, 1, &sp, on_text, &ts, &out, &st), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "What animal is this?", -1, images, 1, &sp, on_text, &ts, &out, NULL, &st), LUHD_OK);
     CHECK(out != NULL && strcmp(out, ts.text) == 0 && ts.pieces >= 1 && !ts.bad_piece);
     CHECK(st.stop_reason == LUHD_STOP_MAX_TOKENS || st.stop_reason == LUHD_STOP_EOS);
     CHECK(st.n_generated == 6 || st.stop_reason == LUHD_STOP_EOS);
@@ -776,12 +772,12 @@ static void test_chat(luhd_model *m, luhd_image *img) {
     luhd_string_free(out);
     out = NULL;
     /* A follow-up reuses the cached turn; no stats, no callback, no out_text is fine too. */
-    EXPECT_STATUS(luhd_session_chat(s, "And its colour?", NULL, 0, &sp, NULL, NULL, NULL, NULL), LUHD_OK);
-    EXPECT_STATUS(luhd_session_chat(s, "Thanks.", NULL, 0, &sp, NULL, NULL, NULL, &st), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "And its colour?", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, NULL), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Thanks.", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, &st), LUHD_OK);
     CHECK(st.n_reused_positions > prompt1);
     /* After a reset the image comes from the cache and the answer is the same. */
     EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
-    EXPECT_STATUS(luhd_session_chat(s, "<image>\nWhat animal is this?", images, 1, &sp, NULL, NULL, &out, &st), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "<image>\nWhat animal is this?", -1, images, 1, &sp, NULL, NULL, &out, NULL, &st), LUHD_OK);
     CHECK(out && strcmp(out, first) == 0 && st.n_images_cached == 1 && st.n_images_encoded == 0);
     luhd_string_free(out);
     out = NULL;
@@ -789,12 +785,12 @@ static void test_chat(luhd_model *m, luhd_image *img) {
 
     /* An older caller's shorter stats struct: only its fields are written. */
     luhd_chat_stats shorter = {.struct_size = offsetof(luhd_chat_stats, n_generated), .n_generated = -5};
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &sp, NULL, NULL, NULL, &shorter), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, &shorter), LUHD_OK);
     CHECK(shorter.n_prompt_positions > 0 && shorter.n_generated == -5);
 
     /* max_new_tokens 0: an empty answer. */
     luhd_sampling_params zero = sampling(0);
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &zero, NULL, NULL, &out, &st), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &zero, NULL, NULL, &out, NULL, &st), LUHD_OK);
     CHECK(out && out[0] == '\0' && st.n_generated == 0);
     luhd_string_free(out);
     out = NULL;
@@ -803,7 +799,7 @@ static void test_chat(luhd_model *m, luhd_image *img) {
     EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
     text_state two = {.stop_after = 2};
     luhd_sampling_params long_sp = sampling(30);
-    EXPECT_STATUS(luhd_session_chat(s, "Count to ten.", NULL, 0, &long_sp, on_text, &two, &out, &st), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Count to ten.", -1, NULL, 0, &long_sp, on_text, &two, &out, NULL, &st), LUHD_OK);
     CHECK(st.stop_reason == LUHD_STOP_CALLBACK && two.pieces == 2 && out && strcmp(out, two.text) == 0);
     luhd_string_free(out);
     out = NULL;
@@ -814,7 +810,7 @@ static void test_chat(luhd_model *m, luhd_image *img) {
     EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
     text_state probe = {.stop_after = 1};
     luhd_sampling_params eight = sampling(8);
-    EXPECT_STATUS(luhd_session_chat(s, "Hello", NULL, 0, &eight, on_text, &probe, NULL, NULL), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Hello", -1, NULL, 0, &eight, on_text, &probe, NULL, NULL, NULL), LUHD_OK);
     size_t n1 = probe.length;
     CHECK(n1 >= 2 && (unsigned char)probe.text[n1 - 1] < 0x80); /* true for this model's answer */
     if (n1 >= 2 && (unsigned char)probe.text[n1 - 1] < 0x80) {
@@ -824,7 +820,7 @@ static void test_chat(luhd_model *m, luhd_image *img) {
         eight.n_stop_strings = 1;
         text_state once = {.stop_after = 1};
         EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
-        EXPECT_STATUS(luhd_session_chat(s, "Hello", NULL, 0, &eight, on_text, &once, &out, &st), LUHD_OK);
+        EXPECT_STATUS(luhd_session_chat(s, "Hello", -1, NULL, 0, &eight, on_text, &once, &out, NULL, &st), LUHD_OK);
         CHECK(once.pieces == 1 && once.length == n1 - 1 && out && strcmp(out, once.text) == 0);
         CHECK(st.stop_reason == LUHD_STOP_CALLBACK);
         luhd_string_free(out);
@@ -834,7 +830,7 @@ static void test_chat(luhd_model *m, luhd_image *img) {
     /* A stop string taken from the middle of a full answer ends it there. */
     EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
     luhd_sampling_params twelve = sampling(12);
-    EXPECT_STATUS(luhd_session_chat(s, "Hello", NULL, 0, &twelve, NULL, NULL, &out, NULL), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Hello", -1, NULL, 0, &twelve, NULL, NULL, &out, NULL, NULL), LUHD_OK);
     size_t full_len = out ? strlen(out) : 0;
     CHECK(full_len >= 4);
     if (full_len >= 4) {
@@ -848,7 +844,7 @@ static void test_chat(luhd_model *m, luhd_image *img) {
         twelve.stop_strings = stops;
         twelve.n_stop_strings = 2;
         EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
-        EXPECT_STATUS(luhd_session_chat(s, "Hello", NULL, 0, &twelve, NULL, NULL, &out, &st), LUHD_OK);
+        EXPECT_STATUS(luhd_session_chat(s, "Hello", -1, NULL, 0, &twelve, NULL, NULL, &out, NULL, &st), LUHD_OK);
         CHECK(st.stop_reason == LUHD_STOP_STRING && out && strstr(out, stop) == NULL &&
               strncmp(full, out, strlen(out)) == 0);
     }
@@ -862,7 +858,7 @@ static void test_context_full(luhd_model *m, luhd_image *img) {
     luhd_sampling_params sp = sampling(200);
     int32_t used = -1, size = -1;
     char *out = NULL;
-    EXPECT_STATUS(luhd_session_chat(s, "Describe it.", images, 1, &sp, NULL, NULL, &out, NULL), LUHD_ERR_CONTEXT_FULL);
+    EXPECT_STATUS(luhd_session_chat(s, "Describe it.", -1, images, 1, &sp, NULL, NULL, &out, NULL, NULL), LUHD_ERR_CONTEXT_FULL);
     luhd_session_context(s, &used, &size);
     CHECK(used == 0 && size == 64 && out == NULL);
     int32_t ids[80];
@@ -878,11 +874,11 @@ static void test_context_full(luhd_model *m, luhd_image *img) {
     /* An answer that fills the context stops with CONTEXT_FULL (or an early EOS). */
     EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
     luhd_chat_stats st = {.struct_size = sizeof st};
-    EXPECT_STATUS(luhd_session_chat(s, "Hi", NULL, 0, &sp, NULL, NULL, NULL, &st), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, &st), LUHD_OK);
     CHECK(st.stop_reason == LUHD_STOP_CONTEXT_FULL || st.stop_reason == LUHD_STOP_EOS);
     luhd_session_context(s, &used, NULL);
     CHECK(used <= 64);
-    EXPECT_STATUS(luhd_session_chat(s, "Hi again", NULL, 0, &sp, NULL, NULL, NULL, NULL), LUHD_ERR_CONTEXT_FULL);
+    EXPECT_STATUS(luhd_session_chat(s, "Hi again", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, NULL), LUHD_ERR_CONTEXT_FULL);
     luhd_session_free(s);
 }
 
@@ -895,13 +891,13 @@ static void test_abort_callbacks(luhd_model *m, luhd_image *img) {
     char *out = NULL;
     /* During image encoding: the first poll of a turn with a new image is in the image stage. */
     ab.flag = 1;
-    EXPECT_STATUS(luhd_session_chat(s, "What is it?", images, 1, &sp, NULL, NULL, &out, NULL), LUHD_ERR_CANCELLED);
+    EXPECT_STATUS(luhd_session_chat(s, "What is it?", -1, images, 1, &sp, NULL, NULL, &out, NULL, NULL), LUHD_ERR_CANCELLED);
     CHECK(strstr(luhd_last_error(), "cancelled") != NULL && out == NULL);
     luhd_session_context(s, &used, NULL);
     CHECK(used == 0);
     ab.flag = 0;
     luhd_sampling_params two = sampling(2);
-    EXPECT_STATUS(luhd_session_chat(s, "Hello", NULL, 0, &two, NULL, NULL, NULL, NULL), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "Hello", -1, NULL, 0, &two, NULL, NULL, NULL, NULL, NULL), LUHD_OK);
     /* eval with an image: cancelled, nothing appended. */
     EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
     int32_t ids[3] = {1, LUHD_IMAGE_TOKEN, 22557};
@@ -913,20 +909,20 @@ static void test_abort_callbacks(luhd_model *m, luhd_image *img) {
     /* During the answer: the text callback raises the flag; decoding stops at its next poll and
      * what was generated stays in the conversation. */
     text_state ts = {.raise_abort = &ab};
-    EXPECT_STATUS(luhd_session_chat(s, "What is it?", images, 1, &sp, on_text, &ts, &out, NULL), LUHD_ERR_CANCELLED);
+    EXPECT_STATUS(luhd_session_chat(s, "What is it?", -1, images, 1, &sp, on_text, &ts, &out, NULL, NULL), LUHD_ERR_CANCELLED);
     CHECK(ts.pieces >= 1 && out == NULL);
     luhd_session_context(s, &used, NULL);
     CHECK(used > 144);
     ab.flag = 0;
     luhd_chat_stats st = {.struct_size = sizeof st};
-    EXPECT_STATUS(luhd_session_chat(s, "And now?", NULL, 0, &two, NULL, NULL, NULL, &st), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "And now?", -1, NULL, 0, &two, NULL, NULL, NULL, NULL, &st), LUHD_OK);
     CHECK(st.n_reused_positions > 144);
     /* During the prompt of a text-only turn: stops in the language model. */
     ab.polls = 0;
     ab.stop_at = 2;
-    EXPECT_STATUS(luhd_session_chat(s, "One more?", NULL, 0, &two, NULL, NULL, NULL, NULL), LUHD_ERR_CANCELLED);
+    EXPECT_STATUS(luhd_session_chat(s, "One more?", -1, NULL, 0, &two, NULL, NULL, NULL, NULL, NULL), LUHD_ERR_CANCELLED);
     ab.stop_at = 0;
-    EXPECT_STATUS(luhd_session_chat(s, "One more?", NULL, 0, &two, NULL, NULL, NULL, &st), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(s, "One more?", -1, NULL, 0, &two, NULL, NULL, NULL, NULL, &st), LUHD_OK);
     luhd_session_free(s);
 }
 
@@ -939,7 +935,7 @@ typedef struct {
 static void *run_chat(void *arg) {
     chat_job *job = arg;
     luhd_sampling_params sp = sampling(500);
-    job->status = luhd_session_chat(job->session, "Tell me a long story.", NULL, 0, &sp, on_text, &job->text, NULL, NULL);
+    job->status = luhd_session_chat(job->session, "Tell me a long story.", -1, NULL, 0, &sp, on_text, &job->text, NULL, NULL, NULL);
     return NULL;
 }
 
@@ -967,7 +963,7 @@ static void test_cancel_from_another_thread(luhd_model *m) {
     EXPECT_STATUS(luhd_session_cancel(job.session), LUHD_OK);
     luhd_sampling_params sp = sampling(2);
     luhd_chat_stats st = {.struct_size = sizeof st};
-    EXPECT_STATUS(luhd_session_chat(job.session, "Hi", NULL, 0, &sp, NULL, NULL, NULL, &st), LUHD_OK);
+    EXPECT_STATUS(luhd_session_chat(job.session, "Hi", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, &st), LUHD_OK);
     CHECK(st.stop_reason == LUHD_STOP_MAX_TOKENS || st.stop_reason == LUHD_STOP_EOS);
     luhd_session_free(job.session);
 }
@@ -1038,12 +1034,12 @@ static void test_eval_logits_sample(luhd_model *m, luhd_image *img) {
     luhd_session_free(s);
 }
 
-/* bf16_matmul: a prompt longer than the matrix-vector threshold gives the float32 logits within
+/* LUHD_PRECISION_FAST (today bf16 products): a prompt longer than the matrix-vector threshold gives the float32 logits within
  * the error of rounding activations to bf16 (2^-9 relative each; 2e-2 of the largest logit over
  * the tiny model's layers), whether or not this CPU has AVX512_BF16. */
-static void test_bf16_matmul(const char *model_dir, luhd_model *exact) {
+static void test_precision_fast(const char *model_dir, luhd_model *exact) {
     luhd_model_params p = luhd_model_default_params();
-    p.bf16_matmul = true;
+    p.precision = LUHD_PRECISION_FAST;
     luhd_model *m = NULL;
     EXPECT_STATUS(luhd_model_load(model_dir, &p, &m), LUHD_OK);
     if (!m) return;
@@ -1101,7 +1097,7 @@ int main(int argc, char **argv) {
         test_abort_callbacks(m, img);
         test_cancel_from_another_thread(m);
         test_eval_logits_sample(m, img);
-        test_bf16_matmul(model_dir, m);
+        test_precision_fast(model_dir, m);
     }
     test_session_outlives_model(model_dir);
     luhd_image_free(img);

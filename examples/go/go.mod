@@ -1,0 +1,3 @@
+module llavauhd.example/ask
+
+go 1.19
