@@ -176,7 +176,8 @@ typedef enum luhd_log_level {
 
 /* Receives one log message (UTF-8, no trailing newline). The message pointer is valid only
  * during the call. The callback may run on any thread that calls into the library, and on
- * several threads at once. It may call any luhd_ function except luhd_log_set. */
+ * several threads at once. It may call luhd_ functions (luhd_log_set excepted: it returns
+ * LUHD_ERR_INVALID_ARGUMENT there); the messages those calls produce are not delivered. */
 typedef void (*luhd_log_callback)(luhd_log_level level, const char *message, void *user_data);
 
 /* Routes the library's log messages at or above min_level to callback. With callback NULL,

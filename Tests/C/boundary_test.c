@@ -141,7 +141,7 @@ static void test_text_with_nul(luhd_model *m) {
     EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_OK);
     if (!s) return;
     luhd_sampling_params sp = sampling(3);
-    luhd_chat_stats a = {sizeof a}, b = {sizeof b};
+    luhd_chat_stats a = {.struct_size = sizeof a}, b = {.struct_size = sizeof b};
     EXPECT_STATUS(luhd_session_chat(s, "Hi\0 there", 9, NULL, 0, &sp, NULL, NULL, NULL, NULL, &a), LUHD_OK);
     EXPECT_STATUS(luhd_session_reset(s), LUHD_OK);
     EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, &b), LUHD_OK);
@@ -169,7 +169,7 @@ static void test_logits_after_chat(luhd_model *m) {
     int32_t n_vocab = 0;
     EXPECT_STATUS(luhd_session_logits(s, &logits, &n_vocab), LUHD_ERR_INVALID_ARGUMENT); /* nothing yet */
     luhd_sampling_params sp = sampling(1);
-    luhd_chat_stats st = {sizeof st};
+    luhd_chat_stats st = {.struct_size = sizeof st};
     EXPECT_STATUS(luhd_session_chat(s, "Hello", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, &st), LUHD_OK);
     EXPECT_STATUS(luhd_session_logits(s, &logits, &n_vocab), LUHD_OK);
     CHECK(logits != NULL && n_vocab == 32000);

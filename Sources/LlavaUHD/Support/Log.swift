@@ -47,6 +47,9 @@ public enum Log {
     }
 
     public static func log(_ level: LogLevel, _ message: @autoclosure () -> String) {
+        // A message produced by a library call made from inside a sink is dropped: delivering it
+        // would call the sink from itself, without end if the sink's call fails every time.
+        guard luhd_log_delivery_depth() == 0 else { return }
         // The delivery is counted under the lock, so a `configure` that swaps the sink after
         // this point sees it and waits for it.
         let slot = state.withLock { state -> Slot? in
