@@ -235,9 +235,10 @@ FUNCTIONS = (
 
 # ------------------------------------------------------------------------------------------------
 # Range checks: ctypes silently wraps an out-of-range int (2**32 + 3 becomes 3), so every
-# integer a caller gives is checked here first, with its field named.
+# integer a caller gives is checked against its C type here first, with its field named. Values
+# inside the C type reach the library, which checks the documented ranges.
 
-INT32_MAX = 2**31 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def int_in_range(value: Any, name: str, low: int, high: int) -> int:

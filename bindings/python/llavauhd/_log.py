@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Callable, Optional, Union
 
-from ._lib import LOG_CALLBACK, check, lib
+from ._lib import INT32_MAX, INT32_MIN, LOG_CALLBACK, check, int_in_range, lib
 from .types import LogLevel
 
 #: The logger the library's messages go to unless :func:`set_log` is given a callback.
@@ -17,6 +17,8 @@ STDERR = "stderr"
 
 _PYTHON_LEVELS = {LogLevel.DEBUG: logging.DEBUG, LogLevel.INFO: logging.INFO, LogLevel.WARNING: logging.WARNING,
                   LogLevel.ERROR: logging.ERROR}
+
+_LEVEL_VALUES = {int(level) for level in LogLevel}
 
 # The callback the library calls. luhd_log_set returns only once the previous callback has no
 # delivery left on any thread, so the one it replaces may be dropped then.
@@ -29,7 +31,7 @@ def _to_logger(level: LogLevel, message: str) -> None:
 
 
 def set_log(callback: Union[Callable[[LogLevel, str], None], str, None] = None,
-            level: Optional[LogLevel] = None) -> None:
+            level: Optional[int] = None) -> None:
     """Routes the library's log messages at or above ``level`` (``luhd_log_set``; applies to the
     whole process):
 
@@ -49,10 +51,11 @@ def set_log(callback: Union[Callable[[LogLevel, str], None], str, None] = None,
             level = next((lv for lv, py in _PYTHON_LEVELS.items() if py >= effective), LogLevel.NONE)
         else:
             level = LogLevel.WARNING
-    level = LogLevel(level)
+    # Any int32 reaches the library, which silences it above LogLevel.ERROR.
+    level_value = int_in_range(level, "level", INT32_MIN, INT32_MAX)
     with _lock:
         if callback == STDERR:
-            check(lib.luhd_log_set(None, None, level))
+            check(lib.luhd_log_set(None, None, level_value))
             _installed = None
             return
         target = _to_logger if callback is None else callback
@@ -61,9 +64,9 @@ def set_log(callback: Union[Callable[[LogLevel, str], None], str, None] = None,
 
         def trampoline(lvl: int, message: bytes, _user: object) -> None:
             try:
-                target(LogLevel(lvl), message.decode("utf-8", "replace"))
+                target(LogLevel(lvl) if lvl in _LEVEL_VALUES else lvl, message.decode("utf-8", "replace"))
             except BaseException:
                 pass
         new = LOG_CALLBACK(trampoline)
-        check(lib.luhd_log_set(new, None, level))
+        check(lib.luhd_log_set(new, None, level_value))
         _installed = new

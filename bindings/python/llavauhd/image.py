@@ -19,7 +19,7 @@ def _params(max_pixels: int | None) -> ImageLoadParams | None:
     if max_pixels is None:
         return None
     p: ImageLoadParams = lib.luhd_image_load_default_params()
-    p.max_pixels = int_in_range(max_pixels, "max_pixels", 1, 2**63 - 1)
+    p.max_pixels = int_in_range(max_pixels, "max_pixels", -(2**63), 2**63 - 1)
     return p
 
 
@@ -80,8 +80,8 @@ class Image(Closing):
             a = np.ascontiguousarray(a)  # rows must be packed pixels, top to bottom
         out = ctypes.c_void_p()
         ptr = a.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
-        width = int_in_range(a.shape[1], "width", 1, INT32_MAX)
-        height = int_in_range(a.shape[0], "height", 1, INT32_MAX)
+        width = int_in_range(a.shape[1], "width", 0, INT32_MAX)
+        height = int_in_range(a.shape[0], "height", 0, INT32_MAX)
         check(lib.luhd_image_from_rgb(ptr, width, height, a.strides[0], ctypes.byref(out)))
         return cls(_made(out))
 

@@ -13,7 +13,7 @@ import numpy as np
 from ._callbacks import CallbackErrors, abort_trampoline
 from ._closing import Closing
 from ._errors import CancelledError
-from ._lib import INT32_MAX, TEXT_CALLBACK, SamplingParams, c_text, check, int_in_range, lib
+from ._lib import INT32_MAX, INT32_MIN, TEXT_CALLBACK, SamplingParams, c_text, check, int_in_range, lib
 from ._lib import ChatStats as _CChatStats
 from ._slicing import slice_params
 from .image import Image
@@ -92,8 +92,8 @@ class Session(Closing):
         self._callback_threads: set[int] = set()
         self.last_stats: Optional[ChatStats] = None
         params = lib.luhd_session_default_params()
-        params.n_ctx = int_in_range(n_ctx, "n_ctx", 0, INT32_MAX)
-        params.image_cache_size = int_in_range(image_cache_size, "image_cache_size", 0, INT32_MAX)
+        params.n_ctx = int_in_range(n_ctx, "n_ctx", INT32_MIN, INT32_MAX)
+        params.image_cache_size = int_in_range(image_cache_size, "image_cache_size", INT32_MIN, INT32_MAX)
         system = None if system_prompt is None else c_text(system_prompt, "system_prompt")
         if system is not None:
             params.system_prompt = system

@@ -66,7 +66,9 @@ class Sampling:
     ``temperature`` 0 is greedy (upstream's eval setting); ``top_k`` 0, ``top_p`` 1, ``min_p`` 0
     and ``repetition_penalty`` 1 are off; ``penalty_last_n`` 0 means the whole history;
     ``seed`` seeds sampled generation; ``stop`` texts end the answer and are not part of it.
-    Ranges are checked when the object is made (ValueError naming the field)."""
+    Integers outside their C type are refused when the object is made (ValueError naming the
+    field); the library checks the documented ranges when the sampling is used
+    (InvalidArgumentError)."""
 
     temperature: float = _SAMPLING.temperature
     top_k: int = _SAMPLING.top_k
@@ -79,11 +81,11 @@ class Sampling:
     stop: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        from ._lib import INT32_MAX, c_text, int_in_range
-        int_in_range(self.top_k, "top_k", 0, INT32_MAX)
-        int_in_range(self.penalty_last_n, "penalty_last_n", 0, INT32_MAX)
+        from ._lib import INT32_MAX, INT32_MIN, c_text, int_in_range
+        int_in_range(self.top_k, "top_k", INT32_MIN, INT32_MAX)
+        int_in_range(self.penalty_last_n, "penalty_last_n", INT32_MIN, INT32_MAX)
         int_in_range(self.seed, "seed", 0, 2**64 - 1)
-        int_in_range(self.max_new_tokens, "max_new_tokens", 0, INT32_MAX)
+        int_in_range(self.max_new_tokens, "max_new_tokens", INT32_MIN, INT32_MAX)
         stop: object = self.stop
         if isinstance(stop, (str, bytes)):
             raise TypeError("stop must be a sequence of texts, not one text")

@@ -13,7 +13,7 @@ from llavauhd import Sampling, Session
 
 
 @pytest.mark.parametrize("field, value", [
-    ("max_new_tokens", 2**32 + 3), ("max_new_tokens", -1), ("top_k", 2**31), ("penalty_last_n", -2**40),
+    ("max_new_tokens", 2**32 + 3), ("max_new_tokens", -2**31 - 1), ("top_k", 2**31), ("penalty_last_n", -2**40),
     ("seed", 2**64), ("seed", -1),
 ])
 def test_sampling_refuses_integers_ctypes_would_wrap(field, value):

@@ -1,5 +1,7 @@
 """Logging through Python (luhd_log_set): the callback receives the library's messages at or above
-its level, from any thread; LOG_NONE silences the library; None restores standard error."""
+its level, from any thread; LogLevel.NONE silences the library; the default routes them to
+logging.getLogger("llavauhd")."""
+import logging
 import threading
 
 import pytest
@@ -16,7 +18,7 @@ def log():
         with lock:
             messages.append((level, message, threading.current_thread().name))
     yield receive, messages
-    llavauhd.set_log(None)  # back to standard error, warnings and errors
+    llavauhd.set_log()  # back to the default: the "llavauhd" logger
 
 
 def test_log_callback_receives_messages(log, assets):
@@ -27,7 +29,8 @@ def test_log_callback_receives_messages(log, assets):
             m.tokenize(b"\xff")
     levels = {level for level, _, _ in messages}
     assert llavauhd.LogLevel.INFO in levels and llavauhd.LogLevel.DEBUG in levels
-    assert any("loaded" in text and "small-noslice" in text for level, text, _ in messages if level == llavauhd.LogLevel.INFO)
+    assert any("loaded" in text and "small-noslice" in text
+               for level, text, _ in messages if level == llavauhd.LogLevel.INFO)
     assert any("luhd_model_tokenize" in text and "UTF-8" in text for level, text, _ in messages
                if level == llavauhd.LogLevel.DEBUG)
 
@@ -40,11 +43,25 @@ def test_log_level_filters(log, assets):
             m.tokenize(b"\xff")
     assert messages and all(level >= llavauhd.LogLevel.INFO for level, _, _ in messages)
     messages.clear()
-    for silent in (llavauhd.LogLevel.NONE, 99, -1, 2 ** 31):  # out-of-range levels silence too
+    for silent in (llavauhd.LogLevel.NONE, 99, -1):  # levels past ERROR silence too
         llavauhd.set_log(receive, silent)
         with llavauhd.Model(assets / "models" / "small-noslice"):
             pass
     assert messages == []
+    with pytest.raises(ValueError, match="level"):  # not an int32: refused, not wrapped
+        llavauhd.set_log(receive, 2**31)
+
+
+def test_messages_go_to_the_llavauhd_logger_by_default(assets, caplog):
+    llavauhd.set_log(level=llavauhd.LogLevel.INFO)
+    try:
+        with caplog.at_level(logging.INFO, logger="llavauhd"):
+            with llavauhd.Model(assets / "models" / "small-noslice"):
+                pass
+        assert any(r.name == "llavauhd" and r.levelno == logging.INFO and "loaded" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        llavauhd.set_log()
 
 
 def test_log_from_other_threads_and_a_raising_callback(log, assets):

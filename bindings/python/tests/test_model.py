@@ -17,23 +17,23 @@ def test_tiny_model_info_matches_manifest(case, assets):
     clip = manifest["model"]["clip_inferred_from_shapes"]
     with llavauhd.Model(assets / "models" / case, n_threads=1) as model:
         info = model.info
-    assert info["architecture"] == ("qwen2" if "qwen" in cfg["model_type"] else "llama")
-    assert info["hidden_size"] == cfg["hidden_size"]
-    assert info["n_layers"] == cfg["num_hidden_layers"]
-    assert info["n_heads"] == cfg["num_attention_heads"]
-    assert info["n_kv_heads"] == cfg["num_key_value_heads"]
-    assert info["vocab_size"] == cfg["vocab_size"]
-    assert info["vision_hidden_size"] == clip["hidden_size"]
-    assert info["vision_n_layers"] == clip["num_hidden_layers"]
-    assert info["vision_intermediate_size"] == clip["intermediate_size"]
-    assert info["vision_n_heads"] == clip["num_attention_heads"]
-    assert info["vision_image_size"] == clip["image_size"]
-    assert info["vision_patch_size"] == clip["patch_size"]
-    assert info["weight_dtype"] == "BF16"
-    assert info["n_threads"] == 1
-    assert info["blas_core"] not in ("", "Prescott")
-    assert info["projector"] == ("uhd_v1" if case == "rocket-v1" else "hiwin")
-    assert info["tokens_per_view"] == 144
+    assert info.architecture == ("qwen2" if "qwen" in cfg["model_type"] else "llama")
+    assert info.hidden_size == cfg["hidden_size"]
+    assert info.n_layers == cfg["num_hidden_layers"]
+    assert info.n_heads == cfg["num_attention_heads"]
+    assert info.n_kv_heads == cfg["num_key_value_heads"]
+    assert info.vocab_size == cfg["vocab_size"]
+    assert info.vision_hidden_size == clip["hidden_size"]
+    assert info.vision_n_layers == clip["num_hidden_layers"]
+    assert info.vision_intermediate_size == clip["intermediate_size"]
+    assert info.vision_n_heads == clip["num_attention_heads"]
+    assert info.vision_image_size == clip["image_size"]
+    assert info.vision_patch_size == clip["patch_size"]
+    assert info.weight_dtype == "BF16"
+    assert info.n_threads == 1
+    assert info.blas_core not in ("", "Prescott")
+    assert info.projector == ("uhd_v1" if case == "rocket-v1" else "hiwin")
+    assert info.tokens_per_view == 144
 
 
 def test_progress_callback_reports_and_cancels(assets):

@@ -73,9 +73,10 @@ def test_chat_stream_equals_chat(small, small_image):
         whole = a.chat("Describe it.", images=[small_image], sampling=Sampling(max_new_tokens=8))
         pieces = list(b.chat_stream("Describe it.", images=[small_image], sampling=Sampling(max_new_tokens=8)))
         assert "".join(pieces) == whole and len(pieces) > 1
-        untimed = lambda st: {k: v for k, v in st.items() if not k.endswith("_seconds")}  # noqa: E731
+        untimed = lambda st: {k: v for k, v in vars(st).items() if not k.endswith("_seconds")}  # noqa: E731
         assert untimed(b.last_stats) == untimed(a.last_stats)
-        assert a.chat("Again?", sampling=Sampling(max_new_tokens=4)) == "".join(b.chat_stream("Again?", sampling=Sampling(max_new_tokens=4)))
+        four = Sampling(max_new_tokens=4)
+        assert a.chat("Again?", sampling=four) == "".join(b.chat_stream("Again?", sampling=four))
 
 
 def test_closing_a_stream_early_leaves_the_session_usable(session):
@@ -311,7 +312,7 @@ def test_eval_logits_sample(small, session):
     logits = session.logits()
     assert logits.dtype == np.float32 and logits.shape == (small.info.vocab_size,)
     assert session.sample() == int(np.argmax(logits))
-    assert session.sample(0.8, Sampling(top_k=1)) == int(np.argmax(logits))
+    assert session.sample(Sampling(temperature=0.8, top_k=1)) == int(np.argmax(logits))
     # Evaluating in pieces gives the same logits as in one go.
     with Session(small) as other:
         for i in ids:
@@ -337,7 +338,8 @@ def test_seeded_sampling_is_reproducible(small):
             s.eval(ids)
             out = []
             for _ in range(6):
-                t = s.sample(1.5, Sampling(seed=seed, top_p=0.95, min_p=0.01, repetition_penalty=1.1, penalty_last_n=16))
+                t = s.sample(Sampling(temperature=1.5, seed=seed, top_p=0.95, min_p=0.01,
+                                       repetition_penalty=1.1, penalty_last_n=16))
                 out.append(t)
                 s.eval([t])
             return out
@@ -348,7 +350,7 @@ def test_seeded_sampling_is_reproducible(small):
 
 def test_bad_parameters(small, session):
     info = small.info
-    for bad in ({"n_ctx": info["max_position_embeddings"] + 1}, {"n_ctx": -1}, {"image_cache_size": -1},
+    for bad in ({"n_ctx": info.max_position_embeddings + 1}, {"n_ctx": -1}, {"image_cache_size": -1},
                 {"max_slices": 0}, {"max_slices": 65}, {"preresize_long_side": -3}):
         with pytest.raises(llavauhd.InvalidArgumentError):
             Session(small, **bad)
@@ -359,7 +361,7 @@ def test_bad_parameters(small, session):
             session.chat("Hi", **bad)
     session.eval([1])
     with pytest.raises(llavauhd.InvalidArgumentError):
-        session.sample(-0.5)
+        session.sample(Sampling(temperature=-0.5))
     with pytest.raises(llavauhd.InvalidArgumentError):
         session.sample(Sampling(top_p=0.0))
 
@@ -401,31 +403,32 @@ def test_raw_session_calls(small, small_image):
     s = out
     try:
         assert lib.luhd_session_context(s, None, None) == 0
-        assert lib.luhd_session_chat(None, b"Hi", None, 0, None, NOTEXT, None, None, None) == 1
-        assert lib.luhd_session_chat(s, None, None, 0, None, NOTEXT, None, None, None) == 1
-        assert lib.luhd_session_chat(s, b"Hi", None, 1, None, NOTEXT, None, None, None) == 1  # images NULL
+        assert lib.luhd_session_chat(None, b"Hi", -1, None, 0, None, NOTEXT, None, None, None, None) == 1
+        assert lib.luhd_session_chat(s, None, -1, None, 0, None, NOTEXT, None, None, None, None) == 1
+        assert lib.luhd_session_chat(s, b"Hi", -1, None, 1, None, NOTEXT, None, None, None, None) == 1  # images NULL
         nulls = (ctypes.c_void_p * 1)()
-        assert lib.luhd_session_chat(s, b"Hi", nulls, 1, None, NOTEXT, None, None, None) == 1
+        assert lib.luhd_session_chat(s, b"Hi", -1, nulls, 1, None, NOTEXT, None, None, None, None) == 1
         assert b"images[0] is NULL" in lib.luhd_last_error()
-        assert lib.luhd_session_chat(s, b"Hi", None, -1, None, NOTEXT, None, None, None) == 1
+        assert lib.luhd_session_chat(s, b"Hi", -1, None, -1, None, NOTEXT, None, None, None, None) == 1
         sp = SamplingParams()
         sp.struct_size = 3
-        assert lib.luhd_session_chat(s, b"Hi", None, 0, ctypes.byref(sp), NOTEXT, None, None, None) == 1
+        assert lib.luhd_session_chat(s, b"Hi", -1, None, 0, ctypes.byref(sp), NOTEXT, None, None, None, None) == 1
         sp = lib.luhd_sampling_default_params()
         sp.n_stop_strings = 2  # stop_strings NULL
-        assert lib.luhd_session_chat(s, b"Hi", None, 0, ctypes.byref(sp), NOTEXT, None, None, None) == 1
+        assert lib.luhd_session_chat(s, b"Hi", -1, None, 0, ctypes.byref(sp), NOTEXT, None, None, None, None) == 1
         stats = ChatStats()  # struct_size 0
-        assert lib.luhd_session_chat(s, b"Hi", None, 0, None, NOTEXT, None, None, ctypes.byref(stats)) == 1
-        assert b"stats->struct_size" in lib.luhd_last_error()
+        assert lib.luhd_session_chat(s, b"Hi", -1, None, 0, None, NOTEXT, None, None, None, ctypes.byref(stats)) == 1
+        assert b"out_stats->struct_size" in lib.luhd_last_error()
         # No out_text, no stats, no callback: fine.
         sp = lib.luhd_sampling_default_params()
         sp.max_new_tokens = 2
-        assert lib.luhd_session_chat(s, b"Hi", None, 0, ctypes.byref(sp), NOTEXT, None, None, None) == 0
+        assert lib.luhd_session_chat(s, b"Hi", -1, None, 0, ctypes.byref(sp), NOTEXT, None, None, None, None) == 0
         # An older caller's shorter stats struct: only its fields are written.
         stats = ChatStats()
         stats.struct_size = ChatStats.n_generated.offset
         stats.n_generated = -5
-        assert lib.luhd_session_chat(s, b"Hi", None, 0, ctypes.byref(sp), NOTEXT, None, None, ctypes.byref(stats)) == 0
+        assert lib.luhd_session_chat(s, b"Hi", -1, None, 0, ctypes.byref(sp), NOTEXT, None, None, None,
+                                     ctypes.byref(stats)) == 0
         assert stats.n_prompt_positions > 0 and stats.n_generated == -5
         ids = (ctypes.c_int32 * 2)(1, 22557)
         assert lib.luhd_session_eval(None, ids, 2, None, 0) == 1
@@ -455,6 +458,7 @@ def test_kv_cache_that_cannot_be_reserved_is_out_of_memory(assets):
     import sys
     script = f"""
 import resource, llavauhd
+from llavauhd import Session
 m = llavauhd.Model({str(assets / "models" / "chelsea-qwen2-mask5")!r})
 pages = int(open("/proc/self/statm").read().split()[0])
 cap = pages * resource.getpagesize() + (24 << 20)
