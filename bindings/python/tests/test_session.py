@@ -358,7 +358,7 @@ def test_bad_parameters(small, session):
                 {"top_p": 0.0}, {"top_p": 1.5}, {"min_p": 2.0}, {"repetition_penalty": 0.0},
                 {"penalty_last_n": -1}):
         with pytest.raises(llavauhd.InvalidArgumentError):
-            session.chat("Hi", **bad)
+            session.chat("Hi", sampling=Sampling(**bad))
     session.eval([1])
     with pytest.raises(llavauhd.InvalidArgumentError):
         session.sample(Sampling(temperature=-0.5))
