@@ -26,11 +26,12 @@ _installed: Optional[object] = None
 _lock = threading.Lock()
 
 
-def _to_logger(level: LogLevel, message: str) -> None:
-    logger.log(_PYTHON_LEVELS.get(level, logging.ERROR), message)
+def _to_logger(level: Union[LogLevel, int], message: str) -> None:
+    logger.log(_PYTHON_LEVELS.get(LogLevel(level), logging.ERROR) if level in _LEVEL_VALUES else logging.ERROR,
+               message)
 
 
-def set_log(callback: Union[Callable[[LogLevel, str], None], str, None] = None,
+def set_log(callback: Union[Callable[[Union[LogLevel, int], str], None], str, None] = None,
             level: Optional[int] = None) -> None:
     """Routes the library's log messages at or above ``level`` (``luhd_log_set``; applies to the
     whole process):

@@ -122,7 +122,8 @@ def test_raw_tokenizer_calls(small):
     assert lib.luhd_model_tokenize(h, b"ab\xc3", 3, False, False, ids, 64, ctypes.byref(n)) == 11
     assert lib.luhd_model_tokenize(h, b"", 0, False, False, None, 0, ctypes.byref(n)) == 0 and n.value == 0
     # Special-token text: parsed or not.
-    assert lib.luhd_model_tokenize(h, b"</s>", -1, False, True, ids, 64, ctypes.byref(n)) == 0 and list(ids[:n.value]) == [2]
+    assert lib.luhd_model_tokenize(h, b"</s>", -1, False, True, ids, 64, ctypes.byref(n)) == 0
+    assert list(ids[:n.value]) == [2]
     assert lib.luhd_model_tokenize(h, b"</s>", -1, False, False, ids, 64, ctypes.byref(n)) == 0 and n.value > 1
 
     toks = (ctypes.c_int32 * 3)(*small.tokenize("Hello there"))
@@ -152,5 +153,6 @@ def test_raw_tokenizer_calls(small):
     assert lib.luhd_model_token_to_piece(h, 32000, False, piece, 8, ctypes.byref(size)) == 1
     assert lib.luhd_model_token_to_piece(h, -1, False, piece, 8, ctypes.byref(size)) == 1
     # A special token: its text with render_special, nothing without.
-    assert lib.luhd_model_token_to_piece(h, 2, True, piece, 8, ctypes.byref(size)) == 0 and piece.raw[:size.value] == b"</s>"
+    assert lib.luhd_model_token_to_piece(h, 2, True, piece, 8, ctypes.byref(size)) == 0
+    assert piece.raw[:size.value] == b"</s>"
     assert lib.luhd_model_token_to_piece(h, 2, False, None, 0, ctypes.byref(size)) == 0 and size.value == 0

@@ -1,5 +1,6 @@
 """Versions, status strings and the error mapping."""
 import ctypes
+import re
 
 from conftest import REPO
 
@@ -9,8 +10,17 @@ from llavauhd._lib import lib
 
 
 def test_versions():
+    """The release is written once, in the header's LUHD_VERSION_* macros: the library reports
+    it, the package's __version__ is the library's, and pyproject.toml's static version (which
+    a build backend needs as text) must equal it."""
     assert lib.luhd_abi_version() == llavauhd.ABI_VERSION == 2
-    assert llavauhd.__version__.count(".") == 2
+    header = (REPO / "include" / "llavauhd.h").read_text()
+    parts = [re.search(rf"#define LUHD_VERSION_{p} (\d+)", header).group(1) for p in ("MAJOR", "MINOR", "PATCH")]
+    assert llavauhd.__version__ == ".".join(parts) == "1.0.0"
+    major, minor, patch = map(int, parts)
+    assert lib.luhd_version_number() == major * 10000 + minor * 100 + patch
+    pyproject = (REPO / "bindings" / "python" / "pyproject.toml").read_text()
+    assert re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1) == llavauhd.__version__
 
 
 def test_status_strings_cover_every_code():

@@ -83,7 +83,8 @@ def test_bf16_matmul_stays_within_bf16_rounding_of_exact_results(assets):
     photo = llavauhd.Image.open(FIXTURES / "upstream" / "coffee-v2-mask7" / "input.png")
     features, logits = [], []
     for bf16 in (False, True):
-        with llavauhd.Model(assets / "models" / "coffee-v2-mask7", precision=llavauhd.Precision.FAST if bf16 else llavauhd.Precision.EXACT) as model:
+        precision = llavauhd.Precision.FAST if bf16 else llavauhd.Precision.EXACT
+        with llavauhd.Model(assets / "models" / "coffee-v2-mask7", precision=precision) as model:
             features.append(model.vision_features(photo))
             with Session(model) as session:
                 session.eval(ids)

@@ -24,7 +24,8 @@ def session(small):
 
 def test_chat_streams_and_returns_the_answer(session, small_image):
     pieces = []
-    text = session.chat("What animal is this?", images=[small_image], on_text=pieces.append, sampling=Sampling(max_new_tokens=6))
+    text = session.chat("What animal is this?", images=[small_image], on_text=pieces.append,
+                        sampling=Sampling(max_new_tokens=6))
     assert text == "".join(pieces) and text
     st = session.last_stats
     assert st.stop_reason in ("max_tokens", "eos")
@@ -44,7 +45,8 @@ def test_follow_up_reuses_the_cache_and_matches_a_fresh_prompt(small, session, s
     assert st.n_reused_positions >= prompt1 and st.n_images_encoded == 0
     # The same two-turn conversation with "<image>" placed explicitly, in a fresh session.
     with Session(small, **NOSLICE) as fresh:
-        assert fresh.chat("<image>\nWhat animal is this?", images=[small_image], sampling=Sampling(max_new_tokens=5)) == first
+        five = Sampling(max_new_tokens=5)
+        assert fresh.chat("<image>\nWhat animal is this?", images=[small_image], sampling=five) == first
         assert fresh.chat("And its colour?", sampling=Sampling(max_new_tokens=5)) == second
     # After a reset the same image comes from the image cache.
     session.reset()

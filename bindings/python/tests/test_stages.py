@@ -195,7 +195,8 @@ def test_raw_stage_calls(small, small_image):
     assert not out
     lib.luhd_tensor_list_free(None)
     plan = SlicePlan()
-    assert lib.luhd_image_get_slice_plan(small._handle, small_image._handle, None, ctypes.byref(plan)) == 1  # struct_size 0
+    # struct_size 0:
+    assert lib.luhd_image_get_slice_plan(small._handle, small_image._handle, None, ctypes.byref(plan)) == 1
     plan.struct_size = ctypes.sizeof(SlicePlan)
     assert lib.luhd_image_get_slice_plan(small._handle, small_image._handle, None, ctypes.byref(plan)) == 0
     assert plan.n_views >= 1

@@ -16,7 +16,8 @@ def test_chat_and_generate_loop_reproduce_upstream(case, load_model):
     with Session(model, **slicing(case)) as s:
         # Chat: the template and the image placement of upstream's eval scripts.
         pieces = []
-        text = s.chat(m["prompt"]["question"], images=[image], on_text=pieces.append, sampling=Sampling(max_new_tokens=len(expected)))
+        text = s.chat(m["prompt"]["question"], images=[image], on_text=pieces.append,
+                      sampling=Sampling(max_new_tokens=len(expected)))
         st = s.last_stats
         assert st.n_prompt_positions == m["layout"]["seq_len"]
         assert st.n_generated == len(expected) and st.stop_reason == "max_tokens"
