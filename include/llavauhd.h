@@ -468,21 +468,23 @@ LUHD_API luhd_status luhd_image_pixels(const luhd_model *model, const luhd_image
                                        void *abort_user_data, luhd_tensor_list **out);
 
 /* The CLIP layer -2 patch features of every view (CLS dropped): one tensor (h*w, C) per view,
- * where h x w is the view's patch grid. Same arguments, ownership, errors and threads as
- * luhd_image_pixels. */
+ * where h x w is the view's patch grid. Same arguments, ownership and errors as
+ * luhd_image_pixels. Threads: any. */
 LUHD_API luhd_status luhd_image_features(const luhd_model *model, const luhd_image *image,
                                          const luhd_slice_params *params, luhd_abort_callback abort_callback,
                                          void *abort_user_data, luhd_tensor_list **out);
 
 /* The feature pyramid of every view: per view, one tensor (C, h_L, w_L) per level. Level 1 is
  * the CLIP features; VDIM adds levels 2 and 4 for Hiwin checkpoints. The v1 projector has only
- * level 1. Same arguments, ownership, errors and threads as luhd_image_pixels. */
+ * level 1. Same arguments, ownership and errors as luhd_image_pixels.
+ * Threads: any. */
 LUHD_API luhd_status luhd_image_pyramid(const luhd_model *model, const luhd_image *image,
                                         const luhd_slice_params *params, luhd_abort_callback abort_callback,
                                         void *abort_user_data, luhd_tensor_list **out);
 
 /* The projector tokens of every view: one tensor (144, hidden) per view, in the LLM's
- * embedding space. Same arguments, ownership, errors and threads as luhd_image_pixels. */
+ * embedding space. Same arguments, ownership and errors as luhd_image_pixels.
+ * Threads: any. */
 LUHD_API luhd_status luhd_image_embed(const luhd_model *model, const luhd_image *image,
                                       const luhd_slice_params *params, luhd_abort_callback abort_callback,
                                       void *abort_user_data, luhd_tensor_list **out);
