@@ -81,6 +81,10 @@ import Testing
         let topP = try CLI.run(["run", "--model", model, "--top-p", "0", "--quiet", "Hi"], scratch: scratch)
         expectOneLine(topP, exitCode: 64, status: .invalidArgument, messagePrefix: "sampling: top_p")
 
+        let precision = try CLI.run(["run", "--model", model, "--precision", "bf16", "--quiet", "Hi"], scratch: scratch)
+        expectOneLine(precision, exitCode: 64, status: .invalidArgument,
+                      messagePrefix: "--precision bf16 is not one of exact, fast")
+
         let slices = try CLI.run(["plan", CLI.photo("coffee.png"), "--max-slices", "65"], scratch: scratch)
         expectOneLine(slices, exitCode: 64, status: .invalidArgument, messagePrefix: "max slices 65 must be in 0...64")
 
