@@ -62,7 +62,7 @@ test: swift-test c-test python-test
 	@echo "make test: all suites passed"
 
 asan: assets
-	bash scripts/asan.sh
+	bash scripts/dev/asan.sh
 
 demo: ship assets
 	bash scripts/demo.sh

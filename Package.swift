@@ -7,7 +7,7 @@
 //                     executable product the same name as the library product)
 //   llavauhd-bench    the benchmark program that writes BENCHMARKS.md
 //
-// Build flags (see ../shared/notes/toolchain.md):
+// Build flags:
 //   * x86-64-v3 baseline (AVX2, FMA, F16C) so Float16 converts in hardware;
 //   * no implicit _Concurrency / _StringProcessing imports, so the shipped library needs only
 //     libswiftCore (or nothing at all with -static-stdlib, see `make ship`).

@@ -225,7 +225,8 @@ LUHD_API luhd_status luhd_model_info(const luhd_model *model, luhd_model_propert
  * Tokenizer
  *
  * Token ids are int32_t. LUHD_IMAGE_TOKEN marks where an image goes in a prompt given as ids, as
- * upstream's IMAGE_TOKEN_INDEX does. It is never a vocabulary id.
+ * upstream's IMAGE_TOKEN_INDEX does. It is never a vocabulary id. (It mirrors the Swift
+ * ChatTemplate.imageTokenId; Tests/TokenizerTests/HeaderMirrorTests.swift checks they agree.)
  * --------------------------------------------------------------------------------------------- */
 
 #define LUHD_IMAGE_TOKEN (-200)
@@ -345,7 +346,7 @@ typedef struct luhd_image_options {
 /* The default image options, with struct_size set. Thread-safe, never fails. */
 LUHD_API luhd_image_options luhd_image_default_options(void);
 
-/* How an image is cut (the UHD adaptive partition, SPEC §1). Sizes are width x height in
+/* How an image is cut (the UHD adaptive partition, docs/MODEL.md §1). Sizes are width x height in
  * pixels. */
 typedef struct luhd_plan {
     size_t struct_size;              /* set by the caller to sizeof(luhd_plan) */

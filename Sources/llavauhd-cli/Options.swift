@@ -18,12 +18,12 @@ struct ModelOptions: ParsableArguments {
     /// Loads the model, showing the load progress on standard error.
     func load(_ status: StatusReporter) throws(LlavaError) -> (model: LlavaModel, seconds: Double) {
         if let threads, threads < 1 { throw LlavaError(.invalidArgument, "--threads \(threads) must be at least 1") }
-        let start = now()
+        let start = monotonicSeconds()
         let options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
                                              progress: status.loadProgress(directory: model),
                                              matrixArithmetic: bf16Matmul ? .bfloat16 : .float32)
         let loaded = try LlavaModel(directory: model, options: options)
-        let seconds = now() - start
+        let seconds = monotonicSeconds() - start
         status.loadFinished(seconds: seconds)
         return (loaded, seconds)
     }

@@ -4,7 +4,7 @@ import TestSupport
 
 /// `RoIAlign` against `torchvision.ops.roi_align(aligned=False, sampling_ratio=-1,
 /// spatial_scale=1)` on the cases of `Tests/Fixtures/hf/torch-resample` (made by
-/// scripts/make_hf_fixtures.py; meta.json → roi_align lists them): the Hiwin window boxes of
+/// scripts/fixtures/make_hf_fixtures.py; meta.json → roi_align lists them): the Hiwin window boxes of
 /// slice, overview, tall, 2x and 4x maps, and random boxes with several pooled sizes.
 /// Tolerance: max|a − ref| ≤ 1e-5 · max|ref| (float rounding only).
 @Suite struct RoIAlignTests {

@@ -5,7 +5,7 @@ import LlavaUHD
 import TestSupport
 import Testing
 
-/// The GGUF reader against files written by the `gguf` package (scripts/make_gguf_fixtures.py),
+/// The GGUF reader against files written by the `gguf` package (scripts/fixtures/make_gguf_fixtures.py),
 /// and against hostile files built field by field.
 @Suite struct GGUFFileTests {
     static let dir = Fixtures.root + "/gguf"

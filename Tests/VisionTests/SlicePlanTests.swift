@@ -19,7 +19,7 @@ import Testing
             let overview = try #require(VisionFixtures.pair(p["overview_size"]))
             let grid = VisionFixtures.pair(p["grid"])
             let slice = VisionFixtures.pair(p["slice_size"])
-            let ids = try #require(p["ind_tokens"]?.arrayValue).compactMap { $0.intValue.map(Int32.init) }
+            let ids = try #require(p["ind_tokens"]?.arrayValue).compactMap(\.intValue)
             let ok = plan.resizedSize == PixelSize(width: resized.0, height: resized.1)
                 && plan.overviewSize == PixelSize(width: overview.0, height: overview.1)
                 && plan.grid.map { ($0.columns, $0.rows) } ?? (0, 0) == grid ?? (0, 0)
@@ -27,7 +27,7 @@ import Testing
                 && plan.sliceSize.map { ($0.width, $0.height) } ?? (0, 0) == slice ?? (0, 0)
                 && (plan.sliceSize == nil) == (slice == nil)
                 && plan.sliceCount == p["n_slices"]?.intValue
-                && plan.separatorIDs == ids
+                && plan.separators.map(ImageTokenLayout.tokenID(of:)) == ids
             if !ok {
                 mismatches += 1
                 Issue.record("plan for \(w)x\(h) differs: got \(plan), expected \(p)")
@@ -60,8 +60,8 @@ import Testing
             #expect(plan.grid == nil && plan.sliceSize == nil && plan.refineSize == nil)
         }
         #expect(plan.sliceCount == pre["num_slices"]?.intValue)
-        let ids = try #require(pre["ind_tokens"]?.arrayValue).compactMap { $0.intValue.map(Int32.init) }
-        #expect(plan.separatorIDs == ids)
+        let ids = try #require(pre["ind_tokens"]?.arrayValue).compactMap(\.intValue)
+        #expect(plan.separators.map(ImageTokenLayout.tokenID(of:)) == ids)
         let grids = try #require(pre["view_patch_grids_hw"]?.arrayValue).compactMap(VisionFixtures.pair)
         #expect(plan.views.map { [$0.patchRows, $0.patchColumns] } == grids.map { [$0.0, $0.1] })
 
@@ -71,12 +71,12 @@ import Testing
         let kind: ImageTokenLayout = formula.hasPrefix("n_slices") ? .perSlice : .stitchedGrid
         #expect(plan.imagePositions(layout: kind) == layout["image_positions"]?.intValue)
         if kind == .stitchedGrid, plan.isSliced {
-            let sepIDs = try #require(layout["separator_ids"]?.arrayValue).compactMap { $0.intValue.map(Int32.init) }
-            #expect(plan.overviewSeparatorID == sepIDs.last)
+            let sepIDs = try #require(layout["separator_ids"]?.arrayValue).compactMap(\.intValue)
+            #expect(plan.overviewSeparator.map(ImageTokenLayout.tokenID(of:)) == sepIDs.last)
         }
     }
 
-    /// SPEC §1.4 worked examples (checked there by running the upstream function), and the
+    /// docs/MODEL.md §1.4 worked examples (checked there by running the upstream function), and the
     /// single-column quirk: the separator before the overview is then 13, not 29892.
     @Test func workedExamples() throws {
         let a = try SlicePlan(inputSize: PixelSize(width: 1024, height: 768))
@@ -84,8 +84,8 @@ import Testing
         #expect(a.overviewSize == PixelSize(width: 378, height: 280))
         #expect(a.sliceSize == PixelSize(width: 308, height: 350))
         #expect(a.refineSize == PixelSize(width: 924, height: 700))
-        #expect(a.separatorIDs == [29892, 29892, 13, 29892, 29892, 13])
-        #expect(a.overviewSeparatorID == 29892)
+        #expect(a.separators == [.comma, .comma, .newline, .comma, .comma, .newline])
+        #expect(a.overviewSeparator == .comma)
         #expect(a.imagePositions(layout: .stitchedGrid) == 1033)
         #expect(a.imagePositions(layout: .perSlice) == 6 * 145 + 144)
         #expect(a.views.map(\.patchCount) == [550, 550, 550, 550, 550, 550, 540])
@@ -96,8 +96,8 @@ import Testing
         #expect(b.grid == SliceGrid(columns: 1, rows: 4))
         #expect(b.overviewSize == PixelSize(width: 168, height: 672))
         #expect(b.sliceSize == PixelSize(width: 336, height: 336))
-        #expect(b.separatorIDs == [13, 13, 13, 13])
-        #expect(b.overviewSeparatorID == 13)
+        #expect(b.separators == [.newline, .newline, .newline, .newline])
+        #expect(b.overviewSeparator == .newline)
         #expect(b.imagePositions(layout: .stitchedGrid) == 769)
 
         let off = SlicingOptions(preresizeLongSide: 0)

@@ -75,7 +75,7 @@ import Testing
 
     /// Bit-exact against transformers 4.37.2's CLIPImageProcessor (upstream's version) on every
     /// byte value of every channel (Tests/Fixtures/clip_norm/table.npy, made by
-    /// scripts/make_clip_norm_fixture.py).
+    /// scripts/fixtures/make_clip_norm_fixture.py).
     @Test func normalisationTableIsExact() throws {
         let table = try NPYArray(path: Fixtures.root + "/clip_norm/table.npy")
         #expect(table.shape == [3, 256])

@@ -5,7 +5,7 @@ import TestSupport
 /// ModelConfig against the `model.config` section of every upstream case's manifest.json (the
 /// config.json the upstream code ran with), and the resolution rules on variants of it.
 @Suite struct ModelConfigTests {
-    /// What each upstream case must resolve to (fixtures README §1-2, SPEC §0, §5, §8).
+    /// What each upstream case must resolve to (fixtures README §1-2, docs/MODEL.md §0, §5, §8).
     struct Expected: Sendable {
         let kind: ProjectorConfig.Kind
         let mask: Int

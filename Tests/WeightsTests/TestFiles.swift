@@ -32,21 +32,9 @@ enum TestFiles {
     /// Writes a safetensors file whose tensors hold zero bytes of their dtype, laid out in
     /// order (enough for tests that only look at names and shapes).
     static func writeSafetensors(_ tensors: [(name: String, dtype: DType, shape: [Int])], to path: String) {
-        var header = "{"
-        var offset = 0
-        for (i, t) in tensors.enumerated() {
-            let bytes = t.shape.reduce(1, *) * t.dtype.size
-            header += (i == 0 ? "" : ",")
-                + "\"\(t.name)\":{\"dtype\":\"\(t.dtype.rawValue)\",\"shape\":\(t.shape),\"data_offsets\":[\(offset),\(offset + bytes)]}"
-            offset += bytes
-        }
-        header += "}"
-        var h = Array(header.utf8)
-        while h.count % 8 != 0 { h.append(0x20) }
-        var file: [UInt8] = withUnsafeBytes(of: UInt64(h.count).littleEndian) { Array($0) }
-        file += h
-        file += [UInt8](repeating: 0, count: offset)
-        write(file, to: path)
+        var header = SafetensorsWriter()
+        for t in tensors { header.add(t.name, dtype: t.dtype, shape: t.shape) }
+        write(header.header() + [UInt8](repeating: 0, count: header.dataByteCount), to: path)
     }
 
     /// Runs a shell command; true if it exited with status 0.

@@ -59,10 +59,10 @@ public func luhd_image_plan(_ model: OpaquePointer?, _ image: OpaquePointer?, _ 
         p.overview_height = Int32(plan.overviewSize.height)
         p.n_views = Int32(plan.views.count)
         p.n_image_tokens = Int32(plan.imagePositions(layout: m.config.imageTokenLayout))
-        p.overview_separator = m.config.imageTokenLayout == .stitchedGrid ? plan.overviewSeparatorID ?? 0 : 0
+        p.overview_separator = m.config.imageTokenLayout == .stitchedGrid ? plan.overviewSeparator.map { Int32(ImageTokenLayout.tokenID(of: $0)) } ?? 0 : 0
         withUnsafeMutableBytes(of: &p.separators) { raw in
             let seps = raw.bindMemory(to: Int32.self)
-            for (i, id) in plan.separatorIDs.prefix(seps.count).enumerated() { seps[i] = id }
+            for (i, kind) in plan.separators.prefix(seps.count).enumerated() { seps[i] = Int32(ImageTokenLayout.tokenID(of: kind)) }
         }
         writeOutputStruct(p, to: out, size: given)
     }

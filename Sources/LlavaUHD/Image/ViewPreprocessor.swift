@@ -1,4 +1,4 @@
-/// Turns a decoded image into the views the vision tower sees (SPEC §1), exactly as upstream's
+/// Turns a decoded image into the views the vision tower sees (docs/MODEL.md §1), exactly as upstream's
 /// eval loader does: pre-resize (`resize_image_keep_ratio`), overview and slices
 /// (`slice_image_minicpm`, every resize Pillow BICUBIC), then CLIP normalisation.
 ///

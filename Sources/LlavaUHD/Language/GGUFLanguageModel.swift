@@ -26,28 +26,19 @@ public enum GGUFLanguageModel {
     /// The config.json key that names the GGUF file.
     public static let configKey = "llm_gguf"
 
-    /// The GGUF file the directory's LLM comes from, or nil when it has none. Throws `.badConfig`
-    /// for an `llm_gguf` value that is not a string or names a missing file, and for several
-    /// `*.gguf` files with no `llm_gguf`.
-    public static func locate(directory: String) throws(LlavaError) -> String? {
-        let configPath = directory + "/config.json"
-        if pathExists(configPath) {
-            let json: JSONValue
-            do { json = try JSONValue.parse(try readWholeFile(configPath, limit: 16 << 20), maxDepth: 64) } catch {
-                throw LlavaError(.badConfig, "\(configPath): not valid JSON (\(error))")
+    /// The GGUF file the directory's LLM comes from, or nil when it has none. `config` is the
+    /// directory's parsed config.json (its `languageGGUFName` is `llm_gguf`). Throws `.badConfig`
+    /// for an `llm_gguf` that names a missing file, and for several `*.gguf` files with no
+    /// `llm_gguf`.
+    public static func locate(directory: String, config: ModelConfig) throws(LlavaError) -> String? {
+        if let name = config.languageGGUFName {
+            let path = name.hasPrefix("/") ? name : directory + "/" + name
+            guard fileExists(path) else {
+                throw LlavaError(.badConfig, "\(directory)/config.json: '\(configKey)' names '\(name)', which does not exist in '\(directory)'")
             }
-            if let value = json[configKey] {
-                guard let name = value.stringValue, !name.isEmpty else {
-                    throw LlavaError(.badConfig, "\(configPath): '\(configKey)' must be a file name")
-                }
-                let path = name.hasPrefix("/") ? name : directory + "/" + name
-                guard fileExists(path) else {
-                    throw LlavaError(.badConfig, "\(configPath): '\(configKey)' names '\(name)', which does not exist in '\(directory)'")
-                }
-                return path
-            }
+            return path
         }
-        let ggufs = try ModelQuantizer.listDirectory(directory).filter { $0.hasSuffix(".gguf") && fileExists(directory + "/" + $0) }
+        let ggufs = try listDirectory(directory).filter { $0.hasSuffix(".gguf") && fileExists(directory + "/" + $0) }
         if ggufs.count > 1 {
             throw LlavaError(.badConfig, "'\(directory)' holds several GGUF files (\(ggufs.joined(separator: ", "))); name the LLM's with \"\(configKey)\" in config.json")
         }

@@ -4,6 +4,16 @@ extension ImageTokenLayout {
     /// Side of a view's token grid.
     public static let tokenGridSide = 12
 
+    /// The LLM token id upstream embeds, from the LLM's own table, for a slice separator
+    /// (docs/MODEL.md §1.2, §5): 29892 (`,` in the LLaMA vocabulary) for a comma and 13 (`<0x0A>`, the
+    /// newline byte token) for a newline; Qwen2 checkpoints use the same ids.
+    public static func tokenID(of separator: SlicePlan.Separator) -> Int {
+        switch separator {
+        case .comma: 29892
+        case .newline: 13
+        }
+    }
+
     /// What one image position of the LLM input holds.
     public enum Slot: Sendable, Equatable {
         /// Token `index` (row-major in the 12×12 grid) of view `view` (slices row-major, then
@@ -13,7 +23,7 @@ extension ImageTokenLayout {
         case separator(Int)
     }
 
-    /// The image positions of one image, in order (SPEC §5.2, §5.3):
+    /// The image positions of one image, in order (docs/MODEL.md §5.2, §5.3):
     ///
     /// * not sliced (`grid` nil): the 144 overview tokens, in both layouts;
     /// * `.stitchedGrid` (old-vicuna-7b): the slices' tokens stitched into one

@@ -6,8 +6,8 @@
 /// `embeddings(decoder:)` materialises the `[count × hidden]` sequence that `TransformerDecoder.eval`
 /// takes.
 public struct MultimodalInput: Sendable {
-    /// Upstream's `IMAGE_TOKEN_INDEX`.
-    public static let imageMarker = -200
+    /// Upstream's `IMAGE_TOKEN_INDEX` as an `Int` (defined once, as `ChatTemplate.imageTokenId`).
+    public static let imageMarker = Int(ChatTemplate.imageTokenId)
 
     /// What one position of the merged sequence holds.
     public enum Element: Sendable, Equatable {

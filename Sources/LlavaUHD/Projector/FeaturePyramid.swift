@@ -1,5 +1,5 @@
 /// The inverse semantic pyramid of one view: the CLIP features (1x) and VDIM's upsampled
-/// levels (SPEC §3), each `channels × rows × columns` float32 (CHW, PyTorch's layout).
+/// levels (docs/MODEL.md §3), each `channels × rows × columns` float32 (CHW, PyTorch's layout).
 public struct FeaturePyramid: Sendable {
     public struct Level: Sendable {
         /// 1, 2 or 4: the level's size relative to the patch grid.

@@ -1,7 +1,7 @@
 import CLlavaUHD
 
 /// The LLaVA-UHD v2 projector: VDIM's inverse semantic pyramid, then the hierarchical window
-/// (Hiwin) attention (SPEC §3, §4; upstream `AdaptSpatialResampler.forward_with_featup`,
+/// (Hiwin) attention (docs/MODEL.md §3, §4; upstream `AdaptSpatialResampler.forward_with_featup`,
 /// `prepare_single_key_value`, `query_with_parallel_attn`).
 ///
 /// Per view and level L of `feature_scale_mask`: `X_L = LN_kv(features_{L}x_projector(F_L))`;

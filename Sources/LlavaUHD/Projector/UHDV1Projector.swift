@@ -1,4 +1,4 @@
-/// The LLaVA-UHD v1 resampler (`adapt_spatial_resampler_v1`, SPEC §8; upstream
+/// The LLaVA-UHD v1 resampler (`adapt_spatial_resampler_v1`, docs/MODEL.md §8; upstream
 /// `AdaptSpatialResampler_v1.forward`): no VDIM, one level.
 ///
 /// Per view: `X = LN_kv(kv_proj(F))` (kv_proj without bias; the identity when the feature

@@ -364,10 +364,3 @@ public struct ChatReply: Sendable {
     public var reusedPositions: Int
     public var timings: ChatTimings
 }
-
-/// Monotonic wall-clock seconds.
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}

@@ -41,7 +41,7 @@ extension LlavaModel {
         onStage(.projector)
         let views = try projector.project(projectorInputs(pixels: pixels, features: features), context: context)
         let projected = ProjectedImage(grid: plan.grid,
-                                       views: views, separators: plan.separatorIDs.map(Int.init))
+                                       views: views, separators: plan.separators.map(ImageTokenLayout.tokenID(of:)))
         return EncodedImage(key: key, plan: plan, projected: projected)
     }
 }

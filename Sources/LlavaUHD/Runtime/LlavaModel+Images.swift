@@ -2,7 +2,7 @@
 /// normalised pixels (3×H×W) → CLIP features ((h·w)×C) → … Each call starts from the image,
 /// so callers that want several stages should call the last one they need.
 extension LlavaModel {
-    /// The slicing plan of an image: grid, view sizes, separators (SPEC §1).
+    /// The slicing plan of an image: grid, view sizes, separators (docs/MODEL.md §1).
     public func plan(for image: RGBImage, options: SlicingOptions = SlicingOptions()) throws(LlavaError) -> SlicePlan {
         try ViewPreprocessor(options: options).plan(for: image)
     }

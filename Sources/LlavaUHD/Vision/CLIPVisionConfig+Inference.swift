@@ -3,7 +3,7 @@ extension CLIPVisionConfig {
     public static let checkpointPrefix = "model.vision_tower.vision_tower.vision_model."
 
     /// Infers the CLIP tower's hyper-parameters from tensor shapes (the releases carry no CLIP
-    /// config; SPEC §2, fixtures README §1), under `prefix`:
+    /// config; docs/MODEL.md §2, fixtures README §1), under `prefix`:
     ///
     /// * layers: the `encoder.layers.N.` names, which must be exactly 0 ..< L (`.badWeights`
     ///   otherwise, `.missingTensor` if there are none);

@@ -1,5 +1,5 @@
 /// Hyper-parameters of the CLIP vision tower. The release carries no CLIP section in
-/// config.json, so they are inferred from tensor shapes (SPEC §2).
+/// config.json, so they are inferred from tensor shapes (docs/MODEL.md §2).
 public struct CLIPVisionConfig: Sendable, Equatable {
     /// Width of the transformer (1024 for ViT-L).
     public var hiddenSize: Int

@@ -1,4 +1,4 @@
-/// The CLIP vision transformer of LLaVA-UHD (SPEC §2: upstream `AdaptCLIPVisionTransformer`
+/// The CLIP vision transformer of LLaVA-UHD (docs/MODEL.md §2: upstream `AdaptCLIPVisionTransformer`
 /// over HF `CLIPEncoder`), run on each view at its native patch grid.
 ///
 /// Per view of h×w patches (H = 14h, W = 14w pixels):

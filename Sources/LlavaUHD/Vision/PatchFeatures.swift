@@ -1,5 +1,5 @@
 /// The CLIP features of one view: the hidden state of the selected encoder layer (layer −2)
-/// at every patch, CLS dropped, before `post_layernorm` (SPEC §2).
+/// at every patch, CLS dropped, before `post_layernorm` (docs/MODEL.md §2).
 ///
 /// Layout: `(rows · columns) × channels` row-major, patch (y, x) at row `y · columns + x`; that
 /// is upstream's `(h·w) × C` token order. The 1x pyramid level is its transpose to C×h×w.

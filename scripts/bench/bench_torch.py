@@ -17,10 +17,10 @@ thread count.  Nothing is asserted; progress goes to stderr.
          (float32 weights and math: 27-30 GB at full depth, so it is refused unless --layers
          makes it fit). --layers N builds only N decoder layers; the full-depth figure is then
          extrapolated from the time measured inside the layers and stated as such.
-  vdim   the VDIM inverse semantic pyramid (SPEC section 3): two JBU stages (C=1024, 7x7 kernels,
+  vdim   the VDIM inverse semantic pyramid (docs/MODEL.md §3): two JBU stages (C=1024, 7x7 kernels,
          guidance = adaptive-avg-pooled pixels) and the 1x1 fixup at 4x, float32, on the 7 views of
          a 1024x768 image (6 slices batched like upstream, then the overview).
-  hiwin  the Hiwin projector (SPEC section 4) at E=4096 (32 heads of 128), levels 1x/2x/4x
+  hiwin  the Hiwin projector (docs/MODEL.md §4) at E=4096 (32 heads of 128), levels 1x/2x/4x
          (feature_scale_mask 7) of the same 7 views: per-level Linear(1024->E)+LN, resized sin-cos
          positions, 12x12 RoIAlign windows (aligned=False, adaptive sampling), 4 query sets through
          one nn.MultiheadAttention, cat_proj, LN, proj; float32. --mode shared-kv projects
@@ -28,8 +28,8 @@ thread count.  Nothing is asserted; progress goes to stderr.
          times as upstream does.
 
 Examples:
-  python3 scripts/bench_torch.py vit --threads 2 --repeat 3
-  python3 scripts/bench_torch.py llm --arch llama --layers 2 --prompt 1000 --decode 16
+  python3 scripts/bench/bench_torch.py vit --threads 2 --repeat 3
+  python3 scripts/bench/bench_torch.py llm --arch llama --layers 2 --prompt 1000 --decode 16
 """
 import argparse
 import json
@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# The 7 views of a 1024x768 image (SPEC section 1.4): (height, width) in pixels.
+# The 7 views of a 1024x768 image (docs/MODEL.md §1.4): (height, width) in pixels.
 UHD_SLICES = [(350, 308)] * 6
 UHD_OVERVIEW = (280, 378)
 
@@ -251,7 +251,7 @@ def bench_llm(args):
 
 # ----------------------------------------------------------------------------- vdim
 class JBUStage(nn.Module):
-    """One joint-bilateral upsampling stage (SPEC 3.2): source (B,C,h,w), guidance (B,3,2h,2w)."""
+    """One joint-bilateral upsampling stage (docs/MODEL.md §3.2): source (B,C,h,w), guidance (B,3,2h,2w)."""
 
     def __init__(self, key_dim=32, radius=3):
         super().__init__()
@@ -346,7 +346,7 @@ def bench_vdim(args):
 
 # ----------------------------------------------------------------------------- hiwin
 def sincos_2d(embed_dim, grid):
-    """(grid*grid, E): first half encodes the column, second half the row (SPEC section 4)."""
+    """(grid*grid, E): first half encodes the column, second half the row (docs/MODEL.md §4)."""
     quarter = embed_dim // 4
     omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
     pos = torch.arange(grid, dtype=torch.float64)
@@ -357,7 +357,7 @@ def sincos_2d(embed_dim, grid):
 
 
 def pooling_size(h, w):
-    """(ph, pw) from the map's aspect ratio (cal_best_pooling_size, SPEC section 4 step 4)."""
+    """(ph, pw) from the map's aspect ratio (cal_best_pooling_size, docs/MODEL.md §4 step 4)."""
     best, best_err = None, math.inf
     for cw, ch in [(4, 2), (3, 2), (4, 3), (3, 3), (2, 4), (2, 3), (3, 4)]:
         err = abs(math.log(w / h) - math.log(cw / ch))

@@ -3,7 +3,7 @@
 for the llama.cpp side of `llavauhd-bench llm` (which then runs llama.cpp's own llama-quantize
 and llama-bench on it). Needs only numpy and the `gguf` PyPI package (llama.cpp's GGUF writer).
 
-    python3 scripts/bench_gguf_convert.py MODEL_DIR OUT.gguf
+    python3 scripts/bench/bench_gguf_convert.py MODEL_DIR OUT.gguf
 
 The conversion follows llama.cpp's convert_hf_to_gguf.py for the tensors (names token_embd /
 blk.N.attn_q ... / output_norm / output; LLaMA q/k rows permuted to GGML's rotary order; 1-D
@@ -22,7 +22,9 @@ import numpy as np
 import gguf
 from gguf import GGMLQuantizationType as T
 
-from gguf_names import gguf_name, permute
+# The Hugging Face -> GGUF tensor names are shared with the GGUF fixture generator.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures"))
+from gguf_names import gguf_name, permute  # noqa: E402
 
 
 def tensors(model_dir):
