@@ -20,8 +20,9 @@ let slimRuntime = [
 ]
 let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden"])]
 
-/// Test targets, one per stage (Tests/<Name>), each checking against references in Tests/Fixtures.
-let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests", "ImageTests", "LanguageTests", "VisionTests", "ProjectorTests", "RuntimeTests", "CLITests", "QuantTests"]
+/// Test targets, one per source folder (Tests/<Folder>Tests tests Sources/LlavaUHD/<Folder>;
+/// CLITests the command-line tool), each checking against references in Tests/Fixtures.
+let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests", "ImageTests", "LanguageTests", "VisionTests", "ProjectorTests", "RuntimeTests", "CLITests"]
 
 let package = Package(
     name: "llavauhd",

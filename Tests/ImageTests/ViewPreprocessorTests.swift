@@ -8,7 +8,7 @@ import Testing
 @Suite struct ViewPreprocessorTests {
     static func preprocessor(_ caseName: String, order: PillowResample.PassOrder = PillowResample.defaultPassOrder)
         throws -> ViewPreprocessor {
-        let pre = try #require(VisionFixtures.manifest(caseName)["preprocess"])
+        let pre = try #require(UpstreamCaseFiles.manifest(caseName)["preprocess"])
         let options = SlicingOptions(preresizeLongSide: pre["preresize_long_side"]?.intValue ?? 0,
                                      maxSlices: try #require(pre["max_slice_nums"]?.intValue),
                                      scaleResolution: try #require(pre["scale_resolution"]?.intValue),
@@ -19,7 +19,7 @@ import Testing
     @Test(arguments: Fixtures.upstreamCases)
     func viewsArePixelExact(_ caseName: String) throws {
         let image = try ImageDecoder.decodeFile(Fixtures.upstream(caseName) + "/input.png")
-        let expected = try VisionFixtures.fixtureViews(caseName)
+        let expected = try UpstreamCaseFiles.fixtureViews(caseName)
         let pre = try Self.preprocessor(caseName)
         let plan = try pre.plan(for: image)
         for threads in [1, 2] {
@@ -38,7 +38,7 @@ import Testing
     @Test func fixturesFollowPillow13PassOrder() throws {
         let caseName = "tall-v2-mask7"
         let image = try ImageDecoder.decodeFile(Fixtures.upstream(caseName) + "/input.png")
-        let expected = try VisionFixtures.fixtureViews(caseName)
+        let expected = try UpstreamCaseFiles.fixtureViews(caseName)
         for order in [PillowResample.PassOrder.adaptive, .horizontalFirst] {
             let pre = try Self.preprocessor(caseName, order: order)
             let overview = try #require(pre.views(of: image, plan: pre.plan(for: image)).last)
@@ -52,13 +52,13 @@ import Testing
     /// (v/255 − mean[c]) / std[c] computed in double, CHW.
     @Test(arguments: Fixtures.upstreamCases)
     func normalisation(_ caseName: String) throws {
-        let pre = try #require(VisionFixtures.manifest(caseName)["preprocess"])
+        let pre = try #require(UpstreamCaseFiles.manifest(caseName)["preprocess"])
         let mean = try #require(pre["image_mean"]?.arrayValue).compactMap(\.doubleValue)
         let std = try #require(pre["image_std"]?.arrayValue).compactMap(\.doubleValue)
         #expect(CLIPNormalization.openAI.mean == mean.map(Float.init))
         #expect(CLIPNormalization.openAI.std == std.map(Float.init))
         var worst = 0.0
-        for view in try VisionFixtures.fixtureViews(caseName) {
+        for view in try UpstreamCaseFiles.fixtureViews(caseName) {
             let t = CLIPNormalization.openAI.normalize(view)
             #expect(t.width == view.width && t.height == view.height)
             let plane = view.width * view.height

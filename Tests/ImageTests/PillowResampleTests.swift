@@ -24,7 +24,7 @@ import Testing
         for c in cases {
             let name = try #require(c["name"]?.stringValue)
             let crop = try #require(c["crop_xywh"]?.arrayValue).compactMap(\.intValue)
-            let (w, h) = try #require(VisionFixtures.pair(c["size_wh"]))
+            let (w, h) = try #require(UpstreamCaseFiles.pair(c["size_wh"]))
             let expected = try NPYArray(path: Self.dir + "/" + (try #require(c["file"]?.stringValue)))
             #expect(expected.shape == [h, w, 3])
             let input = source.cropped(x: crop[0], y: crop[1], width: crop[2], height: crop[3])
@@ -45,7 +45,7 @@ import Testing
         var discriminating = 0
         for c in try Self.cases() {
             let crop = try #require(c["crop_xywh"]?.arrayValue).compactMap(\.intValue)
-            let (w, h) = try #require(VisionFixtures.pair(c["size_wh"]))
+            let (w, h) = try #require(UpstreamCaseFiles.pair(c["size_wh"]))
             guard crop[3] - h > 0, crop[3] - h > (crop[2] - w) * 2, w != crop[2] else { continue }
             let input = source.cropped(x: crop[0], y: crop[1], width: crop[2], height: crop[3])
             let size = PixelSize(width: w, height: h)

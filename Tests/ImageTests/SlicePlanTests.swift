@@ -13,12 +13,12 @@ import Testing
         #expect(plans.count == 300)
         var mismatches = 0
         for p in plans {
-            let (w, h) = try #require(VisionFixtures.pair(p["input_size"]))
+            let (w, h) = try #require(UpstreamCaseFiles.pair(p["input_size"]))
             let plan = try SlicePlan(inputSize: PixelSize(width: w, height: h))
-            let resized = try #require(VisionFixtures.pair(p["preresized_size"]))
-            let overview = try #require(VisionFixtures.pair(p["overview_size"]))
-            let grid = VisionFixtures.pair(p["grid"])
-            let slice = VisionFixtures.pair(p["slice_size"])
+            let resized = try #require(UpstreamCaseFiles.pair(p["preresized_size"]))
+            let overview = try #require(UpstreamCaseFiles.pair(p["overview_size"]))
+            let grid = UpstreamCaseFiles.pair(p["grid"])
+            let slice = UpstreamCaseFiles.pair(p["slice_size"])
             let ids = try #require(p["ind_tokens"]?.arrayValue).compactMap(\.intValue)
             let ok = plan.resizedSize == PixelSize(width: resized.0, height: resized.1)
                 && plan.overviewSize == PixelSize(width: overview.0, height: overview.1)
@@ -39,21 +39,21 @@ import Testing
     /// The `preprocess` section of every upstream case's manifest.
     @Test(arguments: Fixtures.upstreamCases)
     func matchesManifest(_ caseName: String) throws {
-        let m = try VisionFixtures.manifest(caseName)
+        let m = try UpstreamCaseFiles.manifest(caseName)
         let pre = try #require(m["preprocess"])
-        let (w, h) = try #require(VisionFixtures.pair(m["image"]?["size_wh"]))
+        let (w, h) = try #require(UpstreamCaseFiles.pair(m["image"]?["size_wh"]))
         let options = SlicingOptions(preresizeLongSide: pre["preresize_long_side"]?.intValue ?? 0,
                                      maxSlices: try #require(pre["max_slice_nums"]?.intValue),
                                      scaleResolution: try #require(pre["scale_resolution"]?.intValue),
                                      patchSize: try #require(pre["patch_size"]?.intValue))
         let plan = try SlicePlan(inputSize: PixelSize(width: w, height: h), options: options)
-        let resized = try #require(VisionFixtures.pair(pre["preresized_size_wh"]))
+        let resized = try #require(UpstreamCaseFiles.pair(pre["preresized_size_wh"]))
         #expect(plan.resizedSize == PixelSize(width: resized.0, height: resized.1))
-        let overview = try #require(VisionFixtures.pair(pre["overview_size_wh"]))
+        let overview = try #require(UpstreamCaseFiles.pair(pre["overview_size_wh"]))
         #expect(plan.overviewSize == PixelSize(width: overview.0, height: overview.1))
-        if let grid = VisionFixtures.pair(pre["grid_cols_rows"]) {
+        if let grid = UpstreamCaseFiles.pair(pre["grid_cols_rows"]) {
             #expect(plan.grid == SliceGrid(columns: grid.0, rows: grid.1))
-            let slice = try #require(VisionFixtures.pair(pre["slice_size_wh"]))
+            let slice = try #require(UpstreamCaseFiles.pair(pre["slice_size_wh"]))
             #expect(plan.sliceSize == PixelSize(width: slice.0, height: slice.1))
             #expect(plan.refineSize == PixelSize(width: slice.0 * grid.0, height: slice.1 * grid.1))
         } else {
@@ -62,7 +62,7 @@ import Testing
         #expect(plan.sliceCount == pre["num_slices"]?.intValue)
         let ids = try #require(pre["ind_tokens"]?.arrayValue).compactMap(\.intValue)
         #expect(plan.separators.map(ImageTokenLayout.tokenID(of:)) == ids)
-        let grids = try #require(pre["view_patch_grids_hw"]?.arrayValue).compactMap(VisionFixtures.pair)
+        let grids = try #require(pre["view_patch_grids_hw"]?.arrayValue).compactMap(UpstreamCaseFiles.pair)
         #expect(plan.views.map { [$0.patchRows, $0.patchColumns] } == grids.map { [$0.0, $0.1] })
 
         // Image positions for the case's layout, and the separator before the overview.
