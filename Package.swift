@@ -18,7 +18,7 @@ let slimRuntime = [
     "-Xfrontend", "-disable-implicit-concurrency-module-import",
     "-Xfrontend", "-disable-implicit-string-processing-module-import",
 ]
-let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden"])]
+let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra"])]
 
 /// Test targets, one per source folder (Tests/<Folder>Tests tests Sources/LlavaUHD/<Folder>;
 /// CLITests the command-line tool), each checking against references in Tests/Fixtures.
