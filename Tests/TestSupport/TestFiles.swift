@@ -4,9 +4,9 @@ import Glibc
 #endif
 
 /// Scratch directories and small files for the tests.
-public enum TestFiles {
+package enum TestFiles {
     /// A new empty directory under $TMPDIR (or /tmp).
-    public static func makeTemporaryDirectory(_ tag: String) -> String {
+    package static func makeTemporaryDirectory(_ tag: String) -> String {
         let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
         var template = Array((base + "/llavauhd-\(tag)-XXXXXX").utf8CString)
         let made: String? = template.withUnsafeMutableBufferPointer { buf in
@@ -16,14 +16,14 @@ public enum TestFiles {
     }
 
     /// Removes a directory made by `makeTemporaryDirectory`.
-    public static func remove(_ directory: String) {
+    package static func remove(_ directory: String) {
         guard directory.contains("/llavauhd-") else { return }
         _ = system("rm -rf '\(directory)'")
     }
 
     /// Writes `bytes` to `path`; false on failure.
     @discardableResult
-    public static func write(_ bytes: [UInt8], to path: String) -> Bool {
+    package static func write(_ bytes: [UInt8], to path: String) -> Bool {
         guard let f = fopen(path, "wb") else { return false }
         defer { fclose(f) }
         return bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) } == bytes.count
@@ -31,23 +31,23 @@ public enum TestFiles {
 
     /// Writes a safetensors file whose tensors hold zero bytes of their dtype, laid out in
     /// order (enough for tests that only look at names and shapes).
-    public static func writeSafetensors(_ tensors: [(name: String, dtype: DType, shape: [Int])], to path: String) {
+    package static func writeSafetensors(_ tensors: [(name: String, dtype: DType, shape: [Int])], to path: String) {
         var header = SafetensorsWriter()
         for t in tensors { header.add(t.name, dtype: t.dtype, shape: t.shape) }
         write(header.header() + [UInt8](repeating: 0, count: header.dataByteCount), to: path)
     }
 
     /// Runs a shell command; true if it exited with status 0.
-    public static func run(_ command: String) -> Bool { system(command) == 0 }
+    package static func run(_ command: String) -> Bool { system(command) == 0 }
 
     /// True if `python3` can be run.
-    public static var hasPython: Bool { run("python3 -c 'import json, struct' >/dev/null 2>&1") }
+    package static var hasPython: Bool { run("python3 -c 'import json, struct' >/dev/null 2>&1") }
 }
 
 /// The name of a Status case as Swift spells it (the form expectations.json uses).
-public func statusName(_ s: Status) -> String { String(describing: s) }
+package func statusName(_ s: Status) -> String { String(describing: s) }
 
 /// The error `body` throws, or nil.
-public func thrownError(_ body: () throws(LlavaError) -> Void) -> LlavaError? {
+package func thrownError(_ body: () throws(LlavaError) -> Void) -> LlavaError? {
     do { try body(); return nil } catch { return error }
 }

@@ -3,21 +3,21 @@ import Testing
 
 /// Readers of the upstream cases' files (Tests/Fixtures/upstream), shared by the image,
 /// vision and projector tests.
-public enum UpstreamCaseFiles {
+package enum UpstreamCaseFiles {
     /// `manifest.json` of an upstream case.
-    public static func manifest(_ caseName: String) throws -> JSONValue {
+    package static func manifest(_ caseName: String) throws -> JSONValue {
         try Fixtures.json(Fixtures.upstream(caseName) + "/manifest.json")
     }
 
     /// An `[a, b]` JSON pair.
-    public static func pair(_ v: JSONValue?) -> (Int, Int)? {
+    package static func pair(_ v: JSONValue?) -> (Int, Int)? {
         guard let a = v?.arrayValue, a.count == 2, let x = a[0].intValue, let y = a[1].intValue else { return nil }
         return (x, y)
     }
 
     /// The CLIP config of a case, built from `model.clip_inferred_from_shapes` (the values the
     /// fixture generator derived from the tensor shapes).
-    public static func clipConfig(_ caseName: String) throws -> CLIPVisionConfig {
+    package static func clipConfig(_ caseName: String) throws -> CLIPVisionConfig {
         let m = try manifest(caseName)
         let c = try #require(m["model"]?["clip_inferred_from_shapes"])
         let hidden = try #require(c["hidden_size"]?.intValue)
@@ -32,7 +32,7 @@ public enum UpstreamCaseFiles {
     }
 
     /// An `(…, H, W, 3)` uint8 array as RGB images (one per leading index).
-    public static func rgbImages(_ a: NPYArray) throws -> [RGBImage] {
+    package static func rgbImages(_ a: NPYArray) throws -> [RGBImage] {
         let s = a.shape
         try #require(s.count >= 3 && s.last == 3)
         let h = s[s.count - 3], w = s[s.count - 2]
@@ -44,7 +44,7 @@ public enum UpstreamCaseFiles {
     }
 
     /// The RGB views of a case as the fixture stores them: slices row-major, then the overview.
-    public static func fixtureViews(_ caseName: String) throws -> [RGBImage] {
+    package static func fixtureViews(_ caseName: String) throws -> [RGBImage] {
         var views: [RGBImage] = []
         let dir = Fixtures.upstream(caseName)
         if fileExists(dir + "/rgb_slices.npy") { views += try rgbImages(Fixtures.npy(caseName, "rgb_slices")) }

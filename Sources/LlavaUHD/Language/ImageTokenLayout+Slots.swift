@@ -1,13 +1,13 @@
 extension ImageTokenLayout {
     /// Projector tokens per view (a 12×12 grid of windows).
-    public static let tokensPerView = 144
+    package static let tokensPerView = 144
     /// Side of a view's token grid.
-    public static let tokenGridSide = 12
+    package static let tokenGridSide = 12
 
     /// The LLM token id upstream embeds, from the LLM's own table, for a slice separator
     /// (docs/MODEL.md §1.2, §5): 29892 (`,` in the LLaMA vocabulary) for a comma and 13 (`<0x0A>`, the
     /// newline byte token) for a newline; Qwen2 checkpoints use the same ids.
-    public static func tokenID(of separator: SlicePlan.Separator) -> Int {
+    package static func tokenID(of separator: SlicePlan.Separator) -> Int {
         switch separator {
         case .comma: 29892
         case .newline: 13
@@ -15,7 +15,7 @@ extension ImageTokenLayout {
     }
 
     /// What one image position of the LLM input holds.
-    public enum Slot: Sendable, Equatable {
+    package enum Slot: Sendable, Equatable {
         /// Token `index` (row-major in the 12×12 grid) of view `view` (slices row-major, then
         /// the overview).
         case token(view: Int, index: Int)
@@ -34,7 +34,7 @@ extension ImageTokenLayout {
     ///   then the overview: `n·145 + 144` positions.
     ///
     /// Throws `.invalidArgument` for an empty grid or a separator count other than one per slice.
-    public func slots(grid: SliceGrid?, separators: [Int]) throws(LlavaError) -> [Slot] {
+    package func slots(grid: SliceGrid?, separators: [Int]) throws(LlavaError) -> [Slot] {
         let side = Self.tokenGridSide, perView = Self.tokensPerView
         guard let grid else {
             guard separators.isEmpty else {
@@ -74,7 +74,7 @@ extension ImageTokenLayout {
     }
 
     /// The number of LLM positions one image takes (see `slots`).
-    public func positionCount(grid: SliceGrid?) -> Int {
+    package func positionCount(grid: SliceGrid?) -> Int {
         let perView = Self.tokensPerView, side = Self.tokenGridSide
         guard let grid else { return perView }
         switch self {

@@ -13,7 +13,7 @@ extension LlavaModel {
 
     /// The feature pyramid of every view (1x = the CLIP features; VDIM's levels for Hiwin
     /// checkpoints, only 1x for the v1 projector).
-    public func pyramids(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
+    package func pyramids(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
                          context: ComputeContext) throws(LlavaError) -> (plan: SlicePlan, views: [FeaturePyramid]) {
         let (plan, pixels, features) = try visionFeatures(of: image, options: options, context: context)
         var out: [FeaturePyramid] = []

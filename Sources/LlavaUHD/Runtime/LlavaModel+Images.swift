@@ -8,14 +8,14 @@ extension LlavaModel {
     }
 
     /// The CLIP-normalised pixels of every view: slices row-major, then the overview.
-    public func pixels(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
+    package func pixels(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
                        context: ComputeContext) throws(LlavaError) -> (plan: SlicePlan, views: [PixelTensor]) {
         try context.checkAbort("image preprocessing")
         return try ViewPreprocessor(options: options).pixels(of: image, threads: context.threads)
     }
 
     /// The CLIP layer −2 patch features of every view, with the pixels they came from.
-    public func visionFeatures(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
+    package func visionFeatures(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
                                context: ComputeContext) throws(LlavaError)
         -> (plan: SlicePlan, pixels: [PixelTensor], features: [PatchFeatures]) {
         let (plan, pixels) = try self.pixels(of: image, options: options, context: context)

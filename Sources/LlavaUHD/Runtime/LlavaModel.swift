@@ -24,20 +24,20 @@ public final class LlavaModel: @unchecked Sendable {
     public let directory: String
     public let config: ModelConfig
     /// The CLIP tower's hyper-parameters, inferred from its tensors.
-    public let visionConfig: CLIPVisionConfig
-    public let weights: WeightStore
+    package let visionConfig: CLIPVisionConfig
+    package let weights: WeightStore
     /// The CLIP vision tower.
-    public let vision: CLIPVisionEncoder
+    package let vision: CLIPVisionEncoder
     /// The projector: VDIM + Hiwin (LLaVA-UHD v2) or the v1 resampler.
-    public let projector: any Projector
+    package let projector: any Projector
     /// The LLM (LLaMA-2/Vicuna or Qwen2).
-    public let language: TransformerDecoder
+    package let language: TransformerDecoder
     /// The tokenizer of the model directory (SentencePiece or byte-level BPE), or of the GGUF
     /// LLM's metadata when the directory has no tokenizer files.
     public let tokenizer: any Tokenizer
     /// The GGUF file the LLM comes from (see `GGUFLanguageModel`), or nil when it comes from
     /// the safetensors files.
-    public let languageGGUF: GGUFFile?
+    package let languageGGUF: GGUFFile?
     /// Threads used for compute.
     public let threads: Int
 

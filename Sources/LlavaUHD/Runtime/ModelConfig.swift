@@ -74,7 +74,7 @@ public struct ModelConfig: Sendable, Equatable {
     }
 
     /// Resolves a parsed config.json; `source` names the file in messages.
-    public init(json: JSONValue, source: String = "config.json") throws(LlavaError) {
+    package init(json: JSONValue, source: String = "config.json") throws(LlavaError) {
         let c = try ConfigKeys(json, source: source)
 
         // ---- LLM architecture
@@ -281,7 +281,7 @@ public struct ModelConfig: Sendable, Equatable {
     /// Infers the CLIP tower's hyper-parameters from `store` (the release has no CLIP config),
     /// with this config's `mm_vision_select_layer`, and checks that the tower's width is
     /// `mm_hidden_size` (`.tensorMismatch` otherwise).
-    public func visionConfig(from store: WeightStore) throws(LlavaError) -> CLIPVisionConfig {
+    package func visionConfig(from store: WeightStore) throws(LlavaError) -> CLIPVisionConfig {
         let clip = try CLIPVisionConfig.infer(from: store, selectLayer: visionSelectLayer)
         guard clip.hiddenSize == visionHiddenSize else {
             throw LlavaError(.tensorMismatch,

@@ -8,7 +8,7 @@ import Glibc
 
 /// Reads a whole (small) file into memory: config.json, tokenizer files, indexes.
 /// Throws `.io` when the file cannot be read or is larger than `limit` bytes.
-public func readWholeFile(_ path: String, limit: Int = 1 << 30) throws(LlavaError) -> [UInt8] {
+package func readWholeFile(_ path: String, limit: Int = 1 << 30) throws(LlavaError) -> [UInt8] {
     let file = try MappedFile(path: path)
     guard file.size <= limit else {
         throw LlavaError(.io, "'\(path)' is \(file.size) bytes, more than the \(limit)-byte limit for this kind of file")
@@ -18,13 +18,13 @@ public func readWholeFile(_ path: String, limit: Int = 1 << 30) throws(LlavaErro
 
 /// True if `path` names an existing regular file (symbolic links are followed, as in a
 /// Hugging Face cache, whose files link into a blob store).
-public func fileExists(_ path: String) -> Bool {
+package func fileExists(_ path: String) -> Bool {
     var st = stat()
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
 }
 
 /// True if `path` names an existing directory (symbolic links are followed).
-public func directoryExists(_ path: String) -> Bool {
+package func directoryExists(_ path: String) -> Bool {
     var st = stat()
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
 }
