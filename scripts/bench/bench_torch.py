@@ -27,6 +27,9 @@ thread count.  Nothing is asserted; progress goes to stderr.
          keys/values once for the 4 query sets; --mode upstream calls the attention module 4
          times as upstream does.
 
+Needs the versions pinned in scripts/bench/requirements.txt (torch 2.13, transformers 5.24):
+transformers 4.37 has no SDPA attention for CLIP and no model-level rotary_emb.
+
 Examples:
   python3 scripts/bench/bench_torch.py vit --threads 2 --repeat 3
   python3 scripts/bench/bench_torch.py llm --arch llama --layers 2 --prompt 1000 --decode 16
