@@ -18,17 +18,19 @@ package enum UpstreamCaseFiles {
     /// The CLIP config of a case, built from `model.clip_inferred_from_shapes` (the values the
     /// fixture generator derived from the tensor shapes).
     package static func clipConfig(_ caseName: String) throws -> CLIPVisionConfig {
-        let m = try manifest(caseName)
-        let c = try #require(m["model"]?["clip_inferred_from_shapes"])
-        let hidden = try #require(c["hidden_size"]?.intValue)
-        return CLIPVisionConfig(hiddenSize: hidden,
-                                layerCount: try #require(c["num_hidden_layers"]?.intValue),
-                                headCount: try #require(c["num_attention_heads"]?.intValue),
-                                intermediateSize: try #require(c["intermediate_size"]?.intValue),
-                                patchSize: try #require(c["patch_size"]?.intValue),
-                                imageSize: try #require(c["image_size"]?.intValue),
-                                layerNormEps: Float(try #require(c["layer_norm_eps"]?.doubleValue)),
-                                selectLayer: -2)
+        try clipConfig(try #require(manifest(caseName)["model"]?["clip_inferred_from_shapes"]), selectLayer: -2)
+    }
+
+    /// A CLIP config from a JSON object with transformers' `CLIPVisionConfig` keys.
+    package static func clipConfig(_ c: JSONValue, selectLayer: Int) throws -> CLIPVisionConfig {
+        CLIPVisionConfig(hiddenSize: try #require(c["hidden_size"]?.intValue),
+                         layerCount: try #require(c["num_hidden_layers"]?.intValue),
+                         headCount: try #require(c["num_attention_heads"]?.intValue),
+                         intermediateSize: try #require(c["intermediate_size"]?.intValue),
+                         patchSize: try #require(c["patch_size"]?.intValue),
+                         imageSize: try #require(c["image_size"]?.intValue),
+                         layerNormEps: Float(try #require(c["layer_norm_eps"]?.doubleValue)),
+                         selectLayer: selectLayer)
     }
 
     /// An `(…, H, W, 3)` uint8 array as RGB images (one per leading index).

@@ -11,15 +11,7 @@ import Testing
 
     static func config(selectLayer: Int) throws -> CLIPVisionConfig {
         let meta = try Fixtures.json(weights + "/meta.json")
-        let c = try #require(meta["model"]?["config"])
-        return CLIPVisionConfig(hiddenSize: try #require(c["hidden_size"]?.intValue),
-                                layerCount: try #require(c["num_hidden_layers"]?.intValue),
-                                headCount: try #require(c["num_attention_heads"]?.intValue),
-                                intermediateSize: try #require(c["intermediate_size"]?.intValue),
-                                patchSize: try #require(c["patch_size"]?.intValue),
-                                imageSize: try #require(c["image_size"]?.intValue),
-                                layerNormEps: Float(try #require(c["layer_norm_eps"]?.doubleValue)),
-                                selectLayer: selectLayer)
+        return try UpstreamCaseFiles.clipConfig(try #require(meta["model"]?["config"]), selectLayer: selectLayer)
     }
 
     /// The fixture's input: `(u8 − 128) / 64` in CHW float32.
