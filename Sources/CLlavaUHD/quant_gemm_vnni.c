@@ -27,12 +27,6 @@
 #define T_C1 704
 #define T_O 768
 
-static inline float gh2f(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
 int luhd_quant_gemm_supports(int format) {
     return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0 || format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K;
 }

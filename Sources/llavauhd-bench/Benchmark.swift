@@ -37,20 +37,13 @@ struct BenchOptions {
     func repetitions(_ full: Int) -> Int { quick ? max(1, full / 3) : full }
 }
 
-/// Monotonic wall-clock seconds.
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
 /// The fastest of `n` runs of `body`, in seconds.
 func bestOf(_ n: Int, _ body: () throws -> Void) rethrows -> Double {
     var best = Double.infinity
     for _ in 0..<max(1, n) {
-        let t0 = now()
+        let t0 = monotonicSeconds()
         try body()
-        best = min(best, now() - t0)
+        best = min(best, monotonicSeconds() - t0)
     }
     return best
 }

@@ -4,39 +4,45 @@ import Glibc
 import LlavaUHD
 
 /// `gguf`: real llama.cpp GGUF files as LLMs, when some are on the machine: env `LLAVAUHD_GGUF`
-/// (a colon-separated list; default /work/gguf/model.gguf as assembled by
-/// scripts/fetch_gguf_model.sh). For each: open time and resident memory (the weights stay in
+/// (a colon-separated list; default `realGGUFDefault`). For each: open time and resident memory (the weights stay in
 /// the mapping), hyper-parameters and storage formats as the decoder reads them, the tokenizer
 /// from the metadata, then a short question answered greedily (the prompt in the model's chat
 /// format: DeepSeek-R1's `<｜User｜>…<｜Assistant｜>`, Qwen2's ChatML or LLaMA-2's `[INST]`),
 /// with prefill and decode speeds. A file whose sidecar `PATH.realbytes` says it is only partly
 /// real (the fetch script's `--allow-partial`) is loaded and mapped but not run: its zero-filled
-/// weights can neither answer nor be timed honestly. scripts/check_real_gguf.sh runs this.
+/// weights can neither answer nor be timed honestly. scripts/dev/check_real_gguf.sh runs this.
 var ggufBenchmark: Benchmark {
     Benchmark(name: "gguf", summary: "real GGUF LLM files: load, tokenizer, a greedy answer and its speed", run: runGGUFBenchmark)
 }
+
+/// Where `scripts/dev/fetch_gguf_model.sh "$LLAVAUHD_TEST_ASSETS/gguf"` assembles a real GGUF
+/// file: the default of `LLAVAUHD_GGUF` (the test assets folder defaults to `.build-assets`).
+let realGGUFDefault = (environment("LLAVAUHD_TEST_ASSETS") ?? ".build-assets") + "/gguf/model.gguf"
+
+/// A file's name without its folder, for the report (no machine's paths in BENCHMARKS.md).
+func fileName(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
 
 private let question = "What is the capital of France? Answer in one sentence."
 private let answerTokens = 48
 
 private func runGGUFBenchmark(_ options: BenchOptions) throws -> String {
-    let env = environment("LLAVAUHD_GGUF") ?? "/work/gguf/model.gguf"
+    let env = environment("LLAVAUHD_GGUF") ?? realGGUFDefault
     let paths = env.split(separator: ":").map(String.init).filter(fileExists)
-    guard !paths.isEmpty else { return "No GGUF file found (LLAVAUHD_GGUF=\(env)); run scripts/check_real_gguf.sh with one.\n" }
+    guard !paths.isEmpty else { return "No GGUF file found (LLAVAUHD_GGUF=\(env)); run scripts/dev/check_real_gguf.sh with one.\n" }
     let threads = ComputeContext.defaultThreads
     var md = ""
     for path in paths {
         let rss0 = residentBytes()
-        let t0 = now()
+        let t0 = monotonicSeconds()
         let file = try GGUFFile(path: path)
         let decoder = try TransformerDecoder(gguf: file)
         let tokenizer = try Tokenizers.load(gguf: file)
-        let loadSeconds = now() - t0
+        let loadSeconds = monotonicSeconds() - t0
         let rss1 = residentBytes()
         let c = decoder.config
         let realBytes = (try? readWholeFile(path + ".realbytes")).flatMap { Int(String(decoding: $0, as: UTF8.self).trimmingCharacters()) }
             ?? file.file.size
-        md += "- `\(path)` (\(megabytes(file.file.size)), `\(file.string("general.name") ?? file.architecture ?? "?")`): "
+        md += "- `\(fileName(path))` (\(megabytes(file.file.size)), `\(file.string("general.name") ?? file.architecture ?? "?")`): "
         md += "\(c.architecture.rawValue), hidden \(c.hiddenSize), \(c.layerCount) layers, \(c.headCount)/\(c.kvHeadCount) heads, "
         md += "MLP \(c.intermediateSize), vocabulary \(c.vocabSize); matrices \(decoder.matrixFormats.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")), "
         md += "embeddings \(decoder.embedTokens.formatName); \(megabytes(decoder.weightBytesPerToken)) read per token. "
@@ -50,18 +56,18 @@ private func runGGUFBenchmark(_ options: BenchOptions) throws -> String {
         let ids = try tokenizer.encode(prompt, addBOS: tokenizer.addsBOSByDefault, parseSpecial: true).map(Int.init)
         let context = ComputeContext(threads: threads)
         let cache = try KVCache(config: c, capacity: ids.count + answerTokens + 1)
-        let tp = now()
+        let tp = monotonicSeconds()
         var logits = try decoder.eval(tokens: ids, cache: cache, context: context)
-        let prefillSeconds = now() - tp
+        let prefillSeconds = monotonicSeconds() - tp
         var answer: [Int32] = []
-        let td = now()
+        let td = monotonicSeconds()
         for _ in 0..<answerTokens {
             let t = TokenSampler.argmax(logits)
             if c.eosTokenIds.contains(t) { break }
             answer.append(Int32(t))
             logits = try decoder.eval(tokens: [t], cache: cache, context: context)
         }
-        let decodeSeconds = now() - td
+        let decodeSeconds = monotonicSeconds() - td
         let text = try tokenizer.decode(answer)
         md += "  - Prompt (\(ids.count) tokens): `\(escapedForTable(prompt))`\n"
         md += "  - Greedy answer (\(answer.count) tokens): \(escapedForTable(text))\n"

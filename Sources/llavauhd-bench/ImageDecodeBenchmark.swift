@@ -5,7 +5,7 @@ import LlavaUHD
 
 /// Decoding the real test images (JPEG via libjpeg-turbo, PNG via libpng) into RGB8, best of N,
 /// next to Pillow's `Image.open(path).convert('RGB')` when a Python with Pillow is available
-/// (env LLAVAUHD_BENCH_PYTHON, default python3; script scripts/bench_image_decode.py).
+/// (env LLAVAUHD_BENCH_PYTHON, default python3; script scripts/bench/bench_image_decode.py).
 /// The images come from the test-assets folder (env LLAVAUHD_TEST_ASSETS, default .build-assets).
 extension Benchmark {
 static var imageDecode: Benchmark { Benchmark(
@@ -38,9 +38,9 @@ static var imageDecode: Benchmark { Benchmark(
 } }
 }
 
-/// Pillow's best-of-N decode time per path, from scripts/bench_image_decode.py.
+/// Pillow's best-of-N decode time per path, from scripts/bench/bench_image_decode.py.
 private func pillowDecodeTimes(_ paths: [String], repetitions: Int) -> (version: String?, times: [String: Double]) {
-    let command = ([PythonRunner.python, "scripts/bench_image_decode.py", String(repetitions)] + paths)
+    let command = ([PythonRunner.python, "scripts/bench/bench_image_decode.py", String(repetitions)] + paths)
         .map(shellQuoted).joined(separator: " ") + " 2>/dev/null"
     var version: String?
     var times: [String: Double] = [:]

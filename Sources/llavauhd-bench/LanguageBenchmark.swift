@@ -15,7 +15,7 @@ import LlavaUHD
 /// By default `defaultLayers` decoder layers are built (a full 7B checkpoint is 13–15 GB); the
 /// full-depth figures are extrapolated from the time measured inside the layers (`--layers N`
 /// changes the depth). llama.cpp (`llama-bench` on GGUF files of the same weights and depth,
-/// `LlamaCpp`) and PyTorch (scripts/bench_torch.py llm) run the same shapes, depth, prompt
+/// `LlamaCpp`) and PyTorch (scripts/bench/bench_torch.py llm) run the same shapes, depth, prompt
 /// and threads in the same run when available.
 var languageBenchmark: Benchmark {
     Benchmark(name: "llm", summary: "LLM prefill and decode at Qwen2-7B / Vicuna-7B shapes: BF16, Q8_0, Q4_0, Q4_K_M; vs llama.cpp and PyTorch",
@@ -131,7 +131,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         if torch {
             for compute in ["fp32", "bf16"] {
                 print("llm: PyTorch \(model.displayName) \(compute)")
-                let json = PythonRunner.json("scripts/bench_torch.py", [
+                let json = PythonRunner.json("scripts/bench/bench_torch.py", [
                     "llm", "--arch", model.architectureName, "--layers", String(layers), "--prompt", String(promptTokens),
                     "--decode", String(decodeTokens), "--threads", String(threads), "--repeat", String(reps), "--compute", compute])
                 if let error = json?["error"]?.stringValue {
@@ -160,7 +160,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         md += """
 
             llama.cpp (\(LlamaCpp.version)), `llama-bench -p \(promptTokens) -n \(decodeTokens) -t \(threads)` on GGUF files of the \
-            same weights and depth (BF16 written by scripts/bench_gguf_convert.py, the rest by `llama-quantize`; its Q4_0 file keeps \
+            same weights and depth (BF16 written by scripts/bench/bench_gguf_convert.py, the rest by `llama-quantize`; its Q4_0 file keeps \
             `output.weight` in Q6_K). Ratio = ours / llama.cpp (> 1: we are faster); ours = the best prefill of that storage and \
             the decode of the matching row.
 
@@ -175,7 +175,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
     if torch {
         md += """
 
-            PyTorch (`scripts/bench_torch.py llm`, transformers with random weights, same shapes, depth, prompt and threads, \
+            PyTorch (`scripts/bench/bench_torch.py llm`, transformers with random weights, same shapes, depth, prompt and threads, \
             SDPA attention). Ratio = ours / PyTorch: fp32 against our float32-product BF16 row, bf16 against our best BF16 prefill \
             and BF16 decode.
 
@@ -220,9 +220,9 @@ private func measure(_ decoder: TransformerDecoder, label: String, format: Strin
     for _ in 0..<reps {
         cache.reset()
         clock.reset()
-        let t0 = now()
+        let t0 = monotonicSeconds()
         last = try decoder.eval(tokens: prompt, cache: cache, context: context)
-        let t = now() - t0
+        let t = monotonicSeconds() - t0
         if t < prefill.seconds { prefill = (t, clock.timeInsideLayers()) }
     }
     var decode = (seconds: Double.infinity, layers: 0.0)
@@ -230,14 +230,14 @@ private func measure(_ decoder: TransformerDecoder, label: String, format: Strin
         try cache.truncate(to: promptTokens)
         var token = TokenSampler.argmax(last)
         var inLayers = 0.0
-        let t0 = now()
+        let t0 = monotonicSeconds()
         for _ in 0..<decodeTokens {
             clock.reset()
             let logits = try decoder.eval(tokens: [token], cache: cache, context: context)
             inLayers += clock.timeInsideLayers()
             token = TokenSampler.argmax(logits)
         }
-        let t = now() - t0
+        let t = monotonicSeconds() - t0
         if t < decode.seconds { decode = (t, inLayers) }
     }
     let scale = Double(full - layers) / Double(layers)
@@ -260,7 +260,7 @@ private final class LayerClock: @unchecked Sendable {
     func reset() { polls = 0 }
 
     func poll() -> Bool {
-        let t = now()
+        let t = monotonicSeconds()
         if polls == 0 { first = t }
         last = t
         polls += 1

@@ -7,7 +7,7 @@ import LlavaUHD
 /// repository): env `LLAVAUHD_LLAMA_CPP` names its build's binary directory (holding
 /// `llama-bench` and `llama-quantize`), e.g. the `build/bin` of the `vendor/llama.cpp` of the
 /// PyPI `llama-cpp-python` source distribution. GGUF files are written from the synthetic
-/// safetensors weights by scripts/bench_gguf_convert.py (BF16, needs the `gguf` package in the
+/// safetensors weights by scripts/bench/bench_gguf_convert.py (BF16, needs the `gguf` package in the
 /// benchmark Python) and quantized by llama.cpp's own `llama-quantize`.
 enum LlamaCpp {
     /// The binary directory, nil when unset or incomplete.
@@ -31,7 +31,7 @@ enum LlamaCpp {
         let path = directory + "/model-bf16.gguf"
         if fileExists(path) { return path }
         print("llama.cpp: converting \(directory) to BF16 GGUF")
-        return PythonRunner.json("scripts/bench_gguf_convert.py", [directory, path]) != nil && fileExists(path) ? path : nil
+        return PythonRunner.json("scripts/bench/bench_gguf_convert.py", [directory, path]) != nil && fileExists(path) ? path : nil
     }
 
     /// `source` quantized by llama-quantize to `type` ("Q8_0", "Q4_0", "Q4_K_M"; written once).

@@ -28,9 +28,9 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
 
     SyntheticCheckpoint.dropFromPageCache(shardPaths + [dir + "/model.safetensors.index.json", dir + "/config.json"])
     let rssBefore = residentBytes()
-    let t0 = now()
+    let t0 = monotonicSeconds()
     let store = try WeightStore(directory: dir)
-    let cold = now() - t0
+    let cold = monotonicSeconds() - t0
     let rssAfter = residentBytes()
     guard store.count == checkpoint.tensors.count, store.totalBytes == checkpoint.totalBytes else {
         throw SyntheticCheckpointError("the store holds \(store.count) tensors / \(store.totalBytes) bytes, expected "
@@ -56,7 +56,7 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
         SyntheticCheckpoint.dropFromPageCache(shardPaths)
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         var checksum = 0
-        let t1 = now()
+        let t1 = monotonicSeconds()
         let views = store.names.compactMap { store[$0] }.sorted { $0.data < $1.data }
         for t in views {
             // Read-ahead as a loader would ask for it, then one byte per page.
@@ -68,7 +68,7 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
                 offset += page
             }
         }
-        let pass = now() - t1
+        let pass = monotonicSeconds() - t1
         md += "| first touch of every page, cold, MADV_SEQUENTIAL (\(megabytes(store.totalBytes))) | "
             + "\(fmt(pass)) s = \(fmt(Double(store.totalBytes) / pass / 1e9)) GB/s |\n"
         md += "| RSS after touching every page (file-backed, reclaimable) | \(megabytes(residentBytes())) |\n"
@@ -103,10 +103,10 @@ private func modelLoadRows(_ dir: String, reps: Int) throws -> String {
 
 /// The child side of `modelLoadRows`: loads the model in `dir` and prints one JSON line.
 func loadProbe(_ dir: String) {
-    let t0 = now()
+    let t0 = monotonicSeconds()
     do {
         let model = try LlavaModel(directory: dir)
-        let seconds = now() - t0
+        let seconds = monotonicSeconds() - t0
         print("{\"seconds\": \(seconds), \"rss\": \(residentBytes()), \"peak_rss\": \(peakResidentBytes()), \"tensors\": \(model.weights.count)}")
     } catch {
         print("load probe failed: \(error)")

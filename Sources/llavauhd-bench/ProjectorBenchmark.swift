@@ -93,21 +93,11 @@ enum SyntheticProjectorWeights {
         tensors.append((u + "fixup_proj.1.weight", [c, c, 1, 1], uniform(0.05)))
         tensors.append((u + "fixup_proj.1.bias", [c], uniform(0.01)))
 
-        var header = "{"
-        var offset = 0
-        for (i, (name, shape, _)) in tensors.enumerated() {
-            let bytes = shape.reduce(1, *) * 2
-            header += (i == 0 ? "" : ",") + "\"\(name)\":{\"dtype\":\"BF16\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],"
-            header += "\"data_offsets\":[\(offset),\(offset + bytes)]}"
-            offset += bytes
-        }
-        header += "}"
-        while header.utf8.count % 8 != 0 { header += " " }
+        var header = SafetensorsWriter()
+        for (name, shape, _) in tensors { header.add(name, dtype: .bf16, shape: shape) }
         guard let f = fopen(path, "wb") else { throw LlavaError(.io, "cannot create \(path)") }
         defer { fclose(f) }
-        var length = UInt64(header.utf8.count).littleEndian
-        fwrite(&length, 8, 1, f)
-        fputs(header, f)
+        _ = header.header().withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
         var random = SplitMix(seed: 12345)
         for (_, shape, value) in tensors {
             let count = shape.reduce(1, *)

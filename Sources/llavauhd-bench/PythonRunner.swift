@@ -3,7 +3,7 @@ import Glibc
 #endif
 import LlavaUHD
 
-/// Running the committed comparison scripts (scripts/bench_*.py) as subprocesses.
+/// Running the committed comparison scripts (scripts/bench/*.py) as subprocesses.
 enum PythonRunner {
     /// The Python to use: env `LLAVAUHD_BENCH_PYTHON`, default `python3`.
     static var python: String { environment("LLAVAUHD_BENCH_PYTHON") ?? "python3" }

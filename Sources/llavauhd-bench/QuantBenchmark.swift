@@ -170,25 +170,25 @@ struct QuantBench {
     }
 
     /// Reads real GGUF files (env LLAVAUHD_GGUF, a colon-separated list; default
-    /// /work/gguf/model.gguf as assembled by scripts/fetch_gguf_model.sh): open time and resident
+    /// `realGGUFDefault`): open time and resident
     /// memory (the weights must stay in the mapping), the metadata the LLM needs, tensors by type,
     /// and matvec GB/s and accuracy on its Q4_K / Q6_K matrices. A sidecar `PATH.realbytes`
     /// (written by the fetch script for a partial download) marks where real data ends: matrices
     /// past it are zero-filled and are timed but not checked for accuracy.
     func realModelSection(reps: Int) -> String? {
-        let env = getenv("LLAVAUHD_GGUF").map { String(cString: $0) } ?? "/work/gguf/model.gguf"
+        let env = environment("LLAVAUHD_GGUF") ?? realGGUFDefault
         let paths = env.split(separator: ":").map(String.init).filter(fileExists)
         guard !paths.isEmpty else { return nil }
         var md = "### Real GGUF files\n\n"
         for path in paths {
             let rss0 = residentBytes()
-            let t0 = now()
+            let t0 = monotonicSeconds()
             let g: GGUFFile
             do { g = try GGUFFile(path: path) } catch {
-                md += "- `\(path)`: **failed to open**: \(error)\n"
+                md += "- `\(fileName(path))`: **failed to open**: \(error)\n"
                 continue
             }
-            let openTime = now() - t0
+            let openTime = monotonicSeconds() - t0
             let rss1 = residentBytes()
             let realBytes = (try? readWholeFile(path + ".realbytes")).flatMap {
                 Int(String(decoding: $0, as: UTF8.self).trimmingCharacters())
@@ -196,7 +196,7 @@ struct QuantBench {
             var byType: [String: Int] = [:]
             for t in g.tensors { byType[t.type.name, default: 0] += 1 }
             let arch = g.architecture ?? "?"
-            md += "- `\(path)` (\(g.file.size / 1_000_000) MB\(realBytes < g.file.size ? ", real data in the first \(realBytes / 1_000_000) MB only: the rest of the parts are not published, zero-filled" : "")): "
+            md += "- `\(fileName(path))` (\(g.file.size / 1_000_000) MB\(realBytes < g.file.size ? ", real data in the first \(realBytes / 1_000_000) MB only: the rest of the parts are not published, zero-filled" : "")): "
             md += "GGUF v\(g.version), `\(arch)`, \(g.tensors.count) tensors (\(byType.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))), "
             md += "\(g.metadata.count) metadata entries; opened in \(fmt(openTime * 1e3)) ms, resident memory +\(fmt(Double(rss1 - rss0) / 1e6)) MB "
             md += "(metadata arrays parsed; weights stay in the mapping).\n"

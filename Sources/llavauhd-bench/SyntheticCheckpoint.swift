@@ -4,7 +4,7 @@ import Glibc
 import LlavaUHD
 
 /// Synthetic model directories with the real tensor names and shapes of the released
-/// checkpoints (SPEC §2–§4, §6–§7), in BF16, sharded like Hugging Face's `save_pretrained`
+/// checkpoints (docs/MODEL.md §2–§4, §6–§7), in BF16, sharded like Hugging Face's `save_pretrained`
 /// (≤ 5 GB shards `model-0000i-of-0000n.safetensors` plus `model.safetensors.index.json`), with
 /// a config.json carrying the upstream keys. The values are cheap, deterministic and non-zero
 /// (small pseudo-random weights, unit norm scales) so that every page is real data and a
@@ -23,7 +23,7 @@ struct SyntheticCheckpoint {
 
         /// The name used in tables.
         var displayName: String { self == .vicuna7B ? "Vicuna-7B" : "Qwen2-7B" }
-        /// The architecture name of scripts/bench_torch.py and GGUF.
+        /// The architecture name of scripts/bench/bench_torch.py and GGUF.
         var architectureName: String { self == .vicuna7B ? "llama" : "qwen2" }
 
         var hidden: Int { self == .vicuna7B ? 4096 : 3584 }
@@ -67,7 +67,7 @@ struct SyntheticCheckpoint {
         return "llava-uhd-v2-\(languageModel.rawValue)\(multimodal ? "" : "-llm-only")\(depth)-bf16-random"
     }
 
-    /// The LLM's hyper-parameters (SPEC §6) with the layers written.
+    /// The LLM's hyper-parameters (docs/MODEL.md §6) with the layers written.
     var languageConfig: LanguageModelConfig {
         let m = languageModel
         return m == .vicuna7B
@@ -142,7 +142,7 @@ struct SyntheticCheckpoint {
     }
 
     /// The Hiwin resampler and the VDIM (JBU 4× stack) under `model.mm_projector.`, with
-    /// E = the LLM's hidden size (SPEC §3.4, §4; the nesting `upsampler.upsampler.` and the
+    /// E = the LLM's hidden size (docs/MODEL.md §3.4, §4; the nesting `upsampler.upsampler.` and the
     /// unused ChannelNorm `upsampler.model.1.norm` are as the release stores them).
     var projectorTensors: [Tensor] {
         let e = languageModel.hidden, p = "model.mm_projector."
@@ -253,10 +253,10 @@ struct SyntheticCheckpoint {
         }
         try Self.makeDirectory(parent)
         try Self.makeDirectory(dir)
-        let t0 = now()
+        let t0 = monotonicSeconds()
         try write(to: dir)
         try Self.writeText(layoutName, to: marker)
-        return (dir, true, now() - t0)
+        return (dir, true, monotonicSeconds() - t0)
     }
 
     /// Writes config.json, the shards and the index into `dir`, each shard's pages dropped from
@@ -268,24 +268,17 @@ struct SyntheticCheckpoint {
         var serial = 0
         for (i, shard) in shards.enumerated() {
             let file = "model-\(Self.fiveDigits(i + 1))-of-\(Self.fiveDigits(shards.count)).safetensors"
-            var header = "{\"__metadata__\":{\"format\":\"pt\"}"
-            var offset = 0
+            var header = SafetensorsWriter(metadata: [("format", "pt")])
             for t in shard {
-                header += ",\"\(t.name)\":{\"dtype\":\"BF16\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],"
-                    + "\"data_offsets\":[\(offset),\(offset + t.bytes)]}"
-                offset += t.bytes
+                header.add(t.name, dtype: .bf16, shape: t.shape, byteCount: t.bytes)
                 weightMap.append((t.name, file))
             }
-            header += "}"
-            while (header.utf8.count + 8) % 8 != 0 { header += " " }
 
             let path = dir + "/" + file
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw SyntheticCheckpointError("cannot create \(path)") }
             defer { close(fd) }
-            var length = UInt64(header.utf8.count).littleEndian
-            try withUnsafeBytes(of: &length) { try Self.writeAll(fd, $0, path) }
-            try Array(header.utf8).withUnsafeBytes { try Self.writeAll(fd, $0, path) }
+            try header.header().withUnsafeBytes { try Self.writeAll(fd, $0, path) }
             for t in shard {
                 switch t.fill {
                 case .random:

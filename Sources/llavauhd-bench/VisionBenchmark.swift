@@ -7,7 +7,7 @@ import LlavaUHD
 /// 16 heads, MLP 4096) with synthetic BF16 weights in a temporary safetensors file, on one
 /// 336×336 view and on the 7 views of a 1024×768 image, at 1 and 2 threads; plus the view
 /// preprocessing (Pillow-exact resizes + normalisation) of that image, and PyTorch's figure
-/// from scripts/bench_torch.py `vit` on the same threads when torch is importable.
+/// from scripts/bench/bench_torch.py `vit` on the same threads when torch is importable.
 var visionBenchmark: Benchmark {
     Benchmark(name: "vit", summary: "CLIP ViT-L/14-336 encoder (layer -2) and view preprocessing", run: runVisionBenchmark)
 }
@@ -67,7 +67,7 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         CLIP ViT-L/14-336, 23 of 24 layers (output of layer −2), float32 compute on synthetic BF16
         weights (widened per layer per call; GEMMs in OpenBLAS \(BLAS.coreName) through `BLAS.sgemm`, threads =
         the thread count). 1024×768 views: \(viewList) (≈\(Int(gflop)) GFLOP). PyTorch:
-        `scripts/bench_torch.py vit` (transformers CLIPVisionModel, float32, SDPA, 23 layers, views
+        `scripts/bench/bench_torch.py vit` (transformers CLIPVisionModel, float32, SDPA, 23 layers, views
         one at a time), ratio = PyTorch wall time / ours (> 1: we are faster). Best of \(reps) (wall
         time; CPU = process CPU time of that run, all threads, which shows contention from other
         processes when CPU < threads × wall).
@@ -103,9 +103,9 @@ private func bestOfWithCPU(_ n: Int, _ body: () throws -> Void) rethrows -> (wal
     }
     var best = (wall: Double.infinity, cpu: 0.0)
     for _ in 0..<max(1, n) {
-        let c0 = cpuNow(), t0 = now()
+        let c0 = cpuNow(), t0 = monotonicSeconds()
         try body()
-        let wall = now() - t0
+        let wall = monotonicSeconds() - t0
         if wall < best.wall { best = (wall, cpuNow() - c0) }
     }
     return best
@@ -145,11 +145,11 @@ private func syntheticImage(width: Int, height: Int) -> RGBImage {
     return RGBImage(width: width, height: height, pixels: pixels)
 }
 
-/// PyTorch's `vit` figures (seconds) from scripts/bench_torch.py, or nil when torch is not
+/// PyTorch's `vit` figures (seconds) from scripts/bench/bench_torch.py, or nil when torch is not
 /// importable or the script fails.
 private func torchViT(threads: Int, repeat reps: Int, compute: String) -> (single: Double, all: Double)? {
     guard PythonRunner.hasModule("torch"),
-          let json = PythonRunner.json("scripts/bench_torch.py", ["vit", "--threads", String(threads), "--repeat", String(reps),
+          let json = PythonRunner.json("scripts/bench/bench_torch.py", ["vit", "--threads", String(threads), "--repeat", String(reps),
                                                                  "--compute", compute]),
           let single = json["single_336_s"]?.doubleValue, let all = json["uhd_1024x768_7views_s"]?.doubleValue
     else { return nil }
@@ -184,20 +184,11 @@ private enum SyntheticCLIPCheckpoint {
             tensors.append((n + "mlp.fc2.weight", [c, i], 1 / Float(i).squareRoot(), 0))
             tensors.append((n + "mlp.fc2.bias", [c], 0.02, 0))
         }
-        var header = "{"
-        var offset = 0
-        for (k, t) in tensors.enumerated() {
-            let bytes = t.shape.reduce(1, *) * 2
-            header += (k == 0 ? "" : ",") + "\"\(prefix)\(t.name)\":{\"dtype\":\"BF16\",\"shape\":\(t.shape),\"data_offsets\":[\(offset),\(offset + bytes)]}"
-            offset += bytes
-        }
-        header += "}"
-        while (header.utf8.count + 8) % 8 != 0 { header += " " }
+        var header = SafetensorsWriter()
+        for t in tensors { header.add(prefix + t.name, dtype: .bf16, shape: t.shape) }
         guard let f = fopen(path, "wb") else { throw LlavaError(.io, "cannot create \(path)") }
         defer { fclose(f) }
-        var length = UInt64(header.utf8.count).littleEndian
-        fwrite(&length, 8, 1, f)
-        _ = header.utf8CString.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count - 1, f) }
+        _ = header.header().withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
         var rng = SplitMix(seed: 42)
         var chunk = [UInt16](repeating: 0, count: 1 << 16)
         for t in tensors {

@@ -116,9 +116,9 @@ struct BenchCommand: ParsableCommand {
     private func best(_ body: () throws(LlavaError) -> Void) throws(LlavaError) -> Double {
         var shortest = Double.infinity
         for _ in 0..<runs {
-            let start = now()
+            let start = monotonicSeconds()
             try body()
-            shortest = min(shortest, now() - start)
+            shortest = min(shortest, monotonicSeconds() - start)
         }
         return shortest
     }

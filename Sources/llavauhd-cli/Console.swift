@@ -34,13 +34,6 @@ enum Console {
     }
 }
 
-/// Monotonic wall-clock seconds.
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
 /// `value` with `digits` digits after the point (no Foundation `String(format:)`).
 func fixed(_ value: Double, _ digits: Int = 2) -> String {
     guard value.isFinite else { return "\(value)" }

@@ -82,13 +82,13 @@ struct EvalCommand: ParsableCommand {
         let session = try ChatSession(model: model, options: options)
         let modelName = modelID ?? Self.upstreamModelName(modelOptions.model)
         var totals = EvalTotals()
-        let start = now()
+        let start = monotonicSeconds()
         // Ctrl-C stops the answer in progress, or the loop between two answers; the file then
         // holds whole lines only, and the same command resumes.
         try InterruptHandler.shared.whileAnswering(session.cancellation) {
             for (n, question) in todo.enumerated() {
                 if InterruptHandler.shared.interrupted { throw Self.interrupted(written: n, answers: answers) }
-                let begin = now()
+                let begin = monotonicSeconds()
                 let reply = try answer(question, written: n, session: session, parameters: parameters)
                 try file.append(JSONWriter.object([
                     ("question_id", question.id),
@@ -100,10 +100,10 @@ struct EvalCommand: ParsableCommand {
                 ]), key: question.key)
                 totals.add(reply)
                 status.status("[\(n + 1)/\(todo.count)] question_id \(question.key): "
-                              + "\(reply.tokens.count) tokens in \(fixed(now() - begin)) s")
+                              + "\(reply.tokens.count) tokens in \(fixed(monotonicSeconds() - begin)) s")
             }
         }
-        let elapsed = now() - start
+        let elapsed = monotonicSeconds() - start
         status.line("eval: \(todo.count) answers in \(fixed(elapsed)) s (\(fixed(elapsed / Double(todo.count))) s per question), "
                     + "written to \(answers)")
         for line in totals.lines { status.line(line) }

@@ -22,12 +22,12 @@ struct ModelOptions: ParsableArguments {
         guard let precision = Precision(name: precision) else {
             throw LlavaError(.invalidArgument, "--precision \(self.precision) is not one of exact, fast")
         }
-        let start = now()
+        let start = monotonicSeconds()
         let options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
                                              progress: status.loadProgress(directory: model),
                                              matrixArithmetic: precision.matrixArithmetic)
         let loaded = try LlavaModel(directory: model, options: options)
-        let seconds = now() - start
+        let seconds = monotonicSeconds() - start
         status.loadFinished(seconds: seconds)
         return (loaded, seconds)
     }

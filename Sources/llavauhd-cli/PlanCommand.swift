@@ -27,7 +27,7 @@ struct PlanCommand: ParsableCommand {
         try options.validate()
         let decoded = try ImageDecoder.decodeFile(image)
         let plan = try SlicePlan(inputSize: PixelSize(width: decoded.width, height: decoded.height), options: options)
-        var layouts: [ImageTokenLayout] = [.stitchedGrid, .perSlice]
+        var layouts: [ImageTokenLayout] = ImageTokenLayout.allCases
         if let model {
             layouts = [try ModelConfig(directory: model).imageTokenLayout]
         }
@@ -57,7 +57,8 @@ struct PlanCommand: ParsableCommand {
             lines.append("grid: none (not sliced)")
         }
         lines.append("overview size: \(plan.overviewSize)")
-        lines.append("separators: " + (plan.separatorIDs.isEmpty ? "none" : plan.separatorIDs.map(String.init).joined(separator: " ")))
+        let separatorIDs = plan.separators.map(ImageTokenLayout.tokenID(of:))
+        lines.append("separators: " + (separatorIDs.isEmpty ? "none" : separatorIDs.map(String.init).joined(separator: " ")))
         let views = plan.views
         lines.append("views: \(views.count) (slices row-major, then the overview)")
         let columns = plan.grid?.columns ?? 1
@@ -89,9 +90,9 @@ struct PlanCommand: ParsableCommand {
             ("slice_size_wh", size(plan.sliceSize)),
             ("refine_size_wh", size(plan.refineSize)),
             ("overview_size_wh", size(plan.overviewSize)),
-            ("ind_tokens", .array(plan.separatorIDs.map { .int(Int($0)) })),
+            ("ind_tokens", .array(plan.separators.map { .int(ImageTokenLayout.tokenID(of: $0)) })),
             ("view_patch_grids_hw", .array(plan.views.map { .array([.int($0.patchRows), .int($0.patchColumns)]) })),
-            ("image_tokens", .object(tokens.map { ($0.0.jsonKey, .int($0.1)) })),
+            ("image_tokens", .object(tokens.map { ($0.0.rawValue, .int($0.1)) })),
         ])
     }
 }
@@ -102,13 +103,6 @@ extension ImageTokenLayout {
         switch self {
         case .stitchedGrid: "stitched grid, old-vicuna-7b / LLaVA-UHD-v2 Vicuna-7B"
         case .perSlice: "per slice, LLaVA-UHD-v2 branch"
-        }
-    }
-
-    var jsonKey: String {
-        switch self {
-        case .stitchedGrid: "stitched_grid"
-        case .perSlice: "per_slice"
         }
     }
 }

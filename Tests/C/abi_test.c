@@ -6,7 +6,7 @@
  *   ./abi_test ASSETS_DIR REPO_DIR
  *
  * Prints one line per failed check and exits 1 if any failed. Every handle is freed, so the
- * program also runs clean under LeakSanitizer (scripts/asan.sh). */
+ * program also runs clean under LeakSanitizer (scripts/dev/asan.sh). */
 #define _DEFAULT_SOURCE
 #include <llavauhd.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* expect_status: load a model directory (and optionally an image) and check the status.
  * Used by the tests to run the malformed-input corpora through the C ABI (also under
- * AddressSanitizer, scripts/asan.sh).
+ * AddressSanitizer, scripts/dev/asan.sh).
  *
  *   ./expect_status model DIR EXPECTED_STATUS_NAME [MESSAGE_SUBSTRING]
  *   ./expect_status image FILE EXPECTED_STATUS_NAME [MESSAGE_SUBSTRING]

@@ -9,7 +9,7 @@ py=${PYTHON:-$assets/venv/bin/python}
 derived=$assets/malformed-derived
 if [ ! -f "$derived/.done" ]; then
     rm -rf "$derived"
-    "$py" "$repo/scripts/make_malformed_weights.py" --from-model "$assets/models/coffee-v2-mask7" --out "$derived" >/dev/null
+    "$py" "$repo/scripts/fixtures/make_malformed_weights.py" --from-model "$assets/models/coffee-v2-mask7" --out "$derived" >/dev/null
     cp "$assets/models/coffee-v2-mask7/tokenizer.model" "$derived/derived-sharded-ok/"
     touch "$derived/.done"
 fi

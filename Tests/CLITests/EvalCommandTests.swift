@@ -117,8 +117,8 @@ import Glibc
                          "--max-new-tokens", "32", "--stop", "never appears"]
         let child = try CLI.start(arguments, scratch: scratch)
         // Ctrl-C once the first answer is in the file.
-        let deadline = monotonic() + 300
-        while try !child.hasExited(), !(try readText(answers)).contains("\n"), monotonic() < deadline { usleep(2_000) }
+        let deadline = monotonicSeconds() + 300
+        while try !child.hasExited(), !(try readText(answers)).contains("\n"), monotonicSeconds() < deadline { usleep(2_000) }
         child.send(SIGINT)
         let stopped = try child.wait()
         let partial = try readText(answers)

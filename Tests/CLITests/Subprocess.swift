@@ -65,9 +65,9 @@ final class ChildProcess {
 
     /// Waits for the child (killing it after `timeout` seconds) and reads its output.
     func wait(timeout: Double = 600) throws -> ProcessResult {
-        let deadline = monotonic() + timeout
+        let deadline = monotonicSeconds() + timeout
         while try !hasExited() {
-            if monotonic() > deadline {
+            if monotonicSeconds() > deadline {
                 kill(pid, SIGKILL)
                 var raw: Int32 = 0
                 _ = waitpid(pid, &raw, 0)
@@ -92,12 +92,6 @@ struct SubprocessError: Error, CustomStringConvertible {
 func runProcess(_ executable: String, _ arguments: [String], stdinPath: String = "/dev/null",
                 scratch: TemporaryDirectory) throws -> ProcessResult {
     try ChildProcess(executable, arguments, stdinPath: stdinPath, scratch: scratch).wait()
-}
-
-func monotonic() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 /// A file's contents as text (empty when it does not exist).

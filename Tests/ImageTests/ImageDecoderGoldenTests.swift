@@ -4,7 +4,7 @@ import Testing
 
 /// Every image of the golden set decodes to exactly Pillow's bytes: same size, same mode, and the
 /// sha256 of the RGB8 pixels equal to that of Pillow's `Image.open(f).convert('RGB').tobytes()`
-/// (reference: scripts/make_image_golden.py with Pillow 13.0 / libjpeg-turbo 3.2; this decoder
+/// (reference: scripts/fixtures/make_image_golden.py with Pillow 13.0 / libjpeg-turbo 3.2; this decoder
 /// runs Debian's libjpeg-turbo 2.1.5 and libpng 1.6.39). Tolerance: none, byte-exact.
 @Suite struct ImageDecoderGoldenTests {
     private func check(origin: String) throws -> Int {
@@ -40,8 +40,8 @@ import Testing
         #expect(modes == Set(PillowMode.allCases.map(\.rawValue)))
     }
 
-    /// The real photos and scans of /work/shared/assets/README.md (scikit-image, matplotlib,
-    /// imagemagick-6-doc), from the test-assets folder.
+    /// The real photos and scans that scripts/setup-test-assets.sh fetches (scikit-image,
+    /// matplotlib, imagemagick-6-doc), from the test-assets folder.
     @Test(.enabled(if: ImageGolden.haveAssets, "needs the test assets (LLAVAUHD_TEST_ASSETS)"))
     func realImagesMatchPillow() throws {
         #expect(try check(origin: "real") == 16)

@@ -1,7 +1,7 @@
 import LlavaUHD
 import TestSupport
 
-/// The golden set written by scripts/make_image_golden.py (Pillow 13 + its bundled
+/// The golden set written by scripts/fixtures/make_image_golden.py (Pillow 13 + its bundled
 /// libjpeg-turbo 3.2): Tests/Fixtures/images/golden.json and the derived and corrupt files next
 /// to it. Real images are read from the test-assets folder; derived images are crops / resizes /
 /// re-encodings of them made by the generator (golden entries with `"origin": "derived"`).

@@ -4,7 +4,7 @@ import TestSupport
 
 /// `TorchResample` against PyTorch itself: `F.interpolate(mode='bicubic', align_corners=False)`
 /// (with `size=` and with `scale_factor=`) and `F.adaptive_avg_pool2d`, on the random inputs of
-/// `Tests/Fixtures/hf/torch-resample` (made by scripts/make_hf_fixtures.py; meta.json lists the
+/// `Tests/Fixtures/hf/torch-resample` (made by scripts/fixtures/make_hf_fixtures.py; meta.json lists the
 /// cases). Both compute the same float32 formula, so they must agree to float rounding:
 /// max|a − ref| ≤ 1e-5 · max|ref| per case.
 @Suite struct TorchResampleTests {

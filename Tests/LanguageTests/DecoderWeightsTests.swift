@@ -14,18 +14,11 @@ import TestSupport
     static func writeModel(_ tensors: [(String, [Int], [Float])], f16: Bool = false) throws -> String {
         let dir = NSTemporaryDirectory() + "luhd-lang-\(UInt64.random(in: 0..<UInt64.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var header: [String] = []
-        var offset = 0
+        var header = SafetensorsWriter()
         for (name, shape, values) in tensors {
-            let bytes = (f16 ? 2 : 4) * values.count
-            header.append("\"\(name)\":{\"dtype\":\"\(f16 ? "F16" : "F32")\",\"shape\":\(shape),\"data_offsets\":[\(offset),\(offset + bytes)]}")
-            offset += bytes
+            header.add(name, dtype: f16 ? .f16 : .f32, shape: shape, byteCount: (f16 ? 2 : 4) * values.count)
         }
-        var json = Array(("{" + header.joined(separator: ",") + "}").utf8)
-        while json.count % 8 != 0 { json.append(0x20) }
-        var data = Data()
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(contentsOf: json)
+        var data = Data(header.header())
         for (_, _, values) in tensors {
             if f16 {
                 values.map { Float16($0) }.withUnsafeBytes { data.append(contentsOf: $0) }

@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// The decoder built from GGUF files (`TransformerDecoder(gguf:)`): the tiny HF fixture models
-/// converted by scripts/make_gguf_llm_fixtures.py the way llama.cpp's converter does (LLaMA q/k
+/// converted by scripts/fixtures/make_gguf_llm_fixtures.py the way llama.cpp's converter does (LLaMA q/k
 /// rows permuted to GGML's interleaved rotary order; Qwen2 as stored), checked against the
 /// transformers outputs of Tests/Fixtures/hf: F32 and BF16 files within the float32 tolerance
 /// 1e-4·max|ref| at every prompt position and all 32 greedy tokens equal; Q8_0 files (every

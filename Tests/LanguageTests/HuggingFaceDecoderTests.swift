@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The decoder against transformers' `LlamaForCausalLM` and `Qwen2ForCausalLM` (tiny random
-/// models, float32 compute; Tests/Fixtures/hf, made by scripts/make_hf_fixtures.py):
+/// models, float32 compute; Tests/Fixtures/hf, made by scripts/fixtures/make_hf_fixtures.py):
 /// logits at every prompt position and at every greedy step within 1e-4 · max|ref| (the
 /// fixtures' stated fp32 tolerance), and the 32 greedy tokens identical.
 @Suite struct HuggingFaceDecoderTests {

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// Image token layouts and the merged input, beyond the upstream cases (which check the
-/// positions and values of one image per layout): the position formulas of SPEC §5.2/§5.3
+/// positions and values of one image per layout): the position formulas of docs/MODEL.md §5.2/§5.3
 /// (worked examples 1033 and 769), several images, and every malformed input.
 @Suite struct MultimodalInputTests {
     typealias Grid = SliceGrid

@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// A real llama.cpp GGUF file, when one is on the machine (not in CI): `LLAVAUHD_REAL_GGUF`, or
-/// /work/gguf/model.gguf as assembled by scripts/fetch_gguf_model.sh — DeepSeek-R1-Distill-Qwen-7B
+/// `$LLAVAUHD_TEST_ASSETS/gguf/model.gguf` as assembled by scripts/dev/fetch_gguf_model.sh — DeepSeek-R1-Distill-Qwen-7B
 /// Q4_K_M (Qwen2 architecture). Only 2 of the file's 48 published parts exist, so the assembled
 /// file is the real header, tensor table and first 199 MB, zero-filled to its full size: this
 /// checks that the reader, the hyper-parameters, the tensor mapping of every layer (Q4_K and
@@ -15,7 +15,7 @@ import TestSupport
 /// agree (the distilled model has its own added tokens — `<｜User｜>`, `<think>`, ... — and
 /// lacks Qwen2's `<|im_start|>` family, so cases containing either are skipped).
 @Suite struct RealGGUFTests {
-    static let path: String = getenv("LLAVAUHD_REAL_GGUF").map { String(cString: $0) } ?? "/work/gguf/model.gguf"
+    static let path: String = getenv("LLAVAUHD_REAL_GGUF").map { String(cString: $0) } ?? Fixtures.assets + "/gguf/model.gguf"
 
     @Test(.enabled(if: fileExists(RealGGUFTests.path)))
     func qwen2SevenBHeaderTensorsAndTokenizer() throws {

@@ -42,14 +42,9 @@ import TestSupport
     /// tensors and the mismatch.
     @Test func missingAndMisshapedTensorsAreNamed() throws {
         let path = "/tmp/llavauhd-projector-test-\(getpid()).safetensors"
-        var header = #"{"model.mm_projector.pos_embed":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#
-        while header.utf8.count % 8 != 0 { header += " " }
-        var bytes = [UInt8](repeating: 0, count: 8)
-        for i in 0..<8 { bytes[i] = UInt8((header.utf8.count >> (8 * i)) & 0xFF) }
-        bytes += Array(header.utf8) + [UInt8](repeating: 0, count: 16)
-        let f = try #require(fopen(path, "wb"))
-        fwrite(bytes, 1, bytes.count, f)
-        fclose(f)
+        var header = SafetensorsWriter()
+        header.add("model.mm_projector.pos_embed", dtype: .f32, shape: [2, 2])
+        try header.write(to: path, data: [UInt8](repeating: 0, count: 16))
         defer { unlink(path) }
         let store = try WeightStore(paths: [path])
         for kind in [ProjectorConfig.Kind.hiwin, .uhdV1] {

@@ -20,19 +20,19 @@ import Testing
         return SlicingOptions(preresizeLongSide: pre, maxSlices: maxSlices)
     }
 
-    static func load(_ c: Case) throws -> (LlavaModel, RGBImage, JSONValue) {
+    /// A session on the case's tiny model with the case's slicing, its input image and manifest.
+    static func load(_ c: Case) throws -> (ChatSession, RGBImage, JSONValue) {
         let model = try LlavaModel(directory: Fixtures.model(c.name))
         let image = try ImageDecoder.decodeFile(Fixtures.upstream(c.name) + "/input.png")
         let manifest = try Fixtures.json(Fixtures.upstream(c.name) + "/manifest.json")
-        return (model, image, manifest)
+        var options = ChatSession.Options()
+        options.slicing = Self.slicing(manifest)
+        return (try ChatSession(model: model, options: options), image, manifest)
     }
 
     @Test(arguments: cases)
     func lowLevelCallsReproduceUpstream(_ c: Case) throws {
-        let (model, image, manifest) = try Self.load(c)
-        var options = ChatSession.Options()
-        options.slicing = Self.slicing(manifest)
-        let session = try ChatSession(model: model, options: options)
+        let (session, image, _) = try Self.load(c)
         let ids = try Fixtures.npy(c.name, "input_ids").ints
         try session.eval(tokens: ids, images: [image])
         let logits = try #require(session.logits)
@@ -53,10 +53,7 @@ import Testing
 
     @Test(arguments: cases)
     func chatReproducesUpstream(_ c: Case) throws {
-        let (model, image, manifest) = try Self.load(c)
-        var options = ChatSession.Options()
-        options.slicing = Self.slicing(manifest)
-        let session = try ChatSession(model: model, options: options)
+        let (session, image, manifest) = try Self.load(c)
         let question = try #require(manifest["prompt"]?["question"]?.stringValue)
         let expected = try Fixtures.npy(c.name, "generated_ids").ints
         var streamed = ""

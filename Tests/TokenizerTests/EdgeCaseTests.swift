@@ -2,7 +2,7 @@ import LlavaUHD
 import TestSupport
 import Testing
 
-/// tok_edge_golden.json (scripts/make_tokenizer_edge_golden.py, official sentencepiece 0.2.x
+/// tok_edge_golden.json (scripts/fixtures/make_tokenizer_edge_golden.py, official sentencepiece 0.2.x
 /// and tokenizers 0.23.x): SentencePiece options that LLaMA leaves off, and decoding of
 /// hand-picked id sequences (broken byte-fallback runs, control pieces, split characters).
 @Suite struct EdgeCaseTests {

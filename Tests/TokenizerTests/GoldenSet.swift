@@ -5,7 +5,7 @@ import Glibc
 import TestSupport
 
 /// One case of a golden tokenizer set (`Tests/Fixtures/tokenizer/tok_golden_*.json`, made by
-/// `scripts/make_token_golden.py` with the official sentencepiece / tokenizers libraries).
+/// `scripts/fixtures/make_token_golden.py` with the official sentencepiece / tokenizers libraries).
 struct GoldenCase {
     let text: String
     let ids: [Int32]
@@ -28,13 +28,6 @@ enum GoldenSet {
     /// Paths of the real tokenizer files (scripts/setup-test-assets.sh).
     static var mistralModel: String { Fixtures.assets + "/tokenizers/tokenizer.model.v1" }
     static var qwen2Directory: String { Fixtures.assets + "/tokenizers/qwen2" }
-}
-
-/// Seconds from a monotonic clock.
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 /// A short printable form of a string for failure messages.

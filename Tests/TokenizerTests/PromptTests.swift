@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// Prompts as upstream builds them: the five upstream cases (ids saved by the upstream PyTorch
-/// run, `input_ids.npy`), and chat_golden.json (scripts/make_chat_golden.py: upstream's
+/// run, `input_ids.npy`), and chat_golden.json (scripts/fixtures/make_chat_golden.py: upstream's
 /// conversation.py and `tokenizer_image_token` with transformers 4.37.2 tokenizers).
 @Suite struct PromptTests {
     static func kind(_ template: String) throws -> ChatTemplateKind {

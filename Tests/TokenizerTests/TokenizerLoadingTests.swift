@@ -209,7 +209,7 @@ func expectStatus(_ status: Status, sourceLocation: SourceLocation = #_sourceLoc
     }
 
     /// UnicodeNFC against Python's unicodedata.normalize("NFC", ·) (nfc_cases.json, written by
-    /// scripts/generate_unicode_nfc_tables.py with the tables).
+    /// scripts/dev/generate_unicode_nfc_tables.py with the tables).
     @Test func nfcMatchesPython() throws {
         let root = try Fixtures.json(Fixtures.root + "/tokenizer/nfc_cases.json")
         #expect(root["unicode_version"]?.stringValue == UnicodeNFCTables.unicodeVersion)

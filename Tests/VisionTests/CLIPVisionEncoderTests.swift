@@ -11,14 +11,14 @@ import Testing
 
     static func encoder(_ caseName: String) throws -> CLIPVisionEncoder {
         let store = try WeightStore(directory: Fixtures.model(caseName))
-        return try CLIPVisionEncoder(store: store, prefix: prefix, config: VisionFixtures.clipConfig(caseName))
+        return try CLIPVisionEncoder(store: store, prefix: prefix, config: UpstreamCaseFiles.clipConfig(caseName))
     }
 
     @Test(arguments: Fixtures.upstreamCases)
     func matchesUpstream(_ caseName: String) throws {
         let encoder = try Self.encoder(caseName)
         #expect(encoder.layersUsed == encoder.config.layerCount - 1)
-        let views = try VisionFixtures.fixtureViews(caseName).map { CLIPNormalization.openAI.normalize($0) }
+        let views = try UpstreamCaseFiles.fixtureViews(caseName).map { CLIPNormalization.openAI.normalize($0) }
         let features = try encoder.encode(views, context: ComputeContext(threads: 2))
         try #require(features.count == views.count)
         let c = encoder.config.hiddenSize
@@ -53,7 +53,7 @@ import Testing
     @Test func batchingAndThreadsDoNotChangeResults() throws {
         let caseName = "chelsea-qwen2-mask5"
         let encoder = try Self.encoder(caseName)
-        let views = try VisionFixtures.fixtureViews(caseName).map { CLIPNormalization.openAI.normalize($0) }
+        let views = try UpstreamCaseFiles.fixtureViews(caseName).map { CLIPNormalization.openAI.normalize($0) }
         let batch = try encoder.encode(views, context: ComputeContext(threads: 2))
         let oneThread = try encoder.encode(views, context: ComputeContext(threads: 1))
         for (i, view) in views.enumerated() {
@@ -66,7 +66,7 @@ import Testing
     @Test func rejectsBadInputs() throws {
         let caseName = "small-noslice"
         let store = try WeightStore(directory: Fixtures.model(caseName))
-        let config = try VisionFixtures.clipConfig(caseName)
+        let config = try UpstreamCaseFiles.clipConfig(caseName)
         let encoder = try CLIPVisionEncoder(store: store, prefix: Self.prefix, config: config)
         let odd = try PixelTensor(width: 15, height: 14, values: [Float](repeating: 0, count: 3 * 15 * 14))
         #expect(throws: LlavaError.self) { try encoder.encode([odd], context: ComputeContext(threads: 1)) }

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `CLIPVisionEncoder` against transformers' `CLIPVisionModel` (Tests/Fixtures/hf/clip-336 and
-/// clip-interp, made by scripts/make_hf_fixtures.py: tiny random F32 weights under
+/// clip-interp, made by scripts/fixtures/make_hf_fixtures.py: tiny random F32 weights under
 /// `vision_model.`, 3 layers, 2 heads of 64, real 336/14 geometry). clip-interp runs a 350×308
 /// view, so the position table is resized (bicubic, align_corners=False).
 @Suite struct CLIPVisionHFTests {
@@ -11,15 +11,7 @@ import Testing
 
     static func config(selectLayer: Int) throws -> CLIPVisionConfig {
         let meta = try Fixtures.json(weights + "/meta.json")
-        let c = try #require(meta["model"]?["config"])
-        return CLIPVisionConfig(hiddenSize: try #require(c["hidden_size"]?.intValue),
-                                layerCount: try #require(c["num_hidden_layers"]?.intValue),
-                                headCount: try #require(c["num_attention_heads"]?.intValue),
-                                intermediateSize: try #require(c["intermediate_size"]?.intValue),
-                                patchSize: try #require(c["patch_size"]?.intValue),
-                                imageSize: try #require(c["image_size"]?.intValue),
-                                layerNormEps: Float(try #require(c["layer_norm_eps"]?.doubleValue)),
-                                selectLayer: selectLayer)
+        return try UpstreamCaseFiles.clipConfig(try #require(meta["model"]?["config"]), selectLayer: selectLayer)
     }
 
     /// The fixture's input: `(u8 − 128) / 64` in CHW float32.

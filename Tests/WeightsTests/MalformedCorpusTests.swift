@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// One case of `Tests/Fixtures/malformed/expectations.json` (written by
-/// scripts/make_malformed_weights.py).
+/// scripts/fixtures/make_malformed_weights.py).
 struct MalformedCase: Sendable, CustomStringConvertible {
     let name: String
     let status: String
@@ -50,16 +50,7 @@ func loadModelDirectory(_ dir: String) throws(LlavaError) -> (ModelConfig, Weigh
         let known = Set(Status.allCases.map(statusName))
         for c in cases { #expect(known.contains(c.status), "\(c.name): unknown status \(c.status)") }
         // Every committed case has a directory and every directory is a listed case.
-        guard let dir = opendir(MalformedCase.directory) else {
-            Issue.record("cannot open \(MalformedCase.directory)")
-            return
-        }
-        defer { closedir(dir) }
-        var onDisk = Set<String>()
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if !name.hasPrefix("."), name != "expectations.json" { onDisk.insert(name) }
-        }
+        let onDisk = Set(try listDirectory(MalformedCase.directory).filter { !$0.hasPrefix(".") && $0 != "expectations.json" })
         #expect(onDisk == Set(MalformedCase.committed.map(\.name)))
     }
 
@@ -104,7 +95,7 @@ func loadModelDirectory(_ dir: String) throws(LlavaError) -> (ModelConfig, Weigh
         let model = Fixtures.model("coffee-v2-mask7")
         let out = TestFiles.makeTemporaryDirectory("derived")
         defer { TestFiles.remove(out) }
-        let script = Fixtures.repoRoot + "/scripts/make_malformed_weights.py"
+        let script = Fixtures.repoRoot + "/scripts/fixtures/make_malformed_weights.py"
         try #require(TestFiles.run("python3 '\(script)' --from-model '\(model)' --out '\(out)' >/dev/null"))
         let original = try WeightStore(directory: model)
         #expect(MalformedCase.derivedCases.count >= 5)

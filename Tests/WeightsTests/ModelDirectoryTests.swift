@@ -8,7 +8,7 @@ import TestSupport
 /// manifest.
 @Suite(.enabled(if: fileExists(Fixtures.model("coffee-v2-mask7") + "/model.safetensors")))
 struct ModelDirectoryTests {
-    /// The tensor names and shapes the upstream modules own (SPEC §2, §3.4, §4, §6, §8), as
+    /// The tensor names and shapes the upstream modules own (docs/MODEL.md §2, §3.4, §4, §6, §8), as
     /// written for the tiny models (fixtures README §1), from the config and CLIP sizes.
     static func expectedTensors(_ c: ModelConfig, _ clip: CLIPVisionConfig) -> [String: [Int]] {
         var t: [String: [Int]] = [:]

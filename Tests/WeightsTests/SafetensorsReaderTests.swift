@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The reader's good paths against Tests/Fixtures/safetensors (written by
-/// scripts/make_malformed_weights.py, whose expected.json holds every value as float32 bits,
+/// scripts/fixtures/make_malformed_weights.py, whose expected.json holds every value as float32 bits,
 /// decoded by the generator with Python's struct module and its own FP8 decoder, cross-checked
 /// against torch with --check-with-torch).
 @Suite struct SafetensorsReaderTests {

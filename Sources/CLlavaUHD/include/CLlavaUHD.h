@@ -10,7 +10,6 @@
 #include "jpeg_decoder.h"
 #include "png_decoder.h"
 #include "last_error.h"
-#include "atomic_flag.h"
 #include "quant_kernels.h"
 #include "projector_kernels.h"
 #include "bf16_gemm.h"

@@ -10,9 +10,9 @@ final class ModelHandle: @unchecked Sendable {
         self.model = model
         let c = model.config
         architecture = OwnedCString(c.language.architecture.rawValue)
-        projector = OwnedCString(c.projector.kind == .hiwin ? "hiwin" : "uhd_v1")
-        tokenLayout = OwnedCString(c.imageTokenLayout == .stitchedGrid ? "stitched_grid" : "per_slice")
-        chatTemplate = OwnedCString(c.chatTemplate == .vicunaV1 ? "vicuna_v1" : "qwen2_chatml")
+        projector = OwnedCString(c.projector.kind.rawValue)
+        tokenLayout = OwnedCString(c.imageTokenLayout.rawValue)
+        chatTemplate = OwnedCString(c.chatTemplate.rawValue)
         weightDType = OwnedCString(model.weights.predominantDType?.rawValue ?? "")
         blasCore = OwnedCString(BLAS.coreName)
     }

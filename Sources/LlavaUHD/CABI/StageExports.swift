@@ -62,10 +62,10 @@ public func luhd_image_get_slice_plan(_ model: OpaquePointer?, _ image: OpaquePo
         p.overview_height = try int32Field(plan.overviewSize.height, "overview_height")
         p.n_views = try int32Field(plan.views.count, "n_views")
         p.n_image_tokens = try int32Field(plan.imagePositions(layout: m.config.imageTokenLayout), "n_image_tokens")
-        p.overview_separator = m.config.imageTokenLayout == .stitchedGrid ? plan.overviewSeparatorID ?? 0 : 0
+        p.overview_separator = m.config.imageTokenLayout == .stitchedGrid ? plan.overviewSeparator.map { Int32(ImageTokenLayout.tokenID(of: $0)) } ?? 0 : 0
         withUnsafeMutableBytes(of: &p.separators) { raw in
             let seps = raw.bindMemory(to: Int32.self)
-            for (i, id) in plan.separatorIDs.prefix(seps.count).enumerated() { seps[i] = id }
+            for (i, kind) in plan.separators.prefix(seps.count).enumerated() { seps[i] = Int32(ImageTokenLayout.tokenID(of: kind)) }
         }
         writeOutputStruct(p, to: out, size: given)
     }

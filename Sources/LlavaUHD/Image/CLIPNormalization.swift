@@ -5,19 +5,19 @@
 ///
 /// Each output depends only on the byte and its channel, so a 3 × 256 table computed with
 /// exactly that arithmetic gives the same floats.
-public struct CLIPNormalization: Sendable, Equatable {
+package struct CLIPNormalization: Sendable, Equatable {
     /// Per-channel mean (R, G, B).
-    public let mean: [Float]
+    package let mean: [Float]
     /// Per-channel standard deviation (R, G, B).
-    public let std: [Float]
+    package let std: [Float]
     /// `table[c · 256 + v]` = the normalised value of byte v in channel c.
     let table: [Float]
 
     /// OpenAI CLIP's statistics (`openai/clip-vit-large-patch14-336` preprocessor_config.json).
-    public static let openAI = CLIPNormalization(mean: (0.48145466, 0.4578275, 0.40821073),
+    package static let openAI = CLIPNormalization(mean: (0.48145466, 0.4578275, 0.40821073),
                                                  std: (0.26862954, 0.26130258, 0.27577711))
 
-    public init(mean: (Float, Float, Float), std: (Float, Float, Float)) {
+    package init(mean: (Float, Float, Float), std: (Float, Float, Float)) {
         self.mean = [mean.0, mean.1, mean.2]
         self.std = [std.0, std.1, std.2]
         var table = [Float](repeating: 0, count: 3 * 256)
@@ -32,7 +32,7 @@ public struct CLIPNormalization: Sendable, Equatable {
     }
 
     /// The normalised CHW tensor of an RGB8 image.
-    public func normalize(_ image: RGBImage) -> PixelTensor {
+    package func normalize(_ image: RGBImage) -> PixelTensor {
         let plane = image.width * image.height
         guard plane > 0 else { return PixelTensor(checkedWidth: image.width, height: image.height, values: []) }
         let values = [Float](unsafeUninitializedCapacity: 3 * plane) { out, n in

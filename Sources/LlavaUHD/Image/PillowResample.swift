@@ -21,9 +21,9 @@ import Glibc
 ///   shrinks; from 13.0 the vertical pass runs first whenever the height shrinks by more than
 ///   twice as many pixels as the width. The order changes results by ±1 here and there,
 ///   because each pass rounds to 8 bits.
-public enum PillowResample {
+package enum PillowResample {
     /// Which Pillow release's choice of pass order to reproduce.
-    public enum PassOrder: Sendable, Equatable {
+    package enum PassOrder: Sendable, Equatable {
         /// Pillow ≤ 12.1: horizontal, then vertical.
         case horizontalFirst
         /// Pillow 12.2–12.3 (`Image.resize`): vertical first when height > 100·width and the
@@ -44,7 +44,7 @@ public enum PillowResample {
     }
 
     /// The pass order of the Pillow the reference fixtures were made with.
-    public static let defaultPassOrder = PassOrder.adaptive
+    package static let defaultPassOrder = PassOrder.adaptive
 
     /// Fractional bits of the quantised weights.
     static let precisionBits = 22
@@ -104,7 +104,7 @@ public enum PillowResample {
     /// Resizes `image` to `size` exactly as Pillow's BICUBIC filter does. `threads` splits the
     /// rows (the result does not depend on it). Throws `.invalidArgument` for an empty image or
     /// target, `.imageTooLarge` for a target above 2³⁰ pixels.
-    public static func bicubic(_ image: RGBImage, to size: PixelSize, threads: Int = 1,
+    package static func bicubic(_ image: RGBImage, to size: PixelSize, threads: Int = 1,
                                order: PassOrder = defaultPassOrder) throws(LlavaError) -> RGBImage {
         guard size.width >= 1, size.height >= 1 else {
             throw LlavaError(.invalidArgument, "resize target \(size) must have both sides ≥ 1")

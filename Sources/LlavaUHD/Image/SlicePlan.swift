@@ -13,7 +13,7 @@ public struct PixelSize: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(width)x\(height)" }
 }
 
-/// The knobs of LLaVA-UHD's image preprocessing (SPEC §1.1). The defaults are upstream's
+/// The knobs of LLaVA-UHD's image preprocessing (docs/MODEL.md §1.1). The defaults are upstream's
 /// evaluation settings (`model_vqa_loader.py`).
 public struct SlicingOptions: Sendable, Equatable {
     /// Upscale-only pre-resize target for the long side (`resize_image_keep_ratio`): 1024 for
@@ -50,7 +50,7 @@ public struct SlicingOptions: Sendable, Equatable {
     }
 }
 
-/// How LLaVA-UHD cuts one image into views (SPEC §1.1–§1.2): the eval pre-resize
+/// How LLaVA-UHD cuts one image into views (docs/MODEL.md §1.1–§1.2): the eval pre-resize
 /// (`resize_image_keep_ratio`), then `slice_image_minicpm`: an overview of the whole image
 /// with area ≈ scaleResolution², and, for larger images, a grid of equal slices cut from a
 /// resize of the (pre-resized) image to `refineSize`. Every view side is a multiple of the
@@ -58,10 +58,14 @@ public struct SlicingOptions: Sendable, Equatable {
 ///
 /// The plan is pure arithmetic on sizes; `ViewPreprocessor` produces the pixels.
 public struct SlicePlan: Sendable, Equatable {
-    /// Separator id after a slice that is not the last of its row (`','` in the LLaMA vocabulary).
-    public static let commaTokenID: Int32 = 29892
-    /// Separator id after the last slice of a row (`<0x0A>`, the newline byte token).
-    public static let newlineTokenID: Int32 = 13
+    /// What upstream puts after a slice (`ind_tokens`). The LLM token ids are not the image
+    /// stage's business: `ImageTokenLayout.tokenID(of:)` resolves them.
+    public enum Separator: Sendable, Equatable, CaseIterable {
+        /// After a slice that is not the last of its row.
+        case comma
+        /// After the last slice of a row.
+        case newline
+    }
 
     /// One view's place: its pixel size and patch grid, and for a slice the rectangle it is
     /// cropped from in the refine-size image.
@@ -95,9 +99,9 @@ public struct SlicePlan: Sendable, Equatable {
     public let refineSize: PixelSize?
     /// Size of every slice (nil when not sliced).
     public let sliceSize: PixelSize?
-    /// Upstream's `ind_tokens`: one separator id per slice, row-major: 29892 after a slice that
-    /// is not last in its row, 13 after the last one. Empty when not sliced.
-    public let separatorIDs: [Int32]
+    /// Upstream's `ind_tokens`: one separator per slice, row-major: a comma after a slice that
+    /// is not last in its row, a newline after the last one. Empty when not sliced.
+    public let separators: [Separator]
 
     /// Plans the views of an image of `inputSize`. Throws `.invalidArgument` for an empty size
     /// or invalid options.
@@ -122,7 +126,7 @@ public struct SlicePlan: Sendable, Equatable {
             overviewSize = Self.bestResize(width: w, height: h, scale: s, patch: p, upscale: true)
             refineSize = nil
             sliceSize = nil
-            separatorIDs = []
+            separators = []
             return
         }
         // Candidate slice counts multiple−1, multiple, multiple+1 (minus 1 and anything above
@@ -145,11 +149,11 @@ public struct SlicePlan: Sendable, Equatable {
                                    scale: s, patch: p, upscale: true)
         sliceSize = cell
         refineSize = PixelSize(width: cell.width * best.columns, height: cell.height * best.rows)
-        var ids: [Int32] = []
+        var kinds: [Separator] = []
         for _ in 0..<best.rows {
-            for c in 0..<best.columns { ids.append(c == best.columns - 1 ? Self.newlineTokenID : Self.commaTokenID) }
+            for c in 0..<best.columns { kinds.append(c == best.columns - 1 ? .newline : .comma) }
         }
-        separatorIDs = ids
+        separators = kinds
     }
 
     /// `resize_image_keep_ratio`: the long side becomes `longSide` (the other side scaled and
@@ -209,9 +213,9 @@ public struct SlicePlan: Sendable, Equatable {
     }
 
     /// The separator placed between the stitched slice grid and the overview in the
-    /// old-vicuna-7b layout: `separatorIDs[0]`, i.e. 29892 (',') with more than one column but
-    /// 13 ('\n') with a single column (an upstream quirk). Nil when not sliced.
-    public var overviewSeparatorID: Int32? { separatorIDs.first }
+    /// old-vicuna-7b layout: `separators[0]`, i.e. a comma with more than one column but a
+    /// newline with a single column (an upstream quirk). Nil when not sliced.
+    public var overviewSeparator: Separator? { separators.first }
 
     /// The number of LLM positions the image occupies under `layout` (144 tokens per view;
     /// see `ImageTokenLayout.positionCount`).

@@ -1,15 +1,15 @@
-/// Turns a decoded image into the views the vision tower sees (SPEC §1), exactly as upstream's
+/// Turns a decoded image into the views the vision tower sees (docs/MODEL.md §1), exactly as upstream's
 /// eval loader does: pre-resize (`resize_image_keep_ratio`), overview and slices
 /// (`slice_image_minicpm`, every resize Pillow BICUBIC), then CLIP normalisation.
 ///
 /// Views are ordered as upstream orders them: slices row-major, then the overview.
-public struct ViewPreprocessor: Sendable {
-    public var options: SlicingOptions
-    public var normalization: CLIPNormalization
+package struct ViewPreprocessor: Sendable {
+    package var options: SlicingOptions
+    package var normalization: CLIPNormalization
     /// Which Pillow release's resize pass order to reproduce.
-    public var passOrder: PillowResample.PassOrder
+    package var passOrder: PillowResample.PassOrder
 
-    public init(options: SlicingOptions = SlicingOptions(), normalization: CLIPNormalization = .openAI,
+    package init(options: SlicingOptions = SlicingOptions(), normalization: CLIPNormalization = .openAI,
                 passOrder: PillowResample.PassOrder = PillowResample.defaultPassOrder) {
         self.options = options
         self.normalization = normalization
@@ -17,14 +17,14 @@ public struct ViewPreprocessor: Sendable {
     }
 
     /// The slicing plan of an image of this size.
-    public func plan(for image: RGBImage) throws(LlavaError) -> SlicePlan {
+    package func plan(for image: RGBImage) throws(LlavaError) -> SlicePlan {
         try SlicePlan(inputSize: PixelSize(width: image.width, height: image.height), options: options)
     }
 
     /// The RGB8 views of `image` under `plan` (which must have been made for its size): the
     /// slices, cropped row-major from the image resized to `plan.refineSize`, then the overview.
     /// Both are resized from the pre-resized image.
-    public func views(of image: RGBImage, plan: SlicePlan, threads: Int = 1) throws(LlavaError) -> [RGBImage] {
+    package func views(of image: RGBImage, plan: SlicePlan, threads: Int = 1) throws(LlavaError) -> [RGBImage] {
         guard plan.inputSize == PixelSize(width: image.width, height: image.height) else {
             throw LlavaError(.invalidArgument, "slice plan was made for a \(plan.inputSize) image, not \(image.width)x\(image.height)")
         }
@@ -42,7 +42,7 @@ public struct ViewPreprocessor: Sendable {
     }
 
     /// The plan and the normalised views (CHW float32) of `image`.
-    public func pixels(of image: RGBImage, threads: Int = 1) throws(LlavaError) -> (plan: SlicePlan, views: [PixelTensor]) {
+    package func pixels(of image: RGBImage, threads: Int = 1) throws(LlavaError) -> (plan: SlicePlan, views: [PixelTensor]) {
         let plan = try plan(for: image)
         let rgb = try views(of: image, plan: plan, threads: threads)
         return (plan, rgb.map { normalization.normalize($0) })

@@ -8,9 +8,9 @@ import CLlavaUHD
 /// computed from erfc and so keeps its relative accuracy), SiLU and quick-GELU ≤ 3 ulp (2.6),
 /// softmax within (3 + |x − max|)·2⁻²⁴ relative (the rounding of x − max, as in PyTorch).
 /// Results do not depend on `threads`.
-public enum Activation {
+package enum Activation {
     /// GELU with the exact error function: `0.5·x·(1 + erf(x/√2))` (PyTorch `gelu`, `nn.GELU()`).
-    public static func geluErf(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
+    package static func geluErf(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
         let p = SendablePointer(x)
         VectorKernels.forEachRange(count, threads: threads) { r in
             VectorKernels.table.gelu_erf(p.p + r.lowerBound, r.count)
@@ -18,7 +18,7 @@ public enum Activation {
     }
 
     /// CLIP's quick GELU: `x·sigmoid(1.702·x)`.
-    public static func quickGelu(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
+    package static func quickGelu(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
         let p = SendablePointer(x)
         VectorKernels.forEachRange(count, threads: threads) { r in
             VectorKernels.table.quick_gelu(p.p + r.lowerBound, r.count)
@@ -26,7 +26,7 @@ public enum Activation {
     }
 
     /// SiLU: `x·sigmoid(x)`.
-    public static func silu(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
+    package static func silu(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
         let p = SendablePointer(x)
         VectorKernels.forEachRange(count, threads: threads) { r in
             VectorKernels.table.silu(p.p + r.lowerBound, r.count)
@@ -34,7 +34,7 @@ public enum Activation {
     }
 
     /// The gated MLP activation of LLaMA / Qwen2: `gate = silu(gate) · up`, element-wise.
-    public static func siluMultiply(_ gate: UnsafeMutablePointer<Float>, by up: UnsafePointer<Float>, count: Int,
+    package static func siluMultiply(_ gate: UnsafeMutablePointer<Float>, by up: UnsafePointer<Float>, count: Int,
                                     threads: Int = 1) {
         let g = SendablePointer(gate)
         VectorKernels.forEachRange(count, threads: threads) { r in
@@ -45,7 +45,7 @@ public enum Activation {
     /// Softmax over each row of a row-major `[rows, cols]` matrix, in place, subtracting the
     /// row maximum first (exponentials summed in Float lanes, then scaled by 1/sum). A row of
     /// all −inf becomes all zeros.
-    public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, threads: Int = 1) {
+    package static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, threads: Int = 1) {
         guard rows > 0, cols > 0 else { return }
         let p = SendablePointer(x)
         VectorKernels.forEachRange(rows, threads: threads, minimumPerThread: max(1, (1 << 14) / cols)) { r in

@@ -10,10 +10,10 @@ import CLlavaUHD
 /// The taps are summed in the order (i, j) row-major, as upstream's CPU kernel does (in C:
 /// `luhd_proj_adaptive_conv_rows`); output rows are split across threads, so the result does
 /// not depend on the thread count.
-public enum AdaptiveConvolution {
+package enum AdaptiveConvolution {
     /// Requires `radius < height` and `radius < width` (the reflect padding's own rule); throws
     /// `.invalidArgument` otherwise.
-    public static func apply(_ input: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
+    package static func apply(_ input: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
                              kernels: UnsafePointer<Float>, radius: Int,
                              into out: UnsafeMutablePointer<Float>, threads: Int = 1) throws(LlavaError) {
         guard radius >= 0, radius < height, radius < width else {

@@ -4,13 +4,13 @@ import CLlavaUHD
 /// Sources/CLlavaUHD/include/bf16_gemm.h): x rounded to bf16 once, bf16 pairs multiplied and
 /// summed in float32, the weights read in place. Used by `MatMul.linear` for
 /// `MatrixArithmetic.bfloat16`.
-public enum BF16Product {
+package enum BF16Product {
     /// True when this CPU has AVX512_BF16 (with AVX-512 F/BW/VL).
-    public static let isAvailable = luhd_bf16_gemm_available() != 0
+    package static let isAvailable = luhd_bf16_gemm_available() != 0
 
     /// `out[m×N] = bf16(x)[m×K] · Wᵀ` for a BF16 weight `[N, K]` with K even, split over `threads`
     /// by weight rows (results do not depend on the split). The caller checks `isAvailable`.
-    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
+    package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
                               into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
         precondition(w.dtype == .bf16 && w.shape.count == 2, "BF16Product needs a 2-D BF16 weight")
         let n = w.shape[0], k = w.shape[1]

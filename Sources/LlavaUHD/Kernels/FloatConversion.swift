@@ -4,10 +4,10 @@ import CLlavaUHD
 /// mixed-precision casts, vectorised (see `VectorKernels`). Widening is exact; narrowing
 /// rounds to nearest even, as PyTorch's `.to(torch.bfloat16)` / `.half()` do (BF16: NaN stays a
 /// quiet NaN; F16: values beyond 65504 become ±inf).
-public enum FloatConversion {
+package enum FloatConversion {
     /// Elements `[from, from + count)` of `t` (any dtype) as Float into `out`: F16/BF16 through
     /// the vector kernels, F32 copied, other dtypes through `TensorView.convert`.
-    public static func widen(_ t: TensorView, from: Int, count: Int, into out: UnsafeMutablePointer<Float>,
+    package static func widen(_ t: TensorView, from: Int, count: Int, into out: UnsafeMutablePointer<Float>,
                              threads: Int = 1) {
         let o = SendablePointer(out)
         switch t.dtype {
@@ -24,39 +24,11 @@ public enum FloatConversion {
         }
     }
 
-    /// BF16 bit patterns → Float (exact).
-    public static func widenBFloat16(_ src: UnsafePointer<UInt16>, count: Int, into out: UnsafeMutablePointer<Float>) {
-        VectorKernels.table.widen_bf16(src, out, count)
-    }
-
-    /// F16 bit patterns → Float (exact).
-    public static func widenFloat16(_ src: UnsafePointer<UInt16>, count: Int, into out: UnsafeMutablePointer<Float>) {
-        VectorKernels.table.widen_f16(src, out, count)
-    }
-
-    /// Float → BF16 bit patterns, rounding to nearest even.
-    public static func narrowToBFloat16(_ src: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<UInt16>) {
-        VectorKernels.table.narrow_bf16(src, out, count)
-    }
-
-    /// Float → F16 bit patterns, rounding to nearest even.
-    public static func narrowToFloat16(_ src: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<UInt16>) {
-        VectorKernels.table.narrow_f16(src, out, count)
-    }
-
     /// Replaces each value by its BF16 rounding (`x.to(torch.bfloat16).float()`), in place.
-    public static func roundToBFloat16(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
+    package static func roundToBFloat16(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
         let p = SendablePointer(x)
         VectorKernels.forEachRange(count, threads: threads, minimumPerThread: 1 << 16) { r in
             VectorKernels.table.round_bf16(p.p + r.lowerBound, r.count)
-        }
-    }
-
-    /// Replaces each value by its F16 rounding (`x.half().float()`), in place.
-    public static func roundToFloat16(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
-        let p = SendablePointer(x)
-        VectorKernels.forEachRange(count, threads: threads, minimumPerThread: 1 << 16) { r in
-            VectorKernels.table.round_f16(p.p + r.lowerBound, r.count)
         }
     }
 }

@@ -8,17 +8,17 @@ import CLlavaUHD
 /// Each output element is computed by one thread with a fixed summation order (the
 /// matrix-vector kernels; `BLAS.sgemm`'s fixed blocks), so results do not depend on
 /// `context.threads`.
-public enum MatMul {
+package enum MatMul {
     /// Inputs with at most this many rows use the matrix-vector kernels, which stream each
     /// weight row once (bound by memory bandwidth for a few rows, by their FMA rate beyond);
     /// larger inputs widen weight tiles to F32 for sgemm, whose better arithmetic rate pays for
     /// that extra memory traffic only from about this many rows on (`llavauhd-bench sgemm`
     /// measures both sides of the switch).
-    public static let matvecMaxRows = 64
+    package static let matvecMaxRows = 64
 
     /// `out[m×N] = x[m×K] · Wᵀ (+ bias)` for `W` stored `[N, K]` (the PyTorch `Linear` layout).
     /// `ldOut` is the row stride of `out` (default N); `bias` has N values.
-    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
+    package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
                               into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
                               bias: UnsafePointer<Float>? = nil, context: ComputeContext) {
         precondition(w.shape.count == 2, "linear weight '\(w.name)' must be 2-D")
@@ -48,7 +48,7 @@ public enum MatMul {
 
     /// `out[m×N] = x[m×K] · W` for `W` stored `[K, N]` (a right-multiplied matrix such as the
     /// Hiwin `proj`).
-    public static func multiply(_ x: UnsafePointer<Float>, rows m: Int, by w: TensorView,
+    package static func multiply(_ x: UnsafePointer<Float>, rows m: Int, by w: TensorView,
                                 into out: UnsafeMutablePointer<Float>, context: ComputeContext) {
         precondition(w.shape.count == 2, "matrix '\(w.name)' must be 2-D")
         let k = w.shape[0], n = w.shape[1]
@@ -135,7 +135,7 @@ public enum MatMul {
 /// Dot product of two Float vectors with a fixed summation order (SIMD16 lanes, then the lanes
 /// in order, then the tail).
 @inline(__always)
-public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+package func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var s0 = SIMD16<Float>(), s1 = SIMD16<Float>()
     var i = 0
     let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)

@@ -6,7 +6,7 @@ extension MatMul {
     /// - quantized: `linear(_:rows:weight:into:ldOut:context:kernel:)` with the CPU's preferred
     ///   kernel (int8 VNNI, else float32), or `kernel` when given (tests force the AVX2 path so).
     /// Results do not depend on `context.threads`.
-    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight: LinearWeight,
+    package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight: LinearWeight,
                               into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
                               arithmetic: MatrixArithmetic = .float32, kernel: QuantKernel? = nil,
                               context: ComputeContext) {

@@ -4,9 +4,9 @@ import CLlavaUHD
 /// Statistics are accumulated in Double (vectorised, two passes for LayerNorm), so the result
 /// does not depend on the row length's rounding behaviour; `x` and `out` may be the same
 /// buffer. Rows are split across `threads`; results do not depend on it.
-public enum Normalization {
+package enum Normalization {
     /// LayerNorm: `(x − mean) / sqrt(var + eps) · gamma + beta` (biased variance, as PyTorch).
-    public static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
+    package static func layerNorm(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
                                  gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>?, eps: Float,
                                  into out: UnsafeMutablePointer<Float>, threads: Int = 1) {
         guard rows > 0, cols > 0 else { return }
@@ -18,7 +18,7 @@ public enum Normalization {
     }
 
     /// RMSNorm as LLaMA/Qwen2 compute it: `x / sqrt(mean(x²) + eps) · gamma`.
-    public static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
+    package static func rmsNorm(_ x: UnsafePointer<Float>, rows: Int, cols: Int,
                                gamma: UnsafePointer<Float>, eps: Float,
                                into out: UnsafeMutablePointer<Float>, threads: Int = 1) {
         guard rows > 0, cols > 0 else { return }

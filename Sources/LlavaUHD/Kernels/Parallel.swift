@@ -32,7 +32,7 @@ public struct ComputeContext: @unchecked Sendable {
 /// Runs on the process-wide pool of Sources/CLlavaUHD/thread_pool.c, one loop at a time: a
 /// call made while another thread's loop holds the pool runs inline on the calling thread, and
 /// so does a call from inside a task (nested loops), so loops never wait for each other.
-public func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+package func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     guard count > 0 else { return }
     if threads <= 1 || count == 1 {
         for i in 0..<count { body(i) }
@@ -49,13 +49,13 @@ public func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
 }
 
 /// Splits `0..<count` into at most `parts` contiguous ranges of nearly equal size.
-public func chunks(_ count: Int, parts: Int) -> [Range<Int>] {
+package func chunks(_ count: Int, parts: Int) -> [Range<Int>] {
     let p = max(1, min(parts, count))
     return (0..<p).map { i in (count * i / p)..<(count * (i + 1) / p) }
 }
 
 /// A pointer that may cross into parallel tasks; the tasks promise to write disjoint parts.
-public struct SendablePointer<T>: @unchecked Sendable {
-    public let p: UnsafeMutablePointer<T>
-    public init(_ p: UnsafeMutablePointer<T>) { self.p = p }
+package struct SendablePointer<T>: @unchecked Sendable {
+    package let p: UnsafeMutablePointer<T>
+    package init(_ p: UnsafeMutablePointer<T>) { self.p = p }
 }

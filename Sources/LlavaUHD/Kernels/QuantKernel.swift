@@ -1,7 +1,7 @@
 import CLlavaUHD
 
 /// The kernel families for `QuantizedMatrix` products (see Sources/CLlavaUHD/include/quant_kernels.h).
-public enum QuantKernel: Int32, Sendable, CaseIterable {
+package enum QuantKernel: Int32, Sendable, CaseIterable {
     /// Weights widened to f32 in 256-bit registers, f32 x (the AVX2+FMA baseline; every format).
     case f32AVX2 = 0
     /// The same with 512-bit registers (AVX-512 F/BW/VL/DQ; every format).
@@ -12,10 +12,10 @@ public enum QuantKernel: Int32, Sendable, CaseIterable {
     case int8VNNI = 2
 
     /// True when this CPU runs the kernel.
-    public var isAvailable: Bool { luhd_quant_kernel_available(rawValue) != 0 }
+    package var isAvailable: Bool { luhd_quant_kernel_available(rawValue) != 0 }
 
     /// True when the kernel implements `format`.
-    public func supports(_ format: QuantFormat) -> Bool {
+    package func supports(_ format: QuantFormat) -> Bool {
         luhd_quant_kernel_supports(Int32(format.ggmlType), rawValue) != 0
     }
 
@@ -23,7 +23,7 @@ public enum QuantKernel: Int32, Sendable, CaseIterable {
     /// the CPU has AVX-512 VNNI (2 to 3 times the f32 kernels' arithmetic throughput, which
     /// decides whether a matvec keeps up with memory: see BENCHMARKS.md `quant`), else the f32
     /// kernels with the widest registers the CPU has.
-    public static func preferred(for format: QuantFormat) -> QuantKernel {
+    package static func preferred(for format: QuantFormat) -> QuantKernel {
         if hasVNNI, QuantKernel.int8VNNI.supports(format) { return .int8VNNI }
         return hasAVX512 ? .f32AVX512 : .f32AVX2
     }

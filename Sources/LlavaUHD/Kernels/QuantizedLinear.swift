@@ -11,7 +11,7 @@ extension MatMul {
     /// `kernel` overrides the choice: an f32 kernel forces exact f32 arithmetic (f32 matrix-vector
     /// kernel, or dequantization + sgemm); a kernel this CPU cannot run, or that does not
     /// implement the format, falls back to `QuantKernel.preferred(for:)`.
-    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
+    package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
                               into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
                               context: ComputeContext, kernel: QuantKernel? = nil) {
         let n = w.rows, k = w.columns

@@ -13,20 +13,20 @@ import CLlavaUHD
 /// the sum of its samples divided by `gridH·gridW` (each sample's 4 taps summed first, as
 /// torchvision does; in C: `luhd_proj_roi_cells`). Without `aligned`, boxes narrower than one
 /// pixel count as one pixel wide. Output order: box, then `ph`, then `pw`, then channel.
-public struct RoIAlign: Sendable {
+package struct RoIAlign: Sendable {
     /// A box in map coordinates (before `spatialScale`).
-    public struct Box: Sendable, Equatable {
-        public var x1: Float, y1: Float, x2: Float, y2: Float
-        public init(x1: Float, y1: Float, x2: Float, y2: Float) {
+    package struct Box: Sendable, Equatable {
+        package var x1: Float, y1: Float, x2: Float, y2: Float
+        package init(x1: Float, y1: Float, x2: Float, y2: Float) {
             self.x1 = x1; self.y1 = y1; self.x2 = x2; self.y2 = y2
         }
     }
 
-    public let height: Int
-    public let width: Int
-    public let pooledHeight: Int
-    public let pooledWidth: Int
-    public let boxCount: Int
+    package let height: Int
+    package let width: Int
+    package let pooledHeight: Int
+    package let pooledWidth: Int
+    package let boxCount: Int
 
     /// Output cell `c` owns samples `sampleStart[c] ..< sampleStart[c + 1]`.
     let sampleStart: [Int32]
@@ -38,11 +38,11 @@ public struct RoIAlign: Sendable {
     let cellDivisor: [Float]
 
     /// Output cells: `boxCount · pooledHeight · pooledWidth`.
-    public var cellCount: Int { boxCount * pooledHeight * pooledWidth }
+    package var cellCount: Int { boxCount * pooledHeight * pooledWidth }
 
     /// Precomputes the samples. Throws `.invalidArgument` for an empty map or pooled size,
     /// or a non-finite box.
-    public init(height: Int, width: Int, boxes: [Box], pooledHeight: Int, pooledWidth: Int,
+    package init(height: Int, width: Int, boxes: [Box], pooledHeight: Int, pooledWidth: Int,
                 spatialScale: Float = 1, samplingRatio: Int = -1, aligned: Bool = false) throws(LlavaError) {
         guard height > 0, width > 0 else {
             throw LlavaError(.invalidArgument, "roi_align: empty \(height)x\(width) map")
@@ -131,7 +131,7 @@ public struct RoIAlign: Sendable {
     /// pixel counts as its factor times its value. `map` may hold only the pixels from `firstPixel` on (then it
     /// points at pixel `firstPixel`; see `pixelRange`). Cells are split across `threads`; each
     /// is computed in a fixed order.
-    public func apply(_ map: UnsafePointer<Float>, channels: Int, into out: UnsafeMutablePointer<Float>,
+    package func apply(_ map: UnsafePointer<Float>, channels: Int, into out: UnsafeMutablePointer<Float>,
                       cells: Range<Int>? = nil, firstPixel: Int = 0, outStride: Int? = nil,
                       pixelScale: UnsafePointer<Float>? = nil, threads: Int = 1) {
         let stride = outStride ?? channels
@@ -164,7 +164,7 @@ public struct RoIAlign: Sendable {
 
     /// The pixels (`y·width + x`) that the taps of `cells` read, as a range from the first to
     /// the last.
-    public func pixelRange(cells: Range<Int>) -> Range<Int> {
+    package func pixelRange(cells: Range<Int>) -> Range<Int> {
         var low = Int.max, high = Int.min
         for s in Int(sampleStart[cells.lowerBound])..<Int(sampleStart[cells.upperBound]) {
             for k in 0..<4 {

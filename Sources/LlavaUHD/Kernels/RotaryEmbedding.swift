@@ -14,16 +14,16 @@ import Glibc
 /// and its cosine and sine are rounded to float32. θ^e is computed in double and rounded,
 /// which equals torch's float32 `pow` except for rare near-ties (1 ulp: one of the 64
 /// frequencies of d = 128, θ = 10⁶); cos/sin are within 1 ulp of torch's.
-public struct RotaryEmbedding: Sendable {
+package struct RotaryEmbedding: Sendable {
     /// Width of one attention head (even).
-    public let headDim: Int
+    package let headDim: Int
     /// The base θ (`rope_theta`).
-    public let theta: Float
+    package let theta: Float
     /// ω_i for i in 0..<headDim/2, float32.
-    public let inverseFrequencies: [Float]
+    package let inverseFrequencies: [Float]
 
     /// Throws `.invalidArgument` unless `headDim` is positive and even and `theta` > 1.
-    public init(headDim: Int, theta: Float) throws(LlavaError) {
+    package init(headDim: Int, theta: Float) throws(LlavaError) {
         guard headDim > 0, headDim % 2 == 0 else {
             throw LlavaError(.invalidArgument, "rotary embedding head width \(headDim) must be positive and even")
         }
@@ -42,7 +42,7 @@ public struct RotaryEmbedding: Sendable {
 
     /// cos and sin of p·ω_i for the positions `positions`, each `[positions.count × headDim/2]`
     /// row-major (one row per position).
-    public func tables(positions: Range<Int>) -> (cos: [Float], sin: [Float]) {
+    package func tables(positions: Range<Int>) -> (cos: [Float], sin: [Float]) {
         let half = headDim / 2
         var c = [Float](repeating: 0, count: positions.count * half)
         var s = [Float](repeating: 0, count: positions.count * half)
@@ -59,7 +59,7 @@ public struct RotaryEmbedding: Sendable {
 
     /// Rotates, in place, `rows` rows of `heads` heads each (head h of row r starts at
     /// `x + r·rowStride + h·headDim`); row r uses row r of the tables.
-    public func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, rowStride: Int,
+    package func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, rowStride: Int,
                       cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, threads: Int = 1) {
         let half = headDim / 2, d = headDim
         let data = SendablePointer(x)

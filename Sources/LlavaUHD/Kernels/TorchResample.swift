@@ -2,9 +2,9 @@
 /// calls `F.interpolate(..., mode='bicubic', align_corners=False)` (CLIP and Hiwin position
 /// tables, the VDIM 2× upsample) and `F.adaptive_avg_pool2d` (VDIM guidance).
 /// (Pillow's 8-bit resize, used on images, is a different algorithm: see Image/.)
-public enum TorchResample {
+package enum TorchResample {
     /// Memory order of a 3-D feature tensor.
-    public enum Layout: Sendable {
+    package enum Layout: Sendable {
         /// `[channels, height, width]` (PyTorch's NCHW without the batch).
         case chw
         /// `[height, width, channels]` (a position table reshaped to a grid).
@@ -41,7 +41,7 @@ public enum TorchResample {
     /// the contiguous dimension (output columns for CHW, channels for HWC) and split across
     /// `threads` (by channels for CHW, by rows for HWC); the result is bit-identical whatever the
     /// threads or instruction set.
-    public static func bicubic(_ src: UnsafePointer<Float>, layout: Layout, channels: Int, height: Int, width: Int,
+    package static func bicubic(_ src: UnsafePointer<Float>, layout: Layout, channels: Int, height: Int, width: Int,
                                outHeight: Int, outWidth: Int, into out: UnsafeMutablePointer<Float>,
                                scaleHeight: Float? = nil, scaleWidth: Float? = nil, threads: Int = 1) {
         guard channels > 0, height > 0, width > 0, outHeight > 0, outWidth > 0 else { return }
@@ -95,7 +95,7 @@ public enum TorchResample {
 
     /// `F.adaptive_avg_pool2d` of a `[channels, height, width]` tensor: output cell (i, j)
     /// averages rows ⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉ and columns likewise.
-    public static func adaptiveAvgPool(_ src: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+    package static func adaptiveAvgPool(_ src: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                                        outHeight: Int, outWidth: Int, into out: UnsafeMutablePointer<Float>) {
         for c in 0..<channels {
             for i in 0..<outHeight {

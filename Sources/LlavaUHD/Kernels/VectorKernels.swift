@@ -4,9 +4,9 @@ import CLlavaUHD
 /// CPUID: AVX-512 (F/BW/VL/DQ) where present, else AVX2+FMA+F16C (the library's baseline).
 /// The typed wrappers (`MatMul`, `Normalization`, `Activation`, `FloatConversion`,
 /// `TorchResample`) are the API; this names what runs underneath.
-public enum VectorKernels {
+package enum VectorKernels {
     /// The instruction set of the kernels in use: "avx512" or "avx2".
-    public static var isa: String { String(cString: luhd_kernels_best().pointee.isa) }
+    package static var isa: String { String(cString: luhd_kernels_best().pointee.isa) }
 
     /// The kernel table in use.
     @inline(__always)

@@ -7,6 +7,10 @@ enum DecoderTensor: CaseIterable, Sendable {
     case gate, up, down
     case gateBias, upBias, downBias
 
+    /// The 2-D projection weights of a layer (attention and MLP), the ones `ModelQuantizer`
+    /// may store quantized.
+    static let layerProjections: [DecoderTensor] = [.query, .key, .value, .output, .gate, .up, .down]
+
     /// True for the tensors that exist once per layer.
     var isPerLayer: Bool {
         switch self {
@@ -42,7 +46,10 @@ protocol DecoderTensorSource {
 struct SafetensorsDecoderSource: DecoderTensorSource {
     let store: WeightStore
 
-    func name(_ tensor: DecoderTensor, layer: Int) -> String {
+    func name(_ tensor: DecoderTensor, layer: Int) -> String { Self.name(tensor, layer: layer) }
+
+    /// The Hugging Face name of `tensor` (of layer `layer` for the per-layer ones).
+    static func name(_ tensor: DecoderTensor, layer: Int) -> String {
         let p = "model.layers.\(layer)."
         switch tensor {
         case .embedTokens: return "model.embed_tokens.weight"

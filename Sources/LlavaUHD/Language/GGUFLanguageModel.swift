@@ -22,32 +22,23 @@ import Glibc
 /// width, layers, heads, KV heads, vocabulary) and on RMSNorm ε and RoPE θ (to float32
 /// precision): a mismatch is `.badConfig` naming both values. BOS/EOS ids, the chat template
 /// and the image-token layout stay config.json's.
-public enum GGUFLanguageModel {
+package enum GGUFLanguageModel {
     /// The config.json key that names the GGUF file.
-    public static let configKey = "llm_gguf"
+    package static let configKey = "llm_gguf"
 
-    /// The GGUF file the directory's LLM comes from, or nil when it has none. Throws `.badConfig`
-    /// for an `llm_gguf` value that is not a string or names a missing file, and for several
-    /// `*.gguf` files with no `llm_gguf`.
-    public static func locate(directory: String) throws(LlavaError) -> String? {
-        let configPath = directory + "/config.json"
-        if pathExists(configPath) {
-            let json: JSONValue
-            do { json = try JSONValue.parse(try readWholeFile(configPath, limit: 16 << 20), maxDepth: 64) } catch {
-                throw LlavaError(.badConfig, "\(configPath): not valid JSON (\(error))")
+    /// The GGUF file the directory's LLM comes from, or nil when it has none. `config` is the
+    /// directory's parsed config.json (its `languageGGUFName` is `llm_gguf`). Throws `.badConfig`
+    /// for an `llm_gguf` that names a missing file, and for several `*.gguf` files with no
+    /// `llm_gguf`.
+    package static func locate(directory: String, config: ModelConfig) throws(LlavaError) -> String? {
+        if let name = config.languageGGUFName {
+            let path = name.hasPrefix("/") ? name : directory + "/" + name
+            guard fileExists(path) else {
+                throw LlavaError(.badConfig, "\(directory)/config.json: '\(configKey)' names '\(name)', which does not exist in '\(directory)'")
             }
-            if let value = json[configKey] {
-                guard let name = value.stringValue, !name.isEmpty else {
-                    throw LlavaError(.badConfig, "\(configPath): '\(configKey)' must be a file name")
-                }
-                let path = name.hasPrefix("/") ? name : directory + "/" + name
-                guard fileExists(path) else {
-                    throw LlavaError(.badConfig, "\(configPath): '\(configKey)' names '\(name)', which does not exist in '\(directory)'")
-                }
-                return path
-            }
+            return path
         }
-        let ggufs = try ModelQuantizer.listDirectory(directory).filter { $0.hasSuffix(".gguf") && fileExists(directory + "/" + $0) }
+        let ggufs = try listDirectory(directory).filter { $0.hasSuffix(".gguf") && fileExists(directory + "/" + $0) }
         if ggufs.count > 1 {
             throw LlavaError(.badConfig, "'\(directory)' holds several GGUF files (\(ggufs.joined(separator: ", "))); name the LLM's with \"\(configKey)\" in config.json")
         }
@@ -57,7 +48,7 @@ public enum GGUFLanguageModel {
     /// Checks the GGUF file's hyper-parameters against the directory's config (see the type's
     /// documentation) and returns the config to build the decoder with: config.json's, with the
     /// output head tied when the file has no `output.weight`.
-    public static func reconcile(_ config: LanguageModelConfig, with file: GGUFFile) throws(LlavaError) -> LanguageModelConfig {
+    package static func reconcile(_ config: LanguageModelConfig, with file: GGUFFile) throws(LlavaError) -> LanguageModelConfig {
         let g = try LanguageModelConfig(gguf: file)
         func mismatch(_ what: String, _ a: some CustomStringConvertible, _ b: some CustomStringConvertible) -> LlavaError {
             LlavaError(.badConfig, "config.json says \(what) \(a) but the GGUF LLM '\(file.path)' has \(b)")

@@ -1,11 +1,21 @@
 extension ImageTokenLayout {
     /// Projector tokens per view (a 12×12 grid of windows).
-    public static let tokensPerView = 144
+    package static let tokensPerView = 144
     /// Side of a view's token grid.
-    public static let tokenGridSide = 12
+    package static let tokenGridSide = 12
+
+    /// The LLM token id upstream embeds, from the LLM's own table, for a slice separator
+    /// (docs/MODEL.md §1.2, §5): 29892 (`,` in the LLaMA vocabulary) for a comma and 13 (`<0x0A>`, the
+    /// newline byte token) for a newline; Qwen2 checkpoints use the same ids.
+    package static func tokenID(of separator: SlicePlan.Separator) -> Int {
+        switch separator {
+        case .comma: 29892
+        case .newline: 13
+        }
+    }
 
     /// What one image position of the LLM input holds.
-    public enum Slot: Sendable, Equatable {
+    package enum Slot: Sendable, Equatable {
         /// Token `index` (row-major in the 12×12 grid) of view `view` (slices row-major, then
         /// the overview).
         case token(view: Int, index: Int)
@@ -13,7 +23,7 @@ extension ImageTokenLayout {
         case separator(Int)
     }
 
-    /// The image positions of one image, in order (SPEC §5.2, §5.3):
+    /// The image positions of one image, in order (docs/MODEL.md §5.2, §5.3):
     ///
     /// * not sliced (`grid` nil): the 144 overview tokens, in both layouts;
     /// * `.stitchedGrid` (old-vicuna-7b): the slices' tokens stitched into one
@@ -24,7 +34,7 @@ extension ImageTokenLayout {
     ///   then the overview: `n·145 + 144` positions.
     ///
     /// Throws `.invalidArgument` for an empty grid or a separator count other than one per slice.
-    public func slots(grid: SliceGrid?, separators: [Int]) throws(LlavaError) -> [Slot] {
+    package func slots(grid: SliceGrid?, separators: [Int]) throws(LlavaError) -> [Slot] {
         let side = Self.tokenGridSide, perView = Self.tokensPerView
         guard let grid else {
             guard separators.isEmpty else {
@@ -64,7 +74,7 @@ extension ImageTokenLayout {
     }
 
     /// The number of LLM positions one image takes (see `slots`).
-    public func positionCount(grid: SliceGrid?) -> Int {
+    package func positionCount(grid: SliceGrid?) -> Int {
         let perView = Self.tokensPerView, side = Self.tokenGridSide
         guard let grid else { return perView }
         switch self {

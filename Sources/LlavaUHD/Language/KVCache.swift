@@ -15,15 +15,15 @@ import Glibc
 /// (to reuse a shared prefix in a multi-turn conversation or drop a rejected turn); a
 /// computation that fails or is cancelled leaves `count` as it was. One thread at a time may
 /// use a cache; it belongs to one conversation.
-public final class KVCache: @unchecked Sendable {
+package final class KVCache: @unchecked Sendable {
     /// Positions the cache can hold.
-    public let capacity: Int
+    package let capacity: Int
     /// Decoder layers.
-    public let layerCount: Int
+    package let layerCount: Int
     /// Floats per position per layer in each of K and V (kvHeads · headDim).
-    public let rowWidth: Int
+    package let rowWidth: Int
     /// Positions evaluated so far (the next evaluated position gets this index).
-    public private(set) var count: Int = 0
+    package private(set) var count: Int = 0
 
     private let keys: [UnsafeMutablePointer<Float>]
     private let values: [UnsafeMutablePointer<Float>]
@@ -31,7 +31,7 @@ public final class KVCache: @unchecked Sendable {
     /// A cache for `capacity` positions of the model `config` describes. Throws
     /// `.invalidArgument` when `capacity` is not in 1...max_position_embeddings, and
     /// `.outOfMemory` when the buffers cannot be reserved.
-    public init(config: LanguageModelConfig, capacity: Int) throws(LlavaError) {
+    package init(config: LanguageModelConfig, capacity: Int) throws(LlavaError) {
         guard capacity >= 1, capacity <= config.maxPositionEmbeddings else {
             throw LlavaError(.invalidArgument,
                              "KV cache capacity \(capacity) must be between 1 and the model's max_position_embeddings \(config.maxPositionEmbeddings)")
@@ -62,16 +62,16 @@ public final class KVCache: @unchecked Sendable {
     }
 
     /// Bytes of K and V storage for `capacity` positions of `config` (all layers).
-    public static func byteCount(config: LanguageModelConfig, capacity: Int) -> Int {
+    package static func byteCount(config: LanguageModelConfig, capacity: Int) -> Int {
         2 * config.layerCount * capacity * config.kvHeadCount * config.headDim * MemoryLayout<Float>.size
     }
 
     /// Positions still free.
-    public var remaining: Int { capacity - count }
+    package var remaining: Int { capacity - count }
 
     /// Forgets every position from `position` on, so the next evaluation continues at
     /// `position`. Throws `.invalidArgument` unless `0 ≤ position ≤ count`.
-    public func truncate(to position: Int) throws(LlavaError) {
+    package func truncate(to position: Int) throws(LlavaError) {
         guard position >= 0, position <= count else {
             throw LlavaError(.invalidArgument, "cannot truncate the KV cache to position \(position): it holds \(count) positions")
         }
@@ -79,7 +79,7 @@ public final class KVCache: @unchecked Sendable {
     }
 
     /// Forgets every position.
-    public func reset() { count = 0 }
+    package func reset() { count = 0 }
 
     /// The key matrix of `layer` (`[capacity × rowWidth]`).
     func keys(layer: Int) -> UnsafeMutablePointer<Float> { keys[layer] }

@@ -20,7 +20,7 @@ extension LanguageModelConfig {
     /// head width when present; RoPE scaling other than `none`, sliding windows, other
     /// architectures and inconsistent sizes are refused (`.unsupported` / `.badConfig`, naming
     /// the key).
-    public init(gguf file: GGUFFile) throws(LlavaError) {
+    package init(gguf file: GGUFFile) throws(LlavaError) {
         let path = file.path
         func bad(_ what: String) -> LlavaError { LlavaError(.badConfig, "\(path): \(what)") }
         guard let archName = file.architecture else { throw bad("metadata 'general.architecture' is missing") }

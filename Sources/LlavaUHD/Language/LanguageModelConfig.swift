@@ -1,4 +1,4 @@
-/// The LLM's architecture and sizes, read from config.json (SPEC §6).
+/// The LLM's architecture and sizes, read from config.json (docs/MODEL.md §6).
 public struct LanguageModelConfig: Sendable, Equatable {
     public enum Architecture: String, Sendable, Equatable {
         /// LLaMA-2 / Vicuna v1.5 (`llava_llama`).
@@ -45,19 +45,21 @@ public struct LanguageModelConfig: Sendable, Equatable {
     public var headDim: Int { hiddenSize / headCount }
 }
 
-/// How image tokens are laid out in the LLM input (SPEC §5.2, §5.3).
-public enum ImageTokenLayout: String, Sendable, Equatable {
+/// How image tokens are laid out in the LLM input (docs/MODEL.md §5.2, §5.3). The raw values are the
+/// names the C API (`luhd_model_info`) and the CLI print.
+public enum ImageTokenLayout: String, Sendable, Equatable, CaseIterable {
     /// old-vicuna-7b branch: slices stitched into one grid with a newline after every token row,
     /// a separator, then the overview.
-    case stitchedGrid
+    case stitchedGrid = "stitched_grid"
     /// LLaVA-UHD-v2 branch: each slice's 144 tokens followed by its separator, then the overview.
-    case perSlice
+    case perSlice = "per_slice"
 }
 
-/// The conversation template around the user's question (SPEC §5.1).
+/// The conversation template around the user's question (docs/MODEL.md §5.1). The raw values are the
+/// names the C API prints.
 public enum ChatTemplateKind: String, Sendable, Equatable {
     /// `conv_vicuna_v1`: "… USER: <image>\n{question} ASSISTANT:".
-    case vicunaV1
+    case vicunaV1 = "vicuna_v1"
     /// Qwen2 ChatML (`qwen_2`).
-    case qwen2ChatML
+    case qwen2ChatML = "qwen2_chatml"
 }

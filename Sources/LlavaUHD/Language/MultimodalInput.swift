@@ -5,28 +5,28 @@
 /// The i-th marker is replaced by the positions of `images[i]` (`ImageTokenLayout.slots`).
 /// `embeddings(decoder:)` materialises the `[count × hidden]` sequence that `TransformerDecoder.eval`
 /// takes.
-public struct MultimodalInput: Sendable {
-    /// Upstream's `IMAGE_TOKEN_INDEX`.
-    public static let imageMarker = -200
+package struct MultimodalInput: Sendable {
+    /// Upstream's `IMAGE_TOKEN_INDEX` as an `Int` (defined once, as `ChatTemplate.imageTokenId`).
+    package static let imageMarker = Int(ChatTemplate.imageTokenId)
 
     /// What one position of the merged sequence holds.
-    public enum Element: Sendable, Equatable {
+    package enum Element: Sendable, Equatable {
         /// A prompt token.
         case text(Int)
         /// A position of image `image` (index into `images`).
         case image(image: Int, slot: ImageTokenLayout.Slot)
     }
 
-    public let elements: [Element]
-    public let images: [ProjectedImage]
+    package let elements: [Element]
+    package let images: [ProjectedImage]
     /// E: the width of every projector token (the LLM's hidden size).
-    public let hiddenSize: Int
+    package let hiddenSize: Int
 
     /// Merges `promptIds` and `images` by `layout`. Throws `.invalidArgument` when the number of
     /// −200 markers differs from the number of images, a prompt id is another negative number,
     /// an image's view count is not (slices + 1) or a view is not 144 × `hiddenSize` floats, or
     /// its grid and separators disagree.
-    public init(promptIds: [Int], images: [ProjectedImage], layout: ImageTokenLayout, hiddenSize: Int) throws(LlavaError) {
+    package init(promptIds: [Int], images: [ProjectedImage], layout: ImageTokenLayout, hiddenSize: Int) throws(LlavaError) {
         guard hiddenSize > 0 else { throw LlavaError(.invalidArgument, "hidden size \(hiddenSize) must be positive") }
         let markers = promptIds.reduce(0) { $0 + ($1 == Self.imageMarker ? 1 : 0) }
         guard markers == images.count else {
@@ -72,10 +72,10 @@ public struct MultimodalInput: Sendable {
     }
 
     /// Positions in the merged sequence.
-    public var count: Int { elements.count }
+    package var count: Int { elements.count }
 
     /// Positions holding a separator embedding, in order.
-    public var separatorPositions: [Int] {
+    package var separatorPositions: [Int] {
         elements.indices.filter {
             if case .image(_, .separator) = elements[$0] { return true }
             return false
@@ -83,7 +83,7 @@ public struct MultimodalInput: Sendable {
     }
 
     /// The ids at `separatorPositions`.
-    public var separatorIds: [Int] {
+    package var separatorIds: [Int] {
         elements.compactMap {
             if case .image(_, .separator(let id)) = $0 { return id }
             return nil
@@ -94,7 +94,7 @@ public struct MultimodalInput: Sendable {
     /// decoder's `embed_tokens`, image rows from the projector tokens. Throws
     /// `.invalidArgument` when the decoder's hidden size is not the images' width or an id
     /// is outside its vocabulary.
-    public func embeddings(decoder: TransformerDecoder) throws(LlavaError) -> [Float] {
+    package func embeddings(decoder: TransformerDecoder) throws(LlavaError) -> [Float] {
         let h = hiddenSize
         guard decoder.config.hiddenSize == h else {
             throw LlavaError(.invalidArgument,

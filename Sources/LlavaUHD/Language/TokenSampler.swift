@@ -9,27 +9,27 @@ import Glibc
 /// probability (highest first, lower id first on ties); u = `nextUnitDouble()` picks the first
 /// candidate whose running probability sum exceeds u × (sum of all candidates), with
 /// probabilities computed in double precision.
-public struct TokenSampler: Sendable {
-    public let parameters: SamplingParameters
+package struct TokenSampler: Sendable {
+    package let parameters: SamplingParameters
     private var random: Xoshiro256StarStar
 
     /// Throws `.invalidArgument` for parameters out of range.
-    public init(_ parameters: SamplingParameters) throws(LlavaError) {
+    package init(_ parameters: SamplingParameters) throws(LlavaError) {
         try parameters.validate()
         self.parameters = parameters
         random = Xoshiro256StarStar(seed: parameters.seed)
     }
 
     /// A token and its probability after the sampling steps.
-    public struct Candidate: Sendable, Equatable {
-        public var id: Int
-        public var probability: Double
+    package struct Candidate: Sendable, Equatable {
+        package var id: Int
+        package var probability: Double
     }
 
     /// The next token for `logits` (`[vocab]`), with `history` the tokens so far (the
     /// penalty's input; ids outside the vocabulary, such as the image marker −200, are
     /// ignored). Throws `.invalidArgument` for empty logits.
-    public mutating func sample(logits: [Float], history: [Int] = []) throws(LlavaError) -> Int {
+    package mutating func sample(logits: [Float], history: [Int] = []) throws(LlavaError) -> Int {
         guard !logits.isEmpty else { throw LlavaError(.invalidArgument, "sampling: no logits") }
         let scores = penalized(logits, history: history)
         if parameters.isGreedy { return Self.argmax(scores) }
@@ -47,7 +47,7 @@ public struct TokenSampler: Sendable {
     /// The distribution a sampling draw picks from: the candidates that survive every step,
     /// highest probability first, probabilities summing to 1. With temperature 0 it is the
     /// greedy token alone.
-    public func distribution(logits: [Float], history: [Int] = []) -> [Candidate] {
+    package func distribution(logits: [Float], history: [Int] = []) -> [Candidate] {
         guard !logits.isEmpty else { return [] }
         let scores = penalized(logits, history: history)
         if parameters.isGreedy { return [Candidate(id: Self.argmax(scores), probability: 1)] }
@@ -126,7 +126,7 @@ public struct TokenSampler: Sendable {
     }
 
     /// Index of the largest value, the lowest index on ties (torch.argmax); NaNs are skipped.
-    public static func argmax(_ x: [Float]) -> Int {
+    package static func argmax(_ x: [Float]) -> Int {
         var best = 0
         var bestValue = -Float.infinity
         var found = false

@@ -1,5 +1,5 @@
 /// The LLM of LLaVA-UHD: a LLaMA-2 (Vicuna v1.5) or Qwen2 decoder-only transformer
-/// (SPEC §6), run in float32 from weights that stay in the memory mapping: BF16 in the
+/// (docs/MODEL.md §6), run in float32 from weights that stay in the memory mapping: BF16 in the
 /// releases (F16 and F32 work too), or block-quantized (Q8_0, Q4_0 written by
 /// `ModelQuantizer`; Q4_K, Q6_K, Q5_0 from GGUF files). Nothing is converted as a whole:
 /// matrix products widen or dequantize weight tiles as they go.
@@ -16,25 +16,25 @@
 /// `ComputeContext.threads`; the abort callback is polled before every layer.
 ///
 /// Immutable after init: any number of threads may evaluate with their own caches at once.
-public final class TransformerDecoder: Sendable {
-    public let config: LanguageModelConfig
-    public let rope: RotaryEmbedding
+package final class TransformerDecoder: Sendable {
+    package let config: LanguageModelConfig
+    package let rope: RotaryEmbedding
     /// Most positions per forward pass during prefill. A longer input is split into the
     /// fewest passes of equal size: each pass widens every BF16/F16 weight tile once, so
     /// fewer passes convert less, while the activations take about
     /// `batchSize · (3·hidden + 2·intermediate) · 4` bytes (1024 positions: 150 MB for
     /// Vicuna-7B). Results do not depend on it beyond float rounding.
-    public let batchSize: Int
+    package let batchSize: Int
     /// How activations meet dense weights in the matrix products (`.float32`: exact float32
     /// products; `.bfloat16`: bf16 dot products in prefill where the CPU has them).
-    public let arithmetic: MatrixArithmetic
+    package let arithmetic: MatrixArithmetic
     /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`).
-    public let quantizedKernel: QuantKernel?
+    package let quantizedKernel: QuantKernel?
 
     /// The embedding table `[vocab, hidden]` and the output head `[vocab, hidden]` (the same
     /// tensor when the embeddings are tied).
-    public let embedTokens: LinearWeight
-    public let lmHead: LinearWeight
+    package let embedTokens: LinearWeight
+    package let lmHead: LinearWeight
     let finalNorm: [Float]
     let layers: [DecoderLayer]
 
@@ -44,7 +44,7 @@ public final class TransformerDecoder: Sendable {
     /// the output head is `model.embed_tokens`; otherwise `lm_head.weight` is required.
     /// Matrices `ModelQuantizer` stored quantized are used quantized. Loads OpenBLAS if needed
     /// (`.io` if it cannot).
-    public convenience init(config: LanguageModelConfig, weights: WeightStore, batchSize: Int = 1024,
+    package convenience init(config: LanguageModelConfig, weights: WeightStore, batchSize: Int = 1024,
                             arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
         try self.init(config: config, source: SafetensorsDecoderSource(store: weights), batchSize: batchSize,
                       arithmetic: arithmetic, quantizedKernel: quantizedKernel)
@@ -54,7 +54,7 @@ public final class TransformerDecoder: Sendable {
     /// metadata (`LanguageModelConfig(gguf:)`), tensors under llama.cpp's names
     /// (`GGUFDecoderSource`), used in place from the mapping. The output head is `output.weight`,
     /// or `token_embd.weight` when the file has none (tied embeddings).
-    public convenience init(gguf file: GGUFFile, batchSize: Int = 1024, arithmetic: MatrixArithmetic = .float32,
+    package convenience init(gguf file: GGUFFile, batchSize: Int = 1024, arithmetic: MatrixArithmetic = .float32,
                             quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
         let config = try LanguageModelConfig(gguf: file)
         try self.init(config: config, source: GGUFDecoderSource(file: file, architecture: config.architecture),
@@ -63,7 +63,7 @@ public final class TransformerDecoder: Sendable {
 
     /// The decoder of a GGUF file with a given config (a model directory's, checked against the
     /// file's metadata by the caller).
-    public convenience init(config: LanguageModelConfig, gguf file: GGUFFile, batchSize: Int = 1024,
+    package convenience init(config: LanguageModelConfig, gguf file: GGUFFile, batchSize: Int = 1024,
                             arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
         try self.init(config: config, source: GGUFDecoderSource(file: file, architecture: config.architecture),
                       batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel)
@@ -114,7 +114,7 @@ public final class TransformerDecoder: Sendable {
     }
 
     /// Which positions of an evaluated sequence get logits.
-    public enum LogitsSelection: Sendable {
+    package enum LogitsSelection: Sendable {
         /// None (for example a prompt prefix whose continuation follows).
         case none
         /// The last position: `[vocab]`.
@@ -127,13 +127,13 @@ public final class TransformerDecoder: Sendable {
 
     /// Row `id` of `model.embed_tokens` as float32 (`hidden` values). The slice separators of
     /// LLaVA-UHD are rows 13 and 29892. Throws `.invalidArgument` for an id outside the vocabulary.
-    public func embeddingRow(_ id: Int) throws(LlavaError) -> [Float] {
+    package func embeddingRow(_ id: Int) throws(LlavaError) -> [Float] {
         try embed(tokens: [id])
     }
 
     /// The embeddings of `tokens`, `[count × hidden]` row-major. Throws `.invalidArgument`
     /// naming the first id outside `0 ..< vocab`.
-    public func embed(tokens: [Int]) throws(LlavaError) -> [Float] {
+    package func embed(tokens: [Int]) throws(LlavaError) -> [Float] {
         let h = config.hiddenSize
         var out = [Float](repeating: 0, count: tokens.count * h)
         try out.withUnsafeMutableBufferPointer { (b) throws(LlavaError) in
@@ -144,7 +144,7 @@ public final class TransformerDecoder: Sendable {
     }
 
     /// Writes the embedding of `token` (`hidden` floats) to `out`.
-    public func embed(token id: Int, into out: UnsafeMutablePointer<Float>) throws(LlavaError) {
+    package func embed(token id: Int, into out: UnsafeMutablePointer<Float>) throws(LlavaError) {
         guard id >= 0, id < config.vocabSize else {
             throw LlavaError(.invalidArgument, "token id \(id) is outside the vocabulary (0..<\(config.vocabSize))")
         }
@@ -154,7 +154,7 @@ public final class TransformerDecoder: Sendable {
     // MARK: Evaluation
 
     /// Evaluates `tokens` after the positions already in `cache` (see `eval(embeddings:…)`).
-    public func eval(tokens: [Int], cache: KVCache, logits: LogitsSelection = .last,
+    package func eval(tokens: [Int], cache: KVCache, logits: LogitsSelection = .last,
                      context: ComputeContext) throws(LlavaError) -> [Float] {
         try checkRoom(for: tokens.count, in: cache)
         let x = try embed(tokens: tokens)
@@ -169,7 +169,7 @@ public final class TransformerDecoder: Sendable {
     /// `hidden`, or a cache made for another model; `.contextFull` when the cache lacks room
     /// for L more positions (nothing is evaluated); `.cancelled` when the abort callback fires.
     /// On any error the cache keeps exactly the positions it had.
-    public func eval(embeddings: [Float], cache: KVCache, logits: LogitsSelection = .last,
+    package func eval(embeddings: [Float], cache: KVCache, logits: LogitsSelection = .last,
                      context: ComputeContext) throws(LlavaError) -> [Float] {
         let h = config.hiddenSize
         guard embeddings.count % h == 0 else {
@@ -181,7 +181,7 @@ public final class TransformerDecoder: Sendable {
     }
 
     /// As `eval(embeddings: [Float], …)`, reading from a buffer.
-    public func eval(embeddings: UnsafeBufferPointer<Float>, cache: KVCache, logits: LogitsSelection = .last,
+    package func eval(embeddings: UnsafeBufferPointer<Float>, cache: KVCache, logits: LogitsSelection = .last,
                      context: ComputeContext) throws(LlavaError) -> [Float] {
         let h = config.hiddenSize, vocab = config.vocabSize
         guard embeddings.count % h == 0 else {
@@ -262,7 +262,7 @@ public final class TransformerDecoder: Sendable {
 
     /// How the decoder's matrices are stored: format name ("BF16", "Q8_0", "Q4_K", ...) → number
     /// of matrices, over the layers' projections and the output head.
-    public var matrixFormats: [String: Int] {
+    package var matrixFormats: [String: Int] {
         var out: [String: Int] = [lmHead.formatName: 1]
         for l in layers { for m in l.matrices { out[m.formatName, default: 0] += 1 } }
         return out
@@ -270,7 +270,7 @@ public final class TransformerDecoder: Sendable {
 
     /// Bytes of weights one decoded token reads: every matrix of every layer and the output
     /// head (the embedding table is read one row per token and not counted).
-    public var weightBytesPerToken: Int {
+    package var weightBytesPerToken: Int {
         layers.reduce(lmHead.byteCount) { sum, l in sum + l.matrices.reduce(0) { $0 + $1.byteCount } }
     }
 }

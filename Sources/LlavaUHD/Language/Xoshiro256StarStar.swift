@@ -1,10 +1,10 @@
 /// The random stream of token sampling: xoshiro256** (Blackman & Vigna, 2018) with its state
 /// filled by four outputs of SplitMix64 from the seed. Deterministic across platforms and
 /// builds, so a seed reproduces a generation exactly.
-public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable, Equatable {
+package struct Xoshiro256StarStar: RandomNumberGenerator, Sendable, Equatable {
     private var s0, s1, s2, s3: UInt64
 
-    public init(seed: UInt64) {
+    package init(seed: UInt64) {
         var x = seed
         func splitMix() -> UInt64 {
             x &+= 0x9E37_79B9_7F4A_7C15
@@ -19,7 +19,7 @@ public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable, Equatable {
         s3 = splitMix()
     }
 
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         let result = rotate(s1 &* 5, 7) &* 9
         let t = s1 << 17
         s2 ^= s0
@@ -32,7 +32,7 @@ public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable, Equatable {
     }
 
     /// A uniform double in [0, 1): the top 53 bits of `next()` times 2⁻⁵³.
-    public mutating func nextUnitDouble() -> Double {
+    package mutating func nextUnitDouble() -> Double {
         Double(next() >> 11) * 0x1p-53
     }
 

@@ -1,22 +1,22 @@
 /// The inverse semantic pyramid of one view: the CLIP features (1x) and VDIM's upsampled
-/// levels (SPEC §3), each `channels × rows × columns` float32 (CHW, PyTorch's layout).
-public struct FeaturePyramid: Sendable {
-    public struct Level: Sendable {
+/// levels (docs/MODEL.md §3), each `channels × rows × columns` float32 (CHW, PyTorch's layout).
+package struct FeaturePyramid: Sendable {
+    package struct Level: Sendable {
         /// 1, 2 or 4: the level's size relative to the patch grid.
-        public let scale: Int
-        public let rows: Int
-        public let columns: Int
-        public let channels: Int
+        package let scale: Int
+        package let rows: Int
+        package let columns: Int
+        package let channels: Int
         /// `channels · rows · columns` values, channel-major.
-        public let values: [Float]
+        package let values: [Float]
         /// Whether the projector attends to this level (`feature_scale_mask`); a 4x stack
         /// under mask 5 still computes the 2x level it does not use.
-        public let usedByProjector: Bool
+        package let usedByProjector: Bool
     }
 
     /// Levels by increasing scale.
-    public let levels: [Level]
+    package let levels: [Level]
 
     /// The level of `scale`, if the pyramid has it.
-    public func level(scale: Int) -> Level? { levels.first { $0.scale == scale } }
+    package func level(scale: Int) -> Level? { levels.first { $0.scale == scale } }
 }

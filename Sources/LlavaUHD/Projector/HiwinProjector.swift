@@ -1,7 +1,7 @@
 import CLlavaUHD
 
 /// The LLaVA-UHD v2 projector: VDIM's inverse semantic pyramid, then the hierarchical window
-/// (Hiwin) attention (SPEC §3, §4; upstream `AdaptSpatialResampler.forward_with_featup`,
+/// (Hiwin) attention (docs/MODEL.md §3, §4; upstream `AdaptSpatialResampler.forward_with_featup`,
 /// `prepare_single_key_value`, `query_with_parallel_attn`).
 ///
 /// Per view and level L of `feature_scale_mask`: `X_L = LN_kv(features_{L}x_projector(F_L))`;
@@ -17,8 +17,8 @@ import CLlavaUHD
 /// before their E-wide projection (`LevelProjection.poolThenProject`); the Gram product
 /// `F_L·G` those need is obtained as the JBU upsampling of `F_{L−1}·G` (the stage is linear
 /// in its source), a quarter of the pixels.
-public final class HiwinProjector: Projector {
-    public let config: ProjectorConfig
+package final class HiwinProjector: Projector {
+    package let config: ProjectorConfig
     let vdim: VDIMPyramid
     let resampler: WindowResampler
     /// Per projected scale, in key order: its projection and embedding.
@@ -138,7 +138,7 @@ public final class HiwinProjector: Projector {
         try JBUStage.checkGuidanceSize(height: 2 * view.rows, width: 2 * view.columns)
     }
 
-    public func pyramid(_ view: ProjectorInput, context: ComputeContext) throws(LlavaError) -> FeaturePyramid {
+    package func pyramid(_ view: ProjectorInput, context: ComputeContext) throws(LlavaError) -> FeaturePyramid {
         try check(view)
         let upsampled = try view.features.withUnsafeBufferPointer { (f) throws(LlavaError) in
             try view.pixels.withUnsafeBufferPointer { (p) throws(LlavaError) in
@@ -173,7 +173,7 @@ public final class HiwinProjector: Projector {
         return out
     }
 
-    public func project(_ views: [ProjectorInput], context: ComputeContext) throws(LlavaError) -> [[Float]] {
+    package func project(_ views: [ProjectorInput], context: ComputeContext) throws(LlavaError) -> [[Float]] {
         for v in views { try check(v) }
         guard !views.isEmpty else { return [] }
         var layouts: [String: WindowLayout] = [:]

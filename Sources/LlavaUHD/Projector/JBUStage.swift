@@ -5,7 +5,7 @@ import CLlavaUHD
 
 /// One stage of VDIM: FeatUp's joint bilateral upsampler with a learned range kernel
 /// (`JBULearnedRange(guidance_dim 3, key_dim 32, radius 3)` in upstream `featup/upsamplers.py`),
-/// which upsamples a feature map 2× guided by the view's pixels (SPEC §3.2).
+/// which upsamples a feature map 2× guided by the view's pixels (docs/MODEL.md §3.2).
 ///
 /// For a source `S` (h × w × C) and guidance `G` (3 × 2h × 2w, the pooled CLIP-normalised
 /// pixels), every output pixel p gets a 7×7 kernel over its reflect-padded neighbourhood:

@@ -1,6 +1,6 @@
 import CLlavaUHD
 
-/// One pyramid level's value projection, `X = LN_kv(F·Wᵀ + b)` per pixel (SPEC §4 step 1;
+/// One pyramid level's value projection, `X = LN_kv(F·Wᵀ + b)` per pixel (docs/MODEL.md §4 step 1;
 /// upstream `features_{L}x_projector` then `ln_kv`, or the v1 `kv_proj`), and its RoIAlign
 /// pooling over the windows. Two exact ways to get the pooled values `Σ_p ω_p X_p`:
 ///

@@ -1,6 +1,6 @@
 import CLlavaUHD
 
-/// The position term of the keys for one level size (SPEC §4 step 2; upstream `get_abs_pos`
+/// The position term of the keys for one level size (docs/MODEL.md §4 step 2; upstream `get_abs_pos`
 /// and `prepare_single_key_value`): the stored `grid × grid` table `pos_embed` resized to the
 /// level's `height × width` with torch's bicubic (align_corners=False, `size=(h, w)`),
 /// optionally rounded to bfloat16, then pooled by the level's windows like the features.

@@ -3,7 +3,7 @@
 /// family, chosen once from the checkpoint's config (`ProjectorConfig.makeProjector`).
 ///
 /// Implementations are immutable after loading and may be used from several threads at once.
-public protocol Projector: AnyObject, Sendable {
+package protocol Projector: AnyObject, Sendable {
     var config: ProjectorConfig { get }
 
     /// The feature pyramid of one view as the projector builds it (the v1 projector has only
@@ -23,7 +23,7 @@ extension ProjectorConfig {
     /// unused `upsampler.model.*` tensors are ignored). Every tensor it will use is checked
     /// now; a missing or mis-shaped one throws `.missingTensor` / `.tensorMismatch` naming all
     /// of them. Loads OpenBLAS if needed (`.io` if it cannot).
-    public func makeProjector(weights: WeightStore) throws(LlavaError) -> any Projector {
+    package func makeProjector(weights: WeightStore) throws(LlavaError) -> any Projector {
         try validate()
         try BLAS.load()
         switch kind {

@@ -1,11 +1,12 @@
-/// Which projector a checkpoint uses and its sizes (SPEC §3, §4, §8).
+/// Which projector a checkpoint uses and its sizes (docs/MODEL.md §3, §4, §8).
 public struct ProjectorConfig: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
+    /// The raw values are the names the C API (`luhd_model_info`) prints.
+    public enum Kind: String, Sendable, Equatable {
         /// LLaVA-UHD v2: VDIM pyramid + Hiwin window attention (`adapt_spatial_resampler`,
         /// `adapt_spatial_resampler_v2`).
         case hiwin
         /// LLaVA-UHD v1 resampler (`adapt_spatial_resampler_v1`, `feature_mode: uhd_v1`).
-        case uhdV1
+        case uhdV1 = "uhd_v1"
     }
 
     public var kind: Kind

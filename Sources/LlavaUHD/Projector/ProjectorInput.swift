@@ -1,23 +1,23 @@
 /// What the projector needs of one view (a slice or the overview).
-public struct ProjectorInput: Sendable {
+package struct ProjectorInput: Sendable {
     /// Patch rows h and columns w of the view's CLIP feature grid.
-    public let rows: Int
-    public let columns: Int
+    package let rows: Int
+    package let columns: Int
     /// Feature width C.
-    public let channels: Int
+    package let channels: Int
     /// CLIP layer −2 features without CLS: `(rows·columns) × channels`, row-major, patch
     /// (y, x) at row `y·columns + x`.
-    public let features: [Float]
+    package let features: [Float]
     /// Size of the view's pixel tensor (14·rows × 14·columns for CLIP-L/14).
-    public let pixelHeight: Int
-    public let pixelWidth: Int
+    package let pixelHeight: Int
+    package let pixelWidth: Int
     /// The CLIP-normalised pixels that went into the ViT, `3 × pixelHeight × pixelWidth` CHW
     /// (VDIM's guidance). The v1 projector does not read them (they may be empty there).
-    public let pixels: [Float]
+    package let pixels: [Float]
 
     /// Throws `.invalidArgument` when a size is not positive or an array's count does not
     /// match its sizes.
-    public init(rows: Int, columns: Int, channels: Int, features: [Float],
+    package init(rows: Int, columns: Int, channels: Int, features: [Float],
                 pixelHeight: Int, pixelWidth: Int, pixels: [Float]) throws(LlavaError) {
         guard rows > 0, columns > 0, channels > 0 else {
             throw LlavaError(.invalidArgument, "projector input: feature grid \(rows)x\(columns)x\(channels) must be positive")

@@ -1,12 +1,12 @@
-/// The LLaVA-UHD v1 resampler (`adapt_spatial_resampler_v1`, SPEC §8; upstream
+/// The LLaVA-UHD v1 resampler (`adapt_spatial_resampler_v1`, docs/MODEL.md §8; upstream
 /// `AdaptSpatialResampler_v1.forward`): no VDIM, one level.
 ///
 /// Per view: `X = LN_kv(kv_proj(F))` (kv_proj without bias; the identity when the feature
 /// width already equals E, as upstream); keys `X + bicubic(pos_embed, h × w)`, values X, both
 /// pooled by RoIAlign over the 12×12 windows; one query set `LN_q(query) + pos_embed` through
 /// the attention (query i sees window i only); `LN_post`; `· proj`. 144 × E per view.
-public final class UHDV1Projector: Projector {
-    public let config: ProjectorConfig
+package final class UHDV1Projector: Projector {
+    package let config: ProjectorConfig
     let resampler: WindowResampler
     let projection: LevelProjection
     let queries: [Float]
@@ -58,7 +58,7 @@ public final class UHDV1Projector: Projector {
     }
 
     /// The v1 projector has no VDIM: the pyramid is the 1x level alone.
-    public func pyramid(_ view: ProjectorInput, context: ComputeContext) throws(LlavaError) -> FeaturePyramid {
+    package func pyramid(_ view: ProjectorInput, context: ComputeContext) throws(LlavaError) -> FeaturePyramid {
         try check(view)
         return FeaturePyramid(levels: [
             FeaturePyramid.Level(scale: 1, rows: view.rows, columns: view.columns, channels: view.channels,
@@ -68,7 +68,7 @@ public final class UHDV1Projector: Projector {
         ])
     }
 
-    public func project(_ views: [ProjectorInput], context: ComputeContext) throws(LlavaError) -> [[Float]] {
+    package func project(_ views: [ProjectorInput], context: ComputeContext) throws(LlavaError) -> [[Float]] {
         for v in views { try check(v) }
         guard !views.isEmpty else { return [] }
         var layouts: [String: WindowLayout] = [:]

@@ -1,7 +1,7 @@
 import CLlavaUHD
 
 /// VDIM, the visual detail injection module: the stack of JBU stages that turns a view's CLIP
-/// features into the inverse semantic pyramid (SPEC §3.1, §3.3; upstream `JBU2xStack` /
+/// features into the inverse semantic pyramid (docs/MODEL.md §3.1, §3.3; upstream `JBU2xStack` /
 /// `JBU4xStack.forward_with_internal_features`).
 ///
 /// Stage k upsamples the previous level 2× with the view's normalised pixels, adaptively

@@ -1,6 +1,6 @@
 /// The projector's shared `nn.MultiheadAttention(E, E/128)` (in-projections with bias, scale
 /// 1/√128, out-projection with bias) applied window by window: query i of each query set
-/// attends only to window i's keys (SPEC §4 steps 5–6; upstream `query_with_parallel_attn`).
+/// attends only to window i's keys (docs/MODEL.md §4 steps 5–6; upstream `query_with_parallel_attn`).
 ///
 /// The keys and values are never projected. Window i has only `sets` queries but
 /// `levels · ph · pw` keys (4 vs 27 in v2), so the projections move to the query side:

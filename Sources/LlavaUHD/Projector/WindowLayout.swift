@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// How the Hiwin (and v1) projector samples one feature map of `height × width` pixels: a
-/// fixed `grid × grid` set of windows (SPEC §4 step 3–4; upstream `slice_image_feature_minicpm`,
+/// fixed `grid × grid` set of windows (docs/MODEL.md §4 step 3–4; upstream `slice_image_feature_minicpm`,
 /// `generate_subimage_coordinates`, `cal_best_pooling_size`, `adapt_unfold`), each pooled by
 /// RoIAlign to `pooledHeight × pooledWidth` samples.
 ///

@@ -10,7 +10,7 @@ struct PooledLevel {
     let prepared: LevelProjection.Prepared
 }
 
-/// The part the Hiwin and v1 projectors share (SPEC §4 steps 2–6, §8): values V = the pooled
+/// The part the Hiwin and v1 projectors share (docs/MODEL.md §4 steps 2–6, §8): values V = the pooled
 /// level features, keys K = V + the pooled, bicubic-resized position table + the level
 /// embedding, and the window attention of every query set, for all views of a call.
 ///

@@ -6,6 +6,10 @@ import Glibc
 /// history and a cache of image embeddings. A session is used by one thread at a time; any
 /// number of sessions may share one `LlavaModel`.
 ///
+/// The prompt side (template, ids, image positions, position keys) is `PromptBuilder`; the
+/// answer side (detokenizing, stop strings, the callback) is `AnswerStream`. Every call starts
+/// with `beginCall()`, the one place the cancellation flag is reset and wired in.
+///
 /// Two levels of use:
 /// * `chat(_:images:parameters:onText:)` takes a user turn and streams the answer. Each turn
 ///   builds the whole conversation's prompt as upstream does (template, `<image>` placeholders,
@@ -34,12 +38,6 @@ public final class ChatSession: @unchecked Sendable {
         public init() {}
     }
 
-    /// What one cached position holds, to find how much of a new prompt is already cached.
-    enum PositionKey: Equatable {
-        case token(Int)
-        case image(ImageKey, element: MultimodalInput.Element)
-    }
-
     public let model: LlavaModel
     public let options: Options
     /// Set from any thread to stop the current call with `.cancelled`; cleared when a call
@@ -47,8 +45,9 @@ public final class ChatSession: @unchecked Sendable {
     public let cancellation = CancellationFlag()
 
     let cache: KVCache
-    let template: ChatTemplate
-    private(set) var positions: [PositionKey] = []
+    let prompts: PromptBuilder
+    /// What each cached position holds, to find how much of a new prompt is already cached.
+    private(set) var positions: [PromptBuilder.PositionKey] = []
     /// Ids evaluated so far (image positions left out), the history for repetition penalties.
     private(set) var tokenHistory: [Int] = []
     private(set) var messages: [ChatMessage] = []
@@ -75,7 +74,8 @@ public final class ChatSession: @unchecked Sendable {
         self.options = options
         let capacity = options.contextLength == 0 ? min(4096, maxPositions) : options.contextLength
         cache = try KVCache(config: model.config.language, capacity: capacity)
-        template = ChatTemplate(kind: model.config.chatTemplate, systemPrompt: options.systemPrompt)
+        prompts = PromptBuilder(model: model, template: ChatTemplate(kind: model.config.chatTemplate, systemPrompt: options.systemPrompt),
+                                slicing: options.slicing)
         imageCache = ImageEmbeddingCache(capacity: options.imageCacheCapacity)
     }
 
@@ -97,10 +97,11 @@ public final class ChatSession: @unchecked Sendable {
         sampler = nil
     }
 
-    func computeContext() -> ComputeContext {
-        let user = options.shouldAbort
-        let flag = cancellation
-        return model.computeContext(shouldAbort: { flag.isCancelled || (user?() ?? false) })
+    /// Starts a call: lowers `cancellation` and returns the compute context every stage of
+    /// the call polls (the flag, then the options' abort callback).
+    func beginCall() -> ComputeContext {
+        cancellation.reset()
+        return model.computeContext(shouldAbort: options.shouldAbort).cancellable(by: cancellation)
     }
 
     // MARK: - Images
@@ -132,23 +133,21 @@ public final class ChatSession: @unchecked Sendable {
     /// evaluated) when the context cannot hold them, `.cancelled` (nothing evaluated) on abort.
     public func eval(tokens: [Int], images: [RGBImage] = []) throws(LlavaError) {
         guard !tokens.isEmpty else { throw LlavaError(.invalidArgument, "nothing to evaluate: no tokens") }
-        cancellation.reset()
-        let context = computeContext()
+        let context = beginCall()
         var timings = ChatTimings()
         var encoded: [EncodedImage] = []
         for (i, image) in images.enumerated() {
             encoded.append(try encode(image, index: i, count: images.count, context: context, timings: &timings))
         }
-        let input = try MultimodalInput(promptIds: tokens, images: encoded.map(\.projected),
-                                        layout: model.config.imageTokenLayout,
-                                        hiddenSize: model.config.language.hiddenSize)
+        let prompt = try prompts.prompt(ids: tokens, images: encoded)
+        let input = prompt.input
         guard input.count <= cache.remaining else {
             throw LlavaError(.contextFull, "\(input.count) positions do not fit: the context holds \(cache.capacity) and \(cache.count) are used")
         }
         let embeddings = try input.embeddings(decoder: model.language)
         options.onStage?(.prefill(positions: input.count))
         logits = try model.language.eval(embeddings: embeddings, cache: cache, context: context)
-        positions += keys(of: input, images: encoded)
+        positions += prompt.keys
         tokenHistory += tokens.filter { $0 >= 0 }
         conversationImages += encoded
     }
@@ -160,15 +159,6 @@ public final class ChatSession: @unchecked Sendable {
         guard let logits else { throw LlavaError(.invalidArgument, "no logits yet: evaluate something first") }
         if sampler?.parameters != parameters { sampler = try TokenSampler(parameters) }
         return try sampler!.sample(logits: logits, history: tokenHistory)
-    }
-
-    private func keys(of input: MultimodalInput, images: [EncodedImage]) -> [PositionKey] {
-        input.elements.map { element in
-            switch element {
-            case .text(let id): return .token(id)
-            case .image(let i, _): return .image(images[i].key, element: element)
-            }
-        }
     }
 
     // MARK: - Chat
@@ -185,23 +175,14 @@ public final class ChatSession: @unchecked Sendable {
     public func chat(_ text: String, images: [RGBImage] = [], parameters: ChatParameters = ChatParameters(),
                      onText: (String) -> Bool = { _ in true }) throws(LlavaError) -> ChatReply {
         try parameters.generation.sampling.validate()
-        cancellation.reset()
-        let context = computeContext()
+        let context = beginCall()
         var timings = ChatTimings()
-        let placeholders = Self.count(ChatTemplate.imagePlaceholder, in: text)
-        guard placeholders == 0 || placeholders == images.count else {
-            throw LlavaError(.invalidArgument,
-                             "the text has \(placeholders) <image> placeholder(s) but \(images.count) image(s) were given")
-        }
-        let turn = ChatMessage.user(text, images: placeholders == 0 ? images.count : 0)
+        let turn = try prompts.userTurn(text, imageCount: images.count)
 
         // The whole conversation's prompt, as upstream builds it. Its length is known from the
         // slicing plans, so a prompt that cannot fit is refused before any image is encoded.
-        let layout = model.config.imageTokenLayout
-        let ids = try template.encode(messages + [turn], with: model.tokenizer).map(Int.init)
-        var needed = ids.filter { $0 != MultimodalInput.imageMarker }.count
-            + conversationImages.reduce(0) { $0 + $1.positionCount(layout: layout) }
-        for image in images { needed += try model.plan(for: image, options: options.slicing).imagePositions(layout: layout) }
+        let ids = try prompts.ids(of: messages + [turn])
+        let needed = try prompts.positionCount(ids: ids, encoded: conversationImages, pending: images)
         guard needed < cache.capacity else {
             throw LlavaError(.contextFull, "the conversation needs \(needed) positions plus the answer; "
                              + "the context holds \(cache.capacity)")
@@ -211,13 +192,11 @@ public final class ChatSession: @unchecked Sendable {
             newImages.append(try encode(image, index: i, count: images.count, context: context, timings: &timings))
         }
         let allImages = conversationImages + newImages
-        let input = try MultimodalInput(promptIds: ids, images: allImages.map(\.projected), layout: layout,
-                                        hiddenSize: model.config.language.hiddenSize)
-        let newKeys = keys(of: input, images: allImages)
+        let prompt = try prompts.prompt(ids: ids, images: allImages)
+        let input = prompt.input
 
         // Keep the cached prefix, evaluate the rest.
-        var reused = 0
-        while reused < min(positions.count, newKeys.count - 1), positions[reused] == newKeys[reused] { reused += 1 }
+        let reused = PromptBuilder.reusablePrefix(cached: positions, keys: prompt.keys)
         let embeddings = try input.embeddings(decoder: model.language)
         try cache.truncate(to: reused)
         positions.removeLast(positions.count - reused)
@@ -231,52 +210,35 @@ public final class ChatSession: @unchecked Sendable {
                                     context: context)
         }
         timings.prefill = monotonicSeconds() - prefillStart
-        positions = newKeys
+        positions = prompt.keys
         tokenHistory = ids.filter { $0 >= 0 }
         messages.append(turn)
         conversationImages = allImages
         logits = promptLogits
 
         // Generate, streaming whole characters and holding back possible stop strings.
-        var detokenizer = StreamingDetokenizer(tokenizer: model.tokenizer)
-        var matcher = StopStringMatcher(parameters.stopStrings)
-        var answer = ""
+        var stream = AnswerStream(tokenizer: model.tokenizer, stopStrings: parameters.stopStrings)
         var generated: [Int] = []
-        var stoppedByCaller = false
-        func emit(_ piece: String) {
-            guard !stoppedByCaller else { return }
-            let released = matcher.feed(piece)
-            guard !released.isEmpty else { return }
-            answer += released
-            if !onText(released) { stoppedByCaller = true }
-        }
         options.onStage?(.decoding)
         let decodeStart = monotonicSeconds()
         var result: GenerationResult
         do {
             result = try model.language.generate(
                 after: promptLogits, cache: cache, parameters: parameters.generation, history: tokenHistory,
-                cancellation: cancellation, context: context
+                context: context
             ) { (token) throws(LlavaError) -> GenerationControl in
                 generated.append(token)
-                emit(try detokenizer.append(Int32(token)))
-                return matcher.stopped || stoppedByCaller ? .stop : .continue
+                return try stream.append(token, onText: onText)
             }
         } catch {
             // Keep what was generated and evaluated, so the history matches the cache.
-            syncAfterGeneration(generated: Array(generated.prefix(max(0, cache.count - positions.count))), answer: answer)
+            syncAfterGeneration(generated: Array(generated.prefix(max(0, cache.count - positions.count))), answer: stream.text)
             logits = nil  // the last evaluated position's logits are not known here
             throw error
         }
         timings.decode = monotonicSeconds() - decodeStart
-        if !matcher.stopped && !stoppedByCaller { emit(detokenizer.finish()) }
-        // Text held back for a possible stop string ends the answer, unless the caller already
-        // stopped it: the answer is then exactly what the caller was given.
-        let tail = matcher.finish()
-        if !tail.isEmpty && !stoppedByCaller {
-            answer += tail
-            _ = onText(tail)
-        }
+        stream.finish(onText: onText)
+        let answer = stream.text
         let evaluated = result.pendingToken == nil ? result.tokens : Array(result.tokens.dropLast())
         syncAfterGeneration(generated: evaluated, answer: answer)
         if let pending = result.pendingToken { tokenHistory.append(pending) }
@@ -287,7 +249,7 @@ public final class ChatSession: @unchecked Sendable {
         case .endOfSequence: reason = .endOfSequence
         case .maxNewTokens: reason = .maxNewTokens
         case .contextFull: reason = .contextFull
-        case .callback: reason = matcher.stopped ? .stopString : .callback
+        case .callback: reason = stream.hitStopString ? .stopString : .callback
         }
         return ChatReply(text: answer, tokens: result.tokens, stopReason: reason, promptPositions: input.count,
                          reusedPositions: reused, timings: timings)
@@ -300,16 +262,6 @@ public final class ChatSession: @unchecked Sendable {
         tokenHistory += generated
         positions.removeLast(max(0, positions.count - cache.count))
         messages.append(.assistant(answer))
-    }
-
-    static func count(_ needle: String, in text: String) -> Int {
-        let n = Array(needle.utf8), t = Array(text.utf8)
-        guard !n.isEmpty, t.count >= n.count else { return 0 }
-        var count = 0, i = 0
-        while i + n.count <= t.count {
-            if t[i] == n[0] && Array(t[i..<(i + n.count)]) == n { count += 1; i += n.count } else { i += 1 }
-        }
-        return count
     }
 }
 
@@ -364,11 +316,4 @@ public struct ChatReply: Sendable {
     public var promptPositions: Int
     public var reusedPositions: Int
     public var timings: ChatTimings
-}
-
-/// Monotonic wall-clock seconds.
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }

@@ -5,7 +5,7 @@ public struct EncodedImage: Sendable {
     public let key: ImageKey
     public let plan: SlicePlan
     /// The projector tokens: per view (slices row-major, then the overview) 144 × hidden.
-    public let projected: ProjectedImage
+    package let projected: ProjectedImage
 
     /// Positions this image takes in the LLM input under `layout`.
     public func positionCount(layout: ImageTokenLayout) -> Int {

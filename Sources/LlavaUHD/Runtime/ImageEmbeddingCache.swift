@@ -1,28 +1,28 @@
 /// A bounded least-recently-used cache of encoded images, keyed by content hash, so that asking
 /// again about the same picture never runs the vision tower and projector again.
 /// Owned by one session (one thread at a time).
-public struct ImageEmbeddingCache: Sendable {
+package struct ImageEmbeddingCache: Sendable {
     /// Most images kept (0 disables the cache).
-    public let capacity: Int
+    package let capacity: Int
     private var entries: [ImageKey: EncodedImage] = [:]
     /// Keys from least to most recently used.
     private var order: [ImageKey] = []
 
-    public init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = max(0, capacity)
     }
 
-    public var count: Int { entries.count }
+    package var count: Int { entries.count }
 
     /// The cached encoding, marking it most recently used.
-    public mutating func lookup(_ key: ImageKey) -> EncodedImage? {
+    package mutating func lookup(_ key: ImageKey) -> EncodedImage? {
         guard let hit = entries[key] else { return nil }
         touch(key)
         return hit
     }
 
     /// Stores an encoding, evicting the least recently used one when full.
-    public mutating func insert(_ image: EncodedImage) {
+    package mutating func insert(_ image: EncodedImage) {
         guard capacity > 0 else { return }
         if entries.updateValue(image, forKey: image.key) != nil {
             touch(image.key)
@@ -34,7 +34,7 @@ public struct ImageEmbeddingCache: Sendable {
         }
     }
 
-    public mutating func removeAll() {
+    package mutating func removeAll() {
         entries = [:]
         order = []
     }

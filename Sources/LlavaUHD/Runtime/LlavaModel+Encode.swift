@@ -13,7 +13,7 @@ extension LlavaModel {
 
     /// The feature pyramid of every view (1x = the CLIP features; VDIM's levels for Hiwin
     /// checkpoints, only 1x for the v1 projector).
-    public func pyramids(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
+    package func pyramids(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
                          context: ComputeContext) throws(LlavaError) -> (plan: SlicePlan, views: [FeaturePyramid]) {
         let (plan, pixels, features) = try visionFeatures(of: image, options: options, context: context)
         var out: [FeaturePyramid] = []
@@ -41,7 +41,7 @@ extension LlavaModel {
         onStage(.projector)
         let views = try projector.project(projectorInputs(pixels: pixels, features: features), context: context)
         let projected = ProjectedImage(grid: plan.grid,
-                                       views: views, separators: plan.separatorIDs.map(Int.init))
+                                       views: views, separators: plan.separators.map(ImageTokenLayout.tokenID(of:)))
         return EncodedImage(key: key, plan: plan, projected: projected)
     }
 }

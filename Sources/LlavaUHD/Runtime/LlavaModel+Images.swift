@@ -2,20 +2,20 @@
 /// normalised pixels (3×H×W) → CLIP features ((h·w)×C) → … Each call starts from the image,
 /// so callers that want several stages should call the last one they need.
 extension LlavaModel {
-    /// The slicing plan of an image: grid, view sizes, separators (SPEC §1).
+    /// The slicing plan of an image: grid, view sizes, separators (docs/MODEL.md §1).
     public func plan(for image: RGBImage, options: SlicingOptions = SlicingOptions()) throws(LlavaError) -> SlicePlan {
         try ViewPreprocessor(options: options).plan(for: image)
     }
 
     /// The CLIP-normalised pixels of every view: slices row-major, then the overview.
-    public func pixels(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
+    package func pixels(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
                        context: ComputeContext) throws(LlavaError) -> (plan: SlicePlan, views: [PixelTensor]) {
         try context.checkAbort("image preprocessing")
         return try ViewPreprocessor(options: options).pixels(of: image, threads: context.threads)
     }
 
     /// The CLIP layer −2 patch features of every view, with the pixels they came from.
-    public func visionFeatures(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
+    package func visionFeatures(of image: RGBImage, options: SlicingOptions = SlicingOptions(),
                                context: ComputeContext) throws(LlavaError)
         -> (plan: SlicePlan, pixels: [PixelTensor], features: [PatchFeatures]) {
         let (plan, pixels) = try self.pixels(of: image, options: options, context: context)

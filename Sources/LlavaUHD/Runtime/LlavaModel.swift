@@ -24,20 +24,20 @@ public final class LlavaModel: @unchecked Sendable {
     public let directory: String
     public let config: ModelConfig
     /// The CLIP tower's hyper-parameters, inferred from its tensors.
-    public let visionConfig: CLIPVisionConfig
-    public let weights: WeightStore
+    package let visionConfig: CLIPVisionConfig
+    package let weights: WeightStore
     /// The CLIP vision tower.
-    public let vision: CLIPVisionEncoder
+    package let vision: CLIPVisionEncoder
     /// The projector: VDIM + Hiwin (LLaVA-UHD v2) or the v1 resampler.
-    public let projector: any Projector
+    package let projector: any Projector
     /// The LLM (LLaMA-2/Vicuna or Qwen2).
-    public let language: TransformerDecoder
+    package let language: TransformerDecoder
     /// The tokenizer of the model directory (SentencePiece or byte-level BPE), or of the GGUF
     /// LLM's metadata when the directory has no tokenizer files.
     public let tokenizer: any Tokenizer
     /// The GGUF file the LLM comes from (see `GGUFLanguageModel`), or nil when it comes from
     /// the safetensors files.
-    public let languageGGUF: GGUFFile?
+    package let languageGGUF: GGUFFile?
     /// Threads used for compute.
     public let threads: Int
 
@@ -63,7 +63,7 @@ public final class LlavaModel: @unchecked Sendable {
         vision = try CLIPVisionEncoder(store: weights, prefix: CLIPVisionConfig.checkpointPrefix, config: visionConfig,
                                        arithmetic: options.matrixArithmetic)
         projector = try config.projector.makeProjector(weights: weights)
-        if let ggufPath = try GGUFLanguageModel.locate(directory: directory) {
+        if let ggufPath = try GGUFLanguageModel.locate(directory: directory, config: config) {
             let gguf = try GGUFFile(path: ggufPath)
             languageGGUF = gguf
             language = try TransformerDecoder(config: GGUFLanguageModel.reconcile(config.language, with: gguf), gguf: gguf,
@@ -73,7 +73,7 @@ public final class LlavaModel: @unchecked Sendable {
             language = try TransformerDecoder(config: config.language, weights: weights, arithmetic: options.matrixArithmetic)
         }
         try report(0.9)
-        if let gguf = languageGGUF, !Self.hasTokenizerFiles(directory) {
+        if let gguf = languageGGUF, !Tokenizers.hasFiles(in: directory) {
             tokenizer = try Tokenizers.load(gguf: gguf)
         } else {
             tokenizer = try Tokenizers.load(directory: directory)
@@ -83,11 +83,6 @@ public final class LlavaModel: @unchecked Sendable {
                              + "embedding table only \(config.language.vocabSize) rows")
         }
         try report(1.0)
-    }
-
-    /// True when `directory` has the files `Tokenizers.load(directory:)` reads.
-    static func hasTokenizerFiles(_ directory: String) -> Bool {
-        ["tokenizer.model", "tokenizer.json", "vocab.json"].contains { fileExists(directory + "/" + $0) }
     }
 
     /// A compute context using the model's threads and the given abort callback.

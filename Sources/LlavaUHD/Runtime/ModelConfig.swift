@@ -1,6 +1,6 @@
 /// What a model directory's `config.json` says, checked and resolved into the stage configs.
 ///
-/// Two upstream code bases wrote these files (SPEC §0, §7, §8):
+/// Two upstream code bases wrote these files (docs/MODEL.md §0, §7, §8):
 ///
 /// * branch `old-vicuna-7b` (the Vicuna-7B release): `model_type: llava_llama`,
 ///   `mm_projector_type: adapt_spatial_resampler` with `feature_mode: featup_muti_res` (Hiwin +
@@ -33,10 +33,9 @@ public struct ModelConfig: Sendable, Equatable {
     /// `tokenizer_model_max_length`: upstream truncates the merged input to this many
     /// positions; nil when the key is absent or null (upstream then does not truncate).
     public var tokenizerModelMaxLength: Int?
-
-    /// The slice separator ids that upstream embeds with the LLM's own table (SPEC §1.2, §5):
-    /// 29892 (`,` in the LLaMA vocabulary) and 13 (`\n`); the same ids are used with Qwen2.
-    public static let separatorTokenIds = [13, 29892]
+    /// `llm_gguf` (`GGUFLanguageModel.configKey`): the GGUF file the LLM comes from, relative to
+    /// the model directory or absolute; nil when the key is absent.
+    public var languageGGUFName: String? = nil
 
     /// Qwen2's `<|endoftext|>`, which ends generation in addition to the configured EOS.
     public static let qwen2EndOfText = 151643
@@ -75,7 +74,7 @@ public struct ModelConfig: Sendable, Equatable {
     }
 
     /// Resolves a parsed config.json; `source` names the file in messages.
-    public init(json: JSONValue, source: String = "config.json") throws(LlavaError) {
+    package init(json: JSONValue, source: String = "config.json") throws(LlavaError) {
         let c = try ConfigKeys(json, source: source)
 
         // ---- LLM architecture
@@ -202,7 +201,7 @@ public struct ModelConfig: Sendable, Equatable {
         guard hidden % 128 == 0 else {
             throw c.bad("hidden_size \(hidden) is not a multiple of 128, but mm_projector_type '\(projectorType)' uses hidden_size/128 attention heads of width 128")
         }
-        guard vocab > ModelConfig.separatorTokenIds.max() ?? 0 else {
+        guard vocab > SlicePlan.Separator.allCases.map(ImageTokenLayout.tokenID(of:)).max() ?? 0 else {
             throw c.bad("vocab_size \(vocab) has no embedding row for the slice separator id 29892 that mm_projector_type '\(projectorType)' models insert")
         }
 
@@ -262,6 +261,8 @@ public struct ModelConfig: Sendable, Equatable {
 
         let maxLength = try c.int("tokenizer_model_max_length", nullIsAbsent: true)
         if let maxLength, maxLength <= 0 { throw c.bad("tokenizer_model_max_length \(maxLength) must be positive") }
+        let ggufName = try c.string(GGUFLanguageModel.configKey)
+        if ggufName?.isEmpty == true { throw c.bad("'\(GGUFLanguageModel.configKey)' must be a file name") }
 
         self.language = LanguageModelConfig(
             architecture: architecture, hiddenSize: hidden, intermediateSize: intermediate, layerCount: layers,
@@ -274,12 +275,13 @@ public struct ModelConfig: Sendable, Equatable {
         self.visionSelectLayer = selectLayer
         self.visionHiddenSize = visionHidden
         self.tokenizerModelMaxLength = maxLength
+        self.languageGGUFName = ggufName
     }
 
     /// Infers the CLIP tower's hyper-parameters from `store` (the release has no CLIP config),
     /// with this config's `mm_vision_select_layer`, and checks that the tower's width is
     /// `mm_hidden_size` (`.tensorMismatch` otherwise).
-    public func visionConfig(from store: WeightStore) throws(LlavaError) -> CLIPVisionConfig {
+    package func visionConfig(from store: WeightStore) throws(LlavaError) -> CLIPVisionConfig {
         let clip = try CLIPVisionConfig.infer(from: store, selectLayer: visionSelectLayer)
         guard clip.hiddenSize == visionHiddenSize else {
             throw LlavaError(.tensorMismatch,

@@ -2,18 +2,18 @@
 /// start of a stop string, so a stop string is never shown to the caller, even when it arrives
 /// split across several tokens. Works on Unicode scalars, so released text is always whole
 /// characters' scalars as the detokenizer produced them.
-public struct StopStringMatcher: Sendable {
-    public let stopStrings: [[Unicode.Scalar]]
+package struct StopStringMatcher: Sendable {
+    package let stopStrings: [[Unicode.Scalar]]
     private var held: [Unicode.Scalar] = []
     /// True once a stop string has been seen; later input is ignored.
-    public private(set) var stopped = false
+    package private(set) var stopped = false
 
-    public init(_ stopStrings: [String]) {
+    package init(_ stopStrings: [String]) {
         self.stopStrings = stopStrings.filter { !$0.isEmpty }.map { Array($0.unicodeScalars) }
     }
 
     /// Adds streamed text; returns what can be released now.
-    public mutating func feed(_ text: String) -> String {
+    package mutating func feed(_ text: String) -> String {
         guard !stopped else { return "" }
         guard !stopStrings.isEmpty else { return text }
         held.append(contentsOf: text.unicodeScalars)
@@ -32,7 +32,7 @@ public struct StopStringMatcher: Sendable {
     }
 
     /// Releases whatever is held at the end of generation.
-    public mutating func finish() -> String {
+    package mutating func finish() -> String {
         defer { held = [] }
         return stopped ? "" : String(String.UnicodeScalarView(held))
     }

@@ -3,7 +3,7 @@
 /// Used for config.json, safetensors headers, shard indexes and tokenizer.json. Objects keep
 /// their keys in document order (`[(key, value)]`) so callers can detect duplicates, which
 /// safetensors forbids; `object(_:)` lookups take the first match.
-public enum JSONValue: Sendable, Equatable {
+package enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     /// An integer literal (no fraction, no exponent) that fits in `Int`.
@@ -14,7 +14,7 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([(String, JSONValue)])
 
-    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+    package static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
@@ -29,19 +29,19 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     /// The value for `key` in an object (first occurrence), nil for other kinds or a missing key.
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
         return members.first(where: { $0.0 == key })?.1
     }
 
-    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
-    public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
-    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-    public var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { return o }; return nil }
-    public var isNull: Bool { if case .null = self { return true }; return false }
+    package var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    package var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
+    package var arrayValue: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+    package var objectValue: [(String, JSONValue)]? { if case .object(let o) = self { return o }; return nil }
+    package var isNull: Bool { if case .null = self { return true }; return false }
 
     /// An integer, also accepting a double with an exact integer value (e.g. `1e6`, `10000.0`).
-    public var intValue: Int? {
+    package var intValue: Int? {
         switch self {
         case .int(let i): return i
         case .double(let d):
@@ -52,7 +52,7 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     /// Any number as a Double.
-    public var doubleValue: Double? {
+    package var doubleValue: Double? {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d
@@ -62,16 +62,16 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 /// Why a JSON text was rejected, with the byte offset where parsing stopped.
-public struct JSONError: Error, CustomStringConvertible, Sendable {
-    public let offset: Int
-    public let reason: String
-    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+package struct JSONError: Error, CustomStringConvertible, Sendable {
+    package let offset: Int
+    package let reason: String
+    package var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
 extension JSONValue {
     /// Parses a complete JSON text. Rejects invalid UTF-8 (in strings and outside), trailing
     /// garbage, nesting deeper than `maxDepth`, and lone surrogate escapes.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 256) throws(JSONError) -> JSONValue {
+    package static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 256) throws(JSONError) -> JSONValue {
         var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -81,7 +81,7 @@ extension JSONValue {
     }
 
     /// Parses JSON from an array of bytes.
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = 256) throws(JSONError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8], maxDepth: Int = 256) throws(JSONError) -> JSONValue {
         let result: Result<JSONValue, JSONError> = bytes.withUnsafeBytes { raw in
             do throws(JSONError) { return .success(try parse(raw, maxDepth: maxDepth)) } catch { return .failure(error) }
         }
@@ -89,7 +89,7 @@ extension JSONValue {
     }
 
     /// Parses JSON from a string.
-    public static func parse(_ text: String, maxDepth: Int = 256) throws(JSONError) -> JSONValue {
+    package static func parse(_ text: String, maxDepth: Int = 256) throws(JSONError) -> JSONValue {
         try parse(Array(text.utf8), maxDepth: maxDepth)
     }
 }
@@ -302,7 +302,7 @@ extension JSONValue {
     /// (`ensure_ascii`): quotes, backslashes and control characters escaped, every non-ASCII
     /// character as `\uXXXX` (lowercase hex; astral ones as surrogate pairs). Pure ASCII, so
     /// it is safe in any file that must hold valid UTF-8 JSON.
-    public static func stringLiteral(_ s: String) -> String {
+    package static func stringLiteral(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {

@@ -35,8 +35,9 @@ public enum Status: Int32, Sendable, CaseIterable {
     /// A bug in the library: an invariant did not hold.
     case `internal` = 16
 
-    /// The short name of the status, as `luhd_status_string` returns it.
-    public var name: String {
+    /// The short name of the status, as `luhd_status_string` returns it (static and
+    /// NUL-terminated, so the C function can hand out its pointer).
+    public var name: StaticString {
         switch self {
         case .ok: "ok"
         case .invalidArgument: "invalid argument"

@@ -8,14 +8,14 @@
 ///
 /// Decoding concatenates the raw bytes of the tokens (added tokens: their text) and repairs
 /// invalid UTF-8 by maximal subparts, as `String::from_utf8_lossy` does.
-public final class ByteLevelBPETokenizer: Tokenizer {
-    public let vocabularySize: Int
-    public let bosTokenId: Int32?
-    public let eosTokenId: Int32?
-    public let unknownTokenId: Int32?
-    public let padTokenId: Int32?
-    public let addsBOSByDefault: Bool
-    public var decodeRepair: UTF8Repair { .maximalSubpart }
+package final class ByteLevelBPETokenizer: Tokenizer {
+    package let vocabularySize: Int
+    package let bosTokenId: Int32?
+    package let eosTokenId: Int32?
+    package let unknownTokenId: Int32?
+    package let padTokenId: Int32?
+    package let addsBOSByDefault: Bool
+    package var decodeRepair: UTF8Repair { .maximalSubpart }
 
     private let vocabulary: ByteStringTable
     /// Vocabulary spelling of each id (index into `vocabulary`'s keys), -1 for none.
@@ -34,14 +34,14 @@ public final class ByteLevelBPETokenizer: Tokenizer {
 
     /// Loads a model directory's tokenizer.json, with tokenizer_config.json and
     /// special_tokens_map.json for BOS/EOS where present.
-    public convenience init(tokenizerJSON path: String, configDirectory: String? = nil) throws(LlavaError) {
+    package convenience init(tokenizerJSON path: String, configDirectory: String? = nil) throws(LlavaError) {
         let config = try configDirectory.map { dir throws(LlavaError) in try TokenizerConfig.load(directory: dir) } ?? TokenizerConfig()
         try self.init(files: try ByteLevelBPEFiles.load(tokenizerJSON: path), config: config)
     }
 
     /// Loads vocab.json + merges.txt; the added tokens and BOS/EOS come from
     /// tokenizer_config.json (and special_tokens_map.json) in `configDirectory`.
-    public convenience init(vocabJSON: String, merges: String, configDirectory: String?) throws(LlavaError) {
+    package convenience init(vocabJSON: String, merges: String, configDirectory: String?) throws(LlavaError) {
         let config = try configDirectory.map { dir throws(LlavaError) in try TokenizerConfig.load(directory: dir) } ?? TokenizerConfig()
         try self.init(files: try ByteLevelBPEFiles.load(vocabJSON: vocabJSON, merges: merges, addedTokens: config.addedTokens),
                       config: config)
@@ -119,7 +119,7 @@ public final class ByteLevelBPETokenizer: Tokenizer {
 
     // MARK: Encoding
 
-    public func encode(utf8 text: [UInt8], addBOS: Bool, parseSpecial: Bool) throws(LlavaError) -> [Int32] {
+    package func encode(utf8 text: [UInt8], addBOS: Bool, parseSpecial: Bool) throws(LlavaError) -> [Int32] {
         try UTF8Text.validate(text)
         var ids: [Int32] = []
         ids.reserveCapacity(text.count / 3 + 4)
@@ -224,9 +224,9 @@ public final class ByteLevelBPETokenizer: Tokenizer {
 
     // MARK: Vocabulary
 
-    public func isSpecialToken(_ id: Int32) -> Bool { specialIds.contains(id) }
+    package func isSpecialToken(_ id: Int32) -> Bool { specialIds.contains(id) }
 
-    public func token(forId id: Int32) -> String? {
+    package func token(forId id: Int32) -> String? {
         guard id >= 0 && Int(id) < vocabularySize else { return nil }
         if let t = addedTokens[id] { return t.content }
         let k = spellingIndex[Int(id)]
@@ -234,12 +234,12 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         return String(decoding: vocabulary.key(at: Int(k)), as: UTF8.self)
     }
 
-    public func id(forToken token: String) -> Int32? {
+    package func id(forToken token: String) -> Int32? {
         if let t = addedTokens.values.first(where: { $0.content == token }) { return t.id }
         return vocabulary.value(for: Array(token.utf8))
     }
 
-    public func piece(forId id: Int32, renderSpecial: Bool) -> [UInt8]? {
+    package func piece(forId id: Int32, renderSpecial: Bool) -> [UInt8]? {
         guard id >= 0 && Int(id) < vocabularySize, let p = pieces[Int(id)] else { return nil }
         if specialIds.contains(id) && !renderSpecial { return [] }
         return p
@@ -247,7 +247,7 @@ public final class ByteLevelBPETokenizer: Tokenizer {
 
     // MARK: Decoding
 
-    public func appendDecoded(_ id: Int32, to bytes: inout [UInt8], state: inout TokenDecodingState,
+    package func appendDecoded(_ id: Int32, to bytes: inout [UInt8], state: inout TokenDecodingState,
                               skipSpecialTokens: Bool) throws(LlavaError) {
         try checkId(id)
         guard let p = pieces[Int(id)] else {

@@ -20,7 +20,7 @@ public struct ChatMessage: Sendable, Equatable {
     public static func assistant(_ text: String) -> ChatMessage { ChatMessage(role: .assistant, text: text) }
 }
 
-/// The conversation templates of upstream's llava/conversation.py (SPEC §5.1):
+/// The conversation templates of upstream's llava/conversation.py (docs/MODEL.md §5.1):
 ///
 /// * `.vicunaV1` (`conv_vicuna_v1`, separator style TWO, separators " " and "</s>"):
 ///   `{system} USER: <image>\n{question} ASSISTANT: {answer}</s>USER: {question} ASSISTANT:`
@@ -32,7 +32,8 @@ public struct ChatMessage: Sendable, Equatable {
 public struct ChatTemplate: Sendable, Equatable {
     /// Upstream's `DEFAULT_IMAGE_TOKEN` (llava/constants.py).
     public static let imagePlaceholder = "<image>"
-    /// Upstream's `IMAGE_TOKEN_INDEX`: the id standing for an image in a prompt's ids.
+    /// Upstream's `IMAGE_TOKEN_INDEX`: the id standing for an image in a prompt's ids. The C
+    /// header's `LUHD_IMAGE_TOKEN` mirrors it (checked by `HeaderMirrorTests`).
     public static let imageTokenId: Int32 = -200
 
     public let kind: ChatTemplateKind

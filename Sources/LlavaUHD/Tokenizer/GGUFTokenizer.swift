@@ -18,7 +18,7 @@ extension Tokenizers {
     /// added when `tokenizer.ggml.add_bos_token` says so (default: true for `llama`, false for
     /// `gpt2`). Throws `.badTokenizer` for missing or inconsistent arrays, `.unsupported` for
     /// other tokenizer models or pre-tokenizers.
-    public static func load(gguf file: GGUFFile) throws(LlavaError) -> any Tokenizer {
+    package static func load(gguf file: GGUFFile) throws(LlavaError) -> any Tokenizer {
         let path = file.path
         func bad(_ what: String) -> LlavaError { LlavaError(.badTokenizer, "\(path): \(what)") }
         guard let model = file.string("tokenizer.ggml.model") else { throw bad("no tokenizer metadata ('tokenizer.ggml.model')") }

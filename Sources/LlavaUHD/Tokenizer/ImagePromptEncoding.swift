@@ -1,6 +1,6 @@
 extension Tokenizer {
     /// Encodes a prompt with image placeholders as upstream's `tokenizer_image_token`
-    /// (llava/mm_utils.py, both branches) does (SPEC §5.1): the prompt is split on
+    /// (llava/mm_utils.py, both branches) does (docs/MODEL.md §5.1): the prompt is split on
     /// `"<image>"`, each chunk is encoded as `tokenizer(chunk)` would (BOS when
     /// `addsBOSByDefault`, special-token text parsed), the BOS is kept only on the first chunk,
     /// and `ChatTemplate.imageTokenId` (−200) goes between chunks.

@@ -8,18 +8,18 @@
 /// characters as byte pieces `<0xXX>` (byte fallback) or as one unknown id per run.
 /// Decoding: "▁" becomes a space, the first piece of a text loses its leading "▁", runs of
 /// byte pieces are reassembled into UTF-8 (each invalid byte becomes U+FFFD).
-public final class SentencePieceTokenizer: Tokenizer {
-    public let vocabularySize: Int
-    public let bosTokenId: Int32?
-    public let eosTokenId: Int32?
-    public let unknownTokenId: Int32?
-    public let padTokenId: Int32?
-    public let addsBOSByDefault: Bool
-    public var decodeRepair: UTF8Repair { .perByte }
+package final class SentencePieceTokenizer: Tokenizer {
+    package let vocabularySize: Int
+    package let bosTokenId: Int32?
+    package let eosTokenId: Int32?
+    package let unknownTokenId: Int32?
+    package let padTokenId: Int32?
+    package let addsBOSByDefault: Bool
+    package var decodeRepair: UTF8Repair { .perByte }
     /// Hugging Face `LlamaTokenizer(legacy:)`: how text next to special tokens is encoded when
     /// `parseSpecial` is on (true, the default when tokenizer_config.json does not say, keeps
     /// a dummy-prefix "▁" on every text segment).
-    public let legacy: Bool
+    package let legacy: Bool
 
     private let pieceTexts: [[UInt8]]
     private let scores: [Float]
@@ -46,13 +46,13 @@ public final class SentencePieceTokenizer: Tokenizer {
     private let unknownSurface: [UInt8]
 
     /// Loads `tokenizer.model` alone (sentencepiece defaults: BOS added, `<s>` `</s>` `<unk>`).
-    public convenience init(modelFile path: String) throws(LlavaError) {
+    package convenience init(modelFile path: String) throws(LlavaError) {
         try self.init(modelFile: path, config: TokenizerConfig())
     }
 
     /// Loads `tokenizer.model` and, from the same directory, tokenizer_config.json and
     /// special_tokens_map.json where present.
-    public convenience init(modelFile path: String, configDirectory: String) throws(LlavaError) {
+    package convenience init(modelFile path: String, configDirectory: String) throws(LlavaError) {
         try self.init(modelFile: path, config: try TokenizerConfig.load(directory: configDirectory))
     }
 
@@ -192,7 +192,7 @@ public final class SentencePieceTokenizer: Tokenizer {
 
     // MARK: Encoding
 
-    public func encode(utf8 text: [UInt8], addBOS: Bool, parseSpecial: Bool) throws(LlavaError) -> [Int32] {
+    package func encode(utf8 text: [UInt8], addBOS: Bool, parseSpecial: Bool) throws(LlavaError) -> [Int32] {
         try UTF8Text.validate(text)
         var ids: [Int32] = []
         if addBOS, let bos = bosTokenId { ids.append(bos) }
@@ -366,13 +366,13 @@ public final class SentencePieceTokenizer: Tokenizer {
 
     // MARK: Vocabulary
 
-    public func isSpecialToken(_ id: Int32) -> Bool {
+    package func isSpecialToken(_ id: Int32) -> Bool {
         if configuredSpecialIds.contains(id) { return true }
         guard id >= 0 && Int(id) < types.count else { return false }
         return types[Int(id)] == .control || types[Int(id)] == .unknown
     }
 
-    public func token(forId id: Int32) -> String? {
+    package func token(forId id: Int32) -> String? {
         guard let text = rawToken(id) else { return nil }
         return String(decoding: text, as: UTF8.self)
     }
@@ -383,13 +383,13 @@ public final class SentencePieceTokenizer: Tokenizer {
         return extraTokens[id]
     }
 
-    public func id(forToken token: String) -> Int32? {
+    package func id(forToken token: String) -> Int32? {
         let bytes = Array(token.utf8)
         if let id = reservedPieces.value(for: bytes) ?? mergeablePieces.value(for: bytes) { return id }
         return extraTokens.first(where: { $0.value == bytes })?.key
     }
 
-    public func piece(forId id: Int32, renderSpecial: Bool) -> [UInt8]? {
+    package func piece(forId id: Int32, renderSpecial: Bool) -> [UInt8]? {
         guard let text = rawToken(id) else { return nil }
         if isSpecialToken(id) { return renderSpecial ? text : [] }
         if Int(id) >= types.count { return text }
@@ -418,7 +418,7 @@ public final class SentencePieceTokenizer: Tokenizer {
     /// With `skipSpecialTokens` (Hugging Face `decode(skip_special_tokens=True)`) special ids
     /// give no text; without it this is sentencepiece's own decoding, where control pieces are
     /// invisible and the unknown piece reads " ⁇ " (`unk_surface`).
-    public func appendDecoded(_ id: Int32, to bytes: inout [UInt8], state: inout TokenDecodingState,
+    package func appendDecoded(_ id: Int32, to bytes: inout [UInt8], state: inout TokenDecodingState,
                               skipSpecialTokens: Bool) throws(LlavaError) {
         try checkId(id)
         guard let text = rawToken(id) else {

@@ -1,4 +1,4 @@
-/// Text ⇄ token ids for one language model (SPEC §5.1, §6).
+/// Text ⇄ token ids for one language model (docs/MODEL.md §5.1, §6).
 ///
 /// Token ids are `Int32` throughout (the C ABI's token type; the image placeholder −200 of
 /// `ChatTemplate.imageTokenId` fits). Text goes in as UTF-8 bytes at the lowest level, so the C

@@ -2,7 +2,7 @@
 /// combining marks, then canonical composition. Qwen2's tokenizer applies it before splitting.
 ///
 /// The data (combining classes, decompositions, primary composites) comes from Python's
-/// `unicodedata` through scripts/generate_unicode_nfc_tables.py (`UnicodeNFCTables`); Hangul
+/// `unicodedata` through scripts/dev/generate_unicode_nfc_tables.py (`UnicodeNFCTables`); Hangul
 /// syllables are decomposed and composed algorithmically.
 enum UnicodeNFC {
     private static let sBase: UInt32 = 0xAC00, lBase: UInt32 = 0x1100, vBase: UInt32 = 0x1161, tBase: UInt32 = 0x11A7

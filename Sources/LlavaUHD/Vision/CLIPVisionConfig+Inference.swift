@@ -1,9 +1,9 @@
 extension CLIPVisionConfig {
     /// Where the LLaVA checkpoints keep the fine-tuned CLIP tower.
-    public static let checkpointPrefix = "model.vision_tower.vision_tower.vision_model."
+    package static let checkpointPrefix = "model.vision_tower.vision_tower.vision_model."
 
     /// Infers the CLIP tower's hyper-parameters from tensor shapes (the releases carry no CLIP
-    /// config; SPEC §2, fixtures README §1), under `prefix`:
+    /// config; docs/MODEL.md §2, fixtures README §1), under `prefix`:
     ///
     /// * layers: the `encoder.layers.N.` names, which must be exactly 0 ..< L (`.badWeights`
     ///   otherwise, `.missingTensor` if there are none);
@@ -16,7 +16,7 @@ extension CLIPVisionConfig {
     /// `selectLayer` is config.json's `mm_vision_select_layer`, a Python-style index into the
     /// L + 1 hidden states; outside −(L+1) ... L it is `.badConfig`. Shapes that do not fit
     /// these rules are `.tensorMismatch`; a missing tensor is `.missingTensor`.
-    public static func infer(from store: WeightStore, prefix: String = checkpointPrefix,
+    package static func infer(from store: WeightStore, prefix: String = checkpointPrefix,
                              selectLayer: Int = -2) throws(LlavaError) -> CLIPVisionConfig {
         func mismatch(_ name: String, _ shape: [Int], _ expected: String) -> LlavaError {
             LlavaError(.tensorMismatch, "tensor '\(prefix + name)' has shape \(shape), expected \(expected)")

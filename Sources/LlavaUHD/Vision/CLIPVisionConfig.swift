@@ -1,24 +1,24 @@
 /// Hyper-parameters of the CLIP vision tower. The release carries no CLIP section in
-/// config.json, so they are inferred from tensor shapes (SPEC §2).
-public struct CLIPVisionConfig: Sendable, Equatable {
+/// config.json, so they are inferred from tensor shapes (docs/MODEL.md §2).
+package struct CLIPVisionConfig: Sendable, Equatable {
     /// Width of the transformer (1024 for ViT-L).
-    public var hiddenSize: Int
+    package var hiddenSize: Int
     /// Number of encoder layers stored in the file (24 for ViT-L).
-    public var layerCount: Int
+    package var layerCount: Int
     /// Attention heads (width / 64, the OpenAI CLIP convention).
-    public var headCount: Int
+    package var headCount: Int
     /// MLP width (4096 for ViT-L).
-    public var intermediateSize: Int
+    package var intermediateSize: Int
     /// Patch side in pixels (14).
-    public var patchSize: Int
+    package var patchSize: Int
     /// Side of the square image the position table was trained for (336: 24×24 patches).
-    public var imageSize: Int
+    package var imageSize: Int
     /// LayerNorm epsilon (1e-5).
-    public var layerNormEps: Float
+    package var layerNormEps: Float
     /// Which hidden state feeds the projector, Python-style (−2: the input of the last layer).
-    public var selectLayer: Int
+    package var selectLayer: Int
 
-    public init(hiddenSize: Int, layerCount: Int, headCount: Int, intermediateSize: Int,
+    package init(hiddenSize: Int, layerCount: Int, headCount: Int, intermediateSize: Int,
                 patchSize: Int = 14, imageSize: Int = 336, layerNormEps: Float = 1e-5, selectLayer: Int = -2) {
         self.hiddenSize = hiddenSize
         self.layerCount = layerCount
@@ -31,5 +31,5 @@ public struct CLIPVisionConfig: Sendable, Equatable {
     }
 
     /// Patches per side of the trained grid (24).
-    public var gridSide: Int { imageSize / patchSize }
+    package var gridSide: Int { imageSize / patchSize }
 }

@@ -1,4 +1,4 @@
-/// The CLIP vision transformer of LLaVA-UHD (SPEC §2: upstream `AdaptCLIPVisionTransformer`
+/// The CLIP vision transformer of LLaVA-UHD (docs/MODEL.md §2: upstream `AdaptCLIPVisionTransformer`
 /// over HF `CLIPEncoder`), run on each view at its native patch grid.
 ///
 /// Per view of h×w patches (H = 14h, W = 14w pixels):
@@ -23,12 +23,12 @@
 /// With `arithmetic == .bfloat16` on a CPU with AVX512_BF16, the q/k/v, out, fc1 and fc2
 /// products against BF16 weights use `BF16Product` instead (activations rounded to bf16, the
 /// weights read in place, float32 sums); the patch embedding and attention stay float32.
-public final class CLIPVisionEncoder: @unchecked Sendable {
-    public let config: CLIPVisionConfig
+package final class CLIPVisionEncoder: @unchecked Sendable {
+    package let config: CLIPVisionConfig
     /// Encoder layers run per call (`layerCount + selectLayer + 1` for a negative selectLayer).
-    public let layersUsed: Int
+    package let layersUsed: Int
     /// How the per-token projections multiply activations with BF16 weights.
-    public let arithmetic: MatrixArithmetic
+    package let arithmetic: MatrixArithmetic
 
     struct Layer {
         let norm1Weight: [Float], norm1Bias: [Float]
@@ -55,13 +55,13 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
     /// Rows of the MLP processed at once (bounds the `[rows, intermediate]` buffer).
     static let mlpRowBlock = 1024
     /// Largest token count of one view (its attention scores take tokens² floats).
-    public static let maxTokensPerView = 16384
+    package static let maxTokensPerView = 16384
 
     /// Binds the tower's tensors under `prefix` (upstream:
     /// `model.vision_tower.vision_tower.vision_model.`; HF CLIPVisionModel: `vision_model.`) and
     /// checks every shape and dtype against `config`. Throws `.badConfig` for an inconsistent
     /// config, `.missingTensor` / `.tensorMismatch` naming the tensor.
-    public init(store: WeightStore, prefix: String, config: CLIPVisionConfig,
+    package init(store: WeightStore, prefix: String, config: CLIPVisionConfig,
                 arithmetic: MatrixArithmetic = .float32) throws(LlavaError) {
         let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
         guard c >= 1, i >= 1, config.headCount >= 1, c % config.headCount == 0 else {
@@ -117,7 +117,7 @@ public final class CLIPVisionEncoder: @unchecked Sendable {
     /// of the patch size, `.imageTooLarge` for a view above `maxTokensPerView` tokens,
     /// `.cancelled` when `context` asks to stop (polled between layers). Needs OpenBLAS
     /// (`.io` when it cannot be loaded).
-    public func encode(_ views: [PixelTensor], context: ComputeContext) throws(LlavaError) -> [PatchFeatures] {
+    package func encode(_ views: [PixelTensor], context: ComputeContext) throws(LlavaError) -> [PatchFeatures] {
         guard !views.isEmpty else { return [] }
         try BLAS.load()
         let p = config.patchSize, c = config.hiddenSize

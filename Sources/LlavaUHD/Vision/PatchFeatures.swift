@@ -1,19 +1,19 @@
 /// The CLIP features of one view: the hidden state of the selected encoder layer (layer −2)
-/// at every patch, CLS dropped, before `post_layernorm` (SPEC §2).
+/// at every patch, CLS dropped, before `post_layernorm` (docs/MODEL.md §2).
 ///
 /// Layout: `(rows · columns) × channels` row-major, patch (y, x) at row `y · columns + x`; that
 /// is upstream's `(h·w) × C` token order. The 1x pyramid level is its transpose to C×h×w.
-public struct PatchFeatures: Sendable, Equatable {
+package struct PatchFeatures: Sendable, Equatable {
     /// Patch rows h (view height / 14).
-    public let rows: Int
+    package let rows: Int
     /// Patch columns w (view width / 14).
-    public let columns: Int
+    package let columns: Int
     /// Feature width C (1024 for ViT-L).
-    public let channels: Int
+    package let channels: Int
     /// `rows · columns · channels` values.
-    public var values: [Float]
+    package var values: [Float]
 
-    public init(rows: Int, columns: Int, channels: Int, values: [Float]) throws(LlavaError) {
+    package init(rows: Int, columns: Int, channels: Int, values: [Float]) throws(LlavaError) {
         guard rows >= 1, columns >= 1, channels >= 1, values.count == rows * columns * channels else {
             throw LlavaError(.invalidArgument,
                              "patch features of \(rows)x\(columns)x\(channels) cannot hold \(values.count) values")
@@ -33,5 +33,5 @@ public struct PatchFeatures: Sendable, Equatable {
     }
 
     /// Number of patches, h·w.
-    public var patchCount: Int { rows * columns }
+    package var patchCount: Int { rows * columns }
 }

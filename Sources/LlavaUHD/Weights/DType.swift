@@ -5,7 +5,7 @@
 /// The layers compute from F32, F16 and BF16 (and, for quantized formats, I8/U8).
 /// The sub-byte dtypes (F4, F6_E2M3, F6_E3M2) and the complex C64 are recognised by name
 /// (`DType.unreadableNames`) and reported as unsupported.
-public enum DType: String, Sendable, CaseIterable {
+package enum DType: String, Sendable, CaseIterable {
     case f32 = "F32"
     case f16 = "F16"
     case bf16 = "BF16"
@@ -31,7 +31,7 @@ public enum DType: String, Sendable, CaseIterable {
     case f8e8m0 = "F8_E8M0"
 
     /// Bytes per element.
-    public var size: Int {
+    package var size: Int {
         switch self {
         case .i8, .u8, .bool, .f8e4m3, .f8e5m2, .f8e4m3fnuz, .f8e5m2fnuz, .f8e8m0: 1
         case .f16, .bf16, .i16, .u16: 2
@@ -41,9 +41,9 @@ public enum DType: String, Sendable, CaseIterable {
     }
 
     /// The floating-point types a layer's weights may have.
-    public static let floatWeights: Set<DType> = [.f32, .f16, .bf16]
+    package static let floatWeights: Set<DType> = [.f32, .f16, .bf16]
 
     /// Safetensors dtypes this library recognises but cannot read: sub-byte floats (elements
     /// that do not start on a byte boundary) and complex numbers.
-    public static let unreadableNames: Set<String> = ["F4", "F6_E2M3", "F6_E3M2", "C64"]
+    package static let unreadableNames: Set<String> = ["F4", "F6_E2M3", "F6_E3M2", "C64"]
 }

@@ -1,23 +1,23 @@
 /// A GGML tensor type as GGUF files store it: its id, name and block geometry. Every type that
 /// GGML defines is known (so a file mixing, say, Q5_0 and Q4_K tensors parses and its sizes are
 /// checked), but only those that are also a `QuantFormat` can be computed with.
-public struct GGMLType: Sendable, Equatable, CustomStringConvertible {
+package struct GGMLType: Sendable, Equatable, CustomStringConvertible {
     /// The type id in the file.
-    public let id: Int
+    package let id: Int
     /// GGML's name ("Q4_K", "F32", ...).
-    public let name: String
+    package let name: String
     /// Elements per block (1 for the plain types).
-    public let blockElements: Int
+    package let blockElements: Int
     /// Bytes per block.
-    public let blockBytes: Int
+    package let blockBytes: Int
 
-    public var description: String { name }
+    package var description: String { name }
 
     /// The library format of this type, if the kernels implement it.
-    public var format: QuantFormat? { QuantFormat(ggmlType: id) }
+    package var format: QuantFormat? { QuantFormat(ggmlType: id) }
 
     /// The type with id `id`, or nil if GGML defines no such type.
-    public init?(id: Int) {
+    package init?(id: Int) {
         guard let t = GGMLType.known.first(where: { $0.id == id }) else { return nil }
         self = t
     }
@@ -45,7 +45,7 @@ public struct GGMLType: Sendable, Equatable, CustomStringConvertible {
     ]
 
     /// The safetensors dtype of a plain (one element per block) type.
-    public var dtype: DType? {
+    package var dtype: DType? {
         switch id {
         case 0: .f32
         case 1: .f16

@@ -16,34 +16,34 @@
 /// overflow, tensors aligned, inside the file and not overlapping. Tensors are handed out as
 /// views into the mapping, never copied: dense types as `TensorView` (shape outermost first,
 /// the reverse of the file's order), 2-D weights of any `QuantFormat` as `QuantizedMatrix`.
-public final class GGUFFile: @unchecked Sendable {
+package final class GGUFFile: @unchecked Sendable {
     /// Metadata arrays may nest at most this deep.
-    public static let maxArrayDepth = 8
+    package static let maxArrayDepth = 8
     /// The longest tensor name GGUF allows, in bytes.
-    public static let maxTensorNameBytes = 64
+    package static let maxTensorNameBytes = 64
     /// At most this many metadata array elements in all (real tokenizers have well under a
     /// million): the parsed values take tens of bytes each, so a file of one-byte elements must
     /// not be able to make the reader allocate many times its size.
-    public static let maxMetadataElements = 1 << 24
+    package static let maxMetadataElements = 1 << 24
 
-    public let file: MappedFile
-    public let version: Int
-    public let alignment: Int
+    package let file: MappedFile
+    package let version: Int
+    package let alignment: Int
     /// The metadata in file order.
-    public let metadata: [(key: String, value: GGUFValue)]
+    package let metadata: [(key: String, value: GGUFValue)]
     /// The tensors in file order.
-    public let tensors: [GGUFTensorInfo]
+    package let tensors: [GGUFTensorInfo]
     /// Absolute file offset of the data section.
-    public let dataOffset: Int
+    package let dataOffset: Int
 
     private let metadataIndex: [String: Int]
     private let tensorIndex: [String: Int]
 
-    public var path: String { file.path }
+    package var path: String { file.path }
 
     /// Maps and validates `path`. Throws `.io` when it cannot be read, `.badWeights` when it is
     /// not a valid GGUF file.
-    public init(path: String) throws(LlavaError) {
+    package init(path: String) throws(LlavaError) {
         let file = try MappedFile(path: path)
         self.file = file
         var r = GGUFReader(bytes: file.bytes, path: path)
@@ -162,34 +162,34 @@ public final class GGUFFile: @unchecked Sendable {
     // MARK: Metadata
 
     /// The value of metadata `key`, or nil.
-    public subscript(key: String) -> GGUFValue? { metadataIndex[key].map { metadata[$0].value } }
+    package subscript(key: String) -> GGUFValue? { metadataIndex[key].map { metadata[$0].value } }
 
     /// `general.architecture` ("qwen2", "llama", ...).
-    public var architecture: String? { self["general.architecture"]?.stringValue }
+    package var architecture: String? { self["general.architecture"]?.stringValue }
 
     /// An integer value of any width, or nil when absent or not an integer.
-    public func int(_ key: String) -> Int? { self[key]?.intValue }
+    package func int(_ key: String) -> Int? { self[key]?.intValue }
     /// A float (or integer) value as Double.
-    public func double(_ key: String) -> Double? { self[key]?.doubleValue }
-    public func string(_ key: String) -> String? { self[key]?.stringValue }
-    public func bool(_ key: String) -> Bool? { self[key]?.boolValue }
+    package func double(_ key: String) -> Double? { self[key]?.doubleValue }
+    package func string(_ key: String) -> String? { self[key]?.stringValue }
+    package func bool(_ key: String) -> Bool? { self[key]?.boolValue }
 
     /// An array of strings (e.g. `tokenizer.ggml.tokens`, `tokenizer.ggml.merges`), or nil when
     /// absent or not an array of strings.
-    public func strings(_ key: String) -> [String]? {
+    package func strings(_ key: String) -> [String]? {
         guard case .array(8, let a)? = self[key] else { return nil }
         return a.compactMap(\.stringValue)
     }
 
     /// An array of integers (e.g. `tokenizer.ggml.token_type`), or nil.
-    public func ints(_ key: String) -> [Int]? {
+    package func ints(_ key: String) -> [Int]? {
         guard let a = self[key]?.arrayValue else { return nil }
         let v = a.compactMap(\.intValue)
         return v.count == a.count ? v : nil
     }
 
     /// An array of numbers as Float (e.g. `tokenizer.ggml.scores`), or nil.
-    public func floats(_ key: String) -> [Float]? {
+    package func floats(_ key: String) -> [Float]? {
         guard let a = self[key]?.arrayValue else { return nil }
         let v = a.compactMap { $0.doubleValue.map(Float.init) }
         return v.count == a.count ? v : nil
@@ -197,7 +197,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// A metadata value the caller needs, typed: throws `.badConfig` naming the key when it is
     /// absent or not an integer.
-    public func requireInt(_ key: String) throws(LlavaError) -> Int {
+    package func requireInt(_ key: String) throws(LlavaError) -> Int {
         guard let v = int(key) else { throw LlavaError(.badConfig, "\(path): metadata '\(key)' is missing or not an integer") }
         return v
     }
@@ -205,11 +205,11 @@ public final class GGUFFile: @unchecked Sendable {
     // MARK: Tensors
 
     /// The info of tensor `name`, or nil.
-    public func tensorInfo(_ name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
+    package func tensorInfo(_ name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
 
     /// Tensor `name` of a plain type (F32, F16, BF16, I8...I64, F64) as a `TensorView` with the
     /// shape outermost first. Throws `.missingTensor` or `.tensorMismatch` (block-quantized type).
-    public func tensor(_ name: String) throws(LlavaError) -> TensorView {
+    package func tensor(_ name: String) throws(LlavaError) -> TensorView {
         let info = try require(name)
         guard let dtype = info.type.dtype else {
             throw LlavaError(.tensorMismatch, "\(path): tensor '\(name)' is \(info.type.name), not a plain element type; read it with matrix(_:)")
@@ -220,7 +220,7 @@ public final class GGUFFile: @unchecked Sendable {
     /// Tensor `name` as a `QuantizedMatrix`: rows = the product of the outer dimensions, columns
     /// = the innermost one. Throws `.missingTensor`, or `.unsupported` for a GGML type the kernels
     /// do not implement.
-    public func matrix(_ name: String) throws(LlavaError) -> QuantizedMatrix {
+    package func matrix(_ name: String) throws(LlavaError) -> QuantizedMatrix {
         let info = try require(name)
         guard let format = info.type.format else {
             throw LlavaError(.unsupported, "\(path): tensor '\(name)' has GGML type \(info.type.name); supported: \(QuantFormat.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -238,18 +238,18 @@ public final class GGUFFile: @unchecked Sendable {
 }
 
 /// Where one tensor of a GGUF file is and what it holds.
-public struct GGUFTensorInfo: Sendable, Equatable {
-    public let name: String
+package struct GGUFTensorInfo: Sendable, Equatable {
+    package let name: String
     /// Dimensions as the file lists them: innermost (contiguous) first.
-    public let dimensions: [Int]
-    public let type: GGMLType
-    public let elementCount: Int
+    package let dimensions: [Int]
+    package let type: GGMLType
+    package let elementCount: Int
     /// Absolute offset of the first byte in the file.
-    public let fileOffset: Int
-    public let byteCount: Int
+    package let fileOffset: Int
+    package let byteCount: Int
 
     /// The shape outermost first (the order of `TensorView.shape` and PyTorch).
-    public var shape: [Int] { dimensions.reversed() }
+    package var shape: [Int] { dimensions.reversed() }
 }
 
 /// A bounds-checked little-endian cursor over the mapped bytes.

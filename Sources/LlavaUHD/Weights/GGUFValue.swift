@@ -1,6 +1,6 @@
 /// One metadata value of a GGUF file. Integers keep their stored width and signedness; strings
 /// are validated UTF-8; arrays keep their element type and may nest.
-public indirect enum GGUFValue: Sendable, Equatable {
+package indirect enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8)
     case int8(Int8)
     case uint16(UInt16)
@@ -17,7 +17,7 @@ public indirect enum GGUFValue: Sendable, Equatable {
     case float64(Double)
 
     /// Any integer value as Int (nil for other kinds, or a UInt64 above Int.max).
-    public var intValue: Int? {
+    package var intValue: Int? {
         switch self {
         case .uint8(let v): Int(v)
         case .int8(let v): Int(v)
@@ -32,7 +32,7 @@ public indirect enum GGUFValue: Sendable, Equatable {
     }
 
     /// A float or integer value as Double.
-    public var doubleValue: Double? {
+    package var doubleValue: Double? {
         switch self {
         case .float32(let v): Double(v)
         case .float64(let v): v
@@ -40,24 +40,24 @@ public indirect enum GGUFValue: Sendable, Equatable {
         }
     }
 
-    public var boolValue: Bool? {
+    package var boolValue: Bool? {
         if case .bool(let b) = self { return b }
         return nil
     }
 
-    public var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
     /// The elements of an array value.
-    public var arrayValue: [GGUFValue]? {
+    package var arrayValue: [GGUFValue]? {
         if case .array(_, let a) = self { return a }
         return nil
     }
 
     /// The name of a GGUF value type id ("UINT8" ... "FLOAT64").
-    public static func typeName(_ id: UInt32) -> String {
+    package static func typeName(_ id: UInt32) -> String {
         let names = ["UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "FLOAT32", "BOOL", "STRING",
                      "ARRAY", "UINT64", "INT64", "FLOAT64"]
         return id < names.count ? names[Int(id)] : "type \(id)"

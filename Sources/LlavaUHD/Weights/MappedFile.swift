@@ -5,18 +5,18 @@ import Glibc
 /// A whole file mapped read-only into memory (`mmap`, `MAP_PRIVATE`). Pages are read from disk
 /// when first touched and count as reclaimable page cache, not as the process's own memory.
 /// The mapping lives as long as this object; tensor views into it keep it alive.
-public final class MappedFile: @unchecked Sendable {
+package final class MappedFile: @unchecked Sendable {
     /// The path the file was opened with.
-    public let path: String
+    package let path: String
     /// The first byte of the mapping (nil for an empty file, which is not mapped).
-    public let base: UnsafeRawPointer?
+    package let base: UnsafeRawPointer?
     /// The file size in bytes.
-    public let size: Int
+    package let size: Int
 
     /// Opens and maps `path`. Throws `.io` if the file cannot be opened, is not a regular file
     /// or cannot be mapped. The file is opened non-blocking so that a FIFO or device standing
     /// in for a weight file is refused instead of hanging the open.
-    public init(path: String) throws(LlavaError) {
+    package init(path: String) throws(LlavaError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw LlavaError(.io, "cannot open '\(path)': \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -40,50 +40,11 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// The whole file as a byte buffer (empty for an empty file).
-    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
-
-    /// Hints the kernel to read the byte range ahead (`MADV_WILLNEED`). The range is clipped
-    /// to the file.
-    public func prefetch(offset: Int, count: Int) {
-        let lower = max(0, offset), upper = min(size, offset + max(0, count))
-        guard let base, lower < upper else { return }
-        let page = max(1, Int(sysconf(Int32(_SC_PAGESIZE))))
-        let start = lower / page * page
-        madvise(UnsafeMutableRawPointer(mutating: base + start), upper - start, MADV_WILLNEED)
-    }
+    package var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 
     /// True if `pointer` lies inside the mapping (a view's bytes are borrowed, not copied).
-    public func contains(_ pointer: UnsafeRawPointer) -> Bool {
+    package func contains(_ pointer: UnsafeRawPointer) -> Bool {
         guard let base else { return false }
         return pointer >= base && pointer < base + size
     }
-}
-
-/// Reads a whole (small) file into memory: config.json, tokenizer files, indexes.
-/// Throws `.io` when the file cannot be read or is larger than `limit` bytes.
-public func readWholeFile(_ path: String, limit: Int = 1 << 30) throws(LlavaError) -> [UInt8] {
-    let file = try MappedFile(path: path)
-    guard file.size <= limit else {
-        throw LlavaError(.io, "'\(path)' is \(file.size) bytes, more than the \(limit)-byte limit for this kind of file")
-    }
-    return Array(file.bytes)
-}
-
-/// True if `path` names an existing regular file (symbolic links are followed, as in a
-/// Hugging Face cache, whose files link into a blob store).
-public func fileExists(_ path: String) -> Bool {
-    var st = stat()
-    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
-}
-
-/// True if `path` names an existing directory (symbolic links are followed).
-public func directoryExists(_ path: String) -> Bool {
-    var st = stat()
-    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
-}
-
-/// True if anything exists at `path` (a file, directory, FIFO, dangling link...).
-func pathExists(_ path: String) -> Bool {
-    var st = stat()
-    return lstat(path, &st) == 0
 }

@@ -67,12 +67,13 @@ public enum ModelQuantizer {
 
     /// True when `name` is one of the LLM projection weights that `options` quantizes.
     public static func selects(_ name: String, options: Options) -> Bool {
-        if name == "lm_head.weight" { return options.includeLMHead }
-        if name == "model.embed_tokens.weight" { return options.includeEmbeddings }
-        guard name.hasPrefix("model.layers.") else { return false }
-        let suffixes = ["self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
-                        "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"]
-        return suffixes.contains { name.hasSuffix("." + $0) }
+        typealias Source = SafetensorsDecoderSource
+        if name == Source.name(.outputHead, layer: 0) { return options.includeLMHead }
+        if name == Source.name(.embedTokens, layer: 0) { return options.includeEmbeddings }
+        // "model.layers.<N>.<rest>": the layer number, then the projections' names for that layer.
+        let prefix = "model.layers."
+        guard name.hasPrefix(prefix), let layer = Int(name.dropFirst(prefix.count).prefix { $0 != "." }) else { return false }
+        return DecoderTensor.layerProjections.contains { Source.name($0, layer: layer) == name }
     }
 
     /// Quantizes the model in `directory` into `output` (created; it must not exist or be
@@ -146,23 +147,15 @@ public enum ModelQuantizer {
                                  "\(options.format.lowercaseName):\(p.view.shape[0])x\(p.view.shape[1])"))
             }
         }
-        var entries: [String] = []
-        if !metadata.isEmpty {
-            entries.append("\"__metadata__\":{" + metadata.map { "\(JSONValue.stringLiteral($0.0)):\(JSONValue.stringLiteral($0.1))" }.joined(separator: ",") + "}")
-        }
-        var offset = 0
+        var header = SafetensorsWriter(metadata: metadata)
         for p in plans {
-            let dtype = p.quantized ? "U8" : p.view.dtype.rawValue
-            let shape = p.quantized ? [p.view.shape[0], p.rowBytes] : p.view.shape
-            entries.append("\(JSONValue.stringLiteral(p.view.name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + p.bytes)]}")
-            offset += p.bytes
+            header.add(p.view.name, dtype: p.quantized ? .u8 : p.view.dtype,
+                       shape: p.quantized ? [p.view.shape[0], p.rowBytes] : p.view.shape, byteCount: p.bytes)
         }
-        var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
-        while header.count % 8 != 0 { header.append(0x20) }
+        let offset = header.dataByteCount
 
         let out = try OutputFile(path: path)
-        try out.write(withUnsafeBytes(of: UInt64(header.count).littleEndian) { Array($0) })
-        try out.write(header)
+        try out.write(header.header())
         for p in plans {
             if p.quantized {
                 try writeQuantized(p.view, rowBytes: p.rowBytes, format: options.format, threads: options.threads, to: out)
@@ -224,76 +217,4 @@ public enum ModelQuantizer {
             }
         }
     }
-
-    /// The names in a directory, sorted, without "." and "..".
-    static func listDirectory(_ path: String) throws(LlavaError) -> [String] {
-        guard let d = opendir(path) else {
-            throw LlavaError(.io, "cannot list '\(path)': \(String(cString: strerror(errno)))")
-        }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
-
-    private static func baseName(_ path: String) -> String {
-        String(path.utf8.split(separator: UInt8(ascii: "/")).last.map { String(decoding: $0, as: UTF8.self) } ?? path)
-    }
-
-    private static func writeFile(_ path: String, _ bytes: UnsafeRawBufferPointer) throws(LlavaError) {
-        let out = try OutputFile(path: path)
-        try out.write(bytes)
-        try out.close()
-    }
-
-    private static func writeFile(_ path: String, _ bytes: [UInt8]) throws(LlavaError) {
-        let out = try OutputFile(path: path)
-        try out.write(bytes)
-        try out.close()
-    }
-}
-
-/// A file written sequentially with `write(2)`; every short write is an `.io` error.
-final class OutputFile {
-    let path: String
-    private var fd: Int32
-
-    init(path: String) throws(LlavaError) {
-        self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw LlavaError(.io, "cannot create '\(path)': \(String(cString: strerror(errno)))") }
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws(LlavaError) {
-        guard let base = bytes.baseAddress else { return }
-        var off = 0
-        while off < bytes.count {
-            let n = Glibc.write(fd, base + off, min(bytes.count - off, 1 << 30))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw LlavaError(.io, "cannot write '\(path)': \(String(cString: strerror(errno)))") }
-            off += n
-        }
-    }
-
-    func write(_ bytes: [UInt8]) throws(LlavaError) {
-        var failure: LlavaError?
-        bytes.withUnsafeBytes { b in
-            do throws(LlavaError) { try write(b) } catch { failure = error }
-        }
-        if let failure { throw failure }
-    }
-
-    func close() throws(LlavaError) {
-        guard fd >= 0 else { return }
-        let rc = Glibc.close(fd)
-        fd = -1
-        guard rc == 0 else { throw LlavaError(.io, "cannot close '\(path)': \(String(cString: strerror(errno)))") }
-    }
-
-    deinit { if fd >= 0 { _ = Glibc.close(fd) } }
 }

@@ -61,7 +61,7 @@ public enum QuantFormat: String, Sendable, CaseIterable {
     public var isBlockQuantized: Bool { blockElements > 1 }
 
     /// The dense formats as safetensors dtypes.
-    public var dtype: DType? {
+    package var dtype: DType? {
         switch self {
         case .f32: .f32
         case .f16: .f16
@@ -71,7 +71,7 @@ public enum QuantFormat: String, Sendable, CaseIterable {
     }
 
     /// The dense format of a safetensors dtype (F32, F16, BF16), or nil.
-    public init?(dtype: DType) {
+    package init?(dtype: DType) {
         switch dtype {
         case .f32: self = .f32
         case .f16: self = .f16

@@ -5,23 +5,23 @@ import CLlavaUHD
 /// row `r` is `rowBytes` bytes at `data + r·rowBytes`. Like `TensorView` it borrows its bytes
 /// (from a memory mapping, or from storage it owns after `quantize`) and keeps their owner alive;
 /// it is kept apart from `TensorView` because a block format has no per-element size.
-public struct QuantizedMatrix: @unchecked Sendable {
-    public let name: String
-    public let format: QuantFormat
+package struct QuantizedMatrix: @unchecked Sendable {
+    package let name: String
+    package let format: QuantFormat
     /// Output dimension.
-    public let rows: Int
+    package let rows: Int
     /// Input dimension (a multiple of `format.blockElements`).
-    public let columns: Int
+    package let columns: Int
     /// Bytes per row.
-    public let rowBytes: Int
+    package let rowBytes: Int
     /// The first byte of row 0.
-    public let data: UnsafeRawPointer
+    package let data: UnsafeRawPointer
     /// Keeps the bytes alive (a mapping or an owned buffer).
     let owner: AnyObject?
 
     /// Wraps `rows × rowBytes` bytes at `data`. Throws `.tensorMismatch` when `columns` is not a
     /// positive multiple of the block size or the size overflows.
-    public init(name: String, format: QuantFormat, rows: Int, columns: Int, data: UnsafeRawPointer,
+    package init(name: String, format: QuantFormat, rows: Int, columns: Int, data: UnsafeRawPointer,
                 owner: AnyObject?) throws(LlavaError) {
         guard rows >= 0, let rb = format.rowBytes(columns: columns) else {
             throw LlavaError(.tensorMismatch, "tensor '\(name)': \(format.rawValue) needs a row length that is a positive multiple of \(format.blockElements), got \(columns)")
@@ -39,7 +39,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// A dense 2-D `TensorView` (F32, F16 or BF16) seen as a matrix, without copying.
-    public init(_ view: TensorView) throws(LlavaError) {
+    package init(_ view: TensorView) throws(LlavaError) {
         guard view.shape.count == 2 else {
             throw LlavaError(.tensorMismatch, "tensor '\(view.name)' has shape \(view.shape), expected a matrix")
         }
@@ -50,13 +50,13 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// Total bytes.
-    public var byteCount: Int { rows * rowBytes }
+    package var byteCount: Int { rows * rowBytes }
 
     /// The bytes of row `r`.
-    public func rowData(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
+    package func rowData(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
 
     /// Rows `range` as a matrix of their own (no copy).
-    public func rows(_ range: Range<Int>) -> QuantizedMatrix {
+    package func rows(_ range: Range<Int>) -> QuantizedMatrix {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range \(range) outside 0..<\(rows)")
         return QuantizedMatrix(unchecked: self, rows: range.count, data: data + range.lowerBound * rowBytes)
     }
@@ -75,7 +75,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// Dequantizes rows `range` to f32 into `out` (`range.count × columns` floats, row-major),
     /// bit-exactly by the formulas of `QuantFormat` (each operation rounded to f32), split over
     /// `threads` threads.
-    public func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>, threads: Int = 1) {
+    package func dequantize(rows range: Range<Int>, into out: UnsafeMutablePointer<Float>, threads: Int = 1) {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range \(range) outside 0..<\(rows)")
         let parts = chunks(range.count, parts: threads)
         let o = SendablePointer(out)
@@ -88,7 +88,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// The whole matrix dequantized to f32 (a copy; for tests and small matrices).
-    public func dequantized() -> [Float] {
+    package func dequantized() -> [Float] {
         [Float](unsafeUninitializedCapacity: rows * columns) { buf, n in
             if rows > 0 { dequantize(rows: 0..<rows, into: buf.baseAddress!) }
             n = rows * columns
@@ -99,7 +99,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// storage the result owns. Supported targets: Q8_0, Q4_0 and the dense F32/F16/BF16 (F16
     /// and BF16 round to nearest even). Throws `.invalidArgument` for other formats or a row
     /// length that is not a multiple of 32.
-    public static func quantize(_ x: UnsafePointer<Float>, rows: Int, columns: Int, format: QuantFormat,
+    package static func quantize(_ x: UnsafePointer<Float>, rows: Int, columns: Int, format: QuantFormat,
                                 name: String = "") throws(LlavaError) -> QuantizedMatrix {
         guard let rb = format.rowBytes(columns: columns), rows >= 0 else {
             throw LlavaError(.invalidArgument, "cannot quantize \(rows)×\(columns) to \(format.rawValue): row length must be a positive multiple of \(format.blockElements)")

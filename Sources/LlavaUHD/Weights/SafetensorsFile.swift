@@ -8,24 +8,24 @@
 /// must tile the data section exactly: sorted by offset, each begins where the previous one
 /// ends, the first at 0 and the last at the end of the file (no overlaps, no holes, no trailing
 /// bytes).
-public final class SafetensorsFile: @unchecked Sendable {
+package final class SafetensorsFile: @unchecked Sendable {
     /// Largest header accepted (the reference implementation uses the same 100 MB bound).
-    public static let maxHeaderBytes = 100_000_000
+    package static let maxHeaderBytes = 100_000_000
 
-    public let file: MappedFile
+    package let file: MappedFile
     /// Tensors in the order of their data offsets.
-    public let tensors: [TensorView]
+    package let tensors: [TensorView]
     /// The `__metadata__` strings, if any, in file order.
-    public let metadata: [(String, String)]
+    package let metadata: [(String, String)]
     /// Byte offset of the data section in the file (8 + header length).
-    public let dataOffset: Int
+    package let dataOffset: Int
 
-    public var path: String { file.path }
+    package var path: String { file.path }
 
     /// Maps and validates `path`. Throws `.io` when it cannot be read, `.badWeights` (naming
     /// the file and the offending tensor) when anything in it is inconsistent, and
     /// `.unsupported` for a tensor in a dtype this library cannot read (F4, F6_*, C64).
-    public init(path: String) throws(LlavaError) {
+    package init(path: String) throws(LlavaError) {
         let file = try MappedFile(path: path)
         self.file = file
         func bad(_ what: String) -> LlavaError { LlavaError(.badWeights, "\(path): \(what)") }

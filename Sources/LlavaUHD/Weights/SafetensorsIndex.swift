@@ -4,20 +4,20 @@
 /// must be plain file names ending in `.safetensors` inside the model directory: no `/`, no
 /// `.`/`..`, no NUL byte, so an index cannot make the loader open anything outside the
 /// directory. `metadata` (e.g. `total_size`) is not used.
-public struct SafetensorsIndex: Sendable, Equatable {
+package struct SafetensorsIndex: Sendable, Equatable {
     /// The shard file names, in order of first mention.
-    public let shards: [String]
+    package let shards: [String]
     /// Tensor name → shard file name, in file order.
-    public let weightMap: [(tensor: String, shard: String)]
+    package let weightMap: [(tensor: String, shard: String)]
 
     /// Largest index file accepted (the Vicuna-7B release's index is 134 kB).
-    public static let maxBytes = 64 << 20
+    package static let maxBytes = 64 << 20
 
     /// Reads and validates the index at `path`. Throws `.io` when it cannot be read and
     /// `.badWeights` (naming the file) when it is not JSON, has no `weight_map` object, names
     /// a tensor twice, maps a tensor to something other than a plain shard file name, or is
     /// empty.
-    public init(path: String) throws(LlavaError) {
+    package init(path: String) throws(LlavaError) {
         let bytes = try readWholeFile(path, limit: Self.maxBytes)
         let json: JSONValue
         do { json = try JSONValue.parse(bytes) } catch {
@@ -27,7 +27,7 @@ public struct SafetensorsIndex: Sendable, Equatable {
     }
 
     /// Validates an already parsed index; `source` names it in messages.
-    public init(json: JSONValue, source: String) throws(LlavaError) {
+    package init(json: JSONValue, source: String) throws(LlavaError) {
         func bad(_ what: String) -> LlavaError { LlavaError(.badWeights, "\(source): \(what)") }
         guard case .object = json else { throw bad("the index is not a JSON object") }
         guard let map = json["weight_map"]?.objectValue else { throw bad("no \"weight_map\" object") }
@@ -61,7 +61,7 @@ public struct SafetensorsIndex: Sendable, Equatable {
         return Array(u[(u.count - suffix.count)...]) == suffix
     }
 
-    public static func == (a: SafetensorsIndex, b: SafetensorsIndex) -> Bool {
+    package static func == (a: SafetensorsIndex, b: SafetensorsIndex) -> Bool {
         a.shards == b.shards && a.weightMap.elementsEqual(b.weightMap, by: { $0 == $1 })
     }
 }

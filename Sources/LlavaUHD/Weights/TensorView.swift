@@ -6,20 +6,20 @@
 /// `data` has no alignment guarantee beyond what the file gives (safetensors writers pad the
 /// header to 8 bytes, so tensors are normally aligned to their element size); read it with
 /// `loadUnaligned` or check `isAligned` before binding it to a typed pointer.
-public struct TensorView: @unchecked Sendable {
-    public let name: String
-    public let dtype: DType
-    public let shape: [Int]
+package struct TensorView: @unchecked Sendable {
+    package let name: String
+    package let dtype: DType
+    package let shape: [Int]
     /// The first byte of the tensor's data inside the mapping.
-    public let data: UnsafeRawPointer
+    package let data: UnsafeRawPointer
     /// Number of elements (1 for a scalar, 0 if any dimension is 0).
-    public let count: Int
+    package let count: Int
     /// Keeps the mapping alive as long as any view exists.
     let owner: AnyObject
 
     /// A view of `shape.reduce(1, *)` elements of `dtype` at `data`, kept alive by `owner`.
     /// The caller guarantees that the bytes exist (SafetensorsFile checks this for files).
-    public init(name: String, dtype: DType, shape: [Int], data: UnsafeRawPointer, owner: AnyObject) {
+    package init(name: String, dtype: DType, shape: [Int], data: UnsafeRawPointer, owner: AnyObject) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
@@ -29,17 +29,17 @@ public struct TensorView: @unchecked Sendable {
     }
 
     /// Number of bytes.
-    public var byteCount: Int { count * dtype.size }
+    package var byteCount: Int { count * dtype.size }
 
     /// The tensor's bytes, borrowed from the mapping.
-    public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: data, count: byteCount) }
+    package var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: data, count: byteCount) }
 
     /// True if `data` is aligned to the element size (so it may be bound to a typed pointer).
-    public var isAligned: Bool { Int(bitPattern: data) % dtype.size == 0 }
+    package var isAligned: Bool { Int(bitPattern: data) % dtype.size == 0 }
 
     /// Element `i` (flat index, `0 ..< count`) converted to Float. For small tensors and
     /// scalars; kernels read `data` directly.
-    public func float(at i: Int) -> Float {
+    package func float(at i: Int) -> Float {
         var x: Float = 0
         convertToFloat(self, from: i, count: 1, into: &x)
         return x
@@ -47,7 +47,7 @@ public struct TensorView: @unchecked Sendable {
 
     /// The whole tensor converted to Float (a copy). Use for small tensors (norm weights,
     /// biases, embeddings rows) and tests; large matrices are consumed in place by the kernels.
-    public func floats() -> [Float] {
+    package func floats() -> [Float] {
         guard count > 0 else { return [] }
         return [Float](unsafeUninitializedCapacity: count) { buf, n in
             if let out = buf.baseAddress { convertToFloat(self, from: 0, count: count, into: out) }
@@ -57,7 +57,7 @@ public struct TensorView: @unchecked Sendable {
 
     /// Elements `[from, from + count)` (flat indices inside `0 ..< self.count`) converted to
     /// Float into `out`.
-    public func convert(from: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
+    package func convert(from: Int, count: Int, into out: UnsafeMutablePointer<Float>) {
         convertToFloat(self, from: from, count: count, into: out)
     }
 }

@@ -3,7 +3,7 @@ extension WeightStore {
     /// The stored format and original `[rows, columns]` of tensor `name` when a
     /// `luhd.quant.<name>` metadata entry marks it as quantized, else nil. Throws `.badWeights`
     /// for an entry that does not parse.
-    public func quantization(of name: String) throws(LlavaError) -> (format: QuantFormat, rows: Int, columns: Int)? {
+    package func quantization(of name: String) throws(LlavaError) -> (format: QuantFormat, rows: Int, columns: Int)? {
         let key = ModelQuantizer.metadataPrefix + name
         for file in files {
             guard let value = file.metadata.first(where: { $0.0 == key })?.1 else { continue }
@@ -25,7 +25,7 @@ extension WeightStore {
     /// it is. `shape` (`[rows, columns]`, the original shape) is checked when given. Throws
     /// `.missingTensor`, `.tensorMismatch` (wrong shape or dtype) or `.badWeights` (the U8
     /// tensor's size disagrees with its metadata).
-    public func quantizedMatrix(_ name: String, shape: [Int]? = nil) throws(LlavaError) -> QuantizedMatrix {
+    package func quantizedMatrix(_ name: String, shape: [Int]? = nil) throws(LlavaError) -> QuantizedMatrix {
         let t = try tensor(name, dtypes: DType.floatWeights.union([.u8]))
         let m: QuantizedMatrix
         if let q = try quantization(of: name) {

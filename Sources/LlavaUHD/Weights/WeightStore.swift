@@ -2,14 +2,14 @@
 /// named by `model.safetensors.index.json`. Immutable after loading and safe to share between
 /// threads. Tensors are looked up by their upstream names and checked for shape and dtype.
 /// Nothing is copied at load: every `TensorView` points into a file mapping.
-public final class WeightStore: @unchecked Sendable {
+package final class WeightStore: @unchecked Sendable {
     /// The safetensors files, in the order they were opened.
-    public let files: [SafetensorsFile]
+    package let files: [SafetensorsFile]
     private let byName: [String: TensorView]
 
     /// File names looked for in a model directory.
-    public static let singleFileName = "model.safetensors"
-    public static let indexFileName = "model.safetensors.index.json"
+    package static let singleFileName = "model.safetensors"
+    package static let indexFileName = "model.safetensors.index.json"
 
     /// Loads a model directory. As transformers does, a single `model.safetensors` is preferred
     /// when present; otherwise `model.safetensors.index.json` names the shards. Every shard must
@@ -21,7 +21,7 @@ public final class WeightStore: @unchecked Sendable {
     /// Throws `.io` when the directory or a file cannot be read or the directory has no weight
     /// file, `.badWeights` for any malformed file or index, `.unsupported` for an unreadable
     /// dtype, `.cancelled` from the progress callback.
-    public convenience init(directory: String, progress: ((Double) -> Bool)? = nil) throws(LlavaError) {
+    package convenience init(directory: String, progress: ((Double) -> Bool)? = nil) throws(LlavaError) {
         guard directoryExists(directory) else {
             throw LlavaError(.io, "model directory '\(directory)' does not exist or is not a directory")
         }
@@ -42,7 +42,7 @@ public final class WeightStore: @unchecked Sendable {
 
     /// Loads explicit safetensors files (no index). A tensor name found in two files is an
     /// error (`.badWeights`).
-    public convenience init(paths: [String]) throws(LlavaError) {
+    package convenience init(paths: [String]) throws(LlavaError) {
         try self.init(paths: paths, index: nil, progress: nil)
     }
 
@@ -88,20 +88,20 @@ public final class WeightStore: @unchecked Sendable {
     }
 
     /// Every tensor name, sorted.
-    public var names: [String] { byName.keys.sorted() }
+    package var names: [String] { byName.keys.sorted() }
 
     /// Number of tensors.
-    public var count: Int { byName.count }
+    package var count: Int { byName.count }
 
     /// The tensor called `name`, unchecked, or nil.
-    public subscript(name: String) -> TensorView? { byName[name] }
+    package subscript(name: String) -> TensorView? { byName[name] }
 
-    public func contains(_ name: String) -> Bool { byName[name] != nil }
+    package func contains(_ name: String) -> Bool { byName[name] != nil }
 
     /// The tensor called `name`, checked: it must exist (`.missingTensor`), have exactly `shape`
     /// when given (`.tensorMismatch`) and one of `dtypes` (`.tensorMismatch`). Messages name
     /// the tensor, what it is and what was expected.
-    public func tensor(_ name: String, shape: [Int]? = nil,
+    package func tensor(_ name: String, shape: [Int]? = nil,
                        dtypes: Set<DType> = DType.floatWeights) throws(LlavaError) -> TensorView {
         guard let t = byName[name] else { throw LlavaError(.missingTensor, "tensor '\(name)' is not in the weight files") }
         if let shape, t.shape != shape {
@@ -115,10 +115,10 @@ public final class WeightStore: @unchecked Sendable {
     }
 
     /// Total bytes of tensor data across all files.
-    public var totalBytes: Int { byName.values.reduce(0) { $0 + $1.byteCount } }
+    package var totalBytes: Int { byName.values.reduce(0) { $0 + $1.byteCount } }
 
     /// Bytes of tensor data per dtype.
-    public var bytesByDType: [DType: Int] {
+    package var bytesByDType: [DType: Int] {
         var out: [DType: Int] = [:]
         for t in byName.values { out[t.dtype, default: 0] += t.byteCount }
         return out
@@ -126,7 +126,7 @@ public final class WeightStore: @unchecked Sendable {
 
     /// The dtype holding most of the tensor bytes (nil for an empty store); ties go to the
     /// dtype listed first in `DType.allCases`.
-    public var predominantDType: DType? {
+    package var predominantDType: DType? {
         let bytes = bytesByDType
         return DType.allCases.filter { bytes[$0] != nil }.max { (bytes[$0] ?? 0) < (bytes[$1] ?? 0) }
     }

@@ -1,0 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file written sequentially with `write(2)`; every short write is an `.io` error.
+final class OutputFile {
+    let path: String
+    private var fd: Int32
+
+    init(path: String) throws(LlavaError) {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LlavaError(.io, "cannot create '\(path)': \(String(cString: strerror(errno)))") }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(LlavaError) {
+        guard let base = bytes.baseAddress else { return }
+        var off = 0
+        while off < bytes.count {
+            let n = Glibc.write(fd, base + off, min(bytes.count - off, 1 << 30))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw LlavaError(.io, "cannot write '\(path)': \(String(cString: strerror(errno)))") }
+            off += n
+        }
+    }
+
+    func write(_ bytes: [UInt8]) throws(LlavaError) {
+        var failure: LlavaError?
+        bytes.withUnsafeBytes { b in
+            do throws(LlavaError) { try write(b) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    func close() throws(LlavaError) {
+        guard fd >= 0 else { return }
+        let rc = Glibc.close(fd)
+        fd = -1
+        guard rc == 0 else { throw LlavaError(.io, "cannot close '\(path)': \(String(cString: strerror(errno)))") }
+    }
+
+    deinit { if fd >= 0 { _ = Glibc.close(fd) } }
+}
