@@ -31,10 +31,15 @@
  *   callback can stop the work by returning false. Stopped work returns LUHD_ERR_CANCELLED and
  *   leaves every handle usable.
  *
- * Performance. OpenBLAS is loaded on first use, with the kernels chosen for the CPU. Debian's
- *   OpenBLAS 0.3.21 misdetects recent Intel CPUs and picks slow ones. When OPENBLAS_CORETYPE
- *   is not set and the host has not already loaded OpenBLAS, the library sets
- *   OPENBLAS_CORETYPE before loading it. luhd_model_properties.blas_core reports the choice.
+ * Performance. OpenBLAS is loaded with the kernels chosen for the CPU. Debian's OpenBLAS
+ *   0.3.21 misdetects recent Intel CPUs and picks slow ones. When OPENBLAS_CORETYPE is not set
+ *   and the host has not already loaded OpenBLAS, the library sets OPENBLAS_CORETYPE for the
+ *   duration of the load and then restores the environment. Because setenv races with getenv
+ *   in other threads, it does so only while the process runs a single thread: OpenBLAS is
+ *   loaded when the library itself is loaded if the process is single-threaded then, else on
+ *   first use without touching the environment (OpenBLAS then picks its kernels itself; set
+ *   OPENBLAS_CORETYPE, e.g. "SkylakeX", before starting threads to avoid that).
+ *   luhd_model_properties.blas_core reports the choice.
  */
 #ifndef LLAVAUHD_H
 #define LLAVAUHD_H
@@ -184,7 +189,13 @@ LUHD_API luhd_model_params luhd_model_default_params(void);
  * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL path or out_model, bad struct_size), LUHD_ERR_IO,
  * LUHD_ERR_BAD_CONFIG, LUHD_ERR_UNSUPPORTED, LUHD_ERR_BAD_WEIGHTS, LUHD_ERR_MISSING_TENSOR,
  * LUHD_ERR_TENSOR_MISMATCH, LUHD_ERR_BAD_TOKENIZER, LUHD_ERR_CANCELLED (progress callback).
- * Thread-safe: several models may be loaded at once. */
+ * Thread-safe: several models may be loaded at once.
+ * The one known way to crash the host: the weight files are memory-mapped, so a file that is
+ * truncated or replaced in place on disk while a model uses it makes the next read of a lost
+ * page raise SIGBUS (the kernel's answer to a mapping past the end of a file; no status can
+ * be returned). Keep model files immutable while loaded (write a new file and rename it over
+ * the old one: the mapping keeps the old inode), copy them to a private tmpfs, or install a
+ * SIGBUS handler that ends the process cleanly. */
 LUHD_API luhd_status luhd_model_load(const char *path, const luhd_model_params *params, luhd_model **out_model);
 
 /* Releases the caller's reference to a model. Its files are unmapped once no session uses it
