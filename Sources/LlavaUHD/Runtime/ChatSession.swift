@@ -132,6 +132,19 @@ public final class ChatSession: @unchecked Sendable {
     /// evaluated) when the context cannot hold them, `.cancelled` (nothing evaluated) on abort.
     public func eval(tokens: [Int], images: [RGBImage] = []) throws(LlavaError) {
         guard !tokens.isEmpty else { throw LlavaError(.invalidArgument, "nothing to evaluate: no tokens") }
+        // The positions are known from the slicing plans: a request that cannot fit is refused
+        // before any image is encoded, as `chat` does.
+        let layout = model.config.imageTokenLayout
+        let markers = tokens.reduce(0) { $0 + ($1 == MultimodalInput.imageMarker ? 1 : 0) }
+        guard markers == images.count else {
+            throw LlavaError(.invalidArgument,
+                             "the tokens have \(markers) image marker(s) (id −200) but \(images.count) image(s) were given")
+        }
+        var needed = tokens.count - markers
+        for image in images { needed += try model.plan(for: image, options: options.slicing).imagePositions(layout: layout) }
+        guard needed <= cache.remaining else {
+            throw LlavaError(.contextFull, "\(needed) positions do not fit: the context holds \(cache.capacity) and \(cache.count) are used")
+        }
         cancellation.reset()
         let context = computeContext()
         var timings = ChatTimings()
@@ -140,7 +153,7 @@ public final class ChatSession: @unchecked Sendable {
             encoded.append(try encode(image, index: i, count: images.count, context: context, timings: &timings))
         }
         let input = try MultimodalInput(promptIds: tokens, images: encoded.map(\.projected),
-                                        layout: model.config.imageTokenLayout,
+                                        layout: layout,
                                         hiddenSize: model.config.language.hiddenSize)
         guard input.count <= cache.remaining else {
             throw LlavaError(.contextFull, "\(input.count) positions do not fit: the context holds \(cache.capacity) and \(cache.count) are used")
@@ -154,12 +167,13 @@ public final class ChatSession: @unchecked Sendable {
     }
 
     /// Samples the next token from `logits` (greedy when `parameters.temperature` is 0), with
-    /// the evaluated ids as the repetition-penalty history. It does not evaluate the token:
+    /// the evaluated ids as the repetition-penalty history. Ids past the tokenizer's vocabulary
+    /// (which have no text) are never chosen. It does not evaluate the token:
     /// call `eval(tokens: [token])` to continue.
     public func sample(_ parameters: SamplingParameters) throws(LlavaError) -> Int {
         guard let logits else { throw LlavaError(.invalidArgument, "no logits yet: evaluate something first") }
         if sampler?.parameters != parameters { sampler = try TokenSampler(parameters) }
-        return try sampler!.sample(logits: logits, history: tokenHistory)
+        return try sampler!.sample(logits: logits, history: tokenHistory, choosable: model.tokenizer.vocabularySize)
     }
 
     private func keys(of input: MultimodalInput, images: [EncodedImage]) -> [PositionKey] {
@@ -188,12 +202,23 @@ public final class ChatSession: @unchecked Sendable {
         cancellation.reset()
         let context = computeContext()
         var timings = ChatTimings()
-        let placeholders = Self.count(ChatTemplate.imagePlaceholder, in: text)
-        guard placeholders == 0 || placeholders == images.count else {
+        // Placeholders mark images only in a turn that has images; otherwise "<image>" is text.
+        let placeholders = ChatTemplate.placeholderRanges(in: Array(text.utf8)).count - 1
+        guard images.isEmpty || placeholders == 0 || placeholders == images.count else {
             throw LlavaError(.invalidArgument,
                              "the text has \(placeholders) <image> placeholder(s) but \(images.count) image(s) were given")
         }
-        let turn = ChatMessage.user(text, images: placeholders == 0 ? images.count : 0)
+        let turn = ChatMessage.user(text, images: images.count, imagesInText: !images.isEmpty && placeholders > 0)
+        // A cheap bound first: a text that cannot fit even at the most bytes a token can stand
+        // for is refused before it is encoded (a 20 MB message would cost seconds and memory).
+        if let perToken = model.tokenizer.inputBytesPerTokenBound {
+            let bytes = text.utf8.count
+            let (limit, overflow) = perToken.multipliedReportingOverflow(by: cache.capacity)
+            if !overflow, bytes > limit {
+                throw LlavaError(.contextFull, "a message of \(bytes) bytes needs at least \((bytes + perToken - 1) / perToken) positions "
+                                 + "(a token stands for at most \(perToken) bytes); the context holds \(cache.capacity)")
+            }
+        }
 
         // The whole conversation's prompt, as upstream builds it. Its length is known from the
         // slicing plans, so a prompt that cannot fit is refused before any image is encoded.
@@ -256,7 +281,7 @@ public final class ChatSession: @unchecked Sendable {
         do {
             result = try model.language.generate(
                 after: promptLogits, cache: cache, parameters: parameters.generation, history: tokenHistory,
-                cancellation: cancellation, context: context
+                choosable: model.tokenizer.vocabularySize, cancellation: cancellation, context: context
             ) { (token) throws(LlavaError) -> GenerationControl in
                 generated.append(token)
                 emit(try detokenizer.append(Int32(token)))
@@ -299,16 +324,6 @@ public final class ChatSession: @unchecked Sendable {
         tokenHistory += generated
         positions.removeLast(max(0, positions.count - cache.count))
         messages.append(.assistant(answer))
-    }
-
-    static func count(_ needle: String, in text: String) -> Int {
-        let n = Array(needle.utf8), t = Array(text.utf8)
-        guard !n.isEmpty, t.count >= n.count else { return 0 }
-        var count = 0, i = 0
-        while i + n.count <= t.count {
-            if t[i] == n[0] && Array(t[i..<(i + n.count)]) == n { count += 1; i += n.count } else { i += 1 }
-        }
-        return count
     }
 }
 
