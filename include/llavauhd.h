@@ -537,9 +537,11 @@ typedef struct luhd_chat_stats {
     double decode_seconds;
 } luhd_chat_stats;
 
-/* One turn of chat. `text` is the user's message (UTF-8, NUL-terminated). It may contain
- * "<image>" placeholders, one per image, placed where each image goes. Otherwise each image
- * is put before the text as "<image>\n", as upstream's eval scripts do. The answer is
+/* One turn of chat. `text` is the user's message (UTF-8, NUL-terminated). When images are
+ * given it may contain "<image>" placeholders, one per image, placed where each image goes.
+ * Otherwise each image is put before the text as "<image>\n", as upstream's eval scripts do.
+ * "<image>" anywhere else (a turn without images, the system prompt, earlier answers) is
+ * plain text. The answer is
  * streamed to `on_text` (may be NULL), and with out_text non-NULL it is also returned whole,
  * NUL-terminated: free it with luhd_string_free. stats may be NULL. The turn joins the
  * session's history. Earlier turns stay in the KV cache and are not recomputed. An image
