@@ -53,6 +53,10 @@ swift-test: assets
 
 c-test: ship assets
 	$(MAKE) -C examples/c test LLAVAUHD_PREFIX=$(CURDIR)/$(BUILD)
+	mkdir -p $(BUILD)/tests
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=c11 -I$(BUILD)/include Tests/C/hostile_inputs.c -o $(BUILD)/tests/hostile_inputs \
+		-L$(BUILD)/lib -Wl,-rpath,$(CURDIR)/$(BUILD)/lib -lllavauhd -lpthread -lm
+	$(BUILD)/tests/hostile_inputs $(CURDIR) $(ASSETS)
 
 python-test: ship assets
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check pytest ./bindings/python
