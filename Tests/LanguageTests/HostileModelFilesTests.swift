@@ -14,7 +14,7 @@ import TestSupport
         try fm.createDirectory(atPath: root + "/model", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: root + "/elsewhere", withIntermediateDirectories: true)
         for path in [root + "/model/inside.gguf", root + "/elsewhere/outside.gguf"] {
-            fm.createFile(atPath: path, contents: Data("GGUF".utf8))
+            _ = fm.createFile(atPath: path, contents: Data("GGUF".utf8))
         }
         let config = "{\"llm_gguf\": \"\(llmGGUF)\"}"
         try config.write(toFile: root + "/model/config.json", atomically: true, encoding: .utf8)

@@ -20,12 +20,15 @@ import Testing
     /// temperature 1e-38: l / t overflows to +∞ for every positive logit. The draw must then be
     /// the greedy token, never an arbitrary one from a NaN softmax.
     @Test func tinyTemperatureIsGreedyEquivalent() throws {
-        let logits: [Float] = [1.5, 3.25, -2, 3.0, 0.5]
-        for seed in UInt64(0)..<20 {
-            var sampler = try TokenSampler(SamplingParameters(temperature: 1e-38, seed: seed))
-            #expect(try sampler.sample(logits: logits) == 1)
-            let d = sampler.distribution(logits: logits)
-            #expect(d == [TokenSampler.Candidate(id: 1, probability: 1)])
+        // 30 / 1e-38 overflows float; 3.25 / 1e-38 does not, but the gaps are ~10^37.
+        for logits: [Float] in [[15, 32.5, -20, 30, 5], [1.5, 3.25, -2, 3.0, 0.5]] {
+            for seed in UInt64(0)..<20 {
+                var sampler = try TokenSampler(SamplingParameters(temperature: 1e-38, seed: seed))
+                #expect(try sampler.sample(logits: logits) == 1)
+                let d = sampler.distribution(logits: logits)
+                #expect(d.first?.id == 1 && d.first?.probability == 1)
+                #expect(d.allSatisfy { !$0.probability.isNaN })
+            }
         }
         // Negative logits only: l / t goes to −∞ for all but none overflow upwards; still greedy.
         var sampler = try TokenSampler(SamplingParameters(temperature: 1e-38, seed: 3))

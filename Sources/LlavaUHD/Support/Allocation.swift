@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import CLlavaUHD
 
 /// The one place where the library reserves a buffer whose size comes from its input (decoded
 /// and resized images, normalised views, tensors read out of weight files).
@@ -9,8 +7,9 @@ import Glibc
 /// memory"), and a size product that overflows traps. A library inside someone else's process
 /// must instead return `.outOfMemory`. So every input-sized array is made here: the byte count
 /// is computed with overflow checks, and a large request is first reserved with `malloc` and
-/// handed straight back, which fails (returns NULL) exactly where the array allocation would
-/// abort: beyond the address-space limit (RLIMIT_AS), beyond what the kernel's overcommit
+/// handed straight back (`luhd_can_allocate`, in C: the Swift optimiser removes an unused
+/// malloc/free pair and assumes it succeeded), which fails exactly where the array allocation
+/// would abort: beyond the address-space limit (RLIMIT_AS), beyond what the kernel's overcommit
 /// heuristic grants in one piece, or beyond the address space. Glibc serves such sizes with
 /// `mmap`, so the check costs a map and an unmap, and no page is touched.
 ///
@@ -37,10 +36,9 @@ enum Allocation {
     /// Throws `.outOfMemory` naming `what` unless the system can give `bytes` bytes right now.
     static func ensureAvailable(bytes: Int, what: @autoclosure () -> String) throws(LlavaError) {
         guard bytes >= checkedFrom else { return }
-        guard let probe = malloc(bytes) else {
+        guard luhd_can_allocate(bytes) != 0 else {
             throw LlavaError(.outOfMemory, "cannot allocate \(bytes) bytes for \(what())")
         }
-        free(probe)
     }
 
     /// An array of `count` elements that `initialize` fills (it must initialise all of them);
