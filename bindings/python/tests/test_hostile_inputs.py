@@ -129,3 +129,24 @@ def test_huge_message_is_refused_before_tokenizing(load_model):
         with pytest.raises(_errors.ContextFullError, match="bytes"):
             session.chat("word " * 4_000_000, max_new_tokens=2)
         assert session.context[0] == 0
+
+
+def test_huge_jpeg_under_an_address_space_cap_is_out_of_memory():
+    # 65000x65000 (12.7 GB of pixels) with the pixel limit raised, in a process capped at 4 GB
+    # of address space: the allocation fails and the call says so (it used to abort).
+    import subprocess
+    import sys
+    script = (
+        "import resource, sys, llavauhd\n"
+        "from llavauhd import _errors\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))\n"
+        "try:\n"
+        "    llavauhd.Image.open(sys.argv[1], max_pixels=2**62)\n"
+        "except _errors.OutOfMemoryError:\n"
+        "    print('out of memory')\n"
+    )
+    path = FIXTURES / "images" / "corrupt" / "jpeg_huge.jpg"
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120,
+                            env=dict(os.environ))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "out of memory"
