@@ -52,10 +52,15 @@
  *   Stopped work returns LUHD_ERR_CANCELLED (or, for the text callback, LUHD_OK with
  *   LUHD_STOP_CALLBACK) and leaves every handle usable.
  *
- * Performance. OpenBLAS is loaded on first use (dlopen), with the kernels chosen for the CPU.
- *   Debian's OpenBLAS 0.3.21 misdetects recent Intel CPUs and picks slow ones. When
- *   OPENBLAS_CORETYPE is not set and the host has not already loaded OpenBLAS, the library
- *   sets OPENBLAS_CORETYPE before loading it. luhd_model_properties.blas_core reports the choice.
+ * Performance. OpenBLAS is loaded (dlopen) with the kernels chosen for the CPU. Debian's OpenBLAS
+ *   0.3.21 misdetects recent Intel CPUs and picks slow ones. When OPENBLAS_CORETYPE is not set
+ *   and the host has not already loaded OpenBLAS, the library sets OPENBLAS_CORETYPE for the
+ *   duration of the load and then restores the environment. Because setenv races with getenv
+ *   in other threads, it does so only while the process runs a single thread: OpenBLAS is
+ *   loaded when the library itself is loaded if the process is single-threaded then, else on
+ *   first use without touching the environment (OpenBLAS then picks its kernels itself; set
+ *   OPENBLAS_CORETYPE, e.g. "SkylakeX", before starting threads to avoid that).
+ *   luhd_model_properties.blas_core reports the choice.
  */
 #ifndef LLAVAUHD_H
 #define LLAVAUHD_H
@@ -251,6 +256,8 @@ LUHD_API luhd_model_params luhd_model_default_params(void);
  * precision out of range), LUHD_ERR_IO, LUHD_ERR_BAD_CONFIG, LUHD_ERR_UNSUPPORTED,
  * LUHD_ERR_BAD_WEIGHTS, LUHD_ERR_MISSING_TENSOR, LUHD_ERR_TENSOR_MISMATCH,
  * LUHD_ERR_BAD_TOKENIZER, LUHD_ERR_CANCELLED (progress callback).
+ * Beyond never modifying loaded files, a host can copy them to a private tmpfs first, or install a
+ * SIGBUS handler that ends the process cleanly.
  * Threads: any (several models may be loaded at once). */
 LUHD_API luhd_status luhd_model_load(const char *path, const luhd_model_params *params, luhd_model **out_model);
 
@@ -618,6 +625,8 @@ typedef struct luhd_chat_stats {
  * NUL-terminated string when text_length is -1 (with an explicit length, NUL bytes are text).
  * It may contain "<image>" placeholders, one per image, placed where each image goes.
  * Otherwise each image is put before the text as "<image>\n", as upstream's eval scripts do.
+ * "<image>" anywhere else (a turn without images, the system prompt, earlier answers) is
+ * plain text.
  * The answer is streamed to `on_text` (may be NULL). With out_text non-NULL it is also
  * returned whole: *out_text receives the answer, NUL-terminated, which you free with
  * luhd_string_free, and *out_text_length (when not NULL) its length in bytes without the NUL;

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "blas_loader.h"
 #include <cpuid.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -27,6 +28,7 @@ static int private_copy;
 static int owns_threads;        /* we set OpenBLAS to one thread (our copy, not the host's) */
 static char load_error[512];
 static char coretype_set[32];
+static char coretype_note[160];
 static char description[512];
 static sgemm_fn p_sgemm;
 static set_threads_fn p_set_threads;
@@ -119,8 +121,26 @@ typedef struct saved_env {
     char value[64];
 } saved_env;
 
+/* Whether this process runs a single thread (the only state in which changing the environment
+ * cannot race with a getenv of another thread). Unknown (no /proc) counts as not. */
+static int process_is_single_threaded(void) {
+    DIR *tasks = opendir("/proc/self/task");
+    if (!tasks) return 0;
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(tasks)) != NULL)
+        if (entry->d_name[0] != '.') count++;
+    closedir(tasks);
+    return count == 1;
+}
+
 static saved_env set_coretype(const char *core) {
     saved_env s = {0};
+    if (!process_is_single_threaded()) {
+        snprintf(coretype_note, sizeof coretype_note,
+                 "; OPENBLAS_CORETYPE not set (threads were running), set OPENBLAS_CORETYPE=%s for the fast kernels", core);
+        return s;
+    }
     const char *old = getenv("OPENBLAS_CORETYPE");
     if (old) {
         s.had_value = 1;
@@ -201,14 +221,21 @@ static void do_load(void) {
     }
     const char *config = p_config ? p_config() : NULL;
     const char *core = p_corename();
-    snprintf(description, sizeof description, "%s; core %s (%s)", config ? config : "OpenBLAS",
-             core ? core : "?", note);
+    snprintf(description, sizeof description, "%s; core %s (%s%s)", config ? config : "OpenBLAS",
+             core ? core : "?", note, coretype_note);
     load_status = 0;
 }
 
 int luhd_blas_load(void) {
     pthread_once(&load_once, do_load);
     return load_status;
+}
+
+/* When the library is loaded into a process that still runs one thread (a program linking it,
+ * or a host loading it before it starts threads), OpenBLAS is loaded right away, while the
+ * environment can still be changed safely for the load. Later, only the first use loads it. */
+__attribute__((constructor)) static void luhd_blas_load_early(void) {
+    if (process_is_single_threaded()) (void)luhd_blas_load();
 }
 
 const char *luhd_blas_error(void) { return load_error; }

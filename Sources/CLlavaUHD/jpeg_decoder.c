@@ -8,11 +8,14 @@
 
 /* libjpeg calls error_exit on a fatal error and must not return from it: it jumps back into
  * luhd_jpeg_run, which destroys the decompressor. Warnings and trace messages go through
- * output_message, which stays silent (Pillow silences it too). */
+ * output_message, which stays silent (Pillow silences it too). `status` is what the call
+ * returns after the jump: LUHD_IMAGE_NO_MEMORY when libjpeg could not allocate its buffers
+ * (a progressive image keeps every coefficient of the frame), LUHD_IMAGE_CORRUPT otherwise. */
 typedef struct luhd_jpeg_error {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
     char *message;
+    volatile luhd_image_status status;
 } luhd_jpeg_error;
 
 static void luhd_jpeg_error_exit(j_common_ptr cinfo) {
@@ -20,6 +23,21 @@ static void luhd_jpeg_error_exit(j_common_ptr cinfo) {
     char text[JMSG_LENGTH_MAX];
     (*cinfo->err->format_message)(cinfo, text);
     snprintf(error->message, LUHD_IMAGE_MESSAGE_CAPACITY, "%s", text);
+    error->status = cinfo->err->msg_code == JERR_OUT_OF_MEMORY ? LUHD_IMAGE_NO_MEMORY : LUHD_IMAGE_CORRUPT;
+    longjmp(error->jump, 1);
+}
+
+/* libjpeg calls the progress monitor once per scan it consumes (and per row group). A
+ * progressive file may declare any number of scans, each rereading and refining the whole
+ * coefficient buffer, so a small file can cost minutes: past LUHD_JPEG_MAX_SCANS scans the
+ * image is refused, as libjpeg-turbo's own tools refuse it (djpeg -maxscans, tjbench). */
+static void luhd_jpeg_progress(j_common_ptr cinfo) {
+    j_decompress_ptr decompress = (j_decompress_ptr)cinfo;
+    if (decompress->input_scan_number <= LUHD_JPEG_MAX_SCANS) return;
+    luhd_jpeg_error *error = (luhd_jpeg_error *)cinfo->err;
+    snprintf(error->message, LUHD_IMAGE_MESSAGE_CAPACITY,
+             "more than %d scans (a progressive JPEG this costly to decode is refused)", LUHD_JPEG_MAX_SCANS);
+    error->status = LUHD_IMAGE_CORRUPT;
     longjmp(error->jump, 1);
 }
 
@@ -87,6 +105,7 @@ static luhd_image_status luhd_jpeg_run(const uint8_t *data, size_t size, luhd_im
     struct jpeg_decompress_struct cinfo;
     luhd_jpeg_error error;
     struct jpeg_source_mgr source;
+    struct jpeg_progress_mgr progress;
     volatile luhd_image_status status = LUHD_IMAGE_OK;
 
     message[0] = 0;
@@ -100,12 +119,16 @@ static luhd_image_status luhd_jpeg_run(const uint8_t *data, size_t size, luhd_im
     error.pub.error_exit = luhd_jpeg_error_exit;
     error.pub.output_message = luhd_jpeg_silent;
     error.message = message;
+    error.status = LUHD_IMAGE_CORRUPT;
     if (setjmp(error.jump)) {
-        /* A fatal libjpeg error; the message is already formatted. */
+        /* A fatal libjpeg error or too many scans; the message is already formatted. */
         jpeg_destroy_decompress(&cinfo);
-        return LUHD_IMAGE_CORRUPT;
+        return error.status;
     }
     jpeg_create_decompress(&cinfo);
+    memset(&progress, 0, sizeof progress);
+    progress.progress_monitor = luhd_jpeg_progress;
+    cinfo.progress = &progress;
 
     source.next_input_byte = data;
     source.bytes_in_buffer = size;

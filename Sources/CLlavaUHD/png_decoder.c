@@ -27,6 +27,26 @@ static void luhd_png_error(png_structp png, png_const_charp text) {
     png_longjmp(png, 1);
 }
 
+/* libpng's allocator: a failure is remembered, so the error libpng raises next ("Out of
+ * memory") returns LUHD_IMAGE_NO_MEMORY rather than LUHD_IMAGE_CORRUPT. */
+static png_voidp luhd_png_malloc(png_structp png, png_alloc_size_t size) {
+    void *p = malloc(size);
+    if (!p) {
+        luhd_png_context *context = (luhd_png_context *)png_get_mem_ptr(png);
+        if (context->status == LUHD_IMAGE_OK) {
+            context->status = LUHD_IMAGE_NO_MEMORY;
+            snprintf(context->message, LUHD_IMAGE_MESSAGE_CAPACITY, "cannot allocate %zu bytes for the PNG decoder",
+                     (size_t)size);
+        }
+    }
+    return p;
+}
+
+static void luhd_png_free(png_structp png, png_voidp p) {
+    (void)png;
+    free(p);
+}
+
 /* Warnings (and benign errors, demoted to warnings) stay silent. */
 static void luhd_png_warning(png_structp png, png_const_charp text) {
     (void)png;
@@ -140,7 +160,8 @@ static luhd_image_status luhd_png_run(const uint8_t *data, size_t size, luhd_ima
         snprintf(message, LUHD_IMAGE_MESSAGE_CAPACITY, "not a PNG file");
         return LUHD_IMAGE_CORRUPT;
     }
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &context, luhd_png_error, luhd_png_warning);
+    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &context, luhd_png_error, luhd_png_warning,
+                                               &context, luhd_png_malloc, luhd_png_free);
     if (!png) {
         snprintf(message, LUHD_IMAGE_MESSAGE_CAPACITY, "cannot allocate the PNG decoder");
         return LUHD_IMAGE_NO_MEMORY;

@@ -38,3 +38,10 @@ void *luhd_thread_scratch(size_t bytes) {
     }
     return s->data;
 }
+
+int luhd_can_allocate(size_t bytes) {
+    void *volatile probe = malloc(bytes);
+    int ok = probe != NULL;
+    free(probe);
+    return ok;
+}

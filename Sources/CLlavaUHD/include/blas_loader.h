@@ -23,8 +23,13 @@
  *   5. sets its own copy (3 or 4) to one thread per call (see luhd_blas_owns_threads). A host
  *      that loads libopenblas.so.0 after us shares that copy and setting (and may call
  *      openblas_set_num_threads itself).
- * The environment is modified only for the duration of the load (setenv/unsetenv are not
- * thread-safe against a concurrent getenv in another thread of the host; this happens once). */
+ * The environment is modified only for the duration of the load, and only while the process
+ * runs a single thread: setenv/unsetenv race with a getenv in any other thread of the host. So
+ * the library loads OpenBLAS from its constructor when the process is single-threaded at that
+ * point (a program linking the library, a host that loads it before starting threads); in a
+ * host that is already multi-threaded when OpenBLAS is first needed, the environment is left
+ * alone and OpenBLAS picks its kernels itself (luhd_blas_description() says so and names the
+ * OPENBLAS_CORETYPE value a host can set before it starts threads to get the fast kernels). */
 
 /* Loads OpenBLAS once (thread-safe, idempotent). Returns 0 on success; otherwise -1 and a
  * message in luhd_blas_error(). */

@@ -14,7 +14,15 @@
  *   - the input is the whole file: when libjpeg needs bytes past its end before every row is
  *     decoded the image is truncated (Pillow's "image file is truncated") instead of being
  *     padded with grey. A missing EOI after the last row is accepted, as in Pillow.
- * EXIF orientation is not applied. */
+ * EXIF orientation is not applied.
+ * Unlike Pillow, a file with more than LUHD_JPEG_MAX_SCANS scans is refused (LUHD_IMAGE_CORRUPT):
+ * every scan of a progressive file refines the whole frame, so thousands of tiny scans make a
+ * small file cost minutes (libjpeg-turbo's tools cap scans for the same reason). An allocation
+ * that fails inside libjpeg returns LUHD_IMAGE_NO_MEMORY. */
+
+/* The most scans a JPEG may have (libjpeg-turbo's fuzzers and tjbench use 500; a camera's
+ * progressive JPEG has about 10). */
+#define LUHD_JPEG_MAX_SCANS 500
 
 /* Reads the headers of the JPEG in data[0..<size] up to the first scan. */
 luhd_image_status luhd_jpeg_read_header(const uint8_t *data, size_t size, luhd_image_info *info,

@@ -8,4 +8,10 @@
  * thread; callers must not hold it across code that may also use it. NULL if out of memory. */
 void *luhd_thread_scratch(size_t bytes);
 
+/* 1 if `bytes` bytes can be allocated right now, 0 if not: the memory is reserved and handed
+ * back at once (no page is touched). Written in C with a volatile result so that the compiler
+ * cannot drop the malloc/free pair and assume success, which the optimiser does to such a
+ * pair in Swift. Used by Allocation.swift before an input-sized Swift array is made. */
+int luhd_can_allocate(size_t bytes);
+
 #endif

@@ -40,13 +40,13 @@ struct ImageCodec {
     func decode(_ bytes: UnsafeRawBufferPointer, header: ImageHeader, byteCount: Int) throws(LlavaError) -> RGBImage {
         var message = [CChar](repeating: 0, count: Int(LUHD_IMAGE_MESSAGE_CAPACITY))
         var status = LUHD_IMAGE_OK
-        let pixels = [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
+        // UInt8 needs no initialisation; on failure the array is dropped right away.
+        let pixels: [UInt8] = try Allocation.array(count: byteCount,
+                                                   what: "a \(header.width)x\(header.height) \(format.rawValue) image") { buffer in
             status = message.withUnsafeMutableBufferPointer { text in
                 decodeRGB(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
                           buffer.baseAddress, byteCount, text.baseAddress)
             }
-            // UInt8 needs no initialisation; on failure the array is dropped right away.
-            initialized = byteCount
         }
         try check(status, message)
         return RGBImage(width: header.width, height: header.height, pixels: pixels)

@@ -118,16 +118,17 @@ package enum PillowResample {
         let w = image.width, h = image.height
         if size.width == w && size.height == h { return image }
         if order.verticalFirst(from: w, h, to: size.width, size.height) {
-            let tall = resample(image, width: w, height: size.height, threads: threads)
-            return resample(tall, width: size.width, height: size.height, threads: threads)
+            let tall = try resample(image, width: w, height: size.height, threads: threads)
+            return try resample(tall, width: size.width, height: size.height, threads: threads)
         }
-        return resample(image, width: size.width, height: size.height, threads: threads)
+        return try resample(image, width: size.width, height: size.height, threads: threads)
     }
 
     /// `ImagingResampleInner` in horizontal-first order: horizontal pass (if the width changes)
     /// over the rows the vertical pass needs, then the vertical pass (if the height changes).
     /// (Vertical-first is the same function called twice, each call doing one pass.)
-    static func resample(_ image: RGBImage, width outW: Int, height outH: Int, threads: Int) -> RGBImage {
+    /// Throws `.outOfMemory` when a pass's output cannot be allocated.
+    static func resample(_ image: RGBImage, width outW: Int, height outH: Int, threads: Int) throws(LlavaError) -> RGBImage {
         let inW = image.width, inH = image.height
         let needHorizontal = outW != inW, needVertical = outH != inH
         if !needHorizontal && !needVertical { return image }
@@ -142,23 +143,23 @@ package enum PillowResample {
             let rows = needVertical ? lastRow - firstRow : inH
             let rowOffset = needVertical ? firstRow : 0
             let horizontal = taps(inSize: inW, outSize: outW)
-            let pixels = [UInt8](unsafeUninitializedCapacity: outW * rows * 3) { out, n in
+            let pixels: [UInt8] = try Allocation.array(count: outW * rows * 3,
+                                                       what: "a \(outW)x\(rows) resize pass") { out in
                 image.pixels.withUnsafeBufferPointer { src in
                     horizontalPass(src.baseAddress!, inWidth: inW, rowOffset: rowOffset, rows: rows,
                                    taps: horizontal, outWidth: outW, into: out.baseAddress!, threads: threads)
                 }
-                n = outW * rows * 3
             }
             source = RGBImage(width: outW, height: rows, pixels: pixels)
         }
         guard needVertical else { return source }
         let rowBytes = source.width * 3
-        let pixels = [UInt8](unsafeUninitializedCapacity: rowBytes * outH) { out, n in
+        let pixels: [UInt8] = try Allocation.array(count: rowBytes * outH,
+                                                   what: "a \(source.width)x\(outH) resize pass") { out in
             source.pixels.withUnsafeBufferPointer { src in
                 verticalPass(src.baseAddress!, rowBytes: rowBytes, taps: vertical, outHeight: outH,
                              into: out.baseAddress!, threads: threads)
             }
-            n = rowBytes * outH
         }
         return RGBImage(width: source.width, height: outH, pixels: pixels)
     }

@@ -23,7 +23,7 @@ extension RGBImage {
         guard let source = bytes.baseAddress else {
             throw LlavaError(.invalidArgument, "no RGB buffer")
         }
-        let pixels = [UInt8](unsafeUninitializedCapacity: byteCount) { buffer, initialized in
+        let pixels: [UInt8] = try Allocation.array(count: byteCount, what: "a \(width)x\(height) RGB image") { buffer in
             let destination = UnsafeMutableRawPointer(buffer.baseAddress!)
             if stride == packedRow {
                 destination.copyMemory(from: source, byteCount: byteCount)
@@ -32,7 +32,6 @@ extension RGBImage {
                     (destination + y * packedRow).copyMemory(from: source + y * stride, byteCount: packedRow)
                 }
             }
-            initialized = byteCount
         }
         self.init(width: width, height: height, pixels: pixels)
     }

@@ -104,7 +104,9 @@ public struct SlicePlan: Sendable, Equatable {
     public let separators: [Separator]
 
     /// Plans the views of an image of `inputSize`. Throws `.invalidArgument` for an empty size
-    /// or invalid options.
+    /// or invalid options, `.imageTooLarge` when the pre-resize would enlarge the image beyond
+    /// both its own size and Pillow's decompression-bomb limit (`ImageLimits.pillowMaxPixels`):
+    /// a 1x1 image with `preresizeLongSide` 32768 would otherwise need a 3.2 GB intermediate.
     public init(inputSize: PixelSize, options: SlicingOptions = SlicingOptions()) throws(LlavaError) {
         try options.validate()
         guard inputSize.width >= 1, inputSize.height >= 1, inputSize.width <= 1 << 20, inputSize.height <= 1 << 20 else {
@@ -113,6 +115,12 @@ public struct SlicePlan: Sendable, Equatable {
         self.options = options
         self.inputSize = inputSize
         let resized = Self.preresizedSize(inputSize, longSide: options.preresizeLongSide)
+        // Sides are at most 2^20 (input) and 2^16 (pre-resize): the products cannot overflow.
+        let inputPixels = inputSize.width * inputSize.height, resizedPixels = resized.width * resized.height
+        guard resizedPixels <= max(inputPixels, ImageLimits.pillowMaxPixels) else {
+            throw LlavaError(.imageTooLarge,
+                             "pre-resizing the \(inputSize) image to a long side of \(options.preresizeLongSide) gives \(resized) = \(resizedPixels) pixels, more than the limit of \(ImageLimits.pillowMaxPixels)")
+        }
         self.resizedSize = resized
 
         let s = options.scaleResolution, p = options.patchSize

@@ -9,8 +9,9 @@ import Glibc
 /// come from a LLaMA- or Qwen2-architecture GGUF file (for example one of llama.cpp's
 /// quantizations of the same base model):
 ///
-/// * `config.json` may name it: `"llm_gguf": "relative/path.gguf"` (relative to the directory;
-///   the file must exist);
+/// * `config.json` may name it: `"llm_gguf": "name.gguf"`, a plain file name in the model
+///   directory like the safetensors shard names (no `/`, not `.` or `..`; the file must exist
+///   and, symbolic links resolved, lie inside the directory);
 /// * otherwise, a directory holding exactly one `*.gguf` file uses that file; several `*.gguf`
 ///   files without `llm_gguf` are an error (`.badConfig`).
 ///
@@ -27,14 +28,23 @@ package enum GGUFLanguageModel {
     package static let configKey = "llm_gguf"
 
     /// The GGUF file the directory's LLM comes from, or nil when it has none. `config` is the
-    /// directory's parsed config.json (its `languageGGUFName` is `llm_gguf`). Throws `.badConfig`
-    /// for an `llm_gguf` that names a missing file, and for several `*.gguf` files with no
-    /// `llm_gguf`.
+    /// directory's parsed config.json (its `languageGGUFName` is `llm_gguf`). Like a shard name,
+    /// `llm_gguf` must be a plain file name inside the directory: an absolute path, `..`, a
+    /// name with `/` or a link to a file outside the directory is `.badConfig`, as are a missing
+    /// file and several `*.gguf` files with no `llm_gguf`.
     package static func locate(directory: String, config: ModelConfig) throws(LlavaError) -> String? {
         if let name = config.languageGGUFName {
-            let path = name.hasPrefix("/") ? name : directory + "/" + name
+            let configPath = directory + "/config.json"
+            let bytes = Array(name.utf8)
+            guard !name.isEmpty, !bytes.contains(UInt8(ascii: "/")), !bytes.contains(0), name != ".", name != ".." else {
+                throw LlavaError(.badConfig, "\(configPath): '\(configKey)' is '\(name)', but it must be a plain file name in the model directory")
+            }
+            let path = directory + "/" + name
             guard fileExists(path) else {
-                throw LlavaError(.badConfig, "\(directory)/config.json: '\(configKey)' names '\(name)', which does not exist in '\(directory)'")
+                throw LlavaError(.badConfig, "\(configPath): '\(configKey)' names '\(name)', which does not exist in '\(directory)'")
+            }
+            guard let real = realPath(path), let realDirectory = realPath(directory), real.hasPrefix(realDirectory + "/") else {
+                throw LlavaError(.badConfig, "\(configPath): '\(configKey)' names '\(name)', a link to a file outside '\(directory)'")
             }
             return path
         }
@@ -66,4 +76,11 @@ package enum GGUFLanguageModel {
         out.tieWordEmbeddings = g.tieWordEmbeddings
         return out
     }
+}
+
+/// The absolute path with every symbolic link resolved (`realpath`), nil when it cannot be resolved.
+private func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
 }

@@ -61,9 +61,11 @@ extension TransformerDecoder {
     /// stops the loop with `.cancelled`, between tokens or inside a token's layers; the cache
     /// then holds the prompt and the tokens already evaluated, and the decoder is ready for the
     /// next call. Errors thrown by `onToken` propagate the same way. Throws `.invalidArgument`
-    /// for bad parameters or logits of the wrong size.
+    /// for bad parameters or logits of the wrong size. `choosable` limits the ids that can be
+    /// chosen to those below it (the tokenizer's vocabulary size; see `TokenSampler.sample`).
     public func generate(after logits: [Float], cache: KVCache, parameters: GenerationParameters = .init(),
-                         history: [Int] = [], cancellation: CancellationFlag? = nil, context: ComputeContext,
+                         history: [Int] = [], choosable: Int? = nil, cancellation: CancellationFlag? = nil,
+                         context: ComputeContext,
                          onToken: (Int) throws(LlavaError) -> GenerationControl = { _ in .continue })
         throws(LlavaError) -> GenerationResult {
         guard parameters.maxNewTokens >= 0 else {
@@ -80,7 +82,7 @@ extension TransformerDecoder {
         var current = logits
         while tokens.count < parameters.maxNewTokens {
             try context.checkAbort("generation")
-            let token = try sampler.sample(logits: current, history: seen)
+            let token = try sampler.sample(logits: current, history: seen, choosable: choosable)
             if stopIds.contains(token) {
                 return GenerationResult(tokens: tokens, stopReason: .endOfSequence, stopToken: token, pendingToken: nil, lastLogits: current)
             }

@@ -34,7 +34,7 @@ extension LanguageModelConfig {
         let a = archName + "."
         func positive(_ key: String) throws(LlavaError) -> Int {
             let v = try file.requireInt(a + key)
-            guard v > 0 else { throw bad("metadata '\(a + key)' = \(v) must be positive") }
+            guard v > 0, v <= Int32.max else { throw bad("metadata '\(a + key)' = \(v) must be in 1...\(Int32.max)") }
             return v
         }
         let hidden = try positive("embedding_length")

@@ -28,9 +28,16 @@ package struct TokenSampler: Sendable {
 
     /// The next token for `logits` (`[vocab]`), with `history` the tokens so far (the
     /// penalty's input; ids outside the vocabulary, such as the image marker −200, are
-    /// ignored). Throws `.invalidArgument` for empty logits.
-    package mutating func sample(logits: [Float], history: [Int] = []) throws(LlavaError) -> Int {
+    /// ignored). Only ids below `choosable` (default: all) can be chosen: a model's embedding
+    /// table may have rows past its tokenizer's vocabulary (Qwen2: 151936 rows, 151646 tokens),
+    /// and those ids have no text. Throws `.invalidArgument` for empty logits, `.badWeights`
+    /// when no choosable logit is a number above −∞ (a model whose weights produce NaN).
+    package mutating func sample(logits: [Float], history: [Int] = [], choosable: Int? = nil) throws(LlavaError) -> Int {
+        let logits = choosable.map { $0 < logits.count ? Array(logits.prefix(max(0, $0))) : logits } ?? logits
         guard !logits.isEmpty else { throw LlavaError(.invalidArgument, "sampling: no logits") }
+        guard logits.contains(where: { $0 > -.infinity }) else {
+            throw LlavaError(.badWeights, "sampling: none of the \(logits.count) logits is a number above −∞ (all NaN or −∞); the model's weights produce no usable distribution")
+        }
         let scores = penalized(logits, history: history)
         if parameters.isGreedy { return Self.argmax(scores) }
         let candidates = truncated(scores)
@@ -69,6 +76,10 @@ package struct TokenSampler: Sendable {
     }
 
     /// Temperature, top-k, top-p and min-p, then the softmax of what is left.
+    ///
+    /// A temperature so small that some logit / t overflows to +∞ (t = 1e−38), or a logit of
+    /// +∞, leaves all the mass on the largest logit: the result is then the greedy token alone
+    /// (instead of a softmax of ∞ − ∞ = NaN that would pick an arbitrary token).
     func truncated(_ scores: [Float]) -> [Candidate] {
         let t = parameters.temperature
         // Candidates by scaled score, highest first (lower id first on ties); −inf and NaN never survive.
@@ -76,6 +87,7 @@ package struct TokenSampler: Sendable {
         ranked.reserveCapacity(scores.count)
         for (id, l) in scores.enumerated() {
             let s = l / t
+            if s == .infinity { return [Candidate(id: Self.argmax(scores), probability: 1)] }
             if s > -.infinity { ranked.append((id, s)) }
         }
         if ranked.isEmpty { return [Candidate(id: Self.argmax(scores), probability: 1)] }

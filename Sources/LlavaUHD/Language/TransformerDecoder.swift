@@ -99,8 +99,8 @@ package final class TransformerDecoder: Sendable {
         for (name, value) in [("hidden_size", c.hiddenSize), ("intermediate_size", c.intermediateSize),
                               ("num_hidden_layers", c.layerCount), ("num_attention_heads", c.headCount),
                               ("num_key_value_heads", c.kvHeadCount), ("vocab_size", c.vocabSize),
-                              ("max_position_embeddings", c.maxPositionEmbeddings)] where value <= 0 {
-            throw bad("\(name) \(value) must be positive")
+                              ("max_position_embeddings", c.maxPositionEmbeddings)] where value <= 0 || value > Int32.max {
+            throw bad("\(name) \(value) must be in 1...\(Int32.max)")
         }
         guard c.hiddenSize % c.headCount == 0 else {
             throw bad("hidden_size \(c.hiddenSize) is not divisible by num_attention_heads \(c.headCount)")

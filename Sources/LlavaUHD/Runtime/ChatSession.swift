@@ -133,6 +133,17 @@ public final class ChatSession: @unchecked Sendable {
     /// evaluated) when the context cannot hold them, `.cancelled` (nothing evaluated) on abort.
     public func eval(tokens: [Int], images: [RGBImage] = []) throws(LlavaError) {
         guard !tokens.isEmpty else { throw LlavaError(.invalidArgument, "nothing to evaluate: no tokens") }
+        let markers = tokens.reduce(0) { $0 + ($1 == MultimodalInput.imageMarker ? 1 : 0) }
+        guard markers == images.count else {
+            throw LlavaError(.invalidArgument,
+                             "the tokens have \(markers) image marker(s) (id −200) but \(images.count) image(s) were given")
+        }
+        // The positions are known from the slicing plans: a request that cannot fit is refused
+        // before any image is encoded, as `chat` does.
+        let needed = try prompts.positionCount(ids: tokens, encoded: [], pending: images)
+        guard needed <= cache.remaining else {
+            throw LlavaError(.contextFull, "\(needed) positions do not fit: the context holds \(cache.capacity) and \(cache.count) are used")
+        }
         let context = beginCall()
         var timings = ChatTimings()
         var encoded: [EncodedImage] = []
@@ -153,12 +164,13 @@ public final class ChatSession: @unchecked Sendable {
     }
 
     /// Samples the next token from `logits` (greedy when `parameters.temperature` is 0), with
-    /// the evaluated ids as the repetition-penalty history. It does not evaluate the token:
+    /// the evaluated ids as the repetition-penalty history. Ids past the tokenizer's vocabulary
+    /// (which have no text) are never chosen. It does not evaluate the token:
     /// call `eval(tokens: [token])` to continue.
     public func sample(_ parameters: SamplingParameters) throws(LlavaError) -> Int {
         guard let logits else { throw LlavaError(.invalidArgument, "no logits yet: evaluate something first") }
         if sampler?.parameters != parameters { sampler = try TokenSampler(parameters) }
-        return try sampler!.sample(logits: logits, history: tokenHistory)
+        return try sampler!.sample(logits: logits, history: tokenHistory, choosable: model.tokenizer.vocabularySize)
     }
 
     // MARK: - Chat
@@ -178,6 +190,16 @@ public final class ChatSession: @unchecked Sendable {
         let context = beginCall()
         var timings = ChatTimings()
         let turn = try prompts.userTurn(text, imageCount: images.count)
+        // A cheap bound first: a text that cannot fit even at the most bytes a token can stand
+        // for is refused before it is encoded (a 20 MB message would cost seconds and memory).
+        if let perToken = model.tokenizer.inputBytesPerTokenBound {
+            let bytes = text.utf8.count
+            let (limit, overflow) = perToken.multipliedReportingOverflow(by: cache.capacity)
+            if !overflow, bytes > limit {
+                throw LlavaError(.contextFull, "a message of \(bytes) bytes needs at least \((bytes + perToken - 1) / perToken) positions "
+                                 + "(a token stands for at most \(perToken) bytes); the context holds \(cache.capacity)")
+            }
+        }
 
         // The whole conversation's prompt, as upstream builds it. Its length is known from the
         // slicing plans, so a prompt that cannot fit is refused before any image is encoded.
@@ -225,7 +247,7 @@ public final class ChatSession: @unchecked Sendable {
         do {
             result = try model.language.generate(
                 after: promptLogits, cache: cache, parameters: parameters.generation, history: tokenHistory,
-                context: context
+                choosable: model.tokenizer.vocabularySize, context: context
             ) { (token) throws(LlavaError) -> GenerationControl in
                 generated.append(token)
                 return try stream.append(token, onText: onText)

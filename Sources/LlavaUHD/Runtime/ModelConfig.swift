@@ -331,12 +331,17 @@ private struct ConfigKeys {
     }
 
     /// An integer literal; with `nullIsAbsent`, an explicit null reads as absent (for keys whose
-    /// upstream code treats None like a missing key).
+    /// upstream code treats None like a missing key). Every integer must fit in 32 bits, as the
+    /// C ABI reports them (`luhd_model_info`) and no real model comes near: a larger value is
+    /// `.badConfig` here, naming the key, rather than a trap later.
     func int(_ key: String, nullIsAbsent: Bool = false) throws(LlavaError) -> Int? {
         guard let v = value(key) else { return nil }
         if nullIsAbsent, v.isNull { return nil }
         guard case .int(let i) = v else { throw wrongType(key, "an integer", v) }
-        return i
+        guard let narrow = Int32(exactly: i) else {
+            throw bad("\(key) \(i) is outside the 32-bit range \(Int32.min)...\(Int32.max)")
+        }
+        return Int(narrow)
     }
 
     func requiredInt(_ key: String) throws(LlavaError) -> Int {
@@ -366,11 +371,13 @@ private struct ConfigKeys {
     func intOrIntList(_ key: String) throws(LlavaError) -> [Int]? {
         guard let v = value(key) else { return nil }
         switch v {
-        case .int(let i): return [i]
+        case .int(let i) where Int32(exactly: i) != nil: return [i]
         case .array(let items) where !items.isEmpty:
             var out: [Int] = []
             for item in items {
-                guard case .int(let i) = item else { throw wrongType(key, "an integer or a list of integers", v) }
+                guard case .int(let i) = item, Int32(exactly: i) != nil else {
+                    throw wrongType(key, "an integer or a list of 32-bit integers", v)
+                }
                 out.append(i)
             }
             return out

@@ -22,16 +22,17 @@ struct PromptBuilder {
     let template: ChatTemplate
     let slicing: SlicingOptions
 
-    /// The user turn of `text` with `imageCount` images: `text` may hold one `<image>`
-    /// placeholder per image; without any, the images go before the text (`<image>\n`, as
-    /// upstream's eval scripts do). Throws `.invalidArgument` for another placeholder count.
+    /// The user turn of `text` with `imageCount` images: in a turn with images, `text` may hold
+    /// one `<image>` placeholder per image; without any, the images go before the text
+    /// (`<image>\n`, as upstream's eval scripts do). In a turn without images `<image>` is plain
+    /// text. Throws `.invalidArgument` for another placeholder count.
     func userTurn(_ text: String, imageCount: Int) throws(LlavaError) -> ChatMessage {
-        let placeholders = Self.count(ChatTemplate.imagePlaceholder, in: text)
-        guard placeholders == 0 || placeholders == imageCount else {
+        let placeholders = ChatTemplate.placeholderRanges(in: Array(text.utf8)).count - 1
+        guard imageCount == 0 || placeholders == 0 || placeholders == imageCount else {
             throw LlavaError(.invalidArgument,
                              "the text has \(placeholders) <image> placeholder(s) but \(imageCount) image(s) were given")
         }
-        return ChatMessage.user(text, images: placeholders == 0 ? imageCount : 0)
+        return ChatMessage.user(text, images: imageCount, imagesInText: imageCount > 0 && placeholders > 0)
     }
 
     /// The prompt ids of `messages` (−200 for each image).
@@ -70,16 +71,5 @@ struct PromptBuilder {
         var reused = 0
         while reused < min(cached.count, keys.count - 1), cached[reused] == keys[reused] { reused += 1 }
         return reused
-    }
-
-    /// Non-overlapping occurrences of `needle` in `text` (as UTF-8 bytes).
-    static func count(_ needle: String, in text: String) -> Int {
-        let n = Array(needle.utf8), t = Array(text.utf8)
-        guard !n.isEmpty, t.count >= n.count else { return 0 }
-        var count = 0, i = 0
-        while i + n.count <= t.count {
-            if t[i] == n[0] && Array(t[i..<(i + n.count)]) == n { count += 1; i += n.count } else { i += 1 }
-        }
-        return count
     }
 }

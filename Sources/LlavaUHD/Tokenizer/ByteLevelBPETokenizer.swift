@@ -28,6 +28,7 @@ package final class ByteLevelBPETokenizer: Tokenizer {
     private let byteIds: [Int32]
     private let ignoreMerges: Bool
     private let normalizesNFC: Bool
+    public let inputBytesPerTokenBound: Int?
     private let splitter: AddedTokenSplitter
     private let addedTokens: [Int32: AddedToken]
     private let specialIds: Set<Int32>
@@ -96,6 +97,13 @@ package final class ByteLevelBPETokenizer: Tokenizer {
         self.byteIds = byteIds
         self.ignoreMerges = files.ignoreMerges
         self.normalizesNFC = files.normalizesNFC
+        // A token stands for at most its spelling's bytes (a byte-level spelling is at least as
+        // long as the raw bytes) or an added token's text; NFC composes at most 4 code points
+        // of at most 4 bytes into one character, so the input may be up to 16 times longer.
+        var longest = 1
+        for k in 0..<vocab.count { longest = max(longest, vocab.key(at: k).count) }
+        for t in files.addedTokens { longest = max(longest, t.content.utf8.count) }
+        self.inputBytesPerTokenBound = longest * (files.normalizesNFC ? 16 : 1)
         self.splitter = AddedTokenSplitter(files.addedTokens)
         self.addedTokens = added
         self.specialIds = special

@@ -8,9 +8,17 @@ extension Tokenizer {
     /// Throws `.invalidUTF8` for text that is not UTF-8.
     public func encodeImagePrompt(utf8 prompt: [UInt8]) throws(LlavaError) -> [Int32] {
         try UTF8Text.validate(prompt)
+        return try encodeImagePrompt(chunks: ChatTemplate.placeholderRanges(in: prompt).map { Array(prompt[$0]) })
+    }
+
+    /// Encodes a prompt already cut where its images go (`ChatTemplate.promptChunks`): as
+    /// `encodeImagePrompt(utf8:)` with `imageTokenId` between consecutive chunks only; `<image>`
+    /// inside a chunk is encoded as text. Throws `.invalidUTF8` for text that is not UTF-8.
+    public func encodeImagePrompt(chunks texts: [[UInt8]]) throws(LlavaError) -> [Int32] {
         var chunks: [[Int32]] = []
-        for range in Self.chunkRanges(prompt, separator: Array(ChatTemplate.imagePlaceholder.utf8)) {
-            chunks.append(try encode(utf8: Array(prompt[range]), addBOS: addsBOSByDefault, parseSpecial: true))
+        for text in texts {
+            try UTF8Text.validate(text)
+            chunks.append(try encode(utf8: text, addBOS: addsBOSByDefault, parseSpecial: true))
         }
         var ids: [Int32] = []
         var offset = 0
@@ -28,23 +36,5 @@ extension Tokenizer {
     /// Encodes a prompt string with image placeholders (see `encodeImagePrompt(utf8:)`).
     public func encodeImagePrompt(_ prompt: String) throws(LlavaError) -> [Int32] {
         try encodeImagePrompt(utf8: Array(prompt.utf8))
-    }
-
-    /// The byte ranges between occurrences of `separator` (Python's `str.split(sep)`: n
-    /// separators give n + 1 ranges, possibly empty).
-    static func chunkRanges(_ text: [UInt8], separator: [UInt8]) -> [Range<Int>] {
-        var ranges: [Range<Int>] = []
-        var start = 0, i = 0
-        while i + separator.count <= text.count {
-            if text[i] == separator[0] && text[i..<(i + separator.count)].elementsEqual(separator) {
-                ranges.append(start..<i)
-                i += separator.count
-                start = i
-            } else {
-                i += 1
-            }
-        }
-        ranges.append(start..<text.count)
-        return ranges
     }
 }

@@ -1,8 +1,14 @@
-/// Longest-prefix matching against a small set of byte strings: SentencePiece's user-defined
-/// symbols (kept whole through normalization and never merged) and added/special tokens.
+/// Longest-prefix matching against a set of byte strings: SentencePiece's user-defined symbols
+/// (kept whole through normalization and never merged) and added/special tokens.
+///
+/// A byte trie: inserting a key and finding the longest key at a position both cost its length,
+/// whatever the number of keys (a tokenizer_config.json may add tens of thousands of tokens
+/// that share a first byte, "<"). Node 0 is the root; an edge is one dictionary entry.
 struct PrefixMatcher: Sendable {
-    /// Candidates by first byte, longest first.
-    private var byFirstByte: [[(key: [UInt8], value: Int32)]] = Array(repeating: [], count: 256)
+    /// Child node by (parent node << 8 | byte).
+    private var edges: [Int: Int32] = [:]
+    /// The value of the key that ends at each node, if one does.
+    private var values: [Int32?] = [nil]
     private(set) var isEmpty = true
 
     init() {}
@@ -11,13 +17,21 @@ struct PrefixMatcher: Sendable {
         for e in entries { insert(e.key, value: e.value) }
     }
 
+    /// Adds `key` (a key added twice keeps its first value; the empty key is ignored).
     mutating func insert(_ key: [UInt8], value: Int32) {
-        guard let first = key.first else { return }
-        var list = byFirstByte[Int(first)]
-        if list.contains(where: { $0.key == key }) { return }
-        list.append((key, value))
-        list.sort { $0.key.count > $1.key.count }
-        byFirstByte[Int(first)] = list
+        guard !key.isEmpty else { return }
+        var node = 0
+        for byte in key {
+            let edge = node << 8 | Int(byte)
+            if let next = edges[edge] {
+                node = Int(next)
+            } else {
+                values.append(nil)
+                edges[edge] = Int32(values.count - 1)
+                node = values.count - 1
+            }
+        }
+        if values[node] == nil { values[node] = value }
         isEmpty = false
     }
 
@@ -25,11 +39,14 @@ struct PrefixMatcher: Sendable {
     @inline(__always)
     func longestMatch(_ text: UnsafeBufferPointer<UInt8>, at start: Int, end: Int) -> (length: Int, value: Int32)? {
         guard !isEmpty, start < end else { return nil }
-        let list = byFirstByte[Int(text[start])]
-        outer: for (key, value) in list where key.count <= end - start {
-            for j in 1..<key.count where text[start + j] != key[j] { continue outer }
-            return (key.count, value)
+        var node = 0
+        var best: (length: Int, value: Int32)?
+        var i = start
+        while i < end, let next = edges[node << 8 | Int(text[i])] {
+            node = Int(next)
+            i += 1
+            if let value = values[node] { best = (i - start, value) }
         }
-        return nil
+        return best
     }
 }

@@ -33,6 +33,7 @@ package final class SentencePieceTokenizer: Tokenizer {
     private let byteIds: [Int32]?
     private let userDefined: PrefixMatcher
     private let normalizer: SentencePieceNormalizer
+    public let inputBytesPerTokenBound: Int?
     private let addDummyPrefix: Bool
     private let splitter: AddedTokenSplitter
     /// Ids named special by the configuration (bos, eos, unk, pad, additional, added special).
@@ -173,6 +174,17 @@ package final class SentencePieceTokenizer: Tokenizer {
         for t in config.addedTokens where Int(t.id) >= proto.pieces.count { extra[t.id] = Array(t.content.utf8) }
         extraTokens = extra
         vocabularySize = max(proto.pieces.count, (extra.keys.max().map { Int($0) + 1 }) ?? 0)
+        // With byte fallback every input byte ends in a piece (whose text is at least as long:
+        // a space becomes the 3-byte "▁") or a byte token; without a character map and without
+        // whitespace collapsing nothing is dropped. Otherwise there is no bound.
+        if self.byteIds != nil, normalizer.charsMap == nil, !proto.normalizer.removeExtraWhitespaces {
+            var longest = 1
+            for piece in proto.pieces { longest = max(longest, piece.text.count) }
+            for t in config.addedTokens { longest = max(longest, t.content.utf8.count) }
+            inputBytesPerTokenBound = longest
+        } else {
+            inputBytesPerTokenBound = nil
+        }
     }
 
     /// 0xXX for a piece "<0xXX>" (two upper-case hex digits, as sentencepiece writes them).

@@ -24,6 +24,12 @@ public protocol Tokenizer: AnyObject, Sendable {
     var addsBOSByDefault: Bool { get }
     /// How decoding turns invalid UTF-8 into text.
     var decodeRepair: UTF8Repair { get }
+    /// An upper bound on the input bytes one token can stand for, nil when there is none (a
+    /// normalizer that may drop text, such as SentencePiece's whitespace collapsing or a
+    /// character map, or unknown text fused into one token). A text of n bytes then encodes to
+    /// at least ⌈n / bound⌉ ids, which lets a caller refuse a text too long for its context
+    /// before paying for its encoding.
+    var inputBytesPerTokenBound: Int? { get }
 
     /// True for special tokens: SentencePiece control and unknown pieces, and added tokens
     /// marked special. `decode(skipSpecialTokens: true)` leaves them out.
