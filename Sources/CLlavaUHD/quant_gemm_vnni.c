@@ -89,24 +89,11 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
     }
 }
 
-/* Block b (32 elements) of a row of one of the formats without a gathered unpacking below:
+/* Block b (32 elements) of a row of a super-block format without a gathered unpacking below
+ * (Q2_K, Q3_K, Q5_K, IQ4_XS):
  * signed integer weights w, and per half h the scale s[h] and offset o[h] with value = s w - o. */
 static void block_ints(int format, const uint8_t *row, long b, int8_t w[32], float s[2], float o[2]) {
     switch (format) {
-    case LUHD_QF_Q4_1: case LUHD_QF_Q5_1: case LUHD_QF_Q5_0: case LUHD_QF_IQ4_NL: {
-        const int bb = luhd_quant_block_bytes(format);
-        const uint8_t *p = row + (size_t)b * bb;
-        const int qs = format == LUHD_QF_Q4_1 ? 4 : format == LUHD_QF_Q5_0 ? 6 : format == LUHD_QF_Q5_1 ? 8 : 2;
-        uint32_t qh = 0;
-        if (format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1) memcpy(&qh, p + qs - 4, 4);
-        for (int j = 0; j < 32; j++) {
-            const int q = ((p[qs + j % 16] >> (4 * (j / 16))) & 0x0F) | (int)((qh >> j) & 1) << 4;
-            w[j] = (int8_t)(format == LUHD_QF_IQ4_NL ? luhd_iq4_values[q] : format == LUHD_QF_Q5_0 ? q - 16 : q);
-        }
-        s[0] = s[1] = gh2f(p);
-        o[0] = o[1] = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1 ? -gh2f(p + 2) : 0.0f;
-        break;
-    }
     case LUHD_QF_Q2_K: case LUHD_QF_Q3_K: {   /* elements 32 t + l, t = b % 8: bits 2 (t % 4) of byte 32 (t / 4) + l */
         const int q2 = format == LUHD_QF_Q2_K;
         const uint8_t *p = row + (size_t)(b / 8) * (q2 ? 84 : 110);
@@ -150,6 +137,15 @@ static void block_ints(int format, const uint8_t *row, long b, int8_t w[32], flo
     }
 }
 
+/* Bits 0-3 of each dword moved to bit 4 of its bytes 0-3 (Q5's fifth bits of 4 elements). */
+static inline __m512i bit4_spread(__m512i h) {
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i r = _mm512_slli_epi32(_mm512_and_si512(h, one), 4);
+    r = _mm512_or_si512(r, _mm512_slli_epi32(_mm512_and_si512(h, _mm512_slli_epi32(one, 1)), 11));
+    r = _mm512_or_si512(r, _mm512_slli_epi32(_mm512_and_si512(h, _mm512_slli_epi32(one, 2)), 18));
+    return _mm512_or_si512(r, _mm512_slli_epi32(_mm512_and_si512(h, _mm512_slli_epi32(one, 3)), 25));
+}
+
 /* Unpacks rows [n0, n0 + nr) (nr <= 16) of W into the tile; missing rows are zero. The 16 rows
  * are read together with gathers: lane n of a gathered vector holds 4 bytes of row n. */
 static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, long cols, uint8_t *tile) {
@@ -160,12 +156,13 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
     const uint8_t *base = w + (size_t)n0 * rb;
     const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1), low4 = _mm512_set1_epi8(0x0F);
     const __m512i k3 = _mm512_set1_epi8(3), k32 = _mm512_set1_epi8(32);
+    const __m512i iq4 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
 #define GATHER(OFF) _mm512_mask_i32gather_epi32(zero, rows, _mm512_add_epi32(rowoff, _mm512_set1_epi32((int)(OFF))), base, 1)
     for (long b = 0; b < nb; b++) {
         uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
         __m512i q[8];
         __m512 s0, s1, o = _mm512_setzero_ps(), o1 = _mm512_setzero_ps();
-        if (format != LUHD_QF_Q8_0 && format != LUHD_QF_Q4_0 && format != LUHD_QF_Q4_K && format != LUHD_QF_Q6_K) {
+        if (format == LUHD_QF_Q2_K || format == LUHD_QF_Q3_K || format == LUHD_QF_Q5_K || format == LUHD_QF_IQ4_XS) {
             /* Row n's block in row n of wt (32 bytes each), then gathered by columns of 4. */
             int8_t wt[16][32] __attribute__((aligned(64)));
             float sh[2][16], oh[2][16];
@@ -188,14 +185,33 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
         } else if (format == LUHD_QF_Q8_0) {
             for (int kq = 0; kq < 8; kq++) q[kq] = GATHER(34 * b + 2 + 4 * kq);
             s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(GATHER(34 * b)));
-        } else if (format == LUHD_QF_Q4_0) {
+        } else if (format != LUHD_QF_Q4_K && format != LUHD_QF_Q6_K) {
+            /* Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL: 16 nibble bytes at qs (element j low, j + 16 high),
+             * Q5's fifth bits in the u32 before them, f16 d (and m) at the start. */
+            const int q5 = format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1;
+            const int qs = format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL ? 2 : format == LUHD_QF_Q5_1 ? 8 : format == LUHD_QF_Q4_1 ? 4 : 6;
+            const long at = (long)luhd_quant_block_bytes(format) * b;
+            const __m512i dm = GATHER(at);   /* d in the low 16 bits, m (Q4_1, Q5_1) in the high 16 */
+            const __m512i qh = q5 ? GATHER(at + qs - 4) : zero;
             for (int kq = 0; kq < 4; kq++) {
-                const __m512i v = GATHER(18 * b + 2 + 4 * kq);
-                q[kq] = _mm512_and_si512(v, low4);
-                q[kq + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), low4);
+                const __m512i v = GATHER(at + qs + 4 * kq);
+                __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi32(v, 4), low4);
+                if (q5) {
+                    lo = _mm512_or_si512(lo, bit4_spread(_mm512_srli_epi32(qh, 4 * kq)));
+                    hi = _mm512_or_si512(hi, bit4_spread(_mm512_srli_epi32(qh, 16 + 4 * kq)));
+                }
+                if (format == LUHD_QF_IQ4_NL) {
+                    lo = _mm512_shuffle_epi8(iq4, lo);
+                    hi = _mm512_shuffle_epi8(iq4, hi);
+                }
+                q[kq] = lo;
+                q[kq + 4] = hi;
             }
-            s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(GATHER(18 * b)));
-            o = _mm512_mul_ps(s0, _mm512_set1_ps(8.0f));
+            s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dm));
+            if (format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1)
+                o = _mm512_sub_ps(o, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16))));
+            else if (format != LUHD_QF_IQ4_NL)
+                o = _mm512_mul_ps(s0, _mm512_set1_ps(format == LUHD_QF_Q4_0 ? 8.0f : 16.0f));
         } else if (format == LUHD_QF_Q4_K) { /* block b is sub-block j = b % 8 of super-block b / 8 */
             const long sb = 144 * (b / 8);
             const int j = (int)(b % 8);

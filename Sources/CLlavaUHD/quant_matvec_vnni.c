@@ -364,27 +364,30 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
 
 /* Bytes 0-15: low nibbles of qa[0..15], 16-31: their high nibbles, 32-63: the same for qb. */
 static inline __m512i nibbles64(const uint8_t *qa, const uint8_t *qb) {
-    __m512i t = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)qa));
-    t = _mm512_inserti32x4(t, _mm_loadu_si128((const __m128i *)qa), 1);
-    t = _mm512_inserti32x4(t, _mm_loadu_si128((const __m128i *)qb), 2);
-    t = _mm512_inserti32x4(t, _mm_loadu_si128((const __m128i *)qb), 3);
+    const __m512i t = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qa))),
+                                         _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qb)), 1);
     return _mm512_and_si512(_mm512_srlv_epi64(t, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)), _mm512_set1_epi8(0x0F));
 }
 
-/* The f16 at g + bb j + off for the 8 blocks j of a group, each in lanes 2j and 2j + 1. */
-static inline __m512 block_halves(const uint8_t *g, int bb, int off) {
-    const __m128i h = _mm_set_epi16((short)load16(g + 7 * bb + off), (short)load16(g + 6 * bb + off),
-                                    (short)load16(g + 5 * bb + off), (short)load16(g + 4 * bb + off),
-                                    (short)load16(g + 3 * bb + off), (short)load16(g + 2 * bb + off),
-                                    (short)load16(g + bb + off), (short)load16(g + off));
+/* The f16 pairs at the start of the 8 blocks j of a group (stride bb): d in the low half of
+ * dword j, m (Q4_1, Q5_1) in the high half. */
+static inline __m256i block_heads(const uint8_t *g, int bb) {
+    return _mm256_i32gather_epi32((const int *)g, _mm256_mullo_epi32(_mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0), _mm256_set1_epi32(bb)), 1);
+}
+
+/* The low (half = 0) or high (half = 1) f16 of each dword of heads as f32, dword j in lanes 2j
+ * and 2j + 1. */
+static inline __m512 block_halves(__m256i heads, int half) {
+    const __m128i h = _mm256_cvtepi32_epi16(half ? _mm256_srli_epi32(heads, 16) : heads);
     return _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
                                  _mm512_castps256_ps512(_mm256_cvtph_ps(h)));
 }
 
-/* 8 small integers (one per sub-block of 32) as f32, each in lanes 2j and 2j + 1. */
-static inline __m512 sub32_halves(const int v[8]) {
-    return _mm512_cvtepi32_ps(_mm512_set_epi32(v[7], v[7], v[6], v[6], v[5], v[5], v[4], v[4],
-                                               v[3], v[3], v[2], v[2], v[1], v[1], v[0], v[0]));
+/* 8 signed bytes (one per sub-block of 32, byte j of v) as f32, each in lanes 2j and 2j + 1.
+ * Built in registers: small arrays stored and reloaded as a vector stall store forwarding. */
+static inline __m512 sub32_halves(uint64_t v) {
+    return _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
+                                 _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_cvtsi64_si128((long long)v))));
 }
 
 /* The fifth bits of two blocks of 32 (u32 masks, bit j = element j) added to u as 16. */
@@ -397,8 +400,9 @@ typedef struct { __m512i u[4]; __m512 s, o; } wgroup;
 static inline __attribute__((always_inline)) void unpack_q4_1(const uint8_t *g, __m512i tbl, wgroup *w) {
     (void)tbl;
     for (int k = 0; k < 4; k++) w->u[k] = nibbles64(g + 40 * k + 4, g + 40 * k + 24);
-    w->s = block_halves(g, 20, 0);
-    w->o = _mm512_sub_ps(_mm512_setzero_ps(), block_halves(g, 20, 2));
+    const __m256i heads = block_heads(g, 20);
+    w->s = block_halves(heads, 0);
+    w->o = _mm512_sub_ps(_mm512_setzero_ps(), block_halves(heads, 1));
 }
 
 static inline __attribute__((always_inline)) void unpack_q5_0(const uint8_t *g, __m512i tbl, wgroup *w) {
@@ -410,7 +414,7 @@ static inline __attribute__((always_inline)) void unpack_q5_0(const uint8_t *g, 
         memcpy(&hb, b + 2, 4);
         w->u[k] = add_bit4(nibbles64(a + 6, b + 6), ha, hb, 16);
     }
-    w->s = block_halves(g, 22, 0);
+    w->s = block_halves(block_heads(g, 22), 0);
     w->o = _mm512_mul_ps(w->s, _mm512_set1_ps(16.0f));
 }
 
@@ -423,13 +427,14 @@ static inline __attribute__((always_inline)) void unpack_q5_1(const uint8_t *g, 
         memcpy(&hb, b + 4, 4);
         w->u[k] = add_bit4(nibbles64(a + 8, b + 8), ha, hb, 16);
     }
-    w->s = block_halves(g, 24, 0);
-    w->o = _mm512_sub_ps(_mm512_setzero_ps(), block_halves(g, 24, 2));
+    const __m256i heads = block_heads(g, 24);
+    w->s = block_halves(heads, 0);
+    w->o = _mm512_sub_ps(_mm512_setzero_ps(), block_halves(heads, 1));
 }
 
 static inline __attribute__((always_inline)) void unpack_iq4_nl(const uint8_t *g, __m512i tbl, wgroup *w) {
     for (int k = 0; k < 4; k++) w->u[k] = _mm512_shuffle_epi8(tbl, nibbles64(g + 36 * k + 2, g + 36 * k + 20));
-    w->s = block_halves(g, 18, 0);
+    w->s = block_halves(block_heads(g, 18), 0);
     w->o = _mm512_mul_ps(w->s, _mm512_set1_ps(128.0f));
 }
 
@@ -463,9 +468,14 @@ static inline __attribute__((always_inline)) void unpack_q3_k(const uint8_t *g, 
             w->u[2 * h + p] = add_bit4(_mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1), ma, mb, 4);
         }
     }
-    int8_t sc[16];
-    for (int j = 0; j < 16; j++) sc[j] = (int8_t)luhd_q3k_scale(g + 96, j);
-    w->s = _mm512_mul_ps(_mm512_set1_ps(h2f(g + 108)), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc))));
+    /* The 16 scales of luhd_q3k_scale at once: low nibbles of bytes 0-7 then their high
+     * nibbles; above them bits 2 (j / 4) of byte 8 + j % 4. */
+    const __m128i v = _mm_maskz_loadu_epi8(0x0FFF, g + 96);
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi64(_mm_unpacklo_epi64(v, v), _mm_set_epi64x(4, 0)), _mm_set1_epi8(0x0F));
+    const __m128i top = _mm_shuffle_epi8(v, _mm_set_epi8(11, 10, 9, 8, 11, 10, 9, 8, 11, 10, 9, 8, 11, 10, 9, 8));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(top, _mm_set_epi32(6, 4, 2, 0)), _mm_set1_epi8(3));
+    const __m128i sc = _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32));
+    w->s = _mm512_mul_ps(_mm512_set1_ps(h2f(g + 108)), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)));
     w->o = _mm512_mul_ps(w->s, _mm512_set1_ps(4.0f));
 }
 
@@ -481,16 +491,20 @@ static inline __attribute__((always_inline)) void unpack_q5_k(const uint8_t *g, 
         const uint32_t mb = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * c + 1))));
         w->u[c] = add_bit4(u, ma, mb, 16);
     }
-    int sc[8], mn[8];
-    for (int j = 0; j < 8; j++) luhd_q4k_scale_min(g + 4, j, &sc[j], &mn[j]);
+    uint32_t a0, a1, a2;   /* the scales and mins of luhd_q4k_scale_min, four bytes at a time */
+    memcpy(&a0, g + 4, 4);
+    memcpy(&a1, g + 8, 4);
+    memcpy(&a2, g + 12, 4);
+    const uint64_t sc = (uint64_t)(a0 & 0x3F3F3F3Fu) | (uint64_t)((a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u)) << 32;
+    const uint64_t mn = (uint64_t)(a1 & 0x3F3F3F3Fu) | (uint64_t)(((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u)) << 32;
     w->s = _mm512_mul_ps(_mm512_set1_ps(h2f(g)), sub32_halves(sc));
     w->o = _mm512_mul_ps(_mm512_set1_ps(h2f(g + 2)), sub32_halves(mn));
 }
 
 static inline __attribute__((always_inline)) void unpack_iq4_xs(const uint8_t *g, __m512i tbl, wgroup *w) {
     for (int k = 0; k < 4; k++) w->u[k] = _mm512_shuffle_epi8(tbl, nibbles64(g + 8 + 32 * k, g + 24 + 32 * k));
-    int ls[8];
-    for (int j = 0; j < 8; j++) ls[j] = luhd_iq4xs_scale(g, j);
+    uint64_t ls = 0;
+    for (int j = 0; j < 8; j++) ls |= (uint64_t)(uint8_t)luhd_iq4xs_scale(g, j) << (8 * j);
     w->s = _mm512_mul_ps(_mm512_set1_ps(h2f(g)), sub32_halves(ls));
     w->o = _mm512_mul_ps(w->s, _mm512_set1_ps(128.0f));
 }
