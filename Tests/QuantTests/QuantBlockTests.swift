@@ -14,7 +14,7 @@ import TestSupport
 @Suite struct QuantBlockTests {
     static let dir = Fixtures.root + "/gguf/quant_blocks"
 
-    @Test(arguments: QuantFormat.allCases.filter(\.isBlockQuantized))
+    @Test(arguments: blockFormats)
     func dequantizationMatchesTheGGUFPackage(_ format: QuantFormat) throws {
         let file = try GGUFFile(path: Self.dir + "/quant_blocks.gguf")
         let m = try file.matrix(format.lowercaseName)
@@ -33,7 +33,7 @@ import TestSupport
 
     /// A tensor whose rows are not whole blocks, or whose bytes run past the data section, is
     /// refused with `.badWeights`; a well-formed one of the same type opens.
-    @Test(arguments: QuantFormat.allCases.filter(\.isBlockQuantized))
+    @Test(arguments: blockFormats)
     func sizesAreChecked(_ format: QuantFormat) throws {
         let type = UInt32(format.ggmlType), be = format.blockElements, bb = format.blockBytes
         func open(_ dims: [UInt64], dataBytes: Int) -> LlavaError? {
