@@ -147,7 +147,7 @@ static inline __attribute__((always_inline)) void KFN(q5_rows)(int format, const
         const float d = KFN(h2f)(B), c = format == LUHD_QF_Q5_1 ? KFN(h2f)((B) + 2) : -(16.0f * d); \
         uint32_t qh;                                                                     \
         memcpy(&qh, (B) + qs - 4, 4);                                                    \
-        const kvu h = (kvu){} + qh;                                                      \
+        const kvu h = (kvu){0} + qh;                                                      \
         const kvi q = KFN(zx16)((B) + qs);                                               \
         W0 = __builtin_convertvector((q & 15) | (kvi)(((h >> lanes) & 1) << 4), kvf) * d + c; \
         W1 = __builtin_convertvector((q >> 4) | (kvi)(((h >> (lanes + 16)) & 1) << 4), kvf) * d + c; \
