@@ -87,23 +87,29 @@ static inline __attribute__((always_inline)) void KFN(q8_0_rows)(const uint8_t *
     }
 }
 
-/* Q4_0: 18-byte blocks (f16 d, 16 bytes: element j in the low nibble of byte j, element j + 16
- * in its high nibble); w = q * d - 8 d. */
-static inline __attribute__((always_inline)) void KFN(q4_0_rows)(const uint8_t *w, size_t rb, long r0, long r1,
-                                                                long cols, const float *x, long ldx, int m,
-                                                                float *y, long ldy) {
+/* Q4_0 and Q4_1: 18 / 20-byte blocks (f16 d, Q4_1 also f16 m; 16 bytes: element j in the low
+ * nibble of byte j, element j + 16 in its high nibble); w = q * d + c with c = -8 d (Q4_0) or m
+ * (Q4_1). FORMAT is a constant after inlining. */
+static inline __attribute__((always_inline)) void KFN(q4_rows)(int format, const uint8_t *w, size_t rb, long r0, long r1,
+                                                              long cols, const float *x, long ldx, int m,
+                                                              float *y, long ldy) {
     const long nb = cols / 32;
+    const int bb = format == LUHD_QF_Q4_1 ? 20 : 18, qs = bb - 16;
+#define KQ4_BLOCK(B, W0, W1)                                                                 \
+    kvf W0, W1;                                                                              \
+    {                                                                                        \
+        const float d = KFN(h2f)(B), c = format == LUHD_QF_Q4_1 ? KFN(h2f)((B) + 2) : -(8.0f * d); \
+        const kvi q = KFN(zx16)((B) + qs);                                                   \
+        W0 = __builtin_convertvector(q & 15, kvf) * d + c;                                   \
+        W1 = __builtin_convertvector(q >> 4, kvf) * d + c;                                   \
+    }
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         kvf acc[4][4] = {{{0}}};
         long k = 0;
-        for (; k + 2 <= nb; k += 2, b += 36) {
-            const float d0 = KFN(h2f)(b), d1 = KFN(h2f)(b + 18);
-            const kvi q0 = KFN(zx16)(b + 2), q1 = KFN(zx16)(b + 20);
-            const kvf w0 = __builtin_convertvector(q0 & 15, kvf) * d0 - 8.0f * d0;
-            const kvf w1 = __builtin_convertvector(q0 >> 4, kvf) * d0 - 8.0f * d0;
-            const kvf w2 = __builtin_convertvector(q1 & 15, kvf) * d1 - 8.0f * d1;
-            const kvf w3 = __builtin_convertvector(q1 >> 4, kvf) * d1 - 8.0f * d1;
+        for (; k + 2 <= nb; k += 2, b += 2 * bb) {
+            KQ4_BLOCK(b, w0, w1)
+            KQ4_BLOCK(b + bb, w2, w3)
             for (int i = 0; i < m; i++) {
                 const float *xi = x + i * ldx + k * 32;
                 acc[i][0] += w0 * KFN(ldx)(xi);
@@ -113,10 +119,7 @@ static inline __attribute__((always_inline)) void KFN(q4_0_rows)(const uint8_t *
             }
         }
         if (k < nb) {
-            const float d0 = KFN(h2f)(b);
-            const kvi q0 = KFN(zx16)(b + 2);
-            const kvf w0 = __builtin_convertvector(q0 & 15, kvf) * d0 - 8.0f * d0;
-            const kvf w1 = __builtin_convertvector(q0 >> 4, kvf) * d0 - 8.0f * d0;
+            KQ4_BLOCK(b, w0, w1)
             for (int i = 0; i < m; i++) {
                 const float *xi = x + i * ldx + k * 32;
                 acc[i][0] += w0 * KFN(ldx)(xi);
@@ -125,34 +128,37 @@ static inline __attribute__((always_inline)) void KFN(q4_0_rows)(const uint8_t *
         }
         KFINISH(m)
     }
+#undef KQ4_BLOCK
 }
 
-/* Q5_0: 22-byte blocks (f16 d, u32 qh holding the fifth bit of element j in bit j, 16 bytes
- * of nibbles as in Q4_0); w = q * d - 16 d. */
-static inline __attribute__((always_inline)) void KFN(q5_0_rows)(const uint8_t *w, size_t rb, long r0, long r1,
-                                                                long cols, const float *x, long ldx, int m,
-                                                                float *y, long ldy) {
+/* Q5_0 and Q5_1: 22 / 24-byte blocks (f16 d, Q5_1 also f16 m, u32 qh holding the fifth bit of
+ * element j in bit j, 16 bytes of nibbles as in Q4_0); w = q * d + c with c = -16 d (Q5_0) or m
+ * (Q5_1). */
+static inline __attribute__((always_inline)) void KFN(q5_rows)(int format, const uint8_t *w, size_t rb, long r0, long r1,
+                                                              long cols, const float *x, long ldx, int m,
+                                                              float *y, long ldy) {
     const long nb = cols / 32;
+    const int bb = format == LUHD_QF_Q5_1 ? 24 : 22, qs = bb - 16;
     typedef uint32_t kvu __attribute__((vector_size(64)));
     const kvu lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 #define KQ5_BLOCK(B, W0, W1)                                                             \
     kvf W0, W1;                                                                          \
     {                                                                                    \
-        const float d = KFN(h2f)(B);                                                     \
+        const float d = KFN(h2f)(B), c = format == LUHD_QF_Q5_1 ? KFN(h2f)((B) + 2) : -(16.0f * d); \
         uint32_t qh;                                                                     \
-        memcpy(&qh, (B) + 2, 4);                                                         \
-        const kvu h = (kvu){} + qh;                                                      \
-        const kvi q = KFN(zx16)((B) + 6);                                                \
-        W0 = __builtin_convertvector((q & 15) | (kvi)(((h >> lanes) & 1) << 4), kvf) * d - 16.0f * d; \
-        W1 = __builtin_convertvector((q >> 4) | (kvi)(((h >> (lanes + 16)) & 1) << 4), kvf) * d - 16.0f * d; \
+        memcpy(&qh, (B) + qs - 4, 4);                                                    \
+        const kvu h = (kvu){0} + qh;                                                      \
+        const kvi q = KFN(zx16)((B) + qs);                                               \
+        W0 = __builtin_convertvector((q & 15) | (kvi)(((h >> lanes) & 1) << 4), kvf) * d + c; \
+        W1 = __builtin_convertvector((q >> 4) | (kvi)(((h >> (lanes + 16)) & 1) << 4), kvf) * d + c; \
     }
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         kvf acc[4][4] = {{{0}}};
         long k = 0;
-        for (; k + 2 <= nb; k += 2, b += 44) {
+        for (; k + 2 <= nb; k += 2, b += 2 * bb) {
             KQ5_BLOCK(b, w0, w1)
-            KQ5_BLOCK(b + 22, w2, w3)
+            KQ5_BLOCK(b + bb, w2, w3)
             for (int i = 0; i < m; i++) {
                 const float *xi = x + i * ldx + k * 32;
                 acc[i][0] += w0 * KFN(ldx)(xi);
@@ -264,6 +270,33 @@ static inline __attribute__((always_inline)) void KFN(q6_k_rows)(const uint8_t *
     }
 }
 
+/* The other block formats (IQ4_NL, Q2_K, Q3_K, Q5_K, IQ4_XS): each run of up to 256
+ * weights is dequantized by the reference (luhd_quant_dequantize, exact f32) into a buffer that
+ * stays in L1, and multiplied from there. */
+static inline __attribute__((always_inline)) void KFN(generic_rows)(int format, const uint8_t *w, size_t rb, long r0, long r1,
+                                                                   long cols, const float *x, long ldx, int m,
+                                                                   float *y, long ldy) {
+    const long be = luhd_quant_block_elements(format), bb = luhd_quant_block_bytes(format);
+    float buf[256] __attribute__((aligned(64)));
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        kvf acc[4][4] = {{{0}}};
+        for (long k0 = 0; k0 < cols; k0 += 256) {
+            const long n = cols - k0 < 256 ? cols - k0 : 256;   /* a multiple of 32 */
+            luhd_quant_dequantize(format, b + k0 / be * bb, n, buf);
+            for (long j = 0; j < n; j += 32) {
+                const kvf w0 = KFN(ldx)(buf + j), w1 = KFN(ldx)(buf + j + 16);
+                for (int i = 0; i < m; i++) {
+                    const float *xi = x + i * ldx + k0 + j;
+                    acc[i][(j / 32) % 2 * 2] += w0 * KFN(ldx)(xi);
+                    acc[i][(j / 32) % 2 * 2 + 1] += w1 * KFN(ldx)(xi + 16);
+                }
+            }
+        }
+        KFINISH(m)
+    }
+}
+
 /* Dense F16 / BF16 / F32 rows, 64 elements per step. */
 static inline __attribute__((always_inline)) kvf KFN(ld_dense)(int format, const uint8_t *p) {
     if (format == LUHD_QF_F32) {
@@ -331,10 +364,48 @@ static void KFN(matvec)(int format, const uint8_t *w, size_t rb, long r0, long r
     }
     switch (format) {
     case LUHD_QF_Q8_0: KCASE(KFN(q8_0_rows)) break;
-    case LUHD_QF_Q4_0: KCASE(KFN(q4_0_rows)) break;
-    case LUHD_QF_Q5_0: KCASE(KFN(q5_0_rows)) break;
+    case LUHD_QF_Q4_0:
+        switch (m) {
+        case 1: KFN(q4_rows)(LUHD_QF_Q4_0, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
+        case 2: KFN(q4_rows)(LUHD_QF_Q4_0, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
+        case 3: KFN(q4_rows)(LUHD_QF_Q4_0, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
+        default: KFN(q4_rows)(LUHD_QF_Q4_0, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
+        }
+        break;
+    case LUHD_QF_Q4_1:
+        switch (m) {
+        case 1: KFN(q4_rows)(LUHD_QF_Q4_1, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
+        case 2: KFN(q4_rows)(LUHD_QF_Q4_1, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
+        case 3: KFN(q4_rows)(LUHD_QF_Q4_1, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
+        default: KFN(q4_rows)(LUHD_QF_Q4_1, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
+        }
+        break;
+    case LUHD_QF_Q5_0:
+        switch (m) {
+        case 1: KFN(q5_rows)(LUHD_QF_Q5_0, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
+        case 2: KFN(q5_rows)(LUHD_QF_Q5_0, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
+        case 3: KFN(q5_rows)(LUHD_QF_Q5_0, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
+        default: KFN(q5_rows)(LUHD_QF_Q5_0, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
+        }
+        break;
+    case LUHD_QF_Q5_1:
+        switch (m) {
+        case 1: KFN(q5_rows)(LUHD_QF_Q5_1, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
+        case 2: KFN(q5_rows)(LUHD_QF_Q5_1, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
+        case 3: KFN(q5_rows)(LUHD_QF_Q5_1, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
+        default: KFN(q5_rows)(LUHD_QF_Q5_1, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
+        }
+        break;
     case LUHD_QF_Q4_K: KCASE(KFN(q4_k_rows)) break;
     case LUHD_QF_Q6_K: KCASE(KFN(q6_k_rows)) break;
+    case LUHD_QF_IQ4_NL: case LUHD_QF_Q2_K: case LUHD_QF_Q3_K: case LUHD_QF_Q5_K: case LUHD_QF_IQ4_XS:
+        switch (m) {
+        case 1: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
+        case 2: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
+        case 3: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
+        default: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
+        }
+        break;
     case LUHD_QF_F32:
         switch (m) {
         case 1: KFN(dense_rows)(LUHD_QF_F32, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
