@@ -29,9 +29,6 @@ func testMatrix(_ format: QuantFormat, rows: Int, columns: Int, seed: UInt64) th
     return try QuantizedMatrix.quantize(x, rows: rows, columns: columns, format: format, name: "test")
 }
 
-/// Every block format.
-let blockFormats = QuantFormat.allCases.filter(\.isBlockQuantized)
-
 /// Keeps test bytes alive at a stable address.
 final class ByteOwner {
     let pointer: UnsafeMutableRawPointer
