@@ -9,6 +9,9 @@ struct PrefixMatcher: Sendable {
     private var edges: [Int: Int32] = [:]
     /// The value of the key that ends at each node, if one does.
     private var values: [Int32?] = [nil]
+    /// Whether some key starts with each byte: most text positions are rejected by one array
+    /// read, without hashing.
+    private var startsKey = [Bool](repeating: false, count: 256)
     private(set) var isEmpty = true
 
     init() {}
@@ -19,7 +22,8 @@ struct PrefixMatcher: Sendable {
 
     /// Adds `key` (a key added twice keeps its first value; the empty key is ignored).
     mutating func insert(_ key: [UInt8], value: Int32) {
-        guard !key.isEmpty else { return }
+        guard let first = key.first else { return }
+        startsKey[Int(first)] = true
         var node = 0
         for byte in key {
             let edge = node << 8 | Int(byte)
@@ -38,7 +42,7 @@ struct PrefixMatcher: Sendable {
     /// The longest key that `text[start..<end]` starts with: its length and value.
     @inline(__always)
     func longestMatch(_ text: UnsafeBufferPointer<UInt8>, at start: Int, end: Int) -> (length: Int, value: Int32)? {
-        guard !isEmpty, start < end else { return nil }
+        guard !isEmpty, start < end, startsKey[Int(text[start])] else { return nil }
         var node = 0
         var best: (length: Int, value: Int32)?
         var i = start
