@@ -61,6 +61,10 @@ class _Sampling:
         self.params = p
 
 
+#: ``luhd_kv_type`` values by name.
+_KV_TYPES = {"f32": 0, "f16": 1, "bf16": 2}
+
+
 class Session(Closing):
     """One conversation on a :class:`Model`: its KV cache, chat history and a cache of image
     embeddings (``luhd_session``). Make one with :meth:`Model.session`; use it as a context
@@ -76,6 +80,9 @@ class Session(Closing):
         image_cache_size: encoded images kept for reuse (default 4; 0 disables the cache).
         system_prompt: replaces the chat template's system text (``str`` or UTF-8 ``bytes``).
         preresize_long_side, max_slices: how images are sliced (see :meth:`Model.plan`).
+        kv_type: how the KV cache stores keys and values: ``"f16"`` (default), ``"bf16"`` (half the
+            memory of ``"f32"``, logits within the bounds the library's tests state) or ``"f32"``
+            (exact). Any other name raises ``ValueError``.
         abort: polled during image encoding, prefill and decoding; returning True stops the
             work with :class:`CancelledError`. If it raises, the work stops and its exception
             propagates. It may be called from the library's threads.
@@ -83,7 +90,10 @@ class Session(Closing):
 
     def __init__(self, model: "Model", *, n_ctx: int = 0, image_cache_size: int = 4,
                  system_prompt: Optional[Text] = None, preresize_long_side: Optional[int] = None,
-                 max_slices: Optional[int] = None, abort: Optional[Callable[[], bool]] = None):
+                 max_slices: Optional[int] = None, abort: Optional[Callable[[], bool]] = None,
+                 kv_type: str = "f16"):
+        if kv_type not in _KV_TYPES:
+            raise ValueError(f"kv_type must be one of {sorted(_KV_TYPES)}, not {kv_type!r}")
         self._handle = ctypes.c_void_p()
         self._model = model  # the Python object; the C session holds its own model reference
         self._busy = threading.Lock()
@@ -94,6 +104,7 @@ class Session(Closing):
         params = lib.luhd_session_default_params()
         params.n_ctx = n_ctx
         params.image_cache_size = image_cache_size
+        params.kv_type = _KV_TYPES[kv_type]
         system = None if system_prompt is None else _utf8(system_prompt)
         if system is not None:
             params.system_prompt = system

@@ -69,7 +69,7 @@ def test_defaults_carry_their_struct_size():
     o = lib.luhd_image_default_options()
     assert (o.preresize_long_side, o.max_slices, o.abort_callback) == (1024, 9, None)
     s = lib.luhd_session_default_params()
-    assert (s.n_ctx, s.image_cache_size, s.system_prompt, s.image_options.max_slices) == (0, 4, None, 9)
+    assert (s.n_ctx, s.image_cache_size, s.system_prompt, s.image_options.max_slices, s.kv_type) == (0, 4, None, 9, 1)
     p = lib.luhd_sampling_default_params()
     assert (p.temperature, p.top_k, p.top_p, p.min_p, p.repetition_penalty, p.max_new_tokens, p.n_stop_strings) == \
         (0.0, 0, 1.0, 0.0, 1.0, 128, 0)
