@@ -6,15 +6,15 @@ import TestSupport
 /// models (Tests/Fixtures/hf) and the upstream LLaVA-UHD cases (Tests/Fixtures/upstream).
 ///
 /// Stated bounds, as max|a − ref| / max|ref| over all logits compared:
-/// * F16 cache: ≤ 2e-3 of the float32 cache's logits (prompt, every greedy step, upstream
+/// * F16 cache: ≤ 1e-3 of the float32 cache's logits (prompt, every greedy step, upstream
 ///   prefill); keys and values carry a relative rounding of at most 2⁻¹¹.
-/// * BF16 cache: ≤ 2e-2 (rounding ≤ 2⁻⁸).
+/// * BF16 cache: ≤ 1e-2 (rounding ≤ 2⁻⁸). Measured on these fixtures: F16 ≤ 3.3e-4, BF16 ≤ 2.3e-3.
 /// * The same cache type evaluated position by position or in one prefill: ≤ 1e-5 (the cache
 ///   content is the same, rounded once; only float32 summation orders differ).
 /// Greedy tokens are compared only where the float32 path's top-1/top-2 margin exceeds the bound.
 @Suite struct KVCacheTypeTests {
     static let models = ["llama", "qwen2"]
-    static let bounds: [KVCacheType: Float] = [.float16: 2e-3, .bfloat16: 2e-2]
+    static let bounds: [KVCacheType: Float] = [.float16: 1e-3, .bfloat16: 1e-2]
     static let narrowTypes: [KVCacheType] = [.float16, .bfloat16]
 
     static func decoder(_ name: String, batchSize: Int = 512) throws -> TransformerDecoder {
