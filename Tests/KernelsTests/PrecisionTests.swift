@@ -33,7 +33,7 @@ import Testing
         #expect(Precision.fast.matrixArithmetic(on: Self.profile(bf16Feature: false, float32: 100, bfloat16: nil)) == .float32)
     }
 
-    @Test func thisCPUIsMeasured() {
+    @Test func thisCPUIsMeasured() throws {
         let p = CPUProfile.current
         print(p)
         #expect(p.features == CPUProfile.Features.host)

@@ -32,6 +32,7 @@ import Testing
         let (model, image, manifest) = try Self.load(c)
         var options = ChatSession.Options()
         options.slicing = Self.slicing(manifest)
+        options.kvCacheType = .float32   // the exact path (16-bit caches: KVCacheTypeTests' bounds)
         let session = try ChatSession(model: model, options: options)
         let ids = try Fixtures.npy(c.name, "input_ids").ints
         try session.eval(tokens: ids, images: [image])
@@ -56,6 +57,7 @@ import Testing
         let (model, image, manifest) = try Self.load(c)
         var options = ChatSession.Options()
         options.slicing = Self.slicing(manifest)
+        options.kvCacheType = .float32   // the exact path (16-bit caches: KVCacheTypeTests' bounds)
         let session = try ChatSession(model: model, options: options)
         let question = try #require(manifest["prompt"]?["question"]?.stringValue)
         let expected = try Fixtures.npy(c.name, "generated_ids").ints

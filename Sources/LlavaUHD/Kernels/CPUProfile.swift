@@ -19,6 +19,9 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
         public var avx512 = false
         public var avx512VNNI = false, avx512BF16 = false, avx512FP16 = false, avxVNNI = false
 
+        /// No features; set the ones a test or a replayed machine has.
+        public init() {}
+
         /// The features of the CPU this process runs on.
         public static var host: Features {
             let c = luhd_cpu().pointee
