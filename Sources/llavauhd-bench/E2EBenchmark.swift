@@ -74,8 +74,9 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
     let fullDepth = model.layers
     let depth = min(max(1, options.layers ?? 2), fullDepth)
     let depths = depth == 1 || depth == fullDepth ? [depth] : [1, depth]
-    let photos = ["images/grace_hopper.jpg", "images/examples.jpg"].map { SyntheticCheckpoint.testAssets + "/" + $0 }
-        .filter(fileExists)
+    // Two photos (one with --quick).
+    let photos = ["images/grace_hopper.jpg", "images/examples.jpg"].prefix(options.quick ? 1 : 2)
+        .map { SyntheticCheckpoint.testAssets + "/" + $0 }.filter(fileExists)
     guard !photos.isEmpty else { return "not run: no photos in the test assets (set LLAVAUHD_TEST_ASSETS)\n" }
     let kvTypes: [KVCacheType] = [.float32, .float16]
     let answerTokens = 16
