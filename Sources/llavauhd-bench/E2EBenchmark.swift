@@ -64,6 +64,8 @@ struct MachinePeaks {
 private struct TurnFigures {
     var views = 0, positions = 0, tokens = 0
     var images = 0.0, prefill = 0.0, decode = 0.0
+    /// The 1-minute load average when the turn ended (other work on the machine skews it).
+    var load = ""
     /// Decode time of one token (the turn's decode time over its tokens).
     var perToken: Double { decode / Double(max(1, tokens)) }
 }
@@ -109,6 +111,7 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
                 f.prefill = reply.timings.prefill
                 f.decode = reply.timings.decode
                 f.views = try llava.plan(for: image).views.count
+                f.load = loadAverage()
                 figures[i][k].append(f)
                 print("\(d) layers, \(path.split(separator: "/").last ?? ""), KV \(kv): \(f.positions) positions, images \(fmt(f.images)) s, prefill \(fmt(f.prefill)) s, decode \(fmt(Double(f.tokens) / max(f.decode, 1e-9))) tok/s (load \(loadAverage()))")
             }
@@ -144,7 +147,7 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
     Resident memory after the turns \(megabytes(residentAfter)), peak \(megabytes(peakResident)) (whole process, \
     at the depths measured).
 
-    | photo | views | prompt positions | KV cache | images | prefill (\(fullDepth) layers) | time to first token | decode tok/s | bound tok/s | share of bound | KV bytes / token | load |
+    | photo | views | prompt positions | KV cache | images | prefill (\(fullDepth) layers) | time to first token | decode tok/s | bound tok/s | share of bound | KV bytes / token | load at each depth |
     |---|---|---|---|---|---|---|---|---|---|---|---|
 
     """
@@ -159,12 +162,13 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
             let ttft = last.images + prefill + perToken
             md += "| \(path.split(separator: "/").last ?? "") | \(last.views) | \(last.positions) | \(kv) | \(fmt(last.images)) s "
                 + "| \(fmt(prefill)) s (\(fmt(Double(last.positions) / prefill)) tok/s) | \(fmt(ttft)) s | \(fmt(1 / perToken, 2)) "
-                + "| \(fmt(bound, 2)) | \(fmt(100 / perToken / bound, 0)) % | \(megabytes(kvBytes)) | \(loadAverage()) |\n"
+                + "| \(fmt(bound, 2)) | \(fmt(100 / perToken / bound, 0)) % | \(megabytes(kvBytes)) | \(runs.map(\.load).joined(separator: ", ")) |\n"
         }
     }
     md += """
 
-    Full depth (14.4 GB written once under $LLAVAUHD_BENCH_DIR or /tmp/llavauhd-bench): \
+    The two-depth line magnifies timing noise (a share of the bound above 100 % means the machine's load \
+    changed between the depths): on a shared machine, trust only the full-depth run. Full depth (14.4 GB written once under $LLAVAUHD_BENCH_DIR or /tmp/llavauhd-bench): \
     `swift run -c release llavauhd-bench e2e --layers \(fullDepth)`.
 
     """
