@@ -506,12 +506,21 @@ LUHD_API luhd_status luhd_image_embed(const luhd_model *model, const luhd_image 
  * one thread at a time. Any number of sessions may share a model. */
 typedef struct luhd_session luhd_session;
 
+/* How a session's KV cache stores keys and values. 16-bit storage halves the cache's memory
+ * and what decoding reads per cached position; its logits stay within the bounds stated in
+ * Tests/LanguageTests/KVCacheTypeTests.swift of the float32 cache. */
+typedef enum luhd_kv_type {
+    LUHD_KV_F32 = 0,                 /* float32: exact */
+    LUHD_KV_F16 = 1,                 /* IEEE half (the default); values beyond 65504 become inf */
+    LUHD_KV_BF16 = 2                 /* bfloat16 (float32's range, 8-bit mantissa) */
+} luhd_kv_type;
+
 typedef struct luhd_session_params {
     size_t struct_size;              /* sizeof(luhd_session_params); set by the defaults */
     /* Positions the context holds: 1 to max_position_embeddings. The default 0 means
      * min(4096, max_position_embeddings). The KV cache takes
-     * 2 * n_layers * n_ctx * n_kv_heads * head_dim * 4 bytes, reserved up front and committed
-     * as it fills. */
+     * 2 * n_layers * n_ctx * n_kv_heads * head_dim * (4 or 2, see kv_type) bytes, reserved up
+     * front and committed as it fills. */
     int32_t n_ctx;
     /* Encoded images kept for reuse, keyed by a SHA-256 of their pixels, least recently used
      * first out. The default is 4; 0 turns the cache off. */
@@ -526,6 +535,8 @@ typedef struct luhd_session_params {
      * Work it stops returns LUHD_ERR_CANCELLED. */
     luhd_abort_callback abort_callback;
     void *abort_user_data;
+    /* KV cache storage; default LUHD_KV_F16. Other values: LUHD_ERR_INVALID_ARGUMENT. */
+    luhd_kv_type kv_type;
 } luhd_session_params;
 
 /* The default session parameters, with struct_size set. Never fails. Threads: any. */

@@ -322,6 +322,75 @@ MATVEC(f16_t, matvec_f16)
 MATVEC(bf16_t, matvec_bf16)
 
 /* ------------------------------------------------------------------------------------------ */
+/* Attention over 16-bit cached keys and values (converted in registers)                       */
+
+/* Scores of R cached key rows (stride apart) against one query: one accumulator per row over
+ * the d values in order, so a row's score does not depend on R. */
+#define ATTENTION_SCORE_BLOCK(T, LOAD_K, LOAD_K_N)                                              \
+    INLINE void att_scores_##T(const T *keys, long stride, long d, const float *q, float scale, \
+                               const int R, float *out) {                                       \
+        vf acc[4];                                                                              \
+        for (int a = 0; a < R; a++) acc[a] = v_zero();                                          \
+        long i = 0;                                                                             \
+        for (; i + W <= d; i += W) {                                                            \
+            vf qv = v_load(q + i);                                                              \
+            for (int a = 0; a < R; a++) acc[a] = v_fma(LOAD_K(keys + a * stride + i), qv, acc[a]); \
+        }                                                                                       \
+        if (i < d) {                                                                            \
+            vf qv = v_load_n(q + i, d - i);                                                     \
+            for (int a = 0; a < R; a++) acc[a] = v_fma(LOAD_K_N(keys + a * stride + i, d - i), qv, acc[a]); \
+        }                                                                                       \
+        for (int a = 0; a < R; a++) out[a] = v_hsum(acc[a]) * scale;                            \
+    }                                                                                           \
+    static void KFN(attention_scores_##T)(const T *keys, long stride, long count, long d,       \
+                                          const float *q, float scale, float *scores) {         \
+        long j = 0;                                                                             \
+        for (; j + 4 <= count; j += 4) att_scores_##T(keys + j * stride, stride, d, q, scale, 4, scores + j); \
+        for (; j < count; j++) att_scores_##T(keys + j * stride, stride, d, q, scale, 1, scores + j); \
+    }
+
+/* y[c] = sum over j in order of p[j] * values[j][c], the outputs held in registers across the
+ * rows (up to 8 vectors of columns at a time). */
+#define ATTENTION_VALUES(T, LOAD_V, LOAD_V_N)                                                   \
+    static void KFN(attention_values_##T)(const T *values, long stride, long count, long d,     \
+                                          const float *p, float *y) {                           \
+        for (long c0 = 0; c0 < d; c0 += 8 * W) {                                                \
+            const T *v = values + c0;                                                           \
+            vf acc[8];                                                                          \
+            for (int b = 0; b < 8; b++) acc[b] = v_zero();                                      \
+            if (d - c0 >= 8 * W) {                                                              \
+                for (long j = 0; j < count; j++) {                                              \
+                    vf pj = v_set(p[j]);                                                        \
+                    const T *row = v + j * stride;                                              \
+                    for (int b = 0; b < 8; b++) acc[b] = v_fma(pj, LOAD_V(row + b * W), acc[b]); \
+                }                                                                               \
+                for (int b = 0; b < 8; b++) v_store(y + c0 + b * W, acc[b]);                    \
+            } else {                                                                            \
+                long width = d - c0;                                                            \
+                for (long j = 0; j < count; j++) {                                              \
+                    vf pj = v_set(p[j]);                                                        \
+                    const T *row = v + j * stride;                                              \
+                    for (int b = 0; b < 8 && b * W < width; b++) {                              \
+                        long left = width - b * W;                                              \
+                        vf x = left >= W ? LOAD_V(row + b * W) : LOAD_V_N(row + b * W, left);   \
+                        acc[b] = v_fma(pj, x, acc[b]);                                          \
+                    }                                                                           \
+                }                                                                               \
+                for (int b = 0; b < 8 && b * W < width; b++) {                                  \
+                    long left = width - b * W;                                                  \
+                    if (left >= W) v_store(y + c0 + b * W, acc[b]);                             \
+                    else v_store_n(y + c0 + b * W, acc[b], left);                               \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+ATTENTION_SCORE_BLOCK(f16_t, v_load_f16, v_load_f16_n)
+ATTENTION_SCORE_BLOCK(bf16_t, v_load_bf16, v_load_bf16_n)
+ATTENTION_VALUES(f16_t, v_load_f16, v_load_f16_n)
+ATTENTION_VALUES(bf16_t, v_load_bf16, v_load_bf16_n)
+
+/* ------------------------------------------------------------------------------------------ */
 /* Bicubic passes: products and sums in torch's order, never fused.                            */
 
 static void KFN(bicubic_horizontal)(const float *in, long y0, long y1, long w, long channels, long ow,
@@ -425,6 +494,10 @@ static const luhd_kernels KFN(table_value) = {
     .silu_mul = KFN(silu_mul),
     .bicubic_horizontal = KFN(bicubic_horizontal),
     .bicubic_vertical = KFN(bicubic_vertical),
+    .attention_scores_f16 = KFN(attention_scores_f16_t),
+    .attention_scores_bf16 = KFN(attention_scores_bf16_t),
+    .attention_values_f16 = KFN(attention_values_f16_t),
+    .attention_values_bf16 = KFN(attention_values_bf16_t),
 };
 
 const luhd_kernels *KFN(table)(void) { return &KFN(table_value); }

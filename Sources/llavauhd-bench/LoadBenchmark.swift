@@ -81,11 +81,8 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
 /// `LlavaModel(directory:)` timed in child processes (`--load-probe DIR`), best of `reps`, with
 /// their peak resident memory; rows for the table above.
 private func modelLoadRows(_ dir: String, reps: Int) throws -> String {
-    let assets = environment("LLAVAUHD_TEST_ASSETS") ?? "\(environment("PWD") ?? ".")/.build-assets"
-    let tokenizer = assets + "/tokenizers/tokenizer.model.v1"
-    if !fileExists(dir + "/tokenizer.model") {
-        guard fileExists(tokenizer) else { return "| `LlavaModel(directory:)` | not run: no tokenizer.model (set LLAVAUHD_TEST_ASSETS) |\n" }
-        _ = system("cp \(shellQuoted(tokenizer)) \(shellQuoted(dir + "/tokenizer.model"))")
+    guard SyntheticCheckpoint.installTestTokenizer(in: dir) else {
+        return "| `LlavaModel(directory:)` | not run: no tokenizer.model (set LLAVAUHD_TEST_ASSETS) |\n"
     }
     var best: (seconds: Double, peak: Double, rss: Double)?
     for _ in 0..<max(1, reps) {

@@ -339,6 +339,18 @@ struct SyntheticCheckpointError: Error, CustomStringConvertible {
 extension SyntheticCheckpoint {
     /// Where benchmarks keep generated inputs: `--dir DIR` on the command line,
     /// else `$LLAVAUHD_BENCH_DIR`, else /tmp/llavauhd-bench.
+    /// The test assets' directory: `$LLAVAUHD_TEST_ASSETS`, else ./.build-assets.
+    static var testAssets: String { environment("LLAVAUHD_TEST_ASSETS") ?? "\(environment("PWD") ?? ".")/.build-assets" }
+
+    /// Copies the test assets' Vicuna `tokenizer.model` into `dir` (a synthetic Vicuna-7B
+    /// directory has none) unless one is there; false when there is none to copy.
+    static func installTestTokenizer(in dir: String) -> Bool {
+        if fileExists(dir + "/tokenizer.model") { return true }
+        let tokenizer = testAssets + "/tokenizers/tokenizer.model.v1"
+        guard fileExists(tokenizer) else { return false }
+        return system("cp \(shellQuoted(tokenizer)) \(shellQuoted(dir + "/tokenizer.model"))") == 0
+    }
+
     static func benchDirectory() -> String {
         let args = CommandLine.arguments
         if let i = args.firstIndex(of: "--dir"), i + 1 < args.count { return args[i + 1] }

@@ -21,6 +21,7 @@ let benchmarks: [Benchmark] = [
     loadBenchmark,
     quantBenchmark,
     ggufBenchmark,
+    e2eBenchmark,
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())

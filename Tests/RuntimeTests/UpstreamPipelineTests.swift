@@ -27,6 +27,7 @@ import Testing
         let manifest = try Fixtures.json(Fixtures.upstream(c.name) + "/manifest.json")
         var options = ChatSession.Options()
         options.slicing = Self.slicing(manifest)
+        options.kvCacheType = .float32   // the exact path (16-bit caches: KVCacheTypeTests' bounds)
         return (try ChatSession(model: model, options: options), image, manifest)
     }
 

@@ -14,6 +14,7 @@
 #include "projector_kernels.h"
 #include "bf16_gemm.h"
 #include "thread_depth.h"
+#include "peak_loops.h"
 /* The public C header, so the Swift exports use its exact types. */
 #include "../../../include/llavauhd.h"
 #endif

@@ -72,6 +72,21 @@ typedef struct luhd_kernels {
                                         const int32_t *_Nonnull ix, const float *_Nonnull wx, float *_Nonnull rows);
     void (*_Nonnull bicubic_vertical)(const float *_Nonnull rows, long ow, long channels, long oy0, long oy1,
                                       const int32_t *_Nonnull iy, const float *_Nonnull wy, float *_Nonnull out);
+
+    /* Decoding attention over a key/value cache stored as F16 or BF16 (read and widened in
+     * registers; the cache is never converted as a whole). Rows of the cache are `stride`
+     * elements apart; one head's slice has d values.
+     * scores: scores[j] = scale * sum_i q[i] * keys[j*stride + i] for j in [0, count), each
+     *   summed in i-order per lane, lanes reduced in a fixed tree (independent of count).
+     * values: y[c] = sum_j p[j] * values[j*stride + c] for c in [0, d), summed in j-order. */
+    void (*_Nonnull attention_scores_f16)(const uint16_t *_Nonnull keys, long stride, long count, long d,
+                                          const float *_Nonnull q, float scale, float *_Nonnull scores);
+    void (*_Nonnull attention_scores_bf16)(const uint16_t *_Nonnull keys, long stride, long count, long d,
+                                           const float *_Nonnull q, float scale, float *_Nonnull scores);
+    void (*_Nonnull attention_values_f16)(const uint16_t *_Nonnull values, long stride, long count, long d,
+                                          const float *_Nonnull p, float *_Nonnull y);
+    void (*_Nonnull attention_values_bf16)(const uint16_t *_Nonnull values, long stride, long count, long d,
+                                           const float *_Nonnull p, float *_Nonnull y);
 } luhd_kernels;
 
 /* The best variant this CPU runs. */

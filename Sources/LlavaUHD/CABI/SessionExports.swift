@@ -34,7 +34,8 @@ public func luhd_session_default_params() -> luhd_session_params {
     let slicing = luhd_slice_default_params()
     return luhd_session_params(struct_size: MemoryLayout<luhd_session_params>.size, n_ctx: 0, image_cache_size: 4,
                                system_prompt: nil, preresize_long_side: slicing.preresize_long_side,
-                               max_slices: slicing.max_slices, abort_callback: nil, abort_user_data: nil)
+                               max_slices: slicing.max_slices, abort_callback: nil, abort_user_data: nil,
+                               kv_type: luhd_kv_type(rawValue: UInt32(KVCacheType.sessionDefault.rawValue)))
 }
 
 @_cdecl("luhd_session_create")
@@ -55,6 +56,11 @@ public func luhd_session_create(_ model: OpaquePointer?, _ params: UnsafePointer
         var options = ChatSession.Options()
         options.contextLength = Int(p.n_ctx)
         options.imageCacheCapacity = Int(p.image_cache_size)
+        guard let kvType = KVCacheType(rawValue: Int32(truncatingIfNeeded: p.kv_type.rawValue)),
+              UInt64(p.kv_type.rawValue) == UInt64(kvType.rawValue) else {
+            throw LlavaError(.invalidArgument, "params->kv_type \(p.kv_type.rawValue) is not a luhd_kv_type")
+        }
+        options.kvCacheType = kvType
         if let system = p.system_prompt {
             guard let s = String(validatingCString: system) else {
                 throw LlavaError(.invalidUTF8, "params->system_prompt is not valid UTF-8")

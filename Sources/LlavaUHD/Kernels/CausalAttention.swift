@@ -3,88 +3,131 @@
 /// `0 ... start + r`. Grouped-query attention: query head h reads key/value head
 /// `h / (heads / kvHeads)`.
 ///
-/// Layouts (float32, row-major, one row per position):
-/// * `queries`: `[rows × heads·headDim]`, row stride `queryStride`.
-/// * `keys`, `values`: `[(start + rows) × kvHeads·headDim]`, row stride `kvStride`.
-/// * `out`: `[rows × heads·headDim]`, row stride `outStride`.
+/// Layouts (row-major, one row per position):
+/// * `queries`: `[rows × heads·headDim]` float32, row stride `queryStride`.
+/// * `keys`, `values`: the cache's `[(start + rows) × kvHeads·headDim]` matrices (`KVMatrix`),
+///   float32, F16 or BF16. 16-bit values are widened in registers when decoding, and one key/value
+///   head at a time into a float32 scratch for prefill's matrix products (never the whole cache
+///   per token).
+/// * `out`: `[rows × heads·headDim]` float32, row stride `outStride`.
 ///
 /// As transformers' eager attention: scores = q·kᵀ · (1/√headDim), softmax over the visible
 /// keys in float32 (masked keys get probability 0), then probabilities · v.
-package enum CausalAttention {
+enum CausalAttention {
     /// Queries at or below this many rows use the direct path (per-head dot products, heads in
     /// parallel); more rows go through sgemm in blocks of query rows.
     static let directMaxRows = 4
     /// Query rows per sgemm block (bounds the score buffer to blockRows × keys floats).
     static let blockRows = 128
 
-    package static func compute(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
-                               keys: UnsafePointer<Float>, values: UnsafePointer<Float>, kvStride: Int,
-                               heads: Int, kvHeads: Int, headDim: Int,
-                               out: UnsafeMutablePointer<Float>, outStride: Int, context: ComputeContext) {
+    static func compute(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
+                        keys: KVMatrix, values: KVMatrix,
+                        heads: Int, kvHeads: Int, headDim: Int,
+                        out: UnsafeMutablePointer<Float>, outStride: Int, context: ComputeContext) {
         guard rows > 0 else { return }
         precondition(kvHeads > 0 && heads % kvHeads == 0, "query heads must be a multiple of key/value heads")
+        precondition(keys.type == values.type && keys.stride == values.stride, "keys and values differ in layout")
+        let group = heads / kvHeads, threads = context.threads
         if rows <= directMaxRows {
             direct(queries: queries, rows: rows, queryStride: queryStride, start: start, keys: keys, values: values,
-                   kvStride: kvStride, heads: heads, kvHeads: kvHeads, headDim: headDim, out: out,
-                   outStride: outStride, threads: context.threads)
-        } else {
-            blocked(queries: queries, rows: rows, queryStride: queryStride, start: start, keys: keys, values: values,
-                    kvStride: kvStride, heads: heads, kvHeads: kvHeads, headDim: headDim, out: out,
-                    outStride: outStride, threads: context.threads)
+                   heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
+            return
+        }
+        if keys.type == .float32 {
+            for g in 0..<kvHeads {
+                blocked(queries: queries, rows: rows, queryStride: queryStride, start: start,
+                        keys: keys.floats + g * headDim, values: values.floats + g * headDim, kvStride: keys.stride,
+                        heads: g * group..<(g + 1) * group, headDim: headDim, out: out, outStride: outStride,
+                        threads: threads)
+            }
+            return
+        }
+        // 16-bit cache: one key/value head at a time, widened to float32 for sgemm.
+        let keyCount = start + rows
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * keyCount * headDim)
+        defer { scratch.deallocate() }
+        let k = SendablePointer(scratch), v = SendablePointer(scratch + keyCount * headDim)
+        let parts = chunks(keyCount, parts: keyCount * headDim >= Elementwise.minimumPerTask ? threads : 1)
+        for g in 0..<kvHeads {
+            parallelFor(parts.count, threads: threads) { p in
+                let r = parts[p]
+                keys.offset(rows: r.lowerBound).widen(rows: r.count, column: g * headDim, width: headDim,
+                                                      into: k.p + r.lowerBound * headDim)
+                values.offset(rows: r.lowerBound).widen(rows: r.count, column: g * headDim, width: headDim,
+                                                        into: v.p + r.lowerBound * headDim)
+            }
+            blocked(queries: queries, rows: rows, queryStride: queryStride, start: start,
+                    keys: k.p, values: v.p, kvStride: headDim,
+                    heads: g * group..<(g + 1) * group, headDim: headDim, out: out, outStride: outStride,
+                    threads: threads)
         }
     }
 
     /// Few query rows (decoding): one task per (row, head); each walks its visible keys.
     static func direct(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
-                       keys: UnsafePointer<Float>, values: UnsafePointer<Float>, kvStride: Int,
+                       keys: KVMatrix, values: KVMatrix,
                        heads: Int, kvHeads: Int, headDim: Int,
                        out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
         let group = heads / kvHeads
         let scale = Float(1 / Double(headDim).squareRoot())
         let keyCount = start + rows
+        let kvStride = keys.stride
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * heads * keyCount)
         defer { scores.deallocate() }
         let s = SendablePointer(scores), o = SendablePointer(out)
+        let table = VectorKernels.table
         parallelFor(rows * heads, threads: threads) { task in
             let r = task / heads, h = task % heads
             let g = h / group
             let visible = start + r + 1
             let q = queries + r * queryStride + h * headDim
             let p = s.p + task * keyCount
-            for j in 0..<visible {
-                p[j] = dot(q, keys + j * kvStride + g * headDim, headDim) * scale
-            }
-            Activation.softmaxRows(p, rows: 1, cols: visible)
             let y = o.p + r * outStride + h * headDim
-            for i in 0..<headDim { y[i] = 0 }
-            for j in 0..<visible {
-                accumulate(p[j], values + j * kvStride + g * headDim, into: y, count: headDim)
+            switch keys.type {
+            case .float32:
+                let k = keys.floats + g * headDim, v = values.floats + g * headDim
+                for j in 0..<visible {
+                    p[j] = dot(q, k + j * kvStride, headDim) * scale
+                }
+                Activation.softmaxRows(p, rows: 1, cols: visible)
+                for i in 0..<headDim { y[i] = 0 }
+                for j in 0..<visible {
+                    accumulate(p[j], v + j * kvStride, into: y, count: headDim)
+                }
+            case .float16:
+                table.attention_scores_f16(keys.halves + g * headDim, kvStride, visible, headDim, q, scale, p)
+                Activation.softmaxRows(p, rows: 1, cols: visible)
+                table.attention_values_f16(values.halves + g * headDim, kvStride, visible, headDim, p, y)
+            case .bfloat16:
+                table.attention_scores_bf16(keys.halves + g * headDim, kvStride, visible, headDim, q, scale, p)
+                Activation.softmaxRows(p, rows: 1, cols: visible)
+                table.attention_values_bf16(values.halves + g * headDim, kvStride, visible, headDim, p, y)
             }
         }
     }
 
-    /// Many query rows (prefill): per head and block of query rows, scores by sgemm over the
-    /// keys the block can see, the causal mask and softmax per row, then sgemm with the values.
+    /// Many query rows (prefill), for the query heads `heads` that share one key/value head
+    /// (`keys`, `values`: float32 `[(start + rows) × headDim]`, row stride `kvStride`): per head
+    /// and block of query rows, scores by sgemm over the keys the block can see, the causal mask
+    /// and softmax per row, then sgemm with the values.
     static func blocked(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
                         keys: UnsafePointer<Float>, values: UnsafePointer<Float>, kvStride: Int,
-                        heads: Int, kvHeads: Int, headDim: Int,
+                        heads: Range<Int>, headDim: Int,
                         out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
-        let group = heads / kvHeads
         let scale = Float(1 / Double(headDim).squareRoot())
         let block = min(blockRows, rows)
         let maxKeys = start + rows
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * maxKeys)
         defer { scores.deallocate() }
         let s = SendablePointer(scores)
-        for h in 0..<heads {
-            let g = h / group
+        for h in heads {
             var r0 = 0
             while r0 < rows {
                 let n = min(block, rows - r0)
                 let keyCount = start + r0 + n
                 BLAS.sgemm(transB: true, m: n, n: keyCount, k: headDim, alpha: scale,
                            a: queries + r0 * queryStride + h * headDim, lda: queryStride,
-                           b: keys + g * headDim, ldb: kvStride, c: scores, ldc: keyCount)
+                           b: keys, ldb: kvStride, c: scores, ldc: keyCount)
                 let parts = chunks(n, parts: threads)
                 let rowBase = r0
                 parallelFor(parts.count, threads: threads) { part in
@@ -96,7 +139,7 @@ package enum CausalAttention {
                     }
                 }
                 BLAS.sgemm(m: n, n: headDim, k: keyCount, a: scores, lda: keyCount,
-                           b: values + g * headDim, ldb: kvStride,
+                           b: values, ldb: kvStride,
                            c: out + r0 * outStride + h * headDim, ldc: outStride)
                 r0 += n
             }

@@ -64,7 +64,11 @@ struct DecoderLayer: Sendable {
         let h = c.hiddenSize, qWidth = c.headCount * c.headDim, kvWidth = cache.rowWidth
         let threads = context.threads
         let keys = cache.keys(layer: index), values = cache.values(layer: index)
-        let newKeys = keys + position * kvWidth, newValues = values + position * kvWidth
+        // A float32 cache receives the new keys and values in place; a 16-bit one after they
+        // are complete (rotated), rounded once.
+        let inPlace = cache.type == .float32
+        let newKeys = inPlace ? keys.floats + position * kvWidth : ws.keys
+        let newValues = inPlace ? values.floats + position * kvWidth : ws.values
         func linear(_ input: UnsafePointer<Float>, _ w: LinearWeight, _ out: UnsafeMutablePointer<Float>) {
             MatMul.linear(input, rows: n, weight: w, into: out, arithmetic: arithmetic, kernel: kernel, context: context)
         }
@@ -83,8 +87,12 @@ struct DecoderLayer: Sendable {
         }
         rope.apply(ws.queries, rows: n, heads: c.headCount, rowStride: qWidth, cos: cos, sin: sin, threads: threads)
         rope.apply(newKeys, rows: n, heads: c.kvHeadCount, rowStride: kvWidth, cos: cos, sin: sin, threads: threads)
+        if !inPlace {
+            keys.store(newKeys, rows: n, at: position)
+            values.store(newValues, rows: n, at: position)
+        }
         CausalAttention.compute(queries: ws.queries, rows: n, queryStride: qWidth, start: position,
-                                keys: keys, values: values, kvStride: kvWidth,
+                                keys: keys, values: values,
                                 heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
                                 out: ws.attention, outStride: qWidth, context: context)
         linear(ws.attention, oProj, ws.normed)
@@ -100,21 +108,25 @@ struct DecoderLayer: Sendable {
     }
 }
 
-/// Scratch buffers for up to `rows` positions of one forward pass.
+/// Scratch buffers for up to `rows` positions of one forward pass. `keys` and `values`
+/// (`[rows × kvHeads·headDim]`) hold the new positions' keys and values before a 16-bit cache
+/// stores them.
 final class DecoderWorkspace {
     let rows: Int
-    let normed, queries, attention, gate, up: UnsafeMutablePointer<Float>
+    let normed, queries, attention, gate, up, keys, values: UnsafeMutablePointer<Float>
     private let storage: UnsafeMutablePointer<Float>
 
     init(rows: Int, config c: LanguageModelConfig) {
         self.rows = rows
-        let h = c.hiddenSize, q = c.headCount * c.headDim, i = c.intermediateSize
-        storage = .allocate(capacity: rows * (max(h, q) + 2 * q + 2 * i))
+        let h = c.hiddenSize, q = c.headCount * c.headDim, i = c.intermediateSize, kv = c.kvHeadCount * c.headDim
+        storage = .allocate(capacity: rows * (max(h, q) + 2 * q + 2 * i + 2 * kv))
         normed = storage
         queries = normed + rows * max(h, q)
         attention = queries + rows * q
         gate = attention + rows * q
         up = gate + rows * i
+        keys = up + rows * i
+        values = keys + rows * kv
     }
 
     deinit { storage.deallocate() }

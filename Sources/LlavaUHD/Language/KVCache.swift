@@ -5,11 +5,13 @@ import Glibc
 /// The keys and values of every position a decoder has evaluated, for every layer: what lets
 /// a conversation continue one token at a time without recomputing its past.
 ///
-/// Storage is float32 and preallocated for `capacity` positions: per layer a key and a value
-/// matrix `[capacity × kvHeads·headDim]` (grouped-query models store only their key/value
-/// heads), one row per position. The memory is reserved up front but the operating system
-/// commits it only as positions are written. Size: `KVCache.byteCount(config:capacity:)`
-/// (Vicuna-7B: 0.5 MiB per position, 2 GiB at 4096; Qwen2-7B: 56 KiB per position).
+/// Storage is `type` (float32 unless chosen; sessions use `KVCacheType.sessionDefault`, 16
+/// bits) and preallocated for `capacity` positions: per layer a key and a value matrix
+/// `[capacity × kvHeads·headDim]` (grouped-query models store only their key/value heads), one
+/// row per position. The memory is reserved up front but the operating system commits it only
+/// as positions are written. Size: `KVCache.byteCount(config:capacity:type:)` (Vicuna-7B in
+/// float32: 0.5 MiB per position, 2 GiB at 4096, half that in 16 bits; Qwen2-7B in float32:
+/// 56 KiB per position).
 ///
 /// `count` positions are valid; evaluating more appends after them. `truncate(to:)` rewinds
 /// (to reuse a shared prefix in a multi-turn conversation or drop a rejected turn); a
@@ -20,18 +22,20 @@ package final class KVCache: @unchecked Sendable {
     package let capacity: Int
     /// Decoder layers.
     package let layerCount: Int
-    /// Floats per position per layer in each of K and V (kvHeads · headDim).
+    /// Values per position per layer in each of K and V (kvHeads · headDim).
     package let rowWidth: Int
+    /// How the values are stored.
+    package let type: KVCacheType
     /// Positions evaluated so far (the next evaluated position gets this index).
     package private(set) var count: Int = 0
 
-    private let keys: [UnsafeMutablePointer<Float>]
-    private let values: [UnsafeMutablePointer<Float>]
+    private let keys: [UnsafeMutableRawPointer]
+    private let values: [UnsafeMutableRawPointer]
 
-    /// A cache for `capacity` positions of the model `config` describes. Throws
+    /// A cache for `capacity` positions of the model `config` describes, stored as `type`. Throws
     /// `.invalidArgument` when `capacity` is not in 1...max_position_embeddings, and
     /// `.outOfMemory` when the buffers cannot be reserved.
-    package init(config: LanguageModelConfig, capacity: Int) throws(LlavaError) {
+    package init(config: LanguageModelConfig, capacity: Int, type: KVCacheType = .float32) throws(LlavaError) {
         guard capacity >= 1, capacity <= config.maxPositionEmbeddings else {
             throw LlavaError(.invalidArgument,
                              "KV cache capacity \(capacity) must be between 1 and the model's max_position_embeddings \(config.maxPositionEmbeddings)")
@@ -39,18 +43,19 @@ package final class KVCache: @unchecked Sendable {
         self.capacity = capacity
         self.layerCount = config.layerCount
         self.rowWidth = config.kvHeadCount * config.headDim
-        let (floats, overflow) = capacity.multipliedReportingOverflow(by: rowWidth)
-        guard !overflow, floats < Int.max / 8 else {
-            throw LlavaError(.outOfMemory, "a KV cache of \(capacity) positions × \(rowWidth) floats is too large")
+        self.type = type
+        let (elements, overflow) = capacity.multipliedReportingOverflow(by: rowWidth)
+        guard !overflow, elements < Int.max / 8 else {
+            throw LlavaError(.outOfMemory, "a KV cache of \(capacity) positions × \(rowWidth) values is too large")
         }
-        var buffers: [UnsafeMutablePointer<Float>] = []
+        var buffers: [UnsafeMutableRawPointer] = []
         for _ in 0..<(2 * config.layerCount) {
-            guard let raw = malloc(floats * MemoryLayout<Float>.size) else {
+            guard let raw = malloc(elements * type.bytesPerValue) else {
                 for b in buffers { free(b) }
                 throw LlavaError(.outOfMemory,
-                                 "cannot reserve a KV cache of \(KVCache.byteCount(config: config, capacity: capacity)) bytes (\(capacity) positions)")
+                                 "cannot reserve a KV cache of \(KVCache.byteCount(config: config, capacity: capacity, type: type)) bytes (\(capacity) positions)")
             }
-            buffers.append(raw.assumingMemoryBound(to: Float.self))
+            buffers.append(raw)
         }
         keys = Array(buffers[0..<config.layerCount])
         values = Array(buffers[config.layerCount...])
@@ -61,10 +66,14 @@ package final class KVCache: @unchecked Sendable {
         for p in values { free(p) }
     }
 
-    /// Bytes of K and V storage for `capacity` positions of `config` (all layers).
-    package static func byteCount(config: LanguageModelConfig, capacity: Int) -> Int {
-        2 * config.layerCount * capacity * config.kvHeadCount * config.headDim * MemoryLayout<Float>.size
+    /// Bytes of K and V storage for `capacity` positions of `config` (all layers) stored as `type`.
+    package static func byteCount(config: LanguageModelConfig, capacity: Int, type: KVCacheType = .float32) -> Int {
+        2 * config.layerCount * capacity * config.kvHeadCount * config.headDim * type.bytesPerValue
     }
+
+    /// Bytes one position takes in all layers' keys and values (what decoding reads per
+    /// cached position and token).
+    package var bytesPerPosition: Int { 2 * layerCount * rowWidth * type.bytesPerValue }
 
     /// Positions still free.
     package var remaining: Int { capacity - count }
@@ -81,10 +90,10 @@ package final class KVCache: @unchecked Sendable {
     /// Forgets every position.
     package func reset() { count = 0 }
 
-    /// The key matrix of `layer` (`[capacity × rowWidth]`).
-    func keys(layer: Int) -> UnsafeMutablePointer<Float> { keys[layer] }
-    /// The value matrix of `layer` (`[capacity × rowWidth]`).
-    func values(layer: Int) -> UnsafeMutablePointer<Float> { values[layer] }
+    /// The key matrix of `layer` (`[capacity × rowWidth]` values of `type`).
+    func keys(layer: Int) -> KVMatrix { KVMatrix(base: keys[layer], type: type, stride: rowWidth) }
+    /// The value matrix of `layer` (`[capacity × rowWidth]` values of `type`).
+    func values(layer: Int) -> KVMatrix { KVMatrix(base: values[layer], type: type, stride: rowWidth) }
 
     /// Marks positions up to `newCount` as valid, after a computation wrote all their layers.
     func commit(count newCount: Int) {

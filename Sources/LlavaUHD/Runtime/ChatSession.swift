@@ -22,6 +22,8 @@ public final class ChatSession: @unchecked Sendable {
     public struct Options: Sendable {
         /// Positions the KV cache holds; 0 means min(4096, max_position_embeddings).
         public var contextLength: Int = 0
+        /// How the KV cache stores keys and values (16 bits by default; `.float32` is exact).
+        public var kvCacheType: KVCacheType = .sessionDefault
         /// Encoded images kept for reuse (0 disables the cache).
         public var imageCacheCapacity: Int = 4
         /// The system prompt; nil means the template's default.
@@ -73,7 +75,7 @@ public final class ChatSession: @unchecked Sendable {
         self.model = model
         self.options = options
         let capacity = options.contextLength == 0 ? min(4096, maxPositions) : options.contextLength
-        cache = try KVCache(config: model.config.language, capacity: capacity)
+        cache = try KVCache(config: model.config.language, capacity: capacity, type: options.kvCacheType)
         prompts = PromptBuilder(model: model, template: ChatTemplate(kind: model.config.chatTemplate, systemPrompt: options.systemPrompt),
                                 slicing: options.slicing)
         imageCache = ImageEmbeddingCache(capacity: options.imageCacheCapacity)

@@ -131,7 +131,7 @@ class TensorList(Structure):
 class SessionParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("n_ctx", c_int32), ("image_cache_size", c_int32),
                 ("system_prompt", c_char_p), ("preresize_long_side", c_int32), ("max_slices", c_int32),
-                ("abort_callback", c_void_p), ("abort_user_data", c_void_p)]
+                ("abort_callback", c_void_p), ("abort_user_data", c_void_p), ("kv_type", c_int32)]
 
 
 class SamplingParams(Structure):

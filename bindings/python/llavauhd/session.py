@@ -18,7 +18,7 @@ from ._lib import ChatStats as _CChatStats
 from ._slicing import slice_params
 from .image import Image
 from .model import Model
-from .types import ChatStats, Sampling
+from .types import ChatStats, KVType, Sampling
 
 #: Text given to the library: ``str`` is encoded as UTF-8; ``bytes`` are passed unchanged (so
 #: invalid UTF-8 reaches the library and raises :class:`InvalidUTF8Error`).
@@ -71,6 +71,9 @@ class Session(Closing):
         system_prompt: replaces the chat template's system text (``str`` or UTF-8 ``bytes``;
             a NUL character is refused with ValueError).
         preresize_long_side, max_slices: how images are sliced (see :meth:`Model.plan`).
+        kv_type: how the KV cache stores keys and values: :attr:`KVType.F16` (the default) or
+            :attr:`KVType.BF16` (half the memory of F32, logits within the bounds the library's
+            tests state), or :attr:`KVType.F32` (exact). Another value raises ``ValueError``.
         abort: polled during image encoding, prefill and decoding; returning True stops the
             work with :class:`CancelledError`. If it raises, the work stops and its exception
             propagates. It may be called from the library's threads.
@@ -80,7 +83,8 @@ class Session(Closing):
 
     def __init__(self, model: Model, *, n_ctx: int = 0, image_cache_size: int = 4,
                  system_prompt: Optional[Text] = None, preresize_long_side: Optional[int] = None,
-                 max_slices: Optional[int] = None, abort: Optional[Callable[[], bool]] = None):
+                 max_slices: Optional[int] = None, abort: Optional[Callable[[], bool]] = None,
+                 kv_type: KVType = KVType.F16):
         super().__init__(lib.luhd_session_free)
         self._model = model  # the Python object; the C session holds its own model reference
         self._busy = threading.Lock()
@@ -95,6 +99,7 @@ class Session(Closing):
         params.n_ctx = int_in_range(n_ctx, "n_ctx", INT32_MIN, INT32_MAX)
         params.image_cache_size = int_in_range(image_cache_size, "image_cache_size", INT32_MIN, INT32_MAX)
         system = None if system_prompt is None else c_text(system_prompt, "system_prompt")
+        params.kv_type = KVType(kv_type).value
         if system is not None:
             params.system_prompt = system
         slicing = slice_params(preresize_long_side, max_slices)

@@ -30,6 +30,17 @@ class Precision(enum.IntEnum):
     FAST = 1
 
 
+class KVType(enum.IntEnum):
+    """``luhd_kv_type``: how a session's KV cache stores keys and values."""
+
+    #: float32, the exact path.
+    F32 = 0
+    #: IEEE half precision (the default): half the memory and decode bytes of F32.
+    F16 = 1
+    #: bfloat16: half the memory of F32, float32's range.
+    BF16 = 2
+
+
 class LogLevel(enum.IntEnum):
     """``luhd_log_level``."""
 

@@ -69,7 +69,7 @@ def test_defaults_carry_their_struct_size():
     assert (o.preresize_long_side, o.max_slices) == (1024, 9)
     s = lib.luhd_session_default_params()
     assert (s.n_ctx, s.image_cache_size, s.system_prompt, s.preresize_long_side, s.max_slices,
-            s.abort_callback) == (0, 4, None, 1024, 9, None)
+            s.abort_callback, s.kv_type) == (0, 4, None, 1024, 9, None, 1)
     p = lib.luhd_sampling_default_params()
     assert (p.temperature, p.top_k, p.top_p, p.min_p, p.repetition_penalty, p.max_new_tokens, p.n_stop_strings) == \
         (0.0, 0, 1.0, 0.0, 1.0, 128, 0)

@@ -477,3 +477,19 @@ except llavauhd.OutOfMemoryError as e:
         pytest.skip("AddressSanitizer reserves more address space than the cap")
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+def test_kv_type(small):
+    # The 16-bit caches stay within the library's stated bounds of the float32 cache
+    # (Tests/LanguageTests/KVCacheTypeTests.swift: f16 1e-3, bf16 1e-2 of max|logit|).
+    ids = [1, 15, 92, 7, 44, 63, 28, 81, 9, 50, 33, 71]
+    results = {}
+    for kv_type in llavauhd.KVType:
+        with llavauhd.Session(small, kv_type=kv_type) as s:
+            s.eval(ids)
+            results[kv_type] = s.logits()
+    scale = np.abs(results[llavauhd.KVType.F32]).max()
+    assert np.abs(results[llavauhd.KVType.F16] - results[llavauhd.KVType.F32]).max() <= 1e-3 * scale
+    assert np.abs(results[llavauhd.KVType.BF16] - results[llavauhd.KVType.F32]).max() <= 1e-2 * scale
+    with pytest.raises(ValueError):
+        llavauhd.Session(small, kv_type=7)

@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLlavaUHD
+
+/// What this CPU can do and how fast it does the arithmetic the kernels choose between: the
+/// one home of the facts that pick a kernel. Features come from CPUID (`luhd_cpu`); where they
+/// do not decide (a CPU with AVX512_BF16 may run bf16 products faster than float32, as AMD Zen 4
+/// does, or slower, as Intel Emerald Rapids does), a short calibration measures both.
+///
+/// The calibration runs once per process, on first use of `current` (a model loaded with
+/// `Precision.fast` asks for it), on one thread: best of `calibrationRounds` runs of a product of
+/// `calibrationShape`, a few milliseconds in all.
+public struct CPUProfile: Sendable, CustomStringConvertible {
+    /// Instruction-set extensions the kernels dispatch on.
+    public struct Features: Sendable, Equatable {
+        public var avx2 = false, fma = false, f16c = false
+        /// AVX-512 F, BW, VL and DQ together (what the AVX-512 kernels need).
+        public var avx512 = false
+        public var avx512VNNI = false, avx512BF16 = false, avx512FP16 = false, avxVNNI = false
+
+        /// No features; set the ones a test or a replayed machine has.
+        public init() {}
+
+        /// The features of the CPU this process runs on.
+        public static var host: Features {
+            let c = luhd_cpu().pointee
+            var f = Features()
+            f.avx2 = c.avx2 != 0
+            f.fma = c.fma != 0
+            f.f16c = c.f16c != 0
+            f.avx512 = c.avx512f != 0 && c.avx512bw != 0 && c.avx512vl != 0 && c.avx512dq != 0
+            f.avx512VNNI = c.avx512_vnni != 0
+            f.avx512BF16 = c.avx512_bf16 != 0
+            f.avx512FP16 = c.avx512_fp16 != 0
+            f.avxVNNI = c.avx_vnni != 0
+            return f
+        }
+
+        /// The features present, by their CPUID names.
+        public var names: [String] {
+            [("avx2", avx2), ("fma", fma), ("f16c", f16c), ("avx512", avx512), ("avx512_vnni", avx512VNNI),
+             ("avx512_bf16", avx512BF16), ("avx512_fp16", avx512FP16), ("avx_vnni", avxVNNI)]
+                .filter(\.1).map(\.0)
+        }
+    }
+
+    /// Rows × output columns × inner length of the calibration product (a prefill-sized tile:
+    /// large enough to reach the kernels' steady state, small enough to stay in cache).
+    public static let calibrationShape = (m: 64, n: 384, k: 1024)
+    /// Runs of each product; the fastest counts (the machine may be shared).
+    public static let calibrationRounds = 7
+
+    public let features: Features
+    /// Measured rate of one thread's float32 matrix product (sgemm), GFLOP/s.
+    public let float32ProductRate: Double
+    /// Measured rate of one thread's bf16 matrix product (`BF16Product`), GFLOP/s; nil without
+    /// AVX512_BF16.
+    public let bfloat16ProductRate: Double?
+
+    /// A profile from known figures (tests, or a benchmark replaying another machine).
+    public init(features: Features, float32ProductRate: Double, bfloat16ProductRate: Double?) {
+        self.features = features
+        self.float32ProductRate = float32ProductRate
+        self.bfloat16ProductRate = bfloat16ProductRate
+    }
+
+    /// This CPU, measured once per process.
+    public static let current: CPUProfile = measure()
+
+    /// Measures this CPU (see `calibrationShape`).
+    public static func measure() -> CPUProfile {
+        let features = Features.host
+        let (m, n, k) = calibrationShape
+        let flop = 2.0 * Double(m * n * k)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+        let w = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
+        let wb = UnsafeMutablePointer<UInt16>.allocate(capacity: n * k)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+        defer { x.deallocate(); w.deallocate(); wb.deallocate(); y.deallocate() }
+        for i in 0..<(m * k) { x[i] = Float((i * 7919) % 257) / 257 - 0.5 }
+        for i in 0..<(n * k) { w[i] = Float((i * 104729) % 263) / 263 - 0.5 }
+        FloatConversion.narrowToBFloat16(w, count: n * k, into: wb)
+        let float32: () -> Void = {
+            BLAS.sgemm(transB: true, m: m, n: n, k: k, a: x, lda: k, b: w, ldb: k, c: y, ldc: n, threads: 1)
+        }
+        var bfloat16: (() -> Void)?
+        let owner = CalibrationBuffer()
+        if BF16Product.isAvailable {
+            let tensor = TensorView(name: "calibration", dtype: .bf16, shape: [n, k], data: UnsafeRawPointer(wb), owner: owner)
+            bfloat16 = { BF16Product.linear(x, rows: m, weight: tensor, into: y, ldOut: n, threads: 1) }
+        }
+        // Warm up (loads OpenBLAS, faults in the buffers), then alternate so both see the same
+        // background load.
+        float32()
+        bfloat16?()
+        var best32 = Double.infinity, best16 = Double.infinity
+        for _ in 0..<calibrationRounds {
+            best32 = min(best32, seconds(float32))
+            if let bfloat16 { best16 = min(best16, seconds(bfloat16)) }
+        }
+        return CPUProfile(features: features, float32ProductRate: flop / best32 / 1e9,
+                          bfloat16ProductRate: bfloat16 == nil ? nil : flop / best16 / 1e9)
+    }
+
+    /// Seconds one call of `body` takes (monotonic clock).
+    static func seconds(_ body: () -> Void) -> Double {
+        var t0 = timespec(), t1 = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t0)
+        body()
+        clock_gettime(CLOCK_MONOTONIC, &t1)
+        return Double(t1.tv_sec - t0.tv_sec) + Double(t1.tv_nsec - t0.tv_nsec) * 1e-9
+    }
+
+    /// How `Precision.fast` multiplies activations with dense weights on this CPU: bf16 only
+    /// where it was measured at least `fastMargin` times faster than float32, else float32
+    /// (so fast is never slower than exact).
+    public var fastMatrixArithmetic: MatrixArithmetic {
+        guard features.avx512BF16, let bf16 = bfloat16ProductRate, bf16 >= float32ProductRate * Self.fastMargin else {
+            return .float32
+        }
+        return .bfloat16
+    }
+
+    /// How much faster a reduced-precision product must measure to be chosen: enough that the
+    /// calibration's noise cannot pick a slower one.
+    public static let fastMargin = 1.15
+
+    public var description: String {
+        func tenths(_ x: Double) -> String { "\((x * 10).rounded() / 10)" }
+        let bf16 = bfloat16ProductRate.map(tenths) ?? "n/a"
+        return "CPU features [\(features.names.joined(separator: " "))]; one-thread products: float32 \(tenths(float32ProductRate)) GFLOP/s, bf16 \(bf16) GFLOP/s; fast = \(fastMatrixArithmetic.rawValue)"
+    }
+}
+
+/// Keeps the calibration's weight alive for its `TensorView` (which needs an owner).
+private final class CalibrationBuffer {}
