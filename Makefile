@@ -5,6 +5,11 @@
 #   make ship      the self-contained build: build/lib/libllavauhd.so (Swift runtime linked in),
 #                  build/bin/llavauhd, build/include/llavauhd.h, build/lib/pkgconfig/llavauhd.pc
 #   make asan      the malformed-input suites under AddressSanitizer
+#   make fuzz      every libFuzzer target for FUZZ_SECONDS (default 600) each (FUZZING.md)
+#   make fuzz-ci   the same for 60 s each (part of `make test`)
+#   make tsan      the threaded paths (C ABI hosts, thread-pool and generation suites) under TSan
+#   make ubsan     the C kernels' suites under UndefinedBehaviorSanitizer
+#   make soak      1000 chat turns over 8 sessions on 2 threads; prints memory, fds, threads
 #   make bench     run the benchmarks and rewrite BENCHMARKS.md
 #   make install PREFIX=/usr/local
 #
@@ -22,7 +27,7 @@ SHIP    := .build-ship
 
 export LLAVAUHD_TEST_ASSETS := $(ASSETS)
 
-.PHONY: all deps assets ship test swift-test c-test python-test asan demo bench install clean
+.PHONY: all deps assets ship test swift-test c-test python-test asan fuzz fuzz-ci tsan ubsan soak demo bench install clean
 
 all: ship
 
@@ -58,11 +63,32 @@ python-test: ship assets
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check pytest ./bindings/python
 	LLAVAUHD_LIBRARY=$(CURDIR)/$(BUILD)/lib/libllavauhd.so $(VENV)/bin/python -m pytest -q bindings/python/tests
 
-test: swift-test c-test python-test
+test: swift-test c-test python-test fuzz-ci
 	@echo "make test: all suites passed"
 
 asan: assets
 	bash scripts/asan.sh
+
+# libFuzzer targets (Fuzz/Targets, scripts/fuzz.sh): FUZZ_SECONDS per target; a crash, hang or
+# out-of-memory fails the run. CI runs fuzz-ci (60 s per target) as part of `make test`.
+FUZZ_SECONDS ?= 600
+fuzz: assets
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
+fuzz-ci: assets
+	FUZZ_SECONDS=60 bash scripts/fuzz.sh
+
+tsan: assets
+	bash scripts/tsan.sh
+
+ubsan: assets
+	bash scripts/ubsan.sh
+
+# The soak run (examples/c/soak.c through the shipped library): SOAK_ARGS = TURNS SESSIONS
+# THREADS MAX_NEW_TOKENS.
+SOAK_ARGS ?= 1000 8 2 8
+soak: ship assets
+	$(MAKE) -C examples/c soak-run LLAVAUHD_PREFIX=$(CURDIR)/$(BUILD) SOAK_ARGS="$(SOAK_ARGS)"
 
 demo: ship assets
 	bash scripts/demo.sh
@@ -78,4 +104,4 @@ install: ship
 	sed -e 's|@PREFIX@|$(PREFIX)|' scripts/llavauhd.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/llavauhd.pc
 
 clean:
-	rm -rf $(BUILD) $(SHIP) .build
+	rm -rf $(BUILD) $(SHIP) .build .build-fuzz .build-tsan .build-tsan-tests .build-ubsan
