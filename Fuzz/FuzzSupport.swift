@@ -81,6 +81,14 @@ func fuzzSplit(_ bytes: UnsafeRawBufferPointer, separator: String) -> (UnsafeRaw
     return (bytes, UnsafeRawBufferPointer(start: nil, count: 0))
 }
 
+/// Runs a target's one-time setup (loading its fixed companion files) from libFuzzer's
+/// LLVMFuzzerInitialize, before any input: setup is not timed against -timeout, and a broken
+/// fixture stops the run at once instead of looking like a finding.
+func fuzzInitialize(_ setup: () -> Void) -> Int32 {
+    setup()
+    return 0
+}
+
 /// A fixture path given to the run in an environment variable (set by scripts/fuzz.sh).
 func fuzzFixture(_ variable: String) -> String {
     guard let value = getenv(variable) else { fatalError("fuzz: \(variable) is not set (run through scripts/fuzz.sh)") }

@@ -69,7 +69,8 @@ for t in "${targets[@]}"; do
             -I "$build/Modules" -Xcc -fmodule-map-file="$build/CLlavaUHD.build/module.modulemap" \
             -Xcc -I"$repo/Sources/CLlavaUHD/include" \
             "$src" "$repo/Fuzz/FuzzSupport.swift" "${objects[@]}" \
-            $(pkg-config --libs libjpeg libpng) -ldl -lm -o "$bin"
+            $(pkg-config --libs libjpeg libpng) -ldl -lm -o "$bin" >"$scratch/link-$t.log" 2>&1 \
+            || { grep -v "Cannot export local symbol" "$scratch/link-$t.log" | tail -20; echo "fuzz.sh: linking $t failed"; exit 1; }
     fi
     echo "built $bin"
 done

@@ -11,7 +11,7 @@ public func fuzzGGUF(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     FuzzScratch.write(fuzzBytes(data, size), to: path)
     guard let file = try? GGUFFile(path: path) else { return 0 }
     _ = try? LanguageModelConfig(gguf: file)
-    if let tokenizer = try? GGUFTokenizer.load(gguf: file) {
+    if let tokenizer = try? Tokenizers.load(gguf: file) {
         if let ids = try? tokenizer.encode(utf8: Array("Hello <s> world\n".utf8), addBOS: true, parseSpecial: true) {
             _ = try? tokenizer.decode(ids)
         }

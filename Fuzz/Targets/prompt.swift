@@ -18,6 +18,11 @@ private let tokenizers: [(any Tokenizer, ChatTemplateKind)] = {
     }
 }()
 
+@_cdecl("LLVMFuzzerInitialize")
+public func fuzzInitPrompt(_ argc: UnsafeMutablePointer<Int32>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> Int32 {
+    fuzzInitialize { _ = tokenizers }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPrompt(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let (system, user) = fuzzSplit(fuzzBytes(data, size), separator: "\n#~user~#\n")

@@ -13,6 +13,11 @@ private let folder: String = {
     return folder
 }()
 
+@_cdecl("LLVMFuzzerInitialize")
+public func fuzzInitSafetensorsIndex(_ argc: UnsafeMutablePointer<Int32>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> Int32 {
+    fuzzInitialize { _ = folder }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSafetensorsIndex(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let path = folder + "/" + WeightStore.indexFileName

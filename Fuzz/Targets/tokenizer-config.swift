@@ -15,6 +15,11 @@ private let folders: [String] = {
     return [spm, bpe]
 }()
 
+@_cdecl("LLVMFuzzerInitialize")
+public func fuzzInitTokenizerConfig(_ argc: UnsafeMutablePointer<Int32>?, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> Int32 {
+    fuzzInitialize { _ = folders }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTokenizerConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let bytes = fuzzBytes(data, size)

@@ -14,11 +14,12 @@
  *   - every 3rd turn sends the image with the question ("<image>" placement by default);
  *   - every 11th turn first resets its session (luhd_session_reset);
  *   - every 7th turn is cancelled from inside, by its abort callback at the 3rd poll;
- *   - the canceller thread calls luhd_session_cancel on a session every ~20 ms;
+ *   - the canceller thread calls luhd_session_cancel on a session every ~500 ms;
  *   - a turn that does not fit (LUHD_ERR_CONTEXT_FULL) resets its session and is counted;
  *   - every library message, at debug level, goes to a counting log callback (luhd_log_set),
  *     so that logging happens from all threads at once.
  * Accepted statuses: LUHD_OK, LUHD_ERR_CANCELLED, LUHD_ERR_CONTEXT_FULL. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep under -std=c11 */
 #include <llavauhd.h>
 #include <dirent.h>
 #include <pthread.h>
@@ -157,12 +158,12 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-/* Cancels some session every ~20 ms, whether or not it is busy. */
+/* Cancels some session every ~500 ms, whether or not it is busy. */
 static void *canceller(void *arg) {
     (void)arg;
     unsigned k = 0;
     while (!atomic_load(&g_stop)) {
-        struct timespec pause = {0, 20 * 1000 * 1000};
+        struct timespec pause = {0, 500 * 1000 * 1000};
         nanosleep(&pause, NULL);
         luhd_status st = luhd_session_cancel(g_slots[k++ % (unsigned)g_sessions].session);
         if (st != LUHD_OK) fail(-1, "cancel", st);
@@ -205,7 +206,7 @@ int main(int argc, char **argv) {
     g_image = image;
     for (int i = 0; i < g_sessions; i++) {
         luhd_session_params sp = luhd_session_default_params();
-        sp.n_ctx = 512;
+        sp.n_ctx = 1024;
         sp.image_cache_size = 1;
         sp.abort_callback = abort_at_third_poll;
         sp.abort_user_data = &g_slots[i];
