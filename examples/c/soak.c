@@ -146,7 +146,11 @@ static void *worker(void *arg) {
         } else if (st == LUHD_ERR_CANCELLED) {
             atomic_fetch_add(&g_cancelled, 1);
         } else if (st == LUHD_ERR_CONTEXT_FULL) {
-            atomic_fetch_add(&g_context_full, 1);
+            if (atomic_fetch_add(&g_context_full, 1) == 0) {
+                pthread_mutex_lock(&g_print_lock);
+                printf("first context-full turn (%d): %s\n", t, luhd_last_error());
+                pthread_mutex_unlock(&g_print_lock);
+            }
             luhd_status r = luhd_session_reset(slot->session);
             if (r != LUHD_OK) fail(t, "reset", r);
             atomic_fetch_add(&g_resets, 1);
@@ -206,7 +210,7 @@ int main(int argc, char **argv) {
     g_image = image;
     for (int i = 0; i < g_sessions; i++) {
         luhd_session_params sp = luhd_session_default_params();
-        sp.n_ctx = 1024;
+        sp.n_ctx = 2048; /* an image turn of the tiny models takes about 1080 positions */
         sp.image_cache_size = 1;
         sp.abort_callback = abort_at_third_poll;
         sp.abort_user_data = &g_slots[i];
