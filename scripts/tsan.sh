@@ -51,10 +51,14 @@ lib=$scratch/release
 step "C hosts with -fsanitize=thread"
 bin=$scratch/c
 mkdir -p "$bin"
+# The toolchain's TSan runtime intercepts libdispatch and needs its symbols: the hosts link the
+# toolchain's libdispatch (the library itself does not use it).
+swiftlib=$(readlink -f "$toolchain/../lib/swift/linux")
 for prog in abi_test threads soak; do
     "$clang" -fsanitize=thread -shared-libsan -g -O1 -std=c11 -Wall -Werror -I"$repo/include" \
         "$repo/examples/c/$prog.c" -o "$bin/$prog" \
-        -L"$lib" -Wl,-rpath,"$lib" -Wl,-rpath,"$(dirname "$runtime")" -lllavauhd -lpthread
+        -L"$lib" -Wl,-rpath,"$lib" -Wl,-rpath,"$(dirname "$runtime")" \
+        -L"$swiftlib" -Wl,-rpath,"$swiftlib" -Wl,--no-as-needed -ldispatch -Wl,--as-needed -lllavauhd -lpthread
 done
 
 logs=$scratch/reports

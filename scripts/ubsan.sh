@@ -9,7 +9,8 @@
 # KernelsTests, QuantTests, ImageTests and ProjectorTests. With -fno-sanitize-recover=all the
 # first undefined operation (signed overflow, misaligned or out-of-range shift, invalid
 # conversion, null pointer arithmetic, ...) stops the test process with a report, so a clean
-# exit is a clean run. There are no suppressions.
+# exit is a clean run. There are no suppressions. (swiftc has no -sanitize=undefined on Linux:
+# the Swift code is not instrumented, and the UBSan runtime is linked through clang.)
 # Needs the test assets (scripts/setup-test-assets.sh; $LLAVAUHD_TEST_ASSETS).
 set -euo pipefail
 
@@ -17,7 +18,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 assets=${LLAVAUHD_TEST_ASSETS:-$repo/.build-assets}
 scratch=$repo/.build-ubsan
 [ -d "$assets/models" ] || { echo "ubsan.sh: test assets missing in $assets (scripts/setup-test-assets.sh)"; exit 1; }
-flags=(-c release --scratch-path "$scratch" -Xswiftc -enable-testing --sanitize=undefined
+flags=(-c release --scratch-path "$scratch" -Xswiftc -enable-testing -Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined
        -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=all -Xcc -fno-omit-frame-pointer)
 start=$SECONDS
 
