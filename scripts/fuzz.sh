@@ -5,6 +5,7 @@
 #
 #   FUZZ_SECONDS   run time of each target (default 600)
 #   FUZZ_TARGETS   targets to run when none are named (default: all of Fuzz/Targets)
+#   FUZZ_JOBS      targets run at the same time (default 2: one per core of the CI machine)
 #
 # 1. Builds the LlavaUHD module (Swift with -sanitize=fuzzer,address: coverage for libFuzzer and
 #    AddressSanitizer; the C targets with -fsanitize=fuzzer-no-link,address) in .build-fuzz/,
@@ -13,7 +14,7 @@
 #    with -parse-as-library) with Fuzz/FuzzSupport.swift and the module's objects into
 #    .build-fuzz/bin/<target>: libFuzzer supplies main.
 # 3. Makes the seed corpora from Tests/Fixtures and the test assets (scripts/fuzz_seeds.py).
-# 4. Runs each target for FUZZ_SECONDS on its seeds plus the corpus it grew in earlier runs
+# 4. Runs each target (FUZZ_JOBS at a time) for FUZZ_SECONDS on its seeds plus the corpus it grew in earlier runs
 #    (.build-fuzz/corpus/<target>), with -rss_limit_mb=2048, -malloc_limit_mb=2048 and
 #    -timeout=10 (a single input taking longer is a hang).
 # A crash, sanitizer report, timeout or out-of-memory fails the target; the input is saved
@@ -26,6 +27,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 assets=${LLAVAUHD_TEST_ASSETS:-$repo/.build-assets}
 py=${PYTHON:-python3}
 seconds=${FUZZ_SECONDS:-600}
+jobs=${FUZZ_JOBS:-2}
 scratch=$repo/.build-fuzz
 config=release
 [ -d "$assets/models" ] || { echo "fuzz.sh: test assets missing in $assets (scripts/setup-test-assets.sh)"; exit 1; }
@@ -94,40 +96,55 @@ summary=$scratch/summary.md
 findings=$scratch/findings
 mkdir -p "$findings"
 printf '| target | seconds | executions | exec/s | corpus (inputs) | new units | peak RSS (MB) | result |\n|---|---|---|---|---|---|---|---|\n' > "$summary"
-failed=()
-for t in "${targets[@]}"; do
-    step "fuzz $t for ${seconds}s"
-    corpus=$scratch/corpus/$t
+# Runs one target; its report goes to $scratch/<target>.report, its summary row to .row, and it
+# exits non-zero on a finding.
+fuzz_one() {
+    local t=$1 corpus=$scratch/corpus/$1 log=$scratch/$1.log rc spm
     mkdir -p "$corpus"
-    if [ "$t" = tokenizer-config ]; then export LLAVAUHD_FUZZ_SPM_MODEL=$fixed/tokenizer.model
-    else export LLAVAUHD_FUZZ_SPM_MODEL=$assets/tokenizers/tokenizer.model.v1; fi
-    log=$scratch/$t.log
+    if [ "$t" = tokenizer-config ]; then spm=$fixed/tokenizer.model; else spm=$assets/tokenizers/tokenizer.model.v1; fi
     set +e
-    (cd "$scratch" && TMPDIR=$scratch "$scratch/bin/$t" -max_total_time="$seconds" -max_len="${max_len[$t]}" \
-        -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 -reload=0 \
+    (cd "$scratch" && LLAVAUHD_FUZZ_SPM_MODEL=$spm TMPDIR=$scratch "$scratch/bin/$t" -max_total_time="$seconds" \
+        -max_len="${max_len[$t]}" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 -reload=0 \
         -artifact_prefix="$findings/$t-" "$corpus" "$scratch/seeds/$t") >"$log" 2>&1
     rc=$?
     set -e
     stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
+    local execs rate units rss inputs result artifact
     execs=$(stat number_of_executed_units); rate=$(stat average_exec_per_sec)
     units=$(stat new_units_added); rss=$(stat peak_rss_mb)
     inputs=$(find "$corpus" -type f | wc -l)
-    if [ "$rc" -eq 0 ]; then
-        result="no findings"
-        echo "$t: ${execs:-?} executions, ${rate:-?}/s, $inputs corpus inputs, peak ${rss:-?} MB: no findings"
-    else
-        artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-        result="FINDING (exit $rc): ${artifact:-see $log}"
-        failed+=("$t")
-        grep -m1 -E "ERROR: (AddressSanitizer|libFuzzer)|Fatal error|SUMMARY" "$log" || true
-        grep -A25 -m1 -E "ERROR: (AddressSanitizer|libFuzzer)|Fatal error" "$log" | head -40 || true
-        echo "$t: FINDING, input ${artifact:-?}; log $log"
-        echo "reproduce: (export LLAVAUHD_FUZZ_SHARDS=$LLAVAUHD_FUZZ_SHARDS LLAVAUHD_FUZZ_BPE_FILES=$LLAVAUHD_FUZZ_BPE_FILES" \
-             "LLAVAUHD_FUZZ_QWEN2_TOKENIZER=$LLAVAUHD_FUZZ_QWEN2_TOKENIZER LLAVAUHD_FUZZ_SPM_MODEL=$LLAVAUHD_FUZZ_SPM_MODEL;" \
-             "$scratch/bin/$t -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 ${artifact:-INPUT})"
-    fi
+    {
+        if [ "$rc" -eq 0 ]; then
+            result="no findings"
+            echo "$t: ${execs:-?} executions, ${rate:-?}/s, $inputs corpus inputs, peak ${rss:-?} MB: no findings"
+        else
+            artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
+            result="FINDING (exit $rc): ${artifact:-see $log}"
+            grep -A25 -m1 -E "ERROR: (AddressSanitizer|libFuzzer)|Fatal error" "$log" | head -40 || true
+            echo "$t: FINDING, input ${artifact:-?}; log $log"
+            echo "reproduce: (export LLAVAUHD_FUZZ_SHARDS=$LLAVAUHD_FUZZ_SHARDS LLAVAUHD_FUZZ_BPE_FILES=$LLAVAUHD_FUZZ_BPE_FILES" \
+                 "LLAVAUHD_FUZZ_QWEN2_TOKENIZER=$LLAVAUHD_FUZZ_QWEN2_TOKENIZER LLAVAUHD_FUZZ_SPM_MODEL=$spm;" \
+                 "$scratch/bin/$t -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 ${artifact:-INPUT})"
+        fi
+    } > "$scratch/$t.report"
     printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$t" "$seconds" "${execs:-?}" "${rate:-?}" "$inputs" \
-        "${units:-?}" "${rss:-?}" "$result" >> "$summary"
+        "${units:-?}" "${rss:-?}" "$result" > "$scratch/$t.row"
+    return "$rc"
+}
+
+# FUZZ_JOBS targets at a time (each libFuzzer process is single-threaded).
+step "fuzz ${#targets[@]} targets for ${seconds}s each, $jobs at a time"
+declare -A pid_of=()
+failed=()
+for t in "${targets[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 1; done
+    fuzz_one "$t" &
+    pid_of[$t]=$!
+done
+for t in "${targets[@]}"; do
+    wait "${pid_of[$t]}" || failed+=("$t")
+    cat "$scratch/$t.report"
+    cat "$scratch/$t.row" >> "$summary"
 done
 
 step "summary ($summary)"
