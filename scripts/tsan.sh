@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The threaded paths under ThreadSanitizer (`make tsan`).
 #
-#   scripts/tsan.sh
+#   scripts/tsan.sh            (or `make tsan`)
+#   scripts/tsan.sh --c-only   steps 1-2 only (no ThreadSanitizer build of the whole test suite)
 #
 # 1. Builds libllavauhd.so with ThreadSanitizer (Swift -sanitize=thread, C -fsanitize=thread) in
 #    .build-tsan/, optimised; the runtime is the toolchain's shared libclang_rt.tsan, loaded by
@@ -78,7 +79,9 @@ step "soak: 48 turns, 4 sessions, 2 threads, cancels and logging"
 
 step "Swift suites that start threads, in a ThreadSanitizer build (.build-tsan-tests)"
 tests=(--filter 'ThreadPoolTests|GenerationTests')
-if ! swift build -c release --build-tests --scratch-path "$repo/.build-tsan-tests" -Xswiftc -enable-testing \
+if [ "${1:-}" = --c-only ]; then
+    echo "skipped (--c-only)"
+elif ! swift build -c release --build-tests --scratch-path "$repo/.build-tsan-tests" -Xswiftc -enable-testing \
         --sanitize=thread >"$scratch/tests-build.log" 2>&1; then
     grep -E "error:" "$scratch/tests-build.log" | head -20 || tail -20 "$scratch/tests-build.log"
     echo "tsan.sh: the TSan test build failed (log: $scratch/tests-build.log)"
