@@ -5,6 +5,11 @@
 #   make ship      the self-contained build: build/lib/libllavauhd.so (Swift runtime linked in),
 #                  build/bin/llavauhd, build/include/llavauhd.h, build/lib/pkgconfig/llavauhd.pc
 #   make asan      the malformed-input suites under AddressSanitizer
+#   make fuzz      every libFuzzer target for FUZZ_SECONDS (default 600) each (FUZZING.md)
+#   make fuzz-ci   the same for 60 s each (part of `make test`)
+#   make tsan      the threaded paths (C ABI hosts, thread-pool and generation suites) under TSan
+#   make ubsan     the C kernels' suites under UndefinedBehaviorSanitizer
+#   make soak      1000 chat turns over 8 sessions on 2 threads; prints memory, fds, threads
 #   make bench     run the benchmarks and rewrite BENCHMARKS.md
 #   make lint      check the Swift and C style (.swift-format, .clang-format); part of make test
 #   make format    rewrite the sources in that style
@@ -26,7 +31,7 @@ SHIP    := .build-ship
 
 export LLAVAUHD_TEST_ASSETS := $(ASSETS)
 
-.PHONY: all deps assets ship test swift-test c-test embed-test python-test lint python-lint format asan demo bench install clean clean-assets
+.PHONY: all deps assets ship test swift-test c-test embed-test python-test lint python-lint format asan fuzz fuzz-ci tsan ubsan soak demo bench install clean clean-assets
 
 # The release, read from include/llavauhd.h (LUHD_VERSION_MAJOR/MINOR/PATCH), the one place it is written.
 VERSION := $(shell sed -n 's/^\#define LUHD_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' include/llavauhd.h | paste -sd.)
@@ -77,7 +82,7 @@ python-test: ship assets
 python-lint:
 	bash bindings/python/lint.sh
 
-test: lint swift-test c-test embed-test python-test
+test: lint swift-test c-test embed-test python-test fuzz-ci
 	@echo "make test: all suites passed"
 
 # Style. The Swift rules of .swift-format are checked everywhere; its whitespace layout
@@ -106,6 +111,27 @@ format: deps
 asan: assets
 	bash scripts/dev/asan.sh
 
+# libFuzzer targets (Fuzz/Targets, scripts/fuzz.sh): FUZZ_SECONDS per target; a crash, hang or
+# out-of-memory fails the run. CI runs fuzz-ci (60 s per target) as part of `make test`.
+FUZZ_SECONDS ?= 600
+fuzz: assets
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh
+
+fuzz-ci: assets
+	FUZZ_SECONDS=60 bash scripts/fuzz.sh
+
+tsan: assets
+	bash scripts/tsan.sh
+
+ubsan: assets
+	bash scripts/ubsan.sh
+
+# The soak run (Tests/C/soak.c through the shipped library): SOAK_ARGS = TURNS SESSIONS
+# THREADS MAX_NEW_TOKENS.
+SOAK_ARGS ?= 1000 8 2 8
+soak: ship assets
+	$(MAKE) -C Tests/C soak-run LLAVAUHD_PREFIX=$(CURDIR)/$(BUILD) SOAK_ARGS="$(SOAK_ARGS)"
+
 demo: ship assets
 	bash scripts/demo.sh
 
@@ -122,7 +148,7 @@ install: ship
 # Every build folder: the shipping and test builds, the sanitizer and fuzz builds, the C
 # samples' binaries, the Python package build and the extra venvs under .build-venv.
 clean:
-	rm -rf $(BUILD) $(SHIP) .build .build-test .build-asan .build-fuzz .build-venv bindings/python/build
+	rm -rf $(BUILD) $(SHIP) .build .build-test .build-asan .build-fuzz .build-tsan .build-tsan-tests .build-ubsan .build-venv bindings/python/build
 	$(MAKE) -C Tests/C clean
 	$(MAKE) -C examples/c clean
 	$(MAKE) -C examples/rust clean

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The threaded paths under ThreadSanitizer (`make tsan`).
+#
+#   scripts/tsan.sh            (or `make tsan`)
+#   scripts/tsan.sh --c-only   steps 1-2 only (no ThreadSanitizer build of the whole test suite)
+#
+# 1. Builds libllavauhd.so with ThreadSanitizer (Swift -sanitize=thread, C -fsanitize=thread) in
+#    .build-tsan/, optimised; the runtime is the toolchain's shared libclang_rt.tsan, loaded by
+#    the host programs.
+# 2. Compiles the C hosts with -fsanitize=thread -shared-libsan and runs them through the C ABI:
+#    - abi_test: every header function, logging, cancellation from the abort callbacks and from
+#      another thread, sessions, the session that outlives its model;
+#    - threads: one model shared by 4 threads, each with its own session;
+#    - soak (a short run: 48 turns over 4 sessions on 2 threads): cancels from a third thread
+#      at any time, abort callbacks, resets, a log callback receiving messages from every
+#      thread.
+# 3. Runs the Swift suites that start threads themselves (the thread pool, generation with
+#    cancellation) in a ThreadSanitizer build of the tests (.build-tsan-tests).
+# Any ThreadSanitizer report fails the run; the reports are printed. There are no suppressions.
+#
+# Not covered: the Python binding. CPython is not built with ThreadSanitizer, and preloading the
+# runtime into an uninstrumented interpreter reports the interpreter's own (GIL-protected)
+# accesses as races, so the binding's threading is checked by its own tests (and under ASan by
+# scripts/asan.sh) instead.
+# OpenBLAS is not instrumented: its calls run on the caller's thread (the library loads it
+# single-threaded, see Sources/CLlavaUHD/include/blas_loader.h), so no access escapes TSan.
+# Needs the test assets (scripts/setup-test-assets.sh; $LLAVAUHD_TEST_ASSETS).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+assets=${LLAVAUHD_TEST_ASSETS:-$repo/.build-assets}
+scratch=$repo/.build-tsan
+toolchain=$(dirname "$(readlink -f "$(command -v swift)")")
+clang=$toolchain/clang
+runtime=$("$clang" -print-file-name=libclang_rt.tsan-x86_64.so)
+[ -f "$runtime" ] || { echo "tsan.sh: the toolchain has no TSan runtime ($runtime)"; exit 1; }
+[ -d "$assets/models" ] || { echo "tsan.sh: test assets missing in $assets (scripts/setup-test-assets.sh)"; exit 1; }
+
+start=$SECONDS
+step() { printf '\n== %s (%ds)\n' "$1" $((SECONDS - start)); }
+
+step "libllavauhd.so with ThreadSanitizer (.build-tsan)"
+mkdir -p "$scratch"
+if ! swift build -c release --product llavauhd --scratch-path "$scratch" \
+        -Xswiftc -sanitize=thread -Xcc -fsanitize=thread >"$scratch/build.log" 2>&1; then
+    grep -E "error:" "$scratch/build.log" | head -20 || tail -20 "$scratch/build.log"
+    echo "tsan.sh: the TSan build failed (log: $scratch/build.log)"
+    exit 1
+fi
+lib=$scratch/release
+
+step "C hosts with -fsanitize=thread"
+bin=$scratch/c
+mkdir -p "$bin"
+# The toolchain's TSan runtime intercepts libdispatch and needs its symbols: the hosts link the
+# toolchain's libdispatch (the library itself does not use it).
+swiftlib=$(readlink -f "$toolchain/../lib/swift/linux")
+for source in Tests/C/abi_test.c examples/c/threads.c Tests/C/soak.c; do
+    prog=$(basename "$source" .c)
+    "$clang" -fsanitize=thread -shared-libsan -g -O1 -std=c11 -Wall -Werror -I"$repo/include" \
+        "$repo/$source" -o "$bin/$prog" \
+        -L"$lib" -Wl,-rpath,"$lib" -Wl,-rpath,"$(dirname "$runtime")" \
+        -L"$swiftlib" -Wl,-rpath,"$swiftlib" -Wl,--no-as-needed -ldispatch -Wl,--as-needed -lllavauhd -lpthread
+done
+
+logs=$scratch/reports
+rm -rf "$logs"
+mkdir -p "$logs"
+export TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:exitcode=66:second_deadlock_stack=1"
+[ -x "$toolchain/llvm-symbolizer" ] && export TSAN_SYMBOLIZER_PATH=$toolchain/llvm-symbolizer
+
+fail=0
+photo=$repo/Tests/Fixtures/upstream/small-noslice/input.png
+step "abi_test"
+"$bin/abi_test" "$assets" "$repo" || fail=1
+step "threads: 4 threads on one model"
+"$bin/threads" "$assets/models/rocket-v1" "$photo" "Describe the picture." 4 6 || fail=1
+step "soak: 48 turns, 4 sessions, 2 threads, cancels and logging"
+"$bin/soak" "$assets/models/small-noslice" "$photo" 48 4 2 4 || fail=1
+
+step "Swift suites that start threads, in a ThreadSanitizer build (.build-tsan-tests)"
+tests=(--filter 'ThreadPoolTests|GenerationTests')
+if [ "${1:-}" = --c-only ]; then
+    echo "skipped (--c-only)"
+elif ! swift build -c release --build-tests --scratch-path "$repo/.build-tsan-tests" -Xswiftc -enable-testing \
+        --sanitize=thread >"$scratch/tests-build.log" 2>&1; then
+    grep -E "error:" "$scratch/tests-build.log" | head -20 || tail -20 "$scratch/tests-build.log"
+    echo "tsan.sh: the TSan test build failed (log: $scratch/tests-build.log)"
+    fail=1
+else
+    LLAVAUHD_TEST_ASSETS=$assets swift test -c release --skip-build --scratch-path "$repo/.build-tsan-tests" \
+        -Xswiftc -enable-testing --sanitize=thread "${tests[@]}" || fail=1
+fi
+
+step "reports"
+if compgen -G "$logs/tsan.*" >/dev/null; then
+    echo "tsan.sh: ThreadSanitizer reports:"
+    for f in "$logs"/tsan.*; do echo "--- $f"; head -80 "$f"; done
+    fail=1
+else
+    echo "no ThreadSanitizer reports"
+fi
+echo "tsan.sh: $((SECONDS - start)) s"
+if [ "$fail" -ne 0 ]; then
+    echo "tsan.sh: FAILED"
+    exit 1
+fi
+echo "tsan.sh: all passed"
