@@ -24,6 +24,26 @@ package enum FloatConversion {
         }
     }
 
+    /// BF16 bit patterns → Float (exact).
+    package static func widenBFloat16(_ src: UnsafePointer<UInt16>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        VectorKernels.table.widen_bf16(src, out, count)
+    }
+
+    /// F16 bit patterns → Float (exact).
+    package static func widenFloat16(_ src: UnsafePointer<UInt16>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        VectorKernels.table.widen_f16(src, out, count)
+    }
+
+    /// Float → BF16 bit patterns, rounding to nearest even.
+    package static func narrowToBFloat16(_ src: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<UInt16>) {
+        VectorKernels.table.narrow_bf16(src, out, count)
+    }
+
+    /// Float → F16 bit patterns, rounding to nearest even.
+    package static func narrowToFloat16(_ src: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<UInt16>) {
+        VectorKernels.table.narrow_f16(src, out, count)
+    }
+
     /// Replaces each value by its BF16 rounding (`x.to(torch.bfloat16).float()`), in place.
     package static func roundToBFloat16(_ x: UnsafeMutablePointer<Float>, count: Int, threads: Int = 1) {
         let p = SendablePointer(x)
