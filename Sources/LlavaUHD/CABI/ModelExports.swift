@@ -26,7 +26,8 @@ private struct CProgress: @unchecked Sendable {
 @_cdecl("luhd_model_default_params")
 public func luhd_model_default_params() -> luhd_model_params {
     luhd_model_params(struct_size: MemoryLayout<luhd_model_params>.size, n_threads: 0,
-                      progress_callback: nil, progress_user_data: nil, bf16_matmul: false)
+                      progress_callback: nil, progress_user_data: nil, bf16_matmul: false,
+                      image_cache_bytes: Int64(LlavaModel.LoadOptions.defaultImageCacheBytes))
 }
 
 @_cdecl("luhd_model_load")
@@ -37,8 +38,10 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
         let path = try stringArgument(path, "path")
         let p = try readParams(params, defaults: luhd_model_default_params(), name: "params")
         guard p.n_threads >= 0 else { throw LlavaError(.invalidArgument, "params->n_threads is negative") }
+        guard p.image_cache_bytes >= 0 else { throw LlavaError(.invalidArgument, "params->image_cache_bytes is negative") }
         var options = LlavaModel.LoadOptions(threads: p.n_threads == 0 ? ComputeContext.defaultThreads : Int(p.n_threads),
-                                             matrixArithmetic: p.bf16_matmul ? .bfloat16 : .float32)
+                                             matrixArithmetic: p.bf16_matmul ? .bfloat16 : .float32,
+                                             imageCacheBytes: Int(p.image_cache_bytes))
         if let callback = p.progress_callback {
             let c = CProgress(callback: callback, userData: p.progress_user_data)
             options.progress = { c.callback(Float($0), c.userData) }
