@@ -37,7 +37,7 @@ enum BlockingThread {
     /// The value of `body`, computed on a thread of its own.
     static func run<T: Sendable>(_ body: @escaping @Sendable () -> Result<T, APIError>) async throws(APIError) -> T {
         let result: Result<T, APIError> = await withCheckedContinuation { continuation in
-            do {
+            do throws(APIError) {
                 try start { continuation.resume(returning: body()) }
             } catch {
                 continuation.resume(returning: .failure(error))

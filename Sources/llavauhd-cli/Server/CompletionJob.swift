@@ -98,7 +98,7 @@ struct CompletionJob: Sendable {
     /// The whole answer as one `chat.completion` object.
     func response() async throws(APIError) -> Response {
         let outcome: Result<Outcome, APIError> = await withCheckedContinuation { continuation in
-            do {
+            do throws(APIError) {
                 try start { event in
                     if case .finished(let result) = event { continuation.resume(returning: result) }
                 }
@@ -123,6 +123,7 @@ struct CompletionJob: Sendable {
     /// heartbeat (every second).
     func streamingResponse() throws(APIError) -> Response {
         let (events, feed) = AsyncStream<Event>.makeStream()
+        control.stopWatchingInbound()
         try start { event in
             feed.yield(event)
             if case .finished = event { feed.finish() }

@@ -1,6 +1,9 @@
 import Hummingbird
 import LlavaUHD
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The handlers of `llavauhd serve`: `/v1/chat/completions`, `/v1/models`, `/health`.
 final class CompletionService: Sendable {
@@ -54,7 +57,7 @@ final class CompletionService: Sendable {
             return try await request.body.consumeWithInboundCloseHandler({ body in
                 try await self.answer(body: body, id: id, label: label, control: control)
             }, onInboundClosed: {
-                control.clientGone()
+                control.inboundClosed()
             })
         } catch let error as APIError {
             ServerLog.line(label, "\(error.status.code) \(error.message)")
@@ -139,9 +142,22 @@ final class RequestControl: Sendable {
     /// Seconds left before the deadline (at least a millisecond).
     var remaining: Double { max(0.001, start + timeout - now()) }
 
+    /// Whether the end of the request's inbound stream means the client went away: true until
+    /// a streaming response takes over (Hummingbird reports the inbound stream closed once the
+    /// handler has returned; from then on a failed write tells that the client is gone).
+    private let watchingInbound = Mutex<Bool>(true)
+
     func clientGone() {
         gone.cancel()
         slotAbort.withLock { $0?.cancel() }
+    }
+
+    func inboundClosed() {
+        if watchingInbound.withLock({ $0 }) { clientGone() }
+    }
+
+    func stopWatchingInbound() {
+        watchingInbound.withLock { $0 = false }
     }
 
     /// Links the request to its slot, and arms the deadline on it.

@@ -95,7 +95,6 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// The last path component of a directory, without trailing slashes.
     static func lastComponent(_ path: String) -> String {
-        let trimmed = path.reversed().drop(while: { $0 == "/" }).reversed()
-        return String(trimmed.split(separator: "/").last ?? Substring(trimmed))
+        path.split(separator: "/").last.map(String.init) ?? path
     }
 }

@@ -91,8 +91,7 @@ actor SessionPool {
         options.systemPrompt = systemPrompt
         let abort = slot.abort
         options.shouldAbort = { abort.isCancelled }
-        let requestID = slot.requestID
-        options.onStage = { stage in ServerLog.stage(requestID.withLock { $0 }, stage) }
+        options.onStage = { stage in ServerLog.stage(slot.requestID.withLock { $0 }, stage) }
         slot.session = nil
         let session = try ChatSession(model: model, options: options)
         slot.session = session
