@@ -45,5 +45,5 @@ plain=$(ls "$work"/dist/llavauhd-*.whl)
 "$venv/bin/python" -m wheel tags --remove --python-tag py3 --abi-tag none --platform-tag linux_x86_64 "$plain" >/dev/null
 tagged=$(ls "$work"/dist/llavauhd-*-py3-none-linux_x86_64.whl)
 rm -f "$out"/llavauhd-*.whl
-"$venv/bin/auditwheel" repair --wheel-dir "$out" "$tagged"
+PATH="$venv/bin:$PATH" "$venv/bin/auditwheel" repair --wheel-dir "$out" "$tagged"
 ls "$out"/llavauhd-*-py3-none-manylinux_*_x86_64.whl
