@@ -2,8 +2,9 @@
 # Tests the wheel of scripts/build-wheel.sh as a user without a checkout gets it: installs it
 # into a fresh venv (no system site-packages; numpy and pytest from PyPI), then
 #   1. `ldd` of the installed libllavauhd.so and of its OpenBLAS resolves every library either
-#      to the wheel's own files or to the C/system runtime (libc, libm, libdl, libpthread,
-#      librt, the loader, libstdc++, libgcc_s), never to another system library;
+#      to the wheel's own files or to the C/system runtime that the manylinux policy assumes on
+#      every system (libc, libm, libdl, libpthread, librt, the loader, libstdc++, libgcc_s, and
+#      zlib, which auditwheel therefore does not graft), never to another system library;
 #   2. the installed package (not the checkout's) answers with the tiny models: the upstream
 #      golden cases of bindings/python/tests/test_upstream.py, run against the installed package;
 #   3. the OpenBLAS mapped into that process is the wheel's copy.
@@ -22,7 +23,7 @@ pkg="$site/llavauhd"
 [ -f "$pkg/libllavauhd.so" ] && [ -f "$pkg/libopenblas.so.0" ] || { echo "test-wheel: libraries missing in $pkg" >&2; exit 1; }
 
 # 1. Dependencies: the wheel's own files or the C/system runtime only.
-runtime='^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|ld-linux-x86-64\.so\.2|/lib64/ld-linux-x86-64\.so\.2|libstdc\+\+\.so\.6|libgcc_s\.so\.1)$'
+runtime='^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|ld-linux-x86-64\.so\.2|/lib64/ld-linux-x86-64\.so\.2|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libz\.so\.1)$'
 bad=0
 for lib in "$pkg/libllavauhd.so" "$pkg/libopenblas.so.0"; do
     while read -r name arrow path _; do
