@@ -47,8 +47,17 @@ final class CompletionService: Sendable {
 
     // MARK: - Chat completions
 
-    /// One chat completion; every failure is an OpenAI-shaped JSON error.
+    /// One chat completion; every failure is an OpenAI-shaped JSON error. The response says
+    /// `Connection: close`: Hummingbird closes the connection after a request whose inbound
+    /// stream it watched (`consumeWithInboundCloseHandler`), and a client told so opens a new
+    /// one instead of racing that close with its next request.
     func chatCompletion(_ request: Request) async -> Response {
+        var response = await respond(request)
+        response.headers[.connection] = "close"
+        return response
+    }
+
+    private func respond(_ request: Request) async -> Response {
         let number = served.wrappingAdd(1, ordering: .relaxed).newValue
         let id = "chatcmpl-" + ShortUUID.random()
         let label = "#\(number) \(id)"
