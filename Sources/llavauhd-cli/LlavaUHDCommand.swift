@@ -6,7 +6,7 @@ import Glibc
 
 /// `llavauhd`: LLaVA-UHD v2 on the CPU from the command line.
 @main
-struct LlavaUHDCommand: ParsableCommand {
+struct LlavaUHDCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "llavauhd",
         abstract: "Run LLaVA-UHD v2 on the CPU.",
@@ -19,14 +19,18 @@ struct LlavaUHDCommand: ParsableCommand {
             67 bad image, 68 context full, 130 interrupted, 1 anything else.
             """,
         subcommands: [RunCommand.self, ChatCommand.self, PlanCommand.self, EvalCommand.self, BenchCommand.self,
-                      QuantizeCommand.self])
+                      QuantizeCommand.self, ServeCommand.self])
 
     /// Parses the command line and runs the subcommand; a library error becomes one line on
     /// standard error and its class's exit code, never a trace.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch let error as LlavaError {
             Console.err(error.commandLine)
             Glibc.exit(ExitCode(error.status).rawValue)

@@ -23,6 +23,9 @@
  *   5. sets its own copy (3 or 4) to one thread per call (see luhd_blas_owns_threads). A host
  *      that loads libopenblas.so.0 after us shares that copy and setting (and may call
  *      openblas_set_num_threads itself).
+ * "libopenblas.so.0" in steps 3 and 4 is first the copy beside the library holding this code
+ * (found with dladdr: the Python wheel carries one there, see scripts/build-wheel.sh), then
+ * the system's (libopenblas.so.0, libopenblas.so on the loader's search path).
  * The environment is modified only for the duration of the load, and only while the process
  * runs a single thread: setenv/unsetenv race with a getenv in any other thread of the host. So
  * the library loads OpenBLAS from its constructor when the process is single-threaded at that

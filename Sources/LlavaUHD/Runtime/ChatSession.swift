@@ -24,7 +24,10 @@ public final class ChatSession: @unchecked Sendable {
         public var contextLength: Int = 0
         /// How the KV cache stores keys and values (16 bits by default; `.float32` is exact).
         public var kvCacheType: KVCacheType = .sessionDefault
-        /// Encoded images kept for reuse (0 disables the cache).
+        /// Encoded images this session keeps for its own reuse, whatever other sessions do with
+        /// the model's shared cache (`LlavaModel.imageCache`), which the session also reads and
+        /// fills. 0 turns image caching off for this session: it neither keeps images nor uses
+        /// the shared cache, and encodes every image it is given.
         public var imageCacheCapacity: Int = 4
         /// The system prompt; nil means the template's default.
         public var systemPrompt: String? = nil
@@ -108,13 +111,15 @@ public final class ChatSession: @unchecked Sendable {
 
     // MARK: - Images
 
-    /// The encoding of `image` (number `index` of `count` in this call), from the cache when the
-    /// same pixels were encoded before.
+    /// The encoding of `image` (number `index` of `count` in this call), from the session's
+    /// cache or else the model's shared one when the same pixels were encoded before.
     func encode(_ image: RGBImage, index: Int, count: Int, context: ComputeContext,
                 timings: inout ChatTimings) throws(LlavaError) -> EncodedImage {
         let key = ImageKey(image: image, options: options.slicing)
-        if let hit = imageCache.lookup(key) {
+        let caching = options.imageCacheCapacity > 0
+        if let hit = imageCache.lookup(key) ?? (caching ? model.imageCache.lookup(key) : nil) {
             timings.cachedImages += 1
+            imageCache.insert(hit)
             return hit
         }
         let start = monotonicSeconds()
@@ -125,6 +130,7 @@ public final class ChatSession: @unchecked Sendable {
         timings.imageEncoding += monotonicSeconds() - start
         timings.encodedImages += 1
         imageCache.insert(encoded)
+        if caching { model.imageCache.insert(encoded) }
         return encoded
     }
 
@@ -277,6 +283,37 @@ public final class ChatSession: @unchecked Sendable {
         }
         return ChatReply(text: answer, tokens: result.tokens, stopReason: reason, promptPositions: input.count,
                          reusedPositions: reused, timings: timings)
+    }
+
+    /// Makes `turns` the conversation that the next `chat` call continues, as if those turns had
+    /// been chatted: alternating user and assistant messages starting with a user one, `images`
+    /// being the user turns' images in prompt order (`<image>` placeholders in a turn's text, or
+    /// `imageCount` images before it). The images are encoded (or taken from the caches) now;
+    /// nothing is evaluated: the next `chat` keeps the longest cached prefix that matches the
+    /// whole prompt and evaluates the rest, so a client that resends the conversation so far
+    /// with each question (as OpenAI-style clients do) recomputes only what changed.
+    /// Returns the encoding timings. Throws `.invalidArgument` when the turns do not alternate or
+    /// the images do not match the placeholders (the session is then unchanged), `.cancelled`.
+    @discardableResult
+    public func setConversation(_ turns: [ChatMessage], images: [RGBImage]) throws(LlavaError) -> ChatTimings {
+        cancellation.reset()
+        for (i, m) in turns.enumerated() where m.role != (i % 2 == 0 ? .user : .assistant) {
+            throw LlavaError(.invalidArgument, "turn \(i) should be a \(i % 2 == 0 ? "user" : "assistant") message")
+        }
+        let placeholders = turns.reduce(0) { $0 + ($1.imageCount > 0 ? $1.imageCount : Self.count(ChatTemplate.imagePlaceholder, in: $1.text)) }
+        guard placeholders == images.count else {
+            throw LlavaError(.invalidArgument, "the turns have \(placeholders) image place(s) but \(images.count) image(s) were given")
+        }
+        let context = computeContext()
+        var timings = ChatTimings()
+        var encoded: [EncodedImage] = []
+        for (i, image) in images.enumerated() {
+            encoded.append(try encode(image, index: i, count: images.count, context: context, timings: &timings))
+        }
+        messages = turns
+        conversationImages = encoded
+        logits = nil
+        return timings
     }
 
     /// Records the evaluated answer tokens as cached positions and the answer as the

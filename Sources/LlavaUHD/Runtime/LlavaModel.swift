@@ -11,12 +11,19 @@ public final class LlavaModel: @unchecked Sendable {
         /// dense weights (`.float32`: exact; `.bfloat16`: bf16 dot products against BF16 weights
         /// where the CPU has AVX512_BF16). The projector and decoding stay float32.
         public var matrixArithmetic: MatrixArithmetic
+        /// Bytes of encoded images the model's `SharedImageCache` keeps for all its sessions
+        /// (0 turns it off). The default, 256 MiB, holds about 15 seven-view images of a 7B
+        /// model (7 × 144 × 4096 floats each).
+        public var imageCacheBytes: Int
+
+        public static let defaultImageCacheBytes = 256 << 20
 
         public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
-                    matrixArithmetic: MatrixArithmetic = .float32) {
+                    matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes) {
             self.threads = max(1, threads)
             self.progress = progress
             self.matrixArithmetic = matrixArithmetic
+            self.imageCacheBytes = max(0, imageCacheBytes)
         }
     }
 
@@ -40,6 +47,9 @@ public final class LlavaModel: @unchecked Sendable {
     package let languageGGUF: GGUFFile?
     /// Threads used for compute.
     public let threads: Int
+    /// Encoded images shared by every session of this model (internally locked; see
+    /// `SharedImageCache`).
+    public let imageCache: SharedImageCache
 
     /// Loads and validates a model directory (see `luhd_model_load`). Order: config.json,
     /// the weight files, every tensor of every stage, then the tokenizer. The LLM comes from a
@@ -56,6 +66,7 @@ public final class LlavaModel: @unchecked Sendable {
         }
         self.directory = directory
         self.threads = options.threads
+        imageCache = SharedImageCache(byteCapacity: options.imageCacheBytes)
         config = try ModelConfig(directory: directory)
         try report(0.01)
         weights = try WeightStore(directory: directory, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })

@@ -46,6 +46,9 @@ class Model(Closing):
             (the fastest reduced-precision kernels the CPU has, within a stated bound: today
             bf16 products against BF16 weights on AVX512_BF16 CPUs, PyTorch bf16 matmul
             precision).
+        image_cache_bytes: bytes of encoded images the model keeps for all its sessions (default
+            256 MiB; 0 turns the shared cache off): a session asking about a picture another
+            session already encoded skips the vision stage.
 
     Raises:
         Error: the subclass of the C status (``FileAccessError``, ``BadConfigError``,
@@ -56,10 +59,13 @@ class Model(Closing):
     _kind = "model"
 
     def __init__(self, path: Union[str, os.PathLike[str]], n_threads: Optional[int] = None,
-                 progress: Optional[Callable[[float], bool]] = None, precision: Precision = Precision.EXACT):
+                 progress: Optional[Callable[[float], bool]] = None, precision: Precision = Precision.EXACT,
+                 image_cache_bytes: Optional[int] = None):
         super().__init__(lib.luhd_model_free)
         params = lib.luhd_model_default_params()
         params.precision = Precision(precision).value
+        if image_cache_bytes is not None:
+            params.image_cache_bytes = int_in_range(image_cache_bytes, "image_cache_bytes", 0, 2**63 - 1)
         if n_threads is not None:
             params.n_threads = int_in_range(n_threads, "n_threads", 1, 1024)
         self.path = os.fspath(path)

@@ -1,0 +1,262 @@
+"""`llavauhd serve` through the real `openai` client, against live servers on 127.0.0.1 with the
+tiny small-noslice model: greedy answers equal to Session.chat (one turn with an image, and a
+multi-turn conversation), sampled answers equal for the same seed, streaming equal to the whole
+answer, usage counts, stop strings, concurrent requests, a full queue (503), a client that goes
+away (the server stops its answer and serves the next request), and the 4xx errors in OpenAI's
+shape. The server binary is $LLAVAUHD_CLI (default: the shipping build's build/bin/llavauhd)."""
+import base64
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import openai
+import pytest
+
+import llavauhd
+from conftest import REPO, UPSTREAM
+
+CLI = Path(os.environ.get("LLAVAUHD_CLI", REPO / "build" / "bin" / "llavauhd"))
+CASE = "small-noslice"
+QUESTION = "What animal is this?"
+IMAGE = UPSTREAM / CASE / "input.png"
+DATA_URL = "data:image/png;base64," + base64.b64encode(IMAGE.read_bytes()).decode()
+
+
+class Server:
+    """A `llavauhd serve` process on a free loopback port, its log collected line by line."""
+
+    def __init__(self, model: Path, *args: str) -> None:
+        self.log: list[str] = []
+        self.process = subprocess.Popen(
+            [str(CLI), "serve", "--model", str(model), "--host", "127.0.0.1", "--port", "0", "--threads", "1",
+             "--preresize", "0", *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        ready = threading.Event()
+        self.port = 0
+
+        def read() -> None:
+            for line in self.process.stderr:
+                self.log.append(line.rstrip("\n"))
+                m = re.search(r"serving .* on http://127\.0\.0\.1:(\d+)", line)
+                if m:
+                    self.port = int(m.group(1))
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(60) or not self.port:
+            self.close()
+            raise RuntimeError("the server did not start:\n" + "\n".join(self.log))
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.client = openai.OpenAI(base_url=self.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+    def post(self, path: str, body: bytes, content_type: str = "application/json") -> tuple[int, dict]:
+        request = urllib.request.Request(self.url + path, data=body, headers={"Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            return json.loads(response.read())
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def model_dir(assets) -> Path:
+    if not CLI.is_file():
+        pytest.fail(f"{CLI} missing: run 'make ship' (or set LLAVAUHD_CLI)")
+    return assets / "models" / CASE
+
+
+@pytest.fixture(scope="module")
+def server(model_dir):
+    s = Server(model_dir, "--parallel", "2", "--queue", "8", "--max-images", "2", "--max-body-bytes", "1000000",
+               "--max-image-pixels", "100000", "--image-dir", str(UPSTREAM / CASE))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def local(model_dir):
+    """The same model through the library, for the reference answers."""
+    with llavauhd.Model(model_dir) as m:
+        yield m
+
+
+def user(text: str, *image_urls: str) -> dict:
+    return {"role": "user", "content": [{"type": "image_url", "image_url": {"url": u}} for u in image_urls]
+            + [{"type": "text", "text": text}]}
+
+
+def test_models_and_health(server):
+    assert [m.id for m in server.client.models.list().data] == [CASE]
+    health = server.get("/health")
+    assert health["status"] == "ok" and health["sessions"] == 2 and health["model"] == CASE
+
+
+def test_greedy_answer_equals_session_chat(server, local):
+    with local.session(preresize_long_side=0) as s:
+        expected = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=8)
+        stats = s.last_stats
+    reply = server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)],
+                                                  max_tokens=8, temperature=0)
+    choice = reply.choices[0]
+    assert choice.message.role == "assistant" and choice.message.content == expected
+    assert choice.finish_reason == ("length" if stats["stop_reason"] == "max_tokens" else "stop")
+    assert reply.usage.prompt_tokens == stats["n_prompt_positions"]
+    assert reply.usage.completion_tokens == stats["n_generated"]
+    assert reply.usage.total_tokens == stats["n_prompt_positions"] + stats["n_generated"]
+    assert reply.object == "chat.completion" and reply.model == CASE and reply.id.startswith("chatcmpl-")
+
+
+def test_text_only_and_system_prompt_equal_session_chat(server, local):
+    with local.session(system_prompt="Answer briefly.") as s:
+        expected = s.chat("Hello there", max_new_tokens=6)
+    reply = server.client.chat.completions.create(
+        model=CASE, max_tokens=6,
+        messages=[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Hello there"}])
+    assert reply.choices[0].message.content == expected
+
+
+def test_multi_turn_conversation_equals_session_chat(server, local):
+    with local.session(preresize_long_side=0) as s:
+        first = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=6)
+        second = s.chat("And its colour?", max_new_tokens=6)
+    messages = [user(QUESTION, DATA_URL)]
+    a1 = server.client.chat.completions.create(model=CASE, messages=messages, max_tokens=6)
+    assert a1.choices[0].message.content == first
+    messages += [{"role": "assistant", "content": first}, {"role": "user", "content": "And its colour?"}]
+    a2 = server.client.chat.completions.create(model=CASE, messages=messages, max_tokens=6)
+    assert a2.choices[0].message.content == second
+
+
+def test_sampling_parameters_and_seed(server, local):
+    with local.session(preresize_long_side=0) as s:
+        expected = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=8, temperature=0.9,
+                          top_p=0.95, seed=1234)
+    answers = {server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)], max_tokens=8,
+                                                     temperature=0.9, top_p=0.95, seed=1234).choices[0].message.content
+               for _ in range(2)}
+    assert answers == {expected}
+
+
+def test_stop_string(server, local):
+    with local.session(preresize_long_side=0) as s:
+        full = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=8)
+    stop = full[len(full) // 2:][:3]
+    assert stop
+    with local.session(preresize_long_side=0) as s:
+        expected = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=8, stop=[stop])
+    reply = server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)], max_tokens=8,
+                                                  stop=stop)
+    assert reply.choices[0].message.content == expected == full[:full.index(stop)]
+    assert reply.choices[0].finish_reason == "stop"
+
+
+def test_streaming_equals_the_whole_answer(server):
+    whole = server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)], max_tokens=8)
+    chunks = list(server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)], max_tokens=8,
+                                                        stream=True, stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    finals = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finals == [whole.choices[0].finish_reason]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert all(c.id == chunks[0].id and c.object == "chat.completion.chunk" for c in chunks)
+
+
+def test_local_image_files_only_under_image_dir(server):
+    by_data = server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)], max_tokens=6)
+    for url in (str(IMAGE), IMAGE.as_uri()):
+        by_path = server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, url)], max_tokens=6)
+        assert by_path.choices[0].message.content == by_data.choices[0].message.content
+    outside = UPSTREAM / "coffee-v2-mask7" / "input.png"
+    for url in (str(outside), str(UPSTREAM / CASE / ".." / "coffee-v2-mask7" / "input.png"), "input.png",
+                "https://example.com/cat.png"):
+        with pytest.raises(openai.BadRequestError) as e:
+            server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, url)], max_tokens=2)
+        assert e.value.body["code"] in ("image_unreadable", "unsupported_image_url")
+
+
+def test_concurrent_requests_all_answer_the_same(server):
+    reference = server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)], max_tokens=8)
+
+    def ask(_):
+        return server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)],
+                                                     max_tokens=8).choices[0].message.content
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(ask, range(6)))
+    assert answers == [reference.choices[0].message.content] * 6
+
+
+@pytest.mark.parametrize("body, status, code", [
+    (b"{not json", 400, None),
+    (json.dumps({"messages": []}).encode(), 400, None),
+    (json.dumps({"messages": [{"role": "assistant", "content": "hi"}]}).encode(), 400, None),
+    (json.dumps({"messages": [{"role": "user", "content": "hi"}], "n": 2}).encode(), 400, None),
+    (json.dumps({"messages": [{"role": "user", "content": "hi"}], "temperature": 5}).encode(), 400, None),
+    (json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}).encode(), 400, None),
+    (json.dumps({"messages": [{"role": "user", "content": "a <image> b"}]}).encode(), 400, None),
+    (json.dumps({"messages": [user("hi", "data:image/png;base64,!!!")]}).encode(), 400, "bad_image"),
+    (json.dumps({"messages": [user("hi", "data:image/png;base64," + base64.b64encode(b"not a png").decode())]}).encode(),
+     400, "bad_image"),
+    (json.dumps({"messages": [user("hi", DATA_URL, DATA_URL, DATA_URL)]}).encode(), 400, "too_many_images"),
+    (json.dumps({"messages": [user("hi", "data:image/png;base64,"
+                                   + base64.b64encode((UPSTREAM / "coffee-v2-mask7" / "input.png").read_bytes()).decode())
+                              ]}).encode(), 400, "image_too_large"),
+    (json.dumps({"messages": [{"role": "user", "content": "x" * 1_100_000}]}).encode(), 413, "request_too_large"),
+])
+def test_errors_are_openai_shaped(server, body, status, code):
+    got, payload = server.post("/v1/chat/completions", body)
+    assert got == status, payload
+    error = payload["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    assert error["type"] == "invalid_request_error"
+    if code:
+        assert error["code"] == code
+
+
+def test_openai_client_raises_its_error_classes(server):
+    with pytest.raises(openai.BadRequestError):
+        server.client.chat.completions.create(model=CASE, messages=[{"role": "user", "content": "hi"}], temperature=3)
+
+
+def test_full_queue_is_503_and_a_gone_client_frees_its_session(model_dir):
+    s = Server(model_dir, "--parallel", "1", "--queue", "0")
+    try:
+        long = [{"role": "user", "content": "Tell me a long story."}]
+        stream = s.client.chat.completions.create(model=CASE, messages=long, max_tokens=100000, stream=True)
+        first = next(iter(stream))
+        assert first.choices[0].delta.role == "assistant"
+        with pytest.raises(openai.InternalServerError) as e:
+            s.client.chat.completions.create(model=CASE, messages=long, max_tokens=2)
+        assert e.value.status_code == 503 and e.value.body["code"] == "server_busy"
+        stream.close()  # the client goes away mid-answer
+        deadline = time.time() + 30
+        while not any(" 499 " in line for line in s.log) and time.time() < deadline:
+            time.sleep(0.1)
+        assert any(" 499 " in line for line in s.log), "\n".join(s.log)
+        reply = s.client.chat.completions.create(model=CASE, messages=long, max_tokens=2)
+        assert reply.usage.completion_tokens == 2
+        assert any("prefill" in line for line in s.log) and any("tokens/s" in line for line in s.log)
+    finally:
+        s.close()
