@@ -37,9 +37,9 @@ struct MachinePeaks {
                 let ops = UnsafeMutablePointer<Double>.allocate(capacity: threads)
                 defer { ops.deallocate() }
                 let o = SendablePointer(ops)
-                let t0 = now()
+                let t0 = monotonicSeconds()
                 parallelFor(threads, threads: threads) { o.p[$0] = loop(iterations) }
-                let seconds = now() - t0
+                let seconds = monotonicSeconds() - t0
                 best = max(best, (0..<threads).reduce(0) { $0 + ops[$1] } / seconds)
             }
             return best
