@@ -35,6 +35,8 @@ import ray
 
 from .image import Image
 from .model import Model
+from .session import Session
+from .types import Sampling
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +140,8 @@ class _Answerer:
         self.settings = EvalSettings(**settings)
         self.model = Model(model, n_threads=threads)
         s = self.settings
-        self.session = self.model.session(preresize_long_side=s.preresize_long_side, max_slices=s.max_slices,
-                                          **s.session)
+        self.session = Session(self.model, preresize_long_side=s.preresize_long_side, max_slices=s.max_slices,
+                               **s.session)
 
     def __call__(self, batch: dict) -> dict:
         s = self.settings
@@ -147,8 +149,8 @@ class _Answerer:
         for text, image in zip(batch["text"], batch["image_path"]):
             self.session.reset()
             images = [Image.open(image)] if image else []
-            answers.append(self.session.chat(text, images=images, max_new_tokens=s.max_new_tokens,
-                                             temperature=s.temperature, top_p=s.top_p, seed=s.seed))
+            answers.append(self.session.chat(text, images=images, sampling=Sampling(
+                max_new_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p, seed=s.seed)))
         return {"key": list(batch["key"]), "answer": answers}
 
 
@@ -162,10 +164,12 @@ def _image_path(question: Question, images: str) -> str:
 
 def run_eval(questions: str | os.PathLike[str], answers: str | os.PathLike[str], *, model: str,
              images: str = "", actors: int = 1, threads_per_actor: int = 1, batch_size: int = 4,
-             model_id: Optional[str] = None, settings: EvalSettings = EvalSettings()) -> int:
+             model_id: Optional[str] = None, settings: Optional[EvalSettings] = None) -> int:
     """Answers the questions not yet in ``answers`` on the connected Ray cluster (``ray.init``
     first; a local instance is started when none is), appending to ``answers``. Returns how
-    many answers were written. A missing image raises FileNotFoundError before any work."""
+    many answers were written. A missing image raises FileNotFoundError before any work.
+    ``settings`` defaults to upstream's eval settings (``EvalSettings()``)."""
+    settings = settings if settings is not None else EvalSettings()
     todo, seen = [], answered_ids(answers)
     for q in load_questions(questions):
         if q.key not in seen:

@@ -4,14 +4,12 @@ import json
 import os
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, UPSTREAM
 
 import llavauhd
 from llavauhd import _errors
-
-from conftest import FIXTURES, UPSTREAM
 
 PHOTO = UPSTREAM / "small-noslice" / "input.png"
 TWO_TOKENS = llavauhd.Sampling(max_new_tokens=2)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import ray
+from conftest import REPO, UPSTREAM
 
 import llavauhd.ray as lray
-from conftest import REPO, UPSTREAM
 
 CLI = Path(os.environ.get("LLAVAUHD_CLI", REPO / "build" / "bin" / "llavauhd"))
 CASE = "small-noslice"

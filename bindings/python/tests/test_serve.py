@@ -18,9 +18,9 @@ from pathlib import Path
 
 import openai
 import pytest
+from conftest import REPO, UPSTREAM
 
 import llavauhd
-from conftest import REPO, UPSTREAM
 
 CLI = Path(os.environ.get("LLAVAUHD_CLI", REPO / "build" / "bin" / "llavauhd"))
 CASE = "small-noslice"
@@ -112,8 +112,8 @@ def test_models_and_health(server):
 
 
 def test_greedy_answer_equals_session_chat(server, local):
-    with local.session(preresize_long_side=0) as s:
-        expected = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=8)
+    with llavauhd.Session(local, preresize_long_side=0) as s:
+        expected = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], sampling=llavauhd.Sampling(max_new_tokens=8))
         stats = s.last_stats
     reply = server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)],
                                                   max_tokens=8, temperature=0)
@@ -127,8 +127,8 @@ def test_greedy_answer_equals_session_chat(server, local):
 
 
 def test_text_only_and_system_prompt_equal_session_chat(server, local):
-    with local.session(system_prompt="Answer briefly.") as s:
-        expected = s.chat("Hello there", max_new_tokens=6)
+    with llavauhd.Session(local, system_prompt="Answer briefly.") as s:
+        expected = s.chat("Hello there", sampling=llavauhd.Sampling(max_new_tokens=6))
     reply = server.client.chat.completions.create(
         model=CASE, max_tokens=6,
         messages=[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Hello there"}])
@@ -136,9 +136,9 @@ def test_text_only_and_system_prompt_equal_session_chat(server, local):
 
 
 def test_multi_turn_conversation_equals_session_chat(server, local):
-    with local.session(preresize_long_side=0) as s:
-        first = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=6)
-        second = s.chat("And its colour?", max_new_tokens=6)
+    with llavauhd.Session(local, preresize_long_side=0) as s:
+        first = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], sampling=llavauhd.Sampling(max_new_tokens=6))
+        second = s.chat("And its colour?", sampling=llavauhd.Sampling(max_new_tokens=6))
     messages = [user(QUESTION, DATA_URL)]
     a1 = server.client.chat.completions.create(model=CASE, messages=messages, max_tokens=6)
     assert a1.choices[0].message.content == first
@@ -148,9 +148,9 @@ def test_multi_turn_conversation_equals_session_chat(server, local):
 
 
 def test_sampling_parameters_and_seed(server, local):
-    with local.session(preresize_long_side=0) as s:
-        expected = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=8, temperature=0.9,
-                          top_p=0.95, seed=1234)
+    with llavauhd.Session(local, preresize_long_side=0) as s:
+        expected = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], sampling=llavauhd.Sampling(
+            max_new_tokens=8, temperature=0.9, top_p=0.95, seed=1234))
     answers = {server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)], max_tokens=8,
                                                      temperature=0.9, top_p=0.95, seed=1234).choices[0].message.content
                for _ in range(2)}
@@ -158,12 +158,13 @@ def test_sampling_parameters_and_seed(server, local):
 
 
 def test_stop_string(server, local):
-    with local.session(preresize_long_side=0) as s:
-        full = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=8)
+    with llavauhd.Session(local, preresize_long_side=0) as s:
+        full = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], sampling=llavauhd.Sampling(max_new_tokens=8))
     stop = full[len(full) // 2:][:3]
     assert stop
-    with local.session(preresize_long_side=0) as s:
-        expected = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)], max_new_tokens=8, stop=[stop])
+    with llavauhd.Session(local, preresize_long_side=0) as s:
+        expected = s.chat(QUESTION, images=[llavauhd.Image.open(IMAGE)],
+                          sampling=llavauhd.Sampling(max_new_tokens=8, stop=(stop,)))
     reply = server.client.chat.completions.create(model=CASE, messages=[user(QUESTION, DATA_URL)], max_tokens=8,
                                                   stop=stop)
     assert reply.choices[0].message.content == expected == full[:full.index(stop)]
@@ -217,12 +218,11 @@ def test_concurrent_requests_all_answer_the_same(server):
     (json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}).encode(), 400, None),
     (json.dumps({"messages": [{"role": "user", "content": "a <image> b"}]}).encode(), 400, None),
     (json.dumps({"messages": [user("hi", "data:image/png;base64,!!!")]}).encode(), 400, "bad_image"),
-    (json.dumps({"messages": [user("hi", "data:image/png;base64," + base64.b64encode(b"not a png").decode())]}).encode(),
-     400, "bad_image"),
+    (json.dumps({"messages": [user("hi", "data:image/png;base64," + base64.b64encode(b"not a png").decode())]})
+     .encode(), 400, "bad_image"),
     (json.dumps({"messages": [user("hi", DATA_URL, DATA_URL, DATA_URL)]}).encode(), 400, "too_many_images"),
-    (json.dumps({"messages": [user("hi", "data:image/png;base64,"
-                                   + base64.b64encode((UPSTREAM / "coffee-v2-mask7" / "input.png").read_bytes()).decode())
-                              ]}).encode(), 400, "image_too_large"),
+    (json.dumps({"messages": [user("hi", "data:image/png;base64," + base64.b64encode(
+        (UPSTREAM / "coffee-v2-mask7" / "input.png").read_bytes()).decode())]}).encode(), 400, "image_too_large"),
     (json.dumps({"messages": [{"role": "user", "content": "x" * 1_100_000}]}).encode(), 413, "request_too_large"),
 ])
 def test_errors_are_openai_shaped(server, body, status, code):

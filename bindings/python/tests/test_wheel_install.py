@@ -3,15 +3,17 @@ package answers a question about a photo with a tiny model, and the OpenBLAS in 
 the copy beside libllavauhd.so."""
 from pathlib import Path
 
-import llavauhd
 from conftest import UPSTREAM
+
+import llavauhd
 
 
 def test_answers_with_the_bundled_openblas(assets):
-    with llavauhd.Model(assets / "models" / "small-noslice") as model, model.session(preresize_long_side=0) as s:
+    model_dir = assets / "models" / "small-noslice"
+    with llavauhd.Model(model_dir) as model, llavauhd.Session(model, preresize_long_side=0) as s:
         answer = s.chat("What animal is this?", images=[llavauhd.Image.open(UPSTREAM / "small-noslice" / "input.png")],
-                        max_new_tokens=4)
-        assert answer and s.last_stats["n_generated"] >= 1
+                        sampling=llavauhd.Sampling(max_new_tokens=4))
+        assert answer and s.last_stats.n_generated >= 1
     package = Path(llavauhd.__file__).parent
     maps = Path("/proc/self/maps").read_text().splitlines()
     # libopenblas*: ours (numpy's own copy is libscipy_openblas*, and stays numpy's).
