@@ -59,7 +59,7 @@ struct APIError: Error, Sendable {
     }
 }
 
-private extension String {
+extension String {
     /// "context full" → "context_full".
-    var replacingSpaces: String { String(map { $0 == " " || $0 == "-" ? "_" : $0 }) }
+    fileprivate var replacingSpaces: String { String(map { $0 == " " || $0 == "-" ? "_" : $0 }) }
 }
