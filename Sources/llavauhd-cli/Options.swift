@@ -25,7 +25,7 @@ struct ModelOptions: ParsableArguments {
         let start = monotonicSeconds()
         let options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
                                              progress: status.loadProgress(directory: model),
-                                             matrixArithmetic: precision.matrixArithmetic)
+                                             matrixArithmetic: precision.matrixArithmetic())
         let loaded = try LlavaModel(directory: model, options: options)
         let seconds = monotonicSeconds() - start
         status.loadFinished(seconds: seconds)

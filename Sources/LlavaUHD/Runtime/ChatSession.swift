@@ -296,15 +296,14 @@ public final class ChatSession: @unchecked Sendable {
     /// the images do not match the placeholders (the session is then unchanged), `.cancelled`.
     @discardableResult
     public func setConversation(_ turns: [ChatMessage], images: [RGBImage]) throws(LlavaError) -> ChatTimings {
-        cancellation.reset()
         for (i, m) in turns.enumerated() where m.role != (i % 2 == 0 ? .user : .assistant) {
             throw LlavaError(.invalidArgument, "turn \(i) should be a \(i % 2 == 0 ? "user" : "assistant") message")
         }
-        let placeholders = turns.reduce(0) { $0 + ($1.imageCount > 0 ? $1.imageCount : Self.count(ChatTemplate.imagePlaceholder, in: $1.text)) }
+        let placeholders = turns.reduce(0) { $0 + ($1.imageCount) }
         guard placeholders == images.count else {
             throw LlavaError(.invalidArgument, "the turns have \(placeholders) image place(s) but \(images.count) image(s) were given")
         }
-        let context = computeContext()
+        let context = beginCall()
         var timings = ChatTimings()
         var encoded: [EncodedImage] = []
         for (i, image) in images.enumerated() {

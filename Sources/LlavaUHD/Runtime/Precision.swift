@@ -4,8 +4,11 @@
 public enum Precision: Int32, Sendable, CaseIterable {
     /// float32 products: the reference arithmetic.
     case exact = 0
-    /// Today the bf16 products of `MatrixArithmetic.bfloat16` where the CPU has AVX512_BF16
-    /// (relative error ≤ 2⁻⁹ per activation, PyTorch's bf16 matmul); elsewhere the same as `exact`.
+    /// The fastest reduced-precision kernels this CPU has, within the stated bound of exact:
+    /// today bf16 products (`MatrixArithmetic.bfloat16`: relative error ≤ 2⁻⁹ per activation,
+    /// PyTorch's bf16 matmul, float32 sums) where the CPU has AVX512_BF16 and they measure faster
+    /// than float32 (tested against exact in Tests/KernelsTests/PrecisionTests.swift and the
+    /// vision/language suites' bf16 tests); elsewhere the same as `exact`.
     case fast = 1
 
     /// The name the CLI takes and the wire formats write ("exact", "fast").
@@ -22,11 +25,13 @@ public enum Precision: Int32, Sendable, CaseIterable {
         self = p
     }
 
-    /// The matrix-product arithmetic this precision selects.
-    public var matrixArithmetic: MatrixArithmetic {
+    /// How dense matrix products run on the CPU `profile` describes: `fast` is bf16 only where
+    /// the CPU has AVX512_BF16 and bf16 products measure faster than float32 (`CPUProfile`: CPU
+    /// features, then a one-time calibration), so it is never slower than `exact`.
+    public func matrixArithmetic(on profile: @autoclosure () -> CPUProfile = CPUProfile.current) -> MatrixArithmetic {
         switch self {
         case .exact: .float32
-        case .fast: .bfloat16
+        case .fast: profile().fastMatrixArithmetic
         }
     }
 }

@@ -57,7 +57,7 @@ struct ChatCompletionRequest: Sendable {
                 guard role == "user" || images.isEmpty else {
                     throw .invalid("\(param): an assistant message cannot hold images", param: param)
                 }
-                turns.append((role == "user" ? .user(text) : .assistant(text), images))
+                turns.append((role == "user" ? .user(text, images: images.count, imagesInText: !images.isEmpty) : .assistant(text), images))
             default:
                 throw .invalid("\(param).role '\(role)' is not supported (system, developer, user, assistant)", param: param)
             }
