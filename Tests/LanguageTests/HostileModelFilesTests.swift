@@ -4,7 +4,7 @@ import Testing
 import TestSupport
 
 /// Model-file contracts of issue 12: `llm_gguf` names a plain file inside the model directory,
-/// like the safetensors shard names.
+/// like the safetensors shard names (and like them it reaches the loader from config.json).
 @Suite struct HostileModelFilesTests {
     /// A scratch directory holding a config.json that names `llmGGUF`, an `inside.gguf` file and
     /// a sibling directory with `outside.gguf`.
@@ -24,12 +24,12 @@ import TestSupport
     @Test func llmGGUFMustBeAPlainFileNameInTheDirectory() throws {
         let fm = FileManager.default
         let ok = try Self.directory(llmGGUF: "inside.gguf")
-        #expect(try GGUFLanguageModel.locate(directory: ok.dir) == ok.dir + "/inside.gguf")
+        #expect(try GGUFLanguageModel.locate(directory: ok.dir, named: "inside.gguf") == ok.dir + "/inside.gguf")
 
         for name in ["../elsewhere/outside.gguf", "sub/inside.gguf", "..", "."] {
             let d = try Self.directory(llmGGUF: name)
             do {
-                let found = try GGUFLanguageModel.locate(directory: d.dir)
+                let found = try GGUFLanguageModel.locate(directory: d.dir, named: name)
                 Issue.record("llm_gguf '\(name)' was accepted: \(found ?? "nil")")
             } catch {
                 #expect(error.status == .badConfig, "\(name): \(error)")
@@ -38,7 +38,7 @@ import TestSupport
         // An absolute path to a file that exists.
         let absolute = try Self.directory(llmGGUF: ok.outside)
         do {
-            _ = try GGUFLanguageModel.locate(directory: absolute.dir)
+            _ = try GGUFLanguageModel.locate(directory: absolute.dir, named: ok.outside)
             Issue.record("an absolute llm_gguf was accepted")
         } catch {
             #expect(error.status == .badConfig)
@@ -47,7 +47,7 @@ import TestSupport
         let link = try Self.directory(llmGGUF: "link.gguf")
         try fm.createSymbolicLink(atPath: link.dir + "/link.gguf", withDestinationPath: link.outside)
         do {
-            _ = try GGUFLanguageModel.locate(directory: link.dir)
+            _ = try GGUFLanguageModel.locate(directory: link.dir, named: "link.gguf")
             Issue.record("a link out of the directory was accepted")
         } catch {
             #expect(error.status == .badConfig)
@@ -56,6 +56,6 @@ import TestSupport
         // A link that stays inside is fine.
         let inner = try Self.directory(llmGGUF: "alias.gguf")
         try fm.createSymbolicLink(atPath: inner.dir + "/alias.gguf", withDestinationPath: "inside.gguf")
-        #expect(try GGUFLanguageModel.locate(directory: inner.dir) == inner.dir + "/alias.gguf")
+        #expect(try GGUFLanguageModel.locate(directory: inner.dir, named: "alias.gguf") == inner.dir + "/alias.gguf")
     }
 }

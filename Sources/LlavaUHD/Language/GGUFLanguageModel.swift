@@ -27,13 +27,13 @@ package enum GGUFLanguageModel {
     /// The config.json key that names the GGUF file.
     package static let configKey = "llm_gguf"
 
-    /// The GGUF file the directory's LLM comes from, or nil when it has none. `config` is the
-    /// directory's parsed config.json (its `languageGGUFName` is `llm_gguf`). Like a shard name,
+    /// The GGUF file the directory's LLM comes from, or nil when it has none. `name` is the
+    /// directory's config.json `llm_gguf` (`ModelConfig.languageGGUFName`). Like a shard name,
     /// `llm_gguf` must be a plain file name inside the directory: an absolute path, `..`, a
     /// name with `/` or a link to a file outside the directory is `.badConfig`, as are a missing
     /// file and several `*.gguf` files with no `llm_gguf`.
-    package static func locate(directory: String, config: ModelConfig) throws(LlavaError) -> String? {
-        if let name = config.languageGGUFName {
+    package static func locate(directory: String, named name: String?) throws(LlavaError) -> String? {
+        if let name {
             let configPath = directory + "/config.json"
             let bytes = Array(name.utf8)
             guard !name.isEmpty, !bytes.contains(UInt8(ascii: "/")), !bytes.contains(0), name != ".", name != ".." else {

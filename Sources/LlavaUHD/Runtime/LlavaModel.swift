@@ -74,7 +74,7 @@ public final class LlavaModel: @unchecked Sendable {
         vision = try CLIPVisionEncoder(store: weights, prefix: CLIPVisionConfig.checkpointPrefix, config: visionConfig,
                                        arithmetic: options.matrixArithmetic)
         projector = try config.projector.makeProjector(weights: weights)
-        if let ggufPath = try GGUFLanguageModel.locate(directory: directory, config: config) {
+        if let ggufPath = try GGUFLanguageModel.locate(directory: directory, named: config.languageGGUFName) {
             let gguf = try GGUFFile(path: ggufPath)
             languageGGUF = gguf
             language = try TransformerDecoder(config: GGUFLanguageModel.reconcile(config.language, with: gguf), gguf: gguf,
