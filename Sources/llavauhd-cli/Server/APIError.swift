@@ -29,7 +29,7 @@ struct APIError: Error, Sendable {
     init(_ error: LlavaError) {
         switch error.status {
         case .invalidArgument, .invalidUTF8, .badImage:
-            self = .invalid(error.message, code: error.status.name.replacingSpaces)
+            self = .invalid(error.message, code: "\(error.status.name)".replacingSpaces)
         case .imageTooLarge:
             self = .invalid(error.message, code: "image_too_large")
         case .contextFull:
@@ -38,7 +38,7 @@ struct APIError: Error, Sendable {
             self = .invalid(error.message, code: "image_unreadable")
         default:
             self = APIError(status: .internalServerError, message: error.message, type: "server_error",
-                            code: error.status.name.replacingSpaces)
+                            code: "\(error.status.name)".replacingSpaces)
         }
     }
 

@@ -40,12 +40,12 @@ struct CompletionJob: Sendable {
 
     /// Starts the computation; `onEvent` is called on its thread, `.finished` last.
     func start(onEvent: @escaping @Sendable (Event) -> Void) throws(APIError) {
-        let start = now()
+        let start = monotonicSeconds()
         do {
             try BlockingThread.start { [self] in
                 let outcome = compute { onEvent(.text($0)) }
                 control.detach()
-                log(outcome, seconds: now() - start)
+                log(outcome, seconds: monotonicSeconds() - start)
                 onEvent(.finished(outcome))
                 let (pool, slot) = (pool, slot)
                 Task { await pool.release(slot) }

@@ -61,7 +61,7 @@ final class CompletionService: Sendable {
         let number = served.wrappingAdd(1, ordering: .relaxed).newValue
         let id = "chatcmpl-" + ShortUUID.random()
         let label = "#\(number) \(id)"
-        let control = RequestControl(start: now(), timeout: limits.timeoutSeconds)
+        let control = RequestControl(start: monotonicSeconds(), timeout: limits.timeoutSeconds)
         do {
             return try await request.body.consumeWithInboundCloseHandler({ body in
                 try await self.answer(body: body, id: id, label: label, control: control)
@@ -99,9 +99,9 @@ final class CompletionService: Sendable {
         let historyImages = Array(decoded.prefix(request.historyImageURLs.count))
         let questionImages = Array(decoded.dropFirst(request.historyImageURLs.count))
 
-        let queued = now()
+        let queued = monotonicSeconds()
         let slot = try await pool.acquire(requestID: label, timeout: control.remaining)
-        let waited = now() - queued
+        let waited = monotonicSeconds() - queued
         if waited > 0.001 { ServerLog.line(label, "waited \(fixed(waited)) s for a session") }
         control.attach(slot.abort)
 
@@ -149,7 +149,7 @@ final class RequestControl: Sendable {
     }
 
     /// Seconds left before the deadline (at least a millisecond).
-    var remaining: Double { max(0.001, start + timeout - now()) }
+    var remaining: Double { max(0.001, start + timeout - monotonicSeconds()) }
 
     /// Whether the end of the request's inbound stream means the client went away: true until
     /// a streaming response takes over (Hummingbird reports the inbound stream closed once the
