@@ -21,7 +21,7 @@ import Testing
     }
 
     static func load(_ c: Case) throws -> (LlavaModel, RGBImage, JSONValue) {
-        let model = try LlavaModel(directory: Fixtures.model(c.name))
+        let model = try LlavaModel(path: Fixtures.model(c.name))
         let image = try ImageDecoder.decodeFile(Fixtures.upstream(c.name) + "/input.png")
         let manifest = try Fixtures.json(Fixtures.upstream(c.name) + "/manifest.json")
         return (model, image, manifest)
@@ -78,7 +78,7 @@ import Testing
 @Suite struct ChatSessionTests {
     @Test func followUpReusesCacheAndMatchesFreshEvaluation() throws {
         let name = "small-noslice"
-        let model = try LlavaModel(directory: Fixtures.model(name))
+        let model = try LlavaModel(path: Fixtures.model(name))
         let image = try ImageDecoder.decodeFile(Fixtures.upstream(name) + "/input.png")
         var options = ChatSession.Options()
         options.slicing = SlicingOptions(preresizeLongSide: 0)
@@ -92,7 +92,7 @@ import Testing
 
         // The same conversation built in one go in a fresh session: same answer ids.
         let fresh = try ChatSession(model: model, options: options)
-        let prompt = try ChatTemplate(kind: model.config.chatTemplate).encode(
+        let prompt = try ChatTemplate(kind: try #require(model.chatTemplate)).encode(
             [.user("What animal is this?", images: 1), .assistant(first.text), .user("And its colour?")],
             with: model.tokenizer).map(Int.init)
         try fresh.eval(tokens: prompt, images: [image])
@@ -112,7 +112,7 @@ import Testing
     }
 
     @Test func contextFullLeavesSessionUnchanged() throws {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
         var options = ChatSession.Options()
         options.contextLength = 64
         let session = try ChatSession(model: model, options: options)
@@ -130,7 +130,7 @@ import Testing
     }
 
     @Test func cancellingStopsAndSessionStaysUsable() throws {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
         let session = try ChatSession(model: model)
         let parameters = ChatParameters(generation: GenerationParameters(maxNewTokens: 10))
         do {
@@ -149,7 +149,7 @@ import Testing
     }
 
     @Test func stopStringsEndTheAnswerAndAreNotShown() throws {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
         let session = try ChatSession(model: model)
         let parameters = ChatParameters(generation: GenerationParameters(maxNewTokens: 12))
         let full = try session.chat("Hello", parameters: parameters)

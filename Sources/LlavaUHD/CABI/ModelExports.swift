@@ -7,13 +7,20 @@ final class ModelHandle: @unchecked Sendable {
 
     init(_ model: LlavaModel) {
         self.model = model
-        let c = model.config
-        architecture = OwnedCString(c.language.architecture.rawValue)
-        projector = OwnedCString(c.projector.kind == .hiwin ? "hiwin" : "uhd_v1")
-        tokenLayout = OwnedCString(c.imageTokenLayout == .stitchedGrid ? "stitched_grid" : "per_slice")
-        chatTemplate = OwnedCString(c.chatTemplate == .vicunaV1 ? "vicuna_v1" : "qwen2_chatml")
-        weightDType = OwnedCString(model.weights.predominantDType?.rawValue ?? "")
+        let c = model.vision?.config
+        architecture = OwnedCString(model.languageConfig.architecture.rawValue)
+        projector = OwnedCString(c.map { $0.projector.kind == .hiwin ? "hiwin" : "uhd_v1" } ?? "")
+        tokenLayout = OwnedCString(c.map { $0.imageTokenLayout == .stitchedGrid ? "stitched_grid" : "per_slice" } ?? "")
+        chatTemplate = OwnedCString(model.chatTemplate?.rawValue ?? "")
+        weightDType = OwnedCString(model.weights.predominantDType?.rawValue ?? model.languageGGUF.flatMap(Self.predominantType) ?? "")
         blasCore = OwnedCString(BLAS.coreName)
+    }
+
+    /// The GGML type holding most of a GGUF file's tensor bytes (e.g. "Q4_K").
+    private static func predominantType(_ file: GGUFFile) -> String? {
+        var bytes: [String: Int] = [:]
+        for t in file.tensors { bytes["\(t.type)", default: 0] += t.byteCount }
+        return bytes.max { $0.value < $1.value }?.key
     }
 }
 
@@ -44,10 +51,10 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
             options.progress = { c.callback(Float($0), c.userData) }
         }
         let start = monotonicSeconds()
-        let model = try LlavaModel(directory: path, options: options)
-        let c = model.config.language
+        let model = try LlavaModel(path: path, options: options)
+        let c = model.languageConfig
         Log.info("loaded \(path): \(c.architecture.rawValue), \(c.layerCount) layers, hidden \(c.hiddenSize), "
-                 + "\(model.weights.count) tensors, \(model.weights.totalBytes) bytes, \(model.threads) threads, "
+                 + "\(model.vision == nil ? "text-only, " : "")\(model.tensorCount) tensors, \(model.tensorBytes) bytes, \(model.threads) threads, "
                  + "BLAS core \(BLAS.coreName), in \(monotonicSeconds() - start) s")
         out.pointee = retainedHandle(ModelHandle(model))
     }
@@ -64,7 +71,7 @@ public func luhd_model_info(_ handle: OpaquePointer?, _ out: UnsafeMutablePointe
         let h = try object(handle, as: ModelHandle.self, "model")
         let out = try nonNull(out, "out")
         let given = try outputStructSize(out.pointee.struct_size, "out", "luhd_model_properties")
-        let m = h.model, lm = m.config.language, v = m.visionConfig, pc = m.config.projector
+        let m = h.model, lm = m.languageConfig, v = m.vision?.clip, pc = m.vision?.config.projector
         var info = luhd_model_properties()
         info.struct_size = given
         info.architecture = UnsafePointer(h.architecture.pointer)
@@ -81,17 +88,18 @@ public func luhd_model_info(_ handle: OpaquePointer?, _ out: UnsafeMutablePointe
         info.n_kv_heads = Int32(lm.kvHeadCount)
         info.vocab_size = Int32(lm.vocabSize)
         info.max_position_embeddings = Int32(lm.maxPositionEmbeddings)
-        info.vision_hidden_size = Int32(v.hiddenSize)
-        info.vision_intermediate_size = Int32(v.intermediateSize)
-        info.vision_n_layers = Int32(v.layerCount)
-        info.vision_n_heads = Int32(v.headCount)
-        info.vision_patch_size = Int32(v.patchSize)
-        info.vision_image_size = Int32(v.imageSize)
-        info.vision_select_layer = Int32(v.selectLayer)
-        info.feature_scale_mask = Int32(pc.kind == .hiwin ? pc.featureScaleMask : 0)
-        info.tokens_per_view = Int32(pc.tokensPerView)
-        info.n_tensors = Int64(m.weights.count)
-        info.weight_bytes = Int64(m.weights.totalBytes)
+        info.vision_hidden_size = Int32(v?.hiddenSize ?? 0)
+        info.vision_intermediate_size = Int32(v?.intermediateSize ?? 0)
+        info.vision_n_layers = Int32(v?.layerCount ?? 0)
+        info.vision_n_heads = Int32(v?.headCount ?? 0)
+        info.vision_patch_size = Int32(v?.patchSize ?? 0)
+        info.vision_image_size = Int32(v?.imageSize ?? 0)
+        info.vision_select_layer = Int32(v?.selectLayer ?? 0)
+        info.feature_scale_mask = Int32(pc.map { $0.kind == .hiwin ? $0.featureScaleMask : 0 } ?? 0)
+        info.tokens_per_view = Int32(pc?.tokensPerView ?? 0)
+        info.n_tensors = Int64(m.tensorCount)
+        info.weight_bytes = Int64(m.tensorBytes)
+        info.has_vision = m.vision != nil
         writeOutputStruct(info, to: out, size: given)
     }
 }

@@ -159,7 +159,7 @@ public func luhd_session_eval(_ handle: OpaquePointer?, _ tokens: UnsafePointer<
         let s = try object(handle, as: SessionHandle.self, "session").session
         guard nTokens >= 1 else { throw LlavaError(.invalidArgument, "n_tokens is \(nTokens); at least 1 is needed") }
         let ids = UnsafeBufferPointer(start: try nonNull(tokens, "tokens"), count: Int(nTokens)).map(Int.init)
-        let vocab = s.model.config.language.vocabSize
+        let vocab = s.model.languageConfig.vocabSize
         if let bad = ids.firstIndex(where: { $0 != MultimodalInput.imageMarker && ($0 < 0 || $0 >= vocab) }) {
             throw LlavaError(.invalidArgument, "tokens[\(bad)] = \(ids[bad]) is outside the vocabulary (0..<\(vocab))")
         }

@@ -42,6 +42,7 @@ public func luhd_image_plan(_ model: OpaquePointer?, _ image: OpaquePointer?, _ 
         let out = try nonNull(out, "out")
         let given = try outputStructSize(out.pointee.struct_size, "out", "luhd_plan")
         let (slicing, _) = try imageOptions(options)
+        let layout = try m.requireVision(for: "luhd_image_plan").config.imageTokenLayout
         let plan = try m.plan(for: img, options: slicing)
         var p = luhd_plan()
         p.struct_size = given
@@ -58,8 +59,8 @@ public func luhd_image_plan(_ model: OpaquePointer?, _ image: OpaquePointer?, _ 
         p.overview_width = Int32(plan.overviewSize.width)
         p.overview_height = Int32(plan.overviewSize.height)
         p.n_views = Int32(plan.views.count)
-        p.n_image_tokens = Int32(plan.imagePositions(layout: m.config.imageTokenLayout))
-        p.overview_separator = m.config.imageTokenLayout == .stitchedGrid ? plan.overviewSeparatorID ?? 0 : 0
+        p.n_image_tokens = Int32(plan.imagePositions(layout: layout))
+        p.overview_separator = layout == .stitchedGrid ? plan.overviewSeparatorID ?? 0 : 0
         withUnsafeMutableBytes(of: &p.separators) { raw in
             let seps = raw.bindMemory(to: Int32.self)
             for (i, id) in plan.separatorIDs.prefix(seps.count).enumerated() { seps[i] = id }
@@ -150,7 +151,7 @@ public func luhd_image_pyramid(_ model: OpaquePointer?, _ image: OpaquePointer?,
 public func luhd_image_embed(_ model: OpaquePointer?, _ image: OpaquePointer?, _ options: UnsafePointer<luhd_image_options>?,
                              _ out: UnsafeMutablePointer<UnsafeMutablePointer<luhd_tensor_list>?>?) -> luhd_status {
     stage("luhd_image_embed", model, image, options, out) { (m, img, slicing, context) throws(LlavaError) in
-        let hidden = m.config.language.hiddenSize
+        let hidden = m.languageConfig.hiddenSize
         return try m.embed(img, options: slicing, context: context).views.enumerated().map {
             ($1, [$1.count / hidden, hidden], $0, 0, false)
         }

@@ -47,7 +47,9 @@ public final class ChatSession: @unchecked Sendable {
     public let cancellation = CancellationFlag()
 
     let cache: KVCache
-    let template: ChatTemplate
+    /// nil when the model has no template (a text-only LLM whose `chat_template` was not
+    /// recognised): `chat` then refuses.
+    let template: ChatTemplate?
     private(set) var positions: [PositionKey] = []
     /// Ids evaluated so far (image positions left out), the history for repetition penalties.
     private(set) var tokenHistory: [Int] = []
@@ -62,7 +64,7 @@ public final class ChatSession: @unchecked Sendable {
     private var sampler: TokenSampler?
 
     public init(model: LlavaModel, options: Options = Options()) throws(LlavaError) {
-        let maxPositions = model.config.language.maxPositionEmbeddings
+        let maxPositions = model.languageConfig.maxPositionEmbeddings
         guard options.contextLength >= 0, options.contextLength <= maxPositions else {
             throw LlavaError(.invalidArgument,
                              "context length \(options.contextLength) is outside 0...\(maxPositions) (max_position_embeddings)")
@@ -74,8 +76,8 @@ public final class ChatSession: @unchecked Sendable {
         self.model = model
         self.options = options
         let capacity = options.contextLength == 0 ? min(4096, maxPositions) : options.contextLength
-        cache = try KVCache(config: model.config.language, capacity: capacity)
-        template = ChatTemplate(kind: model.config.chatTemplate, systemPrompt: options.systemPrompt)
+        cache = try KVCache(config: model.languageConfig, capacity: capacity)
+        template = model.chatTemplate.map { ChatTemplate(kind: $0, systemPrompt: options.systemPrompt) }
         imageCache = ImageEmbeddingCache(capacity: options.imageCacheCapacity)
     }
 
@@ -104,6 +106,9 @@ public final class ChatSession: @unchecked Sendable {
     }
 
     // MARK: - Images
+
+    /// How images enter the LLM input (a text-only LLM has no images: any layout will do).
+    private var imageTokenLayout: ImageTokenLayout { model.vision?.config.imageTokenLayout ?? .perSlice }
 
     /// The encoding of `image` (number `index` of `count` in this call), from the cache when the
     /// same pixels were encoded before.
@@ -139,9 +144,11 @@ public final class ChatSession: @unchecked Sendable {
         for (i, image) in images.enumerated() {
             encoded.append(try encode(image, index: i, count: images.count, context: context, timings: &timings))
         }
+        if model.vision == nil, tokens.contains(MultimodalInput.imageMarker) {
+            throw LlavaError(.unsupported, "the tokens hold an image marker (\(MultimodalInput.imageMarker)), but '\(model.path)' is a text-only LLM")
+        }
         let input = try MultimodalInput(promptIds: tokens, images: encoded.map(\.projected),
-                                        layout: model.config.imageTokenLayout,
-                                        hiddenSize: model.config.language.hiddenSize)
+                                        layout: imageTokenLayout, hiddenSize: model.languageConfig.hiddenSize)
         guard input.count <= cache.remaining else {
             throw LlavaError(.contextFull, "\(input.count) positions do not fit: the context holds \(cache.capacity) and \(cache.count) are used")
         }
@@ -188,7 +195,15 @@ public final class ChatSession: @unchecked Sendable {
         cancellation.reset()
         let context = computeContext()
         var timings = ChatTimings()
-        let placeholders = Self.count(ChatTemplate.imagePlaceholder, in: text)
+        guard let template else {
+            throw LlavaError(.unsupported, "'\(model.path)' has no chat template this library recognises; name one when loading "
+                             + "(LoadOptions.chatTemplate, the CLI's --template) or evaluate raw tokens")
+        }
+        if model.vision == nil, !images.isEmpty {
+            throw LlavaError(.unsupported, "\(images.count) image(s) given, but '\(model.path)' is a text-only LLM")
+        }
+        // Without a vision tower "<image>" is plain text.
+        let placeholders = model.vision == nil ? 0 : UTF8Text.count(ChatTemplate.imagePlaceholder, in: text)
         guard placeholders == 0 || placeholders == images.count else {
             throw LlavaError(.invalidArgument,
                              "the text has \(placeholders) <image> placeholder(s) but \(images.count) image(s) were given")
@@ -197,8 +212,8 @@ public final class ChatSession: @unchecked Sendable {
 
         // The whole conversation's prompt, as upstream builds it. Its length is known from the
         // slicing plans, so a prompt that cannot fit is refused before any image is encoded.
-        let layout = model.config.imageTokenLayout
-        let ids = try template.encode(messages + [turn], with: model.tokenizer).map(Int.init)
+        let layout = imageTokenLayout
+        let ids = try template.encode(messages + [turn], with: model.tokenizer, imagePlaceholders: model.vision != nil).map(Int.init)
         var needed = ids.filter { $0 != MultimodalInput.imageMarker }.count
             + conversationImages.reduce(0) { $0 + $1.positionCount(layout: layout) }
         for image in images { needed += try model.plan(for: image, options: options.slicing).imagePositions(layout: layout) }
@@ -212,7 +227,7 @@ public final class ChatSession: @unchecked Sendable {
         }
         let allImages = conversationImages + newImages
         let input = try MultimodalInput(promptIds: ids, images: allImages.map(\.projected), layout: layout,
-                                        hiddenSize: model.config.language.hiddenSize)
+                                        hiddenSize: model.languageConfig.hiddenSize)
         let newKeys = keys(of: input, images: allImages)
 
         // Keep the cached prefix, evaluate the rest.
@@ -223,7 +238,7 @@ public final class ChatSession: @unchecked Sendable {
         positions.removeLast(positions.count - reused)
         tokenHistory = positions.compactMap { if case .token(let id) = $0 { id } else { nil } }
         logits = nil
-        let h = model.config.language.hiddenSize
+        let h = model.languageConfig.hiddenSize
         options.onStage?(.prefill(positions: input.count - reused))
         let prefillStart = monotonicSeconds()
         let promptLogits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
@@ -299,16 +314,6 @@ public final class ChatSession: @unchecked Sendable {
         tokenHistory += generated
         positions.removeLast(max(0, positions.count - cache.count))
         messages.append(.assistant(answer))
-    }
-
-    static func count(_ needle: String, in text: String) -> Int {
-        let n = Array(needle.utf8), t = Array(text.utf8)
-        guard !n.isEmpty, t.count >= n.count else { return 0 }
-        var count = 0, i = 0
-        while i + n.count <= t.count {
-            if t[i] == n[0] && Array(t[i..<(i + n.count)]) == n { count += 1; i += n.count } else { i += 1 }
-        }
-        return count
     }
 }
 
