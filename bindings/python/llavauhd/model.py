@@ -81,6 +81,12 @@ class Model(Closing):
             out[name] = v.decode() if isinstance(v, bytes) else v
         return out
 
+    @property
+    def has_vision(self) -> bool:
+        """False for a text-only LLM (a ``.gguf`` file or an LLM-only directory): asking it about
+        an image raises :class:`UnsupportedModelError`."""
+        return bool(self.info["has_vision"])
+
     def tokenize(self, text: str | bytes, add_bos: bool = False, parse_special: bool = True) -> list[int]:
         """Token ids of ``text`` (``luhd_tokenize``): SentencePiece for LLaMA / Vicuna, byte-level
         BPE for Qwen2. ``add_bos`` puts the BOS id first when the tokenizer has one (Qwen2 has
