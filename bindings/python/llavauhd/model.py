@@ -17,14 +17,16 @@ if TYPE_CHECKING:
     from .session import Session
 
 class Model(Closing):
-    """A LLaVA-UHD model directory, loaded and validated (``luhd_model_load``).
+    """A LLaVA-UHD model directory or a text-only LLM (a LLaMA/Qwen2 ``.gguf`` file or an
+    LLM-only directory), loaded and validated (``luhd_model_load``).
 
     The weights are memory-mapped, not copied. A model is immutable: any number of sessions
     on any threads may share it. Use it as a context manager, or call :meth:`close`, to unmap
     it deterministically.
 
     Args:
-        path: the model directory (config.json, safetensors shards, tokenizer files).
+        path: the model directory (config.json, safetensors shards, tokenizer files), or a
+            text-only LLM's ``.gguf`` file or directory (see :attr:`has_vision`).
         n_threads: compute threads (default: all CPUs).
         progress: called with the load progress in [0, 1]; return False to cancel
             (raises :class:`CancelledError`). If it raises, the load is cancelled and its
