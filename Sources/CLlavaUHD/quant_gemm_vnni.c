@@ -1,31 +1,46 @@
 /* Int8 matrix products for prefill: y[i][n] = sum_k W[n][k] * x[i][k] for many rows of x, with
- * AVX-512 VNNI, for Q8_0, Q4_0, Q4_K and Q6_K weights (declared in quant_kernels.h).
+ * AVX-512 VNNI, for every block format (declared in quant_kernels.h).
  *
  * x is quantized like the matrix-vector kernels do (int8 per 32-element block, dx = max|x| / 127,
  * round to nearest even) and stored as x + 128 (the unsigned operand of vpdpbusd), with per block
- * dx and sx = dx * sum(xq). The weights are unpacked 16 rows at a time into a tile laid out for
- * vpdpbusd: per 32-element block, 8 groups of 64 bytes (row n's 4 consecutive weights in lane n),
- * then for each half of the block (16 elements) 16 f32 scales s and 16 int32 corrections
- * -128 * sum(w), then 16 f32 offsets o, so that
- *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (xq + 128) w - 128 sum_k w) - o[b][n] sx[i][b].
+ * dx, sx = dx * sum(xq) and the same sums per 16-element half. The weights are unpacked 16
+ * rows at a time into a tile laid out for vpdpbusd: per 32-element block, 8 groups of 64 bytes
+ * (row n's 4 consecutive weights in lane n), then for each half of the block (16 elements) 16
+ * f32 scales s and 16 int32 corrections -128 * sum(w), then 16 f32 offsets o per half, so that
+ *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (xq + 128) w - 128 sum_k w) - o[b,h][n] sx[i][b,h].
  * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q (0..15), s = d, o = 8 d.
  * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block).
  * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0.
- * Only Q6_K has different scales in the two halves; the others take the whole block at once. */
+ * The other formats go through block_ints (below): w the signed integer weight, o its offset.
+ * Q6_K and Q3_K have different scales in the two halves, Q2_K also different offsets; the others
+ * take the whole block at once (one scale and the offset of the first half). */
 #include "quant_kernels.h"
+#include "quant_blocks.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
 
-#define TILE_BLOCK_BYTES (512 + 64 * 5)
+#define TILE_BLOCK_BYTES (512 + 64 * 6)
 /* Offsets inside a tile block. */
 #define T_S0 512
 #define T_C0 576
 #define T_S1 640
 #define T_C1 704
 #define T_O 768
+#define T_O1 832
+
+/* How tile_rows treats the two halves of a block. */
+enum { WHOLE = 0, SPLIT_SCALES = 1, SPLIT_SCALES_OFFSETS = 2 };
+
+static int block_mode(int format) {
+    switch (format) {
+    case LUHD_QF_Q6_K: case LUHD_QF_Q3_K: return SPLIT_SCALES;
+    case LUHD_QF_Q2_K: return SPLIT_SCALES_OFFSETS;
+    default: return WHOLE;
+    }
+}
 
 static inline float gh2f(const uint8_t *p) {
     uint16_t h;
@@ -33,12 +48,11 @@ static inline float gh2f(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
-int luhd_quant_gemm_supports(int format) {
-    return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0 || format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K;
-}
+int luhd_quant_gemm_supports(int format) { return luhd_quant_block_elements(format) > 1; }
 
+/* A row of prepared x: cols bytes xq + 128, then f32 dx[nb], sx[nb], sx16[2 nb]. */
 size_t luhd_quant_gemm_x_bytes(long cols, long m) {
-    const size_t row = (size_t)cols + (size_t)(cols / 32) * 8;
+    const size_t row = (size_t)cols + (size_t)(cols / 32) * 16;
     return (row + 63) / 64 * 64 * (size_t)m;
 }
 
@@ -49,7 +63,7 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
     const long nb = cols / 32;
     for (long i = 0; i < m; i++) {
         uint8_t *row = (uint8_t *)xbuf + (size_t)i * stride;
-        float *dxs = (float *)(row + cols), *sxs = dxs + nb;
+        float *dxs = (float *)(row + cols), *sxs = dxs + nb, *sx16 = sxs + nb;
         for (long b = 0; b < nb; b++) {
             const float *xb = x + i * ldx + 32 * b;
             float amax = 0.0f;
@@ -60,16 +74,79 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
             }
             const float dx = finite ? amax / 127.0f : NAN;
             const float id = finite && dx != 0.0f ? 1.0f / dx : 0.0f;
-            int sum = 0;
+            int sum[2] = {0, 0};
             for (int j = 0; j < 32; j++) {
                 float v = nearbyintf(xb[j] * id);
                 v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-                sum += (int)v;
+                sum[j / 16] += (int)v;
                 row[32 * b + j] = (uint8_t)((int)v + 128);
             }
             dxs[b] = dx;
-            sxs[b] = dx * (float)sum;
+            sxs[b] = dx * (float)(sum[0] + sum[1]);
+            sx16[2 * b] = dx * (float)sum[0];
+            sx16[2 * b + 1] = dx * (float)sum[1];
         }
+    }
+}
+
+/* Block b (32 elements) of a row of one of the formats without a gathered unpacking below:
+ * signed integer weights w, and per half h the scale s[h] and offset o[h] with value = s w - o. */
+static void block_ints(int format, const uint8_t *row, long b, int8_t w[32], float s[2], float o[2]) {
+    switch (format) {
+    case LUHD_QF_Q4_1: case LUHD_QF_Q5_1: case LUHD_QF_Q5_0: case LUHD_QF_IQ4_NL: {
+        const int bb = luhd_quant_block_bytes(format);
+        const uint8_t *p = row + (size_t)b * bb;
+        const int qs = format == LUHD_QF_Q4_1 ? 4 : format == LUHD_QF_Q5_0 ? 6 : format == LUHD_QF_Q5_1 ? 8 : 2;
+        uint32_t qh = 0;
+        if (format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1) memcpy(&qh, p + qs - 4, 4);
+        for (int j = 0; j < 32; j++) {
+            const int q = ((p[qs + j % 16] >> (4 * (j / 16))) & 0x0F) | (int)((qh >> j) & 1) << 4;
+            w[j] = (int8_t)(format == LUHD_QF_IQ4_NL ? luhd_iq4_values[q] : format == LUHD_QF_Q5_0 ? q - 16 : q);
+        }
+        s[0] = s[1] = gh2f(p);
+        o[0] = o[1] = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1 ? -gh2f(p + 2) : 0.0f;
+        break;
+    }
+    case LUHD_QF_Q2_K: case LUHD_QF_Q3_K: {   /* elements 32 t + l, t = b % 8: bits 2 (t % 4) of byte 32 (t / 4) + l */
+        const int q2 = format == LUHD_QF_Q2_K;
+        const uint8_t *p = row + (size_t)(b / 8) * (q2 ? 84 : 110);
+        const int t = (int)(b % 8);
+        const uint8_t *qs = p + (q2 ? 16 : 32) + 32 * (t / 4);
+        for (int l = 0; l < 32; l++) {
+            const int lo = (qs[l] >> (2 * (t % 4))) & 3;
+            w[l] = (int8_t)(q2 ? lo : lo - (((p[l] >> t) & 1) ? 0 : 4));
+        }
+        for (int h = 0; h < 2; h++) {
+            const int j = 2 * t + h;
+            if (q2) {
+                s[h] = gh2f(p + 80) * (float)(p[j] & 0x0F);
+                o[h] = gh2f(p + 82) * (float)(p[j] >> 4);
+            } else {
+                s[h] = gh2f(p + 108) * (float)luhd_q3k_scale(p + 96, j);
+                o[h] = 0.0f;
+            }
+        }
+        break;
+    }
+    case LUHD_QF_Q5_K: {   /* sub-block t: nibble t % 2 of bytes 48 + 32 (t / 2) + l, fifth bit t of byte 16 + l */
+        const uint8_t *p = row + (size_t)(b / 8) * 176;
+        const int t = (int)(b % 8);
+        for (int l = 0; l < 32; l++)
+            w[l] = (int8_t)(((p[48 + 32 * (t / 2) + l] >> (4 * (t % 2))) & 0x0F) | ((p[16 + l] >> t) & 1) << 4);
+        int sc, mn;
+        luhd_q4k_scale_min(p + 4, t, &sc, &mn);
+        s[0] = s[1] = gh2f(p) * (float)sc;
+        o[0] = o[1] = gh2f(p + 2) * (float)mn;
+        break;
+    }
+    default: {   /* IQ4_XS: sub-block t: 16 bytes at 8 + 16 t, nibbles as Q4_0 */
+        const uint8_t *p = row + (size_t)(b / 8) * 136;
+        const int t = (int)(b % 8);
+        for (int j = 0; j < 32; j++) w[j] = luhd_iq4_values[(p[8 + 16 * t + j % 16] >> (4 * (j / 16))) & 0x0F];
+        s[0] = s[1] = gh2f(p) * (float)luhd_iq4xs_scale(p, t);
+        o[0] = o[1] = 0.0f;
+        break;
+    }
     }
 }
 
@@ -87,8 +164,28 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
     for (long b = 0; b < nb; b++) {
         uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
         __m512i q[8];
-        __m512 s0, s1, o = _mm512_setzero_ps();
-        if (format == LUHD_QF_Q8_0) {
+        __m512 s0, s1, o = _mm512_setzero_ps(), o1 = _mm512_setzero_ps();
+        if (format != LUHD_QF_Q8_0 && format != LUHD_QF_Q4_0 && format != LUHD_QF_Q4_K && format != LUHD_QF_Q6_K) {
+            /* Row n's block in row n of wt (32 bytes each), then gathered by columns of 4. */
+            int8_t wt[16][32] __attribute__((aligned(64)));
+            float sh[2][16], oh[2][16];
+            memset(wt, 0, sizeof wt);
+            memset(sh, 0, sizeof sh);
+            memset(oh, 0, sizeof oh);
+            for (int n = 0; n < nr; n++) {
+                float sn[2], on[2];
+                block_ints(format, base + (size_t)n * rb, b, wt[n], sn, on);
+                sh[0][n] = sn[0], sh[1][n] = sn[1], oh[0][n] = on[0], oh[1][n] = on[1];
+            }
+            const __m512i byrow = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                     _mm512_set1_epi32(32));
+            for (int kq = 0; kq < 8; kq++)
+                q[kq] = _mm512_i32gather_epi32(_mm512_add_epi32(byrow, _mm512_set1_epi32(4 * kq)), wt, 1);
+            s0 = _mm512_loadu_ps(sh[0]);
+            s1 = _mm512_loadu_ps(sh[1]);
+            o = _mm512_loadu_ps(oh[0]);
+            o1 = _mm512_loadu_ps(oh[1]);
+        } else if (format == LUHD_QF_Q8_0) {
             for (int kq = 0; kq < 8; kq++) q[kq] = GATHER(34 * b + 2 + 4 * kq);
             s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(GATHER(34 * b)));
         } else if (format == LUHD_QF_Q4_0) {
@@ -153,17 +250,20 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
         _mm512_storeu_ps((float *)(tb + T_S1), _mm512_maskz_mov_ps(rows, s1));
         _mm512_storeu_si512(tb + T_C1, _mm512_mullo_epi32(sum1, m128));
         _mm512_storeu_ps((float *)(tb + T_O), _mm512_maskz_mov_ps(rows, o));
+        _mm512_storeu_ps((float *)(tb + T_O1), _mm512_maskz_mov_ps(rows, o1));
     }
 #undef GATHER
 }
 
-/* MR rows of x against one packed tile. SPLIT: the two halves of each block have their own
- * scales (Q6_K), so they are accumulated and scaled separately. */
+/* MR rows of x against one packed tile. MODE (block_mode): with split scales the two halves of
+ * each block are accumulated and scaled separately; offsets are applied per block (WHOLE), per
+ * half (SPLIT_SCALES_OFFSETS) or not at all (SPLIT_SCALES: Q6_K and Q3_K have none). */
 static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile, long nb, const uint8_t *xbuf,
-                                                            size_t xstride, long cols, long i0, int mr, int split,
+                                                            size_t xstride, long cols, long i0, int mr, int mode,
                                                             float *y, long ldy, long n0, __mmask16 mask) {
     __m512 out[6];
     for (int i = 0; i < 6; i++) out[i] = _mm512_setzero_ps();
+    const int split = mode != WHOLE;
     for (long b = 0; b < nb; b++) {
         const uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
         __m512i acc[6], acc1[6];
@@ -191,6 +291,11 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
             if (split) {
                 const __m512 s1 = _mm512_loadu_ps((const float *)(tb + T_S1));
                 out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[i]), _mm512_mul_ps(s1, dx), out[i]);
+                if (mode == SPLIT_SCALES_OFFSETS) {
+                    const float *sx16 = dxs + 2 * nb;
+                    out[i] = _mm512_fnmadd_ps(o, _mm512_set1_ps(sx16[2 * b]), out[i]);
+                    out[i] = _mm512_fnmadd_ps(_mm512_loadu_ps((const float *)(tb + T_O1)), _mm512_set1_ps(sx16[2 * b + 1]), out[i]);
+                }
             } else {
                 out[i] = _mm512_fnmadd_ps(o, _mm512_set1_ps(dxs[nb + b]), out[i]);
             }
@@ -208,11 +313,13 @@ void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, 
     const __mmask16 mask = (__mmask16)((nr >= 16) ? 0xFFFF : ((1u << nr) - 1));
     const uint8_t *xb = (const uint8_t *)xbuf;
     const size_t xs = luhd_quant_gemm_x_bytes(cols, 1);
-    const int split = format == LUHD_QF_Q6_K;
+    const int mode = block_mode(format);
     long i = 0;
-#define ROWS(MR)                                                                                 \
-    if (split) tile_rows(t, nb, xb, xs, cols, i, MR, 1, y, ldy, n0, mask);                      \
-    else tile_rows(t, nb, xb, xs, cols, i, MR, 0, y, ldy, n0, mask);
+#define ROWS(MR)                                                                                        \
+    if (mode == SPLIT_SCALES) tile_rows(t, nb, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, mask);   \
+    else if (mode == SPLIT_SCALES_OFFSETS)                                                              \
+        tile_rows(t, nb, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, mask);                  \
+    else tile_rows(t, nb, xb, xs, cols, i, MR, WHOLE, y, ldy, n0, mask);
     for (; i + 6 <= m; i += 6) { ROWS(6) }
     switch (m - i) {
     case 5: ROWS(5) break;

@@ -19,25 +19,23 @@ int luhd_quant_kernel_supports(int format, int kernel) {
     if (luhd_quant_block_elements(format) == 0) return 0;
     switch (kernel) {
     case LUHD_QK_F32_AVX2: case LUHD_QK_F32_AVX512: return 1;
-    case LUHD_QK_INT8_VNNI:
-        return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0 || format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K;
+    case LUHD_QK_INT8_VNNI: return luhd_quant_block_elements(format) > 1;
     default: return 0;
     }
 }
 
 size_t luhd_quant_prepared_bytes(int format, int kernel, long cols, int m) {
     if (kernel != LUHD_QK_INT8_VNNI || !luhd_quant_kernel_supports(format, kernel)) return 0;
-    if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K) return luhd_quant_vnni_k_row_stride(cols) * (size_t)m;
+    if (format == LUHD_QF_Q8_0) return luhd_quant_vnni_q8_row_stride(cols) * (size_t)m;
     if (format == LUHD_QF_Q4_0) return luhd_quant_vnni_q4_row_stride(cols) * (size_t)m;
-    return luhd_quant_vnni_q8_row_stride(cols) * (size_t)m;
-    return 0;
+    return luhd_quant_vnni_k_row_stride(cols) * (size_t)m;
 }
 
 void luhd_quant_prepare(int format, int kernel, const float *x, long ldx, long cols, int m, void *scratch) {
     if (kernel != LUHD_QK_INT8_VNNI || !luhd_quant_kernel_supports(format, kernel)) return;
-    if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K) luhd_quant_prepare_vnni_k(x, ldx, cols, m, scratch);
+    if (format == LUHD_QF_Q8_0) luhd_quant_prepare_vnni_q8_0(x, ldx, cols, m, scratch);
     else if (format == LUHD_QF_Q4_0) luhd_quant_prepare_vnni_q4_0(x, ldx, cols, m, scratch);
-    else luhd_quant_prepare_vnni_q8_0(x, ldx, cols, m, scratch);
+    else luhd_quant_prepare_vnni_k(x, ldx, cols, m, scratch);
 }
 
 void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, long row_begin, long row_end,

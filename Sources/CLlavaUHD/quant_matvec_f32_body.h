@@ -264,6 +264,33 @@ static inline __attribute__((always_inline)) void KFN(q6_k_rows)(const uint8_t *
     }
 }
 
+/* The other block formats (Q4_1, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K, IQ4_XS): each run of up to 256
+ * weights is dequantized by the reference (luhd_quant_dequantize, exact f32) into a buffer that
+ * stays in L1, and multiplied from there. */
+static inline __attribute__((always_inline)) void KFN(generic_rows)(int format, const uint8_t *w, size_t rb, long r0, long r1,
+                                                                   long cols, const float *x, long ldx, int m,
+                                                                   float *y, long ldy) {
+    const long be = luhd_quant_block_elements(format), bb = luhd_quant_block_bytes(format);
+    float buf[256] __attribute__((aligned(64)));
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        kvf acc[4][4] = {{{0}}};
+        for (long k0 = 0; k0 < cols; k0 += 256) {
+            const long n = cols - k0 < 256 ? cols - k0 : 256;   /* a multiple of 32 */
+            luhd_quant_dequantize(format, b + k0 / be * bb, n, buf);
+            for (long j = 0; j < n; j += 32) {
+                const kvf w0 = KFN(ldx)(buf + j), w1 = KFN(ldx)(buf + j + 16);
+                for (int i = 0; i < m; i++) {
+                    const float *xi = x + i * ldx + k0 + j;
+                    acc[i][(j / 32) % 2 * 2] += w0 * KFN(ldx)(xi);
+                    acc[i][(j / 32) % 2 * 2 + 1] += w1 * KFN(ldx)(xi + 16);
+                }
+            }
+        }
+        KFINISH(m)
+    }
+}
+
 /* Dense F16 / BF16 / F32 rows, 64 elements per step. */
 static inline __attribute__((always_inline)) kvf KFN(ld_dense)(int format, const uint8_t *p) {
     if (format == LUHD_QF_F32) {
@@ -335,6 +362,15 @@ static void KFN(matvec)(int format, const uint8_t *w, size_t rb, long r0, long r
     case LUHD_QF_Q5_0: KCASE(KFN(q5_0_rows)) break;
     case LUHD_QF_Q4_K: KCASE(KFN(q4_k_rows)) break;
     case LUHD_QF_Q6_K: KCASE(KFN(q6_k_rows)) break;
+    case LUHD_QF_Q4_1: case LUHD_QF_Q5_1: case LUHD_QF_IQ4_NL: case LUHD_QF_Q2_K: case LUHD_QF_Q3_K:
+    case LUHD_QF_Q5_K: case LUHD_QF_IQ4_XS:
+        switch (m) {
+        case 1: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
+        case 2: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
+        case 3: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
+        default: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
+        }
+        break;
     case LUHD_QF_F32:
         switch (m) {
         case 1: KFN(dense_rows)(LUHD_QF_F32, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;

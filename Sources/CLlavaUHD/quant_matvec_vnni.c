@@ -1,4 +1,4 @@
-/* Integer matrix-vector kernels for Q8_0, Q4_0, Q4_K and Q6_K weights with AVX-512 VNNI (vpdpbusd).
+/* Integer matrix-vector kernels for the block formats with AVX-512 VNNI (vpdpbusd).
  *
  * x is quantized once per call to int8 per 32-element block (scale dx = max|x| / 127, values
  * rounded to nearest even); the kernels then take integer dot products of 64 weights (two
@@ -10,6 +10,7 @@
  * x, and the prepared x is compact (int8 values plus a few floats per 256 weights) so that it
  * stays in the L1 cache while it is re-read for every weight row. */
 #include "quant_kernels.h"
+#include "quant_blocks.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -348,6 +349,220 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
     }
 }
 
+/* ---- The other formats (Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K, IQ4_XS): one loop ----
+ * An unpacker turns a group of 256 weights (a super-block, or 8 blocks of 32) into 256 unsigned
+ * bytes u in natural order (4 registers of 64), and 16 f32 scales s and offsets o, one per 16
+ * weights, with w = s u - o. With the K preparation of x (dx16, xs16 = dx * sum(xq) per 16):
+ *   y = sum_groups sum_16 (s dx16) dot(u, xq) - o xs16,
+ * the dot products taken by vpdpbusd 64 bytes at a time, as q6_k_rows does.
+ *   Q4_1: u = q, s = d, o = -m.        Q5_0: u = q (5 bits), s = d, o = 16 d.
+ *   Q5_1: u = q, s = d, o = -m.        IQ4_NL: u = K[q] + 128, s = d, o = 128 d.
+ *   Q2_K: u = q, s = d sc, o = dmin m. Q3_K: u = lo + 4 hbit, s = d (sc - 32), o = 4 s.
+ *   Q5_K: u = q, s = d sc, o = dmin m. IQ4_XS: u = K[q] + 128, s = d (ls - 32), o = 128 s.
+ * The blocks of a 32-block format after its last full group are copied into a zeroed group
+ * (zero scales and offsets contribute nothing) and their x read with masked loads. */
+
+/* Bytes 0-15: low nibbles of qa[0..15], 16-31: their high nibbles, 32-63: the same for qb. */
+static inline __m512i nibbles64(const uint8_t *qa, const uint8_t *qb) {
+    __m512i t = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)qa));
+    t = _mm512_inserti32x4(t, _mm_loadu_si128((const __m128i *)qa), 1);
+    t = _mm512_inserti32x4(t, _mm_loadu_si128((const __m128i *)qb), 2);
+    t = _mm512_inserti32x4(t, _mm_loadu_si128((const __m128i *)qb), 3);
+    return _mm512_and_si512(_mm512_srlv_epi64(t, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)), _mm512_set1_epi8(0x0F));
+}
+
+/* The f16 at g + bb j + off for the 8 blocks j of a group, each in lanes 2j and 2j + 1. */
+static inline __m512 block_halves(const uint8_t *g, int bb, int off) {
+    const __m128i h = _mm_set_epi16((short)load16(g + 7 * bb + off), (short)load16(g + 6 * bb + off),
+                                    (short)load16(g + 5 * bb + off), (short)load16(g + 4 * bb + off),
+                                    (short)load16(g + 3 * bb + off), (short)load16(g + 2 * bb + off),
+                                    (short)load16(g + bb + off), (short)load16(g + off));
+    return _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
+                                 _mm512_castps256_ps512(_mm256_cvtph_ps(h)));
+}
+
+/* 8 small integers (one per sub-block of 32) as f32, each in lanes 2j and 2j + 1. */
+static inline __m512 sub32_halves(const int v[8]) {
+    return _mm512_cvtepi32_ps(_mm512_set_epi32(v[7], v[7], v[6], v[6], v[5], v[5], v[4], v[4],
+                                               v[3], v[3], v[2], v[2], v[1], v[1], v[0], v[0]));
+}
+
+/* The fifth bits of two blocks of 32 (u32 masks, bit j = element j) added to u as 16. */
+static inline __m512i add_bit4(__m512i u, uint32_t ha, uint32_t hb, int value) {
+    return _mm512_mask_add_epi8(u, (__mmask64)((uint64_t)ha | (uint64_t)hb << 32), u, _mm512_set1_epi8((char)value));
+}
+
+typedef struct { __m512i u[4]; __m512 s, o; } wgroup;
+
+static inline __attribute__((always_inline)) void unpack_q4_1(const uint8_t *g, __m512i tbl, wgroup *w) {
+    (void)tbl;
+    for (int k = 0; k < 4; k++) w->u[k] = nibbles64(g + 40 * k + 4, g + 40 * k + 24);
+    w->s = block_halves(g, 20, 0);
+    w->o = _mm512_sub_ps(_mm512_setzero_ps(), block_halves(g, 20, 2));
+}
+
+static inline __attribute__((always_inline)) void unpack_q5_0(const uint8_t *g, __m512i tbl, wgroup *w) {
+    (void)tbl;
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *a = g + 44 * k, *b = a + 22;
+        uint32_t ha, hb;
+        memcpy(&ha, a + 2, 4);
+        memcpy(&hb, b + 2, 4);
+        w->u[k] = add_bit4(nibbles64(a + 6, b + 6), ha, hb, 16);
+    }
+    w->s = block_halves(g, 22, 0);
+    w->o = _mm512_mul_ps(w->s, _mm512_set1_ps(16.0f));
+}
+
+static inline __attribute__((always_inline)) void unpack_q5_1(const uint8_t *g, __m512i tbl, wgroup *w) {
+    (void)tbl;
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *a = g + 48 * k, *b = a + 24;
+        uint32_t ha, hb;
+        memcpy(&ha, a + 4, 4);
+        memcpy(&hb, b + 4, 4);
+        w->u[k] = add_bit4(nibbles64(a + 8, b + 8), ha, hb, 16);
+    }
+    w->s = block_halves(g, 24, 0);
+    w->o = _mm512_sub_ps(_mm512_setzero_ps(), block_halves(g, 24, 2));
+}
+
+static inline __attribute__((always_inline)) void unpack_iq4_nl(const uint8_t *g, __m512i tbl, wgroup *w) {
+    for (int k = 0; k < 4; k++) w->u[k] = _mm512_shuffle_epi8(tbl, nibbles64(g + 36 * k + 2, g + 36 * k + 20));
+    w->s = block_halves(g, 18, 0);
+    w->o = _mm512_mul_ps(w->s, _mm512_set1_ps(128.0f));
+}
+
+static inline __attribute__((always_inline)) void unpack_q2_k(const uint8_t *g, __m512i tbl, wgroup *w) {
+    (void)tbl;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * h));
+        const __m256i s0 = _mm256_and_si256(q, m3), s1 = _mm256_and_si256(_mm256_srli_epi16(q, 2), m3);
+        const __m256i s2 = _mm256_and_si256(_mm256_srli_epi16(q, 4), m3), s3 = _mm256_and_si256(_mm256_srli_epi16(q, 6), m3);
+        w->u[2 * h] = _mm512_inserti64x4(_mm512_castsi256_si512(s0), s1, 1);
+        w->u[2 * h + 1] = _mm512_inserti64x4(_mm512_castsi256_si512(s2), s3, 1);
+    }
+    const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)g));
+    w->s = _mm512_mul_ps(_mm512_set1_ps(h2f(g + 80)), _mm512_cvtepi32_ps(_mm512_and_si512(sc, _mm512_set1_epi32(15))));
+    w->o = _mm512_mul_ps(_mm512_set1_ps(h2f(g + 82)), _mm512_cvtepi32_ps(_mm512_srli_epi32(sc, 4)));
+}
+
+static inline __attribute__((always_inline)) void unpack_q3_k(const uint8_t *g, __m512i tbl, wgroup *w) {
+    (void)tbl;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m256i hm = _mm256_loadu_si256((const __m256i *)g);
+    for (int h = 0; h < 2; h++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(g + 32 + 32 * h));
+        for (int p = 0; p < 2; p++) {
+            const int s0 = 2 * p;   /* element runs s0 and s0 + 1 of this half: bits 2 s0, 2 s0 + 2 */
+            const __m256i a = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s0), m3);
+            const __m256i b = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s0 + 2), m3);
+            const uint32_t ma = _mm256_test_epi8_mask(hm, _mm256_set1_epi8((char)(1 << (4 * h + s0))));
+            const uint32_t mb = _mm256_test_epi8_mask(hm, _mm256_set1_epi8((char)(1 << (4 * h + s0 + 1))));
+            w->u[2 * h + p] = add_bit4(_mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1), ma, mb, 4);
+        }
+    }
+    int8_t sc[16];
+    for (int j = 0; j < 16; j++) sc[j] = (int8_t)luhd_q3k_scale(g + 96, j);
+    w->s = _mm512_mul_ps(_mm512_set1_ps(h2f(g + 108)), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sc))));
+    w->o = _mm512_mul_ps(w->s, _mm512_set1_ps(4.0f));
+}
+
+static inline __attribute__((always_inline)) void unpack_q5_k(const uint8_t *g, __m512i tbl, wgroup *w) {
+    (void)tbl;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(g + 16));
+    for (int c = 0; c < 4; c++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(g + 48 + 32 * c));
+        const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                             _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+        const uint32_t ma = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * c))));
+        const uint32_t mb = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * c + 1))));
+        w->u[c] = add_bit4(u, ma, mb, 16);
+    }
+    int sc[8], mn[8];
+    for (int j = 0; j < 8; j++) luhd_q4k_scale_min(g + 4, j, &sc[j], &mn[j]);
+    w->s = _mm512_mul_ps(_mm512_set1_ps(h2f(g)), sub32_halves(sc));
+    w->o = _mm512_mul_ps(_mm512_set1_ps(h2f(g + 2)), sub32_halves(mn));
+}
+
+static inline __attribute__((always_inline)) void unpack_iq4_xs(const uint8_t *g, __m512i tbl, wgroup *w) {
+    for (int k = 0; k < 4; k++) w->u[k] = _mm512_shuffle_epi8(tbl, nibbles64(g + 8 + 32 * k, g + 24 + 32 * k));
+    int ls[8];
+    for (int j = 0; j < 8; j++) ls[j] = luhd_iq4xs_scale(g, j);
+    w->s = _mm512_mul_ps(_mm512_set1_ps(h2f(g)), sub32_halves(ls));
+    w->o = _mm512_mul_ps(w->s, _mm512_set1_ps(128.0f));
+}
+
+/* The row loop for unpacker UNPACK; BB: bytes per block of 32 (32-block formats: a group is 8
+ * blocks, the tail a partial group), 0 for super-block formats. */
+#define GROUP_ROWS(NAME, UNPACK, BB, GB)                                                                          \
+    static inline __attribute__((always_inline)) void NAME(const uint8_t *w, size_t rb, long r0, long r1, long cols, \
+                                                           const uint8_t *prep, size_t pstride, int m, float *y,      \
+                                                           long ldy) {                                                \
+        const long nb = cols / 32, ng = nb / 8, nt = (BB) ? nb - 8 * ng : 0;                                          \
+        const __m512i tbl = iq4_table();                                                                              \
+        __m512i pidx[4];                                                                                              \
+        for (int k = 0; k < 4; k++)                                                                                   \
+            pidx[k] = _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2,   \
+                                       4 * k + 2, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k); \
+        for (long r = r0; r < r1; r++) {                                                                              \
+            const uint8_t *b = w + (size_t)r * rb;                                                                    \
+            __m512 acc[4][2], oacc[4];                                                                                \
+            for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = oacc[i] = _mm512_setzero_ps();                        \
+            for (long g = 0; g < ng + (nt > 0); g++) {                                                                \
+                wgroup wg;                                                                                            \
+                __mmask16 lanes = 0xFFFF;                                                                             \
+                __mmask64 bytes[4] = {~0ull, ~0ull, ~0ull, ~0ull};                                                    \
+                if (g < ng) {                                                                                         \
+                    UNPACK(b + (GB) * g, tbl, &wg);                                                                   \
+                } else {                                                                                              \
+                    uint8_t part[8 * ((BB) ? (BB) : 1)] __attribute__((aligned(64)));                                 \
+                    memset(part, 0, sizeof part);                                                                     \
+                    memcpy(part, b + (GB) * g, (size_t)(nt * (BB)));                                                  \
+                    UNPACK(part, tbl, &wg);                                                                           \
+                    lanes = (__mmask16)((1u << (2 * nt)) - 1);                                                        \
+                    for (int k = 0; k < 4; k++) {                                                                     \
+                        const long valid = 32 * nt - 64 * k;                                                          \
+                        bytes[k] = valid >= 64 ? ~0ull : valid <= 0 ? 0 : (1ull << valid) - 1;                        \
+                    }                                                                                                 \
+                }                                                                                                     \
+                for (int i = 0; i < m; i++) {                                                                         \
+                    const uint8_t *row = prep + (size_t)i * pstride;                                                  \
+                    const float *dx16 = (const float *)(row + cols) + 2 * nb + 16 * g, *xs16 = dx16 + 2 * nb;         \
+                    const __m512 sl = _mm512_mul_ps(wg.s, _mm512_maskz_loadu_ps(lanes, dx16));                       \
+                    oacc[i] = _mm512_fmadd_ps(wg.o, _mm512_maskz_loadu_ps(lanes, xs16), oacc[i]);                     \
+                    const uint8_t *xq = row + 256 * g;                                                                \
+                    for (int k = 0; k < 4; k++) {                                                                     \
+                        const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wg.u[k],                    \
+                                                                 _mm512_maskz_loadu_epi8(bytes[k], xq + 64 * k));     \
+                        acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], sl), \
+                                                        acc[i][k & 1]);                                               \
+                    }                                                                                                 \
+                }                                                                                                     \
+            }                                                                                                         \
+            for (int i = 0; i < m; i++) y[i * ldy + r] = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - hsum16(oacc[i]); \
+        }                                                                                                             \
+    }
+
+/* K[q] + 128 as unsigned bytes, in every 128-bit lane (for vpshufb). */
+static inline __m512i iq4_table(void) {
+    uint8_t t[16];
+    for (int j = 0; j < 16; j++) t[j] = (uint8_t)(luhd_iq4_values[j] + 128);
+    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
+}
+
+GROUP_ROWS(q4_1_rows, unpack_q4_1, 20, 160)
+GROUP_ROWS(q5_0_rows, unpack_q5_0, 22, 176)
+GROUP_ROWS(q5_1_rows, unpack_q5_1, 24, 192)
+GROUP_ROWS(iq4_nl_rows, unpack_iq4_nl, 18, 144)
+GROUP_ROWS(q2_k_rows, unpack_q2_k, 0, 84)
+GROUP_ROWS(q3_k_rows, unpack_q3_k, 0, 110)
+GROUP_ROWS(q5_k_rows, unpack_q5_k, 0, 176)
+GROUP_ROWS(iq4_xs_rows, unpack_iq4_xs, 0, 136)
+#undef GROUP_ROWS
+
 #define Q4_0_VARIANT(name, body, target)                                                                     \
     target static void name(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep,           \
                      size_t pstride, int m, float *y, long ldy) {                                               \
@@ -388,6 +603,14 @@ void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long 
         break;
     case LUHD_QF_Q4_K: VCASE(q4_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
     case LUHD_QF_Q6_K: VCASE(q6_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_Q4_1: VCASE(q4_1_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_Q5_0: VCASE(q5_0_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_Q5_1: VCASE(q5_1_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_IQ4_NL: VCASE(iq4_nl_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_Q2_K: VCASE(q2_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_Q3_K: VCASE(q3_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_Q5_K: VCASE(q5_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
+    case LUHD_QF_IQ4_XS: VCASE(iq4_xs_rows, luhd_quant_vnni_k_row_stride(cols)) break;
     default: break;
     }
 #undef VCASE

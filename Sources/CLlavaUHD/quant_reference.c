@@ -2,6 +2,7 @@
  * Written from the format definitions (block layouts and formulas), rounding every operation
  * to f32 in the stated order: no contraction into fused multiply-adds. */
 #include "quant_kernels.h"
+#include "quant_blocks.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -11,8 +12,10 @@
 int luhd_quant_block_elements(int format) {
     switch (format) {
     case LUHD_QF_F32: case LUHD_QF_F16: case LUHD_QF_BF16: return 1;
-    case LUHD_QF_Q8_0: case LUHD_QF_Q4_0: case LUHD_QF_Q5_0: return 32;
-    case LUHD_QF_Q4_K: case LUHD_QF_Q6_K: return 256;
+    case LUHD_QF_Q8_0: case LUHD_QF_Q4_0: case LUHD_QF_Q4_1: case LUHD_QF_Q5_0: case LUHD_QF_Q5_1:
+    case LUHD_QF_IQ4_NL: return 32;
+    case LUHD_QF_Q2_K: case LUHD_QF_Q3_K: case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: case LUHD_QF_Q6_K:
+    case LUHD_QF_IQ4_XS: return 256;
     default: return 0;
     }
 }
@@ -22,10 +25,16 @@ int luhd_quant_block_bytes(int format) {
     case LUHD_QF_F32: return 4;
     case LUHD_QF_F16: case LUHD_QF_BF16: return 2;
     case LUHD_QF_Q8_0: return 34;
-    case LUHD_QF_Q4_0: return 18;
+    case LUHD_QF_Q4_0: case LUHD_QF_IQ4_NL: return 18;
+    case LUHD_QF_Q4_1: return 20;
     case LUHD_QF_Q5_0: return 22;
+    case LUHD_QF_Q5_1: return 24;
+    case LUHD_QF_Q2_K: return 84;
+    case LUHD_QF_Q3_K: return 110;
     case LUHD_QF_Q4_K: return 144;
+    case LUHD_QF_Q5_K: return 176;
     case LUHD_QF_Q6_K: return 210;
+    case LUHD_QF_IQ4_XS: return 136;
     default: return 0;
     }
 }
@@ -57,18 +66,7 @@ static inline uint16_t float_to_half(float f) {
     return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
 }
 
-/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K super-block. Scales 0..3 and mins 0..3
- * are the low 6 bits of bytes 0..3 and 4..7; scales/mins 4..7 take their low 4 bits from the
- * low/high nibble of bytes 8..11 and their top 2 bits from the top bits of bytes 0..3 / 4..7. */
-static inline void q4k_scale_min(const uint8_t *s, int j, int *sc, int *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
+const int8_t luhd_iq4_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 static void dequant_q8_0(const uint8_t *b, long nb, float *y) {
     for (long i = 0; i < nb; i++, b += 34, y += 32) {
@@ -110,9 +108,9 @@ static void dequant_q4_k(const uint8_t *b, long nb, float *y) {
         const uint8_t *s = b + 4, *q = b + 16;
         for (int c = 0; c < 4; c++, q += 32) {
             int sc, m;
-            q4k_scale_min(s, 2 * c, &sc, &m);
+            luhd_q4k_scale_min(s, 2 * c, &sc, &m);
             const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            q4k_scale_min(s, 2 * c + 1, &sc, &m);
+            luhd_q4k_scale_min(s, 2 * c + 1, &sc, &m);
             const float d2 = d * (float)sc, m2 = dmin * (float)m;
             for (int l = 0; l < 32; l++) {
                 const float p1 = d1 * (float)(q[l] & 0x0F);
@@ -146,6 +144,115 @@ static void dequant_q6_k(const uint8_t *b, long nb, float *y) {
     }
 }
 
+static void dequant_q4_1(const uint8_t *restrict b, long nb, float *restrict y) {
+    for (long i = 0; i < nb; i++, b += 20, y += 32) {
+        const float d = half_to_float(b), m = half_to_float(b + 2);
+        const uint8_t *q = b + 4;
+        for (int j = 0; j < 16; j++) {
+            y[j] = d * (float)(q[j] & 0x0F) + m;
+            y[j + 16] = d * (float)(q[j] >> 4) + m;
+        }
+    }
+}
+
+static void dequant_q5_1(const uint8_t *restrict b, long nb, float *restrict y) {
+    for (long i = 0; i < nb; i++, b += 24, y += 32) {
+        const float d = half_to_float(b), m = half_to_float(b + 2);
+        uint32_t qh;
+        memcpy(&qh, b + 4, 4);
+        const uint8_t *q = b + 8;
+        for (int j = 0; j < 16; j++) {
+            const int lo = (q[j] & 0x0F) | (int)((qh >> j) & 1) << 4;
+            const int hi = (q[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+            y[j] = d * (float)lo + m;
+            y[j + 16] = d * (float)hi + m;
+        }
+    }
+}
+
+static void dequant_iq4_nl(const uint8_t *restrict b, long nb, float *restrict y) {
+    for (long i = 0; i < nb; i++, b += 18, y += 32) {
+        const float d = half_to_float(b);
+        const uint8_t *q = b + 2;
+        for (int j = 0; j < 16; j++) {
+            y[j] = d * (float)luhd_iq4_values[q[j] & 0x0F];
+            y[j + 16] = d * (float)luhd_iq4_values[q[j] >> 4];
+        }
+    }
+}
+
+/* Q2_K and Q3_K: element 128h + 32s + l is bits 2s of byte 32h + l of the low parts (Q3_K: minus
+ * 4 unless bit 4h + s of hmask byte l is set); sub-block j = 8h + 2s + l / 16. */
+static void dequant_q2_k(const uint8_t *restrict b, long nb, float *restrict y) {
+    for (long i = 0; i < nb; i++, b += 84) {
+        const uint8_t *sc = b, *qs = b + 16;
+        const float d = half_to_float(b + 80), dmin = half_to_float(b + 82);
+        for (int h = 0; h < 2; h++) {
+            for (int s = 0; s < 4; s++) {
+                for (int half = 0; half < 2; half++, y += 16) {
+                    const int j = 8 * h + 2 * s + half;
+                    const float dl = d * (float)(sc[j] & 0x0F), ml = dmin * (float)(sc[j] >> 4);
+                    const uint8_t *q = qs + 32 * h + 16 * half;
+                    for (int l = 0; l < 16; l++) y[l] = dl * (float)((q[l] >> (2 * s)) & 3) - ml;
+                }
+            }
+        }
+    }
+}
+
+static void dequant_q3_k(const uint8_t *restrict b, long nb, float *restrict y) {
+    for (long i = 0; i < nb; i++, b += 110) {
+        const uint8_t *hm = b, *qs = b + 32, *sc = b + 96;
+        const float d = half_to_float(b + 108);
+        for (int h = 0; h < 2; h++) {
+            for (int s = 0; s < 4; s++) {
+                for (int half = 0; half < 2; half++, y += 16) {
+                    const float dl = d * (float)luhd_q3k_scale(sc, 8 * h + 2 * s + half);
+                    const uint8_t *q = qs + 32 * h + 16 * half, *m = hm + 16 * half;
+                    for (int l = 0; l < 16; l++) {
+                        const int v = ((q[l] >> (2 * s)) & 3) - (((m[l] >> (4 * h + s)) & 1) ? 0 : 4);
+                        y[l] = dl * (float)v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Q5_K: sub-block j is nibble j % 2 of bytes 32 (j / 2) + l of the 128 nibble bytes, with bit j
+ * of qh byte l above it. */
+static void dequant_q5_k(const uint8_t *restrict b, long nb, float *restrict y) {
+    for (long i = 0; i < nb; i++, b += 176) {
+        const float d = half_to_float(b), dmin = half_to_float(b + 2);
+        const uint8_t *s = b + 4, *qh = b + 16, *qs = b + 48;
+        for (int j = 0; j < 8; j++, y += 32) {
+            int sc, m;
+            luhd_q4k_scale_min(s, j, &sc, &m);
+            const float dl = d * (float)sc, ml = dmin * (float)m;
+            const uint8_t *q = qs + 32 * (j / 2);
+            for (int l = 0; l < 32; l++) {
+                const int v = ((q[l] >> (4 * (j % 2))) & 0x0F) | ((qh[l] >> j) & 1) << 4;
+                y[l] = dl * (float)v - ml;
+            }
+        }
+    }
+}
+
+/* IQ4_XS: sub-block j is the 16 bytes at 8 + 16 j, nibbles as Q4_0. */
+static void dequant_iq4_xs(const uint8_t *restrict b, long nb, float *restrict y) {
+    for (long i = 0; i < nb; i++, b += 136) {
+        const float d = half_to_float(b);
+        for (int j = 0; j < 8; j++, y += 32) {
+            const float dl = d * (float)luhd_iq4xs_scale(b, j);
+            const uint8_t *q = b + 8 + 16 * j;
+            for (int l = 0; l < 16; l++) {
+                y[l] = dl * (float)luhd_iq4_values[q[l] & 0x0F];
+                y[l + 16] = dl * (float)luhd_iq4_values[q[l] >> 4];
+            }
+        }
+    }
+}
+
 void luhd_quant_dequantize(int format, const void *src, long n, float *dst) {
     const uint8_t *b = (const uint8_t *)src;
     switch (format) {
@@ -164,6 +271,13 @@ void luhd_quant_dequantize(int format, const void *src, long n, float *dst) {
     case LUHD_QF_Q5_0: dequant_q5_0(b, n / 32, dst); break;
     case LUHD_QF_Q4_K: dequant_q4_k(b, n / 256, dst); break;
     case LUHD_QF_Q6_K: dequant_q6_k(b, n / 256, dst); break;
+    case LUHD_QF_Q4_1: dequant_q4_1(b, n / 32, dst); break;
+    case LUHD_QF_Q5_1: dequant_q5_1(b, n / 32, dst); break;
+    case LUHD_QF_IQ4_NL: dequant_iq4_nl(b, n / 32, dst); break;
+    case LUHD_QF_Q2_K: dequant_q2_k(b, n / 256, dst); break;
+    case LUHD_QF_Q3_K: dequant_q3_k(b, n / 256, dst); break;
+    case LUHD_QF_Q5_K: dequant_q5_k(b, n / 256, dst); break;
+    case LUHD_QF_IQ4_XS: dequant_iq4_xs(b, n / 256, dst); break;
     default: break;
     }
 }

@@ -20,6 +20,8 @@ struct QuantBench {
     let rows = 4096, cols = 11008
     let workingSet = 1 << 30
     let weightsPerToken = 6.61e9
+    /// BF16 and every block format (11008 columns are whole 256-element super-blocks).
+    static let formats = [QuantFormat.bf16] + QuantFormat.allCases.filter(\.isBlockQuantized)
 
     func run() throws -> String {
         try BLAS.load()
@@ -53,7 +55,7 @@ struct QuantBench {
                                   bytes: bf16Count * rows * cols * 2, seconds: t, count: bf16Count))
         }
 
-        for format in [QuantFormat.bf16, .q8_0, .q4_0, .q4_K, .q6_K] {
+        for format in Self.formats {
             measureBandwidth()
             let count = fill(buffer, format: format)
             let matrices = try (0..<count).map { i in
@@ -102,12 +104,10 @@ struct QuantBench {
         switch format {
         case .bf16:
             for i in 0..<(count * rows * cols) { u16[i] = (u16[i] & 0x807F) | 0x3C00 }
-        case .q4_K:
-            for b in 0..<blocks { (buffer + b * 144).storeBytes(of: d, as: UInt16.self); (buffer + b * 144 + 2).storeBytes(of: d, as: UInt16.self) }
-        case .q6_K:
-            for b in 0..<blocks { (buffer + b * 210 + 208).storeBytes(of: d, as: UInt16.self) }
         default:
-            for b in 0..<blocks { (buffer + b * format.blockBytes).storeBytes(of: d, as: UInt16.self) }
+            for b in 0..<blocks {
+                for at in format.halfFloatFields { (buffer + b * format.blockBytes + at).storeBytes(of: d, as: UInt16.self) }
+            }
         }
         return count
     }
@@ -136,7 +136,7 @@ struct QuantBench {
         let x = (0..<(m * cols)).map { _ in rng.nextFloat() - 0.5 }
         var y = [Float](repeating: 0, count: m * rows)
         var md = "\nPrefill (\(m) rows of x × one \(rows)×\(cols) matrix, 2 threads, GFLOP/s = 2·m·rows·cols / time):"
-        for format in [QuantFormat.bf16, .q8_0, .q4_0, .q4_K, .q6_K] {
+        for format in Self.formats {
             _ = fill(buffer, format: format)
             let t: Double
             if format == .bf16 {
@@ -146,7 +146,7 @@ struct QuantBench {
                 let w = try QuantizedMatrix(name: "w", format: format, rows: rows, columns: cols, data: UnsafeRawPointer(buffer), owner: nil)
                 t = bestOf(reps) { MatMul.linear(x, rows: m, weight: w, into: &y, context: ComputeContext(threads: 2)) }
             }
-            md += " \(format.rawValue) \(fmt(2 * Double(m * rows * cols) / t / 1e9)) GFLOP/s\(format == .q6_K ? "." : ",")"
+            md += " \(format.rawValue) \(fmt(2 * Double(m * rows * cols) / t / 1e9)) GFLOP/s\(format == Self.formats.last ? "." : ",")"
         }
         return md + "\n"
     }
@@ -205,7 +205,7 @@ struct QuantBench {
             md += "tokenizer \(g.string("tokenizer.ggml.model") ?? "–"): \(g.strings("tokenizer.ggml.tokens")?.count ?? 0) tokens, \(g.strings("tokenizer.ggml.merges")?.count ?? 0) merges, "
             md += "bos \(g.int("tokenizer.ggml.bos_token_id").map(String.init) ?? "–"), eos \(g.int("tokenizer.ggml.eos_token_id").map(String.init) ?? "–").\n"
 
-            for type in ["Q4_K", "Q6_K", "Q8_0", "Q4_0", "Q5_0"] {
+            for type in QuantFormat.allCases.filter(\.isBlockQuantized).map(\.rawValue) {
                 let infos = g.tensors.filter { $0.type.name == type && $0.dimensions.count == 2 }
                 guard !infos.isEmpty else { continue }
                 // Time the largest matrices of the type, up to 1 GiB of them.

@@ -265,15 +265,15 @@ import Testing
     /// as a matrix.
     @Test func knownButUnsupportedTypes() throws {
         var b = GGUFBuilder()
-        b.info("q5", dims: [32, 2], type: 7, offset: 0)   // Q5_1: 24 bytes per 32
-        b.data = [UInt8](repeating: 0, count: 64)
+        b.info("q8", dims: [32, 2], type: 9, offset: 0)   // Q8_1: 40 bytes per 32
+        b.data = [UInt8](repeating: 0, count: 128)
         let path = temporaryFile(b.bytes())
         defer { unlink(path) }
         let g = try GGUFFile(path: path)
-        #expect(g.tensorInfo("q5")?.type.name == "Q5_1")
-        #expect(g.tensorInfo("q5")?.byteCount == 48)
-        #expect(throws: LlavaError(.unsupported, "\(path): tensor 'q5' has GGML type Q5_1; supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K")) {
-            try g.matrix("q5")
+        #expect(g.tensorInfo("q8")?.type.name == "Q8_1")
+        #expect(g.tensorInfo("q8")?.byteCount == 80)
+        #expect(throws: LlavaError(.unsupported, "\(path): tensor 'q8' has GGML type Q8_1; supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS")) {
+            try g.matrix("q8")
         }
     }
 }

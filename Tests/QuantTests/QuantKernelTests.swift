@@ -3,32 +3,34 @@ import TestSupport
 import Testing
 
 /// A `rows × columns` matrix of `format` with realistic contents: Q8_0/Q4_0/dense quantized from
-/// random floats, Q5_0/Q4_K/Q6_K random bytes with sane f16 (super-)block scales.
+/// random floats, the other block formats random bytes with sane f16 scales (and mins) in
+/// every block: |d| in [0.001, 0.011] of either sign, mins in [0.0005, 0.0055].
 func testMatrix(_ format: QuantFormat, rows: Int, columns: Int, seed: UInt64) throws -> QuantizedMatrix {
     var rng = TestRandom(seed: seed)
-    switch format {
-    case .q4_K, .q6_K, .q5_0:
+    if ![.q8_0, .q4_0].contains(format), format.isBlockQuantized {
+        let fields = format.halfFloatFields
         let rb = try #require(format.rowBytes(columns: columns))
         var bytes = (0..<(rows * rb)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         for b in 0..<(rows * columns / format.blockElements) {
-            let d = Float16(0.001 + 0.01 * Float(rng.next() % 1000) / 1000).bitPattern
-            let at = b * format.blockBytes + (format == .q6_K ? 208 : 0)
-            bytes[at] = UInt8(d & 0xFF)
-            bytes[at + 1] = UInt8(d >> 8)
-            if format == .q4_K {
-                let dmin = Float16(0.0005 + 0.005 * Float(rng.next() % 1000) / 1000).bitPattern
-                bytes[at + 2] = UInt8(dmin & 0xFF)
-                bytes[at + 3] = UInt8(dmin >> 8)
+            for (i, at) in fields.enumerated() {
+                let sign: Float = i == 0 && rng.next() % 4 == 0 ? -1 : 1
+                let v = i == 0 ? sign * (0.001 + 0.01 * Float(rng.next() % 1000) / 1000)
+                               : 0.0005 + 0.005 * Float(rng.next() % 1000) / 1000
+                let h = Float16(v).bitPattern
+                bytes[b * format.blockBytes + at] = UInt8(h & 0xFF)
+                bytes[b * format.blockBytes + at + 1] = UInt8(h >> 8)
             }
         }
         let owner = ByteOwner(bytes)
         return try QuantizedMatrix(name: "test", format: format, rows: rows, columns: columns,
                                    data: UnsafeRawPointer(owner.pointer), owner: owner)
-    default:
-        let x = (0..<(rows * columns)).map { _ in rng.uniform(-1, 1) }
-        return try QuantizedMatrix.quantize(x, rows: rows, columns: columns, format: format, name: "test")
     }
+    let x = (0..<(rows * columns)).map { _ in rng.uniform(-1, 1) }
+    return try QuantizedMatrix.quantize(x, rows: rows, columns: columns, format: format, name: "test")
 }
+
+/// Every block format.
+let blockFormats = QuantFormat.allCases.filter(\.isBlockQuantized)
 
 /// Keeps test bytes alive at a stable address.
 final class ByteOwner {
@@ -64,7 +66,7 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
     /// bound against Σ w·x~ (the int8 image of x they are defined to use), and against Σ w·x
     /// within the quantization bound Σ_blocks (dx/2)·Σ|w| plus the same rounding term.
     /// Results must not depend on the thread count (bit-identical for 1 and 2 threads).
-    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q5_0, .q4_K, .q6_K, .bf16, .f16, .f32])
+    @Test(arguments: QuantFormat.allCases)
     func matvecAgainstReference(format: QuantFormat) throws {
         let shapes: [(Int, Int)] = format.blockElements == 256 ? [(37, 512), (5, 2816)] : [(37, 96), (9, 1120), (5, 4096)]
         for (rows, cols) in shapes {
@@ -109,14 +111,14 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
         }
     }
 
-    /// More than 4 rows: the int8 VNNI product (Q8_0, Q4_0, Q4_K, Q6_K where available) within
+    /// More than 4 rows: the int8 VNNI product (every block format, where available) within
     /// 1e-5·Σ|w·x~| of the f64 reference with x~ the int8 image of x, and tile dequantization +
-    /// sgemm (forced with an f32 kernel, and the only path for Q5_0) within 1e-5·Σ|w·x|.
+    /// sgemm (forced with an f32 kernel: the path of CPUs without VNNI) within 1e-5·Σ|w·x|.
     /// Row counts cover partial 16-row tiles and 6-row blocks of x with remainders.
-    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q5_0, .q4_K, .q6_K])
+    @Test(arguments: blockFormats)
     func manyRowsAgainstReference(format: QuantFormat) throws {
         try BLAS.load()
-        let rows = 40, cols = format.blockElements == 256 ? 768 : 160
+        let rows = 40, cols = format.blockElements == 256 ? 768 : 352
         let w = try testMatrix(format, rows: rows, columns: cols, seed: 5)
         let wd = w.dequantized()
         var rng = TestRandom(seed: 3)

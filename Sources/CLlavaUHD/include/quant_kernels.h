@@ -7,13 +7,33 @@
  *   Q8_0 (8)   blocks of 32: f16 scale d, 32 x int8 q;            x = d * q
  *   Q4_0 (2)   blocks of 32: f16 scale d, 16 bytes of nibbles;     x = d * (q - 8)
  *              (byte j holds element j in its low nibble and element j + 16 in its high one)
+ *   Q4_1 (3)   blocks of 32 (20 bytes): f16 d, f16 m, 16 bytes of nibbles as in Q4_0; x = d * q + m
  *   Q5_0 (6)   blocks of 32 (22 bytes): f16 d, u32 qh (bit j = 5th bit of element j), 16 bytes
  *              of nibbles as in Q4_0;                              x = d * (q - 16)
+ *   Q5_1 (7)   blocks of 32 (24 bytes): f16 d, f16 m, u32 qh, 16 bytes of nibbles as Q5_0; x = d * q + m
+ *   IQ4_NL (20) blocks of 32 (18 bytes): f16 d, 16 bytes of nibbles as Q4_0; x = d * K[q] with the
+ *              non-linear table K = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53,
+ *              69, 89, 113}
+ *   Q2_K (10)  super-blocks of 256 (84 bytes): 16 bytes of 4-bit scale (low) / min (high) per
+ *              sub-block of 16, 64 bytes of 2-bit q (element 128h + 32s + l in bits 2s of byte
+ *              32h + l), f16 d, f16 dmin;                        x = (d * sc_j) * q - (dmin * m_j)
+ *   Q3_K (11)  super-blocks of 256 (110 bytes): 32 bytes hmask (element 32i + l: bit i of byte l),
+ *              64 bytes of 2-bit low parts as in Q2_K, 12 bytes of 6-bit scales (scale j: low
+ *              nibble of byte j % 8, shifted by 4 for j >= 8, high 2 bits from byte 8 + j % 4 at
+ *              bit 2 (j / 4)), f16 d;          x = (d * (sc_j - 32)) * (lo - (hmask bit ? 0 : 4))
+ *   Q5_K (13)  super-blocks of 256 (176 bytes): f16 d, f16 dmin, 12 bytes of scales/mins as Q4_K,
+ *              32 bytes qh (element 32i + l: bit i of byte l), 128 bytes of nibbles as Q4_K;
+ *              x = (d * sc_j) * q - (dmin * m_j) with 5-bit q
+ *   IQ4_XS (23) super-blocks of 256 (136 bytes): f16 d, u16 scale high bits (2 per sub-block of
+ *              32), 4 bytes of scale low nibbles, 128 bytes: 16 per sub-block, nibbles as Q4_0;
+ *              x = (d * (ls_j - 32)) * K[q]
  *   Q4_K (12)  super-blocks of 256 (144 bytes): f16 d, f16 dmin, 12 bytes of packed 6-bit
  *              scales/mins for 8 sub-blocks of 32, 128 bytes of nibbles;
  *              x = (d * sc_j) * q - (dmin * m_j)
  *   Q6_K (14)  super-blocks of 256 (210 bytes): 128 bytes of low nibbles, 64 bytes of 2-bit
  *              high parts, 16 int8 scales (sub-blocks of 16), f16 d; x = (d * sc_j) * (q - 32)
+ * (Formulas as GGML's reference dequantizers and the gguf Python package compute them, each
+ * product and sum rounded to f32.)
  * A matrix is stored row-major with its blocks along the row (the input dimension), so a row of
  * `cols` elements takes cols / block_elements * block_bytes bytes.
  *
@@ -29,10 +49,17 @@ enum {
     LUHD_QF_F32 = 0,
     LUHD_QF_F16 = 1,
     LUHD_QF_Q4_0 = 2,
+    LUHD_QF_Q4_1 = 3,
     LUHD_QF_Q5_0 = 6,
+    LUHD_QF_Q5_1 = 7,
     LUHD_QF_Q8_0 = 8,
+    LUHD_QF_Q2_K = 10,
+    LUHD_QF_Q3_K = 11,
     LUHD_QF_Q4_K = 12,
+    LUHD_QF_Q5_K = 13,
     LUHD_QF_Q6_K = 14,
+    LUHD_QF_IQ4_NL = 20,
+    LUHD_QF_IQ4_XS = 23,
     LUHD_QF_BF16 = 30,
 };
 
@@ -44,7 +71,7 @@ enum {
     LUHD_QK_F32_AVX512 = 1,
     /* x quantized to int8 per 32-element block (dx = max|x| / 127, round to nearest even),
      * integer dot products with AVX-512 VNNI (and F/BW/VL/DQ), scales applied per block in f32
-     * (Q8_0, Q4_0, Q4_K, Q6_K; not Q5_0). The result is W . x~ up to f32 rounding, where
+     * (every block format above). The result is W . x~ up to f32 rounding, where
      * x~ = dx * round(x / dx). */
     LUHD_QK_INT8_VNNI = 2,
 };
@@ -67,8 +94,8 @@ void luhd_quant_dequantize(int format, const void *src, long n, float *dst);
 void luhd_quant_quantize_q8_0(const float *x, long n, void *dst);
 void luhd_quant_quantize_q4_0(const float *x, long n, void *dst);
 
-/* 1 if `kernel` implements `format` (F32 kernels: every format above; INT8_VNNI: Q8_0, Q4_0,
- * Q4_K, Q6_K). */
+/* 1 if `kernel` implements `format` (F32 kernels: every format above; INT8_VNNI: every block
+ * format). */
 int luhd_quant_kernel_supports(int format, int kernel);
 
 /* Bytes of scratch luhd_quant_prepare needs for m rows of `cols` elements (0: none needed). */
@@ -84,7 +111,7 @@ void luhd_quant_prepare(int format, int kernel, const float *x, long ldx, long c
 void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, long row_begin, long row_end,
                        long cols, const float *x, long ldx, const void *prepared, int m, float *y, long ldy);
 
-/* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI: Q8_0, Q4_0, Q4_K, Q6_K (see
+/* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI, every block format (see
  * quant_gemm_vnni.c). x is prepared once (luhd_quant_gemm_x_bytes(cols, m) bytes, 64-byte
  * aligned); then each call of luhd_quant_gemm_tile unpacks rows [n0, n0 + nr) (nr <= 16) of W
  * into `tile` (luhd_quant_gemm_tile_bytes(cols) bytes, 64-byte aligned, owned by the calling

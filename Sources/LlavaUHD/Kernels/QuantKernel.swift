@@ -7,7 +7,7 @@ public enum QuantKernel: Int32, Sendable, CaseIterable {
     /// The same with 512-bit registers (AVX-512 F/BW/VL/DQ; every format).
     case f32AVX512 = 1
     /// x quantized to int8 per 32-element block (`x~ = dx·round(x/dx)`, `dx = max|x|/127`),
-    /// integer dot products with AVX-512 VNNI (Q8_0, Q4_0, Q4_K, Q6_K). Computes `W·x~`, so it
+    /// integer dot products with AVX-512 VNNI (every block format). Computes `W·x~`, so it
     /// differs from `W·x` by at most Σ_blocks (dx/2)·Σ|w| (about 4e-4 of Σ|w·x| on random data).
     case int8VNNI = 2
 

@@ -4,7 +4,7 @@ extension MatMul {
     /// `out[m×N] = x[m×K] · Wᵀ` for a `QuantizedMatrix` `W` of `N` rows and `K` columns: the
     /// quantized counterpart of `linear(_:rows:weight:into:ldOut:context:)`.
     /// - Up to 4 rows of x run the matrix-vector kernels straight from the quantized bytes.
-    /// - More rows (prefill) run the int8 VNNI matrix product for Q8_0, Q4_0, Q4_K and Q6_K when the
+    /// - More rows (prefill) run the int8 VNNI matrix product (every block format) when the
     ///   CPU has it (16 weight rows unpacked at a time), else dequantize `W` tile by tile (4 MB
     ///   of f32) and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
     /// Work is split over the threads by output rows; results do not depend on the thread count.
@@ -35,7 +35,7 @@ extension MatMul {
         }
     }
 
-    /// The int8 VNNI matrix product (Q8_0, Q4_0, Q4_K, Q6_K): x quantized once, then tiles of 16
+    /// The int8 VNNI matrix product (every block format): x quantized once, then tiles of 16
     /// weight rows split over the threads, each thread unpacking its tiles into its own buffer.
     static func int8Product(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
                             into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {

@@ -11,7 +11,7 @@
 ///
 /// GGUF lists dimensions innermost first, so a `[out, in]` matrix is stored with dims
 /// `[in, out]`; views here use the outermost-first shape. F32/F16/BF16 tensors become dense
-/// views, Q8_0/Q4_0/Q5_0/Q4_K/Q6_K quantized ones; other GGML types are `.unsupported`.
+/// views, the block formats of `QuantFormat` quantized ones; other GGML types are `.unsupported`.
 ///
 /// llama.cpp's converter permutes the query and key rows of LLaMA-architecture models (every
 /// `LlamaModel` conversion, `undo_permute`): within each head, row 2i + j of the file is row

@@ -1,7 +1,7 @@
 /// The LLM of LLaVA-UHD: a LLaMA-2 (Vicuna v1.5) or Qwen2 decoder-only transformer
 /// (SPEC §6), run in float32 from weights that stay in the memory mapping: BF16 in the
 /// releases (F16 and F32 work too), or block-quantized (Q8_0, Q4_0 written by
-/// `ModelQuantizer`; Q4_K, Q6_K, Q5_0 from GGUF files). Nothing is converted as a whole:
+/// `ModelQuantizer`; any block format of `QuantFormat` from GGUF files). Nothing is converted as a whole:
 /// matrix products widen or dequantize weight tiles as they go.
 ///
 /// Built from a `WeightStore` under the Hugging Face names (`model.embed_tokens`,

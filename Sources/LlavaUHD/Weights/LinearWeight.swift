@@ -1,6 +1,6 @@
 /// The weight matrix of a linear layer, `[rows, columns]` = `[out, in]` (PyTorch `Linear`
 /// layout), as the loader found it in the file: either a dense F32/F16/BF16 tensor or a
-/// block-quantized matrix (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K). Either way the bytes stay in the
+/// block-quantized matrix (any block format of `QuantFormat`). Either way the bytes stay in the
 /// memory mapping. `MatMul.linear(_:rows:weight:into:…)` runs the right kernels for each case,
 /// so a model chooses its storage per tensor at load time (from the file's metadata) and
 /// computes the same way after that.

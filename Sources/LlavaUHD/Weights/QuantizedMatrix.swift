@@ -104,7 +104,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
         guard let rb = format.rowBytes(columns: columns), rows >= 0 else {
             throw LlavaError(.invalidArgument, "cannot quantize \(rows)×\(columns) to \(format.rawValue): row length must be a positive multiple of \(format.blockElements)")
         }
-        guard format != .q4_K, format != .q6_K, format != .q5_0 else {
+        guard [.q8_0, .q4_0, .f32, .f16, .bf16].contains(format) else {
             throw LlavaError(.invalidArgument, "quantizing to \(format.rawValue) is not supported (only Q8_0, Q4_0 and dense formats)")
         }
         let storage = QuantizedStorage(byteCount: max(1, rows * rb))
@@ -121,7 +121,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
             case .bf16:
                 let h = dst.assumingMemoryBound(to: UInt16.self)
                 for i in 0..<columns { h[i] = bfloat16Bits(src[i]) }
-            case .q4_K, .q6_K, .q5_0: break
+            default: break
             }
         }
         return try QuantizedMatrix(name: name, format: format, rows: rows, columns: columns,
