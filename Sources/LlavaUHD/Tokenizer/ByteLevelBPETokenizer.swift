@@ -77,14 +77,11 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         }
 
         // Some vocabularies (StarCoder's, SmolLM's) lack tokens for bytes rare or impossible in
-        // UTF-8 (0xC0, 0xC1, 0xF1...0xFF): such a byte gets -1 and is left out of the ids, as the
+        // text (control characters, 0xC0, 0xC1, 0xF1...0xFF): such a byte gets -1 and is left out of the ids, as the
         // Hugging Face BPE model drops a character it has no token for (and no unknown token).
         var byteIds = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
             if let id = vocab.value(for: ByteLevelAlphabet.encode([UInt8(b)])) { byteIds[b] = id }
-        }
-        guard byteIds[0..<0x80].allSatisfy({ $0 >= 0 }) else {
-            throw LlavaError(.badTokenizer, "the byte-level vocabulary lacks tokens for ASCII bytes")
         }
 
         var mergeTable: [UInt64: UInt64] = [:]
