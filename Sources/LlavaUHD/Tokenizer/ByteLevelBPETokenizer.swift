@@ -83,6 +83,10 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         for b in 0..<256 {
             if let id = vocab.value(for: ByteLevelAlphabet.encode([UInt8(b)])) { byteIds[b] = id }
         }
+        // Printable ASCII, tab, line feed and carriage return are in every real vocabulary.
+        if let b = (Array(0x20...0x7E) + [0x09, 0x0A, 0x0D]).first(where: { byteIds[$0] < 0 }) {
+            throw LlavaError(.badTokenizer, "the byte-level vocabulary has no token for byte 0x\(String(b, radix: 16))")
+        }
 
         var mergeTable: [UInt64: UInt64] = [:]
         mergeTable.reserveCapacity(files.merges.count)
