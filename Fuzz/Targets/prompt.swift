@@ -5,7 +5,9 @@
 // the ids are decoded again, whole and streaming. One input: the system prompt, the line
 // "#~user~#", then the user text. Both tokenizer kinds: the test models' SentencePiece
 // tokenizer.model (Vicuna template) and the Qwen2 BPE tokenizer (ChatML). Seeded with the
-// texts of Tests/Fixtures/tokenizer's golden sets.
+// texts of Tests/Fixtures/tokenizer's golden sets. The user text is also read as a Jinja
+// chat_template (ChatTemplateKind.detect), and every built-in template (the text-only LLMs'
+// too) renders the conversations.
 @testable import LlavaUHD
 
 private let tokenizers: [(any Tokenizer, ChatTemplateKind)] = {
@@ -38,6 +40,13 @@ public func fuzzPrompt(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
         ]
         for messages in conversations {
             if let ids = try? template.encode(messages, with: tokenizer) { roundTrip(tokenizer, ids) }
+        }
+    }
+    if let userText = String(validating: user, as: UTF8.self), let systemText = String(validating: system, as: UTF8.self) {
+        _ = ChatTemplateKind.detect(template: userText)
+        for kind in ChatTemplateKind.allCases {
+            _ = try? ChatTemplate(kind: kind, systemPrompt: systemText)
+                .promptChunks(for: [.user(" \(userText) ", images: 1), .assistant(userText), .user(userText)])
         }
     }
     return 0

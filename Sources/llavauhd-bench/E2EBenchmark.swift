@@ -93,7 +93,7 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
         guard SyntheticCheckpoint.installTestTokenizer(in: dir) else {
             return "not run: no tokenizer.model in the test assets (set LLAVAUHD_TEST_ASSETS)\n"
         }
-        let llava = try LlavaModel(directory: dir, options: .init(threads: threads))
+        let llava = try LlavaModel(path: dir, options: .init(threads: threads))
         for (i, path) in photos.enumerated() {
             let image = try ImageDecoder.decodeFile(path)
             for (k, kv) in kvTypes.enumerated() {

@@ -10,7 +10,7 @@ import LlavaUHD
 /// warm, and reports the resident memory after loading, which must stay small: the weights are
 /// mapped, not read. Without `--quick` it also times one pass over every page (what the first
 /// forward pass pays on a cold cache). Then the whole model as an application opens it,
-/// `LlavaModel(directory:)` (config, weights, CLIP tower, projector, LLM, tokenizer: the real
+/// `LlavaModel(path:)` (config, weights, CLIP tower, projector, LLM, tokenizer: the real
 /// tokenizer.model of the test assets is copied in when found), in a child process so that its
 /// peak resident memory (VmHWM) is the load's own.
 var loadBenchmark: Benchmark { Benchmark(
@@ -78,23 +78,23 @@ private func runLoadBenchmark(_ options: BenchOptions) throws -> String {
     return md
 }
 
-/// `LlavaModel(directory:)` timed in child processes (`--load-probe DIR`), best of `reps`, with
+/// `LlavaModel(path:)` timed in child processes (`--load-probe DIR`), best of `reps`, with
 /// their peak resident memory; rows for the table above.
 private func modelLoadRows(_ dir: String, reps: Int) throws -> String {
     guard SyntheticCheckpoint.installTestTokenizer(in: dir) else {
-        return "| `LlavaModel(directory:)` | not run: no tokenizer.model (set LLAVAUHD_TEST_ASSETS) |\n"
+        return "| `LlavaModel(path:)` | not run: no tokenizer.model (set LLAVAUHD_TEST_ASSETS) |\n"
     }
     var best: (seconds: Double, peak: Double, rss: Double)?
     for _ in 0..<max(1, reps) {
         guard let json = runJSON("\(shellQuoted(CommandLine.arguments[0])) --load-probe \(shellQuoted(dir))"),
               let seconds = json["seconds"]?.doubleValue, let peak = json["peak_rss"]?.doubleValue,
               let rss = json["rss"]?.doubleValue else {
-            return "| `LlavaModel(directory:)` | failed (see the output above) |\n"
+            return "| `LlavaModel(path:)` | failed (see the output above) |\n"
         }
         if best == nil || seconds < best!.seconds { best = (seconds, peak, rss) }
     }
     guard let best else { return "" }
-    return "| `LlavaModel(directory:)`, warm page cache (best of \(max(1, reps)) processes) | \(milliseconds(best.seconds)) |\n"
+    return "| `LlavaModel(path:)`, warm page cache (best of \(max(1, reps)) processes) | \(milliseconds(best.seconds)) |\n"
         + "| resident memory after `LlavaModel` load / peak during it (VmHWM, whole process) | \(megabytes(Int(best.rss))) / \(megabytes(Int(best.peak))) |\n"
 }
 
@@ -102,7 +102,7 @@ private func modelLoadRows(_ dir: String, reps: Int) throws -> String {
 func loadProbe(_ dir: String) {
     let t0 = monotonicSeconds()
     do {
-        let model = try LlavaModel(directory: dir)
+        let model = try LlavaModel(path: dir)
         let seconds = monotonicSeconds() - t0
         print("{\"seconds\": \(seconds), \"rss\": \(residentBytes()), \"peak_rss\": \(peakResidentBytes()), \"tensors\": \(model.weights.count)}")
     } catch {

@@ -53,6 +53,7 @@ struct BenchCommand: ParsableCommand {
         let (model, loadSeconds) = try modelOptions.load(status)
         rows.insert(("load model", "\(fixed(loadSeconds)) s", "\(model.threads) threads"), at: 0)
         let context = model.computeContext()
+        let stack = try model.requireVision(for: "the bench command (it times the image stages)")
         let plan = try model.plan(for: picture, options: options)
 
         // The image stages one by one.
@@ -63,15 +64,15 @@ struct BenchCommand: ParsableCommand {
         let views = pixels.count
         rows.append(("slicing, resize, normalisation", "\(fixed(tPre * 1000, 1)) ms", "\(views) views"))
         var features: [PatchFeatures] = []
-        let tVision = try best { () throws(LlavaError) in features = try model.vision.encode(pixels, context: context) }
+        let tVision = try best { () throws(LlavaError) in features = try stack.encoder.encode(pixels, context: context) }
         rows.append(("vision tower", "\(fixed(tVision)) s", "\(fixed(tVision / Double(views), 3)) s/view"))
         var inputs: [ProjectorInput] = []
         for (p, f) in zip(pixels, features) {
             inputs.append(try ProjectorInput(rows: f.rows, columns: f.columns, channels: f.channels, features: f.values,
                                              pixelHeight: p.height, pixelWidth: p.width, pixels: p.values))
         }
-        let tProject = try best { () throws(LlavaError) in _ = try model.projector.project(inputs, context: context) }
-        rows.append((model.config.projector.kind == .hiwin ? "projector (VDIM + Hiwin)" : "projector (v1 resampler)", "\(fixed(tProject)) s", "\(fixed(tProject / Double(views), 3)) s/view"))
+        let tProject = try best { () throws(LlavaError) in _ = try stack.projector.project(inputs, context: context) }
+        rows.append((stack.config.projector.kind == .hiwin ? "projector (VDIM + Hiwin)" : "projector (v1 resampler)", "\(fixed(tProject)) s", "\(fixed(tProject / Double(views), 3)) s/view"))
 
         // One chat turn: encoding, prefill, decode.
         var sessionOptions = ChatSession.Options()
@@ -106,7 +107,7 @@ struct BenchCommand: ParsableCommand {
                      "\(reply.tokens.count) tokens, \(StatusReporter.rate(reply.tokens.count, t.decode)) tok/s"))
 
         var text = "llavauhd bench: \(modelOptions.model), \(model.threads) threads, best of \(runs)\n"
-        text += "image: \(imageName), \(plan.oneLineSummary), \(plan.imagePositions(layout: model.config.imageTokenLayout)) image positions\n\n"
+        text += "image: \(imageName), \(plan.oneLineSummary), \(plan.imagePositions(layout: stack.config.imageTokenLayout)) image positions\n\n"
         text += "| step | time | |\n|---|---:|---|\n"
         for (name, time, note) in rows { text += "| \(name) | \(time) | \(note) |\n" }
         Console.out(text)

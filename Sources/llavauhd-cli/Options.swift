@@ -1,11 +1,18 @@
 import ArgumentParser
 import LlavaUHD
 
-/// `--model` and `--threads`: which model to load and how many threads compute with.
+/// `--model`, `--template`, `--threads`, `--precision`: which model to load and how.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The model directory (config.json, *.safetensors, tokenizer files).",
-                                            valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp(
+        "The model: a LLaVA-UHD directory (config.json, *.safetensors, tokenizer files), or a text-only LLM "
+            + "(a LLaMA/Qwen2 .gguf file, or a directory holding one or a LlamaForCausalLM/Qwen2ForCausalLM).",
+        valueName: "path"))
     var model: String
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Chat template of a text-only LLM when its chat_template is not recognised: "
+            + ChatTemplateKind.allCases.map(\.rawValue).joined(separator: ", ") + ".", valueName: "name"))
+    var template: String?
 
     @Option(name: .long, help: "Compute threads (default: every online CPU).")
     var threads: Int?
@@ -22,11 +29,19 @@ struct ModelOptions: ParsableArguments {
         guard let precision = Precision(name: precision) else {
             throw LlavaError(.invalidArgument, "--precision \(self.precision) is not one of exact, fast")
         }
+        var kind: ChatTemplateKind?
+        if let template {
+            guard let k = ChatTemplateKind(rawValue: template) else {
+                throw LlavaError(.invalidArgument, "--template '\(template)' is not one of "
+                                 + ChatTemplateKind.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            kind = k
+        }
         let start = monotonicSeconds()
         let options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
                                              progress: status.loadProgress(directory: model),
-                                             matrixArithmetic: precision.matrixArithmetic())
-        let loaded = try LlavaModel(directory: model, options: options)
+                                             matrixArithmetic: precision.matrixArithmetic(), chatTemplate: kind)
+        let loaded = try LlavaModel(path: model, options: options)
         let seconds = monotonicSeconds() - start
         status.loadFinished(seconds: seconds)
         return (loaded, seconds)

@@ -270,6 +270,11 @@ static void test_models(const char *model_dir) {
     CHECK(info.hidden_size == 256 && info.n_layers == 2 && info.vocab_size == 32000);
     CHECK(info.vision_hidden_size == 1024 && info.vision_patch_size == 14 && info.tokens_per_view == 144);
     CHECK(info.feature_scale_mask == 7 && info.n_tensors > 0 && info.weight_bytes > 0 && info.n_threads >= 1);
+    CHECK(info.has_vision);
+    /* A caller built against the 1.0 struct, which ends before has_vision: that field is not written. */
+    luhd_model_properties v1_0 = {.struct_size = offsetof(luhd_model_properties, has_vision)};
+    EXPECT_STATUS(luhd_model_get_properties(m, &v1_0), LUHD_OK);
+    CHECK(v1_0.hidden_size == 256 && !v1_0.has_vision);
     luhd_model_properties shorter = {.struct_size = offsetof(luhd_model_properties, hidden_size), .hidden_size = -3};
     EXPECT_STATUS(luhd_model_get_properties(m, &shorter), LUHD_OK);
     CHECK(shorter.architecture != NULL && shorter.hidden_size == -3);

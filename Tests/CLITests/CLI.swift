@@ -33,7 +33,7 @@ enum CLI {
     }
 
     /// The tiny model of the `small-noslice` case, loaded once for the in-process references.
-    static let smallModel = Result { () throws(LlavaError) in try LlavaModel(directory: Fixtures.model("small-noslice")) }
+    static let smallModel = Result { () throws(LlavaError) in try LlavaModel(path: Fixtures.model("small-noslice")) }
 
     /// A real photo of the assets folder.
     static func photo(_ name: String) -> String { Fixtures.assets + "/images/" + name }

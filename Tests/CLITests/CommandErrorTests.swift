@@ -19,7 +19,7 @@ import Testing
         let scratch = try TemporaryDirectory()
         let result = try CLI.run(["run", "--model", scratch.path + "/no-such-model", "--image", CLI.photo("coffee.png"),
                                   "--quiet", "What is this?"], scratch: scratch)
-        expectOneLine(result, exitCode: 66, status: .io, messagePrefix: "'\(scratch.path)/no-such-model' is not a directory")
+        expectOneLine(result, exitCode: 66, status: .io, messagePrefix: "'\(scratch.path)/no-such-model' is neither a model directory nor a GGUF file")
     }
 
     @Test func malformedModelConfig() throws {

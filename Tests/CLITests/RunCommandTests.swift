@@ -15,7 +15,7 @@ import Testing
                                  scratch: scratch)
         try #require(result.exitCode == 0, "\(result)")
 
-        let model = try LlavaModel(directory: Fixtures.model(name))
+        let model = try LlavaModel(path: Fixtures.model(name))
         let session = try ChatSession(model: model)   // defaults: pre-resize 1024, 9 slices, as the CLI
         let reply = try session.chat(question, images: [try ImageDecoder.decodeFile(imagePath)],
                                      parameters: ChatParameters(generation: GenerationParameters(maxNewTokens: 8)))
@@ -37,7 +37,7 @@ import Testing
     @Test func quietPrintsOnlyTheAnswer() throws {
         let scratch = try TemporaryDirectory()
         let model = try CLI.smallModel.get()
-        let result = try CLI.run(["run", "--model", model.directory, "--max-new-tokens", "4", "--quiet", "Hello"], scratch: scratch)
+        let result = try CLI.run(["run", "--model", model.path, "--max-new-tokens", "4", "--quiet", "Hello"], scratch: scratch)
         try #require(result.exitCode == 0, "\(result)")
         let reply = try ChatSession(model: model).chat("Hello", parameters: ChatParameters(generation: GenerationParameters(maxNewTokens: 4)))
         #expect(result.stdout == reply.text + "\n")
@@ -59,7 +59,7 @@ import Testing
             Not read.
 
             """)
-        let result = try CLI.run(["chat", "--model", model.directory, "--preresize", "0", "--max-new-tokens", "6", "--quiet"],
+        let result = try CLI.run(["chat", "--model", model.path, "--preresize", "0", "--max-new-tokens", "6", "--quiet"],
                                  stdinPath: input, scratch: scratch)
         try #require(result.exitCode == 0, "\(result)")
 

@@ -61,29 +61,29 @@ import TestSupport
         for name in try fm.contentsOfDirectory(atPath: Self.source) where !name.hasPrefix(".") {
             try fm.createSymbolicLink(atPath: dir + "/" + name, withDestinationPath: Self.source + "/" + name)
         }
-        let original = try LlavaModel(directory: Self.source, options: .init(threads: 2))
-        try Self.writeGGUF(original.weights, config: original.config.language, to: dir + "/llm.gguf")
+        let original = try LlavaModel(path: Self.source, options: .init(threads: 2))
+        try Self.writeGGUF(original.weights, config: original.languageConfig, to: dir + "/llm.gguf")
 
-        let model = try LlavaModel(directory: dir, options: .init(threads: 2))
+        let model = try LlavaModel(path: dir, options: .init(threads: 2))
         #expect(model.languageGGUF?.path == dir + "/llm.gguf")
         #expect(original.languageGGUF == nil)
         let prompt = try model.tokenizer.encode("A tiny model answers", addBOS: false, parseSpecial: true).map(Int.init)
-        let a = try original.language.eval(tokens: prompt, cache: KVCache(config: original.config.language, capacity: 32),
+        let a = try original.language.eval(tokens: prompt, cache: KVCache(config: original.languageConfig, capacity: 32),
                                            logits: .all, context: original.computeContext())
-        let b = try model.language.eval(tokens: prompt, cache: KVCache(config: model.config.language, capacity: 32),
+        let b = try model.language.eval(tokens: prompt, cache: KVCache(config: model.languageConfig, capacity: 32),
                                         logits: .all, context: model.computeContext())
         #expect(a == b)
 
         // Two GGUF files: ambiguous unless config.json names one.
         try fm.copyItem(atPath: dir + "/llm.gguf", toPath: dir + "/other.gguf")
-        do { _ = try LlavaModel(directory: dir); Issue.record("accepted two GGUF files") } catch {
+        do { _ = try LlavaModel(path: dir); Issue.record("accepted two GGUF files") } catch {
             #expect(error.status == .badConfig)
         }
         var config = try String(contentsOfFile: Self.source + "/config.json", encoding: .utf8)
         config = config.replacingOccurrences(of: "\"use_sliding_window\": false,", with: "\"use_sliding_window\": false,\n  \"llm_gguf\": \"other.gguf\",")
         try fm.removeItem(atPath: dir + "/config.json")
         try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
-        let named = try LlavaModel(directory: dir, options: .init(threads: 2))
+        let named = try LlavaModel(path: dir, options: .init(threads: 2))
         #expect(named.languageGGUF?.path == dir + "/other.gguf")
     }
 }

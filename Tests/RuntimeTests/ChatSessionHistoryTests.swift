@@ -8,7 +8,7 @@ import Testing
 @Suite(.enabled(if: fileExists(Fixtures.model("small-noslice") + "/model.safetensors"), "needs the test assets"))
 struct ChatSessionHistoryTests {
     @Test func historyAfterCancelIsWhatWasShown() throws {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
         let session = try ChatSession(model: model)
         let parameters = ChatParameters(generation: GenerationParameters(maxNewTokens: 16))
         var shown = ""

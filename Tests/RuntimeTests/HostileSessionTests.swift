@@ -10,7 +10,7 @@ import TestSupport
     /// A system prompt with "<image>" used to make every chat fail ("1 image marker(s) but 0
     /// images"); a user text with "<image>" but no image is text too. Turns with images still work.
     @Test func imageTextOutsideImageTurnsIsPlainText() throws {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
         var options = ChatSession.Options()
         options.systemPrompt = "Never print <image> or <image>."
         let session = try ChatSession(model: model, options: options)
@@ -30,7 +30,7 @@ import TestSupport
     /// `eval` with more images than the context holds is refused before any image is encoded
     /// (the positions come from the slicing plans), as `chat` does.
     @Test func evalRefusesBeforeEncodingImages() throws {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
         var options = ChatSession.Options()
         options.contextLength = 256
         let stages = StageCounter()
@@ -55,7 +55,7 @@ import TestSupport
     /// tokenizer kinds (SentencePiece LLaMA, byte-level BPE Qwen2).
     @Test(arguments: ["small-noslice", "chelsea-qwen2-mask5"])
     func hugeMessageIsRefusedCheaply(_ name: String) throws {
-        let model = try LlavaModel(directory: Fixtures.model(name))
+        let model = try LlavaModel(path: Fixtures.model(name))
         #expect(model.tokenizer.inputBytesPerTokenBound != nil)
         let session = try ChatSession(model: model)
         let text = String(repeating: "word ", count: 4_000_000)
@@ -73,7 +73,7 @@ import TestSupport
     /// bytes / bound (checked on texts that compress well: runs, long words, special tokens).
     @Test(arguments: ["small-noslice", "chelsea-qwen2-mask5"])
     func bytesPerTokenBoundHolds(_ name: String) throws {
-        let model = try LlavaModel(directory: Fixtures.model(name))
+        let model = try LlavaModel(path: Fixtures.model(name))
         let bound = try #require(model.tokenizer.inputBytesPerTokenBound)
         for text in [String(repeating: " ", count: 5000), String(repeating: "=", count: 5000), String(repeating: "the", count: 3000),
                      String(repeating: "</s><|im_end|>", count: 300), String(repeating: "e\u{301}", count: 2000),

@@ -6,8 +6,8 @@ import Testing
 @Suite(.enabled(if: fileExists(Fixtures.model("small-noslice") + "/model.safetensors"), "needs the test assets"))
 struct PromptBuilderTests {
     static func builder() throws -> PromptBuilder {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
-        return PromptBuilder(model: model, template: ChatTemplate(kind: model.config.chatTemplate),
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
+        return PromptBuilder(model: model, template: model.chatTemplate.map { ChatTemplate(kind: $0) },
                              slicing: SlicingOptions(preresizeLongSide: 0))
     }
 

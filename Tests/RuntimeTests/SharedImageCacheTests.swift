@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test func secondSessionSkipsTheVisionStageWithTheSameAnswer() throws {
-        let model = try LlavaModel(directory: Fixtures.model(Self.name))
+        let model = try LlavaModel(path: Fixtures.model(Self.name))
         let image = try Self.image()
         let first = try ChatSession(model: model, options: Self.options())
             .chat("What animal is this?", images: [image], parameters: Self.parameters)
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func modelCacheOffMeansEverySessionEncodes() throws {
-        let model = try LlavaModel(directory: Fixtures.model(Self.name), options: .init(imageCacheBytes: 0))
+        let model = try LlavaModel(path: Fixtures.model(Self.name), options: .init(imageCacheBytes: 0))
         let image = try Self.image()
         for _ in 0..<2 {
             let reply = try ChatSession(model: model, options: Self.options())
@@ -64,12 +64,12 @@ import Testing
 
     @Test func boundedInBytesLeastRecentlyUsedFirstOut() throws {
         // Measure one encoding's size, then give a model room for exactly one image.
-        let probe = try LlavaModel(directory: Fixtures.model(Self.name))
+        let probe = try LlavaModel(path: Fixtures.model(Self.name))
         _ = try ChatSession(model: probe, options: Self.options()).chat("Hi", images: [Self.image()], parameters: Self.parameters)
         let oneImage = probe.imageCache.usage.bytes
         #expect(oneImage > 0)
 
-        let model = try LlavaModel(directory: Fixtures.model(Self.name), options: .init(imageCacheBytes: oneImage))
+        let model = try LlavaModel(path: Fixtures.model(Self.name), options: .init(imageCacheBytes: oneImage))
         let a = try Self.image(), b = try Self.otherImage()
         let writer = try ChatSession(model: model, options: Self.options())
         try writer.chat("Hi", images: [a], parameters: Self.parameters)
@@ -86,7 +86,7 @@ import Testing
     }
 
     @Test func sessionsOnManyThreadsShareOneEncoding() throws {
-        let model = try LlavaModel(directory: Fixtures.model(Self.name), options: .init(threads: 1))
+        let model = try LlavaModel(path: Fixtures.model(Self.name), options: .init(threads: 1))
         let image = try Self.image()
         let reference = try ChatSession(model: model, options: Self.options())
             .chat("What animal is this?", images: [image], parameters: Self.parameters)

@@ -22,7 +22,7 @@ import Testing
 
     /// A session on the case's tiny model with the case's slicing, its input image and manifest.
     static func load(_ c: Case) throws -> (ChatSession, RGBImage, JSONValue) {
-        let model = try LlavaModel(directory: Fixtures.model(c.name))
+        let model = try LlavaModel(path: Fixtures.model(c.name))
         let image = try ImageDecoder.decodeFile(Fixtures.upstream(c.name) + "/input.png")
         let manifest = try Fixtures.json(Fixtures.upstream(c.name) + "/manifest.json")
         var options = ChatSession.Options()
@@ -76,7 +76,7 @@ import Testing
 @Suite struct ChatSessionTests {
     @Test func followUpReusesCacheAndMatchesFreshEvaluation() throws {
         let name = "small-noslice"
-        let model = try LlavaModel(directory: Fixtures.model(name))
+        let model = try LlavaModel(path: Fixtures.model(name))
         let image = try ImageDecoder.decodeFile(Fixtures.upstream(name) + "/input.png")
         var options = ChatSession.Options()
         options.slicing = SlicingOptions(preresizeLongSide: 0)
@@ -90,7 +90,7 @@ import Testing
 
         // The same conversation built in one go in a fresh session: same answer ids.
         let fresh = try ChatSession(model: model, options: options)
-        let prompt = try ChatTemplate(kind: model.config.chatTemplate).encode(
+        let prompt = try ChatTemplate(kind: try #require(model.chatTemplate)).encode(
             [.user("What animal is this?", images: 1), .assistant(first.text), .user("And its colour?")],
             with: model.tokenizer).map(Int.init)
         try fresh.eval(tokens: prompt, images: [image])
@@ -110,7 +110,7 @@ import Testing
     }
 
     @Test func contextFullLeavesSessionUnchanged() throws {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
         var options = ChatSession.Options()
         options.contextLength = 64
         let session = try ChatSession(model: model, options: options)
@@ -128,7 +128,7 @@ import Testing
     }
 
     @Test func cancellingStopsAndSessionStaysUsable() throws {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
         let session = try ChatSession(model: model)
         let parameters = ChatParameters(generation: GenerationParameters(maxNewTokens: 10))
         do {
@@ -147,7 +147,7 @@ import Testing
     }
 
     @Test func stopStringsEndTheAnswerAndAreNotShown() throws {
-        let model = try LlavaModel(directory: Fixtures.model("small-noslice"))
+        let model = try LlavaModel(path: Fixtures.model("small-noslice"))
         let session = try ChatSession(model: model)
         let parameters = ChatParameters(generation: GenerationParameters(maxNewTokens: 12))
         let full = try session.chat("Hello", parameters: parameters)

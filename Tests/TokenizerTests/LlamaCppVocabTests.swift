@@ -6,8 +6,9 @@ import TestSupport
 import Testing
 
 /// `Tokenizers.load(gguf:)` on real GGUF tokenizer metadata written by llama.cpp's own
-/// converter: the vocab-only files `ggml-vocab-qwen2.gguf` and `ggml-vocab-llama-spm.gguf` of
-/// llama.cpp's `models/` folder, with the test strings (`.inp`) and expected ids (`.out`) that
+/// converter: the vocab-only files `ggml-vocab-{qwen2,llama-spm,gpt-2,llama-bpe,starcoder}.gguf`
+/// of llama.cpp's `models/` folder (the last three: the `gpt2`, `llama-bpe` and StarCoder split
+/// rules, StarCoder's being SmolLM's), with the test strings (`.inp`) and expected ids (`.out`) that
 /// llama.cpp's `tests/test-tokenizer-0` checks. scripts/setup-test-assets.sh takes them from the
 /// llama.cpp copy in PyPI's llama_cpp_python 0.3.36 sdist into `<assets>/gguf-vocab/`.
 ///
@@ -24,6 +25,22 @@ import Testing
 @Suite struct LlamaCppVocabTests {
     static let qwen2 = "ggml-vocab-qwen2.gguf"
     static let llamaSPM = "ggml-vocab-llama-spm.gguf"
+
+    /// The byte-level vocabularies with other split rules: file and vocabulary size.
+    static let otherByteLevel = [("ggml-vocab-gpt-2.gguf", 50257), ("ggml-vocab-llama-bpe.gguf", 128256),
+                                 ("ggml-vocab-starcoder.gguf", 49152)]
+
+    @Test(.enabled(if: otherByteLevel.allSatisfy { LlamaCppVocab.runnable($0.0) },
+                   LlamaCppVocab.skipMessage("ggml-vocab-{gpt-2,llama-bpe,starcoder}.gguf")),
+          arguments: otherByteLevel)
+    func byteLevelTestCases(file: String, vocabulary: Int) throws {
+        guard LlamaCppVocab.present(file) else { throw LlavaError(.io, LlamaCppVocab.skipMessage(file).rawValue + " (required when CI=true)") }
+        let tokenizer = try Tokenizers.load(gguf: GGUFFile(path: LlamaCppVocab.folder + "/" + file))
+        #expect(tokenizer is ByteLevelBPETokenizer)
+        #expect(tokenizer.vocabularySize == vocabulary)
+        let checked = try LlamaCppVocab.checkTestCases(file, tokenizer)
+        #expect(checked == 46)
+    }
 
     @Test(.enabled(if: LlamaCppVocab.runnable(qwen2), LlamaCppVocab.skipMessage(qwen2)))
     func qwen2TestCases() throws {

@@ -168,7 +168,7 @@ func expectStatus(_ status: Status, sourceLocation: SourceLocation = #_sourceLoc
             dir.write("tokenizer.json", Array(real[..<cut]))
             expectStatus(.badTokenizer) { _ = try Tokenizers.load(directory: dir.path) }
         }
-        let pipeline = #""normalizer": {"type": "NFC"}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\#(Qwen2PreTokenizer.pattern.replacingBackslashes())"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]}, "decoder": {"type": "ByteLevel"}"#
+        let pipeline = #""normalizer": {"type": "NFC"}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "\#(ByteLevelPreTokenizer.qwen2Pattern.replacingBackslashes())"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]}, "decoder": {"type": "ByteLevel"}"#
         let bad = [
             "[]", "{}", #"{"model": 3}"#, #"{"model": {"type": "BPE", "vocab": [], "merges": []}, \#(pipeline)}"#,
             #"{"model": {"type": "BPE", "vocab": {"a": "x"}, "merges": []}, \#(pipeline)}"#,

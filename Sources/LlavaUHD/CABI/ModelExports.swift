@@ -8,13 +8,20 @@ final class ModelHandle: @unchecked Sendable {
 
     init(_ model: LlavaModel) {
         self.model = model
-        let c = model.config
-        architecture = OwnedCString(c.language.architecture.rawValue)
-        projector = OwnedCString(c.projector.kind.rawValue)
-        tokenLayout = OwnedCString(c.imageTokenLayout.rawValue)
-        chatTemplate = OwnedCString(c.chatTemplate.rawValue)
-        weightDType = OwnedCString(model.weights.predominantDType?.rawValue ?? "")
+        let c = model.vision?.config
+        architecture = OwnedCString(model.languageConfig.architecture.rawValue)
+        projector = OwnedCString(c?.projector.kind.rawValue ?? "")
+        tokenLayout = OwnedCString(c?.imageTokenLayout.rawValue ?? "")
+        chatTemplate = OwnedCString(model.chatTemplate?.rawValue ?? "")
+        weightDType = OwnedCString(model.weights.predominantDType?.rawValue ?? model.languageGGUF.flatMap(Self.predominantType) ?? "")
         blasCore = OwnedCString(BLAS.coreName)
+    }
+
+    /// The GGML type holding most of a GGUF file's tensor bytes (e.g. "Q4_K").
+    private static func predominantType(_ file: GGUFFile) -> String? {
+        var bytes: [String: Int] = [:]
+        for t in file.tensors { bytes["\(t.type)", default: 0] += t.byteCount }
+        return bytes.max { $0.value < $1.value }?.key
     }
 }
 
@@ -55,10 +62,10 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
             options.progress = { c.callback(Float($0), c.userData) }
         }
         let start = monotonicSeconds()
-        let model = try LlavaModel(directory: path, options: options)
-        let c = model.config.language
+        let model = try LlavaModel(path: path, options: options)
+        let c = model.languageConfig
         Log.info("loaded \(path): \(c.architecture.rawValue), \(c.layerCount) layers, hidden \(c.hiddenSize), "
-                 + "\(model.weights.count) tensors, \(model.weights.totalBytes) bytes, \(model.threads) threads, "
+                 + "\(model.vision == nil ? "text-only, " : "")\(model.tensorCount) tensors, \(model.tensorBytes) bytes, \(model.threads) threads, "
                  + "BLAS core \(BLAS.coreName), in \(monotonicSeconds() - start) s")
         out.pointee = retainedHandle(ModelHandle(model))
     }
@@ -79,7 +86,7 @@ public func luhd_model_get_properties(_ handle: OpaquePointer?,
         let h = try object(handle, as: ModelHandle.self, "model")
         let out = try nonNull(out, "out")
         let given = try outputStructSize(out.pointee.struct_size, "out", "luhd_model_properties")
-        let m = h.model, lm = m.config.language, v = m.visionConfig, pc = m.config.projector
+        let m = h.model, lm = m.languageConfig, v = m.vision?.clip, pc = m.vision?.config.projector
         var info = luhd_model_properties()
         info.struct_size = given
         info.architecture = UnsafePointer(h.architecture.pointer)
@@ -96,17 +103,18 @@ public func luhd_model_get_properties(_ handle: OpaquePointer?,
         info.n_kv_heads = try int32Field(lm.kvHeadCount, "n_kv_heads")
         info.vocab_size = try int32Field(lm.vocabSize, "vocab_size")
         info.max_position_embeddings = try int32Field(lm.maxPositionEmbeddings, "max_position_embeddings")
-        info.vision_hidden_size = try int32Field(v.hiddenSize, "vision_hidden_size")
-        info.vision_intermediate_size = try int32Field(v.intermediateSize, "vision_intermediate_size")
-        info.vision_n_layers = try int32Field(v.layerCount, "vision_n_layers")
-        info.vision_n_heads = try int32Field(v.headCount, "vision_n_heads")
-        info.vision_patch_size = try int32Field(v.patchSize, "vision_patch_size")
-        info.vision_image_size = try int32Field(v.imageSize, "vision_image_size")
-        info.vision_select_layer = try int32Field(v.selectLayer, "vision_select_layer")
-        info.feature_scale_mask = try int32Field(pc.kind == .hiwin ? pc.featureScaleMask : 0, "feature_scale_mask")
-        info.tokens_per_view = try int32Field(pc.tokensPerView, "tokens_per_view")
-        info.n_tensors = Int64(m.weights.count)
-        info.weight_bytes = Int64(m.weights.totalBytes)
+        info.vision_hidden_size = try int32Field(v?.hiddenSize ?? 0, "vision_hidden_size")
+        info.vision_intermediate_size = try int32Field(v?.intermediateSize ?? 0, "vision_intermediate_size")
+        info.vision_n_layers = try int32Field(v?.layerCount ?? 0, "vision_n_layers")
+        info.vision_n_heads = try int32Field(v?.headCount ?? 0, "vision_n_heads")
+        info.vision_patch_size = try int32Field(v?.patchSize ?? 0, "vision_patch_size")
+        info.vision_image_size = try int32Field(v?.imageSize ?? 0, "vision_image_size")
+        info.vision_select_layer = try int32Field(v?.selectLayer ?? 0, "vision_select_layer")
+        info.feature_scale_mask = try int32Field(pc.map { $0.kind == .hiwin ? $0.featureScaleMask : 0 } ?? 0, "feature_scale_mask")
+        info.tokens_per_view = try int32Field(pc?.tokensPerView ?? 0, "tokens_per_view")
+        info.n_tensors = Int64(m.tensorCount)
+        info.weight_bytes = Int64(m.tensorBytes)
+        info.has_vision = m.vision != nil
         writeOutputStruct(info, to: out, size: given)
     }
 }

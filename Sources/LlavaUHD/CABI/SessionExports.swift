@@ -45,7 +45,7 @@ public func luhd_session_create(_ model: OpaquePointer?, _ params: UnsafePointer
         let m = try object(model, as: ModelHandle.self, "model").model
         let out = try nonNull(out, "out_session")
         let p = try readParams(params, defaults: luhd_session_default_params(), name: "params")
-        let maxPositions = m.config.language.maxPositionEmbeddings
+        let maxPositions = m.languageConfig.maxPositionEmbeddings
         guard p.n_ctx >= 0, Int(p.n_ctx) <= maxPositions else {
             throw LlavaError(.invalidArgument,
                              "params->n_ctx is \(p.n_ctx); it must be in 0...\(maxPositions) (0 = min(4096, max_position_embeddings))")
@@ -218,7 +218,7 @@ public func luhd_session_eval(_ handle: OpaquePointer?, _ tokens: UnsafePointer<
         try withSession(handle) { (_, s) throws(LlavaError) in
             guard nTokens >= 1 else { throw LlavaError(.invalidArgument, "n_tokens is \(nTokens); at least 1 is needed") }
             let ids = UnsafeBufferPointer(start: try nonNull(tokens, "tokens"), count: Int(nTokens)).map(Int.init)
-            let vocab = s.model.config.language.vocabSize
+            let vocab = s.model.languageConfig.vocabSize
             if let bad = ids.firstIndex(where: { $0 != MultimodalInput.imageMarker && ($0 < 0 || $0 >= vocab) }) {
                 throw LlavaError(.invalidArgument, "tokens[\(bad)] = \(ids[bad]) is outside the vocabulary (0..<\(vocab))")
             }

@@ -45,6 +45,7 @@ public func luhd_image_get_slice_plan(_ model: OpaquePointer?, _ image: OpaquePo
         let out = try nonNull(out, "out")
         let given = try outputStructSize(out.pointee.struct_size, "out", "luhd_slice_plan")
         let slicing = try slicingOptions(params)
+        let layout = try m.requireVision(for: "luhd_image_get_slice_plan").config.imageTokenLayout
         let plan = try m.plan(for: img, options: slicing)
         var p = luhd_slice_plan()
         p.struct_size = given
@@ -61,8 +62,8 @@ public func luhd_image_get_slice_plan(_ model: OpaquePointer?, _ image: OpaquePo
         p.overview_width = try int32Field(plan.overviewSize.width, "overview_width")
         p.overview_height = try int32Field(plan.overviewSize.height, "overview_height")
         p.n_views = try int32Field(plan.views.count, "n_views")
-        p.n_image_tokens = try int32Field(plan.imagePositions(layout: m.config.imageTokenLayout), "n_image_tokens")
-        p.overview_separator = m.config.imageTokenLayout == .stitchedGrid ? plan.overviewSeparator.map { Int32(ImageTokenLayout.tokenID(of: $0)) } ?? 0 : 0
+        p.n_image_tokens = try int32Field(plan.imagePositions(layout: layout), "n_image_tokens")
+        p.overview_separator = layout == .stitchedGrid ? plan.overviewSeparator.map { Int32(ImageTokenLayout.tokenID(of: $0)) } ?? 0 : 0
         withUnsafeMutableBytes(of: &p.separators) { raw in
             let seps = raw.bindMemory(to: Int32.self)
             for (i, kind) in plan.separators.prefix(seps.count).enumerated() { seps[i] = Int32(ImageTokenLayout.tokenID(of: kind)) }
@@ -159,7 +160,7 @@ public func luhd_image_embed(_ model: OpaquePointer?, _ image: OpaquePointer?, _
                               _ abort: luhd_abort_callback?, _ abortUserData: UnsafeMutableRawPointer?,
                              _ out: UnsafeMutablePointer<UnsafeMutablePointer<luhd_tensor_list>?>?) -> luhd_status {
     stage("luhd_image_embed", model, image, params, abort, abortUserData, out) { (m, img, slicing, context) throws(LlavaError) in
-        let hidden = m.config.language.hiddenSize
+        let hidden = m.languageConfig.hiddenSize
         return try m.embed(img, options: slicing, context: context).views.enumerated().map {
             ($1, [$1.count / hidden, hidden], $0, 0, false)
         }

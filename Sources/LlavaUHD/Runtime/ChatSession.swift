@@ -66,7 +66,7 @@ public final class ChatSession: @unchecked Sendable {
     private var sampler: TokenSampler?
 
     public init(model: LlavaModel, options: Options = Options()) throws(LlavaError) {
-        let maxPositions = model.config.language.maxPositionEmbeddings
+        let maxPositions = model.languageConfig.maxPositionEmbeddings
         guard options.contextLength >= 0, options.contextLength <= maxPositions else {
             throw LlavaError(.invalidArgument,
                              "context length \(options.contextLength) is outside 0...\(maxPositions) (max_position_embeddings)")
@@ -78,8 +78,8 @@ public final class ChatSession: @unchecked Sendable {
         self.model = model
         self.options = options
         let capacity = options.contextLength == 0 ? min(4096, maxPositions) : options.contextLength
-        cache = try KVCache(config: model.config.language, capacity: capacity, type: options.kvCacheType)
-        prompts = PromptBuilder(model: model, template: ChatTemplate(kind: model.config.chatTemplate, systemPrompt: options.systemPrompt),
+        cache = try KVCache(config: model.languageConfig, capacity: capacity, type: options.kvCacheType)
+        prompts = PromptBuilder(model: model, template: model.chatTemplate.map { ChatTemplate(kind: $0, systemPrompt: options.systemPrompt) },
                                 slicing: options.slicing)
         imageCache = ImageEmbeddingCache(capacity: options.imageCacheCapacity)
     }
@@ -142,6 +142,9 @@ public final class ChatSession: @unchecked Sendable {
     public func eval(tokens: [Int], images: [RGBImage] = []) throws(LlavaError) {
         guard !tokens.isEmpty else { throw LlavaError(.invalidArgument, "nothing to evaluate: no tokens") }
         let markers = tokens.reduce(0) { $0 + ($1 == MultimodalInput.imageMarker ? 1 : 0) }
+        if model.vision == nil, markers > 0 || !images.isEmpty {
+            throw LlavaError(.unsupported, "\(markers) image marker(s) (id −200) and \(images.count) image(s) given, but '\(model.path)' is a text-only LLM")
+        }
         guard markers == images.count else {
             throw LlavaError(.invalidArgument,
                              "the tokens have \(markers) image marker(s) (id −200) but \(images.count) image(s) were given")
@@ -195,6 +198,9 @@ public final class ChatSession: @unchecked Sendable {
     public func chat(_ text: String, images: [RGBImage] = [], parameters: ChatParameters = ChatParameters(),
                      onText: (String) -> Bool = { _ in true }) throws(LlavaError) -> ChatReply {
         try parameters.generation.sampling.validate()
+        if model.vision == nil, !images.isEmpty {
+            throw LlavaError(.unsupported, "\(images.count) image(s) given, but '\(model.path)' is a text-only LLM")
+        }
         let context = beginCall()
         var timings = ChatTimings()
         let turn = try prompts.userTurn(text, imageCount: images.count)
@@ -232,7 +238,7 @@ public final class ChatSession: @unchecked Sendable {
         positions.removeLast(positions.count - reused)
         tokenHistory = positions.compactMap { if case .token(let id) = $0 { id } else { nil } }
         logits = nil
-        let h = model.config.language.hiddenSize
+        let h = model.languageConfig.hiddenSize
         options.onStage?(.prefill(positions: input.count - reused))
         let prefillStart = monotonicSeconds()
         let promptLogits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in

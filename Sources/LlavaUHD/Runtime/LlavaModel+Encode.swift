@@ -18,7 +18,7 @@ extension LlavaModel {
         let (plan, pixels, features) = try visionFeatures(of: image, options: options, context: context)
         var out: [FeaturePyramid] = []
         for input in try projectorInputs(pixels: pixels, features: features) {
-            out.append(try projector.pyramid(input, context: context))
+            out.append(try requireVision(for: "VDIM").projector.pyramid(input, context: context))
         }
         return (plan, out)
     }
@@ -27,19 +27,20 @@ extension LlavaModel {
     public func embed(_ image: RGBImage, options: SlicingOptions = SlicingOptions(),
                       context: ComputeContext) throws(LlavaError) -> (plan: SlicePlan, views: [[Float]]) {
         let (plan, pixels, features) = try visionFeatures(of: image, options: options, context: context)
-        return (plan, try projector.project(projectorInputs(pixels: pixels, features: features), context: context))
+        return (plan, try requireVision(for: "the projector").projector.project(projectorInputs(pixels: pixels, features: features), context: context))
     }
 
     /// The image ready for the LLM input (what `embed` computes), telling `onStage` when each
     /// stage starts.
     func encode(_ image: RGBImage, key: ImageKey, options: SlicingOptions, context: ComputeContext,
                 onStage: (ImageEncodingStage) -> Void = { _ in }) throws(LlavaError) -> EncodedImage {
+        let stack = try requireVision(for: "an image")
         onStage(.preprocessing)
         let (plan, pixels) = try self.pixels(of: image, options: options, context: context)
         onStage(.visionTower)
-        let features = try vision.encode(pixels, context: context)
+        let features = try stack.encoder.encode(pixels, context: context)
         onStage(.projector)
-        let views = try projector.project(projectorInputs(pixels: pixels, features: features), context: context)
+        let views = try stack.projector.project(projectorInputs(pixels: pixels, features: features), context: context)
         let projected = ProjectedImage(grid: plan.grid,
                                        views: views, separators: plan.separators.map(ImageTokenLayout.tokenID(of:)))
         return EncodedImage(key: key, plan: plan, projected: projected)

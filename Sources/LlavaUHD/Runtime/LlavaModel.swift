@@ -1,5 +1,6 @@
-/// A loaded LLaVA-UHD model: its config, memory-mapped weights and the stages built on them.
-/// Immutable once loaded, so any number of sessions on any threads may share it.
+/// A loaded model: a LLaVA-UHD model (vision tower, projector and LLM) or a text-only LLM,
+/// its memory-mapped weights and the stages built on them. Immutable once loaded, so any
+/// number of sessions on any threads may share it.
 public final class LlavaModel: @unchecked Sendable {
     /// How to load a model.
     public struct LoadOptions: Sendable {
@@ -15,30 +16,35 @@ public final class LlavaModel: @unchecked Sendable {
         /// (0 turns it off). The default, 256 MiB, holds about 15 seven-view images of a 7B
         /// model (7 × 144 × 4096 floats each).
         public var imageCacheBytes: Int
+        /// The conversation template of a text-only LLM, overriding the one recognised from its
+        /// `chat_template` (needed when recognition fails). Ignored by LLaVA-UHD models, whose
+        /// template config.json fixes.
+        public var chatTemplate: ChatTemplateKind?
 
         public static let defaultImageCacheBytes = 256 << 20
 
         public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
-                    matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes) {
+                    matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes,
+                    chatTemplate: ChatTemplateKind? = nil) {
             self.threads = max(1, threads)
             self.progress = progress
             self.matrixArithmetic = matrixArithmetic
             self.imageCacheBytes = max(0, imageCacheBytes)
+            self.chatTemplate = chatTemplate
         }
     }
 
-    /// The model directory.
-    public let directory: String
-    public let config: ModelConfig
-    /// The CLIP tower's hyper-parameters, inferred from its tensors.
-    package let visionConfig: CLIPVisionConfig
+    /// The model directory or GGUF file it was loaded from.
+    public let path: String
+    /// The image half (config.json, CLIP tower, projector); nil for a text-only LLM.
+    package let vision: VisionStack?
+    /// The safetensors tensors of the directory (none for a GGUF file alone).
     package let weights: WeightStore
-    /// The CLIP vision tower.
-    package let vision: CLIPVisionEncoder
-    /// The projector: VDIM + Hiwin (LLaVA-UHD v2) or the v1 resampler.
-    package let projector: any Projector
-    /// The LLM (LLaMA-2/Vicuna or Qwen2).
+    /// The LLM (LLaMA-2/Vicuna or Qwen2 in LLaVA-UHD; any LLaMA- or Qwen2-architecture LLM).
     package let language: TransformerDecoder
+    /// The conversation template; nil for a text-only LLM whose `chat_template` is not one of
+    /// the built-in families and none was given (`chat` then refuses, raw evaluation works).
+    public let chatTemplate: ChatTemplateKind?
     /// The tokenizer of the model directory (SentencePiece or byte-level BPE), or of the GGUF
     /// LLM's metadata when the directory has no tokenizer files.
     public let tokenizer: any Tokenizer
@@ -51,12 +57,24 @@ public final class LlavaModel: @unchecked Sendable {
     /// `SharedImageCache`).
     public let imageCache: SharedImageCache
 
-    /// Loads and validates a model directory (see `luhd_model_load`). Order: config.json,
-    /// the weight files, every tensor of every stage, then the tokenizer. The LLM comes from a
-    /// GGUF file when the directory names or holds one (`GGUFLanguageModel`); its matrices may be
-    /// quantized (`ModelQuantizer`, or the GGUF file's types).
-    public init(directory: String, options: LoadOptions = LoadOptions()) throws(LlavaError) {
-        guard directoryExists(directory) else { throw LlavaError(.io, "'\(directory)' is not a directory") }
+    /// The LLM's hyper-parameters (config.json's, or the GGUF file's).
+    package var languageConfig: LanguageModelConfig { language.config }
+
+    /// Loads and validates a model (see `luhd_model_load`):
+    ///
+    /// * a LLaVA-UHD directory (config.json with a LLaVA `model_type`): config.json, the weight
+    ///   files, every tensor of every stage, then the tokenizer. The LLM comes from a GGUF file
+    ///   when the directory names or holds one (`GGUFLanguageModel`);
+    /// * a text-only LLM: a LLaMA- or Qwen2-architecture `.gguf` file, or a directory holding
+    ///   one (`GGUFLanguageModel.locate`) or holding safetensors with a config.json of
+    ///   `model_type` `llama` / `qwen2` (`LanguageModelConfig(configJSON:)`). Its template is
+    ///   recognised from the `chat_template` (`ChatTemplateKind.detect`) unless
+    ///   `options.chatTemplate` gives it.
+    ///
+    /// Matrices may be quantized (`ModelQuantizer`, or the GGUF file's types).
+    public init(path: String, options: LoadOptions = LoadOptions()) throws(LlavaError) {
+        let isFile = fileExists(path)
+        guard isFile || directoryExists(path) else { throw LlavaError(.io, "'\(path)' is neither a model directory nor a GGUF file") }
         try BLAS.load()
         let progress = options.progress
         func report(_ fraction: Double) throws(LlavaError) {
@@ -64,37 +82,87 @@ public final class LlavaModel: @unchecked Sendable {
                 throw LlavaError(.cancelled, "model loading cancelled by the progress callback")
             }
         }
-        self.directory = directory
+        self.path = path
         self.threads = options.threads
         imageCache = SharedImageCache(byteCapacity: options.imageCacheBytes)
-        config = try ModelConfig(directory: directory)
-        try report(0.01)
-        weights = try WeightStore(directory: directory, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
-        visionConfig = try config.visionConfig(from: weights)
-        vision = try CLIPVisionEncoder(store: weights, prefix: CLIPVisionConfig.checkpointPrefix, config: visionConfig,
-                                       arithmetic: options.matrixArithmetic)
-        projector = try config.projector.makeProjector(weights: weights)
-        if let ggufPath = try GGUFLanguageModel.locate(directory: directory, named: config.languageGGUFName) {
-            let gguf = try GGUFFile(path: ggufPath)
+        if isFile {
+            // A GGUF file alone: a text-only LLM with its own tokenizer and template.
+            let gguf = try GGUFFile(path: path)
+            try report(0.5)
+            weights = try WeightStore(paths: [])
+            vision = nil
             languageGGUF = gguf
-            language = try TransformerDecoder(config: GGUFLanguageModel.reconcile(config.language, with: gguf), gguf: gguf,
-                                              arithmetic: options.matrixArithmetic)
-        } else {
-            languageGGUF = nil
-            language = try TransformerDecoder(config: config.language, weights: weights, arithmetic: options.matrixArithmetic)
-        }
-        try report(0.9)
-        if let gguf = languageGGUF, !Tokenizers.hasFiles(in: directory) {
+            language = try TransformerDecoder(gguf: gguf, arithmetic: options.matrixArithmetic)
             tokenizer = try Tokenizers.load(gguf: gguf)
+            chatTemplate = options.chatTemplate ?? gguf.string("tokenizer.chat_template").flatMap(ChatTemplateKind.detect)
         } else {
-            tokenizer = try Tokenizers.load(directory: directory)
+            let configPath = path + "/config.json"
+            let configJSON: JSONValue? = pathExists(configPath) ? try ModelConfig.readJSON(configPath) : nil
+            var llava: ModelConfig?
+            if let configJSON, !LanguageModelConfig.describesLanguageModelOnly(configJSON) {
+                llava = try ModelConfig(json: configJSON, source: configPath)
+            }
+            try report(0.01)
+            let ggufPath = try GGUFLanguageModel.locate(directory: path, named: llava?.languageGGUFName)
+            guard configJSON != nil || ggufPath != nil else {
+                throw LlavaError(.badConfig, "'\(configPath)' does not exist: a model directory needs a config.json (or a GGUF LLM)")
+            }
+            let hasSafetensors = pathExists(path + "/" + WeightStore.singleFileName) || pathExists(path + "/" + WeightStore.indexFileName)
+            weights = llava != nil || ggufPath == nil || hasSafetensors
+                ? try WeightStore(directory: path, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
+                : try WeightStore(paths: [])
+            if let llava {
+                vision = try VisionStack(config: llava, weights: weights, arithmetic: options.matrixArithmetic)
+            } else {
+                vision = nil
+            }
+            // config.json's LLM (LLaVA or plain), when there is one.
+            var declared = llava?.language
+            if llava == nil, let configJSON { declared = try LanguageModelConfig(configJSON: configJSON, source: configPath) }
+            if let ggufPath {
+                let gguf = try GGUFFile(path: ggufPath)
+                languageGGUF = gguf
+                let config = if let declared { try GGUFLanguageModel.reconcile(declared, with: gguf) }
+                    else { try LanguageModelConfig(gguf: gguf) }
+                language = try TransformerDecoder(config: config, gguf: gguf, arithmetic: options.matrixArithmetic)
+            } else {
+                guard let declared else { throw LlavaError(.badConfig, "'\(path)' has no config.json and no GGUF file") }
+                languageGGUF = nil
+                language = try TransformerDecoder(config: declared, weights: weights, arithmetic: options.matrixArithmetic)
+            }
+            try report(0.9)
+            if let gguf = languageGGUF, !Tokenizers.hasFiles(in: path) {
+                tokenizer = try Tokenizers.load(gguf: gguf)
+            } else {
+                tokenizer = try Tokenizers.load(directory: path)
+            }
+            if let llava {
+                chatTemplate = llava.chatTemplate
+            } else {
+                let text = Tokenizers.hasFiles(in: path) ? try TokenizerConfig.load(directory: path).chatTemplate
+                    : languageGGUF?.string("tokenizer.chat_template")
+                chatTemplate = options.chatTemplate ?? text.flatMap(ChatTemplateKind.detect)
+            }
         }
-        guard tokenizer.vocabularySize <= config.language.vocabSize else {
+        guard tokenizer.vocabularySize <= language.config.vocabSize else {
             throw LlavaError(.badTokenizer, "the tokenizer has \(tokenizer.vocabularySize) tokens but the LLM's "
-                             + "embedding table only \(config.language.vocabSize) rows")
+                             + "embedding table only \(language.config.vocabSize) rows")
         }
         try report(1.0)
     }
+
+    /// The image half, or `.unsupported` naming `what` needed it when the model is a text-only LLM.
+    package func requireVision(for what: String) throws(LlavaError) -> VisionStack {
+        guard let vision else {
+            throw LlavaError(.unsupported, "\(what) needs a vision tower, but '\(path)' is a text-only LLM")
+        }
+        return vision
+    }
+
+    /// Tensors the model uses: safetensors and GGUF.
+    package var tensorCount: Int { weights.count + (languageGGUF?.tensors.count ?? 0) }
+    /// Bytes of tensor data in all files.
+    package var tensorBytes: Int { weights.totalBytes + (languageGGUF?.tensors.reduce(0) { $0 + $1.byteCount } ?? 0) }
 
     /// A compute context using the model's threads and the given abort callback.
     public func computeContext(shouldAbort: (() -> Bool)? = nil) -> ComputeContext {

@@ -61,16 +61,24 @@ public struct ModelConfig: Sendable, Equatable {
         }
         let path = directory + "/config.json"
         guard pathExists(path) else { throw LlavaError(.badConfig, "'\(path)' does not exist: a model directory needs a config.json") }
-        try self.init(bytes: try readWholeFile(path, limit: 16 << 20), source: path)
+        try self.init(json: try Self.readJSON(path), source: path)
     }
 
     /// Parses config.json bytes; `source` names the file in messages.
     public init(bytes: [UInt8], source: String = "config.json") throws(LlavaError) {
-        let json: JSONValue
-        do { json = try JSONValue.parse(bytes, maxDepth: 64) } catch {
+        try self.init(json: try Self.parseJSON(bytes, source: source), source: source)
+    }
+
+    /// Reads and parses a config.json (LLaVA-UHD's or a plain LLM's): `.io` when unreadable,
+    /// `.badConfig` when not JSON.
+    package static func readJSON(_ path: String) throws(LlavaError) -> JSONValue {
+        try parseJSON(try readWholeFile(path, limit: 16 << 20), source: path)
+    }
+
+    private static func parseJSON(_ bytes: [UInt8], source: String) throws(LlavaError) -> JSONValue {
+        do { return try JSONValue.parse(bytes, maxDepth: 64) } catch {
             throw LlavaError(.badConfig, "\(source): not valid JSON (\(error))")
         }
-        try self.init(json: json, source: source)
     }
 
     /// Resolves a parsed config.json; `source` names the file in messages.
@@ -183,7 +191,69 @@ public struct ModelConfig: Sendable, Equatable {
             throw c.bad("mm_hidden_size \(visionHidden) contradicts mm_projector_type 'adapt_spatial_resampler', whose pyramid projectors and VDIM take 1024 channels")
         }
 
-        // ---- LLM sizes
+        // ---- LLM
+        let language = try LanguageModelConfig(keys: c, architecture: architecture)
+        guard language.hiddenSize % 128 == 0 else {
+            throw c.bad("hidden_size \(language.hiddenSize) is not a multiple of 128, but mm_projector_type '\(projectorType)' uses hidden_size/128 attention heads of width 128")
+        }
+        guard language.vocabSize > SlicePlan.Separator.allCases.map(ImageTokenLayout.tokenID(of:)).max() ?? 0 else {
+            throw c.bad("vocab_size \(language.vocabSize) has no embedding row for the slice separator id 29892 that mm_projector_type '\(projectorType)' models insert")
+        }
+
+        let maxLength = try c.int("tokenizer_model_max_length", nullIsAbsent: true)
+        if let maxLength, maxLength <= 0 { throw c.bad("tokenizer_model_max_length \(maxLength) must be positive") }
+        let ggufName = try c.string(GGUFLanguageModel.configKey)
+        if ggufName?.isEmpty == true { throw c.bad("'\(GGUFLanguageModel.configKey)' must be a file name") }
+
+        self.language = language
+        self.projector = ProjectorConfig(kind: kind, featureScaleMask: featureScaleMask,
+                                         visionHiddenSize: visionHidden, embedDim: language.hiddenSize, gridSize: 12)
+        self.imageTokenLayout = newBranch ? .perSlice : .stitchedGrid
+        self.chatTemplate = newBranch && architecture == .qwen2 ? .qwen2ChatML : .vicunaV1
+        self.visionSelectLayer = selectLayer
+        self.visionHiddenSize = visionHidden
+        self.tokenizerModelMaxLength = maxLength
+        self.languageGGUFName = ggufName
+    }
+
+    /// Infers the CLIP tower's hyper-parameters from `store` (the release has no CLIP config),
+    /// with this config's `mm_vision_select_layer`, and checks that the tower's width is
+    /// `mm_hidden_size` (`.tensorMismatch` otherwise).
+    package func visionConfig(from store: WeightStore) throws(LlavaError) -> CLIPVisionConfig {
+        let clip = try CLIPVisionConfig.infer(from: store, selectLayer: visionSelectLayer)
+        guard clip.hiddenSize == visionHiddenSize else {
+            throw LlavaError(.tensorMismatch,
+                             "the CLIP tower is \(clip.hiddenSize) wide (embeddings.class_embedding) but config.json mm_hidden_size is \(visionHiddenSize)")
+        }
+        return clip
+    }
+}
+
+/// The plain LLM directories (no vision tower) and the LLM part of a LLaVA config.json.
+extension LanguageModelConfig {
+    /// The `model_type`s of a Hugging Face LLM directory this library runs as a text-only
+    /// model: `LlamaForCausalLM` (`llama`) and `Qwen2ForCausalLM` (`qwen2`).
+    static let languageOnlyModelTypes: [String: Architecture] = ["llama": .llama, "qwen2": .qwen2]
+
+    /// True when `json` (a config.json) describes a plain LLM (`model_type` `llama` or `qwen2`)
+    /// rather than a LLaVA-UHD model.
+    package static func describesLanguageModelOnly(_ json: JSONValue) -> Bool {
+        json["model_type"]?.stringValue.flatMap { languageOnlyModelTypes[$0] } != nil
+    }
+
+    /// The config.json of a plain LLM directory (`model_type` `llama` or `qwen2`), with the
+    /// same keys, defaults and checks as the LLM part of a LLaVA config.json (see `ModelConfig`).
+    package init(configJSON json: JSONValue, source: String = "config.json") throws(LlavaError) {
+        let c = try ConfigKeys(json, source: source)
+        let modelType = try c.requiredString("model_type")
+        guard let architecture = Self.languageOnlyModelTypes[modelType] else {
+            throw c.unsupported("model_type '\(modelType)' is not a supported text-only LLM (supported: llama, qwen2)")
+        }
+        try self.init(keys: c, architecture: architecture)
+    }
+
+    /// The LLM keys of a config.json: sizes, norms, RoPE, special tokens.
+    fileprivate init(keys c: ConfigKeys, architecture: Architecture) throws(LlavaError) {
         let hidden = try c.requiredPositive("hidden_size")
         let intermediate = try c.requiredPositive("intermediate_size")
         let layers = try c.requiredPositive("num_hidden_layers")
@@ -198,13 +268,6 @@ public struct ModelConfig: Sendable, Equatable {
         guard heads % kvHeads == 0 else {
             throw c.bad("num_key_value_heads \(kvHeads) does not divide num_attention_heads \(heads)")
         }
-        guard hidden % 128 == 0 else {
-            throw c.bad("hidden_size \(hidden) is not a multiple of 128, but mm_projector_type '\(projectorType)' uses hidden_size/128 attention heads of width 128")
-        }
-        guard vocab > SlicePlan.Separator.allCases.map(ImageTokenLayout.tokenID(of:)).max() ?? 0 else {
-            throw c.bad("vocab_size \(vocab) has no embedding row for the slice separator id 29892 that mm_projector_type '\(projectorType)' models insert")
-        }
-
         // Defaults from transformers 4.37 LlamaConfig / Qwen2Config: rms_norm_eps 1e-6,
         // rope_theta 10000, max_position_embeddings 2048 (LLaMA) / 32768 (Qwen2),
         // tie_word_embeddings false, hidden_act silu.
@@ -259,35 +322,10 @@ public struct ModelConfig: Sendable, Equatable {
             throw c.bad("eos_token_id \(bad) is outside vocab_size \(vocab)")
         }
 
-        let maxLength = try c.int("tokenizer_model_max_length", nullIsAbsent: true)
-        if let maxLength, maxLength <= 0 { throw c.bad("tokenizer_model_max_length \(maxLength) must be positive") }
-        let ggufName = try c.string(GGUFLanguageModel.configKey)
-        if ggufName?.isEmpty == true { throw c.bad("'\(GGUFLanguageModel.configKey)' must be a file name") }
-
-        self.language = LanguageModelConfig(
+        self.init(
             architecture: architecture, hiddenSize: hidden, intermediateSize: intermediate, layerCount: layers,
             headCount: heads, kvHeadCount: kvHeads, vocabSize: vocab, rmsNormEps: Float(eps), ropeTheta: Float(theta),
             maxPositionEmbeddings: maxPositions, tieWordEmbeddings: tie, bosTokenId: bos, eosTokenIds: eos)
-        self.projector = ProjectorConfig(kind: kind, featureScaleMask: featureScaleMask,
-                                         visionHiddenSize: visionHidden, embedDim: hidden, gridSize: 12)
-        self.imageTokenLayout = newBranch ? .perSlice : .stitchedGrid
-        self.chatTemplate = newBranch && architecture == .qwen2 ? .qwen2ChatML : .vicunaV1
-        self.visionSelectLayer = selectLayer
-        self.visionHiddenSize = visionHidden
-        self.tokenizerModelMaxLength = maxLength
-        self.languageGGUFName = ggufName
-    }
-
-    /// Infers the CLIP tower's hyper-parameters from `store` (the release has no CLIP config),
-    /// with this config's `mm_vision_select_layer`, and checks that the tower's width is
-    /// `mm_hidden_size` (`.tensorMismatch` otherwise).
-    package func visionConfig(from store: WeightStore) throws(LlavaError) -> CLIPVisionConfig {
-        let clip = try CLIPVisionConfig.infer(from: store, selectLayer: visionSelectLayer)
-        guard clip.hiddenSize == visionHiddenSize else {
-            throw LlavaError(.tensorMismatch,
-                             "the CLIP tower is \(clip.hiddenSize) wide (embeddings.class_embedding) but config.json mm_hidden_size is \(visionHiddenSize)")
-        }
-        return clip
     }
 }
 

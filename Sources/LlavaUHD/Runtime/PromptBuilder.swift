@@ -19,8 +19,13 @@ struct PromptBuilder {
     }
 
     let model: LlavaModel
-    let template: ChatTemplate
+    /// nil when the model has no template (a text-only LLM whose `chat_template` was not
+    /// recognised): `ids(of:)` then refuses.
+    let template: ChatTemplate?
     let slicing: SlicingOptions
+
+    /// How images enter the LLM input (a text-only LLM has no images: any layout will do).
+    var layout: ImageTokenLayout { model.vision?.config.imageTokenLayout ?? .perSlice }
 
     /// The user turn of `text` with `imageCount` images: in a turn with images, `text` may hold
     /// one `<image>` placeholder per image; without any, the images go before the text
@@ -35,15 +40,18 @@ struct PromptBuilder {
         return ChatMessage.user(text, images: imageCount, imagesInText: imageCount > 0 && placeholders > 0)
     }
 
-    /// The prompt ids of `messages` (−200 for each image).
+    /// The prompt ids of `messages` (−200 for each image). Throws `.unsupported` without a template.
     func ids(of messages: [ChatMessage]) throws(LlavaError) -> [Int] {
-        try template.encode(messages, with: model.tokenizer).map(Int.init)
+        guard let template else {
+            throw LlavaError(.unsupported, "'\(model.path)' has no chat template this library recognises; name one when loading "
+                             + "(LoadOptions.chatTemplate, the CLI's --template) or evaluate raw tokens")
+        }
+        return try template.encode(messages, with: model.tokenizer).map(Int.init)
     }
 
     /// The positions `ids` take once the images are in: the text ids, the images already
     /// encoded, and `pending` images from their slicing plans alone (nothing is encoded).
     func positionCount(ids: [Int], encoded: [EncodedImage], pending: [RGBImage]) throws(LlavaError) -> Int {
-        let layout = model.config.imageTokenLayout
         var count = ids.filter { $0 != MultimodalInput.imageMarker }.count
             + encoded.reduce(0) { $0 + $1.positionCount(layout: layout) }
         for image in pending { count += try model.plan(for: image, options: slicing).imagePositions(layout: layout) }
@@ -54,8 +62,7 @@ struct PromptBuilder {
     /// Throws `.invalidArgument` when the markers and images disagree or an id is negative.
     func prompt(ids: [Int], images: [EncodedImage]) throws(LlavaError) -> Prompt {
         let input = try MultimodalInput(promptIds: ids, images: images.map(\.projected),
-                                        layout: model.config.imageTokenLayout,
-                                        hiddenSize: model.config.language.hiddenSize)
+                                        layout: layout, hiddenSize: model.languageConfig.hiddenSize)
         let keys: [PositionKey] = input.elements.map { element in
             switch element {
             case .text(let id): return .token(id)

@@ -15,6 +15,8 @@ struct ByteLevelBPEFiles {
     var ignoreMerges = false
     /// Whether NFC runs before splitting (tokenizer.json `normalizer`; always for vocab.json).
     var normalizesNFC = true
+    /// How the text is split before BPE (tokenizer.json's Split pattern; Qwen2's for vocab.json).
+    var preTokenizer = ByteLevelPreTokenizer.qwen2
     /// Reused while reading merges.
     private var mergedScratch: [UInt8] = []
 
@@ -164,7 +166,7 @@ struct ByteLevelBPEFiles {
         for step in steps {
             switch step["type"]?.stringValue {
             case "Split":
-                guard step["pattern"]?["Regex"]?.stringValue == Qwen2PreTokenizer.pattern,
+                guard step["pattern"]?["Regex"]?.stringValue == ByteLevelPreTokenizer.qwen2Pattern,
                       step["behavior"]?.stringValue == "Isolated", step["invert"]?.boolValue != true else {
                     throw LlavaError(.unsupported, "\(context): only Qwen2's split pattern (Isolated) is supported")
                 }

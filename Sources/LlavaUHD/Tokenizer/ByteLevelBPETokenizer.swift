@@ -1,8 +1,9 @@
-/// Qwen2's byte-level BPE tokenizer, encoding as Hugging Face `tokenizers` does:
+/// A byte-level BPE tokenizer (Qwen2's, GPT-2's, SmolLM's, LLaMA-3's), encoding as Hugging Face
+/// `tokenizers` does:
 ///
 /// 1. added tokens (`<|endoftext|>`, `<|im_start|>`, `<|im_end|>`) are cut out of the raw
 ///    text first (when `parseSpecial`);
-/// 2. each remaining segment is NFC-normalized and split by `Qwen2PreTokenizer`;
+/// 2. each remaining segment is NFC-normalized (Qwen2) and split by its `ByteLevelPreTokenizer`;
 /// 3. each piece is encoded byte by byte and merged: the adjacent pair with the lowest merge
 ///    rank first, ties to the leftmost (a heap per piece, O(n log n)).
 ///
@@ -24,11 +25,12 @@ package final class ByteLevelBPETokenizer: Tokenizer {
     private let pieces: [[UInt8]?]
     /// (left id << 32 | right id) → (rank << 32 | merged id).
     private let merges: [UInt64: UInt64]
-    /// The id of each single byte.
+    /// The id of each single byte, -1 for a byte the vocabulary has no token for.
     private let byteIds: [Int32]
     private let ignoreMerges: Bool
     private let normalizesNFC: Bool
     public let inputBytesPerTokenBound: Int?
+    private let preTokenizer: ByteLevelPreTokenizer
     private let splitter: AddedTokenSplitter
     private let addedTokens: [Int32: AddedToken]
     private let specialIds: Set<Int32>
@@ -75,12 +77,16 @@ package final class ByteLevelBPETokenizer: Tokenizer {
             if t.special { special.insert(t.id) }
         }
 
-        var byteIds = [Int32](repeating: 0, count: 256)
+        // Some vocabularies (StarCoder's, SmolLM's) lack tokens for bytes rare or impossible in
+        // text (control characters, 0xC0, 0xC1, 0xF1...0xFF): such a byte gets -1 and is left out of the ids, as the
+        // Hugging Face BPE model drops a character it has no token for (and no unknown token).
+        var byteIds = [Int32](repeating: -1, count: 256)
         for b in 0..<256 {
-            guard let id = vocab.value(for: ByteLevelAlphabet.encode([UInt8(b)])) else {
-                throw LlavaError(.badTokenizer, "the byte-level vocabulary has no token for byte 0x\(String(b, radix: 16))")
-            }
-            byteIds[b] = id
+            if let id = vocab.value(for: ByteLevelAlphabet.encode([UInt8(b)])) { byteIds[b] = id }
+        }
+        // Printable ASCII, tab, line feed and carriage return are in every real vocabulary.
+        if let b = (Array(0x20...0x7E) + [0x09, 0x0A, 0x0D]).first(where: { byteIds[$0] < 0 }) {
+            throw LlavaError(.badTokenizer, "the byte-level vocabulary has no token for byte 0x\(String(b, radix: 16))")
         }
 
         var mergeTable: [UInt64: UInt64] = [:]
@@ -100,10 +106,12 @@ package final class ByteLevelBPETokenizer: Tokenizer {
         // A token stands for at most its spelling's bytes (a byte-level spelling is at least as
         // long as the raw bytes) or an added token's text; NFC composes at most 4 code points
         // of at most 4 bytes into one character, so the input may be up to 16 times longer.
+        // A vocabulary without a token for some byte drops that byte, so there is no bound.
         var longest = 1
         for k in 0..<vocab.count { longest = max(longest, vocab.key(at: k).count) }
         for t in files.addedTokens { longest = max(longest, t.content.utf8.count) }
-        self.inputBytesPerTokenBound = longest * (files.normalizesNFC ? 16 : 1)
+        self.inputBytesPerTokenBound = byteIds.contains(-1) ? nil : longest * (files.normalizesNFC ? 16 : 1)
+        self.preTokenizer = files.preTokenizer
         self.splitter = AddedTokenSplitter(files.addedTokens)
         self.addedTokens = added
         self.specialIds = special
@@ -148,7 +156,7 @@ package final class ByteLevelBPETokenizer: Tokenizer {
     private func encodeSegment(_ text: ArraySlice<UInt8>, into ids: inout [Int32]) {
         let normalized = normalizesNFC ? UnicodeNFC.normalize(text) : Array(text)
         var scratch = MergeScratch()
-        for r in Qwen2PreTokenizer.split(normalized[...]) {
+        for r in preTokenizer.split(normalized[...]) {
             normalized.withUnsafeBufferPointer { b in
                 encodeWord(UnsafeBufferPointer(rebasing: b[r]), scratch: &scratch, into: &ids)
             }
@@ -186,7 +194,10 @@ package final class ByteLevelBPETokenizer: Tokenizer {
     private func encodeWord(_ word: UnsafeBufferPointer<UInt8>, scratch s: inout MergeScratch, into ids: inout [Int32]) {
         let n = word.count
         guard n > 0 else { return }
-        if n == 1 { ids.append(byteIds[Int(word[0])]); return }
+        if n == 1 {
+            if byteIds[Int(word[0])] >= 0 { ids.append(byteIds[Int(word[0])]) }
+            return
+        }
         if ignoreMerges, let id = vocabulary.value(for: ByteLevelAlphabet.encode(word)) {
             ids.append(id)
             return
@@ -225,7 +236,7 @@ package final class ByteLevelBPETokenizer: Tokenizer {
         }
         var i: Int32 = 0
         while i >= 0 {
-            ids.append(s.symbols[Int(i)])
+            if s.symbols[Int(i)] >= 0 { ids.append(s.symbols[Int(i)]) }   // a byte without a token
             i = s.next[Int(i)]
         }
     }

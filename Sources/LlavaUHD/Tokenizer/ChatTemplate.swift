@@ -28,18 +28,22 @@ public struct ChatMessage: Sendable, Equatable {
     public static func assistant(_ text: String) -> ChatMessage { ChatMessage(role: .assistant, text: text) }
 }
 
-/// The conversation templates of upstream's llava/conversation.py (docs/MODEL.md §5.1):
+/// A conversation template (`ChatTemplateKind`): upstream's two from llava/conversation.py
+/// (docs/MODEL.md §5.1), and llama.cpp's built-in ones for text-only LLMs:
 ///
 /// * `.vicunaV1` (`conv_vicuna_v1`, separator style TWO, separators " " and "</s>"):
 ///   `{system} USER: <image>\n{question} ASSISTANT: {answer}</s>USER: {question} ASSISTANT:`
 /// * `.qwen2ChatML` (`conv_qwen`, templates `qwen_1_5` / `qwen_2`, separator style CHATML):
 ///   `<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n<image>\n{question}<|im_end|>\n<|im_start|>assistant\n`
 ///
+/// The others are written as llama.cpp's `llm_chat_apply_template` writes them (see each case).
+///
 /// The prompt is tokenized as upstream's `tokenizer_image_token` does (`Tokenizer.encodeImagePrompt`):
 /// the text between images is encoded chunk by chunk, with `imageTokenId` between chunks. The
 /// chunks are cut only where a user message put an image, so `<image>` written in the system
 /// prompt, in an answer or in a message without images is text, not an image marker (upstream
-/// would split there too and then fail on a marker without an image).
+/// would split there too and then fail on a marker without an image). A conversation without
+/// images (always, for a text-only LLM) is one chunk, encoded as plain text.
 public struct ChatTemplate: Sendable, Equatable {
     /// Upstream's `DEFAULT_IMAGE_TOKEN` (llava/constants.py).
     public static let imagePlaceholder = "<image>"
@@ -65,6 +69,8 @@ public struct ChatTemplate: Sendable, Equatable {
                 + "The assistant gives helpful, detailed, and polite answers to the user's questions."
         case .qwen2ChatML:
             return "You are a helpful assistant."
+        case .chatML, .llama2, .llama2System, .llama3, .mistralV1, .mistralV3, .mistralV7, .vicuna:
+            return ""   // llama.cpp's built-in templates add none
         }
     }
 
@@ -98,19 +104,25 @@ public struct ChatTemplate: Sendable, Equatable {
         let generate = messages.last?.role == .user
         var chunks = [""]
         func text(_ s: String) { chunks[chunks.count - 1] += s }
-        func content(_ m: ChatMessage) {
+        // A message's text pieces, an image between consecutive pieces. `trimmed` (llama.cpp's
+        // `trim` of the whole content, for LLaMA-3 and Mistral v3) strips the first piece's
+        // leading and the last piece's trailing whitespace: an image is never whitespace.
+        func content(_ m: ChatMessage, trimmed: Bool = false) {
+            var pieces: [String]
             if m.imagesInText {
                 let bytes = Array(m.text.utf8)
-                for (i, range) in Self.placeholderRanges(in: bytes).enumerated() {
-                    if i > 0 { chunks.append("") }
-                    text(String(decoding: bytes[range], as: UTF8.self))
-                }
+                pieces = Self.placeholderRanges(in: bytes).map { String(decoding: bytes[$0], as: UTF8.self) }
             } else {
-                for _ in 0..<m.imageCount {
-                    chunks.append("")
-                    text("\n")
-                }
-                text(m.text)
+                pieces = [""] + Array(repeating: "\n", count: m.imageCount)
+                pieces[pieces.count - 1] += m.text
+            }
+            if trimmed {
+                pieces[0] = Self.trimmed(pieces[0], trailing: pieces.count == 1)
+                pieces[pieces.count - 1] = Self.trimmed(pieces[pieces.count - 1], leading: pieces.count == 1)
+            }
+            for (i, piece) in pieces.enumerated() {
+                if i > 0 { chunks.append("") }
+                text(piece)
             }
         }
         switch kind {
@@ -123,7 +135,7 @@ public struct ChatTemplate: Sendable, Equatable {
                 text(m.role == .user ? " " : "</s>")
             }
             if generate { text("ASSISTANT:") }
-        case .qwen2ChatML:
+        case .qwen2ChatML, .chatML:
             if !systemPrompt.isEmpty { text("<|im_start|>system\n" + systemPrompt + "<|im_end|>\n") }
             for m in messages {
                 text(m.role == .user ? "<|im_start|>user\n" : "<|im_start|>assistant\n")
@@ -131,6 +143,63 @@ public struct ChatTemplate: Sendable, Equatable {
                 text("<|im_end|>\n")
             }
             if generate { text("<|im_start|>assistant\n") }
+        case .llama2, .llama2System:
+            text("[INST] ")
+            if !systemPrompt.isEmpty {
+                text(kind == .llama2System ? "<<SYS>>\n" + systemPrompt + "\n<</SYS>>\n\n" : systemPrompt + "\n")
+            }
+            for (i, m) in messages.enumerated() {
+                if m.role == .user {
+                    if i > 0 { text("[INST] ") }
+                    content(m)
+                    text(" [/INST]")
+                } else {
+                    content(m)
+                    text("</s>")
+                }
+            }
+        case .llama3:
+            func turn(_ role: String) { text("<|start_header_id|>" + role + "<|end_header_id|>\n\n") }
+            if !systemPrompt.isEmpty {
+                turn("system")
+                text(Self.trimmed(systemPrompt) + "<|eot_id|>")
+            }
+            for m in messages {
+                turn(m.role == .user ? "user" : "assistant")
+                content(m, trimmed: true)
+                text("<|eot_id|>")
+            }
+            if generate { turn("assistant") }
+        case .mistralV1, .mistralV3:
+            let lead = kind == .mistralV1 ? " " : ""
+            text(lead + "[INST] ")
+            if !systemPrompt.isEmpty { text(systemPrompt + "\n\n") }
+            for (i, m) in messages.enumerated() {
+                if m.role == .user {
+                    if i > 0 { text(lead + "[INST] ") }
+                    content(m)
+                    text(lead + "[/INST]")
+                } else {
+                    text(" ")
+                    content(m, trimmed: kind == .mistralV3)
+                    text("</s>")
+                }
+            }
+        case .mistralV7:
+            if !systemPrompt.isEmpty { text("[SYSTEM_PROMPT] " + systemPrompt + "[/SYSTEM_PROMPT]") }
+            for m in messages {
+                text(m.role == .user ? "[INST] " : " ")
+                content(m)
+                text(m.role == .user ? "[/INST]" : "</s>")
+            }
+        case .vicuna:
+            if !systemPrompt.isEmpty { text(systemPrompt + "\n\n") }
+            for m in messages {
+                text(m.role == .user ? "USER: " : "ASSISTANT: ")
+                content(m)
+                text(m.role == .user ? "\n" : "</s>\n")
+            }
+            if generate { text("ASSISTANT:") }
         }
         return chunks
     }
@@ -157,5 +226,15 @@ public struct ChatTemplate: Sendable, Equatable {
         }
         ranges.append(start..<text.count)
         return ranges
+    }
+
+    /// `text` without leading and/or trailing ASCII whitespace (llama.cpp's `trim` does both).
+    static func trimmed(_ text: String, leading: Bool = true, trailing: Bool = true) -> String {
+        let bytes = Array(text.utf8)
+        let space: Set<UInt8> = [0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D]
+        let first = leading ? bytes.firstIndex(where: { !space.contains($0) }) ?? bytes.count : 0
+        let end = trailing ? (bytes.lastIndex(where: { !space.contains($0) }).map { $0 + 1 } ?? 0) : bytes.count
+        guard first < end else { return "" }
+        return String(decoding: bytes[first..<end], as: UTF8.self)
     }
 }

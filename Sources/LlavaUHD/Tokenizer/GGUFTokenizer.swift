@@ -7,12 +7,15 @@ extension Tokenizers {
     ///   2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte; byte fallback when byte pieces
     ///   exist), LLaMA's normalizer (identity, dummy prefix unless
     ///   `tokenizer.ggml.add_space_prefix` is false, whitespace escaped, kept as is);
-    /// * `gpt2` with `tokenizer.ggml.pre` = `qwen2` or `deepseek-r1-qwen` (the same split rule) →
-    ///   `ByteLevelBPETokenizer` from `tokens` and `merges`: normal tokens form the byte-level
+    /// * `gpt2` with a `tokenizer.ggml.pre` that `ByteLevelPreTokenizer(ggufName:)` knows (`qwen2`,
+    ///   `llama-bpe`, `gpt2`, `smollm`, …) → `ByteLevelBPETokenizer` with that split rule (NFC
+    ///   first for `qwen2` only, as Hugging Face's Qwen2 tokenizer; whole pre-tokens found in the
+    ///   vocabulary skip the merges for `llama-bpe`, as llama.cpp's `ignore_merges`), from
+    ///   `tokens` and `merges`: normal tokens form the byte-level
     ///   vocabulary, control tokens are special added tokens, user-defined ones plain added
     ///   tokens, unused ones are left out, and so are the converter's fillers for ids without a
     ///   token (`[PAD<id>]`, typed unused, or user-defined by older converters: the original
-    ///   tokenizer has no such tokens, so their text stays plain text); NFC first.
+    ///   tokenizer has no such tokens, so their text stays plain text).
     ///
     /// BOS/EOS/UNK/PAD come from `tokenizer.ggml.{bos,eos,unknown,padding}_token_id`, BOS is
     /// added when `tokenizer.ggml.add_bos_token` says so (default: true for `llama`, false for
@@ -67,12 +70,15 @@ extension Tokenizers {
             return try SentencePieceTokenizer(proto: proto, config: config, context: "\(path) (GGUF tokenizer)")
         case "gpt2":
             let pre = file.string("tokenizer.ggml.pre") ?? "default"
-            guard pre == "qwen2" || pre == "deepseek-r1-qwen" else {
-                throw LlavaError(.unsupported, "\(path): byte-level BPE pre-tokenizer '\(pre)' is not supported (only qwen2 and deepseek-r1-qwen)")
+            guard let rule = ByteLevelPreTokenizer(ggufName: pre) else {
+                throw LlavaError(.unsupported, "\(path): byte-level BPE pre-tokenizer '\(pre)' is not supported "
+                                 + "(supported: qwen2, deepseek-r1-qwen, llama3, llama-v3, llama-bpe, gpt2, gpt-2, smollm, starcoder, refact)")
             }
             guard let merges = file.strings("tokenizer.ggml.merges") else { throw bad("'tokenizer.ggml.merges' is missing") }
             var files = ByteLevelBPEFiles()
-            files.normalizesNFC = true
+            files.normalizesNFC = rule == .qwen2
+            files.preTokenizer = rule
+            files.ignoreMerges = rule == .llama3
             files.vocabulary = ByteStringTable(expectedCount: tokens.count)
             for (i, text) in tokens.enumerated() {
                 switch types[i] {

@@ -52,6 +52,8 @@ struct TokenizerConfig: Sendable {
     var padToken = Entry.absent
     var addedTokens: [AddedToken] = []
     var additionalSpecialTokens: [String] = []
+    /// The Jinja `chat_template` (a text-only LLM's template family is recognised from it).
+    var chatTemplate: String?
 
     /// Reads the two files from `directory` where present; malformed JSON is `.badTokenizer`.
     static func load(directory: String) throws(LlavaError) -> TokenizerConfig {
@@ -63,6 +65,7 @@ struct TokenizerConfig: Sendable {
             config.addBOSToken = v["add_bos_token"]?.boolValue
             config.legacy = v["legacy"]?.boolValue
             config.tokenizerClass = v["tokenizer_class"]?.stringValue
+            config.chatTemplate = v["chat_template"]?.stringValue
             config.bosToken = entry(v["bos_token"])
             config.eosToken = entry(v["eos_token"])
             config.unkToken = entry(v["unk_token"])

@@ -171,4 +171,15 @@ enum UTF8Text {
             return n
         }
     }
+
+    /// Non-overlapping occurrences of `needle` in `text`, as bytes (0 for an empty needle).
+    static func count(_ needle: String, in text: String) -> Int {
+        let n = Array(needle.utf8), t = Array(text.utf8)
+        guard !n.isEmpty, t.count >= n.count else { return 0 }
+        var count = 0, i = 0
+        while i + n.count <= t.count {
+            if t[i] == n[0] && Array(t[i..<(i + n.count)]) == n { count += 1; i += n.count } else { i += 1 }
+        }
+        return count
+    }
 }

@@ -86,7 +86,7 @@ class ModelProperties(Structure):
                 ("vision_n_layers", c_int32), ("vision_n_heads", c_int32), ("vision_patch_size", c_int32),
                 ("vision_image_size", c_int32), ("vision_select_layer", c_int32),
                 ("feature_scale_mask", c_int32), ("tokens_per_view", c_int32),
-                ("n_tensors", c_int64), ("weight_bytes", c_int64)]
+                ("n_tensors", c_int64), ("weight_bytes", c_int64), ("has_vision", c_bool)]
 
 
 #: ``luhd_progress_callback``: (progress, user_data) -> keep going

@@ -30,14 +30,16 @@ from .types import ModelInfo, Precision, SlicePlan
 
 
 class Model(Closing):
-    """A LLaVA-UHD model directory, loaded and validated (``luhd_model_load``).
+    """A LLaVA-UHD model directory or a text-only LLM (a LLaMA/Qwen2 ``.gguf`` file or an
+    LLM-only directory), loaded and validated (``luhd_model_load``).
 
     The weights are memory-mapped, not copied. A model is immutable: any number of sessions
     on any threads may share it. Use it as a context manager, or call :meth:`close`, to unmap
     it deterministically.
 
     Args:
-        path: the model directory (config.json, safetensors shards, tokenizer files).
+        path: the model directory (config.json, safetensors shards, tokenizer files), or a
+            text-only LLM's ``.gguf`` file or directory (see :attr:`has_vision`).
         n_threads: compute threads (default: all CPUs).
         progress: called with the load progress in [0, 1]; return False to cancel
             (raises :class:`CancelledError`). If it raises, the load is cancelled and its
@@ -100,8 +102,14 @@ class Model(Closing):
         once at load: a model is immutable)."""
         return self._info
 
+    @property
+    def has_vision(self) -> bool:
+        """False for a text-only LLM (a ``.gguf`` file or an LLM-only directory): asking it about
+        an image raises :class:`UnsupportedModelError`."""
+        return self._info.has_vision
+
     def tokenize(self, text: str | bytes, add_bos: bool = False, parse_special: bool = True) -> list[int]:
-        """Token ids of ``text`` (``luhd_tokenize``): SentencePiece for LLaMA / Vicuna, byte-level
+        """Token ids of ``text`` (``luhd_model_tokenize``): SentencePiece for LLaMA / Vicuna, byte-level
         BPE for Qwen2. ``add_bos`` puts the BOS id first when the tokenizer has one (Qwen2 has
         none); with ``parse_special`` special-token text such as ``"</s>"`` becomes its id.
         ``bytes`` are passed through unchanged, so invalid UTF-8 raises

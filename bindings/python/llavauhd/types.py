@@ -138,6 +138,9 @@ class ModelInfo:
     tokens_per_view: int
     n_tensors: int
     weight_bytes: int
+    #: False for a text-only LLM: then ``projector`` and ``token_layout`` are ``""`` and the
+    #: ``vision_*`` fields, ``feature_scale_mask`` and ``tokens_per_view`` are 0.
+    has_vision: bool
 
     @classmethod
     def from_c(cls, p: _CModelProperties) -> ModelInfo:

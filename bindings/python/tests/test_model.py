@@ -33,6 +33,7 @@ def test_tiny_model_info_matches_manifest(case, assets):
     assert info.n_threads == 1
     assert info.blas_core not in ("", "Prescott")
     assert info.projector == ("uhd_v1" if case == "rocket-v1" else "hiwin")
+    assert info.has_vision and model.has_vision
     assert info.tokens_per_view == 144
 
 
@@ -74,8 +75,8 @@ def test_bad_tokenizer(tokenizer, tmp_path, assets):
     assert err.value.status == 10 and "tokenizer" in err.value.message
 
 
-def test_bf16_matmul_stays_within_bf16_rounding_of_exact_results(assets):
-    """bf16_matmul changes only the large products (activations rounded to bf16, 2^-9 relative
+def test_fast_precision_stays_within_bf16_rounding_of_exact_results(assets):
+    """Precision.FAST (bf16 products) changes only the large products (activations rounded to bf16, 2^-9 relative
     each): the vision features of every view of a sliced photo, and the last-position logits of
     a 200-token prompt, stay within 2e-2 of the largest exact value, on CPUs with or without
     AVX512_BF16."""
