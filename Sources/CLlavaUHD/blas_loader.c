@@ -139,11 +139,21 @@ static int bind(void *h) {
     return 0;
 }
 
-/* Sets OPENBLAS_CORETYPE to `core` for one load and puts the environment back afterwards. */
+/* Sets OPENBLAS_CORETYPE to `core` for one load and puts the environment back afterwards.
+ * The variable goes into a copy of the environment array that `environ` points at during the
+ * load; afterwards `environ` is the host's own array again, pointer for pointer. setenv would
+ * instead move the array to the heap for good, and some runtimes find argv by walking back from
+ * the original environment array (the statically linked Swift runtime does: a program linking
+ * the library then saw no arguments). */
 typedef struct saved_env {
-    int changed, had_value;
-    char value[64];
+    int changed;
+    char **environment;   /* the host's array, restored as it was */
+    char **replacement;   /* ours during the load, freed afterwards */
 } saved_env;
+
+extern char **environ;
+/* "OPENBLAS_CORETYPE=<core>", the entry of the replacement array (one load at a time). */
+static char coretype_entry[96];
 
 /* Whether this process runs a single thread (the only state in which changing the environment
  * cannot race with a getenv of another thread). Unknown (no /proc) counts as not. */
@@ -165,22 +175,29 @@ static saved_env set_coretype(const char *core) {
                  "; OPENBLAS_CORETYPE not set (threads were running), set OPENBLAS_CORETYPE=%s for the fast kernels", core);
         return s;
     }
-    const char *old = getenv("OPENBLAS_CORETYPE");
-    if (old) {
-        s.had_value = 1;
-        snprintf(s.value, sizeof s.value, "%s", old);
-    }
-    if (setenv("OPENBLAS_CORETYPE", core, 1) == 0) {
-        s.changed = 1;
-        snprintf(coretype_set, sizeof coretype_set, "%s", core);
-    }
+    static const char key[] = "OPENBLAS_CORETYPE=";
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++) n++;
+    char **copy = malloc((n + 2) * sizeof *copy);
+    if (!copy) return s;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], key, sizeof key - 1) != 0) copy[k++] = environ[i];
+    snprintf(coretype_entry, sizeof coretype_entry, "%s%s", key, core);
+    copy[k++] = coretype_entry;
+    copy[k] = NULL;
+    s.changed = 1;
+    s.environment = environ;
+    s.replacement = copy;
+    environ = copy;
+    snprintf(coretype_set, sizeof coretype_set, "%s", core);
     return s;
 }
 
 static void restore_coretype(saved_env s) {
     if (!s.changed) return;
-    if (s.had_value) setenv("OPENBLAS_CORETYPE", s.value, 1);
-    else unsetenv("OPENBLAS_CORETYPE");
+    environ = s.environment;
+    free(s.replacement);
 }
 
 static void *open_fresh(int new_namespace) {
