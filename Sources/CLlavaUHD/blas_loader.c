@@ -48,10 +48,8 @@ static const char *candidate(size_t i) {
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_status = -1;
-static int private_copy;
 static int owns_threads;        /* we set OpenBLAS to one thread (our copy, not the host's) */
 static char load_error[512];
-static char coretype_set[32];
 static char coretype_note[160];
 static char description[512];
 static sgemm_fn p_sgemm;
@@ -190,7 +188,6 @@ static saved_env set_coretype(const char *core) {
     s.environment = environ;
     s.replacement = copy;
     environ = copy;
-    snprintf(coretype_set, sizeof coretype_set, "%s", core);
     return s;
 }
 
@@ -229,14 +226,12 @@ static void do_load(void) {
         void *mine = open_fresh(1);
         restore_coretype(saved);
         if (mine && bind(mine) == 0) {
-            private_copy = 1;
             owns_threads = 1;
             note = "private copy; the host had loaded OpenBLAS";
         } else {
             if (mine) dlclose(mine);
             if (bind(h) != 0) return;
             load_error[0] = 0;
-            coretype_set[0] = 0;
             note = "the host's OpenBLAS (a private copy could not be loaded)";
         }
     } else {
@@ -282,8 +277,6 @@ __attribute__((constructor)) static void luhd_blas_load_early(void) {
 }
 
 const char *luhd_blas_error(void) { return load_error; }
-const char *luhd_blas_coretype_set(void) { return coretype_set; }
-int luhd_blas_private_copy(void) { return private_copy; }
 int luhd_blas_owns_threads(void) { return luhd_blas_load() == 0 && owns_threads; }
 const char *luhd_blas_description(void) { return load_status == 0 ? description : ""; }
 

@@ -46,7 +46,7 @@ public struct LanguageModelConfig: Sendable, Equatable {
 }
 
 /// How image tokens are laid out in the LLM input (docs/MODEL.md §5.2, §5.3). The raw values are the
-/// names the C API (`luhd_model_info`) and the CLI print.
+/// names the C API (`luhd_model_get_properties`) and the CLI print.
 public enum ImageTokenLayout: String, Sendable, Equatable, CaseIterable {
     /// old-vicuna-7b branch: slices stitched into one grid with a newline after every token row,
     /// a separator, then the overview.
