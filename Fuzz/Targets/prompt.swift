@@ -29,7 +29,7 @@ public func fuzzInitPrompt(_ argc: UnsafeMutablePointer<Int32>?, _ argv: UnsafeM
 public func fuzzPrompt(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     let (system, user) = fuzzSplit(fuzzBytes(data, size), separator: "\n#~user~#\n")
     for (tokenizer, kind) in tokenizers {
-        // The raw text with its markers, as luhd_tokenize with image placeholders sees it.
+        // The raw text with its markers, as luhd_model_tokenize with image placeholders sees it.
         if let ids = try? tokenizer.encodeImagePrompt(utf8: Array(user)) { roundTrip(tokenizer, ids) }
         guard let systemText = String(validating: system, as: UTF8.self),
               let userText = String(validating: user, as: UTF8.self) else { continue }

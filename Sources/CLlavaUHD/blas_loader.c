@@ -48,10 +48,8 @@ static const char *candidate(size_t i) {
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_status = -1;
-static int private_copy;
 static int owns_threads;        /* we set OpenBLAS to one thread (our copy, not the host's) */
 static char load_error[512];
-static char coretype_set[32];
 static char coretype_note[160];
 static char description[512];
 static sgemm_fn p_sgemm;
@@ -139,11 +137,21 @@ static int bind(void *h) {
     return 0;
 }
 
-/* Sets OPENBLAS_CORETYPE to `core` for one load and puts the environment back afterwards. */
+/* Sets OPENBLAS_CORETYPE to `core` for one load and puts the environment back afterwards.
+ * The variable goes into a copy of the environment array that `environ` points at during the
+ * load; afterwards `environ` is the host's own array again, pointer for pointer. setenv would
+ * instead move the array to the heap for good, and some runtimes find argv by walking back from
+ * the original environment array (the statically linked Swift runtime does: a program linking
+ * the library then saw no arguments). */
 typedef struct saved_env {
-    int changed, had_value;
-    char value[64];
+    int changed;
+    char **environment;   /* the host's array, restored as it was */
+    char **replacement;   /* ours during the load, freed afterwards */
 } saved_env;
+
+extern char **environ;
+/* "OPENBLAS_CORETYPE=<core>", the entry of the replacement array (one load at a time). */
+static char coretype_entry[96];
 
 /* Whether this process runs a single thread (the only state in which changing the environment
  * cannot race with a getenv of another thread). Unknown (no /proc) counts as not. */
@@ -165,22 +173,28 @@ static saved_env set_coretype(const char *core) {
                  "; OPENBLAS_CORETYPE not set (threads were running), set OPENBLAS_CORETYPE=%s for the fast kernels", core);
         return s;
     }
-    const char *old = getenv("OPENBLAS_CORETYPE");
-    if (old) {
-        s.had_value = 1;
-        snprintf(s.value, sizeof s.value, "%s", old);
-    }
-    if (setenv("OPENBLAS_CORETYPE", core, 1) == 0) {
-        s.changed = 1;
-        snprintf(coretype_set, sizeof coretype_set, "%s", core);
-    }
+    static const char key[] = "OPENBLAS_CORETYPE=";
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++) n++;
+    char **copy = malloc((n + 2) * sizeof *copy);
+    if (!copy) return s;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], key, sizeof key - 1) != 0) copy[k++] = environ[i];
+    snprintf(coretype_entry, sizeof coretype_entry, "%s%s", key, core);
+    copy[k++] = coretype_entry;
+    copy[k] = NULL;
+    s.changed = 1;
+    s.environment = environ;
+    s.replacement = copy;
+    environ = copy;
     return s;
 }
 
 static void restore_coretype(saved_env s) {
     if (!s.changed) return;
-    if (s.had_value) setenv("OPENBLAS_CORETYPE", s.value, 1);
-    else unsetenv("OPENBLAS_CORETYPE");
+    environ = s.environment;
+    free(s.replacement);
 }
 
 static void *open_fresh(int new_namespace) {
@@ -212,14 +226,12 @@ static void do_load(void) {
         void *mine = open_fresh(1);
         restore_coretype(saved);
         if (mine && bind(mine) == 0) {
-            private_copy = 1;
             owns_threads = 1;
             note = "private copy; the host had loaded OpenBLAS";
         } else {
             if (mine) dlclose(mine);
             if (bind(h) != 0) return;
             load_error[0] = 0;
-            coretype_set[0] = 0;
             note = "the host's OpenBLAS (a private copy could not be loaded)";
         }
     } else {
@@ -265,8 +277,6 @@ __attribute__((constructor)) static void luhd_blas_load_early(void) {
 }
 
 const char *luhd_blas_error(void) { return load_error; }
-const char *luhd_blas_coretype_set(void) { return coretype_set; }
-int luhd_blas_private_copy(void) { return private_copy; }
 int luhd_blas_owns_threads(void) { return luhd_blas_load() == 0 && owns_threads; }
 const char *luhd_blas_description(void) { return load_status == 0 ? description : ""; }
 

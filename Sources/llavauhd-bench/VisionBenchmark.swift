@@ -76,7 +76,7 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         |---|---|---|---|---|
         \(rows.joined(separator: "\n"))
 
-        With precision fast (`MatrixArithmetic.bfloat16`: the q/k/v, out, fc1 and fc2 products in
+        With bf16 products (`MatrixArithmetic.bfloat16`, what `--precision fast` picks on CPUs where they are faster: the q/k/v, out, fc1 and fc2 products in
         AVX512_BF16 `vdpbf16ps` against the BF16 weights in place, activations rounded to bf16; \(bf16Encoder == nil
             ? "not run: this CPU has no AVX512_BF16" : "patch embedding and attention float32"). PyTorch: the same script
         with `--compute bf16` (bf16 weights and activations):

@@ -104,6 +104,10 @@ static void test_numbers(luhd_model *m, const char *model_dir) {
     p.max_slices = -3;
     EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_ERR_INVALID_ARGUMENT);
     EXPECT_NAMED("max_slices");
+    p = luhd_session_default_params();
+    memcpy(&p.kv_type, &(int32_t){7}, sizeof(int32_t)); /* not a luhd_kv_type value */
+    EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_NAMED("kv_type");
     CHECK(s == NULL);
 
     p = luhd_session_default_params();

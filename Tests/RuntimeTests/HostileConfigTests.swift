@@ -3,7 +3,7 @@ import Testing
 
 /// Integers in config.json that do not fit the 32 bits the C ABI reports them in are refused
 /// at load, naming the key (issue 12: max_position_embeddings 3000000000 loaded and then
-/// trapped in luhd_model_info).
+/// trapped in luhd_model_get_properties).
 @Suite struct HostileConfigTests {
     @Test(arguments: ["max_position_embeddings", "hidden_size", "vocab_size", "num_hidden_layers",
                       "mm_vision_select_layer", "feature_scale_mask", "tokenizer_model_max_length"])

@@ -47,8 +47,11 @@ struct PromptBuilderTests {
 
     @Test func placeholdersMustMatchTheImages() throws {
         let b = try Self.builder()
-        #expect(try b.userTurn("Look: <image> and <image>", imageCount: 2) == .user("Look: <image> and <image>", images: 0))
+        #expect(try b.userTurn("Look: <image> and <image>", imageCount: 2)
+                == .user("Look: <image> and <image>", images: 2, imagesInText: true))
         #expect(try b.userTurn("Describe.", imageCount: 1) == .user("Describe.", images: 1))
+        // In a turn without images "<image>" is text (issue 12).
+        #expect(try b.userTurn("What is <image>?", imageCount: 0) == .user("What is <image>?"))
         #expect(throws: LlavaError.self) { try b.userTurn("<image>", imageCount: 2) }
     }
 }

@@ -42,13 +42,6 @@ const char *luhd_blas_error(void);
 /* The kernel set OpenBLAS uses ("SkylakeX", "Cooperlake", "Haswell", ...), "" if not loaded. */
 const char *luhd_blas_corename(void);
 
-/* The kernel set luhd_blas_load() asked for through OPENBLAS_CORETYPE, or "" when it asked for
- * none (the host set the variable, or the CPU has no AVX2). */
-const char *luhd_blas_coretype_set(void);
-
-/* 1 when luhd_blas_load() runs a private copy of OpenBLAS (step 4 above), else 0. */
-int luhd_blas_private_copy(void);
-
 /* One line for logs and benchmarks: OpenBLAS's configuration string, its kernel set and how it
  * was chosen. "" before loading. */
 const char *luhd_blas_description(void);

@@ -1,6 +1,6 @@
 /// Which projector a checkpoint uses and its sizes (docs/MODEL.md §3, §4, §8).
 public struct ProjectorConfig: Sendable, Equatable {
-    /// The raw values are the names the C API (`luhd_model_info`) prints.
+    /// The raw values are the names the C API (`luhd_model_get_properties`) prints.
     public enum Kind: String, Sendable, Equatable {
         /// LLaVA-UHD v2: VDIM pyramid + Hiwin window attention (`adapt_spatial_resampler`,
         /// `adapt_spatial_resampler_v2`).

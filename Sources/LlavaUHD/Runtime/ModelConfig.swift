@@ -370,7 +370,7 @@ private struct ConfigKeys {
 
     /// An integer literal; with `nullIsAbsent`, an explicit null reads as absent (for keys whose
     /// upstream code treats None like a missing key). Every integer must fit in 32 bits, as the
-    /// C ABI reports them (`luhd_model_info`) and no real model comes near: a larger value is
+    /// C ABI reports them (`luhd_model_get_properties`) and no real model comes near: a larger value is
     /// `.badConfig` here, naming the key, rather than a trap later.
     func int(_ key: String, nullIsAbsent: Bool = false) throws(LlavaError) -> Int? {
         guard let v = value(key) else { return nil }

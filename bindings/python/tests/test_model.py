@@ -76,7 +76,7 @@ def test_bad_tokenizer(tokenizer, tmp_path, assets):
 
 
 def test_fast_precision_stays_within_bf16_rounding_of_exact_results(assets):
-    """Precision.FAST (bf16 products) changes only the large products (activations rounded to bf16, 2^-9 relative
+    """Precision.FAST (bf16 products here) changes only the large products (activations rounded to bf16, 2^-9 relative
     each): the vision features of every view of a sliced photo, and the last-position logits of
     a 200-token prompt, stay within 2e-2 of the largest exact value, on CPUs with or without
     AVX512_BF16."""

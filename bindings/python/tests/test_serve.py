@@ -119,10 +119,10 @@ def test_greedy_answer_equals_session_chat(server, local):
                                                   max_tokens=8, temperature=0)
     choice = reply.choices[0]
     assert choice.message.role == "assistant" and choice.message.content == expected
-    assert choice.finish_reason == ("length" if stats["stop_reason"] == "max_tokens" else "stop")
-    assert reply.usage.prompt_tokens == stats["n_prompt_positions"]
-    assert reply.usage.completion_tokens == stats["n_generated"]
-    assert reply.usage.total_tokens == stats["n_prompt_positions"] + stats["n_generated"]
+    assert choice.finish_reason == ("length" if stats.stop_reason == llavauhd.StopReason.MAX_TOKENS else "stop")
+    assert reply.usage.prompt_tokens == stats.n_prompt_positions
+    assert reply.usage.completion_tokens == stats.n_generated
+    assert reply.usage.total_tokens == stats.n_prompt_positions + stats.n_generated
     assert reply.object == "chat.completion" and reply.model == CASE and reply.id.startswith("chatcmpl-")
 
 
