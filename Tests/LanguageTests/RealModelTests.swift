@@ -17,18 +17,26 @@ import TestSupport
 ///   token's text was a prefix of llama.cpp's) must be below `nearTie` (both
 ///   programs quantize activations differently, so a near tie may go either way); the place and
 ///   gap of every parting are printed;
-/// * perplexity of the GPL-3 text (llama-perplexity's method: chunks of `context` tokens, the
-///   first one BOS when the vocabulary adds one, the second half of each chunk scored) within
-///   `relativePerplexityTolerance` of llama.cpp's.
+/// * the repository's LICENSE tokenizes to llama-tokenize's ids, and its perplexity
+///   (llama-perplexity's method: chunks of `context` tokens, the first one BOS when the
+///   vocabulary adds one, the second half of each chunk scored) is within
+///   `relativePerplexityTolerance` of llama-perplexity's, with the KV cache type llama.cpp used
+///   (F16, its default, with flash attention on), both with the default kernels (int8
+///   activations where the CPU has AVX-512 VNNI) and with the exact f32 kernels.
 ///
 /// SmolLM2-135M (scripts/fetch-real-models.sh smollm2, fetched by setup-test-assets.sh) runs in
 /// CI; the two Qwen2.5-Coder files run with `make real-models-test` (LLAVAUHD_REAL_MODELS=1).
 @Suite(.serialized) struct RealModelTests {
     /// Largest top-2 logit gap at which a parting from llama.cpp's greedy text is accepted.
     static let nearTie: Float = 0.25
-    /// The issue asks for 0.5%; SmolLM2-135M Q4_1 measures 0.55% (ours 18.124, llama.cpp 18.224 on
-    /// 1530 scored tokens: lower, not worse), not yet explained, so the bound is 1% for now.
-    static let relativePerplexityTolerance = 0.01
+    /// Largest relative perplexity difference from llama.cpp's. Both programs quantize the
+    /// activations of quantized matrices to int8 per block of 32 (llama.cpp always, we by
+    /// default on VNNI CPUs), with different rounding details; any change upstream of a block
+    /// re-rolls its rounding, and over the ~1000 scored tokens that moves perplexity by a few
+    /// tenths of a percent either way (SmolLM2 on LICENSE: F16 instead of F32 KV moves our int8
+    /// figure by 0.5%, our exact-f32 one by 0.02%; llama.cpp's flash attention on instead of off
+    /// moves its own by 0.2%). Measured: int8 0.25%, exact f32 0.09% from llama.cpp's 15.9289.
+    static let relativePerplexityTolerance = 0.005
 
     static let smollm = "SmolLM2-135M-Instruct.Q4_1.gguf"
     static let qwen = ["qwen2.5-coder-0.5b-instruct.gguf", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"]
@@ -49,10 +57,18 @@ import TestSupport
             let continuation_hex: String
         }
         struct Perplexity: Decodable {
+            /// Repository-relative path of the text.
             let text: String
             let text_sha256: String
+            /// llama-tokenize's ids of the text: their count, and the sha256 of their decimal
+            /// spellings joined by ",".
+            let text_tokens: Int
+            let text_ids_sha256: String
             let context: Int
             let chunks: Int
+            /// llama.cpp's K and V cache type ("f16") and flash attention setting ("auto").
+            let kv_type: String
+            let flash_attn: String
             let ppl: Double
         }
         let prompts: [Prompt]
@@ -127,19 +143,41 @@ import TestSupport
             print("\(file): the goldens hold no llama-perplexity figure")
             return
         }
-        let textBytes = try readWholeFile(ppl.text)
+        let textBytes = try readWholeFile(Fixtures.repoRoot + "/" + ppl.text)
         try #require(SHA256.hex(textBytes) == ppl.text_sha256, "\(ppl.text) is not the text of the goldens")
-        var tokens = try tok.encode(utf8: textBytes, addBOS: tok.addsBOSByDefault, parseSpecial: false).map(Int.init)
-        let n = ppl.context, first = n / 2
-        try #require(tokens.count >= ppl.chunks * n)
+        let tokens = try tok.encode(utf8: textBytes, addBOS: tok.addsBOSByDefault, parseSpecial: false).map(Int.init)
+        let idsHash = SHA256.hex(Array(tokens.map(String.init).joined(separator: ",").utf8))
+        #expect(tokens.count == ppl.text_tokens && idsHash == ppl.text_ids_sha256,
+                "\(file): \(ppl.text) gives \(tokens.count) tokens, not llama-tokenize's \(ppl.text_tokens) (or other ids)")
+        try #require(tokens.count >= ppl.chunks * ppl.context)
+        let kvType = try #require(KVCacheType(name: ppl.kv_type))
+        let gguf = try #require(model.languageGGUF)
+        let exactDecoder = try TransformerDecoder(gguf: gguf, quantizedKernel: QuantKernel.f32AVX512.isAvailable ? .f32AVX512 : .f32AVX2)
+        for (name, decoder) in [("default kernels", model.language), ("exact f32 kernels", exactDecoder)] {
+            let (ours, count) = try perplexity(of: tokens, decoder: decoder, bos: tok.addsBOSByDefault ? tok.bosTokenId.map(Int.init) : nil,
+                                               context: ppl.context, chunks: ppl.chunks, kvType: kvType,
+                                               compute: model.computeContext())
+            let relative = abs(ours - ppl.ppl) / ppl.ppl
+            print("\(file): perplexity of \(ppl.text), \(name), KV \(kvType): \(ours) vs llama.cpp \(ppl.ppl) "
+                  + "(KV \(ppl.kv_type), flash attention \(ppl.flash_attn)): relative difference \(relative), \(count) tokens scored")
+            #expect(relative < relativePerplexityTolerance, "\(file) \(name): perplexity \(ours) vs llama.cpp's \(ppl.ppl)")
+        }
+    }
+
+    /// llama-perplexity's figure: `tokens` cut into `chunks` chunks of `context` tokens, each
+    /// evaluated alone from an empty cache with its first token replaced by `bos` when given,
+    /// the second half of each chunk scored (the last position predicts nothing); returns
+    /// exp(mean negative log-likelihood) and the count of scored tokens.
+    static func perplexity(of tokens: [Int], decoder: TransformerDecoder, bos: Int?, context n: Int, chunks: Int,
+                           kvType: KVCacheType, compute: ComputeContext) throws -> (Double, Int) {
         var nll = 0.0, count = 0
-        let vocab = model.languageConfig.vocabSize
-        for c in 0..<ppl.chunks {
+        let vocab = decoder.config.vocabSize
+        for c in 0..<chunks {
             var chunk = Array(tokens[(c * n)..<((c + 1) * n)])
-            if tok.addsBOSByDefault, let bos = tok.bosTokenId { chunk[0] = Int(bos) }
-            let cache = try KVCache(config: model.languageConfig, capacity: n)
-            let logits = try model.language.eval(tokens: chunk, cache: cache, logits: .all, context: model.computeContext())
-            for j in first..<(n - 1) {
+            if let bos { chunk[0] = bos }
+            let cache = try KVCache(config: decoder.config, capacity: n, type: kvType)
+            let logits = try decoder.eval(tokens: chunk, cache: cache, logits: .all, context: compute)
+            for j in (n / 2)..<(n - 1) {
                 let row = logits[(j * vocab)..<((j + 1) * vocab)]
                 let m = row.max() ?? 0
                 let logSum = Double(m) + log(row.reduce(0.0) { $0 + exp(Double($1 - m)) })
@@ -147,10 +185,6 @@ import TestSupport
                 count += 1
             }
         }
-        tokens.removeAll()
-        let ours = exp(nll / Double(count))
-        let relative = abs(ours - ppl.ppl) / ppl.ppl
-        print("\(file): perplexity \(ours) vs llama.cpp \(ppl.ppl) (relative difference \(relative), \(count) tokens scored)")
-        #expect(relative < relativePerplexityTolerance)
+        return (exp(nll / Double(max(1, count))), count)
     }
 }
