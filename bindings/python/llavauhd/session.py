@@ -151,6 +151,9 @@ class Session(Closing):
             InvalidArgumentError: placeholder count differs from the images, bad parameters.
             InvalidUTF8Error: ``text`` or a stop text (given as bytes) is not UTF-8.
             ContextFullError: the prompt does not fit; the session is unchanged.
+            UnsupportedModelError: ``images`` given to a text-only model (``Model.has_vision``
+                False), or a text-only model with no recognised chat template; the session
+                is unchanged.
             CancelledError: :meth:`cancel` or the abort callback stopped it; what was
                 generated stays in the conversation, so the session remains usable.
         """
