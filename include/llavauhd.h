@@ -472,8 +472,8 @@ typedef struct luhd_slice_plan {
 
 /* Computes the slicing plan of an image for this model (no pixels are processed).
  * Set out->struct_size = sizeof(luhd_slice_plan) first. params may be NULL.
- * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, params out of range, bad struct_size).
- * Threads: any. */
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, params out of range, bad struct_size),
+ * LUHD_ERR_UNSUPPORTED (a text-only model: has_vision false). Threads: any. */
 LUHD_API luhd_status luhd_image_get_slice_plan(const luhd_model *model, const luhd_image *image,
                                                const luhd_slice_params *params, luhd_slice_plan *out);
 
@@ -499,7 +499,8 @@ LUHD_API void luhd_tensor_list_free(luhd_tensor_list *list);
 /* The CLIP-normalised pixels of every view: one tensor (3, H, W) per view. params may be NULL;
  * abort_callback may be NULL and is polled during the work.
  * On success, *out receives a list, which you free with luhd_tensor_list_free.
- * Errors: LUHD_ERR_INVALID_ARGUMENT, LUHD_ERR_CANCELLED, LUHD_ERR_OUT_OF_MEMORY. Threads: any. */
+ * Errors: LUHD_ERR_INVALID_ARGUMENT, LUHD_ERR_CANCELLED, LUHD_ERR_OUT_OF_MEMORY,
+ * LUHD_ERR_UNSUPPORTED (a text-only model: has_vision false). Threads: any. */
 LUHD_API luhd_status luhd_image_pixels(const luhd_model *model, const luhd_image *image,
                                        const luhd_slice_params *params, luhd_abort_callback abort_callback,
                                        void *abort_user_data, luhd_tensor_list **out);
@@ -681,7 +682,9 @@ typedef struct luhd_chat_stats {
  * images, n_images < 0, placeholder count differs from n_images, sampling fields out of range,
  * the session is busy), LUHD_ERR_INVALID_UTF8, LUHD_ERR_CONTEXT_FULL (the prompt does not fit:
  * the session is unchanged), LUHD_ERR_CANCELLED (abort callback or luhd_session_cancel: what
- * was generated is kept in the history, so the session stays usable), LUHD_ERR_OUT_OF_MEMORY.
+ * was generated is kept in the history, so the session stays usable), LUHD_ERR_OUT_OF_MEMORY,
+ * LUHD_ERR_UNSUPPORTED (images given to a text-only model, or a text-only model whose chat
+ * template was not recognised: the session is unchanged).
  * Threads: one call per session at a time; the images may be shared with other threads. */
 LUHD_API luhd_status luhd_session_chat(luhd_session *session, const char *text, int64_t text_length,
                                        const luhd_image *const *images, int32_t n_images,
@@ -697,7 +700,8 @@ LUHD_API void luhd_string_free(char *string);
  * the next-token logits. No chat template is applied.
  * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL pointers, n_tokens < 1, n_images < 0, marker count
  * differs from n_images, ids outside the vocabulary, the session is busy),
- * LUHD_ERR_CONTEXT_FULL and LUHD_ERR_CANCELLED (nothing appended in either case).
+ * LUHD_ERR_CONTEXT_FULL and LUHD_ERR_CANCELLED (nothing appended in either case),
+ * LUHD_ERR_UNSUPPORTED (LUHD_IMAGE_TOKEN or images given to a text-only model; nothing appended).
  * Threads: one call per session at a time. */
 LUHD_API luhd_status luhd_session_eval(luhd_session *session, const luhd_token *tokens, int32_t n_tokens,
                                        const luhd_image *const *images, int32_t n_images);
