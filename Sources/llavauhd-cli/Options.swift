@@ -43,7 +43,7 @@ struct ModelOptions: ParsableArguments {
                                              matrixArithmetic: precision.matrixArithmetic(), chatTemplate: kind)
         let loaded = try LlavaModel(path: model, options: options)
         let seconds = monotonicSeconds() - start
-        status.loadFinished(seconds: seconds)
+        status.loadFinished(seconds: seconds, textOnly: !loaded.hasVision)
         return (loaded, seconds)
     }
 }

@@ -70,14 +70,15 @@ final class StatusReporter: Sendable {
         }
     }
 
-    func loadFinished(seconds: Double) {
+    /// `textOnly`: the model is a text-only LLM (no vision tower), which the line says.
+    func loadFinished(seconds: Double, textOnly: Bool) {
         guard !quiet else { return }
         let percent = state.withLock { s in
             defer { s.percent = -1 }
             return s.percent
         }
         if !terminal && percent >= 0 { Console.err("\n") }
-        line("model loaded in \(fixed(seconds)) s")
+        line("model loaded in \(fixed(seconds)) s" + (textOnly ? " (text-only LLM: no vision tower, images are refused)" : ""))
     }
 
     // MARK: - Answers

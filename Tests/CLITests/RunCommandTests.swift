@@ -75,4 +75,25 @@ import Testing
         let third = try session.chat("/Hello", parameters: parameters)
         #expect(result.stdout == first.text + "\n" + second.text + "\n" + third.text + "\n")
     }
+
+    /// A real LLM's .gguf file given to `--model`: a text-only model (the load line says so) that
+    /// answers like the library, and refuses an image with the model exit code (65).
+    @Test(.enabled(if: fileExists(Fixtures.realModel(Fixtures.smolLM2)) || Fixtures.onCI))
+    func runAnswersWithATextOnlyGGUF() throws {
+        let scratch = try TemporaryDirectory()
+        let path = Fixtures.realModel(Fixtures.smolLM2)
+        let question = "What is the capital of France?"
+        let result = try CLI.run(["run", "--model", path, "--max-new-tokens", "16", question], scratch: scratch)
+        try #require(result.exitCode == 0, "\(result)")
+        let model = try LlavaModel(path: path)
+        #expect(!model.hasVision)
+        let reply = try ChatSession(model: model).chat(question, parameters: ChatParameters(generation: GenerationParameters(maxNewTokens: 16)))
+        #expect(result.stdout == reply.text + "\n" && reply.text == "The capital of France is Paris.")
+        #expect(lines(result.stderr).contains { $0.hasPrefix("model loaded in ") && $0.hasSuffix("(text-only LLM: no vision tower, images are refused)") })
+
+        let withImage = try CLI.run(["run", "--model", path, "--image", Fixtures.upstream("small-noslice") + "/input.png", question],
+                                    scratch: scratch)
+        #expect(withImage.exitCode == 65 && withImage.stderr.contains("llavauhd: unsupported model: ") && withImage.stderr.contains("is a text-only LLM"),
+                "\(withImage)")
+    }
 }

@@ -38,11 +38,10 @@ import TestSupport
     /// moves its own by 0.2%). Measured: int8 0.25%, exact f32 0.09% from llama.cpp's 15.9289.
     static let relativePerplexityTolerance = 0.005
 
-    static let smollm = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    static let smollm = Fixtures.smolLM2
     static let qwen = ["qwen2.5-coder-0.5b-instruct.gguf", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"]
 
-    static func path(_ file: String) -> String { Fixtures.assets + "/real-models/" + file }
-    static var onCI: Bool { getenv("CI").map { String(cString: $0) == "true" } ?? false }
+    static func path(_ file: String) -> String { Fixtures.realModel(file) }
     static var realModelsRequested: Bool { getenv("LLAVAUHD_REAL_MODELS").map { String(cString: $0) == "1" } ?? false }
 
     struct Golden: Decodable {
@@ -81,7 +80,7 @@ import TestSupport
         return try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
     }
 
-    @Test(.enabled(if: fileExists(path(smollm)) || onCI, "\(path(smollm)) missing: run scripts/setup-test-assets.sh"))
+    @Test(.enabled(if: fileExists(path(smollm)) || Fixtures.onCI, "\(path(smollm)) missing: run scripts/setup-test-assets.sh"))
     func smolLM2AgainstLlamaCpp() throws {
         try Self.check(Self.smollm)
     }

@@ -38,6 +38,14 @@ package enum Fixtures {
     /// The tiny model directory rebuilt for an upstream case.
     package static func model(_ caseName: String) -> String { assets + "/models/" + caseName }
 
+    /// A real, trained GGUF LLM fetched by scripts/fetch-real-models.sh (SmolLM2-135M by
+    /// scripts/setup-test-assets.sh), e.g. `realModel(Fixtures.smolLM2)`.
+    package static func realModel(_ file: String) -> String { assets + "/real-models/" + file }
+    package static let smolLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    /// True on CI (`CI=true`), where a missing test asset is a failure rather than a skip.
+    package static var onCI: Bool { getenv("CI").map { String(cString: $0) == "true" } ?? false }
+
     /// Reads an .npy file of an upstream case.
     package static func npy(_ caseName: String, _ file: String) throws -> NPYArray {
         try NPYArray(path: upstream(caseName) + "/" + file + ".npy")

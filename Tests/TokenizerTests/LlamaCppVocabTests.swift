@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import LlavaUHD
 import TestSupport
 import Testing
@@ -157,14 +154,8 @@ enum LlamaCppVocab {
         return fileExists(base) && fileExists(base + ".inp") && fileExists(base + ".out")
     }
 
-    /// True on CI (`CI=true`), where missing assets are a failure rather than a skip.
-    static var onCI: Bool {
-        guard let v = getenv("CI") else { return false }
-        return String(cString: v) == "true"
-    }
-
     /// Runs when the files are there, and on CI (where their absence then fails the test).
-    static func runnable(_ name: String) -> Bool { present(name) || onCI }
+    static func runnable(_ name: String) -> Bool { present(name) || Fixtures.onCI }
 
     static func skipMessage(_ name: String) -> Comment {
         "\(folder)/\(name)(.inp, .out) missing: run scripts/setup-test-assets.sh"

@@ -65,7 +65,7 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
         let model = try LlavaModel(path: path, options: options)
         let c = model.languageConfig
         Log.info("loaded \(path): \(c.architecture.rawValue), \(c.layerCount) layers, hidden \(c.hiddenSize), "
-                 + "\(model.vision == nil ? "text-only, " : "")\(model.tensorCount) tensors, \(model.tensorBytes) bytes, \(model.threads) threads, "
+                 + "\(model.hasVision ? "" : "text-only, ")\(model.tensorCount) tensors, \(model.tensorBytes) bytes, \(model.threads) threads, "
                  + "BLAS core \(BLAS.coreName), in \(monotonicSeconds() - start) s")
         out.pointee = retainedHandle(ModelHandle(model))
     }
@@ -114,7 +114,7 @@ public func luhd_model_get_properties(_ handle: OpaquePointer?,
         info.tokens_per_view = try int32Field(pc?.tokensPerView ?? 0, "tokens_per_view")
         info.n_tensors = Int64(m.tensorCount)
         info.weight_bytes = Int64(m.tensorBytes)
-        info.has_vision = m.vision != nil
+        info.has_vision = m.hasVision
         writeOutputStruct(info, to: out, size: given)
     }
 }

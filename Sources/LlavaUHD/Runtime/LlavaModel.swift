@@ -38,6 +38,9 @@ public final class LlavaModel: @unchecked Sendable {
     public let path: String
     /// The image half (config.json, CLIP tower, projector); nil for a text-only LLM.
     package let vision: VisionStack?
+    /// False for a text-only LLM (a GGUF file or an LLM-only directory), whose image calls fail
+    /// with `.unsupported` (`luhd_model_properties.has_vision`).
+    public var hasVision: Bool { vision != nil }
     /// The safetensors tensors of the directory (none for a GGUF file alone).
     package let weights: WeightStore
     /// The LLM (LLaMA-2/Vicuna or Qwen2 in LLaVA-UHD; any LLaMA- or Qwen2-architecture LLM).
