@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES
+
 from llavauhd import Image, Model, Sampling, Session, UnsupportedModelError
 
 SMOLLM = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -40,7 +40,8 @@ def test_chat_answer_equals_llama_cpp(smollm: Model) -> None:
     golden = json.loads((FIXTURES / "real-models" / f"{SMOLLM}.json").read_text(encoding="utf-8"))
     case = next(p for p in golden["prompts"] if p["name"] == "chat-capital")
     with Session(smollm) as session:
-        answer = session.chat("What is the capital of France?", sampling=Sampling(max_new_tokens=case["max_new_tokens"]))
+        sampling = Sampling(max_new_tokens=case["max_new_tokens"])
+        answer = session.chat("What is the capital of France?", sampling=sampling)
     assert answer == case["continuation"] == "The capital of France is Paris."
 
 
