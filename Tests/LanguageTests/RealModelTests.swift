@@ -16,7 +16,9 @@ import TestSupport
 ///   where the texts part, the top-2 logit gap of our step (or of the step before, when our
 ///   token's text was a prefix of llama.cpp's) must be below `nearTie` (both
 ///   programs quantize activations differently, so a near tie may go either way); the place and
-///   gap of every parting are printed;
+///   gap of every parting are printed. Both sides keep K and V in F16: our sessions' default
+///   (`KVCacheType.sessionDefault`) and llama-simple's (with flash attention `auto`, on for the
+///   CPU backend);
 /// * the repository's LICENSE tokenizes to llama-tokenize's ids, and its perplexity
 ///   (llama-perplexity's method: chunks of `context` tokens, the first one BOS when the
 ///   vocabulary adds one, the second half of each chunk scored) is within
