@@ -27,26 +27,15 @@
 # Needs the test assets (scripts/setup-test-assets.sh; $LLAVAUHD_TEST_ASSETS).
 set -euo pipefail
 
+name=tsan.sh
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-assets=${LLAVAUHD_TEST_ASSETS:-$repo/.build-assets}
 scratch=$repo/.build-tsan
-toolchain=$(dirname "$(readlink -f "$(command -v swift)")")
-clang=$toolchain/clang
-runtime=$("$clang" -print-file-name=libclang_rt.tsan-x86_64.so)
-[ -f "$runtime" ] || { echo "tsan.sh: the toolchain has no TSan runtime ($runtime)"; exit 1; }
-[ -d "$assets/models" ] || { echo "tsan.sh: test assets missing in $assets (scripts/setup-test-assets.sh)"; exit 1; }
-
-start=$SECONDS
-step() { printf '\n== %s (%ds)\n' "$1" $((SECONDS - start)); }
+source "$repo/scripts/sanitizer_common.sh"
+find_runtime tsan
 
 step "libllavauhd.so with ThreadSanitizer (.build-tsan)"
-mkdir -p "$scratch"
-if ! swift build -c release --product llavauhd --scratch-path "$scratch" \
-        -Xswiftc -sanitize=thread -Xcc -fsanitize=thread >"$scratch/build.log" 2>&1; then
-    grep -E "error:" "$scratch/build.log" | head -20 || tail -20 "$scratch/build.log"
-    echo "tsan.sh: the TSan build failed (log: $scratch/build.log)"
-    exit 1
-fi
+sanitized_build build.log TSan -c release --product llavauhd --scratch-path "$scratch" \
+    -Xswiftc -sanitize=thread -Xcc -fsanitize=thread || exit 1
 lib=$scratch/release
 
 step "C hosts with -fsanitize=thread"
@@ -69,7 +58,6 @@ mkdir -p "$logs"
 export TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:exitcode=66:second_deadlock_stack=1"
 [ -x "$toolchain/llvm-symbolizer" ] && export TSAN_SYMBOLIZER_PATH=$toolchain/llvm-symbolizer
 
-fail=0
 photo=$repo/Tests/Fixtures/upstream/small-noslice/input.png
 step "abi_test"
 "$bin/abi_test" "$assets" "$repo" || fail=1
@@ -82,27 +70,13 @@ step "Swift suites that start threads, in a ThreadSanitizer build (.build-tsan-t
 tests=(--filter 'ThreadPoolTests|GenerationTests')
 if [ "${1:-}" = --c-only ]; then
     echo "skipped (--c-only)"
-elif ! swift build -c release --build-tests --scratch-path "$repo/.build-tsan-tests" -Xswiftc -enable-testing \
-        --sanitize=thread >"$scratch/tests-build.log" 2>&1; then
-    grep -E "error:" "$scratch/tests-build.log" | head -20 || tail -20 "$scratch/tests-build.log"
-    echo "tsan.sh: the TSan test build failed (log: $scratch/tests-build.log)"
+elif ! sanitized_build tests-build.log "TSan test" -c release --build-tests --scratch-path "$repo/.build-tsan-tests" \
+        -Xswiftc -enable-testing --sanitize=thread; then
     fail=1
 else
     LLAVAUHD_TEST_ASSETS=$assets swift test -c release --skip-build --scratch-path "$repo/.build-tsan-tests" \
         -Xswiftc -enable-testing --sanitize=thread "${tests[@]}" || fail=1
 fi
 
-step "reports"
-if compgen -G "$logs/tsan.*" >/dev/null; then
-    echo "tsan.sh: ThreadSanitizer reports:"
-    for f in "$logs"/tsan.*; do echo "--- $f"; head -80 "$f"; done
-    fail=1
-else
-    echo "no ThreadSanitizer reports"
-fi
-echo "tsan.sh: $((SECONDS - start)) s"
-if [ "$fail" -ne 0 ]; then
-    echo "tsan.sh: FAILED"
-    exit 1
-fi
-echo "tsan.sh: all passed"
+check_reports "$logs" tsan ThreadSanitizer
+finish

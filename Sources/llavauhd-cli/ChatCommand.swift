@@ -18,16 +18,11 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("An image for the first turn (repeatable).", valueName: "path"))
     var image: [String] = []
 
-    @OptionGroup var slicing: SlicingFlags
-    @OptionGroup var generation: GenerationFlags
-    @OptionGroup var output: OutputFlags
+    @OptionGroup var answering: AnswerOptions
 
     func run() throws {
-        InterruptHandler.shared.install()
-        let status = StatusReporter(quiet: output.quiet)
-        let parameters = try generation.parameters(defaultMaxNewTokens: 512)
-        var options = generation.sessionOptions(slicing: slicing.options)
-        try options.slicing.validate()
+        let (status, parameters, checkedOptions) = try answering.start(defaultMaxNewTokens: 512)
+        var options = checkedOptions
         var pending: [RGBImage] = []
         for path in image { pending.append(try attach(path, slicing: options.slicing, status: status)) }
         let (model, _) = try modelOptions.load(status)
@@ -63,22 +58,12 @@ struct ChatCommand: ParsableCommand {
                 continue
             }
             let question = text.hasPrefix("//") ? String(text.dropFirst()) : text
-            var started = false
             let turns = session.history.count
             do {
-                let reply = try InterruptHandler.shared.whileAnswering(session.cancellation) { () throws(LlavaError) in
-                    try session.chat(question, images: pending, parameters: parameters) { piece in
-                        if !started { status.clear() }
-                        started = true
-                        Console.out(piece)
-                        return true
-                    }
-                }
+                let reply = try session.answerOnConsole(question, images: pending, parameters: parameters, status: status)
                 pending = []
-                Console.out("\n")
                 status.line(StatusReporter.compactSummary(reply))
-            } catch let error as LlavaError {
-                if started { Console.out("\n") }
+            } catch {
                 // A turn stopped while answering stays in the conversation with its images;
                 // one stopped before (image encoding, prefill) leaves the session as it was.
                 let joined = session.history.count > turns
