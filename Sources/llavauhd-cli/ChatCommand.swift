@@ -63,7 +63,7 @@ struct ChatCommand: ParsableCommand {
                 let reply = try session.answerOnConsole(question, images: pending, parameters: parameters, status: status)
                 pending = []
                 status.line(StatusReporter.compactSummary(reply))
-            } catch {
+            } catch let error as LlavaError {
                 // A turn stopped while answering stays in the conversation with its images;
                 // one stopped before (image encoding, prefill) leaves the session as it was.
                 let joined = session.history.count > turns

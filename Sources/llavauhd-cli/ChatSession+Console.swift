@@ -5,7 +5,7 @@ extension ChatSession {
     /// and ends with a line break (also when it stops early, if any text was written); the
     /// status line is cleared before the first piece; Ctrl-C stops the answer (`.cancelled`).
     func answerOnConsole(_ question: String, images: [RGBImage], parameters: ChatParameters,
-                         status: StatusReporter) throws(LlavaError) -> ChatReply {
+                         status: StatusReporter) throws -> ChatReply {
         var started = false
         do {
             let reply = try InterruptHandler.shared.whileAnswering(cancellation) { () throws(LlavaError) in

@@ -40,7 +40,7 @@ struct RunCommand: ParsableCommand {
         do {
             let reply = try session.answerOnConsole(question, images: images, parameters: parameters, status: status)
             status.summary(reply, load: loadSeconds)
-        } catch where error.status == .cancelled {
+        } catch let error as LlavaError where error.status == .cancelled {
             throw LlavaError(.cancelled, "interrupted: the answer was stopped")
         }
     }
