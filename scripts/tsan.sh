@@ -14,8 +14,10 @@
 #    - soak (a short run: 48 turns over 4 sessions on 2 threads): cancels from a third thread
 #      at any time, abort callbacks, resets, a log callback receiving messages from every
 #      thread.
-# 3. Runs the Swift suites that start threads themselves (the thread pool, generation with
-#    cancellation) in a ThreadSanitizer build of the tests (.build-tsan-tests).
+# 3. Runs the Swift suites that start threads themselves or cancel across them (the thread pool,
+#    generation with a flag raised from another thread, sessions on 4 threads sharing one model
+#    and its image cache, a session's history after a cancel) in a ThreadSanitizer build of the
+#    tests (.build-tsan-tests); about 25 s more than the first two alone.
 # Any ThreadSanitizer report fails the run; the reports are printed. There are no suppressions.
 #
 # Not covered: the Python binding. CPython is not built with ThreadSanitizer, and preloading the
@@ -67,7 +69,7 @@ step "soak: 48 turns, 4 sessions, 2 threads, cancels and logging"
 "$bin/soak" "$assets/models/small-noslice" "$photo" 48 4 2 4 || fail=1
 
 step "Swift suites that start threads, in a ThreadSanitizer build (.build-tsan-tests)"
-tests=(--filter 'ThreadPoolTests|GenerationTests')
+tests=(--filter 'ThreadPoolTests|GenerationTests|SharedImageCacheTests|ChatSessionHistoryTests')
 if [ "${1:-}" = --c-only ]; then
     echo "skipped (--c-only)"
 elif ! sanitized_build tests-build.log "TSan test" -c release --build-tests --scratch-path "$repo/.build-tsan-tests" \
