@@ -1,6 +1,5 @@
-/// The last step of both resamplers (`HiwinProjector`, `UHDV1Projector`; upstream
-/// `x = self.ln_post(x); x = x @ self.proj`): `LN_post` over each token, then `· proj`, cut
-/// into one `[tokensPerView, E]` block per view.
+/// The last step of both resamplers (`HiwinProjector`, `UHDV1Projector`): `LN_post` over each
+/// token, then `· proj`, cut into one `[tokensPerView, E]` block per view.
 struct OutputProjection: Sendable {
     let normWeight: [Float]
     let normBias: [Float]
