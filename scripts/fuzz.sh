@@ -85,7 +85,7 @@ fixed=$scratch/fixed
 export LLAVAUHD_FUZZ_SHARDS=$repo/Tests/Fixtures/safetensors/sharded
 export LLAVAUHD_FUZZ_BPE_FILES=$fixed/bpe
 export LLAVAUHD_FUZZ_QWEN2_TOKENIZER=$assets/models/chelsea-qwen2-mask5
-# Leaks are not findings here: the AddressSanitizer run (scripts/asan.sh) checks them through
+# Leaks are not findings here: the AddressSanitizer run (scripts/dev/asan.sh) checks them through
 # the C ABI, where every handle is freed; the Swift runtime's lazily made metadata and the
 # targets' once-per-process fixtures would be reported as leaks of the first input.
 export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:handle_abort=1"

@@ -23,7 +23,7 @@
 # Not covered: the Python binding. CPython is not built with ThreadSanitizer, and preloading the
 # runtime into an uninstrumented interpreter reports the interpreter's own (GIL-protected)
 # accesses as races, so the binding's threading is checked by its own tests (and under ASan by
-# scripts/asan.sh) instead.
+# scripts/dev/asan.sh) instead.
 # OpenBLAS is not instrumented: its calls run on the caller's thread (the library loads it
 # single-threaded, see Sources/CLlavaUHD/include/blas_loader.h), so no access escapes TSan.
 # Needs the test assets (scripts/setup-test-assets.sh; $LLAVAUHD_TEST_ASSETS).
