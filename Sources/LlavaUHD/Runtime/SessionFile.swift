@@ -470,3 +470,18 @@ extension ImageKey {
         self.options = options
     }
 }
+
+extension ChatSession {
+    /// Writes the conversation to `path`, replacing it atomically (see `SessionFile` and
+    /// `luhd_session_save`). Throws `.io`.
+    public func save(to path: String) throws(LlavaError) {
+        try SessionFile.save(self, to: path)
+    }
+
+    /// A new session continuing the conversation saved at `path` with `model` (see
+    /// `SessionFile.load` and `luhd_session_load`): `options` give the context, KV storage,
+    /// image cache and callbacks; the system prompt and slicing are the saved conversation's.
+    public static func load(model: LlavaModel, path: String, options: Options = Options()) throws(LlavaError) -> ChatSession {
+        try SessionFile.load(model: model, path: path, options: options)
+    }
+}
