@@ -254,8 +254,12 @@ typedef struct luhd_model_params {
      * starts with positions another session of the model already evaluated (same system
      * prompt, same images: compared token by token and image by content hash) copies their
      * rows instead of recomputing them, and luhd_chat_stats.n_reused_positions counts them.
-     * Rows are shared in blocks of 16 positions, only between sessions of the same kv_type,
-     * so reuse never changes what a session computes. Sessions offer the rows of every prompt
+     * Rows are shared in blocks of 16 positions, only between sessions of the same kv_type.
+     * The rows were computed in another session's prefill pass, whose matrix products round
+     * differently with its number of positions, so the results equal recomputing them to float
+     * rounding (as a session's own follow-up turns do), not bit for bit: greedy answers are the
+     * same (tested), logits agree within the bounds Tests/RuntimeTests/PrefixCacheTests.swift
+     * states. Sessions offer the rows of every prompt
      * they evaluate (luhd_session_chat, luhd_session_eval) and of every session loaded with
      * luhd_session_load. Least recently used first out. The default, 536870912 (512 MiB), holds
      * about 2000 positions of a 7B model in 16-bit storage (two prompts with a seven-view

@@ -3,8 +3,9 @@ import Testing
 import TestSupport
 
 /// The model's prefix cache (`LlavaModel.prefixCache`): a session whose prompt starts like one
-/// another session evaluated copies those rows and answers exactly as without reuse; rows of one
-/// KV type never serve another; the store stays within its bound.
+/// another session evaluated copies those rows and answers as without reuse (the same greedy
+/// tokens, logits within float rounding); rows of one KV type never serve another; the store
+/// stays within its bound.
 @Suite struct PrefixCacheTests {
     static let name = "small-noslice"
     static let parameters = ChatParameters(generation: GenerationParameters(maxNewTokens: 8))
@@ -34,7 +35,12 @@ import TestSupport
         // Everything before the question, in whole blocks of 16.
         #expect(reply.reusedPositions >= 144 && reply.reusedPositions % 16 == 0)
         #expect(reply.tokens == expected.tokens && reply.text == expected.text)
-        #expect(reusing.logits == plain.logits)
+        // The copied rows come from another session's prefill, a pass over a different number
+        // of positions, and the matrix products round differently with the row count (as a
+        // session's own follow-up turns do): the logits agree to float rounding, not bit for bit.
+        let error = relativeMaxError(reusing.logits ?? [], plain.logits ?? [1])
+        print("prefix reuse, KV \(type): logits' relative max error \(error)")
+        #expect(error <= (type == .float32 ? 1e-5 : 1e-3))
 
         // The low-level path reuses too, with the same logits.
         let ids = [1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203]
@@ -44,7 +50,7 @@ import TestSupport
         try second.eval(tokens: ids + ids + [13])
         let reference = try ChatSession(model: alone, options: Self.options(type))
         try reference.eval(tokens: ids + ids + [13])
-        #expect(second.logits == reference.logits)
+        #expect(relativeMaxError(second.logits ?? [], reference.logits ?? [1]) <= (type == .float32 ? 1e-5 : 1e-3))
     }
 
     @Test func rowsOfOneKVTypeDoNotServeAnother() throws {

@@ -14,8 +14,11 @@ import Glibc
 /// for image positions the image's content hash, slicing options and slot), so it is found only
 /// by a prompt that is the same up to its end: the keys of a position and of all before it
 /// determine its keys and values. Blocks form a tree (a block's children continue it), one tree
-/// per `KVCacheType`: rows computed in one storage type are only given to sessions of that type,
-/// so reuse never changes what a session computes, only whether it computes it.
+/// per `KVCacheType`: rows computed in one storage type are only given to sessions of that type.
+/// The rows come from another session's prefill pass, whose matrix products round differently
+/// with its number of positions, so a reusing session computes what it would have computed to
+/// float rounding (as its own follow-up turns do), not bit for bit: greedy answers are the same,
+/// logits agree within the bounds `PrefixCacheTests` states.
 ///
 /// Bounded in bytes (`byteCapacity`; 0 turns it off). When it is full, the least recently used
 /// block without children leaves first. Lookups and insertions take a lock only to walk and

@@ -210,8 +210,9 @@ enum SessionFile {
     /// `.contextFull` (more positions than the options' context), `.invalidArgument` (options
     /// out of range), `.outOfMemory`.
     static func load(model: LlavaModel, path: String, options: ChatSession.Options) throws(LlavaError) -> ChatSession {
-        let file = try MappedFile(path: path)
-        let (header, state, kv) = try read(file.bytes, model: model, source: path)
+        let file = try readFile(path)
+        defer { file.deallocate() }
+        let (header, state, kv) = try read(UnsafeRawBufferPointer(file), model: model, source: path)
         var restored = options
         restored.systemPrompt = state.systemPrompt
         restored.slicing = state.slicing
@@ -225,6 +226,33 @@ enum SessionFile {
         session.restore(state)
         model.prefixCache.publish(keys: state.positions, cache: cache)
         return session
+    }
+
+    /// The bytes of the file at `path`, read (not mapped: a file truncated by another process
+    /// while it is read ends in a short read, never in SIGBUS), in a buffer the caller
+    /// deallocates. Throws `.io`, `.outOfMemory` when its size cannot be allocated.
+    static func readFile(_ path: String) throws(LlavaError) -> UnsafeMutableRawBufferPointer {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw LlavaError(.io, "cannot open '\(path)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw LlavaError(.io, "cannot stat '\(path)': \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw LlavaError(.io, "'\(path)' is not a regular file") }
+        let size = Int(st.st_size)
+        try Allocation.ensureAvailable(bytes: size, what: "the session file '\(path)'")
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, size), alignment: 16)
+        var done = 0
+        while done < size {
+            let n = Glibc.read(fd, buffer.baseAddress! + done, min(size - done, 1 << 30))
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else {
+                buffer.deallocate()
+                throw LlavaError(.io, "cannot read '\(path)': \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }  // the file shrank while it was read: what was read is checked as it is
+            done += n
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: buffer[0..<done])
     }
 
     /// Checks and parses a whole session file: its header, its state section (for `model`)

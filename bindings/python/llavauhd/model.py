@@ -52,7 +52,8 @@ class Model(Closing):
         prefix_cache_bytes: bytes of computed KV rows the model keeps for all its sessions
             (default 512 MiB; 0 turns it off): a session whose prompt starts like one another
             session evaluated (same system prompt, same images) copies those rows instead of
-            recomputing them, with the same results (``ChatStats.n_reused_positions`` counts them).
+            recomputing them, with the same greedy answers and logits equal up to float rounding
+            (``ChatStats.n_reused_positions`` counts them).
 
     Raises:
         Error: the subclass of the C status (``FileAccessError``, ``BadConfigError``,

@@ -1,7 +1,8 @@
 """Saved sessions and the prefix cache through Python (issue 14 items 2 and 3): Session.save and
 Session.load continue a conversation exactly (greedy answers, logits, the sampling stream);
 damaged, truncated and foreign files raise their errors; Model(prefix_cache_bytes=) shares
-computed rows between sessions with the same answers as without."""
+computed rows between sessions with the same greedy answers as without (logits to float
+rounding)."""
 from pathlib import Path
 
 import numpy as np
@@ -79,4 +80,6 @@ def test_prefix_cache_reuses_rows_with_the_same_answer(assets, isolated, small_i
             assert answer == plain.chat(SECOND, images=[small_image], sampling=SAMPLING)
             assert second.last_stats is not None and plain.last_stats is not None
             assert second.last_stats.n_reused_positions >= 144 and plain.last_stats.n_reused_positions == 0
-            assert np.array_equal(second.logits(), plain.logits())
+            # Float rounding differs with the prefill pass's row count; the bound of PrefixCacheTests.
+            error = np.max(np.abs(second.logits() - plain.logits())) / np.max(np.abs(plain.logits()))
+            assert error <= 1e-3
