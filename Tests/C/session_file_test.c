@@ -8,7 +8,8 @@
  *  - luhd_model_params.prefix_cache_bytes: a second session with the same image reuses the
  *    first one's rows and answers as a session of a model without the cache.
  *
- * Usage: session_file_test MODEL_DIR OTHER_MODEL_DIR IMAGE */
+ * Usage: session_file_test MODEL_DIR OTHER_MODEL_DIR IMAGE (scratch files under $TMPDIR or /tmp) */
+#define _POSIX_C_SOURCE 200809L
 #include <llavauhd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,13 +117,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s MODEL_DIR OTHER_MODEL_DIR IMAGE\n", argv[0]);
         return 2;
     }
-    char dir[] = "/tmp/luhd-session-XXXXXX";
     const char *tmp = getenv("TMPDIR");
     char template_path[4096];
     snprintf(template_path, sizeof template_path, "%s/luhd-session-XXXXXX", tmp ? tmp : "/tmp");
     char *made = mkdtemp(template_path);
-    if (!made) made = mkdtemp(dir);
-    if (!made) return 1;
+    if (!made) {
+        perror("mkdtemp");
+        return 1;
+    }
     char path[4200], scratch[4200];
     snprintf(path, sizeof path, "%s/chat.luhds", made);
     snprintf(scratch, sizeof scratch, "%s/case.luhds", made);
@@ -214,8 +216,9 @@ int main(int argc, char **argv) {
         CHECK(load_status(m, scratch, good, n, 64, good[64] + 1, 1) == LUHD_ERR_BAD_SESSION_FILE); /* positions */
         CHECK(load_status(m, scratch, good, n, 72, good[72] ^ 8, 1) == LUHD_ERR_BAD_SESSION_FILE); /* state size */
         CHECK(load_status(m, scratch, good, n, 52, good[52] + 1, 1) == LUHD_ERR_BAD_SESSION_FILE); /* layers */
-        /* Every 61st byte of the state section flipped and resealed: loads or is refused. */
-        for (size_t off = 96; off < 96 + state; off += 61) {
+        /* State bytes flipped and resealed (the first 160, where the sizes and counts are, then
+         * every 1009th): each loads or is refused. */
+        for (size_t off = 96; off < 96 + state; off += off < 256 ? 1 : 1009) {
             luhd_status s = load_status(m, scratch, good, n, off, good[off] ^ 0xFF, 1);
             CHECK(s == LUHD_OK || s == LUHD_ERR_BAD_SESSION_FILE);
         }
