@@ -37,10 +37,11 @@ import TestSupport
         #expect(reply.tokens == expected.tokens && reply.text == expected.text)
         // The copied rows come from another session's prefill, a pass over a different number
         // of positions, and the matrix products round differently with the row count (as a
-        // session's own follow-up turns do): the logits agree to float rounding, not bit for bit.
+        // session's own follow-up turns do): the logits agree to float rounding, not bit for bit
+        // (measured: 3.1e-7 with float32 rows, 1.1e-6 with f16 rows; bounds 30 and 90 times that).
         let error = relativeMaxError(reusing.logits ?? [], plain.logits ?? [1])
         print("prefix reuse, KV \(type): logits' relative max error \(error)")
-        #expect(error <= (type == .float32 ? 1e-5 : 1e-3))
+        #expect(error <= (type == .float32 ? 1e-5 : 1e-4))
 
         // The low-level path reuses too, with the same logits.
         let ids = [1, 450, 4996, 17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203]
@@ -50,7 +51,7 @@ import TestSupport
         try second.eval(tokens: ids + ids + [13])
         let reference = try ChatSession(model: alone, options: Self.options(type))
         try reference.eval(tokens: ids + ids + [13])
-        #expect(relativeMaxError(second.logits ?? [], reference.logits ?? [1]) <= (type == .float32 ? 1e-5 : 1e-3))
+        #expect(relativeMaxError(second.logits ?? [], reference.logits ?? [1]) <= (type == .float32 ? 1e-5 : 1e-4))
     }
 
     @Test func rowsOfOneKVTypeDoNotServeAnother() throws {

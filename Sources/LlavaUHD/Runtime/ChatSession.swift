@@ -166,18 +166,22 @@ public final class ChatSession: @unchecked Sendable {
         let embeddings = try input.embeddings(decoder: model.language)
         // Rows another session already computed for the same positions are copied, not
         // recomputed (at least the last position is evaluated: its logits are the result).
+        let before = cache.count
         let restored = model.prefixCache.restore(keys: positions + prompt.keys, limit: positions.count + input.count - 1,
                                                  into: cache)
-        positions += prompt.keys.prefix(restored)
-        tokenHistory += prompt.keys.prefix(restored).compactMap { if case .token(let id) = $0 { id } else { nil } }
         let h = model.config.language.hiddenSize
         options.onStage?(.prefill(positions: input.count - restored))
-        logits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
-            try model.language.eval(embeddings: UnsafeBufferPointer(rebasing: all[(restored * h)...]), cache: cache,
-                                    context: context)
+        do {
+            logits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
+                try model.language.eval(embeddings: UnsafeBufferPointer(rebasing: all[(restored * h)...]), cache: cache,
+                                        context: context)
+            }
+        } catch {
+            try? cache.truncate(to: before)  // nothing appended, the copied rows included
+            throw error
         }
-        positions += prompt.keys.dropFirst(restored)
-        tokenHistory += prompt.keys.dropFirst(restored).compactMap { if case .token(let id) = $0 { id } else { nil } }
+        positions += prompt.keys
+        tokenHistory += tokens.filter { $0 >= 0 }
         conversationImages += encoded
         model.prefixCache.publish(keys: positions, cache: cache)
     }
@@ -249,9 +253,19 @@ public final class ChatSession: @unchecked Sendable {
         let h = model.config.language.hiddenSize
         options.onStage?(.prefill(positions: input.count - start))
         let prefillStart = monotonicSeconds()
-        let promptLogits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
-            try model.language.eval(embeddings: UnsafeBufferPointer(rebasing: all[(start * h)...]), cache: cache,
-                                    context: context)
+        let promptLogits: [Float]
+        do {
+            promptLogits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
+                try model.language.eval(embeddings: UnsafeBufferPointer(rebasing: all[(start * h)...]), cache: cache,
+                                        context: context)
+            }
+        } catch {
+            // A stopped prefill leaves the cache as the session's own prefix had it (the copied
+            // rows go too), as without the prefix cache.
+            try? cache.truncate(to: reused)
+            positions = Array(prompt.keys.prefix(reused))
+            tokenHistory = positions.compactMap { if case .token(let id) = $0 { id } else { nil } }
+            throw error
         }
         timings.prefill = monotonicSeconds() - prefillStart
         model.prefixCache.publish(keys: prompt.keys, cache: cache)
