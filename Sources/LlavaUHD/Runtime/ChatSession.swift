@@ -246,13 +246,14 @@ public final class ChatSession: @unchecked Sendable {
         try cache.truncate(to: reused)
         logits = nil
         // Then rows another session already computed for the same positions (at least the
-        // prompt's last position is evaluated: its logits start the answer).
+        // prompt's last position is evaluated: its logits start the answer); copying them
+        // counts as prefill time.
+        let prefillStart = monotonicSeconds()
         let start = reused + model.prefixCache.restore(keys: prompt.keys, limit: input.count - 1, into: cache)
         positions = Array(prompt.keys.prefix(start))
         tokenHistory = positions.compactMap { if case .token(let id) = $0 { id } else { nil } }
         let h = model.config.language.hiddenSize
         options.onStage?(.prefill(positions: input.count - start))
-        let prefillStart = monotonicSeconds()
         let promptLogits: [Float]
         do {
             promptLogits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
