@@ -110,7 +110,10 @@ private func runSessionBenchmark(_ options: BenchOptions) throws -> String {
     | second question: positions reused from the prefix cache | \(last.reusedPositions) of \(last.secondPositions) |
     | second question: prefill | \(fmt(reused, 3)) s (saves \(fmt(prefill - reused)) s) |
 
-    Measured per depth: \(zip(depths, runs).map { d, f in "\(d) layer(s): prefill \(fmt(f.prefill, 2)) s, save \(fmt(f.save, 3)) s, restore \(fmt(f.warmRestore, 3)) / \(fmt(f.coldRestore, 3)) s, file \(megabytes(f.fileBytes)), reused prefill \(fmt(f.reusedPrefill, 3)) s" }.joined(separator: "; ")). \
+    Measured per depth: \(zip(depths, runs).map { d, f in "\(d) layer(s): prefill \(fmt(f.prefill, 2)) s, save \(fmt(f.save, 3)) s, restore \(fmt(f.warmRestore, 3)) / \(fmt(f.coldRestore, 3)) s (\(fmt(f.prefill / max(f.warmRestore, 1e-9), 0))× faster than the prefill), file \(megabytes(f.fileBytes)), reused prefill \(fmt(f.reusedPrefill, 3)) s" }.joined(separator: "; ")). \
+    The two-depth line magnifies timing noise, and on a loaded machine every figure is several times a quiet \
+    machine's (restore is reading the file, one CRC-32C pass and one copy of the KV rows; prefill is compute): \
+    the ratio of restore to prefill at each measured depth is the robust figure. \
     Full depth: `swift run -c release llavauhd-bench session --layers \(fullDepth)`.
 
     """
