@@ -20,6 +20,7 @@ private let model: LlavaModel = {
 private let options: ChatSession.Options = {
     var o = ChatSession.Options()
     o.contextLength = 1024
+    o.slicing = SlicingOptions(preresizeLongSide: 0)  // the seed's small image stays one view
     return o
 }()
 
