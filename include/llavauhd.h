@@ -261,9 +261,11 @@ typedef struct luhd_model_params {
      * same (tested), logits agree within the bounds Tests/RuntimeTests/PrefixCacheTests.swift
      * states. Sessions offer the rows of every prompt
      * they evaluate (luhd_session_chat, luhd_session_eval) and of every session loaded with
-     * luhd_session_load. Least recently used first out. The default, 536870912 (512 MiB), holds
-     * about 2000 positions of a 7B model in 16-bit storage (two prompts with a seven-view
-     * image); 0 turns it off. Negative: LUHD_ERR_INVALID_ARGUMENT. Callers built against the
+     * luhd_session_load. Least recently used first out. The default, 0, turns it off, so that
+     * a session's results never depend on what other sessions did; a server that sees the
+     * same system prompt or image in many conversations should turn it on: 536870912 (512 MiB)
+     * holds about 2000 positions of a 7B model in 16-bit storage (two prompts with a
+     * seven-view image). Negative: LUHD_ERR_INVALID_ARGUMENT. Callers built against the
      * struct without this field get the default. */
     int64_t prefix_cache_bytes;
 } luhd_model_params;

@@ -46,7 +46,8 @@ private func runSessionBenchmark(_ options: BenchOptions) throws -> String {
         guard SyntheticCheckpoint.installTestTokenizer(in: dir) else {
             return "not run: no tokenizer.model in the test assets (set LLAVAUHD_TEST_ASSETS)\n"
         }
-        let llava = try LlavaModel(directory: dir, options: .init(threads: threads))
+        let llava = try LlavaModel(directory: dir, options: .init(threads: threads,
+                                                                  prefixCacheBytes: LlavaModel.LoadOptions.suggestedPrefixCacheBytes))
         views = try llava.plan(for: image).views.count
         var f = SessionFigures()
         let first = try ChatSession(model: llava)
@@ -97,7 +98,7 @@ private func runSessionBenchmark(_ options: BenchOptions) throws -> String {
     \(depths.map(String.init).joined(separator: " and ")) layer(s)\(depths == [fullDepth] ? "" : ", extrapolated to \(fullDepth) layers (fixed + per-layer line)"). \
     Restore = `luhd_session_load` (read, checksums, model digest, state, copying the KV rows); warm with the file in the \
     page cache, cold after dropping it (posix_fadvise), best of \(repeats). The second question asks about the same photo \
-    in a new session: the image comes from the model's image cache and the prompt's rows from its prefix cache.
+    in a new session: the image comes from the model's image cache and the prompt's rows from its prefix cache (512 MiB).
 
     | | \(fullDepth) layers |
     |---|---|

@@ -135,11 +135,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     luhd_model_params mp = luhd_model_default_params();
-    CHECK(mp.prefix_cache_bytes == 536870912);
+    CHECK(mp.prefix_cache_bytes == 0);
     mp.prefix_cache_bytes = -1;
     luhd_model *m = NULL;
     CHECK(luhd_model_load(argv[1], &mp, &m) == LUHD_ERR_INVALID_ARGUMENT && m == NULL);
-    mp.prefix_cache_bytes = 0;  /* the round trip alone, without rows shared between sessions */
+    mp.prefix_cache_bytes = 0;  /* the default: the round trip alone, without rows shared between sessions */
     CHECK(luhd_model_load(argv[1], &mp, &m) == LUHD_OK);
     if (!m) return 1;
 
@@ -239,7 +239,9 @@ int main(int argc, char **argv) {
     /* The prefix cache: the second session reuses the first one's rows and answers as a
      * session of the model without the cache. */
     luhd_model *shared = NULL;
-    CHECK(luhd_model_load(argv[1], NULL, &shared) == LUHD_OK);
+    luhd_model_params sp = luhd_model_default_params();
+    sp.prefix_cache_bytes = 512 << 20;
+    CHECK(luhd_model_load(argv[1], &sp, &shared) == LUHD_OK);
     if (shared) {
         luhd_session *x = NULL, *y = NULL, *z = NULL;
         CHECK(luhd_session_create(shared, &p, &x) == LUHD_OK);

@@ -17,12 +17,17 @@ import TestSupport
         return options
     }
 
+    /// A model with the prefix cache on (it is off by default).
+    static func model() throws -> LlavaModel {
+        try LlavaModel(directory: Fixtures.model(name), options: .init(prefixCacheBytes: LlavaModel.LoadOptions.suggestedPrefixCacheBytes))
+    }
+
     static func image() throws -> RGBImage { try ImageDecoder.decodeFile(Fixtures.upstream(name) + "/input.png") }
 
     @Test(arguments: [KVCacheType.float32, .float16])
     func reuseGivesTheSameTokensAndLogitsAsNoReuse(type: KVCacheType) throws {
-        let shared = try LlavaModel(directory: Fixtures.model(Self.name))
-        let alone = try LlavaModel(directory: Fixtures.model(Self.name), options: .init(prefixCacheBytes: 0))
+        let shared = try Self.model()
+        let alone = try LlavaModel(directory: Fixtures.model(Self.name))  // the default: no prefix cache
         let image = try Self.image()
         try ChatSession(model: shared, options: Self.options(type)).chat("What animal is this?", images: [image], parameters: Self.parameters)
         #expect(shared.prefixCache.usage.blocks > 0)
@@ -55,7 +60,7 @@ import TestSupport
     }
 
     @Test func rowsOfOneKVTypeDoNotServeAnother() throws {
-        let model = try LlavaModel(directory: Fixtures.model(Self.name))
+        let model = try Self.model()
         let image = try Self.image()
         try ChatSession(model: model, options: Self.options(.float16)).chat("Hi", images: [image], parameters: Self.parameters)
         let other = try ChatSession(model: model, options: Self.options(.bfloat16)).chat("Hi", images: [image], parameters: Self.parameters)
@@ -83,13 +88,13 @@ import TestSupport
     @Test func loadedSessionsFeedTheStore() throws {
         let directory = TestFiles.makeTemporaryDirectory("prefix-cache")
         defer { TestFiles.remove(directory) }
-        let writer = try LlavaModel(directory: Fixtures.model(Self.name))
+        let writer = try Self.model()
         let image = try Self.image()
         let saved = try ChatSession(model: writer, options: Self.options())
         try saved.chat("What animal is this?", images: [image], parameters: Self.parameters)
         try SessionFile.save(saved, to: directory + "/s.luhds")
 
-        let model = try LlavaModel(directory: Fixtures.model(Self.name))
+        let model = try Self.model()
         _ = try SessionFile.load(model: model, path: directory + "/s.luhds", options: Self.options())
         let reply = try ChatSession(model: model, options: Self.options()).chat("Tell me more.", images: [image], parameters: Self.parameters)
         #expect(reply.reusedPositions >= 144)

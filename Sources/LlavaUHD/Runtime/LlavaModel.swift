@@ -15,13 +15,16 @@ public final class LlavaModel: @unchecked Sendable {
         /// (0 turns it off). The default, 256 MiB, holds about 15 seven-view images of a 7B
         /// model (7 × 144 × 4096 floats each).
         public var imageCacheBytes: Int
-        /// Bytes of KV rows the model's `PrefixCache` keeps for all its sessions (0 turns it
-        /// off). The default, 512 MiB, holds the prompt of about two seven-view images of a 7B
-        /// model in 16-bit storage (0.25 MiB per position).
+        /// Bytes of KV rows the model's `PrefixCache` keeps for all its sessions. The default, 0,
+        /// turns it off: a session's results then never depend on what other sessions did (with
+        /// it, reused rows agree to float rounding). `suggestedPrefixCacheBytes`, 512 MiB, holds
+        /// the prompts of about two seven-view images of a 7B model in 16-bit storage (0.25 MiB
+        /// per position).
         public var prefixCacheBytes: Int
 
         public static let defaultImageCacheBytes = 256 << 20
-        public static let defaultPrefixCacheBytes = 512 << 20
+        public static let defaultPrefixCacheBytes = 0
+        public static let suggestedPrefixCacheBytes = 512 << 20
 
         public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
                     matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes,

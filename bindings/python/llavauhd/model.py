@@ -50,7 +50,7 @@ class Model(Closing):
             256 MiB; 0 turns the shared cache off): a session asking about a picture another
             session already encoded skips the vision stage.
         prefix_cache_bytes: bytes of computed KV rows the model keeps for all its sessions
-            (default 512 MiB; 0 turns it off): a session whose prompt starts like one another
+            (default 0: off; 512 MiB suits a server): a session whose prompt starts like one another
             session evaluated (same system prompt, same images) copies those rows instead of
             recomputing them, with the same greedy answers and logits equal up to float rounding
             (``ChatStats.n_reused_positions`` counts them).

@@ -18,7 +18,8 @@ SAMPLING = llavauhd.Sampling(max_new_tokens=6)
 
 @pytest.fixture(scope="module")
 def isolated(assets):
-    """small-noslice without the prefix cache: each round trip on its own."""
+    """small-noslice without the prefix cache (the default, said explicitly): each round trip on
+    its own."""
     with llavauhd.Model(assets / "models" / "small-noslice", prefix_cache_bytes=0) as model:
         yield model
 
@@ -72,7 +73,7 @@ def test_bad_files_raise_their_errors(isolated, load_model, small_image, tmp_pat
 def test_prefix_cache_reuses_rows_with_the_same_answer(assets, isolated, small_image):
     with pytest.raises(ValueError):
         llavauhd.Model(assets / "models" / "small-noslice", prefix_cache_bytes=-1)
-    with llavauhd.Model(assets / "models" / "small-noslice") as shared:
+    with llavauhd.Model(assets / "models" / "small-noslice", prefix_cache_bytes=512 << 20) as shared:
         with llavauhd.Session(shared, **NOSLICE) as first:
             first.chat(FIRST, images=[small_image], sampling=SAMPLING)
         with llavauhd.Session(shared, **NOSLICE) as second, llavauhd.Session(isolated, **NOSLICE) as plain:
