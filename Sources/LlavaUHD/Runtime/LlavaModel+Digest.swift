@@ -11,8 +11,17 @@ extension LlavaModel {
     /// last 256 bytes. Cheap (a few hundred kilobytes hashed, two pages read per tensor) and it
     /// tells checkpoints apart: fine-tunes of one architecture share names and shapes but not
     /// bytes. It does not prove two models equal byte for byte; a model rewritten with the same
-    /// sampled bytes but other weights in between would share the digest.
+    /// sampled bytes but other weights in between would share the digest. Computed once.
     package var digest: [UInt8] {
+        digestMemo.withLock { memo in
+            if let memo { return memo }
+            let d = computeDigest()
+            memo = d
+            return d
+        }
+    }
+
+    private func computeDigest() -> [UInt8] {
         var w = BinaryWriter()
         w.string(Self.digestDefinition)
         let c = config.language

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A loaded LLaVA-UHD model: its config, memory-mapped weights and the stages built on them.
 /// Immutable once loaded, so any number of sessions on any threads may share it.
 public final class LlavaModel: @unchecked Sendable {
@@ -63,6 +65,8 @@ public final class LlavaModel: @unchecked Sendable {
     /// KV rows of prompt prefixes shared by every session of this model (internally locked;
     /// see `PrefixCache`).
     public let prefixCache: PrefixCache
+    /// `digest`, computed on first use.
+    let digestMemo = Mutex<[UInt8]?>(nil)
 
     /// Loads and validates a model directory (see `luhd_model_load`). Order: config.json,
     /// the weight files, every tensor of every stage, then the tokenizer. The LLM comes from a
