@@ -10,13 +10,22 @@ struct ChatCommand: ParsableCommand {
             Commands: '/image PATH' attaches an image to the next turn, '/reset' starts a new \
             conversation (encoded images stay cached), '/quit' (or end of input) leaves. \
             Ctrl-C during an answer stops it and keeps the conversation; Ctrl-C at the prompt \
-            (or a second one) exits.
+            (or a second one) exits. With --save the conversation is written to a file after \
+            every turn; --resume continues one saved with the same model (without recomputing it).
             """)
 
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .long, help: ArgumentHelp("An image for the first turn (repeatable).", valueName: "path"))
     var image: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Continue the conversation saved in this file (by --save, luhd_session_save).",
+                                            valueName: "path"))
+    var resume: String?
+
+    @Option(name: .long, help: ArgumentHelp("Save the conversation to this file after every turn (replaced atomically).",
+                                            valueName: "path"))
+    var save: String?
 
     @OptionGroup var answering: AnswerOptions
 
@@ -27,7 +36,13 @@ struct ChatCommand: ParsableCommand {
         for path in image { pending.append(try attach(path, slicing: options.slicing, status: status)) }
         let (model, _) = try modelOptions.load(status)
         options.onStage = status.stageCallback
-        let session = try ChatSession(model: model, options: options)
+        let session: ChatSession
+        if let resume {
+            session = try ChatSession.load(model: model, path: resume, options: options)
+            status.line("resumed \(resume): \(session.history.count) message(s), \(session.position) positions")
+        } else {
+            session = try ChatSession(model: model, options: options)
+        }
         if Console.stdinIsTerminal {
             Console.err("Type a question; /image PATH attaches an image, /reset, /quit. Ctrl-C stops an answer.\n")
         }
@@ -63,6 +78,7 @@ struct ChatCommand: ParsableCommand {
                 let reply = try session.answerOnConsole(question, images: pending, parameters: parameters, status: status)
                 pending = []
                 status.line(StatusReporter.compactSummary(reply))
+                if let save { try session.save(to: save) }
             } catch let error as LlavaError {
                 // A turn stopped while answering stays in the conversation with its images;
                 // one stopped before (image encoding, prefill) leaves the session as it was.

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A loaded LLaVA-UHD model: its config, memory-mapped weights and the stages built on them.
 /// Immutable once loaded, so any number of sessions on any threads may share it.
 public final class LlavaModel: @unchecked Sendable {
@@ -15,15 +17,25 @@ public final class LlavaModel: @unchecked Sendable {
         /// (0 turns it off). The default, 256 MiB, holds about 15 seven-view images of a 7B
         /// model (7 × 144 × 4096 floats each).
         public var imageCacheBytes: Int
+        /// Bytes of KV rows the model's `PrefixCache` keeps for all its sessions. The default, 0,
+        /// turns it off: a session's results then never depend on what other sessions did (with
+        /// it, reused rows agree to float rounding). `suggestedPrefixCacheBytes`, 512 MiB, holds
+        /// the prompts of about two seven-view images of a 7B model in 16-bit storage (0.25 MiB
+        /// per position).
+        public var prefixCacheBytes: Int
 
         public static let defaultImageCacheBytes = 256 << 20
+        public static let defaultPrefixCacheBytes = 0
+        public static let suggestedPrefixCacheBytes = 512 << 20
 
         public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
-                    matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes) {
+                    matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes,
+                    prefixCacheBytes: Int = defaultPrefixCacheBytes) {
             self.threads = max(1, threads)
             self.progress = progress
             self.matrixArithmetic = matrixArithmetic
             self.imageCacheBytes = max(0, imageCacheBytes)
+            self.prefixCacheBytes = max(0, prefixCacheBytes)
         }
     }
 
@@ -50,6 +62,11 @@ public final class LlavaModel: @unchecked Sendable {
     /// Encoded images shared by every session of this model (internally locked; see
     /// `SharedImageCache`).
     public let imageCache: SharedImageCache
+    /// KV rows of prompt prefixes shared by every session of this model (internally locked;
+    /// see `PrefixCache`).
+    public let prefixCache: PrefixCache
+    /// `digest`, computed on first use.
+    let digestMemo = Mutex<[UInt8]?>(nil)
 
     /// Loads and validates a model directory (see `luhd_model_load`). Order: config.json,
     /// the weight files, every tensor of every stage, then the tokenizer. The LLM comes from a
@@ -67,6 +84,7 @@ public final class LlavaModel: @unchecked Sendable {
         self.directory = directory
         self.threads = options.threads
         imageCache = SharedImageCache(byteCapacity: options.imageCacheBytes)
+        prefixCache = PrefixCache(byteCapacity: options.prefixCacheBytes)
         config = try ModelConfig(directory: directory)
         try report(0.01)
         weights = try WeightStore(directory: directory, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
