@@ -154,7 +154,14 @@ typedef enum luhd_status {
     /* A caller-provided buffer is too small. The call reports the size it needs. */
     LUHD_ERR_BUFFER_TOO_SMALL = 15,
     /* A bug in the library: an internal invariant did not hold. Please report it. */
-    LUHD_ERR_INTERNAL = 16
+    LUHD_ERR_INTERNAL = 16,
+    /* A saved session file (luhd_session_load) is not one, or is damaged: truncated, a
+     * checksum that does not match, a size or value that contradicts the rest of the file or
+     * the model, or a format version this library does not read. */
+    LUHD_ERR_BAD_SESSION_FILE = 17,
+    /* A sound saved session file that was written with another model (its model digest
+     * differs from the loaded model's; see luhd_session_save). */
+    LUHD_ERR_SESSION_MISMATCH = 18
 } luhd_status;
 
 /* A short English name for a status, e.g. "bad image". Returns "unknown status" for a value
@@ -242,6 +249,25 @@ typedef struct luhd_model_params {
      * cache off. Negative: LUHD_ERR_INVALID_ARGUMENT. Sessions with image_cache_size 0 neither
      * read nor fill it. Callers built against the struct without this field get the default. */
     int64_t image_cache_bytes;
+    /* Bytes of computed KV rows that the model keeps for all its sessions, on any thread, as
+     * vLLM's prefix caching and llama.cpp's server prompt cache do: a session whose prompt
+     * starts with positions another session of the model already evaluated (same system
+     * prompt, same images: compared token by token and image by content hash) copies their
+     * rows instead of recomputing them, and luhd_chat_stats.n_reused_positions counts them.
+     * Rows are shared in blocks of 16 positions, only between sessions of the same kv_type.
+     * The rows were computed in another session's prefill pass, whose matrix products round
+     * differently with its number of positions, so the results equal recomputing them to float
+     * rounding (as a session's own follow-up turns do), not bit for bit: greedy answers are the
+     * same (tested), logits agree within the bounds Tests/RuntimeTests/PrefixCacheTests.swift
+     * states. Sessions offer the rows of every prompt
+     * they evaluate (luhd_session_chat, luhd_session_eval) and of every session loaded with
+     * luhd_session_load. Least recently used first out. The default, 0, turns it off, so that
+     * a session's results never depend on what other sessions did; a server that sees the
+     * same system prompt or image in many conversations should turn it on: 536870912 (512 MiB)
+     * holds about 2000 positions of a 7B model in 16-bit storage (two prompts with a
+     * seven-view image). Negative: LUHD_ERR_INVALID_ARGUMENT. Callers built against the
+     * struct without this field get the default. */
+    int64_t prefix_cache_bytes;
 } luhd_model_params;
 
 /* The default model parameters, with struct_size set. Never fails. Threads: any. */
@@ -721,6 +747,55 @@ LUHD_API luhd_status luhd_session_logits(luhd_session *session, const float **ou
  * Threads: one call per session at a time. */
 LUHD_API luhd_status luhd_session_sample(luhd_session *session, const luhd_sampling_params *sampling,
                                          luhd_token *out_token);
+
+/* ------------------------------------------------------------------------------------------------
+ * Saved sessions
+ * --------------------------------------------------------------------------------------------- */
+
+/* Writes the session's conversation to the file at `path` (NUL-terminated), replacing it: the
+ * KV cache rows in use (in the session's kv_type), what each cached position holds (tokens, and
+ * for images their content hash, slicing and slot), the chat history, the encoded images of
+ * the conversation, the repetition-penalty history, the last logits, and the luhd_session_sample
+ * random stream. A header ties the file to the model with a digest (SHA-256 of the LLM's
+ * hyper-parameters, the chat template, the image-token layout, and every tensor's name, dtype,
+ * shape and first and last 256 bytes) and carries a format version, the sizes and CRC-32C
+ * checksums. Size: about the KV rows, 2 * n_layers * n_used * n_kv_heads * head_dim * (4 or 2)
+ * bytes (a seven-view image prompt of a 7B model in 16 bits: about 280 MB), plus 4 * hidden
+ * bytes per image token. The file is written under a temporary name in the same directory,
+ * synced and renamed over `path`, so a reader never sees a partial file; the temporary file is
+ * removed on failure. The session is unchanged. A session with nothing evaluated saves too.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL session or path, the session is busy),
+ * LUHD_ERR_INVALID_UTF8 (path), LUHD_ERR_IO (the file cannot be written or renamed).
+ * Threads: one call per session at a time. */
+LUHD_API luhd_status luhd_session_save(luhd_session *session, const char *path);
+
+/* Creates a session of `model` that continues the conversation saved at `path` by
+ * luhd_session_save with the same model: the next luhd_session_chat answers exactly as the
+ * saving session would have, and luhd_session_logits and luhd_session_sample continue where
+ * it stood. Loading copies the saved KV rows instead of recomputing the prompt, so it takes
+ * about the time of reading the file. params (may be NULL) give the new session's n_ctx,
+ * image_cache_size, abort callback and kv_type, checked as luhd_session_create checks them;
+ * the system prompt and slicing (system_prompt, preresize_long_side, max_slices) are the
+ * saved conversation's, and the params' values of those fields are not used. When kv_type
+ * differs from the saved rows' type the rows are converted: widening (16 bits to LUHD_KV_F32)
+ * is exact, narrowing rounds each value to nearest even as a 16-bit cache rounds what it
+ * stores; the continuation then stays within the bounds of the narrower type but is not
+ * bit-identical to the saving session's (keep the saved kv_type for that). The saved
+ * conversation's images go into the session's image cache and, unless image_cache_size is 0,
+ * the model's shared one; its rows are offered to the model's prefix cache
+ * (luhd_model_params.prefix_cache_bytes). The file is read whole and checked before anything
+ * is sized from it: its header, its length, its checksums, the model digest, and every count,
+ * id and size against the file and the model.
+ * On success, *out_session receives a session, which you free with luhd_session_free.
+ * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL model, path or out_session, params fields out of
+ * range), LUHD_ERR_INVALID_UTF8 (path or system prompt), LUHD_ERR_IO (the file cannot be
+ * opened or read), LUHD_ERR_BAD_SESSION_FILE (not a session file, truncated or damaged, a
+ * checksum or size that does not match, a value out of range for the model, another format
+ * version), LUHD_ERR_SESSION_MISMATCH (a session saved with another model),
+ * LUHD_ERR_CONTEXT_FULL (the saved conversation holds more positions than params' n_ctx),
+ * LUHD_ERR_OUT_OF_MEMORY. Threads: any. */
+LUHD_API luhd_status luhd_session_load(const luhd_model *model, const char *path, const luhd_session_params *params,
+                                       luhd_session **out_session);
 
 #ifdef __cplusplus
 }

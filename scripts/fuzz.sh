@@ -37,12 +37,12 @@ config=release
 declare -A max_len=(
     [jpeg]=65536 [png]=65536 [safetensors]=65536 [safetensors-index]=16384 [gguf]=65536
     [config-json]=16384 [tokenizer-model]=262144 [tokenizer-json]=65536 [vocab-merges]=65536
-    [tokenizer-config]=16384 [prompt]=8192
+    [tokenizer-config]=16384 [prompt]=8192 [session-file]=1048576
 )
 # Target name → source file in Fuzz/Targets (jpeg and png share the image decoder's target).
 declare -A source=([jpeg]=image [png]=image)
 all_targets=(jpeg png safetensors safetensors-index gguf config-json tokenizer-model tokenizer-json
-             vocab-merges tokenizer-config prompt)
+             vocab-merges tokenizer-config prompt session-file)
 if [ $# -gt 0 ]; then targets=("$@"); else read -r -a targets <<< "${FUZZ_TARGETS:-${all_targets[*]}}"; fi
 for t in "${targets[@]}"; do
     [ -n "${max_len[$t]:-}" ] || { echo "fuzz.sh: unknown target '$t' (targets: ${all_targets[*]})"; exit 2; }
@@ -85,7 +85,16 @@ fixed=$scratch/fixed
 export LLAVAUHD_FUZZ_SHARDS=$repo/Tests/Fixtures/safetensors/sharded
 export LLAVAUHD_FUZZ_BPE_FILES=$fixed/bpe
 export LLAVAUHD_FUZZ_QWEN2_TOKENIZER=$assets/models/chelsea-qwen2-mask5
-# Leaks are not findings here: the AddressSanitizer run (scripts/asan.sh) checks them through
+export LLAVAUHD_FUZZ_SESSION_MODEL=$assets/models/small-noslice
+# The session-file seeds are saved by the library itself (the target writes them and exits).
+for t in "${targets[@]}"; do
+    if [ "$t" = session-file ]; then
+        mkdir -p "$scratch/seeds/session-file"
+        LLAVAUHD_FUZZ_MAKE_SEEDS=$scratch/seeds/session-file ASAN_OPTIONS=detect_leaks=0 "$scratch/bin/session-file" \
+            >"$scratch/session-file-seeds.log" 2>&1 || { cat "$scratch/session-file-seeds.log"; echo "fuzz.sh: making session-file seeds failed"; exit 1; }
+    fi
+done
+# Leaks are not findings here: the AddressSanitizer run (scripts/dev/asan.sh) checks them through
 # the C ABI, where every handle is freed; the Swift runtime's lazily made metadata and the
 # targets' once-per-process fixtures would be reported as leaks of the first input.
 export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:handle_abort=1"
@@ -123,7 +132,7 @@ fuzz_one() {
             grep -A25 -m1 -E "ERROR: (AddressSanitizer|libFuzzer)|Fatal error" "$log" | head -40 || true
             echo "$t: FINDING, input ${artifact:-?}; log $log"
             echo "reproduce: (export LLAVAUHD_FUZZ_SHARDS=$LLAVAUHD_FUZZ_SHARDS LLAVAUHD_FUZZ_BPE_FILES=$LLAVAUHD_FUZZ_BPE_FILES" \
-                 "LLAVAUHD_FUZZ_QWEN2_TOKENIZER=$LLAVAUHD_FUZZ_QWEN2_TOKENIZER LLAVAUHD_FUZZ_SPM_MODEL=$spm;" \
+                 "LLAVAUHD_FUZZ_QWEN2_TOKENIZER=$LLAVAUHD_FUZZ_QWEN2_TOKENIZER LLAVAUHD_FUZZ_SESSION_MODEL=$LLAVAUHD_FUZZ_SESSION_MODEL LLAVAUHD_FUZZ_SPM_MODEL=$spm;" \
                  "$scratch/bin/$t -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 ${artifact:-INPUT})"
         fi
     } > "$scratch/$t.report"

@@ -14,39 +14,30 @@
 #    - soak (a short run: 48 turns over 4 sessions on 2 threads): cancels from a third thread
 #      at any time, abort callbacks, resets, a log callback receiving messages from every
 #      thread.
-# 3. Runs the Swift suites that start threads themselves (the thread pool, generation with
-#    cancellation) in a ThreadSanitizer build of the tests (.build-tsan-tests).
+# 3. Runs the Swift suites that start threads themselves or cancel across them (the thread pool,
+#    generation with a flag raised from another thread, sessions on 4 threads sharing one model
+#    and its image cache, a session's history after a cancel) in a ThreadSanitizer build of the
+#    tests (.build-tsan-tests); about 25 s more than the first two alone.
 # Any ThreadSanitizer report fails the run; the reports are printed. There are no suppressions.
 #
 # Not covered: the Python binding. CPython is not built with ThreadSanitizer, and preloading the
 # runtime into an uninstrumented interpreter reports the interpreter's own (GIL-protected)
 # accesses as races, so the binding's threading is checked by its own tests (and under ASan by
-# scripts/asan.sh) instead.
+# scripts/dev/asan.sh) instead.
 # OpenBLAS is not instrumented: its calls run on the caller's thread (the library loads it
 # single-threaded, see Sources/CLlavaUHD/include/blas_loader.h), so no access escapes TSan.
 # Needs the test assets (scripts/setup-test-assets.sh; $LLAVAUHD_TEST_ASSETS).
 set -euo pipefail
 
+name=tsan.sh
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-assets=${LLAVAUHD_TEST_ASSETS:-$repo/.build-assets}
 scratch=$repo/.build-tsan
-toolchain=$(dirname "$(readlink -f "$(command -v swift)")")
-clang=$toolchain/clang
-runtime=$("$clang" -print-file-name=libclang_rt.tsan-x86_64.so)
-[ -f "$runtime" ] || { echo "tsan.sh: the toolchain has no TSan runtime ($runtime)"; exit 1; }
-[ -d "$assets/models" ] || { echo "tsan.sh: test assets missing in $assets (scripts/setup-test-assets.sh)"; exit 1; }
-
-start=$SECONDS
-step() { printf '\n== %s (%ds)\n' "$1" $((SECONDS - start)); }
+source "$repo/scripts/sanitizer_common.sh"
+find_runtime tsan
 
 step "libllavauhd.so with ThreadSanitizer (.build-tsan)"
-mkdir -p "$scratch"
-if ! swift build -c release --product llavauhd --scratch-path "$scratch" \
-        -Xswiftc -sanitize=thread -Xcc -fsanitize=thread >"$scratch/build.log" 2>&1; then
-    grep -E "error:" "$scratch/build.log" | head -20 || tail -20 "$scratch/build.log"
-    echo "tsan.sh: the TSan build failed (log: $scratch/build.log)"
-    exit 1
-fi
+sanitized_build build.log TSan -c release --product llavauhd --scratch-path "$scratch" \
+    -Xswiftc -sanitize=thread -Xcc -fsanitize=thread || exit 1
 lib=$scratch/release
 
 step "C hosts with -fsanitize=thread"
@@ -69,7 +60,6 @@ mkdir -p "$logs"
 export TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:exitcode=66:second_deadlock_stack=1"
 [ -x "$toolchain/llvm-symbolizer" ] && export TSAN_SYMBOLIZER_PATH=$toolchain/llvm-symbolizer
 
-fail=0
 photo=$repo/Tests/Fixtures/upstream/small-noslice/input.png
 step "abi_test"
 "$bin/abi_test" "$assets" "$repo" || fail=1
@@ -79,30 +69,16 @@ step "soak: 48 turns, 4 sessions, 2 threads, cancels and logging"
 "$bin/soak" "$assets/models/small-noslice" "$photo" 48 4 2 4 || fail=1
 
 step "Swift suites that start threads, in a ThreadSanitizer build (.build-tsan-tests)"
-tests=(--filter 'ThreadPoolTests|GenerationTests')
+tests=(--filter 'ThreadPoolTests|GenerationTests|SharedImageCacheTests|ChatSessionHistoryTests')
 if [ "${1:-}" = --c-only ]; then
     echo "skipped (--c-only)"
-elif ! swift build -c release --build-tests --scratch-path "$repo/.build-tsan-tests" -Xswiftc -enable-testing \
-        --sanitize=thread >"$scratch/tests-build.log" 2>&1; then
-    grep -E "error:" "$scratch/tests-build.log" | head -20 || tail -20 "$scratch/tests-build.log"
-    echo "tsan.sh: the TSan test build failed (log: $scratch/tests-build.log)"
+elif ! sanitized_build tests-build.log "TSan test" -c release --build-tests --scratch-path "$repo/.build-tsan-tests" \
+        -Xswiftc -enable-testing --sanitize=thread; then
     fail=1
 else
     LLAVAUHD_TEST_ASSETS=$assets swift test -c release --skip-build --scratch-path "$repo/.build-tsan-tests" \
         -Xswiftc -enable-testing --sanitize=thread "${tests[@]}" || fail=1
 fi
 
-step "reports"
-if compgen -G "$logs/tsan.*" >/dev/null; then
-    echo "tsan.sh: ThreadSanitizer reports:"
-    for f in "$logs"/tsan.*; do echo "--- $f"; head -80 "$f"; done
-    fail=1
-else
-    echo "no ThreadSanitizer reports"
-fi
-echo "tsan.sh: $((SECONDS - start)) s"
-if [ "$fail" -ne 0 ]; then
-    echo "tsan.sh: FAILED"
-    exit 1
-fi
-echo "tsan.sh: all passed"
+check_reports "$logs" tsan ThreadSanitizer
+finish

@@ -14,22 +14,16 @@
 # Needs the test assets (scripts/setup-test-assets.sh; $LLAVAUHD_TEST_ASSETS).
 set -euo pipefail
 
+name=ubsan.sh
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-assets=${LLAVAUHD_TEST_ASSETS:-$repo/.build-assets}
 scratch=$repo/.build-ubsan
-[ -d "$assets/models" ] || { echo "ubsan.sh: test assets missing in $assets (scripts/setup-test-assets.sh)"; exit 1; }
+source "$repo/scripts/sanitizer_common.sh"
 flags=(-c release --scratch-path "$scratch" -Xswiftc -enable-testing -Xswiftc -Xclang-linker -Xswiftc -fsanitize=undefined
        -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=all -Xcc -fno-omit-frame-pointer)
-start=$SECONDS
 
-mkdir -p "$scratch"
-echo "== the package and its tests with UndefinedBehaviorSanitizer (.build-ubsan)"
-if ! swift build --build-tests "${flags[@]}" >"$scratch/build.log" 2>&1; then
-    grep -E "error:" "$scratch/build.log" | head -20 || tail -20 "$scratch/build.log"
-    echo "ubsan.sh: the UBSan build failed (log: $scratch/build.log)"
-    exit 1
-fi
-echo "== KernelsTests, QuantTests, ImageTests, ProjectorTests ($((SECONDS - start)) s)"
+step "the package and its tests with UndefinedBehaviorSanitizer (.build-ubsan)"
+sanitized_build build.log UBSan --build-tests "${flags[@]}" || exit 1
+step "KernelsTests, QuantTests, ImageTests, ProjectorTests"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 if LLAVAUHD_TEST_ASSETS=$assets swift test --skip-build "${flags[@]}" \
         --filter 'KernelsTests|QuantTests|ImageTests|ProjectorTests' 2>&1 | tee "$scratch/test.log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then

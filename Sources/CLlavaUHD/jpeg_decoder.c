@@ -7,7 +7,7 @@
 #include <jerror.h>
 
 /* libjpeg calls error_exit on a fatal error and must not return from it: it jumps back into
- * luhd_jpeg_run, which destroys the decompressor. Warnings and trace messages go through
+ * luhd_jpeg_decode, which destroys the decompressor. Warnings and trace messages go through
  * output_message, which stays silent (Pillow silences it too). `status` is what the call
  * returns after the jump: LUHD_IMAGE_NO_MEMORY when libjpeg could not allocate its buffers
  * (a progressive image keeps every coefficient of the frame), LUHD_IMAGE_CORRUPT otherwise. */
@@ -99,9 +99,8 @@ static void luhd_grey_row_to_rgb_in_place(uint8_t *row, size_t width) {
     }
 }
 
-/* Reads the headers and, when rgb is not NULL, decodes the image into it. */
-static luhd_image_status luhd_jpeg_run(const uint8_t *data, size_t size, luhd_image_info *info,
-                                       uint8_t *rgb, size_t rgb_size, char *message) {
+luhd_image_status luhd_jpeg_decode(const uint8_t *data, size_t size, luhd_image_info *info, uint8_t *rgb,
+                                   size_t rgb_size, char message[LUHD_IMAGE_MESSAGE_CAPACITY]) {
     struct jpeg_decompress_struct cinfo;
     luhd_jpeg_error error;
     struct jpeg_source_mgr source;
@@ -165,12 +164,8 @@ static luhd_image_status luhd_jpeg_run(const uint8_t *data, size_t size, luhd_im
         info->progressive = cinfo.progressive_mode ? 1 : 0;
     }
     if (!rgb) goto done;
-    if (width == 0 || height == 0 || rgb_size / 3 / width != height || rgb_size % (3 * width) != 0) {
-        snprintf(message, LUHD_IMAGE_MESSAGE_CAPACITY, "output buffer of %zu bytes does not fit a %zux%zu RGB image",
-                 rgb_size, width, height);
-        status = LUHD_IMAGE_BAD_OUTPUT;
-        goto done;
-    }
+    status = luhd_image_check_output(width, height, rgb_size, message);
+    if (status != LUHD_IMAGE_OK) goto done;
 
     /* Pillow's settings: it leaves the inferred jpeg_color_space alone and asks for RGB (as
      * RGBX, the same samples), greyscale or CMYK; no scaling, no draft mode. */
@@ -215,18 +210,4 @@ static luhd_image_status luhd_jpeg_run(const uint8_t *data, size_t size, luhd_im
 done:
     jpeg_destroy_decompress(&cinfo);
     return status;
-}
-
-luhd_image_status luhd_jpeg_read_header(const uint8_t *data, size_t size, luhd_image_info *info,
-                                        char message[LUHD_IMAGE_MESSAGE_CAPACITY]) {
-    return luhd_jpeg_run(data, size, info, NULL, 0, message);
-}
-
-luhd_image_status luhd_jpeg_decode_rgb(const uint8_t *data, size_t size, uint8_t *rgb, size_t rgb_size,
-                                       char message[LUHD_IMAGE_MESSAGE_CAPACITY]) {
-    if (!rgb) {
-        snprintf(message, LUHD_IMAGE_MESSAGE_CAPACITY, "no output buffer");
-        return LUHD_IMAGE_BAD_OUTPUT;
-    }
-    return luhd_jpeg_run(data, size, NULL, rgb, rgb_size, message);
 }

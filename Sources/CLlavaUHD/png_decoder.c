@@ -17,7 +17,7 @@ typedef struct luhd_png_context {
 } luhd_png_context;
 
 /* libpng's error callback must not return: it records the message and jumps back into
- * luhd_png_run, which destroys the read structures. */
+ * luhd_png_decode, which destroys the read structures. */
 static void luhd_png_error(png_structp png, png_const_charp text) {
     luhd_png_context *context = (luhd_png_context *)png_get_error_ptr(png);
     if (context->status == LUHD_IMAGE_OK) {
@@ -148,9 +148,8 @@ static int32_t luhd_png_pil_mode(int color, int depth) {
     }
 }
 
-/* Reads the headers and, when rgb is not NULL, decodes the image into it. */
-static luhd_image_status luhd_png_run(const uint8_t *data, size_t size, luhd_image_info *info,
-                                      uint8_t *rgb, size_t rgb_size, char *message) {
+luhd_image_status luhd_png_decode(const uint8_t *data, size_t size, luhd_image_info *info, uint8_t *rgb,
+                                  size_t rgb_size, char message[LUHD_IMAGE_MESSAGE_CAPACITY]) {
     luhd_png_context context = {data, size, 0, message, LUHD_IMAGE_OK};
     /* Scratch rows (or the whole interlaced image) in the file's layout; freed on every path. */
     uint8_t *volatile scratch = NULL;
@@ -206,12 +205,8 @@ static luhd_image_status luhd_png_run(const uint8_t *data, size_t size, luhd_ima
         info->progressive = interlace != PNG_INTERLACE_NONE;
     }
     if (!rgb) goto done;
-    if (width == 0 || height == 0 || rgb_size / 3 / width != height || rgb_size % (3 * width) != 0) {
-        snprintf(message, LUHD_IMAGE_MESSAGE_CAPACITY, "output buffer of %zu bytes does not fit a %zux%zu RGB image",
-                 rgb_size, width, height);
-        status = LUHD_IMAGE_BAD_OUTPUT;
-        goto done;
-    }
+    status = luhd_image_check_output(width, height, rgb_size, message);
+    if (status != LUHD_IMAGE_OK) goto done;
 
     /* Pillow's palette starts all black and takes the PLTE entries. */
     uint8_t palette[256 * 3];
@@ -277,18 +272,4 @@ done:
     png_destroy_read_struct(&png, &png_info, NULL);
     free(scratch);
     return status;
-}
-
-luhd_image_status luhd_png_read_header(const uint8_t *data, size_t size, luhd_image_info *info,
-                                       char message[LUHD_IMAGE_MESSAGE_CAPACITY]) {
-    return luhd_png_run(data, size, info, NULL, 0, message);
-}
-
-luhd_image_status luhd_png_decode_rgb(const uint8_t *data, size_t size, uint8_t *rgb, size_t rgb_size,
-                                      char message[LUHD_IMAGE_MESSAGE_CAPACITY]) {
-    if (!rgb) {
-        snprintf(message, LUHD_IMAGE_MESSAGE_CAPACITY, "no output buffer");
-        return LUHD_IMAGE_BAD_OUTPUT;
-    }
-    return luhd_png_run(data, size, NULL, rgb, rgb_size, message);
 }

@@ -22,6 +22,7 @@ let benchmarks: [Benchmark] = [
     quantBenchmark,
     ggufBenchmark,
     e2eBenchmark,
+    sessionBenchmark,
 ]
 
 let arguments = Array(CommandLine.arguments.dropFirst())

@@ -10,7 +10,8 @@ struct ChatCommand: ParsableCommand {
             Commands: '/image PATH' attaches an image to the next turn, '/reset' starts a new \
             conversation (encoded images stay cached), '/quit' (or end of input) leaves. \
             Ctrl-C during an answer stops it and keeps the conversation; Ctrl-C at the prompt \
-            (or a second one) exits.
+            (or a second one) exits. With --save the conversation is written to a file after \
+            every turn; --resume continues one saved with the same model (without recomputing it).
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -18,21 +19,30 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("An image for the first turn (repeatable).", valueName: "path"))
     var image: [String] = []
 
-    @OptionGroup var slicing: SlicingFlags
-    @OptionGroup var generation: GenerationFlags
-    @OptionGroup var output: OutputFlags
+    @Option(name: .long, help: ArgumentHelp("Continue the conversation saved in this file (by --save, luhd_session_save).",
+                                            valueName: "path"))
+    var resume: String?
+
+    @Option(name: .long, help: ArgumentHelp("Save the conversation to this file after every turn (replaced atomically).",
+                                            valueName: "path"))
+    var save: String?
+
+    @OptionGroup var answering: AnswerOptions
 
     func run() throws {
-        InterruptHandler.shared.install()
-        let status = StatusReporter(quiet: output.quiet)
-        let parameters = try generation.parameters(defaultMaxNewTokens: 512)
-        var options = generation.sessionOptions(slicing: slicing.options)
-        try options.slicing.validate()
+        let (status, parameters, checkedOptions) = try answering.start(defaultMaxNewTokens: 512)
+        var options = checkedOptions
         var pending: [RGBImage] = []
         for path in image { pending.append(try attach(path, slicing: options.slicing, status: status)) }
         let (model, _) = try modelOptions.load(status)
         options.onStage = status.stageCallback
-        let session = try ChatSession(model: model, options: options)
+        let session: ChatSession
+        if let resume {
+            session = try ChatSession.load(model: model, path: resume, options: options)
+            status.line("resumed \(resume): \(session.history.count) message(s), \(session.position) positions")
+        } else {
+            session = try ChatSession(model: model, options: options)
+        }
         if Console.stdinIsTerminal {
             Console.err("Type a question; /image PATH attaches an image, /reset, /quit. Ctrl-C stops an answer.\n")
         }
@@ -63,22 +73,13 @@ struct ChatCommand: ParsableCommand {
                 continue
             }
             let question = text.hasPrefix("//") ? String(text.dropFirst()) : text
-            var started = false
             let turns = session.history.count
             do {
-                let reply = try InterruptHandler.shared.whileAnswering(session.cancellation) { () throws(LlavaError) in
-                    try session.chat(question, images: pending, parameters: parameters) { piece in
-                        if !started { status.clear() }
-                        started = true
-                        Console.out(piece)
-                        return true
-                    }
-                }
+                let reply = try session.answerOnConsole(question, images: pending, parameters: parameters, status: status)
                 pending = []
-                Console.out("\n")
                 status.line(StatusReporter.compactSummary(reply))
+                if let save { try session.save(to: save) }
             } catch let error as LlavaError {
-                if started { Console.out("\n") }
                 // A turn stopped while answering stays in the conversation with its images;
                 // one stopped before (image encoding, prefill) leaves the session as it was.
                 let joined = session.history.count > turns

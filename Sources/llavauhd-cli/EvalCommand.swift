@@ -44,17 +44,12 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .customLong("image-cache"), help: "Encoded images kept for reuse between questions.")
     var imageCache: Int = 8
 
-    @OptionGroup var slicing: SlicingFlags
-    @OptionGroup var generation: GenerationFlags
-    @OptionGroup var output: OutputFlags
+    @OptionGroup var answering: AnswerOptions
 
     func run() throws {
-        InterruptHandler.shared.install()
-        let status = StatusReporter(quiet: output.quiet)
-        let parameters = try generation.parameters(defaultMaxNewTokens: 128)
-        var options = generation.sessionOptions(slicing: slicing.options)
+        let (status, parameters, checkedOptions) = try answering.start(defaultMaxNewTokens: 128)
+        var options = checkedOptions
         options.imageCacheCapacity = imageCache
-        try options.slicing.validate()
         let (shardIndex, shardCount) = try Self.parseShard(shard)
 
         // Everything that can be checked without the model, first.

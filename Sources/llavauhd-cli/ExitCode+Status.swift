@@ -13,12 +13,14 @@ import LlavaUHD
 /// | 66 | a file or directory could not be opened or read |
 /// | 67 | an image could not be decoded or is too large |
 /// | 68 | the context window cannot hold the conversation |
+/// | 69 | a saved session file is damaged or belongs to another model |
 /// | 130 | interrupted (Ctrl-C) |
 extension ExitCode {
     static let model = ExitCode(65)
     static let io = ExitCode(66)
     static let image = ExitCode(67)
     static let contextFull = ExitCode(68)
+    static let sessionFile = ExitCode(69)
     static let interrupted = ExitCode(130)
 
     /// The exit code for a library status.
@@ -30,6 +32,7 @@ extension ExitCode {
         case .io: self = .io
         case .badImage, .imageTooLarge: self = .image
         case .contextFull: self = .contextFull
+        case .badSessionFile, .sessionMismatch: self = .sessionFile
         case .cancelled: self = .interrupted
         case .outOfMemory, .internal: self = .failure
         }

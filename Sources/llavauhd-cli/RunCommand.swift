@@ -17,19 +17,14 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("An image (JPEG or PNG); repeat for several.", valueName: "path"))
     var image: [String] = []
 
-    @OptionGroup var slicing: SlicingFlags
-    @OptionGroup var generation: GenerationFlags
-    @OptionGroup var output: OutputFlags
+    @OptionGroup var answering: AnswerOptions
 
     @Argument(help: "The question.")
     var question: String
 
     func run() throws {
-        InterruptHandler.shared.install()
-        let status = StatusReporter(quiet: output.quiet)
-        let parameters = try generation.parameters(defaultMaxNewTokens: 512)
-        var options = generation.sessionOptions(slicing: slicing.options)
-        try options.slicing.validate()
+        let (status, parameters, checkedOptions) = try answering.start(defaultMaxNewTokens: 512)
+        var options = checkedOptions
         // Images first: a bad path or file fails before the model is loaded.
         var images: [RGBImage] = []
         for path in image {
@@ -42,20 +37,10 @@ struct RunCommand: ParsableCommand {
         let (model, loadSeconds) = try modelOptions.load(status)
         options.onStage = status.stageCallback
         let session = try ChatSession(model: model, options: options)
-        var answered = false
         do {
-            let reply = try InterruptHandler.shared.whileAnswering(session.cancellation) { () throws(LlavaError) in
-                try session.chat(question, images: images, parameters: parameters) { piece in
-                    if !answered { status.clear() }
-                    answered = true
-                    Console.out(piece)
-                    return true
-                }
-            }
-            Console.out("\n")
+            let reply = try session.answerOnConsole(question, images: images, parameters: parameters, status: status)
             status.summary(reply, load: loadSeconds)
         } catch let error as LlavaError where error.status == .cancelled {
-            if answered { Console.out("\n") }
             throw LlavaError(.cancelled, "interrupted: the answer was stopped")
         }
     }

@@ -54,6 +54,16 @@ static luhd_sampling_params sampling(int32_t max_new_tokens) {
     return sp;
 }
 
+/* A session of n_ctx positions with the other parameters at their defaults; NULL (and a failed
+ * check) when it cannot be made. */
+static luhd_session *new_session(luhd_model *m, int32_t n_ctx) {
+    luhd_session_params p = luhd_session_default_params();
+    p.n_ctx = n_ctx;
+    luhd_session *s = NULL;
+    EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_OK);
+    return s;
+}
+
 /* ------------------------------------------------------------------------------------------- */
 
 static void test_numbers(luhd_model *m, const char *model_dir) {
@@ -110,9 +120,7 @@ static void test_numbers(luhd_model *m, const char *model_dir) {
     EXPECT_NAMED("kv_type");
     CHECK(s == NULL);
 
-    p = luhd_session_default_params();
-    p.n_ctx = 256;
-    EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_OK);
+    s = new_session(m, 256);
     if (!s) return;
     luhd_sampling_params sp = sampling(-1);
     EXPECT_STATUS(luhd_session_chat(s, "Hi", -1, NULL, 0, &sp, NULL, NULL, NULL, NULL, NULL),
@@ -139,10 +147,7 @@ static void test_text_with_nul(luhd_model *m) {
     EXPECT_STATUS(luhd_model_tokenize(m, "a\0b", -1, false, false, ids, 32, &cut), LUHD_OK);
     CHECK(with_nul > cut);
 
-    luhd_session_params p = luhd_session_default_params();
-    p.n_ctx = 256;
-    luhd_session *s = NULL;
-    EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_OK);
+    luhd_session *s = new_session(m, 256);
     if (!s) return;
     luhd_sampling_params sp = sampling(3);
     luhd_chat_stats a = {.struct_size = sizeof a}, b = {.struct_size = sizeof b};
@@ -164,10 +169,7 @@ static void test_text_with_nul(luhd_model *m) {
  * max_new_tokens 1 the one answer token is chosen from the prompt's logits and not evaluated, so
  * those are the logits returned, and the greedy choice from them is the answer's token. */
 static void test_logits_after_chat(luhd_model *m) {
-    luhd_session_params p = luhd_session_default_params();
-    p.n_ctx = 256;
-    luhd_session *s = NULL;
-    EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_OK);
+    luhd_session *s = new_session(m, 256);
     if (!s) return;
     const float *logits = NULL;
     int32_t n_vocab = 0;
@@ -222,10 +224,7 @@ static bool reenter(const char *piece, size_t length, void *user_data) {
 
 static void test_reentry_from_callbacks(luhd_model *m) {
     for (int free_it = 0; free_it < 2; free_it++) {
-        luhd_session_params p = luhd_session_default_params();
-        p.n_ctx = 256;
-        luhd_session *s = NULL;
-        EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_OK);
+        luhd_session *s = new_session(m, 256);
         if (!s) return;
         reentry_state r = {s, LUHD_OK, LUHD_OK, LUHD_OK, LUHD_ERR_INTERNAL, 0, free_it};
         luhd_sampling_params sp = sampling(16);
@@ -264,10 +263,7 @@ static void *overlap_worker(void *arg) {
 
 /* Two threads that break the one-thread-per-session rule get statuses, not a corrupted session. */
 static void test_overlapping_threads(luhd_model *m) {
-    luhd_session_params p = luhd_session_default_params();
-    p.n_ctx = 4096;
-    luhd_session *s = NULL;
-    EXPECT_STATUS(luhd_session_create(m, &p, &s), LUHD_OK);
+    luhd_session *s = new_session(m, 4096);
     if (!s) return;
     overlap_state a = {s, 25, 0, 0, 0}, b = {s, 25, 0, 0, 0};
     pthread_t ta, tb;

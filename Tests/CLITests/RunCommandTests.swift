@@ -96,4 +96,30 @@ import Testing
         #expect(withImage.exitCode == 65 && withImage.stderr.contains("llavauhd: unsupported model: ") && withImage.stderr.contains("is a text-only LLM"),
                 "\(withImage)")
     }
+
+    /// `chat --save` writes the conversation after each turn; `chat --resume` continues it with
+    /// the answer an uninterrupted session gives, and a damaged file exits with code 69.
+    @Test func chatSavesAndResumes() throws {
+        let scratch = try TemporaryDirectory()
+        let model = try CLI.smallModel.get()
+        let saved = scratch.path + "/chat.luhds"
+        let first = scratch.path + "/first.txt", second = scratch.path + "/second.txt"
+        try writeText(first, "Hello there\n")
+        try writeText(second, "And then?\n")
+        let common = ["chat", "--model", model.path, "--max-new-tokens", "5", "--quiet"]
+        let one = try CLI.run(common + ["--save", saved], stdinPath: first, scratch: scratch)
+        try #require(one.exitCode == 0, "\(one)")
+        let two = try CLI.run(common + ["--resume", saved], stdinPath: second, scratch: scratch)
+        try #require(two.exitCode == 0, "\(two)")
+
+        let session = try ChatSession(model: model)
+        let parameters = ChatParameters(generation: GenerationParameters(maxNewTokens: 5))
+        let a = try session.chat("Hello there", parameters: parameters)
+        let b = try session.chat("And then?", parameters: parameters)
+        #expect(one.stdout == a.text + "\n" && two.stdout == b.text + "\n")
+
+        try writeBytes(saved, Array("not a session".utf8))
+        let bad = try CLI.run(common + ["--resume", saved], stdinPath: second, scratch: scratch)
+        #expect(bad.exitCode == 69 && bad.stderr.contains("bad session file"))
+    }
 }

@@ -87,30 +87,24 @@ import TestSupport
     @Test func initChecksEveryTensor() throws {
         let store = try WeightStore(directory: Self.llama)
         let config = try huggingFaceConfig(Self.llama)
+        /// The status of building the decoder over `store` from `config` changed by `change`.
+        func status(_ change: (inout LanguageModelConfig) -> Void) -> Status? {
+            var changed = config
+            change(&changed)
+            return Self.status { _ = try TransformerDecoder(config: changed, weights: store) }
+        }
         // Sizes that contradict the tensors.
-        var wide = config
-        wide.intermediateSize += 1
-        #expect(Self.status { _ = try TransformerDecoder(config: wide, weights: store) } == .tensorMismatch)
-        var shallow = config
-        shallow.layerCount = 1
-        #expect(Self.status { _ = try TransformerDecoder(config: shallow, weights: store) } == .tensorMismatch)
-        var deep = config
-        deep.layerCount = 3
-        #expect(Self.status { _ = try TransformerDecoder(config: deep, weights: store) } == .missingTensor)
+        #expect(status { $0.intermediateSize += 1 } == .tensorMismatch)
+        #expect(status { $0.layerCount = 1 } == .tensorMismatch)
+        #expect(status { $0.layerCount = 3 } == .missingTensor)
         // Architecture vs biases.
-        var asQwen = config
-        asQwen.architecture = .qwen2
-        #expect(Self.status { _ = try TransformerDecoder(config: asQwen, weights: store) } == .missingTensor)
+        #expect(status { $0.architecture = .qwen2 } == .missingTensor)
         var qwenAsLlama = try huggingFaceConfig(Self.qwen)
         qwenAsLlama.architecture = .llama
         #expect(Self.status { _ = try TransformerDecoder(config: qwenAsLlama, weights: WeightStore(directory: Self.qwen)) } == .unsupported)
         // Inconsistent configs.
-        var oddHeads = config
-        oddHeads.kvHeadCount = 3
-        #expect(Self.status { _ = try TransformerDecoder(config: oddHeads, weights: store) } == .badConfig)
-        var noTheta = config
-        noTheta.ropeTheta = 0
-        #expect(Self.status { _ = try TransformerDecoder(config: noTheta, weights: store) } == .badConfig)
+        #expect(status { $0.kvHeadCount = 3 } == .badConfig)
+        #expect(status { $0.ropeTheta = 0 } == .badConfig)
         // A missing layer tensor is named.
         let dir = try Self.writeModel(try Self.tensors(of: Self.llama).filter { $0.0 != "model.layers.1.mlp.up_proj.weight" })
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -17,6 +17,24 @@ import TestSupport
         return (decoder, ids, expected)
     }
 
+    /// A new 64-position cache holding the prompt `ids`, and the logits after it.
+    static func prefill(_ decoder: TransformerDecoder, _ ids: [Int],
+                        context: ComputeContext) throws -> (cache: KVCache, logits: [Float]) {
+        let cache = try KVCache(config: decoder.config, capacity: 64)
+        return (cache, try decoder.eval(tokens: ids, cache: cache, context: context))
+    }
+
+    /// After a run stopped with `expected[pending]` chosen but not evaluated: evaluating it and
+    /// generating `count` more tokens greedily gives the uninterrupted run's next tokens.
+    static func expectContinuation(_ decoder: TransformerDecoder, _ cache: KVCache, expected: [Int], pending: Int,
+                                   count: Int, cancellation: CancellationFlag? = nil,
+                                   context: ComputeContext) throws {
+        let next = try decoder.eval(tokens: [expected[pending]], cache: cache, context: context)
+        let rest = try decoder.generate(after: next, cache: cache, parameters: GenerationParameters(maxNewTokens: count),
+                                        cancellation: cancellation, context: context)
+        #expect(rest.tokens == Array(expected[(pending + 1)..<(pending + 1 + count)]))
+    }
+
     /// Counts abort polls and asks to stop at poll number `at`.
     final class AbortAfter: @unchecked Sendable {
         var polls = 0
@@ -28,8 +46,7 @@ import TestSupport
     @Test func callbackStopAndContinue() throws {
         let (decoder, ids, expected) = try Self.setUp()
         let context = testContext()
-        let cache = try KVCache(config: decoder.config, capacity: 64)
-        let logits = try decoder.eval(tokens: ids, cache: cache, context: context)
+        let (cache, logits) = try Self.prefill(decoder, ids, context: context)
         var seen: [Int] = []
         let first = try decoder.generate(after: logits, cache: cache, parameters: GenerationParameters(maxNewTokens: 20),
                                          context: context) { token in
@@ -41,17 +58,13 @@ import TestSupport
         #expect(first.pendingToken == expected[2])
         #expect(cache.count == ids.count + 2)
 
-        let next = try decoder.eval(tokens: [expected[2]], cache: cache, context: context)
-        let rest = try decoder.generate(after: next, cache: cache, parameters: GenerationParameters(maxNewTokens: 5),
-                                        context: context)
-        #expect(rest.tokens == Array(expected[3..<8]))
+        try Self.expectContinuation(decoder, cache, expected: expected, pending: 2, count: 5, context: context)
     }
 
     @Test func stopsAtStopIds() throws {
         let (decoder, ids, expected) = try Self.setUp()
         let context = testContext()
-        let cache = try KVCache(config: decoder.config, capacity: 64)
-        let logits = try decoder.eval(tokens: ids, cache: cache, context: context)
+        let (cache, logits) = try Self.prefill(decoder, ids, context: context)
         var callbacks = 0
         let result = try decoder.generate(after: logits, cache: cache,
                                           parameters: GenerationParameters(maxNewTokens: 20, stopTokenIds: [expected[4]]),
@@ -98,17 +111,13 @@ import TestSupport
         #expect(cache.count == ids.count + 3)
 
         // Continue from there: the same tokens as the uninterrupted run.
-        let next = try decoder.eval(tokens: [expected[3]], cache: cache, context: context)
-        let rest = try decoder.generate(after: next, cache: cache, parameters: GenerationParameters(maxNewTokens: 6),
-                                        context: context)
-        #expect(rest.tokens == Array(expected[4..<10]))
+        try Self.expectContinuation(decoder, cache, expected: expected, pending: 3, count: 6, context: context)
     }
 
     @Test func flagRaisedFromAnotherThread() throws {
         let (decoder, ids, expected) = try Self.setUp()
         let context = testContext()
-        let cache = try KVCache(config: decoder.config, capacity: 64)
-        let logits = try decoder.eval(tokens: ids, cache: cache, context: context)
+        let (cache, logits) = try Self.prefill(decoder, ids, context: context)
         let flag = CancellationFlag()
         var seen: [Int] = []
         let error = #expect(throws: LlavaError.self) {
@@ -131,18 +140,15 @@ import TestSupport
 
         // Lowered again, the flag lets the next call run; the cache continues where it stopped.
         flag.reset()
-        let next = try decoder.eval(tokens: [expected[1]], cache: cache, context: context)
-        let rest = try decoder.generate(after: next, cache: cache, parameters: GenerationParameters(maxNewTokens: 4),
-                                        cancellation: flag, context: context)
-        #expect(rest.tokens == Array(expected[2..<6]))
+        try Self.expectContinuation(decoder, cache, expected: expected, pending: 1, count: 4, cancellation: flag,
+                                    context: context)
     }
 
     @Test func samplingIsReproducibleWithASeed() throws {
         let (decoder, ids, _) = try Self.setUp()
         let context = testContext()
         func run(_ seed: UInt64) throws -> [Int] {
-            let cache = try KVCache(config: decoder.config, capacity: 64)
-            let logits = try decoder.eval(tokens: ids, cache: cache, context: context)
+            let (cache, logits) = try Self.prefill(decoder, ids, context: context)
             let sampling = SamplingParameters(temperature: 1.2, topK: 40, topP: 0.95, seed: seed)
             return try decoder.generate(after: logits, cache: cache,
                                         parameters: GenerationParameters(maxNewTokens: 12, sampling: sampling),

@@ -9,16 +9,31 @@ import TestSupport
 @Suite struct HuggingFaceDecoderTests {
     static let cases = ["llama", "qwen2"]
 
-    static func directory(_ name: String) -> String { Fixtures.root + "/hf/" + name }
+    /// One fixture (Tests/Fixtures/hf/NAME): its decoder, prompt and an empty 64-position cache.
+    struct Fixture {
+        let directory: String
+        let decoder: TransformerDecoder
+        /// The prompt's token ids (`input_ids.npy`).
+        let ids: [Int]
+        let cache: KVCache
+        var vocab: Int { decoder.config.vocabSize }
+
+        init(_ name: String) throws {
+            directory = Fixtures.root + "/hf/" + name
+            decoder = try loadHuggingFaceDecoder(directory)
+            ids = try NPYArray(path: directory + "/input_ids.npy").ints
+            cache = try KVCache(config: decoder.config, capacity: 64)
+        }
+
+        /// The reference array `name`.npy of the fixture.
+        func array(_ name: String) throws -> NPYArray { try NPYArray(path: directory + "/" + name + ".npy") }
+    }
 
     @Test(arguments: cases)
     func promptLogitsMatchTransformers(_ name: String) throws {
-        let dir = Self.directory(name)
-        let decoder = try loadHuggingFaceDecoder(dir)
-        let ids = try NPYArray(path: dir + "/input_ids.npy").ints
-        let reference = try NPYArray(path: dir + "/logits_prompt.npy").floats
-        let vocab = decoder.config.vocabSize
-        let cache = try KVCache(config: decoder.config, capacity: 64)
+        let fixture = try Fixture(name)
+        let (decoder, ids, vocab, cache) = (fixture.decoder, fixture.ids, fixture.vocab, fixture.cache)
+        let reference = try fixture.array("logits_prompt").floats
         let logits = try decoder.eval(tokens: ids, cache: cache, logits: .all, context: testContext())
         #expect(cache.count == ids.count)
         var worst: Float = 0
@@ -31,13 +46,10 @@ import TestSupport
 
     @Test(arguments: cases)
     func greedyGenerationMatchesTransformers(_ name: String) throws {
-        let dir = Self.directory(name)
-        let decoder = try loadHuggingFaceDecoder(dir)
-        let ids = try NPYArray(path: dir + "/input_ids.npy").ints
-        let expected = try NPYArray(path: dir + "/generated_ids.npy").ints
-        let stepLogits = try NPYArray(path: dir + "/logits_steps.npy").floats
-        let vocab = decoder.config.vocabSize
-        let cache = try KVCache(config: decoder.config, capacity: 64)
+        let fixture = try Fixture(name)
+        let (decoder, ids, vocab, cache) = (fixture.decoder, fixture.ids, fixture.vocab, fixture.cache)
+        let expected = try fixture.array("generated_ids").ints
+        let stepLogits = try fixture.array("logits_steps").floats
         let context = testContext()
         var logits = try decoder.eval(tokens: ids, cache: cache, context: context)
 

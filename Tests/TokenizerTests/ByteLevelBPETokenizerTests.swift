@@ -10,23 +10,7 @@ import Testing
     func check(_ tokenizer: any Tokenizer, label: String, loadTime: Double) throws {
         let (meta, cases) = try GoldenSet.load(Self.golden)
         #expect(tokenizer.vocabularySize == meta["vocab_total"]?.intValue)
-        var idMismatches = 0, textMismatches = 0
-        var encodeTime = 0.0
-        for c in cases {
-            let t1 = monotonicSeconds()
-            let ids = try tokenizer.encode(c.text, addBOS: false, parseSpecial: true)
-            encodeTime += monotonicSeconds() - t1
-            if ids != c.ids {
-                idMismatches += 1
-                Issue.record("\(label): ids differ for \"\(escaped(c.text))\": \(ids) vs \(c.ids)")
-            }
-            let decoded = try tokenizer.decode(c.ids, skipSpecialTokens: false)
-            if decoded != c.decoded {
-                textMismatches += 1
-                Issue.record("\(label): decoded text differs for \(c.ids): \"\(escaped(decoded))\" vs \"\(escaped(c.decoded))\"")
-            }
-        }
-        #expect(idMismatches == 0 && textMismatches == 0)
+        let encodeTime = try GoldenSet.check(cases, with: tokenizer, parseSpecial: true, label: label)
         print("Qwen2 BPE via \(label) (\(cases.count) golden cases): load \(Int(loadTime * 1000)) ms, encode all \(Int(encodeTime * 1000)) ms (debug build)")
     }
 
@@ -46,5 +30,17 @@ import Testing
         try check(tokenizer, label: "vocab.json + merges.txt", loadTime: monotonicSeconds() - t0)
         #expect(tokenizer.eosTokenId == 151645 && tokenizer.padTokenId == 151643 && tokenizer.bosTokenId == nil)
         #expect(!tokenizer.addsBOSByDefault)
+    }
+
+    /// A text whose NFC form could pass 2^31 − 1 bytes (the merge positions are Int32) is
+    /// refused with a status, naming its length, before any work (716 MB of memory for the text).
+    @Test func textOverTheLengthLimitIsRefused() throws {
+        let tokenizer = try SharedTokenizers.qwen2()
+        let longest = TokenizerInputLimit.maxNormalizedBytes / 3
+        let text = [UInt8](repeating: 0x20, count: longest + 1)
+        let error = #expect(throws: LlavaError.self) {
+            try tokenizer.encode(utf8: text, addBOS: false, parseSpecial: true)
+        }
+        #expect(error?.status == .invalidArgument && error?.message.contains("\(longest + 1) bytes") == true)
     }
 }

@@ -3,6 +3,7 @@ import LlavaUHD
 import Glibc
 #endif
 import TestSupport
+import Testing
 
 /// One case of a golden tokenizer set (`Tests/Fixtures/tokenizer/tok_golden_*.json`, made by
 /// `scripts/fixtures/make_token_golden.py` with the official sentencepiece / tokenizers libraries).
@@ -23,6 +24,31 @@ enum GoldenSet {
                   let decoded = c["decoded"]?.stringValue else { throw LlavaError(.io, "\(name): malformed case") }
             return GoldenCase(text: text, ids: ids.compactMap { $0.intValue.map { Int32($0) } }, decoded: decoded)
         })
+    }
+
+    /// Encodes every case's text (no BOS) and decodes its ids (special tokens kept), recording an
+    /// issue, prefixed with `label`, for each difference from the golden ids and text. Returns the
+    /// seconds spent encoding.
+    static func check(_ cases: [GoldenCase], with tokenizer: any Tokenizer, parseSpecial: Bool,
+                      label: String) throws -> Double {
+        var idMismatches = 0, textMismatches = 0
+        var encodeTime = 0.0
+        for c in cases {
+            let t1 = monotonicSeconds()
+            let ids = try tokenizer.encode(c.text, addBOS: false, parseSpecial: parseSpecial)
+            encodeTime += monotonicSeconds() - t1
+            if ids != c.ids {
+                idMismatches += 1
+                Issue.record("\(label): ids differ for \"\(escaped(c.text))\": \(ids) vs \(c.ids)")
+            }
+            let decoded = try tokenizer.decode(c.ids, skipSpecialTokens: false)
+            if decoded != c.decoded {
+                textMismatches += 1
+                Issue.record("\(label): decoded text differs for \(c.ids): \"\(escaped(decoded))\" vs \"\(escaped(c.decoded))\"")
+            }
+        }
+        #expect(idMismatches == 0 && textMismatches == 0)
+        return encodeTime
     }
 
     /// Paths of the real tokenizer files (scripts/setup-test-assets.sh).

@@ -69,12 +69,22 @@ import Testing
         }
     }
 
-    @Test func chatTemplatesMatchUpstream() throws {
+    /// The `count` cases under `key` in Tests/Fixtures/tokenizer/chat_golden.json.
+    static func chatGolden(_ key: String, count: Int) throws -> [JSONValue] {
         let golden = try Fixtures.json(Fixtures.root + "/tokenizer/chat_golden.json")
+        let cases = try #require(golden[key]?.arrayValue)
+        #expect(cases.count == count)
+        return cases
+    }
+
+    /// A golden case's expected ids.
+    static func expectedIds(_ c: JSONValue) throws -> [Int32] {
+        try #require(c["ids"]?.arrayValue).compactMap { $0.intValue.map(Int32.init) }
+    }
+
+    @Test func chatTemplatesMatchUpstream() throws {
         let tokenizers = try Tokenizers4372()
-        let cases = try #require(golden["conversations"]?.arrayValue)
-        #expect(cases.count == 50)
-        for c in cases {
+        for c in try Self.chatGolden("conversations", count: 50) {
             let label = "\(c["name"]?.stringValue ?? "?") [\(c["branch"]?.stringValue ?? "?"), \(c["tokenizer"]?.stringValue ?? "?")]"
             let kind = try Self.kind(try #require(c["template"]?.stringValue))
             let system = c["system"]?.stringValue
@@ -86,7 +96,7 @@ import Testing
             let prompt = try template.prompt(for: messages)
             #expect(prompt == c["prompt"]?.stringValue, "\(label): prompt")
             let tokenizer = try tokenizers.named(try #require(c["tokenizer"]?.stringValue))
-            let expected = try #require(c["ids"]?.arrayValue).compactMap { $0.intValue.map(Int32.init) }
+            let expected = try Self.expectedIds(c)
             let ids = try template.encode(messages, with: tokenizer)
             #expect(ids == expected, "\(label): ids")
         }
@@ -94,16 +104,13 @@ import Testing
 
     /// `tokenizer(text, add_special_tokens=...)` with special-token text in it.
     @Test func specialTokenTextMatchesTransformers() throws {
-        let golden = try Fixtures.json(Fixtures.root + "/tokenizer/chat_golden.json")
         let tokenizers = try Tokenizers4372()
-        let cases = try #require(golden["encodings"]?.arrayValue)
-        #expect(cases.count == 112)
-        for c in cases {
+        for c in try Self.chatGolden("encodings", count: 112) {
             let name = try #require(c["tokenizer"]?.stringValue)
             let text = try #require(c["text"]?.stringValue)
             let special = c["add_special_tokens"]?.boolValue == true
             let tokenizer = try tokenizers.named(name)
-            let expected = try #require(c["ids"]?.arrayValue).compactMap { $0.intValue.map(Int32.init) }
+            let expected = try Self.expectedIds(c)
             let ids = try tokenizer.encode(text, addBOS: special && tokenizer.addsBOSByDefault, parseSpecial: true)
             #expect(ids == expected, "\(name) \"\(escaped(text))\" add_special_tokens=\(special)")
         }

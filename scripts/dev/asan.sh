@@ -28,29 +28,17 @@
 # Needs the test assets (scripts/setup-test-assets.sh; $LLAVAUHD_TEST_ASSETS).
 set -euo pipefail
 
+name=asan.sh
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-assets=${LLAVAUHD_TEST_ASSETS:-$repo/.build-assets}
-py=${PYTHON:-$assets/venv/bin/python}
 scratch=$repo/.build-asan
+source "$repo/scripts/sanitizer_common.sh"
+py=${PYTHON:-$assets/venv/bin/python}
 config=${LLAVAUHD_ASAN_CONFIG:-release}
-toolchain=$(dirname "$(readlink -f "$(command -v swift)")")
-clang=$toolchain/clang
-runtime=$("$clang" -print-file-name=libclang_rt.asan-x86_64.so)
-[ -x "$clang" ] || { echo "asan.sh: the Swift toolchain's clang is missing ($clang)"; exit 1; }
-[ -f "$runtime" ] || { echo "asan.sh: the toolchain has no ASan runtime ($runtime)"; exit 1; }
-[ -d "$assets/models" ] || { echo "asan.sh: test assets missing in $assets (scripts/setup-test-assets.sh)"; exit 1; }
-
-start=$SECONDS
-step() { printf '\n== %s (%ds)\n' "$1" $((SECONDS - start)); }
+find_runtime asan
 
 step "libllavauhd.so with AddressSanitizer (.build-asan)"
-mkdir -p "$scratch"
-if ! swift build -c "$config" --product llavauhd --scratch-path "$scratch" \
-        -Xswiftc -sanitize=address -Xcc -fsanitize=address -Xcc -fno-omit-frame-pointer >"$scratch/build.log" 2>&1; then
-    grep -E "error:" "$scratch/build.log" | head -20 || tail -20 "$scratch/build.log"
-    echo "asan.sh: the ASan build failed (log: $scratch/build.log)"
-    exit 1
-fi
+sanitized_build build.log ASan -c "$config" --product llavauhd --scratch-path "$scratch" \
+    -Xswiftc -sanitize=address -Xcc -fsanitize=address -Xcc -fno-omit-frame-pointer || exit 1
 tail -1 "$scratch/build.log"
 lib=$scratch/$config
 
@@ -82,7 +70,6 @@ export LSAN_OPTIONS="exitcode=86"
 # Debug-build symbols for the reports.
 [ -x "$toolchain/llvm-symbolizer" ] && export ASAN_SYMBOLIZER_PATH=$toolchain/llvm-symbolizer
 
-fail=0
 step "leak canary (LeakSanitizer must see a deliberate leak)"
 if "$bin/leak_canary"; then
     echo "asan.sh: LeakSanitizer did not report the canary's leak: leak checking is not working"; fail=1
@@ -137,17 +124,5 @@ LD_PRELOAD=$runtime ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" LLAVAUHD_LIBRARY
     LLAVAUHD_TEST_ASSETS=$assets PYTHONPATH=$repo/bindings/python \
     "$py" -m pytest -q -p no:cacheprovider "${tests[@]}" || fail=1
 
-step "reports"
-if compgen -G "$logs/asan.*" >/dev/null; then
-    echo "asan.sh: sanitizer reports:"
-    for f in "$logs"/asan.*; do echo "--- $f"; head -60 "$f"; done
-    fail=1
-else
-    echo "no AddressSanitizer or LeakSanitizer reports"
-fi
-echo "asan.sh: $((SECONDS - start)) s"
-if [ "$fail" -ne 0 ]; then
-    echo "asan.sh: FAILED"
-    exit 1
-fi
-echo "asan.sh: all passed"
+check_reports "$logs" asan "AddressSanitizer or LeakSanitizer"
+finish

@@ -15,6 +15,7 @@
 #include "bf16_gemm.h"
 #include "thread_depth.h"
 #include "peak_loops.h"
+#include "crc32c.h"
 /* The public C header, so the Swift exports use its exact types. */
 #include "../../../include/llavauhd.h"
 #endif

@@ -2,14 +2,17 @@
 #define CLLAVAUHD_IMAGE_CODEC_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Types shared by the JPEG (jpeg_decoder.h) and PNG (png_decoder.h) decoders.
  *
- * Both decoders work in two calls on an encoded image held in memory:
- *   1. *_read_header: parses the headers only and reports the size and the Pillow mode the
- *      image opens as, so the caller can apply its pixel limit and allocate the output;
- *   2. *_decode_rgb: decodes the whole image into the caller's RGB8 buffer, converting to
- *      RGB with Pillow's `convert('RGB')` rules.
+ * Both decoders have one entry point of the shape luhd_image_decode_fn, called twice on an
+ * encoded image held in memory:
+ *   1. with rgb NULL: parses the headers only and reports the size and the Pillow mode the
+ *      image opens as in *info, so the caller can apply its pixel limit and allocate the output;
+ *   2. with rgb: decodes the whole image into the caller's RGB8 buffer (width·height·3 bytes,
+ *      rows packed; rgb_size must be exactly that, else LUHD_IMAGE_BAD_OUTPUT), converting to
+ *      RGB with Pillow's `convert('RGB')` rules; info may then be NULL.
  * Neither writes to stderr, calls exit() or leaks: libjpeg and libpng report errors through
  * longjmp inside these functions, and every library structure is destroyed on every path. */
 
@@ -50,5 +53,22 @@ typedef struct luhd_image_info {
 
 /* Size of the message buffers the decoders fill (including the terminating NUL). */
 #define LUHD_IMAGE_MESSAGE_CAPACITY 256
+
+/* A decoder's entry point (see above): data[0..<size] is the whole file; message receives a
+ * NUL-terminated reason whenever the status is not LUHD_IMAGE_OK. */
+typedef luhd_image_status (*luhd_image_decode_fn)(const uint8_t *data, size_t size, luhd_image_info *info,
+                                                  uint8_t *rgb, size_t rgb_size,
+                                                  char message[LUHD_IMAGE_MESSAGE_CAPACITY]);
+
+/* LUHD_IMAGE_OK when rgb_size is exactly width·height·3 for a non-empty image; otherwise
+ * LUHD_IMAGE_BAD_OUTPUT with the reason in message (the decoders check it before decoding). */
+static inline luhd_image_status luhd_image_check_output(size_t width, size_t height, size_t rgb_size,
+                                                        char message[LUHD_IMAGE_MESSAGE_CAPACITY]) {
+    if (width != 0 && height != 0 && rgb_size / 3 / width == height && rgb_size % (3 * width) == 0)
+        return LUHD_IMAGE_OK;
+    snprintf(message, LUHD_IMAGE_MESSAGE_CAPACITY, "output buffer of %zu bytes does not fit a %zux%zu RGB image",
+             rgb_size, width, height);
+    return LUHD_IMAGE_BAD_OUTPUT;
+}
 
 #endif

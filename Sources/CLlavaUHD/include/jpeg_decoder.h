@@ -24,12 +24,9 @@
  * progressive JPEG has about 10). */
 #define LUHD_JPEG_MAX_SCANS 500
 
-/* Reads the headers of the JPEG in data[0..<size] up to the first scan. */
-luhd_image_status luhd_jpeg_read_header(const uint8_t *data, size_t size, luhd_image_info *info,
-                                        char message[LUHD_IMAGE_MESSAGE_CAPACITY]);
-
-/* Decodes the JPEG into rgb (width·height·3 bytes, rows packed); rgb_size must be exactly
- * that, for the width and height luhd_jpeg_read_header reported. */
-luhd_image_status luhd_jpeg_decode_rgb(const uint8_t *data, size_t size, uint8_t *rgb, size_t rgb_size,
-                                       char message[LUHD_IMAGE_MESSAGE_CAPACITY]);
+/* Reads the headers of the JPEG in data[0..<size], up to the first scan,
+ * into *info when rgb is NULL; decodes the whole image into rgb otherwise (a
+ * luhd_image_decode_fn: image_codec.h). */
+luhd_image_status luhd_jpeg_decode(const uint8_t *data, size_t size, luhd_image_info *info, uint8_t *rgb,
+                                   size_t rgb_size, char message[LUHD_IMAGE_MESSAGE_CAPACITY]);
 #endif

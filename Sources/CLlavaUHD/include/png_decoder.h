@@ -21,12 +21,9 @@
  * and nothing after the image data is read (a missing IEND or broken trailing chunk is fine).
  * Adam7 interlacing is undone. */
 
-/* Reads the PNG signature and the chunks up to the first IDAT in data[0..<size]. */
-luhd_image_status luhd_png_read_header(const uint8_t *data, size_t size, luhd_image_info *info,
-                                       char message[LUHD_IMAGE_MESSAGE_CAPACITY]);
-
-/* Decodes the PNG into rgb (width·height·3 bytes, rows packed); rgb_size must be exactly that,
- * for the width and height luhd_png_read_header reported. */
-luhd_image_status luhd_png_decode_rgb(const uint8_t *data, size_t size, uint8_t *rgb, size_t rgb_size,
-                                      char message[LUHD_IMAGE_MESSAGE_CAPACITY]);
+/* Reads the PNG signature and the chunks up to the first IDAT in data[0..<size]
+ * into *info when rgb is NULL; decodes the whole image into rgb otherwise (a
+ * luhd_image_decode_fn: image_codec.h). */
+luhd_image_status luhd_png_decode(const uint8_t *data, size_t size, luhd_image_info *info, uint8_t *rgb,
+                                  size_t rgb_size, char message[LUHD_IMAGE_MESSAGE_CAPACITY]);
 #endif

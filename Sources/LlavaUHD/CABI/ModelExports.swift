@@ -35,7 +35,8 @@ private struct CProgress: @unchecked Sendable {
 public func luhd_model_default_params() -> luhd_model_params {
     luhd_model_params(struct_size: MemoryLayout<luhd_model_params>.size, n_threads: 0,
                       progress_callback: nil, progress_user_data: nil, precision: LUHD_PRECISION_EXACT,
-                      image_cache_bytes: Int64(LlavaModel.LoadOptions.defaultImageCacheBytes))
+                      image_cache_bytes: Int64(LlavaModel.LoadOptions.defaultImageCacheBytes),
+                      prefix_cache_bytes: Int64(LlavaModel.LoadOptions.defaultPrefixCacheBytes))
 }
 
 @_cdecl("luhd_model_load")
@@ -49,6 +50,9 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
             throw LlavaError(.invalidArgument, "params->n_threads is \(p.n_threads); it must be in 0...\(maxThreads)")
         }
         guard p.image_cache_bytes >= 0 else { throw LlavaError(.invalidArgument, "params->image_cache_bytes is \(p.image_cache_bytes); it must be at least 0") }
+        guard p.prefix_cache_bytes >= 0 else {
+            throw LlavaError(.invalidArgument, "params->prefix_cache_bytes is \(p.prefix_cache_bytes); it must be at least 0")
+        }
         // Read as an integer: a C caller may store any int in the enum field.
         let rawPrecision = withUnsafeBytes(of: p.precision) { $0.load(as: Int32.self) }
         guard let precision = Precision(rawValue: rawPrecision) else {
@@ -56,7 +60,8 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
         }
         var options = LlavaModel.LoadOptions(threads: p.n_threads == 0 ? ComputeContext.defaultThreads : Int(p.n_threads),
                                              matrixArithmetic: precision.matrixArithmetic(),
-                                             imageCacheBytes: Int(p.image_cache_bytes))
+                                             imageCacheBytes: Int(p.image_cache_bytes),
+                                             prefixCacheBytes: Int(p.prefix_cache_bytes))
         if let callback = p.progress_callback {
             let c = CProgress(callback: callback, userData: p.progress_user_data)
             options.progress = { c.callback(Float($0), c.userData) }

@@ -23,7 +23,7 @@ final class SessionHandle: @unchecked Sendable {
 }
 
 /// The session behind a handle, for one exclusive call.
-private func withSession<R>(_ handle: OpaquePointer?, _ body: (SessionHandle, ChatSession) throws(LlavaError) -> R)
+func withSession<R>(_ handle: OpaquePointer?, _ body: (SessionHandle, ChatSession) throws(LlavaError) -> R)
     throws(LlavaError) -> R {
     let h = try object(handle, as: SessionHandle.self, "session")
     return try h.exclusive { (s) throws(LlavaError) in try body(h, s) }
@@ -44,37 +44,42 @@ public func luhd_session_create(_ model: OpaquePointer?, _ params: UnsafePointer
     cCall("luhd_session_create") { () throws(LlavaError) in
         let m = try object(model, as: ModelHandle.self, "model").model
         let out = try nonNull(out, "out_session")
-        let p = try readParams(params, defaults: luhd_session_default_params(), name: "params")
-        let maxPositions = m.languageConfig.maxPositionEmbeddings
-        guard p.n_ctx >= 0, Int(p.n_ctx) <= maxPositions else {
-            throw LlavaError(.invalidArgument,
-                             "params->n_ctx is \(p.n_ctx); it must be in 0...\(maxPositions) (0 = min(4096, max_position_embeddings))")
-        }
-        guard p.image_cache_size >= 0 else {
-            throw LlavaError(.invalidArgument, "params->image_cache_size is \(p.image_cache_size); it must be 0 or more")
-        }
-        var options = ChatSession.Options()
-        options.contextLength = Int(p.n_ctx)
-        options.imageCacheCapacity = Int(p.image_cache_size)
-        guard let kvType = KVCacheType(rawValue: Int32(truncatingIfNeeded: p.kv_type.rawValue)),
-              UInt64(p.kv_type.rawValue) == UInt64(kvType.rawValue) else {
-            throw LlavaError(.invalidArgument, "params->kv_type \(p.kv_type.rawValue) is not a luhd_kv_type")
-        }
-        options.kvCacheType = kvType
-        if let system = p.system_prompt {
-            guard let s = String(validatingCString: system) else {
-                throw LlavaError(.invalidUTF8, "params->system_prompt is not valid UTF-8")
-            }
-            options.systemPrompt = s
-        }
-        options.slicing = try slicingOptions(preresizeLongSide: p.preresize_long_side, maxSlices: p.max_slices,
-                                             prefix: "params->")
-        if let callback = p.abort_callback {
-            let abort = CAbort(callback: callback, userData: p.abort_user_data)
-            options.shouldAbort = { abort() }
-        }
-        out.pointee = retainedHandle(SessionHandle(try ChatSession(model: m, options: options)))
+        out.pointee = retainedHandle(SessionHandle(try ChatSession(model: m, options: sessionOptions(params, model: m))))
     }
+}
+
+/// The session options of a C params struct (nil: defaults), every field checked and named.
+func sessionOptions(_ params: UnsafePointer<luhd_session_params>?, model m: LlavaModel) throws(LlavaError) -> ChatSession.Options {
+    let p = try readParams(params, defaults: luhd_session_default_params(), name: "params")
+    let maxPositions = m.languageConfig.maxPositionEmbeddings
+    guard p.n_ctx >= 0, Int(p.n_ctx) <= maxPositions else {
+        throw LlavaError(.invalidArgument,
+                         "params->n_ctx is \(p.n_ctx); it must be in 0...\(maxPositions) (0 = min(4096, max_position_embeddings))")
+    }
+    guard p.image_cache_size >= 0 else {
+        throw LlavaError(.invalidArgument, "params->image_cache_size is \(p.image_cache_size); it must be 0 or more")
+    }
+    var options = ChatSession.Options()
+    options.contextLength = Int(p.n_ctx)
+    options.imageCacheCapacity = Int(p.image_cache_size)
+    guard let kvType = KVCacheType(rawValue: Int32(truncatingIfNeeded: p.kv_type.rawValue)),
+          UInt64(p.kv_type.rawValue) == UInt64(kvType.rawValue) else {
+        throw LlavaError(.invalidArgument, "params->kv_type \(p.kv_type.rawValue) is not a luhd_kv_type")
+    }
+    options.kvCacheType = kvType
+    if let system = p.system_prompt {
+        guard let s = String(validatingCString: system) else {
+            throw LlavaError(.invalidUTF8, "params->system_prompt is not valid UTF-8")
+        }
+        options.systemPrompt = s
+    }
+    options.slicing = try slicingOptions(preresizeLongSide: p.preresize_long_side, maxSlices: p.max_slices,
+                                         prefix: "params->")
+    if let callback = p.abort_callback {
+        let abort = CAbort(callback: callback, userData: p.abort_user_data)
+        options.shouldAbort = { abort() }
+    }
+    return options
 }
 
 @_cdecl("luhd_session_reset")

@@ -5,19 +5,15 @@ import CLlavaUHD
 /// libjpeg and libpng report errors by longjmp, which Swift cannot catch, so all their calls
 /// stay in C; what crosses over is a status code and a message.
 struct ImageCodec {
-    typealias ReadHeader = (UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<luhd_image_info>?,
-                            UnsafeMutablePointer<CChar>?) -> luhd_image_status
-    typealias DecodeRGB = (UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<UInt8>?, Int,
-                           UnsafeMutablePointer<CChar>?) -> luhd_image_status
-
     let format: ImageFormat
-    let readHeader: ReadHeader
-    let decodeRGB: DecodeRGB
+    /// The decoder's entry point (image_codec.h): the header only with a nil output buffer, the
+    /// whole image with one.
+    let run: luhd_image_decode_fn
 
     static func forFormat(_ format: ImageFormat) -> ImageCodec {
         switch format {
-        case .jpeg: ImageCodec(format: .jpeg, readHeader: luhd_jpeg_read_header, decodeRGB: luhd_jpeg_decode_rgb)
-        case .png: ImageCodec(format: .png, readHeader: luhd_png_read_header, decodeRGB: luhd_png_decode_rgb)
+        case .jpeg: ImageCodec(format: .jpeg, run: luhd_jpeg_decode)
+        case .png: ImageCodec(format: .png, run: luhd_png_decode)
         }
     }
 
@@ -26,7 +22,7 @@ struct ImageCodec {
         var info = luhd_image_info()
         var message = [CChar](repeating: 0, count: Int(LUHD_IMAGE_MESSAGE_CAPACITY))
         let status = message.withUnsafeMutableBufferPointer { text in
-            readHeader(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &info, text.baseAddress)
+            run(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &info, nil, 0, text.baseAddress)
         }
         try check(status, message)
         guard let mode = PillowMode.fromC(info.mode) else {
@@ -36,7 +32,8 @@ struct ImageCodec {
                            progressive: info.progressive != 0)
     }
 
-    /// Decodes `bytes`, whose header is `header`, into `byteCount` = width · height · 3 bytes.
+    /// Decodes `bytes`, whose header is `header`, into `byteCount` = width · height · 3 bytes
+    /// (more than 0: `ImageLimits.checkedRGBByteCount`, so the buffer is never nil).
     func decode(_ bytes: UnsafeRawBufferPointer, header: ImageHeader, byteCount: Int) throws(LlavaError) -> RGBImage {
         var message = [CChar](repeating: 0, count: Int(LUHD_IMAGE_MESSAGE_CAPACITY))
         var status = LUHD_IMAGE_OK
@@ -44,8 +41,8 @@ struct ImageCodec {
         let pixels: [UInt8] = try Allocation.array(count: byteCount,
                                                    what: "a \(header.width)x\(header.height) \(format.rawValue) image") { buffer in
             status = message.withUnsafeMutableBufferPointer { text in
-                decodeRGB(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
-                          buffer.baseAddress, byteCount, text.baseAddress)
+                run(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, nil,
+                    buffer.baseAddress, byteCount, text.baseAddress)
             }
         }
         try check(status, message)

@@ -56,6 +56,17 @@ package enum PillowResample {
         var count: [Int32]
         var weights: [Int32]
         var stride: Int
+
+        /// Calls `body` with pointers to `first`, `count` and `weights` (each non-empty: one
+        /// entry or `stride` weights per output index).
+        func withPointers<R>(_ body: (_ first: UnsafePointer<Int32>, _ count: UnsafePointer<Int32>,
+                                      _ weights: UnsafePointer<Int32>) -> R) -> R {
+            first.withUnsafeBufferPointer { f in
+                count.withUnsafeBufferPointer { c in
+                    weights.withUnsafeBufferPointer { w in body(f.baseAddress!, c.baseAddress!, w.baseAddress!) }
+                }
+            }
+        }
     }
 
     /// Pillow's cubic convolution kernel with a = −0.5, evaluated in double in its order.
@@ -176,31 +187,26 @@ package enum PillowResample {
                                outWidth: Int, into dst: UnsafeMutablePointer<UInt8>, threads: Int) {
         let out = SendablePointer(dst)
         let parts = chunks(rows, parts: rows >= 32 ? threads * 4 : 1)
-        taps.first.withUnsafeBufferPointer { firstBuf in
-            taps.count.withUnsafeBufferPointer { countBuf in
-                taps.weights.withUnsafeBufferPointer { weightBuf in
-                    let first = firstBuf.baseAddress!, count = countBuf.baseAddress!, weights = weightBuf.baseAddress!
-                    let stride = taps.stride
-                    parallelFor(parts.count, threads: threads) { part in
-                        for r in parts[part] {
-                            let line = src + (rowOffset + r) * inWidth * 3
-                            let o = out.p + r * outWidth * 3
-                            for x in 0..<outWidth {
-                                let k = weights + x * stride
-                                var p = line + Int(first[x]) * 3
-                                var s0: Int32 = 1 << 21, s1: Int32 = 1 << 21, s2: Int32 = 1 << 21
-                                for t in 0..<Int(count[x]) {
-                                    let c = k[t]
-                                    s0 &+= Int32(p[0]) &* c
-                                    s1 &+= Int32(p[1]) &* c
-                                    s2 &+= Int32(p[2]) &* c
-                                    p += 3
-                                }
-                                o[3 * x] = clip8(s0)
-                                o[3 * x + 1] = clip8(s1)
-                                o[3 * x + 2] = clip8(s2)
-                            }
+        taps.withPointers { first, count, weights in
+            let stride = taps.stride
+            parallelFor(parts.count, threads: threads) { part in
+                for r in parts[part] {
+                    let line = src + (rowOffset + r) * inWidth * 3
+                    let o = out.p + r * outWidth * 3
+                    for x in 0..<outWidth {
+                        let k = weights + x * stride
+                        var p = line + Int(first[x]) * 3
+                        var s0: Int32 = 1 << 21, s1: Int32 = 1 << 21, s2: Int32 = 1 << 21
+                        for t in 0..<Int(count[x]) {
+                            let c = k[t]
+                            s0 &+= Int32(p[0]) &* c
+                            s1 &+= Int32(p[1]) &* c
+                            s2 &+= Int32(p[2]) &* c
+                            p += 3
                         }
+                        o[3 * x] = clip8(s0)
+                        o[3 * x + 1] = clip8(s1)
+                        o[3 * x + 2] = clip8(s2)
                     }
                 }
             }
@@ -213,40 +219,35 @@ package enum PillowResample {
                              into dst: UnsafeMutablePointer<UInt8>, threads: Int) {
         let out = SendablePointer(dst)
         let parts = chunks(outHeight, parts: outHeight >= 32 ? threads * 4 : 1)
-        taps.first.withUnsafeBufferPointer { firstBuf in
-            taps.count.withUnsafeBufferPointer { countBuf in
-                taps.weights.withUnsafeBufferPointer { weightBuf in
-                    let first = firstBuf.baseAddress!, count = countBuf.baseAddress!, weights = weightBuf.baseAddress!
-                    let stride = taps.stride
-                    parallelFor(parts.count, threads: threads) { part in
-                        let half = SIMD16<Int32>(repeating: 1 << 21)
-                        let zero = SIMD16<Int32>(repeating: 0), top = SIMD16<Int32>(repeating: 255)
-                        for y in parts[part] {
-                            let k = weights + y * stride
-                            let n = Int(count[y])
-                            let base = src + Int(first[y]) * rowBytes
-                            let o = out.p + y * rowBytes
-                            var x = 0
-                            while x + 16 <= rowBytes {
-                                var s = half
-                                for t in 0..<n {
-                                    let v = UnsafeRawPointer(base + t * rowBytes + x).loadUnaligned(as: SIMD16<UInt8>.self)
-                                    s &+= SIMD16<Int32>(truncatingIfNeeded: v) &* SIMD16<Int32>(repeating: k[t])
-                                }
-                                var v = s &>> SIMD16<Int32>(repeating: Int32(precisionBits))
-                                v.replace(with: zero, where: v .< zero)
-                                v.replace(with: top, where: v .> top)
-                                UnsafeMutableRawPointer(o + x).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: v),
-                                                                          as: SIMD16<UInt8>.self)
-                                x += 16
-                            }
-                            while x < rowBytes {
-                                var s: Int32 = 1 << 21
-                                for t in 0..<n { s &+= Int32(base[t * rowBytes + x]) &* k[t] }
-                                o[x] = clip8(s)
-                                x += 1
-                            }
+        taps.withPointers { first, count, weights in
+            let stride = taps.stride
+            parallelFor(parts.count, threads: threads) { part in
+                let half = SIMD16<Int32>(repeating: 1 << 21)
+                let zero = SIMD16<Int32>(repeating: 0), top = SIMD16<Int32>(repeating: 255)
+                for y in parts[part] {
+                    let k = weights + y * stride
+                    let n = Int(count[y])
+                    let base = src + Int(first[y]) * rowBytes
+                    let o = out.p + y * rowBytes
+                    var x = 0
+                    while x + 16 <= rowBytes {
+                        var s = half
+                        for t in 0..<n {
+                            let v = UnsafeRawPointer(base + t * rowBytes + x).loadUnaligned(as: SIMD16<UInt8>.self)
+                            s &+= SIMD16<Int32>(truncatingIfNeeded: v) &* SIMD16<Int32>(repeating: k[t])
                         }
+                        var v = s &>> SIMD16<Int32>(repeating: Int32(precisionBits))
+                        v.replace(with: zero, where: v .< zero)
+                        v.replace(with: top, where: v .> top)
+                        UnsafeMutableRawPointer(o + x).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: v),
+                                                                  as: SIMD16<UInt8>.self)
+                        x += 16
+                    }
+                    while x < rowBytes {
+                        var s: Int32 = 1 << 21
+                        for t in 0..<n { s &+= Int32(base[t * rowBytes + x]) &* k[t] }
+                        o[x] = clip8(s)
+                        x += 1
                     }
                 }
             }

@@ -15,7 +15,7 @@ extension ImageTokenLayout {
     }
 
     /// What one image position of the LLM input holds.
-    package enum Slot: Sendable, Equatable {
+    package enum Slot: Sendable, Hashable {
         /// Token `index` (row-major in the 12×12 grid) of view `view` (slices row-major, then
         /// the overview).
         case token(view: Int, index: Int)

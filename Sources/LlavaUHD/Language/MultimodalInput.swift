@@ -10,7 +10,7 @@ package struct MultimodalInput: Sendable {
     package static let imageMarker = Int(ChatTemplate.imageTokenId)
 
     /// What one position of the merged sequence holds.
-    package enum Element: Sendable, Equatable {
+    package enum Element: Sendable, Hashable {
         /// A prompt token.
         case text(Int)
         /// A position of image `image` (index into `images`).

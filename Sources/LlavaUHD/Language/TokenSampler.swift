@@ -20,6 +20,17 @@ package struct TokenSampler: Sendable {
         random = Xoshiro256StarStar(seed: parameters.seed)
     }
 
+    /// A sampler that continues a saved random stream (`random`): `.invalidArgument` for
+    /// parameters out of range.
+    package init(_ parameters: SamplingParameters, random: Xoshiro256StarStar) throws(LlavaError) {
+        try parameters.validate()
+        self.parameters = parameters
+        self.random = random
+    }
+
+    /// The random stream as it stands (what the next draw continues).
+    package var randomStream: Xoshiro256StarStar { random }
+
     /// A token and its probability after the sampling steps.
     package struct Candidate: Sendable, Equatable {
         package var id: Int

@@ -19,6 +19,16 @@ package struct Xoshiro256StarStar: RandomNumberGenerator, Sendable, Equatable {
         s3 = splitMix()
     }
 
+    /// The generator at a state `state` recorded (four words, not all zero: the all-zero
+    /// state is a fixed point of xoshiro); nil for any other array.
+    package init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
+        (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
+    }
+
+    /// The four state words, to save a stream and continue it later (`init(state:)`).
+    package var state: [UInt64] { [s0, s1, s2, s3] }
+
     package mutating func next() -> UInt64 {
         let result = rotate(s1 &* 5, 7) &* 9
         let t = s1 << 17

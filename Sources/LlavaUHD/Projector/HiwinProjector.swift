@@ -27,10 +27,9 @@ package final class HiwinProjector: Projector {
     /// in-projection and scaled, `[4 · 144, E]`.
     let queries: [Float]
     let normProjWeight: [Float], normProjBias: [Float]
-    let normPostWeight: [Float], normPostBias: [Float]
     let catProjWeight: TensorView
     let catProjBias: [Float]
-    let proj: TensorView
+    let output: OutputProjection
 
     static let querySets = 4
     static let normEps: Float = 1e-6
@@ -77,10 +76,9 @@ package final class HiwinProjector: Projector {
                                    embedDim: e),
             sets: Self.querySets, context: context)
         normProjWeight = lnProj.0.floats(); normProjBias = lnProj.1.floats()
-        normPostWeight = lnPost.0.floats(); normPostBias = lnPost.1.floats()
         catProjWeight = catWeight
         catProjBias = catBias.floats()
-        self.proj = proj
+        output = OutputProjection(norm: lnPost, proj: proj)
         let kvWeight = lnKV.0.floats(), kvBias = lnKV.1.floats()
         levels = levelTensors.map { t in
             var weight = FloatStorage(widening: t.weight)
@@ -237,14 +235,6 @@ package final class HiwinProjector: Projector {
             }
         }
         for r in 0..<rows { for j in 0..<e { fused[r * e + j] += catProjBias[j] } }
-        var tokens = [Float](repeating: 0, count: rows * e)
-        fused.withUnsafeMutableBufferPointer { f in
-            Normalization.layerNorm(f.baseAddress!, rows: rows, cols: e, gamma: normPostWeight, beta: normPostBias,
-                                    eps: Self.normEps, into: f.baseAddress!, threads: context.threads)
-            tokens.withUnsafeMutableBufferPointer { t in
-                MatMul.multiply(f.baseAddress!, rows: rows, by: proj, into: t.baseAddress!, context: context)
-            }
-        }
-        return (0..<views.count).map { v in Array(tokens[(v * windows * e)..<((v + 1) * windows * e)]) }
+        return output.apply(&fused, views: views.count, tokensPerView: windows, context: context)
     }
 }

@@ -10,8 +10,7 @@ package final class UHDV1Projector: Projector {
     let resampler: WindowResampler
     let projection: LevelProjection
     let queries: [Float]
-    let normPostWeight: [Float], normPostBias: [Float]
-    let proj: TensorView
+    let output: OutputProjection
 
     /// See `ProjectorConfig.makeProjector`; `levelMethod` as for `HiwinProjector`.
     init(config: ProjectorConfig, weights: WeightStore,
@@ -45,9 +44,7 @@ package final class UHDV1Projector: Projector {
         projection = LevelProjection(weight: weight, embedDim: e, channels: c, bias: [Float](repeating: 0, count: e),
                                      normWeight: lnKV.0.floats(), normBias: lnKV.1.floats(), eps: HiwinProjector.normEps,
                                      mayPool: false, forcedMethod: levelMethod)
-        normPostWeight = lnPost.0.floats()
-        normPostBias = lnPost.1.floats()
-        self.proj = proj
+        output = OutputProjection(norm: lnPost, proj: proj)
     }
 
     func check(_ view: ProjectorInput) throws(LlavaError) {
@@ -90,17 +87,8 @@ package final class UHDV1Projector: Projector {
             }
             pooledViews.append([PooledLevel(layout: layout, projection: projection, embedding: nil, prepared: prepared)])
         }
-        let e = config.embedDim, windows = config.tokensPerView, rows = views.count * windows
         var attended = try resampler.run(queries: queries, sets: 1, views: pooledViews, context: context)
         try context.checkAbort("projector")
-        var tokens = [Float](repeating: 0, count: rows * e)
-        attended.withUnsafeMutableBufferPointer { a in
-            Normalization.layerNorm(a.baseAddress!, rows: rows, cols: e, gamma: normPostWeight, beta: normPostBias,
-                                    eps: HiwinProjector.normEps, into: a.baseAddress!, threads: context.threads)
-            tokens.withUnsafeMutableBufferPointer { t in
-                MatMul.multiply(a.baseAddress!, rows: rows, by: proj, into: t.baseAddress!, context: context)
-            }
-        }
-        return (0..<views.count).map { v in Array(tokens[(v * windows * e)..<((v + 1) * windows * e)]) }
+        return output.apply(&attended, views: views.count, tokensPerView: config.tokensPerView, context: context)
     }
 }

@@ -167,11 +167,26 @@ public final class ChatSession: @unchecked Sendable {
             throw LlavaError(.contextFull, "\(input.count) positions do not fit: the context holds \(cache.capacity) and \(cache.count) are used")
         }
         let embeddings = try input.embeddings(decoder: model.language)
-        options.onStage?(.prefill(positions: input.count))
-        logits = try model.language.eval(embeddings: embeddings, cache: cache, context: context)
+        // Rows another session already computed for the same positions are copied, not
+        // recomputed (at least the last position is evaluated: its logits are the result).
+        let before = cache.count
+        let restored = model.prefixCache.restore(keys: positions + prompt.keys, limit: positions.count + input.count - 1,
+                                                 into: cache)
+        let h = model.languageConfig.hiddenSize
+        options.onStage?(.prefill(positions: input.count - restored))
+        do {
+            logits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
+                try model.language.eval(embeddings: UnsafeBufferPointer(rebasing: all[(restored * h)...]), cache: cache,
+                                        context: context)
+            }
+        } catch {
+            try? cache.truncate(to: before)  // nothing appended, the copied rows included
+            throw error
+        }
         positions += prompt.keys
         tokenHistory += tokens.filter { $0 >= 0 }
         conversationImages += encoded
+        model.prefixCache.publish(keys: positions, cache: cache)
     }
 
     /// Samples the next token from `logits` (greedy when `parameters.temperature` is 0), with
@@ -235,17 +250,32 @@ public final class ChatSession: @unchecked Sendable {
         let reused = PromptBuilder.reusablePrefix(cached: positions, keys: prompt.keys)
         let embeddings = try input.embeddings(decoder: model.language)
         try cache.truncate(to: reused)
-        positions.removeLast(positions.count - reused)
-        tokenHistory = positions.compactMap { if case .token(let id) = $0 { id } else { nil } }
         logits = nil
-        let h = model.languageConfig.hiddenSize
-        options.onStage?(.prefill(positions: input.count - reused))
+        // Then rows another session already computed for the same positions (at least the
+        // prompt's last position is evaluated: its logits start the answer); copying them
+        // counts as prefill time.
         let prefillStart = monotonicSeconds()
-        let promptLogits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
-            try model.language.eval(embeddings: UnsafeBufferPointer(rebasing: all[(reused * h)...]), cache: cache,
-                                    context: context)
+        let start = reused + model.prefixCache.restore(keys: prompt.keys, limit: input.count - 1, into: cache)
+        positions = Array(prompt.keys.prefix(start))
+        tokenHistory = positions.compactMap { if case .token(let id) = $0 { id } else { nil } }
+        let h = model.languageConfig.hiddenSize
+        options.onStage?(.prefill(positions: input.count - start))
+        let promptLogits: [Float]
+        do {
+            promptLogits = try embeddings.withUnsafeBufferPointer { (all) throws(LlavaError) -> [Float] in
+                try model.language.eval(embeddings: UnsafeBufferPointer(rebasing: all[(start * h)...]), cache: cache,
+                                        context: context)
+            }
+        } catch {
+            // A stopped prefill leaves the cache as the session's own prefix had it (the copied
+            // rows go too), as without the prefix cache.
+            try? cache.truncate(to: reused)
+            positions = Array(prompt.keys.prefix(reused))
+            tokenHistory = positions.compactMap { if case .token(let id) = $0 { id } else { nil } }
+            throw error
         }
         timings.prefill = monotonicSeconds() - prefillStart
+        model.prefixCache.publish(keys: prompt.keys, cache: cache)
         positions = prompt.keys
         tokenHistory = ids.filter { $0 >= 0 }
         messages.append(turn)
@@ -288,7 +318,7 @@ public final class ChatSession: @unchecked Sendable {
         case .callback: reason = stream.hitStopString ? .stopString : .callback
         }
         return ChatReply(text: answer, tokens: result.tokens, stopReason: reason, promptPositions: input.count,
-                         reusedPositions: reused, timings: timings)
+                         reusedPositions: start, timings: timings)
     }
 
     /// Makes `turns` the conversation that the next `chat` call continues, as if those turns had
@@ -319,6 +349,33 @@ public final class ChatSession: @unchecked Sendable {
         conversationImages = encoded
         logits = nil
         return timings
+    }
+
+    // MARK: - Saved state
+
+    /// Everything besides the KV rows that the conversation needs to continue (what
+    /// `SessionFile` writes).
+    func savedState() -> SessionState {
+        SessionState(systemPrompt: options.systemPrompt, slicing: options.slicing, positions: positions,
+                     tokenHistory: tokenHistory, messages: messages, conversationImages: conversationImages,
+                     logits: logits, sampler: sampler)
+    }
+
+    /// Takes over `state` (read by `SessionFile` for a cache that holds exactly
+    /// `state.positions.count` positions): the conversation continues as it would have in the
+    /// session that saved it. The images go into the session's image cache and, when it
+    /// caches, the model's.
+    func restore(_ state: SessionState) {
+        positions = state.positions
+        tokenHistory = state.tokenHistory
+        messages = state.messages
+        conversationImages = state.conversationImages
+        logits = state.logits
+        sampler = state.sampler
+        for image in state.conversationImages {
+            imageCache.insert(image)
+            if options.imageCacheCapacity > 0 { model.imageCache.insert(image) }
+        }
     }
 
     /// Records the evaluated answer tokens as cached positions and the answer as the
@@ -378,7 +435,8 @@ public struct ChatReply: Sendable {
     /// The generated ids (a stop id is not included).
     public var tokens: [Int]
     public var stopReason: StopReason
-    /// Positions of the whole conversation's prompt, and how many of them came from the cache.
+    /// Positions of the whole conversation's prompt, and how many of them came from the cache
+    /// (the session's own, or rows other sessions computed, from the model's `PrefixCache`).
     public var promptPositions: Int
     public var reusedPositions: Int
     public var timings: ChatTimings

@@ -7,7 +7,7 @@
 struct PromptBuilder {
     /// What one cached position holds: a token id, or one position of an image (identified by
     /// its pixels and slicing options).
-    enum PositionKey: Equatable {
+    enum PositionKey: Hashable {
         case token(Int)
         case image(ImageKey, element: MultimodalInput.Element)
     }

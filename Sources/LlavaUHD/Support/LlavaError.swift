@@ -34,6 +34,11 @@ public enum Status: Int32, Sendable, CaseIterable {
     case bufferTooSmall = 15
     /// A bug in the library: an invariant did not hold.
     case `internal` = 16
+    /// A saved session file is not one, or is damaged: truncated, a checksum that does not
+    /// match, a size or value that contradicts the file or the model, an unknown format version.
+    case badSessionFile = 17
+    /// A sound saved session file that another model wrote (its model digest differs).
+    case sessionMismatch = 18
 
     /// The short name of the status, as `luhd_status_string` returns it (static and
     /// NUL-terminated, so the C function can hand out its pointer).
@@ -56,6 +61,8 @@ public enum Status: Int32, Sendable, CaseIterable {
         case .outOfMemory: "out of memory"
         case .bufferTooSmall: "buffer too small"
         case .internal: "internal error"
+        case .badSessionFile: "bad session file"
+        case .sessionMismatch: "session file of another model"
         }
     }
 }

@@ -32,6 +32,12 @@ final class OutputFile {
         if let failure { throw failure }
     }
 
+    /// Flushes the written bytes to the storage device (`fsync`), so that a rename that
+    /// follows cannot publish a file whose data a crash would lose.
+    func sync() throws(LlavaError) {
+        guard fsync(fd) == 0 else { throw LlavaError(.io, "cannot sync '\(path)': \(String(cString: strerror(errno)))") }
+    }
+
     func close() throws(LlavaError) {
         guard fd >= 0 else { return }
         let rc = Glibc.close(fd)

@@ -137,6 +137,8 @@ package final class ByteLevelBPETokenizer: Tokenizer {
 
     package func encode(utf8 text: [UInt8], addBOS: Bool, parseSpecial: Bool) throws(LlavaError) -> [Int32] {
         try UTF8Text.validate(text)
+        // NFC makes UTF-8 text at most 3 times longer (UAX #15, "Stable Code Points").
+        try TokenizerInputLimit.check(normalizedBytes: normalizesNFC ? 3 * text.count : text.count, textBytes: text.count)
         var ids: [Int32] = []
         ids.reserveCapacity(text.count / 3 + 4)
         if addBOS, let bos = bosTokenId { ids.append(bos) }

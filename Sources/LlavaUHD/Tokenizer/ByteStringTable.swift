@@ -6,8 +6,9 @@
 struct ByteStringTable: Sendable {
     /// All keys, concatenated in insertion order.
     private var storage: [UInt8] = []
-    /// Key k occupies `storage[keyStarts[k] ..< keyStarts[k + 1]]`.
-    private var keyStarts: [Int32] = [0]
+    /// Key k occupies `storage[keyStarts[k] ..< keyStarts[k + 1]]` (`Int`: the keys of a
+    /// hostile vocabulary file may pass 2 GiB).
+    private var keyStarts: [Int] = [0]
     private var values: [Int32] = []
     /// Per slot: key index + 1 (0 = empty) in the low 32 bits, the key's hash in the high 32.
     private var slots: [UInt64]
@@ -46,7 +47,7 @@ struct ByteStringTable: Sendable {
                         if slot == 0 { return nil }
                         if slot >> 32 == tag {
                             let k = Int(slot & 0xFFFF_FFFF) - 1
-                            let start = Int(starts[k]), end = Int(starts[k + 1])
+                            let start = starts[k], end = starts[k + 1]
                             if end - start == n {
                                 var equal = true
                                 for j in 0..<n where keys[start + j] != p.unsafelyUnwrapped[j] { equal = false; break }
@@ -67,7 +68,7 @@ struct ByteStringTable: Sendable {
 
     /// The key bytes of entry `k` (insertion order).
     func key(at k: Int) -> ArraySlice<UInt8> {
-        storage[Int(keyStarts[k])..<Int(keyStarts[k + 1])]
+        storage[keyStarts[k]..<keyStarts[k + 1]]
     }
 
     /// The value of entry `k` (insertion order).
@@ -85,7 +86,7 @@ struct ByteStringTable: Sendable {
             return false
         }
         if (values.count + 1) * 2 > slots.count { grow() }
-        keyStarts.append(Int32(storage.count))
+        keyStarts.append(storage.count)
         values.append(value)
         place(values.count - 1)
         return true
@@ -93,7 +94,7 @@ struct ByteStringTable: Sendable {
 
     private mutating func place(_ k: Int) {
         let mask = slots.count - 1
-        let s = Int(keyStarts[k]), e = Int(keyStarts[k + 1])
+        let s = keyStarts[k], e = keyStarts[k + 1]
         let h = storage.withUnsafeBufferPointer { Self.hash($0.baseAddress.map { $0 + s }, e - s) }
         var i = Int(truncatingIfNeeded: h) & mask
         while slots[i] != 0 { i = (i + 1) & mask }

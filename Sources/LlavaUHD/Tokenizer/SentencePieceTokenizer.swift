@@ -209,16 +209,16 @@ package final class SentencePieceTokenizer: Tokenizer {
         var ids: [Int32] = []
         if addBOS, let bos = bosTokenId { ids.append(bos) }
         if !parseSpecial || splitter.isEmpty {
-            encodePlain(text, dummyPrefix: addDummyPrefix, into: &ids)
+            try encodePlain(text, dummyPrefix: addDummyPrefix, into: &ids)
         } else if legacy {
             for segment in splitter.split(text) {
                 switch segment {
                 case .token(let id): ids.append(id)
-                case .text(let r): encodePlain(Array(text[r]), dummyPrefix: addDummyPrefix, into: &ids)
+                case .text(let r): try encodePlain(Array(text[r]), dummyPrefix: addDummyPrefix, into: &ids)
                 }
             }
         } else if !text.isEmpty {
-            ids.append(contentsOf: encodeNonLegacy(text))
+            ids.append(contentsOf: try encodeNonLegacy(text))
         }
         return ids
     }
@@ -227,7 +227,7 @@ package final class SentencePieceTokenizer: Tokenizer {
     /// "▁" become spaces), SentencePiece runs without its dummy prefix, a segment that starts
     /// with a space is encoded after the unknown-token text (whose pieces are then dropped) so
     /// that its leading space survives, and a lone "▁" before a special token is dropped.
-    private func encodeNonLegacy(_ text: [UInt8]) -> [Int32] {
+    private func encodeNonLegacy(_ text: [UInt8]) throws(LlavaError) -> [Int32] {
         var prefixed = SentencePieceNormalizer.spaceSymbol
         var i = 0
         while i < text.count {
@@ -240,11 +240,9 @@ package final class SentencePieceTokenizer: Tokenizer {
             }
         }
         let unkText = unknownTokenId.map { pieceTexts[Int($0)] } ?? Array("<unk>".utf8)
-        let unkLength: Int = {
-            var ids: [Int32] = []
-            encodePlain(unkText, dummyPrefix: false, into: &ids)
-            return ids.count
-        }()
+        var unkIds: [Int32] = []
+        try encodePlain(unkText, dummyPrefix: false, into: &unkIds)
+        let unkLength = unkIds.count
         var ids: [Int32] = []
         for segment in splitter.split(prefixed) {
             switch segment {
@@ -254,10 +252,10 @@ package final class SentencePieceTokenizer: Tokenizer {
                 let startsWithSpace = piece.first == 0x20 || piece.starts(with: SentencePieceNormalizer.spaceSymbol)
                 if startsWithSpace {
                     var segmentIds: [Int32] = []
-                    encodePlain(unkText + piece, dummyPrefix: false, into: &segmentIds)
+                    try encodePlain(unkText + piece, dummyPrefix: false, into: &segmentIds)
                     ids.append(contentsOf: segmentIds.count >= unkLength ? segmentIds[unkLength...] : segmentIds[...])
                 } else {
-                    encodePlain(piece, dummyPrefix: false, into: &ids)
+                    try encodePlain(piece, dummyPrefix: false, into: &ids)
                 }
             }
         }
@@ -267,9 +265,12 @@ package final class SentencePieceTokenizer: Tokenizer {
         return ids
     }
 
-    /// sentencepiece's `Encode` of valid UTF-8 text, appending ids.
-    func encodePlain(_ text: [UInt8], dummyPrefix: Bool, into ids: inout [Int32]) {
+    /// sentencepiece's `Encode` of valid UTF-8 text, appending ids. Throws `.invalidArgument`
+    /// when the normalized text is over `TokenizerInputLimit` (a character map can make text
+    /// much longer, whitespace escaping 3 times).
+    func encodePlain(_ text: [UInt8], dummyPrefix: Bool, into ids: inout [Int32]) throws(LlavaError) {
         let normalized = normalizer.normalize(text, addDummyPrefix: dummyPrefix)
+        try TokenizerInputLimit.check(normalizedBytes: normalized.count, textBytes: text.count)
         guard !normalized.isEmpty else { return }
         normalized.withUnsafeBufferPointer { encodeNormalized($0, into: &ids) }
     }

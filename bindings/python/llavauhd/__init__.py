@@ -22,6 +22,7 @@ from __future__ import annotations
 from ._errors import (
                       BadConfigError,
                       BadImageError,
+                      BadSessionFileError,
                       BadTokenizerError,
                       BadWeightsError,
                       BufferTooSmallError,
@@ -35,6 +36,7 @@ from ._errors import (
                       InvalidUTF8Error,
                       MissingTensorError,
                       OutOfMemoryError,
+                      SessionMismatchError,
                       TensorMismatchError,
                       UnsupportedModelError,
 )
@@ -75,6 +77,7 @@ __all__ = [
                       "STDERR",
                       "BadConfigError",
                       "BadImageError",
+                      "BadSessionFileError",
                       "BadTokenizerError",
                       "BadWeightsError",
                       "BufferTooSmallError",
@@ -97,6 +100,7 @@ __all__ = [
                       "Precision",
                       "Sampling",
                       "Session",
+                      "SessionMismatchError",
                       "SlicePlan",
                       "StopReason",
                       "TensorMismatchError",

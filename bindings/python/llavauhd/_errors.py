@@ -80,12 +80,23 @@ class InternalError(Error):
     status = 16
 
 
+class BadSessionFileError(Error):
+    """A saved session file is not one, is damaged or truncated, contradicts itself or the
+    model, or has a format version this library does not read (``LUHD_ERR_BAD_SESSION_FILE``)."""
+    status = 17
+
+
+class SessionMismatchError(Error):
+    """A sound saved session file written with another model (``LUHD_ERR_SESSION_MISMATCH``)."""
+    status = 18
+
+
 BY_STATUS: dict[int, type[Error]] = {
     cls.status: cls
     for cls in (InvalidArgumentError, FileAccessError, BadWeightsError, MissingTensorError, TensorMismatchError,
                 BadConfigError, UnsupportedModelError, BadImageError, ImageTooLargeError, BadTokenizerError,
                 InvalidUTF8Error, ContextFullError, CancelledError, OutOfMemoryError, BufferTooSmallError,
-                InternalError)
+                InternalError, BadSessionFileError, SessionMismatchError)
 }
 
 # Status names as the C header spells them (LUHD_ERR_...), for messages and tests.
@@ -95,7 +106,7 @@ STATUS_NAMES: dict[int, str] = {
     7: "LUHD_ERR_UNSUPPORTED", 8: "LUHD_ERR_BAD_IMAGE", 9: "LUHD_ERR_IMAGE_TOO_LARGE",
     10: "LUHD_ERR_BAD_TOKENIZER", 11: "LUHD_ERR_INVALID_UTF8", 12: "LUHD_ERR_CONTEXT_FULL",
     13: "LUHD_ERR_CANCELLED", 14: "LUHD_ERR_OUT_OF_MEMORY", 15: "LUHD_ERR_BUFFER_TOO_SMALL",
-    16: "LUHD_ERR_INTERNAL",
+    16: "LUHD_ERR_INTERNAL", 17: "LUHD_ERR_BAD_SESSION_FILE", 18: "LUHD_ERR_SESSION_MISMATCH",
 }
 
 

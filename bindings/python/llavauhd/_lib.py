@@ -67,7 +67,7 @@ lib = _load()
 class ModelParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("n_threads", c_int32),
                 ("progress_callback", c_void_p), ("progress_user_data", c_void_p),
-                ("precision", c_int32), ("image_cache_bytes", c_int64)]
+                ("precision", c_int32), ("image_cache_bytes", c_int64), ("prefix_cache_bytes", c_int64)]
 
 
 class ImageLoadParams(Structure):
@@ -215,6 +215,8 @@ _declare("luhd_string_free", None, POINTER(c_char))
 _declare("luhd_session_eval", _status, c_void_p, POINTER(c_int32), c_int32, _image_array, c_int32)
 _declare("luhd_session_logits", _status, c_void_p, POINTER(POINTER(c_float)), POINTER(c_int32))
 _declare("luhd_session_sample", _status, c_void_p, POINTER(SamplingParams), POINTER(c_int32))
+_declare("luhd_session_save", _status, c_void_p, c_char_p)
+_declare("luhd_session_load", _status, c_void_p, c_char_p, POINTER(SessionParams), _handle_out)
 
 #: Every function the header declares, in header order (the tests check the list against it).
 FUNCTIONS = (
@@ -230,6 +232,7 @@ FUNCTIONS = (
     "luhd_session_cancel", "luhd_session_context",
     "luhd_sampling_default_params", "luhd_session_chat", "luhd_string_free",
     "luhd_session_eval", "luhd_session_logits", "luhd_session_sample",
+    "luhd_session_save", "luhd_session_load",
 )
 
 

@@ -51,6 +51,11 @@ class Model(Closing):
         image_cache_bytes: bytes of encoded images the model keeps for all its sessions (default
             256 MiB; 0 turns the shared cache off): a session asking about a picture another
             session already encoded skips the vision stage.
+        prefix_cache_bytes: bytes of computed KV rows the model keeps for all its sessions
+            (default 0: off; 512 MiB suits a server): a session whose prompt starts like one another
+            session evaluated (same system prompt, same images) copies those rows instead of
+            recomputing them, with the same greedy answers and logits equal up to float rounding
+            (``ChatStats.n_reused_positions`` counts them).
 
     Raises:
         Error: the subclass of the C status (``FileAccessError``, ``BadConfigError``,
@@ -62,12 +67,14 @@ class Model(Closing):
 
     def __init__(self, path: Union[str, os.PathLike[str]], n_threads: Optional[int] = None,
                  progress: Optional[Callable[[float], bool]] = None, precision: Precision = Precision.EXACT,
-                 image_cache_bytes: Optional[int] = None):
+                 image_cache_bytes: Optional[int] = None, prefix_cache_bytes: Optional[int] = None):
         super().__init__(lib.luhd_model_free)
         params = lib.luhd_model_default_params()
         params.precision = Precision(precision).value
         if image_cache_bytes is not None:
             params.image_cache_bytes = int_in_range(image_cache_bytes, "image_cache_bytes", 0, 2**63 - 1)
+        if prefix_cache_bytes is not None:
+            params.prefix_cache_bytes = int_in_range(prefix_cache_bytes, "prefix_cache_bytes", 0, 2**63 - 1)
         if n_threads is not None:
             params.n_threads = int_in_range(n_threads, "n_threads", 1, 1024)
         self.path = os.fspath(path)

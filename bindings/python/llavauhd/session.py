@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -85,6 +86,36 @@ class Session(Closing):
                  system_prompt: Optional[Text] = None, preresize_long_side: Optional[int] = None,
                  max_slices: Optional[int] = None, abort: Optional[Callable[[], bool]] = None,
                  kv_type: KVType = KVType.F16):
+        self._start(model, None, n_ctx=n_ctx, image_cache_size=image_cache_size, system_prompt=system_prompt,
+                    preresize_long_side=preresize_long_side, max_slices=max_slices, abort=abort, kv_type=kv_type)
+
+    @classmethod
+    def load(cls, model: Model, path: Union[str, os.PathLike[str]], *, n_ctx: int = 0, image_cache_size: int = 4,
+             abort: Optional[Callable[[], bool]] = None, kv_type: KVType = KVType.F16) -> Session:
+        """A session that continues the conversation :meth:`save` wrote to ``path`` with the same
+        model (``luhd_session_load``): the next :meth:`chat` answers as the saving session would
+        have, and :meth:`logits` / :meth:`sample` continue where it stood. The saved KV rows are
+        copied back, not recomputed. The system prompt and slicing are the saved conversation's;
+        the other arguments are those of :class:`Session`. A ``kv_type`` other than the saved one
+        converts the rows (exact when widening to F32; the continuation is then not identical to
+        the saving session's).
+
+        Raises:
+            BadSessionFileError: not a session file, damaged, truncated, inconsistent, or another
+                format version.
+            SessionMismatchError: a session saved with another model.
+            ContextFullError: the saved conversation holds more positions than ``n_ctx``.
+            FileAccessError: the file cannot be read.
+        """
+        session = cls.__new__(cls)
+        session._start(model, c_text(os.fsencode(path), "path"), n_ctx=n_ctx, image_cache_size=image_cache_size,
+                       system_prompt=None, preresize_long_side=None, max_slices=None, abort=abort, kv_type=kv_type)
+        return session
+
+    def _start(self, model: Model, saved: Optional[bytes], *, n_ctx: int, image_cache_size: int,
+               system_prompt: Optional[Text], preresize_long_side: Optional[int], max_slices: Optional[int],
+               abort: Optional[Callable[[], bool]], kv_type: KVType) -> None:
+        """Creates the C session: a new one, or the one saved at the path ``saved``."""
         super().__init__(lib.luhd_session_free)
         self._model = model  # the Python object; the C session holds its own model reference
         self._busy = threading.Lock()
@@ -110,7 +141,10 @@ class Session(Closing):
             params.abort_callback = ctypes.cast(self._abort_callback, ctypes.c_void_p)
         out = ctypes.c_void_p()
         with model._borrow() as model_handle:
-            check(lib.luhd_session_create(model_handle, ctypes.byref(params), ctypes.byref(out)))
+            if saved is None:
+                check(lib.luhd_session_create(model_handle, ctypes.byref(params), ctypes.byref(out)))
+            else:
+                check(lib.luhd_session_load(model_handle, saved, ctypes.byref(params), ctypes.byref(out)))
         self._adopt(out)
 
     def _tracked(self, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -305,6 +339,19 @@ class Session(Closing):
 
     # ------------------------------------------------------------------------------------------
     # State
+
+    def save(self, path: Union[str, os.PathLike[str]]) -> None:
+        """Writes the conversation to ``path`` (``luhd_session_save``): the KV rows in use, the
+        history, the conversation's encoded images, the last logits and the sampling stream, with
+        a header tying the file to the model. The file is replaced atomically (written under a
+        temporary name, then renamed). :meth:`load` continues it.
+
+        Raises:
+            FileAccessError: the file cannot be written.
+        """
+        encoded = c_text(os.fsencode(path), "path")
+        with self._use(), self._borrow() as handle:
+            check(lib.luhd_session_save(handle, encoded))
 
     def reset(self) -> None:
         """Forgets the conversation and the context; the image-embedding cache is kept."""

@@ -3,6 +3,7 @@ silently changed value (issue 12's binding classes): integers ctypes would wrap,
 C would cut at, the logits after a chat, and the races between threads on one handle (cancel
 against close, close from a callback, set_log against logging threads, Image.close and
 Model.close against running calls). The races use real threads, many rounds, bounded time."""
+import json
 import threading
 
 import numpy as np
@@ -10,6 +11,26 @@ import pytest
 
 import llavauhd
 from llavauhd import Sampling, Session
+
+
+def use_while_closing(handle, use, refusals):
+    """Calls use() on another thread while this thread closes handle; returns "ok", or the
+    exception of a type in refusals that use() raised instead (the handle was closed before a
+    call borrowed it). Any other exception fails the test."""
+    outcome = []
+
+    def run():
+        try:
+            use()
+            outcome.append("ok")
+        except refusals as e:
+            outcome.append(e)
+    t = threading.Thread(target=run)
+    t.start()
+    handle.close()
+    t.join()
+    assert len(outcome) == 1, "use() raised an exception that is not a refusal"
+    return outcome[0]
 
 
 @pytest.mark.parametrize("field, value", [
@@ -88,6 +109,40 @@ def test_streamed_and_returned_answers_agree(small):
         assert answer == "".join(pieces) and s.last_stats.n_generated == 24
 
 
+def test_an_answer_holding_nul_is_returned_whole(assets, tmp_path):
+    """An answer holding U+0000 comes back whole from chat() (luhd_session_chat's out_text and
+    out_text_length), as it was streamed. A real run: the tiny Qwen2 model's greedy first answer
+    token is found, then a copy of the model whose byte-level vocabulary has that token and the
+    token of the byte 0x00 ("Ā") swapped answers the same ids, so its answer starts with U+0000."""
+    source = assets / "models" / "chelsea-qwen2-mask5"
+    prompt, answer_length = "Hi", 6
+    with llavauhd.Model(source) as m, Session(m, n_ctx=256) as s:
+        s.chat(prompt, sampling=Sampling(max_new_tokens=1))
+        first = s.sample()  # the greedy first answer token
+    swapped = tmp_path / "model"
+    swapped.mkdir()
+    for f in source.iterdir():
+        if f.name not in ("vocab.json", "tokenizer.json"):
+            (swapped / f.name).symlink_to(f)
+
+    def swap(vocab: dict) -> None:
+        text = next(t for t, i in vocab.items() if i == first)
+        vocab[text], vocab["Ā"] = vocab["Ā"], first
+    vocab = json.loads((source / "vocab.json").read_text(encoding="utf-8"))
+    swap(vocab)
+    (swapped / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    tokenizer = json.loads((source / "tokenizer.json").read_text(encoding="utf-8"))
+    swap(tokenizer["model"]["vocab"])
+    (swapped / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+
+    with llavauhd.Model(swapped) as m, Session(m, n_ctx=256) as s:
+        pieces = []
+        answer = s.chat(prompt, sampling=Sampling(max_new_tokens=answer_length), on_text=pieces.append)
+        assert s.last_stats.n_generated == answer_length
+    assert answer.startswith("\0") and len(answer) > 1, answer
+    assert answer == "".join(pieces)
+
+
 def test_logits_after_chat_are_the_last_evaluated_positions(small):
     """max_new_tokens 1: the answer token comes from the prompt's logits and is not evaluated,
     so those are the logits after the chat, and greedy sampling from them gives that token."""
@@ -155,17 +210,8 @@ def test_cancel_racing_close_never_touches_freed_memory(small):
 def test_close_while_another_thread_chats(small):
     for _ in range(10):
         s = Session(small, n_ctx=512)
-        errors = []
-
-        def chat(session=s, errors=errors):
-            try:
-                session.chat("Tell me a long story.", sampling=Sampling(max_new_tokens=64))
-            except (llavauhd.CancelledError, ValueError, RuntimeError) as e:
-                errors.append(e)
-        t = threading.Thread(target=chat)
-        t.start()
-        s.close()
-        t.join()
+        use_while_closing(s, lambda s=s: s.chat("Tell me a long story.", sampling=Sampling(max_new_tokens=64)),
+                          (llavauhd.CancelledError, ValueError, RuntimeError))
         assert s.closed
 
 
@@ -221,41 +267,23 @@ def test_set_log_from_inside_a_log_callback_is_refused(small):
 
 def test_image_close_while_another_thread_chats_with_it(small, small_image):
     pixels = small_image.to_array()
+    one = Sampling(max_new_tokens=1)
     with Session(small, n_ctx=2048, image_cache_size=0, preresize_long_side=0) as s:
         for _ in range(8):
             img = llavauhd.Image.from_array(pixels)
-            outcome = []
-
-            def chat(img=img, outcome=outcome):
-                try:
-                    s.chat("What is it?", images=[img], sampling=Sampling(max_new_tokens=1))
-                    outcome.append("ok")
-                except ValueError as e:  # closed before the chat borrowed it
-                    outcome.append(e)
-            t = threading.Thread(target=chat)
-            t.start()
-            img.close()
-            t.join()
-            assert img.closed and len(outcome) == 1
+            use_while_closing(img, lambda img=img: s.chat("What is it?", images=[img], sampling=one),
+                              ValueError)  # closed before the chat borrowed it
+            assert img.closed
             s.reset()
 
 
 def test_model_close_while_another_thread_uses_it(assets):
     for _ in range(5):
         model = llavauhd.Model(assets / "models" / "small-noslice")
-        results = []
 
-        def use(model=model, results=results):
-            try:
-                for _ in range(20):
-                    model.tokenize("Hello there")
-                with Session(model, n_ctx=64) as s:
-                    s.chat("Hi", sampling=Sampling(max_new_tokens=1))
-                results.append("ok")
-            except ValueError as e:  # closed before a call borrowed it
-                results.append(e)
-        t = threading.Thread(target=use)
-        t.start()
-        model.close()
-        t.join()
-        assert len(results) == 1
+        def use(model=model):
+            for _ in range(20):
+                model.tokenize("Hello there")
+            with Session(model, n_ctx=64) as s:
+                s.chat("Hi", sampling=Sampling(max_new_tokens=1))
+        use_while_closing(model, use, ValueError)  # closed before a call borrowed it

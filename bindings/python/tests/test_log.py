@@ -21,12 +21,18 @@ def log():
     llavauhd.set_log()  # back to the default: the "llavauhd" logger
 
 
-def test_log_callback_receives_messages(log, assets):
-    receive, messages = log
-    llavauhd.set_log(receive, llavauhd.LogLevel.DEBUG)
+def load_and_fail(assets):
+    """Loads the tiny model (INFO "loaded ...") and makes one call fail (DEBUG, naming
+    luhd_model_tokenize and UTF-8)."""
     with llavauhd.Model(assets / "models" / "small-noslice") as m:
         with pytest.raises(llavauhd.InvalidUTF8Error):
             m.tokenize(b"\xff")
+
+
+def test_log_callback_receives_messages(log, assets):
+    receive, messages = log
+    llavauhd.set_log(receive, llavauhd.LogLevel.DEBUG)
+    load_and_fail(assets)
     levels = {level for level, _, _ in messages}
     assert llavauhd.LogLevel.INFO in levels and llavauhd.LogLevel.DEBUG in levels
     assert any("loaded" in text and "small-noslice" in text
@@ -38,9 +44,7 @@ def test_log_callback_receives_messages(log, assets):
 def test_log_level_filters(log, assets):
     receive, messages = log
     llavauhd.set_log(receive, llavauhd.LogLevel.INFO)
-    with llavauhd.Model(assets / "models" / "small-noslice") as m:
-        with pytest.raises(llavauhd.InvalidUTF8Error):
-            m.tokenize(b"\xff")
+    load_and_fail(assets)
     assert messages and all(level >= llavauhd.LogLevel.INFO for level, _, _ in messages)
     messages.clear()
     for silent in (llavauhd.LogLevel.NONE, 99, -1):  # levels past ERROR silence too

@@ -1,0 +1,140 @@
+@testable import LlavaUHD
+import Testing
+import TestSupport
+
+/// Saved sessions (`SessionFile`): a loaded session continues exactly as the saving one would
+/// have (greedy tokens, logits, the sampling stream), rows convert between KV types, and every
+/// damaged, truncated, foreign or lying file ends in its status.
+@Suite struct SessionFileTests {
+    static let name = "small-noslice"
+    static let parameters = ChatParameters(generation: GenerationParameters(maxNewTokens: 6))
+
+    static func model() throws -> LlavaModel {
+        try LlavaModel(path: Fixtures.model(name), options: .init(prefixCacheBytes: 0))
+    }
+
+    static func options(_ type: KVCacheType = .float16) -> ChatSession.Options {
+        var options = ChatSession.Options()
+        options.slicing = SlicingOptions(preresizeLongSide: 0)
+        options.kvCacheType = type
+        return options
+    }
+
+    static func image() throws -> RGBImage { try ImageDecoder.decodeFile(Fixtures.upstream(name) + "/input.png") }
+
+    /// A session after one turn about the fixture image, and the file it saved.
+    static func savedSession(_ model: LlavaModel, directory: String) throws -> (ChatSession, String) {
+        let session = try ChatSession(model: model, options: options())
+        try session.chat("What animal is this?", images: [image()], parameters: parameters)
+        let path = directory + "/chat.luhds"
+        try SessionFile.save(session, to: path)
+        return (session, path)
+    }
+
+    @Test func loadedSessionContinuesAsTheSavingOne() throws {
+        let directory = TestFiles.makeTemporaryDirectory("session-file")
+        defer { TestFiles.remove(directory) }
+        let model = try Self.model()
+        let (original, path) = try Self.savedSession(model, directory: directory)
+        let loaded = try SessionFile.load(model: model, path: path, options: Self.options())
+        #expect(loaded.position == original.position)
+        #expect(loaded.logits == original.logits)
+        #expect(loaded.history == original.history)
+
+        let expected = try original.chat("And what colour is it?", parameters: Self.parameters)
+        let reply = try loaded.chat("And what colour is it?", parameters: Self.parameters)
+        #expect(reply.tokens == expected.tokens && reply.text == expected.text)
+        #expect(reply.reusedPositions == expected.reusedPositions && reply.reusedPositions > 0)
+        #expect(reply.timings.encodedImages == 0)
+        #expect(loaded.logits == original.logits)
+    }
+
+    @Test func samplingStreamContinuesAfterLoad() throws {
+        let directory = TestFiles.makeTemporaryDirectory("session-file")
+        defer { TestFiles.remove(directory) }
+        let model = try Self.model()
+        let session = try ChatSession(model: model, options: Self.options())
+        try session.eval(tokens: [1, 450, 4996, 17354])
+        let sampling = SamplingParameters(temperature: 1.5, seed: 7)
+        _ = try session.sample(sampling)
+        let path = directory + "/sampled.luhds"
+        try SessionFile.save(session, to: path)
+        let loaded = try SessionFile.load(model: model, path: path, options: Self.options())
+        for _ in 0..<8 { #expect(try loaded.sample(sampling) == session.sample(sampling)) }
+    }
+
+    /// f16 rows loaded into a float32 session widen exactly, so saving that session and loading
+    /// it back as f16 gives the original file byte for byte.
+    @Test func rowsConvertBetweenKVTypes() throws {
+        let directory = TestFiles.makeTemporaryDirectory("session-file")
+        defer { TestFiles.remove(directory) }
+        let model = try Self.model()
+        let (_, path) = try Self.savedSession(model, directory: directory)
+        let wide = try SessionFile.load(model: model, path: path, options: Self.options(.float32))
+        #expect(wide.cache.type == .float32)
+        try SessionFile.save(wide, to: directory + "/wide.luhds")
+        let narrow = try SessionFile.load(model: model, path: directory + "/wide.luhds", options: Self.options(.float16))
+        try SessionFile.save(narrow, to: directory + "/narrow.luhds")
+        #expect(try readWholeFile(directory + "/narrow.luhds") == readWholeFile(path))
+        // The wide session answers; its tokens are those of the f16 rows continued in float32.
+        #expect(try !wide.chat("And now?", parameters: Self.parameters).tokens.isEmpty)
+    }
+
+    @Test func damagedForeignAndLyingFilesEndInTheirStatus() throws {
+        let directory = TestFiles.makeTemporaryDirectory("session-file")
+        defer { TestFiles.remove(directory) }
+        let model = try Self.model()
+        let (_, path) = try Self.savedSession(model, directory: directory)
+        let good = try readWholeFile(path)
+        let stateBytes = Int(good[72]) | Int(good[73]) << 8 | Int(good[74]) << 16
+        func status(_ bytes: [UInt8], seal: Bool = false, options: ChatSession.Options = Self.options()) -> Status? {
+            var bytes = bytes
+            if seal { SessionFile.seal(&bytes) }
+            let p = directory + "/case.luhds"
+            guard TestFiles.write(bytes, to: p) else { return nil }
+            return thrownError { () throws(LlavaError) in _ = try SessionFile.load(model: model, path: p, options: options) }?.status
+        }
+        func changed(_ offset: Int, _ transform: (UInt8) -> UInt8 = { $0 ^ 0x40 }) -> [UInt8] {
+            var b = good
+            b[offset] = transform(b[offset])
+            return b
+        }
+        #expect(status(good) == nil)
+        #expect(status([]) == .badSessionFile)
+        #expect(status(Array(good.dropLast())) == .badSessionFile)                 // truncated
+        #expect(status(Array(good.prefix(50))) == .badSessionFile)                 // shorter than a header
+        #expect(status(good + [0]) == .badSessionFile)                             // trailing byte
+        #expect(status(changed(0)) == .badSessionFile)                             // magic
+        #expect(status(changed(8, { _ in 2 }), seal: true) == .badSessionFile)     // another format version
+        #expect(status(changed(8, { _ in 2 })) == .badSessionFile)                 // header checksum
+        #expect(status(changed(good.count - 3)) == .badSessionFile)                // KV checksum
+        #expect(status(changed(100)) == .badSessionFile)                           // state checksum
+        #expect(status(changed(20), seal: true) == .sessionMismatch)               // another model's digest
+        #expect(status(changed(52, { $0 + 1 }), seal: true) == .badSessionFile)    // lying layer count
+        #expect(status(changed(64, { $0 + 1 }), seal: true) == .badSessionFile)    // lying position count
+        #expect(status(changed(72, { $0 &+ 1 }), seal: true) == .badSessionFile)   // lying state size
+        #expect(status(changed(48, { _ in 9 }), seal: true) == .badSessionFile)    // not a KV type
+        // Every single-byte change of the state section, made to pass the checksums, is either
+        // harmless (a text byte that stays UTF-8, a float) or refused: never a trap.
+        // (The first 160 bytes, where the counts and sizes are, then every 1009th.)
+        for offset in Array(SessionFile.headerSize..<(SessionFile.headerSize + 160))
+            + Array(stride(from: SessionFile.headerSize + 160, to: SessionFile.headerSize + stateBytes, by: 1009)) {
+            let s = status(changed(offset, { $0 ^ 0xFF }), seal: true)
+            #expect(s == nil || s == .badSessionFile || s == .sessionMismatch)
+        }
+        // A context smaller than the saved conversation.
+        var small = Self.options()
+        small.contextLength = 8
+        #expect(status(good, options: small) == .contextFull)
+        #expect(thrownError { () throws(LlavaError) in _ = try SessionFile.load(model: model, path: directory + "/missing", options: Self.options()) }?.status == .io)
+    }
+
+    /// Another model's session file (same format, other digest) is a mismatch.
+    @Test func anotherModelsFileIsAMismatch() throws {
+        let directory = TestFiles.makeTemporaryDirectory("session-file")
+        defer { TestFiles.remove(directory) }
+        let (_, path) = try Self.savedSession(try Self.model(), directory: directory)
+        let other = try LlavaModel(path: Fixtures.model("rocket-v1"))
+        #expect(thrownError { () throws(LlavaError) in _ = try SessionFile.load(model: other, path: path, options: Self.options()) }?.status == .sessionMismatch)
+    }
+}
