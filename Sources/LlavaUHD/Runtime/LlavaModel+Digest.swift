@@ -6,7 +6,7 @@ extension LlavaModel {
 
     /// SHA-256 of: `digestDefinition`; the LLM's hyper-parameters (architecture, sizes, layer and
     /// head counts, vocabulary, max positions, RMS epsilon, RoPE theta), the chat template and the
-    /// image-token layout; then for every tensor of the weight files (sorted by name) and of the
+    /// image-token layout ("" when a text-only model has none); then for every tensor of the weight files (sorted by name) and of the
     /// GGUF LLM file when there is one (in file order): its name, dtype, shape, and its first and
     /// last 256 bytes. Cheap (a few hundred kilobytes hashed, two pages read per tensor) and it
     /// tells checkpoints apart: fine-tunes of one architecture share names and shapes but not
