@@ -15,15 +15,22 @@ public final class LlavaModel: @unchecked Sendable {
         /// (0 turns it off). The default, 256 MiB, holds about 15 seven-view images of a 7B
         /// model (7 × 144 × 4096 floats each).
         public var imageCacheBytes: Int
+        /// Most sessions whose decode steps share one pass over the LLM's weights when they
+        /// decode at the same time (continuous batching, `DecodeBatcher`; each session's tokens
+        /// and logits are the ones it gets alone). 1 turns batching off.
+        public var maxDecodeBatch: Int
 
         public static let defaultImageCacheBytes = 256 << 20
+        public static let defaultMaxDecodeBatch = DecodeBatcher.defaultMaxBatch
 
         public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
-                    matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes) {
+                    matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes,
+                    maxDecodeBatch: Int = defaultMaxDecodeBatch) {
             self.threads = max(1, threads)
             self.progress = progress
             self.matrixArithmetic = matrixArithmetic
             self.imageCacheBytes = max(0, imageCacheBytes)
+            self.maxDecodeBatch = max(1, maxDecodeBatch)
         }
     }
 
@@ -78,10 +85,11 @@ public final class LlavaModel: @unchecked Sendable {
             let gguf = try GGUFFile(path: ggufPath)
             languageGGUF = gguf
             language = try TransformerDecoder(config: GGUFLanguageModel.reconcile(config.language, with: gguf), gguf: gguf,
-                                              arithmetic: options.matrixArithmetic)
+                                              arithmetic: options.matrixArithmetic, maxDecodeBatch: options.maxDecodeBatch)
         } else {
             languageGGUF = nil
-            language = try TransformerDecoder(config: config.language, weights: weights, arithmetic: options.matrixArithmetic)
+            language = try TransformerDecoder(config: config.language, weights: weights, arithmetic: options.matrixArithmetic,
+                                              maxDecodeBatch: options.maxDecodeBatch)
         }
         try report(0.9)
         if let gguf = languageGGUF, !Tokenizers.hasFiles(in: directory) {

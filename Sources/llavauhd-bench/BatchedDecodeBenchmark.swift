@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LlavaUHD
+import Synchronization
+
+/// `batch-decode`: aggregate decode speed of 1, 2 and 4 sessions decoding at the same time on
+/// one model (each on its own thread, one `KVCache` each), with batched decoding
+/// (`DecodeBatcher`, the default) and, for 4 sessions, with it off (`maxDecodeBatch` 1: the
+/// sessions contend for the cores and each streams the weights itself). Vicuna-7B shapes on
+/// synthetic weights (`SyntheticCheckpoint`), BF16 and `ModelQuantizer`'s Q8_0 and Q4_0, at
+/// `--layers` depth (default 2 of 32, as `llm`; embeddings and lm_head at full size). Each
+/// session has a prompt of its own length (`promptTokens` + 16·i) evaluated before the clock
+/// starts; then all threads start together and each decodes `decodeTokens` greedy tokens.
+/// Aggregate tokens/s = sessions × tokens / wall time until the last finishes, best of N.
+var batchedDecodeBenchmark: Benchmark {
+    Benchmark(name: "batch-decode", summary: "aggregate decode tokens/s of 1, 2, 4 concurrent sessions (batched decoding) at Vicuna-7B shapes",
+              run: runBatchedDecodeBenchmark)
+}
+
+private let promptTokens = 64
+private let decodeTokens = 16
+
+private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String {
+    try BLAS.load()
+    let threads = ComputeContext.defaultThreads
+    let reps = options.repetitions(3)
+    let model = SyntheticCheckpoint.LanguageModel.vicuna7B
+    let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: false, layers: options.layers ?? 2)
+    let config = checkpoint.languageConfig
+    let (dir, _, _) = try checkpoint.ensure(in: SyntheticCheckpoint.benchDirectory())
+    let loadBefore = loadAverage()
+    print("batch-decode: \(model.displayName), \(checkpoint.layerCount) of \(model.layers) layers in \(dir); load \(loadBefore)")
+
+    var variants: [(format: String, directory: String)] = [("BF16", dir)]
+    for format in [QuantFormat.q8_0, .q4_0] { variants.append((format.rawValue, try quantizedCopy(of: dir, format: format))) }
+
+    var rows = ""
+    for v in variants {
+        let weights = try WeightStore(directory: v.directory)
+        let batched = try TransformerDecoder(config: config, weights: weights)
+        let unbatched = try TransformerDecoder(config: config, weights: weights, maxDecodeBatch: 1)
+        let gb = Double(batched.weightBytesPerToken) / 1e9
+        var single = 0.0
+        for (sessions, decoder) in [(1, batched), (2, batched), (4, batched), (4, unbatched)] {
+            let before = decoder.decodeBatcher.statistics
+            var best = 0.0
+            for _ in 0..<reps {
+                best = max(best, try aggregateTokensPerSecond(decoder, sessions: sessions, threads: threads))
+            }
+            let after = decoder.decodeBatcher.statistics
+            let passes = after.passes - before.passes, steps = after.requests - before.requests
+            if sessions == 1 { single = best }
+            let mode = decoder.decodeBatcher.maxBatch > 1 ? "batched" : "batching off"
+            let meanBatch = passes > 0 ? fmt(Double(steps) / Double(passes), 2) : "–"
+            print("batch-decode: \(v.format) \(sessions) session(s), \(mode): \(fmt(best, 2)) tok/s, mean batch \(meanBatch)")
+            rows += "| \(v.format) | \(fmt(gb, 2)) | \(sessions) | \(mode) | \(fmt(best, 2)) | \(fmt(best / Double(sessions), 2)) | "
+                + "**\(fmt(best / single, 2))×** | \(meanBatch) |\n"
+        }
+    }
+    let loadAfter = loadAverage()
+    return """
+        Vicuna-7B shapes on synthetic weights, \(checkpoint.layerCount) of \(model.layers) decoder layers (+ embeddings and \
+        lm_head at full size), \(threads) compute threads per model, float32 KV caches. Each session (its own thread and KV \
+        cache) first evaluates a prompt of \(promptTokens) + 16·i tokens, untimed; then all sessions decode \(decodeTokens) \
+        greedy tokens at the same time. Aggregate = sessions × \(decodeTokens) / wall time until the last session finishes, \
+        best of \(reps). Batched: the default `DecodeBatcher` (each session's tokens and logits equal its serial run, tested in \
+        BatchedDecodeTests); batching off: `maxDecodeBatch` 1. Speed-up: aggregate / 1 session's. Mean batch = decode steps / \
+        passes over the weights. Load average \(loadBefore) at the start, \(loadAfter) at the end: the machine \
+        was shared with other builds, so these figures are under load.
+
+        | weights | GB read per pass | sessions | mode | aggregate tok/s | per session tok/s | speed-up | mean batch |
+        |---|---|---|---|---|---|---|---|
+        \(rows)
+        """
+}
+
+/// Starts `sessions` threads, each with its own cache and prompt, and returns sessions × tokens /
+/// the wall time of the decoding.
+private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: Int, threads: Int) throws -> Double {
+    let config = decoder.config
+    let context = ComputeContext(threads: threads)
+    var caches: [KVCache] = [], firstTokens: [Int] = []
+    var random = SplitMix(seed: 11)
+    for i in 0..<sessions {
+        let n = promptTokens + 16 * i
+        let cache = try KVCache(config: config, capacity: n + decodeTokens + 1)
+        let prompt = (0..<n).map { _ in Int(random.next() % UInt64(config.vocabSize)) }
+        firstTokens.append(TokenSampler.argmax(try decoder.eval(tokens: prompt, cache: cache, context: context)))
+        caches.append(cache)
+    }
+    let failures = Mutex<[LlavaError]>([])
+    let starts = firstTokens, sessionCaches = caches
+    let t0 = monotonicSeconds()
+    runThreads(sessions) { i in
+        var token = starts[i]
+        do {
+            for _ in 0..<decodeTokens {
+                token = TokenSampler.argmax(try decoder.eval(tokens: [token], cache: sessionCaches[i], context: context))
+            }
+        } catch {
+            failures.withLock { $0.append(error as? LlavaError ?? LlavaError(.internal, "\(error)")) }
+        }
+    }
+    let seconds = monotonicSeconds() - t0
+    if let error = failures.withLock({ $0.first }) { throw error }
+    return Double(sessions * decodeTokens) / seconds
+}
+
+/// Runs `body(i)` for i in 0..<count on new POSIX threads (inline when one cannot be made) and
+/// waits for all of them.
+private func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    final class Job: @unchecked Sendable {
+        let body: @Sendable (Int) -> Void, index: Int
+        init(_ body: @escaping @Sendable (Int) -> Void, _ index: Int) { self.body = body; self.index = index }
+    }
+    var handles: [pthread_t] = []
+    for i in 0..<count {
+        var thread = pthread_t()
+        let job = Unmanaged.passRetained(Job(body, i)).toOpaque()
+        if pthread_create(&thread, nil, { arg in
+            let job = Unmanaged<Job>.fromOpaque(arg!).takeRetainedValue()
+            job.body(job.index)
+            return nil
+        }, job) == 0 {
+            handles.append(thread)
+        } else {
+            Unmanaged<Job>.fromOpaque(job).takeRetainedValue().body(i)
+        }
+    }
+    for t in handles { pthread_join(t, nil) }
+}
