@@ -84,7 +84,7 @@ extension MatMul {
         let o = SendablePointer(out)
         let p = UnsafeRawPointer(prep)
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
-        let block = m <= group ? Int.max : 64
+        let block = m <= group ? w.rows : 64
         parallelFor(parts.count, threads: threads) { i in
             let r = parts[i]
             var r0 = r.lowerBound
