@@ -15,7 +15,7 @@ import TestSupport
 @Suite(.serialized) struct BatchedDecodeTests {
     static let sequences = 4
     static let steps = 10
-    static let cacheTypes: [KVCacheType] = [.float32, .bfloat16, .float16, .float32]
+    static let cacheTypes: [KVCacheType] = [.float32, .bfloat16, .float16, .float32, .bfloat16, .float32]
 
     /// Greedy tokens and every step's logits (the prompt's first).
     struct Trace: Equatable, Sendable {
@@ -26,7 +26,7 @@ import TestSupport
     /// Prompts of different lengths (so the sequences sit at different positions).
     static func prompts(vocab: Int) -> [[Int]] {
         var random = TestRandom(seed: 14)
-        return [3, 7, 12, 5].map { n in (0..<n).map { _ in random.next(vocab) } }
+        return [3, 7, 12, 5, 9, 4].map { n in (0..<n).map { _ in random.next(vocab) } }
     }
 
     /// Prefill `prompt`, then `steps` greedy one-position steps.
@@ -45,11 +45,12 @@ import TestSupport
         return trace
     }
 
-    /// Runs the prompts alone on a decoder without batching and together (one thread each) on
-    /// one with batching, and compares.
-    static func check(_ name: String, _ make: (_ maxBatch: Int) throws -> TransformerDecoder) throws {
+    /// Runs `sequences` prompts alone on a decoder without batching and together (one thread
+    /// each) on one with batching, and compares.
+    static func check(_ name: String, sequences: Int = sequences,
+                      _ make: (_ maxBatch: Int) throws -> TransformerDecoder) throws {
         let serial = try make(1)
-        let prompts = Self.prompts(vocab: serial.config.vocabSize)
+        let prompts = Array(Self.prompts(vocab: serial.config.vocabSize).prefix(sequences))
         let expected = try prompts.indices.map { i in try decode(serial, prompt: prompts[i], type: cacheTypes[i]) }
         #expect(serial.decodeBatcher.statistics.passes == 0)
 
@@ -92,6 +93,10 @@ import TestSupport
         let qdir = try QuantizedDecoderTests.quantized(dir, format)
         defer { try? FileManager.default.removeItem(atPath: qdir) }
         try Self.check(format.rawValue) { max in
+            try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), maxDecodeBatch: max)
+        }
+        // Six rows: the kernels take them in groups of 4 and 2 over blocks of weight rows.
+        try Self.check(format.rawValue + " ×6", sequences: 6) { max in
             try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), maxDecodeBatch: max)
         }
         // The float32 kernels forced (x not quantized) batch the same way.
