@@ -16,6 +16,9 @@
 /// `ComputeContext.threads`; the abort callback is polled before every layer.
 ///
 /// Immutable after init: any number of threads may evaluate with their own caches at once.
+/// One-position evaluations (decoding) that happen at the same time share passes over the
+/// weights (`DecodeBatcher`, up to `maxDecodeBatch` caches per pass), with each cache's results
+/// bit for bit the ones it gets alone.
 package final class TransformerDecoder: Sendable {
     package let config: LanguageModelConfig
     package let rope: RotaryEmbedding
