@@ -2,13 +2,14 @@
  * model decoding at the same time on their own threads (pthreads) share passes over the
  * weights, and every session's greedy tokens and every step's logits are bit for bit the ones a
  * model loaded with max_decode_batch 1 (no batching) gives it alone. Each session has its own
- * prompt. While batched, one session is cancelled from its own token loop by another thread
- * (luhd_session_cancel) and then freed, and another stops early and frees its session: the
+ * prompt. While batched, one session is cancelled by another thread (luhd_session_cancel) and
+ * then freed, and another stops early and frees its session: the
  * cancelled step returns LUHD_ERR_CANCELLED, and the remaining sessions' results do not change
  * and nothing hangs. max_decode_batch 0 or 65 is refused; a caller built against the struct
  * without the field (smaller struct_size) gets the default, 8.
  *
  * Usage: batch_decode_test MODEL_DIR */
+#define _POSIX_C_SOURCE 200809L
 #include <llavauhd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,8 +42,9 @@ typedef struct {
     const luhd_model *model;
     int index;
     int steps;              /* steps to decode (fewer for the early stopper) */
-    luhd_session *victim;   /* a session this job cancels at its 3rd step (or NULL) */
-    atomic_int *cancel_sent; /* set once `victim` was cancelled; the victim frees its session after */
+    atomic_int *prefilled;  /* the victim's: set when its prompt is evaluated */
+    atomic_int *finished;   /* the victim's: set when its loop ends */
+    atomic_int *cancels_done; /* the victim's: it frees its session once the canceller stopped */
     luhd_token tokens[STEPS];
     float *logits;          /* (STEPS + 1) x n_vocab */
     int32_t n_vocab;
@@ -60,14 +62,11 @@ static void *decode(void *arg) {
     CHECK(luhd_session_eval(j->session, ids, n, NULL, 0) == LUHD_OK);
     const float *logits = NULL;
     CHECK(luhd_session_logits(j->session, &logits, &j->n_vocab) == LUHD_OK);
-    if (!logits) return NULL;
-    memcpy(j->logits, logits, sizeof(float) * (size_t)j->n_vocab);
+    if (logits) memcpy(j->logits, logits, sizeof(float) * (size_t)j->n_vocab);
+    if (j->prefilled) atomic_store(j->prefilled, 1);
+    if (!logits) j->steps = 0;
     luhd_sampling_params sampling = luhd_sampling_default_params();
     for (int s = 0; s < j->steps; s++) {
-        if (j->victim && s == 3) {
-            CHECK(luhd_session_cancel(j->victim) == LUHD_OK);
-            atomic_store(j->cancel_sent, 1);
-        }
         luhd_token t = 0;
         CHECK(luhd_session_sample(j->session, &sampling, &t) == LUHD_OK);
         luhd_status st = luhd_session_eval(j->session, &t, 1, NULL, 0);
@@ -77,15 +76,37 @@ static void *decode(void *arg) {
         }
         CHECK(st == LUHD_OK);
         if (st != LUHD_OK) break;
+        j->done = s + 1;
+        if (s >= STEPS) continue; /* the victim goes on (unrecorded) until it is cancelled */
         j->tokens[s] = t;
         CHECK(luhd_session_logits(j->session, &logits, NULL) == LUHD_OK);
         memcpy(j->logits + (size_t)(s + 1) * (size_t)j->n_vocab, logits, sizeof(float) * (size_t)j->n_vocab);
-        j->done = s + 1;
     }
-    /* The victim's session must outlive the cancel call (which must not overlap its free). */
-    while (j->cancel_sent && !j->victim && !atomic_load(j->cancel_sent)) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    /* The victim's session must outlive the canceller's calls (which must not overlap its free). */
+    if (j->finished) {
+        atomic_store(j->finished, 1);
+        while (!atomic_load(j->cancels_done)) nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
     luhd_session_free(j->session);
     j->session = NULL;
+    return NULL;
+}
+
+typedef struct {
+    luhd_session *victim;
+    atomic_int *prefilled, *finished, *cancels_done;
+} canceller;
+
+/* Cancels the victim every 0.2 ms from the end of its prompt until its loop ends: one cancel
+ * lands inside a step. */
+static void *cancel_repeatedly(void *arg) {
+    canceller *c = arg;
+    while (!atomic_load(c->prefilled)) nanosleep(&(struct timespec){0, 200000}, NULL);
+    while (!atomic_load(c->finished)) {
+        CHECK(luhd_session_cancel(c->victim) == LUHD_OK);
+        nanosleep(&(struct timespec){0, 200000}, NULL);
+    }
+    atomic_store(c->cancels_done, 1);
     return NULL;
 }
 
@@ -139,36 +160,40 @@ int main(int argc, char **argv) {
         decode(&expected[i]);
     }
 
-    /* Together, batched (twice). Session 3 stops after 4 steps. In the second round session 0's
-     * thread cancels session 1 at its own 4th step: session 1's step running then (if any: the
-     * cancel may also land between its calls, when it has no effect) returns
-     * LUHD_ERR_CANCELLED, and session 1 stops there. */
+    /* Together, batched (twice). Session 3 stops after 4 steps and frees its session while the
+     * others decode. In the second round session 1 decodes on (up to 400 steps) while a fifth
+     * thread cancels it every 0.2 ms (a cancel between two calls has no effect, one inside a
+     * step stops it): a step returns LUHD_ERR_CANCELLED and session 1 stops and is freed. */
     for (int round = 0; round < 2; round++) {
         job jobs[SESSIONS];
-        atomic_int sent = 0;
+        atomic_int prefilled = 0, finished = 0, cancels_done = 0;
         for (int i = 0; i < SESSIONS; i++) make_job(&jobs[i], batched, i, i == 3 ? 4 : STEPS);
+        canceller c = {jobs[1].session, &prefilled, &finished, &cancels_done};
+        pthread_t cancel_thread;
         if (round == 1) {
-            jobs[0].victim = jobs[1].session;
-            jobs[0].cancel_sent = &sent;
-            jobs[1].cancel_sent = &sent;
+            jobs[1].steps = 400;
+            jobs[1].prefilled = &prefilled;
+            jobs[1].finished = &finished;
+            jobs[1].cancels_done = &cancels_done;
+            pthread_create(&cancel_thread, NULL, cancel_repeatedly, &c);
         }
         pthread_t threads[SESSIONS];
         for (int i = 0; i < SESSIONS; i++) pthread_create(&threads[i], NULL, decode, &jobs[i]);
         for (int i = 0; i < SESSIONS; i++) pthread_join(threads[i], NULL);
+        if (round == 1) pthread_join(cancel_thread, NULL);
         for (int i = 0; i < SESSIONS; i++) {
             job *j = &jobs[i], *e = &expected[i];
-            int cancelled_here = round == 1 && i == 1;
-            if (!cancelled_here) {
-                CHECK(!j->cancelled);
-                CHECK(j->done == j->steps);
-            }
+            int victim = round == 1 && i == 1;
+            CHECK(j->cancelled == victim);
+            if (!victim) CHECK(j->done == j->steps);
+            int recorded = j->done < STEPS ? j->done : STEPS;
             CHECK(j->n_vocab == e->n_vocab);
-            for (int s = 0; s < j->done; s++) CHECK(j->tokens[s] == e->tokens[s]);
-            CHECK(memcmp(j->logits, e->logits, sizeof(float) * (size_t)(j->done + 1) * (size_t)e->n_vocab) == 0);
+            for (int s = 0; s < recorded; s++) CHECK(j->tokens[s] == e->tokens[s]);
+            CHECK(memcmp(j->logits, e->logits, sizeof(float) * (size_t)(recorded + 1) * (size_t)e->n_vocab) == 0);
             free(j->logits);
         }
         if (round == 1) printf("batch_decode_test: session 1 %s after %d steps\n",
-                               jobs[1].cancelled ? "cancelled" : "finished", jobs[1].done);
+                               jobs[1].cancelled ? "cancelled" : "not cancelled", jobs[1].done);
     }
     for (int i = 0; i < SESSIONS; i++) free(expected[i].logits);
     luhd_model_free(serial);
