@@ -268,6 +268,17 @@ typedef struct luhd_model_params {
      * seven-view image). Negative: LUHD_ERR_INVALID_ARGUMENT. Callers built against the
      * struct without this field get the default. */
     int64_t prefix_cache_bytes;
+    /* Batched decoding: sessions of this model that decode at the same time (each on its own
+     * thread) share each pass over the LLM's weights, up to this many sessions per pass.
+     * Decoding is bound by reading the weights, so a pass for several sessions costs little more
+     * than one for a single session. Each session's tokens and logits are exactly the ones it
+     * gets alone; a session never waits for others that are not already decoding (a lone
+     * session is not slowed), and cancelling or freeing one affects only that one. A session
+     * whose step runs in another session's pass sees its abort callback polled on its own
+     * thread every 2 ms while it waits. Default 8; 1 turns batching off; 1...64, else
+     * LUHD_ERR_INVALID_ARGUMENT. Callers built against the struct without this field get the
+     * default. */
+    int32_t max_decode_batch;
 } luhd_model_params;
 
 /* The default model parameters, with struct_size set. Never fails. Threads: any. */

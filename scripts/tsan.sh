@@ -13,9 +13,11 @@
 #    - threads: one model shared by 4 threads, each with its own session;
 #    - soak (a short run: 48 turns over 4 sessions on 2 threads): cancels from a third thread
 #      at any time, abort callbacks, resets, a log callback receiving messages from every
-#      thread.
+#      thread;
+#    - batch_decode_test: 4 sessions decoding at once in shared passes (DecodeBatcher), one
+#      cancelled by another thread, sessions freed while others still decode.
 # 3. Runs the Swift suites that start threads themselves or cancel across them (the thread pool,
-#    generation with a flag raised from another thread, sessions on 4 threads sharing one model
+#    generation with a flag raised from another thread, batched decoding, sessions on 4 threads sharing one model
 #    and its image cache, a session's history after a cancel) in a ThreadSanitizer build of the
 #    tests (.build-tsan-tests); about 25 s more than the first two alone.
 # Any ThreadSanitizer report fails the run; the reports are printed. There are no suppressions.
@@ -46,7 +48,7 @@ mkdir -p "$bin"
 # The toolchain's TSan runtime intercepts libdispatch and needs its symbols: the hosts link the
 # toolchain's libdispatch (the library itself does not use it).
 swiftlib=$(readlink -f "$toolchain/../lib/swift/linux")
-for source in Tests/C/abi_test.c examples/c/threads.c Tests/C/soak.c; do
+for source in Tests/C/abi_test.c examples/c/threads.c Tests/C/soak.c Tests/C/batch_decode_test.c; do
     prog=$(basename "$source" .c)
     "$clang" -fsanitize=thread -shared-libsan -g -O1 -std=c11 -Wall -Werror -I"$repo/include" \
         "$repo/$source" -o "$bin/$prog" \
@@ -67,9 +69,11 @@ step "threads: 4 threads on one model"
 "$bin/threads" "$assets/models/rocket-v1" "$photo" "Describe the picture." 4 6 || fail=1
 step "soak: 48 turns, 4 sessions, 2 threads, cancels and logging"
 "$bin/soak" "$assets/models/small-noslice" "$photo" 48 4 2 4 || fail=1
+step "batch_decode_test: 4 sessions decoding together (batched), a cancel and early frees"
+"$bin/batch_decode_test" "$assets/models/small-noslice" || fail=1
 
 step "Swift suites that start threads, in a ThreadSanitizer build (.build-tsan-tests)"
-tests=(--filter 'ThreadPoolTests|GenerationTests|SharedImageCacheTests|ChatSessionHistoryTests')
+tests=(--filter 'ThreadPoolTests|GenerationTests|SharedImageCacheTests|ChatSessionHistoryTests|BatchedDecodeTests')
 if [ "${1:-}" = --c-only ]; then
     echo "skipped (--c-only)"
 elif ! sanitized_build tests-build.log "TSan test" -c release --build-tests --scratch-path "$repo/.build-tsan-tests" \

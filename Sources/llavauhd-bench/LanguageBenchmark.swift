@@ -192,7 +192,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
 
 /// `directory` quantized by `ModelQuantizer` (projections and lm_head) into `directory-<format>`
 /// (written once).
-private func quantizedCopy(of directory: String, format: QuantFormat) throws -> String {
+func quantizedCopy(of directory: String, format: QuantFormat) throws -> String {
     let out = directory + "-" + format.lowercaseName
     let marker = out + "/.complete"
     if fileExists(marker) { return out }

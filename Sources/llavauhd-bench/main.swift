@@ -16,6 +16,7 @@ let benchmarks: [Benchmark] = [
     tokenizerBenchmark,
     .imageDecode,
     languageBenchmark,
+    batchedDecodeBenchmark,
     visionBenchmark,
     sgemmBenchmark,
     loadBenchmark,

@@ -1,6 +1,7 @@
 import CLlavaUHD
 import LlavaUHD
 import Synchronization
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

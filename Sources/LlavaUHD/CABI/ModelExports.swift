@@ -36,7 +36,8 @@ public func luhd_model_default_params() -> luhd_model_params {
     luhd_model_params(struct_size: MemoryLayout<luhd_model_params>.size, n_threads: 0,
                       progress_callback: nil, progress_user_data: nil, precision: LUHD_PRECISION_EXACT,
                       image_cache_bytes: Int64(LlavaModel.LoadOptions.defaultImageCacheBytes),
-                      prefix_cache_bytes: Int64(LlavaModel.LoadOptions.defaultPrefixCacheBytes))
+                      prefix_cache_bytes: Int64(LlavaModel.LoadOptions.defaultPrefixCacheBytes),
+                      max_decode_batch: Int32(LlavaModel.LoadOptions.defaultMaxDecodeBatch))
 }
 
 @_cdecl("luhd_model_load")
@@ -53,6 +54,9 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
         guard p.prefix_cache_bytes >= 0 else {
             throw LlavaError(.invalidArgument, "params->prefix_cache_bytes is \(p.prefix_cache_bytes); it must be at least 0")
         }
+        guard p.max_decode_batch >= 1, p.max_decode_batch <= maxDecodeBatch else {
+            throw LlavaError(.invalidArgument, "params->max_decode_batch is \(p.max_decode_batch); it must be in 1...\(maxDecodeBatch)")
+        }
         // Read as an integer: a C caller may store any int in the enum field.
         let rawPrecision = withUnsafeBytes(of: p.precision) { $0.load(as: Int32.self) }
         guard let precision = Precision(rawValue: rawPrecision) else {
@@ -61,7 +65,8 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
         var options = LlavaModel.LoadOptions(threads: p.n_threads == 0 ? ComputeContext.defaultThreads : Int(p.n_threads),
                                              matrixArithmetic: precision.matrixArithmetic(),
                                              imageCacheBytes: Int(p.image_cache_bytes),
-                                             prefixCacheBytes: Int(p.prefix_cache_bytes))
+                                             prefixCacheBytes: Int(p.prefix_cache_bytes),
+                                             maxDecodeBatch: Int(p.max_decode_batch))
         if let callback = p.progress_callback {
             let c = CProgress(callback: callback, userData: p.progress_user_data)
             options.progress = { c.callback(Float($0), c.userData) }
@@ -83,6 +88,8 @@ public func luhd_model_free(_ handle: OpaquePointer?) {
 
 /// The most compute threads a caller may ask for (`luhd_model_params.n_threads`).
 private let maxThreads: Int32 = 1024
+/// The largest `max_decode_batch` accepted.
+private let maxDecodeBatch: Int32 = 64
 
 @_cdecl("luhd_model_get_properties")
 public func luhd_model_get_properties(_ handle: OpaquePointer?,

@@ -6,19 +6,26 @@ extension MatMul {
     /// - quantized: `linear(_:rows:weight:into:ldOut:context:kernel:)` with the CPU's preferred
     ///   kernel (int8 VNNI, else float32), or `kernel` when given (tests force the AVX2 path so).
     /// Results do not depend on `context.threads`.
+    ///
+    /// `rowwise` (batched decoding, `DecodeBatcher`): every row of `out` is computed exactly as a
+    /// call with that row alone computes it (the matrix-vector kernels for any `m`, whose per-row
+    /// sums do not depend on the other rows), while each weight row is still read once for all
+    /// `m` rows.
     package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight: LinearWeight,
                               into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
                               arithmetic: MatrixArithmetic = .float32, kernel: QuantKernel? = nil,
-                              context: ComputeContext) {
+                              rowwise: Bool = false, context: ComputeContext) {
         switch weight {
         case .dense(let t):
-            if arithmetic == .bfloat16, m > matvecMaxRows, t.dtype == .bf16, t.shape[1] % 2 == 0, BF16Product.isAvailable {
+            if rowwise, DType.floatWeights.contains(t.dtype) {
+                matvec(x, rows: m, weight: t, into: out, ldOut: ldOut ?? t.shape[0], threads: context.threads)
+            } else if arithmetic == .bfloat16, m > matvecMaxRows, t.dtype == .bf16, t.shape[1] % 2 == 0, BF16Product.isAvailable {
                 BF16Product.linear(x, rows: m, weight: t, into: out, ldOut: ldOut ?? t.shape[0], threads: context.threads)
             } else {
                 linear(x, rows: m, weight: t, into: out, ldOut: ldOut, context: context)
             }
         case .quantized(let q):
-            linear(x, rows: m, weight: q, into: out, ldOut: ldOut, context: context, kernel: kernel)
+            linear(x, rows: m, weight: q, into: out, ldOut: ldOut, context: context, kernel: kernel, rowwise: rowwise)
         }
     }
 }

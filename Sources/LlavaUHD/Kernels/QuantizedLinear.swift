@@ -3,7 +3,8 @@ import CLlavaUHD
 extension MatMul {
     /// `out[m×N] = x[m×K] · Wᵀ` for a `QuantizedMatrix` `W` of `N` rows and `K` columns: the
     /// quantized counterpart of `linear(_:rows:weight:into:ldOut:context:)`.
-    /// - Up to 4 rows of x run the matrix-vector kernels straight from the quantized bytes.
+    /// - Up to 4 rows of x (any number with `rowwise`) run the matrix-vector kernels straight from
+    ///   the quantized bytes.
     /// - More rows (prefill) run the int8 VNNI matrix product (every block format) when the
     ///   CPU has it (16 weight rows unpacked at a time), else dequantize `W` tile by tile (4 MB
     ///   of f32) and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
@@ -11,15 +12,17 @@ extension MatMul {
     /// `kernel` overrides the choice: an f32 kernel forces exact f32 arithmetic (f32 matrix-vector
     /// kernel, or dequantization + sgemm); a kernel this CPU cannot run, or that does not
     /// implement the format, falls back to `QuantKernel.preferred(for:)`.
+    /// `rowwise`: the matrix-vector kernels for any number of rows (see
+    /// `linear(_:rows:weight:into:ldOut:arithmetic:kernel:rowwise:context:)`), never the matrix product.
     package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
                               into out: UnsafeMutablePointer<Float>, ldOut: Int? = nil,
-                              context: ComputeContext, kernel: QuantKernel? = nil) {
+                              context: ComputeContext, kernel: QuantKernel? = nil, rowwise: Bool = false) {
         let n = w.rows, k = w.columns
         let ldc = ldOut ?? n
         guard m > 0, n > 0 else { return }
         var chosen = QuantKernel.preferred(for: w.format)
         if let kernel, kernel.isAvailable, kernel.supports(w.format) { chosen = kernel }
-        if m <= 4 {
+        if m <= quantizedMatvecMaxRows || rowwise {
             quantizedMatvec(x, rows: m, ldx: k, weight: w, into: out, ldOut: ldc, threads: context.threads, kernel: chosen)
             return
         }
@@ -58,24 +61,41 @@ extension MatMul {
         }
     }
 
-    /// `out[i·ldOut + r] = Σₖ W[r,k]·x[i·ldx + k]` for `m` ≤ 4 rows of x, with a kernel the CPU
-    /// runs and that implements the format (checked by the caller).
+    /// Rows of x one matrix-vector kernel call takes (the C kernels' limit).
+    static let quantizedMatvecMaxRows = 4
+
+    /// `out[i·ldOut + r] = Σₖ W[r,k]·x[i·ldx + k]` for `m` rows of x, with a kernel the CPU runs
+    /// and that implements the format (checked by the caller). x is prepared once for all rows
+    /// (each row on its own, as for one row); more than 4 rows go through the kernel in groups of
+    /// 4 over blocks of 64 weight rows, so a block is read from memory once and from cache for
+    /// the next groups. Each output is computed as the kernel computes it for its row alone.
     static func quantizedMatvec(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, weight w: QuantizedMatrix,
                                 into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
                                 kernel: QuantKernel) {
         let fmt = Int32(w.format.ggmlType), kid = kernel.rawValue
-        let prepBytes = luhd_quant_prepared_bytes(fmt, kid, w.columns, Int32(m))
-        let prep = UnsafeMutableRawPointer.allocate(byteCount: max(64, prepBytes), alignment: 64)
+        let group = quantizedMatvecMaxRows
+        let rowPrepBytes = luhd_quant_prepared_bytes(fmt, kid, w.columns, 1)
+        let prep = UnsafeMutableRawPointer.allocate(byteCount: max(64, rowPrepBytes * m), alignment: 64)
         defer { prep.deallocate() }
-        luhd_quant_prepare(fmt, kid, x, ldx, w.columns, Int32(m), prep)
+        for g in stride(from: 0, to: m, by: group) {
+            luhd_quant_prepare(fmt, kid, x + g * ldx, ldx, w.columns, Int32(min(group, m - g)), prep + g * rowPrepBytes)
+        }
         let parts = chunks(w.rows, parts: threads > 1 ? threads * 8 : 1)
         let o = SendablePointer(out)
         let p = UnsafeRawPointer(prep)
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+        let block = m <= group ? w.rows : 64
         parallelFor(parts.count, threads: threads) { i in
             let r = parts[i]
-            luhd_quant_matvec(fmt, kid, w.data, w.rowBytes, r.lowerBound, r.upperBound, w.columns,
-                              xs.p, ldx, p, Int32(m), o.p, ldOut)
+            var r0 = r.lowerBound
+            while r0 < r.upperBound {
+                let r1 = min(r.upperBound, r0 + block)
+                for g in stride(from: 0, to: m, by: group) {
+                    luhd_quant_matvec(fmt, kid, w.data, w.rowBytes, r0, r1, w.columns, xs.p + g * ldx, ldx,
+                                      p + g * rowPrepBytes, Int32(min(group, m - g)), o.p + g * ldOut, ldOut)
+                }
+                r0 = r1
+            }
         }
     }
 }

@@ -54,23 +54,28 @@ struct DecoderLayer: Sendable {
     /// The matrices, in the order a forward pass reads them.
     var matrices: [LinearWeight] { [qProj, kProj, vProj, oProj, gateProj, upProj, downProj] }
 
-    /// Runs the block on `rows` hidden states `x` (`[rows × hidden]`, updated in place) at
-    /// positions `position ..< position + rows`, writing their keys and values into `cache`
-    /// (which must already hold positions `0 ..< position` for this layer).
-    func forward(_ x: UnsafeMutablePointer<Float>, rows n: Int, position: Int, cache: KVCache,
+    /// Runs the block on `rows` hidden states `x` (`[rows × hidden]`, updated in place) that
+    /// belong to one or more sequences (`segments`, in row order, covering the rows): segment s
+    /// holds rows `s.row ..< s.row + s.rows` at positions `s.position ..< s.position + s.rows` of
+    /// its own cache, which must already hold positions `0 ..< s.position` for this layer; their
+    /// keys and values are written there. Row r of `cos`/`sin` is its position's rotary table.
+    ///
+    /// Prefill is one segment of many rows; a batched decode step (`DecodeBatcher`) is one row per
+    /// sequence with `rowwise` products, so each row's result is the one it gets alone.
+    func forward(_ x: UnsafeMutablePointer<Float>, rows n: Int, segments: [DecoderSegment],
                  rope: RotaryEmbedding, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>,
-                 config c: LanguageModelConfig, arithmetic: MatrixArithmetic, kernel: QuantKernel?,
+                 config c: LanguageModelConfig, arithmetic: MatrixArithmetic, kernel: QuantKernel?, rowwise: Bool,
                  workspace ws: DecoderWorkspace, context: ComputeContext) {
-        let h = c.hiddenSize, qWidth = c.headCount * c.headDim, kvWidth = cache.rowWidth
+        let h = c.hiddenSize, qWidth = c.headCount * c.headDim, kvWidth = c.kvHeadCount * c.headDim
         let threads = context.threads
-        let keys = cache.keys(layer: index), values = cache.values(layer: index)
-        // A float32 cache receives the new keys and values in place; a 16-bit one after they
-        // are complete (rotated), rounded once.
-        let inPlace = cache.type == .float32
-        let newKeys = inPlace ? keys.floats + position * kvWidth : ws.keys
-        let newValues = inPlace ? values.floats + position * kvWidth : ws.values
+        // A lone float32 cache receives the new keys and values in place; otherwise they are
+        // stored once complete (rotated), rounded once for a 16-bit cache.
+        let inPlace = segments.count == 1 && segments[0].cache.type == .float32
+        let newKeys = inPlace ? segments[0].cache.keys(layer: index).floats + segments[0].position * kvWidth : ws.keys
+        let newValues = inPlace ? segments[0].cache.values(layer: index).floats + segments[0].position * kvWidth : ws.values
         func linear(_ input: UnsafePointer<Float>, _ w: LinearWeight, _ out: UnsafeMutablePointer<Float>) {
-            MatMul.linear(input, rows: n, weight: w, into: out, arithmetic: arithmetic, kernel: kernel, context: context)
+            MatMul.linear(input, rows: n, weight: w, into: out, arithmetic: arithmetic, kernel: kernel, rowwise: rowwise,
+                          context: context)
         }
 
         // Attention.
@@ -87,14 +92,17 @@ struct DecoderLayer: Sendable {
         }
         rope.apply(ws.queries, rows: n, heads: c.headCount, rowStride: qWidth, cos: cos, sin: sin, threads: threads)
         rope.apply(newKeys, rows: n, heads: c.kvHeadCount, rowStride: kvWidth, cos: cos, sin: sin, threads: threads)
-        if !inPlace {
-            keys.store(newKeys, rows: n, at: position)
-            values.store(newValues, rows: n, at: position)
+        for s in segments {
+            let keys = s.cache.keys(layer: index), values = s.cache.values(layer: index)
+            if !inPlace {
+                keys.store(newKeys + s.row * kvWidth, rows: s.rows, at: s.position)
+                values.store(newValues + s.row * kvWidth, rows: s.rows, at: s.position)
+            }
+            CausalAttention.compute(queries: ws.queries + s.row * qWidth, rows: s.rows, queryStride: qWidth, start: s.position,
+                                    keys: keys, values: values,
+                                    heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
+                                    out: ws.attention + s.row * qWidth, outStride: qWidth, context: context)
         }
-        CausalAttention.compute(queries: ws.queries, rows: n, queryStride: qWidth, start: position,
-                                keys: keys, values: values,
-                                heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
-                                out: ws.attention, outStride: qWidth, context: context)
         linear(ws.attention, oProj, ws.normed)
         Elementwise.add(ws.normed, to: x, count: n * h, threads: threads)
 
@@ -106,6 +114,15 @@ struct DecoderLayer: Sendable {
         linear(ws.gate, downProj, ws.normed)
         Elementwise.add(ws.normed, to: x, count: n * h, threads: threads)
     }
+}
+
+/// The rows of one sequence in a forward pass: rows `row ..< row + rows` of the pass are
+/// positions `position ..< position + rows` of `cache`.
+struct DecoderSegment {
+    let row: Int
+    let rows: Int
+    let cache: KVCache
+    let position: Int
 }
 
 /// Scratch buffers for up to `rows` positions of one forward pass. `keys` and `values`

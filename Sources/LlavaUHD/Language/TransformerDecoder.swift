@@ -16,6 +16,9 @@
 /// `ComputeContext.threads`; the abort callback is polled before every layer.
 ///
 /// Immutable after init: any number of threads may evaluate with their own caches at once.
+/// One-position evaluations (decoding) that happen at the same time share passes over the
+/// weights (`DecodeBatcher`, up to `maxDecodeBatch` caches per pass), with each cache's results
+/// bit for bit the ones it gets alone.
 package final class TransformerDecoder: Sendable {
     package let config: LanguageModelConfig
     package let rope: RotaryEmbedding
@@ -30,6 +33,9 @@ package final class TransformerDecoder: Sendable {
     package let arithmetic: MatrixArithmetic
     /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`).
     package let quantizedKernel: QuantKernel?
+    /// Shares passes over the weights between the one-position steps of caches decoding at the
+    /// same time (see `DecodeBatcher`; its `maxBatch` 1 turns batching off).
+    package let decodeBatcher: DecodeBatcher
 
     /// The embedding table `[vocab, hidden]` and the output head `[vocab, hidden]` (the same
     /// tensor when the embeddings are tied).
@@ -45,9 +51,10 @@ package final class TransformerDecoder: Sendable {
     /// Matrices `ModelQuantizer` stored quantized are used quantized. Loads OpenBLAS if needed
     /// (`.io` if it cannot).
     package convenience init(config: LanguageModelConfig, weights: WeightStore, batchSize: Int = 1024,
-                            arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
+                            arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil,
+                            maxDecodeBatch: Int = DecodeBatcher.defaultMaxBatch) throws(LlavaError) {
         try self.init(config: config, source: SafetensorsDecoderSource(store: weights), batchSize: batchSize,
-                      arithmetic: arithmetic, quantizedKernel: quantizedKernel)
+                      arithmetic: arithmetic, quantizedKernel: quantizedKernel, maxDecodeBatch: maxDecodeBatch)
     }
 
     /// The decoder of a LLaMA- or Qwen2-architecture GGUF file: hyper-parameters from its
@@ -55,23 +62,28 @@ package final class TransformerDecoder: Sendable {
     /// (`GGUFDecoderSource`), used in place from the mapping. The output head is `output.weight`,
     /// or `token_embd.weight` when the file has none (tied embeddings).
     package convenience init(gguf file: GGUFFile, batchSize: Int = 1024, arithmetic: MatrixArithmetic = .float32,
-                            quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
+                            quantizedKernel: QuantKernel? = nil,
+                            maxDecodeBatch: Int = DecodeBatcher.defaultMaxBatch) throws(LlavaError) {
         let config = try LanguageModelConfig(gguf: file)
         try self.init(config: config, source: GGUFDecoderSource(file: file, architecture: config.architecture),
-                      batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel)
+                      batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel, maxDecodeBatch: maxDecodeBatch)
     }
 
     /// The decoder of a GGUF file with a given config (a model directory's, checked against the
     /// file's metadata by the caller).
     package convenience init(config: LanguageModelConfig, gguf file: GGUFFile, batchSize: Int = 1024,
-                            arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil) throws(LlavaError) {
+                            arithmetic: MatrixArithmetic = .float32, quantizedKernel: QuantKernel? = nil,
+                            maxDecodeBatch: Int = DecodeBatcher.defaultMaxBatch) throws(LlavaError) {
         try self.init(config: config, source: GGUFDecoderSource(file: file, architecture: config.architecture),
-                      batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel)
+                      batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel, maxDecodeBatch: maxDecodeBatch)
     }
 
     init(config: LanguageModelConfig, source: some DecoderTensorSource, batchSize: Int,
-         arithmetic: MatrixArithmetic, quantizedKernel: QuantKernel?) throws(LlavaError) {
+         arithmetic: MatrixArithmetic, quantizedKernel: QuantKernel?, maxDecodeBatch: Int) throws(LlavaError) {
         try Self.validate(config)
+        guard maxDecodeBatch >= 1 else {
+            throw LlavaError(.invalidArgument, "decode batch size \(maxDecodeBatch) must be at least 1")
+        }
         guard batchSize >= 1 else { throw LlavaError(.invalidArgument, "batch size \(batchSize) must be at least 1") }
         try BLAS.load()
         let h = config.hiddenSize, v = config.vocabSize
@@ -79,6 +91,7 @@ package final class TransformerDecoder: Sendable {
         self.batchSize = batchSize
         self.arithmetic = arithmetic
         self.quantizedKernel = quantizedKernel
+        decodeBatcher = DecodeBatcher(maxBatch: maxDecodeBatch)
         rope = try RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
         embedTokens = try source.matrix(.embedTokens, layer: 0, shape: [v, h])
         lmHead = config.tieWordEmbeddings ? embedTokens : try source.matrix(.outputHead, layer: 0, shape: [v, h])
@@ -197,6 +210,14 @@ package final class TransformerDecoder: Sendable {
         }
         try checkRoom(for: count, in: cache)
 
+        if count == 1, decodeBatcher.maxBatch > 1 {
+            let request = DecodeBatcher.Request(embedding: Array(embeddings), cache: cache, wantsLogits: logits != .none,
+                                                context: context)
+            return try decodeBatcher.submit(request) { batch, isCancelled in
+                decodeStep(batch, isCancelled: isCancelled, context: context)
+            }
+        }
+
         let start = cache.count
         let passes = (count + batchSize - 1) / batchSize
         let batch = (count + passes - 1) / passes
@@ -215,13 +236,14 @@ package final class TransformerDecoder: Sendable {
             let n = min(batch, count - r0)
             x.update(from: input + r0 * h, count: n * h)
             let (cos, sin) = rope.tables(positions: (start + r0)..<(start + r0 + n))
+            let segments = [DecoderSegment(row: 0, rows: n, cache: cache, position: start + r0)]
             for layer in layers {
                 try context.checkAbort("language model layer \(layer.index)")
                 cos.withUnsafeBufferPointer { c in
                     sin.withUnsafeBufferPointer { s in
-                        layer.forward(x, rows: n, position: start + r0, cache: cache, rope: rope,
-                                      cos: c.baseAddress!, sin: s.baseAddress!, config: config,
-                                      arithmetic: arithmetic, kernel: quantizedKernel, workspace: workspace, context: context)
+                        layer.forward(x, rows: n, segments: segments, rope: rope, cos: c.baseAddress!, sin: s.baseAddress!,
+                                      config: config, arithmetic: arithmetic, kernel: quantizedKernel, rowwise: false,
+                                      workspace: workspace, context: context)
                     }
                 }
             }
@@ -244,13 +266,74 @@ package final class TransformerDecoder: Sendable {
         return result
     }
 
+    /// One decode pass for `batch` (one position each, every cache with room for it, checked by
+    /// `eval`): the rows go through the layers together with `rowwise` products, so each gets the
+    /// logits it would get alone. Before every layer the requests `isCancelled` names are dropped
+    /// (result `.cancelled`, cache unchanged). Sets every request's result; commits the others'
+    /// positions.
+    private func decodeStep(_ batch: [DecodeBatcher.Request], isCancelled: (DecodeBatcher.Request) -> Bool,
+                            context: ComputeContext) {
+        let h = config.hiddenSize, vocab = config.vocabSize, half = config.headDim / 2
+        var live = batch
+        let workspace = DecoderWorkspace(rows: batch.count, config: config)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: batch.count * h)
+        defer { x.deallocate() }
+        var cos: [Float] = [], sin: [Float] = []
+        for (i, r) in batch.enumerated() {
+            r.embedding.withUnsafeBufferPointer { e in (x + i * h).update(from: e.baseAddress!, count: h) }
+            let t = rope.tables(positions: r.cache.count..<(r.cache.count + 1))
+            cos += t.cos
+            sin += t.sin
+        }
+        for layer in layers {
+            // Drop the cancelled requests, keeping the others' rows in order.
+            var kept = 0
+            for (i, r) in live.enumerated() {
+                if isCancelled(r) {
+                    r.result = .failure(DecodeBatcher.cancelled(layer: layer.index))
+                    continue
+                }
+                if kept != i {
+                    (x + kept * h).update(from: x + i * h, count: h)
+                    for j in 0..<half {
+                        cos[kept * half + j] = cos[i * half + j]
+                        sin[kept * half + j] = sin[i * half + j]
+                    }
+                }
+                live[kept] = r
+                kept += 1
+            }
+            live.removeLast(live.count - kept)
+            guard !live.isEmpty else { return }
+            let segments = live.enumerated().map { i, r in DecoderSegment(row: i, rows: 1, cache: r.cache, position: r.cache.count) }
+            cos.withUnsafeBufferPointer { c in
+                sin.withUnsafeBufferPointer { s in
+                    layer.forward(x, rows: live.count, segments: segments, rope: rope, cos: c.baseAddress!, sin: s.baseAddress!,
+                                  config: config, arithmetic: arithmetic, kernel: quantizedKernel, rowwise: true,
+                                  workspace: workspace, context: context)
+                }
+            }
+        }
+        let n = live.count
+        var logits = [Float](repeating: 0, count: live.contains(where: \.wantsLogits) ? n * vocab : 0)
+        if !logits.isEmpty {
+            logits.withUnsafeMutableBufferPointer { out in
+                head(x, rows: n, into: out.baseAddress!, rowwise: true, workspace: workspace, context: context)
+            }
+        }
+        for (i, r) in live.enumerated() {
+            r.cache.commit(count: r.cache.count + 1)
+            r.result = .success(r.wantsLogits ? Array(logits[(i * vocab)..<((i + 1) * vocab)]) : [])
+        }
+    }
+
     /// Logits of `rows` final hidden states: `lm_head(rmsnorm(x))`.
-    private func head(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
+    private func head(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, rowwise: Bool = false,
                       workspace: DecoderWorkspace, context: ComputeContext) {
         Normalization.rmsNorm(x, rows: rows, cols: config.hiddenSize, gamma: finalNorm, eps: config.rmsNormEps,
                               into: workspace.normed, threads: context.threads)
         MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, arithmetic: arithmetic,
-                      kernel: quantizedKernel, context: context)
+                      kernel: quantizedKernel, rowwise: rowwise, context: context)
     }
 
     private func checkRoom(for count: Int, in cache: KVCache) throws(LlavaError) {

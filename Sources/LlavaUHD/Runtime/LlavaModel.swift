@@ -28,20 +28,27 @@ public final class LlavaModel: @unchecked Sendable {
         /// the prompts of about two seven-view images of a 7B model in 16-bit storage (0.25 MiB
         /// per position).
         public var prefixCacheBytes: Int
+        /// Most sessions whose decode steps share one pass over the LLM's weights when they
+        /// decode at the same time (continuous batching, `DecodeBatcher`; each session's tokens
+        /// and logits are the ones it gets alone). 1 turns batching off.
+        public var maxDecodeBatch: Int
 
         public static let defaultImageCacheBytes = 256 << 20
         public static let defaultPrefixCacheBytes = 0
         public static let suggestedPrefixCacheBytes = 512 << 20
+        public static let defaultMaxDecodeBatch = DecodeBatcher.defaultMaxBatch
 
         public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
                     matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes,
-                    chatTemplate: ChatTemplateKind? = nil, prefixCacheBytes: Int = defaultPrefixCacheBytes) {
+                    chatTemplate: ChatTemplateKind? = nil, prefixCacheBytes: Int = defaultPrefixCacheBytes,
+                    maxDecodeBatch: Int = defaultMaxDecodeBatch) {
             self.threads = max(1, threads)
             self.progress = progress
             self.matrixArithmetic = matrixArithmetic
             self.imageCacheBytes = max(0, imageCacheBytes)
             self.chatTemplate = chatTemplate
             self.prefixCacheBytes = max(0, prefixCacheBytes)
+            self.maxDecodeBatch = max(1, maxDecodeBatch)
         }
     }
 
@@ -112,7 +119,8 @@ public final class LlavaModel: @unchecked Sendable {
             weights = try WeightStore(paths: [])
             vision = nil
             languageGGUF = gguf
-            language = try TransformerDecoder(gguf: gguf, arithmetic: options.matrixArithmetic)
+            language = try TransformerDecoder(gguf: gguf, arithmetic: options.matrixArithmetic,
+                                                  maxDecodeBatch: options.maxDecodeBatch)
             tokenizer = try Tokenizers.load(gguf: gguf)
             chatTemplate = options.chatTemplate ?? gguf.string("tokenizer.chat_template").flatMap(ChatTemplateKind.detect)
         } else {
@@ -144,11 +152,13 @@ public final class LlavaModel: @unchecked Sendable {
                 languageGGUF = gguf
                 let config = if let declared { try GGUFLanguageModel.reconcile(declared, with: gguf) }
                     else { try LanguageModelConfig(gguf: gguf) }
-                language = try TransformerDecoder(config: config, gguf: gguf, arithmetic: options.matrixArithmetic)
+                language = try TransformerDecoder(config: config, gguf: gguf, arithmetic: options.matrixArithmetic,
+                                                  maxDecodeBatch: options.maxDecodeBatch)
             } else {
                 guard let declared else { throw LlavaError(.badConfig, "'\(path)' has no config.json and no GGUF file") }
                 languageGGUF = nil
-                language = try TransformerDecoder(config: declared, weights: weights, arithmetic: options.matrixArithmetic)
+                language = try TransformerDecoder(config: declared, weights: weights, arithmetic: options.matrixArithmetic,
+                                                  maxDecodeBatch: options.maxDecodeBatch)
             }
             try report(0.9)
             if let gguf = languageGGUF, !Tokenizers.hasFiles(in: path) {

@@ -56,6 +56,9 @@ class Model(Closing):
             session evaluated (same system prompt, same images) copies those rows instead of
             recomputing them, with the same greedy answers and logits equal up to float rounding
             (``ChatStats.n_reused_positions`` counts them).
+        max_decode_batch: most sessions whose decode steps share one pass over the LLM weights
+            when they decode at the same time, each on its own thread (default 8; 1 turns
+            batching off). Every session's tokens stay the ones it gets alone.
 
     Raises:
         Error: the subclass of the C status (``FileAccessError``, ``BadConfigError``,
@@ -67,7 +70,8 @@ class Model(Closing):
 
     def __init__(self, path: Union[str, os.PathLike[str]], n_threads: Optional[int] = None,
                  progress: Optional[Callable[[float], bool]] = None, precision: Precision = Precision.EXACT,
-                 image_cache_bytes: Optional[int] = None, prefix_cache_bytes: Optional[int] = None):
+                 image_cache_bytes: Optional[int] = None, prefix_cache_bytes: Optional[int] = None,
+                 max_decode_batch: Optional[int] = None):
         super().__init__(lib.luhd_model_free)
         params = lib.luhd_model_default_params()
         params.precision = Precision(precision).value
@@ -75,6 +79,8 @@ class Model(Closing):
             params.image_cache_bytes = int_in_range(image_cache_bytes, "image_cache_bytes", 0, 2**63 - 1)
         if prefix_cache_bytes is not None:
             params.prefix_cache_bytes = int_in_range(prefix_cache_bytes, "prefix_cache_bytes", 0, 2**63 - 1)
+        if max_decode_batch is not None:
+            params.max_decode_batch = int_in_range(max_decode_batch, "max_decode_batch", 1, 64)
         if n_threads is not None:
             params.n_threads = int_in_range(n_threads, "n_threads", 1, 1024)
         self.path = os.fspath(path)
