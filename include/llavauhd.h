@@ -279,6 +279,17 @@ typedef struct luhd_model_params {
      * LUHD_ERR_INVALID_ARGUMENT. Callers built against the struct without this field get the
      * default. */
     int32_t max_decode_batch;
+    /* The chat template of a text-only LLM, by name: one of the text-only names that
+     * luhd_model_properties.chat_template lists ("chatml", "llama2", "llama2-sys", "llama3",
+     * "mistral-v1", "mistral-v3", "mistral-v7", "vicuna"; "vicuna_v1" and "qwen2_chatml" also
+     * work). It replaces the template recognised from the model's Jinja chat_template: pass it
+     * when none is recognised (luhd_session_chat would fail with LUHD_ERR_UNSUPPORTED) or when
+     * the recognised one is wrong. NULL (the default): recognise it. Another name:
+     * LUHD_ERR_INVALID_ARGUMENT naming the valid ones; not UTF-8: LUHD_ERR_INVALID_UTF8.
+     * Ignored by LLaVA-UHD models, whose template config.json fixes. Read during the load only;
+     * the caller keeps ownership. Callers built against the struct without this field get the
+     * default. */
+    const char *chat_template;
 } luhd_model_params;
 
 /* The default model parameters, with struct_size set. Never fails. Threads: any. */

@@ -29,14 +29,7 @@ struct ModelOptions: ParsableArguments {
         guard let precision = Precision(name: precision) else {
             throw LlavaError(.invalidArgument, "--precision \(self.precision) is not one of exact, fast")
         }
-        var kind: ChatTemplateKind?
-        if let template {
-            guard let k = ChatTemplateKind(rawValue: template) else {
-                throw LlavaError(.invalidArgument, "--template '\(template)' is not one of "
-                                 + ChatTemplateKind.allCases.map(\.rawValue).joined(separator: ", "))
-            }
-            kind = k
-        }
+        let kind = try template.map { (name) throws(LlavaError) in try ChatTemplateKind.named(name, option: "--template") }
         let start = monotonicSeconds()
         let options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
                                              progress: status.loadProgress(directory: model),

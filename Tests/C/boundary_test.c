@@ -99,7 +99,23 @@ static void test_numbers(luhd_model *m, const char *model_dir) {
     mp.n_threads = 100000;
     EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_ERR_INVALID_ARGUMENT);
     EXPECT_NAMED("n_threads");
+    mp = luhd_model_default_params();
+    CHECK(mp.chat_template == NULL);
+    mp.chat_template = "jinja";
+    EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_NAMED("chat_template");
+    CHECK(strstr(luhd_last_error(), "chatml") != NULL); /* the valid names are listed */
+    mp.chat_template = "\xff";
+    EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_ERR_INVALID_UTF8);
     CHECK(other == NULL);
+    /* A name is ignored by a LLaVA-UHD model, whose template config.json fixes. */
+    mp.chat_template = "llama3";
+    EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_OK);
+    luhd_model_properties props = {.struct_size = sizeof props};
+    EXPECT_STATUS(luhd_model_get_properties(other, &props), LUHD_OK);
+    CHECK(strcmp(props.chat_template, "llama3") != 0);
+    luhd_model_free(other);
+    other = NULL;
 
     luhd_session_params p = luhd_session_default_params();
     luhd_session *s = NULL;

@@ -37,7 +37,7 @@ public func luhd_model_default_params() -> luhd_model_params {
                       progress_callback: nil, progress_user_data: nil, precision: LUHD_PRECISION_EXACT,
                       image_cache_bytes: Int64(LlavaModel.LoadOptions.defaultImageCacheBytes),
                       prefix_cache_bytes: Int64(LlavaModel.LoadOptions.defaultPrefixCacheBytes),
-                      max_decode_batch: Int32(LlavaModel.LoadOptions.defaultMaxDecodeBatch))
+                      max_decode_batch: Int32(LlavaModel.LoadOptions.defaultMaxDecodeBatch), chat_template: nil)
 }
 
 @_cdecl("luhd_model_load")
@@ -62,10 +62,13 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
         guard let precision = Precision(rawValue: rawPrecision) else {
             throw LlavaError(.invalidArgument, "params->precision is \(rawPrecision); use LUHD_PRECISION_EXACT or LUHD_PRECISION_FAST")
         }
+        let chatTemplate = try p.chat_template.map { (name) throws(LlavaError) in
+            try ChatTemplateKind.named(try stringArgument(name, "params->chat_template"), option: "params->chat_template")
+        }
         var options = LlavaModel.LoadOptions(threads: p.n_threads == 0 ? ComputeContext.defaultThreads : Int(p.n_threads),
                                              matrixArithmetic: precision.matrixArithmetic(),
                                              imageCacheBytes: Int(p.image_cache_bytes),
-                                             prefixCacheBytes: Int(p.prefix_cache_bytes),
+                                             chatTemplate: chatTemplate, prefixCacheBytes: Int(p.prefix_cache_bytes),
                                              maxDecodeBatch: Int(p.max_decode_batch))
         if let callback = p.progress_callback {
             let c = CProgress(callback: callback, userData: p.progress_user_data)

@@ -80,6 +80,17 @@ public enum ChatTemplateKind: String, Sendable, Equatable, CaseIterable {
     /// Vicuna 1.1 (llama.cpp's `vicuna`): `{system}\n\nUSER: {user}\nASSISTANT: {answer}</s>\n`.
     case vicuna = "vicuna"
 
+    /// The template called `name` (its raw value), or `.invalidArgument` naming `option` and the
+    /// valid names: how the CLI's `--template` and the C and Python `chat_template` parameter
+    /// read a caller's choice.
+    package static func named(_ name: String, option: String) throws(LlavaError) -> ChatTemplateKind {
+        guard let kind = ChatTemplateKind(rawValue: name) else {
+            throw LlavaError(.invalidArgument, "\(option) '\(name)' is not one of "
+                             + allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        return kind
+    }
+
     /// The built-in family a Jinja `chat_template` (GGUF `tokenizer.chat_template` or
     /// tokenizer_config.json `chat_template`) belongs to, recognised by the substrings llama.cpp's
     /// template detection looks for, in its order; nil when none matches (pass the template

@@ -68,7 +68,7 @@ class ModelParams(Structure):
     _fields_ = [("struct_size", c_size_t), ("n_threads", c_int32),
                 ("progress_callback", c_void_p), ("progress_user_data", c_void_p),
                 ("precision", c_int32), ("image_cache_bytes", c_int64), ("prefix_cache_bytes", c_int64),
-                ("max_decode_batch", c_int32)]
+                ("max_decode_batch", c_int32), ("chat_template", c_char_p)]
 
 
 class ImageLoadParams(Structure):

@@ -59,6 +59,11 @@ class Model(Closing):
         max_decode_batch: most sessions whose decode steps share one pass over the LLM weights
             when they decode at the same time, each on its own thread (default 8; 1 turns
             batching off). Every session's tokens stay the ones it gets alone.
+        chat_template: the chat template of a text-only LLM by name (``"chatml"``,
+            ``"llama2"``, ``"llama2-sys"``, ``"llama3"``, ``"mistral-v1"``, ``"mistral-v3"``,
+            ``"mistral-v7"``, ``"vicuna"``), replacing the one recognised from its metadata: pass
+            it when none is recognised (``info.chat_template`` is then ``""`` and ``chat`` raises
+            ``UnsupportedModelError``). Default: recognise it. Ignored by LLaVA-UHD models.
 
     Raises:
         Error: the subclass of the C status (``FileAccessError``, ``BadConfigError``,
@@ -71,7 +76,7 @@ class Model(Closing):
     def __init__(self, path: Union[str, os.PathLike[str]], n_threads: Optional[int] = None,
                  progress: Optional[Callable[[float], bool]] = None, precision: Precision = Precision.EXACT,
                  image_cache_bytes: Optional[int] = None, prefix_cache_bytes: Optional[int] = None,
-                 max_decode_batch: Optional[int] = None):
+                 max_decode_batch: Optional[int] = None, chat_template: Optional[str] = None):
         super().__init__(lib.luhd_model_free)
         params = lib.luhd_model_default_params()
         params.precision = Precision(precision).value
@@ -85,6 +90,8 @@ class Model(Closing):
             params.n_threads = int_in_range(n_threads, "n_threads", 1, 1024)
         self.path = os.fspath(path)
         encoded = c_text(os.fsencode(path), "path")
+        if chat_template is not None:
+            params.chat_template = c_text(chat_template, "chat_template")
         errors = CallbackErrors()
         callback = None
         if progress is not None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 
-from llavauhd import Image, Model, Sampling, Session, UnsupportedModelError
+from llavauhd import Image, InvalidArgumentError, Model, Sampling, Session, UnsupportedModelError
 
 SMOLLM = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -59,3 +59,33 @@ def test_image_calls_raise_unsupported(smollm: Model) -> None:
         # Still a working session: "<image>" without images is text.
         assert session.chat("Say <image>.", sampling=Sampling(max_new_tokens=1)) is not None
         assert session.context[0] > 0
+
+
+def test_explicit_chat_template_replaces_the_recognised_one(assets: Path, smollm: Model) -> None:
+    path = assets / "real-models" / SMOLLM
+    question, sampling = "What is the capital of France?", Sampling(max_new_tokens=4)
+    with Session(smollm) as session:
+        session.chat(question, sampling=sampling)
+        recognised = session.last_stats
+    assert recognised is not None
+    # Naming the template the metadata gives changes nothing; another one frames the prompt anew.
+    with Model(path, n_threads=2, chat_template="chatml") as same:
+        assert same.info.chat_template == "chatml"
+        with Session(same) as session:
+            session.chat(question, sampling=sampling)
+            stats = session.last_stats
+            assert stats is not None and stats.n_prompt_positions == recognised.n_prompt_positions
+    with Model(path, n_threads=2, chat_template="llama2") as other:
+        assert other.info.chat_template == "llama2"
+        with Session(other) as session:
+            session.chat(question, sampling=sampling)
+            stats = session.last_stats
+            assert stats is not None and stats.n_prompt_positions != recognised.n_prompt_positions
+
+
+def test_unknown_chat_template_name_is_refused(assets: Path) -> None:
+    path = assets / "real-models" / SMOLLM
+    with pytest.raises(InvalidArgumentError, match="chat_template 'jinja' is not one of .*chatml"):
+        Model(path, chat_template="jinja")
+    with pytest.raises(ValueError, match="NUL"):
+        Model(path, chat_template="chatml\0")
