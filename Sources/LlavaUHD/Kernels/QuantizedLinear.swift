@@ -3,7 +3,8 @@ import CLlavaUHD
 extension MatMul {
     /// `out[m×N] = x[m×K] · Wᵀ` for a `QuantizedMatrix` `W` of `N` rows and `K` columns: the
     /// quantized counterpart of `linear(_:rows:weight:into:ldOut:context:)`.
-    /// - Up to 4 rows of x run the matrix-vector kernels straight from the quantized bytes.
+    /// - Up to 4 rows of x run the matrix-vector kernels straight from the quantized bytes (the
+    ///   int8 VNNI kernels from the interleaved copy when `w` has one).
     /// - More rows (prefill) run the int8 VNNI matrix product (every block format) when the
     ///   CPU has it (16 weight rows unpacked at a time), else dequantize `W` tile by tile (4 MB
     ///   of f32) and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
@@ -51,9 +52,20 @@ extension MatMul {
         parallelFor(parts.count, threads: threads) { p in
             let tile = UnsafeMutableRawPointer.allocate(byteCount: max(64, tileBytes), alignment: 64)
             defer { tile.deallocate() }
+            // With an interleaved copy, each tile's 16 rows are put back in the stored layout in
+            // a small buffer of this thread (the stored bytes may have been released).
+            let rowsBuffer = w.interleavedData.map { _ in
+                UnsafeMutableRawPointer.allocate(byteCount: 16 * w.rowBytes, alignment: 64)
+            }
+            defer { rowsBuffer?.deallocate() }
             for t in parts[p] {
-                let n0 = t * 16
-                luhd_quant_gemm_tile(fmt, w.data, w.rowBytes, n0, Int32(min(16, w.rows - n0)), k, xb, m, tile, o.p, ldOut)
+                let n0 = t * 16, nr = min(16, w.rows - n0)
+                if let copy = w.interleavedData, let rowsBuffer {
+                    luhd_quant_repack_rows_restore(fmt, copy, w.rowBytes, n0, n0 + nr, k, rowsBuffer)
+                    luhd_quant_gemm_tile(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, xb, m, tile, o.p + n0, ldOut)
+                } else {
+                    luhd_quant_gemm_tile(fmt, w.data, w.rowBytes, n0, Int32(nr), k, xb, m, tile, o.p, ldOut)
+                }
             }
         }
     }
@@ -68,9 +80,18 @@ extension MatMul {
         let prep = UnsafeMutableRawPointer.allocate(byteCount: max(64, prepBytes), alignment: 64)
         defer { prep.deallocate() }
         luhd_quant_prepare(fmt, kid, x, ldx, w.columns, Int32(m), prep)
-        let parts = chunks(w.rows, parts: threads > 1 ? threads * 8 : 1)
         let o = SendablePointer(out)
         let p = UnsafeRawPointer(prep)
+        if kernel == .int8VNNI, let copy = w.interleavedData {
+            // The interleaved copy (bit-identical results): whole row blocks of 4 per task.
+            let parts = chunks(w.rows / 4, parts: threads > 1 ? threads * 8 : 1)
+            parallelFor(parts.count, threads: threads) { i in
+                luhd_quant_matvec_repacked(fmt, copy, w.rowBytes, 4 * parts[i].lowerBound, 4 * parts[i].upperBound,
+                                           w.columns, p, Int32(m), o.p, ldOut)
+            }
+            return
+        }
+        let parts = chunks(w.rows, parts: threads > 1 ? threads * 8 : 1)
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
         parallelFor(parts.count, threads: threads) { i in
             let r = parts[i]

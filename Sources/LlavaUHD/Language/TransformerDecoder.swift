@@ -69,7 +69,7 @@ package final class TransformerDecoder: Sendable {
                       batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel)
     }
 
-    init(config: LanguageModelConfig, source: some DecoderTensorSource, batchSize: Int,
+    init<Source: DecoderTensorSource>(config: LanguageModelConfig, source: Source, batchSize: Int,
          arithmetic: MatrixArithmetic, quantizedKernel: QuantKernel?) throws(LlavaError) {
         try Self.validate(config)
         guard batchSize >= 1 else { throw LlavaError(.invalidArgument, "batch size \(batchSize) must be at least 1") }
@@ -80,12 +80,15 @@ package final class TransformerDecoder: Sendable {
         self.arithmetic = arithmetic
         self.quantizedKernel = quantizedKernel
         rope = try RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
-        embedTokens = try source.matrix(.embedTokens, layer: 0, shape: [v, h])
-        lmHead = config.tieWordEmbeddings ? embedTokens : try source.matrix(.outputHead, layer: 0, shape: [v, h])
+        // Quantized matrices get their row-interleaved copies for the int8 VNNI kernels here.
+        let loading: any DecoderTensorSource = InterleavingDecoderSource<Source>.applies(to: quantizedKernel)
+            ? InterleavingDecoderSource(base: source, threads: ComputeContext.defaultThreads) : source
+        embedTokens = try loading.matrix(.embedTokens, layer: 0, shape: [v, h])
+        lmHead = config.tieWordEmbeddings ? embedTokens : try loading.matrix(.outputHead, layer: 0, shape: [v, h])
         finalNorm = try source.vector(.finalNorm, layer: 0, count: h)
         var layers: [DecoderLayer] = []
         for i in 0..<config.layerCount {
-            layers.append(try DecoderLayer(index: i, config: config, source: source))
+            layers.append(try DecoderLayer(index: i, config: config, source: loading))
         }
         if source.contains(.inputNorm, layer: config.layerCount) {
             throw LlavaError(.tensorMismatch,
