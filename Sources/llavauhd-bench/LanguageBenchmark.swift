@@ -58,8 +58,9 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         Weights: BF16 safetensors with float32 products (the exact path) and with bf16 prefill products \
         (`MatrixArithmetic.bfloat16`, AVX512_BF16: \(BF16Product.isAvailable ? "yes" : "no")); Q8_0 / Q4_0 written by \
         `ModelQuantizer` (projections and lm_head; embeddings BF16); Q4_K_M = llama.cpp's `llama-quantize` of the same weights, \
-        read from the GGUF file. Kernels: \(QuantKernel.preferred(for: .q8_0)) for the quantized formats, \(VectorKernels.isa) \
-        matrix-vector kernels for BF16.
+        read from the GGUF file. Kernels: \(QuantKernel.preferred(for: .q8_0)) for the quantized formats (decode from row-interleaved \
+        copies of the Q8_0 / Q4_0 / Q4_K matrices where the CPU has AVX-512 VNNI; "stored layout" rows force the same kernels \
+        on the file's layout), \(VectorKernels.isa) matrix-vector kernels for BF16.
 
 
         """
@@ -85,6 +86,12 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         for format in [QuantFormat.q8_0, .q4_0] where wanted(format.rawValue) {
             let qdir = try quantizedCopy(of: dir, format: format)
             variants.append((format.rawValue, format.rawValue, { try TransformerDecoder(config: config, weights: WeightStore(directory: qdir)) }))
+            if QuantKernel.int8VNNI.isAvailable {
+                // The same kernels on the stored layout (no row-interleaved copies): the baseline.
+                variants.append(("\(format.rawValue), stored layout", format.rawValue, {
+                    try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), quantizedKernel: .int8VNNI)
+                }))
+            }
         }
         var ggufs: [String: String] = [:]
         if LlamaCpp.isAvailable, wanted("Q4_K_M"), let bf16 = LlamaCpp.bf16GGUF(of: dir) {

@@ -36,14 +36,20 @@ extension MatMul {
         }
     }
 
-    /// The int8 VNNI matrix product (every block format): x quantized once, then tiles of 16
-    /// weight rows split over the threads, each thread unpacking its tiles into its own buffer.
+    /// The int8 VNNI matrix product (every block format): x quantized once (its rows split over
+    /// the threads), then tiles of 16 weight rows split over the threads, each thread unpacking
+    /// its tiles into its own buffer.
     static func int8Product(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
                             into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
         let fmt = Int32(w.format.ggmlType), k = w.columns
         let xbuf = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_x_bytes(k, m), alignment: 64)
         defer { xbuf.deallocate() }
-        luhd_quant_gemm_prepare_x(x, k, k, m, xbuf)
+        let xRows = chunks(m, parts: threads), xRowBytes = luhd_quant_gemm_x_bytes(k, 1)
+        let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), xd = SendablePointer(xbuf.assumingMemoryBound(to: UInt8.self))
+        parallelFor(xRows.count, threads: threads) { p in
+            let r = xRows[p]
+            luhd_quant_gemm_prepare_x(xs.p + r.lowerBound * k, k, k, r.count, xd.p + r.lowerBound * xRowBytes)
+        }
         let tiles = (w.rows + 15) / 16
         let parts = chunks(tiles, parts: threads > 1 ? threads * 4 : 1)
         let o = SendablePointer(out)

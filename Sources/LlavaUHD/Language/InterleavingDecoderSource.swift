@@ -8,11 +8,12 @@ struct InterleavingDecoderSource<Base: DecoderTensorSource>: DecoderTensorSource
     /// Threads the repacking may use.
     let threads: Int
 
-    /// True when a decoder whose quantized products use `kernel` (nil: the preferred kernel of
-    /// each format) reads interleaved copies: the CPU runs the int8 VNNI kernels and they are not
-    /// overridden by an f32 kernel.
+    /// True when a decoder whose quantized products use `kernel` reads interleaved copies: with
+    /// the preferred kernels (nil) on a CPU that runs the int8 VNNI kernels. A forced kernel
+    /// (`.int8VNNI` included) reads the stored layout, which is how tests and benchmarks set the
+    /// two layouts side by side.
     static func applies(to kernel: QuantKernel?) -> Bool {
-        QuantKernel.int8VNNI.isAvailable && (kernel == nil || kernel == .int8VNNI)
+        QuantKernel.int8VNNI.isAvailable && kernel == nil
     }
 
     func name(_ tensor: DecoderTensor, layer: Int) -> String { base.name(tensor, layer: layer) }

@@ -28,7 +28,9 @@ package final class TransformerDecoder: Sendable {
     /// How activations meet dense weights in the matrix products (`.float32`: exact float32
     /// products; `.bfloat16`: bf16 dot products in prefill where the CPU has them).
     package let arithmetic: MatrixArithmetic
-    /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`).
+    /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`, and
+    /// row-interleaved copies of the Q8_0 / Q4_0 / Q4_K matrices for the int8 VNNI kernels where
+    /// the CPU has them: `InterleavingDecoderSource`; a forced kernel reads the stored layout).
     package let quantizedKernel: QuantKernel?
 
     /// The embedding table `[vocab, hidden]` and the output head `[vocab, hidden]` (the same
