@@ -29,19 +29,6 @@ int luhd_quant_repack_supports(int format, long rows, long cols) {
 /* Bytes of one group of 256 weights. */
 static size_t group_bytes(int format) { return format == LUHD_QF_Q8_0 ? 272 : 144; }
 
-/* Q4_K: the byte and nibble shift of element k (0..255) among the 128 nibble bytes, stored
- * (byte 32 (k / 64) + k % 32, high nibble when k % 64 >= 32) or repacked (byte 64 (k / 128) +
- * k % 64, high nibble when k % 128 >= 64). */
-static void q4k_nibble(int k, int repacked, int *byte, int *shift) {
-    if (repacked) {
-        *byte = 64 * (k / 128) + k % 64;
-        *shift = (k % 128) >= 64 ? 4 : 0;
-    } else {
-        *byte = 32 * (k / 64) + k % 32;
-        *shift = (k % 64) >= 32 ? 4 : 0;
-    }
-}
-
 /* One group of 256 weights from the stored layout to the repacked one (to_repacked = 1), or
  * back (0). */
 static void convert_group(int format, const uint8_t *src, uint8_t *dst, int to_repacked) {
@@ -69,19 +56,21 @@ static void convert_group(int format, const uint8_t *src, uint8_t *dst, int to_r
             }
         }
         break;
-    default: { /* Q4_K */
-        uint8_t out[128];
-        memset(out, 0, sizeof out);
+    default: /* Q4_K */
+        /* In each 64-byte half h, with A = bytes 0-31 and B = bytes 32-63 of its nibbles: stored,
+         * A holds elements 64h + 0..31 (low nibbles) and 64h + 32..63 (high), B the next 64;
+         * repacked, A holds elements 0..31 and 64..95 of the half, B 32..63 and 96..127. Both
+         * ways: A' = lo(A) | lo(B) << 4, B' = hi(A) | hi(B) << 4 (the map is its own inverse). */
         memcpy(dst, src, 16);
-        for (int k = 0; k < 256; k++) {
-            int sb, sh, db, dh;
-            q4k_nibble(k, !to_repacked, &sb, &sh);
-            q4k_nibble(k, to_repacked, &db, &dh);
-            out[db] |= (uint8_t)(((src[16 + sb] >> sh) & 0x0F) << dh);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *a = src + 16 + 64 * h, *b = a + 32;
+            uint8_t *ra = dst + 16 + 64 * h, *rb = ra + 32;
+            for (int j = 0; j < 32; j++) {
+                ra[j] = (uint8_t)((a[j] & 0x0F) | (b[j] & 0x0F) << 4);
+                rb[j] = (uint8_t)((a[j] >> 4) | (b[j] & 0xF0));
+            }
         }
-        memcpy(dst + 16, out, 128);
         break;
-    }
     }
 }
 

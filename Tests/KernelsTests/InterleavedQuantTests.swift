@@ -81,6 +81,25 @@ import TestSupport
         try Self.check(w, label: "\(format) fixture blocks", seed: 23)
     }
 
+    /// More rows of x than one pass of the int8 product covers (`MatMul.int8ProductXBytes` of
+    /// prepared x): every row's result is the one a single pass over fewer rows gives.
+    @Test func int8ProductPasses() throws {
+        guard QuantKernel.int8VNNI.isAvailable else { return }
+        let cols = 4096, rows = 24
+        let passRows = MatMul.int8ProductXBytes / (cols + cols / 32 * 16)
+        let m = passRows + 13
+        for format in Self.formats {
+            let w = try testMatrix(format, rows: rows, columns: cols, seed: 9)
+            var rng = TestRandom(seed: 4)
+            let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
+            let all = Self.product(x, m: m, w, threads: 2)
+            let head = Self.product(Array(x[0..<(40 * cols)]), m: 40, w, threads: 2)
+            let tail = Self.product(Array(x[((m - 40) * cols)...]), m: 40, w, threads: 1)
+            #expect(Array(all[0..<(40 * rows)]) == head, "\(format): first rows")
+            #expect(Array(all[((m - 40) * rows)...]) == tail, "\(format): last rows (second pass)")
+        }
+    }
+
     /// Formats and shapes without an interleaved layout are used as stored.
     @Test func otherFormatsAndShapesStayStored() throws {
         for (format, rows, cols) in [(QuantFormat.q6_K, 8, 256), (.q8_0, 6, 256), (.q4_0, 8, 96), (.bf16, 8, 256)] {
