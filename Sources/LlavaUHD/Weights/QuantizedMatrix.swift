@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CLlavaUHD
 
 /// A read-only 2-D weight matrix `[rows, columns]` (PyTorch `Linear` layout: rows are outputs,
@@ -98,7 +101,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
 
     /// This matrix with a row-interleaved copy of its bytes for the int8 VNNI matrix-vector
     /// kernels (bit-identical results, faster: see Sources/CLlavaUHD/quant_repacked_vnni.c), or
-    /// itself when `canInterleave` is false. The copy is anonymous memory of `byteCount` bytes
+    /// itself when `canInterleave` is false or the memory for the copy cannot be had. The copy is anonymous memory of `byteCount` bytes
     /// (as llama.cpp's CPU backend repacks into its own buffers); when the bytes come from a
     /// file mapping, the mapping's pages are released afterwards (`MappedFile.releasePages`), so
     /// resident memory holds one copy, not two. Products of every kernel keep working on the
@@ -106,8 +109,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
     /// the int8 VNNI matrix product of prefill reads the interleaved copy too. Repacking reads
     /// and writes every byte once, split over `threads`.
     package func interleaved(threads: Int) -> QuantizedMatrix {
-        guard canInterleave else { return self }
-        let storage = QuantizedStorage(byteCount: byteCount)
+        guard canInterleave, let storage = InterleavedStorage(byteCount: byteCount) else { return self }
         let dst = SendablePointer(storage.bytes.assumingMemoryBound(to: UInt8.self))
         let fmt = Int32(format.ggmlType), blocks = rows / 4
         let parts = chunks(blocks, parts: max(1, threads) * 4)
@@ -193,4 +195,19 @@ final class QuantizedStorage: @unchecked Sendable {
     }
 
     deinit { bytes.deallocate() }
+}
+
+/// The 64-byte-aligned buffer of an interleaved copy (`QuantizedMatrix.interleaved`): allocated
+/// with `posix_memalign`, so that a size the machine cannot provide is a nil result (the matrix
+/// then stays in its stored layout), not a trap.
+final class InterleavedStorage: @unchecked Sendable {
+    let bytes: UnsafeMutableRawPointer
+
+    init?(byteCount: Int) {
+        var p: UnsafeMutableRawPointer?
+        guard byteCount > 0, posix_memalign(&p, 64, byteCount) == 0, let p else { return nil }
+        bytes = p
+    }
+
+    deinit { free(bytes) }
 }
