@@ -8,12 +8,14 @@
  * (row n's 4 consecutive weights in lane n), then for each half of the block (16 elements) 16
  * f32 scales s and 16 int32 corrections -128 * sum(w), then 16 f32 offsets o per half, so that
  *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (xq + 128) w - 128 sum_k w) - o[b,h][n] sx[i][b,h].
- * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q (0..15), s = d, o = 8 d.
+ * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q - 8, s = d, o = 0.
  * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block).
  * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0.
  * The other formats go through block_ints (below): w the signed integer weight, o its offset.
  * Q6_K and Q3_K have different scales in the two halves, Q2_K also different offsets; the others
- * take the whole block at once (one scale and the offset of the first half). */
+ * take the whole block at once (one scale and the offset of the first half; the two halves'
+ * corrections added at packing time), and the formats without an offset (Q8_0, Q4_0, IQ4_NL)
+ * skip its multiply-add. */
 #include "quant_kernels.h"
 #include "quant_blocks.h"
 #include <immintrin.h>
@@ -31,13 +33,14 @@
 #define T_O 768
 #define T_O1 832
 
-/* How tile_rows treats the two halves of a block. */
-enum { WHOLE = 0, SPLIT_SCALES = 1, SPLIT_SCALES_OFFSETS = 2 };
+/* How tile_rows treats the two halves of a block, and whether it applies offsets. */
+enum { WHOLE = 0, SPLIT_SCALES = 1, SPLIT_SCALES_OFFSETS = 2, WHOLE_NO_OFFSET = 3 };
 
 static int block_mode(int format) {
     switch (format) {
     case LUHD_QF_Q6_K: case LUHD_QF_Q3_K: return SPLIT_SCALES;
     case LUHD_QF_Q2_K: return SPLIT_SCALES_OFFSETS;
+    case LUHD_QF_Q8_0: case LUHD_QF_Q4_0: case LUHD_QF_IQ4_NL: return WHOLE_NO_OFFSET;
     default: return WHOLE;
     }
 }
@@ -150,6 +153,7 @@ static inline __m512i bit4_spread(__m512i h) {
  * are read together with gathers: lane n of a gathered vector holds 4 bytes of row n. */
 static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, long cols, uint8_t *tile) {
     const long nb = cols / 32;
+    const int whole = block_mode(format) == WHOLE || block_mode(format) == WHOLE_NO_OFFSET;
     const __mmask16 rows = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
     const __m512i rowoff = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                               _mm512_set1_epi32((int)rb));
@@ -203,6 +207,9 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
                 if (format == LUHD_QF_IQ4_NL) {
                     lo = _mm512_shuffle_epi8(iq4, lo);
                     hi = _mm512_shuffle_epi8(iq4, hi);
+                } else if (format == LUHD_QF_Q4_0) {
+                    lo = _mm512_sub_epi8(lo, _mm512_set1_epi8(8));
+                    hi = _mm512_sub_epi8(hi, _mm512_set1_epi8(8));
                 }
                 q[kq] = lo;
                 q[kq + 4] = hi;
@@ -210,8 +217,8 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
             s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dm));
             if (format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1)
                 o = _mm512_sub_ps(o, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16))));
-            else if (format != LUHD_QF_IQ4_NL)
-                o = _mm512_mul_ps(s0, _mm512_set1_ps(format == LUHD_QF_Q4_0 ? 8.0f : 16.0f));
+            else if (format != LUHD_QF_IQ4_NL && format != LUHD_QF_Q4_0)
+                o = _mm512_mul_ps(s0, _mm512_set1_ps(16.0f));
         } else if (format == LUHD_QF_Q4_K) { /* block b is sub-block j = b % 8 of super-block b / 8 */
             const long sb = 144 * (b / 8);
             const int j = (int)(b % 8);
@@ -262,7 +269,7 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
         }
         const __m512i m128 = _mm512_set1_epi32(-128);
         _mm512_storeu_ps((float *)(tb + T_S0), _mm512_maskz_mov_ps(rows, s0));
-        _mm512_storeu_si512(tb + T_C0, _mm512_mullo_epi32(sum0, m128));
+        _mm512_storeu_si512(tb + T_C0, _mm512_mullo_epi32(whole ? _mm512_add_epi32(sum0, sum1) : sum0, m128));
         _mm512_storeu_ps((float *)(tb + T_S1), _mm512_maskz_mov_ps(rows, s1));
         _mm512_storeu_si512(tb + T_C1, _mm512_mullo_epi32(sum1, m128));
         _mm512_storeu_ps((float *)(tb + T_O), _mm512_maskz_mov_ps(rows, o));
@@ -279,7 +286,7 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
                                                             float *y, long ldy, long n0, __mmask16 mask) {
     __m512 out[6];
     for (int i = 0; i < 6; i++) out[i] = _mm512_setzero_ps();
-    const int split = mode != WHOLE;
+    const int split = mode == SPLIT_SCALES || mode == SPLIT_SCALES_OFFSETS;
     for (long b = 0; b < nb; b++) {
         const uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
         __m512i acc[6], acc1[6];
@@ -287,7 +294,7 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
             const __m512i c0 = _mm512_loadu_si512(tb + T_C0), c1 = _mm512_loadu_si512(tb + T_C1);
             for (int i = 0; i < mr; i++) { acc[i] = c0; acc1[i] = c1; }
         } else {
-            const __m512i c = _mm512_add_epi32(_mm512_loadu_si512(tb + T_C0), _mm512_loadu_si512(tb + T_C1));
+            const __m512i c = _mm512_loadu_si512(tb + T_C0);
             for (int i = 0; i < mr; i++) acc[i] = c;
         }
         for (int kq = 0; kq < 8; kq++) {
@@ -312,7 +319,7 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
                     out[i] = _mm512_fnmadd_ps(o, _mm512_set1_ps(sx16[2 * b]), out[i]);
                     out[i] = _mm512_fnmadd_ps(_mm512_loadu_ps((const float *)(tb + T_O1)), _mm512_set1_ps(sx16[2 * b + 1]), out[i]);
                 }
-            } else {
+            } else if (mode == WHOLE) {
                 out[i] = _mm512_fnmadd_ps(o, _mm512_set1_ps(dxs[nb + b]), out[i]);
             }
         }
@@ -335,6 +342,7 @@ void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, 
     if (mode == SPLIT_SCALES) tile_rows(t, nb, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, mask);   \
     else if (mode == SPLIT_SCALES_OFFSETS)                                                              \
         tile_rows(t, nb, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, mask);                  \
+    else if (mode == WHOLE_NO_OFFSET) tile_rows(t, nb, xb, xs, cols, i, MR, WHOLE_NO_OFFSET, y, ldy, n0, mask); \
     else tile_rows(t, nb, xb, xs, cols, i, MR, WHOLE, y, ldy, n0, mask);
     for (; i + 6 <= m; i += 6) { ROWS(6) }
     switch (m - i) {

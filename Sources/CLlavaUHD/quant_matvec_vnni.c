@@ -16,14 +16,7 @@
 #include <string.h>
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
-
-static inline uint32_t load16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
-static inline float h2f(const uint8_t *p) { return _cvtsh_ss((unsigned short)load16(p)); }
+#include "quant_vnni_common.h"
 
 /* Quantizes one 32-element block: returns dx, writes rounded x / dx into q. A block with a
  * non-finite value gets dx = NaN so the result is NaN, as in f32 arithmetic. */
@@ -46,12 +39,6 @@ static float quantize_block(const float *x, int8_t q[32]) {
         q[j] = (int8_t)v;
     }
     return dx;
-}
-
-static inline float hsum16(__m512 v) {
-    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
 /* ---- Q8_0 in groups of 8 blocks (256 weights) ----
@@ -158,7 +145,6 @@ static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, si
  * 0-3 elements 0-15, blocks 0-3 elements 16-31, blocks 4-7 elements 0-15, blocks 4-7 elements
  * 16-31; 16 values per block each), 16 f32 dx for blocks 0-3 (each 4 times), 16 for blocks 4-7,
  * 8 f32 c; then the blocks after the last full group: 32 int8 values each, then their dx. */
-#define Q4_0_GROUP_BYTES (256 + 64 + 64 + 32)
 size_t luhd_quant_vnni_q4_row_stride(long cols) {
     const size_t ng = (size_t)(cols / 256);
     return (ng * Q4_0_GROUP_BYTES + 7 * 36 + 63) / 64 * 64;
@@ -306,7 +292,12 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
                                                             const uint8_t *prep, size_t pstride, int m,
                                                             float *y, long ldy) {
     const long nsb = cols / 256, nb = cols / 32;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(0x30);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x30);
+    /* Word shifts that move the high-bit pairs of elements 0-31 / 32-63 of a half (H << 4, H << 2)
+     * and 64-95 / 96-127 (H, H >> 2) to bits 4-5. */
+    const __m512i shl = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4), shr = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
+    const __m512i shlw = _mm512_or_si512(shl, _mm512_slli_epi64(shl, 16)), shl16 = _mm512_or_si512(shlw, _mm512_slli_epi64(shlw, 32));
+    const __m512i shrw = _mm512_or_si512(shr, _mm512_slli_epi64(shr, 16)), shr16 = _mm512_or_si512(shrw, _mm512_slli_epi64(shrw, 32));
     __m512i pidx[4];
     for (int k = 0; k < 4; k++)
         pidx[k] = _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2,
@@ -320,17 +311,15 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
             const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
                 _mm_loadu_si128((const __m128i *)(b + 192)))), d);
             __m512i wq[4];
+            /* Half h: its 64 low-nibble bytes L hold elements 0-63 (low nibbles) and 64-127 (high
+             * nibbles) in order; its 32 high-bit bytes H, seen twice, give each element its bits
+             * 4-5 after the word shifts above. */
             for (int h = 0; h < 2; h++) {
-                const __m256i A = _mm256_loadu_si256((const __m256i *)(b + 64 * h));
-                const __m256i B = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32));
-                const __m256i H = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
-                const __m256i q1 = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), m3));
-                const __m256i q2 = _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), m3));
-                const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_and_si256(H, m3));
-                const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4),
-                                                   _mm256_and_si256(_mm256_srli_epi16(H, 2), m3));
-                wq[2 * h] = _mm512_inserti64x4(_mm512_castsi256_si512(q1), q2, 1);
-                wq[2 * h + 1] = _mm512_inserti64x4(_mm512_castsi256_si512(q3), q4, 1);
+                const __m512i L = _mm512_loadu_si512(b + 64 * h);
+                const __m512i HH = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)));
+                wq[2 * h] = _mm512_ternarylogic_epi64(_mm512_and_si512(L, m4), _mm512_sllv_epi16(HH, shl16), m3, 0xF8);
+                wq[2 * h + 1] = _mm512_ternarylogic_epi64(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                                          _mm512_srlv_epi16(HH, shr16), m3, 0xF8);
             }
             for (int i = 0; i < m; i++) {
                 const uint8_t *row = prep + (size_t)i * pstride;

@@ -19,6 +19,13 @@ struct BenchOptions {
     /// `--layers N`: decoder layers to build in the LLM benchmark (its full-depth figures are
     /// then extrapolated); nil = the benchmark's default.
     var layers: Int?
+    /// `--llm-models vicuna-7b,qwen2-7b`: the LLM benchmark's models (nil: both).
+    var llmModels: [String]?
+    /// `--llm-weights BF16,Q8_0,Q4_0,Q4_K_M`: the LLM benchmark's storages, by the format names
+    /// of its rows (nil: all).
+    var llmWeights: [String]?
+    /// `--no-compare`: the LLM benchmark skips llama.cpp and PyTorch.
+    var compare = true
 
     init(arguments: [String]) {
         var it = arguments.makeIterator()
@@ -28,6 +35,9 @@ struct BenchOptions {
             case "--no-write": write = false
             case "--out": output = it.next() ?? output
             case "--layers": layers = it.next().flatMap { Int($0) }
+            case "--llm-models": llmModels = it.next()?.split(separator: ",").map(String.init)
+            case "--llm-weights": llmWeights = it.next()?.split(separator: ",").map(String.init)
+            case "--no-compare": compare = false
             default: names.append(a)
             }
         }

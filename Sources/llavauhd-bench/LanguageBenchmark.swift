@@ -46,8 +46,9 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
     let probe = ReadBandwidth()
     var bandwidth = probe.measure(threads: threads, repeats: 3)
     print("llm: read bandwidth \(fmt(bandwidth / 1e9)) GB/s (\(threads) threads)")
-    let llama = LlamaCpp.isAvailable
-    let torch = PythonRunner.hasModule("torch")
+    let llama = options.compare && LlamaCpp.isAvailable
+    let torch = options.compare && PythonRunner.hasModule("torch")
+    func wanted(_ format: String) -> Bool { options.llmWeights?.contains(format) ?? true }
 
     var md = """
         LLM at 7B shapes on synthetic weights (BF16 as the releases store them), \(threads) threads, best of \(reps). \
@@ -57,15 +58,16 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         Weights: BF16 safetensors with float32 products (the exact path) and with bf16 prefill products \
         (`MatrixArithmetic.bfloat16`, AVX512_BF16: \(BF16Product.isAvailable ? "yes" : "no")); Q8_0 / Q4_0 written by \
         `ModelQuantizer` (projections and lm_head; embeddings BF16); Q4_K_M = llama.cpp's `llama-quantize` of the same weights, \
-        read from the GGUF file. Kernels: \(QuantKernel.preferred(for: .q8_0)) for the quantized formats, \(VectorKernels.isa) \
-        matrix-vector kernels for BF16.
+        read from the GGUF file. Kernels: \(QuantKernel.preferred(for: .q8_0)) for the quantized formats (decode from row-interleaved \
+        copies of the Q8_0 / Q4_0 / Q4_K matrices where the CPU has AVX-512 VNNI; "stored layout" rows force the same kernels \
+        on the file's layout), \(VectorKernels.isa) matrix-vector kernels for BF16.
 
 
         """
     var tables = ""
     var llamaRows: [String] = []
     var torchRows: [String] = []
-    for model in [SyntheticCheckpoint.LanguageModel.qwen2_7B, .vicuna7B] {
+    for model in [SyntheticCheckpoint.LanguageModel.qwen2_7B, .vicuna7B] where options.llmModels?.contains(model.rawValue) ?? true {
         let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: false, layers: options.layers ?? defaultLayers)
         let layers = checkpoint.layerCount, full = model.layers
         let config = checkpoint.languageConfig
@@ -80,12 +82,19 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
                 try TransformerDecoder(config: config, weights: WeightStore(directory: dir), arithmetic: .bfloat16)
             }))
         }
-        for format in [QuantFormat.q8_0, .q4_0] {
+        variants = variants.filter { wanted($0.format) }
+        for format in [QuantFormat.q8_0, .q4_0] where wanted(format.rawValue) {
             let qdir = try quantizedCopy(of: dir, format: format)
             variants.append((format.rawValue, format.rawValue, { try TransformerDecoder(config: config, weights: WeightStore(directory: qdir)) }))
+            if QuantKernel.int8VNNI.isAvailable {
+                // The same kernels on the stored layout (no row-interleaved copies): the baseline.
+                variants.append(("\(format.rawValue), stored layout", format.rawValue, {
+                    try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), quantizedKernel: .int8VNNI)
+                }))
+            }
         }
         var ggufs: [String: String] = [:]
-        if llama, let bf16 = LlamaCpp.bf16GGUF(of: dir) {
+        if LlamaCpp.isAvailable, wanted("Q4_K_M"), let bf16 = LlamaCpp.bf16GGUF(of: dir) {
             ggufs["BF16"] = bf16
             for type in ["Q8_0", "Q4_0", "Q4_K_M"] { ggufs[type] = LlamaCpp.quantized(bf16, type: type, threads: threads) }
             if let q4k = ggufs["Q4_K_M"] {
@@ -115,7 +124,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         }
 
         if llama {
-            for (format, label) in [("BF16", "BF16, float32 products"), ("Q8_0", "Q8_0"), ("Q4_0", "Q4_0"), ("Q4_K_M", "Q4_K_M (GGUF)")] {
+            for (format, label) in [("BF16", "BF16, float32 products"), ("Q8_0", "Q8_0"), ("Q4_0", "Q4_0"), ("Q4_K_M", "Q4_K_M (GGUF)")] where wanted(format) {
                 guard let path = ggufs[format] else { llamaRows.append("| \(model.displayName) | \(format) | failed | | | |"); continue }
                 print("llm: llama-bench \(model.displayName) \(format)")
                 guard let r = LlamaCpp.bench(path, prompt: promptTokens, generate: decodeTokens, threads: threads, repetitions: reps) else {

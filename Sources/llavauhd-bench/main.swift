@@ -9,7 +9,9 @@ import LlavaUHD
 //   swift run -c release llavauhd-bench            # every benchmark
 //   swift run -c release llavauhd-bench NAME ...   # the named ones
 //   options: --quick (fewer repetitions), --no-write (print only), --out PATH (default BENCHMARKS.md),
-//            --layers N (LLM decoder layers to build; full depth extrapolated)
+//            --layers N (LLM decoder layers to build; full depth extrapolated),
+//            --llm-models vicuna-7b,qwen2-7b  --llm-weights BF16,Q8_0,Q4_0,Q4_K_M  --no-compare
+//            (the LLM benchmark's models, storages, and no llama.cpp / PyTorch runs)
 
 let benchmarks: [Benchmark] = [
     projectorBenchmark,

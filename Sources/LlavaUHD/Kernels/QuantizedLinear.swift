@@ -4,7 +4,7 @@ extension MatMul {
     /// `out[m×N] = x[m×K] · Wᵀ` for a `QuantizedMatrix` `W` of `N` rows and `K` columns: the
     /// quantized counterpart of `linear(_:rows:weight:into:ldOut:context:)`.
     /// - Up to 4 rows of x (any number with `rowwise`) run the matrix-vector kernels straight from
-    ///   the quantized bytes.
+    ///   the quantized bytes (the int8 VNNI kernels from the interleaved copy when `w` has one).
     /// - More rows (prefill) run the int8 VNNI matrix product (every block format) when the
     ///   CPU has it (16 weight rows unpacked at a time), else dequantize `W` tile by tile (4 MB
     ///   of f32) and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
@@ -38,25 +38,54 @@ extension MatMul {
         }
     }
 
-    /// The int8 VNNI matrix product (every block format): x quantized once, then tiles of 16
-    /// weight rows split over the threads, each thread unpacking its tiles into its own buffer.
+    /// Bytes of prepared x one pass of `int8Product` covers: every 16-row weight tile streams
+    /// all of it, so it must stay in the cache (measured on a 2-vCPU EPYC, one core: 340 GOP/s
+    /// up to 3 MB of prepared x, about 100 GOP/s from 4.7 MB, when it falls out of the cache).
+    package static let int8ProductXBytes = 2 << 20
+
+    /// The int8 VNNI matrix product (every block format), in passes over as many rows of x as
+    /// fit `int8ProductXBytes` once prepared: each pass quantizes its rows of x (split over the
+    /// threads), then runs tiles of 16 weight rows split over the threads, each thread unpacking
+    /// its tiles into its own buffer (the unpacking is repeated per pass: a few percent of the
+    /// products at 96 rows of x, against a 3x slowdown when x streams from memory).
     static func int8Product(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
                             into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
         let fmt = Int32(w.format.ggmlType), k = w.columns
-        let xbuf = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_x_bytes(k, m), alignment: 64)
+        let xRowBytes = luhd_quant_gemm_x_bytes(k, 1)
+        let passRows = min(m, max(48, int8ProductXBytes / max(1, xRowBytes) / 6 * 6))
+        let xbuf = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_x_bytes(k, passRows), alignment: 64)
         defer { xbuf.deallocate() }
-        luhd_quant_gemm_prepare_x(x, k, k, m, xbuf)
+        let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), xd = SendablePointer(xbuf.assumingMemoryBound(to: UInt8.self))
         let tiles = (w.rows + 15) / 16
         let parts = chunks(tiles, parts: threads > 1 ? threads * 4 : 1)
-        let o = SendablePointer(out)
         let xb = UnsafeRawPointer(xbuf)
         let tileBytes = luhd_quant_gemm_tile_bytes(k)
-        parallelFor(parts.count, threads: threads) { p in
-            let tile = UnsafeMutableRawPointer.allocate(byteCount: max(64, tileBytes), alignment: 64)
-            defer { tile.deallocate() }
-            for t in parts[p] {
-                let n0 = t * 16
-                luhd_quant_gemm_tile(fmt, w.data, w.rowBytes, n0, Int32(min(16, w.rows - n0)), k, xb, m, tile, o.p, ldOut)
+        for i0 in stride(from: 0, to: m, by: passRows) {
+            let mp = min(passRows, m - i0)
+            let xRows = chunks(mp, parts: threads)
+            parallelFor(xRows.count, threads: threads) { p in
+                let r = xRows[p]
+                luhd_quant_gemm_prepare_x(xs.p + (i0 + r.lowerBound) * k, k, k, r.count, xd.p + r.lowerBound * xRowBytes)
+            }
+            let o = SendablePointer(out + i0 * ldOut)
+            parallelFor(parts.count, threads: threads) { p in
+                let tile = UnsafeMutableRawPointer.allocate(byteCount: max(64, tileBytes), alignment: 64)
+                defer { tile.deallocate() }
+                // With an interleaved copy, each tile's 16 rows are put back in the stored layout
+                // in a small buffer of this thread (the stored bytes may have been released).
+                let rowsBuffer = w.interleavedData.map { _ in
+                    UnsafeMutableRawPointer.allocate(byteCount: 16 * w.rowBytes, alignment: 64)
+                }
+                defer { rowsBuffer?.deallocate() }
+                for t in parts[p] {
+                    let n0 = t * 16, nr = min(16, w.rows - n0)
+                    if let copy = w.interleavedData, let rowsBuffer {
+                        luhd_quant_repack_rows_restore(fmt, copy, w.rowBytes, n0, n0 + nr, k, rowsBuffer)
+                        luhd_quant_gemm_tile(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, xb, mp, tile, o.p + n0, ldOut)
+                    } else {
+                        luhd_quant_gemm_tile(fmt, w.data, w.rowBytes, n0, Int32(nr), k, xb, mp, tile, o.p, ldOut)
+                    }
+                }
             }
         }
     }
@@ -80,11 +109,28 @@ extension MatMul {
         for g in stride(from: 0, to: m, by: group) {
             luhd_quant_prepare(fmt, kid, x + g * ldx, ldx, w.columns, Int32(min(group, m - g)), prep + g * rowPrepBytes)
         }
-        let parts = chunks(w.rows, parts: threads > 1 ? threads * 8 : 1)
         let o = SendablePointer(out)
         let p = UnsafeRawPointer(prep)
-        let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
         let block = m <= group ? w.rows : 64
+        if kernel == .int8VNNI, let copy = w.interleavedData {
+            // The interleaved copy (bit-identical results): whole row blocks of 4 per task.
+            let parts = chunks(w.rows / 4, parts: threads > 1 ? threads * 8 : 1)
+            parallelFor(parts.count, threads: threads) { i in
+                var r0 = 4 * parts[i].lowerBound
+                let end = 4 * parts[i].upperBound
+                while r0 < end {
+                    let r1 = min(end, r0 + block)
+                    for g in stride(from: 0, to: m, by: group) {
+                        luhd_quant_matvec_repacked(fmt, copy, w.rowBytes, r0, r1, w.columns, p + g * rowPrepBytes,
+                                                   Int32(min(group, m - g)), o.p + g * ldOut, ldOut)
+                    }
+                    r0 = r1
+                }
+            }
+            return
+        }
+        let parts = chunks(w.rows, parts: threads > 1 ? threads * 8 : 1)
+        let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
         parallelFor(parts.count, threads: threads) { i in
             let r = parts[i]
             var r0 = r.lowerBound

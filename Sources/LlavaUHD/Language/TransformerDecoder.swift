@@ -31,7 +31,9 @@ package final class TransformerDecoder: Sendable {
     /// How activations meet dense weights in the matrix products (`.float32`: exact float32
     /// products; `.bfloat16`: bf16 dot products in prefill where the CPU has them).
     package let arithmetic: MatrixArithmetic
-    /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`).
+    /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`, and
+    /// row-interleaved copies of the Q8_0 / Q4_0 / Q4_K matrices for the int8 VNNI kernels where
+    /// the CPU has them: `InterleavingDecoderSource`; a forced kernel reads the stored layout).
     package let quantizedKernel: QuantKernel?
     /// Shares passes over the weights between the one-position steps of caches decoding at the
     /// same time (see `DecodeBatcher`; its `maxBatch` 1 turns batching off).
@@ -78,7 +80,7 @@ package final class TransformerDecoder: Sendable {
                       batchSize: batchSize, arithmetic: arithmetic, quantizedKernel: quantizedKernel, maxDecodeBatch: maxDecodeBatch)
     }
 
-    init(config: LanguageModelConfig, source: some DecoderTensorSource, batchSize: Int,
+    init<Source: DecoderTensorSource>(config: LanguageModelConfig, source: Source, batchSize: Int,
          arithmetic: MatrixArithmetic, quantizedKernel: QuantKernel?, maxDecodeBatch: Int) throws(LlavaError) {
         try Self.validate(config)
         guard maxDecodeBatch >= 1 else {
@@ -93,12 +95,15 @@ package final class TransformerDecoder: Sendable {
         self.quantizedKernel = quantizedKernel
         decodeBatcher = DecodeBatcher(maxBatch: maxDecodeBatch)
         rope = try RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
-        embedTokens = try source.matrix(.embedTokens, layer: 0, shape: [v, h])
-        lmHead = config.tieWordEmbeddings ? embedTokens : try source.matrix(.outputHead, layer: 0, shape: [v, h])
+        // Quantized matrices get their row-interleaved copies for the int8 VNNI kernels here.
+        let loading: any DecoderTensorSource = InterleavingDecoderSource<Source>.applies(to: quantizedKernel)
+            ? InterleavingDecoderSource(base: source, threads: ComputeContext.defaultThreads) : source
+        embedTokens = try loading.matrix(.embedTokens, layer: 0, shape: [v, h])
+        lmHead = config.tieWordEmbeddings ? embedTokens : try loading.matrix(.outputHead, layer: 0, shape: [v, h])
         finalNorm = try source.vector(.finalNorm, layer: 0, count: h)
         var layers: [DecoderLayer] = []
         for i in 0..<config.layerCount {
-            layers.append(try DecoderLayer(index: i, config: config, source: source))
+            layers.append(try DecoderLayer(index: i, config: config, source: loading))
         }
         if source.contains(.inputNorm, layer: config.layerCount) {
             throw LlavaError(.tensorMismatch,

@@ -42,6 +42,18 @@ package final class MappedFile: @unchecked Sendable {
     /// The whole file as a byte buffer (empty for an empty file).
     package var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 
+    /// Drops the whole pages of `[start, start + count)` (inside the mapping) from this process's
+    /// resident memory (`madvise(MADV_DONTNEED)`): the bytes stay valid and are read again from
+    /// the file (or the page cache) when next touched. For data a loader has copied elsewhere.
+    package func releasePages(_ start: UnsafeRawPointer, count: Int) {
+        guard contains(start), count > 0, contains(start + (count - 1)) else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + count) / page * page
+        guard end > first, let p = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        madvise(p, end - first, MADV_DONTNEED)
+    }
+
     /// True if `pointer` lies inside the mapping (a view's bytes are borrowed, not copied).
     package func contains(_ pointer: UnsafeRawPointer) -> Bool {
         guard let base else { return false }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CLlavaUHD
 
 /// A read-only 2-D weight matrix `[rows, columns]` (PyTorch `Linear` layout: rows are outputs,
@@ -18,6 +21,12 @@ package struct QuantizedMatrix: @unchecked Sendable {
     package let data: UnsafeRawPointer
     /// Keeps the bytes alive (a mapping or an owned buffer).
     let owner: AnyObject?
+    /// A row-interleaved copy of the same bytes for the int8 VNNI matrix-vector kernels (made by
+    /// `interleaved(threads:)`, see Sources/CLlavaUHD/quant_repack.c), or nil. Row block `q`
+    /// (rows `4q..<4q+4`) starts at `q·4·rowBytes`, as in `data`.
+    package let interleavedData: UnsafeRawPointer?
+    /// Keeps `interleavedData` alive.
+    let interleavedOwner: AnyObject?
 
     /// Wraps `rows × rowBytes` bytes at `data`. Throws `.tensorMismatch` when `columns` is not a
     /// positive multiple of the block size or the size overflows.
@@ -36,6 +45,8 @@ package struct QuantizedMatrix: @unchecked Sendable {
         self.rowBytes = rb
         self.data = data
         self.owner = owner
+        interleavedData = nil
+        interleavedOwner = nil
     }
 
     /// A dense 2-D `TensorView` (F32, F16 or BF16) seen as a matrix, without copying.
@@ -55,14 +66,20 @@ package struct QuantizedMatrix: @unchecked Sendable {
     /// The bytes of row `r`.
     package func rowData(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
 
-    /// Rows `range` as a matrix of their own (no copy).
+    /// Rows `range` as a matrix of their own (no copy). The interleaved copy is kept when the
+    /// range starts and ends on row blocks of 4.
     package func rows(_ range: Range<Int>) -> QuantizedMatrix {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range \(range) outside 0..<\(rows)")
-        return QuantizedMatrix(unchecked: self, rows: range.count, data: data + range.lowerBound * rowBytes)
+        let offset = range.lowerBound * rowBytes
+        let keep = range.lowerBound % 4 == 0 && range.count % 4 == 0 && range.count > 0
+        return QuantizedMatrix(unchecked: self, rows: range.count, data: data + offset,
+                               interleaved: keep ? interleavedData.map { $0 + offset } : nil,
+                               interleavedOwner: keep ? interleavedOwner : nil)
     }
 
-    /// Same format, columns and owner as `base`, other rows.
-    private init(unchecked base: QuantizedMatrix, rows: Int, data: UnsafeRawPointer) {
+    /// Same format, columns and owner as `base`, other rows or another interleaved copy.
+    private init(unchecked base: QuantizedMatrix, rows: Int, data: UnsafeRawPointer, interleaved: UnsafeRawPointer?,
+                 interleavedOwner: AnyObject?) {
         name = base.name
         format = base.format
         self.rows = rows
@@ -70,6 +87,39 @@ package struct QuantizedMatrix: @unchecked Sendable {
         rowBytes = base.rowBytes
         self.data = data
         owner = base.owner
+        interleavedData = interleaved
+        self.interleavedOwner = interleavedOwner
+    }
+
+    /// True when `interleaved(threads:)` makes a copy of this matrix: the CPU runs the int8 VNNI
+    /// kernels, the format is Q8_0, Q4_0 or Q4_K, the row count a multiple of 4 and the row
+    /// length a multiple of 256 (every projection of the 7B models).
+    package var canInterleave: Bool {
+        QuantKernel.int8VNNI.isAvailable && interleavedData == nil
+            && luhd_quant_repack_supports(Int32(format.ggmlType), rows, columns) != 0
+    }
+
+    /// This matrix with a row-interleaved copy of its bytes for the int8 VNNI matrix-vector
+    /// kernels (bit-identical results, faster: see Sources/CLlavaUHD/quant_repacked_vnni.c), or
+    /// itself when `canInterleave` is false or the memory for the copy cannot be had. The copy is anonymous memory of `byteCount` bytes
+    /// (as llama.cpp's CPU backend repacks into its own buffers); when the bytes come from a
+    /// file mapping, the mapping's pages are released afterwards (`MappedFile.releasePages`), so
+    /// resident memory holds one copy, not two. Products of every kernel keep working on the
+    /// stored bytes (`data`), which page back in from the file if a non-VNNI kernel reads them;
+    /// the int8 VNNI matrix product of prefill reads the interleaved copy too. Repacking reads
+    /// and writes every byte once, split over `threads`.
+    package func interleaved(threads: Int) -> QuantizedMatrix {
+        guard canInterleave, let storage = InterleavedStorage(byteCount: byteCount) else { return self }
+        let dst = SendablePointer(storage.bytes.assumingMemoryBound(to: UInt8.self))
+        let fmt = Int32(format.ggmlType), blocks = rows / 4
+        let parts = chunks(blocks, parts: max(1, threads) * 4)
+        parallelFor(parts.count, threads: threads) { p in
+            luhd_quant_repack_rows(fmt, self.data, self.rowBytes, 4 * parts[p].lowerBound, 4 * parts[p].upperBound,
+                                   self.columns, dst.p)
+        }
+        (owner as? MappedFile)?.releasePages(data, count: byteCount)
+        return QuantizedMatrix(unchecked: self, rows: rows, data: data, interleaved: UnsafeRawPointer(storage.bytes),
+                               interleavedOwner: storage)
     }
 
     /// Dequantizes rows `range` to f32 into `out` (`range.count × columns` floats, row-major),
@@ -145,4 +195,19 @@ final class QuantizedStorage: @unchecked Sendable {
     }
 
     deinit { bytes.deallocate() }
+}
+
+/// The 64-byte-aligned buffer of an interleaved copy (`QuantizedMatrix.interleaved`): allocated
+/// with `posix_memalign`, so that a size the machine cannot provide is a nil result (the matrix
+/// then stays in its stored layout), not a trap.
+final class InterleavedStorage: @unchecked Sendable {
+    let bytes: UnsafeMutableRawPointer
+
+    init?(byteCount: Int) {
+        var p: UnsafeMutableRawPointer?
+        guard byteCount > 0, posix_memalign(&p, 64, byteCount) == 0, let p else { return nil }
+        bytes = p
+    }
+
+    deinit { free(bytes) }
 }

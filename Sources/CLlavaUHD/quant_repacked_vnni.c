@@ -1,0 +1,292 @@
+/* Int8 VNNI matrix-vector kernels over the row-interleaved copies of quant_repack.c (Q8_0, Q4_0,
+ * Q4_K; declared in quant_kernels.h).
+ *
+ * x is prepared exactly as for the stored layouts (luhd_quant_prepare with LUHD_QK_INT8_VNNI), and
+ * each output row goes through the same operations in the same order as in
+ * quant_matvec_vnni.c (the same integer dot products, scale products, multiply-adds and final
+ * sums), so the results are bit-identical to the kernels on the stored layout. What changes:
+ *   - whole 64-byte loads feed vpdpbusd (Q8_0: no scale bytes between the quants; Q4_0: no
+ *     gathering of the nibble bytes; Q4_K: one 512-bit load, mask and shift unpack 128 weights);
+ *   - with one row of x, four weight rows run together on one stream, so each load of prepared x
+ *     (the int8 values, dx and the offset terms) serves four rows.
+ * With 2-4 rows of x the rows run one at a time (the accumulators of 4 x 4 would not fit in the
+ * registers). */
+#include "quant_kernels.h"
+#include <immintrin.h>
+#include <string.h>
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
+#include "quant_vnni_common.h"
+
+#define AI static inline __attribute__((always_inline))
+
+/* ---- Q8_0: group = 16 bytes of f16 scales + 256 int8 (see q8_0_rows) ---- */
+AI void q8_0_rp(const uint8_t *blk, size_t rb, int nr, long cols, const uint8_t *prep, size_t pstride, int m,
+                float *y, long ldy, long r) {
+    const long ng = cols / 256;
+    const __m512i k128 = _mm512_set1_epi8((char)0x80);
+    __m512i pidx[4];
+    for (int k = 0; k < 4; k++) {
+        const int a = 2 * k, c = 2 * k + 1;
+        pidx[k] = _mm512_set_epi32(c, c, c, c, c, c, c, c, a, a, a, a, a, a, a, a);
+    }
+    __m512 acc[4][4][2];
+    __m256 oacc[4][4];
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < m; i++) { acc[j][i][0] = acc[j][i][1] = _mm512_setzero_ps(); oacc[j][i] = _mm256_setzero_ps(); }
+    for (long g = 0; g < ng; g++) {
+        for (int j = 0; j < nr; j++) {
+            const uint8_t *b = blk + (size_t)g * 4 * 272 + 272 * (size_t)j;
+            const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
+            __m512i wq[4];
+            for (int k = 0; k < 4; k++) wq[k] = _mm512_xor_si512(_mm512_loadu_si512(b + 16 + 64 * k), k128);
+            for (int i = 0; i < m; i++) {
+                const uint8_t *row = prep + (size_t)i * pstride;
+                const float *gs = (const float *)(row + ng * 256) + 16 * g;
+                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_loadu_ps(gs)));
+                oacc[j][i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(gs + 8), oacc[j][i]);
+                const uint8_t *xq = row + g * 256;
+                for (int k = 0; k < 4; k++) {
+                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
+                    acc[j][i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], s), acc[j][i][k & 1]);
+                }
+            }
+        }
+    }
+    (void)rb;
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < m; i++) {
+            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[j][i]), _mm256_extractf128_ps(oacc[j][i], 1));
+            y[i * ldy + r + j] = hsum16(_mm512_add_ps(acc[j][i][0], acc[j][i][1])) - ((o[0] + o[2]) + (o[1] + o[3]));
+        }
+}
+
+/* ---- Q4_0: group = 16 bytes of f16 scales + 64 nibble bytes of blocks 0-3 + 64 of 4-7 (see
+ * quant_q4_0_rows.h) ---- */
+AI void q4_0_rp(const uint8_t *blk, size_t rb, int nr, long cols, const uint8_t *prep, size_t pstride, int m,
+                float *y, long ldy, long r) {
+    const long ng = cols / 256;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i spreadA = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i spreadB = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
+    __m512 acc[4][4];
+    __m256 oacc[4][4];
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < m; i++) { acc[j][i] = _mm512_setzero_ps(); oacc[j][i] = _mm256_setzero_ps(); }
+    for (long g = 0; g < ng; g++) {
+        for (int j = 0; j < nr; j++) {
+            const uint8_t *b = blk + (size_t)g * 4 * 144 + 144 * (size_t)j;
+            const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
+            const __m512 dA = _mm512_permutexvar_ps(spreadA, _mm512_castps256_ps512(d8));
+            const __m512 dB = _mm512_permutexvar_ps(spreadB, _mm512_castps256_ps512(d8));
+            const __m512i t0 = _mm512_loadu_si512(b + 16), t1 = _mm512_loadu_si512(b + 80);
+            const __m512i w0 = _mm512_and_si512(t0, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(t0, 4), m4);
+            const __m512i w2 = _mm512_and_si512(t1, m4), w3 = _mm512_and_si512(_mm512_srli_epi16(t1, 4), m4);
+            for (int i = 0; i < m; i++) {
+                const uint8_t *gp = prep + (size_t)i * pstride + g * Q4_0_GROUP_BYTES;
+                const float *dxs = (const float *)(gp + 256);
+                oacc[j][i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(dxs + 32), oacc[j][i]);
+                __m512i dotA = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512(gp));
+                dotA = _mm512_dpbusd_epi32(dotA, w1, _mm512_loadu_si512(gp + 64));
+                __m512i dotB = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w2, _mm512_loadu_si512(gp + 128));
+                dotB = _mm512_dpbusd_epi32(dotB, w3, _mm512_loadu_si512(gp + 192));
+                acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotA), _mm512_mul_ps(dA, _mm512_loadu_ps(dxs)), acc[j][i]);
+                acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotB), _mm512_mul_ps(dB, _mm512_loadu_ps(dxs + 16)), acc[j][i]);
+            }
+        }
+    }
+    (void)rb;
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < m; i++) {
+            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[j][i]), _mm256_extractf128_ps(oacc[j][i], 1));
+            y[i * ldy + r + j] = hsum16(acc[j][i]) - ((o[0] + o[2]) + (o[1] + o[3]));
+        }
+}
+
+/* ---- Q4_K: per super-block of 4 rows: the 4 rows' 16-byte headers (d, dmin, 12 scale bytes),
+ * then each row's 128 nibble bytes as 2 x 64 (see q4_k_rows for the arithmetic) ---- */
+
+/* The f32 scales d * sc_j (sub-blocks j = 0..7) and mins dmin * m_j of row j of a group header,
+ * decoded as q4_k_rows does. */
+AI void q4_k_row_scales(const uint8_t *h, __m256 *scf, __m256 *mnf) {
+    const float d = h2f(h), dmin = h2f(h + 2);
+    uint32_t a0, a1, a2;
+    memcpy(&a0, h + 4, 4);
+    memcpy(&a1, h + 8, 4);
+    memcpy(&a2, h + 12, 4);
+    const uint32_t sc03 = a0 & 0x3F3F3F3Fu, mn03 = a1 & 0x3F3F3F3Fu;
+    const uint32_t sc47 = (a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u);
+    const uint32_t mn47 = ((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u);
+    *scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc47, (int)sc03))), _mm256_set1_ps(d));
+    *mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)mn47, (int)mn03))), _mm256_set1_ps(dmin));
+}
+
+/* One row at a time (2-4 rows of x): the row's header at hdr, its nibbles at nib. */
+AI void q4_k_rp1(const uint8_t *blk, int j, long cols, const uint8_t *prep, size_t pstride, int m,
+                 float *y, long ldy, long r) {
+    const long nsb = cols / 256, nb = cols / 32;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i pidx[4];
+    for (int c = 0; c < 4; c++)
+        pidx[c] = _mm512_set_epi32(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
+                                   2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c);
+    __m512 acc[4][2];
+    __m256 macc[4];
+    for (int i = 0; i < m; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); macc[i] = _mm256_setzero_ps(); }
+    for (long s = 0; s < nsb; s++) {
+        const uint8_t *g = blk + (size_t)s * 4 * 144;
+        __m256 scf, mnf;
+        q4_k_row_scales(g + 16 * j, &scf, &mnf);
+        const uint8_t *nib = g + 64 + 128 * j;
+        const __m512i l0 = _mm512_loadu_si512(nib), l1 = _mm512_loadu_si512(nib + 64);
+        const __m512i wq[4] = {_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4),
+                               _mm512_and_si512(l1, m4), _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4)};
+        for (int i = 0; i < m; i++) {
+            const uint8_t *row = prep + (size_t)i * pstride;
+            const float *dx32 = (const float *)(row + cols) + 8 * s, *xs32 = (const float *)(row + cols) + nb + 8 * s;
+            const __m512 sl = _mm512_castps256_ps512(_mm256_mul_ps(scf, _mm256_loadu_ps(dx32)));
+            macc[i] = _mm256_fmadd_ps(mnf, _mm256_loadu_ps(xs32), macc[i]);
+            const uint8_t *xq = row + 256 * s;
+            for (int c = 0; c < 4; c++) {
+                const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[c], _mm512_loadu_si512(xq + 64 * c));
+                acc[i][c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[c], sl), acc[i][c & 1]);
+            }
+        }
+    }
+    for (int i = 0; i < m; i++) {
+        const __m128 m2 = _mm_add_ps(_mm256_castps256_ps128(macc[i]), _mm256_extractf128_ps(macc[i], 1));
+        y[i * ldy + r] = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((m2[0] + m2[2]) + (m2[1] + m2[3]));
+    }
+}
+
+/* The 4 rows of a row block with one row of x. The scales of the 4 rows are decoded together
+ * from their 64 header bytes (lane j of H: row j's d | dmin, a0, a1, a2), and the products that
+ * q4_k_rows takes 8 lanes at a time per row run 16 lanes at a time for two rows (rows 2p and
+ * 2p + 1 in the low and high halves): the same lane-wise operations, so the same results. */
+AI void q4_k_rp4(const uint8_t *blk, long cols, const uint8_t *prep, float *y, long r) {
+    const long nsb = cols / 256, nb = cols / 32;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i pidx[2][4];
+    for (int h = 0; h < 2; h++)
+        for (int c = 0; c < 4; c++) {
+            const int a = 8 * h + 2 * c, b = a + 1;
+            pidx[h][c] = _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
+        }
+    /* Words of H: row j's d is word 8j, dmin word 8j + 1. Lanes 0-7 take row 2p, 8-15 row 2p + 1. */
+    __m512i didx[2], midx[2];
+    for (int p = 0; p < 2; p++) {
+        uint16_t di[32], mi[32];
+        for (int l = 0; l < 32; l++) {
+            const int row = 2 * p + (l >= 8 && l < 16 ? 1 : 0);
+            di[l] = (uint16_t)(8 * row);
+            mi[l] = (uint16_t)(8 * row + 1);
+        }
+        didx[p] = _mm512_loadu_si512(di);
+        midx[p] = _mm512_loadu_si512(mi);
+    }
+    const __m512i hshift = _mm512_set_epi32(4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0);
+    const __m512i qidx = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+    __m512 acc[4][2], macc[2];
+    for (int j = 0; j < 4; j++) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+    macc[0] = macc[1] = _mm512_setzero_ps();
+    for (long s = 0; s < nsb; s++) {
+        const uint8_t *g = blk + (size_t)s * 4 * 144;
+        const __m512i H = _mm512_loadu_si512(g);
+        const __m512i A = _mm512_shuffle_epi32(H, _MM_SHUFFLE(2, 1, 2, 1));   /* a0, a1, a0, a1 */
+        const __m512i B = _mm512_shuffle_epi32(H, _MM_SHUFFLE(3, 3, 3, 3));   /* a2 x 4 */
+        const __m512i lo = _mm512_and_si512(A, _mm512_set1_epi32(0x3F3F3F3F));
+        const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(B, hshift), _mm512_set1_epi32(0x0F0F0F0F)),
+                                           _mm512_and_si512(_mm512_srli_epi32(A, 2), _mm512_set1_epi32(0x30303030)));
+        /* Per lane: sc03, sc47, mn03, mn47; then qwords: scales of rows 0-3, mins of rows 0-3. */
+        const __m512i R = _mm512_shuffle_epi32(_mm512_mask_blend_epi32(0xCCCC, lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
+        const __m512i S = _mm512_permutexvar_epi64(qidx, R);
+        const float *dx32 = (const float *)(prep + cols) + 8 * s, *xs32 = (const float *)(prep + cols) + nb + 8 * s;
+        const __m512 dx2 = _mm512_broadcast_f32x8(_mm256_loadu_ps(dx32)), xs2 = _mm512_broadcast_f32x8(_mm256_loadu_ps(xs32));
+        __m512 sl[2];
+        for (int p = 0; p < 2; p++) {
+            const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx[p], H)));
+            const __m512 dm = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(midx[p], H)));
+            const __m128i sc = p ? _mm512_extracti32x4_epi32(S, 1) : _mm512_castsi512_si128(S);
+            const __m128i mn = p ? _mm512_extracti32x4_epi32(S, 3) : _mm512_extracti32x4_epi32(S, 2);
+            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), d);
+            const __m512 mnf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), dm);
+            sl[p] = _mm512_mul_ps(scf, dx2);
+            macc[p] = _mm512_fmadd_ps(mnf, xs2, macc[p]);
+        }
+        __m512i xq[4];
+        for (int c = 0; c < 4; c++) xq[c] = _mm512_loadu_si512(prep + 256 * s + 64 * c);
+        for (int j = 0; j < 4; j++) {
+            const uint8_t *nib = g + 64 + 128 * j;
+            const __m512i l0 = _mm512_loadu_si512(nib), l1 = _mm512_loadu_si512(nib + 64);
+            const __m512i wq[4] = {_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4),
+                                   _mm512_and_si512(l1, m4), _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4)};
+            for (int c = 0; c < 4; c++) {
+                const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[c], xq[c]);
+                acc[j][c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[j & 1][c], sl[j / 2]),
+                                                acc[j][c & 1]);
+            }
+        }
+    }
+    for (int j = 0; j < 4; j++) {
+        const __m256 mt = (j & 1) ? _mm512_extractf32x8_ps(macc[j / 2], 1) : _mm512_castps512_ps256(macc[j / 2]);
+        const __m128 m2 = _mm_add_ps(_mm256_castps256_ps128(mt), _mm256_extractf128_ps(mt, 1));
+        y[r + j] = hsum16(_mm512_add_ps(acc[j][0], acc[j][1])) - ((m2[0] + m2[2]) + (m2[1] + m2[3]));
+    }
+}
+
+/* Rows [r0, r1) (multiples of 4, or r1 the last row): one row block at a time, its 4 rows
+ * together with one row of x, else one by one. */
+#define RP_ROWS(NAME, KERNEL, STRIDE)                                                                             \
+    static void NAME(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,    \
+                     float *y, long ldy) {                                                                     \
+        const size_t ps = STRIDE(cols), gb = rb / (size_t)(cols / 256);                                \
+        for (long q = r0 / 4; q < (r1 + 3) / 4; q++) {                                                         \
+            const uint8_t *blk = w + (size_t)q * 4 * rb;                                                       \
+            if (m == 1) {                                                                                      \
+                KERNEL(blk, rb, 4, cols, prep, ps, 1, y, ldy, 4 * q);                                          \
+                continue;                                                                                      \
+            }                                                                                                  \
+            for (int j = 0; j < 4; j++) {                                                                      \
+                switch (m) {                                                                                   \
+                case 2: KERNEL(blk + gb * (size_t)j, rb, 1, cols, prep, ps, 2, y, ldy, 4 * q + j); break;    \
+                case 3: KERNEL(blk + gb * (size_t)j, rb, 1, cols, prep, ps, 3, y, ldy, 4 * q + j); break;    \
+                default: KERNEL(blk + gb * (size_t)j, rb, 1, cols, prep, ps, 4, y, ldy, 4 * q + j); break;   \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+RP_ROWS(q8_0_repacked, q8_0_rp, luhd_quant_vnni_q8_row_stride)
+RP_ROWS(q4_0_repacked, q4_0_rp, luhd_quant_vnni_q4_row_stride)
+
+static void q4_k_repacked(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,
+                          float *y, long ldy) {
+    const size_t ps = luhd_quant_vnni_k_row_stride(cols);
+    for (long q = r0 / 4; q < r1 / 4; q++) {
+        const uint8_t *blk = w + (size_t)q * 4 * rb;
+        if (m == 1) {
+            q4_k_rp4(blk, cols, prep, y, 4 * q);
+            continue;
+        }
+        for (int j = 0; j < 4; j++) {
+            switch (m) {
+            case 2: q4_k_rp1(blk, j, cols, prep, ps, 2, y, ldy, 4 * q + j); break;
+            case 3: q4_k_rp1(blk, j, cols, prep, ps, 3, y, ldy, 4 * q + j); break;
+            default: q4_k_rp1(blk, j, cols, prep, ps, 4, y, ldy, 4 * q + j); break;
+            }
+        }
+    }
+}
+#undef RP_ROWS
+
+void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
+                                const void *prepared, int m, float *y, long ldy) {
+    if (m < 1 || m > 4 || row_end <= row_begin || row_begin % 4 != 0 || row_end % 4 != 0) return;
+    const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
+    switch (format) {
+    case LUHD_QF_Q8_0: q8_0_repacked(wb, row_bytes, row_begin, row_end, cols, prep, m, y, ldy); break;
+    case LUHD_QF_Q4_0: q4_0_repacked(wb, row_bytes, row_begin, row_end, cols, prep, m, y, ldy); break;
+    case LUHD_QF_Q4_K: q4_k_repacked(wb, row_bytes, row_begin, row_end, cols, prep, m, y, ldy); break;
+    default: break;
+    }
+}
+#pragma clang attribute pop

@@ -1,0 +1,32 @@
+/// A `DecoderTensorSource` that hands out the quantized projections and output head of `base`
+/// with their row-interleaved copies made (`QuantizedMatrix.interleaved(threads:)`): what the
+/// int8 VNNI matrix-vector kernels of decoding read fastest, with bit-identical results. Dense
+/// weights, the embedding table (read a row at a time) and formats or shapes without an
+/// interleaved layout pass through unchanged.
+struct InterleavingDecoderSource<Base: DecoderTensorSource>: DecoderTensorSource {
+    let base: Base
+    /// Threads the repacking may use.
+    let threads: Int
+
+    /// True when a decoder whose quantized products use `kernel` reads interleaved copies: with
+    /// the preferred kernels (nil) on a CPU that runs the int8 VNNI kernels. A forced kernel
+    /// (`.int8VNNI` included) reads the stored layout, which is how tests and benchmarks set the
+    /// two layouts side by side.
+    static func applies(to kernel: QuantKernel?) -> Bool {
+        QuantKernel.int8VNNI.isAvailable && kernel == nil
+    }
+
+    func name(_ tensor: DecoderTensor, layer: Int) -> String { base.name(tensor, layer: layer) }
+    func contains(_ tensor: DecoderTensor, layer: Int) -> Bool { base.contains(tensor, layer: layer) }
+    func vector(_ tensor: DecoderTensor, layer: Int, count: Int) throws(LlavaError) -> [Float] {
+        try base.vector(tensor, layer: layer, count: count)
+    }
+    var interleavedRotaryRows: Bool { base.interleavedRotaryRows }
+    var description: String { base.description }
+
+    func matrix(_ tensor: DecoderTensor, layer: Int, shape: [Int]) throws(LlavaError) -> LinearWeight {
+        let w = try base.matrix(tensor, layer: layer, shape: shape)
+        guard tensor != .embedTokens, case .quantized(let q) = w else { return w }
+        return .quantized(q.interleaved(threads: threads))
+    }
+}

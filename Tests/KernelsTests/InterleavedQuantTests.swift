@@ -1,0 +1,110 @@
+import CLlavaUHD
+import LlavaUHD
+import Testing
+import TestSupport
+
+/// The row-interleaved copies of Q8_0 / Q4_0 / Q4_K matrices (`QuantizedMatrix.interleaved`,
+/// Sources/CLlavaUHD/quant_repack.c) and the int8 VNNI kernels that read them
+/// (quant_repacked_vnni.c): every result must be bit-identical to the kernels on the stored
+/// layout (the same integer dot products and float operations in the same order), for 1-4 rows
+/// of x (decode), more rows (prefill, through the tiles restored from the copy), 1 and 2 threads;
+/// the copy must give back the stored bytes exactly; the f32 kernels forced on an interleaved
+/// matrix (the AVX2 path of CPUs without VNNI) keep reading the stored bytes.
+@Suite struct InterleavedQuantTests {
+    static let formats: [QuantFormat] = [.q8_0, .q4_0, .q4_K]
+
+    /// `y = x · Wᵀ` for `m` rows of x through `MatMul.linear`.
+    static func product(_ x: [Float], m: Int, _ w: QuantizedMatrix, threads: Int, kernel: QuantKernel? = nil) -> [UInt32] {
+        var y = [Float](repeating: .nan, count: m * w.rows)
+        MatMul.linear(x, rows: m, weight: w, into: &y, context: ComputeContext(threads: threads), kernel: kernel)
+        return y.map(\.bitPattern)
+    }
+
+    /// Checks one matrix: copy made when the CPU has VNNI, bytes restored exactly, products equal.
+    static func check(_ w: QuantizedMatrix, label: String, seed: UInt64) throws {
+        let copy = w.interleaved(threads: 2)
+        #expect(w.canInterleave == QuantKernel.int8VNNI.isAvailable, "\(label): canInterleave")
+        guard let data = copy.interleavedData else {
+            // No VNNI: nothing is copied and the matrix is used as stored.
+            #expect(!QuantKernel.int8VNNI.isAvailable, "\(label): no interleaved copy on a VNNI CPU")
+            return
+        }
+        #expect(copy.data == w.data && copy.rows == w.rows && copy.columns == w.columns)
+        var restored = [UInt8](repeating: 0, count: w.byteCount)
+        luhd_quant_repack_rows_restore(Int32(w.format.ggmlType), data, w.rowBytes, 0, w.rows, w.columns, &restored)
+        #expect(restored == Array(UnsafeRawBufferPointer(start: w.data, count: w.byteCount)), "\(label): restored bytes differ")
+        var rng = TestRandom(seed: seed)
+        for m in [1, 2, 3, 4, 5, 7] {
+            let x = (0..<(m * w.columns)).map { _ in rng.uniform(-1, 1) * 3 }
+            let stored = product(x, m: m, w, threads: 1, kernel: .int8VNNI)
+            for threads in [1, 2] {
+                #expect(product(x, m: m, copy, threads: threads) == stored, "\(label) m=\(m) threads=\(threads)")
+            }
+            if m <= 4 {
+                // The f32 kernels (the AVX2 fallback, forced) read the stored bytes of a copy.
+                #expect(product(x, m: m, copy, threads: 2, kernel: .f32AVX2) == product(x, m: m, w, threads: 2, kernel: .f32AVX2),
+                        "\(label) m=\(m) f32AVX2")
+            }
+        }
+        // Row ranges on whole row blocks keep the copy; others fall back to the stored bytes.
+        let sub = copy.rows(4..<8), odd = copy.rows(1..<5)
+        #expect(sub.interleavedData != nil && odd.interleavedData == nil)
+        let x = (0..<w.columns).map { _ in rng.uniform(-1, 1) }
+        #expect(product(x, m: 1, sub, threads: 1) == product(x, m: 1, w.rows(4..<8), threads: 1, kernel: .int8VNNI))
+    }
+
+    @Test(arguments: formats)
+    func bitIdenticalToStoredLayout(format: QuantFormat) throws {
+        for (rows, cols) in [(8, 256), (12, 512), (40, 2816)] {
+            try Self.check(testMatrix(format, rows: rows, columns: cols, seed: UInt64(rows + cols)),
+                           label: "\(format) \(rows)×\(cols)", seed: 17)
+        }
+    }
+
+    /// The blocks of Tests/Fixtures/gguf/quant_blocks (zero, negative-zero, negative, subnormal
+    /// and large scales and mins, all-zero and all-one quants) cycled into an 8 × 512 matrix.
+    @Test(arguments: formats)
+    func fixtureBlocks(format: QuantFormat) throws {
+        let file = try GGUFFile(path: Fixtures.root + "/gguf/quant_blocks/quant_blocks.gguf")
+        let fixture = try file.matrix(format.lowercaseName)
+        let blocks = fixture.byteCount / format.blockBytes
+        let rows = 8, cols = 512
+        let total = rows * cols / format.blockElements
+        var bytes = [UInt8](repeating: 0, count: total * format.blockBytes)
+        for b in 0..<total {
+            let src = fixture.data + (b * 5 % blocks) * format.blockBytes
+            for j in 0..<format.blockBytes { bytes[b * format.blockBytes + j] = src.load(fromByteOffset: j, as: UInt8.self) }
+        }
+        let owner = ByteOwner(bytes)
+        let w = try QuantizedMatrix(name: "fixture", format: format, rows: rows, columns: cols,
+                                    data: UnsafeRawPointer(owner.pointer), owner: owner)
+        try Self.check(w, label: "\(format) fixture blocks", seed: 23)
+    }
+
+    /// More rows of x than one pass of the int8 product covers (`MatMul.int8ProductXBytes` of
+    /// prepared x): every row's result is the one a single pass over fewer rows gives.
+    @Test func int8ProductPasses() throws {
+        guard QuantKernel.int8VNNI.isAvailable else { return }
+        let cols = 4096, rows = 24
+        let passRows = MatMul.int8ProductXBytes / (cols + cols / 32 * 16)
+        let m = passRows + 13
+        for format in Self.formats {
+            let w = try testMatrix(format, rows: rows, columns: cols, seed: 9)
+            var rng = TestRandom(seed: 4)
+            let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
+            let all = Self.product(x, m: m, w, threads: 2)
+            let head = Self.product(Array(x[0..<(40 * cols)]), m: 40, w, threads: 2)
+            let tail = Self.product(Array(x[((m - 40) * cols)...]), m: 40, w, threads: 1)
+            #expect(Array(all[0..<(40 * rows)]) == head, "\(format): first rows")
+            #expect(Array(all[((m - 40) * rows)...]) == tail, "\(format): last rows (second pass)")
+        }
+    }
+
+    /// Formats and shapes without an interleaved layout are used as stored.
+    @Test func otherFormatsAndShapesStayStored() throws {
+        for (format, rows, cols) in [(QuantFormat.q6_K, 8, 256), (.q8_0, 6, 256), (.q4_0, 8, 96), (.bf16, 8, 256)] {
+            let w = try testMatrix(format, rows: rows, columns: cols, seed: 3)
+            #expect(!w.canInterleave && w.interleaved(threads: 1).interleavedData == nil, "\(format) \(rows)×\(cols)")
+        }
+    }
+}
