@@ -36,7 +36,7 @@ def on_threads(count: int, body) -> list:
     def run(i: int) -> None:
         try:
             results[i] = body(i)
-        except BaseException as e:  # noqa: BLE001 -- handed to the main thread
+        except BaseException as e:  # handed to the main thread
             results[i] = e
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
