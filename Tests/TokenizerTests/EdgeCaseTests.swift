@@ -97,6 +97,28 @@ import Testing
             #expect(try tokenizer.decode(expected, skipSpecialTokens: true) == c["decoded_skip_special"]?.stringValue)
         }
     }
+
+    /// A vocabulary without a token for some byte (here U+0001, "ā" in the byte-level alphabet;
+    /// found by the tokenizer-json fuzz target, which trapped on the missing id in a merge
+    /// look-up): the byte is dropped before merging, as Hugging Face's BPE without an unk token
+    /// drops it, so "\u{01}ain" merges to the one token "ain" and a word of missing bytes is empty.
+    @Test func byteWithoutTokenIsDroppedBeforeMerging() throws {
+        let source = Fixtures.root + "/tokenizer/bpe_added_tokens/tokenizer.json"
+        let text = String(decoding: try readWholeFile(source), as: UTF8.self)
+        let entry = "\"\u{0101}\": 1,"   // "ā": byte 0x01's token
+        #expect(text.contains(entry))
+        let directory = TemporaryDirectory()
+        directory.write("tokenizer.json", text.replacing(entry, with: ""))
+        let full = try ByteLevelBPETokenizer(tokenizerJSON: source)
+        let tokenizer = try ByteLevelBPETokenizer(tokenizerJSON: directory.path + "/tokenizer.json")
+        let ain = try full.encode("ain", addBOS: false, parseSpecial: false)
+        #expect(ain.count == 1)
+        #expect(try tokenizer.encode("\u{01}ain", addBOS: false, parseSpecial: false) == ain)
+        #expect(try tokenizer.encode("a\u{01}in", addBOS: false, parseSpecial: false)
+                == full.encode("a", addBOS: false, parseSpecial: false) + full.encode("in", addBOS: false, parseSpecial: false))
+        #expect(try tokenizer.encode("\u{01}\u{01}", addBOS: false, parseSpecial: false).isEmpty)
+        #expect(try tokenizer.encode("\u{01}", addBOS: false, parseSpecial: false).isEmpty)
+    }
 }
 
 /// Streams `ids` one at a time and checks that the pieces join to `decode(ids)`, and that no

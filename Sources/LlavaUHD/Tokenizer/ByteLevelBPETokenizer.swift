@@ -192,11 +192,12 @@ package final class ByteLevelBPETokenizer: Tokenizer {
         return (UInt32(m >> 32), Int32(truncatingIfNeeded: m & 0xFFFF_FFFF))
     }
 
-    /// BPE of one pre-token (Hugging Face `Word::merge_all` without dropout).
+    /// BPE of one pre-token (Hugging Face `Word::merge_all` without dropout). A byte the
+    /// vocabulary has no token for is dropped before merging, as Hugging Face's BPE drops a
+    /// character it cannot map when there is no unk token: its neighbours merge across it.
     private func encodeWord(_ word: UnsafeBufferPointer<UInt8>, scratch s: inout MergeScratch, into ids: inout [Int32]) {
-        let n = word.count
-        guard n > 0 else { return }
-        if n == 1 {
+        guard !word.isEmpty else { return }
+        if word.count == 1 {
             if byteIds[Int(word[0])] >= 0 { ids.append(byteIds[Int(word[0])]) }
             return
         }
@@ -209,8 +210,13 @@ package final class ByteLevelBPETokenizer: Tokenizer {
         s.next.removeAll(keepingCapacity: true)
         s.alive.removeAll(keepingCapacity: true)
         s.agenda.removeAll()
+        for byte in word where byteIds[Int(byte)] >= 0 { s.symbols.append(byteIds[Int(byte)]) }
+        let n = s.symbols.count
+        guard n > 1 else {
+            ids.append(contentsOf: s.symbols)
+            return
+        }
         for i in 0..<n {
-            s.symbols.append(byteIds[Int(word[i])])
             s.prev.append(Int32(i - 1))
             s.next.append(i + 1 < n ? Int32(i + 1) : -1)
             s.alive.append(true)
@@ -238,7 +244,7 @@ package final class ByteLevelBPETokenizer: Tokenizer {
         }
         var i: Int32 = 0
         while i >= 0 {
-            if s.symbols[Int(i)] >= 0 { ids.append(s.symbols[Int(i)]) }   // a byte without a token
+            ids.append(s.symbols[Int(i)])
             i = s.next[Int(i)]
         }
     }
