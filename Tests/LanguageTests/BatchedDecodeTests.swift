@@ -116,7 +116,9 @@ import TestSupport
 
     /// Four sequences batched: sequence 2's abort callback fires (and stays raised until it
     /// sees the error) after 30 polls, wherever it is then (leading a pass, or waiting in
-    /// another's); sequence 3 stops after 3 steps and drops its cache. Sequence 2 must get
+    /// another's), or at the latest once it has decoded as many steps as the others: it decodes
+    /// 10 more, alone once the others are done, so it leads a pass and polls before each layer
+    /// even on a machine fast enough to poll fewer than 30 times before; sequence 3 stops after 3 steps and drops its cache. Sequence 2 must get
     /// `.cancelled` with its cache unchanged, then continue from where it was to the same
     /// result as alone; the others must be unaffected, and nothing may hang.
     @Test func cancellationAndEarlyExitInABatch() throws {
@@ -124,18 +126,24 @@ import TestSupport
         let config = try huggingFaceConfig(dir)
         let serial = try TransformerDecoder(config: config, weights: WeightStore(directory: dir), maxDecodeBatch: 1)
         let prompts = Self.prompts(vocab: config.vocabSize)
-        let expected = try prompts.indices.map { i in try Self.decode(serial, prompt: prompts[i], type: Self.cacheTypes[i]) }
+        @Sendable func steps(_ i: Int) -> Int { i == 3 ? 3 : i == 2 ? Self.steps + 10 : Self.steps }
+        let expected = try prompts.indices.map { i in
+            try Self.decode(serial, prompt: prompts[i], type: Self.cacheTypes[i], steps: steps(i))
+        }
         let batched = try TransformerDecoder(config: config, weights: WeightStore(directory: dir), maxDecodeBatch: 8)
         batched.decodeBatcher.gatherPolicy = .waitFor(count: Self.sequences, timeout: 0.2)
 
         struct Outcome: Sendable { var trace = Trace(); var cancellations = 0; var error: LlavaError? }
         let outcomes = Mutex([Outcome](repeating: Outcome(), count: Self.sequences))
         onThreads(Self.sequences) { i in
-            let polls = Atomic<Int>(0), armed = Atomic<Bool>(i == 2)
-            let context = testContext(abort: { polls.add(1, ordering: .relaxed).newValue >= 30 && armed.load(ordering: .relaxed) })
+            let polls = Atomic<Int>(0), decoded = Atomic<Int>(0), armed = Atomic<Bool>(i == 2)
+            let context = testContext(abort: {
+                (polls.add(1, ordering: .relaxed).newValue >= 30 || decoded.load(ordering: .relaxed) >= Self.steps)
+                    && armed.load(ordering: .relaxed)
+            })
             var outcome = Outcome()
             do {
-                let steps = i == 3 ? 3 : Self.steps
+                let steps = steps(i)
                 let cache = try KVCache(config: config, capacity: prompts[i].count + steps + 1, type: Self.cacheTypes[i])
                 var logits = try batched.eval(tokens: prompts[i], cache: cache, context: context)
                 outcome.trace.logits.append(logits)
@@ -152,6 +160,7 @@ import TestSupport
                     }
                     outcome.trace.tokens.append(t)
                     outcome.trace.logits.append(logits)
+                    decoded.store(outcome.trace.tokens.count, ordering: .relaxed)
                 }
             } catch {
                 outcome.error = error as? LlavaError ?? LlavaError(.internal, "\(error)")
@@ -164,8 +173,7 @@ import TestSupport
             let o = outcomes.withLock { $0[i] }
             #expect(o.error == nil, "sequence \(i): \(String(describing: o.error))")
             #expect(o.cancellations == (i == 2 ? 1 : 0), "sequence \(i)")
-            let steps = i == 3 ? 3 : Self.steps
-            #expect(o.trace.tokens == Array(expected[i].tokens.prefix(steps)), "sequence \(i)")
+            #expect(o.trace.tokens == Array(expected[i].tokens.prefix(steps(i))), "sequence \(i)")
             for (s, (a, b)) in zip(o.trace.logits, expected[i].logits).enumerated() {
                 #expect(bitIdentical(a, b), "sequence \(i) step \(s)")
             }
