@@ -34,8 +34,8 @@ private func runRealModelBenchmark(_ options: BenchOptions) throws -> String {
     let files = try ((try? listDirectory(realModelsDirectory)) ?? []).filter { $0.hasSuffix(".gguf") }
         .map { (path: realModelsDirectory + "/" + $0, gguf: try GGUFFile(path: realModelsDirectory + "/" + $0)) }
         .sorted { $0.gguf.file.size < $1.gguf.file.size }
-    guard !files.isEmpty else {
-        return "No GGUF file in \(realModelsDirectory); run `bash scripts/fetch-real-models.sh smollm2 qwen05 qwen15`.\n"
+    guard !files.isEmpty else {   // an error, so that the recorded rows stay in BENCHMARKS.md
+        throw LlavaError(.io, "no GGUF file in \(realModelsDirectory); run `bash scripts/fetch-real-models.sh smollm2 qwen05 qwen15`")
     }
     let threads = ComputeContext.defaultThreads
     let reps = options.repetitions(3)
