@@ -56,19 +56,20 @@ private func runRealModelBenchmark(_ options: BenchOptions) throws -> String {
     for (path, file) in files {
         let decoder = try TransformerDecoder(gguf: file)
         let name = file.string("general.name") ?? fileName(path)
-        let formats = decoder.matrixFormats.sorted { $0.value > $1.value }.map { "\($0.key)" }.joined(separator: "/")
+        let formats = decoder.matrixFormats.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map(\.key).joined(separator: "/")
         print("real: \(name) (\(fileName(path)), \(formats))")
         var rows = try measure(decoder, threads: threads, reps: reps)
         if llama, let tests = LlamaCpp.tests(path, prompts: promptLengths, generate: decodeTokens, threads: threads, repetitions: reps) {
             rows = rows.map { row in Row(test: row.test, ours: row.ours, llama: tests.first { $0.name == row.test }) }
         }
         loads.append("\(name) \(loadAverage())")
-        for r in rows {
+        let table = rows.map { r in
             let theirs = r.llama.map { "\(fmt($0.best)) (\(fmt($0.mean)))" } ?? "–"
-            md += "| \(name) | `\(fileName(path))`, \(megabytes(file.file.size)), \(formats) | \(r.test) | \(fmt(r.ours)) | \(theirs) | "
+            return "| \(name) | `\(fileName(path))`, \(megabytes(file.file.size)), \(formats) | \(r.test) | \(fmt(r.ours)) | \(theirs) | "
                 + "**\(ratio(r.ours, r.llama?.best))** |\n"
-        }
-        print(md)
+        }.joined()
+        print(table)
+        md += table
     }
     md += "\nLoad average (1 minute) when each model's rows ended: \(loads.joined(separator: ", ")).\n"
     return md
