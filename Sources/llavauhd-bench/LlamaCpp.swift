@@ -5,26 +5,34 @@ import LlavaUHD
 
 /// llama.cpp as a comparison point, when it is built on the machine (never part of this
 /// repository): env `LLAVAUHD_LLAMA_CPP` names its build's binary directory (holding
-/// `llama-bench` and `llama-quantize`), e.g. the `build/bin` of the `vendor/llama.cpp` of the
-/// PyPI `llama-cpp-python` source distribution. GGUF files are written from the synthetic
+/// `llama-bench`, and `llama-quantize` for the synthetic-weights comparisons; with shared
+/// libraries, LD_LIBRARY_PATH must find them), e.g. the `build/bin` of the `vendor/llama.cpp` of
+/// the PyPI `llama-cpp-python` source distribution. GGUF files are written from the synthetic
 /// safetensors weights by scripts/bench/bench_gguf_convert.py (BF16, needs the `gguf` package in the
 /// benchmark Python) and quantized by llama.cpp's own `llama-quantize`.
 enum LlamaCpp {
-    /// The binary directory, nil when unset or incomplete.
+    /// The binary directory, nil when unset or without `llama-bench` (what timing a GGUF file
+    /// needs; the synthetic-weights comparisons also need `llama-quantize`, `isAvailable`).
     static var binaries: String? {
         guard let dir = environment("LLAVAUHD_LLAMA_CPP") else { return nil }
         let d = dir.hasSuffix("/llama-bench") ? String(dir.dropLast("/llama-bench".count)) : dir
-        return fileExists(d + "/llama-bench") && fileExists(d + "/llama-quantize") ? d : nil
+        return fileExists(d + "/llama-bench") ? d : nil
     }
 
     /// Why llama.cpp figures are missing, for the report.
     static var unavailableReason: String {
         if environment("LLAVAUHD_LLAMA_CPP") == nil { return "LLAVAUHD_LLAMA_CPP is not set" }
-        if binaries == nil { return "LLAVAUHD_LLAMA_CPP has no llama-bench and llama-quantize" }
+        guard let bin = binaries else { return "LLAVAUHD_LLAMA_CPP has no llama-bench" }
+        if !fileExists(bin + "/llama-quantize") { return "LLAVAUHD_LLAMA_CPP has no llama-quantize" }
         return "the benchmark Python (\(PythonRunner.python)) cannot import gguf"
     }
 
-    static var isAvailable: Bool { binaries != nil && PythonRunner.hasModule("gguf") }
+    /// Whether GGUF files of synthetic weights can be written and quantized and then timed:
+    /// `llama-bench`, `llama-quantize` and the `gguf` package of the benchmark Python.
+    static var isAvailable: Bool {
+        guard let bin = binaries else { return false }
+        return fileExists(bin + "/llama-quantize") && PythonRunner.hasModule("gguf")
+    }
 
     /// The BF16 GGUF of a safetensors LLM directory (written once, next to it).
     static func bf16GGUF(of directory: String) -> String? {
@@ -48,18 +56,39 @@ enum LlamaCpp {
     /// llama-bench's prompt-processing and generation speeds (tokens/s, mean of its repetitions)
     /// for a prompt of `prompt` tokens and `generate` generated tokens on `threads` threads.
     static func bench(_ gguf: String, prompt: Int, generate: Int, threads: Int, repetitions: Int) -> (prefill: Double, decode: Double)? {
+        guard let tests = tests(gguf, prompts: [prompt], generate: generate, threads: threads, repetitions: repetitions),
+              let prefill = tests.first(where: { $0.prompt > 0 }), let decode = tests.first(where: { $0.generated > 0 }) else { return nil }
+        return (prefill.mean, decode.mean)
+    }
+
+    /// One llama-bench test: `prompt` tokens processed in one go (`ppN`) or `generated` tokens
+    /// decoded one at a time from an empty context (`tgN`); tokens/s as the mean of its
+    /// repetitions and as the fastest one.
+    struct Test {
+        let prompt: Int
+        let generated: Int
+        let mean: Double
+        let best: Double
+
+        /// llama-bench's name of the test ("pp512", "tg64").
+        var name: String { prompt > 0 ? "pp\(prompt)" : "tg\(generated)" }
+    }
+
+    /// llama-bench's tests of every length in `prompts` and of `generate` generated tokens, in one
+    /// process (after its warm-up run), on `threads` threads; nil when it fails.
+    static func tests(_ gguf: String, prompts: [Int], generate: Int, threads: Int, repetitions: Int) -> [Test]? {
         guard let bin = binaries else { return nil }
-        let command = [bin + "/llama-bench", "-m", gguf, "-p", String(prompt), "-n", String(generate), "-t", String(threads),
-                       "-r", String(repetitions), "-o", "json"].map(shellQuoted).joined(separator: " ") + " 2>/dev/null"
+        let command = [bin + "/llama-bench", "-m", gguf, "-p", prompts.map(String.init).joined(separator: ","), "-n", String(generate),
+                       "-t", String(threads), "-r", String(repetitions), "-o", "json"].map(shellQuoted).joined(separator: " ") + " 2>/dev/null"
         guard let output = runCommand(command), let json = try? JSONValue.parse(Array(output.utf8)),
               let runs = json.arrayValue else { return nil }
-        var prefill: Double?, decode: Double?
-        for r in runs {
-            let ts = r["avg_ts"]?.doubleValue
-            if (r["n_prompt"]?.intValue ?? 0) > 0 { prefill = ts } else if (r["n_gen"]?.intValue ?? 0) > 0 { decode = ts }
+        let tests = runs.compactMap { r -> Test? in
+            guard let mean = r["avg_ts"]?.doubleValue else { return nil }
+            let samples = r["samples_ts"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+            return Test(prompt: r["n_prompt"]?.intValue ?? 0, generated: r["n_gen"]?.intValue ?? 0,
+                        mean: mean, best: samples.max() ?? mean)
         }
-        guard let prefill, let decode else { return nil }
-        return (prefill, decode)
+        return tests.isEmpty ? nil : tests
     }
 
     /// llama.cpp's build description (commit), for the report.

@@ -24,6 +24,7 @@ let benchmarks: [Benchmark] = [
     loadBenchmark,
     quantBenchmark,
     ggufBenchmark,
+    realModelBenchmark,
     e2eBenchmark,
     sessionBenchmark,
 ]
