@@ -89,7 +89,7 @@ private func runSessionBenchmark(_ options: BenchOptions) throws -> String {
     let prefill = extrapolate(runs.map(\.prefill)), warm = extrapolate(runs.map(\.warmRestore))
     let cold = extrapolate(runs.map(\.coldRestore)), save = extrapolate(runs.map(\.save))
     let reused = extrapolate(runs.map(\.reusedPrefill))
-    var md = """
+    let md = """
     \(machineLine()); \(threads) threads; load average when each depth ended: \(runs.map(\.load).joined(separator: ", ")) \
     (the machine is shared: the figures are slower than a quiet machine's).
 
