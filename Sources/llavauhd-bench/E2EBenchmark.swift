@@ -7,9 +7,10 @@ import LlavaUHD
 /// `e2e`: time to first answer on a full-shape LLaVA-UHD v2 Vicuna-7B directory (synthetic BF16
 /// weights from `SyntheticCheckpoint`, the test assets' Vicuna tokenizer), one photo question
 /// through `ChatSession.chat` (slicing, vision tower, VDIM + Hiwin, prefill, 16 greedy tokens
-/// with the end-of-sequence id ignored), per KV cache type, with the time of each stage, time to
-/// first token, decode tokens/s against the bandwidth bound, and the machine's peaks measured by
-/// the benchmark itself.
+/// with the end-of-sequence id ignored), for each `E2EVariant` (LLM weights BF16, Q8_0 or Q4_0;
+/// exact or fast precision; KV cache type), with the time of each stage, time to first token,
+/// prefill and decode against the machine's peaks and bandwidth bound, measured by the benchmark
+/// itself.
 ///
 /// A full-depth directory is 14.4 GB; by default the LLM is built at 1 and `--layers N` (default
 /// 2) layers, and prefill and decode are extrapolated to 32 layers by a line through the two
@@ -60,6 +61,41 @@ struct MachinePeaks {
     }
 }
 
+/// One configuration of the model the benchmark asks the photo question with.
+private struct E2EVariant {
+    /// LLM weights: nil = the checkpoint's BF16, else `ModelQuantizer`'s copy (LM head included).
+    var format: QuantFormat?
+    var precision: Precision
+    var kv: KVCacheType
+
+    var weightsName: String { format?.rawValue ?? "BF16" }
+
+    /// Bytes of one LLM weight as stored (BF16 2; a block format's block bytes per element).
+    var bytesPerWeight: Double {
+        guard let format else { return 2 }
+        return Double(format.blockBytes) / Double(format.blockElements)
+    }
+
+    /// The peak prefill's matrix products can reach: float32 FMA for exact BF16 weights (widened to
+    /// float32), the bf16 dot peak for fast BF16 where fast picks bf16 products, int8 VNNI for the
+    /// quantized formats (int8 activations). Operations per second.
+    func prefillPeak(_ peaks: MachinePeaks) -> (value: Double, name: String) {
+        if format != nil, peaks.dotI8 > 0 { return (peaks.dotI8, "int8 VNNI") }
+        if precision == .fast, precision.matrixArithmetic() == .bfloat16, peaks.dotBF16 > 0 { return (peaks.dotBF16, "bf16 dot") }
+        return (peaks.fmaF32, "float32 FMA")
+    }
+
+    /// Exact BF16 with each KV cache type, fast BF16, and the fast quantized LLMs with the default
+    /// 16-bit cache.
+    static let all: [E2EVariant] = [
+        E2EVariant(format: nil, precision: .exact, kv: .float32),
+        E2EVariant(format: nil, precision: .exact, kv: .float16),
+        E2EVariant(format: nil, precision: .fast, kv: .float16),
+        E2EVariant(format: .q8_0, precision: .fast, kv: .float16),
+        E2EVariant(format: .q4_0, precision: .fast, kv: .float16),
+    ]
+}
+
 /// What one chat turn measured.
 private struct TurnFigures {
     var views = 0, positions = 0, tokens = 0
@@ -80,11 +116,11 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
     let photos = ["images/grace_hopper.jpg", "images/examples.jpg"].prefix(options.quick ? 1 : 2)
         .map { SyntheticCheckpoint.testAssets + "/" + $0 }.filter(fileExists)
     guard !photos.isEmpty else { return "not run: no photos in the test assets (set LLAVAUHD_TEST_ASSETS)\n" }
-    let kvTypes: [KVCacheType] = [.float32, .float16]
+    let variants = E2EVariant.all
     let answerTokens = 16
 
-    // figures[photo][kv][depth index]
-    var figures: [[[TurnFigures]]] = Array(repeating: Array(repeating: [], count: kvTypes.count), count: photos.count)
+    // figures[photo][variant][depth index]
+    var figures: [[[TurnFigures]]] = Array(repeating: Array(repeating: [], count: variants.count), count: photos.count)
     var residentAfter = 0
     for d in depths {
         let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: true, layers: d)
@@ -93,12 +129,14 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
         guard SyntheticCheckpoint.installTestTokenizer(in: dir) else {
             return "not run: no tokenizer.model in the test assets (set LLAVAUHD_TEST_ASSETS)\n"
         }
-        let llava = try LlavaModel(path: dir, options: .init(threads: threads))
-        for (i, path) in photos.enumerated() {
-            let image = try ImageDecoder.decodeFile(path)
-            for (k, kv) in kvTypes.enumerated() {
+        for (v, variant) in variants.enumerated() {
+            let modelDirectory = try variant.format.map { try quantizedCopy(of: dir, format: $0) } ?? dir
+            let llava = try LlavaModel(path: modelDirectory, options: .init(threads: threads,
+                                                                        matrixArithmetic: variant.precision.matrixArithmetic()))
+            for (i, path) in photos.enumerated() {
+                let image = try ImageDecoder.decodeFile(path)
                 var sessionOptions = ChatSession.Options()
-                sessionOptions.kvCacheType = kv
+                sessionOptions.kvCacheType = variant.kv
                 sessionOptions.imageCacheCapacity = 0
                 let session = try ChatSession(model: llava, options: sessionOptions)
                 var parameters = ChatParameters()
@@ -112,11 +150,13 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
                 f.decode = reply.timings.decode
                 f.views = try llava.plan(for: image).views.count
                 f.load = loadAverage()
-                figures[i][k].append(f)
-                print("\(d) layers, \(path.split(separator: "/").last ?? ""), KV \(kv): \(f.positions) positions, images \(fmt(f.images)) s, prefill \(fmt(f.prefill)) s, decode \(fmt(Double(f.tokens) / max(f.decode, 1e-9))) tok/s (load \(loadAverage()))")
+                figures[i][v].append(f)
+                print("\(d) layers, \(path.split(separator: "/").last ?? ""), \(variant.weightsName) \(variant.precision.name) KV \(variant.kv): "
+                      + "\(f.positions) positions, images \(fmt(f.images)) s, prefill \(fmt(f.prefill)) s, "
+                      + "decode \(fmt(Double(f.tokens) / max(f.decode, 1e-9))) tok/s (load \(loadAverage()))")
             }
+            residentAfter = max(residentAfter, residentBytes())
         }
-        residentAfter = max(residentAfter, residentBytes())
     }
     let peakResident = peakResidentBytes()
     let peaks = MachinePeaks.measure(threads: threads, repeats: options.repetitions(3))
@@ -128,12 +168,13 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
         return values[1] + perLayer * Double(fullDepth - depths[1])
     }
 
-    // Bytes one decoded token reads at full depth: every layer's BF16 matrices, the LM head, and
-    // the KV cache up to the prompt's end.
+    // Weights one decoded token reads at full depth: every layer's matrices and the LM head (read
+    // at the variant's bytes per weight), plus the KV cache up to the prompt's end. Prefill's
+    // matrix work is 2 operations per layer weight and position (attention not counted).
     let c = SyntheticCheckpoint(languageModel: model, multimodal: true).languageConfig
     let qWidth = c.headCount * c.headDim, kvWidth = c.kvHeadCount * c.headDim
     let layerWeights = 2 * c.hiddenSize * qWidth + 2 * c.hiddenSize * kvWidth + 3 * c.hiddenSize * c.intermediateSize
-    let weightBytes = 2 * (fullDepth * layerWeights + c.vocabSize * c.hiddenSize)
+    let decodedWeights = fullDepth * layerWeights + c.vocabSize * c.hiddenSize
 
     var md = """
     \(machineLine()); \(threads) threads. Machine peaks measured by this benchmark: \(peaks.line). \
@@ -141,27 +182,36 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
 
     Synthetic LLaVA-UHD v2 Vicuna-7B directory (BF16 weights, real shapes and names), the test assets' \
     Vicuna tokenizer; one turn "<image> What is in this photo?" with \(answerTokens) greedy tokens \
-    (end of sequence ignored), exact arithmetic. LLM measured at \(depths.map(String.init).joined(separator: " and ")) \
+    (end of sequence ignored). LLM measured at \(depths.map(String.init).joined(separator: " and ")) \
     layer(s)\(depths == [fullDepth] ? "" : ", prefill and decode extrapolated to \(fullDepth) layers (fixed + per-layer line)"). \
-    Decode bound = read bandwidth / bytes per token (\(megabytes(weightBytes)) of BF16 weights + the KV cache up to the prompt's end). \
+    Weights: BF16 as written, or `ModelQuantizer`'s Q8_0 / Q4_0 copy of the LLM (LM head included; vision \
+    stays BF16); precision `exact` (float32 products) or `fast` (\(Precision.fast.matrixArithmetic().rawValue) on this CPU). \
+    Prefill share = 2 × \(fmt(Double(fullDepth * layerWeights) / 1e9, 2)) G layer weights × positions / prefill time, \
+    against the peak its products can reach (float32 FMA for exact, bf16 dot for fast bf16, int8 VNNI for \
+    Q8_0/Q4_0; attention not counted). Decode bound = read bandwidth / bytes per token (\(fmt(Double(decodedWeights) / 1e9, 2)) G \
+    weights at the format's bytes per weight + the KV cache up to the prompt's end). \
     Resident memory after the turns \(megabytes(residentAfter)), peak \(megabytes(peakResident)) (whole process, \
     at the depths measured).
 
-    | photo | views | prompt positions | KV cache | images | prefill (\(fullDepth) layers) | time to first token | decode tok/s | bound tok/s | share of bound | KV bytes / token | load at each depth |
-    |---|---|---|---|---|---|---|---|---|---|---|---|
+    | photo | views | prompt positions | LLM weights | precision | KV cache | images | prefill (\(fullDepth) layers) | prefill share of peak | time to first token | decode tok/s | bound tok/s | share of bound | KV bytes / token | load at each depth |
+    |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 
     """
     for (i, path) in photos.enumerated() {
-        for (k, kv) in kvTypes.enumerated() {
-            let runs = figures[i][k]
+        for (v, variant) in variants.enumerated() {
+            let runs = figures[i][v]
             guard let last = runs.last else { continue }
             let prefill = extrapolate(runs.map(\.prefill))
             let perToken = extrapolate(runs.map(\.perToken))
-            let kvBytes = 2 * fullDepth * kvWidth * kv.bytesPerValue * last.positions
-            let bound = peaks.bandwidth / Double(weightBytes + kvBytes)
+            let kvBytes = 2 * fullDepth * kvWidth * variant.kv.bytesPerValue * last.positions
+            let bound = peaks.bandwidth / (Double(decodedWeights) * variant.bytesPerWeight + Double(kvBytes))
+            let peak = variant.prefillPeak(peaks)
+            let prefillShare = 2 * Double(fullDepth * layerWeights) * Double(last.positions) / prefill / peak.value
             let ttft = last.images + prefill + perToken
-            md += "| \(path.split(separator: "/").last ?? "") | \(last.views) | \(last.positions) | \(kv) | \(fmt(last.images)) s "
-                + "| \(fmt(prefill)) s (\(fmt(Double(last.positions) / prefill)) tok/s) | \(fmt(ttft)) s | \(fmt(1 / perToken, 2)) "
+            md += "| \(path.split(separator: "/").last ?? "") | \(last.views) | \(last.positions) | \(variant.weightsName) "
+                + "| \(variant.precision.name) | \(variant.kv) | \(fmt(last.images)) s "
+                + "| \(fmt(prefill)) s (\(fmt(Double(last.positions) / prefill)) tok/s) | \(fmt(100 * prefillShare, 0)) % of \(peak.name) "
+                + "| \(fmt(ttft)) s | \(fmt(1 / perToken, 2)) "
                 + "| \(fmt(bound, 2)) | \(fmt(100 / perToken / bound, 0)) % | \(megabytes(kvBytes)) | \(runs.map(\.load).joined(separator: ", ")) |\n"
         }
     }
