@@ -176,7 +176,8 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         }
 
         let state = EncoderBuffers(config: config, tokens: total,
-                                   maxViewTokens: grids.map { $0.rows * $0.columns + 1 }.max() ?? 1)
+                                   maxViewTokens: grids.map { $0.rows * $0.columns + 1 }.max() ?? 1,
+                                   attentionTasks: grids.count * config.headCount, threads: context.threads)
         defer { state.release() }
 
         try embed(views, grids: grids, offsets: offsets, into: state, context: context)
@@ -270,20 +271,28 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                      threads: threads)
         let scale = 1 / Float(d).squareRoot()
         let ld = 3 * c
-        for v in grids.indices {
-            let n = grids[v].rows * grids[v].columns + 1
-            let base = state.qkv + offsets[v] * ld
-            for h in 0..<heads {
+        // One task per (view, head). A head's two products are too small for `BLAS.sgemm` to
+        // split (one block below 1536 tokens), so with several score buffers the heads run side
+        // by side, each with the calls it makes alone (nested loops run inline), and results do
+        // not depend on the thread count; with one buffer, each product and the softmax use the
+        // threads.
+        let lanes = chunks(grids.count * heads, parts: min(threads, state.scores.count))
+        let qkv = SendablePointer(state.qkv), attended = SendablePointer(state.normed)
+        parallelFor(lanes.count, threads: threads) { lane in
+            let scores = SendablePointer(state.scores[lane])
+            for task in lanes[lane] {
+                let v = task / heads, h = task % heads
+                let n = grids[v].rows * grids[v].columns + 1
+                let base = qkv.p + offsets[v] * ld
                 BLAS.sgemm(transB: true, m: n, n: n, k: d, alpha: scale, a: base + h * d, lda: ld,
-                           b: base + c + h * d, ldb: ld, c: state.scores, ldc: n, threads: threads)
-                let scores = SendablePointer(state.scores)
+                           b: base + c + h * d, ldb: ld, c: scores.p, ldc: n, threads: threads)
                 let parts = chunks(n, parts: n >= 64 ? threads : 1)
                 parallelFor(parts.count, threads: threads) { part in
                     let r = parts[part]
                     Activation.softmaxRows(scores.p + r.lowerBound * n, rows: r.count, cols: n)
                 }
-                BLAS.sgemm(m: n, n: d, k: n, a: state.scores, lda: n, b: base + 2 * c + h * d, ldb: ld,
-                           c: state.normed + offsets[v] * c + h * d, ldc: c, threads: threads)
+                BLAS.sgemm(m: n, n: d, k: n, a: scores.p, lda: n, b: base + 2 * c + h * d, ldb: ld,
+                           c: attended.p + offsets[v] * c + h * d, ldc: c, threads: threads)
             }
         }
         state.linear(state.normed, rows: total, weights: [layer.out], slot: 1, bias: nil, into: state.qkv,
@@ -357,28 +366,35 @@ final class EncoderBuffers {
     let normed: UnsafeMutablePointer<Float>
     /// `[tokens, 3C]`: q | k | v per token; also the output of out_proj and fc2.
     let qkv: UnsafeMutablePointer<Float>
-    /// `[maxViewTokens, maxViewTokens]`: one head's attention scores.
-    let scores: UnsafeMutablePointer<Float>
+    /// `[maxViewTokens, maxViewTokens]` each: the attention scores of one head, one buffer per
+    /// head run at the same time: up to the thread count within `scoreBytes` in all, and one
+    /// when OpenBLAS calls cannot run side by side (`BLAS.callsRunInParallel`).
+    let scores: [UnsafeMutablePointer<Float>]
+    /// Bytes all score buffers may take when there are several (64 MiB: one per thread up to
+    /// views of about 2900 tokens at 2 threads; larger views run one head at a time).
+    static let scoreBytes = 64 << 20
     /// `[min(tokens, mlpRowBlock), intermediate]`.
     let mlp: UnsafeMutablePointer<Float>
     /// Two scratch areas for widened weights (slot 0: q/k/v, fc1 or the patch weight;
     /// slot 1: out_proj or fc2).
     let scratch: [UnsafeMutablePointer<Float>]
 
-    init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int) {
+    init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int, attentionTasks: Int, threads: Int) {
         let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
         self.tokens = tokens
         self.channels = c
         hidden = .allocate(capacity: tokens * c)
         normed = .allocate(capacity: tokens * c)
         qkv = .allocate(capacity: tokens * 3 * c)
-        scores = .allocate(capacity: maxViewTokens * maxViewTokens)
+        let perBuffer = maxViewTokens * maxViewTokens
+        let buffers = BLAS.callsRunInParallel ? max(1, min(threads, attentionTasks, Self.scoreBytes / max(1, 4 * perBuffer))) : 1
+        scores = (0..<buffers).map { _ in .allocate(capacity: perBuffer) }
         mlp = .allocate(capacity: min(tokens, CLIPVisionEncoder.mlpRowBlock) * i)
         scratch = [.allocate(capacity: max(3 * c * c, i * c, c * 3 * p * p)), .allocate(capacity: max(c * c, c * i))]
     }
 
     func release() {
-        for b in [hidden, normed, qkv, scores, mlp] + scratch { b.deallocate() }
+        for b in [hidden, normed, qkv, mlp] + scores + scratch { b.deallocate() }
     }
 
     /// The weight as row-major F32: the mapping itself for aligned F32 data, otherwise widened
