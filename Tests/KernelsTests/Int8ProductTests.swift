@@ -18,20 +18,6 @@ import TestSupport
 @Suite struct Int8ProductTests {
     static let k = 320
 
-    /// x~ for one row, as the int8 kernels quantize it.
-    static func quantizedRow(_ x: ArraySlice<Float>) -> (values: [Double], halfSteps: [Double]) {
-        var out: [Double] = [], half: [Double] = []
-        let base = x.startIndex
-        for b in 0..<(x.count / 32) {
-            let block = x[(base + 32 * b)..<(base + 32 * b + 32)]
-            let dx = (block.map(abs).max() ?? 0) / 127
-            let id: Float = dx != 0 ? 1 / dx : 0
-            for v in block { out.append(Double(dx) * Double((v * id).rounded(.toNearestOrEven))) }
-            half.append(Double(dx) / 2)
-        }
-        return (out, half)
-    }
-
     static func weights(rows: Int, seed: UInt64) -> (TensorView, [Float]) {
         var rng = TestRandom(seed: seed)
         let values = rng.floats(rows * k, -0.1, 0.1)
@@ -75,16 +61,16 @@ import TestSupport
 
         var worstOfBound = 0.0, worstQuantized = 0.0, worstRelative = 0.0, maxRef = 0.0
         for i in 0..<m {
-            let (xq, half) = Self.quantizedRow(x[(i * k)..<((i + 1) * k)])
+            let (xq, dx) = int8Image(Array(x[(i * k)..<((i + 1) * k)]))
             for r in 0..<n {
                 var exact = 0.0, absExact = 0.0, onQuantized = 0.0, absQuantized = 0.0, bound = 0.0
                 for j in 0..<k {
                     let xv = Double(x[i * k + j]), wv = Double(w[r * k + j]), wqv = Double(wq[r * k + j])
                     exact += xv * wv
                     absExact += abs(xv * wv)
-                    onQuantized += xq[j] * wqv
-                    absQuantized += abs(xq[j] * wqv)
-                    bound += abs(xv) * abs(wv - wqv) + half[j / 32] * abs(wqv)
+                    onQuantized += Double(xq[j]) * wqv
+                    absQuantized += abs(Double(xq[j]) * wqv)
+                    bound += abs(xv) * abs(wv - wqv) + Double(dx[j / 32]) / 2 * abs(wqv)
                 }
                 bound += 1e-5 * absExact
                 let got = Double(y[i * n + r])
