@@ -276,7 +276,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         // by side, each with the calls it makes alone (nested loops run inline), and results do
         // not depend on the thread count; with one buffer, each product and the softmax use the
         // threads.
-        let lanes = chunks(grids.count * heads, parts: min(threads, state.scores.count))
+        let lanes = chunks(grids.count * heads, parts: state.scores.count)
         let qkv = SendablePointer(state.qkv), attended = SendablePointer(state.normed)
         parallelFor(lanes.count, threads: threads) { lane in
             let scores = SendablePointer(state.scores[lane])
@@ -367,11 +367,12 @@ final class EncoderBuffers {
     /// `[tokens, 3C]`: q | k | v per token; also the output of out_proj and fc2.
     let qkv: UnsafeMutablePointer<Float>
     /// `[maxViewTokens, maxViewTokens]` each: the attention scores of one head, one buffer per
-    /// head run at the same time: up to the thread count within `scoreBytes` in all, and one
-    /// when OpenBLAS calls cannot run side by side (`BLAS.callsRunInParallel`).
+    /// run of heads that the threads take in turn: 4 per thread (for balance when the machine
+    /// is shared) within `scoreBytes` in all; one with one thread, or when OpenBLAS calls
+    /// cannot run side by side (`BLAS.callsRunInParallel`).
     let scores: [UnsafeMutablePointer<Float>]
-    /// Bytes all score buffers may take when there are several (64 MiB: one per thread up to
-    /// views of about 2900 tokens at 2 threads; larger views run one head at a time).
+    /// Bytes all score buffers may take when there are several (64 MiB: 8 buffers at 2 threads
+    /// up to views of about 1440 tokens; above about 2900 tokens, one head at a time).
     static let scoreBytes = 64 << 20
     /// `[min(tokens, mlpRowBlock), intermediate]`.
     let mlp: UnsafeMutablePointer<Float>
@@ -387,7 +388,8 @@ final class EncoderBuffers {
         normed = .allocate(capacity: tokens * c)
         qkv = .allocate(capacity: tokens * 3 * c)
         let perBuffer = maxViewTokens * maxViewTokens
-        let buffers = BLAS.callsRunInParallel ? max(1, min(threads, attentionTasks, Self.scoreBytes / max(1, 4 * perBuffer))) : 1
+        let buffers = threads > 1 && BLAS.callsRunInParallel
+            ? max(1, min(4 * threads, attentionTasks, Self.scoreBytes / max(1, 4 * perBuffer))) : 1
         scores = (0..<buffers).map { _ in .allocate(capacity: perBuffer) }
         mlp = .allocate(capacity: min(tokens, CLIPVisionEncoder.mlpRowBlock) * i)
         scratch = [.allocate(capacity: max(3 * c * c, i * c, c * 3 * p * p)), .allocate(capacity: max(c * c, c * i))]
