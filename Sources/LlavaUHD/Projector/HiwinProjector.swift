@@ -73,7 +73,7 @@ package final class HiwinProjector: Projector {
         resampler = WindowResampler(attention: attention, positionTable: table, grid: config.gridSize,
                                     roundPositionsToBFloat16: true,
                                     outProjInt8: int8 ? Int8Product.quantize([attention.outProjWeight], threads: threads)
-                                        .map { ($0, quantKernel) } : nil)
+                                        .map { (weight: $0, kernel: quantKernel) } : nil)
         // Upstream adds `pos_embed.to(dtype)` and `embedding.to(dtype)` with dtype a parameter
         // defaulting to bfloat16 (no-ops for a BF16 checkpoint).
         queries = attention.projectQueries(
@@ -82,7 +82,7 @@ package final class HiwinProjector: Projector {
             sets: Self.querySets, context: context)
         normProjWeight = lnProj.0.floats(); normProjBias = lnProj.1.floats()
         catProjWeight = catWeight
-        catProjInt8 = int8 ? Int8Product.quantize([catWeight], threads: threads).map { ($0, quantKernel) } : nil
+        catProjInt8 = int8 ? Int8Product.quantize([catWeight], threads: threads).map { (weight: $0, kernel: quantKernel) } : nil
         catProjBias = catBias.floats()
         output = OutputProjection(norm: lnPost, proj: proj)
         let kvWeight = lnKV.0.floats(), kvBias = lnKV.1.floats()
@@ -237,8 +237,9 @@ package final class HiwinProjector: Projector {
         var fused = [Float](repeating: 0, count: rows * e)
         attended.withUnsafeBufferPointer { a in
             fused.withUnsafeMutableBufferPointer { f in
-                if let (q, kernel) = catProjInt8 {
-                    MatMul.linear(a.baseAddress!, rows: rows, weight: q, into: f.baseAddress!, context: context, kernel: kernel)
+                if let q = catProjInt8 {
+                    MatMul.linear(a.baseAddress!, rows: rows, weight: q.weight, into: f.baseAddress!, context: context,
+                                  kernel: q.kernel)
                 } else {
                     MatMul.linear(a.baseAddress!, rows: rows, weight: catProjWeight, into: f.baseAddress!, context: context)
                 }

@@ -129,8 +129,8 @@ final class WindowAttention: @unchecked Sendable {
         var valueBias = [Float](repeating: 0, count: e)
         inProjBias.convert(from: 2 * e, count: e, into: &valueBias)
         for r in 0..<rows { for j in 0..<e { x[r * e + j] += valueBias[j] } }
-        if let (q, kernel) = int8 {
-            MatMul.linear(x, rows: rows, weight: q, into: out, context: context, kernel: kernel)
+        if let int8 {
+            MatMul.linear(x, rows: rows, weight: int8.weight, into: out, context: context, kernel: int8.kernel)
         } else {
             MatMul.linear(x, rows: rows, weight: outProjWeight, into: out, context: context)
         }
