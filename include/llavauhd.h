@@ -226,10 +226,11 @@ typedef enum luhd_precision {
     /* The fastest reduced-precision kernels this CPU has, within a stated bound, chosen at
      * load from the CPU's features and a short calibration (a few milliseconds, once per
      * process), never slower than LUHD_PRECISION_EXACT:
-     * - vision tower, on CPUs with AVX-512 VNNI: its projections run in int8 (a Q8_0 copy of
-     *   their weights made at load, about 310 MB more memory for ViT-L/14-336; activations
-     *   quantized per block of 32; int8 dot products), with the projector output within 2e-2
-     *   of the exact path's relative to its largest magnitude;
+     * - vision tower, on CPUs with AVX-512 VNNI: its projections (and the Hiwin projector's
+     *   cat_proj and out_proj) run in int8 (Q8_0 copies of their weights made at load, about
+     *   400 MB more memory for ViT-L/14-336 and a 7B model's projector; activations quantized
+     *   per block of 32; int8 dot products), with the projector output within 2e-2 of the
+     *   exact path's relative to its largest magnitude;
      * - otherwise the vision tower, and the LLM's prefill (products of many rows, not
      *   decoding), on CPUs with AVX512_BF16 where bf16 products measure faster than float32:
      *   against BF16 weights the activations are rounded to bf16 and multiplied with bf16 dot
