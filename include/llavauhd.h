@@ -236,8 +236,8 @@ typedef enum luhd_precision {
      *   against BF16 weights the activations are rounded to bf16 and multiplied with bf16 dot
      *   products and float32 sums (the error of PyTorch's bf16 matmul, relative 2^-9 per
      *   activation).
-     * Elsewhere, and for other weight types, the same as LUHD_PRECISION_EXACT. The projector
-     * and decoding are float32 either way. */
+     * Elsewhere, and for other weight types, the same as LUHD_PRECISION_EXACT. Decoding, and
+     * the projector apart from the two int8 products above, are float32 either way. */
     LUHD_PRECISION_FAST = 1
 } luhd_precision;
 

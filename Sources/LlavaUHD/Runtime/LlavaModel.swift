@@ -13,8 +13,8 @@ public final class LlavaModel: @unchecked Sendable {
         /// How the LLM's prefill (and the vision tower's projections, unless `visionArithmetic`
         /// is set) multiply activations with dense weights (`.float32`: exact; `.bfloat16`: bf16
         /// dot products against BF16 weights where the CPU has AVX512_BF16; `.int8` is for the
-        /// vision tower only, the LLM's dense products then run float32). The projector and
-        /// decoding stay float32.
+        /// vision tower and projector only, the LLM's dense products then run float32).
+        /// Decoding stays float32.
         public var matrixArithmetic: MatrixArithmetic
         /// How the vision tower's projections multiply (`Precision.visionArithmetic(on:)`); nil:
         /// `matrixArithmetic`. `.int8` makes Q8_0 copies at load of the tower's weights (about

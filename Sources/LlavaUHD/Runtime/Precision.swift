@@ -7,13 +7,14 @@ public enum Precision: Int32, Sendable, CaseIterable {
     /// The fastest reduced-precision kernels this CPU has, within the stated bound of exact,
     /// chosen from the CPU's features and a one-time calibration (`CPUProfile`), never slower
     /// than `exact`:
-    /// - vision tower: int8 products against a Q8_0 copy of its weights made at load
-    ///   (`MatrixArithmetic.int8`, AVX-512 VNNI; projector output within 2e-2 of exact relative
-    ///   to its largest magnitude, Tests/VisionTests/FastVisionTests.swift), else bf16 as below;
+    /// - vision tower and the Hiwin projector's cat_proj and out_proj: int8 products against
+    ///   Q8_0 copies of their weights made at load (`MatrixArithmetic.int8`, AVX-512 VNNI;
+    ///   projector output within 2e-2 of exact relative to its largest magnitude,
+    ///   Tests/VisionTests/FastVisionTests.swift), else for the tower bf16 as below;
     /// - vision tower and LLM prefill: bf16 products (`MatrixArithmetic.bfloat16`: relative error
     ///   ≤ 2⁻⁹ per activation, PyTorch's bf16 matmul, float32 sums) where the CPU has AVX512_BF16
     ///   and they measure faster than float32;
-    /// - elsewhere (the projector, decoding, CPUs without these) the same as `exact`.
+    /// - elsewhere (the rest of the projector, decoding, CPUs without these) as `exact`.
     /// Selection tested in Tests/KernelsTests/PrecisionTests.swift.
     case fast = 1
 
