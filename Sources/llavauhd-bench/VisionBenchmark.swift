@@ -87,6 +87,8 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
               + "(cpu \(fmt(tAll.cpu, 2)) s), preprocess \(fmt(tPre.wall * 1000, 1)) ms")
     }
 
+    let int8Copy = int8Encoder.map { "\($0.int8CopyBytes >> 20) MiB, quantized in \(fmt(quantizeSeconds, 2)) s on 2 threads" }
+        ?? "not run: this CPU has no AVX-512 VNNI"
     return """
         CLIP ViT-L/14-336, 23 of 24 layers (output of layer −2), float32 compute on synthetic BF16
         weights (widened per layer per call; GEMMs in OpenBLAS \(BLAS.coreName) through `BLAS.sgemm`, threads =
@@ -103,7 +105,7 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         The fast paths on the 1024×768 views (7 views, ≈\(Int(gflop)) GFLOP): the q/k/v, out, fc1 and fc2 products in bf16
         (`MatrixArithmetic.bfloat16`: AVX512_BF16 `vdpbf16ps` against the BF16 weights in place, activations rounded to
         bf16\(bf16Encoder == nil ? "; not run: this CPU has no AVX512_BF16" : "")) or in int8 (`MatrixArithmetic.int8`: a Q8_0
-        copy of those weights made at load, \(int8Encoder.map { "\($0.int8CopyBytes >> 20) MiB, quantized in \(fmt(quantizeSeconds, 2)) s on 2 threads" } ?? "not run: this CPU has no AVX-512 VNNI"),
+        copy of those weights made at load, \(int8Copy),
         activations quantized per block of 32, the int8 VNNI product of quantized prefill); patch embedding and attention
         float32 in all. On this CPU `--precision fast` picks \(CPUProfile.current.fastVisionArithmetic.rawValue) for the
         vision tower (\(CPUProfile.current)). GFLOP/s = the encoder's multiply-adds × 2 over the wall time; the share is
