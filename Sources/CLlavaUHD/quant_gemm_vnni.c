@@ -66,6 +66,7 @@ size_t luhd_quant_gemm_tile_bytes(long cols) { return (size_t)(cols / 32) * TILE
  * the default rounding mode) and clamped to +-127, the same values as quantize_block of the
  * matrix-vector kernels. A block holding a non-finite value gets dx = NaN (its products are
  * NaN whatever its bytes). */
+#define ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf) {
     const size_t stride = luhd_quant_gemm_x_bytes(cols, 1);
     const long nb = cols / 32;
@@ -84,9 +85,8 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
             const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
             const float dx = finite ? amax / 127.0f : NAN;
             const __m512 id = _mm512_set1_ps(finite && dx != 0.0f ? 1.0f / dx : 0.0f);
-            const int rounding = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-            const __m512 q0 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v0, id), rounding), lo), hi);
-            const __m512 q1 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v1, id), rounding), lo), hi);
+            const __m512 q0 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v0, id), ROUND_NEAREST), lo), hi);
+            const __m512 q1 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v1, id), ROUND_NEAREST), lo), hi);
             const __m512i i0 = _mm512_cvttps_epi32(q0), i1 = _mm512_cvttps_epi32(q1);
             _mm_storeu_si128((__m128i *)(row + 32 * b), _mm512_cvtepi32_epi8(_mm512_add_epi32(i0, bias)));
             _mm_storeu_si128((__m128i *)(row + 32 * b + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(i1, bias)));
@@ -98,6 +98,7 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
         }
     }
 }
+#undef ROUND_NEAREST
 
 /* Block b (32 elements) of a row of a super-block format without a gathered unpacking below
  * (Q2_K, Q3_K, Q5_K, IQ4_XS):
