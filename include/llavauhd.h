@@ -223,12 +223,21 @@ typedef bool (*luhd_progress_callback)(float progress, void *user_data);
 typedef enum luhd_precision {
     /* float32 products: the exact path, tested against the reference. The default. */
     LUHD_PRECISION_EXACT = 0,
-    /* The fastest reduced-precision kernels this CPU has, within a stated bound. Today: on
-     * CPUs with AVX512_BF16, the vision tower's projections and the LLM's prefill (products of
-     * many rows, not decoding) against BF16 weights round the activations to bf16 and use bf16
-     * dot products with float32 sums: about twice as fast, with the error of PyTorch's bf16
-     * matmul (relative 2^-9 per activation). Elsewhere, and for other weight types, the same
-     * as LUHD_PRECISION_EXACT. The projector and decoding are float32 either way. */
+    /* The fastest reduced-precision kernels this CPU has, within a stated bound, chosen at
+     * load from the CPU's features and a short calibration (a few milliseconds, once per
+     * process), never slower than LUHD_PRECISION_EXACT:
+     * - vision tower, on CPUs with AVX-512 VNNI: its projections (and the Hiwin projector's
+     *   cat_proj and out_proj) run in int8 (Q8_0 copies of their weights made at load, about
+     *   400 MB more memory for ViT-L/14-336 and a 7B model's projector; activations quantized
+     *   per block of 32; int8 dot products), with the projector output within 2e-2 of the
+     *   exact path's relative to its largest magnitude;
+     * - otherwise the vision tower, and the LLM's prefill (products of many rows, not
+     *   decoding), on CPUs with AVX512_BF16 where bf16 products measure faster than float32:
+     *   against BF16 weights the activations are rounded to bf16 and multiplied with bf16 dot
+     *   products and float32 sums (the error of PyTorch's bf16 matmul, relative 2^-9 per
+     *   activation).
+     * Elsewhere, and for other weight types, the same as LUHD_PRECISION_EXACT. Decoding, and
+     * the projector apart from the two int8 products above, are float32 either way. */
     LUHD_PRECISION_FAST = 1
 } luhd_precision;
 

@@ -61,36 +61,44 @@ size_t luhd_quant_gemm_x_bytes(long cols, long m) {
 
 size_t luhd_quant_gemm_tile_bytes(long cols) { return (size_t)(cols / 32) * TILE_BLOCK_BYTES; }
 
+/* One 32-element block per iteration in two 16-lane vectors: max|x| and the finite check
+ * reduced across lanes, x * (1 / dx) rounded to nearest even (vrndscaleps, as nearbyintf in
+ * the default rounding mode) and clamped to +-127, the same values as quantize_block of the
+ * matrix-vector kernels. A block holding a non-finite value gets dx = NaN (its products are
+ * NaN whatever its bytes). */
+#define ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf) {
     const size_t stride = luhd_quant_gemm_x_bytes(cols, 1);
     const long nb = cols / 32;
+    const __m512 magnitude = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+    const __m512 inf = _mm512_set1_ps(INFINITY), hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
+    const __m512i bias = _mm512_set1_epi32(128);
     for (long i = 0; i < m; i++) {
         uint8_t *row = (uint8_t *)xbuf + (size_t)i * stride;
         float *dxs = (float *)(row + cols), *sxs = dxs + nb, *sx16 = sxs + nb;
         for (long b = 0; b < nb; b++) {
             const float *xb = x + i * ldx + 32 * b;
-            float amax = 0.0f;
-            int finite = 1;
-            for (int j = 0; j < 32; j++) {
-                if (!isfinite(xb[j])) finite = 0;
-                amax = fmaxf(amax, fabsf(xb[j]));
-            }
+            const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+            const __m512 a0 = _mm512_and_ps(v0, magnitude), a1 = _mm512_and_ps(v1, magnitude);
+            const int finite = (__mmask16)(_mm512_cmp_ps_mask(a0, inf, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, inf, _CMP_LT_OQ))
+                               == (__mmask16)0xFFFF;
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
             const float dx = finite ? amax / 127.0f : NAN;
-            const float id = finite && dx != 0.0f ? 1.0f / dx : 0.0f;
-            int sum[2] = {0, 0};
-            for (int j = 0; j < 32; j++) {
-                float v = nearbyintf(xb[j] * id);
-                v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-                sum[j / 16] += (int)v;
-                row[32 * b + j] = (uint8_t)((int)v + 128);
-            }
+            const __m512 id = _mm512_set1_ps(finite && dx != 0.0f ? 1.0f / dx : 0.0f);
+            const __m512 q0 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v0, id), ROUND_NEAREST), lo), hi);
+            const __m512 q1 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v1, id), ROUND_NEAREST), lo), hi);
+            const __m512i i0 = _mm512_cvttps_epi32(q0), i1 = _mm512_cvttps_epi32(q1);
+            _mm_storeu_si128((__m128i *)(row + 32 * b), _mm512_cvtepi32_epi8(_mm512_add_epi32(i0, bias)));
+            _mm_storeu_si128((__m128i *)(row + 32 * b + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(i1, bias)));
+            const int sum0 = _mm512_reduce_add_epi32(i0), sum1 = _mm512_reduce_add_epi32(i1);
             dxs[b] = dx;
-            sxs[b] = dx * (float)(sum[0] + sum[1]);
-            sx16[2 * b] = dx * (float)sum[0];
-            sx16[2 * b + 1] = dx * (float)sum[1];
+            sxs[b] = dx * (float)(sum0 + sum1);
+            sx16[2 * b] = dx * (float)sum0;
+            sx16[2 * b + 1] = dx * (float)sum1;
         }
     }
 }
+#undef ROUND_NEAREST
 
 /* Block b (32 elements) of a row of a super-block format without a gathered unpacking below
  * (Q2_K, Q3_K, Q5_K, IQ4_XS):

@@ -5,9 +5,12 @@ import LlavaUHD
 
 /// `vit`: the CLIP ViT-L/14-336 tower (24 layers stored, 23 run for layer −2, width 1024,
 /// 16 heads, MLP 4096) with synthetic BF16 weights in a temporary safetensors file, on one
-/// 336×336 view and on the 7 views of a 1024×768 image, at 1 and 2 threads; plus the view
-/// preprocessing (Pillow-exact resizes + normalisation) of that image, and PyTorch's figure
-/// from scripts/bench/bench_torch.py `vit` on the same threads when torch is importable.
+/// 336×336 view and on the 7 views of a 1024×768 image, at 1 and 2 threads; the 7 views again
+/// with the fast paths (bf16 products with AVX512_BF16, int8 products with AVX-512 VNNI) and
+/// each path's share of the machine's peak for its instructions (measured here, `MachinePeaks`);
+/// plus the view preprocessing (Pillow-exact resizes + normalisation) of that image, and
+/// PyTorch's figure from scripts/bench/bench_torch.py `vit` on the same threads when torch is
+/// importable.
 var visionBenchmark: Benchmark {
     Benchmark(name: "vit", summary: "CLIP ViT-L/14-336 encoder (layer -2) and view preprocessing", run: runVisionBenchmark)
 }
@@ -21,6 +24,10 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
     let encoder = try CLIPVisionEncoder(store: store, prefix: "vision_model.", config: config)
     let bf16Encoder = BF16Product.isAvailable
         ? try CLIPVisionEncoder(store: store, prefix: "vision_model.", config: config, arithmetic: .bfloat16) : nil
+    let quantizeStart = monotonicSeconds()
+    let int8Encoder = Int8Product.isAvailable
+        ? try CLIPVisionEncoder(store: store, prefix: "vision_model.", config: config, arithmetic: .int8, threads: 2) : nil
+    let quantizeSeconds = monotonicSeconds() - quantizeStart
     try BLAS.load()
 
     // Inputs: a 336×336 view, and a synthetic 1024×768 photo-like image cut as upstream cuts it.
@@ -32,8 +39,10 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
     let reps = options.repetitions(3)
     let tokens = plan.views.reduce(0) { $0 + $1.patchCount + 1 }
 
+    let gflop = encoderFlops(config: config, layers: encoder.layersUsed, views: plan.views.map(\.patchCount)) / 1e9
     var rows: [String] = []
-    var bf16Rows: [String] = []
+    var fastRows: [String] = []
+    var peakLines: [String] = []
     var preprocessRows: [String] = []
     for threads in [1, 2] {
         let context = ComputeContext(threads: threads)
@@ -49,20 +58,37 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         }
         rows.append("| \(threads) | 336×336 (1 view, 577 tokens) | \(cell(tSingle, torch?.single)) |")
         rows.append("| \(threads) | 1024×768 (\(views.count) views, \(tokens) tokens) | \(cell(tAll, torch?.all)) |")
+
+        // The fast paths on the 7 views, each against the peak of its own instruction.
+        let peaks = MachinePeaks.measure(threads: threads, repeats: 3)
+        peakLines.append("\(threads) thread(s): \(peaks.line)")
+        func fastRow(_ name: String, _ t: (wall: Double, cpu: Double), peak: Double, peakName: String, torch: Double?) -> String {
+            let rate = gflop / t.wall
+            let share = peak > 0 ? "\(fmt(100 * rate * 1e9 / peak, 0)) % of \(peakName)" : "n/a"
+            return "| \(threads) | \(name) | \(fmt(t.wall, 2)) s | \(fmt(t.cpu, 2)) s | \(fmt(tAll.wall / t.wall, 2))× | \(fmt(rate, 0)) | "
+                + "\(share) | \(torch.map { "\(fmt($0, 2)) s (\(fmt($0 / t.wall, 2))×)" } ?? "n/a") | \(loadAverage()) |"
+        }
+        fastRows.append(fastRow("float32 (exact)", tAll, peak: peaks.fmaF32, peakName: "float32 FMA", torch: torch?.all))
         if let bf16Encoder {
             _ = try bf16Encoder.encode([single], context: context)
             let tBF16 = try bestOfWithCPU(reps) { _ = try bf16Encoder.encode(views, context: context) }
             let torchBF16 = torchViT(threads: threads, repeat: reps, compute: "bf16")
-            bf16Rows.append("| \(threads) | 1024×768 (\(views.count) views) | \(cell(tBF16, torchBF16?.all)) | "
-                            + "\(fmt(tAll.wall / tBF16.wall, 2))× | \(torch.map { fmt($0.all / tBF16.wall, 2) + "×" } ?? "n/a") |")
+            fastRows.append(fastRow("bf16 (`vdpbf16ps`)", tBF16, peak: peaks.dotBF16, peakName: "BF16 dot", torch: torchBF16?.all))
             print("vit \(threads) thread(s): 1024x768 with bf16 products \(fmt(tBF16.wall, 2)) s")
+        }
+        if let int8Encoder {
+            _ = try int8Encoder.encode([single], context: context)
+            let tInt8 = try bestOfWithCPU(reps) { _ = try int8Encoder.encode(views, context: context) }
+            fastRows.append(fastRow("int8 (Q8_0 copy, `vpdpbusd`)", tInt8, peak: peaks.dotI8, peakName: "int8 VNNI", torch: nil))
+            print("vit \(threads) thread(s): 1024x768 with int8 products \(fmt(tInt8.wall, 2)) s")
         }
         preprocessRows.append("| \(threads) | \(fmt(tPre.wall * 1000, 1)) ms | \(fmt(tPre.cpu * 1000, 1)) ms |")
         print("vit \(threads) thread(s): 336 \(fmt(tSingle.wall, 2)) s, 1024x768 \(fmt(tAll.wall, 2)) s "
               + "(cpu \(fmt(tAll.cpu, 2)) s), preprocess \(fmt(tPre.wall * 1000, 1)) ms")
     }
 
-    let gflop = encoderFlops(config: config, layers: encoder.layersUsed, views: plan.views.map(\.patchCount)) / 1e9
+    let int8Copy = int8Encoder.map { "\($0.int8CopyBytes >> 20) MiB, quantized in \(fmt(quantizeSeconds, 2)) s on 2 threads" }
+        ?? "not run: this CPU has no AVX-512 VNNI"
     return """
         CLIP ViT-L/14-336, 23 of 24 layers (output of layer −2), float32 compute on synthetic BF16
         weights (widened per layer per call; GEMMs in OpenBLAS \(BLAS.coreName) through `BLAS.sgemm`, threads =
@@ -76,14 +102,21 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         |---|---|---|---|---|
         \(rows.joined(separator: "\n"))
 
-        With bf16 products (`MatrixArithmetic.bfloat16`, what `--precision fast` picks on CPUs where they are faster: the q/k/v, out, fc1 and fc2 products in
-        AVX512_BF16 `vdpbf16ps` against the BF16 weights in place, activations rounded to bf16; \(bf16Encoder == nil
-            ? "not run: this CPU has no AVX512_BF16" : "patch embedding and attention float32"). PyTorch: the same script
-        with `--compute bf16` (bf16 weights and activations):
+        The fast paths on the 1024×768 views (7 views, ≈\(Int(gflop)) GFLOP): the q/k/v, out, fc1 and fc2 products in bf16
+        (`MatrixArithmetic.bfloat16`: AVX512_BF16 `vdpbf16ps` against the BF16 weights in place, activations rounded to
+        bf16\(bf16Encoder == nil ? "; not run: this CPU has no AVX512_BF16" : "")) or in int8 (`MatrixArithmetic.int8`: a Q8_0
+        copy of those weights made at load, \(int8Copy),
+        activations quantized per block of 32, the int8 VNNI product of quantized prefill); patch embedding and attention
+        float32 in all. On this CPU `--precision fast` picks \(CPUProfile.current.fastVisionArithmetic.rawValue) for the
+        vision tower (\(CPUProfile.current)). GFLOP/s = the encoder's multiply-adds × 2 over the wall time; the share is
+        against the peak of the row's instruction with as many threads (register-resident loops, best of 3):
+        \(peakLines.joined(separator: "; ")). Load = the 1-minute load average after the row (the machine may be shared:
+        above the thread count, other processes took cores). PyTorch: the same script with `--compute bf16` for the bf16
+        row (bf16 weights and activations).
 
-        | threads | input | llava-uhd bf16 wall | llava-uhd CPU | PyTorch bf16 wall (ratio) | vs our float32 | vs PyTorch float32 |
-        |---|---|---|---|---|---|---|
-        \(bf16Rows.joined(separator: "\n"))
+        | threads | products | wall | CPU | vs float32 | GFLOP/s | share of the peak | PyTorch wall (ratio) | load |
+        |---|---|---|---|---|---|---|---|---|
+        \(fastRows.joined(separator: "\n"))
 
         View preprocessing of the 1024×768 image (plan, 3 Pillow-exact BICUBIC resizes to
         924×700 and 378×280, crops, CLIP normalisation; best of \(reps * 3)):

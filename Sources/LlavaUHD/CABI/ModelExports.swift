@@ -67,6 +67,7 @@ public func luhd_model_load(_ path: UnsafePointer<CChar>?, _ params: UnsafePoint
         }
         var options = LlavaModel.LoadOptions(threads: p.n_threads == 0 ? ComputeContext.defaultThreads : Int(p.n_threads),
                                              matrixArithmetic: precision.matrixArithmetic(),
+                                             visionArithmetic: precision.visionArithmetic(),
                                              imageCacheBytes: Int(p.image_cache_bytes),
                                              chatTemplate: chatTemplate, prefixCacheBytes: Int(p.prefix_cache_bytes),
                                              maxDecodeBatch: Int(p.max_decode_batch))

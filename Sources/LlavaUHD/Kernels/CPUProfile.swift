@@ -6,11 +6,12 @@ import CLlavaUHD
 /// What this CPU can do and how fast it does the arithmetic the kernels choose between: the
 /// one home of the facts that pick a kernel. Features come from CPUID (`luhd_cpu`); where they
 /// do not decide (a CPU with AVX512_BF16 may run bf16 products faster than float32, as AMD Zen 4
-/// does, or slower, as Intel Emerald Rapids does), a short calibration measures both.
+/// does, or slower, as Intel Emerald Rapids does), a short calibration measures them.
 ///
 /// The calibration runs once per process, on first use of `current` (a model loaded with
 /// `Precision.fast` asks for it), on one thread: best of `calibrationRounds` runs of a product of
-/// `calibrationShape`, a few milliseconds in all.
+/// `calibrationShape` in float32, in bf16 (with AVX512_BF16) and in int8 (with AVX-512 VNNI, the
+/// weight quantized to Q8_0 beforehand as `Int8Product` does at load), a few milliseconds in all.
 public struct CPUProfile: Sendable, CustomStringConvertible {
     /// Instruction-set extensions the kernels dispatch on.
     public struct Features: Sendable, Equatable {
@@ -57,12 +58,18 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
     /// Measured rate of one thread's bf16 matrix product (`BF16Product`), GFLOP/s; nil without
     /// AVX512_BF16.
     public let bfloat16ProductRate: Double?
+    /// Measured rate of one thread's int8 matrix product against a Q8_0 copy (`Int8Product`:
+    /// x quantized on the fly, AVX-512 VNNI), multiply-adds × 2 per second in G; nil without
+    /// AVX-512 VNNI.
+    public let int8ProductRate: Double?
 
     /// A profile from known figures (tests, or a benchmark replaying another machine).
-    public init(features: Features, float32ProductRate: Double, bfloat16ProductRate: Double?) {
+    public init(features: Features, float32ProductRate: Double, bfloat16ProductRate: Double?,
+                int8ProductRate: Double? = nil) {
         self.features = features
         self.float32ProductRate = float32ProductRate
         self.bfloat16ProductRate = bfloat16ProductRate
+        self.int8ProductRate = int8ProductRate
     }
 
     /// This CPU, measured once per process.
@@ -85,22 +92,30 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
             BLAS.sgemm(transB: true, m: m, n: n, k: k, a: x, lda: k, b: w, ldb: k, c: y, ldc: n, threads: 1)
         }
         var bfloat16: (() -> Void)?
+        var int8: (() -> Void)?
         let owner = CalibrationBuffer()
+        let tensor = TensorView(name: "calibration", dtype: .bf16, shape: [n, k], data: UnsafeRawPointer(wb), owner: owner)
         if BF16Product.isAvailable {
-            let tensor = TensorView(name: "calibration", dtype: .bf16, shape: [n, k], data: UnsafeRawPointer(wb), owner: owner)
             bfloat16 = { BF16Product.linear(x, rows: m, weight: tensor, into: y, ldOut: n, threads: 1) }
         }
-        // Warm up (loads OpenBLAS, faults in the buffers), then alternate so both see the same
+        if Int8Product.isAvailable, let q8 = Int8Product.quantize([tensor], threads: 1) {
+            let context = ComputeContext(threads: 1)
+            int8 = { MatMul.linear(x, rows: m, weight: q8, into: y, context: context, kernel: .int8VNNI) }
+        }
+        // Warm up (loads OpenBLAS, faults in the buffers), then alternate so all see the same
         // background load.
         float32()
         bfloat16?()
-        var best32 = Double.infinity, best16 = Double.infinity
+        int8?()
+        var best32 = Double.infinity, best16 = Double.infinity, best8 = Double.infinity
         for _ in 0..<calibrationRounds {
             best32 = min(best32, seconds(float32))
             if let bfloat16 { best16 = min(best16, seconds(bfloat16)) }
+            if let int8 { best8 = min(best8, seconds(int8)) }
         }
         return CPUProfile(features: features, float32ProductRate: flop / best32 / 1e9,
-                          bfloat16ProductRate: bfloat16 == nil ? nil : flop / best16 / 1e9)
+                          bfloat16ProductRate: bfloat16 == nil ? nil : flop / best16 / 1e9,
+                          int8ProductRate: int8 == nil ? nil : flop / best8 / 1e9)
     }
 
     /// Seconds one call of `body` takes (monotonic clock).
@@ -122,14 +137,28 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
         return .bfloat16
     }
 
+    /// How `Precision.fast` multiplies activations with dense weights in the vision tower
+    /// (`CLIPVisionEncoder`, whose weights can take a load-time Q8_0 copy): int8 where the CPU
+    /// has AVX-512 VNNI (`Int8Product.isAvailable`) and the int8 product measured at least
+    /// `fastMargin` times faster than float32 (4 times float32's arithmetic per instruction), else
+    /// `fastMatrixArithmetic`. CPUs with AVX-VNNI but not AVX-512 VNNI have no int8 matrix
+    /// product here and get `fastMatrixArithmetic`.
+    public var fastVisionArithmetic: MatrixArithmetic {
+        if features.avx512VNNI, let int8 = int8ProductRate, int8 >= float32ProductRate * Self.fastMargin {
+            return .int8
+        }
+        return fastMatrixArithmetic
+    }
+
     /// How much faster a reduced-precision product must measure to be chosen: enough that the
     /// calibration's noise cannot pick a slower one.
     public static let fastMargin = 1.15
 
     public var description: String {
         func tenths(_ x: Double) -> String { "\((x * 10).rounded() / 10)" }
-        let bf16 = bfloat16ProductRate.map(tenths) ?? "n/a"
-        return "CPU features [\(features.names.joined(separator: " "))]; one-thread products: float32 \(tenths(float32ProductRate)) GFLOP/s, bf16 \(bf16) GFLOP/s; fast = \(fastMatrixArithmetic.rawValue)"
+        let bf16 = bfloat16ProductRate.map(tenths) ?? "n/a", int8 = int8ProductRate.map(tenths) ?? "n/a"
+        return "CPU features [\(features.names.joined(separator: " "))]; one-thread products: float32 \(tenths(float32ProductRate)) GFLOP/s, "
+            + "bf16 \(bf16) GFLOP/s, int8 \(int8) GOP/s; fast = \(fastMatrixArithmetic.rawValue), fast vision = \(fastVisionArithmetic.rawValue)"
     }
 }
 

@@ -11,6 +11,17 @@ public enum MatrixArithmetic: String, Sendable, CaseIterable {
     /// rounding x to 8 significant bits (relative ≤ 2⁻⁹ per element, as PyTorch's bf16 matmul).
     /// Matrix-vector products (decoding) stay float32; without AVX512_BF16 everything does.
     case bfloat16
+    /// The vision tower's projections and the Hiwin projector's cat_proj and out_proj only
+    /// (`CLIPVisionEncoder`, `ProjectorConfig.makeProjector`; elsewhere, e.g. the LLM's dense
+    /// weights, products run float32): every weight gets a Q8_0 copy made once at load (blocks
+    /// of 32 weights with an f16 scale, GGML's round-to-nearest quantizer; `Int8Product`), x is
+    /// quantized to int8 per block of 32 on the fly (dx = max|x|/127), and the products run in
+    /// the int8 VNNI matrix product of quantized prefill (`vpdpbusd`, 4 times float32's
+    /// arithmetic per instruction). Error of one output ≤ Σₖ |xₖ|·|wₖ − w~ₖ| + Σ_blocks
+    /// (dx/2)·Σ|w~ₖ| (w~ the Q8_0 values) plus float32 rounding (Tests/KernelsTests/
+    /// Int8ProductTests.swift). Without AVX-512 VNNI the Q8_0 copy is dequantized tile by tile
+    /// for sgemm (slower than float32: `Precision.fast` never picks `.int8` there).
+    case int8
 
     /// True when this CPU runs the bf16 matrix product.
     public static var bfloat16Available: Bool { BF16Product.isAvailable }

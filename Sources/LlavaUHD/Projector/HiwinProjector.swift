@@ -28,6 +28,8 @@ package final class HiwinProjector: Projector {
     let queries: [Float]
     let normProjWeight: [Float], normProjBias: [Float]
     let catProjWeight: TensorView
+    /// With `.int8`: cat_proj's Q8_0 copy and the kernel that multiplies it (see `makeProjector`).
+    let catProjInt8: (weight: QuantizedMatrix, kernel: QuantKernel?)?
     let catProjBias: [Float]
     let output: OutputProjection
 
@@ -37,8 +39,8 @@ package final class HiwinProjector: Projector {
     /// Loads and checks every tensor the config's mask needs (see
     /// `ProjectorConfig.makeProjector`). `levelMethod` forces how every level is projected
     /// and pooled (tests; nil picks the cheaper way per level and view size).
-    init(config: ProjectorConfig, weights: WeightStore,
-         levelMethod: LevelProjection.Method? = nil) throws(LlavaError) {
+    init(config: ProjectorConfig, weights: WeightStore, levelMethod: LevelProjection.Method? = nil,
+         arithmetic: MatrixArithmetic = .float32, quantKernel: QuantKernel? = nil, threads: Int = 1) throws(LlavaError) {
         let e = config.embedDim, c = config.visionHiddenSize, g2 = config.tokensPerView
         let context = ComputeContext()
         guard let topScale = config.vdimTopScale else {
@@ -67,8 +69,11 @@ package final class HiwinProjector: Projector {
         self.config = config
         self.vdim = vdim
         let table = posEmbed.floats()
+        let int8 = arithmetic == .int8
         resampler = WindowResampler(attention: attention, positionTable: table, grid: config.gridSize,
-                                    roundPositionsToBFloat16: true)
+                                    roundPositionsToBFloat16: true,
+                                    outProjInt8: int8 ? Int8Product.quantize([attention.outProjWeight], threads: threads)
+                                        .map { (weight: $0, kernel: quantKernel) } : nil)
         // Upstream adds `pos_embed.to(dtype)` and `embedding.to(dtype)` with dtype a parameter
         // defaulting to bfloat16 (no-ops for a BF16 checkpoint).
         queries = attention.projectQueries(
@@ -77,6 +82,7 @@ package final class HiwinProjector: Projector {
             sets: Self.querySets, context: context)
         normProjWeight = lnProj.0.floats(); normProjBias = lnProj.1.floats()
         catProjWeight = catWeight
+        catProjInt8 = int8 ? Int8Product.quantize([catWeight], threads: threads).map { (weight: $0, kernel: quantKernel) } : nil
         catProjBias = catBias.floats()
         output = OutputProjection(norm: lnPost, proj: proj)
         let kvWeight = lnKV.0.floats(), kvBias = lnKV.1.floats()
@@ -231,7 +237,12 @@ package final class HiwinProjector: Projector {
         var fused = [Float](repeating: 0, count: rows * e)
         attended.withUnsafeBufferPointer { a in
             fused.withUnsafeMutableBufferPointer { f in
-                MatMul.linear(a.baseAddress!, rows: rows, weight: catProjWeight, into: f.baseAddress!, context: context)
+                if let q = catProjInt8 {
+                    MatMul.linear(a.baseAddress!, rows: rows, weight: q.weight, into: f.baseAddress!, context: context,
+                                  kernel: q.kernel)
+                } else {
+                    MatMul.linear(a.baseAddress!, rows: rows, weight: catProjWeight, into: f.baseAddress!, context: context)
+                }
             }
         }
         for r in 0..<rows { for j in 0..<e { fused[r * e + j] += catProjBias[j] } }

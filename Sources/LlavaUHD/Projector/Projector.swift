@@ -22,12 +22,17 @@ extension ProjectorConfig {
     /// `model.mm_projector.` (VDIM's under `model.mm_projector.upsampler.upsampler.`; the
     /// unused `upsampler.model.*` tensors are ignored). Every tensor it will use is checked
     /// now; a missing or mis-shaped one throws `.missingTensor` / `.tensorMismatch` naming all
-    /// of them. Loads OpenBLAS if needed (`.io` if it cannot).
-    package func makeProjector(weights: WeightStore) throws(LlavaError) -> any Projector {
+    /// of them. Loads OpenBLAS if needed (`.io` if it cannot). With `arithmetic == .int8` the
+    /// Hiwin projector's two largest plain products (cat_proj and the attention's out_proj) run
+    /// in int8 against Q8_0 copies made now with `threads` (`Int8Product`; `quantKernel` as for
+    /// `CLIPVisionEncoder`); everything else, and the v1 projector, stays float32.
+    package func makeProjector(weights: WeightStore, arithmetic: MatrixArithmetic = .float32,
+                               quantKernel: QuantKernel? = nil, threads: Int = 1) throws(LlavaError) -> any Projector {
         try validate()
         try BLAS.load()
         switch kind {
-        case .hiwin: return try HiwinProjector(config: self, weights: weights)
+        case .hiwin: return try HiwinProjector(config: self, weights: weights, arithmetic: arithmetic,
+                                               quantKernel: quantKernel, threads: threads)
         case .uhdV1: return try UHDV1Projector(config: self, weights: weights)
         }
     }

@@ -121,14 +121,19 @@ final class WindowAttention: @unchecked Sendable {
         }
     }
 
-    /// `out = (x + bv)·Woᵀ + bo` for `rows` rows of heads' outputs.
+    /// `out = (x + bv)·Woᵀ + bo` for `rows` rows of heads' outputs; with `int8`, against Wo's
+    /// Q8_0 copy with that kernel (`MatrixArithmetic.int8`).
     func outputProjection(_ x: UnsafeMutablePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
-                          context: ComputeContext) {
+                          int8: (weight: QuantizedMatrix, kernel: QuantKernel?)? = nil, context: ComputeContext) {
         let e = embedDim
         var valueBias = [Float](repeating: 0, count: e)
         inProjBias.convert(from: 2 * e, count: e, into: &valueBias)
         for r in 0..<rows { for j in 0..<e { x[r * e + j] += valueBias[j] } }
-        MatMul.linear(x, rows: rows, weight: outProjWeight, into: out, context: context)
+        if let int8 {
+            MatMul.linear(x, rows: rows, weight: int8.weight, into: out, context: context, kernel: int8.kernel)
+        } else {
+            MatMul.linear(x, rows: rows, weight: outProjWeight, into: out, context: context)
+        }
         let bias = outProjBias.floats()
         for r in 0..<rows { for j in 0..<e { out[r * e + j] += bias[j] } }
     }

@@ -27,6 +27,8 @@ struct WindowResampler {
     /// Whether the resized table is rounded to bfloat16 before it is added to the keys (see
     /// `PositionPooling`).
     let roundPositionsToBFloat16: Bool
+    /// With `MatrixArithmetic.int8`: the attention out_proj's Q8_0 copy and its kernel.
+    var outProjInt8: (weight: QuantizedMatrix, kernel: QuantKernel?)? = nil
 
     /// Upper bound on one block's key-space queries, in floats (96 MB; the mixed values take
     /// as much again).
@@ -112,7 +114,7 @@ struct WindowResampler {
         heads.withUnsafeMutableBufferPointer { h in
             out.withUnsafeMutableBufferPointer { o in
                 attention.outputProjection(h.baseAddress!, rows: views.count * rowsPerView, into: o.baseAddress!,
-                                           context: context)
+                                           int8: outProjInt8, context: context)
             }
         }
         return out

@@ -10,10 +10,17 @@ public final class LlavaModel: @unchecked Sendable {
         public var threads: Int
         /// Called with the load progress in [0, 1]; returning false cancels the load.
         public var progress: (@Sendable (Double) -> Bool)?
-        /// How the vision tower's projections and the LLM's prefill multiply activations with
-        /// dense weights (`.float32`: exact; `.bfloat16`: bf16 dot products against BF16 weights
-        /// where the CPU has AVX512_BF16). The projector and decoding stay float32.
+        /// How the LLM's prefill (and the vision tower's projections, unless `visionArithmetic`
+        /// is set) multiply activations with dense weights (`.float32`: exact; `.bfloat16`: bf16
+        /// dot products against BF16 weights where the CPU has AVX512_BF16; `.int8` is for the
+        /// vision tower and projector only, the LLM's dense products then run float32).
+        /// Decoding stays float32.
         public var matrixArithmetic: MatrixArithmetic
+        /// How the vision tower's projections multiply (`Precision.visionArithmetic(on:)`); nil:
+        /// `matrixArithmetic`. `.int8` makes Q8_0 copies at load of the tower's weights (about
+        /// 310 MB for ViT-L/14-336) and of the Hiwin projector's cat_proj and out_proj (about
+        /// 90 MB at a 7B model's width 4096).
+        public var visionArithmetic: MatrixArithmetic?
         /// Bytes of encoded images the model's `SharedImageCache` keeps for all its sessions
         /// (0 turns it off). The default, 256 MiB, holds about 15 seven-view images of a 7B
         /// model (7 × 144 × 4096 floats each).
@@ -39,12 +46,14 @@ public final class LlavaModel: @unchecked Sendable {
         public static let defaultMaxDecodeBatch = DecodeBatcher.defaultMaxBatch
 
         public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
-                    matrixArithmetic: MatrixArithmetic = .float32, imageCacheBytes: Int = defaultImageCacheBytes,
+                    matrixArithmetic: MatrixArithmetic = .float32, visionArithmetic: MatrixArithmetic? = nil,
+                    imageCacheBytes: Int = defaultImageCacheBytes,
                     chatTemplate: ChatTemplateKind? = nil, prefixCacheBytes: Int = defaultPrefixCacheBytes,
                     maxDecodeBatch: Int = defaultMaxDecodeBatch) {
             self.threads = max(1, threads)
             self.progress = progress
             self.matrixArithmetic = matrixArithmetic
+            self.visionArithmetic = visionArithmetic
             self.imageCacheBytes = max(0, imageCacheBytes)
             self.chatTemplate = chatTemplate
             self.prefixCacheBytes = max(0, prefixCacheBytes)
@@ -140,7 +149,9 @@ public final class LlavaModel: @unchecked Sendable {
                 ? try WeightStore(directory: path, progress: progress.map { p in { p(0.01 + 0.8 * $0) } })
                 : try WeightStore(paths: [])
             if let llava {
-                vision = try VisionStack(config: llava, weights: weights, arithmetic: options.matrixArithmetic)
+                vision = try VisionStack(config: llava, weights: weights,
+                                         arithmetic: options.visionArithmetic ?? options.matrixArithmetic,
+                                         threads: options.threads)
             } else {
                 vision = nil
             }

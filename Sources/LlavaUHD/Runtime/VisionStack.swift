@@ -10,12 +10,14 @@ package struct VisionStack: @unchecked Sendable {
     /// The projector: VDIM + Hiwin (LLaVA-UHD v2) or the v1 resampler.
     package let projector: any Projector
 
-    /// Builds the tower and the projector from the directory's safetensors `weights`.
-    init(config: ModelConfig, weights: WeightStore, arithmetic: MatrixArithmetic) throws(LlavaError) {
+    /// Builds the tower and the projector from the directory's safetensors `weights`; `threads`
+    /// make the Q8_0 copies for `.int8` (the tower's, and the Hiwin projector's cat_proj and
+    /// out_proj: see `ProjectorConfig.makeProjector`).
+    init(config: ModelConfig, weights: WeightStore, arithmetic: MatrixArithmetic, threads: Int) throws(LlavaError) {
         self.config = config
         clip = try config.visionConfig(from: weights)
         encoder = try CLIPVisionEncoder(store: weights, prefix: CLIPVisionConfig.checkpointPrefix, config: clip,
-                                        arithmetic: arithmetic)
-        projector = try config.projector.makeProjector(weights: weights)
+                                        arithmetic: arithmetic, threads: threads)
+        projector = try config.projector.makeProjector(weights: weights, arithmetic: arithmetic, threads: threads)
     }
 }

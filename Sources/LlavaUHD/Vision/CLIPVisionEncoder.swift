@@ -22,13 +22,31 @@
 ///
 /// With `arithmetic == .bfloat16` on a CPU with AVX512_BF16, the q/k/v, out, fc1 and fc2
 /// products against BF16 weights use `BF16Product` instead (activations rounded to bf16, the
-/// weights read in place, float32 sums); the patch embedding and attention stay float32.
+/// weights read in place, float32 sums). With `arithmetic == .int8`, init makes a Q8_0 copy of
+/// those weights (`Int8Product`: about 310 MB for ViT-L/14-336, on top of the mapped weights)
+/// and they run in the int8 matrix product of quantized prefill (AVX-512 VNNI; `quantKernel`
+/// can force the f32 fallback). Either way the patch embedding and attention (scores, softmax,
+/// mixing) stay float32.
 package final class CLIPVisionEncoder: @unchecked Sendable {
     package let config: CLIPVisionConfig
     /// Encoder layers run per call (`layerCount + selectLayer + 1` for a negative selectLayer).
     package let layersUsed: Int
-    /// How the per-token projections multiply activations with BF16 weights.
+    /// How the per-token projections multiply activations with the weights.
     package let arithmetic: MatrixArithmetic
+    /// The kernel of the `.int8` products (nil: `QuantKernel.preferred(for: .q8_0)`, the int8
+    /// VNNI product where the CPU has it); tests force `.f32AVX2` to run the fallback.
+    package let quantKernel: QuantKernel?
+
+    /// Q8_0 copies of one layer's projection weights (`MatrixArithmetic.int8`).
+    struct Int8Weights {
+        /// q, k, v stacked `[3C, C]`.
+        let qkv: QuantizedMatrix
+        let out: QuantizedMatrix
+        let fc1: QuantizedMatrix
+        let fc2: QuantizedMatrix
+
+        var byteCount: Int { qkv.byteCount + out.byteCount + fc1.byteCount + fc2.byteCount }
+    }
 
     struct Layer {
         let norm1Weight: [Float], norm1Bias: [Float]
@@ -42,6 +60,9 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         let fc1Bias: [Float]
         let fc2: TensorView
         let fc2Bias: [Float]
+        /// With `.int8`: the Q8_0 copies; nil otherwise, or when a copy could not be made (row
+        /// length not a multiple of 32, no memory), and that layer's products run float32.
+        let int8: Int8Weights?
     }
 
     let classEmbedding: [Float]
@@ -60,9 +81,11 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
     /// Binds the tower's tensors under `prefix` (upstream:
     /// `model.vision_tower.vision_tower.vision_model.`; HF CLIPVisionModel: `vision_model.`) and
     /// checks every shape and dtype against `config`. Throws `.badConfig` for an inconsistent
-    /// config, `.missingTensor` / `.tensorMismatch` naming the tensor.
+    /// config, `.missingTensor` / `.tensorMismatch` naming the tensor. `threads` quantize the
+    /// `.int8` copies.
     package init(store: WeightStore, prefix: String, config: CLIPVisionConfig,
-                arithmetic: MatrixArithmetic = .float32) throws(LlavaError) {
+                arithmetic: MatrixArithmetic = .float32, quantKernel: QuantKernel? = nil,
+                threads: Int = 1) throws(LlavaError) {
         let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
         guard c >= 1, i >= 1, config.headCount >= 1, c % config.headCount == 0 else {
             throw LlavaError(.badConfig, "CLIP width \(c) is not divisible into \(config.headCount) heads")
@@ -81,6 +104,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         self.config = config
         self.layersUsed = used
         self.arithmetic = arithmetic
+        self.quantKernel = quantKernel
 
         func t(_ name: String, _ shape: [Int]) throws(LlavaError) -> TensorView {
             try store.tensor(prefix + name, shape: shape)
@@ -101,16 +125,27 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                        try t(n + "self_attn.v_proj.weight", [c, c])]
             let qkvBias = try v(n + "self_attn.q_proj.bias", c) + v(n + "self_attn.k_proj.bias", c)
                 + v(n + "self_attn.v_proj.bias", c)
+            let out = try t(n + "self_attn.out_proj.weight", [c, c])
+            let fc1 = try t(n + "mlp.fc1.weight", [i, c]), fc2 = try t(n + "mlp.fc2.weight", [c, i])
+            var int8: Int8Weights?
+            if arithmetic == .int8, let q = Int8Product.quantize(qkv, threads: threads),
+               let o = Int8Product.quantize([out], threads: threads), let f1 = Int8Product.quantize([fc1], threads: threads),
+               let f2 = Int8Product.quantize([fc2], threads: threads) {
+                int8 = Int8Weights(qkv: q, out: o, fc1: f1, fc2: f2)
+            }
             layers.append(Layer(
                 norm1Weight: try v(n + "layer_norm1.weight", c), norm1Bias: try v(n + "layer_norm1.bias", c),
                 norm2Weight: try v(n + "layer_norm2.weight", c), norm2Bias: try v(n + "layer_norm2.bias", c),
                 qkv: qkv, qkvBias: qkvBias,
-                out: try t(n + "self_attn.out_proj.weight", [c, c]), outBias: try v(n + "self_attn.out_proj.bias", c),
-                fc1: try t(n + "mlp.fc1.weight", [i, c]), fc1Bias: try v(n + "mlp.fc1.bias", i),
-                fc2: try t(n + "mlp.fc2.weight", [c, i]), fc2Bias: try v(n + "mlp.fc2.bias", c)))
+                out: out, outBias: try v(n + "self_attn.out_proj.bias", c),
+                fc1: fc1, fc1Bias: try v(n + "mlp.fc1.bias", i),
+                fc2: fc2, fc2Bias: try v(n + "mlp.fc2.bias", c), int8: int8))
         }
         self.layers = layers
     }
+
+    /// Bytes of the `.int8` Q8_0 copies (0 for the other arithmetics).
+    package var int8CopyBytes: Int { layers.reduce(0) { $0 + ($1.int8?.byteCount ?? 0) } }
 
     /// Encodes views (each `3 × 14h × 14w`, any sizes) and returns their patch features in the
     /// same order. Throws `.invalidArgument` for a view whose sides are not positive multiples
@@ -141,7 +176,8 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         }
 
         let state = EncoderBuffers(config: config, tokens: total,
-                                   maxViewTokens: grids.map { $0.rows * $0.columns + 1 }.max() ?? 1)
+                                   maxViewTokens: grids.map { $0.rows * $0.columns + 1 }.max() ?? 1,
+                                   attentionTasks: grids.count * config.headCount, threads: context.threads)
         defer { state.release() }
 
         try embed(views, grids: grids, offsets: offsets, into: state, context: context)
@@ -231,39 +267,53 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         Normalization.layerNorm(state.hidden, rows: total, cols: c, gamma: layer.norm1Weight, beta: layer.norm1Bias,
                                 eps: eps, into: state.normed, threads: threads)
         state.linear(state.normed, rows: total, weights: layer.qkv, slot: 0, bias: layer.qkvBias,
-                     into: state.qkv, bfloat16: usesBF16(layer.qkv), threads: threads)
+                     into: state.qkv, bfloat16: usesBF16(layer.qkv), int8: layer.int8?.qkv, kernel: quantKernel,
+                     threads: threads)
         let scale = 1 / Float(d).squareRoot()
         let ld = 3 * c
-        for v in grids.indices {
-            let n = grids[v].rows * grids[v].columns + 1
-            let base = state.qkv + offsets[v] * ld
-            for h in 0..<heads {
+        // One task per (view, head). A head's two products are too small for `BLAS.sgemm` to
+        // split (one block below 1536 tokens), so with several score buffers the heads run side
+        // by side, each with the calls it makes alone (nested loops run inline), and results do
+        // not depend on the thread count; with one buffer, each product and the softmax use the
+        // threads.
+        let lanes = chunks(grids.count * heads, parts: state.scores.count)
+        let qkv = SendablePointer(state.qkv), attended = SendablePointer(state.normed)
+        parallelFor(lanes.count, threads: threads) { lane in
+            let scores = SendablePointer(state.scores[lane])
+            for task in lanes[lane] {
+                let v = task / heads, h = task % heads
+                let n = grids[v].rows * grids[v].columns + 1
+                let base = qkv.p + offsets[v] * ld
                 BLAS.sgemm(transB: true, m: n, n: n, k: d, alpha: scale, a: base + h * d, lda: ld,
-                           b: base + c + h * d, ldb: ld, c: state.scores, ldc: n, threads: threads)
-                let scores = SendablePointer(state.scores)
+                           b: base + c + h * d, ldb: ld, c: scores.p, ldc: n, threads: threads)
                 let parts = chunks(n, parts: n >= 64 ? threads : 1)
                 parallelFor(parts.count, threads: threads) { part in
                     let r = parts[part]
                     Activation.softmaxRows(scores.p + r.lowerBound * n, rows: r.count, cols: n)
                 }
-                BLAS.sgemm(m: n, n: d, k: n, a: state.scores, lda: n, b: base + 2 * c + h * d, ldb: ld,
-                           c: state.normed + offsets[v] * c + h * d, ldc: c, threads: threads)
+                BLAS.sgemm(m: n, n: d, k: n, a: scores.p, lda: n, b: base + 2 * c + h * d, ldb: ld,
+                           c: attended.p + offsets[v] * c + h * d, ldc: c, threads: threads)
             }
         }
         state.linear(state.normed, rows: total, weights: [layer.out], slot: 1, bias: nil, into: state.qkv,
-                     bfloat16: usesBF16([layer.out]), threads: threads)
+                     bfloat16: usesBF16([layer.out]), int8: layer.int8?.out, kernel: quantKernel, threads: threads)
         state.addResidual(state.qkv, bias: layer.outBias, rows: total, threads: threads)
 
         // MLP block, in row blocks.
         Normalization.layerNorm(state.hidden, rows: total, cols: c, gamma: layer.norm2Weight, beta: layer.norm2Bias,
                                 eps: eps, into: state.normed, threads: threads)
-        let bf16 = usesBF16([layer.fc1, layer.fc2])
-        let fc1 = bf16 ? nil : state.weightF32(layer.fc1, slot: 0, threads: threads)
-        let fc2 = bf16 ? nil : state.weightF32(layer.fc2, slot: 1, threads: threads)
+        let int8 = layer.int8
+        let bf16 = int8 == nil && usesBF16([layer.fc1, layer.fc2])
+        let fc1 = bf16 || int8 != nil ? nil : state.weightF32(layer.fc1, slot: 0, threads: threads)
+        let fc2 = bf16 || int8 != nil ? nil : state.weightF32(layer.fc2, slot: 1, threads: threads)
+        let productContext = ComputeContext(threads: threads)
         var r0 = 0
         while r0 < total {
             let m = min(Self.mlpRowBlock, total - r0)
-            if let fc1 {
+            if let int8 {
+                MatMul.linear(state.normed + r0 * c, rows: m, weight: int8.fc1, into: state.mlp, ldOut: inter,
+                              context: productContext, kernel: quantKernel)
+            } else if let fc1 {
                 BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
                            c: state.mlp, ldc: inter, threads: threads)
             } else {
@@ -281,7 +331,10 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                     }
                 }
             }
-            if let fc2 {
+            if let int8 {
+                MatMul.linear(state.mlp, rows: m, weight: int8.fc2, into: state.qkv + r0 * c, ldOut: c,
+                              context: productContext, kernel: quantKernel)
+            } else if let fc2 {
                 BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
                            c: state.qkv + r0 * c, ldc: c, threads: threads)
             } else {
@@ -313,28 +366,37 @@ final class EncoderBuffers {
     let normed: UnsafeMutablePointer<Float>
     /// `[tokens, 3C]`: q | k | v per token; also the output of out_proj and fc2.
     let qkv: UnsafeMutablePointer<Float>
-    /// `[maxViewTokens, maxViewTokens]`: one head's attention scores.
-    let scores: UnsafeMutablePointer<Float>
+    /// `[maxViewTokens, maxViewTokens]` each: the attention scores of one head, one buffer per
+    /// run of heads that the threads take in turn: 4 per thread (for balance when the machine
+    /// is shared) within `scoreBytes` in all; one with one thread, or when OpenBLAS calls
+    /// cannot run side by side (`BLAS.callsRunInParallel`).
+    let scores: [UnsafeMutablePointer<Float>]
+    /// Bytes all score buffers may take when there are several (64 MiB: 8 buffers at 2 threads
+    /// up to views of about 1440 tokens; above about 2900 tokens, one head at a time).
+    static let scoreBytes = 64 << 20
     /// `[min(tokens, mlpRowBlock), intermediate]`.
     let mlp: UnsafeMutablePointer<Float>
     /// Two scratch areas for widened weights (slot 0: q/k/v, fc1 or the patch weight;
     /// slot 1: out_proj or fc2).
     let scratch: [UnsafeMutablePointer<Float>]
 
-    init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int) {
+    init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int, attentionTasks: Int, threads: Int) {
         let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
         self.tokens = tokens
         self.channels = c
         hidden = .allocate(capacity: tokens * c)
         normed = .allocate(capacity: tokens * c)
         qkv = .allocate(capacity: tokens * 3 * c)
-        scores = .allocate(capacity: maxViewTokens * maxViewTokens)
+        let perBuffer = maxViewTokens * maxViewTokens
+        let buffers = threads > 1 && BLAS.callsRunInParallel
+            ? max(1, min(4 * threads, attentionTasks, Self.scoreBytes / max(1, 4 * perBuffer))) : 1
+        scores = (0..<buffers).map { _ in .allocate(capacity: perBuffer) }
         mlp = .allocate(capacity: min(tokens, CLIPVisionEncoder.mlpRowBlock) * i)
         scratch = [.allocate(capacity: max(3 * c * c, i * c, c * 3 * p * p)), .allocate(capacity: max(c * c, c * i))]
     }
 
     func release() {
-        for b in [hidden, normed, qkv, scores, mlp] + scratch { b.deallocate() }
+        for b in [hidden, normed, qkv, mlp] + scores + scratch { b.deallocate() }
     }
 
     /// The weight as row-major F32: the mapping itself for aligned F32 data, otherwise widened
@@ -355,18 +417,24 @@ final class EncoderBuffers {
 
     /// `out[rows, Σ nᵢ] = x[rows, C] · [W₀; W₁; …]ᵀ (+ bias)`, the weights `[nᵢ, C]` stacked
     /// along the output: one GEMM per run of weights that are contiguous as F32 (widened ones
-    /// always are), or with `bfloat16`, one `BF16Product` per (BF16) weight.
+    /// always are); with `bfloat16`, one `BF16Product` per (BF16) weight; with `int8` (the
+    /// weights' stacked Q8_0 copy), one int8 product with `kernel`.
     func linear(_ x: UnsafePointer<Float>, rows: Int, weights: [TensorView], slot: Int, bias: [Float]?,
-                into out: UnsafeMutablePointer<Float>, bfloat16: Bool, threads: Int) {
+                into out: UnsafeMutablePointer<Float>, bfloat16: Bool, int8: QuantizedMatrix? = nil,
+                kernel: QuantKernel? = nil, threads: Int) {
         let k = channels
         let width = weights.reduce(0) { $0 + $1.shape[0] }
         var segments: [(pointer: UnsafePointer<Float>, column: Int, count: Int)] = []
         var column = 0, offset = 0
-        for w in weights where bfloat16 {
+        if let int8 {
+            MatMul.linear(x, rows: rows, weight: int8, into: out, ldOut: width, context: ComputeContext(threads: threads),
+                          kernel: kernel)
+        }
+        for w in weights where bfloat16 && int8 == nil {
             BF16Product.linear(x, rows: rows, weight: w, into: out + column, ldOut: width, threads: threads)
             column += w.shape[0]
         }
-        for w in weights where !bfloat16 {
+        for w in weights where !bfloat16 && int8 == nil {
             let n = w.shape[0]
             let pointer = weightF32(w, slot: slot, offset: offset, threads: threads)
             if pointer == UnsafePointer(scratch[slot] + offset) { offset += n * k }

@@ -197,9 +197,10 @@ final class QuantizedStorage: @unchecked Sendable {
     deinit { bytes.deallocate() }
 }
 
-/// The 64-byte-aligned buffer of an interleaved copy (`QuantizedMatrix.interleaved`): allocated
-/// with `posix_memalign`, so that a size the machine cannot provide is a nil result (the matrix
-/// then stays in its stored layout), not a trap.
+/// The 64-byte-aligned buffer of an interleaved copy (`QuantizedMatrix.interleaved`) or of a
+/// load-time Q8_0 copy of dense weights (`Int8Product.quantize`): allocated with
+/// `posix_memalign`, so that a size the machine cannot provide is a nil result (the matrix then
+/// stays in its stored layout, the dense weights in float32 products), not a trap.
 final class InterleavedStorage: @unchecked Sendable {
     let bytes: UnsafeMutableRawPointer
 

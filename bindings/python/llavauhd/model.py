@@ -45,9 +45,10 @@ class Model(Closing):
             (raises :class:`CancelledError`). If it raises, the load is cancelled and its
             exception propagates.
         precision: :attr:`Precision.EXACT` (the default, float32) or :attr:`Precision.FAST`
-            (the fastest reduced-precision kernels the CPU has, within a stated bound: today
-            bf16 products against BF16 weights on AVX512_BF16 CPUs, PyTorch bf16 matmul
-            precision).
+            (the fastest reduced-precision kernels the CPU has, within a stated bound, never
+            slower than exact: int8 products in the vision tower on AVX-512 VNNI CPUs, from a
+            Q8_0 copy of its weights made at load; bf16 products against BF16 weights on
+            AVX512_BF16 CPUs where they measure faster, PyTorch bf16 matmul precision).
         image_cache_bytes: bytes of encoded images the model keeps for all its sessions (default
             256 MiB; 0 turns the shared cache off): a session asking about a picture another
             session already encoded skips the vision stage.

@@ -24,9 +24,11 @@ class Precision(enum.IntEnum):
 
     #: float32 products, the exact path (the default).
     EXACT = 0
-    #: The fastest reduced-precision kernels the CPU has, within a stated bound: today bf16
-    #: products against BF16 weights in the vision tower and the LLM prefill on AVX512_BF16
-    #: CPUs (PyTorch bf16 matmul precision); elsewhere the same as EXACT.
+    #: The fastest reduced-precision kernels the CPU has, within a stated bound, never slower
+    #: than EXACT: int8 products in the vision tower on AVX-512 VNNI CPUs (a Q8_0 copy of its
+    #: weights made at load; projector output within 2e-2 of EXACT); bf16 products against
+    #: BF16 weights in the vision tower and the LLM prefill on AVX512_BF16 CPUs where they
+    #: measure faster (PyTorch bf16 matmul precision); elsewhere the same as EXACT.
     FAST = 1
 
 
