@@ -132,7 +132,8 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
         for (v, variant) in variants.enumerated() {
             let modelDirectory = try variant.format.map { try quantizedCopy(of: dir, format: $0) } ?? dir
             let llava = try LlavaModel(path: modelDirectory, options: .init(threads: threads,
-                                                                        matrixArithmetic: variant.precision.matrixArithmetic()))
+                                                                        matrixArithmetic: variant.precision.matrixArithmetic(),
+                                                                        visionArithmetic: variant.precision.visionArithmetic()))
             for (i, path) in photos.enumerated() {
                 let image = try ImageDecoder.decodeFile(path)
                 var sessionOptions = ChatSession.Options()
@@ -185,7 +186,8 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
     (end of sequence ignored). LLM measured at \(depths.map(String.init).joined(separator: " and ")) \
     layer(s)\(depths == [fullDepth] ? "" : ", prefill and decode extrapolated to \(fullDepth) layers (fixed + per-layer line)"). \
     Weights: BF16 as written, or `ModelQuantizer`'s Q8_0 / Q4_0 copy of the LLM (LM head included; vision \
-    stays BF16); precision `exact` (float32 products) or `fast` (\(Precision.fast.matrixArithmetic().rawValue) on this CPU). \
+    stays BF16); precision `exact` (float32 products) or `fast` (on this CPU: vision \(Precision.fast.visionArithmetic().rawValue), \
+    LLM prefill \(Precision.fast.matrixArithmetic().rawValue) for BF16 weights, int8 activations for Q8_0/Q4_0). \
     Prefill share = 2 × \(fmt(Double(fullDepth * layerWeights) / 1e9, 2)) G layer weights × positions / prefill time, \
     against the peak its products can reach (float32 FMA for exact, bf16 dot for fast bf16, int8 VNNI for \
     Q8_0/Q4_0; attention not counted). Decode bound = read bandwidth / bytes per token (\(fmt(Double(decodedWeights) / 1e9, 2)) G \
