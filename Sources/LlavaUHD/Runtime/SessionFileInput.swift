@@ -21,10 +21,14 @@ final class SessionFileInput {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw LlavaError(.io, "cannot open '\(path)': \(String(cString: strerror(errno)))") }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            let reason = errno == 0 ? "it is not a regular file" : String(cString: strerror(errno))
+        guard fstat(fd, &st) == 0 else {
+            let reason = String(cString: strerror(errno))
             close(fd)
-            throw LlavaError(.io, "cannot read '\(path)': \(reason)")
+            throw LlavaError(.io, "cannot stat '\(path)': \(reason)")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw LlavaError(.io, "'\(path)' is not a regular file")
         }
         self.fd = fd
         self.path = path

@@ -21,18 +21,19 @@ struct UnknownRouteMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             let path = request.uri.path, method = request.method.rawValue
-            let error: APIError
+            let answer: APIError
             var allow: String?
             if let allowed = methods[Self.key(path)], !allowed.contains(request.method) {
-                allow = allowed.map(\.rawValue).joined(separator: ", ")
-                error = APIError(status: .methodNotAllowed, message: "\(method) is not allowed on \(path); use \(allow ?? "")",
-                                 type: "invalid_request_error", code: "method_not_allowed")
+                let names = allowed.map(\.rawValue).joined(separator: ", ")
+                allow = names
+                answer = APIError(status: .methodNotAllowed, message: "\(method) is not allowed on \(path); use \(names)",
+                                  type: "invalid_request_error", code: "method_not_allowed")
             } else {
-                error = APIError(status: .notFound, message: "no such endpoint: \(method) \(path)", type: "invalid_request_error",
-                                 code: "unknown_url")
+                answer = APIError(status: .notFound, message: "no such endpoint: \(method) \(path)", type: "invalid_request_error",
+                                  code: "unknown_url")
             }
-            ServerLog.line("", "\(error.status.code) \(method) \(path)")
-            var response = CompletionService.json(error.status, error.body)
+            ServerLog.line("", "\(answer.status.code) \(method) \(path)")
+            var response = CompletionService.json(answer.status, answer.body)
             if let allow { response.headers[.allow] = allow }
             return response
         }
