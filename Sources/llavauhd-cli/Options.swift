@@ -53,14 +53,14 @@ struct ModelOptions: ParsableArguments {
 struct ModelCacheFlags: ParsableArguments {
     @Option(name: .customLong("image-cache-bytes"), help: ArgumentHelp(
         "Bytes of encoded images the model keeps for all sessions (a second request with the same image skips the "
-            + "vision stage); 0 = off. Default \(LlavaModel.LoadOptions.defaultImageCacheBytes) (256 MiB).", valueName: "bytes"))
+            + "vision stage); 0 = off; the default is 256 MiB.", valueName: "bytes"))
     var imageCacheBytes = LlavaModel.LoadOptions.defaultImageCacheBytes
 
     @Option(name: .customLong("prefix-cache-bytes"), help: ArgumentHelp(
         "Bytes of KV rows the model keeps for all sessions: a prompt that starts as an earlier one did (same system "
             + "prompt, same images) reuses its rows instead of recomputing them (results equal to float rounding, greedy "
-            + "answers tested equal). 0 = off (the default); \(LlavaModel.LoadOptions.suggestedPrefixCacheBytes) (512 MiB) "
-            + "suits a server.", valueName: "bytes"))
+            + "answers tested equal). 0 = off; \(LlavaModel.LoadOptions.suggestedPrefixCacheBytes) (512 MiB) suits a "
+            + "server.", valueName: "bytes"))
     var prefixCacheBytes = LlavaModel.LoadOptions.defaultPrefixCacheBytes
 
     @Option(name: .customLong("max-decode-batch"), help: ArgumentHelp(

@@ -272,7 +272,7 @@ def test_openai_client_raises_not_found(server):
 def test_cache_and_batch_flags_are_checked(model_dir):
     for flag, value in (("--max-decode-batch", "0"), ("--max-decode-batch", "65"), ("--prefix-cache-bytes", "-1"),
                         ("--image-cache-bytes", "-1")):
-        run = subprocess.run([str(CLI), "serve", "--model", str(model_dir), "--port", "0", flag, value],
+        run = subprocess.run([str(CLI), "serve", "--model", str(model_dir), "--port", "0", f"{flag}={value}"],
                              capture_output=True, text=True, timeout=60)
         assert run.returncode != 0 and flag in run.stderr, (flag, value, run.stderr)
     helped = subprocess.run([str(CLI), "serve", "--help"], capture_output=True, text=True, timeout=60).stdout
