@@ -7,8 +7,8 @@ import TestSupport
 /// Sources/CLlavaUHD/quant_repack.c) and the int8 VNNI kernels that read them
 /// (quant_repacked_vnni.c): every result must be bit-identical to the kernels on the stored
 /// layout (the same integer dot products and float operations in the same order), for 1-4 rows
-/// of x (decode), 1-11 rows through the batched-decode kernel (quant_repacked_batch_vnni.c), more
-/// rows (prefill, through the tiles restored from the copy), 1 and 2 threads;
+/// of x (decode), 1-11 rows through the rowwise products of batched decode, more rows (prefill,
+/// through the tiles restored from the copy), 1 and 2 threads;
 /// the copy must give back the stored bytes exactly; the f32 kernels forced on an interleaved
 /// matrix (the AVX2 path of CPUs without VNNI) keep reading the stored bytes.
 @Suite struct InterleavedQuantTests {
@@ -70,14 +70,12 @@ import TestSupport
         }
     }
 
-    /// Batched decode: 1...11 rows of x at once (odd counts, one call of the batched-decode
-    /// kernel for up to `MatMul.batchRows`, more in several calls over blocks of 64 weight rows,
-    /// 72 rows = one block and a part) on the interleaved copy, 1 and 2 threads: every row's
-    /// results are bit-identical to that row alone through the one-row kernel on the stored
-    /// layout. Also the C entry point itself for 1...LUHD_QUANT_BATCH_ROWS rows on row ranges that
-    /// start and end inside the matrix.
+    /// Batched decode: 1...11 rows of x at once (odd counts; up to 4 in one kernel call, more in
+    /// groups of 4 over blocks of 64 weight rows, 72 rows = one block and a part) through the
+    /// rowwise products on the interleaved copy, 1 and 2 threads: every row's results are
+    /// bit-identical to that row alone through the one-row kernel on the stored layout.
     @Test(arguments: formats)
-    func batchedRowsBitIdenticalToOneRow(format: QuantFormat) throws {
+    func rowwiseBatchesBitIdenticalToOneRow(format: QuantFormat) throws {
         for (rows, cols) in [(8, 256), (40, 2816), (72, 1024)] {
             let w = try testMatrix(format, rows: rows, columns: cols, seed: UInt64(3 * rows + cols))
             let copy = w.interleaved(threads: 2)
@@ -91,25 +89,6 @@ import TestSupport
                     for i in 0..<m {
                         #expect(Array(got[(i * rows)..<((i + 1) * rows)]) == alone[i], "\(format) \(rows)×\(cols) m=\(m) row \(i) threads=\(threads)")
                     }
-                }
-            }
-            let fmt = Int32(format.ggmlType)
-            guard let data = copy.interleavedData, luhd_quant_batch_supports(fmt) != 0 else { continue }
-            let kernel = QuantKernel.int8VNNI.rawValue
-            let rowBytes = luhd_quant_prepared_bytes(fmt, kernel, cols, 1)
-            let batch = Int(LUHD_QUANT_BATCH_ROWS)
-            let prepared = UnsafeMutableRawPointer.allocate(byteCount: rowBytes * batch, alignment: 64)
-            defer { prepared.deallocate() }
-            x.withUnsafeBufferPointer { xb in
-                for i in 0..<batch { luhd_quant_prepare(fmt, kernel, xb.baseAddress! + i * cols, cols, cols, 1, prepared + i * rowBytes) }
-            }
-            let (r0, r1) = rows > 8 ? (4, rows - 4) : (0, rows)
-            for m in 1...batch {
-                var y = [Float](repeating: .nan, count: m * rows)
-                luhd_quant_matvec_repacked_batch(fmt, data, w.rowBytes, r0, r1, cols, prepared, rowBytes, Int32(m), &y, rows)
-                for i in 0..<m {
-                    #expect(y[(i * rows + r0)..<(i * rows + r1)].map(\.bitPattern) == Array(alone[i][r0..<r1]), "\(format) C m=\(m) row \(i)")
-                    #expect(y[(i * rows)..<(i * rows + r0)].allSatisfy(\.isNaN) && y[(i * rows + r1)..<((i + 1) * rows)].allSatisfy(\.isNaN))
                 }
             }
         }

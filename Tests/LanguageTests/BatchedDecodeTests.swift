@@ -9,9 +9,9 @@ import TestSupport
 /// step's logits are bit for bit the ones a decoder without batching (max batch 1) gives it
 /// alone. Checked with float weights (F32 safetensors, BF16 GGUF), Q8_0 and Q4_0 (ModelQuantizer)
 /// and a K-quant (Q4_K matrices, a synthetic grouped-query model), each sequence with its own
-/// prompt length and KV cache type, in batches of 4 (Q8_0 and Q4_0 also 5, 6 and 8, through the
-/// batched-decode kernel; the gathering policy waits for all of them so the batches are known to
-/// form; `largestBatch` proves they did). Cancelling one sequence in the
+/// prompt length and KV cache type, in batches of 4 (Q8_0 and Q4_0 also 5, 6 and 8: the kernels
+/// take groups of 4 and the rest; the gathering policy waits for all of them so the batches are
+/// known to form; `largestBatch` proves they did). Cancelling one sequence in the
 /// middle of batched steps, and one sequence stopping early, leave the others' results unchanged.
 @Suite(.serialized) struct BatchedDecodeTests {
     static let sequences = 4
@@ -96,8 +96,8 @@ import TestSupport
         try Self.check(format.rawValue) { max in
             try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), maxDecodeBatch: max)
         }
-        // 5, 6 and 8 rows: one call of the batched-decode kernel each (8 = LUHD_QUANT_BATCH_ROWS,
-        // the decoder's default batch); with the float32 kernels, groups of 4 and the rest.
+        // 5, 6 and 8 rows (8: the decoder's default largest batch): the kernels take them in groups
+        // of 4 and the rest over blocks of weight rows.
         for sequences in [5, 6, 8] {
             try Self.check(format.rawValue + " ×\(sequences)", sequences: sequences) { max in
                 try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), maxDecodeBatch: max)

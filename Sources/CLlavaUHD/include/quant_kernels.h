@@ -133,20 +133,6 @@ void luhd_quant_repack_rows_restore(int format, const void *repacked, size_t row
 void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
                                 const void *prepared, int m, float *y, long ldy);
 
-/* Batched decode on the row-interleaved copies (quant_repacked_batch_vnni.c): the matrix-vector
- * product of a Q8_0 or Q4_0 copy with m (1..LUHD_QUANT_BATCH_ROWS) rows of x, each weight row
- * loaded and unpacked once for all m rows. x is prepared per row as for luhd_quant_matvec_repacked
- * (luhd_quant_prepare with LUHD_QK_INT8_VNNI; row i at prepared + i * prepared_row_bytes, i.e.
- * luhd_quant_prepared_bytes(format, LUHD_QK_INT8_VNNI, cols, 1) for rows prepared together).
- * Writes y[i * ldy + r] for r in [row_begin, row_end) (multiples of 4, else nothing is written)
- * and i < m; each row's results are bit-identical to luhd_quant_matvec_repacked (and so to
- * luhd_quant_matvec on the stored matrix) for that row of x alone. Needs AVX-512 VNNI.
- * luhd_quant_batch_supports: 1 for the formats it implements (Q8_0, Q4_0), else 0. */
-#define LUHD_QUANT_BATCH_ROWS 8
-int luhd_quant_batch_supports(int format);
-void luhd_quant_matvec_repacked_batch(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
-                                      const void *prepared, size_t prepared_row_bytes, int m, float *y, long ldy);
-
 /* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI, every block format (see
  * quant_gemm_vnni.c). x is prepared once (luhd_quant_gemm_x_bytes(cols, m) bytes, 64-byte
  * aligned); then each call of luhd_quant_gemm_tile unpacks rows [n0, n0 + nr) (nr <= 16) of W

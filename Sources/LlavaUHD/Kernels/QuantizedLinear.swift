@@ -92,16 +92,12 @@ extension MatMul {
 
     /// Rows of x one matrix-vector kernel call takes (the C kernels' limit).
     static let quantizedMatvecMaxRows = 4
-    /// Rows of x one call of the batched-decode kernel on an interleaved copy takes.
-    static let batchRows = Int(LUHD_QUANT_BATCH_ROWS)
 
     /// `out[i·ldOut + r] = Σₖ W[r,k]·x[i·ldx + k]` for `m` rows of x, with a kernel the CPU runs
     /// and that implements the format (checked by the caller). x is prepared once for all rows
-    /// (each row on its own, as for one row); more rows than a kernel call takes (4, or
-    /// `batchRows` with the batched-decode kernel of an interleaved Q8_0 / Q4_0 copy) go through
-    /// it in groups over blocks of 64 weight rows, so a block is read from memory once and from
-    /// cache for the next groups. Each output is computed as the kernel computes it for its row
-    /// alone.
+    /// (each row on its own, as for one row); more than 4 rows go through the kernel in groups of
+    /// 4 over blocks of 64 weight rows, so a block is read from memory once and from cache for
+    /// the next groups. Each output is computed as the kernel computes it for its row alone.
     static func quantizedMatvec(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, weight w: QuantizedMatrix,
                                 into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
                                 kernel: QuantKernel) {
@@ -115,35 +111,24 @@ extension MatMul {
         }
         let o = SendablePointer(out)
         let p = UnsafeRawPointer(prep)
+        let block = m <= group ? w.rows : 64
         if kernel == .int8VNNI, let copy = w.interleavedData {
-            // The interleaved copy (bit-identical results): whole row blocks of 4 per task. Several
-            // rows of x (batched decode) of Q8_0 / Q4_0 take each weight row once for up to
-            // `batchRows` of them (luhd_quant_matvec_repacked_batch).
-            let batched = m > 1 && luhd_quant_batch_supports(fmt) != 0
-            let rowsPerCall = batched ? Self.batchRows : group
-            let block = m <= rowsPerCall ? w.rows : 64
+            // The interleaved copy (bit-identical results): whole row blocks of 4 per task.
             let parts = chunks(w.rows / 4, parts: threads > 1 ? threads * 8 : 1)
             parallelFor(parts.count, threads: threads) { i in
                 var r0 = 4 * parts[i].lowerBound
                 let end = 4 * parts[i].upperBound
                 while r0 < end {
                     let r1 = min(end, r0 + block)
-                    for g in stride(from: 0, to: m, by: rowsPerCall) {
-                        let rows = Int32(min(rowsPerCall, m - g))
-                        if batched {
-                            luhd_quant_matvec_repacked_batch(fmt, copy, w.rowBytes, r0, r1, w.columns, p + g * rowPrepBytes,
-                                                             rowPrepBytes, rows, o.p + g * ldOut, ldOut)
-                        } else {
-                            luhd_quant_matvec_repacked(fmt, copy, w.rowBytes, r0, r1, w.columns, p + g * rowPrepBytes, rows,
-                                                       o.p + g * ldOut, ldOut)
-                        }
+                    for g in stride(from: 0, to: m, by: group) {
+                        luhd_quant_matvec_repacked(fmt, copy, w.rowBytes, r0, r1, w.columns, p + g * rowPrepBytes,
+                                                   Int32(min(group, m - g)), o.p + g * ldOut, ldOut)
                     }
                     r0 = r1
                 }
             }
             return
         }
-        let block = m <= group ? w.rows : 64
         let parts = chunks(w.rows, parts: threads > 1 ? threads * 8 : 1)
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
         parallelFor(parts.count, threads: threads) { i in
