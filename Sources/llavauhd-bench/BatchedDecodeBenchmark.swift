@@ -100,10 +100,8 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         To give each session bit for bit its serial result, every row goes through exactly the single-row kernel's \
         arithmetic (BF16: one FMA per weight and row after the weight is widened once; Q8_0 with the int8 VNNI kernels: \
         per 256 weights and row, 4 `vpdpbusd`, 4 int→float conversions, 4 scale spreads and 4 FMAs, a scale product and \
-        the offset term; Q4_0: 4 `vpdpbusd`, 2 conversions, 2 scale products and 2 FMAs plus the offset term). The \
-        batched-decode kernel (`luhd_quant_matvec_repacked_batch`, quant_repacked_batch_vnni.c) loads and unpacks each \
-        weight row of the interleaved copy once for up to 8 rows of x, each row keeping its accumulators in registers. \
-        One 11008×4096 matrix (an MLP projection), \(threads) threads, `MatMul.linear(…, rowwise: true)` as the passes \
+        the offset term; Q4_0: 4 `vpdpbusd`, 2 conversions, 2 scale products and 2 FMAs plus the offset term), the \
+        weight bytes loaded and unpacked once for up to 4 rows (quant_repacked_vnni.c). One 11008×4096 matrix (an MLP projection), \(threads) threads, `MatMul.linear(…, rowwise: true)` as the passes \
         call it, best of N in this run:
 
         | weights | 1 row ms | 1 row GB/s | 4 rows ms | 8 rows ms | 4 rows / 1 row | ms per extra row (of 4) | arithmetic floor per row ms | 4 × 1 row / max(1 row, 4 × floor) | bound on the 4-session speed-up (4 × 1 row / 4 rows) |
