@@ -3,7 +3,8 @@ tiny small-noslice model: greedy answers equal to Session.chat (one turn with an
 multi-turn conversation), sampled answers equal for the same seed, streaming equal to the whole
 answer, usage counts, stop strings, concurrent requests, a full queue (503), a client that goes
 away (the server stops its answer and serves the next request), the 4xx errors in OpenAI's
-shape (unknown routes and methods included), and the cache and batching flags. The server binary is $LLAVAUHD_CLI (default: the shipping build's build/bin/llavauhd)."""
+shape (unknown routes and methods included), and the cache and batching flags. The server
+binary is $LLAVAUHD_CLI (default: the shipping build's build/bin/llavauhd)."""
 import base64
 import json
 import os
@@ -290,7 +291,10 @@ def test_prefix_cache_flag_reuses_another_sessions_rows(model_dir, prefix_cache_
             reply = s.client.chat.completions.create(
                 model=CASE, max_tokens=4, messages=[{"role": "system", "content": system}, user(*content)])
             deadline = time.time() + 30  # the result line may follow the answer by a moment
-            while not (lines := [line for line in s.log if reply.id in line and " 200 " in line]) and time.time() < deadline:
+            while True:
+                lines = [line for line in s.log if reply.id in line and " 200 " in line]
+                if lines or time.time() > deadline:
+                    break
                 time.sleep(0.05)
             assert len(lines) == 1, "\n".join(s.log)
             return reply.choices[0].message.content, int(re.search(r"\((\d+) reused\)", lines[0]).group(1))
