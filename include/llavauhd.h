@@ -814,9 +814,12 @@ LUHD_API luhd_status luhd_session_save(luhd_session *session, const char *path);
  * bit-identical to the saving session's (keep the saved kv_type for that). The saved
  * conversation's images go into the session's image cache and, unless image_cache_size is 0,
  * the model's shared one; its rows are offered to the model's prefix cache
- * (luhd_model_params.prefix_cache_bytes). The file is read whole and checked before anything
- * is sized from it: its header, its length, its checksums, the model digest, and every count,
- * id and size against the file and the model.
+ * (luhd_model_params.prefix_cache_bytes). The file is read once, front to back: its header is
+ * checked (magic, version, checksum, sizes against the file's length) before anything is sized
+ * from it; then the state section (checksum, model digest, every count, id and size against
+ * the file and the model); then the KV rows go straight into the new session's cache, and
+ * their checksum and the file's end are checked before the session is returned (a damaged
+ * file yields no session).
  * On success, *out_session receives a session, which you free with luhd_session_free.
  * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL model, path or out_session, params fields out of
  * range), LUHD_ERR_INVALID_UTF8 (path or system prompt), LUHD_ERR_IO (the file cannot be

@@ -115,3 +115,35 @@ double luhd_peak_dot_i8(long n) {
     if (f->avx_vnni) return dot_i8_256(n);
     return 0;
 }
+
+/* Half the accumulators take vpdpbusd, the other half vfmadd231ps, interleaved. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double dot_i8_fma_f32_512(long n) {
+    __m512i a[ACCUMULATORS / 2], x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);
+    __m512 b[ACCUMULATORS / 2], u = _mm512_set1_ps(0.999f), v = _mm512_set1_ps(1e-3f);
+    for (int i = 0; i < ACCUMULATORS / 2; i++) {
+        a[i] = _mm512_set1_epi32(i);
+        b[i] = _mm512_set1_ps((float)i);
+    }
+    for (long r = 0; r < n; r++) {
+        for (int i = 0; i < ACCUMULATORS / 2; i++) {
+            a[i] = _mm512_dpbusd_epi32(a[i], x, y);
+            b[i] = _mm512_fmadd_ps(b[i], u, v);
+        }
+        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]));
+        __asm__ volatile("" : "+v"(b[0]), "+v"(b[1]), "+v"(b[2]), "+v"(b[3]), "+v"(b[4]), "+v"(b[5]));
+    }
+    __m512i s = a[0];
+    __m512 t = b[0];
+    for (int i = 1; i < ACCUMULATORS / 2; i++) {
+        s = _mm512_add_epi32(s, a[i]);
+        t = _mm512_add_ps(t, b[i]);
+    }
+    sink_i = _mm512_reduce_add_epi32(s);
+    sink_f = _mm512_reduce_add_ps(t);
+    return (double)n * ACCUMULATORS;
+}
+
+double luhd_peak_dot_i8_fma_f32(long n) {
+    const luhd_cpu_features *f = luhd_cpu();
+    return f->avx512_vnni && f->avx512bw ? dot_i8_fma_f32_512(n) : 0;
+}

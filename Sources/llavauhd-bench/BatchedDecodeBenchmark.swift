@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLlavaUHD
 import LlavaUHD
 import Synchronization
 
@@ -35,17 +36,24 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
     var variants: [(format: String, directory: String)] = [("BF16", dir)]
     for format in [QuantFormat.q8_0, .q4_0] { variants.append((format.rawValue, try quantizedCopy(of: dir, format: format))) }
 
+    let pipes = PipeRates.measure()
+    print("batch-decode: one core, instructions/s: vpdpbusd \(fmt(pipes.dot / 1e9, 2)) G, FMA \(fmt(pipes.fma / 1e9, 2)) G, "
+          + "interleaved \(fmt(pipes.mixed / 1e9, 2)) G")
     var rows = "", kernelRows = ""
     for v in variants {
         let weights = try WeightStore(directory: v.directory)
         // One MLP matrix (11008 × 4096) through the rowwise products the passes use, for 1 and 4 rows.
         let gate = try weights.linearWeight("model.layers.0.mlp.gate_proj.weight", shape: [config.intermediateSize, config.hiddenSize])
-        let (one, four) = rowwiseProductMilliseconds(gate, inputs: config.hiddenSize, outputs: config.intermediateSize,
-                                                     threads: threads, reps: max(5, 4 * reps))
+        let (one, four, eight) = rowwiseProductMilliseconds(gate, inputs: config.hiddenSize, outputs: config.intermediateSize,
+                                                            threads: threads, reps: max(5, 4 * reps))
         let matrixGB = Double(gate.byteCount) / 1e9
-        kernelRows += "| \(v.format) | \(fmt(one, 2)) | \(fmt(matrixGB / (one / 1e3))) | \(fmt(four, 2)) | \(fmt(four / one, 2)) | "
-            + "\(fmt((four - one) / 3, 2)) | **\(fmt(4 * one / four, 2))×** |\n"
-        print("batch-decode: \(v.format) 11008×4096 rowwise product: 1 row \(fmt(one, 2)) ms, 4 rows \(fmt(four, 2)) ms")
+        let groups = Double(config.intermediateSize * config.hiddenSize / 256)
+        let floor = pipes.mixed > 0 ? groups * (PipeRates.slotsPer256Weights[v.format] ?? 0) / pipes.mixed / Double(threads) * 1e3 : 0
+        kernelRows += "| \(v.format) | \(fmt(one, 2)) | \(fmt(matrixGB / (one / 1e3))) | \(fmt(four, 2)) | \(fmt(eight, 2)) | "
+            + "\(fmt(four / one, 2)) | \(fmt((four - one) / 3, 2)) | \(floor > 0 ? fmt(floor, 2) : "n/a") | "
+            + "\(floor > 0 ? fmt(4 * one / max(one, 4 * floor), 2) + "×" : "n/a") | **\(fmt(4 * one / four, 2))×** |\n"
+        print("batch-decode: \(v.format) 11008×4096 rowwise product: 1 row \(fmt(one, 2)) ms, 4 rows \(fmt(four, 2)) ms, "
+              + "8 rows \(fmt(eight, 2)) ms")
         let batched = try TransformerDecoder(config: config, weights: weights)
         let unbatched = try TransformerDecoder(config: config, weights: weights, maxDecodeBatch: 1)
         let gb = Double(batched.weightBytesPerToken) / 1e9
@@ -74,6 +82,8 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         }
     }
     let loadAfter = loadAverage()
+    let quiet = [loadBefore, loadAfter].allSatisfy { (Double($0) ?? .infinity) < 1.5 }
+    let loadNote = quiet ? "the machine was otherwise idle" : "the machine was shared with other work, so these figures are under load"
     return """
         Vicuna-7B shapes on synthetic weights, \(checkpoint.layerCount) of \(model.layers) decoder layers (+ embeddings and \
         lm_head at full size), \(threads) compute threads per model, float32 KV caches. Each session (its own thread and KV \
@@ -81,43 +91,49 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         greedy tokens at the same time. Aggregate = sessions × \(decodeTokens) / wall time until the last session finishes, \
         best of \(reps), the four configurations of a format taking turns. Batched: the default `DecodeBatcher` (each session's tokens and logits equal its serial run, tested in \
         BatchedDecodeTests); batching off: `maxDecodeBatch` 1. Speed-up: aggregate / 1 session's. Mean batch = decode steps / \
-        passes over the weights. Load average \(loadBefore) at the start, \(loadAfter) at the end: the machine \
-        was shared with other builds, so these figures are under load.
+        passes over the weights. Load average \(loadBefore) at the start, \(loadAfter) at the end: \(loadNote).
 
         | weights | GB read per pass | sessions | mode | aggregate tok/s | per session tok/s | speed-up | mean batch |
         |---|---|---|---|---|---|---|---|
         \(rows)
         What bounds the speed-up: the rows of a pass are not free once the weights are read. \
         To give each session bit for bit its serial result, every row goes through exactly the single-row kernel's \
-        arithmetic (BF16: one FMA per weight and row after the weight is widened once; Q8_0/Q4_0 with the int8 VNNI \
-        kernels: per 256 weights and row, 4 `vpdpbusd`, 2 int→float conversions, 2 scale products and 2 FMAs plus the \
-        offset term; the weight bytes are loaded and unpacked once for up to 4 rows). One 11008×4096 matrix (an MLP \
-        projection), \(threads) threads, `MatMul.linear(…, rowwise: true)` as the passes call it, best of N in this run:
+        arithmetic (BF16: one FMA per weight and row after the weight is widened once; Q8_0 with the int8 VNNI kernels: \
+        per 256 weights and row, 4 `vpdpbusd`, 4 int→float conversions, 4 scale spreads and 4 FMAs, a scale product and \
+        the offset term; Q4_0: 4 `vpdpbusd`, 2 conversions, 2 scale products and 2 FMAs plus the offset term), the \
+        weight bytes loaded and unpacked once for up to 4 rows (quant_repacked_vnni.c). One 11008×4096 matrix (an MLP projection), \(threads) threads, `MatMul.linear(…, rowwise: true)` as the passes \
+        call it, best of N in this run:
 
-        | weights | 1 row ms | 1 row GB/s | 4 rows ms | 4 rows / 1 row | ms per extra row | bound on the 4-session speed-up (4 × 1 row / 4 rows) |
-        |---|---|---|---|---|---|---|
+        | weights | 1 row ms | 1 row GB/s | 4 rows ms | 8 rows ms | 4 rows / 1 row | ms per extra row (of 4) | arithmetic floor per row ms | 4 × 1 row / max(1 row, 4 × floor) | bound on the 4-session speed-up (4 × 1 row / 4 rows) |
+        |---|---|---|---|---|---|---|---|---|---|
         \(kernelRows)
         One row is bound by memory (the weight bytes at the read bandwidth); each further row adds its arithmetic, which \
         the column "ms per extra row" measures. A pass of B rows costs about max(memory, B × arithmetic), so the speed-up of \
-        B sessions is bounded by B × (1 row) / (B rows). BF16 reads 2 bytes per weight and adds 1 FMA per weight and row in \
-        16-wide registers: an extra row is a small fraction of the memory time. Q4_0 reads 0.56 bytes per weight but adds \
-        the same integer and float work per row as Q8_0 (1.06 bytes): an extra row costs about as much as reading its \
-        weights. Under load (other processes taking the cores) the arithmetic gets slower while the memory does not, \
-        which lowers the quantized bounds; and the scheduler gives 4 busy threads of this process a larger share of the \
-        cores than 1, which raises every 4-session figure (the "batching off" rows show that share effect alone). \
-        3× at 4 sessions needs a row's arithmetic under \
-        about a quarter of the one-row time: cheaper per-row kernels (another layout, or integer accumulation across blocks, \
-        which changes the single-row path's rounding too) or more cores.
+        B sessions is bounded by B × (1 row) / (B rows). \(pipes.line) The arithmetic floor of a row is therefore its \
+        multiply-class instructions at the interleaved rate, per 256 weights: BF16 16 FMAs; Q8_0 9 (4 `vpdpbusd`, 4 FMAs, \
+        a 256-bit multiply and a 256-bit FMA, each counting half); Q4_0 8.5 (4 `vpdpbusd`, 2 multiplies, 2 FMAs and a \
+        256-bit FMA); × 11008·4096/256 groups / \(threads) threads. These are the operations that make each row bit \
+        for bit its serial result (the one-row kernel's per-block integer sums, per-lane scale products and \
+        multiply-adds, in its order); the kernels already load and unpack each weight group once for up to 4 rows of x, so \
+        no multi-row kernel makes a row cheaper than this floor (one core, L2-resident matrix, hand-measured \
+        2026-12-06: 3.0 ns (Q8_0) and 2.5 ns (Q4_0) per row and 256 weights at 1-8 rows of x, floors 2.4 and 2.3 ns). \
+        BF16 reads 2 bytes per weight and Q8_0 1.06, so 4 rows' floor stays near one row's memory time; Q4_0 reads 0.56 \
+        bytes per weight for about the same arithmetic as Q8_0, so 4 rows cost about twice one row and its \
+        4-session speed-up stays near 2× on \(threads) cores. Under load (other processes taking the cores) the \
+        arithmetic gets slower while the memory does not, which lowers the quantized bounds; and the scheduler gives 4 \
+        busy threads of this process a larger share of the cores than 1, which raises every 4-session figure (the \
+        "batching off" rows show that share effect alone).
 
         """
 }
 
-/// Milliseconds of one rowwise product of `w` (`[outputs, inputs]`) for 1 and for 4 rows of x,
+/// Milliseconds of one rowwise product of `w` (`[outputs, inputs]`) for 1, 4 and 8 rows of x,
 /// best of `reps`.
-private func rowwiseProductMilliseconds(_ w: LinearWeight, inputs: Int, outputs: Int, threads: Int, reps: Int) -> (Double, Double) {
+private func rowwiseProductMilliseconds(_ w: LinearWeight, inputs: Int, outputs: Int, threads: Int,
+                                        reps: Int) -> (Double, Double, Double) {
     var random = SplitMix(seed: 5)
-    let x = (0..<(4 * inputs)).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }
-    var out = [Float](repeating: 0, count: 4 * outputs)
+    let x = (0..<(8 * inputs)).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }
+    var out = [Float](repeating: 0, count: 8 * outputs)
     let context = ComputeContext(threads: threads)
     func time(_ rows: Int) -> Double {
         x.withUnsafeBufferPointer { xb in
@@ -128,13 +144,14 @@ private func rowwiseProductMilliseconds(_ w: LinearWeight, inputs: Int, outputs:
             }
         }
     }
-    // 1 and 4 rows in turn, so both see the same load.
-    var one = Double.infinity, four = Double.infinity
+    // 1, 4 and 8 rows in turn, so all see the same load.
+    var one = Double.infinity, four = Double.infinity, eight = Double.infinity
     for _ in 0..<reps {
         one = min(one, time(1))
         four = min(four, time(4))
+        eight = min(eight, time(8))
     }
-    return (one, four)
+    return (one, four, eight)
 }
 
 /// Starts `sessions` threads, each with its own cache and prompt, and returns sessions × tokens /
@@ -192,3 +209,45 @@ private func runThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void)
     }
     for t in handles { pthread_join(t, nil) }
 }
+
+/// One core's instruction rates (instructions per second, best of 20 short loops of peak_loops.c):
+/// `vpdpbusd` alone, `vfmadd231ps` alone and the two interleaved; 0 when the CPU lacks AVX-512
+/// VNNI. When the interleaved rate is about either alone, the two share their pipes, and the
+/// int8 decode kernels' integer dot products and float multiply-adds of a row add up.
+private struct PipeRates {
+    var dot = 0.0, fma = 0.0, mixed = 0.0
+
+    /// 512-bit multiply-class instructions (vpdpbusd, FMA, multiply; a 256-bit one counts half)
+    /// one row of x costs per 256 weights in the decode kernels (quant_repacked_vnni.c for Q8_0
+    /// and Q4_0, the f32 product for BF16), by the format names of the benchmark's rows.
+    static let slotsPer256Weights: [String: Double] = ["BF16": 16, "Q8_0": 9, "Q4_0": 8.5]
+
+    static func measure() -> PipeRates {
+        func rate(per instruction: Double, _ loop: (Int) -> Double) -> Double {
+            var best = 0.0
+            for _ in 0..<20 {
+                let t0 = monotonicSeconds()
+                let n = loop(1 << 18)
+                best = max(best, n / instruction / (monotonicSeconds() - t0))
+            }
+            return best
+        }
+        var r = PipeRates()
+        r.mixed = rate(per: 1) { luhd_peak_dot_i8_fma_f32($0) }
+        guard r.mixed > 0 else { return r }
+        r.dot = rate(per: 128) { luhd_peak_dot_i8($0) }
+        r.fma = rate(per: 32) { luhd_peak_fma_f32($0) }
+        return r
+    }
+
+    /// What the rates say, for the report.
+    var line: String {
+        guard mixed > 0 else { return "(This CPU has no AVX-512 VNNI: the pipe rates were not measured.)" }
+        let shared = mixed < 1.3 * max(dot, fma)
+        return "One core runs `vpdpbusd` alone at \(fmt(dot / 1e9, 2)) G instructions/s, FMAs alone at \(fmt(fma / 1e9, 2)) G/s "
+            + "and the two interleaved at \(fmt(mixed / 1e9, 2)) G/s: "
+            + (shared ? "they share their pipes, so a row's integer dot products and multiply-adds add up."
+                      : "they run on separate pipes, so the interleaved rate overstates the cost of a row's arithmetic.")
+    }
+}
+

@@ -96,7 +96,7 @@ private func runSessionBenchmark(_ options: BenchOptions) throws -> String {
     Synthetic LLaVA-UHD v2 Vicuna-7B directory (BF16 weights, real shapes and names), the test assets' Vicuna \
     tokenizer, grace_hopper.jpg (\(views) views), KV cache \(KVCacheType.sessionDefault), exact arithmetic. LLM measured at \
     \(depths.map(String.init).joined(separator: " and ")) layer(s)\(depths == [fullDepth] ? "" : ", extrapolated to \(fullDepth) layers (fixed + per-layer line)"). \
-    Restore = `luhd_session_load` (read, checksums, model digest, state, copying the KV rows); warm with the file in the \
+    Restore = `luhd_session_load` (header, state, checksums, model digest, the KV rows read straight into the cache); warm with the file in the \
     page cache, cold after dropping it (posix_fadvise), best of \(repeats). The second question asks about the same photo \
     in a new session: the image comes from the model's image cache and the prompt's rows from its prefix cache (512 MiB).
 

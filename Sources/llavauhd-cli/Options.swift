@@ -24,22 +24,61 @@ struct ModelOptions: ParsableArguments {
             + "AVX512_BF16 CPUs where they measure faster (PyTorch bf16 matmul precision).", valueName: "exact|fast"))
     var precision: String = Precision.exact.name
 
-    /// Loads the model, showing the load progress on standard error.
-    func load(_ status: StatusReporter) throws(LlavaError) -> (model: LlavaModel, seconds: Double) {
+    /// Loads the model, showing the load progress on standard error; `caches` sets its shared
+    /// caches and decode batching (else the library's defaults).
+    func load(_ status: StatusReporter, caches: ModelCacheFlags? = nil) throws(LlavaError) -> (model: LlavaModel, seconds: Double) {
         if let threads, threads < 1 { throw LlavaError(.invalidArgument, "--threads \(threads) must be at least 1") }
         guard let precision = Precision(name: precision) else {
             throw LlavaError(.invalidArgument, "--precision \(self.precision) is not one of exact, fast")
         }
         let kind = try template.map { (name) throws(LlavaError) in try ChatTemplateKind.named(name, option: "--template") }
         let start = monotonicSeconds()
-        let options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
+        var options = LlavaModel.LoadOptions(threads: threads ?? ComputeContext.defaultThreads,
                                              progress: status.loadProgress(directory: model),
                                              matrixArithmetic: precision.matrixArithmetic(),
                                              visionArithmetic: precision.visionArithmetic(), chatTemplate: kind)
+        if let caches {  // checked when parsed
+            options.imageCacheBytes = caches.imageCacheBytes
+            options.prefixCacheBytes = caches.prefixCacheBytes
+            options.maxDecodeBatch = caches.maxDecodeBatch
+        }
         let loaded = try LlavaModel(path: model, options: options)
         let seconds = monotonicSeconds() - start
         status.loadFinished(seconds: seconds, textOnly: !loaded.hasVision)
         return (loaded, seconds)
+    }
+}
+
+/// `--image-cache-bytes`, `--prefix-cache-bytes` and `--max-decode-batch`: what the model shares
+/// between its sessions (`LlavaModel.LoadOptions`; `luhd_model_params` in C), for commands that
+/// run several sessions of one model (`serve`).
+struct ModelCacheFlags: ParsableArguments {
+    @Option(name: .customLong("image-cache-bytes"), help: ArgumentHelp(
+        "Bytes of encoded images the model keeps for all sessions (a second request with the same image skips the "
+            + "vision stage); 0 = off; the default is 256 MiB.", valueName: "bytes"))
+    var imageCacheBytes = LlavaModel.LoadOptions.defaultImageCacheBytes
+
+    @Option(name: .customLong("prefix-cache-bytes"), help: ArgumentHelp(
+        "Bytes of KV rows the model keeps for all sessions: a prompt that starts as an earlier one did (same system "
+            + "prompt, same images) reuses its rows instead of recomputing them (results equal to float rounding, greedy "
+            + "answers tested equal). 0 = off; \(LlavaModel.LoadOptions.suggestedPrefixCacheBytes) (512 MiB) suits a "
+            + "server.", valueName: "bytes"))
+    var prefixCacheBytes = LlavaModel.LoadOptions.defaultPrefixCacheBytes
+
+    @Option(name: .customLong("max-decode-batch"), help: ArgumentHelp(
+        "Most sessions whose decode steps share one pass over the weights when they decode at the same time (each "
+            + "answer stays the one it gets alone); 1 = off, 1...\(LlavaModel.LoadOptions.largestMaxDecodeBatch).",
+        valueName: "n"))
+    var maxDecodeBatch = LlavaModel.LoadOptions.defaultMaxDecodeBatch
+
+    func validate() throws {
+        guard imageCacheBytes >= 0, prefixCacheBytes >= 0 else {
+            throw ValidationError("--image-cache-bytes and --prefix-cache-bytes must be at least 0")
+        }
+        let batches = 1...LlavaModel.LoadOptions.largestMaxDecodeBatch
+        guard batches.contains(maxDecodeBatch) else {
+            throw ValidationError("--max-decode-batch \(maxDecodeBatch) is outside \(batches.lowerBound)...\(batches.upperBound)")
+        }
     }
 }
 

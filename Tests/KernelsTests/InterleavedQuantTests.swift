@@ -7,7 +7,8 @@ import TestSupport
 /// Sources/CLlavaUHD/quant_repack.c) and the int8 VNNI kernels that read them
 /// (quant_repacked_vnni.c): every result must be bit-identical to the kernels on the stored
 /// layout (the same integer dot products and float operations in the same order), for 1-4 rows
-/// of x (decode), more rows (prefill, through the tiles restored from the copy), 1 and 2 threads;
+/// of x (decode), 1-11 rows through the rowwise products of batched decode, more rows (prefill,
+/// through the tiles restored from the copy), 1 and 2 threads;
 /// the copy must give back the stored bytes exactly; the f32 kernels forced on an interleaved
 /// matrix (the AVX2 path of CPUs without VNNI) keep reading the stored bytes.
 @Suite struct InterleavedQuantTests {
@@ -17,6 +18,14 @@ import TestSupport
     static func product(_ x: [Float], m: Int, _ w: QuantizedMatrix, threads: Int, kernel: QuantKernel? = nil) -> [UInt32] {
         var y = [Float](repeating: .nan, count: m * w.rows)
         MatMul.linear(x, rows: m, weight: w, into: &y, context: ComputeContext(threads: threads), kernel: kernel)
+        return y.map(\.bitPattern)
+    }
+
+    /// `y = x · Wᵀ` for `m` rows of x through the matrix-vector kernels however many rows
+    /// (`rowwise`, as batched decode calls it).
+    static func rowwiseProduct(_ x: [Float], m: Int, _ w: QuantizedMatrix, threads: Int) -> [UInt32] {
+        var y = [Float](repeating: .nan, count: m * w.rows)
+        MatMul.linear(x, rows: m, weight: w, into: &y, context: ComputeContext(threads: threads), rowwise: true)
         return y.map(\.bitPattern)
     }
 
@@ -58,6 +67,30 @@ import TestSupport
         for (rows, cols) in [(8, 256), (12, 512), (40, 2816)] {
             try Self.check(testMatrix(format, rows: rows, columns: cols, seed: UInt64(rows + cols)),
                            label: "\(format) \(rows)×\(cols)", seed: 17)
+        }
+    }
+
+    /// Batched decode: 1...11 rows of x at once (odd counts; up to 4 in one kernel call, more in
+    /// groups of 4 over blocks of 64 weight rows, 72 rows = one block and a part) through the
+    /// rowwise products on the interleaved copy, 1 and 2 threads: every row's results are
+    /// bit-identical to that row alone through the one-row kernel on the stored layout.
+    @Test(arguments: formats)
+    func rowwiseBatchesBitIdenticalToOneRow(format: QuantFormat) throws {
+        for (rows, cols) in [(8, 256), (40, 2816), (72, 1024)] {
+            let w = try testMatrix(format, rows: rows, columns: cols, seed: UInt64(3 * rows + cols))
+            let copy = w.interleaved(threads: 2)
+            var rng = TestRandom(seed: 31)
+            let most = 11
+            let x = (0..<(most * cols)).map { _ in rng.uniform(-1, 1) * (rng.next(5) == 0 ? 40 : 2) }
+            let alone = (0..<most).map { i in Self.product(Array(x[(i * cols)..<((i + 1) * cols)]), m: 1, w, threads: 1, kernel: .int8VNNI) }
+            for m in 1...most {
+                for threads in [1, 2] {
+                    let got = Self.rowwiseProduct(Array(x[0..<(m * cols)]), m: m, copy, threads: threads)
+                    for i in 0..<m {
+                        #expect(Array(got[(i * rows)..<((i + 1) * rows)]) == alone[i], "\(format) \(rows)×\(cols) m=\(m) row \(i) threads=\(threads)")
+                    }
+                }
+            }
         }
     }
 

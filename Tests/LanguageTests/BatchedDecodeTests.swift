@@ -9,13 +9,14 @@ import TestSupport
 /// step's logits are bit for bit the ones a decoder without batching (max batch 1) gives it
 /// alone. Checked with float weights (F32 safetensors, BF16 GGUF), Q8_0 and Q4_0 (ModelQuantizer)
 /// and a K-quant (Q4_K matrices, a synthetic grouped-query model), each sequence with its own
-/// prompt length and KV cache type, in batches of 4 (the gathering policy waits for all four so
-/// the batches are known to form; `largestBatch` proves they did). Cancelling one sequence in the
+/// prompt length and KV cache type, in batches of 4 (Q8_0 and Q4_0 also 5, 6 and 8: the kernels
+/// take groups of 4 and the rest; the gathering policy waits for all of them so the batches are
+/// known to form; `largestBatch` proves they did). Cancelling one sequence in the
 /// middle of batched steps, and one sequence stopping early, leave the others' results unchanged.
 @Suite(.serialized) struct BatchedDecodeTests {
     static let sequences = 4
     static let steps = 10
-    static let cacheTypes: [KVCacheType] = [.float32, .bfloat16, .float16, .float32, .bfloat16, .float32]
+    static let cacheTypes: [KVCacheType] = [.float32, .bfloat16, .float16, .float32, .bfloat16, .float32, .float16, .float32]
 
     /// Greedy tokens and every step's logits (the prompt's first).
     struct Trace: Equatable, Sendable {
@@ -26,7 +27,7 @@ import TestSupport
     /// Prompts of different lengths (so the sequences sit at different positions).
     static func prompts(vocab: Int) -> [[Int]] {
         var random = TestRandom(seed: 14)
-        return [3, 7, 12, 5, 9, 4].map { n in (0..<n).map { _ in random.next(vocab) } }
+        return [3, 7, 12, 5, 9, 4, 10, 6].map { n in (0..<n).map { _ in random.next(vocab) } }
     }
 
     /// Prefill `prompt`, then `steps` greedy one-position steps.
@@ -95,12 +96,15 @@ import TestSupport
         try Self.check(format.rawValue) { max in
             try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), maxDecodeBatch: max)
         }
-        // Six rows: the kernels take them in groups of 4 and 2 over blocks of weight rows.
-        try Self.check(format.rawValue + " ×6", sequences: 6) { max in
-            try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), maxDecodeBatch: max)
+        // 5, 6 and 8 rows (8: the decoder's default largest batch): the kernels take them in groups
+        // of 4 and the rest over blocks of weight rows.
+        for sequences in [5, 6, 8] {
+            try Self.check(format.rawValue + " ×\(sequences)", sequences: sequences) { max in
+                try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), maxDecodeBatch: max)
+            }
         }
         // The float32 kernels forced (x not quantized) batch the same way.
-        try Self.check(format.rawValue + " f32AVX2") { max in
+        try Self.check(format.rawValue + " f32AVX2", sequences: 5) { max in
             try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), quantizedKernel: .f32AVX2,
                                    maxDecodeBatch: max)
         }

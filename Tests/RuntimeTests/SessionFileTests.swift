@@ -129,6 +129,37 @@ import TestSupport
         #expect(thrownError { () throws(LlavaError) in _ = try SessionFile.load(model: model, path: directory + "/missing", options: Self.options()) }?.status == .io)
     }
 
+    /// The KV rows are read straight into the new session's cache and their checksum checked
+    /// only at the end: a file whose KV section is damaged (its last row, or its first) ends in
+    /// `.badSessionFile` without a session, and without offering its rows to the model's prefix
+    /// cache; the intact file then loads and continues as the saving session. Each kind of
+    /// rows (the cache's type, read straight in, and another, converted through the staging
+    /// buffer) takes the same path.
+    @Test func damagedRowsLeaveNoSessionAndNoSharedRows() throws {
+        let directory = TestFiles.makeTemporaryDirectory("session-file")
+        defer { TestFiles.remove(directory) }
+        let model = try LlavaModel(path: Fixtures.model(Self.name), options: .init(prefixCacheBytes: 64 << 20))
+        let (original, path) = try Self.savedSession(try Self.model(), directory: directory)
+        let good = try readWholeFile(path)
+        let stateBytes = Int(good[72]) | Int(good[73]) << 8 | Int(good[74]) << 16
+        let damaged = directory + "/damaged.luhds"
+        for offset in [good.count - 1, SessionFile.headerSize + stateBytes] {
+            var bytes = good
+            bytes[offset] ^= 0x01
+            #expect(TestFiles.write(bytes, to: damaged))
+            for type in [KVCacheType.float16, .float32] {
+                let error = thrownError { () throws(LlavaError) in _ = try SessionFile.load(model: model, path: damaged, options: Self.options(type)) }
+                #expect(error?.status == .badSessionFile, "byte \(offset), \(type)")
+                #expect(error?.message.contains("KV section") == true, "\(error?.message ?? "")")
+                #expect(model.prefixCache.usage.blocks == 0)
+            }
+        }
+        let loaded = try SessionFile.load(model: model, path: path, options: Self.options())
+        #expect(model.prefixCache.usage.blocks > 0)
+        let expected = try original.chat("And what colour is it?", parameters: Self.parameters)
+        #expect(try loaded.chat("And what colour is it?", parameters: Self.parameters).tokens == expected.tokens)
+    }
+
     /// Another model's session file (same format, other digest) is a mismatch.
     @Test func anotherModelsFileIsAMismatch() throws {
         let directory = TestFiles.makeTemporaryDirectory("session-file")

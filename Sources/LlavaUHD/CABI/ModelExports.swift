@@ -93,7 +93,7 @@ public func luhd_model_free(_ handle: OpaquePointer?) {
 /// The most compute threads a caller may ask for (`luhd_model_params.n_threads`).
 private let maxThreads: Int32 = 1024
 /// The largest `max_decode_batch` accepted.
-private let maxDecodeBatch: Int32 = 64
+private let maxDecodeBatch = Int32(LlavaModel.LoadOptions.largestMaxDecodeBatch)
 
 @_cdecl("luhd_model_get_properties")
 public func luhd_model_get_properties(_ handle: OpaquePointer?,

@@ -44,6 +44,8 @@ public final class LlavaModel: @unchecked Sendable {
         public static let defaultPrefixCacheBytes = 0
         public static let suggestedPrefixCacheBytes = 512 << 20
         public static let defaultMaxDecodeBatch = DecodeBatcher.defaultMaxBatch
+        /// The largest `maxDecodeBatch` the C API and the CLI accept (`luhd_model_params.max_decode_batch`).
+        public static let largestMaxDecodeBatch = 64
 
         public init(threads: Int = ComputeContext.defaultThreads, progress: (@Sendable (Double) -> Bool)? = nil,
                     matrixArithmetic: MatrixArithmetic = .float32, visionArithmetic: MatrixArithmetic? = nil,

@@ -6,8 +6,9 @@ import Glibc
 
 /// A saved `ChatSession` (`luhd_session_save` / `luhd_session_load`): the KV rows in use, the
 /// conversation state (`SessionState`) and a header that ties the file to its model. Loading
-/// copies the rows back instead of recomputing them, so a conversation about a seven-view
-/// image (about 1100 positions) is restored in the time it takes to read its file.
+/// reads the rows back instead of recomputing them, so a conversation about a seven-view
+/// image (about 1100 positions) is restored in the time it takes to read its file: in one pass,
+/// the header and state section into memory, the KV rows straight into the new session's cache.
 ///
 /// Layout (little-endian):
 ///
@@ -205,14 +206,23 @@ enum SessionFile {
     /// `options.kvCacheType` are converted (widening exactly, narrowing rounded to nearest even
     /// as the cache rounds what it stores).
     ///
+    /// The file is read once, front to back: the header (checked, and its sizes against the
+    /// file's, before anything is sized from it), the state section (checksum, model, every
+    /// value), then the KV rows straight into the session's cache, whose checksum and the file's
+    /// end are checked before the rows are committed and the session returned.
+    ///
     /// Throws `.io` (unreadable), `.badSessionFile` (not a session file, damaged, truncated,
     /// inconsistent, another format version), `.sessionMismatch` (another model's),
-    /// `.contextFull` (more positions than the options' context), `.invalidArgument` (options
-    /// out of range), `.outOfMemory`.
+    /// `.contextFull` (more positions than the options' context; found before the KV rows are
+    /// read), `.invalidArgument` (options out of range), `.outOfMemory`.
     static func load(model: LlavaModel, path: String, options: ChatSession.Options) throws(LlavaError) -> ChatSession {
-        let file = try readFile(path)
-        defer { file.deallocate() }
-        let (header, state, kv) = try read(UnsafeRawBufferPointer(file), model: model, source: path)
+        let input = try SessionFileInput(path: path)
+        let headerBytes = try input.read(min(headerSize, input.size))
+        defer { headerBytes.deallocate() }
+        let header = try readHeader(UnsafeRawBufferPointer(headerBytes), fileSize: input.size, source: path)
+        let stateBytes = try input.read(header.stateBytes)
+        defer { stateBytes.deallocate() }
+        let state = try readState(UnsafeRawBufferPointer(stateBytes), header: header, model: model, source: path)
         var restored = options
         restored.systemPrompt = state.systemPrompt
         restored.slicing = state.slicing
@@ -222,47 +232,35 @@ enum SessionFile {
             throw LlavaError(.contextFull, "\(path): the saved conversation holds \(header.positionCount) positions; "
                              + "the session's context holds \(cache.capacity)")
         }
-        try copyRows(kv, type: header.kvType, count: header.positionCount, into: cache)
+        try readRows(from: input, header: header, into: cache)
         session.restore(state)
         model.prefixCache.publish(keys: state.positions, cache: cache)
         return session
     }
 
-    /// The bytes of the file at `path`, read (not mapped: a file truncated by another process
-    /// while it is read ends in a short read, never in SIGBUS), in a buffer the caller
-    /// deallocates. Throws `.io`, `.outOfMemory` when its size cannot be allocated.
-    static func readFile(_ path: String) throws(LlavaError) -> UnsafeMutableRawBufferPointer {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw LlavaError(.io, "cannot open '\(path)': \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw LlavaError(.io, "cannot stat '\(path)': \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw LlavaError(.io, "'\(path)' is not a regular file") }
-        let size = Int(st.st_size)
-        try Allocation.ensureAvailable(bytes: size, what: "the session file '\(path)'")
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, size), alignment: 16)
-        var done = 0
-        while done < size {
-            let n = Glibc.read(fd, buffer.baseAddress! + done, min(size - done, 1 << 30))
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else {
-                buffer.deallocate()
-                throw LlavaError(.io, "cannot read '\(path)': \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }  // the file shrank while it was read: what was read is checked as it is
-            done += n
-        }
-        return UnsafeMutableRawBufferPointer(rebasing: buffer[0..<done])
-    }
-
-    /// Checks and parses a whole session file: its header, its state section (for `model`)
-    /// and the span of its KV section. Every size is checked against the file before anything
-    /// is allocated; see `load` for the errors.
+    /// Checks and parses a whole session file image (what `load` reads from a file, for the
+    /// fuzz target): its header, its state section (for `model`) and its KV section's checksum,
+    /// in the order `load` checks them. Returns the header, the state and the KV section.
     static func read(_ bytes: UnsafeRawBufferPointer, model: LlavaModel,
                      source: String) throws(LlavaError) -> (Header, SessionState, UnsafeRawBufferPointer) {
+        let header = try readHeader(UnsafeRawBufferPointer(rebasing: bytes[0..<min(headerSize, bytes.count)]), fileSize: bytes.count,
+                                    source: source)
+        let state = UnsafeRawBufferPointer(rebasing: bytes[headerSize..<(headerSize + header.stateBytes)])
+        let parsed = try readState(state, header: header, model: model, source: source)
+        let kv = UnsafeRawBufferPointer(rebasing: bytes[(headerSize + header.stateBytes)...])
+        guard crc(kv) == header.kvChecksum else {
+            throw LlavaError(.badSessionFile, "\(source): the KV section's checksum does not match: the file is damaged")
+        }
+        return (header, parsed, kv)
+    }
+
+    /// Checks and parses the header (`bytes`: the file's first `headerSize` bytes, or all of a
+    /// shorter file) of a file of `fileSize` bytes: its magic, version, checksum and sizes, which
+    /// must add up to exactly `fileSize`. Nothing is sized from the header before this passes.
+    static func readHeader(_ bytes: UnsafeRawBufferPointer, fileSize: Int, source: String) throws(LlavaError) -> Header {
         var r = BinaryReader(bytes, status: .badSessionFile, source: source)
-        guard bytes.count >= headerSize else {
-            throw r.failure("\(bytes.count) bytes are too few for a session file (its header alone is \(headerSize))")
+        guard fileSize >= headerSize, bytes.count >= headerSize else {
+            throw r.failure("\(fileSize) bytes are too few for a session file (its header alone is \(headerSize))")
         }
         guard try Array(r.bytes(8, "magic")) == magic else { throw r.failure("not a llava-uhd session file (no LUHDSESS magic)") }
         let version = try r.u32("format version")
@@ -280,11 +278,10 @@ enum SessionFile {
         guard let kvType = KVCacheType(rawValue: Int32(truncatingIfNeeded: rawType)), UInt64(rawType) == UInt64(kvType.rawValue) else {
             throw r.failure("KV type \(rawType) is not a luhd_kv_type")
         }
-        let lm = model.languageConfig
         let layers = Int(try r.u32("layer count"))
         let rowWidth = try r.count(0...Int(Int32.max), "row width")
-        let positions = try r.count(0...lm.maxPositionEmbeddings, "position count")
-        let stateBytes = try r.count(0...bytes.count, "state section size")
+        let positions = try r.count(0...Int(Int32.max), "position count")
+        let stateBytes = try r.count(0...fileSize, "state section size")
         let stateChecksum = try r.u32("state checksum"), kvChecksum = try r.u32("KV checksum")
         var kvBytes = 2 * kvType.bytesPerValue, overflow = false
         for factor in [layers, positions, rowWidth] {
@@ -294,26 +291,33 @@ enum SessionFile {
         }
         let (partial, o1) = headerSize.addingReportingOverflow(stateBytes)
         let (expected, o2) = partial.addingReportingOverflow(kvBytes)
-        guard !overflow, !o1, !o2, expected == bytes.count else {
-            let what = !overflow && !o1 && !o2 && expected > bytes.count ? "truncated" : "the wrong size"
-            throw r.failure("the file is \(what): \(bytes.count) bytes, but its header describes \(headerSize) + \(stateBytes) "
+        guard !overflow, !o1, !o2, expected == fileSize else {
+            let what = !overflow && !o1 && !o2 && expected > fileSize ? "truncated" : "the wrong size"
+            throw r.failure("the file is \(what): \(fileSize) bytes, but its header describes \(headerSize) + \(stateBytes) "
                             + "state + \(kvBytes) KV bytes (\(layers) layers × \(positions) positions × \(rowWidth) values, \(kvType))")
         }
-        let state = UnsafeRawBufferPointer(rebasing: bytes[headerSize..<(headerSize + stateBytes)])
-        let kv = UnsafeRawBufferPointer(rebasing: bytes[(headerSize + stateBytes)...])
-        guard crc(state) == stateChecksum else { throw r.failure("the state section's checksum does not match: the file is damaged") }
-        guard crc(kv) == kvChecksum else { throw r.failure("the KV section's checksum does not match: the file is damaged") }
-        guard digest == model.digest else {
+        return Header(digest: digest, kvType: kvType, layerCount: layers, rowWidth: rowWidth, positionCount: positions,
+                      stateBytes: stateBytes, stateChecksum: stateChecksum, kvChecksum: kvChecksum)
+    }
+
+    /// Checks a state section against its header's checksum and `model` (digest, layers, row
+    /// width; `.sessionMismatch` for another model's file) and parses it.
+    static func readState(_ bytes: UnsafeRawBufferPointer, header: Header, model: LlavaModel,
+                          source: String) throws(LlavaError) -> SessionState {
+        let failure = { (message: String) in LlavaError(.badSessionFile, "\(source): \(message)") }
+        guard crc(bytes) == header.stateChecksum else { throw failure("the state section's checksum does not match: the file is damaged") }
+        guard header.digest == model.digest else {
             throw LlavaError(.sessionMismatch, "\(source): the session was saved with another model (its model digest differs from "
                              + "'\(model.path)')")
         }
-        guard layers == lm.layerCount, rowWidth == lm.kvHeadCount * lm.headDim else {
-            throw r.failure("the file has \(layers) layers × \(rowWidth) values per row; the model has \(lm.layerCount) × "
-                            + "\(lm.kvHeadCount * lm.headDim)")
+        let lm = model.languageConfig
+        guard header.layerCount == lm.layerCount, header.rowWidth == lm.kvHeadCount * lm.headDim,
+              header.positionCount <= lm.maxPositionEmbeddings else {
+            throw failure("the file has \(header.layerCount) layers × \(header.rowWidth) values per row and \(header.positionCount) "
+                          + "positions; the model has \(lm.layerCount) × \(lm.kvHeadCount * lm.headDim) and at most "
+                          + "\(lm.maxPositionEmbeddings) positions")
         }
-        let parsed = try decode(state, model: model, positionCount: positions, source: source)
-        return (Header(digest: digest, kvType: kvType, layerCount: layers, rowWidth: rowWidth, positionCount: positions,
-                       stateBytes: stateBytes, stateChecksum: stateChecksum, kvChecksum: kvChecksum), parsed, kv)
+        return try decode(bytes, model: model, positionCount: header.positionCount, source: source)
     }
 
     /// Parses a state section for `model`; it must describe exactly `positionCount` positions.
@@ -439,30 +443,44 @@ enum SessionFile {
         return s
     }
 
-    /// Copies `count` positions of every layer's keys and values from `kv` (stored as `type`)
-    /// into the empty `cache`, converting when the cache stores another type, and commits them.
-    static func copyRows(_ kv: UnsafeRawBufferPointer, type: KVCacheType, count: Int, into cache: KVCache) throws(LlavaError) {
-        guard count > 0, let base = kv.baseAddress else { return }
-        let width = cache.rowWidth, bytes = count * width * type.bytesPerValue
-        let chunk = max(1, min(count, (1 << 20) / width))
-        let staging = type == cache.type ? nil : UnsafeMutablePointer<Float>.allocate(capacity: chunk * width)
-        defer { staging?.deallocate() }
-        for layer in 0..<cache.layerCount {
-            for (i, target) in [cache.keys(layer: layer), cache.values(layer: layer)].enumerated() {
-                let source = base + (2 * layer + i) * bytes
-                guard let staging else {
-                    target.base.copyMemory(from: source, byteCount: bytes)
-                    continue
-                }
-                let stored = KVMatrix(base: UnsafeMutableRawPointer(mutating: source), type: type, stride: width)
+    /// Reads the KV section (the rest of `input`: per layer, the key rows then the value rows of
+    /// `header.positionCount` positions) into the empty `cache`: straight into its buffers with
+    /// read(2) when it stores the file's type, else through a bounded staging buffer, converting
+    /// (widening exactly, narrowing rounded to nearest even as the cache rounds what it stores).
+    /// The checksum is computed as the rows arrive and checked, with the file's end, before the
+    /// rows are committed: a damaged file throws `.badSessionFile`, and the caller drops the
+    /// session, so no half-restored session is ever seen.
+    static func readRows(from input: SessionFileInput, header: Header, into cache: KVCache) throws(LlavaError) {
+        let count = header.positionCount, width = header.rowWidth, type = header.kvType
+        let rowBytes = width * type.bytesPerValue
+        let chunkRows = max(1, min(count, SessionFileInput.chunkBytes / max(1, rowBytes)))
+        let converting = type != cache.type && count > 0
+        let raw = converting ? UnsafeMutableRawPointer.allocate(byteCount: chunkRows * rowBytes, alignment: 64) : nil
+        let staging = converting ? UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * width) : nil
+        defer {
+            raw?.deallocate()
+            staging?.deallocate()
+        }
+        var checksum: UInt32 = 0
+        for layer in 0..<(count > 0 ? cache.layerCount : 0) {
+            for target in [cache.keys(layer: layer), cache.values(layer: layer)] {
                 var r0 = 0
                 while r0 < count {
-                    let n = min(chunk, count - r0)
-                    stored.offset(rows: r0).widen(rows: n, column: 0, width: width, into: staging)
-                    target.store(staging, rows: n, at: r0)
+                    let n = min(chunkRows, count - r0)
+                    let destination = UnsafeMutableRawBufferPointer(start: raw ?? target.base + r0 * rowBytes, count: n * rowBytes)
+                    try input.read(into: destination)
+                    checksum = luhd_crc32c(checksum, destination.baseAddress, destination.count)
+                    if let raw, let staging {
+                        KVMatrix(base: raw, type: type, stride: width).widen(rows: n, column: 0, width: width, into: staging)
+                        target.store(staging, rows: n, at: r0)
+                    }
                     r0 += n
                 }
             }
+        }
+        try input.expectEnd()
+        guard checksum == header.kvChecksum else {
+            throw LlavaError(.badSessionFile, "\(input.path): the KV section's checksum does not match: the file is damaged")
         }
         cache.commit(count: count)
     }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import LlavaUHD
 import Synchronization
@@ -24,11 +25,28 @@ final class CompletionService: Sendable {
         created = Int(wallClockSeconds())
     }
 
+    /// One endpoint: its method, path and handler.
+    struct Route: Sendable {
+        let method: HTTPRequest.Method
+        let path: String
+        let handler: @Sendable (Request) async -> Response
+    }
+
+    /// Every endpoint of the server.
+    var routes: [Route] {
+        [Route(method: .get, path: "health") { _ in await self.health() },
+         Route(method: .get, path: "v1/health") { _ in await self.health() },
+         Route(method: .get, path: "v1/models") { _ in self.models() },
+         Route(method: .post, path: "v1/chat/completions") { request in await self.chatCompletion(request) }]
+    }
+
+    /// Adds the routes, and OpenAI-shaped 404 and 405 answers for requests none of them takes.
     func addRoutes(to router: Router<BasicRequestContext>) {
-        router.get("health") { _, _ in await self.health() }
-        router.get("v1/health") { _, _ in await self.health() }
-        router.get("v1/models") { _, _ in self.models() }
-        router.post("v1/chat/completions") { request, _ in await self.chatCompletion(request) }
+        let routes = routes
+        router.add(middleware: UnknownRouteMiddleware(routes: routes))
+        for route in routes {
+            router.on(RouterPath(route.path), method: route.method) { request, _ in await route.handler(request) }
+        }
     }
 
     func health() async -> Response {

@@ -12,12 +12,16 @@ struct ServeCommand: AsyncParsableCommand {
             files under --image-dir; streaming with "stream": true), GET /v1/models, GET /health. \
             Errors are JSON in OpenAI's shape. Up to --parallel requests are answered at once, \
             each by a session of its own; up to --queue more wait, further ones get 503. Requests \
-            share the model's image cache, and a session keeps its context between requests, so a \
-            conversation resent with one more question recomputes only the new turn. Progress and \
-            timings of every request go to standard error.
+            share the model's image cache (--image-cache-bytes) and, with --prefix-cache-bytes, its \
+            prefix cache (a prompt that starts as an earlier request's did, on any session, reuses \
+            its rows); a session keeps its context between requests, so a conversation resent with \
+            one more question recomputes only the new turn; sessions decoding at the same time \
+            share each pass over the weights (--max-decode-batch). Progress and timings of every \
+            request go to standard error.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var caches: ModelCacheFlags
     @OptionGroup var slicing: SlicingFlags
 
     @Option(name: .long, help: "Address to listen on (default: loopback only).")
@@ -75,7 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.slicing = slicing.options
         try options.slicing.validate()
         let images = try ImageSource(imageDirectory: imageDirectory, maxPixels: maxImagePixels)
-        let (model, _) = try modelOptions.load(StatusReporter(quiet: false))
+        let (model, _) = try modelOptions.load(StatusReporter(quiet: false), caches: caches)
         _ = try ChatSession(model: model, options: options)  // the context length and options are valid
         let name = alias ?? Self.lastComponent(modelOptions.model)
         let limits = ServerLimits(maxBodyBytes: maxBodyBytes, maxImages: maxImages, maxImagePixels: maxImagePixels,
@@ -84,11 +88,13 @@ struct ServeCommand: AsyncParsableCommand {
                                         modelID: name, limits: limits, images: images)
         let router = Router()
         service.addRoutes(to: router)
-        let (host, parallel) = (host, parallel)
+        let (host, parallel, caches) = (host, parallel, caches)
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "llavauhd"),
                               onServerRunning: { channel in
                                   ServerLog.line("", "serving \(name) on http://\(host):\(channel.localAddress?.port ?? 0) "
-                                                 + "(\(parallel) session(s), \(model.threads) threads)")
+                                                 + "(\(parallel) session(s), \(model.threads) threads, image cache "
+                                                 + "\(caches.imageCacheBytes) bytes, prefix cache \(caches.prefixCacheBytes) bytes, "
+                                                 + "decode batch \(caches.maxDecodeBatch))")
                               })
         try await app.runService()
     }

@@ -2,8 +2,9 @@
 tiny small-noslice model: greedy answers equal to Session.chat (one turn with an image, and a
 multi-turn conversation), sampled answers equal for the same seed, streaming equal to the whole
 answer, usage counts, stop strings, concurrent requests, a full queue (503), a client that goes
-away (the server stops its answer and serves the next request), and the 4xx errors in OpenAI's
-shape. The server binary is $LLAVAUHD_CLI (default: the shipping build's build/bin/llavauhd)."""
+away (the server stops its answer and serves the next request), the 4xx errors in OpenAI's
+shape (unknown routes and methods included), and the cache and batching flags. The server
+binary is $LLAVAUHD_CLI (default: the shipping build's build/bin/llavauhd)."""
 import base64
 import json
 import os
@@ -68,6 +69,16 @@ class Server:
     def get(self, path: str) -> dict:
         with urllib.request.urlopen(self.url + path, timeout=60) as response:
             return json.loads(response.read())
+
+    def call(self, method: str, path: str) -> tuple[int, dict, dict]:
+        """Any method on any path: the status, the JSON body and the headers."""
+        request = urllib.request.Request(self.url + path, method=method,
+                                         data=b"{}" if method in ("POST", "PUT", "PATCH") else None)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read()), dict(response.headers)
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read()), dict(error.headers)
 
     def close(self) -> None:
         self.process.terminate()
@@ -233,6 +244,69 @@ def test_errors_are_openai_shaped(server, body, status, code):
     assert error["type"] == "invalid_request_error"
     if code:
         assert error["code"] == code
+
+
+@pytest.mark.parametrize("method, path, status, code, allow", [
+    ("GET", "/v1/nothing", 404, "unknown_url", None),
+    ("POST", "/v2/chat/completions", 404, "unknown_url", None),
+    ("GET", "/", 404, "unknown_url", None),
+    ("GET", "/v1/chat/completions", 405, "method_not_allowed", "POST"),
+    ("DELETE", "/v1/models", 405, "method_not_allowed", "GET"),
+    ("POST", "/health", 405, "method_not_allowed", "GET"),
+])
+def test_unknown_routes_and_methods_are_openai_shaped(server, method, path, status, code, allow):
+    got, payload, headers = server.call(method, path)
+    assert got == status, payload
+    error = payload["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    assert error["type"] == "invalid_request_error" and error["code"] == code and error["param"] is None
+    assert headers.get("Allow") == allow
+    assert headers.get("Content-Type") == "application/json"
+
+
+def test_openai_client_raises_not_found(server):
+    with pytest.raises(openai.NotFoundError) as e:
+        server.client.get("/nothing", cast_to=dict)
+    assert e.value.status_code == 404 and e.value.body["code"] == "unknown_url"
+
+
+def test_cache_and_batch_flags_are_checked(model_dir):
+    for flag, value in (("--max-decode-batch", "0"), ("--max-decode-batch", "65"), ("--prefix-cache-bytes", "-1"),
+                        ("--image-cache-bytes", "-1")):
+        run = subprocess.run([str(CLI), "serve", "--model", str(model_dir), "--port", "0", f"{flag}={value}"],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode != 0 and flag in run.stderr, (flag, value, run.stderr)
+    helped = subprocess.run([str(CLI), "serve", "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert all(f in helped for f in ("--prefix-cache-bytes", "--image-cache-bytes", "--max-decode-batch"))
+
+
+@pytest.mark.parametrize("prefix_cache_bytes", [0, 64 << 20])
+def test_prefix_cache_flag_reuses_another_sessions_rows(model_dir, prefix_cache_bytes):
+    """One session; a request with another system prompt replaces it, so the third request
+    (as the first) runs on a new session: with --prefix-cache-bytes it reuses the first's rows
+    from the model's prefix cache, without it it recomputes them; the answer is the same."""
+    s = Server(model_dir, "--parallel", "1", "--prefix-cache-bytes", str(prefix_cache_bytes), "--max-decode-batch", "4")
+    try:
+        def ask(system: str, *content) -> tuple[str, int]:
+            reply = s.client.chat.completions.create(
+                model=CASE, max_tokens=4, messages=[{"role": "system", "content": system}, user(*content)])
+            deadline = time.time() + 30  # the result line may follow the answer by a moment
+            while True:
+                lines = [line for line in s.log if reply.id in line and " 200 " in line]
+                if lines or time.time() > deadline:
+                    break
+                time.sleep(0.05)
+            assert len(lines) == 1, "\n".join(s.log)
+            return reply.choices[0].message.content, int(re.search(r"\((\d+) reused\)", lines[0]).group(1))
+
+        first, reused_first = ask("Look closely.", QUESTION, DATA_URL)
+        ask("Something else.", "hi")
+        again, reused_again = ask("Look closely.", QUESTION, DATA_URL)
+        assert reused_first == 0 and again == first
+        assert (reused_again > 0) == (prefix_cache_bytes > 0), "\n".join(s.log)
+        assert f"prefix cache {prefix_cache_bytes} bytes, decode batch 4" in "\n".join(s.log)
+    finally:
+        s.close()
 
 
 def test_openai_client_raises_its_error_classes(server):
