@@ -105,10 +105,12 @@ summary=$scratch/summary.md
 findings=$scratch/findings
 mkdir -p "$findings"
 printf '| target | seconds | executions | exec/s | corpus (inputs) | new units | peak RSS (MB) | result |\n|---|---|---|---|---|---|---|---|\n' > "$summary"
-# Runs one target; its report goes to $scratch/<target>.report, its summary row to .row, and it
-# exits non-zero on a finding.
+# Runs one target; its report goes to $scratch/<target>.report, its summary row to .row and its
+# exit status (non-zero on a finding) to .rc: bash may forget the status of a background job that
+# ended long before `wait` asks for it ("not a child of this shell"), so the file is what counts.
 fuzz_one() {
     local t=$1 corpus=$scratch/corpus/$1 log=$scratch/$1.log rc spm
+    rm -f "$scratch/$t.rc"
     mkdir -p "$corpus"
     if [ "$t" = tokenizer-config ]; then spm=$fixed/tokenizer.model; else spm=$assets/tokenizers/tokenizer.model.v1; fi
     set +e
@@ -138,6 +140,7 @@ fuzz_one() {
     } > "$scratch/$t.report"
     printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$t" "$seconds" "${execs:-?}" "${rate:-?}" "$inputs" \
         "${units:-?}" "${rss:-?}" "$result" > "$scratch/$t.row"
+    echo "$rc" > "$scratch/$t.rc"
     return "$rc"
 }
 
@@ -151,7 +154,8 @@ for t in "${targets[@]}"; do
     pid_of[$t]=$!
 done
 for t in "${targets[@]}"; do
-    wait "${pid_of[$t]}" || failed+=("$t")
+    wait "${pid_of[$t]}" 2>/dev/null || true
+    [ "$(cat "$scratch/$t.rc" 2>/dev/null)" = 0 ] || failed+=("$t")
     cat "$scratch/$t.report"
     cat "$scratch/$t.row" >> "$summary"
 done
