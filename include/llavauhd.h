@@ -280,9 +280,8 @@ typedef struct luhd_model_params {
      * while it runs. It may make any call on another session (a decode step started there runs
      * at once in a pass of its own), but must not wait for another thread's call on a session
      * of the same model to return, which may be waiting for that very pass. Default 8; 1 turns
-     * batching off; 1...64, else
-     * LUHD_ERR_INVALID_ARGUMENT. Callers built against the struct without this field get the
-     * default. */
+     * batching off; 1...64, else LUHD_ERR_INVALID_ARGUMENT. Callers built against the struct
+     * without this field get the default. */
     int32_t max_decode_batch;
     /* The chat template of a text-only LLM, by name: one of the text-only names that
      * luhd_model_properties.chat_template lists ("chatml", "llama2", "llama2-sys", "llama3",

@@ -330,3 +330,7 @@ def test_text_only_and_vision_session_files_do_not_cross(text_gguf, small, tmp_p
             llavauhd.Session.load(small, tmp_path / "text.luhds")
         with pytest.raises(_errors.SessionMismatchError):
             llavauhd.Session.load(text, tmp_path / "vision.luhds")
+    # The same weights framed by another template: the saved prompt would not be its own.
+    with llavauhd.Model(path, n_threads=1, chat_template="llama3") as other, \
+            pytest.raises(_errors.SessionMismatchError):
+        llavauhd.Session.load(other, tmp_path / "text.luhds")

@@ -93,7 +93,7 @@ def test_prefix_cache_reuses_rows_with_the_same_answer(assets, isolated, small_i
 def test_hostile_paths_end_in_a_status(isolated, tmp_path: Path):
     with llavauhd.Session(isolated) as s:
         s.eval([1, 450, 4996])
-        for path in (tmp_path, "/proc/luhd-session.luhds", "/dev/null/x.luhds", tmp_path / ("x" * 300)):
+        for path in ("", tmp_path, "/proc/luhd-session.luhds", "/dev/null/x.luhds", tmp_path / ("x" * 300)):
             with pytest.raises(llavauhd.FileAccessError):
                 s.save(path)
         with pytest.raises(ValueError, match="path"):
@@ -103,7 +103,7 @@ def test_hostile_paths_end_in_a_status(isolated, tmp_path: Path):
         assert sorted(os.listdir(tmp_path)) == []  # no temporary file is left behind
         fifo = tmp_path / "fifo"
         os.mkfifo(fifo)
-        for path in (tmp_path, "/dev/zero", fifo):  # not regular files: refused without reading
+        for path in ("", tmp_path, "/dev/zero", fifo):  # missing or not regular files: refused unread
             with pytest.raises(llavauhd.FileAccessError):
                 llavauhd.Session.load(isolated, path)
         with pytest.raises(ValueError, match="path"):
