@@ -158,7 +158,8 @@ class GGUF:
         for key, kind, value in self.kv:
             head += gguf_string(key) + struct.pack("<I", kind) + value
         for t in self.tensors:
-            head += gguf_string(t["name"]) + struct.pack("<I", len(t["dims"])) + struct.pack(f"<{len(t['dims'])}Q", *t["dims"])
+            dims = t["dims"]
+            head += gguf_string(t["name"]) + struct.pack("<I", len(dims)) + struct.pack(f"<{len(dims)}Q", *dims)
             head += struct.pack("<IQ", t["type"], t["offset"])
         return head + b"\0" * (-len(head) % 32) + self.data
 

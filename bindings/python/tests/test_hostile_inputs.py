@@ -6,8 +6,20 @@ import struct
 import zlib
 
 import pytest
-from conftest import FIXTURES, GGUF, GGUF_ARRAY, GGUF_F32, GGUF_I32, GGUF_SCALARS, GGUF_STRING, GGUF_U32, GGUF_U64, UPSTREAM, \
-    cut_array, gguf_string
+from conftest import (
+    FIXTURES,
+    GGUF,
+    GGUF_ARRAY,
+    GGUF_F32,
+    GGUF_I32,
+    GGUF_SCALARS,
+    GGUF_STRING,
+    GGUF_U32,
+    GGUF_U64,
+    UPSTREAM,
+    cut_array,
+    gguf_string,
+)
 
 import llavauhd
 from llavauhd import _errors
