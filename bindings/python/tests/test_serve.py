@@ -399,6 +399,19 @@ def test_text_only_server_refuses_images_with_400(text_gguf, tmp_path_factory):
         s.close()
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--timeout", "1e300"], "--timeout"),  # used to trap when the first request armed its deadline
+    (["--timeout", "nan"], "--timeout"),
+    (["--threads", "3000000000"], "--threads"),  # used to trap in the first parallel loop
+    (["--port", "70000"], "--port"),
+    (["--parallel", "0"], "--parallel"),
+])
+def test_out_of_range_flags_are_refused_at_start(model_dir, flags, message):
+    result = subprocess.run([str(CLI), "serve", "--model", str(model_dir), "--port", "0", *flags],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
 def test_openai_client_raises_its_error_classes(server):
     with pytest.raises(openai.BadRequestError):
         server.client.chat.completions.create(model=CASE, messages=[{"role": "user", "content": "hi"}], temperature=3)
