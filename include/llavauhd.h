@@ -284,9 +284,13 @@ typedef struct luhd_model_params {
      * gets alone; a session never waits for others that are not already decoding (a lone
      * session is not slowed), and cancelling or freeing one affects only that one. A session
      * whose step runs in another session's pass sees its abort callback polled on its own
-     * thread every 2 ms while it waits. Default 8; 1 turns batching off; 1...64, else
-     * LUHD_ERR_INVALID_ARGUMENT. Callers built against the struct without this field get the
-     * default. */
+     * thread every 2 ms while it waits. A session's abort callback is also polled between the
+     * layers of the passes its own thread runs, which may hold other sessions' steps: they wait
+     * while it runs. It may make any call on another session (a decode step started there runs
+     * at once in a pass of its own), but must not wait for another thread's call on a session
+     * of the same model to return, which may be waiting for that very pass. Default 8; 1 turns
+     * batching off; 1...64, else LUHD_ERR_INVALID_ARGUMENT. Callers built against the struct
+     * without this field get the default. */
     int32_t max_decode_batch;
     /* The chat template of a text-only LLM, by name: one of the text-only names that
      * luhd_model_properties.chat_template lists ("chatml", "llama2", "llama2-sys", "llama3",

@@ -27,7 +27,9 @@ struct ModelOptions: ParsableArguments {
     /// Loads the model, showing the load progress on standard error; `caches` sets its shared
     /// caches and decode batching (else the library's defaults).
     func load(_ status: StatusReporter, caches: ModelCacheFlags? = nil) throws(LlavaError) -> (model: LlavaModel, seconds: Double) {
-        if let threads, threads < 1 { throw LlavaError(.invalidArgument, "--threads \(threads) must be at least 1") }
+        if let threads, !(1...1024).contains(threads) {
+            throw LlavaError(.invalidArgument, "--threads \(threads) must be in 1...1024")
+        }
         guard let precision = Precision(name: precision) else {
             throw LlavaError(.invalidArgument, "--precision \(self.precision) is not one of exact, fast")
         }

@@ -6,7 +6,12 @@
  * then freed, and another stops early and frees its session: the
  * cancelled step returns LUHD_ERR_CANCELLED, and the remaining sessions' results do not change
  * and nothing hangs. max_decode_batch 0 or 65 is refused; a caller built against the struct
- * without the field (smaller struct_size) gets the default, 8.
+ * without the field (smaller struct_size) gets the default, 8. More sessions than
+ * max_decode_batch (4 on a model with 2) decode at once with the same results. An abort
+ * callback polled in the leader's pass that decodes with another session of the model (a nested
+ * pass; it used to wait forever for the pass it is part of), resets an idle session and frees
+ * another, on a model freed before the sessions: the nested steps give the logits of the same
+ * steps on the unbatched model. A watchdog fails the test instead of letting it hang.
  *
  * Usage: batch_decode_test MODEL_DIR */
 #define _POSIX_C_SOURCE 200809L
@@ -18,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SESSIONS 4
 #define STEPS 12
@@ -131,6 +137,111 @@ static void make_job(job *j, const luhd_model *model, int index, int steps) {
     CHECK(luhd_session_create(model, NULL, &j->session) == LUHD_OK);
 }
 
+/* What the abort callback of the nesting session does, each time it is polled after `armed`
+ * (up to NESTED times): one decode step of `other` (sampled greedily), a reset of `idle`, and a
+ * free of `doomed` (the first time). */
+#define NESTED 4
+typedef struct {
+    atomic_int armed;
+    luhd_session *other, *idle, *doomed;
+    int n_steps;                     /* nested steps done */
+    luhd_token tokens[NESTED];
+    luhd_status status[NESTED], reset_status;
+    float *last_logits;              /* other's logits after its last nested step */
+    int32_t n_vocab;
+} nesting;
+
+static bool nest_in_abort(void *user) {
+    nesting *n = user;
+    if (!atomic_load(&n->armed) || n->n_steps >= NESTED) return false;
+    luhd_sampling_params greedy = luhd_sampling_default_params();
+    luhd_token t = 0;
+    luhd_status st = luhd_session_sample(n->other, &greedy, &t);
+    if (st == LUHD_OK) st = luhd_session_eval(n->other, &t, 1, NULL, 0);
+    n->tokens[n->n_steps] = t;
+    n->status[n->n_steps] = st;
+    n->n_steps++;
+    const float *logits = NULL;
+    if (st == LUHD_OK && luhd_session_logits(n->other, &logits, &n->n_vocab) == LUHD_OK)
+        memcpy(n->last_logits, logits, sizeof(float) * (size_t)n->n_vocab);
+    n->reset_status = luhd_session_reset(n->idle);
+    if (n->doomed) {
+        luhd_session_free(n->doomed);
+        n->doomed = NULL;
+    }
+    return false;
+}
+
+static void *watchdog(void *arg) {
+    (void)arg;
+    sleep(300);
+    fprintf(stderr, "batch_decode_test: still running after 300 s: a call hangs\n");
+    _exit(1);
+}
+
+/* The nested decode (see nesting): `other` and the nesting session decode on the batched model,
+ * the reference steps on the serial one. */
+static void nested_pass(const char *dir, const luhd_model *serial) {
+    luhd_model *model = load(dir, 8);
+    if (!model) return;
+    luhd_model_properties props;
+    props.struct_size = sizeof props;
+    CHECK(luhd_model_get_properties(model, &props) == LUHD_OK);
+    luhd_token ids[64], other_ids[64];
+    int32_t n = 0, n_other = 0;
+    CHECK(luhd_model_tokenize(model, prompts[0], -1, true, false, ids, 64, &n) == LUHD_OK);
+    CHECK(luhd_model_tokenize(model, prompts[1], -1, true, false, other_ids, 64, &n_other) == LUHD_OK);
+    nesting nest;
+    memset(&nest, 0, sizeof nest);
+    nest.last_logits = calloc((size_t)props.vocab_size, sizeof(float));
+    luhd_session_params sp = luhd_session_default_params();
+    sp.abort_callback = nest_in_abort;
+    sp.abort_user_data = &nest;
+    luhd_session *nester = NULL;
+    CHECK(luhd_session_create(model, &sp, &nester) == LUHD_OK);
+    CHECK(luhd_session_create(model, NULL, &nest.other) == LUHD_OK);
+    CHECK(luhd_session_create(model, NULL, &nest.idle) == LUHD_OK);
+    CHECK(luhd_session_create(model, NULL, &nest.doomed) == LUHD_OK);
+    luhd_model_free(model); /* the sessions keep it */
+    if (!nester || !nest.other || !nest.idle) return;
+    CHECK(luhd_session_eval(nest.other, other_ids, n_other, NULL, 0) == LUHD_OK);
+    CHECK(luhd_session_eval(nest.idle, ids, n, NULL, 0) == LUHD_OK);
+    CHECK(luhd_session_eval(nester, ids, n, NULL, 0) == LUHD_OK);
+    atomic_store(&nest.armed, 1);
+    luhd_sampling_params greedy = luhd_sampling_default_params();
+    for (int s = 0; s < 3; s++) { /* one-position steps: the nesting session leads their passes */
+        luhd_token t = 0;
+        CHECK(luhd_session_sample(nester, &greedy, &t) == LUHD_OK);
+        CHECK(luhd_session_eval(nester, &t, 1, NULL, 0) == LUHD_OK);
+    }
+    atomic_store(&nest.armed, 0);
+    CHECK(nest.n_steps == NESTED);
+    CHECK(nest.reset_status == LUHD_OK && nest.doomed == NULL);
+    int32_t used = -1;
+    CHECK(luhd_session_context(nest.idle, &used, NULL) == LUHD_OK && used == 0);
+    for (int s = 0; s < nest.n_steps; s++) CHECK(nest.status[s] == LUHD_OK);
+
+    /* The same steps of `other` on the unbatched model. */
+    luhd_session *reference = NULL;
+    CHECK(luhd_session_create(serial, NULL, &reference) == LUHD_OK);
+    CHECK(luhd_session_eval(reference, other_ids, n_other, NULL, 0) == LUHD_OK);
+    for (int s = 0; s < nest.n_steps; s++) {
+        luhd_token t = 0;
+        CHECK(luhd_session_sample(reference, &greedy, &t) == LUHD_OK);
+        CHECK(t == nest.tokens[s]);
+        CHECK(luhd_session_eval(reference, &t, 1, NULL, 0) == LUHD_OK);
+    }
+    const float *want = NULL;
+    CHECK(luhd_session_logits(reference, &want, NULL) == LUHD_OK);
+    if (want) CHECK(memcmp(want, nest.last_logits, sizeof(float) * (size_t)props.vocab_size) == 0);
+    luhd_session_free(reference);
+    luhd_session_free(nester);
+    luhd_session_free(nest.other);
+    luhd_session_free(nest.idle);
+    free(nest.last_logits);
+    printf("batch_decode_test: %d decode steps nested in an abort callback\n", nest.n_steps);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s MODEL_DIR\n", argv[0]);
@@ -149,6 +260,10 @@ int main(int argc, char **argv) {
     p.struct_size = offsetof(luhd_model_params, max_decode_batch);
     CHECK(luhd_model_load(argv[1], &p, &bad) == LUHD_OK);
     luhd_model_free(bad);
+
+    pthread_t dog;
+    pthread_create(&dog, NULL, watchdog, NULL);
+    pthread_detach(dog);
 
     /* Alone, without batching. */
     luhd_model *serial = load(argv[1], 1);
@@ -195,6 +310,27 @@ int main(int argc, char **argv) {
         if (round == 1) printf("batch_decode_test: session 1 %s after %d steps\n",
                                jobs[1].cancelled ? "cancelled" : "not cancelled", jobs[1].done);
     }
+
+    /* More sessions than a pass takes: 4 sessions on a model batching at most 2. */
+    luhd_model *pairs = load(argv[1], 2);
+    if (pairs) {
+        job jobs[SESSIONS];
+        pthread_t threads[SESSIONS];
+        for (int i = 0; i < SESSIONS; i++) make_job(&jobs[i], pairs, i, STEPS);
+        for (int i = 0; i < SESSIONS; i++) pthread_create(&threads[i], NULL, decode, &jobs[i]);
+        for (int i = 0; i < SESSIONS; i++) pthread_join(threads[i], NULL);
+        for (int i = 0; i < SESSIONS; i++) {
+            CHECK(jobs[i].done == STEPS && !jobs[i].cancelled);
+            for (int s = 0; s < STEPS; s++) CHECK(jobs[i].tokens[s] == expected[i].tokens[s]);
+            CHECK(memcmp(jobs[i].logits, expected[i].logits,
+                         sizeof(float) * (size_t)(STEPS + 1) * (size_t)expected[i].n_vocab) == 0);
+            free(jobs[i].logits);
+        }
+        luhd_model_free(pairs);
+    }
+
+    nested_pass(argv[1], serial);
+
     for (int i = 0; i < SESSIONS; i++) free(expected[i].logits);
     luhd_model_free(serial);
     luhd_model_free(batched);

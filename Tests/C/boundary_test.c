@@ -3,7 +3,8 @@
  * range, text with NUL bytes given with a length, calls that overlap on one session (from a
  * callback of the running call, and from another thread), freeing a session from its own
  * callback, luhd_log_set from inside a log callback and while other threads log, and the logits
- * after a chat. The races run on real threads for a bounded number of rounds.
+ * after a chat. The model parameters added since (chat_template, image_cache_bytes,
+ * prefix_cache_bytes, max_decode_batch) at the ends of their ranges and beyond. The races run on real threads for a bounded number of rounds.
  *
  *   ./boundary_test ASSETS_DIR
  *
@@ -116,6 +117,59 @@ static void test_numbers(luhd_model *m, const char *model_dir) {
     CHECK(strcmp(props.chat_template, "llama3") != 0);
     luhd_model_free(other);
     other = NULL;
+    /* Empty and very long template names. */
+    mp.chat_template = "";
+    EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_ERR_INVALID_ARGUMENT);
+    EXPECT_NAMED("chat_template");
+    char *long_name = malloc(1 << 20);
+    if (long_name) {
+        memset(long_name, 'x', (1 << 20) - 1);
+        long_name[(1 << 20) - 1] = '\0';
+        mp.chat_template = long_name;
+        EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_ERR_INVALID_ARGUMENT);
+        EXPECT_NAMED("chat_template");
+        free(long_name);
+    }
+    CHECK(other == NULL);
+    /* The cache bounds at the ends of their range: INT64_MAX is "no bound" and works; negative
+     * values and batch sizes outside 1...64 are refused, naming the field. */
+    mp = luhd_model_default_params();
+    mp.image_cache_bytes = INT64_MAX;
+    mp.prefix_cache_bytes = INT64_MAX;
+    mp.max_decode_batch = 64;
+    EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_OK);
+    if (other) {
+        luhd_session *twice[2] = {NULL, NULL};
+        for (int i = 0; i < 2; i++) {
+            twice[i] = new_session(other, 256);
+            luhd_sampling_params two = sampling(2);
+            if (twice[i]) EXPECT_STATUS(luhd_session_chat(twice[i], "Hello there", -1, NULL, 0, &two, NULL, NULL, NULL,
+                                                          NULL, NULL), LUHD_OK);
+        }
+        luhd_session_free(twice[0]);
+        luhd_session_free(twice[1]);
+        luhd_model_free(other);
+        other = NULL;
+    }
+    const int64_t bad_bytes[] = {-1, INT64_MIN};
+    for (int i = 0; i < 2; i++) {
+        mp = luhd_model_default_params();
+        mp.image_cache_bytes = bad_bytes[i];
+        EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_ERR_INVALID_ARGUMENT);
+        EXPECT_NAMED("image_cache_bytes");
+        mp = luhd_model_default_params();
+        mp.prefix_cache_bytes = bad_bytes[i];
+        EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_ERR_INVALID_ARGUMENT);
+        EXPECT_NAMED("prefix_cache_bytes");
+    }
+    const int32_t bad_batch[] = {INT32_MIN, -1, 0, 65, INT32_MAX};
+    for (int i = 0; i < 5; i++) {
+        mp = luhd_model_default_params();
+        mp.max_decode_batch = bad_batch[i];
+        EXPECT_STATUS(luhd_model_load(model_dir, &mp, &other), LUHD_ERR_INVALID_ARGUMENT);
+        EXPECT_NAMED("max_decode_batch");
+    }
+    CHECK(other == NULL);
 
     luhd_session_params p = luhd_session_default_params();
     luhd_session *s = NULL;

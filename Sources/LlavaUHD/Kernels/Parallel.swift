@@ -41,7 +41,7 @@ package func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
     withoutActuallyEscaping(body) { escapable in
         var closure = escapable
         withUnsafeMutablePointer(to: &closure) { p in
-            luhd_parallel_for(count, Int32(threads), { ctx, i in
+            luhd_parallel_for(count, Int32(clamping: threads), { ctx, i in  // the pool caps workers anyway
                 ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i)
             }, p)
         }

@@ -25,6 +25,11 @@ import Glibc
 /// drops from the pass before the next layer (its cache keeps the positions it had). The leader
 /// finishes the pass for the others even when its own request is cancelled, so a cancelled
 /// leader returns after at most one pass.
+///
+/// Re-entrancy: the leader runs its abort callback between layers of the pass, and a callback
+/// may decode with another session of the same model (the C ABI allows any call on another
+/// session there). That step cannot wait for the running pass, which waits for the callback:
+/// a request submitted by the leading thread itself runs at once in a pass of its own.
 package final class DecodeBatcher: @unchecked Sendable {
     /// One decode step: the embedding of one position (`hidden` floats) to append to `cache`.
     final class Request {
@@ -80,6 +85,8 @@ package final class DecodeBatcher: @unchecked Sendable {
     // Guarded by `mutex`.
     private var pending: [Request] = []
     private var running = false
+    /// The thread leading the running pass (meaningful while `running`).
+    private var leaderThread = pthread_t()
     private var expected: Set<ObjectIdentifier> = []
     private var lastPassSeconds = 0.0
     private var policy = GatherPolicy.automatic
@@ -116,12 +123,19 @@ package final class DecodeBatcher: @unchecked Sendable {
     /// layer to drop the requests whose callers cancelled.
     func submit(_ request: Request, pass: ([Request], _ isCancelled: (Request) -> Bool) -> Void) throws(LlavaError) -> [Float] {
         pthread_mutex_lock(mutex)
+        if running, pthread_equal(leaderThread, pthread_self()) != 0 {
+            // Called from this thread's own pass (its abort callback): a pass of its own.
+            pthread_mutex_unlock(mutex)
+            pass([request]) { r in Self.aborts(r.context) }
+            return try request.result.get()
+        }
         pending.append(request)
         pthread_cond_broadcast(condition)
         while !request.finished {
             if !running {
                 // Lead a pass. Our request is pending: whoever finished the last pass found it not taken.
                 running = true
+                leaderThread = pthread_self()
                 let batch = gather(leader: request)
                 pthread_mutex_unlock(mutex)
                 let start = monotonicSeconds()

@@ -106,21 +106,34 @@ final class CompletionService: Sendable {
             throw APIError.invalid("\(urls.count) images in the request; the server takes at most \(limits.maxImages) "
                                    + "(--max-images)", param: "messages", code: "too_many_images")
         }
+        guard urls.isEmpty || pool.model.hasVision else {
+            throw APIError.invalid("the model '\(modelID)' is a text-only LLM and cannot read images", param: "messages",
+                                   code: "images_not_supported")
+        }
         ServerLog.line(label, "request: \(request.history.count / 2 + 1) user turn(s), \(urls.count) image(s), "
                        + "max_tokens \(request.parameters.generation.maxNewTokens)\(request.stream ? ", streaming" : "")")
-        let source = images
-        let decoded = try await BlockingThread.run { () -> Result<[RGBImage], APIError> in
-            Result { () throws(APIError) in
-                try urls.enumerated().map { (i, url) throws(APIError) in try source.load(url, param: "image \(i + 1)") }
-            }
-        }
-        let historyImages = Array(decoded.prefix(request.historyImageURLs.count))
-        let questionImages = Array(decoded.dropFirst(request.historyImageURLs.count))
 
         let queued = monotonicSeconds()
         let slot = try await pool.acquire(requestID: label, timeout: control.remaining)
         let waited = monotonicSeconds() - queued
         if waited > 0.001 { ServerLog.line(label, "waited \(fixed(waited)) s for a session") }
+        // Images are decoded once the request has a session, so that decoded pixels (up to
+        // --max-images x --max-image-pixels x 3 bytes per request) are held by at most --parallel
+        // requests, not by every connection and every queued request at once.
+        let source = images
+        let decoded: [RGBImage]
+        do {
+            decoded = try await BlockingThread.run { () -> Result<[RGBImage], APIError> in
+                Result { () throws(APIError) in
+                    try urls.enumerated().map { (i, url) throws(APIError) in try source.load(url, param: "image \(i + 1)") }
+                }
+            }
+        } catch {
+            await pool.release(slot)
+            throw error
+        }
+        let historyImages = Array(decoded.prefix(request.historyImageURLs.count))
+        let questionImages = Array(decoded.dropFirst(request.historyImageURLs.count))
         control.attach(slot.abort)
 
         let job = CompletionJob(id: id, label: label, modelID: modelID, request: request, historyImages: historyImages,

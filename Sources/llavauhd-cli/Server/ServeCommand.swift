@@ -70,7 +70,11 @@ struct ServeCommand: AsyncParsableCommand {
         guard maxTokens >= 1, maxBodyBytes >= 1, maxImages >= 0, maxImagePixels >= 1 else {
             throw ValidationError("--max-tokens, --max-body-bytes and --max-image-pixels must be at least 1, --max-images at least 0")
         }
-        guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds") }
+        // A Duration holds at most about 1.7e20 seconds: a larger --timeout would trap when a
+        // request arms its deadline.
+        guard timeout > 0, timeout <= Self.maxTimeoutSeconds else {
+            throw ValidationError("--timeout must be a positive number of seconds, at most \(Int(Self.maxTimeoutSeconds))")
+        }
     }
 
     func run() async throws {
@@ -98,6 +102,9 @@ struct ServeCommand: AsyncParsableCommand {
                               })
         try await app.runService()
     }
+
+    /// The longest --timeout (about 31 years).
+    static let maxTimeoutSeconds = 1e9
 
     /// The last path component of a directory, without trailing slashes.
     static func lastComponent(_ path: String) -> String {

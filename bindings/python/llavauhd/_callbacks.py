@@ -11,6 +11,8 @@ Rules every trampoline here follows:
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable, Optional
 
 from ._lib import ABORT_CALLBACK
@@ -60,3 +62,24 @@ def abort_trampoline(abort: Callable[[], bool], errors: CallbackErrors) -> Any:
             return True
 
     return ABORT_CALLBACK(trampoline)
+
+
+# How many session callbacks (text, abort) the current thread is inside, across all sessions.
+_callback_depth = threading.local()
+
+
+@contextmanager
+def session_callback_scope() -> Iterator[None]:
+    """Marks the current thread as running a session's callback for the block."""
+    _callback_depth.value = getattr(_callback_depth, "value", 0) + 1
+    try:
+        yield
+    finally:
+        _callback_depth.value -= 1
+
+
+def inside_session_callback() -> bool:
+    """True on a thread running one of any session's callbacks. Such a thread must not wait for
+    another session's call: with batched decoding that call's step may be in the pass the
+    callback is part of (the pass polls its leader's abort callback between layers)."""
+    return getattr(_callback_depth, "value", 0) > 0

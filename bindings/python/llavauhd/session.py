@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from ._callbacks import CallbackErrors, abort_trampoline
+from ._callbacks import CallbackErrors, abort_trampoline, inside_session_callback, session_callback_scope
 from ._closing import Closing
 from ._errors import CancelledError
 from ._lib import INT32_MAX, INT32_MIN, TEXT_CALLBACK, SamplingParams, c_text, check, int_in_range, lib
@@ -155,7 +155,8 @@ class Session(Closing):
             with self._handle_lock:
                 self._callback_threads.add(me)
             try:
-                return function(*args)
+                with session_callback_scope():
+                    return function(*args)
             finally:
                 with self._handle_lock:
                     self._callback_threads.discard(me)
@@ -403,7 +404,10 @@ class Session(Closing):
         chat there raises :class:`CancelledError`; a chat_stream being consumed just ends) and
         waiting for it to return. From inside one of the session's own callbacks it raises
         RuntimeError, since it would wait for the call it is part of: call :meth:`cancel` there
-        and close the session once the call has returned."""
+        and close the session once the call has returned. From inside a callback of another
+        session it does not wait, since the running call may be waiting for the pass of batched
+        decoding that the callback is part of: it stops the call, and the session is freed when
+        that call returns."""
         lock = getattr(self, "_handle_lock", None)
         if lock is None or self.closed:
             return
@@ -412,11 +416,20 @@ class Session(Closing):
         if inside_callback:
             raise RuntimeError("Session.close() called from inside one of the session's callbacks; "
                                "call cancel() there and close the session after the call returns")
-        while not self._busy.acquire(timeout=0.05):
+        acquired = self._busy.acquire(blocking=False)
+        if not acquired and inside_session_callback():
             closed = self._stream_closed
             if closed is not None:
                 closed.set()
             self.cancel()
+            super().close()  # the handle is freed when the running call stops borrowing it
+            return
+        while not acquired:
+            closed = self._stream_closed
+            if closed is not None:
+                closed.set()
+            self.cancel()
+            acquired = self._busy.acquire(timeout=0.05)
         try:
             super().close()
         finally:

@@ -68,6 +68,12 @@ def test_other_integers_are_bounded(small, small_image, assets):
         small.pixels(small_image, max_slices=-2**33)
     with pytest.raises(ValueError, match="n_threads"):
         llavauhd.Model(assets / "models" / "small-noslice", n_threads=2**32 + 1)
+    for kwargs in ({"image_cache_bytes": 2**63}, {"image_cache_bytes": -2**63 - 1}, {"prefix_cache_bytes": 2**64},
+                   {"prefix_cache_bytes": -1}, {"max_decode_batch": 2**32 + 8}, {"max_decode_batch": -2**31}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            llavauhd.Model(assets / "models" / "small-noslice", **kwargs)
+    with pytest.raises(TypeError, match="prefix_cache_bytes"):
+        llavauhd.Model(assets / "models" / "small-noslice", prefix_cache_bytes=1e9)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="token"):
         small.token_to_piece(2**32 + 13)
     with pytest.raises(ValueError, match="ids"):

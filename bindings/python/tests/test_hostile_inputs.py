@@ -6,7 +6,20 @@ import struct
 import zlib
 
 import pytest
-from conftest import FIXTURES, UPSTREAM
+from conftest import (
+    FIXTURES,
+    GGUF,
+    GGUF_ARRAY,
+    GGUF_F32,
+    GGUF_I32,
+    GGUF_SCALARS,
+    GGUF_STRING,
+    GGUF_U32,
+    GGUF_U64,
+    UPSTREAM,
+    cut_array,
+    gguf_string,
+)
 
 import llavauhd
 from llavauhd import _errors
@@ -149,3 +162,197 @@ def test_huge_jpeg_under_an_address_space_cap_is_out_of_memory():
                             env=dict(os.environ))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "out of memory"
+
+
+# --- Text-only GGUF models with lying metadata -----------------------------------------------
+# Each case changes one thing in conftest's text_gguf, a loadable text-only model.
+
+def lie(base: GGUF, change) -> GGUF:
+    copy = GGUF(base.encode())
+    change(copy)
+    return copy
+
+
+def drop_tensor(name: str):
+    def change(g: GGUF) -> None:
+        g.tensors = [t for t in g.tensors if t["name"] != name]
+    return change
+
+
+def set_tensor(name: str, **fields):
+    def change(g: GGUF) -> None:
+        g.tensor(name).update(fields)
+    return change
+
+
+def set_key(key: str, kind: int, value):
+    return lambda g: g.set(key, kind, value)
+
+
+def array_count(key: str, count: int):
+    """Keeps `key`'s elements but declares `count` of them."""
+    def change(g: GGUF) -> None:
+        kind, value = g.get(key)
+        g.set_raw(key, kind, value[:4] + struct.pack("<Q", count) + value[12:])
+    return change
+
+
+def add_tokens(n: int):
+    """n more tokenizer pieces (with scores and types) than the embedding table has rows."""
+    def change(g: GGUF) -> None:
+        for key, element, extra in (("tokenizer.ggml.tokens", GGUF_STRING, [f"extra{i}" for i in range(n)]),
+                                    ("tokenizer.ggml.scores", GGUF_F32, [0.0] * n),
+                                    ("tokenizer.ggml.token_type", GGUF_I32, [1] * n)):
+            kind, value = g.get(key)
+            size = struct.unpack_from("<Q", value, 4)[0] + n
+            encoded = b"".join(gguf_string(v) if element == GGUF_STRING else struct.pack(GGUF_SCALARS[element], v)
+                               for v in extra)
+            g.set_raw(key, kind, value[:4] + struct.pack("<Q", size) + value[12:] + encoded)
+    return change
+
+
+def truncate(g: GGUF) -> None:
+    g.data = g.data[:len(g.data) // 2]
+
+
+# (name, change, the exception of the load; None: the model loads and answers; ("chat", exception):
+# it loads and a chat raises the exception)
+GGUF_LIES = [
+    ("architecture-gemma", set_key("general.architecture", GGUF_STRING, "gemma2"), _errors.UnsupportedModelError),
+    ("architecture-not-a-string", set_key("general.architecture", GGUF_U32, 7), _errors.BadConfigError),
+    ("architecture-missing", lambda g: g.remove("general.architecture"), _errors.BadConfigError),
+    ("block-count-2^40", set_key("llama.block_count", GGUF_U64, 2**40), _errors.BadConfigError),
+    ("block-count-0", set_key("llama.block_count", GGUF_U32, 0), _errors.BadConfigError),
+    ("block-count-3", set_key("llama.block_count", GGUF_U32, 3), _errors.MissingTensorError),
+    ("block-count-1", set_key("llama.block_count", GGUF_U32, 1), _errors.TensorMismatchError),
+    ("context-length-negative", set_key("llama.context_length", GGUF_I32, -1), _errors.BadConfigError),
+    ("context-length-2^31", set_key("llama.context_length", GGUF_U32, 2**31), _errors.BadConfigError),
+    ("context-length-int32-max", set_key("llama.context_length", GGUF_U32, 2**31 - 1), None),
+    ("heads-not-dividing-hidden", set_key("llama.attention.head_count", GGUF_U32, 3), _errors.BadConfigError),
+    ("kv-heads-0", set_key("llama.attention.head_count_kv", GGUF_U32, 0), _errors.BadConfigError),
+    ("kv-heads-above-heads", set_key("llama.attention.head_count_kv", GGUF_U32, 8), _errors.BadConfigError),
+    ("odd-head-width", lambda g: (g.set("llama.attention.head_count", GGUF_U32, 128),
+                                  g.remove("llama.rope.dimension_count")), _errors.BadConfigError),
+    ("head-width-not-rotary-width", set_key("llama.attention.head_count", GGUF_U32, 128),
+     _errors.UnsupportedModelError),
+    ("hidden-doubled", lambda g: (g.set("llama.embedding_length", GGUF_U32, 256),
+                                  g.remove("llama.rope.dimension_count")), _errors.TensorMismatchError),
+    ("ffn-lies", set_key("llama.feed_forward_length", GGUF_U32, 4096), _errors.TensorMismatchError),
+    ("eps-nan", set_key("llama.attention.layer_norm_rms_epsilon", GGUF_F32, float("nan")), _errors.BadConfigError),
+    ("rope-base-inf", set_key("llama.rope.freq_base", GGUF_F32, float("inf")), _errors.BadConfigError),
+    ("rope-base-1", set_key("llama.rope.freq_base", GGUF_F32, 1.0), _errors.BadConfigError),
+    ("rope-dims-partial", set_key("llama.rope.dimension_count", GGUF_U32, 16), _errors.UnsupportedModelError),
+    ("rope-scaling-yarn", set_key("llama.rope.scaling.type", GGUF_STRING, "yarn"), _errors.UnsupportedModelError),
+    ("sliding-window", set_key("llama.attention.sliding_window", GGUF_U32, 4), _errors.UnsupportedModelError),
+    ("vocab-size-lies", set_key("llama.vocab_size", GGUF_U32, 1000), _errors.BadConfigError),
+    ("bos-outside", set_key("tokenizer.ggml.bos_token_id", GGUF_U32, 2**31), _errors.BadConfigError),
+    ("eos-negative", set_key("tokenizer.ggml.eos_token_id", GGUF_I32, -5), _errors.BadConfigError),
+    ("eos-past-tokenizer", set_key("tokenizer.ggml.eos_token_id", GGUF_U32, 511), None),
+    ("no-eos-no-bos", lambda g: [g.remove(k) for k in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.bos_token_id")],
+     None),
+    ("tokens-count-2^62", array_count("tokenizer.ggml.tokens", 2**62), _errors.BadWeightsError),
+    ("tokens-count-short", array_count("tokenizer.ggml.tokens", 100), _errors.BadWeightsError),
+    ("tokens-fewer-than-scores", lambda g: g.set_raw("tokenizer.ggml.tokens", GGUF_ARRAY,
+                                                     cut_array(g.get("tokenizer.ggml.tokens")[1], 300)),
+     _errors.BadTokenizerError),
+    ("tokens-more-than-rows", add_tokens(8), _errors.BadTokenizerError),
+    ("tokens-not-strings", set_key("tokenizer.ggml.tokens", GGUF_ARRAY, (GGUF_U32, list(range(512)))),
+     _errors.BadTokenizerError),
+    ("tokenizer-model-bert", set_key("tokenizer.ggml.model", GGUF_STRING, "bert"), _errors.UnsupportedModelError),
+    ("tokenizer-missing", lambda g: g.remove("tokenizer.ggml.tokens"), _errors.BadTokenizerError),
+    ("template-not-a-string", set_key("tokenizer.chat_template", GGUF_U32, 1), None),
+    ("template-1-MB", set_key("tokenizer.chat_template", GGUF_STRING, "[INST]<|im_start|>" * 60000), None),
+    ("template-unknown", set_key("tokenizer.chat_template", GGUF_STRING, "{{ messages }}"), None),
+    ("template-invalid-utf8", set_key("tokenizer.chat_template", GGUF_STRING, b"\xff\xfe<|im_start|>"),
+     _errors.BadWeightsError),
+    ("tied-embeddings", drop_tensor("output.weight"), None),
+    ("no-embeddings", drop_tensor("token_embd.weight"), _errors.MissingTensorError),
+    ("no-final-norm", drop_tensor("output_norm.weight"), _errors.MissingTensorError),
+    ("no-attn-q", drop_tensor("blk.1.attn_q.weight"), _errors.MissingTensorError),
+    ("embeddings-3-d", set_tensor("token_embd.weight", dims=[128, 256, 2]), _errors.MissingTensorError),
+    ("head-transposed", set_tensor("output.weight", dims=[512, 128]), _errors.TensorMismatchError),
+    ("dims-overflow", set_tensor("blk.0.attn_q.weight", dims=[2**32, 2**32]), _errors.BadWeightsError),
+    ("type-99", set_tensor("blk.0.attn_k.weight", type=99), _errors.BadWeightsError),
+    ("type-i32", set_tensor("output_norm.weight", type=26), _errors.TensorMismatchError),
+    # Float bytes read as Q8_0 blocks: it loads (a GGUF file cannot tell), the logits are NaN.
+    ("type-q8_0-lies", set_tensor("blk.0.ffn_up.weight", type=8), ("chat", _errors.BadWeightsError)),
+    ("offset-past-the-end", set_tensor("blk.1.attn_v.weight", offset=2**40), _errors.BadWeightsError),
+    ("offset-misaligned", set_tensor("blk.1.attn_v.weight", offset=1115136 + 4), _errors.BadWeightsError),
+    ("tensors-overlap", set_tensor("blk.1.attn_v.weight", offset=1115136), _errors.BadWeightsError),
+    ("name-twice", lambda g: g.tensors.append(dict(g.tensor("output_norm.weight"))), _errors.BadWeightsError),
+    ("alignment-3", set_key("general.alignment", GGUF_U32, 3), _errors.BadWeightsError),
+    ("truncated-data", truncate, _errors.BadWeightsError),
+]
+
+
+@pytest.mark.parametrize("name, change, error", GGUF_LIES, ids=[c[0] for c in GGUF_LIES])
+def test_text_only_gguf_with_lying_metadata(text_gguf, tmp_path, name, change, error):
+    path = tmp_path / f"{name}.gguf"
+    path.write_bytes(lie(text_gguf, change).encode())
+    if error is not None and not isinstance(error, tuple):
+        with pytest.raises(error) as raised:
+            llavauhd.Model(path, n_threads=1)
+        assert raised.value.message
+        return
+    with llavauhd.Model(path, n_threads=1, chat_template="chatml") as model:
+        assert not model.has_vision
+        with llavauhd.Session(model, n_ctx=64) as session:
+            if error is not None:
+                with pytest.raises(error[1]):
+                    session.chat("Hello", sampling=TWO_TOKENS)
+                return
+            session.chat("Hello", sampling=TWO_TOKENS)
+            session.eval([1, 2, 3])
+            assert session.context[0] > 3
+
+
+def test_text_only_gguf_base_and_its_template(text_gguf, tmp_path):
+    path = tmp_path / "base.gguf"
+    path.write_bytes(text_gguf.encode())
+    with llavauhd.Model(path, n_threads=1) as model:
+        assert (model.has_vision, model.info.chat_template, model.info.vocab_size) == (False, "chatml", 512)
+        with llavauhd.Session(model) as session:
+            session.chat("Hello", sampling=TWO_TOKENS)
+    unknown = lie(text_gguf, set_key("tokenizer.chat_template", GGUF_STRING, "{{ messages }}"))
+    path.write_bytes(unknown.encode())
+    with llavauhd.Model(path, n_threads=1) as model:
+        assert model.info.chat_template == ""
+        with llavauhd.Session(model) as session:
+            with pytest.raises(_errors.UnsupportedModelError):
+                session.chat("Hello", sampling=TWO_TOKENS)
+            session.eval([1, 2])  # raw ids still work
+    # The chat_template parameter: every name, and names that are not templates.
+    for template in ("chatml", "llama2", "llama2-sys", "llama3", "mistral-v1", "mistral-v3", "mistral-v7", "vicuna",
+                     "vicuna_v1", "qwen2_chatml"):
+        with llavauhd.Model(path, n_threads=1, chat_template=template) as model:
+            assert model.info.chat_template == template
+            with llavauhd.Session(model, system_prompt="Be brief.") as session:
+                session.chat("Hello", sampling=TWO_TOKENS)
+                session.chat("Again", sampling=TWO_TOKENS)
+    for template, exception in (("", _errors.InvalidArgumentError), ("CHATML", _errors.InvalidArgumentError),
+                                ("x" * 1_000_000, _errors.InvalidArgumentError),
+                                (b"\xff\xfe", _errors.InvalidUTF8Error), ("chatml\0llama3", ValueError)):
+        with pytest.raises(exception):
+            llavauhd.Model(path, n_threads=1, chat_template=template)  # type: ignore[arg-type]
+
+
+def test_text_only_and_vision_session_files_do_not_cross(text_gguf, small, tmp_path):
+    path = tmp_path / "text.gguf"
+    path.write_bytes(text_gguf.encode())
+    with llavauhd.Model(path, n_threads=1) as text:
+        with llavauhd.Session(text) as s:
+            s.chat("Hello", sampling=TWO_TOKENS)
+            s.save(tmp_path / "text.luhds")
+            with llavauhd.Session.load(text, tmp_path / "text.luhds") as again:
+                assert again.context == s.context
+        with llavauhd.Session(small) as s:
+            s.eval([1, 450, 4996])
+            s.save(tmp_path / "vision.luhds")
+        with pytest.raises(_errors.SessionMismatchError):
+            llavauhd.Session.load(small, tmp_path / "text.luhds")
+        with pytest.raises(_errors.SessionMismatchError):
+            llavauhd.Session.load(text, tmp_path / "vision.luhds")
+    # The same weights framed by another template: the saved prompt would not be its own.
+    with llavauhd.Model(path, n_threads=1, chat_template="llama3") as other, \
+            pytest.raises(_errors.SessionMismatchError):
+        llavauhd.Session.load(other, tmp_path / "text.luhds")

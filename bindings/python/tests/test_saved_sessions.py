@@ -2,7 +2,11 @@
 Session.load continue a conversation exactly (greedy answers, logits, the sampling stream);
 damaged, truncated and foreign files raise their errors; Model(prefix_cache_bytes=) shares
 computed rows between sessions with the same greedy answers as without (logits to float
-rounding)."""
+rounding). Hostile paths and orders (issue 12): directories, devices, FIFOs, unwritable places,
+saves racing each other, loads and cancels of the same file and session (a text-only model's
+file in a vision model and back: test_hostile_inputs.py)."""
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +88,72 @@ def test_prefix_cache_reuses_rows_with_the_same_answer(assets, isolated, small_i
             # Float rounding differs with the prefill pass's row count; the bound of PrefixCacheTests.
             error = np.max(np.abs(second.logits() - plain.logits())) / np.max(np.abs(plain.logits()))
             assert error <= 1e-4
+
+
+def test_hostile_paths_end_in_a_status(isolated, tmp_path: Path):
+    with llavauhd.Session(isolated) as s:
+        s.eval([1, 450, 4996])
+        for path in ("", tmp_path, "/proc/luhd-session.luhds", "/dev/null/x.luhds", tmp_path / ("x" * 300)):
+            with pytest.raises(llavauhd.FileAccessError):
+                s.save(path)
+        with pytest.raises(ValueError, match="path"):
+            s.save(str(tmp_path / "a.luhds") + "\0b")
+        with pytest.raises(llavauhd.InvalidUTF8Error):
+            s.save(os.fsencode(tmp_path) + b"/\xff.luhds")
+        assert sorted(os.listdir(tmp_path)) == []  # no temporary file is left behind
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        for path in ("", tmp_path, "/dev/zero", fifo):  # missing or not regular files: refused unread
+            with pytest.raises(llavauhd.FileAccessError):
+                llavauhd.Session.load(isolated, path)
+        with pytest.raises(ValueError, match="path"):
+            llavauhd.Session.load(isolated, str(fifo) + "\0")
+        with pytest.raises(ValueError, match="KVType"):
+            llavauhd.Session.load(isolated, fifo, kv_type=7)  # type: ignore[arg-type]
+
+
+def test_saves_loads_and_cancels_racing_on_one_file(isolated, tmp_path: Path):
+    path = tmp_path / "shared.luhds"
+    sessions = [llavauhd.Session(isolated) for _ in range(2)]
+    for i, s in enumerate(sessions):
+        s.eval([1, 450 + i, 4996, 17354][:3 + i])
+    sessions[0].save(path)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    loads = [0]
+
+    def saver(s: llavauhd.Session) -> None:
+        try:
+            for _ in range(15):
+                s.save(path)
+        except BaseException as e:
+            failures.append(e)
+
+    def loader() -> None:
+        try:
+            while not stop.is_set():
+                with llavauhd.Session.load(isolated, path) as loaded:  # always a whole file
+                    assert loaded.context[0] in (3, 4)
+                loads[0] += 1
+        except BaseException as e:
+            failures.append(e)
+
+    def canceller() -> None:
+        while not stop.is_set():
+            for s in sessions:
+                s.cancel()  # a save is not cancelled (nothing to stop) and not disturbed
+
+    helpers = [threading.Thread(target=loader), threading.Thread(target=canceller)]
+    savers = [threading.Thread(target=saver, args=(s,)) for s in sessions]
+    for t in helpers + savers:
+        t.start()
+    for t in savers:
+        t.join(120)
+    stop.set()
+    for t in helpers:
+        t.join(120)
+    for s in sessions:
+        s.close()
+    assert not failures, failures
+    assert loads[0] > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.luhds"]

@@ -3,8 +3,11 @@ tiny small-noslice model: greedy answers equal to Session.chat (one turn with an
 multi-turn conversation), sampled answers equal for the same seed, streaming equal to the whole
 answer, usage counts, stop strings, concurrent requests, a full queue (503), a client that goes
 away (the server stops its answer and serves the next request), the 4xx errors in OpenAI's
-shape (unknown routes and methods included), and the cache and batching flags. The server
-binary is $LLAVAUHD_CLI (default: the shipping build's build/bin/llavauhd)."""
+shape (unknown routes and methods included), and the cache and batching flags. Hostile
+requests (issue 12): malformed and lying JSON, out-of-range numbers, bad data: URLs, wrong
+content types, clients that leave mid-body or mid-answer, 40 connections at once, and images
+sent to a text-only model all end in a JSON answer or a 4xx/503 JSON error, and the server
+keeps serving. The server binary is $LLAVAUHD_CLI (default: the shipping build's build/bin/llavauhd)."""
 import base64
 import json
 import os
@@ -307,6 +310,180 @@ def test_prefix_cache_flag_reuses_another_sessions_rows(model_dir, prefix_cache_
         assert f"prefix cache {prefix_cache_bytes} bytes, decode batch 4" in "\n".join(s.log)
     finally:
         s.close()
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
+
+
+def data_url(data: bytes, media: str = "image/png") -> str:
+    return f"data:{media};base64," + base64.b64encode(data).decode()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height (its data is one empty row)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b""))
+
+
+def hi(**fields) -> bytes:
+    return json.dumps({"messages": [{"role": "user", "content": "hi"}], **fields}).encode()
+
+
+HOSTILE_BODIES = [
+    ("temperature-1e999", b'{"messages": [{"role": "user", "content": "hi"}], "temperature": 1e999}', None),
+    ("temperature-string", hi(temperature="0.5"), "temperature"),
+    ("max-tokens-negative", hi(max_tokens=-5), "max_tokens"),
+    ("max-tokens-2^63", hi(max_tokens=2**63), "max_tokens"),
+    ("max-tokens-1e999", b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1e999}', None),
+    ("max-tokens-fraction", hi(max_tokens=2.5), "max_tokens"),
+    ("max-completion-tokens-0", hi(max_completion_tokens=0), "max_completion_tokens"),
+    ("n-string", hi(n="1"), "n"),
+    ("n-1000", hi(n=1000), "n"),
+    ("seed-huge", hi(seed=2**70), "seed"),
+    ("top-p-0", hi(top_p=0), "top_p"),
+    ("stop-1000-strings", hi(stop=[f"s{i}" for i in range(1000)]), "stop"),
+    ("stop-empty-string", hi(stop=[""]), "stop"),
+    ("stop-number", hi(stop=[7]), "stop"),
+    ("stream-string", hi(stream="yes"), "stream"),
+    ("body-array", b"[1, 2]", None),
+    ("body-empty", b"", None),
+    ("body-invalid-utf8", b'{"messages": [{"role": "user", "content": "\xff"}]}', None),
+    ("body-lone-surrogate", b'{"messages": [{"role": "user", "content": "\\ud800"}]}', None),
+    ("body-deep-nesting", b"[" * 100000 + b"]" * 100000, None),
+    ("messages-string", json.dumps({"messages": "hi"}).encode(), "messages"),
+    ("message-number", json.dumps({"messages": [1]}).encode(), "messages[0]"),
+    ("role-tool", json.dumps({"messages": [{"role": "tool", "content": "x"}]}).encode(), "messages[0]"),
+    ("content-object", json.dumps({"messages": [{"role": "user", "content": {}}]}).encode(), "messages[0].content"),
+    ("part-audio", json.dumps({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}).encode(),
+     "messages[0].content[0]"),
+    ("image-url-missing", json.dumps({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}).encode(),
+     "messages[0].content[0]"),
+    ("system-after-user", json.dumps({"messages": [{"role": "user", "content": "a"},
+                                                   {"role": "system", "content": "b"}]}).encode(), "messages[1]"),
+    ("image-svg", json.dumps({"messages": [user("hi", data_url(SVG, "image/svg+xml"))]}).encode(), "image 1"),
+    ("image-not-base64-url", json.dumps({"messages": [user("hi", "data:image/png,rawbytes")]}).encode(), "image 1"),
+    ("image-empty", json.dumps({"messages": [user("hi", "data:image/png;base64,")]}).encode(), "image 1"),
+    ("image-base64-with-spaces", json.dumps({"messages": [user("hi", "data:image/png;base64,iVBO Rw0K")]}).encode(),
+     "image 1"),
+    ("image-random-bytes", json.dumps({"messages": [user("hi", data_url(os.urandom(600_000)))]}).encode(), "image 1"),
+    ("image-truncated-png", json.dumps({"messages": [user("hi", data_url(IMAGE.read_bytes()[:2000]))]}).encode(),
+     "image 1"),
+    ("image-gif", json.dumps({"messages": [user("hi", data_url(b"GIF89a" + b"\0" * 64, "image/gif"))]}).encode(),
+     "image 1"),
+    ("image-bomb", json.dumps({"messages": [user("hi", data_url(png_header(100000, 100000)))]}).encode(), "image 1"),
+    ("image-url-number", json.dumps({"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": 5}}]}]}).encode(), "messages[0].content[0]"),
+    ("image-in-history-bad", json.dumps({"messages": [user("a", "data:image/png;base64,!!"), {"role": "assistant",
+                                                      "content": "b"}, user("c")]}).encode(), "image 1"),
+    ("image-http", json.dumps({"messages": [user("hi", "http://127.0.0.1:1/x.png")]}).encode(), "image 1"),
+    ("image-path-traversal", json.dumps({"messages": [user("hi", "file:///etc/passwd")]}).encode(), "image 1"),
+]
+
+
+@pytest.mark.parametrize("name, body, param", HOSTILE_BODIES, ids=[b[0] for b in HOSTILE_BODIES])
+def test_hostile_bodies_are_400_json(server, name, body, param):
+    got, payload = server.post("/v1/chat/completions", body)
+    assert got == 400, payload
+    error = payload["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["message"]
+    assert error["type"] == "invalid_request_error"
+    if param:
+        assert error["param"] == param, error
+
+
+def test_wrong_content_type_is_read_as_json(server):
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "image/png"):
+        got, payload = server.post("/v1/chat/completions", hi(max_tokens=1), content_type)
+        assert got == 200 and payload["usage"]["completion_tokens"] == 1, payload
+
+
+def raw_request(server, data: bytes, read: bool = False) -> bytes:
+    """Sends raw bytes on a new connection and closes it (after reading the reply if `read`)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(data)
+        if not read:
+            return b""
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        return reply
+
+
+def test_clients_that_go_away_or_lie_leave_the_server_serving(server):
+    body = hi(max_tokens=40)
+    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    raw_request(server, head + body[:10])  # gone mid-body
+    raw_request(server, head + body)  # gone before the answer
+    raw_request(server, head.replace(str(len(body)).encode(), b"99999999999999999999") + body)
+    raw_request(server, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"fffffffffffffff\r\n" + body)
+    reply = raw_request(server, b"GARBAGE / HTTP/9.9\r\n\r\n", read=True)
+    assert reply == b"" or reply.startswith(b"HTTP/1.1 4")
+    for _ in range(3):  # a streaming client that leaves after the first chunk
+        stream = server.client.chat.completions.create(model=CASE, messages=[{"role": "user", "content": "Tell"}],
+                                                       max_tokens=200, stream=True)
+        next(iter(stream))
+        stream.close()
+    assert server.get("/health")["status"] == "ok"
+    reply = server.client.chat.completions.create(model=CASE, messages=[{"role": "user", "content": "hi"}],
+                                                  max_tokens=2)
+    assert reply.usage.completion_tokens == 2
+
+
+def test_many_concurrent_connections_get_answers_or_503(model_dir):
+    s = Server(model_dir, "--parallel", "2", "--queue", "3")
+    try:
+        def ask(i):
+            return s.post("/v1/chat/completions", hi(max_tokens=4, seed=i))
+
+        with ThreadPoolExecutor(40) as pool:
+            replies = list(pool.map(ask, range(40)))
+        codes = [code for code, _ in replies]
+        assert set(codes) <= {200, 503} and 200 in codes, codes
+        for code, payload in replies:
+            if code == 503:
+                assert payload["error"]["code"] == "server_busy"
+            else:
+                assert payload["usage"]["completion_tokens"] >= 1
+        deadline = time.time() + 30  # the last sessions go back to the pool just after answering
+        while s.get("/health")["busy"] and time.time() < deadline:
+            time.sleep(0.1)
+        assert s.get("/health")["busy"] == 0
+    finally:
+        s.close()
+
+
+def test_text_only_server_refuses_images_with_400(text_gguf, tmp_path_factory):
+    path = tmp_path_factory.mktemp("text-only") / "text.gguf"
+    path.write_bytes(text_gguf.encode())
+    s = Server(path)
+    try:
+        got, payload = s.post("/v1/chat/completions", json.dumps({"messages": [user("hi", DATA_URL)]}).encode())
+        assert got == 400 and payload["error"]["code"] == "images_not_supported", payload
+        got, payload = s.post("/v1/chat/completions", hi(max_tokens=2))
+        assert got == 200 and payload["usage"]["completion_tokens"] >= 1, payload
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--timeout", "1e300"], "--timeout"),  # used to trap when the first request armed its deadline
+    (["--timeout", "nan"], "--timeout"),
+    (["--threads", "3000000000"], "--threads"),  # used to trap in the first parallel loop
+    (["--port", "70000"], "--port"),
+    (["--parallel", "0"], "--parallel"),
+])
+def test_out_of_range_flags_are_refused_at_start(model_dir, flags, message):
+    result = subprocess.run([str(CLI), "serve", "--model", str(model_dir), "--port", "0", *flags],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
 
 
 def test_openai_client_raises_its_error_classes(server):
