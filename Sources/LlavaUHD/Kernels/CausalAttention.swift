@@ -6,9 +6,9 @@
 /// Layouts (row-major, one row per position):
 /// * `queries`: `[rows × heads·headDim]` float32, row stride `queryStride`.
 /// * `keys`, `values`: the cache's `[(start + rows) × kvHeads·headDim]` matrices (`KVMatrix`),
-///   float32, F16 or BF16. 16-bit values are widened in registers when decoding, and one key/value
-///   head at a time into a float32 scratch for prefill's matrix products (never the whole cache
-///   per token).
+///   float32, F16 or BF16. 16-bit values are widened in registers when decoding, and for
+///   prefill's matrix products one key/value head's visible rows at a time into the running
+///   thread's float32 scratch (never the whole cache per token).
 /// * `out`: `[rows × heads·headDim]` float32, row stride `outStride`.
 ///
 /// As transformers' eager attention: scores = q·kᵀ · (1/√headDim), softmax over the visible
