@@ -97,7 +97,8 @@ enum CausalAttention {
         let blocks = (rows + block - 1) / block
         let widened = keys.type != .float32
         let o = SendablePointer(out)
-        parallelFor(blocks * kvHeads, threads: threads) { task in
+        // With the host's threaded OpenBLAS, tasks run in turn (as `MatMul.forEachWeightTile`).
+        parallelFor(blocks * kvHeads, threads: BLAS.callsRunInParallel ? threads : 1) { task in
             let b = blocks - 1 - task / kvHeads, g = task % kvHeads
             let r0 = b * block, n = min(block, rows - r0)
             let keyCount = start + r0 + n
