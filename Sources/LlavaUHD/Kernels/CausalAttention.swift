@@ -6,9 +6,9 @@
 /// Layouts (row-major, one row per position):
 /// * `queries`: `[rows × heads·headDim]` float32, row stride `queryStride`.
 /// * `keys`, `values`: the cache's `[(start + rows) × kvHeads·headDim]` matrices (`KVMatrix`),
-///   float32, F16 or BF16. 16-bit values are widened in registers when decoding, and one key/value
-///   head at a time into a float32 scratch for prefill's matrix products (never the whole cache
-///   per token).
+///   float32, F16 or BF16. 16-bit values are widened in registers when decoding, and for
+///   prefill's matrix products one key/value head's visible rows at a time into the running
+///   thread's float32 scratch (never the whole cache per token).
 /// * `out`: `[rows × heads·headDim]` float32, row stride `outStride`.
 ///
 /// As transformers' eager attention: scores = q·kᵀ · (1/√headDim), softmax over the visible
@@ -27,40 +27,14 @@ enum CausalAttention {
         guard rows > 0 else { return }
         precondition(kvHeads > 0 && heads % kvHeads == 0, "query heads must be a multiple of key/value heads")
         precondition(keys.type == values.type && keys.stride == values.stride, "keys and values differ in layout")
-        let group = heads / kvHeads, threads = context.threads
+        let threads = context.threads
         if rows <= directMaxRows {
             direct(queries: queries, rows: rows, queryStride: queryStride, start: start, keys: keys, values: values,
                    heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
             return
         }
-        if keys.type == .float32 {
-            for g in 0..<kvHeads {
-                blocked(queries: queries, rows: rows, queryStride: queryStride, start: start,
-                        keys: keys.floats + g * headDim, values: values.floats + g * headDim, kvStride: keys.stride,
-                        heads: g * group..<(g + 1) * group, headDim: headDim, out: out, outStride: outStride,
-                        threads: threads)
-            }
-            return
-        }
-        // 16-bit cache: one key/value head at a time, widened to float32 for sgemm.
-        let keyCount = start + rows
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * keyCount * headDim)
-        defer { scratch.deallocate() }
-        let k = SendablePointer(scratch), v = SendablePointer(scratch + keyCount * headDim)
-        let parts = chunks(keyCount, parts: keyCount * headDim >= Elementwise.minimumPerTask ? threads : 1)
-        for g in 0..<kvHeads {
-            parallelFor(parts.count, threads: threads) { p in
-                let r = parts[p]
-                keys.offset(rows: r.lowerBound).widen(rows: r.count, column: g * headDim, width: headDim,
-                                                      into: k.p + r.lowerBound * headDim)
-                values.offset(rows: r.lowerBound).widen(rows: r.count, column: g * headDim, width: headDim,
-                                                        into: v.p + r.lowerBound * headDim)
-            }
-            blocked(queries: queries, rows: rows, queryStride: queryStride, start: start,
-                    keys: k.p, values: v.p, kvStride: headDim,
-                    heads: g * group..<(g + 1) * group, headDim: headDim, out: out, outStride: outStride,
-                    threads: threads)
-        }
+        blocked(queries: queries, rows: rows, queryStride: queryStride, start: start, keys: keys, values: values,
+                heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
     }
 
     /// Few query rows (decoding): one task per (row, head); each walks its visible keys.
@@ -106,42 +80,52 @@ enum CausalAttention {
         }
     }
 
-    /// Many query rows (prefill), for the query heads `heads` that share one key/value head
-    /// (`keys`, `values`: float32 `[(start + rows) × headDim]`, row stride `kvStride`): per head
-    /// and block of query rows, scores by sgemm over the keys the block can see, the causal mask
-    /// and softmax per row, then sgemm with the values.
+    /// Many query rows (prefill): one task per key/value head and block of `blockRows` query
+    /// rows, the blocks with the most keys first (tasks are handed out dynamically, so the long
+    /// ones do not end up last on one thread). A task reads the keys and values its block can see
+    /// (`start + r0 + n` positions; a 16-bit cache's widened, exactly, into the running thread's
+    /// scratch), then for each query head of the group: scores by sgemm, the causal mask and
+    /// softmax per row, then sgemm with the values, all on the task's thread. Each product has
+    /// the same shape, so the same fixed blocks and sums (`BLAS.sgemm`), whatever `threads`.
     static func blocked(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
-                        keys: UnsafePointer<Float>, values: UnsafePointer<Float>, kvStride: Int,
-                        heads: Range<Int>, headDim: Int,
+                        keys: KVMatrix, values: KVMatrix,
+                        heads: Int, kvHeads: Int, headDim: Int,
                         out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
+        let group = heads / kvHeads
         let scale = Float(1 / Double(headDim).squareRoot())
         let block = min(blockRows, rows)
-        let maxKeys = start + rows
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: block * maxKeys)
-        defer { scores.deallocate() }
-        let s = SendablePointer(scores)
-        for h in heads {
-            var r0 = 0
-            while r0 < rows {
-                let n = min(block, rows - r0)
-                let keyCount = start + r0 + n
-                BLAS.sgemm(transB: true, m: n, n: keyCount, k: headDim, alpha: scale,
-                           a: queries + r0 * queryStride + h * headDim, lda: queryStride,
-                           b: keys, ldb: kvStride, c: scores, ldc: keyCount)
-                let parts = chunks(n, parts: threads)
-                let rowBase = r0
-                parallelFor(parts.count, threads: threads) { part in
-                    for i in parts[part] {
-                        let row = s.p + i * keyCount
-                        let visible = start + rowBase + i + 1
+        let blocks = (rows + block - 1) / block
+        let widened = keys.type != .float32
+        let o = SendablePointer(out)
+        // With the host's threaded OpenBLAS, tasks run in turn (as `MatMul.forEachWeightTile`).
+        parallelFor(blocks * kvHeads, threads: BLAS.callsRunInParallel ? threads : 1) { task in
+            let b = blocks - 1 - task / kvHeads, g = task % kvHeads
+            let r0 = b * block, n = min(block, rows - r0)
+            let keyCount = start + r0 + n
+            let kvFloats = widened ? 2 * keyCount * headDim : 0
+            MatMul.withScratch(floats: kvFloats + n * keyCount) { scratch in
+                let k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int
+                if widened {
+                    keys.widen(rows: keyCount, column: g * headDim, width: headDim, into: scratch)
+                    values.widen(rows: keyCount, column: g * headDim, width: headDim, into: scratch + keyCount * headDim)
+                    (k, v, kvStride) = (UnsafePointer(scratch), UnsafePointer(scratch + keyCount * headDim), headDim)
+                } else {
+                    (k, v, kvStride) = (UnsafePointer(keys.floats + g * headDim), UnsafePointer(values.floats + g * headDim), keys.stride)
+                }
+                let scores = scratch + kvFloats
+                for h in (g * group)..<((g + 1) * group) {
+                    BLAS.sgemm(transB: true, m: n, n: keyCount, k: headDim, alpha: scale,
+                               a: queries + r0 * queryStride + h * headDim, lda: queryStride,
+                               b: k, ldb: kvStride, c: scores, ldc: keyCount, threads: 1)
+                    for i in 0..<n {
+                        let row = scores + i * keyCount
+                        let visible = start + r0 + i + 1
                         Activation.softmaxRows(row, rows: 1, cols: visible)
                         for j in visible..<keyCount { row[j] = 0 }
                     }
+                    BLAS.sgemm(m: n, n: headDim, k: keyCount, a: scores, lda: keyCount, b: v, ldb: kvStride,
+                               c: o.p + r0 * outStride + h * headDim, ldc: outStride, threads: 1)
                 }
-                BLAS.sgemm(m: n, n: headDim, k: keyCount, a: scores, lda: keyCount,
-                           b: values, ldb: kvStride,
-                           c: out + r0 * outStride + h * headDim, ldc: outStride)
-                r0 += n
             }
         }
     }

@@ -110,7 +110,7 @@ struct DecoderLayer: Sendable {
         Normalization.rmsNorm(x, rows: n, cols: h, gamma: postAttentionNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
         linear(ws.normed, gateProj, ws.gate)
         linear(ws.normed, upProj, ws.up)
-        Elementwise.siluMultiply(ws.gate, by: ws.up, count: n * c.intermediateSize, threads: threads)
+        Activation.siluMultiply(ws.gate, by: ws.up, count: n * c.intermediateSize, threads: threads)
         linear(ws.gate, downProj, ws.normed)
         Elementwise.add(ws.normed, to: x, count: n * h, threads: threads)
     }
@@ -199,13 +199,4 @@ enum Elementwise {
         }
     }
 
-    /// gate = silu(gate) · up (the gated MLP's activation, as `act_fn(gate_proj(x)) * up_proj(x)`).
-    static func siluMultiply(_ gate: UnsafeMutablePointer<Float>, by up: UnsafePointer<Float>, count: Int, threads: Int) {
-        let parts = ranges(count, threads: threads), g = SendablePointer(gate)
-        parallelFor(parts.count, threads: threads) { p in
-            let r = parts[p]
-            Activation.silu(g.p + r.lowerBound, count: r.count)
-            for i in r { g.p[i] *= up[i] }
-        }
-    }
 }
