@@ -111,15 +111,16 @@ void luhd_quant_prepare(int format, int kernel, const float *x, long ldx, long c
 void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, long row_begin, long row_end,
                        long cols, const float *x, long ldx, const void *prepared, int m, float *y, long ldy);
 
-/* Row-interleaved copies for the int8 VNNI matrix-vector kernels (quant_repack.c): Q8_0, Q4_0
- * and Q4_K matrices whose row count is a multiple of 4 and row length a multiple of 256. The
+/* Row-interleaved copies for the int8 VNNI matrix-vector kernels (quant_repack.c): Q8_0, Q4_0,
+ * Q4_K and Q6_K matrices whose row count is a multiple of 4 and row length a multiple of 256. The
  * copy has the same size as the stored matrix (rows * row_bytes); it holds the same bytes in
  * another order (4 rows interleaved per group of 256 weights, each group reordered for 64-byte
  * loads), made at load time in memory the caller owns.
  * luhd_quant_repack_supports: 1 if the format and shape can be repacked, else 0.
  * luhd_quant_repack_rows: writes rows [r0, r1) of the stored matrix `src` (row r at
  *   src + r * row_bytes) into their places in the copy `dst` (the whole copy's base). Calls on
- *   disjoint row ranges may run on different threads.
+ *   disjoint ranges of whole row blocks (r0 and r1 multiples of 4) may run on different threads
+ *   (the 4 rows of a block share bytes of the copy).
  * luhd_quant_repack_rows_restore: the inverse for rows [r0, r1): writes them in the stored layout
  *   to dst (row r at dst + (r - r0) * row_bytes), e.g. for the prefill tiles or dequantization.
  * luhd_quant_matvec_repacked: luhd_quant_matvec with LUHD_QK_INT8_VNNI on the copy (x prepared
