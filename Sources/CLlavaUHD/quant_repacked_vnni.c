@@ -145,11 +145,18 @@ AI void q4_k_rp1(const uint8_t *blk, int j, long cols, const uint8_t *prep, size
     for (int i = 0; i < m; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); macc[i] = _mm256_setzero_ps(); }
     for (long s = 0; s < nsb; s++) {
         const uint8_t *g = blk + (size_t)s * 4 * 144;
-        uint8_t v[64] __attribute__((aligned(64)));
-        _mm512_store_si512(v, q4_k_header_values(g));
-        const __m256 scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(v + 8 * j)))),
+        /* Row j's 8 scales and 8 mins: low nibbles in bytes 8j..8j+7 of the 32 (scales low,
+         * mins high), top pairs in bytes 8 (j % 2)..+7 of the 16 at bits 2 (j / 2) and
+         * 4 + 2 (j / 2). */
+        uint64_t lo, top;
+        memcpy(&lo, g + 16 + 8 * j, 8);
+        memcpy(&top, g + 48 + 8 * (j & 1), 8);
+        const uint64_t nib = 0x0F0F0F0F0F0F0F0Full, pair = 0x0303030303030303ull;
+        const uint64_t sc = (lo & nib) | ((top >> (2 * (j >> 1))) & pair) << 4;
+        const uint64_t mn = ((lo >> 4) & nib) | ((top >> (4 + 2 * (j >> 1))) & pair) << 4;
+        const __m256 scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))),
                                          _mm256_set1_ps(h2f(g + 2 * j)));
-        const __m256 mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(v + 32 + 8 * j)))),
+        const __m256 mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn))),
                                          _mm256_set1_ps(h2f(g + 8 + 2 * j)));
         __m512i wq[4];
         q4_k_unpack_rp(g + 64 + 128 * j, wq);
