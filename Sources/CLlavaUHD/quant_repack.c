@@ -1,9 +1,9 @@
-/* Row-interleaved ("repacked") copies of Q8_0, Q4_0, Q4_K and Q6_K matrices for the int8 VNNI
+/* Row-interleaved ("repacked") copies of Q8_0, Q4_0 and Q4_K matrices for the int8 VNNI
  * matrix-vector kernels of quant_repacked_vnni.c (declared in quant_kernels.h).
  *
  * A matrix of R rows (R a multiple of 4) and K columns (a multiple of 256) is cut into groups of
  * 256 weights along each row (8 blocks of 32, or one K super-block; G bytes: Q8_0 272, Q4_0 and
- * Q4_K 144, Q6_K 210). Rows 4q..4q+3 form row block q, which starts at q * 4 * row_bytes (the
+ * Q4_K 144). Rows 4q..4q+3 form row block q, which starts at q * 4 * row_bytes (the
  * copy has exactly the original size); in it, group g of the 4 rows takes the 4G bytes at
  * g * 4G, so a kernel working on 4 rows reads one stream and the same prepared x for all four.
  * Each row's group is reordered so that whole 64-byte loads feed vpdpbusd:
@@ -17,10 +17,6 @@
  *         (k = 1) of sub-block t of row j, as 32 bytes of low nibbles (byte i: v[i] low, v[32 + i]
  *         high) and 16 bytes of top bit pairs (byte i: v[i], v[16 + i], v[32 + i], v[48 + i] at
  *         bits 0, 2, 4, 6), so that a few whole-register operations give all 64 as bytes.
- *   Q6_K: the 4 rows' 16 int8 scales (row j's at 16j), their f16 d (row j's at 64 + 2j), then
- *         row j's 192 bytes of quants at 72 + 192j: with q[e] the 6-bit quant of element e of the
- *         super-block, three chunks V0, V1, V2 of 64 bytes, byte i of Vk = q[64k + i] in bits 0-5
- *         and bits 2k, 2k + 1 of q[192 + i] in bits 6-7.
  * Every value keeps its bits: only positions change, so luhd_quant_repack_rows_restore gives the
  * original bytes back. */
 #include "quant_kernels.h"
@@ -29,17 +25,11 @@
 
 int luhd_quant_repack_supports(int format, long rows, long cols) {
     if (rows <= 0 || rows % 4 != 0 || cols <= 0 || cols % 256 != 0) return 0;
-    return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0 || format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K;
+    return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0 || format == LUHD_QF_Q4_K;
 }
 
 /* Bytes of one group of 256 weights of one row. */
-static size_t group_bytes(int format) {
-    switch (format) {
-    case LUHD_QF_Q8_0: return 272;
-    case LUHD_QF_Q6_K: return 210;
-    default: return 144;
-    }
-}
+static size_t group_bytes(int format) { return format == LUHD_QF_Q8_0 ? 272 : 144; }
 
 /* Q4_K nibbles: in each 64-byte half h, with A = bytes 0-31 and B = bytes 32-63: stored, A holds
  * elements 64h + 0..31 (low nibbles) and 64h + 32..63 (high), B the next 64; repacked, A holds
@@ -70,33 +60,6 @@ static int q4_k_get_value(const uint8_t *hdr, int v) {
     return (hdr[16 + v % 32] >> (4 * (v / 32)) & 0x0F) | (hdr[48 + v % 16] >> (2 * (v / 16)) & 3) << 4;
 }
 
-/* Q6_K: the 6-bit quants q[256] of a stored super-block (GGML's order: in half h, byte l < 32 of
- * qh gives the top bits of elements l, l + 32, l + 64, l + 96 at bits 0, 2, 4, 6) and back. */
-static void q6_k_quants(const uint8_t *b, uint8_t q[256]) {
-    for (int h = 0; h < 2; h++) {
-        const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
-        uint8_t *o = q + 128 * h;
-        for (int l = 0; l < 32; l++) {
-            o[l] = (uint8_t)((ql[l] & 0x0F) | (qh[l] & 3) << 4);
-            o[l + 32] = (uint8_t)((ql[l + 32] & 0x0F) | (qh[l] >> 2 & 3) << 4);
-            o[l + 64] = (uint8_t)((ql[l] >> 4) | (qh[l] >> 4 & 3) << 4);
-            o[l + 96] = (uint8_t)((ql[l + 32] >> 4) | (qh[l] >> 6 & 3) << 4);
-        }
-    }
-}
-
-static void q6_k_store_quants(const uint8_t q[256], uint8_t *b) {
-    for (int h = 0; h < 2; h++) {
-        uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
-        const uint8_t *o = q + 128 * h;
-        for (int l = 0; l < 32; l++) {
-            ql[l] = (uint8_t)((o[l] & 0x0F) | (o[l + 64] & 0x0F) << 4);
-            ql[l + 32] = (uint8_t)((o[l + 32] & 0x0F) | (o[l + 96] & 0x0F) << 4);
-            qh[l] = (uint8_t)((o[l] >> 4) | (o[l + 32] >> 4) << 2 | (o[l + 64] >> 4) << 4 | (o[l + 96] >> 4) << 6);
-        }
-    }
-}
-
 /* Moves row j's group of 256 weights from the stored layout (src, G bytes) into its places in
  * the group of its row block (grp, 4G bytes), writing only row j's bits. */
 static void put_row(int format, const uint8_t *src, uint8_t *grp, int j) {
@@ -118,7 +81,7 @@ static void put_row(int format, const uint8_t *src, uint8_t *grp, int j) {
         }
         break;
     }
-    case LUHD_QF_Q4_K:
+    default: /* Q4_K */
         memcpy(grp + 2 * j, src, 2);
         memcpy(grp + 8 + 2 * j, src + 2, 2);
         for (int t = 0; t < 8; t++) {
@@ -129,16 +92,6 @@ static void put_row(int format, const uint8_t *src, uint8_t *grp, int j) {
         }
         q4_k_nibbles(src + 16, grp + 64 + 128 * j);
         break;
-    default: { /* Q6_K */
-        uint8_t q[256];
-        q6_k_quants(src, q);
-        memcpy(grp + 16 * j, src + 192, 16);
-        memcpy(grp + 64 + 2 * j, src + 208, 2);
-        uint8_t *v = grp + 72 + 192 * j;
-        for (int k = 0; k < 3; k++)
-            for (int i = 0; i < 64; i++) v[64 * k + i] = (uint8_t)(q[64 * k + i] | (q[192 + i] >> (2 * k) & 3) << 6);
-        break;
-    }
     }
 }
 
@@ -162,7 +115,7 @@ static void get_row(int format, const uint8_t *grp, int j, uint8_t *dst) {
         }
         break;
     }
-    case LUHD_QF_Q4_K: {
+    default: { /* Q4_K */
         memcpy(dst, grp + 2 * j, 2);
         memcpy(dst + 2, grp + 8 + 2 * j, 2);
         int sc[8], mn[8];
@@ -178,18 +131,6 @@ static void get_row(int format, const uint8_t *grp, int j, uint8_t *dst) {
             s[t + 8] = (uint8_t)((sc[t + 4] & 0x0F) | (mn[t + 4] & 0x0F) << 4);
         }
         q4_k_nibbles(grp + 64 + 128 * j, dst + 16);
-        break;
-    }
-    default: { /* Q6_K */
-        uint8_t q[256];
-        const uint8_t *v = grp + 72 + 192 * j;
-        for (int i = 0; i < 64; i++) {
-            for (int k = 0; k < 3; k++) q[64 * k + i] = v[64 * k + i] & 0x3F;
-            q[192 + i] = (uint8_t)(v[i] >> 6 | (v[64 + i] >> 6) << 2 | (v[128 + i] >> 6) << 4);
-        }
-        q6_k_store_quants(q, dst);
-        memcpy(dst + 192, grp + 16 * j, 16);
-        memcpy(dst + 208, grp + 64 + 2 * j, 2);
         break;
     }
     }

@@ -1,16 +1,14 @@
 /* Int8 VNNI matrix-vector kernels over the row-interleaved copies of quant_repack.c (Q8_0, Q4_0,
- * Q4_K, Q6_K; declared in quant_kernels.h).
+ * Q4_K; declared in quant_kernels.h).
  *
  * x is prepared exactly as for the stored layouts (luhd_quant_prepare with LUHD_QK_INT8_VNNI), and
  * each output row goes through the same operations in the same order as in
  * quant_matvec_vnni.c (the same integer dot products, scale products, multiply-adds and final
  * sums), so the results are bit-identical to the kernels on the stored layout. What changes:
  *   - whole 64-byte loads feed vpdpbusd (Q8_0: no scale bytes between the quants; Q4_0: no
- *     gathering of the nibble bytes; Q4_K: one 512-bit load, mask and shift unpack 128 weights;
- *     Q6_K: 9 whole-register operations unpack 256 six-bit weights, against 14 from GGML's
- *     split low and high bits);
+ *     gathering of the nibble bytes; Q4_K: one 512-bit load, mask and shift unpack 128 weights);
  *   - Q4_K's packed 6-bit scales and mins of 4 rows come out of one 64-byte header in 4
- *     operations, Q6_K's scales of 4 rows are one 64-byte block;
+ *     operations;
  *   - with one row of x, four weight rows run together on one stream, so each load of prepared x
  *     (the int8 values, dx and the offset terms) serves four rows.
  * With 2-4 rows of x the rows run one at a time (the accumulators of 4 x 4 would not fit in the
@@ -220,50 +218,6 @@ AI void q4_k_rp4(const uint8_t *blk, long cols, const uint8_t *prep, float *y, l
     }
 }
 
-/* ---- Q6_K: per super-block of 4 rows: the 4 rows' int8 scales (64 bytes), their f16 d, then
- * each row's quants as V0, V1, V2 (see quant_repack.c; the arithmetic is q6_k_accumulate's) ---- */
-
-/* The 4 unsigned 64-byte operands (quants 64k..64k+63) of one row's super-block: the low 6 bits
- * of V0, V1, V2, and the fourth from their top bit pairs (bits 0-1, 2-3, 4-5), each moved into
- * place by a word shift and merged by bit selects. */
-AI void q6_k_unpack_rp(const uint8_t *v, __m512i wq[4]) {
-    const __m512i m6 = _mm512_set1_epi8(0x3F);
-    const __m512i v0 = _mm512_loadu_si512(v), v1 = _mm512_loadu_si512(v + 64), v2 = _mm512_loadu_si512(v + 128);
-    wq[0] = _mm512_and_si512(v0, m6);
-    wq[1] = _mm512_and_si512(v1, m6);
-    wq[2] = _mm512_and_si512(v2, m6);
-    /* 0xE4: c ? a : b, bit by bit. */
-    const __m512i t = _mm512_ternarylogic_epi64(_mm512_srli_epi16(v0, 6), _mm512_srli_epi16(v1, 4), _mm512_set1_epi8(0x03), 0xE4);
-    const __m512i u = _mm512_ternarylogic_epi64(t, _mm512_srli_epi16(v2, 2), _mm512_set1_epi8(0x0F), 0xE4);
-    wq[3] = _mm512_and_si512(u, m6);
-}
-
-/* Rows j0 ..< j0 + nr of a row block (nr = 4 with one row of x, so the 4 rows share the loads
- * of x; else nr = 1). */
-AI void q6_k_rp(const uint8_t *blk, int j0, int nr, long cols, const uint8_t *prep, size_t pstride, int m,
-                float *y, long ldy, long r) {
-    const long nsb = cols / 256;
-    __m512i pidx[4];
-    k16_lane_index(pidx);
-    __m512 acc[4][4][2], oacc[4][4];
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < m; i++) acc[j][i][0] = acc[j][i][1] = oacc[j][i] = _mm512_setzero_ps();
-    for (long s = 0; s < nsb; s++) {
-        const uint8_t *g = blk + (size_t)s * 4 * 210;
-        const __m512 d4 = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(g + 64))));
-        for (int j = 0; j < nr; j++) {
-            const int row = j0 + j;
-            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(g + 16 * row)))),
-                                             _mm512_permutexvar_ps(_mm512_set1_epi32(row), d4));
-            __m512i wq[4];
-            q6_k_unpack_rp(g + 72 + 192 * row, wq);
-            q6_k_accumulate(wq, scf, pidx, prep, pstride, cols, s, m, acc[j], oacc[j]);
-        }
-    }
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < m; i++) y[i * ldy + r + j] = q6_k_result(acc[j][i][0], acc[j][i][1], oacc[j][i]);
-}
-
 /* Rows [r0, r1) (multiples of 4, or r1 the last row): one row block at a time, its 4 rows
  * together with one row of x, else one by one. */
 #define RP_ROWS(NAME, KERNEL, STRIDE)                                                                             \
@@ -288,8 +242,7 @@ AI void q6_k_rp(const uint8_t *blk, int j0, int nr, long cols, const uint8_t *pr
 RP_ROWS(q8_0_repacked, q8_0_rp, luhd_quant_vnni_q8_row_stride)
 RP_ROWS(q4_0_repacked, q4_0_rp, luhd_quant_vnni_q4_row_stride)
 
-/* The K formats: whole row blocks of [r0, r1), the 4 rows together with one row of x, else one
- * by one. */
+/* Q4_K: whole row blocks of [r0, r1), the 4 rows together with one row of x, else one by one. */
 static void q4_k_repacked(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,
                           float *y, long ldy) {
     const size_t ps = luhd_quant_vnni_k_row_stride(cols);
@@ -309,24 +262,6 @@ static void q4_k_repacked(const uint8_t *w, size_t rb, long r0, long r1, long co
     }
 }
 
-static void q6_k_repacked(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,
-                          float *y, long ldy) {
-    const size_t ps = luhd_quant_vnni_k_row_stride(cols);
-    for (long q = r0 / 4; q < r1 / 4; q++) {
-        const uint8_t *blk = w + (size_t)q * 4 * rb;
-        if (m == 1) {
-            q6_k_rp(blk, 0, 4, cols, prep, ps, 1, y, ldy, 4 * q);
-            continue;
-        }
-        for (int j = 0; j < 4; j++) {
-            switch (m) {
-            case 2: q6_k_rp(blk, j, 1, cols, prep, ps, 2, y, ldy, 4 * q + j); break;
-            case 3: q6_k_rp(blk, j, 1, cols, prep, ps, 3, y, ldy, 4 * q + j); break;
-            default: q6_k_rp(blk, j, 1, cols, prep, ps, 4, y, ldy, 4 * q + j); break;
-            }
-        }
-    }
-}
 #undef RP_ROWS
 
 void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
@@ -337,7 +272,6 @@ void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, lon
     case LUHD_QF_Q8_0: q8_0_repacked(wb, row_bytes, row_begin, row_end, cols, prep, m, y, ldy); break;
     case LUHD_QF_Q4_0: q4_0_repacked(wb, row_bytes, row_begin, row_end, cols, prep, m, y, ldy); break;
     case LUHD_QF_Q4_K: q4_k_repacked(wb, row_bytes, row_begin, row_end, cols, prep, m, y, ldy); break;
-    case LUHD_QF_Q6_K: q6_k_repacked(wb, row_bytes, row_begin, row_end, cols, prep, m, y, ldy); break;
     default: break;
     }
 }

@@ -111,8 +111,8 @@ void luhd_quant_prepare(int format, int kernel, const float *x, long ldx, long c
 void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, long row_begin, long row_end,
                        long cols, const float *x, long ldx, const void *prepared, int m, float *y, long ldy);
 
-/* Row-interleaved copies for the int8 VNNI matrix-vector kernels (quant_repack.c): Q8_0, Q4_0,
- * Q4_K and Q6_K matrices whose row count is a multiple of 4 and row length a multiple of 256. The
+/* Row-interleaved copies for the int8 VNNI matrix-vector kernels (quant_repack.c): Q8_0, Q4_0
+ * and Q4_K matrices whose row count is a multiple of 4 and row length a multiple of 256. The
  * copy has the same size as the stored matrix (rows * row_bytes); it holds the same bytes in
  * another order (4 rows interleaved per group of 256 weights, each group reordered for 64-byte
  * loads), made at load time in memory the caller owns.

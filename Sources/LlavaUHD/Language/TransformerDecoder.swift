@@ -32,7 +32,7 @@ package final class TransformerDecoder: Sendable {
     /// products; `.bfloat16`: bf16 dot products in prefill where the CPU has them).
     package let arithmetic: MatrixArithmetic
     /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`, and
-    /// row-interleaved copies of the Q8_0 / Q4_0 / Q4_K / Q6_K matrices for the int8 VNNI kernels where
+    /// row-interleaved copies of the Q8_0 / Q4_0 / Q4_K matrices for the int8 VNNI kernels where
     /// the CPU has them: `InterleavingDecoderSource`; a forced kernel reads the stored layout).
     package let quantizedKernel: QuantKernel?
     /// Shares passes over the weights between the one-position steps of caches decoding at the

@@ -92,7 +92,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// True when `interleaved(threads:)` makes a copy of this matrix: the CPU runs the int8 VNNI
-    /// kernels, the format is Q8_0, Q4_0, Q4_K or Q6_K, the row count a multiple of 4 and the row
+    /// kernels, the format is Q8_0, Q4_0 or Q4_K, the row count a multiple of 4 and the row
     /// length a multiple of 256 (every projection of the 7B models).
     package var canInterleave: Bool {
         QuantKernel.int8VNNI.isAvailable && interleavedData == nil
