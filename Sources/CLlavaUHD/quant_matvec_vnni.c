@@ -214,6 +214,25 @@ size_t luhd_quant_vnni_k_row_stride(long cols) {
     return (b + 63) / 64 * 64;
 }
 
+/* quantize_block for a block without infinities or NaNs, 16 lanes at a time (the same operations
+ * on each element, so the same bytes and dx); *s0 / *s1 get the sums of the two halves. */
+static float quantize_block_finite(__m512 x0, __m512 x1, int8_t q[32], int *s0, int *s1) {
+    const __m512 a = _mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1));
+    const float amax = fmaxf(0.0f, _mm512_reduce_max_ps(a));
+    const float dx = amax / 127.0f;
+    const float id = dx != 0.0f ? 1.0f / dx : 0.0f;
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f), vid = _mm512_set1_ps(id);
+    const __m512i q0 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(
+        _mm512_roundscale_ps(_mm512_mul_ps(x0, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), lo), hi));
+    const __m512i q1 = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(
+        _mm512_roundscale_ps(_mm512_mul_ps(x1, vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), lo), hi));
+    _mm_storeu_si128((__m128i *)q, _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtepi32_epi8(q1));
+    *s0 = _mm512_reduce_add_epi32(q0);
+    *s1 = _mm512_reduce_add_epi32(q1);
+    return dx;
+}
+
 void luhd_quant_prepare_vnni_k(const float *x, long ldx, long cols, int m, void *scratch) {
     const size_t stride = luhd_quant_vnni_k_row_stride(cols);
     const long nb = cols / 32;
@@ -223,9 +242,14 @@ void luhd_quant_prepare_vnni_k(const float *x, long ldx, long cols, int m, void 
         float *dx32 = (float *)(row + cols), *xs32 = dx32 + nb, *dx16 = xs32 + nb, *xs16 = dx16 + 2 * nb;
         const float *xi = x + i * ldx;
         for (long b = 0; b < nb; b++) {
-            const float dx = quantize_block(xi + 32 * b, xq + 32 * b);
+            const __m512 x0 = _mm512_loadu_ps(xi + 32 * b), x1 = _mm512_loadu_ps(xi + 32 * b + 16);
             int s0 = 0, s1 = 0;
-            for (int j = 0; j < 16; j++) { s0 += xq[32 * b + j]; s1 += xq[32 * b + 16 + j]; }
+            float dx;
+            if (_mm512_fpclass_ps_mask(x0, 0x99) | _mm512_fpclass_ps_mask(x1, 0x99)) {
+                dx = quantize_block(xi + 32 * b, xq + 32 * b);
+            } else {
+                dx = quantize_block_finite(x0, x1, xq + 32 * b, &s0, &s1);
+            }
             dx32[b] = dx;
             xs32[b] = dx * (float)(s0 + s1);
             dx16[2 * b] = dx16[2 * b + 1] = dx;
@@ -238,60 +262,34 @@ void luhd_quant_prepare_vnni_k(const float *x, long ldx, long cols, int m, void 
 static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
                                                             const uint8_t *prep, size_t pstride, int m,
                                                             float *y, long ldy) {
-    const long nsb = cols / 256, nb = cols / 32;
+    const long nsb = cols / 256;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m512i pidx[4];
-    for (int c = 0; c < 4; c++)
-        pidx[c] = _mm512_set_epi32(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
-                                   2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c);
+    q4_k_lane_index(pidx);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         __m512 acc[4][2];
         __m256 macc[4];
         for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); macc[i] = _mm256_setzero_ps(); }
         for (long s = 0; s < nsb; s++, b += 144) {
-            const float d = h2f(b), dmin = h2f(b + 2);
-            uint32_t a0, a1, a2;
-            memcpy(&a0, b + 4, 4);
-            memcpy(&a1, b + 8, 4);
-            memcpy(&a2, b + 12, 4);
-            const uint32_t sc03 = a0 & 0x3F3F3F3Fu, mn03 = a1 & 0x3F3F3F3Fu;
-            const uint32_t sc47 = (a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u);
-            const uint32_t mn47 = ((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u);
-            const __m256 scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                _mm_set_epi32(0, 0, (int)sc47, (int)sc03))), _mm256_set1_ps(d));
-            const __m256 mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
-                _mm_set_epi32(0, 0, (int)mn47, (int)mn03))), _mm256_set1_ps(dmin));
+            __m256 scf, mnf;
+            q4_k_scales_f32(b, &scf, &mnf);
             __m512i wq[4];
             for (int c = 0; c < 4; c++) {
                 const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * c));
                 wq[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
                                            _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
             }
-            for (int i = 0; i < m; i++) {
-                const uint8_t *row = prep + (size_t)i * pstride;
-                const float *dx32 = (const float *)(row + cols) + 8 * s, *xs32 = (const float *)(row + cols) + nb + 8 * s;
-                const __m512 sl = _mm512_castps256_ps512(_mm256_mul_ps(scf, _mm256_loadu_ps(dx32)));
-                macc[i] = _mm256_fmadd_ps(mnf, _mm256_loadu_ps(xs32), macc[i]);
-                const uint8_t *xq = row + 256 * s;
-                for (int c = 0; c < 4; c++) {
-                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[c], _mm512_loadu_si512(xq + 64 * c));
-                    acc[i][c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[c], sl), acc[i][c & 1]);
-                }
-            }
+            q4_k_accumulate(wq, scf, mnf, pidx, prep, pstride, cols, s, m, acc, macc);
         }
-        for (int i = 0; i < m; i++) {
-            const __m256 mt = macc[i];
-            const __m128 m2 = _mm_add_ps(_mm256_castps256_ps128(mt), _mm256_extractf128_ps(mt, 1));
-            y[i * ldy + r] = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((m2[0] + m2[2]) + (m2[1] + m2[3]));
-        }
+        for (int i = 0; i < m; i++) y[i * ldy + r] = q4_k_result(acc[i][0], acc[i][1], macc[i]);
     }
 }
 
 static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
                                                             const uint8_t *prep, size_t pstride, int m,
                                                             float *y, long ldy) {
-    const long nsb = cols / 256, nb = cols / 32;
+    const long nsb = cols / 256;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x30);
     /* Word shifts that move the high-bit pairs of elements 0-31 / 32-63 of a half (H << 4, H << 2)
      * and 64-95 / 96-127 (H, H >> 2) to bits 4-5. */
@@ -299,9 +297,7 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
     const __m512i shlw = _mm512_or_si512(shl, _mm512_slli_epi64(shl, 16)), shl16 = _mm512_or_si512(shlw, _mm512_slli_epi64(shlw, 32));
     const __m512i shrw = _mm512_or_si512(shr, _mm512_slli_epi64(shr, 16)), shr16 = _mm512_or_si512(shrw, _mm512_slli_epi64(shrw, 32));
     __m512i pidx[4];
-    for (int k = 0; k < 4; k++)
-        pidx[k] = _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2, 4 * k + 2,
-                                   4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k);
+    k16_lane_index(pidx);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         __m512 acc[4][2], oacc[4];
@@ -321,20 +317,9 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
                 wq[2 * h + 1] = _mm512_ternarylogic_epi64(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
                                                           _mm512_srlv_epi16(HH, shr16), m3, 0xF8);
             }
-            for (int i = 0; i < m; i++) {
-                const uint8_t *row = prep + (size_t)i * pstride;
-                const float *dx16 = (const float *)(row + cols) + 2 * nb + 16 * s;
-                const float *xs16 = dx16 + 2 * nb;
-                const __m512 sl = _mm512_mul_ps(scf, _mm512_loadu_ps(dx16));
-                oacc[i] = _mm512_fmadd_ps(scf, _mm512_loadu_ps(xs16), oacc[i]);
-                const uint8_t *xq = row + 256 * s;
-                for (int k = 0; k < 4; k++) {
-                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
-                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], sl), acc[i][k & 1]);
-                }
-            }
+            q6_k_accumulate(wq, scf, pidx, prep, pstride, cols, s, m, acc, oacc);
         }
-        for (int i = 0; i < m; i++) y[i * ldy + r] = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - 32.0f * hsum16(oacc[i]);
+        for (int i = 0; i < m; i++) y[i * ldy + r] = q6_k_result(acc[i][0], acc[i][1], oacc[i]);
     }
 }
 
@@ -507,9 +492,7 @@ static inline __attribute__((always_inline)) void unpack_iq4_xs(const uint8_t *g
         const long nb = cols / 32, ng = nb / 8, nt = (BB) ? nb - 8 * ng : 0;                                          \
         const __m512i tbl = iq4_table();                                                                              \
         __m512i pidx[4];                                                                                              \
-        for (int k = 0; k < 4; k++)                                                                                   \
-            pidx[k] = _mm512_set_epi32(4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 3, 4 * k + 2, 4 * k + 2, 4 * k + 2,   \
-                                       4 * k + 2, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k + 1, 4 * k, 4 * k, 4 * k, 4 * k); \
+        k16_lane_index(pidx);                                                                                         \
         for (long r = r0; r < r1; r++) {                                                                              \
             const uint8_t *b = w + (size_t)r * rb;                                                                    \
             __m512 acc[4][2], oacc[4];                                                                                \

@@ -7,6 +7,8 @@
  * sums), so the results are bit-identical to the kernels on the stored layout. What changes:
  *   - whole 64-byte loads feed vpdpbusd (Q8_0: no scale bytes between the quants; Q4_0: no
  *     gathering of the nibble bytes; Q4_K: one 512-bit load, mask and shift unpack 128 weights);
+ *   - Q4_K's packed 6-bit scales and mins of 4 rows come out of one 64-byte header in 4
+ *     operations;
  *   - with one row of x, four weight rows run together on one stream, so each load of prepared x
  *     (the int8 values, dx and the offset terms) serves four rows.
  * With 2-4 rows of x the rows run one at a time (the accumulators of 4 x 4 would not fit in the
@@ -103,123 +105,106 @@ AI void q4_0_rp(const uint8_t *blk, size_t rb, int nr, long cols, const uint8_t 
         }
 }
 
-/* ---- Q4_K: per super-block of 4 rows: the 4 rows' 16-byte headers (d, dmin, 12 scale bytes),
- * then each row's 128 nibble bytes as 2 x 64 (see q4_k_rows for the arithmetic) ---- */
+/* ---- Q4_K: per super-block of 4 rows: a 64-byte header (the 4 rows' d and dmin, then their
+ * 6-bit scales and mins as low nibbles and top bit pairs), then each row's 128 nibble bytes as
+ * 2 x 64 (see quant_repack.c; the arithmetic is q4_k_accumulate's) ---- */
 
-/* The f32 scales d * sc_j (sub-blocks j = 0..7) and mins dmin * m_j of row j of a group header,
- * decoded as q4_k_rows does. */
-AI void q4_k_row_scales(const uint8_t *h, __m256 *scf, __m256 *mnf) {
-    const float d = h2f(h), dmin = h2f(h + 2);
-    uint32_t a0, a1, a2;
-    memcpy(&a0, h + 4, 4);
-    memcpy(&a1, h + 8, 4);
-    memcpy(&a2, h + 12, 4);
-    const uint32_t sc03 = a0 & 0x3F3F3F3Fu, mn03 = a1 & 0x3F3F3F3Fu;
-    const uint32_t sc47 = (a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u);
-    const uint32_t mn47 = ((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u);
-    *scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc47, (int)sc03))), _mm256_set1_ps(d));
-    *mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)mn47, (int)mn03))), _mm256_set1_ps(dmin));
+/* The 64 six-bit values of a Q4_K group header as bytes: 128-bit lane 0 = the scales of rows 0
+ * and 1 (8 each), lane 1 = the scales of rows 2 and 3, lanes 2 and 3 = their mins. The low
+ * nibbles come from 32 bytes seen twice (the second time shifted down by 4), the top bit pairs
+ * from 16 bytes seen four times, each rotated so that its pair lands on bits 4-5. */
+AI __m512i q4_k_header_values(const uint8_t *g) {
+    const __m512i lo = _mm512_and_si512(_mm512_srlv_epi64(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(g + 16))),
+                                                          _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0)),
+                                        _mm512_set1_epi8(0x0F));
+    const __m512i top = _mm512_rolv_epi64(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(g + 48))),
+                                          _mm512_set_epi64(62, 62, 0, 0, 2, 2, 4, 4));
+    return _mm512_ternarylogic_epi64(lo, top, _mm512_set1_epi8(0x30), 0xF8);   /* lo | (top & 0x30) */
 }
 
-/* One row at a time (2-4 rows of x): the row's header at hdr, its nibbles at nib. */
+/* The 4 unsigned 64-byte operands of one row's super-block from its 128 nibble bytes. */
+AI void q4_k_unpack_rp(const uint8_t *nib, __m512i wq[4]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i l0 = _mm512_loadu_si512(nib), l1 = _mm512_loadu_si512(nib + 64);
+    wq[0] = _mm512_and_si512(l0, m4);
+    wq[1] = _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4);
+    wq[2] = _mm512_and_si512(l1, m4);
+    wq[3] = _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4);
+}
+
+/* Row j of a row block on its own (2-4 rows of x). */
 AI void q4_k_rp1(const uint8_t *blk, int j, long cols, const uint8_t *prep, size_t pstride, int m,
                  float *y, long ldy, long r) {
-    const long nsb = cols / 256, nb = cols / 32;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const long nsb = cols / 256;
     __m512i pidx[4];
-    for (int c = 0; c < 4; c++)
-        pidx[c] = _mm512_set_epi32(2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1,
-                                   2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c, 2 * c);
+    q4_k_lane_index(pidx);
     __m512 acc[4][2];
     __m256 macc[4];
     for (int i = 0; i < m; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); macc[i] = _mm256_setzero_ps(); }
     for (long s = 0; s < nsb; s++) {
         const uint8_t *g = blk + (size_t)s * 4 * 144;
-        __m256 scf, mnf;
-        q4_k_row_scales(g + 16 * j, &scf, &mnf);
-        const uint8_t *nib = g + 64 + 128 * j;
-        const __m512i l0 = _mm512_loadu_si512(nib), l1 = _mm512_loadu_si512(nib + 64);
-        const __m512i wq[4] = {_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4),
-                               _mm512_and_si512(l1, m4), _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4)};
-        for (int i = 0; i < m; i++) {
-            const uint8_t *row = prep + (size_t)i * pstride;
-            const float *dx32 = (const float *)(row + cols) + 8 * s, *xs32 = (const float *)(row + cols) + nb + 8 * s;
-            const __m512 sl = _mm512_castps256_ps512(_mm256_mul_ps(scf, _mm256_loadu_ps(dx32)));
-            macc[i] = _mm256_fmadd_ps(mnf, _mm256_loadu_ps(xs32), macc[i]);
-            const uint8_t *xq = row + 256 * s;
-            for (int c = 0; c < 4; c++) {
-                const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[c], _mm512_loadu_si512(xq + 64 * c));
-                acc[i][c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[c], sl), acc[i][c & 1]);
-            }
-        }
+        /* Row j's 8 scales and 8 mins: low nibbles in bytes 8j..8j+7 of the 32 (scales low,
+         * mins high), top pairs in bytes 8 (j % 2)..+7 of the 16 at bits 2 (j / 2) and
+         * 4 + 2 (j / 2). */
+        uint64_t lo, top;
+        memcpy(&lo, g + 16 + 8 * j, 8);
+        memcpy(&top, g + 48 + 8 * (j & 1), 8);
+        const uint64_t nib = 0x0F0F0F0F0F0F0F0Full, pair = 0x0303030303030303ull;
+        const uint64_t sc = (lo & nib) | ((top >> (2 * (j >> 1))) & pair) << 4;
+        const uint64_t mn = ((lo >> 4) & nib) | ((top >> (4 + 2 * (j >> 1))) & pair) << 4;
+        const __m256 scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc))),
+                                         _mm256_set1_ps(h2f(g + 2 * j)));
+        const __m256 mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn))),
+                                         _mm256_set1_ps(h2f(g + 8 + 2 * j)));
+        __m512i wq[4];
+        q4_k_unpack_rp(g + 64 + 128 * j, wq);
+        q4_k_accumulate(wq, scf, mnf, pidx, prep, pstride, cols, s, m, acc, macc);
     }
-    for (int i = 0; i < m; i++) {
-        const __m128 m2 = _mm_add_ps(_mm256_castps256_ps128(macc[i]), _mm256_extractf128_ps(macc[i], 1));
-        y[i * ldy + r] = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((m2[0] + m2[2]) + (m2[1] + m2[3]));
-    }
+    for (int i = 0; i < m; i++) y[i * ldy + r] = q4_k_result(acc[i][0], acc[i][1], macc[i]);
 }
 
-/* The 4 rows of a row block with one row of x. The scales of the 4 rows are decoded together
- * from their 64 header bytes (lane j of H: row j's d | dmin, a0, a1, a2), and the products that
- * q4_k_rows takes 8 lanes at a time per row run 16 lanes at a time for two rows (rows 2p and
- * 2p + 1 in the low and high halves): the same lane-wise operations, so the same results. */
+/* The 4 rows of a row block with one row of x. The products that q4_k_accumulate takes 8 lanes
+ * at a time per row run 16 lanes at a time for two rows (rows 2p and 2p + 1 in the low and high
+ * halves): the same lane-wise operations, so the same results. */
 AI void q4_k_rp4(const uint8_t *blk, long cols, const uint8_t *prep, float *y, long r) {
     const long nsb = cols / 256, nb = cols / 32;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512i pidx[2][4];
     for (int h = 0; h < 2; h++)
         for (int c = 0; c < 4; c++) {
             const int a = 8 * h + 2 * c, b = a + 1;
             pidx[h][c] = _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
         }
-    /* Words of H: row j's d is word 8j, dmin word 8j + 1. Lanes 0-7 take row 2p, 8-15 row 2p + 1. */
+    /* Lanes of the 8 header f16 once widened (d of rows 0-3, dmin of rows 0-3): row 2p over
+     * lanes 0-7, row 2p + 1 over lanes 8-15. */
     __m512i didx[2], midx[2];
     for (int p = 0; p < 2; p++) {
-        uint16_t di[32], mi[32];
-        for (int l = 0; l < 32; l++) {
-            const int row = 2 * p + (l >= 8 && l < 16 ? 1 : 0);
-            di[l] = (uint16_t)(8 * row);
-            mi[l] = (uint16_t)(8 * row + 1);
-        }
-        didx[p] = _mm512_loadu_si512(di);
-        midx[p] = _mm512_loadu_si512(mi);
+        const int a = 2 * p, b = a + 1;
+        didx[p] = _mm512_set_epi32(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
+        midx[p] = _mm512_add_epi32(didx[p], _mm512_set1_epi32(4));
     }
-    const __m512i hshift = _mm512_set_epi32(4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0, 0, 0);
-    const __m512i qidx = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
     __m512 acc[4][2], macc[2];
     for (int j = 0; j < 4; j++) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
     macc[0] = macc[1] = _mm512_setzero_ps();
     for (long s = 0; s < nsb; s++) {
         const uint8_t *g = blk + (size_t)s * 4 * 144;
-        const __m512i H = _mm512_loadu_si512(g);
-        const __m512i A = _mm512_shuffle_epi32(H, _MM_SHUFFLE(2, 1, 2, 1));   /* a0, a1, a0, a1 */
-        const __m512i B = _mm512_shuffle_epi32(H, _MM_SHUFFLE(3, 3, 3, 3));   /* a2 x 4 */
-        const __m512i lo = _mm512_and_si512(A, _mm512_set1_epi32(0x3F3F3F3F));
-        const __m512i hi = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(B, hshift), _mm512_set1_epi32(0x0F0F0F0F)),
-                                           _mm512_and_si512(_mm512_srli_epi32(A, 2), _mm512_set1_epi32(0x30303030)));
-        /* Per lane: sc03, sc47, mn03, mn47; then qwords: scales of rows 0-3, mins of rows 0-3. */
-        const __m512i R = _mm512_shuffle_epi32(_mm512_mask_blend_epi32(0xCCCC, lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
-        const __m512i S = _mm512_permutexvar_epi64(qidx, R);
+        const __m512 dd = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)));
+        const __m512i v = q4_k_header_values(g);
         const float *dx32 = (const float *)(prep + cols) + 8 * s, *xs32 = (const float *)(prep + cols) + nb + 8 * s;
         const __m512 dx2 = _mm512_broadcast_f32x8(_mm256_loadu_ps(dx32)), xs2 = _mm512_broadcast_f32x8(_mm256_loadu_ps(xs32));
         __m512 sl[2];
         for (int p = 0; p < 2; p++) {
-            const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(didx[p], H)));
-            const __m512 dm = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(midx[p], H)));
-            const __m128i sc = p ? _mm512_extracti32x4_epi32(S, 1) : _mm512_castsi512_si128(S);
-            const __m128i mn = p ? _mm512_extracti32x4_epi32(S, 3) : _mm512_extracti32x4_epi32(S, 2);
-            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), d);
-            const __m512 mnf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), dm);
+            const __m128i sc = p ? _mm512_extracti32x4_epi32(v, 1) : _mm512_castsi512_si128(v);
+            const __m128i mn = p ? _mm512_extracti32x4_epi32(v, 3) : _mm512_extracti32x4_epi32(v, 2);
+            const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(sc)), _mm512_permutexvar_ps(didx[p], dd));
+            const __m512 mnf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mn)), _mm512_permutexvar_ps(midx[p], dd));
             sl[p] = _mm512_mul_ps(scf, dx2);
             macc[p] = _mm512_fmadd_ps(mnf, xs2, macc[p]);
         }
         __m512i xq[4];
         for (int c = 0; c < 4; c++) xq[c] = _mm512_loadu_si512(prep + 256 * s + 64 * c);
         for (int j = 0; j < 4; j++) {
-            const uint8_t *nib = g + 64 + 128 * j;
-            const __m512i l0 = _mm512_loadu_si512(nib), l1 = _mm512_loadu_si512(nib + 64);
-            const __m512i wq[4] = {_mm512_and_si512(l0, m4), _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4),
-                                   _mm512_and_si512(l1, m4), _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4)};
+            __m512i wq[4];
+            q4_k_unpack_rp(g + 64 + 128 * j, wq);
             for (int c = 0; c < 4; c++) {
                 const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[c], xq[c]);
                 acc[j][c & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[j & 1][c], sl[j / 2]),
@@ -229,8 +214,7 @@ AI void q4_k_rp4(const uint8_t *blk, long cols, const uint8_t *prep, float *y, l
     }
     for (int j = 0; j < 4; j++) {
         const __m256 mt = (j & 1) ? _mm512_extractf32x8_ps(macc[j / 2], 1) : _mm512_castps512_ps256(macc[j / 2]);
-        const __m128 m2 = _mm_add_ps(_mm256_castps256_ps128(mt), _mm256_extractf128_ps(mt, 1));
-        y[r + j] = hsum16(_mm512_add_ps(acc[j][0], acc[j][1])) - ((m2[0] + m2[2]) + (m2[1] + m2[3]));
+        y[r + j] = q4_k_result(acc[j][0], acc[j][1], mt);
     }
 }
 
@@ -258,6 +242,7 @@ AI void q4_k_rp4(const uint8_t *blk, long cols, const uint8_t *prep, float *y, l
 RP_ROWS(q8_0_repacked, q8_0_rp, luhd_quant_vnni_q8_row_stride)
 RP_ROWS(q4_0_repacked, q4_0_rp, luhd_quant_vnni_q4_row_stride)
 
+/* Q4_K: whole row blocks of [r0, r1), the 4 rows together with one row of x, else one by one. */
 static void q4_k_repacked(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,
                           float *y, long ldy) {
     const size_t ps = luhd_quant_vnni_k_row_stride(cols);
@@ -276,6 +261,7 @@ static void q4_k_repacked(const uint8_t *w, size_t rb, long r0, long r1, long co
         }
     }
 }
+
 #undef RP_ROWS
 
 void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,

@@ -135,7 +135,7 @@ import TestSupport
 
     /// Formats and shapes without an interleaved layout are used as stored.
     @Test func otherFormatsAndShapesStayStored() throws {
-        for (format, rows, cols) in [(QuantFormat.q6_K, 8, 256), (.q8_0, 6, 256), (.q4_0, 8, 96), (.bf16, 8, 256)] {
+        for (format, rows, cols) in [(QuantFormat.q6_K, 8, 256), (.q5_K, 8, 256), (.q8_0, 6, 256), (.q4_0, 8, 96), (.bf16, 8, 256)] {
             let w = try testMatrix(format, rows: rows, columns: cols, seed: 3)
             #expect(!w.canInterleave && w.interleaved(threads: 1).interleavedData == nil, "\(format) \(rows)×\(cols)")
         }

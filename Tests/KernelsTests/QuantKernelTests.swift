@@ -1,3 +1,4 @@
+import CLlavaUHD
 import LlavaUHD
 import TestSupport
 import Testing
@@ -171,6 +172,52 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
             let bound = format == .q8_0 ? amax / 127 / 2 : amax / 8
             for j in (b * 32)..<(b * 32 + 32) {
                 #expect(abs(back[j] - x[j]) <= bound + amax * 2e-3 + 1e-30, "element \(j)")
+            }
+        }
+    }
+
+    /// The preparation of x for the K-format VNNI kernels is its definition, value for value: per
+    /// 32-block dx = max|x| / 127, the int8 values round(x / dx) (ties to even, clamped to ±127),
+    /// the block and half-block sums times dx; a block with an infinity or a NaN gets zeros and
+    /// dx = NaN. Inputs: random values, an all-zero block, ±0 and subnormals, exact ties, values
+    /// near the f32 maximum, an infinity and a NaN.
+    @Test func kPreparationMatchesDefinition() throws {
+        guard QuantKernel.int8VNNI.isAvailable else { return }
+        let cols = 2816, m = 3, nb = cols / 32
+        var rng = TestRandom(seed: 31)
+        var x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 3 }
+        for j in 0..<32 {
+            x[j] = 0                                                           // all zero
+            x[32 + j] = j % 2 == 0 ? -0.0 : Float.leastNonzeroMagnitude * Float(j)   // ±0, subnormals
+            x[64 + j] = j == 0 ? 127 : Float(j % 8) - 3.5                      // dx = 1: exact ties
+            x[96 + j] = 3e38 * (j % 3 == 0 ? -1 : 0.9)                         // near the f32 maximum
+        }
+        x[cols + 40] = .infinity
+        x[2 * cols + 70] = .nan
+        let fmt = Int32(QuantFormat.q4_K.ggmlType), kid = QuantKernel.int8VNNI.rawValue
+        let bytes = luhd_quant_prepared_bytes(fmt, kid, cols, Int32(m))
+        let stride = bytes / m
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { buf.deallocate() }
+        luhd_quant_prepare(fmt, kid, x, cols, cols, Int32(m), buf)
+        for i in 0..<m {
+            let row = buf + i * stride
+            let q = row.assumingMemoryBound(to: Int8.self)
+            let f = (row + cols).assumingMemoryBound(to: Float.self)
+            for b in 0..<nb {
+                let block = Array(x[(i * cols + 32 * b)..<(i * cols + 32 * b + 32)])
+                let finite = block.allSatisfy(\.isFinite)
+                let dx: Float = finite ? block.map(abs).max()! / 127 : .nan
+                let id: Float = finite && dx != 0 ? 1 / dx : 0
+                let values = block.map { v -> Int in finite ? Int(min(127, max(-127, (v * id).rounded(.toNearestOrEven)))) : 0 }
+                let s0 = values[0..<16].reduce(0, +), s1 = values[16..<32].reduce(0, +)
+                #expect((0..<32).allSatisfy { Int(q[32 * b + $0]) == values[$0] }, "row \(i) block \(b): int8 values")
+                let expected: [(Float, Float)] = [(f[b], dx), (f[nb + b], dx * Float(s0 + s1)), (f[2 * nb + 2 * b], dx),
+                                                  (f[2 * nb + 2 * b + 1], dx), (f[4 * nb + 2 * b], dx * Float(s0)),
+                                                  (f[4 * nb + 2 * b + 1], dx * Float(s1))]
+                for (k, (got, want)) in expected.enumerated() {
+                    #expect(got.bitPattern == want.bitPattern || (got.isNaN && want.isNaN), "row \(i) block \(b): float \(k)")
+                }
             }
         }
     }

@@ -119,7 +119,8 @@ void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, 
  * luhd_quant_repack_supports: 1 if the format and shape can be repacked, else 0.
  * luhd_quant_repack_rows: writes rows [r0, r1) of the stored matrix `src` (row r at
  *   src + r * row_bytes) into their places in the copy `dst` (the whole copy's base). Calls on
- *   disjoint row ranges may run on different threads.
+ *   disjoint ranges of whole row blocks (r0 and r1 multiples of 4) may run on different threads
+ *   (the 4 rows of a block share bytes of the copy).
  * luhd_quant_repack_rows_restore: the inverse for rows [r0, r1): writes them in the stored layout
  *   to dst (row r at dst + (r - r0) * row_bytes), e.g. for the prefill tiles or dequantization.
  * luhd_quant_matvec_repacked: luhd_quant_matvec with LUHD_QK_INT8_VNNI on the copy (x prepared
