@@ -187,9 +187,9 @@ import TestSupport
         var size = stat()
         #expect(stat(victim, &size) == 0 && size.st_size == 7)  // "keep me", not truncated
         for link in planted {
-            var target = [CChar](repeating: 0, count: 4096)
-            let n = readlink(link, &target, target.count - 1)
-            #expect(n > 0 && String(cString: target) == victim, "\(link) was replaced")
+            var target = [UInt8](repeating: 0, count: 4096)
+            let n = target.withUnsafeMutableBytes { readlink(link, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4095) }
+            #expect(n > 0 && String(decoding: target.prefix(max(0, n)), as: UTF8.self) == victim, "\(link) was replaced")
         }
         let loaded = try SessionFile.load(model: session.model, path: path, options: Self.options())
         #expect(loaded.cache.count == session.cache.count)
