@@ -792,13 +792,14 @@ LUHD_API luhd_status luhd_session_sample(luhd_session *session, const luhd_sampl
  * for images their content hash, slicing and slot), the chat history, the encoded images of
  * the conversation, the repetition-penalty history, the last logits, and the luhd_session_sample
  * random stream. A header ties the file to the model with a digest (SHA-256 of the LLM's
- * hyper-parameters, the chat template, the image-token layout, and every tensor's name, dtype,
- * shape and first and last 256 bytes) and carries a format version, the sizes and CRC-32C
- * checksums. Size: about the KV rows, 2 * n_layers * n_used * n_kv_heads * head_dim * (4 or 2)
+ * hyper-parameters, the chat template, the image-token layout, the tokenizer's vocabulary and
+ * special ids, and every tensor's name, dtype, shape and first and last 256 bytes) and carries
+ * a format version, the sizes and CRC-32C checksums. Size: about the KV rows, 2 * n_layers * n_used * n_kv_heads * head_dim * (4 or 2)
  * bytes (a seven-view image prompt of a 7B model in 16 bits: about 280 MB), plus 4 * hidden
- * bytes per image token. The file is written under a temporary name in the same directory,
- * synced and renamed over `path`, so a reader never sees a partial file; the temporary file is
- * removed on failure. The session is unchanged. A session with nothing evaluated saves too.
+ * bytes per image token. The file is written under a new temporary name in the same
+ * directory (created with O_EXCL: never through a link or over another file), synced and
+ * renamed over `path`, so a reader never sees a partial file; the temporary file is removed on
+ * failure. The session is unchanged. A session with nothing evaluated saves too.
  * Errors: LUHD_ERR_INVALID_ARGUMENT (NULL session or path, the session is busy),
  * LUHD_ERR_INVALID_UTF8 (path), LUHD_ERR_IO (the file cannot be written or renamed).
  * Threads: one call per session at a time. */

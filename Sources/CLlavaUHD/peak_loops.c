@@ -147,3 +147,26 @@ double luhd_peak_dot_i8_fma_f32(long n) {
     const luhd_cpu_features *f = luhd_cpu();
     return f->avx512_vnni && f->avx512bw ? dot_i8_fma_f32_512(n) : 0;
 }
+
+__attribute__((target("avx2"))) unsigned long long luhd_peak_read_streams(const void *p, unsigned long n, int streams) {
+    enum { STEP = 128, MAX_STREAMS = 16 };
+    if (streams < 1) streams = 1;
+    if (streams > MAX_STREAMS) streams = MAX_STREAMS;
+    const unsigned char *b = (const unsigned char *)p;
+    unsigned long part = n / (unsigned long)streams / STEP * STEP;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (unsigned long i = 0; i < part; i += STEP) {
+        for (int s = 0; s < streams; s++) {
+            const unsigned char *q = b + (unsigned long)s * part + i;
+            a0 = _mm256_xor_si256(a0, _mm256_loadu_si256((const __m256i *)q));
+            a1 = _mm256_xor_si256(a1, _mm256_loadu_si256((const __m256i *)(q + 32)));
+            a2 = _mm256_xor_si256(a2, _mm256_loadu_si256((const __m256i *)(q + 64)));
+            a3 = _mm256_xor_si256(a3, _mm256_loadu_si256((const __m256i *)(q + 96)));
+        }
+    }
+    __m256i a = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+    unsigned long long x = (unsigned long long)_mm256_extract_epi64(a, 0) ^ (unsigned long long)_mm256_extract_epi64(a, 1) ^
+                           (unsigned long long)_mm256_extract_epi64(a, 2) ^ (unsigned long long)_mm256_extract_epi64(a, 3);
+    for (unsigned long i = part * (unsigned long)streams; i < n; i++) x += b[i];
+    return x;
+}

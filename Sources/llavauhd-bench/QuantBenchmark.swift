@@ -225,7 +225,7 @@ struct QuantBench {
                     let x = (0..<maxCols).map { _ in rng.nextFloat() - 0.5 }
                     var y = [Float](repeating: 0, count: chosen.map(\.rows).max() ?? 0)
                     if threads == 1 {   // first touch: page the mapping in, untimed
-                        for m in chosen { _ = luhd_quant_read_bytes(m.data, m.byteCount) }
+                        for m in chosen { _ = luhd_peak_read_streams(m.data, UInt(m.byteCount), 1) }
                     }
                     let t = bestOf(reps) {
                         for m in chosen {

@@ -84,6 +84,55 @@ import TestSupport
         #expect(tiny.prefixCache.usage.blocks == 0)
     }
 
+    /// When the store is full the least recently used chain leaves, its deepest block first;
+    /// a chain used since (a lookup touches every block on its path) stays, rows intact.
+    @Test func evictionTakesTheLeastRecentlyUsedLeavesFirst() throws {
+        let config = try LlavaModel(path: Fixtures.model(Self.name)).languageConfig
+        let b = 4
+        let blockBytes = 2 * config.layerCount * b * config.kvHeadCount * config.headDim * KVCacheType.float32.bytesPerValue
+        let store = PrefixCache(byteCapacity: 5 * blockBytes, blockPositions: b)
+        /// A prompt of `blocks` blocks starting with token `first`, its cache rows filled with
+        /// values that name the prompt and the position.
+        func publish(first: Int, blocks: Int) throws -> [PromptBuilder.PositionKey] {
+            let keys = (0..<(blocks * b)).map { PromptBuilder.PositionKey.token($0 == 0 ? first : $0) }
+            let cache = try KVCache(config: config, capacity: keys.count, type: .float32)
+            for layer in 0..<cache.layerCount {
+                for m in [cache.keys(layer: layer), cache.values(layer: layer)] {
+                    for i in 0..<(keys.count * cache.rowWidth) { m.floats[i] = Float(first * 100_000 + i) }
+                }
+            }
+            cache.commit(count: keys.count)
+            store.publish(keys: keys, cache: cache)
+            return keys
+        }
+        /// Positions the store gives back for `keys`, checking the rows it copies.
+        func reused(_ keys: [PromptBuilder.PositionKey], first: Int) throws -> Int {
+            let cache = try KVCache(config: config, capacity: keys.count, type: .float32)
+            let n = store.restore(keys: keys, limit: keys.count, into: cache)
+            let values = cache.values(layer: cache.layerCount - 1).floats
+            for i in 0..<(n * cache.rowWidth) where values[i] != Float(first * 100_000 + i) {
+                Issue.record("position \(i / cache.rowWidth) of prompt \(first): row not the one published")
+                break
+            }
+            return n
+        }
+        let a = try publish(first: 1, blocks: 2)
+        let c = try publish(first: 2, blocks: 2)
+        #expect(store.usage.blocks == 4)
+        #expect(try reused(a, first: 1) == 2 * b)  // prompt 1 is now more recent than prompt 2
+        let d = try publish(first: 3, blocks: 3)  // 7 blocks offered, 5 fit: prompt 2's two leave
+        #expect(store.usage.blocks == 5 && store.usage.bytes == 5 * blockBytes)
+        #expect(try reused(c, first: 2) == 0)
+        #expect(try reused(a, first: 1) == 2 * b)
+        #expect(try reused(d, first: 3) == 3 * b)
+        // One more block over the bound: only the deepest block of the older chain (prompt 1's
+        // second) leaves, so prompt 1 keeps its first block.
+        _ = try publish(first: 4, blocks: 1)
+        #expect(store.usage.blocks == 5)
+        #expect(try reused(a, first: 1) == b)
+        #expect(try reused(d, first: 3) == 3 * b)
+    }
+
     /// A loaded saved session offers its rows: a new session with the same start reuses them.
     @Test func loadedSessionsFeedTheStore() throws {
         let directory = TestFiles.makeTemporaryDirectory("prefix-cache")

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import LlavaUHD
 import Testing
 import TestSupport
@@ -167,5 +170,48 @@ import TestSupport
         let (_, path) = try Self.savedSession(try Self.model(), directory: directory)
         let other = try LlavaModel(path: Fixtures.model("rocket-v1"))
         #expect(thrownError { () throws(LlavaError) in _ = try SessionFile.load(model: other, path: path, options: Self.options()) }?.status == .sessionMismatch)
+    }
+
+    /// A save never writes through what sits at its temporary file's name (a link planted
+    /// there, or a crashed process's leftover): it takes the next free name.
+    @Test func saveSkipsTakenTemporaryNames() throws {
+        let directory = TestFiles.makeTemporaryDirectory("session-file")
+        defer { TestFiles.remove(directory) }
+        let victim = directory + "/victim"
+        #expect(TestFiles.write(Array("keep me".utf8), to: victim))
+        let path = directory + "/chat.luhds"
+        let next = SessionFile.temporaryCounter.load(ordering: .relaxed) + 1
+        let planted = (next..<(next + 8)).map { path + ".tmp-\(getpid())-\($0)" }
+        for link in planted { #expect(symlink(victim, link) == 0) }
+        let (session, _) = try Self.savedSession(try Self.model(), directory: directory)
+        var size = stat()
+        #expect(stat(victim, &size) == 0 && size.st_size == 7)  // "keep me", not truncated
+        for link in planted {
+            var target = [UInt8](repeating: 0, count: 4096)
+            let n = target.withUnsafeMutableBytes { readlink(link, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4095) }
+            #expect(n > 0 && String(decoding: target.prefix(max(0, n)), as: UTF8.self) == victim, "\(link) was replaced")
+        }
+        let loaded = try SessionFile.load(model: session.model, path: path, options: Self.options())
+        #expect(loaded.cache.count == session.cache.count)
+    }
+
+    /// The same weights with another tokenizer configuration (here another end-of-sequence
+    /// token) give saved ids other meanings: a mismatch too. The same files under another path
+    /// are the same model.
+    @Test func sameWeightsWithAnotherTokenizerIsAMismatch() throws {
+        let directory = TestFiles.makeTemporaryDirectory("session-file")
+        defer { TestFiles.remove(directory) }
+        let (_, path) = try Self.savedSession(try Self.model(), directory: directory)
+        let source = Fixtures.model(Self.name)
+        for (copy, tokenizerConfig) in [("same", nil), ("other-eos", #"{"eos_token": "<unk>"}"#)] {
+            let model = directory + "/" + copy
+            #expect(TestFiles.run("mkdir -p '\(model)' && ln -s '\(source)'/* '\(model)/'"))
+            if let tokenizerConfig {
+                #expect(TestFiles.write(Array(tokenizerConfig.utf8), to: model + "/tokenizer_config.json"))
+            }
+            let loaded = try LlavaModel(path: model, options: .init(prefixCacheBytes: 0))
+            let error = thrownError { () throws(LlavaError) in _ = try SessionFile.load(model: loaded, path: path, options: Self.options()) }
+            #expect(error?.status == (tokenizerConfig == nil ? nil : .sessionMismatch), "\(copy): \(error?.message ?? "loaded")")
+        }
     }
 }

@@ -21,4 +21,12 @@ double luhd_peak_dot_bf16(long iterations);
 double luhd_peak_dot_i8(long iterations);
 double luhd_peak_dot_i8_fma_f32(long iterations);
 
+/* Reads the n bytes at p once as `streams` (1...16) contiguous parts walked side by side, two
+ * cache lines of each part per step with 256-bit loads, and returns an XOR of all of them
+ * (defeats dead-code elimination). One sequential stream per core leaves the read bandwidth
+ * unused on CPUs whose cores need several streams in flight to fill their miss queues (Zen 4:
+ * one stream per core reads about 27 GB/s on 2 cores where decode kernels, reading many weight
+ * rows at once, reach 38); the bandwidth bound takes the best over a few stream counts. */
+unsigned long long luhd_peak_read_streams(const void *p, unsigned long n, int streams);
+
 #endif

@@ -147,7 +147,4 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
 void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, int nr, long cols,
                           const void *xbuf, long m, void *tile, float *y, long ldy);
 
-/* Streams over n bytes, returning a checksum (defeats dead-code elimination): measures
- * memory-read bandwidth with the same vector width the kernels use. */
-uint64_t luhd_quant_read_bytes(const void *p, size_t n);
 #endif

@@ -2,11 +2,13 @@
 /// only meaningful with the weights that computed it.
 extension LlavaModel {
     /// Version tag of the digest's definition, part of the hashed bytes.
-    static let digestDefinition = "llavauhd model digest 1"
+    static let digestDefinition = "llavauhd model digest 2"
 
     /// SHA-256 of: `digestDefinition`; the LLM's hyper-parameters (architecture, sizes, layer and
     /// head counts, vocabulary, max positions, RMS epsilon, RoPE theta), the chat template and the
-    /// image-token layout ("" when a text-only model has none); then for every tensor of the weight files (sorted by name) and of the
+    /// image-token layout ("" when a text-only model has none); the tokenizer (its special ids,
+    /// whether it adds BOS, and every id's vocabulary string and special flag: saved token ids
+    /// only mean the same text with the same vocabulary); then for every tensor of the weight files (sorted by name) and of the
     /// GGUF LLM file when there is one (in file order): its name, dtype, shape, and its first and
     /// last 256 bytes. Cheap (a few hundred kilobytes hashed, two pages read per tensor) and it
     /// tells checkpoints apart: fine-tunes of one architecture share names and shapes but not
@@ -32,6 +34,15 @@ extension LlavaModel {
         w.f32(c.ropeTheta)
         w.string(chatTemplate?.rawValue ?? "")
         w.string(vision?.config.imageTokenLayout.rawValue ?? "")
+        w.i64(tokenizer.vocabularySize)
+        for id in [tokenizer.bosTokenId, tokenizer.eosTokenId, tokenizer.unknownTokenId, tokenizer.padTokenId] {
+            w.i64(id.map(Int.init) ?? -1)
+        }
+        w.u8(tokenizer.addsBOSByDefault ? 1 : 0)
+        for id in 0..<Int32(clamping: tokenizer.vocabularySize) {
+            w.string(tokenizer.token(forId: id) ?? "")
+            w.u8(tokenizer.isSpecialToken(id) ? 1 : 0)
+        }
         func tensor(name: String, type: String, shape: [Int], bytes: UnsafeRawBufferPointer) {
             w.string(name)
             w.string(type)

@@ -169,15 +169,38 @@ public final class PrefixCache: @unchecked Sendable {
                 block.lastUse = t.clock
                 parent = block
             }
-            while t.byteCount > byteCapacity, let victim = t.blocks.values.filter({ $0.children.isEmpty }).min(by: { $0.lastUse < $1.lastUse }) {
-                if let parent = victim.parent {
-                    parent.children[victim.keys] = nil
-                } else {
-                    for type in KVCacheType.allCases where t.roots[type]?[victim.keys] === victim { t.roots[type]?[victim.keys] = nil }
-                }
-                t.blocks[ObjectIdentifier(victim)] = nil
-                t.byteCount -= victim.byteCount
+            Self.evict(&t, downTo: byteCapacity)
+        }
+    }
+
+    /// A block that may leave, ordered by its last use.
+    private struct EvictionCandidate: Comparable {
+        let lastUse: UInt64
+        let block: Block
+        static func < (a: Self, b: Self) -> Bool { a.lastUse < b.lastUse }
+        static func == (a: Self, b: Self) -> Bool { a.block === b.block }
+    }
+
+    /// Removes least recently used blocks without children until `t` holds at most `capacity`
+    /// bytes. A block is used whenever a descendant is (lookups walk from the root), so a
+    /// parent is never older than its children and the leaves in last-use order, with a parent
+    /// joining them when its last child leaves, are the least recently used blocks: one heap of
+    /// the leaves, O(n + k log n) for k removals among n blocks.
+    private static func evict(_ t: inout Tree, downTo capacity: Int) {
+        guard t.byteCount > capacity else { return }
+        var leaves = BinaryHeap<EvictionCandidate>(reservingCapacity: t.blocks.count)
+        for block in t.blocks.values where block.children.isEmpty {
+            leaves.push(EvictionCandidate(lastUse: block.lastUse, block: block))
+        }
+        while t.byteCount > capacity, let victim = leaves.pop()?.block {
+            if let parent = victim.parent {
+                parent.children[victim.keys] = nil
+                if parent.children.isEmpty { leaves.push(EvictionCandidate(lastUse: parent.lastUse, block: parent)) }
+            } else {
+                for type in KVCacheType.allCases where t.roots[type]?[victim.keys] === victim { t.roots[type]?[victim.keys] = nil }
             }
+            t.blocks[ObjectIdentifier(victim)] = nil
+            t.byteCount -= victim.byteCount
         }
     }
 }

@@ -84,9 +84,8 @@ enum SessionFile {
         forEachBlock(of: cache, count: count) { kvChecksum = luhd_crc32c(kvChecksum, $0.baseAddress, $0.count) }
         let header = Header(digest: model.digest, kvType: cache.type, layerCount: cache.layerCount, rowWidth: cache.rowWidth,
                             positionCount: count, stateBytes: state.count, stateChecksum: crc(state), kvChecksum: kvChecksum)
-        let temporary = path + ".tmp-\(getpid())-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
+        let (out, temporary) = try createTemporary(next: path)
         do throws(LlavaError) {
-            let out = try OutputFile(path: temporary)
             try out.write(header.encoded())
             try out.write(state)
             var failure: LlavaError?
@@ -108,7 +107,18 @@ enum SessionFile {
     }
 
     /// Distinguishes the temporary files of saves running at once in one process.
-    private static let temporaryCounter = Atomic<Int>(0)
+    static let temporaryCounter = Atomic<Int>(0)
+
+    /// A new temporary file in `path`'s directory, `<path>.tmp-<pid>-<counter>`, created only
+    /// where nothing is (a name left by a crashed process of the same pid, or a link someone
+    /// planted, is skipped rather than truncated or followed); `.io` after 64 names taken.
+    private static func createTemporary(next path: String) throws(LlavaError) -> (OutputFile, String) {
+        for _ in 0..<64 {
+            let temporary = path + ".tmp-\(getpid())-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
+            if let file = try OutputFile.createNew(path: temporary) { return (file, temporary) }
+        }
+        throw LlavaError(.io, "cannot create a temporary file next to '\(path)': 64 names in a row are taken")
+    }
 
     /// Calls `body` with each layer's key rows, then its value rows, of the first `count` positions.
     private static func forEachBlock(of cache: KVCache, count: Int, _ body: (UnsafeRawBufferPointer) -> Void) {

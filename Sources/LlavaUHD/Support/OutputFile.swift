@@ -7,10 +7,29 @@ final class OutputFile {
     let path: String
     private var fd: Int32
 
+    /// Creates or truncates `path` (following a symbolic link there).
     init(path: String) throws(LlavaError) {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LlavaError(.io, "cannot create '\(path)': \(String(cString: strerror(errno)))") }
+    }
+
+    private init(path: String, fd: Int32) {
+        self.path = path
+        self.fd = fd
+    }
+
+    /// Creates `path` only if nothing is there (`O_EXCL`: not through a symbolic link, never
+    /// truncating another file); nil when something is. For temporary files whose names
+    /// another process could have taken or planted.
+    static func createNew(path: String) throws(LlavaError) -> OutputFile? {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 {
+            let error = errno
+            if error == EEXIST { return nil }
+            throw LlavaError(.io, "cannot create '\(path)': \(String(cString: strerror(error)))")
+        }
+        return OutputFile(path: path, fd: fd)
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws(LlavaError) {

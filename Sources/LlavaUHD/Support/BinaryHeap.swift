@@ -1,5 +1,6 @@
 /// A binary min-heap: `pop` returns the smallest element. Used as the merge agenda of both BPE
-/// encoders (O(n log n) per word, so long inputs stay fast).
+/// encoders (O(n log n) per word, so long inputs stay fast) and as the eviction order of
+/// `PrefixCache` (least recently used leaf first).
 struct BinaryHeap<Element: Comparable> {
     private var items: [Element] = []
 
