@@ -13,10 +13,10 @@ import LlavaUHD
 /// itself.
 ///
 /// Vicuna-7B and Qwen2-7B layouts (`--llm-models`; `--quick` runs Vicuna-7B only and one
-/// photo). A full-depth directory is 14.4 GB; by default the LLM is built at 1 and `--layers N`
-/// (default 2) layers, and prefill and decode are extrapolated to the full depth by a line
-/// through the two depths (time = fixed part + per-layer part × layers). `--layers 32` runs the
-/// full depth:
+/// photo); `--llm-weights` picks the weights' rows. A full-depth directory is 14.4 GB; by
+/// default the LLM is built at 1 and `--layers N` (default 2) layers, and prefill and decode are
+/// extrapolated to the full depth by a line through the two depths (time = fixed part +
+/// per-layer part × layers). `--layers 32` runs the full depth:
 ///
 ///     swift run -c release llavauhd-bench e2e --layers 32     # 14.4 GB on disk, ~16 GB mapped
 var e2eBenchmark: Benchmark { Benchmark(
@@ -92,7 +92,8 @@ private struct E2EVariant {
 
     /// The model directory of this variant for the BF16 checkpoint `dir`: `dir` itself, its
     /// `ModelQuantizer` copy, or (GGUF) a directory of links to `dir`'s files whose config.json
-    /// names llama-quantize's file of the LLM; nil when llama.cpp's tools are not available.
+    /// names llama-quantize's file of the LLM (a hard link: `llm_gguf` may not lead outside its
+    /// directory); nil when llama.cpp's tools are not available.
     func modelDirectory(checkpoint dir: String, threads: Int) throws -> String? {
         if let format { return try quantizedCopy(of: dir, format: format) }
         guard let gguf else { return dir }
@@ -105,7 +106,7 @@ private struct E2EVariant {
         let configKey = "\"" + GGUFLanguageModel.configKey + "\": \"llm.gguf\",\n"
         let script = """
             mkdir -p \(shellQuoted(out)) && cd \(shellQuoted(out)) && for f in \(shellQuoted(dir))/*; do \
-            [ "$(basename "$f")" = config.json ] || ln -s "$f" .; done && ln -s \(shellQuoted(quantized)) llm.gguf && \
+            [ "$(basename "$f")" = config.json ] || ln -s "$f" .; done && ln \(shellQuoted(quantized)) llm.gguf && \
             { head -c 2 \(shellQuoted(dir + "/config.json")); printf '%s' \(shellQuoted(configKey)); \
             tail -c +3 \(shellQuoted(dir + "/config.json")); } > config.json && touch .complete
             """
@@ -154,7 +155,8 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
         .map { SyntheticCheckpoint.testAssets + "/" + $0 }.filter(fileExists)
     guard !photos.isEmpty else { return "not run: no photos in the test assets (set LLAVAUHD_TEST_ASSETS)\n" }
     guard !models.isEmpty else { return "not run: --llm-models names none of vicuna-7b, qwen2-7b\n" }
-    let variants = E2EVariant.all
+    // --llm-weights BF16,Q8_0,Q4_0,Q4_K_M picks the LLM weights (default: all).
+    let variants = E2EVariant.all.filter { v in options.llmWeights.map { $0.contains(v.gguf ?? v.format?.rawValue ?? "BF16") } ?? true }
     let answerTokens = 16
 
     var tables = ""
