@@ -4,17 +4,19 @@ import Glibc
 import CLlavaUHD
 import LlavaUHD
 
-/// `e2e`: time to first answer on a full-shape LLaVA-UHD v2 Vicuna-7B directory (synthetic BF16
-/// weights from `SyntheticCheckpoint`, the test assets' Vicuna tokenizer), one photo question
-/// through `ChatSession.chat` (slicing, vision tower, VDIM + Hiwin, prefill, 16 greedy tokens
-/// with the end-of-sequence id ignored), for each `E2EVariant` (LLM weights BF16, Q8_0 or Q4_0;
-/// exact or fast precision; KV cache type), with the time of each stage, time to first token,
+/// `e2e`: time to first answer on full-shape LLaVA-UHD v2 directories (synthetic BF16 weights
+/// from `SyntheticCheckpoint`, the test assets' tokenizers), one photo question through
+/// `ChatSession.chat` (slicing, vision tower, VDIM + Hiwin, prefill, 16 greedy tokens with the
+/// end-of-sequence id ignored), for each `E2EVariant` (LLM weights BF16, Q8_0, Q4_0 or a GGUF
+/// Q4_K_M; exact or fast precision; KV cache type), with the time of each stage, time to first token,
 /// prefill and decode against the machine's peaks and bandwidth bound, measured by the benchmark
 /// itself.
 ///
-/// A full-depth directory is 14.4 GB; by default the LLM is built at 1 and `--layers N` (default
-/// 2) layers, and prefill and decode are extrapolated to 32 layers by a line through the two
-/// depths (time = fixed part + per-layer part × layers). `--layers 32` runs the full depth:
+/// Vicuna-7B and Qwen2-7B layouts (`--llm-models`; `--quick` runs Vicuna-7B only and one
+/// photo); `--llm-weights` picks the weights' rows. A full-depth directory is 14.4 GB; by
+/// default the LLM is built at 1 and `--layers N` (default 2) layers, and prefill and decode are
+/// extrapolated to the full depth by a line through the two depths (time = fixed part +
+/// per-layer part × layers). `--layers 32` runs the full depth:
 ///
 ///     swift run -c release llavauhd-bench e2e --layers 32     # 14.4 GB on disk, ~16 GB mapped
 var e2eBenchmark: Benchmark { Benchmark(
@@ -65,34 +67,71 @@ struct MachinePeaks {
 private struct E2EVariant {
     /// LLM weights: nil = the checkpoint's BF16, else `ModelQuantizer`'s copy (LM head included).
     var format: QuantFormat?
+    /// LLM weights from a GGUF file instead: llama.cpp's `llama-quantize` type of the checkpoint's
+    /// LLM ("Q4_K_M"), named in the directory's config.json (`llm_gguf`).
+    var gguf: String? = nil
     var precision: Precision
     var kv: KVCacheType
 
-    var weightsName: String { format?.rawValue ?? "BF16" }
+    var weightsName: String { gguf.map { "\($0) (GGUF)" } ?? format?.rawValue ?? "BF16" }
 
-    /// Bytes of one LLM weight as stored (BF16 2; a block format's block bytes per element).
+    /// Bytes of one LLM weight as stored (BF16 2; a block format's block bytes per element); a
+    /// GGUF variant's come from its file (`E2EVariant.ggufBytesPerWeight`).
     var bytesPerWeight: Double {
         guard let format else { return 2 }
         return Double(format.blockBytes) / Double(format.blockElements)
+    }
+
+    /// Mean bytes per weight of a GGUF LLM's decoder and output matrices (Q4_K_M mixes Q4_K and
+    /// Q6_K), what a decoded token reads.
+    static func ggufBytesPerWeight(_ path: String) throws -> Double {
+        let file = try GGUFFile(path: path)
+        let read = file.tensors.filter { $0.shape.count == 2 && $0.name != "token_embd.weight" }
+        return Double(read.reduce(0) { $0 + $1.byteCount }) / Double(max(1, read.reduce(0) { $0 + $1.elementCount }))
+    }
+
+    /// The model directory of this variant for the BF16 checkpoint `dir`: `dir` itself, its
+    /// `ModelQuantizer` copy, or (GGUF) a directory of links to `dir`'s files whose config.json
+    /// names llama-quantize's file of the LLM (a hard link: `llm_gguf` may not lead outside its
+    /// directory); nil when llama.cpp's tools are not available.
+    func modelDirectory(checkpoint dir: String, threads: Int) throws -> String? {
+        if let format { return try quantizedCopy(of: dir, format: format) }
+        guard let gguf else { return dir }
+        guard LlamaCpp.isAvailable, let bf16 = LlamaCpp.bf16GGUF(of: dir, at: dir + "-llm-bf16.gguf"),
+              let quantized = LlamaCpp.quantized(bf16, type: gguf, threads: threads) else { return nil }
+        let out = dir + "-" + gguf.lowercased() + "-gguf"
+        let marker = out + "/.complete"
+        if fileExists(marker) { return out }
+        _ = system("rm -rf " + shellQuoted(out))
+        let configKey = "\"" + GGUFLanguageModel.configKey + "\": \"llm.gguf\",\n"
+        let script = """
+            mkdir -p \(shellQuoted(out)) && cd \(shellQuoted(out)) && for f in \(shellQuoted(dir))/*; do \
+            [ "$(basename "$f")" = config.json ] || ln -s "$f" .; done && ln \(shellQuoted(quantized)) llm.gguf && \
+            { head -c 2 \(shellQuoted(dir + "/config.json")); printf '%s' \(shellQuoted(configKey)); \
+            tail -c +3 \(shellQuoted(dir + "/config.json")); } > config.json && touch .complete
+            """
+        guard system(script) == 0 else { throw LlavaError(.io, "cannot make the GGUF model directory \(out)") }
+        return out
     }
 
     /// The peak prefill's matrix products can reach: float32 FMA for exact BF16 weights (widened to
     /// float32), the bf16 dot peak for fast BF16 where fast picks bf16 products, int8 VNNI for the
     /// quantized formats (int8 activations). Operations per second.
     func prefillPeak(_ peaks: MachinePeaks) -> (value: Double, name: String) {
-        if format != nil, peaks.dotI8 > 0 { return (peaks.dotI8, "int8 VNNI") }
+        if format != nil || gguf != nil, peaks.dotI8 > 0 { return (peaks.dotI8, "int8 VNNI") }
         if precision == .fast, precision.matrixArithmetic() == .bfloat16, peaks.dotBF16 > 0 { return (peaks.dotBF16, "bf16 dot") }
         return (peaks.fmaF32, "float32 FMA")
     }
 
     /// Exact BF16 with each KV cache type, fast BF16, and the fast quantized LLMs with the default
-    /// 16-bit cache.
+    /// 16-bit cache (llama.cpp's Q4_K_M GGUF when its tools are there, `LlamaCpp.isAvailable`).
     static let all: [E2EVariant] = [
         E2EVariant(format: nil, precision: .exact, kv: .float32),
         E2EVariant(format: nil, precision: .exact, kv: .float16),
         E2EVariant(format: nil, precision: .fast, kv: .float16),
         E2EVariant(format: .q8_0, precision: .fast, kv: .float16),
         E2EVariant(format: .q4_0, precision: .fast, kv: .float16),
+        E2EVariant(format: nil, gguf: "Q4_K_M", precision: .fast, kv: .float16),
     ]
 }
 
@@ -108,120 +147,144 @@ private struct TurnFigures {
 
 private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
     let threads = ComputeContext.defaultThreads
-    let model = SyntheticCheckpoint.LanguageModel.vicuna7B
-    let fullDepth = model.layers
-    let depth = min(max(1, options.layers ?? 2), fullDepth)
-    let depths = depth == 1 || depth == fullDepth ? [depth] : [1, depth]
+    // Vicuna-7B and Qwen2-7B layouts (--llm-models picks; --quick: Vicuna-7B only).
+    let models: [SyntheticCheckpoint.LanguageModel] = options.llmModels.map { $0.compactMap(SyntheticCheckpoint.LanguageModel.init(rawValue:)) }
+        ?? (options.quick ? [.vicuna7B] : [.vicuna7B, .qwen2_7B])
     // Two photos (one with --quick).
     let photos = ["images/grace_hopper.jpg", "images/examples.jpg"].prefix(options.quick ? 1 : 2)
         .map { SyntheticCheckpoint.testAssets + "/" + $0 }.filter(fileExists)
     guard !photos.isEmpty else { return "not run: no photos in the test assets (set LLAVAUHD_TEST_ASSETS)\n" }
-    let variants = E2EVariant.all
+    guard !models.isEmpty else { return "not run: --llm-models names none of vicuna-7b, qwen2-7b\n" }
+    // --llm-weights BF16,Q8_0,Q4_0,Q4_K_M picks the LLM weights (default: all).
+    let variants = E2EVariant.all.filter { v in options.llmWeights.map { $0.contains(v.gguf ?? v.format?.rawValue ?? "BF16") } ?? true }
     let answerTokens = 16
 
-    // figures[photo][variant][depth index]
-    var figures: [[[TurnFigures]]] = Array(repeating: Array(repeating: [], count: variants.count), count: photos.count)
+    var tables = ""
     var residentAfter = 0
-    for d in depths {
-        let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: true, layers: d)
-        let (dir, written, seconds) = try checkpoint.ensure(in: SyntheticCheckpoint.benchDirectory())
-        if written { print("wrote \(dir) (\(megabytes(checkpoint.totalBytes))) in \(fmt(seconds)) s") }
-        guard SyntheticCheckpoint.installTestTokenizer(in: dir) else {
-            return "not run: no tokenizer.model in the test assets (set LLAVAUHD_TEST_ASSETS)\n"
-        }
-        for (v, variant) in variants.enumerated() {
-            let modelDirectory = try variant.format.map { try quantizedCopy(of: dir, format: $0) } ?? dir
-            let llava = try LlavaModel(path: modelDirectory, options: .init(threads: threads,
-                                                                        matrixArithmetic: variant.precision.matrixArithmetic(),
-                                                                        visionArithmetic: variant.precision.visionArithmetic()))
-            for (i, path) in photos.enumerated() {
-                let image = try ImageDecoder.decodeFile(path)
-                var sessionOptions = ChatSession.Options()
-                sessionOptions.kvCacheType = variant.kv
-                sessionOptions.imageCacheCapacity = 0
-                let session = try ChatSession(model: llava, options: sessionOptions)
-                var parameters = ChatParameters()
-                parameters.generation = GenerationParameters(maxNewTokens: answerTokens, stopTokenIds: [])
-                let reply = try session.chat("<image>\nWhat is in this photo?", images: [image], parameters: parameters)
-                var f = TurnFigures()
-                f.positions = reply.promptPositions
-                f.tokens = reply.tokens.count
-                f.images = reply.timings.imageEncoding
-                f.prefill = reply.timings.prefill
-                f.decode = reply.timings.decode
-                f.views = try llava.plan(for: image).views.count
-                f.load = loadAverage()
-                figures[i][v].append(f)
-                print("\(d) layers, \(path.split(separator: "/").last ?? ""), \(variant.weightsName) \(variant.precision.name) KV \(variant.kv): "
-                      + "\(f.positions) positions, images \(fmt(f.images)) s, prefill \(fmt(f.prefill)) s, "
-                      + "decode \(fmt(Double(f.tokens) / max(f.decode, 1e-9))) tok/s (load \(loadAverage()))")
+    for model in models {
+        let fullDepth = model.layers
+        let depth = min(max(1, options.layers ?? 2), fullDepth)
+        let depths = depth == 1 || depth == fullDepth ? [depth] : [1, depth]
+        // figures[photo][variant][depth index]; bytes per LLM weight of each variant that ran.
+        var figures: [[[TurnFigures]]] = Array(repeating: Array(repeating: [], count: variants.count), count: photos.count)
+        var bytesPerWeight: [Int: Double] = [:]
+        for d in depths {
+            let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: true, layers: d)
+            let (dir, written, seconds) = try checkpoint.ensure(in: SyntheticCheckpoint.benchDirectory())
+            if written { print("wrote \(dir) (\(megabytes(checkpoint.totalBytes))) in \(fmt(seconds)) s") }
+            guard SyntheticCheckpoint.installTestTokenizer(in: dir, for: model) else {
+                return "not run: no \(model.displayName) tokenizer in the test assets (set LLAVAUHD_TEST_ASSETS)\n"
             }
-            residentAfter = max(residentAfter, residentBytes())
+            for (v, variant) in variants.enumerated() {
+                guard let modelDirectory = try variant.modelDirectory(checkpoint: dir, threads: threads) else {
+                    print("\(model.displayName) \(variant.weightsName): skipped (needs llama.cpp's llama-quantize in $LLAVAUHD_LLAMA_CPP and Python's gguf)")
+                    continue
+                }
+                bytesPerWeight[v] = try variant.gguf != nil
+                    ? E2EVariant.ggufBytesPerWeight(modelDirectory + "/llm.gguf") : variant.bytesPerWeight
+                let llava = try LlavaModel(path: modelDirectory, options: .init(threads: threads,
+                                                                            matrixArithmetic: variant.precision.matrixArithmetic(),
+                                                                            visionArithmetic: variant.precision.visionArithmetic()))
+                for (i, path) in photos.enumerated() {
+                    let image = try ImageDecoder.decodeFile(path)
+                    var sessionOptions = ChatSession.Options()
+                    sessionOptions.kvCacheType = variant.kv
+                    sessionOptions.imageCacheCapacity = 0
+                    let session = try ChatSession(model: llava, options: sessionOptions)
+                    var parameters = ChatParameters()
+                    parameters.generation = GenerationParameters(maxNewTokens: answerTokens, stopTokenIds: [])
+                    let reply = try session.chat("<image>\nWhat is in this photo?", images: [image], parameters: parameters)
+                    var f = TurnFigures()
+                    f.positions = reply.promptPositions
+                    f.tokens = reply.tokens.count
+                    f.images = reply.timings.imageEncoding
+                    f.prefill = reply.timings.prefill
+                    f.decode = reply.timings.decode
+                    f.views = try llava.plan(for: image).views.count
+                    f.load = loadAverage()
+                    figures[i][v].append(f)
+                    print("\(model.displayName), \(d) layers, \(path.split(separator: "/").last ?? ""), \(variant.weightsName) \(variant.precision.name) KV \(variant.kv): "
+                          + "\(f.positions) positions, images \(fmt(f.images)) s, prefill \(fmt(f.prefill)) s, "
+                          + "decode \(fmt(Double(f.tokens) / max(f.decode, 1e-9))) tok/s (load \(loadAverage()))")
+                }
+                residentAfter = max(residentAfter, residentBytes())
+            }
+        }
+        // Peaks and bandwidth measured after each model's turns, so the bounds are of this
+        // stretch of the run.
+        let peaks = MachinePeaks.measure(threads: threads, repeats: options.repetitions(3))
+
+        /// Full-depth value from the measured depths (a line through two, or the one measured).
+        func extrapolate(_ values: [Double]) -> Double {
+            guard depths.count == 2 else { return values[0] * (depths[0] == fullDepth ? 1 : Double(fullDepth) / Double(depths[0])) }
+            let perLayer = (values[1] - values[0]) / Double(depths[1] - depths[0])
+            return values[1] + perLayer * Double(fullDepth - depths[1])
+        }
+
+        // Weights one decoded token reads at full depth: every layer's matrices and the LM head
+        // (read at the variant's bytes per weight), plus the KV cache up to the prompt's end.
+        // Prefill's matrix work is 2 operations per layer weight and position (attention not
+        // counted).
+        let c = SyntheticCheckpoint(languageModel: model, multimodal: true).languageConfig
+        let qWidth = c.headCount * c.headDim, kvWidth = c.kvHeadCount * c.headDim
+        let layerWeights = 2 * c.hiddenSize * qWidth + 2 * c.hiddenSize * kvWidth + 3 * c.hiddenSize * c.intermediateSize
+        let decodedWeights = fullDepth * layerWeights + c.vocabSize * c.hiddenSize
+
+        tables += """
+
+        **\(model.displayName)** layout (\(fullDepth) layers; measured at \(depths.map(String.init).joined(separator: " and ")) \
+        layer(s)\(depths == [fullDepth] ? "" : ", prefill and decode extrapolated to \(fullDepth) layers (fixed + per-layer line)")). \
+        Machine peaks measured after its turns: \(peaks.line). Prefill share = 2 × \(fmt(Double(fullDepth * layerWeights) / 1e9, 2)) G \
+        layer weights × positions / prefill time; decode bound = read bandwidth / (\(fmt(Double(decodedWeights) / 1e9, 2)) G weights × \
+        bytes per weight + the KV cache up to the prompt's end).
+
+        | photo | views | prompt positions | LLM weights | precision | KV cache | images | prefill (\(fullDepth) layers) | prefill share of peak | time to first token | decode tok/s | bound tok/s | share of bound | KV bytes / token | load at each depth |
+        |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+
+        """
+        for (i, path) in photos.enumerated() {
+            for (v, variant) in variants.enumerated() {
+                let runs = figures[i][v]
+                guard let last = runs.last, runs.count == depths.count, let weightBytes = bytesPerWeight[v] else { continue }
+                let prefill = extrapolate(runs.map(\.prefill))
+                let perToken = extrapolate(runs.map(\.perToken))
+                let kvBytes = 2 * fullDepth * kvWidth * variant.kv.bytesPerValue * last.positions
+                let bound = peaks.bandwidth / (Double(decodedWeights) * weightBytes + Double(kvBytes))
+                let peak = variant.prefillPeak(peaks)
+                let prefillShare = 2 * Double(fullDepth * layerWeights) * Double(last.positions) / prefill / peak.value
+                let ttft = last.images + prefill + perToken
+                tables += "| \(path.split(separator: "/").last ?? "") | \(last.views) | \(last.positions) | \(variant.weightsName) "
+                    + "| \(variant.precision.name) | \(variant.kv) | \(fmt(last.images)) s "
+                    + "| \(fmt(prefill)) s (\(fmt(Double(last.positions) / prefill)) tok/s) | \(fmt(100 * prefillShare, 0)) % of \(peak.name) "
+                    + "| \(fmt(ttft)) s | \(fmt(1 / perToken, 2)) "
+                    + "| \(fmt(bound, 2)) | \(fmt(100 / perToken / bound, 0)) % | \(megabytes(kvBytes)) | \(runs.map(\.load).joined(separator: ", ")) |\n"
+            }
         }
     }
     let peakResident = peakResidentBytes()
-    let peaks = MachinePeaks.measure(threads: threads, repeats: options.repetitions(3))
-
-    /// Full-depth value from the measured depths (a line through two, or the one measured).
-    func extrapolate(_ values: [Double]) -> Double {
-        guard depths.count == 2 else { return values[0] * (depths[0] == fullDepth ? 1 : Double(fullDepth) / Double(depths[0])) }
-        let perLayer = (values[1] - values[0]) / Double(depths[1] - depths[0])
-        return values[1] + perLayer * Double(fullDepth - depths[1])
-    }
-
-    // Weights one decoded token reads at full depth: every layer's matrices and the LM head (read
-    // at the variant's bytes per weight), plus the KV cache up to the prompt's end. Prefill's
-    // matrix work is 2 operations per layer weight and position (attention not counted).
-    let c = SyntheticCheckpoint(languageModel: model, multimodal: true).languageConfig
-    let qWidth = c.headCount * c.headDim, kvWidth = c.kvHeadCount * c.headDim
-    let layerWeights = 2 * c.hiddenSize * qWidth + 2 * c.hiddenSize * kvWidth + 3 * c.hiddenSize * c.intermediateSize
-    let decodedWeights = fullDepth * layerWeights + c.vocabSize * c.hiddenSize
 
     var md = """
-    \(machineLine()); \(threads) threads. Machine peaks measured by this benchmark: \(peaks.line). \
-    \(CPUProfile.current).
+    \(machineLine()); \(threads) threads. \(CPUProfile.current).
 
-    Synthetic LLaVA-UHD v2 Vicuna-7B directory (BF16 weights, real shapes and names), the test assets' \
-    Vicuna tokenizer; one turn "<image> What is in this photo?" with \(answerTokens) greedy tokens \
-    (end of sequence ignored). LLM measured at \(depths.map(String.init).joined(separator: " and ")) \
-    layer(s)\(depths == [fullDepth] ? "" : ", prefill and decode extrapolated to \(fullDepth) layers (fixed + per-layer line)"). \
-    Weights: BF16 as written, or `ModelQuantizer`'s Q8_0 / Q4_0 copy of the LLM (LM head included; vision \
-    stays BF16); precision `exact` (float32 products) or `fast` (on this CPU: vision \(Precision.fast.visionArithmetic().rawValue), \
-    LLM prefill \(Precision.fast.matrixArithmetic().rawValue) for BF16 weights, int8 activations for Q8_0/Q4_0). \
-    Prefill share = 2 × \(fmt(Double(fullDepth * layerWeights) / 1e9, 2)) G layer weights × positions / prefill time, \
-    against the peak its products can reach (float32 FMA for exact, bf16 dot for fast bf16, int8 VNNI for \
-    Q8_0/Q4_0; attention not counted). Decode bound = read bandwidth / bytes per token (\(fmt(Double(decodedWeights) / 1e9, 2)) G \
-    weights at the format's bytes per weight + the KV cache up to the prompt's end). \
-    Resident memory after the turns \(megabytes(residentAfter)), peak \(megabytes(peakResident)) (whole process, \
-    at the depths measured).
-
-    | photo | views | prompt positions | LLM weights | precision | KV cache | images | prefill (\(fullDepth) layers) | prefill share of peak | time to first token | decode tok/s | bound tok/s | share of bound | KV bytes / token | load at each depth |
-    |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+    Synthetic LLaVA-UHD v2 directories (BF16 weights, real shapes and names) with the test assets' \
+    tokenizers (Vicuna's SentencePiece, Qwen2's byte-level BPE); one turn "<image> What is in this photo?" \
+    with \(answerTokens) greedy tokens (end of sequence ignored). Weights: BF16 as written, `ModelQuantizer`'s \
+    Q8_0 / Q4_0 copy of the LLM (LM head included; vision stays BF16), or llama.cpp's `llama-quantize` Q4_K_M \
+    of the LLM read from a GGUF file (`llm_gguf`; only when $LLAVAUHD_LLAMA_CPP has llama-quantize and Python \
+    has `gguf`); precision `exact` (float32 products) or `fast` (on this CPU: vision \(Precision.fast.visionArithmetic().rawValue), \
+    LLM prefill \(Precision.fast.matrixArithmetic().rawValue) for BF16 weights, int8 activations for the quantized \
+    formats). The prefill share is against the peak its products can reach (float32 FMA for exact, bf16 dot \
+    for fast bf16, int8 VNNI for the quantized formats; attention not counted). Resident memory after the \
+    turns \(megabytes(residentAfter)), peak \(megabytes(peakResident)) (whole process, at the depths measured).
 
     """
-    for (i, path) in photos.enumerated() {
-        for (v, variant) in variants.enumerated() {
-            let runs = figures[i][v]
-            guard let last = runs.last else { continue }
-            let prefill = extrapolate(runs.map(\.prefill))
-            let perToken = extrapolate(runs.map(\.perToken))
-            let kvBytes = 2 * fullDepth * kvWidth * variant.kv.bytesPerValue * last.positions
-            let bound = peaks.bandwidth / (Double(decodedWeights) * variant.bytesPerWeight + Double(kvBytes))
-            let peak = variant.prefillPeak(peaks)
-            let prefillShare = 2 * Double(fullDepth * layerWeights) * Double(last.positions) / prefill / peak.value
-            let ttft = last.images + prefill + perToken
-            md += "| \(path.split(separator: "/").last ?? "") | \(last.views) | \(last.positions) | \(variant.weightsName) "
-                + "| \(variant.precision.name) | \(variant.kv) | \(fmt(last.images)) s "
-                + "| \(fmt(prefill)) s (\(fmt(Double(last.positions) / prefill)) tok/s) | \(fmt(100 * prefillShare, 0)) % of \(peak.name) "
-                + "| \(fmt(ttft)) s | \(fmt(1 / perToken, 2)) "
-                + "| \(fmt(bound, 2)) | \(fmt(100 / perToken / bound, 0)) % | \(megabytes(kvBytes)) | \(runs.map(\.load).joined(separator: ", ")) |\n"
-        }
-    }
+    md += tables
     md += """
 
     The two-depth line magnifies timing noise (a share of the bound above 100 % means the machine's load \
-    changed between the depths): on a shared machine, trust only the full-depth run. Full depth (14.4 GB written once under $LLAVAUHD_BENCH_DIR or /tmp/llavauhd-bench): \
-    `swift run -c release llavauhd-bench e2e --layers \(fullDepth)`.
+    changed between the depths): on a shared machine, trust only the full-depth run. Full depth (14.4 GB \
+    (Vicuna-7B) or 15.2 GB (Qwen2-7B) written once under $LLAVAUHD_BENCH_DIR or /tmp/llavauhd-bench): \
+    `swift run -c release llavauhd-bench e2e --layers 32` (Qwen2-7B has 28).
 
     """
     return md

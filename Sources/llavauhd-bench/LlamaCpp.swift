@@ -34,9 +34,11 @@ enum LlamaCpp {
         return fileExists(bin + "/llama-quantize") && PythonRunner.hasModule("gguf")
     }
 
-    /// The BF16 GGUF of a safetensors LLM directory (written once, next to it).
-    static func bf16GGUF(of directory: String) -> String? {
-        let path = directory + "/model-bf16.gguf"
+    /// The BF16 GGUF of a safetensors LLM directory (its LLM tensors only), written once at
+    /// `path` (default: model-bf16.gguf inside the directory; a multimodal directory needs it
+    /// outside, or it would load its LLM from that file). The name must end in -bf16.gguf.
+    static func bf16GGUF(of directory: String, at path: String? = nil) -> String? {
+        let path = path ?? directory + "/model-bf16.gguf"
         if fileExists(path) { return path }
         print("llama.cpp: converting \(directory) to BF16 GGUF")
         return PythonRunner.json("scripts/bench/bench_gguf_convert.py", [directory, path]) != nil && fileExists(path) ? path : nil

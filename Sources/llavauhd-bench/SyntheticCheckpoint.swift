@@ -342,13 +342,18 @@ extension SyntheticCheckpoint {
     /// The test assets' directory: `$LLAVAUHD_TEST_ASSETS`, else ./.build-assets.
     static var testAssets: String { environment("LLAVAUHD_TEST_ASSETS") ?? "\(environment("PWD") ?? ".")/.build-assets" }
 
-    /// Copies the test assets' Vicuna `tokenizer.model` into `dir` (a synthetic Vicuna-7B
-    /// directory has none) unless one is there; false when there is none to copy.
-    static func installTestTokenizer(in dir: String) -> Bool {
-        if fileExists(dir + "/tokenizer.model") { return true }
-        let tokenizer = testAssets + "/tokenizers/tokenizer.model.v1"
-        guard fileExists(tokenizer) else { return false }
-        return system("cp \(shellQuoted(tokenizer)) \(shellQuoted(dir + "/tokenizer.model"))") == 0
+    /// Copies the test assets' tokenizer of `model` into `dir` (a synthetic directory has none)
+    /// unless it is there: Vicuna's `tokenizer.model`, or Qwen2's `vocab.json`, `merges.txt` and
+    /// `tokenizer.json`; false when the assets lack it.
+    static func installTestTokenizer(in dir: String, for model: LanguageModel = .vicuna7B) -> Bool {
+        let files: [(source: String, name: String)] = model == .vicuna7B
+            ? [("tokenizers/tokenizer.model.v1", "tokenizer.model")]
+            : ["vocab.json", "merges.txt", "tokenizer.json"].map { ("tokenizers/qwen2/" + $0, $0) }
+        for (source, name) in files where !fileExists(dir + "/" + name) {
+            guard fileExists(testAssets + "/" + source),
+                  system("cp \(shellQuoted(testAssets + "/" + source)) \(shellQuoted(dir + "/" + name))") == 0 else { return false }
+        }
+        return true
     }
 
     static func benchDirectory() -> String {
