@@ -116,8 +116,11 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         arithmetic (BF16: one FMA per weight and row after the weight is widened once; Q8_0 with the int8 VNNI kernels: \
         per 256 weights and row, 4 `vpdpbusd`, 4 int→float conversions, 4 scale spreads and 4 FMAs, a scale product and \
         the offset term; Q4_0: 4 `vpdpbusd`, 2 conversions, 2 scale products and 2 FMAs plus the offset term), the \
-        weight bytes loaded and unpacked once for up to 4 rows (quant_repacked_vnni.c). One 11008×4096 matrix (an MLP projection), \(threads) threads, `MatMul.linear(…, rowwise: true)` as the passes \
-        call it, best of N in this run:
+        weight bytes loaded and unpacked once for up to 4 rows of x (quant_repacked_vnni.c; with 2 or more rows of x the \
+        4 weight rows of an interleaved block run one after the other, each asking for its share of the next block in L2: \
+        without that, hand-measured 2026-12-06 on one core, 2-4 rows cost 7-14 times one row). One 11008×4096 matrix (an \
+        MLP projection) in the layout the decoder reads (the interleaved copy for Q8_0 and Q4_0), \(threads) threads, \
+        `MatMul.linear(…, rowwise: true)` as the passes call it, best of N in this run:
 
         | weights | 1 row ms | 1 row GB/s | 2 rows ms | 4 rows ms | 8 rows ms | 4 rows / 1 row | ms per extra row (of 4) | arithmetic floor per row ms | 4 × 1 row / max(1 row, 4 × floor) | bound on the 4-session speed-up (4 × 1 row / 4 rows) |
         |---|---|---|---|---|---|---|---|---|---|---|
@@ -129,15 +132,16 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         a 256-bit multiply and a 256-bit FMA, each counting half); Q4_0 8.5 (4 `vpdpbusd`, 2 multiplies, 2 FMAs and a \
         256-bit FMA); × 11008·4096/256 groups / \(threads) threads. These are the operations that make each row bit \
         for bit its serial result (the one-row kernel's per-block integer sums, per-lane scale products and \
-        multiply-adds, in its order); the kernels already load and unpack each weight group once for up to 4 rows of x, so \
-        no multi-row kernel makes a row cheaper than this floor (one core, L2-resident matrix, hand-measured \
-        2026-12-06: 3.0 ns (Q8_0) and 2.5 ns (Q4_0) per row and 256 weights at 1-8 rows of x, floors 2.4 and 2.3 ns). \
-        BF16 reads 2 bytes per weight and Q8_0 1.06, so 4 rows' floor stays near one row's memory time; Q4_0 reads 0.56 \
-        bytes per weight for about the same arithmetic as Q8_0, so 4 rows cost about twice one row and its \
-        4-session speed-up stays near 2× on \(threads) cores. Under load (other processes taking the cores) the \
-        arithmetic gets slower while the memory does not, which lowers the quantized bounds; and the scheduler gives 4 \
-        busy threads of this process a larger share of the cores than 1, which raises every 4-session figure (the \
-        "batching off" rows show that share effect alone).
+        multiply-adds, in its order). Hand-measured 2026-12-06, one core, the kernels on an interleaved copy: \
+        L2-resident, 3.0 ns (Q8_0) and 2.6 ns (Q4_0) per row of x and 256 weights at 2-4 rows (floors 2.4 and 2.3 ns; \
+        computing Q4_0's 8 scale products of a group in one 256-bit multiply and spreading them, 1.5 multiply slots \
+        fewer, was slower: the spreads take the same pipes); from memory, 4 rows cost 1.4 times one row for Q8_0 \
+        (still bound by memory) and 3 times for Q4_0 (bound by its arithmetic: Q4_0 reads 0.56 bytes per weight for \
+        about the arithmetic of Q8_0's 1.06). So Q4_0's 4-session speed-up is bounded near 4 × (1 row) / (4 × floor), \
+        below 3× on \(threads) cores whenever one row runs at the memory's speed. Under load (other processes taking \
+        the cores) the arithmetic gets slower while the memory does not, which lowers the quantized bounds, while the \
+        one-session figure, the denominator, suffers most from the load: speed-ups measured under load are not \
+        valid.
 
         """
 }
