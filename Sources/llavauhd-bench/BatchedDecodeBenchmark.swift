@@ -29,12 +29,23 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
     let model = SyntheticCheckpoint.LanguageModel.vicuna7B
     let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: false, layers: options.layers ?? 2)
     let config = checkpoint.languageConfig
-    let (dir, _, _) = try checkpoint.ensure(in: SyntheticCheckpoint.benchDirectory())
+    let (dir, borrowed) = try languageCheckpointDirectory(checkpoint)
     let loadBefore = loadAverage()
     print("batch-decode: \(model.displayName), \(checkpoint.layerCount) of \(model.layers) layers in \(dir); load \(loadBefore)")
 
-    var variants: [(format: String, directory: String)] = [("BF16", dir)]
-    for format in [QuantFormat.q8_0, .q4_0] { variants.append((format.rawValue, try quantizedCopy(of: dir, format: format))) }
+    func wanted(_ format: String) -> Bool { options.llmWeights?.contains(format) ?? true }
+    var variants: [(format: String, directory: String)] = wanted("BF16") ? [("BF16", dir)] : []
+    for format in [QuantFormat.q8_0, .q4_0] where wanted(format.rawValue) {
+        let copy = dir + "-" + format.lowercaseName
+        if borrowed, !fileExists(copy + "/.complete") {
+            print("batch-decode: \(format.rawValue): no complete copy \(copy); not measured (not written next to a borrowed checkpoint)")
+            continue
+        }
+        variants.append((format.rawValue, try quantizedCopy(of: dir, format: format)))
+    }
+    // At full depth one decoder per format (the interleaved copies of two would not fit in memory
+    // beside the page cache): no "batching off" configuration.
+    let compareUnbatched = checkpoint.layerCount < model.layers
 
     let pipes = PipeRates.measure()
     print("batch-decode: one core, instructions/s: vpdpbusd \(fmt(pipes.dot / 1e9, 2)) G, FMA \(fmt(pipes.fma / 1e9, 2)) G, "
@@ -42,24 +53,28 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
     var rows = "", kernelRows = ""
     for v in variants {
         let weights = try WeightStore(directory: v.directory)
-        // One MLP matrix (11008 × 4096) through the rowwise products the passes use, for 1 and 4 rows.
-        let gate = try weights.linearWeight("model.layers.0.mlp.gate_proj.weight", shape: [config.intermediateSize, config.hiddenSize])
-        let (one, four, eight) = rowwiseProductMilliseconds(gate, inputs: config.hiddenSize, outputs: config.intermediateSize,
-                                                            threads: threads, reps: max(5, 4 * reps))
+        // One MLP matrix (11008 × 4096) through the rowwise products the passes use, for 1 to 8 rows,
+        // in the layout the decoder reads (with the row-interleaved copy `TransformerDecoder` makes
+        // for the int8 VNNI kernels).
+        let stored = try weights.linearWeight("model.layers.0.mlp.gate_proj.weight", shape: [config.intermediateSize, config.hiddenSize])
+        let gate: LinearWeight = if case .quantized(let q) = stored { .quantized(q.interleaved(threads: threads)) } else { stored }
+        let ms = rowwiseProductMilliseconds(gate, inputs: config.hiddenSize, outputs: config.intermediateSize,
+                                            rows: productRows, threads: threads, reps: max(5, 4 * reps))
+        let one = ms[0], two = ms[1], four = ms[2], eight = ms[3]
         let matrixGB = Double(gate.byteCount) / 1e9
         let groups = Double(config.intermediateSize * config.hiddenSize / 256)
         let floor = pipes.mixed > 0 ? groups * (PipeRates.slotsPer256Weights[v.format] ?? 0) / pipes.mixed / Double(threads) * 1e3 : 0
-        kernelRows += "| \(v.format) | \(fmt(one, 2)) | \(fmt(matrixGB / (one / 1e3))) | \(fmt(four, 2)) | \(fmt(eight, 2)) | "
+        kernelRows += "| \(v.format) | \(fmt(one, 2)) | \(fmt(matrixGB / (one / 1e3))) | \(fmt(two, 2)) | \(fmt(four, 2)) | \(fmt(eight, 2)) | "
             + "\(fmt(four / one, 2)) | \(fmt((four - one) / 3, 2)) | \(floor > 0 ? fmt(floor, 2) : "n/a") | "
             + "\(floor > 0 ? fmt(4 * one / max(one, 4 * floor), 2) + "×" : "n/a") | **\(fmt(4 * one / four, 2))×** |\n"
-        print("batch-decode: \(v.format) 11008×4096 rowwise product: 1 row \(fmt(one, 2)) ms, 4 rows \(fmt(four, 2)) ms, "
-              + "8 rows \(fmt(eight, 2)) ms")
+        print("batch-decode: \(v.format) 11008×4096 rowwise product: "
+              + zip(productRows, ms).map { "\($0) row(s) \(fmt($1, 2)) ms" }.joined(separator: ", "))
         let batched = try TransformerDecoder(config: config, weights: weights)
-        let unbatched = try TransformerDecoder(config: config, weights: weights, maxDecodeBatch: 1)
         let gb = Double(batched.weightBytesPerToken) / 1e9
         // The configurations take turns within each repetition, so a burst of load from other
         // processes falls on all of them alike.
-        let configurations = [(1, batched), (2, batched), (4, batched), (4, unbatched)]
+        var configurations = [(1, batched), (2, batched), (4, batched)]
+        if compareUnbatched { configurations.append((4, try TransformerDecoder(config: config, weights: weights, maxDecodeBatch: 1))) }
         var best = [Double](repeating: 0, count: configurations.count)
         var batchedPasses = [Int](repeating: 0, count: configurations.count), batchedSteps = batchedPasses
         for _ in 0..<reps {
@@ -101,11 +116,14 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         arithmetic (BF16: one FMA per weight and row after the weight is widened once; Q8_0 with the int8 VNNI kernels: \
         per 256 weights and row, 4 `vpdpbusd`, 4 int→float conversions, 4 scale spreads and 4 FMAs, a scale product and \
         the offset term; Q4_0: 4 `vpdpbusd`, 2 conversions, 2 scale products and 2 FMAs plus the offset term), the \
-        weight bytes loaded and unpacked once for up to 4 rows (quant_repacked_vnni.c). One 11008×4096 matrix (an MLP projection), \(threads) threads, `MatMul.linear(…, rowwise: true)` as the passes \
-        call it, best of N in this run:
+        weight bytes loaded and unpacked once for up to 4 rows of x (quant_repacked_vnni.c; with 2 or more rows of x the \
+        4 weight rows of an interleaved block run one after the other, each asking for its share of the next block in L2: \
+        without that, hand-measured 2026-12-06 on one core, 2-4 rows cost 7-14 times one row). One 11008×4096 matrix (an \
+        MLP projection) in the layout the decoder reads (the interleaved copy for Q8_0 and Q4_0), \(threads) threads, \
+        `MatMul.linear(…, rowwise: true)` as the passes call it, best of N in this run:
 
-        | weights | 1 row ms | 1 row GB/s | 4 rows ms | 8 rows ms | 4 rows / 1 row | ms per extra row (of 4) | arithmetic floor per row ms | 4 × 1 row / max(1 row, 4 × floor) | bound on the 4-session speed-up (4 × 1 row / 4 rows) |
-        |---|---|---|---|---|---|---|---|---|---|
+        | weights | 1 row ms | 1 row GB/s | 2 rows ms | 4 rows ms | 8 rows ms | 4 rows / 1 row | ms per extra row (of 4) | arithmetic floor per row ms | 4 × 1 row / max(1 row, 4 × floor) | bound on the 4-session speed-up (4 × 1 row / 4 rows) |
+        |---|---|---|---|---|---|---|---|---|---|---|
         \(kernelRows)
         One row is bound by memory (the weight bytes at the read bandwidth); each further row adds its arithmetic, which \
         the column "ms per extra row" measures. A pass of B rows costs about max(memory, B × arithmetic), so the speed-up of \
@@ -114,26 +132,31 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         a 256-bit multiply and a 256-bit FMA, each counting half); Q4_0 8.5 (4 `vpdpbusd`, 2 multiplies, 2 FMAs and a \
         256-bit FMA); × 11008·4096/256 groups / \(threads) threads. These are the operations that make each row bit \
         for bit its serial result (the one-row kernel's per-block integer sums, per-lane scale products and \
-        multiply-adds, in its order); the kernels already load and unpack each weight group once for up to 4 rows of x, so \
-        no multi-row kernel makes a row cheaper than this floor (one core, L2-resident matrix, hand-measured \
-        2026-12-06: 3.0 ns (Q8_0) and 2.5 ns (Q4_0) per row and 256 weights at 1-8 rows of x, floors 2.4 and 2.3 ns). \
-        BF16 reads 2 bytes per weight and Q8_0 1.06, so 4 rows' floor stays near one row's memory time; Q4_0 reads 0.56 \
-        bytes per weight for about the same arithmetic as Q8_0, so 4 rows cost about twice one row and its \
-        4-session speed-up stays near 2× on \(threads) cores. Under load (other processes taking the cores) the \
-        arithmetic gets slower while the memory does not, which lowers the quantized bounds; and the scheduler gives 4 \
-        busy threads of this process a larger share of the cores than 1, which raises every 4-session figure (the \
-        "batching off" rows show that share effect alone).
+        multiply-adds, in its order). Hand-measured 2026-12-06, one core, the kernels on an interleaved copy: \
+        L2-resident, 3.0 ns (Q8_0) and 2.6 ns (Q4_0) per row of x and 256 weights at 2-4 rows (floors 2.4 and 2.3 ns; \
+        computing Q4_0's 8 scale products of a group in one 256-bit multiply and spreading them, 1.5 multiply slots \
+        fewer, was slower: the spreads take the same pipes); from memory, 4 rows cost 1.4 times one row for Q8_0 \
+        (still bound by memory) and 3 times for Q4_0 (bound by its arithmetic: Q4_0 reads 0.56 bytes per weight for \
+        about the arithmetic of Q8_0's 1.06). So Q4_0's 4-session speed-up is bounded near 4 × (1 row) / (4 × floor), \
+        below 3× on \(threads) cores whenever one row runs at the memory's speed. Under load (other processes taking \
+        the cores) the arithmetic gets slower while the memory does not, which lowers the quantized bounds, while the \
+        one-session figure, the denominator, suffers most from the load: speed-ups measured under load are not \
+        valid.
 
         """
 }
 
-/// Milliseconds of one rowwise product of `w` (`[outputs, inputs]`) for 1, 4 and 8 rows of x,
+/// Rows of x of the rowwise product timings.
+private let productRows = [1, 2, 4, 8]
+
+/// Milliseconds of one rowwise product of `w` (`[outputs, inputs]`) for each count in `rows`,
 /// best of `reps`.
-private func rowwiseProductMilliseconds(_ w: LinearWeight, inputs: Int, outputs: Int, threads: Int,
-                                        reps: Int) -> (Double, Double, Double) {
+private func rowwiseProductMilliseconds(_ w: LinearWeight, inputs: Int, outputs: Int, rows: [Int], threads: Int,
+                                        reps: Int) -> [Double] {
+    let most = rows.max() ?? 1
     var random = SplitMix(seed: 5)
-    let x = (0..<(8 * inputs)).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }
-    var out = [Float](repeating: 0, count: 8 * outputs)
+    let x = (0..<(most * inputs)).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }
+    var out = [Float](repeating: 0, count: most * outputs)
     let context = ComputeContext(threads: threads)
     func time(_ rows: Int) -> Double {
         x.withUnsafeBufferPointer { xb in
@@ -144,14 +167,22 @@ private func rowwiseProductMilliseconds(_ w: LinearWeight, inputs: Int, outputs:
             }
         }
     }
-    // 1, 4 and 8 rows in turn, so all see the same load.
-    var one = Double.infinity, four = Double.infinity, eight = Double.infinity
+    // The counts in turn, so all see the same load.
+    var best = [Double](repeating: .infinity, count: rows.count)
     for _ in 0..<reps {
-        one = min(one, time(1))
-        four = min(four, time(4))
-        eight = min(eight, time(8))
+        for (i, n) in rows.enumerated() { best[i] = min(best[i], time(n)) }
     }
-    return (one, four, eight)
+    return best
+}
+
+/// The directory of the LLM-only `checkpoint`, written when missing, unless a complete
+/// multimodal checkpoint of the same depth is already there (its language model tensors are the
+/// same; the full-depth ones take 13-15 GB): then that one, `borrowed`, and nothing is written.
+private func languageCheckpointDirectory(_ checkpoint: SyntheticCheckpoint) throws -> (path: String, borrowed: Bool) {
+    let parent = SyntheticCheckpoint.benchDirectory()
+    let multimodal = SyntheticCheckpoint(languageModel: checkpoint.languageModel, multimodal: true, layers: checkpoint.layers)
+    if !checkpoint.isComplete(in: parent), multimodal.isComplete(in: parent) { return (parent + "/" + multimodal.layoutName, true) }
+    return (try checkpoint.ensure(in: parent).path, false)
 }
 
 /// Starts `sessions` threads, each with its own cache and prompt, and returns sessions × tokens /

@@ -21,8 +21,8 @@ struct BenchOptions {
     var layers: Int?
     /// `--llm-models vicuna-7b,qwen2-7b`: the LLM benchmark's models (nil: both).
     var llmModels: [String]?
-    /// `--llm-weights BF16,Q8_0,Q4_0,Q4_K_M`: the LLM benchmark's storages, by the format names
-    /// of its rows (nil: all).
+    /// `--llm-weights BF16,Q8_0,Q4_0,Q4_K_M`: the LLM and batch-decode benchmarks' storages, by
+    /// the format names of their rows (nil: all).
     var llmWeights: [String]?
     /// `--no-compare`: the LLM benchmark skips llama.cpp and PyTorch.
     var compare = true

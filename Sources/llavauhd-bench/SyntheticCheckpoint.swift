@@ -243,14 +243,19 @@ struct SyntheticCheckpoint {
 
     var totalBytes: Int { tensors.reduce(0) { $0 + $1.bytes } }
 
+    /// True when `parent` holds this layout complete (its marker names the layout).
+    func isComplete(in parent: String) -> Bool {
+        let marker = parent + "/" + layoutName + "/.complete"
+        guard fileExists(marker), let text = try? readWholeFile(marker) else { return false }
+        return String(decoding: text, as: UTF8.self) == layoutName
+    }
+
     /// The directory `parent/layoutName`, written unless already complete. Returns its path and
     /// whether it was written now (and how long that took).
     func ensure(in parent: String) throws -> (path: String, written: Bool, seconds: Double) {
         let dir = parent + "/" + layoutName
         let marker = dir + "/.complete"
-        if fileExists(marker), let text = try? readWholeFile(marker), String(decoding: text, as: UTF8.self) == layoutName {
-            return (dir, false, 0)
-        }
+        if isComplete(in: parent) { return (dir, false, 0) }
         try Self.makeDirectory(parent)
         try Self.makeDirectory(dir)
         let t0 = monotonicSeconds()

@@ -11,7 +11,7 @@ import LlavaUHD
 //   options: --quick (fewer repetitions), --no-write (print only), --out PATH (default BENCHMARKS.md),
 //            --layers N (LLM decoder layers to build; full depth extrapolated),
 //            --llm-models vicuna-7b,qwen2-7b  --llm-weights BF16,Q8_0,Q4_0,Q4_K_M  --no-compare
-//            (the LLM benchmark's models, storages, and no llama.cpp / PyTorch runs)
+//            (the LLM benchmark's models, storages (batch-decode's too), and no llama.cpp / PyTorch runs)
 
 let benchmarks: [Benchmark] = [
     projectorBenchmark,
