@@ -18,6 +18,12 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+long luhd_tune(int i, long def);
+/* Prefetches the n bytes at p (one hint per 64-byte line) into L1. */
+INLINE void prefetch_bytes(const void *p, size_t n) {
+    for (size_t o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Elementary functions                                                                        */
 
@@ -256,8 +262,11 @@ ELEMENTWISE(round_f16, v_round_f16)
         const T *wr[8];                                                                         \
         for (int a = 0; a < R; a++) wr[a] = w + (r + a) * k;                                    \
         long j = 0;                                                                             \
+        const long line = 64 / (long)sizeof(T), pf = luhd_tune(1, 0) / (long)sizeof(T);       \
         for (; j + W <= k; j += W) {                                                            \
             vf wv[8];                                                                           \
+            if (pf && (j & (line - 1)) == 0)                                                    \
+                for (int a = 0; a < R; a++) _mm_prefetch((const char *)(wr[a] + j + pf), _MM_HINT_T0); \
             for (int a = 0; a < R; a++) wv[a] = LOAD_W(wr[a] + j);                              \
             for (int b = 0; b < V; b++) {                                                       \
                 vf xv = v_load(x + b * ldx + j);                                                \
@@ -345,7 +354,13 @@ MATVEC(bf16_t, matvec_bf16)
     static void KFN(attention_scores_##T)(const T *keys, long stride, long count, long d,       \
                                           const float *q, float scale, float *scores) {         \
         long j = 0;                                                                             \
-        for (; j + 4 <= count; j += 4) att_scores_##T(keys + j * stride, stride, d, q, scale, 4, scores + j); \
+        const long pf = luhd_tune(2, 0);                                                        \
+        for (; j + 4 <= count; j += 4) {                                                        \
+            if (pf)                                                                             \
+                for (long a = j + pf; a < j + pf + 4 && a < count; a++)                         \
+                    prefetch_bytes(keys + a * stride, (size_t)d * sizeof(T));                   \
+            att_scores_##T(keys + j * stride, stride, d, q, scale, 4, scores + j);              \
+        }                                                                                       \
         for (; j < count; j++) att_scores_##T(keys + j * stride, stride, d, q, scale, 1, scores + j); \
     }
 
@@ -359,9 +374,11 @@ MATVEC(bf16_t, matvec_bf16)
             vf acc[8];                                                                          \
             for (int b = 0; b < 8; b++) acc[b] = v_zero();                                      \
             if (d - c0 >= 8 * W) {                                                              \
+                const long pf = luhd_tune(2, 0);                                                \
                 for (long j = 0; j < count; j++) {                                              \
                     vf pj = v_set(p[j]);                                                        \
                     const T *row = v + j * stride;                                              \
+                    if (pf && j + pf < count) prefetch_bytes(row + pf * stride, 8 * W * sizeof(T)); \
                     for (int b = 0; b < 8; b++) acc[b] = v_fma(pj, LOAD_V(row + b * W), acc[b]); \
                 }                                                                               \
                 for (int b = 0; b < 8; b++) v_store(y + c0 + b * W, acc[b]);                    \

@@ -14,6 +14,13 @@ static inline uint32_t load16(const uint8_t *p) {
     return h;
 }
 
+long luhd_tune(int i, long def);
+
+/* Prefetches the n bytes at p (one hint per 64-byte line) into L1. */
+static inline __attribute__((always_inline)) void prefetch_span(const uint8_t *p, size_t n) {
+    for (size_t o = 0; o < n; o += 64) _mm_prefetch((const char *)(p + o), _MM_HINT_T0);
+}
+
 static inline float h2f(const uint8_t *p) { return _cvtsh_ss((unsigned short)load16(p)); }
 
 static inline float hsum16(__m512 v) {

@@ -23,6 +23,7 @@ let benchmarks: [Benchmark] = [
     sgemmBenchmark,
     loadBenchmark,
     quantBenchmark,
+    decodeKernelBenchmark,
     ggufBenchmark,
     realModelBenchmark,
     e2eBenchmark,

@@ -13,14 +13,14 @@
 ///
 /// As transformers' eager attention: scores = q·kᵀ · (1/√headDim), softmax over the visible
 /// keys in float32 (masked keys get probability 0), then probabilities · v.
-enum CausalAttention {
+package enum CausalAttention {
     /// Queries at or below this many rows use the direct path (per-head dot products, heads in
     /// parallel); more rows go through sgemm in blocks of query rows.
     static let directMaxRows = 4
     /// Query rows per sgemm block (bounds the score buffer to blockRows × keys floats).
     static let blockRows = 128
 
-    static func compute(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
+    package static func compute(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
                         keys: KVMatrix, values: KVMatrix,
                         heads: Int, kvHeads: Int, headDim: Int,
                         out: UnsafeMutablePointer<Float>, outStride: Int, context: ComputeContext) {

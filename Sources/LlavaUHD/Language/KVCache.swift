@@ -91,9 +91,9 @@ package final class KVCache: @unchecked Sendable {
     package func reset() { count = 0 }
 
     /// The key matrix of `layer` (`[capacity × rowWidth]` values of `type`).
-    func keys(layer: Int) -> KVMatrix { KVMatrix(base: keys[layer], type: type, stride: rowWidth) }
+    package func keys(layer: Int) -> KVMatrix { KVMatrix(base: keys[layer], type: type, stride: rowWidth) }
     /// The value matrix of `layer` (`[capacity × rowWidth]` values of `type`).
-    func values(layer: Int) -> KVMatrix { KVMatrix(base: values[layer], type: type, stride: rowWidth) }
+    package func values(layer: Int) -> KVMatrix { KVMatrix(base: values[layer], type: type, stride: rowWidth) }
 
     /// Marks positions up to `newCount` as valid, after a computation wrote all their layers.
     func commit(count newCount: Int) {
