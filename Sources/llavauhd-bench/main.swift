@@ -12,6 +12,8 @@ import LlavaUHD
 //            --layers N (LLM decoder layers to build; full depth extrapolated),
 //            --llm-models vicuna-7b,qwen2-7b  --llm-weights BF16,Q8_0,Q4_0,Q4_K_M  --no-compare
 //            (the LLM benchmark's models, storages, and no llama.cpp / PyTorch runs)
+//            --kv f32|f16|bf16  --context N  --llm-dir DIR  (the LLM benchmark's KV cache type, prompt
+//            length, and an existing model directory to run alone, e.g. a full-depth checkpoint)
 
 let benchmarks: [Benchmark] = [
     projectorBenchmark,
