@@ -197,18 +197,37 @@ final class QuantizedStorage: @unchecked Sendable {
     deinit { bytes.deallocate() }
 }
 
-/// The 64-byte-aligned buffer of an interleaved copy (`QuantizedMatrix.interleaved`) or of a
-/// load-time Q8_0 copy of dense weights (`Int8Product.quantize`): allocated with
-/// `posix_memalign`, so that a size the machine cannot provide is a nil result (the matrix then
-/// stays in its stored layout, the dense weights in float32 products), not a trap.
+/// The buffer of an interleaved copy (`QuantizedMatrix.interleaved`) or of a load-time Q8_0 copy
+/// of dense weights (`Int8Product.quantize`): anonymous memory (`mmap`), so that a size the
+/// machine cannot provide is a nil result (the matrix then stays in its stored layout, the dense
+/// weights in float32 products), not a trap. Copies of at least `hugePageBytes` start on a 2 MiB
+/// boundary with transparent huge pages asked for (`MADV_HUGEPAGE`; the kernel may still give 4 KiB
+/// pages): decoding streams every copy once per token, and with 4 KiB pages each page of it costs
+/// a TLB miss and ends the hardware prefetchers' run.
 final class InterleavedStorage: @unchecked Sendable {
     let bytes: UnsafeMutableRawPointer
+    private let mapping: UnsafeMutableRawPointer
+    private let mappedBytes: Int
+
+    static let hugePageBytes = 2 << 20
 
     init?(byteCount: Int) {
-        var p: UnsafeMutableRawPointer?
-        guard byteCount > 0, posix_memalign(&p, 64, byteCount) == 0, let p else { return nil }
-        bytes = p
+        let huge = Self.hugePageBytes
+        guard byteCount > 0, byteCount <= Int.max / 2 - 2 * huge else { return nil }
+        let wantsHuge = byteCount >= huge && getenv("LUHD_NOHUGE") == nil
+        let size = wantsHuge ? (byteCount + huge - 1) / huge * huge + huge : byteCount
+        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED,
+              let p else { return nil }
+        mapping = p
+        mappedBytes = size
+        if wantsHuge {
+            let skip = (huge - Int(bitPattern: p) % huge) % huge
+            bytes = p + skip
+            madvise(bytes, size - skip, MADV_HUGEPAGE)
+        } else {
+            bytes = p
+        }
     }
 
-    deinit { free(bytes) }
+    deinit { munmap(mapping, mappedBytes) }
 }
