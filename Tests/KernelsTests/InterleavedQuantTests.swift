@@ -70,14 +70,14 @@ import TestSupport
         }
     }
 
-    /// Copies of at least 2 MiB (`InterleavedStorage.hugePageBytes`) live in 2 MiB-aligned memory
+    /// Copies of at least 2 MiB (`StreamedBuffer.hugePageBytes`) live in 2 MiB-aligned memory
     /// with huge pages asked for: the same checks hold there.
     @Test(arguments: formats)
     func hugePageCopyBitIdentical(format: QuantFormat) throws {
         let w = try testMatrix(format, rows: 1024, columns: 4096, seed: 77)
-        #expect(w.byteCount >= InterleavedStorage.hugePageBytes)
+        #expect(w.byteCount >= StreamedBuffer.hugePageBytes)
         if let data = w.interleaved(threads: 2).interleavedData {
-            #expect(Int(bitPattern: data) % InterleavedStorage.hugePageBytes == 0, "\(format): copy not 2 MiB-aligned")
+            #expect(Int(bitPattern: data) % StreamedBuffer.hugePageBytes == 0, "\(format): copy not 2 MiB-aligned")
         }
         try Self.check(w, label: "\(format) 1024×4096", seed: 29)
     }

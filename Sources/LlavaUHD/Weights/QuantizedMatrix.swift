@@ -101,7 +101,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
 
     /// This matrix with a row-interleaved copy of its bytes for the int8 VNNI matrix-vector
     /// kernels (bit-identical results, faster: see Sources/CLlavaUHD/quant_repacked_vnni.c), or
-    /// itself when `canInterleave` is false or the memory for the copy cannot be had. The copy is anonymous memory of `byteCount` bytes
+    /// itself when `canInterleave` is false or the memory for the copy cannot be had. The copy is anonymous memory of `byteCount` bytes (`StreamedBuffer`)
     /// (as llama.cpp's CPU backend repacks into its own buffers); when the bytes come from a
     /// file mapping, the mapping's pages are released afterwards (`MappedFile.releasePages`), so
     /// resident memory holds one copy, not two. Products of every kernel keep working on the
@@ -109,7 +109,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
     /// the int8 VNNI matrix product of prefill reads the interleaved copy too. Repacking reads
     /// and writes every byte once, split over `threads`.
     package func interleaved(threads: Int) -> QuantizedMatrix {
-        guard canInterleave, let storage = InterleavedStorage(byteCount: byteCount) else { return self }
+        guard canInterleave, let storage = StreamedBuffer(byteCount: byteCount) else { return self }
         let dst = SendablePointer(storage.bytes.assumingMemoryBound(to: UInt8.self))
         let fmt = Int32(format.ggmlType), blocks = rows / 4
         let parts = chunks(blocks, parts: max(1, threads) * 4)
@@ -195,39 +195,4 @@ final class QuantizedStorage: @unchecked Sendable {
     }
 
     deinit { bytes.deallocate() }
-}
-
-/// The buffer of an interleaved copy (`QuantizedMatrix.interleaved`) or of a load-time Q8_0 copy
-/// of dense weights (`Int8Product.quantize`): anonymous memory (`mmap`), so that a size the
-/// machine cannot provide is a nil result (the matrix then stays in its stored layout, the dense
-/// weights in float32 products), not a trap. Copies of at least `hugePageBytes` start on a 2 MiB
-/// boundary with transparent huge pages asked for (`MADV_HUGEPAGE`; the kernel may still give 4 KiB
-/// pages): decoding streams every copy once per token, and with 4 KiB pages each page of it costs
-/// a TLB miss and ends the hardware prefetchers' run.
-final class InterleavedStorage: @unchecked Sendable {
-    let bytes: UnsafeMutableRawPointer
-    private let mapping: UnsafeMutableRawPointer
-    private let mappedBytes: Int
-
-    static let hugePageBytes = 2 << 20
-
-    init?(byteCount: Int) {
-        let huge = Self.hugePageBytes
-        guard byteCount > 0, byteCount <= Int.max / 2 - 2 * huge else { return nil }
-        let wantsHuge = byteCount >= huge && getenv("LUHD_NOHUGE") == nil
-        let size = wantsHuge ? (byteCount + huge - 1) / huge * huge + huge : byteCount
-        guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED,
-              let p else { return nil }
-        mapping = p
-        mappedBytes = size
-        if wantsHuge {
-            let skip = (huge - Int(bitPattern: p) % huge) % huge
-            bytes = p + skip
-            madvise(bytes, size - skip, MADV_HUGEPAGE)
-        } else {
-            bytes = p
-        }
-    }
-
-    deinit { munmap(mapping, mappedBytes) }
 }
