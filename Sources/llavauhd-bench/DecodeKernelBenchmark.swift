@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CLlavaUHD
 import LlavaUHD
 
@@ -30,8 +33,30 @@ private struct DecodeKernelBench {
         let bytes: Int
         let seconds: Double
         let bandwidth: Double
+        /// One thread: the best run's CPU seconds of the calling thread and the read bandwidth per
+        /// CPU second (figures that time slices given to other processes do not change).
+        var cpuSeconds = 0.0, cpuBandwidth = 0.0
         var gbps: Double { Double(bytes) / seconds / 1e9 }
         var share: Double { Double(bytes) / seconds / bandwidth }
+        var cpuShare: Double { cpuSeconds > 0 ? Double(bytes) / cpuSeconds / cpuBandwidth : 0 }
+    }
+
+    /// Seconds of CPU time of the calling thread.
+    static func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// The least CPU time of the calling thread over `n` runs of `body` (run on this thread).
+    static func leastCPU(_ n: Int, _ body: () -> Void) -> Double {
+        var best = Double.infinity
+        for _ in 0..<max(1, n) {
+            let c0 = threadCPUSeconds()
+            body()
+            best = min(best, threadCPUSeconds() - c0)
+        }
+        return best
     }
 
     func run() throws -> String {
@@ -40,14 +65,24 @@ private struct DecodeKernelBench {
         let threadCounts = allThreads > 1 ? [allThreads, 1] : [1]
         let probe = ReadBandwidth(bytes: workingSet)
         var rows: [Row] = []
+        var sink: UInt64 = 0
+        func cpuProbe() -> Double {
+            Double(probe.bytes) / Self.leastCPU(2) { sink ^= luhd_quant_read_bytes(UnsafeRawPointer(probe.raw), probe.bytes) }
+        }
         func timed(_ kernel: String, bytes: Int, threads: Int, _ body: () -> Void) {
             let before = probe.measure(threads: threads, repeats: 2)
             let seconds = bestOf(reps, body)
             let bandwidth = max(before, probe.measure(threads: threads, repeats: 2))
-            let row = Row(kernel: kernel, threads: threads, bytes: bytes, seconds: seconds, bandwidth: bandwidth)
+            var row = Row(kernel: kernel, threads: threads, bytes: bytes, seconds: seconds, bandwidth: bandwidth)
+            if threads == 1 {
+                let cpuBefore = cpuProbe()
+                row.cpuSeconds = Self.leastCPU(reps, body)
+                row.cpuBandwidth = max(cpuBefore, cpuProbe())
+            }
             rows.append(row)
             print("decode-kernels: \(kernel), \(threads) thread(s): \(fmt(row.gbps)) GB/s, \(fmt(100 * row.share, 0)) % of "
-                  + "\(fmt(bandwidth / 1e9)) GB/s (load \(loadAverage()))")
+                  + "\(fmt(bandwidth / 1e9)) GB/s" + (threads == 1 ? "; by CPU time \(fmt(100 * row.cpuShare, 0)) %" : "")
+                  + " (load \(loadAverage()))")
         }
 
         // Matrix-vector products: the quant benchmark's matrices and fill.
@@ -128,15 +163,17 @@ private struct DecodeKernelBench {
             bytes; block formats: \(QuantKernel.preferred(for: .q8_0)) kernels, on the row-interleaved copy made at load where \
             the format has one), and decode attention (one query row, Vicuna-7B's \(config.headCount) heads of \
             \(config.headDim)) over \(attentionLayers) layers' KV caches. Share = bytes read / time / the read bandwidth \
-            (\(workingSet >> 20) MiB, same threads) measured just before and just after the row, the larger.
+            (\(workingSet >> 20) MiB, same threads) measured just before and just after the row, the larger. With one \
+            thread, the same by the thread's CPU time (kernel and read loop alike), which time slices given to other \
+            processes do not change: the figure to trust on a loaded machine.
 
-            | kernel | threads | MB read | ms | GB/s | read bandwidth GB/s | share of bandwidth |
-            |---|---|---|---|---|---|---|
+            | kernel | threads | MB read | ms | GB/s | read bandwidth GB/s | share of bandwidth | share by CPU time |
+            |---|---|---|---|---|---|---|---|
 
             """
         for r in rows {
             md += "| \(r.kernel) | \(r.threads) | \(fmt(Double(r.bytes) / 1e6, 0)) | \(fmt(r.seconds * 1e3, 2)) | \(fmt(r.gbps)) "
-                + "| \(fmt(r.bandwidth / 1e9)) | **\(fmt(100 * r.share, 0)) %** |\n"
+                + "| \(fmt(r.bandwidth / 1e9)) | **\(fmt(100 * r.share, 0)) %** | \(r.threads == 1 ? fmt(100 * r.cpuShare, 0) + " %" : "–") |\n"
         }
         return md
     }
