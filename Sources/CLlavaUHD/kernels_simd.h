@@ -21,7 +21,6 @@
 long luhd_tune(int i, long def);
 /* Decode attention reads cache rows stride apart (a page or more each): rows this far ahead are
  * prefetched in software, which the hardware prefetchers do not do across pages. */
-#define ATTENTION_PREFETCH_ROWS 4
 /* Prefetches the n bytes at p (one hint per 64-byte line) into L1. */
 INLINE void prefetch_bytes(const void *p, size_t n) {
     for (size_t o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
@@ -265,7 +264,7 @@ ELEMENTWISE(round_f16, v_round_f16)
         const T *wr[8];                                                                         \
         for (int a = 0; a < R; a++) wr[a] = w + (r + a) * k;                                    \
         long j = 0;                                                                             \
-        const long line = 64 / (long)sizeof(T), pf = luhd_tune(1, 0) / (long)sizeof(T);       \
+        const long line = 64 / (long)sizeof(T), pf = luhd_tune(1, 512) / (long)sizeof(T);       \
         for (; j + W <= k; j += W) {                                                            \
             vf wv[8];                                                                           \
             if (pf && (j & (line - 1)) == 0)                                                    \
@@ -358,6 +357,7 @@ MATVEC(bf16_t, matvec_bf16)
                                           long group, const float *q, float scale, float *scores, \
                                           long score_stride) {                                  \
         const size_t slice = (size_t)(kv_heads * d) * sizeof(T);                               \
+        const long ATTENTION_PREFETCH_ROWS = luhd_tune(2, 4);                                  \
         long j = 0;                                                                             \
         for (; j + 4 <= count; j += 4) {                                                        \
             for (long a = j + ATTENTION_PREFETCH_ROWS; a < j + ATTENTION_PREFETCH_ROWS + 4 && a < count; a++) \
@@ -378,32 +378,38 @@ MATVEC(bf16_t, matvec_bf16)
  * key/value head g), one multiply-add per row and element from y_h = 0, the rows streamed once
  * (all kv_heads slices of a row together, 4 rows per pass over the outputs). */
 #define ATTENTION_VALUES(T, LOAD_V, LOAD_V_N)                                                   \
-    static void KFN(attention_values_##T)(const T *values, long stride, long count, long d, long kv_heads, \
-                                          long group, const float *p, long p_stride, float *y) { \
-        const size_t slice = (size_t)(kv_heads * d) * sizeof(T);                                \
-        memset(y, 0, sizeof(float) * (size_t)(kv_heads * group * d));                          \
-        for (long j0 = 0; j0 < count; j0 += 4) {                                                \
-            const int R = count - j0 < 4 ? (int)(count - j0) : 4;                               \
-            for (long a = j0 + ATTENTION_PREFETCH_ROWS; a < j0 + ATTENTION_PREFETCH_ROWS + 4 && a < count; a++) \
-                prefetch_bytes(values + a * stride, slice);                                     \
-            for (long g = 0; g < kv_heads; g++) {                                               \
-                const T *row = values + j0 * stride + g * d;                                    \
-                for (long c = 0; c < d; c += W) {                                               \
-                    const long left = d - c;                                                    \
-                    vf x[4];                                                                    \
-                    for (int a = 0; a < R; a++)                                                 \
-                        x[a] = left >= W ? LOAD_V(row + a * stride + c) : LOAD_V_N(row + a * stride + c, left); \
-                    for (long h = g * group; h < (g + 1) * group; h++) {                        \
-                        float *yh = y + h * d + c;                                              \
-                        const float *ph = p + h * p_stride + j0;                                \
-                        vf acc = left >= W ? v_load(yh) : v_load_n(yh, left);                   \
-                        for (int a = 0; a < R; a++) acc = v_fma(v_set(ph[a]), x[a], acc);       \
-                        if (left >= W) v_store(yh, acc);                                        \
-                        else v_store_n(yh, acc, left);                                          \
-                    }                                                                           \
+    INLINE void att_values_##T(const T *rows, long stride, long d, long kv_heads, long group,   \
+                               const float *p, long p_stride, float *y, const int R) {          \
+        for (long g = 0; g < kv_heads; g++) {                                                   \
+            const T *row = rows + g * d;                                                        \
+            for (long c = 0; c < d; c += W) {                                                   \
+                const long left = d - c;                                                        \
+                vf x[4];                                                                        \
+                for (int a = 0; a < R; a++)                                                     \
+                    x[a] = left >= W ? LOAD_V(row + a * stride + c) : LOAD_V_N(row + a * stride + c, left); \
+                for (long h = g * group; h < (g + 1) * group; h++) {                            \
+                    float *yh = y + h * d + c;                                                  \
+                    const float *ph = p + h * p_stride;                                         \
+                    vf acc = left >= W ? v_load(yh) : v_load_n(yh, left);                       \
+                    for (int a = 0; a < R; a++) acc = v_fma(v_set(ph[a]), x[a], acc);           \
+                    if (left >= W) v_store(yh, acc);                                            \
+                    else v_store_n(yh, acc, left);                                              \
                 }                                                                               \
             }                                                                                   \
         }                                                                                       \
+    }                                                                                           \
+    static void KFN(attention_values_##T)(const T *values, long stride, long count, long d, long kv_heads, \
+                                          long group, const float *p, long p_stride, float *y) { \
+        const size_t slice = (size_t)(kv_heads * d) * sizeof(T);                                \
+        const long ATTENTION_PREFETCH_ROWS = luhd_tune(2, 4);                                  \
+        memset(y, 0, sizeof(float) * (size_t)(kv_heads * group * d));                          \
+        long j = 0;                                                                             \
+        for (; j + 4 <= count; j += 4) {                                                        \
+            for (long a = j + ATTENTION_PREFETCH_ROWS; a < j + ATTENTION_PREFETCH_ROWS + 4 && a < count; a++) \
+                prefetch_bytes(values + a * stride, slice);                                     \
+            att_values_##T(values + j * stride, stride, d, kv_heads, group, p + j, p_stride, y, 4); \
+        }                                                                                       \
+        for (; j < count; j++) att_values_##T(values + j * stride, stride, d, kv_heads, group, p + j, p_stride, y, 1); \
     }
 
 ATTENTION_SCORE_BLOCK(f16_t, v_load_f16, v_load_f16_n)

@@ -266,7 +266,7 @@ static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, si
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m512i pidx[4];
     q4_k_lane_index(pidx);
-    const long pf = luhd_tune(0, 0);
+    const long pf = luhd_tune(0, 1024);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         __m512 acc[4][2];
@@ -300,7 +300,7 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
     const __m512i shrw = _mm512_or_si512(shr, _mm512_slli_epi64(shr, 16)), shr16 = _mm512_or_si512(shrw, _mm512_slli_epi64(shrw, 32));
     __m512i pidx[4];
     k16_lane_index(pidx);
-    const long pf = luhd_tune(0, 0);
+    const long pf = luhd_tune(0, 1024);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         __m512 acc[4][2], oacc[4];

@@ -36,7 +36,7 @@ AI void q8_0_rp(const uint8_t *blk, size_t rb, int nr, long cols, const uint8_t 
     __m256 oacc[4][4];
     for (int j = 0; j < nr; j++)
         for (int i = 0; i < m; i++) { acc[j][i][0] = acc[j][i][1] = _mm512_setzero_ps(); oacc[j][i] = _mm256_setzero_ps(); }
-    const long pf = luhd_tune(0, 0);
+    const long pf = luhd_tune(0, 1024);
     for (long g = 0; g < ng; g++) {
         if (pf) prefetch_span(blk + (size_t)g * 4 * 272 + pf, 272 * (size_t)nr);
         for (int j = 0; j < nr; j++) {
@@ -77,7 +77,7 @@ AI void q4_0_rp(const uint8_t *blk, size_t rb, int nr, long cols, const uint8_t 
     __m256 oacc[4][4];
     for (int j = 0; j < nr; j++)
         for (int i = 0; i < m; i++) { acc[j][i] = _mm512_setzero_ps(); oacc[j][i] = _mm256_setzero_ps(); }
-    const long pf = luhd_tune(0, 0);
+    const long pf = luhd_tune(0, 1024);
     for (long g = 0; g < ng; g++) {
         if (pf) prefetch_span(blk + (size_t)g * 4 * 144 + pf, 144 * (size_t)nr);
         for (int j = 0; j < nr; j++) {
@@ -189,7 +189,7 @@ AI void q4_k_rp4(const uint8_t *blk, long cols, const uint8_t *prep, float *y, l
     __m512 acc[4][2], macc[2];
     for (int j = 0; j < 4; j++) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
     macc[0] = macc[1] = _mm512_setzero_ps();
-    const long pf = luhd_tune(0, 0);
+    const long pf = luhd_tune(0, 1024);
     for (long s = 0; s < nsb; s++) {
         const uint8_t *g = blk + (size_t)s * 4 * 144;
         if (pf) prefetch_span(g + pf, 4 * 144);
