@@ -18,7 +18,12 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-long luhd_tune(int i, long def);
+/* Software prefetch distances of the decode kernels (hardware prefetchers stop at page ends,
+ * and one thread's streams alone keep too few reads in flight): the matrix-vector kernels
+ * prefetch each weight row this many bytes ahead; decode attention, whose cache rows lie a page
+ * or more apart, this many rows ahead. */
+#define MATVEC_PREFETCH_BYTES 512
+#define ATTENTION_PREFETCH_ROWS 4
 /* Decode attention reads cache rows stride apart (a page or more each): rows this far ahead are
  * prefetched in software, which the hardware prefetchers do not do across pages. */
 /* Prefetches the n bytes at p (one hint per 64-byte line) into L1. */
@@ -264,10 +269,10 @@ ELEMENTWISE(round_f16, v_round_f16)
         const T *wr[8];                                                                         \
         for (int a = 0; a < R; a++) wr[a] = w + (r + a) * k;                                    \
         long j = 0;                                                                             \
-        const long line = 64 / (long)sizeof(T), pf = luhd_tune(1, 512) / (long)sizeof(T);       \
+        const long line = 64 / (long)sizeof(T), pf = MATVEC_PREFETCH_BYTES / (long)sizeof(T);  \
         for (; j + W <= k; j += W) {                                                            \
             vf wv[8];                                                                           \
-            if (pf && (j & (line - 1)) == 0)                                                    \
+            if ((j & (line - 1)) == 0)                                                          \
                 for (int a = 0; a < R; a++) _mm_prefetch((const char *)(wr[a] + j + pf), _MM_HINT_T0); \
             for (int a = 0; a < R; a++) wv[a] = LOAD_W(wr[a] + j);                              \
             for (int b = 0; b < V; b++) {                                                       \
@@ -357,7 +362,6 @@ MATVEC(bf16_t, matvec_bf16)
                                           long group, const float *q, float scale, float *scores, \
                                           long score_stride) {                                  \
         const size_t slice = (size_t)(kv_heads * d) * sizeof(T);                               \
-        const long ATTENTION_PREFETCH_ROWS = luhd_tune(2, 4);                                  \
         long j = 0;                                                                             \
         for (; j + 4 <= count; j += 4) {                                                        \
             for (long a = j + ATTENTION_PREFETCH_ROWS; a < j + ATTENTION_PREFETCH_ROWS + 4 && a < count; a++) \
@@ -401,7 +405,6 @@ MATVEC(bf16_t, matvec_bf16)
     static void KFN(attention_values_##T)(const T *values, long stride, long count, long d, long kv_heads, \
                                           long group, const float *p, long p_stride, float *y) { \
         const size_t slice = (size_t)(kv_heads * d) * sizeof(T);                                \
-        const long ATTENTION_PREFETCH_ROWS = luhd_tune(2, 4);                                  \
         memset(y, 0, sizeof(float) * (size_t)(kv_heads * group * d));                          \
         long j = 0;                                                                             \
         for (; j + 4 <= count; j += 4) {                                                        \

@@ -71,18 +71,3 @@ uint64_t luhd_quant_read_bytes(const void *p, size_t n) {
     return s;
 }
 
-/* EXPERIMENT (to be removed): tuning knobs read once from LUHD_TUNE<i>. */
-#include <stdlib.h>
-long luhd_tune(int i, long def) {
-    static long cache[8];
-    static int seen[8];
-    if (i < 0 || i >= 8) return def;
-    if (!__atomic_load_n(&seen[i], __ATOMIC_ACQUIRE)) {
-        char name[16] = "LUHD_TUNE0";
-        name[9] = (char)('0' + i);
-        const char *v = getenv(name);
-        cache[i] = v ? atol(v) : def;
-        __atomic_store_n(&seen[i], 1, __ATOMIC_RELEASE);
-    }
-    return cache[i];
-}

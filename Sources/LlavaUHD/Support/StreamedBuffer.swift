@@ -23,7 +23,7 @@ final class StreamedBuffer: @unchecked Sendable {
     init?(byteCount: Int) {
         let huge = Self.hugePageBytes
         guard byteCount > 0, byteCount <= Int.max / 2 - 2 * huge else { return nil }
-        let wantsHuge = byteCount >= huge && getenv("LUHD_NOHUGE") == nil
+        let wantsHuge = byteCount >= huge
         let size = wantsHuge ? (byteCount + huge - 1) / huge * huge + huge : byteCount
         guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
             return nil
