@@ -70,4 +70,3 @@ uint64_t luhd_quant_read_bytes(const void *p, size_t n) {
     for (; i < n; i++) s += b[i];
     return s;
 }
-

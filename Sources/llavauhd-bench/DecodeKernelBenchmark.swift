@@ -65,9 +65,10 @@ private struct DecodeKernelBench {
         let threadCounts = allThreads > 1 ? [allThreads, 1] : [1]
         let probe = ReadBandwidth(bytes: workingSet)
         var rows: [Row] = []
-        var sink: UInt64 = 0
+        // One thread's probe runs on the calling thread (`parallelFor` of one task), so its CPU
+        // time is this thread's.
         func cpuProbe() -> Double {
-            Double(probe.bytes) / Self.leastCPU(2) { sink ^= luhd_quant_read_bytes(UnsafeRawPointer(probe.raw), probe.bytes) }
+            Double(probe.bytes) / Self.leastCPU(2) { _ = probe.measure(threads: 1, repeats: 1) }
         }
         func timed(_ kernel: String, bytes: Int, threads: Int, _ body: () -> Void) {
             let before = probe.measure(threads: threads, repeats: 2)
