@@ -18,6 +18,19 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* Software prefetch distances of the decode kernels (hardware prefetchers stop at page ends,
+ * and one thread's streams alone keep too few reads in flight): the matrix-vector kernels
+ * prefetch each weight row this many bytes ahead; decode attention, whose cache rows lie a page
+ * or more apart, this many rows ahead. */
+#define MATVEC_PREFETCH_BYTES 512
+#define ATTENTION_PREFETCH_ROWS 4
+/* Decode attention reads cache rows stride apart (a page or more each): rows this far ahead are
+ * prefetched in software, which the hardware prefetchers do not do across pages. */
+/* Prefetches the n bytes at p (one hint per 64-byte line) into L1. */
+INLINE void prefetch_bytes(const void *p, size_t n) {
+    for (size_t o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Elementary functions                                                                        */
 
@@ -256,8 +269,11 @@ ELEMENTWISE(round_f16, v_round_f16)
         const T *wr[8];                                                                         \
         for (int a = 0; a < R; a++) wr[a] = w + (r + a) * k;                                    \
         long j = 0;                                                                             \
+        const long line = 64 / (long)sizeof(T), pf = MATVEC_PREFETCH_BYTES / (long)sizeof(T);  \
         for (; j + W <= k; j += W) {                                                            \
             vf wv[8];                                                                           \
+            if ((j & (line - 1)) == 0)                                                          \
+                for (int a = 0; a < R; a++) _mm_prefetch((const char *)(wr[a] + j + pf), _MM_HINT_T0); \
             for (int a = 0; a < R; a++) wv[a] = LOAD_W(wr[a] + j);                              \
             for (int b = 0; b < V; b++) {                                                       \
                 vf xv = v_load(x + b * ldx + j);                                                \
@@ -342,47 +358,61 @@ MATVEC(bf16_t, matvec_bf16)
         }                                                                                       \
         for (int a = 0; a < R; a++) out[a] = v_hsum(acc[a]) * scale;                            \
     }                                                                                           \
-    static void KFN(attention_scores_##T)(const T *keys, long stride, long count, long d,       \
-                                          const float *q, float scale, float *scores) {         \
+    static void KFN(attention_scores_##T)(const T *keys, long stride, long count, long d, long kv_heads, \
+                                          long group, const float *q, float scale, float *scores, \
+                                          long score_stride) {                                  \
+        const size_t slice = (size_t)(kv_heads * d) * sizeof(T);                               \
         long j = 0;                                                                             \
-        for (; j + 4 <= count; j += 4) att_scores_##T(keys + j * stride, stride, d, q, scale, 4, scores + j); \
-        for (; j < count; j++) att_scores_##T(keys + j * stride, stride, d, q, scale, 1, scores + j); \
+        for (; j + 4 <= count; j += 4) {                                                        \
+            for (long a = j + ATTENTION_PREFETCH_ROWS; a < j + ATTENTION_PREFETCH_ROWS + 4 && a < count; a++) \
+                prefetch_bytes(keys + a * stride, slice);                                       \
+            for (long g = 0; g < kv_heads; g++)                                                 \
+                for (long h = g * group; h < (g + 1) * group; h++)                              \
+                    att_scores_##T(keys + j * stride + g * d, stride, d, q + h * d, scale, 4,   \
+                                   scores + h * score_stride + j);                              \
+        }                                                                                       \
+        for (; j < count; j++)                                                                  \
+            for (long g = 0; g < kv_heads; g++)                                                 \
+                for (long h = g * group; h < (g + 1) * group; h++)                              \
+                    att_scores_##T(keys + j * stride + g * d, stride, d, q + h * d, scale, 1,   \
+                                   scores + h * score_stride + j);                              \
     }
 
-/* y[c] = sum over j in order of p[j] * values[j][c], the outputs held in registers across the
- * rows (up to 8 vectors of columns at a time). */
+/* y_h[c] = sum over j in order of p_h[j] * values[j][g][c] (query head h = g * group + t reads
+ * key/value head g), one multiply-add per row and element from y_h = 0, the rows streamed once
+ * (all kv_heads slices of a row together, 4 rows per pass over the outputs). */
 #define ATTENTION_VALUES(T, LOAD_V, LOAD_V_N)                                                   \
-    static void KFN(attention_values_##T)(const T *values, long stride, long count, long d,     \
-                                          const float *p, float *y) {                           \
-        for (long c0 = 0; c0 < d; c0 += 8 * W) {                                                \
-            const T *v = values + c0;                                                           \
-            vf acc[8];                                                                          \
-            for (int b = 0; b < 8; b++) acc[b] = v_zero();                                      \
-            if (d - c0 >= 8 * W) {                                                              \
-                for (long j = 0; j < count; j++) {                                              \
-                    vf pj = v_set(p[j]);                                                        \
-                    const T *row = v + j * stride;                                              \
-                    for (int b = 0; b < 8; b++) acc[b] = v_fma(pj, LOAD_V(row + b * W), acc[b]); \
-                }                                                                               \
-                for (int b = 0; b < 8; b++) v_store(y + c0 + b * W, acc[b]);                    \
-            } else {                                                                            \
-                long width = d - c0;                                                            \
-                for (long j = 0; j < count; j++) {                                              \
-                    vf pj = v_set(p[j]);                                                        \
-                    const T *row = v + j * stride;                                              \
-                    for (int b = 0; b < 8 && b * W < width; b++) {                              \
-                        long left = width - b * W;                                              \
-                        vf x = left >= W ? LOAD_V(row + b * W) : LOAD_V_N(row + b * W, left);   \
-                        acc[b] = v_fma(pj, x, acc[b]);                                          \
-                    }                                                                           \
-                }                                                                               \
-                for (int b = 0; b < 8 && b * W < width; b++) {                                  \
-                    long left = width - b * W;                                                  \
-                    if (left >= W) v_store(y + c0 + b * W, acc[b]);                             \
-                    else v_store_n(y + c0 + b * W, acc[b], left);                               \
+    INLINE void att_values_##T(const T *rows, long stride, long d, long kv_heads, long group,   \
+                               const float *p, long p_stride, float *y, const int R) {          \
+        for (long g = 0; g < kv_heads; g++) {                                                   \
+            const T *row = rows + g * d;                                                        \
+            for (long c = 0; c < d; c += W) {                                                   \
+                const long left = d - c;                                                        \
+                vf x[4];                                                                        \
+                for (int a = 0; a < R; a++)                                                     \
+                    x[a] = left >= W ? LOAD_V(row + a * stride + c) : LOAD_V_N(row + a * stride + c, left); \
+                for (long h = g * group; h < (g + 1) * group; h++) {                            \
+                    float *yh = y + h * d + c;                                                  \
+                    const float *ph = p + h * p_stride;                                         \
+                    vf acc = left >= W ? v_load(yh) : v_load_n(yh, left);                       \
+                    for (int a = 0; a < R; a++) acc = v_fma(v_set(ph[a]), x[a], acc);           \
+                    if (left >= W) v_store(yh, acc);                                            \
+                    else v_store_n(yh, acc, left);                                              \
                 }                                                                               \
             }                                                                                   \
         }                                                                                       \
+    }                                                                                           \
+    static void KFN(attention_values_##T)(const T *values, long stride, long count, long d, long kv_heads, \
+                                          long group, const float *p, long p_stride, float *y) { \
+        const size_t slice = (size_t)(kv_heads * d) * sizeof(T);                                \
+        memset(y, 0, sizeof(float) * (size_t)(kv_heads * group * d));                          \
+        long j = 0;                                                                             \
+        for (; j + 4 <= count; j += 4) {                                                        \
+            for (long a = j + ATTENTION_PREFETCH_ROWS; a < j + ATTENTION_PREFETCH_ROWS + 4 && a < count; a++) \
+                prefetch_bytes(values + a * stride, slice);                                     \
+            att_values_##T(values + j * stride, stride, d, kv_heads, group, p + j, p_stride, y, 4); \
+        }                                                                                       \
+        for (; j < count; j++) att_values_##T(values + j * stride, stride, d, kv_heads, group, p + j, p_stride, y, 1); \
     }
 
 ATTENTION_SCORE_BLOCK(f16_t, v_load_f16, v_load_f16_n)

@@ -272,6 +272,7 @@ static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, si
         __m256 macc[4];
         for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); macc[i] = _mm256_setzero_ps(); }
         for (long s = 0; s < nsb; s++, b += 144) {
+            prefetch_span(b + DECODE_PREFETCH_BYTES, 144);
             __m256 scf, mnf;
             q4_k_scales_f32(b, &scf, &mnf);
             __m512i wq[4];
@@ -303,6 +304,7 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
         __m512 acc[4][2], oacc[4];
         for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = oacc[i] = _mm512_setzero_ps();
         for (long s = 0; s < nsb; s++, b += 210) {
+            prefetch_span(b + DECODE_PREFETCH_BYTES, 210);
             const __m512 d = _mm512_set1_ps(h2f(b + 208));
             const __m512 scf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
                 _mm_loadu_si128((const __m128i *)(b + 192)))), d);

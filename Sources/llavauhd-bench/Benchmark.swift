@@ -26,6 +26,13 @@ struct BenchOptions {
     var llmWeights: [String]?
     /// `--no-compare`: the LLM benchmark skips llama.cpp and PyTorch.
     var compare = true
+    /// `--kv f32|f16|bf16`: the LLM benchmark's KV cache type (nil: `KVCacheType.sessionDefault`).
+    var kvCache: KVCacheType?
+    /// `--context N`: the LLM benchmark's prompt length, the context decoding runs at (nil: 1000).
+    var context: Int?
+    /// `--llm-dir DIR`: the LLM benchmark runs only the language model of this existing model
+    /// directory (any depth, read only), e.g. a full-depth checkpoint the e2e benchmark wrote.
+    var llmDirectory: String?
 
     init(arguments: [String]) {
         var it = arguments.makeIterator()
@@ -38,6 +45,9 @@ struct BenchOptions {
             case "--llm-models": llmModels = it.next()?.split(separator: ",").map(String.init)
             case "--llm-weights": llmWeights = it.next()?.split(separator: ",").map(String.init)
             case "--no-compare": compare = false
+            case "--kv": kvCache = it.next().flatMap { KVCacheType(name: $0) }
+            case "--context": context = it.next().flatMap { Int($0) }.map { max(1, $0) }
+            case "--llm-dir": llmDirectory = it.next()
             default: names.append(a)
             }
         }

@@ -23,7 +23,7 @@ var languageBenchmark: Benchmark {
 }
 
 private let defaultLayers = 2
-private let promptTokens = 1000
+private let defaultPromptTokens = 1000
 private let decodeTokens = 32
 
 private struct Measured {
@@ -43,6 +43,8 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
     try BLAS.load()
     let threads = ComputeContext.defaultThreads
     let reps = options.repetitions(3)
+    let promptTokens = options.context ?? defaultPromptTokens
+    let kv = options.kvCache ?? .sessionDefault
     let probe = ReadBandwidth()
     var bandwidth = probe.measure(threads: threads, repeats: 3)
     print("llm: read bandwidth \(fmt(bandwidth / 1e9)) GB/s (\(threads) threads)")
@@ -53,6 +55,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
     var md = """
         LLM at 7B shapes on synthetic weights (BF16 as the releases store them), \(threads) threads, best of \(reps). \
         Prefill: a \(promptTokens)-token prompt (logits of the last position). Decode: \(decodeTokens) greedy tokens after it. \
+        KV cache: \(kv). \
         Decode bound = (weight bytes + KV-cache bytes read per token) / the read bandwidth measured just before and just after \
         that row (\(probe.bytes >> 20) MiB read with 256-bit loads on \(threads) threads, best of 2 each time, the larger of the two). \
         Weights: BF16 safetensors with float32 products (the exact path) and with bf16 prefill products \
@@ -67,7 +70,24 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
     var tables = ""
     var llamaRows: [String] = []
     var torchRows: [String] = []
-    for model in [SyntheticCheckpoint.LanguageModel.qwen2_7B, .vicuna7B] where options.llmModels?.contains(model.rawValue) ?? true {
+    if let dir = options.llmDirectory {
+        // One existing directory, its language model alone.
+        let decoder = try LlavaModel(path: dir, options: .init(threads: threads)).language
+        let name = dir.split(separator: "/").last.map(String.init) ?? dir
+        let formats = decoder.matrixFormats.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        let before = probe.measure(threads: threads, repeats: 2)
+        var m = try measure(decoder, label: name, format: formats, fullLayers: decoder.config.layerCount, reps: reps, threads: threads,
+                            promptTokens: promptTokens, kv: kv)
+        m.bandwidth = max(before, probe.measure(threads: threads, repeats: 2))
+        bandwidth = max(bandwidth, m.bandwidth)
+        let share = 100 * Double(m.bytesPerToken) / m.bandwidth * m.decode
+        print("llm: \(name): prefill \(fmt(m.prefill)) tok/s, decode \(fmt(m.decode, 2)) tok/s (\(fmt(share, 0)) % of the bound at \(fmt(m.bandwidth / 1e9)) GB/s, load \(loadAverage()))")
+        tables += "\n**\(name)** (`--llm-dir`), all \(decoder.config.layerCount) decoder layers; matrices: \(formats):\n\n"
+        tables += "| prefill tok/s | decode tok/s | GB read/token | read GB/s | decode vs bound |\n|---|---|---|---|---|\n"
+        tables += "| \(fmt(m.prefill)) | \(fmt(m.decode, 2)) | \(fmt(Double(m.bytesPerToken) / 1e9, 2)) | \(fmt(m.bandwidth / 1e9)) | **\(fmt(share, 0)) %** |\n"
+    }
+    let models: [SyntheticCheckpoint.LanguageModel] = options.llmDirectory == nil ? [.qwen2_7B, .vicuna7B] : []
+    for model in models where options.llmModels?.contains(model.rawValue) ?? true {
         let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: false, layers: options.layers ?? defaultLayers)
         let layers = checkpoint.layerCount, full = model.layers
         let config = checkpoint.languageConfig
@@ -106,7 +126,8 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         for v in variants {
             let decoder = try v.make()
             let before = probe.measure(threads: threads, repeats: 2)
-            var m = try measure(decoder, label: v.label, format: v.format, fullLayers: full, reps: reps, threads: threads)
+            var m = try measure(decoder, label: v.label, format: v.format, fullLayers: full, reps: reps, threads: threads,
+                                promptTokens: promptTokens, kv: kv)
             m.bandwidth = max(before, probe.measure(threads: threads, repeats: 2))
             bandwidth = max(bandwidth, m.bandwidth)
             results.append(m)
@@ -215,13 +236,13 @@ func quantizedCopy(of directory: String, format: QuantFormat) throws -> String {
 
 /// Prefill and decode speed of one decoder, with the full-depth extrapolation.
 private func measure(_ decoder: TransformerDecoder, label: String, format: String, fullLayers full: Int,
-                     reps: Int, threads: Int) throws -> Measured {
+                     reps: Int, threads: Int, promptTokens: Int, kv: KVCacheType) throws -> Measured {
     let config = decoder.config, layers = config.layerCount
     let clock = LayerClock()
     let context = ComputeContext(threads: threads, shouldAbort: clock.poll)
     var random = SplitMix(seed: 7)
     let prompt = (0..<promptTokens).map { _ in Int(random.next() % UInt64(config.vocabSize)) }
-    let cache = try KVCache(config: config, capacity: promptTokens + decodeTokens + 1)
+    let cache = try KVCache(config: config, capacity: promptTokens + decodeTokens + 1, type: kv)
     _ = try decoder.eval(tokens: [1], cache: cache, context: context)   // pages the weights in, untimed
 
     var prefill = (seconds: Double.infinity, layers: 0.0)
@@ -250,7 +271,7 @@ private func measure(_ decoder: TransformerDecoder, label: String, format: Strin
         if t < decode.seconds { decode = (t, inLayers) }
     }
     let scale = Double(full - layers) / Double(layers)
-    let kvPerLayer = 2 * (promptTokens + decodeTokens / 2) * config.kvHeadCount * config.headDim * 4
+    let kvPerLayer = 2 * (promptTokens + decodeTokens / 2) * config.kvHeadCount * config.headDim * kv.bytesPerValue
     let layerBytes = decoder.weightBytesPerToken - decoder.lmHead.byteCount
     return Measured(
         label: label, format: format,

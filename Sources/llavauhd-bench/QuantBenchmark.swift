@@ -18,7 +18,7 @@ var quantBenchmark: Benchmark {
 struct QuantBench {
     let options: BenchOptions
     let rows = 4096, cols = 11008
-    let workingSet = 1 << 30
+    var workingSet = 1 << 30
     let weightsPerToken = 6.61e9
     /// BF16 and every block format (11008 columns are whole 256-element super-blocks).
     static let formats = [QuantFormat.bf16] + QuantFormat.allCases.filter(\.isBlockQuantized)

@@ -11,7 +11,9 @@ import LlavaUHD
 //   options: --quick (fewer repetitions), --no-write (print only), --out PATH (default BENCHMARKS.md),
 //            --layers N (LLM decoder layers to build; full depth extrapolated),
 //            --llm-models vicuna-7b,qwen2-7b  --llm-weights BF16,Q8_0,Q4_0,Q4_K_M  --no-compare
-//            (the LLM benchmark's models, storages (batch-decode's too), and no llama.cpp / PyTorch runs)
+//            (the LLM benchmark's models, storages (batch-decode's and e2e's too), and no llama.cpp / PyTorch runs)
+//            --kv f32|f16|bf16  --context N  --llm-dir DIR  (the LLM benchmark's KV cache type, prompt
+//            length, and an existing model directory to run alone, e.g. a full-depth checkpoint)
 
 let benchmarks: [Benchmark] = [
     projectorBenchmark,
@@ -23,6 +25,7 @@ let benchmarks: [Benchmark] = [
     sgemmBenchmark,
     loadBenchmark,
     quantBenchmark,
+    decodeKernelBenchmark,
     ggufBenchmark,
     realModelBenchmark,
     e2eBenchmark,

@@ -1,5 +1,5 @@
 import CLlavaUHD
-import LlavaUHD
+@testable import LlavaUHD
 import Testing
 import TestSupport
 
@@ -68,6 +68,18 @@ import TestSupport
             try Self.check(testMatrix(format, rows: rows, columns: cols, seed: UInt64(rows + cols)),
                            label: "\(format) \(rows)×\(cols)", seed: 17)
         }
+    }
+
+    /// Copies of at least 2 MiB (`StreamedBuffer.hugePageBytes`) live in 2 MiB-aligned memory
+    /// with huge pages asked for: the same checks hold there.
+    @Test(arguments: formats)
+    func hugePageCopyBitIdentical(format: QuantFormat) throws {
+        let w = try testMatrix(format, rows: 1024, columns: 4096, seed: 77)
+        #expect(w.byteCount >= StreamedBuffer.hugePageBytes)
+        if let data = w.interleaved(threads: 2).interleavedData {
+            #expect(Int(bitPattern: data) % StreamedBuffer.hugePageBytes == 0, "\(format): copy not 2 MiB-aligned")
+        }
+        try Self.check(w, label: "\(format) 1024×4096", seed: 29)
     }
 
     /// Batched decode: 1...11 rows of x at once (odd counts; up to 4 in one kernel call, more in

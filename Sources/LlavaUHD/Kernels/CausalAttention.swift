@@ -13,14 +13,14 @@
 ///
 /// As transformers' eager attention: scores = q·kᵀ · (1/√headDim), softmax over the visible
 /// keys in float32 (masked keys get probability 0), then probabilities · v.
-enum CausalAttention {
+package enum CausalAttention {
     /// Queries at or below this many rows use the direct path (per-head dot products, heads in
     /// parallel); more rows go through sgemm in blocks of query rows.
     static let directMaxRows = 4
     /// Query rows per sgemm block (bounds the score buffer to blockRows × keys floats).
     static let blockRows = 128
 
-    static func compute(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
+    package static func compute(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
                         keys: KVMatrix, values: KVMatrix,
                         heads: Int, kvHeads: Int, headDim: Int,
                         out: UnsafeMutablePointer<Float>, outStride: Int, context: ComputeContext) {
@@ -37,7 +37,11 @@ enum CausalAttention {
                 heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
     }
 
-    /// Few query rows (decoding): one task per (row, head); each walks its visible keys.
+    /// Few query rows (decoding). A 16-bit cache: one task per row and range of consecutive
+    /// key/value heads (about two per thread), which reads its heads' slice of every visible
+    /// row of the cache as one stretch (scores for all its query heads, softmax per head, then the
+    /// values), instead of one head's few cache lines per row a page apart. A float32 cache: one
+    /// task per (row, head). Every score and output is computed the same way either way.
     static func direct(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
                        keys: KVMatrix, values: KVMatrix,
                        heads: Int, kvHeads: Int, headDim: Int,
@@ -50,6 +54,30 @@ enum CausalAttention {
         defer { scores.deallocate() }
         let s = SendablePointer(scores), o = SendablePointer(out)
         let table = VectorKernels.table
+        if keys.type != .float32 {
+            let parts = chunks(kvHeads, parts: max(1, threads * 2))
+            parallelFor(rows * parts.count, threads: threads) { task in
+                let r = task / parts.count, kv = parts[task % parts.count]
+                let visible = start + r + 1
+                let h0 = kv.lowerBound * group
+                let q = queries + r * queryStride + h0 * headDim
+                let p = s.p + (r * heads + h0) * keyCount
+                let y = o.p + r * outStride + h0 * headDim
+                let k = keys.halves + kv.lowerBound * headDim, v = values.halves + kv.lowerBound * headDim
+                if keys.type == .bfloat16 {
+                    table.attention_scores_bf16(k, kvStride, visible, headDim, kv.count, group, q, scale, p, keyCount)
+                } else {
+                    table.attention_scores_f16(k, kvStride, visible, headDim, kv.count, group, q, scale, p, keyCount)
+                }
+                for t in 0..<(kv.count * group) { Activation.softmaxRows(p + t * keyCount, rows: 1, cols: visible) }
+                if keys.type == .bfloat16 {
+                    table.attention_values_bf16(v, kvStride, visible, headDim, kv.count, group, p, keyCount, y)
+                } else {
+                    table.attention_values_f16(v, kvStride, visible, headDim, kv.count, group, p, keyCount, y)
+                }
+            }
+            return
+        }
         parallelFor(rows * heads, threads: threads) { task in
             let r = task / heads, h = task % heads
             let g = h / group
@@ -57,25 +85,14 @@ enum CausalAttention {
             let q = queries + r * queryStride + h * headDim
             let p = s.p + task * keyCount
             let y = o.p + r * outStride + h * headDim
-            switch keys.type {
-            case .float32:
-                let k = keys.floats + g * headDim, v = values.floats + g * headDim
-                for j in 0..<visible {
-                    p[j] = dot(q, k + j * kvStride, headDim) * scale
-                }
-                Activation.softmaxRows(p, rows: 1, cols: visible)
-                for i in 0..<headDim { y[i] = 0 }
-                for j in 0..<visible {
-                    accumulate(p[j], v + j * kvStride, into: y, count: headDim)
-                }
-            case .float16:
-                table.attention_scores_f16(keys.halves + g * headDim, kvStride, visible, headDim, q, scale, p)
-                Activation.softmaxRows(p, rows: 1, cols: visible)
-                table.attention_values_f16(values.halves + g * headDim, kvStride, visible, headDim, p, y)
-            case .bfloat16:
-                table.attention_scores_bf16(keys.halves + g * headDim, kvStride, visible, headDim, q, scale, p)
-                Activation.softmaxRows(p, rows: 1, cols: visible)
-                table.attention_values_bf16(values.halves + g * headDim, kvStride, visible, headDim, p, y)
+            let k = keys.floats + g * headDim, v = values.floats + g * headDim
+            for j in 0..<visible {
+                p[j] = dot(q, k + j * kvStride, headDim) * scale
+            }
+            Activation.softmaxRows(p, rows: 1, cols: visible)
+            for i in 0..<headDim { y[i] = 0 }
+            for j in 0..<visible {
+                accumulate(p[j], v + j * kvStride, into: y, count: headDim)
             }
         }
     }

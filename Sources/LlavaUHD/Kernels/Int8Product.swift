@@ -25,7 +25,7 @@ package enum Int8Product {
               let rowBytes = QuantFormat.q8_0.rowBytes(columns: k) else { return nil }
         let rows = weights.reduce(0) { $0 + $1.shape[0] }
         let (bytes, overflow) = rows.multipliedReportingOverflow(by: rowBytes)
-        guard rows > 0, !overflow, let storage = InterleavedStorage(byteCount: bytes) else { return nil }
+        guard rows > 0, !overflow, let storage = StreamedBuffer(byteCount: bytes) else { return nil }
         let out = SendablePointer(storage.bytes.assumingMemoryBound(to: UInt8.self))
         var firstRow = 0
         for w in weights {

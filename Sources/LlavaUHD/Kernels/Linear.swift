@@ -86,10 +86,12 @@ package enum MatMul {
             let wp = w.data.assumingMemoryBound(to: UInt16.self)
             run = { r in table.matvec_bf16(wp, k, r.lowerBound, r.upperBound, x, k, m, o.p, ldOut) }
         }
-        // Blocks of 8 rows; at least ~256 KB of weights per part so small products stay inline.
+        // Blocks of 8 rows; at least ~256 KB of weights per part so small products stay inline;
+        // 8 parts per thread, handed out dynamically, so the threads finish within about a
+        // sixteenth of a thread's share of each other.
         let blocks = (n + 7) / 8
         let bytesPerBlock = 8 * k * w.dtype.size
-        let parts = min(threads * 4, max(1, blocks * bytesPerBlock / (256 << 10)))
+        let parts = min(threads * 8, max(1, blocks * bytesPerBlock / (256 << 10)))
         if parts <= 1 || threads <= 1 {
             run(0..<n)
             return

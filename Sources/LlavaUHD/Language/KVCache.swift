@@ -9,7 +9,7 @@ import Glibc
 /// bits) and preallocated for `capacity` positions: per layer a key and a value matrix
 /// `[capacity × kvHeads·headDim]` (grouped-query models store only their key/value heads), one
 /// row per position. The memory is reserved up front but the operating system commits it only
-/// as positions are written. Size: `KVCache.byteCount(config:capacity:type:)` (Vicuna-7B in
+/// as positions are written (in steps of up to 2 MiB per matrix, `StreamedBuffer`). Size: `KVCache.byteCount(config:capacity:type:)` (Vicuna-7B in
 /// float32: 0.5 MiB per position, 2 GiB at 4096, half that in 16 bits; Qwen2-7B in float32:
 /// 56 KiB per position).
 ///
@@ -29,8 +29,10 @@ package final class KVCache: @unchecked Sendable {
     /// Positions evaluated so far (the next evaluated position gets this index).
     package private(set) var count: Int = 0
 
-    private let keys: [UnsafeMutableRawPointer]
-    private let values: [UnsafeMutableRawPointer]
+    /// Per layer (`StreamedBuffer`: huge pages where the system gives them, since attention
+    /// reads a head's rows `rowWidth` values apart).
+    private let keys: [StreamedBuffer]
+    private let values: [StreamedBuffer]
 
     /// A cache for `capacity` positions of the model `config` describes, stored as `type`. Throws
     /// `.invalidArgument` when `capacity` is not in 1...max_position_embeddings, and
@@ -48,10 +50,9 @@ package final class KVCache: @unchecked Sendable {
         guard !overflow, elements < Int.max / 8 else {
             throw LlavaError(.outOfMemory, "a KV cache of \(capacity) positions × \(rowWidth) values is too large")
         }
-        var buffers: [UnsafeMutableRawPointer] = []
+        var buffers: [StreamedBuffer] = []
         for _ in 0..<(2 * config.layerCount) {
-            guard let raw = malloc(elements * type.bytesPerValue) else {
-                for b in buffers { free(b) }
+            guard let raw = StreamedBuffer(byteCount: elements * type.bytesPerValue) else {
                 throw LlavaError(.outOfMemory,
                                  "cannot reserve a KV cache of \(KVCache.byteCount(config: config, capacity: capacity, type: type)) bytes (\(capacity) positions)")
             }
@@ -59,11 +60,6 @@ package final class KVCache: @unchecked Sendable {
         }
         keys = Array(buffers[0..<config.layerCount])
         values = Array(buffers[config.layerCount...])
-    }
-
-    deinit {
-        for p in keys { free(p) }
-        for p in values { free(p) }
     }
 
     /// Bytes of K and V storage for `capacity` positions of `config` (all layers) stored as `type`.
@@ -91,9 +87,9 @@ package final class KVCache: @unchecked Sendable {
     package func reset() { count = 0 }
 
     /// The key matrix of `layer` (`[capacity × rowWidth]` values of `type`).
-    func keys(layer: Int) -> KVMatrix { KVMatrix(base: keys[layer], type: type, stride: rowWidth) }
+    package func keys(layer: Int) -> KVMatrix { KVMatrix(base: keys[layer].bytes, type: type, stride: rowWidth) }
     /// The value matrix of `layer` (`[capacity × rowWidth]` values of `type`).
-    func values(layer: Int) -> KVMatrix { KVMatrix(base: values[layer], type: type, stride: rowWidth) }
+    package func values(layer: Int) -> KVMatrix { KVMatrix(base: values[layer].bytes, type: type, stride: rowWidth) }
 
     /// Marks positions up to `newCount` as valid, after a computation wrote all their layers.
     func commit(count newCount: Int) {

@@ -1,6 +1,6 @@
 /// One layer's keys or values in a `KVCache`: `[capacity × stride]` values of `type`,
 /// row-major, one row per position. What `CausalAttention` reads and `DecoderLayer` writes.
-struct KVMatrix: @unchecked Sendable {
+package struct KVMatrix: @unchecked Sendable {
     let base: UnsafeMutableRawPointer
     let type: KVCacheType
     /// Values per row (kvHeads · headDim).
@@ -25,7 +25,7 @@ struct KVMatrix: @unchecked Sendable {
 
     /// Stores `rows` float32 rows (`[rows × stride]`) at positions `position ..< position + rows`,
     /// rounded to nearest even for 16-bit types.
-    func store(_ source: UnsafePointer<Float>, rows: Int, at position: Int) {
+    package func store(_ source: UnsafePointer<Float>, rows: Int, at position: Int) {
         let count = rows * stride
         switch type {
         case .float32: (floats + position * stride).update(from: source, count: count)

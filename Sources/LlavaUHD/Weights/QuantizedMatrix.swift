@@ -101,7 +101,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
 
     /// This matrix with a row-interleaved copy of its bytes for the int8 VNNI matrix-vector
     /// kernels (bit-identical results, faster: see Sources/CLlavaUHD/quant_repacked_vnni.c), or
-    /// itself when `canInterleave` is false or the memory for the copy cannot be had. The copy is anonymous memory of `byteCount` bytes
+    /// itself when `canInterleave` is false or the memory for the copy cannot be had. The copy is anonymous memory of `byteCount` bytes (`StreamedBuffer`)
     /// (as llama.cpp's CPU backend repacks into its own buffers); when the bytes come from a
     /// file mapping, the mapping's pages are released afterwards (`MappedFile.releasePages`), so
     /// resident memory holds one copy, not two. Products of every kernel keep working on the
@@ -109,7 +109,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
     /// the int8 VNNI matrix product of prefill reads the interleaved copy too. Repacking reads
     /// and writes every byte once, split over `threads`.
     package func interleaved(threads: Int) -> QuantizedMatrix {
-        guard canInterleave, let storage = InterleavedStorage(byteCount: byteCount) else { return self }
+        guard canInterleave, let storage = StreamedBuffer(byteCount: byteCount) else { return self }
         let dst = SendablePointer(storage.bytes.assumingMemoryBound(to: UInt8.self))
         let fmt = Int32(format.ggmlType), blocks = rows / 4
         let parts = chunks(blocks, parts: max(1, threads) * 4)
@@ -195,20 +195,4 @@ final class QuantizedStorage: @unchecked Sendable {
     }
 
     deinit { bytes.deallocate() }
-}
-
-/// The 64-byte-aligned buffer of an interleaved copy (`QuantizedMatrix.interleaved`) or of a
-/// load-time Q8_0 copy of dense weights (`Int8Product.quantize`): allocated with
-/// `posix_memalign`, so that a size the machine cannot provide is a nil result (the matrix then
-/// stays in its stored layout, the dense weights in float32 products), not a trap.
-final class InterleavedStorage: @unchecked Sendable {
-    let bytes: UnsafeMutableRawPointer
-
-    init?(byteCount: Int) {
-        var p: UnsafeMutableRawPointer?
-        guard byteCount > 0, posix_memalign(&p, 64, byteCount) == 0, let p else { return nil }
-        bytes = p
-    }
-
-    deinit { free(bytes) }
 }
