@@ -20,6 +20,7 @@ let benchmarks: [Benchmark] = [
     languageBenchmark,
     batchedDecodeBenchmark,
     visionBenchmark,
+    visionStagesBenchmark,
     sgemmBenchmark,
     loadBenchmark,
     quantBenchmark,

@@ -41,12 +41,18 @@ final class LevelProjection: @unchecked Sendable {
     private let gramConstant: Float
     /// Forces a method (tests); nil picks the cheaper one.
     let forcedMethod: Method?
+    /// With `MatrixArithmetic.int8`: the weight's Q8_0 copy and its kernel, used for the
+    /// E-wide products (per pixel, or on the window samples); the Gram statistics that give
+    /// each pixel's LayerNorm scale stay float32.
+    let int8: (weight: QuantizedMatrix, kernel: QuantKernel?)?
 
     /// `weight` is `[E, C]` F32, `bias` E values (zeros for a Linear without bias). The Gram
     /// data is computed (E·C² multiply-adds) when pooling can be the cheaper method (E > C
-    /// and `mayPool`) or when it is forced.
+    /// and `mayPool`) or when it is forced. `int8Threads` (with `MatrixArithmetic.int8`) make
+    /// the Q8_0 copy (`Int8Product.quantize`; float32 products when it cannot be made).
     init(weight: FloatStorage, embedDim: Int, channels: Int, bias: [Float], normWeight: [Float], normBias: [Float],
-         eps: Float, mayPool: Bool, forcedMethod: Method?) {
+         eps: Float, mayPool: Bool, forcedMethod: Method?,
+         int8: (threads: Int, kernel: QuantKernel?)? = nil) {
         self.channels = channels
         self.embedDim = embedDim
         self.weight = weight.tensorView(name: "level projection", shape: [embedDim, channels])
@@ -55,6 +61,9 @@ final class LevelProjection: @unchecked Sendable {
         self.normBias = normBias
         self.eps = eps
         self.forcedMethod = forcedMethod
+        self.int8 = int8.flatMap { q in
+            Int8Product.quantize([self.weight], threads: q.threads).map { (weight: $0, kernel: q.kernel) }
+        }
         let needsGram = forcedMethod.map { $0 == .poolThenProject } ?? (mayPool && embedDim > channels)
         guard needsGram else {
             gram = nil
@@ -95,11 +104,14 @@ final class LevelProjection: @unchecked Sendable {
     }
 
     /// `F·G` for a `[pixels, C]` map (`[pixels, C]`). Requires `canPool`.
-    func gramProduct(_ features: UnsafePointer<Float>, pixels: Int, threads: Int) -> [Float] {
+    func gramProduct(_ features: UnsafePointer<Float>, pixels: Int, context: ComputeContext) -> [Float] {
         var out = [Float](repeating: 0, count: pixels * channels)
-        out.withUnsafeMutableBufferPointer { o in
-            BLAS.sgemm(m: pixels, n: channels, k: channels, a: features, lda: channels, b: gram!.pointer, ldb: channels,
-                       c: o.baseAddress!, ldc: channels, threads: threads)
+        let threads = context.threads
+        context.timed("level Gram products", operations: 2.0 * Double(pixels * channels * channels)) {
+            out.withUnsafeMutableBufferPointer { o in
+                BLAS.sgemm(m: pixels, n: channels, k: channels, a: features, lda: channels, b: gram!.pointer, ldb: channels,
+                           c: o.baseAddress!, ldc: channels, threads: threads)
+            }
         }
         return out
     }
@@ -112,41 +124,54 @@ final class LevelProjection: @unchecked Sendable {
         switch method {
         case .projectPixels:
             var x = [Float](repeating: 0, count: pixels * embedDim)
-            x.withUnsafeMutableBufferPointer { xb in
-                let out = xb.baseAddress!
-                MatMul.linear(features, rows: pixels, weight: weight, into: out, context: context)
-                for p in 0..<pixels { for j in 0..<embedDim { out[p * embedDim + j] += bias[j] } }
-                Normalization.layerNorm(out, rows: pixels, cols: embedDim, gamma: normWeight, beta: normBias, eps: eps,
-                                        into: out, threads: context.threads)
+            context.timed("level projection per pixel", operations: 2.0 * Double(pixels * channels * embedDim)) {
+                x.withUnsafeMutableBufferPointer { xb in
+                    let out = xb.baseAddress!
+                    if let int8 {
+                        MatMul.linear(features, rows: pixels, weight: int8.weight, into: out, context: context, kernel: int8.kernel)
+                    } else {
+                        MatMul.linear(features, rows: pixels, weight: weight, into: out, context: context)
+                    }
+                    for p in 0..<pixels { for j in 0..<embedDim { out[p * embedDim + j] += bias[j] } }
+                    Normalization.layerNorm(out, rows: pixels, cols: embedDim, gamma: normWeight, beta: normBias, eps: eps,
+                                            into: out, threads: context.threads)
+                }
             }
             return .pixels(x)
         case .poolThenProject:
-            let product = gramProduct ?? self.gramProduct(features, pixels: pixels, threads: context.threads)
-            var scales = [Float](repeating: 0, count: pixels)
-            product.withUnsafeBufferPointer { t in
-                gramLinear.withUnsafeBufferPointer { u in
-                    for p in 0..<pixels {
-                        let f = features + p * channels
-                        let q = luhd_proj_dot(t.baseAddress! + p * channels, f, channels)
-                            + luhd_proj_dot(u.baseAddress!, f, channels) + gramConstant
-                        scales[p] = 1 / (max(q, 0) / Float(embedDim) + eps).squareRoot()
-                    }
-                }
-            }
-            let samples = layout.sampleCount
-            var z = [Float](repeating: 0, count: samples * channels)
-            var sigma = [Float](repeating: 0, count: samples)
-            scales.withUnsafeBufferPointer { s in
-                z.withUnsafeMutableBufferPointer { zb in
-                    layout.roi.apply(features, channels: channels, into: zb.baseAddress!, pixelScale: s.baseAddress!,
-                                     threads: context.threads)
-                }
-                sigma.withUnsafeMutableBufferPointer { sb in
-                    layout.roi.apply(s.baseAddress!, channels: 1, into: sb.baseAddress!, threads: context.threads)
-                }
-            }
-            return .pooled(z: z, sigma: sigma)
+            let product = gramProduct ?? self.gramProduct(features, pixels: pixels, context: context)
+            return context.timed("level scales + RoIAlign pooling") { pool(features, layout: layout, product: product, context: context) }
         }
+    }
+
+    /// The `.poolThenProject` preparation: each pixel's LayerNorm scale from `F·G`, then z and σ.
+    private func pool(_ features: UnsafePointer<Float>, layout: WindowLayout, product: [Float],
+                      context: ComputeContext) -> Prepared {
+        let pixels = layout.height * layout.width
+        var scales = [Float](repeating: 0, count: pixels)
+        product.withUnsafeBufferPointer { t in
+            gramLinear.withUnsafeBufferPointer { u in
+                for p in 0..<pixels {
+                    let f = features + p * channels
+                    let q = luhd_proj_dot(t.baseAddress! + p * channels, f, channels)
+                        + luhd_proj_dot(u.baseAddress!, f, channels) + gramConstant
+                    scales[p] = 1 / (max(q, 0) / Float(embedDim) + eps).squareRoot()
+                }
+            }
+        }
+        let samples = layout.sampleCount
+        var z = [Float](repeating: 0, count: samples * channels)
+        var sigma = [Float](repeating: 0, count: samples)
+        scales.withUnsafeBufferPointer { s in
+            z.withUnsafeMutableBufferPointer { zb in
+                layout.roi.apply(features, channels: channels, into: zb.baseAddress!, pixelScale: s.baseAddress!,
+                                 threads: context.threads)
+            }
+            sigma.withUnsafeMutableBufferPointer { sb in
+                layout.roi.apply(s.baseAddress!, channels: 1, into: sb.baseAddress!, threads: context.threads)
+            }
+        }
+        return .pooled(z: z, sigma: sigma)
     }
 
     /// Pooled values of window samples `cells` into `out` (`[cells.count, E]`).
@@ -155,26 +180,34 @@ final class LevelProjection: @unchecked Sendable {
         let e = embedDim
         switch prepared {
         case .pixels(let x):
-            x.withUnsafeBufferPointer { xb in
-                layout.roi.apply(xb.baseAddress!, channels: e, into: out, cells: cells, threads: context.threads)
+            context.timed("level RoIAlign pooling (E wide)") {
+                x.withUnsafeBufferPointer { xb in
+                    layout.roi.apply(xb.baseAddress!, channels: e, into: out, cells: cells, threads: context.threads)
+                }
             }
         case .pooled(let z, let sigma):
-            z.withUnsafeBufferPointer { zb in
-                MatMul.linear(zb.baseAddress! + cells.lowerBound * channels, rows: cells.count, weight: weight, into: out,
-                              context: context)
-            }
-            bias.withUnsafeBufferPointer { b in
-                normWeight.withUnsafeBufferPointer { g in
-                    normBias.withUnsafeBufferPointer { bt in
-                        let rows = SendablePointer(out)
-                        let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
-                        let gp = SendablePointer(UnsafeMutablePointer(mutating: g.baseAddress!))
-                        let tp = SendablePointer(UnsafeMutablePointer(mutating: bt.baseAddress!))
-                        let parts = chunks(cells.count, parts: context.threads)
-                        parallelFor(parts.count, threads: context.threads) { part in
-                            for row in parts[part] {
-                                luhd_proj_centre_normalise(rows.p + row * e, e, sigma[cells.lowerBound + row],
-                                                           bp.p, gp.p, tp.p)
+            context.timed("level projection of window samples", operations: 2.0 * Double(cells.count * channels * e)) {
+                z.withUnsafeBufferPointer { zb in
+                    let x = zb.baseAddress! + cells.lowerBound * channels
+                    if let int8 {
+                        MatMul.linear(x, rows: cells.count, weight: int8.weight, into: out, context: context, kernel: int8.kernel)
+                    } else {
+                        MatMul.linear(x, rows: cells.count, weight: weight, into: out, context: context)
+                    }
+                }
+                bias.withUnsafeBufferPointer { b in
+                    normWeight.withUnsafeBufferPointer { g in
+                        normBias.withUnsafeBufferPointer { bt in
+                            let rows = SendablePointer(out)
+                            let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
+                            let gp = SendablePointer(UnsafeMutablePointer(mutating: g.baseAddress!))
+                            let tp = SendablePointer(UnsafeMutablePointer(mutating: bt.baseAddress!))
+                            let parts = chunks(cells.count, parts: context.threads)
+                            parallelFor(parts.count, threads: context.threads) { part in
+                                for row in parts[part] {
+                                    luhd_proj_centre_normalise(rows.p + row * e, e, sigma[cells.lowerBound + row],
+                                                               bp.p, gp.p, tp.p)
+                                }
                             }
                         }
                     }
