@@ -55,14 +55,15 @@ final class LevelProjection: @unchecked Sendable {
          int8: (threads: Int, kernel: QuantKernel?)? = nil) {
         self.channels = channels
         self.embedDim = embedDim
-        self.weight = weight.tensorView(name: "level projection", shape: [embedDim, channels])
+        let view = weight.tensorView(name: "level projection", shape: [embedDim, channels])
+        self.weight = view
         self.bias = bias
         self.normWeight = normWeight
         self.normBias = normBias
         self.eps = eps
         self.forcedMethod = forcedMethod
         self.int8 = int8.flatMap { q in
-            Int8Product.quantize([self.weight], threads: q.threads).map { (weight: $0, kernel: q.kernel) }
+            Int8Product.quantize([view], threads: q.threads).map { (weight: $0, kernel: q.kernel) }
         }
         let needsGram = forcedMethod.map { $0 == .poolThenProject } ?? (mayPool && embedDim > channels)
         guard needsGram else {
