@@ -18,8 +18,7 @@ var visionStagesBenchmark: Benchmark {
 
 /// The parts that run in int8 on the fast path (the others stay float32 there).
 private let int8Parts: Set<String> = [
-    "ViT q/k/v", "ViT out_proj", "ViT MLP (fc1, quickGELU, fc2)", "level projection per pixel",
-    "level projection of window samples", "Hiwin value heads", "Hiwin attention out_proj", "Hiwin cat_proj", "Hiwin proj",
+    "ViT q/k/v", "ViT out_proj", "ViT MLP (fc1, quickGELU, fc2)", "Hiwin value heads", "Hiwin attention out_proj", "Hiwin cat_proj", "Hiwin proj",
 ]
 
 /// One timed run of the whole vision stage.

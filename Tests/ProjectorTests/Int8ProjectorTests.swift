@@ -2,14 +2,13 @@
 import Testing
 import TestSupport
 
-/// The Hiwin projector's int8 products (`MatrixArithmetic.int8`: the level projections, the
-/// attention's value heads and out_proj, cat_proj and proj against load-time Q8_0 copies, x
+/// The Hiwin projector's int8 products (`MatrixArithmetic.int8`: the attention's value heads
+/// and out_proj, cat_proj and proj against load-time Q8_0 copies, x
 /// quantized per block of 32) against the exact projector on the upstream cases' own CLIP
 /// features. Bound: the tokens within 2e-2 of the exact path's relative to their largest
-/// magnitude (`relativeMaxError`), the bound of the fast vision path (FastVisionTests). The
-/// tiny models (E 256 < C 1024) project every level per pixel; forcing `.poolThenProject`
-/// runs the int8 product on the window samples, which the real models (E > C) use for their
-/// 2x and 4x levels. Both kernels: the AVX-512 VNNI product (skipped without it) and the f32
+/// magnitude (`relativeMaxError`), the bound of the fast vision path (FastVisionTests), with
+/// each way of projecting the levels (the tiny models pick per pixel, the real ones pool the
+/// 2x and 4x levels first). Both kernels: the AVX-512 VNNI product (skipped without it) and the f32
 /// fallback (`.f32AVX2`).
 @Suite(.serialized) struct Int8ProjectorTests {
     static let bound: Float = 2e-2
@@ -27,7 +26,6 @@ import TestSupport
             }
             let projector = try HiwinProjector(config: k.config, weights: k.weights, levelMethod: method, arithmetic: .int8,
                                                quantKernel: kernel, threads: 2)
-            #expect(projector.levels.allSatisfy { $0.projection.int8 != nil })
             #expect(projector.resampler.int8 != nil && projector.output.int8 != nil)
             let fast = try projector.project(k.views, context: context).flatMap { $0 }
             let error = relativeMaxError(fast, exact)

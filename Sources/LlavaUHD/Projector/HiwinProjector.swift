@@ -29,7 +29,7 @@ package final class HiwinProjector: Projector {
     let normProjWeight: [Float], normProjBias: [Float]
     let catProjWeight: TensorView
     /// With `.int8`: cat_proj's Q8_0 copy and the kernel that multiplies it (see `makeProjector`;
-    /// the attention's value heads and out_proj, the level projections and proj get theirs too).
+    /// the attention's value heads and out_proj, and proj get theirs too).
     let catProjInt8: (weight: QuantizedMatrix, kernel: QuantKernel?)?
     let catProjBias: [Float]
     let output: OutputProjection
@@ -95,7 +95,7 @@ package final class HiwinProjector: Projector {
             }
             let projection = LevelProjection(weight: weight, embedDim: e, channels: c, bias: bias,
                                              normWeight: kvWeight, normBias: kvBias, eps: Self.normEps,
-                                             mayPool: t.scale > 1, forcedMethod: levelMethod, int8: int8Copies)
+                                             mayPool: t.scale > 1, forcedMethod: levelMethod)
             return (t.scale, projection, PositionPooling.roundedToBFloat16(t.embedding.floats()))
         }
     }

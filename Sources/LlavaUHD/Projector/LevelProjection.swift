@@ -41,30 +41,20 @@ final class LevelProjection: @unchecked Sendable {
     private let gramConstant: Float
     /// Forces a method (tests); nil picks the cheaper one.
     let forcedMethod: Method?
-    /// With `MatrixArithmetic.int8`: the weight's Q8_0 copy and its kernel, used for the
-    /// E-wide products (per pixel, or on the window samples); the Gram statistics that give
-    /// each pixel's LayerNorm scale stay float32.
-    let int8: (weight: QuantizedMatrix, kernel: QuantKernel?)?
 
     /// `weight` is `[E, C]` F32, `bias` E values (zeros for a Linear without bias). The Gram
     /// data is computed (E·C² multiply-adds) when pooling can be the cheaper method (E > C
-    /// and `mayPool`) or when it is forced. `int8Threads` (with `MatrixArithmetic.int8`) make
-    /// the Q8_0 copy (`Int8Product.quantize`; float32 products when it cannot be made).
+    /// and `mayPool`) or when it is forced.
     init(weight: FloatStorage, embedDim: Int, channels: Int, bias: [Float], normWeight: [Float], normBias: [Float],
-         eps: Float, mayPool: Bool, forcedMethod: Method?,
-         int8: (threads: Int, kernel: QuantKernel?)? = nil) {
+         eps: Float, mayPool: Bool, forcedMethod: Method?) {
         self.channels = channels
         self.embedDim = embedDim
-        let view = weight.tensorView(name: "level projection", shape: [embedDim, channels])
-        self.weight = view
+        self.weight = weight.tensorView(name: "level projection", shape: [embedDim, channels])
         self.bias = bias
         self.normWeight = normWeight
         self.normBias = normBias
         self.eps = eps
         self.forcedMethod = forcedMethod
-        self.int8 = int8.flatMap { q in
-            Int8Product.quantize([view], threads: q.threads).map { (weight: $0, kernel: q.kernel) }
-        }
         let needsGram = forcedMethod.map { $0 == .poolThenProject } ?? (mayPool && embedDim > channels)
         guard needsGram else {
             gram = nil
@@ -128,11 +118,7 @@ final class LevelProjection: @unchecked Sendable {
             context.timed("level projection per pixel", operations: 2.0 * Double(pixels * channels * embedDim)) {
                 x.withUnsafeMutableBufferPointer { xb in
                     let out = xb.baseAddress!
-                    if let int8 {
-                        MatMul.linear(features, rows: pixels, weight: int8.weight, into: out, context: context, kernel: int8.kernel)
-                    } else {
-                        MatMul.linear(features, rows: pixels, weight: weight, into: out, context: context)
-                    }
+                    MatMul.linear(features, rows: pixels, weight: weight, into: out, context: context)
                     for p in 0..<pixels { for j in 0..<embedDim { out[p * embedDim + j] += bias[j] } }
                     Normalization.layerNorm(out, rows: pixels, cols: embedDim, gamma: normWeight, beta: normBias, eps: eps,
                                             into: out, threads: context.threads)
@@ -190,11 +176,7 @@ final class LevelProjection: @unchecked Sendable {
             context.timed("level projection of window samples", operations: 2.0 * Double(cells.count * channels * e)) {
                 z.withUnsafeBufferPointer { zb in
                     let x = zb.baseAddress! + cells.lowerBound * channels
-                    if let int8 {
-                        MatMul.linear(x, rows: cells.count, weight: int8.weight, into: out, context: context, kernel: int8.kernel)
-                    } else {
-                        MatMul.linear(x, rows: cells.count, weight: weight, into: out, context: context)
-                    }
+                    MatMul.linear(x, rows: cells.count, weight: weight, into: out, context: context)
                 }
                 bias.withUnsafeBufferPointer { b in
                     normWeight.withUnsafeBufferPointer { g in
