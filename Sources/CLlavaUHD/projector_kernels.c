@@ -4,30 +4,48 @@
 
 #include <math.h>
 
-enum { CHANNEL_BLOCK = 64 };
+/* The adaptive convolution works on strips of CONV_PIXELS neighbouring output pixels and
+ * CONV_LANES channels at a time: a strip's pixels share all but one column of their taps, so
+ * each source vector is loaded once per tap row and added into every pixel of the strip that
+ * uses it (up to CONV_PIXELS multiply-adds per load instead of one, with the accumulators in
+ * registers). Each pixel still sums its taps in the order t = i*d + j, starting from zero:
+ * the result is the same as one pixel at a time. */
+enum { CONV_PIXELS = 4, CONV_LANES = 16 };
+
+static inline __attribute__((always_inline)) void adaptive_conv_strip(const float *in, long width, long channels, const float *kernels, long diameter,
+                                       const int32_t *row_of, const int32_t *col_of, long y, long x0, long pixels,
+                                       long c0, long lanes, float *out) {
+    float acc[CONV_PIXELS][CONV_LANES] = {{0}};
+    const long taps = diameter * diameter;
+    const float *k = kernels + (y * width + x0) * taps;
+    for (long i = 0; i < diameter; i++) {
+        const float *row = in + (long)row_of[y + i] * width * channels + c0;
+        for (long q = 0; q < pixels + diameter - 1; q++) {
+            const float *s = row + (long)col_of[x0 + q] * channels;
+            for (long p = 0; p < CONV_PIXELS; p++) {
+                const long j = q - p;
+                if (p >= pixels || j < 0 || j >= diameter) continue;
+                const float w = k[p * taps + i * diameter + j];
+                for (long c = 0; c < lanes; c++) acc[p][c] += w * s[c];
+            }
+        }
+    }
+    for (long p = 0; p < pixels; p++)
+        for (long c = 0; c < lanes; c++) out[((y * width) + x0 + p) * channels + c0 + c] = acc[p][c];
+}
 
 void luhd_proj_adaptive_conv_rows(const float *in, long width, long channels, const float *kernels, long diameter,
                                   const int32_t *row_of, const int32_t *col_of, long y0, long y1, float *out) {
-    const long taps = diameter * diameter;
-    long offsets[64];
     for (long y = y0; y < y1; y++) {
-        for (long x = 0; x < width; x++) {
-            for (long i = 0; i < diameter; i++) {
-                const long row = (long)row_of[y + i] * width;
-                for (long j = 0; j < diameter; j++) offsets[i * diameter + j] = (row + col_of[x + j]) * channels;
-            }
-            const float *k = kernels + (y * width + x) * taps;
-            float *dst = out + (y * width + x) * channels;
-            for (long c0 = 0; c0 < channels; c0 += CHANNEL_BLOCK) {
-                const long n = channels - c0 < CHANNEL_BLOCK ? channels - c0 : CHANNEL_BLOCK;
-                float acc[CHANNEL_BLOCK] = {0};
-                for (long t = 0; t < taps; t++) {
-                    const float w = k[t];
-                    const float *s = in + offsets[t] + c0;
-                    for (long c = 0; c < n; c++) acc[c] += w * s[c];
-                }
-                for (long c = 0; c < n; c++) dst[c0 + c] = acc[c];
-            }
+        for (long x0 = 0; x0 < width; x0 += CONV_PIXELS) {
+            const long pixels = width - x0 < CONV_PIXELS ? width - x0 : CONV_PIXELS;
+            long c0 = 0;
+            for (; c0 + CONV_LANES <= channels; c0 += CONV_LANES)
+                adaptive_conv_strip(in, width, channels, kernels, diameter, row_of, col_of, y, x0, pixels, c0,
+                                    CONV_LANES, out);
+            if (c0 < channels)
+                adaptive_conv_strip(in, width, channels, kernels, diameter, row_of, col_of, y, x0, pixels, c0,
+                                    channels - c0, out);
         }
     }
 }

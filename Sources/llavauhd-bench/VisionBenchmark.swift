@@ -164,7 +164,7 @@ private func syntheticPixels(width: Int, height: Int, seed: UInt64) throws -> Pi
 }
 
 /// A smooth image with some texture (so the resizes do real work on every pixel).
-private func syntheticImage(width: Int, height: Int) -> RGBImage {
+func syntheticImage(width: Int, height: Int) -> RGBImage {
     var rng = SplitMix(seed: 7)
     var pixels = [UInt8](repeating: 0, count: width * height * 3)
     for y in 0..<height {
@@ -192,7 +192,7 @@ private func torchViT(threads: Int, repeat reps: Int, compute: String) -> (singl
 /// Writes a safetensors file holding a CLIP vision tower of `config` under `prefix` with BF16
 /// values drawn like an initialised model (matrices ~ N(0, 1/fan_in), norm weights ≈ 1, small
 /// biases), so that the benchmark runs on realistic magnitudes without a download.
-private enum SyntheticCLIPCheckpoint {
+enum SyntheticCLIPCheckpoint {
     static func write(config: CLIPVisionConfig, prefix: String, to path: String) throws {
         let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize, g = config.gridSide
         var tensors: [(name: String, shape: [Int], scale: Float, offset: Float)] = [

@@ -22,6 +22,7 @@ let benchmarks: [Benchmark] = [
     languageBenchmark,
     batchedDecodeBenchmark,
     visionBenchmark,
+    visionStagesBenchmark,
     sgemmBenchmark,
     loadBenchmark,
     quantBenchmark,

@@ -3,7 +3,8 @@ import Testing
 import TestSupport
 
 /// The int8 vision path (`MatrixArithmetic.int8`: the tower's q/k/v, out, fc1 and fc2 products
-/// and the Hiwin projector's cat_proj and out_proj against load-time Q8_0 copies, x quantized
+/// and the Hiwin projector's attention value heads, out_proj, cat_proj and proj
+/// against load-time Q8_0 copies, x quantized
 /// per block of 32) against the exact path, end to end through the projector, on every upstream
 /// case (the fixture's own views, the tiny model directory's weights). Bound: the projector output (every view's tokens) within 2e-2 of the
 /// exact path's, relative to the exact output's largest magnitude (max|fast − exact| /

@@ -11,8 +11,9 @@ public enum MatrixArithmetic: String, Sendable, CaseIterable {
     /// rounding x to 8 significant bits (relative ≤ 2⁻⁹ per element, as PyTorch's bf16 matmul).
     /// Matrix-vector products (decoding) stay float32; without AVX512_BF16 everything does.
     case bfloat16
-    /// The vision tower's projections and the Hiwin projector's cat_proj and out_proj only
-    /// (`CLIPVisionEncoder`, `ProjectorConfig.makeProjector`; elsewhere, e.g. the LLM's dense
+    /// The vision tower's projections and the Hiwin projector's attention value heads and
+    /// out_proj, cat_proj and proj only (`CLIPVisionEncoder`,
+    /// `ProjectorConfig.makeProjector`; elsewhere, e.g. the LLM's dense
     /// weights, products run float32): every weight gets a Q8_0 copy made once at load (blocks
     /// of 32 weights with an f16 scale, GGML's round-to-nearest quantizer; `Int8Product`), x is
     /// quantized to int8 per block of 32 on the fly (dx = max|x|/127), and the products run in

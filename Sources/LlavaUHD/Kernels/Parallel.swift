@@ -10,6 +10,8 @@ public struct ComputeContext: @unchecked Sendable {
     /// Polled between units of work (layers, slices, tokens); returning true stops the
     /// computation with `.cancelled`.
     public var shouldAbort: (() -> Bool)?
+    /// Where stages that support it time their parts (benchmarks; nil: not timed).
+    package var stageClock: StageClock?
 
     public init(threads: Int = ComputeContext.defaultThreads, shouldAbort: (() -> Bool)? = nil) {
         self.threads = max(1, threads)

@@ -28,7 +28,8 @@ package final class HiwinProjector: Projector {
     let queries: [Float]
     let normProjWeight: [Float], normProjBias: [Float]
     let catProjWeight: TensorView
-    /// With `.int8`: cat_proj's Q8_0 copy and the kernel that multiplies it (see `makeProjector`).
+    /// With `.int8`: cat_proj's Q8_0 copy and the kernel that multiplies it (see `makeProjector`;
+    /// the attention's value heads and out_proj, and proj get theirs too).
     let catProjInt8: (weight: QuantizedMatrix, kernel: QuantKernel?)?
     let catProjBias: [Float]
     let output: OutputProjection
@@ -70,10 +71,10 @@ package final class HiwinProjector: Projector {
         self.vdim = vdim
         let table = posEmbed.floats()
         let int8 = arithmetic == .int8
+        let int8Copies = int8 ? (threads: threads, kernel: quantKernel) : nil
         resampler = WindowResampler(attention: attention, positionTable: table, grid: config.gridSize,
                                     roundPositionsToBFloat16: true,
-                                    outProjInt8: int8 ? Int8Product.quantize([attention.outProjWeight], threads: threads)
-                                        .map { (weight: $0, kernel: quantKernel) } : nil)
+                                    int8: int8 ? attention.int8Weights(kernel: quantKernel, threads: threads) : nil)
         // Upstream adds `pos_embed.to(dtype)` and `embedding.to(dtype)` with dtype a parameter
         // defaulting to bfloat16 (no-ops for a BF16 checkpoint).
         queries = attention.projectQueries(
@@ -84,7 +85,7 @@ package final class HiwinProjector: Projector {
         catProjWeight = catWeight
         catProjInt8 = int8 ? Int8Product.quantize([catWeight], threads: threads).map { (weight: $0, kernel: quantKernel) } : nil
         catProjBias = catBias.floats()
-        output = OutputProjection(norm: lnPost, proj: proj)
+        output = OutputProjection(norm: lnPost, proj: proj, int8: int8Copies)
         let kvWeight = lnKV.0.floats(), kvBias = lnKV.1.floats()
         levels = levelTensors.map { t in
             var weight = FloatStorage(widening: t.weight)
@@ -211,10 +212,13 @@ package final class HiwinProjector: Projector {
                 if method == .poolThenProject, level.scale > 1 {
                     let below = level.scale == 2 ? view.features : upsampled[0].values
                     let stage = level.scale == 2 ? 0 : 1
-                    let t = below.withUnsafeBufferPointer { level.projection.gramProduct($0.baseAddress!, pixels: pixels / 4, threads: context.threads) }
-                    product = try t.withUnsafeBufferPointer { (tb) throws(LlavaError) in
-                        try vdim.stages[stage].upsample(tb.baseAddress!, height: h / 2, width: w / 2, channels: c,
-                                                        kernels: upsampled[stage].kernels, threads: context.threads)
+                    let t = below.withUnsafeBufferPointer { level.projection.gramProduct($0.baseAddress!, pixels: pixels / 4, context: context) }
+                    product = try context.timed("level Gram upsampling (JBU)",
+                                                operations: JBUStage.upsampleOperations(pixels: pixels, channels: c)) { () throws(LlavaError) in
+                        try t.withUnsafeBufferPointer { (tb) throws(LlavaError) in
+                            try vdim.stages[stage].upsample(tb.baseAddress!, height: h / 2, width: w / 2, channels: c,
+                                                            kernels: upsampled[stage].kernels, threads: context.threads)
+                        }
                     }
                 }
                 let prepared = map.withUnsafeBufferPointer {
@@ -235,17 +239,19 @@ package final class HiwinProjector: Projector {
                                     eps: Self.normEps, into: a.baseAddress!, threads: context.threads)
         }
         var fused = [Float](repeating: 0, count: rows * e)
-        attended.withUnsafeBufferPointer { a in
-            fused.withUnsafeMutableBufferPointer { f in
-                if let q = catProjInt8 {
-                    MatMul.linear(a.baseAddress!, rows: rows, weight: q.weight, into: f.baseAddress!, context: context,
-                                  kernel: q.kernel)
-                } else {
-                    MatMul.linear(a.baseAddress!, rows: rows, weight: catProjWeight, into: f.baseAddress!, context: context)
+        context.timed("Hiwin cat_proj", operations: 2.0 * Double(rows * sets * e * e)) {
+            attended.withUnsafeBufferPointer { a in
+                fused.withUnsafeMutableBufferPointer { f in
+                    if let q = catProjInt8 {
+                        MatMul.linear(a.baseAddress!, rows: rows, weight: q.weight, into: f.baseAddress!, context: context,
+                                      kernel: q.kernel)
+                    } else {
+                        MatMul.linear(a.baseAddress!, rows: rows, weight: catProjWeight, into: f.baseAddress!, context: context)
+                    }
                 }
             }
+            for r in 0..<rows { for j in 0..<e { fused[r * e + j] += catProjBias[j] } }
         }
-        for r in 0..<rows { for j in 0..<e { fused[r * e + j] += catProjBias[j] } }
         return output.apply(&fused, views: views.count, tokensPerView: windows, context: context)
     }
 }

@@ -69,6 +69,19 @@ struct JBUStage: Sendable {
         return (0..<steps).map { i in i < steps / 2 ? start + Float(i) * step : end - Float(steps - 1 - i) * step }
     }
 
+    /// Multiply-adds × 2 of `kernels` for `pixels` guidance pixels: the four 1×1 convolutions
+    /// and the 49 range dot products of 32 (the exponentials not counted).
+    static func kernelOperations(pixels: Int) -> Double {
+        2.0 * Double(pixels * (guidanceChannels * keyDim + keyDim * keyDim + taps * keyDim
+                               + (taps + guidanceChannels) * taps + taps * taps))
+    }
+
+    /// Multiply-adds × 2 of `upsample` to `pixels` output pixels of `channels` values: 16
+    /// bicubic taps and the 49-tap adaptive convolution per value.
+    static func upsampleOperations(pixels: Int, channels: Int) -> Double {
+        2.0 * Double(pixels * channels * (16 + taps))
+    }
+
     /// The guidance is too small for reflect padding by 3 unless both sides are ≥ 4.
     static func checkGuidanceSize(height: Int, width: Int) throws(LlavaError) {
         guard height > radius, width > radius else {

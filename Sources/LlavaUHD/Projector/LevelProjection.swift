@@ -95,11 +95,14 @@ final class LevelProjection: @unchecked Sendable {
     }
 
     /// `F·G` for a `[pixels, C]` map (`[pixels, C]`). Requires `canPool`.
-    func gramProduct(_ features: UnsafePointer<Float>, pixels: Int, threads: Int) -> [Float] {
+    func gramProduct(_ features: UnsafePointer<Float>, pixels: Int, context: ComputeContext) -> [Float] {
         var out = [Float](repeating: 0, count: pixels * channels)
-        out.withUnsafeMutableBufferPointer { o in
-            BLAS.sgemm(m: pixels, n: channels, k: channels, a: features, lda: channels, b: gram!.pointer, ldb: channels,
-                       c: o.baseAddress!, ldc: channels, threads: threads)
+        let threads = context.threads
+        context.timed("level Gram products", operations: 2.0 * Double(pixels * channels * channels)) {
+            out.withUnsafeMutableBufferPointer { o in
+                BLAS.sgemm(m: pixels, n: channels, k: channels, a: features, lda: channels, b: gram!.pointer, ldb: channels,
+                           c: o.baseAddress!, ldc: channels, threads: threads)
+            }
         }
         return out
     }
@@ -112,41 +115,50 @@ final class LevelProjection: @unchecked Sendable {
         switch method {
         case .projectPixels:
             var x = [Float](repeating: 0, count: pixels * embedDim)
-            x.withUnsafeMutableBufferPointer { xb in
-                let out = xb.baseAddress!
-                MatMul.linear(features, rows: pixels, weight: weight, into: out, context: context)
-                for p in 0..<pixels { for j in 0..<embedDim { out[p * embedDim + j] += bias[j] } }
-                Normalization.layerNorm(out, rows: pixels, cols: embedDim, gamma: normWeight, beta: normBias, eps: eps,
-                                        into: out, threads: context.threads)
+            context.timed("level projection per pixel", operations: 2.0 * Double(pixels * channels * embedDim)) {
+                x.withUnsafeMutableBufferPointer { xb in
+                    let out = xb.baseAddress!
+                    MatMul.linear(features, rows: pixels, weight: weight, into: out, context: context)
+                    for p in 0..<pixels { for j in 0..<embedDim { out[p * embedDim + j] += bias[j] } }
+                    Normalization.layerNorm(out, rows: pixels, cols: embedDim, gamma: normWeight, beta: normBias, eps: eps,
+                                            into: out, threads: context.threads)
+                }
             }
             return .pixels(x)
         case .poolThenProject:
-            let product = gramProduct ?? self.gramProduct(features, pixels: pixels, threads: context.threads)
-            var scales = [Float](repeating: 0, count: pixels)
-            product.withUnsafeBufferPointer { t in
-                gramLinear.withUnsafeBufferPointer { u in
-                    for p in 0..<pixels {
-                        let f = features + p * channels
-                        let q = luhd_proj_dot(t.baseAddress! + p * channels, f, channels)
-                            + luhd_proj_dot(u.baseAddress!, f, channels) + gramConstant
-                        scales[p] = 1 / (max(q, 0) / Float(embedDim) + eps).squareRoot()
-                    }
-                }
-            }
-            let samples = layout.sampleCount
-            var z = [Float](repeating: 0, count: samples * channels)
-            var sigma = [Float](repeating: 0, count: samples)
-            scales.withUnsafeBufferPointer { s in
-                z.withUnsafeMutableBufferPointer { zb in
-                    layout.roi.apply(features, channels: channels, into: zb.baseAddress!, pixelScale: s.baseAddress!,
-                                     threads: context.threads)
-                }
-                sigma.withUnsafeMutableBufferPointer { sb in
-                    layout.roi.apply(s.baseAddress!, channels: 1, into: sb.baseAddress!, threads: context.threads)
-                }
-            }
-            return .pooled(z: z, sigma: sigma)
+            let product = gramProduct ?? self.gramProduct(features, pixels: pixels, context: context)
+            return context.timed("level scales + RoIAlign pooling") { pool(features, layout: layout, product: product, context: context) }
         }
+    }
+
+    /// The `.poolThenProject` preparation: each pixel's LayerNorm scale from `F·G`, then z and σ.
+    private func pool(_ features: UnsafePointer<Float>, layout: WindowLayout, product: [Float],
+                      context: ComputeContext) -> Prepared {
+        let pixels = layout.height * layout.width
+        var scales = [Float](repeating: 0, count: pixels)
+        product.withUnsafeBufferPointer { t in
+            gramLinear.withUnsafeBufferPointer { u in
+                for p in 0..<pixels {
+                    let f = features + p * channels
+                    let q = luhd_proj_dot(t.baseAddress! + p * channels, f, channels)
+                        + luhd_proj_dot(u.baseAddress!, f, channels) + gramConstant
+                    scales[p] = 1 / (max(q, 0) / Float(embedDim) + eps).squareRoot()
+                }
+            }
+        }
+        let samples = layout.sampleCount
+        var z = [Float](repeating: 0, count: samples * channels)
+        var sigma = [Float](repeating: 0, count: samples)
+        scales.withUnsafeBufferPointer { s in
+            z.withUnsafeMutableBufferPointer { zb in
+                layout.roi.apply(features, channels: channels, into: zb.baseAddress!, pixelScale: s.baseAddress!,
+                                 threads: context.threads)
+            }
+            sigma.withUnsafeMutableBufferPointer { sb in
+                layout.roi.apply(s.baseAddress!, channels: 1, into: sb.baseAddress!, threads: context.threads)
+            }
+        }
+        return .pooled(z: z, sigma: sigma)
     }
 
     /// Pooled values of window samples `cells` into `out` (`[cells.count, E]`).
@@ -155,26 +167,30 @@ final class LevelProjection: @unchecked Sendable {
         let e = embedDim
         switch prepared {
         case .pixels(let x):
-            x.withUnsafeBufferPointer { xb in
-                layout.roi.apply(xb.baseAddress!, channels: e, into: out, cells: cells, threads: context.threads)
+            context.timed("level RoIAlign pooling (E wide)") {
+                x.withUnsafeBufferPointer { xb in
+                    layout.roi.apply(xb.baseAddress!, channels: e, into: out, cells: cells, threads: context.threads)
+                }
             }
         case .pooled(let z, let sigma):
-            z.withUnsafeBufferPointer { zb in
-                MatMul.linear(zb.baseAddress! + cells.lowerBound * channels, rows: cells.count, weight: weight, into: out,
-                              context: context)
-            }
-            bias.withUnsafeBufferPointer { b in
-                normWeight.withUnsafeBufferPointer { g in
-                    normBias.withUnsafeBufferPointer { bt in
-                        let rows = SendablePointer(out)
-                        let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
-                        let gp = SendablePointer(UnsafeMutablePointer(mutating: g.baseAddress!))
-                        let tp = SendablePointer(UnsafeMutablePointer(mutating: bt.baseAddress!))
-                        let parts = chunks(cells.count, parts: context.threads)
-                        parallelFor(parts.count, threads: context.threads) { part in
-                            for row in parts[part] {
-                                luhd_proj_centre_normalise(rows.p + row * e, e, sigma[cells.lowerBound + row],
-                                                           bp.p, gp.p, tp.p)
+            context.timed("level projection of window samples", operations: 2.0 * Double(cells.count * channels * e)) {
+                z.withUnsafeBufferPointer { zb in
+                    let x = zb.baseAddress! + cells.lowerBound * channels
+                    MatMul.linear(x, rows: cells.count, weight: weight, into: out, context: context)
+                }
+                bias.withUnsafeBufferPointer { b in
+                    normWeight.withUnsafeBufferPointer { g in
+                        normBias.withUnsafeBufferPointer { bt in
+                            let rows = SendablePointer(out)
+                            let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
+                            let gp = SendablePointer(UnsafeMutablePointer(mutating: g.baseAddress!))
+                            let tp = SendablePointer(UnsafeMutablePointer(mutating: bt.baseAddress!))
+                            let parts = chunks(cells.count, parts: context.threads)
+                            parallelFor(parts.count, threads: context.threads) { part in
+                                for row in parts[part] {
+                                    luhd_proj_centre_normalise(rows.p + row * e, e, sigma[cells.lowerBound + row],
+                                                               bp.p, gp.p, tp.p)
+                                }
                             }
                         }
                     }

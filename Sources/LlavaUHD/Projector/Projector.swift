@@ -23,9 +23,11 @@ extension ProjectorConfig {
     /// unused `upsampler.model.*` tensors are ignored). Every tensor it will use is checked
     /// now; a missing or mis-shaped one throws `.missingTensor` / `.tensorMismatch` naming all
     /// of them. Loads OpenBLAS if needed (`.io` if it cannot). With `arithmetic == .int8` the
-    /// Hiwin projector's two largest plain products (cat_proj and the attention's out_proj) run
-    /// in int8 against Q8_0 copies made now with `threads` (`Int8Product`; `quantKernel` as for
-    /// `CLIPVisionEncoder`); everything else, and the v1 projector, stays float32.
+    /// Hiwin projector's attention value heads and out_proj, cat_proj and proj run in int8
+    /// against Q8_0 copies made now with `threads` (`Int8Product`; `quantKernel` as for
+    /// `CLIPVisionEncoder`); the rest (VDIM, the level projections, whose input, the raw CLIP
+    /// features, has outlier channels that int8 blocks of 32 render poorly, key-space queries,
+    /// attention scores and mixing), and the v1 projector, stay float32.
     package func makeProjector(weights: WeightStore, arithmetic: MatrixArithmetic = .float32,
                                quantKernel: QuantKernel? = nil, threads: Int = 1) throws(LlavaError) -> any Projector {
         try validate()

@@ -55,23 +55,27 @@ struct VDIMPyramid: Sendable {
             let gh = 2 * h, gw = 2 * w
             try JBUStage.checkGuidanceSize(height: gh, width: gw)
             var guidance = [Float](repeating: 0, count: JBUStage.guidanceChannels * gh * gw)
-            guidance.withUnsafeMutableBufferPointer { g in
-                TorchResample.adaptiveAvgPool(pixels, channels: JBUStage.guidanceChannels, height: pixelHeight,
-                                              width: pixelWidth, outHeight: gh, outWidth: gw, into: g.baseAddress!)
-            }
-            let kernels = try guidance.withUnsafeBufferPointer { (g) throws(LlavaError) in
-                try stage.kernels(guidance: g.baseAddress!, height: gh, width: gw, threads: context.threads)
+            let kernels = try context.timed("VDIM guidance + JBU kernels",
+                                            operations: JBUStage.kernelOperations(pixels: gh * gw)) { () throws(LlavaError) in
+                guidance.withUnsafeMutableBufferPointer { g in
+                    TorchResample.adaptiveAvgPool(pixels, channels: JBUStage.guidanceChannels, height: pixelHeight,
+                                                  width: pixelWidth, outHeight: gh, outWidth: gw, into: g.baseAddress!)
+                }
+                return try guidance.withUnsafeBufferPointer { (g) throws(LlavaError) in
+                    try stage.kernels(guidance: g.baseAddress!, height: gh, width: gw, threads: context.threads)
+                }
             }
             let source = result.last
-            let up: [Float]
-            if let source {
-                up = try source.values.withUnsafeBufferPointer { (s) throws(LlavaError) in
-                    try stage.upsample(s.baseAddress!, height: h, width: w, channels: channels, kernels: kernels,
-                                       threads: context.threads)
+            let up = try context.timed("VDIM JBU upsampling",
+                                       operations: JBUStage.upsampleOperations(pixels: gh * gw, channels: channels)) { () throws(LlavaError) in
+                if let source {
+                    return try source.values.withUnsafeBufferPointer { (s) throws(LlavaError) in
+                        try stage.upsample(s.baseAddress!, height: h, width: w, channels: channels, kernels: kernels,
+                                           threads: context.threads)
+                    }
                 }
-            } else {
-                up = try stage.upsample(features, height: h, width: w, channels: channels, kernels: kernels,
-                                        threads: context.threads)
+                return try stage.upsample(features, height: h, width: w, channels: channels, kernels: kernels,
+                                          threads: context.threads)
             }
             result.append(Level(scale: 2 << index, height: gh, width: gw, values: up, kernels: kernels))
             h = gh

@@ -26,6 +26,30 @@ final class WindowAttention: @unchecked Sendable {
         outProjBias = checklist.tensor("attn.out_proj.bias", shape: [embedDim])
     }
 
+    /// Q8_0 copies of the value in-projection (one `[headDim, E]` matrix per head, so that
+    /// each head's product reads its own rows) and of out_proj, with the kernel that multiplies
+    /// them (`MatrixArithmetic.int8`; `HiwinProjector` makes them at load).
+    struct Int8Weights {
+        let valueHeads: [QuantizedMatrix]
+        let outProj: QuantizedMatrix
+        let kernel: QuantKernel?
+    }
+
+    /// The Q8_0 copies (`Int8Product.quantize`, on `threads`), or nil when one cannot be made
+    /// (row length not a multiple of 32, no memory): the products then stay float32.
+    func int8Weights(kernel: QuantKernel?, threads: Int) -> Int8Weights? {
+        let e = embedDim, d = headDim, w = inProjWeight
+        var valueHeads: [QuantizedMatrix] = []
+        for h in 0..<heads {
+            let rows = TensorView(name: "\(w.name)[value head \(h)]", dtype: w.dtype, shape: [d, e],
+                                  data: w.data + (2 * e + h * d) * e * w.dtype.size, owner: w.owner)
+            guard let q = Int8Product.quantize([rows], threads: threads) else { return nil }
+            valueHeads.append(q)
+        }
+        guard let out = Int8Product.quantize([outProjWeight], threads: threads) else { return nil }
+        return Int8Weights(valueHeads: valueHeads, outProj: out, kernel: kernel)
+    }
+
     /// What a call prepares once for all views: the projected queries (`[windows · sets, E]`,
     /// window-major, from `projectQueries`) and the key and value weights widened to F32.
     struct CallState {
@@ -73,16 +97,20 @@ final class WindowAttention: @unchecked Sendable {
     /// `Wk_hᵀ q` for every window of `windows`, set and head, into `out`: rows ordered
     /// (window, set, head), `[windows.count · sets · heads, E]`. One product per head over all
     /// the block's (window, set) rows; heads are split across threads.
-    func keySpaceQueries(_ state: CallState, windows: Range<Int>, into out: UnsafeMutablePointer<Float>, threads: Int) {
-        let e = embedDim, d = headDim, heads = heads
-        let o = SendablePointer(out)
-        state.queries.withUnsafeBufferPointer { q in
-            let qp = SendablePointer(UnsafeMutablePointer(mutating: q.baseAddress!))
-            let wk = SendablePointer(state.keyWeight.pointer)
-            parallelFor(heads, threads: threads) { h in
-                BLAS.sgemm(m: windows.count * state.sets, n: e, k: d,
-                           a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
-                           b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e, threads: 1)
+    func keySpaceQueries(_ state: CallState, windows: Range<Int>, into out: UnsafeMutablePointer<Float>,
+                         context: ComputeContext) {
+        let e = embedDim, d = headDim, heads = heads, threads = context.threads
+        let operations = 2.0 * Double(windows.count * state.sets * heads * d * e)
+        context.timed("Hiwin key-space queries", operations: operations) {
+            let o = SendablePointer(out)
+            state.queries.withUnsafeBufferPointer { q in
+                let qp = SendablePointer(UnsafeMutablePointer(mutating: q.baseAddress!))
+                let wk = SendablePointer(state.keyWeight.pointer)
+                parallelFor(heads, threads: threads) { h in
+                    BLAS.sgemm(m: windows.count * state.sets, n: e, k: d,
+                               a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
+                               b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e, threads: 1)
+                }
             }
         }
     }
@@ -91,50 +119,71 @@ final class WindowAttention: @unchecked Sendable {
     /// `keySpaceQueries` for the same block; `keys` and `values` are `[count, keysPerWindow, E]`
     /// (window-major); `mixed` is scratch of `keyQueries`' size. Writes the heads' outputs
     /// before the out-projection and without the value bias, `[count · sets, E]` rows ordered
-    /// (window, set), to `out`. Windows, then heads, are split across threads.
+    /// (window, set), to `out`. Windows, then heads, are split across threads. With `int8`,
+    /// the value heads run against their Q8_0 copies.
     func attend(_ state: CallState, keyQueries: UnsafePointer<Float>, count: Int, keysPerWindow: Int,
                 keys: UnsafePointer<Float>, values: UnsafePointer<Float>, mixed: UnsafeMutablePointer<Float>,
-                into out: UnsafeMutablePointer<Float>, threads: Int) {
-        let e = embedDim, d = headDim, heads = heads, rowsPerWindow = state.sets * heads
+                into out: UnsafeMutablePointer<Float>, int8: Int8Weights? = nil, context: ComputeContext) {
+        let e = embedDim, d = headDim, heads = heads, rowsPerWindow = state.sets * heads, threads = context.threads
         let q = SendablePointer(UnsafeMutablePointer(mutating: keyQueries))
         let k = SendablePointer(UnsafeMutablePointer(mutating: keys))
         let v = SendablePointer(UnsafeMutablePointer(mutating: values))
         let m = SendablePointer(mixed), o = SendablePointer(out)
         let parts = chunks(count, parts: threads)
-        parallelFor(parts.count, threads: threads) { part in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerWindow * keysPerWindow)
-            defer { scores.deallocate() }
-            for i in parts[part] {
-                BLAS.sgemm(transB: true, m: rowsPerWindow, n: keysPerWindow, k: e, a: q.p + i * rowsPerWindow * e, lda: e,
-                           b: k.p + i * keysPerWindow * e, ldb: e, c: scores, ldc: keysPerWindow, threads: 1)
-                Activation.softmaxRows(scores, rows: rowsPerWindow, cols: keysPerWindow)
-                BLAS.sgemm(m: rowsPerWindow, n: e, k: keysPerWindow, a: scores, lda: keysPerWindow,
-                           b: v.p + i * keysPerWindow * e, ldb: e, c: m.p + i * rowsPerWindow * e, ldc: e, threads: 1)
+        context.timed("Hiwin attention scores + mixing", operations: 4.0 * Double(count * rowsPerWindow * keysPerWindow * e)) {
+            parallelFor(parts.count, threads: threads) { part in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerWindow * keysPerWindow)
+                defer { scores.deallocate() }
+                for i in parts[part] {
+                    BLAS.sgemm(transB: true, m: rowsPerWindow, n: keysPerWindow, k: e, a: q.p + i * rowsPerWindow * e, lda: e,
+                               b: k.p + i * keysPerWindow * e, ldb: e, c: scores, ldc: keysPerWindow, threads: 1)
+                    Activation.softmaxRows(scores, rows: rowsPerWindow, cols: keysPerWindow)
+                    BLAS.sgemm(m: rowsPerWindow, n: e, k: keysPerWindow, a: scores, lda: keysPerWindow,
+                               b: v.p + i * keysPerWindow * e, ldb: e, c: m.p + i * rowsPerWindow * e, ldc: e, threads: 1)
+                }
             }
         }
         // Head h of row (window, set) = Wv_h · mixed[(window, set, h)]; those rows are `heads`
         // apart.
-        let wv = SendablePointer(state.valueWeight.pointer)
-        parallelFor(heads, threads: threads) { h in
-            BLAS.sgemm(transB: true, m: count * state.sets, n: d, k: e, a: m.p + h * e, lda: heads * e,
-                       b: wv.p + h * d * e, ldb: e, c: o.p + h * d, ldc: e, threads: 1)
+        let rows = count * state.sets
+        context.timed("Hiwin value heads", operations: 2.0 * Double(rows * e * e)) {
+            if let int8 {
+                // The int8 product reads contiguous rows: each head's rows are gathered first (a
+                // copy of E floats per row against the head's d·E multiply-adds per row).
+                let single = ComputeContext(threads: 1)
+                parallelFor(heads, threads: threads) { h in
+                    let gathered = UnsafeMutablePointer<Float>.allocate(capacity: rows * e)
+                    defer { gathered.deallocate() }
+                    for r in 0..<rows { (gathered + r * e).update(from: m.p + (r * heads + h) * e, count: e) }
+                    MatMul.linear(gathered, rows: rows, weight: int8.valueHeads[h], into: o.p + h * d, ldOut: e,
+                                  context: single, kernel: int8.kernel)
+                }
+                return
+            }
+            let wv = SendablePointer(state.valueWeight.pointer)
+            parallelFor(heads, threads: threads) { h in
+                BLAS.sgemm(transB: true, m: rows, n: d, k: e, a: m.p + h * e, lda: heads * e,
+                           b: wv.p + h * d * e, ldb: e, c: o.p + h * d, ldc: e, threads: 1)
+            }
         }
     }
 
     /// `out = (x + bv)·Woᵀ + bo` for `rows` rows of heads' outputs; with `int8`, against Wo's
     /// Q8_0 copy with that kernel (`MatrixArithmetic.int8`).
     func outputProjection(_ x: UnsafeMutablePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>,
-                          int8: (weight: QuantizedMatrix, kernel: QuantKernel?)? = nil, context: ComputeContext) {
+                          int8: Int8Weights? = nil, context: ComputeContext) {
         let e = embedDim
-        var valueBias = [Float](repeating: 0, count: e)
-        inProjBias.convert(from: 2 * e, count: e, into: &valueBias)
-        for r in 0..<rows { for j in 0..<e { x[r * e + j] += valueBias[j] } }
-        if let int8 {
-            MatMul.linear(x, rows: rows, weight: int8.weight, into: out, context: context, kernel: int8.kernel)
-        } else {
-            MatMul.linear(x, rows: rows, weight: outProjWeight, into: out, context: context)
+        context.timed("Hiwin attention out_proj", operations: 2.0 * Double(rows * e * e)) {
+            var valueBias = [Float](repeating: 0, count: e)
+            inProjBias.convert(from: 2 * e, count: e, into: &valueBias)
+            for r in 0..<rows { for j in 0..<e { x[r * e + j] += valueBias[j] } }
+            if let int8 {
+                MatMul.linear(x, rows: rows, weight: int8.outProj, into: out, context: context, kernel: int8.kernel)
+            } else {
+                MatMul.linear(x, rows: rows, weight: outProjWeight, into: out, context: context)
+            }
+            let bias = outProjBias.floats()
+            for r in 0..<rows { for j in 0..<e { out[r * e + j] += bias[j] } }
         }
-        let bias = outProjBias.floats()
-        for r in 0..<rows { for j in 0..<e { out[r * e + j] += bias[j] } }
     }
 }

@@ -27,8 +27,8 @@ struct WindowResampler {
     /// Whether the resized table is rounded to bfloat16 before it is added to the keys (see
     /// `PositionPooling`).
     let roundPositionsToBFloat16: Bool
-    /// With `MatrixArithmetic.int8`: the attention out_proj's Q8_0 copy and its kernel.
-    var outProjInt8: (weight: QuantizedMatrix, kernel: QuantKernel?)? = nil
+    /// With `MatrixArithmetic.int8`: the attention's value heads and out_proj as Q8_0 copies.
+    var int8: WindowAttention.Int8Weights? = nil
 
     /// Upper bound on one block's key-space queries, in floats (96 MB; the mixed values take
     /// as much again).
@@ -63,7 +63,7 @@ struct WindowResampler {
         while w0 < windows {
             try context.checkAbort("projector")
             let block = w0..<min(windows, w0 + blockSize)
-            attention.keySpaceQueries(state, windows: block, into: keyQueries, threads: context.threads)
+            attention.keySpaceQueries(state, windows: block, into: keyQueries, context: context)
             var pooledPositions: [String: [Float]] = [:]
             for (v, levels) in views.enumerated() {
                 let keysPerWindow = keyCounts[v]
@@ -83,17 +83,19 @@ struct WindowResampler {
                     let position = pooledPositions[key]!
                     let embedding = level.embedding ?? [Float](repeating: 0, count: e)
                     // Window i's samples go to rows offset ..< offset + n of its keys.
-                    position.withUnsafeBufferPointer { pb in
-                        embedding.withUnsafeBufferPointer { eb in
-                            let pos = SendablePointer(UnsafeMutablePointer(mutating: pb.baseAddress!))
-                            let emb = SendablePointer(UnsafeMutablePointer(mutating: eb.baseAddress!))
-                            let src = SendablePointer(levelValues), k = SendablePointer(keys), vv = SendablePointer(values)
-                            let base = offset
-                            parallelFor(block.count, threads: context.threads) { i in
-                                for t in 0..<n {
-                                    let s = (i * n + t) * e, d = (i * keysPerWindow + base + t) * e
-                                    (vv.p + d).update(from: src.p + s, count: e)
-                                    luhd_proj_sum3(src.p + s, pos.p + s, emb.p, e, k.p + d)
+                    context.timed("Hiwin keys and values") {
+                        position.withUnsafeBufferPointer { pb in
+                            embedding.withUnsafeBufferPointer { eb in
+                                let pos = SendablePointer(UnsafeMutablePointer(mutating: pb.baseAddress!))
+                                let emb = SendablePointer(UnsafeMutablePointer(mutating: eb.baseAddress!))
+                                let src = SendablePointer(levelValues), k = SendablePointer(keys), vv = SendablePointer(values)
+                                let base = offset
+                                parallelFor(block.count, threads: context.threads) { i in
+                                    for t in 0..<n {
+                                        let s = (i * n + t) * e, d = (i * keysPerWindow + base + t) * e
+                                        (vv.p + d).update(from: src.p + s, count: e)
+                                        luhd_proj_sum3(src.p + s, pos.p + s, emb.p, e, k.p + d)
+                                    }
                                 }
                             }
                         }
@@ -105,7 +107,7 @@ struct WindowResampler {
                     attention.attend(state, keyQueries: keyQueries, count: block.count, keysPerWindow: keysPerWindow,
                                      keys: keys, values: values, mixed: mixed,
                                      into: out.baseAddress! + (v * rowsPerView + block.lowerBound * sets) * e,
-                                     threads: context.threads)
+                                     int8: int8, context: context)
                 }
             }
             w0 = block.upperBound
@@ -114,7 +116,7 @@ struct WindowResampler {
         heads.withUnsafeMutableBufferPointer { h in
             out.withUnsafeMutableBufferPointer { o in
                 attention.outputProjection(h.baseAddress!, rows: views.count * rowsPerView, into: o.baseAddress!,
-                                           int8: outProjInt8, context: context)
+                                           int8: int8, context: context)
             }
         }
         return out

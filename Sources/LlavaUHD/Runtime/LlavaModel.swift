@@ -18,8 +18,8 @@ public final class LlavaModel: @unchecked Sendable {
         public var matrixArithmetic: MatrixArithmetic
         /// How the vision tower's projections multiply (`Precision.visionArithmetic(on:)`); nil:
         /// `matrixArithmetic`. `.int8` makes Q8_0 copies at load of the tower's weights (about
-        /// 310 MB for ViT-L/14-336) and of the Hiwin projector's cat_proj and out_proj (about
-        /// 90 MB at a 7B model's width 4096).
+        /// 310 MB for ViT-L/14-336) and of the Hiwin projector's attention value and out
+        /// projections, cat_proj and proj (about 125 MB at a 7B model's width 4096).
         public var visionArithmetic: MatrixArithmetic?
         /// Bytes of encoded images the model's `SharedImageCache` keeps for all its sessions
         /// (0 turns it off). The default, 256 MiB, holds about 15 seven-view images of a 7B

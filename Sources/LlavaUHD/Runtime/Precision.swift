@@ -7,7 +7,8 @@ public enum Precision: Int32, Sendable, CaseIterable {
     /// The fastest reduced-precision kernels this CPU has, within the stated bound of exact,
     /// chosen from the CPU's features and a one-time calibration (`CPUProfile`), never slower
     /// than `exact`:
-    /// - vision tower and the Hiwin projector's cat_proj and out_proj: int8 products against
+    /// - vision tower and the Hiwin projector's attention value heads and out_proj,
+    ///   cat_proj and proj: int8 products against
     ///   Q8_0 copies of their weights made at load (`MatrixArithmetic.int8`, AVX-512 VNNI;
     ///   projector output within 2e-2 of exact relative to its largest magnitude,
     ///   Tests/VisionTests/FastVisionTests.swift), else for the tower bf16 as below;

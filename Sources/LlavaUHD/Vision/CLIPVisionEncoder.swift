@@ -180,7 +180,10 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                                    attentionTasks: grids.count * config.headCount, threads: context.threads)
         defer { state.release() }
 
-        try embed(views, grids: grids, offsets: offsets, into: state, context: context)
+        let patches = grids.reduce(0) { $0 + $1.rows * $1.columns }
+        try context.timed("ViT patch embedding", operations: 2.0 * Double(patches * c * 3 * p * p)) { () throws(LlavaError) in
+            try embed(views, grids: grids, offsets: offsets, into: state, context: context)
+        }
         Normalization.layerNorm(state.hidden, rows: total, cols: c, gamma: preNormWeight, beta: preNormBias,
                                 eps: config.layerNormEps, into: state.hidden, threads: context.threads)
         for (l, layer) in layers.enumerated() {
@@ -266,9 +269,11 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         // Attention block.
         Normalization.layerNorm(state.hidden, rows: total, cols: c, gamma: layer.norm1Weight, beta: layer.norm1Bias,
                                 eps: eps, into: state.normed, threads: threads)
-        state.linear(state.normed, rows: total, weights: layer.qkv, slot: 0, bias: layer.qkvBias,
-                     into: state.qkv, bfloat16: usesBF16(layer.qkv), int8: layer.int8?.qkv, kernel: quantKernel,
-                     threads: threads)
+        context.timed("ViT q/k/v", operations: 2.0 * Double(total * c * 3 * c)) {
+            state.linear(state.normed, rows: total, weights: layer.qkv, slot: 0, bias: layer.qkvBias,
+                         into: state.qkv, bfloat16: usesBF16(layer.qkv), int8: layer.int8?.qkv, kernel: quantKernel,
+                         threads: threads)
+        }
         let scale = 1 / Float(d).squareRoot()
         let ld = 3 * c
         // One task per (view, head). A head's two products are too small for `BLAS.sgemm` to
@@ -278,25 +283,30 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         // threads.
         let lanes = chunks(grids.count * heads, parts: state.scores.count)
         let qkv = SendablePointer(state.qkv), attended = SendablePointer(state.normed)
-        parallelFor(lanes.count, threads: threads) { lane in
-            let scores = SendablePointer(state.scores[lane])
-            for task in lanes[lane] {
-                let v = task / heads, h = task % heads
-                let n = grids[v].rows * grids[v].columns + 1
-                let base = qkv.p + offsets[v] * ld
-                BLAS.sgemm(transB: true, m: n, n: n, k: d, alpha: scale, a: base + h * d, lda: ld,
-                           b: base + c + h * d, ldb: ld, c: scores.p, ldc: n, threads: threads)
-                let parts = chunks(n, parts: n >= 64 ? threads : 1)
-                parallelFor(parts.count, threads: threads) { part in
-                    let r = parts[part]
-                    Activation.softmaxRows(scores.p + r.lowerBound * n, rows: r.count, cols: n)
+        let attentionOperations = grids.reduce(0.0) { $0 + 4.0 * Double(($1.rows * $1.columns + 1) * ($1.rows * $1.columns + 1) * c) }
+        context.timed("ViT attention (scores, softmax, mixing)", operations: attentionOperations) {
+            parallelFor(lanes.count, threads: threads) { lane in
+                let scores = SendablePointer(state.scores[lane])
+                for task in lanes[lane] {
+                    let v = task / heads, h = task % heads
+                    let n = grids[v].rows * grids[v].columns + 1
+                    let base = qkv.p + offsets[v] * ld
+                    BLAS.sgemm(transB: true, m: n, n: n, k: d, alpha: scale, a: base + h * d, lda: ld,
+                               b: base + c + h * d, ldb: ld, c: scores.p, ldc: n, threads: threads)
+                    let parts = chunks(n, parts: n >= 64 ? threads : 1)
+                    parallelFor(parts.count, threads: threads) { part in
+                        let r = parts[part]
+                        Activation.softmaxRows(scores.p + r.lowerBound * n, rows: r.count, cols: n)
+                    }
+                    BLAS.sgemm(m: n, n: d, k: n, a: scores.p, lda: n, b: base + 2 * c + h * d, ldb: ld,
+                               c: attended.p + offsets[v] * c + h * d, ldc: c, threads: threads)
                 }
-                BLAS.sgemm(m: n, n: d, k: n, a: scores.p, lda: n, b: base + 2 * c + h * d, ldb: ld,
-                           c: attended.p + offsets[v] * c + h * d, ldc: c, threads: threads)
             }
         }
-        state.linear(state.normed, rows: total, weights: [layer.out], slot: 1, bias: nil, into: state.qkv,
-                     bfloat16: usesBF16([layer.out]), int8: layer.int8?.out, kernel: quantKernel, threads: threads)
+        context.timed("ViT out_proj", operations: 2.0 * Double(total * c * c)) {
+            state.linear(state.normed, rows: total, weights: [layer.out], slot: 1, bias: nil, into: state.qkv,
+                         bfloat16: usesBF16([layer.out]), int8: layer.int8?.out, kernel: quantKernel, threads: threads)
+        }
         state.addResidual(state.qkv, bias: layer.outBias, rows: total, threads: threads)
 
         // MLP block, in row blocks.
@@ -307,41 +317,43 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         let fc1 = bf16 || int8 != nil ? nil : state.weightF32(layer.fc1, slot: 0, threads: threads)
         let fc2 = bf16 || int8 != nil ? nil : state.weightF32(layer.fc2, slot: 1, threads: threads)
         let productContext = ComputeContext(threads: threads)
-        var r0 = 0
-        while r0 < total {
-            let m = min(Self.mlpRowBlock, total - r0)
-            if let int8 {
-                MatMul.linear(state.normed + r0 * c, rows: m, weight: int8.fc1, into: state.mlp, ldOut: inter,
-                              context: productContext, kernel: quantKernel)
-            } else if let fc1 {
-                BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
-                           c: state.mlp, ldc: inter, threads: threads)
-            } else {
-                BF16Product.linear(state.normed + r0 * c, rows: m, weight: layer.fc1, into: state.mlp, ldOut: inter,
-                                   threads: threads)
-            }
-            let act = SendablePointer(state.mlp)
-            let parts = chunks(m, parts: threads)
-            layer.fc1Bias.withUnsafeBufferPointer { bias in
-                parallelFor(parts.count, threads: threads) { part in
-                    for r in parts[part] {
-                        let row = act.p + r * inter
-                        for j in 0..<inter { row[j] += bias[j] }
-                        Activation.quickGelu(row, count: inter)
+        context.timed("ViT MLP (fc1, quickGELU, fc2)", operations: 4.0 * Double(total * c * inter)) {
+            var r0 = 0
+            while r0 < total {
+                let m = min(Self.mlpRowBlock, total - r0)
+                if let int8 {
+                    MatMul.linear(state.normed + r0 * c, rows: m, weight: int8.fc1, into: state.mlp, ldOut: inter,
+                                  context: productContext, kernel: quantKernel)
+                } else if let fc1 {
+                    BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
+                               c: state.mlp, ldc: inter, threads: threads)
+                } else {
+                    BF16Product.linear(state.normed + r0 * c, rows: m, weight: layer.fc1, into: state.mlp, ldOut: inter,
+                                       threads: threads)
+                }
+                let act = SendablePointer(state.mlp)
+                let parts = chunks(m, parts: threads)
+                layer.fc1Bias.withUnsafeBufferPointer { bias in
+                    parallelFor(parts.count, threads: threads) { part in
+                        for r in parts[part] {
+                            let row = act.p + r * inter
+                            for j in 0..<inter { row[j] += bias[j] }
+                            Activation.quickGelu(row, count: inter)
+                        }
                     }
                 }
+                if let int8 {
+                    MatMul.linear(state.mlp, rows: m, weight: int8.fc2, into: state.qkv + r0 * c, ldOut: c,
+                                  context: productContext, kernel: quantKernel)
+                } else if let fc2 {
+                    BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
+                               c: state.qkv + r0 * c, ldc: c, threads: threads)
+                } else {
+                    BF16Product.linear(state.mlp, rows: m, weight: layer.fc2, into: state.qkv + r0 * c, ldOut: c,
+                                       threads: threads)
+                }
+                r0 += m
             }
-            if let int8 {
-                MatMul.linear(state.mlp, rows: m, weight: int8.fc2, into: state.qkv + r0 * c, ldOut: c,
-                              context: productContext, kernel: quantKernel)
-            } else if let fc2 {
-                BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
-                           c: state.qkv + r0 * c, ldc: c, threads: threads)
-            } else {
-                BF16Product.linear(state.mlp, rows: m, weight: layer.fc2, into: state.qkv + r0 * c, ldOut: c,
-                                   threads: threads)
-            }
-            r0 += m
         }
         state.addResidual(state.qkv, bias: layer.fc2Bias, rows: total, threads: threads)
     }

@@ -1,0 +1,58 @@
+import LlavaUHD
+import Testing
+import TestSupport
+
+/// `AdaptiveConvolution` (Sources/CLlavaUHD/projector_kernels.c, which works on strips of
+/// neighbouring pixels and channel blocks) against the definition computed one output value
+/// at a time: `out[y, x, c] = Σ_{i<d} Σ_{j<d} kernel[y, x, i·d + j] · in[refl(y + i − r), refl(x + j − r), c]`,
+/// taps summed in the order (i, j) from zero with fused multiply-adds, as the C kernel's
+/// contracted `acc += w·s`. The two must agree exactly (same operations in the same order),
+/// on sizes that leave partial strips and channel blocks and on 1 and 2 threads; the JBU
+/// stages' agreement with upstream is checked by ProjectorFixtureTests.
+@Suite struct AdaptiveConvolutionTests {
+    static func reference(_ input: [Float], height: Int, width: Int, channels: Int, kernels: [Float],
+                          radius: Int) -> [Float] {
+        let d = 2 * radius + 1
+        func reflect(_ k: Int, _ size: Int) -> Int { k < 0 ? -k : (k >= size ? 2 * (size - 1) - k : k) }
+        var out = [Float](repeating: 0, count: height * width * channels)
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<channels {
+                    var acc: Float = 0
+                    for i in 0..<d {
+                        for j in 0..<d {
+                            let w = kernels[(y * width + x) * d * d + i * d + j]
+                            let s = input[(reflect(y + i - radius, height) * width + reflect(x + j - radius, width)) * channels + c]
+                            acc.addProduct(w, s)
+                        }
+                    }
+                    out[(y * width + x) * channels + c] = acc
+                }
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [(5, 7, 37, 3), (9, 4, 16, 3), (6, 11, 64, 2), (4, 4, 3, 3), (12, 13, 48, 1)])
+    func matchesTheDefinitionExactly(_ shape: (Int, Int, Int, Int)) throws {
+        let (height, width, channels, radius) = shape
+        let d = 2 * radius + 1
+        var random = TestRandom(seed: UInt64(height * 1000 + width * 10 + channels))
+        let input = random.floats(height * width * channels, -2, 2)
+        let kernels = random.floats(height * width * d * d, -0.5, 1)
+        let expected = Self.reference(input, height: height, width: width, channels: channels, kernels: kernels, radius: radius)
+        for threads in [1, 2] {
+            var out = [Float](repeating: .nan, count: expected.count)
+            try input.withUnsafeBufferPointer { i in
+                try kernels.withUnsafeBufferPointer { k in
+                    try out.withUnsafeMutableBufferPointer { o in
+                        try AdaptiveConvolution.apply(i.baseAddress!, height: height, width: width, channels: channels,
+                                                      kernels: k.baseAddress!, radius: radius, into: o.baseAddress!,
+                                                      threads: threads)
+                    }
+                }
+            }
+            #expect(out == expected, "\(height)x\(width)x\(channels) radius \(radius), \(threads) thread(s)")
+        }
+    }
+}
