@@ -2,21 +2,20 @@
  * AVX-512 VNNI, for every block format (declared in quant_kernels.h).
  *
  * x is quantized like the matrix-vector kernels do (int8 per 32-element block, dx = max|x| / 127,
- * round to nearest even) and stored as is (the signed operand of vpdpbusd, read as a broadcast
- * memory operand), with per block dx, sx = dx * sum(xq), the same sums per 16-element half, and
- * the int32 corrections -128 * sum(xq) per block and per half. The weights are unpacked 16 rows
- * at a time into a tile laid out for vpdpbusd: per 32-element block, 8 groups of 64 bytes (row
- * n's 4 consecutive weights w + 128, the unsigned operand, in lane n), then for each half of the
- * block (16 elements) 16 f32 scales s, then 16 f32 offsets o per half, so that
- *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (w + 128) xq - 128 sum_k xq) - o[b,h][n] sx[i][b,h]
- * (the integer sums are exact: the same values as sum_k w xq).
+ * round to nearest even) and stored as x + 128 (the unsigned operand of vpdpbusd), with per block
+ * dx, sx = dx * sum(xq) and the same sums per 16-element half. The weights are unpacked 16
+ * rows at a time into a tile laid out for vpdpbusd: per 32-element block, 8 groups of 64 bytes
+ * (row n's 4 consecutive weights in lane n), then for each half of the block (16 elements) 16
+ * f32 scales s and 16 int32 corrections -128 * sum(w), then 16 f32 offsets o per half, so that
+ *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (xq + 128) w - 128 sum_k w) - o[b,h][n] sx[i][b,h].
  * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q - 8, s = d, o = 0.
  * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block).
  * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0.
  * The other formats go through block_ints (below): w the signed integer weight, o its offset.
  * Q6_K and Q3_K have different scales in the two halves, Q2_K also different offsets; the others
- * take the whole block at once (one scale, the offset of the first half and the correction of
- * the block), and the formats without an offset (Q8_0, Q4_0, IQ4_NL) skip its multiply-add. */
+ * take the whole block at once (one scale and the offset of the first half; the two halves'
+ * corrections added at packing time), and the formats without an offset (Q8_0, Q4_0, IQ4_NL)
+ * skip its multiply-add. */
 #include "quant_kernels.h"
 #include "quant_blocks.h"
 #include <immintrin.h>
@@ -25,17 +24,14 @@
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
 
-#define TILE_BLOCK_BYTES (512 + 64 * 4)
+#define TILE_BLOCK_BYTES (512 + 64 * 6)
 /* Offsets inside a tile block. */
 #define T_S0 512
-#define T_S1 576
-#define T_O 640
-#define T_O1 704
-
-/* Rows of x per call of tile_rows: its accumulators stay in registers. */
-#ifndef MAX_ROWS
-#define MAX_ROWS 6
-#endif
+#define T_C0 576
+#define T_S1 640
+#define T_C1 704
+#define T_O 768
+#define T_O1 832
 
 /* How tile_rows treats the two halves of a block, and whether it applies offsets. */
 enum { WHOLE = 0, SPLIT_SCALES = 1, SPLIT_SCALES_OFFSETS = 2, WHOLE_NO_OFFSET = 3 };
@@ -57,10 +53,9 @@ static inline float gh2f(const uint8_t *p) {
 
 int luhd_quant_gemm_supports(int format) { return luhd_quant_block_elements(format) > 1; }
 
-/* A row of prepared x: cols bytes xq, then f32 dx[nb], sx[nb], sx16[2 nb], int32 cx[nb],
- * cx16[2 nb] (cx = -128 * sum(xq) per block, cx16 per half). */
+/* A row of prepared x: cols bytes xq + 128, then f32 dx[nb], sx[nb], sx16[2 nb]. */
 size_t luhd_quant_gemm_x_bytes(long cols, long m) {
-    const size_t row = (size_t)cols + (size_t)(cols / 32) * 28;
+    const size_t row = (size_t)cols + (size_t)(cols / 32) * 16;
     return (row + 63) / 64 * 64 * (size_t)m;
 }
 
@@ -77,10 +72,10 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
     const long nb = cols / 32;
     const __m512 magnitude = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
     const __m512 inf = _mm512_set1_ps(INFINITY), hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
+    const __m512i bias = _mm512_set1_epi32(128);
     for (long i = 0; i < m; i++) {
         uint8_t *row = (uint8_t *)xbuf + (size_t)i * stride;
         float *dxs = (float *)(row + cols), *sxs = dxs + nb, *sx16 = sxs + nb;
-        int32_t *cxs = (int32_t *)(sx16 + 2 * nb), *cx16 = cxs + nb;
         for (long b = 0; b < nb; b++) {
             const float *xb = x + i * ldx + 32 * b;
             const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
@@ -93,12 +88,9 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
             const __m512 q0 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v0, id), ROUND_NEAREST), lo), hi);
             const __m512 q1 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v1, id), ROUND_NEAREST), lo), hi);
             const __m512i i0 = _mm512_cvttps_epi32(q0), i1 = _mm512_cvttps_epi32(q1);
-            _mm_storeu_si128((__m128i *)(row + 32 * b), _mm512_cvtepi32_epi8(i0));
-            _mm_storeu_si128((__m128i *)(row + 32 * b + 16), _mm512_cvtepi32_epi8(i1));
+            _mm_storeu_si128((__m128i *)(row + 32 * b), _mm512_cvtepi32_epi8(_mm512_add_epi32(i0, bias)));
+            _mm_storeu_si128((__m128i *)(row + 32 * b + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(i1, bias)));
             const int sum0 = _mm512_reduce_add_epi32(i0), sum1 = _mm512_reduce_add_epi32(i1);
-            cxs[b] = -128 * (sum0 + sum1);
-            cx16[2 * b] = -128 * sum0;
-            cx16[2 * b + 1] = -128 * sum1;
             dxs[b] = dx;
             sxs[b] = dx * (float)(sum0 + sum1);
             sx16[2 * b] = dx * (float)sum0;
@@ -169,11 +161,12 @@ static inline __m512i bit4_spread(__m512i h) {
  * tile, block b at tile block b - b0; missing rows are zero. The 16 rows are read together with
  * gathers: lane n of a gathered vector holds 4 bytes of row n. */
 static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, long b0, long b1, uint8_t *tile) {
+    const int whole = block_mode(format) == WHOLE || block_mode(format) == WHOLE_NO_OFFSET;
     const __mmask16 rows = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
     const __m512i rowoff = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                               _mm512_set1_epi32((int)rb));
     const uint8_t *base = w + (size_t)n0 * rb;
-    const __m512i zero = _mm512_setzero_si512(), low4 = _mm512_set1_epi8(0x0F), sign = _mm512_set1_epi8((char)0x80);
+    const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1), low4 = _mm512_set1_epi8(0x0F);
     const __m512i k3 = _mm512_set1_epi8(3), k32 = _mm512_set1_epi8(32);
     const __m512i iq4 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
 #define GATHER(OFF) _mm512_mask_i32gather_epi32(zero, rows, _mm512_add_epi32(rowoff, _mm512_set1_epi32((int)(OFF))), base, 1)
@@ -275,18 +268,28 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
             s0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 24), 24)));
             s1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 16), 24)));
         }
-        /* w + 128 as unsigned bytes: the sign bit flipped. */
-        for (int kq = 0; kq < 8; kq++) _mm512_storeu_si512(tb + 64 * kq, _mm512_xor_si512(q[kq], sign));
+        /* Per-row sums of the signed weights of each half: vpdpbusd with unsigned ones. */
+        __m512i sum0 = zero, sum1 = zero;
+        for (int kq = 0; kq < 8; kq++) {
+            _mm512_storeu_si512(tb + 64 * kq, q[kq]);
+            if (kq < 4) sum0 = _mm512_dpbusd_epi32(sum0, ones, q[kq]);
+            else sum1 = _mm512_dpbusd_epi32(sum1, ones, q[kq]);
+        }
+        const __m512i m128 = _mm512_set1_epi32(-128);
         _mm512_storeu_ps((float *)(tb + T_S0), _mm512_maskz_mov_ps(rows, s0));
+        _mm512_storeu_si512(tb + T_C0, _mm512_mullo_epi32(whole ? _mm512_add_epi32(sum0, sum1) : sum0, m128));
         _mm512_storeu_ps((float *)(tb + T_S1), _mm512_maskz_mov_ps(rows, s1));
+        _mm512_storeu_si512(tb + T_C1, _mm512_mullo_epi32(sum1, m128));
         _mm512_storeu_ps((float *)(tb + T_O), _mm512_maskz_mov_ps(rows, o));
         _mm512_storeu_ps((float *)(tb + T_O1), _mm512_maskz_mov_ps(rows, o1));
     }
 #undef GATHER
 }
 
-/* MR rows of x against one packed tile holding blocks [b0, b1). MODE (block_mode): with split
- * scales the two halves of each block are accumulated and scaled separately; offsets are applied
+/* MR rows of x against one packed tile holding blocks [b0, b1). The two halves of each block
+ * are summed in two int32 accumulators per row (two shorter chains of vpdpbusd; the integer sums
+ * are exact, so adding them gives the block's sum). MODE (block_mode): with split scales the
+ * halves are then scaled separately; offsets are applied
  * per block (WHOLE), per half (SPLIT_SCALES_OFFSETS) or not at all (SPLIT_SCALES: Q6_K and Q3_K
  * have none). The sums start from 0, or with `accumulate` from y's values (the sums of the blocks
  * before b0 stored there, so that a product in column ranges adds the blocks in the same order). */
@@ -294,37 +297,35 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
                                                             size_t xstride, long cols, long i0, int mr, int mode,
                                                             float *y, long ldy, long n0, __mmask16 mask, int accumulate) {
     const long nb = cols / 32;
-    const size_t cx_at = (size_t)cols + 16 * (size_t)nb;   /* cx[nb] after dx, sx, sx16 */
-    __m512 out[MAX_ROWS];
-    for (int i = 0; i < MAX_ROWS; i++) out[i] = _mm512_setzero_ps();
+    __m512 out[6];
+    for (int i = 0; i < 6; i++) out[i] = _mm512_setzero_ps();
     if (accumulate)
         for (int i = 0; i < mr; i++) out[i] = _mm512_maskz_loadu_ps(mask, y + (i0 + i) * ldy + n0);
     const int split = mode == SPLIT_SCALES || mode == SPLIT_SCALES_OFFSETS;
     for (long b = b0; b < b1; b++) {
         const uint8_t *tb = tile + (size_t)(b - b0) * TILE_BLOCK_BYTES;
-        __m512i acc[MAX_ROWS], acc1[MAX_ROWS];
-        for (int i = 0; i < mr; i++) {
-            const int32_t *cx = (const int32_t *)(xbuf + (size_t)(i0 + i) * xstride + cx_at);
-            if (split) {
-                acc[i] = _mm512_set1_epi32(cx[nb + 2 * b]);
-                acc1[i] = _mm512_set1_epi32(cx[nb + 2 * b + 1]);
-            } else {
-                acc[i] = _mm512_set1_epi32(cx[b]);
-            }
+        __m512i acc[6], acc1[6];
+        if (split) {
+            const __m512i c0 = _mm512_loadu_si512(tb + T_C0), c1 = _mm512_loadu_si512(tb + T_C1);
+            for (int i = 0; i < mr; i++) { acc[i] = c0; acc1[i] = c1; }
+        } else {
+            const __m512i c = _mm512_loadu_si512(tb + T_C0);
+            for (int i = 0; i < mr; i++) { acc[i] = c; acc1[i] = _mm512_setzero_si512(); }
         }
         for (int kq = 0; kq < 8; kq++) {
             const __m512i wv = _mm512_loadu_si512(tb + 64 * kq);
             for (int i = 0; i < mr; i++) {
                 int32_t xw;
                 memcpy(&xw, xbuf + (size_t)(i0 + i) * xstride + 32 * b + 4 * kq, 4);
-                if (split && kq >= 4) acc1[i] = _mm512_dpbusd_epi32(acc1[i], wv, _mm512_set1_epi32(xw));
-                else acc[i] = _mm512_dpbusd_epi32(acc[i], wv, _mm512_set1_epi32(xw));
+                if (kq >= 4) acc1[i] = _mm512_dpbusd_epi32(acc1[i], _mm512_set1_epi32(xw), wv);
+                else acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(xw), wv);
             }
         }
         const __m512 s0 = _mm512_loadu_ps((const float *)(tb + T_S0)), o = _mm512_loadu_ps((const float *)(tb + T_O));
         for (int i = 0; i < mr; i++) {
             const float *dxs = (const float *)(xbuf + (size_t)(i0 + i) * xstride + cols);
             const __m512 dx = _mm512_set1_ps(dxs[b]);
+            if (!split) acc[i] = _mm512_add_epi32(acc[i], acc1[i]);
             out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_mul_ps(s0, dx), out[i]);
             if (split) {
                 const __m512 s1 = _mm512_loadu_ps((const float *)(tb + T_S1));
@@ -359,19 +360,13 @@ void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, l
         tile_rows(t, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, mask, acc);                      \
     else if (mode == WHOLE_NO_OFFSET) tile_rows(t, b0, b1, xb, xs, cols, i, MR, WHOLE_NO_OFFSET, y, ldy, n0, mask, acc); \
     else tile_rows(t, b0, b1, xb, xs, cols, i, MR, WHOLE, y, ldy, n0, mask, acc);
-    for (; i + MAX_ROWS <= m; i += MAX_ROWS) {
+    for (; i + 6 <= m; i += 6) {
         /* The next rows' outputs (read back when accumulating, written in any case): asked for
          * early, as they sit in rows ldy floats apart that no prefetcher follows. */
-        for (long j = i + MAX_ROWS; j < i + 2 * MAX_ROWS && j < m; j++) _mm_prefetch((const char *)(y + j * ldy + n0), _MM_HINT_T0);
-        ROWS(MAX_ROWS)
+        for (long j = i + 6; j < i + 12 && j < m; j++) _mm_prefetch((const char *)(y + j * ldy + n0), _MM_HINT_T0);
+        ROWS(6)
     }
     switch (m - i) {
-#if MAX_ROWS > 7
-    case 7: ROWS(7) break;
-#endif
-#if MAX_ROWS > 6
-    case 6: ROWS(6) break;
-#endif
     case 5: ROWS(5) break;
     case 4: ROWS(4) break;
     case 3: ROWS(3) break;

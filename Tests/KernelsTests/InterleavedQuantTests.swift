@@ -114,35 +114,37 @@ import TestSupport
         try Self.check(w, label: "\(format) fixture blocks", seed: 23)
     }
 
-    /// The int8 product over more rows of x than fit `MatMul.int8ProductXBytes` once prepared:
-    /// in ranges of columns (several 256-column groups, then single groups with the rows in
-    /// passes), from the stored layout and from the interleaved copy, 2 threads. Every result
-    /// must be the bits of one `luhd_quant_gemm_tile` call per 16 weight rows over all columns
-    /// and rows (the blocks are summed in the same order whatever the ranges and passes).
+    /// The int8 product with a 1 MB budget of prepared x (`MatMul.int8Product(_:weight:into:
+    /// ldOut:threads:xBytes:)`), so that 700 rows of 1024 columns go in 2 ranges of columns and
+    /// 2743 rows in single 256-column groups with the rows in 2 passes; from the stored layout
+    /// and from the interleaved copy, 2 threads. Every result must be the bits of one
+    /// `luhd_quant_gemm_tile` call per 16 weight rows over all columns and rows (the blocks are
+    /// summed in the same order whatever the ranges and passes).
     @Test func int8ProductColumnRangesAndPasses() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
-        let cols = 4096, rows = 24
-        let xRowBytes = luhd_quant_gemm_x_bytes(cols, 1)
-        let passRows = MatMul.int8ProductXBytes / (256 * xRowBytes / cols)
-        for m in [MatMul.int8ProductXBytes / xRowBytes + 7, passRows + 13] {
+        let cols = 1024, rows = 24, budget = 1 << 20
+        for m in [700, 2743] {
             var rng = TestRandom(seed: UInt64(m))
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
-            let xbuf = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_x_bytes(cols, m), alignment: 64)
+            let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
             let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(cols), alignment: 64)
-            defer { xbuf.deallocate(); tile.deallocate() }
-            luhd_quant_gemm_prepare_x(x, cols, cols, m, xbuf)
+            defer { tile.deallocate() }
             for format in Self.formats {
                 let w = try testMatrix(format, rows: rows, columns: cols, seed: 9)
                 var expected = [Float](repeating: .nan, count: m * rows)
                 expected.withUnsafeMutableBufferPointer { y in
                     for n0 in stride(from: 0, to: rows, by: 16) {
                         luhd_quant_gemm_tile(Int32(format.ggmlType), w.data, w.rowBytes, n0, Int32(min(16, rows - n0)), cols,
-                                             xbuf, m, tile, y.baseAddress!, rows)
+                                             prepared.bytes, m, tile, y.baseAddress!, rows)
                     }
                 }
-                let bits = expected.map(\.bitPattern)
-                #expect(Self.product(x, m: m, w, threads: 2, kernel: .int8VNNI) == bits, "\(format) m=\(m): stored layout")
-                #expect(Self.product(x, m: m, w.interleaved(threads: 2), threads: 2) == bits, "\(format) m=\(m): interleaved copy")
+                for (label, matrix) in [("stored layout", w), ("interleaved copy", w.interleaved(threads: 2))] {
+                    var y = [Float](repeating: .nan, count: m * rows)
+                    y.withUnsafeMutableBufferPointer { yb in
+                        MatMul.int8Product(prepared, weight: matrix, into: yb.baseAddress!, ldOut: rows, threads: 2, xBytes: budget)
+                    }
+                    #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(format) m=\(m): \(label)")
+                }
             }
         }
     }

@@ -9,15 +9,15 @@ import CLlavaUHD
 /// Memory: `luhd_quant_gemm_x_bytes(columns, 1)` (1.5 bytes per element, rounded up to 64) per
 /// row, owned by this object and freed with it.
 package final class PreparedInt8Rows {
-    let rows: Int
-    let columns: Int
+    package let rows: Int
+    package let columns: Int
     /// Bytes per prepared row (64-byte multiple).
-    let rowBytes: Int
-    let bytes: UnsafeMutableRawPointer
+    package let rowBytes: Int
+    package let bytes: UnsafeMutableRawPointer
 
     /// Prepares `rows` rows of `columns` floats (row-major, contiguous; `columns` a multiple of
     /// 32), split over `threads` by rows (each row is prepared the same way whatever the split).
-    init(_ x: UnsafePointer<Float>, rows m: Int, columns k: Int, threads: Int) {
+    package init(_ x: UnsafePointer<Float>, rows m: Int, columns k: Int, threads: Int) {
         rows = max(0, m)
         columns = k
         rowBytes = luhd_quant_gemm_x_bytes(k, 1)

@@ -1,5 +1,4 @@
 import CLlavaUHD
-import Glibc // TUNE
 
 extension MatMul {
     /// `out[m×N] = x[m×K] · Wᵀ` for a `QuantizedMatrix` `W` of `N` rows and `K` columns: the
@@ -38,11 +37,14 @@ extension MatMul {
         }
     }
 
-    /// Bytes of prepared x (all its rows, a range of its columns) that `int8Product` keeps in the
-    /// cache while every 16-row weight tile of the product reads them (measured on a 2-vCPU EPYC,
-    /// one core: 340 GOP/s up to 3 MB of prepared x read per tile, about 100 GOP/s from 4.7 MB,
-    /// when it falls out of the cache; about 1 MB, a core's L2, keeps it closest).
-    package static let int8ProductXBytes = getenv("LUHD_TUNE_XBYTES").flatMap { Int(String(cString: $0)) } ?? 1 << 20 // TUNE
+    /// Bytes of prepared x (all its rows, a range of its columns) that every 16-row weight tile
+    /// of `int8Product` reads in turn. Measured on the 2-vCPU EPYC (Zen 4: 1 MB L2 a core, 32 MB
+    /// L3), Vicuna-7B shapes, 1000 rows: ranges that fit the L2 (1 MB) were 40 % slower than
+    /// whole rows (every range re-reads and re-writes the outputs, one page per row of y), and
+    /// whole rows of x streamed from the L3 were as fast as the old 2 MB passes of rows while
+    /// unpacking each weight tile once instead of once per pass; a prefill batch (up to 1024
+    /// rows of 4096-11008 columns, 6-17 MB prepared) stays within one or a few ranges.
+    package static let int8ProductXBytes = 8 << 20
 
     /// The kernel `linear(_:rows:weight:into:ldOut:context:kernel:rowwise:)` uses for `w`:
     /// `kernel` when this CPU runs it and it implements the format, else the preferred one.
@@ -69,21 +71,25 @@ extension MatMul {
 
     /// The int8 VNNI matrix product of prepared rows of x (`x.columns == w.columns`) with `w`:
     /// tiles of 16 weight rows split over the threads (tasks handed out dynamically); each task
-    /// walks the columns in ranges whose prepared x, for all rows, fits `int8ProductXBytes`, and
+    /// walks the columns in ranges whose prepared x, for all rows, fits `xBytes`, and
     /// for each range unpacks each of its tiles over that range once (into its own buffer) and
     /// multiplies it with every row of x, adding to the outputs (in the order of the blocks, so
     /// the results are the bits one range over all columns gives). Only when a single range of
     /// 256 columns for all rows exceeds the budget do the rows go in passes (a tile is then
     /// unpacked once per pass).
-    static func int8Product(_ x: PreparedInt8Rows, weight w: QuantizedMatrix,
-                            into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
+    package static func int8Product(_ x: PreparedInt8Rows, weight w: QuantizedMatrix,
+                                    into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
+                                    xBytes: Int = int8ProductXBytes) {
         let fmt = Int32(w.format.ggmlType), k = w.columns, m = x.rows
         guard m > 0, x.columns == k else { return }
         // Whole groups of 256 columns (the unit of the interleaved copies) where k allows.
         let unit = k % 256 == 0 ? 256 : 32
         let unitBytes = max(1, unit * x.rowBytes / k)   // prepared bytes of one row over `unit` columns
-        let span = min(k, max(unit, int8ProductXBytes / max(1, m * unitBytes) * unit))
-        let passRows = span > unit ? m : min(m, max(6, int8ProductXBytes / unitBytes / 6 * 6))
+        // Ranges of equal size (in units), as wide as the budget allows.
+        let units = k / unit, maxUnits = max(1, xBytes / max(1, m * unitBytes))
+        let ranges = (units + maxUnits - 1) / maxUnits
+        let span = min(k, (units + ranges - 1) / ranges * unit)
+        let passRows = maxUnits > 1 ? m : min(m, max(6, xBytes / unitBytes / 6 * 6))
         let tiles = (w.rows + 15) / 16
         let parts = chunks(tiles, parts: threads > 1 ? threads * 4 : 1)
         let tileBytes = luhd_quant_gemm_tile_bytes(span)
