@@ -38,13 +38,14 @@ extension MatMul {
     }
 
     /// Bytes of prepared x (all its rows, a range of its columns) that every 16-row weight tile
-    /// of `int8Product` reads in turn. Measured on the 2-vCPU EPYC (Zen 4: 1 MB L2 a core, 32 MB
-    /// L3), Vicuna-7B shapes, 1000 rows: ranges that fit the L2 (1 MB) were 40 % slower than
-    /// whole rows (every range re-reads and re-writes the outputs, one page per row of y), and
-    /// whole rows of x streamed from the L3 were as fast as the old 2 MB passes of rows while
-    /// unpacking each weight tile once instead of once per pass; a prefill batch (up to 1024
-    /// rows of 4096-11008 columns, 6-17 MB prepared) stays within one or a few ranges.
-    package static let int8ProductXBytes = 8 << 20
+    /// of `int8Product` reads in turn, from the cache. Measured on the 2-vCPU EPYC (Zen 4: 1 MB
+    /// L2 a core, 32 MB L3 shared), 1000 rows of x, one thread: ranges of 2048 columns or more run
+    /// as fast as whole rows, ranges of 256-1024 columns 10-25 % slower (each range re-reads and
+    /// re-writes the outputs, a page apart per row); whole rows streamed from the L3 (6-17 MB)
+    /// kept their speed in these runs, but an earlier run fell to a third past 4.7 MB (one
+    /// core). 4 MB gives ranges of at least 2048 columns up to 1024 rows (a prefill batch), and
+    /// unpacks each weight tile once per range instead of once per pass of rows.
+    package static let int8ProductXBytes = 4 << 20
 
     /// The kernel `linear(_:rows:weight:into:ldOut:context:kernel:rowwise:)` uses for `w`:
     /// `kernel` when this CPU runs it and it implements the format, else the preferred one.
