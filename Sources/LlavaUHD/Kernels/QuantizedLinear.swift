@@ -38,14 +38,14 @@ extension MatMul {
     }
 
     /// Bytes of prepared x (all its rows, a range of its columns) that every 16-row weight tile
-    /// of `int8Product` reads in turn, from the cache. Measured on the 2-vCPU EPYC (Zen 4: 1 MB
-    /// L2 a core, 32 MB L3 shared), 1000 rows of x, one thread: ranges of 2048 columns or more run
-    /// as fast as whole rows, ranges of 256-1024 columns 10-25 % slower (each range re-reads and
-    /// re-writes the outputs, a page apart per row); whole rows streamed from the L3 (6-17 MB)
-    /// kept their speed in these runs, but an earlier run fell to a third past 4.7 MB (one
-    /// core). 4 MB gives ranges of at least 2048 columns up to 1024 rows (a prefill batch), and
-    /// unpacks each weight tile once per range instead of once per pass of rows.
-    package static let int8ProductXBytes = 4 << 20
+    /// of `int8Product` reads in turn. Measured on the 2-vCPU EPYC (Zen 4: 1 MB L2 a core, 32 MB
+    /// L3 shared) in the Vicuna-7B layer, 1000 rows, CPU time of the product functions against
+    /// the former 2 MB passes of rows (load 7-10, one pair each): 1 MB ranges +40 %, 4 MB +5-14 %
+    /// (each range re-reads and re-writes the outputs, a page apart per row), 8 MB -4 %, 64 MB
+    /// -2 % (the interleaved rows restored and the tiles unpacked once, not once per pass). 32 MB
+    /// keeps a prefill batch (up to 1024 rows of 4096-11008 columns, 6-17 MB prepared) in one
+    /// range; an earlier one-core run saw x streamed past 4.7 MB fall to a third, not seen here.
+    package static let int8ProductXBytes = 32 << 20
 
     /// The kernel `linear(_:rows:weight:into:ldOut:context:kernel:rowwise:)` uses for `w`:
     /// `kernel` when this CPU runs it and it implements the format, else the preferred one.
