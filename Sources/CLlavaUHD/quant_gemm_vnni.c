@@ -157,10 +157,10 @@ static inline __m512i bit4_spread(__m512i h) {
     return _mm512_or_si512(r, _mm512_slli_epi32(_mm512_and_si512(h, _mm512_slli_epi32(one, 3)), 25));
 }
 
-/* Unpacks rows [n0, n0 + nr) (nr <= 16) of W into the tile; missing rows are zero. The 16 rows
- * are read together with gathers: lane n of a gathered vector holds 4 bytes of row n. */
-static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, long cols, uint8_t *tile) {
-    const long nb = cols / 32;
+/* Unpacks blocks [b0, b1) (32 columns each) of rows [n0, n0 + nr) (nr <= 16) of W into the
+ * tile, block b at tile block b - b0; missing rows are zero. The 16 rows are read together with
+ * gathers: lane n of a gathered vector holds 4 bytes of row n. */
+static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, long b0, long b1, uint8_t *tile) {
     const int whole = block_mode(format) == WHOLE || block_mode(format) == WHOLE_NO_OFFSET;
     const __mmask16 rows = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
     const __m512i rowoff = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
@@ -170,8 +170,8 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
     const __m512i k3 = _mm512_set1_epi8(3), k32 = _mm512_set1_epi8(32);
     const __m512i iq4 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
 #define GATHER(OFF) _mm512_mask_i32gather_epi32(zero, rows, _mm512_add_epi32(rowoff, _mm512_set1_epi32((int)(OFF))), base, 1)
-    for (long b = 0; b < nb; b++) {
-        uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
+    for (long b = b0; b < b1; b++) {
+        uint8_t *tb = tile + (size_t)(b - b0) * TILE_BLOCK_BYTES;
         __m512i q[8];
         __m512 s0, s1, o = _mm512_setzero_ps(), o1 = _mm512_setzero_ps();
         if (format == LUHD_QF_Q2_K || format == LUHD_QF_Q3_K || format == LUHD_QF_Q5_K || format == LUHD_QF_IQ4_XS) {
@@ -286,31 +286,38 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
 #undef GATHER
 }
 
-/* MR rows of x against one packed tile. MODE (block_mode): with split scales the two halves of
- * each block are accumulated and scaled separately; offsets are applied per block (WHOLE), per
- * half (SPLIT_SCALES_OFFSETS) or not at all (SPLIT_SCALES: Q6_K and Q3_K have none). */
-static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile, long nb, const uint8_t *xbuf,
+/* MR rows of x against one packed tile holding blocks [b0, b1). The two halves of each block
+ * are summed in two int32 accumulators per row (two shorter chains of vpdpbusd; the integer sums
+ * are exact, so adding them gives the block's sum). MODE (block_mode): with split scales the
+ * halves are then scaled separately; offsets are applied
+ * per block (WHOLE), per half (SPLIT_SCALES_OFFSETS) or not at all (SPLIT_SCALES: Q6_K and Q3_K
+ * have none). The sums start from 0, or with `accumulate` from y's values (the sums of the blocks
+ * before b0 stored there, so that a product in column ranges adds the blocks in the same order). */
+static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile, long b0, long b1, const uint8_t *xbuf,
                                                             size_t xstride, long cols, long i0, int mr, int mode,
-                                                            float *y, long ldy, long n0, __mmask16 mask) {
+                                                            float *y, long ldy, long n0, __mmask16 mask, int accumulate) {
+    const long nb = cols / 32;
     __m512 out[6];
     for (int i = 0; i < 6; i++) out[i] = _mm512_setzero_ps();
+    if (accumulate)
+        for (int i = 0; i < mr; i++) out[i] = _mm512_maskz_loadu_ps(mask, y + (i0 + i) * ldy + n0);
     const int split = mode == SPLIT_SCALES || mode == SPLIT_SCALES_OFFSETS;
-    for (long b = 0; b < nb; b++) {
-        const uint8_t *tb = tile + (size_t)b * TILE_BLOCK_BYTES;
+    for (long b = b0; b < b1; b++) {
+        const uint8_t *tb = tile + (size_t)(b - b0) * TILE_BLOCK_BYTES;
         __m512i acc[6], acc1[6];
         if (split) {
             const __m512i c0 = _mm512_loadu_si512(tb + T_C0), c1 = _mm512_loadu_si512(tb + T_C1);
             for (int i = 0; i < mr; i++) { acc[i] = c0; acc1[i] = c1; }
         } else {
             const __m512i c = _mm512_loadu_si512(tb + T_C0);
-            for (int i = 0; i < mr; i++) acc[i] = c;
+            for (int i = 0; i < mr; i++) { acc[i] = c; acc1[i] = _mm512_setzero_si512(); }
         }
         for (int kq = 0; kq < 8; kq++) {
             const __m512i wv = _mm512_loadu_si512(tb + 64 * kq);
             for (int i = 0; i < mr; i++) {
                 int32_t xw;
                 memcpy(&xw, xbuf + (size_t)(i0 + i) * xstride + 32 * b + 4 * kq, 4);
-                if (split && kq >= 4) acc1[i] = _mm512_dpbusd_epi32(acc1[i], _mm512_set1_epi32(xw), wv);
+                if (kq >= 4) acc1[i] = _mm512_dpbusd_epi32(acc1[i], _mm512_set1_epi32(xw), wv);
                 else acc[i] = _mm512_dpbusd_epi32(acc[i], _mm512_set1_epi32(xw), wv);
             }
         }
@@ -318,6 +325,7 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
         for (int i = 0; i < mr; i++) {
             const float *dxs = (const float *)(xbuf + (size_t)(i0 + i) * xstride + cols);
             const __m512 dx = _mm512_set1_ps(dxs[b]);
+            if (!split) acc[i] = _mm512_add_epi32(acc[i], acc1[i]);
             out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_mul_ps(s0, dx), out[i]);
             if (split) {
                 const __m512 s1 = _mm512_loadu_ps((const float *)(tb + T_S1));
@@ -335,24 +343,29 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
     for (int i = 0; i < mr; i++) _mm512_mask_storeu_ps(y + (i0 + i) * ldy + n0, mask, out[i]);
 }
 
-void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, int nr, long cols,
-                          const void *xbuf, long m, void *tile, float *y, long ldy) {
-    if (nr <= 0 || m <= 0) return;
-    const long nb = cols / 32;
+void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
+                                  long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
+    if (nr <= 0 || m <= 0 || k0 < 0 || k1 > cols || k0 >= k1 || k0 % 32 != 0 || k1 % 32 != 0) return;
+    const long b0 = k0 / 32, b1 = k1 / 32;
     uint8_t *t = (uint8_t *)tile;
-    pack_tile(format, (const uint8_t *)w, row_bytes, n0, nr > 16 ? 16 : nr, cols, t);
+    pack_tile(format, (const uint8_t *)w, row_bytes, n0, nr > 16 ? 16 : nr, b0, b1, t);
     const __mmask16 mask = (__mmask16)((nr >= 16) ? 0xFFFF : ((1u << nr) - 1));
     const uint8_t *xb = (const uint8_t *)xbuf;
     const size_t xs = luhd_quant_gemm_x_bytes(cols, 1);
-    const int mode = block_mode(format);
+    const int mode = block_mode(format), acc = accumulate != 0;
     long i = 0;
-#define ROWS(MR)                                                                                        \
-    if (mode == SPLIT_SCALES) tile_rows(t, nb, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, mask);   \
-    else if (mode == SPLIT_SCALES_OFFSETS)                                                              \
-        tile_rows(t, nb, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, mask);                  \
-    else if (mode == WHOLE_NO_OFFSET) tile_rows(t, nb, xb, xs, cols, i, MR, WHOLE_NO_OFFSET, y, ldy, n0, mask); \
-    else tile_rows(t, nb, xb, xs, cols, i, MR, WHOLE, y, ldy, n0, mask);
-    for (; i + 6 <= m; i += 6) { ROWS(6) }
+#define ROWS(MR)                                                                                                     \
+    if (mode == SPLIT_SCALES) tile_rows(t, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, mask, acc);       \
+    else if (mode == SPLIT_SCALES_OFFSETS)                                                                           \
+        tile_rows(t, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, mask, acc);                      \
+    else if (mode == WHOLE_NO_OFFSET) tile_rows(t, b0, b1, xb, xs, cols, i, MR, WHOLE_NO_OFFSET, y, ldy, n0, mask, acc); \
+    else tile_rows(t, b0, b1, xb, xs, cols, i, MR, WHOLE, y, ldy, n0, mask, acc);
+    for (; i + 6 <= m; i += 6) {
+        /* The next rows' outputs (read back when accumulating, written in any case): asked for
+         * early, as they sit in rows ldy floats apart that no prefetcher follows. */
+        for (long j = i + 6; j < i + 12 && j < m; j++) _mm_prefetch((const char *)(y + j * ldy + n0), _MM_HINT_T0);
+        ROWS(6)
+    }
     switch (m - i) {
     case 5: ROWS(5) break;
     case 4: ROWS(4) break;
@@ -362,5 +375,10 @@ void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, 
     default: break;
     }
 #undef ROWS
+}
+
+void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, int nr, long cols,
+                          const void *xbuf, long m, void *tile, float *y, long ldy) {
+    luhd_quant_gemm_tile_columns(format, w, row_bytes, n0, nr, cols, 0, cols / 32 * 32, xbuf, m, tile, y, ldy, 0);
 }
 #pragma clang attribute pop

@@ -145,12 +145,17 @@ void luhd_quant_repack_rows(int format, const void *src, size_t row_bytes, long 
     }
 }
 
-void luhd_quant_repack_rows_restore(int format, const void *repacked, size_t row_bytes, long r0, long r1, long cols,
-                                    void *dst) {
-    const size_t gb = group_bytes(format), ng = (size_t)cols / 256;
+void luhd_quant_repack_rows_restore_columns(int format, const void *repacked, size_t row_bytes, long r0, long r1,
+                                            long k0, long k1, void *dst) {
+    const size_t gb = group_bytes(format);
     for (long r = r0; r < r1; r++) {
         const uint8_t *s = (const uint8_t *)repacked + (size_t)(r / 4) * 4 * row_bytes;
         uint8_t *d = (uint8_t *)dst + (size_t)(r - r0) * row_bytes;
-        for (size_t g = 0; g < ng; g++) get_row(format, s + g * 4 * gb, (int)(r % 4), d + g * gb);
+        for (size_t g = (size_t)(k0 / 256); g < (size_t)(k1 / 256); g++) get_row(format, s + g * 4 * gb, (int)(r % 4), d + g * gb);
     }
+}
+
+void luhd_quant_repack_rows_restore(int format, const void *repacked, size_t row_bytes, long r0, long r1, long cols,
+                                    void *dst) {
+    luhd_quant_repack_rows_restore_columns(format, repacked, row_bytes, r0, r1, 0, cols, dst);
 }

@@ -126,22 +126,70 @@ import TestSupport
         try Self.check(w, label: "\(format) fixture blocks", seed: 23)
     }
 
-    /// More rows of x than one pass of the int8 product covers (`MatMul.int8ProductXBytes` of
-    /// prepared x): every row's result is the one a single pass over fewer rows gives.
-    @Test func int8ProductPasses() throws {
+    /// The int8 product with a 1 MB budget of prepared x (`MatMul.int8Product(_:weight:into:
+    /// ldOut:threads:xBytes:)`), so that 700 rows of 1024 columns go in 2 ranges of columns and
+    /// 2743 rows in single 256-column groups with the rows in 2 passes; from the stored layout
+    /// and from the interleaved copy, 2 threads. Every result must be the bits of one
+    /// `luhd_quant_gemm_tile` call per 16 weight rows over all columns and rows (the blocks are
+    /// summed in the same order whatever the ranges and passes).
+    @Test func int8ProductColumnRangesAndPasses() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
-        let cols = 4096, rows = 24
-        let passRows = MatMul.int8ProductXBytes / (cols + cols / 32 * 16)
-        let m = passRows + 13
-        for format in Self.formats {
-            let w = try testMatrix(format, rows: rows, columns: cols, seed: 9)
-            var rng = TestRandom(seed: 4)
+        let cols = 1024, rows = 24, budget = 1 << 20
+        for m in [700, 2743] {
+            var rng = TestRandom(seed: UInt64(m))
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
-            let all = Self.product(x, m: m, w, threads: 2)
-            let head = Self.product(Array(x[0..<(40 * cols)]), m: 40, w, threads: 2)
-            let tail = Self.product(Array(x[((m - 40) * cols)...]), m: 40, w, threads: 1)
-            #expect(Array(all[0..<(40 * rows)]) == head, "\(format): first rows")
-            #expect(Array(all[((m - 40) * rows)...]) == tail, "\(format): last rows (second pass)")
+            let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
+            let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(cols), alignment: 64)
+            defer { tile.deallocate() }
+            for format in Self.formats {
+                let w = try testMatrix(format, rows: rows, columns: cols, seed: 9)
+                var expected = [Float](repeating: .nan, count: m * rows)
+                expected.withUnsafeMutableBufferPointer { y in
+                    for n0 in stride(from: 0, to: rows, by: 16) {
+                        luhd_quant_gemm_tile(Int32(format.ggmlType), w.data, w.rowBytes, n0, Int32(min(16, rows - n0)), cols,
+                                             prepared.bytes, m, tile, y.baseAddress!, rows)
+                    }
+                }
+                for (label, matrix) in [("stored layout", w), ("interleaved copy", w.interleaved(threads: 2))] {
+                    var y = [Float](repeating: .nan, count: m * rows)
+                    y.withUnsafeMutableBufferPointer { yb in
+                        MatMul.int8Product(prepared, weight: matrix, into: yb.baseAddress!, ldOut: rows, threads: 2, xBytes: budget)
+                    }
+                    #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(format) m=\(m): \(label)")
+                }
+            }
+        }
+    }
+
+    /// Products of one x with several weights (`MatMul.linear(_:rows:weights:...)`, x prepared
+    /// once for the int8 product) give the bits of one call per weight, for quantized weights of
+    /// different formats (stored and interleaved) next to a dense one, and 3 rows (the
+    /// matrix-vector kernels, nothing shared) as well as 37.
+    @Test func sharedInputProducts() throws {
+        try BLAS.load()
+        let cols = 512
+        let q8 = try testMatrix(.q8_0, rows: 40, columns: cols, seed: 1)
+        let q4k = try testMatrix(.q4_K, rows: 24, columns: cols, seed: 2).interleaved(threads: 2)
+        let q6k = try testMatrix(.q6_K, rows: 16, columns: cols, seed: 3)
+        var rng = TestRandom(seed: 8)
+        let dense = (0..<(8 * cols)).map { _ in rng.uniform(-1, 1) }
+        let owner = ByteOwner(dense.withUnsafeBytes { Array($0) })
+        let view = TensorView(name: "d", dtype: .f32, shape: [8, cols], data: UnsafeRawPointer(owner.pointer), owner: owner)
+        let weights: [LinearWeight] = [.quantized(q8), .dense(view), .quantized(q4k), .quantized(q6k)]
+        for m in [3, 37] {
+            let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 2 }
+            let outs = weights.map { w in UnsafeMutablePointer<Float>.allocate(capacity: m * w.rows) }
+            defer { outs.forEach { $0.deallocate() } }
+            for threads in [1, 2] {
+                let context = ComputeContext(threads: threads)
+                MatMul.linear(x, rows: m, weights: zip(weights, outs).map { (weight: $0.0, out: $0.1) }, context: context)
+                for (w, out) in zip(weights, outs) {
+                    var alone = [Float](repeating: .nan, count: m * w.rows)
+                    MatMul.linear(x, rows: m, weight: w, into: &alone, context: context)
+                    #expect(Array(UnsafeBufferPointer(start: out, count: m * w.rows)).map(\.bitPattern) == alone.map(\.bitPattern),
+                            "m=\(m) threads=\(threads) \(w.name)")
+                }
+            }
         }
     }
 

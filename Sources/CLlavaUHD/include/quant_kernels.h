@@ -123,12 +123,16 @@ void luhd_quant_matvec(int format, int kernel, const void *w, size_t row_bytes, 
  *   (the 4 rows of a block share bytes of the copy).
  * luhd_quant_repack_rows_restore: the inverse for rows [r0, r1): writes them in the stored layout
  *   to dst (row r at dst + (r - r0) * row_bytes), e.g. for the prefill tiles or dequantization.
+ * luhd_quant_repack_rows_restore_columns: the same for columns [k0, k1) only (multiples of 256,
+ *   k1 <= cols): only those bytes of each dst row (at their stored offsets) are written.
  * luhd_quant_matvec_repacked: luhd_quant_matvec with LUHD_QK_INT8_VNNI on the copy (x prepared
  *   by luhd_quant_prepare with LUHD_QK_INT8_VNNI), for rows [row_begin, row_end), both multiples
  *   of 4 (else nothing is written); the results are bit-identical to luhd_quant_matvec on the
  *   stored matrix. Needs AVX-512 VNNI (luhd_quant_kernel_available(LUHD_QK_INT8_VNNI)). */
 int luhd_quant_repack_supports(int format, long rows, long cols);
 void luhd_quant_repack_rows(int format, const void *src, size_t row_bytes, long r0, long r1, long cols, void *dst);
+void luhd_quant_repack_rows_restore_columns(int format, const void *repacked, size_t row_bytes, long r0, long r1,
+                                            long k0, long k1, void *dst);
 void luhd_quant_repack_rows_restore(int format, const void *repacked, size_t row_bytes, long r0, long r1, long cols,
                                     void *dst);
 void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
@@ -139,12 +143,21 @@ void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, lon
  * aligned); then each call of luhd_quant_gemm_tile unpacks rows [n0, n0 + nr) (nr <= 16) of W
  * into `tile` (luhd_quant_gemm_tile_bytes(cols) bytes, 64-byte aligned, owned by the calling
  * thread) and writes y[i * ldy + n] for every i < m and n in the tile. Results are W . x~ up to
- * f32 rounding, x~ the int8 image of x as for LUHD_QK_INT8_VNNI, independent of the tiling. */
+ * f32 rounding, x~ the int8 image of x as for LUHD_QK_INT8_VNNI, independent of the tiling.
+ * luhd_quant_gemm_tile_columns does the same over columns [k0, k1) of W and x only (multiples
+ * of 32, 0 <= k0 < k1 <= cols, else nothing is written; the tile needs
+ * luhd_quant_gemm_tile_bytes(k1 - k0) bytes), adding to y's values when `accumulate` is nonzero:
+ * calls over consecutive column ranges, the first without `accumulate`, give the same bits as
+ * one luhd_quant_gemm_tile call (the blocks are summed in the same order). x stays prepared for
+ * all cols (xbuf as above); a weight tile is then unpacked once per range, and a range of x
+ * small enough to stay in the cache serves every tile. Not thread-safe on one tile or y rows. */
 int luhd_quant_gemm_supports(int format);
 size_t luhd_quant_gemm_x_bytes(long cols, long m);
 size_t luhd_quant_gemm_tile_bytes(long cols);
 void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf);
 void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, int nr, long cols,
                           const void *xbuf, long m, void *tile, float *y, long ldy);
+void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
+                                  long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate);
 
 #endif

@@ -28,4 +28,29 @@ extension MatMul {
             linear(x, rows: m, weight: q, into: out, ldOut: ldOut, context: context, kernel: kernel, rowwise: rowwise)
         }
     }
+
+    /// `outs[j][m×Nⱼ] = x[m×K] · Wⱼᵀ` for weights that read the same x (q/k/v, gate/up): the
+    /// results of one `linear(_:rows:weight:into:ldOut:arithmetic:kernel:rowwise:context:)` call
+    /// per weight, bit for bit, with x quantized to int8 once for the weights that run the int8
+    /// VNNI matrix product (`MatMul.usesInt8Product`) when two or more of them do.
+    package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weights: [(weight: LinearWeight, out: UnsafeMutablePointer<Float>)],
+                              arithmetic: MatrixArithmetic = .float32, kernel: QuantKernel? = nil,
+                              rowwise: Bool = false, context: ComputeContext) {
+        var prepared: PreparedInt8Rows?
+        let int8Count = weights.reduce(0) { count, item in
+            if case .quantized(let q) = item.weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) { return count + 1 }
+            return count
+        }
+        for (weight, out) in weights {
+            if int8Count > 1, case .quantized(let q) = weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) {
+                let rows = prepared.flatMap { $0.columns == q.columns ? $0 : nil }
+                    ?? PreparedInt8Rows(x, rows: m, columns: q.columns, threads: context.threads)
+                prepared = rows
+                int8Product(rows, weight: q, into: out, ldOut: q.rows, threads: context.threads)
+            } else {
+                linear(x, rows: m, weight: weight, into: out, arithmetic: arithmetic, kernel: kernel, rowwise: rowwise,
+                       context: context)
+            }
+        }
+    }
 }

@@ -6,8 +6,9 @@ extension MatMul {
     /// - Up to 4 rows of x (any number with `rowwise`) run the matrix-vector kernels straight from
     ///   the quantized bytes (the int8 VNNI kernels from the interleaved copy when `w` has one).
     /// - More rows (prefill) run the int8 VNNI matrix product (every block format) when the
-    ///   CPU has it (16 weight rows unpacked at a time), else dequantize `W` tile by tile (4 MB
-    ///   of f32) and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
+    ///   CPU has it (16 weight rows unpacked at a time; `linear(_:rows:weights:...)` prepares x
+    ///   once for several weights), else dequantize `W` tile by tile (4 MB of f32) and multiply
+    ///   each tile with sgemm (`BLAS.load()` must have succeeded).
     /// Work is split over the threads by output rows; results do not depend on the thread count.
     /// `kernel` overrides the choice: an f32 kernel forces exact f32 arithmetic (f32 matrix-vector
     /// kernel, or dequantization + sgemm); a kernel this CPU cannot run, or that does not
@@ -20,14 +21,12 @@ extension MatMul {
         let n = w.rows, k = w.columns
         let ldc = ldOut ?? n
         guard m > 0, n > 0 else { return }
-        var chosen = QuantKernel.preferred(for: w.format)
-        if let kernel, kernel.isAvailable, kernel.supports(w.format) { chosen = kernel }
+        let chosen = quantizedKernel(for: w, kernel)
         if m <= quantizedMatvecMaxRows || rowwise {
             quantizedMatvec(x, rows: m, ldx: k, weight: w, into: out, ldOut: ldc, threads: context.threads, kernel: chosen)
             return
         }
-        let fmt = Int32(w.format.ggmlType)
-        if chosen == .int8VNNI, luhd_quant_gemm_supports(fmt) != 0 {
+        if usesInt8Product(w, rows: m, kernel: kernel, rowwise: rowwise) {
             int8Product(x, rows: m, weight: w, into: out, ldOut: ldc, threads: context.threads)
             return
         }
@@ -38,52 +37,89 @@ extension MatMul {
         }
     }
 
-    /// Bytes of prepared x one pass of `int8Product` covers: every 16-row weight tile streams
-    /// all of it, so it must stay in the cache (measured on a 2-vCPU EPYC, one core: 340 GOP/s
-    /// up to 3 MB of prepared x, about 100 GOP/s from 4.7 MB, when it falls out of the cache).
-    package static let int8ProductXBytes = 2 << 20
+    /// Bytes of prepared x (all its rows, a range of its columns) that every 16-row weight tile
+    /// of `int8Product` reads in turn. Measured on the 2-vCPU EPYC (Zen 4: 1 MB L2 a core, 32 MB
+    /// L3 shared) in the Vicuna-7B layer, 1000 rows, CPU time of the product functions against
+    /// the former 2 MB passes of rows (load 7-10, one pair each): 1 MB ranges +40 %, 4 MB +5-14 %
+    /// (each range re-reads and re-writes the outputs, a page apart per row), 8 MB -4 %, 64 MB
+    /// -2 % (the interleaved rows restored and the tiles unpacked once, not once per pass). 32 MB
+    /// keeps a prefill batch (up to 1024 rows of 4096-11008 columns, 6-17 MB prepared) in one
+    /// range; an earlier one-core run saw x streamed past 4.7 MB fall to a third, not seen here.
+    package static let int8ProductXBytes = 32 << 20
 
-    /// The int8 VNNI matrix product (every block format), in passes over as many rows of x as
-    /// fit `int8ProductXBytes` once prepared: each pass quantizes its rows of x (split over the
-    /// threads), then runs tiles of 16 weight rows split over the threads, each thread unpacking
-    /// its tiles into its own buffer (the unpacking is repeated per pass: a few percent of the
-    /// products at 96 rows of x, against a 3x slowdown when x streams from memory).
+    /// The kernel `linear(_:rows:weight:into:ldOut:context:kernel:rowwise:)` uses for `w`:
+    /// `kernel` when this CPU runs it and it implements the format, else the preferred one.
+    static func quantizedKernel(for w: QuantizedMatrix, _ kernel: QuantKernel?) -> QuantKernel {
+        if let kernel, kernel.isAvailable, kernel.supports(w.format) { return kernel }
+        return QuantKernel.preferred(for: w.format)
+    }
+
+    /// True when `linear(_:rows:weight:into:ldOut:context:kernel:rowwise:)` runs `m` rows
+    /// through the int8 VNNI matrix product (`int8Product`), which can take x prepared once
+    /// for several weights (`PreparedInt8Rows`).
+    package static func usesInt8Product(_ w: QuantizedMatrix, rows m: Int, kernel: QuantKernel?, rowwise: Bool) -> Bool {
+        m > quantizedMatvecMaxRows && !rowwise && quantizedKernel(for: w, kernel) == .int8VNNI
+            && luhd_quant_gemm_supports(Int32(w.format.ggmlType)) != 0
+    }
+
+    /// The int8 VNNI matrix product (every block format) of `m` rows of x: x prepared once
+    /// (`PreparedInt8Rows`, split over the threads), then `int8Product(_:weight:into:ldOut:threads:)`.
     static func int8Product(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
                             into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
-        let fmt = Int32(w.format.ggmlType), k = w.columns
-        let xRowBytes = luhd_quant_gemm_x_bytes(k, 1)
-        let passRows = min(m, max(48, int8ProductXBytes / max(1, xRowBytes) / 6 * 6))
-        let xbuf = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_x_bytes(k, passRows), alignment: 64)
-        defer { xbuf.deallocate() }
-        let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), xd = SendablePointer(xbuf.assumingMemoryBound(to: UInt8.self))
+        let prepared = PreparedInt8Rows(x, rows: m, columns: w.columns, threads: threads)
+        int8Product(prepared, weight: w, into: out, ldOut: ldOut, threads: threads)
+    }
+
+    /// The int8 VNNI matrix product of prepared rows of x (`x.columns == w.columns`) with `w`:
+    /// tiles of 16 weight rows split over the threads (tasks handed out dynamically); each task
+    /// walks the columns in ranges whose prepared x, for all rows, fits `xBytes`, and
+    /// for each range unpacks each of its tiles over that range once (into its own buffer) and
+    /// multiplies it with every row of x, adding to the outputs (in the order of the blocks, so
+    /// the results are the bits one range over all columns gives). Only when a single range of
+    /// 256 columns for all rows exceeds the budget do the rows go in passes (a tile is then
+    /// unpacked once per pass).
+    package static func int8Product(_ x: PreparedInt8Rows, weight w: QuantizedMatrix,
+                                    into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
+                                    xBytes: Int = int8ProductXBytes) {
+        let fmt = Int32(w.format.ggmlType), k = w.columns, m = x.rows
+        guard m > 0, x.columns == k else { return }
+        // Whole groups of 256 columns (the unit of the interleaved copies) where k allows.
+        let unit = k % 256 == 0 ? 256 : 32
+        let unitBytes = max(1, unit * x.rowBytes / k)   // prepared bytes of one row over `unit` columns
+        // Ranges of equal size (in units), as wide as the budget allows.
+        let units = k / unit, maxUnits = max(1, xBytes / max(1, m * unitBytes))
+        let ranges = (units + maxUnits - 1) / maxUnits
+        let span = min(k, (units + ranges - 1) / ranges * unit)
+        let passRows = maxUnits > 1 ? m : min(m, max(6, xBytes / unitBytes / 6 * 6))
         let tiles = (w.rows + 15) / 16
         let parts = chunks(tiles, parts: threads > 1 ? threads * 4 : 1)
-        let xb = UnsafeRawPointer(xbuf)
-        let tileBytes = luhd_quant_gemm_tile_bytes(k)
+        let tileBytes = luhd_quant_gemm_tile_bytes(span)
         for i0 in stride(from: 0, to: m, by: passRows) {
             let mp = min(passRows, m - i0)
-            let xRows = chunks(mp, parts: threads)
-            parallelFor(xRows.count, threads: threads) { p in
-                let r = xRows[p]
-                luhd_quant_gemm_prepare_x(xs.p + (i0 + r.lowerBound) * k, k, k, r.count, xd.p + r.lowerBound * xRowBytes)
-            }
+            let xb = UnsafeRawPointer(x.bytes + i0 * x.rowBytes)
             let o = SendablePointer(out + i0 * ldOut)
             parallelFor(parts.count, threads: threads) { p in
                 let tile = UnsafeMutableRawPointer.allocate(byteCount: max(64, tileBytes), alignment: 64)
                 defer { tile.deallocate() }
-                // With an interleaved copy, each tile's 16 rows are put back in the stored layout
-                // in a small buffer of this thread (the stored bytes may have been released).
+                // With an interleaved copy, each tile's 16 rows are put back in the stored layout,
+                // over the range's columns, in a small buffer of this thread (the stored bytes
+                // may have been released).
                 let rowsBuffer = w.interleavedData.map { _ in
                     UnsafeMutableRawPointer.allocate(byteCount: 16 * w.rowBytes, alignment: 64)
                 }
                 defer { rowsBuffer?.deallocate() }
-                for t in parts[p] {
-                    let n0 = t * 16, nr = min(16, w.rows - n0)
-                    if let copy = w.interleavedData, let rowsBuffer {
-                        luhd_quant_repack_rows_restore(fmt, copy, w.rowBytes, n0, n0 + nr, k, rowsBuffer)
-                        luhd_quant_gemm_tile(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, xb, mp, tile, o.p + n0, ldOut)
-                    } else {
-                        luhd_quant_gemm_tile(fmt, w.data, w.rowBytes, n0, Int32(nr), k, xb, mp, tile, o.p, ldOut)
+                for k0 in stride(from: 0, to: k, by: span) {
+                    let k1 = min(k, k0 + span), accumulate: Int32 = k0 > 0 ? 1 : 0
+                    for t in parts[p] {
+                        let n0 = t * 16, nr = min(16, w.rows - n0)
+                        if let copy = w.interleavedData, let rowsBuffer {
+                            luhd_quant_repack_rows_restore_columns(fmt, copy, w.rowBytes, n0, n0 + nr, k0, k1, rowsBuffer)
+                            luhd_quant_gemm_tile_columns(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, k0, k1, xb, mp, tile,
+                                                         o.p + n0, ldOut, accumulate)
+                        } else {
+                            luhd_quant_gemm_tile_columns(fmt, w.data, w.rowBytes, n0, Int32(nr), k, k0, k1, xb, mp, tile,
+                                                         o.p, ldOut, accumulate)
+                        }
                     }
                 }
             }

@@ -77,12 +77,15 @@ struct DecoderLayer: Sendable {
             MatMul.linear(input, rows: n, weight: w, into: out, arithmetic: arithmetic, kernel: kernel, rowwise: rowwise,
                           context: context)
         }
+        /// Products of one input: x quantized once for those that run the int8 product.
+        func linear(_ input: UnsafePointer<Float>, _ products: [(weight: LinearWeight, out: UnsafeMutablePointer<Float>)]) {
+            MatMul.linear(input, rows: n, weights: products, arithmetic: arithmetic, kernel: kernel, rowwise: rowwise,
+                          context: context)
+        }
 
         // Attention.
         Normalization.rmsNorm(x, rows: n, cols: h, gamma: inputNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
-        linear(ws.normed, qProj, ws.queries)
-        linear(ws.normed, kProj, newKeys)
-        linear(ws.normed, vProj, newValues)
+        linear(ws.normed, [(qProj, ws.queries), (kProj, newKeys), (vProj, newValues)])
         if let qBias { Elementwise.addRowVector(qBias, to: ws.queries, rows: n, cols: qWidth, threads: threads) }
         if let kBias { Elementwise.addRowVector(kBias, to: newKeys, rows: n, cols: kvWidth, threads: threads) }
         if let vBias { Elementwise.addRowVector(vBias, to: newValues, rows: n, cols: kvWidth, threads: threads) }
@@ -108,8 +111,7 @@ struct DecoderLayer: Sendable {
 
         // MLP.
         Normalization.rmsNorm(x, rows: n, cols: h, gamma: postAttentionNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
-        linear(ws.normed, gateProj, ws.gate)
-        linear(ws.normed, upProj, ws.up)
+        linear(ws.normed, [(gateProj, ws.gate), (upProj, ws.up)])
         Activation.siluMultiply(ws.gate, by: ws.up, count: n * c.intermediateSize, threads: threads)
         linear(ws.gate, downProj, ws.normed)
         Elementwise.add(ws.normed, to: x, count: n * h, threads: threads)
