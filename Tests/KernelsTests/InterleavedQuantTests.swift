@@ -179,7 +179,7 @@ import TestSupport
         for m in [3, 37] {
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 2 }
             let outs = weights.map { w in UnsafeMutablePointer<Float>.allocate(capacity: m * w.rows) }
-            defer { outs.forEach { $0.deallocate() } }
+            defer { for out in outs { out.deallocate() } }
             for threads in [1, 2] {
                 let context = ComputeContext(threads: threads)
                 MatMul.linear(x, rows: m, weights: zip(weights, outs).map { (weight: $0.0, out: $0.1) }, context: context)
