@@ -26,22 +26,34 @@ var e2eBenchmark: Benchmark { Benchmark(
 
 /// One core's and all threads' arithmetic peaks and the read bandwidth, measured here
 /// (register-resident loops of Sources/CLlavaUHD/peak_loops.c; `ReadBandwidth`).
+///
+/// Each arithmetic peak is the best of `peakRuns` runs of `peakIterations` loop iterations on
+/// every thread (about 50 ms a run at one 512-bit instruction per cycle and 3.7 GHz): a single
+/// run of 2 M iterations (6 ms) read the two-core int8 VNNI peak anywhere from 783 to 930 GOP/s on
+/// the same quiet machine, since any other work during those milliseconds, or a thread woken
+/// late, cuts it; the best of several longer runs is what the cores can do.
 struct MachinePeaks {
     /// Operations per second with `threads` threads (0 when the CPU lacks the instructions).
     var fmaF32 = 0.0, fmaF16 = 0.0, dotBF16 = 0.0, dotI8 = 0.0
     /// Read bandwidth with `threads` threads, bytes per second.
     var bandwidth = 0.0
 
+    /// Runs of each arithmetic loop; the fastest counts.
+    static let peakRuns = 9
+    /// Iterations of one run on each thread (12 independent 512-bit operations each).
+    static let peakIterations = 16_000_000
+
+    /// The peaks with `threads` threads (best of `peakRuns`, whatever `repeats`) and the read
+    /// bandwidth (best of at least 3 and `repeats` per stream count).
     static func measure(threads: Int, repeats: Int) -> MachinePeaks {
         func rate(_ loop: @escaping @Sendable (Int) -> Double) -> Double {
-            let iterations = 2_000_000
             var best = 0.0
-            for _ in 0..<repeats {
+            for _ in 0..<max(peakRuns, repeats) {
                 let ops = UnsafeMutablePointer<Double>.allocate(capacity: threads)
                 defer { ops.deallocate() }
                 let o = SendablePointer(ops)
                 let t0 = monotonicSeconds()
-                parallelFor(threads, threads: threads) { o.p[$0] = loop(iterations) }
+                parallelFor(threads, threads: threads) { o.p[$0] = loop(peakIterations) }
                 let seconds = monotonicSeconds() - t0
                 best = max(best, (0..<threads).reduce(0) { $0 + ops[$1] } / seconds)
             }
@@ -56,6 +68,11 @@ struct MachinePeaks {
         // where the `quant` benchmark's best of many over 1 GiB read 59.9 minutes later.
         p.bandwidth = ReadBandwidth(bytes: 1 << 30).measure(threads: threads, repeats: max(3, repeats))
         return p
+    }
+
+    /// How the peaks are measured, for the tables' text.
+    static var method: String {
+        "best of \(peakRuns) runs of \(peakIterations / 1_000_000) M iterations on each thread (about 50 ms a run)"
     }
 
     var line: String {
@@ -236,7 +253,7 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
 
         **\(model.displayName)** layout (\(fullDepth) layers; measured at \(depths.map(String.init).joined(separator: " and ")) \
         layer(s)\(depths == [fullDepth] ? "" : ", prefill and decode extrapolated to \(fullDepth) layers (fixed + per-layer line)")). \
-        Machine peaks measured after its turns: \(peaks.line). Prefill share = 2 × \(fmt(Double(fullDepth * layerWeights) / 1e9, 2)) G \
+        Machine peaks measured after its turns (\(MachinePeaks.method)): \(peaks.line). Prefill share = 2 × \(fmt(Double(fullDepth * layerWeights) / 1e9, 2)) G \
         layer weights × positions / prefill time; decode bound = read bandwidth / (\(fmt(Double(decodedWeights) / 1e9, 2)) G weights × \
         bytes per weight + the KV cache up to the prompt's end).
 

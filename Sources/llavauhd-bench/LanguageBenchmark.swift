@@ -243,7 +243,11 @@ private func measure(_ decoder: TransformerDecoder, label: String, format: Strin
     var random = SplitMix(seed: 7)
     let prompt = (0..<promptTokens).map { _ in Int(random.next() % UInt64(config.vocabSize)) }
     let cache = try KVCache(config: config, capacity: promptTokens + decodeTokens + 1, type: kv)
-    _ = try decoder.eval(tokens: [1], cache: cache, context: context)   // pages the weights in, untimed
+    // Untimed: pages the weights and the cache in, and leaves the decoder's prefill workspace
+    // (`TransformerDecoder` keeps it) at the size the timed prefills use, so their first layer
+    // does not fault fresh pages in, which the full-depth extrapolation (from the time inside
+    // the layers, i.e. layer 0 alone at 2 layers) would multiply.
+    _ = try decoder.eval(tokens: prompt, cache: cache, context: context)
 
     var prefill = (seconds: Double.infinity, layers: 0.0)
     var last: [Float] = []

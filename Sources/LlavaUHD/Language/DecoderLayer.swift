@@ -129,8 +129,9 @@ struct DecoderSegment {
 
 /// Scratch buffers for up to `rows` positions of one forward pass. `keys` and `values`
 /// (`[rows × kvHeads·headDim]`) hold the new positions' keys and values before a 16-bit cache
-/// stores them.
-final class DecoderWorkspace {
+/// stores them. Used by one forward pass at a time (`TransformerDecoder` hands a kept one to
+/// the next prefill under its lock).
+final class DecoderWorkspace: @unchecked Sendable {
     let rows: Int
     let normed, queries, attention, gate, up, keys, values: UnsafeMutablePointer<Float>
     private let storage: UnsafeMutablePointer<Float>

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The LLM of LLaVA-UHD: a LLaMA-2 (Vicuna v1.5) or Qwen2 decoder-only transformer
 /// (docs/MODEL.md §6), run in float32 from weights that stay in the memory mapping: BF16 in the
 /// releases (F16 and F32 work too), or block-quantized (Q8_0, Q4_0 written by
@@ -25,8 +27,9 @@ package final class TransformerDecoder: Sendable {
     /// Most positions per forward pass during prefill. A longer input is split into the
     /// fewest passes of equal size: each pass widens every BF16/F16 weight tile once, so
     /// fewer passes convert less, while the activations take about
-    /// `batchSize · (3·hidden + 2·intermediate) · 4` bytes (1024 positions: 150 MB for
-    /// Vicuna-7B). Results do not depend on it beyond float rounding.
+    /// `batchSize · (5·hidden + 2·intermediate) · 4` bytes (1024 positions: 174 MB for
+    /// Vicuna-7B; the largest is kept between prefills, `spareWorkspace`). Results do not depend
+    /// on it beyond float rounding.
     package let batchSize: Int
     /// How activations meet dense weights in the matrix products (`.float32`: exact float32
     /// products; `.bfloat16`: bf16 dot products in prefill where the CPU has them).
@@ -38,6 +41,14 @@ package final class TransformerDecoder: Sendable {
     /// Shares passes over the weights between the one-position steps of caches decoding at the
     /// same time (see `DecodeBatcher`; its `maxBatch` 1 turns batching off).
     package let decodeBatcher: DecodeBatcher
+    /// The scratch buffers of the last prefill (passes of more than one position), kept for the
+    /// next one: 170 KB per position at Vicuna-7B shapes (130 MB for the two passes of 762
+    /// positions of a 1523-position prompt), which a fresh allocation hands out as untouched pages
+    /// that the first layer then faults in, on every prompt (a cost of tens of milliseconds
+    /// under a hypervisor, and a skew in any per-layer timing). One is kept per decoder, so the
+    /// memory stays bounded by `batchSize`; evaluations running at the same time allocate their
+    /// own.
+    private let spareWorkspace = Mutex<DecoderWorkspace?>(nil)
 
     /// The embedding table `[vocab, hidden]` and the output head `[vocab, hidden]` (the same
     /// tensor when the embeddings are tied).
@@ -226,7 +237,8 @@ package final class TransformerDecoder: Sendable {
         let start = cache.count
         let passes = (count + batchSize - 1) / batchSize
         let batch = (count + passes - 1) / passes
-        let workspace = DecoderWorkspace(rows: batch, config: config)
+        let workspace = batch > 1 ? takeWorkspace(rows: batch) : DecoderWorkspace(rows: batch, config: config)
+        defer { if batch > 1 { keepWorkspace(workspace) } }
         let x = UnsafeMutablePointer<Float>.allocate(capacity: batch * h)
         defer { x.deallocate() }
         var result: [Float]
@@ -269,6 +281,23 @@ package final class TransformerDecoder: Sendable {
         }
         cache.commit(count: start + count)
         return result
+    }
+
+    /// The spare prefill workspace when it has room for `rows` positions, else a new one.
+    private func takeWorkspace(rows: Int) -> DecoderWorkspace {
+        let spare = spareWorkspace.withLock { spare -> DecoderWorkspace? in
+            guard let w = spare, w.rows >= rows else { return nil }
+            spare = nil
+            return w
+        }
+        return spare ?? DecoderWorkspace(rows: rows, config: config)
+    }
+
+    /// Keeps `workspace` as the spare unless the spare is at least as large.
+    private func keepWorkspace(_ workspace: DecoderWorkspace) {
+        spareWorkspace.withLock { spare in
+            if (spare?.rows ?? 0) < workspace.rows { spare = workspace }
+        }
     }
 
     /// One decode pass for `batch` (one position each, every cache with room for it, checked by
