@@ -37,6 +37,23 @@ private struct Measured {
     let fullBytesPerToken: Int
     /// The read bandwidth measured just before and just after this row (the larger), bytes/s.
     var bandwidth = 0.0
+    /// Process CPU seconds (all threads, user + system) and minor page faults of the fastest
+    /// prefill, and the page faults of the untimed first one: on a loaded machine CPU time
+    /// moves far less than wall time, and the faults show memory a prefill touches fresh.
+    var prefillCPU = 0.0, prefillFaults = 0, firstPrefillFaults = 0
+
+    /// The figures above as printed after each row.
+    var cpuLine: String {
+        "prefill CPU \(fmt(prefillCPU)) s, \(prefillFaults) page faults (first prefill \(firstPrefillFaults))"
+    }
+}
+
+/// Process CPU seconds (user + system, all threads) and minor page faults so far.
+private func processUsage() -> (cpu: Double, faults: Int) {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    let cpu = Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+    return (cpu, Int(u.ru_minflt))
 }
 
 private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
@@ -81,7 +98,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         m.bandwidth = max(before, probe.measure(threads: threads, repeats: 2))
         bandwidth = max(bandwidth, m.bandwidth)
         let share = 100 * Double(m.bytesPerToken) / m.bandwidth * m.decode
-        print("llm: \(name): prefill \(fmt(m.prefill)) tok/s, decode \(fmt(m.decode, 2)) tok/s (\(fmt(share, 0)) % of the bound at \(fmt(m.bandwidth / 1e9)) GB/s, load \(loadAverage()))")
+        print("llm: \(name): prefill \(fmt(m.prefill)) tok/s, decode \(fmt(m.decode, 2)) tok/s (\(fmt(share, 0)) % of the bound at \(fmt(m.bandwidth / 1e9)) GB/s, load \(loadAverage())); \(m.cpuLine)")
         tables += "\n**\(name)** (`--llm-dir`), all \(decoder.config.layerCount) decoder layers; matrices: \(formats):\n\n"
         tables += "| prefill tok/s | decode tok/s | GB read/token | read GB/s | decode vs bound |\n|---|---|---|---|---|\n"
         tables += "| \(fmt(m.prefill)) | \(fmt(m.decode, 2)) | \(fmt(Double(m.bytesPerToken) / 1e9, 2)) | \(fmt(m.bandwidth / 1e9)) | **\(fmt(share, 0)) %** |\n"
@@ -132,7 +149,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
             bandwidth = max(bandwidth, m.bandwidth)
             results.append(m)
             print("llm: \(model.displayName) \(v.label): prefill \(fmt(m.prefill)) tok/s, decode \(fmt(m.decode, 2)) tok/s "
-                  + "(\(fmt(100 * Double(m.bytesPerToken) / m.bandwidth * m.decode, 0)) % of the bound at \(fmt(m.bandwidth / 1e9)) GB/s)")
+                  + "(\(fmt(100 * Double(m.bytesPerToken) / m.bandwidth * m.decode, 0)) % of the bound at \(fmt(m.bandwidth / 1e9)) GB/s); \(m.cpuLine)")
         }
         let fp32Prefill = results.first?.prefill
         tables += "\n**\(model.displayName)**, \(layers) of \(full) decoder layers run (+ embeddings and lm_head):\n\n"
@@ -247,17 +264,19 @@ private func measure(_ decoder: TransformerDecoder, label: String, format: Strin
     // (`TransformerDecoder` keeps it) at the size the timed prefills use, so their first layer
     // does not fault fresh pages in, which the full-depth extrapolation (from the time inside
     // the layers, i.e. layer 0 alone at 2 layers) would multiply.
+    let u0 = processUsage()
     _ = try decoder.eval(tokens: prompt, cache: cache, context: context)
+    let firstFaults = processUsage().faults - u0.faults
 
-    var prefill = (seconds: Double.infinity, layers: 0.0)
+    var prefill = (seconds: Double.infinity, layers: 0.0, cpu: 0.0, faults: 0)
     var last: [Float] = []
     for _ in 0..<reps {
         cache.reset()
         clock.reset()
-        let t0 = monotonicSeconds()
+        let u = processUsage(), t0 = monotonicSeconds()
         last = try decoder.eval(tokens: prompt, cache: cache, context: context)
-        let t = monotonicSeconds() - t0
-        if t < prefill.seconds { prefill = (t, clock.timeInsideLayers()) }
+        let t = monotonicSeconds() - t0, u1 = processUsage()
+        if t < prefill.seconds { prefill = (t, clock.timeInsideLayers(), u1.cpu - u.cpu, u1.faults - u.faults) }
     }
     var decode = (seconds: Double.infinity, layers: 0.0)
     for _ in 0..<reps {
@@ -284,7 +303,8 @@ private func measure(_ decoder: TransformerDecoder, label: String, format: Strin
         bytesPerToken: decoder.weightBytesPerToken + layers * kvPerLayer,
         fullPrefill: Double(promptTokens) / (prefill.seconds + prefill.layers * scale),
         fullDecode: Double(decodeTokens) / (decode.seconds + decode.layers * scale),
-        fullBytesPerToken: decoder.lmHead.byteCount + (layerBytes + layers * kvPerLayer) * full / layers)
+        fullBytesPerToken: decoder.lmHead.byteCount + (layerBytes + layers * kvPerLayer) * full / layers,
+        prefillCPU: prefill.cpu, prefillFaults: prefill.faults, firstPrefillFaults: firstFaults)
 }
 
 /// Times the decoder layers through the abort callback, which `eval` polls before each layer.
