@@ -99,15 +99,11 @@ package enum CausalAttention {
 
     /// Many query rows (prefill): one task per key/value head and block of `blockRows` query
     /// rows, the blocks with the most keys first (tasks are handed out dynamically, so the long
-    /// ones do not end up last on one thread). A task copies the keys and values its block can
-    /// see (`start + r0 + n` positions of its head; a 16-bit cache's widened, exactly) into the
-    /// running thread's scratch as `[positions × headDim]` matrices, then for each query head of
-    /// the group: scores by sgemm, the causal mask and softmax per row, then sgemm with the
-    /// values, all on the task's thread. The copy also serves a float32 cache: read in place, its
-    /// rows sit `kvHeads·headDim` floats apart (16 KB for Vicuna-7B, a multiple of 4 KB, so
-    /// every row of a head falls in the same few cache sets while sgemm packs them). Each
-    /// product has the same shape, so the same fixed blocks and sums (`BLAS.sgemm`), whatever
-    /// `threads`.
+    /// ones do not end up last on one thread). A task reads the keys and values its block can see
+    /// (`start + r0 + n` positions; a 16-bit cache's widened, exactly, into the running thread's
+    /// scratch), then for each query head of the group: scores by sgemm, the causal mask and
+    /// softmax per row, then sgemm with the values, all on the task's thread. Each product has
+    /// the same shape, so the same fixed blocks and sums (`BLAS.sgemm`), whatever `threads`.
     static func blocked(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
                         keys: KVMatrix, values: KVMatrix,
                         heads: Int, kvHeads: Int, headDim: Int,
@@ -116,17 +112,23 @@ package enum CausalAttention {
         let scale = Float(1 / Double(headDim).squareRoot())
         let block = min(blockRows, rows)
         let blocks = (rows + block - 1) / block
+        let widened = keys.type != .float32
         let o = SendablePointer(out)
         // With the host's threaded OpenBLAS, tasks run in turn (as `MatMul.forEachWeightTile`).
         parallelFor(blocks * kvHeads, threads: BLAS.callsRunInParallel ? threads : 1) { task in
             let b = blocks - 1 - task / kvHeads, g = task % kvHeads
             let r0 = b * block, n = min(block, rows - r0)
             let keyCount = start + r0 + n
-            let kvFloats = 2 * keyCount * headDim
+            let kvFloats = widened ? 2 * keyCount * headDim : 0
             MatMul.withScratch(floats: kvFloats + n * keyCount) { scratch in
-                keys.widen(rows: keyCount, column: g * headDim, width: headDim, into: scratch)
-                values.widen(rows: keyCount, column: g * headDim, width: headDim, into: scratch + keyCount * headDim)
-                let k = UnsafePointer(scratch), v = UnsafePointer(scratch + keyCount * headDim), kvStride = headDim
+                let k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int
+                if widened {
+                    keys.widen(rows: keyCount, column: g * headDim, width: headDim, into: scratch)
+                    values.widen(rows: keyCount, column: g * headDim, width: headDim, into: scratch + keyCount * headDim)
+                    (k, v, kvStride) = (UnsafePointer(scratch), UnsafePointer(scratch + keyCount * headDim), headDim)
+                } else {
+                    (k, v, kvStride) = (UnsafePointer(keys.floats + g * headDim), UnsafePointer(values.floats + g * headDim), keys.stride)
+                }
                 let scores = scratch + kvFloats
                 for h in (g * group)..<((g + 1) * group) {
                     BLAS.sgemm(transB: true, m: n, n: keyCount, k: headDim, alpha: scale,
