@@ -332,13 +332,19 @@ package final class TransformerDecoder: Sendable {
         }
     }
 
+    /// The name `head` times itself under in `ComputeContext.stageClock` (benchmarks; the layers'
+    /// steps are `DecoderLayer`'s stage names).
+    package static let headStage = "final norm + lm_head"
+
     /// Logits of `rows` final hidden states: `lm_head(rmsnorm(x))`.
     private func head(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, rowwise: Bool = false,
                       workspace: DecoderWorkspace, context: ComputeContext) {
-        Normalization.rmsNorm(x, rows: rows, cols: config.hiddenSize, gamma: finalNorm, eps: config.rmsNormEps,
-                              into: workspace.normed, threads: context.threads)
-        MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, arithmetic: arithmetic,
-                      kernel: quantizedKernel, rowwise: rowwise, context: context)
+        context.timed(Self.headStage) {
+            Normalization.rmsNorm(x, rows: rows, cols: config.hiddenSize, gamma: finalNorm, eps: config.rmsNormEps,
+                                  into: workspace.normed, threads: context.threads)
+            MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, arithmetic: arithmetic,
+                          kernel: quantizedKernel, rowwise: rowwise, context: context)
+        }
     }
 
     private func checkRoom(for count: Int, in cache: KVCache) throws(LlavaError) {
