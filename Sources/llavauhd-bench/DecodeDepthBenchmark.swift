@@ -64,6 +64,7 @@ private func runDecodeDepthBenchmark(_ options: BenchOptions) throws -> String {
             let plain = ComputeContext(threads: threads)
             var token = 1
             for _ in 0..<2 { token = TokenSampler.argmax(try decoder.eval(tokens: [token], cache: cache, context: plain)) }
+            print("decode-depth: \(v.format): memory after warm-up: \(hugePageSummary())")
             let bandwidthBefore = probe.measure(threads: threads, repeats: 3)
             let loadBefore = loadAverage()
             let clock = StageClock()
@@ -95,12 +96,12 @@ private func runDecodeDepthBenchmark(_ options: BenchOptions) throws -> String {
 
             // The split: each step's time per token and the bytes it reads.
             let stageBytes: [String: Double] = [
-                DecoderLayer.qkvStage: Double(layers * (qWidth + 2 * kvWidth) * h) * bytesPerWeight,
-                DecoderLayer.outputStage: Double(layers * h * qWidth) * bytesPerWeight,
-                DecoderLayer.gateUpStage: Double(layers * 2 * i * h) * bytesPerWeight,
-                DecoderLayer.downStage: Double(layers * h * i) * bytesPerWeight,
-                DecoderLayer.attentionStage: kvBytes,
-                TransformerDecoder.headStage: Double(decoder.lmHead.byteCount),
+                DecoderStage.qkv: Double(layers * (qWidth + 2 * kvWidth) * h) * bytesPerWeight,
+                DecoderStage.output: Double(layers * h * qWidth) * bytesPerWeight,
+                DecoderStage.gateUp: Double(layers * 2 * i * h) * bytesPerWeight,
+                DecoderStage.down: Double(layers * h * i) * bytesPerWeight,
+                DecoderStage.attention: kvBytes,
+                DecoderStage.head: Double(decoder.lmHead.byteCount),
             ]
             stageTables += "\n\(v.format), \(positions) positions (\(fmt(perToken * 1e3, 1)) ms per token):\n\n"
                 + "| step | ms per token | share of the token | MB read | GB/s |\n|---|---|---|---|---|\n"
@@ -154,7 +155,24 @@ private func fillCache(_ cache: KVCache, positions: Int, config: LanguageModelCo
 /// CPU seconds (user + system) and page faults (minor + major) of this process so far.
 private func processUsage() -> (cpu: Double, faults: Int) {
     var u = rusage()
-    getrusage(RUSAGE_SELF, &u)
+    getrusage(RUSAGE_SELF.rawValue, &u)
     let cpu = Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
     return (cpu, u.ru_minflt + u.ru_majflt)
+}
+
+/// Resident memory and how much of it huge pages map (/proc/self/smaps_rollup: Rss,
+/// AnonHugePages, FilePmdMapped), e.g. "Rss 4.1 GB, AnonHugePages 3.9 GB, FilePmdMapped 0.0 GB".
+private func hugePageSummary() -> String {
+    guard let f = fopen("/proc/self/smaps_rollup", "r") else { return "smaps_rollup unreadable" }
+    defer { fclose(f) }
+    var parts: [String] = []
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, f) != nil {
+        let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let fields = s.split(separator: " ", omittingEmptySubsequences: true)
+        guard fields.count >= 2, ["Rss:", "AnonHugePages:", "FilePmdMapped:"].contains(String(fields[0])),
+              let kb = Double(fields[1]) else { continue }
+        parts.append("\(fields[0].dropLast()) \(fmt(kb / 1e6, 1)) GB")
+    }
+    return parts.joined(separator: ", ")
 }

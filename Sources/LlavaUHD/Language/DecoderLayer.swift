@@ -51,11 +51,6 @@ struct DecoderLayer: Sendable {
         }
     }
 
-    /// Names of the steps `forward` times into `ComputeContext.stageClock` (benchmarks).
-    package static let normStage = "RMSNorm", qkvStage = "q/k/v products", rotaryStage = "rotary + KV store",
-                       attentionStage = "attention", outputStage = "o_proj product", residualStage = "residual adds",
-                       gateUpStage = "gate/up products", activationStage = "SiLU·mul", downStage = "down_proj product"
-
     /// The matrices, in the order a forward pass reads them.
     var matrices: [LinearWeight] { [qProj, kProj, vProj, oProj, gateProj, upProj, downProj] }
 
@@ -89,11 +84,11 @@ struct DecoderLayer: Sendable {
         }
 
         // Attention. Each step is timed into `context.stageClock` when a benchmark gives one.
-        context.timed(Self.normStage) {
+        context.timed(DecoderStage.norm) {
             Normalization.rmsNorm(x, rows: n, cols: h, gamma: inputNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
         }
-        context.timed(Self.qkvStage) { linear(ws.normed, [(qProj, ws.queries), (kProj, newKeys), (vProj, newValues)]) }
-        context.timed(Self.rotaryStage) {
+        context.timed(DecoderStage.qkv) { linear(ws.normed, [(qProj, ws.queries), (kProj, newKeys), (vProj, newValues)]) }
+        context.timed(DecoderStage.rotary) {
             if let qBias { Elementwise.addRowVector(qBias, to: ws.queries, rows: n, cols: qWidth, threads: threads) }
             if let kBias { Elementwise.addRowVector(kBias, to: newKeys, rows: n, cols: kvWidth, threads: threads) }
             if let vBias { Elementwise.addRowVector(vBias, to: newValues, rows: n, cols: kvWidth, threads: threads) }
@@ -110,7 +105,7 @@ struct DecoderLayer: Sendable {
                 }
             }
         }
-        context.timed(Self.attentionStage) {
+        context.timed(DecoderStage.attention) {
             for s in segments {
                 CausalAttention.compute(queries: ws.queries + s.row * qWidth, rows: s.rows, queryStride: qWidth, start: s.position,
                                         keys: s.cache.keys(layer: index), values: s.cache.values(layer: index),
@@ -118,20 +113,29 @@ struct DecoderLayer: Sendable {
                                         out: ws.attention + s.row * qWidth, outStride: qWidth, context: context)
             }
         }
-        context.timed(Self.outputStage) { linear(ws.attention, oProj, ws.normed) }
-        context.timed(Self.residualStage) { Elementwise.add(ws.normed, to: x, count: n * h, threads: threads) }
+        context.timed(DecoderStage.output) { linear(ws.attention, oProj, ws.normed) }
+        context.timed(DecoderStage.residual) { Elementwise.add(ws.normed, to: x, count: n * h, threads: threads) }
 
         // MLP.
-        context.timed(Self.normStage) {
+        context.timed(DecoderStage.norm) {
             Normalization.rmsNorm(x, rows: n, cols: h, gamma: postAttentionNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
         }
-        context.timed(Self.gateUpStage) { linear(ws.normed, [(gateProj, ws.gate), (upProj, ws.up)]) }
-        context.timed(Self.activationStage) {
+        context.timed(DecoderStage.gateUp) { linear(ws.normed, [(gateProj, ws.gate), (upProj, ws.up)]) }
+        context.timed(DecoderStage.activation) {
             Activation.siluMultiply(ws.gate, by: ws.up, count: n * c.intermediateSize, threads: threads)
         }
-        context.timed(Self.downStage) { linear(ws.gate, downProj, ws.normed) }
-        context.timed(Self.residualStage) { Elementwise.add(ws.normed, to: x, count: n * h, threads: threads) }
+        context.timed(DecoderStage.down) { linear(ws.gate, downProj, ws.normed) }
+        context.timed(DecoderStage.residual) { Elementwise.add(ws.normed, to: x, count: n * h, threads: threads) }
     }
+}
+
+/// Names of the steps of a decoder forward pass that `DecoderLayer.forward` and the output head
+/// time into `ComputeContext.stageClock` (benchmarks).
+package enum DecoderStage {
+    package static let norm = "RMSNorm", qkv = "q/k/v products", rotary = "rotary + KV store",
+                       attention = "attention", output = "o_proj product", residual = "residual adds",
+                       gateUp = "gate/up products", activation = "SiLU·mul", down = "down_proj product",
+                       head = "final norm + lm_head"
 }
 
 /// The rows of one sequence in a forward pass: rows `row ..< row + rows` of the pass are

@@ -332,14 +332,10 @@ package final class TransformerDecoder: Sendable {
         }
     }
 
-    /// The name `head` times itself under in `ComputeContext.stageClock` (benchmarks; the layers'
-    /// steps are `DecoderLayer`'s stage names).
-    package static let headStage = "final norm + lm_head"
-
     /// Logits of `rows` final hidden states: `lm_head(rmsnorm(x))`.
     private func head(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, rowwise: Bool = false,
                       workspace: DecoderWorkspace, context: ComputeContext) {
-        context.timed(Self.headStage) {
+        context.timed(DecoderStage.head) {
             Normalization.rmsNorm(x, rows: rows, cols: config.hiddenSize, gamma: finalNorm, eps: config.rmsNormEps,
                                   into: workspace.normed, threads: context.threads)
             MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, arithmetic: arithmetic,
