@@ -18,12 +18,13 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* The decode kernels here (matrix-vector products, attention over a 16-bit cache) issue no
- * software prefetches: one per cache line cost more than it gained, with 4 KiB pages (weights
- * mapped from the file) as with 2 MiB ones (KV cache). Measured 2026-12-06 on Zen 4, bytes per
- * second of thread CPU time, one thread: BF16 matvec +11 %, decode attention over an F16 cache
- * at 1000-1500 positions +25 % (2 threads: +25-40 % wall) without them (BENCHMARKS.md,
+/* The matrix-vector kernels prefetch each weight row this many bytes ahead in software: the
+ * hardware prefetchers stop at page ends, and BF16 weights are read from the file mapping, mostly
+ * in 4 KiB pages (without it: 8-27 % slower per thread CPU second, decode-kernels on Zen 4).
+ * Decode attention over a 16-bit cache issues none: the cache sits in 2 MiB pages, and one
+ * prefetch per cache line cost more than it gained (+30-40 % without, BENCHMARKS.md,
  * notes:decode5). */
+#define MATVEC_PREFETCH_BYTES 512
 
 /* ------------------------------------------------------------------------------------------ */
 /* Elementary functions                                                                        */
@@ -263,8 +264,11 @@ ELEMENTWISE(round_f16, v_round_f16)
         const T *wr[8];                                                                         \
         for (int a = 0; a < R; a++) wr[a] = w + (r + a) * k;                                    \
         long j = 0;                                                                             \
+        const long line = 64 / (long)sizeof(T), pf = MATVEC_PREFETCH_BYTES / (long)sizeof(T);  \
         for (; j + W <= k; j += W) {                                                            \
             vf wv[8];                                                                           \
+            if ((j & (line - 1)) == 0)                                                          \
+                for (int a = 0; a < R; a++) _mm_prefetch((const char *)(wr[a] + j + pf), _MM_HINT_T0); \
             for (int a = 0; a < R; a++) wv[a] = LOAD_W(wr[a] + j);                              \
             for (int b = 0; b < V; b++) {                                                       \
                 vf xv = v_load(x + b * ldx + j);                                                \

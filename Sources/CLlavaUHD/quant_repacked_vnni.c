@@ -11,11 +11,12 @@
  *     operations;
  *   - with one row of x, four weight rows run together on one stream, so each load of prepared x
  *     (the int8 values, dx and the offset terms) serves four rows.
- *   - with one row of x the stream has no software prefetch: the hardware prefetchers follow it
- *     (the copies sit in 2 MiB pages), and the prefetch instructions cost more than they gained
- *     (measured 2026-12-06 on Zen 4, one row of x against 11008 x 4096 matrices, 2 threads, bytes
- *     per second of thread CPU time: Q8_0 +15 %, Q4_0 +15 %, Q4_K +8 % without them; see
- *     BENCHMARKS.md, notes:decode5). Rows of x one by one (RP_ROWS) keep theirs.
+ *   - with one row of x, the Q8_0 and Q4_0 streams have no software prefetch: the hardware
+ *     prefetchers follow them (the copies sit in 2 MiB pages), and the prefetch instructions cost
+ *     more than they gained (measured 2026-12-06 on Zen 4, one row of x against 11008 x 4096
+ *     matrices, bytes per second of thread CPU time: Q8_0 +15-60 %, Q4_0 -3 to +15 % without them;
+ *     see BENCHMARKS.md, notes:decode5). Q4_K (measurements split) and rows of x one by one
+ *     (RP_ROWS) keep theirs, DECODE_PREFETCH_BYTES ahead.
  * With 2-4 rows of x the rows run one at a time (the accumulators of 4 x 4 would not fit in the
  * registers). */
 #include "quant_kernels.h"
@@ -210,6 +211,7 @@ AI void q4_k_rp4(const uint8_t *blk, long cols, const uint8_t *prep, float *y, l
     macc[0] = macc[1] = _mm512_setzero_ps();
     for (long s = 0; s < nsb; s++) {
         const uint8_t *g = blk + (size_t)s * 4 * 144;
+        prefetch_span(g + DECODE_PREFETCH_BYTES, 4 * 144);
         const __m512 dd = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)));
         const __m512i v = q4_k_header_values(g);
         const float *dx32 = (const float *)(prep + cols) + 8 * s, *xs32 = (const float *)(prep + cols) + nb + 8 * s;

@@ -14,10 +14,10 @@ static inline uint32_t load16(const uint8_t *p) {
     return h;
 }
 
-/* How far ahead of its reads a matrix-vector kernel on a stored layout, or a multi-row kernel on
- * an interleaved copy, prefetches its weight stream, in bytes (1 KiB measured best of 0.5-4 KiB
- * on a 2-vCPU EPYC (Zen 4), under load). The one-row kernels on the interleaved copies run
- * without (quant_repacked_vnni.c). */
+/* How far ahead of its reads a matrix-vector kernel on a stored layout, the Q4_K one on its copy,
+ * or a multi-row kernel on an interleaved copy, prefetches its weight stream, in bytes (1 KiB measured best of 0.5-4 KiB
+ * on a 2-vCPU EPYC (Zen 4), under load). The one-row Q8_0 / Q4_0 kernels on the interleaved
+ * copies run without (quant_repacked_vnni.c). */
 #define DECODE_PREFETCH_BYTES 1024
 
 /* Prefetches the n bytes at p (one hint per 64-byte line) into L1. */
