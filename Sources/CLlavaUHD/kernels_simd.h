@@ -18,18 +18,13 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Software prefetch distances of the decode kernels (hardware prefetchers stop at page ends,
- * and one thread's streams alone keep too few reads in flight): the matrix-vector kernels
- * prefetch each weight row this many bytes ahead; decode attention, whose cache rows lie a page
- * or more apart, this many rows ahead. */
+/* The matrix-vector kernels prefetch each weight row this many bytes ahead in software: the
+ * hardware prefetchers stop at page ends, and BF16 weights are read from the file mapping, mostly
+ * in 4 KiB pages (without it: 8-27 % slower per thread CPU second, decode-kernels on Zen 4).
+ * Decode attention over a 16-bit cache issues none: the cache sits in 2 MiB pages, and one
+ * prefetch per cache line cost more than it gained (+30-40 % without, BENCHMARKS.md,
+ * notes:decode5). */
 #define MATVEC_PREFETCH_BYTES 512
-#define ATTENTION_PREFETCH_ROWS 4
-/* Decode attention reads cache rows stride apart (a page or more each): rows this far ahead are
- * prefetched in software, which the hardware prefetchers do not do across pages. */
-/* Prefetches the n bytes at p (one hint per 64-byte line) into L1. */
-INLINE void prefetch_bytes(const void *p, size_t n) {
-    for (size_t o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Elementary functions                                                                        */
@@ -361,11 +356,8 @@ MATVEC(bf16_t, matvec_bf16)
     static void KFN(attention_scores_##T)(const T *keys, long stride, long count, long d, long kv_heads, \
                                           long group, const float *q, float scale, float *scores, \
                                           long score_stride) {                                  \
-        const size_t slice = (size_t)(kv_heads * d) * sizeof(T);                               \
         long j = 0;                                                                             \
         for (; j + 4 <= count; j += 4) {                                                        \
-            for (long a = j + ATTENTION_PREFETCH_ROWS; a < j + ATTENTION_PREFETCH_ROWS + 4 && a < count; a++) \
-                prefetch_bytes(keys + a * stride, slice);                                       \
             for (long g = 0; g < kv_heads; g++)                                                 \
                 for (long h = g * group; h < (g + 1) * group; h++)                              \
                     att_scores_##T(keys + j * stride + g * d, stride, d, q + h * d, scale, 4,   \
@@ -404,12 +396,9 @@ MATVEC(bf16_t, matvec_bf16)
     }                                                                                           \
     static void KFN(attention_values_##T)(const T *values, long stride, long count, long d, long kv_heads, \
                                           long group, const float *p, long p_stride, float *y) { \
-        const size_t slice = (size_t)(kv_heads * d) * sizeof(T);                                \
         memset(y, 0, sizeof(float) * (size_t)(kv_heads * group * d));                          \
         long j = 0;                                                                             \
         for (; j + 4 <= count; j += 4) {                                                        \
-            for (long a = j + ATTENTION_PREFETCH_ROWS; a < j + ATTENTION_PREFETCH_ROWS + 4 && a < count; a++) \
-                prefetch_bytes(values + a * stride, slice);                                     \
             att_values_##T(values + j * stride, stride, d, kv_heads, group, p + j, p_stride, y, 4); \
         }                                                                                       \
         for (; j < count; j++) att_values_##T(values + j * stride, stride, d, kv_heads, group, p + j, p_stride, y, 1); \

@@ -11,7 +11,12 @@
  *     operations;
  *   - with one row of x, four weight rows run together on one stream, so each load of prepared x
  *     (the int8 values, dx and the offset terms) serves four rows.
- *   - the stream is prefetched DECODE_PREFETCH_BYTES ahead (quant_vnni_common.h).
+ *   - with one row of x, the Q8_0 and Q4_0 streams have no software prefetch: the hardware
+ *     prefetchers follow them (the copies sit in 2 MiB pages), and the prefetch instructions cost
+ *     more than they gained (measured 2026-12-06 on Zen 4, one row of x against 11008 x 4096
+ *     matrices, bytes per second of thread CPU time: Q8_0 +15-60 %, Q4_0 -3 to +15 % without them;
+ *     see BENCHMARKS.md, notes:decode5). Q4_K (measurements split) and rows of x one by one
+ *     (RP_ROWS) keep theirs, DECODE_PREFETCH_BYTES ahead.
  * With 2-4 rows of x the rows run one at a time (the accumulators of 4 x 4 would not fit in the
  * registers). */
 #include "quant_kernels.h"
@@ -44,8 +49,10 @@ AI void q8_0_rp(const uint8_t *blk, size_t rb, int nr, long cols, const uint8_t 
     for (int j = 0; j < nr; j++)
         for (int i = 0; i < m; i++) { acc[j][i][0] = acc[j][i][1] = _mm512_setzero_ps(); oacc[j][i] = _mm256_setzero_ps(); }
     for (long g = 0; g < ng; g++) {
-        prefetch_span(blk + (size_t)g * 4 * 272 + DECODE_PREFETCH_BYTES, 272 * (size_t)nr);
-        if (next) prefetch_l2(next + (size_t)g * 4 * 272, 272);
+        if (next) {   /* rows of x one by one (see RP_ROWS); one row of x streams with no software prefetch */
+            prefetch_span(blk + (size_t)g * 4 * 272 + DECODE_PREFETCH_BYTES, 272 * (size_t)nr);
+            prefetch_l2(next + (size_t)g * 4 * 272, 272);
+        }
         for (int j = 0; j < nr; j++) {
             const uint8_t *b = blk + (size_t)g * 4 * 272 + 272 * (size_t)j;
             const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
@@ -85,8 +92,10 @@ AI void q4_0_rp(const uint8_t *blk, size_t rb, int nr, long cols, const uint8_t 
     for (int j = 0; j < nr; j++)
         for (int i = 0; i < m; i++) { acc[j][i] = _mm512_setzero_ps(); oacc[j][i] = _mm256_setzero_ps(); }
     for (long g = 0; g < ng; g++) {
-        prefetch_span(blk + (size_t)g * 4 * 144 + DECODE_PREFETCH_BYTES, 144 * (size_t)nr);
-        if (next) prefetch_l2(next + (size_t)g * 4 * 144, 144);
+        if (next) {   /* as in q8_0_rp */
+            prefetch_span(blk + (size_t)g * 4 * 144 + DECODE_PREFETCH_BYTES, 144 * (size_t)nr);
+            prefetch_l2(next + (size_t)g * 4 * 144, 144);
+        }
         for (int j = 0; j < nr; j++) {
             const uint8_t *b = blk + (size_t)g * 4 * 144 + 144 * (size_t)j;
             const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));

@@ -14,10 +14,10 @@ static inline uint32_t load16(const uint8_t *p) {
     return h;
 }
 
-/* How far ahead of its reads a one-row (decode) kernel prefetches its weight stream, in bytes:
- * each weight byte is read once, from memory, and a thread's stream alone does not keep enough
- * reads in flight (the hardware prefetchers also stop at page ends). 1 KiB measured best of
- * 0.5-4 KiB on a 2-vCPU EPYC (Zen 4). */
+/* How far ahead of its reads a matrix-vector kernel on a stored layout, the Q4_K one on its copy,
+ * or a multi-row kernel on an interleaved copy, prefetches its weight stream, in bytes (1 KiB measured best of 0.5-4 KiB
+ * on a 2-vCPU EPYC (Zen 4), under load). The one-row Q8_0 / Q4_0 kernels on the interleaved
+ * copies run without (quant_repacked_vnni.c). */
 #define DECODE_PREFETCH_BYTES 1024
 
 /* Prefetches the n bytes at p (one hint per 64-byte line) into L1. */

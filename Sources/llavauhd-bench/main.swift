@@ -13,7 +13,8 @@ import LlavaUHD
 //            --llm-models vicuna-7b,qwen2-7b  --llm-weights BF16,Q8_0,Q4_0,Q4_K_M  --no-compare
 //            (the LLM benchmark's models, storages (batch-decode's and e2e's too), and no llama.cpp / PyTorch runs)
 //            --kv f32|f16|bf16  --context N  --llm-dir DIR  (the LLM benchmark's KV cache type, prompt
-//            length, and an existing model directory to run alone, e.g. a full-depth checkpoint)
+//            length, and an existing model directory to run alone, e.g. a full-depth checkpoint;
+//            decode-depth's cache type and one context instead of 1000 and 2500)
 
 let benchmarks: [Benchmark] = [
     projectorBenchmark,
@@ -27,6 +28,7 @@ let benchmarks: [Benchmark] = [
     loadBenchmark,
     quantBenchmark,
     decodeKernelBenchmark,
+    decodeDepthBenchmark,
     ggufBenchmark,
     realModelBenchmark,
     e2eBenchmark,

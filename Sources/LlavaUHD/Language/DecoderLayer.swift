@@ -83,39 +83,59 @@ struct DecoderLayer: Sendable {
                           context: context)
         }
 
-        // Attention.
-        Normalization.rmsNorm(x, rows: n, cols: h, gamma: inputNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
-        linear(ws.normed, [(qProj, ws.queries), (kProj, newKeys), (vProj, newValues)])
-        if let qBias { Elementwise.addRowVector(qBias, to: ws.queries, rows: n, cols: qWidth, threads: threads) }
-        if let kBias { Elementwise.addRowVector(kBias, to: newKeys, rows: n, cols: kvWidth, threads: threads) }
-        if let vBias { Elementwise.addRowVector(vBias, to: newValues, rows: n, cols: kvWidth, threads: threads) }
-        if interleavedRotaryRows {
-            Elementwise.deinterleaveHeads(ws.queries, rows: n, rowStride: qWidth, heads: c.headCount, headDim: c.headDim)
-            Elementwise.deinterleaveHeads(newKeys, rows: n, rowStride: kvWidth, heads: c.kvHeadCount, headDim: c.headDim)
+        // Attention. Each step is timed into `context.stageClock` when a benchmark gives one.
+        context.timed(DecoderStage.norm) {
+            Normalization.rmsNorm(x, rows: n, cols: h, gamma: inputNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
         }
-        rope.apply(ws.queries, rows: n, heads: c.headCount, rowStride: qWidth, cos: cos, sin: sin, threads: threads)
-        rope.apply(newKeys, rows: n, heads: c.kvHeadCount, rowStride: kvWidth, cos: cos, sin: sin, threads: threads)
-        for s in segments {
-            let keys = s.cache.keys(layer: index), values = s.cache.values(layer: index)
-            if !inPlace {
-                keys.store(newKeys + s.row * kvWidth, rows: s.rows, at: s.position)
-                values.store(newValues + s.row * kvWidth, rows: s.rows, at: s.position)
+        context.timed(DecoderStage.qkv) { linear(ws.normed, [(qProj, ws.queries), (kProj, newKeys), (vProj, newValues)]) }
+        context.timed(DecoderStage.rotary) {
+            if let qBias { Elementwise.addRowVector(qBias, to: ws.queries, rows: n, cols: qWidth, threads: threads) }
+            if let kBias { Elementwise.addRowVector(kBias, to: newKeys, rows: n, cols: kvWidth, threads: threads) }
+            if let vBias { Elementwise.addRowVector(vBias, to: newValues, rows: n, cols: kvWidth, threads: threads) }
+            if interleavedRotaryRows {
+                Elementwise.deinterleaveHeads(ws.queries, rows: n, rowStride: qWidth, heads: c.headCount, headDim: c.headDim)
+                Elementwise.deinterleaveHeads(newKeys, rows: n, rowStride: kvWidth, heads: c.kvHeadCount, headDim: c.headDim)
             }
-            CausalAttention.compute(queries: ws.queries + s.row * qWidth, rows: s.rows, queryStride: qWidth, start: s.position,
-                                    keys: keys, values: values,
-                                    heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
-                                    out: ws.attention + s.row * qWidth, outStride: qWidth, context: context)
+            rope.apply(ws.queries, rows: n, heads: c.headCount, rowStride: qWidth, cos: cos, sin: sin, threads: threads)
+            rope.apply(newKeys, rows: n, heads: c.kvHeadCount, rowStride: kvWidth, cos: cos, sin: sin, threads: threads)
+            if !inPlace {
+                for s in segments {
+                    s.cache.keys(layer: index).store(newKeys + s.row * kvWidth, rows: s.rows, at: s.position)
+                    s.cache.values(layer: index).store(newValues + s.row * kvWidth, rows: s.rows, at: s.position)
+                }
+            }
         }
-        linear(ws.attention, oProj, ws.normed)
-        Elementwise.add(ws.normed, to: x, count: n * h, threads: threads)
+        context.timed(DecoderStage.attention) {
+            for s in segments {
+                CausalAttention.compute(queries: ws.queries + s.row * qWidth, rows: s.rows, queryStride: qWidth, start: s.position,
+                                        keys: s.cache.keys(layer: index), values: s.cache.values(layer: index),
+                                        heads: c.headCount, kvHeads: c.kvHeadCount, headDim: c.headDim,
+                                        out: ws.attention + s.row * qWidth, outStride: qWidth, context: context)
+            }
+        }
+        context.timed(DecoderStage.output) { linear(ws.attention, oProj, ws.normed) }
+        context.timed(DecoderStage.residual) { Elementwise.add(ws.normed, to: x, count: n * h, threads: threads) }
 
         // MLP.
-        Normalization.rmsNorm(x, rows: n, cols: h, gamma: postAttentionNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
-        linear(ws.normed, [(gateProj, ws.gate), (upProj, ws.up)])
-        Activation.siluMultiply(ws.gate, by: ws.up, count: n * c.intermediateSize, threads: threads)
-        linear(ws.gate, downProj, ws.normed)
-        Elementwise.add(ws.normed, to: x, count: n * h, threads: threads)
+        context.timed(DecoderStage.norm) {
+            Normalization.rmsNorm(x, rows: n, cols: h, gamma: postAttentionNorm, eps: c.rmsNormEps, into: ws.normed, threads: threads)
+        }
+        context.timed(DecoderStage.gateUp) { linear(ws.normed, [(gateProj, ws.gate), (upProj, ws.up)]) }
+        context.timed(DecoderStage.activation) {
+            Activation.siluMultiply(ws.gate, by: ws.up, count: n * c.intermediateSize, threads: threads)
+        }
+        context.timed(DecoderStage.down) { linear(ws.gate, downProj, ws.normed) }
+        context.timed(DecoderStage.residual) { Elementwise.add(ws.normed, to: x, count: n * h, threads: threads) }
     }
+}
+
+/// Names of the steps of a decoder forward pass that `DecoderLayer.forward` and the output head
+/// time into `ComputeContext.stageClock` (benchmarks).
+package enum DecoderStage {
+    package static let norm = "RMSNorm", qkv = "q/k/v products", rotary = "rotary + KV store",
+                       attention = "attention", output = "o_proj product", residual = "residual adds",
+                       gateUp = "gate/up products", activation = "SiLU·mul", down = "down_proj product",
+                       head = "final norm + lm_head"
 }
 
 /// The rows of one sequence in a forward pass: rows `row ..< row + rows` of the pass are

@@ -91,8 +91,9 @@ package final class KVCache: @unchecked Sendable {
     /// The value matrix of `layer` (`[capacity × rowWidth]` values of `type`).
     package func values(layer: Int) -> KVMatrix { KVMatrix(base: values[layer].bytes, type: type, stride: rowWidth) }
 
-    /// Marks positions up to `newCount` as valid, after a computation wrote all their layers.
-    func commit(count newCount: Int) {
+    /// Marks positions up to `newCount` as valid, after a computation wrote all their layers
+    /// (or a benchmark stored made-up keys and values there).
+    package func commit(count newCount: Int) {
         precondition(newCount >= count && newCount <= capacity, "KV cache commit out of range")
         count = newCount
     }

@@ -364,10 +364,12 @@ package final class TransformerDecoder: Sendable {
     /// Logits of `rows` final hidden states: `lm_head(rmsnorm(x))`.
     private func head(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, rowwise: Bool = false,
                       workspace: DecoderWorkspace, context: ComputeContext) {
-        Normalization.rmsNorm(x, rows: rows, cols: config.hiddenSize, gamma: finalNorm, eps: config.rmsNormEps,
-                              into: workspace.normed, threads: context.threads)
-        MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, arithmetic: arithmetic,
-                      kernel: quantizedKernel, rowwise: rowwise, context: context)
+        context.timed(DecoderStage.head) {
+            Normalization.rmsNorm(x, rows: rows, cols: config.hiddenSize, gamma: finalNorm, eps: config.rmsNormEps,
+                                  into: workspace.normed, threads: context.threads)
+            MatMul.linear(workspace.normed, rows: rows, weight: lmHead, into: out, arithmetic: arithmetic,
+                          kernel: quantizedKernel, rowwise: rowwise, context: context)
+        }
     }
 
     private func checkRoom(for count: Int, in cache: KVCache) throws(LlavaError) {
