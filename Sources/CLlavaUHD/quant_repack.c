@@ -7,9 +7,12 @@
  * copy has exactly the original size); in it, group g of the 4 rows takes the 4G bytes at
  * g * 4G, so a kernel working on 4 rows reads one stream and the same prepared x for all four.
  * Each row's group is reordered so that whole 64-byte loads feed vpdpbusd:
- *   Q8_0: row j's group at jG: 16 bytes of its 8 f16 scales, then the 8 blocks' 256 int8 quants.
- *   Q4_0: row j's group at jG: 16 bytes of its 8 f16 scales, then 64 bytes with the 16 nibble
- *         bytes of blocks 0-3 (block c at 16c), then the same for blocks 4-7.
+ *   Q8_0: row j's group at jG: 16 bytes of its 8 f16 scales, then the 8 blocks' 256 int8 quants
+ *         as the 4 operands of the kernels (64 bytes each; quant_vnni_common.h): 32-bit lane
+ *         b + 8h of operand k holds quants g8_base(k) + 4h .. + 3 of block b.
+ *   Q4_0: row j's group at jG: 16 bytes of its 8 f16 scales, then 2 x 64 bytes: 32-bit lane
+ *         b + 8h of the first holds the nibble bytes 4h .. 4h + 3 of block b (its low nibbles
+ *         are operand 0, its high ones operand 1), of the second bytes 8 + 4h .. (operands 2, 3).
  *   Q4_K: a 64-byte header for the 4 rows, then row j's nibbles at 64 + 128j, two chunks of 64
  *         bytes: byte i of chunk h holds element 128h + i in its low nibble and 128h + 64 + i in
  *         its high one. The header: 8 f16 (d of rows 0-3, then dmin of rows 0-3), then the 64
@@ -60,24 +63,27 @@ static int q4_k_get_value(const uint8_t *hdr, int v) {
     return (hdr[16 + v % 32] >> (4 * (v / 32)) & 0x0F) | (hdr[48 + v % 16] >> (2 * (v / 16)) & 3) << 4;
 }
 
+/* Offset, in row j's group of a Q8_0 / Q4_0 row block (from its start), of the 4 quant bytes
+ * 4c .. 4c + 3 of block b (c < 8 for Q8_0's 32 bytes, < 4 for Q4_0's 16; see the top). */
+static size_t quant_piece(int format, int b, int c) {
+    if (format == LUHD_QF_Q4_0) return 16 + 64 * (size_t)(c / 2) + 4 * (size_t)(b + 8 * (c % 2));
+    /* Q8_0: quants 4c.. are operand k's half h where g8_base(k) + 4h = 4c (bases 0, 16, 8, 24). */
+    static const int operand[8] = {0, 0, 2, 2, 1, 1, 3, 3};
+    return 16 + 64 * (size_t)operand[c] + 4 * (size_t)(b + 8 * (c % 2));
+}
+
 /* Moves row j's group of 256 weights from the stored layout (src, G bytes) into its places in
  * the group of its row block (grp, 4G bytes), writing only row j's bits. */
 static void put_row(int format, const uint8_t *src, uint8_t *grp, int j) {
     const size_t gb = group_bytes(format);
     switch (format) {
-    case LUHD_QF_Q8_0: {
-        uint8_t *dst = grp + gb * (size_t)j;
-        for (int b = 0; b < 8; b++) {
-            memcpy(dst + 2 * b, src + 34 * b, 2);
-            memcpy(dst + 16 + 32 * b, src + 34 * b + 2, 32);
-        }
-        break;
-    }
+    case LUHD_QF_Q8_0:
     case LUHD_QF_Q4_0: {
         uint8_t *dst = grp + gb * (size_t)j;
+        const size_t bb = format == LUHD_QF_Q8_0 ? 34 : 18;
         for (int b = 0; b < 8; b++) {
-            memcpy(dst + 2 * b, src + 18 * b, 2);
-            memcpy(dst + 16 + 64 * (b / 4) + 16 * (b % 4), src + 18 * b + 2, 16);
+            memcpy(dst + 2 * b, src + bb * (size_t)b, 2);
+            for (int c = 0; c < (int)(bb - 2) / 4; c++) memcpy(dst + quant_piece(format, b, c), src + bb * (size_t)b + 2 + 4 * c, 4);
         }
         break;
     }
@@ -99,19 +105,13 @@ static void put_row(int format, const uint8_t *src, uint8_t *grp, int j) {
 static void get_row(int format, const uint8_t *grp, int j, uint8_t *dst) {
     const size_t gb = group_bytes(format);
     switch (format) {
-    case LUHD_QF_Q8_0: {
-        const uint8_t *src = grp + gb * (size_t)j;
-        for (int b = 0; b < 8; b++) {
-            memcpy(dst + 34 * b, src + 2 * b, 2);
-            memcpy(dst + 34 * b + 2, src + 16 + 32 * b, 32);
-        }
-        break;
-    }
+    case LUHD_QF_Q8_0:
     case LUHD_QF_Q4_0: {
         const uint8_t *src = grp + gb * (size_t)j;
+        const size_t bb = format == LUHD_QF_Q8_0 ? 34 : 18;
         for (int b = 0; b < 8; b++) {
-            memcpy(dst + 18 * b, src + 2 * b, 2);
-            memcpy(dst + 18 * b + 2, src + 16 + 64 * (b / 4) + 16 * (b % 4), 16);
+            memcpy(dst + bb * (size_t)b, src + 2 * b, 2);
+            for (int c = 0; c < (int)(bb - 2) / 4; c++) memcpy(dst + bb * (size_t)b + 2 + 4 * c, src + quant_piece(format, b, c), 4);
         }
         break;
     }
