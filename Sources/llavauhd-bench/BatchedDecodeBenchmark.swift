@@ -64,7 +64,8 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
                 for name in ["gate_proj", "up_proj"] {
                     let stored = try weights.linearWeight("model.layers.\(layer).mlp.\(name).weight",
                                                           shape: [config.intermediateSize, config.hiddenSize])
-                    matrices.append(if case .quantized(let q) = stored { .quantized(q.interleaved(threads: threads)) } else { stored })
+                    let matrix: LinearWeight = if case .quantized(let q) = stored { .quantized(q.interleaved(threads: threads)) } else { stored }
+                    matrices.append(matrix)
                 }
             }
             return (rowwiseProductMilliseconds(matrices, inputs: config.hiddenSize, outputs: config.intermediateSize,
