@@ -7,8 +7,7 @@ void luhd_quant_matvec_f32_avx2(int format, const void *w, size_t rb, long r0, l
 void luhd_quant_matvec_f32_avx512(int format, const void *w, size_t rb, long r0, long r1, long cols,
                                   const float *x, long ldx, int m, float *y, long ldy);
 size_t luhd_quant_vnni_k_row_stride(long cols);
-size_t luhd_quant_vnni_q4_row_stride(long cols);
-size_t luhd_quant_vnni_q8_row_stride(long cols);
+size_t luhd_quant_vnni_g8_row_stride(long cols);
 void luhd_quant_prepare_vnni_q8_0(const float *x, long ldx, long cols, int m, void *scratch);
 void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, void *scratch);
 void luhd_quant_prepare_vnni_k(const float *x, long ldx, long cols, int m, void *scratch);
@@ -26,8 +25,7 @@ int luhd_quant_kernel_supports(int format, int kernel) {
 
 size_t luhd_quant_prepared_bytes(int format, int kernel, long cols, int m) {
     if (kernel != LUHD_QK_INT8_VNNI || !luhd_quant_kernel_supports(format, kernel)) return 0;
-    if (format == LUHD_QF_Q8_0) return luhd_quant_vnni_q8_row_stride(cols) * (size_t)m;
-    if (format == LUHD_QF_Q4_0) return luhd_quant_vnni_q4_row_stride(cols) * (size_t)m;
+    if (format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0) return luhd_quant_vnni_g8_row_stride(cols) * (size_t)m;
     return luhd_quant_vnni_k_row_stride(cols) * (size_t)m;
 }
 

@@ -5,9 +5,10 @@
  * blocks) with 64 x values per instruction and apply both blocks' scales in f32.
  *
  * Q8_0 and Q4_0 run in groups of 8 blocks (256 weights), Q4_K and Q6_K per super-block of
- * 256: the weight scales of a group are widened together, the offset of each format (Q8_0's
- * sign, Q4_0's -8, Q4_K's mins, Q6_K's -32) becomes a small dot product with per-block sums of
- * x, and the prepared x is compact (int8 values plus a few floats per 256 weights) so that it
+ * 256: the weight scales of a group are widened together; the offset of Q8_0 (its sign) and
+ * Q4_0 (its -8) is folded into each block's integer dot product (quant_vnni_common.h), that of
+ * Q4_K (its mins) and Q6_K (its -32) becomes a small dot product with per-block sums of x; the
+ * prepared x is compact (int8 values plus a few floats per 256 weights) so that it
  * stays in the L1 cache while it is re-read for every weight row. */
 #include "quant_kernels.h"
 #include "quant_blocks.h"
@@ -41,179 +42,6 @@ static float quantize_block(const float *x, int8_t q[32]) {
     return dx;
 }
 
-/* ---- Q8_0 in groups of 8 blocks (256 weights) ----
- * The weights are made unsigned by flipping their sign bit (w + 128, one xor shared by all
- * rows) and x stays signed; the +128 offset becomes 128 * sum over blocks of d_b * dx_b * sum(x_b),
- * again a dot product of the group's 8 weight scales with per-block constants
- * c_b = 128 * dx_b * sum(xq_b). Prepared x of one row: ng = K / 256 groups of 256 int8 values in
- * natural order, then per group 8 dx and 8 c (f32), then the blocks after the last full group:
- * 32 int8 values each, then their dx. */
-size_t luhd_quant_vnni_q8_row_stride(long cols) {
-    const size_t ng = (size_t)(cols / 256);
-    return (ng * 256 + ng * 64 + 7 * 36 + 63) / 64 * 64;
-}
-
-void luhd_quant_prepare_vnni_q8_0(const float *x, long ldx, long cols, int m, void *scratch) {
-    const size_t stride = luhd_quant_vnni_q8_row_stride(cols);
-    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
-    for (int i = 0; i < m; i++) {
-        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
-        float *gs = (float *)(row + ng * 256);
-        const float *xi = x + i * ldx;
-        for (long g = 0; g < ng; g++) {
-            for (int j = 0; j < 8; j++) {
-                int8_t *q = (int8_t *)(row + g * 256 + 32 * j);
-                const float dx = quantize_block(xi + 32 * (8 * g + j), q);
-                int sum = 0;
-                for (int k = 0; k < 32; k++) sum += q[k];
-                gs[16 * g + j] = dx;
-                gs[16 * g + 8 + j] = 128.0f * dx * (float)sum;
-            }
-        }
-        int8_t *tq = (int8_t *)(gs + 16 * ng);
-        float *td = (float *)(tq + 32 * nt);
-        for (long t = 0; t < nt; t++) td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t);
-    }
-}
-
-static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
-                                                            const uint8_t *prep, size_t pstride, int m,
-                                                            float *y, long ldy) {
-    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
-    const __m512i k128 = _mm512_set1_epi8((char)0x80);
-    __m512i pidx[4];
-    for (int k = 0; k < 4; k++) {
-        const int a = 2 * k, c = 2 * k + 1;
-        pidx[k] = _mm512_set_epi32(c, c, c, c, c, c, c, c, a, a, a, a, a, a, a, a);
-    }
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *b = w + (size_t)r * rb;
-        __m512 acc[4][2];
-        __m256 oacc[4];
-        for (int i = 0; i < 4; i++) { acc[i][0] = acc[i][1] = _mm512_setzero_ps(); oacc[i] = _mm256_setzero_ps(); }
-        for (long g = 0; g < ng; g++, b += 272) {
-            const uint64_t lo = (uint64_t)load16(b) | (uint64_t)load16(b + 34) << 16 |
-                                (uint64_t)load16(b + 68) << 32 | (uint64_t)load16(b + 102) << 48;
-            const uint64_t hi = (uint64_t)load16(b + 136) | (uint64_t)load16(b + 170) << 16 |
-                                (uint64_t)load16(b + 204) << 32 | (uint64_t)load16(b + 238) << 48;
-            const __m256 d8 = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
-            __m512i wq[4];
-            for (int k = 0; k < 4; k++) {
-                const uint8_t *ba = b + 68 * k;
-                wq[k] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(ba + 2))),
-                                                            _mm256_loadu_si256((const __m256i *)(ba + 36)), 1), k128);
-            }
-            for (int i = 0; i < m; i++) {
-                const uint8_t *row = prep + (size_t)i * pstride;
-                const float *gs = (const float *)(row + ng * 256) + 16 * g;
-                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_loadu_ps(gs)));
-                oacc[i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(gs + 8), oacc[i]);
-                const uint8_t *xq = row + g * 256;
-                for (int k = 0; k < 4; k++) {
-                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
-                    acc[i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], s), acc[i][k & 1]);
-                }
-            }
-        }
-        for (int i = 0; i < m; i++) {
-            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[i]), _mm256_extractf128_ps(oacc[i], 1));
-            float t = hsum16(_mm512_add_ps(acc[i][0], acc[i][1])) - ((o[0] + o[2]) + (o[1] + o[3]));
-            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * 256 + ng * 64);
-            const float *td = (const float *)(tq + 32 * nt);
-            for (long k = 0; k < nt; k++) {
-                const uint8_t *bt = b + 34 * k;
-                const int8_t *qw = (const int8_t *)(bt + 2);
-                int32_t sum = 0;
-                for (int j = 0; j < 32; j++) sum += qw[j] * tq[32 * k + j];
-                t += (float)sum * (h2f(bt) * td[k]);
-            }
-            y[i * ldy + r] = t;
-        }
-    }
-}
-
-/* ---- Q4_0 in groups of 8 blocks (256 weights) ----
- * The nibbles stay unsigned (vpdpbusd's unsigned operand) and x signed. The 16 nibble bytes of
- * blocks 0-3 of a group are gathered into one register T0 (blocks 4-7: T1); T0's low nibbles are
- * elements 0-15 of blocks 0-3 and its high nibbles elements 16-31, so two vpdpbusd (low, then
- * high) accumulate into one register whose 128-bit chunk c belongs to block c only, and blocks
- * 4-7 likewise: per group and right-hand row, 4 dot products, 2 conversions and 2 multiply-adds
- * with per-lane scales d_b * dx_b (d widened and spread to the lanes once per group, dx stored
- * spread by the preparation). The -8 offset is -8 * sum_b d_b * dx_b * sum(xq_b): a dot product of
- * the 8 scales with per-block constants c_b = 8 * dx_b * sum(xq_b).
- * Prepared x of one row: per group 256 int8 values in the order of the four dot products (blocks
- * 0-3 elements 0-15, blocks 0-3 elements 16-31, blocks 4-7 elements 0-15, blocks 4-7 elements
- * 16-31; 16 values per block each), 16 f32 dx for blocks 0-3 (each 4 times), 16 for blocks 4-7,
- * 8 f32 c; then the blocks after the last full group: 32 int8 values each, then their dx. */
-size_t luhd_quant_vnni_q4_row_stride(long cols) {
-    const size_t ng = (size_t)(cols / 256);
-    return (ng * Q4_0_GROUP_BYTES + 7 * 36 + 63) / 64 * 64;
-}
-
-void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, void *scratch) {
-    const size_t stride = luhd_quant_vnni_q4_row_stride(cols);
-    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
-    for (int i = 0; i < m; i++) {
-        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
-        const float *xi = x + i * ldx;
-        for (long g = 0; g < ng; g++) {
-            uint8_t *gp = row + g * Q4_0_GROUP_BYTES;
-            float *dxs = (float *)(gp + 256), *cs = dxs + 32;
-            for (int j = 0; j < 8; j++) {
-                int8_t q[32];
-                const float dx = quantize_block(xi + 32 * (8 * g + j), q);
-                int sum = 0;
-                for (int e = 0; e < 32; e++) sum += q[e];
-                const int half = j / 4, c = j % 4;
-                memcpy(gp + 128 * half + 16 * c, q, 16);
-                memcpy(gp + 128 * half + 64 + 16 * c, q + 16, 16);
-                for (int l = 0; l < 4; l++) dxs[16 * half + 4 * c + l] = dx;
-                cs[j] = 8.0f * dx * (float)sum;
-            }
-        }
-        int8_t *tq = (int8_t *)(row + ng * Q4_0_GROUP_BYTES);
-        float *td = (float *)(tq + 32 * nt);
-        for (long t = 0; t < nt; t++) td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t);
-    }
-}
-
-/* The 8 f16 scales of a Q4_0 group (bytes 0, 18, ..., 126: words 0, 9, ..., 63 of its first
- * 128 bytes) widened to f32, from two 64-byte loads with one word permutation. */
-static inline __m256 q4_0_group_scales(__m512i l0, __m512i l1) {
-    const __m512i widx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                          0, 0, 0, 0, 0, 0, 0, 0, 63, 54, 45, 36, 27, 18, 9, 0);
-    return _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(l0, widx, l1)));
-}
-
-/* q4_0_rows_body / q4_0_rows_body_vbmi: the same kernel, the second unpacking the nibbles with
- * VBMI byte permutations (see quant_q4_0_rows.h). */
-#define VBMI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,f16c,fma")))
-#define Q4_0_ROWS q4_0_rows_body
-#define Q4_0_VBMI 0
-#define Q4_0_TARGET
-#include "quant_q4_0_rows.h"
-#undef Q4_0_ROWS
-#undef Q4_0_VBMI
-#undef Q4_0_TARGET
-#define Q4_0_ROWS q4_0_rows_body_vbmi
-#define Q4_0_VBMI 1
-#define Q4_0_TARGET VBMI_TARGET
-#include "quant_q4_0_rows.h"
-#undef Q4_0_ROWS
-#undef Q4_0_VBMI
-#undef Q4_0_TARGET
-
-/* ---- K formats (super-blocks of 256) ----
- * Prepared x of one row, natural order: K int8 values (32-element blocks, dx = max|x| / 127),
- * then f32 arrays dx32[K/32] (the block scales), xs32[K/32] (sums of the quantized x per 32,
- * times dx), dx16[K/16] (dx32 repeated for each half block) and xs16[K/16] (the same sums per
- * 16). Using the quantized x everywhere makes every kernel compute W · x~ exactly up to f32
- * rounding, where x~ = dx * round(x / dx) is the int8 image of x. */
-size_t luhd_quant_vnni_k_row_stride(long cols) {
-    size_t b = (size_t)cols + (size_t)(cols / 32) * 8 + (size_t)(cols / 16) * 8;
-    return (b + 63) / 64 * 64;
-}
-
 /* quantize_block for a block without infinities or NaNs, 16 lanes at a time (the same operations
  * on each element, so the same bytes and dx); *s0 / *s1 get the sums of the two halves. */
 static float quantize_block_finite(__m512 x0, __m512 x1, int8_t q[32], int *s0, int *s1) {
@@ -231,6 +59,177 @@ static float quantize_block_finite(__m512 x0, __m512 x1, int8_t q[32], int *s0, 
     *s0 = _mm512_reduce_add_epi32(q0);
     *s1 = _mm512_reduce_add_epi32(q1);
     return dx;
+}
+
+/* ---- Q8_0 and Q4_0 in groups of 8 blocks (256 weights) ----
+ * The arithmetic and the prepared x are defined in quant_vnni_common.h (g8_accumulate): these
+ * kernels only bring the stored bytes of a group into its 4 operands. */
+size_t luhd_quant_vnni_g8_row_stride(long cols) {
+    const size_t ng = (size_t)(cols / 256);
+    return (ng * G8_PREP_BYTES + 7 * 36 + 63) / 64 * 64;
+}
+
+/* quantize_block, also giving the sum of the int8 values (0 for a non-finite block). */
+static float quantize_block_sum(const float *x, int8_t q[32], int *sum) {
+    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+    if (_mm512_fpclass_ps_mask(x0, 0x99) | _mm512_fpclass_ps_mask(x1, 0x99)) {
+        *sum = 0;
+        return quantize_block(x, q);
+    }
+    int s0, s1;
+    const float dx = quantize_block_finite(x0, x1, q, &s0, &s1);
+    *sum = s0 + s1;
+    return dx;
+}
+
+/* x for the Q8_0 (offset 128) or Q4_0 (offset 8) kernels, m rows. */
+static void prepare_g8(const float *x, long ldx, long cols, int m, void *scratch, int offset) {
+    const size_t stride = luhd_quant_vnni_g8_row_stride(cols);
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    __m512i tidx[4];
+    g8_transpose_index(tidx);
+    for (int i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        const float *xi = x + i * ldx;
+        for (long g = 0; g < ng; g++) {
+            uint8_t *gp = row + g * G8_PREP_BYTES;
+            int32_t *off = (int32_t *)(gp + 256);
+            float *dx = (float *)(gp + 288);
+            int8_t q[256];
+            for (int b = 0; b < 8; b++) {
+                int sum;
+                dx[b] = quantize_block_sum(xi + 32 * (8 * g + b), q + 32 * b, &sum);
+                off[b] = -offset * sum;
+            }
+            __m512i z[4], o[4];
+            for (int p = 0; p < 4; p++) z[p] = _mm512_loadu_si512(q + 64 * p);
+            g8_transpose(z, tidx, o);
+            for (int k = 0; k < 4; k++) _mm512_storeu_si512(gp + 64 * k, o[k]);
+        }
+        int8_t *tq = (int8_t *)(row + ng * G8_PREP_BYTES);
+        float *td = (float *)(tq + 32 * nt);
+        for (long t = 0; t < nt; t++) td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t);
+    }
+}
+
+void luhd_quant_prepare_vnni_q8_0(const float *x, long ldx, long cols, int m, void *scratch) {
+    prepare_g8(x, ldx, cols, m, scratch, 128);
+}
+
+void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, void *scratch) {
+    prepare_g8(x, ldx, cols, m, scratch, 8);
+}
+
+/* Q8_0, stored layout: a group is 8 blocks of 34 bytes (f16 scale, 32 int8). */
+static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    const __m512i k128 = _mm512_set1_epi8((char)0x80);
+    __m512i tidx[4];
+    g8_transpose_index(tidx);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m256 acc[4];
+        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
+        for (long g = 0; g < ng; g++, b += 272) {
+            const uint64_t lo = (uint64_t)load16(b) | (uint64_t)load16(b + 34) << 16 |
+                                (uint64_t)load16(b + 68) << 32 | (uint64_t)load16(b + 102) << 48;
+            const uint64_t hi = (uint64_t)load16(b + 136) | (uint64_t)load16(b + 170) << 16 |
+                                (uint64_t)load16(b + 204) << 32 | (uint64_t)load16(b + 238) << 48;
+            const __m256 d8 = _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+            __m512i z[4], wq[4];
+            for (int p = 0; p < 4; p++) {
+                const uint8_t *bp = b + 68 * p;
+                z[p] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(bp + 2))),
+                                                           _mm256_loadu_si256((const __m256i *)(bp + 36)), 1), k128);
+            }
+            g8_transpose(z, tidx, wq);
+            for (int i = 0; i < m; i++) acc[i] = g8_accumulate(acc[i], wq, d8, prep + (size_t)i * pstride + g * G8_PREP_BYTES);
+        }
+        for (int i = 0; i < m; i++) {
+            float t = hsum8(acc[i]);
+            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * G8_PREP_BYTES);
+            const float *td = (const float *)(tq + 32 * nt);
+            for (long k = 0; k < nt; k++) {
+                const uint8_t *bt = b + 34 * k;
+                const int8_t *qw = (const int8_t *)(bt + 2);
+                int32_t sum = 0;
+                for (int j = 0; j < 32; j++) sum += qw[j] * tq[32 * k + j];
+                t += (float)sum * (h2f(bt) * td[k]);
+            }
+            y[i * ldy + r] = t;
+        }
+    }
+}
+
+/* The 8 f16 scales of a Q4_0 group (bytes 0, 18, ..., 126: words 0, 9, ..., 63 of its first
+ * 128 bytes) widened to f32, from two 64-byte loads with one word permutation. */
+static inline __m256 q4_0_group_scales(__m512i l0, __m512i l1) {
+    const __m512i widx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          0, 0, 0, 0, 0, 0, 0, 0, 63, 54, 45, 36, 27, 18, 9, 0);
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(l0, widx, l1)));
+}
+
+/* Q4_0, stored layout: a group is 8 blocks of 18 bytes (f16 scale, 16 nibble bytes). The nibble
+ * bytes 4h..4h+3 (T0) and 8 + 4h.. (T1) of block b go to 32-bit lane b + 8h of two registers
+ * (their low and high nibbles are then operands 0 and 1, 2 and 3): word permutations of the
+ * group's first 128 bytes for blocks 0-6, and of bytes 80-143 for block 7. */
+static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m,
+                                                            float *y, long ldy) {
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i idx[2], idx7[2];
+    for (int t = 0; t < 2; t++) {
+        uint16_t ix[32], ix7[32];
+        for (int v = 0; v < 32; v++) {
+            const int l = v / 2, u = v % 2, b = l % 8, h = l / 8;
+            ix[v] = (uint16_t)(b < 7 ? 9 * b + 1 + 4 * t + 2 * h + u : 0);  /* bytes 18b + 2 + 8t + 4h.. */
+            ix7[v] = (uint16_t)(24 + 4 * t + 2 * h + u);                     /* bytes 128 + 8t + 4h.. at 80 */
+        }
+        idx[t] = _mm512_loadu_si512(ix);
+        idx7[t] = _mm512_loadu_si512(ix7);
+    }
+    const __mmask32 block7 = 0xC000C000u;
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m256 acc[4];
+        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
+        for (long g = 0; g < ng; g++, b += 144) {
+            const __m512i l0 = _mm512_loadu_si512(b), l1 = _mm512_loadu_si512(b + 64), l2 = _mm512_loadu_si512(b + 80);
+            const __m256 d8 = q4_0_group_scales(l0, l1);
+            const __m512i t0 = _mm512_mask_permutexvar_epi16(_mm512_permutex2var_epi16(l0, idx[0], l1), block7, idx7[0], l2);
+            const __m512i t1 = _mm512_mask_permutexvar_epi16(_mm512_permutex2var_epi16(l0, idx[1], l1), block7, idx7[1], l2);
+            const __m512i wq[4] = {_mm512_and_si512(t0, m4), _mm512_and_si512(_mm512_srli_epi16(t0, 4), m4),
+                                   _mm512_and_si512(t1, m4), _mm512_and_si512(_mm512_srli_epi16(t1, 4), m4)};
+            for (int i = 0; i < m; i++) acc[i] = g8_accumulate(acc[i], wq, d8, prep + (size_t)i * pstride + g * G8_PREP_BYTES);
+        }
+        for (int i = 0; i < m; i++) {
+            float t = hsum8(acc[i]);
+            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * G8_PREP_BYTES);
+            const float *td = (const float *)(tq + 32 * nt);
+            for (long k = 0; k < nt; k++) {
+                const uint8_t *bt = b + 18 * k;
+                int32_t sum = 0;
+                for (int j = 0; j < 16; j++)
+                    sum += ((bt[2 + j] & 0x0F) - 8) * tq[32 * k + j] + ((bt[2 + j] >> 4) - 8) * tq[32 * k + j + 16];
+                t += (float)sum * (h2f(bt) * td[k]);
+            }
+            y[i * ldy + r] = t;
+        }
+    }
+}
+
+/* ---- K formats (super-blocks of 256) ----
+ * Prepared x of one row, natural order: K int8 values (32-element blocks, dx = max|x| / 127),
+ * then f32 arrays dx32[K/32] (the block scales), xs32[K/32] (sums of the quantized x per 32,
+ * times dx), dx16[K/16] (dx32 repeated for each half block) and xs16[K/16] (the same sums per
+ * 16). Using the quantized x everywhere makes every kernel compute W · x~ exactly up to f32
+ * rounding, where x~ = dx * round(x / dx) is the int8 image of x. */
+size_t luhd_quant_vnni_k_row_stride(long cols) {
+    size_t b = (size_t)cols + (size_t)(cols / 32) * 8 + (size_t)(cols / 16) * 8;
+    return (b + 63) / 64 * 64;
 }
 
 void luhd_quant_prepare_vnni_k(const float *x, long ldx, long cols, int m, void *scratch) {
@@ -551,28 +550,6 @@ GROUP_ROWS(q5_k_rows, unpack_q5_k, 0, 176)
 GROUP_ROWS(iq4_xs_rows, unpack_iq4_xs, 0, 136)
 #undef GROUP_ROWS
 
-#define Q4_0_VARIANT(name, body, target)                                                                     \
-    target static void name(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep,           \
-                     size_t pstride, int m, float *y, long ldy) {                                               \
-        switch (m) {                                                                                            \
-        case 1: body(w, rb, r0, r1, cols, prep, pstride, 1, y, ldy); break;                                     \
-        case 2: body(w, rb, r0, r1, cols, prep, pstride, 2, y, ldy); break;                                     \
-        case 3: body(w, rb, r0, r1, cols, prep, pstride, 3, y, ldy); break;                                     \
-        default: body(w, rb, r0, r1, cols, prep, pstride, 4, y, ldy); break;                                    \
-        }                                                                                                       \
-    }
-Q4_0_VARIANT(q4_0_rows_plain, q4_0_rows_body, )
-Q4_0_VARIANT(q4_0_rows_vbmi, q4_0_rows_body_vbmi, VBMI_TARGET)
-
-static int has_vbmi(void) {
-    static int known = -1;
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
-    }
-    return known;
-}
-
 void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long r1, long cols,
                             const void *prepared, int m, float *y, long ldy) {
     const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
@@ -584,11 +561,8 @@ void luhd_quant_matvec_vnni(int format, const void *w, size_t rb, long r0, long 
     default: fn(wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break;                 \
     }
     switch (format) {
-    case LUHD_QF_Q8_0: VCASE(q8_0_rows, luhd_quant_vnni_q8_row_stride(cols)) break;
-    case LUHD_QF_Q4_0:
-        if (has_vbmi()) q4_0_rows_vbmi(wb, rb, r0, r1, cols, prep, luhd_quant_vnni_q4_row_stride(cols), m, y, ldy);
-        else q4_0_rows_plain(wb, rb, r0, r1, cols, prep, luhd_quant_vnni_q4_row_stride(cols), m, y, ldy);
-        break;
+    case LUHD_QF_Q8_0: VCASE(q8_0_rows, luhd_quant_vnni_g8_row_stride(cols)) break;
+    case LUHD_QF_Q4_0: VCASE(q4_0_rows, luhd_quant_vnni_g8_row_stride(cols)) break;
     case LUHD_QF_Q4_K: VCASE(q4_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
     case LUHD_QF_Q6_K: VCASE(q6_k_rows, luhd_quant_vnni_k_row_stride(cols)) break;
     case LUHD_QF_Q4_1: VCASE(q4_1_rows, luhd_quant_vnni_k_row_stride(cols)) break;

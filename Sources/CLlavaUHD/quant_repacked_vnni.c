@@ -9,16 +9,17 @@
  *     gathering of the nibble bytes; Q4_K: one 512-bit load, mask and shift unpack 128 weights);
  *   - Q4_K's packed 6-bit scales and mins of 4 rows come out of one 64-byte header in 4
  *     operations;
- *   - with one row of x, four weight rows run together on one stream, so each load of prepared x
- *     (the int8 values, dx and the offset terms) serves four rows.
- *   - with one row of x, the Q8_0 and Q4_0 streams have no software prefetch: the hardware
- *     prefetchers follow them (the copies sit in 2 MiB pages), and the prefetch instructions cost
- *     more than they gained (measured 2026-12-06 on Zen 4, one row of x against 11008 x 4096
- *     matrices, bytes per second of thread CPU time: Q8_0 +15-60 %, Q4_0 -3 to +15 % without them;
- *     see BENCHMARKS.md, notes:decode5). Q4_K (measurements split) and rows of x one by one
- *     (RP_ROWS) keep theirs, DECODE_PREFETCH_BYTES ahead.
- * With 2-4 rows of x the rows run one at a time (the accumulators of 4 x 4 would not fit in the
- * registers). */
+ *   - Q8_0 and Q4_0: the 4 weight rows of a row block run together on one stream for 1-3 rows of
+ *     x (4 accumulators of 8 lanes per row of x), so each group's bytes are read once, in order;
+ *     4 rows of x go over a block in two passes of 2 (the second from the cache);
+ *   - Q4_K: with one row of x, four weight rows run together on one stream, so each load of
+ *     prepared x (the int8 values, dx and the offset terms) serves four rows; with 2-4 rows of x
+ *     the rows run one at a time (the accumulators of 4 x 4 would not fit in the registers);
+ *   - Q8_0 and Q4_0 with one row of x stream with no software prefetch: the hardware prefetchers
+ *     follow them (the copies sit in 2 MiB pages), and the prefetch instructions cost more than
+ *     they gained (measured 2026-12-06 on Zen 4, one row of x against 11008 x 4096 matrices, bytes
+ *     per second of thread CPU time; BENCHMARKS.md, notes:decode5); with 2-4 rows of x see
+ *     G8_REPACKED; Q4_K prefetches its stream DECODE_PREFETCH_BYTES ahead (quant_vnni_common.h). */
 #include "quant_kernels.h"
 #include <immintrin.h>
 #include <string.h>
@@ -28,102 +29,83 @@
 
 #define AI static inline __attribute__((always_inline))
 
-/* Asks for the cache lines of [p, p + n) in L2 (see RP_ROWS). */
+/* Asks for the cache lines of [p, p + n) in L2 (see G8_REPACKED and q4_k_repacked). */
 AI void prefetch_l2(const uint8_t *p, size_t n) {
     for (size_t o = 0; o < n; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T1);
     _mm_prefetch((const char *)p + n - 1, _MM_HINT_T1);
 }
 
-/* ---- Q8_0: group = 16 bytes of f16 scales + 256 int8 (see q8_0_rows) ---- */
-AI void q8_0_rp(const uint8_t *blk, size_t rb, int nr, long cols, const uint8_t *prep, size_t pstride, int m,
-                float *y, long ldy, long r, const uint8_t *next) {
-    const long ng = cols / 256;
+/* ---- Q8_0 and Q4_0: the 4 rows of a row block with m (1..4) rows of x; the arithmetic of
+ * g8_accumulate (quant_vnni_common.h). Q8_0 group of a row = 16 bytes of f16 scales + its 4
+ * operands (4 x 64 int8); Q4_0 = 16 bytes of scales + 2 x 64 nibble bytes whose low and high
+ * nibbles are the operands (see quant_repack.c). ---- */
+
+/* Row j's scales and operands of the Q8_0 group at b. */
+AI void q8_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
     const __m512i k128 = _mm512_set1_epi8((char)0x80);
-    __m512i pidx[4];
-    for (int k = 0; k < 4; k++) {
-        const int a = 2 * k, c = 2 * k + 1;
-        pidx[k] = _mm512_set_epi32(c, c, c, c, c, c, c, c, a, a, a, a, a, a, a, a);
-    }
-    __m512 acc[4][4][2];
-    __m256 oacc[4][4];
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < m; i++) { acc[j][i][0] = acc[j][i][1] = _mm512_setzero_ps(); oacc[j][i] = _mm256_setzero_ps(); }
-    for (long g = 0; g < ng; g++) {
-        if (next) {   /* rows of x one by one (see RP_ROWS); one row of x streams with no software prefetch */
-            prefetch_span(blk + (size_t)g * 4 * 272 + DECODE_PREFETCH_BYTES, 272 * (size_t)nr);
-            prefetch_l2(next + (size_t)g * 4 * 272, 272);
-        }
-        for (int j = 0; j < nr; j++) {
-            const uint8_t *b = blk + (size_t)g * 4 * 272 + 272 * (size_t)j;
-            const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
-            __m512i wq[4];
-            for (int k = 0; k < 4; k++) wq[k] = _mm512_xor_si512(_mm512_loadu_si512(b + 16 + 64 * k), k128);
-            for (int i = 0; i < m; i++) {
-                const uint8_t *row = prep + (size_t)i * pstride;
-                const float *gs = (const float *)(row + ng * 256) + 16 * g;
-                const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(d8, _mm256_loadu_ps(gs)));
-                oacc[j][i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(gs + 8), oacc[j][i]);
-                const uint8_t *xq = row + g * 256;
-                for (int k = 0; k < 4; k++) {
-                    const __m512i dots = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[k], _mm512_loadu_si512(xq + 64 * k));
-                    acc[j][i][k & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_permutexvar_ps(pidx[k], s), acc[j][i][k & 1]);
-                }
-            }
-        }
-    }
-    (void)rb;
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < m; i++) {
-            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[j][i]), _mm256_extractf128_ps(oacc[j][i], 1));
-            y[i * ldy + r + j] = hsum16(_mm512_add_ps(acc[j][i][0], acc[j][i][1])) - ((o[0] + o[2]) + (o[1] + o[3]));
-        }
+    *d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
+    for (int k = 0; k < 4; k++) w[k] = _mm512_xor_si512(_mm512_loadu_si512(b + 16 + 64 * k), k128);
 }
 
-/* ---- Q4_0: group = 16 bytes of f16 scales + 64 nibble bytes of blocks 0-3 + 64 of 4-7 (see
- * quant_q4_0_rows.h) ---- */
-AI void q4_0_rp(const uint8_t *blk, size_t rb, int nr, long cols, const uint8_t *prep, size_t pstride, int m,
-                float *y, long ldy, long r, const uint8_t *next) {
-    const long ng = cols / 256;
+/* Row j's scales and operands of the Q4_0 group at b. */
+AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i spreadA = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    const __m512i spreadB = _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4);
-    __m512 acc[4][4];
-    __m256 oacc[4][4];
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < m; i++) { acc[j][i] = _mm512_setzero_ps(); oacc[j][i] = _mm256_setzero_ps(); }
-    for (long g = 0; g < ng; g++) {
-        if (next) {   /* as in q8_0_rp */
-            prefetch_span(blk + (size_t)g * 4 * 144 + DECODE_PREFETCH_BYTES, 144 * (size_t)nr);
-            prefetch_l2(next + (size_t)g * 4 * 144, 144);
-        }
-        for (int j = 0; j < nr; j++) {
-            const uint8_t *b = blk + (size_t)g * 4 * 144 + 144 * (size_t)j;
-            const __m256 d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
-            const __m512 dA = _mm512_permutexvar_ps(spreadA, _mm512_castps256_ps512(d8));
-            const __m512 dB = _mm512_permutexvar_ps(spreadB, _mm512_castps256_ps512(d8));
-            const __m512i t0 = _mm512_loadu_si512(b + 16), t1 = _mm512_loadu_si512(b + 80);
-            const __m512i w0 = _mm512_and_si512(t0, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(t0, 4), m4);
-            const __m512i w2 = _mm512_and_si512(t1, m4), w3 = _mm512_and_si512(_mm512_srli_epi16(t1, 4), m4);
-            for (int i = 0; i < m; i++) {
-                const uint8_t *gp = prep + (size_t)i * pstride + g * Q4_0_GROUP_BYTES;
-                const float *dxs = (const float *)(gp + 256);
-                oacc[j][i] = _mm256_fmadd_ps(d8, _mm256_loadu_ps(dxs + 32), oacc[j][i]);
-                __m512i dotA = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512(gp));
-                dotA = _mm512_dpbusd_epi32(dotA, w1, _mm512_loadu_si512(gp + 64));
-                __m512i dotB = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w2, _mm512_loadu_si512(gp + 128));
-                dotB = _mm512_dpbusd_epi32(dotB, w3, _mm512_loadu_si512(gp + 192));
-                acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotA), _mm512_mul_ps(dA, _mm512_loadu_ps(dxs)), acc[j][i]);
-                acc[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dotB), _mm512_mul_ps(dB, _mm512_loadu_ps(dxs + 16)), acc[j][i]);
-            }
-        }
-    }
-    (void)rb;
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < m; i++) {
-            const __m128 o = _mm_add_ps(_mm256_castps256_ps128(oacc[j][i]), _mm256_extractf128_ps(oacc[j][i], 1));
-            y[i * ldy + r + j] = hsum16(acc[j][i]) - ((o[0] + o[2]) + (o[1] + o[3]));
-        }
+    *d8 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
+    const __m512i t0 = _mm512_loadu_si512(b + 16), t1 = _mm512_loadu_si512(b + 80);
+    w[0] = _mm512_and_si512(t0, m4);
+    w[1] = _mm512_and_si512(_mm512_srli_epi16(t0, 4), m4);
+    w[2] = _mm512_and_si512(t1, m4);
+    w[3] = _mm512_and_si512(_mm512_srli_epi16(t1, 4), m4);
 }
+
+/* Rows [r0, r1) (multiples of 4): one row block at a time, its 4 rows together. The products
+ * of a row of x do not depend on the other rows of the call, so any split of the rows of x gives
+ * the same bits. With 2-4 rows of x a group takes several times one row's time, and the stream's
+ * prefetch DECODE_PREFETCH_BYTES ahead came too late: instead each group asks for the same group
+ * of the next row block in L2 (`next`, one block ahead; measured one thread from memory under
+ * load, 4 rows 1.9-2.2 ms against 2.3-2.5 per 11008 x 4096 Q4_0 matrix). The block after r1 is
+ * asked for too (a prefetch never faults): callers usually go on there. */
+#define G8_REPACKED(NAME, OPERANDS, GB)                                                                        \
+    AI void NAME##_block(const uint8_t *blk, long cols, const uint8_t *prep, size_t pstride, int m, float *y, \
+                         long ldy, long r, const uint8_t *next) {                                             \
+        const long ng = cols / 256;                                                                           \
+        __m256 acc[4][4];                                                                                     \
+        for (int j = 0; j < 4; j++)                                                                           \
+            for (int i = 0; i < m; i++) acc[j][i] = _mm256_setzero_ps();                                      \
+        for (long g = 0; g < ng; g++) {                                                                       \
+            if (next) prefetch_l2(next + (size_t)g * 4 * GB, 4 * GB); /* none with one row of x: see top */ \
+            for (int j = 0; j < 4; j++) {                                                                     \
+                __m256 d8;                                                                                    \
+                __m512i w[4];                                                                                 \
+                OPERANDS(blk + (size_t)g * 4 * GB + GB * (size_t)j, &d8, w);                                  \
+                for (int i = 0; i < m; i++)                                                                   \
+                    acc[j][i] = g8_accumulate(acc[j][i], w, d8, prep + (size_t)i * pstride + g * G8_PREP_BYTES); \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int j = 0; j < 4; j++)                                                                           \
+            for (int i = 0; i < m; i++) y[i * ldy + r + j] = hsum8(acc[j][i]);                                \
+    }                                                                                                         \
+    static void NAME(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,   \
+                     float *y, long ldy) {                                                                    \
+        const size_t ps = luhd_quant_vnni_g8_row_stride(cols);                                                \
+        for (long q = r0 / 4; q < r1 / 4; q++) {                                                              \
+            const uint8_t *blk = w + (size_t)q * 4 * rb;                                                      \
+            const uint8_t *next = blk + 4 * rb;                                                               \
+            switch (m) {                                                                                      \
+            case 1: NAME##_block(blk, cols, prep, ps, 1, y, ldy, 4 * q, NULL); break;                         \
+            case 2: NAME##_block(blk, cols, prep, ps, 2, y, ldy, 4 * q, next); break;                         \
+            case 3: NAME##_block(blk, cols, prep, ps, 3, y, ldy, 4 * q, next); break;                         \
+            default: /* two passes of 2 rows of x (the block is in the cache for the second): 16          \
+                      * accumulators and the operands do not fit in the registers, measured slower */        \
+                NAME##_block(blk, cols, prep, ps, 2, y, ldy, 4 * q, next);                                    \
+                NAME##_block(blk, cols, prep + 2 * ps, ps, 2, y + 2 * ldy, ldy, 4 * q, NULL);                 \
+                break;                                                                                        \
+            }                                                                                                 \
+        }                                                                                                     \
+    }
+G8_REPACKED(q8_0_repacked, q8_0_rp_operands, 272)
+G8_REPACKED(q4_0_repacked, q4_0_rp_operands, 144)
+#undef G8_REPACKED
 
 /* ---- Q4_K: per super-block of 4 rows: a 64-byte header (the 4 rows' d and dmin, then their
  * 6-bit scales and mins as low nibbles and top bit pairs), then each row's 128 nibble bytes as
@@ -243,39 +225,13 @@ AI void q4_k_rp4(const uint8_t *blk, long cols, const uint8_t *prep, float *y, l
     }
 }
 
-/* Rows [r0, r1) (multiples of 4, or r1 the last row): one row block at a time, its 4 rows
- * together with one row of x, else one by one. One by one, each row reads a quarter of every
- * group of the block (the block's bytes are 4 rows interleaved per group), a pattern the hardware
- * prefetchers do not follow (measured on Zen 4, one core: 2-4 rows of x against an 11008 x 4096
- * Q8_0 matrix took 7-14 times one row's time): row j of a block asks for row j's bytes of the
- * next block in L2, so that every byte of the block after it is on its way (about one block,
- * 17-47 KB, ahead), and 4 rows take 1.4 times one row's time. The block after r1 is asked for too
+/* Q4_K: whole row blocks of [r0, r1), the 4 rows together with one row of x, else one by one.
+ * One by one, each row reads a quarter of every group of the block (the block's bytes are 4 rows
+ * interleaved per group), a pattern the hardware prefetchers do not follow (measured on Zen 4,
+ * one core: 2-4 rows of x against an 11008 x 4096 Q8_0 matrix read so took 7-14 times one row's
+ * time): row j of a block asks for row j's bytes of the next block in L2, so that every byte of
+ * the block after it is on its way (about one block ahead). The block after r1 is asked for too
  * (a prefetch never faults): callers usually go on there. */
-#define RP_ROWS(NAME, KERNEL, STRIDE)                                                                             \
-    static void NAME(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,    \
-                     float *y, long ldy) {                                                                     \
-        const size_t ps = STRIDE(cols), gb = rb / (size_t)(cols / 256);                                \
-        for (long q = r0 / 4; q < (r1 + 3) / 4; q++) {                                                         \
-            const uint8_t *blk = w + (size_t)q * 4 * rb;                                                       \
-            if (m == 1) {                                                                                      \
-                KERNEL(blk, rb, 4, cols, prep, ps, 1, y, ldy, 4 * q, NULL);                                    \
-                continue;                                                                                      \
-            }                                                                                                  \
-            for (int j = 0; j < 4; j++) {                                                                      \
-                const uint8_t *b = blk + gb * (size_t)j, *next = b + 4 * rb;                                   \
-                switch (m) {                                                                                   \
-                case 2: KERNEL(b, rb, 1, cols, prep, ps, 2, y, ldy, 4 * q + j, next); break;                  \
-                case 3: KERNEL(b, rb, 1, cols, prep, ps, 3, y, ldy, 4 * q + j, next); break;                  \
-                default: KERNEL(b, rb, 1, cols, prep, ps, 4, y, ldy, 4 * q + j, next); break;                 \
-                }                                                                                              \
-            }                                                                                                  \
-        }                                                                                                      \
-    }
-RP_ROWS(q8_0_repacked, q8_0_rp, luhd_quant_vnni_q8_row_stride)
-RP_ROWS(q4_0_repacked, q4_0_rp, luhd_quant_vnni_q4_row_stride)
-
-/* Q4_K: whole row blocks of [r0, r1), the 4 rows together with one row of x, else one by one
- * (asking for the next block's bytes as RP_ROWS does). */
 static void q4_k_repacked(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,
                           float *y, long ldy) {
     const size_t ps = luhd_quant_vnni_k_row_stride(cols);
@@ -296,7 +252,6 @@ static void q4_k_repacked(const uint8_t *w, size_t rb, long r0, long r1, long co
     }
 }
 
-#undef RP_ROWS
 
 void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
                                 const void *prepared, int m, float *y, long ldy) {

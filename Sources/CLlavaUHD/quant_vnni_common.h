@@ -14,10 +14,11 @@ static inline uint32_t load16(const uint8_t *p) {
     return h;
 }
 
-/* How far ahead of its reads a matrix-vector kernel on a stored layout, the Q4_K one on its copy,
- * or a multi-row kernel on an interleaved copy, prefetches its weight stream, in bytes (1 KiB measured best of 0.5-4 KiB
- * on a 2-vCPU EPYC (Zen 4), under load). The one-row Q8_0 / Q4_0 kernels on the interleaved
- * copies run without (quant_repacked_vnni.c). */
+/* How far ahead of its reads a one-row kernel on a stored layout (Q4_K, Q6_K) or the Q4_K one on
+ * its interleaved copy prefetches its weight stream, in bytes (1 KiB measured best of 0.5-4 KiB on
+ * a 2-vCPU EPYC (Zen 4), under load). The Q8_0 / Q4_0 kernels on the interleaved copies run
+ * without with one row of x and ask for the next row block in L2 with several
+ * (quant_repacked_vnni.c). */
 #define DECODE_PREFETCH_BYTES 1024
 
 /* Prefetches the n bytes at p (one hint per 64-byte line) into L1. */
@@ -130,9 +131,73 @@ static inline float q6_k_result(__m512 acc0, __m512 acc1, __m512 oacc) {
 
 /* Bytes per prepared row of x (see luhd_quant_prepare_vnni_* in quant_matvec_vnni.c). */
 size_t luhd_quant_vnni_k_row_stride(long cols);
-size_t luhd_quant_vnni_q4_row_stride(long cols);
-size_t luhd_quant_vnni_q8_row_stride(long cols);
+size_t luhd_quant_vnni_g8_row_stride(long cols);
 
-/* Bytes per Q4_0 group of the prepared x: 256 int8 values, 32 f32 dx, 8 f32 offsets. */
-#define Q4_0_GROUP_BYTES (256 + 64 + 64 + 32)
+/* ---- Q8_0 and Q4_0: groups of 8 blocks of 32 (256 weights) ----
+ * Every Q8_0 / Q4_0 kernel (stored and row-interleaved layouts, 1-4 rows of x) computes a row as
+ *   y = hsum8(Σ_g  f32(S_g) * (d_g * dx_g))  + the blocks after the last whole group,
+ * 8 lanes, lane b = block b of each group: S_g,b = Σ_j q_bj · xq_bj is the exact integer dot
+ * product of block b (q the signed weights: Q8_0's int8, Q4_0's nibble − 8; xq the int8 image of
+ * x), d the block's f16 scale widened, dx the x block's scale; one product d·dx, one fused
+ * multiply-add per lane and group, then hsum8. Every integer step is exact, so any way of
+ * forming S gives the same bits: the layouts and row counts differ only in how they load.
+ *
+ * vpdpbusd takes unsigned weights (Q8_0: w + 128 by flipping the sign bit; Q4_0: the nibble q + 8
+ * as stored) and signed x; the offset (−128 or −8 times Σ xq_b) is an integer the preparation
+ * stores per block and the first dot product starts from.
+ *
+ * Operands: 4 registers of 64 bytes per group; 32-bit lane l = b + 8h (block b = 0..7, half
+ * h = 0, 1) of operand k holds the 4 weights g8_base(k) + 4h + e (e = 0..3) of block b, so that
+ * after the 4 dot products lanes b and b + 8 together hold block b's sum (for Q4_0: the low
+ * nibbles of bytes 4h..4h+3 of a block's 16 are operand 0, their high nibbles operand 1; of bytes
+ * 8 + 4h.. operands 2 and 3).
+ * Prepared x of one row (G8_PREP_BYTES per group): the 4 operands of x (256 int8 values in the
+ * lanes above), 8 int32 offsets, 8 f32 dx; then the blocks after the last whole group: 32 int8
+ * values each (natural order), then their dx. */
+#define G8_PREP_BYTES (256 + 32 + 32)
+/* The first weight of a block that operand k holds in its half-0 lane (0, 16, 8, 24). */
+static inline int g8_base(int k) { return 8 * (k >> 1) + 16 * (k & 1); }
+
+/* Index vectors of g8_transpose: lane b + 8h of operand k takes 32-bit word g8_base(k) / 4 + h
+ * of block b, whose words are 8 (b % 4) .. 8 (b % 4) + 7 of the register pair holding blocks 0-3
+ * (z[0], z[1]) or 4-7 (z[2], z[3]). */
+static inline void g8_transpose_index(__m512i idx[4]) {
+    for (int k = 0; k < 4; k++) {
+        int32_t ix[16];
+        for (int l = 0; l < 16; l++) ix[l] = 8 * (l % 4) + g8_base(k) / 4 + l / 8;
+        idx[k] = _mm512_loadu_si512(ix);
+    }
+}
+
+/* The 4 operands o of a group from its 256 weight bytes in natural order, z[p] holding blocks 2p
+ * and 2p + 1 (32 bytes each). */
+static inline __attribute__((always_inline)) void g8_transpose(const __m512i z[4], const __m512i idx[4], __m512i o[4]) {
+    for (int k = 0; k < 4; k++)
+        o[k] = _mm512_mask_blend_epi32(0xF0F0, _mm512_permutex2var_epi32(z[0], idx[k], z[1]),
+                                       _mm512_permutex2var_epi32(z[2], idx[k], z[3]));
+}
+
+/* f32 block sums S of one group (8 lanes) for the 4 unsigned weight operands w and the group's
+ * prepared x at gp. */
+static inline __attribute__((always_inline)) __m256 g8_block_sums(const __m512i w[4], const uint8_t *gp) {
+    __m512i a = _mm512_dpbusd_epi32(_mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(gp + 256))), w[0],
+                                    _mm512_loadu_si512(gp));
+    a = _mm512_dpbusd_epi32(a, w[1], _mm512_loadu_si512(gp + 64));
+    __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[2], _mm512_loadu_si512(gp + 128));
+    c = _mm512_dpbusd_epi32(c, w[3], _mm512_loadu_si512(gp + 192));
+    const __m512i s = _mm512_add_epi32(a, c);
+    return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1)));
+}
+
+/* acc + S · (d8 · dx) for one group of one weight row (scales d8) and one row of x. */
+static inline __attribute__((always_inline)) __m256 g8_accumulate(__m256 acc, const __m512i w[4], __m256 d8,
+                                                                  const uint8_t *gp) {
+    return _mm256_fmadd_ps(g8_block_sums(w, gp), _mm256_mul_ps(d8, _mm256_loadu_ps((const float *)(gp + 288))), acc);
+}
+
+/* The sum of 8 lanes in a fixed order. */
+static inline float hsum8(__m256 v) {
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
 #endif

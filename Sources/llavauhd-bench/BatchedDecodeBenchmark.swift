@@ -53,15 +53,27 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
     var rows = "", kernelRows = ""
     for v in variants {
         let weights = try WeightStore(directory: v.directory)
-        // One MLP matrix (11008 × 4096) through the rowwise products the passes use, for 1 to 8 rows,
-        // in the layout the decoder reads (with the row-interleaved copy `TransformerDecoder` makes
-        // for the int8 VNNI kernels).
-        let stored = try weights.linearWeight("model.layers.0.mlp.gate_proj.weight", shape: [config.intermediateSize, config.hiddenSize])
-        let gate: LinearWeight = if case .quantized(let q) = stored { .quantized(q.interleaved(threads: threads)) } else { stored }
-        let ms = rowwiseProductMilliseconds(gate, inputs: config.hiddenSize, outputs: config.intermediateSize,
-                                            rows: productRows, threads: threads, reps: max(5, 4 * reps))
+        // MLP matrices (11008 × 4096: gate and up of layers 0 and 1) through the rowwise products the
+        // passes use, for 1 to 8 rows, in the layout the decoder reads (with the row-interleaved copy
+        // `TransformerDecoder` makes for the int8 VNNI kernels); each timed product reads a matrix the
+        // 3 products before it did not, more bytes than the L3 cache holds, so that it comes from
+        // memory as in a pass.
+        let (ms, matrixBytes) = try { () throws -> ([Double], Int) in
+            var matrices: [LinearWeight] = []
+            for layer in 0..<min(2, checkpoint.layerCount) {
+                for name in ["gate_proj", "up_proj"] {
+                    let stored = try weights.linearWeight("model.layers.\(layer).mlp.\(name).weight",
+                                                          shape: [config.intermediateSize, config.hiddenSize])
+                    let matrix: LinearWeight = if case .quantized(let q) = stored { .quantized(q.interleaved(threads: threads)) } else { stored }
+                    matrices.append(matrix)
+                }
+            }
+            return (rowwiseProductMilliseconds(matrices, inputs: config.hiddenSize, outputs: config.intermediateSize,
+                                               rows: productRows, threads: threads, reps: max(5, 4 * reps)),
+                    matrices[0].byteCount)
+        }()
         let one = ms[0], two = ms[1], four = ms[2], eight = ms[3]
-        let matrixGB = Double(gate.byteCount) / 1e9
+        let matrixGB = Double(matrixBytes) / 1e9
         let groups = Double(config.intermediateSize * config.hiddenSize / 256)
         let floor = pipes.mixed > 0 ? groups * (PipeRates.slotsPer256Weights[v.format] ?? 0) / pipes.mixed / Double(threads) * 1e3 : 0
         kernelRows += "| \(v.format) | \(fmt(one, 2)) | \(fmt(matrixGB / (one / 1e3))) | \(fmt(two, 2)) | \(fmt(four, 2)) | \(fmt(eight, 2)) | "
@@ -113,14 +125,14 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         \(rows)
         What bounds the speed-up: the rows of a pass are not free once the weights are read. \
         To give each session bit for bit its serial result, every row goes through exactly the single-row kernel's \
-        arithmetic (BF16: one FMA per weight and row after the weight is widened once; Q8_0 with the int8 VNNI kernels: \
-        per 256 weights and row, 4 `vpdpbusd`, 4 int→float conversions, 4 scale spreads and 4 FMAs, a scale product and \
-        the offset term; Q4_0: 4 `vpdpbusd`, 2 conversions, 2 scale products and 2 FMAs plus the offset term), the \
-        weight bytes loaded and unpacked once for up to 4 rows of x (quant_repacked_vnni.c; with 2 or more rows of x the \
-        4 weight rows of an interleaved block run one after the other, each asking for its share of the next block in L2: \
-        without that, hand-measured 2026-12-06 on one core, 2-4 rows cost 7-14 times one row). One 11008×4096 matrix (an \
-        MLP projection) in the layout the decoder reads (the interleaved copy for Q8_0 and Q4_0), \(threads) threads, \
-        `MatMul.linear(…, rowwise: true)` as the passes call it, best of N in this run:
+        arithmetic (BF16: one FMA per weight and row after the weight is widened once; Q8_0 and Q4_0 with the int8 VNNI \
+        kernels: per 256 weights and row, 4 `vpdpbusd` that leave each block's exact integer dot product (the format's \
+        offset included) in 8 lanes, one conversion, one 8-lane scale product and one 8-lane FMA; \
+        quant_vnni_common.h), the weight bytes loaded and unpacked once for up to 4 rows of x (quant_repacked_vnni.c: the 4 \
+        weight rows of an interleaved block run together on one stream; 4 rows of x in two passes of 2 over each block). MLP matrices \
+        (11008×4096) in the layout the decoder reads (the interleaved copy for Q8_0 and Q4_0), \(threads) threads, \
+        `MatMul.linear(…, rowwise: true)` as the passes call it, taken in turn from gate and up of two layers so that each \
+        product reads its weights from memory (together larger than the L3 cache), best of N in this run:
 
         | weights | 1 row ms | 1 row GB/s | 2 rows ms | 4 rows ms | 8 rows ms | 4 rows / 1 row | ms per extra row (of 4) | arithmetic floor per row ms | 4 × 1 row / max(1 row, 4 × floor) | bound on the 4-session speed-up (4 × 1 row / 4 rows) |
         |---|---|---|---|---|---|---|---|---|---|---|
@@ -128,18 +140,10 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         One row is bound by memory (the weight bytes at the read bandwidth); each further row adds its arithmetic, which \
         the column "ms per extra row" measures. A pass of B rows costs about max(memory, B × arithmetic), so the speed-up of \
         B sessions is bounded by B × (1 row) / (B rows). \(pipes.line) The arithmetic floor of a row is therefore its \
-        multiply-class instructions at the interleaved rate, per 256 weights: BF16 16 FMAs; Q8_0 9 (4 `vpdpbusd`, 4 FMAs, \
-        a 256-bit multiply and a 256-bit FMA, each counting half); Q4_0 8.5 (4 `vpdpbusd`, 2 multiplies, 2 FMAs and a \
-        256-bit FMA); × 11008·4096/256 groups / \(threads) threads. These are the operations that make each row bit \
-        for bit its serial result (the one-row kernel's per-block integer sums, per-lane scale products and \
-        multiply-adds, in its order). Hand-measured 2026-12-06, one core, the kernels on an interleaved copy: \
-        L2-resident, 3.0 ns (Q8_0) and 2.6 ns (Q4_0) per row of x and 256 weights at 2-4 rows (floors 2.4 and 2.3 ns; \
-        computing Q4_0's 8 scale products of a group in one 256-bit multiply and spreading them, 1.5 multiply slots \
-        fewer, was slower: the spreads take the same pipes); from memory, 4 rows cost 1.4 times one row for Q8_0 \
-        (still bound by memory) and 3 times for Q4_0 (bound by its arithmetic: Q4_0 reads 0.56 bytes per weight for \
-        about the arithmetic of Q8_0's 1.06). So Q4_0's 4-session speed-up is bounded near 4 × (1 row) / (4 × floor), \
-        below 3× on \(threads) cores whenever one row runs at the memory's speed. Under load (other processes taking \
-        the cores) the arithmetic gets slower while the memory does not, which lowers the quantized bounds, while the \
+        multiply-class instructions at the interleaved rate, per 256 weights: BF16 16 FMAs; Q8_0 and Q4_0 5 (4 `vpdpbusd`, \
+        a 256-bit multiply and a 256-bit FMA, each counting half); × 11008·4096/256 groups / \(threads) threads. These \
+        are the operations that make each row bit for bit its serial result. Under load (other processes taking the \
+        cores) the arithmetic gets slower while the memory does not, which lowers the quantized bounds, while the \
         one-session figure, the denominator, suffers most from the load: speed-ups measured under load are not \
         valid.
 
@@ -149,17 +153,22 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
 /// Rows of x of the rowwise product timings.
 private let productRows = [1, 2, 4, 8]
 
-/// Milliseconds of one rowwise product of `w` (`[outputs, inputs]`) for each count in `rows`,
-/// best of `reps`.
-private func rowwiseProductMilliseconds(_ w: LinearWeight, inputs: Int, outputs: Int, rows: [Int], threads: Int,
+/// Milliseconds of one rowwise product of a matrix of `matrices` (each `[outputs, inputs]`) for
+/// each count in `rows`, best of `reps`: the timed products take the matrices in turn, so that
+/// with matrices larger together than the last-level cache each product reads its weights from
+/// memory, as the passes of a deep model do.
+private func rowwiseProductMilliseconds(_ matrices: [LinearWeight], inputs: Int, outputs: Int, rows: [Int], threads: Int,
                                         reps: Int) -> [Double] {
     let most = rows.max() ?? 1
     var random = SplitMix(seed: 5)
     let x = (0..<(most * inputs)).map { _ in Float(Int(random.next() % 2001) - 1000) / 1000 }
     var out = [Float](repeating: 0, count: most * outputs)
     let context = ComputeContext(threads: threads)
+    var next = 0
     func time(_ rows: Int) -> Double {
-        x.withUnsafeBufferPointer { xb in
+        let w = matrices[next % matrices.count]
+        next += 1
+        return x.withUnsafeBufferPointer { xb in
             out.withUnsafeMutableBufferPointer { ob in
                 1e3 * bestOf(1) {
                     MatMul.linear(xb.baseAddress!, rows: rows, weight: w, into: ob.baseAddress!, rowwise: true, context: context)
@@ -251,7 +260,7 @@ private struct PipeRates {
     /// 512-bit multiply-class instructions (vpdpbusd, FMA, multiply; a 256-bit one counts half)
     /// one row of x costs per 256 weights in the decode kernels (quant_repacked_vnni.c for Q8_0
     /// and Q4_0, the f32 product for BF16), by the format names of the benchmark's rows.
-    static let slotsPer256Weights: [String: Double] = ["BF16": 16, "Q8_0": 9, "Q4_0": 8.5]
+    static let slotsPer256Weights: [String: Double] = ["BF16": 16, "Q8_0": 5, "Q4_0": 5]
 
     static func measure() -> PipeRates {
         func rate(per instruction: Double, _ loop: (Int) -> Double) -> Double {

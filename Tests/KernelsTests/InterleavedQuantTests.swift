@@ -164,7 +164,9 @@ import TestSupport
     /// Products of one x with several weights (`MatMul.linear(_:rows:weights:...)`, x prepared
     /// once for the int8 product) give the bits of one call per weight, for quantized weights of
     /// different formats (stored and interleaved) next to a dense one, and 3 rows (the
-    /// matrix-vector kernels, nothing shared) as well as 37.
+    /// matrix-vector kernels) as well as 37; and, without the dense one, 3 rows and 6 rows
+    /// `rowwise` (the matrix-vector products in one parallel loop, x prepared once per format:
+    /// two Q8_0 weights share it).
     @Test func sharedInputProducts() throws {
         try BLAS.load()
         let cols = 512
@@ -175,17 +177,20 @@ import TestSupport
         let dense = (0..<(8 * cols)).map { _ in rng.uniform(-1, 1) }
         let owner = ByteOwner(dense.withUnsafeBytes { Array($0) })
         let view = TensorView(name: "d", dtype: .f32, shape: [8, cols], data: UnsafeRawPointer(owner.pointer), owner: owner)
-        let weights: [LinearWeight] = [.quantized(q8), .dense(view), .quantized(q4k), .quantized(q6k)]
-        for m in [3, 37] {
+        let q8b = try testMatrix(.q8_0, rows: 12, columns: cols, seed: 4).interleaved(threads: 2)
+        let mixed: [LinearWeight] = [.quantized(q8), .dense(view), .quantized(q4k), .quantized(q6k)]
+        let quantized: [LinearWeight] = [.quantized(q8), .quantized(q4k), .quantized(q8b), .quantized(q6k)]
+        for (weights, m, rowwise) in [(mixed, 3, false), (mixed, 37, false), (quantized, 3, false), (quantized, 6, true)] {
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 2 }
             let outs = weights.map { w in UnsafeMutablePointer<Float>.allocate(capacity: m * w.rows) }
             defer { for out in outs { out.deallocate() } }
             for threads in [1, 2] {
                 let context = ComputeContext(threads: threads)
-                MatMul.linear(x, rows: m, weights: zip(weights, outs).map { (weight: $0.0, out: $0.1) }, context: context)
+                MatMul.linear(x, rows: m, weights: zip(weights, outs).map { (weight: $0.0, out: $0.1) }, rowwise: rowwise,
+                              context: context)
                 for (w, out) in zip(weights, outs) {
                     var alone = [Float](repeating: .nan, count: m * w.rows)
-                    MatMul.linear(x, rows: m, weight: w, into: &alone, context: context)
+                    MatMul.linear(x, rows: m, weight: w, into: &alone, rowwise: rowwise, context: context)
                     #expect(Array(UnsafeBufferPointer(start: out, count: m * w.rows)).map(\.bitPattern) == alone.map(\.bitPattern),
                             "m=\(m) threads=\(threads) \(w.name)")
                 }

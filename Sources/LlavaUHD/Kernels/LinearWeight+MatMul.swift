@@ -32,10 +32,19 @@ extension MatMul {
     /// `outs[j][m×Nⱼ] = x[m×K] · Wⱼᵀ` for weights that read the same x (q/k/v, gate/up): the
     /// results of one `linear(_:rows:weight:into:ldOut:arithmetic:kernel:rowwise:context:)` call
     /// per weight, bit for bit, with x quantized to int8 once for the weights that run the int8
-    /// VNNI matrix product (`MatMul.usesInt8Product`) when two or more of them do.
+    /// VNNI matrix product (`MatMul.usesInt8Product`) when two or more of them do. When every
+    /// weight is quantized and takes the matrix-vector kernels (decoding: up to 4 rows, or
+    /// `rowwise`), x is prepared once per format and the products share one parallel loop (one
+    /// wait for the slowest thread instead of one per product).
     package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weights: [(weight: LinearWeight, out: UnsafeMutablePointer<Float>)],
                               arithmetic: MatrixArithmetic = .float32, kernel: QuantKernel? = nil,
                               rowwise: Bool = false, context: ComputeContext) {
+        if weights.count > 1, let products = matvecProducts(x, rows: m, weights: weights, kernel: kernel, rowwise: rowwise,
+                                                           threads: context.threads) {
+            let tasks = products.indices.flatMap { p in products[p].parts.indices.map { (p, $0) } }
+            parallelFor(tasks.count, threads: context.threads) { t in products[tasks[t].0].run(part: tasks[t].1) }
+            return
+        }
         var prepared: PreparedInt8Rows?
         let int8Count = weights.reduce(0) { count, item in
             if case .quantized(let q) = item.weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) { return count + 1 }
@@ -52,5 +61,27 @@ extension MatMul {
                        context: context)
             }
         }
+    }
+
+    /// The products of `linear(_:rows:weights:…)` as matrix-vector products with x prepared once
+    /// per format and width, when every weight is quantized and takes the matrix-vector kernels
+    /// (`linear(_:rows:weight:into:ldOut:context:kernel:rowwise:)`'s choice); else nil.
+    static func matvecProducts(_ x: UnsafePointer<Float>, rows m: Int,
+                               weights: [(weight: LinearWeight, out: UnsafeMutablePointer<Float>)],
+                               kernel: QuantKernel?, rowwise: Bool, threads: Int) -> [MatvecProduct]? {
+        guard m > 0, m <= quantizedMatvecMaxRows || rowwise else { return nil }
+        var prepared: [PreparedMatvecRows] = []
+        var products: [MatvecProduct] = []
+        for (weight, out) in weights {
+            guard case .quantized(let q) = weight, q.rows > 0 else { return nil }
+            let chosen = quantizedKernel(for: q, kernel)
+            let rows = prepared.first { $0.serves(q, kernel: chosen) } ?? {
+                let p = PreparedMatvecRows(x, rows: m, ldx: q.columns, columns: q.columns, format: q.format, kernel: chosen)
+                prepared.append(p)
+                return p
+            }()
+            products.append(MatvecProduct(rows, weight: q, into: out, ldOut: q.rows, threads: threads))
+        }
+        return products
     }
 }

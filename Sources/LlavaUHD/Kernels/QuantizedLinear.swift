@@ -137,47 +137,93 @@ extension MatMul {
     static func quantizedMatvec(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, weight w: QuantizedMatrix,
                                 into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
                                 kernel: QuantKernel) {
-        let fmt = Int32(w.format.ggmlType), kid = kernel.rawValue
-        let group = quantizedMatvecMaxRows
-        let rowPrepBytes = luhd_quant_prepared_bytes(fmt, kid, w.columns, 1)
-        let prep = UnsafeMutableRawPointer.allocate(byteCount: max(64, rowPrepBytes * m), alignment: 64)
-        defer { prep.deallocate() }
+        let prepared = PreparedMatvecRows(x, rows: m, ldx: ldx, columns: w.columns, format: w.format, kernel: kernel)
+        let product = MatvecProduct(prepared, weight: w, into: out, ldOut: ldOut, threads: threads)
+        parallelFor(product.parts.count, threads: threads) { product.run(part: $0) }
+    }
+}
+
+/// x prepared for the matrix-vector kernels of one format and kernel (`luhd_quant_prepare`, every
+/// row on its own, as for one row), shared by the products of weights of that format and width
+/// that read the same x (q/k/v, gate/up).
+final class PreparedMatvecRows {
+    let x: UnsafePointer<Float>
+    let rows: Int, ldx: Int, columns: Int
+    let format: QuantFormat, kernel: QuantKernel
+    /// Prepared bytes of one row of x.
+    let rowBytes: Int
+    let bytes: UnsafeMutableRawPointer
+
+    init(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, columns: Int, format: QuantFormat, kernel: QuantKernel) {
+        self.x = x
+        rows = m
+        self.ldx = ldx
+        self.columns = columns
+        self.format = format
+        self.kernel = kernel
+        let fmt = Int32(format.ggmlType), kid = kernel.rawValue
+        rowBytes = luhd_quant_prepared_bytes(fmt, kid, columns, 1)
+        bytes = UnsafeMutableRawPointer.allocate(byteCount: max(64, rowBytes * m), alignment: 64)
+        let group = MatMul.quantizedMatvecMaxRows
         for g in stride(from: 0, to: m, by: group) {
-            luhd_quant_prepare(fmt, kid, x + g * ldx, ldx, w.columns, Int32(min(group, m - g)), prep + g * rowPrepBytes)
+            luhd_quant_prepare(fmt, kid, x + g * ldx, ldx, columns, Int32(min(group, m - g)), bytes + g * rowBytes)
         }
-        let o = SendablePointer(out)
-        let p = UnsafeRawPointer(prep)
+    }
+
+    deinit { bytes.deallocate() }
+
+    /// True when the products of `w` with `kernel` read x prepared this way.
+    func serves(_ w: QuantizedMatrix, kernel: QuantKernel) -> Bool {
+        w.format == format && kernel == self.kernel && w.columns == columns
+    }
+}
+
+/// One matrix-vector product (`MatMul.quantizedMatvec`) cut into parts of whole weight rows (row
+/// blocks of 4 on an interleaved copy), so that the parts of several products can share one
+/// parallel loop. Every part writes its own outputs, computed as for one row of x alone.
+struct MatvecProduct: @unchecked Sendable {
+    let prepared: PreparedMatvecRows
+    let weight: QuantizedMatrix
+    let out: UnsafeMutablePointer<Float>
+    let ldOut: Int
+    /// Weight rows of each part.
+    let parts: [Range<Int>]
+
+    init(_ prepared: PreparedMatvecRows, weight w: QuantizedMatrix, into out: UnsafeMutablePointer<Float>, ldOut: Int,
+         threads: Int) {
+        self.prepared = prepared
+        weight = w
+        self.out = out
+        self.ldOut = ldOut
+        let split = threads > 1 ? threads * 8 : 1
+        if prepared.kernel == .int8VNNI, w.interleavedData != nil {
+            parts = chunks(w.rows / 4, parts: split).map { (4 * $0.lowerBound)..<(4 * $0.upperBound) }
+        } else {
+            parts = chunks(w.rows, parts: split)
+        }
+    }
+
+    /// Computes the rows of part `i`.
+    func run(part i: Int) {
+        let w = weight, p = prepared, m = p.rows, group = MatMul.quantizedMatvecMaxRows
+        let fmt = Int32(w.format.ggmlType), kid = p.kernel.rawValue
         let block = m <= group ? w.rows : 64
-        if kernel == .int8VNNI, let copy = w.interleavedData {
-            // The interleaved copy (bit-identical results): whole row blocks of 4 per task.
-            let parts = chunks(w.rows / 4, parts: threads > 1 ? threads * 8 : 1)
-            parallelFor(parts.count, threads: threads) { i in
-                var r0 = 4 * parts[i].lowerBound
-                let end = 4 * parts[i].upperBound
-                while r0 < end {
-                    let r1 = min(end, r0 + block)
-                    for g in stride(from: 0, to: m, by: group) {
-                        luhd_quant_matvec_repacked(fmt, copy, w.rowBytes, r0, r1, w.columns, p + g * rowPrepBytes,
-                                                   Int32(min(group, m - g)), o.p + g * ldOut, ldOut)
-                    }
-                    r0 = r1
+        let prep = UnsafeRawPointer(p.bytes)
+        var r0 = parts[i].lowerBound
+        while r0 < parts[i].upperBound {
+            let r1 = min(parts[i].upperBound, r0 + block)
+            for g in stride(from: 0, to: m, by: group) {
+                let rows = Int32(min(group, m - g))
+                if p.kernel == .int8VNNI, let copy = w.interleavedData {
+                    // The interleaved copy (bit-identical results): whole row blocks of 4.
+                    luhd_quant_matvec_repacked(fmt, copy, w.rowBytes, r0, r1, w.columns, prep + g * p.rowBytes, rows,
+                                               out + g * ldOut, ldOut)
+                } else {
+                    luhd_quant_matvec(fmt, kid, w.data, w.rowBytes, r0, r1, w.columns, p.x + g * p.ldx, p.ldx,
+                                      prep + g * p.rowBytes, rows, out + g * ldOut, ldOut)
                 }
             }
-            return
-        }
-        let parts = chunks(w.rows, parts: threads > 1 ? threads * 8 : 1)
-        let xs = SendablePointer(UnsafeMutablePointer(mutating: x))
-        parallelFor(parts.count, threads: threads) { i in
-            let r = parts[i]
-            var r0 = r.lowerBound
-            while r0 < r.upperBound {
-                let r1 = min(r.upperBound, r0 + block)
-                for g in stride(from: 0, to: m, by: group) {
-                    luhd_quant_matvec(fmt, kid, w.data, w.rowBytes, r0, r1, w.columns, xs.p + g * ldx, ldx,
-                                      p + g * rowPrepBytes, Int32(min(group, m - g)), o.p + g * ldOut, ldOut)
-                }
-                r0 = r1
-            }
+            r0 = r1
         }
     }
 }
