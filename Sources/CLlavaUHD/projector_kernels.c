@@ -2,7 +2,10 @@
  * compiler vectorises the contiguous (channel) loops; reductions use explicit partial sums. */
 #include "projector_kernels.h"
 
+#include <immintrin.h>
 #include <math.h>
+
+#include "kernels.h"
 
 /* The adaptive convolution works on strips of CONV_PIXELS neighbouring output pixels and
  * CONV_LANES channels at a time: a strip's pixels share all but one column of their taps, so
@@ -34,10 +37,77 @@ static inline __attribute__((always_inline)) void adaptive_conv_strip(const floa
         for (long c = 0; c < lanes; c++) out[((y * width) + x0 + p) * channels + c0 + c] = acc[p][c];
 }
 
+/* AVX-512 strips for JBU's 7x7 kernels: WIDE_PIXELS neighbouring output pixels x WIDE_VECTORS
+ * 16-lane channel vectors (16 accumulators in zmm registers). The loops have constant bounds and
+ * are unrolled completely, so the tap tests resolve at compile time and the accumulators never
+ * leave the registers; each source vector is loaded once per tap row for the whole strip and
+ * each weight is an embedded broadcast. Per pixel the taps are still summed in the order
+ * t = i*7 + j from zero with one fused multiply-add each: the result is the generic strip's. */
+enum { WIDE_DIAMETER = 7, WIDE_PIXELS = 8, WIDE_VECTORS = 2, WIDE_LANES = 16 * WIDE_VECTORS };
+
+__attribute__((target("avx512f,avx2,fma"))) static void adaptive_conv_strip_wide(
+    const float *in, long width, long channels, const float *kernels, const int32_t *row_of, const int32_t *col_of,
+    long y, long x0, long c0, float *out) {
+    enum { D = WIDE_DIAMETER, P = WIDE_PIXELS, V = WIDE_VECTORS, TAPS = D * D };
+    __m512 acc[P][V];
+#pragma clang loop unroll(full)
+    for (int p = 0; p < P; p++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < V; v++) acc[p][v] = _mm512_setzero_ps();
+    const float *k = kernels + (y * width + x0) * TAPS;
+    for (int i = 0; i < D; i++) {
+        const float *row = in + (long)row_of[y + i] * width * channels + c0;
+        const float *ki = k + i * D;
+#pragma clang loop unroll(full)
+        for (int q = 0; q < P + D - 1; q++) {
+            const float *s = row + (long)col_of[x0 + q] * channels;
+            __m512 src[V];
+#pragma clang loop unroll(full)
+            for (int v = 0; v < V; v++) src[v] = _mm512_loadu_ps(s + 16 * v);
+#pragma clang loop unroll(full)
+            for (int p = 0; p < P; p++) {
+                const int j = q - p;
+                if (j < 0 || j >= D) continue;
+                const __m512 w = _mm512_set1_ps(ki[p * TAPS + j]);
+#pragma clang loop unroll(full)
+                for (int v = 0; v < V; v++) acc[p][v] = _mm512_fmadd_ps(w, src[v], acc[p][v]);
+            }
+        }
+    }
+    float *o = out + (y * width + x0) * channels + c0;
+#pragma clang loop unroll(full)
+    for (int p = 0; p < P; p++)
+#pragma clang loop unroll(full)
+        for (int v = 0; v < V; v++) _mm512_storeu_ps(o + p * channels + 16 * v, acc[p][v]);
+}
+
+/* Whether the AVX-512 strips run: the diameter they are written for, and a CPU with AVX-512F. */
+static int use_wide_strips(long diameter) {
+    return diameter == WIDE_DIAMETER && luhd_kernels_avx512() != 0;
+}
+
 void luhd_proj_adaptive_conv_rows(const float *in, long width, long channels, const float *kernels, long diameter,
                                   const int32_t *row_of, const int32_t *col_of, long y0, long y1, float *out) {
+    const int wide = use_wide_strips(diameter);
     for (long y = y0; y < y1; y++) {
-        for (long x0 = 0; x0 < width; x0 += CONV_PIXELS) {
+        long start = 0;
+        if (wide) {
+            for (; start + WIDE_PIXELS <= width; start += WIDE_PIXELS) {
+                long c0 = 0;
+                for (; c0 + WIDE_LANES <= channels; c0 += WIDE_LANES)
+                    adaptive_conv_strip_wide(in, width, channels, kernels, row_of, col_of, y, start, c0, out);
+                for (long x0 = start; c0 < channels && x0 < start + WIDE_PIXELS; x0 += CONV_PIXELS) {
+                    long c = c0;
+                    for (; c + CONV_LANES <= channels; c += CONV_LANES)
+                        adaptive_conv_strip(in, width, channels, kernels, diameter, row_of, col_of, y, x0, CONV_PIXELS,
+                                            c, CONV_LANES, out);
+                    if (c < channels)
+                        adaptive_conv_strip(in, width, channels, kernels, diameter, row_of, col_of, y, x0, CONV_PIXELS,
+                                            c, channels - c, out);
+                }
+            }
+        }
+        for (long x0 = start; x0 < width; x0 += CONV_PIXELS) {
             const long pixels = width - x0 < CONV_PIXELS ? width - x0 : CONV_PIXELS;
             long c0 = 0;
             for (; c0 + CONV_LANES <= channels; c0 += CONV_LANES)
