@@ -49,7 +49,9 @@ struct WindowResampler {
             segments.append((totalKeys, count))
             totalKeys += count
         }
-        let state = attention.callState(projectedQueries: queries, sets: sets, windows: windows)
+        let state = context.timed("Hiwin key and value weights widened") {
+            attention.callState(projectedQueries: queries, sets: sets, windows: windows)
+        }
         let rowsPerView = windows * sets
         var heads = [Float](repeating: 0, count: views.count * rowsPerView * e)
         let rowsPerWindow = sets * attention.heads
@@ -82,11 +84,13 @@ struct WindowResampler {
                     let cells = (block.lowerBound * n)..<(block.upperBound * n)
                     let key = "\(layout.height)x\(layout.width)"
                     if pooledPositions[key] == nil {
-                        let pooling = positionPooling[key] ?? PositionPooling(
-                            table: positionTable, grid: grid, embedDim: e, layout: layout,
-                            roundToBFloat16: roundPositionsToBFloat16)
-                        positionPooling[key] = pooling
-                        pooledPositions[key] = pooling.pooled(cells: cells, threads: context.threads)
+                        pooledPositions[key] = context.timed("Hiwin position pooling") {
+                            let pooling = positionPooling[key] ?? PositionPooling(
+                                table: positionTable, grid: grid, embedDim: e, layout: layout,
+                                roundToBFloat16: roundPositionsToBFloat16)
+                            positionPooling[key] = pooling
+                            return pooling.pooled(cells: cells, threads: context.threads)
+                        }
                     }
                     level.projection.values(level.prepared, layout: layout, cells: cells, into: levelValues, context: context)
                     let position = pooledPositions[key]!
