@@ -120,6 +120,76 @@ void luhd_proj_adaptive_conv_rows(const float *in, long width, long channels, co
     }
 }
 
+/* Small-k products: tiles of SMALL_K_ROWS rows x SMALL_K_VECTORS 16-lane vectors of C (16 zmm
+ * accumulators) summed over the whole k at once, reading A and B in place (no packing) and
+ * writing C once. The k rows of a column strip of B (k x 32 floats) stay in L1 for every row
+ * tile. */
+enum { SMALL_K_ROWS = 8, SMALL_K_VECTORS = 2, SMALL_K_COLUMNS = 16 * SMALL_K_VECTORS, SMALL_K_MAX = 512 };
+
+__attribute__((target("avx512f,avx2,fma"))) static inline __attribute__((always_inline)) void small_k_tile(
+    long rows, long k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, __mmask16 mask0,
+    __mmask16 mask1) {
+    __m512 acc[SMALL_K_ROWS][SMALL_K_VECTORS];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < SMALL_K_ROWS; r++) {
+        acc[r][0] = _mm512_setzero_ps();
+        acc[r][1] = _mm512_setzero_ps();
+    }
+    for (long t = 0; t < k; t++) {
+        const __m512 b0 = _mm512_maskz_loadu_ps(mask0, b + t * ldb);
+        const __m512 b1 = _mm512_maskz_loadu_ps(mask1, b + t * ldb + 16);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < SMALL_K_ROWS; r++) {
+            if (r >= rows) break;
+            const __m512 w = _mm512_set1_ps(a[r * lda + t]);
+            acc[r][0] = _mm512_fmadd_ps(w, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(w, b1, acc[r][1]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < SMALL_K_ROWS; r++) {
+        if (r >= rows) break;
+        _mm512_mask_storeu_ps(c + r * ldc, mask0, acc[r][0]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, mask1, acc[r][1]);
+    }
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void small_k_strip_full(long m, long k, const float *a, long lda,
+                                                                           const float *b, long ldb, float *c,
+                                                                           long ldc, __mmask16 mask0,
+                                                                           __mmask16 mask1) {
+    long i = 0;
+    for (; i + SMALL_K_ROWS <= m; i += SMALL_K_ROWS)
+        small_k_tile(SMALL_K_ROWS, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask0, mask1);
+    for (; i < m; i++) small_k_tile(1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask0, mask1);
+}
+
+__attribute__((target("avx512f,avx2,fma"), noinline)) static void small_k_product(long m, long n, long k,
+                                                                                   const float *a, long lda,
+                                                                                   const float *b, long ldb, float *c,
+                                                                                   long ldc) {
+    /* The strip's k rows of B copied together: rows of B a power of two apart (E floats) would
+     * all fall in the same L1 set. */
+    float strip[SMALL_K_MAX * SMALL_K_COLUMNS] __attribute__((aligned(64)));
+    for (long j = 0; j < n; j += SMALL_K_COLUMNS) {
+        const long left = n - j;
+        const __mmask16 mask0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        const __mmask16 mask1 = left >= 32 ? (__mmask16)0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1u);
+        for (long t = 0; t < k; t++) {
+            _mm512_store_ps(strip + t * SMALL_K_COLUMNS, _mm512_maskz_loadu_ps(mask0, b + t * ldb + j));
+            _mm512_store_ps(strip + t * SMALL_K_COLUMNS + 16, _mm512_maskz_loadu_ps(mask1, b + t * ldb + j + 16));
+        }
+        small_k_strip_full(m, k, a, lda, strip, SMALL_K_COLUMNS, c + j, ldc, mask0, mask1);
+    }
+}
+
+int luhd_proj_small_k_product(long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c,
+                              long ldc) {
+    if (k > SMALL_K_MAX || luhd_kernels_avx512() == 0) return 0;
+    small_k_product(m, n, k, a, lda, b, ldb, c, ldc);
+    return 1;
+}
+
 float luhd_proj_dot(const float *a, const float *b, long n) {
     float s[8] = {0};
     long i = 0;

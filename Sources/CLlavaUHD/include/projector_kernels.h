@@ -56,6 +56,15 @@ void luhd_proj_add_scaled_rows(float *_Nonnull values, const float *_Nonnull pro
 void luhd_proj_transpose_rows(const float *_Nonnull src, long rows, long cols, long r0, long r1,
                               float *_Nonnull dst);
 
+/* Row-major c[i][j] = sum over t < k of a[i*lda + t] * b[t*ldb + j] for i < m, j < n, each
+ * summed in t-order from zero with one fused multiply-add per term, with AVX-512F (tiles of
+ * 8 rows x 32 columns, A and B read in place, C written once): for products with a small k
+ * (the window attention's mixing and key-space queries), where a packing GEMM spends more on
+ * packing and on passes over C than on the products. Returns 1, or 0 without computing
+ * anything when the CPU lacks AVX-512 or k > 512 (the caller then uses sgemm). */
+int luhd_proj_small_k_product(long m, long n, long k, const float *_Nonnull a, long lda, const float *_Nonnull b,
+                              long ldb, float *_Nonnull c, long ldc);
+
 /* sum of a[i]*b[i] over i < n, in 8 interleaved float partial sums reduced in a fixed order. */
 float luhd_proj_dot(const float *_Nonnull a, const float *_Nonnull b, long n);
 

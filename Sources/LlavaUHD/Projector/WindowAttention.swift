@@ -107,9 +107,9 @@ final class WindowAttention: @unchecked Sendable {
                 let qp = SendablePointer(UnsafeMutablePointer(mutating: q.baseAddress!))
                 let wk = SendablePointer(state.keyWeight.pointer)
                 parallelFor(heads, threads: threads) { h in
-                    BLAS.sgemm(m: windows.count * state.sets, n: e, k: d,
-                               a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
-                               b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e, threads: 1)
+                    SmallKProduct.multiply(m: windows.count * state.sets, n: e, k: d,
+                                           a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
+                                           b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e)
                 }
             }
         }
@@ -162,10 +162,10 @@ final class WindowAttention: @unchecked Sendable {
         context.timed("Hiwin attention mixing", operations: 2.0 * Double(count * rowsPerWindow * segment.count * e)) {
             parallelFor(parts.count, threads: threads) { part in
                 for i in parts[part] {
-                    BLAS.sgemm(m: rowsPerWindow, n: e, k: segment.count,
-                               a: p.p + i * rowsPerWindow * totalKeys + segment.offset, lda: totalKeys,
-                               b: v.p + (i * totalKeys + segment.offset) * e, ldb: e,
-                               c: m.p + i * rowsPerWindow * e, ldc: e, threads: 1)
+                    SmallKProduct.multiply(m: rowsPerWindow, n: e, k: segment.count,
+                                           a: p.p + i * rowsPerWindow * totalKeys + segment.offset, lda: totalKeys,
+                                           b: v.p + (i * totalKeys + segment.offset) * e, ldb: e,
+                                           c: m.p + i * rowsPerWindow * e, ldc: e)
                 }
             }
         }
