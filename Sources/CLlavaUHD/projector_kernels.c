@@ -37,75 +37,90 @@ static inline __attribute__((always_inline)) void adaptive_conv_strip(const floa
         for (long c = 0; c < lanes; c++) out[((y * width) + x0 + p) * channels + c0 + c] = acc[p][c];
 }
 
-/* AVX-512 strips for JBU's 7x7 kernels: WIDE_PIXELS neighbouring output pixels x WIDE_VECTORS
- * 16-lane channel vectors (16 accumulators in zmm registers). The loops have constant bounds and
- * are unrolled completely, so the tap tests resolve at compile time and the accumulators never
- * leave the registers; each source vector is loaded once per tap row for the whole strip and
- * each weight is an embedded broadcast. Per pixel the taps are still summed in the order
- * t = i*7 + j from zero with one fused multiply-add each: the result is the generic strip's. */
+/* AVX-512 strips for JBU's 7x7 kernels: WIDE_PIXELS neighbouring output pixels x WIDE_LANES
+ * channels (16 accumulators in zmm registers), read from the input rearranged in blocks of
+ * WIDE_LANES channels (`luhd_proj_channel_blocks`): in the [height, width, channels] layout a
+ * strip's 98 source vectors are whole multiples of 4 KB apart and all fall in the same two L1
+ * sets; in blocks, a tap row's 14 vectors are consecutive. The loops have constant bounds and are
+ * unrolled completely, so the tap tests resolve at compile time and the accumulators never leave
+ * the registers; each source vector is loaded once per tap row for the whole strip and each
+ * weight is a broadcast. Per pixel the taps are still summed in the order t = i*7 + j from zero
+ * with one fused multiply-add each: the result is the generic strip's. */
 enum { WIDE_DIAMETER = 7, WIDE_PIXELS = 8, WIDE_VECTORS = 2, WIDE_LANES = 16 * WIDE_VECTORS };
+#define WIDE_ORDER_BARRIER(a)                                                                                     \
+    __asm__ volatile("" : "+v"(a[0][0]), "+v"(a[1][0]), "+v"(a[2][0]), "+v"(a[3][0]), "+v"(a[4][0]), "+v"(a[5][0]),  \
+                     "+v"(a[6][0]), "+v"(a[7][0]), "+v"(a[0][1]), "+v"(a[1][1]), "+v"(a[2][1]), "+v"(a[3][1]),       \
+                     "+v"(a[4][1]), "+v"(a[5][1]), "+v"(a[6][1]), "+v"(a[7][1]))
 
-__attribute__((target("avx512f,avx2,fma"))) static void adaptive_conv_strip_wide(
-    const float *in, long width, long channels, const float *kernels, const int32_t *row_of, const int32_t *col_of,
-    long y, long x0, long c0, float *out) {
+__attribute__((target("avx512f,avx2,fma"), noinline)) static void adaptive_conv_strips_wide(
+    const float *blocked, long width, long channels, const float *kernels, const int32_t *row_of,
+    const int32_t *col_of, long y, long strips, float *out) {
     enum { D = WIDE_DIAMETER, P = WIDE_PIXELS, V = WIDE_VECTORS, TAPS = D * D };
-    __m512 acc[P][V];
+    const long blocks = channels / WIDE_LANES;
+    /* One channel block at a time along the row: a strip shares 6 of its 14 source columns with
+     * the next, and the row's kernels (width x 49 floats) stay in L1. */
+    for (long cb = 0; cb < blocks; cb++)
+    for (long x0 = 0; x0 < strips * P; x0 += P) {
+        const float *k = kernels + (y * width + x0) * TAPS;
+        __m512 acc[P][V];
 #pragma clang loop unroll(full)
-    for (int p = 0; p < P; p++)
+        for (int p = 0; p < P; p++)
 #pragma clang loop unroll(full)
-        for (int v = 0; v < V; v++) acc[p][v] = _mm512_setzero_ps();
-    const float *k = kernels + (y * width + x0) * TAPS;
-    for (int i = 0; i < D; i++) {
-        const float *row = in + (long)row_of[y + i] * width * channels + c0;
-        const float *ki = k + i * D;
+            for (int v = 0; v < V; v++) acc[p][v] = _mm512_setzero_ps();
+        for (int i = 0; i < D; i++) {
+            const float *row = blocked + ((long)row_of[y + i] * blocks + cb) * width * WIDE_LANES;
+            const float *ki = k + i * D;
 #pragma clang loop unroll(full)
-        for (int q = 0; q < P + D - 1; q++) {
-            const float *s = row + (long)col_of[x0 + q] * channels;
-            __m512 src[V];
+            for (int q = 0; q < P + D - 1; q++) {
+                const float *s = row + (long)col_of[x0 + q] * WIDE_LANES;
+                __m512 src[V];
 #pragma clang loop unroll(full)
-            for (int v = 0; v < V; v++) src[v] = _mm512_loadu_ps(s + 16 * v);
+                for (int v = 0; v < V; v++) src[v] = _mm512_loadu_ps(s + 16 * v);
 #pragma clang loop unroll(full)
-            for (int p = 0; p < P; p++) {
-                const int j = q - p;
-                if (j < 0 || j >= D) continue;
-                const __m512 w = _mm512_set1_ps(ki[p * TAPS + j]);
+                for (int p = 0; p < P; p++) {
+                    const int j = q - p;
+                    if (j < 0 || j >= D) continue;
+                    const __m512 w = _mm512_set1_ps(ki[p * TAPS + j]);
 #pragma clang loop unroll(full)
-                for (int v = 0; v < V; v++) acc[p][v] = _mm512_fmadd_ps(w, src[v], acc[p][v]);
+                    for (int v = 0; v < V; v++) acc[p][v] = _mm512_fmadd_ps(w, src[v], acc[p][v]);
+                }
+                /* Keeps this column's multiply-adds (one per pixel, independent) together:
+                 * without it the compiler groups each pixel's 7 dependent ones, and the core
+                 * waits on their latency. */
+                WIDE_ORDER_BARRIER(acc);
             }
         }
+        float *o = out + (y * width + x0) * channels + cb * WIDE_LANES;
+#pragma clang loop unroll(full)
+        for (int p = 0; p < P; p++)
+#pragma clang loop unroll(full)
+            for (int v = 0; v < V; v++) _mm512_storeu_ps(o + p * channels + 16 * v, acc[p][v]);
     }
-    float *o = out + (y * width + x0) * channels + c0;
-#pragma clang loop unroll(full)
-    for (int p = 0; p < P; p++)
-#pragma clang loop unroll(full)
-        for (int v = 0; v < V; v++) _mm512_storeu_ps(o + p * channels + 16 * v, acc[p][v]);
 }
 
-/* Whether the AVX-512 strips run: the diameter they are written for, and a CPU with AVX-512F. */
-static int use_wide_strips(long diameter) {
-    return diameter == WIDE_DIAMETER && luhd_kernels_avx512() != 0;
+int luhd_proj_adaptive_conv_uses_blocks(long diameter, long channels) {
+    return diameter == WIDE_DIAMETER && channels % WIDE_LANES == 0 && luhd_kernels_avx512() != 0;
 }
 
-void luhd_proj_adaptive_conv_rows(const float *in, long width, long channels, const float *kernels, long diameter,
-                                  const int32_t *row_of, const int32_t *col_of, long y0, long y1, float *out) {
-    const int wide = use_wide_strips(diameter);
+void luhd_proj_channel_blocks(const float *in, long width, long channels, long y0, long y1, float *blocked) {
+    const long blocks = channels / WIDE_LANES;
+    for (long y = y0; y < y1; y++)
+        for (long x = 0; x < width; x++)
+            for (long cb = 0; cb < blocks; cb++) {
+                const float *src = in + (y * width + x) * channels + cb * WIDE_LANES;
+                float *dst = blocked + ((y * blocks + cb) * width + x) * WIDE_LANES;
+                for (long l = 0; l < WIDE_LANES; l++) dst[l] = src[l];
+            }
+}
+
+void luhd_proj_adaptive_conv_rows(const float *in, const float *blocked, long width, long channels,
+                                  const float *kernels, long diameter, const int32_t *row_of, const int32_t *col_of,
+                                  long y0, long y1, float *out) {
     for (long y = y0; y < y1; y++) {
         long start = 0;
-        if (wide) {
-            for (; start + WIDE_PIXELS <= width; start += WIDE_PIXELS) {
-                long c0 = 0;
-                for (; c0 + WIDE_LANES <= channels; c0 += WIDE_LANES)
-                    adaptive_conv_strip_wide(in, width, channels, kernels, row_of, col_of, y, start, c0, out);
-                for (long x0 = start; c0 < channels && x0 < start + WIDE_PIXELS; x0 += CONV_PIXELS) {
-                    long c = c0;
-                    for (; c + CONV_LANES <= channels; c += CONV_LANES)
-                        adaptive_conv_strip(in, width, channels, kernels, diameter, row_of, col_of, y, x0, CONV_PIXELS,
-                                            c, CONV_LANES, out);
-                    if (c < channels)
-                        adaptive_conv_strip(in, width, channels, kernels, diameter, row_of, col_of, y, x0, CONV_PIXELS,
-                                            c, channels - c, out);
-                }
-            }
+        if (blocked) {
+            adaptive_conv_strips_wide(blocked, width, channels, kernels, row_of, col_of, y, width / WIDE_PIXELS, out);
+            start = width / WIDE_PIXELS * WIDE_PIXELS;
         }
         for (long x0 = start; x0 < width; x0 += CONV_PIXELS) {
             const long pixels = width - x0 < CONV_PIXELS ? width - x0 : CONV_PIXELS;

@@ -10,12 +10,24 @@
 
 /* JBU adaptive convolution, output rows y in [y0, y1) of a map `width` pixels wide:
  * out[y][x][c] = sum over t = i*d + j (i, j < d) of kernels[(y*width + x)*d*d + t] *
- * in[row_of[y + i]][col_of[x + j]][c], taps summed in order; row_of / col_of map padded
- * coordinates to source rows / columns (reflect padding). */
-void luhd_proj_adaptive_conv_rows(const float *_Nonnull in, long width, long channels,
-                                  const float *_Nonnull kernels, long diameter,
+ * in[row_of[y + i]][col_of[x + j]][c], taps summed in order from zero with one fused
+ * multiply-add each; row_of / col_of map padded coordinates to source rows / columns (reflect
+ * padding). `blocked` is NULL, or, when `luhd_proj_adaptive_conv_uses_blocks(d, channels)`,
+ * the whole input as made by `luhd_proj_channel_blocks`: strips of 8 pixels then run with
+ * AVX-512 from it (same results). */
+void luhd_proj_adaptive_conv_rows(const float *_Nonnull in, const float *_Nullable blocked, long width,
+                                  long channels, const float *_Nonnull kernels, long diameter,
                                   const int32_t *_Nonnull row_of, const int32_t *_Nonnull col_of,
                                   long y0, long y1, float *_Nonnull out);
+
+/* Whether `luhd_proj_adaptive_conv_rows` takes a `blocked` input for this diameter and channel
+ * count on this CPU (d = 7, channels a multiple of 32, AVX-512F). */
+int luhd_proj_adaptive_conv_uses_blocks(long diameter, long channels);
+
+/* Rows y in [y0, y1) of a [height, width, channels] map rearranged in blocks of 32 channels,
+ * [height, channels/32, width, 32] (channels a multiple of 32). */
+void luhd_proj_channel_blocks(const float *_Nonnull in, long width, long channels, long y0, long y1,
+                              float *_Nonnull blocked);
 
 /* JBU range x spatial kernel for output rows y in [y0, y1): for pixel p with 32-wide key
  * keys[p], logits[t] = tau * <keys[n_t], keys[p]> over the d*d neighbours n_t (row_of /
