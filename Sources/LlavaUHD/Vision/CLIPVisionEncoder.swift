@@ -75,10 +75,6 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
 
     /// Rows of the MLP processed at once (bounds the `[rows, intermediate]` buffer).
     static let mlpRowBlock = 1024
-    /// Query rows of one head's attention scored, softmaxed and mixed at once: their scores
-    /// (rows × tokens floats, 282 KB at 551 tokens) stay in the core's L2 cache between the
-    /// three steps, where a whole view's (1.2 MB) did not.
-    static let attentionRowBlock = 128
     /// Largest token count of one view (its attention scores take tokens² floats).
     package static let maxTokensPerView = 16384
 
@@ -295,20 +291,15 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                     let v = task / heads, h = task % heads
                     let n = grids[v].rows * grids[v].columns + 1
                     let base = qkv.p + offsets[v] * ld
-                    var r0 = 0
-                    while r0 < n {
-                        let m = min(Self.attentionRowBlock, n - r0)
-                        BLAS.sgemm(transB: true, m: m, n: n, k: d, alpha: scale, a: base + r0 * ld + h * d, lda: ld,
-                                   b: base + c + h * d, ldb: ld, c: scores.p, ldc: n, threads: threads)
-                        let parts = chunks(m, parts: m >= 64 ? threads : 1)
-                        parallelFor(parts.count, threads: threads) { part in
-                            let r = parts[part]
-                            Activation.softmaxRows(scores.p + r.lowerBound * n, rows: r.count, cols: n)
-                        }
-                        BLAS.sgemm(m: m, n: d, k: n, a: scores.p, lda: n, b: base + 2 * c + h * d, ldb: ld,
-                                   c: attended.p + (offsets[v] + r0) * c + h * d, ldc: c, threads: threads)
-                        r0 += m
+                    BLAS.sgemm(transB: true, m: n, n: n, k: d, alpha: scale, a: base + h * d, lda: ld,
+                               b: base + c + h * d, ldb: ld, c: scores.p, ldc: n, threads: threads)
+                    let parts = chunks(n, parts: n >= 64 ? threads : 1)
+                    parallelFor(parts.count, threads: threads) { part in
+                        let r = parts[part]
+                        Activation.softmaxRows(scores.p + r.lowerBound * n, rows: r.count, cols: n)
                     }
+                    BLAS.sgemm(m: n, n: d, k: n, a: scores.p, lda: n, b: base + 2 * c + h * d, ldb: ld,
+                               c: attended.p + offsets[v] * c + h * d, ldc: c, threads: threads)
                 }
             }
         }
