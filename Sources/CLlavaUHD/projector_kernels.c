@@ -2,7 +2,10 @@
  * compiler vectorises the contiguous (channel) loops; reductions use explicit partial sums. */
 #include "projector_kernels.h"
 
+#include <immintrin.h>
 #include <math.h>
+
+#include "kernels.h"
 
 /* The adaptive convolution works on strips of CONV_PIXELS neighbouring output pixels and
  * CONV_LANES channels at a time: a strip's pixels share all but one column of their taps, so
@@ -34,10 +37,92 @@ static inline __attribute__((always_inline)) void adaptive_conv_strip(const floa
         for (long c = 0; c < lanes; c++) out[((y * width) + x0 + p) * channels + c0 + c] = acc[p][c];
 }
 
-void luhd_proj_adaptive_conv_rows(const float *in, long width, long channels, const float *kernels, long diameter,
-                                  const int32_t *row_of, const int32_t *col_of, long y0, long y1, float *out) {
+/* AVX-512 strips for JBU's 7x7 kernels: WIDE_PIXELS neighbouring output pixels x WIDE_LANES
+ * channels (16 accumulators in zmm registers), read from the input rearranged in blocks of
+ * WIDE_LANES channels (`luhd_proj_channel_blocks`): in the [height, width, channels] layout a
+ * strip's 98 source vectors are whole multiples of 4 KB apart and all fall in the same two L1
+ * sets; in blocks, a tap row's 14 vectors are consecutive. The loops have constant bounds and are
+ * unrolled completely, so the tap tests resolve at compile time and the accumulators never leave
+ * the registers; each source vector is loaded once per tap row for the whole strip and each
+ * weight is a broadcast. Per pixel the taps are still summed in the order t = i*7 + j from zero
+ * with one fused multiply-add each: the result is the generic strip's. */
+enum { WIDE_DIAMETER = 7, WIDE_PIXELS = 8, WIDE_VECTORS = 2, WIDE_LANES = 16 * WIDE_VECTORS };
+#define WIDE_ORDER_BARRIER(a)                                                                                     \
+    __asm__ volatile("" : "+v"(a[0][0]), "+v"(a[1][0]), "+v"(a[2][0]), "+v"(a[3][0]), "+v"(a[4][0]), "+v"(a[5][0]),  \
+                     "+v"(a[6][0]), "+v"(a[7][0]), "+v"(a[0][1]), "+v"(a[1][1]), "+v"(a[2][1]), "+v"(a[3][1]),       \
+                     "+v"(a[4][1]), "+v"(a[5][1]), "+v"(a[6][1]), "+v"(a[7][1]))
+
+__attribute__((target("avx512f,avx2,fma"), noinline)) static void adaptive_conv_strips_wide(
+    const float *blocked, long width, long channels, const float *kernels, const int32_t *row_of,
+    const int32_t *col_of, long y, long strips, float *out) {
+    enum { D = WIDE_DIAMETER, P = WIDE_PIXELS, V = WIDE_VECTORS, TAPS = D * D };
+    const long blocks = channels / WIDE_LANES;
+    /* One channel block at a time along the row: a strip shares 6 of its 14 source columns with
+     * the next, and the row's kernels (width x 49 floats) stay in L1. */
+    for (long cb = 0; cb < blocks; cb++)
+    for (long x0 = 0; x0 < strips * P; x0 += P) {
+        const float *k = kernels + (y * width + x0) * TAPS;
+        __m512 acc[P][V];
+#pragma clang loop unroll(full)
+        for (int p = 0; p < P; p++)
+#pragma clang loop unroll(full)
+            for (int v = 0; v < V; v++) acc[p][v] = _mm512_setzero_ps();
+        for (int i = 0; i < D; i++) {
+            const float *row = blocked + ((long)row_of[y + i] * blocks + cb) * width * WIDE_LANES;
+            const float *ki = k + i * D;
+#pragma clang loop unroll(full)
+            for (int q = 0; q < P + D - 1; q++) {
+                const float *s = row + (long)col_of[x0 + q] * WIDE_LANES;
+                __m512 src[V];
+#pragma clang loop unroll(full)
+                for (int v = 0; v < V; v++) src[v] = _mm512_loadu_ps(s + 16 * v);
+#pragma clang loop unroll(full)
+                for (int p = 0; p < P; p++) {
+                    const int j = q - p;
+                    if (j < 0 || j >= D) continue;
+                    const __m512 w = _mm512_set1_ps(ki[p * TAPS + j]);
+#pragma clang loop unroll(full)
+                    for (int v = 0; v < V; v++) acc[p][v] = _mm512_fmadd_ps(w, src[v], acc[p][v]);
+                }
+                /* Keeps this column's multiply-adds (one per pixel, independent) together:
+                 * without it the compiler groups each pixel's 7 dependent ones, and the core
+                 * waits on their latency. */
+                WIDE_ORDER_BARRIER(acc);
+            }
+        }
+        float *o = out + (y * width + x0) * channels + cb * WIDE_LANES;
+#pragma clang loop unroll(full)
+        for (int p = 0; p < P; p++)
+#pragma clang loop unroll(full)
+            for (int v = 0; v < V; v++) _mm512_storeu_ps(o + p * channels + 16 * v, acc[p][v]);
+    }
+}
+
+int luhd_proj_adaptive_conv_uses_blocks(long diameter, long channels) {
+    return diameter == WIDE_DIAMETER && channels % WIDE_LANES == 0 && luhd_kernels_avx512() != 0;
+}
+
+void luhd_proj_channel_blocks(const float *in, long width, long channels, long y0, long y1, float *blocked) {
+    const long blocks = channels / WIDE_LANES;
+    for (long y = y0; y < y1; y++)
+        for (long x = 0; x < width; x++)
+            for (long cb = 0; cb < blocks; cb++) {
+                const float *src = in + (y * width + x) * channels + cb * WIDE_LANES;
+                float *dst = blocked + ((y * blocks + cb) * width + x) * WIDE_LANES;
+                for (long l = 0; l < WIDE_LANES; l++) dst[l] = src[l];
+            }
+}
+
+void luhd_proj_adaptive_conv_rows(const float *in, const float *blocked, long width, long channels,
+                                  const float *kernels, long diameter, const int32_t *row_of, const int32_t *col_of,
+                                  long y0, long y1, float *out) {
     for (long y = y0; y < y1; y++) {
-        for (long x0 = 0; x0 < width; x0 += CONV_PIXELS) {
+        long start = 0;
+        if (blocked) {
+            adaptive_conv_strips_wide(blocked, width, channels, kernels, row_of, col_of, y, width / WIDE_PIXELS, out);
+            start = width / WIDE_PIXELS * WIDE_PIXELS;
+        }
+        for (long x0 = start; x0 < width; x0 += CONV_PIXELS) {
             const long pixels = width - x0 < CONV_PIXELS ? width - x0 : CONV_PIXELS;
             long c0 = 0;
             for (; c0 + CONV_LANES <= channels; c0 += CONV_LANES)
@@ -48,6 +133,76 @@ void luhd_proj_adaptive_conv_rows(const float *in, long width, long channels, co
                                     channels - c0, out);
         }
     }
+}
+
+/* Small-k products: tiles of SMALL_K_ROWS rows x SMALL_K_VECTORS 16-lane vectors of C (16 zmm
+ * accumulators) summed over the whole k at once, reading A and B in place (no packing) and
+ * writing C once. The k rows of a column strip of B (k x 32 floats) stay in L1 for every row
+ * tile. */
+enum { SMALL_K_ROWS = 8, SMALL_K_VECTORS = 2, SMALL_K_COLUMNS = 16 * SMALL_K_VECTORS, SMALL_K_MAX = 512 };
+
+__attribute__((target("avx512f,avx2,fma"))) static inline __attribute__((always_inline)) void small_k_tile(
+    long rows, long k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, __mmask16 mask0,
+    __mmask16 mask1) {
+    __m512 acc[SMALL_K_ROWS][SMALL_K_VECTORS];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < SMALL_K_ROWS; r++) {
+        acc[r][0] = _mm512_setzero_ps();
+        acc[r][1] = _mm512_setzero_ps();
+    }
+    for (long t = 0; t < k; t++) {
+        const __m512 b0 = _mm512_maskz_loadu_ps(mask0, b + t * ldb);
+        const __m512 b1 = _mm512_maskz_loadu_ps(mask1, b + t * ldb + 16);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < SMALL_K_ROWS; r++) {
+            if (r >= rows) break;
+            const __m512 w = _mm512_set1_ps(a[r * lda + t]);
+            acc[r][0] = _mm512_fmadd_ps(w, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(w, b1, acc[r][1]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < SMALL_K_ROWS; r++) {
+        if (r >= rows) break;
+        _mm512_mask_storeu_ps(c + r * ldc, mask0, acc[r][0]);
+        _mm512_mask_storeu_ps(c + r * ldc + 16, mask1, acc[r][1]);
+    }
+}
+
+__attribute__((target("avx512f,avx2,fma"))) static void small_k_strip_full(long m, long k, const float *a, long lda,
+                                                                           const float *b, long ldb, float *c,
+                                                                           long ldc, __mmask16 mask0,
+                                                                           __mmask16 mask1) {
+    long i = 0;
+    for (; i + SMALL_K_ROWS <= m; i += SMALL_K_ROWS)
+        small_k_tile(SMALL_K_ROWS, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask0, mask1);
+    for (; i < m; i++) small_k_tile(1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask0, mask1);
+}
+
+__attribute__((target("avx512f,avx2,fma"), noinline)) static void small_k_product(long m, long n, long k,
+                                                                                   const float *a, long lda,
+                                                                                   const float *b, long ldb, float *c,
+                                                                                   long ldc) {
+    /* The strip's k rows of B copied together: rows of B a power of two apart (E floats) would
+     * all fall in the same L1 set. */
+    float strip[SMALL_K_MAX * SMALL_K_COLUMNS] __attribute__((aligned(64)));
+    for (long j = 0; j < n; j += SMALL_K_COLUMNS) {
+        const long left = n - j;
+        const __mmask16 mask0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        const __mmask16 mask1 = left >= 32 ? (__mmask16)0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1u);
+        for (long t = 0; t < k; t++) {
+            _mm512_store_ps(strip + t * SMALL_K_COLUMNS, _mm512_maskz_loadu_ps(mask0, b + t * ldb + j));
+            _mm512_store_ps(strip + t * SMALL_K_COLUMNS + 16, _mm512_maskz_loadu_ps(mask1, b + t * ldb + j + 16));
+        }
+        small_k_strip_full(m, k, a, lda, strip, SMALL_K_COLUMNS, c + j, ldc, mask0, mask1);
+    }
+}
+
+int luhd_proj_small_k_product(long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c,
+                              long ldc) {
+    if (k > SMALL_K_MAX || luhd_kernels_avx512() == 0) return 0;
+    small_k_product(m, n, k, a, lda, b, ldb, c, ldc);
+    return 1;
 }
 
 float luhd_proj_dot(const float *a, const float *b, long n) {

@@ -7,8 +7,9 @@ import TestSupport
 /// at a time: `out[y, x, c] = Σ_{i<d} Σ_{j<d} kernel[y, x, i·d + j] · in[refl(y + i − r), refl(x + j − r), c]`,
 /// taps summed in the order (i, j) from zero with fused multiply-adds, as the C kernel's
 /// contracted `acc += w·s`. The two must agree exactly (same operations in the same order),
-/// on sizes that leave partial strips and channel blocks and on 1 and 2 threads; the JBU
-/// stages' agreement with upstream is checked by ProjectorFixtureTests.
+/// on sizes that leave partial strips and channel blocks (with radius 3, at least 8 pixels and a
+/// multiple of 32 channels, the AVX-512 strips of 8 pixels x 32 channels read from the input in
+/// channel blocks, on a CPU that has them) and on 1 and 2 threads; the JBU stages' agreement with upstream is checked by ProjectorFixtureTests.
 @Suite struct AdaptiveConvolutionTests {
     static func reference(_ input: [Float], height: Int, width: Int, channels: Int, kernels: [Float],
                           radius: Int) -> [Float] {
@@ -33,7 +34,7 @@ import TestSupport
         return out
     }
 
-    @Test(arguments: [(5, 7, 37, 3), (9, 4, 16, 3), (6, 11, 64, 2), (4, 4, 3, 3), (12, 13, 48, 1)])
+    @Test(arguments: [(5, 7, 37, 3), (9, 4, 16, 3), (6, 11, 64, 2), (4, 4, 3, 3), (12, 13, 48, 1), (5, 19, 96, 3), (4, 16, 64, 3)])
     func matchesTheDefinitionExactly(_ shape: (Int, Int, Int, Int)) throws {
         let (height, width, channels, radius) = shape
         let d = 2 * radius + 1

@@ -10,12 +10,24 @@
 
 /* JBU adaptive convolution, output rows y in [y0, y1) of a map `width` pixels wide:
  * out[y][x][c] = sum over t = i*d + j (i, j < d) of kernels[(y*width + x)*d*d + t] *
- * in[row_of[y + i]][col_of[x + j]][c], taps summed in order; row_of / col_of map padded
- * coordinates to source rows / columns (reflect padding). */
-void luhd_proj_adaptive_conv_rows(const float *_Nonnull in, long width, long channels,
-                                  const float *_Nonnull kernels, long diameter,
+ * in[row_of[y + i]][col_of[x + j]][c], taps summed in order from zero with one fused
+ * multiply-add each; row_of / col_of map padded coordinates to source rows / columns (reflect
+ * padding). `blocked` is NULL, or, when `luhd_proj_adaptive_conv_uses_blocks(d, channels)`,
+ * the whole input as made by `luhd_proj_channel_blocks`: strips of 8 pixels then run with
+ * AVX-512 from it (same results). */
+void luhd_proj_adaptive_conv_rows(const float *_Nonnull in, const float *_Nullable blocked, long width,
+                                  long channels, const float *_Nonnull kernels, long diameter,
                                   const int32_t *_Nonnull row_of, const int32_t *_Nonnull col_of,
                                   long y0, long y1, float *_Nonnull out);
+
+/* Whether `luhd_proj_adaptive_conv_rows` takes a `blocked` input for this diameter and channel
+ * count on this CPU (d = 7, channels a multiple of 32, AVX-512F). */
+int luhd_proj_adaptive_conv_uses_blocks(long diameter, long channels);
+
+/* Rows y in [y0, y1) of a [height, width, channels] map rearranged in blocks of 32 channels,
+ * [height, channels/32, width, 32] (channels a multiple of 32). */
+void luhd_proj_channel_blocks(const float *_Nonnull in, long width, long channels, long y0, long y1,
+                              float *_Nonnull blocked);
 
 /* JBU range x spatial kernel for output rows y in [y0, y1): for pixel p with 32-wide key
  * keys[p], logits[t] = tau * <keys[n_t], keys[p]> over the d*d neighbours n_t (row_of /
@@ -55,6 +67,15 @@ void luhd_proj_add_scaled_rows(float *_Nonnull values, const float *_Nonnull pro
 /* dst[c*rows + r] = src[r*cols + c] for rows r in [r0, r1). */
 void luhd_proj_transpose_rows(const float *_Nonnull src, long rows, long cols, long r0, long r1,
                               float *_Nonnull dst);
+
+/* Row-major c[i][j] = sum over t < k of a[i*lda + t] * b[t*ldb + j] for i < m, j < n, each
+ * summed in t-order from zero with one fused multiply-add per term, with AVX-512F (tiles of
+ * 8 rows x 32 columns, A and B read in place, C written once): for products with a small k
+ * (the window attention's mixing and key-space queries), where a packing GEMM spends more on
+ * packing and on passes over C than on the products. Returns 1, or 0 without computing
+ * anything when the CPU lacks AVX-512 or k > 512 (the caller then uses sgemm). */
+int luhd_proj_small_k_product(long m, long n, long k, const float *_Nonnull a, long lda, const float *_Nonnull b,
+                              long ldb, float *_Nonnull c, long ldc);
 
 /* sum of a[i]*b[i] over i < n, in 8 interleaved float partial sums reduced in a fixed order. */
 float luhd_proj_dot(const float *_Nonnull a, const float *_Nonnull b, long n);

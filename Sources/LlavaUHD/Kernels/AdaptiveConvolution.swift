@@ -32,12 +32,23 @@ package enum AdaptiveConvolution {
         let ker = SendablePointer(UnsafeMutablePointer(mutating: kernels))
         let o = SendablePointer(out)
         let parts = chunks(height, parts: height * width * channels < (1 << 15) ? 1 : threads * 4)
+        // With AVX-512 the input is first rearranged in blocks of 32 channels (one more pass
+        // over it, against 49 multiply-adds per value; see projector_kernels.h).
+        let blocked: UnsafeMutablePointer<Float>? = luhd_proj_adaptive_conv_uses_blocks(d, channels) != 0
+            ? .allocate(capacity: height * width * channels) : nil
+        defer { blocked?.deallocate() }
+        let blocks = blocked.map { SendablePointer($0) }
+        if let blocks {
+            parallelFor(parts.count, threads: threads) { part in
+                luhd_proj_channel_blocks(src.p, width, channels, parts[part].lowerBound, parts[part].upperBound, blocks.p)
+            }
+        }
         rowOf.withUnsafeBufferPointer { rb in
             colOf.withUnsafeBufferPointer { cb in
                 let rows = SendablePointer(UnsafeMutablePointer(mutating: rb.baseAddress!))
                 let cols = SendablePointer(UnsafeMutablePointer(mutating: cb.baseAddress!))
                 parallelFor(parts.count, threads: threads) { part in
-                    luhd_proj_adaptive_conv_rows(src.p, width, channels, ker.p, d, rows.p, cols.p,
+                    luhd_proj_adaptive_conv_rows(src.p, blocks?.p, width, channels, ker.p, d, rows.p, cols.p,
                                                  parts[part].lowerBound, parts[part].upperBound, o.p)
                 }
             }

@@ -53,17 +53,25 @@ struct PositionPooling {
         guard !pixels.isEmpty else { return out }
         let y0 = pixels.lowerBound / w, y1 = (pixels.upperBound - 1) / w + 1
         var rows = [Float](repeating: 0, count: (y1 - y0) * w * e)
+        // Output rows are split across threads (each value is computed alone, so the split does
+        // not change it); each part rounds its own rows.
+        let taps = rowTaps, round = roundToBFloat16
         horizontal.withUnsafeBufferPointer { hb in
             rows.withUnsafeMutableBufferPointer { rb in
-                for y in y0..<y1 {
-                    let wt = Array(rowTaps.weight[(y * 4)..<(y * 4 + 4)])
-                    for x in 0..<w {
-                        let src = rowTaps.index[(y * 4)..<(y * 4 + 4)].map { hb.baseAddress! + ($0 * w + x) * e }
-                        Self.combine4(src, wt, count: e, into: rb.baseAddress! + ((y - y0) * w + x) * e)
+                let h = SendablePointer(UnsafeMutablePointer(mutating: hb.baseAddress!)), r = SendablePointer(rb.baseAddress!)
+                let parts = chunks(y1 - y0, parts: threads)
+                parallelFor(parts.count, threads: threads) { part in
+                    let first = r.p + parts[part].lowerBound * w * e
+                    for y in (y0 + parts[part].lowerBound)..<(y0 + parts[part].upperBound) {
+                        let wt = Array(taps.weight[(y * 4)..<(y * 4 + 4)])
+                        for x in 0..<w {
+                            let src = taps.index[(y * 4)..<(y * 4 + 4)].map { UnsafePointer(h.p + ($0 * w + x) * e) }
+                            Self.combine4(src, wt, count: e, into: r.p + ((y - y0) * w + x) * e)
+                        }
                     }
-                }
-                if roundToBFloat16 {
-                    FloatConversion.roundToBFloat16(rb.baseAddress!, count: rb.count, threads: threads)
+                    if round {
+                        FloatConversion.roundToBFloat16(first, count: parts[part].count * w * e, threads: 1)
+                    }
                 }
             }
         }

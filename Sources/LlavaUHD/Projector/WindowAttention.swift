@@ -107,39 +107,65 @@ final class WindowAttention: @unchecked Sendable {
                 let qp = SendablePointer(UnsafeMutablePointer(mutating: q.baseAddress!))
                 let wk = SendablePointer(state.keyWeight.pointer)
                 parallelFor(heads, threads: threads) { h in
-                    BLAS.sgemm(m: windows.count * state.sets, n: e, k: d,
-                               a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
-                               b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e, threads: 1)
+                    SmallKProduct.multiply(m: windows.count * state.sets, n: e, k: d,
+                                           a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
+                                           b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e)
                 }
             }
         }
     }
 
-    /// Attention of one view over a block of `count` windows. `keyQueries` comes from
-    /// `keySpaceQueries` for the same block; `keys` and `values` are `[count, keysPerWindow, E]`
-    /// (window-major); `mixed` is scratch of `keyQueries`' size. Writes the heads' outputs
-    /// before the out-projection and without the value bias, `[count · sets, E]` rows ordered
-    /// (window, set), to `out`. Windows, then heads, are split across threads. With `int8`,
-    /// the value heads run against their Q8_0 copies.
-    func attend(_ state: CallState, keyQueries: UnsafePointer<Float>, count: Int, keysPerWindow: Int,
-                keys: UnsafePointer<Float>, values: UnsafePointer<Float>, mixed: UnsafeMutablePointer<Float>,
-                into out: UnsafeMutablePointer<Float>, int8: Int8Weights? = nil, context: ComputeContext) {
-        let e = embedDim, d = headDim, heads = heads, rowsPerWindow = state.sets * heads, threads = context.threads
+    /// The softmaxed scores of every view over a block of `count` windows, into `scores`
+    /// (`[count, sets · heads, totalKeys]`). `keyQueries` comes from `keySpaceQueries` for the
+    /// same block; `keys` is `[count, totalKeys, E]`: window i's keys of all views, view v's
+    /// `segments[v].count` keys from row `segments[v].offset`. The key-space queries do not depend
+    /// on the view, so one product per window (`sets · heads` × `totalKeys` × E) scores all views
+    /// at once; the softmax then runs over each view's segment of a row. Windows are split
+    /// across threads.
+    func scores(_ state: CallState, keyQueries: UnsafePointer<Float>, count: Int, keys: UnsafePointer<Float>,
+                totalKeys: Int, segments: [(offset: Int, count: Int)], into scores: UnsafeMutablePointer<Float>,
+                context: ComputeContext) {
+        let e = embedDim, rowsPerWindow = state.sets * heads, threads = context.threads
         let q = SendablePointer(UnsafeMutablePointer(mutating: keyQueries))
         let k = SendablePointer(UnsafeMutablePointer(mutating: keys))
+        let s = SendablePointer(scores)
+        let parts = chunks(count, parts: threads)
+        context.timed("Hiwin attention scores", operations: 2.0 * Double(count * rowsPerWindow * totalKeys * e)) {
+            parallelFor(parts.count, threads: threads) { part in
+                let softmax = VectorKernels.table.softmax
+                for i in parts[part] {
+                    let window = s.p + i * rowsPerWindow * totalKeys
+                    BLAS.sgemm(transB: true, m: rowsPerWindow, n: totalKeys, k: e, a: q.p + i * rowsPerWindow * e, lda: e,
+                               b: k.p + i * totalKeys * e, ldb: e, c: window, ldc: totalKeys, threads: 1)
+                    for r in 0..<rowsPerWindow {
+                        for segment in segments { softmax(window + r * totalKeys + segment.offset, segment.count) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Attention of one view over a block of `count` windows, after `scores`: `scores` and
+    /// `values` are that call's buffers (`[count, sets · heads, totalKeys]`, `[count, totalKeys, E]`)
+    /// and `segment` the view's keys in them; `mixed` is scratch of `[count · sets · heads, E]`.
+    /// Writes the heads' outputs before the out-projection and without the value bias,
+    /// `[count · sets, E]` rows ordered (window, set), to `out`. Windows, then heads, are split
+    /// across threads. With `int8`, the value heads run against their Q8_0 copies.
+    func attend(_ state: CallState, scores: UnsafePointer<Float>, count: Int, totalKeys: Int,
+                segment: (offset: Int, count: Int), values: UnsafePointer<Float>, mixed: UnsafeMutablePointer<Float>,
+                into out: UnsafeMutablePointer<Float>, int8: Int8Weights? = nil, context: ComputeContext) {
+        let e = embedDim, d = headDim, heads = heads, rowsPerWindow = state.sets * heads, threads = context.threads
+        let p = SendablePointer(UnsafeMutablePointer(mutating: scores))
         let v = SendablePointer(UnsafeMutablePointer(mutating: values))
         let m = SendablePointer(mixed), o = SendablePointer(out)
         let parts = chunks(count, parts: threads)
-        context.timed("Hiwin attention scores + mixing", operations: 4.0 * Double(count * rowsPerWindow * keysPerWindow * e)) {
+        context.timed("Hiwin attention mixing", operations: 2.0 * Double(count * rowsPerWindow * segment.count * e)) {
             parallelFor(parts.count, threads: threads) { part in
-                let scores = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerWindow * keysPerWindow)
-                defer { scores.deallocate() }
                 for i in parts[part] {
-                    BLAS.sgemm(transB: true, m: rowsPerWindow, n: keysPerWindow, k: e, a: q.p + i * rowsPerWindow * e, lda: e,
-                               b: k.p + i * keysPerWindow * e, ldb: e, c: scores, ldc: keysPerWindow, threads: 1)
-                    Activation.softmaxRows(scores, rows: rowsPerWindow, cols: keysPerWindow)
-                    BLAS.sgemm(m: rowsPerWindow, n: e, k: keysPerWindow, a: scores, lda: keysPerWindow,
-                               b: v.p + i * keysPerWindow * e, ldb: e, c: m.p + i * rowsPerWindow * e, ldc: e, threads: 1)
+                    SmallKProduct.multiply(m: rowsPerWindow, n: e, k: segment.count,
+                                           a: p.p + i * rowsPerWindow * totalKeys + segment.offset, lda: totalKeys,
+                                           b: v.p + (i * totalKeys + segment.offset) * e, ldb: e,
+                                           c: m.p + i * rowsPerWindow * e, ldc: e)
                 }
             }
         }

@@ -15,9 +15,10 @@ struct PooledLevel {
 /// embedding, and the window attention of every query set, for all views of a call.
 ///
 /// Work is done in blocks of windows: for each block the queries are moved into key space
-/// once (they do not depend on the view), then every view's keys and values for those
-/// windows are formed (window-major: a window's keys are its levels' samples in level order)
-/// and attended to. This bounds the memory to one block of E-wide keys and queries while
+/// once (they do not depend on the view), every view's keys and values for those windows are
+/// formed (window-major: a window's keys are its views' in view order, each view's its levels'
+/// samples in level order), all views are scored by one product per window, then each view's
+/// values are mixed and projected. This bounds the memory to one block of E-wide keys and queries while
 /// keeping the products large enough to run efficiently.
 struct WindowResampler {
     let attention: WindowAttention
@@ -30,8 +31,8 @@ struct WindowResampler {
     /// With `MatrixArithmetic.int8`: the attention's value heads and out_proj as Q8_0 copies.
     var int8: WindowAttention.Int8Weights? = nil
 
-    /// Upper bound on one block's key-space queries, in floats (96 MB; the mixed values take
-    /// as much again).
+    /// Upper bound on each of one block's four E-wide buffers (key-space queries, mixed values,
+    /// and the keys and the values of all views), in floats (96 MB each).
     static let blockBudget = 24 << 20
 
     /// `queries`: `[grid² · sets, E]` from `WindowAttention.projectQueries` (window-major);
@@ -40,21 +41,32 @@ struct WindowResampler {
     func run(queries: [Float], sets: Int, views: [[PooledLevel]], context: ComputeContext) throws(LlavaError) -> [Float] {
         let e = attention.embedDim, windows = grid * grid
         let keyCounts = views.map { $0.reduce(0) { $0 + $1.layout.samplesPerWindow } }
-        let maxKeys = keyCounts.max() ?? 0
-        let state = attention.callState(projectedQueries: queries, sets: sets, windows: windows)
+        // Every window's keys (and values) of all views are stored together, view v's from row
+        // `segments[v].offset`, so that one product scores all views (`WindowAttention.scores`).
+        var segments: [(offset: Int, count: Int)] = []
+        var totalKeys = 0
+        for count in keyCounts {
+            segments.append((totalKeys, count))
+            totalKeys += count
+        }
+        let state = context.timed("Hiwin key and value weights widened") {
+            attention.callState(projectedQueries: queries, sets: sets, windows: windows)
+        }
         let rowsPerView = windows * sets
         var heads = [Float](repeating: 0, count: views.count * rowsPerView * e)
         let rowsPerWindow = sets * attention.heads
-        let blockSize = max(1, min(windows, Self.blockBudget / max(1, rowsPerWindow * e)))
+        let blockSize = max(1, min(windows, Self.blockBudget / max(1, rowsPerWindow * e),
+                                   Self.blockBudget / max(1, totalKeys * e)))
 
         let keyQueries = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * rowsPerWindow * e)
         let mixed = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * rowsPerWindow * e)
-        let keys = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * maxKeys * e)
-        let values = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * maxKeys * e)
+        let keys = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * totalKeys * e)
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * totalKeys * e)
+        let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * rowsPerWindow * totalKeys)
         let maxSamples = views.flatMap { $0.map(\.layout.samplesPerWindow) }.max() ?? 0
         let levelValues = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * maxSamples * e)
         defer {
-            keyQueries.deallocate(); mixed.deallocate(); keys.deallocate(); values.deallocate()
+            keyQueries.deallocate(); mixed.deallocate(); keys.deallocate(); values.deallocate(); scores.deallocate()
             levelValues.deallocate()
         }
         var positionPooling: [String: PositionPooling] = [:]
@@ -66,18 +78,19 @@ struct WindowResampler {
             attention.keySpaceQueries(state, windows: block, into: keyQueries, context: context)
             var pooledPositions: [String: [Float]] = [:]
             for (v, levels) in views.enumerated() {
-                let keysPerWindow = keyCounts[v]
-                var offset = 0
+                var offset = segments[v].offset
                 for level in levels {
                     let layout = level.layout, n = layout.samplesPerWindow
                     let cells = (block.lowerBound * n)..<(block.upperBound * n)
                     let key = "\(layout.height)x\(layout.width)"
                     if pooledPositions[key] == nil {
-                        let pooling = positionPooling[key] ?? PositionPooling(
-                            table: positionTable, grid: grid, embedDim: e, layout: layout,
-                            roundToBFloat16: roundPositionsToBFloat16)
-                        positionPooling[key] = pooling
-                        pooledPositions[key] = pooling.pooled(cells: cells, threads: context.threads)
+                        pooledPositions[key] = context.timed("Hiwin position pooling") {
+                            let pooling = positionPooling[key] ?? PositionPooling(
+                                table: positionTable, grid: grid, embedDim: e, layout: layout,
+                                roundToBFloat16: roundPositionsToBFloat16)
+                            positionPooling[key] = pooling
+                            return pooling.pooled(cells: cells, threads: context.threads)
+                        }
                     }
                     level.projection.values(level.prepared, layout: layout, cells: cells, into: levelValues, context: context)
                     let position = pooledPositions[key]!
@@ -92,7 +105,7 @@ struct WindowResampler {
                                 let base = offset
                                 parallelFor(block.count, threads: context.threads) { i in
                                     for t in 0..<n {
-                                        let s = (i * n + t) * e, d = (i * keysPerWindow + base + t) * e
+                                        let s = (i * n + t) * e, d = (i * totalKeys + base + t) * e
                                         (vv.p + d).update(from: src.p + s, count: e)
                                         luhd_proj_sum3(src.p + s, pos.p + s, emb.p, e, k.p + d)
                                     }
@@ -103,9 +116,14 @@ struct WindowResampler {
                     offset += n
                 }
                 try context.checkAbort("projector")
+            }
+            attention.scores(state, keyQueries: keyQueries, count: block.count, keys: keys, totalKeys: totalKeys,
+                             segments: segments, into: scores, context: context)
+            for v in views.indices {
+                try context.checkAbort("projector")
                 heads.withUnsafeMutableBufferPointer { out in
-                    attention.attend(state, keyQueries: keyQueries, count: block.count, keysPerWindow: keysPerWindow,
-                                     keys: keys, values: values, mixed: mixed,
+                    attention.attend(state, scores: scores, count: block.count, totalKeys: totalKeys, segment: segments[v],
+                                     values: values, mixed: mixed,
                                      into: out.baseAddress! + (v * rowsPerView + block.lowerBound * sets) * e,
                                      int8: int8, context: context)
                 }
