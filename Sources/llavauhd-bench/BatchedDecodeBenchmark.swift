@@ -20,7 +20,7 @@ var batchedDecodeBenchmark: Benchmark {
 }
 
 private let promptTokens = 64
-private let decodeTokens = 16
+private let decodeTokens = 64
 
 private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String {
     try BLAS.load()
