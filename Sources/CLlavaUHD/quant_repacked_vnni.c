@@ -9,9 +9,9 @@
  *     gathering of the nibble bytes; Q4_K: one 512-bit load, mask and shift unpack 128 weights);
  *   - Q4_K's packed 6-bit scales and mins of 4 rows come out of one 64-byte header in 4
  *     operations;
- *   - Q8_0 and Q4_0: the 4 weight rows of a row block run together on one stream for 1-3 rows of
- *     x (4 accumulators of 8 lanes per row of x), so each group's bytes are read once, in order;
- *     4 rows of x go over a block in two passes of 2 (the second from the cache);
+ *   - Q8_0 and Q4_0: the 4 weight rows of a row block run together on one stream, so each
+ *     group's bytes are read once, in order; with 2-4 rows of x two weight rows at a time share
+ *     each load of x (see G8_REPACKED);
  *   - Q4_K: with one row of x, four weight rows run together on one stream, so each load of
  *     prepared x (the int8 values, dx and the offset terms) serves four rows; with 2-4 rows of x
  *     the rows run one at a time (the accumulators of 4 x 4 would not fit in the registers);
@@ -58,32 +58,63 @@ AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
     w[3] = _mm512_and_si512(_mm512_srli_epi16(t1, 4), m4);
 }
 
-/* Rows [r0, r1) (multiples of 4): one row block at a time, its 4 rows together. The products
- * of a row of x do not depend on the other rows of the call, so any split of the rows of x gives
- * the same bits. With 2-4 rows of x a group takes several times one row's time, and the stream's
- * prefetch DECODE_PREFETCH_BYTES ahead came too late: instead each group asks for the same group
- * of the next row block in L2 (`next`, one block ahead; measured one thread from memory under
- * load, 4 rows 1.9-2.2 ms against 2.3-2.5 per 11008 x 4096 Q4_0 matrix). The block after r1 is
- * asked for too (a prefetch never faults): callers usually go on there. */
+/* Rows [r0, r1) (multiples of 4): one row block at a time. The products of a row of x do not
+ * depend on the other rows of the call, so any split of the rows of x gives the same bits.
+ * One row of x: the block's 4 weight rows one after the other on one stream (g8_accumulate).
+ * 2-4 rows of x: weight rows 2p and 2p + 1 together (p = 0, 1), each operand of x loaded once
+ * for both (g8_pair_sums), their two 8-lane accumulators of a row of x side by side in one
+ * 16-lane register: 8 weight operands, 2m accumulators and x fit in the 32 registers, and a
+ * group loads 2m x 4 operands of x instead of 4m x 4 (those loads had bound the 4-row pass, run
+ * before as two passes of 2 rows over each block). Prefetch: with 3-4 rows of x a group takes
+ * several times one row's time and the hardware prefetchers fall behind, so each group asks for
+ * the same group of the next row block in L2 (`next`, one block ahead); with 2 rows that request
+ * cost more than it gained, as with one. Measured on Zen 4, 2 threads, 11008 x 4096 from memory,
+ * slowest thread's CPU time under load (BENCHMARKS.md, notes:batch6): Q8_0 4 rows 1.66 -> 0.85-0.95
+ * ms (one row 0.68-0.74), 2 rows 1.10 -> 0.74-0.80. The block after r1 is asked for too (a
+ * prefetch never faults): callers usually go on there. */
 #define G8_REPACKED(NAME, OPERANDS, GB)                                                                        \
-    AI void NAME##_block(const uint8_t *blk, long cols, const uint8_t *prep, size_t pstride, int m, float *y, \
-                         long ldy, long r, const uint8_t *next) {                                             \
+    AI void NAME##_row1(const uint8_t *blk, long cols, const uint8_t *prep, float *y, long r) {                \
         const long ng = cols / 256;                                                                           \
-        __m256 acc[4][4];                                                                                     \
-        for (int j = 0; j < 4; j++)                                                                           \
-            for (int i = 0; i < m; i++) acc[j][i] = _mm256_setzero_ps();                                      \
+        __m256 acc[4];                                                                                        \
+        for (int j = 0; j < 4; j++) acc[j] = _mm256_setzero_ps();                                             \
         for (long g = 0; g < ng; g++) {                                                                       \
-            if (next) prefetch_l2(next + (size_t)g * 4 * GB, 4 * GB); /* none with one row of x: see top */ \
             for (int j = 0; j < 4; j++) {                                                                     \
                 __m256 d8;                                                                                    \
                 __m512i w[4];                                                                                 \
                 OPERANDS(blk + (size_t)g * 4 * GB + GB * (size_t)j, &d8, w);                                  \
-                for (int i = 0; i < m; i++)                                                                   \
-                    acc[j][i] = g8_accumulate(acc[j][i], w, d8, prep + (size_t)i * pstride + g * G8_PREP_BYTES); \
+                acc[j] = g8_accumulate(acc[j], w, d8, prep + g * G8_PREP_BYTES);                              \
             }                                                                                                 \
         }                                                                                                     \
-        for (int j = 0; j < 4; j++)                                                                           \
-            for (int i = 0; i < m; i++) y[i * ldy + r + j] = hsum8(acc[j][i]);                                \
+        for (int j = 0; j < 4; j++) y[r + j] = hsum8(acc[j]);                                                 \
+    }                                                                                                         \
+    AI void NAME##_rows(const uint8_t *blk, long cols, const uint8_t *prep, size_t pstride, int m, float *y,  \
+                        long ldy, long r, const uint8_t *next) {                                              \
+        const long ng = cols / 256;                                                                           \
+        __m512 acc[2][4];                                                                                     \
+        for (int p = 0; p < 2; p++)                                                                           \
+            for (int i = 0; i < m; i++) acc[p][i] = _mm512_setzero_ps();                                      \
+        for (long g = 0; g < ng; g++) {                                                                       \
+            const uint8_t *gb = blk + (size_t)g * 4 * GB;                                                     \
+            if (next) prefetch_l2(next + (size_t)g * 4 * GB, 4 * GB);                                         \
+            for (int p = 0; p < 2; p++) {                                                                     \
+                __m256 da, db;                                                                                \
+                __m512i wa[4], wb[4];                                                                         \
+                OPERANDS(gb + GB * (size_t)(2 * p), &da, wa);                                                 \
+                OPERANDS(gb + GB * (size_t)(2 * p + 1), &db, wb);                                             \
+                const __m512 d16 = _mm512_insertf32x8(_mm512_castps256_ps512(da), db, 1);                     \
+                for (int i = 0; i < m; i++) {                                                                 \
+                    const uint8_t *gp = prep + (size_t)i * pstride + g * G8_PREP_BYTES;                       \
+                    const __m512 dx = _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(gp + 288)));     \
+                    acc[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(g8_pair_sums(wa, wb, gp)),                 \
+                                                _mm512_mul_ps(d16, dx), acc[p][i]);                           \
+                }                                                                                             \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int p = 0; p < 2; p++)                                                                           \
+            for (int i = 0; i < m; i++) {                                                                     \
+                y[i * ldy + r + 2 * p] = hsum8(_mm512_castps512_ps256(acc[p][i]));                            \
+                y[i * ldy + r + 2 * p + 1] = hsum8(_mm512_extractf32x8_ps(acc[p][i], 1));                     \
+            }                                                                                                 \
     }                                                                                                         \
     static void NAME(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,   \
                      float *y, long ldy) {                                                                    \
@@ -92,14 +123,10 @@ AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
             const uint8_t *blk = w + (size_t)q * 4 * rb;                                                      \
             const uint8_t *next = blk + 4 * rb;                                                               \
             switch (m) {                                                                                      \
-            case 1: NAME##_block(blk, cols, prep, ps, 1, y, ldy, 4 * q, NULL); break;                         \
-            case 2: NAME##_block(blk, cols, prep, ps, 2, y, ldy, 4 * q, next); break;                         \
-            case 3: NAME##_block(blk, cols, prep, ps, 3, y, ldy, 4 * q, next); break;                         \
-            default: /* two passes of 2 rows of x (the block is in the cache for the second): 16          \
-                      * accumulators and the operands do not fit in the registers, measured slower */        \
-                NAME##_block(blk, cols, prep, ps, 2, y, ldy, 4 * q, next);                                    \
-                NAME##_block(blk, cols, prep + 2 * ps, ps, 2, y + 2 * ldy, ldy, 4 * q, NULL);                 \
-                break;                                                                                        \
+            case 1: NAME##_row1(blk, cols, prep, y, 4 * q); break;                                            \
+            case 2: NAME##_rows(blk, cols, prep, ps, 2, y, ldy, 4 * q, NULL); break;                          \
+            case 3: NAME##_rows(blk, cols, prep, ps, 3, y, ldy, 4 * q, next); break;                          \
+            default: NAME##_rows(blk, cols, prep, ps, 4, y, ldy, 4 * q, next); break;                         \
             }                                                                                                 \
         }                                                                                                     \
     }
