@@ -92,10 +92,13 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         for _ in 0..<reps {
             for (c, (sessions, decoder)) in configurations.enumerated() {
                 let start = decoder.decodeBatcher.statistics
-                best[c] = max(best[c], try aggregateTokensPerSecond(decoder, sessions: sessions, threads: threads))
+                let clock = StageClock()
+                let (rate, wall) = try aggregateTokensPerSecond(decoder, sessions: sessions, threads: threads, clock: clock)
+                best[c] = max(best[c], rate)
                 let end = decoder.decodeBatcher.statistics
                 batchedPasses[c] += end.passes - start.passes
                 batchedSteps[c] += end.requests - start.requests
+                printPassSplit(clock, format: v.format, sessions: sessions, passes: end.passes - start.passes, wall: wall)
             }
         }
         let single = best[0]
@@ -194,11 +197,28 @@ private func languageCheckpointDirectory(_ checkpoint: SyntheticCheckpoint) thro
     return (try checkpoint.ensure(in: parent).path, false)
 }
 
+/// Prints where the passes of one configuration went: the wall time per pass of each step of the
+/// decoder (`StageClock`, timed on the thread leading each pass; one session's steps run the same
+/// way, unbatched), and the rest of the wall time per pass (the batcher's gathering and hand-off,
+/// the sessions' sampling, the embedding).
+private func printPassSplit(_ clock: StageClock, format: String, sessions: Int, passes: Int, wall: Double) {
+    guard passes > 0 else { return }
+    let perPass = { (s: Double) in fmt(1e3 * s / Double(passes), 1) }
+    let timed = clock.entries.reduce(0) { $0 + $1.seconds }
+    print("batch-decode: \(format) \(sessions) session(s), ms per pass (\(passes) passes): "
+          + clock.entries.map { "\($0.name) \(perPass($0.seconds))" }.joined(separator: ", ")
+          + ", outside the steps \(perPass(wall - timed)), whole pass \(perPass(wall))")
+}
+
 /// Starts `sessions` threads, each with its own cache and prompt, and returns sessions × tokens /
-/// the wall time of the decoding.
-private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: Int, threads: Int) throws -> Double {
+/// the wall time of the decoding, and that wall time. The decoding runs with `clock` in its
+/// context (the prompts without).
+private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: Int, threads: Int,
+                                      clock: StageClock) throws -> (tokensPerSecond: Double, seconds: Double) {
     let config = decoder.config
     let context = ComputeContext(threads: threads)
+    var timedContext = context
+    timedContext.stageClock = clock
     var caches: [KVCache] = [], firstTokens: [Int] = []
     var random = SplitMix(seed: 11)
     for i in 0..<sessions {
@@ -209,13 +229,13 @@ private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: I
         caches.append(cache)
     }
     let failures = Mutex<[LlavaError]>([])
-    let starts = firstTokens, sessionCaches = caches
+    let starts = firstTokens, sessionCaches = caches, decodeContext = timedContext
     let t0 = monotonicSeconds()
     runThreads(sessions) { i in
         var token = starts[i]
         do {
             for _ in 0..<decodeTokens {
-                token = TokenSampler.argmax(try decoder.eval(tokens: [token], cache: sessionCaches[i], context: context))
+                token = TokenSampler.argmax(try decoder.eval(tokens: [token], cache: sessionCaches[i], context: decodeContext))
             }
         } catch {
             failures.withLock { $0.append(error as? LlavaError ?? LlavaError(.internal, "\(error)")) }
@@ -223,7 +243,7 @@ private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: I
     }
     let seconds = monotonicSeconds() - t0
     if let error = failures.withLock({ $0.first }) { throw error }
-    return Double(sessions * decodeTokens) / seconds
+    return (Double(sessions * decodeTokens) / seconds, seconds)
 }
 
 /// Runs `body(i)` for i in 0..<count on new POSIX threads (inline when one cannot be made) and
