@@ -11,7 +11,7 @@
  *     operations;
  *   - Q8_0 and Q4_0: the 4 weight rows of a row block run together on one stream, so each
  *     group's bytes are read once, in order; with 2-4 rows of x two weight rows at a time share
- *     each load of x (see G8_REPACKED);
+ *     each load of x (see G8_REPACKED; Q8_0 with 3 rows runs the 4 one after the other);
  *   - Q4_K: with one row of x, four weight rows run together on one stream, so each load of
  *     prepared x (the int8 values, dx and the offset terms) serves four rows; with 2-4 rows of x
  *     the rows run one at a time (the accumulators of 4 x 4 would not fit in the registers);
@@ -60,32 +60,41 @@ AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
 
 /* Rows [r0, r1) (multiples of 4): one row block at a time. The products of a row of x do not
  * depend on the other rows of the call, so any split of the rows of x gives the same bits.
- * One row of x: the block's 4 weight rows one after the other on one stream (g8_accumulate).
- * 2-4 rows of x: weight rows 2p and 2p + 1 together (p = 0, 1), each operand of x loaded once
- * for both (g8_pair_sums), their two 8-lane accumulators of a row of x side by side in one
- * 16-lane register: 8 weight operands, 2m accumulators and x fit in the 32 registers, and a
- * group loads 2m x 4 operands of x instead of 4m x 4 (those loads had bound the 4-row pass, run
- * before as two passes of 2 rows over each block). Prefetch: with 3-4 rows of x a group takes
- * several times one row's time and the hardware prefetchers fall behind, so each group asks for
- * the same group of the next row block in L2 (`next`, one block ahead); with 2 rows that request
- * cost more than it gained, as with one. Measured on Zen 4, 2 threads, 11008 x 4096 from memory,
- * slowest thread's CPU time under load (BENCHMARKS.md, notes:batch6): Q8_0 4 rows 1.66 -> 0.85-0.95
- * ms (one row 0.68-0.74), 2 rows 1.10 -> 0.74-0.80. The block after r1 is asked for too (a
- * prefetch never faults): callers usually go on there. */
-#define G8_REPACKED(NAME, OPERANDS, GB)                                                                        \
-    AI void NAME##_row1(const uint8_t *blk, long cols, const uint8_t *prep, float *y, long r) {                \
+ * NAME_block: the block's 4 weight rows one after the other on one stream, each against the m
+ * rows of x (g8_accumulate); one row of x, and Q8_0's 3 rows.
+ * NAME_rows: weight rows 2p and 2p + 1 together (p = 0, 1), each operand of x loaded once for
+ * both (g8_pair_sums), their two 8-lane accumulators of a row of x side by side in one 16-lane
+ * register: 8 weight operands, 2m accumulators and x fit in the 32 registers, and a group loads
+ * 2m x 4 operands of x instead of 4m x 4 (those loads had bound the 4-row pass, run before as
+ * two passes of 2 rows over each block); 2 and 4 rows of x, and Q4_0's 3 (PAIRS3).
+ * Prefetch: with 3-4 rows of x a group takes several times one row's time and the hardware
+ * prefetchers fall behind, so each group asks for the same group of the next row block in L2
+ * (`next`, one block ahead); with 1-2 rows that request cost more than it gained. Measured on
+ * Zen 4, 2 threads, 11008 x 4096 from memory, slowest thread's CPU time under load 7-18
+ * (BENCHMARKS.md, notes:batch6), before -> after: Q8_0 4 rows 1.47-1.77 -> 0.85-1.06 ms (one row
+ * 0.67-0.80), 2 rows 0.96-1.12 -> 0.73-0.80; Q4_0 4 rows 0.70-0.74 -> 0.61-0.63 (one row
+ * 0.34-0.43), 3 rows 0.51-0.56 -> 0.46; Q8_0's 3 rows measured slower paired (1.08-1.11 against
+ * 0.89-0.99 ms) and stay on NAME_block. The block after r1 is asked for too (a prefetch never
+ * faults): callers usually go on there. */
+#define G8_REPACKED(NAME, OPERANDS, GB, PAIRS3)                                                                        \
+    AI void NAME##_block(const uint8_t *blk, long cols, const uint8_t *prep, size_t pstride, int m, float *y, \
+                         long ldy, long r, const uint8_t *next) {                                             \
         const long ng = cols / 256;                                                                           \
-        __m256 acc[4];                                                                                        \
-        for (int j = 0; j < 4; j++) acc[j] = _mm256_setzero_ps();                                             \
+        __m256 acc[4][4];                                                                                     \
+        for (int j = 0; j < 4; j++)                                                                           \
+            for (int i = 0; i < m; i++) acc[j][i] = _mm256_setzero_ps();                                      \
         for (long g = 0; g < ng; g++) {                                                                       \
+            if (next) prefetch_l2(next + (size_t)g * 4 * GB, 4 * GB);                                         \
             for (int j = 0; j < 4; j++) {                                                                     \
                 __m256 d8;                                                                                    \
                 __m512i w[4];                                                                                 \
                 OPERANDS(blk + (size_t)g * 4 * GB + GB * (size_t)j, &d8, w);                                  \
-                acc[j] = g8_accumulate(acc[j], w, d8, prep + g * G8_PREP_BYTES);                              \
+                for (int i = 0; i < m; i++)                                                                   \
+                    acc[j][i] = g8_accumulate(acc[j][i], w, d8, prep + (size_t)i * pstride + g * G8_PREP_BYTES); \
             }                                                                                                 \
         }                                                                                                     \
-        for (int j = 0; j < 4; j++) y[r + j] = hsum8(acc[j]);                                                 \
+        for (int j = 0; j < 4; j++)                                                                           \
+            for (int i = 0; i < m; i++) y[i * ldy + r + j] = hsum8(acc[j][i]);                                \
     }                                                                                                         \
     AI void NAME##_rows(const uint8_t *blk, long cols, const uint8_t *prep, size_t pstride, int m, float *y,  \
                         long ldy, long r, const uint8_t *next) {                                              \
@@ -123,15 +132,18 @@ AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
             const uint8_t *blk = w + (size_t)q * 4 * rb;                                                      \
             const uint8_t *next = blk + 4 * rb;                                                               \
             switch (m) {                                                                                      \
-            case 1: NAME##_row1(blk, cols, prep, y, 4 * q); break;                                            \
+            case 1: NAME##_block(blk, cols, prep, ps, 1, y, ldy, 4 * q, NULL); break;                         \
             case 2: NAME##_rows(blk, cols, prep, ps, 2, y, ldy, 4 * q, NULL); break;                          \
-            case 3: NAME##_rows(blk, cols, prep, ps, 3, y, ldy, 4 * q, next); break;                          \
+            case 3:                                                                                           \
+                if (PAIRS3) NAME##_rows(blk, cols, prep, ps, 3, y, ldy, 4 * q, next);                         \
+                else NAME##_block(blk, cols, prep, ps, 3, y, ldy, 4 * q, next);                               \
+                break;                                                                                        \
             default: NAME##_rows(blk, cols, prep, ps, 4, y, ldy, 4 * q, next); break;                         \
             }                                                                                                 \
         }                                                                                                     \
     }
-G8_REPACKED(q8_0_repacked, q8_0_rp_operands, 272)
-G8_REPACKED(q4_0_repacked, q4_0_rp_operands, 144)
+G8_REPACKED(q8_0_repacked, q8_0_rp_operands, 272, 0)
+G8_REPACKED(q4_0_repacked, q4_0_rp_operands, 144, 1)
 #undef G8_REPACKED
 
 /* ---- Q4_K: per super-block of 4 rows: a 64-byte header (the 4 rows' d and dmin, then their
