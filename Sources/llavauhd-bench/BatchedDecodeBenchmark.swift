@@ -13,7 +13,9 @@ import Synchronization
 /// `--layers` depth (default 2 of 32, as `llm`; embeddings and lm_head at full size). Each
 /// session has a prompt of its own length (`promptTokens` + 16·i) evaluated before the clock
 /// starts; then all threads start together and each decodes `decodeTokens` greedy tokens.
-/// Aggregate tokens/s = sessions × tokens / wall time until the last finishes, best of N.
+/// Aggregate tokens/s = sessions × tokens / wall time until the last finishes, best of N. KV
+/// caches of `--kv` (default the sessions' type, `KVCacheType.sessionDefault`): attention reads
+/// every session's own cache, the part of a pass that batching does not share.
 var batchedDecodeBenchmark: Benchmark {
     Benchmark(name: "batch-decode", summary: "aggregate decode tokens/s of 1, 2, 4 concurrent sessions (batched decoding) at Vicuna-7B shapes",
               run: runBatchedDecodeBenchmark)
@@ -26,6 +28,7 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
     try BLAS.load()
     let threads = ComputeContext.defaultThreads
     let reps = options.repetitions(4)
+    let kv = options.kvCache ?? .sessionDefault
     let model = SyntheticCheckpoint.LanguageModel.vicuna7B
     let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: false, layers: options.layers ?? 2)
     let config = checkpoint.languageConfig
@@ -93,7 +96,7 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
             for (c, (sessions, decoder)) in configurations.enumerated() {
                 let start = decoder.decodeBatcher.statistics
                 let clock = StageClock()
-                let (rate, wall) = try aggregateTokensPerSecond(decoder, sessions: sessions, threads: threads, clock: clock)
+                let (rate, wall) = try aggregateTokensPerSecond(decoder, sessions: sessions, kv: kv, threads: threads, clock: clock)
                 best[c] = max(best[c], rate)
                 let end = decoder.decodeBatcher.statistics
                 batchedPasses[c] += end.passes - start.passes
@@ -116,7 +119,8 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
     let loadNote = quiet ? "the machine was otherwise idle" : "the machine was shared with other work, so these figures are under load"
     return """
         Vicuna-7B shapes on synthetic weights, \(checkpoint.layerCount) of \(model.layers) decoder layers (+ embeddings and \
-        lm_head at full size), \(threads) compute threads per model, float32 KV caches. Each session (its own thread and KV \
+        lm_head at full size), \(threads) compute threads per model, KV caches of \(kv) (`--kv`; default the sessions' \
+        type). Each session (its own thread and KV \
         cache) first evaluates a prompt of \(promptTokens) + 16·i tokens, untimed; then all sessions decode \(decodeTokens) \
         greedy tokens at the same time. Aggregate = sessions × \(decodeTokens) / wall time until the last session finishes, \
         best of \(reps), the four configurations of a format taking turns. Batched: the default `DecodeBatcher` (each session's tokens and logits equal its serial run, tested in \
@@ -213,7 +217,7 @@ private func printPassSplit(_ clock: StageClock, format: String, sessions: Int, 
 /// Starts `sessions` threads, each with its own cache and prompt, and returns sessions × tokens /
 /// the wall time of the decoding, and that wall time. The decoding runs with `clock` in its
 /// context (the prompts without).
-private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: Int, threads: Int,
+private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: Int, kv: KVCacheType, threads: Int,
                                       clock: StageClock) throws -> (tokensPerSecond: Double, seconds: Double) {
     let config = decoder.config
     let context = ComputeContext(threads: threads)
@@ -223,7 +227,7 @@ private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: I
     var random = SplitMix(seed: 11)
     for i in 0..<sessions {
         let n = promptTokens + 16 * i
-        let cache = try KVCache(config: config, capacity: n + decodeTokens + 1)
+        let cache = try KVCache(config: config, capacity: n + decodeTokens + 1, type: kv)
         let prompt = (0..<n).map { _ in Int(random.next() % UInt64(config.vocabSize)) }
         firstTokens.append(TokenSampler.argmax(try decoder.eval(tokens: prompt, cache: cache, context: context)))
         caches.append(cache)
