@@ -136,7 +136,8 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         kernels: per 256 weights and row, 4 `vpdpbusd` that leave each block's exact integer dot product (the format's \
         offset included) in 8 lanes, one conversion, one 8-lane scale product and one 8-lane FMA; \
         quant_vnni_common.h), the weight bytes loaded and unpacked once for up to 4 rows of x (quant_repacked_vnni.c: the 4 \
-        weight rows of an interleaved block run together on one stream; 4 rows of x in two passes of 2 over each block). MLP matrices \
+        weight rows of an interleaved block run together on one stream, with 2-4 rows of x two weight rows at a time sharing \
+        each load of x). MLP matrices \
         (11008×4096) in the layout the decoder reads (the interleaved copy for Q8_0 and Q4_0), \(threads) threads, \
         `MatMul.linear(…, rowwise: true)` as the passes call it, taken in turn from gate and up of two layers so that each \
         product reads its weights from memory (together larger than the L3 cache), best of N in this run:
