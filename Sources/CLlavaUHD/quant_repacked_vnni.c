@@ -76,7 +76,7 @@ AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
  * 0.34-0.43), 3 rows 0.51-0.56 -> 0.46; Q8_0's 3 rows measured slower paired (1.08-1.11 against
  * 0.89-0.99 ms) and stay on NAME_block. The block after r1 is asked for too (a prefetch never
  * faults): callers usually go on there. */
-#define G8_REPACKED(NAME, OPERANDS, GB, PAIRS3)                                                                        \
+#define G8_REPACKED(NAME, OPERANDS, GB, PAIRS3)                                                                \
     AI void NAME##_block(const uint8_t *blk, long cols, const uint8_t *prep, size_t pstride, int m, float *y, \
                          long ldy, long r, const uint8_t *next) {                                             \
         const long ng = cols / 256;                                                                           \
