@@ -120,6 +120,30 @@ void luhd_quant_prepare_vnni_q4_0(const float *x, long ldx, long cols, int m, vo
     prepare_g8(x, ldx, cols, m, scratch, 8);
 }
 
+/* A stored-layout Q8_0 or Q4_0 row's result for one row of x (prepared at xrow): hsum8 of its
+ * group accumulator acc, plus each of the nt blocks after the last whole group (the first at
+ * tail; Q8_0: f16 scale + 32 int8, Q4_0: f16 scale + 16 nibble bytes, low nibbles weights 0-15)
+ * as its exact integer dot product with x's int8 values times (d * dx), in block order. */
+static inline __attribute__((always_inline)) float g8_stored_row_result(__m256 acc, const uint8_t *tail, int format,
+                                                                        const uint8_t *xrow, long ng, long nt) {
+    const size_t block_bytes = format == LUHD_QF_Q8_0 ? 34 : 18;
+    const int8_t *tq = (const int8_t *)(xrow + ng * G8_PREP_BYTES);
+    const float *td = (const float *)(tq + 32 * nt);
+    float t = hsum8(acc);
+    for (long k = 0; k < nt; k++) {
+        const uint8_t *bt = tail + block_bytes * (size_t)k;
+        const int8_t *xq = tq + 32 * k;
+        int32_t sum = 0;
+        if (format == LUHD_QF_Q8_0) {
+            for (int j = 0; j < 32; j++) sum += (int8_t)bt[2 + j] * xq[j];
+        } else {
+            for (int j = 0; j < 16; j++) sum += ((bt[2 + j] & 0x0F) - 8) * xq[j] + ((bt[2 + j] >> 4) - 8) * xq[j + 16];
+        }
+        t += (float)sum * (h2f(bt) * td[k]);
+    }
+    return t;
+}
+
 /* Q8_0, stored layout: a group is 8 blocks of 34 bytes (f16 scale, 32 int8). */
 static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
                                                             const uint8_t *prep, size_t pstride, int m,
@@ -147,19 +171,7 @@ static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, si
             g8_transpose(z, tidx, wq);
             for (int i = 0; i < m; i++) acc[i] = g8_accumulate(acc[i], wq, d8, prep + (size_t)i * pstride + g * G8_PREP_BYTES);
         }
-        for (int i = 0; i < m; i++) {
-            float t = hsum8(acc[i]);
-            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * G8_PREP_BYTES);
-            const float *td = (const float *)(tq + 32 * nt);
-            for (long k = 0; k < nt; k++) {
-                const uint8_t *bt = b + 34 * k;
-                const int8_t *qw = (const int8_t *)(bt + 2);
-                int32_t sum = 0;
-                for (int j = 0; j < 32; j++) sum += qw[j] * tq[32 * k + j];
-                t += (float)sum * (h2f(bt) * td[k]);
-            }
-            y[i * ldy + r] = t;
-        }
+        for (int i = 0; i < m; i++) y[i * ldy + r] = g8_stored_row_result(acc[i], b, LUHD_QF_Q8_0, prep + (size_t)i * pstride, ng, nt);
     }
 }
 
@@ -205,19 +217,7 @@ static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, si
                                    _mm512_and_si512(t1, m4), _mm512_and_si512(_mm512_srli_epi16(t1, 4), m4)};
             for (int i = 0; i < m; i++) acc[i] = g8_accumulate(acc[i], wq, d8, prep + (size_t)i * pstride + g * G8_PREP_BYTES);
         }
-        for (int i = 0; i < m; i++) {
-            float t = hsum8(acc[i]);
-            const int8_t *tq = (const int8_t *)(prep + (size_t)i * pstride + ng * G8_PREP_BYTES);
-            const float *td = (const float *)(tq + 32 * nt);
-            for (long k = 0; k < nt; k++) {
-                const uint8_t *bt = b + 18 * k;
-                int32_t sum = 0;
-                for (int j = 0; j < 16; j++)
-                    sum += ((bt[2 + j] & 0x0F) - 8) * tq[32 * k + j] + ((bt[2 + j] >> 4) - 8) * tq[32 * k + j + 16];
-                t += (float)sum * (h2f(bt) * td[k]);
-            }
-            y[i * ldy + r] = t;
-        }
+        for (int i = 0; i < m; i++) y[i * ldy + r] = g8_stored_row_result(acc[i], b, LUHD_QF_Q4_0, prep + (size_t)i * pstride, ng, nt);
     }
 }
 

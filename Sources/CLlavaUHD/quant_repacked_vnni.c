@@ -9,9 +9,9 @@
  *     gathering of the nibble bytes; Q4_K: one 512-bit load, mask and shift unpack 128 weights);
  *   - Q4_K's packed 6-bit scales and mins of 4 rows come out of one 64-byte header in 4
  *     operations;
- *   - Q8_0 and Q4_0: the 4 weight rows of a row block run together on one stream for 1-3 rows of
- *     x (4 accumulators of 8 lanes per row of x), so each group's bytes are read once, in order;
- *     4 rows of x go over a block in two passes of 2 (the second from the cache);
+ *   - Q8_0 and Q4_0: the 4 weight rows of a row block run together on one stream, so each
+ *     group's bytes are read once, in order; with 2-4 rows of x two weight rows at a time share
+ *     each load of x (see G8_REPACKED; Q8_0 with 3 rows runs the 4 one after the other);
  *   - Q4_K: with one row of x, four weight rows run together on one stream, so each load of
  *     prepared x (the int8 values, dx and the offset terms) serves four rows; with 2-4 rows of x
  *     the rows run one at a time (the accumulators of 4 x 4 would not fit in the registers);
@@ -58,14 +58,25 @@ AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
     w[3] = _mm512_and_si512(_mm512_srli_epi16(t1, 4), m4);
 }
 
-/* Rows [r0, r1) (multiples of 4): one row block at a time, its 4 rows together. The products
- * of a row of x do not depend on the other rows of the call, so any split of the rows of x gives
- * the same bits. With 2-4 rows of x a group takes several times one row's time, and the stream's
- * prefetch DECODE_PREFETCH_BYTES ahead came too late: instead each group asks for the same group
- * of the next row block in L2 (`next`, one block ahead; measured one thread from memory under
- * load, 4 rows 1.9-2.2 ms against 2.3-2.5 per 11008 x 4096 Q4_0 matrix). The block after r1 is
- * asked for too (a prefetch never faults): callers usually go on there. */
-#define G8_REPACKED(NAME, OPERANDS, GB)                                                                        \
+/* Rows [r0, r1) (multiples of 4): one row block at a time. The products of a row of x do not
+ * depend on the other rows of the call, so any split of the rows of x gives the same bits.
+ * NAME_block: the block's 4 weight rows one after the other on one stream, each against the m
+ * rows of x (g8_accumulate); one row of x, and Q8_0's 3 rows.
+ * NAME_rows: weight rows 2p and 2p + 1 together (p = 0, 1), each operand of x loaded once for
+ * both (g8_pair_sums), their two 8-lane accumulators of a row of x side by side in one 16-lane
+ * register: 8 weight operands, 2m accumulators and x fit in the 32 registers, and a group loads
+ * 2m x 4 operands of x instead of 4m x 4 (those loads had bound the 4-row pass, run before as
+ * two passes of 2 rows over each block); 2 and 4 rows of x, and Q4_0's 3 (PAIRS3).
+ * Prefetch: with 3-4 rows of x a group takes several times one row's time and the hardware
+ * prefetchers fall behind, so each group asks for the same group of the next row block in L2
+ * (`next`, one block ahead); with 1-2 rows that request cost more than it gained. Measured on
+ * Zen 4, 2 threads, 11008 x 4096 from memory, slowest thread's CPU time under load 7-18
+ * (BENCHMARKS.md, notes:batch6), before -> after: Q8_0 4 rows 1.47-1.77 -> 0.85-1.06 ms (one row
+ * 0.67-0.80), 2 rows 0.96-1.12 -> 0.73-0.80; Q4_0 4 rows 0.70-0.74 -> 0.61-0.63 (one row
+ * 0.34-0.43), 3 rows 0.51-0.56 -> 0.46; Q8_0's 3 rows measured slower paired (1.08-1.11 against
+ * 0.89-0.99 ms) and stay on NAME_block. The block after r1 is asked for too (a prefetch never
+ * faults): callers usually go on there. */
+#define G8_REPACKED(NAME, OPERANDS, GB, PAIRS3)                                                                \
     AI void NAME##_block(const uint8_t *blk, long cols, const uint8_t *prep, size_t pstride, int m, float *y, \
                          long ldy, long r, const uint8_t *next) {                                             \
         const long ng = cols / 256;                                                                           \
@@ -73,7 +84,7 @@ AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
         for (int j = 0; j < 4; j++)                                                                           \
             for (int i = 0; i < m; i++) acc[j][i] = _mm256_setzero_ps();                                      \
         for (long g = 0; g < ng; g++) {                                                                       \
-            if (next) prefetch_l2(next + (size_t)g * 4 * GB, 4 * GB); /* none with one row of x: see top */ \
+            if (next) prefetch_l2(next + (size_t)g * 4 * GB, 4 * GB);                                         \
             for (int j = 0; j < 4; j++) {                                                                     \
                 __m256 d8;                                                                                    \
                 __m512i w[4];                                                                                 \
@@ -85,6 +96,35 @@ AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
         for (int j = 0; j < 4; j++)                                                                           \
             for (int i = 0; i < m; i++) y[i * ldy + r + j] = hsum8(acc[j][i]);                                \
     }                                                                                                         \
+    AI void NAME##_rows(const uint8_t *blk, long cols, const uint8_t *prep, size_t pstride, int m, float *y,  \
+                        long ldy, long r, const uint8_t *next) {                                              \
+        const long ng = cols / 256;                                                                           \
+        __m512 acc[2][4];                                                                                     \
+        for (int p = 0; p < 2; p++)                                                                           \
+            for (int i = 0; i < m; i++) acc[p][i] = _mm512_setzero_ps();                                      \
+        for (long g = 0; g < ng; g++) {                                                                       \
+            const uint8_t *gb = blk + (size_t)g * 4 * GB;                                                     \
+            if (next) prefetch_l2(next + (size_t)g * 4 * GB, 4 * GB);                                         \
+            for (int p = 0; p < 2; p++) {                                                                     \
+                __m256 da, db;                                                                                \
+                __m512i wa[4], wb[4];                                                                         \
+                OPERANDS(gb + GB * (size_t)(2 * p), &da, wa);                                                 \
+                OPERANDS(gb + GB * (size_t)(2 * p + 1), &db, wb);                                             \
+                const __m512 d16 = _mm512_insertf32x8(_mm512_castps256_ps512(da), db, 1);                     \
+                for (int i = 0; i < m; i++) {                                                                 \
+                    const uint8_t *gp = prep + (size_t)i * pstride + g * G8_PREP_BYTES;                       \
+                    const __m512 dx = _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(gp + 288)));     \
+                    acc[p][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(g8_pair_sums(wa, wb, gp)),                 \
+                                                _mm512_mul_ps(d16, dx), acc[p][i]);                           \
+                }                                                                                             \
+            }                                                                                                 \
+        }                                                                                                     \
+        for (int p = 0; p < 2; p++)                                                                           \
+            for (int i = 0; i < m; i++) {                                                                     \
+                y[i * ldy + r + 2 * p] = hsum8(_mm512_castps512_ps256(acc[p][i]));                            \
+                y[i * ldy + r + 2 * p + 1] = hsum8(_mm512_extractf32x8_ps(acc[p][i], 1));                     \
+            }                                                                                                 \
+    }                                                                                                         \
     static void NAME(const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep, int m,   \
                      float *y, long ldy) {                                                                    \
         const size_t ps = luhd_quant_vnni_g8_row_stride(cols);                                                \
@@ -93,18 +133,17 @@ AI void q4_0_rp_operands(const uint8_t *b, __m256 *d8, __m512i w[4]) {
             const uint8_t *next = blk + 4 * rb;                                                               \
             switch (m) {                                                                                      \
             case 1: NAME##_block(blk, cols, prep, ps, 1, y, ldy, 4 * q, NULL); break;                         \
-            case 2: NAME##_block(blk, cols, prep, ps, 2, y, ldy, 4 * q, next); break;                         \
-            case 3: NAME##_block(blk, cols, prep, ps, 3, y, ldy, 4 * q, next); break;                         \
-            default: /* two passes of 2 rows of x (the block is in the cache for the second): 16          \
-                      * accumulators and the operands do not fit in the registers, measured slower */        \
-                NAME##_block(blk, cols, prep, ps, 2, y, ldy, 4 * q, next);                                    \
-                NAME##_block(blk, cols, prep + 2 * ps, ps, 2, y + 2 * ldy, ldy, 4 * q, NULL);                 \
+            case 2: NAME##_rows(blk, cols, prep, ps, 2, y, ldy, 4 * q, NULL); break;                          \
+            case 3:                                                                                           \
+                if (PAIRS3) NAME##_rows(blk, cols, prep, ps, 3, y, ldy, 4 * q, next);                         \
+                else NAME##_block(blk, cols, prep, ps, 3, y, ldy, 4 * q, next);                               \
                 break;                                                                                        \
+            default: NAME##_rows(blk, cols, prep, ps, 4, y, ldy, 4 * q, next); break;                         \
             }                                                                                                 \
         }                                                                                                     \
     }
-G8_REPACKED(q8_0_repacked, q8_0_rp_operands, 272)
-G8_REPACKED(q4_0_repacked, q4_0_rp_operands, 144)
+G8_REPACKED(q8_0_repacked, q8_0_rp_operands, 272, 0)
+G8_REPACKED(q4_0_repacked, q4_0_rp_operands, 144, 1)
 #undef G8_REPACKED
 
 /* ---- Q4_K: per super-block of 4 rows: a 64-byte header (the 4 rows' d and dmin, then their

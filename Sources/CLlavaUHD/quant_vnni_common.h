@@ -189,6 +189,22 @@ static inline __attribute__((always_inline)) __m256 g8_block_sums(const __m512i 
     return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1)));
 }
 
+/* The block sums S of one group for two weight rows (operands wa, wb) and one row of x at gp,
+ * as 16 int32 lanes: row a's block b in lane b, row b's in lane 8 + b. The same exact integers as
+ * g8_block_sums (integer sums in any order), each operand of x loaded once for both rows. */
+static inline __attribute__((always_inline)) __m512i g8_pair_sums(const __m512i wa[4], const __m512i wb[4],
+                                                                  const uint8_t *gp) {
+    const __m512i off = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(gp + 256)));
+    __m512i a = off, b = off;
+    for (int k = 0; k < 4; k++) {
+        const __m512i xk = _mm512_loadu_si512(gp + 64 * k);
+        a = _mm512_dpbusd_epi32(a, wa[k], xk);
+        b = _mm512_dpbusd_epi32(b, wb[k], xk);
+    }
+    /* lanes 0-7 of a and of b beside lanes 8-15 of a and of b */
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, 0x44), _mm512_shuffle_i64x2(a, b, 0xEE));
+}
+
 /* acc + S · (d8 · dx) for one group of one weight row (scales d8) and one row of x. */
 static inline __attribute__((always_inline)) __m256 g8_accumulate(__m256 acc, const __m512i w[4], __m256 d8,
                                                                   const uint8_t *gp) {

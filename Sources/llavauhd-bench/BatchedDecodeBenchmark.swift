@@ -13,7 +13,9 @@ import Synchronization
 /// `--layers` depth (default 2 of 32, as `llm`; embeddings and lm_head at full size). Each
 /// session has a prompt of its own length (`promptTokens` + 16·i) evaluated before the clock
 /// starts; then all threads start together and each decodes `decodeTokens` greedy tokens.
-/// Aggregate tokens/s = sessions × tokens / wall time until the last finishes, best of N.
+/// Aggregate tokens/s = sessions × tokens / wall time until the last finishes, best of N. KV
+/// caches of `--kv` (default the sessions' type, `KVCacheType.sessionDefault`): attention reads
+/// every session's own cache, the part of a pass that batching does not share.
 var batchedDecodeBenchmark: Benchmark {
     Benchmark(name: "batch-decode", summary: "aggregate decode tokens/s of 1, 2, 4 concurrent sessions (batched decoding) at Vicuna-7B shapes",
               run: runBatchedDecodeBenchmark)
@@ -26,6 +28,7 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
     try BLAS.load()
     let threads = ComputeContext.defaultThreads
     let reps = options.repetitions(4)
+    let kv = options.kvCache ?? .sessionDefault
     let model = SyntheticCheckpoint.LanguageModel.vicuna7B
     let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: false, layers: options.layers ?? 2)
     let config = checkpoint.languageConfig
@@ -92,10 +95,13 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         for _ in 0..<reps {
             for (c, (sessions, decoder)) in configurations.enumerated() {
                 let start = decoder.decodeBatcher.statistics
-                best[c] = max(best[c], try aggregateTokensPerSecond(decoder, sessions: sessions, threads: threads))
+                let clock = StageClock()
+                let (rate, wall) = try aggregateTokensPerSecond(decoder, sessions: sessions, kv: kv, threads: threads, clock: clock)
+                best[c] = max(best[c], rate)
                 let end = decoder.decodeBatcher.statistics
                 batchedPasses[c] += end.passes - start.passes
                 batchedSteps[c] += end.requests - start.requests
+                printPassSplit(clock, format: v.format, sessions: sessions, passes: end.passes - start.passes, wall: wall)
             }
         }
         let single = best[0]
@@ -113,7 +119,8 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
     let loadNote = quiet ? "the machine was otherwise idle" : "the machine was shared with other work, so these figures are under load"
     return """
         Vicuna-7B shapes on synthetic weights, \(checkpoint.layerCount) of \(model.layers) decoder layers (+ embeddings and \
-        lm_head at full size), \(threads) compute threads per model, float32 KV caches. Each session (its own thread and KV \
+        lm_head at full size), \(threads) compute threads per model, KV caches of \(kv) (`--kv`; default the sessions' \
+        type). Each session (its own thread and KV \
         cache) first evaluates a prompt of \(promptTokens) + 16·i tokens, untimed; then all sessions decode \(decodeTokens) \
         greedy tokens at the same time. Aggregate = sessions × \(decodeTokens) / wall time until the last session finishes, \
         best of \(reps), the four configurations of a format taking turns. Batched: the default `DecodeBatcher` (each session's tokens and logits equal its serial run, tested in \
@@ -129,7 +136,8 @@ private func runBatchedDecodeBenchmark(_ options: BenchOptions) throws -> String
         kernels: per 256 weights and row, 4 `vpdpbusd` that leave each block's exact integer dot product (the format's \
         offset included) in 8 lanes, one conversion, one 8-lane scale product and one 8-lane FMA; \
         quant_vnni_common.h), the weight bytes loaded and unpacked once for up to 4 rows of x (quant_repacked_vnni.c: the 4 \
-        weight rows of an interleaved block run together on one stream; 4 rows of x in two passes of 2 over each block). MLP matrices \
+        weight rows of an interleaved block run together on one stream, with 2-4 rows of x two weight rows at a time sharing \
+        each load of x). MLP matrices \
         (11008×4096) in the layout the decoder reads (the interleaved copy for Q8_0 and Q4_0), \(threads) threads, \
         `MatMul.linear(…, rowwise: true)` as the passes call it, taken in turn from gate and up of two layers so that each \
         product reads its weights from memory (together larger than the L3 cache), best of N in this run:
@@ -194,28 +202,45 @@ private func languageCheckpointDirectory(_ checkpoint: SyntheticCheckpoint) thro
     return (try checkpoint.ensure(in: parent).path, false)
 }
 
+/// Prints where the passes of one configuration went: the wall time per pass of each step of the
+/// decoder (`StageClock`, timed on the thread leading each pass; one session's steps run the same
+/// way, unbatched), and the rest of the wall time per pass (the batcher's gathering and hand-off,
+/// the sessions' sampling, the embedding).
+private func printPassSplit(_ clock: StageClock, format: String, sessions: Int, passes: Int, wall: Double) {
+    guard passes > 0 else { return }
+    let perPass = { (s: Double) in fmt(1e3 * s / Double(passes), 1) }
+    let timed = clock.entries.reduce(0) { $0 + $1.seconds }
+    print("batch-decode: \(format) \(sessions) session(s), ms per pass (\(passes) passes): "
+          + clock.entries.map { "\($0.name) \(perPass($0.seconds))" }.joined(separator: ", ")
+          + ", outside the steps \(perPass(wall - timed)), whole pass \(perPass(wall))")
+}
+
 /// Starts `sessions` threads, each with its own cache and prompt, and returns sessions × tokens /
-/// the wall time of the decoding.
-private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: Int, threads: Int) throws -> Double {
+/// the wall time of the decoding, and that wall time. The decoding runs with `clock` in its
+/// context (the prompts without).
+private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: Int, kv: KVCacheType, threads: Int,
+                                      clock: StageClock) throws -> (tokensPerSecond: Double, seconds: Double) {
     let config = decoder.config
     let context = ComputeContext(threads: threads)
+    var timedContext = context
+    timedContext.stageClock = clock
     var caches: [KVCache] = [], firstTokens: [Int] = []
     var random = SplitMix(seed: 11)
     for i in 0..<sessions {
         let n = promptTokens + 16 * i
-        let cache = try KVCache(config: config, capacity: n + decodeTokens + 1)
+        let cache = try KVCache(config: config, capacity: n + decodeTokens + 1, type: kv)
         let prompt = (0..<n).map { _ in Int(random.next() % UInt64(config.vocabSize)) }
         firstTokens.append(TokenSampler.argmax(try decoder.eval(tokens: prompt, cache: cache, context: context)))
         caches.append(cache)
     }
     let failures = Mutex<[LlavaError]>([])
-    let starts = firstTokens, sessionCaches = caches
+    let starts = firstTokens, sessionCaches = caches, decodeContext = timedContext
     let t0 = monotonicSeconds()
     runThreads(sessions) { i in
         var token = starts[i]
         do {
             for _ in 0..<decodeTokens {
-                token = TokenSampler.argmax(try decoder.eval(tokens: [token], cache: sessionCaches[i], context: context))
+                token = TokenSampler.argmax(try decoder.eval(tokens: [token], cache: sessionCaches[i], context: decodeContext))
             }
         } catch {
             failures.withLock { $0.append(error as? LlavaError ?? LlavaError(.internal, "\(error)")) }
@@ -223,7 +248,7 @@ private func aggregateTokensPerSecond(_ decoder: TransformerDecoder, sessions: I
     }
     let seconds = monotonicSeconds() - t0
     if let error = failures.withLock({ $0.first }) { throw error }
-    return Double(sessions * decodeTokens) / seconds
+    return (Double(sessions * decodeTokens) / seconds, seconds)
 }
 
 /// Runs `body(i)` for i in 0..<count on new POSIX threads (inline when one cannot be made) and

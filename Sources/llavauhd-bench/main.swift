@@ -14,7 +14,7 @@ import LlavaUHD
 //            (the LLM benchmark's models, storages (batch-decode's and e2e's too), and no llama.cpp / PyTorch runs)
 //            --kv f32|f16|bf16  --context N  --llm-dir DIR  (the LLM benchmark's KV cache type, prompt
 //            length, and an existing model directory to run alone, e.g. a full-depth checkpoint;
-//            decode-depth's cache type and one context instead of 1000 and 2500)
+//            decode-depth's and batch-decode's cache type and one context instead of 1000 and 2500)
 
 let benchmarks: [Benchmark] = [
     projectorBenchmark,
