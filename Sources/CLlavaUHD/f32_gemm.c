@@ -129,13 +129,8 @@ static inline __attribute__((always_inline)) void micro(const float *xp, long sr
         __m512 w[NV];
         for (int v = 0; v < NV; v++) w[v] = _mm512_load_ps(wp + j * NR + 16 * v);
         for (int r = 0; r < MR; r++) {
-#ifdef EMBEDDED
-            for (int v = 0; v < NV; v++)
-                __asm__("vfmadd231ps %1%{1to16%}, %2, %0" : "+v"(acc[r][v]) : "m"(xp[r * sr + j * sj]), "v"(w[v]));
-#else
             const __m512 xv = _mm512_set1_ps(xp[r * sr + j * sj]);
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(xv, w[v], acc[r][v]);
-#endif
         }
     }
     for (int r = 0; r < rows; r++)

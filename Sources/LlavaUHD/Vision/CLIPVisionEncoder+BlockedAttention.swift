@@ -9,7 +9,7 @@ extension CLIPVisionEncoder {
     static let attentionRowBlock = 112
 
     /// Floats of one task's working memory for views of up to `tokens` tokens, heads of `headDim`.
-    package static func attentionWorkspaceFloats(tokens n: Int, headDim d: Int) -> Int {
+    static func attentionWorkspaceFloats(tokens n: Int, headDim d: Int) -> Int {
         let rows = min(n, attentionRowBlock)
         return roundedTo16(F32Product.packedFloats(k: d, n: n)) + roundedTo16(F32Product.packedFloats(k: n, n: d))
             + roundedTo16(rows * scoreStride(n)) + F32Product.packingFloats(rows: rows)
@@ -24,7 +24,7 @@ extension CLIPVisionEncoder {
     /// `out[i, 0..<d] = softmax(scale · qᵢ · Kᵀ) · V` for the `n` tokens of one head: q, k, v
     /// rows `ld` floats apart, out rows `ldOut` apart; `workspace`: 64-byte aligned,
     /// `attentionWorkspaceFloats(tokens: ≥ n, headDim: d)` floats. One thread.
-    package static func blockedAttention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int,
+    static func blockedAttention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int,
                                  tokens n: Int, headDim d: Int, scale: Float,
                                  into out: UnsafeMutablePointer<Float>, ldOut: Int,
                                  workspace: UnsafeMutablePointer<Float>) {

@@ -321,10 +321,8 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                                 eps: eps, into: state.normed, threads: threads)
         let int8 = layer.int8
         let bf16 = int8 == nil && usesBF16([layer.fc1, layer.fc2])
-        let packed1 = state.packedWeights([layer.fc1], slot: 0, reduced: bf16 || int8 != nil, threads: threads)
-        let packed2 = state.packedWeights([layer.fc2], slot: 1, reduced: bf16 || int8 != nil, threads: threads)
-        let fc1 = bf16 || int8 != nil || packed1 != nil ? nil : state.weightF32(layer.fc1, slot: 0, threads: threads)
-        let fc2 = bf16 || int8 != nil || packed2 != nil ? nil : state.weightF32(layer.fc2, slot: 1, threads: threads)
+        let fc1 = bf16 || int8 != nil ? nil : state.weightF32(layer.fc1, slot: 0, threads: threads)
+        let fc2 = bf16 || int8 != nil ? nil : state.weightF32(layer.fc2, slot: 1, threads: threads)
         let productContext = ComputeContext(threads: threads)
         context.timed("ViT MLP (fc1, quickGELU, fc2)", operations: 4.0 * Double(total * c * inter)) {
             var r0 = 0
@@ -333,9 +331,6 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                 if let int8 {
                     MatMul.linear(state.normed + r0 * c, rows: m, weight: int8.fc1, into: state.mlp, ldOut: inter,
                                   context: productContext, kernel: quantKernel)
-                } else if let packed1 {
-                    F32Product.linear(state.normed + r0 * c, rows: m, ldx: c, packed: packed1, k: c, n: inter, into: state.mlp,
-                                      ldy: inter, threads: threads)
                 } else if let fc1 {
                     BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
                                c: state.mlp, ldc: inter, threads: threads)
@@ -357,9 +352,6 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                 if let int8 {
                     MatMul.linear(state.mlp, rows: m, weight: int8.fc2, into: state.qkv + r0 * c, ldOut: c,
                                   context: productContext, kernel: quantKernel)
-                } else if let packed2 {
-                    F32Product.linear(state.mlp, rows: m, ldx: inter, packed: packed2, k: inter, n: c, into: state.qkv + r0 * c,
-                                      ldy: c, threads: threads)
                 } else if let fc2 {
                     BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
                                c: state.qkv + r0 * c, ldc: c, threads: threads)
@@ -408,8 +400,8 @@ final class EncoderBuffers {
     static let scoreBytes = 64 << 20
     /// `[min(tokens, mlpRowBlock), intermediate]`.
     let mlp: UnsafeMutablePointer<Float>
-    /// Two scratch areas (64-byte aligned) for widened or packed weights (slot 0: q/k/v, fc1 or
-    /// the patch weight; slot 1: out_proj or fc2).
+    /// Two scratch areas for widened weights (slot 0: q/k/v, fc1 or the patch weight;
+    /// slot 1: out_proj or fc2).
     let scratch: [UnsafeMutablePointer<Float>]
 
     init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int, attentionTasks: Int, threads: Int,
@@ -430,11 +422,7 @@ final class EncoderBuffers {
             UnsafeMutableRawPointer.allocate(byteCount: perBuffer * 4, alignment: 64).bindMemory(to: Float.self, capacity: perBuffer)
         }
         mlp = .allocate(capacity: min(tokens, CLIPVisionEncoder.mlpRowBlock) * i)
-        let slots = [max(3 * c * c, i * c, c * 3 * p * p, F32Product.packedFloats(k: c, n: 3 * c), F32Product.packedFloats(k: c, n: i)),
-                     max(c * c, c * i, F32Product.packedFloats(k: c, n: c), F32Product.packedFloats(k: i, n: c))]
-        scratch = slots.map {
-            UnsafeMutableRawPointer.allocate(byteCount: $0 * 4, alignment: 64).bindMemory(to: Float.self, capacity: $0)
-        }
+        scratch = [.allocate(capacity: max(3 * c * c, i * c, c * 3 * p * p)), .allocate(capacity: max(c * c, c * i))]
     }
 
     func release() {
@@ -466,39 +454,6 @@ final class EncoderBuffers {
                 kernel: QuantKernel? = nil, threads: Int) {
         let k = channels
         let width = weights.reduce(0) { $0 + $1.shape[0] }
-        if let packed = packedWeights(weights, slot: slot, reduced: bfloat16 || int8 != nil, threads: threads) {
-            F32Product.linear(x, rows: rows, ldx: k, packed: packed, k: k, n: width, into: out, ldy: width, threads: threads)
-        } else {
-            product(x, rows: rows, weights: weights, slot: slot, into: out, bfloat16: bfloat16, int8: int8, kernel: kernel,
-                    threads: threads)
-        }
-        guard let bias else { return }
-        let o = SendablePointer(out)
-        let parts = chunks(rows, parts: threads)
-        bias.withUnsafeBufferPointer { b in
-            parallelFor(parts.count, threads: threads) { part in
-                for r in parts[part] {
-                    let row = o.p + r * width
-                    for j in 0..<width { row[j] += b[j] }
-                }
-            }
-        }
-    }
-
-    /// The weights `[nᵢ, C]` stacked and packed for `F32Product` into scratch `slot`, when the
-    /// products run float32 (`reduced` false) on a CPU with AVX-512 and the weights qualify
-    /// (`F32Product.pack`); else nil.
-    func packedWeights(_ weights: [TensorView], slot: Int, reduced: Bool, threads: Int) -> UnsafePointer<Float>? {
-        guard !reduced, F32Product.isAvailable, F32Product.pack(weights, into: scratch[slot], threads: threads) else { return nil }
-        return UnsafePointer(scratch[slot])
-    }
-
-    /// The product of `linear` without the bias, by OpenBLAS, `BF16Product` or the int8 product.
-    private func product(_ x: UnsafePointer<Float>, rows: Int, weights: [TensorView], slot: Int,
-                         into out: UnsafeMutablePointer<Float>, bfloat16: Bool, int8: QuantizedMatrix?,
-                         kernel: QuantKernel?, threads: Int) {
-        let k = channels
-        let width = weights.reduce(0) { $0 + $1.shape[0] }
         var segments: [(pointer: UnsafePointer<Float>, column: Int, count: Int)] = []
         var column = 0, offset = 0
         if let int8 {
@@ -523,6 +478,17 @@ final class EncoderBuffers {
         for s in segments {
             BLAS.sgemm(transB: true, m: rows, n: s.count, k: k, a: x, lda: k, b: s.pointer, ldb: k,
                        c: out + s.column, ldc: width, threads: threads)
+        }
+        guard let bias else { return }
+        let o = SendablePointer(out)
+        let parts = chunks(rows, parts: threads)
+        bias.withUnsafeBufferPointer { b in
+            parallelFor(parts.count, threads: threads) { part in
+                for r in parts[part] {
+                    let row = o.p + r * width
+                    for j in 0..<width { row[j] += b[j] }
+                }
+            }
         }
     }
 
