@@ -13,7 +13,6 @@
 #include "quant_kernels.h"
 #include "projector_kernels.h"
 #include "bf16_gemm.h"
-#include "f32_gemm.h"
 #include "thread_depth.h"
 #include "peak_loops.h"
 #include "crc32c.h"

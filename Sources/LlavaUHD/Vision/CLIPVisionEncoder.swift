@@ -276,8 +276,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         }
         let scale = 1 / Float(d).squareRoot()
         let ld = 3 * c
-        // One task per (view, head). With AVX-512, each task runs `blockedAttention` in its
-        // lane's workspace. Otherwise a head's two products are too small for `BLAS.sgemm` to
+        // One task per (view, head). A head's two products are too small for `BLAS.sgemm` to
         // split (one block below 1536 tokens), so with several score buffers the heads run side
         // by side, each with the calls it makes alone (nested loops run inline), and results do
         // not depend on the thread count; with one buffer, each product and the softmax use the
@@ -292,12 +291,6 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                     let v = task / heads, h = task % heads
                     let n = grids[v].rows * grids[v].columns + 1
                     let base = qkv.p + offsets[v] * ld
-                    if state.blockedAttention {
-                        Self.blockedAttention(q: base + h * d, k: base + c + h * d, v: base + 2 * c + h * d, ld: ld,
-                                              tokens: n, headDim: d, scale: scale,
-                                              into: attended.p + offsets[v] * c + h * d, ldOut: c, workspace: scores.p)
-                        continue
-                    }
                     BLAS.sgemm(transB: true, m: n, n: n, k: d, alpha: scale, a: base + h * d, lda: ld,
                                b: base + c + h * d, ldb: ld, c: scores.p, ldc: n, threads: threads)
                     let parts = chunks(n, parts: n >= 64 ? threads : 1)
@@ -385,15 +378,10 @@ final class EncoderBuffers {
     let normed: UnsafeMutablePointer<Float>
     /// `[tokens, 3C]`: q | k | v per token; also the output of out_proj and fc2.
     let qkv: UnsafeMutablePointer<Float>
-    /// True when the attention runs `CLIPVisionEncoder.blockedAttention` (`F32Product` is
-    /// available), false for the OpenBLAS products.
-    let blockedAttention: Bool
-    /// One buffer per run of heads that the threads take in turn (64-byte aligned): with
-    /// `blockedAttention`, a task's workspace (`attentionWorkspaceFloats`), otherwise the
-    /// `[maxViewTokens, maxViewTokens]` attention scores of one head. 4 per thread (for balance
-    /// when the machine is shared) within `scoreBytes` in all; one with one thread, or when
-    /// OpenBLAS calls cannot run side by side (`BLAS.callsRunInParallel`) without
-    /// `blockedAttention`.
+    /// `[maxViewTokens, maxViewTokens]` each: the attention scores of one head, one buffer per
+    /// run of heads that the threads take in turn: 4 per thread (for balance when the machine
+    /// is shared) within `scoreBytes` in all; one with one thread, or when OpenBLAS calls
+    /// cannot run side by side (`BLAS.callsRunInParallel`).
     let scores: [UnsafeMutablePointer<Float>]
     /// Bytes all score buffers may take when there are several (64 MiB: 8 buffers at 2 threads
     /// up to views of about 1440 tokens; above about 2900 tokens, one head at a time).
@@ -404,23 +392,17 @@ final class EncoderBuffers {
     /// slot 1: out_proj or fc2).
     let scratch: [UnsafeMutablePointer<Float>]
 
-    init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int, attentionTasks: Int, threads: Int,
-         blockedAttention: Bool = F32Product.isAvailable) {
+    init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int, attentionTasks: Int, threads: Int) {
         let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
         self.tokens = tokens
         self.channels = c
         hidden = .allocate(capacity: tokens * c)
         normed = .allocate(capacity: tokens * c)
         qkv = .allocate(capacity: tokens * 3 * c)
-        self.blockedAttention = blockedAttention
-        let perBuffer = blockedAttention
-            ? CLIPVisionEncoder.attentionWorkspaceFloats(tokens: maxViewTokens, headDim: c / config.headCount)
-            : maxViewTokens * maxViewTokens
-        let buffers = threads > 1 && (blockedAttention || BLAS.callsRunInParallel)
+        let perBuffer = maxViewTokens * maxViewTokens
+        let buffers = threads > 1 && BLAS.callsRunInParallel
             ? max(1, min(4 * threads, attentionTasks, Self.scoreBytes / max(1, 4 * perBuffer))) : 1
-        scores = (0..<buffers).map { _ in
-            UnsafeMutableRawPointer.allocate(byteCount: perBuffer * 4, alignment: 64).bindMemory(to: Float.self, capacity: perBuffer)
-        }
+        scores = (0..<buffers).map { _ in .allocate(capacity: perBuffer) }
         mlp = .allocate(capacity: min(tokens, CLIPVisionEncoder.mlpRowBlock) * i)
         scratch = [.allocate(capacity: max(3 * c * c, i * c, c * 3 * p * p)), .allocate(capacity: max(c * c, c * i))]
     }
