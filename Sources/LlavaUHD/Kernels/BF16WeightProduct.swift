@@ -17,9 +17,18 @@ package enum BF16WeightProduct {
     /// 4·m bytes per weight row of the task). The caller checks `isAvailable`.
     package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: TensorView,
                               into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
-        precondition(w.dtype == .bf16 && w.shape.count == 2, "BF16WeightProduct needs a 2-D BF16 weight")
-        let n = w.shape[0], k = w.shape[1]
-        guard m > 0, n > 0, k > 0 else { return }
+        linear(x, rows: m, weights: [(w, out, ldOut)], threads: threads)
+    }
+
+    /// The products of x with several BF16 weights of the same K (q/k/v, gate/up): x packed
+    /// once, and all products' tasks in one parallel loop (one wait for the slowest thread).
+    /// Each output is exactly what the one-weight call computes.
+    package static func linear(_ x: UnsafePointer<Float>, rows m: Int,
+                              weights: [(weight: TensorView, out: UnsafeMutablePointer<Float>, ldOut: Int)], threads: Int) {
+        guard m > 0, let k = weights.first?.weight.shape.last, k > 0 else { return }
+        for (w, _, _) in weights {
+            precondition(w.dtype == .bf16 && w.shape.count == 2 && w.shape[1] == k, "BF16WeightProduct needs 2-D BF16 weights of one width")
+        }
         let xBytes = luhd_bf16w_sgemm_x_bytes(k, m)
         let xp: UnsafeMutablePointer<Float>, owned: Bool
         if let scratch = luhd_thread_scratch_slot(1, xBytes) {
@@ -35,16 +44,19 @@ package enum BF16WeightProduct {
             let r = panelParts[p]
             luhd_bf16w_sgemm_pack_x(xs.p, k, k, m, r.lowerBound * 32, min(m, r.upperBound * 32), xb.p)
         }
-        // Blocks of 12 weight rows (the micro-kernel's), a few parts per thread for balance.
-        let blocks = (n + 11) / 12
-        let parts = chunks(blocks, parts: threads > 1 ? threads * 4 : 1)
-        let wp = w.data.assumingMemoryBound(to: UInt16.self)
-        let o = SendablePointer(out)
-        parallelFor(parts.count, threads: threads) { p in
-            let n0 = parts[p].lowerBound * 12, n1 = min(n, parts[p].upperBound * 12)
+        // Per weight, blocks of 12 weight rows (the micro-kernel's), a few parts per thread for
+        // balance; all parts of all weights in one loop.
+        let tasks = weights.indices.flatMap { i in
+            chunks((weights[i].weight.shape[0] + 11) / 12, parts: threads > 1 ? threads * 4 : 1).map { (i, $0) }
+        }
+        let products = weights.map { (w: $0.weight.data.assumingMemoryBound(to: UInt16.self), n: $0.weight.shape[0],
+                                      out: SendablePointer($0.out), ldOut: $0.ldOut) }
+        parallelFor(tasks.count, threads: threads) { t in
+            let product = products[tasks[t].0], blocks = tasks[t].1
+            let n0 = blocks.lowerBound * 12, n1 = min(product.n, blocks.upperBound * 12)
             let workFloats = (luhd_bf16w_sgemm_work_bytes(n1 - n0, m) + 3) / 4
             MatMul.withScratch(floats: workFloats) { work in
-                luhd_bf16w_sgemm(wp, k, n0, n1, k, UnsafePointer(xb.p), m, o.p, ldOut, work)
+                luhd_bf16w_sgemm(product.w, k, n0, n1, k, UnsafePointer(xb.p), m, product.out.p, product.ldOut, work)
             }
         }
     }
