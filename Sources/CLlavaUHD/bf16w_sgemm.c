@@ -4,10 +4,11 @@
  * rows: for each column j, two vector loads of packed x and 12 broadcasts of widened weights
  * feed 24 fused multiply-adds into 24 accumulators. Columns run in blocks of KC: each block of
  * 12 weight rows is widened once into a [12][KC] float32 block (12 KB, stays in L1)
- * while every x panel passes it. The accumulators live in a transposed partial-sum buffer
- * between blocks (loaded and stored as whole vectors), so each output is one fused
- * multiply-add chain over the columns in order; the sums are written into y row by row at
- * the end. */
+ * while every x panel passes it. Each block's sums start from zero (one fused multiply-add
+ * chain per output over the block's columns in order) and are added, block after block, to a
+ * transposed partial-sum buffer (whole vectors), as OpenBLAS adds its K blocks: a chain over
+ * all k columns would carry about √(k/KC) times the rounding error. The sums are written
+ * into y row by row at the end. */
 #include "bf16w_sgemm.h"
 #include "blas_loader.h"
 #include <immintrin.h>
@@ -15,7 +16,7 @@
 
 #define MR 32
 #define NR 12
-#define KC 256
+#define KC LUHD_BF16W_SGEMM_KC
 
 int luhd_bf16w_sgemm_available(void) {
     const luhd_cpu_features *f = luhd_cpu();
@@ -49,19 +50,13 @@ void luhd_bf16w_sgemm_pack_x(const float *x, long ldx, long k, long m, long i0, 
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))), apply_to = function)
 
-/* acc[r] = (first ? 0 : acc[r]) + sum over kc columns, acc[r] at yt + r * ldt (32 floats);
+/* The sums of one block of kc columns, one fused multiply-add chain per output from zero, stored
+ * (first block) or added to the partial sums at yt + r * ldt (32 floats per weight row r);
  * weight row r's kc values at wp + r * KC. */
 static inline __attribute__((always_inline)) void micro(long kc, const float *xpanel, const float *wp,
                                                         float *yt, long ldt, int first) {
     __m512 acc[NR][2];
-    if (first) {
-        for (int r = 0; r < NR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-    } else {
-        for (int r = 0; r < NR; r++) {
-            acc[r][0] = _mm512_loadu_ps(yt + r * ldt);
-            acc[r][1] = _mm512_loadu_ps(yt + r * ldt + 16);
-        }
-    }
+    for (int r = 0; r < NR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (long j = 0; j < kc; j++) {
         const __m512 xa = _mm512_loadu_ps(xpanel + j * MR);
         const __m512 xb = _mm512_loadu_ps(xpanel + j * MR + 16);
@@ -72,6 +67,10 @@ static inline __attribute__((always_inline)) void micro(long kc, const float *xp
         }
     }
     for (int r = 0; r < NR; r++) {
+        if (!first) {
+            acc[r][0] = _mm512_add_ps(_mm512_loadu_ps(yt + r * ldt), acc[r][0]);
+            acc[r][1] = _mm512_add_ps(_mm512_loadu_ps(yt + r * ldt + 16), acc[r][1]);
+        }
         _mm512_storeu_ps(yt + r * ldt, acc[r][0]);
         _mm512_storeu_ps(yt + r * ldt + 16, acc[r][1]);
     }

@@ -4,9 +4,10 @@ import TestSupport
 
 /// The exact (float32) product against BF16 weights (`BF16WeightProduct`, the own AVX-512
 /// kernel `MatMul.linear` uses for more than `matvecMaxRows` rows) against a float64 reference
-/// from the same operands (x as float32, the weights widened exactly). Its only error is the
-/// float32 fused-multiply-add chain over k, so the tolerance is |y − y₆₄| ≤ 1e-5 · Σ|w·x| per
-/// output (the chain's worst case is k·2⁻²⁴ ≈ 3.6e-5 here; random signs stay near 1e-6).
+/// from the same operands (x as float32, the weights widened exactly). Its only error is float32
+/// summation (fused multiply-add chains over blocks of 256 columns, the blocks added), so the
+/// tolerance is |y − y₆₄| ≤ 1e-5 · Σ|w·x| per output (the worst case is about k·2⁻²⁴ ≈ 3.6e-5
+/// here; random signs stay near 1e-6).
 /// Shapes exercise the 32-row x panels (m = 70), the 12-row weight blocks (n = 37) and the
 /// 256-column blocks with a tail that is not a multiple of 16 (k = 600). Each output depends
 /// only on its row of x and its weight row: the thread count and the other rows of x do not

@@ -8,8 +8,10 @@
  * x is packed once (luhd_bf16w_sgemm_pack_x) into panels of 32 rows: for each column j, the 32
  * rows' x[i][j] (rows past m are zero). luhd_bf16w_sgemm then computes any range of output
  * columns (weight rows) [n0, n1) for all m rows, widening each weight once into a packed block
- * while it runs, so callers split the weight rows over threads. Each output is one float32
- * fused-multiply-add chain over j = 0, 1, ..., k-1 in order, whatever the split or blocking. */
+ * while it runs, so callers split the weight rows over threads. Each output is summed in a
+ * fixed order whatever the split, m or the other rows: one float32 fused-multiply-add chain
+ * per block of LUHD_BF16W_SGEMM_KC columns, the blocks' sums added in order. */
+#define LUHD_BF16W_SGEMM_KC 256
 #include <stddef.h>
 #include <stdint.h>
 

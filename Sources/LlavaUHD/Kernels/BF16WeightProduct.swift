@@ -4,8 +4,9 @@ import CLlavaUHD
 /// (Sources/CLlavaUHD/include/bf16w_sgemm.h): each weight is widened to float32 once per
 /// product while the kernel runs, and x is packed once, where the OpenBLAS route widens every
 /// 512-row weight tile into a buffer that sgemm then packs again, together with all of x, per
-/// tile. Every output is one float32 fused multiply-add chain over the columns in order, so it
-/// depends only on its row of x and its weight row (not on `m`, the thread count or the split).
+/// tile. Every output is summed in a fixed order (a float32 fused multiply-add chain per block
+/// of 256 columns, the blocks' sums added in order), so it depends only on its row of x and
+/// its weight row (not on `m`, the thread count or the split).
 /// Used by `MatMul.linear` for float32 arithmetic on BF16 weights.
 package enum BF16WeightProduct {
     /// True when this CPU has AVX-512 F/BW/VL/DQ.

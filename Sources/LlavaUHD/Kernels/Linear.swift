@@ -7,7 +7,7 @@ import CLlavaUHD
 /// a whole copy of the tensor.
 ///
 /// Each output element is computed by one thread with a fixed summation order (the
-/// matrix-vector kernels; `BF16WeightProduct`'s one chain per output; `BLAS.sgemm`'s fixed
+/// matrix-vector kernels; `BF16WeightProduct`'s fixed column blocks; `BLAS.sgemm`'s fixed
 /// blocks), so results do not depend on
 /// `context.threads`.
 package enum MatMul {
