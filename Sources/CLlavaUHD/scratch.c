@@ -3,8 +3,8 @@
 #include <stdlib.h>
 
 typedef struct scratch {
-    void *data;
-    size_t size;
+    void *data[LUHD_SCRATCH_SLOTS];
+    size_t size[LUHD_SCRATCH_SLOTS];
 } scratch;
 
 static pthread_key_t key;
@@ -12,13 +12,16 @@ static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 
 static void release(void *p) {
     scratch *s = p;
-    free(s->data);
+    for (int i = 0; i < LUHD_SCRATCH_SLOTS; i++) free(s->data[i]);
     free(s);
 }
 
 static void make_key(void) { pthread_key_create(&key, release); }
 
-void *luhd_thread_scratch(size_t bytes) {
+void *luhd_thread_scratch(size_t bytes) { return luhd_thread_scratch_slot(0, bytes); }
+
+void *luhd_thread_scratch_slot(int slot, size_t bytes) {
+    if (slot < 0 || slot >= LUHD_SCRATCH_SLOTS) return NULL;
     pthread_once(&key_once, make_key);
     scratch *s = pthread_getspecific(key);
     if (!s) {
@@ -28,15 +31,15 @@ void *luhd_thread_scratch(size_t bytes) {
             return NULL;
         }
     }
-    if (s->size < bytes) {
+    if (s->size[slot] < bytes) {
         size_t size = (bytes + 4095) & ~(size_t)4095;
         void *p = NULL;
         if (posix_memalign(&p, 64, size) != 0) return NULL;
-        free(s->data);
-        s->data = p;
-        s->size = size;
+        free(s->data[slot]);
+        s->data[slot] = p;
+        s->size[slot] = size;
     }
-    return s->data;
+    return s->data[slot];
 }
 
 int luhd_can_allocate(size_t bytes) {

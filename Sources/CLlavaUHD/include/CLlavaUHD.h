@@ -13,6 +13,7 @@
 #include "quant_kernels.h"
 #include "projector_kernels.h"
 #include "bf16_gemm.h"
+#include "bf16w_sgemm.h"
 #include "thread_depth.h"
 #include "peak_loops.h"
 #include "crc32c.h"

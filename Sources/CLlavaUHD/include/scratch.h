@@ -8,6 +8,12 @@
  * thread; callers must not hold it across code that may also use it. NULL if out of memory. */
 void *luhd_thread_scratch(size_t bytes);
 
+/* Independent per-thread scratch buffers: slot 0 is luhd_thread_scratch's; slot 1 holds data a
+ * caller shares with the parallel tasks it runs (which may run on the calling thread and use
+ * slot 0 themselves). NULL if out of memory or slot is not below LUHD_SCRATCH_SLOTS. */
+#define LUHD_SCRATCH_SLOTS 2
+void *luhd_thread_scratch_slot(int slot, size_t bytes);
+
 /* 1 if `bytes` bytes can be allocated right now, 0 if not: the memory is reserved and handed
  * back at once (no page is touched). Written in C with a volatile result so that the compiler
  * cannot drop the malloc/free pair and assume success, which the optimiser does to such a

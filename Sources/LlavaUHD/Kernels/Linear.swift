@@ -2,11 +2,13 @@ import CLlavaUHD
 
 /// Matrix products against weights that stay in the memory mapping, in whatever float dtype
 /// the file stores: F32 used in place; F16/BF16 widened on the fly (in registers by the
-/// matrix-vector kernels, or tile by tile into a reused per-thread F32 buffer for OpenBLAS),
-/// never as a whole copy of the tensor.
+/// matrix-vector kernels; BF16 by the own AVX-512 kernel of `BF16WeightProduct` where the CPU
+/// has AVX-512; else tile by tile into a reused per-thread F32 buffer for OpenBLAS), never as
+/// a whole copy of the tensor.
 ///
 /// Each output element is computed by one thread with a fixed summation order (the
-/// matrix-vector kernels; `BLAS.sgemm`'s fixed blocks), so results do not depend on
+/// matrix-vector kernels; `BF16WeightProduct`'s fixed column blocks; `BLAS.sgemm`'s fixed
+/// blocks), so results do not depend on
 /// `context.threads`.
 package enum MatMul {
     /// Inputs with at most this many rows use the matrix-vector kernels, which stream each
@@ -31,6 +33,8 @@ package enum MatMul {
             BLAS.sgemm(transB: true, m: m, n: n, k: k, a: x, lda: k,
                        b: w.data.assumingMemoryBound(to: Float.self), ldb: k, c: out, ldc: ldc,
                        threads: context.threads)
+        } else if w.dtype == .bf16, Int(bitPattern: w.data) % 2 == 0, BF16WeightProduct.isAvailable {
+            BF16WeightProduct.linear(x, rows: m, weight: w, into: out, ldOut: ldc, threads: context.threads)
         } else {
             forEachWeightTile(m: m, n: n, k: k, x: x, context: context) { n0, nt, xs, scratch in
                 FloatConversion.widen(w, from: n0 * k, count: nt * k, into: scratch)

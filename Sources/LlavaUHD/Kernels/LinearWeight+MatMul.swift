@@ -31,7 +31,8 @@ extension MatMul {
 
     /// `outs[j][m×Nⱼ] = x[m×K] · Wⱼᵀ` for weights that read the same x (q/k/v, gate/up): the
     /// results of one `linear(_:rows:weight:into:ldOut:arithmetic:kernel:rowwise:context:)` call
-    /// per weight, bit for bit, with x quantized to int8 once for the weights that run the int8
+    /// per weight, bit for bit, with x packed once for BF16 weights in float32 arithmetic
+    /// (`BF16WeightProduct`, when all weights are BF16), x quantized to int8 once for the weights that run the int8
     /// VNNI matrix product (`MatMul.usesInt8Product`) when two or more of them do. When every
     /// weight is quantized and takes the matrix-vector kernels (decoding: up to 4 rows, or
     /// `rowwise`), x is prepared once per format and the products share one parallel loop (one
@@ -44,6 +45,17 @@ extension MatMul {
             let tasks = products.indices.flatMap { p in products[p].parts.indices.map { (p, $0) } }
             parallelFor(tasks.count, threads: context.threads) { t in products[tasks[t].0].run(part: tasks[t].1) }
             return
+        }
+        if weights.count > 1, arithmetic == .float32, !rowwise, m > matvecMaxRows, BF16WeightProduct.isAvailable {
+            let dense = weights.compactMap { item -> (weight: TensorView, out: UnsafeMutablePointer<Float>, ldOut: Int)? in
+                guard case .dense(let t) = item.weight, t.dtype == .bf16, t.shape.count == 2,
+                      Int(bitPattern: t.data) % 2 == 0 else { return nil }
+                return (t, item.out, t.shape[0])
+            }
+            if dense.count == weights.count, Set(dense.map { $0.weight.shape[1] }).count == 1 {
+                BF16WeightProduct.linear(x, rows: m, weights: dense, threads: context.threads)
+                return
+            }
         }
         var prepared: PreparedInt8Rows?
         let int8Count = weights.reduce(0) { count, item in

@@ -2,8 +2,9 @@
 /// Products against block-quantized weights do not depend on it: they quantize x to int8 blocks
 /// where the CPU has AVX-512 VNNI (`QuantKernel.int8VNNI`) and use float32 otherwise.
 public enum MatrixArithmetic: String, Sendable, CaseIterable {
-    /// float32 products: weights widened exactly, x as is, float32 sums (OpenBLAS sgemm for many
-    /// rows, the f32 matrix-vector kernels for few). The reference arithmetic.
+    /// float32 products: weights widened exactly, x as is, float32 sums (for many rows, the own
+    /// AVX-512 kernel of `BF16WeightProduct` for BF16 weights where the CPU has AVX-512, else
+    /// OpenBLAS sgemm; the f32 matrix-vector kernels for few). The reference arithmetic.
     case float32
     /// For products of more than `MatMul.matvecMaxRows` rows against BF16 weights, x is rounded to
     /// bf16 (to nearest even) and multiplied with AVX512_BF16 `vdpbf16ps` (bf16 pairs, float32
