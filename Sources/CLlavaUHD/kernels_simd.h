@@ -138,18 +138,20 @@ static void KFN(silu_mul)(float *gate, const float *up, long n) {
 /* ------------------------------------------------------------------------------------------ */
 /* Softmax and normalisation (one row)                                                         */
 
-static void KFN(softmax)(float *x, long n) {
-    if (n <= 0) return;
+/* The unnormalised softmax of x (n >= 1): *max = the largest x, x[i] = exp(x[i] - *max) in
+ * place, and returns their sum (double lanes, so its rounding does not add to the error). All x
+ * -inf: x becomes 0, *max = -inf, returns 0. */
+INLINE double exp_below_max(float *x, long n, float *max) {
     vf mv = v_set(-INFINITY);
     long i = 0;
     for (; i + W <= n; i += W) mv = v_max(mv, v_load(x + i));
     if (i < n) mv = v_max(mv, v_load_n_fill(x + i, n - i, -INFINITY));
     float m = v_hmax(mv);
+    *max = m;
     if (m == -INFINITY) {
         memset(x, 0, (size_t)n * sizeof(float));
-        return;
+        return 0;
     }
-    /* The sum of the exponentials in double lanes, so its rounding does not add to the error. */
     vf vm = v_set(m);
     vd s0 = vd_zero(), s1 = vd_zero();
     for (i = 0; i + W <= n; i += W) {
@@ -162,8 +164,17 @@ static void KFN(softmax)(float *x, long n) {
         v_store_n(x + i, e, n - i);
         vd_add_halves(&s0, &s1, e);
     }
-    vf inv = v_set((float)(1.0 / vd_hsum(s0, s1)));
-    for (i = 0; i + W <= n; i += W) v_store(x + i, v_mul(v_load(x + i), inv));
+    return vd_hsum(s0, s1);
+}
+
+static void KFN(softmax)(float *x, long n) {
+    if (n <= 0) return;
+    float m;
+    double sum = exp_below_max(x, n, &m);
+    if (m == -INFINITY) return;
+    vf inv = v_set((float)(1.0 / sum));
+    long i = 0;
+    for (; i + W <= n; i += W) v_store(x + i, v_mul(v_load(x + i), inv));
     if (i < n) v_store_n(x + i, v_mul(v_load_n(x + i, n - i), inv), n - i);
 }
 
@@ -404,10 +415,25 @@ MATVEC(bf16_t, matvec_bf16)
         for (; j < count; j++) att_values_##T(values + j * stride, stride, d, kv_heads, group, p + j, p_stride, y, 1); \
     }
 
+/* One stretch of cached positions for all the given heads (see include/kernels.h): scores,
+ * their unnormalised softmax per query head, and the values weighted by it, each row of the
+ * stretch read whole (all heads' slices) by each pass. */
+#define ATTENTION_PARTIAL(T)                                                                    \
+    static void KFN(attention_partial_##T)(const T *keys, const T *values, long stride, long count, long d, \
+                                           long kv_heads, long group, const float *q, float scale, \
+                                           float *scores, float *max, double *sum, float *y) {  \
+        KFN(attention_scores_##T)(keys, stride, count, d, kv_heads, group, q, scale, scores, count); \
+        for (long h = 0; h < kv_heads * group; h++)                                             \
+            sum[h] = exp_below_max(scores + h * count, count, max + h);                         \
+        KFN(attention_values_##T)(values, stride, count, d, kv_heads, group, scores, count, y); \
+    }
+
 ATTENTION_SCORE_BLOCK(f16_t, v_load_f16, v_load_f16_n)
 ATTENTION_SCORE_BLOCK(bf16_t, v_load_bf16, v_load_bf16_n)
 ATTENTION_VALUES(f16_t, v_load_f16, v_load_f16_n)
 ATTENTION_VALUES(bf16_t, v_load_bf16, v_load_bf16_n)
+ATTENTION_PARTIAL(f16_t)
+ATTENTION_PARTIAL(bf16_t)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Bicubic passes: products and sums in torch's order, never fused.                            */
@@ -513,10 +539,8 @@ static const luhd_kernels KFN(table_value) = {
     .silu_mul = KFN(silu_mul),
     .bicubic_horizontal = KFN(bicubic_horizontal),
     .bicubic_vertical = KFN(bicubic_vertical),
-    .attention_scores_f16 = KFN(attention_scores_f16_t),
-    .attention_scores_bf16 = KFN(attention_scores_bf16_t),
-    .attention_values_f16 = KFN(attention_values_f16_t),
-    .attention_values_bf16 = KFN(attention_values_bf16_t),
+    .attention_partial_f16 = KFN(attention_partial_f16_t),
+    .attention_partial_bf16 = KFN(attention_partial_bf16_t),
 };
 
 const luhd_kernels *KFN(table)(void) { return &KFN(table_value); }
