@@ -80,11 +80,11 @@ typedef struct luhd_kernels {
      * stretch (rows are `stride` elements apart; key/value head g's slice of a row starts at g*d
      * from `keys` / `values`). Query head h = g*group + t (t < group) reads head g; its query is
      * q[h*d ..< (h+1)*d]. Writes, for every query head h and j in [0, count):
-     *   scores[h*count + j] = exp(s_h[j] - max[h]) with s_h[j] = scale * sum_i q_h[i] *
-     *     keys[j*stride + g*d + i] (summed in i-order per lane, lanes reduced in a fixed tree,
-     *     independent of count) and max[h] = max_j s_h[j];
-     *   sum[h] = sum_j scores[h*count + j] (double lanes);
-     *   y[h*d + c] = sum_j scores[h*count + j] * values[j*stride + g*d + c] for c in [0, d), one
+     *   scores[h*count + j] = p_h[j], the softmax of s_h over the stretch (as `softmax`), with
+     *     s_h[j] = scale * sum_i q_h[i] * keys[j*stride + g*d + i] (summed in i-order per lane,
+     *     lanes reduced in a fixed tree, independent of count): p_h[j] = exp(s_h[j] - max[h]) *
+     *     (float)(1 / sum[h]), max[h] = max_j s_h[j], sum[h] = sum_j exp(s_h[j] - max[h]) (double);
+     *   y[h*d + c] = sum_j p_h[j] * values[j*stride + g*d + c] for c in [0, d), one
      *     multiply-add per row in j-order from 0 (y is overwritten).
      * scores holds kv_heads*group*count floats, max and sum kv_heads*group, y kv_heads*group*d. */
     void (*_Nonnull attention_partial_f16)(const uint16_t *_Nonnull keys, const uint16_t *_Nonnull values, long stride,

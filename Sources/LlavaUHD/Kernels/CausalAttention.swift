@@ -45,13 +45,15 @@ package enum CausalAttention {
     /// consecutive visible positions (`stretchLength`: about 16 per row, whatever `threads`), which
     /// reads its stretch's rows of the keys and then of the values whole, every head at once, as
     /// the cache stores them (one sequential stream per thread instead of each head's slice of
-    /// every row at the row stride): per query head its stretch's largest score `m`, the
-    /// exponentials `exp(s - m)`, their sum `l` and the values weighted by them `o`
+    /// every row at the row stride): per query head the softmax over the stretch (its largest
+    /// score `m`, the sum `l` of `exp(s - m)`) and the attention output over the stretch `o`
     /// (`attention_partial_f16` / `_bf16`). The row's stretches are then combined in their order,
-    /// per query head: with `M` the largest `m` and `w = exp(m - M)` (double),
-    /// `out = Σ (w / Σ w·l) · o`. Each row's result depends only on its own visible positions, so a
-    /// row gets the same bits alone, among other rows, or in a batched decode step. A float32
-    /// cache: one task per (row, head), softmax over all the row's scores, then the values.
+    /// per query head: with `M` the largest `m` and `w = exp(m - M)·l` (double),
+    /// `out = Σ (w / Σ w) · o`; a row of one stretch (at most `minStretchLength` positions) gets
+    /// `o` itself, the plain softmax-then-values result. Each row's result depends only on its own
+    /// visible positions, so a row gets the same bits alone, among other rows, or in a batched
+    /// decode step. A float32 cache: one task per (row, head), softmax over all the row's
+    /// scores, then the values.
     static func direct(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
                        keys: KVMatrix, values: KVMatrix,
                        heads: Int, kvHeads: Int, headDim: Int,
@@ -149,8 +151,8 @@ package enum CausalAttention {
                 var total = 0.0
                 for t in t0..<t1 {
                     let m = floats[t * floatsPerStretch + heads * (longest + headDim) + h]
-                    weights[t - t0] = exp(Double(m) - Double(top))
-                    total += weights[t - t0] * sums[t * heads + h]
+                    weights[t - t0] = exp(Double(m) - Double(top)) * sums[t * heads + h]
+                    total += weights[t - t0]
                 }
                 for t in t0..<t1 {
                     accumulate(Float(weights[t - t0] / total), floats + t * floatsPerStretch + heads * longest + h * headDim,
