@@ -145,9 +145,12 @@ package enum CausalAttention {
             for h in 0..<heads {
                 let y = out + r * outStride + h * headDim
                 for i in 0..<headDim { y[i] = 0 }
-                var top = -Float.infinity
-                for t in t0..<t1 { top = max(top, floats[t * floatsPerStretch + heads * (longest + headDim) + h]) }
-                guard top > -Float.infinity else { continue }   // every score -inf: no position to attend
+                var top = -Float.infinity   // the largest m; NaN when one is (then so is the output)
+                for t in t0..<t1 where !top.isNaN {
+                    let m = floats[t * floatsPerStretch + heads * (longest + headDim) + h]
+                    if m.isNaN || m > top { top = m }
+                }
+                guard top != -Float.infinity else { continue }   // every score -inf: no position to attend
                 var total = 0.0
                 for t in t0..<t1 {
                     let m = floats[t * floatsPerStretch + heads * (longest + headDim) + h]
