@@ -88,6 +88,13 @@ static inline float v_hsum(vf x) {
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
 }
+/* out[k] = v_hsum(x_k) * scale for the 4 vectors. */
+static inline void v_hsum4_scaled(vf x0, vf x1, vf x2, vf x3, float scale, float *out) {
+    out[0] = v_hsum(x0) * scale;
+    out[1] = v_hsum(x1) * scale;
+    out[2] = v_hsum(x2) * scale;
+    out[3] = v_hsum(x3) * scale;
+}
 static inline float v_hmax(vf x) {
     __m128 s4 = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
     __m128 s2 = _mm_max_ps(s4, _mm_movehl_ps(s4, s4));

@@ -78,6 +78,18 @@ static inline float v_hsum(vf x) {
     __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
     return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
 }
+/* out[k] = v_hsum(x_k) * scale for the 4 vectors, bit for bit (the same additions in the same
+ * tree: lanes i + i+8, then i + i+4, i + i+2, i + i+1), done on all four at once. */
+static inline void v_hsum4_scaled(vf x0, vf x1, vf x2, vf x3, float scale, float *out) {
+    vf s01 = _mm512_add_ps(_mm512_shuffle_f32x4(x0, x1, 0x44), _mm512_shuffle_f32x4(x0, x1, 0xEE));
+    vf s23 = _mm512_add_ps(_mm512_shuffle_f32x4(x2, x3, 0x44), _mm512_shuffle_f32x4(x2, x3, 0xEE));
+    /* 128-bit lane k: vector k's lanes i + i+8, then + i+4. */
+    vf s4 = _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, 0x88), _mm512_shuffle_f32x4(s01, s23, 0xDD));
+    vf s2 = _mm512_add_ps(s4, _mm512_shuffle_ps(s4, s4, 0xEE));
+    vf s1 = _mm512_add_ps(s2, _mm512_movehdup_ps(s2));
+    __m128 sums = _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0), s1));
+    _mm_storeu_ps(out, _mm_mul_ps(sums, _mm_set1_ps(scale)));
+}
 static inline float v_hmax(vf x) {
     __m256 s8 = _mm256_max_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
     __m128 s4 = _mm_max_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));

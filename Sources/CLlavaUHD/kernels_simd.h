@@ -5,7 +5,7 @@
  *   v_zero v_set v_load v_load_n v_load_n_fill v_store v_store_n
  *   v_load_bf16(_n) v_load_f16(_n) v_store_bf16(_n) v_store_f16(_n) v_round_bf16 v_round_f16
  *   v_add v_sub v_mul v_div v_fma(a,b,c)=a*b+c v_min(bound,x) v_max(bound,x) (NaN x stays NaN)
- *   v_abs v_neg v_copysign v_round v_lt v_blend(m,a,b)=m?b:a v_hsum v_hmax v_lookup8
+ *   v_abs v_neg v_copysign v_round v_lt v_blend(m,a,b)=m?b:a v_hsum v_hsum4_scaled v_hmax v_lookup8
  *   v_cvt_i v_cvtt_i v_i_sra1 v_i_sub v_i_min7 v_pow2i
  *   vd_zero vd_add_halves vd_add_sq_dev_halves vd_hsum
  *
@@ -138,18 +138,20 @@ static void KFN(silu_mul)(float *gate, const float *up, long n) {
 /* ------------------------------------------------------------------------------------------ */
 /* Softmax and normalisation (one row)                                                         */
 
-static void KFN(softmax)(float *x, long n) {
-    if (n <= 0) return;
+/* Softmax of x in place (n >= 1): x[i] = exp(x[i] - max) * (float)(1 / sum) with max the largest
+ * x and sum the sum of the exponentials (double lanes, so its rounding does not add to the
+ * error); stores max and returns sum. All x -inf: x becomes 0, max -inf, returns 0. */
+INLINE double softmax_stats(float *x, long n, float *max) {
     vf mv = v_set(-INFINITY);
     long i = 0;
     for (; i + W <= n; i += W) mv = v_max(mv, v_load(x + i));
     if (i < n) mv = v_max(mv, v_load_n_fill(x + i, n - i, -INFINITY));
     float m = v_hmax(mv);
+    *max = m;
     if (m == -INFINITY) {
         memset(x, 0, (size_t)n * sizeof(float));
-        return;
+        return 0;
     }
-    /* The sum of the exponentials in double lanes, so its rounding does not add to the error. */
     vf vm = v_set(m);
     vd s0 = vd_zero(), s1 = vd_zero();
     for (i = 0; i + W <= n; i += W) {
@@ -162,9 +164,16 @@ static void KFN(softmax)(float *x, long n) {
         v_store_n(x + i, e, n - i);
         vd_add_halves(&s0, &s1, e);
     }
-    vf inv = v_set((float)(1.0 / vd_hsum(s0, s1)));
+    double sum = vd_hsum(s0, s1);
+    vf inv = v_set((float)(1.0 / sum));
     for (i = 0; i + W <= n; i += W) v_store(x + i, v_mul(v_load(x + i), inv));
     if (i < n) v_store_n(x + i, v_mul(v_load_n(x + i, n - i), inv), n - i);
+    return sum;
+}
+
+static void KFN(softmax)(float *x, long n) {
+    float m;
+    if (n > 0) softmax_stats(x, n, &m);
 }
 
 /* Sum of x (double lanes, then the tail in order). */
@@ -351,7 +360,8 @@ MATVEC(bf16_t, matvec_bf16)
             vf qv = v_load_n(q + i, d - i);                                                     \
             for (int a = 0; a < R; a++) acc[a] = v_fma(LOAD_K_N(keys + a * stride + i, d - i), qv, acc[a]); \
         }                                                                                       \
-        for (int a = 0; a < R; a++) out[a] = v_hsum(acc[a]) * scale;                            \
+        if (R == 4) v_hsum4_scaled(acc[0], acc[1], acc[2], acc[3], scale, out);                 \
+        else for (int a = 0; a < R; a++) out[a] = v_hsum(acc[a]) * scale;                       \
     }                                                                                           \
     static void KFN(attention_scores_##T)(const T *keys, long stride, long count, long d, long kv_heads, \
                                           long group, const float *q, float scale, float *scores, \
@@ -404,10 +414,25 @@ MATVEC(bf16_t, matvec_bf16)
         for (; j < count; j++) att_values_##T(values + j * stride, stride, d, kv_heads, group, p + j, p_stride, y, 1); \
     }
 
+/* One stretch of cached positions for all the given heads (see include/kernels.h): scores,
+ * their softmax over the stretch per query head, and the values weighted by it, each row of the
+ * stretch read whole (all heads' slices) by each pass. */
+#define ATTENTION_PARTIAL(T)                                                                    \
+    static void KFN(attention_partial_##T)(const T *keys, const T *values, long stride, long count, long d, \
+                                           long kv_heads, long group, const float *q, float scale, \
+                                           float *scores, float *max, double *sum, float *y) {  \
+        KFN(attention_scores_##T)(keys, stride, count, d, kv_heads, group, q, scale, scores, count); \
+        for (long h = 0; h < kv_heads * group; h++)                                             \
+            sum[h] = softmax_stats(scores + h * count, count, max + h);                         \
+        KFN(attention_values_##T)(values, stride, count, d, kv_heads, group, scores, count, y); \
+    }
+
 ATTENTION_SCORE_BLOCK(f16_t, v_load_f16, v_load_f16_n)
 ATTENTION_SCORE_BLOCK(bf16_t, v_load_bf16, v_load_bf16_n)
 ATTENTION_VALUES(f16_t, v_load_f16, v_load_f16_n)
 ATTENTION_VALUES(bf16_t, v_load_bf16, v_load_bf16_n)
+ATTENTION_PARTIAL(f16_t)
+ATTENTION_PARTIAL(bf16_t)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Bicubic passes: products and sums in torch's order, never fused.                            */
@@ -513,10 +538,8 @@ static const luhd_kernels KFN(table_value) = {
     .silu_mul = KFN(silu_mul),
     .bicubic_horizontal = KFN(bicubic_horizontal),
     .bicubic_vertical = KFN(bicubic_vertical),
-    .attention_scores_f16 = KFN(attention_scores_f16_t),
-    .attention_scores_bf16 = KFN(attention_scores_bf16_t),
-    .attention_values_f16 = KFN(attention_values_f16_t),
-    .attention_values_bf16 = KFN(attention_values_bf16_t),
+    .attention_partial_f16 = KFN(attention_partial_f16_t),
+    .attention_partial_bf16 = KFN(attention_partial_bf16_t),
 };
 
 const luhd_kernels *KFN(table)(void) { return &KFN(table_value); }

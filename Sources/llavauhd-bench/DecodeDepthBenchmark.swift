@@ -9,8 +9,9 @@ import LlavaUHD
 /// rotary embedding and cache stores, residual adds, lm_head) and each step's bytes per second.
 ///
 /// Reads the existing full-size synthetic checkpoint (`SyntheticCheckpoint`, the multimodal one
-/// `e2e` writes, or the LLM-only one) and its `ModelQuantizer` copies (`-q8_0`, `-q4_0`) in the
-/// bench directory, read only: nothing is written (a missing directory is reported, not made).
+/// `e2e` writes, or the LLM-only one), its `ModelQuantizer` copies (`-q8_0`, `-q4_0`) in the
+/// bench directory and llama.cpp's Q4_K_M GGUF of its LLM (`LlamaCpp.existingQuantizedLLM`), read
+/// only: nothing is written (a missing directory or file is reported, not made).
 /// The KV cache (`--kv`, default the sessions' 16-bit cache) holds made-up keys and values for
 /// the context's positions (pseudo-random, no prefill: attention reads the same bytes whatever
 /// they are); then `tokens` greedy steps are timed one by one after two untimed ones. GB/s =
@@ -37,24 +38,41 @@ private func runDecodeDepthBenchmark(_ options: BenchOptions) throws -> String {
     let contexts = options.context.map { [$0] } ?? [1000, 2500]
     let tokens = options.quick ? 8 : 16
     func wanted(_ format: String) -> Bool { options.llmWeights?.contains(format) ?? true }
-    var variants: [(format: String, directory: String)] = wanted("BF16") ? [("BF16", dir)] : []
+    var variants: [(format: String, source: String, load: () throws -> TransformerDecoder)] = []
+    if wanted("BF16") {
+        variants.append(("BF16", dir, { try TransformerDecoder(config: config, weights: WeightStore(directory: dir)) }))
+    }
     for format in [QuantFormat.q8_0, .q4_0] where wanted(format.rawValue) {
         let copy = dir + "-" + format.lowercaseName
         if fileExists(copy + "/.complete") {
-            variants.append((format.rawValue, copy))
+            variants.append((format.rawValue, copy, { try TransformerDecoder(config: config, weights: WeightStore(directory: copy)) }))
         } else {
             print("decode-depth: no complete \(format.rawValue) copy \(copy); not measured")
         }
+    }
+    // llama.cpp's Q4_K_M of the LLM: the e2e benchmark's GGUF model directory, or the quantized
+    // file it is made from, read in place (the BF16 GGUF it was quantized from is not needed).
+    for type in ["Q4_K_M"] where wanted(type) {
+        guard let path = LlamaCpp.existingQuantizedLLM(of: dir, type: type) else {
+            print("decode-depth: no \(type) GGUF of \(dir) (\(LlamaCpp.quantizedLLMPath(of: dir, type: type))); not measured")
+            continue
+        }
+        variants.append((type, path, {
+            let file = try GGUFFile(path: path)
+            return try TransformerDecoder(config: GGUFLanguageModel.reconcile(config, with: file), gguf: file)
+        }))
     }
     let probe = ReadBandwidth()
     print("decode-depth: \(checkpoint.layerCount) layers in \(dir), KV \(kv), contexts \(contexts), \(tokens) tokens; load \(loadAverage())")
 
     var rows = "", stageTables = ""
     for v in variants {
-        let decoder = try TransformerDecoder(config: config, weights: WeightStore(directory: v.directory))
+        let decoder = try v.load()
+        print("decode-depth: \(v.format) from \(v.source)")
         let layers = config.layerCount, h = config.hiddenSize, i = config.intermediateSize
         let qWidth = config.headCount * config.headDim, kvWidth = config.kvHeadCount * config.headDim
-        // Every projection of a format has the same bytes per weight (whole blocks per row).
+        // Every projection of a format has the same bytes per weight (whole blocks per row); Q4_K_M
+        // mixes Q4_K and Q6_K matrices: its mean.
         let layerWeights = (qWidth + 2 * kvWidth) * h + h * qWidth + 3 * h * i
         let bytesPerWeight = Double(decoder.weightBytesPerToken - decoder.lmHead.byteCount) / Double(layers * layerWeights)
         let cache = try KVCache(config: config, capacity: contexts.max()! + tokens + 3, type: kv)
@@ -119,7 +137,8 @@ private func runDecodeDepthBenchmark(_ options: BenchOptions) throws -> String {
     }
     return """
         One session decoding \(model.displayName) at full depth (\(config.layerCount) layers; synthetic weights, \
-        `\(checkpoint.layoutName)` and its `ModelQuantizer` copies, read only), \(threads) threads, KV cache \(kv) filled with \
+        `\(checkpoint.layoutName)`, its `ModelQuantizer` copies and llama.cpp's Q4_K_M GGUF of its LLM, read only; \
+        Q4_K_M's MB per step below take its mean bytes per weight), \(threads) threads, KV cache \(kv) filled with \
         made-up keys and values for the context, then \(tokens) greedy steps timed one by one (after 2 untimed). GB read per \
         token = weights (projections and lm_head) + the KV rows attended (mean over the steps); GB/s = that / mean step time; \
         bound = read bandwidth (1 GiB, best of 1/4/8 streams per thread, best of 3) just before and after, the larger. CPU = \

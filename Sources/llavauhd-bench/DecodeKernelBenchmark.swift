@@ -13,7 +13,9 @@ import LlavaUHD
 /// row, Vicuna-7B's 32 heads of 128) over a 16-bit and a float32 KV cache at two context lengths,
 /// over `attentionLayers` layers' caches so the cache streams from memory too. A kernel at the
 /// bandwidth reads its bytes as fast as a plain read loop does; decode speed is the sum of these
-/// (plus the small per-token steps between them).
+/// (plus the small per-token steps between them). Options: `--llm-weights BF16,Q8_0` only those
+/// matrix-vector formats (`none`: no matrix-vector rows), `--kv f16` only that cache's attention,
+/// `--context N` attention at N positions only.
 var decodeKernelBenchmark: Benchmark {
     Benchmark(name: "decode-kernels",
               summary: "one-row decode kernels (BF16, Q8_0, Q4_0, Q4_K, Q6_K matvec; 16-bit KV attention) vs read bandwidth") { options in
@@ -95,7 +97,7 @@ private struct DecodeKernelBench {
         var rng = SplitMix(seed: 5)
         let x = (0..<shape.cols).map { _ in rng.nextFloat() - 0.5 }
         var y = [Float](repeating: 0, count: shape.rows)
-        for format in [QuantFormat.bf16, .q8_0, .q4_0, .q4_K, .q6_K] {
+        for format in [QuantFormat.bf16, .q8_0, .q4_0, .q4_K, .q6_K] where options.llmWeights?.contains(format.rawValue) ?? true {
             let count = shape.fill(buffer, format: format)
             let matrixBytes = shape.rows * format.rowBytes(columns: shape.cols)!
             let weights: [LinearWeight] = try (0..<count).map { i in
@@ -125,8 +127,9 @@ private struct DecodeKernelBench {
         let qWidth = config.headCount * config.headDim, kvWidth = config.kvHeadCount * config.headDim
         let query = (0..<qWidth).map { _ in rng.nextFloat() - 0.5 }
         var out = [Float](repeating: 0, count: qWidth)
-        for type in [KVCacheType.float16, .float32] {
-            let capacity = contexts.max()! + 1
+        let attentionContexts = options.context.map { [$0] } ?? contexts
+        for type in options.kvCache.map({ [$0] }) ?? [KVCacheType.float16, .float32] {
+            let capacity = attentionContexts.max()! + 1
             let cache = try KVCache(config: config, capacity: capacity, type: type)
             // Pseudo-random keys and values everywhere (no repeated pages, see `ReadBandwidth`).
             let chunk = 256
@@ -140,7 +143,7 @@ private struct DecodeKernelBench {
                     }
                 }
             }
-            for positions in contexts {
+            for positions in attentionContexts {
                 let bytes = attentionLayers * 2 * (positions + 1) * kvWidth * type.bytesPerValue
                 for threads in threadCounts {
                     let context = ComputeContext(threads: threads)

@@ -112,15 +112,20 @@ private struct E2EVariant {
     /// The model directory of this variant for the BF16 checkpoint `dir`: `dir` itself, its
     /// `ModelQuantizer` copy, or (GGUF) a directory of links to `dir`'s files whose config.json
     /// names llama-quantize's file of the LLM (a hard link: `llm_gguf` may not lead outside its
-    /// directory); nil when llama.cpp's tools are not available.
+    /// directory). An existing complete directory or quantized file is reused (the BF16 GGUF it
+    /// was quantized from is then not needed); nil when neither exists and llama.cpp's tools are
+    /// not available.
     func modelDirectory(checkpoint dir: String, threads: Int) throws -> String? {
         if let format { return try quantizedCopy(of: dir, format: format) }
         guard let gguf else { return dir }
-        guard LlamaCpp.isAvailable, let bf16 = LlamaCpp.bf16GGUF(of: dir, at: dir + "-llm-bf16.gguf"),
-              let quantized = LlamaCpp.quantized(bf16, type: gguf, threads: threads) else { return nil }
-        let out = dir + "-" + gguf.lowercased() + "-gguf"
-        let marker = out + "/.complete"
-        if fileExists(marker) { return out }
+        let out = LlamaCpp.ggufModelDirectory(of: dir, type: gguf)
+        if fileExists(out + "/.complete") { return out }
+        var quantized = LlamaCpp.quantizedLLMPath(of: dir, type: gguf)
+        if !fileExists(quantized) {
+            guard LlamaCpp.isAvailable, let bf16 = LlamaCpp.bf16GGUF(of: dir, at: LlamaCpp.quantizedLLMPath(of: dir, type: "BF16")),
+                  let made = LlamaCpp.quantized(bf16, type: gguf, threads: threads) else { return nil }
+            quantized = made
+        }
         _ = system("rm -rf " + shellQuoted(out))
         let configKey = "\"" + GGUFLanguageModel.configKey + "\": \"llm.gguf\",\n"
         let script = """

@@ -44,6 +44,28 @@ enum LlamaCpp {
         return PythonRunner.json("scripts/bench/bench_gguf_convert.py", [directory, path]) != nil && fileExists(path) ? path : nil
     }
 
+    /// Where the benchmarks keep the GGUF of a checkpoint directory's LLM in llama-quantize's
+    /// `type` ("BF16", "Q4_K_M"): next to the directory (`dir-llm-q4_k_m.gguf`), outside it.
+    static func quantizedLLMPath(of directory: String, type: String) -> String {
+        directory + "-llm-" + type.lowercased() + ".gguf"
+    }
+
+    /// The e2e benchmark's model directory for a checkpoint directory whose LLM comes from its
+    /// `type` GGUF (`dir-q4_k_m-gguf`: links to the checkpoint's files and the GGUF).
+    static func ggufModelDirectory(of directory: String, type: String) -> String {
+        directory + "-" + type.lowercased() + "-gguf"
+    }
+
+    /// The `type` GGUF of a checkpoint directory's LLM when one is already there: the e2e
+    /// benchmark's complete GGUF model directory's `llm.gguf`, else `quantizedLLMPath`; nil when
+    /// neither exists (nothing is converted or quantized).
+    static func existingQuantizedLLM(of directory: String, type: String) -> String? {
+        let linked = ggufModelDirectory(of: directory, type: type)
+        if fileExists(linked + "/.complete"), fileExists(linked + "/llm.gguf") { return linked + "/llm.gguf" }
+        let path = quantizedLLMPath(of: directory, type: type)
+        return fileExists(path) ? path : nil
+    }
+
     /// `source` quantized by llama-quantize to `type` ("Q8_0", "Q4_0", "Q4_K_M"; written once).
     static func quantized(_ source: String, type: String, threads: Int) -> String? {
         guard let bin = binaries else { return nil }

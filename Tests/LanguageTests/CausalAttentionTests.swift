@@ -10,8 +10,9 @@ import TestSupport
 /// one block of the prefill path, and several blocks with a partial one.
 ///
 /// Stated bound: max|out − ref| ≤ 2e-5 · max|v| (float32 sums of ≤ 64 products and a softmax
-/// over ≤ 340 keys: a few units of 2⁻²⁴ per term; measured ≤ 1e-6). Results are bit-identical
-/// on 1 and 2 threads.
+/// over ≤ 1031 keys, which 16-bit caches' decoding rows take in up to 16 stretches combined by
+/// their exponential weights: a few units of 2⁻²⁴ per term; measured ≤ 1e-6). Results are
+/// bit-identical on 1 and 2 threads, and a decoding row's are the same alone as among others.
 @Suite struct CausalAttentionTests {
     struct Shape: CustomTestStringConvertible, Sendable {
         let heads, kvHeads, headDim, start, rows: Int
@@ -23,6 +24,8 @@ import TestSupport
         Shape(heads: 4, kvHeads: 4, headDim: 32, start: 37, rows: 129),
         Shape(heads: 6, kvHeads: 2, headDim: 16, start: 11, rows: 3),
         Shape(heads: 2, kvHeads: 1, headDim: 64, start: 0, rows: 128),
+        Shape(heads: 4, kvHeads: 2, headDim: 64, start: 700, rows: 2),
+        Shape(heads: 3, kvHeads: 3, headDim: 40, start: 1027, rows: 4),
     ]
     static let bound: Double = 2e-5
 
@@ -48,12 +51,14 @@ import TestSupport
         return Inputs(cache: cache, queries: random.floats(s.rows * s.heads * s.headDim, -2, 2), shape: s)
     }
 
-    static func attention(_ input: Inputs, threads: Int) -> [Float] {
-        let s = input.shape, width = s.heads * s.headDim
-        var out = [Float](repeating: .nan, count: s.rows * width)
+    /// The attention of `rows` query rows from `row` on (all of them by default), at their
+    /// positions.
+    static func attention(_ input: Inputs, threads: Int, row: Int = 0, rows: Int? = nil) -> [Float] {
+        let s = input.shape, width = s.heads * s.headDim, n = rows ?? s.rows
+        var out = [Float](repeating: .nan, count: n * width)
         input.queries.withUnsafeBufferPointer { q in
             out.withUnsafeMutableBufferPointer { o in
-                CausalAttention.compute(queries: q.baseAddress!, rows: s.rows, queryStride: width, start: s.start,
+                CausalAttention.compute(queries: q.baseAddress! + row * width, rows: n, queryStride: width, start: s.start + row,
                                         keys: input.cache.keys(layer: 0), values: input.cache.values(layer: 0),
                                         heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim,
                                         out: o.baseAddress!, outStride: width, context: testContext(threads: threads))
@@ -99,5 +104,17 @@ import TestSupport
         print("causal attention \(shape.testDescription), \(type) cache: max error \(worst) (bound \(Self.bound) · max|v| = 1)")
         #expect(!two.contains { $0.isNaN })
         #expect(worst <= Self.bound)
+    }
+
+    /// A decoding row (the direct path, at most `CausalAttention.directMaxRows` rows) gets the same
+    /// bits alone as among other rows: what batched decoding (one row per sequence) relies on.
+    @Test(arguments: shapes.filter { $0.rows <= CausalAttention.directMaxRows }, [KVCacheType.float32, .float16, .bfloat16])
+    func decodingRowAloneMatchesRowAmongOthers(_ shape: Shape, _ type: KVCacheType) throws {
+        let input = try Self.inputs(shape, type: type, seed: UInt64(shape.rows * 17 + shape.start))
+        let all = Self.attention(input, threads: 2), width = shape.heads * shape.headDim
+        for r in 0..<shape.rows {
+            let alone = Self.attention(input, threads: 2, row: r, rows: 1)
+            #expect(alone.map(\.bitPattern) == all[(r * width)..<((r + 1) * width)].map(\.bitPattern), "row \(r)")
+        }
     }
 }

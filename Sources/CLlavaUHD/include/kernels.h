@@ -74,25 +74,27 @@ typedef struct luhd_kernels {
                                       const int32_t *_Nonnull iy, const float *_Nonnull wy, float *_Nonnull out);
 
     /* Decoding attention over a key/value cache stored as F16 or BF16 (read and widened in
-     * registers; the cache is never converted as a whole), for one query row and kv_heads
-     * consecutive key/value heads at once, so that each row of the cache is read as one
+     * registers; the cache is never converted as a whole): one query row against `count`
+     * consecutive cached positions (a stretch of the visible ones; `CausalAttention` combines
+     * the stretches) and kv_heads consecutive key/value heads, each row of the cache read as one
      * stretch (rows are `stride` elements apart; key/value head g's slice of a row starts at g*d
      * from `keys` / `values`). Query head h = g*group + t (t < group) reads head g; its query is
-     * q[h*d ..< (h+1)*d], its scores / probabilities start at h*score_stride / h*p_stride.
-     * scores: scores_h[j] = scale * sum_i q_h[i] * keys[j*stride + g*d + i] for j in [0, count),
-     *   each summed in i-order per lane, lanes reduced in a fixed tree (independent of count).
-     * values: y[h*d + c] = sum_j p_h[j] * values[j*stride + g*d + c] for c in [0, d), one
-     *   multiply-add per row in j-order from 0 (y is overwritten). */
-    void (*_Nonnull attention_scores_f16)(const uint16_t *_Nonnull keys, long stride, long count, long d, long kv_heads,
-                                          long group, const float *_Nonnull q, float scale, float *_Nonnull scores,
-                                          long score_stride);
-    void (*_Nonnull attention_scores_bf16)(const uint16_t *_Nonnull keys, long stride, long count, long d, long kv_heads,
-                                           long group, const float *_Nonnull q, float scale, float *_Nonnull scores,
-                                           long score_stride);
-    void (*_Nonnull attention_values_f16)(const uint16_t *_Nonnull values, long stride, long count, long d, long kv_heads,
-                                          long group, const float *_Nonnull p, long p_stride, float *_Nonnull y);
-    void (*_Nonnull attention_values_bf16)(const uint16_t *_Nonnull values, long stride, long count, long d, long kv_heads,
-                                           long group, const float *_Nonnull p, long p_stride, float *_Nonnull y);
+     * q[h*d ..< (h+1)*d]. Writes, for every query head h and j in [0, count):
+     *   scores[h*count + j] = p_h[j], the softmax of s_h over the stretch (as `softmax`), with
+     *     s_h[j] = scale * sum_i q_h[i] * keys[j*stride + g*d + i] (summed in i-order per lane,
+     *     lanes reduced in a fixed tree, independent of count): p_h[j] = exp(s_h[j] - max[h]) *
+     *     (float)(1 / sum[h]), max[h] = max_j s_h[j], sum[h] = sum_j exp(s_h[j] - max[h]) (double);
+     *   y[h*d + c] = sum_j p_h[j] * values[j*stride + g*d + c] for c in [0, d), one
+     *     multiply-add per row in j-order from 0 (y is overwritten).
+     * scores holds kv_heads*group*count floats, max and sum kv_heads*group, y kv_heads*group*d. */
+    void (*_Nonnull attention_partial_f16)(const uint16_t *_Nonnull keys, const uint16_t *_Nonnull values, long stride,
+                                           long count, long d, long kv_heads, long group, const float *_Nonnull q,
+                                           float scale, float *_Nonnull scores, float *_Nonnull max,
+                                           double *_Nonnull sum, float *_Nonnull y);
+    void (*_Nonnull attention_partial_bf16)(const uint16_t *_Nonnull keys, const uint16_t *_Nonnull values, long stride,
+                                            long count, long d, long kv_heads, long group, const float *_Nonnull q,
+                                            float scale, float *_Nonnull scores, float *_Nonnull max,
+                                            double *_Nonnull sum, float *_Nonnull y);
 } luhd_kernels;
 
 /* The best variant this CPU runs. */

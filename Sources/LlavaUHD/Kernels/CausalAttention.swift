@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Scaled dot-product attention with a causal mask, for a decoder whose keys and values sit
 /// in a cache: query row r is at position `start + r` and attends to the keys at positions
 /// `0 ... start + r`. Grouped-query attention: query head h reads key/value head
@@ -37,11 +41,19 @@ package enum CausalAttention {
                 heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
     }
 
-    /// Few query rows (decoding). A 16-bit cache: one task per row and range of consecutive
-    /// key/value heads (about two per thread), which reads its heads' slice of every visible
-    /// row of the cache as one stretch (scores for all its query heads, softmax per head, then the
-    /// values), instead of one head's few cache lines per row a page apart. A float32 cache: one
-    /// task per (row, head). Every score and output is computed the same way either way.
+    /// Few query rows (decoding). A 16-bit cache: flash-decoding, one task per row and stretch of
+    /// consecutive visible positions (`stretchLength`: about 16 per row, whatever `threads`), which
+    /// reads its stretch's rows of the keys and then of the values whole, every head at once, as
+    /// the cache stores them (one sequential stream per thread instead of each head's slice of
+    /// every row at the row stride): per query head the softmax over the stretch (its largest
+    /// score `m`, the sum `l` of `exp(s - m)`) and the attention output over the stretch `o`
+    /// (`attention_partial_f16` / `_bf16`). The row's stretches are then combined in their order,
+    /// per query head: with `M` the largest `m` and `w = exp(m - M)·l` (double),
+    /// `out = Σ (w / Σ w) · o`; a row of one stretch (at most `minStretchLength` positions) gets
+    /// `o` itself, the plain softmax-then-values result. Each row's result depends only on its own
+    /// visible positions, so a row gets the same bits alone, among other rows, or in a batched
+    /// decode step. A float32 cache: one task per (row, head), softmax over all the row's
+    /// scores, then the values.
     static func direct(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
                        keys: KVMatrix, values: KVMatrix,
                        heads: Int, kvHeads: Int, headDim: Int,
@@ -50,34 +62,14 @@ package enum CausalAttention {
         let scale = Float(1 / Double(headDim).squareRoot())
         let keyCount = start + rows
         let kvStride = keys.stride
+        if keys.type != .float32 {
+            partialStretches(queries: queries, rows: rows, queryStride: queryStride, start: start, keys: keys, values: values,
+                             heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
+            return
+        }
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * heads * keyCount)
         defer { scores.deallocate() }
         let s = SendablePointer(scores), o = SendablePointer(out)
-        let table = VectorKernels.table
-        if keys.type != .float32 {
-            let parts = chunks(kvHeads, parts: max(1, threads * 2))
-            parallelFor(rows * parts.count, threads: threads) { task in
-                let r = task / parts.count, kv = parts[task % parts.count]
-                let visible = start + r + 1
-                let h0 = kv.lowerBound * group
-                let q = queries + r * queryStride + h0 * headDim
-                let p = s.p + (r * heads + h0) * keyCount
-                let y = o.p + r * outStride + h0 * headDim
-                let k = keys.halves + kv.lowerBound * headDim, v = values.halves + kv.lowerBound * headDim
-                if keys.type == .bfloat16 {
-                    table.attention_scores_bf16(k, kvStride, visible, headDim, kv.count, group, q, scale, p, keyCount)
-                } else {
-                    table.attention_scores_f16(k, kvStride, visible, headDim, kv.count, group, q, scale, p, keyCount)
-                }
-                for t in 0..<(kv.count * group) { Activation.softmaxRows(p + t * keyCount, rows: 1, cols: visible) }
-                if keys.type == .bfloat16 {
-                    table.attention_values_bf16(v, kvStride, visible, headDim, kv.count, group, p, keyCount, y)
-                } else {
-                    table.attention_values_f16(v, kvStride, visible, headDim, kv.count, group, p, keyCount, y)
-                }
-            }
-            return
-        }
         parallelFor(rows * heads, threads: threads) { task in
             let r = task / heads, h = task % heads
             let g = h / group
@@ -94,6 +86,83 @@ package enum CausalAttention {
             for j in 0..<visible {
                 accumulate(p[j], v + j * kvStride, into: y, count: headDim)
             }
+        }
+    }
+
+    /// Most stretches one decoded row's visible positions are split into.
+    static let maxStretches = 16
+    /// Fewest positions in a stretch (fewer stretches for short contexts).
+    static let minStretchLength = 64
+
+    /// Positions per stretch for a row that sees `visible` positions: a multiple of 16, at least
+    /// `minStretchLength`, so that there are at most `maxStretches` (the last one shorter).
+    static func stretchLength(visible: Int) -> Int {
+        max(minStretchLength, (visible + 16 * maxStretches - 1) / (16 * maxStretches) * 16)
+    }
+
+    /// The 16-bit cache's decoding path of `direct` (see there).
+    static func partialStretches(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
+                                 keys: KVMatrix, values: KVMatrix,
+                                 heads: Int, kvHeads: Int, headDim: Int,
+                                 out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
+        let group = heads / kvHeads
+        let scale = Float(1 / Double(headDim).squareRoot())
+        let kvStride = keys.stride
+        // The stretches, row by row in position order: (row, first position, positions).
+        var stretches: [(row: Int, first: Int, count: Int)] = []
+        var longest = 0
+        for r in 0..<rows {
+            let visible = start + r + 1, length = stretchLength(visible: visible)
+            longest = max(longest, min(length, visible))
+            for first in Swift.stride(from: 0, to: visible, by: length) {
+                stretches.append((r, first, min(length, visible - first)))
+            }
+        }
+        // Per stretch: scores [heads × longest], o [heads × headDim], m [heads]; l [heads] apart.
+        let floatsPerStretch = heads * (longest + headDim + 1)
+        let floats = UnsafeMutablePointer<Float>.allocate(capacity: stretches.count * floatsPerStretch)
+        defer { floats.deallocate() }
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: stretches.count * heads)
+        defer { sums.deallocate() }
+        let f = SendablePointer(floats), l = SendablePointer(sums)
+        let table = VectorKernels.table
+        let partial = keys.type == .bfloat16 ? table.attention_partial_bf16 : table.attention_partial_f16
+        stretches.withUnsafeBufferPointer { list in
+            parallelFor(list.count, threads: threads) { t in
+                let (r, first, count) = list[t]
+                let base = f.p + t * floatsPerStretch
+                partial(keys.halves + first * kvStride, values.halves + first * kvStride, kvStride, count, headDim, kvHeads, group,
+                        queries + r * queryStride, scale, base, base + heads * (longest + headDim), l.p + t * heads,
+                        base + heads * longest)
+            }
+        }
+        // Combine each row's stretches in order.
+        var t0 = 0
+        var weights = [Double](repeating: 0, count: maxStretches)
+        for r in 0..<rows {
+            var t1 = t0
+            while t1 < stretches.count && stretches[t1].row == r { t1 += 1 }
+            for h in 0..<heads {
+                let y = out + r * outStride + h * headDim
+                for i in 0..<headDim { y[i] = 0 }
+                var top = -Float.infinity   // the largest m; NaN when one is (then so is the output)
+                for t in t0..<t1 where !top.isNaN {
+                    let m = floats[t * floatsPerStretch + heads * (longest + headDim) + h]
+                    if m.isNaN || m > top { top = m }
+                }
+                guard top != -Float.infinity else { continue }   // every score -inf: no position to attend
+                var total = 0.0
+                for t in t0..<t1 {
+                    let m = floats[t * floatsPerStretch + heads * (longest + headDim) + h]
+                    weights[t - t0] = exp(Double(m) - Double(top)) * sums[t * heads + h]
+                    total += weights[t - t0]
+                }
+                for t in t0..<t1 {
+                    accumulate(Float(weights[t - t0] / total), floats + t * floatsPerStretch + heads * longest + h * headDim,
+                               into: y, count: headDim)
+                }
+            }
+            t0 = t1
         }
     }
 
