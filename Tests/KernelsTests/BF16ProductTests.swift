@@ -10,21 +10,9 @@ import TestSupport
 /// depend on the thread count. Skipped on CPUs without AVX512_BF16 (where `MatMul.linear` with
 /// `.bfloat16` falls back to float32, which is checked too).
 @Suite struct BF16ProductTests {
-    static func bf16(_ f: Float) -> UInt16 {
-        let b = f.bitPattern
-        return UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
-    }
-
-    static func widen(_ h: UInt16) -> Double { Double(Float(bitPattern: UInt32(h) << 16)) }
-
     @Test func matchesFloat64Reference() throws {
         let m = 70, n = 37, k = 2080
-        var rng = SystemRandomNumberGenerator()
-        let x = (0..<(m * k)).map { _ in Float.random(in: -2...2, using: &rng) }
-        let w = (0..<(n * k)).map { _ in Self.bf16(Float.random(in: -0.1...0.1, using: &rng)) }
-        let owner = Owner()
-        w.withUnsafeBytes { raw in
-            let view = TensorView(name: "w", dtype: .bf16, shape: [n, k], data: raw.baseAddress!, owner: owner)
+        BFloat16Operands.withRandom(m: m, n: n, k: k) { x, w, view in
             var y1 = [Float](repeating: 0, count: m * n), y2 = y1, yf = y1
             MatMul.linear(x, rows: m, weight: .dense(view), into: &yf, arithmetic: .bfloat16, context: ComputeContext(threads: 2))
             guard BF16Product.isAvailable else {
@@ -42,7 +30,7 @@ import TestSupport
                 for r in 0..<n {
                     var s = 0.0, sa = 0.0
                     for j in 0..<k {
-                        let p = Self.widen(Self.bf16(x[i * k + j])) * Self.widen(w[r * k + j])
+                        let p = BFloat16Operands.widen(BFloat16Operands.bits(x[i * k + j])) * BFloat16Operands.widen(w[r * k + j])
                         s += p
                         sa += abs(p)
                     }
@@ -53,6 +41,4 @@ import TestSupport
             #expect(worst <= 1e-5)
         }
     }
-
-    final class Owner {}
 }

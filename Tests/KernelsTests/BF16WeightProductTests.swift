@@ -13,21 +13,9 @@ import TestSupport
 /// only on its row of x and its weight row: the thread count and the other rows of x do not
 /// change it. On CPUs without AVX-512, `MatMul.linear`'s OpenBLAS route meets the same bound.
 @Suite struct BF16WeightProductTests {
-    static func bf16(_ f: Float) -> UInt16 {
-        let b = f.bitPattern
-        return UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
-    }
-
-    static func widen(_ h: UInt16) -> Double { Double(Float(bitPattern: UInt32(h) << 16)) }
-
     @Test func matchesFloat64Reference() throws {
         let m = 70, n = 37, k = 600
-        var rng = SystemRandomNumberGenerator()
-        let x = (0..<(m * k)).map { _ in Float.random(in: -2...2, using: &rng) }
-        let w = (0..<(n * k)).map { _ in Self.bf16(Float.random(in: -0.1...0.1, using: &rng)) }
-        let owner = Owner()
-        w.withUnsafeBytes { raw in
-            let view = TensorView(name: "w", dtype: .bf16, shape: [n, k], data: raw.baseAddress!, owner: owner)
+        BFloat16Operands.withRandom(m: m, n: n, k: k) { x, w, view in
             var y = [Float](repeating: 0, count: m * n)
             MatMul.linear(x, rows: m, weight: view, into: &y, context: ComputeContext(threads: 2))
             var worst = 0.0
@@ -35,7 +23,7 @@ import TestSupport
                 for r in 0..<n {
                     var s = 0.0, sa = 0.0
                     for j in 0..<k {
-                        let p = Double(x[i * k + j]) * Self.widen(w[r * k + j])
+                        let p = Double(x[i * k + j]) * BFloat16Operands.widen(w[r * k + j])
                         s += p
                         sa += abs(p)
                     }
@@ -59,6 +47,4 @@ import TestSupport
             #expect(Array(y1[((m - tail) * n)...]) == yt)
         }
     }
-
-    final class Owner {}
 }
