@@ -181,8 +181,8 @@ static void fa_tile(int type, const void *keys, const void *values, long stride,
             const long h = t * FA_SETS + u, lanes = 16 * set_nv[u];
             float *qh = qt + h * d * FA_LANES, *oh = ot + h * d8 * FA_LANES;
             const float *qs = q + u * FA_LANES * q_stride + t * d;
-            for (long c = 0; c < d; c++)
-                for (long r = 0; r < lanes; r++) qh[c * FA_LANES + r] = r < set_rows[u] ? qs[r * q_stride + c] : 0.0f;
+            for (long r = 0; r < lanes; r++)
+                for (long c = 0; c < d; c++) qh[c * FA_LANES + r] = r < set_rows[u] ? qs[r * q_stride + c] : 0.0f;
             for (long c = 0; c < d8; c++)
                 for (long r = 0; r < lanes; r += 16) _mm512_store_ps(oh + c * FA_LANES + r, v_zero());
             for (long r = 0; r < lanes; r += 16) {
