@@ -20,6 +20,20 @@
 #define FA_BLOCK LUHD_FLASH_KEY_BLOCK
 #define FA_INLINE static inline __attribute__((always_inline))
 
+/* exp(x) for x <= 0 (a score minus the running maximum; -inf gives 0, NaN stays NaN): k_exp's
+ * reduction and polynomial, with the power of two applied by one vscalefps instead of two
+ * multiplies and the clamp above dropped. For x <= 0 the bits are k_exp's: k_exp's first
+ * multiply by 2^(n/2) is exact there, so both round once (checked on every float in
+ * [-104, 0] by the test harness of BENCHMARKS.md notes:attn7). */
+FA_INLINE vf fa_exp(vf x) {
+    x = v_max(v_set(-104.0f), x);
+    vf n = v_round(v_mul(x, v_set(1.44269504088896341f)));
+    vf r = v_fma(n, v_set(-0.693145751953125f), x);
+    r = v_fma(n, v_set(-1.42860682030941723e-06f), r);
+    vf e = v_add(v_fma(horner(luhd_exp_p, 6, r), v_mul(r, r), r), v_set(1.0f));
+    return _mm512_scalef_ps(e, n);
+}
+
 /* The next 64-byte aligned part of the work buffer. */
 FA_INLINE float *fa_part(char **cursor, size_t bytes) {
     uintptr_t a = ((uintptr_t)*cursor + 63) & ~(uintptr_t)63;
@@ -58,8 +72,11 @@ FA_INLINE void fa_prefetch(const char *src, long stride_bytes, long n, long row_
 }
 
 /* Scores of 8 keys (kb rows, d apart) against NV lane vectors of queries: pt[a][lane] =
- * scale * (one fused multiply-add chain over c in order). */
-FA_INLINE void fa_scores(const float *qt, const float *kb, long d, float scale, float *pt, const int NV) {
+ * scale * (one fused multiply-add chain over c in order), -inf where masks[a] (if given) hides
+ * the key from the lane; the first `valid` keys (the others are padding) also go into the
+ * running block maximum top. */
+FA_INLINE void fa_scores(const float *qt, const float *kb, long d, float scale, float *pt, long valid,
+                         const __mmask16 *masks, vf *top, const int NV) {
     vf acc[8][3];
     for (int a = 0; a < 8; a++)
         for (int v = 0; v < NV; v++) acc[a][v] = v_zero();
@@ -73,7 +90,14 @@ FA_INLINE void fa_scores(const float *qt, const float *kb, long d, float scale, 
     }
     vf s = v_set(scale);
     for (int a = 0; a < 8; a++)
-        for (int v = 0; v < NV; v++) _mm512_store_ps(pt + a * FA_LANES + 16 * v, v_mul(acc[a][v], s));
+        for (int v = 0; v < NV; v++) {
+            vf x = v_mul(acc[a][v], s);
+            if (a < valid) {
+                if (masks) x = _mm512_mask_mov_ps(v_set(-INFINITY), masks[a * 3 + v], x);
+                top[v] = _mm512_max_ps(top[v], x);
+            }
+            _mm512_store_ps(pt + a * FA_LANES + 16 * v, x);
+        }
 }
 
 /* ot[c][lane] = ot[c][lane] * corr[lane] + sum over keys j < n in order of p[j][lane] * vb[j][c],
@@ -114,26 +138,19 @@ FA_INLINE void fa_step(const float *qh, float *oh, float *mh, double *sh, const 
                 long hidden = k0 + j - first - 16 * v;   /* lanes of this vector that do not see key j */
                 masks[j * 3 + v] = hidden <= 0 ? (__mmask16)0xFFFF : hidden >= 16 ? (__mmask16)0 : (__mmask16)(0xFFFFu << hidden);
             }
-    for (long jb = 0; jb < n8; jb += 8) fa_scores(qh, kb + jb * d, d, scale, pt + jb * FA_LANES, NV);
+    vf top[3] = {v_set(-INFINITY), v_set(-INFINITY), v_set(-INFINITY)};
+    for (long jb = 0; jb < n8; jb += 8)
+        fa_scores(qh, kb + jb * d, d, scale, pt + jb * FA_LANES, n - jb, masked ? masks + jb * 3 : NULL, top, NV);
     vf corr[3];
     for (int v = 0; v < NV; v++) {
         float *col = pt + 16 * v;
-        vf top = v_set(-INFINITY);
-        for (long j = 0; j < n; j++) {
-            vf s = _mm512_load_ps(col + j * FA_LANES);
-            if (masked) {
-                s = _mm512_mask_mov_ps(v_set(-INFINITY), masks[j * 3 + v], s);
-                _mm512_store_ps(col + j * FA_LANES, s);
-            }
-            top = _mm512_max_ps(top, s);
-        }
         vf m = _mm512_load_ps(mh + 16 * v);
-        vf next = _mm512_max_ps(m, top);
-        corr[v] = k_exp(v_sub(m, next));   /* exp(0) = 1 exactly when the max stays */
+        vf next = _mm512_max_ps(m, top[v]);
+        corr[v] = fa_exp(v_sub(m, next));   /* exp(0) = 1 exactly when the max stays */
         _mm512_store_ps(mh + 16 * v, next);
         vd s0 = vd_zero(), s1 = vd_zero();
         for (long j = 0; j < n; j++) {
-            vf p = k_exp(v_sub(_mm512_load_ps(col + j * FA_LANES), next));   /* exp(-inf) = 0 */
+            vf p = fa_exp(v_sub(_mm512_load_ps(col + j * FA_LANES), next));   /* exp(-inf) = 0 */
             _mm512_store_ps(col + j * FA_LANES, p);
             vd_add_halves(&s0, &s1, p);
         }
