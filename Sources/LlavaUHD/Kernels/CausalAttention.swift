@@ -11,16 +11,18 @@ import CLlavaUHD
 /// Layouts (row-major, one row per position):
 /// * `queries`: `[rows × heads·headDim]` float32, row stride `queryStride`.
 /// * `keys`, `values`: the cache's `[(start + rows) × kvHeads·headDim]` matrices (`KVMatrix`),
-///   float32, F16 or BF16. 16-bit values are widened in registers when decoding, and for
-///   prefill's matrix products one key/value head's visible rows at a time into the running
-///   thread's float32 scratch (never the whole cache per token).
+///   float32, F16 or BF16. 16-bit values are widened in registers when decoding; in prefill,
+///   block by block of 48 positions into cache-resident float32 blocks (the fused kernel on
+///   CPUs with AVX-512), or else one key/value head's visible rows at a time into the running
+///   thread's float32 scratch for sgemm (never the whole cache per token).
 /// * `out`: `[rows × heads·headDim]` float32, row stride `outStride`.
 ///
 /// As transformers' eager attention: scores = q·kᵀ · (1/√headDim), softmax over the visible
 /// keys in float32 (masked keys get probability 0), then probabilities · v.
 package enum CausalAttention {
-    /// Queries at or below this many rows use the direct path (per-head dot products, heads in
-    /// parallel); more rows go through sgemm in blocks of query rows.
+    /// Queries at or below this many rows use the direct path (decoding); more rows take the
+    /// fused prefill kernel (`flash`) on CPUs with AVX-512, else sgemm in blocks of query rows
+    /// (`blocked`).
     static let directMaxRows = 4
     /// Query rows per sgemm block (bounds the score buffer to blockRows × keys floats).
     static let blockRows = 128
