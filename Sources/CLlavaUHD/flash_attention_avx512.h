@@ -19,6 +19,8 @@
 #define FA_SETS (FA_ROWS / FA_LANES)
 #define FA_BLOCK LUHD_FLASH_KEY_BLOCK
 #define FA_INLINE static inline __attribute__((always_inline))
+/* Columns per fused multiply-add chain of a score (the chains' sums added in order). */
+#define FA_CHAIN 16
 
 /* exp(x) for x <= 0 (a score minus the running maximum; -inf gives 0, NaN stays NaN): k_exp's
  * reduction and polynomial, with the power of two applied by one vscalefps instead of two
@@ -72,21 +74,31 @@ FA_INLINE void fa_prefetch(const char *src, long stride_bytes, long n, long row_
 }
 
 /* Scores of 8 keys (kb rows, d apart) against NV lane vectors of queries: pt[a][lane] =
- * scale * (one fused multiply-add chain over c in order), -inf where masks[a] (if given) hides
+ * scale * (the sum, in order, of one fused multiply-add chain from zero per FA_CHAIN columns
+ * c, in order: about 1/4 of a single chain's rounding error at d = 128), -inf where masks[a] (if given) hides
  * the key from the lane; the first `valid` keys (the others are padding) also go into the
  * running block maximum top. */
 FA_INLINE void fa_scores(const float *qt, const float *kb, long d, float scale, float *pt, long valid,
                          const __mmask16 *masks, vf *top, const int NV) {
     vf acc[8][3];
-    for (int a = 0; a < 8; a++)
-        for (int v = 0; v < NV; v++) acc[a][v] = v_zero();
-    for (long c = 0; c < d; c++) {
-        vf qv[3];
-        for (int v = 0; v < NV; v++) qv[v] = _mm512_load_ps(qt + c * FA_LANES + 16 * v);
-        for (int a = 0; a < 8; a++) {
-            vf k = v_set(kb[a * d + c]);
-            for (int v = 0; v < NV; v++) acc[a][v] = v_fma(k, qv[v], acc[a][v]);
+    for (long c0 = 0; c0 < d; c0 += FA_CHAIN) {
+        const long c1 = c0 + FA_CHAIN < d ? c0 + FA_CHAIN : d;
+        for (int a = 0; a < 8; a++)
+            for (int v = 0; v < NV; v++) acc[a][v] = v_zero();
+        for (long c = c0; c < c1; c++) {
+            vf qv[3];
+            for (int v = 0; v < NV; v++) qv[v] = _mm512_load_ps(qt + c * FA_LANES + 16 * v);
+            for (int a = 0; a < 8; a++) {
+                vf k = v_set(kb[a * d + c]);
+                for (int v = 0; v < NV; v++) acc[a][v] = v_fma(k, qv[v], acc[a][v]);
+            }
         }
+        if (c0 > 0)
+            for (int a = 0; a < 8; a++)
+                for (int v = 0; v < NV; v++) acc[a][v] = v_add(_mm512_load_ps(pt + a * FA_LANES + 16 * v), acc[a][v]);
+        if (c1 < d)
+            for (int a = 0; a < 8; a++)
+                for (int v = 0; v < NV; v++) _mm512_store_ps(pt + a * FA_LANES + 16 * v, acc[a][v]);
     }
     vf s = v_set(scale);
     for (int a = 0; a < 8; a++)
@@ -263,3 +275,4 @@ void luhd_avx512_flash_attention(int type, const void *keys, const void *values,
 #undef FA_SETS
 #undef FA_BLOCK
 #undef FA_INLINE
+#undef FA_CHAIN

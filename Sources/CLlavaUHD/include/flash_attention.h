@@ -11,8 +11,8 @@
  *
  * Arithmetic, per query row at position p (one vector lane per row: a row's arithmetic is the
  * same whatever the other rows of its tile, the tile's size, the thread or the caller's split):
- *   score s_j = scale * sum_c q[c] k_j[c], one float32 fused multiply-add chain over c in order,
- *     for every visible key j <= p;
+ *   score s_j = scale * sum_c q[c] k_j[c]: one float32 fused multiply-add chain from zero per
+ *     16 columns c in order, the chains' sums added in order, for every visible key j <= p;
  *   per key block, in block order: m' = max(m, max_j s_j) (m = -inf before the first block),
  *     corr = exp(m - m'), p_j = exp(s_j - m') (float32, the `softmax` kernel's exp, 1-2 ulp),
  *     l = l * corr + sum_j p_j (double, the block's p_j summed in order in double),
