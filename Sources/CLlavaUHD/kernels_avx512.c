@@ -126,5 +126,6 @@ static inline double vd_hsum(vd s0, vd s1) {
 }
 
 #include "kernels_simd.h"
+#include "flash_attention_avx512.h"
 
 #pragma clang attribute pop

@@ -7,12 +7,16 @@ import TestSupport
 /// weighted sum of the values in double precision, over the key/value values as the cache stores
 /// them, i.e. after their 16-bit rounding), for float32 / F16 / BF16 caches, grouped and plain
 /// heads, with and without earlier cache positions, and row counts that take the decoding path,
-/// one block of the prefill path, and several blocks with a partial one.
+/// one block of the prefill path, and several blocks with a partial one. Prefill rows are checked
+/// on both prefill paths: the fused kernel (`CausalAttention.flash`, CPUs with AVX-512, where
+/// `compute` takes it) and `blocked` (sgemm, the other CPUs').
 ///
-/// Stated bound: max|out − ref| ≤ 2e-5 · max|v| (float32 sums of ≤ 64 products and a softmax
+/// Stated bound: max|out − ref| ≤ 2e-5 · max|v| (float32 sums of ≤ 128 products and a softmax
 /// over ≤ 1031 keys, which 16-bit caches' decoding rows take in up to 16 stretches combined by
-/// their exponential weights: a few units of 2⁻²⁴ per term; measured ≤ 1e-6). Results are
-/// bit-identical on 1 and 2 threads, and a decoding row's are the same alone as among others.
+/// their exponential weights, and the fused prefill kernel in blocks of 48 keys with its running
+/// sums rescaled once per block: a few units of 2⁻²⁴ per term; measured ≤ 1e-6). Results are
+/// bit-identical on 1 and 2 threads, a decoding row's are the same alone as among others, and
+/// (fused kernel) a prefill row's are the same whatever the split of the prefill into calls.
 @Suite struct CausalAttentionTests {
     struct Shape: CustomTestStringConvertible, Sendable {
         let heads, kvHeads, headDim, start, rows: Int
@@ -26,6 +30,8 @@ import TestSupport
         Shape(heads: 2, kvHeads: 1, headDim: 64, start: 0, rows: 128),
         Shape(heads: 4, kvHeads: 2, headDim: 64, start: 700, rows: 2),
         Shape(heads: 3, kvHeads: 3, headDim: 40, start: 1027, rows: 4),
+        Shape(heads: 7, kvHeads: 1, headDim: 128, start: 90, rows: 150),
+        Shape(heads: 2, kvHeads: 2, headDim: 40, start: 5, rows: 61),
     ]
     static let bound: Double = 2e-5
 
@@ -52,16 +58,23 @@ import TestSupport
     }
 
     /// The attention of `rows` query rows from `row` on (all of them by default), at their
-    /// positions.
-    static func attention(_ input: Inputs, threads: Int, row: Int = 0, rows: Int? = nil) -> [Float] {
+    /// positions, by `compute` or (`blocked`) by the sgemm prefill path.
+    static func attention(_ input: Inputs, threads: Int, row: Int = 0, rows: Int? = nil, blocked: Bool = false) -> [Float] {
         let s = input.shape, width = s.heads * s.headDim, n = rows ?? s.rows
         var out = [Float](repeating: .nan, count: n * width)
         input.queries.withUnsafeBufferPointer { q in
             out.withUnsafeMutableBufferPointer { o in
-                CausalAttention.compute(queries: q.baseAddress! + row * width, rows: n, queryStride: width, start: s.start + row,
-                                        keys: input.cache.keys(layer: 0), values: input.cache.values(layer: 0),
-                                        heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim,
-                                        out: o.baseAddress!, outStride: width, context: testContext(threads: threads))
+                if blocked {
+                    CausalAttention.blocked(queries: q.baseAddress! + row * width, rows: n, queryStride: width, start: s.start + row,
+                                            keys: input.cache.keys(layer: 0), values: input.cache.values(layer: 0),
+                                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim,
+                                            out: o.baseAddress!, outStride: width, threads: threads)
+                } else {
+                    CausalAttention.compute(queries: q.baseAddress! + row * width, rows: n, queryStride: width, start: s.start + row,
+                                            keys: input.cache.keys(layer: 0), values: input.cache.values(layer: 0),
+                                            heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim,
+                                            out: o.baseAddress!, outStride: width, context: testContext(threads: threads))
+                }
             }
         }
         return out
@@ -104,6 +117,43 @@ import TestSupport
         print("causal attention \(shape.testDescription), \(type) cache: max error \(worst) (bound \(Self.bound) · max|v| = 1)")
         #expect(!two.contains { $0.isNaN })
         #expect(worst <= Self.bound)
+    }
+
+    /// The sgemm prefill path (`blocked`), which `compute` does not take on CPUs with AVX-512,
+    /// against the same reference and bound.
+    @Test(arguments: shapes.filter { $0.rows > CausalAttention.directMaxRows }, [KVCacheType.float32, .float16, .bfloat16])
+    func blockedPrefillMatchesFloat64Reference(_ shape: Shape, _ type: KVCacheType) throws {
+        let input = try Self.inputs(shape, type: type, seed: UInt64(shape.rows * 31 + shape.start))
+        let two = Self.attention(input, threads: 2, blocked: true)
+        let one = Self.attention(input, threads: 1, blocked: true)
+        #expect(two.map(\.bitPattern) == one.map(\.bitPattern), "results depend on the thread count")
+        let ref = Self.reference(input)
+        let worst = zip(two, ref).map { abs(Double($0) - $1) }.max() ?? .infinity
+        print("causal attention (sgemm prefill) \(shape.testDescription), \(type) cache: max error \(worst) (bound \(Self.bound))")
+        #expect(!two.contains { $0.isNaN })
+        #expect(worst <= Self.bound)
+    }
+
+    /// The fused prefill kernel: a row's result is the same bits whether its prefill comes in one
+    /// call or split into smaller prefills (calls of more than `directMaxRows` rows each, at
+    /// uneven boundaries that cut its tiles and key blocks anywhere), i.e. a function of the row's
+    /// own visible positions only.
+    @Test(.enabled(if: CausalAttention.flashAvailable),
+          arguments: shapes.filter { $0.rows > 2 * CausalAttention.directMaxRows + 2 }, [KVCacheType.float32, .float16, .bfloat16])
+    func prefillRowsEqualRowsOfSmallerPrefills(_ shape: Shape, _ type: KVCacheType) throws {
+        let input = try Self.inputs(shape, type: type, seed: UInt64(shape.rows * 13 + shape.start))
+        let all = Self.attention(input, threads: 2), width = shape.heads * shape.headDim
+        let sizes = [5, 50, 7, 49, 16, 33]
+        var row = 0, call = 0, pieces: [Float] = []
+        while row < shape.rows {
+            let left = shape.rows - row, size = sizes[call % sizes.count]
+            let n = left - size <= CausalAttention.directMaxRows ? left : size   // every call > directMaxRows rows
+            pieces += Self.attention(input, threads: 2, row: row, rows: n)
+            row += n
+            call += 1
+        }
+        #expect(pieces.map(\.bitPattern) == all.map(\.bitPattern))
+        #expect(pieces.count == shape.rows * width)
     }
 
     /// A decoding row (the direct path, at most `CausalAttention.directMaxRows` rows) gets the same

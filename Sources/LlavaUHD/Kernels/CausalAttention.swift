@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLlavaUHD
 
 /// Scaled dot-product attention with a causal mask, for a decoder whose keys and values sit
 /// in a cache: query row r is at position `start + r` and attends to the keys at positions
@@ -10,16 +11,18 @@ import Glibc
 /// Layouts (row-major, one row per position):
 /// * `queries`: `[rows × heads·headDim]` float32, row stride `queryStride`.
 /// * `keys`, `values`: the cache's `[(start + rows) × kvHeads·headDim]` matrices (`KVMatrix`),
-///   float32, F16 or BF16. 16-bit values are widened in registers when decoding, and for
-///   prefill's matrix products one key/value head's visible rows at a time into the running
-///   thread's float32 scratch (never the whole cache per token).
+///   float32, F16 or BF16. 16-bit values are widened in registers when decoding; in prefill,
+///   block by block of 48 positions into cache-resident float32 blocks (the fused kernel on
+///   CPUs with AVX-512), or else one key/value head's visible rows at a time into the running
+///   thread's float32 scratch for sgemm (never the whole cache per token).
 /// * `out`: `[rows × heads·headDim]` float32, row stride `outStride`.
 ///
 /// As transformers' eager attention: scores = q·kᵀ · (1/√headDim), softmax over the visible
 /// keys in float32 (masked keys get probability 0), then probabilities · v.
 package enum CausalAttention {
-    /// Queries at or below this many rows use the direct path (per-head dot products, heads in
-    /// parallel); more rows go through sgemm in blocks of query rows.
+    /// Queries at or below this many rows use the direct path (decoding); more rows take the
+    /// fused prefill kernel (`flash`) on CPUs with AVX-512, else sgemm in blocks of query rows
+    /// (`blocked`).
     static let directMaxRows = 4
     /// Query rows per sgemm block (bounds the score buffer to blockRows × keys floats).
     static let blockRows = 128
@@ -37,8 +40,54 @@ package enum CausalAttention {
                    heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
             return
         }
+        if flashAvailable {
+            flash(queries: queries, rows: rows, queryStride: queryStride, start: start, keys: keys, values: values,
+                  heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
+            return
+        }
         blocked(queries: queries, rows: rows, queryStride: queryStride, start: start, keys: keys, values: values,
                 heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
+    }
+
+    /// True when this CPU runs the fused prefill kernel (`flash`: AVX-512 F/BW/VL/DQ); others
+    /// take `blocked`.
+    package static let flashAvailable = luhd_flash_attention_available() != 0
+
+    /// Many query rows (prefill) on CPUs with AVX-512: the fused kernel of
+    /// Sources/CLlavaUHD/include/flash_attention.h, one task per key/value head and tile of
+    /// `LUHD_FLASH_QUERY_ROWS` query rows, the tiles with the most keys first (tasks are handed
+    /// out dynamically, so the long ones do not end up last on one thread). A task reads the keys
+    /// and values its rows see once, in blocks of `LUHD_FLASH_KEY_BLOCK` positions widened in
+    /// cache-resident float32 blocks shared by all query heads of the group, and keeps scores and
+    /// probabilities in those blocks (online softmax). Each row's result depends only on its query
+    /// and the keys and values at its visible positions: the same bits for any `threads`, and
+    /// whether the row comes in one prefill or in smaller ones.
+    static func flash(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
+                      keys: KVMatrix, values: KVMatrix,
+                      heads: Int, kvHeads: Int, headDim: Int,
+                      out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
+        let group = heads / kvHeads
+        let scale = Float(1 / Double(headDim).squareRoot())
+        let tileRows = Int(LUHD_FLASH_QUERY_ROWS)
+        let tiles = (rows + tileRows - 1) / tileRows
+        let type: Int32
+        switch keys.type {
+        case .float32: type = Int32(LUHD_FLASH_KV_F32)
+        case .float16: type = Int32(LUHD_FLASH_KV_F16)
+        case .bfloat16: type = Int32(LUHD_FLASH_KV_BF16)
+        }
+        let bytes = keys.type.bytesPerValue
+        let workFloats = (luhd_flash_attention_work_bytes(headDim, group) + 3) / 4
+        let o = SendablePointer(out)
+        parallelFor(tiles * kvHeads, threads: threads) { task in
+            let tile = tiles - 1 - task / kvHeads, g = task % kvHeads
+            let r0 = tile * tileRows, n = min(tileRows, rows - r0)
+            MatMul.withScratch(floats: workFloats) { work in
+                luhd_flash_attention(type, keys.base + g * headDim * bytes, values.base + g * headDim * bytes, keys.stride,
+                                     headDim, group, queries + r0 * queryStride + g * group * headDim, queryStride,
+                                     start + r0, n, scale, o.p + r0 * outStride + g * group * headDim, outStride, work)
+            }
+        }
     }
 
     /// Few query rows (decoding). A 16-bit cache: flash-decoding, one task per row and stretch of
@@ -166,8 +215,8 @@ package enum CausalAttention {
         }
     }
 
-    /// Many query rows (prefill): one task per key/value head and block of `blockRows` query
-    /// rows, the blocks with the most keys first (tasks are handed out dynamically, so the long
+    /// Many query rows (prefill) on CPUs without AVX-512: one task per key/value head and block of
+    /// `blockRows` query rows, the blocks with the most keys first (tasks are handed out dynamically, so the long
     /// ones do not end up last on one thread). A task reads the keys and values its block can see
     /// (`start + r0 + n` positions; a 16-bit cache's widened, exactly, into the running thread's
     /// scratch), then for each query head of the group: scores by sgemm, the causal mask and
