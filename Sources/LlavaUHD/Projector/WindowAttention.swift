@@ -51,13 +51,30 @@ final class WindowAttention: @unchecked Sendable {
     }
 
     /// What a call prepares once for all views: the projected queries (`[windows · sets, E]`,
-    /// window-major, from `projectQueries`) and the key and value weights widened to F32.
+    /// window-major, from `projectQueries`) and the key and value weights widened to F32, or nil
+    /// when the products read the BF16 in-projection directly (`readsBF16Weights`).
     struct CallState {
         let sets: Int
         let windows: Int
         let queries: [Float]
-        let keyWeight: FloatStorage
-        let valueWeight: FloatStorage
+        let keyWeight: FloatStorage?
+        let valueWeight: FloatStorage?
+    }
+
+    /// Whether the key-space queries and the value heads read a BF16 in-projection in place
+    /// (`SmallKProduct`'s BF16 form and `BF16WeightProduct`, both AVX-512) instead of widening
+    /// the key and value weights for every call: the same key-space queries; the value heads
+    /// summed in `BF16WeightProduct`'s order instead of OpenBLAS's.
+    var readsBF16Weights: Bool {
+        inProjWeight.dtype == .bf16 && Int(bitPattern: inProjWeight.data) % 2 == 0 && SmallKProduct.usesKernel
+            && BF16WeightProduct.isAvailable
+    }
+
+    /// Rows `[first, first + count)` of the in-projection as a `[count, E]` tensor view.
+    func inProjRows(_ first: Int, count: Int) -> TensorView {
+        let w = inProjWeight
+        return TensorView(name: "\(w.name)[\(first)..<\(first + count)]", dtype: w.dtype, shape: [count, embedDim],
+                          data: w.data + first * embedDim * w.dtype.size, owner: w.owner)
     }
 
     /// `(q·Wqᵀ + bq)/√headDim` for the query rows `queries` (`[sets · windows, E]`, set-major:
@@ -85,8 +102,11 @@ final class WindowAttention: @unchecked Sendable {
         return out
     }
 
-    /// Widens the key and value in-projections for one call.
+    /// Widens the key and value in-projections for one call (unless `readsBF16Weights`).
     func callState(projectedQueries: [Float], sets: Int, windows: Int) -> CallState {
+        guard !readsBF16Weights else {
+            return CallState(sets: sets, windows: windows, queries: projectedQueries, keyWeight: nil, valueWeight: nil)
+        }
         let e = embedDim
         let wk = FloatStorage(count: e * e), wv = FloatStorage(count: e * e)
         inProjWeight.convert(from: e * e, count: e * e, into: wk.pointer)
@@ -105,11 +125,21 @@ final class WindowAttention: @unchecked Sendable {
             let o = SendablePointer(out)
             state.queries.withUnsafeBufferPointer { q in
                 let qp = SendablePointer(UnsafeMutablePointer(mutating: q.baseAddress!))
-                let wk = SendablePointer(state.keyWeight.pointer)
-                parallelFor(heads, threads: threads) { h in
-                    SmallKProduct.multiply(m: windows.count * state.sets, n: e, k: d,
-                                           a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
-                                           b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e)
+                if let keyWeight = state.keyWeight {
+                    let wk = SendablePointer(keyWeight.pointer)
+                    parallelFor(heads, threads: threads) { h in
+                        SmallKProduct.multiply(m: windows.count * state.sets, n: e, k: d,
+                                               a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
+                                               b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e)
+                    }
+                } else {
+                    let wk = SendablePointer(UnsafeMutablePointer(mutating: inProjRows(e, count: e).data
+                        .assumingMemoryBound(to: UInt16.self)))
+                    parallelFor(heads, threads: threads) { h in
+                        SmallKProduct.multiply(m: windows.count * state.sets, n: e, k: d,
+                                               a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
+                                               bf16: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e)
+                    }
                 }
             }
         }
@@ -147,7 +177,8 @@ final class WindowAttention: @unchecked Sendable {
 
     /// Attention of one view over a block of `count` windows, after `scores`: `scores` and
     /// `values` are that call's buffers (`[count, sets · heads, totalKeys]`, `[count, totalKeys, E]`)
-    /// and `segment` the view's keys in them; `mixed` is scratch of `[count · sets · heads, E]`.
+    /// and `segment` the view's keys in them; `mixed` is scratch of `[count · sets · heads, E]`
+    /// (64-byte aligned: it is written past the cache).
     /// Writes the heads' outputs before the out-projection and without the value bias,
     /// `[count · sets, E]` rows ordered (window, set), to `out`. Windows, then heads, are split
     /// across threads. With `int8`, the value heads run against their Q8_0 copies.
@@ -165,7 +196,7 @@ final class WindowAttention: @unchecked Sendable {
                     SmallKProduct.multiply(m: rowsPerWindow, n: e, k: segment.count,
                                            a: p.p + i * rowsPerWindow * totalKeys + segment.offset, lda: totalKeys,
                                            b: v.p + (i * totalKeys + segment.offset) * e, ldb: e,
-                                           c: m.p + i * rowsPerWindow * e, ldc: e)
+                                           c: m.p + i * rowsPerWindow * e, ldc: e, streamingOutput: true)
                 }
             }
         }
@@ -186,10 +217,18 @@ final class WindowAttention: @unchecked Sendable {
                 }
                 return
             }
-            let wv = SendablePointer(state.valueWeight.pointer)
-            parallelFor(heads, threads: threads) { h in
-                BLAS.sgemm(transB: true, m: rows, n: d, k: e, a: m.p + h * e, lda: heads * e,
-                           b: wv.p + h * d * e, ldb: e, c: o.p + h * d, ldc: e, threads: 1)
+            if let valueWeight = state.valueWeight {
+                let wv = SendablePointer(valueWeight.pointer)
+                parallelFor(heads, threads: threads) { h in
+                    BLAS.sgemm(transB: true, m: rows, n: d, k: e, a: m.p + h * e, lda: heads * e,
+                               b: wv.p + h * d * e, ldb: e, c: o.p + h * d, ldc: e, threads: 1)
+                }
+            } else {
+                let wv = inProjRows(2 * e, count: e)
+                parallelFor(heads, threads: threads) { h in
+                    BF16WeightProduct.product(m.p + h * e, ldx: heads * e, rows: rows, weight: wv,
+                                              weightRows: (h * d)..<((h + 1) * d), into: o.p, ldOut: e)
+                }
             }
         }
     }
