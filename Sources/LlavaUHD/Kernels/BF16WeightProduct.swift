@@ -21,32 +21,6 @@ package enum BF16WeightProduct {
         linear(x, rows: m, weights: [(w, out, ldOut)], threads: threads)
     }
 
-    /// `out[i·ldOut + r] = Σ_j x[i·ldx + j]·W[r][j]` for the weight rows `weightRows` of a BF16
-    /// weight `[N, K]` and i < m, on the calling thread (callers split the calls across threads):
-    /// for many small products whose x rows are strided (the Hiwin value heads). x is packed
-    /// into the thread's second scratch buffer. Each output is what `linear` computes for it.
-    /// The caller checks `isAvailable`.
-    package static func product(_ x: UnsafePointer<Float>, ldx: Int, rows m: Int, weight w: TensorView,
-                                weightRows: Range<Int>, into out: UnsafeMutablePointer<Float>, ldOut: Int) {
-        guard m > 0, !weightRows.isEmpty, let k = w.shape.last, k > 0 else { return }
-        precondition(w.dtype == .bf16 && w.shape.count == 2 && weightRows.upperBound <= w.shape[0],
-                     "BF16WeightProduct needs a 2-D BF16 weight")
-        let xBytes = luhd_bf16w_sgemm_x_bytes(k, m)
-        let xp: UnsafeMutablePointer<Float>, owned: Bool
-        if let scratch = luhd_thread_scratch_slot(1, xBytes) {
-            (xp, owned) = (scratch.assumingMemoryBound(to: Float.self), false)
-        } else {
-            (xp, owned) = (UnsafeMutableRawPointer.allocate(byteCount: xBytes, alignment: 64).assumingMemoryBound(to: Float.self), true)
-        }
-        defer { if owned { xp.deallocate() } }
-        luhd_bf16w_sgemm_pack_x(x, ldx, k, m, 0, m, xp)
-        let workFloats = (luhd_bf16w_sgemm_work_bytes(weightRows.count, m) + 3) / 4
-        MatMul.withScratch(floats: workFloats) { work in
-            luhd_bf16w_sgemm(w.data.assumingMemoryBound(to: UInt16.self), k, weightRows.lowerBound, weightRows.upperBound,
-                             k, xp, m, out, ldOut, work)
-        }
-    }
-
     /// The products of x with several BF16 weights of the same K (q/k/v, gate/up): x packed
     /// once, and all products' tasks in one parallel loop (one wait for the slowest thread).
     /// Each output is exactly what the one-weight call computes.

@@ -50,7 +50,7 @@ struct PositionPooling {
     }
 
     /// The pooled positions of window samples `cells` (`[cells.count, E]`). Only the pixels the
-    /// cells' samples read are resized, 32 channels at a time so that they stay in cache until
+X
     /// pooled (`luhd_proj_position_pool`); channels are split across threads (each value is
     /// computed alone, so the split does not change it).
     func pooled(cells: Range<Int>, threads: Int) -> [Float] {

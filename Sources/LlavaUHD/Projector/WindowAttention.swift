@@ -51,23 +51,23 @@ final class WindowAttention: @unchecked Sendable {
     }
 
     /// What a call prepares once for all views: the projected queries (`[windows · sets, E]`,
-    /// window-major, from `projectQueries`) and the key and value weights widened to F32, or nil
-    /// when the products read the BF16 in-projection directly (`readsBF16Weights`).
+    /// window-major, from `projectQueries`) and the key and value weights widened to F32 (the
+    /// key weight nil when the key-space queries read the BF16 in-projection in place,
+    /// `readsBF16Keys`).
     struct CallState {
         let sets: Int
         let windows: Int
         let queries: [Float]
         let keyWeight: FloatStorage?
-        let valueWeight: FloatStorage?
+        let valueWeight: FloatStorage
     }
 
-    /// Whether the key-space queries and the value heads read a BF16 in-projection in place
-    /// (`SmallKProduct`'s BF16 form and `BF16WeightProduct`, both AVX-512) instead of widening
-    /// the key and value weights for every call: the same key-space queries; the value heads
-    /// summed in `BF16WeightProduct`'s order instead of OpenBLAS's.
-    var readsBF16Weights: Bool {
+    /// Whether the key-space queries read a BF16 in-projection in place (`SmallKProduct`'s BF16
+    /// form, AVX-512: the same values) instead of widening the key weight for every call. (The
+    /// value heads keep a widened copy: `BF16WeightProduct` on their 128 strided rows per head
+    /// ran at 0.86-0.92x of OpenBLAS in a one-thread harness.)
+    var readsBF16Keys: Bool {
         inProjWeight.dtype == .bf16 && Int(bitPattern: inProjWeight.data) % 2 == 0 && SmallKProduct.usesKernel
-            && BF16WeightProduct.isAvailable
     }
 
     /// Rows `[first, first + count)` of the in-projection as a `[count, E]` tensor view.
@@ -102,15 +102,16 @@ final class WindowAttention: @unchecked Sendable {
         return out
     }
 
-    /// Widens the key and value in-projections for one call (unless `readsBF16Weights`).
+    /// Widens the value in-projection, and the key one unless `readsBF16Keys`, for one call.
     func callState(projectedQueries: [Float], sets: Int, windows: Int) -> CallState {
-        guard !readsBF16Weights else {
-            return CallState(sets: sets, windows: windows, queries: projectedQueries, keyWeight: nil, valueWeight: nil)
-        }
         let e = embedDim
-        let wk = FloatStorage(count: e * e), wv = FloatStorage(count: e * e)
-        inProjWeight.convert(from: e * e, count: e * e, into: wk.pointer)
+        let wv = FloatStorage(count: e * e)
         inProjWeight.convert(from: 2 * e * e, count: e * e, into: wv.pointer)
+        var wk: FloatStorage? = nil
+        if !readsBF16Keys {
+            wk = FloatStorage(count: e * e)
+            inProjWeight.convert(from: e * e, count: e * e, into: wk!.pointer)
+        }
         return CallState(sets: sets, windows: windows, queries: projectedQueries, keyWeight: wk, valueWeight: wv)
     }
 
@@ -217,18 +218,10 @@ final class WindowAttention: @unchecked Sendable {
                 }
                 return
             }
-            if let valueWeight = state.valueWeight {
-                let wv = SendablePointer(valueWeight.pointer)
-                parallelFor(heads, threads: threads) { h in
-                    BLAS.sgemm(transB: true, m: rows, n: d, k: e, a: m.p + h * e, lda: heads * e,
-                               b: wv.p + h * d * e, ldb: e, c: o.p + h * d, ldc: e, threads: 1)
-                }
-            } else {
-                let wv = inProjRows(2 * e, count: e)
-                parallelFor(heads, threads: threads) { h in
-                    BF16WeightProduct.product(m.p + h * e, ldx: heads * e, rows: rows, weight: wv,
-                                              weightRows: (h * d)..<((h + 1) * d), into: o.p, ldOut: e)
-                }
+            let wv = SendablePointer(state.valueWeight.pointer)
+            parallelFor(heads, threads: threads) { h in
+                BLAS.sgemm(transB: true, m: rows, n: d, k: e, a: m.p + h * e, lda: heads * e,
+                           b: wv.p + h * d * e, ldb: e, c: o.p + h * d, ldc: e, threads: 1)
             }
         }
     }
