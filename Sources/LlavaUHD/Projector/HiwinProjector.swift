@@ -239,7 +239,7 @@ package final class HiwinProjector: Projector {
             Normalization.layerNorm(a.baseAddress!, rows: rows * sets, cols: e, gamma: normProjWeight, beta: normProjBias,
                                     eps: Self.normEps, into: a.baseAddress!, threads: context.threads)
         }
-        var fused = [Float](repeating: 0, count: rows * e)
+        var fused = HugePages.zeroedFloats(count: rows * e)
         context.timed("Hiwin cat_proj", operations: 2.0 * Double(rows * sets * e * e)) {
             attended.withUnsafeBufferPointer { a in
                 fused.withUnsafeMutableBufferPointer { f in
