@@ -51,9 +51,8 @@ struct PositionPooling {
 
     /// The pooled positions of window samples `cells` (`[cells.count, E]`). Only the pixels the
     /// cells' samples read are resized, `LUHD_PROJ_POSITION_LANES` channels at a time so that they
-    /// stay in cache until
-    /// pooled (`luhd_proj_position_pool`); channels are split across threads (each value is
-    /// computed alone, so the split does not change it).
+    /// stay in cache until pooled (`luhd_proj_position_pool`); channels are split across threads
+    /// (each value is computed alone, so the split does not change it).
     func pooled(cells: Range<Int>, threads: Int) -> [Float] {
         let e = embedDim, w = layout.width
         let pixels = layout.roi.pixelRange(cells: cells)
