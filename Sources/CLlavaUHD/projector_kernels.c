@@ -143,7 +143,7 @@ enum { SMALL_K_ROWS = 8, SMALL_K_VECTORS = 2, SMALL_K_COLUMNS = 16 * SMALL_K_VEC
 
 __attribute__((target("avx512f,avx2,fma"))) static inline __attribute__((always_inline)) void small_k_tile(
     long rows, long k, const float *a, long lda, const float *b, long ldb, float *c, long ldc, __mmask16 mask0,
-    __mmask16 mask1) {
+    __mmask16 mask1, int stream) {
     __m512 acc[SMALL_K_ROWS][SMALL_K_VECTORS];
 #pragma clang loop unroll(full)
     for (int r = 0; r < SMALL_K_ROWS; r++) {
@@ -161,6 +161,15 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __attribute__((always_
             acc[r][1] = _mm512_fmadd_ps(w, b1, acc[r][1]);
         }
     }
+    if (stream) {
+#pragma clang loop unroll(full)
+        for (int r = 0; r < SMALL_K_ROWS; r++) {
+            if (r >= rows) break;
+            _mm512_stream_ps(c + r * ldc, acc[r][0]);
+            _mm512_stream_ps(c + r * ldc + 16, acc[r][1]);
+        }
+        return;
+    }
 #pragma clang loop unroll(full)
     for (int r = 0; r < SMALL_K_ROWS; r++) {
         if (r >= rows) break;
@@ -172,17 +181,27 @@ __attribute__((target("avx512f,avx2,fma"))) static inline __attribute__((always_
 __attribute__((target("avx512f,avx2,fma"))) static void small_k_strip_full(long m, long k, const float *a, long lda,
                                                                            const float *b, long ldb, float *c,
                                                                            long ldc, __mmask16 mask0,
-                                                                           __mmask16 mask1) {
+                                                                           __mmask16 mask1, int stream) {
     long i = 0;
+    if (stream)
+        for (; i + SMALL_K_ROWS <= m; i += SMALL_K_ROWS)
+            small_k_tile(SMALL_K_ROWS, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask0, mask1, 1);
     for (; i + SMALL_K_ROWS <= m; i += SMALL_K_ROWS)
-        small_k_tile(SMALL_K_ROWS, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask0, mask1);
-    for (; i < m; i++) small_k_tile(1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask0, mask1);
+        small_k_tile(SMALL_K_ROWS, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask0, mask1, 0);
+    for (; i < m; i++) small_k_tile(1, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, mask0, mask1, 0);
 }
 
-__attribute__((target("avx512f,avx2,fma"), noinline)) static void small_k_product(long m, long n, long k,
-                                                                                   const float *a, long lda,
-                                                                                   const float *b, long ldb, float *c,
-                                                                                   long ldc) {
+/* 16 BF16 values (masked) widened to float32: exact. */
+__attribute__((target("avx512f,avx2,fma,avx512bw,avx512vl"))) static inline __m512 small_k_widen(__mmask16 mask, const uint16_t *b) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, b)), 16));
+}
+
+/* B is float32 (`b`) or BF16 (`b16`, widened exactly into the strip): the same sums. */
+__attribute__((target("avx512f,avx2,fma,avx512bw,avx512vl"), noinline)) static void small_k_product(
+    long m, long n, long k, const float *a, long lda, const float *b, const uint16_t *b16, long ldb, float *c,
+    long ldc, int stream) {
+    /* Non-temporal stores only for whole, aligned 64-byte lines. */
+    stream = stream && ((uintptr_t)c % 64) == 0 && ldc % 16 == 0;
     /* The strip's k rows of B copied together: rows of B a power of two apart (E floats) would
      * all fall in the same L1 set. */
     float strip[SMALL_K_MAX * SMALL_K_COLUMNS] __attribute__((aligned(64)));
@@ -190,18 +209,32 @@ __attribute__((target("avx512f,avx2,fma"), noinline)) static void small_k_produc
         const long left = n - j;
         const __mmask16 mask0 = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
         const __mmask16 mask1 = left >= 32 ? (__mmask16)0xFFFF : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1u);
-        for (long t = 0; t < k; t++) {
-            _mm512_store_ps(strip + t * SMALL_K_COLUMNS, _mm512_maskz_loadu_ps(mask0, b + t * ldb + j));
-            _mm512_store_ps(strip + t * SMALL_K_COLUMNS + 16, _mm512_maskz_loadu_ps(mask1, b + t * ldb + j + 16));
-        }
-        small_k_strip_full(m, k, a, lda, strip, SMALL_K_COLUMNS, c + j, ldc, mask0, mask1);
+        if (b16)
+            for (long t = 0; t < k; t++) {
+                _mm512_store_ps(strip + t * SMALL_K_COLUMNS, small_k_widen(mask0, b16 + t * ldb + j));
+                _mm512_store_ps(strip + t * SMALL_K_COLUMNS + 16, small_k_widen(mask1, b16 + t * ldb + j + 16));
+            }
+        else
+            for (long t = 0; t < k; t++) {
+                _mm512_store_ps(strip + t * SMALL_K_COLUMNS, _mm512_maskz_loadu_ps(mask0, b + t * ldb + j));
+                _mm512_store_ps(strip + t * SMALL_K_COLUMNS + 16, _mm512_maskz_loadu_ps(mask1, b + t * ldb + j + 16));
+            }
+        small_k_strip_full(m, k, a, lda, strip, SMALL_K_COLUMNS, c + j, ldc, mask0, mask1, stream && left >= 32);
     }
+    if (stream) _mm_sfence();
 }
 
 int luhd_proj_small_k_product(long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c,
-                              long ldc) {
+                              long ldc, int stream_c) {
     if (k > SMALL_K_MAX || luhd_kernels_avx512() == 0) return 0;
-    small_k_product(m, n, k, a, lda, b, ldb, c, ldc);
+    small_k_product(m, n, k, a, lda, b, NULL, ldb, c, ldc, stream_c);
+    return 1;
+}
+
+int luhd_proj_small_k_product_bf16(long m, long n, long k, const float *a, long lda, const uint16_t *b, long ldb,
+                                   float *c, long ldc) {
+    if (k > SMALL_K_MAX || luhd_kernels_avx512() == 0) return 0;
+    small_k_product(m, n, k, a, lda, NULL, b, ldb, c, ldc, 0);
     return 1;
 }
 
@@ -271,6 +304,25 @@ void luhd_proj_roi_cells(const float *map, long channels, long first_pixel, cons
         }
         const float d = divisor[cell];
         for (long c = 0; c < channels; c++) dst[c] /= d;
+    }
+}
+
+void luhd_proj_position_pool(const float *horizontal, long width, long channels, const int32_t *row_index,
+                             const float *row_weight, void (*round)(float *, long), const int32_t *start,
+                             const int32_t *pixels, const float *weights, const float *divisor, long first_pixel,
+                             long pixel_count, long cell0, long cell1, long c0, long c1, float *scratch, float *out,
+                             long out_stride) {
+    for (long lane0 = c0; lane0 < c1; lane0 += LUHD_PROJ_POSITION_LANES) {
+        const long lanes = c1 - lane0 < LUHD_PROJ_POSITION_LANES ? c1 - lane0 : LUHD_PROJ_POSITION_LANES;
+        for (long q = 0; q < pixel_count; q++) {
+            const long p = first_pixel + q, y = p / width, x = p % width;
+            const float *src[4];
+            for (int k = 0; k < 4; k++) src[k] = horizontal + ((long)row_index[4 * y + k] * width + x) * channels + lane0;
+            luhd_proj_combine4(src[0], src[1], src[2], src[3], row_weight + 4 * y, lanes, scratch + q * lanes);
+        }
+        if (round) round(scratch, pixel_count * lanes);
+        luhd_proj_roi_cells(scratch, lanes, first_pixel, start, pixels, weights, divisor, NULL, cell0, cell1,
+                            out + lane0, out_stride);
     }
 }
 

@@ -1,6 +1,8 @@
 #include "scratch.h"
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 typedef struct scratch {
     void *data[LUHD_SCRATCH_SLOTS];
@@ -47,4 +49,15 @@ int luhd_can_allocate(size_t bytes) {
     int ok = probe != NULL;
     free(probe);
     return ok;
+}
+
+void luhd_advise_huge_pages(void *p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    const uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (end > start) (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
 }

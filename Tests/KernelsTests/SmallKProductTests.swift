@@ -47,4 +47,38 @@ import TestSupport
             }
         }
     }
+
+    /// The BF16-B form equals the float32 form on B widened (exactly, with the kernel: the strip
+    /// is widened, the sums are the same), and non-temporal stores of C (`streamingOutput`,
+    /// aligned C with whole lines, plus a partial strip and row tile) change no value.
+    @Test(arguments: [(11, 45, 27), (16, 96, 128), (3, 16, 5)])
+    func bf16OperandAndStreamingOutputChangeNoValue(_ shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        let lda = k + 3, ldb = n + 5, ldc = (n + 15) / 16 * 16
+        var random = TestRandom(seed: UInt64(7 + m * 10_000 + n * 100 + k))
+        let a = random.floats(m * lda, -1, 1)
+        let b16 = random.floats(k * ldb, -1, 1).map { UInt16(truncatingIfNeeded: $0.bitPattern >> 16) }
+        let b = b16.map { Float(bitPattern: UInt32($0) << 16) }
+        func run(_ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+            let c = UnsafeMutableRawPointer.allocate(byteCount: m * ldc * 4, alignment: 64).bindMemory(to: Float.self, capacity: m * ldc)
+            defer { c.deallocate() }
+            c.initialize(repeating: .nan, count: m * ldc)
+            a.withUnsafeBufferPointer { body($0.baseAddress!, c) }
+            return Array(UnsafeBufferPointer(start: c, count: m * ldc))
+        }
+        let plain = run { a, c in
+            b.withUnsafeBufferPointer { SmallKProduct.multiply(m: m, n: n, k: k, a: a, lda: lda, b: $0.baseAddress!, ldb: ldb, c: c, ldc: ldc) }
+        }
+        let widened = run { a, c in
+            b16.withUnsafeBufferPointer { SmallKProduct.multiply(m: m, n: n, k: k, a: a, lda: lda, bf16: $0.baseAddress!, ldb: ldb, c: c, ldc: ldc) }
+        }
+        let streamed = run { a, c in
+            b.withUnsafeBufferPointer {
+                SmallKProduct.multiply(m: m, n: n, k: k, a: a, lda: lda, b: $0.baseAddress!, ldb: ldb, c: c, ldc: ldc,
+                                       streamingOutput: true)
+            }
+        }
+        #expect(plain.elementsEqual(widened) { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(m)x\(n)x\(k): BF16 B")
+        #expect(plain.elementsEqual(streamed) { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(m)x\(n)x\(k): streamed C")
+    }
 }

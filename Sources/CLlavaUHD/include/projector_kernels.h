@@ -48,6 +48,26 @@ void luhd_proj_roi_cells(const float *_Nonnull map, long channels, long first_pi
                          const float *_Nullable scale, long cell0, long cell1,
                          float *_Nonnull out, long out_stride);
 
+/* Hiwin position pooling of cells [cell0, cell1), channels [c0, c1), in passes of
+ * LUHD_PROJ_POSITION_LANES channels (the pass stays in cache between the resize and the pooling;
+ * 128 measured best of 16-256, 4.3x the whole-row form for a 4x-level block):
+ * the table resized along y from `horizontal` ([table rows, width, channels], each table row
+ * already resized along x), pixel p = y*width + x being
+ * luhd_proj_combine4(horizontal rows row_index[4y..4y+3] at x, row_weight + 4y), then `round`
+ * (NULL: none) over the pass, then pooled as luhd_proj_roi_cells does (no scale) into
+ * out[(c - cell0)*out_stride + channel]. Only pixels [first_pixel, first_pixel + pixel_count)
+ * are resized: they must hold every pixel the cells' samples read. `scratch` holds
+ * pixel_count * LUHD_PROJ_POSITION_LANES floats. Same results as resizing, rounding and pooling
+ * whole rows. */
+#define LUHD_PROJ_POSITION_LANES 128
+void luhd_proj_position_pool(const float *_Nonnull horizontal, long width, long channels,
+                             const int32_t *_Nonnull row_index, const float *_Nonnull row_weight,
+                             void (*_Nullable round)(float *_Nonnull, long), const int32_t *_Nonnull start,
+                             const int32_t *_Nonnull pixels, const float *_Nonnull weights,
+                             const float *_Nonnull divisor, long first_pixel, long pixel_count, long cell0,
+                             long cell1, long c0, long c1, float *_Nonnull scratch, float *_Nonnull out,
+                             long out_stride);
+
 /* out[i] = ((w0*s0[i] + w1*s1[i]) + w2*s2[i]) + w3*s3[i] (no fused multiply-add), i < n. */
 void luhd_proj_combine4(const float *_Nonnull s0, const float *_Nonnull s1, const float *_Nonnull s2,
                         const float *_Nonnull s3, const float *_Nonnull w, long n, float *_Nonnull out);
@@ -73,9 +93,17 @@ void luhd_proj_transpose_rows(const float *_Nonnull src, long rows, long cols, l
  * 8 rows x 32 columns, A and B read in place, C written once): for products with a small k
  * (the window attention's mixing and key-space queries), where a packing GEMM spends more on
  * packing and on passes over C than on the products. Returns 1, or 0 without computing
- * anything when the CPU lacks AVX-512 or k > 512 (the caller then uses sgemm). */
+ * anything when the CPU lacks AVX-512 or k > 512 (the caller then uses sgemm). With `stream_c`
+ * non-zero, C's whole 64-byte lines (c 64-byte aligned, ldc a multiple of 16) are written with
+ * non-temporal stores, bypassing the cache: for a large C that is not read again soon (the
+ * mixing's output; it saves reading each line before it is overwritten). Same values. */
 int luhd_proj_small_k_product(long m, long n, long k, const float *_Nonnull a, long lda, const float *_Nonnull b,
-                              long ldb, float *_Nonnull c, long ldc);
+                              long ldb, float *_Nonnull c, long ldc, int stream_c);
+
+/* luhd_proj_small_k_product with B in BF16 (b[t*ldb + j] widened exactly to float32): the same
+ * results as widening B first. Returns 0 under the same conditions. */
+int luhd_proj_small_k_product_bf16(long m, long n, long k, const float *_Nonnull a, long lda,
+                                   const uint16_t *_Nonnull b, long ldb, float *_Nonnull c, long ldc);
 
 /* sum of a[i]*b[i] over i < n, in 8 interleaved float partial sums reduced in a fixed order. */
 float luhd_proj_dot(const float *_Nonnull a, const float *_Nonnull b, long n);

@@ -35,7 +35,7 @@ package enum AdaptiveConvolution {
         // With AVX-512 the input is first rearranged in blocks of 32 channels (one more pass
         // over it, against 49 multiply-adds per value; see projector_kernels.h).
         let blocked: UnsafeMutablePointer<Float>? = luhd_proj_adaptive_conv_uses_blocks(d, channels) != 0
-            ? .allocate(capacity: height * width * channels) : nil
+            ? HugePages.allocateFloats(count: height * width * channels) : nil
         defer { blocked?.deallocate() }
         let blocks = blocked.map { SendablePointer($0) }
         if let blocks {

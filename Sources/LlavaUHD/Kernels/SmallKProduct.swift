@@ -12,11 +12,26 @@ package enum SmallKProduct {
     /// `BLAS.sgemm`).
     package static var usesKernel: Bool { luhd_kernels_avx512() != nil }
 
+    /// With `streamingOutput`, C's whole aligned cache lines are written past the cache (for a
+    /// large C not read again soon: the mixing); the values are the same.
     package static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>,
+                                 ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, streamingOutput: Bool = false) {
+        guard m > 0, n > 0 else { return }
+        if luhd_proj_small_k_product(m, n, k, a, lda, b, ldb, c, ldc, streamingOutput ? 1 : 0) == 0 {
+            BLAS.sgemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, threads: 1)
+        }
+    }
+
+    /// `multiply` with B in BF16 (`b[t·ldb + j]`, widened exactly): the same results as widening
+    /// B first. Without the kernel, B is widened into a temporary and `multiply` runs.
+    package static func multiply(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, bf16 b: UnsafePointer<UInt16>,
                                  ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0, n > 0 else { return }
-        if luhd_proj_small_k_product(m, n, k, a, lda, b, ldb, c, ldc) == 0 {
-            BLAS.sgemm(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, threads: 1)
+        if luhd_proj_small_k_product_bf16(m, n, k, a, lda, b, ldb, c, ldc) == 0 {
+            let wide = UnsafeMutablePointer<Float>.allocate(capacity: max(1, k * n))
+            defer { wide.deallocate() }
+            for t in 0..<k { FloatConversion.widenBFloat16(b + t * ldb, count: n, into: wide + t * n) }
+            multiply(m: m, n: n, k: k, a: a, lda: lda, b: wide, ldb: n, c: c, ldc: ldc)
         }
     }
 }

@@ -72,7 +72,7 @@ package enum TorchResample {
                             }
                         case .hwc:
                             // All source rows' sums [height, outWidth, channels], then the output rows.
-                            let rows = UnsafeMutablePointer<Float>.allocate(capacity: height * outWidth * channels)
+                            let rows = HugePages.allocateFloats(count: height * outWidth * channels)
                             defer { rows.deallocate() }
                             let r = SendablePointer(rows)
                             let small = outHeight * outWidth * channels < (1 << 15)

@@ -93,7 +93,8 @@ package final class HiwinProjector: Projector {
             if t.scale == topScale {
                 (weight, bias) = Self.foldFixup(weight: weight, bias: bias, into: vdim, embedDim: e, context: context)
             }
-            let projection = LevelProjection(weight: weight, embedDim: e, channels: c, bias: bias,
+            let projection = LevelProjection(weight: weight, stored: t.scale == topScale ? nil : t.weight,
+                                             embedDim: e, channels: c, bias: bias,
                                              normWeight: kvWeight, normBias: kvBias, eps: Self.normEps,
                                              mayPool: t.scale > 1, forcedMethod: levelMethod)
             return (t.scale, projection, PositionPooling.roundedToBFloat16(t.embedding.floats()))
@@ -238,7 +239,7 @@ package final class HiwinProjector: Projector {
             Normalization.layerNorm(a.baseAddress!, rows: rows * sets, cols: e, gamma: normProjWeight, beta: normProjBias,
                                     eps: Self.normEps, into: a.baseAddress!, threads: context.threads)
         }
-        var fused = [Float](repeating: 0, count: rows * e)
+        var fused = HugePages.zeroedFloats(count: rows * e)
         context.timed("Hiwin cat_proj", operations: 2.0 * Double(rows * sets * e * e)) {
             attended.withUnsafeBufferPointer { a in
                 fused.withUnsafeMutableBufferPointer { f in

@@ -149,12 +149,12 @@ struct JBUStage: Sendable {
     func upsample(_ source: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
                   kernels: [Float], threads: Int) throws(LlavaError) -> [Float] {
         let gh = 2 * height, gw = 2 * width
-        var up = [Float](repeating: 0, count: gh * gw * channels)
+        var up = HugePages.zeroedFloats(count: gh * gw * channels)
         up.withUnsafeMutableBufferPointer { u in
             TorchResample.bicubic(source, layout: .hwc, channels: channels, height: height, width: width,
                                   outHeight: gh, outWidth: gw, into: u.baseAddress!, threads: threads)
         }
-        var out = [Float](repeating: 0, count: gh * gw * channels)
+        var out = HugePages.zeroedFloats(count: gh * gw * channels)
         try up.withUnsafeBufferPointer { (u) throws(LlavaError) in
             try kernels.withUnsafeBufferPointer { (k) throws(LlavaError) in
                 try out.withUnsafeMutableBufferPointer { (o) throws(LlavaError) in

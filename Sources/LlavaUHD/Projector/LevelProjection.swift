@@ -28,7 +28,8 @@ final class LevelProjection: @unchecked Sendable {
 
     let channels: Int
     let embedDim: Int
-    /// `[E, C]` F32.
+    /// `[E, C]`: the F32 weight, or the checkpoint's own BF16 tensor when the products read it
+    /// in place (see `init`).
     let weight: TensorView
     let bias: [Float]
     let normWeight: [Float]
@@ -44,12 +45,19 @@ final class LevelProjection: @unchecked Sendable {
 
     /// `weight` is `[E, C]` F32, `bias` E values (zeros for a Linear without bias). The Gram
     /// data is computed (E·C² multiply-adds) when pooling can be the cheaper method (E > C
-    /// and `mayPool`) or when it is forced.
-    init(weight: FloatStorage, embedDim: Int, channels: Int, bias: [Float], normWeight: [Float], normBias: [Float],
-         eps: Float, mayPool: Bool, forcedMethod: Method?) {
+    /// and `mayPool`) or when it is forced. `stored` is the checkpoint tensor `weight` was
+    /// widened from, if it was not changed: when it is BF16 and `BF16WeightProduct` runs on this
+    /// CPU, the products read it (the same values, summed in that kernel's order; half the bytes).
+    init(weight: FloatStorage, stored: TensorView? = nil, embedDim: Int, channels: Int, bias: [Float],
+         normWeight: [Float], normBias: [Float], eps: Float, mayPool: Bool, forcedMethod: Method?) {
         self.channels = channels
         self.embedDim = embedDim
-        self.weight = weight.tensorView(name: "level projection", shape: [embedDim, channels])
+        if let stored, stored.dtype == .bf16, stored.shape == [embedDim, channels], Int(bitPattern: stored.data) % 2 == 0,
+           BF16WeightProduct.isAvailable {
+            self.weight = stored
+        } else {
+            self.weight = weight.tensorView(name: "level projection", shape: [embedDim, channels])
+        }
         self.bias = bias
         self.normWeight = normWeight
         self.normBias = normBias
@@ -96,7 +104,7 @@ final class LevelProjection: @unchecked Sendable {
 
     /// `F·G` for a `[pixels, C]` map (`[pixels, C]`). Requires `canPool`.
     func gramProduct(_ features: UnsafePointer<Float>, pixels: Int, context: ComputeContext) -> [Float] {
-        var out = [Float](repeating: 0, count: pixels * channels)
+        var out = HugePages.zeroedFloats(count: pixels * channels)
         let threads = context.threads
         context.timed("level Gram products", operations: 2.0 * Double(pixels * channels * channels)) {
             out.withUnsafeMutableBufferPointer { o in
@@ -114,7 +122,7 @@ final class LevelProjection: @unchecked Sendable {
         let pixels = layout.height * layout.width
         switch method {
         case .projectPixels:
-            var x = [Float](repeating: 0, count: pixels * embedDim)
+            var x = HugePages.zeroedFloats(count: pixels * embedDim)
             context.timed("level projection per pixel", operations: 2.0 * Double(pixels * channels * embedDim)) {
                 x.withUnsafeMutableBufferPointer { xb in
                     let out = xb.baseAddress!

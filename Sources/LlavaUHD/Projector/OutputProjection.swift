@@ -31,7 +31,7 @@ struct OutputProjection: Sendable {
     /// `[tokensPerView · E]` output.
     func apply(_ tokens: inout [Float], views: Int, tokensPerView: Int, context: ComputeContext) -> [[Float]] {
         let e = normWeight.count, rows = views * tokensPerView
-        var out = [Float](repeating: 0, count: rows * e)
+        var out = HugePages.zeroedFloats(count: rows * e)
         tokens.withUnsafeMutableBufferPointer { x in
             Normalization.layerNorm(x.baseAddress!, rows: rows, cols: e, gamma: normWeight, beta: normBias,
                                     eps: HiwinProjector.normEps, into: x.baseAddress!, threads: context.threads)

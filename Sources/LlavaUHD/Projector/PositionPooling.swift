@@ -11,13 +11,15 @@ import CLlavaUHD
 ///
 /// The resize is done separably, as torch sums it (along x within each of 4 source rows,
 /// then along y): the x pass of every table row once, then, per block of windows, only the
-/// output rows that block's samples read.
+/// pixels that block's samples read, resized, rounded and pooled a few channels at a time.
 struct PositionPooling {
     let layout: WindowLayout
     let embedDim: Int
     let grid: Int
     let roundToBFloat16: Bool
-    private let rowTaps: (index: [Int], weight: [Float])
+    /// The 4 table rows (`Int32`) and weights of each output row's bicubic taps along y.
+    private let rowIndex: [Int32]
+    private let rowWeight: [Float]
     /// `[grid, width, E]`: each table row resized along x.
     private let horizontal: [Float]
 
@@ -27,7 +29,9 @@ struct PositionPooling {
         self.embedDim = embedDim
         self.grid = grid
         self.roundToBFloat16 = roundToBFloat16
-        rowTaps = TorchResample.cubicTaps(input: grid, output: layout.height)
+        let rowTaps = TorchResample.cubicTaps(input: grid, output: layout.height)
+        rowIndex = rowTaps.index.map { Int32($0) }
+        rowWeight = rowTaps.weight
         let columnTaps = TorchResample.cubicTaps(input: grid, output: layout.width)
         let e = embedDim, w = layout.width
         var h = [Float](repeating: 0, count: grid * w * e)
@@ -45,40 +49,51 @@ struct PositionPooling {
         horizontal = h
     }
 
-    /// The pooled positions of window samples `cells` (`[cells.count, E]`).
+    /// The pooled positions of window samples `cells` (`[cells.count, E]`). Only the pixels the
+    /// cells' samples read are resized, `LUHD_PROJ_POSITION_LANES` channels at a time so that they
+    /// stay in cache until pooled (`luhd_proj_position_pool`); channels are split across threads
+    /// (each value is computed alone, so the split does not change it).
     func pooled(cells: Range<Int>, threads: Int) -> [Float] {
         let e = embedDim, w = layout.width
         let pixels = layout.roi.pixelRange(cells: cells)
         var out = [Float](repeating: 0, count: cells.count * e)
         guard !pixels.isEmpty else { return out }
-        let y0 = pixels.lowerBound / w, y1 = (pixels.upperBound - 1) / w + 1
-        var rows = [Float](repeating: 0, count: (y1 - y0) * w * e)
-        // Output rows are split across threads (each value is computed alone, so the split does
-        // not change it); each part rounds its own rows.
-        let taps = rowTaps, round = roundToBFloat16
+        let round = roundToBFloat16 ? VectorKernels.table.round_bf16 : nil
+        let roi = layout.roi
+        let lanes = Int(LUHD_PROJ_POSITION_LANES)
+        let parts = chunks((e + lanes - 1) / lanes, parts: threads).map { ($0.lowerBound * lanes)..<min($0.upperBound * lanes, e) }
         horizontal.withUnsafeBufferPointer { hb in
-            rows.withUnsafeMutableBufferPointer { rb in
-                let h = SendablePointer(UnsafeMutablePointer(mutating: hb.baseAddress!)), r = SendablePointer(rb.baseAddress!)
-                let parts = chunks(y1 - y0, parts: threads)
-                parallelFor(parts.count, threads: threads) { part in
-                    let first = r.p + parts[part].lowerBound * w * e
-                    for y in (y0 + parts[part].lowerBound)..<(y0 + parts[part].upperBound) {
-                        let wt = Array(taps.weight[(y * 4)..<(y * 4 + 4)])
-                        for x in 0..<w {
-                            let src = taps.index[(y * 4)..<(y * 4 + 4)].map { UnsafePointer(h.p + ($0 * w + x) * e) }
-                            Self.combine4(src, wt, count: e, into: r.p + ((y - y0) * w + x) * e)
+            rowIndex.withUnsafeBufferPointer { ib in
+                rowWeight.withUnsafeBufferPointer { wb in
+                    roi.sampleStart.withUnsafeBufferPointer { sb in
+                        roi.samplePixels.withUnsafeBufferPointer { pb in
+                            roi.sampleWeights.withUnsafeBufferPointer { swb in
+                                roi.cellDivisor.withUnsafeBufferPointer { db in
+                                    out.withUnsafeMutableBufferPointer { ob in
+                                        let h = SendablePointer(UnsafeMutablePointer(mutating: hb.baseAddress!))
+                                        let ri = SendablePointer(UnsafeMutablePointer(mutating: ib.baseAddress!))
+                                        let rw = SendablePointer(UnsafeMutablePointer(mutating: wb.baseAddress!))
+                                        let st = SendablePointer(UnsafeMutablePointer(mutating: sb.baseAddress!))
+                                        let px = SendablePointer(UnsafeMutablePointer(mutating: pb.baseAddress!))
+                                        let sw = SendablePointer(UnsafeMutablePointer(mutating: swb.baseAddress!))
+                                        let dv = SendablePointer(UnsafeMutablePointer(mutating: db.baseAddress!))
+                                        let o = SendablePointer(ob.baseAddress!)
+                                        parallelFor(parts.count, threads: threads) { part in
+                                            let channels = parts[part]
+                                            guard !channels.isEmpty else { return }
+                                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: pixels.count * lanes)
+                                            defer { scratch.deallocate() }
+                                            luhd_proj_position_pool(h.p, w, e, ri.p, rw.p, round, st.p, px.p, sw.p, dv.p,
+                                                                    pixels.lowerBound, pixels.count, cells.lowerBound,
+                                                                    cells.upperBound, channels.lowerBound, channels.upperBound,
+                                                                    scratch, o.p, e)
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
-                    if round {
-                        FloatConversion.roundToBFloat16(first, count: parts[part].count * w * e, threads: 1)
-                    }
                 }
-            }
-        }
-        rows.withUnsafeBufferPointer { r in
-            out.withUnsafeMutableBufferPointer { o in
-                layout.roi.apply(r.baseAddress!, channels: e, into: o.baseAddress!, cells: cells, firstPixel: y0 * w,
-                                 threads: threads)
             }
         }
         return out

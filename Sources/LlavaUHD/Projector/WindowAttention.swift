@@ -51,13 +51,30 @@ final class WindowAttention: @unchecked Sendable {
     }
 
     /// What a call prepares once for all views: the projected queries (`[windows · sets, E]`,
-    /// window-major, from `projectQueries`) and the key and value weights widened to F32.
+    /// window-major, from `projectQueries`) and the key and value weights widened to F32 (the
+    /// key weight nil when the key-space queries read the BF16 in-projection in place,
+    /// `readsBF16Keys`).
     struct CallState {
         let sets: Int
         let windows: Int
         let queries: [Float]
-        let keyWeight: FloatStorage
+        let keyWeight: FloatStorage?
         let valueWeight: FloatStorage
+    }
+
+    /// Whether the key-space queries read a BF16 in-projection in place (`SmallKProduct`'s BF16
+    /// form, AVX-512: the same values) instead of widening the key weight for every call. (The
+    /// value heads keep a widened copy: `BF16WeightProduct` on their 128 strided rows per head
+    /// ran at 0.86-0.92x of OpenBLAS in a one-thread harness.)
+    var readsBF16Keys: Bool {
+        inProjWeight.dtype == .bf16 && Int(bitPattern: inProjWeight.data) % 2 == 0 && SmallKProduct.usesKernel
+    }
+
+    /// Rows `[first, first + count)` of the in-projection as a `[count, E]` tensor view.
+    func inProjRows(_ first: Int, count: Int) -> TensorView {
+        let w = inProjWeight
+        return TensorView(name: "\(w.name)[\(first)..<\(first + count)]", dtype: w.dtype, shape: [count, embedDim],
+                          data: w.data + first * embedDim * w.dtype.size, owner: w.owner)
     }
 
     /// `(q·Wqᵀ + bq)/√headDim` for the query rows `queries` (`[sets · windows, E]`, set-major:
@@ -85,12 +102,16 @@ final class WindowAttention: @unchecked Sendable {
         return out
     }
 
-    /// Widens the key and value in-projections for one call.
+    /// Widens the value in-projection, and the key one unless `readsBF16Keys`, for one call.
     func callState(projectedQueries: [Float], sets: Int, windows: Int) -> CallState {
         let e = embedDim
-        let wk = FloatStorage(count: e * e), wv = FloatStorage(count: e * e)
-        inProjWeight.convert(from: e * e, count: e * e, into: wk.pointer)
+        let wv = FloatStorage(count: e * e)
         inProjWeight.convert(from: 2 * e * e, count: e * e, into: wv.pointer)
+        var wk: FloatStorage? = nil
+        if !readsBF16Keys {
+            wk = FloatStorage(count: e * e)
+            inProjWeight.convert(from: e * e, count: e * e, into: wk!.pointer)
+        }
         return CallState(sets: sets, windows: windows, queries: projectedQueries, keyWeight: wk, valueWeight: wv)
     }
 
@@ -105,11 +126,21 @@ final class WindowAttention: @unchecked Sendable {
             let o = SendablePointer(out)
             state.queries.withUnsafeBufferPointer { q in
                 let qp = SendablePointer(UnsafeMutablePointer(mutating: q.baseAddress!))
-                let wk = SendablePointer(state.keyWeight.pointer)
-                parallelFor(heads, threads: threads) { h in
-                    SmallKProduct.multiply(m: windows.count * state.sets, n: e, k: d,
-                                           a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
-                                           b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e)
+                if let keyWeight = state.keyWeight {
+                    let wk = SendablePointer(keyWeight.pointer)
+                    parallelFor(heads, threads: threads) { h in
+                        SmallKProduct.multiply(m: windows.count * state.sets, n: e, k: d,
+                                               a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
+                                               b: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e)
+                    }
+                } else {
+                    let wk = SendablePointer(UnsafeMutablePointer(mutating: inProjRows(e, count: e).data
+                        .assumingMemoryBound(to: UInt16.self)))
+                    parallelFor(heads, threads: threads) { h in
+                        SmallKProduct.multiply(m: windows.count * state.sets, n: e, k: d,
+                                               a: qp.p + windows.lowerBound * state.sets * e + h * d, lda: e,
+                                               bf16: wk.p + h * d * e, ldb: e, c: o.p + h * e, ldc: heads * e)
+                    }
                 }
             }
         }
@@ -147,7 +178,8 @@ final class WindowAttention: @unchecked Sendable {
 
     /// Attention of one view over a block of `count` windows, after `scores`: `scores` and
     /// `values` are that call's buffers (`[count, sets · heads, totalKeys]`, `[count, totalKeys, E]`)
-    /// and `segment` the view's keys in them; `mixed` is scratch of `[count · sets · heads, E]`.
+    /// and `segment` the view's keys in them; `mixed` is scratch of `[count · sets · heads, E]`
+    /// (64-byte aligned: it is written past the cache).
     /// Writes the heads' outputs before the out-projection and without the value bias,
     /// `[count · sets, E]` rows ordered (window, set), to `out`. Windows, then heads, are split
     /// across threads. With `int8`, the value heads run against their Q8_0 copies.
@@ -165,7 +197,7 @@ final class WindowAttention: @unchecked Sendable {
                     SmallKProduct.multiply(m: rowsPerWindow, n: e, k: segment.count,
                                            a: p.p + i * rowsPerWindow * totalKeys + segment.offset, lda: totalKeys,
                                            b: v.p + (i * totalKeys + segment.offset) * e, ldb: e,
-                                           c: m.p + i * rowsPerWindow * e, ldc: e)
+                                           c: m.p + i * rowsPerWindow * e, ldc: e, streamingOutput: true)
                 }
             }
         }

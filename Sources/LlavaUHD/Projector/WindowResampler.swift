@@ -53,16 +53,18 @@ struct WindowResampler {
             attention.callState(projectedQueries: queries, sets: sets, windows: windows)
         }
         let rowsPerView = windows * sets
-        var heads = [Float](repeating: 0, count: views.count * rowsPerView * e)
+        var heads = HugePages.zeroedFloats(count: views.count * rowsPerView * e)
         let rowsPerWindow = sets * attention.heads
         let blockSize = max(1, min(windows, Self.blockBudget / max(1, rowsPerWindow * e),
                                    Self.blockBudget / max(1, totalKeys * e)))
 
-        let keyQueries = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * rowsPerWindow * e)
-        let mixed = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * rowsPerWindow * e)
-        let keys = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * totalKeys * e)
-        let values = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * totalKeys * e)
-        let scores = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * rowsPerWindow * totalKeys)
+        // 64-byte aligned (the mixing writes `mixed` with non-temporal stores, see
+        // `WindowAttention.attend`), advised for huge pages (fresh on every call).
+        let keyQueries = HugePages.allocateFloats(count: blockSize * rowsPerWindow * e)
+        let mixed = HugePages.allocateFloats(count: blockSize * rowsPerWindow * e)
+        let keys = HugePages.allocateFloats(count: blockSize * totalKeys * e)
+        let values = HugePages.allocateFloats(count: blockSize * totalKeys * e)
+        let scores = HugePages.allocateFloats(count: blockSize * rowsPerWindow * totalKeys)
         let maxSamples = views.flatMap { $0.map(\.layout.samplesPerWindow) }.max() ?? 0
         let levelValues = UnsafeMutablePointer<Float>.allocate(capacity: blockSize * maxSamples * e)
         defer {
@@ -130,7 +132,7 @@ struct WindowResampler {
             }
             w0 = block.upperBound
         }
-        var out = [Float](repeating: 0, count: heads.count)
+        var out = HugePages.zeroedFloats(count: heads.count)
         heads.withUnsafeMutableBufferPointer { h in
             out.withUnsafeMutableBufferPointer { o in
                 attention.outputProjection(h.baseAddress!, rows: views.count * rowsPerView, into: o.baseAddress!,
