@@ -6,7 +6,7 @@ extension MatMul {
     /// - Up to 4 rows of x (any number with `rowwise`) run the matrix-vector kernels straight from
     ///   the quantized bytes (the int8 VNNI kernels from the interleaved copy when `w` has one).
     /// - More rows (prefill) run the int8 VNNI matrix product (every block format) when the
-    ///   CPU has it (16 weight rows unpacked at a time; `linear(_:rows:weights:...)` prepares x
+    ///   CPU has it (32 weight rows unpacked at a time; `linear(_:rows:weights:...)` prepares x
     ///   once for several weights), else dequantize `W` tile by tile (4 MB of f32) and multiply
     ///   each tile with sgemm (`BLAS.load()` must have succeeded).
     /// Work is split over the threads by output rows; results do not depend on the thread count.
@@ -37,7 +37,7 @@ extension MatMul {
         }
     }
 
-    /// Bytes of prepared x (all its rows, a range of its columns) that every 16-row weight tile
+    /// Bytes of prepared x (all its rows, a range of its columns) that every 32-row weight tile
     /// of `int8Product` reads in turn. Measured on the 2-vCPU EPYC (Zen 4: 1 MB L2 a core, 32 MB
     /// L3 shared) in the Vicuna-7B layer, 1000 rows, CPU time of the product functions against
     /// the former 2 MB passes of rows (load 7-10, one pair each): 1 MB ranges +40 %, 4 MB +5-14 %
@@ -71,7 +71,8 @@ extension MatMul {
     }
 
     /// The int8 VNNI matrix product of prepared rows of x (`x.columns == w.columns`) with `w`:
-    /// tiles of 16 weight rows split over the threads (tasks handed out dynamically); each task
+    /// tiles of 32 weight rows (`int8ProductTileRows`) split over the threads (tasks handed out
+    /// dynamically); each task
     /// walks the columns in ranges whose prepared x, for all rows, fits `xBytes`, and
     /// for each range unpacks each of its tiles over that range once (into its own buffer) and
     /// multiplies it with every row of x, adding to the outputs (in the order of the blocks, so
@@ -91,7 +92,7 @@ extension MatMul {
         let ranges = (units + maxUnits - 1) / maxUnits
         let span = min(k, (units + ranges - 1) / ranges * unit)
         let passRows = maxUnits > 1 ? m : min(m, max(6, xBytes / unitBytes / 6 * 6))
-        let tiles = (w.rows + 15) / 16
+        let tileRows = int8ProductTileRows, tiles = (w.rows + tileRows - 1) / tileRows
         let parts = chunks(tiles, parts: threads > 1 ? threads * 4 : 1)
         let tileBytes = luhd_quant_gemm_tile_bytes(span)
         for i0 in stride(from: 0, to: m, by: passRows) {
@@ -101,17 +102,17 @@ extension MatMul {
             parallelFor(parts.count, threads: threads) { p in
                 let tile = UnsafeMutableRawPointer.allocate(byteCount: max(64, tileBytes), alignment: 64)
                 defer { tile.deallocate() }
-                // With an interleaved copy, each tile's 16 rows are put back in the stored layout,
+                // With an interleaved copy, each tile's rows are put back in the stored layout,
                 // over the range's columns, in a small buffer of this thread (the stored bytes
                 // may have been released).
                 let rowsBuffer = w.interleavedData.map { _ in
-                    UnsafeMutableRawPointer.allocate(byteCount: 16 * w.rowBytes, alignment: 64)
+                    UnsafeMutableRawPointer.allocate(byteCount: tileRows * w.rowBytes, alignment: 64)
                 }
                 defer { rowsBuffer?.deallocate() }
                 for k0 in stride(from: 0, to: k, by: span) {
                     let k1 = min(k, k0 + span), accumulate: Int32 = k0 > 0 ? 1 : 0
                     for t in parts[p] {
-                        let n0 = t * 16, nr = min(16, w.rows - n0)
+                        let n0 = t * tileRows, nr = min(tileRows, w.rows - n0)
                         if let copy = w.interleavedData, let rowsBuffer {
                             luhd_quant_repack_rows_restore_columns(fmt, copy, w.rowBytes, n0, n0 + nr, k0, k1, rowsBuffer)
                             luhd_quant_gemm_tile_columns(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, k0, k1, xb, mp, tile,
@@ -125,6 +126,11 @@ extension MatMul {
             }
         }
     }
+
+    /// Weight rows of one tile of the int8 product (`luhd_quant_gemm_tile_columns` takes up to 32:
+    /// two 16-lane halves, so that each 4 bytes of x broadcast feed two vpdpbusd and x is
+    /// streamed once per 32 weight rows; every output is the same bits as with 16-row tiles).
+    static let int8ProductTileRows = 32
 
     /// Rows of x one matrix-vector kernel call takes (the C kernels' limit).
     static let quantizedMatvecMaxRows = 4
