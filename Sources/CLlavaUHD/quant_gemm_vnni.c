@@ -4,13 +4,16 @@
  * x is quantized like the matrix-vector kernels do (int8 per 32-element block, dx = max|x| / 127,
  * round to nearest even) and stored as x + 128 (the unsigned operand of vpdpbusd), with per block
  * dx, sx = dx * sum(xq) and the same sums per 16-element half. The weights are unpacked 16
- * rows at a time into a tile laid out for vpdpbusd: per 32-element block, 8 groups of 64 bytes
+ * rows at a time (two such tiles side by side for a call of 17-32 rows, each broadcast of x then
+ * feeding both) into a tile laid out for vpdpbusd: per 32-element block, 8 groups of 64 bytes
  * (row n's 4 consecutive weights in lane n), then for each half of the block (16 elements) 16
  * f32 scales s and 16 int32 corrections -128 * sum(w), then 16 f32 offsets o per half, so that
  *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (xq + 128) w - 128 sum_k w) - o[b,h][n] sx[i][b,h].
  * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q - 8, s = d, o = 0.
  * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block).
- * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0.
+ * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0; its block adds
+ *   dx[i][b] * (s[b,0] S0 + s[b,1] S1) (one multiply and two multiply-adds a block, S the integer
+ *   sums of the halves: within the tests' bound of W . x~, not the bits of s dx S summed per half).
  * The other formats go through block_ints (below): w the signed integer weight, o its offset.
  * Q6_K and Q3_K have different scales in the two halves, Q2_K also different offsets; the others
  * take the whole block at once (one scale and the offset of the first half; the two halves'
@@ -25,10 +28,9 @@
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
 
 #define TILE_BLOCK_BYTES (512 + 64 * 6)
-/* The 32-row product (tile_rows2): rows of x per call (4: 8 int32 and 8 f32 accumulators, 16 int32
- * with split halves; 5 and 6 measured no faster on Zen 4), and blocks of 32 columns per chunk. */
+/* Rows of x per call of the 32-row product (tile_rows2): 8 int32 and 8 f32 accumulators (16 int32
+ * with split halves); 5 and 6 measured no faster on Zen 4. */
 #define ROWS_32 4
-#define CHUNK_BLOCKS 128
 /* Offsets inside a tile block. */
 #define T_S0 512
 #define T_C0 576
@@ -451,30 +453,21 @@ void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, l
         pack_tile(format, (const uint8_t *)w, row_bytes, n0 + 16, nr - 16, b0, b1, t + tstride);
         const __mmask16 maskb = (__mmask16)((nr >= 32) ? 0xFFFF : ((1u << (nr - 16)) - 1));
 #define ROWS2(MR)                                                                                                    \
-    if (mode == SPLIT_SCALES) tile_rows2(tc, tstride, c0, c1, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, maskb, acc2); \
+    if (mode == SPLIT_SCALES) tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, maskb, acc); \
     else if (mode == SPLIT_SCALES_OFFSETS)                                                                          \
-        tile_rows2(tc, tstride, c0, c1, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, maskb, acc2);          \
+        tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, maskb, acc);          \
     else if (mode == WHOLE_NO_OFFSET)                                                                               \
-        tile_rows2(tc, tstride, c0, c1, xb, xs, cols, i, MR, WHOLE_NO_OFFSET, y, ldy, n0, maskb, acc2);               \
-    else tile_rows2(tc, tstride, c0, c1, xb, xs, cols, i, MR, WHOLE, y, ldy, n0, maskb, acc2);
-        /* Blocks in chunks of CHUNK_BLOCKS for all rows of x (the outputs stored and read back
-         * between chunks: the same additions in the same order), so that the chunk of the tile
-         * (2 x 114 KB) stays in L2 while x streams past it (down_proj's 11008 columns: 3 chunks). */
-        for (long c0 = b0; c0 < b1; c0 += CHUNK_BLOCKS) {
-            const long c1 = c0 + CHUNK_BLOCKS < b1 ? c0 + CHUNK_BLOCKS : b1;
-            const uint8_t *tc = t + (size_t)(c0 - b0) * TILE_BLOCK_BYTES;
-            const int acc2 = accumulate != 0 || c0 > b0;
-            i = 0;
-            for (; i + ROWS_32 <= m; i += ROWS_32) {
-                for (long j = i + ROWS_32; j < i + 2 * ROWS_32 && j < m; j++) _mm_prefetch((const char *)(y + j * ldy + n0), _MM_HINT_T0);
-                ROWS2(ROWS_32)
-            }
-            switch (m - i) {
-            case 3: ROWS2(3) break;
-            case 2: ROWS2(2) break;
-            case 1: ROWS2(1) break;
-            default: break;
-            }
+        tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, WHOLE_NO_OFFSET, y, ldy, n0, maskb, acc);               \
+    else tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, WHOLE, y, ldy, n0, maskb, acc);
+        for (; i + ROWS_32 <= m; i += ROWS_32) {
+            for (long j = i + ROWS_32; j < i + 2 * ROWS_32 && j < m; j++) _mm_prefetch((const char *)(y + j * ldy + n0), _MM_HINT_T0);
+            ROWS2(ROWS_32)
+        }
+        switch (m - i) {
+        case 3: ROWS2(3) break;
+        case 2: ROWS2(2) break;
+        case 1: ROWS2(1) break;
+        default: break;
         }
 #undef ROWS2
         return;

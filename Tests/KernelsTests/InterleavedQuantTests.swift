@@ -161,12 +161,11 @@ import TestSupport
         }
     }
 
-    /// The 32-row tiles of the int8 product walk the columns in chunks of 128 blocks (4096
-    /// columns) for all rows of x: at 8448 columns (two whole chunks and 8 blocks), 40 weight
-    /// rows (a 32-row tile and an 8-row one) and 7 rows of x, every output of every format the
-    /// product has a kernel mode for (whole blocks with and without offsets, split halves) is the
-    /// bits of one 16-row `luhd_quant_gemm_tile` call, which takes all columns at once.
-    @Test func int8ProductChunkedColumns() throws {
+    /// The 32-row tiles of the int8 product (two 16-lane halves per broadcast of x) at a long
+    /// row (8448 columns), 40 weight rows (a 32-row tile and an 8-row one) and 7 rows of x (a
+    /// group of 4 and a tail of 3): every output of every kernel mode (whole blocks with and
+    /// without offsets, split halves) is the bits of one 16-row `luhd_quant_gemm_tile` call.
+    @Test func int8ProductTilesOf32Rows() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
         let cols = 8448, rows = 40, m = 7
         var rng = TestRandom(seed: 41)
