@@ -4,13 +4,16 @@
  * x is quantized like the matrix-vector kernels do (int8 per 32-element block, dx = max|x| / 127,
  * round to nearest even) and stored as x + 128 (the unsigned operand of vpdpbusd), with per block
  * dx, sx = dx * sum(xq) and the same sums per 16-element half. The weights are unpacked 16
- * rows at a time into a tile laid out for vpdpbusd: per 32-element block, 8 groups of 64 bytes
+ * rows at a time (two such tiles side by side for a call of 17-32 rows, each broadcast of x then
+ * feeding both) into a tile laid out for vpdpbusd: per 32-element block, 8 groups of 64 bytes
  * (row n's 4 consecutive weights in lane n), then for each half of the block (16 elements) 16
  * f32 scales s and 16 int32 corrections -128 * sum(w), then 16 f32 offsets o per half, so that
  *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (xq + 128) w - 128 sum_k w) - o[b,h][n] sx[i][b,h].
  * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q - 8, s = d, o = 0.
  * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block).
- * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0.
+ * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0; its block adds
+ *   dx[i][b] * (s[b,0] S0 + s[b,1] S1) (one multiply and two multiply-adds a block, S the integer
+ *   sums of the halves: within the tests' bound of W . x~, not the bits of s dx S summed per half).
  * The other formats go through block_ints (below): w the signed integer weight, o its offset.
  * Q6_K and Q3_K have different scales in the two halves, Q2_K also different offsets; the others
  * take the whole block at once (one scale and the offset of the first half; the two halves'
@@ -25,6 +28,9 @@
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))), apply_to = function)
 
 #define TILE_BLOCK_BYTES (512 + 64 * 6)
+/* Rows of x per call of the 32-row product (tile_rows2): 8 int32 and 8 f32 accumulators (16 int32
+ * with split halves); 5 and 6 measured no faster on Zen 4. */
+#define ROWS_32 4
 /* Offsets inside a tile block. */
 #define T_S0 512
 #define T_C0 576
@@ -59,7 +65,7 @@ size_t luhd_quant_gemm_x_bytes(long cols, long m) {
     return (row + 63) / 64 * 64 * (size_t)m;
 }
 
-size_t luhd_quant_gemm_tile_bytes(long cols) { return (size_t)(cols / 32) * TILE_BLOCK_BYTES; }
+size_t luhd_quant_gemm_tile_bytes(long cols) { return 2 * (size_t)(cols / 32) * TILE_BLOCK_BYTES; }
 
 /* One 32-element block per iteration in two 16-lane vectors: max|x| and the finite check
  * reduced across lanes, x * (1 / dx) rounded to nearest even (vrndscaleps, as nearbyintf in
@@ -326,6 +332,13 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
             const float *dxs = (const float *)(xbuf + (size_t)(i0 + i) * xstride + cols);
             const __m512 dx = _mm512_set1_ps(dxs[b]);
             if (!split) acc[i] = _mm512_add_epi32(acc[i], acc1[i]);
+            if (mode == SPLIT_SCALES) {
+                /* dx (s0 S0 + s1 S1): one multiply and two multiply-adds */
+                const __m512 s1 = _mm512_loadu_ps((const float *)(tb + T_S1));
+                const __m512 half = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i]), s0);
+                out[i] = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[i]), s1, half), dx, out[i]);
+                continue;
+            }
             out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_mul_ps(s0, dx), out[i]);
             if (split) {
                 const __m512 s1 = _mm512_loadu_ps((const float *)(tb + T_S1));
@@ -343,17 +356,123 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
     for (int i = 0; i < mr; i++) _mm512_mask_storeu_ps(y + (i0 + i) * ldy + n0, mask, out[i]);
 }
 
+/* MR rows of x against two packed tiles (32 weight rows: tile A at `tile`, tile B `tstride`
+ * bytes after it), blocks [b0, b1): each broadcast of 4 bytes of x feeds two vpdpbusd, and x is
+ * streamed once per 32 weight rows instead of per 16. Every output is computed as tile_rows
+ * computes it (the same integer block sums, the same float operations in the same order), so
+ * the results are the same bits. */
+static inline __attribute__((always_inline)) void tile_rows2(const uint8_t *tile, size_t tstride, long b0, long b1,
+                                                             const uint8_t *xbuf, size_t xstride, long cols, long i0,
+                                                             int mr, int mode, float *y, long ldy, long n0,
+                                                             __mmask16 maskb, int accumulate) {
+    const long nb = cols / 32;
+    __m512 out[6][2];
+    for (int i = 0; i < 6; i++) out[i][0] = out[i][1] = _mm512_setzero_ps();
+    if (accumulate)
+        for (int i = 0; i < mr; i++) {
+            out[i][0] = _mm512_loadu_ps(y + (i0 + i) * ldy + n0);
+            out[i][1] = _mm512_maskz_loadu_ps(maskb, y + (i0 + i) * ldy + n0 + 16);
+        }
+    const int split = mode == SPLIT_SCALES || mode == SPLIT_SCALES_OFFSETS;
+    const uint8_t *xr[6];
+    for (int i = 0; i < mr; i++) xr[i] = xbuf + (size_t)(i0 + i) * xstride;
+    for (long b = b0; b < b1; b++) {
+        const uint8_t *ta = tile + (size_t)(b - b0) * TILE_BLOCK_BYTES, *tb = ta + tstride;
+        __m512i acc[6][2], acc1[6][2];
+        {
+            const __m512i ca = _mm512_loadu_si512(ta + T_C0), cb = _mm512_loadu_si512(tb + T_C0);
+            for (int i = 0; i < mr; i++) { acc[i][0] = ca; acc[i][1] = cb; }
+            if (split) {
+                const __m512i da = _mm512_loadu_si512(ta + T_C1), db = _mm512_loadu_si512(tb + T_C1);
+                for (int i = 0; i < mr; i++) { acc1[i][0] = da; acc1[i][1] = db; }
+            }
+        }
+        for (int kq = 0; kq < 8; kq++) {
+            const __m512i wa = _mm512_loadu_si512(ta + 64 * kq), wb = _mm512_loadu_si512(tb + 64 * kq);
+            for (int i = 0; i < mr; i++) {
+                int32_t xw;
+                memcpy(&xw, xr[i] + 32 * b + 4 * kq, 4);
+                const __m512i xv = _mm512_set1_epi32(xw);
+                if (split && kq >= 4) {
+                    acc1[i][0] = _mm512_dpbusd_epi32(acc1[i][0], xv, wa);
+                    acc1[i][1] = _mm512_dpbusd_epi32(acc1[i][1], xv, wb);
+                } else {
+                    acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], xv, wa);
+                    acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], xv, wb);
+                }
+            }
+        }
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *t = h ? tb : ta;
+            const __m512 s0 = _mm512_loadu_ps((const float *)(t + T_S0)), o = _mm512_loadu_ps((const float *)(t + T_O));
+            for (int i = 0; i < mr; i++) {
+                const float *dxs = (const float *)(xr[i] + cols);
+                const __m512 dx = _mm512_set1_ps(dxs[b]);
+                if (mode == SPLIT_SCALES) {
+                    /* dx (s0 S0 + s1 S1): one multiply and two multiply-adds */
+                    const __m512 s1 = _mm512_loadu_ps((const float *)(t + T_S1));
+                    const __m512 half = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i][h]), s0);
+                    out[i][h] = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[i][h]), s1, half), dx, out[i][h]);
+                    continue;
+                }
+                out[i][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][h]), _mm512_mul_ps(s0, dx), out[i][h]);
+                if (split) {
+                    const __m512 s1 = _mm512_loadu_ps((const float *)(t + T_S1));
+                    out[i][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[i][h]), _mm512_mul_ps(s1, dx), out[i][h]);
+                    if (mode == SPLIT_SCALES_OFFSETS) {
+                        const float *sx16 = dxs + 2 * nb;
+                        out[i][h] = _mm512_fnmadd_ps(o, _mm512_set1_ps(sx16[2 * b]), out[i][h]);
+                        out[i][h] = _mm512_fnmadd_ps(_mm512_loadu_ps((const float *)(t + T_O1)), _mm512_set1_ps(sx16[2 * b + 1]),
+                                                     out[i][h]);
+                    }
+                } else if (mode == WHOLE) {
+                    out[i][h] = _mm512_fnmadd_ps(o, _mm512_set1_ps(dxs[nb + b]), out[i][h]);
+                }
+            }
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm512_storeu_ps(y + (i0 + i) * ldy + n0, out[i][0]);
+        _mm512_mask_storeu_ps(y + (i0 + i) * ldy + n0 + 16, maskb, out[i][1]);
+    }
+}
+
 void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
                                   long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
     if (nr <= 0 || m <= 0 || k0 < 0 || k1 > cols || k0 >= k1 || k0 % 32 != 0 || k1 % 32 != 0) return;
+    if (nr > 32) nr = 32;
     const long b0 = k0 / 32, b1 = k1 / 32;
     uint8_t *t = (uint8_t *)tile;
+    const size_t tstride = (size_t)(b1 - b0) * TILE_BLOCK_BYTES;
     pack_tile(format, (const uint8_t *)w, row_bytes, n0, nr > 16 ? 16 : nr, b0, b1, t);
-    const __mmask16 mask = (__mmask16)((nr >= 16) ? 0xFFFF : ((1u << nr) - 1));
     const uint8_t *xb = (const uint8_t *)xbuf;
     const size_t xs = luhd_quant_gemm_x_bytes(cols, 1);
     const int mode = block_mode(format), acc = accumulate != 0;
     long i = 0;
+    if (nr > 16) {
+        pack_tile(format, (const uint8_t *)w, row_bytes, n0 + 16, nr - 16, b0, b1, t + tstride);
+        const __mmask16 maskb = (__mmask16)((nr >= 32) ? 0xFFFF : ((1u << (nr - 16)) - 1));
+#define ROWS2(MR)                                                                                                    \
+    if (mode == SPLIT_SCALES) tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, maskb, acc); \
+    else if (mode == SPLIT_SCALES_OFFSETS)                                                                          \
+        tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, maskb, acc);          \
+    else if (mode == WHOLE_NO_OFFSET)                                                                               \
+        tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, WHOLE_NO_OFFSET, y, ldy, n0, maskb, acc);               \
+    else tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, WHOLE, y, ldy, n0, maskb, acc);
+        for (; i + ROWS_32 <= m; i += ROWS_32) {
+            for (long j = i + ROWS_32; j < i + 2 * ROWS_32 && j < m; j++) _mm_prefetch((const char *)(y + j * ldy + n0), _MM_HINT_T0);
+            ROWS2(ROWS_32)
+        }
+        switch (m - i) {
+        case 3: ROWS2(3) break;
+        case 2: ROWS2(2) break;
+        case 1: ROWS2(1) break;
+        default: break;
+        }
+#undef ROWS2
+        return;
+    }
+    const __mmask16 mask = (__mmask16)((nr >= 16) ? 0xFFFF : ((1u << nr) - 1));
 #define ROWS(MR)                                                                                                     \
     if (mode == SPLIT_SCALES) tile_rows(t, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, mask, acc);       \
     else if (mode == SPLIT_SCALES_OFFSETS)                                                                           \

@@ -161,6 +161,35 @@ import TestSupport
         }
     }
 
+    /// The 32-row tiles of the int8 product (two 16-lane halves per broadcast of x) at a long
+    /// row (8448 columns), 40 weight rows (a 32-row tile and an 8-row one) and 7 rows of x (a
+    /// group of 4 and a tail of 3): every output of every kernel mode (whole blocks with and
+    /// without offsets, split halves) is the bits of one 16-row `luhd_quant_gemm_tile` call.
+    @Test func int8ProductTilesOf32Rows() throws {
+        guard QuantKernel.int8VNNI.isAvailable else { return }
+        let cols = 8448, rows = 40, m = 7
+        var rng = TestRandom(seed: 41)
+        let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
+        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(cols), alignment: 64)
+        defer { tile.deallocate() }
+        for format in [QuantFormat.q8_0, .q4_0, .q4_K, .q6_K] {
+            let w = try testMatrix(format, rows: rows, columns: cols, seed: 5)
+            var expected = [Float](repeating: .nan, count: m * rows)
+            expected.withUnsafeMutableBufferPointer { y in
+                for n0 in stride(from: 0, to: rows, by: 16) {
+                    luhd_quant_gemm_tile(Int32(format.ggmlType), w.data, w.rowBytes, n0, Int32(min(16, rows - n0)), cols,
+                                         prepared.bytes, m, tile, y.baseAddress!, rows)
+                }
+            }
+            var y = [Float](repeating: .nan, count: m * rows)
+            y.withUnsafeMutableBufferPointer { yb in
+                MatMul.int8Product(prepared, weight: w, into: yb.baseAddress!, ldOut: rows, threads: 2)
+            }
+            #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(format)")
+        }
+    }
+
     /// Products of one x with several weights (`MatMul.linear(_:rows:weights:...)`, x prepared
     /// once for the int8 product) give the bits of one call per weight, for quantized weights of
     /// different formats (stored and interleaved) next to a dense one, and 3 rows (the

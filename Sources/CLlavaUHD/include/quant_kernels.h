@@ -140,10 +140,11 @@ void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, lon
 
 /* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI, every block format (see
  * quant_gemm_vnni.c). x is prepared once (luhd_quant_gemm_x_bytes(cols, m) bytes, 64-byte
- * aligned); then each call of luhd_quant_gemm_tile unpacks rows [n0, n0 + nr) (nr <= 16) of W
- * into `tile` (luhd_quant_gemm_tile_bytes(cols) bytes, 64-byte aligned, owned by the calling
- * thread) and writes y[i * ldy + n] for every i < m and n in the tile. Results are W . x~ up to
- * f32 rounding, x~ the int8 image of x as for LUHD_QK_INT8_VNNI, independent of the tiling.
+ * aligned); then each call of luhd_quant_gemm_tile unpacks rows [n0, n0 + nr) (nr <= 32; more
+ * are cut to 32) of W into `tile` (luhd_quant_gemm_tile_bytes(cols) bytes, 64-byte aligned, owned
+ * by the calling thread) and writes y[i * ldy + n] for every i < m and n in the tile. Results are
+ * W . x~ up to f32 rounding, x~ the int8 image of x as for LUHD_QK_INT8_VNNI, the same bits
+ * whatever the tiling (nr, n0).
  * luhd_quant_gemm_tile_columns does the same over columns [k0, k1) of W and x only (multiples
  * of 32, 0 <= k0 < k1 <= cols, else nothing is written; the tile needs
  * luhd_quant_gemm_tile_bytes(k1 - k0) bytes), adding to y's values when `accumulate` is nonzero:

@@ -33,7 +33,8 @@ extension MatMul {
     /// results of one `linear(_:rows:weight:into:ldOut:arithmetic:kernel:rowwise:context:)` call
     /// per weight, bit for bit, with x packed once for BF16 weights in float32 arithmetic
     /// (`BF16WeightProduct`, when all weights are BF16), x quantized to int8 once for the weights that run the int8
-    /// VNNI matrix product (`MatMul.usesInt8Product`) when two or more of them do. When every
+    /// VNNI matrix product (`MatMul.usesInt8Product`) when two or more of them do (and, when they
+    /// have the same columns, their tasks in one parallel loop: `MatMul.int8Products`). When every
     /// weight is quantized and takes the matrix-vector kernels (decoding: up to 4 rows, or
     /// `rowwise`), x is prepared once per format and the products share one parallel loop (one
     /// wait for the slowest thread instead of one per product).
@@ -57,13 +58,21 @@ extension MatMul {
                 return
             }
         }
-        var prepared: PreparedInt8Rows?
-        let int8Count = weights.reduce(0) { count, item in
-            if case .quantized(let q) = item.weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) { return count + 1 }
-            return count
+        // The weights that run the int8 product, when two or more do and all have the same
+        // columns: x quantized once, their tasks in one parallel loop (`int8Products`).
+        let int8 = weights.compactMap { item -> (weight: QuantizedMatrix, out: UnsafeMutablePointer<Float>)? in
+            if case .quantized(let q) = item.weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) { return (q, item.out) }
+            return nil
         }
+        let shared = int8.count > 1 && Set(int8.map(\.weight.columns)).count == 1
+        if shared {
+            let prepared = PreparedInt8Rows(x, rows: m, columns: int8[0].weight.columns, threads: context.threads)
+            int8Products(prepared, weights: int8, threads: context.threads)
+        }
+        var prepared: PreparedInt8Rows?
         for (weight, out) in weights {
-            if int8Count > 1, case .quantized(let q) = weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) {
+            if int8.count > 1, case .quantized(let q) = weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) {
+                if shared { continue }
                 let rows = prepared.flatMap { $0.columns == q.columns ? $0 : nil }
                     ?? PreparedInt8Rows(x, rows: m, columns: q.columns, threads: context.threads)
                 prepared = rows

@@ -6,7 +6,7 @@ extension MatMul {
     /// - Up to 4 rows of x (any number with `rowwise`) run the matrix-vector kernels straight from
     ///   the quantized bytes (the int8 VNNI kernels from the interleaved copy when `w` has one).
     /// - More rows (prefill) run the int8 VNNI matrix product (every block format) when the
-    ///   CPU has it (16 weight rows unpacked at a time; `linear(_:rows:weights:...)` prepares x
+    ///   CPU has it (32 weight rows unpacked at a time; `linear(_:rows:weights:...)` prepares x
     ///   once for several weights), else dequantize `W` tile by tile (4 MB of f32) and multiply
     ///   each tile with sgemm (`BLAS.load()` must have succeeded).
     /// Work is split over the threads by output rows; results do not depend on the thread count.
@@ -37,7 +37,7 @@ extension MatMul {
         }
     }
 
-    /// Bytes of prepared x (all its rows, a range of its columns) that every 16-row weight tile
+    /// Bytes of prepared x (all its rows, a range of its columns) that every 32-row weight tile
     /// of `int8Product` reads in turn. Measured on the 2-vCPU EPYC (Zen 4: 1 MB L2 a core, 32 MB
     /// L3 shared) in the Vicuna-7B layer, 1000 rows, CPU time of the product functions against
     /// the former 2 MB passes of rows (load 7-10, one pair each): 1 MB ranges +40 %, 4 MB +5-14 %
@@ -70,61 +70,40 @@ extension MatMul {
         int8Product(prepared, weight: w, into: out, ldOut: ldOut, threads: threads)
     }
 
-    /// The int8 VNNI matrix product of prepared rows of x (`x.columns == w.columns`) with `w`:
-    /// tiles of 16 weight rows split over the threads (tasks handed out dynamically); each task
-    /// walks the columns in ranges whose prepared x, for all rows, fits `xBytes`, and
-    /// for each range unpacks each of its tiles over that range once (into its own buffer) and
-    /// multiplies it with every row of x, adding to the outputs (in the order of the blocks, so
-    /// the results are the bits one range over all columns gives). Only when a single range of
-    /// 256 columns for all rows exceeds the budget do the rows go in passes (a tile is then
-    /// unpacked once per pass).
+    /// The int8 VNNI matrix product of prepared rows of x (`x.columns == w.columns`) with `w`
+    /// (`Int8ProductPlan`): tiles of 32 weight rows split over the threads (tasks handed out
+    /// dynamically), in passes of rows only when one range of 256 columns for all rows exceeds
+    /// `xBytes`.
     package static func int8Product(_ x: PreparedInt8Rows, weight w: QuantizedMatrix,
                                     into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
                                     xBytes: Int = int8ProductXBytes) {
-        let fmt = Int32(w.format.ggmlType), k = w.columns, m = x.rows
-        guard m > 0, x.columns == k else { return }
-        // Whole groups of 256 columns (the unit of the interleaved copies) where k allows.
-        let unit = k % 256 == 0 ? 256 : 32
-        let unitBytes = max(1, unit * x.rowBytes / k)   // prepared bytes of one row over `unit` columns
-        // Ranges of equal size (in units), as wide as the budget allows.
-        let units = k / unit, maxUnits = max(1, xBytes / max(1, m * unitBytes))
-        let ranges = (units + maxUnits - 1) / maxUnits
-        let span = min(k, (units + ranges - 1) / ranges * unit)
-        let passRows = maxUnits > 1 ? m : min(m, max(6, xBytes / unitBytes / 6 * 6))
-        let tiles = (w.rows + 15) / 16
-        let parts = chunks(tiles, parts: threads > 1 ? threads * 4 : 1)
-        let tileBytes = luhd_quant_gemm_tile_bytes(span)
-        for i0 in stride(from: 0, to: m, by: passRows) {
-            let mp = min(passRows, m - i0)
-            let xb = UnsafeRawPointer(x.bytes + i0 * x.rowBytes)
-            let o = SendablePointer(out + i0 * ldOut)
-            parallelFor(parts.count, threads: threads) { p in
-                let tile = UnsafeMutableRawPointer.allocate(byteCount: max(64, tileBytes), alignment: 64)
-                defer { tile.deallocate() }
-                // With an interleaved copy, each tile's 16 rows are put back in the stored layout,
-                // over the range's columns, in a small buffer of this thread (the stored bytes
-                // may have been released).
-                let rowsBuffer = w.interleavedData.map { _ in
-                    UnsafeMutableRawPointer.allocate(byteCount: 16 * w.rowBytes, alignment: 64)
-                }
-                defer { rowsBuffer?.deallocate() }
-                for k0 in stride(from: 0, to: k, by: span) {
-                    let k1 = min(k, k0 + span), accumulate: Int32 = k0 > 0 ? 1 : 0
-                    for t in parts[p] {
-                        let n0 = t * 16, nr = min(16, w.rows - n0)
-                        if let copy = w.interleavedData, let rowsBuffer {
-                            luhd_quant_repack_rows_restore_columns(fmt, copy, w.rowBytes, n0, n0 + nr, k0, k1, rowsBuffer)
-                            luhd_quant_gemm_tile_columns(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, k0, k1, xb, mp, tile,
-                                                         o.p + n0, ldOut, accumulate)
-                        } else {
-                            luhd_quant_gemm_tile_columns(fmt, w.data, w.rowBytes, n0, Int32(nr), k, k0, k1, xb, mp, tile,
-                                                         o.p, ldOut, accumulate)
-                        }
-                    }
-                }
-            }
+        guard let plan = Int8ProductPlan(x, weight: w, into: out, ldOut: ldOut, threads: threads, xBytes: xBytes) else { return }
+        for i0 in stride(from: 0, to: x.rows, by: plan.passRows) {
+            parallelFor(plan.parts.count, threads: threads) { plan.run(part: $0, firstRow: i0) }
         }
     }
+
+    /// The products of one prepared x with several weights (q/k/v, gate/up), each the bits of
+    /// `int8Product(_:weight:into:ldOut:threads:xBytes:)`: when every product takes its rows in
+    /// one pass, all their tasks share one parallel loop (one wait for the slowest thread instead
+    /// of one per product); else one product after the other.
+    package static func int8Products(_ x: PreparedInt8Rows, weights: [(weight: QuantizedMatrix, out: UnsafeMutablePointer<Float>)],
+                                     threads: Int, xBytes: Int = int8ProductXBytes) {
+        let plans = weights.compactMap {
+            Int8ProductPlan(x, weight: $0.weight, into: $0.out, ldOut: $0.weight.rows, threads: threads, xBytes: xBytes)
+        }
+        guard plans.allSatisfy({ $0.passRows >= x.rows }) else {
+            for (w, out) in weights { int8Product(x, weight: w, into: out, ldOut: w.rows, threads: threads, xBytes: xBytes) }
+            return
+        }
+        let tasks = plans.indices.flatMap { p in plans[p].parts.indices.map { (p, $0) } }
+        parallelFor(tasks.count, threads: threads) { t in plans[tasks[t].0].run(part: tasks[t].1, firstRow: 0) }
+    }
+
+    /// Weight rows of one tile of the int8 product (`luhd_quant_gemm_tile_columns` takes up to 32:
+    /// two 16-lane halves, so that each 4 bytes of x broadcast feed two vpdpbusd and x is
+    /// streamed once per 32 weight rows; every output is the same bits as with 16-row tiles).
+    static let int8ProductTileRows = 32
 
     /// Rows of x one matrix-vector kernel call takes (the C kernels' limit).
     static let quantizedMatvecMaxRows = 4
@@ -224,6 +203,72 @@ struct MatvecProduct: @unchecked Sendable {
                 }
             }
             r0 = r1
+        }
+    }
+}
+
+/// One int8 VNNI matrix product of prepared rows of x with a quantized matrix
+/// (`MatMul.int8Product`), cut into parts of whole 32-row weight tiles. Each part walks the
+/// columns in ranges whose prepared x, for all rows of a pass, fits the budget, and for each range
+/// unpacks each of its tiles over that range once (into its own buffer) and multiplies it with
+/// every row of the pass, adding to the outputs in the order of the blocks (so the results are the
+/// bits one range over all columns gives, whatever the ranges, passes, parts and threads).
+struct Int8ProductPlan: @unchecked Sendable {
+    let x: PreparedInt8Rows
+    let weight: QuantizedMatrix
+    let out: SendablePointer<Float>
+    let ldOut: Int
+    /// Columns per range, rows per pass, tile buffer bytes.
+    let span: Int, passRows: Int, tileBytes: Int
+    /// Tiles (of `MatMul.int8ProductTileRows` weight rows) of each part.
+    let parts: [Range<Int>]
+
+    /// Nil when there is nothing to compute (no rows) or x does not match the weight's columns.
+    init?(_ x: PreparedInt8Rows, weight w: QuantizedMatrix, into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
+          xBytes: Int) {
+        let k = w.columns, m = x.rows
+        guard m > 0, w.rows > 0, x.columns == k else { return nil }
+        self.x = x
+        weight = w
+        self.out = SendablePointer(out)
+        self.ldOut = ldOut
+        // Whole groups of 256 columns (the unit of the interleaved copies) where k allows.
+        let unit = k % 256 == 0 ? 256 : 32
+        let unitBytes = max(1, unit * x.rowBytes / k)   // prepared bytes of one row over `unit` columns
+        // Ranges of equal size (in units), as wide as the budget allows.
+        let units = k / unit, maxUnits = max(1, xBytes / max(1, m * unitBytes))
+        let ranges = (units + maxUnits - 1) / maxUnits
+        span = min(k, (units + ranges - 1) / ranges * unit)
+        passRows = maxUnits > 1 ? m : min(m, max(6, xBytes / unitBytes / 6 * 6))
+        let tileRows = MatMul.int8ProductTileRows, tiles = (w.rows + tileRows - 1) / tileRows
+        parts = chunks(tiles, parts: threads > 1 ? threads * 4 : 1)
+        tileBytes = luhd_quant_gemm_tile_bytes(span)
+    }
+
+    /// Computes the tiles of part `p` for the rows of the pass starting at `firstRow`.
+    func run(part p: Int, firstRow i0: Int) {
+        let w = weight, k = w.columns, fmt = Int32(w.format.ggmlType), tileRows = MatMul.int8ProductTileRows
+        let mp = min(passRows, x.rows - i0)
+        let xb = UnsafeRawPointer(x.bytes + i0 * x.rowBytes), o = out.p + i0 * ldOut
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: max(64, tileBytes), alignment: 64)
+        defer { tile.deallocate() }
+        // With an interleaved copy, each tile's rows are put back in the stored layout, over the
+        // range's columns, in a small buffer of this task (the stored bytes may have been released).
+        let rowsBuffer = w.interleavedData.map { _ in UnsafeMutableRawPointer.allocate(byteCount: tileRows * w.rowBytes, alignment: 64) }
+        defer { rowsBuffer?.deallocate() }
+        for k0 in stride(from: 0, to: k, by: span) {
+            let k1 = min(k, k0 + span), accumulate: Int32 = k0 > 0 ? 1 : 0
+            for t in parts[p] {
+                let n0 = t * tileRows, nr = min(tileRows, w.rows - n0)
+                if let copy = w.interleavedData, let rowsBuffer {
+                    luhd_quant_repack_rows_restore_columns(fmt, copy, w.rowBytes, n0, n0 + nr, k0, k1, rowsBuffer)
+                    luhd_quant_gemm_tile_columns(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, k0, k1, xb, mp, tile, o + n0, ldOut,
+                                                 accumulate)
+                } else {
+                    luhd_quant_gemm_tile_columns(fmt, w.data, w.rowBytes, n0, Int32(nr), k, k0, k1, xb, mp, tile, o, ldOut,
+                                                 accumulate)
+                }
+            }
         }
     }
 }
