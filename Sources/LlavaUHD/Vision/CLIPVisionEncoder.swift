@@ -326,7 +326,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                                   context: productContext, kernel: quantKernel)
                 } else if let fc1 {
                     BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
-                               c: state.mlp, ldc: inter, threads: threads)
+                               c: state.mlp, ldc: inter, threads: threads, wholeRows: true)
                 } else {
                     BF16Product.linear(state.normed + r0 * c, rows: m, weight: layer.fc1, into: state.mlp, ldOut: inter,
                                        threads: threads)
@@ -347,7 +347,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                                   context: productContext, kernel: quantKernel)
                 } else if let fc2 {
                     BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
-                               c: state.qkv + r0 * c, ldc: c, threads: threads)
+                               c: state.qkv + r0 * c, ldc: c, threads: threads, wholeRows: true)
                 } else {
                     BF16Product.linear(state.mlp, rows: m, weight: layer.fc2, into: state.qkv + r0 * c, ldOut: c,
                                        threads: threads)
@@ -459,7 +459,7 @@ final class EncoderBuffers {
         }
         for s in segments {
             BLAS.sgemm(transB: true, m: rows, n: s.count, k: k, a: x, lda: k, b: s.pointer, ldb: k,
-                       c: out + s.column, ldc: width, threads: threads)
+                       c: out + s.column, ldc: width, threads: threads, wholeRows: true)
         }
         guard let bias else { return }
         let o = SendablePointer(out)
