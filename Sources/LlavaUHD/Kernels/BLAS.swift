@@ -82,7 +82,7 @@ package enum BLAS {
     /// and B once per row block, where 512-column blocks pack all of A again for every block
     /// (one thread, 1024 rows x 3072 x 1024: 90.6 -> 98.8 GFLOP/s, x 4096 x 1024: 87.3 -> 96.1;
     /// BENCHMARKS.md notes:vit7).
-    static func wholeRowBlockShape(m: Int, n: Int, k: Int) -> (rows: Int, cols: Int) {
+    package static func wholeRowBlockShape(m: Int, n: Int, k: Int) -> (rows: Int, cols: Int) {
         if m * n * k < 1 << 22 { return (m, n) }
         guard n <= wholeRowColumns else { return blockShape(m: m, n: n, k: k) }
         let blocks = max(2, (m + 1023) / 1024 + (m + 1023) / 1024 % 2)

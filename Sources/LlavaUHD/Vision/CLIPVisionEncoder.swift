@@ -17,8 +17,9 @@
 /// over the tokens of all views); attention runs per view and head. Weights stay in the
 /// memory mapping: F32 weights are used in place, F16/BF16 matrices are widened to F32 once
 /// per layer per call into a reused scratch buffer (never kept). Biases and norm weights are
-/// converted once at init. GEMMs go through `BLAS.sgemm` with the context's threads; the
-/// other loops use `context.threads`. Results do not depend on the thread count.
+/// converted once at init. GEMMs go through `BLAS.sgemm` with the context's threads (the
+/// weight products in whole-row blocks, `BLAS.wholeRowBlockShape`); the other loops use
+/// `context.threads`. Results do not depend on the thread count.
 ///
 /// With `arithmetic == .bfloat16` on a CPU with AVX512_BF16, the q/k/v, out, fc1 and fc2
 /// products against BF16 weights use `BF16Product` instead (activations rounded to bf16, the
