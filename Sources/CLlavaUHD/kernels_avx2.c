@@ -101,12 +101,17 @@ static inline float v_hmax(vf x) {
     return _mm_cvtss_f32(_mm_max_ss(s2, _mm_movehdup_ps(s2)));
 }
 static inline vf v_lookup8(const float *table, vi idx) { return _mm256_permutevar8x32_ps(_mm256_loadu_ps(table), idx); }
-static inline vi v_cvt_i(vf x) { return _mm256_cvtps_epi32(x); }
 static inline vi v_cvtt_i(vf x) { return _mm256_cvttps_epi32(x); }
-static inline vi v_i_sra1(vi x) { return _mm256_srai_epi32(x, 1); }
-static inline vi v_i_sub(vi a, vi b) { return _mm256_sub_epi32(a, b); }
 static inline vi v_i_min7(vi x) { return _mm256_min_epi32(x, _mm256_set1_epi32(7)); }
 static inline vf v_pow2i(vi n) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23)); }
+/* x * 2^n as two powers of two, 2^floor(n/2) (exact: x * 2^(n/2) stays normal for the n that
+ * exp makes) and then 2^(n - floor(n/2)) (the one rounding), so that results that overflow or
+ * are subnormal come out right. */
+static inline vf v_scale_pow2(vf x, vf n) {
+    const vi ni = _mm256_cvtps_epi32(n);
+    const vi n1 = _mm256_srai_epi32(ni, 1);
+    return _mm256_mul_ps(_mm256_mul_ps(x, v_pow2i(n1)), v_pow2i(_mm256_sub_epi32(ni, n1)));
+}
 
 static inline vd vd_zero(void) { return _mm256_setzero_pd(); }
 static inline void vd_add_halves(vd *s0, vd *s1, vf x) {

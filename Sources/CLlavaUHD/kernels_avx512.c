@@ -99,12 +99,11 @@ static inline float v_hmax(vf x) {
 static inline vf v_lookup8(const float *table, vi idx) {
     return _mm512_permutexvar_ps(_mm512_and_si512(idx, _mm512_set1_epi32(7)), _mm512_castps256_ps512(_mm256_loadu_ps(table)));
 }
-static inline vi v_cvt_i(vf x) { return _mm512_cvtps_epi32(x); }
 static inline vi v_cvtt_i(vf x) { return _mm512_cvttps_epi32(x); }
-static inline vi v_i_sra1(vi x) { return _mm512_srai_epi32(x, 1); }
-static inline vi v_i_sub(vi a, vi b) { return _mm512_sub_epi32(a, b); }
 static inline vi v_i_min7(vi x) { return _mm512_min_epi32(x, _mm512_set1_epi32(7)); }
-static inline vf v_pow2i(vi n) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23)); }
+/* vscalefps: x * 2^floor(n) rounded once, as the two exact-then-rounded steps of kernels_avx2.c
+ * (bit-identical results; one instruction in place of nine). */
+static inline vf v_scale_pow2(vf x, vf n) { return _mm512_scalef_ps(x, n); }
 
 static inline vd vd_zero(void) { return _mm512_setzero_pd(); }
 static inline void vd_add_halves(vd *s0, vd *s1, vf x) {

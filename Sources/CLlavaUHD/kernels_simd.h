@@ -6,7 +6,7 @@
  *   v_load_bf16(_n) v_load_f16(_n) v_store_bf16(_n) v_store_f16(_n) v_round_bf16 v_round_f16
  *   v_add v_sub v_mul v_div v_fma(a,b,c)=a*b+c v_min(bound,x) v_max(bound,x) (NaN x stays NaN)
  *   v_abs v_neg v_copysign v_round v_lt v_blend(m,a,b)=m?b:a v_hsum v_hsum4_scaled v_hmax v_lookup8
- *   v_cvt_i v_cvtt_i v_i_sra1 v_i_sub v_i_min7 v_pow2i
+ *   v_cvtt_i v_i_min7 v_scale_pow2(x, n) = x * 2^n for integer-valued n in [-150, 129], one rounding
  *   vd_zero vd_add_halves vd_add_sq_dev_halves vd_hsum
  *
  * Each function here becomes KFN(name), e.g. luhd_avx512_softmax. */
@@ -36,18 +36,15 @@ INLINE vf horner(const float *c, int count, vf t) {
 }
 
 /* exp(x): n = round(x / ln2), r = x - n ln2 (two-part ln2), exp(r) = 1 + r + r^2 P(r), then
- * times 2^n applied as two powers of two so that results that over- or underflow (x > 88.7,
- * x < -87.3: inf, subnormals, 0) come out right. */
+ * times 2^n with one rounding (v_scale_pow2), so that results that over- or underflow
+ * (x > 88.7, x < -87.3: inf, subnormals, 0) come out right. */
 INLINE vf k_exp(vf x) {
     x = v_max(v_set(-104.0f), v_min(v_set(89.0f), x));
     vf n = v_round(v_mul(x, v_set(1.44269504088896341f)));
     vf r = v_fma(n, v_set(-0.693145751953125f), x);
     r = v_fma(n, v_set(-1.42860682030941723e-06f), r);
     vf e = v_add(v_fma(horner(luhd_exp_p, 6, r), v_mul(r, r), r), v_set(1.0f));
-    vi ni = v_cvt_i(n);
-    vi n1 = v_i_sra1(ni);
-    vi n2 = v_i_sub(ni, n1);
-    return v_mul(v_mul(e, v_pow2i(n1)), v_pow2i(n2));
+    return v_scale_pow2(e, n);
 }
 
 /* exp(-s * a^2) for s = 1 or 0.5, with a^2 split exactly into hi + lo (FMA), so the rounding

@@ -101,6 +101,39 @@ import Glibc
         #expect(firstDifference(run(3), one) == nil)
     }
 
+    /// `sgemm(wholeRows: true)` (the ViT's products): an even number of balanced blocks of whole
+    /// rows, the same results on any thread count, within the float32 bound of the double product.
+    @Test func wholeRowBlocksDoNotDependOnThreads() throws {
+        try BLAS.load()
+        #expect(BLAS.wholeRowBlockShape(m: 1700, n: 1300, k: 129) == (850, 1300))
+        #expect(BLAS.wholeRowBlockShape(m: 3847, n: 3072, k: 1024) == (962, 3072))
+        #expect(BLAS.wholeRowBlockShape(m: 1024, n: 5000, k: 1024) == (1024, 512))   // wider: `blockShape`
+        var rng = TestRandom(seed: 13)
+        let m = 1700, n = 1300, k = 129
+        let a = rng.floats(m * k), b = rng.floats(n * k)
+        func run(_ threads: Int) -> [Float] {
+            var c = [Float](repeating: 0, count: m * n)
+            c.withUnsafeMutableBufferPointer { cb in
+                BLAS.sgemm(transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: cb.baseAddress!, ldc: n,
+                           threads: threads, wholeRows: true)
+            }
+            return c
+        }
+        let one = run(1)
+        #expect(firstDifference(run(2), one) == nil)
+        #expect(firstDifference(run(3), one) == nil)
+        // Rows on both sides of the block boundary (849 | 850) and the last one, against double.
+        var worst = 0.0
+        for i in [0, 849, 850, m - 1] {
+            for j in 0..<n {
+                var s = 0.0
+                for p in 0..<k { s += Double(a[i * k + p]) * Double(b[j * k + p]) }
+                worst = max(worst, abs(Double(one[i * n + j]) - s))
+            }
+        }
+        #expect(worst <= 1e-5, "max abs error \(worst)")
+    }
+
     @Test func concurrentSgemmCallsFromSeveralThreads() throws {
         try BLAS.load()
         var rng = TestRandom(seed: 13)

@@ -17,8 +17,9 @@
 /// over the tokens of all views); attention runs per view and head. Weights stay in the
 /// memory mapping: F32 weights are used in place, F16/BF16 matrices are widened to F32 once
 /// per layer per call into a reused scratch buffer (never kept). Biases and norm weights are
-/// converted once at init. GEMMs go through `BLAS.sgemm` with the context's threads; the
-/// other loops use `context.threads`. Results do not depend on the thread count.
+/// converted once at init. GEMMs go through `BLAS.sgemm` with the context's threads (the
+/// weight products in whole-row blocks, `BLAS.wholeRowBlockShape`); the other loops use
+/// `context.threads`. Results do not depend on the thread count.
 ///
 /// With `arithmetic == .bfloat16` on a CPU with AVX512_BF16, the q/k/v, out, fc1 and fc2
 /// products against BF16 weights use `BF16Product` instead (activations rounded to bf16, the
@@ -326,7 +327,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                                   context: productContext, kernel: quantKernel)
                 } else if let fc1 {
                     BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
-                               c: state.mlp, ldc: inter, threads: threads)
+                               c: state.mlp, ldc: inter, threads: threads, wholeRows: true)
                 } else {
                     BF16Product.linear(state.normed + r0 * c, rows: m, weight: layer.fc1, into: state.mlp, ldOut: inter,
                                        threads: threads)
@@ -347,7 +348,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                                   context: productContext, kernel: quantKernel)
                 } else if let fc2 {
                     BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
-                               c: state.qkv + r0 * c, ldc: c, threads: threads)
+                               c: state.qkv + r0 * c, ldc: c, threads: threads, wholeRows: true)
                 } else {
                     BF16Product.linear(state.mlp, rows: m, weight: layer.fc2, into: state.qkv + r0 * c, ldOut: c,
                                        threads: threads)
@@ -459,7 +460,7 @@ final class EncoderBuffers {
         }
         for s in segments {
             BLAS.sgemm(transB: true, m: rows, n: s.count, k: k, a: x, lda: k, b: s.pointer, ldb: k,
-                       c: out + s.column, ldc: width, threads: threads)
+                       c: out + s.column, ldc: width, threads: threads, wholeRows: true)
         }
         guard let bias else { return }
         let o = SendablePointer(out)
