@@ -22,20 +22,6 @@
 /* Columns per fused multiply-add chain of a score (the chains' sums added in order). */
 #define FA_CHAIN 16
 
-/* exp(x) for x <= 0 (a score minus the running maximum; -inf gives 0, NaN stays NaN): k_exp's
- * reduction and polynomial, with the power of two applied by one vscalefps instead of two
- * multiplies and the clamp above dropped. For x <= 0 the bits are k_exp's: k_exp's first
- * multiply by 2^(n/2) is exact there, so both round once (checked on every float in
- * [-104, 0] by the test harness of BENCHMARKS.md notes:attn7). */
-FA_INLINE vf fa_exp(vf x) {
-    x = v_max(v_set(-104.0f), x);
-    vf n = v_round(v_mul(x, v_set(1.44269504088896341f)));
-    vf r = v_fma(n, v_set(-0.693145751953125f), x);
-    r = v_fma(n, v_set(-1.42860682030941723e-06f), r);
-    vf e = v_add(v_fma(horner(luhd_exp_p, 6, r), v_mul(r, r), r), v_set(1.0f));
-    return _mm512_scalef_ps(e, n);
-}
-
 /* The next 64-byte aligned part of the work buffer. */
 FA_INLINE float *fa_part(char **cursor, size_t bytes) {
     uintptr_t a = ((uintptr_t)*cursor + 63) & ~(uintptr_t)63;
@@ -158,11 +144,11 @@ FA_INLINE void fa_step(const float *qh, float *oh, float *mh, double *sh, const 
         float *col = pt + 16 * v;
         vf m = _mm512_load_ps(mh + 16 * v);
         vf next = _mm512_max_ps(m, top[v]);
-        corr[v] = fa_exp(v_sub(m, next));   /* exp(0) = 1 exactly when the max stays */
+        corr[v] = k_exp(v_sub(m, next));   /* exp(0) = 1 exactly when the max stays */
         _mm512_store_ps(mh + 16 * v, next);
         vd s0 = vd_zero(), s1 = vd_zero();
         for (long j = 0; j < n; j++) {
-            vf p = fa_exp(v_sub(_mm512_load_ps(col + j * FA_LANES), next));   /* exp(-inf) = 0 */
+            vf p = k_exp(v_sub(_mm512_load_ps(col + j * FA_LANES), next));   /* exp(-inf) = 0 */
             _mm512_store_ps(col + j * FA_LANES, p);
             vd_add_halves(&s0, &s1, p);
         }
