@@ -139,17 +139,9 @@ import TestSupport
             var rng = TestRandom(seed: UInt64(m))
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
             let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
-            let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(cols), alignment: 64)
-            defer { tile.deallocate() }
             for format in Self.formats {
                 let w = try testMatrix(format, rows: rows, columns: cols, seed: 9)
-                var expected = [Float](repeating: .nan, count: m * rows)
-                expected.withUnsafeMutableBufferPointer { y in
-                    for n0 in stride(from: 0, to: rows, by: 16) {
-                        luhd_quant_gemm_tile(Int32(format.ggmlType), w.data, w.rowBytes, n0, Int32(min(16, rows - n0)), cols,
-                                             prepared.bytes, m, tile, y.baseAddress!, rows)
-                    }
-                }
+                let expected = Self.sixteenRowTiles(prepared, weight: w)
                 for (label, matrix) in [("stored layout", w), ("interleaved copy", w.interleaved(threads: 2))] {
                     var y = [Float](repeating: .nan, count: m * rows)
                     y.withUnsafeMutableBufferPointer { yb in
@@ -159,6 +151,21 @@ import TestSupport
                 }
             }
         }
+    }
+
+    /// The reference of the int8 product tests: `[x.rows × w.rows]`, one `luhd_quant_gemm_tile`
+    /// call per 16 weight rows over all columns and rows of x (stored layout).
+    static func sixteenRowTiles(_ x: PreparedInt8Rows, weight w: QuantizedMatrix) -> [Float] {
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(w.columns), alignment: 64)
+        defer { tile.deallocate() }
+        var y = [Float](repeating: .nan, count: x.rows * w.rows)
+        y.withUnsafeMutableBufferPointer { yb in
+            for n0 in stride(from: 0, to: w.rows, by: 16) {
+                luhd_quant_gemm_tile(Int32(w.format.ggmlType), w.data, w.rowBytes, n0, Int32(min(16, w.rows - n0)), w.columns,
+                                     x.bytes, x.rows, tile, yb.baseAddress!, w.rows)
+            }
+        }
+        return y
     }
 
     /// The 32-row tiles of the int8 product (two 16-lane halves per broadcast of x) at a long
@@ -171,17 +178,9 @@ import TestSupport
         var rng = TestRandom(seed: 41)
         let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
         let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(cols), alignment: 64)
-        defer { tile.deallocate() }
         for format in [QuantFormat.q8_0, .q4_0, .q4_K, .q6_K] {
             let w = try testMatrix(format, rows: rows, columns: cols, seed: 5)
-            var expected = [Float](repeating: .nan, count: m * rows)
-            expected.withUnsafeMutableBufferPointer { y in
-                for n0 in stride(from: 0, to: rows, by: 16) {
-                    luhd_quant_gemm_tile(Int32(format.ggmlType), w.data, w.rowBytes, n0, Int32(min(16, rows - n0)), cols,
-                                         prepared.bytes, m, tile, y.baseAddress!, rows)
-                }
-            }
+            let expected = Self.sixteenRowTiles(prepared, weight: w)
             var y = [Float](repeating: .nan, count: m * rows)
             y.withUnsafeMutableBufferPointer { yb in
                 MatMul.int8Product(prepared, weight: w, into: yb.baseAddress!, ldOut: rows, threads: 2)
