@@ -163,6 +163,28 @@ static inline __m512i bit4_spread(__m512i h) {
     return _mm512_or_si512(r, _mm512_slli_epi32(_mm512_and_si512(h, _mm512_slli_epi32(one, 3)), 25));
 }
 
+/* Writes one tile block: the 8 weight vectors q, per half the scales s and the corrections
+ * -128 * sum(w) (for `whole` blocks both halves' sums in the first), and the offsets o, o1;
+ * lanes outside `rows` get zero scales and offsets. */
+static inline __attribute__((always_inline)) void store_tile_block(uint8_t *tb, const __m512i q[8], __m512 s0, __m512 s1,
+                                                                   __m512 o, __m512 o1, __mmask16 rows, int whole) {
+    /* Per-row sums of the signed weights of each half: vpdpbusd with unsigned ones. */
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i sum0 = _mm512_setzero_si512(), sum1 = _mm512_setzero_si512();
+    for (int kq = 0; kq < 8; kq++) {
+        _mm512_storeu_si512(tb + 64 * kq, q[kq]);
+        if (kq < 4) sum0 = _mm512_dpbusd_epi32(sum0, ones, q[kq]);
+        else sum1 = _mm512_dpbusd_epi32(sum1, ones, q[kq]);
+    }
+    const __m512i m128 = _mm512_set1_epi32(-128);
+    _mm512_storeu_ps((float *)(tb + T_S0), _mm512_maskz_mov_ps(rows, s0));
+    _mm512_storeu_si512(tb + T_C0, _mm512_mullo_epi32(whole ? _mm512_add_epi32(sum0, sum1) : sum0, m128));
+    _mm512_storeu_ps((float *)(tb + T_S1), _mm512_maskz_mov_ps(rows, s1));
+    _mm512_storeu_si512(tb + T_C1, _mm512_mullo_epi32(sum1, m128));
+    _mm512_storeu_ps((float *)(tb + T_O), _mm512_maskz_mov_ps(rows, o));
+    _mm512_storeu_ps((float *)(tb + T_O1), _mm512_maskz_mov_ps(rows, o1));
+}
+
 /* Unpacks blocks [b0, b1) (32 columns each) of rows [n0, n0 + nr) (nr <= 16) of W into the
  * tile, block b at tile block b - b0; missing rows are zero. The 16 rows are read together with
  * gathers: lane n of a gathered vector holds 4 bytes of row n. */
@@ -172,7 +194,7 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
     const __m512i rowoff = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                               _mm512_set1_epi32((int)rb));
     const uint8_t *base = w + (size_t)n0 * rb;
-    const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1), low4 = _mm512_set1_epi8(0x0F);
+    const __m512i zero = _mm512_setzero_si512(), low4 = _mm512_set1_epi8(0x0F);
     const __m512i k3 = _mm512_set1_epi8(3), k32 = _mm512_set1_epi8(32);
     const __m512i iq4 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
 #define GATHER(OFF) _mm512_mask_i32gather_epi32(zero, rows, _mm512_add_epi32(rowoff, _mm512_set1_epi32((int)(OFF))), base, 1)
@@ -274,20 +296,47 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
             s0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 24), 24)));
             s1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 16), 24)));
         }
-        /* Per-row sums of the signed weights of each half: vpdpbusd with unsigned ones. */
-        __m512i sum0 = zero, sum1 = zero;
-        for (int kq = 0; kq < 8; kq++) {
-            _mm512_storeu_si512(tb + 64 * kq, q[kq]);
-            if (kq < 4) sum0 = _mm512_dpbusd_epi32(sum0, ones, q[kq]);
-            else sum1 = _mm512_dpbusd_epi32(sum1, ones, q[kq]);
+        store_tile_block(tb, q, s0, s1, o, o1, rows, whole);
+    }
+#undef GATHER
+}
+
+/* pack_tile for Q8_0 and Q4_0 reading the row-interleaved copy (quant_repack.c) instead of the
+ * stored rows: the same values in the same tile (so the same bits of every product), gathered
+ * from their places in the copy. n0 must be a multiple of 4 (whole row blocks): row n0 + n is
+ * row n % 4 of the row block starting n0 + n - n % 4 rows after n0, and block b of it lies in
+ * group b / 8 of that row block (4 rows x G bytes per group, row j's G bytes at j G: 16 bytes of
+ * the 8 blocks' f16 scales, then the quants as 64-byte operands, 32-bit lane b % 8 + 8 h of an
+ * operand holding 4 bytes of block b). */
+static void pack_tile_repacked(int format, const uint8_t *w, size_t rb, long n0, int nr, long b0, long b1, uint8_t *tile) {
+    const int q8 = format == LUHD_QF_Q8_0;
+    const int G = q8 ? 272 : 144;
+    const __mmask16 rows = (__mmask16)(nr >= 16 ? 0xFFFF : (1u << nr) - 1);
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i rowoff = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srli_epi32(lane, 2), _mm512_set1_epi32(4 * (int)rb)),
+                                            _mm512_mullo_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(3)), _mm512_set1_epi32(G)));
+    const uint8_t *base = w + (size_t)n0 * rb;
+    const __m512i zero = _mm512_setzero_si512(), low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+#define GATHER(OFF) _mm512_mask_i32gather_epi32(zero, rows, _mm512_add_epi32(rowoff, _mm512_set1_epi32((int)(OFF))), base, 1)
+    for (long b = b0; b < b1; b++) {
+        uint8_t *tb = tile + (size_t)(b - b0) * TILE_BLOCK_BYTES;
+        const long grp = (b / 8) * 4 * G;
+        const int j = (int)(b % 8);
+        __m512i q[8];
+        if (q8) {
+            /* Bytes 4 kq .. 4 kq + 3 of the block: operand k with g8_base(k) + 4 h = 4 kq. */
+            static const int operand[8] = {0, 0, 2, 2, 1, 1, 3, 3};
+            for (int kq = 0; kq < 8; kq++) q[kq] = GATHER(grp + 16 + 64 * operand[kq] + 4 * (j + 8 * (kq & 1)));
+        } else {
+            /* Nibble bytes 4 kq .. 4 kq + 3: the first 64 bytes hold bytes 0-7, the second 8-15. */
+            for (int kq = 0; kq < 4; kq++) {
+                const __m512i v = GATHER(grp + 16 + 64 * (kq >> 1) + 4 * (j + 8 * (kq & 1)));
+                q[kq] = _mm512_sub_epi8(_mm512_and_si512(v, low4), eight);
+                q[kq + 4] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi32(v, 4), low4), eight);
+            }
         }
-        const __m512i m128 = _mm512_set1_epi32(-128);
-        _mm512_storeu_ps((float *)(tb + T_S0), _mm512_maskz_mov_ps(rows, s0));
-        _mm512_storeu_si512(tb + T_C0, _mm512_mullo_epi32(whole ? _mm512_add_epi32(sum0, sum1) : sum0, m128));
-        _mm512_storeu_ps((float *)(tb + T_S1), _mm512_maskz_mov_ps(rows, s1));
-        _mm512_storeu_si512(tb + T_C1, _mm512_mullo_epi32(sum1, m128));
-        _mm512_storeu_ps((float *)(tb + T_O), _mm512_maskz_mov_ps(rows, o));
-        _mm512_storeu_ps((float *)(tb + T_O1), _mm512_maskz_mov_ps(rows, o1));
+        const __m512 s = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(GATHER(grp + 2 * j)));
+        store_tile_block(tb, q, s, s, _mm512_setzero_ps(), _mm512_setzero_ps(), rows, 1);
     }
 #undef GATHER
 }
@@ -437,20 +486,23 @@ static inline __attribute__((always_inline)) void tile_rows2(const uint8_t *tile
     }
 }
 
-void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
-                                  long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
+/* luhd_quant_gemm_tile_columns, the weights unpacked from the stored rows or (`repacked`) from
+ * the row-interleaved copy. */
+static void tile_columns(int format, int repacked, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
+                         long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
     if (nr <= 0 || m <= 0 || k0 < 0 || k1 > cols || k0 >= k1 || k0 % 32 != 0 || k1 % 32 != 0) return;
     if (nr > 32) nr = 32;
     const long b0 = k0 / 32, b1 = k1 / 32;
     uint8_t *t = (uint8_t *)tile;
     const size_t tstride = (size_t)(b1 - b0) * TILE_BLOCK_BYTES;
-    pack_tile(format, (const uint8_t *)w, row_bytes, n0, nr > 16 ? 16 : nr, b0, b1, t);
+    void (*pack)(int, const uint8_t *, size_t, long, int, long, long, uint8_t *) = repacked ? pack_tile_repacked : pack_tile;
+    pack(format, (const uint8_t *)w, row_bytes, n0, nr > 16 ? 16 : nr, b0, b1, t);
     const uint8_t *xb = (const uint8_t *)xbuf;
     const size_t xs = luhd_quant_gemm_x_bytes(cols, 1);
     const int mode = block_mode(format), acc = accumulate != 0;
     long i = 0;
     if (nr > 16) {
-        pack_tile(format, (const uint8_t *)w, row_bytes, n0 + 16, nr - 16, b0, b1, t + tstride);
+        pack(format, (const uint8_t *)w, row_bytes, n0 + 16, nr - 16, b0, b1, t + tstride);
         const __mmask16 maskb = (__mmask16)((nr >= 32) ? 0xFFFF : ((1u << (nr - 16)) - 1));
 #define ROWS2(MR)                                                                                                    \
     if (mode == SPLIT_SCALES) tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, maskb, acc); \
@@ -494,6 +546,20 @@ void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, l
     default: break;
     }
 #undef ROWS
+}
+
+void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
+                                  long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
+    tile_columns(format, 0, w, row_bytes, n0, nr, cols, k0, k1, xbuf, m, tile, y, ldy, accumulate);
+}
+
+int luhd_quant_gemm_repacked_supports(int format) { return format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_0; }
+
+void luhd_quant_gemm_tile_columns_repacked(int format, const void *repacked, size_t row_bytes, long n0, int nr, long cols,
+                                           long k0, long k1, const void *xbuf, long m, void *tile, float *y, long ldy,
+                                           int accumulate) {
+    if (!luhd_quant_gemm_repacked_supports(format) || n0 % 4 != 0 || cols % 256 != 0) return;
+    tile_columns(format, 1, repacked, row_bytes, n0, nr, cols, k0, k1, xbuf, m, tile, y, ldy, accumulate);
 }
 
 void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, int nr, long cols,

@@ -8,7 +8,8 @@ import TestSupport
 /// (quant_repacked_vnni.c): every result must be bit-identical to the kernels on the stored
 /// layout (the same integer dot products and float operations in the same order), for 1-4 rows
 /// of x (decode), 1-11 rows through the rowwise products of batched decode, more rows (prefill,
-/// through the tiles restored from the copy), 1 and 2 threads;
+/// through tiles unpacked from the copy: directly for Q8_0 / Q4_0, from restored rows for Q4_K),
+/// 1 and 2 threads;
 /// the copy must give back the stored bytes exactly; the f32 kernels forced on an interleaved
 /// matrix (the AVX2 path of CPUs without VNNI) keep reading the stored bytes.
 @Suite struct InterleavedQuantTests {
@@ -224,6 +225,64 @@ import TestSupport
                 }
             }
         }
+    }
+
+    /// `luhd_quant_gemm_tile_columns_repacked` (the prefill tiles of Q8_0 / Q4_0 unpacked from the
+    /// interleaved copy, no restored rows): for tiles starting inside a row block of 16 or 32
+    /// (n0 = 4, 12, 44), of 1-32 rows (partial halves, a lone row block, rows that are no whole
+    /// row block), over all columns and over two column ranges added in turn, every output is
+    /// the bits of `luhd_quant_gemm_tile_columns` on the stored rows, and outputs outside the
+    /// tile are not written; a start off a row block, a row length that is no multiple of 256 or
+    /// a format without this path (Q4_K) writes nothing.
+    @Test func repackedTilesEqualStoredTiles() throws {
+        guard QuantKernel.int8VNNI.isAvailable else { return }
+        let rows = 48, cols = 768, m = 9
+        var rng = TestRandom(seed: 53)
+        let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * (rng.next(7) == 0 ? 30 : 2) }
+        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 1)
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(cols), alignment: 64)
+        defer { tile.deallocate() }
+        func run(_ call: (UnsafeMutablePointer<Float>) -> Void) -> [UInt32] {
+            var y = [Float](repeating: .nan, count: m * rows)
+            y.withUnsafeMutableBufferPointer { call($0.baseAddress!) }
+            return y.map(\.bitPattern)
+        }
+        for format in [QuantFormat.q8_0, .q4_0] {
+            let w = try testMatrix(format, rows: rows, columns: cols, seed: 61)
+            let interleaved = w.interleaved(threads: 1)   // owns the copy: kept alive to the end of the loop body
+            defer { withExtendedLifetime(interleaved) {} }
+            let copy = try #require(interleaved.interleavedData)
+            let fmt = Int32(format.ggmlType)
+            #expect(luhd_quant_gemm_repacked_supports(fmt) == 1)
+            for (n0, nr) in [(0, 32), (4, 20), (12, 17), (44, 4), (0, 48), (8, 1), (16, 31)] {
+                for ranges in [[0..<cols], [0..<256, 256..<cols]] {
+                    let stored = run { y in
+                        for (i, r) in ranges.enumerated() {
+                            luhd_quant_gemm_tile_columns(fmt, w.data, w.rowBytes, n0, Int32(nr), cols, r.lowerBound, r.upperBound,
+                                                         prepared.bytes, m, tile, y, rows, i > 0 ? 1 : 0)
+                        }
+                    }
+                    let direct = run { y in
+                        for (i, r) in ranges.enumerated() {
+                            luhd_quant_gemm_tile_columns_repacked(fmt, copy, w.rowBytes, n0, Int32(nr), cols, r.lowerBound,
+                                                                  r.upperBound, prepared.bytes, m, tile, y, rows, i > 0 ? 1 : 0)
+                        }
+                    }
+                    #expect(direct == stored, "\(format) n0=\(n0) nr=\(nr) ranges=\(ranges.count)")
+                    let written = (0..<(m * rows)).filter { i in i % rows >= n0 && i % rows < n0 + min(nr, 32) }
+                    #expect(written.allSatisfy { !Float(bitPattern: direct[$0]).isNaN }
+                            && direct.indices.filter { !written.contains($0) }.allSatisfy { Float(bitPattern: direct[$0]).isNaN },
+                            "\(format) n0=\(n0) nr=\(nr): outputs outside the tile")
+                }
+            }
+            let untouched = run { y in
+                luhd_quant_gemm_tile_columns_repacked(fmt, copy, w.rowBytes, 2, 8, cols, 0, cols, prepared.bytes, m, tile, y, rows, 0)
+                luhd_quant_gemm_tile_columns_repacked(fmt, copy, w.rowBytes, 0, 8, cols - 32, 0, cols - 32, prepared.bytes, m, tile, y,
+                                                      rows, 0)
+            }
+            #expect(untouched.allSatisfy { Float(bitPattern: $0).isNaN }, "\(format): invalid calls wrote outputs")
+        }
+        #expect(luhd_quant_gemm_repacked_supports(Int32(QuantFormat.q4_K.ggmlType)) == 0)
     }
 
     /// Formats and shapes without an interleaved layout are used as stored.

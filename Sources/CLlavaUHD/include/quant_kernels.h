@@ -161,4 +161,14 @@ void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, 
 void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
                                   long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate);
 
+/* luhd_quant_gemm_tile_columns reading W's row-interleaved copy (luhd_quant_repack_rows: the
+ * copy's base as `repacked`, row_bytes and cols those of the stored matrix) instead of its stored
+ * rows, so that prefill needs no restored rows: the same bits as luhd_quant_gemm_tile_columns on
+ * the stored matrix. For the formats luhd_quant_gemm_repacked_supports names (Q8_0, Q4_0; 1, else
+ * 0); n0 must be a multiple of 4 and cols of 256 (else nothing is written). */
+int luhd_quant_gemm_repacked_supports(int format);
+void luhd_quant_gemm_tile_columns_repacked(int format, const void *repacked, size_t row_bytes, long n0, int nr, long cols,
+                                           long k0, long k1, const void *xbuf, long m, void *tile, float *y, long ldy,
+                                           int accumulate);
+
 #endif

@@ -210,7 +210,7 @@ struct MatvecProduct: @unchecked Sendable {
 /// One int8 VNNI matrix product of prepared rows of x with a quantized matrix
 /// (`MatMul.int8Product`), cut into parts of whole 32-row weight tiles. Each part walks the
 /// columns in ranges whose prepared x, for all rows of a pass, fits the budget, and for each range
-/// unpacks each of its tiles over that range once (into its own buffer) and multiplies it with
+/// unpacks each of its tiles over that range once (into its thread's buffer) and multiplies it with
 /// every row of the pass, adding to the outputs in the order of the blocks (so the results are the
 /// bits one range over all columns gives, whatever the ranges, passes, parts and threads).
 struct Int8ProductPlan: @unchecked Sendable {
@@ -241,26 +241,40 @@ struct Int8ProductPlan: @unchecked Sendable {
         span = min(k, (units + ranges - 1) / ranges * unit)
         passRows = maxUnits > 1 ? m : min(m, max(6, xBytes / unitBytes / 6 * 6))
         let tileRows = MatMul.int8ProductTileRows, tiles = (w.rows + tileRows - 1) / tileRows
-        parts = chunks(tiles, parts: threads > 1 ? threads * 4 : 1)
+        // One tile per task on several threads: a task's cost is its tile's alone (each tile is
+        // unpacked once per range whatever the parts), so the finest split costs nothing and the
+        // threads end each parallel loop within one tile of each other (a quarter of a thread's
+        // share before, up to 30 ms of idle core for gate/up at 762 rows).
+        parts = chunks(tiles, parts: threads > 1 ? tiles : 1)
         tileBytes = luhd_quant_gemm_tile_bytes(span)
     }
 
     /// Computes the tiles of part `p` for the rows of the pass starting at `firstRow`.
     func run(part p: Int, firstRow i0: Int) {
+        // The tile buffer is the thread's reused scratch (luhd_thread_scratch), not a fresh one per task.
+        MatMul.withScratch(floats: (max(64, tileBytes) + 3) / 4) { run(part: p, firstRow: i0, tile: UnsafeMutableRawPointer($0)) }
+    }
+
+    private func run(part p: Int, firstRow i0: Int, tile: UnsafeMutableRawPointer) {
         let w = weight, k = w.columns, fmt = Int32(w.format.ggmlType), tileRows = MatMul.int8ProductTileRows
         let mp = min(passRows, x.rows - i0)
         let xb = UnsafeRawPointer(x.bytes + i0 * x.rowBytes), o = out.p + i0 * ldOut
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: max(64, tileBytes), alignment: 64)
-        defer { tile.deallocate() }
-        // With an interleaved copy, each tile's rows are put back in the stored layout, over the
-        // range's columns, in a small buffer of this task (the stored bytes may have been released).
-        let rowsBuffer = w.interleavedData.map { _ in UnsafeMutableRawPointer.allocate(byteCount: tileRows * w.rowBytes, alignment: 64) }
+        // With an interleaved copy (the stored bytes may have been released), Q8_0 and Q4_0 tiles
+        // are unpacked from the copy itself; other formats' rows are first put back in the stored
+        // layout, over the range's columns, in a small buffer of this task.
+        let direct = w.interleavedData != nil && luhd_quant_gemm_repacked_supports(fmt) != 0
+        let rowsBuffer = w.interleavedData.flatMap { _ in
+            direct ? nil : UnsafeMutableRawPointer.allocate(byteCount: tileRows * w.rowBytes, alignment: 64)
+        }
         defer { rowsBuffer?.deallocate() }
         for k0 in stride(from: 0, to: k, by: span) {
             let k1 = min(k, k0 + span), accumulate: Int32 = k0 > 0 ? 1 : 0
             for t in parts[p] {
                 let n0 = t * tileRows, nr = min(tileRows, w.rows - n0)
-                if let copy = w.interleavedData, let rowsBuffer {
+                if direct, let copy = w.interleavedData {
+                    luhd_quant_gemm_tile_columns_repacked(fmt, copy, w.rowBytes, n0, Int32(nr), k, k0, k1, xb, mp, tile, o, ldOut,
+                                                          accumulate)
+                } else if let copy = w.interleavedData, let rowsBuffer {
                     luhd_quant_repack_rows_restore_columns(fmt, copy, w.rowBytes, n0, n0 + nr, k0, k1, rowsBuffer)
                     luhd_quant_gemm_tile_columns(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, k0, k1, xb, mp, tile, o + n0, ldOut,
                                                  accumulate)

@@ -100,8 +100,8 @@ struct DecoderLayer: Sendable {
             rope.apply(newKeys, rows: n, heads: c.kvHeadCount, rowStride: kvWidth, cos: cos, sin: sin, threads: threads)
             if !inPlace {
                 for s in segments {
-                    s.cache.keys(layer: index).store(newKeys + s.row * kvWidth, rows: s.rows, at: s.position)
-                    s.cache.values(layer: index).store(newValues + s.row * kvWidth, rows: s.rows, at: s.position)
+                    s.cache.keys(layer: index).store(newKeys + s.row * kvWidth, rows: s.rows, at: s.position, threads: threads)
+                    s.cache.values(layer: index).store(newValues + s.row * kvWidth, rows: s.rows, at: s.position, threads: threads)
                 }
             }
         }

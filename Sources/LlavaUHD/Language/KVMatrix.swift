@@ -24,13 +24,21 @@ package struct KVMatrix: @unchecked Sendable {
     }
 
     /// Stores `rows` float32 rows (`[rows × stride]`) at positions `position ..< position + rows`,
-    /// rounded to nearest even for 16-bit types.
-    package func store(_ source: UnsafePointer<Float>, rows: Int, at position: Int) {
-        let count = rows * stride
-        switch type {
-        case .float32: (floats + position * stride).update(from: source, count: count)
-        case .float16: FloatConversion.narrowToFloat16(source, count: count, into: halves + position * stride)
-        case .bfloat16: FloatConversion.narrowToBFloat16(source, count: count, into: halves + position * stride)
+    /// rounded to nearest even for 16-bit types. Many rows (a prefill pass) are split over
+    /// `threads` by rows (each value is converted on its own, so the split changes no bit): a
+    /// fresh cache takes its pages here, whose first touch (a 2 MB huge page zeroed, and on a
+    /// virtual machine often backed by the host then) costs far more than the conversion.
+    package func store(_ source: UnsafePointer<Float>, rows: Int, at position: Int, threads: Int = 1) {
+        let parts = chunks(rows, parts: Elementwise.ranges(rows * stride, threads: threads).count)
+        let src = SendablePointer(UnsafeMutablePointer(mutating: source))
+        parallelFor(parts.count, threads: threads) { p in
+            let r = parts[p], at = (position + r.lowerBound) * stride, from = UnsafePointer(src.p) + r.lowerBound * stride
+            let count = r.count * stride
+            switch type {
+            case .float32: (floats + at).update(from: from, count: count)
+            case .float16: FloatConversion.narrowToFloat16(from, count: count, into: halves + at)
+            case .bfloat16: FloatConversion.narrowToBFloat16(from, count: count, into: halves + at)
+            }
         }
     }
 
