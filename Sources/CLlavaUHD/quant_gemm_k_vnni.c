@@ -3,7 +3,8 @@
  * scales can be applied in the integer domain (Q4_K, Q6_K), with AVX-512 VNNI.
  *
  * x is quantized per 256 elements (dx = max|x| / 127, round to nearest even, clamped to +-127,
- * as luhd_quant_gemm_prepare_x does per 32) and stored as x + 128 (the unsigned operand of
+ * as luhd_quant_gemm_prepare_x does per 32; a super-block holding a non-finite value gets zeros
+ * and dx = NaN, so its products are NaN) and stored as x + 128 (the unsigned operand of
  * vpdpbusd), then per row f32 dx per super-block and int16 sums X of the int8 values per 32.
  * A tile holds 16 weight rows (two tiles side by side for 17-32 rows) per super-block: the
  * signed integer weights w in the layout of quant_gemm_vnni.c (per 32 elements 8 groups of 64
@@ -69,9 +70,11 @@ void luhd_quant_gemm_k_prepare_x(const float *x, long ldx, long cols, long m, vo
             const int ok = finite == (__mmask16)0xFFFF;
             const float dx = ok ? _mm512_reduce_max_ps(amax) / 127.0f : NAN;
             const __m512 id = _mm512_set1_ps(ok && dx != 0.0f ? 1.0f / dx : 0.0f);
+            const __mmask16 keep = ok ? 0xFFFF : 0;   /* a non-finite super-block stores zeros */
             for (int v = 0; v < 16; v += 2) {
-                const __m512 q0 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(xs + 16 * v), id), ROUND_NEAREST), lo), hi);
-                const __m512 q1 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(xs + 16 * v + 16), id), ROUND_NEAREST), lo), hi);
+                const __m512 v0 = _mm512_maskz_loadu_ps(keep, xs + 16 * v), v1 = _mm512_maskz_loadu_ps(keep, xs + 16 * v + 16);
+                const __m512 q0 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v0, id), ROUND_NEAREST), lo), hi);
+                const __m512 q1 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v1, id), ROUND_NEAREST), lo), hi);
                 const __m512i i0 = _mm512_cvttps_epi32(q0), i1 = _mm512_cvttps_epi32(q1);
                 _mm_storeu_si128((__m128i *)(row + 256 * s + 16 * v), _mm512_cvtepi32_epi8(_mm512_add_epi32(i0, bias)));
                 _mm_storeu_si128((__m128i *)(row + 256 * s + 16 * v + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(i1, bias)));

@@ -127,20 +127,24 @@ import TestSupport
     }
 
     /// The int8 product with a 1 MB budget of prepared x (`MatMul.int8Product(_:weight:into:
-    /// ldOut:threads:xBytes:)`), so that 700 rows of 1024 columns go in 2 ranges of columns and
-    /// 2743 rows in single 256-column groups with the rows in 2 passes; from the stored layout
+    /// ldOut:threads:xBytes:)`; 768 KB for x prepared per 256, 1152 instead of 1536 bytes a row),
+    /// so that 700 rows of 1024 columns go in 2 ranges of columns and 2743 rows in single
+    /// 256-column groups with the rows in 2 passes; from the stored layout
     /// and from the interleaved copy, 2 threads. Every result must be the bits of one
     /// `luhd_quant_gemm_tile` call per 16 weight rows over all columns and rows (the blocks are
     /// summed in the same order whatever the ranges and passes).
     @Test func int8ProductColumnRangesAndPasses() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
-        let cols = 1024, rows = 24, budget = 1 << 20
+        let cols = 1024, rows = 24
         for m in [700, 2743] {
             var rng = TestRandom(seed: UInt64(m))
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
-            let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
+            let prepared = [PreparedInt8Rows(x, rows: m, columns: cols, threads: 2),
+                            PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, threads: 2)]
             for format in Self.formats {
                 let w = try testMatrix(format, rows: rows, columns: cols, seed: 9)
+                let prepared = prepared[PreparedInt8Rows.Blocking(for: w) == .blocksOf32 ? 0 : 1]
+                let budget = prepared.blocking == .blocksOf32 ? 1 << 20 : 3 << 18
                 let expected = Self.sixteenRowTiles(prepared, weight: w)
                 for (label, matrix) in [("stored layout", w), ("interleaved copy", w.interleaved(threads: 2))] {
                     var y = [Float](repeating: .nan, count: m * rows)
@@ -153,16 +157,25 @@ import TestSupport
         }
     }
 
-    /// The reference of the int8 product tests: `[x.rows × w.rows]`, one `luhd_quant_gemm_tile`
-    /// call per 16 weight rows over all columns and rows of x (stored layout).
+    /// The reference of the int8 product tests: `[x.rows × w.rows]`, one call per 16 weight rows
+    /// over all columns and rows of x (stored layout): `luhd_quant_gemm_tile` for x prepared per
+    /// 32, `luhd_quant_gemm_k_tile_columns` over all columns for x prepared per 256.
     static func sixteenRowTiles(_ x: PreparedInt8Rows, weight w: QuantizedMatrix) -> [Float] {
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(w.columns), alignment: 64)
+        let superBlocks = x.blocking == .superBlocksOf256
+        let bytes = superBlocks ? luhd_quant_gemm_k_tile_bytes(w.columns) : luhd_quant_gemm_tile_bytes(w.columns)
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         defer { tile.deallocate() }
         var y = [Float](repeating: .nan, count: x.rows * w.rows)
+        let fmt = Int32(w.format.ggmlType)
         y.withUnsafeMutableBufferPointer { yb in
             for n0 in stride(from: 0, to: w.rows, by: 16) {
-                luhd_quant_gemm_tile(Int32(w.format.ggmlType), w.data, w.rowBytes, n0, Int32(min(16, w.rows - n0)), w.columns,
-                                     x.bytes, x.rows, tile, yb.baseAddress!, w.rows)
+                let nr = Int32(min(16, w.rows - n0))
+                if superBlocks {
+                    luhd_quant_gemm_k_tile_columns(fmt, w.data, w.rowBytes, n0, nr, w.columns, 0, w.columns, x.bytes, x.rows, tile,
+                                                   yb.baseAddress!, w.rows, 0)
+                } else {
+                    luhd_quant_gemm_tile(fmt, w.data, w.rowBytes, n0, nr, w.columns, x.bytes, x.rows, tile, yb.baseAddress!, w.rows)
+                }
             }
         }
         return y
@@ -177,15 +190,31 @@ import TestSupport
         let cols = 8448, rows = 40, m = 7
         var rng = TestRandom(seed: 41)
         let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
-        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
+        let perBlock = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
+        let perSuperBlock = PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, threads: 2)
         for format in [QuantFormat.q8_0, .q4_0, .q4_K, .q6_K] {
             let w = try testMatrix(format, rows: rows, columns: cols, seed: 5)
+            let prepared = PreparedInt8Rows.Blocking(for: w) == .blocksOf32 ? perBlock : perSuperBlock
             let expected = Self.sixteenRowTiles(prepared, weight: w)
             var y = [Float](repeating: .nan, count: m * rows)
             y.withUnsafeMutableBufferPointer { yb in
                 MatMul.int8Product(prepared, weight: w, into: yb.baseAddress!, ldOut: rows, threads: 2)
             }
             #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(format)")
+            // The per-32 kernel's own Q4_K / Q6_K modes (the C API's every-format product): its
+            // 32-row calls against its 16-row ones.
+            guard prepared !== perBlock else { continue }
+            let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(cols), alignment: 64)
+            defer { tile.deallocate() }
+            let reference = Self.sixteenRowTiles(perBlock, weight: w)
+            var y32 = [Float](repeating: .nan, count: m * rows)
+            y32.withUnsafeMutableBufferPointer { yb in
+                for n0 in stride(from: 0, to: rows, by: 32) {
+                    luhd_quant_gemm_tile(Int32(w.format.ggmlType), w.data, w.rowBytes, n0, Int32(min(32, rows - n0)), cols,
+                                         perBlock.bytes, m, tile, yb.baseAddress!, rows)
+                }
+            }
+            #expect(y32.map(\.bitPattern) == reference.map(\.bitPattern), "\(format) per 32")
         }
     }
 
