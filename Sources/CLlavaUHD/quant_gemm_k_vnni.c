@@ -1,6 +1,6 @@
 /* Int8 matrix products for prefill with x quantized per super-block of 256 (declared in
  * quant_kernels.h): y[i][n] = sum_k W[n][k] * x[i][k] for the K formats whose integer sub-block
- * scales can be applied in the integer domain (Q4_K, Q6_K), with AVX-512 VNNI.
+ * scales can be applied in the integer domain (Q4_K, Q5_K, Q6_K, Q3_K), with AVX-512 VNNI.
  *
  * x is quantized per 256 elements (dx = max|x| / 127, round to nearest even, clamped to +-127,
  * as luhd_quant_gemm_prepare_x does per 32; a super-block holding a non-finite value gets zeros
@@ -12,14 +12,16 @@
  * parts (Q4_K: 8 sub-blocks of 32, Q6_K: 16 of 16), the Q4_K mins as int16 pairs, the
  * correction C = -128 sum_p sc_p sum w_p of the + 128, and f32 d (and dmin). Per super-block
  * and row i of x:
- *   Q4_K: w = q (0..15), y += dx (d S - dmin M), S = C + sum_j sc_j sum (xq + 128) w,
+ *   Q4_K, Q5_K: w = q (0..15, 0..31), y += dx (d S - dmin M), S = C + sum_j sc_j sum (xq + 128) w,
  *         M = sum_j m_j X_j (vpdpwssd of the int16 mins with the int16 sums of x);
- *   Q6_K: w = q - 32,    y += (d dx) S,           S = C + sum_h sc_h sum (xq + 128) w.
+ *   Q6_K, Q3_K: w = q - 32 (-4..3 for Q3_K), y += (d dx) S, S = C + sum_h sc_h sum (xq + 128) w.
+ * Q4_K and Q6_K rows are read with gathers, Q5_K and Q3_K unpacked row by row (super_block_ints).
  * S and M are exact integers (|S| < 2^29); the float epilogue runs once per 256 columns instead
  * of once per 32 (the per-32 kernel's convert, scale product and multiply-adds share the
  * vpdpbusd pipes). Results are W . x~ up to f32 rounding, x~ the per-256 int8 image of x, the
  * same bits whatever the tiling (16 or 32 rows, n0, column ranges). */
 #include "quant_kernels.h"
+#include "quant_blocks.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -28,15 +30,54 @@
 
 /* Bytes of one super-block of a 16-row tile, and the offsets inside it. */
 #define KT_BYTES 5568
-#define KT_SC 4096   /* 16 x 16 int32 scales (Q4_K: the first 8) */
-#define KT_MIN 5120  /* 4 x 16 int32: Q4_K mins m_2p | m_2p+1 << 16 */
+#define KT_SC 4096   /* 16 x 16 int32 scales (Q4_K, Q5_K: the first 8) */
+#define KT_MIN 5120  /* 4 x 16 int32: Q4_K / Q5_K mins m_2p | m_2p+1 << 16 */
 #define KT_C 5376    /* 16 int32 corrections */
 #define KT_D 5440    /* 16 f32 d */
-#define KT_DMIN 5504 /* 16 f32 dmin (Q4_K) */
+#define KT_DMIN 5504 /* 16 f32 dmin (Q4_K, Q5_K) */
 /* Rows of x per step of the product. */
 #define K_ROWS 4
 
-int luhd_quant_gemm_k_supports(int format) { return format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K; }
+int luhd_quant_gemm_k_supports(int format) {
+    return format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q3_K;
+}
+
+/* Whether a format's parts are 16 halves of 16 elements without offsets (Q6_K, Q3_K), else 8
+ * sub-blocks of 32 with mins (Q4_K, Q5_K). */
+static int k_halves(int format) { return format == LUHD_QF_Q6_K || format == LUHD_QF_Q3_K; }
+
+static inline float half_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* One super-block (at p) of Q5_K or Q3_K, the formats without a gathered unpacking below:
+ * signed integer weights w, the integer scales of its parts (Q5_K: 8 sub-blocks, with mins;
+ * Q3_K: 16 halves, 6 bits minus 32), d and dmin (0 for Q3_K), value = d sc w - dmin m. */
+static void super_block_ints(int format, const uint8_t *p, int8_t w[256], int32_t sc[16], int32_t mn[8], float *d,
+                             float *dmin) {
+    if (format == LUHD_QF_Q5_K) {   /* sub-block t: nibble t % 2 of bytes 48 + 32 (t / 2) + l, fifth bit t of byte 16 + l */
+        *d = half_at(p);
+        *dmin = half_at(p + 2);
+        for (int t = 0; t < 8; t++) {
+            int a, b;
+            luhd_q4k_scale_min(p + 4, t, &a, &b);
+            sc[t] = a, mn[t] = b;
+            for (int l = 0; l < 32; l++)
+                w[32 * t + l] = (int8_t)(((p[48 + 32 * (t / 2) + l] >> (4 * (t % 2))) & 0x0F) | ((p[16 + l] >> t) & 1) << 4);
+        }
+    } else {   /* Q3_K: elements 32 t + l: bits 2 (t % 4) of byte 32 + 32 (t / 4) + l, high bit t of byte l */
+        *d = half_at(p + 108);
+        *dmin = 0.0f;
+        for (int t = 0; t < 8; t++) {
+            for (int l = 0; l < 32; l++)
+                w[32 * t + l] = (int8_t)(((p[32 + 32 * (t / 4) + l] >> (2 * (t % 4))) & 3) - (((p[l] >> t) & 1) ? 0 : 4));
+            mn[t] = 0;
+        }
+        for (int j = 0; j < 16; j++) sc[j] = luhd_q3k_scale(p + 96, j);
+    }
+}
 
 /* A row of prepared x: cols bytes xq + 128, f32 dx[cols / 256], int16 X[cols / 32]. */
 size_t luhd_quant_gemm_k_x_bytes(long cols, long m) {
@@ -132,6 +173,42 @@ static void pack_tile_k(int format, const uint8_t *w, size_t rb, long n0, int nr
             }
             for (int p = 0; p < 4; p++)
                 _mm512_storeu_si512(tb + KT_MIN + 64 * p, _mm512_or_si512(mn[2 * p], _mm512_slli_epi32(mn[2 * p + 1], 16)));
+        } else if (format == LUHD_QF_Q5_K || format == LUHD_QF_Q3_K) {
+            /* Each row's super-block unpacked in row n of wt, then gathered by columns of 4. */
+            int8_t wt[16][256] __attribute__((aligned(64)));
+            int32_t sct[16][16], mnt[16][8];
+            float dt[16], dmt[16];
+            memset(wt, 0, sizeof wt);
+            memset(sct, 0, sizeof sct);
+            memset(mnt, 0, sizeof mnt);
+            memset(dt, 0, sizeof dt);
+            memset(dmt, 0, sizeof dmt);
+            for (int n = 0; n < nr; n++)
+                super_block_ints(format, base + (size_t)n * rb + (size_t)s * (format == LUHD_QF_Q5_K ? 176 : 110), wt[n], sct[n],
+                                 mnt[n], &dt[n], &dmt[n]);
+            _mm512_storeu_ps((float *)(tb + KT_D), _mm512_loadu_ps(dt));
+            _mm512_storeu_ps((float *)(tb + KT_DMIN), _mm512_loadu_ps(dmt));
+            const __m512i byrow = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                     _mm512_set1_epi32(256));
+            const int halves = k_halves(format), parts = halves ? 16 : 8, groups = halves ? 4 : 8;
+            for (int p = 0; p < parts; p++) {
+                __m512i sum = zero;
+                for (int g = groups * p; g < groups * (p + 1); g++) {
+                    const __m512i q = _mm512_i32gather_epi32(_mm512_add_epi32(byrow, _mm512_set1_epi32(4 * g)), wt, 1);
+                    _mm512_storeu_si512(tb + 64 * g, q);
+                    sum = _mm512_dpbusd_epi32(sum, ones, q);
+                }
+                int32_t col[16];
+                for (int n = 0; n < 16; n++) col[n] = sct[n][p];
+                const __m512i sc = _mm512_loadu_si512(col);
+                _mm512_storeu_si512(tb + KT_SC + 64 * p, sc);
+                corr = _mm512_add_epi32(corr, _mm512_mullo_epi32(_mm512_mullo_epi32(sum, m128), sc));
+            }
+            for (int p = 0; p < 4; p++) {
+                int32_t col[16];
+                for (int n = 0; n < 16; n++) col[n] = mnt[n][2 * p] | mnt[n][2 * p + 1] << 16;
+                _mm512_storeu_si512(tb + KT_MIN + 64 * p, _mm512_loadu_si512(col));
+            }
         } else { /* Q6_K: elements 32j..32j+31 are halves 2j, 2j + 1 */
             const long sb = 210 * s;
             const __m512i d16 = _mm512_srli_epi32(GATHER(sb + 206), 16);   /* d: the dword ending at the block's end */
@@ -166,7 +243,8 @@ static void pack_tile_k(int format, const uint8_t *w, size_t rb, long n0, int nr
 
 /* MR rows of x against NT (1 or 2) packed tiles (tile B `tstride` bytes after tile A), super-blocks
  * [s0, s1), outputs starting at 0 or (accumulate) at y's values. Q6 selects the format's parts:
- * 16 halves of 4 groups of 4 bytes (Q6_K) or 8 sub-blocks of 8 (Q4_K, then its min term). */
+ * 16 halves of 4 groups of 4 bytes (Q6_K, Q3_K) or 8 sub-blocks of 8 (Q4_K, Q5_K, then their
+ * min term). */
 static inline __attribute__((always_inline)) void k_rows(int q6, int nt, const uint8_t *tile, size_t tstride, long s0,
                                                          long s1, const uint8_t *xbuf, size_t xstride, long cols, long i0,
                                                          int mr, float *y, long ldy, long n0, __mmask16 maska,
@@ -260,7 +338,7 @@ void luhd_quant_gemm_k_tile_columns(int format, const void *w, size_t row_bytes,
     const __mmask16 maskb = (__mmask16)(nr >= 32 ? 0xFFFF : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
     const uint8_t *xb = (const uint8_t *)xbuf;
     const size_t xs = luhd_quant_gemm_k_x_bytes(cols, 1);
-    const int q6 = format == LUHD_QF_Q6_K, acc = accumulate != 0;
+    const int q6 = k_halves(format), acc = accumulate != 0;
 #define KROWS(MR)                                                                                              \
     if (q6 && nt == 2) k_rows(1, 2, t, tstride, s0, s1, xb, xs, cols, i, MR, y, ldy, n0, maska, maskb, acc);      \
     else if (q6) k_rows(1, 1, t, tstride, s0, s1, xb, xs, cols, i, MR, y, ldy, n0, maska, maskb, acc);            \

@@ -161,7 +161,7 @@ void luhd_quant_gemm_tile(int format, const void *w, size_t row_bytes, long n0, 
 void luhd_quant_gemm_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
                                   long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate);
 
-/* The same product for Q4_K and Q6_K (luhd_quant_gemm_k_supports) with x quantized per
+/* The same product for Q4_K, Q5_K, Q6_K and Q3_K (luhd_quant_gemm_k_supports) with x quantized per
  * super-block of 256 instead of 32 (see quant_gemm_k_vnni.c): x prepared by
  * luhd_quant_gemm_k_prepare_x (luhd_quant_gemm_k_x_bytes(cols, m) bytes, 64-byte aligned; cols a
  * multiple of 256), the tile luhd_quant_gemm_k_tile_bytes(k1 - k0) bytes; the sub-block scales are
