@@ -184,7 +184,9 @@ import TestSupport
     /// The 32-row tiles of the int8 product (two 16-lane halves per broadcast of x) at a long
     /// row (8448 columns), 40 weight rows (a 32-row tile and an 8-row one) and 7 rows of x (a
     /// group of 4 and a tail of 3): every output of every kernel mode (whole blocks with and
-    /// without offsets, split halves) is the bits of one 16-row `luhd_quant_gemm_tile` call.
+    /// without offsets, split halves; per 256: sub-blocks with mins, halves, gathered or
+    /// unpacked row by row) is the bits of one 16-row call (`sixteenRowTiles`), and for the K
+    /// formats the per-32 kernel's 32-row calls are the bits of its 16-row ones.
     @Test func int8ProductTilesOf32Rows() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
         let cols = 8448, rows = 40, m = 7
@@ -192,7 +194,7 @@ import TestSupport
         let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
         let perBlock = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
         let perSuperBlock = PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, threads: 2)
-        for format in [QuantFormat.q8_0, .q4_0, .q4_K, .q6_K] {
+        for format in [QuantFormat.q8_0, .q4_0, .q4_K, .q6_K, .q5_K, .q3_K] {
             let w = try testMatrix(format, rows: rows, columns: cols, seed: 5)
             let prepared = PreparedInt8Rows.Blocking(for: w) == .blocksOf32 ? perBlock : perSuperBlock
             let expected = Self.sixteenRowTiles(prepared, weight: w)
