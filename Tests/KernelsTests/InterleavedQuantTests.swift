@@ -225,7 +225,9 @@ import TestSupport
     /// different formats (stored and interleaved) next to a dense one, and 3 rows (the
     /// matrix-vector kernels) as well as 37; and, without the dense one, 3 rows and 6 rows
     /// `rowwise` (the matrix-vector products in one parallel loop, x prepared once per format:
-    /// two Q8_0 weights share it).
+    /// two Q8_0 weights share it). With 37 rows the mixed weights take x per 32 (Q8_0) and per
+    /// 256 (Q4_K, Q6_K: one image for both), and Q4_K with Q6_K alone share one image per 256 and
+    /// one parallel loop (`MatMul.int8Products`).
     @Test func sharedInputProducts() throws {
         try BLAS.load()
         let cols = 512
@@ -239,7 +241,9 @@ import TestSupport
         let q8b = try testMatrix(.q8_0, rows: 12, columns: cols, seed: 4).interleaved(threads: 2)
         let mixed: [LinearWeight] = [.quantized(q8), .dense(view), .quantized(q4k), .quantized(q6k)]
         let quantized: [LinearWeight] = [.quantized(q8), .quantized(q4k), .quantized(q8b), .quantized(q6k)]
-        for (weights, m, rowwise) in [(mixed, 3, false), (mixed, 37, false), (quantized, 3, false), (quantized, 6, true)] {
+        let kFormats: [LinearWeight] = [.quantized(q4k), .quantized(q6k)]   // one x image per 256 for both
+        for (weights, m, rowwise) in [(mixed, 3, false), (mixed, 37, false), (quantized, 3, false), (quantized, 6, true),
+                                      (kFormats, 37, false)] {
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 2 }
             let outs = weights.map { w in UnsafeMutablePointer<Float>.allocate(capacity: m * w.rows) }
             defer { for out in outs { out.deallocate() } }
