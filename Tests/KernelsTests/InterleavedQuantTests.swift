@@ -128,20 +128,24 @@ import TestSupport
     }
 
     /// The int8 product with a 1 MB budget of prepared x (`MatMul.int8Product(_:weight:into:
-    /// ldOut:threads:xBytes:)`), so that 700 rows of 1024 columns go in 2 ranges of columns and
-    /// 2743 rows in single 256-column groups with the rows in 2 passes; from the stored layout
+    /// ldOut:threads:xBytes:)`; 768 KB for x prepared per 256, 1152 instead of 1536 bytes a row),
+    /// so that 700 rows of 1024 columns go in 2 ranges of columns and 2743 rows in single
+    /// 256-column groups with the rows in 2 passes; from the stored layout
     /// and from the interleaved copy, 2 threads. Every result must be the bits of one
     /// `luhd_quant_gemm_tile` call per 16 weight rows over all columns and rows (the blocks are
     /// summed in the same order whatever the ranges and passes).
     @Test func int8ProductColumnRangesAndPasses() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
-        let cols = 1024, rows = 24, budget = 1 << 20
+        let cols = 1024, rows = 24
         for m in [700, 2743] {
             var rng = TestRandom(seed: UInt64(m))
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
-            let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
+            let prepared = [PreparedInt8Rows(x, rows: m, columns: cols, threads: 2),
+                            PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, threads: 2)]
             for format in Self.formats {
                 let w = try testMatrix(format, rows: rows, columns: cols, seed: 9)
+                let prepared = prepared[PreparedInt8Rows.Blocking(for: w) == .blocksOf32 ? 0 : 1]
+                let budget = prepared.blocking == .blocksOf32 ? 1 << 20 : 3 << 18
                 let expected = Self.sixteenRowTiles(prepared, weight: w)
                 for (label, matrix) in [("stored layout", w), ("interleaved copy", w.interleaved(threads: 2))] {
                     var y = [Float](repeating: .nan, count: m * rows)
@@ -154,16 +158,25 @@ import TestSupport
         }
     }
 
-    /// The reference of the int8 product tests: `[x.rows × w.rows]`, one `luhd_quant_gemm_tile`
-    /// call per 16 weight rows over all columns and rows of x (stored layout).
+    /// The reference of the int8 product tests: `[x.rows × w.rows]`, one call per 16 weight rows
+    /// over all columns and rows of x (stored layout): `luhd_quant_gemm_tile` for x prepared per
+    /// 32, `luhd_quant_gemm_k_tile_columns` over all columns for x prepared per 256.
     static func sixteenRowTiles(_ x: PreparedInt8Rows, weight w: QuantizedMatrix) -> [Float] {
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(w.columns), alignment: 64)
+        let superBlocks = x.blocking == .superBlocksOf256
+        let bytes = superBlocks ? luhd_quant_gemm_k_tile_bytes(w.columns) : luhd_quant_gemm_tile_bytes(w.columns)
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         defer { tile.deallocate() }
         var y = [Float](repeating: .nan, count: x.rows * w.rows)
+        let fmt = Int32(w.format.ggmlType)
         y.withUnsafeMutableBufferPointer { yb in
             for n0 in stride(from: 0, to: w.rows, by: 16) {
-                luhd_quant_gemm_tile(Int32(w.format.ggmlType), w.data, w.rowBytes, n0, Int32(min(16, w.rows - n0)), w.columns,
-                                     x.bytes, x.rows, tile, yb.baseAddress!, w.rows)
+                let nr = Int32(min(16, w.rows - n0))
+                if superBlocks {
+                    luhd_quant_gemm_k_tile_columns(fmt, w.data, w.rowBytes, n0, nr, w.columns, 0, w.columns, x.bytes, x.rows, tile,
+                                                   yb.baseAddress!, w.rows, 0)
+                } else {
+                    luhd_quant_gemm_tile(fmt, w.data, w.rowBytes, n0, nr, w.columns, x.bytes, x.rows, tile, yb.baseAddress!, w.rows)
+                }
             }
         }
         return y
@@ -172,21 +185,39 @@ import TestSupport
     /// The 32-row tiles of the int8 product (two 16-lane halves per broadcast of x) at a long
     /// row (8448 columns), 40 weight rows (a 32-row tile and an 8-row one) and 7 rows of x (a
     /// group of 4 and a tail of 3): every output of every kernel mode (whole blocks with and
-    /// without offsets, split halves) is the bits of one 16-row `luhd_quant_gemm_tile` call.
+    /// without offsets, split halves; per 256: sub-blocks with mins, halves, gathered or
+    /// unpacked row by row) is the bits of one 16-row call (`sixteenRowTiles`), and for the K
+    /// formats the per-32 kernel's 32-row calls are the bits of its 16-row ones.
     @Test func int8ProductTilesOf32Rows() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
         let cols = 8448, rows = 40, m = 7
         var rng = TestRandom(seed: 41)
         let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
-        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
-        for format in [QuantFormat.q8_0, .q4_0, .q4_K, .q6_K] {
+        let perBlock = PreparedInt8Rows(x, rows: m, columns: cols, threads: 2)
+        let perSuperBlock = PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, threads: 2)
+        for format in [QuantFormat.q8_0, .q4_0, .q4_K, .q6_K, .q5_K, .q3_K] {
             let w = try testMatrix(format, rows: rows, columns: cols, seed: 5)
+            let prepared = PreparedInt8Rows.Blocking(for: w) == .blocksOf32 ? perBlock : perSuperBlock
             let expected = Self.sixteenRowTiles(prepared, weight: w)
             var y = [Float](repeating: .nan, count: m * rows)
             y.withUnsafeMutableBufferPointer { yb in
                 MatMul.int8Product(prepared, weight: w, into: yb.baseAddress!, ldOut: rows, threads: 2)
             }
             #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(format)")
+            // The per-32 kernel's own Q4_K / Q6_K modes (the C API's every-format product): its
+            // 32-row calls against its 16-row ones.
+            guard prepared !== perBlock else { continue }
+            let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(cols), alignment: 64)
+            defer { tile.deallocate() }
+            let reference = Self.sixteenRowTiles(perBlock, weight: w)
+            var y32 = [Float](repeating: .nan, count: m * rows)
+            y32.withUnsafeMutableBufferPointer { yb in
+                for n0 in stride(from: 0, to: rows, by: 32) {
+                    luhd_quant_gemm_tile(Int32(w.format.ggmlType), w.data, w.rowBytes, n0, Int32(min(32, rows - n0)), cols,
+                                         perBlock.bytes, m, tile, yb.baseAddress!, rows)
+                }
+            }
+            #expect(y32.map(\.bitPattern) == reference.map(\.bitPattern), "\(format) per 32")
         }
     }
 
@@ -195,7 +226,9 @@ import TestSupport
     /// different formats (stored and interleaved) next to a dense one, and 3 rows (the
     /// matrix-vector kernels) as well as 37; and, without the dense one, 3 rows and 6 rows
     /// `rowwise` (the matrix-vector products in one parallel loop, x prepared once per format:
-    /// two Q8_0 weights share it).
+    /// two Q8_0 weights share it). With 37 rows the mixed weights take x per 32 (Q8_0) and per
+    /// 256 (Q4_K, Q6_K: one image for both), and Q4_K with Q6_K alone share one image per 256 and
+    /// one parallel loop (`MatMul.int8Products`).
     @Test func sharedInputProducts() throws {
         try BLAS.load()
         let cols = 512
@@ -209,7 +242,9 @@ import TestSupport
         let q8b = try testMatrix(.q8_0, rows: 12, columns: cols, seed: 4).interleaved(threads: 2)
         let mixed: [LinearWeight] = [.quantized(q8), .dense(view), .quantized(q4k), .quantized(q6k)]
         let quantized: [LinearWeight] = [.quantized(q8), .quantized(q4k), .quantized(q8b), .quantized(q6k)]
-        for (weights, m, rowwise) in [(mixed, 3, false), (mixed, 37, false), (quantized, 3, false), (quantized, 6, true)] {
+        let kFormats: [LinearWeight] = [.quantized(q4k), .quantized(q6k)]   // one x image per 256 for both
+        for (weights, m, rowwise) in [(mixed, 3, false), (mixed, 37, false), (quantized, 3, false), (quantized, 6, true),
+                                      (kFormats, 37, false)] {
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 2 }
             let outs = weights.map { w in UnsafeMutablePointer<Float>.allocate(capacity: m * w.rows) }
             defer { for out in outs { out.deallocate() } }

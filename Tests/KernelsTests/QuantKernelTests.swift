@@ -40,18 +40,19 @@ final class ByteOwner {
     deinit { pointer.deallocate() }
 }
 
-/// The int8 image of x that the VNNI kernels multiply with: per 32-block dx = max|x| / 127,
-/// x~ = dx · round(x / dx) (ties to even).
-func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
+/// The int8 image of x that the VNNI kernels multiply with: per block (32 elements, or 256 for
+/// the K-format products of `PreparedInt8Rows.Blocking.superBlocksOf256`) dx = max|x| / 127,
+/// x~ = dx · round(x / dx) (ties to even, clamped to ±127).
+func int8Image(_ x: [Float], block n: Int = 32) -> (values: [Float], dx: [Float]) {
     var out = [Float](repeating: 0, count: x.count)
     var scales: [Float] = []
-    for b in 0..<(x.count / 32) {
-        let block = x[(b * 32)..<(b * 32 + 32)]
+    for b in 0..<(x.count / n) {
+        let block = x[(b * n)..<(b * n + n)]
         let dx = block.map(abs).max()! / 127
         let id: Float = dx != 0 ? 1 / dx : 0
-        for j in 0..<32 {
-            let q = min(127, max(-127, (x[b * 32 + j] * id).rounded(.toNearestOrEven)))
-            out[b * 32 + j] = q * dx
+        for j in 0..<n {
+            let q = min(127, max(-127, (x[b * n + j] * id).rounded(.toNearestOrEven)))
+            out[b * n + j] = q * dx
         }
         scales.append(dx)
     }
@@ -110,7 +111,8 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
     }
 
     /// More than 4 rows: the int8 VNNI product (every block format, where available) within
-    /// 1e-5·Σ|w·x~| of the f64 reference with x~ the int8 image of x, and tile dequantization +
+    /// 1e-5·Σ|w·x~| of the f64 reference with x~ the int8 image of x (per 32, or per 256 for the
+    /// formats of `PreparedInt8Rows.Blocking.superBlocksOf256`), and tile dequantization +
     /// sgemm (forced with an f32 kernel: the path of CPUs without VNNI) within 1e-5·Σ|w·x|.
     /// Row counts cover partial 16-row tiles and 6-row blocks of x with remainders.
     @Test(arguments: blockFormats)
@@ -134,7 +136,8 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
                 var worst = 0.0
                 for i in 0..<m {
                     let xi = Array(x[(i * cols)..<((i + 1) * cols)])
-                    let xt = int8 ? int8Image(xi).values : xi
+                    let block = PreparedInt8Rows.Blocking(for: w) == .superBlocksOf256 ? 256 : 32
+                    let xt = int8 ? int8Image(xi, block: block).values : xi
                     for r in 0..<rows {
                         var s = 0.0, sa = 0.0
                         for k in 0..<cols {
@@ -217,6 +220,47 @@ func int8Image(_ x: [Float]) -> (values: [Float], dx: [Float]) {
                                                   (f[4 * nb + 2 * b + 1], dx * Float(s1))]
                 for (k, (got, want)) in expected.enumerated() {
                     #expect(got.bitPattern == want.bitPattern || (got.isNaN && want.isNaN), "row \(i) block \(b): float \(k)")
+                }
+            }
+        }
+    }
+
+    /// The per-256 preparation of x for the K-format int8 products (`luhd_quant_gemm_k_prepare_x`)
+    /// is its definition, value for value: per super-block dx = max|x| / 127, the int8 values
+    /// round(x / dx) (ties to even, clamped to ±127) stored + 128, the int16 sums of each 32; a
+    /// super-block with an infinity or a NaN gets zeros and dx = NaN. Inputs: random values, an
+    /// all-zero super-block, ±0 and subnormals, exact ties, values near the f32 maximum, an
+    /// infinity and a NaN.
+    @Test func superBlockPreparationMatchesDefinition() throws {
+        guard QuantKernel.int8VNNI.isAvailable else { return }
+        let cols = 2816, m = 3, ns = cols / 256
+        var rng = TestRandom(seed: 37)
+        var x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 3 }
+        for j in 0..<256 {
+            x[j] = 0                                                                   // all zero
+            x[256 + j] = j % 2 == 0 ? -0.0 : Float.leastNonzeroMagnitude * Float(j)   // ±0, subnormals
+            x[512 + j] = j == 0 ? 127 : Float(j % 8) - 3.5                            // dx = 1: exact ties
+            x[768 + j] = 3e38 * (j % 3 == 0 ? -1 : 0.9)                               // near the f32 maximum
+        }
+        x[cols + 300] = .infinity
+        x[2 * cols + 1000] = .nan
+        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, threads: 2)
+        #expect(prepared.rowBytes == luhd_quant_gemm_k_x_bytes(cols, 1))
+        for i in 0..<m {
+            let row = prepared.bytes + i * prepared.rowBytes
+            let q = row.assumingMemoryBound(to: UInt8.self)
+            let f = (row + cols).assumingMemoryBound(to: Float.self)
+            let sums = (row + cols + 4 * ns).assumingMemoryBound(to: Int16.self)
+            for s in 0..<ns {
+                let block = Array(x[(i * cols + 256 * s)..<(i * cols + 256 * s + 256)])
+                let finite = block.allSatisfy(\.isFinite)
+                let dx: Float = finite ? block.map(abs).max()! / 127 : .nan
+                let id: Float = finite && dx != 0 ? 1 / dx : 0
+                let values = block.map { v -> Int in finite ? Int(min(127, max(-127, (v * id).rounded(.toNearestOrEven)))) : 0 }
+                #expect((0..<256).allSatisfy { Int(q[256 * s + $0]) - 128 == values[$0] }, "row \(i) super-block \(s): int8 values")
+                #expect(f[s].bitPattern == dx.bitPattern || (f[s].isNaN && dx.isNaN), "row \(i) super-block \(s): dx")
+                for j in 0..<8 {
+                    #expect(Int(sums[8 * s + j]) == values[(32 * j)..<(32 * j + 32)].reduce(0, +), "row \(i) super-block \(s): sum \(j)")
                 }
             }
         }

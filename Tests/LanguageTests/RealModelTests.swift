@@ -32,12 +32,13 @@ import TestSupport
     /// Largest top-2 logit gap at which a parting from llama.cpp's greedy text is accepted.
     static let nearTie: Float = 0.25
     /// Largest relative perplexity difference from llama.cpp's. Both programs quantize the
-    /// activations of quantized matrices to int8 per block of 32 (llama.cpp always, we by
-    /// default on VNNI CPUs), with different rounding details; any change upstream of a block
-    /// re-rolls its rounding, and over the ~1000 scored tokens that moves perplexity by a few
-    /// tenths of a percent either way (SmolLM2 on LICENSE: F16 instead of F32 KV moves our int8
-    /// figure by 0.5%, our exact-f32 one by 0.02%; llama.cpp's flash attention on instead of off
-    /// moves its own by 0.2%). Measured: int8 0.25%, exact f32 0.09% from llama.cpp's 15.9289.
+    /// activations of quantized matrices to int8 (llama.cpp always: per block of 32, per
+    /// super-block of 256 for the K formats; we by default on VNNI CPUs: per 32, per 256 for
+    /// the K formats' prefill products, `PreparedInt8Rows.Blocking`), with different rounding
+    /// details; any change upstream of a block re-rolls its rounding, and over the ~1000 scored
+    /// tokens that moves perplexity by a few tenths of a percent either way (SmolLM2 on LICENSE:
+    /// F16 instead of F32 KV moves our int8 figure by 0.5%, our exact-f32 one by 0.02%;
+    /// llama.cpp's flash attention on instead of off moves its own by 0.2%). Measured: int8 0.25%, exact f32 0.09% from llama.cpp's 15.9289.
     static let relativePerplexityTolerance = 0.005
 
     static let smollm = Fixtures.smolLM2

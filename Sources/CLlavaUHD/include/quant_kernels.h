@@ -171,4 +171,20 @@ void luhd_quant_gemm_tile_columns_repacked(int format, const void *repacked, siz
                                            long k0, long k1, const void *xbuf, long m, void *tile, float *y, long ldy,
                                            int accumulate);
 
+/* The same product for Q4_K, Q5_K, Q6_K and Q3_K (luhd_quant_gemm_k_supports) with x quantized per
+ * super-block of 256 instead of 32 (see quant_gemm_k_vnni.c): x prepared by
+ * luhd_quant_gemm_k_prepare_x (luhd_quant_gemm_k_x_bytes(cols, m) bytes, 64-byte aligned; cols a
+ * multiple of 256), the tile luhd_quant_gemm_k_tile_bytes(k1 - k0) bytes; the sub-block scales are
+ * applied to exact integer sums and one f32 multiply-add a super-block remains. Results are
+ * W . x~ up to f32 rounding, x~ = dx * round(x / dx) with dx = max|x| / 127 per 256 elements
+ * (ties to even, clamped to +-127; a super-block holding a non-finite value gives NaN), the
+ * same bits whatever the tiling (nr, n0) and column ranges (multiples of 256, as above: invalid
+ * arguments or another format write nothing). Not thread-safe on one tile or y rows. */
+int luhd_quant_gemm_k_supports(int format);
+size_t luhd_quant_gemm_k_x_bytes(long cols, long m);
+size_t luhd_quant_gemm_k_tile_bytes(long cols);
+void luhd_quant_gemm_k_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf);
+void luhd_quant_gemm_k_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
+                                    long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate);
+
 #endif

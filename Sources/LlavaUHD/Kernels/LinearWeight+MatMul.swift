@@ -59,22 +59,25 @@ extension MatMul {
             }
         }
         // The weights that run the int8 product, when two or more do and all have the same
-        // columns: x quantized once, their tasks in one parallel loop (`int8Products`).
+        // columns and blocking: x quantized once, their tasks in one parallel loop (`int8Products`).
         let int8 = weights.compactMap { item -> (weight: QuantizedMatrix, out: UnsafeMutablePointer<Float>)? in
             if case .quantized(let q) = item.weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) { return (q, item.out) }
             return nil
         }
-        let shared = int8.count > 1 && Set(int8.map(\.weight.columns)).count == 1
+        let blockings = int8.map { PreparedInt8Rows.Blocking(for: $0.weight) }
+        let shared = int8.count > 1 && Set(int8.map(\.weight.columns)).count == 1 && Set(blockings).count == 1
         if shared {
-            let prepared = PreparedInt8Rows(x, rows: m, columns: int8[0].weight.columns, threads: context.threads)
+            let prepared = PreparedInt8Rows(x, rows: m, columns: int8[0].weight.columns, blocking: blockings[0],
+                                            threads: context.threads)
             int8Products(prepared, weights: int8, threads: context.threads)
         }
         var prepared: PreparedInt8Rows?
         for (weight, out) in weights {
             if int8.count > 1, case .quantized(let q) = weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) {
                 if shared { continue }
-                let rows = prepared.flatMap { $0.columns == q.columns ? $0 : nil }
-                    ?? PreparedInt8Rows(x, rows: m, columns: q.columns, threads: context.threads)
+                let blocking = PreparedInt8Rows.Blocking(for: q)
+                let rows = prepared.flatMap { $0.columns == q.columns && $0.blocking == blocking ? $0 : nil }
+                    ?? PreparedInt8Rows(x, rows: m, columns: q.columns, blocking: blocking, threads: context.threads)
                 prepared = rows
                 int8Product(rows, weight: q, into: out, ldOut: q.rows, threads: context.threads)
             } else {

@@ -1,33 +1,62 @@
 import CLlavaUHD
 
-/// Rows of x prepared for the int8 VNNI matrix products of prefill (`MatMul.int8Product`,
-/// Sources/CLlavaUHD/quant_gemm_vnni.c): each row quantized to int8 per block of 32 (dx =
-/// max|x|/127, round to nearest even, stored as x + 128) with the block scales and sums, by
-/// `luhd_quant_gemm_prepare_x`. The image depends on x alone, not on the weights' format, so the
-/// products that read the same x (q/k/v, gate/up) share one (`MatMul.linear(_:rows:weights:...)`).
+/// Rows of x prepared for the int8 VNNI matrix products of prefill (`MatMul.int8Product`):
+/// each row quantized to int8 (dx = max|x|/127 per block, round to nearest even, stored as
+/// x + 128) with the block scales and sums. The image depends on x and on the blocking, not on
+/// the weights' bytes, so the products that read the same x (q/k/v, gate/up) and take the same
+/// blocking share one (`MatMul.linear(_:rows:weights:...)`).
 ///
-/// Memory: `luhd_quant_gemm_x_bytes(columns, 1)` (1.5 bytes per element, rounded up to 64) per
-/// row, owned by this object and freed with it.
+/// Memory: `luhd_quant_gemm_x_bytes(columns, 1)` (blocks of 32: 1.5 bytes per element) or
+/// `luhd_quant_gemm_k_x_bytes(columns, 1)` (super-blocks of 256: about 1.08) per row, rounded
+/// up to 64, owned by this object and freed with it.
 package final class PreparedInt8Rows {
+    /// How x is quantized, which decides the kernel that multiplies it.
+    package enum Blocking: Sendable {
+        /// One scale per 32 elements (`luhd_quant_gemm_prepare_x`, the every-format product
+        /// `luhd_quant_gemm_tile_columns`, Sources/CLlavaUHD/quant_gemm_vnni.c).
+        case blocksOf32
+        /// One scale per 256 elements, as llama.cpp's Q8_K for its K-format dot products
+        /// (`luhd_quant_gemm_k_prepare_x`, the Q4_K / Q6_K product
+        /// `luhd_quant_gemm_k_tile_columns`, quant_gemm_k_vnni.c): the sub-block scales are
+        /// applied to exact integer sums, one f32 multiply-add per super-block remains
+        /// (+12-23 % in the one-thread kernel on Zen 4, notes:kquant8).
+        case superBlocksOf256
+
+        /// The blocking the int8 product of `w` takes: super-blocks for the formats the
+        /// per-256 kernel implements (their columns are whole super-blocks), else blocks of 32.
+        package init(for w: QuantizedMatrix) {
+            self = luhd_quant_gemm_k_supports(Int32(w.format.ggmlType)) != 0 && w.columns % 256 == 0
+                ? .superBlocksOf256 : .blocksOf32
+        }
+    }
+
     package let rows: Int
     package let columns: Int
+    package let blocking: Blocking
     /// Bytes per prepared row (64-byte multiple).
     package let rowBytes: Int
     package let bytes: UnsafeMutableRawPointer
 
     /// Prepares `rows` rows of `columns` floats (row-major, contiguous; `columns` a multiple of
-    /// 32), split over `threads` by rows (each row is prepared the same way whatever the split).
-    package init(_ x: UnsafePointer<Float>, rows m: Int, columns k: Int, threads: Int) {
+    /// 32, of 256 for `.superBlocksOf256`), split over `threads` by rows (each row is prepared
+    /// the same way whatever the split).
+    package init(_ x: UnsafePointer<Float>, rows m: Int, columns k: Int, blocking: Blocking = .blocksOf32, threads: Int) {
         rows = max(0, m)
         columns = k
-        rowBytes = luhd_quant_gemm_x_bytes(k, 1)
+        self.blocking = blocking
+        rowBytes = blocking == .blocksOf32 ? luhd_quant_gemm_x_bytes(k, 1) : luhd_quant_gemm_k_x_bytes(k, 1)
         bytes = .allocate(byteCount: max(64, rowBytes * rows), alignment: 64)
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), xd = SendablePointer(bytes.assumingMemoryBound(to: UInt8.self))
         let parts = chunks(rows, parts: threads)
         let stride = rowBytes
         parallelFor(parts.count, threads: threads) { p in
             let r = parts[p]
-            luhd_quant_gemm_prepare_x(xs.p + r.lowerBound * k, k, k, r.count, xd.p + r.lowerBound * stride)
+            switch blocking {
+            case .blocksOf32:
+                luhd_quant_gemm_prepare_x(xs.p + r.lowerBound * k, k, k, r.count, xd.p + r.lowerBound * stride)
+            case .superBlocksOf256:
+                luhd_quant_gemm_k_prepare_x(xs.p + r.lowerBound * k, k, k, r.count, xd.p + r.lowerBound * stride)
+            }
         }
     }
 

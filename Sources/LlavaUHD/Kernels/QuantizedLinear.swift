@@ -63,14 +63,16 @@ extension MatMul {
     }
 
     /// The int8 VNNI matrix product (every block format) of `m` rows of x: x prepared once
-    /// (`PreparedInt8Rows`, split over the threads), then `int8Product(_:weight:into:ldOut:threads:)`.
+    /// (`PreparedInt8Rows`, split over the threads, with the weight's blocking), then
+    /// `int8Product(_:weight:into:ldOut:threads:)`.
     static func int8Product(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
                             into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
-        let prepared = PreparedInt8Rows(x, rows: m, columns: w.columns, threads: threads)
+        let prepared = PreparedInt8Rows(x, rows: m, columns: w.columns, blocking: .init(for: w), threads: threads)
         int8Product(prepared, weight: w, into: out, ldOut: ldOut, threads: threads)
     }
 
-    /// The int8 VNNI matrix product of prepared rows of x (`x.columns == w.columns`) with `w`
+    /// The int8 VNNI matrix product of prepared rows of x (`x.columns == w.columns`, `x.blocking`
+    /// the weight's `PreparedInt8Rows.Blocking(for:)`, else nothing is written) with `w`
     /// (`Int8ProductPlan`): tiles of 32 weight rows split over the threads (tasks handed out
     /// dynamically), in passes of rows only when one range of 256 columns for all rows exceeds
     /// `xBytes`.
@@ -223,11 +225,12 @@ struct Int8ProductPlan: @unchecked Sendable {
     /// Tiles (of `MatMul.int8ProductTileRows` weight rows) of each part.
     let parts: [Range<Int>]
 
-    /// Nil when there is nothing to compute (no rows) or x does not match the weight's columns.
+    /// Nil when there is nothing to compute (no rows) or x does not match the weight's columns
+    /// or blocking (`PreparedInt8Rows.Blocking(for:)`).
     init?(_ x: PreparedInt8Rows, weight w: QuantizedMatrix, into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
           xBytes: Int) {
         let k = w.columns, m = x.rows
-        guard m > 0, w.rows > 0, x.columns == k else { return nil }
+        guard m > 0, w.rows > 0, x.columns == k, x.blocking == PreparedInt8Rows.Blocking(for: w) else { return nil }
         self.x = x
         weight = w
         self.out = SendablePointer(out)
@@ -246,27 +249,31 @@ struct Int8ProductPlan: @unchecked Sendable {
         // threads end each parallel loop within one tile of each other (a quarter of a thread's
         // share before, up to 30 ms of idle core for gate/up at 762 rows).
         parts = chunks(tiles, parts: threads > 1 ? tiles : 1)
-        tileBytes = luhd_quant_gemm_tile_bytes(span)
+        tileBytes = x.blocking == .blocksOf32 ? luhd_quant_gemm_tile_bytes(span) : luhd_quant_gemm_k_tile_bytes(span)
     }
 
     /// Computes the tiles of part `p` for the rows of the pass starting at `firstRow`.
     func run(part p: Int, firstRow i0: Int) {
-        // The tile buffer is the thread's reused scratch (luhd_thread_scratch), not a fresh one per task.
-        MatMul.withScratch(floats: (max(64, tileBytes) + 3) / 4) { run(part: p, firstRow: i0, tile: UnsafeMutableRawPointer($0)) }
-    }
-
-    private func run(part p: Int, firstRow i0: Int, tile: UnsafeMutableRawPointer) {
-        let w = weight, k = w.columns, fmt = Int32(w.format.ggmlType), tileRows = MatMul.int8ProductTileRows
-        let mp = min(passRows, x.rows - i0)
-        let xb = UnsafeRawPointer(x.bytes + i0 * x.rowBytes), o = out.p + i0 * ldOut
         // With an interleaved copy (the stored bytes may have been released), Q8_0 and Q4_0 tiles
         // are unpacked from the copy itself; other formats' rows are first put back in the stored
-        // layout, over the range's columns, in a small buffer of this task.
+        // layout, over the range's columns, in a buffer after the tile's. Both live in the
+        // thread's reused scratch (luhd_thread_scratch), not in fresh memory per task.
+        let w = weight, fmt = Int32(w.format.ggmlType)
         let direct = w.interleavedData != nil && luhd_quant_gemm_repacked_supports(fmt) != 0
-        let rowsBuffer = w.interleavedData.flatMap { _ in
-            direct ? nil : UnsafeMutableRawPointer.allocate(byteCount: tileRows * w.rowBytes, alignment: 64)
+        let tileSpan = (max(64, tileBytes) + 63) / 64 * 64
+        let rowsBytes = w.interleavedData != nil && !direct ? MatMul.int8ProductTileRows * w.rowBytes : 0
+        MatMul.withScratch(floats: (tileSpan + rowsBytes + 3) / 4) { scratch in
+            let tile = UnsafeMutableRawPointer(scratch)
+            run(part: p, firstRow: i0, tile: tile, direct: direct, rowsBuffer: rowsBytes > 0 ? tile + tileSpan : nil)
         }
-        defer { rowsBuffer?.deallocate() }
+    }
+
+    private func run(part p: Int, firstRow i0: Int, tile: UnsafeMutableRawPointer, direct: Bool,
+                     rowsBuffer: UnsafeMutableRawPointer?) {
+        let w = weight, k = w.columns, fmt = Int32(w.format.ggmlType), tileRows = MatMul.int8ProductTileRows
+        let product = x.blocking == .blocksOf32 ? luhd_quant_gemm_tile_columns : luhd_quant_gemm_k_tile_columns
+        let mp = min(passRows, x.rows - i0)
+        let xb = UnsafeRawPointer(x.bytes + i0 * x.rowBytes), o = out.p + i0 * ldOut
         for k0 in stride(from: 0, to: k, by: span) {
             let k1 = min(k, k0 + span), accumulate: Int32 = k0 > 0 ? 1 : 0
             for t in parts[p] {
@@ -276,11 +283,9 @@ struct Int8ProductPlan: @unchecked Sendable {
                                                           accumulate)
                 } else if let copy = w.interleavedData, let rowsBuffer {
                     luhd_quant_repack_rows_restore_columns(fmt, copy, w.rowBytes, n0, n0 + nr, k0, k1, rowsBuffer)
-                    luhd_quant_gemm_tile_columns(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, k0, k1, xb, mp, tile, o + n0, ldOut,
-                                                 accumulate)
+                    product(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, k0, k1, xb, mp, tile, o + n0, ldOut, accumulate)
                 } else {
-                    luhd_quant_gemm_tile_columns(fmt, w.data, w.rowBytes, n0, Int32(nr), k, k0, k1, xb, mp, tile, o, ldOut,
-                                                 accumulate)
+                    product(fmt, w.data, w.rowBytes, n0, Int32(nr), k, k0, k1, xb, mp, tile, o, ldOut, accumulate)
                 }
             }
         }
