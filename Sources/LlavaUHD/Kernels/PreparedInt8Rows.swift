@@ -15,19 +15,20 @@ package final class PreparedInt8Rows {
     package let rowBytes: Int
     package let bytes: UnsafeMutableRawPointer
 
-    /// Prepares `rows` rows of `columns` floats (row-major, contiguous; `columns` a multiple of
-    /// 32), split over `threads` by rows (each row is prepared the same way whatever the split).
-    package init(_ x: UnsafePointer<Float>, rows m: Int, columns k: Int, threads: Int) {
+    /// Prepares `rows` rows of `columns` floats (row-major, `ldx` floats apart, contiguous when
+    /// nil; `columns` a multiple of 32), split over `threads` by rows (each row is prepared the
+    /// same way whatever the split and the stride).
+    package init(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil, columns k: Int, threads: Int) {
         rows = max(0, m)
         columns = k
         rowBytes = luhd_quant_gemm_x_bytes(k, 1)
         bytes = .allocate(byteCount: max(64, rowBytes * rows), alignment: 64)
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), xd = SendablePointer(bytes.assumingMemoryBound(to: UInt8.self))
         let parts = chunks(rows, parts: threads)
-        let stride = rowBytes
+        let stride = rowBytes, ld = ldx ?? k
         parallelFor(parts.count, threads: threads) { p in
             let r = parts[p]
-            luhd_quant_gemm_prepare_x(xs.p + r.lowerBound * k, k, k, r.count, xd.p + r.lowerBound * stride)
+            luhd_quant_gemm_prepare_x(xs.p + r.lowerBound * ld, ld, k, r.count, xd.p + r.lowerBound * stride)
         }
     }
 
