@@ -29,7 +29,10 @@ import TestSupport
         x[block(4, 2) + 0] = .nan
         let prepared = PreparedInt8Rows(x, rows: rows, ldx: ldx, columns: cols, threads: 1)
         let stride = prepared.rowBytes
-        let bytes = { (p: PreparedInt8Rows) in [UInt8](UnsafeRawBufferPointer(start: p.bytes, count: p.rowBytes * p.rows)) }
+        // The bytes of every row that the products read (a row's padding to 64 bytes is not written).
+        let bytes = { (p: PreparedInt8Rows) in
+            (0..<p.rows).flatMap { [UInt8](UnsafeRawBufferPointer(start: p.bytes + $0 * p.rowBytes, count: cols + 16 * blocks)) }
+        }
         for threads in [2, 3] {
             #expect(bytes(PreparedInt8Rows(x, rows: rows, ldx: ldx, columns: cols, threads: threads)) == bytes(prepared))
         }
