@@ -67,11 +67,39 @@ size_t luhd_quant_gemm_x_bytes(long cols, long m) {
 
 size_t luhd_quant_gemm_tile_bytes(long cols) { return 2 * (size_t)(cols / 32) * TILE_BLOCK_BYTES; }
 
-/* One 32-element block per iteration in two 16-lane vectors: max|x| and the finite check
- * reduced across lanes, x * (1 / dx) rounded to nearest even (vrndscaleps, as nearbyintf in
- * the default rounding mode) and clamped to +-127, the same values as quantize_block of the
- * matrix-vector kernels. A block holding a non-finite value gets dx = NaN (its products are
- * NaN whatever its bytes). */
+/* Lane j of the result: the maximum (hmax16) or the sum (hsum16) of the 16 lanes of v[j]. A
+ * tree of 15 two-source permutes and max / add pairs for 16 vectors, in place of 16 reductions
+ * of one vector each. The maximum of finite magnitudes and the integer sums do not depend on
+ * the order, so each lane is the value _mm512_reduce_max_ps / _mm512_reduce_add_epi32 gives. */
+#define HREDUCE16(NAME, T, OP, PERMUTE)                                                                        \
+    static inline __attribute__((always_inline)) T NAME(const T v[16]) {                                     \
+        const __m512i l8 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);          \
+        const __m512i l4 = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);       \
+        const __m512i l2 = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);       \
+        const __m512i l1 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);      \
+        T a[8], b[4], c[2];                                                                                  \
+        for (int j = 0; j < 8; j++)                                                                          \
+            a[j] = OP(PERMUTE(v[2 * j], l8, v[2 * j + 1]),                                                   \
+                      PERMUTE(v[2 * j], _mm512_add_epi32(l8, _mm512_set1_epi32(8)), v[2 * j + 1]));           \
+        for (int j = 0; j < 4; j++)                                                                          \
+            b[j] = OP(PERMUTE(a[2 * j], l4, a[2 * j + 1]),                                                   \
+                      PERMUTE(a[2 * j], _mm512_add_epi32(l4, _mm512_set1_epi32(4)), a[2 * j + 1]));           \
+        for (int j = 0; j < 2; j++)                                                                          \
+            c[j] = OP(PERMUTE(b[2 * j], l2, b[2 * j + 1]),                                                   \
+                      PERMUTE(b[2 * j], _mm512_add_epi32(l2, _mm512_set1_epi32(2)), b[2 * j + 1]));           \
+        return OP(PERMUTE(c[0], l1, c[1]), PERMUTE(c[0], _mm512_add_epi32(l1, _mm512_set1_epi32(1)), c[1])); \
+    }
+HREDUCE16(hmax16, __m512, _mm512_max_ps, _mm512_permutex2var_ps)
+HREDUCE16(hsum16, __m512i, _mm512_add_epi32, _mm512_permutex2var_epi32)
+#undef HREDUCE16
+
+/* One 32-element block in two 16-lane vectors: max|x| and the finite check reduced across
+ * lanes, x * (1 / dx) rounded to nearest even (vrndscaleps, as nearbyintf in the default
+ * rounding mode) and clamped to +-127, the same values as quantize_block of the matrix-vector
+ * kernels. A block holding a non-finite value gets dx = NaN (its products are NaN whatever its
+ * bytes). Groups of 16 blocks are done together (their maxima, 1 / dx and sums as vectors of
+ * 16 blocks: hmax16, hsum16), with the same operations on every value, so the prepared bytes
+ * are those of the one-block loop, which does the rest of a row. */
 #define ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf) {
     const size_t stride = luhd_quant_gemm_x_bytes(cols, 1);
@@ -82,7 +110,41 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
     for (long i = 0; i < m; i++) {
         uint8_t *row = (uint8_t *)xbuf + (size_t)i * stride;
         float *dxs = (float *)(row + cols), *sxs = dxs + nb, *sx16 = sxs + nb;
-        for (long b = 0; b < nb; b++) {
+        long b = 0;
+        for (; b + 16 <= nb; b += 16) {
+            __m512 amax[16];
+            __m512i sums0[16], sums1[16];
+            __mmask16 finite = 0;
+            for (int j = 0; j < 16; j++) {
+                const float *xb = x + i * ldx + 32 * (b + j);
+                const __m512 a0 = _mm512_and_ps(_mm512_loadu_ps(xb), magnitude), a1 = _mm512_and_ps(_mm512_loadu_ps(xb + 16), magnitude);
+                if ((__mmask16)(_mm512_cmp_ps_mask(a0, inf, _CMP_LT_OQ) & _mm512_cmp_ps_mask(a1, inf, _CMP_LT_OQ)) == (__mmask16)0xFFFF)
+                    finite |= (__mmask16)(1u << j);
+                amax[j] = _mm512_max_ps(a0, a1);
+            }
+            const __m512 dx = _mm512_mask_div_ps(_mm512_set1_ps(NAN), finite, hmax16(amax), hi);
+            float ids[16];
+            _mm512_storeu_ps(ids, _mm512_maskz_div_ps(finite & _mm512_cmp_ps_mask(dx, _mm512_setzero_ps(), _CMP_NEQ_UQ),
+                                                      _mm512_set1_ps(1.0f), dx));
+            for (int j = 0; j < 16; j++) {
+                const float *xb = x + i * ldx + 32 * (b + j);
+                const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16), id = _mm512_set1_ps(ids[j]);
+                const __m512 q0 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v0, id), ROUND_NEAREST), lo), hi);
+                const __m512 q1 = _mm512_min_ps(_mm512_max_ps(_mm512_roundscale_ps(_mm512_mul_ps(v1, id), ROUND_NEAREST), lo), hi);
+                sums0[j] = _mm512_cvttps_epi32(q0);
+                sums1[j] = _mm512_cvttps_epi32(q1);
+                _mm_storeu_si128((__m128i *)(row + 32 * (b + j)), _mm512_cvtepi32_epi8(_mm512_add_epi32(sums0[j], bias)));
+                _mm_storeu_si128((__m128i *)(row + 32 * (b + j) + 16), _mm512_cvtepi32_epi8(_mm512_add_epi32(sums1[j], bias)));
+            }
+            const __m512i sum0 = hsum16(sums0), sum1 = hsum16(sums1);
+            const __m512 h0 = _mm512_mul_ps(dx, _mm512_cvtepi32_ps(sum0)), h1 = _mm512_mul_ps(dx, _mm512_cvtepi32_ps(sum1));
+            const __m512i even = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            _mm512_storeu_ps(dxs + b, dx);
+            _mm512_storeu_ps(sxs + b, _mm512_mul_ps(dx, _mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1))));
+            _mm512_storeu_ps(sx16 + 2 * b, _mm512_permutex2var_ps(h0, even, h1));
+            _mm512_storeu_ps(sx16 + 2 * b + 16, _mm512_permutex2var_ps(h0, _mm512_add_epi32(even, _mm512_set1_epi32(8)), h1));
+        }
+        for (; b < nb; b++) {
             const float *xb = x + i * ldx + 32 * b;
             const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
             const __m512 a0 = _mm512_and_ps(v0, magnitude), a1 = _mm512_and_ps(v1, magnitude);

@@ -37,10 +37,11 @@ package final class PreparedInt8Rows {
     package let rowBytes: Int
     package let bytes: UnsafeMutableRawPointer
 
-    /// Prepares `rows` rows of `columns` floats (row-major, contiguous; `columns` a multiple of
-    /// 32, of 256 for `.superBlocksOf256`), split over `threads` by rows (each row is prepared
-    /// the same way whatever the split).
-    package init(_ x: UnsafePointer<Float>, rows m: Int, columns k: Int, blocking: Blocking = .blocksOf32, threads: Int) {
+    /// Prepares `rows` rows of `columns` floats (row-major, `ldx` floats apart, contiguous when
+    /// nil; `columns` a multiple of 32, of 256 for `.superBlocksOf256`), split over `threads` by
+    /// rows (each row is prepared the same way whatever the split and the stride).
+    package init(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil, columns k: Int, blocking: Blocking = .blocksOf32,
+                 threads: Int) {
         rows = max(0, m)
         columns = k
         self.blocking = blocking
@@ -48,14 +49,14 @@ package final class PreparedInt8Rows {
         bytes = .allocate(byteCount: max(64, rowBytes * rows), alignment: 64)
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), xd = SendablePointer(bytes.assumingMemoryBound(to: UInt8.self))
         let parts = chunks(rows, parts: threads)
-        let stride = rowBytes
+        let stride = rowBytes, ld = ldx ?? k
         parallelFor(parts.count, threads: threads) { p in
             let r = parts[p]
             switch blocking {
             case .blocksOf32:
-                luhd_quant_gemm_prepare_x(xs.p + r.lowerBound * k, k, k, r.count, xd.p + r.lowerBound * stride)
+                luhd_quant_gemm_prepare_x(xs.p + r.lowerBound * ld, ld, k, r.count, xd.p + r.lowerBound * stride)
             case .superBlocksOf256:
-                luhd_quant_gemm_k_prepare_x(xs.p + r.lowerBound * k, k, k, r.count, xd.p + r.lowerBound * stride)
+                luhd_quant_gemm_k_prepare_x(xs.p + r.lowerBound * ld, ld, k, r.count, xd.p + r.lowerBound * stride)
             }
         }
     }
