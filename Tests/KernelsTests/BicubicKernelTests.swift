@@ -101,7 +101,7 @@ import Testing
         // Channel counts the blocked passes do not take: nothing written.
         var untouched = [Float](repeating: .nan, count: h * ow * 33)
         #expect(luhd_proj_bicubic_horizontal_blocked(src, 0, h, w, 33, ow, ix, tx.weight, &untouched) == 0)
-        #expect(untouched.allSatisfy(\.isNaN))
+        #expect(untouched.allSatisfy { $0.isNaN })
     }
 
     @Test func vdimSizedUpsampleMatchesAcrossInstructionSets() throws {

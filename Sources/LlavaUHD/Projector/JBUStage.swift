@@ -145,13 +145,14 @@ struct JBUStage: Sendable {
 
     /// Step 5: the upsampled `[2h, 2w, C]` of a source `[h, w, C]`, with the kernels of the
     /// `2h × 2w` guidance (`kernels(guidance:...)`). Linear in the source, so the same call
-    /// upsamples any map through this stage.
+    /// upsamples any map through this stage. `scratch` (a projector call's) holds the
+    /// intermediate maps of the blocked route; nil: they are allocated for this call.
     func upsample(_ source: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
-                  kernels: [Float], threads: Int) throws(LlavaError) -> [Float] {
+                  kernels: [Float], threads: Int, scratch: JBUScratch? = nil) throws(LlavaError) -> [Float] {
         let gh = 2 * height, gw = 2 * width
         if AdaptiveConvolution.usesBlocks(radius: Self.radius, channels: channels) {
             return try upsampleBlocked(source, height: height, width: width, channels: channels, kernels: kernels,
-                                       threads: threads)
+                                       threads: threads, scratch: scratch ?? JBUScratch())
         }
         var up = HugePages.zeroedFloats(count: gh * gw * channels)
         up.withUnsafeMutableBufferPointer { u in
@@ -177,13 +178,13 @@ struct JBUStage: Sendable {
     /// that rearranges it is made. The same values as the bicubic map convolved by
     /// `AdaptiveConvolution.apply`.
     private func upsampleBlocked(_ source: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
-                                 kernels: [Float], threads: Int) throws(LlavaError) -> [Float] {
+                                 kernels: [Float], threads: Int, scratch: JBUScratch) throws(LlavaError) -> [Float] {
         let gh = 2 * height, gw = 2 * width
         let ty = TorchResample.cubicTaps(input: height, output: gh), tx = TorchResample.cubicTaps(input: width, output: gw)
         let iy = ty.index.map { Int32($0) }, ix = tx.index.map { Int32($0) }
-        let rows = HugePages.allocateFloats(count: height * gw * channels)
-        let up = HugePages.allocateFloats(count: gh * gw * channels)
-        defer { rows.deallocate(); up.deallocate() }
+        // The row sums, then the blocked bicubic map, in one scratch buffer.
+        let rows = scratch.floats(height * gw * channels + gh * gw * channels)
+        let up = rows + height * gw * channels
         let src = SendablePointer(UnsafeMutablePointer(mutating: source))
         let r = SendablePointer(rows), u = SendablePointer(up)
         let small = gh * gw * channels < (1 << 15)
