@@ -15,16 +15,19 @@
  * the result is the same as one pixel at a time. */
 enum { CONV_PIXELS = 4, CONV_LANES = 16 };
 
-static inline __attribute__((always_inline)) void adaptive_conv_strip(const float *in, long width, long channels, const float *kernels, long diameter,
+/* `in` points at the strip's first channel of pixel (0, 0); source pixels are `pixel_stride`
+ * floats apart and rows width * channels (both the [height, width, channels] map and its
+ * blocked form). */
+static inline __attribute__((always_inline)) void adaptive_conv_strip(const float *in, long pixel_stride, long width, long channels, const float *kernels, long diameter,
                                        const int32_t *row_of, const int32_t *col_of, long y, long x0, long pixels,
                                        long c0, long lanes, float *out) {
     float acc[CONV_PIXELS][CONV_LANES] = {{0}};
     const long taps = diameter * diameter;
     const float *k = kernels + (y * width + x0) * taps;
     for (long i = 0; i < diameter; i++) {
-        const float *row = in + (long)row_of[y + i] * width * channels + c0;
+        const float *row = in + (long)row_of[y + i] * width * channels;
         for (long q = 0; q < pixels + diameter - 1; q++) {
-            const float *s = row + (long)col_of[x0 + q] * channels;
+            const float *s = row + (long)col_of[x0 + q] * pixel_stride;
             for (long p = 0; p < CONV_PIXELS; p++) {
                 const long j = q - p;
                 if (p >= pixels || j < 0 || j >= diameter) continue;
@@ -113,6 +116,75 @@ void luhd_proj_channel_blocks(const float *in, long width, long channels, long y
             }
 }
 
+/* Bicubic passes into the blocked layout, WIDE_LANES channels at a time: per value
+ * ((((0 + c0*s0) + c1*s1) + c2*s2) + c3*s3), products and sums rounded apart (never fused), as
+ * the generic passes (kernels_simd.h bicubic_horizontal / bicubic_vertical) compute it. */
+__attribute__((target("avx512f,avx2,fma"))) static inline __m512 bicubic_taps(__m512 c0, __m512 c1, __m512 c2,
+                                                                            __m512 c3, const float *s0,
+                                                                            const float *s1, const float *s2,
+                                                                            const float *s3) {
+    __m512 acc = _mm512_add_ps(_mm512_setzero_ps(), _mm512_mul_ps(c0, _mm512_loadu_ps(s0)));
+    acc = _mm512_add_ps(acc, _mm512_mul_ps(c1, _mm512_loadu_ps(s1)));
+    acc = _mm512_add_ps(acc, _mm512_mul_ps(c2, _mm512_loadu_ps(s2)));
+    return _mm512_add_ps(acc, _mm512_mul_ps(c3, _mm512_loadu_ps(s3)));
+}
+
+__attribute__((target("avx512f,avx2,fma"), noinline)) static void bicubic_horizontal_blocked(
+    const float *in, long y0, long y1, long w, long channels, long ow, const int32_t *ix, const float *wx,
+    float *rows) {
+#pragma clang fp contract(off)
+    const long blocks = channels / WIDE_LANES;
+    for (long y = y0; y < y1; y++)
+        for (long cb = 0; cb < blocks; cb++) {
+            const float *src = in + y * w * channels + cb * WIDE_LANES;
+            float *dst = rows + (y * blocks + cb) * ow * WIDE_LANES;
+            for (long ox = 0; ox < ow; ox++) {
+                const __m512 c0 = _mm512_set1_ps(wx[4 * ox]), c1 = _mm512_set1_ps(wx[4 * ox + 1]);
+                const __m512 c2 = _mm512_set1_ps(wx[4 * ox + 2]), c3 = _mm512_set1_ps(wx[4 * ox + 3]);
+                const float *s0 = src + (long)ix[4 * ox] * channels, *s1 = src + (long)ix[4 * ox + 1] * channels;
+                const float *s2 = src + (long)ix[4 * ox + 2] * channels, *s3 = src + (long)ix[4 * ox + 3] * channels;
+#pragma clang loop unroll(full)
+                for (int v = 0; v < WIDE_VECTORS; v++)
+                    _mm512_storeu_ps(dst + ox * WIDE_LANES + 16 * v,
+                                     bicubic_taps(c0, c1, c2, c3, s0 + 16 * v, s1 + 16 * v, s2 + 16 * v, s3 + 16 * v));
+            }
+        }
+}
+
+__attribute__((target("avx512f,avx2,fma"), noinline)) static void bicubic_vertical_blocked(
+    const float *rows, long ow, long channels, long oy0, long oy1, const int32_t *iy, const float *wy, float *out) {
+#pragma clang fp contract(off)
+    const long blocks = channels / WIDE_LANES, len = ow * WIDE_LANES;
+    /* One channel block at a time: its slab of all source rows (rows x ow x 32 floats) stays in
+     * L2 across the output rows. */
+    for (long cb = 0; cb < blocks; cb++)
+        for (long oy = oy0; oy < oy1; oy++) {
+            const float *r0 = rows + ((long)iy[4 * oy] * blocks + cb) * len;
+            const float *r1 = rows + ((long)iy[4 * oy + 1] * blocks + cb) * len;
+            const float *r2 = rows + ((long)iy[4 * oy + 2] * blocks + cb) * len;
+            const float *r3 = rows + ((long)iy[4 * oy + 3] * blocks + cb) * len;
+            const __m512 c0 = _mm512_set1_ps(wy[4 * oy]), c1 = _mm512_set1_ps(wy[4 * oy + 1]);
+            const __m512 c2 = _mm512_set1_ps(wy[4 * oy + 2]), c3 = _mm512_set1_ps(wy[4 * oy + 3]);
+            float *d = out + (oy * blocks + cb) * len;
+            for (long v = 0; v < len; v += 16)
+                _mm512_storeu_ps(d + v, bicubic_taps(c0, c1, c2, c3, r0 + v, r1 + v, r2 + v, r3 + v));
+        }
+}
+
+int luhd_proj_bicubic_horizontal_blocked(const float *in, long y0, long y1, long w, long channels, long ow,
+                                         const int32_t *ix, const float *wx, float *rows) {
+    if (channels % WIDE_LANES != 0 || luhd_kernels_avx512() == 0) return 0;
+    bicubic_horizontal_blocked(in, y0, y1, w, channels, ow, ix, wx, rows);
+    return 1;
+}
+
+int luhd_proj_bicubic_vertical_blocked(const float *rows, long ow, long channels, long oy0, long oy1,
+                                       const int32_t *iy, const float *wy, float *out) {
+    if (channels % WIDE_LANES != 0 || luhd_kernels_avx512() == 0) return 0;
+    bicubic_vertical_blocked(rows, ow, channels, oy0, oy1, iy, wy, out);
+    return 1;
+}
+
 void luhd_proj_adaptive_conv_rows(const float *in, const float *blocked, long width, long channels,
                                   const float *kernels, long diameter, const int32_t *row_of, const int32_t *col_of,
                                   long y0, long y1, float *out) {
@@ -124,13 +196,22 @@ void luhd_proj_adaptive_conv_rows(const float *in, const float *blocked, long wi
         }
         for (long x0 = start; x0 < width; x0 += CONV_PIXELS) {
             const long pixels = width - x0 < CONV_PIXELS ? width - x0 : CONV_PIXELS;
+            if (blocked) {
+                /* A block's 32 channels are two 16-lane strips of the blocked map, whose pixels
+                 * are WIDE_LANES floats apart. */
+                for (long c0 = 0; c0 < channels; c0 += CONV_LANES)
+                    adaptive_conv_strip(blocked + (c0 / WIDE_LANES) * width * WIDE_LANES + c0 % WIDE_LANES, WIDE_LANES,
+                                        width, channels, kernels, diameter, row_of, col_of, y, x0, pixels, c0,
+                                        CONV_LANES, out);
+                continue;
+            }
             long c0 = 0;
             for (; c0 + CONV_LANES <= channels; c0 += CONV_LANES)
-                adaptive_conv_strip(in, width, channels, kernels, diameter, row_of, col_of, y, x0, pixels, c0,
-                                    CONV_LANES, out);
+                adaptive_conv_strip(in + c0, channels, width, channels, kernels, diameter, row_of, col_of, y, x0, pixels,
+                                    c0, CONV_LANES, out);
             if (c0 < channels)
-                adaptive_conv_strip(in, width, channels, kernels, diameter, row_of, col_of, y, x0, pixels, c0,
-                                    channels - c0, out);
+                adaptive_conv_strip(in + c0, channels, width, channels, kernels, diameter, row_of, col_of, y, x0, pixels,
+                                    c0, channels - c0, out);
         }
     }
 }
@@ -353,8 +434,25 @@ void luhd_proj_centre_normalise(float *row, long n, float sigma, const float *bi
     for (i = 0; i < n; i++) row[i] = (row[i] - mean) * gamma[i] + beta[i];
 }
 
-void luhd_proj_sum3(const float *a, const float *b, const float *c, long n, float *out) {
-    for (long i = 0; i < n; i++) out[i] = a[i] + b[i] + c[i];
+void luhd_proj_key_value_row(const float *sample, const float *position, const float *embedding, long n, float *key,
+                             float *value) {
+    long i = 0;
+    /* Non-temporal stores for whole 32-byte vectors when both outputs are aligned: the block's
+     * keys and values (about 100 MB each) are not read again before the block is scored, so
+     * reading their lines in before overwriting them is wasted traffic. */
+    if (((uintptr_t)key | (uintptr_t)value) % 32 == 0) {
+        for (; i + 8 <= n; i += 8) {
+            const __m256 s = _mm256_loadu_ps(sample + i);
+            _mm256_stream_ps(value + i, s);
+            _mm256_stream_ps(key + i, _mm256_add_ps(_mm256_add_ps(s, _mm256_loadu_ps(position + i)),
+                                                    _mm256_loadu_ps(embedding + i)));
+        }
+        _mm_sfence();
+    }
+    for (; i < n; i++) {
+        value[i] = sample[i];
+        key[i] = sample[i] + position[i] + embedding[i];
+    }
 }
 
 void luhd_proj_add_scaled_rows(float *values, const float *projected, const float *bias, long columns, float scale,

@@ -56,4 +56,47 @@ import TestSupport
             #expect(out == expected, "\(height)x\(width)x\(channels) radius \(radius), \(threads) thread(s)")
         }
     }
+
+    /// `apply(blocked:)` (the input already in blocks of 32 channels, as JBU's bicubic passes
+    /// write it) against the definition: every pixel, the 8-pixel strips and the tail pixels of
+    /// a row (widths not a multiple of 8), read from the blocked layout.
+    @Test(arguments: [(5, 19, 64), (9, 13, 32), (4, 8, 96), (7, 4, 32)])
+    func blockedInputMatchesTheDefinitionExactly(_ shape: (Int, Int, Int)) throws {
+        let (height, width, channels) = shape, radius = 3, d = 7
+        guard AdaptiveConvolution.usesBlocks(radius: radius, channels: channels) else {
+            print("adaptive convolution: no blocked kernel on this CPU, not run")
+            return
+        }
+        var random = TestRandom(seed: UInt64(height * 1000 + width * 10 + channels + 1))
+        let input = random.floats(height * width * channels, -2, 2)
+        let kernels = random.floats(height * width * d * d, -0.5, 1)
+        let expected = Self.reference(input, height: height, width: width, channels: channels, kernels: kernels, radius: radius)
+        var blocked = [Float](repeating: 0, count: input.count)
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<channels {
+                    blocked[((y * (channels / 32) + c / 32) * width + x) * 32 + c % 32] = input[(y * width + x) * channels + c]
+                }
+            }
+        }
+        for threads in [1, 2] {
+            var out = [Float](repeating: .nan, count: expected.count)
+            try blocked.withUnsafeBufferPointer { i in
+                try kernels.withUnsafeBufferPointer { k in
+                    try out.withUnsafeMutableBufferPointer { o in
+                        try AdaptiveConvolution.apply(blocked: i.baseAddress!, height: height, width: width, channels: channels,
+                                                      kernels: k.baseAddress!, radius: radius, into: o.baseAddress!,
+                                                      threads: threads)
+                    }
+                }
+            }
+            #expect(out == expected, "\(height)x\(width)x\(channels), \(threads) thread(s)")
+        }
+        // Without a blocked kernel for the shape: an error, nothing computed.
+        var out = [Float](repeating: .nan, count: 4 * 4 * 3)
+        #expect(throws: LlavaError.self) {
+            try AdaptiveConvolution.apply(blocked: input, height: 4, width: 4, channels: 3, kernels: kernels, radius: radius,
+                                          into: &out)
+        }
+    }
 }

@@ -69,6 +69,41 @@ import Testing
         }
     }
 
+    /// JBU's bicubic passes into the blocked layout (`luhd_proj_bicubic_*_blocked`, AVX-512,
+    /// channels a multiple of 32) against the scalar evaluation rearranged in blocks of 32
+    /// channels (`[outHeight, channels/32, outWidth, 32]`), bit for bit, with the rows of both
+    /// passes split in two calls. Widths that are not a multiple of 8 or 16 included.
+    @Test(arguments: [(64, 9, 11), (96, 5, 4), (32, 12, 25)])
+    func blockedPassesMatchScalarEvaluationBitForBit(_ shape: (Int, Int, Int)) {
+        let (c, h, w) = shape, oh = 2 * h, ow = 2 * w
+        guard luhd_kernels_avx512() != nil else {
+            print("blocked bicubic: no AVX-512 on this CPU, not run")
+            return
+        }
+        var rng = TestRandom(seed: UInt64(c * 100 + w))
+        let src = rng.floats(c * h * w, -5, 5)
+        let ref = Self.scalarReference(src, layout: .hwc, channels: c, height: h, width: w, outHeight: oh, outWidth: ow,
+                                       scaleHeight: nil, scaleWidth: nil)
+        var expected = [Float](repeating: 0, count: ref.count)
+        for y in 0..<oh {
+            for x in 0..<ow {
+                for ch in 0..<c { expected[((y * (c / 32) + ch / 32) * ow + x) * 32 + ch % 32] = ref[(y * ow + x) * c + ch] }
+            }
+        }
+        let tx = TorchResample.cubicTaps(input: w, output: ow), ty = TorchResample.cubicTaps(input: h, output: oh)
+        let ix = tx.index.map { Int32($0) }, iy = ty.index.map { Int32($0) }
+        var rows = [Float](repeating: .nan, count: h * ow * c), out = [Float](repeating: .nan, count: oh * ow * c)
+        #expect(luhd_proj_bicubic_horizontal_blocked(src, 0, h / 2, w, c, ow, ix, tx.weight, &rows) == 1)
+        #expect(luhd_proj_bicubic_horizontal_blocked(src, h / 2, h, w, c, ow, ix, tx.weight, &rows) == 1)
+        #expect(luhd_proj_bicubic_vertical_blocked(rows, ow, c, 0, oh / 3, iy, ty.weight, &out) == 1)
+        #expect(luhd_proj_bicubic_vertical_blocked(rows, ow, c, oh / 3, oh, iy, ty.weight, &out) == 1)
+        #expect(firstDifference(out, expected) == nil)
+        // Channel counts the blocked passes do not take: nothing written.
+        var untouched = [Float](repeating: .nan, count: h * ow * 33)
+        #expect(luhd_proj_bicubic_horizontal_blocked(src, 0, h, w, 33, ow, ix, tx.weight, &untouched) == 0)
+        #expect(untouched.allSatisfy { $0.isNaN })
+    }
+
     @Test func vdimSizedUpsampleMatchesAcrossInstructionSets() throws {
         // Full VDIM channel count, both passes, AVX2 vs AVX-512 tables (no FMA: identical bits).
         guard let avx512 = luhd_kernels_avx512()?.pointee, let avx2 = luhd_kernels_avx2()?.pointee else { return }

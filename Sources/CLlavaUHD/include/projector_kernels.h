@@ -13,9 +13,9 @@
  * in[row_of[y + i]][col_of[x + j]][c], taps summed in order from zero with one fused
  * multiply-add each; row_of / col_of map padded coordinates to source rows / columns (reflect
  * padding). `blocked` is NULL, or, when `luhd_proj_adaptive_conv_uses_blocks(d, channels)`,
- * the whole input as made by `luhd_proj_channel_blocks`: strips of 8 pixels then run with
- * AVX-512 from it (same results). */
-void luhd_proj_adaptive_conv_rows(const float *_Nonnull in, const float *_Nullable blocked, long width,
+ * the whole input in the layout `luhd_proj_channel_blocks` makes: every pixel is then read from
+ * it (strips of 8 pixels with AVX-512; same results) and `in` is not read (may be NULL). */
+void luhd_proj_adaptive_conv_rows(const float *_Nullable in, const float *_Nullable blocked, long width,
                                   long channels, const float *_Nonnull kernels, long diameter,
                                   const int32_t *_Nonnull row_of, const int32_t *_Nonnull col_of,
                                   long y0, long y1, float *_Nonnull out);
@@ -28,6 +28,22 @@ int luhd_proj_adaptive_conv_uses_blocks(long diameter, long channels);
  * [height, channels/32, width, 32] (channels a multiple of 32). */
 void luhd_proj_channel_blocks(const float *_Nonnull in, long width, long channels, long y0, long y1,
                               float *_Nonnull blocked);
+
+/* PyTorch's bicubic resize (`TorchResample`, align_corners false, a = -0.75) of a
+ * [height, w, channels] map, written in the blocked layout of `luhd_proj_channel_blocks`, in two
+ * passes: horizontal, source rows y in [y0, y1) into rows [height, channels/32, ow, 32] (tap
+ * columns ix[4*ox + k], weights wx[4*ox + k]); vertical, output rows oy in [oy0, oy1) of
+ * [oh, channels/32, ow, 32] from those rows (tap rows iy[4*oy + k], weights wy[4*oy + k]). Per
+ * value ((((0 + c0*s0) + c1*s1) + c2*s2) + c3*s3), nothing fused: the same values as the generic
+ * passes of the [height, w, channels] layout (VectorKernels' bicubic_horizontal / _vertical)
+ * followed by `luhd_proj_channel_blocks`, without the [oh, ow, channels] map and the pass that
+ * rearranges it. Return 1, or 0 without writing anything when channels is not a multiple of 32
+ * or the CPU lacks AVX-512F. No allocation; thread-safe for disjoint output rows. */
+int luhd_proj_bicubic_horizontal_blocked(const float *_Nonnull in, long y0, long y1, long w, long channels, long ow,
+                                         const int32_t *_Nonnull ix, const float *_Nonnull wx,
+                                         float *_Nonnull rows);
+int luhd_proj_bicubic_vertical_blocked(const float *_Nonnull rows, long ow, long channels, long oy0, long oy1,
+                                       const int32_t *_Nonnull iy, const float *_Nonnull wy, float *_Nonnull out);
 
 /* JBU range x spatial kernel for output rows y in [y0, y1): for pixel p with 32-wide key
  * keys[p], logits[t] = tau * <keys[n_t], keys[p]> over the d*d neighbours n_t (row_of /
@@ -76,9 +92,13 @@ void luhd_proj_combine4(const float *_Nonnull s0, const float *_Nonnull s1, cons
 void luhd_proj_centre_normalise(float *_Nonnull row, long n, float sigma, const float *_Nonnull bias,
                                 const float *_Nonnull gamma, const float *_Nonnull beta);
 
-/* out[i] = a[i] + b[i] + c[i], i < n. */
-void luhd_proj_sum3(const float *_Nonnull a, const float *_Nonnull b, const float *_Nonnull c, long n,
-                    float *_Nonnull out);
+/* One key and value row of the window attention: value[i] = sample[i] and key[i] = sample[i] +
+ * position[i] + embedding[i] (added in that order), i < n, in one pass over the
+ * sample. When key and value are 32-byte aligned their whole vectors are written with
+ * non-temporal stores (bypassing the cache; same values). No allocation; thread-safe for
+ * disjoint outputs. */
+void luhd_proj_key_value_row(const float *_Nonnull sample, const float *_Nonnull position,
+                             const float *_Nonnull embedding, long n, float *_Nonnull key, float *_Nonnull value);
 
 /* values[r][c] += scale * (projected[r][c] + bias[c]) for rows r in [r0, r1). */
 void luhd_proj_add_scaled_rows(float *_Nonnull values, const float *_Nonnull projected,

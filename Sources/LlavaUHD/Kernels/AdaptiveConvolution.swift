@@ -16,6 +16,35 @@ package enum AdaptiveConvolution {
     package static func apply(_ input: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
                              kernels: UnsafePointer<Float>, radius: Int,
                              into out: UnsafeMutablePointer<Float>, threads: Int = 1) throws(LlavaError) {
+        try run(map: input, blocked: nil, height: height, width: width, channels: channels, kernels: kernels,
+                radius: radius, into: out, threads: threads)
+    }
+
+    /// Whether this CPU convolves a map of `channels` with this radius from the blocked layout
+    /// (`[height, channels/32, width, 32]`, `luhd_proj_channel_blocks`; AVX-512, d = 7,
+    /// channels a multiple of 32), so that a caller that makes the input can write it in that
+    /// layout and call `apply(blocked:...)`.
+    package static func usesBlocks(radius: Int, channels: Int) -> Bool {
+        radius >= 0 && luhd_proj_adaptive_conv_uses_blocks(2 * radius + 1, channels) != 0
+    }
+
+    /// `apply` with the input in the blocked layout; requires `usesBlocks(radius:channels:)`
+    /// (throws `.internal` otherwise) and the same sizes as `apply`. Same results.
+    package static func apply(blocked input: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
+                             kernels: UnsafePointer<Float>, radius: Int,
+                             into out: UnsafeMutablePointer<Float>, threads: Int = 1) throws(LlavaError) {
+        guard usesBlocks(radius: radius, channels: channels) else {
+            throw LlavaError(.internal, "adaptive convolution: no blocked kernel for radius \(radius), \(channels) channels on this CPU")
+        }
+        try run(map: nil, blocked: input, height: height, width: width, channels: channels, kernels: kernels,
+                radius: radius, into: out, threads: threads)
+    }
+
+    /// The convolution from the `[height, width, channels]` map (`map`, rearranged in blocks
+    /// first when `usesBlocks`) or from its blocked form (`blocked`).
+    private static func run(map: UnsafePointer<Float>?, blocked input: UnsafePointer<Float>?, height: Int, width: Int,
+                            channels: Int, kernels: UnsafePointer<Float>, radius: Int,
+                            into out: UnsafeMutablePointer<Float>, threads: Int) throws(LlavaError) {
         guard radius >= 0, radius < height, radius < width else {
             throw LlavaError(.invalidArgument,
                              "adaptive convolution: a \(height)x\(width) map is too small for reflect padding by \(radius)")
@@ -28,27 +57,28 @@ package enum AdaptiveConvolution {
         }
         let rowOf = reflectedIndices(size: height, radius: radius)
         let colOf = reflectedIndices(size: width, radius: radius)
-        let src = SendablePointer(UnsafeMutablePointer(mutating: input))
+        let src = map.map { SendablePointer(UnsafeMutablePointer(mutating: $0)) }
         let ker = SendablePointer(UnsafeMutablePointer(mutating: kernels))
         let o = SendablePointer(out)
         let parts = chunks(height, parts: height * width * channels < (1 << 15) ? 1 : threads * 4)
-        // With AVX-512 the input is first rearranged in blocks of 32 channels (one more pass
-        // over it, against 49 multiply-adds per value; see projector_kernels.h).
-        let blocked: UnsafeMutablePointer<Float>? = luhd_proj_adaptive_conv_uses_blocks(d, channels) != 0
+        // With AVX-512 a map is first rearranged in blocks of 32 channels (one more pass over
+        // it, against 49 multiply-adds per value; see projector_kernels.h).
+        let made: UnsafeMutablePointer<Float>? = input == nil && usesBlocks(radius: radius, channels: channels)
             ? HugePages.allocateFloats(count: height * width * channels) : nil
-        defer { blocked?.deallocate() }
-        let blocks = blocked.map { SendablePointer($0) }
-        if let blocks {
+        defer { made?.deallocate() }
+        if let made, let src {
+            let m = SendablePointer(made)
             parallelFor(parts.count, threads: threads) { part in
-                luhd_proj_channel_blocks(src.p, width, channels, parts[part].lowerBound, parts[part].upperBound, blocks.p)
+                luhd_proj_channel_blocks(src.p, width, channels, parts[part].lowerBound, parts[part].upperBound, m.p)
             }
         }
+        let blocks = (input.map { UnsafeMutablePointer(mutating: $0) } ?? made).map { SendablePointer($0) }
         rowOf.withUnsafeBufferPointer { rb in
             colOf.withUnsafeBufferPointer { cb in
                 let rows = SendablePointer(UnsafeMutablePointer(mutating: rb.baseAddress!))
                 let cols = SendablePointer(UnsafeMutablePointer(mutating: cb.baseAddress!))
                 parallelFor(parts.count, threads: threads) { part in
-                    luhd_proj_adaptive_conv_rows(src.p, blocks?.p, width, channels, ker.p, d, rows.p, cols.p,
+                    luhd_proj_adaptive_conv_rows(src?.p, blocks?.p, width, channels, ker.p, d, rows.p, cols.p,
                                                  parts[part].lowerBound, parts[part].upperBound, o.p)
                 }
             }

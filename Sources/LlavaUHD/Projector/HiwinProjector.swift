@@ -190,13 +190,14 @@ package final class HiwinProjector: Projector {
             return l
         }
         var pooledViews: [[PooledLevel]] = []
+        let jbuScratch = JBUScratch()
         for view in views {
             try context.checkAbort("projector")
             let upsampled = try view.features.withUnsafeBufferPointer { (f) throws(LlavaError) in
                 try view.pixels.withUnsafeBufferPointer { (p) throws(LlavaError) in
                     try vdim.levels(features: f.baseAddress!, rows: view.rows, columns: view.columns,
                                     pixels: p.baseAddress!, pixelHeight: view.pixelHeight, pixelWidth: view.pixelWidth,
-                                    applyTopFixup: false, context: context)
+                                    applyTopFixup: false, scratch: jbuScratch, context: context)
                 }
             }
             var pooled: [PooledLevel] = []
@@ -218,7 +219,8 @@ package final class HiwinProjector: Projector {
                                                 operations: JBUStage.upsampleOperations(pixels: pixels, channels: c)) { () throws(LlavaError) in
                         try t.withUnsafeBufferPointer { (tb) throws(LlavaError) in
                             try vdim.stages[stage].upsample(tb.baseAddress!, height: h / 2, width: w / 2, channels: c,
-                                                            kernels: upsampled[stage].kernels, threads: context.threads)
+                                                            kernels: upsampled[stage].kernels, threads: context.threads,
+                                                            scratch: jbuScratch)
                         }
                     }
                 }

@@ -145,10 +145,15 @@ struct JBUStage: Sendable {
 
     /// Step 5: the upsampled `[2h, 2w, C]` of a source `[h, w, C]`, with the kernels of the
     /// `2h × 2w` guidance (`kernels(guidance:...)`). Linear in the source, so the same call
-    /// upsamples any map through this stage.
+    /// upsamples any map through this stage. `scratch` (a projector call's) holds the
+    /// intermediate maps of the blocked route; nil: they are allocated for this call.
     func upsample(_ source: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
-                  kernels: [Float], threads: Int) throws(LlavaError) -> [Float] {
+                  kernels: [Float], threads: Int, scratch: JBUScratch? = nil) throws(LlavaError) -> [Float] {
         let gh = 2 * height, gw = 2 * width
+        if AdaptiveConvolution.usesBlocks(radius: Self.radius, channels: channels) {
+            return try upsampleBlocked(source, height: height, width: width, channels: channels, kernels: kernels,
+                                       threads: threads, scratch: scratch ?? JBUScratch())
+        }
         var up = HugePages.zeroedFloats(count: gh * gw * channels)
         up.withUnsafeMutableBufferPointer { u in
             TorchResample.bicubic(source, layout: .hwc, channels: channels, height: height, width: width,
@@ -162,6 +167,54 @@ struct JBUStage: Sendable {
                                                   kernels: k.baseAddress!, radius: Self.radius,
                                                   into: o.baseAddress!, threads: threads)
                 }
+            }
+        }
+        return out
+    }
+
+    /// `upsample` when the adaptive convolution reads the blocked layout
+    /// (`AdaptiveConvolution.usesBlocks`): the bicubic passes write that layout directly
+    /// (`luhd_proj_bicubic_*_blocked`), so neither the `[2h, 2w, C]` bicubic map nor the pass
+    /// that rearranges it is made. The same values as the bicubic map convolved by
+    /// `AdaptiveConvolution.apply`.
+    private func upsampleBlocked(_ source: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
+                                 kernels: [Float], threads: Int, scratch: JBUScratch) throws(LlavaError) -> [Float] {
+        let gh = 2 * height, gw = 2 * width
+        let ty = TorchResample.cubicTaps(input: height, output: gh), tx = TorchResample.cubicTaps(input: width, output: gw)
+        let iy = ty.index.map { Int32($0) }, ix = tx.index.map { Int32($0) }
+        // The row sums, then the blocked bicubic map, in one scratch buffer.
+        let rows = scratch.floats(height * gw * channels + gh * gw * channels)
+        let up = rows + height * gw * channels
+        let src = SendablePointer(UnsafeMutablePointer(mutating: source))
+        let r = SendablePointer(rows), u = SendablePointer(up)
+        let small = gh * gw * channels < (1 << 15)
+        let inParts = chunks(height, parts: small ? 1 : threads * 2), outParts = chunks(gh, parts: small ? 1 : threads * 4)
+        ix.withUnsafeBufferPointer { ixb in
+            tx.weight.withUnsafeBufferPointer { wxb in
+                let ixp = SendablePointer(UnsafeMutablePointer(mutating: ixb.baseAddress!))
+                let wxp = SendablePointer(UnsafeMutablePointer(mutating: wxb.baseAddress!))
+                parallelFor(inParts.count, threads: threads) { p in
+                    _ = luhd_proj_bicubic_horizontal_blocked(src.p, inParts[p].lowerBound, inParts[p].upperBound, width,
+                                                             channels, gw, ixp.p, wxp.p, r.p)
+                }
+            }
+        }
+        iy.withUnsafeBufferPointer { iyb in
+            ty.weight.withUnsafeBufferPointer { wyb in
+                let iyp = SendablePointer(UnsafeMutablePointer(mutating: iyb.baseAddress!))
+                let wyp = SendablePointer(UnsafeMutablePointer(mutating: wyb.baseAddress!))
+                parallelFor(outParts.count, threads: threads) { p in
+                    _ = luhd_proj_bicubic_vertical_blocked(r.p, gw, channels, outParts[p].lowerBound, outParts[p].upperBound,
+                                                           iyp.p, wyp.p, u.p)
+                }
+            }
+        }
+        var out = HugePages.zeroedFloats(count: gh * gw * channels)
+        try kernels.withUnsafeBufferPointer { (k) throws(LlavaError) in
+            try out.withUnsafeMutableBufferPointer { (o) throws(LlavaError) in
+                try AdaptiveConvolution.apply(blocked: up, height: gh, width: gw, channels: channels,
+                                              kernels: k.baseAddress!, radius: Self.radius, into: o.baseAddress!,
+                                              threads: threads)
             }
         }
         return out

@@ -41,10 +41,10 @@ struct VDIMPyramid: Sendable {
     /// Runs every stage on one view. `features` is the 1x level `[rows, columns, C]`,
     /// `pixels` the view's `3 × pixelHeight × pixelWidth` normalised pixels. Returns the 2x
     /// (and 4x) levels; the top one gets the fix-up only when `applyTopFixup` (the Hiwin
-    /// projector folds it into its own weights instead).
+    /// projector folds it into its own weights instead). `scratch`: see `JBUStage.upsample`.
     func levels(features: UnsafePointer<Float>, rows: Int, columns: Int,
                 pixels: UnsafePointer<Float>, pixelHeight: Int, pixelWidth: Int,
-                applyTopFixup: Bool, context: ComputeContext) throws(LlavaError) -> [Level] {
+                applyTopFixup: Bool, scratch: JBUScratch? = nil, context: ComputeContext) throws(LlavaError) -> [Level] {
         guard pixelHeight > 0, pixelWidth > 0 else {
             throw LlavaError(.invalidArgument, "VDIM needs the view's pixels as guidance, got a \(pixelHeight)x\(pixelWidth) tensor")
         }
@@ -71,11 +71,11 @@ struct VDIMPyramid: Sendable {
                 if let source {
                     return try source.values.withUnsafeBufferPointer { (s) throws(LlavaError) in
                         try stage.upsample(s.baseAddress!, height: h, width: w, channels: channels, kernels: kernels,
-                                           threads: context.threads)
+                                           threads: context.threads, scratch: scratch)
                     }
                 }
                 return try stage.upsample(features, height: h, width: w, channels: channels, kernels: kernels,
-                                          threads: context.threads)
+                                          threads: context.threads, scratch: scratch)
             }
             result.append(Level(scale: 2 << index, height: gh, width: gw, values: up, kernels: kernels))
             h = gh

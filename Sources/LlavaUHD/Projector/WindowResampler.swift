@@ -53,7 +53,10 @@ struct WindowResampler {
             attention.callState(projectedQueries: queries, sets: sets, windows: windows)
         }
         let rowsPerView = windows * sets
-        var heads = HugePages.zeroedFloats(count: views.count * rowsPerView * e)
+        // Every value of `heads` is written by `attend` (all blocks, views and heads): no zeroing pass.
+        let headValues = views.count * rowsPerView * e
+        let heads = HugePages.allocateFloats(count: headValues)
+        defer { heads.deallocate() }
         let rowsPerWindow = sets * attention.heads
         let blockSize = max(1, min(windows, Self.blockBudget / max(1, rowsPerWindow * e),
                                    Self.blockBudget / max(1, totalKeys * e)))
@@ -108,8 +111,7 @@ struct WindowResampler {
                                 parallelFor(block.count, threads: context.threads) { i in
                                     for t in 0..<n {
                                         let s = (i * n + t) * e, d = (i * totalKeys + base + t) * e
-                                        (vv.p + d).update(from: src.p + s, count: e)
-                                        luhd_proj_sum3(src.p + s, pos.p + s, emb.p, e, k.p + d)
+                                        luhd_proj_key_value_row(src.p + s, pos.p + s, emb.p, e, k.p + d, vv.p + d)
                                     }
                                 }
                             }
@@ -123,22 +125,14 @@ struct WindowResampler {
                              segments: segments, into: scores, context: context)
             for v in views.indices {
                 try context.checkAbort("projector")
-                heads.withUnsafeMutableBufferPointer { out in
-                    attention.attend(state, scores: scores, count: block.count, totalKeys: totalKeys, segment: segments[v],
-                                     values: values, mixed: mixed,
-                                     into: out.baseAddress! + (v * rowsPerView + block.lowerBound * sets) * e,
-                                     int8: int8, context: context)
-                }
+                attention.attend(state, scores: scores, count: block.count, totalKeys: totalKeys, segment: segments[v],
+                                 values: values, mixed: mixed, into: heads + (v * rowsPerView + block.lowerBound * sets) * e,
+                                 int8: int8, context: context)
             }
             w0 = block.upperBound
         }
-        var out = HugePages.zeroedFloats(count: heads.count)
-        heads.withUnsafeMutableBufferPointer { h in
-            out.withUnsafeMutableBufferPointer { o in
-                attention.outputProjection(h.baseAddress!, rows: views.count * rowsPerView, into: o.baseAddress!,
-                                           int8: int8, context: context)
-            }
+        return HugePages.writtenFloats(count: headValues) { o in
+            attention.outputProjection(heads, rows: views.count * rowsPerView, into: o, int8: int8, context: context)
         }
-        return out
     }
 }

@@ -22,6 +22,19 @@ enum HugePages {
         }
     }
 
+    /// `count` floats that `write` sets, every one of them (the array's values are whatever
+    /// `write` leaves), advised for huge pages when large: for an output that is written whole,
+    /// without the zeroing pass of `zeroedFloats` (one thread over the whole buffer).
+    static func writtenFloats(count: Int, _ write: (UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if let base = buffer.baseAddress {
+                advise(base, bytes: count * 4)
+                write(base)
+            }
+            initialized = count
+        }
+    }
+
     /// Advises `bytes` bytes from `p` (not yet touched) for huge pages when large.
     static func advise(_ p: UnsafeMutableRawPointer, bytes: Int) {
         if bytes >= advisedFrom { luhd_advise_huge_pages(p, bytes) }
