@@ -1,5 +1,7 @@
 /* Int8 matrix products for prefill: y[i][n] = sum_k W[n][k] * x[i][k] for many rows of x, with
- * AVX-512 VNNI, for every block format (declared in quant_kernels.h).
+ * AVX-512 VNNI, for the block formats with x quantized per block of 32 (declared in
+ * quant_kernels.h): Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K and IQ4_XS. Q3_K, Q4_K, Q5_K and
+ * Q6_K take x per super-block of 256 in quant_gemm_k_vnni.c instead.
  *
  * x is quantized like the matrix-vector kernels do (int8 per 32-element block, dx = max|x| / 127,
  * round to nearest even) and stored as x + 128 (the unsigned operand of vpdpbusd), with per block
@@ -10,12 +12,8 @@
  * f32 scales s and 16 int32 corrections -128 * sum(w), then 16 f32 offsets o per half, so that
  *   y[i][n] = sum_b sum_h s[b,h][n] dx[i][b] (sum_k (xq + 128) w - 128 sum_k w) - o[b,h][n] sx[i][b,h].
  * Q8_0: w = q, s = d, o = 0.  Q4_0: w = q - 8, s = d, o = 0.
- * Q4_K: w = q (0..15), s = d * sc_j, o = dmin * m_j (sub-block j of the super-block).
- * Q6_K: w = q - 32, s = d * sc of each 16-element half, o = 0; its block adds
- *   dx[i][b] * (s[b,0] S0 + s[b,1] S1) (one multiply and two multiply-adds a block, S the integer
- *   sums of the halves: within the tests' bound of W . x~, not the bits of s dx S summed per half).
- * The other formats go through block_ints (below): w the signed integer weight, o its offset.
- * Q6_K and Q3_K have different scales in the two halves, Q2_K also different offsets; the others
+ * Q2_K and IQ4_XS go through block_ints (below): w the signed integer weight, o its offset.
+ * Q2_K has different scales and offsets in the two halves; the others
  * take the whole block at once (one scale and the offset of the first half; the two halves'
  * corrections added at packing time), and the formats without an offset (Q8_0, Q4_0, IQ4_NL)
  * skip its multiply-add. */
@@ -40,11 +38,10 @@
 #define T_O1 832
 
 /* How tile_rows treats the two halves of a block, and whether it applies offsets. */
-enum { WHOLE = 0, SPLIT_SCALES = 1, SPLIT_SCALES_OFFSETS = 2, WHOLE_NO_OFFSET = 3 };
+enum { WHOLE = 0, SPLIT_SCALES_OFFSETS = 2, WHOLE_NO_OFFSET = 3 };
 
 static int block_mode(int format) {
     switch (format) {
-    case LUHD_QF_Q6_K: case LUHD_QF_Q3_K: return SPLIT_SCALES;
     case LUHD_QF_Q2_K: return SPLIT_SCALES_OFFSETS;
     case LUHD_QF_Q8_0: case LUHD_QF_Q4_0: case LUHD_QF_IQ4_NL: return WHOLE_NO_OFFSET;
     default: return WHOLE;
@@ -57,7 +54,9 @@ static inline float gh2f(const uint8_t *p) {
     return _cvtsh_ss(h);
 }
 
-int luhd_quant_gemm_supports(int format) { return luhd_quant_block_elements(format) > 1; }
+int luhd_quant_gemm_supports(int format) {
+    return luhd_quant_block_elements(format) > 1 && !luhd_quant_gemm_k_supports(format);
+}
 
 /* A row of prepared x: cols bytes xq + 128, then f32 dx[nb], sx[nb], sx16[2 nb]. */
 size_t luhd_quant_gemm_x_bytes(long cols, long m) {
@@ -169,50 +168,24 @@ void luhd_quant_gemm_prepare_x(const float *x, long ldx, long cols, long m, void
 #undef ROUND_NEAREST
 
 /* Block b (32 elements) of a row of a super-block format without a gathered unpacking below
- * (Q2_K, Q3_K, Q5_K, IQ4_XS):
+ * (Q2_K, IQ4_XS):
  * signed integer weights w, and per half h the scale s[h] and offset o[h] with value = s w - o. */
 static void block_ints(int format, const uint8_t *row, long b, int8_t w[32], float s[2], float o[2]) {
-    switch (format) {
-    case LUHD_QF_Q2_K: case LUHD_QF_Q3_K: {   /* elements 32 t + l, t = b % 8: bits 2 (t % 4) of byte 32 (t / 4) + l */
-        const int q2 = format == LUHD_QF_Q2_K;
-        const uint8_t *p = row + (size_t)(b / 8) * (q2 ? 84 : 110);
-        const int t = (int)(b % 8);
-        const uint8_t *qs = p + (q2 ? 16 : 32) + 32 * (t / 4);
-        for (int l = 0; l < 32; l++) {
-            const int lo = (qs[l] >> (2 * (t % 4))) & 3;
-            w[l] = (int8_t)(q2 ? lo : lo - (((p[l] >> t) & 1) ? 0 : 4));
-        }
+    const int t = (int)(b % 8);
+    if (format == LUHD_QF_Q2_K) {   /* elements 32 t + l: bits 2 (t % 4) of byte 16 + 32 (t / 4) + l */
+        const uint8_t *p = row + (size_t)(b / 8) * 84;
+        const uint8_t *qs = p + 16 + 32 * (t / 4);
+        for (int l = 0; l < 32; l++) w[l] = (int8_t)((qs[l] >> (2 * (t % 4))) & 3);
         for (int h = 0; h < 2; h++) {
             const int j = 2 * t + h;
-            if (q2) {
-                s[h] = gh2f(p + 80) * (float)(p[j] & 0x0F);
-                o[h] = gh2f(p + 82) * (float)(p[j] >> 4);
-            } else {
-                s[h] = gh2f(p + 108) * (float)luhd_q3k_scale(p + 96, j);
-                o[h] = 0.0f;
-            }
+            s[h] = gh2f(p + 80) * (float)(p[j] & 0x0F);
+            o[h] = gh2f(p + 82) * (float)(p[j] >> 4);
         }
-        break;
-    }
-    case LUHD_QF_Q5_K: {   /* sub-block t: nibble t % 2 of bytes 48 + 32 (t / 2) + l, fifth bit t of byte 16 + l */
-        const uint8_t *p = row + (size_t)(b / 8) * 176;
-        const int t = (int)(b % 8);
-        for (int l = 0; l < 32; l++)
-            w[l] = (int8_t)(((p[48 + 32 * (t / 2) + l] >> (4 * (t % 2))) & 0x0F) | ((p[16 + l] >> t) & 1) << 4);
-        int sc, mn;
-        luhd_q4k_scale_min(p + 4, t, &sc, &mn);
-        s[0] = s[1] = gh2f(p) * (float)sc;
-        o[0] = o[1] = gh2f(p + 2) * (float)mn;
-        break;
-    }
-    default: {   /* IQ4_XS: sub-block t: 16 bytes at 8 + 16 t, nibbles as Q4_0 */
+    } else {   /* IQ4_XS: sub-block t: 16 bytes at 8 + 16 t, nibbles as Q4_0 */
         const uint8_t *p = row + (size_t)(b / 8) * 136;
-        const int t = (int)(b % 8);
         for (int j = 0; j < 32; j++) w[j] = luhd_iq4_values[(p[8 + 16 * t + j % 16] >> (4 * (j / 16))) & 0x0F];
         s[0] = s[1] = gh2f(p) * (float)luhd_iq4xs_scale(p, t);
         o[0] = o[1] = 0.0f;
-        break;
-    }
     }
 }
 
@@ -257,14 +230,13 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
                                               _mm512_set1_epi32((int)rb));
     const uint8_t *base = w + (size_t)n0 * rb;
     const __m512i zero = _mm512_setzero_si512(), low4 = _mm512_set1_epi8(0x0F);
-    const __m512i k3 = _mm512_set1_epi8(3), k32 = _mm512_set1_epi8(32);
     const __m512i iq4 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
 #define GATHER(OFF) _mm512_mask_i32gather_epi32(zero, rows, _mm512_add_epi32(rowoff, _mm512_set1_epi32((int)(OFF))), base, 1)
     for (long b = b0; b < b1; b++) {
         uint8_t *tb = tile + (size_t)(b - b0) * TILE_BLOCK_BYTES;
         __m512i q[8];
         __m512 s0, s1, o = _mm512_setzero_ps(), o1 = _mm512_setzero_ps();
-        if (format == LUHD_QF_Q2_K || format == LUHD_QF_Q3_K || format == LUHD_QF_Q5_K || format == LUHD_QF_IQ4_XS) {
+        if (format == LUHD_QF_Q2_K || format == LUHD_QF_IQ4_XS) {
             /* Row n's block in row n of wt (32 bytes each), then gathered by columns of 4. */
             int8_t wt[16][32] __attribute__((aligned(64)));
             float sh[2][16], oh[2][16];
@@ -287,7 +259,7 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
         } else if (format == LUHD_QF_Q8_0) {
             for (int kq = 0; kq < 8; kq++) q[kq] = GATHER(34 * b + 2 + 4 * kq);
             s0 = s1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(GATHER(34 * b)));
-        } else if (format != LUHD_QF_Q4_K && format != LUHD_QF_Q6_K) {
+        } else {
             /* Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL: 16 nibble bytes at qs (element j low, j + 16 high),
              * Q5's fifth bits in the u32 before them, f16 d (and m) at the start. */
             const int q5 = format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1;
@@ -317,46 +289,6 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
                 o = _mm512_sub_ps(o, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dm, 16))));
             else if (format != LUHD_QF_IQ4_NL && format != LUHD_QF_Q4_0)
                 o = _mm512_mul_ps(s0, _mm512_set1_ps(16.0f));
-        } else if (format == LUHD_QF_Q4_K) { /* block b is sub-block j = b % 8 of super-block b / 8 */
-            const long sb = 144 * (b / 8);
-            const int j = (int)(b % 8);
-            for (int kq = 0; kq < 8; kq++) {
-                const __m512i v = GATHER(sb + 16 + 32 * (j / 2) + 4 * kq);
-                q[kq] = _mm512_and_si512(j % 2 ? _mm512_srli_epi32(v, 4) : v, low4);
-            }
-            const __m512i dd = GATHER(sb);   /* d in the low 16 bits, dmin in the high 16 */
-            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
-            const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
-            /* The 6-bit scale and min of sub-block j: for j < 4 the low 6 bits of bytes j and j + 4;
-             * else the low / high nibble of byte j + 4 with the top 2 bits of byte j - 4 / j above. */
-            __m512i sc, mn;
-            if (j < 4) {
-                sc = _mm512_and_si512(GATHER(sb + 4 + j), _mm512_set1_epi32(63));
-                mn = _mm512_and_si512(GATHER(sb + 8 + j), _mm512_set1_epi32(63));
-            } else {
-                const __m512i hi = GATHER(sb + 4 + j + 4), top_s = GATHER(sb + 4 + j - 4), top_m = GATHER(sb + 4 + j);
-                sc = _mm512_or_si512(_mm512_and_si512(hi, _mm512_set1_epi32(0x0F)),
-                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(top_s, 6), _mm512_set1_epi32(3)), 4));
-                mn = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(hi, 4), _mm512_set1_epi32(0x0F)),
-                                     _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(top_m, 6), _mm512_set1_epi32(3)), 4));
-            }
-            s0 = s1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc));
-            o = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(mn));
-        } else { /* Q6_K: elements 32j..32j+31 of super-block b / 8, j = b % 8 */
-            const long sb = 210 * (b / 8);
-            const int j = (int)(b % 8), h = j / 4, part = j % 4;
-            for (int kq = 0; kq < 8; kq++) {
-                const __m512i l = GATHER(sb + 64 * h + (part % 2) * 32 + 4 * kq);
-                const __m512i hb = GATHER(sb + 128 + 32 * h + 4 * kq);
-                const __m512i lo = _mm512_and_si512(part < 2 ? l : _mm512_srli_epi32(l, 4), low4);
-                const __m512i up = _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(hb, 2 * part), k3), 4);
-                q[kq] = _mm512_sub_epi8(_mm512_or_si512(lo, up), k32);
-            }
-            const __m512i sc = GATHER(sb + 192 + 2 * j);   /* int8 scales 2j, 2j + 1 in the low bytes */
-            /* d is the block's last two bytes: read the dword ending there, keep its high half. */
-            const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(GATHER(sb + 206), 16)));
-            s0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 24), 24)));
-            s1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(sc, 16), 24)));
         }
         store_tile_block(tb, q, s0, s1, o, o1, rows, whole);
     }
@@ -407,8 +339,7 @@ static void pack_tile_repacked(int format, const uint8_t *w, size_t rb, long n0,
  * are summed in two int32 accumulators per row (two shorter chains of vpdpbusd; the integer sums
  * are exact, so adding them gives the block's sum). MODE (block_mode): with split scales the
  * halves are then scaled separately; offsets are applied
- * per block (WHOLE), per half (SPLIT_SCALES_OFFSETS) or not at all (SPLIT_SCALES: Q6_K and Q3_K
- * have none). The sums start from 0, or with `accumulate` from y's values (the sums of the blocks
+ * per block (WHOLE), per half (SPLIT_SCALES_OFFSETS) or not at all (WHOLE_NO_OFFSET). The sums start from 0, or with `accumulate` from y's values (the sums of the blocks
  * before b0 stored there, so that a product in column ranges adds the blocks in the same order). */
 static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile, long b0, long b1, const uint8_t *xbuf,
                                                             size_t xstride, long cols, long i0, int mr, int mode,
@@ -418,7 +349,7 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
     for (int i = 0; i < 6; i++) out[i] = _mm512_setzero_ps();
     if (accumulate)
         for (int i = 0; i < mr; i++) out[i] = _mm512_maskz_loadu_ps(mask, y + (i0 + i) * ldy + n0);
-    const int split = mode == SPLIT_SCALES || mode == SPLIT_SCALES_OFFSETS;
+    const int split = mode == SPLIT_SCALES_OFFSETS;
     for (long b = b0; b < b1; b++) {
         const uint8_t *tb = tile + (size_t)(b - b0) * TILE_BLOCK_BYTES;
         __m512i acc[6], acc1[6];
@@ -443,13 +374,6 @@ static inline __attribute__((always_inline)) void tile_rows(const uint8_t *tile,
             const float *dxs = (const float *)(xbuf + (size_t)(i0 + i) * xstride + cols);
             const __m512 dx = _mm512_set1_ps(dxs[b]);
             if (!split) acc[i] = _mm512_add_epi32(acc[i], acc1[i]);
-            if (mode == SPLIT_SCALES) {
-                /* dx (s0 S0 + s1 S1): one multiply and two multiply-adds */
-                const __m512 s1 = _mm512_loadu_ps((const float *)(tb + T_S1));
-                const __m512 half = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i]), s0);
-                out[i] = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[i]), s1, half), dx, out[i]);
-                continue;
-            }
             out[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i]), _mm512_mul_ps(s0, dx), out[i]);
             if (split) {
                 const __m512 s1 = _mm512_loadu_ps((const float *)(tb + T_S1));
@@ -484,7 +408,7 @@ static inline __attribute__((always_inline)) void tile_rows2(const uint8_t *tile
             out[i][0] = _mm512_loadu_ps(y + (i0 + i) * ldy + n0);
             out[i][1] = _mm512_maskz_loadu_ps(maskb, y + (i0 + i) * ldy + n0 + 16);
         }
-    const int split = mode == SPLIT_SCALES || mode == SPLIT_SCALES_OFFSETS;
+    const int split = mode == SPLIT_SCALES_OFFSETS;
     const uint8_t *xr[6];
     for (int i = 0; i < mr; i++) xr[i] = xbuf + (size_t)(i0 + i) * xstride;
     for (long b = b0; b < b1; b++) {
@@ -519,13 +443,6 @@ static inline __attribute__((always_inline)) void tile_rows2(const uint8_t *tile
             for (int i = 0; i < mr; i++) {
                 const float *dxs = (const float *)(xr[i] + cols);
                 const __m512 dx = _mm512_set1_ps(dxs[b]);
-                if (mode == SPLIT_SCALES) {
-                    /* dx (s0 S0 + s1 S1): one multiply and two multiply-adds */
-                    const __m512 s1 = _mm512_loadu_ps((const float *)(t + T_S1));
-                    const __m512 half = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[i][h]), s0);
-                    out[i][h] = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(acc1[i][h]), s1, half), dx, out[i][h]);
-                    continue;
-                }
                 out[i][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[i][h]), _mm512_mul_ps(s0, dx), out[i][h]);
                 if (split) {
                     const __m512 s1 = _mm512_loadu_ps((const float *)(t + T_S1));
@@ -552,7 +469,9 @@ static inline __attribute__((always_inline)) void tile_rows2(const uint8_t *tile
  * the row-interleaved copy. */
 static void tile_columns(int format, int repacked, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
                          long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
-    if (nr <= 0 || m <= 0 || k0 < 0 || k1 > cols || k0 >= k1 || k0 % 32 != 0 || k1 % 32 != 0) return;
+    if (!luhd_quant_gemm_supports(format) || nr <= 0 || m <= 0 || k0 < 0 || k1 > cols || k0 >= k1 || k0 % 32 != 0
+        || k1 % 32 != 0)
+        return;
     if (nr > 32) nr = 32;
     const long b0 = k0 / 32, b1 = k1 / 32;
     uint8_t *t = (uint8_t *)tile;
@@ -567,8 +486,7 @@ static void tile_columns(int format, int repacked, const void *w, size_t row_byt
         pack(format, (const uint8_t *)w, row_bytes, n0 + 16, nr - 16, b0, b1, t + tstride);
         const __mmask16 maskb = (__mmask16)((nr >= 32) ? 0xFFFF : ((1u << (nr - 16)) - 1));
 #define ROWS2(MR)                                                                                                    \
-    if (mode == SPLIT_SCALES) tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, maskb, acc); \
-    else if (mode == SPLIT_SCALES_OFFSETS)                                                                          \
+    if (mode == SPLIT_SCALES_OFFSETS)                                                                               \
         tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, maskb, acc);          \
     else if (mode == WHOLE_NO_OFFSET)                                                                               \
         tile_rows2(t, tstride, b0, b1, xb, xs, cols, i, MR, WHOLE_NO_OFFSET, y, ldy, n0, maskb, acc);               \
@@ -588,8 +506,7 @@ static void tile_columns(int format, int repacked, const void *w, size_t row_byt
     }
     const __mmask16 mask = (__mmask16)((nr >= 16) ? 0xFFFF : ((1u << nr) - 1));
 #define ROWS(MR)                                                                                                     \
-    if (mode == SPLIT_SCALES) tile_rows(t, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES, y, ldy, n0, mask, acc);       \
-    else if (mode == SPLIT_SCALES_OFFSETS)                                                                           \
+    if (mode == SPLIT_SCALES_OFFSETS)                                                                                \
         tile_rows(t, b0, b1, xb, xs, cols, i, MR, SPLIT_SCALES_OFFSETS, y, ldy, n0, mask, acc);                      \
     else if (mode == WHOLE_NO_OFFSET) tile_rows(t, b0, b1, xb, xs, cols, i, MR, WHOLE_NO_OFFSET, y, ldy, n0, mask, acc); \
     else tile_rows(t, b0, b1, xb, xs, cols, i, MR, WHOLE, y, ldy, n0, mask, acc);

@@ -186,8 +186,7 @@ import TestSupport
     /// row (8448 columns), 40 weight rows (a 32-row tile and an 8-row one) and 7 rows of x (a
     /// group of 4 and a tail of 3): every output of every kernel mode (whole blocks with and
     /// without offsets, split halves; per 256: sub-blocks with mins, halves, gathered or
-    /// unpacked row by row) is the bits of one 16-row call (`sixteenRowTiles`), and for the K
-    /// formats the per-32 kernel's 32-row calls are the bits of its 16-row ones.
+    /// unpacked row by row) is the bits of one 16-row call (`sixteenRowTiles`).
     @Test func int8ProductTilesOf32Rows() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
         let cols = 8448, rows = 40, m = 7
@@ -204,20 +203,6 @@ import TestSupport
                 MatMul.int8Product(prepared, weight: w, into: yb.baseAddress!, ldOut: rows, threads: 2)
             }
             #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(format)")
-            // The per-32 kernel's own Q4_K / Q6_K modes (the C API's every-format product): its
-            // 32-row calls against its 16-row ones.
-            guard prepared !== perBlock else { continue }
-            let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_tile_bytes(cols), alignment: 64)
-            defer { tile.deallocate() }
-            let reference = Self.sixteenRowTiles(perBlock, weight: w)
-            var y32 = [Float](repeating: .nan, count: m * rows)
-            y32.withUnsafeMutableBufferPointer { yb in
-                for n0 in stride(from: 0, to: rows, by: 32) {
-                    luhd_quant_gemm_tile(Int32(w.format.ggmlType), w.data, w.rowBytes, n0, Int32(min(32, rows - n0)), cols,
-                                         perBlock.bytes, m, tile, yb.baseAddress!, rows)
-                }
-            }
-            #expect(y32.map(\.bitPattern) == reference.map(\.bitPattern), "\(format) per 32")
         }
     }
 

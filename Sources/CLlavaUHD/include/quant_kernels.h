@@ -138,8 +138,10 @@ void luhd_quant_repack_rows_restore(int format, const void *repacked, size_t row
 void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
                                 const void *prepared, int m, float *y, long ldy);
 
-/* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI, every block format (see
- * quant_gemm_vnni.c). x is prepared once (luhd_quant_gemm_x_bytes(cols, m) bytes, 64-byte
+/* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI, x quantized per block of
+ * 32, for the block formats luhd_quant_gemm_supports names (1, else 0: every block format but the
+ * K formats of luhd_quant_gemm_k_supports, below; see quant_gemm_vnni.c; another format writes
+ * nothing). x is prepared once (luhd_quant_gemm_x_bytes(cols, m) bytes, 64-byte
  * aligned); then each call of luhd_quant_gemm_tile unpacks rows [n0, n0 + nr) (nr <= 32; more
  * are cut to 32) of W into `tile` (luhd_quant_gemm_tile_bytes(cols) bytes, 64-byte aligned, owned
  * by the calling thread) and writes y[i * ldy + n] for every i < m and n in the tile. Results are

@@ -12,11 +12,11 @@ import CLlavaUHD
 package final class PreparedInt8Rows {
     /// How x is quantized, which decides the kernel that multiplies it.
     package enum Blocking: Sendable {
-        /// One scale per 32 elements (`luhd_quant_gemm_prepare_x`, the every-format product
-        /// `luhd_quant_gemm_tile_columns`, Sources/CLlavaUHD/quant_gemm_vnni.c).
+        /// One scale per 32 elements (`luhd_quant_gemm_prepare_x`, the product of the other
+        /// block formats `luhd_quant_gemm_tile_columns`, Sources/CLlavaUHD/quant_gemm_vnni.c).
         case blocksOf32
         /// One scale per 256 elements, as llama.cpp's Q8_K for its K-format dot products
-        /// (`luhd_quant_gemm_k_prepare_x`, the Q4_K / Q6_K product
+        /// (`luhd_quant_gemm_k_prepare_x`, the Q3_K / Q4_K / Q5_K / Q6_K product
         /// `luhd_quant_gemm_k_tile_columns`, quant_gemm_k_vnni.c): the sub-block scales are
         /// applied to exact integer sums, one f32 multiply-add per super-block remains
         /// (+12-23 % in the one-thread kernel on Zen 4, notes:kquant8).

@@ -59,7 +59,7 @@ extension MatMul {
     /// for several weights (`PreparedInt8Rows`).
     package static func usesInt8Product(_ w: QuantizedMatrix, rows m: Int, kernel: QuantKernel?, rowwise: Bool) -> Bool {
         m > quantizedMatvecMaxRows && !rowwise && quantizedKernel(for: w, kernel) == .int8VNNI
-            && luhd_quant_gemm_supports(Int32(w.format.ggmlType)) != 0
+            && (luhd_quant_gemm_supports(Int32(w.format.ggmlType)) != 0 || luhd_quant_gemm_k_supports(Int32(w.format.ggmlType)) != 0)
     }
 
     /// The int8 VNNI matrix product (every block format) of `m` rows of x: x prepared once
