@@ -59,6 +59,29 @@ FA_INLINE void fa_prefetch(const char *src, long stride_bytes, long n, long row_
         for (long o = 0; o < row_bytes; o += 64) _mm_prefetch(src + j * stride_bytes + o, _MM_HINT_T1);
 }
 
+/* In-register transpose of a 16 x 16 float block: x[i] (row i) becomes column i. */
+FA_INLINE void fa_transpose16(vf x[16]) {
+    vf t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(x[i], x[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(x[i], x[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4)
+        for (int k = 0; k < 2; k++) {
+            x[i + 2 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + k]), _mm512_castps_pd(t[i + k + 2])));
+            x[i + 2 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + k]), _mm512_castps_pd(t[i + k + 2])));
+        }
+    for (int i = 0; i < 16; i += 8)
+        for (int k = 0; k < 4; k++) {
+            t[i + k] = _mm512_shuffle_f32x4(x[i + k], x[i + k + 4], 0x88);
+            t[i + k + 4] = _mm512_shuffle_f32x4(x[i + k], x[i + k + 4], 0xDD);
+        }
+    for (int k = 0; k < 8; k++) {
+        x[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+        x[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xDD);
+    }
+}
+
 /* Scores of 8 keys (kb rows, d apart) against NV lane vectors of queries: pt[a][lane] =
  * scale * (the sum, in order, of one fused multiply-add chain from zero per FA_CHAIN columns
  * c, in order: about 1/4 of a single chain's rounding error at d = 128), -inf where masks[a] (if given) hides
@@ -196,8 +219,18 @@ static void fa_tile(int type, const void *keys, const void *values, long stride,
             const long h = t * FA_SETS + u, lanes = 16 * set_nv[u];
             float *qh = qt + h * d * FA_LANES, *oh = ot + h * d8 * FA_LANES;
             const float *qs = q + u * FA_LANES * q_stride + t * d;
+            /* qh[c][r] = query r's column c (zero for rows past the set), 16 x 16 blocks at a time. */
+            const long d16 = d / 16 * 16;
+            for (long r0 = 0; r0 < lanes; r0 += 16)
+                for (long c0 = 0; c0 < d16; c0 += 16) {
+                    vf x[16];
+                    for (int i = 0; i < 16; i++)
+                        x[i] = r0 + i < set_rows[u] ? v_load(qs + (r0 + i) * q_stride + c0) : v_zero();
+                    fa_transpose16(x);
+                    for (int i = 0; i < 16; i++) _mm512_store_ps(qh + (c0 + i) * FA_LANES + r0, x[i]);
+                }
             for (long r = 0; r < lanes; r++)
-                for (long c = 0; c < d; c++) qh[c * FA_LANES + r] = r < set_rows[u] ? qs[r * q_stride + c] : 0.0f;
+                for (long c = d16; c < d; c++) qh[c * FA_LANES + r] = r < set_rows[u] ? qs[r * q_stride + c] : 0.0f;
             for (long c = 0; c < d8; c++)
                 for (long r = 0; r < lanes; r += 16) _mm512_store_ps(oh + c * FA_LANES + r, v_zero());
             for (long r = 0; r < lanes; r += 16) {
@@ -237,10 +270,22 @@ static void fa_tile(int type, const void *keys, const void *values, long stride,
             const long h = t * FA_SETS + u;
             const float *oh = ot + h * d8 * FA_LANES;
             const double *sh = sm + h * FA_LANES;
-            for (long r = 0; r < set_rows[u]; r++) {
-                const float inv = (float)(1.0 / sh[r]);
-                float *y = out + (u * FA_LANES + r) * out_stride + t * d;
-                for (long c = 0; c < d; c++) y[c] = oh[c * FA_LANES + r] * inv;
+            /* out row r = ot[.][r] / sum[r] (the reciprocal rounded to float, then one multiply per
+             * value), 16 x 16 blocks at a time. */
+            const long d16 = d / 16 * 16;
+            float *y0 = out + u * FA_LANES * out_stride + t * d;
+            for (long r0 = 0; r0 < set_rows[u]; r0 += 16) {
+                const long nr = set_rows[u] - r0 < 16 ? set_rows[u] - r0 : 16;
+                float inv[16];
+                for (long i = 0; i < nr; i++) inv[i] = (float)(1.0 / sh[r0 + i]);
+                for (long c0 = 0; c0 < d16; c0 += 16) {
+                    vf x[16];
+                    for (int i = 0; i < 16; i++) x[i] = _mm512_load_ps(oh + (c0 + i) * FA_LANES + r0);
+                    fa_transpose16(x);
+                    for (long i = 0; i < nr; i++) v_store(y0 + (r0 + i) * out_stride + c0, v_mul(x[i], v_set(inv[i])));
+                }
+                for (long i = 0; i < nr; i++)
+                    for (long c = d16; c < d; c++) y0[(r0 + i) * out_stride + c] = oh[c * FA_LANES + r0 + i] * inv[i];
             }
         }
 }
