@@ -53,9 +53,7 @@ import TestSupport
                     nonFinite += 1
                     continue
                 }
-                let dx = values.map { abs($0) }.max()! / 127
-                let inverse: Float = dx != 0 ? 1 / dx : 0
-                let q = values.map { Int(min(max(($0 * inverse).rounded(.toNearestOrEven), -127), 127)) }
+                let (dx, q) = int8Block(values)
                 let stored = (0..<32).map { Int(row.load(fromByteOffset: 32 * b + $0, as: UInt8.self)) - 128 }
                 #expect(stored == q, "row \(i) block \(b): quantized values")
                 let s0 = q[0..<16].reduce(0, +), s1 = q[16..<32].reduce(0, +)

@@ -47,16 +47,39 @@ func int8Image(_ x: [Float], block n: Int = 32) -> (values: [Float], dx: [Float]
     var out = [Float](repeating: 0, count: x.count)
     var scales: [Float] = []
     for b in 0..<(x.count / n) {
-        let block = x[(b * n)..<(b * n + n)]
-        let dx = block.map(abs).max()! / 127
-        let id: Float = dx != 0 ? 1 / dx : 0
-        for j in 0..<n {
-            let q = min(127, max(-127, (x[b * n + j] * id).rounded(.toNearestOrEven)))
-            out[b * n + j] = q * dx
-        }
+        let (dx, q) = int8Block(x[(b * n)..<(b * n + n)])
+        for j in 0..<n { out[b * n + j] = Float(q[j]) * dx }
         scales.append(dx)
     }
     return (out, scales)
+}
+
+/// One block of x as the int8 preparations define it: dx = max|x| / 127 and the int8 values
+/// round(x / dx) (ties to even, clamped to ±127); a block holding an infinity or a NaN gets
+/// dx = NaN and zeros.
+func int8Block(_ block: ArraySlice<Float>) -> (dx: Float, values: [Int]) {
+    let finite = block.allSatisfy(\.isFinite)
+    let dx: Float = finite ? block.map(abs).max()! / 127 : .nan
+    let id: Float = finite && dx != 0 ? 1 / dx : 0
+    return (dx, block.map { v in finite ? Int(min(127, max(-127, (v * id).rounded(.toNearestOrEven)))) : 0 })
+}
+
+/// `rows` rows of `columns` random values in ±3 whose first four blocks of `n` elements hold the
+/// hard cases of a preparation (an all-zero block, ±0 and subnormals, exact ties at dx = 1,
+/// values near the f32 maximum), with an infinity in the second block of row 1 and a NaN in the
+/// third block of row 2.
+func preparationInput(columns cols: Int, rows m: Int, block n: Int, seed: UInt64) -> [Float] {
+    var rng = TestRandom(seed: seed)
+    var x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 3 }
+    for j in 0..<n {
+        x[j] = 0                                                              // all zero
+        x[n + j] = j % 2 == 0 ? -0.0 : Float.leastNonzeroMagnitude * Float(j)   // ±0, subnormals
+        x[2 * n + j] = j == 0 ? 127 : Float(j % 8) - 3.5                      // dx = 1: exact ties
+        x[3 * n + j] = 3e38 * (j % 3 == 0 ? -1 : 0.9)                         // near the f32 maximum
+    }
+    x[cols + n + 8] = .infinity
+    x[2 * cols + 2 * n + 6] = .nan
+    return x
 }
 
 @Suite struct QuantKernelTests {
@@ -187,16 +210,7 @@ func int8Image(_ x: [Float], block n: Int = 32) -> (values: [Float], dx: [Float]
     @Test func kPreparationMatchesDefinition() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
         let cols = 2816, m = 3, nb = cols / 32
-        var rng = TestRandom(seed: 31)
-        var x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 3 }
-        for j in 0..<32 {
-            x[j] = 0                                                           // all zero
-            x[32 + j] = j % 2 == 0 ? -0.0 : Float.leastNonzeroMagnitude * Float(j)   // ±0, subnormals
-            x[64 + j] = j == 0 ? 127 : Float(j % 8) - 3.5                      // dx = 1: exact ties
-            x[96 + j] = 3e38 * (j % 3 == 0 ? -1 : 0.9)                         // near the f32 maximum
-        }
-        x[cols + 40] = .infinity
-        x[2 * cols + 70] = .nan
+        let x = preparationInput(columns: cols, rows: m, block: 32, seed: 31)
         let fmt = Int32(QuantFormat.q4_K.ggmlType), kid = QuantKernel.int8VNNI.rawValue
         let bytes = luhd_quant_prepared_bytes(fmt, kid, cols, Int32(m))
         let stride = bytes / m
@@ -208,11 +222,7 @@ func int8Image(_ x: [Float], block n: Int = 32) -> (values: [Float], dx: [Float]
             let q = row.assumingMemoryBound(to: Int8.self)
             let f = (row + cols).assumingMemoryBound(to: Float.self)
             for b in 0..<nb {
-                let block = Array(x[(i * cols + 32 * b)..<(i * cols + 32 * b + 32)])
-                let finite = block.allSatisfy(\.isFinite)
-                let dx: Float = finite ? block.map(abs).max()! / 127 : .nan
-                let id: Float = finite && dx != 0 ? 1 / dx : 0
-                let values = block.map { v -> Int in finite ? Int(min(127, max(-127, (v * id).rounded(.toNearestOrEven)))) : 0 }
+                let (dx, values) = int8Block(x[(i * cols + 32 * b)..<(i * cols + 32 * b + 32)])
                 let s0 = values[0..<16].reduce(0, +), s1 = values[16..<32].reduce(0, +)
                 #expect((0..<32).allSatisfy { Int(q[32 * b + $0]) == values[$0] }, "row \(i) block \(b): int8 values")
                 let expected: [(Float, Float)] = [(f[b], dx), (f[nb + b], dx * Float(s0 + s1)), (f[2 * nb + 2 * b], dx),
@@ -234,16 +244,7 @@ func int8Image(_ x: [Float], block n: Int = 32) -> (values: [Float], dx: [Float]
     @Test func superBlockPreparationMatchesDefinition() throws {
         guard QuantKernel.int8VNNI.isAvailable else { return }
         let cols = 2816, m = 3, ns = cols / 256
-        var rng = TestRandom(seed: 37)
-        var x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 3 }
-        for j in 0..<256 {
-            x[j] = 0                                                                   // all zero
-            x[256 + j] = j % 2 == 0 ? -0.0 : Float.leastNonzeroMagnitude * Float(j)   // ±0, subnormals
-            x[512 + j] = j == 0 ? 127 : Float(j % 8) - 3.5                            // dx = 1: exact ties
-            x[768 + j] = 3e38 * (j % 3 == 0 ? -1 : 0.9)                               // near the f32 maximum
-        }
-        x[cols + 300] = .infinity
-        x[2 * cols + 1000] = .nan
+        let x = preparationInput(columns: cols, rows: m, block: 256, seed: 37)
         let prepared = PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, threads: 2)
         #expect(prepared.rowBytes == luhd_quant_gemm_k_x_bytes(cols, 1))
         for i in 0..<m {
@@ -252,11 +253,7 @@ func int8Image(_ x: [Float], block n: Int = 32) -> (values: [Float], dx: [Float]
             let f = (row + cols).assumingMemoryBound(to: Float.self)
             let sums = (row + cols + 4 * ns).assumingMemoryBound(to: Int16.self)
             for s in 0..<ns {
-                let block = Array(x[(i * cols + 256 * s)..<(i * cols + 256 * s + 256)])
-                let finite = block.allSatisfy(\.isFinite)
-                let dx: Float = finite ? block.map(abs).max()! / 127 : .nan
-                let id: Float = finite && dx != 0 ? 1 / dx : 0
-                let values = block.map { v -> Int in finite ? Int(min(127, max(-127, (v * id).rounded(.toNearestOrEven)))) : 0 }
+                let (dx, values) = int8Block(x[(i * cols + 256 * s)..<(i * cols + 256 * s + 256)])
                 #expect((0..<256).allSatisfy { Int(q[256 * s + $0]) - 128 == values[$0] }, "row \(i) super-block \(s): int8 values")
                 #expect(f[s].bitPattern == dx.bitPattern || (f[s].isNaN && dx.isNaN), "row \(i) super-block \(s): dx")
                 for j in 0..<8 {
