@@ -251,9 +251,9 @@ package final class HiwinProjector: Projector {
                     } else {
                         MatMul.linear(a.baseAddress!, rows: rows, weight: catProjWeight, into: f.baseAddress!, context: context)
                     }
+                    Elementwise.addRowVector(catProjBias, to: f.baseAddress!, rows: rows, cols: e, threads: context.threads)
                 }
             }
-            for r in 0..<rows { for j in 0..<e { fused[r * e + j] += catProjBias[j] } }
         }
         return output.apply(&fused, views: views.count, tokensPerView: windows, context: context)
     }

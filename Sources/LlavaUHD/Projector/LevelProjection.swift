@@ -127,7 +127,7 @@ final class LevelProjection: @unchecked Sendable {
                 x.withUnsafeMutableBufferPointer { xb in
                     let out = xb.baseAddress!
                     MatMul.linear(features, rows: pixels, weight: weight, into: out, context: context)
-                    for p in 0..<pixels { for j in 0..<embedDim { out[p * embedDim + j] += bias[j] } }
+                    Elementwise.addRowVector(bias, to: out, rows: pixels, cols: embedDim, threads: context.threads)
                     Normalization.layerNorm(out, rows: pixels, cols: embedDim, gamma: normWeight, beta: normBias, eps: eps,
                                             into: out, threads: context.threads)
                 }

@@ -242,29 +242,13 @@ final class WindowAttention: @unchecked Sendable {
         context.timed("Hiwin attention out_proj", operations: 2.0 * Double(rows * e * e)) {
             var valueBias = [Float](repeating: 0, count: e)
             inProjBias.convert(from: 2 * e, count: e, into: &valueBias)
-            Self.addBias(valueBias, to: x, rows: rows, threads: context.threads)
+            Elementwise.addRowVector(valueBias, to: x, rows: rows, cols: e, threads: context.threads)
             if let int8 {
                 MatMul.linear(x, rows: rows, weight: int8.outProj, into: out, context: context, kernel: int8.kernel)
             } else {
                 MatMul.linear(x, rows: rows, weight: outProjWeight, into: out, context: context)
             }
-            Self.addBias(outProjBias.floats(), to: out, rows: rows, threads: context.threads)
-        }
-    }
-
-    /// `x[r][j] += bias[j]` for `rows` rows of `bias.count` values, rows split across threads
-    /// (one addition per value: the same result on any thread count).
-    static func addBias(_ bias: [Float], to x: UnsafeMutablePointer<Float>, rows: Int, threads: Int) {
-        let e = bias.count, parts = chunks(rows, parts: threads), xp = SendablePointer(x)
-        guard e > 0, rows > 0 else { return }
-        bias.withUnsafeBufferPointer { b in
-            let bp = SendablePointer(UnsafeMutablePointer(mutating: b.baseAddress!))
-            parallelFor(parts.count, threads: threads) { part in
-                for r in parts[part] {
-                    let row = xp.p + r * e
-                    for j in 0..<e { row[j] += bp.p[j] }
-                }
-            }
+            Elementwise.addRowVector(outProjBias.floats(), to: out, rows: rows, cols: e, threads: context.threads)
         }
     }
 }
