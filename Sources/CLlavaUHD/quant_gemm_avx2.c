@@ -323,6 +323,8 @@ static inline __attribute__((always_inline)) void panel_pass(const uint8_t *tile
         panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, MR, kind, y, ldy, n0, last, acc);
     }
     switch (m - i) {
+    case 5: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 5, kind, y, ldy, n0, last, acc); break;
+    case 4: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 4, kind, y, ldy, n0, last, acc); break;
     case 3: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 3, kind, y, ldy, n0, last, acc); break;
     case 2: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 2, kind, y, ldy, n0, last, acc); break;
     case 1: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 1, kind, y, ldy, n0, last, acc); break;

@@ -143,8 +143,10 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
     /// has an int8 product (`Int8ProductKernel`: AVX-512 VNNI, 4 times float32's arithmetic per
     /// instruction; else AVX2 `vpmaddubsw` + `vpmaddwd`, whose sign trick for Q8_0 leaves
     /// about 1.2 times float32's FMA rate) and it measured at least `fastMargin` times faster
-    /// than float32, else `fastMatrixArithmetic`. Measured on Zen 3 (EPYC, 2 vCPUs, one thread,
-    /// a shared machine; BENCHMARKS.md notes:gemm9): see there whether the AVX2 product passed.
+    /// than float32, else `fastMatrixArithmetic`. On Zen 3 (EPYC, one thread, CPU time on a
+    /// loaded machine) the AVX2 Q8_0 product ran the calibration shape at 98.6 GOP/s against a
+    /// float32 FMA peak of 99.5 GFLOP/s (BENCHMARKS.md notes:gemm9), so whether it passes the
+    /// margin there depends on sgemm's share of that peak; the calibration decides per machine.
     public var fastVisionArithmetic: MatrixArithmetic {
         if Int8ProductKernel.preferred(for: .q8_0, features: features) != nil, let int8 = int8ProductRate,
            int8 >= float32ProductRate * Self.fastMargin {
