@@ -116,6 +116,28 @@ double luhd_peak_dot_i8(long n) {
     return 0;
 }
 
+/* The int8 product of CPUs without VNNI (quant_gemm_avx2.c): vpmaddubsw (32 u8 x s8 products
+ * added in pairs to int16), vpmaddwd with ones (pairs to int32), vpaddd into the accumulator;
+ * 32 multiply-adds = 64 operations per triple. Each chain multiplies its own accumulator's bytes
+ * (so no product is loop-invariant); 12 chains cover the 7-cycle latency of a triple. */
+__attribute__((target("avx2"))) static double dot_i8_avx2_256(long n) {
+    __m256i a[ACCUMULATORS], x = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    for (int i = 0; i < ACCUMULATORS; i++) a[i] = _mm256_set1_epi32(i);
+    for (long r = 0; r < n; r++) {
+        for (int i = 0; i < ACCUMULATORS; i++) a[i] = _mm256_add_epi32(a[i], _mm256_madd_epi16(_mm256_maddubs_epi16(x, a[i]), ones));
+        __asm__ volatile("" : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]), "+x"(a[5]));
+        __asm__ volatile("" : "+x"(a[6]), "+x"(a[7]), "+x"(a[8]), "+x"(a[9]), "+x"(a[10]), "+x"(a[11]));
+    }
+    __m256i s = a[0];
+    for (int i = 1; i < ACCUMULATORS; i++) s = _mm256_add_epi32(s, a[i]);
+    int out[8];
+    _mm256_storeu_si256((__m256i *)out, s);
+    sink_i = out[0];
+    return (double)n * ACCUMULATORS * 32 * 2;
+}
+
+double luhd_peak_dot_i8_avx2(long n) { return luhd_cpu()->avx2 ? dot_i8_avx2_256(n) : 0; }
+
 /* Half the accumulators take vpdpbusd, the other half vfmadd231ps, interleaved. */
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static double dot_i8_fma_f32_512(long n) {
     __m512i a[ACCUMULATORS / 2], x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(-2);

@@ -35,6 +35,9 @@ var e2eBenchmark: Benchmark { Benchmark(
 struct MachinePeaks {
     /// Operations per second with `threads` threads (0 when the CPU lacks the instructions).
     var fmaF32 = 0.0, fmaF16 = 0.0, dotBF16 = 0.0, dotI8 = 0.0
+    /// The `vpmaddubsw` + `vpmaddwd` peak (`luhd_peak_dot_i8_avx2`), measured only where the
+    /// int8 products of prefill are the AVX2 ones (`Int8ProductKernel.avx2`), else 0.
+    var dotI8AVX2 = 0.0
     /// Read bandwidth with `threads` threads, bytes per second.
     var bandwidth = 0.0
 
@@ -64,6 +67,7 @@ struct MachinePeaks {
         p.fmaF16 = rate { luhd_peak_fma_f16($0) }
         p.dotBF16 = rate { luhd_peak_dot_bf16($0) }
         p.dotI8 = rate { luhd_peak_dot_i8($0) }
+        if Int8ProductKernel.host == .avx2, Int8ProductKernel.avx2.isAvailable { p.dotI8AVX2 = rate { luhd_peak_dot_i8_avx2($0) } }
         // 1 GiB, best of at least 3 per stream count: one short read of 256 MiB measured 33.5 GB/s
         // where the `quant` benchmark's best of many over 1 GiB read 59.9 minutes later.
         p.bandwidth = ReadBandwidth(bytes: 1 << 30).measure(threads: threads, repeats: max(3, repeats))
@@ -77,8 +81,15 @@ struct MachinePeaks {
 
     var line: String {
         func g(_ x: Double) -> String { x > 0 ? fmt(x / 1e9, 0) : "n/a" }
+        let avx2 = dotI8AVX2 > 0 ? "int8 AVX2 (vpmaddubsw) \(g(dotI8AVX2)) GOP/s, " : ""
         return "float32 FMA \(g(fmaF32)) GFLOP/s, FP16 FMA \(g(fmaF16)) GFLOP/s, BF16 dot \(g(dotBF16)) GFLOP/s, "
-            + "int8 VNNI \(g(dotI8)) GOP/s, read bandwidth \(fmt(bandwidth / 1e9)) GB/s"
+            + "int8 VNNI \(g(dotI8)) GOP/s, \(avx2)read bandwidth \(fmt(bandwidth / 1e9)) GB/s"
+    }
+
+    /// The int8 peak of the product prefill runs on this CPU (`Int8ProductKernel.host`): VNNI's
+    /// `vpdpbusd` or AVX2's `vpmaddubsw`; 0 when neither was measured.
+    var int8: (value: Double, name: String) {
+        Int8ProductKernel.host == .avx2 && dotI8AVX2 > 0 ? (dotI8AVX2, "int8 AVX2") : (dotI8, "int8 VNNI")
     }
 }
 
@@ -139,10 +150,11 @@ private struct E2EVariant {
     }
 
     /// The peak prefill's matrix products can reach: float32 FMA for exact BF16 weights (widened to
-    /// float32), the bf16 dot peak for fast BF16 where fast picks bf16 products, int8 VNNI for the
-    /// quantized formats (int8 activations). Operations per second.
+    /// float32), the bf16 dot peak for fast BF16 where fast picks bf16 products, the int8 peak of
+    /// the CPU's int8 product (VNNI, else AVX2) for the quantized formats (int8 activations).
+    /// Operations per second.
     func prefillPeak(_ peaks: MachinePeaks) -> (value: Double, name: String) {
-        if format != nil || gguf != nil, peaks.dotI8 > 0 { return (peaks.dotI8, "int8 VNNI") }
+        if format != nil || gguf != nil, peaks.int8.value > 0 { return peaks.int8 }
         if precision == .fast, precision.matrixArithmetic() == .bfloat16, peaks.dotBF16 > 0 { return (peaks.dotBF16, "bf16 dot") }
         return (peaks.fmaF32, "float32 FMA")
     }

@@ -128,6 +128,11 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
                 variants.append(("\(format.rawValue), stored layout", format.rawValue, {
                     try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), quantizedKernel: .int8VNNI)
                 }))
+            } else if Int8ProductKernel.host == .avx2, Int8ProductKernel.avx2.isAvailable {
+                // Exact f32 (dequantization + sgemm for prefill): the baseline of the AVX2 int8 product.
+                variants.append(("\(format.rawValue), f32 dequantize + sgemm", format.rawValue, {
+                    try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), quantizedKernel: .f32AVX2)
+                }))
             }
         }
         var ggufs: [String: String] = [:]

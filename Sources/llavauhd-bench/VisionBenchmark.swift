@@ -79,7 +79,9 @@ private func runVisionBenchmark(_ options: BenchOptions) throws -> String {
         if let int8Encoder {
             _ = try int8Encoder.encode([single], context: context)
             let tInt8 = try bestOfWithCPU(reps) { _ = try int8Encoder.encode(views, context: context) }
-            fastRows.append(fastRow("int8 (Q8_0 copy, `vpdpbusd`)", tInt8, peak: peaks.dotI8, peakName: "int8 VNNI", torch: nil))
+            let instruction = Int8ProductKernel.host == .avx2 ? "`vpmaddubsw`" : "`vpdpbusd`"
+            fastRows.append(fastRow("int8 (Q8_0 copy, \(instruction))", tInt8, peak: peaks.int8.value, peakName: peaks.int8.name,
+                                    torch: nil))
             print("vit \(threads) thread(s): 1024x768 with int8 products \(fmt(tInt8.wall, 2)) s")
         }
         preprocessRows.append("| \(threads) | \(fmt(tPre.wall * 1000, 1)) ms | \(fmt(tPre.cpu * 1000, 1)) ms |")

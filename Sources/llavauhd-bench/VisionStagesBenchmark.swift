@@ -115,7 +115,7 @@ private func runVisionStagesBenchmark(_ options: BenchOptions) throws -> String 
 /// The per-part table of one thread count.
 private func table(exact: VisionRun, fast: VisionRun, peaks: MachinePeaks, threads: Int, loads: [String]) -> String {
     func share(_ operations: Double, _ seconds: Double, int8: Bool) -> String {
-        let peak = int8 ? peaks.dotI8 : peaks.fmaF32
+        let peak = int8 ? peaks.int8.value : peaks.fmaF32
         guard operations > 0, seconds > 0, peak > 0 else { return "–" }
         return "\(fmt(100 * operations / seconds / peak, 0)) % \(int8 ? "int8" : "f32")"
     }

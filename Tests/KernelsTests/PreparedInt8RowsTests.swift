@@ -13,7 +13,7 @@ import TestSupport
 /// Skipped on CPUs without AVX-512 VNNI (the kernel is built for it).
 @Suite struct PreparedInt8RowsTests {
     @Test func matchesTheBlockDefinition() throws {
-        guard Int8Product.isAvailable else {
+        guard Int8ProductKernel.vnni.isAvailable else {
             print("PreparedInt8Rows: the int8 VNNI product is not available on this CPU, not run")
             return
         }
@@ -27,18 +27,18 @@ import TestSupport
         x[block(3, 16) + 9] = .infinity                                               // non-finite blocks
         x[block(3, 35) + 31] = -.infinity
         x[block(4, 2) + 0] = .nan
-        let prepared = PreparedInt8Rows(x, rows: rows, ldx: ldx, columns: cols, threads: 1)
+        let prepared = PreparedInt8Rows(x, rows: rows, ldx: ldx, columns: cols, kernel: .vnni, threads: 1)
         let stride = prepared.rowBytes
         // The bytes of every row that the products read (a row's padding to 64 bytes is not written).
         let bytes = { (p: PreparedInt8Rows) in
             (0..<p.rows).flatMap { [UInt8](UnsafeRawBufferPointer(start: p.bytes + $0 * p.rowBytes, count: cols + 16 * blocks)) }
         }
         for threads in [2, 3] {
-            #expect(bytes(PreparedInt8Rows(x, rows: rows, ldx: ldx, columns: cols, threads: threads)) == bytes(prepared))
+            #expect(bytes(PreparedInt8Rows(x, rows: rows, ldx: ldx, columns: cols, kernel: .vnni, threads: threads)) == bytes(prepared))
         }
         // A contiguous copy of the rows gives the same bytes.
         let packed = (0..<rows).flatMap { x[($0 * ldx)..<($0 * ldx + cols)] }
-        #expect(bytes(PreparedInt8Rows(packed, rows: rows, columns: cols, threads: 2)) == bytes(prepared))
+        #expect(bytes(PreparedInt8Rows(packed, rows: rows, columns: cols, kernel: .vnni, threads: 2)) == bytes(prepared))
 
         let raw = UnsafeRawPointer(prepared.bytes)
         var nonFinite = 0

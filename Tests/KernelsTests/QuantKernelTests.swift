@@ -133,10 +133,11 @@ func preparationInput(columns cols: Int, rows m: Int, block n: Int, seed: UInt64
         }
     }
 
-    /// More than 4 rows: the int8 VNNI product (every block format, where available) within
-    /// 1e-5·Σ|w·x~| of the f64 reference with x~ the int8 image of x (per 32, or per 256 for the
-    /// formats of `PreparedInt8Rows.Blocking.superBlocksOf256`), and tile dequantization +
-    /// sgemm (forced with an f32 kernel: the path of CPUs without VNNI) within 1e-5·Σ|w·x|.
+    /// More than 4 rows: the int8 product (VNNI: every block format, where available; asked for
+    /// on a CPU without it, the CPU's own, e.g. AVX2) within 1e-5·Σ|w·x~| of the f64 reference
+    /// with x~ the int8 image of x (per 32, or per 256 for the formats of
+    /// `PreparedInt8Rows.Blocking.superBlocksOf256`), and tile dequantization + sgemm (forced
+    /// with an f32 kernel, and the path of formats no int8 product implements) within 1e-5·Σ|w·x|.
     /// Row counts cover partial 16-row tiles and 6-row blocks of x with remainders.
     @Test(arguments: blockFormats)
     func manyRowsAgainstReference(format: QuantFormat) throws {
@@ -148,7 +149,7 @@ func preparationInput(columns cols: Int, rows m: Int, block n: Int, seed: UInt64
         for m in [5, 7, 13] {
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
             for kernel in [QuantKernel.int8VNNI, .f32AVX2] {
-                let int8 = kernel == .int8VNNI && kernel.isAvailable && kernel.supports(format)
+                let int8 = MatMul.usesInt8Product(w, rows: m, kernel: kernel, rowwise: false)
                 var ys: [[Float]] = []
                 for threads in [1, 2] {
                     var y = [Float](repeating: .nan, count: m * (rows + 3))

@@ -8,7 +8,10 @@
  *   fma_f32:  vfmadd231ps (AVX-512, else AVX2);
  *   fma_f16:  vfmadd231ph (AVX512_FP16);
  *   dot_bf16: vdpbf16ps (AVX512_BF16), a bf16 pair product added to float32 = 4 operations;
- *   dot_i8:   vpdpbusd (AVX512_VNNI, else AVX-VNNI), four u8*s8 products added to int32 = 8.
+ *   dot_i8:   vpdpbusd (AVX512_VNNI, else AVX-VNNI), four u8*s8 products added to int32 = 8;
+ *   dot_i8_avx2: vpmaddubsw + vpmaddwd (with ones) + vpaddd (AVX2), the integer core of the int8
+ *             products without VNNI (quant_gemm_avx2.c): 32 u8*s8 products added to int32 = 64
+ *             operations per three instructions.
  * dot_i8_fma_f32 runs 6 vpdpbusd and 6 vfmadd231ps per round, interleaved (512-bit, AVX512_VNNI
  * only), and returns the instructions it executed (12 per round), not operations: against the
  * instruction rates of dot_i8 (operations / 128) and fma_f32 (operations / 32) it shows whether
@@ -19,6 +22,7 @@ double luhd_peak_fma_f32(long iterations);
 double luhd_peak_fma_f16(long iterations);
 double luhd_peak_dot_bf16(long iterations);
 double luhd_peak_dot_i8(long iterations);
+double luhd_peak_dot_i8_avx2(long iterations);
 double luhd_peak_dot_i8_fma_f32(long iterations);
 
 /* Reads the n bytes at p once as `streams` (1...16) contiguous parts walked side by side, two

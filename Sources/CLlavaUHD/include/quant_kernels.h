@@ -189,4 +189,22 @@ void luhd_quant_gemm_k_prepare_x(const float *x, long ldx, long cols, long m, vo
 void luhd_quant_gemm_k_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
                                     long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate);
 
+/* The same product with AVX2 (+FMA, F16C) for CPUs without AVX-512 VNNI (quant_gemm_avx2.c:
+ * vpmaddubsw and vpmaddwd, exact int32 sums), for the formats luhd_quant_gemm_avx2_supports names
+ * (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL; 1, else 0; another format writes nothing), with the
+ * contract of luhd_quant_gemm_tile_columns: W . x~ up to f32 rounding, x~ = dx * round(x / dx)
+ * per block of 32 (dx = max|x| / 127, ties to even, clamped to +-127; a block holding a
+ * non-finite value gives NaN), the same bits whatever the tiling (nr <= 32, n0) and the column
+ * ranges (multiples of 32; invalid arguments write nothing; `accumulate` as there). x is
+ * prepared by luhd_quant_gemm_avx2_prepare_x (signed int8 values, its own layout:
+ * luhd_quant_gemm_avx2_x_bytes(cols, m) bytes, 64-byte aligned), the tile is
+ * luhd_quant_gemm_avx2_tile_bytes(k1 - k0) bytes (64-byte aligned, owned by the calling thread).
+ * Needs AVX2, FMA and F16C. Not thread-safe on one tile or y rows. */
+int luhd_quant_gemm_avx2_supports(int format);
+size_t luhd_quant_gemm_avx2_x_bytes(long cols, long m);
+size_t luhd_quant_gemm_avx2_tile_bytes(long cols);
+void luhd_quant_gemm_avx2_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf);
+void luhd_quant_gemm_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
+                                       long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate);
+
 #endif

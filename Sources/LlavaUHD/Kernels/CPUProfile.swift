@@ -10,8 +10,9 @@ import CLlavaUHD
 ///
 /// The calibration runs once per process, on first use of `current` (a model loaded with
 /// `Precision.fast` asks for it), on one thread: best of `calibrationRounds` runs of a product of
-/// `calibrationShape` in float32, in bf16 (with AVX512_BF16) and in int8 (with AVX-512 VNNI, the
-/// weight quantized to Q8_0 beforehand as `Int8Product` does at load), a few milliseconds in all.
+/// `calibrationShape` in float32, in bf16 (with AVX512_BF16) and in int8 (with the CPU's int8
+/// product, AVX-512 VNNI or AVX2: `Int8ProductKernel`; the weight quantized to Q8_0 beforehand as
+/// `Int8Product` does at load), a few milliseconds in all.
 public struct CPUProfile: Sendable, CustomStringConvertible {
     /// Instruction-set extensions the kernels dispatch on.
     public struct Features: Sendable, Equatable {
@@ -59,8 +60,8 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
     /// AVX512_BF16.
     public let bfloat16ProductRate: Double?
     /// Measured rate of one thread's int8 matrix product against a Q8_0 copy (`Int8Product`:
-    /// x quantized on the fly, AVX-512 VNNI), multiply-adds × 2 per second in G; nil without
-    /// AVX-512 VNNI.
+    /// x quantized on the fly, AVX-512 VNNI or AVX2), multiply-adds × 2 per second in G; nil
+    /// without an int8 product (`Int8Product.isAvailable`).
     public let int8ProductRate: Double?
 
     /// A profile from known figures (tests, or a benchmark replaying another machine).
@@ -100,7 +101,7 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
         }
         if Int8Product.isAvailable, let q8 = Int8Product.quantize([tensor], threads: 1) {
             let context = ComputeContext(threads: 1)
-            int8 = { MatMul.linear(x, rows: m, weight: q8, into: y, context: context, kernel: .int8VNNI) }
+            int8 = { MatMul.linear(x, rows: m, weight: q8, into: y, context: context) }
         }
         // Warm up (loads OpenBLAS, faults in the buffers), then alternate so all see the same
         // background load.
@@ -139,12 +140,16 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
 
     /// How `Precision.fast` multiplies activations with dense weights in the vision tower
     /// (`CLIPVisionEncoder`, whose weights can take a load-time Q8_0 copy): int8 where the CPU
-    /// has AVX-512 VNNI (`Int8Product.isAvailable`) and the int8 product measured at least
-    /// `fastMargin` times faster than float32 (4 times float32's arithmetic per instruction), else
-    /// `fastMatrixArithmetic`. CPUs with AVX-VNNI but not AVX-512 VNNI have no int8 matrix
-    /// product here and get `fastMatrixArithmetic`.
+    /// has an int8 product (`Int8ProductKernel`: AVX-512 VNNI, 4 times float32's arithmetic per
+    /// instruction; else AVX2 `vpmaddubsw` + `vpmaddwd`, whose sign trick for Q8_0 leaves
+    /// about 1.2 times float32's FMA rate) and it measured at least `fastMargin` times faster
+    /// than float32, else `fastMatrixArithmetic`. On Zen 3 (EPYC, one thread, CPU time on a
+    /// loaded machine) the AVX2 Q8_0 product ran the calibration shape at 98.6 GOP/s against a
+    /// float32 FMA peak of 99.5 GFLOP/s (BENCHMARKS.md notes:gemm9), so whether it passes the
+    /// margin there depends on sgemm's share of that peak; the calibration decides per machine.
     public var fastVisionArithmetic: MatrixArithmetic {
-        if features.avx512VNNI, let int8 = int8ProductRate, int8 >= float32ProductRate * Self.fastMargin {
+        if Int8ProductKernel.preferred(for: .q8_0, features: features) != nil, let int8 = int8ProductRate,
+           int8 >= float32ProductRate * Self.fastMargin {
             return .int8
         }
         return fastMatrixArithmetic

@@ -3,16 +3,17 @@ import CLlavaUHD
 /// Int8 matrix products against dense weights (`MatrixArithmetic.int8`): the weights get a Q8_0
 /// copy made once (at model load), and the products run through the quantized-prefill path
 /// `MatMul.linear(_:rows:weight:into:ldOut:context:kernel:rowwise:)`: x quantized to int8 per
-/// block of 32 and multiplied with AVX-512 VNNI `vpdpbusd` (Sources/CLlavaUHD/quant_gemm_vnni.c),
-/// or, with an f32 kernel (a CPU without AVX-512 VNNI, or a test forcing the fallback), the
-/// Q8_0 copy dequantized tile by tile for sgemm.
+/// block of 32 and multiplied with AVX-512 VNNI `vpdpbusd` (Sources/CLlavaUHD/quant_gemm_vnni.c)
+/// or, without it, AVX2 `vpmaddubsw` + `vpmaddwd` (quant_gemm_avx2.c; `Int8ProductKernel`), or,
+/// with an f32 kernel (a CPU without AVX2, or a test forcing the fallback), the Q8_0 copy
+/// dequantized tile by tile for sgemm.
 ///
 /// Memory: the copy takes 34 bytes per 32 weights (1.0625 bytes per weight) on top of the
 /// mapped weights: about 310 MB for the 23 layers a ViT-L/14-336 runs (290 M weights).
 package enum Int8Product {
-    /// True when this CPU runs the int8 VNNI matrix product (AVX-512 F/BW/VL/DQ and VNNI).
-    package static let isAvailable = QuantKernel.int8VNNI.isAvailable
-        && luhd_quant_gemm_supports(Int32(QuantFormat.q8_0.ggmlType)) != 0
+    /// True when this CPU runs an int8 matrix product for Q8_0 (AVX-512 F/BW/VL/DQ and VNNI, or
+    /// AVX2, FMA and F16C).
+    package static let isAvailable = Int8ProductKernel.preferred(for: .q8_0, features: Int8ProductKernel.hostFeatures) != nil
 
     /// A Q8_0 copy of `weights` stacked along their rows (`[Σ rowsᵢ, K]`, e.g. q|k|v), quantized
     /// with GGML's reference quantizer (d = max|w|/127 per block of 32, stored as f16; q =

@@ -32,8 +32,8 @@ extension MatMul {
     /// `outs[j][m×Nⱼ] = x[m×K] · Wⱼᵀ` for weights that read the same x (q/k/v, gate/up): the
     /// results of one `linear(_:rows:weight:into:ldOut:arithmetic:kernel:rowwise:context:)` call
     /// per weight, bit for bit, with x packed once for BF16 weights in float32 arithmetic
-    /// (`BF16WeightProduct`, when all weights are BF16), x quantized to int8 once for the weights that run the int8
-    /// VNNI matrix product (`MatMul.usesInt8Product`) when two or more of them do (and, when they
+    /// (`BF16WeightProduct`, when all weights are BF16), x quantized to int8 once for the weights that run an int8
+    /// matrix product (`MatMul.usesInt8Product`) when two or more of them do (and, when they
     /// have the same columns, their tasks in one parallel loop: `MatMul.int8Products`). When every
     /// weight is quantized and takes the matrix-vector kernels (decoding: up to 4 rows, or
     /// `rowwise`), x is prepared once per format and the products share one parallel loop (one
@@ -58,26 +58,30 @@ extension MatMul {
                 return
             }
         }
-        // The weights that run the int8 product, when two or more do and all have the same
-        // columns and blocking: x quantized once, their tasks in one parallel loop (`int8Products`).
+        // The weights that run an int8 product, when two or more do and all have the same
+        // columns, product and blocking: x quantized once, their tasks in one parallel loop (`int8Products`).
         let int8 = weights.compactMap { item -> (weight: QuantizedMatrix, out: UnsafeMutablePointer<Float>)? in
             if case .quantized(let q) = item.weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) { return (q, item.out) }
             return nil
         }
-        let blockings = int8.map { PreparedInt8Rows.Blocking(for: $0.weight) }
+        let products = int8.compactMap { int8ProductKernel(for: $0.weight, rows: m, kernel: kernel, rowwise: rowwise) }
+        let blockings = zip(int8, products).map { PreparedInt8Rows.Blocking(for: $0.weight, kernel: $1) }
         let shared = int8.count > 1 && Set(int8.map(\.weight.columns)).count == 1 && Set(blockings).count == 1
+            && Set(products).count == 1
         if shared {
             let prepared = PreparedInt8Rows(x, rows: m, columns: int8[0].weight.columns, blocking: blockings[0],
-                                            threads: context.threads)
+                                            kernel: products[0], threads: context.threads)
             int8Products(prepared, weights: int8, threads: context.threads)
         }
         var prepared: PreparedInt8Rows?
         for (weight, out) in weights {
-            if int8.count > 1, case .quantized(let q) = weight, usesInt8Product(q, rows: m, kernel: kernel, rowwise: rowwise) {
+            if int8.count > 1, case .quantized(let q) = weight,
+               let product = int8ProductKernel(for: q, rows: m, kernel: kernel, rowwise: rowwise) {
                 if shared { continue }
-                let blocking = PreparedInt8Rows.Blocking(for: q)
-                let rows = prepared.flatMap { $0.columns == q.columns && $0.blocking == blocking ? $0 : nil }
-                    ?? PreparedInt8Rows(x, rows: m, columns: q.columns, blocking: blocking, threads: context.threads)
+                let blocking = PreparedInt8Rows.Blocking(for: q, kernel: product)
+                let rows = prepared.flatMap { $0.columns == q.columns && $0.blocking == blocking && $0.kernel == product ? $0 : nil }
+                    ?? PreparedInt8Rows(x, rows: m, columns: q.columns, blocking: blocking, kernel: product,
+                                        threads: context.threads)
                 prepared = rows
                 int8Product(rows, weight: q, into: out, ldOut: q.rows, threads: context.threads)
             } else {

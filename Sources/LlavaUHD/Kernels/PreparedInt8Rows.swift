@@ -1,14 +1,15 @@
 import CLlavaUHD
 
-/// Rows of x prepared for the int8 VNNI matrix products of prefill (`MatMul.int8Product`):
-/// each row quantized to int8 (dx = max|x|/127 per block, round to nearest even, stored as
-/// x + 128) with the block scales and sums. The image depends on x and on the blocking, not on
-/// the weights' bytes, so the products that read the same x (q/k/v, gate/up) and take the same
-/// blocking share one (`MatMul.linear(_:rows:weights:...)`).
+/// Rows of x prepared for the int8 matrix products of prefill (`MatMul.int8Product`): each row
+/// quantized to int8 (dx = max|x|/127 per block, round to nearest even; stored as x + 128 for
+/// the VNNI product, signed for the AVX2 one) with the block scales and sums. The image depends
+/// on x, the product kernel and the blocking, not on the weights' bytes, so the products that
+/// read the same x (q/k/v, gate/up) and take the same kernel and blocking share one
+/// (`MatMul.linear(_:rows:weights:...)`).
 ///
-/// Memory: `luhd_quant_gemm_x_bytes(columns, 1)` (blocks of 32: 1.5 bytes per element) or
-/// `luhd_quant_gemm_k_x_bytes(columns, 1)` (super-blocks of 256: about 1.08) per row, rounded
-/// up to 64, owned by this object and freed with it.
+/// Memory per row, rounded up to 64 and owned by this object: VNNI `luhd_quant_gemm_x_bytes(columns, 1)`
+/// (blocks of 32: 1.5 bytes per element) or `luhd_quant_gemm_k_x_bytes(columns, 1)` (super-blocks
+/// of 256: about 1.08); AVX2 `luhd_quant_gemm_avx2_x_bytes(columns, 1)` (1.375).
 package final class PreparedInt8Rows {
     /// How x is quantized, which decides the kernel that multiplies it.
     package enum Blocking: Sendable {
@@ -22,10 +23,11 @@ package final class PreparedInt8Rows {
         /// (+12-23 % in the one-thread kernel on Zen 4, notes:kquant8).
         case superBlocksOf256
 
-        /// The blocking the int8 product of `w` takes: super-blocks for the formats the
-        /// per-256 kernel implements (their columns are whole super-blocks), else blocks of 32.
-        package init(for w: QuantizedMatrix) {
-            self = luhd_quant_gemm_k_supports(Int32(w.format.ggmlType)) != 0 && w.columns % 256 == 0
+        /// The blocking the int8 product of `w` takes with `kernel`: for the VNNI product
+        /// super-blocks for the formats the per-256 kernel implements (their columns are whole
+        /// super-blocks), else blocks of 32; the AVX2 product takes blocks of 32.
+        package init(for w: QuantizedMatrix, kernel: Int8ProductKernel = .host) {
+            self = kernel == .vnni && luhd_quant_gemm_k_supports(Int32(w.format.ggmlType)) != 0 && w.columns % 256 == 0
                 ? .superBlocksOf256 : .blocksOf32
         }
     }
@@ -33,26 +35,37 @@ package final class PreparedInt8Rows {
     package let rows: Int
     package let columns: Int
     package let blocking: Blocking
+    /// The product the rows are prepared for.
+    package let kernel: Int8ProductKernel
     /// Bytes per prepared row (64-byte multiple).
     package let rowBytes: Int
     package let bytes: UnsafeMutableRawPointer
 
     /// Prepares `rows` rows of `columns` floats (row-major, `ldx` floats apart, contiguous when
     /// nil; `columns` a multiple of 32, of 256 for `.superBlocksOf256`), split over `threads` by
-    /// rows (each row is prepared the same way whatever the split and the stride).
+    /// rows (each row is prepared the same way whatever the split and the stride). `kernel`: the
+    /// product that reads them (this CPU's by default); the AVX2 product takes blocks of 32 only
+    /// (`blocking` is then `.blocksOf32`). On a CPU that does not run `kernel` the bytes stay
+    /// unwritten (and no product reads them: `Int8ProductPlan`).
     package init(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil, columns k: Int, blocking: Blocking = .blocksOf32,
-                 threads: Int) {
+                 kernel: Int8ProductKernel = .host, threads: Int) {
         rows = max(0, m)
         columns = k
+        self.kernel = kernel
+        let blocking = kernel == .avx2 ? .blocksOf32 : blocking
         self.blocking = blocking
-        rowBytes = blocking == .blocksOf32 ? luhd_quant_gemm_x_bytes(k, 1) : luhd_quant_gemm_k_x_bytes(k, 1)
+        rowBytes = kernel == .avx2 ? luhd_quant_gemm_avx2_x_bytes(k, 1)
+            : blocking == .blocksOf32 ? luhd_quant_gemm_x_bytes(k, 1) : luhd_quant_gemm_k_x_bytes(k, 1)
         bytes = .allocate(byteCount: max(64, rowBytes * rows), alignment: 64)
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), xd = SendablePointer(bytes.assumingMemoryBound(to: UInt8.self))
+        guard kernel.isAvailable else { return }
         let parts = chunks(rows, parts: threads)
         let stride = rowBytes, ld = ldx ?? k
         parallelFor(parts.count, threads: threads) { p in
             let r = parts[p]
             switch blocking {
+            case .blocksOf32 where kernel == .avx2:
+                luhd_quant_gemm_avx2_prepare_x(xs.p + r.lowerBound * ld, ld, k, r.count, xd.p + r.lowerBound * stride)
             case .blocksOf32:
                 luhd_quant_gemm_prepare_x(xs.p + r.lowerBound * ld, ld, k, r.count, xd.p + r.lowerBound * stride)
             case .superBlocksOf256:

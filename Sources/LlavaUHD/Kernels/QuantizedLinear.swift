@@ -5,14 +5,16 @@ extension MatMul {
     /// quantized counterpart of `linear(_:rows:weight:into:ldOut:context:)`.
     /// - Up to 4 rows of x (any number with `rowwise`) run the matrix-vector kernels straight from
     ///   the quantized bytes (the int8 VNNI kernels from the interleaved copy when `w` has one).
-    /// - More rows (prefill) run the int8 VNNI matrix product (every block format) when the
-    ///   CPU has it (32 weight rows unpacked at a time; `linear(_:rows:weights:...)` prepares x
-    ///   once for several weights), else dequantize `W` tile by tile (4 MB of f32) and multiply
-    ///   each tile with sgemm (`BLAS.load()` must have succeeded).
+    /// - More rows (prefill) run an int8 matrix product when the CPU has one for the format
+    ///   (`Int8ProductKernel`: AVX-512 VNNI, every block format; else AVX2, Q8_0, Q4_0, Q4_1,
+    ///   Q5_0, Q5_1, IQ4_NL; 32 weight rows unpacked at a time; `linear(_:rows:weights:...)`
+    ///   prepares x once for several weights), else dequantize `W` tile by tile (4 MB of f32)
+    ///   and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
     /// Work is split over the threads by output rows; results do not depend on the thread count.
     /// `kernel` overrides the choice: an f32 kernel forces exact f32 arithmetic (f32 matrix-vector
     /// kernel, or dequantization + sgemm); a kernel this CPU cannot run, or that does not
-    /// implement the format, falls back to `QuantKernel.preferred(for:)`.
+    /// implement the format, falls back to `QuantKernel.preferred(for:)` (and, for prefill, to
+    /// the CPU's int8 product).
     /// `rowwise`: the matrix-vector kernels for any number of rows (see
     /// `linear(_:rows:weight:into:ldOut:arithmetic:kernel:rowwise:context:)`), never the matrix product.
     package static func linear(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
@@ -26,8 +28,8 @@ extension MatMul {
             quantizedMatvec(x, rows: m, ldx: k, weight: w, into: out, ldOut: ldc, threads: context.threads, kernel: chosen)
             return
         }
-        if usesInt8Product(w, rows: m, kernel: kernel, rowwise: rowwise) {
-            int8Product(x, rows: m, weight: w, into: out, ldOut: ldc, threads: context.threads)
+        if let product = int8ProductKernel(for: w, rows: m, kernel: kernel, rowwise: rowwise) {
+            int8Product(x, rows: m, weight: w, into: out, ldOut: ldc, threads: context.threads, kernel: product)
             return
         }
         forEachWeightTile(m: m, n: n, k: k, x: x, context: context) { n0, nt, xs, scratch in
@@ -55,24 +57,34 @@ extension MatMul {
     }
 
     /// True when `linear(_:rows:weight:into:ldOut:context:kernel:rowwise:)` runs `m` rows
-    /// through the int8 VNNI matrix product (`int8Product`), which can take x prepared once
-    /// for several weights (`PreparedInt8Rows`).
+    /// through an int8 matrix product (`int8Product`), which can take x prepared once for
+    /// several weights (`PreparedInt8Rows`).
     package static func usesInt8Product(_ w: QuantizedMatrix, rows m: Int, kernel: QuantKernel?, rowwise: Bool) -> Bool {
-        m > quantizedMatvecMaxRows && !rowwise && quantizedKernel(for: w, kernel) == .int8VNNI
-            && (luhd_quant_gemm_supports(Int32(w.format.ggmlType)) != 0 || luhd_quant_gemm_k_supports(Int32(w.format.ggmlType)) != 0)
+        int8ProductKernel(for: w, rows: m, kernel: kernel, rowwise: rowwise) != nil
     }
 
-    /// The int8 VNNI matrix product (every block format) of `m` rows of x: x prepared once
-    /// (`PreparedInt8Rows`, split over the threads, with the weight's blocking), then
-    /// `int8Product(_:weight:into:ldOut:threads:)`.
+    /// The int8 matrix product `linear(_:rows:weight:into:ldOut:context:kernel:rowwise:)` runs
+    /// `m` rows of x through (`Int8ProductKernel.chosen`), nil for the matrix-vector kernels or
+    /// dequantization + sgemm.
+    package static func int8ProductKernel(for w: QuantizedMatrix, rows m: Int, kernel: QuantKernel?,
+                                          rowwise: Bool) -> Int8ProductKernel? {
+        guard m > quantizedMatvecMaxRows, !rowwise else { return nil }
+        return Int8ProductKernel.chosen(for: w.format, kernel: kernel, features: Int8ProductKernel.hostFeatures)
+    }
+
+    /// The int8 matrix product `kernel` of `m` rows of x: x prepared once (`PreparedInt8Rows`,
+    /// split over the threads, with the weight's blocking), then
+    /// `int8Product(_:weight:into:ldOut:threads:xBytes:)`.
     static func int8Product(_ x: UnsafePointer<Float>, rows m: Int, weight w: QuantizedMatrix,
-                            into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int) {
-        let prepared = PreparedInt8Rows(x, rows: m, columns: w.columns, blocking: .init(for: w), threads: threads)
+                            into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int, kernel: Int8ProductKernel) {
+        let prepared = PreparedInt8Rows(x, rows: m, columns: w.columns, blocking: .init(for: w, kernel: kernel), kernel: kernel,
+                                        threads: threads)
         int8Product(prepared, weight: w, into: out, ldOut: ldOut, threads: threads)
     }
 
-    /// The int8 VNNI matrix product of prepared rows of x (`x.columns == w.columns`, `x.blocking`
-    /// the weight's `PreparedInt8Rows.Blocking(for:)`, else nothing is written) with `w`
+    /// The int8 matrix product of prepared rows of x (`x.columns == w.columns`, `x.kernel` a
+    /// product this CPU runs that implements the format, `x.blocking` the weight's
+    /// `PreparedInt8Rows.Blocking(for:kernel:)`, else nothing is written) with `w`
     /// (`Int8ProductPlan`): tiles of 32 weight rows split over the threads (tasks handed out
     /// dynamically), in passes of rows only when one range of 256 columns for all rows exceeds
     /// `xBytes`.
@@ -104,7 +116,8 @@ extension MatMul {
 
     /// Weight rows of one tile of the int8 product (`luhd_quant_gemm_tile_columns` takes up to 32:
     /// two 16-lane halves, so that each 4 bytes of x broadcast feed two vpdpbusd and x is
-    /// streamed once per 32 weight rows; every output is the same bits as with 16-row tiles).
+    /// streamed once per 32 weight rows; every output is the same bits as with 16-row tiles;
+    /// `luhd_quant_gemm_avx2_tile_columns` takes 32 too, as two passes of 16).
     static let int8ProductTileRows = 32
 
     /// Rows of x one matrix-vector kernel call takes (the C kernels' limit).
@@ -209,7 +222,7 @@ struct MatvecProduct: @unchecked Sendable {
     }
 }
 
-/// One int8 VNNI matrix product of prepared rows of x with a quantized matrix
+/// One int8 matrix product of prepared rows of x with a quantized matrix
 /// (`MatMul.int8Product`), cut into parts of whole 32-row weight tiles. Each part walks the
 /// columns in ranges whose prepared x, for all rows of a pass, fits the budget, and for each range
 /// unpacks each of its tiles over that range once (into its thread's buffer) and multiplies it with
@@ -225,12 +238,14 @@ struct Int8ProductPlan: @unchecked Sendable {
     /// Tiles (of `MatMul.int8ProductTileRows` weight rows) of each part.
     let parts: [Range<Int>]
 
-    /// Nil when there is nothing to compute (no rows) or x does not match the weight's columns
-    /// or blocking (`PreparedInt8Rows.Blocking(for:)`).
+    /// Nil when there is nothing to compute (no rows), x does not match the weight's columns
+    /// or blocking (`PreparedInt8Rows.Blocking(for:kernel:)`), or x's product does not run on
+    /// this CPU or does not implement the weight's format.
     init?(_ x: PreparedInt8Rows, weight w: QuantizedMatrix, into out: UnsafeMutablePointer<Float>, ldOut: Int, threads: Int,
           xBytes: Int) {
         let k = w.columns, m = x.rows
-        guard m > 0, w.rows > 0, x.columns == k, x.blocking == PreparedInt8Rows.Blocking(for: w) else { return nil }
+        guard m > 0, w.rows > 0, x.columns == k, x.kernel.isAvailable, x.kernel.supports(w.format),
+              x.blocking == PreparedInt8Rows.Blocking(for: w, kernel: x.kernel) else { return nil }
         self.x = x
         weight = w
         self.out = SendablePointer(out)
@@ -249,17 +264,18 @@ struct Int8ProductPlan: @unchecked Sendable {
         // threads end each parallel loop within one tile of each other (a quarter of a thread's
         // share before, up to 30 ms of idle core for gate/up at 762 rows).
         parts = chunks(tiles, parts: threads > 1 ? tiles : 1)
-        tileBytes = x.blocking == .blocksOf32 ? luhd_quant_gemm_tile_bytes(span) : luhd_quant_gemm_k_tile_bytes(span)
+        tileBytes = x.kernel == .avx2 ? luhd_quant_gemm_avx2_tile_bytes(span)
+            : x.blocking == .blocksOf32 ? luhd_quant_gemm_tile_bytes(span) : luhd_quant_gemm_k_tile_bytes(span)
     }
 
     /// Computes the tiles of part `p` for the rows of the pass starting at `firstRow`.
     func run(part p: Int, firstRow i0: Int) {
         // With an interleaved copy (the stored bytes may have been released), Q8_0 and Q4_0 tiles
-        // are unpacked from the copy itself; other formats' rows are first put back in the stored
+        // of the VNNI product are unpacked from the copy itself; other rows are first put back in the stored
         // layout, over the range's columns, in a buffer after the tile's. Both live in the
         // thread's reused scratch (luhd_thread_scratch), not in fresh memory per task.
         let w = weight, fmt = Int32(w.format.ggmlType)
-        let direct = w.interleavedData != nil && luhd_quant_gemm_repacked_supports(fmt) != 0
+        let direct = w.interleavedData != nil && x.kernel == .vnni && luhd_quant_gemm_repacked_supports(fmt) != 0
         let tileSpan = (max(64, tileBytes) + 63) / 64 * 64
         let rowsBytes = w.interleavedData != nil && !direct ? MatMul.int8ProductTileRows * w.rowBytes : 0
         MatMul.withScratch(floats: (tileSpan + rowsBytes + 3) / 4) { scratch in
@@ -271,7 +287,8 @@ struct Int8ProductPlan: @unchecked Sendable {
     private func run(part p: Int, firstRow i0: Int, tile: UnsafeMutableRawPointer, direct: Bool,
                      rowsBuffer: UnsafeMutableRawPointer?) {
         let w = weight, k = w.columns, fmt = Int32(w.format.ggmlType), tileRows = MatMul.int8ProductTileRows
-        let product = x.blocking == .blocksOf32 ? luhd_quant_gemm_tile_columns : luhd_quant_gemm_k_tile_columns
+        let product = x.kernel == .avx2 ? luhd_quant_gemm_avx2_tile_columns
+            : x.blocking == .blocksOf32 ? luhd_quant_gemm_tile_columns : luhd_quant_gemm_k_tile_columns
         let mp = min(passRows, x.rows - i0)
         let xb = UnsafeRawPointer(x.bytes + i0 * x.rowBytes), o = out.p + i0 * ldOut
         for k0 in stride(from: 0, to: k, by: span) {

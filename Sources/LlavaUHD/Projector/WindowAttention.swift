@@ -206,15 +206,16 @@ final class WindowAttention: @unchecked Sendable {
         let rows = count * state.sets
         context.timed("Hiwin value heads", operations: 2.0 * Double(rows * e * e)) {
             if let int8 {
-                // The int8 VNNI product prepares each head's rows straight from `mixed` (`heads·E`
+                // The int8 product prepares each head's rows straight from `mixed` (`heads·E`
                 // floats apart), as `MatMul.linear` would prepare them contiguous: the same bits.
                 // Other kernels read contiguous rows: each head's rows are gathered first (a copy
                 // of E floats per row against the head's d·E multiply-adds per row).
                 let single = ComputeContext(threads: 1)
-                let inPlace = MatMul.usesInt8Product(int8.valueHeads[0], rows: rows, kernel: int8.kernel, rowwise: false)
+                let inPlace = MatMul.int8ProductKernel(for: int8.valueHeads[0], rows: rows, kernel: int8.kernel, rowwise: false)
                 parallelFor(heads, threads: threads) { h in
-                    if inPlace {
-                        let x = PreparedInt8Rows(m.p + h * e, rows: rows, ldx: heads * e, columns: e, threads: 1)
+                    if let inPlace {
+                        let x = PreparedInt8Rows(m.p + h * e, rows: rows, ldx: heads * e, columns: e,
+                                                 blocking: .init(for: int8.valueHeads[h], kernel: inPlace), kernel: inPlace, threads: 1)
                         MatMul.int8Product(x, weight: int8.valueHeads[h], into: o.p + h * d, ldOut: e, threads: 1)
                         return
                     }

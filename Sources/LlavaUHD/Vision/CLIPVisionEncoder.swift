@@ -25,8 +25,8 @@
 /// products against BF16 weights use `BF16Product` instead (activations rounded to bf16, the
 /// weights read in place, float32 sums). With `arithmetic == .int8`, init makes a Q8_0 copy of
 /// those weights (`Int8Product`: about 310 MB for ViT-L/14-336, on top of the mapped weights)
-/// and they run in the int8 matrix product of quantized prefill (AVX-512 VNNI; `quantKernel`
-/// can force the f32 fallback). Either way the patch embedding and attention (scores, softmax,
+/// and they run in the int8 matrix product of quantized prefill (AVX-512 VNNI, else AVX2:
+/// `Int8ProductKernel`; `quantKernel` can force the f32 fallback). Either way the patch embedding and attention (scores, softmax,
 /// mixing) stay float32.
 package final class CLIPVisionEncoder: @unchecked Sendable {
     package let config: CLIPVisionConfig
@@ -34,8 +34,8 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
     package let layersUsed: Int
     /// How the per-token projections multiply activations with the weights.
     package let arithmetic: MatrixArithmetic
-    /// The kernel of the `.int8` products (nil: `QuantKernel.preferred(for: .q8_0)`, the int8
-    /// VNNI product where the CPU has it); tests force `.f32AVX2` to run the fallback.
+    /// The kernel of the `.int8` products (nil: the CPU's int8 product, `Int8ProductKernel`);
+    /// tests force `.f32AVX2` to run the fallback.
     package let quantKernel: QuantKernel?
 
     /// Q8_0 copies of one layer's projection weights (`MatrixArithmetic.int8`).
