@@ -20,7 +20,7 @@ import TestSupport
         // Calls of different sizes: all views, the last (overview) alone, all views again.
         let calls = [views, [views[views.count - 1]], views]
 
-        func vision(_ pixels: [PixelTensor], scratch: VisionScratch?) throws -> [Float] {
+        @Sendable func vision(_ pixels: [PixelTensor], scratch: VisionScratch?) throws -> [Float] {
             var context = ComputeContext(threads: 2)
             context.visionScratch = scratch
             let features = try encoder.encode(pixels, context: context)
