@@ -101,8 +101,65 @@ __attribute__((target("avx512f,avx2,fma"), noinline)) static void adaptive_conv_
     }
 }
 
+/* The AVX2 form of the strips above (x86-64-v3 CPUs without AVX-512, e.g. Zen 3), on the same
+ * blocked layout: AVX2_PIXELS neighbouring output pixels x 16 channels (2 ymm vectors; 12
+ * accumulators, 2 source vectors and a broadcast weight within the 16 ymm registers), each
+ * 32-channel block in two halves that share the strip's kernel weights (in L1). Per pixel the
+ * taps are summed in the order t = i*7 + j from zero with one fused multiply-add each, as the
+ * AVX-512 strip and the generic strip do: the same results bit for bit. */
+enum { AVX2_PIXELS = 6, AVX2_VECTORS = 2, AVX2_HALVES = WIDE_LANES / (8 * AVX2_VECTORS) };
+#define AVX2_ORDER_BARRIER(a)                                                                                     \
+    __asm__ volatile("" : "+x"(a[0][0]), "+x"(a[1][0]), "+x"(a[2][0]), "+x"(a[3][0]), "+x"(a[4][0]), "+x"(a[5][0]),  \
+                     "+x"(a[0][1]), "+x"(a[1][1]), "+x"(a[2][1]), "+x"(a[3][1]), "+x"(a[4][1]), "+x"(a[5][1]))
+
+__attribute__((target("avx2,fma"), noinline)) static void adaptive_conv_strips_avx2(
+    const float *blocked, long width, long channels, const float *kernels, const int32_t *row_of,
+    const int32_t *col_of, long y, long strips, float *out) {
+    enum { D = WIDE_DIAMETER, P = AVX2_PIXELS, V = AVX2_VECTORS, TAPS = D * D };
+    const long blocks = channels / WIDE_LANES;
+    for (long cb = 0; cb < blocks; cb++)
+    for (long x0 = 0; x0 < strips * P; x0 += P)
+    for (int half = 0; half < AVX2_HALVES; half++) {
+        const float *k = kernels + (y * width + x0) * TAPS;
+        __m256 acc[P][V];
+#pragma clang loop unroll(full)
+        for (int p = 0; p < P; p++)
+#pragma clang loop unroll(full)
+            for (int v = 0; v < V; v++) acc[p][v] = _mm256_setzero_ps();
+        for (int i = 0; i < D; i++) {
+            const float *row = blocked + ((long)row_of[y + i] * blocks + cb) * width * WIDE_LANES + half * 8 * V;
+            const float *ki = k + i * D;
+#pragma clang loop unroll(full)
+            for (int q = 0; q < P + D - 1; q++) {
+                const float *s = row + (long)col_of[x0 + q] * WIDE_LANES;
+                __m256 src[V];
+#pragma clang loop unroll(full)
+                for (int v = 0; v < V; v++) src[v] = _mm256_loadu_ps(s + 8 * v);
+#pragma clang loop unroll(full)
+                for (int p = 0; p < P; p++) {
+                    const int j = q - p;
+                    if (j < 0 || j >= D) continue;
+                    const __m256 w = _mm256_broadcast_ss(ki + p * TAPS + j);
+#pragma clang loop unroll(full)
+                    for (int v = 0; v < V; v++) acc[p][v] = _mm256_fmadd_ps(w, src[v], acc[p][v]);
+                }
+                AVX2_ORDER_BARRIER(acc);
+            }
+        }
+        float *o = out + (y * width + x0) * channels + cb * WIDE_LANES + half * 8 * V;
+#pragma clang loop unroll(full)
+        for (int p = 0; p < P; p++)
+#pragma clang loop unroll(full)
+            for (int v = 0; v < V; v++) _mm256_storeu_ps(o + p * channels + 8 * v, acc[p][v]);
+    }
+}
+
+/* The blocked layout's kernels run with AVX-512 or, failing that, AVX2 + FMA (the library's
+ * x86-64-v3 floor: the AVX2 table exists). */
+static int blocked_kernels_available(void) { return luhd_kernels_avx512() != 0 || luhd_kernels_avx2() != 0; }
+
 int luhd_proj_adaptive_conv_uses_blocks(long diameter, long channels) {
-    return diameter == WIDE_DIAMETER && channels % WIDE_LANES == 0 && luhd_kernels_avx512() != 0;
+    return diameter == WIDE_DIAMETER && channels % WIDE_LANES == 0 && blocked_kernels_available();
 }
 
 void luhd_proj_channel_blocks(const float *in, long width, long channels, long y0, long y1, float *blocked) {
@@ -171,28 +228,88 @@ __attribute__((target("avx512f,avx2,fma"), noinline)) static void bicubic_vertic
         }
 }
 
+/* The AVX2 forms of the two passes: the same per-value operations, 4 ymm vectors per block. */
+__attribute__((target("avx2,fma"))) static inline __m256 bicubic_taps_avx2(__m256 c0, __m256 c1, __m256 c2, __m256 c3,
+                                                                          const float *s0, const float *s1,
+                                                                          const float *s2, const float *s3) {
+    __m256 acc = _mm256_add_ps(_mm256_setzero_ps(), _mm256_mul_ps(c0, _mm256_loadu_ps(s0)));
+    acc = _mm256_add_ps(acc, _mm256_mul_ps(c1, _mm256_loadu_ps(s1)));
+    acc = _mm256_add_ps(acc, _mm256_mul_ps(c2, _mm256_loadu_ps(s2)));
+    return _mm256_add_ps(acc, _mm256_mul_ps(c3, _mm256_loadu_ps(s3)));
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void bicubic_horizontal_blocked_avx2(
+    const float *in, long y0, long y1, long w, long channels, long ow, const int32_t *ix, const float *wx,
+    float *rows) {
+#pragma clang fp contract(off)
+    const long blocks = channels / WIDE_LANES;
+    for (long y = y0; y < y1; y++)
+        for (long cb = 0; cb < blocks; cb++) {
+            const float *src = in + y * w * channels + cb * WIDE_LANES;
+            float *dst = rows + (y * blocks + cb) * ow * WIDE_LANES;
+            for (long ox = 0; ox < ow; ox++) {
+                const __m256 c0 = _mm256_set1_ps(wx[4 * ox]), c1 = _mm256_set1_ps(wx[4 * ox + 1]);
+                const __m256 c2 = _mm256_set1_ps(wx[4 * ox + 2]), c3 = _mm256_set1_ps(wx[4 * ox + 3]);
+                const float *s0 = src + (long)ix[4 * ox] * channels, *s1 = src + (long)ix[4 * ox + 1] * channels;
+                const float *s2 = src + (long)ix[4 * ox + 2] * channels, *s3 = src + (long)ix[4 * ox + 3] * channels;
+#pragma clang loop unroll(full)
+                for (int v = 0; v < WIDE_LANES / 8; v++)
+                    _mm256_storeu_ps(dst + ox * WIDE_LANES + 8 * v,
+                                     bicubic_taps_avx2(c0, c1, c2, c3, s0 + 8 * v, s1 + 8 * v, s2 + 8 * v, s3 + 8 * v));
+            }
+        }
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void bicubic_vertical_blocked_avx2(
+    const float *rows, long ow, long channels, long oy0, long oy1, const int32_t *iy, const float *wy, float *out) {
+#pragma clang fp contract(off)
+    const long blocks = channels / WIDE_LANES, len = ow * WIDE_LANES;
+    for (long cb = 0; cb < blocks; cb++)
+        for (long oy = oy0; oy < oy1; oy++) {
+            const float *r0 = rows + ((long)iy[4 * oy] * blocks + cb) * len;
+            const float *r1 = rows + ((long)iy[4 * oy + 1] * blocks + cb) * len;
+            const float *r2 = rows + ((long)iy[4 * oy + 2] * blocks + cb) * len;
+            const float *r3 = rows + ((long)iy[4 * oy + 3] * blocks + cb) * len;
+            const __m256 c0 = _mm256_set1_ps(wy[4 * oy]), c1 = _mm256_set1_ps(wy[4 * oy + 1]);
+            const __m256 c2 = _mm256_set1_ps(wy[4 * oy + 2]), c3 = _mm256_set1_ps(wy[4 * oy + 3]);
+            float *d = out + (oy * blocks + cb) * len;
+            for (long v = 0; v < len; v += 8)
+                _mm256_storeu_ps(d + v, bicubic_taps_avx2(c0, c1, c2, c3, r0 + v, r1 + v, r2 + v, r3 + v));
+        }
+}
+
 int luhd_proj_bicubic_horizontal_blocked(const float *in, long y0, long y1, long w, long channels, long ow,
                                          const int32_t *ix, const float *wx, float *rows) {
-    if (channels % WIDE_LANES != 0 || luhd_kernels_avx512() == 0) return 0;
-    bicubic_horizontal_blocked(in, y0, y1, w, channels, ow, ix, wx, rows);
+    if (channels % WIDE_LANES != 0 || !blocked_kernels_available()) return 0;
+    if (luhd_kernels_avx512())
+        bicubic_horizontal_blocked(in, y0, y1, w, channels, ow, ix, wx, rows);
+    else
+        bicubic_horizontal_blocked_avx2(in, y0, y1, w, channels, ow, ix, wx, rows);
     return 1;
 }
 
 int luhd_proj_bicubic_vertical_blocked(const float *rows, long ow, long channels, long oy0, long oy1,
                                        const int32_t *iy, const float *wy, float *out) {
-    if (channels % WIDE_LANES != 0 || luhd_kernels_avx512() == 0) return 0;
-    bicubic_vertical_blocked(rows, ow, channels, oy0, oy1, iy, wy, out);
+    if (channels % WIDE_LANES != 0 || !blocked_kernels_available()) return 0;
+    if (luhd_kernels_avx512())
+        bicubic_vertical_blocked(rows, ow, channels, oy0, oy1, iy, wy, out);
+    else
+        bicubic_vertical_blocked_avx2(rows, ow, channels, oy0, oy1, iy, wy, out);
     return 1;
 }
 
 void luhd_proj_adaptive_conv_rows(const float *in, const float *blocked, long width, long channels,
                                   const float *kernels, long diameter, const int32_t *row_of, const int32_t *col_of,
                                   long y0, long y1, float *out) {
+    const int wide = blocked && luhd_kernels_avx512() != 0;
     for (long y = y0; y < y1; y++) {
         long start = 0;
-        if (blocked) {
+        if (wide) {
             adaptive_conv_strips_wide(blocked, width, channels, kernels, row_of, col_of, y, width / WIDE_PIXELS, out);
             start = width / WIDE_PIXELS * WIDE_PIXELS;
+        } else if (blocked) {
+            adaptive_conv_strips_avx2(blocked, width, channels, kernels, row_of, col_of, y, width / AVX2_PIXELS, out);
+            start = width / AVX2_PIXELS * AVX2_PIXELS;
         }
         for (long x0 = start; x0 < width; x0 += CONV_PIXELS) {
             const long pixels = width - x0 < CONV_PIXELS ? width - x0 : CONV_PIXELS;

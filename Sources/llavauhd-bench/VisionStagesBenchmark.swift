@@ -53,10 +53,13 @@ private func runVisionStagesBenchmark(_ options: BenchOptions) throws -> String 
     let plan = try preprocessor.plan(for: image)
     let viewList = plan.views.map { "\($0.size.width)x\($0.size.height)" }.joined(separator: ", ")
 
+    // One `VisionScratch` per stack, as a session keeps one: the calls after the first reuse its buffers.
+    let scratches = (exact: VisionScratch(), fast: VisionScratch())
     func run(_ stack: (encoder: CLIPVisionEncoder, projector: any Projector), threads: Int) throws -> VisionRun {
         let clock = StageClock()
         var context = ComputeContext(threads: threads)
         context.stageClock = clock
+        context.visionScratch = stack.encoder === exactStack.encoder ? scratches.exact : scratches.fast
         var r = VisionRun()
         var t0 = monotonicSeconds()
         let (_, pixels) = try preprocessor.pixels(of: image, threads: threads)
@@ -85,7 +88,8 @@ private func runVisionStagesBenchmark(_ options: BenchOptions) throws -> String 
         convolutions, range dot products, 16 bicubic and 49 adaptive taps per value); share = against the peak of the
         part's instruction with as many threads, measured in the same run (int8 parts of the fast path against the int8
         VNNI peak, everything else against float32 FMA); "other" = the stage's time outside its timed parts (norms,
-        residuals, bias adds, weight widening, copies). Exact and fast runs alternate; the best total of each is shown.
+        residuals, bias adds, weight widening, copies). Exact and fast runs alternate, each stack with its own
+        `VisionScratch` as a session keeps (buffers reused after the warm-up call); the best total of each is shown.
 
 
         """

@@ -69,15 +69,15 @@ import Testing
         }
     }
 
-    /// JBU's bicubic passes into the blocked layout (`luhd_proj_bicubic_*_blocked`, AVX-512,
-    /// channels a multiple of 32) against the scalar evaluation rearranged in blocks of 32
+    /// JBU's bicubic passes into the blocked layout (`luhd_proj_bicubic_*_blocked`, AVX-512 or
+    /// AVX2, channels a multiple of 32) against the scalar evaluation rearranged in blocks of 32
     /// channels (`[outHeight, channels/32, outWidth, 32]`), bit for bit, with the rows of both
     /// passes split in two calls. Widths that are not a multiple of 8 or 16 included.
     @Test(arguments: [(64, 9, 11), (96, 5, 4), (32, 12, 25)])
     func blockedPassesMatchScalarEvaluationBitForBit(_ shape: (Int, Int, Int)) {
         let (c, h, w) = shape, oh = 2 * h, ow = 2 * w
-        guard luhd_kernels_avx512() != nil else {
-            print("blocked bicubic: no AVX-512 on this CPU, not run")
+        guard AdaptiveConvolution.usesBlocks(radius: 3, channels: c) else {
+            print("blocked bicubic: no AVX-512 or AVX2 on this CPU, not run")
             return
         }
         var rng = TestRandom(seed: UInt64(c * 100 + w))

@@ -14,14 +14,14 @@
  * multiply-add each; row_of / col_of map padded coordinates to source rows / columns (reflect
  * padding). `blocked` is NULL, or, when `luhd_proj_adaptive_conv_uses_blocks(d, channels)`,
  * the whole input in the layout `luhd_proj_channel_blocks` makes: every pixel is then read from
- * it (strips of 8 pixels with AVX-512; same results) and `in` is not read (may be NULL). */
+ * it (strips of 8 pixels with AVX-512, of 6 with AVX2; same results) and `in` is not read (may be NULL). */
 void luhd_proj_adaptive_conv_rows(const float *_Nullable in, const float *_Nullable blocked, long width,
                                   long channels, const float *_Nonnull kernels, long diameter,
                                   const int32_t *_Nonnull row_of, const int32_t *_Nonnull col_of,
                                   long y0, long y1, float *_Nonnull out);
 
 /* Whether `luhd_proj_adaptive_conv_rows` takes a `blocked` input for this diameter and channel
- * count on this CPU (d = 7, channels a multiple of 32, AVX-512F). */
+ * count on this CPU (d = 7, channels a multiple of 32, AVX-512F or AVX2 + FMA). */
 int luhd_proj_adaptive_conv_uses_blocks(long diameter, long channels);
 
 /* Rows y in [y0, y1) of a [height, width, channels] map rearranged in blocks of 32 channels,
@@ -38,7 +38,7 @@ void luhd_proj_channel_blocks(const float *_Nonnull in, long width, long channel
  * passes of the [height, w, channels] layout (VectorKernels' bicubic_horizontal / _vertical)
  * followed by `luhd_proj_channel_blocks`, without the [oh, ow, channels] map and the pass that
  * rearranges it. Return 1, or 0 without writing anything when channels is not a multiple of 32
- * or the CPU lacks AVX-512F. No allocation; thread-safe for disjoint output rows. */
+ * or the CPU lacks both AVX-512F and AVX2 + FMA. No allocation; thread-safe for disjoint output rows. */
 int luhd_proj_bicubic_horizontal_blocked(const float *_Nonnull in, long y0, long y1, long w, long channels, long ow,
                                          const int32_t *_Nonnull ix, const float *_Nonnull wx,
                                          float *_Nonnull rows);

@@ -21,7 +21,7 @@ package enum AdaptiveConvolution {
     }
 
     /// Whether this CPU convolves a map of `channels` with this radius from the blocked layout
-    /// (`[height, channels/32, width, 32]`, `luhd_proj_channel_blocks`; AVX-512, d = 7,
+    /// (`[height, channels/32, width, 32]`, `luhd_proj_channel_blocks`; AVX-512 or AVX2, d = 7,
     /// channels a multiple of 32), so that a caller that makes the input can write it in that
     /// layout and call `apply(blocked:...)`.
     package static func usesBlocks(radius: Int, channels: Int) -> Bool {
@@ -61,7 +61,7 @@ package enum AdaptiveConvolution {
         let ker = SendablePointer(UnsafeMutablePointer(mutating: kernels))
         let o = SendablePointer(out)
         let parts = chunks(height, parts: height * width * channels < (1 << 15) ? 1 : threads * 4)
-        // With AVX-512 a map is first rearranged in blocks of 32 channels (one more pass over
+        // With a blocked kernel a map is first rearranged in blocks of 32 channels (one more pass over
         // it, against 49 multiply-adds per value; see projector_kernels.h).
         let made: UnsafeMutablePointer<Float>? = input == nil && usesBlocks(radius: radius, channels: channels)
             ? HugePages.allocateFloats(count: height * width * channels) : nil

@@ -12,6 +12,9 @@ public struct ComputeContext: @unchecked Sendable {
     public var shouldAbort: (() -> Bool)?
     /// Where stages that support it time their parts (benchmarks; nil: not timed).
     package var stageClock: StageClock?
+    /// Working memory the vision path may reuse from the caller's earlier calls (a session's;
+    /// nil: each call allocates its own). See `VisionScratch` for the rules.
+    package var visionScratch: VisionScratch?
 
     public init(threads: Int = ComputeContext.defaultThreads, shouldAbort: (() -> Bool)? = nil) {
         self.threads = max(1, threads)

@@ -190,7 +190,8 @@ package final class HiwinProjector: Projector {
             return l
         }
         var pooledViews: [[PooledLevel]] = []
-        let jbuScratch = JBUScratch()
+        let jbuScratch = context.visionScratch?.takeJBU() ?? JBUScratch()
+        defer { context.visionScratch?.keep(jbuScratch) }
         for view in views {
             try context.checkAbort("projector")
             let upsampled = try view.features.withUnsafeBufferPointer { (f) throws(LlavaError) in

@@ -50,6 +50,8 @@ public final class ChatSession: @unchecked Sendable {
     public let cancellation = CancellationFlag()
 
     let cache: KVCache
+    /// The vision path's buffers kept between this session's images (freed with the session).
+    let visionScratch = VisionScratch()
     let prompts: PromptBuilder
     /// What each cached position holds, to find how much of a new prompt is already cached.
     private(set) var positions: [PromptBuilder.PositionKey] = []
@@ -103,10 +105,13 @@ public final class ChatSession: @unchecked Sendable {
     }
 
     /// Starts a call: lowers `cancellation` and returns the compute context every stage of
-    /// the call polls (the flag, then the options' abort callback).
+    /// the call polls (the flag, then the options' abort callback), with the session's
+    /// `visionScratch`.
     func beginCall() -> ComputeContext {
         cancellation.reset()
-        return model.computeContext(shouldAbort: options.shouldAbort).cancellable(by: cancellation)
+        var context = model.computeContext(shouldAbort: options.shouldAbort).cancellable(by: cancellation)
+        context.visionScratch = visionScratch
+        return context
     }
 
     // MARK: - Images

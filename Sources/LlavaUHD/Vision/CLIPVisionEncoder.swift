@@ -176,10 +176,12 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
             total += g.rows * g.columns + 1
         }
 
-        let state = EncoderBuffers(config: config, tokens: total,
-                                   maxViewTokens: grids.map { $0.rows * $0.columns + 1 }.max() ?? 1,
-                                   attentionTasks: grids.count * config.headCount, threads: context.threads)
-        defer { state.release() }
+        let shape = EncoderBuffers.Shape(config: config, tokens: total,
+                                         maxViewTokens: grids.map { $0.rows * $0.columns + 1 }.max() ?? 1,
+                                         attentionTasks: grids.count * config.headCount, threads: context.threads)
+        let state = context.visionScratch?.takeEncoderBuffers(fitting: shape) ?? EncoderBuffers(shape)
+        state.tokens = total
+        defer { context.visionScratch?.keep(state) }
 
         let patches = grids.reduce(0) { $0 + $1.rows * $1.columns }
         try context.timed("ViT patch embedding", operations: 2.0 * Double(patches * c * 3 * p * p)) { () throws(LlavaError) in
@@ -369,10 +371,42 @@ extension CLIPVisionEncoder {
     }
 }
 
-/// The per-call working memory of `CLIPVisionEncoder` (freed when the call ends).
-final class EncoderBuffers {
-    let tokens: Int
-    let channels: Int
+/// The working memory of a `CLIPVisionEncoder` call: made for the call's `Shape`, or one kept
+/// by the caller's `VisionScratch` that fits it (same results: every element a call reads it has
+/// written first in that call). Freed with the object.
+final class EncoderBuffers: @unchecked Sendable {
+    /// What a call needs, in floats per buffer.
+    struct Shape: Equatable {
+        let tokens: Int
+        let channels: Int
+        /// Floats of one score buffer (`maxViewTokens²`).
+        let scoreFloats: Int
+        /// Number of score buffers: it decides how the heads are spread over the threads, so a
+        /// kept object is reused only with the same count.
+        let scoreBuffers: Int
+        let mlpFloats: Int
+        let scratchFloats: [Int]
+
+        init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int, attentionTasks: Int, threads: Int) {
+            let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
+            self.tokens = tokens
+            channels = c
+            scoreFloats = maxViewTokens * maxViewTokens
+            scoreBuffers = threads > 1 && BLAS.callsRunInParallel
+                ? max(1, min(4 * threads, attentionTasks, EncoderBuffers.scoreBytes / max(1, 4 * scoreFloats))) : 1
+            mlpFloats = min(tokens, CLIPVisionEncoder.mlpRowBlock) * i
+            scratchFloats = [max(3 * c * c, i * c, c * 3 * p * p), max(c * c, c * i)]
+        }
+
+        /// Floats of all buffers.
+        var floatCount: Int { 5 * tokens * channels + scoreBuffers * scoreFloats + mlpFloats + scratchFloats.reduce(0, +) }
+    }
+
+    /// What the buffers were made for.
+    let capacity: Shape
+    /// Token rows of the current call (at most `capacity.tokens`).
+    var tokens: Int
+    var channels: Int { capacity.channels }
     /// `[tokens, C]`: the residual stream.
     let hidden: UnsafeMutablePointer<Float>
     /// `[tokens, C]`: LayerNorm output, then the attention output.
@@ -393,23 +427,32 @@ final class EncoderBuffers {
     /// slot 1: out_proj or fc2).
     let scratch: [UnsafeMutablePointer<Float>]
 
-    init(config: CLIPVisionConfig, tokens: Int, maxViewTokens: Int, attentionTasks: Int, threads: Int) {
-        let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
-        self.tokens = tokens
-        self.channels = c
-        hidden = .allocate(capacity: tokens * c)
-        normed = .allocate(capacity: tokens * c)
-        qkv = .allocate(capacity: tokens * 3 * c)
-        let perBuffer = maxViewTokens * maxViewTokens
-        let buffers = threads > 1 && BLAS.callsRunInParallel
-            ? max(1, min(4 * threads, attentionTasks, Self.scoreBytes / max(1, 4 * perBuffer))) : 1
-        scores = (0..<buffers).map { _ in .allocate(capacity: perBuffer) }
-        mlp = .allocate(capacity: min(tokens, CLIPVisionEncoder.mlpRowBlock) * i)
-        scratch = [.allocate(capacity: max(3 * c * c, i * c, c * 3 * p * p)), .allocate(capacity: max(c * c, c * i))]
+    init(_ shape: Shape) {
+        let t = shape.tokens, c = shape.channels
+        capacity = shape
+        tokens = t
+        hidden = .allocate(capacity: t * c)
+        normed = .allocate(capacity: t * c)
+        qkv = .allocate(capacity: t * 3 * c)
+        scores = (0..<shape.scoreBuffers).map { _ in .allocate(capacity: shape.scoreFloats) }
+        mlp = .allocate(capacity: shape.mlpFloats)
+        scratch = shape.scratchFloats.map { .allocate(capacity: $0) }
     }
 
-    func release() {
+    deinit {
         for b in [hidden, normed, qkv, mlp] + scores + scratch { b.deallocate() }
+    }
+
+    /// Bytes held.
+    var byteCount: Int { capacity.floatCount * MemoryLayout<Float>.stride }
+
+    /// Whether these buffers serve a call of `shape` as buffers made for it would: room in every
+    /// buffer, the same number of score buffers, the same width.
+    func fits(_ shape: Shape) -> Bool {
+        capacity.channels == shape.channels && capacity.scoreBuffers == shape.scoreBuffers
+            && capacity.tokens >= shape.tokens && capacity.scoreFloats >= shape.scoreFloats
+            && capacity.mlpFloats >= shape.mlpFloats
+            && zip(capacity.scratchFloats, shape.scratchFloats).allSatisfy { $0 >= $1 }
     }
 
     /// The weight as row-major F32: the mapping itself for aligned F32 data, otherwise widened
