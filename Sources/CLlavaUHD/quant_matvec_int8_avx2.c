@@ -73,6 +73,14 @@ static inline __m256i block_sums(const __m256i m[4]) {
     return _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]));
 }
 
+/* The same from 4 pair registers of int16 sums whose lanes are at most 7620 in magnitude (Q4_0,
+ * Q4_K): two rounds of vphaddw (sums <= 15240, then <= 30480 < 32768: exact, no wrap) and one
+ * vpmaddwd instead of four vpmaddwd and three vphaddd. */
+static inline __m256i block_sums16(const __m256i v[4]) {
+    const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(v[0], v[1]), _mm256_hadd_epi16(v[2], v[3]));
+    return _mm256_madd_epi16(h, _mm256_set1_epi16(1));
+}
+
 /* The sum of 8 lanes in a fixed order. */
 static inline float hsum8(__m256 v) {
     const __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -162,12 +170,14 @@ void luhd_quant_prepare_int8_avx2(const float *x, long ldx, long cols, int m, vo
 /* ---- Q4_0 and Q8_0 ---- */
 
 /* The 8 f16 scales of a group of 8 blocks of `bb` bytes at g (the scale first in each block),
- * widened to f32 in block order. */
+ * widened to f32 in block order; gathered in general-purpose registers, whose pipes the vector
+ * work leaves idle. */
 static inline __m256 group_scales(const uint8_t *g, int bb) {
-    return _mm256_cvtph_ps(_mm_setr_epi16((short)load_u16(g), (short)load_u16(g + bb), (short)load_u16(g + 2 * bb),
-                                          (short)load_u16(g + 3 * bb), (short)load_u16(g + 4 * bb),
-                                          (short)load_u16(g + 5 * bb), (short)load_u16(g + 6 * bb),
-                                          (short)load_u16(g + 7 * bb)));
+    const uint64_t lo = (uint64_t)load_u16(g) | (uint64_t)load_u16(g + bb) << 16 | (uint64_t)load_u16(g + 2 * bb) << 32 |
+                        (uint64_t)load_u16(g + 3 * bb) << 48;
+    const uint64_t hi = (uint64_t)load_u16(g + 4 * bb) | (uint64_t)load_u16(g + 5 * bb) << 16 |
+                        (uint64_t)load_u16(g + 6 * bb) << 32 | (uint64_t)load_u16(g + 7 * bb) << 48;
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
 }
 
 /* acc + f32(S) * (d8 * dx) for one group of one row of x (prepared at gp). */
@@ -203,7 +213,7 @@ static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, si
                                                             const uint8_t *prep, size_t pstride, int m, float *y,
                                                             long ldy) {
     const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), minus8 = _mm256_set1_epi16(-8);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), minus8 = _mm256_set1_epi16(-8);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         __m256 acc[4];
@@ -218,15 +228,12 @@ static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, si
             const __m256 d8 = group_scales(b, 18);
             for (int i = 0; i < m; i++) {
                 const uint8_t *gp = prep + (size_t)i * pstride + (size_t)g * GROUP_PREP;
-                __m256i p[4];
-                for (int k = 0; k < 4; k++) {
-                    const __m256i v = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k))),
-                        _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32))));
-                    p[k] = _mm256_madd_epi16(v, ones);
-                }
+                __m256i v[4];
+                for (int k = 0; k < 4; k++)
+                    v[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k))),
+                                            _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32))));
                 /* S = sum q * x - 8 * X, block j in lane j */
-                const __m256i s = _mm256_add_epi32(block_sums(p),
+                const __m256i s = _mm256_add_epi32(block_sums16(v),
                                                    _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(gp + PREP_X16)), minus8));
                 acc[i] = group_accumulate(acc[i], s, d8, gp);
             }
@@ -295,7 +302,7 @@ static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, si
                                                             const uint8_t *prep, size_t pstride, int m, float *y,
                                                             long ldy) {
     const long nsb = cols / 256;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         __m256 acc[4], macc[4];
@@ -314,14 +321,11 @@ static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, si
             q4_k_scales(b, &scf, &mnf);
             for (int i = 0; i < m; i++) {
                 const uint8_t *gp = prep + (size_t)i * pstride + (size_t)s * GROUP_PREP;
-                __m256i p[4];
-                for (int k = 0; k < 4; k++) {
-                    const __m256i v = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k))),
-                        _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32))));
-                    p[k] = _mm256_madd_epi16(v, ones);
-                }
-                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums(p)),
+                __m256i v[4];
+                for (int k = 0; k < 4; k++)
+                    v[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k))),
+                                            _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32))));
+                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums16(v)),
                                          _mm256_mul_ps(scf, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc[i]);
                 macc[i] = _mm256_fmadd_ps(mnf, _mm256_loadu_ps((const float *)(gp + PREP_XS)), macc[i]);
             }
@@ -356,34 +360,32 @@ static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, si
             const __m256i la = load_pair(ql, ql + 64), lb = load_pair(ql + 16, ql + 80);
             const __m256i lc = load_pair(ql + 32, ql + 96), ld = load_pair(ql + 48, ql + 112);
             const __m256i ha = load_pair(qh, qh + 32), hb = load_pair(qh + 16, qh + 48);
-            __m256i lo[4], hi[4];
-            lo[0] = _mm256_or_si256(_mm256_and_si256(la, m4), _mm256_and_si256(_mm256_slli_epi16(ha, 4), m30));
-            hi[0] = _mm256_or_si256(_mm256_and_si256(lb, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
-            lo[1] = _mm256_or_si256(_mm256_and_si256(lc, m4), _mm256_and_si256(_mm256_slli_epi16(ha, 2), m30));
-            hi[1] = _mm256_or_si256(_mm256_and_si256(ld, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
-            lo[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4), _mm256_and_si256(ha, m30));
-            hi[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4), _mm256_and_si256(hb, m30));
-            lo[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lc, 4), m4), _mm256_and_si256(_mm256_srli_epi16(ha, 2), m30));
-            hi[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ld, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
             /* scales 0..7 widened in the low half, 8..15 in the high half */
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
-            __m256i slo[4], shi[4];
+            __m256i p[4][4];
             for (int k = 0; k < 4; k++) {
-                slo[k] = _mm256_shuffle_epi8(sc16, sclo[k]);
-                shi[k] = _mm256_shuffle_epi8(sc16, schi[k]);
+                /* pair k: sub-block k of each half; its low nibbles from ql bytes 0..31 (k even) or
+                 * 32..63 (k odd), the high nibble for k >= 2; its 2 high bits from bits 2k of qh */
+                const __m256i l0 = k & 1 ? lc : la, l1 = k & 1 ? ld : lb;
+                const __m256i n0 = k < 2 ? _mm256_and_si256(l0, m4) : _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
+                const __m256i n1 = k < 2 ? _mm256_and_si256(l1, m4) : _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
+                const __m256i t0 = k == 0 ? _mm256_slli_epi16(ha, 4) : k == 1 ? _mm256_slli_epi16(ha, 2) : k == 2 ? ha : _mm256_srli_epi16(ha, 2);
+                const __m256i t1 = k == 0 ? _mm256_slli_epi16(hb, 4) : k == 1 ? _mm256_slli_epi16(hb, 2) : k == 2 ? hb : _mm256_srli_epi16(hb, 2);
+                const __m256i lo = _mm256_or_si256(n0, _mm256_and_si256(t0, m30)), hi = _mm256_or_si256(n1, _mm256_and_si256(t1, m30));
+                const __m256i slo = _mm256_shuffle_epi8(sc16, sclo[k]), shi = _mm256_shuffle_epi8(sc16, schi[k]);
+                for (int i = 0; i < m; i++) {
+                    const uint8_t *gp = prep + (size_t)i * pstride + (size_t)s * GROUP_PREP;
+                    const __m256i vlo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(gp + 64 * k)));
+                    const __m256i vhi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)));
+                    p[i][k] = _mm256_add_epi32(_mm256_madd_epi16(vlo, slo), _mm256_madd_epi16(vhi, shi));
+                }
             }
             const __m256 d = _mm256_set1_ps(half_at(b + 208));
             for (int i = 0; i < m; i++) {
                 const uint8_t *gp = prep + (size_t)i * pstride + (size_t)s * GROUP_PREP;
-                __m256i p[4];
-                for (int k = 0; k < 4; k++) {
-                    const __m256i vlo = _mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k)));
-                    const __m256i vhi = _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)));
-                    p[k] = _mm256_add_epi32(_mm256_madd_epi16(vlo, slo[k]), _mm256_madd_epi16(vhi, shi[k]));
-                }
                 /* S = sum sc * q * x - 32 * sum sc * X16, sub-block j in lane j */
                 const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(gp + PREP_X16)));
-                const __m256i sj = _mm256_sub_epi32(block_sums(p), _mm256_slli_epi32(off, 5));
+                const __m256i sj = _mm256_sub_epi32(block_sums(p[i]), _mm256_slli_epi32(off, 5));
                 acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sj), _mm256_mul_ps(d, _mm256_loadu_ps((const float *)(gp + PREP_DX))),
                                          acc[i]);
             }
