@@ -83,7 +83,7 @@ import Testing
     func extremeValuesDoNotSaturate(format: QuantFormat) throws {
         guard QuantKernel.int8AVX2.isAvailable else { return }
         let cols = format.blockElements == 256 ? 768 : 352, rows = 6, m = 3
-        let w = try extremeMatrix(format, rows: rows, columns: cols)
+        let w = try Self.extremeMatrix(format, rows: rows, columns: cols)
         let x = (0..<(m * cols)).map { i -> Float in i / cols == 0 ? 1 : i / cols == 1 ? -1 : (i % 2 == 0 ? 1 : -1) }
         var y = [Float](repeating: .nan, count: m * rows)
         Self.matvec(w, x, m: m, rows: 0..<rows, into: &y)
@@ -128,8 +128,8 @@ import Testing
         x[2 * cols + 5 * 32 + 30] = .nan
         var y = [Float](repeating: 0, count: m * rows)
         Self.matvec(w, x, m: m, rows: 0..<rows, into: &y)
-        #expect(y[rows..<(3 * rows)].allSatisfy(\.isNaN), "\(format): rows of x with a non-finite value")
-        #expect(y[0..<rows].allSatisfy(\.isFinite), "\(format): the finite row of x")
+        #expect(y[rows..<(3 * rows)].allSatisfy { $0.isNaN }, "\(format): rows of x with a non-finite value")
+        #expect(y[0..<rows].allSatisfy { $0.isFinite }, "\(format): the finite row of x")
         let worst = Self.worstError(Array(y[0..<rows]), w, Array(x[0..<cols]), m: 1)
         #expect(worst <= 1e-5, "\(format): |err|/Σ|wx~| = \(worst)")
     }
