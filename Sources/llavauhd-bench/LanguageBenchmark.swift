@@ -80,7 +80,8 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         `ModelQuantizer` (projections and lm_head; embeddings BF16); Q4_K_M = llama.cpp's `llama-quantize` of the same weights, \
         read from the GGUF file. Kernels: \(QuantKernel.preferred(for: .q8_0)) for the quantized formats (decode from row-interleaved \
         copies of the Q8_0 / Q4_0 / Q4_K matrices where the CPU has AVX-512 VNNI; "stored layout" rows force the same kernels \
-        on the file's layout), \(VectorKernels.isa) matrix-vector kernels for BF16.
+        on the file's layout; "f32 kernels" rows force f32AVX2 where the default is int8AVX2), \(VectorKernels.isa) matrix-vector \
+        kernels for BF16.
 
 
         """
@@ -128,9 +129,10 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
                 variants.append(("\(format.rawValue), stored layout", format.rawValue, {
                     try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), quantizedKernel: .int8VNNI)
                 }))
-            } else if Int8ProductKernel.host == .avx2, Int8ProductKernel.avx2.isAvailable {
-                // Exact f32 (dequantization + sgemm for prefill): the baseline of the AVX2 int8 product.
-                variants.append(("\(format.rawValue), f32 dequantize + sgemm", format.rawValue, {
+            } else if QuantKernel.preferred(for: format) == .int8AVX2 || Int8ProductKernel.host == .avx2 {
+                // Exact f32 (the f32 matrix-vector kernels for decode, dequantization + sgemm for
+                // prefill): the baseline of the AVX2 int8 kernels.
+                variants.append(("\(format.rawValue), f32 kernels (dequantize + sgemm prefill)", format.rawValue, {
                     try TransformerDecoder(config: config, weights: WeightStore(directory: qdir), quantizedKernel: .f32AVX2)
                 }))
             }

@@ -85,7 +85,8 @@ func preparationInput(columns cols: Int, rows m: Int, block n: Int, seed: UInt64
 @Suite struct QuantKernelTests {
     /// f32 kernels: |y − Σ w·x| ≤ 1e-5 · Σ|w·x| (f32 accumulation over a few thousand terms, the
     /// reference summed in f64 from the exactly dequantized weights). VNNI kernels: the same
-    /// bound against Σ w·x~ (the int8 image of x they are defined to use), and against Σ w·x
+    /// bound against Σ w·x~ (the int8 image of x they are defined to use; the int8 AVX2 kernels
+    /// the same), and against Σ w·x
     /// within the quantization bound Σ_blocks (dx/2)·Σ|w| plus the same rounding term.
     /// Results must not depend on the thread count (bit-identical for 1 and 2 threads).
     @Test(arguments: QuantFormat.allCases)
@@ -109,7 +110,8 @@ func preparationInput(columns cols: Int, rows m: Int, block n: Int, seed: UInt64
                     for i in 0..<m {
                         let xi = Array(x[(i * cols)..<((i + 1) * cols)])
                         let image = int8Image(xi)
-                        let xt = kernel == .int8VNNI ? image.values : xi
+                        let int8 = kernel == .int8VNNI || kernel == .int8AVX2
+                        let xt = int8 ? image.values : xi
                         for r in 0..<rows {
                             var s = 0.0, sa = 0.0, exact = 0.0, qbound = 0.0
                             for k in 0..<cols {
@@ -121,7 +123,7 @@ func preparationInput(columns cols: Int, rows m: Int, block n: Int, seed: UInt64
                             }
                             let y = Double(ys[0][i * rows + r])
                             worst = max(worst, abs(y - s) / max(sa, 1e-30))
-                            if kernel == .int8VNNI {
+                            if int8 {
                                 worstQuant = max(worstQuant, abs(y - exact) / (qbound + 1e-5 * sa))
                             }
                         }

@@ -1,0 +1,435 @@
+/* Integer matrix-vector kernels with AVX2 (vpmaddubsw + vpmaddwd) for Q4_0, Q8_0, Q4_K and Q6_K:
+ * LUHD_QK_INT8_AVX2, for CPUs without AVX-512 VNNI (Zen 2/3, Intel client cores). The numeric
+ * contract is LUHD_QK_INT8_VNNI's: x is quantized once per call to int8 per 32-element block
+ * (dx = max|x| / 127, round to nearest even, clamped to +-127; a block holding an infinity or a
+ * NaN gets dx = NaN), every block's dot product with the weights is an exact int32, and the
+ * scales are applied in f32, so the result is W . x~ up to f32 rounding (x~ = dx * round(x / dx)).
+ *
+ * Why integers: the f32 kernels (quant_matvec_f32_body.h) widen every weight to f32 and spend
+ * about one multiply-add per weight and row of x, which on two AVX2 cores is slower than memory
+ * delivers the weights; vpmaddubsw multiplies 32 byte pairs and adds neighbours in one
+ * instruction (BENCHMARKS.md notes:matvec9 has the measurements).
+ *
+ * vpmaddubsw multiplies unsigned bytes (first operand) by signed bytes and adds each pair into
+ * an int16 with saturation; no sum here reaches the int16 limit (32767):
+ *   Q4_0, Q4_K  unsigned nibbles q (0..15) times x (|x| <= 127): a pair <= 2*15*127 = 3810, and
+ *               two such results are added in int16 (<= 7620) before vpmaddwd widens them;
+ *               Q4_0's -8 becomes -8 * (sum of the block's x), an integer the kernel adds.
+ *   Q8_0        the sign trick: |w| (0..128, -128 giving 128) times x with w's sign: a pair
+ *               <= 2*128*127 = 32512; each result is widened by vpmaddwd on its own.
+ *   Q6_K        unsigned 6-bit q (0..63) times x: a pair <= 2*63*127 = 16002, widened by vpmaddwd
+ *               against the sub-block scales (|sc| <= 128): <= 2*16002*128 in int32; the -32
+ *               becomes -32 * sum(sc * (sum of x per 16)), an integer from one more vpmaddwd.
+ * Every int32 block sum is exact (|S| < 2^31); it is then converted to f32 (exact below 2^24).
+ *
+ * Layout of the work: a group of 8 blocks of 32 (256 weights: a super-block of Q4_K / Q6_K,
+ * 8 blocks of Q4_0 / Q8_0) is processed as 4 pairs, pair k holding blocks k and k + 4: one
+ * 256-bit register holds elements 0..15 of block k (low 128 bits) and of block k + 4 (high 128
+ * bits), another their elements 16..31. After vpmaddwd each pair is one register of 8 int32
+ * lanes (4 per block); three vphaddd over the 4 pairs leave block j's exact sum in lane j. One
+ * conversion, one scale product and one multiply-add per group and row of x follow:
+ *   Q4_0, Q8_0  y = hsum8(sum_g f32(S_g) * (d_g * dx_g)) + the blocks after the last whole group
+ *   Q4_K        y = hsum8(sum_s f32(S_s) * ((d sc)_s * dx_s)) - hsum8(sum_s (dmin m)_s * (dx X)_s)
+ *   Q6_K        y = hsum8(sum_s f32(S_s) * (d * dx_s))
+ * (8 lanes, lane j = block j of the group, products and sums in this order, hsum8 a fixed tree),
+ * so each output row is computed the same way whatever the split of the rows over calls.
+ *
+ * Prepared x of one row (luhd_quant_avx2_row_stride bytes): per group of 8 blocks, GROUP_PREP
+ * bytes: the 256 int8 values in the pair order above (pair k at 64k: elements 0..15 of block k,
+ * of block k + 4, then elements 16..31 of both), 8 f32 dx, 8 f32 dx * X (X the sum of a block's
+ * int8 values), 16 int16 sums of each half block (block j's halves at 2j, 2j + 1); then the
+ * blocks after the last whole group (Q4_0 / Q8_0 rows whose length is not a multiple of 256):
+ * 32 int8 values each in natural order, then their f32 dx. */
+#include "quant_kernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+
+#define GROUP_PREP (256 + 32 + 32 + 32)
+#define PREP_DX 256
+#define PREP_XS 288
+#define PREP_X16 320
+
+static inline uint16_t load_u16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+static inline float half_at(const uint8_t *p) { return _cvtsh_ss(load_u16(p)); }
+
+/* How far ahead of its reads a kernel prefetches its weight stream, in bytes: 2 KiB was the best
+ * of none, 0.5, 1 and 2 KiB on a 2-vCPU EPYC (Zen 3) under load, one row of x streaming 4096×4096
+ * Q4_0 / Q4_K matrices from memory on two threads (BENCHMARKS.md notes:matvec9). */
+#define PREFETCH_BYTES 2048
+
+/* Prefetches the lines of the n bytes PREFETCH_BYTES past p into L1. */
+static inline __attribute__((always_inline)) void prefetch_span(const uint8_t *p, size_t n) {
+    for (size_t o = 0; o < n; o += 64) _mm_prefetch((const char *)(p + PREFETCH_BYTES + o), _MM_HINT_T0);
+}
+
+/* Bytes 0..15 at a in the low 128 bits, bytes 0..15 at b in the high 128 bits. */
+static inline __m256i load_pair(const uint8_t *a, const uint8_t *b) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+                                   _mm_loadu_si128((const __m128i *)b), 1);
+}
+
+/* Lane j of the result = the sum of the 4 lanes of pair register m[j & 3] in its 128-bit half
+ * j >> 2, i.e. block j of the group. */
+static inline __m256i block_sums(const __m256i m[4]) {
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(m[0], m[1]), _mm256_hadd_epi32(m[2], m[3]));
+}
+
+/* The same from 4 pair registers of int16 sums whose lanes are at most 7620 in magnitude (Q4_0,
+ * Q4_K): two rounds of vphaddw (sums <= 15240, then <= 30480 < 32768: exact, no wrap) and one
+ * vpmaddwd instead of four vpmaddwd and three vphaddd. */
+static inline __m256i block_sums16(const __m256i v[4]) {
+    const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(v[0], v[1]), _mm256_hadd_epi16(v[2], v[3]));
+    return _mm256_madd_epi16(h, _mm256_set1_epi16(1));
+}
+
+/* The sum of 8 lanes in a fixed order. */
+static inline float hsum8(__m256 v) {
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+
+/* ---- Preparation of x ---- */
+
+size_t luhd_quant_avx2_row_stride(long cols) {
+    const size_t nb = (size_t)(cols / 32), ng = nb / 8, nt = nb - 8 * ng;
+    return (ng * GROUP_PREP + nt * 36 + 63) / 64 * 64;
+}
+
+/* Quantizes one block of 32: writes round(x / dx) (ties to even, clamped to +-127) to q and the
+ * sums of its halves to s[0], s[1]; returns dx = max|x| / 127. A block holding an infinity or a
+ * NaN gets zeros, zero sums and dx = NaN, so every product with it is NaN, as in f32. */
+static float quantize_block(const float *x, int8_t q[32], int s[2]) {
+    __m256 v[4], amax = _mm256_setzero_ps();
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)), fmax = _mm256_set1_ps(3.40282347e38f);
+    int finite = 0xFF;
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        const __m256 a = _mm256_and_ps(v[k], absmask);
+        finite &= _mm256_movemask_ps(_mm256_cmp_ps(a, fmax, _CMP_LE_OQ));
+        amax = _mm256_max_ps(amax, a);
+    }
+    if (finite != 0xFF) {
+        memset(q, 0, 32);
+        s[0] = s[1] = 0;
+        return NAN;
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+    const float dx = _mm_cvtss_f32(m4) / 127.0f;
+    const float id = dx != 0.0f ? 1.0f / dx : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+    __m256i qi[4];
+    for (int k = 0; k < 4; k++) {
+        const __m256 r = _mm256_round_ps(_mm256_mul_ps(v[k], vid), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        qi[k] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(r, lo), hi));
+    }
+    /* packs work per 128-bit half: bytes come out as 4-element runs 0,2,4,6 | 1,3,5,7 of the 8
+     * runs; the dword permutation puts them back in order. */
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+    _mm256_storeu_si256((__m256i *)q, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    for (int h = 0; h < 2; h++) {
+        const __m256i t = _mm256_add_epi32(qi[2 * h], qi[2 * h + 1]);
+        __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4E));
+        u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xB1));
+        s[h] = _mm_cvtsi128_si32(u);
+    }
+    return dx;
+}
+
+void luhd_quant_prepare_int8_avx2(const float *x, long ldx, long cols, int m, void *scratch) {
+    const size_t stride = luhd_quant_avx2_row_stride(cols);
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    for (int i = 0; i < m; i++) {
+        uint8_t *row = (uint8_t *)scratch + (size_t)i * stride;
+        const float *xi = x + i * ldx;
+        for (long g = 0; g < ng; g++) {
+            uint8_t *gp = row + (size_t)g * GROUP_PREP;
+            float *dx = (float *)(gp + PREP_DX), *xs = (float *)(gp + PREP_XS);
+            int16_t *x16 = (int16_t *)(gp + PREP_X16);
+            for (int b = 0; b < 8; b++) {
+                int8_t q[32];
+                int s[2];
+                dx[b] = quantize_block(xi + 32 * (8 * g + b), q, s);
+                xs[b] = dx[b] * (float)(s[0] + s[1]);
+                x16[2 * b] = (int16_t)s[0];   /* |s| <= 16 * 127 */
+                x16[2 * b + 1] = (int16_t)s[1];
+                memcpy(gp + 64 * (b & 3) + 16 * (b >> 2), q, 16);
+                memcpy(gp + 64 * (b & 3) + 32 + 16 * (b >> 2), q + 16, 16);
+            }
+        }
+        int8_t *tq = (int8_t *)(row + (size_t)ng * GROUP_PREP);
+        float *td = (float *)(tq + 32 * nt);
+        for (long t = 0; t < nt; t++) {
+            int s[2];
+            td[t] = quantize_block(xi + 32 * (8 * ng + t), tq + 32 * t, s);
+        }
+    }
+}
+
+/* ---- Q4_0 and Q8_0 ---- */
+
+/* The 8 f16 scales of a group of 8 blocks of `bb` bytes at g (the scale first in each block),
+ * widened to f32 in block order; gathered in general-purpose registers, whose pipes the vector
+ * work leaves idle. */
+static inline __m256 group_scales(const uint8_t *g, int bb) {
+    const uint64_t lo = (uint64_t)load_u16(g) | (uint64_t)load_u16(g + bb) << 16 | (uint64_t)load_u16(g + 2 * bb) << 32 |
+                        (uint64_t)load_u16(g + 3 * bb) << 48;
+    const uint64_t hi = (uint64_t)load_u16(g + 4 * bb) | (uint64_t)load_u16(g + 5 * bb) << 16 |
+                        (uint64_t)load_u16(g + 6 * bb) << 32 | (uint64_t)load_u16(g + 7 * bb) << 48;
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
+}
+
+/* acc + f32(S) * (d8 * dx) for one group of one row of x (prepared at gp). */
+static inline __m256 group_accumulate(__m256 acc, __m256i s, __m256 d8, const uint8_t *gp) {
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d8, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc);
+}
+
+/* A Q4_0 / Q8_0 row's result for one row of x (prepared at xrow): hsum8 of its group
+ * accumulator, plus each of the nt blocks after the last whole group (the first at tail) as its
+ * exact integer dot product with x's int8 values times (d * dx), in block order. */
+static float tail_result(__m256 acc, const uint8_t *tail, int format, const uint8_t *xrow, long ng, long nt) {
+    const size_t block_bytes = format == LUHD_QF_Q8_0 ? 34 : 18;
+    const int8_t *tq = (const int8_t *)(xrow + (size_t)ng * GROUP_PREP);
+    const float *td = (const float *)(tq + 32 * nt);
+    float t = hsum8(acc);
+    for (long k = 0; k < nt; k++) {
+        const uint8_t *bt = tail + block_bytes * (size_t)k;
+        const int8_t *xq = tq + 32 * k;
+        int32_t sum = 0;
+        if (format == LUHD_QF_Q8_0) {
+            for (int j = 0; j < 32; j++) sum += (int8_t)bt[2 + j] * xq[j];
+        } else {
+            for (int j = 0; j < 16; j++) sum += ((bt[2 + j] & 0x0F) - 8) * xq[j] + ((bt[2 + j] >> 4) - 8) * xq[j + 16];
+        }
+        t += (float)sum * (half_at(bt) * td[k]);
+    }
+    return t;
+}
+
+/* Q4_0: groups of 8 blocks of 18 bytes (f16 d, 16 bytes: element j in the low nibble of byte j,
+ * j + 16 in the high nibble). */
+static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m, float *y,
+                                                            long ldy) {
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), minus8 = _mm256_set1_epi16(-8);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m256 acc[4];
+        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
+        for (long g = 0; g < ng; g++, b += 144) {
+            prefetch_span(b, 144);
+            __m256i lo[4], hi[4];
+            for (int k = 0; k < 4; k++) {
+                const __m256i q = load_pair(b + 18 * k + 2, b + 18 * (k + 4) + 2);
+                lo[k] = _mm256_and_si256(q, m4);
+                hi[k] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            }
+            const __m256 d8 = group_scales(b, 18);
+            for (int i = 0; i < m; i++) {
+                const uint8_t *gp = prep + (size_t)i * pstride + (size_t)g * GROUP_PREP;
+                __m256i v[4];
+                for (int k = 0; k < 4; k++)
+                    v[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k))),
+                                            _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32))));
+                /* S = sum q * x - 8 * X, block j in lane j */
+                const __m256i s = _mm256_add_epi32(block_sums16(v),
+                                                   _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(gp + PREP_X16)), minus8));
+                acc[i] = group_accumulate(acc[i], s, d8, gp);
+            }
+        }
+        for (int i = 0; i < m; i++) y[i * ldy + r] = tail_result(acc[i], b, LUHD_QF_Q4_0, prep + (size_t)i * pstride, ng, nt);
+    }
+}
+
+/* Q8_0: groups of 8 blocks of 34 bytes (f16 d, 32 int8). */
+static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m, float *y,
+                                                            long ldy) {
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m256 acc[4];
+        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
+        for (long g = 0; g < ng; g++, b += 272) {
+            prefetch_span(b, 272);
+            __m256i wlo[4], whi[4], alo[4], ahi[4];
+            for (int k = 0; k < 4; k++) {
+                wlo[k] = load_pair(b + 34 * k + 2, b + 34 * (k + 4) + 2);
+                whi[k] = load_pair(b + 34 * k + 18, b + 34 * (k + 4) + 18);
+                alo[k] = _mm256_abs_epi8(wlo[k]);
+                ahi[k] = _mm256_abs_epi8(whi[k]);
+            }
+            const __m256 d8 = group_scales(b, 34);
+            for (int i = 0; i < m; i++) {
+                const uint8_t *gp = prep + (size_t)i * pstride + (size_t)g * GROUP_PREP;
+                __m256i p[4];
+                for (int k = 0; k < 4; k++) {
+                    const __m256i xlo = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(gp + 64 * k)), wlo[k]);
+                    const __m256i xhi = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)), whi[k]);
+                    p[k] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(alo[k], xlo), ones),
+                                            _mm256_madd_epi16(_mm256_maddubs_epi16(ahi[k], xhi), ones));
+                }
+                acc[i] = group_accumulate(acc[i], block_sums(p), d8, gp);
+            }
+        }
+        for (int i = 0; i < m; i++) y[i * ldy + r] = tail_result(acc[i], b, LUHD_QF_Q8_0, prep + (size_t)i * pstride, ng, nt);
+    }
+}
+
+/* ---- Q4_K and Q6_K (super-blocks of 256 = one group) ---- */
+
+/* The f32 scales d * sc_j and mins dmin * m_j (sub-blocks j = 0..7) of a Q4_K super-block header
+ * h (f16 d, f16 dmin, the 12 bytes of luhd_q4k_scale_min), each an exact product. */
+static inline void q4_k_scales(const uint8_t *h, __m256 *scf, __m256 *mnf) {
+    uint32_t a0, a1, a2;
+    memcpy(&a0, h + 4, 4);
+    memcpy(&a1, h + 8, 4);
+    memcpy(&a2, h + 12, 4);
+    const uint32_t sc03 = a0 & 0x3F3F3F3Fu, mn03 = a1 & 0x3F3F3F3Fu;
+    const uint32_t sc47 = (a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u);
+    const uint32_t mn47 = ((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u);
+    *scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)sc03, (int)sc47, 0, 0))),
+                         _mm256_set1_ps(half_at(h)));
+    *mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)mn03, (int)mn47, 0, 0))),
+                         _mm256_set1_ps(half_at(h + 2)));
+}
+
+/* Q4_K: 144-byte super-blocks; 32-byte run c of the nibbles holds sub-block 2c (low nibbles) and
+ * 2c + 1 (high nibbles), byte l giving element l of each. Pair k = sub-blocks k, k + 4: runs 0 and
+ * 2 give pairs 0 (low nibbles) and 1 (high), runs 1 and 3 pairs 2 and 3. */
+static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m, float *y,
+                                                            long ldy) {
+    const long nsb = cols / 256;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m256 acc[4], macc[4];
+        for (int i = 0; i < 4; i++) acc[i] = macc[i] = _mm256_setzero_ps();
+        for (long s = 0; s < nsb; s++, b += 144) {
+            prefetch_span(b, 144);
+            const uint8_t *q = b + 16;
+            __m256i lo[4], hi[4];
+            for (int c = 0; c < 2; c++) {
+                const __m256i a = load_pair(q + 32 * c, q + 32 * c + 64), e = load_pair(q + 32 * c + 16, q + 32 * c + 80);
+                lo[2 * c] = _mm256_and_si256(a, m4);
+                hi[2 * c] = _mm256_and_si256(e, m4);
+                lo[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(a, 4), m4);
+                hi[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(e, 4), m4);
+            }
+            __m256 scf, mnf;
+            q4_k_scales(b, &scf, &mnf);
+            for (int i = 0; i < m; i++) {
+                const uint8_t *gp = prep + (size_t)i * pstride + (size_t)s * GROUP_PREP;
+                __m256i v[4];
+                for (int k = 0; k < 4; k++)
+                    v[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k))),
+                                            _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32))));
+                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums16(v)),
+                                         _mm256_mul_ps(scf, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc[i]);
+                macc[i] = _mm256_fmadd_ps(mnf, _mm256_loadu_ps((const float *)(gp + PREP_XS)), macc[i]);
+            }
+        }
+        for (int i = 0; i < m; i++) y[i * ldy + r] = hsum8(acc[i]) - hsum8(macc[i]);
+    }
+}
+
+/* Q6_K: 210-byte super-blocks: 128 bytes of low nibbles (ql), 64 of 2-bit high parts (qh), 16
+ * int8 scales (one per 16 weights), f16 d. Half h (weights 128h..128h+127) reads ql[64h..],
+ * qh[32h..]: its sub-block t (0..3) of 32 takes byte l of ql[64h + 32 (t & 1)..] (low nibble for
+ * t < 2, else high) and bits 2t of qh[32h + l]. Pair k = sub-blocks k (half 0) and k + 4 (half
+ * 1), so each register holds the same bytes of both halves. */
+static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                                                            const uint8_t *prep, size_t pstride, int m, float *y,
+                                                            long ldy) {
+    const long nsb = cols / 256;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    /* vpshufb masks: word 2k (elements 0..15 of the pair's blocks) or 2k + 1 (16..31) of each
+     * 128-bit half of the widened scales, i.e. scale 2k / 2k + 8 (or 2k + 1 / 2k + 9). */
+    __m256i sclo[4], schi[4];
+    for (int k = 0; k < 4; k++) {
+        sclo[k] = _mm256_set1_epi16((short)((4 * k) | (4 * k + 1) << 8));
+        schi[k] = _mm256_set1_epi16((short)((4 * k + 2) | (4 * k + 3) << 8));
+    }
+    for (long r = r0; r < r1; r++) {
+        const uint8_t *b = w + (size_t)r * rb;
+        __m256 acc[4];
+        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
+        for (long s = 0; s < nsb; s++, b += 210) {
+            prefetch_span(b, 210);
+            const uint8_t *ql = b, *qh = b + 128;
+            const __m256i la = load_pair(ql, ql + 64), lb = load_pair(ql + 16, ql + 80);
+            const __m256i lc = load_pair(ql + 32, ql + 96), ld = load_pair(ql + 48, ql + 112);
+            const __m256i ha = load_pair(qh, qh + 32), hb = load_pair(qh + 16, qh + 48);
+            /* scales 0..7 widened in the low half, 8..15 in the high half */
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+            __m256i p[4][4];
+            for (int k = 0; k < 4; k++) {
+                /* pair k: sub-block k of each half; its low nibbles from ql bytes 0..31 (k even) or
+                 * 32..63 (k odd), the high nibble for k >= 2; its 2 high bits from bits 2k of qh */
+                const __m256i l0 = k & 1 ? lc : la, l1 = k & 1 ? ld : lb;
+                const __m256i n0 = k < 2 ? _mm256_and_si256(l0, m4) : _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
+                const __m256i n1 = k < 2 ? _mm256_and_si256(l1, m4) : _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
+                const __m256i t0 = k == 0 ? _mm256_slli_epi16(ha, 4) : k == 1 ? _mm256_slli_epi16(ha, 2) : k == 2 ? ha : _mm256_srli_epi16(ha, 2);
+                const __m256i t1 = k == 0 ? _mm256_slli_epi16(hb, 4) : k == 1 ? _mm256_slli_epi16(hb, 2) : k == 2 ? hb : _mm256_srli_epi16(hb, 2);
+                const __m256i lo = _mm256_or_si256(n0, _mm256_and_si256(t0, m30)), hi = _mm256_or_si256(n1, _mm256_and_si256(t1, m30));
+                const __m256i slo = _mm256_shuffle_epi8(sc16, sclo[k]), shi = _mm256_shuffle_epi8(sc16, schi[k]);
+                for (int i = 0; i < m; i++) {
+                    const uint8_t *gp = prep + (size_t)i * pstride + (size_t)s * GROUP_PREP;
+                    const __m256i vlo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(gp + 64 * k)));
+                    const __m256i vhi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)));
+                    p[i][k] = _mm256_add_epi32(_mm256_madd_epi16(vlo, slo), _mm256_madd_epi16(vhi, shi));
+                }
+            }
+            const __m256 d = _mm256_set1_ps(half_at(b + 208));
+            for (int i = 0; i < m; i++) {
+                const uint8_t *gp = prep + (size_t)i * pstride + (size_t)s * GROUP_PREP;
+                /* S = sum sc * q * x - 32 * sum sc * X16, sub-block j in lane j */
+                const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(gp + PREP_X16)));
+                const __m256i sj = _mm256_sub_epi32(block_sums(p[i]), _mm256_slli_epi32(off, 5));
+                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sj), _mm256_mul_ps(d, _mm256_loadu_ps((const float *)(gp + PREP_DX))),
+                                         acc[i]);
+            }
+        }
+        for (int i = 0; i < m; i++) y[i * ldy + r] = hsum8(acc[i]);
+    }
+}
+
+int luhd_quant_int8_avx2_supports(int format) {
+    return format == LUHD_QF_Q4_0 || format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K;
+}
+
+void luhd_quant_matvec_int8_avx2(int format, const void *w, size_t rb, long r0, long r1, long cols,
+                                 const void *prepared, int m, float *y, long ldy) {
+    const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
+    const size_t stride = luhd_quant_avx2_row_stride(cols);
+#define ACASE(fn)                                                         \
+    switch (m) {                                                          \
+    case 1: fn(wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break;     \
+    case 2: fn(wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break;     \
+    case 3: fn(wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break;     \
+    default: fn(wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break;    \
+    }
+    switch (format) {
+    case LUHD_QF_Q4_0: ACASE(q4_0_rows) break;
+    case LUHD_QF_Q8_0: ACASE(q8_0_rows) break;
+    case LUHD_QF_Q4_K: ACASE(q4_k_rows) break;
+    case LUHD_QF_Q6_K: ACASE(q6_k_rows) break;
+    default: break;
+    }
+#undef ACASE
+}
+#pragma clang attribute pop

@@ -1,0 +1,197 @@
+import CLlavaUHD
+import LlavaUHD
+import TestSupport
+import Testing
+
+/// The int8 AVX2 matrix-vector kernels (`QuantKernel.int8AVX2`, quant_matvec_int8_avx2.c): the
+/// contract of `int8VNNI` (W·x~ with x~ the int8 image of x per 32, exact integer block sums)
+/// checked where it could break on this instruction set — the int16 saturation of vpmaddubsw at
+/// the extreme weights and x, the pair layout of the prepared x, row splits, non-finite x — and
+/// the kernel choice. `QuantKernelTests.matvecAgainstReference` covers random data against the
+/// reference for 1-4 rows, shapes with partial groups, and thread counts.
+@Suite struct Int8AVX2MatvecTests {
+    static let formats: [QuantFormat] = [.q4_0, .q8_0, .q4_K, .q6_K]
+
+    /// `luhd_quant_matvec` with the int8 AVX2 kernel for rows `r` of `w` and `m` rows of x
+    /// (prepared once), into `y` (m × w.rows, row stride w.rows).
+    static func matvec(_ w: QuantizedMatrix, _ x: [Float], m: Int, rows r: Range<Int>, into y: inout [Float]) {
+        let fmt = Int32(w.format.ggmlType), kid = QuantKernel.int8AVX2.rawValue
+        let bytes = luhd_quant_prepared_bytes(fmt, kid, w.columns, Int32(m))
+        let prep = UnsafeMutableRawPointer.allocate(byteCount: max(64, bytes), alignment: 64)
+        defer { prep.deallocate() }
+        luhd_quant_prepare(fmt, kid, x, w.columns, w.columns, Int32(m), prep)
+        luhd_quant_matvec(fmt, kid, w.data, w.rowBytes, r.lowerBound, r.upperBound, w.columns, x, w.columns, prep, Int32(m),
+                          &y, w.rows)
+    }
+
+    /// Worst |y − Σ w·x~| / Σ|w·x~| over all outputs (the reference in f64 from the exactly
+    /// dequantized weights and the int8 image of each row of x).
+    static func worstError(_ y: [Float], _ w: QuantizedMatrix, _ x: [Float], m: Int) -> Double {
+        let wd = w.dequantized(), cols = w.columns
+        var worst = 0.0
+        for i in 0..<m {
+            let xt = int8Image(Array(x[(i * cols)..<((i + 1) * cols)])).values
+            for r in 0..<w.rows {
+                var s = 0.0, sa = 0.0
+                for k in 0..<cols {
+                    s += Double(wd[r * cols + k]) * Double(xt[k])
+                    sa += abs(Double(wd[r * cols + k]) * Double(xt[k]))
+                }
+                worst = max(worst, abs(Double(y[i * w.rows + r]) - s) / max(sa, 1e-30))
+            }
+        }
+        return worst
+    }
+
+    /// A matrix whose every quantized value sits at the end of its range that makes vpmaddubsw's
+    /// pair sums largest (Q8_0: −128 and 127; Q4_0, Q4_K: nibble 15 and 0; Q6_K: 63 with scales
+    /// −128 and 127, and 0), with f16 scales 0.01 (Q4_K: 6-bit scales and mins 63).
+    static func extremeMatrix(_ format: QuantFormat, rows: Int, columns: Int) throws -> QuantizedMatrix {
+        let bb = format.blockBytes, nb = rows * columns / format.blockElements
+        var bytes = [UInt8](repeating: 0, count: nb * bb)
+        let d = Float16(0.01).bitPattern
+        for b in 0..<nb {
+            let o = b * bb, high = b % 3 != 2   // every third block at the other end
+            func half(_ at: Int) { bytes[o + at] = UInt8(d & 0xFF); bytes[o + at + 1] = UInt8(d >> 8) }
+            switch format {
+            case .q8_0:
+                half(0)
+                for j in 0..<32 { bytes[o + 2 + j] = high ? 0x80 : 0x7F }
+            case .q4_0:
+                half(0)
+                for j in 0..<16 { bytes[o + 2 + j] = high ? 0xFF : 0x00 }
+            case .q4_K:
+                half(0); half(2)
+                for j in 4..<16 { bytes[o + j] = 0xFF }
+                for j in 16..<144 { bytes[o + j] = high ? 0xFF : 0x00 }
+            default:   // Q6_K
+                for j in 0..<192 { bytes[o + j] = high ? 0xFF : 0x00 }
+                for j in 0..<16 { bytes[o + 192 + j] = j % 2 == 0 ? 0x80 : 0x7F }
+                half(208)
+            }
+        }
+        let owner = ByteOwner(bytes)
+        return try QuantizedMatrix(name: "extreme", format: format, rows: rows, columns: columns,
+                                   data: UnsafeRawPointer(owner.pointer), owner: owner)
+    }
+
+    /// The extreme weights against x rows of all +1 (x~ = +127 everywhere), all −1, and
+    /// alternating ±1: every pair of products at the int16 limit the kernel's comment derives
+    /// (Q8_0 2·128·127 = 32512). A saturated sum would be off by far more than the bound,
+    /// 1e-5·Σ|w·x~| from the f64 reference.
+    @Test(arguments: formats)
+    func extremeValuesDoNotSaturate(format: QuantFormat) throws {
+        guard QuantKernel.int8AVX2.isAvailable else { return }
+        let cols = format.blockElements == 256 ? 768 : 352, rows = 6, m = 3
+        let w = try Self.extremeMatrix(format, rows: rows, columns: cols)
+        let x = (0..<(m * cols)).map { i -> Float in i / cols == 0 ? 1 : i / cols == 1 ? -1 : (i % 2 == 0 ? 1 : -1) }
+        var y = [Float](repeating: .nan, count: m * rows)
+        Self.matvec(w, x, m: m, rows: 0..<rows, into: &y)
+        let worst = Self.worstError(y, w, x, m: m)
+        #expect(worst <= 1e-5, "\(format): |err|/Σ|wx~| = \(worst)")
+    }
+
+    /// Any split of the rows over calls gives the same bits as one call, for 1-4 rows of x, and
+    /// the results are within 1e-5·Σ|w·x~| of the reference; Q4_0 / Q8_0 rows of 35 blocks (4
+    /// groups and 3 blocks after them) and of 3 blocks (no whole group).
+    @Test(arguments: formats)
+    func rowSplitsGiveTheSameBits(format: QuantFormat) throws {
+        guard QuantKernel.int8AVX2.isAvailable else { return }
+        let shapes = format.blockElements == 256 ? [(23, 1280)] : [(23, 1120), (11, 96)]
+        for (rows, cols) in shapes {
+            let w = try testMatrix(format, rows: rows, columns: cols, seed: 77)
+            var rng = TestRandom(seed: 12)
+            let x = (0..<(4 * cols)).map { _ in rng.uniform(-1, 1) * 3 }
+            for m in 1...4 {
+                var whole = [Float](repeating: .nan, count: m * rows), split = whole
+                Self.matvec(w, x, m: m, rows: 0..<rows, into: &whole)
+                for part in [0..<1, 1..<8, 8..<9, 9..<rows] { Self.matvec(w, x, m: m, rows: part, into: &split) }
+                #expect(firstDifference(whole, split) == nil, "\(format) \(rows)×\(cols) m=\(m): split changed the bits")
+                let worst = Self.worstError(whole, w, x, m: m)
+                #expect(worst <= 1e-5, "\(format) \(rows)×\(cols) m=\(m): |err|/Σ|wx~| = \(worst)")
+            }
+        }
+    }
+
+    /// A block of x holding an infinity or a NaN makes every output of its row of x NaN (as f32
+    /// arithmetic would); the other rows of the same call are unaffected and within the bound.
+    /// x: random values in ±3, an infinity in row 1 (block 2), a NaN in row 2 (block 5); the
+    /// preparation of the hard finite cases is `preparationMatchesDefinition`'s.
+    @Test(arguments: formats)
+    func nonFiniteX(format: QuantFormat) throws {
+        guard QuantKernel.int8AVX2.isAvailable else { return }
+        let rows = 9, cols = format.blockElements == 256 ? 768 : 352, m = 3
+        let w = try testMatrix(format, rows: rows, columns: cols, seed: 4)
+        var rng = TestRandom(seed: 8)
+        var x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * 3 }
+        x[cols + 2 * 32 + 7] = -.infinity
+        x[2 * cols + 5 * 32 + 30] = .nan
+        var y = [Float](repeating: 0, count: m * rows)
+        Self.matvec(w, x, m: m, rows: 0..<rows, into: &y)
+        #expect(y[rows..<(3 * rows)].allSatisfy { $0.isNaN }, "\(format): rows of x with a non-finite value")
+        #expect(y[0..<rows].allSatisfy { $0.isFinite }, "\(format): the finite row of x")
+        let worst = Self.worstError(Array(y[0..<rows]), w, Array(x[0..<cols]), m: 1)
+        #expect(worst <= 1e-5, "\(format): |err|/Σ|wx~| = \(worst)")
+    }
+
+    /// The prepared x is its definition, value for value (quant_matvec_int8_avx2.c): per group of
+    /// 8 blocks, the int8 values of block b (round(x / dx), ties to even, clamped to ±127) at
+    /// 64 (b % 4) + 16 (b / 4) (elements 0-15) and 32 bytes further (16-31), dx, dx · (sum of the
+    /// block's values), the int16 sums of its halves; then the blocks after the last group in
+    /// natural order and their dx. Inputs as in `kPreparationMatchesDefinition`; 1120 columns =
+    /// 4 groups and 3 blocks.
+    @Test func preparationMatchesDefinition() throws {
+        guard QuantKernel.int8AVX2.isAvailable else { return }
+        let cols = 1120, m = 3, nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng
+        let x = preparationInput(columns: cols, rows: m, block: 32, seed: 31)
+        let fmt = Int32(QuantFormat.q4_0.ggmlType), kid = QuantKernel.int8AVX2.rawValue
+        let bytes = luhd_quant_prepared_bytes(fmt, kid, cols, Int32(m)), stride = bytes / m
+        #expect(bytes == m * luhd_quant_prepared_bytes(fmt, kid, cols, 1))
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { buf.deallocate() }
+        luhd_quant_prepare(fmt, kid, x, cols, cols, Int32(m), buf)
+        func same(_ a: Float, _ b: Float) -> Bool { a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) }
+        for i in 0..<m {
+            let row = buf + i * stride
+            for blk in 0..<nb {
+                let (dx, values) = int8Block(x[(i * cols + 32 * blk)..<(i * cols + 32 * blk + 32)])
+                let g = blk / 8, b = blk % 8
+                if g < ng {
+                    let gp = row + 352 * g
+                    let q = (gp + 64 * (b % 4) + 16 * (b / 4)).assumingMemoryBound(to: Int8.self)
+                    #expect((0..<32).allSatisfy { Int(q[$0 < 16 ? $0 : $0 + 16]) == values[$0] }, "row \(i) block \(blk): values")
+                    let s0 = values[0..<16].reduce(0, +), s1 = values[16..<32].reduce(0, +)
+                    let f = (gp + 256).assumingMemoryBound(to: Float.self), h = (gp + 320).assumingMemoryBound(to: Int16.self)
+                    #expect(same(f[b], dx) && same(f[8 + b], dx * Float(s0 + s1)), "row \(i) block \(blk): dx, dx·X")
+                    #expect(Int(h[2 * b]) == s0 && Int(h[2 * b + 1]) == s1, "row \(i) block \(blk): half sums")
+                } else {
+                    let t = blk - 8 * ng, tail = row + 352 * ng
+                    let q = (tail + 32 * t).assumingMemoryBound(to: Int8.self)
+                    #expect((0..<32).allSatisfy { Int(q[$0]) == values[$0] }, "row \(i) tail block \(t): values")
+                    #expect(same((tail + 32 * nt + 4 * t).load(as: Float.self), dx), "row \(i) tail block \(t): dx")
+                }
+            }
+        }
+    }
+
+    /// The default kernel for a set of kernels a CPU runs: int8 VNNI for every block format
+    /// where present, else int8 AVX2 for the formats it implements (Q4_0, Q8_0, Q4_K, Q6_K), else
+    /// the widest f32 kernel; on this CPU, the set it runs. The int8 AVX2 kernel runs wherever
+    /// AVX2, FMA and F16C do (the f32 AVX2 kernel's requirement).
+    @Test func preferredKernelForFeatureSets() {
+        func pick(_ f: QuantFormat, _ set: Set<QuantKernel>) -> QuantKernel { QuantKernel.preferred(for: f) { set.contains($0) } }
+        let avx2: Set<QuantKernel> = [.f32AVX2, .int8AVX2], avx512: Set<QuantKernel> = [.f32AVX2, .f32AVX512, .int8AVX2]
+        let vnni = avx512.union([.int8VNNI])
+        let here = Set(QuantKernel.allCases.filter(\.isAvailable))
+        for f in QuantFormat.allCases {
+            let int8AVX2 = Self.formats.contains(f)
+            #expect(QuantKernel.int8AVX2.supports(f) == int8AVX2, "\(f)")
+            #expect(pick(f, [.f32AVX2]) == .f32AVX2, "\(f)")
+            #expect(pick(f, avx2) == (int8AVX2 ? .int8AVX2 : .f32AVX2), "\(f)")
+            #expect(pick(f, avx512) == (int8AVX2 ? .int8AVX2 : .f32AVX512), "\(f)")
+            #expect(pick(f, vnni) == (f.isBlockQuantized ? .int8VNNI : .f32AVX512), "\(f)")
+            #expect(QuantKernel.preferred(for: f) == pick(f, here), "\(f): this CPU")
+        }
+        #expect(QuantKernel.int8AVX2.isAvailable == QuantKernel.f32AVX2.isAvailable)
+    }
+}
