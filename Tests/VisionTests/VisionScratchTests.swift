@@ -6,8 +6,9 @@ import TestSupport
 /// `VisionScratch`: buffers kept between calls give the same results, bit for bit, as fresh ones,
 /// for the ViT and the Hiwin projector (VDIM's JBU maps), when the kept buffers are larger than
 /// the call needs (a big image, then a smaller one, then the big one again), and with two
-/// "sessions" (one scratch each) running on two threads at the same time against one shared
-/// encoder and projector (a model is shared; a session is used by one thread at a time).
+/// "sessions" running on two threads at the same time against one shared encoder and projector
+/// (a model is shared; a session is used by one thread at a time), with a scratch each and with
+/// one shared scratch (the model's).
 @Suite struct VisionScratchTests {
     @Test func keptBuffersGiveTheResultsOfFreshOnesOnTwoThreads() throws {
         let caseName = "chelsea-qwen2-mask5"
@@ -33,17 +34,21 @@ import TestSupport
         }
         let fresh = try calls.map { try vision($0, scratch: nil) }
 
-        let results = Mutex<[[[Float]]]>([[], []])
-        onThreads(2) { session in
-            let scratch = VisionScratch()
-            var mine: [[Float]] = []
-            for pixels in calls { mine.append((try? vision(pixels, scratch: scratch)) ?? []) }
-            results.withLock { $0[session] = mine }
-        }
-        for (session, outputs) in results.withLock({ $0 }).enumerated() {
-            #expect(outputs.count == calls.count)
-            for (call, output) in outputs.enumerated() {
-                #expect(output == fresh[call], "session \(session), call \(call)")
+        // Each thread with its own scratch, then both sharing one (a model's, used by its
+        // sessions on two threads at once: each call takes the kept buffers or allocates).
+        for sharedScratch in [nil, VisionScratch()] {
+            let results = Mutex<[[[Float]]]>([[], []])
+            onThreads(2) { session in
+                let scratch = sharedScratch ?? VisionScratch()
+                var mine: [[Float]] = []
+                for pixels in calls { mine.append((try? vision(pixels, scratch: scratch)) ?? []) }
+                results.withLock { $0[session] = mine }
+            }
+            for (session, outputs) in results.withLock({ $0 }).enumerated() {
+                #expect(outputs.count == calls.count)
+                for (call, output) in outputs.enumerated() {
+                    #expect(output == fresh[call], "session \(session), call \(call), shared scratch: \(sharedScratch != nil)")
+                }
             }
         }
     }

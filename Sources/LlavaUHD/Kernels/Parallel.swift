@@ -12,8 +12,8 @@ public struct ComputeContext: @unchecked Sendable {
     public var shouldAbort: (() -> Bool)?
     /// Where stages that support it time their parts (benchmarks; nil: not timed).
     package var stageClock: StageClock?
-    /// Working memory the vision path may reuse from the caller's earlier calls (a session's;
-    /// nil: each call allocates its own). See `VisionScratch` for the rules.
+    /// Working memory the vision path may reuse from earlier calls (the model's, set by
+    /// `LlavaModel.computeContext`; nil: each call allocates its own). See `VisionScratch`.
     package var visionScratch: VisionScratch?
 
     public init(threads: Int = ComputeContext.defaultThreads, shouldAbort: (() -> Bool)? = nil) {

@@ -50,8 +50,6 @@ public final class ChatSession: @unchecked Sendable {
     public let cancellation = CancellationFlag()
 
     let cache: KVCache
-    /// The vision path's buffers kept between this session's images (freed with the session).
-    let visionScratch = VisionScratch()
     let prompts: PromptBuilder
     /// What each cached position holds, to find how much of a new prompt is already cached.
     private(set) var positions: [PromptBuilder.PositionKey] = []
@@ -105,13 +103,10 @@ public final class ChatSession: @unchecked Sendable {
     }
 
     /// Starts a call: lowers `cancellation` and returns the compute context every stage of
-    /// the call polls (the flag, then the options' abort callback), with the session's
-    /// `visionScratch`.
+    /// the call polls (the flag, then the options' abort callback).
     func beginCall() -> ComputeContext {
         cancellation.reset()
-        var context = model.computeContext(shouldAbort: options.shouldAbort).cancellable(by: cancellation)
-        context.visionScratch = visionScratch
-        return context
+        return model.computeContext(shouldAbort: options.shouldAbort).cancellable(by: cancellation)
     }
 
     // MARK: - Images

@@ -91,6 +91,10 @@ public final class LlavaModel: @unchecked Sendable {
     /// KV rows of prompt prefixes shared by every session of this model (internally locked;
     /// see `PrefixCache`).
     public let prefixCache: PrefixCache
+    /// The vision path's working memory kept between images, for every session of this model
+    /// (internally locked: a call takes it out, so concurrent calls never share it; bounded by
+    /// `VisionScratch.retainedBytes` a kind; see `VisionScratch`).
+    package let visionScratch = VisionScratch()
     /// `digest`, computed on first use.
     let digestMemo = Mutex<[UInt8]?>(nil)
 
@@ -207,8 +211,11 @@ public final class LlavaModel: @unchecked Sendable {
     /// Bytes of tensor data in all files.
     package var tensorBytes: Int { weights.totalBytes + (languageGGUF?.tensors.reduce(0) { $0 + $1.byteCount } ?? 0) }
 
-    /// A compute context using the model's threads and the given abort callback.
+    /// A compute context using the model's threads, the given abort callback and the model's
+    /// `visionScratch`.
     public func computeContext(shouldAbort: (() -> Bool)? = nil) -> ComputeContext {
-        ComputeContext(threads: threads, shouldAbort: shouldAbort)
+        var context = ComputeContext(threads: threads, shouldAbort: shouldAbort)
+        context.visionScratch = visionScratch
+        return context
     }
 }

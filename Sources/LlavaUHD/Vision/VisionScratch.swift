@@ -1,7 +1,8 @@
 import Synchronization
 
-/// Working memory of the vision path kept between the calls of one owner (a `ChatSession`, a
-/// benchmark), so that every image after the first reuses pages instead of taking fresh ones.
+/// Working memory of the vision path kept between calls: one per `LlavaModel`, shared by its
+/// sessions (as its image and prefix caches are), so that every image after the first reuses
+/// pages instead of taking fresh ones; a benchmark may hold its own.
 ///
 /// Why: buffers above glibc's mmap threshold are fresh pages on every call, and the kernel zeroes
 /// each page on first touch. The ViT's `EncoderBuffers` are about 190 MB for the 7 views of a
@@ -10,13 +11,14 @@ import Synchronization
 /// about 100 MB; clearing them was 4-5 % of the vision samples in a perf profile on Zen 4
 /// (notes:fastvit8, notes:vdim8).
 ///
-/// Thread rules: a model is immutable and shared by any number of sessions, so the memory lives
-/// with the caller, not the model. The owner passes it in `ComputeContext.visionScratch`; a call
-/// takes the buffers out for its duration and puts them back at its end, so two calls that share
-/// one (which a session's one-thread-at-a-time rule excludes) never share memory: the second
-/// allocates its own. Bounded: buffers above `retainedBytes` are freed after the call, not kept.
-/// Everything kept is freed with the object. Reused buffers give the same results as fresh ones
-/// (every element a call reads it has written first in that call).
+/// Thread rules: the owner passes it in `ComputeContext.visionScratch` (`LlavaModel.computeContext`
+/// does); a call takes the buffers out for its duration and puts them back at its end, so calls
+/// running at the same time (sessions of one model on several threads) never share memory: all
+/// but the one that took the kept buffers allocate their own. Bounded: one kept set of each kind
+/// (the larger one when two calls give theirs back), none above `retainedBytes`; memory per
+/// model, not per session, so many open sessions cost no more than one. Everything kept is
+/// freed with the object. Reused buffers give the same results as fresh ones (every element a
+/// call reads it has written first in that call).
 package final class VisionScratch: Sendable {
     /// The most bytes kept of each kind of buffer (larger ones are used once and freed): 512 MiB.
     package static let retainedBytes = 512 << 20
