@@ -43,13 +43,6 @@ private struct DecodeKernelBench {
         var cpuShare: Double { cpuSeconds > 0 ? Double(bytes) / cpuSeconds / cpuBandwidth : 0 }
     }
 
-    /// Seconds of CPU time of the calling thread.
-    static func threadCPUSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
-
     /// The least CPU time of the calling thread over `n` runs of `body` (run on this thread).
     static func leastCPU(_ n: Int, _ body: () -> Void) -> Double {
         var best = Double.infinity
