@@ -51,8 +51,9 @@
 #define K_DMIN 2848
 /* Panels (of 8 weight rows) a tile holds, and rows of x per step of the product: MR, or
  * MR_Q6 for Q6_K, whose int32 sums are updated every 2 groups (12 of them and the weights of 2
- * groups do not fit the 16 registers: measured on Zen 3, one thread, CPU time, 1024 x 4096 ->
- * 4096, 4 rows +12 % against 6; Q4_K 6 rows +7 % against 4, 5 and 8 rows slower). */
+ * groups do not fit the 16 registers). Measured on Zen 3, one thread, CPU time, 1024 rows of x,
+ * 4096 and 11008 columns (BENCHMARKS.md notes:kgemm10): Q6_K 4 rows +11-15 % against 6; Q4_K 6
+ * rows about +7 % against 4, 5 and 8 rows slower. */
 #define PANELS 4
 #define MR 6
 #define MR_Q6 4
