@@ -65,10 +65,14 @@ enum { KIND_Q4_K = 0, KIND_Q5_K = 1, KIND_Q6_K = 2, KIND_Q3_K = 3 };
 
 static int k_kind(int format) {
     switch (format) {
-    case LUHD_QF_Q4_K: return KIND_Q4_K;
-    case LUHD_QF_Q5_K: return KIND_Q5_K;
-    case LUHD_QF_Q6_K: return KIND_Q6_K;
-    default: return KIND_Q3_K;
+    case LUHD_QF_Q4_K:
+        return KIND_Q4_K;
+    case LUHD_QF_Q5_K:
+        return KIND_Q5_K;
+    case LUHD_QF_Q6_K:
+        return KIND_Q6_K;
+    default:
+        return KIND_Q3_K;
     }
 }
 
@@ -136,20 +140,19 @@ void luhd_quant_gemm_k_avx2_prepare_x(const float *x, long ldx, long cols, long 
  * 16 halves of 16), the int16 factors of the sums of x (pr: mins m_j, or -o sc_h), d and dmin. */
 static void unpack_super_block(int kind, const uint8_t *p, __m256i q[8], int sc[16], int pr[16], float *d, float *dmin) {
     const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
-    if (kind == KIND_Q4_K || kind == KIND_Q5_K) {   /* sub-block t: nibble t % 2 of bytes qs + 32 (t / 2) + l */
+    if (kind == KIND_Q4_K || kind == KIND_Q5_K) { /* sub-block t: nibble t % 2 of bytes qs + 32 (t / 2) + l */
         const int qs = kind == KIND_Q4_K ? 16 : 48;
         *d = gemm_avx2_half(p);
         *dmin = gemm_avx2_half(p + 2);
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(p + 16));   /* Q5_K: fifth bit t of byte 16 + l */
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(p + 16)); /* Q5_K: fifth bit t of byte 16 + l */
         for (int t = 0; t < 8; t++) {
             luhd_q4k_scale_min(p + 4, t, &sc[t], &pr[t]);
             const __m256i v = _mm256_loadu_si256((const __m256i *)(p + qs + 32 * (t / 2)));
             q[t] = _mm256_and_si256(t % 2 ? _mm256_srli_epi16(v, 4) : v, low4);
-            if (kind == KIND_Q5_K)
-                q[t] = _mm256_or_si256(q[t], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, t), one), 4));
+            if (kind == KIND_Q5_K) q[t] = _mm256_or_si256(q[t], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, t), one), 4));
         }
         for (int t = 8; t < 16; t++) sc[t] = pr[t] = 0;
-    } else if (kind == KIND_Q6_K) {   /* chunk t = 4 h + part: ql bytes 64 h + 32 (part % 2) + l, qh bits 2 part of 128 + 32 h + l */
+    } else if (kind == KIND_Q6_K) { /* chunk t = 4 h + part: ql bytes 64 h + 32 (part % 2) + l, qh bits 2 part of 128 + 32 h + l */
         *d = gemm_avx2_half(p + 208);
         *dmin = 0.0f;
         for (int t = 0; t < 8; t++) {
@@ -163,7 +166,7 @@ static void unpack_super_block(int kind, const uint8_t *p, __m256i q[8], int sc[
             sc[j] = (int8_t)p[192 + j];
             pr[j] = -32 * sc[j];
         }
-    } else {   /* Q3_K, chunk t: bits 2 (t % 4) of bytes 32 + 32 (t / 4) + l, plus 4 where bit t of byte l is set */
+    } else { /* Q3_K, chunk t: bits 2 (t % 4) of bytes 32 + 32 (t / 4) + l, plus 4 where bit t of byte l is set */
         *d = gemm_avx2_half(p + 108);
         *dmin = 0.0f;
         const __m256i h = _mm256_loadu_si256((const __m256i *)p);
@@ -216,8 +219,7 @@ static void pack_tile_k(int format, const uint8_t *w, size_t rb, long n0, int nr
                 for (int g = 0; g < 8; g++) _mm256_storeu_si256((__m256i *)(pb + 32 * (8 * t + g)), c[g]);
             }
             for (int j = 0; j < segments; j++) _mm256_storeu_si256((__m256i *)(pb + K_SC + 32 * j), int16_pairs(sc[j], sc[j]));
-            for (int j = 0; j < pairs; j++)
-                _mm256_storeu_si256((__m256i *)(pb + K_PAIR + 32 * j), int16_pairs(pr[2 * j], pr[2 * j + 1]));
+            for (int j = 0; j < pairs; j++) _mm256_storeu_si256((__m256i *)(pb + K_PAIR + 32 * j), int16_pairs(pr[2 * j], pr[2 * j + 1]));
             _mm256_storeu_ps((float *)(pb + K_D), _mm256_loadu_ps(d));
             _mm256_storeu_ps((float *)(pb + K_DMIN), _mm256_loadu_ps(dmin));
         }
@@ -235,10 +237,9 @@ static inline __m256i broadcast4(const uint8_t *p) {
  * (outputs n0 + 8 (p0 + j) + lane), super-blocks [s0, s1), the last panel's lanes limited by
  * `last` (a vpmaskmov mask). KIND: k_kind. Outputs start from 0, or with `accumulate` from y's
  * values (the sums of the super-blocks before s0). */
-static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *tile, int p0, int np, long s0, long s1,
-                                                               const uint8_t *xbuf, size_t xs, long cols, long i0,
-                                                               int rows, int kind, float *y, long ldy, long n0,
-                                                               __m256i last, int accumulate) {
+static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *tile, int p0, int np, long s0, long s1, const uint8_t *xbuf,
+                                                               size_t xs, long cols, long i0, int rows, int kind, float *y, long ldy,
+                                                               long n0, __m256i last, int accumulate) {
     const long nsb = cols / 256;
     const int mins = kind == KIND_Q4_K || kind == KIND_Q5_K;
     const int segment = mins ? 8 : 4, chunk = kind == KIND_Q4_K ? 8 : kind == KIND_Q6_K ? 2 : 4;
@@ -295,8 +296,7 @@ static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *ti
             for (int i = 0; i < rows; i++) {
                 const __m256 dx = _mm256_set1_ps(((const float *)(xr[i] + cols))[s]);
                 if (mins) {
-                    const __m256 v = _mm256_fmsub_ps(_mm256_cvtepi32_ps(sum[i][j]), d,
-                                                     _mm256_mul_ps(_mm256_cvtepi32_ps(m32[i][j]), dmin));
+                    const __m256 v = _mm256_fmsub_ps(_mm256_cvtepi32_ps(sum[i][j]), d, _mm256_mul_ps(_mm256_cvtepi32_ps(m32[i][j]), dmin));
                     out[i][j] = _mm256_fmadd_ps(v, dx, out[i][j]);
                 } else {
                     const __m256i total = _mm256_add_epi32(sum[i][j], m32[i][j]);
@@ -310,9 +310,9 @@ static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *ti
 }
 
 /* All rows of x against panels [p0, p0 + np) of the tile, MR (Q6_K: MR_Q6) rows at a time. */
-static inline __attribute__((always_inline)) void panel_pass_k(const uint8_t *tile, int p0, int np, long s0, long s1,
-                                                               const uint8_t *xb, size_t xs, long cols, long m, int kind,
-                                                               float *y, long ldy, long n0, __m256i last, int acc) {
+static inline __attribute__((always_inline)) void panel_pass_k(const uint8_t *tile, int p0, int np, long s0, long s1, const uint8_t *xb,
+                                                               size_t xs, long cols, long m, int kind, float *y, long ldy, long n0,
+                                                               __m256i last, int acc) {
     const int step = kind == KIND_Q6_K ? MR_Q6 : MR;
     long i = 0;
     for (; i + step <= m; i += step) {
@@ -321,20 +321,31 @@ static inline __attribute__((always_inline)) void panel_pass_k(const uint8_t *ti
         panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, step, kind, y, ldy, n0, last, acc);
     }
     switch (m - i) {
-    case 5: panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 5, kind, y, ldy, n0, last, acc); break;
-    case 4: panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 4, kind, y, ldy, n0, last, acc); break;
-    case 3: panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 3, kind, y, ldy, n0, last, acc); break;
-    case 2: panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 2, kind, y, ldy, n0, last, acc); break;
-    case 1: panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 1, kind, y, ldy, n0, last, acc); break;
-    default: break;
+    case 5:
+        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 5, kind, y, ldy, n0, last, acc);
+        break;
+    case 4:
+        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 4, kind, y, ldy, n0, last, acc);
+        break;
+    case 3:
+        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 3, kind, y, ldy, n0, last, acc);
+        break;
+    case 2:
+        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 2, kind, y, ldy, n0, last, acc);
+        break;
+    case 1:
+        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 1, kind, y, ldy, n0, last, acc);
+        break;
+    default:
+        break;
     }
 }
 
-#define PASS(KIND)                                                                                            \
-    static void pass_##KIND(const uint8_t *tile, int p0, int np, long s0, long s1, const uint8_t *xb, size_t xs, \
-                            long cols, long m, float *y, long ldy, long n0, __m256i last, int acc) {           \
-        if (np == 2) panel_pass_k(tile, p0, 2, s0, s1, xb, xs, cols, m, KIND, y, ldy, n0, last, acc);          \
-        else panel_pass_k(tile, p0, 1, s0, s1, xb, xs, cols, m, KIND, y, ldy, n0, last, acc);                  \
+#define PASS(KIND)                                                                                                                         \
+    static void pass_##KIND(const uint8_t *tile, int p0, int np, long s0, long s1, const uint8_t *xb, size_t xs, long cols, long m,        \
+                            float *y, long ldy, long n0, __m256i last, int acc) {                                                          \
+        if (np == 2) panel_pass_k(tile, p0, 2, s0, s1, xb, xs, cols, m, KIND, y, ldy, n0, last, acc);                                      \
+        else panel_pass_k(tile, p0, 1, s0, s1, xb, xs, cols, m, KIND, y, ldy, n0, last, acc);                                              \
     }
 PASS(KIND_Q4_K)
 PASS(KIND_Q5_K)
@@ -342,10 +353,9 @@ PASS(KIND_Q6_K)
 PASS(KIND_Q3_K)
 #undef PASS
 
-void luhd_quant_gemm_k_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
-                                         long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
-    if (!luhd_quant_gemm_k_avx2_supports(format) || nr <= 0 || m <= 0 || k0 < 0 || k1 > cols || k0 >= k1 || k0 % 256 != 0
-        || k1 % 256 != 0)
+void luhd_quant_gemm_k_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0, long k1,
+                                         const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
+    if (!luhd_quant_gemm_k_avx2_supports(format) || nr <= 0 || m <= 0 || k0 < 0 || k1 > cols || k0 >= k1 || k0 % 256 != 0 || k1 % 256 != 0)
         return;
     if (nr > 8 * PANELS) nr = 8 * PANELS;
     const long s0 = k0 / 256, s1 = k1 / 256;
@@ -359,8 +369,10 @@ void luhd_quant_gemm_k_avx2_tile_columns(int format, const void *w, size_t row_b
     const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     const __m256i all = _mm256_set1_epi32(-1);
     void (*pass)(const uint8_t *, int, int, long, long, const uint8_t *, size_t, long, long, float *, long, long, __m256i, int) =
-        kind == KIND_Q4_K ? pass_KIND_Q4_K : kind == KIND_Q5_K ? pass_KIND_Q5_K : kind == KIND_Q6_K ? pass_KIND_Q6_K
-                                                                                                     : pass_KIND_Q3_K;
+        kind == KIND_Q4_K   ? pass_KIND_Q4_K
+        : kind == KIND_Q5_K ? pass_KIND_Q5_K
+        : kind == KIND_Q6_K ? pass_KIND_Q6_K
+                            : pass_KIND_Q3_K;
     for (int p0 = 0; p0 < panels; p0 += 2) {
         const int np = panels - p0 >= 2 ? 2 : 1;
         pass(t, p0, np, s0, s1, xb, xs, cols, m, y, ldy, n0, p0 + np == panels ? last : all, acc);
