@@ -35,6 +35,7 @@
 #include <string.h>
 
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#include "quant_gemm_avx2_common.h"
 
 /* Bytes of one panel's block in a tile, and the offsets inside it. */
 #define PB 576
@@ -78,20 +79,6 @@ size_t luhd_quant_gemm_avx2_x_bytes(long cols, long m) {
 
 size_t luhd_quant_gemm_avx2_tile_bytes(long cols) { return cols <= 0 ? 0 : (size_t)PANELS * (size_t)(cols / 32) * PB; }
 
-static inline float half_to_float(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-/* The largest of the 8 lanes (finite magnitudes: any order gives the same value). */
-static inline float hmax8(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
-
 /* Per block: max|x| over the 32 values and whether all are finite; dx = max / 127 (NaN for a
  * non-finite block, which stores zeros), xq = x * (1 / dx) rounded to nearest even (vroundps in
  * the default rounding mode) and clamped to +-127 (0 when dx = 0): the values of
@@ -100,8 +87,7 @@ void luhd_quant_gemm_avx2_prepare_x(const float *x, long ldx, long cols, long m,
     const size_t stride = luhd_quant_gemm_avx2_x_bytes(cols, 1);
     const long nb = cols / 32;
     const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-    const __m256 inf = _mm256_set1_ps(INFINITY), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256 inf = _mm256_set1_ps(INFINITY);
     for (long i = 0; i < m; i++) {
         uint8_t *row = (uint8_t *)xbuf + (size_t)i * stride;
         float *dxs = (float *)(row + cols), *sxs = dxs + nb;
@@ -122,23 +108,11 @@ void luhd_quant_gemm_avx2_prepare_x(const float *x, long ldx, long cols, long m,
                 sums[b] = 0;
                 continue;
             }
-            const float dx = hmax8(amax) / 127.0f;
+            const float dx = gemm_avx2_hmax8(amax) / 127.0f;
             const __m256 id = _mm256_set1_ps(dx != 0.0f ? 1.0f / dx : 0.0f);
             __m256i q[4];
-            for (int j = 0; j < 4; j++) {
-                const __m256 r = _mm256_round_ps(_mm256_mul_ps(v[j], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                q[j] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(r, lo), hi));
-            }
-            /* 32 int32 to 32 int8 in order: the packs work within 128-bit lanes, the permute
-             * puts the 4-byte groups back in order. */
-            const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
-            const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), order);
-            _mm256_storeu_si256((__m256i *)(row + 32 * b), p8);
-            __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-            __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
-            s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-            const int sum = _mm_cvtsi128_si32(s4);
+            _mm256_storeu_si256((__m256i *)(row + 32 * b), gemm_avx2_quantize32(v, id, q));
+            const int sum = gemm_avx2_hsum8(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
             dxs[b] = dx;
             sxs[b] = dx * (float)sum;
             sums[b] = sum;
@@ -161,7 +135,7 @@ static inline __m256i fifth_bits(const uint8_t *p) {
 /* One block (32 weights at blk) of a row: its integer weights as the product multiplies them
  * (signed for K_SIGNED, the unsigned nibbles otherwise), its scale s and offset o. */
 static inline __m256i unpack_block(int format, const uint8_t *blk, float *s, float *o) {
-    *s = half_to_float(blk);
+    *s = gemm_avx2_half(blk);
     *o = 0.0f;
     if (format == LUHD_QF_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
     const int qs = format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL ? 2 : format == LUHD_QF_Q4_1 ? 4
@@ -176,7 +150,7 @@ static inline __m256i unpack_block(int format, const uint8_t *blk, float *s, flo
     }
     __m256i w = _mm256_set_m128i(hi, lo);
     if (format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1) w = _mm256_or_si256(w, fifth_bits(blk + qs - 4));
-    if (format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1) *o = 0.0f - half_to_float(blk + 2);
+    if (format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1) *o = 0.0f - gemm_avx2_half(blk + 2);
     else if (format == LUHD_QF_Q5_0) *o = *s * 16.0f;
     return w;
 }
@@ -199,27 +173,12 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
                     s[n] = o[n] = 0.0f;
                 }
             }
-            /* Transpose 8 rows x 8 groups of 4 bytes: vector g, lane n = group g of row n. */
-            __m256i t[8], u[8];
-            for (int k = 0; k < 4; k++) {
-                t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
-                t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
-            }
-            for (int k = 0; k < 2; k++) {
-                u[4 * k] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
-                u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
-                u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
-                u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
-            }
-            for (int g = 0; g < 4; g++) {
-                const __m256i c0 = _mm256_permute2x128_si256(u[g], u[4 + g], 0x20);
-                const __m256i c1 = _mm256_permute2x128_si256(u[g], u[4 + g], 0x31);
-                _mm256_storeu_si256((__m256i *)(pb + 32 * g), c0);
-                _mm256_storeu_si256((__m256i *)(pb + 32 * (g + 4)), c1);
-                if (sign) {
-                    _mm256_storeu_si256((__m256i *)(pb + P_ABS + 32 * g), _mm256_abs_epi8(c0));
-                    _mm256_storeu_si256((__m256i *)(pb + P_ABS + 32 * (g + 4)), _mm256_abs_epi8(c1));
-                }
+            /* Vector g, lane n = group g of row n. */
+            __m256i c[8];
+            gemm_avx2_transpose8(r, c);
+            for (int g = 0; g < 8; g++) {
+                _mm256_storeu_si256((__m256i *)(pb + 32 * g), c[g]);
+                if (sign) _mm256_storeu_si256((__m256i *)(pb + P_ABS + 32 * g), _mm256_abs_epi8(c[g]));
             }
             _mm256_storeu_ps((float *)(pb + P_S), _mm256_loadu_ps(s));
             _mm256_storeu_ps((float *)(pb + P_O), _mm256_loadu_ps(o));

@@ -212,4 +212,22 @@ void luhd_quant_gemm_avx2_prepare_x(const float *x, long ldx, long cols, long m,
 void luhd_quant_gemm_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
                                        long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate);
 
+/* The per-256 product of luhd_quant_gemm_k_tile_columns (Q4_K, Q5_K, Q6_K, Q3_K:
+ * luhd_quant_gemm_k_avx2_supports) with AVX2 (+FMA, F16C) for CPUs without AVX-512 VNNI
+ * (quant_gemm_k_avx2.c: vpmaddubsw of the unsigned quants by signed int8 x, the sub-block scales
+ * applied by vpmaddwd to exact int32 sums), with its contract: W . x~ up to f32 rounding, x~ the
+ * int8 image of x per 256 elements, the same bits whatever the tiling (nr <= 32, n0) and the
+ * column ranges (multiples of 256; invalid arguments or another format write nothing;
+ * `accumulate` as there). x is prepared by luhd_quant_gemm_k_avx2_prepare_x (signed int8
+ * values, its own layout: luhd_quant_gemm_k_avx2_x_bytes(cols, m) bytes, 64-byte aligned; cols a
+ * multiple of 256), the tile is luhd_quant_gemm_k_avx2_tile_bytes(k1 - k0) bytes (64-byte
+ * aligned, owned by the calling thread). Needs AVX2, FMA and F16C. Not thread-safe on one tile
+ * or y rows. */
+int luhd_quant_gemm_k_avx2_supports(int format);
+size_t luhd_quant_gemm_k_avx2_x_bytes(long cols, long m);
+size_t luhd_quant_gemm_k_avx2_tile_bytes(long cols);
+void luhd_quant_gemm_k_avx2_prepare_x(const float *x, long ldx, long cols, long m, void *xbuf);
+void luhd_quant_gemm_k_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
+                                         long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate);
+
 #endif

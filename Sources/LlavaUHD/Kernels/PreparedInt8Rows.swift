@@ -9,7 +9,8 @@ import CLlavaUHD
 ///
 /// Memory per row, rounded up to 64 and owned by this object: VNNI `luhd_quant_gemm_x_bytes(columns, 1)`
 /// (blocks of 32: 1.5 bytes per element) or `luhd_quant_gemm_k_x_bytes(columns, 1)` (super-blocks
-/// of 256: about 1.08); AVX2 `luhd_quant_gemm_avx2_x_bytes(columns, 1)` (1.375).
+/// of 256: about 1.08); AVX2 `luhd_quant_gemm_avx2_x_bytes(columns, 1)` (1.375) or
+/// `luhd_quant_gemm_k_avx2_x_bytes(columns, 1)` (about 1.2).
 package final class PreparedInt8Rows {
     /// How x is quantized, which decides the kernel that multiplies it.
     package enum Blocking: Sendable {
@@ -23,12 +24,14 @@ package final class PreparedInt8Rows {
         /// (+12-23 % in the one-thread kernel on Zen 4, notes:kquant8).
         case superBlocksOf256
 
-        /// The blocking the int8 product of `w` takes with `kernel`: for the VNNI product
-        /// super-blocks for the formats the per-256 kernel implements (their columns are whole
-        /// super-blocks), else blocks of 32; the AVX2 product takes blocks of 32.
+        /// The blocking the int8 product of `w` takes with `kernel`: super-blocks for the formats
+        /// the kernel's per-256 product implements (`luhd_quant_gemm_k_supports` for VNNI,
+        /// `luhd_quant_gemm_k_avx2_supports` for AVX2: Q3_K-Q6_K, whose columns are whole
+        /// super-blocks), else blocks of 32.
         package init(for w: QuantizedMatrix, kernel: Int8ProductKernel = .host) {
-            self = kernel == .vnni && luhd_quant_gemm_k_supports(Int32(w.format.ggmlType)) != 0 && w.columns % 256 == 0
-                ? .superBlocksOf256 : .blocksOf32
+            let fmt = Int32(w.format.ggmlType)
+            let perSuperBlock = kernel == .vnni ? luhd_quant_gemm_k_supports(fmt) != 0 : luhd_quant_gemm_k_avx2_supports(fmt) != 0
+            self = perSuperBlock && w.columns % 256 == 0 ? .superBlocksOf256 : .blocksOf32
         }
     }
 
@@ -44,18 +47,20 @@ package final class PreparedInt8Rows {
     /// Prepares `rows` rows of `columns` floats (row-major, `ldx` floats apart, contiguous when
     /// nil; `columns` a multiple of 32, of 256 for `.superBlocksOf256`), split over `threads` by
     /// rows (each row is prepared the same way whatever the split and the stride). `kernel`: the
-    /// product that reads them (this CPU's by default); the AVX2 product takes blocks of 32 only
-    /// (`blocking` is then `.blocksOf32`). On a CPU that does not run `kernel` the bytes stay
-    /// unwritten (and no product reads them: `Int8ProductPlan`).
+    /// product that reads them (this CPU's by default). On a CPU that does not run `kernel` the
+    /// bytes stay unwritten (and no product reads them: `Int8ProductPlan`).
     package init(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil, columns k: Int, blocking: Blocking = .blocksOf32,
                  kernel: Int8ProductKernel = .host, threads: Int) {
         rows = max(0, m)
         columns = k
         self.kernel = kernel
-        let blocking = kernel == .avx2 ? .blocksOf32 : blocking
         self.blocking = blocking
-        rowBytes = kernel == .avx2 ? luhd_quant_gemm_avx2_x_bytes(k, 1)
-            : blocking == .blocksOf32 ? luhd_quant_gemm_x_bytes(k, 1) : luhd_quant_gemm_k_x_bytes(k, 1)
+        switch (kernel, blocking) {
+        case (.vnni, .blocksOf32): rowBytes = luhd_quant_gemm_x_bytes(k, 1)
+        case (.vnni, .superBlocksOf256): rowBytes = luhd_quant_gemm_k_x_bytes(k, 1)
+        case (.avx2, .blocksOf32): rowBytes = luhd_quant_gemm_avx2_x_bytes(k, 1)
+        case (.avx2, .superBlocksOf256): rowBytes = luhd_quant_gemm_k_avx2_x_bytes(k, 1)
+        }
         bytes = .allocate(byteCount: max(64, rowBytes * rows), alignment: 64)
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), xd = SendablePointer(bytes.assumingMemoryBound(to: UInt8.self))
         guard kernel.isAvailable else { return }
@@ -63,13 +68,12 @@ package final class PreparedInt8Rows {
         let stride = rowBytes, ld = ldx ?? k
         parallelFor(parts.count, threads: threads) { p in
             let r = parts[p]
-            switch blocking {
-            case .blocksOf32 where kernel == .avx2:
-                luhd_quant_gemm_avx2_prepare_x(xs.p + r.lowerBound * ld, ld, k, r.count, xd.p + r.lowerBound * stride)
-            case .blocksOf32:
-                luhd_quant_gemm_prepare_x(xs.p + r.lowerBound * ld, ld, k, r.count, xd.p + r.lowerBound * stride)
-            case .superBlocksOf256:
-                luhd_quant_gemm_k_prepare_x(xs.p + r.lowerBound * ld, ld, k, r.count, xd.p + r.lowerBound * stride)
+            let (src, dst) = (xs.p + r.lowerBound * ld, xd.p + r.lowerBound * stride)
+            switch (kernel, blocking) {
+            case (.vnni, .blocksOf32): luhd_quant_gemm_prepare_x(src, ld, k, r.count, dst)
+            case (.vnni, .superBlocksOf256): luhd_quant_gemm_k_prepare_x(src, ld, k, r.count, dst)
+            case (.avx2, .blocksOf32): luhd_quant_gemm_avx2_prepare_x(src, ld, k, r.count, dst)
+            case (.avx2, .superBlocksOf256): luhd_quant_gemm_k_avx2_prepare_x(src, ld, k, r.count, dst)
             }
         }
     }

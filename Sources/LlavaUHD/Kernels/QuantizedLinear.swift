@@ -7,7 +7,7 @@ extension MatMul {
     ///   the quantized bytes (the int8 VNNI kernels from the interleaved copy when `w` has one).
     /// - More rows (prefill) run an int8 matrix product when the CPU has one for the format
     ///   (`Int8ProductKernel`: AVX-512 VNNI, every block format; else AVX2, Q8_0, Q4_0, Q4_1,
-    ///   Q5_0, Q5_1, IQ4_NL; 32 weight rows unpacked at a time; `linear(_:rows:weights:...)`
+    ///   Q5_0, Q5_1, IQ4_NL, Q3_K-Q6_K; 32 weight rows unpacked at a time; `linear(_:rows:weights:...)`
     ///   prepares x once for several weights), else dequantize `W` tile by tile (4 MB of f32)
     ///   and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
     /// Work is split over the threads by output rows; results do not depend on the thread count.
@@ -264,8 +264,12 @@ struct Int8ProductPlan: @unchecked Sendable {
         // threads end each parallel loop within one tile of each other (a quarter of a thread's
         // share before, up to 30 ms of idle core for gate/up at 762 rows).
         parts = chunks(tiles, parts: threads > 1 ? tiles : 1)
-        tileBytes = x.kernel == .avx2 ? luhd_quant_gemm_avx2_tile_bytes(span)
-            : x.blocking == .blocksOf32 ? luhd_quant_gemm_tile_bytes(span) : luhd_quant_gemm_k_tile_bytes(span)
+        switch (x.kernel, x.blocking) {
+        case (.vnni, .blocksOf32): tileBytes = luhd_quant_gemm_tile_bytes(span)
+        case (.vnni, .superBlocksOf256): tileBytes = luhd_quant_gemm_k_tile_bytes(span)
+        case (.avx2, .blocksOf32): tileBytes = luhd_quant_gemm_avx2_tile_bytes(span)
+        case (.avx2, .superBlocksOf256): tileBytes = luhd_quant_gemm_k_avx2_tile_bytes(span)
+        }
     }
 
     /// Computes the tiles of part `p` for the rows of the pass starting at `firstRow`.
@@ -287,8 +291,12 @@ struct Int8ProductPlan: @unchecked Sendable {
     private func run(part p: Int, firstRow i0: Int, tile: UnsafeMutableRawPointer, direct: Bool,
                      rowsBuffer: UnsafeMutableRawPointer?) {
         let w = weight, k = w.columns, fmt = Int32(w.format.ggmlType), tileRows = MatMul.int8ProductTileRows
-        let product = x.kernel == .avx2 ? luhd_quant_gemm_avx2_tile_columns
-            : x.blocking == .blocksOf32 ? luhd_quant_gemm_tile_columns : luhd_quant_gemm_k_tile_columns
+        let product = switch (x.kernel, x.blocking) {
+        case (.vnni, .blocksOf32): luhd_quant_gemm_tile_columns
+        case (.vnni, .superBlocksOf256): luhd_quant_gemm_k_tile_columns
+        case (.avx2, .blocksOf32): luhd_quant_gemm_avx2_tile_columns
+        case (.avx2, .superBlocksOf256): luhd_quant_gemm_k_avx2_tile_columns
+        }
         let mp = min(passRows, x.rows - i0)
         let xb = UnsafeRawPointer(x.bytes + i0 * x.rowBytes), o = out.p + i0 * ldOut
         for k0 in stride(from: 0, to: k, by: span) {
