@@ -283,108 +283,70 @@ static AI size_t group_bytes(const int format) {
     }
 }
 
-/* Q4_0: 8 blocks of 18 bytes (f16 d, 16 bytes: element j in the low nibble of byte j, j + 16 in
- * the high nibble); S = sum q x - 8 X. */
-static AI void group_q4_0(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
-    __m256i lo[4], hi[4], v[4];
-    for (int k = 0; k < 4; k++) nibble_pair(b + 18 * k + 2, b + 18 * (k + 4) + 2, &lo[k], &hi[k]);
-    const __m256 d8 = group_scales(b, 18);
-    for (int i = 0; i < m; i++) {
-        const uint8_t *gp = xg + (size_t)i * ps;
-        unsigned_dots(lo, hi, gp, v);
-        acc[i] = group_accumulate(acc[i], _mm256_add_epi32(block_sums16(v), x_offset(gp, -8)), d8, gp);
-    }
-}
-
-/* Q4_1: 8 blocks of 20 bytes (f16 d, f16 m, 16 nibble bytes as Q4_0); S = sum q x, and m dx X
- * into macc. */
-static AI void group_q4_1(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc, __m256 *macc) {
-    __m256i lo[4], hi[4], v[4];
-    for (int k = 0; k < 4; k++) nibble_pair(b + 20 * k + 4, b + 20 * (k + 4) + 4, &lo[k], &hi[k]);
-    const __m256 d8 = group_scales(b, 20), m8 = group_scales(b + 2, 20);
-    for (int i = 0; i < m; i++) {
-        const uint8_t *gp = xg + (size_t)i * ps;
-        unsigned_dots(lo, hi, gp, v);
-        acc[i] = group_accumulate(acc[i], block_sums16(v), d8, gp);
-        macc[i] = _mm256_fmadd_ps(m8, _mm256_loadu_ps((const float *)(gp + PREP_XS)), macc[i]);
-    }
-}
-
-/* Q5_0: 8 blocks of 22 bytes (f16 d, u32 fifth bits, 16 nibble bytes); S = sum q x - 16 X. */
-static AI void group_q5_0(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
-    __m256i lo[4], hi[4], v[4];
+/* The pairs of a Q5_0 / Q5_1 group of 8 blocks of bb bytes: each block's u32 fifth bits at
+ * qh_at, its 16 nibble bytes right after. */
+static inline void five_bit_pairs(const uint8_t *b, int bb, int qh_at, __m256i lo[4], __m256i hi[4]) {
     for (int k = 0; k < 4; k++) {
-        const uint8_t *a = b + 22 * k, *c = b + 22 * (k + 4);
+        const uint8_t *a = b + bb * k, *c = b + bb * (k + 4);
         uint32_t qa, qc;
-        memcpy(&qa, a + 2, 4);
-        memcpy(&qc, c + 2, 4);
+        memcpy(&qa, a + qh_at, 4);
+        memcpy(&qc, c + qh_at, 4);
         __m256i fl, fh;
         fifth_bits(qa, qc, &fl, &fh);
-        nibble_pair(a + 6, c + 6, &lo[k], &hi[k]);
+        nibble_pair(a + qh_at + 4, c + qh_at + 4, &lo[k], &hi[k]);
         lo[k] = _mm256_or_si256(lo[k], fl);
         hi[k] = _mm256_or_si256(hi[k], fh);
     }
-    const __m256 d8 = group_scales(b, 22);
-    for (int i = 0; i < m; i++) {
-        const uint8_t *gp = xg + (size_t)i * ps;
-        unsigned_dots(lo, hi, gp, v);
-        acc[i] = group_accumulate(acc[i], _mm256_add_epi32(block_sums16_wide(v), x_offset(gp, -16)), d8, gp);
-    }
 }
 
-/* Q5_1: 8 blocks of 24 bytes (f16 d, f16 m, u32 fifth bits, 16 nibble bytes); S = sum q x, and
- * m dx X into macc. */
-static AI void group_q5_1(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc, __m256 *macc) {
+/* The unsigned 4- and 5-bit formats, 8 blocks of 32 (f16 d first in each block; element j in
+ * the low nibble of nibble byte j, j + 16 in the high nibble):
+ *   Q4_0  18 bytes (d, 16 nibble bytes)                    S = sum q x - 8 X
+ *   Q4_1  20 bytes (d, f16 m, 16 nibble bytes)             S = sum q x, and m dx X into macc
+ *   Q5_0  22 bytes (d, u32 fifth bits, 16 nibble bytes)    S = sum q x - 16 X
+ *   Q5_1  24 bytes (d, m, u32 fifth bits, 16 nibble bytes) S = sum q x, and m dx X into macc */
+static AI void group_unsigned(const int format, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc,
+                              __m256 *macc) {
+    const int bb = (int)group_bytes(format) / 8;
+    const int five = format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1, offsets = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1;
     __m256i lo[4], hi[4], v[4];
-    for (int k = 0; k < 4; k++) {
-        const uint8_t *a = b + 24 * k, *c = b + 24 * (k + 4);
-        uint32_t qa, qc;
-        memcpy(&qa, a + 4, 4);
-        memcpy(&qc, c + 4, 4);
-        __m256i fl, fh;
-        fifth_bits(qa, qc, &fl, &fh);
-        nibble_pair(a + 8, c + 8, &lo[k], &hi[k]);
-        lo[k] = _mm256_or_si256(lo[k], fl);
-        hi[k] = _mm256_or_si256(hi[k], fh);
+    if (five) {
+        five_bit_pairs(b, bb, offsets ? 4 : 2, lo, hi);
+    } else {
+        for (int k = 0; k < 4; k++) nibble_pair(b + bb * k + (offsets ? 4 : 2), b + bb * (k + 4) + (offsets ? 4 : 2), &lo[k], &hi[k]);
     }
-    const __m256 d8 = group_scales(b, 24), m8 = group_scales(b + 2, 24);
+    const __m256 d8 = group_scales(b, bb), m8 = offsets ? group_scales(b + 2, bb) : _mm256_setzero_ps();
     for (int i = 0; i < m; i++) {
         const uint8_t *gp = xg + (size_t)i * ps;
         unsigned_dots(lo, hi, gp, v);
-        acc[i] = group_accumulate(acc[i], block_sums16_wide(v), d8, gp);
-        macc[i] = _mm256_fmadd_ps(m8, _mm256_loadu_ps((const float *)(gp + PREP_XS)), macc[i]);
+        __m256i sums = five ? block_sums16_wide(v) : block_sums16(v);
+        if (!offsets) sums = _mm256_add_epi32(sums, x_offset(gp, five ? -16 : -8));
+        acc[i] = group_accumulate(acc[i], sums, d8, gp);
+        if (offsets) macc[i] = _mm256_fmadd_ps(m8, _mm256_loadu_ps((const float *)(gp + PREP_XS)), macc[i]);
     }
 }
 
-/* Q8_0: 8 blocks of 34 bytes (f16 d, 32 int8). */
-static AI void group_q8_0(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
+/* The signed formats, 8 blocks of 32 (f16 d first in each block), by the sign trick:
+ *   Q8_0    34 bytes (d, 32 int8)
+ *   IQ4_NL  18 bytes (d, 16 bytes of 4-bit indices into luhd_iq4_values, laid out as Q4_0's
+ *           nibbles): the values (-127..113) looked up by vpshufb */
+static AI void group_signed(const int format, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
+    const int bb = (int)group_bytes(format) / 8;
     __m256i wlo[4], whi[4], alo[4], ahi[4];
     for (int k = 0; k < 4; k++) {
-        wlo[k] = load_pair(b + 34 * k + 2, b + 34 * (k + 4) + 2);
-        whi[k] = load_pair(b + 34 * k + 18, b + 34 * (k + 4) + 18);
+        if (format == LUHD_QF_Q8_0) {
+            wlo[k] = load_pair(b + bb * k + 2, b + bb * (k + 4) + 2);
+            whi[k] = load_pair(b + bb * k + 18, b + bb * (k + 4) + 18);
+        } else {
+            const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
+            nibble_pair(b + bb * k + 2, b + bb * (k + 4) + 2, &wlo[k], &whi[k]);
+            wlo[k] = _mm256_shuffle_epi8(table, wlo[k]);
+            whi[k] = _mm256_shuffle_epi8(table, whi[k]);
+        }
         alo[k] = _mm256_abs_epi8(wlo[k]);
         ahi[k] = _mm256_abs_epi8(whi[k]);
     }
-    const __m256 d8 = group_scales(b, 34);
-    for (int i = 0; i < m; i++) {
-        const uint8_t *gp = xg + (size_t)i * ps;
-        acc[i] = group_accumulate(acc[i], signed_sums(wlo, whi, alo, ahi, gp), d8, gp);
-    }
-}
-
-/* IQ4_NL: 8 blocks of 18 bytes (f16 d, 16 bytes of 4-bit indices into luhd_iq4_values, laid out
- * as Q4_0's nibbles); the values (-127..113) by vpshufb, then the sign trick. */
-static AI void group_iq4_nl(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
-    __m256i wlo[4], whi[4], alo[4], ahi[4];
-    for (int k = 0; k < 4; k++) {
-        nibble_pair(b + 18 * k + 2, b + 18 * (k + 4) + 2, &wlo[k], &whi[k]);
-        wlo[k] = _mm256_shuffle_epi8(table, wlo[k]);
-        whi[k] = _mm256_shuffle_epi8(table, whi[k]);
-        alo[k] = _mm256_abs_epi8(wlo[k]);
-        ahi[k] = _mm256_abs_epi8(whi[k]);
-    }
-    const __m256 d8 = group_scales(b, 18);
+    const __m256 d8 = group_scales(b, bb);
     for (int i = 0; i < m; i++) {
         const uint8_t *gp = xg + (size_t)i * ps;
         acc[i] = group_accumulate(acc[i], signed_sums(wlo, whi, alo, ahi, gp), d8, gp);
@@ -510,12 +472,10 @@ static AI void group_q6_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m,
 static AI void group_terms(const int format, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc,
                            __m256 *macc) {
     switch (format) {
-    case LUHD_QF_Q4_0: group_q4_0(b, xg, ps, m, acc); break;
-    case LUHD_QF_Q4_1: group_q4_1(b, xg, ps, m, acc, macc); break;
-    case LUHD_QF_Q5_0: group_q5_0(b, xg, ps, m, acc); break;
-    case LUHD_QF_Q5_1: group_q5_1(b, xg, ps, m, acc, macc); break;
-    case LUHD_QF_Q8_0: group_q8_0(b, xg, ps, m, acc); break;
-    case LUHD_QF_IQ4_NL: group_iq4_nl(b, xg, ps, m, acc); break;
+    case LUHD_QF_Q4_0: case LUHD_QF_Q4_1: case LUHD_QF_Q5_0: case LUHD_QF_Q5_1:
+        group_unsigned(format, b, xg, ps, m, acc, macc);
+        break;
+    case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: group_signed(format, b, xg, ps, m, acc); break;
     case LUHD_QF_Q4_K: group_q4_k(b, xg, ps, m, acc, macc); break;
     case LUHD_QF_Q5_K: group_q5_k(b, xg, ps, m, acc, macc); break;
     default: group_q6_k(b, xg, ps, m, acc); break;
