@@ -354,19 +354,24 @@ static AI void group_signed(const int format, const uint8_t *b, const uint8_t *x
 }
 
 /* The f32 scales d * sc_j and mins dmin * m_j (sub-blocks j = 0..7) of a Q4_K / Q5_K super-block
- * header h (f16 d, f16 dmin, the 12 bytes of luhd_q4k_scale_min), each an exact product. */
+ * header h (f16 d, f16 dmin, the 12 bytes of luhd_q4k_scale_min), each an exact product. The
+ * 6-bit values are unpacked in one vector register, four bytes per lane: with a0, a1, a2 the
+ * little-endian words of the 12 bytes, scales 0..3 = a0 & 0x3F.., mins 0..3 = a1 & 0x3F..,
+ * scales 4..7 = (a2 & 0x0F..) | ((a0 >> 2) & 0x30..), mins 4..7 = ((a2 >> 4) & 0x0F..) |
+ * ((a1 >> 2) & 0x30..). */
 static inline void q4_k_scales(const uint8_t *h, __m256 *scf, __m256 *mnf) {
-    uint32_t a0, a1, a2;
-    memcpy(&a0, h + 4, 4);
-    memcpy(&a1, h + 8, 4);
-    memcpy(&a2, h + 12, 4);
-    const uint32_t sc03 = a0 & 0x3F3F3F3Fu, mn03 = a1 & 0x3F3F3F3Fu;
-    const uint32_t sc47 = (a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u);
-    const uint32_t mn47 = ((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u);
-    *scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)sc03, (int)sc47, 0, 0))),
-                         _mm256_set1_ps(half_at(h)));
-    *mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)mn03, (int)mn47, 0, 0))),
-                         _mm256_set1_ps(half_at(h + 2)));
+    uint32_t dd;
+    memcpy(&dd, h, 4);
+    const __m128i v = _mm_loadu_si128((const __m128i *)(h + 4));   /* a0, a1, a2, (next bytes) */
+    const __m128i low = _mm_and_si128(v, _mm_set1_epi8(0x3F));     /* lanes 0, 1: scales, mins 0..3 */
+    const __m128i top = _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi8(0x30));
+    const __m128i a2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0xAA), _mm_setr_epi32(0, 4, 0, 0));
+    const __m128i high = _mm_or_si128(_mm_and_si128(a2, _mm_set1_epi8(0x0F)), top); /* lanes 0, 1: scales, mins 4..7 */
+    const __m128i sm = _mm_unpacklo_epi32(low, high);   /* scales 0..7, mins 0..7 */
+    const __m256 dm = _mm256_cvtph_ps(_mm_cvtsi32_si128((int)dd));   /* d, dmin */
+    *scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)), _mm256_permutevar8x32_ps(dm, _mm256_setzero_si256()));
+    *mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
+                         _mm256_permutevar8x32_ps(dm, _mm256_set1_epi32(1)));
 }
 
 /* The nibbles of a Q4_K / Q5_K super-block (q: its 128 nibble bytes) as pairs: 32-byte run c
