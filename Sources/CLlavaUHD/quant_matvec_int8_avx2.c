@@ -1,46 +1,57 @@
-/* Integer matrix-vector kernels with AVX2 (vpmaddubsw + vpmaddwd) for Q4_0, Q8_0, Q4_K and Q6_K:
- * LUHD_QK_INT8_AVX2, for CPUs without AVX-512 VNNI (Zen 2/3, Intel client cores). The numeric
- * contract is LUHD_QK_INT8_VNNI's: x is quantized once per call to int8 per 32-element block
- * (dx = max|x| / 127, round to nearest even, clamped to +-127; a block holding an infinity or a
- * NaN gets dx = NaN), every block's dot product with the weights is an exact int32, and the
- * scales are applied in f32, so the result is W . x~ up to f32 rounding (x~ = dx * round(x / dx)).
+/* Integer matrix-vector kernels with AVX2 (vpmaddubsw + vpmaddwd) for Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q8_0, IQ4_NL, Q4_K, Q5_K and Q6_K: LUHD_QK_INT8_AVX2, for CPUs without AVX-512 VNNI (Zen 2/3,
+ * Intel client cores). The numeric contract is LUHD_QK_INT8_VNNI's: x is quantized once per call
+ * to int8 per 32-element block (dx = max|x| / 127, round to nearest even, clamped to +-127; a
+ * block holding an infinity or a NaN gets dx = NaN), every block's dot product with the weights
+ * is an exact int32, and the scales are applied in f32, so the result is W . x~ up to f32
+ * rounding (x~ = dx * round(x / dx)).
  *
  * Why integers: the f32 kernels (quant_matvec_f32_body.h) widen every weight to f32 and spend
  * about one multiply-add per weight and row of x, which on two AVX2 cores is slower than memory
  * delivers the weights; vpmaddubsw multiplies 32 byte pairs and adds neighbours in one
- * instruction (BENCHMARKS.md notes:matvec9 has the measurements).
+ * instruction (BENCHMARKS.md notes:matvec9 and notes:decode10 have the measurements).
  *
  * vpmaddubsw multiplies unsigned bytes (first operand) by signed bytes and adds each pair into
  * an int16 with saturation; no sum here reaches the int16 limit (32767):
- *   Q4_0, Q4_K  unsigned nibbles q (0..15) times x (|x| <= 127): a pair <= 2*15*127 = 3810, and
- *               two such results are added in int16 (<= 7620) before vpmaddwd widens them;
- *               Q4_0's -8 becomes -8 * (sum of the block's x), an integer the kernel adds.
- *   Q8_0        the sign trick: |w| (0..128, -128 giving 128) times x with w's sign: a pair
- *               <= 2*128*127 = 32512; each result is widened by vpmaddwd on its own.
+ *   Q4_0, Q4_1, Q4_K  unsigned nibbles q (0..15) times x (|x| <= 127): a pair <= 2*15*127 = 3810;
+ *               two such results are added in int16 (<= 7620), then two rounds of vphaddw
+ *               (<= 30480) before vpmaddwd widens them; Q4_0's -8 becomes -8 * (sum of the
+ *               block's x), an integer the kernel adds; Q4_1's offset m is applied in f32 to dx X
+ *               (X the sum of the block's int8 x), as Q4_K's mins.
+ *   Q5_0, Q5_1, Q5_K  unsigned 5-bit q (0..31): a pair <= 2*31*127 = 7874, two added (<= 15748),
+ *               one round of vphaddw (<= 31496), then vpmaddwd; offsets as Q4_0 (-16), Q4_1, Q4_K.
+ *   Q8_0, IQ4_NL the sign trick: |w| (Q8_0 0..128, -128 giving 128; IQ4_NL's values -127..113
+ *               looked up by vpshufb) times x with w's sign: a pair <= 2*128*127 = 32512; each
+ *               result is widened by vpmaddwd on its own.
  *   Q6_K        unsigned 6-bit q (0..63) times x: a pair <= 2*63*127 = 16002, widened by vpmaddwd
  *               against the sub-block scales (|sc| <= 128): <= 2*16002*128 in int32; the -32
  *               becomes -32 * sum(sc * (sum of x per 16)), an integer from one more vpmaddwd.
  * Every int32 block sum is exact (|S| < 2^31); it is then converted to f32 (exact below 2^24).
  *
- * Layout of the work: a group of 8 blocks of 32 (256 weights: a super-block of Q4_K / Q6_K,
- * 8 blocks of Q4_0 / Q8_0) is processed as 4 pairs, pair k holding blocks k and k + 4: one
+ * Layout of the work: a group of 8 blocks of 32 (256 weights: a super-block of the K formats,
+ * 8 blocks of the others) is processed as 4 pairs, pair k holding blocks k and k + 4: one
  * 256-bit register holds elements 0..15 of block k (low 128 bits) and of block k + 4 (high 128
- * bits), another their elements 16..31. After vpmaddwd each pair is one register of 8 int32
- * lanes (4 per block); three vphaddd over the 4 pairs leave block j's exact sum in lane j. One
- * conversion, one scale product and one multiply-add per group and row of x follow:
- *   Q4_0, Q8_0  y = hsum8(sum_g f32(S_g) * (d_g * dx_g)) + the blocks after the last whole group
- *   Q4_K        y = hsum8(sum_s f32(S_s) * ((d sc)_s * dx_s)) - hsum8(sum_s (dmin m)_s * (dx X)_s)
+ * bits), another their elements 16..31. After the integer sums block j's exact sum S_j ends in
+ * lane j of one register; one conversion, one scale product and one multiply-add per group and
+ * row of x follow:
+ *   Q4_0, Q5_0, Q8_0, IQ4_NL  y = hsum8(sum_g f32(S_g) * (d_g * dx_g)) + the blocks after the
+ *               last whole group
+ *   Q4_1, Q5_1  the same plus hsum8(sum_g m_g * (dx X)_g), added before the blocks after the
+ *               last whole group
+ *   Q4_K, Q5_K  y = hsum8(sum_s f32(S_s) * ((d sc)_s * dx_s)) - hsum8(sum_s (dmin m)_s * (dx X)_s)
  *   Q6_K        y = hsum8(sum_s f32(S_s) * (d * dx_s))
  * (8 lanes, lane j = block j of the group, products and sums in this order, hsum8 a fixed tree),
- * so each output row is computed the same way whatever the split of the rows over calls.
+ * so each output row is computed the same way whatever the split of the rows over calls and
+ * whatever rows are in flight with it (ROWS_IN_FLIGHT).
  *
  * Prepared x of one row (luhd_quant_avx2_row_stride bytes): per group of 8 blocks, GROUP_PREP
  * bytes: the 256 int8 values in the pair order above (pair k at 64k: elements 0..15 of block k,
  * of block k + 4, then elements 16..31 of both), 8 f32 dx, 8 f32 dx * X (X the sum of a block's
  * int8 values), 16 int16 sums of each half block (block j's halves at 2j, 2j + 1); then the
- * blocks after the last whole group (Q4_0 / Q8_0 rows whose length is not a multiple of 256):
+ * blocks after the last whole group (32-block rows whose length is not a multiple of 256):
  * 32 int8 values each in natural order, then their f32 dx. */
 #include "quant_kernels.h"
+#include "quant_blocks.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
@@ -64,7 +75,9 @@ static inline float half_at(const uint8_t *p) { return _cvtsh_ss(load_u16(p)); }
 /* How far ahead of its reads a kernel prefetches its weight stream, in bytes: 2 KiB was the best
  * of none, 0.5, 1 and 2 KiB on a 2-vCPU EPYC (Zen 3) under load, one row of x streaming 4096×4096
  * Q4_0 / Q4_K matrices from memory on two threads (BENCHMARKS.md notes:matvec9). */
+#ifndef PREFETCH_BYTES
 #define PREFETCH_BYTES 2048
+#endif
 
 /* Prefetches the lines of the n bytes PREFETCH_BYTES past p into L1. */
 static inline __attribute__((always_inline)) void prefetch_span(const uint8_t *p, size_t n) {
@@ -177,11 +190,14 @@ void luhd_quant_prepare_int8_avx2(const float *x, long ldx, long cols, int m, vo
     }
 }
 
-/* ---- Q4_0 and Q8_0 ---- */
+/* ---- Weight groups ----
+ * A group function takes one group of one weight row (b: its first byte) against m rows of
+ * prepared x (xg: row 0's prepared group, the rows pstride bytes apart) and adds its terms to
+ * acc[i] (and macc[i]) as the header states. */
 
-/* The 8 f16 scales of a group of 8 blocks of `bb` bytes at g (the scale first in each block),
- * widened to f32 in block order; gathered in general-purpose registers, whose pipes the vector
- * work leaves idle. */
+/* The 8 f16 values at offset 0 of 8 blocks `bb` bytes apart from g (a group's scales d, or from
+ * g + 2 its Q4_1 / Q5_1 offsets m), widened to f32 in block order; gathered in general-purpose
+ * registers, whose pipes the vector work leaves idle. */
 static inline __m256 group_scales(const uint8_t *g, int bb) {
     const uint64_t lo = (uint64_t)load_u16(g) | (uint64_t)load_u16(g + bb) << 16 | (uint64_t)load_u16(g + 2 * bb) << 32 |
                         (uint64_t)load_u16(g + 3 * bb) << 48;
@@ -195,155 +211,221 @@ static inline __m256 group_accumulate(__m256 acc, __m256i s, __m256 d8, const ui
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d8, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc);
 }
 
-/* A Q4_0 / Q8_0 row's result for one row of x (prepared at xrow): hsum8 of its group
- * accumulator, plus each of the nt blocks after the last whole group (the first at tail) as its
- * exact integer dot product with x's int8 values times (d * dx), in block order. */
-static float tail_result(__m256 acc, const uint8_t *tail, int format, const uint8_t *xrow, long ng, long nt) {
-    const size_t block_bytes = format == LUHD_QF_Q8_0 ? 34 : 18;
-    const int8_t *tq = (const int8_t *)(xrow + (size_t)ng * GROUP_PREP);
-    const float *td = (const float *)(tq + 32 * nt);
-    float t = hsum8(acc);
-    for (long k = 0; k < nt; k++) {
-        const uint8_t *bt = tail + block_bytes * (size_t)k;
-        const int8_t *xq = tq + 32 * k;
-        int32_t sum = 0;
-        if (format == LUHD_QF_Q8_0) {
-            for (int j = 0; j < 32; j++) sum += (int8_t)bt[2 + j] * xq[j];
-        } else {
-            for (int j = 0; j < 16; j++) sum += ((bt[2 + j] & 0x0F) - 8) * xq[j] + ((bt[2 + j] >> 4) - 8) * xq[j + 16];
-        }
-        t += (float)sum * (half_at(bt) * td[k]);
-    }
-    return t;
+/* The low nibbles (lo) and high nibbles (hi) of the 16 bytes at a (low 128 bits) and at c
+ * (high 128 bits): elements 0..15 and 16..31 of two blocks of the 32-block formats. */
+static inline void nibble_pair(const uint8_t *a, const uint8_t *c, __m256i *lo, __m256i *hi) {
+    const __m256i q = load_pair(a, c), m4 = _mm256_set1_epi8(0x0F);
+    *lo = _mm256_and_si256(q, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
 }
 
-/* Q4_0: groups of 8 blocks of 18 bytes (f16 d, 16 bytes: element j in the low nibble of byte j,
- * j + 16 in the high nibble). */
-static inline __attribute__((always_inline)) void q4_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
-                                                            const uint8_t *prep, size_t pstride, int m, float *y,
-                                                            long ldy) {
-    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), minus8 = _mm256_set1_epi16(-8);
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *b = w + (size_t)r * rb;
-        __m256 acc[4];
-        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-        for (long g = 0; g < ng; g++, b += 144) {
-            prefetch_span(b, 144);
-            __m256i lo[4], hi[4];
-            for (int k = 0; k < 4; k++) {
-                const __m256i q = load_pair(b + 18 * k + 2, b + 18 * (k + 4) + 2);
-                lo[k] = _mm256_and_si256(q, m4);
-                hi[k] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            }
-            const __m256 d8 = group_scales(b, 18);
-            for (int i = 0; i < m; i++) {
-                const uint8_t *gp = prep + (size_t)i * pstride + (size_t)g * GROUP_PREP;
-                __m256i v[4];
-                for (int k = 0; k < 4; k++)
-                    v[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k))),
-                                            _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32))));
-                /* S = sum q * x - 8 * X, block j in lane j */
-                const __m256i s = _mm256_add_epi32(block_sums16(v),
-                                                   _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(gp + PREP_X16)), minus8));
-                acc[i] = group_accumulate(acc[i], s, d8, gp);
-            }
-        }
-        for (int i = 0; i < m; i++) y[i * ldy + r] = tail_result(acc[i], b, LUHD_QF_Q4_0, prep + (size_t)i * pstride, ng, nt);
-    }
+/* The fifth bits of two Q5_0 / Q5_1 blocks (qa, qc: bit j = element j) as 16 in byte j of the
+ * low (qa) and high (qc) halves: lo for elements 0..15, hi for 16..31. */
+static inline void fifth_bits(uint32_t qa, uint32_t qc, __m256i *lo, __m256i *hi) {
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_cvtsi32_si128((int)qa)), _mm_cvtsi32_si128((int)qc), 1);
+    const __m256i sel = _mm256_set1_epi64x(0x8040201008040201LL), sixteen = _mm256_set1_epi8(16);
+    const __m256i il = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m256i ih = _mm256_add_epi8(il, _mm256_set1_epi8(2));
+    *lo = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(v, il), sel), sel), sixteen);
+    *hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(v, ih), sel), sel), sixteen);
 }
 
-/* Q8_0: groups of 8 blocks of 34 bytes (f16 d, 32 int8). */
-static inline __attribute__((always_inline)) void q8_0_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
-                                                            const uint8_t *prep, size_t pstride, int m, float *y,
-                                                            long ldy) {
-    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+/* v[k] = lo[k] . x (elements 0..15 of pair k) + hi[k] . x (16..31) per vpmaddubsw lane pair,
+ * for the row of x prepared at gp (unsigned weights of at most 31: lanes <= 2 * 2*31*127). */
+static inline void unsigned_dots(const __m256i lo[4], const __m256i hi[4], const uint8_t *gp, __m256i v[4]) {
+    for (int k = 0; k < 4; k++)
+        v[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k))),
+                                _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32))));
+}
+
+/* block_sums16 for int16 lanes up to 15748 in magnitude (5-bit weights: 2 * 2*31*127): one round
+ * of vphaddw (<= 31496 < 32768), then vpmaddwd with ones and one vphaddd. */
+static inline __m256i block_sums16_wide(const __m256i v[4]) {
     const __m256i ones = _mm256_set1_epi16(1);
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *b = w + (size_t)r * rb;
-        __m256 acc[4];
-        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-        for (long g = 0; g < ng; g++, b += 272) {
-            prefetch_span(b, 272);
-            __m256i wlo[4], whi[4], alo[4], ahi[4];
-            for (int k = 0; k < 4; k++) {
-                wlo[k] = load_pair(b + 34 * k + 2, b + 34 * (k + 4) + 2);
-                whi[k] = load_pair(b + 34 * k + 18, b + 34 * (k + 4) + 18);
-                alo[k] = _mm256_abs_epi8(wlo[k]);
-                ahi[k] = _mm256_abs_epi8(whi[k]);
-            }
-            const __m256 d8 = group_scales(b, 34);
-            for (int i = 0; i < m; i++) {
-                const uint8_t *gp = prep + (size_t)i * pstride + (size_t)g * GROUP_PREP;
-                __m256i p[4];
-                for (int k = 0; k < 4; k++) {
-                    const __m256i xlo = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(gp + 64 * k)), wlo[k]);
-                    const __m256i xhi = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)), whi[k]);
-                    p[k] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(alo[k], xlo), ones),
-                                            _mm256_madd_epi16(_mm256_maddubs_epi16(ahi[k], xhi), ones));
-                }
-                acc[i] = group_accumulate(acc[i], block_sums(p), d8, gp);
-            }
-        }
-        for (int i = 0; i < m; i++) y[i * ldy + r] = tail_result(acc[i], b, LUHD_QF_Q8_0, prep + (size_t)i * pstride, ng, nt);
+    return _mm256_hadd_epi32(_mm256_madd_epi16(_mm256_hadd_epi16(v[0], v[1]), ones),
+                             _mm256_madd_epi16(_mm256_hadd_epi16(v[2], v[3]), ones));
+}
+
+/* The int16 half-block sums of x (PREP_X16) times `offset`, summed per block: offset * X_j in
+ * lane j. */
+static inline __m256i x_offset(const uint8_t *gp, int offset) {
+    return _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(gp + PREP_X16)), _mm256_set1_epi16((short)offset));
+}
+
+/* Signed weights w (Q8_0, IQ4_NL) by the sign trick: S_j = sum |w| * (x with w's sign), each
+ * vpmaddubsw result widened on its own (a pair reaches 2*128*127). */
+static inline __m256i signed_sums(const __m256i wlo[4], const __m256i whi[4], const __m256i alo[4], const __m256i ahi[4],
+                                  const uint8_t *gp) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i p[4];
+    for (int k = 0; k < 4; k++) {
+        const __m256i xlo = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(gp + 64 * k)), wlo[k]);
+        const __m256i xhi = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)), whi[k]);
+        p[k] = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(alo[k], xlo), ones),
+                                _mm256_madd_epi16(_mm256_maddubs_epi16(ahi[k], xhi), ones));
+    }
+    return block_sums(p);
+}
+
+#define AI inline __attribute__((always_inline))
+
+/* Bytes of one group of `format`: 8 blocks of 32, or one super-block of 256. */
+static AI size_t group_bytes(const int format) {
+    switch (format) {
+    case LUHD_QF_Q4_0: case LUHD_QF_IQ4_NL: return 8 * 18;
+    case LUHD_QF_Q4_1: return 8 * 20;
+    case LUHD_QF_Q5_0: return 8 * 22;
+    case LUHD_QF_Q5_1: return 8 * 24;
+    case LUHD_QF_Q8_0: return 8 * 34;
+    case LUHD_QF_Q4_K: return 144;
+    case LUHD_QF_Q5_K: return 176;
+    default: return 210;   /* Q6_K */
     }
 }
 
-/* ---- Q4_K and Q6_K (super-blocks of 256 = one group) ---- */
-
-/* The f32 scales d * sc_j and mins dmin * m_j (sub-blocks j = 0..7) of a Q4_K super-block header
- * h (f16 d, f16 dmin, the 12 bytes of luhd_q4k_scale_min), each an exact product. */
-static inline void q4_k_scales(const uint8_t *h, __m256 *scf, __m256 *mnf) {
-    uint32_t a0, a1, a2;
-    memcpy(&a0, h + 4, 4);
-    memcpy(&a1, h + 8, 4);
-    memcpy(&a2, h + 12, 4);
-    const uint32_t sc03 = a0 & 0x3F3F3F3Fu, mn03 = a1 & 0x3F3F3F3Fu;
-    const uint32_t sc47 = (a2 & 0x0F0F0F0Fu) | ((a0 >> 2) & 0x30303030u);
-    const uint32_t mn47 = ((a2 >> 4) & 0x0F0F0F0Fu) | ((a1 >> 2) & 0x30303030u);
-    *scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)sc03, (int)sc47, 0, 0))),
-                         _mm256_set1_ps(half_at(h)));
-    *mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)mn03, (int)mn47, 0, 0))),
-                         _mm256_set1_ps(half_at(h + 2)));
+/* The pairs of a Q5_0 / Q5_1 group of 8 blocks of bb bytes: each block's u32 fifth bits at
+ * qh_at, its 16 nibble bytes right after. */
+static inline void five_bit_pairs(const uint8_t *b, int bb, int qh_at, __m256i lo[4], __m256i hi[4]) {
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *a = b + bb * k, *c = b + bb * (k + 4);
+        uint32_t qa, qc;
+        memcpy(&qa, a + qh_at, 4);
+        memcpy(&qc, c + qh_at, 4);
+        __m256i fl, fh;
+        fifth_bits(qa, qc, &fl, &fh);
+        nibble_pair(a + qh_at + 4, c + qh_at + 4, &lo[k], &hi[k]);
+        lo[k] = _mm256_or_si256(lo[k], fl);
+        hi[k] = _mm256_or_si256(hi[k], fh);
+    }
 }
 
-/* Q4_K: 144-byte super-blocks; 32-byte run c of the nibbles holds sub-block 2c (low nibbles) and
- * 2c + 1 (high nibbles), byte l giving element l of each. Pair k = sub-blocks k, k + 4: runs 0 and
- * 2 give pairs 0 (low nibbles) and 1 (high), runs 1 and 3 pairs 2 and 3. */
-static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
-                                                            const uint8_t *prep, size_t pstride, int m, float *y,
-                                                            long ldy) {
-    const long nsb = cols / 256;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *b = w + (size_t)r * rb;
-        __m256 acc[4], macc[4];
-        for (int i = 0; i < 4; i++) acc[i] = macc[i] = _mm256_setzero_ps();
-        for (long s = 0; s < nsb; s++, b += 144) {
-            prefetch_span(b, 144);
-            const uint8_t *q = b + 16;
-            __m256i lo[4], hi[4];
-            for (int c = 0; c < 2; c++) {
-                const __m256i a = load_pair(q + 32 * c, q + 32 * c + 64), e = load_pair(q + 32 * c + 16, q + 32 * c + 80);
-                lo[2 * c] = _mm256_and_si256(a, m4);
-                hi[2 * c] = _mm256_and_si256(e, m4);
-                lo[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(a, 4), m4);
-                hi[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(e, 4), m4);
-            }
-            __m256 scf, mnf;
-            q4_k_scales(b, &scf, &mnf);
-            for (int i = 0; i < m; i++) {
-                const uint8_t *gp = prep + (size_t)i * pstride + (size_t)s * GROUP_PREP;
-                __m256i v[4];
-                for (int k = 0; k < 4; k++)
-                    v[k] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k))),
-                                            _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32))));
-                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block_sums16(v)),
-                                         _mm256_mul_ps(scf, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc[i]);
-                macc[i] = _mm256_fmadd_ps(mnf, _mm256_loadu_ps((const float *)(gp + PREP_XS)), macc[i]);
-            }
+/* The unsigned 4- and 5-bit formats, 8 blocks of 32 (f16 d first in each block; element j in
+ * the low nibble of nibble byte j, j + 16 in the high nibble):
+ *   Q4_0  18 bytes (d, 16 nibble bytes)                    S = sum q x - 8 X
+ *   Q4_1  20 bytes (d, f16 m, 16 nibble bytes)             S = sum q x, and m dx X into macc
+ *   Q5_0  22 bytes (d, u32 fifth bits, 16 nibble bytes)    S = sum q x - 16 X
+ *   Q5_1  24 bytes (d, m, u32 fifth bits, 16 nibble bytes) S = sum q x, and m dx X into macc */
+static AI void group_unsigned(const int format, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc,
+                              __m256 *macc) {
+    const int bb = (int)group_bytes(format) / 8;
+    const int five = format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1, offsets = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1;
+    __m256i lo[4], hi[4], v[4];
+    if (five) {
+        five_bit_pairs(b, bb, offsets ? 4 : 2, lo, hi);
+    } else {
+        for (int k = 0; k < 4; k++) nibble_pair(b + bb * k + (offsets ? 4 : 2), b + bb * (k + 4) + (offsets ? 4 : 2), &lo[k], &hi[k]);
+    }
+    const __m256 d8 = group_scales(b, bb), m8 = offsets ? group_scales(b + 2, bb) : _mm256_setzero_ps();
+    for (int i = 0; i < m; i++) {
+        const uint8_t *gp = xg + (size_t)i * ps;
+        unsigned_dots(lo, hi, gp, v);
+        __m256i sums = five ? block_sums16_wide(v) : block_sums16(v);
+        if (!offsets) sums = _mm256_add_epi32(sums, x_offset(gp, five ? -16 : -8));
+        acc[i] = group_accumulate(acc[i], sums, d8, gp);
+        if (offsets) macc[i] = _mm256_fmadd_ps(m8, _mm256_loadu_ps((const float *)(gp + PREP_XS)), macc[i]);
+    }
+}
+
+/* The signed formats, 8 blocks of 32 (f16 d first in each block), by the sign trick:
+ *   Q8_0    34 bytes (d, 32 int8)
+ *   IQ4_NL  18 bytes (d, 16 bytes of 4-bit indices into luhd_iq4_values, laid out as Q4_0's
+ *           nibbles): the values (-127..113) looked up by vpshufb */
+static AI void group_signed(const int format, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
+    const int bb = (int)group_bytes(format) / 8;
+    __m256i wlo[4], whi[4], alo[4], ahi[4];
+    for (int k = 0; k < 4; k++) {
+        if (format == LUHD_QF_Q8_0) {
+            wlo[k] = load_pair(b + bb * k + 2, b + bb * (k + 4) + 2);
+            whi[k] = load_pair(b + bb * k + 18, b + bb * (k + 4) + 18);
+        } else {
+            const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
+            nibble_pair(b + bb * k + 2, b + bb * (k + 4) + 2, &wlo[k], &whi[k]);
+            wlo[k] = _mm256_shuffle_epi8(table, wlo[k]);
+            whi[k] = _mm256_shuffle_epi8(table, whi[k]);
         }
-        for (int i = 0; i < m; i++) y[i * ldy + r] = hsum8(acc[i]) - hsum8(macc[i]);
+        alo[k] = _mm256_abs_epi8(wlo[k]);
+        ahi[k] = _mm256_abs_epi8(whi[k]);
+    }
+    const __m256 d8 = group_scales(b, bb);
+    for (int i = 0; i < m; i++) {
+        const uint8_t *gp = xg + (size_t)i * ps;
+        acc[i] = group_accumulate(acc[i], signed_sums(wlo, whi, alo, ahi, gp), d8, gp);
+    }
+}
+
+/* The f32 scales d * sc_j and mins dmin * m_j (sub-blocks j = 0..7) of a Q4_K / Q5_K super-block
+ * header h (f16 d, f16 dmin, the 12 bytes of luhd_q4k_scale_min), each an exact product. The
+ * 6-bit values are unpacked in one vector register, four bytes per lane: with a0, a1, a2 the
+ * little-endian words of the 12 bytes, scales 0..3 = a0 & 0x3F.., mins 0..3 = a1 & 0x3F..,
+ * scales 4..7 = (a2 & 0x0F..) | ((a0 >> 2) & 0x30..), mins 4..7 = ((a2 >> 4) & 0x0F..) |
+ * ((a1 >> 2) & 0x30..). */
+static inline void q4_k_scales(const uint8_t *h, __m256 *scf, __m256 *mnf) {
+    uint32_t dd;
+    memcpy(&dd, h, 4);
+    const __m128i v = _mm_loadu_si128((const __m128i *)(h + 4));   /* a0, a1, a2, (next bytes) */
+    const __m128i low = _mm_and_si128(v, _mm_set1_epi8(0x3F));     /* lanes 0, 1: scales, mins 0..3 */
+    const __m128i top = _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi8(0x30));
+    const __m128i a2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0xAA), _mm_setr_epi32(0, 4, 0, 0));
+    const __m128i high = _mm_or_si128(_mm_and_si128(a2, _mm_set1_epi8(0x0F)), top); /* lanes 0, 1: scales, mins 4..7 */
+    const __m128i sm = _mm_unpacklo_epi32(low, high);   /* scales 0..7, mins 0..7 */
+    const __m256 dm = _mm256_cvtph_ps(_mm_cvtsi32_si128((int)dd));   /* d, dmin */
+    *scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm)), _mm256_permutevar8x32_ps(dm, _mm256_setzero_si256()));
+    *mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8))),
+                         _mm256_permutevar8x32_ps(dm, _mm256_set1_epi32(1)));
+}
+
+/* The nibbles of a Q4_K / Q5_K super-block (q: its 128 nibble bytes) as pairs: 32-byte run c
+ * holds sub-block 2c (low nibbles) and 2c + 1 (high nibbles), byte l giving element l of each.
+ * Pair k = sub-blocks k, k + 4: runs 0 and 2 give pairs 0 (low nibbles) and 1 (high), runs 1 and
+ * 3 pairs 2 and 3. */
+static inline void k_nibbles(const uint8_t *q, __m256i lo[4], __m256i hi[4]) {
+    for (int c = 0; c < 2; c++) {
+        nibble_pair(q + 32 * c, q + 32 * c + 64, &lo[2 * c], &lo[2 * c + 1]);
+        nibble_pair(q + 32 * c + 16, q + 32 * c + 80, &hi[2 * c], &hi[2 * c + 1]);
+    }
+}
+
+/* acc += f32(S) * (d sc * dx), macc += dmin m * dx X: the K formats with mins. */
+static AI void k_accumulate(__m256i s, __m256 scf, __m256 mnf, const uint8_t *gp, __m256 *acc, __m256 *macc) {
+    *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(scf, _mm256_loadu_ps((const float *)(gp + PREP_DX))), *acc);
+    *macc = _mm256_fmadd_ps(mnf, _mm256_loadu_ps((const float *)(gp + PREP_XS)), *macc);
+}
+
+/* Q4_K: 144-byte super-blocks (f16 d, f16 dmin, 12 bytes of scales and mins, 128 nibble bytes). */
+static AI void group_q4_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc, __m256 *macc) {
+    __m256i lo[4], hi[4], v[4];
+    k_nibbles(b + 16, lo, hi);
+    __m256 scf, mnf;
+    q4_k_scales(b, &scf, &mnf);
+    for (int i = 0; i < m; i++) {
+        const uint8_t *gp = xg + (size_t)i * ps;
+        unsigned_dots(lo, hi, gp, v);
+        k_accumulate(block_sums16(v), scf, mnf, gp, &acc[i], &macc[i]);
+    }
+}
+
+/* Q5_K: 176-byte super-blocks (Q4_K's header, 32 bytes qh, 128 nibble bytes): element l of
+ * sub-block j has bit j of qh[l] above its nibble. The low half of a pair holds sub-block k, the
+ * high half k + 4, so the high half reads qh shifted right by 4: bit k of every byte is then
+ * moved to bit 4 by one word shift (bits crossing from the neighbouring byte land below bit 4). */
+static AI void group_q5_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc, __m256 *macc) {
+    __m256i lo[4], hi[4], v[4];
+    k_nibbles(b + 48, lo, hi);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
+    const __m128i h0 = _mm_loadu_si128((const __m128i *)(b + 16)), h1 = _mm_loadu_si128((const __m128i *)(b + 32));
+    const __m256i qlo = _mm256_inserti128_si256(_mm256_castsi128_si256(h0), _mm_and_si128(_mm_srli_epi16(h0, 4), _mm256_castsi256_si128(m4)), 1);
+    const __m256i qhi = _mm256_inserti128_si256(_mm256_castsi128_si256(h1), _mm_and_si128(_mm_srli_epi16(h1, 4), _mm256_castsi256_si128(m4)), 1);
+    for (int k = 0; k < 4; k++) {
+        const __m128i shift = _mm_cvtsi32_si128(4 - k);
+        lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(_mm256_sll_epi16(qlo, shift), sixteen));
+        hi[k] = _mm256_or_si256(hi[k], _mm256_and_si256(_mm256_sll_epi16(qhi, shift), sixteen));
+    }
+    __m256 scf, mnf;
+    q4_k_scales(b, &scf, &mnf);
+    for (int i = 0; i < m; i++) {
+        const uint8_t *gp = xg + (size_t)i * ps;
+        unsigned_dots(lo, hi, gp, v);
+        k_accumulate(block_sums16_wide(v), scf, mnf, gp, &acc[i], &macc[i]);
     }
 }
 
@@ -352,82 +434,185 @@ static inline __attribute__((always_inline)) void q4_k_rows(const uint8_t *w, si
  * qh[32h..]: its sub-block t (0..3) of 32 takes byte l of ql[64h + 32 (t & 1)..] (low nibble for
  * t < 2, else high) and bits 2t of qh[32h + l]. Pair k = sub-blocks k (half 0) and k + 4 (half
  * 1), so each register holds the same bytes of both halves. */
-static inline __attribute__((always_inline)) void q6_k_rows(const uint8_t *w, size_t rb, long r0, long r1, long cols,
-                                                            const uint8_t *prep, size_t pstride, int m, float *y,
-                                                            long ldy) {
-    const long nsb = cols / 256;
+static AI void group_q6_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    /* vpshufb masks: word 2k (elements 0..15 of the pair's blocks) or 2k + 1 (16..31) of each
-     * 128-bit half of the widened scales, i.e. scale 2k / 2k + 8 (or 2k + 1 / 2k + 9). */
-    __m256i sclo[4], schi[4];
+    const uint8_t *ql = b, *qh = b + 128;
+    const __m256i la = load_pair(ql, ql + 64), lb = load_pair(ql + 16, ql + 80);
+    const __m256i lc = load_pair(ql + 32, ql + 96), ld = load_pair(ql + 48, ql + 112);
+    const __m256i ha = load_pair(qh, qh + 32), hb = load_pair(qh + 16, qh + 48);
+    /* scales 0..7 widened in the low half, 8..15 in the high half */
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+    __m256i p[4][4];
     for (int k = 0; k < 4; k++) {
-        sclo[k] = _mm256_set1_epi16((short)((4 * k) | (4 * k + 1) << 8));
-        schi[k] = _mm256_set1_epi16((short)((4 * k + 2) | (4 * k + 3) << 8));
-    }
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *b = w + (size_t)r * rb;
-        __m256 acc[4];
-        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-        for (long s = 0; s < nsb; s++, b += 210) {
-            prefetch_span(b, 210);
-            const uint8_t *ql = b, *qh = b + 128;
-            const __m256i la = load_pair(ql, ql + 64), lb = load_pair(ql + 16, ql + 80);
-            const __m256i lc = load_pair(ql + 32, ql + 96), ld = load_pair(ql + 48, ql + 112);
-            const __m256i ha = load_pair(qh, qh + 32), hb = load_pair(qh + 16, qh + 48);
-            /* scales 0..7 widened in the low half, 8..15 in the high half */
-            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
-            __m256i p[4][4];
-            for (int k = 0; k < 4; k++) {
-                /* pair k: sub-block k of each half; its low nibbles from ql bytes 0..31 (k even) or
-                 * 32..63 (k odd), the high nibble for k >= 2; its 2 high bits from bits 2k of qh */
-                const __m256i l0 = k & 1 ? lc : la, l1 = k & 1 ? ld : lb;
-                const __m256i n0 = k < 2 ? _mm256_and_si256(l0, m4) : _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
-                const __m256i n1 = k < 2 ? _mm256_and_si256(l1, m4) : _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
-                const __m256i t0 = k == 0 ? _mm256_slli_epi16(ha, 4) : k == 1 ? _mm256_slli_epi16(ha, 2) : k == 2 ? ha : _mm256_srli_epi16(ha, 2);
-                const __m256i t1 = k == 0 ? _mm256_slli_epi16(hb, 4) : k == 1 ? _mm256_slli_epi16(hb, 2) : k == 2 ? hb : _mm256_srli_epi16(hb, 2);
-                const __m256i lo = _mm256_or_si256(n0, _mm256_and_si256(t0, m30)), hi = _mm256_or_si256(n1, _mm256_and_si256(t1, m30));
-                const __m256i slo = _mm256_shuffle_epi8(sc16, sclo[k]), shi = _mm256_shuffle_epi8(sc16, schi[k]);
-                for (int i = 0; i < m; i++) {
-                    const uint8_t *gp = prep + (size_t)i * pstride + (size_t)s * GROUP_PREP;
-                    const __m256i vlo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(gp + 64 * k)));
-                    const __m256i vhi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)));
-                    p[i][k] = _mm256_add_epi32(_mm256_madd_epi16(vlo, slo), _mm256_madd_epi16(vhi, shi));
-                }
-            }
-            const __m256 d = _mm256_set1_ps(half_at(b + 208));
-            for (int i = 0; i < m; i++) {
-                const uint8_t *gp = prep + (size_t)i * pstride + (size_t)s * GROUP_PREP;
-                /* S = sum sc * q * x - 32 * sum sc * X16, sub-block j in lane j */
-                const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(gp + PREP_X16)));
-                const __m256i sj = _mm256_sub_epi32(block_sums(p[i]), _mm256_slli_epi32(off, 5));
-                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sj), _mm256_mul_ps(d, _mm256_loadu_ps((const float *)(gp + PREP_DX))),
-                                         acc[i]);
-            }
+        /* pair k: sub-block k of each half; its low nibbles from ql bytes 0..31 (k even) or
+         * 32..63 (k odd), the high nibble for k >= 2; its 2 high bits from bits 2k of qh. The
+         * vpshufb masks pick word 2k (elements 0..15 of the pair's blocks) or 2k + 1 (16..31) of
+         * each 128-bit half of the widened scales, i.e. scale 2k / 2k + 8 (or 2k + 1 / 2k + 9). */
+        const __m256i l0 = k & 1 ? lc : la, l1 = k & 1 ? ld : lb;
+        const __m256i n0 = k < 2 ? _mm256_and_si256(l0, m4) : _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
+        const __m256i n1 = k < 2 ? _mm256_and_si256(l1, m4) : _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
+        const __m256i t0 = k == 0 ? _mm256_slli_epi16(ha, 4) : k == 1 ? _mm256_slli_epi16(ha, 2) : k == 2 ? ha : _mm256_srli_epi16(ha, 2);
+        const __m256i t1 = k == 0 ? _mm256_slli_epi16(hb, 4) : k == 1 ? _mm256_slli_epi16(hb, 2) : k == 2 ? hb : _mm256_srli_epi16(hb, 2);
+        const __m256i lo = _mm256_or_si256(n0, _mm256_and_si256(t0, m30)), hi = _mm256_or_si256(n1, _mm256_and_si256(t1, m30));
+        const __m256i slo = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)((4 * k) | (4 * k + 1) << 8)));
+        const __m256i shi = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)((4 * k + 2) | (4 * k + 3) << 8)));
+        for (int i = 0; i < m; i++) {
+            const uint8_t *gp = xg + (size_t)i * ps;
+            const __m256i vlo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(gp + 64 * k)));
+            const __m256i vhi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)));
+            p[i][k] = _mm256_add_epi32(_mm256_madd_epi16(vlo, slo), _mm256_madd_epi16(vhi, shi));
         }
-        for (int i = 0; i < m; i++) y[i * ldy + r] = hsum8(acc[i]);
+    }
+    const __m256 d = _mm256_set1_ps(half_at(b + 208));
+    for (int i = 0; i < m; i++) {
+        const uint8_t *gp = xg + (size_t)i * ps;
+        /* S = sum sc * q * x - 32 * sum sc * X16, sub-block j in lane j */
+        const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(gp + PREP_X16)));
+        const __m256i sj = _mm256_sub_epi32(block_sums(p[i]), _mm256_slli_epi32(off, 5));
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sj), _mm256_mul_ps(d, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc[i]);
     }
 }
 
+/* One group of `format` (a compile-time constant where this is inlined). */
+static AI void group_terms(const int format, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc,
+                           __m256 *macc) {
+    switch (format) {
+    case LUHD_QF_Q4_0: case LUHD_QF_Q4_1: case LUHD_QF_Q5_0: case LUHD_QF_Q5_1:
+        group_unsigned(format, b, xg, ps, m, acc, macc);
+        break;
+    case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: group_signed(format, b, xg, ps, m, acc); break;
+    case LUHD_QF_Q4_K: group_q4_k(b, xg, ps, m, acc, macc); break;
+    case LUHD_QF_Q5_K: group_q5_k(b, xg, ps, m, acc, macc); break;
+    default: group_q6_k(b, xg, ps, m, acc); break;
+    }
+}
+
+/* ---- Row results ---- */
+
+/* The element j (0..31) of a block of a 32-block format at bt as the integer its kernel
+ * multiplies by x (the weight is d times it, plus m for Q4_1 / Q5_1). */
+static inline int block_value(int format, const uint8_t *bt, int j) {
+    uint32_t qh;
+    switch (format) {
+    case LUHD_QF_Q8_0: return (int8_t)bt[2 + j];
+    case LUHD_QF_Q4_0: return (j < 16 ? bt[2 + j] & 0x0F : bt[2 + j - 16] >> 4) - 8;
+    case LUHD_QF_Q4_1: return j < 16 ? bt[4 + j] & 0x0F : bt[4 + j - 16] >> 4;
+    case LUHD_QF_Q5_0:
+        memcpy(&qh, bt + 2, 4);
+        return ((j < 16 ? bt[6 + j] & 0x0F : bt[6 + j - 16] >> 4) | (int)((qh >> j) & 1) << 4) - 16;
+    case LUHD_QF_Q5_1:
+        memcpy(&qh, bt + 4, 4);
+        return (j < 16 ? bt[8 + j] & 0x0F : bt[8 + j - 16] >> 4) | (int)((qh >> j) & 1) << 4;
+    default: return luhd_iq4_values[j < 16 ? bt[2 + j] & 0x0F : bt[2 + j - 16] >> 4];   /* IQ4_NL */
+    }
+}
+
+/* A row's result for one row of x (prepared at xrow) from its accumulators: K formats
+ * hsum8(acc) - hsum8(macc) (Q6_K: hsum8(acc)); 32-block formats hsum8(acc) (Q4_1, Q5_1: plus
+ * hsum8(macc)), then each of the nt blocks after the last whole group (the first at tail) in
+ * block order: + f32(S) * (d * dx) with S its exact integer dot product with x's int8 values
+ * (Q4_1, Q5_1: also + m * (dx * X), X the sum of those values). */
+static AI float row_result(const int format, __m256 acc, __m256 macc, const uint8_t *tail, const uint8_t *xrow, long ng,
+                           long nt) {
+    switch (format) {
+    case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: return hsum8(acc) - hsum8(macc);
+    case LUHD_QF_Q6_K: return hsum8(acc);
+    default: break;
+    }
+    const int offsets = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1;
+    const size_t bb = group_bytes(format) / 8;
+    const int8_t *tq = (const int8_t *)(xrow + (size_t)ng * GROUP_PREP);
+    const float *td = (const float *)(tq + 32 * nt);
+    float t = offsets ? hsum8(acc) + hsum8(macc) : hsum8(acc);
+    for (long k = 0; k < nt; k++) {
+        const uint8_t *bt = tail + bb * (size_t)k;
+        const int8_t *xq = tq + 32 * k;
+        int32_t sum = 0, xsum = 0;
+        for (int j = 0; j < 32; j++) {
+            sum += block_value(format, bt, j) * xq[j];
+            xsum += xq[j];
+        }
+        t += (float)sum * (half_at(bt) * td[k]);
+        if (offsets) t += half_at(bt + 2) * (td[k] * (float)xsum);
+    }
+    return t;
+}
+
+/* ---- Row loops ---- */
+
+/* Weight rows one call keeps in flight with one row of x (decode): its rows are taken as
+ * ROWS_IN_FLIGHT runs of consecutive rows far apart, one row of each run at a time, group by
+ * group, so ROWS_IN_FLIGHT weight streams are read side by side (one sequential stream per core
+ * left memory bandwidth unused: BENCHMARKS.md notes:decode10). Each row is computed as alone. */
+#ifndef ROWS_IN_FLIGHT
+#define ROWS_IN_FLIGHT 2
+#endif
+
+/* Rows r0 + s * run + i (s < R streams, i < run) of `format`, each against m rows of x. */
+static AI void rows_in_flight(const int format, const int R, const uint8_t *w, size_t rb, long r0, long run, long cols,
+                              const uint8_t *prep, size_t ps, const int m, float *y, long ldy) {
+    const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
+    const size_t gb = group_bytes(format);
+    for (long i = 0; i < run; i++) {
+        const uint8_t *b[ROWS_IN_FLIGHT];
+        __m256 acc[ROWS_IN_FLIGHT][4], macc[ROWS_IN_FLIGHT][4];
+        for (int s = 0; s < R; s++) {
+            b[s] = w + (size_t)(r0 + s * run + i) * rb;
+            for (int j = 0; j < 4; j++) acc[s][j] = macc[s][j] = _mm256_setzero_ps();
+        }
+        for (long g = 0; g < ng; g++) {
+            const uint8_t *xg = prep + (size_t)g * GROUP_PREP;
+            for (int s = 0; s < R; s++) {
+                prefetch_span(b[s], gb);
+                group_terms(format, b[s], xg, ps, m, acc[s], macc[s]);
+                b[s] += gb;
+            }
+        }
+        for (int s = 0; s < R; s++)
+            for (int j = 0; j < m; j++)
+                y[j * ldy + r0 + s * run + i] = row_result(format, acc[s][j], macc[s][j], b[s], prep + (size_t)j * ps, ng, nt);
+    }
+}
+
+/* Rows [r0, r1): with one row of x, ROWS_IN_FLIGHT runs of (r1 - r0) / ROWS_IN_FLIGHT rows, then
+ * the rows left one at a time. */
+static AI void rows(const int format, const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep,
+                    size_t ps, const int m, float *y, long ldy) {
+    const long run = m == 1 ? (r1 - r0) / ROWS_IN_FLIGHT : 0;
+    if (run > 0) rows_in_flight(format, ROWS_IN_FLIGHT, w, rb, r0, run, cols, prep, ps, m, y, ldy);
+    const long done = ROWS_IN_FLIGHT * run;
+    rows_in_flight(format, 1, w, rb, r0 + done, r1 - r0 - done, cols, prep, ps, m, y, ldy);
+}
+
 int luhd_quant_int8_avx2_supports(int format) {
-    return format == LUHD_QF_Q4_0 || format == LUHD_QF_Q8_0 || format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K;
+    switch (format) {
+    case LUHD_QF_Q4_0: case LUHD_QF_Q4_1: case LUHD_QF_Q5_0: case LUHD_QF_Q5_1: case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL:
+    case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: case LUHD_QF_Q6_K: return 1;
+    default: return 0;
+    }
 }
 
 void luhd_quant_matvec_int8_avx2(int format, const void *w, size_t rb, long r0, long r1, long cols,
                                  const void *prepared, int m, float *y, long ldy) {
     const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
     const size_t stride = luhd_quant_avx2_row_stride(cols);
-#define ACASE(fn)                                                         \
+#define ACASE(F)                                                          \
     switch (m) {                                                          \
-    case 1: fn(wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break;     \
-    case 2: fn(wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break;     \
-    case 3: fn(wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break;     \
-    default: fn(wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break;    \
+    case 1: rows(F, wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break; \
+    case 2: rows(F, wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break; \
+    case 3: rows(F, wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break; \
+    default: rows(F, wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break; \
     }
     switch (format) {
-    case LUHD_QF_Q4_0: ACASE(q4_0_rows) break;
-    case LUHD_QF_Q8_0: ACASE(q8_0_rows) break;
-    case LUHD_QF_Q4_K: ACASE(q4_k_rows) break;
-    case LUHD_QF_Q6_K: ACASE(q6_k_rows) break;
+    case LUHD_QF_Q4_0: ACASE(LUHD_QF_Q4_0) break;
+    case LUHD_QF_Q4_1: ACASE(LUHD_QF_Q4_1) break;
+    case LUHD_QF_Q5_0: ACASE(LUHD_QF_Q5_0) break;
+    case LUHD_QF_Q5_1: ACASE(LUHD_QF_Q5_1) break;
+    case LUHD_QF_Q8_0: ACASE(LUHD_QF_Q8_0) break;
+    case LUHD_QF_IQ4_NL: ACASE(LUHD_QF_IQ4_NL) break;
+    case LUHD_QF_Q4_K: ACASE(LUHD_QF_Q4_K) break;
+    case LUHD_QF_Q5_K: ACASE(LUHD_QF_Q5_K) break;
+    case LUHD_QF_Q6_K: ACASE(LUHD_QF_Q6_K) break;
     default: break;
     }
 #undef ACASE

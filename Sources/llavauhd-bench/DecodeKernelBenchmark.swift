@@ -86,6 +86,8 @@ private struct DecodeKernelBench {
         // Matrix-vector products: the quant benchmark's matrices and fill.
         let shape = QuantBench(options: options, workingSet: workingSet)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: workingSet + 4096, alignment: 4096)
+        // In huge pages, as a loaded model's decode weights are (`InterleavingDecoderSource`).
+        luhd_advise_huge_pages(buffer, workingSet)
         defer { buffer.deallocate() }
         var rng = SplitMix(seed: 5)
         let x = (0..<shape.cols).map { _ in rng.nextFloat() - 0.5 }

@@ -27,6 +27,8 @@ struct QuantBench {
         try BLAS.load()
         let reps = options.repetitions(5)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: workingSet + 4096, alignment: 4096)
+        // In huge pages, as a loaded model's decode weights are (`InterleavingDecoderSource`).
+        luhd_advise_huge_pages(buffer, workingSet)
         defer { buffer.deallocate() }
         memset(buffer, 1, workingSet)
 

@@ -6,7 +6,10 @@ import LlavaUHD
 /// (`luhd_peak_read_streams`, an XOR of every byte, so nothing is skipped), split in contiguous
 /// parts over the threads, each thread walking its part as 1, 4 or 8 streams side by side (one
 /// stream per core leaves bandwidth unused on some CPUs, Zen 4 among them), best over the stream
-/// counts and N repeats: the most this machine reads, not what one access pattern gets.
+/// counts and N repeats: the most this machine reads, not what one access pattern gets. Its own
+/// buffer is asked for transparent huge pages, as the weights decoding streams are
+/// (`StreamedBuffer`); with 4 KiB pages this CPU reads less (a 2-vCPU EPYC, Zen 3: about 43
+/// against 47 GB/s on two threads, BENCHMARKS.md notes:decode10).
 /// Benchmarks measure it in the same run as what they compare with it, since other load on the
 /// machine moves both.
 final class ReadBandwidth {
@@ -16,6 +19,7 @@ final class ReadBandwidth {
     init(bytes: Int = 1 << 30) {
         self.bytes = bytes
         buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+        luhd_advise_huge_pages(buffer, bytes)
         let parts = chunks(bytes / 4096, parts: 64), b = SendablePointer(buffer.assumingMemoryBound(to: UInt8.self))
         parallelFor(parts.count, threads: ComputeContext.defaultThreads) { p in
             memsetPattern(b.p + parts[p].lowerBound * 4096, parts[p].count * 4096)

@@ -1,5 +1,5 @@
 import CLlavaUHD
-import LlavaUHD
+@testable import LlavaUHD
 import TestSupport
 import Testing
 
@@ -10,7 +10,7 @@ import Testing
 /// the kernel choice. `QuantKernelTests.matvecAgainstReference` covers random data against the
 /// reference for 1-4 rows, shapes with partial groups, and thread counts.
 @Suite struct Int8AVX2MatvecTests {
-    static let formats: [QuantFormat] = [.q4_0, .q8_0, .q4_K, .q6_K]
+    static let formats: [QuantFormat] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q4_K, .q5_K, .q6_K]
 
     /// `luhd_quant_matvec` with the int8 AVX2 kernel for rows `r` of `w` and `m` rows of x
     /// (prepared once), into `y` (m × w.rows, row stride w.rows).
@@ -44,31 +44,31 @@ import Testing
     }
 
     /// A matrix whose every quantized value sits at the end of its range that makes vpmaddubsw's
-    /// pair sums largest (Q8_0: −128 and 127; Q4_0, Q4_K: nibble 15 and 0; Q6_K: 63 with scales
-    /// −128 and 127, and 0), with f16 scales 0.01 (Q4_K: 6-bit scales and mins 63).
+    /// pair sums largest (Q8_0: −128 and 127; Q4_0, Q4_1, Q4_K: nibble 15 and 0; Q5_0, Q5_1,
+    /// Q5_K: 31 and 0; IQ4_NL: index 0 (−127) and 15 (113); Q6_K: 63 with scales −128 and 127,
+    /// and 0), with every f16 scale and offset 0.01 (Q4_K, Q5_K: 6-bit scales and mins 63).
     static func extremeMatrix(_ format: QuantFormat, rows: Int, columns: Int) throws -> QuantizedMatrix {
         let bb = format.blockBytes, nb = rows * columns / format.blockElements
         var bytes = [UInt8](repeating: 0, count: nb * bb)
         let d = Float16(0.01).bitPattern
         for b in 0..<nb {
             let o = b * bb, high = b % 3 != 2   // every third block at the other end
-            func half(_ at: Int) { bytes[o + at] = UInt8(d & 0xFF); bytes[o + at + 1] = UInt8(d >> 8) }
+            func fill(_ range: Range<Int>, _ value: UInt8) { for j in range { bytes[o + j] = value } }
+            let q: UInt8 = high ? 0xFF : 0x00
             switch format {
-            case .q8_0:
-                half(0)
-                for j in 0..<32 { bytes[o + 2 + j] = high ? 0x80 : 0x7F }
-            case .q4_0:
-                half(0)
-                for j in 0..<16 { bytes[o + 2 + j] = high ? 0xFF : 0x00 }
-            case .q4_K:
-                half(0); half(2)
-                for j in 4..<16 { bytes[o + j] = 0xFF }
-                for j in 16..<144 { bytes[o + j] = high ? 0xFF : 0x00 }
+            case .q8_0: fill(2..<34, high ? 0x80 : 0x7F)
+            case .q4_0: fill(2..<18, q)
+            case .iq4_nl: fill(2..<18, high ? 0x00 : 0xFF)
+            case .q4_1: fill(4..<20, q)
+            case .q5_0: fill(2..<22, q)
+            case .q5_1: fill(4..<24, q)
+            case .q4_K: fill(4..<16, 0xFF); fill(16..<144, q)
+            case .q5_K: fill(4..<16, 0xFF); fill(16..<176, q)
             default:   // Q6_K
-                for j in 0..<192 { bytes[o + j] = high ? 0xFF : 0x00 }
+                fill(0..<192, q)
                 for j in 0..<16 { bytes[o + 192 + j] = j % 2 == 0 ? 0x80 : 0x7F }
-                half(208)
             }
+            for at in format.halfFloatFields { bytes[o + at] = UInt8(d & 0xFF); bytes[o + at + 1] = UInt8(d >> 8) }
         }
         let owner = ByteOwner(bytes)
         return try QuantizedMatrix(name: "extreme", format: format, rows: rows, columns: columns,
@@ -77,7 +77,8 @@ import Testing
 
     /// The extreme weights against x rows of all +1 (x~ = +127 everywhere), all −1, and
     /// alternating ±1: every pair of products at the int16 limit the kernel's comment derives
-    /// (Q8_0 2·128·127 = 32512). A saturated sum would be off by far more than the bound,
+    /// (Q8_0 2·128·127 = 32512; the 5-bit formats 2·31·127 per vpmaddubsw lane, 4·31·127 after
+    /// the first vphaddw). A saturated sum would be off by far more than the bound,
     /// 1e-5·Σ|w·x~| from the f64 reference.
     @Test(arguments: formats)
     func extremeValuesDoNotSaturate(format: QuantFormat) throws {
@@ -92,21 +93,26 @@ import Testing
     }
 
     /// Any split of the rows over calls gives the same bits as one call, for 1-4 rows of x, and
-    /// the results are within 1e-5·Σ|w·x~| of the reference; Q4_0 / Q8_0 rows of 35 blocks (4
-    /// groups and 3 blocks after them) and of 3 blocks (no whole group).
+    /// the results are within 1e-5·Σ|w·x~| of the reference: with one row of x a call keeps
+    /// rows in flight (runs of rows side by side, then the rows left one by one), so calls of 1,
+    /// 7, 1 and 14 rows and the whole (23 rows) cover runs of every length with and without rows
+    /// left. 32-block formats: rows of 35 blocks (4 groups and 3 blocks after them), of 3 blocks
+    /// (no whole group) and of 11 blocks (1 group and 3).
     @Test(arguments: formats)
     func rowSplitsGiveTheSameBits(format: QuantFormat) throws {
         guard QuantKernel.int8AVX2.isAvailable else { return }
-        let shapes = format.blockElements == 256 ? [(23, 1280)] : [(23, 1120), (11, 96)]
+        let shapes = format.blockElements == 256 ? [(23, 1280)] : [(23, 1120), (11, 96), (23, 352)]
         for (rows, cols) in shapes {
             let w = try testMatrix(format, rows: rows, columns: cols, seed: 77)
             var rng = TestRandom(seed: 12)
             let x = (0..<(4 * cols)).map { _ in rng.uniform(-1, 1) * 3 }
             for m in 1...4 {
-                var whole = [Float](repeating: .nan, count: m * rows), split = whole
+                var whole = [Float](repeating: .nan, count: m * rows), split = whole, single = whole
                 Self.matvec(w, x, m: m, rows: 0..<rows, into: &whole)
                 for part in [0..<1, 1..<8, 8..<9, 9..<rows] { Self.matvec(w, x, m: m, rows: part, into: &split) }
+                for r in 0..<rows { Self.matvec(w, x, m: m, rows: r..<(r + 1), into: &single) }
                 #expect(firstDifference(whole, split) == nil, "\(format) \(rows)×\(cols) m=\(m): split changed the bits")
+                #expect(firstDifference(whole, single) == nil, "\(format) \(rows)×\(cols) m=\(m): rows alone changed the bits")
                 let worst = Self.worstError(whole, w, x, m: m)
                 #expect(worst <= 1e-5, "\(format) \(rows)×\(cols) m=\(m): |err|/Σ|wx~| = \(worst)")
             }
@@ -175,7 +181,7 @@ import Testing
     }
 
     /// The default kernel for a set of kernels a CPU runs: int8 VNNI for every block format
-    /// where present, else int8 AVX2 for the formats it implements (Q4_0, Q8_0, Q4_K, Q6_K), else
+    /// where present, else int8 AVX2 for the formats it implements (`formats`), else
     /// the widest f32 kernel; on this CPU, the set it runs. The int8 AVX2 kernel runs wherever
     /// AVX2, FMA and F16C do (the f32 AVX2 kernel's requirement).
     @Test func preferredKernelForFeatureSets() {
@@ -193,5 +199,38 @@ import Testing
             #expect(QuantKernel.preferred(for: f) == pick(f, here), "\(f): this CPU")
         }
         #expect(QuantKernel.int8AVX2.isAvailable == QuantKernel.f32AVX2.isAvailable)
+    }
+
+    /// The huge-page copy decoding reads on CPUs whose default kernel for the format is int8 AVX2
+    /// (`QuantizedMatrix.streamedCopy`): made for a matrix borrowed from a file mapping and at
+    /// least one huge page long, holding the same bytes (so every product gives the same bits:
+    /// checked for 1 and 4 rows of x on 2 threads); not made elsewhere (other CPUs, dense
+    /// formats, smaller matrices, bytes the matrix owns).
+    @Test func streamedCopyHoldsTheSameBytes() throws {
+        let dir = TestFiles.makeTemporaryDirectory("streamed")
+        defer { TestFiles.remove(dir) }
+        for format in [QuantFormat.q4_1, .q4_K, .bf16] {
+            let rows = 2 * (StreamedBuffer.hugePageBytes / format.rowBytes(columns: 1024)!) + 3, cols = 1024
+            let source = try testMatrix(format, rows: rows, columns: cols, seed: 21)
+            let path = dir + "/\(format.rawValue).bin"
+            #expect(TestFiles.write(Array(UnsafeRawBufferPointer(start: source.data, count: source.byteCount)), to: path))
+            let file = try MappedFile(path: path)
+            let w = try QuantizedMatrix(name: "w", format: format, rows: rows, columns: cols, data: try #require(file.base), owner: file)
+            let copy = w.streamedCopy(threads: 2)
+            let expected = format.isBlockQuantized && QuantKernel.preferred(for: format) == .int8AVX2
+            #expect(w.wantsStreamedCopy == expected && (copy.data != w.data) == expected, "\(format): copy made")
+            func bytes(_ m: QuantizedMatrix) -> [UInt8] { Array(UnsafeRawBufferPointer(start: m.data, count: m.byteCount)) }
+            #expect(bytes(copy) == bytes(source), "\(format): bytes")
+            var rng = TestRandom(seed: 5)
+            let x = (0..<(4 * cols)).map { _ in rng.uniform(-1, 1) }
+            for m in [1, 4] {
+                var a = [Float](repeating: .nan, count: m * rows), b = a
+                MatMul.linear(x, rows: m, weight: source, into: &a, context: ComputeContext(threads: 2))
+                MatMul.linear(x, rows: m, weight: copy, into: &b, context: ComputeContext(threads: 2))
+                #expect(firstDifference(a, b) == nil, "\(format) m=\(m): products differ")
+            }
+        }
+        let small = try testMatrix(.q4_1, rows: 8, columns: 256, seed: 2), owned = try testMatrix(.q4_0, rows: 4096, columns: 1024, seed: 2)
+        #expect(!small.wantsStreamedCopy && !owned.wantsStreamedCopy, "small or owned matrices are not copied")
     }
 }

@@ -167,4 +167,38 @@ import TestSupport
             #expect(alone.map(\.bitPattern) == all[(r * width)..<((r + 1) * width)].map(\.bitPattern), "row \(r)")
         }
     }
+
+    /// A float32 cache's decoding rows (`CausalAttention.float32Rows`, which reads the cache by
+    /// rows: the scores by stretches of positions, the values by runs of heads) are the same bits
+    /// as their definition computed one (row, head) at a time: `dot(q, k_j) · scale` over the
+    /// visible positions, `Activation.softmaxRows`, then `accumulate(p_j, v_j)` from zero in
+    /// position order (the path's former form, one task per head reading its slice of every row).
+    /// The last shape (4096 values a row) takes two runs of heads.
+    @Test(arguments: shapes.filter { $0.rows <= CausalAttention.directMaxRows }
+        + [Shape(heads: 32, kvHeads: 8, headDim: 128, start: 200, rows: 2)])
+    func float32DecodingMatchesPerHeadDefinition(_ shape: Shape) throws {
+        let input = try Self.inputs(shape, type: .float32, seed: UInt64(shape.rows * 13 + shape.start))
+        let s = shape, width = s.heads * s.headDim, group = s.heads / s.kvHeads
+        let keys = input.cache.keys(layer: 0).floats, values = input.cache.values(layer: 0).floats, stride = s.kvHeads * s.headDim
+        let scale = Float(1 / Double(s.headDim).squareRoot())
+        var expected = [Float](repeating: 0, count: s.rows * width)
+        input.queries.withUnsafeBufferPointer { q in
+            expected.withUnsafeMutableBufferPointer { out in
+                for r in 0..<s.rows {
+                    for h in 0..<s.heads {
+                        let visible = s.start + r + 1, g = h / group
+                        var p = (0..<visible).map { j in
+                            dot(q.baseAddress! + r * width + h * s.headDim, keys + j * stride + g * s.headDim, s.headDim) * scale
+                        }
+                        p.withUnsafeMutableBufferPointer { Activation.softmaxRows($0.baseAddress!, rows: 1, cols: visible) }
+                        let y = out.baseAddress! + r * width + h * s.headDim
+                        for j in 0..<visible { CausalAttention.accumulate(p[j], values + j * stride + g * s.headDim, into: y, count: s.headDim) }
+                    }
+                }
+            }
+        }
+        for threads in [1, 2] {
+            #expect(Self.attention(input, threads: threads).map(\.bitPattern) == expected.map(\.bitPattern), "\(threads) thread(s)")
+        }
+    }
 }

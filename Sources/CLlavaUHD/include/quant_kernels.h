@@ -76,8 +76,8 @@ enum {
     LUHD_QK_INT8_VNNI = 2,
     /* The same contract as LUHD_QK_INT8_VNNI (x quantized to int8 per 32-element block, exact
      * integer block dot products, W . x~ up to f32 rounding) with AVX2 vpmaddubsw / vpmaddwd
-     * (and FMA, F16C), for CPUs without AVX-512 VNNI; Q4_0, Q8_0, Q4_K and Q6_K
-     * (quant_matvec_int8_avx2.c). */
+     * (and FMA, F16C), for CPUs without AVX-512 VNNI; Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q4_K,
+     * Q5_K and Q6_K (quant_matvec_int8_avx2.c). */
     LUHD_QK_INT8_AVX2 = 3,
 };
 
@@ -100,7 +100,7 @@ void luhd_quant_quantize_q8_0(const float *x, long n, void *dst);
 void luhd_quant_quantize_q4_0(const float *x, long n, void *dst);
 
 /* 1 if `kernel` implements `format` (F32 kernels: every format above; INT8_VNNI: every block
- * format; INT8_AVX2: Q4_0, Q8_0, Q4_K, Q6_K). */
+ * format; INT8_AVX2: every block format but Q2_K, Q3_K and IQ4_XS). */
 int luhd_quant_kernel_supports(int format, int kernel);
 
 /* Bytes of scratch luhd_quant_prepare needs for m rows of `cols` elements (0: none needed). */

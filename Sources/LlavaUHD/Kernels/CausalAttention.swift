@@ -101,39 +101,73 @@ package enum CausalAttention {
     /// `out = Σ (w / Σ w) · o`; a row of one stretch (at most `minStretchLength` positions) gets
     /// `o` itself, the plain softmax-then-values result. Each row's result depends only on its own
     /// visible positions, so a row gets the same bits alone, among other rows, or in a batched
-    /// decode step. A float32 cache: one task per (row, head), softmax over all the row's
-    /// scores, then the values.
+    /// decode step. A float32 cache: `float32Rows`.
     static func direct(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
                        keys: KVMatrix, values: KVMatrix,
                        heads: Int, kvHeads: Int, headDim: Int,
                        out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
-        let group = heads / kvHeads
-        let scale = Float(1 / Double(headDim).squareRoot())
-        let keyCount = start + rows
-        let kvStride = keys.stride
         if keys.type != .float32 {
             partialStretches(queries: queries, rows: rows, queryStride: queryStride, start: start, keys: keys, values: values,
                              heads: heads, kvHeads: kvHeads, headDim: headDim, out: out, outStride: outStride, threads: threads)
             return
         }
+        float32Rows(queries: queries, rows: rows, queryStride: queryStride, start: start, keys: keys.floats,
+                    values: values.floats, kvStride: keys.stride, heads: heads, group: heads / kvHeads, headDim: headDim,
+                    scale: Float(1 / Double(headDim).squareRoot()), out: out, outStride: outStride, threads: threads)
+    }
+
+    /// The float32 cache's decoding path of `direct`: per row and query head h (key/value head
+    /// g = h / group), scores `dot(q_h, k_j) · scale` over the visible positions j, softmax over
+    /// all of them (`Activation.softmaxRows`), then `y_h = Σ_j p_h[j]·v_j` from zero in j order
+    /// (`accumulate`). Split so that the cache streams in rows: the scores by stretches of
+    /// positions (`stretchLength`), each task reading its keys' rows whole (every head at once);
+    /// the softmax and values by runs of query heads, each task reading the slice of each value
+    /// row its heads cover, row after row (a task per head read 512 bytes of every 16 KB row,
+    /// page after page: 3.7× the F16 path's time for 2× its bytes, BENCHMARKS.md
+    /// notes:decode10). Each (row, head) result is computed in the same order whatever the split
+    /// and `threads`: the same bits alone, among other rows, on any thread count.
+    static func float32Rows(queries: UnsafePointer<Float>, rows: Int, queryStride: Int, start: Int,
+                            keys: UnsafePointer<Float>, values: UnsafePointer<Float>, kvStride: Int,
+                            heads: Int, group: Int, headDim: Int, scale: Float,
+                            out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
+        let keyCount = start + rows
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * heads * keyCount)
         defer { scores.deallocate() }
         let s = SendablePointer(scores), o = SendablePointer(out)
-        parallelFor(rows * heads, threads: threads) { task in
-            let r = task / heads, h = task % heads
-            let g = h / group
-            let visible = start + r + 1
-            let q = queries + r * queryStride + h * headDim
-            let p = s.p + task * keyCount
-            let y = o.p + r * outStride + h * headDim
-            let k = keys.floats + g * headDim, v = values.floats + g * headDim
-            for j in 0..<visible {
-                p[j] = dot(q, k + j * kvStride, headDim) * scale
+        var stretches: [(row: Int, range: Range<Int>)] = []
+        for r in 0..<rows {
+            let visible = start + r + 1, length = stretchLength(visible: visible)
+            for first in Swift.stride(from: 0, to: visible, by: length) { stretches.append((r, first..<min(visible, first + length))) }
+        }
+        stretches.withUnsafeBufferPointer { list in
+            parallelFor(list.count, threads: threads) { t in
+                let (r, range) = list[t]
+                for j in range {
+                    let k = keys + j * kvStride
+                    for h in 0..<heads {
+                        let q = queries + r * queryStride + h * headDim
+                        s.p[(r * heads + h) * keyCount + j] = dot(q, k + h / group * headDim, headDim) * scale
+                    }
+                }
             }
-            Activation.softmaxRows(p, rows: 1, cols: visible)
-            for i in 0..<headDim { y[i] = 0 }
+        }
+        // Runs of query heads of at least 2048 output values each (without grouping, 8 KB of each
+        // value row per task), a count that depends on the shape only.
+        let runs = chunks(heads, parts: max(1, min(heads, heads * headDim / 2048)))
+        parallelFor(rows * runs.count, threads: threads) { task in
+            let r = task / runs.count, run = runs[task % runs.count]
+            let visible = start + r + 1
+            for h in run {
+                Activation.softmaxRows(s.p + (r * heads + h) * keyCount, rows: 1, cols: visible)
+                let y = o.p + r * outStride + h * headDim
+                for i in 0..<headDim { y[i] = 0 }
+            }
             for j in 0..<visible {
-                accumulate(p[j], v + j * kvStride, into: y, count: headDim)
+                let v = values + j * kvStride
+                for h in run {
+                    accumulate(s.p[(r * heads + h) * keyCount + j], v + h / group * headDim, into: o.p + r * outStride + h * headDim,
+                               count: headDim)
+                }
             }
         }
     }

@@ -1,19 +1,20 @@
 /// A `DecoderTensorSource` that hands out the quantized projections and output head of `base`
-/// with their row-interleaved copies made (`QuantizedMatrix.interleaved(threads:)`): what the
-/// int8 VNNI matrix-vector kernels of decoding read fastest, with bit-identical results. Dense
-/// weights, the embedding table (read a row at a time) and formats or shapes without an
-/// interleaved layout pass through unchanged.
+/// in the memory decoding reads fastest, with bit-identical results: their row-interleaved
+/// copies (`QuantizedMatrix.interleaved(threads:)`) for the int8 VNNI matrix-vector kernels, or,
+/// for the int8 AVX2 kernels, the stored bytes copied into huge pages
+/// (`QuantizedMatrix.streamedCopy(threads:)`). Dense weights, the embedding table (read a row
+/// at a time) and formats or shapes without such a copy pass through unchanged.
 struct InterleavingDecoderSource<Base: DecoderTensorSource>: DecoderTensorSource {
     let base: Base
     /// Threads the repacking may use.
     let threads: Int
 
-    /// True when a decoder whose quantized products use `kernel` reads interleaved copies: with
-    /// the preferred kernels (nil) on a CPU that runs the int8 VNNI kernels. A forced kernel
-    /// (`.int8VNNI` included) reads the stored layout, which is how tests and benchmarks set the
-    /// two layouts side by side.
+    /// True when a decoder whose quantized products use `kernel` reads such copies: with the
+    /// preferred kernels (nil) on a CPU that runs the int8 VNNI or int8 AVX2 kernels. A forced
+    /// kernel (`.int8VNNI` included) reads the stored bytes where they are, which is how tests
+    /// and benchmarks set the two layouts side by side.
     static func applies(to kernel: QuantKernel?) -> Bool {
-        QuantKernel.int8VNNI.isAvailable && kernel == nil
+        (QuantKernel.int8VNNI.isAvailable || QuantKernel.int8AVX2.isAvailable) && kernel == nil
     }
 
     func name(_ tensor: DecoderTensor, layer: Int) -> String { base.name(tensor, layer: layer) }
@@ -27,6 +28,6 @@ struct InterleavingDecoderSource<Base: DecoderTensorSource>: DecoderTensorSource
     func matrix(_ tensor: DecoderTensor, layer: Int, shape: [Int]) throws(LlavaError) -> LinearWeight {
         let w = try base.matrix(tensor, layer: layer, shape: shape)
         guard tensor != .embedTokens, case .quantized(let q) = w else { return w }
-        return .quantized(q.interleaved(threads: threads))
+        return .quantized(q.canInterleave ? q.interleaved(threads: threads) : q.streamedCopy(threads: threads))
     }
 }

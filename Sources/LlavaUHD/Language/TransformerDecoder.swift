@@ -35,8 +35,9 @@ package final class TransformerDecoder: Sendable {
     /// products; `.bfloat16`: bf16 dot products in prefill where the CPU has them).
     package let arithmetic: MatrixArithmetic
     /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`, and
-    /// row-interleaved copies of the Q8_0 / Q4_0 / Q4_K matrices for the int8 VNNI kernels where
-    /// the CPU has them: `InterleavingDecoderSource`; a forced kernel reads the stored layout).
+    /// the copies `InterleavingDecoderSource` makes: row-interleaved Q8_0 / Q4_0 / Q4_K matrices
+    /// for the int8 VNNI kernels where the CPU has them, else huge-page copies for the int8 AVX2
+    /// kernels; a forced kernel reads the stored bytes).
     package let quantizedKernel: QuantKernel?
     /// Shares passes over the weights between the one-position steps of caches decoding at the
     /// same time (see `DecodeBatcher`; its `maxBatch` 1 turns batching off).
@@ -106,7 +107,7 @@ package final class TransformerDecoder: Sendable {
         self.quantizedKernel = quantizedKernel
         decodeBatcher = DecodeBatcher(maxBatch: maxDecodeBatch)
         rope = try RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta)
-        // Quantized matrices get their row-interleaved copies for the int8 VNNI kernels here.
+        // Quantized matrices get their decode copies (interleaved, or in huge pages) here.
         let loading: any DecoderTensorSource = InterleavingDecoderSource<Source>.applies(to: quantizedKernel)
             ? InterleavingDecoderSource(base: source, threads: ComputeContext.defaultThreads) : source
         embedTokens = try loading.matrix(.embedTokens, layer: 0, shape: [v, h])

@@ -72,21 +72,21 @@ package struct QuantizedMatrix: @unchecked Sendable {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range \(range) outside 0..<\(rows)")
         let offset = range.lowerBound * rowBytes
         let keep = range.lowerBound % 4 == 0 && range.count % 4 == 0 && range.count > 0
-        return QuantizedMatrix(unchecked: self, rows: range.count, data: data + offset,
+        return QuantizedMatrix(unchecked: self, rows: range.count, data: data + offset, owner: owner,
                                interleaved: keep ? interleavedData.map { $0 + offset } : nil,
                                interleavedOwner: keep ? interleavedOwner : nil)
     }
 
-    /// Same format, columns and owner as `base`, other rows or another interleaved copy.
-    private init(unchecked base: QuantizedMatrix, rows: Int, data: UnsafeRawPointer, interleaved: UnsafeRawPointer?,
-                 interleavedOwner: AnyObject?) {
+    /// Same format and columns as `base`, other rows, bytes or interleaved copy.
+    private init(unchecked base: QuantizedMatrix, rows: Int, data: UnsafeRawPointer, owner: AnyObject?,
+                 interleaved: UnsafeRawPointer?, interleavedOwner: AnyObject?) {
         name = base.name
         format = base.format
         self.rows = rows
         columns = base.columns
         rowBytes = base.rowBytes
         self.data = data
-        owner = base.owner
+        self.owner = owner
         interleavedData = interleaved
         self.interleavedOwner = interleavedOwner
     }
@@ -118,8 +118,37 @@ package struct QuantizedMatrix: @unchecked Sendable {
                                    self.columns, dst.p)
         }
         (owner as? MappedFile)?.releasePages(data, count: byteCount)
-        return QuantizedMatrix(unchecked: self, rows: rows, data: data, interleaved: UnsafeRawPointer(storage.bytes),
+        return QuantizedMatrix(unchecked: self, rows: rows, data: data, owner: owner, interleaved: UnsafeRawPointer(storage.bytes),
                                interleavedOwner: storage)
+    }
+
+    /// True when `streamedCopy(threads:)` copies this matrix: its default matrix-vector kernel on
+    /// this CPU reads the stored layout (`QuantKernel.int8AVX2`; the int8 VNNI kernels read
+    /// `interleaved(threads:)` instead), it spans at least one huge page
+    /// (`StreamedBuffer.hugePageBytes`) and its bytes are borrowed from a file mapping.
+    package var wantsStreamedCopy: Bool {
+        interleavedData == nil && !canInterleave && QuantKernel.preferred(for: format) == .int8AVX2
+            && byteCount >= StreamedBuffer.hugePageBytes && owner is MappedFile
+    }
+
+    /// This matrix with its bytes, in the stored layout, copied into anonymous memory asked for
+    /// transparent huge pages (`StreamedBuffer`), or itself when `wantsStreamedCopy` is false or
+    /// the memory cannot be had; the file mapping's pages are released afterwards, as for
+    /// `interleaved(threads:)`, so resident memory holds one copy. Every decoded token streams
+    /// the whole matrix: from 4 KiB pages of a file mapping the int8 AVX2 kernels read 82 % of
+    /// what they read from 2 MiB pages on a 2-vCPU EPYC (Zen 3), two threads (BENCHMARKS.md
+    /// notes:decode10). Results are unchanged (the same bytes). Copying is split over `threads`.
+    package func streamedCopy(threads: Int) -> QuantizedMatrix {
+        guard wantsStreamedCopy, let storage = StreamedBuffer(byteCount: byteCount) else { return self }
+        let src = SendablePointer(UnsafeMutablePointer(mutating: data.assumingMemoryBound(to: UInt8.self)))
+        let dst = SendablePointer(storage.bytes.assumingMemoryBound(to: UInt8.self))
+        let parts = chunks(byteCount, parts: max(1, threads) * 4)
+        parallelFor(parts.count, threads: threads) { p in
+            (dst.p + parts[p].lowerBound).update(from: src.p + parts[p].lowerBound, count: parts[p].count)
+        }
+        (owner as? MappedFile)?.releasePages(data, count: byteCount)
+        return QuantizedMatrix(unchecked: self, rows: rows, data: UnsafeRawPointer(storage.bytes), owner: storage,
+                               interleaved: nil, interleavedOwner: nil)
     }
 
     /// Dequantizes rows `range` to f32 into `out` (`range.count × columns` floats, row-major),
