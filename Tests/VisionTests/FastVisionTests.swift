@@ -9,8 +9,7 @@ import TestSupport
 /// case (the fixture's own views, the tiny model directory's weights). Bound: the projector output (every view's tokens) within 2e-2 of the
 /// exact path's, relative to the exact output's largest magnitude (max|fast − exact| /
 /// max|exact|, `relativeMaxError`). The int8 path is forced whatever `Precision.fast` would pick
-/// on this CPU: the AVX-512 VNNI product (skipped on CPUs without it), the AVX2 int8 product
-/// (`.int8AVX2`, where it is the CPU's int8 product: AVX2 without VNNI) and the f32 fallback
+/// on this CPU: the AVX-512 VNNI product (skipped on CPUs without it) and the f32 fallback
 /// (`.f32AVX2`, everywhere).
 @Suite(.serialized) struct FastVisionTests {
     static let bound: Float = 2e-2
@@ -36,15 +35,9 @@ import TestSupport
 
         let exact = try tokens(CLIPVisionEncoder(store: store, prefix: prefix, config: clip),
                                projectorConfig.makeProjector(weights: store))
-        for kernel in [QuantKernel.int8VNNI, .int8AVX2, .f32AVX2] {
+        for kernel in [QuantKernel.int8VNNI, .f32AVX2] {
             guard kernel.isAvailable else {
                 print("\(caseName): \(kernel) not available on this CPU, not run")
-                continue
-            }
-            // `.int8AVX2` reaches the AVX2 int8 product only where it is the CPU's int8 product
-            // (`Int8ProductKernel.chosen`); with VNNI it would run the VNNI one again.
-            if kernel == .int8AVX2, Int8ProductKernel.host != .avx2 {
-                print("\(caseName): the int8 product here is \(Int8ProductKernel.host), so int8AVX2 is not run")
                 continue
             }
             let encoder = try CLIPVisionEncoder(store: store, prefix: prefix, config: clip, arithmetic: .int8,
