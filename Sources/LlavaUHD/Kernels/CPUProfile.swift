@@ -144,9 +144,9 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
     /// instruction) and it measured at least `fastMargin` times faster than float32, else
     /// `fastMatrixArithmetic`. Not with the AVX2 int8 product (`vpmaddubsw` + `vpmaddwd`, whose
     /// sign trick for Q8_0 leaves about 1.2 times float32's FMA rate): on Zen 3 (EPYC, 2 threads)
-    /// the whole int8 vision stage of a 7-view photo measured no faster than float32 there, and its projector
-    /// output left the 2e-2 bound of FastVisionTests on an upstream case (coffee-v2-mask7:
-    /// 0.0215; BENCHMARKS.md notes:vision10).
+    /// the whole vision stage of a 7-view photo ran only 1.16 times faster with it, and its
+    /// projector output left the 2e-2 bound of FastVisionTests on an upstream case
+    /// (coffee-v2-mask7: 0.0215; BENCHMARKS.md notes:vision10).
     public var fastVisionArithmetic: MatrixArithmetic {
         if Int8ProductKernel.preferred(for: .q8_0, features: features) == .vnni, let int8 = int8ProductRate,
            int8 >= float32ProductRate * Self.fastMargin {
