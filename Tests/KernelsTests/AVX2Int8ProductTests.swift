@@ -217,8 +217,10 @@ import TestSupport
         #expect(!MatMul.usesInt8Product(q8, rows: 9, kernel: .f32AVX2, rowwise: false))
     }
 
-    /// `Precision.fast`'s vision arithmetic on a CPU with only the AVX2 product: int8 exactly
-    /// when calibration measured it at least `fastMargin` times float32's rate.
+    /// `Precision.fast`'s vision arithmetic on a CPU with only the AVX2 product: float32, even
+    /// where calibration measured the int8 product at least `fastMargin` times float32's rate
+    /// (the int8 vision route through it left FastVisionTests' 2e-2 bound on coffee-v2-mask7,
+    /// BENCHMARKS.md notes:vision10).
     @Test func fastVisionOnAVX2() {
         var avx2 = CPUProfile.Features()
         avx2.avx2 = true
@@ -228,7 +230,7 @@ import TestSupport
         let faster = CPUProfile(features: avx2, float32ProductRate: 80, bfloat16ProductRate: nil, int8ProductRate: 80 * margin)
         let slower = CPUProfile(features: avx2, float32ProductRate: 80, bfloat16ProductRate: nil, int8ProductRate: 80 * margin * 0.99)
         let none = CPUProfile(features: CPUProfile.Features(), float32ProductRate: 80, bfloat16ProductRate: nil, int8ProductRate: 200)
-        #expect(faster.fastVisionArithmetic == .int8)
+        #expect(faster.fastVisionArithmetic == .float32)
         #expect(slower.fastVisionArithmetic == .float32)
         #expect(none.fastVisionArithmetic == .float32)
     }

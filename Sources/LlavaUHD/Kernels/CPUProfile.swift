@@ -139,16 +139,16 @@ public struct CPUProfile: Sendable, CustomStringConvertible {
     }
 
     /// How `Precision.fast` multiplies activations with dense weights in the vision tower
-    /// (`CLIPVisionEncoder`, whose weights can take a load-time Q8_0 copy): int8 where the CPU
-    /// has an int8 product (`Int8ProductKernel`: AVX-512 VNNI, 4 times float32's arithmetic per
-    /// instruction; else AVX2 `vpmaddubsw` + `vpmaddwd`, whose sign trick for Q8_0 leaves
-    /// about 1.2 times float32's FMA rate) and it measured at least `fastMargin` times faster
-    /// than float32, else `fastMatrixArithmetic`. On Zen 3 (EPYC, one thread, CPU time on a
-    /// loaded machine) the AVX2 Q8_0 product ran the calibration shape at 98.6 GOP/s against a
-    /// float32 FMA peak of 99.5 GFLOP/s (BENCHMARKS.md notes:gemm9), so whether it passes the
-    /// margin there depends on sgemm's share of that peak; the calibration decides per machine.
+    /// (`CLIPVisionEncoder`, whose weights can take a load-time Q8_0 copy): int8 where the CPU's
+    /// int8 product is AVX-512 VNNI's (`Int8ProductKernel.vnni`, 4 times float32's arithmetic per
+    /// instruction) and it measured at least `fastMargin` times faster than float32, else
+    /// `fastMatrixArithmetic`. Not with the AVX2 int8 product (`vpmaddubsw` + `vpmaddwd`, whose
+    /// sign trick for Q8_0 leaves about 1.2 times float32's FMA rate): on Zen 3 (EPYC, 2 threads)
+    /// the whole vision stage of a 7-view photo ran only 1.16 times faster with it, and its
+    /// projector output left the 2e-2 bound of FastVisionTests on an upstream case
+    /// (coffee-v2-mask7: 0.0215; BENCHMARKS.md notes:vision10).
     public var fastVisionArithmetic: MatrixArithmetic {
-        if Int8ProductKernel.preferred(for: .q8_0, features: features) != nil, let int8 = int8ProductRate,
+        if Int8ProductKernel.preferred(for: .q8_0, features: features) == .vnni, let int8 = int8ProductRate,
            int8 >= float32ProductRate * Self.fastMargin {
             return .int8
         }

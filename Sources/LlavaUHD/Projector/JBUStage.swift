@@ -159,16 +159,31 @@ struct JBUStage: Sendable {
             TorchResample.bicubic(source, layout: .hwc, channels: channels, height: height, width: width,
                                   outHeight: gh, outWidth: gw, into: u.baseAddress!, threads: threads)
         }
-        var out = HugePages.zeroedFloats(count: gh * gw * channels)
-        try up.withUnsafeBufferPointer { (u) throws(LlavaError) in
+        return try up.withUnsafeBufferPointer { (u) throws(LlavaError) in
             try kernels.withUnsafeBufferPointer { (k) throws(LlavaError) in
-                try out.withUnsafeMutableBufferPointer { (o) throws(LlavaError) in
+                try Self.convolved(count: gh * gw * channels) { (o) throws(LlavaError) in
                     try AdaptiveConvolution.apply(u.baseAddress!, height: gh, width: gw, channels: channels,
-                                                  kernels: k.baseAddress!, radius: Self.radius,
-                                                  into: o.baseAddress!, threads: threads)
+                                                  kernels: k.baseAddress!, radius: Self.radius, into: o, threads: threads)
                 }
             }
         }
+    }
+
+    /// A new output map of `count` floats that `convolve` writes whole (the adaptive convolution
+    /// writes every value), without a zeroing pass first: its pages are cleared on first touch
+    /// by the threads that write them. Rethrows `convolve`'s error.
+    private static func convolved(count: Int,
+                                  _ convolve: (UnsafeMutablePointer<Float>) throws(LlavaError) -> Void) throws(LlavaError) -> [Float] {
+        var failure: LlavaError?
+        let out = HugePages.writtenFloats(count: count) { o in
+            do throws(LlavaError) {
+                try convolve(o)
+            } catch {
+                o.initialize(repeating: 0, count: count)
+                failure = error
+            }
+        }
+        if let failure { throw failure }
         return out
     }
 
@@ -209,15 +224,12 @@ struct JBUStage: Sendable {
                 }
             }
         }
-        var out = HugePages.zeroedFloats(count: gh * gw * channels)
-        try kernels.withUnsafeBufferPointer { (k) throws(LlavaError) in
-            try out.withUnsafeMutableBufferPointer { (o) throws(LlavaError) in
+        return try kernels.withUnsafeBufferPointer { (k) throws(LlavaError) in
+            try Self.convolved(count: gh * gw * channels) { (o) throws(LlavaError) in
                 try AdaptiveConvolution.apply(blocked: up, height: gh, width: gw, channels: channels,
-                                              kernels: k.baseAddress!, radius: Self.radius, into: o.baseAddress!,
-                                              threads: threads)
+                                              kernels: k.baseAddress!, radius: Self.radius, into: o, threads: threads)
             }
         }
-        return out
     }
 
     /// A 1×1 convolution on pixel rows: `[pixels, in] → [pixels, out]`, `W` stored

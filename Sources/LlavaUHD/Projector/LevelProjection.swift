@@ -104,15 +104,14 @@ final class LevelProjection: @unchecked Sendable {
 
     /// `F·G` for a `[pixels, C]` map (`[pixels, C]`). Requires `canPool`.
     func gramProduct(_ features: UnsafePointer<Float>, pixels: Int, context: ComputeContext) -> [Float] {
-        var out = HugePages.zeroedFloats(count: pixels * channels)
         let threads = context.threads
-        context.timed("level Gram products", operations: 2.0 * Double(pixels * channels * channels)) {
-            out.withUnsafeMutableBufferPointer { o in
+        // sgemm writes every value (beta 0): no zeroing pass first.
+        return context.timed("level Gram products", operations: 2.0 * Double(pixels * channels * channels)) {
+            HugePages.writtenFloats(count: pixels * channels) { o in
                 BLAS.sgemm(m: pixels, n: channels, k: channels, a: features, lda: channels, b: gram!.pointer, ldb: channels,
-                           c: o.baseAddress!, ldc: channels, threads: threads)
+                           c: o, ldc: channels, threads: threads)
             }
         }
-        return out
     }
 
     /// Prepares a `[height, width, C]` map for `values`. For `.poolThenProject`,
@@ -122,10 +121,9 @@ final class LevelProjection: @unchecked Sendable {
         let pixels = layout.height * layout.width
         switch method {
         case .projectPixels:
-            var x = HugePages.zeroedFloats(count: pixels * embedDim)
-            context.timed("level projection per pixel", operations: 2.0 * Double(pixels * channels * embedDim)) {
-                x.withUnsafeMutableBufferPointer { xb in
-                    let out = xb.baseAddress!
+            // The product writes every value: no zeroing pass first.
+            let x = context.timed("level projection per pixel", operations: 2.0 * Double(pixels * channels * embedDim)) {
+                HugePages.writtenFloats(count: pixels * embedDim) { out in
                     MatMul.linear(features, rows: pixels, weight: weight, into: out, context: context)
                     Elementwise.addRowVector(bias, to: out, rows: pixels, cols: embedDim, threads: context.threads)
                     Normalization.layerNorm(out, rows: pixels, cols: embedDim, gamma: normWeight, beta: normBias, eps: eps,

@@ -10,6 +10,9 @@ package final class StageClock: @unchecked Sendable {
     package struct Entry: Sendable {
         package var name: String
         package var seconds: Double
+        /// CPU time of the process during the stage (`processCPUSeconds`: all threads, the
+        /// thread pool's spin-waits included), seconds.
+        package var cpuSeconds: Double
         /// Floating-point (or integer) operations: multiply-adds × 2.
         package var operations: Double
         package var calls: Int
@@ -23,20 +26,21 @@ package final class StageClock: @unchecked Sendable {
     /// Runs `body`, adding its wall time and `operations` to the stage `name`.
     package func measure<T, E: Error>(_ name: String, operations: Double = 0,
                                       _ body: () throws(E) -> T) throws(E) -> T {
-        let t0 = monotonicSeconds()
+        let t0 = monotonicSeconds(), c0 = processCPUSeconds()
         let result = try body()
-        add(name, seconds: monotonicSeconds() - t0, operations: operations)
+        add(name, seconds: monotonicSeconds() - t0, cpuSeconds: processCPUSeconds() - c0, operations: operations)
         return result
     }
 
-    /// Adds `seconds` and `operations` to the stage `name`.
-    package func add(_ name: String, seconds: Double, operations: Double) {
+    /// Adds `seconds`, `cpuSeconds` and `operations` to the stage `name`.
+    package func add(_ name: String, seconds: Double, cpuSeconds: Double, operations: Double) {
         if let i = entries.firstIndex(where: { $0.name == name }) {
             entries[i].seconds += seconds
+            entries[i].cpuSeconds += cpuSeconds
             entries[i].operations += operations
             entries[i].calls += 1
         } else {
-            entries.append(Entry(name: name, seconds: seconds, operations: operations, calls: 1))
+            entries.append(Entry(name: name, seconds: seconds, cpuSeconds: cpuSeconds, operations: operations, calls: 1))
         }
     }
 

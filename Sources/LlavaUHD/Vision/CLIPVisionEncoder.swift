@@ -275,7 +275,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         context.timed("ViT q/k/v", operations: 2.0 * Double(total * c * 3 * c)) {
             state.linear(state.normed, rows: total, weights: layer.qkv, slot: 0, bias: layer.qkvBias,
                          into: state.qkv, bfloat16: usesBF16(layer.qkv), int8: layer.int8?.qkv, kernel: quantKernel,
-                         threads: threads)
+                         context: context)
         }
         let scale = 1 / Float(d).squareRoot()
         let ld = 3 * c
@@ -308,7 +308,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         }
         context.timed("ViT out_proj", operations: 2.0 * Double(total * c * c)) {
             state.linear(state.normed, rows: total, weights: [layer.out], slot: 1, bias: nil, into: state.qkv,
-                         bfloat16: usesBF16([layer.out]), int8: layer.int8?.out, kernel: quantKernel, threads: threads)
+                         bfloat16: usesBF16([layer.out]), int8: layer.int8?.out, kernel: quantKernel, context: context)
         }
         state.addResidual(state.qkv, bias: layer.outBias, rows: total, threads: threads)
 
@@ -319,14 +319,13 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         let bf16 = int8 == nil && usesBF16([layer.fc1, layer.fc2])
         let fc1 = bf16 || int8 != nil ? nil : state.weightF32(layer.fc1, slot: 0, threads: threads)
         let fc2 = bf16 || int8 != nil ? nil : state.weightF32(layer.fc2, slot: 1, threads: threads)
-        let productContext = ComputeContext(threads: threads)
         context.timed("ViT MLP (fc1, quickGELU, fc2)", operations: 4.0 * Double(total * c * inter)) {
             var r0 = 0
             while r0 < total {
                 let m = min(Self.mlpRowBlock, total - r0)
                 if let int8 {
                     MatMul.linear(state.normed + r0 * c, rows: m, weight: int8.fc1, into: state.mlp, ldOut: inter,
-                                  context: productContext, kernel: quantKernel)
+                                  context: context, kernel: quantKernel)
                 } else if let fc1 {
                     BLAS.sgemm(transB: true, m: m, n: inter, k: c, a: state.normed + r0 * c, lda: c, b: fc1, ldb: c,
                                c: state.mlp, ldc: inter, threads: threads, wholeRows: true)
@@ -347,7 +346,7 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                 }
                 if let int8 {
                     MatMul.linear(state.mlp, rows: m, weight: int8.fc2, into: state.qkv + r0 * c, ldOut: c,
-                                  context: productContext, kernel: quantKernel)
+                                  context: context, kernel: quantKernel)
                 } else if let fc2 {
                     BLAS.sgemm(transB: true, m: m, n: c, k: inter, a: state.mlp, lda: inter, b: fc2, ldb: inter,
                                c: state.qkv + r0 * c, ldc: c, threads: threads, wholeRows: true)
@@ -477,14 +476,14 @@ final class EncoderBuffers: @unchecked Sendable {
     /// weights' stacked Q8_0 copy), one int8 product with `kernel`.
     func linear(_ x: UnsafePointer<Float>, rows: Int, weights: [TensorView], slot: Int, bias: [Float]?,
                 into out: UnsafeMutablePointer<Float>, bfloat16: Bool, int8: QuantizedMatrix? = nil,
-                kernel: QuantKernel? = nil, threads: Int) {
+                kernel: QuantKernel? = nil, context: ComputeContext) {
+        let threads = context.threads
         let k = channels
         let width = weights.reduce(0) { $0 + $1.shape[0] }
         var segments: [(pointer: UnsafePointer<Float>, column: Int, count: Int)] = []
         var column = 0, offset = 0
         if let int8 {
-            MatMul.linear(x, rows: rows, weight: int8, into: out, ldOut: width, context: ComputeContext(threads: threads),
-                          kernel: kernel)
+            MatMul.linear(x, rows: rows, weight: int8, into: out, ldOut: width, context: context, kernel: kernel)
         }
         for w in weights where bfloat16 && int8 == nil {
             BF16Product.linear(x, rows: rows, weight: w, into: out + column, ldOut: width, threads: threads)
