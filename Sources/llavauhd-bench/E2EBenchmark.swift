@@ -179,14 +179,44 @@ private struct E2EVariant {
     ]
 }
 
-/// What one chat turn measured.
+/// What the turns of one photo and variant measured: the images' best time, and the best
+/// full-depth prefill and per-token decode time over the turns.
 private struct TurnFigures {
-    var views = 0, positions = 0, tokens = 0
-    var images = 0.0, prefill = 0.0, decode = 0.0
-    /// The 1-minute load average when the turn ended (other work on the machine skews it).
+    var views = 0, positions = 0
+    /// Seconds: images (best of the encodes), prefill at full depth, decode of one token at
+    /// full depth (each the best over the turns of its estimate, `E2EClock.fullDepth`).
+    var images = Double.infinity, prefill = Double.infinity, perToken = Double.infinity
+    /// The 1-minute load average before the first turn and after the last (other work on the
+    /// machine skews the figures).
     var load = ""
-    /// Decode time of one token (the turn's decode time over its tokens).
-    var perToken: Double { decode / Double(max(1, tokens)) }
+}
+
+/// Time inside the decoder layers of one chat turn, split into prefill and decode: the session
+/// carries `clock` (`ChatSession.stageClock`), whose layer steps (`DecoderStage.insideLayers`)
+/// are summed, and `stage` (the session's `onStage`) notes the sum when decoding starts.
+private final class E2EClock: @unchecked Sendable {
+    let clock = StageClock()
+    /// Seconds inside the layers when decoding started (the prefill's).
+    private(set) var prefillLayers = 0.0
+
+    var insideLayers: Double {
+        clock.entries.reduce(0) { DecoderStage.insideLayers.contains($1.name) ? $0 + $1.seconds : $0 }
+    }
+
+    func stage(_ stage: ChatStage) { if stage == .decoding { prefillLayers = insideLayers } }
+
+    func reset() {
+        clock.reset()
+        prefillLayers = 0
+    }
+
+    /// `measured` seconds of a stage run at `layers` of `full` layers, `inLayers` of them inside
+    /// the layers, at full depth: measured + inLayers × (full − layers) / layers (exact when
+    /// layers = full). Embeddings, the output head, sampling and the turn's other fixed costs
+    /// are counted once, as measured.
+    static func fullDepth(_ measured: Double, inLayers: Double, layers: Int, full: Int) -> Double {
+        measured + inLayers * Double(full - layers) / Double(layers)
+    }
 }
 
 private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
@@ -202,68 +232,85 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
     // --llm-weights BF16,Q8_0,Q4_0,Q4_K_M picks the LLM weights (default: all).
     let variants = E2EVariant.all.filter { v in options.llmWeights.map { $0.contains(v.gguf ?? v.format?.rawValue ?? "BF16") } ?? true }
     let answerTokens = 16
+    // Turns per photo and variant (the first encodes the image, the others take it from the
+    // session's image cache), and encodes of each image (the first turn's and encode-only ones).
+    let turns = max(3, options.repetitions(5)), imageRuns = max(2, options.repetitions(3))
 
     var tables = ""
     var residentAfter = 0
     for model in models {
         let fullDepth = model.layers
         let depth = min(max(1, options.layers ?? 2), fullDepth)
-        let depths = depth == 1 || depth == fullDepth ? [depth] : [1, depth]
-        // figures[photo][variant][depth index]; bytes per LLM weight of each variant that ran.
-        var figures: [[[TurnFigures]]] = Array(repeating: Array(repeating: [], count: variants.count), count: photos.count)
+        // figures[photo][variant]; bytes per LLM weight of each variant that ran.
+        var figures: [[TurnFigures?]] = Array(repeating: Array(repeating: nil, count: variants.count), count: photos.count)
         var bytesPerWeight: [Int: Double] = [:]
-        for d in depths {
-            let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: true, layers: d)
-            let (dir, written, seconds) = try checkpoint.ensure(in: SyntheticCheckpoint.benchDirectory())
-            if written { print("wrote \(dir) (\(megabytes(checkpoint.totalBytes))) in \(fmt(seconds)) s") }
-            guard SyntheticCheckpoint.installTestTokenizer(in: dir, for: model) else {
-                return "not run: no \(model.displayName) tokenizer in the test assets (set LLAVAUHD_TEST_ASSETS)\n"
+        let checkpoint = SyntheticCheckpoint(languageModel: model, multimodal: true, layers: depth)
+        let (dir, written, seconds) = try checkpoint.ensure(in: SyntheticCheckpoint.benchDirectory())
+        if written { print("wrote \(dir) (\(megabytes(checkpoint.totalBytes))) in \(fmt(seconds)) s") }
+        guard SyntheticCheckpoint.installTestTokenizer(in: dir, for: model) else {
+            return "not run: no \(model.displayName) tokenizer in the test assets (set LLAVAUHD_TEST_ASSETS)\n"
+        }
+        for (v, variant) in variants.enumerated() {
+            guard let modelDirectory = try variant.modelDirectory(checkpoint: dir, threads: threads) else {
+                print("\(model.displayName) \(variant.weightsName): skipped (needs llama.cpp's llama-quantize in $LLAVAUHD_LLAMA_CPP and Python's gguf)")
+                continue
             }
-            for (v, variant) in variants.enumerated() {
-                guard let modelDirectory = try variant.modelDirectory(checkpoint: dir, threads: threads) else {
-                    print("\(model.displayName) \(variant.weightsName): skipped (needs llama.cpp's llama-quantize in $LLAVAUHD_LLAMA_CPP and Python's gguf)")
-                    continue
-                }
-                bytesPerWeight[v] = try variant.gguf != nil
-                    ? E2EVariant.ggufBytesPerWeight(modelDirectory + "/llm.gguf") : variant.bytesPerWeight
-                let llava = try LlavaModel(path: modelDirectory, options: .init(threads: threads,
-                                                                            matrixArithmetic: variant.precision.matrixArithmetic(),
-                                                                            visionArithmetic: variant.precision.visionArithmetic()))
-                for (i, path) in photos.enumerated() {
-                    let image = try ImageDecoder.decodeFile(path)
-                    var sessionOptions = ChatSession.Options()
-                    sessionOptions.kvCacheType = variant.kv
-                    sessionOptions.imageCacheCapacity = 0
-                    let session = try ChatSession(model: llava, options: sessionOptions)
-                    var parameters = ChatParameters()
-                    parameters.generation = GenerationParameters(maxNewTokens: answerTokens, stopTokenIds: [])
+            bytesPerWeight[v] = try variant.gguf != nil
+                ? E2EVariant.ggufBytesPerWeight(modelDirectory + "/llm.gguf") : variant.bytesPerWeight
+            // No prefix cache: every turn's prefill is computed, not copied from the last turn.
+            let llava = try LlavaModel(path: modelDirectory, options: .init(threads: threads,
+                                                                        matrixArithmetic: variant.precision.matrixArithmetic(),
+                                                                        visionArithmetic: variant.precision.visionArithmetic(),
+                                                                        prefixCacheBytes: 0))
+            for (i, path) in photos.enumerated() {
+                let image = try ImageDecoder.decodeFile(path)
+                let name = path.split(separator: "/").last ?? ""
+                var f = TurnFigures()
+                f.load = loadAverage()
+                f.views = try llava.plan(for: image).views.count
+                let clock = E2EClock()
+                var sessionOptions = ChatSession.Options()
+                sessionOptions.kvCacheType = variant.kv
+                sessionOptions.onStage = { clock.stage($0) }
+                let session = try ChatSession(model: llava, options: sessionOptions)
+                session.stageClock = clock.clock
+                var parameters = ChatParameters()
+                parameters.generation = GenerationParameters(maxNewTokens: answerTokens, stopTokenIds: [])
+                for turn in 0..<turns {
+                    session.reset()  // the image-embedding cache is kept
+                    clock.reset()
                     let reply = try session.chat("<image>\nWhat is in this photo?", images: [image], parameters: parameters)
-                    var f = TurnFigures()
+                    let t = reply.timings
+                    if t.encodedImages > 0 { f.images = min(f.images, t.imageEncoding) }
                     f.positions = reply.promptPositions
-                    f.tokens = reply.tokens.count
-                    f.images = reply.timings.imageEncoding
-                    f.prefill = reply.timings.prefill
-                    f.decode = reply.timings.decode
-                    f.views = try llava.plan(for: image).views.count
-                    f.load = loadAverage()
-                    figures[i][v].append(f)
-                    print("\(model.displayName), \(d) layers, \(path.split(separator: "/").last ?? ""), \(variant.weightsName) \(variant.precision.name) KV \(variant.kv): "
-                          + "\(f.positions) positions, images \(fmt(f.images)) s, prefill \(fmt(f.prefill)) s, "
-                          + "decode \(fmt(Double(f.tokens) / max(f.decode, 1e-9))) tok/s (load \(loadAverage()))")
+                    let prefill = E2EClock.fullDepth(t.prefill, inLayers: clock.prefillLayers, layers: depth, full: fullDepth)
+                    let decode = E2EClock.fullDepth(t.decode, inLayers: clock.insideLayers - clock.prefillLayers,
+                                                    layers: depth, full: fullDepth)
+                    let tokens = Double(max(1, reply.tokens.count))
+                    f.prefill = min(f.prefill, prefill)
+                    f.perToken = min(f.perToken, decode / tokens)
+                    print("\(model.displayName), \(depth) layers, \(name), \(variant.weightsName) \(variant.precision.name) KV \(variant.kv), "
+                          + "turn \(turn + 1)/\(turns): \(f.positions) positions, images \(t.encodedImages > 0 ? fmt(t.imageEncoding) + " s" : "cached"), "
+                          + "prefill \(fmt(t.prefill)) s (\(fmt(clock.prefillLayers)) s in layers; \(fmt(prefill)) s at \(fullDepth)), "
+                          + "decode \(fmt(tokens / max(t.decode, 1e-9), 2)) tok/s (\(fmt(tokens / decode, 2)) at \(fullDepth)) (load \(loadAverage()))")
                 }
-                residentAfter = max(residentAfter, residentBytes())
+                // The image's other encodes: a session that neither keeps nor looks up images.
+                var encodeOnly = ChatSession.Options()
+                encodeOnly.imageCacheCapacity = 0
+                let encoder = try ChatSession(model: llava, options: encodeOnly)
+                for _ in 1..<imageRuns {
+                    let t = try encoder.setConversation([.user("What is in this photo?", images: 1)], images: [image])
+                    f.images = min(f.images, t.imageEncoding)
+                    print("\(model.displayName), \(name), \(variant.weightsName) \(variant.precision.name): images \(fmt(t.imageEncoding)) s")
+                }
+                f.load += " → " + loadAverage()
+                figures[i][v] = f
             }
+            residentAfter = max(residentAfter, residentBytes())
         }
         // Peaks and bandwidth measured after each model's turns, so the bounds are of this
         // stretch of the run.
         let peaks = MachinePeaks.measure(threads: threads, repeats: options.repetitions(3))
-
-        /// Full-depth value from the measured depths (a line through two, or the one measured).
-        func extrapolate(_ values: [Double]) -> Double {
-            guard depths.count == 2 else { return values[0] * (depths[0] == fullDepth ? 1 : Double(fullDepth) / Double(depths[0])) }
-            let perLayer = (values[1] - values[0]) / Double(depths[1] - depths[0])
-            return values[1] + perLayer * Double(fullDepth - depths[1])
-        }
 
         // Weights one decoded token reads at full depth: every layer's matrices and the LM head
         // (read at the variant's bytes per weight), plus the KV cache up to the prompt's end.
@@ -273,35 +320,36 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
         let qWidth = c.headCount * c.headDim, kvWidth = c.kvHeadCount * c.headDim
         let layerWeights = 2 * c.hiddenSize * qWidth + 2 * c.hiddenSize * kvWidth + 3 * c.hiddenSize * c.intermediateSize
         let decodedWeights = fullDepth * layerWeights + c.vocabSize * c.hiddenSize
+        let how = depth == fullDepth
+            ? "measured at full depth"
+            : "measured at \(depth) layer(s); prefill and decode at \(fullDepth) layers = measured time + time inside the decoder layers "
+            + "(the layers' steps timed by the session's `StageClock`) × (\(fullDepth) − \(depth)) / \(depth)"
 
         tables += """
 
-        **\(model.displayName)** layout (\(fullDepth) layers; measured at \(depths.map(String.init).joined(separator: " and ")) \
-        layer(s)\(depths == [fullDepth] ? "" : ", prefill and decode extrapolated to \(fullDepth) layers (fixed + per-layer line)")). \
+        **\(model.displayName)** layout (\(fullDepth) layers; \(how); best of \(turns) turns per row, the first encoding the image and \
+        the others taking it from the session's image cache; images best of \(imageRuns) encodes). \
         Machine peaks measured after its turns (\(MachinePeaks.method)): \(peaks.line). Prefill share = 2 × \(fmt(Double(fullDepth * layerWeights) / 1e9, 2)) G \
         layer weights × positions / prefill time; decode bound = read bandwidth / (\(fmt(Double(decodedWeights) / 1e9, 2)) G weights × \
         bytes per weight + the KV cache up to the prompt's end).
 
-        | photo | views | prompt positions | LLM weights | precision | KV cache | images | prefill (\(fullDepth) layers) | prefill share of peak | time to first token | decode tok/s | bound tok/s | share of bound | KV bytes / token | load at each depth |
+        | photo | views | prompt positions | LLM weights | precision | KV cache | images | prefill (\(fullDepth) layers) | prefill share of peak | time to first token | decode tok/s | bound tok/s | share of bound | KV bytes / token | load (first turn → last) |
         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 
         """
         for (i, path) in photos.enumerated() {
             for (v, variant) in variants.enumerated() {
-                let runs = figures[i][v]
-                guard let last = runs.last, runs.count == depths.count, let weightBytes = bytesPerWeight[v] else { continue }
-                let prefill = extrapolate(runs.map(\.prefill))
-                let perToken = extrapolate(runs.map(\.perToken))
-                let kvBytes = 2 * fullDepth * kvWidth * variant.kv.bytesPerValue * last.positions
+                guard let f = figures[i][v], let weightBytes = bytesPerWeight[v] else { continue }
+                let kvBytes = 2 * fullDepth * kvWidth * variant.kv.bytesPerValue * f.positions
                 let bound = peaks.bandwidth / (Double(decodedWeights) * weightBytes + Double(kvBytes))
                 let peak = variant.prefillPeak(peaks)
-                let prefillShare = 2 * Double(fullDepth * layerWeights) * Double(last.positions) / prefill / peak.value
-                let ttft = last.images + prefill + perToken
-                tables += "| \(path.split(separator: "/").last ?? "") | \(last.views) | \(last.positions) | \(variant.weightsName) "
-                    + "| \(variant.precision.name) | \(variant.kv) | \(fmt(last.images)) s "
-                    + "| \(fmt(prefill)) s (\(fmt(Double(last.positions) / prefill)) tok/s) | \(fmt(100 * prefillShare, 0)) % of \(peak.name) "
-                    + "| \(fmt(ttft)) s | \(fmt(1 / perToken, 2)) "
-                    + "| \(fmt(bound, 2)) | \(fmt(100 / perToken / bound, 0)) % | \(megabytes(kvBytes)) | \(runs.map(\.load).joined(separator: ", ")) |\n"
+                let prefillShare = 2 * Double(fullDepth * layerWeights) * Double(f.positions) / f.prefill / peak.value
+                let ttft = f.images + f.prefill + f.perToken
+                tables += "| \(path.split(separator: "/").last ?? "") | \(f.views) | \(f.positions) | \(variant.weightsName) "
+                    + "| \(variant.precision.name) | \(variant.kv) | \(fmt(f.images)) s "
+                    + "| \(fmt(f.prefill)) s (\(fmt(Double(f.positions) / f.prefill)) tok/s) | \(fmt(100 * prefillShare, 0)) % of \(peak.name) "
+                    + "| \(fmt(ttft)) s | \(fmt(1 / f.perToken, 2)) "
+                    + "| \(fmt(bound, 2)) | \(fmt(100 / f.perToken / bound, 0)) % | \(megabytes(kvBytes)) | \(f.load) |\n"
             }
         }
     }
@@ -319,14 +367,15 @@ private func runE2EBenchmark(_ options: BenchOptions) throws -> String {
     LLM prefill \(Precision.fast.matrixArithmetic().rawValue) for BF16 weights, int8 activations for the quantized \
     formats). The prefill share is against the peak its products can reach (float32 FMA for exact, bf16 dot \
     for fast bf16, int8 VNNI for the quantized formats; attention not counted). Resident memory after the \
-    turns \(megabytes(residentAfter)), peak \(megabytes(peakResident)) (whole process, at the depths measured).
+    turns \(megabytes(residentAfter)), peak \(megabytes(peakResident)) (whole process, at the depth measured).
 
     """
     md += tables
     md += """
 
-    The two-depth line magnifies timing noise (a share of the bound above 100 % means the machine's load \
-    changed between the depths): on a shared machine, trust only the full-depth run. Full depth (14.4 GB \
+    Below full depth the figures are extrapolated from one depth by the time inside its decoder layers (the \
+    rest of a turn, embeddings, output head and sampling, is counted once), best of the turns, so a slow turn \
+    does not enter and noise is not multiplied by a line through two depths. Full depth, no extrapolation (14.4 GB \
     (Vicuna-7B) or 15.2 GB (Qwen2-7B) written once under $LLAVAUHD_BENCH_DIR or /tmp/llavauhd-bench): \
     `swift run -c release llavauhd-bench e2e --layers 32` (Qwen2-7B has 28).
 

@@ -21,11 +21,13 @@ public final class CancellationFlag: Sendable {
 }
 
 extension ComputeContext {
-    /// This context, also stopping when `flag` is raised (checked before the context's own
-    /// abort callback).
+    /// This context (its stage clock and vision scratch kept), also stopping when `flag` is
+    /// raised (checked before the context's own abort callback).
     public func cancellable(by flag: CancellationFlag?) -> ComputeContext {
         guard let flag else { return self }
         let outer = shouldAbort
-        return ComputeContext(threads: threads, shouldAbort: { flag.isCancelled || (outer?() ?? false) })
+        var context = self
+        context.shouldAbort = { flag.isCancelled || (outer?() ?? false) }
+        return context
     }
 }

@@ -136,6 +136,8 @@ package enum DecoderStage {
                        attention = "attention", output = "o_proj product", residual = "residual adds",
                        gateUp = "gate/up products", activation = "SiLU·mul", down = "down_proj product",
                        head = "final norm + lm_head"
+    /// The steps inside a decoder layer (all but `head`): their sum is the time inside the layers.
+    package static let insideLayers: Set = [norm, qkv, rotary, attention, output, residual, gateUp, activation, down]
 }
 
 /// The rows of one sequence in a forward pass: rows `row ..< row + rows` of the pass are

@@ -102,11 +102,17 @@ public final class ChatSession: @unchecked Sendable {
         sampler = nil
     }
 
+    /// Where the stages of this session's calls time their parts (`ComputeContext.stageClock`),
+    /// for benchmarks; nil (the default): not timed. Set between calls.
+    package var stageClock: StageClock?
+
     /// Starts a call: lowers `cancellation` and returns the compute context every stage of
-    /// the call polls (the flag, then the options' abort callback).
+    /// the call polls (the flag, then the options' abort callback), with `stageClock`.
     func beginCall() -> ComputeContext {
         cancellation.reset()
-        return model.computeContext(shouldAbort: options.shouldAbort).cancellable(by: cancellation)
+        var context = model.computeContext(shouldAbort: options.shouldAbort).cancellable(by: cancellation)
+        context.stageClock = stageClock
+        return context
     }
 
     // MARK: - Images
