@@ -50,12 +50,46 @@ static void move_block(size_t bb, size_t ng, size_t j, uint8_t *stored, uint8_t 
     }
 }
 
+/* Moves the 8 blocks of one whole group (block bytes bb, a constant where this is inlined)
+ * between `stored` and `grouped`: what move_block does for each, without its offset arithmetic
+ * per piece (restoring prefill tiles runs this for every tile). */
+static inline __attribute__((always_inline)) void move_group(const size_t bb, uint8_t *stored, uint8_t *grouped,
+                                                             int to_grouped) {
+    const size_t halves = (bb - 2) / 16;
+    for (size_t b = 0; b < 8; b++) {
+        uint8_t *s = stored + b * bb, *g = grouped + 16 + 32 * halves * (b % 4) + 16 * (b / 4);
+        if (to_grouped) {
+            memcpy(grouped + 2 * b, s, 2);
+            for (size_t h = 0; h < halves; h++) memcpy(g + 32 * h, s + 2 + 16 * h, 16);
+        } else {
+            memcpy(s, grouped + 2 * b, 2);
+            for (size_t h = 0; h < halves; h++) memcpy(s + 2 + 16 * h, g + 32 * h, 16);
+        }
+    }
+}
+
+/* Blocks [j0, j1) of one row (stored at `stored`, grouped at `grouped`) moved either way: whole
+ * groups by move_group, the rest block by block. */
+static void move_blocks(size_t bb, size_t ng, size_t j0, size_t j1, uint8_t *stored, uint8_t *grouped, int to_grouped) {
+    size_t j = j0;
+    for (; j < j1; j++) {
+        if (j % 8 == 0 && j + 8 <= j1 && j / 8 < ng) {
+            uint8_t *s = stored + j * bb, *g = grouped + j * bb;
+            if (bb == 18) move_group(18, s, g, to_grouped);
+            else move_group(34, s, g, to_grouped);
+            j += 7;
+        } else {
+            move_block(bb, ng, j, stored, grouped, to_grouped);
+        }
+    }
+}
+
 void luhd_quant_grouped_rows(int format, const void *src, size_t row_bytes, long r0, long r1, long cols, void *dst) {
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0) return;
     const size_t bb = block_bytes(format), nb = (size_t)cols / 32, ng = nb / 8;
     for (long r = r0; r < r1; r++) {
         uint8_t *s = (uint8_t *)src + (size_t)r * row_bytes, *d = (uint8_t *)dst + (size_t)r * row_bytes;
-        for (size_t j = 0; j < nb; j++) move_block(bb, ng, j, s, d, 1);
+        move_blocks(bb, ng, 0, nb, s, d, 1);
     }
 }
 
@@ -67,6 +101,6 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
     const size_t bb = block_bytes(format), ng = (size_t)cols / 256;
     for (long r = r0; r < r1; r++) {
         uint8_t *s = (uint8_t *)grouped + (size_t)r * row_bytes, *d = (uint8_t *)dst + (size_t)(r - r0) * row_bytes;
-        for (size_t j = (size_t)k0 / 32; j < (size_t)k1 / 32; j++) move_block(bb, ng, j, d, s, 0);
+        move_blocks(bb, ng, (size_t)k0 / 32, (size_t)k1 / 32, d, s, 0);
     }
 }
