@@ -44,6 +44,10 @@
  * so each output row is computed the same way whatever the split of the rows over calls and
  * whatever rows are in flight with it (ROWS_IN_FLIGHT).
  *
+ * The same kernels read the scale-grouped copies of Q4_0 and Q8_0 matrices (quant_repack_avx2.c,
+ * luhd_quant_matvec_grouped): only the loads of a group's scales and quants change (`grouped`,
+ * a compile-time constant, set only for those two formats), so the results are the same bits.
+ *
  * Prepared x of one row (luhd_quant_avx2_row_stride bytes): per group of 8 blocks, GROUP_PREP
  * bytes: the 256 int8 values in the pair order above (pair k at 64k: elements 0..15 of block k,
  * of block k + 4, then elements 16..31 of both), 8 f32 dx, 8 f32 dx * X (X the sum of a block's
@@ -563,8 +567,8 @@ static AI float row_result(const int format, __m256 acc, __m256 macc, const uint
 #endif
 
 /* Rows r0 + s * run + i (s < R streams, i < run) of `format`, each against m rows of x. */
-static AI void rows_in_flight(const int format, const int grouped, const int R, const uint8_t *w, size_t rb, long r0, long run, long cols,
-                              const uint8_t *prep, size_t ps, const int m, float *y, long ldy) {
+static AI void rows_in_flight(const int format, const int grouped, const int R, const uint8_t *w, size_t rb, long r0,
+                              long run, long cols, const uint8_t *prep, size_t ps, const int m, float *y, long ldy) {
     const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
     const size_t gb = group_bytes(format);
     for (long i = 0; i < run; i++) {
