@@ -1,5 +1,5 @@
 /* Scale-grouped copies of Q4_0 and Q8_0 matrices for the int8 AVX2 matrix-vector kernels
- * (luhd_quant_matvec_int8_avx2_grouped in quant_matvec_int8_avx2.c; declared in
+ * (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in
  * quant_kernels.h).
  *
  * The stored layout puts each block's f16 scale d ahead of its quants, so the 8 scales of a
