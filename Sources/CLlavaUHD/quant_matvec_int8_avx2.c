@@ -44,6 +44,10 @@
  * so each output row is computed the same way whatever the split of the rows over calls and
  * whatever rows are in flight with it (ROWS_IN_FLIGHT).
  *
+ * The same kernels read the scale-grouped copies of Q4_0 and Q8_0 matrices (quant_repack_avx2.c,
+ * luhd_quant_matvec_grouped): only the loads of a group's scales and quants change (`grouped`,
+ * a compile-time constant, set only for those two formats), so the results are the same bits.
+ *
  * Prepared x of one row (luhd_quant_avx2_row_stride bytes): per group of 8 blocks, GROUP_PREP
  * bytes: the 256 int8 values in the pair order above (pair k at 64k: elements 0..15 of block k,
  * of block k + 4, then elements 16..31 of both), 8 f32 dx, 8 f32 dx * X (X the sum of a block's
@@ -206,6 +210,9 @@ static inline __m256 group_scales(const uint8_t *g, int bb) {
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)hi, (long long)lo));
 }
 
+/* The same 8 scales from a grouped copy (quant_repack_avx2.c), where they lie side by side at g. */
+static inline __m256 grouped_scales(const uint8_t *g) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g)); }
+
 /* acc + f32(S) * (d8 * dx) for one group of one row of x (prepared at gp). */
 static inline __m256 group_accumulate(__m256 acc, __m256i s, __m256 d8, const uint8_t *gp) {
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d8, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc);
@@ -305,17 +312,24 @@ static inline void five_bit_pairs(const uint8_t *b, int bb, int qh_at, __m256i l
  *   Q4_1  20 bytes (d, f16 m, 16 nibble bytes)             S = sum q x, and m dx X into macc
  *   Q5_0  22 bytes (d, u32 fifth bits, 16 nibble bytes)    S = sum q x - 16 X
  *   Q5_1  24 bytes (d, m, u32 fifth bits, 16 nibble bytes) S = sum q x, and m dx X into macc */
-static AI void group_unsigned(const int format, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc,
-                              __m256 *macc) {
+static AI void group_unsigned(const int format, const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m,
+                              __m256 *acc, __m256 *macc) {
     const int bb = (int)group_bytes(format) / 8;
     const int five = format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1, offsets = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1;
     __m256i lo[4], hi[4], v[4];
-    if (five) {
+    if (grouped) {   /* Q4_0 grouped (quant_repack_avx2.c): pair k's 32 nibble bytes at 16 + 32k */
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        for (int k = 0; k < 4; k++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * k));
+            lo[k] = _mm256_and_si256(q, m4);
+            hi[k] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        }
+    } else if (five) {
         five_bit_pairs(b, bb, offsets ? 4 : 2, lo, hi);
     } else {
         for (int k = 0; k < 4; k++) nibble_pair(b + bb * k + (offsets ? 4 : 2), b + bb * (k + 4) + (offsets ? 4 : 2), &lo[k], &hi[k]);
     }
-    const __m256 d8 = group_scales(b, bb), m8 = offsets ? group_scales(b + 2, bb) : _mm256_setzero_ps();
+    const __m256 d8 = grouped ? grouped_scales(b) : group_scales(b, bb), m8 = offsets ? group_scales(b + 2, bb) : _mm256_setzero_ps();
     for (int i = 0; i < m; i++) {
         const uint8_t *gp = xg + (size_t)i * ps;
         unsigned_dots(lo, hi, gp, v);
@@ -330,11 +344,15 @@ static AI void group_unsigned(const int format, const uint8_t *b, const uint8_t 
  *   Q8_0    34 bytes (d, 32 int8)
  *   IQ4_NL  18 bytes (d, 16 bytes of 4-bit indices into luhd_iq4_values, laid out as Q4_0's
  *           nibbles): the values (-127..113) looked up by vpshufb */
-static AI void group_signed(const int format, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
+static AI void group_signed(const int format, const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m,
+                            __m256 *acc) {
     const int bb = (int)group_bytes(format) / 8;
     __m256i wlo[4], whi[4], alo[4], ahi[4];
     for (int k = 0; k < 4; k++) {
-        if (format == LUHD_QF_Q8_0) {
+        if (grouped) {   /* Q8_0 grouped (quant_repack_avx2.c): pair k's 64 bytes at 16 + 64k */
+            wlo[k] = _mm256_loadu_si256((const __m256i *)(b + 16 + 64 * k));
+            whi[k] = _mm256_loadu_si256((const __m256i *)(b + 48 + 64 * k));
+        } else if (format == LUHD_QF_Q8_0) {
             wlo[k] = load_pair(b + bb * k + 2, b + bb * (k + 4) + 2);
             whi[k] = load_pair(b + bb * k + 18, b + bb * (k + 4) + 18);
         } else {
@@ -346,7 +364,7 @@ static AI void group_signed(const int format, const uint8_t *b, const uint8_t *x
         alo[k] = _mm256_abs_epi8(wlo[k]);
         ahi[k] = _mm256_abs_epi8(whi[k]);
     }
-    const __m256 d8 = group_scales(b, bb);
+    const __m256 d8 = grouped ? grouped_scales(b) : group_scales(b, bb);
     for (int i = 0; i < m; i++) {
         const uint8_t *gp = xg + (size_t)i * ps;
         acc[i] = group_accumulate(acc[i], signed_sums(wlo, whi, alo, ahi, gp), d8, gp);
@@ -474,13 +492,13 @@ static AI void group_q6_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m,
 }
 
 /* One group of `format` (a compile-time constant where this is inlined). */
-static AI void group_terms(const int format, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc,
-                           __m256 *macc) {
+static AI void group_terms(const int format, const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m,
+                           __m256 *acc, __m256 *macc) {
     switch (format) {
     case LUHD_QF_Q4_0: case LUHD_QF_Q4_1: case LUHD_QF_Q5_0: case LUHD_QF_Q5_1:
-        group_unsigned(format, b, xg, ps, m, acc, macc);
+        group_unsigned(format, grouped, b, xg, ps, m, acc, macc);
         break;
-    case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: group_signed(format, b, xg, ps, m, acc); break;
+    case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: group_signed(format, grouped, b, xg, ps, m, acc); break;
     case LUHD_QF_Q4_K: group_q4_k(b, xg, ps, m, acc, macc); break;
     case LUHD_QF_Q5_K: group_q5_k(b, xg, ps, m, acc, macc); break;
     default: group_q6_k(b, xg, ps, m, acc); break;
@@ -549,8 +567,8 @@ static AI float row_result(const int format, __m256 acc, __m256 macc, const uint
 #endif
 
 /* Rows r0 + s * run + i (s < R streams, i < run) of `format`, each against m rows of x. */
-static AI void rows_in_flight(const int format, const int R, const uint8_t *w, size_t rb, long r0, long run, long cols,
-                              const uint8_t *prep, size_t ps, const int m, float *y, long ldy) {
+static AI void rows_in_flight(const int format, const int grouped, const int R, const uint8_t *w, size_t rb, long r0,
+                              long run, long cols, const uint8_t *prep, size_t ps, const int m, float *y, long ldy) {
     const long nb = cols / 32, ng = nb / 8, nt = nb - 8 * ng;
     const size_t gb = group_bytes(format);
     for (long i = 0; i < run; i++) {
@@ -564,7 +582,7 @@ static AI void rows_in_flight(const int format, const int R, const uint8_t *w, s
             const uint8_t *xg = prep + (size_t)g * GROUP_PREP;
             for (int s = 0; s < R; s++) {
                 prefetch_span(b[s], gb);
-                group_terms(format, b[s], xg, ps, m, acc[s], macc[s]);
+                group_terms(format, grouped, b[s], xg, ps, m, acc[s], macc[s]);
                 b[s] += gb;
             }
         }
@@ -576,12 +594,12 @@ static AI void rows_in_flight(const int format, const int R, const uint8_t *w, s
 
 /* Rows [r0, r1): with one row of x, ROWS_IN_FLIGHT runs of (r1 - r0) / ROWS_IN_FLIGHT rows, then
  * the rows left one at a time. */
-static AI void rows(const int format, const uint8_t *w, size_t rb, long r0, long r1, long cols, const uint8_t *prep,
-                    size_t ps, const int m, float *y, long ldy) {
+static AI void rows(const int format, const int grouped, const uint8_t *w, size_t rb, long r0, long r1, long cols,
+                    const uint8_t *prep, size_t ps, const int m, float *y, long ldy) {
     const long run = m == 1 ? (r1 - r0) / ROWS_IN_FLIGHT : 0;
-    if (run > 0) rows_in_flight(format, ROWS_IN_FLIGHT, w, rb, r0, run, cols, prep, ps, m, y, ldy);
+    if (run > 0) rows_in_flight(format, grouped, ROWS_IN_FLIGHT, w, rb, r0, run, cols, prep, ps, m, y, ldy);
     const long done = ROWS_IN_FLIGHT * run;
-    rows_in_flight(format, 1, w, rb, r0 + done, r1 - r0 - done, cols, prep, ps, m, y, ldy);
+    rows_in_flight(format, grouped, 1, w, rb, r0 + done, r1 - r0 - done, cols, prep, ps, m, y, ldy);
 }
 
 int luhd_quant_int8_avx2_supports(int format) {
@@ -596,12 +614,12 @@ void luhd_quant_matvec_int8_avx2(int format, const void *w, size_t rb, long r0, 
                                  const void *prepared, int m, float *y, long ldy) {
     const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
     const size_t stride = luhd_quant_avx2_row_stride(cols);
-#define ACASE(F)                                                          \
-    switch (m) {                                                          \
-    case 1: rows(F, wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break; \
-    case 2: rows(F, wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break; \
-    case 3: rows(F, wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break; \
-    default: rows(F, wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break; \
+#define ACASE(F)                                                             \
+    switch (m) {                                                             \
+    case 1: rows(F, 0, wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break; \
+    case 2: rows(F, 0, wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break; \
+    case 3: rows(F, 0, wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break; \
+    default: rows(F, 0, wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break; \
     }
     switch (format) {
     case LUHD_QF_Q4_0: ACASE(LUHD_QF_Q4_0) break;
@@ -616,5 +634,25 @@ void luhd_quant_matvec_int8_avx2(int format, const void *w, size_t rb, long r0, 
     default: break;
     }
 #undef ACASE
+}
+
+void luhd_quant_matvec_grouped(int format, const void *w, size_t rb, long r0, long r1, long cols,
+                                         const void *prepared, int m, float *y, long ldy) {
+    const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
+    const size_t stride = luhd_quant_avx2_row_stride(cols);
+    if (r0 < 0 || r1 <= r0 || m < 1 || m > 4 || cols <= 0 || cols % 32 != 0) return;
+#define GCASE(F)                                                             \
+    switch (m) {                                                             \
+    case 1: rows(F, 1, wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break; \
+    case 2: rows(F, 1, wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break; \
+    case 3: rows(F, 1, wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break; \
+    default: rows(F, 1, wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break; \
+    }
+    switch (format) {
+    case LUHD_QF_Q4_0: GCASE(LUHD_QF_Q4_0) break;
+    case LUHD_QF_Q8_0: GCASE(LUHD_QF_Q8_0) break;
+    default: break;
+    }
+#undef GCASE
 }
 #pragma clang attribute pop

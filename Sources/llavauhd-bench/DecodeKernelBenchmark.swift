@@ -8,8 +8,9 @@ import LlavaUHD
 /// measured just before and just after it (the larger; `ReadBandwidth` over a buffer of the same
 /// size): one row of x against 4096×11008 weight matrices (a Vicuna-7B down_proj; as many as fill
 /// `workingSet`, far beyond the caches) in BF16 (`MatMul.linear` on the stored bytes, float32
-/// products) and Q8_0 / Q4_0 / Q4_K / Q6_K (the int8 VNNI kernels on the row-interleaved copy
-/// made at load where the format has one, as decoding runs them), and decode attention (one query
+/// products) and Q8_0 / Q4_0 / Q4_K / Q6_K (the preferred kernels on the copy made at load where
+/// the format has one, as decoding runs them: row-interleaved for int8 VNNI, scale-grouped for
+/// int8 AVX2), and decode attention (one query
 /// row, Vicuna-7B's 32 heads of 128) over a 16-bit and a float32 KV cache at two context lengths,
 /// over `attentionLayers` layers' caches so the cache streams from memory too. A kernel at the
 /// bandwidth reads its bytes as fast as a plain read loop does; decode speed is the sum of these
@@ -101,10 +102,18 @@ private struct DecodeKernelBench {
                     return .dense(TensorView(name: "w\(i)", dtype: .bf16, shape: [shape.rows, shape.cols], data: data, owner: BenchOwner()))
                 }
                 let q = try QuantizedMatrix(name: "w\(i)", format: format, rows: shape.rows, columns: shape.cols, data: data, owner: nil)
-                return .quantized(q.interleaved(threads: allThreads))
+                return .quantized(q.canInterleave ? q.interleaved(threads: allThreads) : q.grouped(threads: allThreads))
             }
             let layout: String
-            if case .quantized(let q) = weights[0] { layout = q.interleavedData == nil ? ", stored layout" : ", interleaved" } else { layout = "" }
+            if case .quantized(let q) = weights[0] {
+                layout = switch q.interleavedLayout {
+                case .rowBlocks: ", interleaved"
+                case .scaleGroups: ", scale-grouped"
+                case nil: ", stored layout"
+                }
+            } else {
+                layout = ""
+            }
             for threads in threadCounts {
                 let context = ComputeContext(threads: threads)
                 x.withUnsafeBufferPointer { xb in
@@ -161,8 +170,8 @@ private struct DecodeKernelBench {
         var md = """
             The kernels of one decoded token, each alone, best of \(reps): one row of x against \(shape.rows)×\(shape.cols) \
             matrices (as many as fill \(workingSet >> 20) MiB) through `MatMul.linear` (BF16: float32 products on the stored \
-            bytes; block formats: \(QuantKernel.preferred(for: .q8_0)) kernels, on the row-interleaved copy made at load where \
-            the format has one), and decode attention (one query row, Vicuna-7B's \(config.headCount) heads of \
+            bytes; block formats: \(QuantKernel.preferred(for: .q8_0)) kernels, on the copy made at load where the format has \
+            one: row-interleaved for int8 VNNI, scale-grouped for int8 AVX2), and decode attention (one query row, Vicuna-7B's \(config.headCount) heads of \
             \(config.headDim)) over \(attentionLayers) layers' KV caches. Share = bytes read / time / the read bandwidth \
             (\(workingSet >> 20) MiB, same threads) measured just before and just after the row, the larger. With one \
             thread, the same by the thread's CPU time (kernel and read loop alike), which time slices given to other \

@@ -201,6 +201,106 @@ import Testing
         #expect(QuantKernel.int8AVX2.isAvailable == QuantKernel.f32AVX2.isAvailable)
     }
 
+    /// The scale-grouped copy of `w` (`luhd_quant_grouped_rows`, made in the row ranges `parts`,
+    /// as the loader splits it over threads), in memory the result owns.
+    static func groupedCopy(_ w: QuantizedMatrix, parts: [Range<Int>]) -> ByteOwner {
+        let copy = ByteOwner([UInt8](repeating: 0xA5, count: w.byteCount))
+        for p in parts {
+            luhd_quant_grouped_rows(Int32(w.format.ggmlType), w.data, w.rowBytes, p.lowerBound, p.upperBound, w.columns, copy.pointer)
+        }
+        return copy
+    }
+
+    /// `luhd_quant_matvec_grouped` on the grouped copy `copy` of `w`, as `matvec` does on the
+    /// stored layout.
+    static func groupedMatvec(_ w: QuantizedMatrix, copy: UnsafeRawPointer, _ x: [Float], m: Int, rows r: Range<Int>,
+                              into y: inout [Float]) {
+        let fmt = Int32(w.format.ggmlType), kid = QuantKernel.int8AVX2.rawValue
+        let bytes = luhd_quant_prepared_bytes(fmt, kid, w.columns, Int32(m))
+        let prep = UnsafeMutableRawPointer.allocate(byteCount: max(64, bytes), alignment: 64)
+        defer { prep.deallocate() }
+        luhd_quant_prepare(fmt, kid, x, w.columns, w.columns, Int32(m), prep)
+        luhd_quant_matvec_grouped(fmt, copy, w.rowBytes, r.lowerBound, r.upperBound, w.columns, prep, Int32(m), &y, w.rows)
+    }
+
+    /// The scale-grouped copy (quant_repack_avx2.c) and its kernel give the stored-layout kernel's
+    /// bits for 1-4 rows of x, over the whole matrix, the row splits of `rowSplitsGiveTheSameBits`
+    /// (runs of rows in flight with and without rows left) and each row alone, for rows of 35
+    /// blocks (4 groups and 3 blocks after them), 11 (1 and 3), 8 (one group), 128 + 5 (16 and
+    /// 5), with random weights and with `extremeMatrix`'s (every vpmaddubsw pair at its limit);
+    /// the copy, made in 2 row ranges, restores to the stored bytes.
+    @Test(arguments: [QuantFormat.q4_0, .q8_0])
+    func groupedCopyGivesTheSameBits(format: QuantFormat) throws {
+        guard QuantKernel.int8AVX2.isAvailable else { return }
+        let fmt = Int32(format.ggmlType)
+        for (rows, cols) in [(23, 1120), (23, 352), (9, 256), (11, 4256)] {
+            for (label, w) in [("random", try testMatrix(format, rows: rows, columns: cols, seed: 91)),
+                               ("extreme", try Self.extremeMatrix(format, rows: rows, columns: cols))] {
+                let copy = Self.groupedCopy(w, parts: [0..<7, 7..<rows])
+                var restored = [UInt8](repeating: 0, count: w.byteCount)
+                luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 0, rows, 0, cols, cols, &restored)
+                #expect(restored == Array(UnsafeRawBufferPointer(start: w.data, count: w.byteCount)), "\(format) \(label) \(rows)×\(cols): restore")
+                var rng = TestRandom(seed: 3)
+                let x = (0..<(4 * cols)).map { _ in label == "extreme" ? (rng.next() % 2 == 0 ? 1 : -1) : rng.uniform(-1, 1) * 3 }
+                for m in 1...4 {
+                    var stored = [Float](repeating: .nan, count: m * rows), whole = stored, split = stored, single = stored
+                    Self.matvec(w, x, m: m, rows: 0..<rows, into: &stored)
+                    Self.groupedMatvec(w, copy: copy.pointer, x, m: m, rows: 0..<rows, into: &whole)
+                    for part in [0..<1, 1..<8, 8..<9, 9..<rows] { Self.groupedMatvec(w, copy: copy.pointer, x, m: m, rows: part, into: &split) }
+                    for r in 0..<rows { Self.groupedMatvec(w, copy: copy.pointer, x, m: m, rows: r..<(r + 1), into: &single) }
+                    let tag = "\(format) \(label) \(rows)×\(cols) m=\(m)"
+                    #expect(firstDifference(stored, whole) == nil, "\(tag): grouped copy")
+                    #expect(firstDifference(stored, split) == nil, "\(tag): grouped copy, split")
+                    #expect(firstDifference(stored, single) == nil, "\(tag): grouped copy, rows alone")
+                }
+            }
+        }
+    }
+
+    /// The grouped layout is its definition (quant_repack_avx2.c), byte for byte: in group g of
+    /// a row (8 blocks of bb bytes, at 8·bb·g), the f16 scale of block b at 2b; its quants'
+    /// half h (Q4_0: the 16 nibble bytes; Q8_0: quants 0-15, 16-31) at 16 + 32·H·(b % 4) + 32h
+    /// + 16·(b / 4), H halves a block; the blocks after the last whole group as stored. Restoring
+    /// a range of columns writes those blocks (at their stored offsets) and nothing else. Which
+    /// formats and row lengths can be grouped: Q4_0 and Q8_0 with a whole group (256 columns).
+    @Test(arguments: [QuantFormat.q4_0, .q8_0])
+    func groupedLayoutMatchesDefinition(format: QuantFormat) throws {
+        let rows = 3, cols = 608, bb = format.blockBytes, halves = (bb - 2) / 16, nb = cols / 32
+        let fmt = Int32(format.ggmlType)
+        let w = try testMatrix(format, rows: rows, columns: cols, seed: 13)
+        let copy = Self.groupedCopy(w, parts: [0..<rows])
+        let stored = w.data.assumingMemoryBound(to: UInt8.self), grouped = copy.pointer.assumingMemoryBound(to: UInt8.self)
+        for r in 0..<rows {
+            for j in 0..<nb {
+                let src = stored + r * w.rowBytes + j * bb, row = grouped + r * w.rowBytes
+                let g = j / 8, b = j % 8
+                if j >= 16 {   // after the 2 whole groups: as stored
+                    #expect((0..<bb).allSatisfy { row[j * bb + $0] == src[$0] }, "\(format) row \(r) tail block \(j)")
+                    continue
+                }
+                let base = row + 8 * bb * g
+                #expect(base[2 * b] == src[0] && base[2 * b + 1] == src[1], "\(format) row \(r) block \(j): scale")
+                for h in 0..<halves {
+                    let at = base + 16 + 32 * halves * (b % 4) + 32 * h + 16 * (b / 4)
+                    #expect((0..<16).allSatisfy { at[$0] == src[2 + 16 * h + $0] }, "\(format) row \(r) block \(j): half \(h)")
+                }
+            }
+        }
+        // Columns 64..<320 (blocks 2..<10, across the first group's end) of rows 1..<3.
+        var partial = [UInt8](repeating: 0x5A, count: 2 * w.rowBytes)
+        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 1, 3, 64, 320, cols, &partial)
+        for i in 0..<(2 * w.rowBytes) {
+            let inRange = (2 * bb..<(10 * bb)).contains(i % w.rowBytes)
+            let expected = inRange ? stored[w.rowBytes + i] : 0x5A
+            if partial[i] != expected { Issue.record("\(format): restored columns, byte \(i)"); break }
+        }
+        #expect(luhd_quant_grouped_supports(fmt, 256) == 1 && luhd_quant_grouped_supports(fmt, 224) == 0)
+        #expect(luhd_quant_grouped_supports(fmt, 288) == 1 && luhd_quant_grouped_supports(fmt, 300) == 0)
+        for other in QuantFormat.allCases where other != .q4_0 && other != .q8_0 {
+            #expect(luhd_quant_grouped_supports(Int32(other.ggmlType), 1024) == 0, "\(other)")
+        }
+    }
+
     /// The huge-page copy decoding reads on CPUs whose default kernel for the format is int8 AVX2
     /// (`QuantizedMatrix.streamedCopy`): made for a matrix borrowed from a file mapping and at
     /// least one huge page long, holding the same bytes (so every product gives the same bits:
@@ -232,5 +332,37 @@ import Testing
         }
         let small = try testMatrix(.q4_1, rows: 8, columns: 256, seed: 2), owned = try testMatrix(.q4_0, rows: 4096, columns: 1024, seed: 2)
         #expect(!small.wantsStreamedCopy && !owned.wantsStreamedCopy, "small or owned matrices are not copied")
+    }
+
+    /// Where the scale-grouped copy applies (Q4_0 and Q8_0 on CPUs whose default kernel for them
+    /// is int8 AVX2) it takes the huge-page copy's place: a matrix from a file mapping gets the
+    /// grouped copy (2 MiB-aligned, the file's pages released, `data` still the mapping) and no
+    /// streamed copy, and its products (1 row of x, 40 rows through the prefill product) are the
+    /// bits of the stored matrix's.
+    @Test func groupedCopyTakesTheStreamedCopysPlace() throws {
+        let dir = TestFiles.makeTemporaryDirectory("grouped")
+        defer { TestFiles.remove(dir) }
+        for format in [QuantFormat.q4_0, .q8_0] {
+            let cols = 1024, rows = 2 * (StreamedBuffer.hugePageBytes / format.rowBytes(columns: cols)!) + 3
+            let source = try testMatrix(format, rows: rows, columns: cols, seed: 8)
+            let path = dir + "/\(format.rawValue).bin"
+            #expect(TestFiles.write(Array(UnsafeRawBufferPointer(start: source.data, count: source.byteCount)), to: path))
+            let file = try MappedFile(path: path)
+            let w = try QuantizedMatrix(name: "w", format: format, rows: rows, columns: cols, data: try #require(file.base), owner: file)
+            let expected = QuantKernel.preferred(for: format) == .int8AVX2
+            #expect(w.canGroup == expected && !w.wantsStreamedCopy, "\(format): grouped, not streamed")
+            let copy = w.grouped(threads: 2)
+            guard expected else { continue }
+            let data = try #require(copy.interleavedData)
+            #expect(Int(bitPattern: data) % StreamedBuffer.hugePageBytes == 0 && copy.data == w.data, "\(format): copy placement")
+            var rng = TestRandom(seed: 6)
+            for m in [1, 40] {
+                let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
+                var a = [Float](repeating: .nan, count: m * rows), b = a
+                MatMul.linear(x, rows: m, weight: source, into: &a, context: ComputeContext(threads: 2))
+                MatMul.linear(x, rows: m, weight: copy, into: &b, context: ComputeContext(threads: 2))
+                #expect(firstDifference(a, b) == nil, "\(format) m=\(m): products differ")
+            }
+        }
     }
 }

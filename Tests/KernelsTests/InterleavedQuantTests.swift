@@ -11,7 +11,8 @@ import TestSupport
 /// through tiles unpacked from the copy: directly for Q8_0 / Q4_0, from restored rows for Q4_K),
 /// 1 and 2 threads;
 /// the copy must give back the stored bytes exactly; the f32 kernels forced on an interleaved
-/// matrix (the AVX2 path of CPUs without VNNI) keep reading the stored bytes.
+/// matrix (the AVX2 path of CPUs without VNNI) keep reading the stored bytes. The scale-grouped
+/// copies of the int8 AVX2 kernels (`QuantizedMatrix.grouped`) are checked the same way.
 @Suite struct InterleavedQuantTests {
     static let formats: [QuantFormat] = [.q8_0, .q4_0, .q4_K]
 
@@ -303,6 +304,70 @@ import TestSupport
             #expect(untouched.allSatisfy { Float(bitPattern: $0).isNaN }, "\(format): invalid calls wrote outputs")
         }
         #expect(luhd_quant_gemm_repacked_supports(Int32(QuantFormat.q4_K.ggmlType)) == 0)
+    }
+
+    /// The scale-grouped copies of the int8 AVX2 kernels (`QuantizedMatrix.grouped`, Q4_0 and Q8_0
+    /// on CPUs whose default kernel for them is int8 AVX2): everything `MatMul.linear` computes
+    /// from a copy is the bits of the stored matrix, for 1-4 rows of x (the grouped kernel),
+    /// 1-9 rows `rowwise` (batched decode), 37 rows (the int8 AVX2 product of prefill, from rows
+    /// put back in the stored layout per tile), 1-3 threads, rows of 35 blocks (4 groups and 3
+    /// after them) and of 32 groups, and row ranges of the copy (any start: rows stay where they
+    /// are); the prefill product with a 1 MB budget of prepared x (ranges of columns, and for 2743
+    /// rows passes of rows) as well; a forced f32 kernel reads the stored bytes.
+    /// Elsewhere (a VNNI CPU) no copy is made.
+    @Test(arguments: [QuantFormat.q4_0, .q8_0])
+    func scaleGroupedCopyBitIdentical(format: QuantFormat) throws {
+        for (rows, cols) in [(37, 1120), (40, 1024)] {
+            let w = try testMatrix(format, rows: rows, columns: cols, seed: UInt64(rows + cols))
+            let copy = w.grouped(threads: 2)
+            let expected = QuantKernel.preferred(for: format) == .int8AVX2
+            #expect(w.canGroup == expected && (copy.interleavedData != nil) == expected, "\(format): copy made")
+            guard expected else { continue }
+            #expect(copy.interleavedLayout == .scaleGroups && copy.data == w.data && !copy.canGroup && !copy.canInterleave)
+            var rng = TestRandom(seed: 71)
+            for m in [1, 2, 3, 4, 37] {
+                let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) * (rng.next(9) == 0 ? 20 : 2) }
+                let stored = Self.product(x, m: m, w, threads: 1)
+                for threads in [1, 2, 3] {
+                    #expect(Self.product(x, m: m, copy, threads: threads) == stored, "\(format) \(rows)×\(cols) m=\(m) threads=\(threads)")
+                }
+                if m <= 4 {
+                    #expect(Self.product(x, m: m, copy, threads: 2, kernel: .f32AVX2) == Self.product(x, m: m, w, threads: 2, kernel: .f32AVX2),
+                            "\(format) m=\(m) f32AVX2")
+                }
+            }
+            for m in 1...9 {
+                let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
+                #expect(Self.rowwiseProduct(x, m: m, copy, threads: 2) == Self.rowwiseProduct(x, m: m, w, threads: 1),
+                        "\(format) \(rows)×\(cols) rowwise m=\(m)")
+            }
+            for range in [3..<20, 1..<2, 0..<rows] {
+                let sub = copy.rows(range)
+                #expect(sub.interleavedLayout == .scaleGroups, "\(format) rows \(range) keep the copy")
+                for m in [1, 37] {
+                    let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
+                    #expect(Self.product(x, m: m, sub, threads: 2) == Self.product(x, m: m, w.rows(range), threads: 1),
+                            "\(format) rows \(range) m=\(m)")
+                }
+            }
+        }
+        guard QuantKernel.preferred(for: format) == .int8AVX2, Int8ProductKernel.avx2.isAvailable else { return }
+        let cols = 1024, rows = 40
+        let w = try testMatrix(format, rows: rows, columns: cols, seed: 9), copy = w.grouped(threads: 2)
+        for m in [700, 2743] {
+            var rng = TestRandom(seed: UInt64(m))
+            let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
+            let prepared = PreparedInt8Rows(x, rows: m, columns: cols, kernel: .avx2, threads: 2)
+            func run(_ matrix: QuantizedMatrix, budget: Int) -> [UInt32] {
+                var y = [Float](repeating: .nan, count: m * rows)
+                y.withUnsafeMutableBufferPointer { yb in
+                    MatMul.int8Product(prepared, weight: matrix, into: yb.baseAddress!, ldOut: rows, threads: 2, xBytes: budget)
+                }
+                return y.map(\.bitPattern)
+            }
+            let whole = run(w, budget: MatMul.int8ProductXBytes)
+            #expect(run(copy, budget: 1 << 20) == whole && run(copy, budget: MatMul.int8ProductXBytes) == whole, "\(format) m=\(m)")
+        }
     }
 
     /// Formats and shapes without an interleaved layout are used as stored.

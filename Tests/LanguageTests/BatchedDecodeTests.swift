@@ -118,6 +118,43 @@ import TestSupport
         }
     }
 
+    /// The decoder's load-time copies of its Q4_0 and Q8_0 matrices (row-interleaved on int8 VNNI
+    /// CPUs, scale-grouped on int8 AVX2 ones: `InterleavingDecoderSource`, with the preferred
+    /// kernels) give the bits of the same kernels on the stored bytes (the kernel forced: no
+    /// copies): a 37-token prompt (the int8 prefill product, on the grouped copy from tiles put
+    /// back in the stored layout), its last logits and 6 greedy steps (the matrix-vector kernels);
+    /// and batched decoding on the copies matches serial decoding (`check`). Hidden 256 and
+    /// intermediate 512: every matrix has a copy.
+    @Test(arguments: [QuantFormat.q4_0, .q8_0])
+    func loadTimeCopiesGiveTheStoredBits(format: QuantFormat) throws {
+        let source = SyntheticQuantizedSource(format: format, seed: 9)
+        func decoder(_ kernel: QuantKernel?, batch: Int) throws -> TransformerDecoder {
+            try TransformerDecoder(config: source.config, source: source, batchSize: 1024, arithmetic: .float32,
+                                   quantizedKernel: kernel, maxDecodeBatch: batch)
+        }
+        var random = TestRandom(seed: 4)
+        let prompt = (0..<37).map { _ in 3 + random.next(source.config.vocabSize - 3) }
+        /// Greedy tokens, then the prompt's last logits followed by the last step's.
+        func run(_ d: TransformerDecoder) throws -> (tokens: [Int], logits: [Float]) {
+            let cache = try KVCache(config: d.config, capacity: prompt.count + 8)
+            let first = try d.eval(tokens: prompt, cache: cache, context: testContext())
+            var logits = first, tokens: [Int] = []
+            for _ in 0..<6 {
+                tokens.append(TokenSampler.argmax(logits))
+                logits = try d.eval(tokens: [tokens.last!], cache: cache, context: testContext())
+            }
+            return (tokens, first + logits)
+        }
+        let forced = try decoder(QuantKernel.preferred(for: format), batch: 1), preferred = try decoder(nil, batch: 1)
+        func layout(_ w: LinearWeight) -> RepackedLayout? { if case .quantized(let q) = w { q.interleavedLayout } else { nil } }
+        let expected: RepackedLayout? = QuantKernel.preferred(for: format) == .int8AVX2 ? .scaleGroups : .rowBlocks
+        #expect(layout(preferred.lmHead) == expected && layout(preferred.layers[1].downProj) == expected, "\(format): copies made")
+        #expect(layout(forced.lmHead) == nil, "\(format): no copies with a forced kernel")
+        let stored = try run(forced), copied = try run(preferred)
+        #expect(copied.tokens == stored.tokens && bitIdentical(copied.logits, stored.logits), "\(format): copies changed the bits")
+        try Self.check(format.rawValue + " copies") { max in try decoder(nil, batch: max) }
+    }
+
     /// Four sequences batched: sequence 2's abort callback fires (and stays raised until it
     /// sees the error) after 30 polls, wherever it is then (leading a pass, or waiting in
     /// another's), or at the latest once it has decoded as many steps as the others: it decodes
@@ -220,7 +257,7 @@ struct SyntheticQuantizedSource: DecoderTensorSource {
     private let storage = Storage()
 
     init(format: QuantFormat, seed: UInt64) {
-        precondition(format == .q4_K, "only Q4_K's scale fields are laid out here")
+        precondition([.q4_K, .q4_0, .q8_0].contains(format), "only Q4_K's, Q4_0's and Q8_0's scale fields are laid out here")
         self.format = format
         self.seed = seed
     }
@@ -241,10 +278,16 @@ struct SyntheticQuantizedSource: DecoderTensorSource {
         storage.buffers.append(data)
         var random = TestRandom(seed: seed &+ UInt64(layer * 64) &+ UInt64(DecoderTensor.allCases.firstIndex(of: tensor) ?? 0))
         for i in 0..<bytes { data.storeBytes(of: UInt8(truncatingIfNeeded: random.next()), toByteOffset: i, as: UInt8.self) }
-        // Q4_K super-blocks (144 bytes): f16 d and dmin first. d = 2⁻¹⁰, dmin = 2⁻¹¹.
-        for block in stride(from: 0, to: bytes, by: 144) {
-            data.storeBytes(of: UInt16(0x1400), toByteOffset: block, as: UInt16.self)
-            data.storeBytes(of: UInt16(0x1000), toByteOffset: block + 2, as: UInt16.self)
+        // Q4_K super-blocks (144 bytes): f16 d and dmin first. d = 2⁻¹⁰, dmin = 2⁻¹¹. Q4_0 / Q8_0
+        // blocks (18 / 34 bytes): f16 d first, 2⁻⁸ / 2⁻¹¹.
+        for block in stride(from: 0, to: bytes, by: format.blockBytes) {
+            switch format {
+            case .q4_K:
+                data.storeBytes(of: UInt16(0x1400), toByteOffset: block, as: UInt16.self)
+                data.storeBytes(of: UInt16(0x1000), toByteOffset: block + 2, as: UInt16.self)
+            case .q4_0: data.storeBytes(of: UInt16(0x1C00), toByteOffset: block, as: UInt16.self)
+            default: data.storeBytes(of: UInt16(0x1000), toByteOffset: block, as: UInt16.self)
+            }
         }
         return .quantized(try QuantizedMatrix(name: name(tensor, layer: layer), format: format, rows: shape[0], columns: shape[1],
                                               data: UnsafeRawPointer(data), owner: storage))

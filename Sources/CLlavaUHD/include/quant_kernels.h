@@ -143,6 +143,29 @@ void luhd_quant_repack_rows_restore(int format, const void *repacked, size_t row
 void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
                                 const void *prepared, int m, float *y, long ldy);
 
+/* Scale-grouped copies for the int8 AVX2 matrix-vector kernels (quant_repack_avx2.c): Q4_0 and
+ * Q8_0 matrices of any row count whose rows hold at least one group of 8 blocks (cols >= 256, a
+ * multiple of 32). The copy has the stored matrix's size and row offsets (row r at
+ * r * row_bytes); inside each group of 8 blocks of a row, the 8 f16 scales come first, side by
+ * side, then the quants in the pair order of the kernels; the blocks after the last whole group
+ * keep the stored layout.
+ * luhd_quant_grouped_supports: 1 if the format and row length can be grouped, else 0.
+ * luhd_quant_grouped_rows: writes rows [r0, r1) of the stored matrix `src` into the copy `dst`
+ *   (the whole copy's base); calls on disjoint row ranges may run on different threads.
+ * luhd_quant_grouped_rows_restore_columns: the inverse for rows [r0, r1) and columns [k0, k1)
+ *   (multiples of 32, k1 <= cols): writes those blocks in the stored layout to dst (row r at
+ *   dst + (r - r0) * row_bytes, each block at its stored offset), e.g. for the prefill tiles.
+ * luhd_quant_matvec_grouped: luhd_quant_matvec with LUHD_QK_INT8_AVX2 on the copy (x prepared by
+ *   luhd_quant_prepare with LUHD_QK_INT8_AVX2, m = 1..4) for rows [row_begin, row_end); the
+ *   results are bit-identical to luhd_quant_matvec on the stored matrix. Needs AVX2, FMA and
+ *   F16C (luhd_quant_kernel_available(LUHD_QK_INT8_AVX2)). Invalid arguments write nothing. */
+int luhd_quant_grouped_supports(int format, long cols);
+void luhd_quant_grouped_rows(int format, const void *src, size_t row_bytes, long r0, long r1, long cols, void *dst);
+void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, size_t row_bytes, long r0, long r1, long k0,
+                                             long k1, long cols, void *dst);
+void luhd_quant_matvec_grouped(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
+                               const void *prepared, int m, float *y, long ldy);
+
 /* Int8 matrix products for many rows of x (prefill) with AVX-512 VNNI, x quantized per block of
  * 32, for the block formats luhd_quant_gemm_supports names (1, else 0: every block format but the
  * K formats of luhd_quant_gemm_k_supports, below; see quant_gemm_vnni.c; another format writes

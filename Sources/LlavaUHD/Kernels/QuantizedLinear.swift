@@ -190,7 +190,7 @@ struct MatvecProduct: @unchecked Sendable {
         self.out = out
         self.ldOut = ldOut
         let split = threads > 1 ? threads * 8 : 1
-        if prepared.kernel == .int8VNNI, w.interleavedData != nil {
+        if prepared.kernel == .int8VNNI, w.interleavedLayout == .rowBlocks {
             parts = chunks(w.rows / 4, parts: split).map { (4 * $0.lowerBound)..<(4 * $0.upperBound) }
         } else {
             parts = chunks(w.rows, parts: split)
@@ -208,10 +208,17 @@ struct MatvecProduct: @unchecked Sendable {
             let r1 = min(parts[i].upperBound, r0 + block)
             for g in stride(from: 0, to: m, by: group) {
                 let rows = Int32(min(group, m - g))
-                if p.kernel == .int8VNNI, let copy = w.interleavedData {
-                    // The interleaved copy (bit-identical results): whole row blocks of 4.
-                    luhd_quant_matvec_repacked(fmt, copy, w.rowBytes, r0, r1, w.columns, prep + g * p.rowBytes, rows,
-                                               out + g * ldOut, ldOut)
+                if let copy = w.interleavedData, let layout = w.interleavedLayout, p.kernel == layout.kernel {
+                    // The load-time copy (bit-identical results): row-interleaved, whole row blocks
+                    // of 4; scale-grouped, any rows.
+                    switch layout {
+                    case .rowBlocks:
+                        luhd_quant_matvec_repacked(fmt, copy, w.rowBytes, r0, r1, w.columns, prep + g * p.rowBytes, rows,
+                                                   out + g * ldOut, ldOut)
+                    case .scaleGroups:
+                        luhd_quant_matvec_grouped(fmt, copy, w.rowBytes, r0, r1, w.columns, prep + g * p.rowBytes, rows,
+                                                  out + g * ldOut, ldOut)
+                    }
                 } else {
                     luhd_quant_matvec(fmt, kid, w.data, w.rowBytes, r0, r1, w.columns, p.x + g * p.ldx, p.ldx,
                                       prep + g * p.rowBytes, rows, out + g * ldOut, ldOut)
@@ -274,12 +281,13 @@ struct Int8ProductPlan: @unchecked Sendable {
 
     /// Computes the tiles of part `p` for the rows of the pass starting at `firstRow`.
     func run(part p: Int, firstRow i0: Int) {
-        // With an interleaved copy (the stored bytes may have been released), Q8_0 and Q4_0 tiles
-        // of the VNNI product are unpacked from the copy itself; other rows are first put back in the stored
+        // With a load-time copy (the stored bytes may have been released), Q8_0 and Q4_0 tiles of
+        // the VNNI product are unpacked from the row-interleaved copy itself; other rows (the
+        // scale-grouped copies of the int8 AVX2 kernels included) are first put back in the stored
         // layout, over the range's columns, in a buffer after the tile's. Both live in the
         // thread's reused scratch (luhd_thread_scratch), not in fresh memory per task.
         let w = weight, fmt = Int32(w.format.ggmlType)
-        let direct = w.interleavedData != nil && x.kernel == .vnni && luhd_quant_gemm_repacked_supports(fmt) != 0
+        let direct = w.interleavedLayout == .rowBlocks && x.kernel == .vnni && luhd_quant_gemm_repacked_supports(fmt) != 0
         let tileSpan = (max(64, tileBytes) + 63) / 64 * 64
         let rowsBytes = w.interleavedData != nil && !direct ? MatMul.int8ProductTileRows * w.rowBytes : 0
         MatMul.withScratch(floats: (tileSpan + rowsBytes + 3) / 4) { scratch in
@@ -306,8 +314,8 @@ struct Int8ProductPlan: @unchecked Sendable {
                 if direct, let copy = w.interleavedData {
                     luhd_quant_gemm_tile_columns_repacked(fmt, copy, w.rowBytes, n0, Int32(nr), k, k0, k1, xb, mp, tile, o, ldOut,
                                                           accumulate)
-                } else if let copy = w.interleavedData, let rowsBuffer {
-                    luhd_quant_repack_rows_restore_columns(fmt, copy, w.rowBytes, n0, n0 + nr, k0, k1, rowsBuffer)
+                } else if let rowsBuffer {
+                    w.restoreStored(rows: n0..<(n0 + nr), columns: k0..<k1, into: rowsBuffer)
                     product(fmt, rowsBuffer, w.rowBytes, 0, Int32(nr), k, k0, k1, xb, mp, tile, o + n0, ldOut, accumulate)
                 } else {
                     product(fmt, w.data, w.rowBytes, n0, Int32(nr), k, k0, k1, xb, mp, tile, o, ldOut, accumulate)

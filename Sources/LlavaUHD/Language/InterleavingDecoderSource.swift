@@ -1,7 +1,8 @@
 /// A `DecoderTensorSource` that hands out the quantized projections and output head of `base`
 /// in the memory decoding reads fastest, with bit-identical results: their row-interleaved
 /// copies (`QuantizedMatrix.interleaved(threads:)`) for the int8 VNNI matrix-vector kernels, or,
-/// for the int8 AVX2 kernels, the stored bytes copied into huge pages
+/// for the int8 AVX2 kernels, their scale-grouped copies (`QuantizedMatrix.grouped(threads:)`:
+/// Q4_0, Q8_0) or else the stored bytes copied into huge pages
 /// (`QuantizedMatrix.streamedCopy(threads:)`). Dense weights, the embedding table (read a row
 /// at a time) and formats or shapes without such a copy pass through unchanged.
 struct InterleavingDecoderSource<Base: DecoderTensorSource>: DecoderTensorSource {
@@ -28,6 +29,7 @@ struct InterleavingDecoderSource<Base: DecoderTensorSource>: DecoderTensorSource
     func matrix(_ tensor: DecoderTensor, layer: Int, shape: [Int]) throws(LlavaError) -> LinearWeight {
         let w = try base.matrix(tensor, layer: layer, shape: shape)
         guard tensor != .embedTokens, case .quantized(let q) = w else { return w }
-        return .quantized(q.canInterleave ? q.interleaved(threads: threads) : q.streamedCopy(threads: threads))
+        if q.canInterleave { return .quantized(q.interleaved(threads: threads)) }
+        return .quantized(q.canGroup ? q.grouped(threads: threads) : q.streamedCopy(threads: threads))
     }
 }

@@ -21,10 +21,13 @@ package struct QuantizedMatrix: @unchecked Sendable {
     package let data: UnsafeRawPointer
     /// Keeps the bytes alive (a mapping or an owned buffer).
     let owner: AnyObject?
-    /// A row-interleaved copy of the same bytes for the int8 VNNI matrix-vector kernels (made by
-    /// `interleaved(threads:)`, see Sources/CLlavaUHD/quant_repack.c), or nil. Row block `q`
-    /// (rows `4q..<4q+4`) starts at `q·4·rowBytes`, as in `data`.
+    /// A load-time copy of the same bytes in another order (`byteCount` bytes), or nil: row-interleaved
+    /// for the int8 VNNI matrix-vector kernels (`interleaved(threads:)`, see
+    /// Sources/CLlavaUHD/quant_repack.c), or scale-grouped for the int8 AVX2 ones
+    /// (`grouped(threads:)`, Sources/CLlavaUHD/quant_repack_avx2.c); `interleavedLayout` says which.
     package let interleavedData: UnsafeRawPointer?
+    /// The layout of `interleavedData` (nil exactly when it is nil).
+    package let interleavedLayout: RepackedLayout?
     /// Keeps `interleavedData` alive.
     let interleavedOwner: AnyObject?
 
@@ -46,6 +49,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
         self.data = data
         self.owner = owner
         interleavedData = nil
+        interleavedLayout = nil
         interleavedOwner = nil
     }
 
@@ -66,20 +70,24 @@ package struct QuantizedMatrix: @unchecked Sendable {
     /// The bytes of row `r`.
     package func rowData(_ r: Int) -> UnsafeRawPointer { data + r * rowBytes }
 
-    /// Rows `range` as a matrix of their own (no copy). The interleaved copy is kept when the
-    /// range starts and ends on row blocks of 4.
+    /// Rows `range` as a matrix of their own (no copy). A row-interleaved copy is kept when the
+    /// range starts and ends on row blocks of 4, a scale-grouped one for any non-empty range.
     package func rows(_ range: Range<Int>) -> QuantizedMatrix {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows, "row range \(range) outside 0..<\(rows)")
         let offset = range.lowerBound * rowBytes
-        let keep = range.lowerBound % 4 == 0 && range.count % 4 == 0 && range.count > 0
+        let keep = switch interleavedLayout {
+        case .rowBlocks: range.lowerBound % 4 == 0 && range.count % 4 == 0 && range.count > 0
+        case .scaleGroups: range.count > 0
+        case nil: false
+        }
         return QuantizedMatrix(unchecked: self, rows: range.count, data: data + offset, owner: owner,
                                interleaved: keep ? interleavedData.map { $0 + offset } : nil,
-                               interleavedOwner: keep ? interleavedOwner : nil)
+                               layout: keep ? interleavedLayout : nil, interleavedOwner: keep ? interleavedOwner : nil)
     }
 
-    /// Same format and columns as `base`, other rows, bytes or interleaved copy.
+    /// Same format and columns as `base`, other rows, bytes or load-time copy.
     private init(unchecked base: QuantizedMatrix, rows: Int, data: UnsafeRawPointer, owner: AnyObject?,
-                 interleaved: UnsafeRawPointer?, interleavedOwner: AnyObject?) {
+                 interleaved: UnsafeRawPointer?, layout: RepackedLayout?, interleavedOwner: AnyObject?) {
         name = base.name
         format = base.format
         self.rows = rows
@@ -88,6 +96,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
         self.data = data
         self.owner = owner
         interleavedData = interleaved
+        interleavedLayout = interleaved == nil ? nil : layout
         self.interleavedOwner = interleavedOwner
     }
 
@@ -119,15 +128,64 @@ package struct QuantizedMatrix: @unchecked Sendable {
         }
         (owner as? MappedFile)?.releasePages(data, count: byteCount)
         return QuantizedMatrix(unchecked: self, rows: rows, data: data, owner: owner, interleaved: UnsafeRawPointer(storage.bytes),
-                               interleavedOwner: storage)
+                               layout: .rowBlocks, interleavedOwner: storage)
+    }
+
+    /// True when `grouped(threads:)` makes a copy of this matrix: it has no copy yet, this CPU's
+    /// default kernel for the format is int8 AVX2 (no int8 VNNI: `canInterleave` is false), the
+    /// format is Q4_0 or Q8_0 and a row holds at least one group of 8 blocks (256 columns).
+    package var canGroup: Bool {
+        interleavedData == nil && !canInterleave && rows > 0 && QuantKernel.preferred(for: format) == .int8AVX2
+            && luhd_quant_grouped_supports(Int32(format.ggmlType), columns) != 0
+    }
+
+    /// This matrix with a scale-grouped copy of its bytes for the int8 AVX2 matrix-vector kernels
+    /// (`RepackedLayout.scaleGroups`: each group's 8 f16 scales read in one load instead of
+    /// gathered 18 or 34 bytes apart; bit-identical results), or itself when `canGroup` is false
+    /// or the memory for the copy cannot be had. The copy takes the place of `streamedCopy(threads:)`:
+    /// anonymous memory of `byteCount` bytes asked for huge pages (`StreamedBuffer`), and when the
+    /// bytes come from a file mapping its pages are released afterwards, so resident memory holds
+    /// one copy. Decoding reads the copy; the int8 AVX2 matrix product of prefill puts the rows of
+    /// each tile back in the stored layout from it (`restoreStored`), so the released file pages
+    /// stay released; other kernels read the stored bytes (`data`), which page back in from the
+    /// file. Grouping reads and writes every byte once, split over `threads`.
+    package func grouped(threads: Int) -> QuantizedMatrix {
+        guard canGroup, let storage = StreamedBuffer(byteCount: byteCount) else { return self }
+        let dst = SendablePointer(storage.bytes.assumingMemoryBound(to: UInt8.self))
+        let fmt = Int32(format.ggmlType)
+        let parts = chunks(rows, parts: max(1, threads) * 4)
+        parallelFor(parts.count, threads: threads) { p in
+            luhd_quant_grouped_rows(fmt, self.data, self.rowBytes, parts[p].lowerBound, parts[p].upperBound, self.columns, dst.p)
+        }
+        (owner as? MappedFile)?.releasePages(data, count: byteCount)
+        return QuantizedMatrix(unchecked: self, rows: rows, data: data, owner: owner, interleaved: UnsafeRawPointer(storage.bytes),
+                               layout: .scaleGroups, interleavedOwner: storage)
+    }
+
+    /// Writes rows `range` of the matrix, columns `columnRange` only (multiples of 256 for a
+    /// row-interleaved copy, of 32 for a scale-grouped one), in the stored layout to `dst` (row
+    /// `range.lowerBound + i` at `dst + i·rowBytes`, each block at its stored offset), from the
+    /// load-time copy; nothing when there is none. The stored bytes (`data`) are not read.
+    package func restoreStored(rows range: Range<Int>, columns columnRange: Range<Int>, into dst: UnsafeMutableRawPointer) {
+        guard let copy = interleavedData, let layout = interleavedLayout else { return }
+        let fmt = Int32(format.ggmlType)
+        switch layout {
+        case .rowBlocks:
+            luhd_quant_repack_rows_restore_columns(fmt, copy, rowBytes, range.lowerBound, range.upperBound,
+                                                   columnRange.lowerBound, columnRange.upperBound, dst)
+        case .scaleGroups:
+            luhd_quant_grouped_rows_restore_columns(fmt, copy, rowBytes, range.lowerBound, range.upperBound,
+                                                    columnRange.lowerBound, columnRange.upperBound, columns, dst)
+        }
     }
 
     /// True when `streamedCopy(threads:)` copies this matrix: its default matrix-vector kernel on
     /// this CPU reads the stored layout (`QuantKernel.int8AVX2`; the int8 VNNI kernels read
-    /// `interleaved(threads:)` instead), it spans at least one huge page
-    /// (`StreamedBuffer.hugePageBytes`) and its bytes are borrowed from a file mapping.
+    /// `interleaved(threads:)` instead, and the int8 AVX2 kernels `grouped(threads:)` where
+    /// `canGroup`), it spans at least one huge page (`StreamedBuffer.hugePageBytes`) and its
+    /// bytes are borrowed from a file mapping.
     package var wantsStreamedCopy: Bool {
-        interleavedData == nil && !canInterleave && QuantKernel.preferred(for: format) == .int8AVX2
+        interleavedData == nil && !canInterleave && !canGroup && QuantKernel.preferred(for: format) == .int8AVX2
             && byteCount >= StreamedBuffer.hugePageBytes && owner is MappedFile
     }
 
@@ -148,7 +206,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
         }
         (owner as? MappedFile)?.releasePages(data, count: byteCount)
         return QuantizedMatrix(unchecked: self, rows: rows, data: UnsafeRawPointer(storage.bytes), owner: storage,
-                               interleaved: nil, interleavedOwner: nil)
+                               interleaved: nil, layout: nil, interleavedOwner: nil)
     }
 
     /// Dequantizes rows `range` to f32 into `out` (`range.count × columns` floats, row-major),

@@ -1,0 +1,21 @@
+/// The layout of a `QuantizedMatrix`'s load-time copy (`interleavedData`): the same bytes as the
+/// stored matrix, the same size, in the order one family of matrix-vector kernels reads fastest,
+/// with results bit-identical to those kernels on the stored layout.
+package enum RepackedLayout: Sendable {
+    /// Row blocks of 4 rows interleaved per group of 256 weights, for the int8 VNNI kernels
+    /// (Q8_0, Q4_0, Q4_K; `QuantizedMatrix.interleaved(threads:)`, Sources/CLlavaUHD/quant_repack.c).
+    /// Row block `q` (rows `4q..<4q+4`) starts at `q·4·rowBytes`.
+    case rowBlocks
+    /// Every row at its stored offset, each group of 8 blocks with its 8 f16 scales side by side
+    /// ahead of its quants, for the int8 AVX2 kernels (Q4_0, Q8_0; `QuantizedMatrix.grouped(threads:)`,
+    /// Sources/CLlavaUHD/quant_repack_avx2.c).
+    case scaleGroups
+
+    /// The matrix-vector kernel that reads this layout (its prepared x is that kernel's).
+    package var kernel: QuantKernel {
+        switch self {
+        case .rowBlocks: .int8VNNI
+        case .scaleGroups: .int8AVX2
+        }
+    }
+}
