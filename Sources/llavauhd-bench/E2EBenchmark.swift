@@ -14,9 +14,9 @@ import LlavaUHD
 ///
 /// Vicuna-7B and Qwen2-7B layouts (`--llm-models`; `--quick` runs Vicuna-7B only and one
 /// photo); `--llm-weights` picks the weights' rows. A full-depth directory is 14.4 GB; by
-/// default the LLM is built at 1 and `--layers N` (default 2) layers, and prefill and decode are
-/// extrapolated to the full depth by a line through the two depths (time = fixed part +
-/// per-layer part × layers). `--layers 32` runs the full depth:
+/// default the LLM is built at `--layers N` (default 2) layers, and prefill and decode are
+/// extrapolated to the full depth by the time spent inside those layers (`E2EClock.fullDepth`:
+/// the rest of a turn counted once), best of several turns. `--layers 32` runs the full depth:
 ///
 ///     swift run -c release llavauhd-bench e2e --layers 32     # 14.4 GB on disk, ~16 GB mapped
 var e2eBenchmark: Benchmark { Benchmark(
