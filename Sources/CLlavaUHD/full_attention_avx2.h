@@ -1,15 +1,15 @@
 /* The unmasked attention kernel (include/full_attention.h), included by kernels_avx2.c after
- * kernels_simd.h, whose softmax (softmax_stats, the `softmax` kernel's arithmetic) and AVX2
- * vocabulary it uses.
+ * kernels_simd.h, whose exp (k_exp, the `softmax` kernel's) and AVX2 vocabulary it uses.
  *
  * Layout, per call (one head): the keys are packed transposed in panels of 16, kp[p][c][t] =
  * k_{16p+t}[c] (zero past n), and the values in column slices of 16 (8 for a last odd slice),
  * vp[s][j][c'] = v_j[16s + c']. Then per group of ROWS = 6 query rows:
  *   scores: 6 rows x 16 keys per micro-tile, two key vectors and six broadcast query values per
- *     step over c (12 fused multiply-adds in 12 accumulators), into s[6][n16];
- *   the softmax of each of the group's rows over its n scores;
+ *     step over c (12 fused multiply-adds in 12 accumulators), into s[6][n16], each row's
+ *     maximum kept on the way;
+ *   each row's exponentials exp(s - max) in place and (float)(1 / their sum);
  *   values: 6 rows x 16 channels per micro-tile, two value vectors and six broadcast
- *     probabilities per key (12 fused multiply-adds), straight into the output rows.
+ *     exponentials per key (12 fused multiply-adds), scaled by 1 / sum into the output rows.
  * The packed keys and values (about 2 x n x d floats: 296 KB at n = 577, d = 64) stay in the L2
  * cache for all groups, one group's scores (14 KB) in L1. A group's rows past n repeat its last
  * row (computed, not stored), so every micro-tile has six rows. */

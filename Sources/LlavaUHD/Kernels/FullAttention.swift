@@ -9,8 +9,9 @@ import CLlavaUHD
 ///
 /// Arithmetic per query row, whatever the other rows, threads or split of heads:
 /// `s_j = scale · (q·k_j)` (one float32 fused multiply-add chain over the channels in order),
-/// `p = softmax(s)` (the vector kernels' `softmax`: max subtracted, sum in double), and
-/// `out = Σ_j p_j v_j` (one fused multiply-add chain over the keys in order).
+/// `e_j = exp(s_j − max s)` (the vector kernels' `softmax` exp), `l = Σ e_j` in double, and
+/// `out = (Σ_j e_j v_j) · (1/l)` (fused multiply-add chains over 64 keys at a time, added in
+/// order): the softmax's normalisation applied once per output instead of once per key.
 package enum FullAttention {
     /// True when this CPU takes the kernel: its best vector kernels are the AVX2 ones (AVX-512
     /// CPUs keep the score product, softmax and value product through sgemm).
