@@ -10,7 +10,7 @@
  *   each row's exponentials exp(s - max) in place and (float)(1 / their sum);
  *   values: 6 rows x 16 channels per micro-tile, two value vectors and six broadcast
  *     exponentials per key (12 fused multiply-adds), scaled by 1 / sum into the output rows.
- * The packed keys and values (about 2 x n x d floats: 296 KB at n = 577, d = 64) stay in the L2
+ * The packed keys and values (about 2 x n x d floats: 299 KB at n = 577, d = 64) stay in the L2
  * cache for all groups, one group's scores (14 KB) in L1. A group's rows past n repeat its last
  * row (computed, not stored), so every micro-tile has six rows. */
 #include "full_attention.h"
