@@ -14,7 +14,9 @@
 ///    −2 = the input of the last layer, which is therefore never computed), CLS dropped.
 ///
 /// All views are batched through every per-token operation (one GEMM per weight per layer
-/// over the tokens of all views); attention runs per view and head. Weights stay in the
+/// over the tokens of all views); attention runs per view and head: on CPUs whose best vector
+/// kernels are AVX2, in the fused kernel `FullAttention` (scores, softmax and values per group of
+/// query rows in cache), elsewhere as two `BLAS.sgemm` calls around a row softmax. Weights stay in the
 /// memory mapping: F32 weights are used in place, F16/BF16 matrices are widened to F32 once
 /// per layer per call into a reused scratch buffer (never kept). Biases and norm weights are
 /// converted once at init. GEMMs go through `BLAS.sgemm` with the context's threads (the
