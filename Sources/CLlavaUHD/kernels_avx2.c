@@ -132,3 +132,4 @@ static inline double vd_hsum(vd s0, vd s1) {
 }
 
 #include "kernels_simd.h"
+#include "full_attention_avx2.h"

@@ -15,6 +15,7 @@
 #include "bf16_gemm.h"
 #include "bf16w_sgemm.h"
 #include "flash_attention.h"
+#include "full_attention.h"
 #include "thread_depth.h"
 #include "peak_loops.h"
 #include "crc32c.h"

@@ -14,7 +14,9 @@
 ///    −2 = the input of the last layer, which is therefore never computed), CLS dropped.
 ///
 /// All views are batched through every per-token operation (one GEMM per weight per layer
-/// over the tokens of all views); attention runs per view and head. Weights stay in the
+/// over the tokens of all views); attention runs per view and head: on CPUs whose best vector
+/// kernels are AVX2, in the fused kernel `FullAttention` (scores, softmax and values per group of
+/// query rows in cache), elsewhere as two `BLAS.sgemm` calls around a row softmax. Weights stay in the
 /// memory mapping: F32 weights are used in place, F16/BF16 matrices are widened to F32 once
 /// per layer per call into a reused scratch buffer (never kept). Biases and norm weights are
 /// converted once at init. GEMMs go through `BLAS.sgemm` with the context's threads (the
@@ -279,11 +281,12 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
         }
         let scale = 1 / Float(d).squareRoot()
         let ld = 3 * c
-        // One task per (view, head). A head's two products are too small for `BLAS.sgemm` to
-        // split (one block below 1536 tokens), so with several score buffers the heads run side
-        // by side, each with the calls it makes alone (nested loops run inline), and results do
-        // not depend on the thread count; with one buffer, each product and the softmax use the
-        // threads.
+        // One task per (view, head). With the fused kernel (`FullAttention`, AVX2 CPUs) a head
+        // runs on one thread in its lane's work buffer, and the heads run side by side. Without
+        // it, a head's two products are too small for `BLAS.sgemm` to split (one block below 1536
+        // tokens), so with several score buffers the heads run side by side, each with the calls
+        // it makes alone (nested loops run inline); with one buffer, each product and the softmax
+        // use the threads. Either way results do not depend on the thread count.
         let lanes = chunks(grids.count * heads, parts: state.scores.count)
         let qkv = SendablePointer(state.qkv), attended = SendablePointer(state.normed)
         let attentionOperations = grids.reduce(0.0) { $0 + 4.0 * Double(($1.rows * $1.columns + 1) * ($1.rows * $1.columns + 1) * c) }
@@ -294,6 +297,12 @@ package final class CLIPVisionEncoder: @unchecked Sendable {
                     let v = task / heads, h = task % heads
                     let n = grids[v].rows * grids[v].columns + 1
                     let base = qkv.p + offsets[v] * ld
+                    if state.capacity.fusedAttention {
+                        FullAttention.run(q: base + h * d, k: base + c + h * d, v: base + 2 * c + h * d, stride: ld,
+                                          tokens: n, headDim: d, scale: scale, out: attended.p + offsets[v] * c + h * d,
+                                          outStride: c, work: UnsafeMutableRawPointer(scores.p))
+                        continue
+                    }
                     BLAS.sgemm(transB: true, m: n, n: n, k: d, alpha: scale, a: base + h * d, lda: ld,
                                b: base + c + h * d, ldb: ld, c: scores.p, ldc: n, threads: threads)
                     let parts = chunks(n, parts: n >= 64 ? threads : 1)
@@ -378,7 +387,11 @@ final class EncoderBuffers: @unchecked Sendable {
     struct Shape: Equatable {
         let tokens: Int
         let channels: Int
-        /// Floats of one score buffer (`maxViewTokens²`).
+        /// Whether attention runs in the fused kernel (`FullAttention`: an AVX2 CPU and a head
+        /// size it takes); its score buffers are then the kernel's work buffers.
+        let fusedAttention: Bool
+        /// Floats of one score buffer: `maxViewTokens²`, or the fused kernel's work buffer for
+        /// `maxViewTokens` keys (about `2 · maxViewTokens · headDim`).
         let scoreFloats: Int
         /// Number of score buffers: it decides how the heads are spread over the threads, so a
         /// kept object is reused only with the same count.
@@ -390,8 +403,11 @@ final class EncoderBuffers: @unchecked Sendable {
             let c = config.hiddenSize, i = config.intermediateSize, p = config.patchSize
             self.tokens = tokens
             channels = c
-            scoreFloats = maxViewTokens * maxViewTokens
-            scoreBuffers = threads > 1 && BLAS.callsRunInParallel
+            let headDim = c / max(1, config.headCount)
+            fusedAttention = FullAttention.runs(headDim: headDim) && headDim * config.headCount == c
+            scoreFloats = fusedAttention ? FullAttention.workFloats(tokens: maxViewTokens, headDim: headDim)
+                : maxViewTokens * maxViewTokens
+            scoreBuffers = threads > 1 && (fusedAttention || BLAS.callsRunInParallel)
                 ? max(1, min(4 * threads, attentionTasks, EncoderBuffers.scoreBytes / max(1, 4 * scoreFloats))) : 1
             mlpFloats = min(tokens, CLIPVisionEncoder.mlpRowBlock) * i
             scratchFloats = [max(3 * c * c, i * c, c * 3 * p * p), max(c * c, c * i)]
@@ -412,10 +428,11 @@ final class EncoderBuffers: @unchecked Sendable {
     let normed: UnsafeMutablePointer<Float>
     /// `[tokens, 3C]`: q | k | v per token; also the output of out_proj and fc2.
     let qkv: UnsafeMutablePointer<Float>
-    /// `[maxViewTokens, maxViewTokens]` each: the attention scores of one head, one buffer per
-    /// run of heads that the threads take in turn: 4 per thread (for balance when the machine
-    /// is shared) within `scoreBytes` in all; one with one thread, or when OpenBLAS calls
-    /// cannot run side by side (`BLAS.callsRunInParallel`).
+    /// `[maxViewTokens, maxViewTokens]` each: the attention scores of one head (or, with
+    /// `capacity.fusedAttention`, the fused kernel's work buffer), one buffer per run of heads
+    /// that the threads take in turn: 4 per thread (for balance when the machine is shared)
+    /// within `scoreBytes` in all; one with one thread, or when OpenBLAS calls cannot run side
+    /// by side (`BLAS.callsRunInParallel`) and the kernel is not fused.
     let scores: [UnsafeMutablePointer<Float>]
     /// Bytes all score buffers may take when there are several (64 MiB: 8 buffers at 2 threads
     /// up to views of about 1440 tokens; above about 2900 tokens, one head at a time).
@@ -446,9 +463,10 @@ final class EncoderBuffers: @unchecked Sendable {
     var byteCount: Int { capacity.floatCount * MemoryLayout<Float>.stride }
 
     /// Whether these buffers serve a call of `shape` as buffers made for it would: room in every
-    /// buffer, the same number of score buffers, the same width.
+    /// buffer, the same number and kind of score buffers, the same width.
     func fits(_ shape: Shape) -> Bool {
         capacity.channels == shape.channels && capacity.scoreBuffers == shape.scoreBuffers
+            && capacity.fusedAttention == shape.fusedAttention
             && capacity.tokens >= shape.tokens && capacity.scoreFloats >= shape.scoreFloats
             && capacity.mlpFloats >= shape.mlpFloats
             && zip(capacity.scratchFloats, shape.scratchFloats).allSatisfy { $0 >= $1 }
