@@ -6,11 +6,11 @@ import TestSupport
 /// Model-file contracts of issue 12: `llm_gguf` names a plain file inside the model directory,
 /// like the safetensors shard names (and like them it reaches the loader from config.json).
 @Suite struct HostileModelFilesTests {
-    /// A scratch directory holding a config.json that names `llmGGUF`, an `inside.gguf` file and
-    /// a sibling directory with `outside.gguf`.
-    static func directory(llmGGUF: String) throws -> (dir: String, outside: String) {
+    /// A new directory under `scratch` holding a config.json that names `llmGGUF`, an
+    /// `inside.gguf` file and a sibling directory with `outside.gguf`.
+    static func directory(llmGGUF: String, in scratch: String) throws -> (dir: String, outside: String) {
         let fm = FileManager.default
-        let root = NSTemporaryDirectory() + "/luhd-llm-gguf-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let root = scratch + "/\((try? fm.contentsOfDirectory(atPath: scratch).count) ?? 0)"
         try fm.createDirectory(atPath: root + "/model", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: root + "/elsewhere", withIntermediateDirectories: true)
         for path in [root + "/model/inside.gguf", root + "/elsewhere/outside.gguf"] {
@@ -23,11 +23,13 @@ import TestSupport
 
     @Test func llmGGUFMustBeAPlainFileNameInTheDirectory() throws {
         let fm = FileManager.default
-        let ok = try Self.directory(llmGGUF: "inside.gguf")
+        let scratch = TestFiles.makeTemporaryDirectory("llm-gguf")
+        defer { TestFiles.remove(scratch) }
+        let ok = try Self.directory(llmGGUF: "inside.gguf", in: scratch)
         #expect(try GGUFLanguageModel.locate(directory: ok.dir, named: "inside.gguf") == ok.dir + "/inside.gguf")
 
         for name in ["../elsewhere/outside.gguf", "sub/inside.gguf", "..", "."] {
-            let d = try Self.directory(llmGGUF: name)
+            let d = try Self.directory(llmGGUF: name, in: scratch)
             do {
                 let found = try GGUFLanguageModel.locate(directory: d.dir, named: name)
                 Issue.record("llm_gguf '\(name)' was accepted: \(found ?? "nil")")
@@ -36,7 +38,7 @@ import TestSupport
             }
         }
         // An absolute path to a file that exists.
-        let absolute = try Self.directory(llmGGUF: ok.outside)
+        let absolute = try Self.directory(llmGGUF: ok.outside, in: scratch)
         do {
             _ = try GGUFLanguageModel.locate(directory: absolute.dir, named: ok.outside)
             Issue.record("an absolute llm_gguf was accepted")
@@ -44,7 +46,7 @@ import TestSupport
             #expect(error.status == .badConfig)
         }
         // A plain name that is a symbolic link to a file outside the directory.
-        let link = try Self.directory(llmGGUF: "link.gguf")
+        let link = try Self.directory(llmGGUF: "link.gguf", in: scratch)
         try fm.createSymbolicLink(atPath: link.dir + "/link.gguf", withDestinationPath: link.outside)
         do {
             _ = try GGUFLanguageModel.locate(directory: link.dir, named: "link.gguf")
@@ -54,7 +56,7 @@ import TestSupport
             #expect(error.message.contains("outside"))
         }
         // A link that stays inside is fine.
-        let inner = try Self.directory(llmGGUF: "alias.gguf")
+        let inner = try Self.directory(llmGGUF: "alias.gguf", in: scratch)
         try fm.createSymbolicLink(atPath: inner.dir + "/alias.gguf", withDestinationPath: "inside.gguf")
         #expect(try GGUFLanguageModel.locate(directory: inner.dir, named: "alias.gguf") == inner.dir + "/alias.gguf")
     }
