@@ -610,30 +610,32 @@ int luhd_quant_int8_avx2_supports(int format) {
     }
 }
 
+/* rows() of format F and layout G (0 stored, 1 scale-grouped) with the caller's m (1-4 rows of x)
+ * as a compile-time constant; the caller's wb, rb, r0, r1, cols, prep, stride, m, y and ldy. */
+#define ROWS_FOR_M(F, G)                                                      \
+    switch (m) {                                                              \
+    case 1: rows(F, G, wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break; \
+    case 2: rows(F, G, wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break; \
+    case 3: rows(F, G, wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break; \
+    default: rows(F, G, wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break; \
+    }
+
 void luhd_quant_matvec_int8_avx2(int format, const void *w, size_t rb, long r0, long r1, long cols,
                                  const void *prepared, int m, float *y, long ldy) {
     const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
     const size_t stride = luhd_quant_avx2_row_stride(cols);
-#define ACASE(F)                                                             \
-    switch (m) {                                                             \
-    case 1: rows(F, 0, wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break; \
-    case 2: rows(F, 0, wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break; \
-    case 3: rows(F, 0, wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break; \
-    default: rows(F, 0, wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break; \
-    }
     switch (format) {
-    case LUHD_QF_Q4_0: ACASE(LUHD_QF_Q4_0) break;
-    case LUHD_QF_Q4_1: ACASE(LUHD_QF_Q4_1) break;
-    case LUHD_QF_Q5_0: ACASE(LUHD_QF_Q5_0) break;
-    case LUHD_QF_Q5_1: ACASE(LUHD_QF_Q5_1) break;
-    case LUHD_QF_Q8_0: ACASE(LUHD_QF_Q8_0) break;
-    case LUHD_QF_IQ4_NL: ACASE(LUHD_QF_IQ4_NL) break;
-    case LUHD_QF_Q4_K: ACASE(LUHD_QF_Q4_K) break;
-    case LUHD_QF_Q5_K: ACASE(LUHD_QF_Q5_K) break;
-    case LUHD_QF_Q6_K: ACASE(LUHD_QF_Q6_K) break;
+    case LUHD_QF_Q4_0: ROWS_FOR_M(LUHD_QF_Q4_0, 0) break;
+    case LUHD_QF_Q4_1: ROWS_FOR_M(LUHD_QF_Q4_1, 0) break;
+    case LUHD_QF_Q5_0: ROWS_FOR_M(LUHD_QF_Q5_0, 0) break;
+    case LUHD_QF_Q5_1: ROWS_FOR_M(LUHD_QF_Q5_1, 0) break;
+    case LUHD_QF_Q8_0: ROWS_FOR_M(LUHD_QF_Q8_0, 0) break;
+    case LUHD_QF_IQ4_NL: ROWS_FOR_M(LUHD_QF_IQ4_NL, 0) break;
+    case LUHD_QF_Q4_K: ROWS_FOR_M(LUHD_QF_Q4_K, 0) break;
+    case LUHD_QF_Q5_K: ROWS_FOR_M(LUHD_QF_Q5_K, 0) break;
+    case LUHD_QF_Q6_K: ROWS_FOR_M(LUHD_QF_Q6_K, 0) break;
     default: break;
     }
-#undef ACASE
 }
 
 void luhd_quant_matvec_grouped(int format, const void *w, size_t rb, long r0, long r1, long cols,
@@ -641,18 +643,11 @@ void luhd_quant_matvec_grouped(int format, const void *w, size_t rb, long r0, lo
     const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
     const size_t stride = luhd_quant_avx2_row_stride(cols);
     if (r0 < 0 || r1 <= r0 || m < 1 || m > 4 || cols <= 0 || cols % 32 != 0) return;
-#define GCASE(F)                                                             \
-    switch (m) {                                                             \
-    case 1: rows(F, 1, wb, rb, r0, r1, cols, prep, stride, 1, y, ldy); break; \
-    case 2: rows(F, 1, wb, rb, r0, r1, cols, prep, stride, 2, y, ldy); break; \
-    case 3: rows(F, 1, wb, rb, r0, r1, cols, prep, stride, 3, y, ldy); break; \
-    default: rows(F, 1, wb, rb, r0, r1, cols, prep, stride, 4, y, ldy); break; \
-    }
     switch (format) {
-    case LUHD_QF_Q4_0: GCASE(LUHD_QF_Q4_0) break;
-    case LUHD_QF_Q8_0: GCASE(LUHD_QF_Q8_0) break;
+    case LUHD_QF_Q4_0: ROWS_FOR_M(LUHD_QF_Q4_0, 1) break;
+    case LUHD_QF_Q8_0: ROWS_FOR_M(LUHD_QF_Q8_0, 1) break;
     default: break;
     }
-#undef GCASE
 }
+#undef ROWS_FOR_M
 #pragma clang attribute pop
