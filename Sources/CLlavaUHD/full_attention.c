@@ -6,7 +6,9 @@
 void luhd_avx2_full_attention(const float *q, const float *k, const float *v, long stride, long n, long d,
                               float scale, float *out, long out_stride, void *work);
 
-int luhd_full_attention_available(void) { return luhd_kernels_avx512() == NULL; }
+int luhd_full_attention_available(void) {
+    return luhd_kernels_avx512() == NULL && luhd_kernels_avx2() != NULL;
+}
 
 size_t luhd_full_attention_work_bytes(long n, long d) {
     const size_t n16 = (size_t)(n + 15) / 16 * 16, d8 = (size_t)(d + 7) / 8 * 8;
