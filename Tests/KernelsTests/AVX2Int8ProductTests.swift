@@ -8,97 +8,37 @@ import TestSupport
 /// machines included, so these tests run everywhere the library does), and the choice between
 /// the int8 products:
 /// - the product is W·x~ (x~ the int8 image of x per block of 32, `int8Image`) within
-///   1e-5·Σ|w·x~| of an f64 reference from the exactly dequantized weights (a NaN fails), for
-///   every format it implements, row counts with every tail (1, 4, 5, 7, 13 rows of x against
+///   1e-5·Σ|w·x~| of an f64 reference from the exactly dequantized weights (a NaN fails), and
+///   W·x within the x-quantization bound, for every format it implements, row counts with every tail (1, 4, 5, 7, 13 rows of x against
 ///   steps of 6; 45 weight rows:
 ///   a 32-row tile and a 13-row one of a full and a partial panel of 8), on 1 and 2 threads with
 ///   the same bits;
 /// - every tiling (tiles of 1-32 rows at any n0) and split into column ranges gives the bits of
-///   one call over all columns, and outputs outside the tile are not written;
+///   one call over all columns, outputs outside the tile are not written, and invalid column
+///   ranges write nothing (the checks shared with the K formats: `AVX2TileProduct`);
 /// - the prepared x is its definition value for value;
 /// - a non-finite block of x makes its row's outputs NaN and leaves the other rows alone.
 @Suite struct AVX2Int8ProductTests {
     static let formats: [QuantFormat] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl]
 
-    /// `y = x · Wᵀ` through the AVX2 product (x prepared for it, `MatMul.int8Product`).
-    static func product(_ x: [Float], rows m: Int, _ w: QuantizedMatrix, threads: Int) -> [Float] {
-        let prepared = PreparedInt8Rows(x, rows: m, columns: w.columns, kernel: .avx2, threads: threads)
-        var y = [Float](repeating: .nan, count: m * w.rows)
-        y.withUnsafeMutableBufferPointer { yb in
-            MatMul.int8Product(prepared, weight: w, into: yb.baseAddress!, ldOut: w.rows, threads: threads)
-        }
-        return y
-    }
+    static let kernel = AVX2TileProduct.blocksOf32
 
+    /// Within 1e-5·Σ|w·x~| of W·x~ and within the x-quantization bound of W·x, for row counts with
+    /// every tail (1, 4, 5, 7, 13 rows of x against steps of 6), on 1 and 2 threads with the same bits.
     @Test(arguments: formats)
     func againstReference(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
         #expect(Int8ProductKernel.avx2.supports(format))
-        let rows = 45, cols = 352
-        let w = try testMatrix(format, rows: rows, columns: cols, seed: 7)
-        let wd = w.dequantized()
-        var rng = TestRandom(seed: 13)
-        for m in [1, 4, 5, 7, 13] {
-            let x = rng.floats(m * cols, -2, 2)
-            let y = Self.product(x, rows: m, w, threads: 1)
-            #expect(y.map(\.bitPattern) == Self.product(x, rows: m, w, threads: 2).map(\.bitPattern),
-                    "\(format) m=\(m): thread count changed the result")
-            var worst = 0.0
-            for i in 0..<m {
-                let xt = int8Image(Array(x[(i * cols)..<((i + 1) * cols)])).values
-                for r in 0..<rows {
-                    var s = 0.0, sa = 0.0
-                    for k in 0..<cols {
-                        s += Double(wd[r * cols + k]) * Double(xt[k])
-                        sa += abs(Double(wd[r * cols + k]) * Double(xt[k]))
-                    }
-                    let e = abs(Double(y[i * rows + r]) - s) / sa
-                    worst = e.isNaN ? .infinity : max(worst, e)
-                }
-            }
-            #expect(worst <= 1e-5, "\(format) m=\(m): |y − W·x~|/Σ|w·x~| = \(worst)")
-        }
+        try Self.kernel.checkAgainstReference(format, columns: 352, rowCounts: [1, 4, 5, 7, 13])
     }
 
-    /// Tiles of 1-32 rows at every n0 of a 37-row matrix, and the columns in ranges of 32, 96
-    /// and the rest (the later ones accumulating), give the bits of one 32-row call over all
-    /// columns; the output's extra columns (ldOut = rows + 3) stay untouched.
+    /// Every tiling, and the columns in ranges of 32, 96 and the rest, give the bits of one call;
+    /// ranges that are not whole blocks or leave the matrix write nothing.
     @Test(arguments: formats)
     func tilingsAndColumnRanges(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
-        let rows = 37, cols = 320, m = 11, ld = rows + 3
-        let w = try testMatrix(format, rows: rows, columns: cols, seed: 17)
-        var rng = TestRandom(seed: 19)
-        let x = rng.floats(m * cols, -3, 3)
-        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, kernel: .avx2, threads: 2)
-        let fmt = Int32(format.ggmlType)
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_avx2_tile_bytes(cols), alignment: 64)
-        defer { tile.deallocate() }
-        func run(tileRows: Int, ranges: [Range<Int>]) -> [Float] {
-            var y = [Float](repeating: -7, count: m * ld)
-            y.withUnsafeMutableBufferPointer { yb in
-                for n0 in stride(from: 0, to: rows, by: tileRows) {
-                    for (j, r) in ranges.enumerated() {
-                        luhd_quant_gemm_avx2_tile_columns(fmt, w.data, w.rowBytes, n0, Int32(min(tileRows, rows - n0)), cols,
-                                                          r.lowerBound, r.upperBound, prepared.bytes, m, tile, yb.baseAddress!,
-                                                          ld, j > 0 ? 1 : 0)
-                    }
-                }
-            }
-            return y
-        }
-        let expected = run(tileRows: 32, ranges: [0..<cols])
-        #expect(!(0..<m).contains { i in expected[(i * ld)..<(i * ld + rows)].contains { !$0.isFinite || $0 == -7 } },
-                "\(format): an output not written")
-        for i in 0..<m {
-            #expect(expected[(i * ld + rows)..<(i * ld + ld)].allSatisfy { $0 == -7 }, "\(format): wrote past the tile")
-        }
-        for tileRows in [1, 3, 8, 9, 16, 17, 31, 32] {
-            for ranges in [[0..<cols], [0..<32, 32..<128, 128..<cols]] {
-                #expect(run(tileRows: tileRows, ranges: ranges).map(\.bitPattern) == expected.map(\.bitPattern),
-                        "\(format): \(tileRows)-row tiles, \(ranges.count) column ranges")
-            }
-        }
+        try Self.kernel.checkTilingsAndColumnRanges(format, columns: 320, ranges: [0..<32, 32..<128, 128..<320],
+                                                     invalidRanges: [0..<16, 32..<40, 256..<640, 32..<32])
     }
 
     /// The prepared rows (`luhd_quant_gemm_avx2_prepare_x`) against their definition, block by
@@ -149,22 +89,7 @@ import TestSupport
     @Test(arguments: [QuantFormat.q8_0, .q4_0, .q4_1, .q5_0])
     func nonFiniteBlocks(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
-        let rows = 20, cols = 128, m = 7
-        let w = try testMatrix(format, rows: rows, columns: cols, seed: 29)
-        var rng = TestRandom(seed: 31)
-        var x = rng.floats(m * cols)
-        let clean = Self.product(x, rows: m, w, threads: 1)
-        x[2 * cols + 70] = .infinity
-        let y = Self.product(x, rows: m, w, threads: 1)
-        for i in 0..<m {
-            let row = y[(i * rows)..<((i + 1) * rows)]
-            if i == 2 {
-                let allNaN = row.allSatisfy { $0.isNaN }
-                #expect(allNaN, "\(format): row with an infinity")
-            } else {
-                #expect(row.map(\.bitPattern) == clean[(i * rows)..<((i + 1) * rows)].map(\.bitPattern), "\(format): row \(i)")
-            }
-        }
+        try Self.kernel.checkNonFiniteRows(format, columns: 128, poisoned: [(2, 70, .infinity)])
     }
 
     /// Which int8 product a feature set picks: VNNI where the CPU has AVX-512 VNNI (every block

@@ -15,7 +15,8 @@ import TestSupport
 /// - every quant at its largest value times x = ±127 (the bound of the int16 sums of
 ///   vpmaddubsw, quant_gemm_k_avx2.c's header) is still within the bound: no saturation;
 /// - every tiling (tiles of 1-32 rows at any n0) and split into column ranges gives the bits of
-///   one call over all columns, and outputs outside the tile are not written;
+///   one call over all columns, outputs outside the tile are not written, and invalid column
+///   ranges write nothing (the checks shared with the formats per 32: `AVX2TileProduct`);
 /// - `MatMul.int8Product` with column ranges and passes of rows (a small budget of prepared
 ///   x), from the stored layout and from the interleaved copy, gives the bits of one call per
 ///   32 weight rows;
@@ -24,61 +25,15 @@ import TestSupport
 @Suite struct AVX2KInt8ProductTests {
     static let formats: [QuantFormat] = [.q4_K, .q6_K, .q5_K, .q3_K]
 
-    /// `y = x · Wᵀ` through the AVX2 product (x prepared per 256 for it, `MatMul.int8Product`).
-    static func product(_ x: [Float], rows m: Int, _ w: QuantizedMatrix, threads: Int) -> [Float] {
-        let prepared = PreparedInt8Rows(x, rows: m, columns: w.columns, blocking: .superBlocksOf256, kernel: .avx2,
-                                        threads: threads)
-        var y = [Float](repeating: .nan, count: m * w.rows)
-        y.withUnsafeMutableBufferPointer { yb in
-            MatMul.int8Product(prepared, weight: w, into: yb.baseAddress!, ldOut: w.rows, threads: threads)
-        }
-        return y
-    }
+    static let kernel = AVX2TileProduct.superBlocksOf256
 
-    /// The worst |y − W·x~| / Σ|w·x~| over the outputs (infinity for a NaN), and the worst
-    /// |y − W·x| / (Σ_super-blocks (dx/2)·Σ|w| + 1e-5·Σ|w·x~|).
-    static func errors(_ y: [Float], x: [Float], rows m: Int, _ w: QuantizedMatrix) -> (image: Double, exact: Double) {
-        let rows = w.rows, cols = w.columns
-        let wd = w.dequantized()
-        var worst = 0.0, worstExact = 0.0
-        for i in 0..<m {
-            let xi = Array(x[(i * cols)..<((i + 1) * cols)])
-            let image = int8Image(xi, block: 256)
-            for r in 0..<rows {
-                var s = 0.0, sa = 0.0, exact = 0.0, qbound = 0.0
-                for k in 0..<cols {
-                    let wv = Double(wd[r * cols + k])
-                    s += wv * Double(image.values[k])
-                    sa += abs(wv * Double(image.values[k]))
-                    exact += wv * Double(xi[k])
-                    qbound += abs(wv) * Double(image.dx[k / 256]) / 2
-                }
-                let v = Double(y[i * rows + r])
-                let e = abs(v - s) / max(sa, 1e-30), q = abs(v - exact) / (qbound + 1e-5 * sa)
-                worst = e.isNaN ? .infinity : max(worst, e)
-                worstExact = q.isNaN ? .infinity : max(worstExact, q)
-            }
-        }
-        return (worst, worstExact)
-    }
-
+    /// Within 1e-5·Σ|w·x~| of W·x~ and within the x-quantization bound of W·x, for every remainder
+    /// of the rows of x against the step of 6, on 1 and 2 threads with the same bits.
     @Test(arguments: formats)
     func againstReference(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
         #expect(Int8ProductKernel.avx2.supports(format))
-        let rows = 45, cols = 768
-        let w = try testMatrix(format, rows: rows, columns: cols, seed: 7)
-        #expect(PreparedInt8Rows.Blocking(for: w, kernel: .avx2) == .superBlocksOf256)
-        var rng = TestRandom(seed: 13)
-        for m in [1, 2, 3, 4, 5, 6, 13] {
-            let x = rng.floats(m * cols, -2, 2)
-            let y = Self.product(x, rows: m, w, threads: 1)
-            #expect(y.map(\.bitPattern) == Self.product(x, rows: m, w, threads: 2).map(\.bitPattern),
-                    "\(format) m=\(m): thread count changed the result")
-            let (image, exact) = Self.errors(y, x: x, rows: m, w)
-            #expect(image <= 1e-5, "\(format) m=\(m): |y − W·x~|/Σ|w·x~| = \(image)")
-            #expect(exact <= 1, "\(format) m=\(m): exceeds the x-quantization bound (\(exact))")
-        }
+        try Self.kernel.checkAgainstReference(format, columns: 768, rowCounts: [1, 2, 3, 4, 5, 6, 13])
     }
 
     /// Every quant at its largest value (Q4_K 15, Q5_K 31, Q6_K 63, Q3_K 7; the scales and the
@@ -105,59 +60,18 @@ import TestSupport
         for i in 0..<m {
             for k in 0..<cols { x[i * cols + k] = i % 3 == 0 ? 1.5 : i % 3 == 1 ? -0.25 : (k % 2 == 0 ? 3 : -3) }
         }
-        let y = Self.product(x, rows: m, w, threads: 1)
-        let (image, _) = Self.errors(y, x: x, rows: m, w)
+        let y = Self.kernel.product(x, rows: m, w, threads: 1)
+        let (image, _) = Self.kernel.errors(y, x: x, rows: m, w)
         #expect(image <= 1e-5, "\(format): |y − W·x~|/Σ|w·x~| = \(image) with the largest operands")
     }
 
-    /// Tiles of 1-32 rows at every n0 of a 37-row matrix, and the columns in ranges of one
-    /// super-block each (the later ones accumulating), give the bits of one 32-row call over all
-    /// columns; the output's extra columns (ldOut = rows + 3) stay untouched.
+    /// Every tiling, and the columns in ranges of one super-block each, give the bits of one call;
+    /// ranges that are not whole super-blocks or leave the matrix write nothing.
     @Test(arguments: formats)
     func tilingsAndColumnRanges(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
-        let rows = 37, cols = 768, m = 11, ld = rows + 3
-        let w = try testMatrix(format, rows: rows, columns: cols, seed: 17)
-        var rng = TestRandom(seed: 19)
-        let x = rng.floats(m * cols, -3, 3)
-        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, kernel: .avx2, threads: 2)
-        let fmt = Int32(format.ggmlType)
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_k_avx2_tile_bytes(cols), alignment: 64)
-        defer { tile.deallocate() }
-        func run(tileRows: Int, ranges: [Range<Int>]) -> [Float] {
-            var y = [Float](repeating: -7, count: m * ld)
-            y.withUnsafeMutableBufferPointer { yb in
-                for n0 in stride(from: 0, to: rows, by: tileRows) {
-                    for (j, r) in ranges.enumerated() {
-                        luhd_quant_gemm_k_avx2_tile_columns(fmt, w.data, w.rowBytes, n0, Int32(min(tileRows, rows - n0)), cols,
-                                                            r.lowerBound, r.upperBound, prepared.bytes, m, tile,
-                                                            yb.baseAddress!, ld, j > 0 ? 1 : 0)
-                    }
-                }
-            }
-            return y
-        }
-        let expected = run(tileRows: 32, ranges: [0..<cols])
-        #expect(!(0..<m).contains { i in expected[(i * ld)..<(i * ld + rows)].contains { !$0.isFinite || $0 == -7 } },
-                "\(format): an output not written")
-        for i in 0..<m {
-            #expect(expected[(i * ld + rows)..<(i * ld + ld)].allSatisfy { $0 == -7 }, "\(format): wrote past the tile")
-        }
-        for tileRows in [1, 3, 8, 9, 16, 17, 31, 32] {
-            for ranges in [[0..<cols], [0..<256, 256..<512, 512..<cols]] {
-                #expect(run(tileRows: tileRows, ranges: ranges).map(\.bitPattern) == expected.map(\.bitPattern),
-                        "\(format): \(tileRows)-row tiles, \(ranges.count) column ranges")
-            }
-        }
-        // Column ranges that are not whole super-blocks, or out of bounds: nothing written.
-        var y = [Float](repeating: -7, count: m * ld)
-        y.withUnsafeMutableBufferPointer { yb in
-            for (k0, k1) in [(0, 128), (256, 300), (512, 1024), (256, 256)] {
-                luhd_quant_gemm_k_avx2_tile_columns(fmt, w.data, w.rowBytes, 0, 32, cols, k0, k1, prepared.bytes, m, tile,
-                                                    yb.baseAddress!, ld, 0)
-            }
-        }
-        #expect(y.allSatisfy { $0 == -7 }, "\(format): an invalid column range wrote")
+        try Self.kernel.checkTilingsAndColumnRanges(format, columns: 768, ranges: [0..<256, 256..<512, 512..<768],
+                                                     invalidRanges: [0..<128, 256..<300, 512..<1024, 256..<256])
     }
 
     /// The int8 product with a small budget of prepared x (`MatMul.int8Product(_:weight:into:
@@ -237,27 +151,12 @@ import TestSupport
         #expect(nonFinite == 2)
     }
 
-    /// A row of x with an infinity in one super-block gives NaN in every output of that row, for
-    /// the formats with mins and with offsets; the other rows are the products of their own values.
+    /// A row of x with an infinity, and one with a NaN, in one super-block give NaN in every output
+    /// of their rows, for the formats with mins and with offsets; the other rows are the products
+    /// of their own values.
     @Test(arguments: [QuantFormat.q4_K, .q6_K])
     func nonFiniteSuperBlocks(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
-        let rows = 20, cols = 512, m = 7
-        let w = try testMatrix(format, rows: rows, columns: cols, seed: 29)
-        var rng = TestRandom(seed: 31)
-        var x = rng.floats(m * cols)
-        let clean = Self.product(x, rows: m, w, threads: 1)
-        x[2 * cols + 300] = .infinity
-        x[5 * cols + 7] = .nan
-        let y = Self.product(x, rows: m, w, threads: 1)
-        for i in 0..<m {
-            let row = y[(i * rows)..<((i + 1) * rows)]
-            if i == 2 || i == 5 {
-                let allNaN = row.allSatisfy { $0.isNaN }
-                #expect(allNaN, "\(format): row \(i) with a non-finite value")
-            } else {
-                #expect(row.map(\.bitPattern) == clean[(i * rows)..<((i + 1) * rows)].map(\.bitPattern), "\(format): row \(i)")
-            }
-        }
+        try Self.kernel.checkNonFiniteRows(format, columns: 512, poisoned: [(2, 300, .infinity), (5, 7, .nan)])
     }
 }
