@@ -44,9 +44,10 @@
  * so each output row is computed the same way whatever the split of the rows over calls and
  * whatever rows are in flight with it (ROWS_IN_FLIGHT).
  *
- * The same kernels read the scale-grouped copies of Q4_0 and Q8_0 matrices (quant_repack_avx2.c,
- * luhd_quant_matvec_grouped): only the loads of a group's scales and quants change (`grouped`,
- * a compile-time constant, set only for those two formats), so the results are the same bits.
+ * The same kernels read the scale-grouped copies of Q4_0, Q8_0 and Q4_K matrices
+ * (quant_repack_avx2.c, luhd_quant_matvec_grouped): only the loads of a group's scales and quants
+ * change (`grouped`, a compile-time constant, set only for those formats), so the results are the
+ * same bits.
  *
  * Prepared x of one row (luhd_quant_avx2_row_stride bytes): per group of 8 blocks, GROUP_PREP
  * bytes: the 256 int8 values in the pair order above (pair k at 64k: elements 0..15 of block k,
@@ -409,12 +410,45 @@ static AI void k_accumulate(__m256i s, __m256 scf, __m256 mnf, const uint8_t *gp
     *macc = _mm256_fmadd_ps(mnf, _mm256_loadu_ps((const float *)(gp + PREP_XS)), *macc);
 }
 
-/* Q4_K: 144-byte super-blocks (f16 d, f16 dmin, 12 bytes of scales and mins, 128 nibble bytes). */
-static AI void group_q4_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc, __m256 *macc) {
+/* q4_k_scales from a grouped Q4_K super-block h (quant_repack_avx2.c): lane j of the widened
+ * bytes 4..11 holds sc_j in bits 0..5 and m_j >> 4 in bits 6..7, the u32 at 12 m_j & 15 in bits
+ * 4j..4j+3. The same integers, so the same products. */
+static inline void q4_k_grouped_scales(const uint8_t *h, __m256 *scf, __m256 *mnf) {
+    uint32_t dd, mins;
+    memcpy(&dd, h, 4);
+    memcpy(&mins, h + 12, 4);
+    const __m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(h + 4)));
+    const __m256i low = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)mins), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                         _mm256_set1_epi32(15));
+    const __m256i mn = _mm256_or_si256(low, _mm256_and_si256(_mm256_srli_epi32(w, 2), _mm256_set1_epi32(0x30)));
+    const __m256 dm = _mm256_cvtph_ps(_mm_cvtsi32_si128((int)dd));   /* d, dmin */
+    *scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(w, _mm256_set1_epi32(63))),
+                         _mm256_permutevar8x32_ps(dm, _mm256_setzero_si256()));
+    *mnf = _mm256_mul_ps(_mm256_cvtepi32_ps(mn), _mm256_permutevar8x32_ps(dm, _mm256_set1_epi32(1)));
+}
+
+/* Q4_K: 144-byte super-blocks (f16 d, f16 dmin, 12 bytes of scales and mins, 128 nibble bytes);
+ * grouped (quant_repack_avx2.c): the scales as q4_k_grouped_scales reads them, then the 256-bit
+ * run s = 2c + h at 16 + 32s giving pairs 2c and 2c + 1, elements 16h..16h+15. */
+static AI void group_q4_k(const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc,
+                          __m256 *macc) {
     __m256i lo[4], hi[4], v[4];
-    k_nibbles(b + 16, lo, hi);
     __m256 scf, mnf;
-    q4_k_scales(b, &scf, &mnf);
+    if (grouped) {
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
+        for (int c = 0; c < 2; c++) {
+            const __m256i q0 = _mm256_loadu_si256((const __m256i *)(b + 16 + 64 * c));
+            const __m256i q1 = _mm256_loadu_si256((const __m256i *)(b + 48 + 64 * c));
+            lo[2 * c] = _mm256_and_si256(q0, m4);
+            lo[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q0, 4), m4);
+            hi[2 * c] = _mm256_and_si256(q1, m4);
+            hi[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4);
+        }
+        q4_k_grouped_scales(b, &scf, &mnf);
+    } else {
+        k_nibbles(b + 16, lo, hi);
+        q4_k_scales(b, &scf, &mnf);
+    }
     for (int i = 0; i < m; i++) {
         const uint8_t *gp = xg + (size_t)i * ps;
         unsigned_dots(lo, hi, gp, v);
@@ -499,7 +533,7 @@ static AI void group_terms(const int format, const int grouped, const uint8_t *b
         group_unsigned(format, grouped, b, xg, ps, m, acc, macc);
         break;
     case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: group_signed(format, grouped, b, xg, ps, m, acc); break;
-    case LUHD_QF_Q4_K: group_q4_k(b, xg, ps, m, acc, macc); break;
+    case LUHD_QF_Q4_K: group_q4_k(grouped, b, xg, ps, m, acc, macc); break;
     case LUHD_QF_Q5_K: group_q5_k(b, xg, ps, m, acc, macc); break;
     default: group_q6_k(b, xg, ps, m, acc); break;
     }
@@ -642,10 +676,11 @@ void luhd_quant_matvec_grouped(int format, const void *w, size_t rb, long r0, lo
                                          const void *prepared, int m, float *y, long ldy) {
     const uint8_t *wb = (const uint8_t *)w, *prep = (const uint8_t *)prepared;
     const size_t stride = luhd_quant_avx2_row_stride(cols);
-    if (r0 < 0 || r1 <= r0 || m < 1 || m > 4 || cols <= 0 || cols % 32 != 0) return;
+    if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0 || m < 1 || m > 4) return;
     switch (format) {
     case LUHD_QF_Q4_0: ROWS_FOR_M(LUHD_QF_Q4_0, 1) break;
     case LUHD_QF_Q8_0: ROWS_FOR_M(LUHD_QF_Q8_0, 1) break;
+    case LUHD_QF_Q4_K: ROWS_FOR_M(LUHD_QF_Q4_K, 1) break;
     default: break;
     }
 }

@@ -1,10 +1,9 @@
-/* Scale-grouped copies of Q4_0 and Q8_0 matrices for the int8 AVX2 matrix-vector kernels
- * (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in
- * quant_kernels.h).
+/* Scale-grouped copies of Q4_0, Q8_0 and Q4_K matrices for the int8 AVX2 matrix-vector kernels
+ * (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in quant_kernels.h).
  *
- * The stored layout puts each block's f16 scale d ahead of its quants, so the 8 scales of a
- * group of 8 blocks lie 18 (Q4_0) or 34 (Q8_0) bytes apart: the kernels gathered them one
- * 16-bit load at a time, about a third of Q4_0's instructions per group (BENCHMARKS.md
+ * Q4_0 and Q8_0. The stored layout puts each block's f16 scale d ahead of its quants, so the 8
+ * scales of a group of 8 blocks lie 18 (Q4_0) or 34 (Q8_0) bytes apart: the kernels gathered them
+ * one 16-bit load at a time, about a third of Q4_0's instructions per group (BENCHMARKS.md
  * notes:decode10), and loaded each block's quants as 16-byte halves of a 256-bit register. The
  * grouped copy keeps every row where it was (row r at r * row_bytes, the same size) and reorders
  * the bytes inside each group of 8 blocks of a row (G = 8 * block bytes: Q4_0 144, Q8_0 272):
@@ -14,19 +13,79 @@
  *   0..15 and 16..31), half h of block k then half h of block k + 4: pair k's 32 * H bytes
  *   at 16 + 32 H k (H halves), each half-pair one 256-bit load.
  * The blocks after the last whole group of a row (rows whose block count is not a multiple of
- * 8) keep the stored layout. Every byte keeps its value, only its position changes, so
- * luhd_quant_grouped_rows_restore_columns gives the stored bytes back (for the int8 AVX2
- * matrix product of prefill, which reads the stored layout). */
+ * 8) keep the stored layout.
+ *
+ * Q4_K. Each 144-byte super-block (f16 d, f16 dmin, 12 bytes packing the 6-bit scales sc_j and
+ * mins m_j of sub-blocks j = 0..7 as luhd_q4k_scale_min reads them, 128 nibble bytes: 32-byte
+ * chunk c holds sub-block 2c in its low nibbles and 2c + 1 in its high ones, byte l element l)
+ * stays where it is and becomes, in the same 144 bytes:
+ *   bytes 0..3     d, dmin (as stored);
+ *   bytes 4..11    byte j = sc_j | (m_j >> 4) << 6 (one 64-bit load widened to 8 lanes gives
+ *                  every scale with one mask and the top bits of every min with one shift);
+ *   bytes 12..15   a little-endian u32 whose bits 4j..4j+3 are m_j & 15 (broadcast, one
+ *                  variable shift per lane);
+ *   bytes 16..143  the nibble bytes in the pair order: at 16 + 32 (2c + h) (c, h = 0, 1) bytes
+ *                  16h..16h+15 of chunk c then of chunk c + 2, i.e. elements 16h..16h+15 of
+ *                  sub-blocks 2c / 2c + 1 (low 128 bits) and 2c + 4 / 2c + 5 (high), one
+ *                  256-bit load for two pairs (the stored layout: two 128-bit loads and an
+ *                  insert, and the 12 bytes unpacked by 11 vector instructions, not 6).
+ * The 96 bits of scales and mins are the stored ones rearranged, so every copy is a bijection:
+ * luhd_quant_grouped_rows_restore_columns gives the stored bytes back (for the int8 AVX2 matrix
+ * product of prefill, which reads the stored layout). */
 #include "quant_kernels.h"
+#include "quant_blocks.h"
 #include <string.h>
 
 int luhd_quant_grouped_supports(int format, long cols) {
     if (cols < 256 || cols % 32 != 0) return 0;
-    return format == LUHD_QF_Q4_0 || format == LUHD_QF_Q8_0;
+    return format == LUHD_QF_Q4_0 || format == LUHD_QF_Q8_0 || (format == LUHD_QF_Q4_K && cols % 256 == 0);
 }
 
-/* Bytes of one block of a supported format. */
+/* Bytes of one block of a supported 32-block format. */
 static size_t block_bytes(int format) { return format == LUHD_QF_Q8_0 ? 34 : 18; }
+
+/* One Q4_K super-block from the stored layout (s) to the grouped one (g); the buffers do not
+ * overlap. */
+static void q4_k_to_grouped(const uint8_t *s, uint8_t *g) {
+    memcpy(g, s, 4);
+    uint32_t mins = 0;
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        luhd_q4k_scale_min(s + 4, j, &sc, &m);
+        g[4 + j] = (uint8_t)(sc | (m >> 4) << 6);
+        mins |= (uint32_t)(m & 15) << (4 * j);
+    }
+    memcpy(g + 12, &mins, 4);
+    for (int c = 0; c < 2; c++)
+        for (int h = 0; h < 2; h++) {
+            memcpy(g + 16 + 32 * (2 * c + h), s + 16 + 32 * c + 16 * h, 16);
+            memcpy(g + 32 + 32 * (2 * c + h), s + 16 + 32 * (c + 2) + 16 * h, 16);
+        }
+}
+
+/* The inverse of q4_k_to_grouped: the stored super-block (s) from the grouped one (g). The
+ * stored 12 bytes: for j < 4, byte j = sc_j | (sc_{j+4} >> 4) << 6, byte j + 4 = m_j |
+ * (m_{j+4} >> 4) << 6, byte j + 8 = (sc_{j+4} & 15) | (m_{j+4} & 15) << 4. */
+static void q4_k_to_stored(const uint8_t *g, uint8_t *s) {
+    memcpy(s, g, 4);
+    uint32_t mins;
+    memcpy(&mins, g + 12, 4);
+    int sc[8], m[8];
+    for (int j = 0; j < 8; j++) {
+        sc[j] = g[4 + j] & 63;
+        m[j] = (int)((mins >> (4 * j)) & 15) | (g[4 + j] >> 6) << 4;
+    }
+    for (int j = 0; j < 4; j++) {
+        s[4 + j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        s[8 + j] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
+        s[12 + j] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+    }
+    for (int c = 0; c < 2; c++)
+        for (int h = 0; h < 2; h++) {
+            memcpy(s + 16 + 32 * c + 16 * h, g + 16 + 32 * (2 * c + h), 16);
+            memcpy(s + 16 + 32 * (c + 2) + 16 * h, g + 32 + 32 * (2 * c + h), 16);
+        }
+}
 
 /* Offset of half h of block j's quants (and, for h = -1, of its scale) within a row of ng
  * whole groups of blocks of bb bytes, in the grouped copy; the blocks after the last group keep
@@ -86,6 +145,13 @@ static void move_blocks(size_t bb, size_t ng, size_t j0, size_t j1, uint8_t *sto
 
 void luhd_quant_grouped_rows(int format, const void *src, size_t row_bytes, long r0, long r1, long cols, void *dst) {
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0) return;
+    if (format == LUHD_QF_Q4_K) {
+        for (long r = r0; r < r1; r++)
+            for (long j = 0; j < cols / 256; j++)
+                q4_k_to_grouped((const uint8_t *)src + (size_t)r * row_bytes + 144 * (size_t)j,
+                                (uint8_t *)dst + (size_t)r * row_bytes + 144 * (size_t)j);
+        return;
+    }
     const size_t bb = block_bytes(format), nb = (size_t)cols / 32, ng = nb / 8;
     for (long r = r0; r < r1; r++) {
         uint8_t *s = (uint8_t *)src + (size_t)r * row_bytes, *d = (uint8_t *)dst + (size_t)r * row_bytes;
@@ -98,6 +164,14 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0 || k0 < 0 || k1 <= k0 || k1 > cols || k0 % 32 != 0
         || k1 % 32 != 0)
         return;
+    if (format == LUHD_QF_Q4_K) {
+        if (k0 % 256 != 0 || k1 % 256 != 0) return;
+        for (long r = r0; r < r1; r++)
+            for (long j = k0 / 256; j < k1 / 256; j++)
+                q4_k_to_stored((const uint8_t *)grouped + (size_t)r * row_bytes + 144 * (size_t)j,
+                               (uint8_t *)dst + (size_t)(r - r0) * row_bytes + 144 * (size_t)j);
+        return;
+    }
     const size_t bb = block_bytes(format), ng = (size_t)cols / 256;
     for (long r = r0; r < r1; r++) {
         uint8_t *s = (uint8_t *)grouped + (size_t)r * row_bytes, *d = (uint8_t *)dst + (size_t)(r - r0) * row_bytes;

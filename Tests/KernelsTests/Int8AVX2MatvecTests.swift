@@ -227,13 +227,15 @@ import Testing
     /// bits for 1-4 rows of x, over the whole matrix, the row splits of `rowSplitsGiveTheSameBits`
     /// (runs of rows in flight with and without rows left) and each row alone, for rows of 35
     /// blocks (4 groups and 3 blocks after them), 11 (1 and 3), 8 (one group), 128 + 5 (16 and
-    /// 5), with random weights and with `extremeMatrix`'s (every vpmaddubsw pair at its limit);
-    /// the copy, made in 2 row ranges, restores to the stored bytes.
-    @Test(arguments: [QuantFormat.q4_0, .q8_0])
+    /// 5) (Q4_K: 5 super-blocks, 1, 17), with random weights (random 6-bit scales and mins for
+    /// Q4_K) and with `extremeMatrix`'s (every vpmaddubsw pair at its limit); the copy, made in 2
+    /// row ranges, restores to the stored bytes.
+    @Test(arguments: [QuantFormat.q4_0, .q8_0, .q4_K])
     func groupedCopyGivesTheSameBits(format: QuantFormat) throws {
         guard QuantKernel.int8AVX2.isAvailable else { return }
         let fmt = Int32(format.ggmlType)
-        for (rows, cols) in [(23, 1120), (23, 352), (9, 256), (11, 4256)] {
+        let shapes = format == .q4_K ? [(23, 1280), (9, 256), (11, 4352)] : [(23, 1120), (23, 352), (9, 256), (11, 4256)]
+        for (rows, cols) in shapes {
             for (label, w) in [("random", try testMatrix(format, rows: rows, columns: cols, seed: 91)),
                                ("extreme", try Self.extremeMatrix(format, rows: rows, columns: cols))] {
                 let copy = Self.groupedCopy(w, parts: [0..<7, 7..<rows])
@@ -296,9 +298,62 @@ import Testing
         }
         #expect(luhd_quant_grouped_supports(fmt, 256) == 1 && luhd_quant_grouped_supports(fmt, 224) == 0)
         #expect(luhd_quant_grouped_supports(fmt, 288) == 1 && luhd_quant_grouped_supports(fmt, 300) == 0)
-        for other in QuantFormat.allCases where other != .q4_0 && other != .q8_0 {
+        let q4K = Int32(QuantFormat.q4_K.ggmlType)
+        #expect(luhd_quant_grouped_supports(q4K, 256) == 1 && luhd_quant_grouped_supports(q4K, 4352) == 1)
+        #expect(luhd_quant_grouped_supports(q4K, 288) == 0 && luhd_quant_grouped_supports(q4K, 0) == 0)
+        for other in QuantFormat.allCases where other != .q4_0 && other != .q8_0 && other != .q4_K {
             #expect(luhd_quant_grouped_supports(Int32(other.ggmlType), 1024) == 0, "\(other)")
         }
+    }
+
+    /// The 6-bit scale and min of sub-block `j` of a stored Q4_K super-block's 12 packed bytes
+    /// `s` (GGUF's layout: scales / mins 0-3 the low 6 bits of bytes 0-3 / 4-7; 4-7 the nibbles
+    /// of bytes 8-11, low for scales and high for mins, with the top bits of bytes 0-3 / 4-7 above).
+    static func q4KScaleMin(_ s: UnsafePointer<UInt8>, _ j: Int) -> (scale: UInt8, min: UInt8) {
+        if j < 4 { return (s[j] & 63, s[j + 4] & 63) }
+        return ((s[j + 4] & 0x0F) | (s[j - 4] >> 6) << 4, (s[j + 4] >> 4) | (s[j] >> 6) << 4)
+    }
+
+    /// The grouped Q4_K layout is its definition (quant_repack_avx2.c), byte for byte: in each
+    /// 144-byte super-block (at its stored offset), d and dmin at 0-3; at 4 + j the scale of
+    /// sub-block j with its min's top 2 bits at bits 6-7; at 12-15 a little-endian u32 with the
+    /// min's low 4 bits at bits 4j; at 16 + 32(2c + h) bytes 16h..<16h+16 of nibble chunk c
+    /// (stored at 16 + 32c) then of chunk c + 2. Restoring super-blocks 1..<3 of rows 1..<3
+    /// writes those and nothing else; a range not on super-blocks writes nothing.
+    @Test func groupedQ4KLayoutMatchesDefinition() throws {
+        let rows = 3, cols = 1024, nb = cols / 256, fmt = Int32(QuantFormat.q4_K.ggmlType)
+        let w = try testMatrix(.q4_K, rows: rows, columns: cols, seed: 17)
+        let copy = Self.groupedCopy(w, parts: [0..<rows])
+        let stored = w.data.assumingMemoryBound(to: UInt8.self), grouped = copy.pointer.assumingMemoryBound(to: UInt8.self)
+        for r in 0..<rows {
+            for j in 0..<nb {
+                let src = stored + r * w.rowBytes + 144 * j, dst = grouped + r * w.rowBytes + 144 * j
+                let tag = "row \(r) super-block \(j)"
+                #expect((0..<4).allSatisfy { dst[$0] == src[$0] }, "\(tag): d, dmin")
+                var mins: UInt32 = 0
+                for b in 0..<4 { mins |= UInt32(dst[12 + b]) << (8 * b) }
+                for s in 0..<8 {
+                    let (scale, min) = Self.q4KScaleMin(src + 4, s)
+                    #expect(dst[4 + s] == scale | (min >> 4) << 6 && UInt8((mins >> (4 * s)) & 15) == min & 15, "\(tag): sub-block \(s)")
+                }
+                for c in 0..<2 {
+                    for h in 0..<2 {
+                        let at = dst + 16 + 32 * (2 * c + h)
+                        #expect((0..<16).allSatisfy { at[$0] == src[16 + 32 * c + 16 * h + $0] && at[16 + $0] == src[16 + 32 * (c + 2) + 16 * h + $0] },
+                                "\(tag): nibbles \(c), \(h)")
+                    }
+                }
+            }
+        }
+        var partial = [UInt8](repeating: 0x5A, count: 2 * w.rowBytes)
+        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 1, 3, 256, 768, cols, &partial)
+        for i in 0..<(2 * w.rowBytes) {
+            let expected = (144..<432).contains(i % w.rowBytes) ? stored[w.rowBytes + i] : 0x5A
+            if partial[i] != expected { Issue.record("Q4_K: restored columns, byte \(i)"); break }
+        }
+        var untouched = [UInt8](repeating: 0x5A, count: w.rowBytes)
+        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 0, 1, 32, 256, cols, &untouched)
+        #expect(untouched.allSatisfy { $0 == 0x5A }, "Q4_K: columns not on super-blocks")
     }
 
     /// The huge-page copy decoding reads on CPUs whose default kernel for the format is int8 AVX2
@@ -309,7 +364,7 @@ import Testing
     @Test func streamedCopyHoldsTheSameBytes() throws {
         let dir = TestFiles.makeTemporaryDirectory("streamed")
         defer { TestFiles.remove(dir) }
-        for format in [QuantFormat.q4_1, .q4_K, .bf16] {
+        for format in [QuantFormat.q4_1, .q6_K, .bf16] {
             let rows = 2 * (StreamedBuffer.hugePageBytes / format.rowBytes(columns: 1024)!) + 3, cols = 1024
             let source = try testMatrix(format, rows: rows, columns: cols, seed: 21)
             let path = dir + "/\(format.rawValue).bin"
@@ -334,7 +389,7 @@ import Testing
         #expect(!small.wantsStreamedCopy && !owned.wantsStreamedCopy, "small or owned matrices are not copied")
     }
 
-    /// Where the scale-grouped copy applies (Q4_0 and Q8_0 on CPUs whose default kernel for them
+    /// Where the scale-grouped copy applies (Q4_0, Q8_0 and Q4_K on CPUs whose default kernel for them
     /// is int8 AVX2) it takes the huge-page copy's place: a matrix from a file mapping gets the
     /// grouped copy (2 MiB-aligned, the file's pages released, `data` still the mapping) and no
     /// streamed copy, and its products (1 row of x, 40 rows through the prefill product) are the
@@ -342,7 +397,7 @@ import Testing
     @Test func groupedCopyTakesTheStreamedCopysPlace() throws {
         let dir = TestFiles.makeTemporaryDirectory("grouped")
         defer { TestFiles.remove(dir) }
-        for format in [QuantFormat.q4_0, .q8_0] {
+        for format in [QuantFormat.q4_0, .q8_0, .q4_K] {
             let cols = 1024, rows = 2 * (StreamedBuffer.hugePageBytes / format.rowBytes(columns: cols)!) + 3
             let source = try testMatrix(format, rows: rows, columns: cols, seed: 8)
             let path = dir + "/\(format.rawValue).bin"

@@ -118,14 +118,14 @@ import TestSupport
         }
     }
 
-    /// The decoder's load-time copies of its Q4_0 and Q8_0 matrices (row-interleaved on int8 VNNI
+    /// The decoder's load-time copies of its Q4_0, Q8_0 and Q4_K matrices (row-interleaved on int8 VNNI
     /// CPUs, scale-grouped on int8 AVX2 ones: `InterleavingDecoderSource`, with the preferred
     /// kernels) give the bits of the same kernels on the stored bytes (the kernel forced: no
     /// copies): a 37-token prompt (the int8 prefill product, on the grouped copy from tiles put
     /// back in the stored layout), its last logits and 6 greedy steps (the matrix-vector kernels);
     /// and batched decoding on the copies matches serial decoding (`check`). Hidden 256 and
     /// intermediate 512: every matrix has a copy.
-    @Test(arguments: [QuantFormat.q4_0, .q8_0])
+    @Test(arguments: [QuantFormat.q4_0, .q8_0, .q4_K])
     func loadTimeCopiesGiveTheStoredBits(format: QuantFormat) throws {
         let source = SyntheticQuantizedSource(format: format, seed: 9)
         func decoder(_ kernel: QuantKernel?, batch: Int) throws -> TransformerDecoder {
