@@ -15,6 +15,8 @@ import TestSupport
 ///   the same bits;
 /// - every tiling (tiles of 1-32 rows at any n0) and split into column ranges gives the bits of
 ///   one call over all columns, and outputs outside the tile are not written;
+/// - a call over more columns than it takes in one pass (it splits them itself) is within the
+///   same bound and has the bits of other splits;
 /// - the prepared x is its definition value for value;
 /// - a non-finite block of x makes its row's outputs NaN and leaves the other rows alone.
 @Suite struct AVX2Int8ProductTests {
@@ -98,6 +100,56 @@ import TestSupport
                 #expect(run(tileRows: tileRows, ranges: ranges).map(\.bitPattern) == expected.map(\.bitPattern),
                         "\(format): \(tileRows)-row tiles, \(ranges.count) column ranges")
             }
+        }
+    }
+
+    /// A tile call over more columns than one pass of it reads (`GEMM_AVX2_RANGE_BYTES` of the
+    /// tile, quant_gemm_avx2_common.h: 64 blocks, 2048 columns) runs its columns in ranges, the
+    /// later ones adding to y: over 4160 columns (3 ranges of 44 blocks) the product is within
+    /// 1e-5·Σ|w·x~| of the f64 reference, and has the bits of the caller's own splits of the
+    /// columns (which the call then divides at other places), in tiles of 32 and 13 rows.
+    @Test(arguments: formats)
+    func rangesInsideOneCall(format: QuantFormat) throws {
+        try #require(Int8ProductKernel.avx2.isAvailable)
+        let rows = 45, cols = 4160, m = 7
+        let w = try testMatrix(format, rows: rows, columns: cols, seed: 23)
+        var rng = TestRandom(seed: 29)
+        let x = rng.floats(m * cols, -2, 2)
+        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, kernel: .avx2, threads: 1)
+        let fmt = Int32(format.ggmlType)
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_avx2_tile_bytes(cols), alignment: 64)
+        defer { tile.deallocate() }
+        func run(ranges: [Range<Int>]) -> [Float] {
+            var y = [Float](repeating: -7, count: m * rows)
+            y.withUnsafeMutableBufferPointer { yb in
+                for n0 in stride(from: 0, to: rows, by: 32) {
+                    for (j, r) in ranges.enumerated() {
+                        luhd_quant_gemm_avx2_tile_columns(fmt, w.data, w.rowBytes, n0, Int32(min(32, rows - n0)), cols,
+                                                          r.lowerBound, r.upperBound, prepared.bytes, m, tile, yb.baseAddress!,
+                                                          rows, j > 0 ? 1 : 0)
+                    }
+                }
+            }
+            return y
+        }
+        let y = run(ranges: [0..<cols])
+        let wd = w.dequantized()
+        var worst = 0.0
+        for i in 0..<m {
+            let xt = int8Image(Array(x[(i * cols)..<((i + 1) * cols)])).values
+            for r in 0..<rows {
+                var s = 0.0, sa = 0.0
+                for k in 0..<cols {
+                    s += Double(wd[r * cols + k]) * Double(xt[k])
+                    sa += abs(Double(wd[r * cols + k]) * Double(xt[k]))
+                }
+                let e = abs(Double(y[i * rows + r]) - s) / sa
+                worst = e.isNaN ? .infinity : max(worst, e)
+            }
+        }
+        #expect(worst <= 1e-5, "\(format): |y − W·x~|/Σ|w·x~| = \(worst)")
+        for ranges in [[0..<32, 32..<cols], [0..<2080, 2080..<cols], [0..<1024, 1024..<3072, 3072..<cols]] {
+            #expect(run(ranges: ranges).map(\.bitPattern) == y.map(\.bitPattern), "\(format): columns split at \(ranges)")
         }
     }
 

@@ -16,6 +16,8 @@ import TestSupport
 ///   vpmaddubsw, quant_gemm_k_avx2.c's header) is still within the bound: no saturation;
 /// - every tiling (tiles of 1-32 rows at any n0) and split into column ranges gives the bits of
 ///   one call over all columns, and outputs outside the tile are not written;
+/// - a call over more columns than it takes in one pass (it splits them itself) is within the
+///   same bounds and has the bits of other splits;
 /// - `MatMul.int8Product` with column ranges and passes of rows (a small budget of prepared
 ///   x), from the stored layout and from the interleaved copy, gives the bits of one call per
 ///   32 weight rows;
@@ -158,6 +160,45 @@ import TestSupport
             }
         }
         #expect(y.allSatisfy { $0 == -7 }, "\(format): an invalid column range wrote")
+    }
+
+    /// A tile call over more columns than one pass of it reads (`GEMM_AVX2_RANGE_BYTES` of the
+    /// tile, quant_gemm_avx2_common.h: 12 super-blocks, 3072 columns) runs its columns in ranges,
+    /// the later ones adding to y: over 3328 columns (ranges of 7 and 6 super-blocks) the product
+    /// is within 1e-5·Σ|w·x~| of the f64 reference and within the x-quantization bound, and has
+    /// the bits of the caller's own splits of the columns (which the call then divides at other
+    /// places), in tiles of 32 and 13 rows.
+    @Test(arguments: formats)
+    func rangesInsideOneCall(format: QuantFormat) throws {
+        try #require(Int8ProductKernel.avx2.isAvailable)
+        let rows = 45, cols = 3328, m = 7
+        let w = try testMatrix(format, rows: rows, columns: cols, seed: 23)
+        var rng = TestRandom(seed: 29)
+        let x = rng.floats(m * cols, -2, 2)
+        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, kernel: .avx2, threads: 1)
+        let fmt = Int32(format.ggmlType)
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_k_avx2_tile_bytes(cols), alignment: 64)
+        defer { tile.deallocate() }
+        func run(ranges: [Range<Int>]) -> [Float] {
+            var y = [Float](repeating: -7, count: m * rows)
+            y.withUnsafeMutableBufferPointer { yb in
+                for n0 in stride(from: 0, to: rows, by: 32) {
+                    for (j, r) in ranges.enumerated() {
+                        luhd_quant_gemm_k_avx2_tile_columns(fmt, w.data, w.rowBytes, n0, Int32(min(32, rows - n0)), cols,
+                                                            r.lowerBound, r.upperBound, prepared.bytes, m, tile,
+                                                            yb.baseAddress!, rows, j > 0 ? 1 : 0)
+                    }
+                }
+            }
+            return y
+        }
+        let y = run(ranges: [0..<cols])
+        let (image, exact) = Self.errors(y, x: x, rows: m, w)
+        #expect(image <= 1e-5, "\(format): |y − W·x~|/Σ|w·x~| = \(image)")
+        #expect(exact <= 1, "\(format): exceeds the x-quantization bound (\(exact))")
+        for ranges in [[0..<256, 256..<cols], [0..<1792, 1792..<cols], [0..<768, 768..<2560, 2560..<cols]] {
+            #expect(run(ranges: ranges).map(\.bitPattern) == y.map(\.bitPattern), "\(format): columns split at \(ranges)")
+        }
     }
 
     /// The int8 product with a small budget of prepared x (`MatMul.int8Product(_:weight:into:
