@@ -196,17 +196,11 @@ static inline __attribute__((always_inline)) void panel_rows(const uint8_t *tile
                                                              int rows, int kind, float *y, long ldy, long n0,
                                                              __m256i last, int accumulate) {
     const long nb = cols / 32;
-    const __m256i ones = _mm256_set1_epi16(1), all = _mm256_set1_epi32(-1);
-    const __m256i mask[2] = {np == 1 ? last : all, np == 2 ? last : all};
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i mask[2];
     __m256 out[MR][2];
     const uint8_t *xr[MR];
-    for (int i = 0; i < rows; i++) {
-        xr[i] = xbuf + (size_t)(i0 + i) * xs;
-        for (int j = 0; j < np; j++) {
-            float *yo = y + (i0 + i) * ldy + n0 + 8 * (p0 + j);
-            out[i][j] = accumulate ? _mm256_maskload_ps(yo, mask[j]) : _mm256_setzero_ps();
-        }
-    }
+    gemm_avx2_step_begin(xbuf, xs, i0, rows, np, p0, y, ldy, n0, last, accumulate, xr, mask, out);
     for (long b = b0; b < b1; b++) {
         const uint8_t *pb = tile + (size_t)(b - b0) * PANELS * PB + (size_t)p0 * PB;
         __m256i acc[MR][2];
@@ -268,8 +262,7 @@ static inline __attribute__((always_inline)) void panel_rows(const uint8_t *tile
             }
         }
     }
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < np; j++) _mm256_maskstore_ps(y + (i0 + i) * ldy + n0 + 8 * (p0 + j), mask[j], out[i][j]);
+    gemm_avx2_step_end(out, mask, rows, np, p0, y, ldy, i0, n0);
 }
 
 GEMM_AVX2_DEFINE_PASS(pass_signed, panel_rows, K_SIGNED, MR)

@@ -66,6 +66,33 @@ static inline void gemm_avx2_transpose8(const __m256i r[8], __m256i c[8]) {
     }
 }
 
+/* The start of a step of `rows` rows of x from i0 against np panels from p0 (outputs n0 + 8 (p0 +
+ * j) + lane): each row's prepared x (xs bytes apart), the vpmaskmov masks of the np panels
+ * (`last` for the second when np is 2, else for the first: a step's last panel is the tile's
+ * last or a whole one), and each output vector from 0 or, with `accumulate`, from y. */
+static inline __attribute__((always_inline)) void gemm_avx2_step_begin(const uint8_t *xbuf, size_t xs, long i0, int rows, int np,
+                                                                       int p0, const float *y, long ldy, long n0, __m256i last,
+                                                                       int accumulate, const uint8_t *xr[], __m256i mask[2],
+                                                                       __m256 out[][2]) {
+    const __m256i all = _mm256_set1_epi32(-1);
+    mask[0] = np == 1 ? last : all;
+    mask[1] = np == 2 ? last : all;
+    for (int i = 0; i < rows; i++) {
+        xr[i] = xbuf + (size_t)(i0 + i) * xs;
+        for (int j = 0; j < np; j++) {
+            const float *yo = y + (i0 + i) * ldy + n0 + 8 * (p0 + j);
+            out[i][j] = accumulate ? _mm256_maskload_ps(yo, mask[j]) : _mm256_setzero_ps();
+        }
+    }
+}
+
+/* The end of a step: its outputs stored to y through the masks of gemm_avx2_step_begin. */
+static inline __attribute__((always_inline)) void gemm_avx2_step_end(__m256 out[][2], const __m256i mask[2], int rows, int np, int p0,
+                                                                     float *y, long ldy, long i0, long n0) {
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < np; j++) _mm256_maskstore_ps(y + (i0 + i) * ldy + n0 + 8 * (p0 + j), mask[j], out[i][j]);
+}
+
 /* One pass of a product over a tile: panels [p0, p0 + np) (np 1 or 2; 8 weight rows each,
  * outputs n0 + 8 (p0 + j) + lane) against all m rows of x, over the tile's units (blocks or
  * super-blocks) [u0, u1), the tile pointer at unit u0; the last panel's lanes limited by `last`
@@ -73,11 +100,14 @@ static inline void gemm_avx2_transpose8(const __m256i r[8], __m256i c[8]) {
 typedef void (*gemm_avx2_pass)(const uint8_t *tile, int p0, int np, long u0, long u1, const uint8_t *xb, size_t xs, long cols,
                                long m, float *y, long ldy, long n0, __m256i last, int acc);
 
-/* Tile bytes one pass reads: 144 KiB, so that the part of the tile that a pass over all rows of
- * x re-reads for every step of rows stays in a Zen 3 core's 512 KiB L2 next to the rows of x
- * streaming through (a whole tile of 11008 columns is 792 KiB for Q8_0, 495 KiB for Q4_K, and
- * was re-read from L3 for each step: 11008 -> 4096 ran about 25 % slower than 4096 -> 4096). */
-#define GEMM_AVX2_RANGE_BYTES 147456
+/* Tile bytes one pass reads at most: 320 KiB, so that the part of the tile that a pass over all
+ * rows of x re-reads for every step of rows stays in a Zen 3 core's 512 KiB L2 next to the rows
+ * of x streaming through (a whole tile of 11008 columns is 792 KiB for Q8_0, 495 KiB for Q4_K,
+ * and was re-read from L3 for each step: 11008 -> 4096 ran about 25 % slower than 4096 ->
+ * 4096), while 4096 columns (288 KiB for Q8_0) stay one range: measured on Zen 3, one thread,
+ * ranges of 64 blocks (144 KiB) and of 128 (288 KiB) gave 11008 -> 4096 the same time, and
+ * 4096 -> 4096 was no faster split in two (BENCHMARKS.md notes:q8gemm12). */
+#define GEMM_AVX2_RANGE_BYTES 327680
 
 /* Runs `pass` over a packed tile of nr (1..32) weight rows, 4 panels per unit of unit_bytes
  * bytes, units [u0, u1): in ranges of equal numbers of units, each at most

@@ -244,17 +244,10 @@ static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *ti
     const long nsb = cols / 256;
     const int mins = kind == KIND_Q4_K || kind == KIND_Q5_K;
     const int segment = mins ? 8 : 4, chunk = kind == KIND_Q4_K ? 8 : kind == KIND_Q6_K ? 2 : 4;
-    const __m256i all = _mm256_set1_epi32(-1);
-    const __m256i mask[2] = {np == 1 ? last : all, np == 2 ? last : all};
+    __m256i mask[2];
     __m256 out[MR][2];
     const uint8_t *xr[MR];
-    for (int i = 0; i < rows; i++) {
-        xr[i] = xbuf + (size_t)(i0 + i) * xs;
-        for (int j = 0; j < np; j++) {
-            float *yo = y + (i0 + i) * ldy + n0 + 8 * (p0 + j);
-            out[i][j] = accumulate ? _mm256_maskload_ps(yo, mask[j]) : _mm256_setzero_ps();
-        }
-    }
+    gemm_avx2_step_begin(xbuf, xs, i0, rows, np, p0, y, ldy, n0, last, accumulate, xr, mask, out);
     for (long s = s0; s < s1; s++) {
         const uint8_t *pb = tile + (size_t)(s - s0) * PANELS * KPB + (size_t)p0 * KPB;
         __m256i sum[MR][2];
@@ -306,8 +299,7 @@ static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *ti
             }
         }
     }
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < np; j++) _mm256_maskstore_ps(y + (i0 + i) * ldy + n0 + 8 * (p0 + j), mask[j], out[i][j]);
+    gemm_avx2_step_end(out, mask, rows, np, p0, y, ldy, i0, n0);
 }
 
 GEMM_AVX2_DEFINE_PASS(pass_q4_k, panel_rows_k, KIND_Q4_K, MR)
