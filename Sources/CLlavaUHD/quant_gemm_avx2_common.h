@@ -100,14 +100,14 @@ static inline __attribute__((always_inline)) void gemm_avx2_step_end(__m256 out[
 typedef void (*gemm_avx2_pass)(const uint8_t *tile, int p0, int np, long u0, long u1, const uint8_t *xb, size_t xs, long cols,
                                long m, float *y, long ldy, long n0, __m256i last, int acc);
 
-/* Tile bytes one pass reads at most: 320 KiB, so that the part of the tile that a pass over all
- * rows of x re-reads for every step of rows stays in a Zen 3 core's 512 KiB L2 next to the rows
- * of x streaming through (a whole tile of 11008 columns is 792 KiB for Q8_0, 495 KiB for Q4_K,
- * and was re-read from L3 for each step: 11008 -> 4096 ran about 25 % slower than 4096 ->
- * 4096), while 4096 columns (288 KiB for Q8_0) stay one range: measured on Zen 3, one thread,
- * ranges of 64 blocks (144 KiB) and of 128 (288 KiB) gave 11008 -> 4096 the same time, and
- * 4096 -> 4096 was no faster split in two (BENCHMARKS.md notes:q8gemm12). */
-#define GEMM_AVX2_RANGE_BYTES 327680
+/* Tile bytes a range of the passes covers at most: 512 KiB, so that the half of it that a pass
+ * of two panels re-reads for every step of rows (256 KiB at most) stays in a Zen 3 core's 512
+ * KiB L2 next to the rows of x streaming through. Measured on Zen 3, one thread, CPU time,
+ * 1000 rows (BENCHMARKS.md notes:q8gemm12): Q8_0 and Q4_0 11008 -> 4096 (792 KiB tiles, read
+ * from L3 at every step as one range) +15-34 % and +4 %; 4096 columns (288 KiB) and the K
+ * formats' 11008 (495 KiB) stay one range: split, Q6_K 11008 -> 4096 lost 13 % (2 ranges) and
+ * 40 % (4), 4096 -> 4096 gained nothing. */
+#define GEMM_AVX2_RANGE_BYTES 524288
 
 /* Runs `pass` over a packed tile of nr (1..32) weight rows, 4 panels per unit of unit_bytes
  * bytes, units [u0, u1): in ranges of equal numbers of units, each at most

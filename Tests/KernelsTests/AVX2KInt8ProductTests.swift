@@ -163,15 +163,15 @@ import TestSupport
     }
 
     /// A tile call over more columns than one pass of it reads (`GEMM_AVX2_RANGE_BYTES` of the
-    /// tile, quant_gemm_avx2_common.h: 28 super-blocks, 7168 columns) runs its columns in ranges,
-    /// the later ones adding to y: over 7424 columns (ranges of 15 and 14 super-blocks) the product
+    /// tile, quant_gemm_avx2_common.h: 45 super-blocks, 11520 columns) runs its columns in ranges,
+    /// the later ones adding to y: over 11776 columns (2 ranges of 23 super-blocks) the product
     /// is within 1e-5·Σ|w·x~| of the f64 reference and within the x-quantization bound, and has
     /// the bits of the caller's own splits of the columns (which the call then divides at other
     /// places), in tiles of 32 and 13 rows.
     @Test(arguments: formats)
     func rangesInsideOneCall(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
-        let rows = 45, cols = 7424, m = 7
+        let rows = 45, cols = 11776, m = 7
         let w = try testMatrix(format, rows: rows, columns: cols, seed: 23)
         var rng = TestRandom(seed: 29)
         let x = rng.floats(m * cols, -2, 2)
