@@ -103,8 +103,9 @@ typedef void (*gemm_avx2_pass)(const uint8_t *tile, int p0, int np, long u0, lon
 /* Tile bytes a range of the passes covers at most: 512 KiB, so that the half of it that a pass
  * of two panels re-reads for every step of rows (256 KiB at most) stays in a Zen 3 core's 512
  * KiB L2 next to the rows of x streaming through. Measured on Zen 3, one thread, CPU time,
- * 1000 rows (BENCHMARKS.md notes:q8gemm12): Q8_0 and Q4_0 11008 -> 4096 (792 KiB tiles, read
- * from L3 at every step as one range) +15-34 % and +4 %; 4096 columns (288 KiB) and the K
+ * 1000 rows (BENCHMARKS.md notes:q8gemm12): Q8_0 11008 -> 4096 (a 792 KiB tile, read from L3
+ * at every step as one range) +15 % (2 threads +21 %; 288 KiB ranges +34 % at a quieter
+ * minute), Q4_0 +4 %; 4096 columns (288 KiB) and the K
  * formats' 11008 (495 KiB) stay one range: split, Q6_K 11008 -> 4096 lost 13 % (2 ranges) and
  * 40 % (4), 4096 -> 4096 gained nothing. */
 #define GEMM_AVX2_RANGE_BYTES 524288
