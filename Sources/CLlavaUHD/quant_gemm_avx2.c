@@ -25,7 +25,8 @@
  * Tiles hold 8 weight rows per 256-bit vector (a "panel"; 4 panels = 32 rows a tile): per block
  * and panel 8 vectors of the weights (lane n: 4 consecutive weights of row n, the layout of
  * vpdpbusd), for signed formats 8 more of their magnitudes, then 8 f32 scales s and 8 offsets o.
- * The product takes 2 panels (16 rows) and MR = 6 rows of x at a time. Results are the same bits
+ * The product takes 2 panels (16 rows) and MR = 6 rows of x at a time, over ranges of the tile
+ * that stay in L2 (gemm_avx2_tile_passes, quant_gemm_avx2_common.h). Results are the same bits
  * whatever the tiling (nr, n0), the column ranges and the rows of x taken together: each output
  * is its blocks' f32 operations in block order. */
 #include "quant_kernels.h"
@@ -195,17 +196,11 @@ static inline __attribute__((always_inline)) void panel_rows(const uint8_t *tile
                                                              int rows, int kind, float *y, long ldy, long n0,
                                                              __m256i last, int accumulate) {
     const long nb = cols / 32;
-    const __m256i ones = _mm256_set1_epi16(1), all = _mm256_set1_epi32(-1);
-    const __m256i mask[2] = {np == 1 ? last : all, np == 2 ? last : all};
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i mask[2];
     __m256 out[MR][2];
     const uint8_t *xr[MR];
-    for (int i = 0; i < rows; i++) {
-        xr[i] = xbuf + (size_t)(i0 + i) * xs;
-        for (int j = 0; j < np; j++) {
-            float *yo = y + (i0 + i) * ldy + n0 + 8 * (p0 + j);
-            out[i][j] = accumulate ? _mm256_maskload_ps(yo, mask[j]) : _mm256_setzero_ps();
-        }
-    }
+    gemm_avx2_step_begin(xbuf, xs, i0, rows, np, p0, y, ldy, n0, last, accumulate, xr, mask, out);
     for (long b = b0; b < b1; b++) {
         const uint8_t *pb = tile + (size_t)(b - b0) * PANELS * PB + (size_t)p0 * PB;
         __m256i acc[MR][2];
@@ -267,41 +262,13 @@ static inline __attribute__((always_inline)) void panel_rows(const uint8_t *tile
             }
         }
     }
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < np; j++) _mm256_maskstore_ps(y + (i0 + i) * ldy + n0 + 8 * (p0 + j), mask[j], out[i][j]);
+    gemm_avx2_step_end(out, mask, rows, np, p0, y, ldy, i0, n0);
 }
 
-/* All rows of x against panels [p0, p0 + np) of the tile, MR rows at a time. */
-static inline __attribute__((always_inline)) void panel_pass(const uint8_t *tile, int p0, int np, long b0, long b1,
-                                                             const uint8_t *xb, size_t xs, long cols, long m, int kind,
-                                                             float *y, long ldy, long n0, __m256i last, int acc) {
-    long i = 0;
-    for (; i + MR <= m; i += MR) {
-        /* The next rows' outputs, ldy floats apart (no prefetcher follows them). */
-        for (long j = i + MR; j < i + 2 * MR && j < m; j++) _mm_prefetch((const char *)(y + j * ldy + n0 + 8 * p0), _MM_HINT_T0);
-        panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, MR, kind, y, ldy, n0, last, acc);
-    }
-    switch (m - i) {
-    case 5: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 5, kind, y, ldy, n0, last, acc); break;
-    case 4: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 4, kind, y, ldy, n0, last, acc); break;
-    case 3: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 3, kind, y, ldy, n0, last, acc); break;
-    case 2: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 2, kind, y, ldy, n0, last, acc); break;
-    case 1: panel_rows(tile, p0, np, b0, b1, xb, xs, cols, i, 1, kind, y, ldy, n0, last, acc); break;
-    default: break;
-    }
-}
-
-#define PASS(KIND)                                                                                            \
-    static void pass_##KIND(const uint8_t *tile, int p0, int np, long b0, long b1, const uint8_t *xb, size_t xs, \
-                            long cols, long m, float *y, long ldy, long n0, __m256i last, int acc) {           \
-        if (np == 2) panel_pass(tile, p0, 2, b0, b1, xb, xs, cols, m, KIND, y, ldy, n0, last, acc);            \
-        else panel_pass(tile, p0, 1, b0, b1, xb, xs, cols, m, KIND, y, ldy, n0, last, acc);                    \
-    }
-PASS(K_SIGNED)
-PASS(K_Q4_0)
-PASS(K_Q4_1)
-PASS(K_Q5)
-#undef PASS
+GEMM_AVX2_DEFINE_PASS(pass_signed, panel_rows, K_SIGNED, MR)
+GEMM_AVX2_DEFINE_PASS(pass_q4_0, panel_rows, K_Q4_0, MR)
+GEMM_AVX2_DEFINE_PASS(pass_q4_1, panel_rows, K_Q4_1, MR)
+GEMM_AVX2_DEFINE_PASS(pass_q5, panel_rows, K_Q5, MR)
 
 void luhd_quant_gemm_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
                                        long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
@@ -312,18 +279,9 @@ void luhd_quant_gemm_avx2_tile_columns(int format, const void *w, size_t row_byt
     const long b0 = k0 / 32, b1 = k1 / 32;
     uint8_t *t = (uint8_t *)tile;
     pack_tile(format, (const uint8_t *)w, row_bytes, n0, nr, b0, b1, t);
-    const uint8_t *xb = (const uint8_t *)xbuf;
-    const size_t xs = luhd_quant_gemm_avx2_x_bytes(cols, 1);
-    const int panels = (nr + 7) / 8, acc = accumulate != 0, kind = weight_kind(format);
-    /* Lanes of the last panel that are rows of W. */
-    const int tail = nr - 8 * (panels - 1);
-    const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256i all = _mm256_set1_epi32(-1);
-    void (*pass)(const uint8_t *, int, int, long, long, const uint8_t *, size_t, long, long, float *, long, long, __m256i, int) =
-        kind == K_SIGNED ? pass_K_SIGNED : kind == K_Q4_0 ? pass_K_Q4_0 : kind == K_Q4_1 ? pass_K_Q4_1 : pass_K_Q5;
-    for (int p0 = 0; p0 < panels; p0 += 2) {
-        const int np = panels - p0 >= 2 ? 2 : 1;
-        pass(t, p0, np, b0, b1, xb, xs, cols, m, y, ldy, n0, p0 + np == panels ? last : all, acc);
-    }
+    const int kind = weight_kind(format);
+    const gemm_avx2_pass pass = kind == K_SIGNED ? pass_signed : kind == K_Q4_0 ? pass_q4_0 : kind == K_Q4_1 ? pass_q4_1 : pass_q5;
+    gemm_avx2_tile_passes(pass, t, (size_t)PANELS * PB, nr, b0, b1, (const uint8_t *)xbuf, luhd_quant_gemm_avx2_x_bytes(cols, 1), cols,
+                          m, y, ldy, n0, accumulate != 0);
 }
 #pragma clang attribute pop

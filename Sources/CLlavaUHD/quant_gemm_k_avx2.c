@@ -33,7 +33,8 @@
  * panel: 64 vectors of q (group g: lane n = the 4 quants 4g..4g+3 of row n), 16 of scales (one
  * per 16 or 32 quants: lane n = sc | sc << 16), 8 of int16 pairs for the sums of x (Q4_K, Q5_K:
  * m_2p | m_2p+1 << 16, 4 used; Q6_K, Q3_K: -o sc_2p | -o sc_2p+1 << 16), 8 f32 d and 8 dmin.
- * The product takes 2 panels (16 rows) and 6 rows of x (Q6_K: 4) at a time. */
+ * The product takes 2 panels (16 rows) and 6 rows of x (Q6_K: 4) at a time, over ranges of the
+ * tile that stay in L2 (gemm_avx2_tile_passes, quant_gemm_avx2_common.h). */
 #include "quant_kernels.h"
 #include "quant_blocks.h"
 #include <immintrin.h>
@@ -243,17 +244,10 @@ static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *ti
     const long nsb = cols / 256;
     const int mins = kind == KIND_Q4_K || kind == KIND_Q5_K;
     const int segment = mins ? 8 : 4, chunk = kind == KIND_Q4_K ? 8 : kind == KIND_Q6_K ? 2 : 4;
-    const __m256i all = _mm256_set1_epi32(-1);
-    const __m256i mask[2] = {np == 1 ? last : all, np == 2 ? last : all};
+    __m256i mask[2];
     __m256 out[MR][2];
     const uint8_t *xr[MR];
-    for (int i = 0; i < rows; i++) {
-        xr[i] = xbuf + (size_t)(i0 + i) * xs;
-        for (int j = 0; j < np; j++) {
-            float *yo = y + (i0 + i) * ldy + n0 + 8 * (p0 + j);
-            out[i][j] = accumulate ? _mm256_maskload_ps(yo, mask[j]) : _mm256_setzero_ps();
-        }
-    }
+    gemm_avx2_step_begin(xbuf, xs, i0, rows, np, p0, y, ldy, n0, last, accumulate, xr, mask, out);
     for (long s = s0; s < s1; s++) {
         const uint8_t *pb = tile + (size_t)(s - s0) * PANELS * KPB + (size_t)p0 * KPB;
         __m256i sum[MR][2];
@@ -305,53 +299,13 @@ static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *ti
             }
         }
     }
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < np; j++) _mm256_maskstore_ps(y + (i0 + i) * ldy + n0 + 8 * (p0 + j), mask[j], out[i][j]);
+    gemm_avx2_step_end(out, mask, rows, np, p0, y, ldy, i0, n0);
 }
 
-/* All rows of x against panels [p0, p0 + np) of the tile, MR (Q6_K: MR_Q6) rows at a time. */
-static inline __attribute__((always_inline)) void panel_pass_k(const uint8_t *tile, int p0, int np, long s0, long s1, const uint8_t *xb,
-                                                               size_t xs, long cols, long m, int kind, float *y, long ldy, long n0,
-                                                               __m256i last, int acc) {
-    const int step = kind == KIND_Q6_K ? MR_Q6 : MR;
-    long i = 0;
-    for (; i + step <= m; i += step) {
-        /* The next rows' outputs, ldy floats apart (no prefetcher follows them). */
-        for (long j = i + step; j < i + 2 * step && j < m; j++) _mm_prefetch((const char *)(y + j * ldy + n0 + 8 * p0), _MM_HINT_T0);
-        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, step, kind, y, ldy, n0, last, acc);
-    }
-    switch (m - i) {
-    case 5:
-        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 5, kind, y, ldy, n0, last, acc);
-        break;
-    case 4:
-        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 4, kind, y, ldy, n0, last, acc);
-        break;
-    case 3:
-        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 3, kind, y, ldy, n0, last, acc);
-        break;
-    case 2:
-        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 2, kind, y, ldy, n0, last, acc);
-        break;
-    case 1:
-        panel_rows_k(tile, p0, np, s0, s1, xb, xs, cols, i, 1, kind, y, ldy, n0, last, acc);
-        break;
-    default:
-        break;
-    }
-}
-
-#define PASS(KIND)                                                                                                                         \
-    static void pass_##KIND(const uint8_t *tile, int p0, int np, long s0, long s1, const uint8_t *xb, size_t xs, long cols, long m,        \
-                            float *y, long ldy, long n0, __m256i last, int acc) {                                                          \
-        if (np == 2) panel_pass_k(tile, p0, 2, s0, s1, xb, xs, cols, m, KIND, y, ldy, n0, last, acc);                                      \
-        else panel_pass_k(tile, p0, 1, s0, s1, xb, xs, cols, m, KIND, y, ldy, n0, last, acc);                                              \
-    }
-PASS(KIND_Q4_K)
-PASS(KIND_Q5_K)
-PASS(KIND_Q6_K)
-PASS(KIND_Q3_K)
-#undef PASS
+GEMM_AVX2_DEFINE_PASS(pass_q4_k, panel_rows_k, KIND_Q4_K, MR)
+GEMM_AVX2_DEFINE_PASS(pass_q5_k, panel_rows_k, KIND_Q5_K, MR)
+GEMM_AVX2_DEFINE_PASS(pass_q6_k, panel_rows_k, KIND_Q6_K, MR_Q6)
+GEMM_AVX2_DEFINE_PASS(pass_q3_k, panel_rows_k, KIND_Q3_K, MR)
 
 void luhd_quant_gemm_k_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0, long k1,
                                          const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
@@ -361,21 +315,9 @@ void luhd_quant_gemm_k_avx2_tile_columns(int format, const void *w, size_t row_b
     const long s0 = k0 / 256, s1 = k1 / 256;
     uint8_t *t = (uint8_t *)tile;
     pack_tile_k(format, (const uint8_t *)w, row_bytes, n0, nr, s0, s1, t);
-    const uint8_t *xb = (const uint8_t *)xbuf;
-    const size_t xs = luhd_quant_gemm_k_avx2_x_bytes(cols, 1);
-    const int panels = (nr + 7) / 8, acc = accumulate != 0, kind = k_kind(format);
-    /* Lanes of the last panel that are rows of W. */
-    const int tail = nr - 8 * (panels - 1);
-    const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256i all = _mm256_set1_epi32(-1);
-    void (*pass)(const uint8_t *, int, int, long, long, const uint8_t *, size_t, long, long, float *, long, long, __m256i, int) =
-        kind == KIND_Q4_K   ? pass_KIND_Q4_K
-        : kind == KIND_Q5_K ? pass_KIND_Q5_K
-        : kind == KIND_Q6_K ? pass_KIND_Q6_K
-                            : pass_KIND_Q3_K;
-    for (int p0 = 0; p0 < panels; p0 += 2) {
-        const int np = panels - p0 >= 2 ? 2 : 1;
-        pass(t, p0, np, s0, s1, xb, xs, cols, m, y, ldy, n0, p0 + np == panels ? last : all, acc);
-    }
+    const int kind = k_kind(format);
+    const gemm_avx2_pass pass = kind == KIND_Q4_K ? pass_q4_k : kind == KIND_Q5_K ? pass_q5_k : kind == KIND_Q6_K ? pass_q6_k : pass_q3_k;
+    gemm_avx2_tile_passes(pass, t, (size_t)PANELS * KPB, nr, s0, s1, (const uint8_t *)xbuf, luhd_quant_gemm_k_avx2_x_bytes(cols, 1),
+                          cols, m, y, ldy, n0, accumulate != 0);
 }
 #pragma clang attribute pop

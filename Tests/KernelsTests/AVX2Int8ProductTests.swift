@@ -16,6 +16,8 @@ import TestSupport
 /// - every tiling (tiles of 1-32 rows at any n0) and split into column ranges gives the bits of
 ///   one call over all columns, outputs outside the tile are not written, and invalid column
 ///   ranges write nothing (the checks shared with the K formats: `AVX2TileProduct`);
+/// - a call over more columns than it takes in one pass (it splits them itself) is within the
+///   same bounds and has the bits of other splits;
 /// - the prepared x is its definition value for value;
 /// - a non-finite block of x makes its row's outputs NaN and leaves the other rows alone.
 @Suite struct AVX2Int8ProductTests {
@@ -39,6 +41,16 @@ import TestSupport
         try #require(Int8ProductKernel.avx2.isAvailable)
         try Self.kernel.checkTilingsAndColumnRanges(format, columns: 320, ranges: [0..<32, 32..<128, 128..<320],
                                                      invalidRanges: [0..<16, 32..<40, 256..<640, 32..<32])
+    }
+
+    /// A call over 9248 columns, more than one pass of the tile takes (227 blocks, 7264
+    /// columns), splits them itself (ranges of 145 and 144 blocks) with the same bounds and bits.
+    @Test(arguments: formats)
+    func rangesInsideOneCall(format: QuantFormat) throws {
+        try #require(Int8ProductKernel.avx2.isAvailable)
+        try Self.kernel.checkRangesInsideOneCall(format, columns: 9248,
+                                                 splits: [[0..<32, 32..<9248], [0..<2080, 2080..<9248],
+                                                          [0..<1024, 1024..<6144, 6144..<9248]])
     }
 
     /// The prepared rows (`luhd_quant_gemm_avx2_prepare_x`) against their definition, block by

@@ -17,6 +17,8 @@ import TestSupport
 /// - every tiling (tiles of 1-32 rows at any n0) and split into column ranges gives the bits of
 ///   one call over all columns, outputs outside the tile are not written, and invalid column
 ///   ranges write nothing (the checks shared with the formats per 32: `AVX2TileProduct`);
+/// - a call over more columns than it takes in one pass (it splits them itself) is within the
+///   same bounds and has the bits of other splits;
 /// - `MatMul.int8Product` with column ranges and passes of rows (a small budget of prepared
 ///   x), from the stored layout and from the interleaved copy, gives the bits of one call per
 ///   32 weight rows;
@@ -72,6 +74,16 @@ import TestSupport
         try #require(Int8ProductKernel.avx2.isAvailable)
         try Self.kernel.checkTilingsAndColumnRanges(format, columns: 768, ranges: [0..<256, 256..<512, 512..<768],
                                                      invalidRanges: [0..<128, 256..<300, 512..<1024, 256..<256])
+    }
+
+    /// A call over 11776 columns, more than one pass of the tile takes (45 super-blocks, 11520
+    /// columns), splits them itself (2 ranges of 23 super-blocks) with the same bounds and bits.
+    @Test(arguments: formats)
+    func rangesInsideOneCall(format: QuantFormat) throws {
+        try #require(Int8ProductKernel.avx2.isAvailable)
+        try Self.kernel.checkRangesInsideOneCall(format, columns: 11776,
+                                                 splits: [[0..<256, 256..<11776], [0..<3584, 3584..<11776],
+                                                          [0..<768, 768..<5120, 5120..<11776]])
     }
 
     /// The int8 product with a small budget of prepared x (`MatMul.int8Product(_:weight:into:

@@ -136,6 +136,41 @@ enum AVX2TileProduct {
         }
     }
 
+    /// A tile call over more columns than one pass of it reads (`GEMM_AVX2_RANGE_BYTES` of the
+    /// tile, quant_gemm_avx2_common.h) runs its columns in ranges, the later ones adding to y:
+    /// over `cols` columns the product is within the bounds of `errors`, and has the bits of the
+    /// caller's own `splits` of the columns (which the call then divides at other places), in
+    /// tiles of 32 and 13 rows.
+    func checkRangesInsideOneCall(_ format: QuantFormat, columns cols: Int, splits: [[Range<Int>]]) throws {
+        let rows = 45, m = 7
+        let w = try testMatrix(format, rows: rows, columns: cols, seed: 23)
+        var rng = TestRandom(seed: 29)
+        let x = rng.floats(m * cols, -2, 2)
+        let prepared = PreparedInt8Rows(x, rows: m, columns: cols, blocking: blocking, kernel: .avx2, threads: 1)
+        let fmt = Int32(format.ggmlType)
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: tileBytes(cols), alignment: 64)
+        defer { tile.deallocate() }
+        func run(ranges: [Range<Int>]) -> [Float] {
+            var y = [Float](repeating: -7, count: m * rows)
+            y.withUnsafeMutableBufferPointer { yb in
+                for n0 in stride(from: 0, to: rows, by: 32) {
+                    for (j, r) in ranges.enumerated() {
+                        tileColumns(fmt, w.data, w.rowBytes, n0, Int32(min(32, rows - n0)), cols, r.lowerBound,
+                                    r.upperBound, prepared.bytes, m, tile, yb.baseAddress!, rows, accumulate: j > 0)
+                    }
+                }
+            }
+            return y
+        }
+        let y = run(ranges: [0..<cols])
+        let (image, exact) = errors(y, x: x, rows: m, w)
+        #expect(image <= 1e-5, "\(format): |y − W·x~|/Σ|w·x~| = \(image)")
+        #expect(exact <= 1, "\(format): exceeds the x-quantization bound (\(exact))")
+        for ranges in splits {
+            #expect(run(ranges: ranges).map(\.bitPattern) == y.map(\.bitPattern), "\(format): columns split at \(ranges)")
+        }
+    }
+
     /// Rows of x with a non-finite value at each of `poisoned` (row, column) give NaN in every
     /// output of their row; the other rows keep the bits of their clean product.
     func checkNonFiniteRows(_ format: QuantFormat, columns cols: Int, poisoned: [(row: Int, column: Int, value: Float)]) throws {
