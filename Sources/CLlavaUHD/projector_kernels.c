@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "kernels.h"
+#include "scratch.h"
 
 /* The adaptive convolution works on strips of CONV_PIXELS neighbouring output pixels and
  * CONV_LANES channels at a time: a strip's pixels share all but one column of their taps, so
@@ -422,17 +423,309 @@ __attribute__((target("avx512f,avx2,fma,avx512bw,avx512vl"), noinline)) static v
     if (stream) _mm_sfence();
 }
 
+/* The AVX2 + FMA form: tiles of SMALL_K_ROWS_AVX2 rows x 2 eight-lane vectors of C (12 ymm
+ * accumulators), column strips of 16 (one 64-byte line of a row of C), otherwise as above:
+ * every value is the same chain of fused multiply-adds in t-order from zero, so the two forms
+ * give the same bits. A partial strip is zero-filled in the copy of B and stored lane by lane. */
+enum { SMALL_K_ROWS_AVX2 = 6, SMALL_K_COLUMNS_AVX2 = 16 };
+
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void small_k_tile_avx2(
+    long rows, long k, const float *a, long lda, const float *b, float *c, long ldc, long columns, int stream) {
+    __m256 acc[SMALL_K_ROWS_AVX2][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < SMALL_K_ROWS_AVX2; r++) {
+        acc[r][0] = _mm256_setzero_ps();
+        acc[r][1] = _mm256_setzero_ps();
+    }
+    for (long t = 0; t < k; t++) {
+        const __m256 b0 = _mm256_load_ps(b + t * SMALL_K_COLUMNS_AVX2);
+        const __m256 b1 = _mm256_load_ps(b + t * SMALL_K_COLUMNS_AVX2 + 8);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < SMALL_K_ROWS_AVX2; r++) {
+            if (r >= rows) break;
+            const __m256 w = _mm256_broadcast_ss(a + r * lda + t);
+            acc[r][0] = _mm256_fmadd_ps(w, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(w, b1, acc[r][1]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < SMALL_K_ROWS_AVX2; r++) {
+        if (r >= rows) break;
+        float *row = c + r * ldc;
+        if (stream) {
+            _mm256_stream_ps(row, acc[r][0]);
+            _mm256_stream_ps(row + 8, acc[r][1]);
+        } else if (columns >= SMALL_K_COLUMNS_AVX2) {
+            _mm256_storeu_ps(row, acc[r][0]);
+            _mm256_storeu_ps(row + 8, acc[r][1]);
+        } else {
+            float lanes[SMALL_K_COLUMNS_AVX2] __attribute__((aligned(32)));
+            _mm256_store_ps(lanes, acc[r][0]);
+            _mm256_store_ps(lanes + 8, acc[r][1]);
+            for (long j = 0; j < columns; j++) row[j] = lanes[j];
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void small_k_product_avx2(
+    long m, long n, long k, const float *a, long lda, const float *b, const uint16_t *b16, long ldb, float *c,
+    long ldc, int stream) {
+    stream = stream && ((uintptr_t)c % 64) == 0 && ldc % 16 == 0;
+    float strip[SMALL_K_MAX * SMALL_K_COLUMNS_AVX2] __attribute__((aligned(64)));
+    for (long j = 0; j < n; j += SMALL_K_COLUMNS_AVX2) {
+        const long columns = n - j < SMALL_K_COLUMNS_AVX2 ? n - j : SMALL_K_COLUMNS_AVX2;
+        for (long t = 0; t < k; t++) {
+            float *s = strip + t * SMALL_K_COLUMNS_AVX2;
+            if (columns == SMALL_K_COLUMNS_AVX2 && b16) {
+                const __m128i lo = _mm_loadu_si128((const __m128i *)(b16 + t * ldb + j));
+                const __m128i hi = _mm_loadu_si128((const __m128i *)(b16 + t * ldb + j + 8));
+                _mm256_store_ps(s, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(lo), 16)));
+                _mm256_store_ps(s + 8, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(hi), 16)));
+            } else if (columns == SMALL_K_COLUMNS_AVX2) {
+                _mm256_store_ps(s, _mm256_loadu_ps(b + t * ldb + j));
+                _mm256_store_ps(s + 8, _mm256_loadu_ps(b + t * ldb + j + 8));
+            } else {
+                for (long q = 0; q < SMALL_K_COLUMNS_AVX2; q++) {
+                    if (q >= columns) s[q] = 0;
+                    else if (b16) {
+                        const uint32_t bits = (uint32_t)b16[t * ldb + j + q] << 16;
+                        float wide;
+                        __builtin_memcpy(&wide, &bits, sizeof wide);
+                        s[q] = wide;
+                    } else s[q] = b[t * ldb + j + q];
+                }
+            }
+        }
+        const int whole = columns == SMALL_K_COLUMNS_AVX2;
+        long i = 0;
+        if (stream && whole)
+            for (; i + SMALL_K_ROWS_AVX2 <= m; i += SMALL_K_ROWS_AVX2)
+                small_k_tile_avx2(SMALL_K_ROWS_AVX2, k, a + i * lda, lda, strip, c + i * ldc + j, ldc, columns, 1);
+        for (; i + SMALL_K_ROWS_AVX2 <= m; i += SMALL_K_ROWS_AVX2)
+            small_k_tile_avx2(SMALL_K_ROWS_AVX2, k, a + i * lda, lda, strip, c + i * ldc + j, ldc, columns, 0);
+        /* The last m mod 6 rows as one tile (each count its own unrolled copy). */
+        const float *ai = a + i * lda;
+        float *ci = c + i * ldc + j;
+        switch (m - i) {
+        case 5: small_k_tile_avx2(5, k, ai, lda, strip, ci, ldc, columns, 0); break;
+        case 4: small_k_tile_avx2(4, k, ai, lda, strip, ci, ldc, columns, 0); break;
+        case 3: small_k_tile_avx2(3, k, ai, lda, strip, ci, ldc, columns, 0); break;
+        case 2: small_k_tile_avx2(2, k, ai, lda, strip, ci, ldc, columns, 0); break;
+        case 1: small_k_tile_avx2(1, k, ai, lda, strip, ci, ldc, columns, 0); break;
+        default: break;
+        }
+    }
+    if (stream) _mm_sfence();
+}
+
 int luhd_proj_small_k_product(long m, long n, long k, const float *a, long lda, const float *b, long ldb, float *c,
                               long ldc, int stream_c) {
-    if (k > SMALL_K_MAX || luhd_kernels_avx512() == 0) return 0;
-    small_k_product(m, n, k, a, lda, b, NULL, ldb, c, ldc, stream_c);
+    if (k > SMALL_K_MAX) return 0;
+    if (luhd_kernels_avx512())
+        small_k_product(m, n, k, a, lda, b, NULL, ldb, c, ldc, stream_c);
+    else if (luhd_kernels_avx2())
+        small_k_product_avx2(m, n, k, a, lda, b, NULL, ldb, c, ldc, stream_c);
+    else
+        return 0;
     return 1;
 }
 
 int luhd_proj_small_k_product_bf16(long m, long n, long k, const float *a, long lda, const uint16_t *b, long ldb,
                                    float *c, long ldc) {
-    if (k > SMALL_K_MAX || luhd_kernels_avx512() == 0) return 0;
-    small_k_product(m, n, k, a, lda, NULL, b, ldb, c, ldc, 0);
+    if (k > SMALL_K_MAX) return 0;
+    if (luhd_kernels_avx512())
+        small_k_product(m, n, k, a, lda, NULL, b, ldb, c, ldc, 0);
+    else if (luhd_kernels_avx2())
+        small_k_product_avx2(m, n, k, a, lda, NULL, b, ldb, c, ldc, 0);
+    else
+        return 0;
+    return 1;
+}
+
+/* The fused mixing and value heads (see the header). Work goes by (k-block of STRIP_DEPTH
+ * values of E, block of up to STRIP_ROWS output rows, head): the block's mixed rows for the head
+ * are made into the thread's scratch ([rows][STRIP_DEPTH], 144 KB, stays in L2), then the head's
+ * 16-column strips of Wv (that k-block of each: 16 KB) run over them in tiles of 6 rows x 16
+ * columns (12 ymm accumulators); each k-block continues a tile's chain from the values the
+ * block before stored in C (the first starts from zero). The row block's value slices (up to
+ * 36 groups x keys x 1 KB) are read again for every head, from L2 or L3; the heads' k-blocks of
+ * Wv (4 MB at E = 4096) again for every row block, from L3. Measured in a one-thread harness
+ * (E = 4096, 32 heads, 27 keys per view, 7 views x 32 windows, load 6-10): 48-55 GFLOP/s
+ * against 47-49 for the small-k mixing into a buffer followed by OpenBLAS per head. */
+enum { STRIP_WIDTH = 16, STRIP_TILE_ROWS = 6, STRIP_ROWS = 144, STRIP_DEPTH = 256 };
+
+void luhd_proj_pack_strips(const float *w, long k, long ldw, long j0, long j1, float *packed) {
+    for (long j = j0; j < j1; j += STRIP_WIDTH) {
+        float *strip = packed + j * k;
+        for (long t = 0; t < k; t++)
+            for (long q = 0; q < STRIP_WIDTH; q++) strip[t * STRIP_WIDTH + q] = w[(j + q) * ldw + t];
+    }
+}
+
+/* `rows` (≤ 6) rows of C (row r at c[r] + j) from rows of the mixed panel (STRIP_DEPTH apart)
+ * and a strip block [depth][16]; `next` (or NULL): a block to fetch, one line per t. */
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void strip_tile_avx2(
+    long rows, long depth, const float *panel, const float *b, float *const *c, long j, int first, const float *next) {
+    __m256 acc[STRIP_TILE_ROWS][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < STRIP_TILE_ROWS; r++) {
+        if (r >= rows) break;
+        acc[r][0] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c[r] + j);
+        acc[r][1] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c[r] + j + 8);
+    }
+    for (long t = 0; t < depth; t++) {
+        const __m256 b0 = _mm256_load_ps(b + t * STRIP_WIDTH);
+        const __m256 b1 = _mm256_load_ps(b + t * STRIP_WIDTH + 8);
+        if (next) _mm_prefetch((const char *)(next + t * STRIP_WIDTH), _MM_HINT_T0);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < STRIP_TILE_ROWS; r++) {
+            if (r >= rows) break;
+            const __m256 w = _mm256_broadcast_ss(panel + r * STRIP_DEPTH + t);
+            acc[r][0] = _mm256_fmadd_ps(w, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(w, b1, acc[r][1]);
+        }
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < STRIP_TILE_ROWS; r++) {
+        if (r >= rows) break;
+        _mm256_storeu_ps(c[r] + j, acc[r][0]);
+        _mm256_storeu_ps(c[r] + j + 8, acc[r][1]);
+    }
+}
+
+/* `n` (≤ 4) mixed rows of one group over values [t0, t0 + depth): row r
+ * = sum over keys j, in order from zero, of score[r*lds + j] * value[j*e + t0 ..] (depth a multiple of 16). The rows share
+ * each value load. */
+__attribute__((target("avx2,fma"))) static inline __attribute__((always_inline)) void mix_rows_avx2(
+    long n, const float *score, long lds, long keys, const float *value, long e, long t0, long depth,
+    float *panel, const float *next) {
+    for (long t = 0; t < depth; t += 16) {
+        __m256 acc[4][2];
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 4; r++) {
+            acc[r][0] = _mm256_setzero_ps();
+            acc[r][1] = _mm256_setzero_ps();
+        }
+        for (long j = 0; j < keys; j++) {
+            const float *v = value + j * e + t0 + t;
+            const __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+            if (next) _mm_prefetch((const char *)(next + j * e + t0 + t), _MM_HINT_T0);
+#pragma clang loop unroll(full)
+            for (int r = 0; r < 4; r++) {
+                if (r >= n) break;
+                const __m256 w = _mm256_broadcast_ss(score + r * lds + j);
+                acc[r][0] = _mm256_fmadd_ps(w, v0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(w, v1, acc[r][1]);
+            }
+        }
+#pragma clang loop unroll(full)
+        for (int r = 0; r < 4; r++) {
+            if (r >= n) break;
+            _mm256_store_ps(panel + r * STRIP_DEPTH + t, acc[r][0]);
+            _mm256_store_ps(panel + r * STRIP_DEPTH + t + 8, acc[r][1]);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"), noinline)) static void mix_value_heads_avx2(
+    long groups, long sets, long heads, long head_dim, long e, const float *const *scores, long lds,
+    const float *const *values, const long *keys, long h0, long h1, const float *packed, float *const *outs,
+    long ldo, float *panel) {
+    const long group_block = STRIP_ROWS / sets;
+    float *crow[STRIP_ROWS];
+    for (long t0 = 0; t0 < e; t0 += STRIP_DEPTH) {
+        const long depth = e - t0 < STRIP_DEPTH ? e - t0 : STRIP_DEPTH;
+        for (long g0 = 0; g0 < groups; g0 += group_block) {
+            const long g1 = groups - g0 < group_block ? groups : g0 + group_block;
+            const long rows = (g1 - g0) * sets;
+            for (long g = g0; g < g1; g++)
+                for (long s = 0; s < sets; s++) crow[(g - g0) * sets + s] = outs[g] + s * ldo;
+            for (long h = h0; h < h1; h++) {
+                const float *wv = packed + h * head_dim * e + t0 * STRIP_WIDTH;
+                /* The next group's value slice is fetched while this one's rows are mixed (on the
+                 * first row chunk: its keys' lines are a power of two apart, which the hardware
+                 * prefetchers do not follow). */
+                for (long g = g0; g < g1; g++)
+                    for (long s = 0; s < sets; s += 4) {
+                        const long n = sets - s < 4 ? sets - s : 4;
+                        const float *score = scores[g] + (s * heads + h) * lds;
+                        const float *next = s == 0 && g + 1 < g1 && keys[g + 1] >= keys[g] ? values[g + 1] : NULL;
+                        float *p = panel + ((g - g0) * sets + s) * STRIP_DEPTH;
+                        if (n == 4)
+                            mix_rows_avx2(4, score, heads * lds, keys[g], values[g], e, t0, depth, p, next);
+                        else
+                            for (long r = 0; r < n; r++)
+                                mix_rows_avx2(1, score + r * heads * lds, lds, keys[g], values[g], e, t0, depth,
+                                              p + r * STRIP_DEPTH, r == 0 ? next : NULL);
+                    }
+                const int first = t0 == 0;
+                /* The first tile of each strip fetches the next strip's block (one line per t); the
+                 * last strip's, the next head's first. */
+                for (long j = 0; j < head_dim; j += STRIP_WIDTH) {
+                    const float *b = wv + j * e;
+                    const float *next = j + STRIP_WIDTH < head_dim ? b + STRIP_WIDTH * e
+                                        : h + 1 < h1                ? wv + head_dim * e
+                                                                    : NULL;
+                    const long column = h * head_dim + j;
+                    long i = 0;
+                    for (; i + STRIP_TILE_ROWS <= rows; i += STRIP_TILE_ROWS)
+                        strip_tile_avx2(STRIP_TILE_ROWS, depth, panel + i * STRIP_DEPTH, b, crow + i, column, first,
+                                        i == 0 ? next : NULL);
+                    const float *pi = panel + i * STRIP_DEPTH;
+                    switch (rows - i) {
+                    case 5: strip_tile_avx2(5, depth, pi, b, crow + i, column, first, NULL); break;
+                    case 4: strip_tile_avx2(4, depth, pi, b, crow + i, column, first, NULL); break;
+                    case 3: strip_tile_avx2(3, depth, pi, b, crow + i, column, first, NULL); break;
+                    case 2: strip_tile_avx2(2, depth, pi, b, crow + i, column, first, NULL); break;
+                    case 1: strip_tile_avx2(1, depth, pi, b, crow + i, column, first, NULL); break;
+                    default: break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The same sums one value at a time (a CPU without AVX2 + FMA, or no scratch): each row's mixed
+ * values STRIP_DEPTH at a time, each output continuing its chain from the value stored before. */
+static void mix_value_heads_plain(long groups, long sets, long heads, long head_dim, long e,
+                                  const float *const *scores, long lds, const float *const *values, const long *keys,
+                                  long h0, long h1, const float *packed, float *const *outs, long ldo) {
+    float mixed[STRIP_DEPTH];
+    for (long g = 0; g < groups; g++)
+        for (long s = 0; s < sets; s++)
+            for (long h = h0; h < h1; h++) {
+                const float *score = scores[g] + (s * heads + h) * lds;
+                float *out = outs[g] + s * ldo + h * head_dim;
+                for (long t0 = 0; t0 < e; t0 += STRIP_DEPTH) {
+                    const long depth = e - t0 < STRIP_DEPTH ? e - t0 : STRIP_DEPTH;
+                    for (long t = 0; t < depth; t++) {
+                        float sum = 0;
+                        for (long j = 0; j < keys[g]; j++) sum = fmaf(score[j], values[g][j * e + t0 + t], sum);
+                        mixed[t] = sum;
+                    }
+                    for (long q = 0; q < head_dim; q++) {
+                        const float *b = packed + (h * head_dim + q / STRIP_WIDTH * STRIP_WIDTH) * e + q % STRIP_WIDTH;
+                        float sum = t0 == 0 ? 0 : out[q];
+                        for (long t = 0; t < depth; t++) sum = fmaf(mixed[t], b[(t0 + t) * STRIP_WIDTH], sum);
+                        out[q] = sum;
+                    }
+                }
+            }
+}
+
+int luhd_proj_mix_value_heads(long groups, long sets, long heads, long head_dim, long e,
+                              const float *const *scores, long lds, const float *const *values, const long *keys,
+                              long h0, long h1, const float *packed, float *const *outs, long ldo) {
+    if (head_dim % STRIP_WIDTH != 0 || sets < 1 || sets > STRIP_ROWS) return 0;
+    if (groups <= 0 || h0 >= h1) return 1;
+    float *panel = e % 16 == 0 && luhd_kernels_avx2() ? luhd_thread_scratch(sizeof(float) * STRIP_ROWS * STRIP_DEPTH)
+                                                      : NULL;
+    if (panel)
+        mix_value_heads_avx2(groups, sets, heads, head_dim, e, scores, lds, values, keys, h0, h1, packed, outs, ldo,
+                             panel);
+    else
+        mix_value_heads_plain(groups, sets, heads, head_dim, e, scores, lds, values, keys, h0, h1, packed, outs, ldo);
     return 1;
 }
 
