@@ -574,8 +574,8 @@ __attribute__((target("avx2,fma"))) static inline __attribute__((always_inline))
         acc[r][1] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(c[r] + j + 8);
     }
     for (long t = 0; t < depth; t++) {
-        const __m256 b0 = _mm256_load_ps(b + t * STRIP_WIDTH);
-        const __m256 b1 = _mm256_load_ps(b + t * STRIP_WIDTH + 8);
+        const __m256 b0 = _mm256_loadu_ps(b + t * STRIP_WIDTH);
+        const __m256 b1 = _mm256_loadu_ps(b + t * STRIP_WIDTH + 8);
         if (next) _mm_prefetch((const char *)(next + t * STRIP_WIDTH), _MM_HINT_T0);
 #pragma clang loop unroll(full)
         for (int r = 0; r < STRIP_TILE_ROWS; r++) {
