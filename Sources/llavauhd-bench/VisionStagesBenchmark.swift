@@ -177,16 +177,14 @@ private func table(exact: VisionRun, fast: VisionRun, peaks: MachinePeaks, coreP
                     + "\(cpu.map { "\(fmt($0.exact / $0.fast, 2))×" } ?? "–") |")
     }
     func group(_ title: String, prefix: [String], exactTotal: Double, fastTotal: Double, cpu: (exact: Double, fast: Double)) -> Double {
-        // The exact run's parts, then those only the fast run has (the exact path fuses some).
-        var names = exact.parts.map(\.name).filter { n in prefix.contains { n.hasPrefix($0) } }
-        names += fast.parts.map(\.name).filter { n in prefix.contains { n.hasPrefix($0) } && !names.contains(n) }
+        let names = exact.parts.map(\.name).filter { n in prefix.contains { n.hasPrefix($0) } }
         var sumE = 0.0, sumF = 0.0, sumCPU = (exact: 0.0, fast: 0.0), ops = 0.0
         for n in names {
-            let e = exact.parts.first { $0.name == n }, f = fast.parts.first { $0.name == n }
-            row(n, e?.operations ?? f?.operations ?? 0, e?.seconds ?? 0, f?.seconds ?? 0, fastInt8: int8Parts.contains(n),
-                cpu: (e?.cpuSeconds ?? 0, f?.cpuSeconds ?? 0))
-            sumE += e?.seconds ?? 0; sumF += f?.seconds ?? 0; ops += e?.operations ?? 0
-            sumCPU = (sumCPU.exact + (e?.cpuSeconds ?? 0), sumCPU.fast + (f?.cpuSeconds ?? 0))
+            let e = exact.parts.first { $0.name == n }!, f = fast.parts.first { $0.name == n }
+            row(n, e.operations, e.seconds, f?.seconds ?? 0, fastInt8: int8Parts.contains(n),
+                cpu: (e.cpuSeconds, f?.cpuSeconds ?? 0))
+            sumE += e.seconds; sumF += f?.seconds ?? 0; ops += e.operations
+            sumCPU = (sumCPU.exact + e.cpuSeconds, sumCPU.fast + (f?.cpuSeconds ?? 0))
         }
         row("\(title): other", 0, exactTotal - sumE, fastTotal - sumF, fastInt8: false,
             cpu: (cpu.exact - sumCPU.exact, cpu.fast - sumCPU.fast))

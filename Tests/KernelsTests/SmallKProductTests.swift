@@ -3,9 +3,9 @@ import Testing
 import TestSupport
 
 /// `SmallKProduct` (Sources/CLlavaUHD/projector_kernels.c with AVX-512: tiles of 8 rows x 32
-/// columns, with AVX2: 6 rows x 16 columns, B copied per column strip) against the definition
-/// computed one value at a time: `c[i][j] = Σ_t a[i·lda + t]·b[t·ldb + j]`, summed in t-order
-/// from zero with fused multiply-adds. With either kernel the two must agree exactly (same operations in the
+/// columns, B copied per column strip) against the definition computed one value at a time:
+/// `c[i][j] = Σ_t a[i·lda + t]·b[t·ldb + j]`, summed in t-order from zero with fused
+/// multiply-adds. With the AVX-512 kernel the two must agree exactly (same operations in the
 /// same order); without it (`BLAS.sgemm`, its own order) within 1e-5 of the largest |c|. Shapes
 /// leave partial row tiles and column strips, use leading dimensions wider than the rows, and
 /// include the window attention's (k = 27 keys, k = 128 head dims).

@@ -110,11 +110,10 @@ void luhd_proj_transpose_rows(const float *_Nonnull src, long rows, long cols, l
 
 /* Row-major c[i][j] = sum over t < k of a[i*lda + t] * b[t*ldb + j] for i < m, j < n, each
  * summed in t-order from zero with one fused multiply-add per term, with AVX-512F (tiles of
- * 8 rows x 32 columns) or AVX2 + FMA (tiles of 6 rows x 16 columns; the same bits), A read in
- * place, B's column strip copied, C written once: for products with a small k (the window
- * attention's mixing and key-space queries), where a packing GEMM spends more on packing and on
- * passes over C than on the products. Returns 1, or 0 without computing anything when the CPU
- * lacks both AVX-512F and AVX2 + FMA, or k > 512 (the caller then uses sgemm). With `stream_c`
+ * 8 rows x 32 columns, A and B read in place, C written once): for products with a small k
+ * (the window attention's mixing and key-space queries), where a packing GEMM spends more on
+ * packing and on passes over C than on the products. Returns 1, or 0 without computing
+ * anything when the CPU lacks AVX-512 or k > 512 (the caller then uses sgemm). With `stream_c`
  * non-zero, C's whole 64-byte lines (c 64-byte aligned, ldc a multiple of 16) are written with
  * non-temporal stores, bypassing the cache: for a large C that is not read again soon (the
  * mixing's output; it saves reading each line before it is overwritten). Same values. */
@@ -125,34 +124,6 @@ int luhd_proj_small_k_product(long m, long n, long k, const float *_Nonnull a, l
  * results as widening B first. Returns 0 under the same conditions. */
 int luhd_proj_small_k_product_bf16(long m, long n, long k, const float *_Nonnull a, long lda,
                                    const uint16_t *_Nonnull b, long ldb, float *_Nonnull c, long ldc);
-
-/* Columns [j0, j1) (multiples of 16) of B = Wᵀ packed in strips of 16, for W stored [n, k]
- * with row stride ldw (a PyTorch Linear weight): packed[j*k + t*16 + q] = W[j + q][t], strip
- * j/16 being k rows of 16 contiguous floats. */
-void luhd_proj_pack_strips(const float *_Nonnull w, long k, long ldw, long j0, long j1, float *_Nonnull packed);
-
-/* The Hiwin window attention's mixing and value heads in one pass, heads [h0, h1), for `groups`
- * groups of `sets` rows (a (view, window) pair's query sets): with s_r = scores[g] + (s*heads +
- * h)*lds (row (set s, head h) of the group's scores, key j at s_r[j]) and value rows values[g] +
- * j*e for the keys j < keys[g],
- *   mixed[t] = sum over j of s_r[j] * values[g][j*e + t]   (in j-order from zero, one fused
- *              multiply-add per term, as luhd_proj_small_k_product), t < e;
- *   outs[g][s*ldo + h*head_dim + q] = sum over t of mixed[t] * Wv_h[q][t]   (in t-order from
- *              zero, one fused multiply-add per term), q < head_dim,
- * where `packed` holds every head's Wv_h ([head_dim, e], rows h*head_dim.. of the value
- * in-projection) packed by luhd_proj_pack_strips at packed + h*head_dim*e. The mixed rows are
- * never stored: with AVX2 + FMA (and e a multiple of 16) they are made 256 values at a time,
- * for up to 144 rows, into the thread's scratch (luhd_thread_scratch, 144 KB) and multiplied at
- * once in tiles of 6 rows x 16 columns, each output continuing its chain from the value stored
- * by the block before; otherwise a plain loop computes the same sums. So they never go through
- * memory (they were a [rows · heads, E] buffer written and read back). Each value depends only
- * on its own inputs: the same bits whatever head range or groups a caller runs. Returns 1, or
- * 0 without computing anything when head_dim is not a multiple of 16 or sets is not in
- * [1, 144]. Thread-safe for disjoint head ranges or outputs. */
-int luhd_proj_mix_value_heads(long groups, long sets, long heads, long head_dim, long e,
-                              const float *_Nonnull const *_Nonnull scores, long lds,
-                              const float *_Nonnull const *_Nonnull values, const long *_Nonnull keys, long h0, long h1,
-                              const float *_Nonnull packed, float *_Nonnull const *_Nonnull outs, long ldo);
 
 /* sum of a[i]*b[i] over i < n, in 8 interleaved float partial sums reduced in a fixed order. */
 float luhd_proj_dot(const float *_Nonnull a, const float *_Nonnull b, long n);

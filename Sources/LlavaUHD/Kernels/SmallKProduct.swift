@@ -2,15 +2,15 @@ import CLlavaUHD
 
 /// Row-major `C[m×n] = A[m×k]·B[k×n]` for a small k: the Hiwin window attention's mixing
 /// (k = keys of one view's window) and its key-space queries (k = head dim), where OpenBLAS
-/// spends more on packing and on passes over C than on the products. With AVX-512 or AVX2 + FMA,
+/// spends more on packing and on passes over C than on the products. With AVX-512,
 /// `luhd_proj_small_k_product` (A and B read in place, C written once, every value summed in
-/// k-order from zero with one fused multiply-add per term: the same bits with either) for
-/// k ≤ 512; otherwise `BLAS.sgemm` on one thread.
+/// k-order from zero with one fused multiply-add per term) for k ≤ 512; otherwise `BLAS.sgemm` on
+/// one thread.
 /// Runs on the calling thread: callers split the rows or the calls across threads.
 package enum SmallKProduct {
-    /// Whether the kernel (AVX-512 or AVX2 + FMA) runs on this CPU for k ≤ 512 (otherwise
-    /// `multiply` calls `BLAS.sgemm`).
-    package static var usesKernel: Bool { luhd_kernels_avx512() != nil || luhd_kernels_avx2() != nil }
+    /// Whether the AVX-512 kernel runs on this CPU for k ≤ 512 (otherwise `multiply` calls
+    /// `BLAS.sgemm`).
+    package static var usesKernel: Bool { luhd_kernels_avx512() != nil }
 
     /// With `streamingOutput`, C's whole aligned cache lines are written past the cache (for a
     /// large C not read again soon: the mixing); the values are the same.

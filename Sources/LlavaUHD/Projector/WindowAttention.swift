@@ -1,5 +1,3 @@
-import CLlavaUHD
-
 /// The projector's shared `nn.MultiheadAttention(E, E/128)` (in-projections with bias, scale
 /// 1/√128, out-projection with bias) applied window by window: query i of each query set
 /// attends only to window i's keys (docs/MODEL.md §4 steps 5–6; upstream `query_with_parallel_attn`).
@@ -55,26 +53,17 @@ final class WindowAttention: @unchecked Sendable {
     /// What a call prepares once for all views: the projected queries (`[windows · sets, E]`,
     /// window-major, from `projectQueries`) and the key and value weights widened to F32 (the
     /// key weight nil when the key-space queries read the BF16 in-projection in place,
-    /// `readsBF16Keys`). The value weight is either widened as stored (`valueWeight`, for
-    /// `attend`) or, when `fusesValueHeads`, packed in strips of 16 rows for
-    /// `mixAndProjectValues` (`valueStrips`: head h's `[headDim, E]` rows packed by
-    /// `luhd_proj_pack_strips` from `h · headDim · E`); the other is nil.
+    /// `readsBF16Keys`).
     struct CallState {
         let sets: Int
         let windows: Int
         let queries: [Float]
         let keyWeight: FloatStorage?
-        let valueWeight: FloatStorage?
-        let valueStrips: FloatStorage?
+        let valueWeight: FloatStorage
     }
 
-    /// Whether the float32 path mixes the values and applies the value heads in one pass
-    /// (`mixAndProjectValues`; its kernel needs a head dim that is a multiple of 16 and at most
-    /// 144 query sets).
-    func fusesValueHeads(sets: Int) -> Bool { headDim % 16 == 0 && (1...144).contains(sets) }
-
     /// Whether the key-space queries read a BF16 in-projection in place (`SmallKProduct`'s BF16
-    /// form, AVX-512 or AVX2: the same values) instead of widening the key weight for every call. (The
+    /// form, AVX-512: the same values) instead of widening the key weight for every call. (The
     /// value heads keep a widened copy: `BF16WeightProduct` on their 128 strided rows per head
     /// ran at 0.86-0.92x of OpenBLAS in a one-thread harness.)
     var readsBF16Keys: Bool {
@@ -113,31 +102,17 @@ final class WindowAttention: @unchecked Sendable {
         return out
     }
 
-    /// Widens the value in-projection (packed in strips when `packValues`, see `CallState`), and
-    /// the key one unless `readsBF16Keys`, for one call. Heads are split across `threads`.
-    func callState(projectedQueries: [Float], sets: Int, windows: Int, packValues: Bool, threads: Int) -> CallState {
-        let e = embedDim, d = headDim
+    /// Widens the value in-projection, and the key one unless `readsBF16Keys`, for one call.
+    func callState(projectedQueries: [Float], sets: Int, windows: Int) -> CallState {
+        let e = embedDim
         let wv = FloatStorage(count: e * e)
-        var strips: FloatStorage? = nil
-        if packValues {
-            let packed = FloatStorage(count: e * e)
-            let source = SendablePointer(wv.pointer), target = SendablePointer(packed.pointer)
-            parallelFor(heads, threads: threads) { h in
-                // Head h's rows are widened into their own place in `wv`, then packed.
-                inProjWeight.convert(from: 2 * e * e + h * d * e, count: d * e, into: source.p + h * d * e)
-                luhd_proj_pack_strips(source.p + h * d * e, e, e, 0, d, target.p + h * d * e)
-            }
-            strips = packed
-        } else {
-            inProjWeight.convert(from: 2 * e * e, count: e * e, into: wv.pointer)
-        }
+        inProjWeight.convert(from: 2 * e * e, count: e * e, into: wv.pointer)
         var wk: FloatStorage? = nil
         if !readsBF16Keys {
             wk = FloatStorage(count: e * e)
             inProjWeight.convert(from: e * e, count: e * e, into: wk!.pointer)
         }
-        return CallState(sets: sets, windows: windows, queries: projectedQueries, keyWeight: wk,
-                         valueWeight: packValues ? nil : wv, valueStrips: strips)
+        return CallState(sets: sets, windows: windows, queries: projectedQueries, keyWeight: wk, valueWeight: wv)
     }
 
     /// `Wk_hᵀ q` for every window of `windows`, set and head, into `out`: rows ordered
@@ -252,57 +227,10 @@ final class WindowAttention: @unchecked Sendable {
                 }
                 return
             }
-            let wv = SendablePointer(state.valueWeight!.pointer)
+            let wv = SendablePointer(state.valueWeight.pointer)
             parallelFor(heads, threads: threads) { h in
                 BLAS.sgemm(transB: true, m: rows, n: d, k: e, a: m.p + h * e, lda: heads * e,
                            b: wv.p + h * d * e, ldb: e, c: o.p + h * d, ldc: e, threads: 1)
-            }
-        }
-    }
-
-    /// `attend` of every view at once, for a `CallState` with `valueStrips`: each (view, window)
-    /// pair's mixed values are made and multiplied by the value heads in one pass
-    /// (`luhd_proj_mix_value_heads`, heads split across threads), never stored, and each head's
-    /// weight block serves every view's rows. `outputs[v]` is where view v's rows of the block go
-    /// (`attend`'s `out`); `scores`, `values` and `segments` as `attend` takes them. Each value is
-    /// the sum `attend` defines, in key order then in E order (FMA chains from zero).
-    func mixAndProjectValues(_ state: CallState, scores: UnsafePointer<Float>, count: Int, totalKeys: Int,
-                             segments: [(offset: Int, count: Int)], values: UnsafePointer<Float>,
-                             outputs: [UnsafeMutablePointer<Float>], context: ComputeContext) {
-        let e = embedDim, d = headDim, heads = heads, sets = state.sets, rowsPerWindow = sets * heads
-        let keys = segments.reduce(0) { $0 + $1.count }
-        let operations = 2.0 * Double(count * rowsPerWindow * keys * e) + 2.0 * Double(segments.count * count * sets * e * e)
-        // Group (view v, window i), view-major: its scores, value rows, key count and output rows.
-        var groupScores: [UnsafePointer<Float>] = [], groupValues: [UnsafePointer<Float>] = []
-        var groupKeys: [Int] = [], groupOutputs: [UnsafeMutablePointer<Float>] = []
-        for (v, segment) in segments.enumerated() {
-            for i in 0..<count {
-                groupScores.append(scores + i * rowsPerWindow * totalKeys + segment.offset)
-                groupValues.append(values + (i * totalKeys + segment.offset) * e)
-                groupKeys.append(segment.count)
-                groupOutputs.append(outputs[v] + i * sets * e)
-            }
-        }
-        let parts = chunks(heads, parts: context.threads)
-        context.timed("Hiwin attention mixing + value heads", operations: operations) {
-            groupScores.withUnsafeBufferPointer { sb in
-                groupValues.withUnsafeBufferPointer { vb in
-                    groupKeys.withUnsafeBufferPointer { kb in
-                        groupOutputs.withUnsafeBufferPointer { ob in
-                            let sp = SendablePointer(UnsafeMutablePointer(mutating: sb.baseAddress!))
-                            let vp = SendablePointer(UnsafeMutablePointer(mutating: vb.baseAddress!))
-                            let kp = SendablePointer(UnsafeMutablePointer(mutating: kb.baseAddress!))
-                            let op = SendablePointer(UnsafeMutablePointer(mutating: ob.baseAddress!))
-                            let strips = SendablePointer(state.valueStrips!.pointer)
-                            let groups = sb.count
-                            parallelFor(parts.count, threads: context.threads) { part in
-                                _ = luhd_proj_mix_value_heads(groups, sets, heads, d, e, sp.p, totalKeys, vp.p, kp.p,
-                                                              parts[part].lowerBound, parts[part].upperBound, strips.p,
-                                                              op.p, e)
-                            }
-                        }
-                    }
-                }
             }
         }
     }

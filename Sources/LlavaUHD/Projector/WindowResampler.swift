@@ -17,9 +17,8 @@ struct PooledLevel {
 /// Work is done in blocks of windows: for each block the queries are moved into key space
 /// once (they do not depend on the view), every view's keys and values for those windows are
 /// formed (window-major: a window's keys are its views' in view order, each view's its levels'
-/// samples in level order), all views are scored by one product per window, then the values
-/// are mixed and projected (all views in one pass, `WindowAttention.mixAndProjectValues`; with
-/// int8 copies, view by view through a mixed-values buffer). This bounds the memory to one block of E-wide keys and queries while
+/// samples in level order), all views are scored by one product per window, then each view's
+/// values are mixed and projected. This bounds the memory to one block of E-wide keys and queries while
 /// keeping the products large enough to run efficiently.
 struct WindowResampler {
     let attention: WindowAttention
@@ -32,9 +31,8 @@ struct WindowResampler {
     /// With `MatrixArithmetic.int8`: the attention's value heads and out_proj as Q8_0 copies.
     var int8: WindowAttention.Int8Weights? = nil
 
-    /// Upper bound on each of one block's E-wide buffers (key-space queries, the keys and the
-    /// values of all views, and the mixed values when the value heads are not fused with the
-    /// mixing), in floats (96 MB each).
+    /// Upper bound on each of one block's four E-wide buffers (key-space queries, mixed values,
+    /// and the keys and the values of all views), in floats (96 MB each).
     static let blockBudget = 24 << 20
 
     /// `queries`: `[grid² · sets, E]` from `WindowAttention.projectQueries` (window-major);
@@ -51,11 +49,8 @@ struct WindowResampler {
             segments.append((totalKeys, count))
             totalKeys += count
         }
-        // Without int8 copies, the value heads run fused with the mixing when the kernel allows.
-        let fused = int8 == nil && attention.fusesValueHeads(sets: sets)
         let state = context.timed("Hiwin key and value weights widened") {
-            attention.callState(projectedQueries: queries, sets: sets, windows: windows, packValues: fused,
-                                threads: context.threads)
+            attention.callState(projectedQueries: queries, sets: sets, windows: windows)
         }
         let rowsPerView = windows * sets
         // Every value of `heads` is written by `attend` (all blocks, views and heads): no zeroing pass.
@@ -67,9 +62,9 @@ struct WindowResampler {
                                    Self.blockBudget / max(1, totalKeys * e)))
 
         // 64-byte aligned (the mixing writes `mixed` with non-temporal stores, see
-        // `WindowAttention.attend`; empty when fused), advised for huge pages (fresh on every call).
+        // `WindowAttention.attend`), advised for huge pages (fresh on every call).
         let keyQueries = HugePages.allocateFloats(count: blockSize * rowsPerWindow * e)
-        let mixed = HugePages.allocateFloats(count: fused ? 0 : blockSize * rowsPerWindow * e)
+        let mixed = HugePages.allocateFloats(count: blockSize * rowsPerWindow * e)
         let keys = HugePages.allocateFloats(count: blockSize * totalKeys * e)
         let values = HugePages.allocateFloats(count: blockSize * totalKeys * e)
         let scores = HugePages.allocateFloats(count: blockSize * rowsPerWindow * totalKeys)
@@ -128,16 +123,11 @@ struct WindowResampler {
             }
             attention.scores(state, keyQueries: keyQueries, count: block.count, keys: keys, totalKeys: totalKeys,
                              segments: segments, into: scores, context: context)
-            let outputs = views.indices.map { heads + ($0 * rowsPerView + block.lowerBound * sets) * e }
-            if fused {
-                attention.mixAndProjectValues(state, scores: scores, count: block.count, totalKeys: totalKeys,
-                                              segments: segments, values: values, outputs: outputs, context: context)
-            } else {
-                for v in views.indices {
-                    try context.checkAbort("projector")
-                    attention.attend(state, scores: scores, count: block.count, totalKeys: totalKeys, segment: segments[v],
-                                     values: values, mixed: mixed, into: outputs[v], int8: int8, context: context)
-                }
+            for v in views.indices {
+                try context.checkAbort("projector")
+                attention.attend(state, scores: scores, count: block.count, totalKeys: totalKeys, segment: segments[v],
+                                 values: values, mixed: mixed, into: heads + (v * rowsPerView + block.lowerBound * sets) * e,
+                                 int8: int8, context: context)
             }
             w0 = block.upperBound
         }
