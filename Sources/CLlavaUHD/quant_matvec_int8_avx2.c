@@ -44,7 +44,7 @@
  * so each output row is computed the same way whatever the split of the rows over calls and
  * whatever rows are in flight with it (ROWS_IN_FLIGHT).
  *
- * The same kernels read the scale-grouped copies of Q4_0, Q8_0 and Q4_K matrices
+ * The same kernels read the scale-grouped copies of Q4_0, IQ4_NL, Q8_0 and Q4_K matrices
  * (quant_repack_avx2.c, luhd_quant_matvec_grouped): only the loads of a group's scales and quants
  * change (`grouped`, a compile-time constant, set only for those formats), so the results are the
  * same bits.
@@ -350,7 +350,7 @@ static AI void group_signed(const int format, const int grouped, const uint8_t *
     const int bb = (int)group_bytes(format) / 8;
     __m256i wlo[4], whi[4], alo[4], ahi[4];
     for (int k = 0; k < 4; k++) {
-        if (grouped) {   /* Q8_0 grouped (quant_repack_avx2.c): pair k's 64 bytes at 16 + 64k */
+        if (format == LUHD_QF_Q8_0 && grouped) {   /* grouped (quant_repack_avx2.c): pair k's 64 bytes at 16 + 64k */
             wlo[k] = _mm256_loadu_si256((const __m256i *)(b + 16 + 64 * k));
             whi[k] = _mm256_loadu_si256((const __m256i *)(b + 48 + 64 * k));
         } else if (format == LUHD_QF_Q8_0) {
@@ -358,7 +358,13 @@ static AI void group_signed(const int format, const int grouped, const uint8_t *
             whi[k] = load_pair(b + bb * k + 18, b + bb * (k + 4) + 18);
         } else {
             const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
-            nibble_pair(b + bb * k + 2, b + bb * (k + 4) + 2, &wlo[k], &whi[k]);
+            if (grouped) {   /* Q4_0's grouped layout: pair k's 32 index bytes at 16 + 32k */
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * k)), m4 = _mm256_set1_epi8(0x0F);
+                wlo[k] = _mm256_and_si256(q, m4);
+                whi[k] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            } else {
+                nibble_pair(b + bb * k + 2, b + bb * (k + 4) + 2, &wlo[k], &whi[k]);
+            }
             wlo[k] = _mm256_shuffle_epi8(table, wlo[k]);
             whi[k] = _mm256_shuffle_epi8(table, whi[k]);
         }
@@ -680,6 +686,7 @@ void luhd_quant_matvec_grouped(int format, const void *w, size_t rb, long r0, lo
     switch (format) {
     case LUHD_QF_Q4_0: ROWS_FOR_M(LUHD_QF_Q4_0, 1) break;
     case LUHD_QF_Q8_0: ROWS_FOR_M(LUHD_QF_Q8_0, 1) break;
+    case LUHD_QF_IQ4_NL: ROWS_FOR_M(LUHD_QF_IQ4_NL, 1) break;
     case LUHD_QF_Q4_K: ROWS_FOR_M(LUHD_QF_Q4_K, 1) break;
     default: break;
     }

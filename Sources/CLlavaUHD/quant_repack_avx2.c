@@ -1,15 +1,17 @@
-/* Scale-grouped copies of Q4_0, Q8_0 and Q4_K matrices for the int8 AVX2 matrix-vector kernels
- * (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in quant_kernels.h).
+/* Scale-grouped copies of Q4_0, IQ4_NL, Q8_0 and Q4_K matrices for the int8 AVX2 matrix-vector
+ * kernels (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in quant_kernels.h).
  *
- * Q4_0 and Q8_0. The stored layout puts each block's f16 scale d ahead of its quants, so the 8
- * scales of a group of 8 blocks lie 18 (Q4_0) or 34 (Q8_0) bytes apart: the kernels gathered them
+ * Q4_0, IQ4_NL (Q4_0's block: f16 d, 16 bytes of 4-bit indices) and Q8_0. The stored layout
+ * puts each block's f16 scale d ahead of its quants, so the 8 scales of a group of 8 blocks lie
+ * 18 (Q4_0, IQ4_NL) or 34 (Q8_0) bytes apart: the kernels gathered them
  * one 16-bit load at a time, about a third of Q4_0's instructions per group (BENCHMARKS.md
  * notes:decode10), and loaded each block's quants as 16-byte halves of a 256-bit register. The
  * grouped copy keeps every row where it was (row r at r * row_bytes, the same size) and reorders
- * the bytes inside each group of 8 blocks of a row (G = 8 * block bytes: Q4_0 144, Q8_0 272):
+ * the bytes inside each group of 8 blocks of a row (G = 8 * block bytes: Q4_0 / IQ4_NL 144,
+ * Q8_0 272):
  *   bytes 0..15    the 8 f16 scales d of blocks 0..7, in block order (one 128-bit load);
  *   then, for pair k = 0..3 (blocks k and k + 4, the pair order of the prepared x), for each
- *   16-byte half h of a block's quants (Q4_0: one, its 16 nibble bytes; Q8_0: two, quants
+ *   16-byte half h of a block's quants (Q4_0, IQ4_NL: one, its 16 nibble bytes; Q8_0: two, quants
  *   0..15 and 16..31), half h of block k then half h of block k + 4: pair k's 32 * H bytes
  *   at 16 + 32 H k (H halves), each half-pair one 256-bit load.
  * The blocks after the last whole group of a row (rows whose block count is not a multiple of
@@ -38,7 +40,7 @@
 
 int luhd_quant_grouped_supports(int format, long cols) {
     if (cols < 256 || cols % 32 != 0) return 0;
-    return format == LUHD_QF_Q4_0 || format == LUHD_QF_Q8_0 || (format == LUHD_QF_Q4_K && cols % 256 == 0);
+    return format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL || format == LUHD_QF_Q8_0 || (format == LUHD_QF_Q4_K && cols % 256 == 0);
 }
 
 /* Bytes of one block of a supported 32-block format. */

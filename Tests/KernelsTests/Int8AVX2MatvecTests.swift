@@ -230,7 +230,7 @@ import Testing
     /// 5) (Q4_K: 5 super-blocks, 1, 17), with random weights (random 6-bit scales and mins for
     /// Q4_K) and with `extremeMatrix`'s (every vpmaddubsw pair at its limit); the copy, made in 2
     /// row ranges, restores to the stored bytes.
-    @Test(arguments: [QuantFormat.q4_0, .q8_0, .q4_K])
+    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0, .q4_K])
     func groupedCopyGivesTheSameBits(format: QuantFormat) throws {
         guard QuantKernel.int8AVX2.isAvailable else { return }
         let fmt = Int32(format.ggmlType)
@@ -264,8 +264,9 @@ import Testing
     /// half h (Q4_0: the 16 nibble bytes; Q8_0: quants 0-15, 16-31) at 16 + 32·H·(b % 4) + 32h
     /// + 16·(b / 4), H halves a block; the blocks after the last whole group as stored. Restoring
     /// a range of columns writes those blocks (at their stored offsets) and nothing else. Which
-    /// formats and row lengths can be grouped: Q4_0 and Q8_0 with a whole group (256 columns).
-    @Test(arguments: [QuantFormat.q4_0, .q8_0])
+    /// formats and row lengths can be grouped: Q4_0, IQ4_NL and Q8_0 with a whole group (256
+    /// columns), Q4_K with whole super-blocks.
+    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0])
     func groupedLayoutMatchesDefinition(format: QuantFormat) throws {
         let rows = 3, cols = 608, bb = format.blockBytes, halves = (bb - 2) / 16, nb = cols / 32
         let fmt = Int32(format.ggmlType)
@@ -301,7 +302,7 @@ import Testing
         let q4K = Int32(QuantFormat.q4_K.ggmlType)
         #expect(luhd_quant_grouped_supports(q4K, 256) == 1 && luhd_quant_grouped_supports(q4K, 4352) == 1)
         #expect(luhd_quant_grouped_supports(q4K, 288) == 0 && luhd_quant_grouped_supports(q4K, 0) == 0)
-        for other in QuantFormat.allCases where other != .q4_0 && other != .q8_0 && other != .q4_K {
+        for other in QuantFormat.allCases where ![.q4_0, .iq4_nl, .q8_0, .q4_K].contains(other) {
             #expect(luhd_quant_grouped_supports(Int32(other.ggmlType), 1024) == 0, "\(other)")
         }
     }
@@ -389,7 +390,7 @@ import Testing
         #expect(!small.wantsStreamedCopy && !owned.wantsStreamedCopy, "small or owned matrices are not copied")
     }
 
-    /// Where the scale-grouped copy applies (Q4_0, Q8_0 and Q4_K on CPUs whose default kernel for them
+    /// Where the scale-grouped copy applies (Q4_0, IQ4_NL, Q8_0 and Q4_K on CPUs whose default kernel for them
     /// is int8 AVX2) it takes the huge-page copy's place: a matrix from a file mapping gets the
     /// grouped copy (2 MiB-aligned, the file's pages released, `data` still the mapping) and no
     /// streamed copy, and its products (1 row of x, 40 rows through the prefill product) are the
@@ -397,7 +398,7 @@ import Testing
     @Test func groupedCopyTakesTheStreamedCopysPlace() throws {
         let dir = TestFiles.makeTemporaryDirectory("grouped")
         defer { TestFiles.remove(dir) }
-        for format in [QuantFormat.q4_0, .q8_0, .q4_K] {
+        for format in [QuantFormat.q4_0, .iq4_nl, .q8_0, .q4_K] {
             let cols = 1024, rows = 2 * (StreamedBuffer.hugePageBytes / format.rowBytes(columns: cols)!) + 3
             let source = try testMatrix(format, rows: rows, columns: cols, seed: 8)
             let path = dir + "/\(format.rawValue).bin"

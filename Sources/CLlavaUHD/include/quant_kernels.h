@@ -143,9 +143,9 @@ void luhd_quant_repack_rows_restore(int format, const void *repacked, size_t row
 void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, long row_begin, long row_end, long cols,
                                 const void *prepared, int m, float *y, long ldy);
 
-/* Scale-grouped copies for the int8 AVX2 matrix-vector kernels (quant_repack_avx2.c): Q4_0 and
- * Q8_0 matrices of any row count whose rows hold at least one group of 8 blocks (cols >= 256, a
- * multiple of 32), and Q4_K matrices (cols a multiple of 256). The copy has the stored matrix's
+/* Scale-grouped copies for the int8 AVX2 matrix-vector kernels (quant_repack_avx2.c): Q4_0,
+ * IQ4_NL and Q8_0 matrices of any row count whose rows hold at least one group of 8 blocks
+ * (cols >= 256, a multiple of 32), and Q4_K matrices (cols a multiple of 256). The copy has the stored matrix's
  * size and row offsets (row r at r * row_bytes); inside each group of 8 blocks of a row, the 8
  * f16 scales come first, side by side, then the quants in the pair order of the kernels; the
  * blocks after the last whole group keep the stored layout. Each Q4_K super-block keeps its

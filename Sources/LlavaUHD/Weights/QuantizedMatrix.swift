@@ -133,7 +133,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
 
     /// True when `grouped(threads:)` makes a copy of this matrix: it has no copy yet, this CPU's
     /// default kernel for the format is int8 AVX2 (no int8 VNNI: `canInterleave` is false), the
-    /// format is Q4_0 or Q8_0 and a row holds at least one group of 8 blocks (256 columns), or
+    /// format is Q4_0, IQ4_NL or Q8_0 and a row holds at least one group of 8 blocks (256 columns), or
     /// Q4_K (whole super-blocks of 256 columns by definition).
     package var canGroup: Bool {
         interleavedData == nil && !canInterleave && rows > 0 && QuantKernel.preferred(for: format) == .int8AVX2
