@@ -219,12 +219,17 @@ static inline __m256 group_accumulate(__m256 acc, __m256i s, __m256 d8, const ui
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d8, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc);
 }
 
+/* The low nibbles (lo) and high nibbles (hi) of the 32 bytes of q, each as a byte 0..15. */
+static inline void split_nibbles(__m256i q, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    *lo = _mm256_and_si256(q, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+}
+
 /* The low nibbles (lo) and high nibbles (hi) of the 16 bytes at a (low 128 bits) and at c
  * (high 128 bits): elements 0..15 and 16..31 of two blocks of the 32-block formats. */
 static inline void nibble_pair(const uint8_t *a, const uint8_t *c, __m256i *lo, __m256i *hi) {
-    const __m256i q = load_pair(a, c), m4 = _mm256_set1_epi8(0x0F);
-    *lo = _mm256_and_si256(q, m4);
-    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    split_nibbles(load_pair(a, c), lo, hi);
 }
 
 /* The fifth bits of two Q5_0 / Q5_1 blocks (qa, qc: bit j = element j) as 16 in byte j of the
@@ -319,12 +324,7 @@ static AI void group_unsigned(const int format, const int grouped, const uint8_t
     const int five = format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1, offsets = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1;
     __m256i lo[4], hi[4], v[4];
     if (grouped) {   /* Q4_0 grouped (quant_repack_avx2.c): pair k's 32 nibble bytes at 16 + 32k */
-        const __m256i m4 = _mm256_set1_epi8(0x0F);
-        for (int k = 0; k < 4; k++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * k));
-            lo[k] = _mm256_and_si256(q, m4);
-            hi[k] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        }
+        for (int k = 0; k < 4; k++) split_nibbles(_mm256_loadu_si256((const __m256i *)(b + 16 + 32 * k)), &lo[k], &hi[k]);
     } else if (five) {
         five_bit_pairs(b, bb, offsets ? 4 : 2, lo, hi);
     } else {
@@ -359,9 +359,7 @@ static AI void group_signed(const int format, const int grouped, const uint8_t *
         } else {
             const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
             if (grouped) {   /* Q4_0's grouped layout: pair k's 32 index bytes at 16 + 32k */
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * k)), m4 = _mm256_set1_epi8(0x0F);
-                wlo[k] = _mm256_and_si256(q, m4);
-                whi[k] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                split_nibbles(_mm256_loadu_si256((const __m256i *)(b + 16 + 32 * k)), &wlo[k], &whi[k]);
             } else {
                 nibble_pair(b + bb * k + 2, b + bb * (k + 4) + 2, &wlo[k], &whi[k]);
             }
@@ -441,14 +439,9 @@ static AI void group_q4_k(const int grouped, const uint8_t *b, const uint8_t *xg
     __m256i lo[4], hi[4], v[4];
     __m256 scf, mnf;
     if (grouped) {
-        const __m256i m4 = _mm256_set1_epi8(0x0F);
         for (int c = 0; c < 2; c++) {
-            const __m256i q0 = _mm256_loadu_si256((const __m256i *)(b + 16 + 64 * c));
-            const __m256i q1 = _mm256_loadu_si256((const __m256i *)(b + 48 + 64 * c));
-            lo[2 * c] = _mm256_and_si256(q0, m4);
-            lo[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q0, 4), m4);
-            hi[2 * c] = _mm256_and_si256(q1, m4);
-            hi[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4);
+            split_nibbles(_mm256_loadu_si256((const __m256i *)(b + 16 + 64 * c)), &lo[2 * c], &lo[2 * c + 1]);
+            split_nibbles(_mm256_loadu_si256((const __m256i *)(b + 48 + 64 * c)), &hi[2 * c], &hi[2 * c + 1]);
         }
         q4_k_grouped_scales(b, &scf, &mnf);
     } else {

@@ -165,8 +165,8 @@ package struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// Writes rows `range` of the matrix, columns `columnRange` only (multiples of 256 for a
-    /// row-interleaved copy and a scale-grouped Q4_K one, of 32 for a scale-grouped Q4_0 / Q8_0
-    /// one), in the stored layout to `dst` (row
+    /// row-interleaved copy and a scale-grouped Q4_K one, of 32 for a scale-grouped Q4_0 / IQ4_NL
+    /// / Q8_0 one), in the stored layout to `dst` (row
     /// `range.lowerBound + i` at `dst + i·rowBytes`, each block at its stored offset), from the
     /// load-time copy; nothing when there is none. The stored bytes (`data`) are not read.
     package func restoreStored(rows range: Range<Int>, columns columnRange: Range<Int>, into dst: UnsafeMutableRawPointer) {
