@@ -93,6 +93,24 @@ enum AVX2TileProduct {
         }
     }
 
+    /// y = x · Wᵀ (m rows of `ld` floats, each first −7) from tile calls of `tileRows` weight rows
+    /// at every n0 of w, each over the column `ranges` in turn (the later ones accumulating).
+    func tiled(_ w: QuantizedMatrix, _ prepared: PreparedInt8Rows, rows m: Int, tileRows: Int, ranges: [Range<Int>],
+               ld: Int) -> [Float] {
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: tileBytes(w.columns), alignment: 64)
+        defer { tile.deallocate() }
+        var y = [Float](repeating: -7, count: m * ld)
+        y.withUnsafeMutableBufferPointer { yb in
+            for n0 in stride(from: 0, to: w.rows, by: tileRows) {
+                for (j, r) in ranges.enumerated() {
+                    tileColumns(Int32(w.format.ggmlType), w.data, w.rowBytes, n0, Int32(min(tileRows, w.rows - n0)), w.columns,
+                                r.lowerBound, r.upperBound, prepared.bytes, m, tile, yb.baseAddress!, ld, accumulate: j > 0)
+                }
+            }
+        }
+        return y
+    }
+
     /// Tiles of 1-32 rows at every n0 of a 37-row matrix, and the columns in `ranges` (the later
     /// ones accumulating), give the bits of one 32-row call over all columns; the output's extra
     /// columns (ldOut = rows + 3) stay untouched, and so does all of y for every range in
@@ -104,20 +122,8 @@ enum AVX2TileProduct {
         var rng = TestRandom(seed: 19)
         let x = rng.floats(m * cols, -3, 3)
         let prepared = PreparedInt8Rows(x, rows: m, columns: cols, blocking: blocking, kernel: .avx2, threads: 2)
-        let fmt = Int32(format.ggmlType)
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: tileBytes(cols), alignment: 64)
-        defer { tile.deallocate() }
         func run(tileRows: Int, ranges: [Range<Int>]) -> [Float] {
-            var y = [Float](repeating: -7, count: m * ld)
-            y.withUnsafeMutableBufferPointer { yb in
-                for n0 in stride(from: 0, to: rows, by: tileRows) {
-                    for (j, r) in ranges.enumerated() {
-                        tileColumns(fmt, w.data, w.rowBytes, n0, Int32(min(tileRows, rows - n0)), cols, r.lowerBound,
-                                    r.upperBound, prepared.bytes, m, tile, yb.baseAddress!, ld, accumulate: j > 0)
-                    }
-                }
-            }
-            return y
+            tiled(w, prepared, rows: m, tileRows: tileRows, ranges: ranges, ld: ld)
         }
         let expected = run(tileRows: 32, ranges: [0..<cols])
         #expect(!(0..<m).contains { i in expected[(i * ld)..<(i * ld + rows)].contains { !$0.isFinite || $0 == -7 } },
@@ -147,21 +153,7 @@ enum AVX2TileProduct {
         var rng = TestRandom(seed: 29)
         let x = rng.floats(m * cols, -2, 2)
         let prepared = PreparedInt8Rows(x, rows: m, columns: cols, blocking: blocking, kernel: .avx2, threads: 1)
-        let fmt = Int32(format.ggmlType)
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: tileBytes(cols), alignment: 64)
-        defer { tile.deallocate() }
-        func run(ranges: [Range<Int>]) -> [Float] {
-            var y = [Float](repeating: -7, count: m * rows)
-            y.withUnsafeMutableBufferPointer { yb in
-                for n0 in stride(from: 0, to: rows, by: 32) {
-                    for (j, r) in ranges.enumerated() {
-                        tileColumns(fmt, w.data, w.rowBytes, n0, Int32(min(32, rows - n0)), cols, r.lowerBound,
-                                    r.upperBound, prepared.bytes, m, tile, yb.baseAddress!, rows, accumulate: j > 0)
-                    }
-                }
-            }
-            return y
-        }
+        func run(ranges: [Range<Int>]) -> [Float] { tiled(w, prepared, rows: m, tileRows: 32, ranges: ranges, ld: rows) }
         let y = run(ranges: [0..<cols])
         let (image, exact) = errors(y, x: x, rows: m, w)
         #expect(image <= 1e-5, "\(format): |y − W·x~|/Σ|w·x~| = \(image)")
