@@ -36,8 +36,8 @@ package final class TransformerDecoder: Sendable {
     package let arithmetic: MatrixArithmetic
     /// The kernel family forced on quantized weights (nil: `QuantKernel.preferred(for:)`, and
     /// the copies `InterleavingDecoderSource` makes: row-interleaved Q8_0 / Q4_0 / Q4_K matrices
-    /// for the int8 VNNI kernels where the CPU has them, else huge-page copies for the int8 AVX2
-    /// kernels; a forced kernel reads the stored bytes).
+    /// for the int8 VNNI kernels where the CPU has them, else scale-grouped or huge-page copies
+    /// for the int8 AVX2 kernels; a forced kernel reads the stored bytes).
     package let quantizedKernel: QuantKernel?
     /// Shares passes over the weights between the one-position steps of caches decoding at the
     /// same time (see `DecodeBatcher`; its `maxBatch` 1 turns batching off).
