@@ -6,12 +6,14 @@
  * scales applied per block in f32 with the VNNI product's operations:
  *   y[i][n] = sum_b fma(S[b][n], s[b][n] dx[i][b], ...) - o[b][n] sx[i][b]
  * with S = sum_k w xq the exact integer block sum, s the weight scale and o the weight offset
- * (o = 0 for Q8_0, Q4_0, IQ4_NL; -m for Q4_1 and Q5_1; 16 d for Q5_0) and sx = dx sum(xq).
+ * (o = 0 for Q8_0, Q4_0, IQ4_NL and IQ4_XS; -m for Q4_1 and Q5_1; 16 d for Q5_0) and sx = dx sum(xq).
+ * IQ4_XS (super-blocks of 256) is taken as 8 blocks of 32, each with the scale the VNNI
+ * product gives it, s = d * (its 6-bit scale - 32), exact in f32.
  *
  * AVX2 has no vpdpbusd; the integer sums take vpmaddubsw (u8 x s8 pairs added to int16, with
  * signed saturation) and vpmaddwd with ones (int16 pairs added to int32), as llama.cpp's AVX2
  * dot products do. x is stored signed (xq in -127..127), and vpmaddubsw never saturates:
- *  - signed weights (Q8_0: -128..127, IQ4_NL: -127..113): the "sign trick", |w| (0..128) as the
+ *  - signed weights (Q8_0: -128..127, IQ4_NL and IQ4_XS: -127..113): the "sign trick", |w| (0..128) as the
  *    unsigned operand and xq with w's sign (vpsignb: -127..127, 0 where w = 0) as the signed
  *    one, so each product is w xq; a pair sum is at most 2 * 128 * 127 = 32512 <= 32767. Each
  *    4-byte group goes to int32 at once (vpmaddwd), as two pair sums could reach 65024.
@@ -55,7 +57,7 @@ enum { K_SIGNED = 0, K_Q4_0 = 1, K_Q4_1 = 2, K_Q5 = 3 };
 
 static int weight_kind(int format) {
     switch (format) {
-    case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: return K_SIGNED;
+    case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: case LUHD_QF_IQ4_XS: return K_SIGNED;
     case LUHD_QF_Q4_0: return K_Q4_0;
     case LUHD_QF_Q4_1: return K_Q4_1;
     default: return K_Q5;
@@ -65,6 +67,7 @@ static int weight_kind(int format) {
 int luhd_quant_gemm_avx2_supports(int format) {
     switch (format) {
     case LUHD_QF_Q8_0: case LUHD_QF_Q4_0: case LUHD_QF_Q4_1: case LUHD_QF_Q5_0: case LUHD_QF_Q5_1: case LUHD_QF_IQ4_NL:
+    case LUHD_QF_IQ4_XS:
         return 1;
     default: return 0;
     }
@@ -133,24 +136,34 @@ static inline __m256i fifth_bits(const uint8_t *p) {
     return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
-/* One block (32 weights at blk) of a row: its integer weights as the product multiplies them
- * (signed for K_SIGNED, the unsigned nibbles otherwise), its scale s and offset o. */
-static inline __m256i unpack_block(int format, const uint8_t *blk, float *s, float *o) {
-    *s = gemm_avx2_half(blk);
+/* Block b (32 weights) of the row at `row`: its integer weights as the product multiplies them
+ * (signed for K_SIGNED, the unsigned nibbles otherwise), its scale s and offset o. IQ4_XS's
+ * block b is sub-block b % 8 of super-block b / 8: 16 bytes of nibbles at 8 + 16 (b % 8), laid
+ * out as IQ4_NL's. */
+static inline __m256i unpack_block(int format, const uint8_t *row, long b, float *s, float *o) {
     *o = 0.0f;
-    if (format == LUHD_QF_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
-    const int qs = format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL ? 2 : format == LUHD_QF_Q4_1 ? 4
-                   : format == LUHD_QF_Q5_0 ? 6 : 8;
-    const __m128i n = _mm_loadu_si128((const __m128i *)(blk + qs));
+    const uint8_t *blk = row, *nibbles;
+    if (format == LUHD_QF_IQ4_XS) {
+        const uint8_t *sb = row + (size_t)(b / 8) * 136;
+        *s = gemm_avx2_half(sb) * (float)luhd_iq4xs_scale(sb, (int)(b % 8));
+        nibbles = sb + 8 + 16 * (b % 8);
+    } else {
+        blk = row + (size_t)b * luhd_quant_block_bytes(format);
+        *s = gemm_avx2_half(blk);
+        if (format == LUHD_QF_Q8_0) return _mm256_loadu_si256((const __m256i *)(blk + 2));
+        nibbles = blk + (format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL ? 2 : format == LUHD_QF_Q4_1 ? 4
+                         : format == LUHD_QF_Q5_0 ? 6 : 8);
+    }
+    const __m128i n = _mm_loadu_si128((const __m128i *)nibbles);
     const __m128i low4 = _mm_set1_epi8(0x0F);
     __m128i lo = _mm_and_si128(n, low4), hi = _mm_and_si128(_mm_srli_epi16(n, 4), low4);
-    if (format == LUHD_QF_IQ4_NL) {
+    if (format == LUHD_QF_IQ4_NL || format == LUHD_QF_IQ4_XS) {
         const __m128i table = _mm_loadu_si128((const __m128i *)luhd_iq4_values);
         lo = _mm_shuffle_epi8(table, lo);
         hi = _mm_shuffle_epi8(table, hi);
     }
     __m256i w = _mm256_set_m128i(hi, lo);
-    if (format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1) w = _mm256_or_si256(w, fifth_bits(blk + qs - 4));
+    if (format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1) w = _mm256_or_si256(w, fifth_bits(nibbles - 4));
     if (format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1) *o = 0.0f - gemm_avx2_half(blk + 2);
     else if (format == LUHD_QF_Q5_0) *o = *s * 16.0f;
     return w;
@@ -159,7 +172,7 @@ static inline __m256i unpack_block(int format, const uint8_t *blk, float *s, flo
 /* Unpacks blocks [b0, b1) of rows [n0, n0 + nr) (nr <= 32) of W into the tile, block b at tile
  * block b - b0 (PANELS * PB bytes each); rows past nr get zero weights, scales and offsets. */
 static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, long b0, long b1, uint8_t *tile) {
-    const int bb = luhd_quant_block_bytes(format), sign = weight_kind(format) == K_SIGNED;
+    const int sign = weight_kind(format) == K_SIGNED;
     const int panels = (nr + 7) / 8;
     for (long b = b0; b < b1; b++) {
         for (int p = 0; p < panels; p++) {
@@ -168,7 +181,7 @@ static void pack_tile(int format, const uint8_t *w, size_t rb, long n0, int nr, 
             float s[8], o[8];
             for (int n = 0; n < 8; n++) {
                 if (8 * p + n < nr) {
-                    r[n] = unpack_block(format, w + (size_t)(n0 + 8 * p + n) * rb + (size_t)b * bb, &s[n], &o[n]);
+                    r[n] = unpack_block(format, w + (size_t)(n0 + 8 * p + n) * rb, b, &s[n], &o[n]);
                 } else {
                     r[n] = _mm256_setzero_si256();
                     s[n] = o[n] = 0.0f;
@@ -273,7 +286,7 @@ GEMM_AVX2_DEFINE_PASS(pass_q5, panel_rows, K_Q5, MR)
 void luhd_quant_gemm_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
                                        long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
     if (!luhd_quant_gemm_avx2_supports(format) || nr <= 0 || m <= 0 || k0 < 0 || k1 > cols || k0 >= k1 || k0 % 32 != 0
-        || k1 % 32 != 0)
+        || k1 % 32 != 0 || cols % luhd_quant_block_elements(format) != 0)
         return;
     if (nr > 8 * PANELS) nr = 8 * PANELS;
     const long b0 = k0 / 32, b1 = k1 / 32;

@@ -1,5 +1,5 @@
 /* Integer matrix-vector kernels with AVX2 (vpmaddubsw + vpmaddwd) for Q4_0, Q4_1, Q5_0, Q5_1,
- * Q8_0, IQ4_NL, Q4_K, Q5_K and Q6_K: LUHD_QK_INT8_AVX2, for CPUs without AVX-512 VNNI (Zen 2/3,
+ * Q8_0, IQ4_NL, IQ4_XS, Q4_K, Q5_K and Q6_K: LUHD_QK_INT8_AVX2, for CPUs without AVX-512 VNNI (Zen 2/3,
  * Intel client cores). The numeric contract is LUHD_QK_INT8_VNNI's: x is quantized once per call
  * to int8 per 32-element block (dx = max|x| / 127, round to nearest even, clamped to +-127; a
  * block holding an infinity or a NaN gets dx = NaN), every block's dot product with the weights
@@ -20,22 +20,24 @@
  *               (X the sum of the block's int8 x), as Q4_K's mins.
  *   Q5_0, Q5_1, Q5_K  unsigned 5-bit q (0..31): a pair <= 2*31*127 = 7874, two added (<= 15748),
  *               one round of vphaddw (<= 31496), then vpmaddwd; offsets as Q4_0 (-16), Q4_1, Q4_K.
- *   Q8_0, IQ4_NL the sign trick: |w| (Q8_0 0..128, -128 giving 128; IQ4_NL's values -127..113
- *               looked up by vpshufb) times x with w's sign: a pair <= 2*128*127 = 32512; each
- *               result is widened by vpmaddwd on its own.
+ *   Q8_0, IQ4_NL, IQ4_XS  the sign trick: |w| (Q8_0 0..128, -128 giving 128; the IQ4 values
+ *               -127..113 looked up by vpshufb) times x with w's sign: a pair <= 2*128*127 =
+ *               32512; each result is widened by vpmaddwd on its own.
  *   Q6_K        unsigned 6-bit q (0..63) times x: a pair <= 2*63*127 = 16002, widened by vpmaddwd
  *               against the sub-block scales (|sc| <= 128): <= 2*16002*128 in int32; the -32
  *               becomes -32 * sum(sc * (sum of x per 16)), an integer from one more vpmaddwd.
  * Every int32 block sum is exact (|S| < 2^31); it is then converted to f32 (exact below 2^24).
  *
- * Layout of the work: a group of 8 blocks of 32 (256 weights: a super-block of the K formats,
- * 8 blocks of the others) is processed as 4 pairs, pair k holding blocks k and k + 4: one
+ * Layout of the work: a group of 8 blocks of 32 (256 weights: a super-block of the K formats and
+ * of IQ4_XS, 8 blocks of the others) is processed as 4 pairs, pair k holding blocks k and k + 4: one
  * 256-bit register holds elements 0..15 of block k (low 128 bits) and of block k + 4 (high 128
  * bits), another their elements 16..31. After the integer sums block j's exact sum S_j ends in
  * lane j of one register; one conversion, one scale product and one multiply-add per group and
  * row of x follow:
  *   Q4_0, Q5_0, Q8_0, IQ4_NL  y = hsum8(sum_g f32(S_g) * (d_g * dx_g)) + the blocks after the
  *               last whole group
+ *   IQ4_XS      y = hsum8(sum_s f32(S_s) * (s_s * dx_s)), s_s = d * (6-bit scale - 32) of
+ *               sub-block s, an exact f32 product
  *   Q4_1, Q5_1  the same plus hsum8(sum_g m_g * (dx X)_g), added before the blocks after the
  *               last whole group
  *   Q4_K, Q5_K  y = hsum8(sum_s f32(S_s) * ((d sc)_s * dx_s)) - hsum8(sum_s (dmin m)_s * (dx X)_s)
@@ -290,6 +292,7 @@ static AI size_t group_bytes(const int format) {
     case LUHD_QF_Q5_0: return 8 * 22;
     case LUHD_QF_Q5_1: return 8 * 24;
     case LUHD_QF_Q8_0: return 8 * 34;
+    case LUHD_QF_IQ4_XS: return 136;
     case LUHD_QF_Q4_K: return 144;
     case LUHD_QF_Q5_K: return 176;
     default: return 210;   /* Q6_K */
@@ -341,10 +344,27 @@ static AI void group_unsigned(const int format, const int grouped, const uint8_t
     }
 }
 
-/* The signed formats, 8 blocks of 32 (f16 d first in each block), by the sign trick:
+/* The 8 f32 scales d * (ls_j - 32) of an IQ4_XS super-block h (f16 d, u16 high scale bits at 2:
+ * bits 2j..2j+1 for sub-block j, low scale bits at 4: nibble j of the u32, luhd_iq4xs_scale),
+ * each an exact product. */
+static inline __m256 iq4_xs_scales(const uint8_t *h) {
+    uint32_t low;
+    memcpy(&low, h + 4, 4);
+    const __m256i lo = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)low), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)),
+                                        _mm256_set1_epi32(0x0F));
+    const __m256i hi = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(load_u16(h + 2)), _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)),
+                                        _mm256_set1_epi32(3));
+    const __m256i ls = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(ls), _mm256_set1_ps(half_at(h)));
+}
+
+/* The signed formats by the sign trick, 8 blocks of 32 (f16 d first in each block) or one
+ * super-block:
  *   Q8_0    34 bytes (d, 32 int8)
  *   IQ4_NL  18 bytes (d, 16 bytes of 4-bit indices into luhd_iq4_values, laid out as Q4_0's
- *           nibbles): the values (-127..113) looked up by vpshufb */
+ *           nibbles): the values (-127..113) looked up by vpshufb
+ *   IQ4_XS  136 bytes (d, the 8 sub-blocks' 6-bit scales in 6 bytes, then 8 x 16 index bytes,
+ *           each sub-block laid out as an IQ4_NL block's) */
 static AI void group_signed(const int format, const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m,
                             __m256 *acc) {
     const int bb = (int)group_bytes(format) / 8;
@@ -360,6 +380,8 @@ static AI void group_signed(const int format, const int grouped, const uint8_t *
             const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
             if (grouped) {   /* Q4_0's grouped layout: pair k's 32 index bytes at 16 + 32k */
                 split_nibbles(_mm256_loadu_si256((const __m256i *)(b + 16 + 32 * k)), &wlo[k], &whi[k]);
+            } else if (format == LUHD_QF_IQ4_XS) {
+                nibble_pair(b + 8 + 16 * k, b + 8 + 16 * (k + 4), &wlo[k], &whi[k]);
             } else {
                 nibble_pair(b + bb * k + 2, b + bb * (k + 4) + 2, &wlo[k], &whi[k]);
             }
@@ -369,7 +391,7 @@ static AI void group_signed(const int format, const int grouped, const uint8_t *
         alo[k] = _mm256_abs_epi8(wlo[k]);
         ahi[k] = _mm256_abs_epi8(whi[k]);
     }
-    const __m256 d8 = grouped ? grouped_scales(b) : group_scales(b, bb);
+    const __m256 d8 = format == LUHD_QF_IQ4_XS ? iq4_xs_scales(b) : grouped ? grouped_scales(b) : group_scales(b, bb);
     for (int i = 0; i < m; i++) {
         const uint8_t *gp = xg + (size_t)i * ps;
         acc[i] = group_accumulate(acc[i], signed_sums(wlo, whi, alo, ahi, gp), d8, gp);
@@ -531,7 +553,7 @@ static AI void group_terms(const int format, const int grouped, const uint8_t *b
     case LUHD_QF_Q4_0: case LUHD_QF_Q4_1: case LUHD_QF_Q5_0: case LUHD_QF_Q5_1:
         group_unsigned(format, grouped, b, xg, ps, m, acc, macc);
         break;
-    case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: group_signed(format, grouped, b, xg, ps, m, acc); break;
+    case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: case LUHD_QF_IQ4_XS: group_signed(format, grouped, b, xg, ps, m, acc); break;
     case LUHD_QF_Q4_K: group_q4_k(grouped, b, xg, ps, m, acc, macc); break;
     case LUHD_QF_Q5_K: group_q5_k(b, xg, ps, m, acc, macc); break;
     default: group_q6_k(b, xg, ps, m, acc); break;
@@ -559,7 +581,7 @@ static inline int block_value(int format, const uint8_t *bt, int j) {
 }
 
 /* A row's result for one row of x (prepared at xrow) from its accumulators: K formats
- * hsum8(acc) - hsum8(macc) (Q6_K: hsum8(acc)); 32-block formats hsum8(acc) (Q4_1, Q5_1: plus
+ * hsum8(acc) - hsum8(macc) (Q6_K, IQ4_XS: hsum8(acc)); 32-block formats hsum8(acc) (Q4_1, Q5_1: plus
  * hsum8(macc)), then each of the nt blocks after the last whole group (the first at tail) in
  * block order: + f32(S) * (d * dx) with S its exact integer dot product with x's int8 values
  * (Q4_1, Q5_1: also + m * (dx * X), X the sum of those values). */
@@ -567,7 +589,7 @@ static AI float row_result(const int format, __m256 acc, __m256 macc, const uint
                            long nt) {
     switch (format) {
     case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: return hsum8(acc) - hsum8(macc);
-    case LUHD_QF_Q6_K: return hsum8(acc);
+    case LUHD_QF_Q6_K: case LUHD_QF_IQ4_XS: return hsum8(acc);
     default: break;
     }
     const int offsets = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1;
@@ -638,7 +660,7 @@ static AI void rows(const int format, const int grouped, const uint8_t *w, size_
 int luhd_quant_int8_avx2_supports(int format) {
     switch (format) {
     case LUHD_QF_Q4_0: case LUHD_QF_Q4_1: case LUHD_QF_Q5_0: case LUHD_QF_Q5_1: case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL:
-    case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: case LUHD_QF_Q6_K: return 1;
+    case LUHD_QF_IQ4_XS: case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: case LUHD_QF_Q6_K: return 1;
     default: return 0;
     }
 }
@@ -664,6 +686,7 @@ void luhd_quant_matvec_int8_avx2(int format, const void *w, size_t rb, long r0, 
     case LUHD_QF_Q5_1: ROWS_FOR_M(LUHD_QF_Q5_1, 0) break;
     case LUHD_QF_Q8_0: ROWS_FOR_M(LUHD_QF_Q8_0, 0) break;
     case LUHD_QF_IQ4_NL: ROWS_FOR_M(LUHD_QF_IQ4_NL, 0) break;
+    case LUHD_QF_IQ4_XS: ROWS_FOR_M(LUHD_QF_IQ4_XS, 0) break;
     case LUHD_QF_Q4_K: ROWS_FOR_M(LUHD_QF_Q4_K, 0) break;
     case LUHD_QF_Q5_K: ROWS_FOR_M(LUHD_QF_Q5_K, 0) break;
     case LUHD_QF_Q6_K: ROWS_FOR_M(LUHD_QF_Q6_K, 0) break;

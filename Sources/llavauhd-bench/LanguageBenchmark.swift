@@ -7,7 +7,7 @@ import LlavaUHD
 /// (`SyntheticCheckpoint`, BF16 as the releases store them), in every storage this library runs:
 /// BF16 with float32 products and with bf16 prefill products, Q8_0 and Q4_0 written by
 /// `ModelQuantizer`, and Q4_K_M made by llama.cpp's llama-quantize from the same weights (when
-/// llama.cpp is available). For each: prefill of a `promptTokens` prompt and greedy decoding of
+/// llama.cpp is available; IQ4_XS too when `--llm-weights` names it). For each: prefill of a `promptTokens` prompt and greedy decoding of
 /// `decodeTokens` tokens after it, best of N; decode set against the memory-bandwidth bound
 /// measured around each row (bytes of weights and KV cache read per token / the read bandwidth
 /// measured just before and just after that row's timing, the larger: on a shared virtual
@@ -77,8 +77,8 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         that row (\(probe.bytes >> 20) MiB read with 256-bit loads on \(threads) threads, best of 2 each time, the larger of the two). \
         Weights: BF16 safetensors with float32 products (the exact path) and with bf16 prefill products \
         (`MatrixArithmetic.bfloat16`, AVX512_BF16: \(BF16Product.isAvailable ? "yes" : "no")); Q8_0 / Q4_0 written by \
-        `ModelQuantizer` (projections and lm_head; embeddings BF16); Q4_K_M = llama.cpp's `llama-quantize` of the same weights, \
-        read from the GGUF file. Kernels: \(QuantKernel.preferred(for: .q8_0)) for the quantized formats (decode from row-interleaved \
+        `ModelQuantizer` (projections and lm_head; embeddings BF16); Q4_K_M (and IQ4_XS, when `--llm-weights` names it) = \
+        llama.cpp's `llama-quantize` of the same weights, read from the GGUF file. Kernels: \(QuantKernel.preferred(for: .q8_0)) for the quantized formats (decode from row-interleaved \
         copies of the Q8_0 / Q4_0 / Q4_K matrices where the CPU has AVX-512 VNNI; where the default is int8AVX2, from \
         scale-grouped copies of the formats that have one (Q4_0, IQ4_NL, Q8_0, Q4_K: `QuantizedMatrix.grouped`) and from \
         huge-page copies of the stored bytes for the others; "stored layout" rows force the same kernels on the file's layout; "f32 kernels" rows \
@@ -146,6 +146,16 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
             if let q4k = ggufs["Q4_K_M"] {
                 variants.append(("Q4_K_M (GGUF)", "Q4_K_M", { try TransformerDecoder(config: config, gguf: GGUFFile(path: q4k)) }))
             }
+        }
+        // IQ4_XS only when named (`--llm-weights IQ4_XS`): its default kernels, and the exact f32
+        // ones (dequantization + sgemm prefill, the f32 matrix-vector kernels) as their baseline.
+        if LlamaCpp.isAvailable, options.llmWeights?.contains("IQ4_XS") == true, let bf16 = LlamaCpp.bf16GGUF(of: dir),
+           let iq4xs = LlamaCpp.quantized(bf16, type: "IQ4_XS", threads: threads) {
+            variants.append(("IQ4_XS (GGUF)", "IQ4_XS", { try TransformerDecoder(config: config, gguf: GGUFFile(path: iq4xs)) }))
+            let f32: QuantKernel = QuantKernel.f32AVX512.isAvailable ? .f32AVX512 : .f32AVX2
+            variants.append(("IQ4_XS (GGUF), f32 kernels", "IQ4_XS", {
+                try TransformerDecoder(config: config, gguf: GGUFFile(path: iq4xs), quantizedKernel: f32)
+            }))
         }
 
         var results: [Measured] = []

@@ -7,7 +7,8 @@ import TestSupport
 /// Sources/CLlavaUHD/quant_gemm_avx2.c), which runs on every CPU with AVX2, FMA and F16C (AVX-512
 /// machines included, so these tests run everywhere the library does), and the choice between
 /// the int8 products:
-/// - the product is W·x~ (x~ the int8 image of x per block of 32, `int8Image`) within
+/// - the product is W·x~ (x~ the int8 image of x per block of 32, `int8Image`; IQ4_XS's
+///   super-blocks of 256 taken as 8 blocks of 32, with column counts and ranges that cross them) within
 ///   1e-5·Σ|w·x~| of an f64 reference from the exactly dequantized weights (a NaN fails), and
 ///   W·x within the x-quantization bound, for every format it implements, row counts with every tail (1, 4, 5, 7, 13 rows of x against
 ///   steps of 6; 45 weight rows:
@@ -21,7 +22,13 @@ import TestSupport
 /// - the prepared x is its definition value for value;
 /// - a non-finite block of x makes its row's outputs NaN and leaves the other rows alone.
 @Suite struct AVX2Int8ProductTests {
-    static let formats: [QuantFormat] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl]
+    static let formats: [QuantFormat] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs]
+
+    /// `columns` for the formats with blocks of 32, else (IQ4_XS) `superBlockColumns`, a
+    /// multiple of 256.
+    static func columns(_ format: QuantFormat, _ columns: Int, superBlockColumns: Int) -> Int {
+        format.blockElements == 32 ? columns : superBlockColumns
+    }
 
     static let kernel = AVX2TileProduct.blocksOf32
 
@@ -31,26 +38,31 @@ import TestSupport
     func againstReference(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
         #expect(Int8ProductKernel.avx2.supports(format))
-        try Self.kernel.checkAgainstReference(format, columns: 352, rowCounts: [1, 4, 5, 7, 13])
+        try Self.kernel.checkAgainstReference(format, columns: Self.columns(format, 352, superBlockColumns: 512),
+                                              rowCounts: [1, 4, 5, 7, 13])
     }
 
-    /// Every tiling, and the columns in ranges of 32, 96 and the rest, give the bits of one call;
-    /// ranges that are not whole blocks or leave the matrix write nothing.
+    /// Every tiling, and the columns in ranges of 32, 96 and the rest (IQ4_XS: 32, 256 across a
+    /// super-block boundary and the rest), give the bits of one call; ranges that are not whole
+    /// blocks or leave the matrix write nothing.
     @Test(arguments: formats)
     func tilingsAndColumnRanges(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
-        try Self.kernel.checkTilingsAndColumnRanges(format, columns: 320, ranges: [0..<32, 32..<128, 128..<320],
-                                                     invalidRanges: [0..<16, 32..<40, 256..<640, 32..<32])
+        let cols = Self.columns(format, 320, superBlockColumns: 768), middle = Self.columns(format, 128, superBlockColumns: 288)
+        try Self.kernel.checkTilingsAndColumnRanges(format, columns: cols, ranges: [0..<32, 32..<middle, middle..<cols],
+                                                     invalidRanges: [0..<16, 32..<40, 256..<(2 * cols), 32..<32])
     }
 
-    /// A call over 9248 columns, more than one pass of the tile takes (227 blocks, 7264
-    /// columns), splits them itself (ranges of 145 and 144 blocks) with the same bounds and bits.
+    /// A call over 9248 columns (IQ4_XS: 9216), more than one pass of the tile takes (227
+    /// blocks, 7264 columns), splits them itself (ranges of 145 and 144 blocks) with the same
+    /// bounds and bits.
     @Test(arguments: formats)
     func rangesInsideOneCall(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
-        try Self.kernel.checkRangesInsideOneCall(format, columns: 9248,
-                                                 splits: [[0..<32, 32..<9248], [0..<2080, 2080..<9248],
-                                                          [0..<1024, 1024..<6144, 6144..<9248]])
+        let cols = Self.columns(format, 9248, superBlockColumns: 9216)
+        try Self.kernel.checkRangesInsideOneCall(format, columns: cols,
+                                                 splits: [[0..<32, 32..<cols], [0..<2080, 2080..<cols],
+                                                          [0..<1024, 1024..<6144, 6144..<cols]])
     }
 
     /// The prepared rows (`luhd_quant_gemm_avx2_prepare_x`) against their definition, block by
@@ -98,15 +110,16 @@ import TestSupport
     /// A row of x with an infinity in one block gives NaN in every output of that row, for every
     /// weight kind (signed, unsigned with an integer offset, with f32 offsets); the other rows
     /// are the products of their own values.
-    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q4_1, .q5_0])
+    @Test(arguments: [QuantFormat.q8_0, .q4_0, .q4_1, .q5_0, .iq4_xs])
     func nonFiniteBlocks(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
-        try Self.kernel.checkNonFiniteRows(format, columns: 128, poisoned: [(2, 70, .infinity)])
+        try Self.kernel.checkNonFiniteRows(format, columns: Self.columns(format, 128, superBlockColumns: 256),
+                                           poisoned: [(2, 70, .infinity)])
     }
 
     /// Which int8 product a feature set picks: VNNI where the CPU has AVX-512 VNNI (every block
-    /// format), else AVX2 (its formats per 32 and the K formats Q3_K-Q6_K per 256; Q2_K, IQ4_XS
-    /// and dense ones get none), none without AVX2+FMA+F16C; an f32 kernel the CPU runs forces
+    /// format), else AVX2 (its formats per 32, IQ4_XS's taken as blocks of 32, and the K formats
+    /// Q3_K-Q6_K per 256; Q2_K and dense ones get none), none without AVX2+FMA+F16C; an f32 kernel the CPU runs forces
     /// none (exact f32), one it cannot run is ignored. Both products take x per 256 for Q3_K-Q6_K
     /// and per 32 otherwise. `MatMul.usesInt8Product` follows the host's choice.
     @Test func dispatchByFeatures() throws {

@@ -10,7 +10,7 @@ import Testing
 /// the kernel choice. `QuantKernelTests.matvecAgainstReference` covers random data against the
 /// reference for 1-4 rows, shapes with partial groups, and thread counts.
 @Suite struct Int8AVX2MatvecTests {
-    static let formats: [QuantFormat] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .q4_K, .q5_K, .q6_K]
+    static let formats: [QuantFormat] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .iq4_xs, .q4_K, .q5_K, .q6_K]
 
     /// `luhd_quant_matvec` with the int8 AVX2 kernel for rows `r` of `w` and `m` rows of x
     /// (prepared once), into `y` (m × w.rows, row stride w.rows).
@@ -59,6 +59,7 @@ import Testing
             case .q8_0: fill(2..<34, high ? 0x80 : 0x7F)
             case .q4_0: fill(2..<18, q)
             case .iq4_nl: fill(2..<18, high ? 0x00 : 0xFF)
+            case .iq4_xs: fill(2..<8, high ? 0xFF : 0x00); fill(8..<136, high ? 0x00 : 0xFF)   // scales 31 or -32
             case .q4_1: fill(4..<20, q)
             case .q5_0: fill(2..<22, q)
             case .q5_1: fill(4..<24, q)

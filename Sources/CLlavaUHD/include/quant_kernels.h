@@ -76,8 +76,8 @@ enum {
     LUHD_QK_INT8_VNNI = 2,
     /* The same contract as LUHD_QK_INT8_VNNI (x quantized to int8 per 32-element block, exact
      * integer block dot products, W . x~ up to f32 rounding) with AVX2 vpmaddubsw / vpmaddwd
-     * (and FMA, F16C), for CPUs without AVX-512 VNNI; Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, Q4_K,
-     * Q5_K and Q6_K (quant_matvec_int8_avx2.c). */
+     * (and FMA, F16C), for CPUs without AVX-512 VNNI; Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL,
+     * IQ4_XS, Q4_K, Q5_K and Q6_K (quant_matvec_int8_avx2.c). */
     LUHD_QK_INT8_AVX2 = 3,
 };
 
@@ -100,7 +100,7 @@ void luhd_quant_quantize_q8_0(const float *x, long n, void *dst);
 void luhd_quant_quantize_q4_0(const float *x, long n, void *dst);
 
 /* 1 if `kernel` implements `format` (F32 kernels: every format above; INT8_VNNI: every block
- * format; INT8_AVX2: every block format but Q2_K, Q3_K and IQ4_XS). */
+ * format; INT8_AVX2: every block format but Q2_K and Q3_K). */
 int luhd_quant_kernel_supports(int format, int kernel);
 
 /* Bytes of scratch luhd_quant_prepare needs for m rows of `cols` elements (0: none needed). */
@@ -220,11 +220,12 @@ void luhd_quant_gemm_k_tile_columns(int format, const void *w, size_t row_bytes,
 
 /* The same product with AVX2 (+FMA, F16C) for CPUs without AVX-512 VNNI (quant_gemm_avx2.c:
  * vpmaddubsw and vpmaddwd, exact int32 sums), for the formats luhd_quant_gemm_avx2_supports names
- * (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL; 1, else 0; another format writes nothing), with the
- * contract of luhd_quant_gemm_tile_columns: W . x~ up to f32 rounding, x~ = dx * round(x / dx)
+ * (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS; 1, else 0; another format writes nothing), with
+ * the contract of luhd_quant_gemm_tile_columns: W . x~ up to f32 rounding, x~ = dx * round(x / dx)
  * per block of 32 (dx = max|x| / 127, ties to even, clamped to +-127; a block holding a
  * non-finite value gives NaN), the same bits whatever the tiling (nr <= 32, n0) and the column
- * ranges (multiples of 32; invalid arguments write nothing; `accumulate` as there). x is
+ * ranges (multiples of 32, also inside IQ4_XS's super-blocks of 256; cols a multiple of the
+ * format's block; invalid arguments write nothing; `accumulate` as there). x is
  * prepared by luhd_quant_gemm_avx2_prepare_x (signed int8 values, its own layout:
  * luhd_quant_gemm_avx2_x_bytes(cols, m) bytes, 64-byte aligned), the tile is
  * luhd_quant_gemm_avx2_tile_bytes(k1 - k0) bytes (64-byte aligned, owned by the calling thread).
