@@ -1,4 +1,4 @@
-/* Scale-grouped copies of Q4_0, IQ4_NL, Q8_0 and Q4_K matrices for the int8 AVX2 matrix-vector
+/* Scale-grouped copies of Q4_0, IQ4_NL, Q8_0, Q4_K and Q6_K matrices for the int8 AVX2 matrix-vector
  * kernels (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in quant_kernels.h).
  *
  * Q4_0, IQ4_NL (Q4_0's block: f16 d, 16 bytes of 4-bit indices) and Q8_0. The stored layout
@@ -31,7 +31,20 @@
  *                  sub-blocks 2c / 2c + 1 (low 128 bits) and 2c + 4 / 2c + 5 (high), one
  *                  256-bit load for two pairs (the stored layout: two 128-bit loads and an
  *                  insert, and the 12 bytes unpacked by 11 vector instructions, not 6).
- * The 96 bits of scales and mins are the stored ones rearranged, so every copy is a bijection:
+ * The 96 bits of scales and mins are the stored ones rearranged.
+ *
+ * Q6_K. Each 210-byte super-block (128 bytes ql of low nibbles, 64 bytes qh of 2-bit high parts,
+ * 16 int8 scales, f16 d; the kernel's registers lo[k] / hi[k], k = 0..3, hold the 6-bit weights
+ * of elements 0..15 / 16..31 of sub-blocks k (low 128 bits) and k + 4 (high), as
+ * q6_k_pairs in quant_matvec_int8_avx2.c builds them from 6 pairs of 128-bit loads, 10 shifts and
+ * 24 masks and ors) stays where it is, the same 210 bytes:
+ *   bytes 0..191   six 32-byte runs: byte i of run r holds byte i of register r of lo[0], hi[0],
+ *                  lo[1], hi[1], lo[2], hi[2] in bits 0..5, and in bits 6..7 bits
+ *                  2 (r mod 3)..2 (r mod 3) + 1 of byte i of lo[3] (runs 0..2) or hi[3] (runs 3..5);
+ *                  the 6 runs are whole 256-bit loads, and 22 vector instructions make the 8
+ *                  registers (q6_k_grouped_pairs);
+ *   bytes 192..209 the scales and d as stored.
+ * The 1536 bits of weights are the stored ones rearranged, so every copy is a bijection:
  * luhd_quant_grouped_rows_restore_columns gives the stored bytes back (for the int8 AVX2 matrix
  * product of prefill, which reads the stored layout). */
 #include "quant_kernels.h"
@@ -40,7 +53,8 @@
 
 int luhd_quant_grouped_supports(int format, long cols) {
     if (cols < 256 || cols % 32 != 0) return 0;
-    return format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL || format == LUHD_QF_Q8_0 || (format == LUHD_QF_Q4_K && cols % 256 == 0);
+    return format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL || format == LUHD_QF_Q8_0
+           || ((format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K) && cols % 256 == 0);
 }
 
 /* Bytes of one block of a supported 32-block format. */
@@ -87,6 +101,42 @@ static void q4_k_to_stored(const uint8_t *g, uint8_t *s) {
             memcpy(s + 16 + 32 * c + 16 * h, g + 16 + 32 * (2 * c + h), 16);
             memcpy(s + 16 + 32 * (c + 2) + 16 * h, g + 32 + 32 * (2 * c + h), 16);
         }
+}
+
+/* Byte l (0..31) of sub-block t (0..3) of half h of a stored Q6_K super-block s: the 6-bit weight. */
+static inline uint8_t q6_k_stored_weight(const uint8_t *s, int h, int t, int l) {
+    return (uint8_t)(((s[64 * h + 32 * (t & 1) + l] >> (4 * (t >> 1))) & 15) | ((s[128 + 32 * h + l] >> (2 * t)) & 3) << 4);
+}
+
+/* One Q6_K super-block from the stored layout (s) to the grouped one (g); the buffers do not
+ * overlap. Register v (0..7: lo[0], hi[0], .., lo[3], hi[3]) byte i is element 16 (v & 1) + i % 16
+ * of sub-block v / 2 of half i / 16. */
+static void q6_k_to_grouped(const uint8_t *s, uint8_t *g) {
+    uint8_t v[8][32];
+    for (int r = 0; r < 8; r++)
+        for (int i = 0; i < 32; i++) v[r][i] = q6_k_stored_weight(s, i / 16, r / 2, 16 * (r & 1) + i % 16);
+    for (int r = 0; r < 6; r++)
+        for (int i = 0; i < 32; i++) g[32 * r + i] = (uint8_t)(v[r][i] | ((v[6 + r / 3][i] >> (2 * (r % 3))) & 3) << 6);
+    memcpy(g + 192, s + 192, 18);
+}
+
+/* The inverse of q6_k_to_grouped: the stored super-block (s) from the grouped one (g), a 32-byte
+ * run at a time (restoring prefill tiles runs this for every tile). */
+static void q6_k_to_stored(const uint8_t *g, uint8_t *s) {
+    uint8_t v[8][32];
+    for (int i = 0; i < 32; i++) {
+        for (int r = 0; r < 6; r++) v[r][i] = g[32 * r + i] & 63;
+        for (int u = 0; u < 2; u++)
+            v[6 + u][i] = (uint8_t)(g[32 * (3 * u) + i] >> 6 | (g[32 * (3 * u + 1) + i] >> 6) << 2 | (g[32 * (3 * u + 2) + i] >> 6) << 4);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 32; l++) {
+            const int i = 16 * h + l % 16, e = l / 16;   /* byte i of registers 2t + e */
+            s[64 * h + l] = (uint8_t)((v[e][i] & 15) | (v[4 + e][i] & 15) << 4);
+            s[64 * h + 32 + l] = (uint8_t)((v[2 + e][i] & 15) | (v[6 + e][i] & 15) << 4);
+            s[128 + 32 * h + l] = (uint8_t)(v[e][i] >> 4 | (v[2 + e][i] >> 4) << 2 | (v[4 + e][i] >> 4) << 4 | (v[6 + e][i] >> 4) << 6);
+        }
+    memcpy(s + 192, g + 192, 18);
 }
 
 /* Offset of half h of block j's quants (and, for h = -1, of its scale) within a row of ng
@@ -147,11 +197,15 @@ static void move_blocks(size_t bb, size_t ng, size_t j0, size_t j1, uint8_t *sto
 
 void luhd_quant_grouped_rows(int format, const void *src, size_t row_bytes, long r0, long r1, long cols, void *dst) {
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0) return;
-    if (format == LUHD_QF_Q4_K) {
+    if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K) {
+        const size_t sb = format == LUHD_QF_Q4_K ? 144 : 210;
         for (long r = r0; r < r1; r++)
-            for (long j = 0; j < cols / 256; j++)
-                q4_k_to_grouped((const uint8_t *)src + (size_t)r * row_bytes + 144 * (size_t)j,
-                                (uint8_t *)dst + (size_t)r * row_bytes + 144 * (size_t)j);
+            for (long j = 0; j < cols / 256; j++) {
+                const uint8_t *s = (const uint8_t *)src + (size_t)r * row_bytes + sb * (size_t)j;
+                uint8_t *g = (uint8_t *)dst + (size_t)r * row_bytes + sb * (size_t)j;
+                if (format == LUHD_QF_Q4_K) q4_k_to_grouped(s, g);
+                else q6_k_to_grouped(s, g);
+            }
         return;
     }
     const size_t bb = block_bytes(format), nb = (size_t)cols / 32, ng = nb / 8;
@@ -166,12 +220,16 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0 || k0 < 0 || k1 <= k0 || k1 > cols || k0 % 32 != 0
         || k1 % 32 != 0)
         return;
-    if (format == LUHD_QF_Q4_K) {
+    if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K) {
         if (k0 % 256 != 0 || k1 % 256 != 0) return;
+        const size_t sb = format == LUHD_QF_Q4_K ? 144 : 210;
         for (long r = r0; r < r1; r++)
-            for (long j = k0 / 256; j < k1 / 256; j++)
-                q4_k_to_stored((const uint8_t *)grouped + (size_t)r * row_bytes + 144 * (size_t)j,
-                               (uint8_t *)dst + (size_t)(r - r0) * row_bytes + 144 * (size_t)j);
+            for (long j = k0 / 256; j < k1 / 256; j++) {
+                const uint8_t *g = (const uint8_t *)grouped + (size_t)r * row_bytes + sb * (size_t)j;
+                uint8_t *s = (uint8_t *)dst + (size_t)(r - r0) * row_bytes + sb * (size_t)j;
+                if (format == LUHD_QF_Q4_K) q4_k_to_stored(g, s);
+                else q6_k_to_stored(g, s);
+            }
         return;
     }
     const size_t bb = block_bytes(format), ng = (size_t)cols / 256;
