@@ -49,7 +49,10 @@
  * product of prefill, which reads the stored layout). */
 #include "quant_kernels.h"
 #include "quant_blocks.h"
+#include <immintrin.h>
 #include <string.h>
+
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
 
 int luhd_quant_grouped_supports(int format, long cols) {
     if (cols < 256 || cols % 32 != 0) return 0;
@@ -120,22 +123,36 @@ static void q6_k_to_grouped(const uint8_t *s, uint8_t *g) {
     memcpy(g + 192, s + 192, 18);
 }
 
-/* The inverse of q6_k_to_grouped: the stored super-block (s) from the grouped one (g), a 32-byte
- * run at a time (restoring prefill tiles runs this for every tile). */
+/* The inverse of q6_k_to_grouped: the stored super-block (s) from the grouped one (g). Restoring
+ * prefill tiles runs this for every tile, so it works on whole registers: the 8 registers of
+ * weights as the kernel makes them (q6_k_grouped_pairs), then A = low nibbles of lo[0] | those of
+ * lo[2] << 4 (ql bytes 0..15 of half 0 in its low 128 bits, of half 1 in its high ones), B the
+ * same of hi[0], hi[2] (bytes 16..31), C, D of lo[1], lo[3] and hi[1], hi[3] (ql bytes 32..63 of
+ * each half), E, F the 2-bit high parts of lo[k] (hi[k]) at bits 2k (qh bytes 0..15 / 16..31). */
 static void q6_k_to_stored(const uint8_t *g, uint8_t *s) {
-    uint8_t v[8][32];
-    for (int i = 0; i < 32; i++) {
-        for (int r = 0; r < 6; r++) v[r][i] = g[32 * r + i] & 63;
-        for (int u = 0; u < 2; u++)
-            v[6 + u][i] = (uint8_t)(g[32 * (3 * u) + i] >> 6 | (g[32 * (3 * u + 1) + i] >> 6) << 2 | (g[32 * (3 * u + 2) + i] >> 6) << 4);
+    const __m256i m3f = _mm256_set1_epi8(0x3F), m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    __m256i v[8], top[6];
+    for (int j = 0; j < 6; j++) {
+        const __m256i r = _mm256_loadu_si256((const __m256i *)(g + 32 * j));
+        v[j] = _mm256_and_si256(r, m3f);
+        top[j] = _mm256_andnot_si256(m3f, r);
     }
-    for (int h = 0; h < 2; h++)
-        for (int l = 0; l < 32; l++) {
-            const int i = 16 * h + l % 16, e = l / 16;   /* byte i of registers 2t + e */
-            s[64 * h + l] = (uint8_t)((v[e][i] & 15) | (v[4 + e][i] & 15) << 4);
-            s[64 * h + 32 + l] = (uint8_t)((v[2 + e][i] & 15) | (v[6 + e][i] & 15) << 4);
-            s[128 + 32 * h + l] = (uint8_t)(v[e][i] >> 4 | (v[2 + e][i] >> 4) << 2 | (v[4 + e][i] >> 4) << 4 | (v[6 + e][i] >> 4) << 6);
+    for (int u = 0; u < 2; u++)   /* each byte's bits masked first: the 16-bit shifts move none into its neighbour */
+        v[6 + u] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(top[3 * u], 6), _mm256_srli_epi16(top[3 * u + 1], 4)),
+                                   _mm256_srli_epi16(top[3 * u + 2], 2));
+    for (int e = 0; e < 2; e++) {   /* e = 0: lo[k] = v[2k], elements 0..15; e = 1: hi[k] = v[2k + 1], 16..31 */
+        const __m256i *q = v + e;
+        const __m256i n02 = _mm256_or_si256(_mm256_and_si256(q[0], m0f), _mm256_slli_epi16(_mm256_and_si256(q[4], m0f), 4));
+        const __m256i n13 = _mm256_or_si256(_mm256_and_si256(q[2], m0f), _mm256_slli_epi16(_mm256_and_si256(q[6], m0f), 4));
+        const __m256i hh = _mm256_or_si256(
+            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], m30), 4), _mm256_srli_epi16(_mm256_and_si256(q[2], m30), 2)),
+            _mm256_or_si256(_mm256_and_si256(q[4], m30), _mm256_slli_epi16(_mm256_and_si256(q[6], m30), 2)));
+        for (int h = 0; h < 2; h++) {
+            _mm_storeu_si128((__m128i *)(s + 64 * h + 16 * e), h ? _mm256_extracti128_si256(n02, 1) : _mm256_castsi256_si128(n02));
+            _mm_storeu_si128((__m128i *)(s + 64 * h + 32 + 16 * e), h ? _mm256_extracti128_si256(n13, 1) : _mm256_castsi256_si128(n13));
+            _mm_storeu_si128((__m128i *)(s + 128 + 32 * h + 16 * e), h ? _mm256_extracti128_si256(hh, 1) : _mm256_castsi256_si128(hh));
         }
+    }
     memcpy(s + 192, g + 192, 18);
 }
 
@@ -238,3 +255,4 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
         move_blocks(bb, ng, (size_t)k0 / 32, (size_t)k1 / 32, d, s, 0);
     }
 }
+#pragma clang attribute pop
