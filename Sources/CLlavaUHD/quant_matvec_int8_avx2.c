@@ -46,7 +46,7 @@
  * so each output row is computed the same way whatever the split of the rows over calls and
  * whatever rows are in flight with it (ROWS_IN_FLIGHT).
  *
- * The same kernels read the scale-grouped copies of Q4_0, IQ4_NL, Q8_0 and Q4_K matrices
+ * The same kernels read the scale-grouped copies of Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K and Q6_K matrices
  * (quant_repack_avx2.c, luhd_quant_matvec_grouped): only the loads of a group's scales and quants
  * change (`grouped`, a compile-time constant, set only for those formats), so the results are the
  * same bits.
@@ -481,8 +481,7 @@ static AI void group_q4_k(const int grouped, const uint8_t *b, const uint8_t *xg
  * sub-block j has bit j of qh[l] above its nibble. The low half of a pair holds sub-block k, the
  * high half k + 4, so the high half reads qh shifted right by 4: bit k of every byte is then
  * moved to bit 4 by one word shift (bits crossing from the neighbouring byte land below bit 4). */
-static AI void group_q5_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc, __m256 *macc) {
-    __m256i lo[4], hi[4], v[4];
+static inline void q5_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
     k_nibbles(b + 48, lo, hi);
     const __m256i m4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
     const __m128i h0 = _mm_loadu_si128((const __m128i *)(b + 16)), h1 = _mm_loadu_si128((const __m128i *)(b + 32));
@@ -493,8 +492,41 @@ static AI void group_q5_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m,
         lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(_mm256_sll_epi16(qlo, shift), sixteen));
         hi[k] = _mm256_or_si256(hi[k], _mm256_and_si256(_mm256_sll_epi16(qhi, shift), sixteen));
     }
+}
+
+/* q5_k_pairs from a grouped Q5_K super-block (quant_repack_avx2.c): the 256-bit run r (0..4) at
+ * 16 + 32r holds register r of lo[0], hi[0], lo[1], hi[1], lo[2] in the low 5 bits of each byte
+ * and in bits 5..7 bits 3r..3r+2 of W = hi[2] | lo[3] << 5 | hi[3] << 10 (each byte's bits
+ * masked before its 16-bit shift): the same bytes q as the stored layout, with 23 vector
+ * instructions instead of 46 (6 of them inserts). */
+static inline void q5_k_grouped_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m1f = _mm256_set1_epi8(0x1F);
+    __m256i r[5];
+    for (int j = 0; j < 5; j++) r[j] = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * j));
+    lo[0] = _mm256_and_si256(r[0], m1f);
+    hi[0] = _mm256_and_si256(r[1], m1f);
+    lo[1] = _mm256_and_si256(r[2], m1f);
+    hi[1] = _mm256_and_si256(r[3], m1f);
+    lo[2] = _mm256_and_si256(r[4], m1f);
+#define TOP(j, mask, s) _mm256_srli_epi16(_mm256_and_si256(r[j], _mm256_set1_epi8((char)(mask))), s)
+    hi[2] = _mm256_or_si256(TOP(0, 0xE0, 5), TOP(1, 0x60, 2));
+    lo[3] = _mm256_or_si256(_mm256_or_si256(TOP(1, 0x80, 7), TOP(2, 0xE0, 4)), TOP(3, 0x20, 1));
+    hi[3] = _mm256_or_si256(TOP(3, 0xC0, 6), TOP(4, 0xE0, 3));
+#undef TOP
+}
+
+/* Q5_K, stored (q5_k_pairs, q4_k_scales) or grouped (q5_k_grouped_pairs, q4_k_grouped_scales):
+ * the same integers, so the same bits. */
+static AI void group_q5_k(const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc, __m256 *macc) {
+    __m256i lo[4], hi[4], v[4];
     __m256 scf, mnf;
-    q4_k_scales(b, &scf, &mnf);
+    if (grouped) {
+        q5_k_grouped_pairs(b, lo, hi);
+        q4_k_grouped_scales(b, &scf, &mnf);
+    } else {
+        q5_k_pairs(b, lo, hi);
+        q4_k_scales(b, &scf, &mnf);
+    }
     for (int i = 0; i < m; i++) {
         const uint8_t *gp = xg + (size_t)i * ps;
         unsigned_dots(lo, hi, gp, v);
@@ -506,33 +538,67 @@ static AI void group_q5_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m,
  * int8 scales (one per 16 weights), f16 d. Half h (weights 128h..128h+127) reads ql[64h..],
  * qh[32h..]: its sub-block t (0..3) of 32 takes byte l of ql[64h + 32 (t & 1)..] (low nibble for
  * t < 2, else high) and bits 2t of qh[32h + l]. Pair k = sub-blocks k (half 0) and k + 4 (half
- * 1), so each register holds the same bytes of both halves. */
-static AI void group_q6_k(const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
+ * 1), so each register holds the same bytes of both halves: lo[k] and hi[k] (elements 0..15 and
+ * 16..31 of the pair's sub-blocks) are the 6-bit weights q, 0..63. */
+static inline void q6_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     const uint8_t *ql = b, *qh = b + 128;
     const __m256i la = load_pair(ql, ql + 64), lb = load_pair(ql + 16, ql + 80);
     const __m256i lc = load_pair(ql + 32, ql + 96), ld = load_pair(ql + 48, ql + 112);
     const __m256i ha = load_pair(qh, qh + 32), hb = load_pair(qh + 16, qh + 48);
-    /* scales 0..7 widened in the low half, 8..15 in the high half */
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
-    __m256i p[4][4];
     for (int k = 0; k < 4; k++) {
-        /* pair k: sub-block k of each half; its low nibbles from ql bytes 0..31 (k even) or
-         * 32..63 (k odd), the high nibble for k >= 2; its 2 high bits from bits 2k of qh. The
-         * vpshufb masks pick word 2k (elements 0..15 of the pair's blocks) or 2k + 1 (16..31) of
-         * each 128-bit half of the widened scales, i.e. scale 2k / 2k + 8 (or 2k + 1 / 2k + 9). */
+        /* pair k: its low nibbles from ql bytes 0..31 (k even) or 32..63 (k odd), the high
+         * nibble for k >= 2; its 2 high bits from bits 2k of qh */
         const __m256i l0 = k & 1 ? lc : la, l1 = k & 1 ? ld : lb;
         const __m256i n0 = k < 2 ? _mm256_and_si256(l0, m4) : _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4);
         const __m256i n1 = k < 2 ? _mm256_and_si256(l1, m4) : _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
         const __m256i t0 = k == 0 ? _mm256_slli_epi16(ha, 4) : k == 1 ? _mm256_slli_epi16(ha, 2) : k == 2 ? ha : _mm256_srli_epi16(ha, 2);
         const __m256i t1 = k == 0 ? _mm256_slli_epi16(hb, 4) : k == 1 ? _mm256_slli_epi16(hb, 2) : k == 2 ? hb : _mm256_srli_epi16(hb, 2);
-        const __m256i lo = _mm256_or_si256(n0, _mm256_and_si256(t0, m30)), hi = _mm256_or_si256(n1, _mm256_and_si256(t1, m30));
+        lo[k] = _mm256_or_si256(n0, _mm256_and_si256(t0, m30));
+        hi[k] = _mm256_or_si256(n1, _mm256_and_si256(t1, m30));
+    }
+}
+
+/* q6_k_pairs from a grouped Q6_K super-block (quant_repack_avx2.c): the 256-bit run r (0..5) at
+ * 32r holds register r of lo[0], hi[0], lo[1], hi[1], lo[2], hi[2] in the low 6 bits of each
+ * byte, and in bits 6..7 bits 2 (r mod 3)..2 (r mod 3) + 1 of lo[3] (r < 3) or hi[3] (r >= 3):
+ * 6 loads, 6 masks, and each of lo[3], hi[3] put together from the top bits of three runs (each
+ * masked before its 16-bit shift, so no bit crosses into the neighbouring byte). The same bytes
+ * q as the stored layout, with 22 vector instructions instead of 34 and no inserts. */
+static inline void q6_k_grouped_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m3f = _mm256_set1_epi8(0x3F);
+    __m256i r[6], top[6];
+    for (int j = 0; j < 6; j++) {
+        r[j] = _mm256_loadu_si256((const __m256i *)(b + 32 * j));
+        top[j] = _mm256_andnot_si256(m3f, r[j]);   /* bits 6..7 */
+    }
+    for (int k = 0; k < 3; k++) {
+        lo[k] = _mm256_and_si256(r[2 * k], m3f);
+        hi[k] = _mm256_and_si256(r[2 * k + 1], m3f);
+    }
+    lo[3] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(top[0], 6), _mm256_srli_epi16(top[1], 4)), _mm256_srli_epi16(top[2], 2));
+    hi[3] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(top[3], 6), _mm256_srli_epi16(top[4], 4)), _mm256_srli_epi16(top[5], 2));
+}
+
+/* Q6_K, stored or grouped (the 192 quant bytes as q6_k_grouped_pairs reads them; the 16 scales at
+ * 192 and d at 208 in both). S_j = sum_l sc q x - 32 sum sc X16 for sub-block j, in lane j. */
+static AI void group_q6_k(const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
+    __m256i lo[4], hi[4];
+    if (grouped) q6_k_grouped_pairs(b, lo, hi);
+    else q6_k_pairs(b, lo, hi);
+    /* scales 0..7 widened in the low half, 8..15 in the high half */
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+    __m256i p[4][4];
+    for (int k = 0; k < 4; k++) {
+        /* the vpshufb masks pick word 2k (elements 0..15 of the pair's sub-blocks) or 2k + 1
+         * (16..31) of each 128-bit half of the widened scales, i.e. scale 2k / 2k + 8 (or
+         * 2k + 1 / 2k + 9) */
         const __m256i slo = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)((4 * k) | (4 * k + 1) << 8)));
         const __m256i shi = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)((4 * k + 2) | (4 * k + 3) << 8)));
         for (int i = 0; i < m; i++) {
             const uint8_t *gp = xg + (size_t)i * ps;
-            const __m256i vlo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(gp + 64 * k)));
-            const __m256i vhi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)));
+            const __m256i vlo = _mm256_maddubs_epi16(lo[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k)));
+            const __m256i vhi = _mm256_maddubs_epi16(hi[k], _mm256_loadu_si256((const __m256i *)(gp + 64 * k + 32)));
             p[i][k] = _mm256_add_epi32(_mm256_madd_epi16(vlo, slo), _mm256_madd_epi16(vhi, shi));
         }
     }
@@ -555,8 +621,8 @@ static AI void group_terms(const int format, const int grouped, const uint8_t *b
         break;
     case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: case LUHD_QF_IQ4_XS: group_signed(format, grouped, b, xg, ps, m, acc); break;
     case LUHD_QF_Q4_K: group_q4_k(grouped, b, xg, ps, m, acc, macc); break;
-    case LUHD_QF_Q5_K: group_q5_k(b, xg, ps, m, acc, macc); break;
-    default: group_q6_k(b, xg, ps, m, acc); break;
+    case LUHD_QF_Q5_K: group_q5_k(grouped, b, xg, ps, m, acc, macc); break;
+    default: group_q6_k(grouped, b, xg, ps, m, acc); break;
     }
 }
 
@@ -704,6 +770,8 @@ void luhd_quant_matvec_grouped(int format, const void *w, size_t rb, long r0, lo
     case LUHD_QF_Q8_0: ROWS_FOR_M(LUHD_QF_Q8_0, 1) break;
     case LUHD_QF_IQ4_NL: ROWS_FOR_M(LUHD_QF_IQ4_NL, 1) break;
     case LUHD_QF_Q4_K: ROWS_FOR_M(LUHD_QF_Q4_K, 1) break;
+    case LUHD_QF_Q5_K: ROWS_FOR_M(LUHD_QF_Q5_K, 1) break;
+    case LUHD_QF_Q6_K: ROWS_FOR_M(LUHD_QF_Q6_K, 1) break;
     default: break;
     }
 }

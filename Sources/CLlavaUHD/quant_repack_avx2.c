@@ -1,5 +1,5 @@
-/* Scale-grouped copies of Q4_0, IQ4_NL, Q8_0 and Q4_K matrices for the int8 AVX2 matrix-vector
- * kernels (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in quant_kernels.h).
+/* Scale-grouped copies of Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K and Q6_K matrices for the int8 AVX2
+ * matrix-vector kernels (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in quant_kernels.h).
  *
  * Q4_0, IQ4_NL (Q4_0's block: f16 d, 16 bytes of 4-bit indices) and Q8_0. The stored layout
  * puts each block's f16 scale d ahead of its quants, so the 8 scales of a group of 8 blocks lie
@@ -31,24 +31,53 @@
  *                  sub-blocks 2c / 2c + 1 (low 128 bits) and 2c + 4 / 2c + 5 (high), one
  *                  256-bit load for two pairs (the stored layout: two 128-bit loads and an
  *                  insert, and the 12 bytes unpacked by 11 vector instructions, not 6).
- * The 96 bits of scales and mins are the stored ones rearranged, so every copy is a bijection:
+ * The 96 bits of scales and mins are the stored ones rearranged.
+ *
+ * Q5_K. Each 176-byte super-block (Q4_K's 16-byte header, 32 bytes qh: bit j of byte l the fifth
+ * bit of element l of sub-block j, then Q4_K's 128 nibble bytes; the kernel's registers lo[k] /
+ * hi[k] hold the 5-bit weights of elements 0..15 / 16..31 of sub-blocks k and k + 4, as
+ * q5_k_pairs in quant_matvec_int8_avx2.c builds them with 46 vector instructions, 6 of them
+ * inserts) stays where it is, the same 176 bytes:
+ *   bytes 0..15    Q4_K's grouped header (above);
+ *   bytes 16..175  five 32-byte runs: byte i of run r holds byte i of register r of lo[0], hi[0],
+ *                  lo[1], hi[1], lo[2] in bits 0..4, and in bits 5..7 bits 3r..3r+2 of
+ *                  W = hi[2] | lo[3] << 5 | hi[3] << 10 (byte i of each); 5 whole 256-bit loads
+ *                  and 23 vector instructions make the 8 registers (q5_k_grouped_pairs).
+ * The scales, mins and 1280 bits of weights are the stored ones rearranged.
+ *
+ * Q6_K. Each 210-byte super-block (128 bytes ql of low nibbles, 64 bytes qh of 2-bit high parts,
+ * 16 int8 scales, f16 d; the kernel's registers lo[k] / hi[k], k = 0..3, hold the 6-bit weights
+ * of elements 0..15 / 16..31 of sub-blocks k (low 128 bits) and k + 4 (high), as
+ * q6_k_pairs in quant_matvec_int8_avx2.c builds them from 6 pairs of 128-bit loads, 10 shifts and
+ * 24 masks and ors) stays where it is, the same 210 bytes:
+ *   bytes 0..191   six 32-byte runs: byte i of run r holds byte i of register r of lo[0], hi[0],
+ *                  lo[1], hi[1], lo[2], hi[2] in bits 0..5, and in bits 6..7 bits
+ *                  2 (r mod 3)..2 (r mod 3) + 1 of byte i of lo[3] (runs 0..2) or hi[3] (runs 3..5);
+ *                  the 6 runs are whole 256-bit loads, and 22 vector instructions make the 8
+ *                  registers (q6_k_grouped_pairs);
+ *   bytes 192..209 the scales and d as stored.
+ * The 1536 bits of weights are the stored ones rearranged, so every copy is a bijection:
  * luhd_quant_grouped_rows_restore_columns gives the stored bytes back (for the int8 AVX2 matrix
  * product of prefill, which reads the stored layout). */
 #include "quant_kernels.h"
 #include "quant_blocks.h"
+#include <immintrin.h>
 #include <string.h>
+
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
 
 int luhd_quant_grouped_supports(int format, long cols) {
     if (cols < 256 || cols % 32 != 0) return 0;
-    return format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL || format == LUHD_QF_Q8_0 || (format == LUHD_QF_Q4_K && cols % 256 == 0);
+    return format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL || format == LUHD_QF_Q8_0
+           || ((format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) && cols % 256 == 0);
 }
 
 /* Bytes of one block of a supported 32-block format. */
 static size_t block_bytes(int format) { return format == LUHD_QF_Q8_0 ? 34 : 18; }
 
-/* One Q4_K super-block from the stored layout (s) to the grouped one (g); the buffers do not
- * overlap. */
-static void q4_k_to_grouped(const uint8_t *s, uint8_t *g) {
+/* The first 16 bytes of a Q4_K or Q5_K super-block from the stored layout (s) to the grouped one
+ * (g): d, dmin, then the scales and mins re-packed. */
+static void q4_k_to_grouped_header(const uint8_t *s, uint8_t *g) {
     memcpy(g, s, 4);
     uint32_t mins = 0;
     for (int j = 0; j < 8; j++) {
@@ -58,6 +87,12 @@ static void q4_k_to_grouped(const uint8_t *s, uint8_t *g) {
         mins |= (uint32_t)(m & 15) << (4 * j);
     }
     memcpy(g + 12, &mins, 4);
+}
+
+/* One Q4_K super-block from the stored layout (s) to the grouped one (g); the buffers do not
+ * overlap. */
+static void q4_k_to_grouped(const uint8_t *s, uint8_t *g) {
+    q4_k_to_grouped_header(s, g);
     for (int c = 0; c < 2; c++)
         for (int h = 0; h < 2; h++) {
             memcpy(g + 16 + 32 * (2 * c + h), s + 16 + 32 * c + 16 * h, 16);
@@ -65,10 +100,10 @@ static void q4_k_to_grouped(const uint8_t *s, uint8_t *g) {
         }
 }
 
-/* The inverse of q4_k_to_grouped: the stored super-block (s) from the grouped one (g). The
- * stored 12 bytes: for j < 4, byte j = sc_j | (sc_{j+4} >> 4) << 6, byte j + 4 = m_j |
+/* The inverse of q4_k_to_grouped_header: the stored first 16 bytes (s) from the grouped ones (g).
+ * The stored 12 bytes: for j < 4, byte j = sc_j | (sc_{j+4} >> 4) << 6, byte j + 4 = m_j |
  * (m_{j+4} >> 4) << 6, byte j + 8 = (sc_{j+4} & 15) | (m_{j+4} & 15) << 4. */
-static void q4_k_to_stored(const uint8_t *g, uint8_t *s) {
+static void q4_k_to_stored_header(const uint8_t *g, uint8_t *s) {
     memcpy(s, g, 4);
     uint32_t mins;
     memcpy(&mins, g + 12, 4);
@@ -82,11 +117,120 @@ static void q4_k_to_stored(const uint8_t *g, uint8_t *s) {
         s[8 + j] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
         s[12 + j] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
     }
+}
+
+/* The inverse of q4_k_to_grouped: the stored super-block (s) from the grouped one (g). */
+static void q4_k_to_stored(const uint8_t *g, uint8_t *s) {
+    q4_k_to_stored_header(g, s);
     for (int c = 0; c < 2; c++)
         for (int h = 0; h < 2; h++) {
             memcpy(s + 16 + 32 * c + 16 * h, g + 16 + 32 * (2 * c + h), 16);
             memcpy(s + 16 + 32 * (c + 2) + 16 * h, g + 32 + 32 * (2 * c + h), 16);
         }
+}
+
+/* Byte l (0..31) of sub-block t (0..3) of half h of a stored Q6_K super-block s: the 6-bit weight. */
+static inline uint8_t q6_k_stored_weight(const uint8_t *s, int h, int t, int l) {
+    return (uint8_t)(((s[64 * h + 32 * (t & 1) + l] >> (4 * (t >> 1))) & 15) | ((s[128 + 32 * h + l] >> (2 * t)) & 3) << 4);
+}
+
+/* One Q6_K super-block from the stored layout (s) to the grouped one (g); the buffers do not
+ * overlap. Register v (0..7: lo[0], hi[0], .., lo[3], hi[3]) byte i is element 16 (v & 1) + i % 16
+ * of sub-block v / 2 of half i / 16. */
+static void q6_k_to_grouped(const uint8_t *s, uint8_t *g) {
+    uint8_t v[8][32];
+    for (int r = 0; r < 8; r++)
+        for (int i = 0; i < 32; i++) v[r][i] = q6_k_stored_weight(s, i / 16, r / 2, 16 * (r & 1) + i % 16);
+    for (int r = 0; r < 6; r++)
+        for (int i = 0; i < 32; i++) g[32 * r + i] = (uint8_t)(v[r][i] | ((v[6 + r / 3][i] >> (2 * (r % 3))) & 3) << 6);
+    memcpy(g + 192, s + 192, 18);
+}
+
+/* The inverse of q6_k_to_grouped: the stored super-block (s) from the grouped one (g). Restoring
+ * prefill tiles runs this for every tile, so it works on whole registers: the 8 registers of
+ * weights as the kernel makes them (q6_k_grouped_pairs), then A = low nibbles of lo[0] | those of
+ * lo[2] << 4 (ql bytes 0..15 of half 0 in its low 128 bits, of half 1 in its high ones), B the
+ * same of hi[0], hi[2] (bytes 16..31), C, D of lo[1], lo[3] and hi[1], hi[3] (ql bytes 32..63 of
+ * each half), E, F the 2-bit high parts of lo[k] (hi[k]) at bits 2k (qh bytes 0..15 / 16..31). */
+static void q6_k_to_stored(const uint8_t *g, uint8_t *s) {
+    const __m256i m3f = _mm256_set1_epi8(0x3F), m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    __m256i v[8], top[6];
+    for (int j = 0; j < 6; j++) {
+        const __m256i r = _mm256_loadu_si256((const __m256i *)(g + 32 * j));
+        v[j] = _mm256_and_si256(r, m3f);
+        top[j] = _mm256_andnot_si256(m3f, r);
+    }
+    for (int u = 0; u < 2; u++)   /* each byte's bits masked first: the 16-bit shifts move none into its neighbour */
+        v[6 + u] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(top[3 * u], 6), _mm256_srli_epi16(top[3 * u + 1], 4)),
+                                   _mm256_srli_epi16(top[3 * u + 2], 2));
+    for (int e = 0; e < 2; e++) {   /* e = 0: lo[k] = v[2k], elements 0..15; e = 1: hi[k] = v[2k + 1], 16..31 */
+        const __m256i *q = v + e;
+        const __m256i n02 = _mm256_or_si256(_mm256_and_si256(q[0], m0f), _mm256_slli_epi16(_mm256_and_si256(q[4], m0f), 4));
+        const __m256i n13 = _mm256_or_si256(_mm256_and_si256(q[2], m0f), _mm256_slli_epi16(_mm256_and_si256(q[6], m0f), 4));
+        const __m256i hh = _mm256_or_si256(
+            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], m30), 4), _mm256_srli_epi16(_mm256_and_si256(q[2], m30), 2)),
+            _mm256_or_si256(_mm256_and_si256(q[4], m30), _mm256_slli_epi16(_mm256_and_si256(q[6], m30), 2)));
+        for (int h = 0; h < 2; h++) {
+            _mm_storeu_si128((__m128i *)(s + 64 * h + 16 * e), h ? _mm256_extracti128_si256(n02, 1) : _mm256_castsi256_si128(n02));
+            _mm_storeu_si128((__m128i *)(s + 64 * h + 32 + 16 * e), h ? _mm256_extracti128_si256(n13, 1) : _mm256_castsi256_si128(n13));
+            _mm_storeu_si128((__m128i *)(s + 128 + 32 * h + 16 * e), h ? _mm256_extracti128_si256(hh, 1) : _mm256_castsi256_si128(hh));
+        }
+    }
+    memcpy(s + 192, g + 192, 18);
+}
+
+/* The 5-bit weight of element l of sub-block j of a stored Q5_K super-block s. */
+static inline uint8_t q5_k_stored_weight(const uint8_t *s, int j, int l) {
+    return (uint8_t)(((s[48 + 32 * (j / 2) + l] >> (4 * (j % 2))) & 15) | ((s[16 + l] >> j) & 1) << 4);
+}
+
+/* One Q5_K super-block from the stored layout (s) to the grouped one (g); the buffers do not
+ * overlap. Register v (0..7: lo[0], hi[0], .., lo[3], hi[3]) byte i is element 16 (v & 1) + i % 16
+ * of sub-block v / 2 + 4 (i / 16). */
+static void q5_k_to_grouped(const uint8_t *s, uint8_t *g) {
+    q4_k_to_grouped_header(s, g);
+    uint8_t v[8][32];
+    for (int r = 0; r < 8; r++)
+        for (int i = 0; i < 32; i++) v[r][i] = q5_k_stored_weight(s, r / 2 + 4 * (i / 16), 16 * (r & 1) + i % 16);
+    for (int i = 0; i < 32; i++) {
+        const unsigned w = v[5][i] | v[6][i] << 5 | v[7][i] << 10;
+        for (int r = 0; r < 5; r++) g[16 + 32 * r + i] = (uint8_t)(v[r][i] | ((w >> (3 * r)) & 7) << 5);
+    }
+}
+
+/* The inverse of q5_k_to_grouped: the stored super-block (s) from the grouped one (g), on whole
+ * registers (restoring prefill tiles runs this for every tile): the 8 registers of weights as
+ * the kernel makes them (q5_k_grouped_pairs), then, for e = 0 (lo[k], elements 0..15) and 1
+ * (hi[k], 16..31), the nibbles of lo[0] | lo[1] << 4 (chunk 0 in the low 128 bits, chunk 2 in
+ * the high ones: sub-blocks 0, 1 and 4, 5) and of lo[2] | lo[3] << 4 (chunks 1, 3), and the
+ * fifth bits of lo[k] at bit k (sub-blocks 0..3 in the low 128 bits, 4..7 in the high). */
+static void q5_k_to_stored(const uint8_t *g, uint8_t *s) {
+    q4_k_to_stored_header(g, s);
+    const __m256i m1f = _mm256_set1_epi8(0x1F), m0f = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
+    __m256i r[5], v[8];
+    for (int j = 0; j < 5; j++) {
+        r[j] = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * j));
+        v[j] = _mm256_and_si256(r[j], m1f);
+    }
+#define TOP(j, mask, n) _mm256_srli_epi16(_mm256_and_si256(r[j], _mm256_set1_epi8((char)(mask))), n)
+    v[5] = _mm256_or_si256(TOP(0, 0xE0, 5), TOP(1, 0x60, 2));
+    v[6] = _mm256_or_si256(_mm256_or_si256(TOP(1, 0x80, 7), TOP(2, 0xE0, 4)), TOP(3, 0x20, 1));
+    v[7] = _mm256_or_si256(TOP(3, 0xC0, 6), TOP(4, 0xE0, 3));
+#undef TOP
+    for (int e = 0; e < 2; e++) {
+        const __m256i *q = v + e;
+        const __m256i n01 = _mm256_or_si256(_mm256_and_si256(q[0], m0f), _mm256_slli_epi16(_mm256_and_si256(q[2], m0f), 4));
+        const __m256i n23 = _mm256_or_si256(_mm256_and_si256(q[4], m0f), _mm256_slli_epi16(_mm256_and_si256(q[6], m0f), 4));
+        const __m256i t = _mm256_or_si256(
+            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], m10), 4), _mm256_srli_epi16(_mm256_and_si256(q[2], m10), 3)),
+            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[4], m10), 2), _mm256_srli_epi16(_mm256_and_si256(q[6], m10), 1)));
+        _mm_storeu_si128((__m128i *)(s + 48 + 16 * e), _mm256_castsi256_si128(n01));
+        _mm_storeu_si128((__m128i *)(s + 48 + 64 + 16 * e), _mm256_extracti128_si256(n01, 1));
+        _mm_storeu_si128((__m128i *)(s + 48 + 32 + 16 * e), _mm256_castsi256_si128(n23));
+        _mm_storeu_si128((__m128i *)(s + 48 + 96 + 16 * e), _mm256_extracti128_si256(n23, 1));
+        _mm_storeu_si128((__m128i *)(s + 16 + 16 * e),
+                         _mm_or_si128(_mm256_castsi256_si128(t), _mm_slli_epi16(_mm256_extracti128_si256(t, 1), 4)));
+    }
 }
 
 /* Offset of half h of block j's quants (and, for h = -1, of its scale) within a row of ng
@@ -147,11 +291,16 @@ static void move_blocks(size_t bb, size_t ng, size_t j0, size_t j1, uint8_t *sto
 
 void luhd_quant_grouped_rows(int format, const void *src, size_t row_bytes, long r0, long r1, long cols, void *dst) {
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0) return;
-    if (format == LUHD_QF_Q4_K) {
+    if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) {
+        const size_t sb = format == LUHD_QF_Q4_K ? 144 : format == LUHD_QF_Q5_K ? 176 : 210;
         for (long r = r0; r < r1; r++)
-            for (long j = 0; j < cols / 256; j++)
-                q4_k_to_grouped((const uint8_t *)src + (size_t)r * row_bytes + 144 * (size_t)j,
-                                (uint8_t *)dst + (size_t)r * row_bytes + 144 * (size_t)j);
+            for (long j = 0; j < cols / 256; j++) {
+                const uint8_t *s = (const uint8_t *)src + (size_t)r * row_bytes + sb * (size_t)j;
+                uint8_t *g = (uint8_t *)dst + (size_t)r * row_bytes + sb * (size_t)j;
+                if (format == LUHD_QF_Q4_K) q4_k_to_grouped(s, g);
+                else if (format == LUHD_QF_Q5_K) q5_k_to_grouped(s, g);
+                else q6_k_to_grouped(s, g);
+            }
         return;
     }
     const size_t bb = block_bytes(format), nb = (size_t)cols / 32, ng = nb / 8;
@@ -166,12 +315,17 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0 || k0 < 0 || k1 <= k0 || k1 > cols || k0 % 32 != 0
         || k1 % 32 != 0)
         return;
-    if (format == LUHD_QF_Q4_K) {
+    if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) {
         if (k0 % 256 != 0 || k1 % 256 != 0) return;
+        const size_t sb = format == LUHD_QF_Q4_K ? 144 : format == LUHD_QF_Q5_K ? 176 : 210;
         for (long r = r0; r < r1; r++)
-            for (long j = k0 / 256; j < k1 / 256; j++)
-                q4_k_to_stored((const uint8_t *)grouped + (size_t)r * row_bytes + 144 * (size_t)j,
-                               (uint8_t *)dst + (size_t)(r - r0) * row_bytes + 144 * (size_t)j);
+            for (long j = k0 / 256; j < k1 / 256; j++) {
+                const uint8_t *g = (const uint8_t *)grouped + (size_t)r * row_bytes + sb * (size_t)j;
+                uint8_t *s = (uint8_t *)dst + (size_t)(r - r0) * row_bytes + sb * (size_t)j;
+                if (format == LUHD_QF_Q4_K) q4_k_to_stored(g, s);
+                else if (format == LUHD_QF_Q5_K) q5_k_to_stored(g, s);
+                else q6_k_to_stored(g, s);
+            }
         return;
     }
     const size_t bb = block_bytes(format), ng = (size_t)cols / 256;
@@ -180,3 +334,4 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
         move_blocks(bb, ng, (size_t)k0 / 32, (size_t)k1 / 32, d, s, 0);
     }
 }
+#pragma clang attribute pop

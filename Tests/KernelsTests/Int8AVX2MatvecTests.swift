@@ -228,17 +228,21 @@ import Testing
     /// bits for 1-4 rows of x, over the whole matrix, the row splits of `rowSplitsGiveTheSameBits`
     /// (runs of rows in flight with and without rows left) and each row alone, for rows of 35
     /// blocks (4 groups and 3 blocks after them), 11 (1 and 3), 8 (one group), 128 + 5 (16 and
-    /// 5) (Q4_K: 5 super-blocks, 1, 17), with random weights (random 6-bit scales and mins for
-    /// Q4_K) and with `extremeMatrix`'s (every vpmaddubsw pair at its limit); the copy, made in 2
-    /// row ranges, restores to the stored bytes.
-    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0, .q4_K])
+    /// 5) (Q4_K, Q5_K, Q6_K: 5 super-blocks, 1, 17), with random weights (random 6-bit scales and
+    /// mins for Q4_K / Q5_K, random int8 scales for Q6_K) and with `extremeMatrix`'s (every vpmaddubsw pair at
+    /// its limit), and for Q6_K with `q6KExtremeScales`'s; the copy, made in 2 row ranges,
+    /// restores to the stored bytes.
+    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0, .q4_K, .q5_K, .q6_K])
     func groupedCopyGivesTheSameBits(format: QuantFormat) throws {
         guard QuantKernel.int8AVX2.isAvailable else { return }
         let fmt = Int32(format.ggmlType)
-        let shapes = format == .q4_K ? [(23, 1280), (9, 256), (11, 4352)] : [(23, 1120), (23, 352), (9, 256), (11, 4256)]
+        let superBlocks = format.blockElements == 256
+        let shapes = superBlocks ? [(23, 1280), (9, 256), (11, 4352)] : [(23, 1120), (23, 352), (9, 256), (11, 4256)]
         for (rows, cols) in shapes {
-            for (label, w) in [("random", try testMatrix(format, rows: rows, columns: cols, seed: 91)),
-                               ("extreme", try Self.extremeMatrix(format, rows: rows, columns: cols))] {
+            var matrices = [("random", try testMatrix(format, rows: rows, columns: cols, seed: 91)),
+                            ("extreme", try Self.extremeMatrix(format, rows: rows, columns: cols))]
+            if format == .q6_K { matrices.append(("extreme scales", try Self.q6KExtremeScales(rows: rows, columns: cols))) }
+            for (label, w) in matrices {
                 let copy = Self.groupedCopy(w, parts: [0..<7, 7..<rows])
                 var restored = [UInt8](repeating: 0, count: w.byteCount)
                 luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 0, rows, 0, cols, cols, &restored)
@@ -258,6 +262,20 @@ import Testing
                 }
             }
         }
+    }
+
+    /// A Q6_K matrix of random 6-bit weights (every value 0..63 occurs) whose 16 int8 scales are
+    /// all −128 in one super-block, all 127 in the next, and so on (f16 d random as
+    /// `testMatrix`'s).
+    static func q6KExtremeScales(rows: Int, columns: Int) throws -> QuantizedMatrix {
+        let random = try testMatrix(.q6_K, rows: rows, columns: columns, seed: 44)
+        var bytes = Array(UnsafeRawBufferPointer(start: random.data, count: random.byteCount))
+        for b in 0..<(bytes.count / 210) {
+            for j in 0..<16 { bytes[210 * b + 192 + j] = b % 2 == 0 ? 0x80 : 0x7F }
+        }
+        let owner = ByteOwner(bytes)
+        return try QuantizedMatrix(name: "q6K scales", format: .q6_K, rows: rows, columns: columns,
+                                   data: UnsafeRawPointer(owner.pointer), owner: owner)
     }
 
     /// The grouped layout is its definition (quant_repack_avx2.c), byte for byte: in group g of
@@ -303,7 +321,13 @@ import Testing
         let q4K = Int32(QuantFormat.q4_K.ggmlType)
         #expect(luhd_quant_grouped_supports(q4K, 256) == 1 && luhd_quant_grouped_supports(q4K, 4352) == 1)
         #expect(luhd_quant_grouped_supports(q4K, 288) == 0 && luhd_quant_grouped_supports(q4K, 0) == 0)
-        for other in QuantFormat.allCases where ![.q4_0, .iq4_nl, .q8_0, .q4_K].contains(other) {
+        let q6K = Int32(QuantFormat.q6_K.ggmlType)
+        #expect(luhd_quant_grouped_supports(q6K, 256) == 1 && luhd_quant_grouped_supports(q6K, 11008) == 1)
+        #expect(luhd_quant_grouped_supports(q6K, 288) == 0 && luhd_quant_grouped_supports(q6K, 0) == 0)
+        let q5K = Int32(QuantFormat.q5_K.ggmlType)
+        #expect(luhd_quant_grouped_supports(q5K, 256) == 1 && luhd_quant_grouped_supports(q5K, 4352) == 1)
+        #expect(luhd_quant_grouped_supports(q5K, 288) == 0 && luhd_quant_grouped_supports(q5K, 0) == 0)
+        for other in QuantFormat.allCases where ![.q4_0, .iq4_nl, .q8_0, .q4_K, .q5_K, .q6_K].contains(other) {
             #expect(luhd_quant_grouped_supports(Int32(other.ggmlType), 1024) == 0, "\(other)")
         }
     }
@@ -358,6 +382,94 @@ import Testing
         #expect(untouched.allSatisfy { $0 == 0x5A }, "Q4_K: columns not on super-blocks")
     }
 
+    /// The grouped Q5_K layout is its definition (quant_repack_avx2.c), byte for byte: in each
+    /// 176-byte super-block (at its stored offset), bytes 0-15 as the grouped Q4_K header
+    /// (`groupedQ4KLayoutMatchesDefinition`); with register v (0..<8) byte i the 5-bit weight of
+    /// element 16(v mod 2) + i mod 16 of sub-block v / 2 + 4(i / 16) (its nibble from 32-byte
+    /// chunk j / 2 at 48, low for even j; its fifth bit bit j of byte 16 + l), byte i of run r
+    /// (0..<5, at 16 + 32r) is register r's byte i with bits 3r..<3r+3 of W = register 5 |
+    /// register 6 << 5 | register 7 << 10 at bits 5-7. Restoring super-blocks 1..<3 of rows 1..<3
+    /// writes those and nothing else; a range not on super-blocks writes nothing.
+    @Test func groupedQ5KLayoutMatchesDefinition() throws {
+        let rows = 3, cols = 1024, nb = cols / 256, fmt = Int32(QuantFormat.q5_K.ggmlType)
+        let w = try testMatrix(.q5_K, rows: rows, columns: cols, seed: 29)
+        let copy = Self.groupedCopy(w, parts: [0..<rows])
+        let stored = w.data.assumingMemoryBound(to: UInt8.self), grouped = copy.pointer.assumingMemoryBound(to: UInt8.self)
+        for r in 0..<rows {
+            for j in 0..<nb {
+                let src = stored + r * w.rowBytes + 176 * j, dst = grouped + r * w.rowBytes + 176 * j
+                let tag = "row \(r) super-block \(j)"
+                var mins: UInt32 = 0
+                for b in 0..<4 { mins |= UInt32(dst[12 + b]) << (8 * b) }
+                #expect((0..<4).allSatisfy { dst[$0] == src[$0] }, "\(tag): d, dmin")
+                for s in 0..<8 {
+                    let (scale, min) = Self.q4KScaleMin(src + 4, s)
+                    #expect(dst[4 + s] == scale | (min >> 4) << 6 && UInt8((mins >> (4 * s)) & 15) == min & 15, "\(tag): sub-block \(s)")
+                }
+                func register(_ v: Int, _ i: Int) -> UInt32 {
+                    let sub = v / 2 + 4 * (i / 16), l = 16 * (v % 2) + i % 16
+                    return UInt32((src[48 + 32 * (sub / 2) + l] >> (4 * (sub % 2))) & 15 | ((src[16 + l] >> sub) & 1) << 4)
+                }
+                for run in 0..<5 {
+                    let expected = (0..<32).map { i in
+                        UInt8(register(run, i) | ((register(5, i) | register(6, i) << 5 | register(7, i) << 10) >> (3 * run) & 7) << 5)
+                    }
+                    #expect((0..<32).allSatisfy { dst[16 + 32 * run + $0] == expected[$0] }, "\(tag): run \(run)")
+                }
+            }
+        }
+        var partial = [UInt8](repeating: 0x5A, count: 2 * w.rowBytes)
+        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 1, 3, 256, 768, cols, &partial)
+        for i in 0..<(2 * w.rowBytes) {
+            let expected = (176..<528).contains(i % w.rowBytes) ? stored[w.rowBytes + i] : 0x5A
+            if partial[i] != expected { Issue.record("Q5_K: restored columns, byte \(i)"); break }
+        }
+        var untouched = [UInt8](repeating: 0x5A, count: w.rowBytes)
+        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 0, 1, 0, 224, cols, &untouched)
+        #expect(untouched.allSatisfy { $0 == 0x5A }, "Q5_K: columns not on super-blocks")
+    }
+
+    /// The 6-bit weight of element `l` (0..<32) of sub-block `t` (0..<4) of half `h` of a stored
+    /// Q6_K super-block `s` (GGUF's layout: its low 4 bits in byte 64h + 32(t mod 2) + l, the low
+    /// nibble for t < 2, the high one above; its top 2 bits at bits 2t of byte 128 + 32h + l).
+    static func q6KWeight(_ s: UnsafePointer<UInt8>, _ h: Int, _ t: Int, _ l: Int) -> UInt8 {
+        ((s[64 * h + 32 * (t % 2) + l] >> (4 * (t / 2))) & 15) | ((s[128 + 32 * h + l] >> (2 * t)) & 3) << 4
+    }
+
+    /// The grouped Q6_K layout is its definition (quant_repack_avx2.c), byte for byte: in each
+    /// 210-byte super-block (at its stored offset), with register v (0..<8) byte i the weight of
+    /// element 16(v mod 2) + i mod 16 of sub-block v / 2 of half i / 16: byte i of run r (0..<6,
+    /// at 32r) is register r's byte i with bits 2(r mod 3)..<2(r mod 3)+2 of register 6 + r / 3's
+    /// byte i at bits 6-7; the 16 scales and d at 192..<210 as stored. Restoring super-blocks
+    /// 1..<3 of rows 1..<3 writes those and nothing else; a range not on super-blocks writes
+    /// nothing.
+    @Test func groupedQ6KLayoutMatchesDefinition() throws {
+        let rows = 3, cols = 1024, nb = cols / 256, fmt = Int32(QuantFormat.q6_K.ggmlType)
+        let w = try testMatrix(.q6_K, rows: rows, columns: cols, seed: 23)
+        let copy = Self.groupedCopy(w, parts: [0..<rows])
+        let stored = w.data.assumingMemoryBound(to: UInt8.self), grouped = copy.pointer.assumingMemoryBound(to: UInt8.self)
+        for r in 0..<rows {
+            for j in 0..<nb {
+                let src = stored + r * w.rowBytes + 210 * j, dst = grouped + r * w.rowBytes + 210 * j
+                func register(_ v: Int, _ i: Int) -> UInt8 { Self.q6KWeight(src, i / 16, v / 2, 16 * (v % 2) + i % 16) }
+                for run in 0..<6 {
+                    let expected = (0..<32).map { i in register(run, i) | ((register(6 + run / 3, i) >> (2 * (run % 3))) & 3) << 6 }
+                    #expect((0..<32).allSatisfy { dst[32 * run + $0] == expected[$0] }, "row \(r) super-block \(j): run \(run)")
+                }
+                #expect((192..<210).allSatisfy { dst[$0] == src[$0] }, "row \(r) super-block \(j): scales, d")
+            }
+        }
+        var partial = [UInt8](repeating: 0x5A, count: 2 * w.rowBytes)
+        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 1, 3, 256, 768, cols, &partial)
+        for i in 0..<(2 * w.rowBytes) {
+            let expected = (210..<630).contains(i % w.rowBytes) ? stored[w.rowBytes + i] : 0x5A
+            if partial[i] != expected { Issue.record("Q6_K: restored columns, byte \(i)"); break }
+        }
+        var untouched = [UInt8](repeating: 0x5A, count: w.rowBytes)
+        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 0, 1, 0, 480, cols, &untouched)
+        #expect(untouched.allSatisfy { $0 == 0x5A }, "Q6_K: columns not on super-blocks")
+    }
+
     /// The huge-page copy decoding reads on CPUs whose default kernel for the format is int8 AVX2
     /// (`QuantizedMatrix.streamedCopy`): made for a matrix borrowed from a file mapping and at
     /// least one huge page long, holding the same bytes (so every product gives the same bits:
@@ -366,7 +478,7 @@ import Testing
     @Test func streamedCopyHoldsTheSameBytes() throws {
         let dir = TestFiles.makeTemporaryDirectory("streamed")
         defer { TestFiles.remove(dir) }
-        for format in [QuantFormat.q4_1, .q6_K, .bf16] {
+        for format in [QuantFormat.q4_1, .q5_1, .bf16] {
             let rows = 2 * (StreamedBuffer.hugePageBytes / format.rowBytes(columns: 1024)!) + 3, cols = 1024
             let source = try testMatrix(format, rows: rows, columns: cols, seed: 21)
             let path = dir + "/\(format.rawValue).bin"
@@ -391,7 +503,7 @@ import Testing
         #expect(!small.wantsStreamedCopy && !owned.wantsStreamedCopy, "small or owned matrices are not copied")
     }
 
-    /// Where the scale-grouped copy applies (Q4_0, IQ4_NL, Q8_0 and Q4_K on CPUs whose default kernel for them
+    /// Where the scale-grouped copy applies (Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K and Q6_K on CPUs whose default kernel for them
     /// is int8 AVX2) it takes the huge-page copy's place: a matrix from a file mapping gets the
     /// grouped copy (2 MiB-aligned, the file's pages released, `data` still the mapping) and no
     /// streamed copy, and its products (1 row of x, 40 rows through the prefill product) are the
@@ -399,7 +511,7 @@ import Testing
     @Test func groupedCopyTakesTheStreamedCopysPlace() throws {
         let dir = TestFiles.makeTemporaryDirectory("grouped")
         defer { TestFiles.remove(dir) }
-        for format in [QuantFormat.q4_0, .iq4_nl, .q8_0, .q4_K] {
+        for format in [QuantFormat.q4_0, .iq4_nl, .q8_0, .q4_K, .q5_K, .q6_K] {
             let cols = 1024, rows = 2 * (StreamedBuffer.hugePageBytes / format.rowBytes(columns: cols)!) + 3
             let source = try testMatrix(format, rows: rows, columns: cols, seed: 8)
             let path = dir + "/\(format.rawValue).bin"
