@@ -245,21 +245,20 @@ final class WindowAttention: @unchecked Sendable {
     }
 
     /// The float32 mixing and value heads of one view over a block of `count` windows, E
-    /// (= `heads · headDim`) split into slices of `mixColumns` columns. The windows are split
-    /// across threads; each thread, for each slice `[c0, c1)` in turn, makes its windows' mixed
-    /// rows of all sets and heads,
+    /// (= `heads · headDim`) split into slices of `mixColumns` columns: for each slice
+    /// `[c0, c1)`, every window's mixed rows of all sets and heads,
     /// `panel[(i·sets + s)·heads + h, ·] = Σ_j p[i, (s, h), j] · values[i, j, c0..<c1]`
-    /// (j over the view's `segment` of `totalKeys`; one product per window), then adds every
-    /// head's `out[(i, s), h·d ..< (h+1)·d] += panel rows of h · Wv_hᵀ[c0..<c1]` for its windows
-    /// (one product per head; the first slice writes). So each value slice is read once per view
-    /// and block, the mixed rows are used from the cache (E wide they were a 64 MB buffer at 32
-    /// windows and E = 4096, written to memory and read back once per head), and the threads
-    /// never wait for each other inside the call.
+    /// (j over the view's `segment` of `totalKeys`; one product per window, windows split across
+    /// threads), then every head's `out[(i, s), h·d ..< (h+1)·d] += panel rows of h · Wv_hᵀ[c0..<c1]`
+    /// (one product per head, heads split across threads; the first slice writes, the others
+    /// add). So each value slice is read once per view and block and the mixed rows are used
+    /// from the cache (E wide they were a 64 MB buffer at 32 windows and E = 4096, written to
+    /// memory and read back once per head).
     ///
     /// Values: each mixed value is the same product as E wide (a sum over the keys); each head
     /// output is the sum of its slices' partial sums in slice order, each partial sum the
     /// product's own (float32; only the grouping of the E-long sums differs from one product).
-    /// Neither depends on the thread count or split (`MixValueHeadsTests`).
+    /// Neither depends on the thread count or split.
     /// Shapes: `scores` `[count, sets · heads, totalKeys]`, `values` `[count, totalKeys, E]`,
     /// `valueWeight` `[E, E]` (Wv, head h's rows `h·d ..< (h+1)·d`), `panel` scratch of
     /// `count · sets · heads · min(E, mixColumns)` floats, `out` `[count · sets, E]`.
@@ -267,32 +266,28 @@ final class WindowAttention: @unchecked Sendable {
                               totalKeys: Int, segment: (offset: Int, count: Int), values: UnsafePointer<Float>,
                               valueWeight: UnsafePointer<Float>, panel: UnsafeMutablePointer<Float>,
                               into out: UnsafeMutablePointer<Float>, context: ComputeContext) {
-        let e = heads * d, rowsPerWindow = sets * heads, threads = context.threads
-        let columns = min(e, mixColumns)
+        let e = heads * d, rowsPerWindow = sets * heads, rows = count * sets, threads = context.threads
         let p = SendablePointer(UnsafeMutablePointer(mutating: scores))
         let v = SendablePointer(UnsafeMutablePointer(mutating: values))
         let wv = SendablePointer(UnsafeMutablePointer(mutating: valueWeight))
         let m = SendablePointer(panel), o = SendablePointer(out)
         let parts = chunks(count, parts: threads)
-        let operations = 2.0 * Double(count * rowsPerWindow * segment.count * e) + 2.0 * Double(count * sets * e * e)
-        context.timed("Hiwin attention mixing + value heads", operations: operations) {
-            parallelFor(parts.count, threads: threads) { part in
-                let windows = parts[part], rows = windows.count * sets
-                let mixedRows = m.p + windows.lowerBound * rowsPerWindow * columns
-                let output = o.p + windows.lowerBound * sets * e
-                for c0 in stride(from: 0, to: e, by: columns) {
-                    let width = min(columns, e - c0)
-                    for (r, i) in windows.enumerated() {
+        for c0 in stride(from: 0, to: e, by: mixColumns) {
+            let width = min(mixColumns, e - c0)
+            context.timed("Hiwin attention mixing", operations: 2.0 * Double(count * rowsPerWindow * segment.count * width)) {
+                parallelFor(parts.count, threads: threads) { part in
+                    for i in parts[part] {
                         SmallKProduct.multiply(m: rowsPerWindow, n: width, k: segment.count,
                                                a: p.p + i * rowsPerWindow * totalKeys + segment.offset, lda: totalKeys,
                                                b: v.p + (i * totalKeys + segment.offset) * e + c0, ldb: e,
-                                               c: mixedRows + r * rowsPerWindow * width, ldc: width)
+                                               c: m.p + i * rowsPerWindow * width, ldc: width)
                     }
-                    for h in 0..<heads {
-                        BLAS.sgemm(transB: true, m: rows, n: d, k: width, a: mixedRows + h * width, lda: heads * width,
-                                   b: wv.p + h * d * e + c0, ldb: e, beta: c0 == 0 ? 0 : 1, c: output + h * d, ldc: e,
-                                   threads: 1)
-                    }
+                }
+            }
+            context.timed("Hiwin value heads", operations: 2.0 * Double(rows * e * width)) {
+                parallelFor(heads, threads: threads) { h in
+                    BLAS.sgemm(transB: true, m: rows, n: d, k: width, a: m.p + h * width, lda: heads * width,
+                               b: wv.p + h * d * e + c0, ldb: e, beta: c0 == 0 ? 0 : 1, c: o.p + h * d, ldc: e, threads: 1)
                 }
             }
         }
