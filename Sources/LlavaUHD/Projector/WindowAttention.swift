@@ -176,35 +176,17 @@ final class WindowAttention: @unchecked Sendable {
         }
     }
 
-    /// Columns of E per pass of the float32 mixing + value heads (`mixValueHeads`): a block of
-    /// 32 windows' mixed rows of all heads, 128 rows per window, is 4 MB at 256 columns (kept in
-    /// the L3 cache between the mixing and the heads' products) against 64 MB E wide.
-    static let mixColumns = 256
-
-    /// Floats of the scratch `attend` needs for a block of `count` windows: `[count · sets · heads, E]`
-    /// with `int8`, `[count · sets · heads, mixColumns]` otherwise.
-    func mixScratchCount(count: Int, sets: Int, int8: Bool) -> Int {
-        count * sets * heads * (int8 ? embedDim : min(embedDim, Self.mixColumns))
-    }
-
     /// Attention of one view over a block of `count` windows, after `scores`: `scores` and
     /// `values` are that call's buffers (`[count, sets · heads, totalKeys]`, `[count, totalKeys, E]`)
-    /// and `segment` the view's keys in them; `mixed` is scratch of `mixScratchCount` floats
-    /// (64-byte aligned: the int8 route's mixing writes it past the cache).
+    /// and `segment` the view's keys in them; `mixed` is scratch of `[count · sets · heads, E]`
+    /// (64-byte aligned: it is written past the cache).
     /// Writes the heads' outputs before the out-projection and without the value bias,
     /// `[count · sets, E]` rows ordered (window, set), to `out`. Windows, then heads, are split
-    /// across threads. With `int8`, the value heads run against their Q8_0 copies after the whole
-    /// E-wide mixing; in float32 `mixValueHeads` does both a slice of E at a time.
+    /// across threads. With `int8`, the value heads run against their Q8_0 copies.
     func attend(_ state: CallState, scores: UnsafePointer<Float>, count: Int, totalKeys: Int,
                 segment: (offset: Int, count: Int), values: UnsafePointer<Float>, mixed: UnsafeMutablePointer<Float>,
                 into out: UnsafeMutablePointer<Float>, int8: Int8Weights? = nil, context: ComputeContext) {
         let e = embedDim, d = headDim, heads = heads, rowsPerWindow = state.sets * heads, threads = context.threads
-        guard let int8 else {
-            Self.mixValueHeads(scores: scores, count: count, sets: state.sets, heads: heads, headDim: d,
-                               totalKeys: totalKeys, segment: segment, values: values,
-                               valueWeight: state.valueWeight.pointer, panel: mixed, into: out, context: context)
-            return
-        }
         let p = SendablePointer(UnsafeMutablePointer(mutating: scores))
         let v = SendablePointer(UnsafeMutablePointer(mutating: values))
         let m = SendablePointer(mixed), o = SendablePointer(out)
@@ -220,75 +202,35 @@ final class WindowAttention: @unchecked Sendable {
             }
         }
         // Head h of row (window, set) = Wv_h · mixed[(window, set, h)]; those rows are `heads`
-        // apart. The int8 product prepares each head's rows straight from `mixed` (`heads·E`
-        // floats apart), as `MatMul.linear` would prepare them contiguous: the same bits.
-        // Other kernels read contiguous rows: each head's rows are gathered first (a copy
-        // of E floats per row against the head's d·E multiply-adds per row).
+        // apart.
         let rows = count * state.sets
         context.timed("Hiwin value heads", operations: 2.0 * Double(rows * e * e)) {
-            let single = ComputeContext(threads: 1)
-            let inPlace = MatMul.int8ProductKernel(for: int8.valueHeads[0], rows: rows, kernel: int8.kernel, rowwise: false)
-            parallelFor(heads, threads: threads) { h in
-                if let inPlace {
-                    let x = PreparedInt8Rows(m.p + h * e, rows: rows, ldx: heads * e, columns: e,
-                                             blocking: .init(for: int8.valueHeads[h], kernel: inPlace), kernel: inPlace, threads: 1)
-                    MatMul.int8Product(x, weight: int8.valueHeads[h], into: o.p + h * d, ldOut: e, threads: 1)
-                    return
-                }
-                let gathered = UnsafeMutablePointer<Float>.allocate(capacity: rows * e)
-                defer { gathered.deallocate() }
-                for r in 0..<rows { (gathered + r * e).update(from: m.p + (r * heads + h) * e, count: e) }
-                MatMul.linear(gathered, rows: rows, weight: int8.valueHeads[h], into: o.p + h * d, ldOut: e,
-                              context: single, kernel: int8.kernel)
-            }
-        }
-    }
-
-    /// The float32 mixing and value heads of one view over a block of `count` windows, E
-    /// (= `heads · headDim`) split into slices of `mixColumns` columns: for each slice
-    /// `[c0, c1)`, every window's mixed rows of all sets and heads,
-    /// `panel[(i·sets + s)·heads + h, ·] = Σ_j p[i, (s, h), j] · values[i, j, c0..<c1]`
-    /// (j over the view's `segment` of `totalKeys`; one product per window, windows split across
-    /// threads), then every head's `out[(i, s), h·d ..< (h+1)·d] += panel rows of h · Wv_hᵀ[c0..<c1]`
-    /// (one product per head, heads split across threads; the first slice writes, the others
-    /// add). So each value slice is read once per view and block and the mixed rows are used
-    /// from the cache (E wide they were a 64 MB buffer at 32 windows and E = 4096, written to
-    /// memory and read back once per head).
-    ///
-    /// Values: each mixed value is the same product as E wide (a sum over the keys); each head
-    /// output is the sum of its slices' partial sums in slice order, each partial sum the
-    /// product's own (float32; only the grouping of the E-long sums differs from one product).
-    /// Neither depends on the thread count or split.
-    /// Shapes: `scores` `[count, sets · heads, totalKeys]`, `values` `[count, totalKeys, E]`,
-    /// `valueWeight` `[E, E]` (Wv, head h's rows `h·d ..< (h+1)·d`), `panel` scratch of
-    /// `count · sets · heads · min(E, mixColumns)` floats, `out` `[count · sets, E]`.
-    static func mixValueHeads(scores: UnsafePointer<Float>, count: Int, sets: Int, heads: Int, headDim d: Int,
-                              totalKeys: Int, segment: (offset: Int, count: Int), values: UnsafePointer<Float>,
-                              valueWeight: UnsafePointer<Float>, panel: UnsafeMutablePointer<Float>,
-                              into out: UnsafeMutablePointer<Float>, context: ComputeContext) {
-        let e = heads * d, rowsPerWindow = sets * heads, rows = count * sets, threads = context.threads
-        let p = SendablePointer(UnsafeMutablePointer(mutating: scores))
-        let v = SendablePointer(UnsafeMutablePointer(mutating: values))
-        let wv = SendablePointer(UnsafeMutablePointer(mutating: valueWeight))
-        let m = SendablePointer(panel), o = SendablePointer(out)
-        let parts = chunks(count, parts: threads)
-        for c0 in stride(from: 0, to: e, by: mixColumns) {
-            let width = min(mixColumns, e - c0)
-            context.timed("Hiwin attention mixing", operations: 2.0 * Double(count * rowsPerWindow * segment.count * width)) {
-                parallelFor(parts.count, threads: threads) { part in
-                    for i in parts[part] {
-                        SmallKProduct.multiply(m: rowsPerWindow, n: width, k: segment.count,
-                                               a: p.p + i * rowsPerWindow * totalKeys + segment.offset, lda: totalKeys,
-                                               b: v.p + (i * totalKeys + segment.offset) * e + c0, ldb: e,
-                                               c: m.p + i * rowsPerWindow * width, ldc: width)
-                    }
-                }
-            }
-            context.timed("Hiwin value heads", operations: 2.0 * Double(rows * e * width)) {
+            if let int8 {
+                // The int8 product prepares each head's rows straight from `mixed` (`heads·E`
+                // floats apart), as `MatMul.linear` would prepare them contiguous: the same bits.
+                // Other kernels read contiguous rows: each head's rows are gathered first (a copy
+                // of E floats per row against the head's d·E multiply-adds per row).
+                let single = ComputeContext(threads: 1)
+                let inPlace = MatMul.int8ProductKernel(for: int8.valueHeads[0], rows: rows, kernel: int8.kernel, rowwise: false)
                 parallelFor(heads, threads: threads) { h in
-                    BLAS.sgemm(transB: true, m: rows, n: d, k: width, a: m.p + h * width, lda: heads * width,
-                               b: wv.p + h * d * e + c0, ldb: e, beta: c0 == 0 ? 0 : 1, c: o.p + h * d, ldc: e, threads: 1)
+                    if let inPlace {
+                        let x = PreparedInt8Rows(m.p + h * e, rows: rows, ldx: heads * e, columns: e,
+                                                 blocking: .init(for: int8.valueHeads[h], kernel: inPlace), kernel: inPlace, threads: 1)
+                        MatMul.int8Product(x, weight: int8.valueHeads[h], into: o.p + h * d, ldOut: e, threads: 1)
+                        return
+                    }
+                    let gathered = UnsafeMutablePointer<Float>.allocate(capacity: rows * e)
+                    defer { gathered.deallocate() }
+                    for r in 0..<rows { (gathered + r * e).update(from: m.p + (r * heads + h) * e, count: e) }
+                    MatMul.linear(gathered, rows: rows, weight: int8.valueHeads[h], into: o.p + h * d, ldOut: e,
+                                  context: single, kernel: int8.kernel)
                 }
+                return
+            }
+            let wv = SendablePointer(state.valueWeight.pointer)
+            parallelFor(heads, threads: threads) { h in
+                BLAS.sgemm(transB: true, m: rows, n: d, k: e, a: m.p + h * e, lda: heads * e,
+                           b: wv.p + h * d * e, ldb: e, c: o.p + h * d, ldc: e, threads: 1)
             }
         }
     }

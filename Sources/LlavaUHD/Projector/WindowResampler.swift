@@ -31,7 +31,7 @@ struct WindowResampler {
     /// With `MatrixArithmetic.int8`: the attention's value heads and out_proj as Q8_0 copies.
     var int8: WindowAttention.Int8Weights? = nil
 
-    /// Upper bound on each of one block's four E-wide buffers (key-space queries, mixed values on the int8 route,
+    /// Upper bound on each of one block's four E-wide buffers (key-space queries, mixed values,
     /// and the keys and the values of all views), in floats (96 MB each).
     static let blockBudget = 24 << 20
 
@@ -61,10 +61,10 @@ struct WindowResampler {
         let blockSize = max(1, min(windows, Self.blockBudget / max(1, rowsPerWindow * e),
                                    Self.blockBudget / max(1, totalKeys * e)))
 
-        // 64-byte aligned (the int8 route's mixing writes `mixed` with non-temporal stores, see
+        // 64-byte aligned (the mixing writes `mixed` with non-temporal stores, see
         // `WindowAttention.attend`), advised for huge pages (fresh on every call).
         let keyQueries = HugePages.allocateFloats(count: blockSize * rowsPerWindow * e)
-        let mixed = HugePages.allocateFloats(count: attention.mixScratchCount(count: blockSize, sets: sets, int8: int8 != nil))
+        let mixed = HugePages.allocateFloats(count: blockSize * rowsPerWindow * e)
         let keys = HugePages.allocateFloats(count: blockSize * totalKeys * e)
         let values = HugePages.allocateFloats(count: blockSize * totalKeys * e)
         let scores = HugePages.allocateFloats(count: blockSize * rowsPerWindow * totalKeys)
