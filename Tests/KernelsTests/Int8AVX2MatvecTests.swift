@@ -340,6 +340,37 @@ import Testing
         return ((s[j + 4] & 0x0F) | (s[j - 4] >> 6) << 4, (s[j + 4] >> 4) | (s[j] >> 6) << 4)
     }
 
+    /// The grouped header of a Q4_K / Q5_K super-block (`dst`, 16 bytes) against the stored one
+    /// (`src`): d and dmin at 0-3; at 4 + j the scale of sub-block j with its min's top 2 bits at
+    /// bits 6-7; at 12-15 a little-endian u32 with the min's low 4 bits at bits 4j.
+    static func expectGroupedKHeader(_ src: UnsafePointer<UInt8>, _ dst: UnsafePointer<UInt8>, _ tag: String) {
+        #expect((0..<4).allSatisfy { dst[$0] == src[$0] }, "\(tag): d, dmin")
+        var mins: UInt32 = 0
+        for b in 0..<4 { mins |= UInt32(dst[12 + b]) << (8 * b) }
+        for s in 0..<8 {
+            let (scale, min) = q4KScaleMin(src + 4, s)
+            #expect(dst[4 + s] == scale | (min >> 4) << 6 && UInt8((mins >> (4 * s)) & 15) == min & 15, "\(tag): sub-block \(s)")
+        }
+    }
+
+    /// Restoring columns 256..<768 (super-blocks 1..<3) of rows 1..<3 from the grouped `copy` of
+    /// `w` writes their stored bytes and nothing else; restoring `notOnSuperBlocks` (columns not
+    /// on super-block boundaries) writes nothing.
+    static func checkSuperBlockRestore(_ w: QuantizedMatrix, copy: ByteOwner, superBlockBytes sb: Int,
+                                       notOnSuperBlocks: Range<Int>) {
+        let fmt = Int32(w.format.ggmlType), stored = w.data.assumingMemoryBound(to: UInt8.self)
+        var partial = [UInt8](repeating: 0x5A, count: 2 * w.rowBytes)
+        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 1, 3, 256, 768, w.columns, &partial)
+        for i in 0..<(2 * w.rowBytes) {
+            let expected = (sb..<(3 * sb)).contains(i % w.rowBytes) ? stored[w.rowBytes + i] : 0x5A
+            if partial[i] != expected { Issue.record("\(w.format): restored columns, byte \(i)"); break }
+        }
+        var untouched = [UInt8](repeating: 0x5A, count: w.rowBytes)
+        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 0, 1, notOnSuperBlocks.lowerBound,
+                                                notOnSuperBlocks.upperBound, w.columns, &untouched)
+        #expect(untouched.allSatisfy { $0 == 0x5A }, "\(w.format): columns not on super-blocks")
+    }
+
     /// The grouped Q4_K layout is its definition (quant_repack_avx2.c), byte for byte: in each
     /// 144-byte super-block (at its stored offset), d and dmin at 0-3; at 4 + j the scale of
     /// sub-block j with its min's top 2 bits at bits 6-7; at 12-15 a little-endian u32 with the
@@ -347,7 +378,7 @@ import Testing
     /// (stored at 16 + 32c) then of chunk c + 2. Restoring super-blocks 1..<3 of rows 1..<3
     /// writes those and nothing else; a range not on super-blocks writes nothing.
     @Test func groupedQ4KLayoutMatchesDefinition() throws {
-        let rows = 3, cols = 1024, nb = cols / 256, fmt = Int32(QuantFormat.q4_K.ggmlType)
+        let rows = 3, cols = 1024, nb = cols / 256
         let w = try testMatrix(.q4_K, rows: rows, columns: cols, seed: 17)
         let copy = Self.groupedCopy(w, parts: [0..<rows])
         let stored = w.data.assumingMemoryBound(to: UInt8.self), grouped = copy.pointer.assumingMemoryBound(to: UInt8.self)
@@ -355,13 +386,7 @@ import Testing
             for j in 0..<nb {
                 let src = stored + r * w.rowBytes + 144 * j, dst = grouped + r * w.rowBytes + 144 * j
                 let tag = "row \(r) super-block \(j)"
-                #expect((0..<4).allSatisfy { dst[$0] == src[$0] }, "\(tag): d, dmin")
-                var mins: UInt32 = 0
-                for b in 0..<4 { mins |= UInt32(dst[12 + b]) << (8 * b) }
-                for s in 0..<8 {
-                    let (scale, min) = Self.q4KScaleMin(src + 4, s)
-                    #expect(dst[4 + s] == scale | (min >> 4) << 6 && UInt8((mins >> (4 * s)) & 15) == min & 15, "\(tag): sub-block \(s)")
-                }
+                Self.expectGroupedKHeader(src, dst, tag)
                 for c in 0..<2 {
                     for h in 0..<2 {
                         let at = dst + 16 + 32 * (2 * c + h)
@@ -371,15 +396,7 @@ import Testing
                 }
             }
         }
-        var partial = [UInt8](repeating: 0x5A, count: 2 * w.rowBytes)
-        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 1, 3, 256, 768, cols, &partial)
-        for i in 0..<(2 * w.rowBytes) {
-            let expected = (144..<432).contains(i % w.rowBytes) ? stored[w.rowBytes + i] : 0x5A
-            if partial[i] != expected { Issue.record("Q4_K: restored columns, byte \(i)"); break }
-        }
-        var untouched = [UInt8](repeating: 0x5A, count: w.rowBytes)
-        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 0, 1, 32, 256, cols, &untouched)
-        #expect(untouched.allSatisfy { $0 == 0x5A }, "Q4_K: columns not on super-blocks")
+        Self.checkSuperBlockRestore(w, copy: copy, superBlockBytes: 144, notOnSuperBlocks: 32..<256)
     }
 
     /// The grouped Q5_K layout is its definition (quant_repack_avx2.c), byte for byte: in each
@@ -391,7 +408,7 @@ import Testing
     /// register 6 << 5 | register 7 << 10 at bits 5-7. Restoring super-blocks 1..<3 of rows 1..<3
     /// writes those and nothing else; a range not on super-blocks writes nothing.
     @Test func groupedQ5KLayoutMatchesDefinition() throws {
-        let rows = 3, cols = 1024, nb = cols / 256, fmt = Int32(QuantFormat.q5_K.ggmlType)
+        let rows = 3, cols = 1024, nb = cols / 256
         let w = try testMatrix(.q5_K, rows: rows, columns: cols, seed: 29)
         let copy = Self.groupedCopy(w, parts: [0..<rows])
         let stored = w.data.assumingMemoryBound(to: UInt8.self), grouped = copy.pointer.assumingMemoryBound(to: UInt8.self)
@@ -399,13 +416,7 @@ import Testing
             for j in 0..<nb {
                 let src = stored + r * w.rowBytes + 176 * j, dst = grouped + r * w.rowBytes + 176 * j
                 let tag = "row \(r) super-block \(j)"
-                var mins: UInt32 = 0
-                for b in 0..<4 { mins |= UInt32(dst[12 + b]) << (8 * b) }
-                #expect((0..<4).allSatisfy { dst[$0] == src[$0] }, "\(tag): d, dmin")
-                for s in 0..<8 {
-                    let (scale, min) = Self.q4KScaleMin(src + 4, s)
-                    #expect(dst[4 + s] == scale | (min >> 4) << 6 && UInt8((mins >> (4 * s)) & 15) == min & 15, "\(tag): sub-block \(s)")
-                }
+                Self.expectGroupedKHeader(src, dst, tag)
                 func register(_ v: Int, _ i: Int) -> UInt32 {
                     let sub = v / 2 + 4 * (i / 16), l = 16 * (v % 2) + i % 16
                     return UInt32((src[48 + 32 * (sub / 2) + l] >> (4 * (sub % 2))) & 15 | ((src[16 + l] >> sub) & 1) << 4)
@@ -418,15 +429,7 @@ import Testing
                 }
             }
         }
-        var partial = [UInt8](repeating: 0x5A, count: 2 * w.rowBytes)
-        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 1, 3, 256, 768, cols, &partial)
-        for i in 0..<(2 * w.rowBytes) {
-            let expected = (176..<528).contains(i % w.rowBytes) ? stored[w.rowBytes + i] : 0x5A
-            if partial[i] != expected { Issue.record("Q5_K: restored columns, byte \(i)"); break }
-        }
-        var untouched = [UInt8](repeating: 0x5A, count: w.rowBytes)
-        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 0, 1, 0, 224, cols, &untouched)
-        #expect(untouched.allSatisfy { $0 == 0x5A }, "Q5_K: columns not on super-blocks")
+        Self.checkSuperBlockRestore(w, copy: copy, superBlockBytes: 176, notOnSuperBlocks: 0..<224)
     }
 
     /// The 6-bit weight of element `l` (0..<32) of sub-block `t` (0..<4) of half `h` of a stored
@@ -444,7 +447,7 @@ import Testing
     /// 1..<3 of rows 1..<3 writes those and nothing else; a range not on super-blocks writes
     /// nothing.
     @Test func groupedQ6KLayoutMatchesDefinition() throws {
-        let rows = 3, cols = 1024, nb = cols / 256, fmt = Int32(QuantFormat.q6_K.ggmlType)
+        let rows = 3, cols = 1024, nb = cols / 256
         let w = try testMatrix(.q6_K, rows: rows, columns: cols, seed: 23)
         let copy = Self.groupedCopy(w, parts: [0..<rows])
         let stored = w.data.assumingMemoryBound(to: UInt8.self), grouped = copy.pointer.assumingMemoryBound(to: UInt8.self)
@@ -459,15 +462,7 @@ import Testing
                 #expect((192..<210).allSatisfy { dst[$0] == src[$0] }, "row \(r) super-block \(j): scales, d")
             }
         }
-        var partial = [UInt8](repeating: 0x5A, count: 2 * w.rowBytes)
-        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 1, 3, 256, 768, cols, &partial)
-        for i in 0..<(2 * w.rowBytes) {
-            let expected = (210..<630).contains(i % w.rowBytes) ? stored[w.rowBytes + i] : 0x5A
-            if partial[i] != expected { Issue.record("Q6_K: restored columns, byte \(i)"); break }
-        }
-        var untouched = [UInt8](repeating: 0x5A, count: w.rowBytes)
-        luhd_quant_grouped_rows_restore_columns(fmt, copy.pointer, w.rowBytes, 0, 1, 0, 480, cols, &untouched)
-        #expect(untouched.allSatisfy { $0 == 0x5A }, "Q6_K: columns not on super-blocks")
+        Self.checkSuperBlockRestore(w, copy: copy, superBlockBytes: 210, notOnSuperBlocks: 0..<480)
     }
 
     /// The huge-page copy decoding reads on CPUs whose default kernel for the format is int8 AVX2
