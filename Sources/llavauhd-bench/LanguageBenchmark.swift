@@ -139,10 +139,12 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
                 }))
             }
         }
+        // GGUF files of the same weights: Q4_K_M for our row, and each wanted format for llama-bench.
         var ggufs: [String: String] = [:]
-        if LlamaCpp.isAvailable, wanted("Q4_K_M"), let bf16 = LlamaCpp.bf16GGUF(of: dir) {
+        let ggufTypes = ["BF16", "Q8_0", "Q4_0", "Q4_K_M"].filter { wanted($0) && (llama || $0 == "Q4_K_M") }
+        if LlamaCpp.isAvailable, !ggufTypes.isEmpty, let bf16 = LlamaCpp.bf16GGUF(of: dir) {
             ggufs["BF16"] = bf16
-            for type in ["Q8_0", "Q4_0", "Q4_K_M"] { ggufs[type] = LlamaCpp.quantized(bf16, type: type, threads: threads) }
+            for type in ggufTypes where type != "BF16" { ggufs[type] = LlamaCpp.quantized(bf16, type: type, threads: threads) }
             if let q4k = ggufs["Q4_K_M"] {
                 variants.append(("Q4_K_M (GGUF)", "Q4_K_M", { try TransformerDecoder(config: config, gguf: GGUFFile(path: q4k)) }))
             }
