@@ -65,6 +65,7 @@
 #include <string.h>
 
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#include "quant_grouped_avx2.h"
 
 #define GROUP_PREP (256 + 32 + 32 + 32)
 #define PREP_DX 256
@@ -494,27 +495,6 @@ static inline void q5_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
     }
 }
 
-/* q5_k_pairs from a grouped Q5_K super-block (quant_repack_avx2.c): the 256-bit run r (0..4) at
- * 16 + 32r holds register r of lo[0], hi[0], lo[1], hi[1], lo[2] in the low 5 bits of each byte
- * and in bits 5..7 bits 3r..3r+2 of W = hi[2] | lo[3] << 5 | hi[3] << 10 (each byte's bits
- * masked before its 16-bit shift): the same bytes q as the stored layout, with 23 vector
- * instructions instead of 46 (6 of them inserts). */
-static inline void q5_k_grouped_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
-    const __m256i m1f = _mm256_set1_epi8(0x1F);
-    __m256i r[5];
-    for (int j = 0; j < 5; j++) r[j] = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * j));
-    lo[0] = _mm256_and_si256(r[0], m1f);
-    hi[0] = _mm256_and_si256(r[1], m1f);
-    lo[1] = _mm256_and_si256(r[2], m1f);
-    hi[1] = _mm256_and_si256(r[3], m1f);
-    lo[2] = _mm256_and_si256(r[4], m1f);
-#define TOP(j, mask, s) _mm256_srli_epi16(_mm256_and_si256(r[j], _mm256_set1_epi8((char)(mask))), s)
-    hi[2] = _mm256_or_si256(TOP(0, 0xE0, 5), TOP(1, 0x60, 2));
-    lo[3] = _mm256_or_si256(_mm256_or_si256(TOP(1, 0x80, 7), TOP(2, 0xE0, 4)), TOP(3, 0x20, 1));
-    hi[3] = _mm256_or_si256(TOP(3, 0xC0, 6), TOP(4, 0xE0, 3));
-#undef TOP
-}
-
 /* Q5_K, stored (q5_k_pairs, q4_k_scales) or grouped (q5_k_grouped_pairs, q4_k_grouped_scales):
  * the same integers, so the same bits. */
 static AI void group_q5_k(const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc, __m256 *macc) {
@@ -557,27 +537,6 @@ static inline void q6_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
         lo[k] = _mm256_or_si256(n0, _mm256_and_si256(t0, m30));
         hi[k] = _mm256_or_si256(n1, _mm256_and_si256(t1, m30));
     }
-}
-
-/* q6_k_pairs from a grouped Q6_K super-block (quant_repack_avx2.c): the 256-bit run r (0..5) at
- * 32r holds register r of lo[0], hi[0], lo[1], hi[1], lo[2], hi[2] in the low 6 bits of each
- * byte, and in bits 6..7 bits 2 (r mod 3)..2 (r mod 3) + 1 of lo[3] (r < 3) or hi[3] (r >= 3):
- * 6 loads, 6 masks, and each of lo[3], hi[3] put together from the top bits of three runs (each
- * masked before its 16-bit shift, so no bit crosses into the neighbouring byte). The same bytes
- * q as the stored layout, with 22 vector instructions instead of 34 and no inserts. */
-static inline void q6_k_grouped_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
-    const __m256i m3f = _mm256_set1_epi8(0x3F);
-    __m256i r[6], top[6];
-    for (int j = 0; j < 6; j++) {
-        r[j] = _mm256_loadu_si256((const __m256i *)(b + 32 * j));
-        top[j] = _mm256_andnot_si256(m3f, r[j]);   /* bits 6..7 */
-    }
-    for (int k = 0; k < 3; k++) {
-        lo[k] = _mm256_and_si256(r[2 * k], m3f);
-        hi[k] = _mm256_and_si256(r[2 * k + 1], m3f);
-    }
-    lo[3] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(top[0], 6), _mm256_srli_epi16(top[1], 4)), _mm256_srli_epi16(top[2], 2));
-    hi[3] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(top[3], 6), _mm256_srli_epi16(top[4], 4)), _mm256_srli_epi16(top[5], 2));
 }
 
 /* Q6_K, stored or grouped (the 192 quant bytes as q6_k_grouped_pairs reads them; the 16 scales at

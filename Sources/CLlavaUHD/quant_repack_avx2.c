@@ -65,6 +65,7 @@
 #include <string.h>
 
 #pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#include "quant_grouped_avx2.h"
 
 int luhd_quant_grouped_supports(int format, long cols) {
     if (cols < 256 || cols % 32 != 0) return 0;
@@ -153,23 +154,16 @@ static void q6_k_to_grouped(const uint8_t *s, uint8_t *g) {
  * same of hi[0], hi[2] (bytes 16..31), C, D of lo[1], lo[3] and hi[1], hi[3] (ql bytes 32..63 of
  * each half), E, F the 2-bit high parts of lo[k] (hi[k]) at bits 2k (qh bytes 0..15 / 16..31). */
 static void q6_k_to_stored(const uint8_t *g, uint8_t *s) {
-    const __m256i m3f = _mm256_set1_epi8(0x3F), m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    __m256i v[8], top[6];
-    for (int j = 0; j < 6; j++) {
-        const __m256i r = _mm256_loadu_si256((const __m256i *)(g + 32 * j));
-        v[j] = _mm256_and_si256(r, m3f);
-        top[j] = _mm256_andnot_si256(m3f, r);
-    }
-    for (int u = 0; u < 2; u++)   /* each byte's bits masked first: the 16-bit shifts move none into its neighbour */
-        v[6 + u] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(top[3 * u], 6), _mm256_srli_epi16(top[3 * u + 1], 4)),
-                                   _mm256_srli_epi16(top[3 * u + 2], 2));
-    for (int e = 0; e < 2; e++) {   /* e = 0: lo[k] = v[2k], elements 0..15; e = 1: hi[k] = v[2k + 1], 16..31 */
-        const __m256i *q = v + e;
-        const __m256i n02 = _mm256_or_si256(_mm256_and_si256(q[0], m0f), _mm256_slli_epi16(_mm256_and_si256(q[4], m0f), 4));
-        const __m256i n13 = _mm256_or_si256(_mm256_and_si256(q[2], m0f), _mm256_slli_epi16(_mm256_and_si256(q[6], m0f), 4));
+    const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    __m256i lo[4], hi[4];
+    q6_k_grouped_pairs(g, lo, hi);
+    for (int e = 0; e < 2; e++) {   /* e = 0: lo[k], elements 0..15; e = 1: hi[k], 16..31 */
+        const __m256i *q = e ? hi : lo;
+        const __m256i n02 = _mm256_or_si256(_mm256_and_si256(q[0], m0f), _mm256_slli_epi16(_mm256_and_si256(q[2], m0f), 4));
+        const __m256i n13 = _mm256_or_si256(_mm256_and_si256(q[1], m0f), _mm256_slli_epi16(_mm256_and_si256(q[3], m0f), 4));
         const __m256i hh = _mm256_or_si256(
-            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], m30), 4), _mm256_srli_epi16(_mm256_and_si256(q[2], m30), 2)),
-            _mm256_or_si256(_mm256_and_si256(q[4], m30), _mm256_slli_epi16(_mm256_and_si256(q[6], m30), 2)));
+            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], m30), 4), _mm256_srli_epi16(_mm256_and_si256(q[1], m30), 2)),
+            _mm256_or_si256(_mm256_and_si256(q[2], m30), _mm256_slli_epi16(_mm256_and_si256(q[3], m30), 2)));
         for (int h = 0; h < 2; h++) {
             _mm_storeu_si128((__m128i *)(s + 64 * h + 16 * e), h ? _mm256_extracti128_si256(n02, 1) : _mm256_castsi256_si128(n02));
             _mm_storeu_si128((__m128i *)(s + 64 * h + 32 + 16 * e), h ? _mm256_extracti128_si256(n13, 1) : _mm256_castsi256_si128(n13));
@@ -206,24 +200,16 @@ static void q5_k_to_grouped(const uint8_t *s, uint8_t *g) {
  * fifth bits of lo[k] at bit k (sub-blocks 0..3 in the low 128 bits, 4..7 in the high). */
 static void q5_k_to_stored(const uint8_t *g, uint8_t *s) {
     q4_k_to_stored_header(g, s);
-    const __m256i m1f = _mm256_set1_epi8(0x1F), m0f = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
-    __m256i r[5], v[8];
-    for (int j = 0; j < 5; j++) {
-        r[j] = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * j));
-        v[j] = _mm256_and_si256(r[j], m1f);
-    }
-#define TOP(j, mask, n) _mm256_srli_epi16(_mm256_and_si256(r[j], _mm256_set1_epi8((char)(mask))), n)
-    v[5] = _mm256_or_si256(TOP(0, 0xE0, 5), TOP(1, 0x60, 2));
-    v[6] = _mm256_or_si256(_mm256_or_si256(TOP(1, 0x80, 7), TOP(2, 0xE0, 4)), TOP(3, 0x20, 1));
-    v[7] = _mm256_or_si256(TOP(3, 0xC0, 6), TOP(4, 0xE0, 3));
-#undef TOP
-    for (int e = 0; e < 2; e++) {
-        const __m256i *q = v + e;
-        const __m256i n01 = _mm256_or_si256(_mm256_and_si256(q[0], m0f), _mm256_slli_epi16(_mm256_and_si256(q[2], m0f), 4));
-        const __m256i n23 = _mm256_or_si256(_mm256_and_si256(q[4], m0f), _mm256_slli_epi16(_mm256_and_si256(q[6], m0f), 4));
+    const __m256i m0f = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
+    __m256i lo[4], hi[4];
+    q5_k_grouped_pairs(g, lo, hi);
+    for (int e = 0; e < 2; e++) {   /* e = 0: lo[k], elements 0..15; e = 1: hi[k], 16..31 */
+        const __m256i *q = e ? hi : lo;
+        const __m256i n01 = _mm256_or_si256(_mm256_and_si256(q[0], m0f), _mm256_slli_epi16(_mm256_and_si256(q[1], m0f), 4));
+        const __m256i n23 = _mm256_or_si256(_mm256_and_si256(q[2], m0f), _mm256_slli_epi16(_mm256_and_si256(q[3], m0f), 4));
         const __m256i t = _mm256_or_si256(
-            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], m10), 4), _mm256_srli_epi16(_mm256_and_si256(q[2], m10), 3)),
-            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[4], m10), 2), _mm256_srli_epi16(_mm256_and_si256(q[6], m10), 1)));
+            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], m10), 4), _mm256_srli_epi16(_mm256_and_si256(q[1], m10), 3)),
+            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[2], m10), 2), _mm256_srli_epi16(_mm256_and_si256(q[3], m10), 1)));
         _mm_storeu_si128((__m128i *)(s + 48 + 16 * e), _mm256_castsi256_si128(n01));
         _mm_storeu_si128((__m128i *)(s + 48 + 64 + 16 * e), _mm256_extracti128_si256(n01, 1));
         _mm_storeu_si128((__m128i *)(s + 48 + 32 + 16 * e), _mm256_castsi256_si128(n23));
