@@ -1,5 +1,5 @@
 /* Integer matrix-vector kernels with AVX2 (vpmaddubsw + vpmaddwd) for Q4_0, Q4_1, Q5_0, Q5_1,
- * Q8_0, IQ4_NL, IQ4_XS, Q4_K, Q5_K and Q6_K: LUHD_QK_INT8_AVX2, for CPUs without AVX-512 VNNI (Zen 2/3,
+ * Q8_0, IQ4_NL, IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K: LUHD_QK_INT8_AVX2, for CPUs without AVX-512 VNNI (Zen 2/3,
  * Intel client cores). The numeric contract is LUHD_QK_INT8_VNNI's: x is quantized once per call
  * to int8 per 32-element block (dx = max|x| / 127, round to nearest even, clamped to +-127; a
  * block holding an infinity or a NaN gets dx = NaN), every block's dot product with the weights
@@ -26,6 +26,10 @@
  *   Q6_K        unsigned 6-bit q (0..63) times x: a pair <= 2*63*127 = 16002, widened by vpmaddwd
  *               against the sub-block scales (|sc| <= 128): <= 2*16002*128 in int32; the -32
  *               becomes -32 * sum(sc * (sum of x per 16)), an integer from one more vpmaddwd.
+ *   Q3_K        as Q6_K with u = low 2 bits + 4 * high bit (0..7, the weight u - 4) and the signed
+ *               6-bit scales (|sc| <= 32): a pair <= 2*7*127 = 1778; the -4 as Q6_K's -32.
+ *   Q2_K        as Q6_K with the 2-bit q (0..3) and the 4-bit scales (0..15): a pair <= 2*3*127 =
+ *               762; its 4-bit mins m per 16 give M = sum m * (sum of x per 16), one more vpmaddwd.
  * Every int32 block sum is exact (|S| < 2^31); it is then converted to f32 (exact below 2^24).
  *
  * Layout of the work: a group of 8 blocks of 32 (256 weights: a super-block of the K formats and
@@ -41,7 +45,8 @@
  *   Q4_1, Q5_1  the same plus hsum8(sum_g m_g * (dx X)_g), added before the blocks after the
  *               last whole group
  *   Q4_K, Q5_K  y = hsum8(sum_s f32(S_s) * ((d sc)_s * dx_s)) - hsum8(sum_s (dmin m)_s * (dx X)_s)
- *   Q6_K        y = hsum8(sum_s f32(S_s) * (d * dx_s))
+ *   Q6_K, Q3_K  y = hsum8(sum_s f32(S_s) * (d * dx_s))
+ *   Q2_K        y = hsum8(sum_s f32(S_s) * (d * dx_s)) - hsum8(sum_s f32(M_s) * (dmin * dx_s))
  * (8 lanes, lane j = block j of the group, products and sums in this order, hsum8 a fixed tree),
  * so each output row is computed the same way whatever the split of the rows over calls and
  * whatever rows are in flight with it (ROWS_IN_FLIGHT).
@@ -296,6 +301,8 @@ static AI size_t group_bytes(const int format) {
     case LUHD_QF_IQ4_XS: return 136;
     case LUHD_QF_Q4_K: return 144;
     case LUHD_QF_Q5_K: return 176;
+    case LUHD_QF_Q2_K: return 84;
+    case LUHD_QF_Q3_K: return 110;
     default: return 210;   /* Q6_K */
     }
 }
@@ -539,14 +546,82 @@ static inline void q6_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
     }
 }
 
-/* Q6_K, stored or grouped (the 192 quant bytes as q6_k_grouped_pairs reads them; the 16 scales at
- * 192 and d at 208 in both). S_j = sum_l sc q x - 32 sum sc X16 for sub-block j, in lane j. */
-static AI void group_q6_k(const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m, __m256 *acc) {
-    __m256i lo[4], hi[4];
-    if (grouped) q6_k_grouped_pairs(b, lo, hi);
-    else q6_k_pairs(b, lo, hi);
-    /* scales 0..7 widened in the low half, 8..15 in the high half */
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+/* Q3_K: 110-byte super-blocks: 32 bytes of high bits (hmask), 64 of 2-bit low parts (qs), 12 of
+ * 6-bit scales, f16 d. Element l (0..31) of sub-block t = 4h + s of 32 takes bits 2s of qs[32h + l]
+ * and bit t of hmask[l]: u = low + 4 * that bit (0..7), the weight d (sc - 32) (u - 4). Pair k =
+ * sub-blocks k (half 0) and k + 4 (half 1): qs bytes 0..31 and 32..63 side by side, hmask in the
+ * low half and hmask shifted right by 4 in the high half, so both read bit k. Word shifts keep
+ * the bits used inside their byte (low parts: right by 2k <= 6; high bit k to bit 2: by 2 - k). */
+static inline void q3_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const uint8_t *qs = b + 32;
+    const __m256i qa = load_pair(qs, qs + 32), qb = load_pair(qs + 16, qs + 48);
+    const __m128i h0 = _mm_loadu_si128((const __m128i *)b), h1 = _mm_loadu_si128((const __m128i *)(b + 16));
+    const __m256i ha = _mm256_inserti128_si256(_mm256_castsi128_si256(h0), _mm_and_si128(_mm_srli_epi16(h0, 4), m4), 1);
+    const __m256i hb = _mm256_inserti128_si256(_mm256_castsi128_si256(h1), _mm_and_si128(_mm_srli_epi16(h1, 4), m4), 1);
+    for (int k = 0; k < 4; k++) {
+        const __m128i shift = _mm_cvtsi32_si128(2 * k);
+        const __m256i ta = k == 0 ? _mm256_slli_epi16(ha, 2) : k == 1 ? _mm256_slli_epi16(ha, 1) : k == 2 ? ha : _mm256_srli_epi16(ha, 1);
+        const __m256i tb = k == 0 ? _mm256_slli_epi16(hb, 2) : k == 1 ? _mm256_slli_epi16(hb, 1) : k == 2 ? hb : _mm256_srli_epi16(hb, 1);
+        lo[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(qa, shift), m3), _mm256_and_si256(ta, four));
+        hi[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(qb, shift), m3), _mm256_and_si256(tb, four));
+    }
+}
+
+/* The 16 signed scales sc - 32 of a Q3_K super-block (the 12 bytes at s, luhd_q3k_scale) as
+ * bytes 0..15: with a0, a1, a2 the little-endian words of the 12 bytes, scales 0..3 =
+ * (a0 & 0x0F..) | (a2 & 0x03..) << 4, 4..7 from a1 and a2 >> 2, 8..11 from a0 >> 4 and a2 >> 4,
+ * 12..15 from a1 >> 4 and a2 >> 6 (every kept bit stays inside its byte). */
+static inline __m128i q3_k_scales(const uint8_t *s) {
+    uint32_t a[3];
+    memcpy(a, s, 12);
+    const uint32_t m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
+    const __m128i u = _mm_setr_epi32((int)((a[0] & m4) | (a[2] & m2) << 4), (int)((a[1] & m4) | ((a[2] >> 2) & m2) << 4),
+                                     (int)(((a[0] >> 4) & m4) | ((a[2] >> 4) & m2) << 4),
+                                     (int)(((a[1] >> 4) & m4) | ((a[2] >> 6) & m2) << 4));
+    return _mm_sub_epi8(u, _mm_set1_epi8(32));
+}
+
+/* Q2_K: 84-byte super-blocks: 16 bytes of scale (low nibble) and min (high nibble) per 16
+ * weights, 64 bytes of 2-bit q (qs, at 16), f16 d, f16 dmin. Element l of sub-block t = 4h + s
+ * takes bits 2s of qs[32h + l] (Q3_K's low parts); pair k as Q3_K's. */
+static inline void q2_k_pairs(const uint8_t *qs, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m256i qa = load_pair(qs, qs + 32), qb = load_pair(qs + 16, qs + 48);
+    for (int k = 0; k < 4; k++) {
+        const __m128i shift = _mm_cvtsi32_si128(2 * k);
+        lo[k] = _mm256_and_si256(_mm256_srl_epi16(qa, shift), m3);
+        hi[k] = _mm256_and_si256(_mm256_srl_epi16(qb, shift), m3);
+    }
+}
+
+/* The formats with a scale per 16 weights and the sub-block order of Q6_K's pairs: Q6_K (stored
+ * or grouped: the 192 quant bytes as q6_k_grouped_pairs reads them; the 16 int8 scales at 192 and
+ * d at 208 in both), Q3_K and Q2_K (stored). S_j = sum_l sc u x - o sum sc X16 for sub-block j
+ * (o = 32 for Q6_K, 4 for Q3_K, 0 for Q2_K), in lane j; Q2_K also M_j = sum m X16 into macc. */
+static AI void group_k16(const int format, const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m,
+                         __m256 *acc, __m256 *macc) {
+    __m256i lo[4], hi[4], sc16, mn16 = _mm256_setzero_si256();
+    __m256 d, dmin = _mm256_setzero_ps();
+    if (format == LUHD_QF_Q3_K) {
+        q3_k_pairs(b, lo, hi);
+        sc16 = _mm256_cvtepi8_epi16(q3_k_scales(b + 96));
+        d = _mm256_set1_ps(half_at(b + 108));
+    } else if (format == LUHD_QF_Q2_K) {
+        q2_k_pairs(b + 16, lo, hi);
+        const __m128i s = _mm_loadu_si128((const __m128i *)b), m4 = _mm_set1_epi8(0x0F);
+        sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(s, m4));
+        mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), m4));
+        d = _mm256_set1_ps(half_at(b + 80));
+        dmin = _mm256_set1_ps(half_at(b + 82));
+    } else {
+        if (grouped) q6_k_grouped_pairs(b, lo, hi);
+        else q6_k_pairs(b, lo, hi);
+        sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 192)));
+        d = _mm256_set1_ps(half_at(b + 208));
+    }
+    /* sc16: scales 0..7 widened in the low half, 8..15 in the high half */
     __m256i p[4][4];
     for (int k = 0; k < 4; k++) {
         /* the vpshufb masks pick word 2k (elements 0..15 of the pair's sub-blocks) or 2k + 1
@@ -561,13 +636,20 @@ static AI void group_q6_k(const int grouped, const uint8_t *b, const uint8_t *xg
             p[i][k] = _mm256_add_epi32(_mm256_madd_epi16(vlo, slo), _mm256_madd_epi16(vhi, shi));
         }
     }
-    const __m256 d = _mm256_set1_ps(half_at(b + 208));
     for (int i = 0; i < m; i++) {
         const uint8_t *gp = xg + (size_t)i * ps;
-        /* S = sum sc * q * x - 32 * sum sc * X16, sub-block j in lane j */
-        const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(gp + PREP_X16)));
-        const __m256i sj = _mm256_sub_epi32(block_sums(p[i]), _mm256_slli_epi32(off, 5));
-        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sj), _mm256_mul_ps(d, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc[i]);
+        const __m256i x16 = _mm256_loadu_si256((const __m256i *)(gp + PREP_X16));
+        const __m256 dx = _mm256_loadu_ps((const float *)(gp + PREP_DX));
+        __m256i sj = block_sums(p[i]);
+        if (format == LUHD_QF_Q2_K) {
+            /* M = sum m * X16, sub-block j in lane j */
+            macc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(mn16, x16)), _mm256_mul_ps(dmin, dx), macc[i]);
+        } else {
+            /* S = sum sc * u * x - o * sum sc * X16 */
+            const __m256i off = _mm256_madd_epi16(sc16, x16);
+            sj = _mm256_sub_epi32(sj, _mm256_slli_epi32(off, format == LUHD_QF_Q3_K ? 2 : 5));
+        }
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sj), _mm256_mul_ps(d, dx), acc[i]);
     }
 }
 
@@ -581,7 +663,7 @@ static AI void group_terms(const int format, const int grouped, const uint8_t *b
     case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL: case LUHD_QF_IQ4_XS: group_signed(format, grouped, b, xg, ps, m, acc); break;
     case LUHD_QF_Q4_K: group_q4_k(grouped, b, xg, ps, m, acc, macc); break;
     case LUHD_QF_Q5_K: group_q5_k(grouped, b, xg, ps, m, acc, macc); break;
-    default: group_q6_k(grouped, b, xg, ps, m, acc); break;
+    default: group_k16(format, grouped, b, xg, ps, m, acc, macc); break;   /* Q6_K, Q3_K, Q2_K */
     }
 }
 
@@ -606,15 +688,15 @@ static inline int block_value(int format, const uint8_t *bt, int j) {
 }
 
 /* A row's result for one row of x (prepared at xrow) from its accumulators: K formats
- * hsum8(acc) - hsum8(macc) (Q6_K, IQ4_XS: hsum8(acc)); 32-block formats hsum8(acc) (Q4_1, Q5_1: plus
+ * hsum8(acc) - hsum8(macc) (Q3_K, Q6_K, IQ4_XS: hsum8(acc)); 32-block formats hsum8(acc) (Q4_1, Q5_1: plus
  * hsum8(macc)), then each of the nt blocks after the last whole group (the first at tail) in
  * block order: + f32(S) * (d * dx) with S its exact integer dot product with x's int8 values
  * (Q4_1, Q5_1: also + m * (dx * X), X the sum of those values). */
 static AI float row_result(const int format, __m256 acc, __m256 macc, const uint8_t *tail, const uint8_t *xrow, long ng,
                            long nt) {
     switch (format) {
-    case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: return hsum8(acc) - hsum8(macc);
-    case LUHD_QF_Q6_K: case LUHD_QF_IQ4_XS: return hsum8(acc);
+    case LUHD_QF_Q2_K: case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: return hsum8(acc) - hsum8(macc);
+    case LUHD_QF_Q3_K: case LUHD_QF_Q6_K: case LUHD_QF_IQ4_XS: return hsum8(acc);
     default: break;
     }
     const int offsets = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1;
@@ -685,7 +767,8 @@ static AI void rows(const int format, const int grouped, const uint8_t *w, size_
 int luhd_quant_int8_avx2_supports(int format) {
     switch (format) {
     case LUHD_QF_Q4_0: case LUHD_QF_Q4_1: case LUHD_QF_Q5_0: case LUHD_QF_Q5_1: case LUHD_QF_Q8_0: case LUHD_QF_IQ4_NL:
-    case LUHD_QF_IQ4_XS: case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: case LUHD_QF_Q6_K: return 1;
+    case LUHD_QF_IQ4_XS: case LUHD_QF_Q2_K: case LUHD_QF_Q3_K: case LUHD_QF_Q4_K: case LUHD_QF_Q5_K: case LUHD_QF_Q6_K:
+        return 1;
     default: return 0;
     }
 }
@@ -712,6 +795,8 @@ void luhd_quant_matvec_int8_avx2(int format, const void *w, size_t rb, long r0, 
     case LUHD_QF_Q8_0: ROWS_FOR_M(LUHD_QF_Q8_0, 0) break;
     case LUHD_QF_IQ4_NL: ROWS_FOR_M(LUHD_QF_IQ4_NL, 0) break;
     case LUHD_QF_IQ4_XS: ROWS_FOR_M(LUHD_QF_IQ4_XS, 0) break;
+    case LUHD_QF_Q2_K: ROWS_FOR_M(LUHD_QF_Q2_K, 0) break;
+    case LUHD_QF_Q3_K: ROWS_FOR_M(LUHD_QF_Q3_K, 0) break;
     case LUHD_QF_Q4_K: ROWS_FOR_M(LUHD_QF_Q4_K, 0) break;
     case LUHD_QF_Q5_K: ROWS_FOR_M(LUHD_QF_Q5_K, 0) break;
     case LUHD_QF_Q6_K: ROWS_FOR_M(LUHD_QF_Q6_K, 0) break;

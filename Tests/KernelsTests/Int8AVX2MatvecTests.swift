@@ -10,7 +10,7 @@ import Testing
 /// the kernel choice. `QuantKernelTests.matvecAgainstReference` covers random data against the
 /// reference for 1-4 rows, shapes with partial groups, and thread counts.
 @Suite struct Int8AVX2MatvecTests {
-    static let formats: [QuantFormat] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .iq4_xs, .q4_K, .q5_K, .q6_K]
+    static let formats: [QuantFormat] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl, .iq4_xs, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// `luhd_quant_matvec` with the int8 AVX2 kernel for rows `r` of `w` and `m` rows of x
     /// (prepared once), into `y` (m × w.rows, row stride w.rows).
@@ -46,7 +46,8 @@ import Testing
     /// A matrix whose every quantized value sits at the end of its range that makes vpmaddubsw's
     /// pair sums largest (Q8_0: −128 and 127; Q4_0, Q4_1, Q4_K: nibble 15 and 0; Q5_0, Q5_1,
     /// Q5_K: 31 and 0; IQ4_NL: index 0 (−127) and 15 (113); Q6_K: 63 with scales −128 and 127,
-    /// and 0), with every f16 scale and offset 0.01 (Q4_K, Q5_K: 6-bit scales and mins 63).
+    /// and 0; Q3_K: 7 with scales −32, and 0 with scales 31; Q2_K: 3 and 0), with every f16
+    /// scale and offset 0.01 (Q4_K, Q5_K: 6-bit scales and mins 63; Q2_K: scales and mins 15).
     static func extremeMatrix(_ format: QuantFormat, rows: Int, columns: Int) throws -> QuantizedMatrix {
         let bb = format.blockBytes, nb = rows * columns / format.blockElements
         var bytes = [UInt8](repeating: 0, count: nb * bb)
@@ -65,6 +66,8 @@ import Testing
             case .q5_1: fill(4..<24, q)
             case .q4_K: fill(4..<16, 0xFF); fill(16..<144, q)
             case .q5_K: fill(4..<16, 0xFF); fill(16..<176, q)
+            case .q2_K: fill(0..<16, 0xFF); fill(16..<80, q)   // scales and mins 15
+            case .q3_K: fill(0..<96, q); fill(96..<108, high ? 0x00 : 0xFF)   // u 7 with scales -32, u 0 with 31
             default:   // Q6_K
                 fill(0..<192, q)
                 for j in 0..<16 { bytes[o + 192 + j] = j % 2 == 0 ? 0x80 : 0x7F }

@@ -77,7 +77,7 @@ enum {
     /* The same contract as LUHD_QK_INT8_VNNI (x quantized to int8 per 32-element block, exact
      * integer block dot products, W . x~ up to f32 rounding) with AVX2 vpmaddubsw / vpmaddwd
      * (and FMA, F16C), for CPUs without AVX-512 VNNI; Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL,
-     * IQ4_XS, Q4_K, Q5_K and Q6_K (quant_matvec_int8_avx2.c). */
+     * IQ4_XS and Q2_K-Q6_K (quant_matvec_int8_avx2.c). */
     LUHD_QK_INT8_AVX2 = 3,
 };
 

@@ -14,7 +14,7 @@ package enum QuantKernel: Int32, Sendable, CaseIterable {
     case int8VNNI = 2
     /// The same contract as `int8VNNI` (`W·x~`, x quantized per 32, exact integer block sums)
     /// with AVX2 `vpmaddubsw`/`vpmaddwd` (and FMA, F16C), for CPUs without AVX-512 VNNI; Q4_0,
-    /// Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS, Q4_K, Q5_K and Q6_K (quant_matvec_int8_avx2.c).
+    /// Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, IQ4_XS and Q2_K-Q6_K (quant_matvec_int8_avx2.c).
     /// Matrix-vector products only.
     case int8AVX2 = 3
 
