@@ -7,7 +7,7 @@ import LlavaUHD
 /// (`SyntheticCheckpoint`, BF16 as the releases store them), in every storage this library runs:
 /// BF16 with float32 products and with bf16 prefill products, Q8_0 and Q4_0 written by
 /// `ModelQuantizer`, and Q4_K_M made by llama.cpp's llama-quantize from the same weights (when
-/// llama.cpp is available; IQ4_XS too when `--llm-weights` names it). For each: prefill of a `promptTokens` prompt and greedy decoding of
+/// llama.cpp is available; IQ4_XS, Q3_K_M and Q2_K too when `--llm-weights` names them). For each: prefill of a `promptTokens` prompt and greedy decoding of
 /// `decodeTokens` tokens after it, best of N; decode set against the memory-bandwidth bound
 /// measured around each row (bytes of weights and KV cache read per token / the read bandwidth
 /// measured just before and just after that row's timing, the larger: on a shared virtual
@@ -25,6 +25,9 @@ var languageBenchmark: Benchmark {
 private let defaultLayers = 2
 private let defaultPromptTokens = 1000
 private let decodeTokens = 32
+/// llama-quantize types measured only when `--llm-weights` names them (formats the default
+/// rows do not reach: IQ4_XS, and the K formats below 4 bits).
+private let optInGGUFTypes = ["IQ4_XS", "Q3_K_M", "Q2_K"]
 
 private struct Measured {
     let label: String
@@ -77,7 +80,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         that row (\(probe.bytes >> 20) MiB read with 256-bit loads on \(threads) threads, best of 2 each time, the larger of the two). \
         Weights: BF16 safetensors with float32 products (the exact path) and with bf16 prefill products \
         (`MatrixArithmetic.bfloat16`, AVX512_BF16: \(BF16Product.isAvailable ? "yes" : "no")); Q8_0 / Q4_0 written by \
-        `ModelQuantizer` (projections and lm_head; embeddings BF16); Q4_K_M (and IQ4_XS, when `--llm-weights` names it) = \
+        `ModelQuantizer` (projections and lm_head; embeddings BF16); Q4_K_M (and IQ4_XS, Q3_K_M, Q2_K, when `--llm-weights` names them) = \
         llama.cpp's `llama-quantize` of the same weights, read from the GGUF file. Kernels: \(QuantKernel.preferred(for: .q8_0)) for the quantized formats (decode from row-interleaved \
         copies of the Q8_0 / Q4_0 / Q4_K matrices where the CPU has AVX-512 VNNI; where the default is int8AVX2, from \
         scale-grouped copies of the formats that have one (Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K, Q6_K: `QuantizedMatrix.grouped`) and from \
@@ -149,14 +152,16 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
                 variants.append(("Q4_K_M (GGUF)", "Q4_K_M", { try TransformerDecoder(config: config, gguf: GGUFFile(path: q4k)) }))
             }
         }
-        // IQ4_XS only when named (`--llm-weights IQ4_XS`): its default kernels, and the exact f32
-        // ones (dequantization + sgemm prefill, the f32 matrix-vector kernels) as their baseline.
-        if LlamaCpp.isAvailable, options.llmWeights?.contains("IQ4_XS") == true, let bf16 = LlamaCpp.bf16GGUF(of: dir),
-           let iq4xs = LlamaCpp.quantized(bf16, type: "IQ4_XS", threads: threads) {
-            variants.append(("IQ4_XS (GGUF)", "IQ4_XS", { try TransformerDecoder(config: config, gguf: GGUFFile(path: iq4xs)) }))
+        // IQ4_XS, Q3_K_M and Q2_K only when named (`--llm-weights IQ4_XS,Q3_K_M,Q2_K`): their default
+        // kernels, and the exact f32 ones (dequantization + sgemm prefill, the f32 matrix-vector
+        // kernels) as their baseline.
+        for type in optInGGUFTypes where options.llmWeights?.contains(type) == true {
+            guard LlamaCpp.isAvailable, let bf16 = LlamaCpp.bf16GGUF(of: dir),
+                  let path = LlamaCpp.quantized(bf16, type: type, threads: threads) else { continue }
+            variants.append(("\(type) (GGUF)", type, { try TransformerDecoder(config: config, gguf: GGUFFile(path: path)) }))
             let f32: QuantKernel = QuantKernel.f32AVX512.isAvailable ? .f32AVX512 : .f32AVX2
-            variants.append(("IQ4_XS (GGUF), f32 kernels", "IQ4_XS", {
-                try TransformerDecoder(config: config, gguf: GGUFFile(path: iq4xs), quantizedKernel: f32)
+            variants.append(("\(type) (GGUF), f32 kernels", type, {
+                try TransformerDecoder(config: config, gguf: GGUFFile(path: path), quantizedKernel: f32)
             }))
         }
 
