@@ -1,7 +1,8 @@
 /* Int8 matrix products for prefill with x quantized per super-block of 256, with AVX2
  * (declared in quant_kernels.h): y[i][n] = sum_k W[n][k] * x[i][k] for Q4_K, Q5_K, Q6_K, Q3_K
- * and Q2_K on the CPUs without AVX-512 VNNI; the AVX2 counterpart of quant_gemm_k_vnni.c, with its
- * numeric contract (Q2_K, which the VNNI product takes per block of 32, follows the same one): x quantized per 256 elements (dx = max|x| / 127, round to nearest even,
+ * and Q2_K on the CPUs without AVX-512 VNNI; the AVX2 counterpart of quant_gemm_k_vnni.c, with
+ * its numeric contract (which Q2_K, taken per block of 32 by the VNNI product, follows here with
+ * Q4_K's epilogue): x quantized per 256 elements (dx = max|x| / 127, round to nearest even,
  * clamped to +-127; a super-block holding a non-finite value gets zeros and dx = NaN, so its
  * products are NaN), integer sums S and M exact in int32 whatever the tiling, the float epilogue
  * once per super-block with the VNNI kernel's operations:
