@@ -1,12 +1,15 @@
 /* Int8 matrix products for prefill with x quantized per super-block of 256, with AVX2
- * (declared in quant_kernels.h): y[i][n] = sum_k W[n][k] * x[i][k] for Q4_K, Q5_K, Q6_K and
- * Q3_K on the CPUs without AVX-512 VNNI; the AVX2 counterpart of quant_gemm_k_vnni.c, with its
- * numeric contract: x quantized per 256 elements (dx = max|x| / 127, round to nearest even,
+ * (declared in quant_kernels.h): y[i][n] = sum_k W[n][k] * x[i][k] for Q4_K, Q5_K, Q6_K, Q3_K
+ * and Q2_K on the CPUs without AVX-512 VNNI; the AVX2 counterpart of quant_gemm_k_vnni.c, with
+ * its numeric contract (which Q2_K, taken per block of 32 by the VNNI product, follows here with
+ * Q4_K's epilogue): x quantized per 256 elements (dx = max|x| / 127, round to nearest even,
  * clamped to +-127; a super-block holding a non-finite value gets zeros and dx = NaN, so its
  * products are NaN), integer sums S and M exact in int32 whatever the tiling, the float epilogue
  * once per super-block with the VNNI kernel's operations:
  *   Q4_K, Q5_K: y = fma(fms(f32(S), d, f32(M) dmin), dx, y), S = sum_j sc_j sum_32 q xq,
  *               M = sum_j m_j X32_j (q the unsigned quants 0..15 / 0..31, sc and m 0..63);
+ *   Q2_K:       the same epilogue with S = sum_h sc_h sum_16 q xq, M = sum_h m_h X16_h over the
+ *               16 halves of 16 (q 0..3, sc and m the 4-bit scale and min, 0..15);
  *   Q6_K, Q3_K: y = fma(f32(S), d dx, y), S = sum_h sc_h sum_16 (q - o) xq
  *               = sum_h sc_h sum_16 q xq + sum_h (-o sc_h) X16_h
  *               (q unsigned 0..63 / 0..7, o = 32 / 4, sc int8 / -32..31),
@@ -23,16 +26,20 @@
  *   Q5_K  q <= 31, c = 4 (half a sub-block):   8 * 31 * 127 = 31496;
  *   Q6_K  q <= 63, c = 2 (half a 16-half):     4 * 63 * 127 = 32004;
  *   Q3_K  q <= 7,  c = 4 (a 16-half):          8 *  7 * 127 =  7112;
+ *   Q2_K  q <= 3,  c = 4 (a 16-half):          8 *  3 * 127 =  3048;
  * all <= 32767. vpmaddwd then gives 2 * 32004 * 128 at most per lane; |S| <= 16 * 16 * 127 *
  * (63 * 128 + 32 * 128) < 2^29, |M| <= 8 * 32 * 127 * 63 < 2^21, all exact in int32 (and
  * rounded once when converted to f32, as in the VNNI kernel). The per-sub-block sums, weights
  * times scales in int16 pairs, are vpmaddwd too: mins (0..63) times X32 (|X32| <= 4064), -o sc
- * (|.| <= 4096) times X16 (|X16| <= 2032).
+ * (|.| <= 4096) times X16 (|X16| <= 2032). Q2_K's are smaller: a scaled chunk 2 * 3048 * 15 =
+ * 91440 per lane, |S| <= 16 * 15 * 16 * 3 * 127 = 1463040 < 2^21 and |M| <= 16 * 15 * 2032 =
+ * 487680 < 2^19, so both are exact in int32 and in f32 too.
  *
  * Tiles hold 8 weight rows per 256-bit vector (a panel; 4 panels = 32 rows), per super-block and
  * panel: 64 vectors of q (group g: lane n = the 4 quants 4g..4g+3 of row n), 16 of scales (one
  * per 16 or 32 quants: lane n = sc | sc << 16), 8 of int16 pairs for the sums of x (Q4_K, Q5_K:
- * m_2p | m_2p+1 << 16, 4 used; Q6_K, Q3_K: -o sc_2p | -o sc_2p+1 << 16), 8 f32 d and 8 dmin.
+ * m_2p | m_2p+1 << 16, 4 used; Q2_K: m_2p | m_2p+1 << 16 of its 16 halves; Q6_K, Q3_K:
+ * -o sc_2p | -o sc_2p+1 << 16), 8 f32 d and 8 dmin.
  * The product takes 2 panels (16 rows) and 6 rows of x (Q6_K: 4) at a time, over ranges of the
  * tile that stay in L2 (gemm_avx2_tile_passes, quant_gemm_avx2_common.h). */
 #include "quant_kernels.h"
@@ -59,10 +66,10 @@
 #define MR 6
 #define MR_Q6 4
 
-/* The formats' layouts in the product: scale segments of 8 groups of 4 quants with mins (Q4_K,
- * Q5_K) or of 4 groups without (Q6_K, Q3_K), and the groups a chunk of int16 sums takes (see
- * the bounds above). */
-enum { KIND_Q4_K = 0, KIND_Q5_K = 1, KIND_Q6_K = 2, KIND_Q3_K = 3 };
+/* The formats' layouts in the product: scale segments of 8 groups of 4 quants with mins per 32
+ * (Q4_K, Q5_K), of 4 groups with mins per 16 (Q2_K) or of 4 groups without mins (Q6_K, Q3_K),
+ * and the groups a chunk of int16 sums takes (see the bounds above). */
+enum { KIND_Q4_K = 0, KIND_Q5_K = 1, KIND_Q6_K = 2, KIND_Q3_K = 3, KIND_Q2_K = 4 };
 
 static int k_kind(int format) {
     switch (format) {
@@ -72,13 +79,16 @@ static int k_kind(int format) {
         return KIND_Q5_K;
     case LUHD_QF_Q6_K:
         return KIND_Q6_K;
+    case LUHD_QF_Q2_K:
+        return KIND_Q2_K;
     default:
         return KIND_Q3_K;
     }
 }
 
 int luhd_quant_gemm_k_avx2_supports(int format) {
-    return format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q3_K;
+    return format == LUHD_QF_Q4_K || format == LUHD_QF_Q6_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q3_K
+           || format == LUHD_QF_Q2_K;
 }
 
 /* A row of prepared x: cols bytes xq (int8), then per super-block f32 dx[nsb], int16
@@ -137,8 +147,9 @@ void luhd_quant_gemm_k_avx2_prepare_x(const float *x, long ldx, long cols, long 
 }
 
 /* One super-block (at p) of one row: its unsigned quants as 8 vectors of 32 (q[t] = elements
- * 32t..32t+31), the scale of each segment (sc[16]: Q4_K / Q5_K 8 sub-blocks of 32, Q6_K / Q3_K
- * 16 halves of 16), the int16 factors of the sums of x (pr: mins m_j, or -o sc_h), d and dmin. */
+ * 32t..32t+31), the scale of each segment (sc[16]: Q4_K / Q5_K 8 sub-blocks of 32, Q6_K / Q3_K /
+ * Q2_K 16 halves of 16), the int16 factors of the sums of x (pr: mins m_j, or -o sc_h), d and
+ * dmin. */
 static void unpack_super_block(int kind, const uint8_t *p, __m256i q[8], int sc[16], int pr[16], float *d, float *dmin) {
     const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     if (kind == KIND_Q4_K || kind == KIND_Q5_K) { /* sub-block t: nibble t % 2 of bytes qs + 32 (t / 2) + l */
@@ -166,6 +177,17 @@ static void unpack_super_block(int kind, const uint8_t *p, __m256i q[8], int sc[
         for (int j = 0; j < 16; j++) {
             sc[j] = (int8_t)p[192 + j];
             pr[j] = -32 * sc[j];
+        }
+    } else if (kind == KIND_Q2_K) { /* chunk t: bits 2 (t % 4) of bytes 16 + 32 (t / 4) + l; half j: sc | m << 4 in byte j */
+        *d = gemm_avx2_half(p + 80);
+        *dmin = gemm_avx2_half(p + 82);
+        for (int t = 0; t < 8; t++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * (t / 4)));
+            q[t] = _mm256_and_si256(_mm256_srli_epi16(v, 2 * (t % 4)), low2);
+        }
+        for (int j = 0; j < 16; j++) {
+            sc[j] = p[j] & 0x0F;
+            pr[j] = p[j] >> 4;
         }
     } else { /* Q3_K, chunk t: bits 2 (t % 4) of bytes 32 + 32 (t / 4) + l, plus 4 where bit t of byte l is set */
         *d = gemm_avx2_half(p + 108);
@@ -242,8 +264,9 @@ static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *ti
                                                                size_t xs, long cols, long i0, int rows, int kind, float *y, long ldy,
                                                                long n0, __m256i last, int accumulate) {
     const long nsb = cols / 256;
-    const int mins = kind == KIND_Q4_K || kind == KIND_Q5_K;
-    const int segment = mins ? 8 : 4, chunk = kind == KIND_Q4_K ? 8 : kind == KIND_Q6_K ? 2 : 4;
+    /* Sums of x per 32 (times mins) or per 16 (times mins or -o sc); the Q4_K epilogue with mins. */
+    const int per32 = kind == KIND_Q4_K || kind == KIND_Q5_K, mins = per32 || kind == KIND_Q2_K;
+    const int segment = per32 ? 8 : 4, chunk = kind == KIND_Q4_K ? 8 : kind == KIND_Q6_K ? 2 : 4;
     __m256i mask[2];
     __m256 out[MR][2];
     const uint8_t *xr[MR];
@@ -274,13 +297,13 @@ static inline __attribute__((always_inline)) void panel_rows_k(const uint8_t *ti
         __m256i m32[MR][2];
         for (int i = 0; i < rows; i++)
             for (int j = 0; j < np; j++) m32[i][j] = _mm256_setzero_si256();
-        const int npairs = mins ? 4 : 8;
+        const int npairs = per32 ? 4 : 8;
         for (int p = 0; p < npairs; p++) {
             __m256i pv[2];
             for (int j = 0; j < np; j++) pv[j] = _mm256_loadu_si256((const __m256i *)(pb + j * KPB + K_PAIR + 32 * p));
             for (int i = 0; i < rows; i++) {
                 const int16_t *x16 = (const int16_t *)(xr[i] + cols + 4 * nsb);
-                const __m256i xv = broadcast4((const uint8_t *)(mins ? x16 + 16 * nsb + 8 * s + 2 * p : x16 + 16 * s + 2 * p));
+                const __m256i xv = broadcast4((const uint8_t *)(per32 ? x16 + 16 * nsb + 8 * s + 2 * p : x16 + 16 * s + 2 * p));
                 for (int j = 0; j < np; j++) m32[i][j] = _mm256_add_epi32(m32[i][j], _mm256_madd_epi16(pv[j], xv));
             }
         }
@@ -306,6 +329,7 @@ GEMM_AVX2_DEFINE_PASS(pass_q4_k, panel_rows_k, KIND_Q4_K, MR)
 GEMM_AVX2_DEFINE_PASS(pass_q5_k, panel_rows_k, KIND_Q5_K, MR)
 GEMM_AVX2_DEFINE_PASS(pass_q6_k, panel_rows_k, KIND_Q6_K, MR_Q6)
 GEMM_AVX2_DEFINE_PASS(pass_q3_k, panel_rows_k, KIND_Q3_K, MR)
+GEMM_AVX2_DEFINE_PASS(pass_q2_k, panel_rows_k, KIND_Q2_K, MR)
 
 void luhd_quant_gemm_k_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0, long k1,
                                          const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate) {
@@ -316,7 +340,11 @@ void luhd_quant_gemm_k_avx2_tile_columns(int format, const void *w, size_t row_b
     uint8_t *t = (uint8_t *)tile;
     pack_tile_k(format, (const uint8_t *)w, row_bytes, n0, nr, s0, s1, t);
     const int kind = k_kind(format);
-    const gemm_avx2_pass pass = kind == KIND_Q4_K ? pass_q4_k : kind == KIND_Q5_K ? pass_q5_k : kind == KIND_Q6_K ? pass_q6_k : pass_q3_k;
+    const gemm_avx2_pass pass = kind == KIND_Q4_K   ? pass_q4_k
+                                : kind == KIND_Q5_K ? pass_q5_k
+                                : kind == KIND_Q6_K ? pass_q6_k
+                                : kind == KIND_Q3_K ? pass_q3_k
+                                                    : pass_q2_k;
     gemm_avx2_tile_passes(pass, t, (size_t)PANELS * KPB, nr, s0, s1, (const uint8_t *)xbuf, luhd_quant_gemm_k_avx2_x_bytes(cols, 1),
                           cols, m, y, ldy, n0, accumulate != 0);
 }

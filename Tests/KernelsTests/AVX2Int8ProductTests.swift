@@ -119,9 +119,10 @@ import TestSupport
 
     /// Which int8 product a feature set picks: VNNI where the CPU has AVX-512 VNNI (every block
     /// format), else AVX2 (its formats per 32, IQ4_XS's taken as blocks of 32, and the K formats
-    /// Q3_K-Q6_K per 256; Q2_K and dense ones get none), none without AVX2+FMA+F16C; an f32 kernel the CPU runs forces
-    /// none (exact f32), one it cannot run is ignored. Both products take x per 256 for Q3_K-Q6_K
-    /// and per 32 otherwise. `MatMul.usesInt8Product` follows the host's choice.
+    /// Q2_K-Q6_K per 256; dense ones get none), none without AVX2+FMA+F16C; an f32 kernel the CPU
+    /// runs forces none (exact f32), one it cannot run is ignored. Both products take x per 256
+    /// for Q3_K-Q6_K, the AVX2 one for Q2_K too (the VNNI one per 32), and per 32 otherwise.
+    /// `MatMul.usesInt8Product` follows the host's choice.
     @Test func dispatchByFeatures() throws {
         var avx2 = CPUProfile.Features()
         avx2.avx2 = true
@@ -140,7 +141,8 @@ import TestSupport
             let avx2Formats = Self.formats.contains(format) || kFormat
             let w = try testMatrix(format, rows: 2, columns: 256, seed: 3)
             for kernel in Int8ProductKernel.allCases {
-                #expect(PreparedInt8Rows.Blocking(for: w, kernel: kernel) == (kFormat ? .superBlocksOf256 : .blocksOf32),
+                let perSuperBlock = kFormat && (kernel == .avx2 || format != .q2_K)
+                #expect(PreparedInt8Rows.Blocking(for: w, kernel: kernel) == (perSuperBlock ? .superBlocksOf256 : .blocksOf32),
                         "\(format) \(kernel): blocking")
             }
             #expect(Int8ProductKernel.chosen(for: format, kernel: nil, features: zen4) == .vnni, "\(format) VNNI CPU")

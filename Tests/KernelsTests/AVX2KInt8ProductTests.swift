@@ -9,11 +9,12 @@ import TestSupport
 /// - the product is W·x~ (x~ the int8 image of x per 256, `int8Image(_:block:)`) within
 ///   1e-5·Σ|w·x~| of an f64 reference from the exactly dequantized weights (a NaN fails), and
 ///   W·x within the x-quantization bound Σ (dx/2)·Σ|w| plus that rounding term, for Q4_K, Q6_K,
-///   Q5_K and Q3_K, every remainder of the rows of x against the step of 6 (1-6 and 13 rows), 45
+///   Q5_K, Q3_K and Q2_K, every remainder of the rows of x against the step of 6 (1-6 and 13 rows), 45
 ///   weight rows (a 32-row tile and a 13-row one of a full and a partial panel of 8), on 1 and 2
 ///   threads with the same bits;
 /// - every quant at its largest value times x = ±127 (the bound of the int16 sums of
-///   vpmaddubsw, quant_gemm_k_avx2.c's header) is still within the bound: no saturation;
+///   vpmaddubsw, quant_gemm_k_avx2.c's header; Q2_K's 4-bit scales and mins at 15 too) is still
+///   within the bound: no saturation;
 /// - every tiling (tiles of 1-32 rows at any n0) and split into column ranges gives the bits of
 ///   one call over all columns, outputs outside the tile are not written, and invalid column
 ///   ranges write nothing (the checks shared with the formats per 32: `AVX2TileProduct`);
@@ -25,7 +26,7 @@ import TestSupport
 /// - the prepared x is its definition value for value;
 /// - a non-finite super-block of x makes its row's outputs NaN and leaves the other rows alone.
 @Suite struct AVX2KInt8ProductTests {
-    static let formats: [QuantFormat] = [.q4_K, .q6_K, .q5_K, .q3_K]
+    static let formats: [QuantFormat] = [.q4_K, .q6_K, .q5_K, .q3_K, .q2_K]
 
     static let kernel = AVX2TileProduct.superBlocksOf256
 
@@ -38,8 +39,9 @@ import TestSupport
         try Self.kernel.checkAgainstReference(format, columns: 768, rowCounts: [1, 2, 3, 4, 5, 6, 13])
     }
 
-    /// Every quant at its largest value (Q4_K 15, Q5_K 31, Q6_K 63, Q3_K 7; the scales and the
-    /// f16 factors as `testMatrix` makes them) times rows of x that quantize to +127 or −127
+    /// Every quant at its largest value (Q4_K 15, Q5_K 31, Q6_K 63, Q3_K 7, Q2_K 3; the scales
+    /// and the f16 factors as `testMatrix` makes them, except Q2_K's scale and min bytes, all 0xFF:
+    /// sc = m = 15, the largest int32 sums S and M) times rows of x that quantize to +127 or −127
     /// everywhere, and to alternating ±127: the int16 sums reach their stated maxima, and the
     /// product is still within 1e-5·Σ|w·x~| (a saturated vpmaddubsw sum would be off by far more).
     @Test(arguments: formats)
@@ -52,6 +54,7 @@ import TestSupport
         case .q4_K: 16..<144     // the 128 nibble bytes
         case .q5_K: 16..<176     // the fifth bits, then the nibbles
         case .q6_K: 0..<192      // low nibbles, then the high bits
+        case .q2_K: 0..<80       // the scale | min bytes, then the 2-bit quants
         default: 0..<96          // Q3_K: the high-bit mask, then the 2-bit quants
         }
         for b in 0..<(rows * cols / 256) { for j in quants { bytes[b * format.blockBytes + j] = 0xFF } }
@@ -99,7 +102,7 @@ import TestSupport
             var rng = TestRandom(seed: UInt64(m))
             let x = (0..<(m * cols)).map { _ in rng.uniform(-1, 1) }
             let prepared = PreparedInt8Rows(x, rows: m, columns: cols, blocking: .superBlocksOf256, kernel: .avx2, threads: 2)
-            for format in [QuantFormat.q4_K, .q6_K] {
+            for format in [QuantFormat.q4_K, .q6_K, .q2_K] {
                 let w = try testMatrix(format, rows: rows, columns: cols, seed: 9)
                 let tile = UnsafeMutableRawPointer.allocate(byteCount: luhd_quant_gemm_k_avx2_tile_bytes(cols), alignment: 64)
                 defer { tile.deallocate() }
@@ -164,9 +167,9 @@ import TestSupport
     }
 
     /// A row of x with an infinity, and one with a NaN, in one super-block give NaN in every output
-    /// of their rows, for the formats with mins and with offsets; the other rows are the products
-    /// of their own values.
-    @Test(arguments: [QuantFormat.q4_K, .q6_K])
+    /// of their rows, for the formats with mins per 32 and per 16 and with offsets; the other rows
+    /// are the products of their own values.
+    @Test(arguments: [QuantFormat.q4_K, .q6_K, .q2_K])
     func nonFiniteSuperBlocks(format: QuantFormat) throws {
         try #require(Int8ProductKernel.avx2.isAvailable)
         try Self.kernel.checkNonFiniteRows(format, columns: 512, poisoned: [(2, 300, .infinity), (5, 7, .nan)])

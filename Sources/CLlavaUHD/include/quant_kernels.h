@@ -239,8 +239,9 @@ void luhd_quant_gemm_avx2_prepare_x(const float *x, long ldx, long cols, long m,
 void luhd_quant_gemm_avx2_tile_columns(int format, const void *w, size_t row_bytes, long n0, int nr, long cols, long k0,
                                        long k1, const void *xbuf, long m, void *tile, float *y, long ldy, int accumulate);
 
-/* The per-256 product of luhd_quant_gemm_k_tile_columns (Q4_K, Q5_K, Q6_K, Q3_K:
- * luhd_quant_gemm_k_avx2_supports) with AVX2 (+FMA, F16C) for CPUs without AVX-512 VNNI
+/* The per-256 product of luhd_quant_gemm_k_tile_columns (Q4_K, Q5_K, Q6_K, Q3_K, and Q2_K, which
+ * the VNNI product takes per 32: luhd_quant_gemm_k_avx2_supports) with AVX2 (+FMA, F16C) for CPUs
+ * without AVX-512 VNNI
  * (quant_gemm_k_avx2.c: vpmaddubsw of the unsigned quants by signed int8 x, the sub-block scales
  * applied by vpmaddwd to exact int32 sums), with its contract: W . x~ up to f32 rounding, x~ the
  * int8 image of x per 256 elements, the same bits whatever the tiling (nr <= 32, n0) and the

@@ -12,8 +12,9 @@ package enum Int8ProductKernel: Sendable, CaseIterable {
     /// super-block of 256, quant_gemm_k_vnni.c): every block format.
     case vnni
     /// `vpmaddubsw` + `vpmaddwd` with 256-bit vectors: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL and
-    /// IQ4_XS per block of 32 (quant_gemm_avx2.c), Q4_K, Q5_K, Q6_K and Q3_K per super-block of 256
-    /// (quant_gemm_k_avx2.c, the contract of the VNNI K product). On Zen 3 (one thread, CPU
+    /// IQ4_XS per block of 32 (quant_gemm_avx2.c), Q4_K, Q5_K, Q6_K, Q3_K and Q2_K per super-block
+    /// of 256 (quant_gemm_k_avx2.c, the contract of the VNNI K product; the VNNI product takes Q2_K
+    /// per 32). On Zen 3 (one thread, CPU
     /// time) about 93 GOP/s for Q8_0 and 146 for Q4_0 at 256 × 4096 → 4096 (BENCHMARKS.md
     /// notes:gemm9), 240 for Q4_K and 175 for Q6_K at 1024 × 4096 → 4096 (notes:kgemm10),
     /// against a float32 FMA peak of 100 GFLOP/s.

@@ -26,8 +26,8 @@ package final class PreparedInt8Rows {
 
         /// The blocking the int8 product of `w` takes with `kernel`: super-blocks for the formats
         /// the kernel's per-256 product implements (`luhd_quant_gemm_k_supports` for VNNI,
-        /// `luhd_quant_gemm_k_avx2_supports` for AVX2: Q3_K-Q6_K, whose columns are whole
-        /// super-blocks), else blocks of 32.
+        /// `luhd_quant_gemm_k_avx2_supports` for AVX2: Q3_K-Q6_K, and Q2_K for AVX2 only; their
+        /// columns are whole super-blocks), else blocks of 32.
         package init(for w: QuantizedMatrix, kernel: Int8ProductKernel = .host) {
             let fmt = Int32(w.format.ggmlType)
             let perSuperBlock = kernel == .vnni ? luhd_quant_gemm_k_supports(fmt) != 0 : luhd_quant_gemm_k_avx2_supports(fmt) != 0

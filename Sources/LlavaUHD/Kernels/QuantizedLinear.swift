@@ -7,7 +7,7 @@ extension MatMul {
     ///   the quantized bytes (the int8 VNNI kernels from the interleaved copy when `w` has one).
     /// - More rows (prefill) run an int8 matrix product when the CPU has one for the format
     ///   (`Int8ProductKernel`: AVX-512 VNNI, every block format; else AVX2, Q8_0, Q4_0, Q4_1,
-    ///   Q5_0, Q5_1, IQ4_NL, Q3_K-Q6_K; 32 weight rows unpacked at a time; `linear(_:rows:weights:...)`
+    ///   Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q2_K-Q6_K; 32 weight rows unpacked at a time; `linear(_:rows:weights:...)`
     ///   prepares x once for several weights), else dequantize `W` tile by tile (4 MB of f32)
     ///   and multiply each tile with sgemm (`BLAS.load()` must have succeeded).
     /// Work is split over the threads by output rows; results do not depend on the thread count.
