@@ -110,27 +110,18 @@ import TestSupport
         return worst
     }
 
-    @Test func prefillWithinTheBoundOfExact() throws {
-        let product = Int8ProductKernel.preferred(for: .q4_K, features: Int8ProductKernel.hostFeatures)
-        let kFormats = try Self.prefillError(allQ8: false), perBlock = try Self.prefillError(allQ8: true)
-        print("GGUF prefill, 40 positions, int8 product \(product.map { "\($0)" } ?? "none"): logits within \(kFormats) "
-              + "of exact f32 (relative to max|logit|) for the Q4_K_M mix (x per 256), \(perBlock) for all Q8_0 (x per 32)")
-        #expect(kFormats <= 0.1)
+    /// The Q4_K_M mix (`main` Q4_K) and the Q2_K mix: within 0.1·max|logit| of exact f32, and,
+    /// where the CPU's int8 product takes `main` (it must then have run), within twice the error of
+    /// the all-Q8_0 file (x per 32).
+    @Test(arguments: [QuantFormat.q4_K, .q2_K])
+    func prefillWithinTheBoundOfExact(main: QuantFormat) throws {
+        let product = Int8ProductKernel.preferred(for: main, features: Int8ProductKernel.hostFeatures)
+        let mix = try Self.prefillError(main: main, allQ8: false), perBlock = try Self.prefillError(allQ8: true)
+        print("GGUF prefill, 40 positions, int8 product \(product.map { "\($0)" } ?? "none"): logits within \(mix) "
+              + "of exact f32 (relative to max|logit|) for the \(main.rawValue) mix, \(perBlock) for all Q8_0 (x per 32)")
+        #expect(mix <= 0.1)
         guard product != nil else { return }
-        #expect(kFormats > 0, "the int8 product did not run")
-        #expect(kFormats <= 2 * perBlock, "x per 256 loses more than twice what x per 32 does")
-    }
-
-    /// The Q2_K mix: within 0.1·max|logit| of exact f32, and within twice the error of the all-Q8_0
-    /// file (x per 32) where the CPU's product takes Q2_K (the int8 products must have run).
-    @Test func q2KPrefillWithinTheBoundOfExact() throws {
-        let product = Int8ProductKernel.preferred(for: .q2_K, features: Int8ProductKernel.hostFeatures)
-        let q2K = try Self.prefillError(main: .q2_K, allQ8: false), perBlock = try Self.prefillError(allQ8: true)
-        print("GGUF prefill, 40 positions, int8 product \(product.map { "\($0)" } ?? "none"): logits within \(q2K) "
-              + "of exact f32 (relative to max|logit|) for the Q2_K mix, \(perBlock) for all Q8_0 (x per 32)")
-        #expect(q2K <= 0.1)
-        guard product != nil else { return }
-        #expect(q2K > 0, "the int8 product did not run")
-        #expect(q2K <= 2 * perBlock, "the Q2_K mix loses more than twice what x per 32 does")
+        #expect(mix > 0, "the int8 product did not run")
+        #expect(mix <= 2 * perBlock, "the \(main.rawValue) mix loses more than twice what x per 32 does")
     }
 }
