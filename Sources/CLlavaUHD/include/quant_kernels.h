@@ -100,7 +100,7 @@ void luhd_quant_quantize_q8_0(const float *x, long n, void *dst);
 void luhd_quant_quantize_q4_0(const float *x, long n, void *dst);
 
 /* 1 if `kernel` implements `format` (F32 kernels: every format above; INT8_VNNI: every block
- * format; INT8_AVX2: every block format but Q2_K and Q3_K). */
+ * format; INT8_AVX2: every block format too). */
 int luhd_quant_kernel_supports(int format, int kernel);
 
 /* Bytes of scratch luhd_quant_prepare needs for m rows of `cols` elements (0: none needed). */

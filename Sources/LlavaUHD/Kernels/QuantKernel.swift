@@ -9,7 +9,7 @@ package enum QuantKernel: Int32, Sendable, CaseIterable {
     /// x quantized to int8 per 32-element block (`x~ = dx·round(x/dx)`, `dx = max|x|/127`),
     /// integer dot products with AVX-512 VNNI (every block format). Computes `W·x~`, so it
     /// differs from `W·x` by at most Σ_blocks (dx/2)·Σ|w| (about 4e-4 of Σ|w·x| on random data).
-    /// The prefill products of the K formats Q4_K, Q5_K, Q6_K and Q3_K take the blocks per
+    /// The prefill products of the K formats Q3_K-Q6_K (on AVX2 also Q2_K) take the blocks per
     /// super-block of 256 instead, as llama.cpp does (`PreparedInt8Rows.Blocking`).
     case int8VNNI = 2
     /// The same contract as `int8VNNI` (`W·x~`, x quantized per 32, exact integer block sums)
