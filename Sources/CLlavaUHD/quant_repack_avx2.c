@@ -147,6 +147,13 @@ static void q6_k_to_grouped(const uint8_t *s, uint8_t *g) {
     memcpy(g + 192, s + 192, 18);
 }
 
+/* The low nibbles of a's bytes, with the low nibbles of b's bytes above them: the stored
+ * nibble bytes of two registers of weights. */
+static inline __m256i nibble_bytes(__m256i a, __m256i b) {
+    const __m256i m0f = _mm256_set1_epi8(0x0F);
+    return _mm256_or_si256(_mm256_and_si256(a, m0f), _mm256_slli_epi16(_mm256_and_si256(b, m0f), 4));
+}
+
 /* The inverse of q6_k_to_grouped: the stored super-block (s) from the grouped one (g). Restoring
  * prefill tiles runs this for every tile, so it works on whole registers: the 8 registers of
  * weights as the kernel makes them (q6_k_grouped_pairs), then A = low nibbles of lo[0] | those of
@@ -154,13 +161,12 @@ static void q6_k_to_grouped(const uint8_t *s, uint8_t *g) {
  * same of hi[0], hi[2] (bytes 16..31), C, D of lo[1], lo[3] and hi[1], hi[3] (ql bytes 32..63 of
  * each half), E, F the 2-bit high parts of lo[k] (hi[k]) at bits 2k (qh bytes 0..15 / 16..31). */
 static void q6_k_to_stored(const uint8_t *g, uint8_t *s) {
-    const __m256i m0f = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    const __m256i m30 = _mm256_set1_epi8(0x30);
     __m256i lo[4], hi[4];
     q6_k_grouped_pairs(g, lo, hi);
     for (int e = 0; e < 2; e++) {   /* e = 0: lo[k], elements 0..15; e = 1: hi[k], 16..31 */
         const __m256i *q = e ? hi : lo;
-        const __m256i n02 = _mm256_or_si256(_mm256_and_si256(q[0], m0f), _mm256_slli_epi16(_mm256_and_si256(q[2], m0f), 4));
-        const __m256i n13 = _mm256_or_si256(_mm256_and_si256(q[1], m0f), _mm256_slli_epi16(_mm256_and_si256(q[3], m0f), 4));
+        const __m256i n02 = nibble_bytes(q[0], q[2]), n13 = nibble_bytes(q[1], q[3]);
         const __m256i hh = _mm256_or_si256(
             _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], m30), 4), _mm256_srli_epi16(_mm256_and_si256(q[1], m30), 2)),
             _mm256_or_si256(_mm256_and_si256(q[2], m30), _mm256_slli_epi16(_mm256_and_si256(q[3], m30), 2)));
@@ -200,13 +206,12 @@ static void q5_k_to_grouped(const uint8_t *s, uint8_t *g) {
  * fifth bits of lo[k] at bit k (sub-blocks 0..3 in the low 128 bits, 4..7 in the high). */
 static void q5_k_to_stored(const uint8_t *g, uint8_t *s) {
     q4_k_to_stored_header(g, s);
-    const __m256i m0f = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10);
+    const __m256i m10 = _mm256_set1_epi8(0x10);
     __m256i lo[4], hi[4];
     q5_k_grouped_pairs(g, lo, hi);
     for (int e = 0; e < 2; e++) {   /* e = 0: lo[k], elements 0..15; e = 1: hi[k], 16..31 */
         const __m256i *q = e ? hi : lo;
-        const __m256i n01 = _mm256_or_si256(_mm256_and_si256(q[0], m0f), _mm256_slli_epi16(_mm256_and_si256(q[1], m0f), 4));
-        const __m256i n23 = _mm256_or_si256(_mm256_and_si256(q[2], m0f), _mm256_slli_epi16(_mm256_and_si256(q[3], m0f), 4));
+        const __m256i n01 = nibble_bytes(q[0], q[1]), n23 = nibble_bytes(q[2], q[3]);
         const __m256i t = _mm256_or_si256(
             _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], m10), 4), _mm256_srli_epi16(_mm256_and_si256(q[1], m10), 3)),
             _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[2], m10), 2), _mm256_srli_epi16(_mm256_and_si256(q[3], m10), 1)));
