@@ -53,122 +53,80 @@ static inline __attribute__((always_inline)) float KFN(hsum)(kvf v) {
     for (int i = 0; i < (M); i++)                                                   \
         y[i * ldy + r] = KFN(hsum)((acc[i][0] + acc[i][1]) + (acc[i][2] + acc[i][3]));
 
-/* Q8_0: 34-byte blocks (f16 d, 32 int8). Two blocks per step; a trailing odd block is handled alone. */
-static inline __attribute__((always_inline)) void KFN(q8_0_rows)(const uint8_t *w, size_t rb, long r0, long r1,
-                                                                long cols, const float *x, long ldx, int m,
-                                                                float *y, long ldy) {
-    const long nb = cols / 32;
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *b = w + (size_t)r * rb;
-        kvf acc[4][4] = {{{0}}};
-        long k = 0;
-        for (; k + 2 <= nb; k += 2, b += 68) {
-            const float d0 = KFN(h2f)(b), d1 = KFN(h2f)(b + 34);
-            const kvf w0 = KFN(sx16f)(b + 2) * d0, w1 = KFN(sx16f)(b + 18) * d0;
-            const kvf w2 = KFN(sx16f)(b + 36) * d1, w3 = KFN(sx16f)(b + 52) * d1;
-            for (int i = 0; i < m; i++) {
-                const float *xi = x + i * ldx + k * 32;
-                acc[i][0] += w0 * KFN(ldx)(xi);
-                acc[i][1] += w1 * KFN(ldx)(xi + 16);
-                acc[i][2] += w2 * KFN(ldx)(xi + 32);
-                acc[i][3] += w3 * KFN(ldx)(xi + 48);
-            }
-        }
-        if (k < nb) {
-            const float d0 = KFN(h2f)(b);
-            const kvf w0 = KFN(sx16f)(b + 2) * d0, w1 = KFN(sx16f)(b + 18) * d0;
-            for (int i = 0; i < m; i++) {
-                const float *xi = x + i * ldx + k * 32;
-                acc[i][0] += w0 * KFN(ldx)(xi);
-                acc[i][1] += w1 * KFN(ldx)(xi + 16);
-            }
-        }
-        KFINISH(m)
+/* acc[i][j] += w_j * x_i[j * step ..] for the m right-hand rows i, x_i = x + i * ldx (step 16:
+ * four consecutive 16-float vectors; 32: the Q6_K layout's elements l, l + 32, l + 64, l + 96). */
+static inline __attribute__((always_inline)) void KFN(accumulate4)(kvf acc[4][4], int m, const float *x, long ldx, int step,
+                                                                  kvf w0, kvf w1, kvf w2, kvf w3) {
+    for (int i = 0; i < m; i++) {
+        const float *xi = x + i * ldx;
+        acc[i][0] += w0 * KFN(ldx)(xi);
+        acc[i][1] += w1 * KFN(ldx)(xi + step);
+        acc[i][2] += w2 * KFN(ldx)(xi + 2 * step);
+        acc[i][3] += w3 * KFN(ldx)(xi + 3 * step);
     }
 }
 
-/* Q4_0 and Q4_1: 18 / 20-byte blocks (f16 d, Q4_1 also f16 m; 16 bytes: element j in the low
- * nibble of byte j, element j + 16 in its high nibble); w = q * d + c with c = -8 d (Q4_0) or m
- * (Q4_1). FORMAT is a constant after inlining. */
-static inline __attribute__((always_inline)) void KFN(q4_rows)(int format, const uint8_t *w, size_t rb, long r0, long r1,
-                                                              long cols, const float *x, long ldx, int m,
-                                                              float *y, long ldy) {
-    const long nb = cols / 32;
-    const int bb = format == LUHD_QF_Q4_1 ? 20 : 18, qs = bb - 16;
-#define KQ4_BLOCK(B, W0, W1)                                                                 \
-    kvf W0, W1;                                                                              \
-    {                                                                                        \
-        const float d = KFN(h2f)(B), c = format == LUHD_QF_Q4_1 ? KFN(h2f)((B) + 2) : -(8.0f * d); \
-        const kvi q = KFN(zx16)((B) + qs);                                                   \
-        W0 = __builtin_convertvector(q & 15, kvf) * d + c;                                   \
-        W1 = __builtin_convertvector(q >> 4, kvf) * d + c;                                   \
+/* Bytes of a block of the per-32 formats: f16 d (Q4_1, Q5_1: then f16 m), Q5_0 / Q5_1 a u32 of
+ * fifth bits, then the quants (Q8_0 32 int8, the others 16 bytes of nibbles). */
+static inline __attribute__((always_inline)) int KFN(block32_bytes)(int format) {
+    switch (format) {
+    case LUHD_QF_Q8_0: return 34;
+    case LUHD_QF_Q4_0: return 18;
+    case LUHD_QF_Q4_1: return 20;
+    case LUHD_QF_Q5_0: return 22;
+    default: return 24;   /* Q5_1 */
     }
-    for (long r = r0; r < r1; r++) {
-        const uint8_t *b = w + (size_t)r * rb;
-        kvf acc[4][4] = {{{0}}};
-        long k = 0;
-        for (; k + 2 <= nb; k += 2, b += 2 * bb) {
-            KQ4_BLOCK(b, w0, w1)
-            KQ4_BLOCK(b + bb, w2, w3)
-            for (int i = 0; i < m; i++) {
-                const float *xi = x + i * ldx + k * 32;
-                acc[i][0] += w0 * KFN(ldx)(xi);
-                acc[i][1] += w1 * KFN(ldx)(xi + 16);
-                acc[i][2] += w2 * KFN(ldx)(xi + 32);
-                acc[i][3] += w3 * KFN(ldx)(xi + 48);
-            }
-        }
-        if (k < nb) {
-            KQ4_BLOCK(b, w0, w1)
-            for (int i = 0; i < m; i++) {
-                const float *xi = x + i * ldx + k * 32;
-                acc[i][0] += w0 * KFN(ldx)(xi);
-                acc[i][1] += w1 * KFN(ldx)(xi + 16);
-            }
-        }
-        KFINISH(m)
-    }
-#undef KQ4_BLOCK
 }
 
-/* Q5_0 and Q5_1: 22 / 24-byte blocks (f16 d, Q5_1 also f16 m, u32 qh holding the fifth bit of
- * element j in bit j, 16 bytes of nibbles as in Q4_0); w = q * d + c with c = -16 d (Q5_0) or m
- * (Q5_1). */
-static inline __attribute__((always_inline)) void KFN(q5_rows)(int format, const uint8_t *w, size_t rb, long r0, long r1,
-                                                              long cols, const float *x, long ldx, int m,
-                                                              float *y, long ldy) {
-    const long nb = cols / 32;
-    const int bb = format == LUHD_QF_Q5_1 ? 24 : 22, qs = bb - 16;
-    typedef uint32_t kvu __attribute__((vector_size(64)));
-    const kvu lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-#define KQ5_BLOCK(B, W0, W1)                                                             \
-    kvf W0, W1;                                                                          \
-    {                                                                                    \
-        const float d = KFN(h2f)(B), c = format == LUHD_QF_Q5_1 ? KFN(h2f)((B) + 2) : -(16.0f * d); \
-        uint32_t qh;                                                                     \
-        memcpy(&qh, (B) + qs - 4, 4);                                                    \
-        const kvu h = (kvu){0} + qh;                                                      \
-        const kvi q = KFN(zx16)((B) + qs);                                               \
-        W0 = __builtin_convertvector((q & 15) | (kvi)(((h >> lanes) & 1) << 4), kvf) * d + c; \
-        W1 = __builtin_convertvector((q >> 4) | (kvi)(((h >> (lanes + 16)) & 1) << 4), kvf) * d + c; \
+/* The weights of a per-32 block b as two 16-float vectors (elements 0..15 and 16..31): Q8_0
+ * w = q d; Q4_0 / Q4_1 w = q d + c with c = -8 d (Q4_0) or m (Q4_1), element j in the low nibble
+ * of byte j, element j + 16 in its high nibble; Q5_0 / Q5_1 the same with the fifth bit of
+ * element j (bit j of the u32) above its nibble and c = -16 d (Q5_0) or m (Q5_1). FORMAT is a
+ * constant after inlining. */
+static inline __attribute__((always_inline)) void KFN(block32)(int format, const uint8_t *b, kvf *w0, kvf *w1) {
+    const float d = KFN(h2f)(b);
+    if (format == LUHD_QF_Q8_0) {
+        *w0 = KFN(sx16f)(b + 2) * d;
+        *w1 = KFN(sx16f)(b + 18) * d;
+        return;
     }
+    const int five = format == LUHD_QF_Q5_0 || format == LUHD_QF_Q5_1;
+    const float c = format == LUHD_QF_Q4_1 || format == LUHD_QF_Q5_1 ? KFN(h2f)(b + 2) : -((five ? 16.0f : 8.0f) * d);
+    const uint8_t *qs = b + KFN(block32_bytes)(format) - 16;
+    const kvi q = KFN(zx16)(qs);
+    kvi lo = q & 15, hi = q >> 4;
+    if (five) {
+        typedef uint32_t kvu __attribute__((vector_size(64)));
+        const kvu lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+        uint32_t qh;
+        memcpy(&qh, qs - 4, 4);
+        const kvu h = (kvu){0} + qh;
+        lo |= (kvi)(((h >> lanes) & 1) << 4);
+        hi |= (kvi)(((h >> (lanes + 16)) & 1) << 4);
+    }
+    *w0 = __builtin_convertvector(lo, kvf) * d + c;
+    *w1 = __builtin_convertvector(hi, kvf) * d + c;
+}
+
+/* Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 (KFN(block32)): two blocks per step; a trailing odd block is
+ * handled alone. FORMAT is a constant after inlining. */
+static inline __attribute__((always_inline)) void KFN(block32_rows)(int format, const uint8_t *w, size_t rb, long r0, long r1,
+                                                                   long cols, const float *x, long ldx, int m,
+                                                                   float *y, long ldy) {
+    const long nb = cols / 32;
+    const int bb = KFN(block32_bytes)(format);
     for (long r = r0; r < r1; r++) {
         const uint8_t *b = w + (size_t)r * rb;
         kvf acc[4][4] = {{{0}}};
+        kvf w0, w1, w2, w3;
         long k = 0;
         for (; k + 2 <= nb; k += 2, b += 2 * bb) {
-            KQ5_BLOCK(b, w0, w1)
-            KQ5_BLOCK(b + bb, w2, w3)
-            for (int i = 0; i < m; i++) {
-                const float *xi = x + i * ldx + k * 32;
-                acc[i][0] += w0 * KFN(ldx)(xi);
-                acc[i][1] += w1 * KFN(ldx)(xi + 16);
-                acc[i][2] += w2 * KFN(ldx)(xi + 32);
-                acc[i][3] += w3 * KFN(ldx)(xi + 48);
-            }
+            KFN(block32)(format, b, &w0, &w1);
+            KFN(block32)(format, b + bb, &w2, &w3);
+            KFN(accumulate4)(acc, m, x + k * 32, ldx, 16, w0, w1, w2, w3);
         }
         if (k < nb) {
-            KQ5_BLOCK(b, w0, w1)
+            KFN(block32)(format, b, &w0, &w1);
             for (int i = 0; i < m; i++) {
                 const float *xi = x + i * ldx + k * 32;
                 acc[i][0] += w0 * KFN(ldx)(xi);
@@ -177,7 +135,6 @@ static inline __attribute__((always_inline)) void KFN(q5_rows)(int format, const
         }
         KFINISH(m)
     }
-#undef KQ5_BLOCK
 }
 
 /* The eight 6-bit scales and mins of a Q4_K super-block, unpacked four bytes at a time:
@@ -219,13 +176,7 @@ static inline __attribute__((always_inline)) void KFN(q4_k_rows)(const uint8_t *
                 const kvf w1 = __builtin_convertvector(qb & 15, kvf) * s1 - m1;
                 const kvf w2 = __builtin_convertvector(qa >> 4, kvf) * s2 - m2;
                 const kvf w3 = __builtin_convertvector(qb >> 4, kvf) * s2 - m2;
-                for (int i = 0; i < m; i++) {
-                    const float *xi = x + i * ldx + k * 256 + c * 64;
-                    acc[i][0] += w0 * KFN(ldx)(xi);
-                    acc[i][1] += w1 * KFN(ldx)(xi + 16);
-                    acc[i][2] += w2 * KFN(ldx)(xi + 32);
-                    acc[i][3] += w3 * KFN(ldx)(xi + 48);
-                }
+                KFN(accumulate4)(acc, m, x + k * 256 + c * 64, ldx, 16, w0, w1, w2, w3);
             }
         }
         KFINISH(m)
@@ -256,13 +207,7 @@ static inline __attribute__((always_inline)) void KFN(q6_k_rows)(const uint8_t *
                     const kvf w1 = __builtin_convertvector((c & 15) | ((hb << 2) & 0x30), kvf) * s2 - 32.0f * s2;
                     const kvf w2 = __builtin_convertvector((a >> 4) | (hb & 0x30), kvf) * s3 - 32.0f * s3;
                     const kvf w3 = __builtin_convertvector((c >> 4) | ((hb >> 2) & 0x30), kvf) * s4 - 32.0f * s4;
-                    for (int i = 0; i < m; i++) {
-                        const float *xi = x + i * ldx + k * 256 + h * 128 + 16 * g;
-                        acc[i][0] += w0 * KFN(ldx)(xi);
-                        acc[i][1] += w1 * KFN(ldx)(xi + 32);
-                        acc[i][2] += w2 * KFN(ldx)(xi + 64);
-                        acc[i][3] += w3 * KFN(ldx)(xi + 96);
-                    }
+                    KFN(accumulate4)(acc, m, x + k * 256 + h * 128 + 16 * g, ldx, 32, w0, w1, w2, w3);
                 }
             }
         }
@@ -331,13 +276,7 @@ static inline __attribute__((always_inline)) void KFN(dense_rows)(int format, co
         for (; k + 64 <= cols; k += 64) {
             const kvf w0 = KFN(ld_dense)(format, b + k * es), w1 = KFN(ld_dense)(format, b + (k + 16) * es);
             const kvf w2 = KFN(ld_dense)(format, b + (k + 32) * es), w3 = KFN(ld_dense)(format, b + (k + 48) * es);
-            for (int i = 0; i < m; i++) {
-                const float *xi = x + i * ldx + k;
-                acc[i][0] += w0 * KFN(ldx)(xi);
-                acc[i][1] += w1 * KFN(ldx)(xi + 16);
-                acc[i][2] += w2 * KFN(ldx)(xi + 32);
-                acc[i][3] += w3 * KFN(ldx)(xi + 48);
-            }
+            KFN(accumulate4)(acc, m, x + k, ldx, 16, w0, w1, w2, w3);
         }
         for (int i = 0; i < m; i++) {
             float tail = 0.0f;
@@ -352,7 +291,7 @@ static inline __attribute__((always_inline)) void KFN(dense_rows)(int format, co
 }
 
 /* Entry point: dispatches on the format and instantiates the row loops for m = 1..4 so the
- * inner loops over right-hand rows are unrolled. */
+ * inner loops over right-hand rows are unrolled (FORMAT, too, is a constant in each). */
 static void KFN(matvec)(int format, const uint8_t *w, size_t rb, long r0, long r1, long cols,
                         const float *x, long ldx, int m, float *y, long ldy) {
 #define KCASE(fn)                                                                \
@@ -362,75 +301,28 @@ static void KFN(matvec)(int format, const uint8_t *w, size_t rb, long r0, long r
     case 3: fn(w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;                   \
     default: fn(w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;                  \
     }
+#define KCASE_FORMAT(fn, FORMAT)                                                 \
+    switch (m) {                                                                 \
+    case 1: fn(FORMAT, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;           \
+    case 2: fn(FORMAT, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;           \
+    case 3: fn(FORMAT, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;           \
+    default: fn(FORMAT, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;          \
+    }
     switch (format) {
-    case LUHD_QF_Q8_0: KCASE(KFN(q8_0_rows)) break;
-    case LUHD_QF_Q4_0:
-        switch (m) {
-        case 1: KFN(q4_rows)(LUHD_QF_Q4_0, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
-        case 2: KFN(q4_rows)(LUHD_QF_Q4_0, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
-        case 3: KFN(q4_rows)(LUHD_QF_Q4_0, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
-        default: KFN(q4_rows)(LUHD_QF_Q4_0, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
-        }
-        break;
-    case LUHD_QF_Q4_1:
-        switch (m) {
-        case 1: KFN(q4_rows)(LUHD_QF_Q4_1, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
-        case 2: KFN(q4_rows)(LUHD_QF_Q4_1, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
-        case 3: KFN(q4_rows)(LUHD_QF_Q4_1, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
-        default: KFN(q4_rows)(LUHD_QF_Q4_1, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
-        }
-        break;
-    case LUHD_QF_Q5_0:
-        switch (m) {
-        case 1: KFN(q5_rows)(LUHD_QF_Q5_0, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
-        case 2: KFN(q5_rows)(LUHD_QF_Q5_0, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
-        case 3: KFN(q5_rows)(LUHD_QF_Q5_0, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
-        default: KFN(q5_rows)(LUHD_QF_Q5_0, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
-        }
-        break;
-    case LUHD_QF_Q5_1:
-        switch (m) {
-        case 1: KFN(q5_rows)(LUHD_QF_Q5_1, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
-        case 2: KFN(q5_rows)(LUHD_QF_Q5_1, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
-        case 3: KFN(q5_rows)(LUHD_QF_Q5_1, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
-        default: KFN(q5_rows)(LUHD_QF_Q5_1, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
-        }
-        break;
+    case LUHD_QF_Q8_0: KCASE_FORMAT(KFN(block32_rows), LUHD_QF_Q8_0) break;
+    case LUHD_QF_Q4_0: KCASE_FORMAT(KFN(block32_rows), LUHD_QF_Q4_0) break;
+    case LUHD_QF_Q4_1: KCASE_FORMAT(KFN(block32_rows), LUHD_QF_Q4_1) break;
+    case LUHD_QF_Q5_0: KCASE_FORMAT(KFN(block32_rows), LUHD_QF_Q5_0) break;
+    case LUHD_QF_Q5_1: KCASE_FORMAT(KFN(block32_rows), LUHD_QF_Q5_1) break;
     case LUHD_QF_Q4_K: KCASE(KFN(q4_k_rows)) break;
     case LUHD_QF_Q6_K: KCASE(KFN(q6_k_rows)) break;
     case LUHD_QF_IQ4_NL: case LUHD_QF_Q2_K: case LUHD_QF_Q3_K: case LUHD_QF_Q5_K: case LUHD_QF_IQ4_XS:
-        switch (m) {
-        case 1: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
-        case 2: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
-        case 3: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
-        default: KFN(generic_rows)(format, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
-        }
-        break;
-    case LUHD_QF_F32:
-        switch (m) {
-        case 1: KFN(dense_rows)(LUHD_QF_F32, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
-        case 2: KFN(dense_rows)(LUHD_QF_F32, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
-        case 3: KFN(dense_rows)(LUHD_QF_F32, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
-        default: KFN(dense_rows)(LUHD_QF_F32, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
-        }
-        break;
-    case LUHD_QF_F16:
-        switch (m) {
-        case 1: KFN(dense_rows)(LUHD_QF_F16, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
-        case 2: KFN(dense_rows)(LUHD_QF_F16, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
-        case 3: KFN(dense_rows)(LUHD_QF_F16, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
-        default: KFN(dense_rows)(LUHD_QF_F16, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
-        }
-        break;
-    case LUHD_QF_BF16:
-        switch (m) {
-        case 1: KFN(dense_rows)(LUHD_QF_BF16, w, rb, r0, r1, cols, x, ldx, 1, y, ldy); break;
-        case 2: KFN(dense_rows)(LUHD_QF_BF16, w, rb, r0, r1, cols, x, ldx, 2, y, ldy); break;
-        case 3: KFN(dense_rows)(LUHD_QF_BF16, w, rb, r0, r1, cols, x, ldx, 3, y, ldy); break;
-        default: KFN(dense_rows)(LUHD_QF_BF16, w, rb, r0, r1, cols, x, ldx, 4, y, ldy); break;
-        }
-        break;
+        KCASE_FORMAT(KFN(generic_rows), format) break;
+    case LUHD_QF_F32: KCASE_FORMAT(KFN(dense_rows), LUHD_QF_F32) break;
+    case LUHD_QF_F16: KCASE_FORMAT(KFN(dense_rows), LUHD_QF_F16) break;
+    case LUHD_QF_BF16: KCASE_FORMAT(KFN(dense_rows), LUHD_QF_BF16) break;
     default: break;
     }
+#undef KCASE_FORMAT
 #undef KCASE
 }
