@@ -51,7 +51,7 @@
  * so each output row is computed the same way whatever the split of the rows over calls and
  * whatever rows are in flight with it (ROWS_IN_FLIGHT).
  *
- * The same kernels read the scale-grouped copies of Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K and Q6_K matrices
+ * The same kernels read the scale-grouped copies of Q4_0, IQ4_NL, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K matrices
  * (quant_repack_avx2.c, luhd_quant_matvec_grouped): only the loads of a group's scales and quants
  * change (`grouped`, a compile-time constant, set only for those formats), so the results are the
  * same bits.
@@ -598,14 +598,16 @@ static inline void q2_k_pairs(const uint8_t *qs, __m256i lo[4], __m256i hi[4]) {
 
 /* The formats with a scale per 16 weights and the sub-block order of Q6_K's pairs: Q6_K (stored
  * or grouped: the 192 quant bytes as q6_k_grouped_pairs reads them; the 16 int8 scales at 192 and
- * d at 208 in both), Q3_K and Q2_K (stored). S_j = sum_l sc u x - o sum sc X16 for sub-block j
+ * d at 208 in both), Q3_K (stored or grouped: the 96 weight bytes as q3_k_grouped_pairs reads
+ * them; the 12 scale bytes at 96 and d at 108 in both) and Q2_K (stored). S_j = sum_l sc u x - o sum sc X16 for sub-block j
  * (o = 32 for Q6_K, 4 for Q3_K, 0 for Q2_K), in lane j; Q2_K also M_j = sum m X16 into macc. */
 static AI void group_k16(const int format, const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m,
                          __m256 *acc, __m256 *macc) {
     __m256i lo[4], hi[4], sc16, mn16 = _mm256_setzero_si256();
     __m256 d, dmin = _mm256_setzero_ps();
     if (format == LUHD_QF_Q3_K) {
-        q3_k_pairs(b, lo, hi);
+        if (grouped) q3_k_grouped_pairs(b, lo, hi);
+        else q3_k_pairs(b, lo, hi);
         sc16 = _mm256_cvtepi8_epi16(q3_k_scales(b + 96));
         d = _mm256_set1_ps(half_at(b + 108));
     } else if (format == LUHD_QF_Q2_K) {
@@ -816,6 +818,7 @@ void luhd_quant_matvec_grouped(int format, const void *w, size_t rb, long r0, lo
     case LUHD_QF_Q4_K: ROWS_FOR_M(LUHD_QF_Q4_K, 1) break;
     case LUHD_QF_Q5_K: ROWS_FOR_M(LUHD_QF_Q5_K, 1) break;
     case LUHD_QF_Q6_K: ROWS_FOR_M(LUHD_QF_Q6_K, 1) break;
+    case LUHD_QF_Q3_K: ROWS_FOR_M(LUHD_QF_Q3_K, 1) break;
     default: break;
     }
 }
