@@ -570,17 +570,19 @@ static inline void q3_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
 }
 
 /* The 16 signed scales sc - 32 of a Q3_K super-block (the 12 bytes at s, luhd_q3k_scale) as
- * bytes 0..15: with a0, a1, a2 the little-endian words of the 12 bytes, scales 0..3 =
- * (a0 & 0x0F..) | (a2 & 0x03..) << 4, 4..7 from a1 and a2 >> 2, 8..11 from a0 >> 4 and a2 >> 4,
- * 12..15 from a1 >> 4 and a2 >> 6 (every kept bit stays inside its byte). */
+ * bytes 0..15, in vector registers: the low 4 bits of scales 0..7 / 8..15 are the low / high
+ * nibbles of bytes 0..7 (one 64-bit load, its copy shifted right by 4 in the upper half, one
+ * mask); the high 2 bits of scale 4k + i are bits 2k..2k+1 of byte 8 + i, so the u32 at 8
+ * broadcast and shifted right by 2k in dword k, masked to 2 bits, gives them in scale order.
+ * 8 vector instructions and 2 loads (gathering the same bits in general-purpose registers and
+ * inserting them took 13 vector instructions after the compiler's own vectorizing). */
 static inline __m128i q3_k_scales(const uint8_t *s) {
-    uint32_t a[3];
-    memcpy(a, s, 12);
-    const uint32_t m4 = 0x0F0F0F0Fu, m2 = 0x03030303u;
-    const __m128i u = _mm_setr_epi32((int)((a[0] & m4) | (a[2] & m2) << 4), (int)((a[1] & m4) | ((a[2] >> 2) & m2) << 4),
-                                     (int)(((a[0] >> 4) & m4) | ((a[2] >> 4) & m2) << 4),
-                                     (int)(((a[1] >> 4) & m4) | ((a[2] >> 6) & m2) << 4));
-    return _mm_sub_epi8(u, _mm_set1_epi8(32));
+    const __m128i nib = _mm_loadl_epi64((const __m128i *)s);
+    const __m128i low = _mm_and_si128(_mm_unpacklo_epi64(nib, _mm_srli_epi16(nib, 4)), _mm_set1_epi8(0x0F));
+    uint32_t h;
+    memcpy(&h, s + 8, 4);
+    const __m128i high = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)h), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+    return _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
 }
 
 /* Q2_K: 84-byte super-blocks: 16 bytes of scale (low nibble) and min (high nibble) per 16
