@@ -546,29 +546,6 @@ static inline void q6_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
     }
 }
 
-/* Q3_K: 110-byte super-blocks: 32 bytes of high bits (hmask), 64 of 2-bit low parts (qs), 12 of
- * 6-bit scales, f16 d. Element l (0..31) of sub-block t = 4h + s of 32 takes bits 2s of qs[32h + l]
- * and bit t of hmask[l]: u = low + 4 * that bit (0..7), the weight d (sc - 32) (u - 4). Pair k =
- * sub-blocks k (half 0) and k + 4 (half 1): qs bytes 0..31 and 32..63 side by side, hmask in the
- * low half and hmask shifted right by 4 in the high half, so both read bit k. Word shifts keep
- * the bits used inside their byte (low parts: right by 2k <= 6; high bit k to bit 2: by 2 - k). */
-static inline void q3_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
-    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    const uint8_t *qs = b + 32;
-    const __m256i qa = load_pair(qs, qs + 32), qb = load_pair(qs + 16, qs + 48);
-    const __m128i h0 = _mm_loadu_si128((const __m128i *)b), h1 = _mm_loadu_si128((const __m128i *)(b + 16));
-    const __m256i ha = _mm256_inserti128_si256(_mm256_castsi128_si256(h0), _mm_and_si128(_mm_srli_epi16(h0, 4), m4), 1);
-    const __m256i hb = _mm256_inserti128_si256(_mm256_castsi128_si256(h1), _mm_and_si128(_mm_srli_epi16(h1, 4), m4), 1);
-    for (int k = 0; k < 4; k++) {
-        const __m128i shift = _mm_cvtsi32_si128(2 * k);
-        const __m256i ta = k == 0 ? _mm256_slli_epi16(ha, 2) : k == 1 ? _mm256_slli_epi16(ha, 1) : k == 2 ? ha : _mm256_srli_epi16(ha, 1);
-        const __m256i tb = k == 0 ? _mm256_slli_epi16(hb, 2) : k == 1 ? _mm256_slli_epi16(hb, 1) : k == 2 ? hb : _mm256_srli_epi16(hb, 1);
-        lo[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(qa, shift), m3), _mm256_and_si256(ta, four));
-        hi[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(qb, shift), m3), _mm256_and_si256(tb, four));
-    }
-}
-
 /* The 16 signed scales sc - 32 of a Q3_K super-block (the 12 bytes at s, luhd_q3k_scale) as
  * bytes 0..15, in vector registers: the low 4 bits of scales 0..7 / 8..15 are the low / high
  * nibbles of bytes 0..7 (one 64-bit load, its copy shifted right by 4 in the upper half, one

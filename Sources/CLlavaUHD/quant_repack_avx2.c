@@ -62,7 +62,7 @@
  * sub-block t; 64 bytes qs: bits 2s of byte 32h + l the low 2 bits of element l of sub-block
  * 4h + s; 12 bytes of 6-bit scales; f16 d; the kernel's registers lo[k] / hi[k] hold
  * u = low + 4 * high (0..7) of elements 0..15 / 16..31 of sub-blocks k (low 128 bits) and k + 4
- * (high), as q3_k_pairs in quant_matvec_int8_avx2.c builds them with 6 128-bit loads, 4 inserts
+ * (high), as q3_k_pairs in quant_grouped_avx2.h builds them with 6 128-bit loads, 4 inserts
  * and 39 masks, shifts and ors) stays where it is, the same 110 bytes:
  *   bytes 0..95    three 32-byte runs: byte i of run r holds byte i of lo[r] in bits 0..2, of
  *                  hi[r] in bits 3..5, and in bits 6..7 bits 2r..2r+1 of W = lo[3] | hi[3] << 3
@@ -238,22 +238,19 @@ static void q5_k_to_stored(const uint8_t *g, uint8_t *s) {
     }
 }
 
-/* The 3-bit u (low 2 bits + 4 * high bit, 0..7) of element l (0..31) of sub-block t (0..7) of a
- * stored Q3_K super-block s. */
-static inline uint8_t q3_k_stored_weight(const uint8_t *s, int t, int l) {
-    return (uint8_t)(((s[32 + 32 * (t / 4) + l] >> (2 * (t % 4))) & 3) | ((s[l] >> t) & 1) << 2);
-}
-
 /* One Q3_K super-block from the stored layout (s) to the grouped one (g); the buffers do not
- * overlap. Register v (0..7: lo[0], hi[0], .., lo[3], hi[3]) byte i is element 16 (v & 1) + i % 16
- * of sub-block v / 2 + 4 (i / 16). */
+ * overlap. The 8 registers of u as the stored kernel makes them (q3_k_pairs), then run r =
+ * lo[r] | hi[r] << 3 | (bits 2r..2r+1 of W = lo[3] | hi[3] << 3) << 6 (every shifted value stays
+ * inside its byte: W <= 63, the masked 2 bits <= 3). */
 static void q3_k_to_grouped(const uint8_t *s, uint8_t *g) {
-    uint8_t v[8][32];
-    for (int r = 0; r < 8; r++)
-        for (int i = 0; i < 32; i++) v[r][i] = q3_k_stored_weight(s, r / 2 + 4 * (i / 16), 16 * (r & 1) + i % 16);
-    for (int i = 0; i < 32; i++) {
-        const unsigned w = v[6][i] | v[7][i] << 3;
-        for (int r = 0; r < 3; r++) g[32 * r + i] = (uint8_t)(v[2 * r][i] | v[2 * r + 1][i] << 3 | ((w >> (2 * r)) & 3) << 6);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256i lo[4], hi[4];
+    q3_k_pairs(s, lo, hi);
+    const __m256i w = _mm256_or_si256(lo[3], _mm256_slli_epi16(hi[3], 3));
+    for (int r = 0; r < 3; r++) {
+        const __m256i top = _mm256_and_si256(_mm256_srl_epi16(w, _mm_cvtsi32_si128(2 * r)), m3);
+        _mm256_storeu_si256((__m256i *)(g + 32 * r),
+                            _mm256_or_si256(_mm256_or_si256(lo[r], _mm256_slli_epi16(hi[r], 3)), _mm256_slli_epi16(top, 6)));
     }
     memcpy(g + 96, s + 96, 14);
 }
