@@ -1,8 +1,9 @@
 /* The 8 pair registers (lo[k] / hi[k]: the weights of elements 0..15 / 16..31 of sub-blocks k
- * and k + 4) of a super-block in the scale-grouped Q5_K and Q6_K layouts (quant_repack_avx2.c
+ * and k + 4) of a super-block in the scale-grouped Q3_K, Q5_K and Q6_K layouts (quant_repack_avx2.c
  * describes them), shared by the int8 AVX2 decode kernel (quant_matvec_int8_avx2.c) and the
  * restore of the stored layout for prefill (quant_repack_avx2.c), so both read the layout the
- * same way. Include after a `#pragma clang attribute push` that enables AVX2. */
+ * same way; and Q3_K's from the stored layout, which both the kernel and the making of the Q3_K
+ * copy read. Include after a `#pragma clang attribute push` that enables AVX2. */
 #ifndef LUHD_QUANT_GROUPED_AVX2_H
 #define LUHD_QUANT_GROUPED_AVX2_H
 #include <immintrin.h>
@@ -50,6 +51,54 @@ static inline void q6_k_grouped_pairs(const uint8_t *b, __m256i lo[4], __m256i h
     }
     lo[3] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(top[0], 6), _mm256_srli_epi16(top[1], 4)), _mm256_srli_epi16(top[2], 2));
     hi[3] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(top[3], 6), _mm256_srli_epi16(top[4], 4)), _mm256_srli_epi16(top[5], 2));
+}
+
+/* Q3_K: 110-byte super-blocks: 32 bytes of high bits (hmask), 64 of 2-bit low parts (qs), 12 of
+ * 6-bit scales, f16 d. Element l (0..31) of sub-block t = 4h + s of 32 takes bits 2s of qs[32h + l]
+ * and bit t of hmask[l]: u = low + 4 * that bit (0..7), the weight d (sc - 32) (u - 4). Pair k =
+ * sub-blocks k (half 0) and k + 4 (half 1): qs bytes 0..31 and 32..63 side by side, hmask in the
+ * low half and hmask shifted right by 4 in the high half, so both read bit k. Word shifts keep
+ * the bits used inside their byte (low parts: right by 2k <= 6; high bit k to bit 2: by 2 - k).
+ * The kernel's registers from the stored layout (the decode kernel's stored path, and the
+ * grouped copy's construction in quant_repack_avx2.c). */
+static inline void q3_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m128i *qs = (const __m128i *)(b + 32), *hm = (const __m128i *)b;
+    const __m256i qa = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(qs)), _mm_loadu_si128(qs + 2), 1);
+    const __m256i qb = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(qs + 1)), _mm_loadu_si128(qs + 3), 1);
+    const __m128i h0 = _mm_loadu_si128(hm), h1 = _mm_loadu_si128(hm + 1);
+    const __m256i ha = _mm256_inserti128_si256(_mm256_castsi128_si256(h0), _mm_and_si128(_mm_srli_epi16(h0, 4), m4), 1);
+    const __m256i hb = _mm256_inserti128_si256(_mm256_castsi128_si256(h1), _mm_and_si128(_mm_srli_epi16(h1, 4), m4), 1);
+    for (int k = 0; k < 4; k++) {
+        const __m128i shift = _mm_cvtsi32_si128(2 * k);
+        const __m256i ta = k == 0 ? _mm256_slli_epi16(ha, 2) : k == 1 ? _mm256_slli_epi16(ha, 1) : k == 2 ? ha : _mm256_srli_epi16(ha, 1);
+        const __m256i tb = k == 0 ? _mm256_slli_epi16(hb, 2) : k == 1 ? _mm256_slli_epi16(hb, 1) : k == 2 ? hb : _mm256_srli_epi16(hb, 1);
+        lo[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(qa, shift), m3), _mm256_and_si256(ta, four));
+        hi[k] = _mm256_or_si256(_mm256_and_si256(_mm256_srl_epi16(qb, shift), m3), _mm256_and_si256(tb, four));
+    }
+}
+
+/* The pair registers of a grouped Q3_K super-block (q3_k_pairs makes the same from the stored
+ * layout: u = low 2 bits + 4 * high bit, 0..7): the 256-bit run r
+ * (0..2) at 32r holds lo[r] in bits 0..2 and hi[r] in bits 3..5 of each byte, and in bits 6..7
+ * bits 2r..2r+1 of W = lo[3] | hi[3] << 3 (so lo[3] = bits 6..7 of run 0 and bit 6 of run 1,
+ * hi[3] = bit 7 of run 1 and bits 6..7 of run 2). Every 16-bit shift is followed by a mask that
+ * keeps only bits of the same byte. The same bytes u as the stored layout, with 3 whole loads
+ * and 19 vector instructions (10 masks, 7 shifts, 2 ors) instead of 6 128-bit loads, 4 inserts
+ * and 39 masks, shifts and ors. */
+static inline void q3_k_grouped_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m7 = _mm256_set1_epi8(7);
+    __m256i r[3];
+    for (int k = 0; k < 3; k++) {
+        r[k] = _mm256_loadu_si256((const __m256i *)(b + 32 * k));
+        lo[k] = _mm256_and_si256(r[k], m7);
+        hi[k] = _mm256_and_si256(_mm256_srli_epi16(r[k], 3), m7);
+    }
+    lo[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r[0], 6), _mm256_set1_epi8(3)),
+                            _mm256_and_si256(_mm256_srli_epi16(r[1], 4), _mm256_set1_epi8(4)));
+    hi[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(r[1], 7), _mm256_set1_epi8(1)),
+                            _mm256_and_si256(_mm256_srli_epi16(r[2], 5), _mm256_set1_epi8(6)));
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* Scale-grouped copies of Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K and Q6_K matrices for the int8 AVX2
+/* Scale-grouped copies of Q4_0, IQ4_NL, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K matrices for the int8 AVX2
  * matrix-vector kernels (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in quant_kernels.h).
  *
  * Q4_0, IQ4_NL (Q4_0's block: f16 d, 16 bytes of 4-bit indices) and Q8_0. The stored layout
@@ -56,7 +56,20 @@
  *                  the 6 runs are whole 256-bit loads, and 22 vector instructions make the 8
  *                  registers (q6_k_grouped_pairs);
  *   bytes 192..209 the scales and d as stored.
- * The 1536 bits of weights are the stored ones rearranged, so every copy is a bijection:
+ * The 1536 bits of weights are the stored ones rearranged.
+ *
+ * Q3_K. Each 110-byte super-block (32 bytes hmask: bit t of byte l the high bit of element l of
+ * sub-block t; 64 bytes qs: bits 2s of byte 32h + l the low 2 bits of element l of sub-block
+ * 4h + s; 12 bytes of 6-bit scales; f16 d; the kernel's registers lo[k] / hi[k] hold
+ * u = low + 4 * high (0..7) of elements 0..15 / 16..31 of sub-blocks k (low 128 bits) and k + 4
+ * (high), as q3_k_pairs in quant_grouped_avx2.h builds them with 6 128-bit loads, 4 inserts
+ * and 39 masks, shifts and ors) stays where it is, the same 110 bytes:
+ *   bytes 0..95    three 32-byte runs: byte i of run r holds byte i of lo[r] in bits 0..2, of
+ *                  hi[r] in bits 3..5, and in bits 6..7 bits 2r..2r+1 of W = lo[3] | hi[3] << 3
+ *                  (byte i of each); 3 whole 256-bit loads and 19 vector instructions make the
+ *                  8 registers (q3_k_grouped_pairs);
+ *   bytes 96..109  the 12 scale bytes and d as stored.
+ * The 768 bits of weights are the stored ones rearranged, so every copy is a bijection:
  * luhd_quant_grouped_rows_restore_columns gives the stored bytes back (for the int8 AVX2 matrix
  * product of prefill, which reads the stored layout). */
 #include "quant_kernels.h"
@@ -70,7 +83,8 @@
 int luhd_quant_grouped_supports(int format, long cols) {
     if (cols < 256 || cols % 32 != 0) return 0;
     return format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL || format == LUHD_QF_Q8_0
-           || ((format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) && cols % 256 == 0);
+           || ((format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K)
+               && cols % 256 == 0);
 }
 
 /* Bytes of one block of a supported 32-block format. */
@@ -224,6 +238,49 @@ static void q5_k_to_stored(const uint8_t *g, uint8_t *s) {
     }
 }
 
+/* One Q3_K super-block from the stored layout (s) to the grouped one (g); the buffers do not
+ * overlap. The 8 registers of u as the stored kernel makes them (q3_k_pairs), then run r =
+ * lo[r] | hi[r] << 3 | (bits 2r..2r+1 of W = lo[3] | hi[3] << 3) << 6 (every shifted value stays
+ * inside its byte: W <= 63, the masked 2 bits <= 3). */
+static void q3_k_to_grouped(const uint8_t *s, uint8_t *g) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256i lo[4], hi[4];
+    q3_k_pairs(s, lo, hi);
+    const __m256i w = _mm256_or_si256(lo[3], _mm256_slli_epi16(hi[3], 3));
+    for (int r = 0; r < 3; r++) {
+        const __m256i top = _mm256_and_si256(_mm256_srl_epi16(w, _mm_cvtsi32_si128(2 * r)), m3);
+        _mm256_storeu_si256((__m256i *)(g + 32 * r),
+                            _mm256_or_si256(_mm256_or_si256(lo[r], _mm256_slli_epi16(hi[r], 3)), _mm256_slli_epi16(top, 6)));
+    }
+    memcpy(g + 96, s + 96, 14);
+}
+
+/* The inverse of q3_k_to_grouped: the stored super-block (s) from the grouped one (g), on whole
+ * registers (restoring prefill tiles runs this for every tile): the 8 registers of u as the
+ * kernel makes them (q3_k_grouped_pairs), then, for e = 0 (lo[k], elements 0..15) and 1 (hi[k],
+ * 16..31), the low 2 bits of q[k] at bits 2k (qs bytes 16e.. of half 0 in the low 128 bits, of
+ * half 1 in the high ones) and their high bits (bit 2) at bit k (sub-blocks 0..3 in the low 128
+ * bits, 4..7 in the high: hmask bytes 16e.. their low and high nibbles). */
+static void q3_k_to_stored(const uint8_t *g, uint8_t *s) {
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    __m256i lo[4], hi[4];
+    q3_k_grouped_pairs(g, lo, hi);
+    for (int e = 0; e < 2; e++) {   /* e = 0: lo[k], elements 0..15; e = 1: hi[k], 16..31 */
+        const __m256i *q = e ? hi : lo;
+        const __m256i low = _mm256_or_si256(
+            _mm256_or_si256(_mm256_and_si256(q[0], m3), _mm256_slli_epi16(_mm256_and_si256(q[1], m3), 2)),
+            _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(q[2], m3), 4), _mm256_slli_epi16(_mm256_and_si256(q[3], m3), 6)));
+        const __m256i high = _mm256_or_si256(
+            _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(q[0], four), 2), _mm256_srli_epi16(_mm256_and_si256(q[1], four), 1)),
+            _mm256_or_si256(_mm256_and_si256(q[2], four), _mm256_slli_epi16(_mm256_and_si256(q[3], four), 1)));
+        _mm_storeu_si128((__m128i *)(s + 32 + 16 * e), _mm256_castsi256_si128(low));
+        _mm_storeu_si128((__m128i *)(s + 64 + 16 * e), _mm256_extracti128_si256(low, 1));
+        _mm_storeu_si128((__m128i *)(s + 16 * e),
+                         _mm_or_si128(_mm256_castsi256_si128(high), _mm_slli_epi16(_mm256_extracti128_si256(high, 1), 4)));
+    }
+    memcpy(s + 96, g + 96, 14);
+}
+
 /* Offset of half h of block j's quants (and, for h = -1, of its scale) within a row of ng
  * whole groups of blocks of bb bytes, in the grouped copy; the blocks after the last group keep
  * their stored offsets. */
@@ -282,13 +339,14 @@ static void move_blocks(size_t bb, size_t ng, size_t j0, size_t j1, uint8_t *sto
 
 void luhd_quant_grouped_rows(int format, const void *src, size_t row_bytes, long r0, long r1, long cols, void *dst) {
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0) return;
-    if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) {
-        const size_t sb = format == LUHD_QF_Q4_K ? 144 : format == LUHD_QF_Q5_K ? 176 : 210;
+    if (format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) {
+        const size_t sb = format == LUHD_QF_Q3_K ? 110 : format == LUHD_QF_Q4_K ? 144 : format == LUHD_QF_Q5_K ? 176 : 210;
         for (long r = r0; r < r1; r++)
             for (long j = 0; j < cols / 256; j++) {
                 const uint8_t *s = (const uint8_t *)src + (size_t)r * row_bytes + sb * (size_t)j;
                 uint8_t *g = (uint8_t *)dst + (size_t)r * row_bytes + sb * (size_t)j;
-                if (format == LUHD_QF_Q4_K) q4_k_to_grouped(s, g);
+                if (format == LUHD_QF_Q3_K) q3_k_to_grouped(s, g);
+                else if (format == LUHD_QF_Q4_K) q4_k_to_grouped(s, g);
                 else if (format == LUHD_QF_Q5_K) q5_k_to_grouped(s, g);
                 else q6_k_to_grouped(s, g);
             }
@@ -306,14 +364,15 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0 || k0 < 0 || k1 <= k0 || k1 > cols || k0 % 32 != 0
         || k1 % 32 != 0)
         return;
-    if (format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) {
+    if (format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) {
         if (k0 % 256 != 0 || k1 % 256 != 0) return;
-        const size_t sb = format == LUHD_QF_Q4_K ? 144 : format == LUHD_QF_Q5_K ? 176 : 210;
+        const size_t sb = format == LUHD_QF_Q3_K ? 110 : format == LUHD_QF_Q4_K ? 144 : format == LUHD_QF_Q5_K ? 176 : 210;
         for (long r = r0; r < r1; r++)
             for (long j = k0 / 256; j < k1 / 256; j++) {
                 const uint8_t *g = (const uint8_t *)grouped + (size_t)r * row_bytes + sb * (size_t)j;
                 uint8_t *s = (uint8_t *)dst + (size_t)(r - r0) * row_bytes + sb * (size_t)j;
-                if (format == LUHD_QF_Q4_K) q4_k_to_stored(g, s);
+                if (format == LUHD_QF_Q3_K) q3_k_to_stored(g, s);
+                else if (format == LUHD_QF_Q4_K) q4_k_to_stored(g, s);
                 else if (format == LUHD_QF_Q5_K) q5_k_to_stored(g, s);
                 else q6_k_to_stored(g, s);
             }

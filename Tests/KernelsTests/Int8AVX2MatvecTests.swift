@@ -231,11 +231,11 @@ import Testing
     /// bits for 1-4 rows of x, over the whole matrix, the row splits of `rowSplitsGiveTheSameBits`
     /// (runs of rows in flight with and without rows left) and each row alone, for rows of 35
     /// blocks (4 groups and 3 blocks after them), 11 (1 and 3), 8 (one group), 128 + 5 (16 and
-    /// 5) (Q4_K, Q5_K, Q6_K: 5 super-blocks, 1, 17), with random weights (random 6-bit scales and
-    /// mins for Q4_K / Q5_K, random int8 scales for Q6_K) and with `extremeMatrix`'s (every vpmaddubsw pair at
+    /// 5) (Q3_K, Q4_K, Q5_K, Q6_K: 5 super-blocks, 1, 17), with random weights (random 6-bit scales
+    /// for Q3_K, scales and mins for Q4_K / Q5_K, random int8 scales for Q6_K) and with `extremeMatrix`'s (every vpmaddubsw pair at
     /// its limit), and for Q6_K with `q6KExtremeScales`'s; the copy, made in 2 row ranges,
     /// restores to the stored bytes.
-    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0, .q4_K, .q5_K, .q6_K])
+    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0, .q3_K, .q4_K, .q5_K, .q6_K])
     func groupedCopyGivesTheSameBits(format: QuantFormat) throws {
         guard QuantKernel.int8AVX2.isAvailable else { return }
         let fmt = Int32(format.ggmlType)
@@ -287,7 +287,7 @@ import Testing
     /// + 16·(b / 4), H halves a block; the blocks after the last whole group as stored. Restoring
     /// a range of columns writes those blocks (at their stored offsets) and nothing else. Which
     /// formats and row lengths can be grouped: Q4_0, IQ4_NL and Q8_0 with a whole group (256
-    /// columns), Q4_K with whole super-blocks.
+    /// columns), Q3_K-Q6_K with whole super-blocks.
     @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0])
     func groupedLayoutMatchesDefinition(format: QuantFormat) throws {
         let rows = 3, cols = 608, bb = format.blockBytes, halves = (bb - 2) / 16, nb = cols / 32
@@ -330,7 +330,10 @@ import Testing
         let q5K = Int32(QuantFormat.q5_K.ggmlType)
         #expect(luhd_quant_grouped_supports(q5K, 256) == 1 && luhd_quant_grouped_supports(q5K, 4352) == 1)
         #expect(luhd_quant_grouped_supports(q5K, 288) == 0 && luhd_quant_grouped_supports(q5K, 0) == 0)
-        for other in QuantFormat.allCases where ![.q4_0, .iq4_nl, .q8_0, .q4_K, .q5_K, .q6_K].contains(other) {
+        let q3K = Int32(QuantFormat.q3_K.ggmlType)
+        #expect(luhd_quant_grouped_supports(q3K, 256) == 1 && luhd_quant_grouped_supports(q3K, 11008) == 1)
+        #expect(luhd_quant_grouped_supports(q3K, 288) == 0 && luhd_quant_grouped_supports(q3K, 0) == 0)
+        for other in QuantFormat.allCases where ![.q4_0, .iq4_nl, .q8_0, .q3_K, .q4_K, .q5_K, .q6_K].contains(other) {
             #expect(luhd_quant_grouped_supports(Int32(other.ggmlType), 1024) == 0, "\(other)")
         }
     }
@@ -468,6 +471,41 @@ import Testing
         Self.checkSuperBlockRestore(w, copy: copy, superBlockBytes: 210, notOnSuperBlocks: 0..<480)
     }
 
+    /// The 3-bit u (low 2 bits + 4 × high bit, 0...7) of element `l` (0..<32) of sub-block `t`
+    /// (0..<8) of a stored Q3_K super-block `s` (GGUF's layout: its high bit at bit t of byte l,
+    /// its low 2 bits at bits 2(t mod 4) of byte 32 + 32(t / 4) + l).
+    static func q3KWeight(_ s: UnsafePointer<UInt8>, _ t: Int, _ l: Int) -> UInt8 {
+        ((s[32 + 32 * (t / 4) + l] >> (2 * (t % 4))) & 3) | ((s[l] >> t) & 1) << 2
+    }
+
+    /// The grouped Q3_K layout is its definition (quant_repack_avx2.c), byte for byte: in each
+    /// 110-byte super-block (at its stored offset), with register v (0..<8) byte i the u of
+    /// element 16(v mod 2) + i mod 16 of sub-block v / 2 + 4(i / 16): byte i of run r (0..<3, at
+    /// 32r) is register 2r's byte i | register 2r + 1's << 3 | bits 2r..<2r+2 of W = register 6 |
+    /// register 7 << 3 at bits 6-7; the 12 scale bytes and d at 96..<110 as stored. Restoring
+    /// super-blocks 1..<3 of rows 1..<3 writes those and nothing else; a range not on super-blocks
+    /// writes nothing.
+    @Test func groupedQ3KLayoutMatchesDefinition() throws {
+        let rows = 3, cols = 1024, nb = cols / 256
+        let w = try testMatrix(.q3_K, rows: rows, columns: cols, seed: 31)
+        let copy = Self.groupedCopy(w, parts: [0..<rows])
+        let stored = w.data.assumingMemoryBound(to: UInt8.self), grouped = copy.pointer.assumingMemoryBound(to: UInt8.self)
+        for r in 0..<rows {
+            for j in 0..<nb {
+                let src = stored + r * w.rowBytes + 110 * j, dst = grouped + r * w.rowBytes + 110 * j
+                func register(_ v: Int, _ i: Int) -> UInt8 { Self.q3KWeight(src, v / 2 + 4 * (i / 16), 16 * (v % 2) + i % 16) }
+                for run in 0..<3 {
+                    let expected = (0..<32).map { i in
+                        register(2 * run, i) | register(2 * run + 1, i) << 3 | (((register(6, i) | register(7, i) << 3) >> (2 * run)) & 3) << 6
+                    }
+                    #expect((0..<32).allSatisfy { dst[32 * run + $0] == expected[$0] }, "row \(r) super-block \(j): run \(run)")
+                }
+                #expect((96..<110).allSatisfy { dst[$0] == src[$0] }, "row \(r) super-block \(j): scales, d")
+            }
+        }
+        Self.checkSuperBlockRestore(w, copy: copy, superBlockBytes: 110, notOnSuperBlocks: 0..<480)
+    }
+
     /// The huge-page copy decoding reads on CPUs whose default kernel for the format is int8 AVX2
     /// (`QuantizedMatrix.streamedCopy`): made for a matrix borrowed from a file mapping and at
     /// least one huge page long, holding the same bytes (so every product gives the same bits:
@@ -501,7 +539,7 @@ import Testing
         #expect(!small.wantsStreamedCopy && !owned.wantsStreamedCopy, "small or owned matrices are not copied")
     }
 
-    /// Where the scale-grouped copy applies (Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K and Q6_K on CPUs whose default kernel for them
+    /// Where the scale-grouped copy applies (Q4_0, IQ4_NL, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K on CPUs whose default kernel for them
     /// is int8 AVX2) it takes the huge-page copy's place: a matrix from a file mapping gets the
     /// grouped copy (2 MiB-aligned, the file's pages released, `data` still the mapping) and no
     /// streamed copy, and its products (1 row of x, 40 rows through the prefill product) are the
@@ -509,7 +547,7 @@ import Testing
     @Test func groupedCopyTakesTheStreamedCopysPlace() throws {
         let dir = TestFiles.makeTemporaryDirectory("grouped")
         defer { TestFiles.remove(dir) }
-        for format in [QuantFormat.q4_0, .iq4_nl, .q8_0, .q4_K, .q5_K, .q6_K] {
+        for format in [QuantFormat.q4_0, .iq4_nl, .q8_0, .q3_K, .q4_K, .q5_K, .q6_K] {
             let cols = 1024, rows = 2 * (StreamedBuffer.hugePageBytes / format.rowBytes(columns: cols)!) + 3
             let source = try testMatrix(format, rows: rows, columns: cols, seed: 8)
             let path = dir + "/\(format.rawValue).bin"
