@@ -2,14 +2,62 @@
  * and k + 4) of a super-block in the scale-grouped Q3_K, Q5_K and Q6_K layouts (quant_repack_avx2.c
  * describes them), shared by the int8 AVX2 decode kernel (quant_matvec_int8_avx2.c) and the
  * restore of the stored layout for prefill (quant_repack_avx2.c), so both read the layout the
- * same way; and Q3_K's from the stored layout, which both the kernel and the making of the Q3_K
- * copy read. Include after a `#pragma clang attribute push` that enables AVX2. */
+ * same way; and Q3_K's and Q5_K's from the stored layout (with the nibble loads they are built
+ * from), which both the kernel and the making of the Q3_K and Q5_K copies read. Include after a
+ * `#pragma clang attribute push` that enables AVX2. */
 #ifndef LUHD_QUANT_GROUPED_AVX2_H
 #define LUHD_QUANT_GROUPED_AVX2_H
 #include <immintrin.h>
 #include <stdint.h>
 
-/* The pair registers of a grouped Q5_K super-block (q5_k_pairs of quant_matvec_int8_avx2.c makes
+/* Bytes 0..15 at a in the low 128 bits, bytes 0..15 at b in the high 128 bits. */
+static inline __m256i load_pair(const uint8_t *a, const uint8_t *b) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+                                   _mm_loadu_si128((const __m128i *)b), 1);
+}
+
+/* The low nibbles (lo) and high nibbles (hi) of the 32 bytes of q, each as a byte 0..15. */
+static inline void split_nibbles(__m256i q, __m256i *lo, __m256i *hi) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    *lo = _mm256_and_si256(q, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+}
+
+/* The low nibbles (lo) and high nibbles (hi) of the 16 bytes at a (low 128 bits) and at c
+ * (high 128 bits): elements 0..15 and 16..31 of two blocks of the 32-block formats. */
+static inline void nibble_pair(const uint8_t *a, const uint8_t *c, __m256i *lo, __m256i *hi) {
+    split_nibbles(load_pair(a, c), lo, hi);
+}
+
+/* The nibbles of a Q4_K / Q5_K super-block (q: its 128 nibble bytes) as pairs: 32-byte run c
+ * holds sub-block 2c (low nibbles) and 2c + 1 (high nibbles), byte l giving element l of each.
+ * Pair k = sub-blocks k, k + 4: runs 0 and 2 give pairs 0 (low nibbles) and 1 (high), runs 1 and
+ * 3 pairs 2 and 3. */
+static inline void k_nibbles(const uint8_t *q, __m256i lo[4], __m256i hi[4]) {
+    for (int c = 0; c < 2; c++) {
+        nibble_pair(q + 32 * c, q + 32 * c + 64, &lo[2 * c], &lo[2 * c + 1]);
+        nibble_pair(q + 32 * c + 16, q + 32 * c + 80, &hi[2 * c], &hi[2 * c + 1]);
+    }
+}
+
+/* Q5_K: 176-byte super-blocks (Q4_K's header, 32 bytes qh, 128 nibble bytes): element l of
+ * sub-block j has bit j of qh[l] above its nibble. The low half of a pair holds sub-block k, the
+ * high half k + 4, so the high half reads qh shifted right by 4: bit k of every byte is then
+ * moved to bit 4 by one word shift (bits crossing from the neighbouring byte land below bit 4). */
+static inline void q5_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
+    k_nibbles(b + 48, lo, hi);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
+    const __m128i h0 = _mm_loadu_si128((const __m128i *)(b + 16)), h1 = _mm_loadu_si128((const __m128i *)(b + 32));
+    const __m256i qlo = _mm256_inserti128_si256(_mm256_castsi128_si256(h0), _mm_and_si128(_mm_srli_epi16(h0, 4), _mm256_castsi256_si128(m4)), 1);
+    const __m256i qhi = _mm256_inserti128_si256(_mm256_castsi128_si256(h1), _mm_and_si128(_mm_srli_epi16(h1, 4), _mm256_castsi256_si128(m4)), 1);
+    for (int k = 0; k < 4; k++) {
+        const __m128i shift = _mm_cvtsi32_si128(4 - k);
+        lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(_mm256_sll_epi16(qlo, shift), sixteen));
+        hi[k] = _mm256_or_si256(hi[k], _mm256_and_si256(_mm256_sll_epi16(qhi, shift), sixteen));
+    }
+}
+
+/* The pair registers of a grouped Q5_K super-block (q5_k_pairs makes
  * the same from the stored layout): the 256-bit run r (0..4) at
  * 16 + 32r holds register r of lo[0], hi[0], lo[1], hi[1], lo[2] in the low 5 bits of each byte
  * and in bits 5..7 bits 3r..3r+2 of W = hi[2] | lo[3] << 5 | hi[3] << 10 (each byte's bits

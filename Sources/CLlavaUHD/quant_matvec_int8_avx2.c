@@ -97,12 +97,6 @@ static inline __attribute__((always_inline)) void prefetch_span(const uint8_t *p
     for (size_t o = 0; o < n; o += 64) _mm_prefetch((const char *)(p + PREFETCH_BYTES + o), _MM_HINT_T0);
 }
 
-/* Bytes 0..15 at a in the low 128 bits, bytes 0..15 at b in the high 128 bits. */
-static inline __m256i load_pair(const uint8_t *a, const uint8_t *b) {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
-                                   _mm_loadu_si128((const __m128i *)b), 1);
-}
-
 /* Lane j of the result = the sum of the 4 lanes of pair register m[j & 3] in its 128-bit half
  * j >> 2, i.e. block j of the group. */
 static inline __m256i block_sums(const __m256i m[4]) {
@@ -225,19 +219,6 @@ static inline __m256 grouped_scales(const uint8_t *g) { return _mm256_cvtph_ps(_
 /* acc + f32(S) * (d8 * dx) for one group of one row of x (prepared at gp). */
 static inline __m256 group_accumulate(__m256 acc, __m256i s, __m256 d8, const uint8_t *gp) {
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d8, _mm256_loadu_ps((const float *)(gp + PREP_DX))), acc);
-}
-
-/* The low nibbles (lo) and high nibbles (hi) of the 32 bytes of q, each as a byte 0..15. */
-static inline void split_nibbles(__m256i q, __m256i *lo, __m256i *hi) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    *lo = _mm256_and_si256(q, m4);
-    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-}
-
-/* The low nibbles (lo) and high nibbles (hi) of the 16 bytes at a (low 128 bits) and at c
- * (high 128 bits): elements 0..15 and 16..31 of two blocks of the 32-block formats. */
-static inline void nibble_pair(const uint8_t *a, const uint8_t *c, __m256i *lo, __m256i *hi) {
-    split_nibbles(load_pair(a, c), lo, hi);
 }
 
 /* The fifth bits of two Q5_0 / Q5_1 blocks (qa, qc: bit j = element j) as 16 in byte j of the
@@ -427,17 +408,6 @@ static inline void q4_k_scales(const uint8_t *h, __m256 *scf, __m256 *mnf) {
                          _mm256_permutevar8x32_ps(dm, _mm256_set1_epi32(1)));
 }
 
-/* The nibbles of a Q4_K / Q5_K super-block (q: its 128 nibble bytes) as pairs: 32-byte run c
- * holds sub-block 2c (low nibbles) and 2c + 1 (high nibbles), byte l giving element l of each.
- * Pair k = sub-blocks k, k + 4: runs 0 and 2 give pairs 0 (low nibbles) and 1 (high), runs 1 and
- * 3 pairs 2 and 3. */
-static inline void k_nibbles(const uint8_t *q, __m256i lo[4], __m256i hi[4]) {
-    for (int c = 0; c < 2; c++) {
-        nibble_pair(q + 32 * c, q + 32 * c + 64, &lo[2 * c], &lo[2 * c + 1]);
-        nibble_pair(q + 32 * c + 16, q + 32 * c + 80, &hi[2 * c], &hi[2 * c + 1]);
-    }
-}
-
 /* acc += f32(S) * (d sc * dx), macc += dmin m * dx X: the K formats with mins. */
 static AI void k_accumulate(__m256i s, __m256 scf, __m256 mnf, const uint8_t *gp, __m256 *acc, __m256 *macc) {
     *acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(scf, _mm256_loadu_ps((const float *)(gp + PREP_DX))), *acc);
@@ -482,23 +452,6 @@ static AI void group_q4_k(const int grouped, const uint8_t *b, const uint8_t *xg
         const uint8_t *gp = xg + (size_t)i * ps;
         unsigned_dots(lo, hi, gp, v);
         k_accumulate(block_sums16(v), scf, mnf, gp, &acc[i], &macc[i]);
-    }
-}
-
-/* Q5_K: 176-byte super-blocks (Q4_K's header, 32 bytes qh, 128 nibble bytes): element l of
- * sub-block j has bit j of qh[l] above its nibble. The low half of a pair holds sub-block k, the
- * high half k + 4, so the high half reads qh shifted right by 4: bit k of every byte is then
- * moved to bit 4 by one word shift (bits crossing from the neighbouring byte land below bit 4). */
-static inline void q5_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
-    k_nibbles(b + 48, lo, hi);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
-    const __m128i h0 = _mm_loadu_si128((const __m128i *)(b + 16)), h1 = _mm_loadu_si128((const __m128i *)(b + 32));
-    const __m256i qlo = _mm256_inserti128_si256(_mm256_castsi128_si256(h0), _mm_and_si128(_mm_srli_epi16(h0, 4), _mm256_castsi256_si128(m4)), 1);
-    const __m256i qhi = _mm256_inserti128_si256(_mm256_castsi128_si256(h1), _mm_and_si128(_mm_srli_epi16(h1, 4), _mm256_castsi256_si128(m4)), 1);
-    for (int k = 0; k < 4; k++) {
-        const __m128i shift = _mm_cvtsi32_si128(4 - k);
-        lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(_mm256_sll_epi16(qlo, shift), sixteen));
-        hi[k] = _mm256_or_si256(hi[k], _mm256_and_si256(_mm256_sll_epi16(qhi, shift), sixteen));
     }
 }
 

@@ -193,23 +193,28 @@ static void q6_k_to_stored(const uint8_t *g, uint8_t *s) {
     memcpy(s + 192, g + 192, 18);
 }
 
-/* The 5-bit weight of element l of sub-block j of a stored Q5_K super-block s. */
-static inline uint8_t q5_k_stored_weight(const uint8_t *s, int j, int l) {
-    return (uint8_t)(((s[48 + 32 * (j / 2) + l] >> (4 * (j % 2))) & 15) | ((s[16 + l] >> j) & 1) << 4);
-}
-
 /* One Q5_K super-block from the stored layout (s) to the grouped one (g); the buffers do not
- * overlap. Register v (0..7: lo[0], hi[0], .., lo[3], hi[3]) byte i is element 16 (v & 1) + i % 16
- * of sub-block v / 2 + 4 (i / 16). */
+ * overlap. The kernel's 8 registers of weights from the stored layout (q5_k_pairs: lo[0], hi[0],
+ * .., lo[3], hi[3], 5 bits a byte), then run r (0..4) = register r | bits 3r..3r+2 of W = hi[2] |
+ * lo[3] << 5 | hi[3] << 10 at bits 5..7, built byte by byte from the three registers' bits (each
+ * 16-bit shift masked to its own byte; a 3-bit value shifted left by 5 stays in its byte). */
 static void q5_k_to_grouped(const uint8_t *s, uint8_t *g) {
     q4_k_to_grouped_header(s, g);
-    uint8_t v[8][32];
-    for (int r = 0; r < 8; r++)
-        for (int i = 0; i < 32; i++) v[r][i] = q5_k_stored_weight(s, r / 2 + 4 * (i / 16), 16 * (r & 1) + i % 16);
-    for (int i = 0; i < 32; i++) {
-        const unsigned w = v[5][i] | v[6][i] << 5 | v[7][i] << 10;
-        for (int r = 0; r < 5; r++) g[16 + 32 * r + i] = (uint8_t)(v[r][i] | ((w >> (3 * r)) & 7) << 5);
-    }
+    __m256i lo[4], hi[4];
+    q5_k_pairs(s, lo, hi);
+    const __m256i m1 = _mm256_set1_epi8(1), m3 = _mm256_set1_epi8(3), m7 = _mm256_set1_epi8(7);
+    const __m256i top[5] = {
+        _mm256_and_si256(hi[2], m7),                                                           /* W bits 0..2 */
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(hi[2], 3), m3),
+                        _mm256_slli_epi16(_mm256_and_si256(lo[3], m1), 2)),                    /* 3..5 */
+        _mm256_and_si256(_mm256_srli_epi16(lo[3], 1), m7),                                     /* 6..8 */
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lo[3], 4), m1),
+                        _mm256_slli_epi16(_mm256_and_si256(hi[3], m3), 1)),                    /* 9..11 */
+        _mm256_and_si256(_mm256_srli_epi16(hi[3], 2), m7),                                     /* 12..14 */
+    };
+    const __m256i runs[5] = {lo[0], hi[0], lo[1], hi[1], lo[2]};
+    for (int r = 0; r < 5; r++)
+        _mm256_storeu_si256((__m256i *)(g + 16 + 32 * r), _mm256_or_si256(runs[r], _mm256_slli_epi16(top[r], 5)));
 }
 
 /* The inverse of q5_k_to_grouped: the stored super-block (s) from the grouped one (g), on whole
