@@ -51,7 +51,7 @@
  * so each output row is computed the same way whatever the split of the rows over calls and
  * whatever rows are in flight with it (ROWS_IN_FLIGHT).
  *
- * The same kernels read the scale-grouped copies of Q4_0, IQ4_NL, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K matrices
+ * The same kernels read the scale-grouped copies of Q4_0, IQ4_NL, IQ4_XS, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K matrices
  * (quant_repack_avx2.c, luhd_quant_matvec_grouped): only the loads of a group's scales and quants
  * change (`grouped`, a compile-time constant, set only for those formats), so the results are the
  * same bits.
@@ -347,13 +347,30 @@ static inline __m256 iq4_xs_scales(const uint8_t *h) {
     return _mm256_mul_ps(_mm256_cvtepi32_ps(ls), _mm256_set1_ps(half_at(h)));
 }
 
+/* iq4_xs_scales from a grouped IQ4_XS super-block h (quant_repack_avx2.c): bits 6j..6j+5 of the
+ * 48-bit little-endian field at 2 hold ls_j - 32 in 6-bit two's complement. One 64-bit broadcast
+ * load of the header; vpshufb puts the byte(s) holding field j in the top bytes of lane j (the
+ * same indices in both 128-bit halves: bytes 0..7 repeat), a variable left shift brings the
+ * field's top bit to bit 31 and an arithmetic right shift by 26 sign-extends it; d is lane 0 of
+ * the same register. The same integers and the same product as iq4_xs_scales. */
+static inline __m256 iq4_xs_grouped_scales(const uint8_t *h) {
+    const __m256i v = _mm256_broadcastq_epi64(_mm_loadl_epi64((const __m128i *)h));
+    /* lane j: field byte(s) in lane bytes 2..3 (0x80: zero below them), then the shift */
+    const __m256i pick = _mm256_setr_epi8(-128, -128, -128, 2, -128, -128, 2, 3, -128, -128, 3, 4, -128, -128, -128, 4,
+                                          -128, -128, -128, 5, -128, -128, 5, 6, -128, -128, 6, 7, -128, -128, -128, 7);
+    const __m256i top = _mm256_sllv_epi32(_mm256_shuffle_epi8(v, pick), _mm256_setr_epi32(2, 4, 6, 0, 2, 4, 6, 0));
+    const __m256 d = _mm256_broadcastss_ps(_mm_cvtph_ps(_mm256_castsi256_si128(v)));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srai_epi32(top, 26)), d);
+}
+
 /* The signed formats by the sign trick, 8 blocks of 32 (f16 d first in each block) or one
  * super-block:
  *   Q8_0    34 bytes (d, 32 int8)
  *   IQ4_NL  18 bytes (d, 16 bytes of 4-bit indices into luhd_iq4_values, laid out as Q4_0's
  *           nibbles): the values (-127..113) looked up by vpshufb
  *   IQ4_XS  136 bytes (d, the 8 sub-blocks' 6-bit scales in 6 bytes, then 8 x 16 index bytes,
- *           each sub-block laid out as an IQ4_NL block's) */
+ *           each sub-block laid out as an IQ4_NL block's); grouped (quant_repack_avx2.c): the
+ *           scales as iq4_xs_grouped_scales reads them, pair k's 32 index bytes at 8 + 32k */
 static AI void group_signed(const int format, const int grouped, const uint8_t *b, const uint8_t *xg, size_t ps, int m,
                             __m256 *acc) {
     const int bb = (int)group_bytes(format) / 8;
@@ -367,8 +384,8 @@ static AI void group_signed(const int format, const int grouped, const uint8_t *
             whi[k] = load_pair(b + bb * k + 18, b + bb * (k + 4) + 18);
         } else {
             const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)luhd_iq4_values));
-            if (grouped) {   /* Q4_0's grouped layout: pair k's 32 index bytes at 16 + 32k */
-                split_nibbles(_mm256_loadu_si256((const __m256i *)(b + 16 + 32 * k)), &wlo[k], &whi[k]);
+            if (grouped) {   /* Q4_0's grouped layout: pair k's 32 index bytes at 16 + 32k (IQ4_XS: 8 + 32k) */
+                split_nibbles(_mm256_loadu_si256((const __m256i *)(b + (format == LUHD_QF_IQ4_XS ? 8 : 16) + 32 * k)), &wlo[k], &whi[k]);
             } else if (format == LUHD_QF_IQ4_XS) {
                 nibble_pair(b + 8 + 16 * k, b + 8 + 16 * (k + 4), &wlo[k], &whi[k]);
             } else {
@@ -380,7 +397,9 @@ static AI void group_signed(const int format, const int grouped, const uint8_t *
         alo[k] = _mm256_abs_epi8(wlo[k]);
         ahi[k] = _mm256_abs_epi8(whi[k]);
     }
-    const __m256 d8 = format == LUHD_QF_IQ4_XS ? iq4_xs_scales(b) : grouped ? grouped_scales(b) : group_scales(b, bb);
+    const __m256 d8 = format == LUHD_QF_IQ4_XS ? (grouped ? iq4_xs_grouped_scales(b) : iq4_xs_scales(b))
+                      : grouped                 ? grouped_scales(b)
+                                                : group_scales(b, bb);
     for (int i = 0; i < m; i++) {
         const uint8_t *gp = xg + (size_t)i * ps;
         acc[i] = group_accumulate(acc[i], signed_sums(wlo, whi, alo, ahi, gp), d8, gp);
@@ -747,6 +766,7 @@ void luhd_quant_matvec_grouped(int format, const void *w, size_t rb, long r0, lo
     case LUHD_QF_Q4_0: ROWS_FOR_M(LUHD_QF_Q4_0, 1) break;
     case LUHD_QF_Q8_0: ROWS_FOR_M(LUHD_QF_Q8_0, 1) break;
     case LUHD_QF_IQ4_NL: ROWS_FOR_M(LUHD_QF_IQ4_NL, 1) break;
+    case LUHD_QF_IQ4_XS: ROWS_FOR_M(LUHD_QF_IQ4_XS, 1) break;
     case LUHD_QF_Q4_K: ROWS_FOR_M(LUHD_QF_Q4_K, 1) break;
     case LUHD_QF_Q5_K: ROWS_FOR_M(LUHD_QF_Q5_K, 1) break;
     case LUHD_QF_Q6_K: ROWS_FOR_M(LUHD_QF_Q6_K, 1) break;

@@ -1,4 +1,4 @@
-/* Scale-grouped copies of Q4_0, IQ4_NL, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K matrices for the int8 AVX2
+/* Scale-grouped copies of Q4_0, IQ4_NL, IQ4_XS, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K matrices for the int8 AVX2
  * matrix-vector kernels (luhd_quant_matvec_grouped in quant_matvec_int8_avx2.c; declared in quant_kernels.h).
  *
  * Q4_0, IQ4_NL (Q4_0's block: f16 d, 16 bytes of 4-bit indices) and Q8_0. The stored layout
@@ -69,7 +69,21 @@
  *                  (byte i of each); 3 whole 256-bit loads and 19 vector instructions make the
  *                  8 registers (q3_k_grouped_pairs);
  *   bytes 96..109  the 12 scale bytes and d as stored.
- * The 768 bits of weights are the stored ones rearranged, so every copy is a bijection:
+ * The 768 bits of weights are the stored ones rearranged.
+ *
+ * IQ4_XS. Each 136-byte super-block (f16 d, a u16 holding the high 2 bits of the 6-bit scale ls_j
+ * of sub-block j at bits 2j, a u32 holding its low 4 bits at bits 4j, then 8 x 16 index bytes,
+ * sub-block j's at 8 + 16j laid out as an IQ4_NL block's; the stored layout took 2 pairs of
+ * 128-bit loads and an insert per pair and 2 broadcasts, 2 variable shifts, 2 masks, a shift, an
+ * or and a subtraction for the scales) stays where it is, the same 136 bytes:
+ *   bytes 0..1     d (as stored);
+ *   bytes 2..7     a 48-bit little-endian field whose bits 6j..6j+5 are ls_j - 32 in 6-bit two's
+ *                  complement (ls_j ^ 32): one 64-bit load, a vpshufb, a variable shift and an
+ *                  arithmetic shift give the 8 signed scales (iq4_xs_grouped_scales);
+ *   bytes 8..135   pair k's index bytes at 8 + 32k: sub-block k's 16 then sub-block k + 4's (one
+ *                  256-bit load a pair, as the grouped IQ4_NL layout).
+ * The 48 bits of scales are the stored ones rearranged (ls_j ^ 32 is a bijection of 0..63), so
+ * every copy is a bijection:
  * luhd_quant_grouped_rows_restore_columns gives the stored bytes back (for the int8 AVX2 matrix
  * product of prefill, which reads the stored layout). */
 #include "quant_kernels.h"
@@ -84,8 +98,10 @@ int luhd_quant_grouped_supports(int format, long cols) {
     if (cols < 256 || cols % 32 != 0) return 0;
     return format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL || format == LUHD_QF_Q8_0
            || ((format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K)
-               && cols % 256 == 0);
+               && cols % 256 == 0)
+           || (format == LUHD_QF_IQ4_XS && cols % 256 == 0);
 }
+
 
 /* Bytes of one block of a supported 32-block format. */
 static size_t block_bytes(int format) { return format == LUHD_QF_Q8_0 ? 34 : 18; }
@@ -286,6 +302,39 @@ static void q3_k_to_stored(const uint8_t *g, uint8_t *s) {
     memcpy(s + 96, g + 96, 14);
 }
 
+/* One IQ4_XS super-block from the stored layout (s) to the grouped one (g); the buffers do not
+ * overlap. */
+static void iq4_xs_to_grouped(const uint8_t *s, uint8_t *g) {
+    memcpy(g, s, 2);
+    uint64_t field = 0;
+    for (int j = 0; j < 8; j++) field |= (uint64_t)((luhd_iq4xs_scale(s, j) + 32) ^ 32) << (6 * j);
+    for (int i = 0; i < 6; i++) g[2 + i] = (uint8_t)(field >> (8 * i));
+    for (int k = 0; k < 4; k++) {
+        memcpy(g + 8 + 32 * k, s + 8 + 16 * k, 16);
+        memcpy(g + 24 + 32 * k, s + 8 + 16 * (k + 4), 16);
+    }
+}
+
+/* The inverse of iq4_xs_to_grouped: the stored super-block (s) from the grouped one (g). */
+static void iq4_xs_to_stored(const uint8_t *g, uint8_t *s) {
+    memcpy(s, g, 2);
+    uint64_t field = 0;
+    for (int i = 0; i < 6; i++) field |= (uint64_t)g[2 + i] << (8 * i);
+    uint32_t high = 0, low = 0;
+    for (int j = 0; j < 8; j++) {
+        const uint32_t ls = (uint32_t)((field >> (6 * j)) & 63) ^ 32;
+        low |= (ls & 15) << (4 * j);
+        high |= (ls >> 4) << (2 * j);
+    }
+    const uint16_t high16 = (uint16_t)high;
+    memcpy(s + 2, &high16, 2);
+    memcpy(s + 4, &low, 4);
+    for (int k = 0; k < 4; k++) {
+        memcpy(s + 8 + 16 * k, g + 8 + 32 * k, 16);
+        memcpy(s + 8 + 16 * (k + 4), g + 24 + 32 * k, 16);
+    }
+}
+
 /* Offset of half h of block j's quants (and, for h = -1, of its scale) within a row of ng
  * whole groups of blocks of bb bytes, in the grouped copy; the blocks after the last group keep
  * their stored offsets. */
@@ -344,8 +393,10 @@ static void move_blocks(size_t bb, size_t ng, size_t j0, size_t j1, uint8_t *sto
 
 void luhd_quant_grouped_rows(int format, const void *src, size_t row_bytes, long r0, long r1, long cols, void *dst) {
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0) return;
-    if (format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) {
-        const size_t sb = format == LUHD_QF_Q3_K ? 110 : format == LUHD_QF_Q4_K ? 144 : format == LUHD_QF_Q5_K ? 176 : 210;
+    if (format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K
+        || format == LUHD_QF_IQ4_XS) {
+        const size_t sb = format == LUHD_QF_Q3_K ? 110 : format == LUHD_QF_IQ4_XS ? 136 : format == LUHD_QF_Q4_K ? 144
+                          : format == LUHD_QF_Q5_K ? 176 : 210;
         for (long r = r0; r < r1; r++)
             for (long j = 0; j < cols / 256; j++) {
                 const uint8_t *s = (const uint8_t *)src + (size_t)r * row_bytes + sb * (size_t)j;
@@ -353,6 +404,7 @@ void luhd_quant_grouped_rows(int format, const void *src, size_t row_bytes, long
                 if (format == LUHD_QF_Q3_K) q3_k_to_grouped(s, g);
                 else if (format == LUHD_QF_Q4_K) q4_k_to_grouped(s, g);
                 else if (format == LUHD_QF_Q5_K) q5_k_to_grouped(s, g);
+                else if (format == LUHD_QF_IQ4_XS) iq4_xs_to_grouped(s, g);
                 else q6_k_to_grouped(s, g);
             }
         return;
@@ -369,9 +421,11 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0 || k0 < 0 || k1 <= k0 || k1 > cols || k0 % 32 != 0
         || k1 % 32 != 0)
         return;
-    if (format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K) {
+    if (format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K
+        || format == LUHD_QF_IQ4_XS) {
         if (k0 % 256 != 0 || k1 % 256 != 0) return;
-        const size_t sb = format == LUHD_QF_Q3_K ? 110 : format == LUHD_QF_Q4_K ? 144 : format == LUHD_QF_Q5_K ? 176 : 210;
+        const size_t sb = format == LUHD_QF_Q3_K ? 110 : format == LUHD_QF_IQ4_XS ? 136 : format == LUHD_QF_Q4_K ? 144
+                          : format == LUHD_QF_Q5_K ? 176 : 210;
         for (long r = r0; r < r1; r++)
             for (long j = k0 / 256; j < k1 / 256; j++) {
                 const uint8_t *g = (const uint8_t *)grouped + (size_t)r * row_bytes + sb * (size_t)j;
@@ -379,6 +433,7 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
                 if (format == LUHD_QF_Q3_K) q3_k_to_stored(g, s);
                 else if (format == LUHD_QF_Q4_K) q4_k_to_stored(g, s);
                 else if (format == LUHD_QF_Q5_K) q5_k_to_stored(g, s);
+                else if (format == LUHD_QF_IQ4_XS) iq4_xs_to_stored(g, s);
                 else q6_k_to_stored(g, s);
             }
         return;

@@ -83,7 +83,7 @@ private func runLanguageBenchmark(_ options: BenchOptions) throws -> String {
         `ModelQuantizer` (projections and lm_head; embeddings BF16); Q4_K_M (and IQ4_XS, Q3_K_M, Q2_K, when `--llm-weights` names them) = \
         llama.cpp's `llama-quantize` of the same weights, read from the GGUF file. Kernels: \(QuantKernel.preferred(for: .q8_0)) for the quantized formats (decode from row-interleaved \
         copies of the Q8_0 / Q4_0 / Q4_K matrices where the CPU has AVX-512 VNNI; where the default is int8AVX2, from \
-        scale-grouped copies of the formats that have one (Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K, Q6_K: `QuantizedMatrix.grouped`) and from \
+        scale-grouped copies of the formats that have one (Q4_0, IQ4_NL, IQ4_XS, Q8_0, Q4_K, Q5_K, Q6_K: `QuantizedMatrix.grouped`) and from \
         huge-page copies of the stored bytes for the others; "stored layout" rows force the same kernels on the file's layout; "f32 kernels" rows \
         force f32AVX2 where the default is int8AVX2, on the file's pages), \(VectorKernels.isa) matrix-vector \
         kernels for BF16.

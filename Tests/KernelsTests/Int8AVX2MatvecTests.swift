@@ -231,11 +231,11 @@ import Testing
     /// bits for 1-4 rows of x, over the whole matrix, the row splits of `rowSplitsGiveTheSameBits`
     /// (runs of rows in flight with and without rows left) and each row alone, for rows of 35
     /// blocks (4 groups and 3 blocks after them), 11 (1 and 3), 8 (one group), 128 + 5 (16 and
-    /// 5) (Q3_K, Q4_K, Q5_K, Q6_K: 5 super-blocks, 1, 17), with random weights (random 6-bit scales
-    /// for Q3_K, scales and mins for Q4_K / Q5_K, random int8 scales for Q6_K) and with `extremeMatrix`'s (every vpmaddubsw pair at
-    /// its limit), and for Q6_K with `q6KExtremeScales`'s; the copy, made in 2 row ranges,
-    /// restores to the stored bytes.
-    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0, .q3_K, .q4_K, .q5_K, .q6_K])
+    /// 5) (IQ4_XS, Q3_K, Q4_K, Q5_K, Q6_K: 5 super-blocks, 1, 17), with random weights (random 6-bit
+    /// scales for Q3_K and IQ4_XS, scales and mins for Q4_K / Q5_K, random int8 scales for Q6_K) and
+    /// with `extremeMatrix`'s (every vpmaddubsw pair at its limit; IQ4_XS: its scales ls 63 and 0),
+    /// and for Q6_K with `q6KExtremeScales`'s; the copy, made in 2 row ranges, restores to the stored bytes.
+    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0, .iq4_xs, .q3_K, .q4_K, .q5_K, .q6_K])
     func groupedCopyGivesTheSameBits(format: QuantFormat) throws {
         guard QuantKernel.int8AVX2.isAvailable else { return }
         let fmt = Int32(format.ggmlType)
@@ -333,7 +333,10 @@ import Testing
         let q3K = Int32(QuantFormat.q3_K.ggmlType)
         #expect(luhd_quant_grouped_supports(q3K, 256) == 1 && luhd_quant_grouped_supports(q3K, 11008) == 1)
         #expect(luhd_quant_grouped_supports(q3K, 288) == 0 && luhd_quant_grouped_supports(q3K, 0) == 0)
-        for other in QuantFormat.allCases where ![.q4_0, .iq4_nl, .q8_0, .q3_K, .q4_K, .q5_K, .q6_K].contains(other) {
+        let iq4XS = Int32(QuantFormat.iq4_xs.ggmlType)
+        #expect(luhd_quant_grouped_supports(iq4XS, 256) == 1 && luhd_quant_grouped_supports(iq4XS, 4352) == 1)
+        #expect(luhd_quant_grouped_supports(iq4XS, 288) == 0 && luhd_quant_grouped_supports(iq4XS, 0) == 0)
+        for other in QuantFormat.allCases where ![.q4_0, .iq4_nl, .q8_0, .iq4_xs, .q3_K, .q4_K, .q5_K, .q6_K].contains(other) {
             #expect(luhd_quant_grouped_supports(Int32(other.ggmlType), 1024) == 0, "\(other)")
         }
     }
@@ -506,6 +509,52 @@ import Testing
         Self.checkSuperBlockRestore(w, copy: copy, superBlockBytes: 110, notOnSuperBlocks: 0..<480)
     }
 
+    /// The grouped IQ4_XS layout is its definition (quant_repack_avx2.c), byte for byte: in each
+    /// 136-byte super-block (at its stored offset), d at 0-1; at 2-7 a 48-bit little-endian field
+    /// whose bits 6j..<6j+6 are sub-block j's 6-bit scale ls_j − 32 in two's complement (ls_j from
+    /// the stored u16 at 2, bits 2j..<2j+2 its top, and u32 at 4, bits 4j..<4j+4 its low 4 bits);
+    /// at 8 + 32k sub-block k's 16 index bytes (stored at 8 + 16k), then sub-block k + 4's.
+    /// Extreme scales (ls 0 and 63, in the same super-block) included. Restoring super-blocks
+    /// 1..<3 of rows 1..<3 writes those and nothing else; a range not on super-blocks writes nothing.
+    @Test func groupedIQ4XSLayoutMatchesDefinition() throws {
+        let rows = 3, cols = 1024, nb = cols / 256
+        let random = try testMatrix(.iq4_xs, rows: rows, columns: cols, seed: 31)
+        var bytes = Array(UnsafeRawBufferPointer(start: random.data, count: random.byteCount))
+        // Super-block 1 of each row: ls 0 for even sub-blocks, 63 for odd ones.
+        for r in 0..<rows {
+            let o = r * random.rowBytes + 136
+            bytes[o + 2] = 0xCC; bytes[o + 3] = 0xCC
+            for b in 0..<4 { bytes[o + 4 + b] = 0xF0 }
+        }
+        let owner = ByteOwner(bytes)
+        let w = try QuantizedMatrix(name: "iq4xs", format: .iq4_xs, rows: rows, columns: cols,
+                                    data: UnsafeRawPointer(owner.pointer), owner: owner)
+        let copy = Self.groupedCopy(w, parts: [0..<rows])
+        let stored = w.data.assumingMemoryBound(to: UInt8.self), grouped = copy.pointer.assumingMemoryBound(to: UInt8.self)
+        for r in 0..<rows {
+            for j in 0..<nb {
+                let src = stored + r * w.rowBytes + 136 * j, dst = grouped + r * w.rowBytes + 136 * j
+                let tag = "row \(r) super-block \(j)"
+                #expect(dst[0] == src[0] && dst[1] == src[1], "\(tag): d")
+                let high = UInt32(src[2]) | UInt32(src[3]) << 8
+                var low: UInt32 = 0, field: UInt64 = 0
+                for b in 0..<4 { low |= UInt32(src[4 + b]) << (8 * b) }
+                for b in 0..<6 { field |= UInt64(dst[2 + b]) << (8 * b) }
+                for s in 0..<8 {
+                    let ls = Int((low >> (4 * s)) & 15 | ((high >> (2 * s)) & 3) << 4)
+                    let f = Int((field >> (6 * s)) & 63)
+                    #expect((f >= 32 ? f - 64 : f) == ls - 32, "\(tag): scale \(s)")
+                    if j == 1 { #expect(ls == (s % 2 == 0 ? 0 : 63), "\(tag): extreme scale \(s)") }
+                }
+                for k in 0..<4 {
+                    #expect((0..<16).allSatisfy { dst[8 + 32 * k + $0] == src[8 + 16 * k + $0] && dst[24 + 32 * k + $0] == src[8 + 16 * (k + 4) + $0] },
+                            "\(tag): pair \(k)")
+                }
+            }
+        }
+        Self.checkSuperBlockRestore(w, copy: copy, superBlockBytes: 136, notOnSuperBlocks: 0..<480)
+    }
+
     /// The huge-page copy decoding reads on CPUs whose default kernel for the format is int8 AVX2
     /// (`QuantizedMatrix.streamedCopy`): made for a matrix borrowed from a file mapping and at
     /// least one huge page long, holding the same bytes (so every product gives the same bits:
@@ -539,7 +588,7 @@ import Testing
         #expect(!small.wantsStreamedCopy && !owned.wantsStreamedCopy, "small or owned matrices are not copied")
     }
 
-    /// Where the scale-grouped copy applies (Q4_0, IQ4_NL, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K on CPUs whose default kernel for them
+    /// Where the scale-grouped copy applies (Q4_0, IQ4_NL, Q8_0, IQ4_XS, Q3_K, Q4_K, Q5_K and Q6_K on CPUs whose default kernel for them
     /// is int8 AVX2) it takes the huge-page copy's place: a matrix from a file mapping gets the
     /// grouped copy (2 MiB-aligned, the file's pages released, `data` still the mapping) and no
     /// streamed copy, and its products (1 row of x, 40 rows through the prefill product) are the
@@ -547,7 +596,7 @@ import Testing
     @Test func groupedCopyTakesTheStreamedCopysPlace() throws {
         let dir = TestFiles.makeTemporaryDirectory("grouped")
         defer { TestFiles.remove(dir) }
-        for format in [QuantFormat.q4_0, .iq4_nl, .q8_0, .q3_K, .q4_K, .q5_K, .q6_K] {
+        for format in [QuantFormat.q4_0, .iq4_nl, .q8_0, .iq4_xs, .q3_K, .q4_K, .q5_K, .q6_K] {
             let cols = 1024, rows = 2 * (StreamedBuffer.hugePageBytes / format.rowBytes(columns: cols)!) + 3
             let source = try testMatrix(format, rows: rows, columns: cols, seed: 8)
             let path = dir + "/\(format.rawValue).bin"

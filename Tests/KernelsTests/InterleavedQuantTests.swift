@@ -307,15 +307,15 @@ import TestSupport
     }
 
     /// The scale-grouped copies of the int8 AVX2 kernels (`QuantizedMatrix.grouped`, Q4_0, IQ4_NL,
-    /// Q8_0, Q3_K, Q4_K, Q5_K and Q6_K on CPUs whose default kernel for them is int8 AVX2): everything `MatMul.linear` computes
+    /// Q8_0, IQ4_XS, Q3_K, Q4_K, Q5_K and Q6_K on CPUs whose default kernel for them is int8 AVX2): everything `MatMul.linear` computes
     /// from a copy is the bits of the stored matrix, for 1-4 rows of x (the grouped kernel),
     /// 1-9 rows `rowwise` (batched decode), 37 rows (the int8 AVX2 product of prefill, from rows
     /// put back in the stored layout per tile), 1-3 threads, rows of 35 blocks (4 groups and 3
-    /// after them; Q3_K-Q6_K: 5 super-blocks) and of 32 groups, and row ranges of the copy (any start: rows stay where they
+    /// after them; IQ4_XS, Q3_K-Q6_K: 5 super-blocks) and of 32 groups, and row ranges of the copy (any start: rows stay where they
     /// are); the prefill product with a 1 MB budget of prepared x (ranges of columns, and for 2743
     /// rows passes of rows) as well; a forced f32 kernel reads the stored bytes.
     /// Elsewhere (a VNNI CPU) no copy is made.
-    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0, .q3_K, .q4_K, .q5_K, .q6_K])
+    @Test(arguments: [QuantFormat.q4_0, .iq4_nl, .q8_0, .iq4_xs, .q3_K, .q4_K, .q5_K, .q6_K])
     func scaleGroupedCopyBitIdentical(format: QuantFormat) throws {
         for (rows, cols) in [(37, format.blockElements == 256 ? 1280 : 1120), (40, 1024)] {
             let w = try testMatrix(format, rows: rows, columns: cols, seed: UInt64(rows + cols))

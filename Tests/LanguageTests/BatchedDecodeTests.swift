@@ -118,14 +118,14 @@ import TestSupport
         }
     }
 
-    /// The decoder's load-time copies of its Q4_0, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K matrices (row-interleaved on int8 VNNI
+    /// The decoder's load-time copies of its Q4_0, Q8_0, IQ4_XS, Q3_K, Q4_K, Q5_K and Q6_K matrices (row-interleaved on int8 VNNI
     /// CPUs, scale-grouped on int8 AVX2 ones: `InterleavingDecoderSource`, with the preferred
     /// kernels) give the bits of the same kernels on the stored bytes (the kernel forced: no
     /// copies): a 37-token prompt (the int8 prefill product, on the grouped copy from tiles put
     /// back in the stored layout), its last logits and 6 greedy steps (the matrix-vector kernels);
     /// and batched decoding on the copies matches serial decoding (`check`). Hidden 256 and
     /// intermediate 512: every matrix has a copy.
-    @Test(arguments: [QuantFormat.q4_0, .q8_0, .q3_K, .q4_K, .q5_K, .q6_K])
+    @Test(arguments: [QuantFormat.q4_0, .q8_0, .iq4_xs, .q3_K, .q4_K, .q5_K, .q6_K])
     func loadTimeCopiesGiveTheStoredBits(format: QuantFormat) throws {
         let source = SyntheticQuantizedSource(format: format, seed: 9)
         func decoder(_ kernel: QuantKernel?, batch: Int) throws -> TransformerDecoder {
@@ -259,8 +259,8 @@ struct SyntheticQuantizedSource: DecoderTensorSource {
     private let storage = Storage()
 
     init(format: QuantFormat, seed: UInt64) {
-        precondition([.q3_K, .q4_K, .q5_K, .q6_K, .q4_0, .q8_0].contains(format),
-                     "only Q3_K's, Q4_K's, Q5_K's, Q6_K's, Q4_0's and Q8_0's scale fields are laid out here")
+        precondition([.q3_K, .q4_K, .q5_K, .q6_K, .q4_0, .q8_0, .iq4_xs].contains(format),
+                     "only Q3_K's, Q4_K's, Q5_K's, Q6_K's, Q4_0's, Q8_0's and IQ4_XS's scale fields are laid out here")
         self.format = format
         self.seed = seed
     }
@@ -284,7 +284,8 @@ struct SyntheticQuantizedSource: DecoderTensorSource {
         // Q4_K / Q5_K super-blocks (144 / 176 bytes): f16 d and dmin first. d = 2⁻¹⁰, dmin = 2⁻¹¹. Q6_K
         // super-blocks (210 bytes): f16 d last, 2⁻¹² (random int8 scales); Q3_K super-blocks (110
         // bytes): f16 d last, 2⁻⁹ (random 6-bit scales). Q4_0 / Q8_0 blocks
-        // (18 / 34 bytes): f16 d first, 2⁻⁸ / 2⁻¹¹.
+        // (18 / 34 bytes): f16 d first, 2⁻⁸ / 2⁻¹¹. IQ4_XS super-blocks (136 bytes): f16 d first, 2⁻¹³
+        // (random 6-bit scales).
         for block in stride(from: 0, to: bytes, by: format.blockBytes) {
             switch format {
             case .q4_K, .q5_K:
@@ -293,6 +294,7 @@ struct SyntheticQuantizedSource: DecoderTensorSource {
             case .q6_K: data.storeBytes(of: UInt16(0x0C00), toByteOffset: block + 208, as: UInt16.self)
             case .q3_K: data.storeBytes(of: UInt16(0x1800), toByteOffset: block + 108, as: UInt16.self)
             case .q4_0: data.storeBytes(of: UInt16(0x1C00), toByteOffset: block, as: UInt16.self)
+            case .iq4_xs: data.storeBytes(of: UInt16(0x0800), toByteOffset: block, as: UInt16.self)
             default: data.storeBytes(of: UInt16(0x1000), toByteOffset: block, as: UInt16.self)
             }
         }

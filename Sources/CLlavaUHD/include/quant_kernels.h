@@ -145,18 +145,20 @@ void luhd_quant_matvec_repacked(int format, const void *w, size_t row_bytes, lon
 
 /* Scale-grouped copies for the int8 AVX2 matrix-vector kernels (quant_repack_avx2.c): Q4_0,
  * IQ4_NL and Q8_0 matrices of any row count whose rows hold at least one group of 8 blocks
- * (cols >= 256, a multiple of 32), and Q3_K, Q4_K, Q5_K and Q6_K matrices (cols a multiple of 256). The copy has the stored matrix's
+ * (cols >= 256, a multiple of 32), and IQ4_XS, Q3_K, Q4_K, Q5_K and Q6_K matrices (cols a multiple of 256). The copy has the stored matrix's
  * size and row offsets (row r at r * row_bytes); inside each group of 8 blocks of a row, the 8
  * f16 scales come first, side by side, then the quants in the pair order of the kernels; the
  * blocks after the last whole group keep the stored layout. Each Q4_K super-block keeps its
  * place, its 6-bit scales and mins re-packed and its nibbles in the pair order; each Q3_K, Q5_K
  * and Q6_K super-block too, its 3-, 5- or 6-bit weights re-packed into 256-bit runs in the pair
- * order (Q5_K's scales and mins as Q4_K's; Q3_K's and Q6_K's scales as stored).
+ * order (Q5_K's scales and mins as Q4_K's; Q3_K's and Q6_K's scales as stored); each IQ4_XS
+ * super-block too, its 8 six-bit scales re-packed as one 48-bit field of signed values and its
+ * index bytes in the pair order.
  * luhd_quant_grouped_supports: 1 if the format and row length can be grouped, else 0.
  * luhd_quant_grouped_rows: writes rows [r0, r1) of the stored matrix `src` into the copy `dst`
  *   (the whole copy's base); calls on disjoint row ranges may run on different threads.
  * luhd_quant_grouped_rows_restore_columns: the inverse for rows [r0, r1) and columns [k0, k1)
- *   (multiples of 32, of 256 for Q3_K, Q4_K, Q5_K and Q6_K, k1 <= cols): writes those blocks in the stored layout to dst (row r at
+ *   (multiples of 32, of 256 for IQ4_XS, Q3_K, Q4_K, Q5_K and Q6_K, k1 <= cols): writes those blocks in the stored layout to dst (row r at
  *   dst + (r - r0) * row_bytes, each block at its stored offset), e.g. for the prefill tiles.
  * luhd_quant_matvec_grouped: luhd_quant_matvec with LUHD_QK_INT8_AVX2 on the copy (x prepared by
  *   luhd_quant_prepare with LUHD_QK_INT8_AVX2, m = 1..4) for rows [row_begin, row_end); the

@@ -2,7 +2,7 @@
 /// in the memory decoding reads fastest, with bit-identical results: their row-interleaved
 /// copies (`QuantizedMatrix.interleaved(threads:)`) for the int8 VNNI matrix-vector kernels, or,
 /// for the int8 AVX2 kernels, their scale-grouped copies (`QuantizedMatrix.grouped(threads:)`:
-/// Q4_0, IQ4_NL, Q8_0, Q4_K, Q5_K, Q6_K) or else the stored bytes copied into huge pages
+/// Q4_0, IQ4_NL, IQ4_XS, Q8_0, Q4_K, Q5_K, Q6_K) or else the stored bytes copied into huge pages
 /// (`QuantizedMatrix.streamedCopy(threads:)`). Dense weights, the embedding table (read a row
 /// at a time) and formats or shapes without such a copy pass through unchanged.
 struct InterleavingDecoderSource<Base: DecoderTensorSource>: DecoderTensorSource {

@@ -134,7 +134,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
     /// True when `grouped(threads:)` makes a copy of this matrix: it has no copy yet, this CPU's
     /// default kernel for the format is int8 AVX2 (no int8 VNNI: `canInterleave` is false), the
     /// format is Q4_0, IQ4_NL or Q8_0 and a row holds at least one group of 8 blocks (256 columns), or
-    /// Q3_K, Q4_K, Q5_K or Q6_K (whole super-blocks of 256 columns by definition).
+    /// IQ4_XS, Q3_K, Q4_K, Q5_K or Q6_K (whole super-blocks of 256 columns by definition).
     package var canGroup: Bool {
         interleavedData == nil && !canInterleave && rows > 0 && QuantKernel.preferred(for: format) == .int8AVX2
             && luhd_quant_grouped_supports(Int32(format.ggmlType), columns) != 0
@@ -144,7 +144,9 @@ package struct QuantizedMatrix: @unchecked Sendable {
     /// (`RepackedLayout.scaleGroups`: each group's 8 f16 scales read in one load instead of
     /// gathered 18 or 34 bytes apart, Q4_K's 6-bit scales and mins in a form unpacked with fewer
     /// instructions and its nibbles in the kernel's order, Q3_K's, Q5_K's and Q6_K's 3-, 5- and 6-bit
-    /// weights in three, five or six whole 256-bit loads in the kernel's order; bit-identical results), or itself when `canGroup` is false
+    /// weights in three, five or six whole 256-bit loads in the kernel's order, IQ4_XS's eight
+    /// 6-bit scales as one 48-bit field of signed values and its index bytes in the kernel's order;
+    /// bit-identical results), or itself when `canGroup` is false
     /// or the memory for the copy cannot be had. The copy takes the place of `streamedCopy(threads:)`:
     /// anonymous memory of `byteCount` bytes asked for huge pages (`StreamedBuffer`), and when the
     /// bytes come from a file mapping its pages are released afterwards, so resident memory holds
@@ -166,7 +168,7 @@ package struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// Writes rows `range` of the matrix, columns `columnRange` only (multiples of 256 for a
-    /// row-interleaved copy and a scale-grouped Q3_K / Q4_K / Q5_K / Q6_K one, of 32 for a scale-grouped Q4_0 / IQ4_NL
+    /// row-interleaved copy and a scale-grouped IQ4_XS / Q3_K / Q4_K / Q5_K / Q6_K one, of 32 for a scale-grouped Q4_0 / IQ4_NL
     /// / Q8_0 one), in the stored layout to `dst` (row
     /// `range.lowerBound + i` at `dst + i·rowBytes`, each block at its stored offset), from the
     /// load-time copy; nothing when there is none. The stored bytes (`data`) are not read.

@@ -9,7 +9,9 @@ package enum RepackedLayout: Sendable {
     /// Every row at its stored offset, each group of 8 blocks with its 8 f16 scales side by side
     /// ahead of its quants (Q4_0, IQ4_NL, Q8_0), or each Q4_K super-block with its scales and mins
     /// re-packed for a cheaper unpacking and its nibbles in pair order, or each Q3_K / Q5_K / Q6_K
-    /// super-block with its 3- / 5- / 6-bit weights re-packed in pair order, for the int8 AVX2 kernels
+    /// super-block with its 3- / 5- / 6-bit weights re-packed in pair order, or each IQ4_XS
+    /// super-block with its 6-bit scales re-packed as signed fields and its indices in pair order,
+    /// for the int8 AVX2 kernels
     /// (`QuantizedMatrix.grouped(threads:)`, Sources/CLlavaUHD/quant_repack_avx2.c).
     case scaleGroups
 
