@@ -29,6 +29,14 @@ static inline void nibble_pair(const uint8_t *a, const uint8_t *c, __m256i *lo, 
     split_nibbles(load_pair(a, c), lo, hi);
 }
 
+/* The 16 bytes at p in the low 128 bits and their high nibbles (each as 0..15) in the high 128
+ * bits: a bit-plane register of Q3_K's hmask or Q5_K's qh, so that bit k of a byte reads
+ * sub-block k in the low half and sub-block k + 4 in the high half. */
+static inline __m256i bits_and_high_nibbles(const uint8_t *p) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(0x0F)), 1);
+}
+
 /* The nibbles of a Q4_K / Q5_K super-block (q: its 128 nibble bytes) as pairs: 32-byte run c
  * holds sub-block 2c (low nibbles) and 2c + 1 (high nibbles), byte l giving element l of each.
  * Pair k = sub-blocks k, k + 4: runs 0 and 2 give pairs 0 (low nibbles) and 1 (high), runs 1 and
@@ -46,10 +54,8 @@ static inline void k_nibbles(const uint8_t *q, __m256i lo[4], __m256i hi[4]) {
  * moved to bit 4 by one word shift (bits crossing from the neighbouring byte land below bit 4). */
 static inline void q5_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
     k_nibbles(b + 48, lo, hi);
-    const __m256i m4 = _mm256_set1_epi8(0x0F), sixteen = _mm256_set1_epi8(16);
-    const __m128i h0 = _mm_loadu_si128((const __m128i *)(b + 16)), h1 = _mm_loadu_si128((const __m128i *)(b + 32));
-    const __m256i qlo = _mm256_inserti128_si256(_mm256_castsi128_si256(h0), _mm_and_si128(_mm_srli_epi16(h0, 4), _mm256_castsi256_si128(m4)), 1);
-    const __m256i qhi = _mm256_inserti128_si256(_mm256_castsi128_si256(h1), _mm_and_si128(_mm_srli_epi16(h1, 4), _mm256_castsi256_si128(m4)), 1);
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    const __m256i qlo = bits_and_high_nibbles(b + 16), qhi = bits_and_high_nibbles(b + 32);
     for (int k = 0; k < 4; k++) {
         const __m128i shift = _mm_cvtsi32_si128(4 - k);
         lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(_mm256_sll_epi16(qlo, shift), sixteen));
@@ -111,13 +117,9 @@ static inline void q6_k_grouped_pairs(const uint8_t *b, __m256i lo[4], __m256i h
  * grouped copy's construction in quant_repack_avx2.c). */
 static inline void q3_k_pairs(const uint8_t *b, __m256i lo[4], __m256i hi[4]) {
     const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
-    const __m128i m4 = _mm_set1_epi8(0x0F);
-    const __m128i *qs = (const __m128i *)(b + 32), *hm = (const __m128i *)b;
-    const __m256i qa = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(qs)), _mm_loadu_si128(qs + 2), 1);
-    const __m256i qb = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(qs + 1)), _mm_loadu_si128(qs + 3), 1);
-    const __m128i h0 = _mm_loadu_si128(hm), h1 = _mm_loadu_si128(hm + 1);
-    const __m256i ha = _mm256_inserti128_si256(_mm256_castsi128_si256(h0), _mm_and_si128(_mm_srli_epi16(h0, 4), m4), 1);
-    const __m256i hb = _mm256_inserti128_si256(_mm256_castsi128_si256(h1), _mm_and_si128(_mm_srli_epi16(h1, 4), m4), 1);
+    const uint8_t *qs = b + 32;
+    const __m256i qa = load_pair(qs, qs + 32), qb = load_pair(qs + 16, qs + 48);
+    const __m256i ha = bits_and_high_nibbles(b), hb = bits_and_high_nibbles(b + 16);
     for (int k = 0; k < 4; k++) {
         const __m128i shift = _mm_cvtsi32_si128(2 * k);
         const __m256i ta = k == 0 ? _mm256_slli_epi16(ha, 2) : k == 1 ? _mm256_slli_epi16(ha, 1) : k == 2 ? ha : _mm256_srli_epi16(ha, 1);

@@ -94,14 +94,17 @@
 #pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
 #include "quant_grouped_avx2.h"
 
+/* Whether the format's grouped copy works super-block by super-block (256 weights). */
+static int super_block_format(int format) {
+    return format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K
+           || format == LUHD_QF_IQ4_XS;
+}
+
 int luhd_quant_grouped_supports(int format, long cols) {
     if (cols < 256 || cols % 32 != 0) return 0;
     return format == LUHD_QF_Q4_0 || format == LUHD_QF_IQ4_NL || format == LUHD_QF_Q8_0
-           || ((format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K)
-               && cols % 256 == 0)
-           || (format == LUHD_QF_IQ4_XS && cols % 256 == 0);
+           || (super_block_format(format) && cols % 256 == 0);
 }
-
 
 /* Bytes of one block of a supported 32-block format. */
 static size_t block_bytes(int format) { return format == LUHD_QF_Q8_0 ? 34 : 18; }
@@ -393,10 +396,8 @@ static void move_blocks(size_t bb, size_t ng, size_t j0, size_t j1, uint8_t *sto
 
 void luhd_quant_grouped_rows(int format, const void *src, size_t row_bytes, long r0, long r1, long cols, void *dst) {
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0) return;
-    if (format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K
-        || format == LUHD_QF_IQ4_XS) {
-        const size_t sb = format == LUHD_QF_Q3_K ? 110 : format == LUHD_QF_IQ4_XS ? 136 : format == LUHD_QF_Q4_K ? 144
-                          : format == LUHD_QF_Q5_K ? 176 : 210;
+    if (super_block_format(format)) {
+        const size_t sb = (size_t)luhd_quant_block_bytes(format);
         for (long r = r0; r < r1; r++)
             for (long j = 0; j < cols / 256; j++) {
                 const uint8_t *s = (const uint8_t *)src + (size_t)r * row_bytes + sb * (size_t)j;
@@ -421,11 +422,9 @@ void luhd_quant_grouped_rows_restore_columns(int format, const void *grouped, si
     if (!luhd_quant_grouped_supports(format, cols) || r0 < 0 || r1 <= r0 || k0 < 0 || k1 <= k0 || k1 > cols || k0 % 32 != 0
         || k1 % 32 != 0)
         return;
-    if (format == LUHD_QF_Q3_K || format == LUHD_QF_Q4_K || format == LUHD_QF_Q5_K || format == LUHD_QF_Q6_K
-        || format == LUHD_QF_IQ4_XS) {
+    if (super_block_format(format)) {
         if (k0 % 256 != 0 || k1 % 256 != 0) return;
-        const size_t sb = format == LUHD_QF_Q3_K ? 110 : format == LUHD_QF_IQ4_XS ? 136 : format == LUHD_QF_Q4_K ? 144
-                          : format == LUHD_QF_Q5_K ? 176 : 210;
+        const size_t sb = (size_t)luhd_quant_block_bytes(format);
         for (long r = r0; r < r1; r++)
             for (long j = k0 / 256; j < k1 / 256; j++) {
                 const uint8_t *g = (const uint8_t *)grouped + (size_t)r * row_bytes + sb * (size_t)j;
